@@ -1,0 +1,78 @@
+/**
+ * Byte-level helpers shared by the encoder and the decoder: byte views of typed arrays, byte-order
+ * swaps, and fresh memory aligned for every dtype. Nothing here mutates memory it did not allocate,
+ * except the explicit `target` of a copy.
+ *
+ * @module
+ */
+
+/** A Uint8Array over exactly the bytes of `view` (honouring its byteOffset and byteLength). */
+export function bytesOf(view: ArrayBufferView): Uint8Array {
+  return view instanceof Uint8Array && view.constructor === Uint8Array ? view : new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
+
+/**
+ * Copies `source` into `target` at `at`, reversing the bytes of every `wordSize`-byte word: the
+ * conversion between little- and big-endian storage. `source.length` is a multiple of `wordSize`.
+ */
+export function copySwapped(source: Uint8Array, target: Uint8Array, at: number, wordSize: number): void {
+  const n = source.length;
+  switch (wordSize) {
+    case 2:
+      for (let i = 0; i < n; i += 2) {
+        target[at + i] = source[i + 1]!;
+        target[at + i + 1] = source[i]!;
+      }
+      return;
+    case 4:
+      for (let i = 0; i < n; i += 4) {
+        target[at + i] = source[i + 3]!;
+        target[at + i + 1] = source[i + 2]!;
+        target[at + i + 2] = source[i + 1]!;
+        target[at + i + 3] = source[i]!;
+      }
+      return;
+    case 8:
+      for (let i = 0; i < n; i += 8) {
+        for (let j = 0; j < 8; j++) target[at + i + j] = source[i + 7 - j]!;
+      }
+      return;
+    default:
+      target.set(source, at);
+  }
+}
+
+/** Reverses the bytes of every `wordSize`-byte word of memory the caller owns (fresh decoder output only). */
+export function swapInPlace(bytes: Uint8Array, wordSize: number): void {
+  for (let i = 0; i < bytes.length; i += wordSize) {
+    for (let lo = i, hi = i + wordSize - 1; lo < hi; lo++, hi--) {
+      const t = bytes[lo]!;
+      bytes[lo] = bytes[hi]!;
+      bytes[hi] = t;
+    }
+  }
+}
+
+/** Fresh memory of `byteLength` bytes; an ArrayBuffer starts at an address aligned for every typed array. */
+export function freshBytes(byteLength: number, shared = false): Uint8Array {
+  return new Uint8Array(shared ? new SharedArrayBuffer(byteLength) : new ArrayBuffer(byteLength));
+}
+
+/** True when `bytes` lives in a SharedArrayBuffer (where one exists: browsers without cross-origin isolation have none). */
+export function isShared(bytes: ArrayBufferView): boolean {
+  return typeof SharedArrayBuffer !== "undefined" && bytes.buffer instanceof SharedArrayBuffer;
+}
+
+/** UTF-8 length of a well-formed string, without encoding it. */
+export function utf8Length(text: string): number {
+  let length = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit >= 0xd800 && unit <= 0xdbff) {
+      length += 2; // a surrogate pair: 2 units, 4 bytes
+      i++;
+    } else if (unit >= 0x800) length += 2;
+    else if (unit >= 0x80) length += 1;
+  }
+  return length;
+}

@@ -1,0 +1,281 @@
+/**
+ * ndpack bytes to arrays. {@link decode} runs FORMAT.md §9 steps 1–21, which read only the
+ * preamble, the header and the padding after it, so it costs the same for a 1 KiB and a 1 GiB file;
+ * each array becomes a typed-array view over the caller's memory when it is first asked for. An
+ * array is copied into fresh memory only where a view is impossible (a byte order other than this
+ * machine's, a payload whose address breaks element alignment, a codec), and says so in `copied`.
+ *
+ * @module
+ */
+import { copySwapped, freshBytes, swapInPlace } from "./bytes.js";
+import { decompressPayload } from "./codecs.js";
+import { crc32 } from "./crc32.js";
+import type { Dtype, TypedArray } from "./dtypes.js";
+import { NdpackError } from "./errors.js";
+import type { ByteOrder, Checksum, Codec, Order, ReadLimits } from "./format.js";
+import { checkZeroPadding, readLayout, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
+import { HOST_BYTE_ORDER } from "./runtime.js";
+
+/** Options of {@link decode}; the limits of FORMAT.md §7 can be raised or lowered here too. */
+export interface DecodeOptions extends Partial<ReadLimits> {
+  /**
+   * `"auto"` (default): views where possible, copies where not. `"never"`: throw COPY_REQUIRED
+   * instead of copying. `"always"`: copy every array into fresh memory (for input that will be reused).
+   */
+  readonly copy?: "auto" | "never" | "always";
+  /** Check every payload's CRC and every padding byte before returning (reads every byte). */
+  readonly verify?: boolean;
+}
+
+/** What the header says about one array; no payload byte is read to produce it. */
+export interface ArrayInfo {
+  readonly name: string;
+  readonly dtype: Dtype;
+  /** Dimensions; `[]` for a 0-d scalar. */
+  readonly shape: readonly number[];
+  /** `"C"` or `"F"`: how `data` is laid out (never transposed by the reader). */
+  readonly order: Order;
+  /** Byte order of the stored payload; decoded `data` is always in this machine's order. */
+  readonly byteOrder: ByteOrder;
+  readonly codec: Codec;
+  /** Absolute offset of the stored payload in the file. */
+  readonly offset: number;
+  /** Stored payload length (compressed length when there is a codec). */
+  readonly byteLength: number;
+  /** Decoded size in bytes: element count x item size. */
+  readonly nbytes: number;
+}
+
+/** A decoded array: its description and its elements. */
+export interface NdArray extends ArrayInfo {
+  /**
+   * The elements, in `order`, in this machine's byte order. int64/uint64 are BigInt64Array/
+   * BigUint64Array; float16 is Float16Array where the runtime has it and raw Uint16Array bits
+   * otherwise; bfloat16 and float8 are raw bits (see the float conversion helpers); complex dtypes
+   * are interleaved (re, im); bool is Uint8Array.
+   */
+  readonly data: TypedArray;
+  /** False when `data` views the bytes given to the reader; true when it is fresh memory. */
+  readonly copied: boolean;
+}
+
+/** A decoded file: the header's contents, and each array on demand. */
+export interface NdpackFile extends Iterable<NdArray> {
+  /** Format version of the file. */
+  readonly version: { readonly major: number; readonly minor: number };
+  /** Payload alignment of the file. */
+  readonly alignment: number;
+  /** Checksum algorithm of the file's payloads. */
+  readonly checksum: Checksum;
+  /** The user's metadata object (`{}` when none was written). */
+  readonly metadata: Readonly<Record<string, unknown>>;
+  /** Array names in file order. */
+  readonly names: readonly string[];
+  /** Number of arrays. */
+  readonly size: number;
+  /** True when the file holds an array with this name. */
+  has(name: string): boolean;
+  /** The header's description of one array (no payload access). Throws NOT_FOUND. */
+  info(name: string): ArrayInfo;
+  /** One array, as a view where possible (computed once, then cached). Throws NOT_FOUND. */
+  get(name: string): NdArray;
+}
+
+/** Everything the decoder accepts as input; Node Buffers are Uint8Arrays. */
+export type DecodeInput = ArrayBuffer | SharedArrayBuffer | ArrayBufferView;
+
+/** A Uint8Array over the whole input, honouring a view's offset and length. */
+export function inputBytes(input: DecodeInput): Uint8Array {
+  if (ArrayBuffer.isView(input)) return new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+  if (input instanceof ArrayBuffer || (typeof SharedArrayBuffer !== "undefined" && input instanceof SharedArrayBuffer)) return new Uint8Array(input);
+  throw new NdpackError("INVALID_ARGUMENT", "input must be a Uint8Array, an ArrayBuffer, a SharedArrayBuffer or another ArrayBufferView", { field: "input" });
+}
+
+/** The header's description of an entry, in the public shape. */
+export function arrayInfo(entry: EntryLayout): ArrayInfo {
+  return {
+    name: entry.name,
+    dtype: entry.dtype.name,
+    shape: entry.shape,
+    order: entry.order,
+    byteOrder: entry.byteOrder,
+    codec: entry.codec,
+    offset: entry.start,
+    byteLength: entry.byteLength,
+    nbytes: entry.nbytes,
+  };
+}
+
+/**
+ * Turns an entry's stored bytes into an array (§9 step 23 and the view-or-copy rule). `stored` is
+ * exactly the payload, in memory the caller owns.
+ */
+export function materialize(entry: EntryLayout, stored: Uint8Array, copy: DecodeOptions["copy"], limits: Pick<ReadLimits, "maxDecodedBytes">): NdArray {
+  const { dtype, name, nbytes } = entry;
+  const wordSize = dtype.wordSize;
+  const swap = wordSize > 1 && entry.byteOrder !== HOST_BYTE_ORDER;
+  let bytes = stored;
+  let copied = false;
+  if (entry.codec !== "none") {
+    if (copy === "never") throw new NdpackError("COPY_REQUIRED", `array "${name}" is compressed, so it cannot be viewed in place`, { array: name });
+    if (nbytes > limits.maxDecodedBytes) {
+      throw new NdpackError("LIMIT_EXCEEDED", `array "${name}" decompresses to ${nbytes} bytes, more than the limit of ${limits.maxDecodedBytes}; raise the maxDecodedBytes option to read it`, { array: name, expected: limits.maxDecodedBytes, actual: nbytes, limit: "maxDecodedBytes" });
+    }
+    bytes = decompressPayload(stored, entry.codec, nbytes, wordSize, name);
+    if (swap) swapInPlace(bytes, wordSize);
+    copied = true;
+  } else if (swap || copy === "always" || stored.byteOffset % wordSize !== 0) {
+    if (copy === "never") {
+      const why = swap ? `is stored ${entry.byteOrder}-endian on a ${HOST_BYTE_ORDER}-endian machine` : `starts at byte offset ${stored.byteOffset}, not a multiple of ${wordSize}`;
+      throw new NdpackError("COPY_REQUIRED", `array "${name}" ${why}, so it cannot be viewed in place`, { array: name });
+    }
+    bytes = freshBytes(nbytes);
+    if (swap) copySwapped(stored, bytes, 0, wordSize);
+    else bytes.set(stored);
+    copied = true;
+  }
+  const data = new dtype.view(bytes.buffer, bytes.byteOffset, nbytes / wordSize);
+  return { ...arrayInfo(entry), data, copied };
+}
+
+/**
+ * §9 step 22 for one record: its CRC (when the file has checksums) and the padding after it.
+ * `bytes` is the whole file.
+ */
+export function verifyRecord(bytes: Uint8Array, layout: FileLayout, entry: EntryLayout): void {
+  const end = entry.start + entry.byteLength;
+  if (layout.checksumSize > 0) {
+    const stored = new DataView(bytes.buffer, bytes.byteOffset + end, 4).getUint32(0, true);
+    const actual = crc32(bytes.subarray(entry.start, end));
+    if (actual !== stored) {
+      throw new NdpackError("CHECKSUM", `array "${entry.name}": checksum mismatch, the payload is damaged (stored 0x${stored.toString(16)}, computed 0x${actual.toString(16)})`, { array: entry.name, offset: end, expected: stored, actual });
+    }
+  }
+  const next = layout.entries[entry.index + 1]?.start ?? layout.fileLength;
+  checkZeroPadding(bytes, end + layout.checksumSize, next);
+}
+
+class DecodedFile implements NdpackFile {
+  readonly #bytes: Uint8Array;
+  readonly #layout: FileLayout;
+  readonly #copy: DecodeOptions["copy"];
+  readonly #limits: ReadLimits;
+  readonly #cache = new Map<string, NdArray>();
+  readonly names: readonly string[];
+
+  constructor(bytes: Uint8Array, layout: FileLayout, copy: DecodeOptions["copy"], limits: ReadLimits) {
+    this.#bytes = bytes;
+    this.#layout = layout;
+    this.#copy = copy;
+    this.#limits = limits;
+    this.names = Object.freeze(layout.entries.map((e) => e.name));
+  }
+
+  get version() {
+    return this.#layout.version;
+  }
+  get alignment() {
+    return this.#layout.header.alignment;
+  }
+  get checksum() {
+    return this.#layout.header.checksum;
+  }
+  get metadata() {
+    return this.#layout.header.metadata;
+  }
+  get size() {
+    return this.names.length;
+  }
+  has(name: string): boolean {
+    return this.#layout.byName.has(name);
+  }
+  #entry(name: string): EntryLayout {
+    const entry = this.#layout.byName.get(name);
+    if (!entry) throw new NdpackError("NOT_FOUND", `no array named ${JSON.stringify(name)} in this file`, { array: name });
+    return entry;
+  }
+  info(name: string): ArrayInfo {
+    return arrayInfo(this.#entry(name));
+  }
+  get(name: string): NdArray {
+    let array = this.#cache.get(name);
+    if (array === undefined) {
+      const entry = this.#entry(name);
+      array = materialize(entry, this.#bytes.subarray(entry.start, entry.start + entry.byteLength), this.#copy, this.#limits);
+      this.#cache.set(name, array);
+    }
+    return array;
+  }
+  *[Symbol.iterator](): Iterator<NdArray> {
+    for (const name of this.names) yield this.get(name);
+  }
+}
+
+/**
+ * Reads an ndpack file held in memory. Only the header is parsed; arrays are made on demand, as
+ * zero-copy views of `input` wherever possible. Every malformed input ends in an {@link NdpackError}.
+ *
+ * @example
+ * ```ts
+ * const file = decode(bytes);
+ * const { data, shape } = file.get("weights"); // Float32Array viewing `bytes`, e.g. [2, 3]
+ * ```
+ */
+export function decode(input: DecodeInput, options: DecodeOptions = {}): NdpackFile {
+  const copy = options.copy ?? "auto";
+  if (copy !== "auto" && copy !== "never" && copy !== "always") {
+    throw new NdpackError("INVALID_ARGUMENT", `copy must be "auto", "never" or "always", got ${JSON.stringify(copy)}`, { field: "copy" });
+  }
+  const limits = resolveLimits(options);
+  const bytes = inputBytes(input);
+  const layout = readLayout(bytes, limits);
+  if (options.verify) for (const entry of layout.entries) verifyRecord(bytes, layout, entry);
+  return new DecodedFile(bytes, layout, copy, limits);
+}
+
+/** One array's result in a {@link VerifyReport}. */
+export interface ArrayVerification {
+  readonly name: string;
+  /** True when the CRC matched (or the file has none) and the padding after the payload is zero. */
+  readonly ok: boolean;
+  /** What failed, when something did. */
+  readonly error?: NdpackError;
+}
+
+/** The result of {@link verify}: the file's structure, and each array on its own. */
+export interface VerifyReport {
+  /** True when the structure is valid and every array passed. */
+  readonly ok: boolean;
+  /** The structural error, when the header or layout is invalid (then `arrays` is empty). */
+  readonly error?: NdpackError;
+  /** Whether the file carries checksums at all (a file without them can only be checked structurally). */
+  readonly checksum: Checksum | undefined;
+  readonly arrays: readonly ArrayVerification[];
+}
+
+/**
+ * Checks a whole file: its structure (FORMAT.md §9 steps 1–21), then every array's CRC and padding,
+ * reporting each array separately instead of stopping at the first damaged one. Never throws for bad
+ * input.
+ */
+export function verify(input: DecodeInput, options: Partial<ReadLimits> = {}): VerifyReport {
+  let layout: FileLayout;
+  let bytes: Uint8Array;
+  try {
+    bytes = inputBytes(input);
+    layout = readLayout(bytes, resolveLimits(options));
+  } catch (error) {
+    if (!(error instanceof NdpackError)) throw error;
+    return { ok: false, error, checksum: undefined, arrays: [] };
+  }
+  const arrays = layout.entries.map((entry): ArrayVerification => {
+    try {
+      verifyRecord(bytes, layout, entry);
+      return { name: entry.name, ok: true };
+    } catch (error) {
+      if (!(error instanceof NdpackError)) throw error;
+      return { name: entry.name, ok: false, error };
+    }
+  });
+  return { ok: arrays.every((a) => a.ok), checksum: layout.header.checksum, arrays };
+}

@@ -1,0 +1,363 @@
+/**
+ * Arrays to ndpack bytes. Every writer in the library starts from {@link planEncoding}, which checks
+ * the input, compresses what must be compressed and fixes the layout of FORMAT.md §4; then
+ * {@link writePlan} fills caller-provided memory (one copy per payload), and
+ * {@link planSegments} hands the same bytes out piece by piece, as views of the caller's arrays
+ * wherever no byte has to change, for streams and vectored file writes.
+ *
+ * @module
+ */
+import { bytesOf, copySwapped, utf8Length } from "./bytes.js";
+import { compressPayload, DEFAULT_COMPRESSION_LEVEL } from "./codecs.js";
+import { crc32 } from "./crc32.js";
+import { DTYPES, dtypeOfTag, isDtype, typedArrayTag, type Dtype, type DtypeInfo } from "./dtypes.js";
+import { NdpackError } from "./errors.js";
+import {
+  BYTE_ORDERS,
+  CHECKSUM_SIZE,
+  CHECKSUMS,
+  CODECS,
+  DEFAULT_ALIGNMENT,
+  DEFAULT_LIMITS,
+  MAX_ALIGNMENT,
+  MIN_ALIGNMENT,
+  ORDERS,
+  type ByteOrder,
+  type Checksum,
+  type Codec,
+  type Order,
+} from "./format.js";
+import { elementCount, encodeHeader, writePreamble } from "./header.js";
+import { dataSectionStart, placeRecords } from "./layout.js";
+import { HOST_BYTE_ORDER } from "./runtime.js";
+import type { Header, HeaderEntry } from "./schema.js";
+
+/** One array to write, with its description. Every field but `data` is optional. */
+export interface ArraySpec {
+  /** The elements, in `order`. Complex dtypes take interleaved (re, im) Float32Array/Float64Array data. */
+  readonly data: ArrayBufferView;
+  /** Dimensions; defaults to `[element count]` (1-D). `[]` is a 0-d scalar. */
+  readonly shape?: readonly number[];
+  /** Defaults to the dtype of the typed array (`Float32Array` is float32, `Uint8Array` uint8...). */
+  readonly dtype?: Dtype;
+  /** `"C"` (default) or `"F"`: how `data` is laid out; the bytes are written as they are. */
+  readonly order?: Order;
+  /** Overrides the file-wide `codec` option for this array. */
+  readonly codec?: Codec;
+}
+
+/** An array to write: a bare typed array (1-D, dtype from its type) or an {@link ArraySpec}. */
+export type ArrayInput = ArrayBufferView | ArraySpec;
+
+/** Named arrays: a plain object, a Map, or a list of `[name, array]` pairs (order is kept). */
+export type ArraysInput =
+  | Readonly<Record<string, ArrayInput>>
+  | ReadonlyMap<string, ArrayInput>
+  | Iterable<readonly [string, ArrayInput]>;
+
+/** Options of every writer. */
+export interface EncodeOptions {
+  /** Any JSON object, stored in the header (nested values allowed). */
+  readonly metadata?: Readonly<Record<string, unknown>>;
+  /** Payload alignment: a power of two from 8 to 65536 (4096 gives page-aligned arrays). Default 64. */
+  readonly alignment?: number;
+  /** Byte order of the stored numbers. Default `"little"`. */
+  readonly byteOrder?: ByteOrder;
+  /** `"crc32"` (default) writes a CRC-32 after every payload; `"none"` writes none. */
+  readonly checksum?: Checksum;
+  /** Codec for every array that does not name its own. Default `"none"`. */
+  readonly codec?: Codec;
+  /** DEFLATE level, 0 to 9. Default 6. */
+  readonly compressionLevel?: number;
+}
+
+/** One array, checked and ready to be written. */
+export interface PreparedArray {
+  readonly name: string;
+  readonly dtype: DtypeInfo;
+  readonly shape: readonly number[];
+  readonly order: Order;
+  /** The caller's bytes, in this machine's byte order. */
+  readonly source: Uint8Array;
+}
+
+/** One record of the data section, as the plan will write it. */
+export interface PlannedRecord {
+  readonly array: PreparedArray;
+  readonly entry: HeaderEntry;
+  /** Absolute file offset of the payload. */
+  readonly start: number;
+  /** Bytes to store when they are not the caller's own (compressed payloads). */
+  readonly stored: Uint8Array | undefined;
+  /** True when the caller's bytes must be byte-swapped on the way out. */
+  readonly swap: boolean;
+}
+
+/** Everything a writer needs: the header's bytes and where each payload goes. */
+export interface EncodePlan {
+  /** Preamble, header and padding up to the data section: the first `dataStart` bytes of the file. */
+  readonly head: Uint8Array;
+  readonly dataStart: number;
+  readonly checksumSize: number;
+  readonly records: readonly PlannedRecord[];
+  /** Exact length of the file. */
+  readonly totalLength: number;
+}
+
+function entriesOf(arrays: ArraysInput): Iterable<readonly [string, ArrayInput]> {
+  if (arrays instanceof Map) return arrays.entries();
+  if (typeof (arrays as Iterable<unknown>)[Symbol.iterator] === "function") return arrays as Iterable<readonly [string, ArrayInput]>;
+  if (arrays === null || typeof arrays !== "object") throw new NdpackError("INVALID_ARGUMENT", "arrays must be an object, a Map or a list of [name, array] pairs");
+  return Object.entries(arrays as Record<string, ArrayInput>);
+}
+
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback: T, what: string): T {
+  if (value === undefined) return fallback;
+  if ((allowed as readonly unknown[]).includes(value)) return value as T;
+  throw new NdpackError("INVALID_ARGUMENT", `${what} must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(value)}`, { field: what });
+}
+
+function checkName(name: unknown, seen: Set<string>): string {
+  if (typeof name !== "string" || name.length === 0 || !name.isWellFormed()) {
+    throw new NdpackError("INVALID_ARGUMENT", `array names must be non-empty Unicode strings, got ${JSON.stringify(name)}`, { field: "name" });
+  }
+  if (utf8Length(name) > DEFAULT_LIMITS.maxNameBytes) {
+    throw new NdpackError("LIMIT_EXCEEDED", `array name is longer than the ${DEFAULT_LIMITS.maxNameBytes} UTF-8 bytes readers accept by default`, { array: name, limit: "maxNameBytes" });
+  }
+  if (seen.has(name)) throw new NdpackError("DUPLICATE_NAME", `array name ${JSON.stringify(name)} is given twice`, { array: name });
+  seen.add(name);
+  return name;
+}
+
+function checkShape(name: string, shape: readonly unknown[], dtype: DtypeInfo): number[] {
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+    throw new NdpackError("BAD_SHAPE", `array "${name}": shape must be a list of non-negative integers, got ${JSON.stringify(shape)}`, { array: name, field: "shape" });
+  }
+  if (shape.length > DEFAULT_LIMITS.maxDims) {
+    throw new NdpackError("LIMIT_EXCEEDED", `array "${name}" has ${shape.length} dimensions, more than the ${DEFAULT_LIMITS.maxDims} readers accept by default`, { array: name, limit: "maxDims" });
+  }
+  if (elementCount(shape as number[], dtype.itemSize) === undefined) {
+    throw new NdpackError("BAD_SHAPE", `array "${name}": shape [${shape.join(", ")}] holds more than 2^53-1 bytes`, { array: name, field: "shape" });
+  }
+  return [...(shape as number[])];
+}
+
+/** Checks one array and resolves its defaults. */
+export function prepareArray(name: string, input: ArrayInput): PreparedArray {
+  const spec: ArraySpec = ArrayBuffer.isView(input) ? { data: input } : (input as ArraySpec);
+  const tag = typedArrayTag(spec?.data);
+  if (tag === undefined) {
+    throw new NdpackError("INVALID_ARGUMENT", `array "${name}": data must be a typed array (Float32Array, Int32Array, ...)`, { array: name, field: "data" });
+  }
+  const dtypeName = spec.dtype ?? dtypeOfTag(tag);
+  if (!isDtype(dtypeName)) throw new NdpackError("UNKNOWN_DTYPE", `array "${name}": unknown dtype ${JSON.stringify(dtypeName)}`, { array: name, field: "dtype" });
+  const dtype = DTYPES[dtypeName];
+  if (!dtype.accepts.includes(tag)) {
+    throw new NdpackError("INVALID_ARGUMENT", `array "${name}": dtype ${dtypeName} takes ${dtype.accepts.join(" or ")} data, got ${tag}`, { array: name, field: "data" });
+  }
+  const lanes = dtype.itemSize / dtype.wordSize;
+  const length = (spec.data as unknown as { length: number }).length;
+  const shape = checkShape(name, spec.shape ?? [length / lanes], dtype);
+  const count = elementCount(shape, dtype.itemSize)!;
+  if (count * lanes !== length) {
+    throw new NdpackError("SIZE_MISMATCH", `array "${name}": shape [${shape.join(", ")}] of ${dtypeName} needs ${count * lanes} values, data has ${length}`, { array: name, field: "shape", expected: count * lanes, actual: length });
+  }
+  const order = oneOf(spec.order, ORDERS, "C", `arrays["${name}"].order`);
+  return { name, dtype, shape, order, source: bytesOf(spec.data) };
+}
+
+function checkAlignment(alignment: unknown): number {
+  if (alignment === undefined) return DEFAULT_ALIGNMENT;
+  if (!Number.isSafeInteger(alignment) || (alignment as number) < MIN_ALIGNMENT || (alignment as number) > MAX_ALIGNMENT || ((alignment as number) & ((alignment as number) - 1)) !== 0) {
+    throw new NdpackError("INVALID_ARGUMENT", `alignment must be a power of two from ${MIN_ALIGNMENT} to ${MAX_ALIGNMENT}, got ${String(alignment)}`, { field: "alignment" });
+  }
+  return alignment as number;
+}
+
+function checkLevel(level: unknown): number {
+  if (level === undefined) return DEFAULT_COMPRESSION_LEVEL;
+  if (!Number.isInteger(level) || (level as number) < 0 || (level as number) > 9) {
+    throw new NdpackError("INVALID_ARGUMENT", `compressionLevel must be an integer from 0 to 9, got ${String(level)}`, { field: "compressionLevel" });
+  }
+  return level as number;
+}
+
+function checkMetadata(metadata: unknown): Record<string, unknown> {
+  if (metadata === undefined) return {};
+  const proto = metadata !== null && typeof metadata === "object" ? Object.getPrototypeOf(metadata) : undefined;
+  if (proto !== Object.prototype && proto !== null) {
+    throw new NdpackError("INVALID_ARGUMENT", "metadata must be a plain JSON object", { field: "metadata" });
+  }
+  return metadata as Record<string, unknown>;
+}
+
+/** The stored bytes of an array that must go through a codec, or `undefined` when it is stored raw. */
+function storedBytes(array: PreparedArray, codec: Codec, swap: boolean, level: number): { stored: Uint8Array | undefined; codec: Codec } {
+  if (codec === "none") return { stored: undefined, codec };
+  let ordered = array.source;
+  if (swap) {
+    ordered = new Uint8Array(array.source.length);
+    copySwapped(array.source, ordered, 0, array.dtype.wordSize);
+  }
+  const compressed = compressPayload(ordered, codec, array.dtype.wordSize, level);
+  if (compressed !== undefined) return { stored: compressed, codec };
+  return { stored: swap ? ordered : undefined, codec: "none" };
+}
+
+/** Checks the arrays and options, compresses what must be, and fixes every byte's place. */
+export function planEncoding(arrays: ArraysInput, options: EncodeOptions = {}): EncodePlan {
+  const alignment = checkAlignment(options.alignment);
+  const byteOrder = oneOf(options.byteOrder, BYTE_ORDERS, "little", "byteOrder");
+  const checksum = oneOf(options.checksum, CHECKSUMS, "crc32", "checksum");
+  const fileCodec = oneOf(options.codec, CODECS, "none", "codec");
+  const level = checkLevel(options.compressionLevel);
+  const metadata = checkMetadata(options.metadata);
+  const checksumSize = CHECKSUM_SIZE[checksum];
+
+  const seen = new Set<string>();
+  const pending: { array: PreparedArray; entry: HeaderEntry; stored: Uint8Array | undefined; swap: boolean }[] = [];
+  for (const [rawName, input] of entriesOf(arrays)) {
+    const name = checkName(rawName, seen);
+    const array = prepareArray(name, input);
+    const requested = (input as ArraySpec).codec;
+    if (requested !== undefined && !(CODECS as readonly unknown[]).includes(requested)) {
+      throw new NdpackError("UNSUPPORTED_CODEC", `array "${name}": unsupported codec ${JSON.stringify(requested)}`, { array: name, field: "codec" });
+    }
+    const wordSize = array.dtype.wordSize;
+    const entryByteOrder: ByteOrder = array.dtype.itemSize === 1 ? "little" : byteOrder;
+    const swap = wordSize > 1 && entryByteOrder !== HOST_BYTE_ORDER;
+    const { stored, codec } = storedBytes(array, requested ?? fileCodec, swap, level);
+    const entry: HeaderEntry = {
+      name,
+      dtype: array.dtype.name,
+      shape: [...array.shape],
+      order: array.order,
+      byteOrder: entryByteOrder,
+      ...(codec === "none" ? {} : { codec }),
+      offset: 0,
+      byteLength: stored?.length ?? array.source.length,
+    };
+    pending.push({ array, entry, stored, swap: swap && stored === undefined });
+  }
+
+  const { offsets, dataLength } = placeRecords(pending.map((p) => p.entry.byteLength), alignment, checksumSize);
+  pending.forEach((p, i) => (p.entry.offset = offsets[i]!));
+  const header: Header = { alignment, checksum, dataLength, metadata, arrays: pending.map((p) => p.entry) };
+  const headerBytes = encodeHeader(header);
+  const dataStart = dataSectionStart(headerBytes.length, alignment);
+  const head = new Uint8Array(dataStart);
+  writePreamble(head, headerBytes);
+  const records = pending.map((p) => ({ ...p, start: dataStart + p.entry.offset }));
+  return { head, dataStart, checksumSize, records, totalLength: dataStart + dataLength };
+}
+
+/** Writes one payload into `target` at its place; returns its stored bytes there (for the checksum). */
+function writePayload(target: Uint8Array, record: PlannedRecord): Uint8Array {
+  const { start, entry } = record;
+  if (record.stored) target.set(record.stored, start);
+  else if (record.swap) copySwapped(record.array.source, target, start, record.array.dtype.wordSize);
+  else target.set(record.array.source, start);
+  return target.subarray(start, start + entry.byteLength);
+}
+
+/** Writes the planned file into `target[0, plan.totalLength)`: one copy of each payload, padding zeroed. */
+export function writePlan(plan: EncodePlan, target: Uint8Array): void {
+  target.set(plan.head, 0);
+  let end = plan.dataStart;
+  for (const record of plan.records) {
+    target.fill(0, end, record.start);
+    const payload = writePayload(target, record);
+    end = record.start + payload.length;
+    if (plan.checksumSize > 0) {
+      new DataView(target.buffer, target.byteOffset + end, 4).setUint32(0, crc32(payload), true);
+      end += plan.checksumSize;
+    }
+  }
+}
+
+/** A zeroed block for padding; views of it are handed out, so it is never written. */
+let zeros = new Uint8Array(MAX_ALIGNMENT);
+
+function zeroBytes(length: number): Uint8Array {
+  if (length > zeros.length) zeros = new Uint8Array(length);
+  return zeros.subarray(0, length);
+}
+
+/**
+ * The planned file as consecutive pieces: the head, then for each record its payload (views of the
+ * caller's arrays when no byte changes; swapped copies of at most `chunkBytes` otherwise), its CRC
+ * and its padding. For streams and vectored writes: the caller's memory is never gathered.
+ * Pieces that view the caller's arrays are valid only while those arrays are unchanged.
+ */
+export function* planSegments(plan: EncodePlan, chunkBytes = 1 << 20): Generator<Uint8Array, void, undefined> {
+  yield plan.head;
+  let end = plan.dataStart;
+  for (const record of plan.records) {
+    if (record.start > end) yield zeroBytes(record.start - end);
+    let crc = 0;
+    const { source, dtype } = record.array;
+    if (record.stored || !record.swap) {
+      const payload = record.stored ?? source;
+      if (plan.checksumSize > 0) crc = crc32(payload);
+      if (payload.length > 0) yield payload;
+    } else {
+      for (let at = 0; at < source.length; at += chunkBytes) {
+        const piece = source.subarray(at, Math.min(at + chunkBytes, source.length));
+        const swapped = new Uint8Array(piece.length);
+        copySwapped(piece, swapped, 0, dtype.wordSize);
+        if (plan.checksumSize > 0) crc = crc32(swapped, crc);
+        yield swapped;
+      }
+    }
+    end = record.start + record.entry.byteLength;
+    if (plan.checksumSize > 0) {
+      const crcBytes = new Uint8Array(4);
+      new DataView(crcBytes.buffer).setUint32(0, crc, true);
+      yield crcBytes;
+      end += plan.checksumSize;
+    }
+  }
+}
+
+/**
+ * Encodes named arrays into one new buffer holding an ndpack file. The output is deterministic:
+ * the same arrays and options give the same bytes.
+ *
+ * @example
+ * ```ts
+ * const bytes = encode({ weights: { data: new Float32Array(6), shape: [2, 3] }, labels: new Int32Array([1, 2]) });
+ * ```
+ */
+export function encode(arrays: ArraysInput, options: EncodeOptions = {}): Uint8Array {
+  const plan = planEncoding(arrays, options);
+  const out = new Uint8Array(plan.totalLength);
+  writePlan(plan, out);
+  return out;
+}
+
+/** The exact byte length {@link encode} would produce for these arrays and options (compressing them first when a codec is asked for). */
+export function encodedSize(arrays: ArraysInput, options: EncodeOptions = {}): number {
+  return planEncoding(arrays, options).totalLength;
+}
+
+/**
+ * Encodes into memory the caller owns, with exactly one copy of each payload and no intermediate
+ * buffer (numpy's `concatenate(out=...)`). Returns the number of bytes written, which is
+ * {@link encodedSize}. Bytes of `target` past that are left untouched.
+ *
+ * @example
+ * ```ts
+ * const target = new Uint8Array(encodedSize(arrays));
+ * encodeInto(target, arrays);
+ * ```
+ */
+export function encodeInto(target: Uint8Array, arrays: ArraysInput, options: EncodeOptions = {}): number {
+  if (!(target instanceof Uint8Array)) throw new NdpackError("INVALID_ARGUMENT", "target must be a Uint8Array", { field: "target" });
+  const plan = planEncoding(arrays, options);
+  if (target.length < plan.totalLength) {
+    throw new NdpackError("INVALID_ARGUMENT", `target holds ${target.length} bytes; the file needs ${plan.totalLength}`, { field: "target", expected: plan.totalLength, actual: target.length });
+  }
+  writePlan(plan, target);
+  return plan.totalLength;
+}
+

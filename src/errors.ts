@@ -1,0 +1,123 @@
+/**
+ * The one error type ndpack throws, with a stable `code` per failure.
+ *
+ * Every way a file, a buffer, an argument or the file system can be wrong maps to exactly one
+ * code below; FORMAT.md ("Validation") lists the format codes in the order a reader checks them.
+ * Codes are part of the public API: they never change meaning, and new ones are only added.
+ *
+ * @module
+ */
+
+/** Every error code ndpack can raise, grouped by where it is raised. */
+export const ERROR_CODES = [
+  // Preamble
+  "BAD_MAGIC",
+  "UNSUPPORTED_VERSION",
+  "TRUNCATED",
+  "HEADER_TOO_LARGE",
+  "HEADER_CHECKSUM",
+  // Header text and structure
+  "HEADER_INVALID",
+  "DUPLICATE_KEY",
+  "BAD_NUMBER",
+  "LIMIT_EXCEEDED",
+  "DUPLICATE_NAME",
+  "UNKNOWN_DTYPE",
+  "UNSUPPORTED_CODEC",
+  "UNSUPPORTED_CHECKSUM",
+  "BAD_SHAPE",
+  "SIZE_MISMATCH",
+  // Layout of the data section
+  "MISALIGNED",
+  "OVERLAP",
+  "GAP",
+  "OUT_OF_BOUNDS",
+  "TRAILING_BYTES",
+  "BAD_PADDING",
+  // Payload contents
+  "CHECKSUM",
+  "CODEC_ERROR",
+  // API use
+  "COPY_REQUIRED",
+  "NOT_FOUND",
+  "INVALID_ARGUMENT",
+  // Files and streams (ndpack/node, streams)
+  "IO_ERROR",
+  "FILE_CHANGED",
+  "WRITE_SIZE",
+  "CLOSED",
+] as const;
+
+/** A stable string naming one kind of failure; see {@link ERROR_CODES}. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Structured details an {@link NdpackError} may carry besides its code and message. */
+export interface ErrorDetails {
+  /** Name of the array the failure concerns. */
+  array?: string;
+  /** Where in the header: a path such as `arrays[3].shape` or `metadata.a.b`. */
+  field?: string;
+  /** Byte offset in the file or buffer where the problem was found. */
+  offset?: number;
+  /** What the reader expected (a size, an offset, a checksum...). */
+  expected?: number | string;
+  /** What it found instead. */
+  actual?: number | string;
+  /** For LIMIT_EXCEEDED and HEADER_TOO_LARGE: the option that raises the limit. */
+  limit?: string;
+  /** For file errors: the path involved. */
+  path?: string;
+  /** The underlying error (an OS error, a codec failure). */
+  cause?: unknown;
+}
+
+/**
+ * The error class for every failure ndpack reports. Narrow with {@link isNdpackError} and switch on
+ * `code`; the message is for people and may change between versions.
+ *
+ * @example
+ * ```ts
+ * try { decode(bytes); } catch (e) { if (isNdpackError(e) && e.code === "TRUNCATED") retry(); }
+ * ```
+ */
+export class NdpackError extends Error {
+  override readonly name = "NdpackError";
+  /** Stable machine-readable reason. */
+  readonly code: ErrorCode;
+  /** Name of the array the failure concerns, when there is one. */
+  readonly array?: string;
+  /** Header path of the offending field, when there is one. */
+  readonly field?: string;
+  /** Byte offset in the input where the problem was found, when known. */
+  readonly offset?: number;
+  /** Expected value, when the failure is a comparison. */
+  readonly expected?: number | string;
+  /** Actual value, when the failure is a comparison. */
+  readonly actual?: number | string;
+  /** The option that raises the limit, for LIMIT_EXCEEDED and HEADER_TOO_LARGE. */
+  readonly limit?: string;
+  /** File path involved, for file errors. */
+  readonly path?: string;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.code = code;
+    if (details.array !== undefined) this.array = details.array;
+    if (details.field !== undefined) this.field = details.field;
+    if (details.offset !== undefined) this.offset = details.offset;
+    if (details.expected !== undefined) this.expected = details.expected;
+    if (details.actual !== undefined) this.actual = details.actual;
+    if (details.limit !== undefined) this.limit = details.limit;
+    if (details.path !== undefined) this.path = details.path;
+  }
+}
+
+/** True when `value` is an {@link NdpackError} (also across bundle copies, by duck type on `code`). */
+export function isNdpackError(value: unknown): value is NdpackError {
+  return (
+    value instanceof NdpackError ||
+    (value instanceof Error &&
+      value.name === "NdpackError" &&
+      (ERROR_CODES as readonly string[]).includes((value as { code?: string }).code ?? ""))
+  );
+}

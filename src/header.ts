@@ -1,0 +1,328 @@
+/**
+ * Reading and writing the preamble and header, in the wire order of FORMAT.md §9. Each reading
+ * function is one group of steps, so a lazy file reader can run them as its bytes arrive:
+ * {@link readPreamble} (steps 1–5), {@link readHeader} (6–19), {@link checkFileLength} (20) and
+ * {@link checkHeaderPadding} (21). The writer mirrors them with {@link encodeHeader} and
+ * {@link writePreamble}. Nothing here allocates in proportion to a payload.
+ *
+ * @module
+ */
+import { utf8Length } from "./bytes.js";
+import { crc32 } from "./crc32.js";
+import { DTYPES, type DtypeInfo } from "./dtypes.js";
+import { NdpackError } from "./errors.js";
+import {
+  CHECKSUM_SIZE,
+  DEFAULT_LIMITS,
+  FORMAT_VERSION,
+  MAGIC,
+  MAX_DEPTH_CEILING,
+  MAX_SAFE_SIZE,
+  PREAMBLE,
+  PREAMBLE_SIZE,
+  type ByteOrder,
+  type Codec,
+  type Order,
+  type ReadLimits,
+} from "./format.js";
+import { parseHeaderJson, stringifyJson } from "./json.js";
+import { checkRecordPlacement, dataSectionStart } from "./layout.js";
+import { lenientHeaderSchema, strictHeaderSchema, type Header } from "./schema.js";
+
+/** What the fixed-size preamble says (FORMAT.md §1). */
+export interface Preamble {
+  readonly major: number;
+  readonly minor: number;
+  readonly headerLength: number;
+  readonly headerCrc: number;
+}
+
+/** One array as the header describes it, with the sizes a reader derives from it. */
+export interface EntryLayout {
+  /** Position in the header's `arrays` list. */
+  readonly index: number;
+  readonly name: string;
+  readonly dtype: DtypeInfo;
+  readonly shape: readonly number[];
+  readonly order: Order;
+  readonly byteOrder: ByteOrder;
+  readonly codec: Codec;
+  /** Absolute file offset of the stored payload. */
+  readonly start: number;
+  /** Stored payload length (compressed length when there is a codec). */
+  readonly byteLength: number;
+  /** Number of elements (product of the shape). */
+  readonly count: number;
+  /** Decoded size: count x item size. */
+  readonly nbytes: number;
+}
+
+/** Everything a reader knows after reading the header: enough to find and check any payload. */
+export interface FileLayout {
+  readonly version: { readonly major: number; readonly minor: number };
+  readonly header: Header;
+  readonly headerLength: number;
+  /** Absolute offset of the data section (D). */
+  readonly dataStart: number;
+  /** Bytes of checksum after each payload (0 or 4). */
+  readonly checksumSize: number;
+  /** Exact length of the whole file. */
+  readonly fileLength: number;
+  readonly entries: readonly EntryLayout[];
+  readonly byName: ReadonlyMap<string, EntryLayout>;
+}
+
+/** The limits of FORMAT.md §7, with the caller's overrides applied and checked. */
+export function resolveLimits(overrides: Partial<ReadLimits> = {}): ReadLimits {
+  const limits = { ...DEFAULT_LIMITS };
+  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof ReadLimits)[]) {
+    const value = overrides[key];
+    if (value === undefined) continue;
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new NdpackError("INVALID_ARGUMENT", `option ${key} must be a positive integer, got ${String(value)}`, { field: key });
+    }
+    limits[key] = value;
+  }
+  if (limits.maxDepth > MAX_DEPTH_CEILING) {
+    throw new NdpackError("INVALID_ARGUMENT", `option maxDepth may be at most ${MAX_DEPTH_CEILING}`, { field: "maxDepth", actual: limits.maxDepth });
+  }
+  return limits;
+}
+
+/**
+ * §9 steps 1–5. `bytes` holds the start of the input (as much of the first 20 bytes as exists);
+ * `totalLength` is the input's full length, which a lazy reader knows from the file's size.
+ */
+export function readPreamble(bytes: Uint8Array, totalLength: number, limits: ReadLimits): Preamble {
+  const available = Math.min(bytes.length, MAGIC.length);
+  for (let i = 0; i < available; i++) {
+    if (bytes[i] !== MAGIC[i]) {
+      throw new NdpackError("BAD_MAGIC", `not an ndpack file: byte ${i} is 0x${hex(bytes[i]!)}, expected 0x${hex(MAGIC[i]!)}`, { offset: i });
+    }
+  }
+  if (totalLength < PREAMBLE_SIZE || bytes.length < PREAMBLE_SIZE) {
+    throw new NdpackError("TRUNCATED", `input is ${totalLength} bytes, shorter than the ${PREAMBLE_SIZE}-byte preamble`, { expected: PREAMBLE_SIZE, actual: totalLength });
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, PREAMBLE_SIZE);
+  const major = view.getUint16(PREAMBLE.major, true);
+  const minor = view.getUint16(PREAMBLE.minor, true);
+  const headerLength = view.getUint32(PREAMBLE.headerLength, true);
+  const headerCrc = view.getUint32(PREAMBLE.headerCrc, true);
+  if (major !== FORMAT_VERSION.major) {
+    throw new NdpackError("UNSUPPORTED_VERSION", `file format version ${major}.${minor} is not supported; this reader reads ${FORMAT_VERSION.major}.x`, { offset: PREAMBLE.major, expected: FORMAT_VERSION.major, actual: major });
+  }
+  if (headerLength > limits.maxHeaderBytes) {
+    throw new NdpackError("HEADER_TOO_LARGE", `header is ${headerLength} bytes, more than the limit of ${limits.maxHeaderBytes}; raise the maxHeaderBytes option to read it`, { offset: PREAMBLE.headerLength, expected: limits.maxHeaderBytes, actual: headerLength, limit: "maxHeaderBytes" });
+  }
+  if (PREAMBLE_SIZE + headerLength > totalLength) {
+    throw new NdpackError("TRUNCATED", `input ends at byte ${totalLength}, inside the header, which ends at byte ${PREAMBLE_SIZE + headerLength}`, { expected: PREAMBLE_SIZE + headerLength, actual: totalLength });
+  }
+  return { major, minor, headerLength, headerCrc };
+}
+
+/** §9 step 6: CRC-32 of preamble bytes 8..15 followed by the header. */
+function headerChecksum(bytes: Uint8Array, headerLength: number): number {
+  const versionAndLength = bytes.subarray(PREAMBLE.major, PREAMBLE.headerCrc);
+  const header = bytes.subarray(PREAMBLE_SIZE, PREAMBLE_SIZE + headerLength);
+  return crc32(header, crc32(versionAndLength));
+}
+
+// `ignoreBOM: true` keeps a byte order mark in the text, so that step 7 rejects it instead of the
+// decoder silently dropping it.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** §9 step 7: the header's UTF-8 text, parsed as strict JSON. */
+function parseHeaderText(bytes: Uint8Array, limits: ReadLimits): unknown {
+  // TextDecoder refuses views of shared memory in browsers; the header is small, so copy it then.
+  const unshared = bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice();
+  let text: string;
+  try {
+    text = utf8.decode(unshared);
+  } catch (cause) {
+    throw new NdpackError("HEADER_INVALID", "header is not valid UTF-8", { offset: PREAMBLE_SIZE, cause });
+  }
+  return parseHeaderJson(text, { maxDepth: limits.maxDepth });
+}
+
+/** Maps a zod issue path to the header path notation used in error fields: `arrays[3].dtype`. */
+function fieldPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) out += typeof part === "number" ? `[${part}]` : out === "" ? String(part) : `.${String(part)}`;
+  return out;
+}
+
+/** §9 step 8: the header's structure, with the codes FORMAT.md gives to unknown dtypes, codecs and checksums. */
+function checkStructure(value: unknown, minor: number): Header {
+  const schema = minor > FORMAT_VERSION.minor ? lenientHeaderSchema : strictHeaderSchema;
+  const result = schema.safeParse(value);
+  if (result.success) return value as Header;
+  const issue = result.error.issues[0]!;
+  const field = fieldPath(issue.path);
+  const last = issue.path[issue.path.length - 1];
+  const found = issue.path.reduce<unknown>((node, key) => (node as Record<PropertyKey, unknown> | undefined)?.[key], value);
+  const actual = typeof found === "string" ? found : undefined;
+  const details = { field, ...(actual === undefined ? {} : { actual }) };
+  if (issue.code === "invalid_value" && last === "dtype") {
+    throw new NdpackError("UNKNOWN_DTYPE", `unknown dtype ${JSON.stringify(found)} at ${field}`, details);
+  }
+  if (issue.code === "invalid_value" && last === "codec") {
+    throw new NdpackError("UNSUPPORTED_CODEC", `unsupported codec ${JSON.stringify(found)} at ${field}`, details);
+  }
+  if (issue.code === "invalid_value" && last === "checksum" && issue.path.length === 1) {
+    throw new NdpackError("UNSUPPORTED_CHECKSUM", `unsupported checksum ${JSON.stringify(found)}`, details);
+  }
+  const where = issue.code === "unrecognized_keys" ? `${field === "" ? "header" : field}: unknown key ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}` : `${field || "header"}: ${issue.message}`;
+  throw new NdpackError("HEADER_INVALID", `invalid header at ${where}`, details);
+}
+
+/** Element count of a shape, or `undefined` when count x itemSize exceeds 2^53-1 (§9 step 13). */
+export function elementCount(shape: readonly number[], itemSize: number): number | undefined {
+  if (shape.includes(0)) return 0;
+  let count = 1;
+  for (const dim of shape) {
+    count *= dim;
+    if (count * itemSize > MAX_SAFE_SIZE) return undefined;
+  }
+  return count;
+}
+
+/** §9 steps 9–19: every entry's names, limits, sizes and place in the data section. */
+function checkEntries(header: Header, dataStart: number, limits: ReadLimits): { entries: EntryLayout[]; byName: Map<string, EntryLayout>; checksumSize: number } {
+  const { arrays, alignment, dataLength } = header;
+  if (arrays.length > limits.maxArrays) {
+    throw new NdpackError("LIMIT_EXCEEDED", `header lists ${arrays.length} arrays, more than the limit of ${limits.maxArrays}; raise the maxArrays option to read it`, { field: "arrays", expected: limits.maxArrays, actual: arrays.length, limit: "maxArrays" });
+  }
+  const checksumSize = CHECKSUM_SIZE[header.checksum];
+  const entries: EntryLayout[] = [];
+  const byName = new Map<string, EntryLayout>();
+  let previousEnd = 0;
+  for (let index = 0; index < arrays.length; index++) {
+    const entry = arrays[index]!;
+    const { name, shape } = entry;
+    const at = `arrays[${index}]`;
+    if (name.length * 3 > limits.maxNameBytes && utf8Length(name) > limits.maxNameBytes) {
+      throw new NdpackError("LIMIT_EXCEEDED", `array name at ${at} is ${utf8Length(name)} UTF-8 bytes, more than the limit of ${limits.maxNameBytes}; raise the maxNameBytes option to read it`, { field: `${at}.name`, expected: limits.maxNameBytes, actual: utf8Length(name), limit: "maxNameBytes" });
+    }
+    if (byName.has(name)) {
+      throw new NdpackError("DUPLICATE_NAME", `array name ${JSON.stringify(name)} appears twice (${at})`, { array: name, field: `${at}.name` });
+    }
+    if (shape.length > limits.maxDims) {
+      throw new NdpackError("LIMIT_EXCEEDED", `array "${name}" has ${shape.length} dimensions, more than the limit of ${limits.maxDims}; raise the maxDims option to read it`, { array: name, field: `${at}.shape`, expected: limits.maxDims, actual: shape.length, limit: "maxDims" });
+    }
+    const dtype = DTYPES[entry.dtype];
+    const count = elementCount(shape, dtype.itemSize);
+    if (count === undefined) {
+      throw new NdpackError("BAD_SHAPE", `array "${name}": shape [${shape.join(", ")}] of ${entry.dtype} holds more than 2^53-1 bytes`, { array: name, field: `${at}.shape` });
+    }
+    const nbytes = count * dtype.itemSize;
+    const codec = entry.codec ?? "none";
+    if (codec === "none" && entry.byteLength !== nbytes) {
+      throw new NdpackError("SIZE_MISMATCH", `array "${name}": byteLength is ${entry.byteLength}, but shape [${shape.join(", ")}] of ${entry.dtype} needs ${nbytes}`, { array: name, field: `${at}.byteLength`, expected: nbytes, actual: entry.byteLength });
+    }
+    previousEnd = checkRecordPlacement(entry, index, previousEnd, { alignment, checksumSize, dataLength });
+    const layout: EntryLayout = {
+      index,
+      name,
+      dtype,
+      shape,
+      order: entry.order,
+      byteOrder: entry.byteOrder,
+      codec,
+      start: dataStart + entry.offset,
+      byteLength: entry.byteLength,
+      count,
+      nbytes,
+    };
+    entries.push(layout);
+    byName.set(name, layout);
+  }
+  if (dataLength !== previousEnd) {
+    throw new NdpackError("GAP", `dataLength is ${dataLength}, but the records end at ${previousEnd}`, { field: "dataLength", expected: previousEnd, actual: dataLength });
+  }
+  return { entries, byName, checksumSize };
+}
+
+/**
+ * §9 steps 6–19. `bytes` starts at file offset 0 and holds at least the preamble and the header.
+ * Offsets in the returned entries are absolute file offsets.
+ */
+export function readHeader(bytes: Uint8Array, preamble: Preamble, limits: ReadLimits): FileLayout {
+  const { headerLength } = preamble;
+  if (headerChecksum(bytes, headerLength) !== preamble.headerCrc) {
+    throw new NdpackError("HEADER_CHECKSUM", "header checksum does not match: the header or the preamble is damaged", { offset: PREAMBLE.headerCrc });
+  }
+  const value = parseHeaderText(bytes.subarray(PREAMBLE_SIZE, PREAMBLE_SIZE + headerLength), limits);
+  const header = checkStructure(value, preamble.minor);
+  const dataStart = dataSectionStart(headerLength, header.alignment);
+  const { entries, byName, checksumSize } = checkEntries(header, dataStart, limits);
+  return {
+    version: { major: preamble.major, minor: preamble.minor },
+    header,
+    headerLength,
+    dataStart,
+    checksumSize,
+    fileLength: dataStart + header.dataLength,
+    entries,
+    byName,
+  };
+}
+
+/** §9 step 20: the input's length must be exactly what the header implies. */
+export function checkFileLength(layout: FileLayout, totalLength: number): void {
+  if (totalLength < layout.fileLength) {
+    throw new NdpackError("TRUNCATED", `input is ${totalLength} bytes, but its header describes ${layout.fileLength}`, { expected: layout.fileLength, actual: totalLength });
+  }
+  if (totalLength > layout.fileLength) {
+    throw new NdpackError("TRAILING_BYTES", `input is ${totalLength} bytes, ${totalLength - layout.fileLength} more than its header describes`, { offset: layout.fileLength, expected: layout.fileLength, actual: totalLength });
+  }
+}
+
+/** §9 step 21 (and step 22's padding rule): every byte of `bytes[from, to)` must be zero. */
+export function checkZeroPadding(bytes: Uint8Array, from: number, to: number, baseOffset = 0): void {
+  for (let i = from; i < to; i++) {
+    if (bytes[i] !== 0) {
+      throw new NdpackError("BAD_PADDING", `padding byte at offset ${baseOffset + i} is 0x${hex(bytes[i]!)}, not zero`, { offset: baseOffset + i });
+    }
+  }
+}
+
+/** §9 step 21. `bytes` starts at file offset 0 and holds at least the first D bytes. */
+export function checkHeaderPadding(bytes: Uint8Array, layout: FileLayout): void {
+  checkZeroPadding(bytes, PREAMBLE_SIZE + layout.headerLength, layout.dataStart);
+}
+
+/** Steps 1–21 over a whole file held in memory. */
+export function readLayout(bytes: Uint8Array, limits: ReadLimits): FileLayout {
+  const preamble = readPreamble(bytes, bytes.length, limits);
+  const layout = readHeader(bytes, preamble, limits);
+  checkFileLength(layout, bytes.length);
+  checkHeaderPadding(bytes, layout);
+  return layout;
+}
+
+const utf8Encoder = new TextEncoder();
+
+/** §8: the canonical header text as UTF-8 bytes. Key order is the order of the object passed in. */
+export function encodeHeader(header: Header): Uint8Array {
+  const text = stringifyJson(header, { maxDepth: DEFAULT_LIMITS.maxDepth, path: "" });
+  const bytes = utf8Encoder.encode(text);
+  if (bytes.length > DEFAULT_LIMITS.maxHeaderBytes) {
+    throw new NdpackError("HEADER_TOO_LARGE", `header would be ${bytes.length} bytes, more than readers accept by default (${DEFAULT_LIMITS.maxHeaderBytes}); use fewer arrays or less metadata`, { expected: DEFAULT_LIMITS.maxHeaderBytes, actual: bytes.length, limit: "maxHeaderBytes" });
+  }
+  return bytes;
+}
+
+/** §1: writes the preamble and the header into `target` at offset 0; the mirror of {@link readPreamble} and {@link readHeader}. */
+export function writePreamble(target: Uint8Array, headerBytes: Uint8Array): void {
+  target.set(MAGIC, 0);
+  const view = new DataView(target.buffer, target.byteOffset, PREAMBLE_SIZE);
+  view.setUint16(PREAMBLE.major, FORMAT_VERSION.major, true);
+  view.setUint16(PREAMBLE.minor, FORMAT_VERSION.minor, true);
+  view.setUint32(PREAMBLE.headerLength, headerBytes.length, true);
+  target.set(headerBytes, PREAMBLE_SIZE);
+  view.setUint32(PREAMBLE.headerCrc, headerChecksum(target, headerBytes.length), true);
+}
+
+function hex(byte: number): string {
+  return byte.toString(16).padStart(2, "0");
+}
