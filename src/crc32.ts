@@ -1,0 +1,134 @@
+/**
+ * CRC-32 as used by zlib, gzip and PNG (ISO-HDLC: reflected polynomial 0xEDB88320,
+ * initial value and final XOR 0xFFFFFFFF).
+ *
+ * In Node (>= 20.16) the native `zlib.crc32` is used; everywhere else a pure-JS slicing-by-16
+ * implementation. The native module is reached through `process.getBuiltinModule` at run time,
+ * never through a static `node:` import, so bundlers and browsers see no Node dependency.
+ *
+ * @module
+ */
+
+type Crc32Function = (bytes: Uint8Array, previous: number) => number;
+
+const POLYNOMIAL = 0xedb88320;
+/** Bytes consumed per iteration of the fallback's main loop, one table per byte. */
+const SLICES = 16;
+const IS_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * CRC-32 of `bytes`, continuing from `previous` (the CRC of the bytes before them), so that
+ * `crc32(b, crc32(a))` equals the CRC of `a` followed by `b`, as with zlib's `crc32`.
+ * Only the bytes inside the view (its `byteOffset` and `byteLength`) are read.
+ *
+ * @example crc32(new TextEncoder().encode("123456789")) // 0xcbf43926
+ * @returns the CRC as an unsigned 32-bit integer.
+ */
+export function crc32(bytes: Uint8Array, previous = 0): number {
+  return getImplementation()(bytes, previous >>> 0);
+}
+
+/**
+ * The pure-JS implementation behind {@link crc32}, always available; exported so tests and
+ * benchmarks can compare it with the native one. Same contract as {@link crc32}.
+ *
+ * @example crc32Fallback(new Uint8Array([1, 2, 3]), 0) // 0x55bc801d
+ */
+export function crc32Fallback(bytes: Uint8Array, previous = 0): number {
+  const tables = getSlicingTables();
+  let crc = ~previous;
+  // Word reads need 4-byte alignment (typed-array views cannot be unaligned) and little-endian
+  // byte order (so a word's low byte is the first byte in the stream).
+  const headLength = IS_LITTLE_ENDIAN ? Math.min(bytes.length, -bytes.byteOffset & 3) : bytes.length;
+  crc = updateBytewise(tables, crc, bytes, 0, headLength);
+  const wordCount = ((bytes.length - headLength) >>> 4) << 2;
+  if (wordCount > 0) {
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset + headLength, wordCount);
+    crc = updateSlicingBy16(tables, crc, words);
+  }
+  crc = updateBytewise(tables, crc, bytes, headLength + wordCount * 4, bytes.length);
+  return ~crc >>> 0;
+}
+
+let implementation: Crc32Function | undefined;
+
+function getImplementation(): Crc32Function {
+  implementation ??= loadNativeCrc32() ?? crc32Fallback;
+  return implementation;
+}
+
+/** Node's `zlib.crc32` (Node >= 20.15, reachable via `getBuiltinModule` from 20.16), if any. */
+function loadNativeCrc32(): Crc32Function | undefined {
+  try {
+    // `any`: browser typings have no `process`, and Node's may lack `getBuiltinModule`.
+    const zlib = (globalThis as any).process?.getBuiltinModule?.("zlib");
+    return typeof zlib?.crc32 === "function" ? (zlib.crc32 as Crc32Function) : undefined;
+  } catch {
+    // Some sandboxes expose `process` but refuse builtin access; the fallback is always correct.
+    return undefined;
+  }
+}
+
+let slicingTables: Uint32Array | undefined;
+
+/**
+ * Table `t` (entries `t * 256 .. t * 256 + 255`) maps a byte to its CRC contribution when
+ * `t` more zero bytes follow it; table 0 is the classic byte-at-a-time table.
+ */
+function getSlicingTables(): Uint32Array {
+  if (slicingTables) return slicingTables;
+  const tables = new Uint32Array(SLICES * 256);
+  for (let byte = 0; byte < 256; byte++) {
+    let crc = byte;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? POLYNOMIAL ^ (crc >>> 1) : crc >>> 1;
+    tables[byte] = crc;
+  }
+  for (let byte = 0; byte < 256; byte++) {
+    let crc = tables[byte]!;
+    for (let t = 1; t < SLICES; t++) {
+      crc = tables[crc & 0xff]! ^ (crc >>> 8);
+      tables[t * 256 + byte] = crc;
+    }
+  }
+  slicingTables = tables;
+  return tables;
+}
+
+function updateBytewise(
+  tables: Uint32Array,
+  crc: number,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+): number {
+  for (let i = start; i < end; i++) crc = tables[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
+  return crc;
+}
+
+/** Consumes 16 bytes (4 little-endian words) per step; `words.length` is a multiple of 4. */
+function updateSlicingBy16(t: Uint32Array, crc: number, words: Uint32Array): number {
+  for (let i = 0; i < words.length; i += 4) {
+    const w0 = crc ^ words[i]!;
+    const w1 = words[i + 1]!;
+    const w2 = words[i + 2]!;
+    const w3 = words[i + 3]!;
+    crc =
+      t[0xf00 + (w0 & 0xff)]! ^
+      t[0xe00 + ((w0 >>> 8) & 0xff)]! ^
+      t[0xd00 + ((w0 >>> 16) & 0xff)]! ^
+      t[0xc00 + (w0 >>> 24)]! ^
+      t[0xb00 + (w1 & 0xff)]! ^
+      t[0xa00 + ((w1 >>> 8) & 0xff)]! ^
+      t[0x900 + ((w1 >>> 16) & 0xff)]! ^
+      t[0x800 + (w1 >>> 24)]! ^
+      t[0x700 + (w2 & 0xff)]! ^
+      t[0x600 + ((w2 >>> 8) & 0xff)]! ^
+      t[0x500 + ((w2 >>> 16) & 0xff)]! ^
+      t[0x400 + (w2 >>> 24)]! ^
+      t[0x300 + (w3 & 0xff)]! ^
+      t[0x200 + ((w3 >>> 8) & 0xff)]! ^
+      t[0x100 + ((w3 >>> 16) & 0xff)]! ^
+      t[w3 >>> 24]!;
+  }
+  return crc;
+}

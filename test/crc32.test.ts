@@ -1,0 +1,134 @@
+import { crc32 as nodeCrc32 } from "node:zlib";
+import fc from "fast-check";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { crc32, crc32Fallback } from "../src/crc32.js";
+
+const implementations = [
+  ["crc32", crc32],
+  ["crc32Fallback", crc32Fallback],
+] as const;
+
+/** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
+function pseudoRandomBytes(length: number, seed = 0x9e3779b9): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let state = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    bytes[i] = state >>> 24;
+  }
+  return bytes;
+}
+
+const ascii = (text: string) => new TextEncoder().encode(text);
+
+/** A copy of `bytes` placed at `offset` inside a larger buffer filled with other bytes. */
+function viewAtOffset(bytes: Uint8Array, offset: number): Uint8Array {
+  const backing = new Uint8Array(offset + bytes.length + 7).fill(0xa5);
+  backing.set(bytes, offset);
+  return backing.subarray(offset, offset + bytes.length);
+}
+
+describe.each(implementations)("%s", (_name, crc) => {
+  it("matches the standard check values", () => {
+    expect(crc(new Uint8Array(0))).toBe(0);
+    expect(crc(ascii("123456789"))).toBe(0xcbf43926);
+    expect(crc(ascii("The quick brown fox jumps over the lazy dog"))).toBe(0x414fa339);
+    expect(crc(new Uint8Array([1, 2, 3]))).toBe(0x55bc801d);
+  });
+
+  it("returns an unsigned 32-bit integer", () => {
+    const value = crc(ascii("123456789"));
+    expect(value).toBeGreaterThan(0x7fffffff);
+    expect(Number.isInteger(value)).toBe(true);
+  });
+
+  it("matches Node's zlib on 1 MiB of pseudo-random bytes", () => {
+    const bytes = pseudoRandomBytes(1 << 20);
+    expect(crc(bytes)).toBe(nodeCrc32(bytes));
+  });
+
+  it("is incremental: crc(b, crc(a)) === crc(a ++ b) at any split point", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(), fc.nat(), (data, cut1, cut2) => {
+        const a = Math.min(cut1, cut2) % (data.length + 1);
+        const b = Math.max(a, Math.max(cut1, cut2) % (data.length + 1));
+        const whole = crc(data);
+        expect(crc(data.subarray(a), crc(data.subarray(0, a)))).toBe(whole);
+        const threeParts = crc(data.subarray(b), crc(data.subarray(a, b), crc(data.subarray(0, a))));
+        expect(threeParts).toBe(whole);
+      }),
+    );
+  });
+
+  it("reads only the bytes of a view, at any byteOffset", () => {
+    const bytes = pseudoRandomBytes(1000);
+    const expected = nodeCrc32(bytes);
+    for (let offset = 0; offset < 16; offset++) {
+      expect(crc(viewAtOffset(bytes, offset)), `offset ${offset}`).toBe(expected);
+    }
+  });
+
+  it("honours byteOffset and byteLength for random views", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 400 }), fc.nat(), fc.nat(), (data, x, y) => {
+        const start = x % data.length;
+        const end = start + (y % (data.length - start + 1));
+        const view = new Uint8Array(data.buffer, start, end - start);
+        expect(crc(view)).toBe(nodeCrc32(data.slice(start, end)));
+      }),
+    );
+  });
+});
+
+describe("crc32Fallback against the native implementation", () => {
+  it("agrees on every length 0..100 at every alignment", () => {
+    for (let length = 0; length <= 100; length++) {
+      const bytes = pseudoRandomBytes(length, length + 1);
+      for (let offset = 0; offset < 8; offset++) {
+        expect(crc32Fallback(viewAtOffset(bytes, offset)), `length ${length}, offset ${offset}`).toBe(
+          nodeCrc32(bytes),
+        );
+      }
+    }
+  });
+
+  it("agrees on random inputs and random starting values", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), fc.nat({ max: 0xffffffff }), (data, previous) => {
+        expect(crc32Fallback(data, previous)).toBe(nodeCrc32(data, previous));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe("implementation selection", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+    vi.resetModules();
+  });
+
+  it("uses the native zlib.crc32 when process.getBuiltinModule provides it", async () => {
+    const nativeSpy = vi.fn(nodeCrc32);
+    vi.spyOn(process, "getBuiltinModule").mockImplementation(() => ({ crc32: nativeSpy }));
+    vi.resetModules();
+    const fresh = await import("../src/crc32.js");
+    const bytes = ascii("123456789");
+    expect(fresh.crc32(bytes, 7)).toBe(nodeCrc32(bytes, 7));
+    expect(nativeSpy).toHaveBeenCalledWith(bytes, 7);
+  });
+
+  it("falls back to pure JS when the builtin module cannot be loaded", async () => {
+    const spy = vi.spyOn(process, "getBuiltinModule").mockImplementation(() => {
+      throw new Error("builtins are not available here");
+    });
+    vi.resetModules();
+    const fresh = await import("../src/crc32.js");
+    expect(fresh.crc32(ascii("123456789"))).toBe(0xcbf43926);
+    const view = pseudoRandomBytes(4096).subarray(3);
+    expect(fresh.crc32(view)).toBe(nodeCrc32(view));
+    expect(spy).toHaveBeenCalledOnce(); // the failed lookup is not retried on every call
+  });
+});
