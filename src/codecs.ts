@@ -10,7 +10,7 @@
 import { deflateSync, Inflate } from "fflate";
 import { NdpackError } from "./errors.js";
 import type { Codec } from "./format.js";
-import { nativeZlib } from "./runtime.js";
+import { nativeZlib, type NativeZlib } from "./runtime.js";
 
 /** §5: byte j of word i goes to position j * words + i. */
 export function shuffle(bytes: Uint8Array, wordSize: number): Uint8Array {
@@ -70,11 +70,11 @@ function inflateWithFflate(stored: Uint8Array, nbytes: number, name: string): Ui
   return out;
 }
 
-function inflateWithZlib(zlib: NonNullable<typeof nativeZlib>, stored: Uint8Array, nbytes: number, name: string): Uint8Array {
+function inflateWithZlib(inflateRawSync: NativeZlib["inflateRawSync"], stored: Uint8Array, nbytes: number, name: string): Uint8Array {
   let out: Uint8Array;
   try {
     // maxOutputLength must be at least 1; an empty array still has a (tiny) deflate stream.
-    out = zlib.inflateRawSync(stored, { maxOutputLength: Math.max(nbytes, 1) });
+    out = inflateRawSync(stored, { maxOutputLength: Math.max(nbytes, 1) });
   } catch (cause) {
     const code = (cause as { code?: string }).code;
     throw code === "ERR_BUFFER_TOO_LARGE" ? tooLong(name, nbytes) : new NdpackError("CODEC_ERROR", `array "${name}": the deflate stream is damaged`, { array: name, cause });
@@ -94,7 +94,8 @@ function tooShort(name: string, nbytes: number, actual: number): NdpackError {
 
 /** Reverses {@link compressPayload}: returns fresh memory of exactly `nbytes` bytes, in the file's byte order. */
 export function decompressPayload(stored: Uint8Array, codec: Exclude<Codec, "none">, nbytes: number, wordSize: number, name: string): Uint8Array {
-  const inflated = nativeZlib ? inflateWithZlib(nativeZlib, stored, nbytes, name) : inflateWithFflate(stored, nbytes, name);
+  const { inflateRawSync } = nativeZlib;
+  const inflated = inflateRawSync ? inflateWithZlib(inflateRawSync, stored, nbytes, name) : inflateWithFflate(stored, nbytes, name);
   if (codec !== "shuffle+deflate" || wordSize === 1) return inflated;
   const out = new Uint8Array(nbytes);
   unshuffle(inflated, wordSize, out);

@@ -2,14 +2,12 @@
  * CRC-32 as used by zlib, gzip and PNG (ISO-HDLC: reflected polynomial 0xEDB88320,
  * initial value and final XOR 0xFFFFFFFF).
  *
- * In Node (>= 20.16) the native `zlib.crc32` is used; everywhere else a pure-JS slicing-by-16
- * implementation. The native module is reached through `process.getBuiltinModule` at run time,
- * never through a static `node:` import, so bundlers and browsers see no Node dependency.
+ * In Node (>= 20.16) the native `zlib.crc32` is used (see runtime.ts for how it is reached without
+ * a `node:` import); everywhere else a pure-JS slicing-by-16 implementation.
  *
  * @module
  */
-
-type Crc32Function = (bytes: Uint8Array, previous: number) => number;
+import { nativeZlib } from "./runtime.js";
 
 const POLYNOMIAL = 0xedb88320;
 /** Bytes consumed per iteration of the fallback's main loop, one table per byte. */
@@ -25,8 +23,10 @@ const IS_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
  * @returns the CRC as an unsigned 32-bit integer.
  */
 export function crc32(bytes: Uint8Array, previous = 0): number {
-  return getImplementation()(bytes, previous >>> 0);
+  return nativeCrc32 ? nativeCrc32(bytes, previous >>> 0) : crc32Fallback(bytes, previous);
 }
+
+const nativeCrc32 = nativeZlib.crc32;
 
 /**
  * The pure-JS implementation behind {@link crc32}, always available; exported so tests and
@@ -48,25 +48,6 @@ export function crc32Fallback(bytes: Uint8Array, previous = 0): number {
   }
   crc = updateBytewise(tables, crc, bytes, headLength + wordCount * 4, bytes.length);
   return ~crc >>> 0;
-}
-
-let implementation: Crc32Function | undefined;
-
-function getImplementation(): Crc32Function {
-  implementation ??= loadNativeCrc32() ?? crc32Fallback;
-  return implementation;
-}
-
-/** Node's `zlib.crc32` (Node >= 20.15, reachable via `getBuiltinModule` from 20.16), if any. */
-function loadNativeCrc32(): Crc32Function | undefined {
-  try {
-    // `any`: browser typings have no `process`, and Node's may lack `getBuiltinModule`.
-    const zlib = (globalThis as any).process?.getBuiltinModule?.("zlib");
-    return typeof zlib?.crc32 === "function" ? (zlib.crc32 as Crc32Function) : undefined;
-  } catch {
-    // Some sandboxes expose `process` but refuse builtin access; the fallback is always correct.
-    return undefined;
-  }
 }
 
 let slicingTables: Uint32Array | undefined;

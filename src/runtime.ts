@@ -13,18 +13,22 @@ export interface NativeZlib {
   inflateRawSync(data: Uint8Array, options: { maxOutputLength: number }): Uint8Array;
 }
 
-function loadNativeZlib(): NativeZlib | undefined {
+function loadNativeZlib(): Partial<NativeZlib> {
   try {
     const getBuiltinModule = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule;
     const zlib = getBuiltinModule?.("zlib") as Partial<NativeZlib> | undefined;
-    return typeof zlib?.crc32 === "function" && typeof zlib.inflateRawSync === "function" ? (zlib as NativeZlib) : undefined;
+    return {
+      ...(typeof zlib?.crc32 === "function" ? { crc32: zlib.crc32 } : {}),
+      ...(typeof zlib?.inflateRawSync === "function" ? { inflateRawSync: zlib.inflateRawSync } : {}),
+    };
   } catch {
-    return undefined;
+    // Some sandboxes expose `process` but refuse built-in access; every caller has a fallback.
+    return {};
   }
 }
 
-/** Node's zlib, or `undefined` in browsers and older runtimes. */
-export const nativeZlib: NativeZlib | undefined = loadNativeZlib();
+/** The functions of Node's zlib that this runtime has; empty in browsers and older runtimes. Looked up once. */
+export const nativeZlib: Partial<NativeZlib> = loadNativeZlib();
 
 /** The byte order of this machine's typed arrays. */
 export const HOST_BYTE_ORDER: ByteOrder = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? "little" : "big";

@@ -1,0 +1,6 @@
+/**
+ * `ndpack/interop`: conversions between ndpack and .npy, .npz and .safetensors bytes.
+ *
+ * @packageDocumentation
+ */
+export {};
