@@ -107,35 +107,64 @@ export function arrayInfo(entry: EntryLayout): ArrayInfo {
 }
 
 /**
- * Turns an entry's stored bytes into an array (§9 step 23 and the view-or-copy rule). `stored` is
- * exactly the payload, in memory the caller owns.
+ * Turns an entry's stored bytes into an array (§9 step 23 and the view-or-copy rule). `file` holds
+ * the whole file (or, for a lazy reader, memory whose byte `entry.start - fileOffset` is the
+ * payload's first); the payload is viewed in place when nothing stands in the way.
  */
-export function materialize(entry: EntryLayout, stored: Uint8Array, copy: DecodeOptions["copy"], limits: Pick<ReadLimits, "maxDecodedBytes">): NdArray {
+export function materialize(entry: EntryLayout, file: Uint8Array, fileOffset: number, copy: DecodeOptions["copy"], limits: Pick<ReadLimits, "maxDecodedBytes">): NdArray {
   const { dtype, name, nbytes } = entry;
   const wordSize = dtype.wordSize;
   const swap = wordSize > 1 && entry.byteOrder !== HOST_BYTE_ORDER;
-  let bytes = stored;
+  const address = file.byteOffset + entry.start - fileOffset;
+  let buffer: ArrayBufferLike = file.buffer;
+  let byteOffset = address;
   let copied = false;
-  if (entry.codec !== "none") {
-    if (copy === "never") throw new NdpackError("COPY_REQUIRED", `array "${name}" is compressed, so it cannot be viewed in place`, { array: name });
-    if (nbytes > limits.maxDecodedBytes) {
-      throw new NdpackError("LIMIT_EXCEEDED", `array "${name}" decompresses to ${nbytes} bytes, more than the limit of ${limits.maxDecodedBytes}; raise the maxDecodedBytes option to read it`, { array: name, expected: limits.maxDecodedBytes, actual: nbytes, limit: "maxDecodedBytes" });
-    }
-    bytes = decompressPayload(stored, entry.codec, nbytes, wordSize, name);
-    if (swap) swapInPlace(bytes, wordSize);
-    copied = true;
-  } else if (swap || copy === "always" || stored.byteOffset % wordSize !== 0) {
-    if (copy === "never") {
-      const why = swap ? `is stored ${entry.byteOrder}-endian on a ${HOST_BYTE_ORDER}-endian machine` : `starts at byte offset ${stored.byteOffset}, not a multiple of ${wordSize}`;
-      throw new NdpackError("COPY_REQUIRED", `array "${name}" ${why}, so it cannot be viewed in place`, { array: name });
-    }
-    bytes = freshBytes(nbytes);
-    if (swap) copySwapped(stored, bytes, 0, wordSize);
-    else bytes.set(stored);
+  if (entry.codec !== "none" || swap || copy === "always" || address % wordSize !== 0) {
+    const stored = new Uint8Array(file.buffer, address, entry.byteLength);
+    const fresh = entry.codec === "none" ? copyOut(entry, stored, swap, copy) : decompressOut(entry, stored, swap, copy, limits);
+    buffer = fresh.buffer;
+    byteOffset = 0;
     copied = true;
   }
-  const data = new dtype.view(bytes.buffer, bytes.byteOffset, nbytes / wordSize);
-  return { ...arrayInfo(entry), data, copied };
+  return {
+    name,
+    dtype: dtype.name,
+    shape: entry.shape,
+    order: entry.order,
+    byteOrder: entry.byteOrder,
+    codec: entry.codec,
+    offset: entry.start,
+    byteLength: entry.byteLength,
+    nbytes,
+    data: new dtype.view(buffer, byteOffset, nbytes / wordSize),
+    copied,
+  };
+}
+
+/** A raw payload that cannot be viewed in place: copied (and byte-swapped when needed) into fresh memory. */
+function copyOut(entry: EntryLayout, stored: Uint8Array, swap: boolean, copy: DecodeOptions["copy"]): Uint8Array {
+  if (copy === "never") {
+    const why = swap
+      ? `is stored ${entry.byteOrder}-endian on a ${HOST_BYTE_ORDER}-endian machine`
+      : `starts at byte offset ${stored.byteOffset}, not a multiple of ${entry.dtype.wordSize}`;
+    throw new NdpackError("COPY_REQUIRED", `array "${entry.name}" ${why}, so it cannot be viewed in place`, { array: entry.name });
+  }
+  const fresh = freshBytes(entry.nbytes);
+  if (swap) copySwapped(stored, fresh, 0, entry.dtype.wordSize);
+  else fresh.set(stored);
+  return fresh;
+}
+
+/** A compressed payload: decompressed into fresh memory, within the caller's limit. */
+function decompressOut(entry: EntryLayout, stored: Uint8Array, swap: boolean, copy: DecodeOptions["copy"], limits: Pick<ReadLimits, "maxDecodedBytes">): Uint8Array {
+  const { name, nbytes } = entry;
+  if (copy === "never") throw new NdpackError("COPY_REQUIRED", `array "${name}" is compressed, so it cannot be viewed in place`, { array: name });
+  if (nbytes > limits.maxDecodedBytes) {
+    throw new NdpackError("LIMIT_EXCEEDED", `array "${name}" decompresses to ${nbytes} bytes, more than the limit of ${limits.maxDecodedBytes}; raise the maxDecodedBytes option to read it`, { array: name, expected: limits.maxDecodedBytes, actual: nbytes, limit: "maxDecodedBytes" });
+  }
+  const fresh = decompressPayload(stored, entry.codec as Exclude<Codec, "none">, nbytes, entry.dtype.wordSize, name);
+  if (swap) swapInPlace(fresh, entry.dtype.wordSize);
+  return fresh;
 }
 
 /**
@@ -201,7 +230,7 @@ class DecodedFile implements NdpackFile {
     let array = this.#cache.get(name);
     if (array === undefined) {
       const entry = this.#entry(name);
-      array = materialize(entry, this.#bytes.subarray(entry.start, entry.start + entry.byteLength), this.#copy, this.#limits);
+      array = materialize(entry, this.#bytes, 0, this.#copy, this.#limits);
       this.#cache.set(name, array);
     }
     return array;

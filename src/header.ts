@@ -27,7 +27,7 @@ import {
 } from "./format.js";
 import { parseHeaderJson, stringifyJson } from "./json.js";
 import { checkRecordPlacement, dataSectionStart } from "./layout.js";
-import { lenientHeaderSchema, strictHeaderSchema, type Header } from "./schema.js";
+import { isCertainlyValidHeader, lenientHeaderSchema, strictHeaderSchema, type Header } from "./schema.js";
 
 /** What the fixed-size preamble says (FORMAT.md §1). */
 export interface Preamble {
@@ -153,8 +153,9 @@ function fieldPath(path: readonly PropertyKey[]): string {
 
 /** §9 step 8: the header's structure, with the codes FORMAT.md gives to unknown dtypes, codecs and checksums. */
 function checkStructure(value: unknown, minor: number): Header {
-  const schema = minor > FORMAT_VERSION.minor ? lenientHeaderSchema : strictHeaderSchema;
-  const result = schema.safeParse(value);
+  const lenient = minor > FORMAT_VERSION.minor;
+  if (isCertainlyValidHeader(value, lenient)) return value;
+  const result = (lenient ? lenientHeaderSchema : strictHeaderSchema).safeParse(value);
   if (result.success) return value as Header;
   const issue = result.error.issues[0]!;
   const field = fieldPath(issue.path);
@@ -302,9 +303,16 @@ export function readLayout(bytes: Uint8Array, limits: ReadLimits): FileLayout {
 
 const utf8Encoder = new TextEncoder();
 
-/** §8: the canonical header text as UTF-8 bytes. Key order is the order of the object passed in. */
+/**
+ * §8: the canonical header text as UTF-8 bytes. Entries must come from the writer (names checked
+ * to be well-formed strings, enum values, safe integers, keys in §2.2 order): `JSON.stringify`
+ * writes those exactly as §8 says, several times faster than the strict serializer, which is kept
+ * for the user's metadata, where it refuses what JSON cannot hold and writes -0 and large integers
+ * exactly. Metadata sits at depth 2 of the header, hence the depth budget.
+ */
 export function encodeHeader(header: Header): Uint8Array {
-  const text = stringifyJson(header, { maxDepth: DEFAULT_LIMITS.maxDepth, path: "" });
+  const metadata = stringifyJson(header.metadata, { maxDepth: DEFAULT_LIMITS.maxDepth - 1, path: "metadata" });
+  const text = `{"alignment":${header.alignment},"checksum":${JSON.stringify(header.checksum)},"dataLength":${header.dataLength},"metadata":${metadata},"arrays":${JSON.stringify(header.arrays)}}`;
   const bytes = utf8Encoder.encode(text);
   if (bytes.length > DEFAULT_LIMITS.maxHeaderBytes) {
     throw new NdpackError("HEADER_TOO_LARGE", `header would be ${bytes.length} bytes, more than readers accept by default (${DEFAULT_LIMITS.maxHeaderBytes}); use fewer arrays or less metadata`, { expected: DEFAULT_LIMITS.maxHeaderBytes, actual: bytes.length, limit: "maxHeaderBytes" });

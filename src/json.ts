@@ -1,0 +1,581 @@
+/**
+ * The header's JSON dialect: a strict parser and a deterministic serializer.
+ *
+ * `JSON.parse` is not used for headers because it silently accepts what ndpack must reject
+ * (duplicate keys, integers that lose precision, lone surrogates, a leading BOM) and reports no
+ * field path. `JSON.stringify` is not used for writing because it silently drops or mangles what
+ * ndpack must reject (undefined, NaN, class instances, sparse arrays) and prints `-0` as `0`.
+ *
+ * @module
+ */
+
+import { NdpackError } from "./errors.js";
+
+/** One step of a path into the header: an object key or an array index. */
+type PathSegment = string | number;
+
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+/** Renders `prefix` plus `segments` as `arrays[3].shape[0]`, quoting keys that are not identifiers. */
+function formatPath(prefix: string, segments: readonly PathSegment[]): string {
+  let out = prefix;
+  for (const segment of segments) {
+    if (typeof segment === "number") out += `[${segment}]`;
+    else if (!IDENTIFIER.test(segment)) out += `[${JSON.stringify(segment)}]`;
+    else out += out === "" ? segment : `.${segment}`;
+  }
+  return out;
+}
+
+/** Shortens input quoted in a message, so a 1 MB bad number does not become a 1 MB message. */
+function excerpt(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}...` : text;
+}
+
+const OBJECT_PROTOTYPE = Object.prototype;
+
+/** Length from which V8 makes `slice` return a view into its source instead of a copy. */
+const SLICE_VIEW_MIN_LENGTH = 13;
+
+/** Code units per `String.fromCharCode` call, well below engines' argument-count limits. */
+const SCRATCH_CHUNK = 8192;
+
+// `String.prototype.isWellFormed` exists on every supported runtime (Node >= 20) but is only typed
+// from lib ES2024.
+const isWellFormed = (String.prototype as unknown as { isWellFormed: (this: string) => boolean })
+  .isWellFormed;
+
+class HeaderParser {
+  private pos = 0;
+  /** Path of the value being parsed; read only when an error is raised. */
+  private readonly path: PathSegment[] = [];
+  /** True inside the top-level `metadata` value, where any JSON number is allowed. */
+  private freeNumbers = false;
+  /** Decoded code units of the string being read, when it has escapes. */
+  private scratch: Uint16Array = new Uint16Array(256);
+
+  constructor(
+    private readonly text: string,
+    private readonly maxDepth: number,
+  ) {}
+
+  parse(): unknown {
+    const text = this.text;
+    if (text.charCodeAt(0) !== 0x7b) {
+      throw this.invalid(
+        text.length === 0 ? "Header is empty" : "Header must start with '{' (no whitespace or BOM)",
+        0,
+      );
+    }
+    const value = this.parseObject(1);
+    for (let pos = this.pos; pos < text.length; pos++) {
+      if (text.charCodeAt(pos) !== 0x20) {
+        throw this.invalid("Only spaces may follow the header object", pos);
+      }
+    }
+    return value;
+  }
+
+  private field(): string | undefined {
+    return this.path.length === 0 ? undefined : formatPath("", this.path);
+  }
+
+  private invalid(message: string, offset: number): NdpackError {
+    const field = this.field();
+    return new NdpackError(
+      "HEADER_INVALID",
+      `Invalid header JSON at character ${offset}${field === undefined ? "" : ` (${field})`}: ${message}`,
+      { offset, field },
+    );
+  }
+
+  /** The error for the character at `pos` not being what the grammar allows there. */
+  private unexpected(pos: number, expected: string): NdpackError {
+    if (pos >= this.text.length) return this.invalid(`Unexpected end of text, expected ${expected}`, pos);
+    const found = JSON.stringify(this.text.charAt(pos));
+    return this.invalid(`Unexpected character ${found}, expected ${expected}`, pos);
+  }
+
+  private skipWhitespace(): void {
+    const text = this.text;
+    let pos = this.pos;
+    for (;;) {
+      const c = text.charCodeAt(pos);
+      if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+      pos++;
+    }
+    this.pos = pos;
+  }
+
+  private checkDepth(depth: number): void {
+    if (depth > this.maxDepth) {
+      const field = this.field();
+      throw new NdpackError(
+        "LIMIT_EXCEEDED",
+        `Header nesting exceeds maxDepth (${this.maxDepth})${field === undefined ? "" : ` at ${field}`}`,
+        { offset: this.pos, field, limit: "maxDepth", expected: this.maxDepth },
+      );
+    }
+  }
+
+  /** `depth` is the depth a container starting here has; the top-level object is 1. */
+  private parseValue(depth: number): unknown {
+    const text = this.text;
+    const pos = this.pos;
+    const c = text.charCodeAt(pos);
+    if (c === 0x22) return this.parseString();
+    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.parseNumber();
+    if (c === 0x7b) return this.parseObject(depth);
+    if (c === 0x5b) return this.parseArray(depth);
+    if (c === 0x74 && text.startsWith("true", pos)) {
+      this.pos = pos + 4;
+      return true;
+    }
+    if (c === 0x66 && text.startsWith("false", pos)) {
+      this.pos = pos + 5;
+      return false;
+    }
+    if (c === 0x6e && text.startsWith("null", pos)) {
+      this.pos = pos + 4;
+      return null;
+    }
+    throw this.unexpected(pos, "a JSON value");
+  }
+
+  private parseObject(depth: number): Record<string, unknown> {
+    this.checkDepth(depth);
+    const text = this.text;
+    const path = this.path;
+    const object: Record<string, unknown> = {};
+    this.pos++;
+    this.skipWhitespace();
+    if (text.charCodeAt(this.pos) === 0x7d) {
+      this.pos++;
+      return object;
+    }
+    for (;;) {
+      const keyStart = this.pos;
+      if (text.charCodeAt(keyStart) !== 0x22) throw this.unexpected(keyStart, "a string key");
+      const key = this.parseString();
+      path.push(key);
+      if (Object.hasOwn(object, key)) {
+        const field = formatPath("", path);
+        throw new NdpackError("DUPLICATE_KEY", `Duplicate key ${JSON.stringify(key)} at ${field}`, {
+          offset: keyStart,
+          field,
+        });
+      }
+      this.skipWhitespace();
+      if (text.charCodeAt(this.pos) !== 0x3a) throw this.unexpected(this.pos, "':'");
+      this.pos++;
+      this.skipWhitespace();
+      let value: unknown;
+      if (depth === 1 && key === "metadata") {
+        this.freeNumbers = true;
+        value = this.parseValue(depth + 1);
+        this.freeNumbers = false;
+      } else {
+        value = this.parseValue(depth + 1);
+      }
+      // Plain assignment would run the `__proto__` setter (changing the prototype) or throw on a
+      // frozen Object.prototype, so keys Object.prototype knows become own data properties.
+      if (key in OBJECT_PROTOTYPE) {
+        Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+      } else {
+        object[key] = value;
+      }
+      path.pop();
+      this.skipWhitespace();
+      const c = text.charCodeAt(this.pos);
+      if (c === 0x2c) {
+        this.pos++;
+        this.skipWhitespace();
+      } else if (c === 0x7d) {
+        this.pos++;
+        return object;
+      } else {
+        throw this.unexpected(this.pos, "',' or '}'");
+      }
+    }
+  }
+
+  private parseArray(depth: number): unknown[] {
+    this.checkDepth(depth);
+    const text = this.text;
+    const path = this.path;
+    const array: unknown[] = [];
+    this.pos++;
+    this.skipWhitespace();
+    if (text.charCodeAt(this.pos) === 0x5d) {
+      this.pos++;
+      return array;
+    }
+    for (let index = 0; ; index++) {
+      path.push(index);
+      array.push(this.parseValue(depth + 1));
+      path.pop();
+      this.skipWhitespace();
+      const c = text.charCodeAt(this.pos);
+      if (c === 0x2c) {
+        this.pos++;
+        this.skipWhitespace();
+      } else if (c === 0x5d) {
+        this.pos++;
+        return array;
+      } else {
+        throw this.unexpected(this.pos, "',' or ']'");
+      }
+    }
+  }
+
+  /** Reads four hex digits at `at`; -1 when they are not all hex digits. */
+  private hex4(at: number): number {
+    const text = this.text;
+    let value = 0;
+    for (let i = at; i < at + 4; i++) {
+      const c = text.charCodeAt(i);
+      let digit: number;
+      if (c >= 0x30 && c <= 0x39) digit = c - 0x30;
+      else {
+        const lower = c | 0x20;
+        if (lower < 0x61 || lower > 0x66) return -1;
+        digit = lower - 0x57;
+      }
+      value = (value << 4) | digit;
+    }
+    return value;
+  }
+
+  private parseString(): string {
+    const text = this.text;
+    const start = this.pos + 1;
+    let pos = start;
+    for (;;) {
+      const c = text.charCodeAt(pos);
+      if (c === 0x22) {
+        this.pos = pos + 1;
+        if (pos - start < SLICE_VIEW_MIN_LENGTH) return text.slice(start, pos);
+        // A long slice is a view that keeps the whole header text alive as long as the string
+        // lives (one kept array name would pin up to 100 MiB); slicing a concatenation copies.
+        return ` ${text.slice(start, pos)}`.slice(1);
+      }
+      // Past the end `c` is NaN, which fails `c >= 0x20` and falls to checkRawCharacter.
+      if (c >= 0x20 && c !== 0x5c && (c & 0xf800) !== 0xd800) pos++;
+      else if (c === 0x5c) return this.parseEscapedString(start, pos);
+      else pos += this.checkRawCharacter(c, pos);
+    }
+  }
+
+  /**
+   * Finishes a string from its first backslash on. The decoded code units go to a reusable buffer:
+   * building the result from one small string per escape is an order of magnitude slower when
+   * escapes are dense.
+   */
+  private parseEscapedString(start: number, firstEscape: number): string {
+    const text = this.text;
+    let buffer = this.scratch;
+    let length = 0;
+    let pos = start;
+    for (; pos < firstEscape; pos++) {
+      if (length + 2 > buffer.length) buffer = this.growScratch(length);
+      buffer[length++] = text.charCodeAt(pos);
+    }
+    for (;;) {
+      if (length + 2 > buffer.length) buffer = this.growScratch(length);
+      const c = text.charCodeAt(pos);
+      if (c === 0x22) break;
+      if (c >= 0x20 && c !== 0x5c && (c & 0xf800) !== 0xd800) {
+        buffer[length++] = c;
+        pos++;
+      } else if (c === 0x5c) {
+        const codePoint = this.parseEscape(pos);
+        if (codePoint > 0xffff) {
+          buffer[length++] = 0xd800 + ((codePoint - 0x10000) >> 10);
+          buffer[length++] = 0xdc00 + (codePoint & 0x3ff);
+          pos += 12;
+        } else {
+          buffer[length++] = codePoint;
+          pos += text.charCodeAt(pos + 1) === 0x75 ? 6 : 2;
+        }
+      } else {
+        const size = this.checkRawCharacter(c, pos);
+        for (let i = 0; i < size; i++) buffer[length++] = text.charCodeAt(pos++);
+      }
+    }
+    this.pos = pos + 1;
+    let out = "";
+    for (let i = 0; i < length; i += SCRATCH_CHUNK) {
+      const chunk = buffer.subarray(i, Math.min(length, i + SCRATCH_CHUNK));
+      out += String.fromCharCode.apply(null, chunk as unknown as number[]);
+    }
+    return out;
+  }
+
+  private growScratch(needed: number): Uint16Array {
+    const grown = new Uint16Array(Math.max(this.scratch.length * 2, needed + 2));
+    grown.set(this.scratch);
+    this.scratch = grown;
+    return grown;
+  }
+
+  /**
+   * Checks a raw character that may not appear unescaped by itself (`c` is NaN past the end):
+   * throws unless it starts a surrogate pair, whose length it returns.
+   */
+  private checkRawCharacter(c: number, pos: number): number {
+    if (pos >= this.text.length) throw this.invalid("Unterminated string", pos);
+    if (c < 0x20) {
+      throw this.invalid(`Raw control character U+${c.toString(16).padStart(4, "0")} in string`, pos);
+    }
+    if (c > 0xdbff || (this.text.charCodeAt(pos + 1) & 0xfc00) !== 0xdc00) {
+      throw this.invalid("Lone surrogate in string", pos);
+    }
+    return 2;
+  }
+
+  /**
+   * Decodes the escape whose backslash is at `pos` to a code point; one above 0xFFFF came from a
+   * `\u` surrogate pair.
+   */
+  private parseEscape(pos: number): number {
+    const text = this.text;
+    const c = text.charCodeAt(pos + 1);
+    switch (c) {
+      case 0x22:
+      case 0x5c:
+      case 0x2f:
+        return c;
+      case 0x62:
+        return 0x08;
+      case 0x66:
+        return 0x0c;
+      case 0x6e:
+        return 0x0a;
+      case 0x72:
+        return 0x0d;
+      case 0x74:
+        return 0x09;
+      case 0x75: {
+        const unit = this.hex4(pos + 2);
+        if (unit < 0) throw this.invalid("Invalid \\u escape, expected four hex digits", pos);
+        if ((unit & 0xf800) !== 0xd800) return unit;
+        if (unit <= 0xdbff && text.charCodeAt(pos + 6) === 0x5c && text.charCodeAt(pos + 7) === 0x75) {
+          const low = this.hex4(pos + 8);
+          if (low < 0) throw this.invalid("Invalid \\u escape, expected four hex digits", pos + 6);
+          if ((low & 0xfc00) === 0xdc00) return 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00);
+        }
+        throw this.invalid("\\u escape produces a lone surrogate", pos);
+      }
+      default:
+        if (pos + 1 >= text.length) throw this.invalid("Unterminated string", pos + 1);
+        throw this.invalid(`Invalid escape ${JSON.stringify(text.slice(pos, pos + 2))}`, pos);
+    }
+  }
+
+  private parseNumber(): number {
+    const text = this.text;
+    const start = this.pos;
+    let pos = start;
+    let c = text.charCodeAt(pos);
+    const negative = c === 0x2d;
+    if (negative) c = text.charCodeAt(++pos);
+    // Exact while the literal is <= 2^53; beyond, it stays > 2^53 - 1, which is all that is checked.
+    let magnitude = 0;
+    if (c === 0x30) {
+      c = text.charCodeAt(++pos);
+      if (c >= 0x30 && c <= 0x39) throw this.invalid("Leading zeros are not allowed", start);
+    } else if (c >= 0x31 && c <= 0x39) {
+      do {
+        magnitude = magnitude * 10 + (c - 0x30);
+        c = text.charCodeAt(++pos);
+      } while (c >= 0x30 && c <= 0x39);
+    } else {
+      throw this.unexpected(pos, "a digit");
+    }
+    let integer = true;
+    if (c === 0x2e) {
+      integer = false;
+      c = text.charCodeAt(++pos);
+      if (!(c >= 0x30 && c <= 0x39)) throw this.unexpected(pos, "a digit after '.'");
+      do c = text.charCodeAt(++pos);
+      while (c >= 0x30 && c <= 0x39);
+    }
+    if (c === 0x65 || c === 0x45) {
+      integer = false;
+      c = text.charCodeAt(++pos);
+      if (c === 0x2b || c === 0x2d) c = text.charCodeAt(++pos);
+      if (!(c >= 0x30 && c <= 0x39)) throw this.unexpected(pos, "a digit in the exponent");
+      do c = text.charCodeAt(++pos);
+      while (c >= 0x30 && c <= 0x39);
+    }
+    this.pos = pos;
+    if (!this.freeNumbers && (negative || !integer)) {
+      throw this.badNumber(start, pos, "must be a non-negative integer");
+    }
+    if (!integer) {
+      const value = Number(text.slice(start, pos));
+      // 1e400 would silently become Infinity, which no writer can write back.
+      if (!Number.isFinite(value)) throw this.badNumber(start, pos, "overflows to infinity");
+      return value;
+    }
+    if (magnitude > Number.MAX_SAFE_INTEGER) {
+      throw this.badNumber(start, pos, "exceeds 2^53 - 1 and would lose precision");
+    }
+    return negative ? -magnitude : magnitude;
+  }
+
+  private badNumber(start: number, end: number, problem: string): NdpackError {
+    const field = this.field();
+    const literal = excerpt(this.text.slice(start, end));
+    return new NdpackError(
+      "BAD_NUMBER",
+      `Number ${literal}${field === undefined ? "" : ` at ${field}`} ${problem}`,
+      { offset: start, field },
+    );
+  }
+}
+
+/**
+ * Parses header text with the strictness ndpack's format requires, which `JSON.parse` cannot give.
+ *
+ * Duplicate keys, lone surrogates and a BOM are rejected rather than silently resolved, so two
+ * readers can never disagree about what a header says. Outside the top-level `metadata` value, a
+ * number must be a non-negative safe integer literal, so sizes and offsets are exact; inside
+ * `metadata` any JSON number is allowed except an integer literal that a double cannot hold
+ * exactly. A key `__proto__` becomes an own property, so no input can change a prototype.
+ * Nesting is bounded by `maxDepth` so hostile input cannot overflow the stack.
+ *
+ * @param text - The whole header: an object starting at index 0, optionally followed by spaces.
+ * @param options - `maxDepth`: the deepest nesting allowed, counting the top-level object as 1.
+ * @returns The header object (typed `unknown`: validating its shape is the caller's job).
+ * @throws NdpackError with code HEADER_INVALID, DUPLICATE_KEY, BAD_NUMBER or LIMIT_EXCEEDED,
+ *   carrying `offset` (a character index into `text`) and, inside the object, `field`.
+ */
+export function parseHeaderJson(text: string, options: { maxDepth: number }): unknown {
+  return new HeaderParser(text, options.maxDepth).parse();
+}
+
+/** Formats a finite number so that {@link parseHeaderJson} reads back the identical double. */
+function formatNumber(value: number): string {
+  if (value === 0) return Object.is(value, -0) ? "-0" : "0";
+  // String(2 ** 60) is "1152921504606846976", an integer literal the parser must refuse.
+  if (Number.isInteger(value) && !Number.isSafeInteger(value)) return value.toExponential();
+  return String(value);
+}
+
+class Serializer {
+  private readonly path: PathSegment[] = [];
+  /** Containers currently being written, to tell a cycle from mere sharing. */
+  private readonly active = new Set<object>();
+
+  constructor(
+    private readonly maxDepth: number,
+    private readonly prefix: string,
+  ) {}
+
+  private reject(problem: string): NdpackError {
+    const field = formatPath(this.prefix, this.path);
+    return new NdpackError(
+      "INVALID_ARGUMENT",
+      `Cannot write ${field === "" ? "value" : field} as JSON: ${problem}`,
+      { field },
+    );
+  }
+
+  // Each container returns its text joined from its members' texts: appending every small piece
+  // to one growing string builds a rope millions of nodes long, and the GC time for it made this
+  // several times slower on a 100,000-array header.
+  write(value: unknown, depth: number): string {
+    switch (typeof value) {
+      case "string":
+        if (!isWellFormed.call(value)) throw this.reject("string contains a lone surrogate");
+        return JSON.stringify(value);
+      case "number":
+        if (!Number.isFinite(value)) throw this.reject(`${value} is not a finite number`);
+        return formatNumber(value);
+      case "boolean":
+        return value ? "true" : "false";
+      case "object":
+        if (value === null) return "null";
+        return Array.isArray(value) ? this.writeArray(value, depth) : this.writeObject(value, depth);
+      default:
+        throw this.reject(`${typeof value} has no JSON form`);
+    }
+  }
+
+  private enter(container: object, depth: number): void {
+    if (this.active.has(container)) throw this.reject("circular reference");
+    if (depth > this.maxDepth) {
+      const field = formatPath(this.prefix, this.path);
+      throw new NdpackError(
+        "LIMIT_EXCEEDED",
+        `Nesting exceeds maxDepth (${this.maxDepth}) at ${field === "" ? "value" : field}`,
+        { field, limit: "maxDepth", expected: this.maxDepth },
+      );
+    }
+    this.active.add(container);
+  }
+
+  private writeArray(array: readonly unknown[], depth: number): string {
+    this.enter(array, depth);
+    const path = this.path;
+    const parts = new Array<string>(array.length);
+    for (let i = 0; i < array.length; i++) {
+      path.push(i);
+      if (!Object.hasOwn(array, i)) throw this.reject("sparse array hole");
+      parts[i] = this.write(array[i], depth + 1);
+      path.pop();
+    }
+    this.active.delete(array);
+    return `[${parts.join(",")}]`;
+  }
+
+  private writeObject(object: object, depth: number): string {
+    const prototype: unknown = Object.getPrototypeOf(object);
+    if (prototype !== OBJECT_PROTOTYPE && prototype !== null) {
+      const name = (object as { constructor?: { name?: unknown } }).constructor?.name;
+      const kind = typeof name === "string" && name !== "" ? name : "object";
+      throw this.reject(`${kind} is not a plain object`);
+    }
+    for (const symbol of Object.getOwnPropertySymbols(object)) {
+      if (OBJECT_PROTOTYPE.propertyIsEnumerable.call(object, symbol)) {
+        throw this.reject("object has symbol keys, which JSON cannot hold");
+      }
+    }
+    this.enter(object, depth);
+    const path = this.path;
+    const record = object as Record<string, unknown>;
+    const keys = Object.keys(record);
+    const parts = new Array<string>(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      path.push(key);
+      if (!isWellFormed.call(key)) throw this.reject("key contains a lone surrogate");
+      parts[i] = `${JSON.stringify(key)}:${this.write(record[key], depth + 1)}`;
+      path.pop();
+    }
+    this.active.delete(object);
+    return `{${parts.join(",")}}`;
+  }
+}
+
+/**
+ * Serializes a header or user metadata to the one compact text {@link parseHeaderJson} reads back
+ * exactly.
+ *
+ * Writing is where bad values must be caught: anything that would not survive the round trip
+ * (undefined, functions, NaN, class instances, sparse arrays, symbol keys, lone surrogates,
+ * cycles) is refused with the path to it instead of being dropped or altered as `JSON.stringify`
+ * would. Output is deterministic (insertion-ordered keys, no whitespace) and matches
+ * `JSON.stringify` except for `-0`, written as `-0`, and integers beyond 2^53 - 1, written in
+ * exponent form so the parser's precision check does not refuse them.
+ *
+ * @param value - The value to write.
+ * @param options - `maxDepth`: the deepest nesting allowed, counting `value` itself as 1 if it is
+ *   an object or array. `path`: where `value` sits, prefixed to error fields (default `metadata`).
+ * @throws NdpackError INVALID_ARGUMENT (with `field`) for a value JSON cannot represent exactly,
+ *   or LIMIT_EXCEEDED (`limit: "maxDepth"`) when nesting is deeper than `maxDepth`.
+ */
+export function stringifyJson(value: unknown, options: { maxDepth: number; path?: string }): string {
+  return new Serializer(options.maxDepth, options.path ?? "metadata").write(value, 1);
+}
