@@ -62,14 +62,23 @@ export interface DtypeInfo {
   readonly mlDtypes: string | null;
   /** The safetensors dtype name, or `null` where safetensors has none. */
   readonly safetensors: string | null;
+  /** The Arrow type (columnar format and arrow-js class name, `"Float32"`), or `null` where Arrow has no fixed-width primitive for it. */
+  readonly arrow: string | null;
+  /** The Arrow C data interface format string (`"f"`), or `null` with {@link DtypeInfo.arrow}. */
+  readonly arrowFormat: string | null;
+  /** DLPack's `DLDataType` (dlpack.h v1.1) with `lanes` 1: type code (`kDLFloat` = 2...) and bits per element. */
+  readonly dlpack: { readonly code: number; readonly bits: number };
 }
+
+/** DLPack `DLDataTypeCode` values (dlpack.h v1.1) used by the table. */
+const DL = { int: 0, uint: 1, float: 2, bfloat: 4, complex: 5, bool: 6, float8E4M3FN: 10, float8E5M2: 12 } as const;
 
 function row(
   name: Dtype,
   itemSize: number,
   view: TypedArrayConstructor,
   accepts: readonly TypedArrayTag[],
-  names: { numpy: string | null; mlDtypes?: string; safetensors: string | null },
+  names: { numpy: string | null; mlDtypes?: string; safetensors: string | null; arrow?: readonly [type: string, format: string]; dlpack: number },
 ): DtypeInfo {
   const wordSize = view.BYTES_PER_ELEMENT;
   return Object.freeze({
@@ -81,6 +90,9 @@ function row(
     numpy: names.numpy,
     mlDtypes: names.mlDtypes ?? null,
     safetensors: names.safetensors,
+    arrow: names.arrow?.[0] ?? null,
+    arrowFormat: names.arrow?.[1] ?? null,
+    dlpack: Object.freeze({ code: names.dlpack, bits: itemSize * 8 }),
   });
 }
 
@@ -114,23 +126,23 @@ const float16View = Float16ArrayIfAny ?? u16;
 
 /** The table itself, keyed by dtype name. */
 export const DTYPES: Readonly<Record<Dtype, DtypeInfo>> = Object.freeze({
-  bool: row("bool", 1, u8, ["Uint8Array"], { numpy: "b1", safetensors: "BOOL" }),
-  int8: row("int8", 1, Int8Array as unknown as TypedArrayConstructor, ["Int8Array"], { numpy: "i1", safetensors: "I8" }),
-  int16: row("int16", 2, Int16Array as unknown as TypedArrayConstructor, ["Int16Array"], { numpy: "i2", safetensors: "I16" }),
-  int32: row("int32", 4, Int32Array as unknown as TypedArrayConstructor, ["Int32Array"], { numpy: "i4", safetensors: "I32" }),
-  int64: row("int64", 8, BigInt64Array as unknown as TypedArrayConstructor, ["BigInt64Array"], { numpy: "i8", safetensors: "I64" }),
-  uint8: row("uint8", 1, u8, ["Uint8Array", "Uint8ClampedArray"], { numpy: "u1", safetensors: "U8" }),
-  uint16: row("uint16", 2, u16, ["Uint16Array"], { numpy: "u2", safetensors: "U16" }),
-  uint32: row("uint32", 4, Uint32Array as unknown as TypedArrayConstructor, ["Uint32Array"], { numpy: "u4", safetensors: "U32" }),
-  uint64: row("uint64", 8, BigUint64Array as unknown as TypedArrayConstructor, ["BigUint64Array"], { numpy: "u8", safetensors: "U64" }),
-  float16: row("float16", 2, float16View, ["Float16Array", "Uint16Array"], { numpy: "f2", safetensors: "F16" }),
-  bfloat16: row("bfloat16", 2, u16, ["Uint16Array"], { numpy: null, mlDtypes: "bfloat16", safetensors: "BF16" }),
-  float32: row("float32", 4, Float32Array as unknown as TypedArrayConstructor, ["Float32Array"], { numpy: "f4", safetensors: "F32" }),
-  float64: row("float64", 8, Float64Array as unknown as TypedArrayConstructor, ["Float64Array"], { numpy: "f8", safetensors: "F64" }),
-  complex64: row("complex64", 8, Float32Array as unknown as TypedArrayConstructor, ["Float32Array"], { numpy: "c8", safetensors: null }),
-  complex128: row("complex128", 16, Float64Array as unknown as TypedArrayConstructor, ["Float64Array"], { numpy: "c16", safetensors: null }),
-  float8_e4m3fn: row("float8_e4m3fn", 1, u8, ["Uint8Array"], { numpy: null, mlDtypes: "float8_e4m3fn", safetensors: "F8_E4M3" }),
-  float8_e5m2: row("float8_e5m2", 1, u8, ["Uint8Array"], { numpy: null, mlDtypes: "float8_e5m2", safetensors: "F8_E5M2" }),
+  bool: row("bool", 1, u8, ["Uint8Array"], { numpy: "b1", safetensors: "BOOL", arrow: ["Bool", "b"], dlpack: DL.bool }),
+  int8: row("int8", 1, Int8Array as unknown as TypedArrayConstructor, ["Int8Array"], { numpy: "i1", safetensors: "I8", arrow: ["Int8", "c"], dlpack: DL.int }),
+  int16: row("int16", 2, Int16Array as unknown as TypedArrayConstructor, ["Int16Array"], { numpy: "i2", safetensors: "I16", arrow: ["Int16", "s"], dlpack: DL.int }),
+  int32: row("int32", 4, Int32Array as unknown as TypedArrayConstructor, ["Int32Array"], { numpy: "i4", safetensors: "I32", arrow: ["Int32", "i"], dlpack: DL.int }),
+  int64: row("int64", 8, BigInt64Array as unknown as TypedArrayConstructor, ["BigInt64Array"], { numpy: "i8", safetensors: "I64", arrow: ["Int64", "l"], dlpack: DL.int }),
+  uint8: row("uint8", 1, u8, ["Uint8Array", "Uint8ClampedArray"], { numpy: "u1", safetensors: "U8", arrow: ["Uint8", "C"], dlpack: DL.uint }),
+  uint16: row("uint16", 2, u16, ["Uint16Array"], { numpy: "u2", safetensors: "U16", arrow: ["Uint16", "S"], dlpack: DL.uint }),
+  uint32: row("uint32", 4, Uint32Array as unknown as TypedArrayConstructor, ["Uint32Array"], { numpy: "u4", safetensors: "U32", arrow: ["Uint32", "I"], dlpack: DL.uint }),
+  uint64: row("uint64", 8, BigUint64Array as unknown as TypedArrayConstructor, ["BigUint64Array"], { numpy: "u8", safetensors: "U64", arrow: ["Uint64", "L"], dlpack: DL.uint }),
+  float16: row("float16", 2, float16View, ["Float16Array", "Uint16Array"], { numpy: "f2", safetensors: "F16", arrow: ["Float16", "e"], dlpack: DL.float }),
+  bfloat16: row("bfloat16", 2, u16, ["Uint16Array"], { numpy: null, mlDtypes: "bfloat16", safetensors: "BF16", dlpack: DL.bfloat }),
+  float32: row("float32", 4, Float32Array as unknown as TypedArrayConstructor, ["Float32Array"], { numpy: "f4", safetensors: "F32", arrow: ["Float32", "f"], dlpack: DL.float }),
+  float64: row("float64", 8, Float64Array as unknown as TypedArrayConstructor, ["Float64Array"], { numpy: "f8", safetensors: "F64", arrow: ["Float64", "g"], dlpack: DL.float }),
+  complex64: row("complex64", 8, Float32Array as unknown as TypedArrayConstructor, ["Float32Array"], { numpy: "c8", safetensors: null, dlpack: DL.complex }),
+  complex128: row("complex128", 16, Float64Array as unknown as TypedArrayConstructor, ["Float64Array"], { numpy: "c16", safetensors: null, dlpack: DL.complex }),
+  float8_e4m3fn: row("float8_e4m3fn", 1, u8, ["Uint8Array"], { numpy: null, mlDtypes: "float8_e4m3fn", safetensors: "F8_E4M3", dlpack: DL.float8E4M3FN }),
+  float8_e5m2: row("float8_e5m2", 1, u8, ["Uint8Array"], { numpy: null, mlDtypes: "float8_e5m2", safetensors: "F8_E5M2", dlpack: DL.float8E5M2 }),
 });
 
 /** The dtype `encode` assumes for a bare typed array, by tag. */
