@@ -112,7 +112,7 @@ export function arrayInfo(entry: EntryLayout): ArrayInfo {
  * payload's first); the payload is viewed in place when nothing stands in the way.
  */
 export function materialize(entry: EntryLayout, file: Uint8Array, fileOffset: number, copy: DecodeOptions["copy"], limits: Pick<ReadLimits, "maxDecodedBytes">): NdArray {
-  const { dtype, name, nbytes } = entry;
+  const { dtype, nbytes } = entry;
   const wordSize = dtype.wordSize;
   const swap = wordSize > 1 && entry.byteOrder !== HOST_BYTE_ORDER;
   const address = file.byteOffset + entry.start - fileOffset;
@@ -126,19 +126,10 @@ export function materialize(entry: EntryLayout, file: Uint8Array, fileOffset: nu
     byteOffset = 0;
     copied = true;
   }
-  return {
-    name,
-    dtype: dtype.name,
-    shape: entry.shape,
-    order: entry.order,
-    byteOrder: entry.byteOrder,
-    codec: entry.codec,
-    offset: entry.start,
-    byteLength: entry.byteLength,
-    nbytes,
-    data: new dtype.view(buffer, byteOffset, nbytes / wordSize),
-    copied,
-  };
+  const array = arrayInfo(entry) as { -readonly [K in keyof NdArray]?: NdArray[K] };
+  array.data = new dtype.view(buffer, byteOffset, nbytes / wordSize);
+  array.copied = copied;
+  return array as NdArray;
 }
 
 /** A raw payload that cannot be viewed in place: copied (and byte-swapped when needed) into fresh memory. */
