@@ -1,0 +1,1154 @@
+"""ndpack: named n-dimensional arrays in one self-describing binary file.
+
+This module is the Python reference implementation of the ndpack format, version 1.0. It was written
+from ``FORMAT.md`` alone (the normative specification, which it cites by section), depends on numpy
+only, and is one file: copy it into a project, or put ``spec/python`` on ``sys.path``.
+
+Reading
+-------
+>>> import ndpack
+>>> f = ndpack.load("weights.ndp")             # parses and validates the header only
+>>> f.names                                    # ['layer.0.weight', 'layer.0.bias', ...]
+>>> f.metadata                                 # the user's JSON object, as Python values
+>>> w = f["layer.0.weight"]                    # an np.ndarray VIEW of the file's bytes (no copy)
+>>> f.info("layer.0.weight")                   # ArrayInfo(name, dtype, shape, order, byte_order, ...)
+
+``load(source, *, mmap=False, verify=False, copy=None, raw_bits=False, <limits>)``
+    ``source`` is a path (``str`` / ``os.PathLike``), or any object exposing the buffer protocol
+    (``bytes``, ``bytearray``, ``memoryview``, ``mmap.mmap``, a ``uint8`` ndarray). A path is read
+    into memory, or memory-mapped read-only when ``mmap=True``. ``loads(buffer, ...)`` is the same
+    for a buffer. Every check of FORMAT.md section 9 that does not read payload bytes (steps 1 to 21)
+    runs here, so an invalid file fails at once, with the code of the first failing check.
+
+    ``verify=True`` also checks every payload's CRC-32 and the zero padding after it (step 22)
+    before returning, in file order; otherwise they are checked only on request
+    (``NdpackFile.verify()``, module-level ``verify()``, or ``read(name, verify=True)``).
+
+The returned ``NdpackFile`` is a read-only mapping from names (in file order) to arrays, with
+``names``, ``metadata``, ``version`` (``(1, minor)``), ``alignment``, ``checksum``, ``size``,
+``info(name)``, ``read(name, *, copy=..., verify=...)``, ``verify()`` and ``close()`` (it is also a
+context manager). Looking up a missing name raises ``NdpackError`` with code ``NOT_FOUND``, which is
+also a ``KeyError``, so ``f.get(name)`` and ``name in f`` behave as for a dict.
+
+What an array is, and when it is a copy
+---------------------------------------
+An uncompressed array is ``np.frombuffer(buffer, dtype, count, offset).reshape(shape, order=order)``:
+a view of the caller's buffer (or of the mmap), read-only when the buffer is. numpy accepts
+unaligned data, so a view is possible at any address. ``order`` is the file's memory order: an
+``"F"`` array is returned F-contiguous, with the shape of the file.
+
+Byte order: a big-endian payload is returned as a view with a non-native dtype (``>f4``, ``>i8``,
+``>c16``...), exactly as numpy itself represents such data: values are right, no byte is copied.
+Call ``a.astype(a.dtype.newbyteorder("="))``, or pass ``copy=True``, for native byte order.
+The exceptions are ``bfloat16`` stored big-endian when ml_dtypes is used (ml_dtypes' types have no
+usable non-native form): they are copied into native order, which is the one case where byte order
+forces a copy.
+
+The ``copy`` option follows numpy's convention:
+
+- ``copy=None`` (default): a view when possible; compressed arrays are decoded into new,
+  writable memory.
+- ``copy=True``: always new, writable memory, in native byte order.
+- ``copy=False``: never copy; an array that cannot be a view (compressed, or big-endian bfloat16
+  with ml_dtypes) raises ``NdpackError("COPY_REQUIRED")``.
+
+Dtypes (FORMAT.md section 3) map to numpy dtypes: ``bool``, ``int8`` ... ``uint64``, ``float16``,
+``float32``, ``float64``, ``complex64``, ``complex128``. ``bfloat16``, ``float8_e4m3fn`` and
+``float8_e5m2`` use ml_dtypes' dtypes when the ``ml_dtypes`` package can be imported (it is imported
+lazily, the first time one of these dtypes is met); without it, or with ``raw_bits=True``, those
+arrays are returned as their raw bits: ``uint16`` for bfloat16, ``uint8`` for the float8 types.
+``info(name).dtype`` always gives the ndpack dtype name. A ``bool`` payload is viewed as numpy
+``bool``; bytes other than 0 and 1 are invalid data (section 3) but are not checked.
+
+Limits (FORMAT.md section 7), keyword arguments of ``load``/``loads``/``verify``:
+``max_header_bytes`` (100 MiB), ``max_depth`` (64, at most 1000), ``max_arrays`` (1,000,000),
+``max_dims`` (64), ``max_name_bytes`` (4096), ``max_decoded_bytes`` (1 GiB). A file that claims
+more fails before anything is allocated. numpy itself cannot represent more than 64 dimensions,
+nor a zero-size array whose other dimensions multiply beyond 2**63: such a (valid) file loads, but
+reading that array raises numpy's ``ValueError``.
+
+Writing
+-------
+>>> ndpack.save("out.ndp", {"w": w, "b": b}, metadata={"step": 1000})
+>>> data = ndpack.dumps([("w", w), ("b", b)], codec="shuffle+deflate")
+
+``save(file, arrays, **options)`` writes to a path or a writable binary file object;
+``dumps(arrays, **options) -> bytes``. ``arrays`` is a dict (insertion order is file order), any
+mapping, or a list of ``(name, array)`` pairs. An array is anything ``np.asarray`` accepts, or a dict
+``{"data": array, "dtype": ..., "order": ..., "codec": ...}`` to override, for that array:
+
+- ``dtype``: an ndpack dtype name; the data's bits are reinterpreted, which must have the same
+  item size and word size (e.g. ``{"data": bits_uint16, "dtype": "bfloat16"}`` writes bfloat16
+  without ml_dtypes). Without it the dtype follows the numpy dtype.
+- ``order``: ``"C"`` or ``"F"``. Without it (and without the ``order`` option), ``"F"`` is used for
+  an array that is F-contiguous and not C-contiguous (as ``np.save`` does), ``"C"`` otherwise.
+- ``codec``: as the option of the same name, for this array.
+
+Options: ``metadata`` (a dict of JSON values: ``dict`` with ``str`` keys, ``list``/``tuple``,
+``str``, ``int``, ``float``, ``bool``, ``None``, numpy scalars; default ``{}``), ``alignment``
+(power of two from 8 to 65536, default 64), ``byte_order`` (``"little"`` default, or ``"big"``;
+1-byte dtypes are always written ``"little"``), ``checksum`` (``"crc32"`` default, or ``"none"``),
+``codec`` (``"none"`` default, ``"deflate"``, ``"shuffle+deflate"``), ``compression_level`` (0 to 9,
+default 6), ``order`` (``None`` default as above, or ``"C"``/``"F"`` for every array).
+
+Output is canonical (FORMAT.md section 8): byte-identical to the TypeScript writer's for the same
+arrays, options and metadata, except for the bytes of compressed payloads (deflate implementations
+differ; the decoded bytes do not). Metadata numbers are written as ECMAScript writes them
+(``1e-7``, ``1e+21``, ``100`` for ``100.0``, ``-0``); an ``int`` above 2**53-1 in magnitude is
+written as the double it equals (``1.152921504606847e+18`` for ``2**60``) and must equal one
+exactly. NaN and infinities cannot be written. An array asked to be compressed is stored without a
+codec when compression does not make it smaller (section 5).
+
+Reading metadata: JSON integers become ``int`` (they are at most 2**53-1 in magnitude), other
+numbers ``float``, and ``-0`` becomes ``-0.0`` so that it is written back as ``-0``.
+
+Verifying
+---------
+``verify(source, **limits)`` never raises for a bad file; it returns
+``{"ok": bool, "error": None | {"code", "message"}, "arrays": [{"name", "ok", "error"}, ...]}``:
+``error`` is the structural failure (checks 1 to 21, in which case ``arrays`` is empty), and each
+array is checked on its own (checks 22 and 23: CRC-32, padding, and decoding when compressed).
+
+Errors
+------
+Every failure caused by the bytes of a file raises ``NdpackError`` whose ``code`` is one of the codes
+of FORMAT.md section 9, reported for the FIRST failing check in that section's order; ``array``
+names the array when there is one. Programming errors (bad options, unwritable values) raise
+``NdpackError("INVALID_ARGUMENT")``; ``COPY_REQUIRED`` and ``NOT_FOUND`` are described above.
+Operating-system errors (a missing file...) are raised as the usual ``OSError``.
+
+Strict JSON (FORMAT.md section 2.1) is implemented by a small parser in this module, not by
+``json.loads``, which keeps the last of two duplicate keys, accepts ``NaN``, lone surrogates and
+any depth up to a RecursionError, and does not report problems in text order. (``json`` is used as
+an accelerator for the common case of a valid header; whenever it fails or anything is unusual,
+the strict parser decides.)
+"""
+
+from __future__ import annotations
+
+import math
+import mmap as _mmap
+import os
+import re
+import struct
+import sys
+import zlib
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "NdpackError",
+    "NdpackFile",
+    "ArrayInfo",
+    "load",
+    "loads",
+    "save",
+    "dumps",
+    "verify",
+    "DTYPES",
+    "ERROR_CODES",
+    "DEFAULT_LIMITS",
+    "VERSION",
+]
+
+# --------------------------------------------------------------------------------------------------
+# Constants (FORMAT.md sections 1, 3, 5, 7, 9)
+# --------------------------------------------------------------------------------------------------
+
+VERSION = (1, 0)
+MAGIC = b"\x89NDP\r\n\x1a\n"
+PREAMBLE_SIZE = 20
+MAX_SAFE_INTEGER = 2**53 - 1
+
+#: ndpack dtype -> (item size, word size, numpy dtype string without byte order, ml_dtypes name)
+DTYPES: dict[str, tuple[int, int, str, str | None]] = {
+    "bool": (1, 1, "b1", None),
+    "int8": (1, 1, "i1", None),
+    "int16": (2, 2, "i2", None),
+    "int32": (4, 4, "i4", None),
+    "int64": (8, 8, "i8", None),
+    "uint8": (1, 1, "u1", None),
+    "uint16": (2, 2, "u2", None),
+    "uint32": (4, 4, "u4", None),
+    "uint64": (8, 8, "u8", None),
+    "float16": (2, 2, "f2", None),
+    "bfloat16": (2, 2, "u2", "bfloat16"),
+    "float32": (4, 4, "f4", None),
+    "float64": (8, 8, "f8", None),
+    "complex64": (8, 4, "c8", None),
+    "complex128": (16, 8, "c16", None),
+    "float8_e4m3fn": (1, 1, "u1", "float8_e4m3fn"),
+    "float8_e5m2": (1, 1, "u1", "float8_e5m2"),
+}
+
+CODECS = ("none", "deflate", "shuffle+deflate")
+CHECKSUMS = ("crc32", "none")
+
+ERROR_CODES = (
+    # FORMAT.md section 9, in the order of the checks
+    "BAD_MAGIC", "TRUNCATED", "UNSUPPORTED_VERSION", "HEADER_TOO_LARGE", "HEADER_CHECKSUM",
+    "HEADER_INVALID", "LIMIT_EXCEEDED", "DUPLICATE_KEY", "BAD_NUMBER",
+    "UNKNOWN_DTYPE", "UNSUPPORTED_CODEC", "UNSUPPORTED_CHECKSUM",
+    "DUPLICATE_NAME", "BAD_SHAPE", "SIZE_MISMATCH", "MISALIGNED", "OVERLAP", "GAP",
+    "OUT_OF_BOUNDS", "TRAILING_BYTES", "BAD_PADDING", "CHECKSUM", "CODEC_ERROR",
+    # API
+    "COPY_REQUIRED", "NOT_FOUND", "INVALID_ARGUMENT",
+)
+
+DEFAULT_LIMITS = {
+    "max_header_bytes": 104857600,
+    "max_depth": 64,
+    "max_arrays": 1000000,
+    "max_dims": 64,
+    "max_name_bytes": 4096,
+    "max_decoded_bytes": 1073741824,
+}
+_MAX_DEPTH_CEILING = 1000
+
+_HEADER_KEYS = ("alignment", "checksum", "dataLength", "metadata", "arrays")
+_ENTRY_KEYS = ("name", "dtype", "shape", "order", "byteOrder", "codec", "offset", "byteLength")
+
+
+class NdpackError(Exception):
+    """An ndpack failure. ``code`` is one of ``ERROR_CODES``; ``array`` names the array, if any."""
+
+    def __init__(self, code: str, message: str = "", *, array: str | None = None):
+        self.code = code
+        self.array = array
+        self.message = message or code
+        super().__init__(f"{code}: {self.message}" if message else code)
+
+
+class _NotFound(NdpackError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return Exception.__str__(self)
+
+
+class ArrayInfo(NamedTuple):
+    """One array entry of a header, validated. ``offset`` is relative to the data section,
+    ``start`` is the absolute position of the stored payload in the file."""
+
+    name: str
+    dtype: str
+    shape: tuple
+    order: str
+    byte_order: str
+    codec: str
+    offset: int
+    byte_length: int
+    nbytes: int
+    start: int
+
+
+def _align_up(x: int, a: int) -> int:
+    return (x + a - 1) // a * a
+
+
+# --------------------------------------------------------------------------------------------------
+# Strict JSON (FORMAT.md section 2.1, section 9 step 7)
+# --------------------------------------------------------------------------------------------------
+
+_WS_RE = re.compile(r"[ \t\n\r]*")
+_NUMBER_RE = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+_PLAIN_RE = re.compile(r'[^"\\\x00-\x1f]*')
+_HEX4_RE = re.compile(r"[0-9a-fA-F]{4}")
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _number_value(lit: str, frac: str | None, exp: str | None, in_metadata: bool):
+    """The value of a number literal, or raise BAD_NUMBER (section 2.1)."""
+    if not in_metadata:
+        if frac is not None or exp is not None or lit[0] == "-":
+            raise NdpackError("BAD_NUMBER", f"{lit} is not a non-negative integer")
+        if len(lit) > 16 or int(lit) > MAX_SAFE_INTEGER:
+            raise NdpackError("BAD_NUMBER", f"{lit} is above 2^53-1")
+        return int(lit)
+    if frac is None and exp is None:
+        digits = lit.lstrip("-")
+        if len(digits) > 16 or int(digits) > MAX_SAFE_INTEGER:
+            raise NdpackError("BAD_NUMBER", f"integer literal {lit} is above 2^53-1 in magnitude")
+        return -0.0 if lit == "-0" else int(lit)
+    value = float(lit)
+    if math.isinf(value):
+        raise NdpackError("BAD_NUMBER", f"{lit} rounds to infinity")
+    return value
+
+
+def _json_error(pos: int, what: str) -> NdpackError:
+    return NdpackError("HEADER_INVALID", f"{what} at character {pos} of the header")
+
+
+def _parse_string(text: str, pos: int) -> tuple[str, int]:
+    """Parse the JSON string starting at text[pos] == '"'; return (value, position after it)."""
+    n = len(text)
+    pos += 1
+    parts = []
+    while True:
+        m = _PLAIN_RE.match(text, pos)
+        if m.end() > pos:
+            parts.append(m.group())
+            pos = m.end()
+        if pos >= n:
+            raise _json_error(pos, "unterminated string")
+        c = text[pos]
+        if c == '"':
+            return "".join(parts), pos + 1
+        if c != "\\":
+            raise _json_error(pos, "control character in a string")
+        e = text[pos + 1 : pos + 2]
+        if e in _ESCAPES:
+            parts.append(_ESCAPES[e])
+            pos += 2
+            continue
+        if e != "u" or not _HEX4_RE.match(text, pos + 2):
+            raise _json_error(pos, "invalid escape")
+        cp = int(text[pos + 2 : pos + 6], 16)
+        pos += 6
+        if 0xDC00 <= cp <= 0xDFFF:
+            raise _json_error(pos - 6, "lone surrogate")
+        if 0xD800 <= cp <= 0xDBFF:
+            if text[pos : pos + 2] == "\\u" and _HEX4_RE.match(text, pos + 2):
+                low = int(text[pos + 2 : pos + 6], 16)
+                if 0xDC00 <= low <= 0xDFFF:
+                    parts.append(chr(0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00)))
+                    pos += 6
+                    continue
+            raise _json_error(pos - 6, "lone surrogate")
+        parts.append(chr(cp))
+
+
+def _parse_strict(text: str, max_depth: int) -> dict:
+    """Parse ``text`` as the header JSON (section 2.1), iteratively, reporting the first problem in
+    text order: HEADER_INVALID, LIMIT_EXCEEDED (an opening bracket deeper than ``max_depth``; the
+    header object is depth 1), DUPLICATE_KEY (at the repeated key), BAD_NUMBER (at the number)."""
+    n = len(text)
+    if n == 0 or text[0] != "{":
+        raise _json_error(0, "the header does not begin with '{'")
+    # A frame is [container, is_object, pending_key, in_metadata].
+    stack: list[list] = []
+    pos = 0
+    root = None
+
+    def read_key(pos: int, frame: list) -> int:
+        pos = _WS_RE.match(text, pos).end()
+        if text[pos : pos + 1] != '"':
+            raise _json_error(pos, "expected a string key")
+        key_pos = pos
+        key, pos = _parse_string(text, pos)
+        if key in frame[0]:
+            raise NdpackError("DUPLICATE_KEY", f"key {key!r} repeated at character {key_pos}")
+        pos = _WS_RE.match(text, pos).end()
+        if text[pos : pos + 1] != ":":
+            raise _json_error(pos, "expected ':'")
+        frame[2] = key
+        frame[0][key] = None  # reserve the key (value set when parsed)
+        return pos + 1
+
+    while True:
+        # ---- a value starts at pos (after white space) ----
+        pos = _WS_RE.match(text, pos).end()
+        if stack:
+            top = stack[-1]
+            in_meta = top[3] or (len(stack) == 1 and top[2] == "metadata")
+        else:
+            in_meta = False
+        c = text[pos : pos + 1]
+        if c == "{" or c == "[":
+            if len(stack) + 1 > max_depth:
+                raise NdpackError("LIMIT_EXCEEDED", f"nesting deeper than maxDepth={max_depth}")
+            is_obj = c == "{"
+            frame = [{} if is_obj else [], is_obj, None, in_meta]
+            stack.append(frame)
+            pos = _WS_RE.match(text, pos + 1).end()
+            if text[pos : pos + 1] == ("}" if is_obj else "]"):
+                pos += 1
+                value = stack.pop()[0]
+            elif is_obj:
+                pos = read_key(pos, frame)
+                continue
+            else:
+                continue
+        elif c == '"':
+            value, pos = _parse_string(text, pos)
+        elif c == "-" or c.isdigit() and c.isascii():
+            m = _NUMBER_RE.match(text, pos)
+            if m is None:
+                raise _json_error(pos, "invalid number")
+            value = _number_value(m.group(), m.group(1), m.group(2), in_meta)
+            pos = m.end()
+        elif text.startswith("true", pos):
+            value, pos = True, pos + 4
+        elif text.startswith("false", pos):
+            value, pos = False, pos + 5
+        elif text.startswith("null", pos):
+            value, pos = None, pos + 4
+        else:
+            raise _json_error(pos, "expected a value")
+        # ---- a value ended: attach it, then read ',' or closing brackets ----
+        while True:
+            if not stack:
+                root = value
+                break
+            frame = stack[-1]
+            if frame[1]:
+                frame[0][frame[2]] = value
+            else:
+                frame[0].append(value)
+            pos = _WS_RE.match(text, pos).end()
+            c = text[pos : pos + 1]
+            if c == ",":
+                pos = read_key(pos + 1, frame) if frame[1] else pos + 1
+                break
+            if c == ("}" if frame[1] else "]"):
+                pos += 1
+                value = stack.pop()[0]
+                continue
+            raise _json_error(pos, "expected ',' or a closing bracket")
+        if root is not None:
+            break
+    if text[pos:].strip(" "):
+        raise _json_error(pos, "something other than spaces after the header object")
+    return root
+
+
+def _fast_parse(text: str, max_depth: int):
+    """Parse a header that is probably valid with the C ``json`` scanner. Returns the header, or
+    None when anything is unusual (the strict parser then decides)."""
+    import json
+
+    if _SURROGATE_ESCAPE_RE.search(text):
+        return None
+
+    class Dup(Exception):
+        pass
+
+    def pairs(items):
+        d = dict(items)
+        if len(d) != len(items):
+            raise Dup
+        return d
+
+    def parse_int(s):
+        digits = s.lstrip("-")
+        if len(digits) > 16 or int(digits) > MAX_SAFE_INTEGER:
+            raise Dup
+        return -0.0 if s == "-0" else int(s)
+
+    def parse_float(s):
+        v = float(s)
+        if math.isinf(v):
+            raise Dup
+        return v
+
+    def parse_constant(s):
+        raise Dup
+
+    dec = json.JSONDecoder(object_pairs_hook=pairs, parse_int=parse_int, parse_float=parse_float,
+                           parse_constant=parse_constant, strict=True)
+    try:
+        root, end = dec.raw_decode(text)
+    except (Dup, ValueError, RecursionError):
+        return None
+    if text[end:].strip(" ") or not isinstance(root, dict):
+        return None
+    # Depth and section 2.1's number rules outside `metadata`, over the parsed tree.
+    todo = [(v, 2, k == "metadata") for k, v in root.items()]
+    while todo:
+        v, depth, in_meta = todo.pop()
+        if isinstance(v, (dict, list)):
+            if depth > max_depth:
+                return None
+            for x in v.values() if isinstance(v, dict) else v:
+                if isinstance(x, (dict, list)) or not in_meta:
+                    todo.append((x, depth + 1, in_meta))
+        elif not in_meta and (isinstance(v, float) or (type(v) is int and v < 0)):
+            return None
+    return root
+
+
+def _parse_header_json(raw: bytes, max_depth: int) -> dict:
+    """Section 9 step 7 over the header bytes (trailing spaces included)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        # Problems before the first invalid byte come first in text order; if there are none,
+        # the invalid byte is the first problem.
+        _parse_strict(raw[: e.start].decode("utf-8"), max_depth)
+        raise NdpackError("HEADER_INVALID", f"invalid UTF-8 at byte {e.start} of the header")
+    if not text.startswith("{"):
+        raise _json_error(0, "the header does not begin with '{'")
+    root = _fast_parse(text, max_depth)
+    if root is None:
+        root = _parse_strict(text, max_depth)
+    return root
+
+
+# --------------------------------------------------------------------------------------------------
+# Canonical JSON (FORMAT.md section 8)
+# --------------------------------------------------------------------------------------------------
+
+_STR_ESCAPE_RE = re.compile(r'[\x00-\x1f"\\]')
+_STR_ESCAPE_MAP = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+                   "\t": "\\t"}
+_LONE_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def _json_string(s: str) -> str:
+    if _LONE_SURROGATE_RE.search(s):
+        raise NdpackError("INVALID_ARGUMENT", f"string {s!r} holds a lone surrogate")
+    return '"' + _STR_ESCAPE_RE.sub(
+        lambda m: _STR_ESCAPE_MAP.get(m.group()) or "\\u%04x" % ord(m.group()), s) + '"'
+
+
+def js_number(x: float) -> str:
+    """Format a finite double as ECMAScript's ``Number.prototype.toString`` does, except ``-0`` is
+    ``"-0"`` and integral values above 2**53-1 in magnitude use ``toExponential()``'s form
+    (FORMAT.md section 8). Digits are Python's ``repr`` digits: both are the shortest that round-trip,
+    nearest to the value."""
+    if not math.isfinite(x):
+        raise NdpackError("INVALID_ARGUMENT", f"{x!r} cannot be written in JSON")
+    if x == 0:
+        return "-0" if math.copysign(1.0, x) < 0 else "0"
+    if x < 0:
+        return "-" + js_number(-x)
+    mant, _, exp = repr(x).partition("e")
+    whole, _, frac = mant.partition(".")
+    digits = whole + frac
+    point = len(whole) + (int(exp) if exp else 0)  # value = 0.DIGITS * 10**point
+    stripped = digits.lstrip("0")
+    point -= len(digits) - len(stripped)
+    digits = stripped.rstrip("0")
+    k, n = len(digits), point  # value = digits * 10**(n-k), as in ECMA-262 Number::toString
+    if x <= MAX_SAFE_INTEGER:
+        if k <= n <= 21:
+            return digits + "0" * (n - k)
+        if 0 < n <= 21:
+            return digits[:n] + "." + digits[n:]
+        if -6 < n <= 0:
+            return "0." + "0" * -n + digits
+    e = n - 1
+    return digits[0] + ("." + digits[1:] if k > 1 else "") + "e" + ("+" if e >= 0 else "-") + str(abs(e))
+
+
+def _json_scalar(v: Any) -> str:
+    if v is None:
+        return "null"
+    if v is True or v is False:
+        return "true" if v else "false"
+    if isinstance(v, np.generic):
+        if isinstance(v, np.bool_):
+            return "true" if v else "false"
+        if isinstance(v, np.integer):
+            v = int(v)
+        elif isinstance(v, np.floating):
+            v = float(v)
+        else:
+            raise NdpackError("INVALID_ARGUMENT", f"cannot write a {type(v).__name__} in metadata")
+    if isinstance(v, int):
+        if abs(v) <= MAX_SAFE_INTEGER:
+            return str(v)
+        f = float(v) if abs(v) < 2**1024 else math.inf
+        if f != v:
+            raise NdpackError("INVALID_ARGUMENT", f"integer {v} is not exactly a double")
+        return js_number(f)
+    if isinstance(v, float):
+        return js_number(v)
+    if isinstance(v, str):
+        return _json_string(v)
+    raise NdpackError("INVALID_ARGUMENT", f"cannot write a {type(v).__name__} in metadata")
+
+
+def _json_metadata(value: Any, depth: int) -> str:
+    """Canonical JSON of a metadata value at header depth ``depth`` (iterative: no recursion)."""
+    out: list[str] = []
+    # stack items: ("v", value, depth) to write a value, ("s", text) to write text
+    stack: list[tuple] = [("v", value, depth)]
+    while stack:
+        item = stack.pop()
+        if item[0] == "s":
+            out.append(item[1])
+            continue
+        _, v, d = item
+        if isinstance(v, Mapping):
+            if d > _MAX_DEPTH_CEILING:
+                raise NdpackError("INVALID_ARGUMENT", "metadata nested deeper than 1000")
+            todo: list[tuple] = [("s", "{")]
+            for i, (k, x) in enumerate(v.items()):
+                if not isinstance(k, str):
+                    raise NdpackError("INVALID_ARGUMENT", f"metadata key {k!r} is not a str")
+                todo.append(("s", ("," if i else "") + _json_string(k) + ":"))
+                todo.append(("v", x, d + 1))
+            todo.append(("s", "}"))
+            stack.extend(reversed(todo))
+        elif isinstance(v, (list, tuple)):
+            if d > _MAX_DEPTH_CEILING:
+                raise NdpackError("INVALID_ARGUMENT", "metadata nested deeper than 1000")
+            todo = [("s", "[")]
+            for i, x in enumerate(v):
+                if i:
+                    todo.append(("s", ","))
+                todo.append(("v", x, d + 1))
+            todo.append(("s", "]"))
+            stack.extend(reversed(todo))
+        else:
+            out.append(_json_scalar(v))
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------------
+
+_ml_dtypes = None
+
+
+def _ml_dtype(name: str):
+    """ml_dtypes' numpy dtype for ``name``, or None when ml_dtypes cannot be imported."""
+    global _ml_dtypes
+    if _ml_dtypes is None:
+        try:
+            import ml_dtypes  # noqa: PLC0415  (optional, imported lazily)
+
+            _ml_dtypes = ml_dtypes
+        except ImportError:
+            _ml_dtypes = False
+    return np.dtype(getattr(_ml_dtypes, name)) if _ml_dtypes else None
+
+
+def _check_limits(limits: dict) -> dict:
+    out = dict(DEFAULT_LIMITS)
+    for k, v in limits.items():
+        if k not in DEFAULT_LIMITS:
+            raise TypeError(f"unexpected keyword argument {k!r}")
+        if type(v) is not int or v < 0:
+            raise NdpackError("INVALID_ARGUMENT", f"{k} must be a non-negative int")
+        out[k] = v
+    if not 1 <= out["max_depth"] <= _MAX_DEPTH_CEILING:
+        raise NdpackError("INVALID_ARGUMENT", "max_depth must be from 1 to 1000")
+    return out
+
+
+def _is_type(v, t) -> bool:
+    if t is int:
+        return type(v) is int
+    return isinstance(v, t)
+
+
+def _check_structure(h: dict, minor: int) -> None:
+    """Section 9 step 8, over the whole header. All HEADER_INVALID conditions come first, then
+    UNKNOWN_DTYPE, UNSUPPORTED_CODEC and UNSUPPORTED_CHECKSUM, in the order the step lists them."""
+    strict_keys = minor <= VERSION[1]
+    types = {"alignment": int, "checksum": str, "dataLength": int, "metadata": dict, "arrays": list}
+    etypes = {"name": str, "dtype": str, "shape": list, "order": str, "byteOrder": str,
+              "codec": str, "offset": int, "byteLength": int}
+
+    def invalid(msg: str, array=None) -> NdpackError:
+        return NdpackError("HEADER_INVALID", msg, array=array)
+
+    for k, t in types.items():
+        if k not in h:
+            raise invalid(f"missing key {k!r}")
+        if not _is_type(h[k], t):
+            raise invalid(f"{k!r} has the wrong type")
+    if strict_keys:
+        for k in h:
+            if k not in types:
+                raise invalid(f"unknown key {k!r}")
+    a = h["alignment"]
+    if not (8 <= a <= 65536 and a & (a - 1) == 0):
+        raise invalid(f"alignment {a} is not a power of two from 8 to 65536")
+    for i, e in enumerate(h["arrays"]):
+        if not isinstance(e, dict):
+            raise invalid(f"arrays[{i}] is not an object")
+        for k, t in etypes.items():
+            if k not in e:
+                if k == "codec":
+                    continue
+                raise invalid(f"arrays[{i}] has no {k!r}")
+            if not _is_type(e[k], t):
+                raise invalid(f"arrays[{i}].{k} has the wrong type")
+        if strict_keys:
+            for k in e:
+                if k not in etypes:
+                    raise invalid(f"arrays[{i}] has the unknown key {k!r}")
+        if not all(type(d) is int for d in e["shape"]):
+            raise invalid(f"arrays[{i}].shape holds a value that is not an integer")
+        if e["name"] == "":
+            raise invalid(f"arrays[{i}].name is empty")
+        if e["order"] not in ("C", "F"):
+            raise invalid(f"arrays[{i}].order is {e['order']!r}")
+        if e["byteOrder"] not in ("little", "big"):
+            raise invalid(f"arrays[{i}].byteOrder is {e['byteOrder']!r}")
+    for e in h["arrays"]:
+        if e["dtype"] not in DTYPES:
+            raise NdpackError("UNKNOWN_DTYPE", f"unknown dtype {e['dtype']!r}", array=e["name"])
+    for e in h["arrays"]:
+        if e.get("codec", "none") not in CODECS:
+            raise NdpackError("UNSUPPORTED_CODEC", f"unsupported codec {e['codec']!r}",
+                              array=e["name"])
+    if h["checksum"] not in CHECKSUMS:
+        raise NdpackError("UNSUPPORTED_CHECKSUM", f"unsupported checksum {h['checksum']!r}")
+
+
+def _parse(buf, limits: dict):
+    """Section 9 steps 1 to 21. Returns (header, minor, entries, data_start, memoryview)."""
+    mv = memoryview(buf)
+    if mv.ndim != 1 or mv.itemsize != 1:
+        mv = mv.cast("B")
+    size = len(mv)
+    # Preamble (steps 1-6)
+    head = bytes(mv[:PREAMBLE_SIZE])
+    if head[:8] != MAGIC[: min(size, 8)]:
+        raise NdpackError("BAD_MAGIC", "not an ndpack file")
+    if size < PREAMBLE_SIZE:
+        raise NdpackError("TRUNCATED", f"{size} bytes is shorter than the 20-byte preamble")
+    major, minor, hlen, hcrc = struct.unpack_from("<HHII", head, 8)
+    if major != 1:
+        raise NdpackError("UNSUPPORTED_VERSION", f"major version {major}")
+    if hlen > limits["max_header_bytes"]:
+        raise NdpackError("HEADER_TOO_LARGE", f"header of {hlen} bytes > maxHeaderBytes")
+    if PREAMBLE_SIZE + hlen > size:
+        raise NdpackError("TRUNCATED", f"the header ends after the end of the input ({size} bytes)")
+    raw = bytes(mv[PREAMBLE_SIZE : PREAMBLE_SIZE + hlen])
+    if zlib.crc32(raw, zlib.crc32(head[8:16])) != hcrc:
+        raise NdpackError("HEADER_CHECKSUM", "the header CRC does not match")
+    # Header text (step 7) and structure (step 8)
+    h = _parse_header_json(raw, limits["max_depth"])
+    _check_structure(h, minor)
+    # Entries (steps 9-18)
+    alignment = h["alignment"]
+    c = 4 if h["checksum"] == "crc32" else 0
+    data_length = h["dataLength"]
+    arrays = h["arrays"]
+    if len(arrays) > limits["max_arrays"]:
+        raise NdpackError("LIMIT_EXCEEDED", f"{len(arrays)} arrays > maxArrays")
+    data_start = _align_up(PREAMBLE_SIZE + hlen, alignment)
+    entries: list[ArrayInfo] = []
+    seen: set[str] = set()
+    prev_end = 0
+    for e in arrays:
+        name = e["name"]
+        if len(name.encode("utf-8")) > limits["max_name_bytes"]:
+            raise NdpackError("LIMIT_EXCEEDED", "name longer than maxNameBytes", array=name)
+        if name in seen:
+            raise NdpackError("DUPLICATE_NAME", f"name {name!r} repeated", array=name)
+        seen.add(name)
+        shape = e["shape"]
+        if len(shape) > limits["max_dims"]:
+            raise NdpackError("LIMIT_EXCEEDED", f"{len(shape)} dimensions > maxDims", array=name)
+        itemsize = DTYPES[e["dtype"]][0]
+        nbytes = itemsize
+        for d in shape:
+            nbytes *= d
+            if nbytes > MAX_SAFE_INTEGER and 0 not in shape:
+                raise NdpackError("BAD_SHAPE", f"nbytes of shape {shape} > 2^53-1", array=name)
+        codec = e.get("codec", "none")
+        off, blen = e["offset"], e["byteLength"]
+        if codec == "none" and blen != nbytes:
+            raise NdpackError("SIZE_MISMATCH", f"byteLength {blen} != nbytes {nbytes}", array=name)
+        if off % alignment:
+            raise NdpackError("MISALIGNED", f"offset {off} is not a multiple of {alignment}",
+                              array=name)
+        if off < prev_end:
+            raise NdpackError("OVERLAP", f"offset {off} < end of the previous record {prev_end}",
+                              array=name)
+        if off > _align_up(prev_end, alignment):
+            raise NdpackError("GAP", f"offset {off} leaves a gap after {prev_end}", array=name)
+        if off + blen + c > data_length:
+            raise NdpackError("OUT_OF_BOUNDS", f"record ends after dataLength {data_length}",
+                              array=name)
+        prev_end = off + blen + c
+        entries.append(ArrayInfo(name, e["dtype"], tuple(shape), e["order"], e["byteOrder"], codec,
+                                 off, blen, nbytes, data_start + off))
+    # Length and padding (steps 19-21)
+    if data_length != prev_end:
+        raise NdpackError("GAP", f"dataLength {data_length} != end of the last record {prev_end}")
+    if size < data_start + data_length:
+        raise NdpackError("TRUNCATED", f"{size} bytes < {data_start + data_length}")
+    if size > data_start + data_length:
+        raise NdpackError("TRAILING_BYTES", f"{size} bytes > {data_start + data_length}")
+    if bytes(mv[PREAMBLE_SIZE + hlen : data_start]).strip(b"\0"):
+        raise NdpackError("BAD_PADDING", "non-zero byte between the header and the data section")
+    return h, minor, entries, data_start, mv
+
+
+def _inflate(stored, nbytes: int, name: str) -> bytes:
+    d = zlib.decompressobj(-15)
+    try:
+        out = d.decompress(stored, nbytes + 1)
+    except zlib.error as ex:
+        raise NdpackError("CODEC_ERROR", f"invalid deflate stream: {ex}", array=name) from None
+    if len(out) > nbytes:
+        raise NdpackError("CODEC_ERROR", f"decodes to more than {nbytes} bytes", array=name)
+    if not d.eof:
+        raise NdpackError("CODEC_ERROR", "deflate stream ends early", array=name)
+    if d.unused_data:
+        raise NdpackError("CODEC_ERROR", "bytes after the end of the deflate stream", array=name)
+    if len(out) != nbytes:
+        raise NdpackError("CODEC_ERROR", f"decodes to {len(out)} bytes, not {nbytes}", array=name)
+    return out
+
+
+def _unshuffle(data: bytes, w: int) -> bytes:
+    if w == 1 or not data:
+        return data
+    return np.frombuffer(data, np.uint8).reshape(w, len(data) // w).T.tobytes()
+
+
+def _shuffle(data: bytes, w: int) -> bytes:
+    if w == 1 or not data:
+        return data
+    return np.frombuffer(data, np.uint8).reshape(len(data) // w, w).T.tobytes()
+
+
+class NdpackFile(Mapping):
+    """A validated ndpack file: a read-only mapping from array names (in file order) to arrays.
+
+    Attributes: ``names``, ``metadata``, ``version`` (``(1, minor)``), ``alignment``, ``checksum``,
+    ``size`` (bytes), ``data_start`` (where the data section starts), ``header`` (the parsed
+    header object)."""
+
+    def __init__(self, buf, *, verify=False, copy=None, raw_bits=False, _mmap_obj=None,
+                 **limits):
+        if copy not in (None, True, False):
+            raise NdpackError("INVALID_ARGUMENT", "copy must be None, True or False")
+        self._limits = _check_limits(limits)
+        self._copy = copy
+        self._raw_bits = bool(raw_bits)
+        self._mmap = _mmap_obj
+        h, minor, entries, data_start, mv = _parse(buf, self._limits)
+        self._buf = mv
+        self.header = h
+        self.version = (1, minor)
+        self.metadata = h["metadata"]
+        self.alignment = h["alignment"]
+        self.checksum = h["checksum"]
+        self.size = len(mv)
+        self.data_start = data_start
+        self._entries = entries
+        self._index = {e.name: i for i, e in enumerate(entries)}
+        if verify:
+            for e in entries:
+                self._verify_record(e)
+
+    # Mapping interface
+    @property
+    def names(self) -> list[str]:
+        return [e.name for e in self._entries]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __contains__(self, name) -> bool:
+        return name in self._index
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.read(name)
+
+    def __repr__(self) -> str:
+        return f"<NdpackFile {len(self)} arrays, {self.size} bytes>"
+
+    def info(self, name: str) -> ArrayInfo:
+        """The validated header entry of ``name`` (no payload access)."""
+        try:
+            return self._entries[self._index[name]]
+        except (KeyError, TypeError):
+            raise _NotFound("NOT_FOUND", f"no array named {name!r}", array=name) from None
+
+    def _verify_record(self, e: ArrayInfo) -> None:
+        """Section 9 step 22 for one array."""
+        end = e.start + e.byte_length
+        if self.checksum == "crc32":
+            stored = struct.unpack("<I", self._buf[end : end + 4])[0]
+            if zlib.crc32(self._buf[e.start : end]) != stored:
+                raise NdpackError("CHECKSUM", f"CRC-32 mismatch in array {e.name!r}", array=e.name)
+            end += 4
+        i = self._index[e.name]
+        nxt = self._entries[i + 1].start if i + 1 < len(self._entries) else end
+        if bytes(self._buf[end:nxt]).strip(b"\0"):
+            raise NdpackError("BAD_PADDING", f"non-zero padding after array {e.name!r}",
+                              array=e.name)
+
+    def _decoded(self, e: ArrayInfo) -> bytes:
+        """Section 9 step 23: the decoded bytes of a compressed array."""
+        if e.nbytes > self._limits["max_decoded_bytes"]:
+            raise NdpackError("LIMIT_EXCEEDED", f"nbytes {e.nbytes} > maxDecodedBytes",
+                              array=e.name)
+        out = _inflate(self._buf[e.start : e.start + e.byte_length], e.nbytes, e.name)
+        if e.codec == "shuffle+deflate":
+            out = _unshuffle(out, DTYPES[e.dtype][1])
+        return out
+
+    def read(self, name: str, *, copy=..., verify: bool = False) -> np.ndarray:
+        """The array ``name``. ``copy`` defaults to the file's (see the module documentation);
+        ``verify=True`` checks this array's CRC and padding first."""
+        e = self.info(name)
+        copy = self._copy if copy is ... else copy
+        if copy not in (None, True, False):
+            raise NdpackError("INVALID_ARGUMENT", "copy must be None, True or False")
+        if verify:
+            self._verify_record(e)
+        size, _, base, ml_name = DTYPES[e.dtype]
+        big = e.byte_order == "big" and size > 1
+        ml = None if (ml_name is None or self._raw_bits) else _ml_dtype(ml_name)
+        if ml is not None and big:  # ml_dtypes has no usable non-native dtypes: swap the bits
+            if copy is False:
+                raise NdpackError("COPY_REQUIRED", "big-endian bfloat16 needs a copy", array=name)
+        if e.codec != "none":
+            if copy is False:
+                raise NdpackError("COPY_REQUIRED", f"array {name!r} is compressed", array=name)
+            source, offset, fresh = bytearray(self._decoded(e)), 0, True
+        else:
+            source, offset, fresh = self._buf, e.start, False
+        if ml is not None:
+            dt = np.dtype(">u2") if big else ml
+        else:
+            dt = np.dtype(("|" if size == 1 else ">" if big else "<") + base)
+        arr = np.frombuffer(source, dtype=dt, count=e.nbytes // size, offset=offset)
+        arr = arr.reshape(e.shape, order=e.order)
+        if ml is not None and big:
+            arr = arr.astype("=u2").view(ml)
+            fresh = True
+        if copy is True:
+            if not arr.dtype.isnative:
+                arr = arr.astype(arr.dtype.newbyteorder("="), order="K")
+            elif not fresh:
+                arr = arr.copy(order="K")
+        return arr
+
+    def verify(self) -> list[dict]:
+        """Check every array on its own (section 9 steps 22 and 23); one report per array."""
+        out = []
+        for e in self._entries:
+            try:
+                self._verify_record(e)
+                if e.codec != "none":
+                    self._decoded(e)
+                out.append({"name": e.name, "ok": True, "error": None})
+            except NdpackError as ex:
+                out.append({"name": e.name, "ok": False,
+                            "error": {"code": ex.code, "message": ex.message}})
+        return out
+
+    def close(self) -> None:
+        """Release the memory map, if any (it stays alive while arrays still view it)."""
+        self._buf = None
+        if self._mmap is not None:
+            try:
+                self._mmap.close()
+            except BufferError:
+                pass  # arrays still view it; it is freed with the last of them
+            self._mmap = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def loads(buffer, **options) -> NdpackFile:
+    """Read ndpack bytes (any buffer-protocol object). Options as for ``load``."""
+    return NdpackFile(buffer, **options)
+
+
+def load(source, *, mmap: bool = False, **options) -> NdpackFile:
+    """Read an ndpack file from a path (read into memory, or memory-mapped when ``mmap=True``) or
+    from a buffer. Options: ``verify``, ``copy``, ``raw_bits`` and the limits (module docs)."""
+    if not isinstance(source, (str, os.PathLike)):
+        return NdpackFile(source, **options)
+    with open(source, "rb") as fh:
+        if mmap:
+            try:
+                m = _mmap.mmap(fh.fileno(), 0, access=_mmap.ACCESS_READ)
+            except ValueError:  # an empty file cannot be mapped
+                return NdpackFile(b"", **options)
+            return NdpackFile(m, _mmap_obj=m, **options)
+        return NdpackFile(fh.read(), **options)
+
+
+def verify(source, **limits) -> dict:
+    """Check a file completely without raising for bad bytes: structure (section 9 steps 1-21),
+    then every array on its own (steps 22-23). See the module documentation for the report."""
+    try:
+        f = load(source, **limits)
+    except NdpackError as ex:
+        return {"ok": False, "error": {"code": ex.code, "message": ex.message}, "arrays": []}
+    arrays = f.verify()
+    return {"ok": all(a["ok"] for a in arrays), "error": None, "arrays": arrays}
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing (FORMAT.md sections 4, 5, 8)
+# --------------------------------------------------------------------------------------------------
+
+def _ndpack_dtype(dt: np.dtype) -> str:
+    if dt.kind == "V" or dt.kind not in "biufc":
+        name = dt.name
+        if name in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
+            return name
+        raise NdpackError("INVALID_ARGUMENT", f"numpy dtype {dt} has no ndpack dtype")
+    key = {"b": "bool", "i": "int", "u": "uint", "f": "float", "c": "complex"}[dt.kind]
+    name = key if key == "bool" else f"{key}{dt.itemsize * 8}"
+    if name not in DTYPES:
+        raise NdpackError("INVALID_ARGUMENT", f"numpy dtype {dt} has no ndpack dtype")
+    return name
+
+
+def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
+    """(header entry without offset/byteLength, stored payload) for one array."""
+    if isinstance(spec, Mapping):
+        unknown = set(spec) - {"data", "dtype", "order", "codec"}
+        if unknown or "data" not in spec:
+            raise NdpackError("INVALID_ARGUMENT", f"array {name!r}: expected keys data, dtype, "
+                              "order, codec", array=name)
+        data = spec["data"]
+        dtype, order, codec = spec.get("dtype"), spec.get("order"), spec.get("codec")
+    else:
+        data, dtype, order, codec = spec, None, None, None
+    a = np.asarray(data)
+    src_dt = a.dtype
+    src_word = src_dt.itemsize // 2 if src_dt.kind == "c" else src_dt.itemsize
+    if dtype is None:
+        dtype = _ndpack_dtype(src_dt)
+    elif dtype not in DTYPES:
+        raise NdpackError("INVALID_ARGUMENT", f"unknown dtype {dtype!r}", array=name)
+    size, word = DTYPES[dtype][:2]
+    if src_dt.kind not in "biufc":
+        _ndpack_dtype(src_dt)  # only ml_dtypes' types are accepted besides numpy's numbers
+    if src_dt.itemsize != size or src_word != word:
+        raise NdpackError("INVALID_ARGUMENT", f"array {name!r}: numpy dtype {src_dt} cannot be "
+                          f"written as {dtype}", array=name)
+    order = order or opts["order"]
+    if order is None:
+        order = "F" if a.flags.f_contiguous and not a.flags.c_contiguous else "C"
+    if order not in ("C", "F"):
+        raise NdpackError("INVALID_ARGUMENT", f"order {order!r}", array=name)
+    codec = codec or opts["codec"]
+    if codec not in CODECS:
+        raise NdpackError("INVALID_ARGUMENT", f"codec {codec!r}", array=name)
+    if not src_dt.isnative:
+        a = a.astype(src_dt.newbyteorder("="))
+    raw = a.tobytes(order=order)  # native byte order
+    big = opts["byte_order"] == "big" and size > 1
+    if big != (sys.byteorder == "big") and word > 1:
+        raw = np.frombuffer(raw, dtype=f"u{word}").byteswap().tobytes()
+    nbytes = len(raw)
+    if nbytes > MAX_SAFE_INTEGER:
+        raise NdpackError("INVALID_ARGUMENT", f"array {name!r} is too large", array=name)
+    stored = raw
+    if codec != "none":
+        src = _shuffle(raw, word) if codec == "shuffle+deflate" else raw
+        c = zlib.compressobj(opts["compression_level"], zlib.DEFLATED, -15)
+        packed = c.compress(src) + c.flush()
+        if len(packed) < nbytes:
+            stored = packed
+        else:
+            codec = "none"  # compression does not make it smaller (section 5)
+    entry = {"name": name, "dtype": dtype, "shape": list(a.shape), "order": order,
+             "byteOrder": "big" if big else "little", "codec": codec}
+    return entry, stored
+
+
+def _pairs(arrays):
+    if isinstance(arrays, Mapping):
+        return list(arrays.items())
+    try:
+        pairs = [tuple(p) for p in arrays]
+    except TypeError:
+        raise NdpackError("INVALID_ARGUMENT", "arrays must be a mapping or (name, array) pairs") \
+            from None
+    if not all(len(p) == 2 for p in pairs):
+        raise NdpackError("INVALID_ARGUMENT", "arrays must be a mapping or (name, array) pairs")
+    return pairs
+
+
+def _encode(arrays, *, metadata=None, alignment=64, byte_order="little", checksum="crc32",
+            codec="none", compression_level=6, order=None) -> list:
+    """The ndpack file as a list of byte chunks."""
+    if type(alignment) is not int or not (8 <= alignment <= 65536) or alignment & (alignment - 1):
+        raise NdpackError("INVALID_ARGUMENT", "alignment must be a power of two from 8 to 65536")
+    if byte_order not in ("little", "big"):
+        raise NdpackError("INVALID_ARGUMENT", "byte_order must be 'little' or 'big'")
+    if checksum not in CHECKSUMS:
+        raise NdpackError("INVALID_ARGUMENT", "checksum must be 'crc32' or 'none'")
+    if codec not in CODECS:
+        raise NdpackError("INVALID_ARGUMENT", f"codec must be one of {CODECS}")
+    if type(compression_level) is not int or not 0 <= compression_level <= 9:
+        raise NdpackError("INVALID_ARGUMENT", "compression_level must be from 0 to 9")
+    if order not in (None, "C", "F"):
+        raise NdpackError("INVALID_ARGUMENT", "order must be None, 'C' or 'F'")
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, Mapping):
+        raise NdpackError("INVALID_ARGUMENT", "metadata must be a dict")
+    opts = {"byte_order": byte_order, "codec": codec, "compression_level": compression_level,
+            "order": order}
+    c = 4 if checksum == "crc32" else 0
+    entries, payloads, seen = [], [], set()
+    end = 0
+    for name, spec in _pairs(arrays):
+        if not isinstance(name, str) or not name:
+            raise NdpackError("INVALID_ARGUMENT", f"name {name!r} is not a non-empty str")
+        if name in seen:
+            raise NdpackError("INVALID_ARGUMENT", f"name {name!r} given twice", array=name)
+        seen.add(name)
+        _json_string(name)  # no lone surrogates
+        entry, stored = _array_bytes(name, spec, opts)
+        off = _align_up(end, alignment) if entries else 0
+        entry["offset"], entry["byteLength"] = off, len(stored)
+        end = off + len(stored) + c
+        entries.append(entry)
+        payloads.append(stored)
+    if end > MAX_SAFE_INTEGER:
+        raise NdpackError("INVALID_ARGUMENT", "the data section is larger than 2^53-1 bytes")
+    parts = []
+    for e in entries:
+        s = ('{"name":%s,"dtype":"%s","shape":[%s],"order":"%s","byteOrder":"%s",' % (
+            _json_string(e["name"]), e["dtype"], ",".join(str(d) for d in e["shape"]),
+            e["order"], e["byteOrder"]))
+        if e["codec"] != "none":
+            s += '"codec":"%s",' % e["codec"]
+        parts.append(s + '"offset":%d,"byteLength":%d}' % (e["offset"], e["byteLength"]))
+    header = ('{"alignment":%d,"checksum":"%s","dataLength":%d,"metadata":%s,"arrays":[%s]}' % (
+        alignment, checksum, end, _json_metadata(metadata, 2), ",".join(parts))).encode("utf-8")
+    hlen = len(header)
+    if hlen > 0xFFFFFFFF:
+        raise NdpackError("INVALID_ARGUMENT", "the header is larger than 4 GiB")
+    fixed = struct.pack("<HHI", 1, 0, hlen)
+    chunks = [MAGIC, fixed, struct.pack("<I", zlib.crc32(header, zlib.crc32(fixed))), header]
+    pos = PREAMBLE_SIZE + hlen
+    data_start = _align_up(pos, alignment)
+    chunks.append(bytes(data_start - pos))
+    pos = 0
+    for e, stored in zip(entries, payloads):
+        if e["offset"] > pos:
+            chunks.append(bytes(e["offset"] - pos))
+        chunks.append(stored)
+        if c:
+            chunks.append(struct.pack("<I", zlib.crc32(stored)))
+        pos = e["offset"] + len(stored) + c
+    return chunks
+
+
+def dumps(arrays, **options) -> bytes:
+    """Encode arrays into ndpack bytes. See the module documentation for ``arrays`` and options."""
+    return b"".join(_encode(arrays, **options))
+
+
+def save(file, arrays, **options) -> None:
+    """Write arrays to ``file``, a path or a writable binary file object. Options as ``dumps``."""
+    chunks = _encode(arrays, **options)
+    if hasattr(file, "write"):
+        for ch in chunks:
+            file.write(ch)
+        return
+    with open(file, "wb") as fh:
+        for ch in chunks:
+            fh.write(ch)
