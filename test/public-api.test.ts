@@ -1,0 +1,164 @@
+/**
+ * The public surface of the core entry point (`src/index.ts`): an explicit, sorted list of its
+ * exports, so that adding, removing or renaming one is a deliberate change to this file, and a
+ * check that every exported value carries a TSDoc comment (STYLE.md rule 8).
+ *
+ * Exports are read with the TypeScript compiler from the source, not from `dist/`, so the test
+ * never runs against a stale build.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import ts from "typescript";
+import { describe, expect, test } from "vitest";
+import * as ndpack from "../src/index.js";
+
+const INDEX = fileURLToPath(new URL("../src/index.ts", import.meta.url));
+
+interface ExportedName {
+  readonly name: string;
+  /** "value" for anything that exists at run time (functions, classes, constants), "type" otherwise. */
+  readonly kind: "value" | "type";
+  /** True when the declaration the name resolves to has a non-empty `/** ... *\/` comment. */
+  readonly documented: boolean;
+}
+
+/** The exports of the module at `path`, resolved through re-exports to their declarations. */
+function exportsOf(path: string): ExportedName[] {
+  const program = ts.createProgram([path], {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.ESNext,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+  });
+  const checker = program.getTypeChecker();
+  const source = program.getSourceFile(path);
+  if (source === undefined) throw new Error(`cannot read ${path}`);
+  const moduleSymbol = checker.getSymbolAtLocation(source);
+  if (moduleSymbol === undefined) throw new Error(`${path} is not a module`);
+  return checker
+    .getExportsOfModule(moduleSymbol)
+    .map((symbol) => {
+      const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
+      const declarations = target.declarations ?? [];
+      const isValue = (target.flags & ts.SymbolFlags.Value) !== 0 && !declarations.every((d) => ts.isTypeAliasDeclaration(d) || ts.isInterfaceDeclaration(d));
+      const documented = declarations.some((declaration) => hasDocComment(declaration));
+      return { name: symbol.getName(), kind: isValue ? ("value" as const) : ("type" as const), documented };
+    })
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** A non-empty `/** ... *\/` block directly before the declaration (for a variable: its statement). */
+function hasDocComment(declaration: ts.Declaration): boolean {
+  const node = ts.isVariableDeclaration(declaration) ? declaration.parent.parent : declaration;
+  const text = node.getSourceFile().getFullText();
+  const ranges = ts.getLeadingCommentRanges(text, node.getFullStart()) ?? [];
+  const last = ranges[ranges.length - 1];
+  if (last === undefined || last.kind !== ts.SyntaxKind.MultiLineCommentTrivia) return false;
+  const comment = text.slice(last.pos, last.end);
+  return comment.startsWith("/**") && comment.slice(3, -2).replace(/[\s*]/g, "").length > 0;
+}
+
+const exported = exportsOf(INDEX);
+
+describe("public API of src/index.ts", () => {
+  test("exports exactly these names (sorted; a change here is an API change)", () => {
+    expect(exported.map((e) => `${e.kind} ${e.name}`)).toEqual([
+      "type ArrayInfo",
+      "type ArrayInput",
+      "type ArraySpec",
+      "type ArrayVerification",
+      "type ArraysInput",
+      "type ByteOrder",
+      "type Checksum",
+      "type Codec",
+      "value DEFAULT_LIMITS",
+      "value DTYPES",
+      "value DTYPE_NAMES",
+      "type DecodeInput",
+      "type DecodeOptions",
+      "type Dtype",
+      "type DtypeInfo",
+      "value ERROR_CODES",
+      "type EncodeOptions",
+      "type ErrorCode",
+      "type ErrorDetails",
+      "value FORMAT_VERSION",
+      "type NdArray",
+      "value NdpackError",
+      "type NdpackFile",
+      "type Order",
+      "type ReadLimits",
+      "type TypedArray",
+      "type VerifyReport",
+      "value bfloat16ToFloat32",
+      "value decode",
+      "value encode",
+      "value encodeInto",
+      "value encodedSize",
+      "value float16ToFloat32",
+      "value float32ToBfloat16",
+      "value float32ToFloat16",
+      "value float32ToFloat8E4M3FN",
+      "value float32ToFloat8E5M2",
+      "value float8E4M3FNToFloat32",
+      "value float8E5M2ToFloat32",
+      "value isNdpackError",
+      "value verify",
+    ]);
+  });
+
+  test("the module's run-time exports are exactly the value exports", () => {
+    const runtime = Object.keys(ndpack).sort();
+    expect(runtime).toEqual(exported.filter((e) => e.kind === "value").map((e) => e.name));
+  });
+
+  test("every exported value has a TSDoc comment", () => {
+    const undocumented = exported.filter((e) => e.kind === "value" && !e.documented).map((e) => e.name);
+    expect(undocumented).toEqual([]);
+  });
+
+  test("every exported type has a TSDoc comment too", () => {
+    const undocumented = exported.filter((e) => e.kind === "type" && !e.documented).map((e) => e.name);
+    expect(undocumented).toEqual([]);
+  });
+
+  test("the documentation check finds an export without TSDoc (it can fail)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ndpack-api-"));
+    try {
+      writeFileSync(
+        join(dir, "lib.ts"),
+        [
+          "/** Documented. */",
+          "export const documented = 1;",
+          "// A line comment is not TSDoc.",
+          "export function lineComment(): void {}",
+          "/* A block comment is not TSDoc. */",
+          "export class BlockComment {}",
+          "/** */",
+          "export const emptyDoc = 2;",
+          "export const bare = 3;",
+          "/** A type. */",
+          "export type Documented = number;",
+          "export interface Bare { x: number }",
+        ].join("\n"),
+      );
+      writeFileSync(join(dir, "index.ts"), 'export { documented, lineComment, BlockComment, emptyDoc, bare } from "./lib.js";\nexport type { Documented, Bare } from "./lib.js";\n');
+      expect(exportsOf(join(dir, "index.ts"))).toEqual([
+        { name: "Bare", kind: "type", documented: false },
+        { name: "BlockComment", kind: "value", documented: false },
+        { name: "Documented", kind: "type", documented: true },
+        { name: "bare", kind: "value", documented: false },
+        { name: "documented", kind: "value", documented: true },
+        { name: "emptyDoc", kind: "value", documented: false },
+        { name: "lineComment", kind: "value", documented: false },
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
