@@ -80,8 +80,9 @@ function inflateWithZlib(inflateRawSync: NativeZlib["inflateRawSync"], stored: U
     throw code === "ERR_BUFFER_TOO_LARGE" ? tooLong(name, nbytes) : new NdpackError("CODEC_ERROR", `array "${name}": the deflate stream is damaged`, { array: name, cause });
   }
   if (out.length !== nbytes) throw out.length > nbytes ? tooLong(name, nbytes) : tooShort(name, nbytes, out.length);
-  // zlib may hand back a slice of a larger (pooled) buffer; callers get memory of their own.
-  return out.byteOffset === 0 && out.buffer.byteLength === nbytes && out.buffer instanceof ArrayBuffer ? new Uint8Array(out.buffer) : out.slice();
+  // zlib may hand back a view of a larger (pooled) buffer; callers get memory of their own.
+  // (Buffer#slice would be another view: Uint8Array's slice copies.)
+  return out.byteOffset === 0 && out.buffer.byteLength === nbytes ? new Uint8Array(out.buffer) : Uint8Array.prototype.slice.call(out);
 }
 
 function tooLong(name: string, nbytes: number): NdpackError {
