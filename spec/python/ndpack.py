@@ -147,6 +147,8 @@ __all__ = [
     "save",
     "dumps",
     "verify",
+    "canonical_header",
+    "js_number",
     "DTYPES",
     "ERROR_CODES",
     "DEFAULT_LIMITS",
@@ -598,6 +600,26 @@ def _json_metadata(value: Any, depth: int) -> str:
     return "".join(out)
 
 
+def canonical_header(header: Mapping) -> bytes:
+    """The canonical header bytes (FORMAT.md section 8) of a header object: keys in the order of
+    section 2.2, ``codec`` omitted when it is ``"none"``, no white space, ECMAScript escaping and
+    numbers. Unknown keys are dropped. ``canonical_header(f.header)`` re-encodes a file's header."""
+    parts = []
+    for e in header["arrays"]:
+        s = '{"name":%s,"dtype":%s,"shape":[%s],"order":%s,"byteOrder":%s,' % (
+            _json_string(e["name"]), _json_string(e["dtype"]),
+            ",".join(_json_scalar(d) for d in e["shape"]), _json_string(e["order"]),
+            _json_string(e["byteOrder"]))
+        if e.get("codec", "none") != "none":
+            s += '"codec":%s,' % _json_string(e["codec"])
+        parts.append(s + '"offset":%s,"byteLength":%s}' % (
+            _json_scalar(e["offset"]), _json_scalar(e["byteLength"])))
+    return ('{"alignment":%s,"checksum":%s,"dataLength":%s,"metadata":%s,"arrays":[%s]}' % (
+        _json_scalar(header["alignment"]), _json_string(header["checksum"]),
+        _json_scalar(header["dataLength"]), _json_metadata(header["metadata"], 2),
+        ",".join(parts))).encode("utf-8")
+
+
 # --------------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------------
@@ -989,16 +1011,16 @@ def verify(source, **limits) -> dict:
 # --------------------------------------------------------------------------------------------------
 
 def _ndpack_dtype(dt: np.dtype) -> str:
-    if dt.kind == "V" or dt.kind not in "biufc":
-        name = dt.name
-        if name in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
+    """The ndpack dtype of a numpy dtype (numpy's numeric types and ml_dtypes' three)."""
+    module = dt.type.__module__.split(".")[0]
+    if module == "ml_dtypes" and dt.name in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
+        return dt.name
+    if module == "numpy" and dt.kind in "biufc":
+        kind = {"b": "bool", "i": "int", "u": "uint", "f": "float", "c": "complex"}[dt.kind]
+        name = kind if kind == "bool" else f"{kind}{dt.itemsize * 8}"
+        if name in DTYPES and DTYPES[name][3] is None:
             return name
-        raise NdpackError("INVALID_ARGUMENT", f"numpy dtype {dt} has no ndpack dtype")
-    key = {"b": "bool", "i": "int", "u": "uint", "f": "float", "c": "complex"}[dt.kind]
-    name = key if key == "bool" else f"{key}{dt.itemsize * 8}"
-    if name not in DTYPES:
-        raise NdpackError("INVALID_ARGUMENT", f"numpy dtype {dt} has no ndpack dtype")
-    return name
+    raise NdpackError("INVALID_ARGUMENT", f"numpy dtype {dt} has no ndpack dtype")
 
 
 def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
@@ -1015,13 +1037,12 @@ def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
     a = np.asarray(data)
     src_dt = a.dtype
     src_word = src_dt.itemsize // 2 if src_dt.kind == "c" else src_dt.itemsize
+    natural = _ndpack_dtype(src_dt)
     if dtype is None:
-        dtype = _ndpack_dtype(src_dt)
+        dtype = natural
     elif dtype not in DTYPES:
         raise NdpackError("INVALID_ARGUMENT", f"unknown dtype {dtype!r}", array=name)
     size, word = DTYPES[dtype][:2]
-    if src_dt.kind not in "biufc":
-        _ndpack_dtype(src_dt)  # only ml_dtypes' types are accepted besides numpy's numbers
     if src_dt.itemsize != size or src_word != word:
         raise NdpackError("INVALID_ARGUMENT", f"array {name!r}: numpy dtype {src_dt} cannot be "
                           f"written as {dtype}", array=name)
@@ -1108,16 +1129,8 @@ def _encode(arrays, *, metadata=None, alignment=64, byte_order="little", checksu
         payloads.append(stored)
     if end > MAX_SAFE_INTEGER:
         raise NdpackError("INVALID_ARGUMENT", "the data section is larger than 2^53-1 bytes")
-    parts = []
-    for e in entries:
-        s = ('{"name":%s,"dtype":"%s","shape":[%s],"order":"%s","byteOrder":"%s",' % (
-            _json_string(e["name"]), e["dtype"], ",".join(str(d) for d in e["shape"]),
-            e["order"], e["byteOrder"]))
-        if e["codec"] != "none":
-            s += '"codec":"%s",' % e["codec"]
-        parts.append(s + '"offset":%d,"byteLength":%d}' % (e["offset"], e["byteLength"]))
-    header = ('{"alignment":%d,"checksum":"%s","dataLength":%d,"metadata":%s,"arrays":[%s]}' % (
-        alignment, checksum, end, _json_metadata(metadata, 2), ",".join(parts))).encode("utf-8")
+    header = canonical_header({"alignment": alignment, "checksum": checksum, "dataLength": end,
+                               "metadata": metadata, "arrays": entries})
     hlen = len(header)
     if hlen > 0xFFFFFFFF:
         raise NdpackError("INVALID_ARGUMENT", "the header is larger than 4 GiB")

@@ -1,0 +1,57 @@
+// Running python3 for the Python reference tests. These tests FAIL (never skip) when python3 or
+// numpy is missing, with a message that says what to install.
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export const PYTHON = process.env.PYTHON ?? "python3";
+export const REPO = fileURLToPath(new URL("../..", import.meta.url));
+
+export interface PythonEnv {
+  python: string;
+  version: string;
+  numpy: string;
+  mlDtypes: string | null;
+}
+
+let cached: PythonEnv | undefined;
+
+/** Check that python3 runs and imports numpy; throw a clear error otherwise. */
+export function requirePython(): PythonEnv {
+  if (cached) return cached;
+  const probe =
+    "import json, sys, numpy\n" +
+    "try:\n    import ml_dtypes; ml = ml_dtypes.__version__\nexcept ImportError:\n    ml = None\n" +
+    "print(json.dumps({'version': sys.version.split()[0], 'numpy': numpy.__version__, 'mlDtypes': ml}))";
+  const r = spawnSync(PYTHON, ["-c", probe], { encoding: "utf8" });
+  if (r.error) {
+    throw new Error(
+      `The Python reference tests need ${PYTHON} with numpy, and "${PYTHON}" cannot be run ` +
+        `(${r.error.message}). Install Python 3 and numpy (python3 -m pip install numpy), ` +
+        `or point the PYTHON environment variable at an interpreter that has them.`,
+    );
+  }
+  if (r.status !== 0) {
+    throw new Error(
+      `The Python reference tests need numpy, and "${PYTHON} -c 'import numpy'" fails:\n${r.stderr.trim()}\n` +
+        `Install it with: ${PYTHON} -m pip install numpy`,
+    );
+  }
+  cached = { python: PYTHON, ...JSON.parse(r.stdout) };
+  return cached!;
+}
+
+/** Run a Python script in one process; throw with its stderr when it fails. */
+export function runPython(script: string, args: string[], input?: string): string {
+  requirePython();
+  const r = spawnSync(PYTHON, [script, ...args], {
+    encoding: "utf8",
+    input,
+    maxBuffer: 1 << 30,
+    cwd: REPO,
+  });
+  if (r.error) throw r.error;
+  if (r.status !== 0) {
+    throw new Error(`${PYTHON} ${script} exited with ${r.status}:\n${r.stderr}`);
+  }
+  return r.stdout;
+}

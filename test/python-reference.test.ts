@@ -1,0 +1,282 @@
+// The Python reference implementation (spec/python/ndpack.py) against the TypeScript one.
+//  1. Conformance: both pass every golden fixture of fixtures/ (spec/conformance.md).
+//  2. Cross-language property test: fast-check generates cases, TypeScript writes them, ONE python3
+//     process reads them all, checks the values, and writes them back; TypeScript then checks the
+//     Python-written files (byte-identical when uncompressed, same values when compressed).
+// Both FAIL, never skip, when python3 or numpy is missing.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterAll, describe, expect, it } from "vitest";
+import { decode, encode } from "../src/index.js";
+import { REPO, requirePython, runPython } from "./helpers/python-env.js";
+
+const DTYPES = [
+  "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
+  "bfloat16", "float32", "float64", "complex64", "complex128", "float8_e4m3fn", "float8_e5m2",
+] as const;
+type DtypeName = (typeof DTYPES)[number];
+const ITEM_SIZE: Record<DtypeName, number> = {
+  bool: 1, int8: 1, int16: 2, int32: 4, int64: 8, uint8: 1, uint16: 2, uint32: 4, uint64: 8,
+  float16: 2, bfloat16: 2, float32: 4, float64: 8, complex64: 8, complex128: 16,
+  float8_e4m3fn: 1, float8_e5m2: 1,
+};
+const CODECS = ["none", "deflate", "shuffle+deflate"] as const;
+type Codec = (typeof CODECS)[number];
+
+const tempDirs: string[] = [];
+afterAll(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "ndpack-python-"));
+  tempDirs.push(d);
+  return d;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+const bytesOf = (v: ArrayBufferView) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+
+/** The typed array the TypeScript API takes for `dtype`, over a copy of `bytes` (little-endian). */
+function typedArray(dtype: DtypeName, bytes: Uint8Array): ArrayBufferView {
+  const buf = bytes.slice().buffer;
+  switch (dtype) {
+    case "int8": return new Int8Array(buf);
+    case "int16": return new Int16Array(buf);
+    case "int32": return new Int32Array(buf);
+    case "int64": return new BigInt64Array(buf);
+    case "uint16": case "float16": case "bfloat16": return new Uint16Array(buf);
+    case "uint32": return new Uint32Array(buf);
+    case "uint64": return new BigUint64Array(buf);
+    case "float32": case "complex64": return new Float32Array(buf);
+    case "float64": case "complex128": return new Float64Array(buf);
+    default: return new Uint8Array(buf); // bool, uint8, float8_*
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Generators
+// ------------------------------------------------------------------------------------------------
+
+const wellFormed = (s: string) => s.isWellFormed();
+const nameArb = fc.oneof(
+  fc.string({ unit: "binary", minLength: 1, maxLength: 8 }).filter(wellFormed),
+  fc.string({ unit: "grapheme", minLength: 1, maxLength: 6 }),
+  fc.constantFrom("__proto__", "constructor", "a/b", "layer.0.weight", "é", "😀", "\u0000",
+    "\n\t\"\\/", "\u2028\u2029", "\u007f", "x".repeat(300)),
+);
+const keyArb = fc.oneof(
+  fc.string({ unit: "binary", maxLength: 6 }).filter(wellFormed),
+  fc.constantFrom("", "__proto__", "constructor", "metadata", "arrays", "\u0001", "é😀"),
+);
+const SPECIAL_NUMBERS = [
+  1e-7, 1e21, 0.1, -0, 0, 5e-324, -5e-324, 2 ** 60, -(2 ** 60), 2 ** 53, 2 ** 53 - 1, -(2 ** 53 - 1),
+  1e-6, 1e-7 * 3, 123456789012345680000, 1e20, 1.7976931348623157e308, 2.2250738585072014e-308,
+  1e300, 100, 1.5, -1.5e-10, 0.000001, 4.35, 1 / 3,
+];
+const leafArb = fc.oneof(
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+  fc.constantFrom(...SPECIAL_NUMBERS),
+  fc.integer(),
+  fc.string({ unit: "binary", maxLength: 8 }).filter(wellFormed),
+  fc.constantFrom("", "\u0000\u001f\u007f\u2028\u2029\"\\/\b\f\n\r\t", "😀", "e\u0301"),
+  fc.boolean(),
+  fc.constant(null),
+);
+const { value: jsonValueArb } = fc.letrec((tie) => ({
+  value: fc.oneof({ maxDepth: 4, depthSize: "small" }, leafArb, tie("array"), tie("object")),
+  array: fc.array(tie("value"), { maxLength: 4 }),
+  object: fc.dictionary(keyArb, tie("value"), { maxKeys: 4, noNullPrototype: true }),
+}));
+const metadataArb = fc.dictionary(keyArb, jsonValueArb, { maxKeys: 5, noNullPrototype: true });
+
+const shapeArb = fc.oneof(
+  fc.constant([] as number[]),
+  fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 4 }),
+  fc.array(fc.integer({ min: 1, max: 48 }), { minLength: 1, maxLength: 2 }),
+);
+
+interface ArrayCase {
+  name: string;
+  dtype: DtypeName;
+  shape: number[];
+  order: "C" | "F";
+  codec: Codec | null; // per-array codec, null to use the file's
+  bytes: Uint8Array; // elements in memory order, little-endian
+}
+interface Case {
+  arrays: ArrayCase[];
+  metadata: Record<string, unknown>;
+  alignment: number;
+  byteOrder: "little" | "big";
+  checksum: "crc32" | "none";
+  codec: Codec;
+  compressionLevel: number;
+}
+
+/** Element bytes from a seed: random bits, or low-entropy bytes (that compress). */
+function elementBytes(dtype: DtypeName, count: number, seed: number, lowEntropy: boolean): Uint8Array {
+  const out = new Uint8Array(count * ITEM_SIZE[dtype]);
+  let x = seed | 1;
+  for (let i = 0; i < out.length; i++) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    out[i] = lowEntropy ? ((x >>> 8) % 7 === 0 ? x & 0xff : (i % 5) * 3) : x & 0xff;
+  }
+  if (dtype === "bool") for (let i = 0; i < out.length; i++) out[i] &= 1;
+  return out;
+}
+
+const arrayCaseArb = fc
+  .record({
+    dtype: fc.constantFrom(...DTYPES),
+    shape: shapeArb,
+    order: fc.constantFrom("C" as const, "F" as const),
+    codec: fc.option(fc.constantFrom(...CODECS), { nil: null }),
+    seed: fc.integer(),
+    lowEntropy: fc.boolean(),
+  })
+  .filter((a) => a.shape.reduce((p, d) => p * d, 1) <= 2500);
+
+const caseArb: fc.Arbitrary<Case> = fc
+  .record({
+    arrays: fc.uniqueArray(fc.tuple(nameArb, arrayCaseArb), {
+      maxLength: 4,
+      selector: ([name]) => name,
+    }),
+    metadata: metadataArb,
+    alignment: fc.constantFrom(8, 16, 32, 64, 64, 64, 128, 1024, 4096, 65536),
+    byteOrder: fc.constantFrom("little" as const, "big" as const),
+    checksum: fc.constantFrom("crc32" as const, "none" as const),
+    codec: fc.constantFrom("none" as const, "none" as const, "deflate" as const, "shuffle+deflate" as const),
+    compressionLevel: fc.integer({ min: 0, max: 9 }),
+  })
+  .map(({ arrays, ...rest }) => ({
+    ...rest,
+    arrays: arrays.map(([name, a]) => ({
+      name,
+      dtype: a.dtype,
+      shape: a.shape,
+      order: a.order,
+      codec: a.codec,
+      bytes: elementBytes(a.dtype, a.shape.reduce((p, d) => p * d, 1), a.seed, a.lowEntropy),
+    })),
+  }));
+
+function encodeCase(c: Case): Uint8Array {
+  return encode(
+    c.arrays.map((a) => [
+      a.name,
+      {
+        data: typedArray(a.dtype, a.bytes),
+        shape: a.shape,
+        dtype: a.dtype,
+        order: a.order,
+        ...(a.codec === null ? {} : { codec: a.codec }),
+      },
+    ]) as never,
+    {
+      metadata: c.metadata,
+      alignment: c.alignment,
+      byteOrder: c.byteOrder,
+      checksum: c.checksum,
+      codec: c.codec,
+      compressionLevel: c.compressionLevel,
+    } as never,
+  );
+}
+
+const uncompressed = (c: Case) => c.arrays.every((a) => (a.codec ?? c.codec) === "none");
+
+// ------------------------------------------------------------------------------------------------
+
+describe("Python reference implementation (spec/python/ndpack.py)", () => {
+  it("python3 and numpy are available", () => {
+    const env = requirePython();
+    expect(env.numpy).toMatch(/^\d+\./);
+  });
+
+  it("reads TypeScript-written files and writes them back identically (cross-language property test, one Python process)", () => {
+    requirePython();
+    const seed = Number(process.env.NDPACK_SEED ?? Date.now() % 2 ** 31);
+    const numRuns = Number(process.env.NDPACK_RUNS ?? 250);
+    const cases = fc.sample(caseArb, { numRuns, seed });
+    const dir = tempDir();
+    const tsFiles: Uint8Array[] = [];
+    const manifest = {
+      cases: cases.map((c, id) => {
+        const bytes = encodeCase(c);
+        tsFiles.push(bytes);
+        const file = join(dir, `case-${id}.ndp`);
+        writeFileSync(file, bytes);
+        return {
+          id,
+          file,
+          out: join(dir, `case-${id}.py.ndp`),
+          options: {
+            alignment: c.alignment,
+            byte_order: c.byteOrder,
+            checksum: c.checksum,
+            codec: c.codec,
+            compression_level: c.compressionLevel,
+          },
+          arrays: c.arrays.map((a) => ({
+            name: a.name,
+            dtype: a.dtype,
+            shape: a.shape,
+            order: a.order,
+            codec: a.codec,
+            hex: hex(a.bytes),
+          })),
+        };
+      }),
+    };
+    const manifestPath = join(dir, "manifest.json");
+    writeFileSync(manifestPath, JSON.stringify(manifest));
+    const report = JSON.parse(
+      runPython(join(REPO, "test/helpers/python-roundtrip.py"), [manifestPath]),
+    ) as { ok: boolean; cases: { id: number; errors: string[] }[] };
+
+    const failures: string[] = [];
+    const describeCase = (id: number) => {
+      const json = JSON.stringify({
+        ...cases[id],
+        arrays: cases[id].arrays.map((a) => ({ ...a, bytes: hex(a.bytes) })),
+      });
+      return `case ${id} (rerun with NDPACK_SEED=${seed}): ${json.length > 2000 ? `${json.slice(0, 2000)}...` : json}`;
+    };
+    for (const r of report.cases) {
+      if (r.errors.length) failures.push(`Python, ${describeCase(r.id)}:\n  ${r.errors.join("\n  ")}`);
+    }
+    let identical = 0;
+    let compressed = 0;
+    cases.forEach((c, id) => {
+      if (report.cases[id].errors.length) return;
+      const py = new Uint8Array(readFileSync(manifest.cases[id].out));
+      try {
+        if (uncompressed(c)) {
+          if (Buffer.compare(Buffer.from(py), Buffer.from(tsFiles[id])) !== 0) {
+            failures.push(`bytes differ, ${describeCase(id)}:\n  ts ${hex(tsFiles[id])}\n  py ${hex(py)}`);
+            return;
+          }
+          identical++;
+        } else compressed++;
+        const file = decode(py, { verify: true });
+        expect(file.names).toEqual(c.arrays.map((a) => a.name));
+        expect(file.metadata).toEqual(c.metadata);
+        for (const a of c.arrays) {
+          const got = file.get(a.name);
+          expect(got.dtype).toBe(a.dtype);
+          expect(got.shape).toEqual(a.shape);
+          expect(got.order).toBe(a.order);
+          expect(hex(bytesOf(got.data))).toBe(hex(a.bytes));
+        }
+      } catch (e) {
+        failures.push(`TypeScript reading Python's file, ${describeCase(id)}:\n  ${String(e)}`);
+      }
+    });
+    expect(failures.length, `${failures.length} failures; the first:\n${failures.slice(0, 3).join("\n\n")}`).toBe(0);
+    expect(identical + compressed).toBe(numRuns);
+    expect(identical).toBeGreaterThan(numRuns / 4);
+  });
+});
