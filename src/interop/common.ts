@@ -1,0 +1,207 @@
+/**
+ * Pieces shared by the interop readers and writers: option checks, the view-or-copy rule of the
+ * core decoder applied to foreign payloads, and helpers for names, little-endian u64 fields and
+ * Fortran-to-C reordering. Internal: nothing here is exported from `ndpack/interop`.
+ *
+ * @module
+ */
+import { copySwapped, freshBytes } from "../bytes.js";
+import type { NdArray } from "../decode.js";
+import { DTYPES, isDtype, type Dtype, type DtypeInfo } from "../dtypes.js";
+import type { ArrayInput, ArraysInput } from "../encode.js";
+import { NdpackError } from "../errors.js";
+import type { ByteOrder, Codec, Order } from "../format.js";
+import { elementCount } from "../header.js";
+import { HOST_BYTE_ORDER } from "../runtime.js";
+
+/** How a reader hands out payloads, as in the core's `decode` option of the same name. */
+export type CopyMode = "auto" | "never" | "always";
+
+/** Checks a `copy` option (default `"auto"`). */
+export function checkCopy(copy: unknown): CopyMode {
+  if (copy === undefined) return "auto";
+  if (copy === "auto" || copy === "never" || copy === "always") return copy;
+  throw new NdpackError("INVALID_ARGUMENT", `copy must be "auto", "never" or "always", got ${JSON.stringify(copy)}`, { field: "copy" });
+}
+
+/** Checks a positive integer limit option, returning `fallback` when it is absent. */
+export function checkLimit(value: unknown, fallback: number, option: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || (value as number) < 1) {
+    throw new NdpackError("INVALID_ARGUMENT", `option ${option} must be a positive integer, got ${String(value)}`, { field: option });
+  }
+  return value as number;
+}
+
+/** Checks a dtype option. */
+export function checkDtype(value: unknown, option: string): Dtype {
+  if (!isDtype(value)) throw new NdpackError("INVALID_ARGUMENT", `option ${option} must be an ndpack dtype name, got ${JSON.stringify(value)}`, { field: option });
+  return value;
+}
+
+/** Checks a DEFLATE level option (0 to 9, default 6 as in zlib). */
+export function checkLevel(level: unknown): number {
+  if (level === undefined) return 6;
+  if (!Number.isInteger(level) || (level as number) < 0 || (level as number) > 9) {
+    throw new NdpackError("INVALID_ARGUMENT", `compressionLevel must be an integer from 0 to 9, got ${String(level)}`, { field: "compressionLevel" });
+  }
+  return level as number;
+}
+
+/** Checks a metadata option: a plain object (or none). */
+export function checkMetadata(metadata: unknown): Readonly<Record<string, unknown>> {
+  if (metadata === undefined) return {};
+  const proto = metadata !== null && typeof metadata === "object" ? Object.getPrototypeOf(metadata) : undefined;
+  if (proto !== Object.prototype && proto !== null) throw new NdpackError("INVALID_ARGUMENT", "metadata must be a plain JSON object", { field: "metadata" });
+  return metadata as Readonly<Record<string, unknown>>;
+}
+
+/** The `[name, array]` pairs of any {@link ArraysInput}, in order. */
+export function entriesOf(arrays: ArraysInput): Iterable<readonly [string, ArrayInput]> {
+  if (arrays instanceof Map) return arrays.entries();
+  if (arrays !== null && typeof arrays === "object" && typeof (arrays as Iterable<unknown>)[Symbol.iterator] === "function") {
+    return arrays as Iterable<readonly [string, ArrayInput]>;
+  }
+  if (arrays === null || typeof arrays !== "object") throw new NdpackError("INVALID_ARGUMENT", "arrays must be an object, a Map or a list of [name, array] pairs");
+  return Object.entries(arrays as Record<string, ArrayInput>);
+}
+
+/** Checks that an array name to write is a non-empty Unicode string not seen before. */
+export function checkName(name: unknown, seen: Set<string>): string {
+  if (typeof name !== "string" || name.length === 0 || !name.isWellFormed()) {
+    throw new NdpackError("INVALID_ARGUMENT", `array names must be non-empty Unicode strings, got ${JSON.stringify(name)}`, { field: "name" });
+  }
+  if (seen.has(name)) throw new NdpackError("DUPLICATE_NAME", `array name ${JSON.stringify(name)} is given twice`, { array: name });
+  seen.add(name);
+  return name;
+}
+
+/** Sets an own enumerable property, so that a key such as `__proto__` stays data and never changes a prototype. */
+export function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** Reads a little-endian u64 at `at`; `undefined` when it exceeds 2^53-1 (no such offset or size fits in memory). */
+export function readU64(view: DataView, at: number): number | undefined {
+  const value = view.getBigUint64(at, true);
+  return value > BigInt(Number.MAX_SAFE_INTEGER) ? undefined : Number(value);
+}
+
+/** The element count and byte size of a shape, or `undefined` when the size exceeds 2^53-1. */
+export function sizeOf(shape: readonly number[], dtype: DtypeInfo): { count: number; nbytes: number } | undefined {
+  const count = elementCount(shape, dtype.itemSize);
+  return count === undefined ? undefined : { count, nbytes: count * dtype.itemSize };
+}
+
+/** What a reader knows about a payload it found in a foreign file. */
+export interface ForeignPayload {
+  readonly name: string;
+  readonly dtype: Dtype;
+  readonly shape: readonly number[];
+  readonly order: Order;
+  /** Byte order of the stored numbers. */
+  readonly byteOrder: ByteOrder;
+  /** The payload's bytes, exactly `nbytes` long, inside `bytes` memory the caller gave (or fresh memory when `fresh`). */
+  readonly payload: Uint8Array;
+  /** True when `payload` is memory the reader allocated (an inflated zip member), not the caller's. */
+  readonly fresh: boolean;
+  /** What the result reports as its stored form (see {@link NdArray}): codec, absolute offset and stored length. */
+  readonly stored: { readonly codec: Codec; readonly offset: number; readonly byteLength: number };
+}
+
+/**
+ * The core decoder's view-or-copy rule for a foreign payload: a typed-array view of the payload
+ * when its byte order is this machine's and its address is a multiple of the word size, a copy
+ * (byte-swapped when needed) otherwise, or always with `copy: "always"`. `copy: "never"` turns a
+ * needed copy into COPY_REQUIRED.
+ */
+export function viewOrCopy(found: ForeignPayload, copy: CopyMode): NdArray {
+  const dtype = DTYPES[found.dtype];
+  const { payload, name } = found;
+  const wordSize = dtype.wordSize;
+  const swap = wordSize > 1 && found.byteOrder !== HOST_BYTE_ORDER;
+  let bytes = payload;
+  let copied = found.fresh;
+  if (found.fresh && copy === "never") {
+    throw new NdpackError("COPY_REQUIRED", `array "${name}" is compressed, so it cannot be viewed in place`, { array: name });
+  }
+  if (swap || (copy === "always" && !found.fresh) || payload.byteOffset % wordSize !== 0) {
+    if (copy === "never") {
+      const why = swap ? `is stored ${found.byteOrder}-endian on a ${HOST_BYTE_ORDER}-endian machine` : `starts at byte offset ${payload.byteOffset}, not a multiple of ${wordSize}`;
+      throw new NdpackError("COPY_REQUIRED", `array "${name}" ${why}, so it cannot be viewed in place`, { array: name });
+    }
+    bytes = freshBytes(payload.length);
+    if (swap) copySwapped(payload, bytes, 0, wordSize);
+    else bytes.set(payload);
+    copied = true;
+  }
+  return {
+    name,
+    dtype: dtype.name,
+    shape: Object.freeze([...found.shape]),
+    order: found.order,
+    byteOrder: found.byteOrder,
+    codec: found.stored.codec,
+    offset: found.stored.offset,
+    byteLength: found.stored.byteLength,
+    nbytes: payload.length,
+    data: new dtype.view(bytes.buffer, bytes.byteOffset, payload.length / wordSize),
+    copied,
+  };
+}
+
+/**
+ * The bytes of an array in C order, for formats that only hold C order: `source` itself when it
+ * already is (C order, or at most one dimension longer than 1), else a reordered copy.
+ */
+export function cOrderBytes(source: Uint8Array, shape: readonly number[], order: Order, itemSize: number): Uint8Array {
+  if (order === "C" || shape.filter((d) => d > 1).length <= 1) return source;
+  const rank = shape.length;
+  const strides: number[] = [];
+  let stride = itemSize;
+  for (const dim of shape) {
+    strides.push(stride);
+    stride *= dim;
+  }
+  const out = new Uint8Array(source.length);
+  const index = new Array<number>(rank).fill(0);
+  let from = 0;
+  for (let to = 0; to < out.length; to += itemSize) {
+    for (let b = 0; b < itemSize; b++) out[to + b] = source[from + b]!;
+    // Next C-order index: the last dimension varies fastest.
+    for (let k = rank - 1; k >= 0; k--) {
+      index[k]!++;
+      from += strides[k]!;
+      if (index[k]! < shape[k]!) break;
+      from -= strides[k]! * shape[k]!;
+      index[k] = 0;
+    }
+  }
+  return out;
+}
+
+/**
+ * `source` (this machine's byte order) in the given byte order: `source` itself when nothing
+ * changes, else a swapped copy.
+ */
+export function inByteOrder(source: Uint8Array, byteOrder: ByteOrder, wordSize: number): Uint8Array {
+  if (wordSize === 1 || byteOrder === HOST_BYTE_ORDER) return source;
+  const out = new Uint8Array(source.length);
+  copySwapped(source, out, 0, wordSize);
+  return out;
+}
+
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** Strict UTF-8 decoding (no BOM stripping); `undefined` for invalid bytes. */
+export function decodeUtf8(bytes: Uint8Array): string | undefined {
+  try {
+    // TextDecoder refuses views of shared memory in browsers.
+    return utf8Decoder.decode(bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice());
+  } catch {
+    return undefined;
+  }
+}
+
+/** UTF-8 encoding. */
+export const utf8Encoder = new TextEncoder();

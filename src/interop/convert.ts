@@ -1,0 +1,159 @@
+/**
+ * Conversions between ndpack files and .npy, .npz and .safetensors bytes, keeping what the target
+ * can hold:
+ *
+ * | | arrays | dtypes | order | metadata |
+ * |---|---|---|---|---|
+ * | .npy | exactly one | all (bfloat16/float8 as void descrs) | C and F | lost (no place for it) |
+ * | .npz | all | all (void descrs, named in `__ndpack__.json`) | C and F | kept in `__ndpack__.json` |
+ * | .safetensors | all | those with a safetensors name | written as C | kept in `__metadata__` |
+ *
+ * Compression carries over between ndpack and .npz: arrays from deflated members keep
+ * `codec: "deflate"` in ndpack, and an ndpack file with compressed arrays becomes a deflated .npz.
+ *
+ * @example
+ * ```ts
+ * const ndpackBytes = toNdpack(safetensorsBytes);            // format detected from the bytes
+ * const npzBytes = fromNdpack(ndpackBytes, "npz");
+ * ```
+ *
+ * @module
+ */
+import { decode, inputBytes, type DecodeInput, type DecodeOptions, type NdArray } from "../decode.js";
+import type { Dtype } from "../dtypes.js";
+import { encode, type ArraySpec, type EncodeOptions } from "../encode.js";
+import { NdpackError } from "../errors.js";
+import { MAGIC } from "../format.js";
+import { fromNpy, NPY_MAGIC, toNpy } from "./npy.js";
+import { fromNpz, toNpz } from "./npz.js";
+import { fromSafetensors, toSafetensors } from "./safetensors.js";
+
+/** The formats ndpack converts to and from. */
+export type InteropFormat = "npy" | "npz" | "safetensors";
+
+function startsWith(bytes: Uint8Array, prefix: ArrayLike<number>): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
+}
+
+/**
+ * Guesses a file's format from its first bytes: ndpack's and .npy's magic, a zip's local header or
+ * empty-archive signature (.npz), or a safetensors length field followed by `{` within the input.
+ * Returns `undefined` when nothing matches. It only looks; the readers check.
+ */
+export function detectFormat(input: DecodeInput): InteropFormat | "ndpack" | undefined {
+  const bytes = inputBytes(input);
+  if (startsWith(bytes, MAGIC)) return "ndpack";
+  if (startsWith(bytes, NPY_MAGIC)) return "npy";
+  if (startsWith(bytes, [0x50, 0x4b, 0x03, 0x04]) || startsWith(bytes, [0x50, 0x4b, 0x05, 0x06])) return "npz";
+  if (bytes.length > 8 && bytes[8] === 0x7b) {
+    const length = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+    if (length <= BigInt(bytes.length - 8)) return "safetensors";
+  }
+  return undefined;
+}
+
+/** Options of {@link toNdpack}: where the arrays come from, and how to write them (the core's `encode` options). */
+export interface ToNdpackOptions extends EncodeOptions {
+  /** The input's format. Default: {@link detectFormat}. */
+  readonly from?: InteropFormat;
+  /** Name of the array read from a .npy file (which has none). Default `"array"`. */
+  readonly name?: string;
+  /** The dtype of void descrs in .npy and .npz input (see `fromNpy`, `fromNpz`). */
+  readonly voidDtype?: Dtype | Readonly<Record<string, Dtype>>;
+}
+
+/** The arrays and metadata of any supported input. */
+function readForeign(bytes: Uint8Array, format: InteropFormat, options: ToNdpackOptions): { arrays: Map<string, NdArray>; metadata: Readonly<Record<string, unknown>> } {
+  switch (format) {
+    case "npy": {
+      const voidDtype = options.voidDtype;
+      if (voidDtype !== undefined && typeof voidDtype !== "string") throw new NdpackError("INVALID_ARGUMENT", "voidDtype for a .npy file must be one dtype name", { field: "voidDtype" });
+      const name = options.name ?? "array";
+      const array = fromNpy(bytes, voidDtype === undefined ? {} : { voidDtype });
+      return { arrays: new Map([[name, { ...array, name }]]), metadata: {} };
+    }
+    case "npz": {
+      const { arrays, metadata } = fromNpz(bytes, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype });
+      return { arrays: new Map(arrays), metadata };
+    }
+    case "safetensors": {
+      const { arrays, metadata } = fromSafetensors(bytes);
+      return { arrays: new Map(arrays), metadata };
+    }
+    default:
+      throw new NdpackError("INVALID_ARGUMENT", `unknown format ${JSON.stringify(format)}; ndpack converts npy, npz and safetensors`, { field: "from" });
+  }
+}
+
+/**
+ * Converts a .npy, .npz or .safetensors file to an ndpack file. Metadata kept by the source
+ * (`__ndpack__.json` in .npz, `__metadata__` in .safetensors) becomes the file's metadata unless
+ * `metadata` is given. Each array keeps its compression (deflated .npz members stay deflated)
+ * unless `codec` is given, which then applies to every array.
+ *
+ * @throws NdpackError BAD_MAGIC when the format cannot be detected, and any error of the reader
+ *   and of `encode`.
+ *
+ * @example
+ * ```ts
+ * const bytes = toNdpack(npzBytes, { checksum: "none" });
+ * ```
+ */
+export function toNdpack(input: DecodeInput, options: ToNdpackOptions = {}): Uint8Array {
+  const bytes = inputBytes(input);
+  const format = options.from ?? detectFormat(bytes);
+  if (format === undefined || format === "ndpack") {
+    throw new NdpackError("BAD_MAGIC", format === "ndpack" ? "the input is already an ndpack file" : "the input is not a .npy, .npz or .safetensors file (give the from option if it is)", { offset: 0 });
+  }
+  const { arrays, metadata } = readForeign(bytes, format, options);
+  const specs = new Map<string, ArraySpec>();
+  for (const [name, array] of arrays) {
+    specs.set(name, { data: array.data, shape: array.shape, dtype: array.dtype, order: array.order, ...(options.codec === undefined && array.codec !== "none" ? { codec: array.codec } : {}) });
+  }
+  return encode(specs, { ...options, metadata: options.metadata ?? metadata });
+}
+
+/** Options of {@link fromNdpack}: how to read the ndpack file (the core's `decode` options) and what to write. */
+export interface FromNdpackOptions extends Pick<DecodeOptions, "maxHeaderBytes" | "maxDepth" | "maxArrays" | "maxDims" | "maxNameBytes" | "maxDecodedBytes" | "verify"> {
+  /** For .npy: the array to write. Default: the file's only array (INVALID_ARGUMENT when it has several). */
+  readonly name?: string;
+  /** For .npz: deflate the members. Default: when any array of the ndpack file is compressed. */
+  readonly compress?: boolean;
+}
+
+/**
+ * Converts an ndpack file to .npy (one array), .npz or .safetensors bytes. Metadata goes where the
+ * target can hold it (see the module notes); a .npy file cannot hold any, and it is dropped.
+ *
+ * @throws NdpackError any error of `decode`; INVALID_ARGUMENT for a .npy of a file without exactly
+ *   one array (unless `name` picks one), NOT_FOUND for a `name` not in the file; UNKNOWN_DTYPE for
+ *   .safetensors when an array's dtype has no safetensors name.
+ *
+ * @example
+ * ```ts
+ * const safetensorsBytes = fromNdpack(ndpackBytes, "safetensors");
+ * ```
+ */
+export function fromNdpack(input: DecodeInput, to: InteropFormat, options: FromNdpackOptions = {}): Uint8Array {
+  const { name, compress, ...decodeOptions } = options;
+  const file = decode(input, decodeOptions);
+  switch (to) {
+    case "npy": {
+      if (name === undefined && file.size !== 1) {
+        throw new NdpackError("INVALID_ARGUMENT", `a .npy file holds one array; this file has ${file.size}: give the name option to pick one`, { field: "name" });
+      }
+      return toNpy(file.get(name ?? file.names[0]!));
+    }
+    case "npz":
+      return toNpz([...file].map((array) => [array.name, array] as const), {
+        compress: compress ?? [...file.names].some((n) => file.info(n).codec !== "none"),
+        metadata: file.metadata,
+      });
+    case "safetensors":
+      return toSafetensors([...file].map((array) => [array.name, array] as const), { metadata: file.metadata });
+    default:
+      throw new NdpackError("INVALID_ARGUMENT", `unknown format ${JSON.stringify(to)}; ndpack converts to npy, npz and safetensors`, { field: "to" });
+  }
+}

@@ -1,0 +1,558 @@
+/**
+ * .npy, numpy's one-array format (numpy/lib/_format_impl.py), versions 1.0, 2.0 and 3.0.
+ *
+ * A .npy file is a 6-byte magic `\x93NUMPY`, a major and a minor version byte, the header length
+ * (u16 little-endian in version 1.0, u32 in 2.0 and 3.0), the header, then the array's bytes.
+ * The header is a Python dict literal, `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`,
+ * padded with spaces and ended by `\n` so that the data starts at a multiple of 64; it is latin-1
+ * text in versions 1.0 and 2.0 and UTF-8 in 3.0.
+ *
+ * The reader never evaluates Python: {@link parseNpyDict} accepts exactly the literals numpy
+ * writes (a dict of quoted keys, string, `True`/`False` and tuple-of-int values, and the `2L` ints of
+ * Python 2 era files) and refuses anything else. Object arrays (`'O'` descrs, which hold pickles)
+ * and structured dtypes are refused with UNKNOWN_DTYPE: nothing is ever unpickled.
+ *
+ * ml_dtypes types (bfloat16, float8_e4m3fn, float8_e5m2) have no numpy type code: `np.save`
+ * writes them as raw bytes, with a void descr such as `'<V2'`. Such a file cannot say which type
+ * it holds, so reading one needs the `voidDtype` option; without it, UNKNOWN_DTYPE. Writing
+ * those dtypes produces the same void descrs as `np.save` (`numpy.load(...).view(ml_dtypes.bfloat16)`
+ * reads them back).
+ *
+ * @example
+ * ```ts
+ * const bytes = toNpy({ data: new Float32Array([1, 2, 3, 4, 5, 6]), shape: [2, 3] });
+ * const array = fromNpy(bytes); // array.data is a Float32Array viewing `bytes`
+ * ```
+ *
+ * @module
+ */
+import { copySwapped } from "../bytes.js";
+import { inputBytes, type DecodeInput, type NdArray } from "../decode.js";
+import { DTYPES, DTYPE_NAMES, type Dtype, type DtypeInfo } from "../dtypes.js";
+import { prepareArray, type ArrayInput, type PreparedArray } from "../encode.js";
+import { NdpackError } from "../errors.js";
+import { DEFAULT_LIMITS, type ByteOrder, type Order } from "../format.js";
+import { HOST_BYTE_ORDER } from "../runtime.js";
+import { checkCopy, checkDtype, checkLimit, decodeUtf8, inByteOrder, sizeOf, viewOrCopy, type CopyMode } from "./common.js";
+
+/** The magic string every .npy file starts with: `\x93NUMPY`. */
+export const NPY_MAGIC: Readonly<Uint8Array> = Uint8Array.of(0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59);
+
+/**
+ * numpy's `_MAX_HEADER_SIZE`: the longest header `numpy.load` reads by default. A header is a
+ * few dozen bytes plus the shape; the cap stops a hostile length field from making the reader
+ * decode megabytes of text.
+ */
+export const NPY_MAX_HEADER_BYTES = 10000;
+
+/** numpy's `ARRAY_ALIGN`: writers pad the header so that the data starts at a multiple of it. */
+const NPY_ALIGNMENT = 64;
+
+/** numpy's `GROWTH_AXIS_MAX_DIGITS`: spare spaces numpy leaves after the dict so the shape can grow in place. */
+const GROWTH_AXIS_MAX_DIGITS = 21;
+
+/** Magic (6) + version (2) + header length (2 in version 1.0, 4 in 2.0 and 3.0). */
+const PREFIX_SIZE = { 1: 10, 2: 12, 3: 12 } as const;
+
+/** The .npy format versions. */
+export type NpyVersion = 1 | 2 | 3;
+
+/** An array read from a .npy file: the core's {@link NdArray} without a name (a .npy file has none). */
+export type NpyArray = Omit<NdArray, "name">;
+
+/** Options of {@link fromNpy}. */
+export interface NpyReadOptions {
+  /**
+   * `"auto"` (default): a view of the input where possible (this machine's byte order, an address
+   * aligned for the dtype), a copy otherwise. `"never"`: COPY_REQUIRED instead of copying.
+   * `"always"`: always a copy.
+   */
+  readonly copy?: CopyMode;
+  /**
+   * The dtype of a void descr (`'<V2'`, `'|V1'`...), which is how numpy stores ml_dtypes arrays:
+   * `"bfloat16"`, `"float8_e4m3fn"` or `"float8_e5m2"` (any dtype of the same item size is
+   * accepted). Ignored for other descrs. Without it a void descr is UNKNOWN_DTYPE.
+   */
+  readonly voidDtype?: Dtype;
+  /** Longest header accepted, in bytes. Default {@link NPY_MAX_HEADER_BYTES} (numpy's own default). */
+  readonly maxHeaderBytes?: number;
+  /** Most dimensions accepted. Default 64 (numpy's own limit). */
+  readonly maxDims?: number;
+}
+
+/** Options of {@link toNpy}. */
+export interface NpyWriteOptions {
+  /**
+   * Format version. Default: 1.0, or 2.0 when the header does not fit version 1.0's u16 length,
+   * as `np.save` chooses. (3.0 differs from 2.0 only in allowing UTF-8 headers, which ndpack's
+   * headers never need.)
+   */
+  readonly version?: NpyVersion;
+  /** Byte order of the stored numbers. Default `"little"`. */
+  readonly byteOrder?: ByteOrder;
+}
+
+/** What a .npy header says, with the sizes derived from it. */
+export interface NpyLayout {
+  readonly version: NpyVersion;
+  readonly dtype: DtypeInfo;
+  readonly byteOrder: ByteOrder;
+  readonly shape: readonly number[];
+  readonly order: Order;
+  /** Offset of the array's bytes (the length of magic, version, length field and header). */
+  readonly dataStart: number;
+  readonly nbytes: number;
+}
+
+interface ResolvedNpyOptions {
+  readonly voidDtype: Dtype | undefined;
+  readonly maxHeaderBytes: number;
+  readonly maxDims: number;
+}
+
+/** Checks the read options shared by .npy and .npz readers. */
+export function resolveNpyOptions(options: { voidDtype?: unknown; maxHeaderBytes?: unknown; maxDims?: unknown }, voidDtype?: Dtype): ResolvedNpyOptions {
+  return {
+    voidDtype: voidDtype ?? (options.voidDtype === undefined ? undefined : checkDtype(options.voidDtype, "voidDtype")),
+    maxHeaderBytes: checkLimit(options.maxHeaderBytes, NPY_MAX_HEADER_BYTES, "maxHeaderBytes"),
+    maxDims: checkLimit(options.maxDims, DEFAULT_LIMITS.maxDims, "maxDims"),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+/** Where an error happened, for messages: the whole input, or one member of an .npz file. */
+function where(member: string | undefined): { prefix: string; details: { array?: string } } {
+  return member === undefined ? { prefix: "", details: {} } : { prefix: `member "${member}.npy": `, details: { array: member } };
+}
+
+/** Magic, version and header length; the first checks of {@link readNpyLayout}. */
+function readNpyPrefix(bytes: Uint8Array, options: ResolvedNpyOptions, member: string | undefined): { version: NpyVersion; headerLength: number; prefixSize: number } {
+  const { prefix, details } = where(member);
+  const available = Math.min(bytes.length, NPY_MAGIC.length);
+  for (let i = 0; i < available; i++) {
+    if (bytes[i] !== NPY_MAGIC[i]) {
+      throw new NdpackError("BAD_MAGIC", `${prefix}not a .npy file: byte ${i} is 0x${hex(bytes[i]!)}, expected 0x${hex(NPY_MAGIC[i]!)} (the magic is \\x93NUMPY)`, { ...details, offset: i });
+    }
+  }
+  if (bytes.length < 8) throw new NdpackError("TRUNCATED", `${prefix}input is ${bytes.length} bytes, shorter than the .npy magic and version`, { ...details, expected: 8, actual: bytes.length });
+  const major = bytes[6]!;
+  const minor = bytes[7]!;
+  if ((major !== 1 && major !== 2 && major !== 3) || minor !== 0) {
+    throw new NdpackError("UNSUPPORTED_VERSION", `${prefix}.npy format version ${major}.${minor} is not supported; this reader reads 1.0, 2.0 and 3.0`, { ...details, offset: 6, actual: `${major}.${minor}` });
+  }
+  const version = major as NpyVersion;
+  const prefixSize = PREFIX_SIZE[version];
+  if (bytes.length < prefixSize) {
+    throw new NdpackError("TRUNCATED", `${prefix}input is ${bytes.length} bytes, shorter than the ${prefixSize}-byte .npy ${version}.0 prefix`, { ...details, expected: prefixSize, actual: bytes.length });
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, prefixSize);
+  const headerLength = version === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  if (headerLength > options.maxHeaderBytes) {
+    throw new NdpackError("HEADER_TOO_LARGE", `${prefix}.npy header is ${headerLength} bytes, more than the limit of ${options.maxHeaderBytes}; raise the maxHeaderBytes option to read it`, { ...details, offset: 8, expected: options.maxHeaderBytes, actual: headerLength, limit: "maxHeaderBytes" });
+  }
+  if (prefixSize + headerLength > bytes.length) {
+    throw new NdpackError("TRUNCATED", `${prefix}input ends at byte ${bytes.length}, inside the .npy header, which ends at byte ${prefixSize + headerLength}`, { ...details, expected: prefixSize + headerLength, actual: bytes.length });
+  }
+  return { version, headerLength, prefixSize };
+}
+
+/** A value of the header dict, as far as the parser tells them apart. */
+export type NpyDictValue =
+  | { readonly kind: "str"; readonly value: string }
+  | { readonly kind: "bool"; readonly value: boolean }
+  | { readonly kind: "tuple"; readonly value: readonly number[]; readonly negative: boolean }
+  | { readonly kind: "list" };
+
+const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d, 0x0c]);
+
+/**
+ * Parses the Python dict literal of a .npy header, accepting only what numpy writes: keys and
+ * string values in single or double quotes without escapes or prefixes, `True` and `False`,
+ * tuples of decimal integers (`()`, `(3,)`, `(2, 3)`; `2L` when `allowLongSuffix`), white space
+ * between tokens, an optional trailing comma, and white space after the closing brace. A list
+ * value (a structured descr) is skipped over and reported as `{ kind: "list" }`.
+ *
+ * @throws NdpackError HEADER_INVALID for anything else, DUPLICATE_KEY for a repeated key, BAD_NUMBER
+ *   for an integer above 2^53-1.
+ */
+export function parseNpyDict(text: string, allowLongSuffix: boolean): Map<string, NpyDictValue> {
+  return new DictParser(text, allowLongSuffix).parse();
+}
+
+class DictParser {
+  private pos = 0;
+  constructor(
+    private readonly text: string,
+    private readonly allowLongSuffix: boolean,
+  ) {}
+
+  parse(): Map<string, NpyDictValue> {
+    const entries = new Map<string, NpyDictValue>();
+    this.skipSpace();
+    this.expect(0x7b, "'{'");
+    this.skipSpace();
+    while (this.peek() !== 0x7d) {
+      const keyAt = this.pos;
+      const key = this.parseString();
+      if (entries.has(key)) throw new NdpackError("DUPLICATE_KEY", `.npy header: key '${key}' appears twice`, { field: key, offset: keyAt });
+      this.skipSpace();
+      this.expect(0x3a, "':'");
+      this.skipSpace();
+      entries.set(key, this.parseValue(key));
+      this.skipSpace();
+      if (this.peek() === 0x2c) {
+        this.pos++;
+        this.skipSpace();
+      } else if (this.peek() !== 0x7d) {
+        throw this.invalid("',' or '}'");
+      }
+    }
+    this.pos++;
+    this.skipSpace();
+    if (this.pos !== this.text.length) throw this.invalid("only white space after the dict");
+    return entries;
+  }
+
+  private peek(): number {
+    return this.pos < this.text.length ? this.text.charCodeAt(this.pos) : -1;
+  }
+
+  private skipSpace(): void {
+    while (WHITESPACE.has(this.peek())) this.pos++;
+  }
+
+  private expect(code: number, what: string): void {
+    if (this.peek() !== code) throw this.invalid(what);
+    this.pos++;
+  }
+
+  private invalid(expected: string): NdpackError {
+    const found = this.pos < this.text.length ? JSON.stringify(this.text.slice(this.pos, this.pos + 12)) : "the end of the header";
+    return new NdpackError("HEADER_INVALID", `.npy header is not a dict literal numpy writes: expected ${expected} at character ${this.pos}, found ${found}`, { offset: this.pos });
+  }
+
+  private parseString(): string {
+    const quote = this.peek();
+    if (quote !== 0x27 && quote !== 0x22) throw this.invalid("a quoted string");
+    const start = ++this.pos;
+    for (;;) {
+      const c = this.peek();
+      if (c === quote) break;
+      if (c === -1 || c === 0x5c || c < 0x20 || c > 0x7e) throw this.invalid(c === 0x5c ? "a string without escapes" : "a closing quote");
+      this.pos++;
+    }
+    const value = this.text.slice(start, this.pos);
+    this.pos++;
+    return value;
+  }
+
+  private parseValue(key: string): NpyDictValue {
+    const c = this.peek();
+    if (c === 0x27 || c === 0x22) return { kind: "str", value: this.parseString() };
+    if (c === 0x28) return this.parseTuple(key);
+    if (c === 0x5b) {
+      this.skipList();
+      return { kind: "list" };
+    }
+    for (const [word, value] of [["True", true], ["False", false]] as const) {
+      if (this.text.startsWith(word, this.pos) && !isIdentifierChar(this.text.charCodeAt(this.pos + word.length))) {
+        this.pos += word.length;
+        return { kind: "bool", value };
+      }
+    }
+    throw this.invalid("a string, True, False or a tuple");
+  }
+
+  private parseTuple(key: string): NpyDictValue {
+    this.pos++; // (
+    const value: number[] = [];
+    let negative = false;
+    let trailingComma = false;
+    this.skipSpace();
+    while (this.peek() !== 0x29) {
+      const item = this.parseInt(key);
+      value.push(item.value);
+      negative ||= item.negative;
+      this.skipSpace();
+      trailingComma = false;
+      if (this.peek() === 0x2c) {
+        this.pos++;
+        trailingComma = true;
+        this.skipSpace();
+      } else if (this.peek() !== 0x29) {
+        throw this.invalid("',' or ')'");
+      }
+    }
+    // `(3)` is the integer 3 in Python, not a tuple.
+    if (value.length === 1 && !trailingComma) throw this.invalid("a tuple: one element needs a trailing comma");
+    this.pos++;
+    return { kind: "tuple", value, negative };
+  }
+
+  private parseInt(key: string): { value: number; negative: boolean } {
+    const start = this.pos;
+    const negative = this.peek() === 0x2d;
+    if (negative) this.pos++;
+    const digitsAt = this.pos;
+    while (this.peek() >= 0x30 && this.peek() <= 0x39) this.pos++;
+    const digits = this.text.slice(digitsAt, this.pos);
+    if (digits.length === 0) throw this.invalid("an integer");
+    // Python 3 has no leading zeros in decimal literals; Python 2 era files may end ints with L.
+    if (digits.length > 1 && digits.charCodeAt(0) === 0x30) throw this.invalid("an integer without leading zeros");
+    if (this.allowLongSuffix && this.peek() === 0x4c) this.pos++;
+    if (isIdentifierChar(this.peek())) throw this.invalid("a decimal integer");
+    const value = Number(digits);
+    if (!Number.isSafeInteger(value)) {
+      throw new NdpackError("BAD_NUMBER", `.npy header: ${key} holds ${this.text.slice(start, this.pos)}, above 2^53-1`, { field: key, offset: start, actual: this.text.slice(start, this.pos) });
+    }
+    return { value: negative ? -value : value, negative };
+  }
+
+  /** Skips a balanced `[...]` (a structured descr), honouring quotes, so that the dict can be checked as a whole first. */
+  private skipList(): void {
+    let depth = 0;
+    while (this.pos < this.text.length) {
+      const c = this.peek();
+      if (c === 0x27 || c === 0x22) {
+        this.parseString();
+        continue;
+      }
+      this.pos++;
+      if (c === 0x5b || c === 0x28) depth++;
+      else if (c === 0x5d || c === 0x29) {
+        depth--;
+        if (depth === 0) return;
+      }
+    }
+    throw this.invalid("the end of the list");
+  }
+}
+
+function isIdentifierChar(code: number): boolean {
+  return (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a) || code === 0x5f;
+}
+
+/** numpy type code (`"f4"`) to dtype, from the dtype table. */
+const DTYPE_OF_NUMPY_CODE: ReadonlyMap<string, DtypeInfo> = new Map(
+  DTYPE_NAMES.map((name) => DTYPES[name]).flatMap((info) => (info.numpy === null ? [] : [[info.numpy, info] as const])),
+);
+
+/**
+ * A descr string to a dtype and byte order. `<` is little-endian, `>` big-endian; `|`, `=` and no
+ * character mean this machine's order, as they do in numpy (numpy writes `|` only for 1-byte
+ * types, and for the void types of ml_dtypes on little-endian machines).
+ */
+export function dtypeOfDescr(descr: string, voidDtype: Dtype | undefined, member?: string): { dtype: DtypeInfo; byteOrder: ByteOrder } {
+  const { prefix, details } = where(member);
+  const orderChar = descr.charAt(0);
+  const hasOrder = orderChar === "<" || orderChar === ">" || orderChar === "|" || orderChar === "=";
+  const code = hasOrder ? descr.slice(1) : descr;
+  const byteOrder: ByteOrder = orderChar === "<" ? "little" : orderChar === ">" ? "big" : HOST_BYTE_ORDER;
+  const fail = (why: string) => new NdpackError("UNKNOWN_DTYPE", `${prefix}.npy descr '${descr}' ${why}`, { ...details, field: "descr", actual: descr });
+  const known = DTYPE_OF_NUMPY_CODE.get(code);
+  if (known !== undefined) return { dtype: known, byteOrder };
+  if (/^O\d*$/.test(code)) throw fail("is an object array: its elements are pickled Python objects, which ndpack never unpickles");
+  const voidMatch = /^V(\d+)$/.exec(code);
+  if (voidMatch) {
+    const itemSize = Number(voidMatch[1]);
+    if (voidDtype === undefined) {
+      throw fail(`is raw ${itemSize}-byte records (numpy stores ml_dtypes types such as bfloat16 and float8 this way); pass the voidDtype option to say which dtype they hold`);
+    }
+    const dtype = DTYPES[voidDtype];
+    if (dtype.itemSize !== itemSize) throw fail(`holds ${itemSize}-byte items, but voidDtype ${voidDtype} has ${dtype.itemSize}-byte items`);
+    return { dtype, byteOrder };
+  }
+  throw fail("has no ndpack dtype (ndpack reads bool, integers, floats and complex numbers)");
+}
+
+/**
+ * Reads and checks a .npy file's magic, version and header, and the length of what follows
+ * (numpy/lib/_format_impl.py `_read_array_header`, stricter): the first failure in wire order.
+ * `member` names the .npz member being read, for error messages.
+ */
+export function readNpyLayout(bytes: Uint8Array, options: ResolvedNpyOptions, member?: string): NpyLayout {
+  const { prefix, details } = where(member);
+  const { version, headerLength, prefixSize } = readNpyPrefix(bytes, options, member);
+  const headerBytes = bytes.subarray(prefixSize, prefixSize + headerLength);
+  // Versions 1.0 and 2.0 are latin-1, 3.0 is UTF-8; the grammar is ASCII either way.
+  const text = version === 3 ? decodeUtf8(headerBytes) : latin1(headerBytes);
+  if (text === undefined) throw new NdpackError("HEADER_INVALID", `${prefix}.npy 3.0 header is not valid UTF-8`, { ...details, offset: prefixSize });
+  let dict: Map<string, NpyDictValue>;
+  try {
+    dict = parseNpyDict(text, version !== 3);
+  } catch (error) {
+    if (error instanceof NdpackError && member !== undefined) throw new NdpackError(error.code, `${prefix}${error.message}`, { ...details, ...(error.field === undefined ? {} : { field: error.field }), cause: error });
+    throw error;
+  }
+  const keys = [...dict.keys()];
+  const expectedKeys = ["descr", "fortran_order", "shape"];
+  if (keys.length !== 3 || !expectedKeys.every((k) => dict.has(k))) {
+    throw new NdpackError("HEADER_INVALID", `${prefix}.npy header must have exactly the keys 'descr', 'fortran_order' and 'shape', has ${keys.map((k) => `'${k}'`).join(", ") || "none"}`, details);
+  }
+  const descr = dict.get("descr")!;
+  if (descr.kind === "list") throw new NdpackError("UNKNOWN_DTYPE", `${prefix}.npy descr is a structured (record) dtype, which ndpack does not read`, { ...details, field: "descr" });
+  if (descr.kind !== "str") throw new NdpackError("HEADER_INVALID", `${prefix}.npy header: 'descr' must be a string`, { ...details, field: "descr" });
+  const fortran = dict.get("fortran_order")!;
+  if (fortran.kind !== "bool") throw new NdpackError("HEADER_INVALID", `${prefix}.npy header: 'fortran_order' must be True or False`, { ...details, field: "fortran_order" });
+  const shapeValue = dict.get("shape")!;
+  if (shapeValue.kind !== "tuple") throw new NdpackError("HEADER_INVALID", `${prefix}.npy header: 'shape' must be a tuple of integers`, { ...details, field: "shape" });
+  const { dtype, byteOrder } = dtypeOfDescr(descr.value, options.voidDtype, member);
+  const shape = shapeValue.value;
+  if (shapeValue.negative) throw new NdpackError("BAD_SHAPE", `${prefix}.npy shape (${shape.join(", ")}) has a negative dimension`, { ...details, field: "shape" });
+  if (shape.length > options.maxDims) {
+    throw new NdpackError("LIMIT_EXCEEDED", `${prefix}.npy array has ${shape.length} dimensions, more than the limit of ${options.maxDims}; raise the maxDims option to read it`, { ...details, field: "shape", expected: options.maxDims, actual: shape.length, limit: "maxDims" });
+  }
+  const size = sizeOf(shape, dtype);
+  if (size === undefined) throw new NdpackError("BAD_SHAPE", `${prefix}.npy shape (${shape.join(", ")}) of ${dtype.name} holds more than 2^53-1 bytes`, { ...details, field: "shape" });
+  const dataStart = prefixSize + headerLength;
+  const end = dataStart + size.nbytes;
+  if (bytes.length < end) {
+    throw new NdpackError("TRUNCATED", `${prefix}.npy input is ${bytes.length} bytes, but its header describes ${end}`, { ...details, expected: end, actual: bytes.length });
+  }
+  if (bytes.length > end) {
+    throw new NdpackError("TRAILING_BYTES", `${prefix}.npy input is ${bytes.length} bytes, ${bytes.length - end} more than its header describes`, { ...details, offset: end, expected: end, actual: bytes.length });
+  }
+  return { version, dtype, byteOrder: dtype.wordSize === 1 ? "little" : byteOrder, shape, order: fortran.value ? "F" : "C", dataStart, nbytes: size.nbytes };
+}
+
+function latin1(bytes: Uint8Array): string {
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 8192) text += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  return text;
+}
+
+/**
+ * Reads a .npy file (version 1.0, 2.0 or 3.0). The array is a view of `input` when its byte order
+ * is this machine's and its data is aligned (numpy aligns it to 64 bytes), a copy otherwise.
+ * `offset` in the result is the data's offset in `input`.
+ *
+ * @throws NdpackError BAD_MAGIC, TRUNCATED, UNSUPPORTED_VERSION, HEADER_TOO_LARGE, HEADER_INVALID,
+ *   DUPLICATE_KEY, BAD_NUMBER, UNKNOWN_DTYPE (object, structured, string and void descrs), BAD_SHAPE,
+ *   LIMIT_EXCEEDED, TRAILING_BYTES, COPY_REQUIRED (with `copy: "never"`), INVALID_ARGUMENT.
+ *
+ * @example
+ * ```ts
+ * const { data, shape, dtype, order } = fromNpy(bytes);
+ * const bf16 = fromNpy(mlDtypesBytes, { voidDtype: "bfloat16" }); // a '<V2' file from np.save
+ * ```
+ */
+export function fromNpy(input: DecodeInput, options: NpyReadOptions = {}): NpyArray {
+  const copy = checkCopy(options.copy);
+  const resolved = resolveNpyOptions(options);
+  const bytes = inputBytes(input);
+  const layout = readNpyLayout(bytes, resolved);
+  const { name: _name, ...array } = viewOrCopy(
+    {
+      name: "npy",
+      dtype: layout.dtype.name,
+      shape: layout.shape,
+      order: layout.order,
+      byteOrder: layout.byteOrder,
+      payload: bytes.subarray(layout.dataStart),
+      fresh: false,
+      stored: { codec: "none", offset: layout.dataStart, byteLength: layout.nbytes },
+    },
+    copy,
+  );
+  return array;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+/** The descr numpy (with ml_dtypes) writes for a dtype: `'<f4'`, `'|b1'`, `'<V2'` for bfloat16. */
+export function descrOf(dtype: DtypeInfo, byteOrder: ByteOrder): string {
+  if (dtype.numpy === null) return `${dtype.itemSize > 1 && byteOrder === "big" ? ">" : "<"}V${dtype.itemSize}`;
+  if (dtype.itemSize === 1) return `|${dtype.numpy}`;
+  return `${byteOrder === "big" ? ">" : "<"}${dtype.numpy}`;
+}
+
+/** Python's `repr` of a shape tuple. */
+function shapeRepr(shape: readonly number[]): string {
+  if (shape.length === 1) return `(${shape[0]},)`;
+  return `(${shape.join(", ")})`;
+}
+
+/**
+ * The magic, version, length and header of a .npy file for `array`, exactly as numpy's
+ * `_write_array_header` and `_wrap_header` write them: sorted keys, the growth-axis spaces, and
+ * padding to a multiple of 64 ending in `\n`.
+ */
+export function writeNpyHeader(array: Pick<PreparedArray, "dtype" | "shape" | "order">, options: NpyWriteOptions = {}): Uint8Array {
+  const byteOrder = options.byteOrder ?? "little";
+  if (byteOrder !== "little" && byteOrder !== "big") throw new NdpackError("INVALID_ARGUMENT", `byteOrder must be "little" or "big", got ${JSON.stringify(byteOrder)}`, { field: "byteOrder" });
+  const requested = options.version;
+  if (requested !== undefined && requested !== 1 && requested !== 2 && requested !== 3) {
+    throw new NdpackError("INVALID_ARGUMENT", `version must be 1, 2 or 3, got ${JSON.stringify(requested)}`, { field: "version" });
+  }
+  const { shape, order } = array;
+  let dict = `{'descr': '${descrOf(array.dtype, byteOrder)}', 'fortran_order': ${order === "F" ? "True" : "False"}, 'shape': ${shapeRepr(shape)}, }`;
+  if (shape.length > 0) dict += " ".repeat(Math.max(0, GROWTH_AXIS_MAX_DIGITS - String(shape[order === "F" ? shape.length - 1 : 0]).length));
+  const wrap = (version: NpyVersion) => {
+    const prefixSize = PREFIX_SIZE[version];
+    const textLength = dict.length + 1; // the final "\n"
+    const padding = NPY_ALIGNMENT - ((prefixSize + textLength) % NPY_ALIGNMENT);
+    return { prefixSize, headerLength: textLength + padding };
+  };
+  let version: NpyVersion = requested ?? 1;
+  let { prefixSize, headerLength } = wrap(version);
+  if (version === 1 && headerLength > 0xffff) {
+    if (requested === 1) {
+      throw new NdpackError("HEADER_TOO_LARGE", `the .npy header would be ${headerLength} bytes, more than version 1.0's 65535; write version 2`, { field: "version", expected: 0xffff, actual: headerLength });
+    }
+    version = 2;
+    ({ prefixSize, headerLength } = wrap(version));
+  }
+  const out = new Uint8Array(prefixSize + headerLength);
+  out.set(NPY_MAGIC, 0);
+  out[6] = version;
+  out[7] = 0;
+  const view = new DataView(out.buffer);
+  if (version === 1) view.setUint16(8, headerLength, true);
+  else view.setUint32(8, headerLength, true);
+  for (let i = 0; i < dict.length; i++) out[prefixSize + i] = dict.charCodeAt(i);
+  out.fill(0x20, prefixSize + dict.length, out.length - 1);
+  out[out.length - 1] = 0x0a;
+  return out;
+}
+
+/** A prepared array's bytes in the given byte order (the caller's memory when nothing changes). */
+export function npyPayload(array: PreparedArray, byteOrder: ByteOrder): Uint8Array {
+  return inByteOrder(array.source, byteOrder, array.dtype.wordSize);
+}
+
+/** Copies a prepared array's bytes into `target` at `at`, in the given byte order (one copy, swapped on the way when needed). */
+export function writeNpyPayload(array: PreparedArray, byteOrder: ByteOrder, target: Uint8Array, at: number): void {
+  const wordSize = array.dtype.wordSize;
+  if (wordSize > 1 && byteOrder !== HOST_BYTE_ORDER) copySwapped(array.source, target, at, wordSize);
+  else target.set(array.source, at);
+}
+
+/**
+ * Writes one array as a .npy file, byte for byte as `np.save` writes it for the same array
+ * (for bfloat16 and float8, as `np.save` writes an ml_dtypes array: a void descr).
+ * `array` takes what the core's `encode` takes for one array: a typed array or an `ArraySpec`
+ * (`{ data, shape, dtype, order }`), including an `NdArray` from any reader.
+ *
+ * @throws NdpackError INVALID_ARGUMENT, UNKNOWN_DTYPE, SIZE_MISMATCH, BAD_SHAPE, LIMIT_EXCEEDED (as
+ *   `encode`), HEADER_TOO_LARGE (version 1 asked for a header that needs version 2).
+ *
+ * @example
+ * ```ts
+ * toNpy({ data: new Int16Array([1, 2, 3, 4, 5, 6]), shape: [2, 3], order: "F" }, { byteOrder: "big" });
+ * ```
+ */
+export function toNpy(array: ArrayInput, options: NpyWriteOptions = {}): Uint8Array {
+  const prepared = prepareArray("array", array);
+  const header = writeNpyHeader(prepared, options);
+  const out = new Uint8Array(header.length + prepared.source.length);
+  out.set(header, 0);
+  writeNpyPayload(prepared, options.byteOrder ?? "little", out, header.length);
+  return out;
+}
+
+function hex(byte: number): string {
+  return byte.toString(16).padStart(2, "0");
+}

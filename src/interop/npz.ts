@@ -1,0 +1,221 @@
+/**
+ * .npz, numpy's many-array format: a zip file whose members are .npy files named `<name>.npy`
+ * (`np.savez` stores them, `np.savez_compressed` deflates them). Zip handling, ZIP64 included, is
+ * in `zip.ts`; each member is read and written by the .npy module.
+ *
+ * ndpack metadata and the dtypes numpy cannot name (bfloat16 and float8, stored as void descrs)
+ * have no place in a .npz file, so {@link toNpz} adds one more member when there is something to
+ * keep: {@link NPZ_NDPACK_MEMBER}, a JSON object `{"metadata": {...}, "dtypes": {"name": "bfloat16"}}`.
+ * Its name does not end in `.npy`, so `numpy.load` lists it as raw bytes and loads every array as
+ * before; {@link fromNpz} reads it back, so ndpack → .npz → ndpack loses nothing.
+ *
+ * Stored members are written so that each array's data starts at a multiple of 64 in the file
+ * (padding the local header with an extra field, as Android's zipalign does), so that reading them
+ * back gives zero-copy views, as it does for .npy files.
+ *
+ * @example
+ * ```ts
+ * const bytes = toNpz({ weights: { data: new Float32Array(6), shape: [2, 3] } }, { compress: true });
+ * const { arrays } = fromNpz(bytes); // arrays.get("weights")
+ * ```
+ *
+ * @module
+ */
+import { inputBytes, type DecodeInput, type NdArray } from "../decode.js";
+import { isDtype, type Dtype } from "../dtypes.js";
+import { prepareArray, type ArraysInput, type PreparedArray } from "../encode.js";
+import { NdpackError } from "../errors.js";
+import { DEFAULT_LIMITS } from "../format.js";
+import { parseHeaderJson, stringifyJson } from "../json.js";
+import { checkCopy, checkLevel, checkLimit, checkMetadata, checkName, decodeUtf8, entriesOf, setOwn, utf8Encoder, viewOrCopy, type CopyMode } from "./common.js";
+import { npyPayload, readNpyLayout, resolveNpyOptions, writeNpyHeader } from "./npy.js";
+import { readZipDirectory, readZipMember, writeZip, type ZipMemberInput } from "./zip.js";
+
+/** The member that carries ndpack metadata and dtypes numpy has no name for. */
+export const NPZ_NDPACK_MEMBER = "__ndpack__.json";
+
+/** Options of {@link fromNpz}. */
+export interface NpzReadOptions {
+  /** As for {@link fromNpy}: views of the input where possible (`"auto"`), never copies (`"never"`), or always copies (`"always"`). Deflated members are always fresh memory. */
+  readonly copy?: CopyMode;
+  /**
+   * The dtype of members with a void descr (ml_dtypes arrays saved by numpy): one dtype for all,
+   * or one per array name. Overrides what {@link NPZ_NDPACK_MEMBER} says.
+   */
+  readonly voidDtype?: Dtype | Readonly<Record<string, Dtype>>;
+  /** Most members. Default 1,000,000 (the core's `maxArrays`). */
+  readonly maxArrays?: number;
+  /** Largest uncompressed size of a deflated member, checked before inflating it. Default 1 GiB (the core's `maxDecodedBytes`). */
+  readonly maxDecodedBytes?: number;
+  /** Longest .npy header. Default 10000 (numpy's). */
+  readonly maxHeaderBytes?: number;
+  /** Most dimensions. Default 64. */
+  readonly maxDims?: number;
+  /** Check every member's CRC-32 (reads every byte). Default true, as Python's zipfile does. */
+  readonly verify?: boolean;
+}
+
+/** What {@link fromNpz} found. */
+export interface NpzContents {
+  /** The arrays, by name (the member name without `.npy`), in the order of the zip's directory. */
+  readonly arrays: ReadonlyMap<string, NdArray>;
+  /** ndpack metadata kept in {@link NPZ_NDPACK_MEMBER}; `{}` when there is none. */
+  readonly metadata: Readonly<Record<string, unknown>>;
+  /** Names of members that are neither `.npy` files nor ndpack's member (numpy would return them as bytes). */
+  readonly ignored: readonly string[];
+}
+
+/** Options of {@link toNpz}. */
+export interface NpzWriteOptions {
+  /** Deflate every member, as `np.savez_compressed` does. Default false: stored, as `np.savez` does. */
+  readonly compress?: boolean;
+  /** DEFLATE level, 0 to 9. Default 6. */
+  readonly compressionLevel?: number;
+  /** Metadata to keep in {@link NPZ_NDPACK_MEMBER} (any JSON object). */
+  readonly metadata?: Readonly<Record<string, unknown>>;
+  /** Write ZIP64 records for every member and the directory even when no size needs them. Default false. */
+  readonly forceZip64?: boolean;
+}
+
+/** Reads {@link NPZ_NDPACK_MEMBER}: metadata, and the dtypes of void members. */
+function readNdpackMember(content: Uint8Array): { metadata: Record<string, unknown>; dtypes: Map<string, Dtype> } {
+  const fail = (why: string) => new NdpackError("HEADER_INVALID", `${NPZ_NDPACK_MEMBER}: ${why}`, { array: NPZ_NDPACK_MEMBER });
+  const text = decodeUtf8(content);
+  if (text === undefined) throw fail("not valid UTF-8");
+  // The core's strict JSON reader: duplicate keys, lone surrogates and inexact integers are errors.
+  const value = parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth }) as Record<string, unknown>;
+  const keys = Object.keys(value);
+  if (keys.length !== 2 || !Object.hasOwn(value, "metadata") || !Object.hasOwn(value, "dtypes")) throw fail('must be an object with exactly the keys "metadata" and "dtypes"');
+  const { metadata, dtypes } = value;
+  if (metadata === null || typeof metadata !== "object" || Array.isArray(metadata)) throw fail('"metadata" must be an object');
+  if (dtypes === null || typeof dtypes !== "object" || Array.isArray(dtypes)) throw fail('"dtypes" must be an object');
+  const map = new Map<string, Dtype>();
+  for (const [name, dtype] of Object.entries(dtypes)) {
+    if (!isDtype(dtype)) throw new NdpackError("UNKNOWN_DTYPE", `${NPZ_NDPACK_MEMBER}: array "${name}" has unknown dtype ${JSON.stringify(dtype)}`, { array: name, field: `dtypes.${name}` });
+    map.set(name, dtype);
+  }
+  return { metadata: metadata as Record<string, unknown>, dtypes: map };
+}
+
+/** The caller's `voidDtype` for one array, if any. */
+function overriddenDtype(option: NpzReadOptions["voidDtype"], name: string): Dtype | undefined {
+  if (option === undefined || typeof option === "string") return option;
+  return Object.hasOwn(option, name) ? option[name] : undefined;
+}
+
+/**
+ * Reads a .npz file (as written by `np.savez`, `np.savez_compressed` or {@link toNpz}): every
+ * `.npy` member, stored or deflated, ZIP64 or not. Stored members' arrays are views of `input`
+ * where possible; deflated ones are inflated into fresh memory, and report `codec: "deflate"`
+ * (with `offset` and `byteLength` of the compressed member), so that passing them to `encode`
+ * keeps them compressed.
+ *
+ * @throws NdpackError BAD_MAGIC, TRUNCATED, TRAILING_BYTES, HEADER_INVALID, OUT_OF_BOUNDS,
+ *   OVERLAP, SIZE_MISMATCH, DUPLICATE_NAME, UNSUPPORTED_CODEC (encrypted or not stored/deflate),
+ *   LIMIT_EXCEEDED, CODEC_ERROR, CHECKSUM for the zip, and every .npy error of {@link fromNpy}
+ *   for a member (with `array` naming it).
+ *
+ * @example
+ * ```ts
+ * const { arrays, metadata } = fromNpz(bytes, { voidDtype: { embeddings: "bfloat16" } });
+ * ```
+ */
+export function fromNpz(input: DecodeInput, options: NpzReadOptions = {}): NpzContents {
+  const copy = checkCopy(options.copy);
+  const npyOptions = resolveNpyOptions({ maxHeaderBytes: options.maxHeaderBytes, maxDims: options.maxDims });
+  const maxArrays = checkLimit(options.maxArrays, DEFAULT_LIMITS.maxArrays, "maxArrays");
+  const maxDecodedBytes = checkLimit(options.maxDecodedBytes, DEFAULT_LIMITS.maxDecodedBytes, "maxDecodedBytes");
+  const verify = options.verify ?? true;
+  const voidOption = options.voidDtype;
+  if (voidOption !== undefined && typeof voidOption !== "string") {
+    if (voidOption === null || typeof voidOption !== "object") throw new NdpackError("INVALID_ARGUMENT", "voidDtype must be a dtype name or an object of dtype names by array name", { field: "voidDtype" });
+    for (const [name, dtype] of Object.entries(voidOption)) if (!isDtype(dtype)) throw new NdpackError("INVALID_ARGUMENT", `voidDtype of "${name}" must be an ndpack dtype name, got ${JSON.stringify(dtype)}`, { field: "voidDtype" });
+  } else if (voidOption !== undefined && !isDtype(voidOption)) {
+    throw new NdpackError("INVALID_ARGUMENT", `voidDtype must be an ndpack dtype name, got ${JSON.stringify(voidOption)}`, { field: "voidDtype" });
+  }
+
+  const bytes = inputBytes(input);
+  const entries = readZipDirectory(bytes, { maxEntries: maxArrays });
+  const memberOptions = { maxDecodedBytes, verify };
+  const ndpackEntry = entries.find((e) => e.name === NPZ_NDPACK_MEMBER);
+  const extra = ndpackEntry === undefined ? { metadata: {}, dtypes: new Map<string, Dtype>() } : readNdpackMember(readZipMember(bytes, ndpackEntry, memberOptions));
+
+  const arrays = new Map<string, NdArray>();
+  const ignored: string[] = [];
+  for (const entry of entries) {
+    if (entry === ndpackEntry || (entry.name.endsWith("/") && entry.size === 0)) continue;
+    if (!entry.name.endsWith(".npy")) {
+      ignored.push(entry.name);
+      continue;
+    }
+    const name = entry.name.slice(0, -4);
+    const voidDtype = overriddenDtype(voidOption, name) ?? extra.dtypes.get(name);
+    const content = readZipMember(bytes, entry, memberOptions);
+    const layout = readNpyLayout(content, { ...npyOptions, voidDtype }, name);
+    const deflated = entry.method === "deflate";
+    arrays.set(
+      name,
+      viewOrCopy(
+        {
+          name,
+          dtype: layout.dtype.name,
+          shape: layout.shape,
+          order: layout.order,
+          byteOrder: layout.byteOrder,
+          payload: content.subarray(layout.dataStart),
+          fresh: deflated,
+          stored: deflated
+            ? { codec: "deflate", offset: entry.dataStart, byteLength: entry.compressedSize }
+            : { codec: "none", offset: entry.dataStart + layout.dataStart, byteLength: layout.nbytes },
+        },
+        copy,
+      ),
+    );
+  }
+  for (const [name, dtype] of extra.dtypes) {
+    const array = arrays.get(name);
+    if (array === undefined) throw new NdpackError("HEADER_INVALID", `${NPZ_NDPACK_MEMBER} gives a dtype for "${name}", which is not in the file`, { array: name });
+    if (array.dtype !== dtype && overriddenDtype(voidOption, name) === undefined) {
+      throw new NdpackError("HEADER_INVALID", `${NPZ_NDPACK_MEMBER} says "${name}" is ${dtype}, but its .npy descr says ${array.dtype}`, { array: name, expected: dtype, actual: array.dtype });
+    }
+  }
+  const metadata: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(extra.metadata)) setOwn(metadata, key, value);
+  return { arrays, metadata, ignored };
+}
+
+/**
+ * Writes arrays as a .npz file that `numpy.load` reads: one `<name>.npy` member per array (the
+ * .npy bytes `np.save` would write), stored or deflated, ZIP64 where needed, plus
+ * {@link NPZ_NDPACK_MEMBER} when there is metadata or a bfloat16/float8 array to describe.
+ * `arrays` takes what the core's `encode` takes, including `NdArray`s from any reader.
+ *
+ * @throws NdpackError INVALID_ARGUMENT, DUPLICATE_NAME, UNKNOWN_DTYPE, SIZE_MISMATCH, BAD_SHAPE,
+ *   LIMIT_EXCEEDED (as `encode`); INVALID_ARGUMENT for metadata JSON cannot hold, or a name that
+ *   collides with {@link NPZ_NDPACK_MEMBER}.
+ *
+ * @example
+ * ```ts
+ * toNpz(new Map([["x", new Float64Array([1, 2])], ["y", { data: new Uint16Array(4), dtype: "bfloat16", shape: [2, 2] }]]), { metadata: { step: 3 } });
+ * ```
+ */
+export function toNpz(arrays: ArraysInput, options: NpzWriteOptions = {}): Uint8Array {
+  const level = checkLevel(options.compressionLevel);
+  const metadata = checkMetadata(options.metadata);
+  const method = options.compress ? "deflate" : "stored";
+  const seen = new Set<string>();
+  const members: ZipMemberInput[] = [];
+  const dtypes: Record<string, Dtype> = {};
+  for (const [rawName, input] of entriesOf(arrays)) {
+    const name = checkName(rawName, seen);
+    if (`${name}.npy` === NPZ_NDPACK_MEMBER) throw new NdpackError("INVALID_ARGUMENT", `array name "${name}" is reserved`, { array: name });
+    const array: PreparedArray = prepareArray(name, input);
+    if (array.dtype.numpy === null) setOwn(dtypes, name, array.dtype.name);
+    members.push({ name: `${name}.npy`, parts: [writeNpyHeader(array), npyPayload(array, "little")], method, align: 64 });
+  }
+  if (Object.keys(metadata).length > 0 || Object.keys(dtypes).length > 0) {
+    const text = stringifyJson({ metadata, dtypes }, { maxDepth: DEFAULT_LIMITS.maxDepth, path: "" });
+    members.push({ name: NPZ_NDPACK_MEMBER, parts: [utf8Encoder.encode(text)], method });
+  }
+  return writeZip(members, { level, forceZip64: options.forceZip64 ?? false });
+}

@@ -1,0 +1,359 @@
+/**
+ * .safetensors (Hugging Face): an 8-byte little-endian header length N, N bytes of JSON, then the
+ * tensors' bytes, little-endian and in C order. The JSON maps each tensor name to
+ * `{"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}` (offsets relative to the end of
+ * the header), plus an optional `"__metadata__"` object of string values.
+ *
+ * The reader runs the reference loader's checks (safetensors `read_metadata` and `validate`): the
+ * header length within {@link SAFETENSORS_MAX_HEADER_BYTES} and within the input, UTF-8, JSON, known
+ * dtypes, offsets that, sorted, start at 0 and follow each other with no gap or overlap, each
+ * tensor's byte length equal to its shape times its dtype size, and the last offset ending exactly
+ * at the end of the input. It adds the ones the reference lacks: the header starts with `{` and
+ * only spaces follow the object, a repeated tensor name is DUPLICATE_NAME (a JSON parser would
+ * keep one of them silently), a number above 2^53-1 is BAD_NUMBER (JavaScript would round it), a
+ * tensor entry has exactly its three keys, and every `__metadata__` value is a string.
+ *
+ * ndpack metadata is any JSON; `__metadata__` holds only strings. {@link toSafetensors} stores a
+ * string value as it is and any other value as its JSON text, listing the keys it encoded in
+ * {@link SAFETENSORS_JSON_KEYS} (a JSON array of names); {@link fromSafetensors} decodes exactly
+ * those keys, so metadata survives the round trip and files from other writers keep their strings.
+ *
+ * Writing lays tensors out by decreasing item size (then in the given order), as the reference
+ * writer does, so that every tensor's data is aligned for its type; tensors are read back in data
+ * order. Fortran-order arrays are written in C order (safetensors has no other).
+ *
+ * @example
+ * ```ts
+ * const bytes = toSafetensors({ "layer.0.weight": { data: new Float32Array(6), shape: [2, 3] } }, { metadata: { format: "pt" } });
+ * const { arrays, metadata } = fromSafetensors(bytes);
+ * ```
+ *
+ * @module
+ */
+import { inputBytes, type DecodeInput, type NdArray } from "../decode.js";
+import { DTYPES, DTYPE_NAMES, type DtypeInfo } from "../dtypes.js";
+import { prepareArray, type ArraysInput } from "../encode.js";
+import { NdpackError } from "../errors.js";
+import { DEFAULT_LIMITS } from "../format.js";
+import { parseHeaderJson, stringifyJson } from "../json.js";
+import { HOST_BYTE_ORDER } from "../runtime.js";
+import { copySwapped } from "../bytes.js";
+import { cOrderBytes, checkCopy, checkLimit, checkMetadata, checkName, decodeUtf8, entriesOf, readU64, setOwn, sizeOf, utf8Encoder, viewOrCopy, type CopyMode } from "./common.js";
+
+/** The reference implementation's `MAX_HEADER_SIZE`: the longest header read by default. */
+export const SAFETENSORS_MAX_HEADER_BYTES = 100_000_000;
+
+/** The `__metadata__` key listing the keys whose values ndpack stored as JSON text. */
+export const SAFETENSORS_JSON_KEYS = "__ndpack_json__";
+
+/** The reserved header key of safetensors' string-to-string metadata. */
+const METADATA_KEY = "__metadata__";
+
+/** Bytes of the header length field. */
+const LENGTH_SIZE = 8;
+
+/** The reference writer pads the header with spaces to a multiple of this, so that the data section is aligned. */
+const HEADER_ALIGNMENT = 8;
+
+/** Options of {@link fromSafetensors}. */
+export interface SafetensorsReadOptions {
+  /** As for `decode`: views of the input where possible (`"auto"`, the default), never copies (`"never"`), always copies (`"always"`). */
+  readonly copy?: CopyMode;
+  /** Longest header accepted, in bytes. Default {@link SAFETENSORS_MAX_HEADER_BYTES}. */
+  readonly maxHeaderBytes?: number;
+  /** Most dimensions of a tensor. Default 64. */
+  readonly maxDims?: number;
+}
+
+/** What {@link fromSafetensors} found. */
+export interface SafetensorsContents {
+  /** The tensors, by name, in the order of their data in the file. */
+  readonly arrays: ReadonlyMap<string, NdArray>;
+  /** `__metadata__`, with the values listed in {@link SAFETENSORS_JSON_KEYS} decoded from JSON (and that key removed); `{}` when absent. */
+  readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+/** Options of {@link toSafetensors}. */
+export interface SafetensorsWriteOptions {
+  /** Metadata for `__metadata__`: strings are stored as they are, other JSON values as JSON text (see the module notes). */
+  readonly metadata?: Readonly<Record<string, unknown>>;
+}
+
+/** safetensors dtype name (`"F32"`) to dtype, from the dtype table. */
+const DTYPE_OF_SAFETENSORS: ReadonlyMap<string, DtypeInfo> = new Map(
+  DTYPE_NAMES.map((name) => DTYPES[name]).flatMap((info) => (info.safetensors === null ? [] : [[info.safetensors, info] as const])),
+);
+
+interface TensorEntry {
+  readonly name: string;
+  readonly dtype: DtypeInfo;
+  readonly shape: readonly number[];
+  readonly begin: number;
+  readonly end: number;
+}
+
+/** A field path in the header, for error details. */
+function fieldOf(name: string, key?: string): string {
+  return `${JSON.stringify(name)}${key === undefined ? "" : `.${key}`}`;
+}
+
+/** Reads the length field and the header's JSON (reference `read_metadata` up to deserialization). */
+function readHeaderJson(bytes: Uint8Array, maxHeaderBytes: number): { headerLength: number; value: Record<string, unknown> } {
+  if (bytes.length < LENGTH_SIZE) {
+    throw new NdpackError("TRUNCATED", `input is ${bytes.length} bytes, shorter than the 8-byte safetensors header length`, { expected: LENGTH_SIZE, actual: bytes.length });
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, LENGTH_SIZE);
+  const length = readU64(view, 0);
+  if (length === undefined || length > maxHeaderBytes) {
+    const actual = view.getBigUint64(0, true).toString();
+    throw new NdpackError("HEADER_TOO_LARGE", `safetensors header is ${actual} bytes, more than the limit of ${maxHeaderBytes}; raise the maxHeaderBytes option to read it`, { offset: 0, expected: maxHeaderBytes, actual: length ?? actual, limit: "maxHeaderBytes" });
+  }
+  if (LENGTH_SIZE + length > bytes.length) {
+    throw new NdpackError("TRUNCATED", `input ends at byte ${bytes.length}, inside the safetensors header, which ends at byte ${LENGTH_SIZE + length}`, { expected: LENGTH_SIZE + length, actual: bytes.length });
+  }
+  const text = decodeUtf8(bytes.subarray(LENGTH_SIZE, LENGTH_SIZE + length));
+  if (text === undefined) throw new NdpackError("HEADER_INVALID", "safetensors header is not valid UTF-8", { offset: LENGTH_SIZE });
+  let value: unknown;
+  try {
+    value = parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth });
+  } catch (error) {
+    // Tensor names are the header's top-level keys: a repeated one is a repeated tensor name.
+    if (error instanceof NdpackError && error.code === "DUPLICATE_KEY" && isTopLevelField(error.field)) {
+      const name = topLevelName(error.field!);
+      throw new NdpackError("DUPLICATE_NAME", `safetensors header names tensor ${JSON.stringify(name)} twice`, { array: name, offset: LENGTH_SIZE + (error.offset ?? 0), cause: error });
+    }
+    throw error;
+  }
+  return { headerLength: length, value: value as Record<string, unknown> };
+}
+
+/** The core parser's field paths: `name` or `["a.b"]` at the top level, longer paths below it. */
+function isTopLevelField(field: string | undefined): boolean {
+  if (field === undefined) return false;
+  if (/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(field)) return true;
+  if (!field.startsWith("[") || !field.endsWith("]")) return false;
+  try {
+    return typeof JSON.parse(field.slice(1, -1)) === "string";
+  } catch {
+    return false;
+  }
+}
+
+function topLevelName(field: string): string {
+  return field.startsWith("[") ? (JSON.parse(field.slice(1, -1)) as string) : field;
+}
+
+/** A non-negative integer within 2^53-1 (the parser already refused larger literals outside a key named "metadata"). */
+function isSize(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+/** The header's structure: `__metadata__` and one well-formed entry per tensor (reference deserialization, stricter). */
+function readEntries(value: Record<string, unknown>, maxDims: number): { entries: TensorEntry[]; rawMetadata: Record<string, string> } {
+  const entries: TensorEntry[] = [];
+  const rawMetadata: Record<string, string> = {};
+  for (const [name, info] of Object.entries(value)) {
+    if (name === METADATA_KEY) {
+      if (info === null || typeof info !== "object" || Array.isArray(info)) throw new NdpackError("HEADER_INVALID", `safetensors ${METADATA_KEY} must be an object of strings`, { field: METADATA_KEY });
+      for (const [key, text] of Object.entries(info)) {
+        if (typeof text !== "string") throw new NdpackError("HEADER_INVALID", `safetensors ${METADATA_KEY}.${key} must be a string`, { field: `${METADATA_KEY}.${key}` });
+        setOwn(rawMetadata, key, text);
+      }
+      continue;
+    }
+    const invalid = (why: string, key?: string) => new NdpackError("HEADER_INVALID", `safetensors tensor ${JSON.stringify(name)}: ${why}`, { array: name, field: fieldOf(name, key) });
+    if (info === null || typeof info !== "object" || Array.isArray(info)) throw invalid("must be an object with dtype, shape and data_offsets");
+    const fields = info as Record<string, unknown>;
+    const keys = Object.keys(fields);
+    const unknown = keys.find((k) => k !== "dtype" && k !== "shape" && k !== "data_offsets");
+    if (unknown !== undefined) throw invalid(`unknown key ${JSON.stringify(unknown)}`, unknown);
+    for (const key of ["dtype", "shape", "data_offsets"]) if (!keys.includes(key)) throw invalid(`missing key "${key}"`, key);
+    const { dtype: dtypeName, shape, data_offsets: offsets } = fields;
+    if (typeof dtypeName !== "string") throw invalid("dtype must be a string", "dtype");
+    if (!Array.isArray(shape)) throw invalid("shape must be a list of integers", "shape");
+    if (!Array.isArray(offsets) || offsets.length !== 2) throw invalid("data_offsets must be a list of two integers", "data_offsets");
+    for (const [key, list] of [["shape", shape], ["data_offsets", offsets]] as const) {
+      const bad = list.find((v) => !isSize(v));
+      if (typeof bad === "number") throw new NdpackError("BAD_NUMBER", `safetensors tensor ${JSON.stringify(name)}: ${key} holds ${bad}, not an integer from 0 to 2^53-1`, { array: name, field: fieldOf(name, key), actual: bad });
+      if (bad !== undefined) throw invalid(`${key} must be a list of integers`, key);
+    }
+    const dtype = DTYPE_OF_SAFETENSORS.get(dtypeName);
+    if (dtype === undefined) throw new NdpackError("UNKNOWN_DTYPE", `safetensors tensor ${JSON.stringify(name)} has dtype ${JSON.stringify(dtypeName)}, which ndpack does not read`, { array: name, field: fieldOf(name, "dtype"), actual: dtypeName });
+    if (shape.length > maxDims) {
+      throw new NdpackError("LIMIT_EXCEEDED", `safetensors tensor ${JSON.stringify(name)} has ${shape.length} dimensions, more than the limit of ${maxDims}; raise the maxDims option to read it`, { array: name, field: fieldOf(name, "shape"), expected: maxDims, actual: shape.length, limit: "maxDims" });
+    }
+    entries.push({ name, dtype, shape: shape as number[], begin: offsets[0] as number, end: offsets[1] as number });
+  }
+  return { entries, rawMetadata };
+}
+
+/** Reference `validate`, on the entries sorted by offsets: contiguous from 0, sizes matching shapes. Returns the data's length. */
+function checkOffsets(entries: TensorEntry[], dataStart: number): number {
+  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let expected = 0;
+  for (const entry of entries) {
+    const { name, begin, end } = entry;
+    const details = { array: name, field: fieldOf(name, "data_offsets"), expected, actual: begin };
+    if (begin < expected) throw new NdpackError("OVERLAP", `safetensors tensor ${JSON.stringify(name)} starts at ${begin}, inside the previous tensor, which ends at ${expected}`, { ...details, offset: dataStart + begin });
+    if (begin > expected) throw new NdpackError("GAP", `safetensors tensor ${JSON.stringify(name)} starts at ${begin}, leaving bytes after the previous tensor, which ends at ${expected}`, { ...details, offset: dataStart + begin });
+    if (end < begin) throw new NdpackError("HEADER_INVALID", `safetensors tensor ${JSON.stringify(name)} ends (${end}) before it begins (${begin})`, { ...details, actual: end });
+    const size = sizeOf(entry.shape, entry.dtype);
+    if (size === undefined) throw new NdpackError("BAD_SHAPE", `safetensors tensor ${JSON.stringify(name)}: shape [${entry.shape.join(", ")}] of ${entry.dtype.safetensors} holds more than 2^53-1 bytes`, { array: name, field: fieldOf(name, "shape") });
+    if (end - begin !== size.nbytes) {
+      throw new NdpackError("SIZE_MISMATCH", `safetensors tensor ${JSON.stringify(name)}: data_offsets span ${end - begin} bytes, but shape [${entry.shape.join(", ")}] of ${entry.dtype.safetensors} needs ${size.nbytes}`, { array: name, field: fieldOf(name, "data_offsets"), expected: size.nbytes, actual: end - begin });
+    }
+    expected = end;
+  }
+  return expected;
+}
+
+/** `__metadata__` back to ndpack metadata: the keys listed in {@link SAFETENSORS_JSON_KEYS} are decoded from JSON. */
+function decodeMetadata(raw: Record<string, string>): Record<string, unknown> {
+  const metadata: Record<string, unknown> = {};
+  const listed = Object.hasOwn(raw, SAFETENSORS_JSON_KEYS) ? parseJsonValue(raw[SAFETENSORS_JSON_KEYS]!, SAFETENSORS_JSON_KEYS) : [];
+  if (!Array.isArray(listed) || !listed.every((k) => typeof k === "string" && k !== SAFETENSORS_JSON_KEYS && Object.hasOwn(raw, k))) {
+    throw new NdpackError("HEADER_INVALID", `safetensors ${METADATA_KEY}.${SAFETENSORS_JSON_KEYS} must be a JSON list of other ${METADATA_KEY} keys`, { field: `${METADATA_KEY}.${SAFETENSORS_JSON_KEYS}` });
+  }
+  const json = new Set(listed as string[]);
+  for (const [key, text] of Object.entries(raw)) {
+    if (key === SAFETENSORS_JSON_KEYS) continue;
+    setOwn(metadata, key, json.has(key) ? parseJsonValue(text, key) : text);
+  }
+  return metadata;
+}
+
+/** One JSON value, read with the core's strict parser (as a metadata value, so any JSON number is allowed). */
+function parseJsonValue(text: string, key: string): unknown {
+  try {
+    const wrapped = parseHeaderJson(`{"metadata":${text}}`, { maxDepth: DEFAULT_LIMITS.maxDepth }) as Record<string, unknown>;
+    if (Object.keys(wrapped).length === 1) return wrapped.metadata;
+  } catch (cause) {
+    if (cause instanceof NdpackError && cause.code === "LIMIT_EXCEEDED") throw cause;
+  }
+  throw new NdpackError("HEADER_INVALID", `safetensors ${METADATA_KEY}.${key} is listed as JSON but is not one JSON value`, { field: `${METADATA_KEY}.${key}` });
+}
+
+/**
+ * Reads a .safetensors file. Tensors are views of `input` where their data is aligned for their
+ * type (the reference writer and {@link toSafetensors} align it), copies otherwise (and on
+ * big-endian machines); `offset` in each result is the data's offset in `input`.
+ *
+ * @throws NdpackError TRUNCATED, HEADER_TOO_LARGE, HEADER_INVALID, DUPLICATE_NAME, DUPLICATE_KEY,
+ *   BAD_NUMBER, UNKNOWN_DTYPE, LIMIT_EXCEEDED, OVERLAP, GAP, BAD_SHAPE, SIZE_MISMATCH,
+ *   TRAILING_BYTES, COPY_REQUIRED (with `copy: "never"`), INVALID_ARGUMENT.
+ *
+ * @example
+ * ```ts
+ * const { arrays } = fromSafetensors(bytes);
+ * const weight = arrays.get("layer.0.weight"); // weight.dtype "bfloat16": raw bits, see bfloat16ToFloat32
+ * ```
+ */
+export function fromSafetensors(input: DecodeInput, options: SafetensorsReadOptions = {}): SafetensorsContents {
+  const copy = checkCopy(options.copy);
+  const maxHeaderBytes = checkLimit(options.maxHeaderBytes, SAFETENSORS_MAX_HEADER_BYTES, "maxHeaderBytes");
+  const maxDims = checkLimit(options.maxDims, DEFAULT_LIMITS.maxDims, "maxDims");
+  const bytes = inputBytes(input);
+  const { headerLength, value } = readHeaderJson(bytes, maxHeaderBytes);
+  const { entries, rawMetadata } = readEntries(value, maxDims);
+  const dataStart = LENGTH_SIZE + headerLength;
+  const dataLength = checkOffsets(entries, dataStart);
+  const fileLength = dataStart + dataLength;
+  if (bytes.length < fileLength) throw new NdpackError("TRUNCATED", `input is ${bytes.length} bytes, but the safetensors header describes ${fileLength}`, { expected: fileLength, actual: bytes.length });
+  if (bytes.length > fileLength) throw new NdpackError("TRAILING_BYTES", `input is ${bytes.length} bytes, ${bytes.length - fileLength} more than the safetensors header describes`, { offset: fileLength, expected: fileLength, actual: bytes.length });
+  const metadata = decodeMetadata(rawMetadata);
+  const arrays = new Map<string, NdArray>();
+  for (const entry of entries) {
+    const offset = dataStart + entry.begin;
+    arrays.set(
+      entry.name,
+      viewOrCopy(
+        {
+          name: entry.name,
+          dtype: entry.dtype.name,
+          shape: entry.shape,
+          order: "C",
+          byteOrder: "little",
+          payload: bytes.subarray(offset, dataStart + entry.end),
+          fresh: false,
+          stored: { codec: "none", offset, byteLength: entry.end - entry.begin },
+        },
+        copy,
+      ),
+    );
+  }
+  return { arrays, metadata };
+}
+
+/** ndpack metadata to `__metadata__`: strings as they are, other values as JSON text listed under {@link SAFETENSORS_JSON_KEYS}. */
+function encodeMetadata(metadata: Readonly<Record<string, unknown>>): Record<string, string> | undefined {
+  const keys = Object.keys(metadata);
+  if (keys.length === 0) return undefined;
+  const raw: Record<string, string> = {};
+  const json: string[] = [];
+  for (const key of keys) {
+    if (key === SAFETENSORS_JSON_KEYS) throw new NdpackError("INVALID_ARGUMENT", `metadata key "${SAFETENSORS_JSON_KEYS}" is reserved`, { field: `metadata.${key}` });
+    const value = metadata[key];
+    if (typeof value === "string") setOwn(raw, key, value);
+    else {
+      setOwn(raw, key, stringifyJson(value, { maxDepth: DEFAULT_LIMITS.maxDepth - 1, path: `metadata.${key}` }));
+      json.push(key);
+    }
+  }
+  if (json.length > 0) setOwn(raw, SAFETENSORS_JSON_KEYS, stringifyJson(json, { maxDepth: 2 }));
+  return raw;
+}
+
+/**
+ * Writes tensors as a .safetensors file that the reference loader (`safetensors.safe_open`) reads.
+ * `arrays` takes what the core's `encode` takes, including `NdArray`s from any reader. Every dtype
+ * with a safetensors name can be written (see the dtype table); others are UNKNOWN_DTYPE.
+ *
+ * @throws NdpackError INVALID_ARGUMENT (a name `__metadata__`, a reserved metadata key, metadata
+ *   JSON cannot hold), DUPLICATE_NAME, UNKNOWN_DTYPE, SIZE_MISMATCH, BAD_SHAPE, LIMIT_EXCEEDED,
+ *   HEADER_TOO_LARGE.
+ *
+ * @example
+ * ```ts
+ * toSafetensors({ w: { data: float32ToBfloat16([1, 2, 3, 4]), dtype: "bfloat16", shape: [2, 2] } }, { metadata: { format: "pt", step: 1200 } });
+ * ```
+ */
+export function toSafetensors(arrays: ArraysInput, options: SafetensorsWriteOptions = {}): Uint8Array {
+  const metadata = encodeMetadata(checkMetadata(options.metadata));
+  const seen = new Set<string>();
+  const tensors: { name: string; dtype: DtypeInfo; shape: readonly number[]; bytes: Uint8Array }[] = [];
+  for (const [rawName, input] of entriesOf(arrays)) {
+    const name = checkName(rawName, seen);
+    if (name === METADATA_KEY) throw new NdpackError("INVALID_ARGUMENT", `"${METADATA_KEY}" cannot name a tensor: safetensors reserves it`, { array: name });
+    const array = prepareArray(name, input);
+    if (array.dtype.safetensors === null) throw new NdpackError("UNKNOWN_DTYPE", `array "${name}": dtype ${array.dtype.name} has no safetensors equivalent`, { array: name, field: "dtype", actual: array.dtype.name });
+    tensors.push({ name, dtype: array.dtype, shape: array.shape, bytes: cOrderBytes(array.source, array.shape, array.order, array.dtype.itemSize) });
+  }
+  // Largest items first (a stable sort keeps the given order otherwise): every tensor then starts
+  // at a multiple of its item size, so readers can view it in place.
+  tensors.sort((a, b) => b.dtype.itemSize - a.dtype.itemSize);
+  const header: Record<string, unknown> = {};
+  if (metadata !== undefined) setOwn(header, METADATA_KEY, metadata);
+  let offset = 0;
+  for (const tensor of tensors) {
+    setOwn(header, tensor.name, { dtype: tensor.dtype.safetensors, shape: [...tensor.shape], data_offsets: [offset, offset + tensor.bytes.length] });
+    offset += tensor.bytes.length;
+  }
+  const text = utf8Encoder.encode(stringifyJson(header, { maxDepth: 4, path: "" }));
+  const headerLength = text.length + ((HEADER_ALIGNMENT - (text.length % HEADER_ALIGNMENT)) % HEADER_ALIGNMENT);
+  if (headerLength > SAFETENSORS_MAX_HEADER_BYTES) {
+    throw new NdpackError("HEADER_TOO_LARGE", `the safetensors header would be ${headerLength} bytes, more than readers accept (${SAFETENSORS_MAX_HEADER_BYTES})`, { expected: SAFETENSORS_MAX_HEADER_BYTES, actual: headerLength, limit: "maxHeaderBytes" });
+  }
+  const dataStart = LENGTH_SIZE + headerLength;
+  const out = new Uint8Array(dataStart + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerLength), true);
+  out.set(text, LENGTH_SIZE);
+  out.fill(0x20, LENGTH_SIZE + text.length, dataStart);
+  let at = dataStart;
+  for (const tensor of tensors) {
+    const wordSize = tensor.dtype.wordSize;
+    if (wordSize > 1 && HOST_BYTE_ORDER !== "little") copySwapped(tensor.bytes, out, at, wordSize);
+    else out.set(tensor.bytes, at);
+    at += tensor.bytes.length;
+  }
+  return out;
+}

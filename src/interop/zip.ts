@@ -1,0 +1,455 @@
+/**
+ * The part of ZIP (PKWARE APPNOTE 6.3) that .npz files use: stored and deflated members, UTF-8
+ * and CP437 names, and ZIP64 (members or offsets past 4 GiB, more than 65535 members), read always
+ * and written when needed or asked for. Internal to the .npz module.
+ *
+ * Reading trusts nothing: the central directory is found at the exact end of the input (a comment
+ * is allowed, trailing bytes are not), every offset and size is checked against the input before it
+ * is used, members may not overlap (the trick of "overlapping" zip bombs), each local header must
+ * agree with its central record, a deflated member is inflated only up to its declared size and
+ * only when that size is within the caller's limit, and every member's CRC-32 is checked.
+ *
+ * @module
+ */
+import { Deflate } from "fflate";
+import { decompressPayload } from "../codecs.js";
+import { crc32 } from "../crc32.js";
+import { NdpackError } from "../errors.js";
+import { decodeUtf8, readU64, utf8Encoder } from "./common.js";
+
+const SIG = {
+  local: 0x04034b50,
+  central: 0x02014b50,
+  end: 0x06054b50,
+  zip64End: 0x06064b50,
+  zip64Locator: 0x07064b50,
+} as const;
+
+const LOCAL_HEADER_SIZE = 30;
+const CENTRAL_HEADER_SIZE = 46;
+const END_SIZE = 22;
+const ZIP64_END_SIZE = 56;
+const ZIP64_LOCATOR_SIZE = 20;
+/** The largest comment an end record can announce: how far from the end its signature can be. */
+const MAX_COMMENT = 0xffff;
+const U32_MAX = 0xffffffff;
+const U16_MAX = 0xffff;
+/** Extra field ids: ZIP64 sizes and offsets; Android zipalign's padding record, used to align stored data. */
+const EXTRA_ZIP64 = 0x0001;
+const EXTRA_ALIGN = 0xd935;
+/** General purpose flags: encrypted, UTF-8 name. */
+const FLAG_ENCRYPTED = 0x0001;
+const FLAG_UTF8 = 0x0800;
+/** "Version made by": ZIP 4.5 on Unix, so extracted files get ordinary permissions. */
+const MADE_BY = (3 << 8) | 45;
+/** External attributes of a regular file with mode 0644. */
+const EXTERNAL_ATTRIBUTES = (0o100644 << 16) >>> 0;
+/** MS-DOS date of 1980-01-01, the earliest: written for every member so that output is deterministic. */
+const DOS_DATE = (1 << 5) | 1;
+
+/** Compression methods a member may use. */
+export type ZipMethod = "stored" | "deflate";
+
+/** One member, as the central directory describes it and checked against the input. */
+export interface ZipEntry {
+  readonly name: string;
+  readonly method: ZipMethod;
+  readonly crc32: number;
+  readonly compressedSize: number;
+  readonly size: number;
+  /** Offset of the member's local header. */
+  readonly localOffset: number;
+  /** Offset of the member's (possibly compressed) data. */
+  readonly dataStart: number;
+}
+
+/** CP437, the code page of ZIP names without the UTF-8 flag: the characters of bytes 0x80 to 0xFF. */
+const CP437_HIGH =
+  "ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u00a0";
+
+function decodeCp437(bytes: Uint8Array): string {
+  let text = "";
+  for (const byte of bytes) text += byte < 0x80 ? String.fromCharCode(byte) : CP437_HIGH[byte - 0x80]!;
+  return text;
+}
+
+function invalid(message: string, offset?: number): NdpackError {
+  return new NdpackError("HEADER_INVALID", message, offset === undefined ? {} : { offset });
+}
+
+/** Reads a u64 field that must be a usable offset or size; past 2^53-1 it cannot lie inside any input. */
+function u64Field(view: DataView, at: number, what: string, length: number): number {
+  const value = readU64(view, at);
+  if (value === undefined) throw new NdpackError("OUT_OF_BOUNDS", `zip: ${what} is beyond 2^53-1, past the end of the ${length}-byte input`, { offset: view.byteOffset + at });
+  return value;
+}
+
+/** Finds the end of central directory record: the one whose comment ends exactly at the end of the input. */
+function findEndRecord(bytes: Uint8Array, view: DataView): number {
+  const lowest = Math.max(0, bytes.length - END_SIZE - MAX_COMMENT);
+  let mismatch: "trailing" | "truncated" | undefined;
+  for (let at = bytes.length - END_SIZE; at >= lowest; at--) {
+    if (view.getUint32(at, true) !== SIG.end) continue;
+    const end = at + END_SIZE + view.getUint16(at + 20, true);
+    if (end === bytes.length) return at;
+    mismatch ??= end < bytes.length ? "trailing" : "truncated";
+  }
+  if (mismatch === "trailing") {
+    throw new NdpackError("TRAILING_BYTES", "zip: bytes follow the end of central directory record (and its comment)", { actual: bytes.length });
+  }
+  throw new NdpackError("TRUNCATED", "zip: no end of central directory record at the end of the input: the file is truncated or is not a zip file", { actual: bytes.length });
+}
+
+/** The directory's place and size, from the end record and, when there is one, the ZIP64 end record. */
+function readEndRecords(bytes: Uint8Array, view: DataView, endAt: number): { count: number; cdOffset: number; cdSize: number; cdLimit: number } {
+  if (view.getUint16(endAt + 4, true) !== 0 || view.getUint16(endAt + 6, true) !== 0) throw invalid("zip: multi-volume archives are not supported", endAt + 4);
+  let count = view.getUint16(endAt + 10, true);
+  let cdSize = view.getUint32(endAt + 12, true);
+  let cdOffset = view.getUint32(endAt + 16, true);
+  let cdLimit = endAt;
+  const locatorAt = endAt - ZIP64_LOCATOR_SIZE;
+  if (locatorAt >= 0 && view.getUint32(locatorAt, true) === SIG.zip64Locator) {
+    const zip64At = u64Field(view, locatorAt + 8, "the ZIP64 end record's offset", bytes.length);
+    if (zip64At + ZIP64_END_SIZE > locatorAt) {
+      throw new NdpackError("OUT_OF_BOUNDS", `zip: the ZIP64 end record at ${zip64At} runs past its locator at ${locatorAt}`, { offset: locatorAt + 8, actual: zip64At });
+    }
+    if (view.getUint32(zip64At, true) !== SIG.zip64End) throw invalid(`zip: no ZIP64 end record at offset ${zip64At}, where its locator points`, zip64At);
+    if (view.getUint32(zip64At + 16, true) !== 0 || view.getUint32(zip64At + 20, true) !== 0) throw invalid("zip: multi-volume archives are not supported", zip64At + 16);
+    count = u64Field(view, zip64At + 32, "the member count", bytes.length);
+    cdSize = u64Field(view, zip64At + 40, "the central directory's size", bytes.length);
+    cdOffset = u64Field(view, zip64At + 48, "the central directory's offset", bytes.length);
+    cdLimit = zip64At;
+  } else if (count === U16_MAX || cdSize === U32_MAX || cdOffset === U32_MAX) {
+    throw invalid("zip: the end record defers to a ZIP64 end record, but there is none", endAt);
+  }
+  if (cdOffset + cdSize > cdLimit) {
+    throw new NdpackError("OUT_OF_BOUNDS", `zip: the central directory (offset ${cdOffset}, ${cdSize} bytes) runs past the end records at ${cdLimit}`, { offset: cdOffset, expected: cdLimit, actual: cdOffset + cdSize });
+  }
+  return { count, cdOffset, cdSize, cdLimit };
+}
+
+/** The ZIP64 extra field's values for the fields the fixed record left at 0xFFFFFFFF, in the order APPNOTE 4.5.3 gives. */
+function readZip64Extra(view: DataView, extraAt: number, extraLength: number, wanted: readonly string[], recordAt: number, length: number): number[] {
+  let at = extraAt;
+  const end = extraAt + extraLength;
+  while (at + 4 <= end) {
+    const id = view.getUint16(at, true);
+    const size = view.getUint16(at + 2, true);
+    if (at + 4 + size > end) throw invalid(`zip: extra field 0x${id.toString(16)} of the member at ${recordAt} runs past the extra data`, at);
+    if (id === EXTRA_ZIP64) {
+      if (size < wanted.length * 8) throw invalid(`zip: the ZIP64 extra field of the member at ${recordAt} is too short for ${wanted.join(", ")}`, at);
+      return wanted.map((what, i) => u64Field(view, at + 4 + i * 8, what, length));
+    }
+    at += 4 + size;
+  }
+  throw invalid(`zip: the member at ${recordAt} defers its ${wanted.join(", ")} to a ZIP64 extra field, but has none`, recordAt);
+}
+
+/**
+ * Reads and checks the central directory of a zip file held in memory, and every member's local
+ * header: the members, in directory order.
+ */
+export function readZipDirectory(bytes: Uint8Array, limits: { maxEntries: number }): ZipEntry[] {
+  // A zip starts with a local header, or with the end record when it is empty.
+  const magic = bytes.length >= 4 && bytes[2] === 0x05 && bytes[3] === 0x06 ? [0x50, 0x4b, 0x05, 0x06] : [0x50, 0x4b, 0x03, 0x04];
+  for (let i = 0; i < Math.min(bytes.length, 4); i++) {
+    if (bytes[i] !== magic[i]) throw new NdpackError("BAD_MAGIC", `not a zip (.npz) file: byte ${i} is 0x${bytes[i]!.toString(16).padStart(2, "0")}, expected 0x${magic[i]!.toString(16).padStart(2, "0")} (a zip starts with PK\\x03\\x04)`, { offset: i });
+  }
+  if (bytes.length < END_SIZE) throw new NdpackError("TRUNCATED", `zip: input is ${bytes.length} bytes, shorter than the ${END_SIZE}-byte end record`, { expected: END_SIZE, actual: bytes.length });
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const endAt = findEndRecord(bytes, view);
+  const { count, cdOffset, cdSize } = readEndRecords(bytes, view, endAt);
+  if (count > limits.maxEntries) {
+    throw new NdpackError("LIMIT_EXCEEDED", `zip: ${count} members, more than the limit of ${limits.maxEntries}; raise the maxArrays option to read it`, { expected: limits.maxEntries, actual: count, limit: "maxArrays" });
+  }
+  if (count * CENTRAL_HEADER_SIZE > cdSize) throw new NdpackError("SIZE_MISMATCH", `zip: ${count} members cannot fit in a ${cdSize}-byte central directory`, { offset: cdOffset, expected: count * CENTRAL_HEADER_SIZE, actual: cdSize });
+  const cdEnd = cdOffset + cdSize;
+  const entries: ZipEntry[] = [];
+  let at = cdOffset;
+  for (let index = 0; index < count; index++) {
+    if (at + CENTRAL_HEADER_SIZE > cdEnd) throw new NdpackError("OUT_OF_BOUNDS", `zip: central record ${index} at ${at} runs past the central directory's end at ${cdEnd}`, { offset: at, expected: cdEnd });
+    if (view.getUint32(at, true) !== SIG.central) throw invalid(`zip: no central directory record at offset ${at}`, at);
+    const flags = view.getUint16(at + 8, true);
+    const methodCode = view.getUint16(at + 10, true);
+    const crc = view.getUint32(at + 16, true);
+    let compressedSize = view.getUint32(at + 20, true);
+    let size = view.getUint32(at + 24, true);
+    const nameLength = view.getUint16(at + 28, true);
+    const extraLength = view.getUint16(at + 30, true);
+    const commentLength = view.getUint16(at + 32, true);
+    const disk = view.getUint16(at + 34, true);
+    let localOffset = view.getUint32(at + 42, true);
+    const next = at + CENTRAL_HEADER_SIZE + nameLength + extraLength + commentLength;
+    if (next > cdEnd) throw new NdpackError("OUT_OF_BOUNDS", `zip: central record ${index} at ${at} runs past the central directory's end at ${cdEnd}`, { offset: at, expected: cdEnd, actual: next });
+    const nameBytes = bytes.subarray(at + CENTRAL_HEADER_SIZE, at + CENTRAL_HEADER_SIZE + nameLength);
+    const name = flags & FLAG_UTF8 ? decodeUtf8(nameBytes) : decodeCp437(nameBytes);
+    if (name === undefined) throw invalid(`zip: the name of central record ${index} is flagged UTF-8 but is not valid UTF-8`, at + CENTRAL_HEADER_SIZE);
+    const details = { array: name, offset: at };
+    const wanted = [size === U32_MAX && "size", compressedSize === U32_MAX && "compressed size", localOffset === U32_MAX && "local header offset"].filter((w): w is string => w !== false);
+    if (wanted.length > 0) {
+      const values = readZip64Extra(view, at + CENTRAL_HEADER_SIZE + nameLength, extraLength, wanted, at, bytes.length);
+      let i = 0;
+      if (size === U32_MAX) size = values[i++]!;
+      if (compressedSize === U32_MAX) compressedSize = values[i++]!;
+      if (localOffset === U32_MAX) localOffset = values[i++]!;
+    }
+    if (disk !== 0) throw invalid(`zip: member "${name}" is on another volume; multi-volume archives are not supported`, at + 34);
+    if (flags & FLAG_ENCRYPTED) throw new NdpackError("UNSUPPORTED_CODEC", `zip: member "${name}" is encrypted`, details);
+    if (methodCode !== 0 && methodCode !== 8) throw new NdpackError("UNSUPPORTED_CODEC", `zip: member "${name}" uses compression method ${methodCode}; .npz readers support stored (0) and deflate (8)`, { ...details, actual: methodCode });
+    const method: ZipMethod = methodCode === 0 ? "stored" : "deflate";
+    if (method === "stored" && compressedSize !== size) {
+      throw new NdpackError("SIZE_MISMATCH", `zip: stored member "${name}" declares ${compressedSize} stored bytes but ${size} uncompressed`, { ...details, expected: size, actual: compressedSize });
+    }
+    const dataStart = checkLocalHeader(bytes, view, { name, nameBytes, localOffset, compressedSize, cdOffset });
+    entries.push({ name, method, crc32: crc, compressedSize, size, localOffset, dataStart });
+    at = next;
+  }
+  if (at !== cdEnd) throw new NdpackError("SIZE_MISMATCH", `zip: the central directory is ${cdSize} bytes, but its ${count} records take ${at - cdOffset}`, { offset: at, expected: cdSize, actual: at - cdOffset });
+  checkNoOverlap(entries);
+  checkNoDuplicates(entries);
+  return entries;
+}
+
+/** A member's local header: at its place, with its signature and the same name; returns where its data starts. */
+function checkLocalHeader(
+  bytes: Uint8Array,
+  view: DataView,
+  member: { name: string; nameBytes: Uint8Array; localOffset: number; compressedSize: number; cdOffset: number },
+): number {
+  const { name, localOffset, compressedSize, cdOffset } = member;
+  const details = { array: name, offset: localOffset };
+  if (localOffset + LOCAL_HEADER_SIZE > cdOffset) {
+    throw new NdpackError("OUT_OF_BOUNDS", `zip: member "${name}"'s local header at ${localOffset} runs into the central directory at ${cdOffset}`, { ...details, expected: cdOffset });
+  }
+  if (view.getUint32(localOffset, true) !== SIG.local) throw invalid(`zip: no local header for member "${name}" at offset ${localOffset}`, localOffset);
+  const nameLength = view.getUint16(localOffset + 26, true);
+  const extraLength = view.getUint16(localOffset + 28, true);
+  const nameAt = localOffset + LOCAL_HEADER_SIZE;
+  const dataStart = nameAt + nameLength + extraLength;
+  if (dataStart + compressedSize > cdOffset) {
+    throw new NdpackError("OUT_OF_BOUNDS", `zip: member "${name}"'s data (${compressedSize} bytes at ${dataStart}) runs into the central directory at ${cdOffset}`, { ...details, expected: cdOffset, actual: dataStart + compressedSize });
+  }
+  const localName = bytes.subarray(nameAt, nameAt + nameLength);
+  if (nameLength !== member.nameBytes.length || localName.some((byte, i) => byte !== member.nameBytes[i])) {
+    throw invalid(`zip: member "${name}"'s local header names a different file than its central record`, nameAt);
+  }
+  return dataStart;
+}
+
+/** Members may not share bytes: overlapping members let a small file expand to many large ones. */
+function checkNoOverlap(entries: readonly ZipEntry[]): void {
+  const sorted = [...entries].sort((a, b) => a.localOffset - b.localOffset);
+  let previous: ZipEntry | undefined;
+  for (const entry of sorted) {
+    if (previous !== undefined && entry.localOffset < previous.dataStart + previous.compressedSize) {
+      throw new NdpackError("OVERLAP", `zip: member "${entry.name}" at ${entry.localOffset} overlaps member "${previous.name}", which ends at ${previous.dataStart + previous.compressedSize}`, { array: entry.name, offset: entry.localOffset, expected: previous.dataStart + previous.compressedSize });
+    }
+    previous = entry;
+  }
+}
+
+function checkNoDuplicates(entries: readonly ZipEntry[]): void {
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    if (seen.has(entry.name)) throw new NdpackError("DUPLICATE_NAME", `zip: member "${entry.name}" appears twice`, { array: entry.name, offset: entry.localOffset });
+    seen.add(entry.name);
+  }
+}
+
+/**
+ * A member's uncompressed bytes: a view of `bytes` for a stored member, fresh memory for a deflated
+ * one (inflated only when its declared size is within `maxDecodedBytes`, and never past it).
+ * With `verify`, the CRC-32 is checked.
+ */
+export function readZipMember(bytes: Uint8Array, entry: ZipEntry, options: { maxDecodedBytes: number; verify: boolean }): Uint8Array {
+  const stored = bytes.subarray(entry.dataStart, entry.dataStart + entry.compressedSize);
+  let content = stored;
+  if (entry.method === "deflate") {
+    if (entry.size > options.maxDecodedBytes) {
+      throw new NdpackError("LIMIT_EXCEEDED", `zip: member "${entry.name}" inflates to ${entry.size} bytes, more than the limit of ${options.maxDecodedBytes}; raise the maxDecodedBytes option to read it`, { array: entry.name, expected: options.maxDecodedBytes, actual: entry.size, limit: "maxDecodedBytes" });
+    }
+    content = decompressPayload(stored, "deflate", entry.size, 1, entry.name);
+  }
+  if (options.verify) {
+    const actual = crc32(content);
+    if (actual !== entry.crc32) {
+      throw new NdpackError("CHECKSUM", `zip: member "${entry.name}": CRC-32 mismatch, the member is damaged (stored 0x${entry.crc32.toString(16)}, computed 0x${actual.toString(16)})`, { array: entry.name, offset: entry.dataStart, expected: entry.crc32, actual });
+    }
+  }
+  return content;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+/** One member to write: its name and its uncompressed content, in pieces (written without gathering them). */
+export interface ZipMemberInput {
+  readonly name: string;
+  readonly parts: readonly Uint8Array[];
+  readonly method: ZipMethod;
+  /** For stored members: pad the local header so that the content starts at a multiple of this. */
+  readonly align?: number;
+}
+
+interface PlannedMember {
+  readonly nameBytes: Uint8Array;
+  readonly flags: number;
+  readonly method: ZipMethod;
+  readonly crc: number;
+  readonly size: number;
+  readonly compressedSize: number;
+  /** The stored bytes: the compressed stream, or the content's parts. */
+  readonly data: readonly Uint8Array[];
+  readonly localOffset: number;
+  readonly localZip64: boolean;
+  readonly localExtraLength: number;
+  readonly alignPadding: number;
+}
+
+function deflateParts(parts: readonly Uint8Array[], level: number): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  const deflate = new Deflate({ level: level as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 }, (chunk) => chunks.push(chunk));
+  if (parts.length === 0) deflate.push(new Uint8Array(0), true);
+  parts.forEach((part, i) => deflate.push(part, i === parts.length - 1));
+  return chunks;
+}
+
+const sum = (parts: readonly Uint8Array[]) => parts.reduce((total, part) => total + part.length, 0);
+
+/**
+ * Writes a zip file: local headers and data in order, then the central directory and the end
+ * record, with ZIP64 records wherever a size, an offset or the member count needs them (or
+ * everywhere with `forceZip64`). Dates are 1980-01-01, so the output depends only on the input.
+ */
+export function writeZip(members: readonly ZipMemberInput[], options: { level: number; forceZip64: boolean }): Uint8Array {
+  const force = options.forceZip64;
+  const planned: PlannedMember[] = [];
+  let offset = 0;
+  for (const member of members) {
+    const nameBytes = utf8Encoder.encode(member.name);
+    if (nameBytes.length > U16_MAX) throw new NdpackError("INVALID_ARGUMENT", `zip member name "${member.name.slice(0, 40)}..." is longer than 65535 UTF-8 bytes`, { array: member.name });
+    const size = sum(member.parts);
+    let crc = 0;
+    for (const part of member.parts) crc = crc32(part, crc);
+    const data = member.method === "deflate" ? deflateParts(member.parts, options.level) : member.parts;
+    const compressedSize = sum(data);
+    const localZip64 = force || size >= U32_MAX || compressedSize >= U32_MAX;
+    const zip64Length = localZip64 ? 20 : 0;
+    let alignPadding = 0;
+    if (member.method === "stored" && member.align !== undefined && member.align > 1) {
+      // An alignment record is 4 bytes of header, a u16 alignment, then zeros.
+      const base = offset + LOCAL_HEADER_SIZE + nameBytes.length + zip64Length + 6;
+      alignPadding = 6 + ((member.align - (base % member.align)) % member.align);
+    }
+    const localExtraLength = zip64Length + alignPadding;
+    planned.push({ nameBytes, flags: /[^\x20-\x7e]/.test(member.name) ? FLAG_UTF8 : 0, method: member.method, crc, size, compressedSize, data, localOffset: offset, localZip64, localExtraLength, alignPadding });
+    offset += LOCAL_HEADER_SIZE + nameBytes.length + localExtraLength + compressedSize;
+  }
+  const cdOffset = offset;
+  const centralZip64 = planned.map((m) => ({
+    size: force || m.size >= U32_MAX,
+    compressedSize: force || m.compressedSize >= U32_MAX,
+    localOffset: force || m.localOffset >= U32_MAX,
+  }));
+  const centralExtraLength = centralZip64.map((z) => {
+    const fields = Number(z.size) + Number(z.compressedSize) + Number(z.localOffset);
+    return fields === 0 ? 0 : 4 + 8 * fields;
+  });
+  const cdSize = planned.reduce((total, m, i) => total + CENTRAL_HEADER_SIZE + m.nameBytes.length + centralExtraLength[i]!, 0);
+  const zip64End = force || planned.length >= U16_MAX || cdOffset >= U32_MAX || cdSize >= U32_MAX;
+  const total = cdOffset + cdSize + (zip64End ? ZIP64_END_SIZE + ZIP64_LOCATOR_SIZE : 0) + END_SIZE;
+  if (!Number.isSafeInteger(total)) throw new NdpackError("INVALID_ARGUMENT", "the members add up to more than 2^53-1 bytes");
+
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  const u64 = (at: number, value: number) => view.setBigUint64(at, BigInt(value), true);
+  for (const m of planned) {
+    let at = m.localOffset;
+    view.setUint32(at, SIG.local, true);
+    view.setUint16(at + 4, m.localZip64 ? 45 : 20, true);
+    view.setUint16(at + 6, m.flags, true);
+    view.setUint16(at + 8, m.method === "stored" ? 0 : 8, true);
+    view.setUint16(at + 10, 0, true); // time 00:00:00
+    view.setUint16(at + 12, DOS_DATE, true);
+    view.setUint32(at + 14, m.crc, true);
+    view.setUint32(at + 18, m.localZip64 ? U32_MAX : m.compressedSize, true);
+    view.setUint32(at + 22, m.localZip64 ? U32_MAX : m.size, true);
+    view.setUint16(at + 26, m.nameBytes.length, true);
+    view.setUint16(at + 28, m.localExtraLength, true);
+    out.set(m.nameBytes, at + LOCAL_HEADER_SIZE);
+    at += LOCAL_HEADER_SIZE + m.nameBytes.length;
+    if (m.localZip64) {
+      view.setUint16(at, EXTRA_ZIP64, true);
+      view.setUint16(at + 2, 16, true);
+      u64(at + 4, m.size);
+      u64(at + 12, m.compressedSize);
+      at += 20;
+    }
+    if (m.alignPadding > 0) {
+      view.setUint16(at, EXTRA_ALIGN, true);
+      view.setUint16(at + 2, m.alignPadding - 4, true);
+      view.setUint16(at + 4, 64, true);
+      at += m.alignPadding; // the rest is zeros already
+    }
+    for (const part of m.data) {
+      out.set(part, at);
+      at += part.length;
+    }
+  }
+  let at = cdOffset;
+  planned.forEach((m, i) => {
+    const z = centralZip64[i]!;
+    const zip64 = centralExtraLength[i]! > 0 || m.localZip64;
+    view.setUint32(at, SIG.central, true);
+    view.setUint16(at + 4, MADE_BY, true);
+    view.setUint16(at + 6, zip64 ? 45 : 20, true);
+    view.setUint16(at + 8, m.flags, true);
+    view.setUint16(at + 10, m.method === "stored" ? 0 : 8, true);
+    view.setUint16(at + 12, 0, true);
+    view.setUint16(at + 14, DOS_DATE, true);
+    view.setUint32(at + 16, m.crc, true);
+    view.setUint32(at + 20, z.compressedSize ? U32_MAX : m.compressedSize, true);
+    view.setUint32(at + 24, z.size ? U32_MAX : m.size, true);
+    view.setUint16(at + 28, m.nameBytes.length, true);
+    view.setUint16(at + 30, centralExtraLength[i]!, true);
+    // comment length, disk number start, internal attributes: 0
+    view.setUint32(at + 38, EXTERNAL_ATTRIBUTES, true);
+    view.setUint32(at + 42, z.localOffset ? U32_MAX : m.localOffset, true);
+    out.set(m.nameBytes, at + CENTRAL_HEADER_SIZE);
+    at += CENTRAL_HEADER_SIZE + m.nameBytes.length;
+    if (centralExtraLength[i]! > 0) {
+      view.setUint16(at, EXTRA_ZIP64, true);
+      view.setUint16(at + 2, centralExtraLength[i]! - 4, true);
+      let field = at + 4;
+      for (const [needed, value] of [[z.size, m.size], [z.compressedSize, m.compressedSize], [z.localOffset, m.localOffset]] as const) {
+        if (!needed) continue;
+        u64(field, value);
+        field += 8;
+      }
+      at += centralExtraLength[i]!;
+    }
+  });
+  if (zip64End) {
+    const zip64At = at;
+    view.setUint32(at, SIG.zip64End, true);
+    u64(at + 4, ZIP64_END_SIZE - 12);
+    view.setUint16(at + 12, MADE_BY, true);
+    view.setUint16(at + 14, 45, true);
+    // this disk, directory's disk: 0
+    u64(at + 24, planned.length);
+    u64(at + 32, planned.length);
+    u64(at + 40, cdSize);
+    u64(at + 48, cdOffset);
+    at += ZIP64_END_SIZE;
+    view.setUint32(at, SIG.zip64Locator, true);
+    u64(at + 8, zip64At);
+    view.setUint32(at + 16, 1, true);
+    at += ZIP64_LOCATOR_SIZE;
+  }
+  view.setUint32(at, SIG.end, true);
+  view.setUint16(at + 8, Math.min(planned.length, U16_MAX), true);
+  view.setUint16(at + 10, Math.min(planned.length, U16_MAX), true);
+  view.setUint32(at + 12, zip64End ? U32_MAX : cdSize, true);
+  view.setUint32(at + 16, zip64End ? U32_MAX : cdOffset, true);
+  return out;
+}
