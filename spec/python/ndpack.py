@@ -107,7 +107,9 @@ Verifying
 ``verify(source, **limits)`` never raises for a bad file; it returns
 ``{"ok": bool, "error": None | {"code", "message"}, "arrays": [{"name", "ok", "error"}, ...]}``:
 ``error`` is the structural failure (checks 1 to 21, in which case ``arrays`` is empty), and each
-array is checked on its own (checks 22 and 23: CRC-32, padding, and decoding when compressed).
+array is checked on its own (check 22: its CRC-32 and the padding after it). Like the TypeScript
+``verify``, it does not decompress (the CRC covers the stored bytes, FORMAT.md section 5): reading
+a compressed array can still fail with ``CODEC_ERROR`` or ``LIMIT_EXCEEDED`` (check 23).
 
 Errors
 ------
@@ -254,6 +256,8 @@ def _align_up(x: int, a: int) -> int:
 
 _WS_RE = re.compile(r"[ \t\n\r]*")
 _NUMBER_RE = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+# What a number token extends over: a digit after a leading 0, a '.' or an 'e' commits to more.
+_NUMBER_TOKEN_RE = re.compile(r"-?[0-9]*(?:\.[0-9]*)?(?:[eE][-+]?[0-9]*)?")
 _PLAIN_RE = re.compile(r'[^"\\\x00-\x1f]*')
 _HEX4_RE = re.compile(r"[0-9a-fA-F]{4}")
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
@@ -325,7 +329,9 @@ def _parse_string(text: str, pos: int) -> tuple[str, int]:
 def _parse_strict(text: str, max_depth: int) -> dict:
     """Parse ``text`` as the header JSON (section 2.1), iteratively, reporting the first problem in
     text order: HEADER_INVALID, LIMIT_EXCEEDED (an opening bracket deeper than ``max_depth``; the
-    header object is depth 1), DUPLICATE_KEY (at the repeated key), BAD_NUMBER (at the number)."""
+    header object is depth 1; scalars add no depth), DUPLICATE_KEY (as soon as the repeated key is
+    read), BAD_NUMBER (as soon as the number is read; a malformed number such as ``-01``, ``1.`` or
+    ``1e+`` is HEADER_INVALID, not BAD_NUMBER)."""
     n = len(text)
     if n == 0 or text[0] != "{":
         raise _json_error(0, "the header does not begin with '{'")
@@ -377,8 +383,8 @@ def _parse_strict(text: str, max_depth: int) -> dict:
             value, pos = _parse_string(text, pos)
         elif c == "-" or c.isdigit() and c.isascii():
             m = _NUMBER_RE.match(text, pos)
-            if m is None:
-                raise _json_error(pos, "invalid number")
+            if m is None or m.end() != _NUMBER_TOKEN_RE.match(text, pos).end():
+                raise _json_error(pos, "malformed number")
             value = _number_value(m.group(), m.group(1), m.group(2), in_meta)
             pos = m.end()
         elif text.startswith("true", pos):
@@ -472,14 +478,13 @@ def _fast_parse(text: str, max_depth: int):
 
 
 def _parse_header_json(raw: bytes, max_depth: int) -> dict:
-    """Section 9 step 7 over the header bytes (trailing spaces included)."""
+    """Section 9 step 7 over the header bytes (trailing spaces included): the bytes are decoded as
+    UTF-8 first (invalid UTF-8 anywhere is HEADER_INVALID), then the text is parsed."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        # Problems before the first invalid byte come first in text order; if there are none,
-        # the invalid byte is the first problem.
-        _parse_strict(raw[: e.start].decode("utf-8"), max_depth)
-        raise NdpackError("HEADER_INVALID", f"invalid UTF-8 at byte {e.start} of the header")
+        raise NdpackError("HEADER_INVALID", f"invalid UTF-8 at byte {e.start} of the header") \
+            from None
     if not text.startswith("{"):
         raise _json_error(0, "the header does not begin with '{'")
     root = _fast_parse(text, max_depth)
@@ -653,66 +658,66 @@ def _check_limits(limits: dict) -> dict:
     return out
 
 
-def _is_type(v, t) -> bool:
-    if t is int:
-        return type(v) is int
-    return isinstance(v, t)
-
-
 def _check_structure(h: dict, minor: int) -> None:
-    """Section 9 step 8, over the whole header. All HEADER_INVALID conditions come first, then
-    UNKNOWN_DTYPE, UNSUPPORTED_CODEC and UNSUPPORTED_CHECKSUM, in the order the step lists them."""
+    """Section 9 step 8. The header is checked key by key in the order of section 2.2's tables
+    (``alignment``, ``checksum``, ``dataLength``, ``metadata``, ``arrays``; in ``arrays`` each entry in
+    order, its keys in table order, then its unknown keys), the header's unknown keys last; the
+    first failure is reported. A missing key or a value of the wrong JSON type is HEADER_INVALID,
+    whatever the key."""
     strict_keys = minor <= VERSION[1]
-    types = {"alignment": int, "checksum": str, "dataLength": int, "metadata": dict, "arrays": list}
-    etypes = {"name": str, "dtype": str, "shape": list, "order": str, "byteOrder": str,
-              "codec": str, "offset": int, "byteLength": int}
 
-    def invalid(msg: str, array=None) -> NdpackError:
-        return NdpackError("HEADER_INVALID", msg, array=array)
+    def invalid(msg: str) -> NdpackError:
+        return NdpackError("HEADER_INVALID", msg)
 
-    for k, t in types.items():
-        if k not in h:
-            raise invalid(f"missing key {k!r}")
-        if not _is_type(h[k], t):
-            raise invalid(f"{k!r} has the wrong type")
-    if strict_keys:
-        for k in h:
-            if k not in types:
-                raise invalid(f"unknown key {k!r}")
-    a = h["alignment"]
+    def get(obj: dict, key: str, kind, where: str):
+        if key not in obj:
+            raise invalid(f"{where}: missing key {key!r}")
+        v = obj[key]
+        if kind is int:
+            ok = type(v) is int  # step 7 made every number here a non-negative safe integer
+        else:
+            ok = isinstance(v, kind)
+        if not ok:
+            raise invalid(f"{where}{key}: wrong JSON type")
+        return v
+
+    a = get(h, "alignment", int, "")
     if not (8 <= a <= 65536 and a & (a - 1) == 0):
         raise invalid(f"alignment {a} is not a power of two from 8 to 65536")
-    for i, e in enumerate(h["arrays"]):
+    checksum = get(h, "checksum", str, "")
+    if checksum not in CHECKSUMS:
+        raise NdpackError("UNSUPPORTED_CHECKSUM", f"unsupported checksum {checksum!r}")
+    get(h, "dataLength", int, "")
+    get(h, "metadata", dict, "")
+    for i, e in enumerate(get(h, "arrays", list, "")):
+        where = f"arrays[{i}]."
         if not isinstance(e, dict):
             raise invalid(f"arrays[{i}] is not an object")
-        for k, t in etypes.items():
-            if k not in e:
-                if k == "codec":
-                    continue
-                raise invalid(f"arrays[{i}] has no {k!r}")
-            if not _is_type(e[k], t):
-                raise invalid(f"arrays[{i}].{k} has the wrong type")
+        if get(e, "name", str, where) == "":
+            raise invalid(f"{where}name is empty")
+        dtype = get(e, "dtype", str, where)
+        if dtype not in DTYPES:
+            raise NdpackError("UNKNOWN_DTYPE", f"unknown dtype {dtype!r} at {where}dtype",
+                              array=e["name"])
+        if not all(type(d) is int for d in get(e, "shape", list, where)):
+            raise invalid(f"{where}shape holds a value that is not an integer")
+        if get(e, "order", str, where) not in ("C", "F"):
+            raise invalid(f"{where}order is {e['order']!r}")
+        if get(e, "byteOrder", str, where) not in ("little", "big"):
+            raise invalid(f"{where}byteOrder is {e['byteOrder']!r}")
+        if "codec" in e and get(e, "codec", str, where) not in CODECS:
+            raise NdpackError("UNSUPPORTED_CODEC", f"unsupported codec {e['codec']!r} at "
+                              f"{where}codec", array=e["name"])
+        get(e, "offset", int, where)
+        get(e, "byteLength", int, where)
         if strict_keys:
             for k in e:
-                if k not in etypes:
-                    raise invalid(f"arrays[{i}] has the unknown key {k!r}")
-        if not all(type(d) is int for d in e["shape"]):
-            raise invalid(f"arrays[{i}].shape holds a value that is not an integer")
-        if e["name"] == "":
-            raise invalid(f"arrays[{i}].name is empty")
-        if e["order"] not in ("C", "F"):
-            raise invalid(f"arrays[{i}].order is {e['order']!r}")
-        if e["byteOrder"] not in ("little", "big"):
-            raise invalid(f"arrays[{i}].byteOrder is {e['byteOrder']!r}")
-    for e in h["arrays"]:
-        if e["dtype"] not in DTYPES:
-            raise NdpackError("UNKNOWN_DTYPE", f"unknown dtype {e['dtype']!r}", array=e["name"])
-    for e in h["arrays"]:
-        if e.get("codec", "none") not in CODECS:
-            raise NdpackError("UNSUPPORTED_CODEC", f"unsupported codec {e['codec']!r}",
-                              array=e["name"])
-    if h["checksum"] not in CHECKSUMS:
-        raise NdpackError("UNSUPPORTED_CHECKSUM", f"unsupported checksum {h['checksum']!r}")
+                if k not in _ENTRY_KEYS:
+                    raise invalid(f"{where[:-1]} has the unknown key {k!r}")
+    if strict_keys:
+        for k in h:
+            if k not in _HEADER_KEYS:
+                raise invalid(f"unknown key {k!r}")
 
 
 def _parse(buf, limits: dict):
@@ -945,13 +950,12 @@ class NdpackFile(Mapping):
         return arr
 
     def verify(self) -> list[dict]:
-        """Check every array on its own (section 9 steps 22 and 23); one report per array."""
+        """Check every array's CRC-32 and padding on its own (section 9 step 22), without
+        decompressing anything (section 5); one report per array."""
         out = []
         for e in self._entries:
             try:
                 self._verify_record(e)
-                if e.codec != "none":
-                    self._decoded(e)
                 out.append({"name": e.name, "ok": True, "error": None})
             except NdpackError as ex:
                 out.append({"name": e.name, "ok": False,
@@ -996,8 +1000,8 @@ def load(source, *, mmap: bool = False, **options) -> NdpackFile:
 
 
 def verify(source, **limits) -> dict:
-    """Check a file completely without raising for bad bytes: structure (section 9 steps 1-21),
-    then every array on its own (steps 22-23). See the module documentation for the report."""
+    """Check a file without raising for bad bytes: structure (section 9 steps 1-21), then every
+    array's CRC-32 and padding on its own (step 22). See the module documentation."""
     try:
         f = load(source, **limits)
     except NdpackError as ex:
