@@ -40,3 +40,5 @@ export {
   float8E4M3FNToFloat32,
   float8E5M2ToFloat32,
 } from "./floats.js";
+export { decodeStream, encodeStream } from "./stream.js";
+export type { ByteSource, DecodeStreamOptions, EncodeStreamOptions, NdpackStreamReader, StreamHeader } from "./stream.js";

@@ -1,0 +1,419 @@
+/**
+ * ndpack over Web Streams, for `fetch` bodies, HTTP responses and sockets. Browser-safe: it uses only
+ * `ReadableStream` and async iteration, never a `node:` module.
+ *
+ * {@link encodeStream} hands out the bytes of {@link planEncoding}'s plan piece by piece, as views of
+ * the caller's arrays wherever no byte has to change, so the file is never gathered in memory.
+ * {@link decodeStream} runs the checks of FORMAT.md §9 in wire order as bytes arrive: the preamble
+ * and header first (steps 1–19, 21), then each array's record, whose CRC it checks (step 22) before
+ * handing the array out, and finally the length (step 20) when the stream ends.
+ *
+ * @example
+ * ```ts
+ * import { decodeStream, encodeStream } from "ndpack";
+ *
+ * await fetch(url, { method: "POST", body: encodeStream({ x: new Float32Array(1e6) }), duplex: "half" });
+ *
+ * const arrays = decodeStream((await fetch(url)).body!);
+ * console.log((await arrays.header()).names);
+ * for await (const array of arrays) console.log(array.name, array.shape);
+ * ```
+ *
+ * @module
+ */
+import { freshBytes, swapInPlace } from "./bytes.js";
+import { crc32 } from "./crc32.js";
+import { arrayInfo, materialize, type ArrayInfo, type NdArray } from "./decode.js";
+import { planEncoding, planSegments, type ArraysInput, type EncodeOptions, type EncodePlan } from "./encode.js";
+import { NdpackError } from "./errors.js";
+import { PREAMBLE_SIZE, type Checksum, type ReadLimits } from "./format.js";
+import { checkFileLength, checkZeroPadding, readHeader, readPreamble, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
+import { HOST_BYTE_ORDER } from "./runtime.js";
+
+/** Options of {@link encodeStream}. */
+export interface EncodeStreamOptions extends EncodeOptions {
+  /**
+   * Largest chunk the stream emits, in bytes (default 1 MiB). Payloads go out as views of the
+   * caller's arrays cut to this size; byte-swapped payloads are copied this many bytes at a time.
+   */
+  readonly chunkBytes?: number;
+}
+
+/** Pieces shorter than this (the head, padding, checksums, small arrays) are copied and merged into one chunk. */
+const SMALL_PIECE = 64 * 1024;
+
+const DEFAULT_CHUNK_BYTES = 1 << 20;
+
+function checkChunkBytes(value: unknown): number {
+  if (value === undefined) return DEFAULT_CHUNK_BYTES;
+  if (!Number.isSafeInteger(value) || (value as number) < 1) {
+    throw new NdpackError("INVALID_ARGUMENT", `chunkBytes must be a positive integer, got ${String(value)}`, { field: "chunkBytes" });
+  }
+  return value as number;
+}
+
+/** The plan's pieces as stream chunks: small pieces merged into fresh memory, large ones cut into views. */
+function* streamChunks(plan: EncodePlan, chunkBytes: number): Generator<Uint8Array, void, undefined> {
+  let merged = new Uint8Array(SMALL_PIECE);
+  let used = 0;
+  for (const piece of planSegments(plan, chunkBytes)) {
+    if (piece.length < SMALL_PIECE) {
+      if (used + piece.length > merged.length) {
+        yield merged.subarray(0, used);
+        merged = new Uint8Array(SMALL_PIECE);
+        used = 0;
+      }
+      merged.set(piece, used);
+      used += piece.length;
+      continue;
+    }
+    if (used > 0) {
+      yield merged.subarray(0, used);
+      merged = new Uint8Array(SMALL_PIECE);
+      used = 0;
+    }
+    for (let at = 0; at < piece.length; at += chunkBytes) yield piece.subarray(at, Math.min(at + chunkBytes, piece.length));
+  }
+  if (used > 0) yield merged.subarray(0, used);
+}
+
+/**
+ * Encodes named arrays as a `ReadableStream` of the file's bytes: a body for `fetch` or an HTTP
+ * response. Produces the same bytes as `encode` without gathering them: chunks are produced as the
+ * consumer pulls, and payloads go out as views of the caller's arrays, so keep those arrays
+ * unchanged until the stream has been read, and do not modify the chunks.
+ *
+ * Arguments are checked, and arrays with a codec compressed, before this function returns (errors
+ * are thrown here, not by the stream): the header holds every stored size, so a compressed stream
+ * holds all compressed payloads in memory from the start. Uncompressed streams hold only the header.
+ *
+ * @example
+ * ```ts
+ * const response = new Response(encodeStream({ image: { data: pixels, shape: [480, 640, 3] } }));
+ * ```
+ */
+export function encodeStream(arrays: ArraysInput, options: EncodeStreamOptions = {}): ReadableStream<Uint8Array> {
+  const chunkBytes = checkChunkBytes(options.chunkBytes);
+  const chunks = streamChunks(planEncoding(arrays, options), chunkBytes);
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const next = chunks.next();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
+    },
+    cancel() {
+      chunks.return();
+    },
+  });
+}
+
+/** Where {@link decodeStream} reads from: a Web `ReadableStream` or any async iterable of byte chunks (Node streams, `http.IncomingMessage`). */
+export type ByteSource = ReadableStream<Uint8Array> | AsyncIterable<Uint8Array | ArrayBufferView | ArrayBuffer>;
+
+/** Options of {@link decodeStream}; the limits of FORMAT.md §7 can be set here too. */
+export interface DecodeStreamOptions extends Partial<ReadLimits> {
+  /**
+   * Check each array's CRC, and the padding before it, before handing it out (default `true`).
+   * The stream passes every byte through the reader anyway, so this costs only the CRC computation.
+   */
+  readonly verify?: boolean;
+}
+
+/** What a stream's header says, available before any payload has arrived. */
+export interface StreamHeader {
+  /** Format version of the stream. */
+  readonly version: { readonly major: number; readonly minor: number };
+  /** Payload alignment. */
+  readonly alignment: number;
+  /** Checksum algorithm of the payloads. */
+  readonly checksum: Checksum;
+  /** The user's metadata object (`{}` when none was written). */
+  readonly metadata: Readonly<Record<string, unknown>>;
+  /** Array names in stream order. */
+  readonly names: readonly string[];
+  /** Each array's description, in stream order. */
+  readonly arrays: readonly ArrayInfo[];
+  /** Exact length of the whole stream in bytes. */
+  readonly byteLength: number;
+}
+
+/**
+ * The arrays of an ndpack stream, each handed out as soon as its bytes (and its CRC) have arrived.
+ * Iterate it with `for await`; breaking out of the loop cancels the source.
+ */
+export interface NdpackStreamReader extends AsyncIterableIterator<NdArray> {
+  /** Reads (once) and returns the preamble and header: the first thing in the stream. */
+  header(): Promise<StreamHeader>;
+  /** Bytes of the stream consumed so far. */
+  readonly bytesRead: number;
+  /** Stops reading and cancels the source (a `ReadableStream` is cancelled, an iterator returned). */
+  cancel(reason?: unknown): Promise<void>;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function chunkBytesOf(value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  throw new NdpackError("INVALID_ARGUMENT", `stream chunks must be bytes (Uint8Array, ArrayBuffer, ...), got ${value === null ? "null" : typeof value}`, { field: "source" });
+}
+
+/** Exact-length reads over a source of chunks of any size; the one place that pulls from the source. */
+class ChunkReader {
+  readonly #pull: () => Promise<IteratorResult<unknown>>;
+  readonly #release: (reason: unknown) => Promise<void>;
+  #chunk: Uint8Array = EMPTY;
+  #at = 0;
+  #ended = false;
+  #released = false;
+  /** Bytes handed out so far: the position in the stream. */
+  consumed = 0;
+
+  constructor(source: ByteSource) {
+    if (source !== null && typeof source === "object" && typeof (source as ReadableStream<Uint8Array>).getReader === "function") {
+      const reader = (source as ReadableStream<Uint8Array>).getReader();
+      this.#pull = () => reader.read();
+      this.#release = async (reason) => {
+        if (!this.#ended) await reader.cancel(reason);
+        reader.releaseLock();
+      };
+    } else if (source !== null && typeof source === "object" && typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function") {
+      const iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+      this.#pull = () => iterator.next();
+      this.#release = async () => {
+        if (!this.#ended) await iterator.return?.();
+      };
+    } else {
+      throw new NdpackError("INVALID_ARGUMENT", "source must be a ReadableStream or an async iterable of byte chunks", { field: "source" });
+    }
+  }
+
+  /** Makes sure unread bytes are at hand; false when the source has ended. */
+  async #fill(): Promise<boolean> {
+    while (this.#at >= this.#chunk.length) {
+      if (this.#ended || this.#released) return false;
+      const { done, value } = await this.#pull();
+      if (done) {
+        this.#ended = true;
+        return false;
+      }
+      this.#chunk = chunkBytesOf(value);
+      this.#at = 0;
+    }
+    return true;
+  }
+
+  /** Copies the next bytes into `target`; returns how many, fewer than asked only at the end of the source. */
+  async readInto(target: Uint8Array): Promise<number> {
+    let filled = 0;
+    while (filled < target.length && (await this.#fill())) {
+      const n = Math.min(target.length - filled, this.#chunk.length - this.#at);
+      target.set(this.#chunk.subarray(this.#at, this.#at + n), filled);
+      this.#at += n;
+      filled += n;
+      this.consumed += n;
+    }
+    return filled;
+  }
+
+  /** Passes over `length` bytes, requiring them to be zero when `zero` is set; returns how many there were. */
+  async skip(length: number, zero: boolean): Promise<number> {
+    let skipped = 0;
+    while (skipped < length && (await this.#fill())) {
+      const n = Math.min(length - skipped, this.#chunk.length - this.#at);
+      if (zero) checkZeroPadding(this.#chunk, this.#at, this.#at + n, this.consumed - this.#at);
+      this.#at += n;
+      skipped += n;
+      this.consumed += n;
+    }
+    return skipped;
+  }
+
+  /** True when the source has no more bytes. */
+  async atEnd(): Promise<boolean> {
+    return !(await this.#fill());
+  }
+
+  /** Stops reading: cancels the source unless it has ended. Safe to call more than once. */
+  async release(reason?: unknown): Promise<void> {
+    if (this.#released) return;
+    this.#released = true;
+    this.#chunk = EMPTY;
+    this.#at = 0;
+    try {
+      await this.#release(reason);
+    } catch {
+      // The source failing to cancel changes nothing for us: we read no more from it.
+    }
+  }
+}
+
+/** §9 steps 1–21, for a source whose length is known only when it ends. */
+async function readStreamLayout(reader: ChunkReader, limits: ReadLimits): Promise<FileLayout> {
+  const start = new Uint8Array(PREAMBLE_SIZE);
+  const got = await reader.readInto(start);
+  // Steps 1–5. Until the source ends its length is unknown: the largest possible length is used
+  // for step 5, and a short header is caught below with the length actually seen.
+  const preamble = readPreamble(start.subarray(0, got), got < PREAMBLE_SIZE ? got : Number.MAX_SAFE_INTEGER, limits);
+  const head = new Uint8Array(PREAMBLE_SIZE + preamble.headerLength);
+  head.set(start);
+  const headerGot = await reader.readInto(head.subarray(PREAMBLE_SIZE));
+  if (headerGot < preamble.headerLength) readPreamble(head, PREAMBLE_SIZE + headerGot, limits);
+  const layout = readHeader(head, preamble, limits);
+  const paddingLength = layout.dataStart - head.length;
+  if ((await reader.skip(paddingLength, true)) < paddingLength) checkFileLength(layout, reader.consumed);
+  return layout;
+}
+
+/**
+ * An array over fresh memory that belongs to the reader (a stream's or a lazy file reader's
+ * payload): byte-swapped in place rather than copied again, decompressed when it has a codec.
+ * `bytes` is exactly the stored payload of `entry`. Not part of the public API.
+ */
+export function arrayFromOwnedBytes(entry: EntryLayout, bytes: Uint8Array, limits: Pick<ReadLimits, "maxDecodedBytes">): NdArray {
+  const wordSize = entry.dtype.wordSize;
+  if (entry.codec === "none" && wordSize > 1 && entry.byteOrder !== HOST_BYTE_ORDER) {
+    swapInPlace(bytes, wordSize);
+    const array = materialize({ ...entry, byteOrder: HOST_BYTE_ORDER }, bytes, entry.start, "auto", limits);
+    return { ...array, byteOrder: entry.byteOrder, copied: true };
+  }
+  return { ...materialize(entry, bytes, entry.start, "auto", limits), copied: true };
+}
+
+/**
+ * Fresh memory for one payload, or LIMIT_EXCEEDED when the runtime cannot hold that many bytes in
+ * one typed array (a header may claim any size up to 2^53-1). Not part of the public API.
+ */
+export function allocatePayload(name: string, byteLength: number): Uint8Array {
+  try {
+    return freshBytes(byteLength);
+  } catch (cause) {
+    throw new NdpackError("LIMIT_EXCEEDED", `array "${name}" is ${byteLength} bytes, more than this runtime can allocate in one typed array`, { array: name, actual: byteLength, cause });
+  }
+}
+
+/** §6: the CRC-32 check of one stored payload; `crcOffset` is where its CRC sits in the file. */
+export function checkPayloadCrc(entry: EntryLayout, payload: Uint8Array, stored: number, crcOffset: number): void {
+  const actual = crc32(payload);
+  if (actual !== stored) {
+    throw new NdpackError("CHECKSUM", `array "${entry.name}": checksum mismatch, the payload is damaged (stored 0x${stored.toString(16)}, computed 0x${actual.toString(16)})`, { array: entry.name, offset: crcOffset, expected: stored, actual });
+  }
+}
+
+function streamHeader(layout: FileLayout): StreamHeader {
+  return {
+    version: layout.version,
+    alignment: layout.header.alignment,
+    checksum: layout.header.checksum,
+    metadata: layout.header.metadata,
+    names: Object.freeze(layout.entries.map((entry) => entry.name)),
+    arrays: Object.freeze(layout.entries.map(arrayInfo)),
+    byteLength: layout.fileLength,
+  };
+}
+
+class StreamDecoder implements NdpackStreamReader {
+  readonly #reader: ChunkReader;
+  readonly #limits: ReadLimits;
+  readonly #verify: boolean;
+  readonly #arrays: AsyncGenerator<NdArray, undefined, undefined>;
+  #layout: Promise<FileLayout> | undefined;
+
+  constructor(reader: ChunkReader, limits: ReadLimits, verify: boolean) {
+    this.#reader = reader;
+    this.#limits = limits;
+    this.#verify = verify;
+    this.#arrays = this.#run();
+  }
+
+  get bytesRead(): number {
+    return this.#reader.consumed;
+  }
+
+  #readLayout(): Promise<FileLayout> {
+    this.#layout ??= readStreamLayout(this.#reader, this.#limits).catch(async (error: unknown) => {
+      await this.#reader.release(error);
+      throw error;
+    });
+    return this.#layout;
+  }
+
+  async header(): Promise<StreamHeader> {
+    return streamHeader(await this.#readLayout());
+  }
+
+  next(): Promise<IteratorResult<NdArray, undefined>> {
+    return this.#arrays.next();
+  }
+
+  async return(): Promise<IteratorResult<NdArray, undefined>> {
+    await this.cancel();
+    return { done: true, value: undefined };
+  }
+
+  async cancel(reason?: unknown): Promise<void> {
+    await this.#reader.release(reason);
+    await this.#arrays.return(undefined);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async *#run(): AsyncGenerator<NdArray, undefined, undefined> {
+    const reader = this.#reader;
+    let finished = false;
+    try {
+      const layout = await this.#readLayout();
+      const { checksumSize } = layout;
+      let position = layout.dataStart;
+      for (const entry of layout.entries) {
+        const gap = entry.start - position;
+        if ((await reader.skip(gap, this.#verify)) < gap) checkFileLength(layout, reader.consumed);
+        const payload = allocatePayload(entry.name, entry.byteLength);
+        if ((await reader.readInto(payload)) < payload.length) checkFileLength(layout, reader.consumed);
+        position = entry.start + entry.byteLength;
+        if (checksumSize > 0) {
+          const crc = new Uint8Array(checksumSize);
+          if ((await reader.readInto(crc)) < checksumSize) checkFileLength(layout, reader.consumed);
+          if (this.#verify) checkPayloadCrc(entry, payload, new DataView(crc.buffer).getUint32(0, true), position);
+          position += checksumSize;
+        }
+        yield arrayFromOwnedBytes(entry, payload, this.#limits);
+      }
+      if (!(await reader.atEnd())) {
+        throw new NdpackError("TRAILING_BYTES", `stream continues past byte ${layout.fileLength}, where its header says it ends`, { offset: layout.fileLength, expected: layout.fileLength });
+      }
+      finished = true;
+    } finally {
+      if (!finished) await reader.release();
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Decodes an ndpack stream as it arrives: `header()` resolves as soon as the header has been read,
+ * and iterating yields each array as soon as its bytes have arrived, after checking its CRC (unless
+ * `verify: false`). Each array is fresh memory the caller owns (`copied: true`); the decoder holds
+ * at most one array's bytes at a time, plus the header.
+ *
+ * A stream that ends early yields the arrays that arrived whole, then throws `TRUNCATED`; one that
+ * goes on past its end throws `TRAILING_BYTES` after the last array. Any error, and breaking out
+ * of the loop, cancels the source.
+ *
+ * @example
+ * ```ts
+ * // Node: an http.IncomingMessage is an async iterable of Buffers.
+ * const arrays = decodeStream(request);
+ * const { names, metadata } = await arrays.header();
+ * for await (const { name, data, shape } of arrays) handle(name, data, shape);
+ * ```
+ */
+export function decodeStream(source: ByteSource, options: DecodeStreamOptions = {}): NdpackStreamReader {
+  const limits = resolveLimits(options);
+  const verify = options.verify ?? true;
+  if (typeof verify !== "boolean") throw new NdpackError("INVALID_ARGUMENT", `verify must be a boolean, got ${String(verify)}`, { field: "verify" });
+  return new StreamDecoder(new ChunkReader(source), limits, verify);
+}
