@@ -13,10 +13,10 @@
  * and structured dtypes are refused with UNKNOWN_DTYPE: nothing is ever unpickled.
  *
  * ml_dtypes types (bfloat16, float8_e4m3fn, float8_e5m2) have no numpy type code: `np.save`
- * writes them as raw bytes, with a void descr such as `'<V2'`. Such a file cannot say which type
- * it holds, so reading one needs the `voidDtype` option; without it, UNKNOWN_DTYPE. Writing
- * those dtypes produces the same void descrs as `np.save` (`numpy.load(...).view(ml_dtypes.bfloat16)`
- * reads them back).
+ * writes them as raw bytes, with a void descr such as `'<V2'` (and `'<f1'` for float8_e5m2, a descr
+ * `numpy.load` itself cannot read). Such a file cannot say which type it holds, so reading one
+ * needs the `voidDtype` option; without it, UNKNOWN_DTYPE. Writing those dtypes produces void
+ * descrs (`'<V2'`, `'<V1'`), which `numpy.load(...).view(ml_dtypes.bfloat16)` reads back.
  *
  * @example
  * ```ts
@@ -354,11 +354,13 @@ export function dtypeOfDescr(descr: string, voidDtype: Dtype | undefined, member
   const known = DTYPE_OF_NUMPY_CODE.get(code);
   if (known !== undefined) return { dtype: known, byteOrder };
   if (/^O\d*$/.test(code)) throw fail("is an object array: its elements are pickled Python objects, which ndpack never unpickles");
+  // Void descrs are raw bytes; `f1` is no numpy type, but np.save writes it for ml_dtypes' float8_e5m2
+  // (whose dtype claims kind "f"), and numpy.load cannot read it back.
   const voidMatch = /^V(\d+)$/.exec(code);
-  if (voidMatch) {
-    const itemSize = Number(voidMatch[1]);
+  if (voidMatch || code === "f1") {
+    const itemSize = voidMatch ? Number(voidMatch[1]) : 1;
     if (voidDtype === undefined) {
-      throw fail(`is raw ${itemSize}-byte records (numpy stores ml_dtypes types such as bfloat16 and float8 this way); pass the voidDtype option to say which dtype they hold`);
+      throw fail(`is raw ${itemSize}-byte items (numpy stores ml_dtypes types such as bfloat16 and float8 this way); pass the voidDtype option to say which dtype they hold`);
     }
     const dtype = DTYPES[voidDtype];
     if (dtype.itemSize !== itemSize) throw fail(`holds ${itemSize}-byte items, but voidDtype ${voidDtype} has ${dtype.itemSize}-byte items`);
