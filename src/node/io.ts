@@ -1,0 +1,278 @@
+/**
+ * File-system plumbing shared by `save`, `load`, `open` and `createWriter`: OS errors wrapped as
+ * IO_ERROR, reads and writes that loop past the per-call limits, a vectored positioned writer, and
+ * the temporary file that becomes the target only when it is complete.
+ *
+ * @module
+ */
+import { randomBytes } from "node:crypto";
+import { open, realpath, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { NdpackError } from "../errors.js";
+
+/** A file path: a string or a `file:` URL. */
+export type PathLike = string | URL;
+
+/** The path of a {@link PathLike}, or INVALID_ARGUMENT. */
+export function toPath(path: unknown, field = "path"): string {
+  if (typeof path === "string" && path.length > 0) return path;
+  if (path instanceof URL && path.protocol === "file:") return fileURLToPath(path);
+  throw new NdpackError("INVALID_ARGUMENT", `${field} must be a non-empty string or a file: URL, got ${String(path)}`, { field });
+}
+
+/** An OS error as IO_ERROR, naming what was being done to which path; the OS error (with its `code`, e.g. ENOENT) is the `cause`. */
+export function ioError(action: string, path: string, cause: unknown): NdpackError {
+  if (cause instanceof NdpackError) return cause;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return new NdpackError("IO_ERROR", `cannot ${action} ${path}: ${message}`, { path, cause });
+}
+
+/** Bytes per read or write call: below the 2 GiB a single call can move. */
+export const MAX_IO_BYTES = 1 << 30;
+
+/** Buffers per writev call (POSIX IOV_MAX is 1024 on Linux and macOS). */
+const MAX_IOVECS = 1024;
+
+/** Reads into `target` from file offset `position` until it is full or the file ends; returns the bytes read. */
+export async function readAt(handle: FileHandle, target: Uint8Array, position: number): Promise<number> {
+  let done = 0;
+  while (done < target.length) {
+    const length = Math.min(target.length - done, MAX_IO_BYTES);
+    const { bytesRead } = await handle.read(target, done, length, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
+}
+
+/** Writes `pieces` back to back from file offset `position`, in writev batches, resuming after partial writes. */
+export async function writeAt(handle: FileHandle, pieces: readonly Uint8Array[], position: number): Promise<void> {
+  let queue = pieces.filter((piece) => piece.length > 0);
+  let at = position;
+  while (queue.length > 0) {
+    const batch = queue.slice(0, MAX_IOVECS);
+    const total = batch.reduce((sum, piece) => sum + piece.length, 0);
+    const { bytesWritten } = await handle.writev(batch, at);
+    if (bytesWritten <= 0) throw new Error(`writev wrote nothing at offset ${at}`);
+    at += bytesWritten;
+    if (bytesWritten === total) {
+      queue = queue.slice(batch.length);
+      continue;
+    }
+    // A partial write: drop what went out and resume inside the piece where it stopped.
+    let left = bytesWritten;
+    let index = 0;
+    while (left >= queue[index]!.length) left -= queue[index++]!.length;
+    queue = [queue[index]!.subarray(left), ...queue.slice(index + 1)];
+  }
+}
+
+/** True when every byte of `bytes` is zero (eight at a time where the view allows). */
+export function isAllZero(bytes: Uint8Array): boolean {
+  const head = Math.min(bytes.length, -bytes.byteOffset & 7);
+  for (let i = 0; i < head; i++) if (bytes[i] !== 0) return false;
+  const words = (bytes.length - head) >>> 3;
+  if (words > 0) {
+    const wide = new BigUint64Array(bytes.buffer, bytes.byteOffset + head, words);
+    for (let i = 0; i < words; i++) if (wide[i] !== 0n) return false;
+  }
+  for (let i = head + words * 8; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+/** Pieces shorter than this are copied into the staging buffer, so that many small writes cost few system calls. */
+const SMALL_PIECE = 64 * 1024;
+const STAGING_BYTES = 1 << 20;
+/** Large pieces are written (or skipped, when zero) in parts of at most this size. */
+const PART_BYTES = 64 << 20;
+/** Bytes of the caller's memory gathered into one writev call at most. */
+const BATCH_BYTES = 256 << 20;
+
+/**
+ * Writes a new file front to back with positioned, vectored writes. Large pieces are written
+ * straight from the caller's memory; small ones are gathered in a 1 MiB staging buffer. Runs of
+ * zeros of 64 MiB (whole parts) are not written at all: the file is new, so the hole they leave
+ * reads as zeros, and `finish` sets the final length. Memory held: the staging buffer and the list
+ * of pending views.
+ */
+export class FileSink {
+  readonly #handle: FileHandle;
+  readonly #staging = new Uint8Array(STAGING_BYTES);
+  #stagingUsed = 0;
+  #stagingQueued = 0;
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  /** File offset up to which every byte is written (or left as a hole). */
+  #flushed: number;
+  /** File offset of the next byte: everything before it is written, skipped or pending. */
+  position: number;
+
+  constructor(handle: FileHandle, position = 0) {
+    this.#handle = handle;
+    this.#flushed = position;
+    this.position = position;
+  }
+
+  /**
+   * Appends `piece`. The caller may reuse its memory once the promise resolves, unless `stable` is
+   * set: then `piece` is promised to stay unchanged until {@link flush}, and large pieces are
+   * gathered into one writev call.
+   */
+  async write(piece: Uint8Array, stable = false): Promise<void> {
+    if (piece.length < SMALL_PIECE) {
+      if (this.#stagingUsed + piece.length > STAGING_BYTES) await this.flush();
+      this.#staging.set(piece, this.#stagingUsed);
+      this.#stagingUsed += piece.length;
+      this.position += piece.length;
+      return;
+    }
+    for (let at = 0; at < piece.length; at += PART_BYTES) {
+      const part = piece.subarray(at, Math.min(at + PART_BYTES, piece.length));
+      if (part.length === PART_BYTES && isAllZero(part)) {
+        await this.flush();
+        this.position += part.length;
+        this.#flushed = this.position;
+        continue;
+      }
+      this.#queueStaging();
+      this.#pending.push(part);
+      this.#pendingBytes += part.length;
+      this.position += part.length;
+      if (this.#pending.length >= MAX_IOVECS - 1 || this.#pendingBytes >= BATCH_BYTES) await this.flush();
+    }
+    // Unless it is stable, the caller may reuse `piece` after this returns: nothing of it may stay pending.
+    if (!stable && this.#pending.length > 0) await this.flush();
+  }
+
+  #queueStaging(): void {
+    if (this.#stagingUsed > this.#stagingQueued) {
+      this.#pending.push(this.#staging.subarray(this.#stagingQueued, this.#stagingUsed));
+      this.#stagingQueued = this.#stagingUsed;
+    }
+  }
+
+  /** Writes everything pending. */
+  async flush(): Promise<void> {
+    this.#queueStaging();
+    if (this.#pending.length > 0) await writeAt(this.#handle, this.#pending, this.#flushed);
+    this.#flushed = this.position;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#stagingUsed = 0;
+    this.#stagingQueued = 0;
+  }
+
+  /** Writes everything pending and gives the file its full length (a final run of zeros was skipped). */
+  async finish(): Promise<void> {
+    await this.flush();
+    const { size } = await this.#handle.stat();
+    if (size < this.position) await this.#handle.truncate(this.position);
+  }
+}
+
+/** Directory fsync errors that mean "not supported here", not "failed". */
+const DIRECTORY_SYNC_UNSUPPORTED = new Set(["EINVAL", "ENOTSUP", "EOPNOTSUPP", "EISDIR", "EPERM", "EACCES", "EBADF"]);
+
+async function syncDirectory(directory: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(directory, "r");
+    await handle.sync();
+  } catch (error) {
+    if (!DIRECTORY_SYNC_UNSUPPORTED.has((error as { code?: string }).code ?? "")) throw error;
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+/** The file a save writes to: a symlink's target, so that saving through a link replaces the linked file. */
+async function resolveTarget(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+/**
+ * A new file that replaces `path` only when it is complete: created next to the target (same
+ * directory, so the rename is atomic) as `.<name>.<random>.tmp`, then fsynced, renamed over the
+ * target, and the directory fsynced. Until `commit` renames it, the target is untouched; `discard`
+ * removes it. An existing target's permission bits are kept.
+ */
+export class AtomicFile {
+  readonly handle: FileHandle;
+  /** The file that will be replaced. */
+  readonly path: string;
+  /** The temporary file being written. */
+  readonly tempPath: string;
+  #closed = false;
+
+  private constructor(handle: FileHandle, path: string, tempPath: string) {
+    this.handle = handle;
+    this.path = path;
+    this.tempPath = tempPath;
+  }
+
+  /** Creates the temporary file for `target`; IO_ERROR when it cannot be created. */
+  static async create(target: string): Promise<AtomicFile> {
+    const path = await resolveTarget(target);
+    const tempPath = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+    let mode: number | undefined;
+    try {
+      const existing = await stat(path);
+      if (existing.isFile()) mode = existing.mode & 0o7777;
+    } catch {
+      // No file to replace (or none we may look at): the new file gets the default mode.
+    }
+    let handle: FileHandle;
+    try {
+      handle = await open(tempPath, "wx", mode ?? 0o666);
+    } catch (cause) {
+      throw ioError("create a temporary file next to", target, cause);
+    }
+    const file = new AtomicFile(handle, path, tempPath);
+    if (mode !== undefined) {
+      try {
+        await handle.chmod(mode);
+      } catch (cause) {
+        await file.discard();
+        throw ioError("set the mode of", tempPath, cause);
+      }
+    }
+    return file;
+  }
+
+  /** Makes the temporary file the target: fsync (unless `durable` is false), close, rename, fsync the directory. */
+  async commit(durable: boolean): Promise<void> {
+    let action = "write";
+    try {
+      if (durable) {
+        action = "fsync";
+        await this.handle.sync();
+      }
+      action = "close";
+      this.#closed = true;
+      await this.handle.close();
+      action = "rename the temporary file over";
+      await rename(this.tempPath, this.path);
+      if (durable) {
+        action = "fsync the directory of";
+        await syncDirectory(dirname(this.path));
+      }
+    } catch (cause) {
+      await this.discard();
+      throw ioError(action, this.path, cause);
+    }
+  }
+
+  /** Closes and removes the temporary file, ignoring errors (it may already be gone). */
+  async discard(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      await this.handle.close().catch(() => undefined);
+    }
+    await unlink(this.tempPath).catch(() => undefined);
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Runs ndpack/node operations in a child process, for the tests that need another user (EACCES
+ * as root), a resource limit (`ulimit -f`) or a SIGKILL. Usage:
+ *
+ *   node --import tsx test/helpers/node-child.ts <operation> <path> [arg]
+ *
+ * - `save <path> <bytes>`, `writer <path> <bytes>`, `load <path>`, `open <path>`: runs the
+ *   operation once and prints `{"ok":true}` or `{"ok":false,"code":...,"causeCode":...,"path":...}`.
+ * - `save-loop <path> <first version>`: saves {@link versionArrays} of versions first, first+1, ...
+ *   over `path` forever, printing `saving <v>` before and `saved <v>` after each save, until killed.
+ */
+import { createWriter, isNdpackError, load, open, save } from "../../src/node/index.js";
+import { versionArrays } from "./node-versions.js";
+
+function pattern(length: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) bytes[i] = (i * 31 + 7) & 0xff || 1;
+  return bytes;
+}
+
+async function once(operation: string, path: string, arg: number): Promise<void> {
+  switch (operation) {
+    case "save":
+      return save(path, { data: pattern(arg) });
+    case "load":
+      await load(path);
+      return;
+    case "open":
+      return (await open(path)).close();
+    case "writer": {
+      const writer = await createWriter(path, [{ name: "data", dtype: "uint8", shape: [arg] }]);
+      const chunk = pattern(65536);
+      for (let at = 0; at < arg; at += chunk.length) await writer.write("data", chunk.subarray(0, Math.min(chunk.length, arg - at)));
+      return writer.close();
+    }
+    default:
+      throw new Error(`unknown operation ${operation}`);
+  }
+}
+
+const [operation = "", path = "", arg = "0"] = process.argv.slice(2);
+if (operation === "save-loop") {
+  for (let version = Number(arg); ; version++) {
+    process.stdout.write(`saving ${version}\n`);
+    await save(path, versionArrays(version), { metadata: { version } });
+    process.stdout.write(`saved ${version}\n`);
+  }
+} else {
+  try {
+    await once(operation, path, Number(arg));
+    process.stdout.write(JSON.stringify({ ok: true }) + "\n");
+  } catch (error) {
+    if (!isNdpackError(error)) throw error;
+    const cause = error.cause as { code?: string } | undefined;
+    process.stdout.write(JSON.stringify({ ok: false, code: error.code, causeCode: cause?.code, path: error.path, message: error.message }) + "\n");
+  }
+}

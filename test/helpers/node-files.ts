@@ -1,0 +1,119 @@
+/**
+ * Shared helpers of the ndpack/node tests: temporary directories under os.tmpdir(), byte
+ * comparisons fast enough for megabytes, error assertions, and a child-process runner.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { expect } from "vitest";
+import { NdpackError, type ErrorCode } from "../../src/index.js";
+
+/** The project's root directory. */
+export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/** Creates a fresh directory under os.tmpdir(); `remove()` deletes it and everything in it. */
+export function tempDir(prefix = "ndpack-node-"): { path: string; file(name: string): string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, file: (name) => join(path, name), remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
+export function noise(length: number, seed = 0x9e3779b9): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let state = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    bytes[i] = state >>> 24;
+  }
+  return bytes;
+}
+
+/** Byte equality of two views (vitest's toEqual walks typed arrays element by element: far too slow for megabytes). */
+export function expectBytes(actual: ArrayBufferView, expected: ArrayBufferView, message?: string): void {
+  const a = Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength);
+  const b = Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength);
+  expect(a.length, message).toBe(b.length);
+  expect(a.equals(b), message).toBe(true);
+}
+
+/** Awaits `run`, requires an NdpackError with `code`, and returns it. */
+export async function failure(run: () => Promise<unknown>, code: ErrorCode): Promise<NdpackError> {
+  let caught: unknown;
+  try {
+    await run();
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught, `expected ${code}`).toBeInstanceOf(NdpackError);
+  expect((caught as NdpackError).code, (caught as Error).message).toBe(code);
+  return caught as NdpackError;
+}
+
+/** A running child of {@link runChild}. */
+export interface Child {
+  readonly pid: number;
+  /** Everything the child printed so far. */
+  readonly stdout: () => string;
+  /** Resolves once the child printed a line matching `pattern`; returns that line. */
+  waitFor(pattern: RegExp): Promise<string>;
+  /** Resolves with the exit code and signal. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+}
+
+const CHILD = fileURLToPath(new URL("./node-child.ts", import.meta.url));
+
+/**
+ * Starts `test/helpers/node-child.ts` with `args`, through tsx. `shell` wraps it in `bash -c`
+ * (for `ulimit`), `uid`/`gid` run it as another user.
+ */
+export function runChild(args: readonly string[], options: { uid?: number; gid?: number; shellPrefix?: string } = {}): Child {
+  const command = ["node", "--import", "tsx", CHILD, ...args];
+  const quoted = command.map((part) => `'${part.replace(/'/g, "'\\''")}'`).join(" ");
+  const child = options.shellPrefix === undefined
+    ? spawn(command[0]!, command.slice(1), { cwd: ROOT, uid: options.uid, gid: options.gid, stdio: ["ignore", "pipe", "pipe"] })
+    : spawn("bash", ["-c", `${options.shellPrefix}; exec ${quoted}`], { cwd: ROOT, uid: options.uid, gid: options.gid, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  child.stdout.setEncoding("utf8").on("data", (text: string) => {
+    out += text;
+    for (const waiter of [...waiters]) {
+      const line = out.split("\n").find((l) => waiter.pattern.test(l));
+      if (line !== undefined) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(line);
+      }
+    }
+  });
+  child.stderr.setEncoding("utf8").on("data", (text: string) => (err += text));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code, signal) => resolve({ code, signal, stderr: err }));
+  });
+  return {
+    pid: child.pid!,
+    stdout: () => out,
+    waitFor(pattern) {
+      const line = out.split("\n").find((l) => pattern.test(l));
+      if (line !== undefined) return Promise.resolve(line);
+      return new Promise<string>((resolve, reject) => {
+        waiters.push({ pattern, resolve });
+        exited.then(({ code, signal, stderr }) => reject(new Error(`child exited (${code ?? signal}) before printing ${pattern}: ${stderr}`)), reject);
+      });
+    },
+    exited,
+  };
+}
+
+/** Runs a one-shot operation of the child and returns the JSON outcome it printed. */
+export async function childOutcome(args: readonly string[], options: Parameters<typeof runChild>[1] = {}): Promise<{ ok: boolean; code?: string; causeCode?: string; path?: string; message?: string }> {
+  const child = runChild(args, options);
+  const { code, stderr } = await child.exited;
+  const line = child.stdout().trim().split("\n").pop() ?? "";
+  if (code !== 0 || !line.startsWith("{")) throw new Error(`child ${args.join(" ")} failed (exit ${code}): ${stderr}${child.stdout()}`);
+  return JSON.parse(line);
+}
