@@ -4,7 +4,7 @@
 //     process reads them all, checks the values, and writes them back; TypeScript then checks the
 //     Python-written files (byte-identical when uncompressed, same values when compressed).
 // Both FAIL, never skip, when python3 or numpy is missing.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -194,6 +194,48 @@ describe("Python reference implementation (spec/python/ndpack.py)", () => {
   it("python3 and numpy are available", () => {
     const env = requirePython();
     expect(env.numpy).toMatch(/^\d+\./);
+  });
+
+  it("passes every golden fixture (conformance, one Python process)", () => {
+    requirePython();
+    const fixtures = join(REPO, "fixtures");
+    const indexPath = join(fixtures, "index.json");
+    if (!existsSync(indexPath)) {
+      throw new Error(`${indexPath} is missing: generate the golden fixtures with \`npm run fixtures\``);
+    }
+    const index = JSON.parse(readFileSync(indexPath, "utf8")) as {
+      valid: { name: string }[];
+      invalid: { name: string; code: string }[];
+    };
+    interface Result { name: string; ok: boolean; errors: string[]; notes?: string[]; expected?: string; got?: string; when?: string }
+    const report = JSON.parse(runPython(join(REPO, "spec/python/conformance.py"), [fixtures])) as {
+      ok: boolean;
+      valid: Result[];
+      invalid: Result[];
+    };
+    // Every fixture of the index was run, and nothing else.
+    expect(report.valid.map((r) => r.name).sort()).toEqual(index.valid.map((f) => f.name).sort());
+    expect(report.invalid.map((r) => r.name).sort()).toEqual(index.invalid.map((f) => f.name).sort());
+    const failures = [
+      ...report.valid.filter((r) => !r.ok).map((r) => `valid/${r.name}: ${r.errors.join("; ")}`),
+      ...report.invalid
+        .filter((r) => !r.ok)
+        .map((r) => `invalid/${r.name}: expected ${r.expected}${r.when === "read" ? " when the array is read" : ""}, Python gave ${r.got}${r.errors.length ? `; ${r.errors.join("; ")}` : ""}`),
+    ];
+    expect(failures.length, `Python fails ${failures.length} fixtures:\n${failures.join("\n")}`).toBe(0);
+    // The same code as the fixture (and as each fixture's index entry).
+    const codes = new Map(index.invalid.map((f) => [f.name, f.code]));
+    for (const r of report.invalid) expect(r.got, r.name).toBe(codes.get(r.name));
+    expect(report.ok).toBe(true);
+  });
+
+  it("passes every golden fixture with bfloat16 and float8 read as raw bits (as without ml_dtypes)", () => {
+    requirePython();
+    const report = JSON.parse(
+      runPython(join(REPO, "spec/python/conformance.py"), [join(REPO, "fixtures"), "--raw-bits"]),
+    ) as { ok: boolean; valid: { name: string; ok: boolean; errors: string[] }[]; invalid: { name: string; ok: boolean }[] };
+    const failures = [...report.valid, ...report.invalid].filter((r) => !r.ok);
+    expect(failures, JSON.stringify(failures, null, 1)).toEqual([]);
   });
 
   it("reads TypeScript-written files and writes them back identically (cross-language property test, one Python process)", () => {

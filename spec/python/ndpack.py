@@ -75,14 +75,15 @@ Writing
 ``save(file, arrays, **options)`` writes to a path or a writable binary file object;
 ``dumps(arrays, **options) -> bytes``. ``arrays`` is a dict (insertion order is file order), any
 mapping, or a list of ``(name, array)`` pairs. An array is anything ``np.asarray`` accepts, or a dict
-``{"data": array, "dtype": ..., "order": ..., "codec": ...}`` to override, for that array:
+``{"data": array, "dtype": ..., "order": ..., "codec": ..., "byte_order": ...}`` to override, for
+that array:
 
 - ``dtype``: an ndpack dtype name; the data's bits are reinterpreted, which must have the same
   item size and word size (e.g. ``{"data": bits_uint16, "dtype": "bfloat16"}`` writes bfloat16
   without ml_dtypes). Without it the dtype follows the numpy dtype.
 - ``order``: ``"C"`` or ``"F"``. Without it (and without the ``order`` option), ``"F"`` is used for
   an array that is F-contiguous and not C-contiguous (as ``np.save`` does), ``"C"`` otherwise.
-- ``codec``: as the option of the same name, for this array.
+- ``codec``, ``byte_order``: as the options of the same names, for this array.
 
 Options: ``metadata`` (a dict of JSON values: ``dict`` with ``str`` keys, ``list``/``tuple``,
 ``str``, ``int``, ``float``, ``bool``, ``None``, numpy scalars; default ``{}``), ``alignment``
@@ -478,11 +479,14 @@ def _fast_parse(text: str, max_depth: int):
 
 
 def _parse_header_json(raw: bytes, max_depth: int) -> dict:
-    """Section 9 step 7 over the header bytes (trailing spaces included): the bytes are decoded as
-    UTF-8 first (invalid UTF-8 anywhere is HEADER_INVALID), then the text is parsed."""
+    """Section 9 step 7 over the header bytes (trailing spaces included), first problem in text
+    order: invalid UTF-8 is a problem at its byte, after any problem in the text before it."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
+        # Problems before the first invalid byte come first in text order; if there are none,
+        # the invalid byte is the first problem.
+        _parse_strict(raw[: e.start].decode("utf-8"), max_depth)
         raise NdpackError("HEADER_INVALID", f"invalid UTF-8 at byte {e.start} of the header") \
             from None
     if not text.startswith("{"):
@@ -922,6 +926,10 @@ class NdpackFile(Mapping):
         if verify:
             self._verify_record(e)
         size, _, base, ml_name = DTYPES[e.dtype]
+        if len(e.shape) > 64 or math.prod(d for d in e.shape if d) * size > sys.maxsize:
+            raise ValueError(f"array {name!r}: numpy cannot represent shape {list(e.shape)} "
+                             "(more than 64 dimensions, or non-zero dimensions whose product "
+                             "times the item size exceeds the largest intp)")
         big = e.byte_order == "big" and size > 1
         ml = None if (ml_name is None or self._raw_bits) else _ml_dtype(ml_name)
         if ml is not None and big:  # ml_dtypes has no usable non-native dtypes: swap the bits
@@ -1030,14 +1038,18 @@ def _ndpack_dtype(dt: np.dtype) -> str:
 def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
     """(header entry without offset/byteLength, stored payload) for one array."""
     if isinstance(spec, Mapping):
-        unknown = set(spec) - {"data", "dtype", "order", "codec"}
+        unknown = set(spec) - {"data", "dtype", "order", "codec", "byte_order"}
         if unknown or "data" not in spec:
             raise NdpackError("INVALID_ARGUMENT", f"array {name!r}: expected keys data, dtype, "
-                              "order, codec", array=name)
+                              "order, codec, byte_order", array=name)
         data = spec["data"]
         dtype, order, codec = spec.get("dtype"), spec.get("order"), spec.get("codec")
+        byte_order = spec.get("byte_order") or opts["byte_order"]
+        if byte_order not in ("little", "big"):
+            raise NdpackError("INVALID_ARGUMENT", f"byte_order {byte_order!r}", array=name)
     else:
         data, dtype, order, codec = spec, None, None, None
+        byte_order = opts["byte_order"]
     a = np.asarray(data)
     src_dt = a.dtype
     src_word = src_dt.itemsize // 2 if src_dt.kind == "c" else src_dt.itemsize
@@ -1061,7 +1073,7 @@ def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
     if not src_dt.isnative:
         a = a.astype(src_dt.newbyteorder("="))
     raw = a.tobytes(order=order)  # native byte order
-    big = opts["byte_order"] == "big" and size > 1
+    big = byte_order == "big" and size > 1
     if big != (sys.byteorder == "big") and word > 1:
         raw = np.frombuffer(raw, dtype=f"u{word}").byteswap().tobytes()
     nbytes = len(raw)
