@@ -1,0 +1,1242 @@
+/**
+ * Writes the ndpack conformance vectors (spec/conformance.md) and FORMAT.md's worked example.
+ *
+ *   tsx scripts/generate-fixtures.ts [--out DIR] [--format-md FILE | --no-format-md]
+ *
+ * `--out` (default `fixtures/`) receives `valid/`, `invalid/`, `index.json` and `.gitattributes`;
+ * `valid/` and `invalid/` are emptied first. `--format-md` (default `FORMAT.md`) is the file whose
+ * text between `<!-- worked-example:start -->` and `<!-- worked-example:end -->` is rewritten.
+ * The output is deterministic: no clock, no unseeded randomness, fflate (pinned) for DEFLATE.
+ *
+ * Valid files are written by this library's encoder, and the same file is built a second time by
+ * `test/helpers/fixture-builder.ts`, which shares no code with `src/`; the script stops when the two
+ * differ. Expected contents are computed from the inputs, never by decoding the written file.
+ * Invalid files are built byte by byte so that each fails at exactly one step of FORMAT.md §9.
+ */
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { deflateSync, gzipSync, zlibSync } from "fflate";
+import { encode } from "../src/index.js";
+import { bfloat16ToFloat32, float16ToFloat32, float8E4M3FNToFloat32, float8E5M2ToFloat32 } from "../src/floats.js";
+import * as B from "../test/helpers/fixture-builder.js";
+
+type Codec = "none" | "deflate" | "shuffle+deflate";
+type ByteOrder = "little" | "big";
+
+// ---------------------------------------------------------------------------------------------
+// Inputs: every array is defined by its elements as little-endian bytes in stored order
+
+interface ArrayDef {
+  readonly name: string;
+  readonly dtype: string;
+  readonly shape: readonly number[];
+  readonly order?: "C" | "F";
+  /** The codec asked for (the writer may store the array raw when that is smaller). */
+  readonly codec?: Codec;
+  /** The elements, little-endian, in stored order: the single source of truth for the expectations. */
+  readonly le: Uint8Array;
+}
+
+const HOST_LITTLE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+function sizes(dtype: string): { itemSize: number; wordSize: number } {
+  const info = B.DTYPE_SIZES[dtype];
+  if (info === undefined) throw new Error(`unknown dtype ${dtype}`);
+  return info;
+}
+
+/** Little-endian bytes of numeric values (bigint for 64-bit integers; complex as flat re, im, re, im...). */
+function le(dtype: string, values: readonly (number | bigint)[]): Uint8Array {
+  const { wordSize } = sizes(dtype);
+  const out = new Uint8Array(values.length * wordSize);
+  const view = new DataView(out.buffer);
+  values.forEach((value, i) => {
+    const at = i * wordSize;
+    switch (dtype) {
+      case "bool":
+      case "uint8":
+        view.setUint8(at, Number(value));
+        break;
+      case "int8":
+        view.setInt8(at, Number(value));
+        break;
+      case "int16":
+        view.setInt16(at, Number(value), true);
+        break;
+      case "uint16":
+        view.setUint16(at, Number(value), true);
+        break;
+      case "int32":
+        view.setInt32(at, Number(value), true);
+        break;
+      case "uint32":
+        view.setUint32(at, Number(value), true);
+        break;
+      case "int64":
+        view.setBigInt64(at, BigInt(value), true);
+        break;
+      case "uint64":
+        view.setBigUint64(at, BigInt(value), true);
+        break;
+      case "float32":
+      case "complex64":
+        view.setFloat32(at, Number(value), true);
+        break;
+      case "float64":
+      case "complex128":
+        view.setFloat64(at, Number(value), true);
+        break;
+      default:
+        throw new Error(`le(): use bits() for ${dtype}`);
+    }
+  });
+  return out;
+}
+
+/** Little-endian bytes of raw bit patterns, `wordSize` bytes each (exact for NaN payloads). */
+function bits(wordSize: number, patterns: readonly (number | bigint)[]): Uint8Array {
+  const out = new Uint8Array(patterns.length * wordSize);
+  const view = new DataView(out.buffer);
+  patterns.forEach((p, i) => {
+    const at = i * wordSize;
+    if (wordSize === 1) view.setUint8(at, Number(p));
+    else if (wordSize === 2) view.setUint16(at, Number(p), true);
+    else if (wordSize === 4) view.setUint32(at, Number(p), true);
+    else view.setBigUint64(at, BigInt(p), true);
+  });
+  return out;
+}
+
+/** Deterministic pseudo-random bytes (mulberry32), so the fixtures never depend on a run. */
+function seededBytes(length: number, seed: number): Uint8Array {
+  let state = seed >>> 0;
+  const out = new Uint8Array(length);
+  for (let i = 0; i < length; i++) {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff;
+  }
+  return out;
+}
+
+const HOST_VIEWS: Readonly<Record<string, new (buffer: ArrayBuffer) => ArrayBufferView>> = {
+  bool: Uint8Array,
+  int8: Int8Array,
+  int16: Int16Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  uint8: Uint8Array,
+  uint16: Uint16Array,
+  uint32: Uint32Array,
+  uint64: BigUint64Array,
+  float16: Uint16Array,
+  bfloat16: Uint16Array,
+  float32: Float32Array,
+  float64: Float64Array,
+  complex64: Float32Array,
+  complex128: Float64Array,
+  float8_e4m3fn: Uint8Array,
+  float8_e5m2: Uint8Array,
+};
+
+/** The encoder's input: a typed array over a copy of the bytes, in this machine's byte order. */
+function hostArray(def: ArrayDef): ArrayBufferView {
+  const { wordSize } = sizes(def.dtype);
+  const bytes = HOST_LITTLE ? def.le.slice() : B.swapWords(def.le, wordSize);
+  return new HOST_VIEWS[def.dtype]!(bytes.buffer as ArrayBuffer);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expectations
+
+/** A float for the "values" list: numbers, except "nan", "inf", "-inf" and "-0". */
+function floatValue(x: number): number | string {
+  if (Number.isNaN(x)) return "nan";
+  if (x === Infinity) return "inf";
+  if (x === -Infinity) return "-inf";
+  if (Object.is(x, -0)) return "-0";
+  return x;
+}
+
+/** The human-readable elements of little-endian bytes, flattened in stored order. */
+function valuesOf(dtype: string, bytes: Uint8Array): unknown[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const { itemSize, wordSize } = sizes(dtype);
+  const n = bytes.length / itemSize;
+  const out: unknown[] = [];
+  const u16 = () => Uint16Array.from({ length: n }, (_, i) => view.getUint16(i * 2, true));
+  const u8 = () => bytes.slice();
+  switch (dtype) {
+    case "float16":
+      return [...float16ToFloat32(u16())].map(floatValue);
+    case "bfloat16":
+      return [...bfloat16ToFloat32(u16())].map(floatValue);
+    case "float8_e4m3fn":
+      return [...float8E4M3FNToFloat32(u8())].map(floatValue);
+    case "float8_e5m2":
+      return [...float8E5M2ToFloat32(u8())].map(floatValue);
+  }
+  for (let i = 0; i < n; i++) {
+    const at = i * itemSize;
+    switch (dtype) {
+      case "bool":
+        out.push(view.getUint8(at) !== 0);
+        break;
+      case "int8":
+        out.push(view.getInt8(at));
+        break;
+      case "uint8":
+        out.push(view.getUint8(at));
+        break;
+      case "int16":
+        out.push(view.getInt16(at, true));
+        break;
+      case "uint16":
+        out.push(view.getUint16(at, true));
+        break;
+      case "int32":
+        out.push(view.getInt32(at, true));
+        break;
+      case "uint32":
+        out.push(view.getUint32(at, true));
+        break;
+      case "int64":
+        out.push(view.getBigInt64(at, true).toString());
+        break;
+      case "uint64":
+        out.push(view.getBigUint64(at, true).toString());
+        break;
+      case "float32":
+        out.push(floatValue(view.getFloat32(at, true)));
+        break;
+      case "float64":
+        out.push(floatValue(view.getFloat64(at, true)));
+        break;
+      case "complex64":
+        out.push([floatValue(view.getFloat32(at, true)), floatValue(view.getFloat32(at + wordSize, true))]);
+        break;
+      case "complex128":
+        out.push([floatValue(view.getFloat64(at, true)), floatValue(view.getFloat64(at + wordSize, true))]);
+        break;
+      default:
+        throw new Error(`valuesOf(): ${dtype}`);
+    }
+  }
+  return out;
+}
+
+/** Arrays with at most this many elements get a "values" list. */
+const MAX_VALUES = 64;
+/** Decoded bytes up to this size are given as hex, larger ones as a SHA-256. */
+const MAX_HEX_BYTES = 4096;
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+function elementCount(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** The expected description of one array. */
+function expectArray(def: ArrayDef, byteOrder: ByteOrder, codec: Codec): Record<string, unknown> {
+  const { itemSize } = sizes(def.dtype);
+  const count = def.shape.includes(0) ? 0 : elementCount(def.shape);
+  if (count * itemSize !== def.le.length) throw new Error(`${def.name}: ${def.le.length} bytes for shape [${def.shape.join(",")}] of ${def.dtype}`);
+  const out: Record<string, unknown> = {
+    name: def.name,
+    dtype: def.dtype,
+    shape: [...def.shape],
+    order: def.order ?? "C",
+    byteOrder: itemSize === 1 ? "little" : byteOrder,
+    codec,
+    nbytes: def.le.length,
+  };
+  if (def.le.length <= MAX_HEX_BYTES) out.hex = B.toHex(def.le);
+  else out.sha256 = sha256(def.le);
+  if (count <= MAX_VALUES) out.values = valuesOf(def.dtype, def.le);
+  return out;
+}
+
+/** JSON number text: `-0` keeps its sign; integral values past 2^53-1 in exponent form (as §8). */
+function numberText(x: number): string {
+  if (!Number.isFinite(x)) throw new Error(`${x} in expectations`);
+  if (Object.is(x, -0)) return "-0";
+  if (Number.isInteger(x) && !Number.isSafeInteger(x)) return x.toExponential();
+  return String(x);
+}
+
+function isFlat(value: unknown[]): boolean {
+  return value.every((v) => v === null || typeof v !== "object" || (Array.isArray(v) && v.every((w) => w === null || typeof w !== "object")));
+}
+
+/** Pretty JSON for the expectation files: 2-space indent, lists of scalars on one line, -0 kept. */
+function jsonText(value: unknown, indent = ""): string {
+  if (value === null) return "null";
+  if (typeof value === "number") return numberText(value);
+  if (typeof value === "string" || typeof value === "boolean") return JSON.stringify(value);
+  if (Array.isArray(value)) {
+    if (value.length === 0) return "[]";
+    if (isFlat(value)) return `[${value.map((v) => jsonText(v)).join(", ")}]`;
+    const inner = indent + "  ";
+    return `[\n${value.map((v) => inner + jsonText(v, inner)).join(",\n")}\n${indent}]`;
+  }
+  if (typeof value === "object") {
+    const keys = Object.keys(value);
+    if (keys.length === 0) return "{}";
+    const inner = indent + "  ";
+    return `{\n${keys.map((k) => `${inner}${JSON.stringify(k)}: ${jsonText((value as Record<string, unknown>)[k], inner)}`).join(",\n")}\n${indent}}`;
+  }
+  throw new Error(`jsonText(): ${typeof value}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Valid cases
+
+interface ValidCase {
+  readonly name: string;
+  readonly bytes: Uint8Array;
+  readonly expected: Record<string, unknown>;
+}
+
+interface FileOptions {
+  readonly alignment?: number;
+  readonly checksum?: "crc32" | "none";
+  readonly byteOrder?: ByteOrder;
+  readonly metadata?: Record<string, unknown>;
+}
+
+const valid: ValidCase[] = [];
+
+/** The stored payload of `def` as a canonical writer makes it (fflate level 6, as the encoder's default). */
+function storedOf(def: ArrayDef, byteOrder: ByteOrder): { stored: Uint8Array; codec: Codec } {
+  const { wordSize } = sizes(def.dtype);
+  const ordered = byteOrder === "big" && wordSize > 1 ? B.swapWords(def.le, wordSize) : def.le;
+  const codec = def.codec ?? "none";
+  if (codec === "none") return { stored: ordered, codec };
+  const input = codec === "shuffle+deflate" && wordSize > 1 ? B.shuffleBytes(ordered, wordSize) : ordered;
+  const compressed = deflateSync(input, { level: 6 });
+  return compressed.length < ordered.length ? { stored: compressed, codec } : { stored: ordered, codec: "none" };
+}
+
+function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return n;
+}
+
+/** The spec of a file, for the builder. */
+function builderSpec(defs: readonly ArrayDef[], options: FileOptions): { spec: B.FileSpec; codecs: Codec[] } {
+  const byteOrder = options.byteOrder ?? "little";
+  const codecs: Codec[] = [];
+  const arrays = defs.map((def): B.EntrySpec => {
+    const { stored, codec } = storedOf(def, byteOrder);
+    codecs.push(codec);
+    return {
+      name: def.name,
+      dtype: def.dtype,
+      shape: def.shape,
+      order: def.order ?? "C",
+      byteOrder: sizes(def.dtype).itemSize === 1 ? "little" : byteOrder,
+      ...(codec === "none" ? {} : { codec }),
+      stored,
+    };
+  });
+  return { spec: { alignment: options.alignment ?? 64, checksum: options.checksum ?? "crc32", metadata: options.metadata ?? {}, arrays }, codecs };
+}
+
+function expectation(description: string, canonical: boolean, version: { major: number; minor: number }, defs: readonly ArrayDef[], options: FileOptions, codecs: readonly Codec[]): Record<string, unknown> {
+  return {
+    description,
+    canonical,
+    version,
+    alignment: options.alignment ?? 64,
+    checksum: options.checksum ?? "crc32",
+    metadata: options.metadata ?? {},
+    arrays: defs.map((def, i) => expectArray(def, options.byteOrder ?? "little", codecs[i]!)),
+  };
+}
+
+/**
+ * A file written by the encoder, checked against the independent builder. Canonical unless it
+ * holds compressed payloads (whose DEFLATE bytes are particular to the writer, FORMAT.md §5).
+ */
+function validCase(name: string, description: string, defs: readonly ArrayDef[], options: FileOptions = {}): Uint8Array {
+  const bytes = encode(
+    defs.map((def) => [def.name, { data: hostArray(def), shape: def.shape, dtype: def.dtype as never, order: def.order ?? "C", ...(def.codec ? { codec: def.codec } : {}) }] as const),
+    { ...options, metadata: options.metadata ?? {} },
+  );
+  const { spec, codecs } = builderSpec(defs, options);
+  const built = B.canonicalFile(spec);
+  if (bytes.length !== built.length || firstDifference(bytes, built) !== bytes.length) {
+    throw new Error(`${name}: the encoder and the independent builder disagree at byte ${firstDifference(bytes, built)} (lengths ${bytes.length} and ${built.length})`);
+  }
+  const canonical = codecs.every((c) => c === "none");
+  valid.push({ name, bytes, expected: expectation(description, canonical, { major: 1, minor: 0 }, defs, options, codecs) });
+  return bytes;
+}
+
+/** A valid file built by hand from the canonical parts (a writer other than ours); never canonical. */
+function handBuiltCase(
+  name: string,
+  description: string,
+  defs: readonly ArrayDef[],
+  options: FileOptions,
+  build: (parts: ReturnType<typeof B.canonicalParts>) => Uint8Array,
+  overrides: { version?: { major: number; minor: number }; byteOrders?: Record<string, ByteOrder> } = {},
+): void {
+  const { spec, codecs } = builderSpec(defs, options);
+  const bytes = build(B.canonicalParts(spec));
+  const expected = expectation(description, false, overrides.version ?? { major: 1, minor: 0 }, defs, options, codecs);
+  for (const entry of expected.arrays as Record<string, unknown>[]) {
+    const byteOrder = overrides.byteOrders?.[entry.name as string];
+    if (byteOrder) entry.byteOrder = byteOrder;
+  }
+  valid.push({ name, bytes, expected });
+}
+
+// -- one file per dtype, little- and big-endian ----------------------------------------------
+
+const F16 = [0x0000, 0x8000, 0x0001, 0x03ff, 0x0400, 0x3c00, 0xc000, 0x3555, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x7e00, 0x7d01, 0xfe5a];
+const BF16 = [0x0000, 0x8000, 0x0001, 0x007f, 0x0080, 0x3f80, 0xc049, 0x7f7f, 0xff7f, 0x7f80, 0xff80, 0x7fc0, 0x7f81, 0xffc1];
+const F32 = [
+  0x00000000, 0x80000000, 0x00000001, 0x007fffff, 0x00800000, 0x3f800000, 0xbfc00000, 0x3dcccccd, 0x40490fdb, 0x7f7fffff, 0xff7fffff,
+  0x7f800000, 0xff800000, 0x7fc00000, 0x7fc12345, 0x7f800001, 0xffbadbad,
+];
+const F64 = [
+  0x0000000000000000n, 0x8000000000000000n, 0x0000000000000001n, 0x000fffffffffffffn, 0x0010000000000000n, 0x3ff0000000000000n,
+  0x3fb999999999999an, 0x400921fb54442d18n, 0x7fefffffffffffffn, 0xffefffffffffffffn, 0x7ff0000000000000n, 0xfff0000000000000n,
+  0x7ff8000000000000n, 0x7ff8deadbeef0001n, 0x7ff0000000000001n, 0xfff4000000000abcn,
+];
+
+const DTYPE_CASES: readonly { dtype: string; shape: number[]; le: Uint8Array; about: string }[] = [
+  { dtype: "bool", shape: [5], le: le("bool", [0, 1, 1, 0, 1]), about: "false and true as bytes 0 and 1" },
+  { dtype: "int8", shape: [5], le: le("int8", [-128, -1, 0, 1, 127]), about: "min, -1, 0, 1, max" },
+  { dtype: "int16", shape: [2, 3], le: le("int16", [-32768, -1, 0, 1, 32767, 0x1234]), about: "min, -1, 0, 1, max, 0x1234" },
+  { dtype: "int32", shape: [3, 2], le: le("int32", [-2147483648, -1, 0, 1, 2147483647, 0x12345678]), about: "min, -1, 0, 1, max, 0x12345678" },
+  {
+    dtype: "int64",
+    shape: [2, 2, 2],
+    le: le("int64", [-(2n ** 63n), -1n, 0n, 1n, 2n ** 63n - 1n, 2n ** 53n + 1n, -(2n ** 53n + 1n), 0x0102030405060708n]),
+    about: "min, -1, 0, 1, max, ±(2^53+1) (not representable as a double), 0x0102030405060708",
+  },
+  { dtype: "uint8", shape: [5], le: le("uint8", [0, 1, 127, 128, 255]), about: "0, 1, 127, 128, max" },
+  { dtype: "uint16", shape: [6], le: le("uint16", [0, 1, 0x7fff, 0x8000, 0xffff, 0x1234]), about: "0, 1, 0x7fff, 0x8000, max, 0x1234" },
+  { dtype: "uint32", shape: [6], le: le("uint32", [0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 0x12345678]), about: "0, 1, 2^31-1, 2^31, max, 0x12345678" },
+  {
+    dtype: "uint64",
+    shape: [6],
+    le: le("uint64", [0n, 1n, 2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 1n, 0x0102030405060708n]),
+    about: "0, 1, 2^53+1, 2^63, max, 0x0102030405060708",
+  },
+  { dtype: "float16", shape: [F16.length], le: bits(2, F16), about: "±0, min and max subnormal, min normal, 1, -2, 1/3, ±max, ±inf, quiet NaN, signalling NaN with payload, negative NaN with payload" },
+  { dtype: "bfloat16", shape: [BF16.length], le: bits(2, BF16), about: "±0, min and max subnormal, min normal, 1, -3.140625, ±max, ±inf, quiet NaN, signalling NaN with payload, negative NaN with payload" },
+  { dtype: "float32", shape: [F32.length], le: bits(4, F32), about: "±0, min and max subnormal, min normal, 1, -1.5, 0.1, pi, ±max, ±inf, quiet NaN, NaN with payload, signalling NaN, negative NaN with payload" },
+  { dtype: "float64", shape: [F64.length], le: bits(8, F64), about: "±0, min and max subnormal, min normal, 1, 0.1, pi, ±max, ±inf, quiet NaN, NaN with payload, signalling NaN, negative signalling NaN with payload" },
+  {
+    dtype: "complex64",
+    shape: [5],
+    le: bits(4, [0x3f800000, 0xbf800000, 0x00000000, 0x80000000, 0x7f800000, 0x7fc12345, 0x00000001, 0x7f7fffff, 0x3dcccccd, 0x40490fdb]),
+    about: "(1, -1), (0, -0), (inf, NaN with payload), (min subnormal, max), (0.1, pi)",
+  },
+  {
+    dtype: "complex128",
+    shape: [5],
+    le: bits(8, [0x3ff0000000000000n, 0xbff0000000000000n, 0n, 0x8000000000000000n, 0x7ff0000000000000n, 0x7ff8deadbeef0001n, 1n, 0x7fefffffffffffffn, 0x3fb999999999999an, 0x400921fb54442d18n]),
+    about: "(1, -1), (0, -0), (inf, NaN with payload), (min subnormal, max), (0.1, pi)",
+  },
+  {
+    dtype: "float8_e4m3fn",
+    shape: [13],
+    le: bits(1, [0x00, 0x80, 0x01, 0x07, 0x08, 0x38, 0xb8, 0x40, 0x31, 0x7e, 0xfe, 0x7f, 0xff]),
+    about: "±0, min and max subnormal, min normal, ±1, 2, 0.5625, ±448 (max), NaN 0x7f and 0xff (no infinities)",
+  },
+  {
+    dtype: "float8_e5m2",
+    shape: [15],
+    le: bits(1, [0x00, 0x80, 0x01, 0x03, 0x04, 0x3c, 0xbc, 0x7b, 0xfb, 0x7c, 0xfc, 0x7d, 0x7e, 0x7f, 0xff]),
+    about: "±0, min and max subnormal, min normal, ±1, ±57344 (max), ±inf, NaN 0x7d 0x7e 0x7f 0xff",
+  },
+];
+
+for (const { dtype, shape, le: bytes, about } of DTYPE_CASES) {
+  validCase(`dtype-${dtype}`, `One ${dtype} array "x" of shape [${shape.join(", ")}], little-endian: ${about}.`, [{ name: "x", dtype, shape, le: bytes }]);
+}
+for (const { dtype, shape, le: bytes, about } of DTYPE_CASES) {
+  if (sizes(dtype).itemSize === 1) continue;
+  validCase(`dtype-${dtype}-big-endian`, `One ${dtype} array "x" of shape [${shape.join(", ")}], stored big-endian (byte order applies to each ${sizes(dtype).wordSize}-byte word): ${about}.`, [{ name: "x", dtype, shape, le: bytes }], { byteOrder: "big" });
+}
+
+// -- memory order, 0-d, zero-size --------------------------------------------------------------
+
+{
+  const c: number[] = [];
+  const f: number[] = [];
+  for (let i = 0; i < 2; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 4; k++) c.push(100 * i + 10 * j + k);
+  for (let k = 0; k < 4; k++) for (let j = 0; j < 3; j++) for (let i = 0; i < 2; i++) f.push(100 * i + 10 * j + k);
+  validCase(
+    "order-fortran",
+    'The same 2x3x4 int32 array, element (i, j, k) = 100i + 10j + k, stored twice: "c" in C order (last index fastest) and "f" in Fortran order (first index fastest). Values are listed in stored order; readers never transpose.',
+    [
+      { name: "c", dtype: "int32", shape: [2, 3, 4], order: "C", le: le("int32", c) },
+      { name: "f", dtype: "int32", shape: [2, 3, 4], order: "F", le: le("int32", f) },
+    ],
+  );
+}
+
+validCase("scalar-0d", "0-d arrays (shape []), each holding exactly one element: float64 pi, bool true, int64 -42.", [
+  { name: "pi", dtype: "float64", shape: [], le: le("float64", [Math.PI]) },
+  { name: "flag", dtype: "bool", shape: [], le: le("bool", [1]) },
+  { name: "n", dtype: "int64", shape: [], le: le("int64", [-42n]) },
+]);
+
+validCase("zero-size", 'Arrays with a zero dimension hold no bytes; with checksums, each still has its 4-byte CRC (of no bytes: 0x00000000). "after" checks the layout that follows them.', [
+  { name: "empty", dtype: "float32", shape: [0], le: new Uint8Array(0) },
+  { name: "empty3d", dtype: "int16", shape: [3, 0, 2], le: new Uint8Array(0) },
+  { name: "after", dtype: "uint8", shape: [3], le: le("uint8", [7, 8, 9]) },
+]);
+
+validCase("zero-size-huge-dims", "A zero dimension makes the element count 0 whatever the other dimensions are, even 2^53-1 (FORMAT.md §9 step 13: an array with a zero dimension has no bytes).", [
+  { name: "z", dtype: "float64", shape: [9007199254740991, 0], le: new Uint8Array(0) },
+  { name: "w", dtype: "complex128", shape: [0, 9007199254740991, 9007199254740991], le: new Uint8Array(0) },
+]);
+
+validCase("no-arrays", "No arrays at all, default options: the file ends at the data section's start D (dataLength 0).", []);
+
+// -- metadata ------------------------------------------------------------------------------------
+
+{
+  const metadata: Record<string, unknown> = { "10": "an integer-like key (JavaScript lists these first, so it is written first)" };
+  metadata.title = "ndpack ✓ 日本語 λ 🙂";
+  metadata.nested = { a: { b: { c: [1, 2, { d: null }] } }, empty: {}, list: [], mixed: [1, "two", true, false, null, 2.5, [], {}] };
+  metadata.numbers = {
+    zero: 0,
+    negativeZero: -0,
+    int: 42,
+    negative: -7,
+    maxSafe: 9007199254740991,
+    minSafe: -9007199254740991,
+    big: 1e21,
+    twoTo60: 2 ** 60,
+    tenth: 0.1,
+    third: 1 / 3,
+    small: 1e-7,
+    minSubnormal: 5e-324,
+    maxDouble: 1.7976931348623157e308,
+    negativeExponent: -2.5e-8,
+  };
+  metadata.escapes = 'quote" backslash\\ slash/ \b\f\n\r\t \u0001 \u001f \u007f \u2028 \u2029 é 🙂';
+  B.withOwn(metadata, "__proto__", { polluted: true });
+  metadata["constructor"] = "a plain string";
+  metadata[""] = "the empty key";
+  metadata["hasOwnProperty"] = { toString: "not a function" };
+  metadata.deep = B.withOwn({}, "__proto__", B.withOwn({}, "__proto__", "nested"));
+  validCase(
+    "metadata",
+    'Metadata only: nested objects and lists, Unicode, every escape, -0 (written -0), 1e21 (written 1e+21), 2^60 (written 1.152921504606847e+18), ±(2^53-1), the smallest subnormal, the largest double; "__proto__", "constructor", "hasOwnProperty" and "" as ordinary keys. Key order is as written.',
+    [],
+    { metadata },
+  );
+}
+
+{
+  let metadata: Record<string, unknown> = { leaf: true };
+  for (let depth = 64; depth > 2; depth--) metadata = { d: metadata };
+  validCase("depth-64", "Nesting exactly at the default maxDepth: the header object is depth 1, metadata depth 2, the innermost metadata object depth 64 (FORMAT.md §7).", [], { metadata });
+}
+
+// -- names ---------------------------------------------------------------------------------------
+
+{
+  const names = [
+    "__proto__",
+    "constructor",
+    "toString",
+    "hasOwnProperty",
+    "a/b",
+    "layer.0.weight",
+    "λ",
+    "🙂",
+    " ",
+    "tab\there, newline\nthere",
+    "nul\u0000byte",
+    'quote" backslash\\',
+    "\u007f\u2028\u2029",
+    "é",
+    "e\u0301",
+    "abcdefghij".repeat(20),
+  ];
+  validCase(
+    "names",
+    'Names are any non-empty Unicode strings, compared as code points: "__proto__", "constructor", "toString", "hasOwnProperty", "a/b", Greek, an emoji (a surrogate pair in UTF-16), a space, control characters, quotes, U+2028, "é" precomposed and "e" + combining acute (two different names), and a 200-character name. Each holds one uint8, its index.',
+    names.map((name, i) => ({ name, dtype: "uint8", shape: [1], le: le("uint8", [i]) })),
+  );
+}
+
+validCase("name-4096-bytes", "A name of exactly 4096 UTF-8 bytes (1024 emoji, 2048 UTF-16 code units), the default maxNameBytes.", [
+  { name: "🙂".repeat(1024), dtype: "int8", shape: [2], le: le("int8", [-1, 1]) },
+]);
+
+{
+  const dtypes = ["uint8", "int16", "float32", "float64"];
+  const defs: ArrayDef[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const dtype = dtypes[i % 4]!;
+    const n = i % 5;
+    const values = Array.from({ length: n }, (_, j) => ((i * 7 + j * 13) % 120) - (dtype === "uint8" ? 0 : 60));
+    defs.push({ name: `a${String(i).padStart(3, "0")}`, dtype, shape: [n], le: le(dtype, values) });
+  }
+  validCase("many-arrays", "1000 small arrays a000..a999 (uint8, int16, float32, float64 in turn, 0 to 4 elements), alignment 8.", defs, { alignment: 8 });
+}
+
+validCase("dims-64", "An array with 64 dimensions, the default maxDims (62 ones, then 2 and 3).", [
+  { name: "x", dtype: "uint8", shape: [...Array<number>(62).fill(1), 2, 3], le: le("uint8", [1, 2, 3, 4, 5, 6]) },
+]);
+
+// -- layout options ------------------------------------------------------------------------------
+
+const MIXED: readonly ArrayDef[] = [
+  { name: "f64", dtype: "float64", shape: [3], le: le("float64", [1, -2.5, 1e-300]) },
+  { name: "u8", dtype: "uint8", shape: [5], le: le("uint8", [1, 2, 3, 4, 5]) },
+  { name: "scalar", dtype: "int16", shape: [], le: le("int16", [-300]) },
+  { name: "c64", dtype: "complex64", shape: [2], le: le("complex64", [1, 2, -3, 0.5]) },
+  { name: "none", dtype: "bool", shape: [0], le: new Uint8Array(0) },
+  { name: "fortran", dtype: "float32", shape: [2, 2], order: "F", le: le("float32", [1, 3, 2, 4]) },
+];
+
+validCase("mixed-layout", "Six arrays of different dtypes and sizes (one 0-d, one empty, one Fortran-order) with the default alignment 64: records separated by zero padding.", MIXED);
+validCase("alignment-8", "The arrays of mixed-layout with alignment 8, the smallest allowed.", MIXED, { alignment: 8 });
+validCase("alignment-4096", "The first three arrays of mixed-layout with alignment 4096 (page-aligned payloads).", MIXED.slice(0, 3), { alignment: 4096 });
+validCase("alignment-65536", "Two arrays with alignment 65536, the largest allowed.", MIXED.slice(0, 2), { alignment: 65536 });
+validCase("checksum-none", 'The arrays of mixed-layout with checksum "none": no CRC after the payloads.', MIXED, { checksum: "none" });
+validCase("large-array", "A uint16 100x100 array (20000 bytes): its expected bytes are given as a SHA-256.", [
+  { name: "ramp", dtype: "uint16", shape: [100, 100], le: le("uint16", Array.from({ length: 10000 }, (_, i) => (i * 2654435761) % 65536)) },
+]);
+
+// -- codecs ----------------------------------------------------------------------------------
+
+{
+  const smooth = Array.from({ length: 1024 }, (_, i) => Math.sin(i / 16) * 100);
+  validCase("codec-deflate-float32", 'Smooth float32 data (100 sin(i/16)), 32x32, codec "deflate".', [{ name: "x", dtype: "float32", shape: [32, 32], codec: "deflate", le: le("float32", smooth) }]);
+  validCase("codec-shuffle-float32", 'The same float32 data with codec "shuffle+deflate" (word size 4).', [{ name: "x", dtype: "float32", shape: [32, 32], codec: "shuffle+deflate", le: le("float32", smooth) }]);
+  validCase("codec-shuffle-int16", 'int16 sawtooth data, 2000 elements, codec "shuffle+deflate" (word size 2).', [
+    { name: "x", dtype: "int16", shape: [2000], codec: "shuffle+deflate", le: le("int16", Array.from({ length: 2000 }, (_, i) => ((i * 37) % 1000) - 500)) },
+  ]);
+  validCase("codec-shuffle-float64-big-endian", 'A big-endian float64 array, 512 elements, codec "shuffle+deflate": the big-endian bytes are shuffled (word size 8), then deflated.', [
+    { name: "x", dtype: "float64", shape: [512], codec: "shuffle+deflate", le: le("float64", Array.from({ length: 512 }, (_, i) => Math.cos(i / 32))) },
+  ], { byteOrder: "big" });
+  validCase("codec-shuffle-complex64", 'complex64, 256 elements, codec "shuffle+deflate": the word size of a complex dtype is half its item size (4 here).', [
+    { name: "z", dtype: "complex64", shape: [16, 16], codec: "shuffle+deflate", le: le("complex64", Array.from({ length: 512 }, (_, i) => (i % 2 === 0 ? Math.cos(i / 64) : Math.sin(i / 64)))) },
+  ]);
+  validCase("codec-shuffle-uint8", 'uint8 data with codec "shuffle+deflate": with word size 1 shuffling changes nothing.', [
+    { name: "x", dtype: "uint8", shape: [600], codec: "shuffle+deflate", le: le("uint8", Array.from({ length: 600 }, (_, i) => (i >> 3) % 256)) },
+  ]);
+  validCase("codec-mixed", 'Three arrays in one file: "deflate" (compressed), no codec, and "deflate" asked for a 3-element array that compression would make larger (stored raw, no codec key).', [
+    { name: "compressed", dtype: "int32", shape: [256], codec: "deflate", le: le("int32", Array.from({ length: 256 }, (_, i) => i % 10)) },
+    { name: "raw", dtype: "uint16", shape: [3], le: le("uint16", [1, 2, 3]) },
+    { name: "tiny", dtype: "int32", shape: [3], codec: "deflate", le: le("int32", [1, 2, 3]) },
+  ]);
+  validCase("codec-raw-fallback", 'Random bytes asked to be stored with "deflate": compression does not make them smaller, so the writer stores them raw (FORMAT.md §5), with no codec key.', [
+    { name: "noise", dtype: "uint8", shape: [1000], codec: "deflate", le: seededBytes(1000, 0x5eed) },
+  ]);
+}
+
+// -- the worked example of FORMAT.md §10 -----------------------------------------------------
+
+const WORKED_DEFS: readonly ArrayDef[] = [
+  { name: "x", dtype: "float32", shape: [2, 2], le: le("float32", [1, 2.5, -0.5, 3]) },
+  { name: "n", dtype: "int16", shape: [3], le: le("int16", [1, -2, 300]) },
+];
+const WORKED_OPTIONS: FileOptions = { alignment: 8, metadata: { unit: "m" } };
+const workedBytes = validCase("worked-example", "The file of FORMAT.md §10: float32 x = [[1, 2.5], [-0.5, 3]], int16 n = [1, -2, 300], metadata {\"unit\":\"m\"}, alignment 8, crc32.", WORKED_DEFS, WORKED_OPTIONS);
+
+// -- files from other writers: valid, not canonical -----------------------------------------
+
+const SMALL: readonly ArrayDef[] = [
+  { name: "a", dtype: "float32", shape: [2], le: le("float32", [1.5, -2]) },
+  { name: "b", dtype: "uint8", shape: [3], le: le("uint8", [1, 2, 3]) },
+];
+
+handBuiltCase(
+  "newer-minor-version",
+  "Version 1.7 with keys a 1.0 reader does not know, at the top level and in an entry: a reader of 1.0 must ignore them and read the file (FORMAT.md §2.3).",
+  SMALL,
+  { alignment: 8 },
+  ({ header, data }) => {
+    const [a, b] = header.arrays;
+    const future = {
+      writer: "some future writer",
+      alignment: header.alignment,
+      checksum: header.checksum,
+      dataLength: header.dataLength,
+      metadata: header.metadata,
+      arrays: [{ ...a, units: "m/s", chunks: [1, 2], attributes: { scale: 2, tags: ["x"] } }, b],
+      index: { a: 0, b: 1 },
+    };
+    return B.buildFile({ header: future, minor: 7, data, alignment: 8 });
+  },
+  { version: { major: 1, minor: 7 } },
+);
+
+handBuiltCase(
+  "header-trailing-spaces",
+  "The header text is followed by ASCII spaces, counted in the header length H, so that 20 + H is exactly a multiple of the alignment (a writer that reserved room for its header). There is no zero padding.",
+  SMALL,
+  {},
+  ({ header, data, alignment }) => {
+    const text = B.canonicalJson(header);
+    const spaces = B.alignUp(20 + text.length + 1, alignment) - 20 - text.length;
+    return B.buildFile({ header: text + " ".repeat(spaces), data, alignment });
+  },
+);
+
+handBuiltCase(
+  "header-whitespace",
+  "JSON white space inside the header object: tabs, CR LF line breaks and spaces between tokens (allowed; only the first byte must be '{' and only spaces may follow the object).",
+  SMALL,
+  {},
+  ({ header, data, alignment }) => B.buildFile({ header: JSON.stringify(header, null, "\t").replace(/\n/g, "\r\n").replace(/":/g, '" : '), data, alignment }),
+);
+
+handBuiltCase(
+  "header-key-order",
+  "Header keys in reverse order, at the top level and in each entry: readers find keys by name.",
+  SMALL,
+  {},
+  ({ header, data, alignment }) => {
+    const reverse = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).reverse());
+    const reordered = reverse({ ...header, arrays: header.arrays.map(reverse) });
+    return B.buildFile({ header: reordered, data, alignment });
+  },
+);
+
+handBuiltCase(
+  "header-codec-none-explicit",
+  'An entry with an explicit "codec": "none", which canonical writers omit.',
+  SMALL,
+  {},
+  ({ header, data, alignment }) => {
+    const arrays = header.arrays.map(({ offset, byteLength, ...rest }) => ({ ...rest, codec: "none", offset, byteLength }));
+    return B.buildFile({ header: { ...header, arrays }, data, alignment });
+  },
+);
+
+handBuiltCase(
+  "header-escaped-strings",
+  'Strings written with JSON escapes: names "a" as "\\u0061", "x/y" as "x\\/y", "é" as "\\u00e9", an emoji as a surrogate-pair escape; the key "name" as "\\u006eame" and the dtype "float32" as "\\u0066loat32". Readers compare strings after unescaping.',
+  [
+    { name: "a", dtype: "float32", shape: [1], le: le("float32", [1]) },
+    { name: "x/y", dtype: "uint8", shape: [1], le: le("uint8", [2]) },
+    { name: "é", dtype: "uint8", shape: [1], le: le("uint8", [3]) },
+    { name: "🙂", dtype: "uint8", shape: [1], le: le("uint8", [4]) },
+  ],
+  { alignment: 8 },
+  ({ header, data, alignment }) => {
+    let text = B.canonicalJson(header);
+    const swaps: [string, string][] = [
+      ['"name":"a"', '"\\u006eame":"\\u0061"'],
+      ['"dtype":"float32"', '"dtype":"\\u0066loat32"'],
+      ['"name":"x/y"', '"name":"x\\/y"'],
+      ['"name":"é"', '"name":"\\u00e9"'],
+      ['"name":"🙂"', '"name":"\\ud83d\\ude42"'],
+    ];
+    for (const [from, to] of swaps) text = replaceOnce(text, from, to);
+    return B.buildFile({ header: text, data, alignment });
+  },
+);
+
+handBuiltCase(
+  "byte-order-big-1-byte",
+  'One-byte dtypes declared "big": byte order has no effect on them (writers must write "little", readers accept both).',
+  [
+    { name: "u", dtype: "uint8", shape: [3], le: le("uint8", [1, 2, 255]) },
+    { name: "b", dtype: "bool", shape: [2], le: le("bool", [1, 0]) },
+  ],
+  { alignment: 8 },
+  ({ header, data, alignment }) => B.buildFile({ header: { ...header, arrays: header.arrays.map((e) => ({ ...e, byteOrder: "big" })) }, data, alignment }),
+  { byteOrders: { u: "big", b: "big" } },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Invalid cases
+
+interface InvalidCase {
+  readonly name: string;
+  readonly bytes: Uint8Array;
+  readonly expected: { code: string; step: number; description: string; array?: string; when?: "read"; verify?: true };
+}
+
+const invalid: InvalidCase[] = [];
+
+function bad(name: string, code: string, step: number, description: string, bytes: Uint8Array): void {
+  invalid.push({ name, bytes, expected: { code, step, description } });
+}
+
+function badRead(name: string, code: string, step: number, description: string, bytes: Uint8Array, array: string, verify = false): void {
+  invalid.push({ name, bytes, expected: { code, step, description, array, when: "read", ...(verify ? { verify: true as const } : {}) } });
+}
+
+function replaceOnce(text: string, from: string, to: string): string {
+  const at = text.indexOf(from);
+  if (at < 0 || text.indexOf(from, at + 1) >= 0) throw new Error(`replaceOnce: ${JSON.stringify(from)} must occur exactly once in ${text}`);
+  return text.slice(0, at) + to + text.slice(at + from.length);
+}
+
+/** One uint8 array "a" = [1, 2, 3, 4], alignment 8, crc32: the base most header cases alter. */
+function one(): ReturnType<typeof B.canonicalParts> {
+  return B.canonicalParts({ alignment: 8, checksum: "crc32", arrays: [{ name: "a", dtype: "uint8", shape: [4], stored: Uint8Array.of(1, 2, 3, 4) }] });
+}
+
+/** Two uint8 arrays, "a" = [1..5] at 0 and "b" = [6, 7, 8] at 16, alignment 8, crc32. */
+function two(): ReturnType<typeof B.canonicalParts> {
+  return B.canonicalParts({
+    alignment: 8,
+    checksum: "crc32",
+    arrays: [
+      { name: "a", dtype: "uint8", shape: [5], stored: Uint8Array.of(1, 2, 3, 4, 5) },
+      { name: "b", dtype: "uint8", shape: [3], stored: Uint8Array.of(6, 7, 8) },
+    ],
+  });
+}
+
+/** No arrays, checksum none, alignment 8. */
+function empty(): ReturnType<typeof B.canonicalParts> {
+  return B.canonicalParts({ alignment: 8, checksum: "none", arrays: [] });
+}
+
+/** The file of `parts` with its header text passed through `edit` (the CRC follows the new text). */
+function editText(parts: ReturnType<typeof B.canonicalParts>, edit: (text: string) => string, extra: Partial<B.FileParts> = {}): Uint8Array {
+  return B.buildFile({ header: edit(B.canonicalJson(parts.header)), data: parts.data, alignment: parts.alignment, ...extra });
+}
+
+/** The file of `parts` with its header object passed through `edit`. */
+function editHeader(parts: ReturnType<typeof B.canonicalParts>, edit: (header: ReturnType<typeof B.canonicalParts>["header"]) => object, extra: Partial<B.FileParts> = {}): Uint8Array {
+  return B.buildFile({ header: edit(parts.header), data: parts.data, alignment: parts.alignment, ...extra });
+}
+
+function entry0(header: ReturnType<typeof B.canonicalParts>["header"]): Record<string, unknown> {
+  return header.arrays[0]!;
+}
+
+/** A copy of `bytes` with `byte` at `at`. */
+function poke(bytes: Uint8Array, at: number, byte: number): Uint8Array {
+  const out = bytes.slice();
+  out[at] = byte;
+  return out;
+}
+
+/** Text-header bytes with a raw byte sequence substituted for a marker (for invalid UTF-8). */
+function withRawBytes(text: string, marker: string, raw: readonly number[]): Uint8Array {
+  const [before, after] = replaceOnce(text, marker, "\u0000").split("\u0000") as [string, string];
+  return B.concat(B.utf8(before), Uint8Array.from(raw), B.utf8(after));
+}
+
+const ONE = B.buildFile({ header: one().header, data: one().data, alignment: 8 });
+const ONE_D = B.dataStart(ONE, 8);
+const EMPTY = B.buildFile({ header: empty().header, alignment: 8 });
+const EMPTY_TEXT = B.canonicalJson(empty().header);
+const ONE_TEXT = B.canonicalJson(one().header);
+
+// -- §9 steps 1-2: magic and length ----------------------------------------------------------
+
+bad("bad-magic-text-file", "BAD_MAGIC", 1, "A 13-byte text file: its first byte differs from the magic. Shorter than the preamble, but step 1 comes before step 2.", B.utf8("hello, world\n"));
+bad("bad-magic-short-prefix", "BAD_MAGIC", 1, "4 bytes \\x89 N D X: within the first min(len, 8) bytes one differs from the magic.", Uint8Array.of(0x89, 0x4e, 0x44, 0x58));
+bad("bad-magic-png", "BAD_MAGIC", 1, "A PNG signature (\\x89 P N G \\r \\n \\x1a \\n) followed by zeros: byte 1 differs.", B.concat(Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a), new Uint8Array(12)));
+{
+  const crlfToLf: number[] = [];
+  ONE.forEach((byte, i) => {
+    if (!(byte === 0x0d && ONE[i + 1] === 0x0a)) crlfToLf.push(byte);
+  });
+  bad("bad-magic-crlf-to-lf", "BAD_MAGIC", 1, "A valid file after a CRLF-to-LF conversion (every \\r\\n became \\n): byte 4 of the magic is now \\n.", Uint8Array.from(crlfToLf));
+  const lfToCrlf: number[] = [];
+  ONE.forEach((byte, i) => {
+    if (byte === 0x0a && ONE[i - 1] !== 0x0d) lfToCrlf.push(0x0d);
+    lfToCrlf.push(byte);
+  });
+  bad("bad-magic-lf-to-crlf", "BAD_MAGIC", 1, "A valid file after an LF-to-CRLF conversion (every lone \\n became \\r\\n): byte 7 of the magic is now \\r.", Uint8Array.from(lfToCrlf));
+  bad("bad-magic-7-bit", "BAD_MAGIC", 1, "A valid file passed through a 7-bit channel (the high bit of every byte cleared): byte 0 is 0x09.", ONE.map((b) => b & 0x7f));
+}
+bad("truncated-empty", "TRUNCATED", 2, "An empty input: no byte differs from the magic, and it is shorter than the 20-byte preamble.", new Uint8Array(0));
+bad("truncated-partial-magic", "TRUNCATED", 2, "The first 4 bytes of the magic only: they match, so this is a truncated file, not a foreign one.", B.MAGIC.subarray(0, 4));
+bad("truncated-magic-only", "TRUNCATED", 2, "The 8-byte magic and nothing else.", B.MAGIC.subarray(0, 8));
+bad("truncated-in-preamble", "TRUNCATED", 2, "The first 19 bytes of a valid file.", ONE.subarray(0, 19));
+
+// -- steps 3-6: version, header length, header CRC -------------------------------------------
+
+bad("version-major-2", "UNSUPPORTED_VERSION", 3, "A valid 1.0 file whose major version says 2 (header CRC recomputed).", editText(one(), (t) => t, { major: 2 }));
+bad("version-major-0", "UNSUPPORTED_VERSION", 3, "A valid 1.0 file whose major version says 0 (header CRC recomputed).", editText(one(), (t) => t, { major: 0 }));
+bad("version-major-256", "UNSUPPORTED_VERSION", 3, "The major version written big-endian (bytes 00 01, read as u16 LE: 256).", editText(one(), (t) => t, { major: 256 }));
+bad("version-before-header-length", "UNSUPPORTED_VERSION", 3, "A 20-byte file, major version 2, claiming a 200 MiB header: step 3 comes before steps 4 and 5.", B.preamble(new Uint8Array(0), { major: 2, headerLength: 200 * 1024 * 1024, headerCrc: 0 }));
+bad("header-too-large-200mib", "HEADER_TOO_LARGE", 4, "A 20-byte file claiming a 200 MiB header (209715200 > maxHeaderBytes 104857600): rejected before anything is read or allocated.", B.preamble(new Uint8Array(0), { headerLength: 200 * 1024 * 1024, headerCrc: 0 }));
+bad("header-too-large-4gib", "HEADER_TOO_LARGE", 4, "A 20-byte file claiming a header of 2^32-1 bytes.", B.preamble(new Uint8Array(0), { headerLength: 0xffffffff, headerCrc: 0 }));
+bad("header-too-large-limit-plus-one", "HEADER_TOO_LARGE", 4, "A 20-byte file claiming a header of 104857601 bytes, one more than the default maxHeaderBytes.", B.preamble(new Uint8Array(0), { headerLength: 104857601, headerCrc: 0 }));
+bad("truncated-header-at-limit", "TRUNCATED", 5, "A 20-byte file claiming a header of exactly maxHeaderBytes (104857600): not too large, but the header is missing.", B.preamble(new Uint8Array(0), { headerLength: 104857600, headerCrc: 0 }));
+bad("truncated-in-header", "TRUNCATED", 5, "A valid file cut 10 bytes into its header.", ONE.subarray(0, 30));
+bad("truncated-header-last-byte", "TRUNCATED", 5, "A valid file cut one byte before the end of its header.", ONE.subarray(0, 20 + ONE_TEXT.length - 1));
+{
+  const header = B.utf8(ONE_TEXT);
+  const withCrc = (crc: number) => B.concat(B.preamble(header, { headerCrc: crc }), ONE.subarray(20));
+  const correct = new DataView(ONE.buffer).getUint32(16, true);
+  const headerOnly = B.crc32(header);
+  bad("header-checksum-zero", "HEADER_CHECKSUM", 6, "A valid file whose header CRC field is 0.", withCrc(0));
+  bad("header-checksum-header-only", "HEADER_CHECKSUM", 6, "The header CRC computed over the header bytes only, leaving out preamble bytes 8..15 (version and header length) that it must cover.", withCrc(headerOnly));
+  bad("header-checksum-big-endian", "HEADER_CHECKSUM", 6, "The right header CRC stored big-endian.", withCrc(((correct & 0xff) << 24) | ((correct & 0xff00) << 8) | ((correct >>> 8) & 0xff00) | (correct >>> 24)));
+  bad("header-checksum-minor-changed", "HEADER_CHECKSUM", 6, "A valid 1.0 file whose minor version was changed to 1 afterwards: the CRC covers the version.", poke(ONE, 10, 1));
+  const flipped = ONE.slice();
+  const at = 20 + ONE_TEXT.indexOf('"name":"a"') + 8;
+  flipped[at] = flipped[at]! ^ 0x02; // "a" -> "c": still valid JSON, so only the CRC can tell
+  bad("header-checksum-bit-flip", "HEADER_CHECKSUM", 6, 'One flipped bit in the header text (the name "a" became "c"): still valid JSON, caught by the CRC.', flipped);
+  bad("header-checksum-before-json", "HEADER_CHECKSUM", 6, "A header that is not JSON at all and a CRC that does not match: step 6 comes before step 7.", B.buildFile({ header: "{not json", headerCrc: 0x12345678 }));
+}
+
+// -- step 7: header text ---------------------------------------------------------------------
+
+bad("header-empty", "HEADER_INVALID", 7, "A header of length 0 (H = 0, CRC over the 8 preamble bytes only).", B.buildFile({ header: "" }));
+bad("header-bad-utf8", "HEADER_INVALID", 7, "A 0xFF byte inside a metadata string: not UTF-8.", B.buildFile({ header: withRawBytes(EMPTY_TEXT, '"metadata":{}', [...B.utf8('"metadata":{"s":"'), 0xff, ...B.utf8('"}')]) }));
+bad("header-bad-utf8-overlong", "HEADER_INVALID", 7, "An overlong UTF-8 encoding of '/' (C0 AF) inside a metadata string.", B.buildFile({ header: withRawBytes(EMPTY_TEXT, '"metadata":{}', [...B.utf8('"metadata":{"s":"'), 0xc0, 0xaf, ...B.utf8('"}')]) }));
+bad("header-bad-utf8-surrogate", "HEADER_INVALID", 7, "A surrogate encoded in UTF-8 (ED A0 80, as CESU-8 would) inside a metadata string.", B.buildFile({ header: withRawBytes(EMPTY_TEXT, '"metadata":{}', [...B.utf8('"metadata":{"s":"'), 0xed, 0xa0, 0x80, ...B.utf8('"}')]) }));
+bad("header-bad-utf8-cut-sequence", "HEADER_INVALID", 7, "A 3-byte UTF-8 sequence cut after 2 bytes (E2 82) before the closing quote.", B.buildFile({ header: withRawBytes(EMPTY_TEXT, '"metadata":{}', [...B.utf8('"metadata":{"s":"'), 0xe2, 0x82, ...B.utf8('"}')]) }));
+bad("header-bom", "HEADER_INVALID", 7, "A UTF-8 byte order mark (EF BB BF) before the '{'.", B.buildFile({ header: B.concat(Uint8Array.of(0xef, 0xbb, 0xbf), B.utf8(EMPTY_TEXT)) }));
+bad("header-leading-space", "HEADER_INVALID", 7, "A space before the '{'.", B.buildFile({ header: ` ${EMPTY_TEXT}` }));
+bad("header-trailing-newline", "HEADER_INVALID", 7, "A newline after the header object (only spaces may follow it).", B.buildFile({ header: `${EMPTY_TEXT}\n` }));
+bad("header-trailing-nul", "HEADER_INVALID", 7, "A NUL byte after the header object, inside H (padding belongs after the header, not in it).", B.buildFile({ header: `${EMPTY_TEXT}\u0000` }));
+bad("header-trailing-tab", "HEADER_INVALID", 7, "A tab after the header object (only spaces may follow it).", B.buildFile({ header: `${EMPTY_TEXT}\t` }));
+bad("header-not-an-object", "HEADER_INVALID", 7, "The header is a JSON array holding the header object: its first byte is not '{'.", B.buildFile({ header: `[${EMPTY_TEXT}]` }));
+bad("header-two-objects", "HEADER_INVALID", 7, "A second JSON object after the header object.", B.buildFile({ header: `${EMPTY_TEXT}{}` }));
+bad("header-incomplete", "HEADER_INVALID", 7, "The header text lacks its closing '}' (the header length matches the shortened text).", B.buildFile({ header: EMPTY_TEXT.slice(0, -1) }));
+bad("header-trailing-comma", "HEADER_INVALID", 7, "A trailing comma after the last member of the header object.", B.buildFile({ header: `${EMPTY_TEXT.slice(0, -1)},}` }));
+bad("header-nan", "HEADER_INVALID", 7, "NaN in metadata: not JSON.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"x":NaN}') }));
+bad("header-comment", "HEADER_INVALID", 7, "A /* comment */ in the header: not JSON.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":/* none */{}') }));
+bad("header-single-quotes", "HEADER_INVALID", 7, "A single-quoted string in metadata: not JSON.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', "\"metadata\":{'x':1}") }));
+bad("header-lone-surrogate-escape", "HEADER_INVALID", 7, "A \\ud800 escape with no low surrogate after it, in a metadata string.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"s":"\\ud800x"}') }));
+bad("header-reversed-surrogate-escapes", "HEADER_INVALID", 7, "A low surrogate escape before a high one (\\udc00\\ud800), in a name.", editText(one(), (t) => replaceOnce(t, '"name":"a"', '"name":"\\udc00\\ud800"')));
+bad("header-raw-control-character", "HEADER_INVALID", 7, "A raw tab (0x09) inside a metadata string; it must be escaped.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"s":"a\tb"}') }));
+bad("header-invalid-escape", "HEADER_INVALID", 7, "The escape \\x41, which JSON does not have.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"s":"\\x41"}') }));
+bad("limit-depth-65", "LIMIT_EXCEEDED", 7, "Metadata objects nested to depth 65 (the header object is depth 1), one more than the default maxDepth 64.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', `"metadata":${'{"d":'.repeat(63)}{}${"}".repeat(63)}`) }));
+bad("limit-depth-65-lists", "LIMIT_EXCEEDED", 7, "Lists nested inside metadata to depth 65: lists count as well as objects.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', `"metadata":{"l":${"[".repeat(63)}${"]".repeat(63)}}`) }));
+bad("duplicate-key-top-level", "DUPLICATE_KEY", 7, 'The key "checksum" twice in the header object, with the same value.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"checksum":"none"', '"checksum":"none","checksum":"none"') }));
+bad("duplicate-key-entry", "DUPLICATE_KEY", 7, 'The key "dtype" twice in an entry, with the same value.', editText(one(), (t) => replaceOnce(t, '"dtype":"uint8"', '"dtype":"uint8","dtype":"uint8"')));
+bad("duplicate-key-metadata", "DUPLICATE_KEY", 7, "The same key twice in metadata.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"unit":"m","unit":"s"}') }));
+bad("duplicate-key-after-unescaping", "DUPLICATE_KEY", 7, 'Metadata keys "a" and "\\u0061": the same key once unescaped.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"a":1,"\\u0061":2}') }));
+bad("duplicate-key-proto", "DUPLICATE_KEY", 7, 'The metadata key "__proto__" twice: an ordinary key, so a repeat is a duplicate.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"__proto__":{},"__proto__":{}}') }));
+bad("duplicate-key-nested", "DUPLICATE_KEY", 7, "A repeated key in an object nested inside metadata.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"a":{"b":[{"c":1,"c":1}]}}') }));
+bad("bad-number-negative-zero", "BAD_NUMBER", 7, '"offset":-0: a minus sign outside metadata, even on zero.', editText(one(), (t) => replaceOnce(t, '"offset":0', '"offset":-0')));
+bad("bad-number-negative", "BAD_NUMBER", 7, '"alignment":-8.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"alignment":8', '"alignment":-8') }));
+bad("bad-number-fraction", "BAD_NUMBER", 7, '"dataLength":8.0: a fraction, although the value is integral and right.', editText(one(), (t) => replaceOnce(t, '"dataLength":8', '"dataLength":8.0')));
+bad("bad-number-fraction-alignment", "BAD_NUMBER", 7, '"alignment":64.0 in a file whose alignment is 64.', B.buildFile({ header: replaceOnce(B.canonicalJson({ ...empty().header, alignment: 64 }), '"alignment":64', '"alignment":64.0'), alignment: 64 }));
+bad("bad-number-exponent", "BAD_NUMBER", 7, '"byteLength":4e0: an exponent, although the value is integral and right.', editText(one(), (t) => replaceOnce(t, '"byteLength":4', '"byteLength":4e0')));
+bad("bad-number-exponent-1e3", "BAD_NUMBER", 7, '"alignment":1e3 (1000 would also be a bad alignment, but the number is rejected first).', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"alignment":8', '"alignment":1e3') }));
+bad("bad-number-2-53", "BAD_NUMBER", 7, '"dataLength":9007199254740992 (2^53), one more than the largest integer allowed.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"dataLength":0', '"dataLength":9007199254740992') }));
+bad("bad-number-2-64-in-shape", "BAD_NUMBER", 7, "A dimension of 18446744073709551616 (2^64).", editText(one(), (t) => replaceOnce(t, '"shape":[4]', '"shape":[18446744073709551616]')));
+bad("bad-number-metadata-2-64", "BAD_NUMBER", 7, "The integer 18446744073709551616 (2^64) in metadata: a double cannot hold it exactly.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"n":18446744073709551616}') }));
+bad("bad-number-metadata-minus-2-53", "BAD_NUMBER", 7, "The integer -9007199254740992 (-2^53) in metadata.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"n":-9007199254740992}') }));
+bad("bad-number-metadata-1e400", "BAD_NUMBER", 7, "1e400 in metadata: it rounds to infinity as a double.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"x":1e400}') }));
+bad("bad-number-unknown-key", "BAD_NUMBER", 7, "A file of a newer minor version (1.1) with an unknown key holding -1: unknown keys are ignored, but only after the text has passed step 7, whose number rules apply outside metadata.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"arrays":[]', '"arrays":[],"future":-1'), minor: 1 }));
+bad("text-order-duplicate-key-before-bad-number", "DUPLICATE_KEY", 7, '"alignment":8,"alignment":-8: the repeated key comes before the bad number in text order.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"alignment":8', '"alignment":8,"alignment":-8') }));
+bad("text-order-bad-number-before-duplicate-key", "BAD_NUMBER", 7, '"alignment":-8 followed later by a repeated "checksum": the bad number comes first in text order.', B.buildFile({ header: replaceOnce(replaceOnce(EMPTY_TEXT, '"alignment":8', '"alignment":-8'), '"checksum":"none"', '"checksum":"none","checksum":"none"') }));
+bad(
+  "text-order-duplicate-key-before-bad-utf8",
+  "DUPLICATE_KEY",
+  7,
+  'A repeated "checksum" key, then invalid UTF-8 (0xFF) later in a metadata string: step 7 reports the first problem in text order, and the repeated key comes first.',
+  B.buildFile({ header: withRawBytes(replaceOnce(EMPTY_TEXT, '"checksum":"none"', '"checksum":"none","checksum":"none"'), '"metadata":{}', [...B.utf8('"metadata":{"s":"'), 0xff, ...B.utf8('"}')]) }),
+);
+bad("text-before-structure", "BAD_NUMBER", 7, 'A header missing "metadata" (a step 8 failure) with "dataLength":8.0 (a step 7 failure): the text is checked first.', editText(one(), (t) => replaceOnce(replaceOnce(t, '"metadata":{},', ""), '"dataLength":8', '"dataLength":8.0')));
+
+// -- step 8: header structure ------------------------------------------------------------------
+
+const structural = (name: string, code: string, description: string, bytes: Uint8Array) => bad(name, code, 8, description, bytes);
+structural("header-missing-key", "HEADER_INVALID", 'The header object has no "metadata" key.', editHeader(one(), ({ metadata: _, ...rest }) => rest));
+structural("header-missing-entry-key", "HEADER_INVALID", 'An entry has no "byteOrder" key.', editHeader(one(), (h) => ({ ...h, arrays: [(({ byteOrder: _, ...rest }) => rest)(entry0(h))] })));
+structural("header-wrong-type-alignment", "HEADER_INVALID", '"alignment":"8", a string.', editText(one(), (t) => replaceOnce(t, '"alignment":8', '"alignment":"8"')));
+structural("header-wrong-type-shape", "HEADER_INVALID", '"shape":4, a number instead of a list.', editText(one(), (t) => replaceOnce(t, '"shape":[4]', '"shape":4')));
+structural("header-wrong-type-dimension", "HEADER_INVALID", '"shape":["4"], a string dimension.', editText(one(), (t) => replaceOnce(t, '"shape":[4]', '"shape":["4"]')));
+structural("header-wrong-type-metadata-list", "HEADER_INVALID", '"metadata":[], a list instead of an object.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":[]') }));
+structural("header-wrong-type-metadata-null", "HEADER_INVALID", '"metadata":null.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":null') }));
+structural("header-wrong-type-arrays", "HEADER_INVALID", '"arrays":{}, an object instead of a list.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"arrays":[]', '"arrays":{}') }));
+structural("header-wrong-type-entry", "HEADER_INVALID", '"arrays":["a"], an entry that is not an object.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"arrays":[]', '"arrays":["a"]') }));
+structural("header-wrong-type-name", "HEADER_INVALID", '"name":1, a number.', editText(one(), (t) => replaceOnce(t, '"name":"a"', '"name":1')));
+structural("header-wrong-type-dtype", "HEADER_INVALID", '"dtype":8, a number: a value of the wrong JSON type, not a dtype name at all.', editText(one(), (t) => replaceOnce(t, '"dtype":"uint8"', '"dtype":8')));
+structural("header-wrong-type-codec", "HEADER_INVALID", '"codec":null: the key is present with the wrong JSON type (absent would mean "none").', editText(one(), (t) => replaceOnce(t, '"byteOrder":"little"', '"byteOrder":"little","codec":null')));
+structural("header-wrong-type-checksum", "HEADER_INVALID", '"checksum":32, a number.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"checksum":"none"', '"checksum":32') }));
+structural("header-unknown-key", "HEADER_INVALID", 'An unknown top-level key "extra" in a 1.0 file.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"arrays":[]', '"arrays":[],"extra":0') }));
+structural("header-unknown-key-version", "HEADER_INVALID", 'A "version" key in the header of a 1.0 file (the version lives in the preamble).', B.buildFile({ header: `{"version":1,${EMPTY_TEXT.slice(1)}` }));
+structural("header-unknown-entry-key", "HEADER_INVALID", 'An unknown key "units" in an entry of a 1.0 file.', editText(one(), (t) => replaceOnce(t, '"byteOrder":"little"', '"byteOrder":"little","units":"m"')));
+structural("header-alignment-48", "HEADER_INVALID", '"alignment":48: not a power of two.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"alignment":8', '"alignment":48'), alignment: 48 }));
+structural("header-alignment-4", "HEADER_INVALID", '"alignment":4: a power of two below 8.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"alignment":8', '"alignment":4'), alignment: 4 }));
+structural("header-alignment-131072", "HEADER_INVALID", '"alignment":131072: a power of two above 65536.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"alignment":8', '"alignment":131072'), alignment: 8 }));
+structural("header-alignment-0", "HEADER_INVALID", '"alignment":0.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"alignment":8', '"alignment":0'), alignment: 8 }));
+structural("header-empty-name", "HEADER_INVALID", 'An entry named "".', editText(one(), (t) => replaceOnce(t, '"name":"a"', '"name":""')));
+structural("header-order-x", "HEADER_INVALID", '"order":"X".', editText(one(), (t) => replaceOnce(t, '"order":"C"', '"order":"X"')));
+structural("header-order-lower-case", "HEADER_INVALID", '"order":"c": values are case-sensitive.', editText(one(), (t) => replaceOnce(t, '"order":"C"', '"order":"c"')));
+structural("header-byte-order-native", "HEADER_INVALID", '"byteOrder":"native".', editText(one(), (t) => replaceOnce(t, '"byteOrder":"little"', '"byteOrder":"native"')));
+structural("unknown-dtype-capitalized", "UNKNOWN_DTYPE", '"dtype":"Float32": dtype names are lower case, exactly.', editText(one(), (t) => replaceOnce(t, '"dtype":"uint8"', '"dtype":"Float32"')));
+structural("unknown-dtype-float128", "UNKNOWN_DTYPE", '"dtype":"float128".', editText(one(), (t) => replaceOnce(t, '"dtype":"uint8"', '"dtype":"float128"')));
+structural("unknown-dtype-newer-minor", "UNKNOWN_DTYPE", 'A 1.3 file using a dtype "int4" this reader does not know: newer minor versions may add keys, but a new value of a known key is rejected.', editText(one(), (t) => replaceOnce(t, '"dtype":"uint8"', '"dtype":"int4"'), { minor: 3 }));
+structural("unsupported-codec-zstd", "UNSUPPORTED_CODEC", '"codec":"zstd".', editText(one(), (t) => replaceOnce(t, '"byteOrder":"little"', '"byteOrder":"little","codec":"zstd"')));
+structural("unsupported-codec-capitalized", "UNSUPPORTED_CODEC", '"codec":"Deflate": values are case-sensitive.', editText(one(), (t) => replaceOnce(t, '"byteOrder":"little"', '"byteOrder":"little","codec":"Deflate"')));
+structural("unsupported-checksum-sha256", "UNSUPPORTED_CHECKSUM", '"checksum":"sha256".', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"checksum":"none"', '"checksum":"sha256"') }));
+structural("unsupported-checksum-crc32c", "UNSUPPORTED_CHECKSUM", '"checksum":"crc32c".', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"checksum":"none"', '"checksum":"crc32c"') }));
+structural("unsupported-checksum-upper-case", "UNSUPPORTED_CHECKSUM", '"checksum":"CRC32".', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"checksum":"none"', '"checksum":"CRC32"') }));
+structural("structure-before-entries", "UNKNOWN_DTYPE", 'Two entries named "a", the second with dtype "float128": the whole header is checked for structure (step 8) before any entry check (step 11).', editHeader(two(), (h) => ({ ...h, arrays: [h.arrays[0], { ...h.arrays[1], name: "a", dtype: "float128" }] })));
+
+// -- steps 9-19: entries and layout ------------------------------------------------------------
+
+{
+  const p = one();
+  const bigName = "a" + "🙂".repeat(1024);
+  bad("limit-name-4097-bytes", "LIMIT_EXCEEDED", 10, "A name of 4097 UTF-8 bytes ('a' and 1024 emoji; only 2049 UTF-16 code units), one more than the default maxNameBytes.", editHeader(p, (h) => ({ ...h, arrays: [{ ...entry0(h), name: bigName }] })));
+}
+bad("duplicate-name", "DUPLICATE_NAME", 11, 'Two entries named "a".', editHeader(two(), (h) => ({ ...h, arrays: [h.arrays[0], { ...h.arrays[1], name: "a" }] })));
+bad("duplicate-name-escaped", "DUPLICATE_NAME", 11, 'Entries named "a" and "\\u0061": the same name once unescaped.', editText(two(), (t) => replaceOnce(t, '"name":"b"', '"name":"\\u0061"')));
+bad("entry-order-name-before-dims", "DUPLICATE_NAME", 11, "A second entry that repeats a name and has 65 dimensions: within an entry, the name is checked before the shape.", editHeader(two(), (h) => ({ ...h, arrays: [h.arrays[0], { ...h.arrays[1], name: "a", shape: [...Array<number>(62).fill(1), 3, 1, 1] }] })));
+{
+  const p = B.canonicalParts({ alignment: 8, checksum: "none", arrays: [{ name: "a", dtype: "uint8", shape: Array<number>(65).fill(1), stored: Uint8Array.of(9) }] });
+  bad("limit-dims-65", "LIMIT_EXCEEDED", 12, "A shape of 65 ones, one more dimension than the default maxDims.", B.buildFile({ header: p.header, data: p.data, alignment: 8 }));
+}
+{
+  const shapeCase = (name: string, dtype: string, shape: number[], description: string) => {
+    const p = B.canonicalParts({ alignment: 8, checksum: "none", arrays: [{ name: "a", dtype, shape, stored: new Uint8Array(0) }] });
+    bad(name, "BAD_SHAPE", 13, description, B.buildFile({ header: p.header, data: p.data, alignment: 8 }));
+  };
+  shapeCase("bad-shape-bytes-over-2-53", "float64", [1125899906842624], "float64 of shape [2^50]: 2^50 elements fit, but 2^53 bytes exceed 2^53-1.");
+  shapeCase("bad-shape-product-over-2-64", "uint8", [4294967296, 4294967296, 2], "uint8 of shape [2^32, 2^32, 2]: the product 2^65 overflows 64-bit arithmetic; it must be computed exactly (or checked step by step).");
+  shapeCase("bad-shape-2-53-plus-1", "uint8", [3002399751580331, 3], "uint8 of shape [3002399751580331, 3]: 2^53+1 bytes, which a double rounds to 2^53.");
+  shapeCase("bad-shape-complex128", "complex128", [562949953421312], "complex128 (16 bytes an element) of shape [2^49]: 2^53 bytes.");
+}
+{
+  const p = B.canonicalParts({ alignment: 8, checksum: "crc32", arrays: [{ name: "a", dtype: "uint8", shape: [4], stored: Uint8Array.of(1, 2, 3) }] });
+  bad("size-mismatch-short", "SIZE_MISMATCH", 14, "uint8 of shape [4] with byteLength 3 (and a 3-byte payload).", B.buildFile({ header: p.header, data: p.data, alignment: 8 }));
+  const q = B.canonicalParts({ alignment: 8, checksum: "crc32", arrays: [{ name: "a", dtype: "uint8", shape: [4], stored: Uint8Array.of(1, 2, 3, 4, 0, 0, 0, 0) }] });
+  bad("size-mismatch-crc-counted", "SIZE_MISMATCH", 14, "byteLength 8 for 4 bytes of data: the CRC counted in byteLength.", B.buildFile({ header: q.header, data: q.data, alignment: 8 }));
+  const r = B.canonicalParts({ alignment: 8, checksum: "none", arrays: [{ name: "a", dtype: "float64", shape: [], stored: new Uint8Array(0) }] });
+  bad("size-mismatch-scalar", "SIZE_MISMATCH", 14, "A 0-d float64 (one element, 8 bytes) with byteLength 0: shape [] is not empty.", B.buildFile({ header: r.header, data: r.data, alignment: 8 }));
+}
+{
+  // two(): "a" = 5 bytes at 0 (record ends at 9), "b" = 3 bytes at 16 (record ends at 23).
+  const withOffsets = (a: number, b: number, dataLength?: number) =>
+    editHeader(two(), (h) => ({ ...h, ...(dataLength === undefined ? {} : { dataLength }), arrays: [{ ...h.arrays[0], offset: a }, { ...h.arrays[1], offset: b }] }));
+  bad("misaligned", "MISALIGNED", 15, 'The second record at offset 9, right after the first record, not at the next multiple of the alignment 8.', withOffsets(0, 9));
+  bad("misaligned-first", "MISALIGNED", 15, "The first record at offset 4 with alignment 8.", withOffsets(4, 16));
+  bad("overlap", "OVERLAP", 16, "The second record at offset 8, inside the first record (which ends at 9).", withOffsets(0, 8));
+  bad("overlap-same-offset", "OVERLAP", 16, "Both records at offset 0.", withOffsets(0, 0));
+  bad("gap-first-record", "GAP", 17, "The first record at offset 8 instead of 0: 8 unaccounted bytes.", withOffsets(8, 24, 31));
+  bad("gap-between-records", "GAP", 17, "The second record at offset 24 instead of 16.", withOffsets(0, 24, 31));
+  bad("entry-order-layout-before-next-name", "GAP", 17, 'Entry 0 leaves a gap and entry 1 repeats its name: entries are checked one after the other, all checks of entry 0 first.', editHeader(two(), (h) => ({ ...h, dataLength: 31, arrays: [{ ...h.arrays[0], offset: 8 }, { ...h.arrays[1], name: "a", offset: 24 }] })));
+}
+{
+  const p = one();
+  bad("out-of-bounds", "OUT_OF_BOUNDS", 18, "dataLength 4 for a 4-byte payload and its 4-byte CRC (the CRC left out of dataLength); the file ends at D + 4.", B.buildFile({ header: { ...p.header, dataLength: 4 }, data: p.data.subarray(0, 4), alignment: 8 }));
+  const q = B.canonicalParts({ alignment: 8, checksum: "none", arrays: [{ name: "a", dtype: "uint8", shape: [4], stored: Uint8Array.of(1, 2, 3, 4) }] });
+  bad("out-of-bounds-no-checksum", "OUT_OF_BOUNDS", 18, 'checksum "none", dataLength 2 for a 4-byte payload.', B.buildFile({ header: { ...q.header, dataLength: 2 }, data: q.data.subarray(0, 2), alignment: 8 }));
+  bad("gap-data-length-too-large", "GAP", 19, "dataLength 16 where the records end at 8; the file is padded with zeros to D + 16.", B.buildFile({ header: { ...p.header, dataLength: 16 }, data: B.concat(p.data, new Uint8Array(8)), alignment: 8 }));
+  bad("gap-data-length-no-arrays", "GAP", 19, "No arrays and dataLength 8 (it must be 0); the file has 8 zero bytes after D.", B.buildFile({ header: { ...empty().header, dataLength: 8 }, data: new Uint8Array(8), alignment: 8 }));
+  bad("layout-before-length", "GAP", 19, "dataLength 16 where the records end at 8, and the file ends at D + 8: step 19 comes before the length check of step 20.", B.buildFile({ header: { ...p.header, dataLength: 16 }, data: p.data, alignment: 8 }));
+}
+
+// -- steps 20-21: file length and padding ----------------------------------------------------
+
+{
+  const header64 = { ...empty().header, alignment: 64 };
+  const file64 = B.buildFile({ header: header64 });
+  const paddingStart = 20 + B.canonicalJson(header64).length;
+  if (file64.length - paddingStart < 2) throw new Error("truncated-in-header-padding needs padding");
+  bad("truncated-in-header-padding", "TRUNCATED", 20, "A file with no arrays (alignment 64) cut inside the zero padding after its header: the file must run to D.", file64.subarray(0, paddingStart + 1));
+  bad("truncated-data-section", "TRUNCATED", 20, "A valid file cut right at the start of its data section.", ONE.subarray(0, ONE_D));
+  bad("truncated-in-payload", "TRUNCATED", 20, "A valid file cut in the middle of its payload.", ONE.subarray(0, ONE_D + 2));
+  bad("truncated-last-crc-byte", "TRUNCATED", 20, "A valid file missing the last byte of its last CRC.", ONE.subarray(0, ONE.length - 1));
+  bad("trailing-bytes", "TRAILING_BYTES", 20, "A valid file followed by one zero byte.", B.concat(ONE, new Uint8Array(1)));
+  bad("trailing-bytes-two-files", "TRAILING_BYTES", 20, "Two valid files, one after the other.", B.concat(ONE, ONE));
+  bad("trailing-bytes-no-arrays", "TRAILING_BYTES", 20, "A valid file with no arrays followed by 8 zero bytes.", B.concat(EMPTY, new Uint8Array(8)));
+  const padAt = 20 + ONE_TEXT.length;
+  if (padAt >= ONE_D) throw new Error("bad-padding cases need padding after the header");
+  bad("bad-padding-after-header", "BAD_PADDING", 21, "A 0x01 byte in the zero padding between the header and the data section.", poke(ONE, ONE_D - 1, 0x01));
+  bad("bad-padding-space", "BAD_PADDING", 21, "A space in the padding after the header: spaces may end the header (inside H), but the padding after H must be zeros.", poke(ONE, padAt, 0x20));
+  bad("length-before-padding", "TRUNCATED", 20, "A non-zero padding byte after the header and a file cut short: step 20 comes before step 21.", poke(ONE, ONE_D - 1, 0x01).subarray(0, ONE.length - 1));
+}
+
+// -- steps 22-23: when an array is read ------------------------------------------------------
+
+{
+  const damagedPayload = poke(ONE, ONE_D + 1, 0x03);
+  badRead("checksum-payload", "CHECKSUM", 22, "A valid file with one payload byte changed: the file decodes, verification fails for array \"a\".", damagedPayload, "a", true);
+  badRead("checksum-field", "CHECKSUM", 22, "A valid file whose payload CRC field has a flipped bit.", poke(ONE, ONE_D + 4, ONE[ONE_D + 4]! ^ 0x80), "a", true);
+  const q = two();
+  const TWO = B.buildFile({ header: q.header, data: q.data, alignment: 8 });
+  const twoD = B.dataStart(TWO, 8);
+  badRead("checksum-second-array", "CHECKSUM", 22, 'Two arrays; the payload of "b" is damaged, "a" is intact and must still be readable: each array is checked on its own.', poke(TWO, twoD + 16, 0x00), "b", true);
+  badRead("bad-padding-after-record", "BAD_PADDING", 22, 'A non-zero byte in the padding between the record of "a" and the record of "b", found when verifying.', poke(TWO, twoD + 12, 0x01), "a", true);
+}
+{
+  /** A one-array file whose single payload is `stored`, with the right CRC, for codec cases. */
+  const codecFile = (stored: Uint8Array, dtype: string, shape: number[], codec: Codec, crc?: number) => {
+    const parts = B.canonicalParts({ alignment: 8, checksum: "crc32", arrays: [{ name: "a", dtype, shape, codec, stored }] });
+    if (crc !== undefined) parts.data.set(B.u32le(crc), stored.length);
+    return B.buildFile({ header: parts.header, data: parts.data, alignment: 8 });
+  };
+  const pattern = Uint8Array.from({ length: 64 }, (_, i) => i % 7);
+  const stream = deflateSync(pattern, { level: 6 });
+  badRead("checksum-over-decoded-bytes", "CHECKSUM", 22, "A compressed array whose CRC was computed over the decoded bytes instead of the stored (compressed) ones.", codecFile(stream, "uint8", [64], "deflate", B.crc32(pattern)), "a", true);
+  badRead("codec-error-invalid-block", "CODEC_ERROR", 23, "A deflate payload of one byte 0x07: a final block of the reserved type 3.", codecFile(Uint8Array.of(0x07), "uint8", [64], "deflate"), "a");
+  badRead("codec-error-zlib-wrapper", "CODEC_ERROR", 23, "A zlib stream (RFC 1950, with its 2-byte header and Adler-32) where a raw DEFLATE stream is required.", codecFile(zlibSync(pattern, { level: 6 }), "uint8", [64], "deflate"), "a");
+  badRead("codec-error-gzip-wrapper", "CODEC_ERROR", 23, "A gzip stream (RFC 1952) where a raw DEFLATE stream is required.", codecFile(gzipSync(pattern, { level: 6, mtime: 0 }), "uint8", [64], "deflate"), "a");
+  badRead("codec-error-truncated-stream", "CODEC_ERROR", 23, "A deflate stream cut in the middle: it ends before its final block does.", codecFile(stream.subarray(0, Math.floor(stream.length / 2)), "uint8", [64], "deflate"), "a");
+  badRead("codec-error-short-output", "CODEC_ERROR", 23, "A complete deflate stream of 63 bytes for a uint8 array of shape [64].", codecFile(deflateSync(pattern.subarray(0, 63), { level: 6 }), "uint8", [64], "deflate"), "a");
+  badRead("codec-error-long-output", "CODEC_ERROR", 23, "A complete deflate stream of 65 bytes for a uint8 array of shape [64].", codecFile(deflateSync(new Uint8Array(65), { level: 6 }), "uint8", [64], "deflate"), "a");
+  badRead("codec-error-bomb", "CODEC_ERROR", 23, "A small deflate stream that inflates to 16 MiB of zeros, for a uint8 array of shape [16]: a reader must stop after 16 bytes (plus what one step of its inflater produces) without allocating the rest.", codecFile(deflateSync(new Uint8Array(16 << 20), { level: 9 }), "uint8", [16], "deflate"), "a");
+  badRead("codec-error-empty-payload", "CODEC_ERROR", 23, 'codec "deflate" with byteLength 0: no stream at all.', codecFile(new Uint8Array(0), "uint8", [4], "deflate"), "a");
+  badRead("codec-error-empty-payload-zero-size", "CODEC_ERROR", 23, 'codec "deflate", shape [0] and byteLength 0: even an empty array needs a DEFLATE stream (the shortest is 03 00).', codecFile(new Uint8Array(0), "uint8", [0], "deflate"), "a");
+  badRead("codec-error-shuffle-short", "CODEC_ERROR", 23, 'codec "shuffle+deflate" for float32 of shape [4] (16 bytes), with a stream of 15 bytes.', codecFile(deflateSync(new Uint8Array(15), { level: 6 }), "float32", [4], "shuffle+deflate"), "a");
+  badRead("limit-decoded-bytes", "LIMIT_EXCEEDED", 23, 'A "deflate" array of shape [2147483648] uint8 (2 GiB decoded, more than the default maxDecodedBytes of 1 GiB): refused before anything is allocated or inflated. The file itself is valid.', codecFile(Uint8Array.of(0x03, 0x00), "uint8", [2147483648], "deflate"), "a");
+}
+
+// ---------------------------------------------------------------------------------------------
+// FORMAT.md §10
+
+function hexBytes(bytes: Uint8Array): string {
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+}
+
+function workedExample(bytes: Uint8Array): string {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const H = view.getUint32(12, true);
+  const headerCrc = view.getUint32(16, true);
+  const headerText = new TextDecoder().decode(bytes.subarray(20, 20 + H));
+  const header = JSON.parse(headerText) as { alignment: number; dataLength: number; arrays: { name: string; dtype: string; offset: number; byteLength: number }[] };
+  const D = B.alignUp(20 + H, header.alignment);
+  const rows: string[] = [];
+  const off = (n: number) => n.toString(16).padStart(6, "0");
+  const row = (at: number, length: number, meaning: string) => rows.push(`${off(at)}  ${hexBytes(bytes.subarray(at, at + length)).padEnd(47)}  ${meaning}`);
+  row(0, 8, "magic: \\x89 N D P \\r \\n \\x1a \\n");
+  row(8, 2, "major version: 1 (u16 LE)");
+  row(10, 2, "minor version: 0 (u16 LE)");
+  row(12, 4, `header length H: ${H} (u32 LE)`);
+  row(16, 4, `header CRC: 0x${headerCrc.toString(16).padStart(8, "0")} = CRC-32 of bytes 0x08..0x0f, then the header`);
+  for (let at = 20; at < 20 + H; at += 16) {
+    const chunk = bytes.subarray(at, Math.min(at + 16, 20 + H));
+    row(at, chunk.length, `${at === 20 ? "header: " : "        "}${new TextDecoder().decode(chunk)}`);
+  }
+  const zeros = (n: number) => `${n} zero byte${n === 1 ? "" : "s"}`;
+  if (D > 20 + H) row(20 + H, D - 20 - H, `padding: ${zeros(D - 20 - H)}, to D = alignUp(20 + ${H}, ${header.alignment}) = ${D} (0x${D.toString(16)})`);
+  let end = 0;
+  header.arrays.forEach((entry, i) => {
+    const def = WORKED_DEFS[i]!;
+    const start = D + entry.offset;
+    if (entry.offset > end) row(D + end, entry.offset - end, `padding: ${zeros(entry.offset - end)}, to offset ${entry.offset} = alignUp(${end}, ${header.alignment})`);
+    const values = (valuesOf(def.dtype, def.le) as number[]).join(", ");
+    row(start, entry.byteLength, `payload of "${entry.name}" (offset ${entry.offset}, byteLength ${entry.byteLength}): ${def.dtype} LE ${values}`);
+    const crc = view.getUint32(start + entry.byteLength, true);
+    row(start + entry.byteLength, 4, `CRC-32 of the payload of "${entry.name}": 0x${crc.toString(16).padStart(8, "0")} (u32 LE)`);
+    end = entry.offset + entry.byteLength + 4;
+  });
+  rows.push(`${off(bytes.length)}  ${"".padEnd(47)}  end of file: D + dataLength = ${D} + ${header.dataLength} = ${bytes.length}`);
+  const [x, n] = header.arrays as [(typeof header.arrays)[0], (typeof header.arrays)[0]];
+  return [
+    "",
+    "This section is generated by `npm run fixtures` (`scripts/generate-fixtures.ts`) from the file",
+    "`fixtures/valid/worked-example.ndp`, which a conforming writer must reproduce byte for byte. It holds",
+    `a float32 array "x" of shape [2, 2] (elements 1, 2.5, -0.5, 3 in C order) and an int16 array "n" of shape [3]`,
+    '(1, -2, 300), with metadata `{"unit":"m"}`, alignment 8 and checksum `"crc32"`:',
+    "",
+    "```js",
+    'encode({ x: { data: new Float32Array([1, 2.5, -0.5, 3]), shape: [2, 2] }, n: new Int16Array([1, -2, 300]) },',
+    '       { metadata: { unit: "m" }, alignment: 8 })',
+    "```",
+    "",
+    "The arithmetic of section 4:",
+    "",
+    `- The header is ${H} bytes, so the data section starts at D = alignUp(20 + ${H}, 8) = ${D}.`,
+    `- "x" holds 4 elements of 4 bytes: offset 0, byteLength ${x.byteLength}; its record (payload and CRC) ends at ${x.offset + x.byteLength + 4}.`,
+    `- "n" starts at offset alignUp(${x.offset + x.byteLength + 4}, 8) = ${n.offset}, byteLength ${n.byteLength}; its record ends at ${n.offset + n.byteLength + 4} = dataLength.`,
+    `- The file is D + dataLength = ${D} + ${header.dataLength} = ${bytes.length} bytes long.`,
+    "",
+    `The header text (${H} bytes, UTF-8, no white space):`,
+    "",
+    "```json",
+    headerText,
+    "```",
+    "",
+    "Every byte of the file (offsets in hex):",
+    "",
+    "```",
+    "offset  bytes                                            meaning",
+    ...rows,
+    "```",
+    "",
+  ].join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+interface CliOptions {
+  out: string;
+  formatMd: string | undefined;
+}
+
+function parseArgs(argv: readonly string[], root: string): CliOptions {
+  const options: CliOptions = { out: join(root, "fixtures"), formatMd: join(root, "FORMAT.md") };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      const next = argv[++i];
+      if (next === undefined) throw new Error(`${arg} needs a value`);
+      return resolve(next);
+    };
+    if (arg === "--out") options.out = value();
+    else if (arg === "--format-md") options.formatMd = value();
+    else if (arg === "--no-format-md") options.formatMd = undefined;
+    else throw new Error(`unknown argument ${arg}; usage: generate-fixtures.ts [--out DIR] [--format-md FILE | --no-format-md]`);
+  }
+  return options;
+}
+
+const START = "<!-- worked-example:start -->";
+const END = "<!-- worked-example:end -->";
+
+function rewriteFormatMd(path: string, section: string): void {
+  const text = readFileSync(path, "utf8");
+  const start = text.indexOf(START);
+  const end = text.indexOf(END);
+  if (start < 0 || end < start) throw new Error(`${path}: markers ${START} and ${END} not found`);
+  const next = text.slice(0, start + START.length) + section + text.slice(end);
+  if (next !== text) writeFileSync(path, next);
+}
+
+function main(): void {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const options = parseArgs(process.argv.slice(2), root);
+  const names = new Set<string>();
+  for (const c of [...valid, ...invalid]) {
+    if (names.has(c.name)) throw new Error(`duplicate case name ${c.name}`);
+    names.add(c.name);
+  }
+  rmSync(join(options.out, "valid"), { recursive: true, force: true });
+  rmSync(join(options.out, "invalid"), { recursive: true, force: true });
+  mkdirSync(join(options.out, "valid"), { recursive: true });
+  mkdirSync(join(options.out, "invalid"), { recursive: true });
+  for (const c of valid) {
+    writeFileSync(join(options.out, "valid", `${c.name}.ndp`), c.bytes);
+    writeFileSync(join(options.out, "valid", `${c.name}.json`), `${jsonText(c.expected)}\n`);
+  }
+  for (const c of invalid) {
+    writeFileSync(join(options.out, "invalid", `${c.name}.ndp`), c.bytes);
+    writeFileSync(join(options.out, "invalid", `${c.name}.json`), `${jsonText(c.expected)}\n`);
+  }
+  const index = {
+    description: "ndpack 1.0 conformance vectors; see spec/conformance.md",
+    valid: valid.map((c) => ({ name: c.name, canonical: c.expected.canonical })),
+    invalid: invalid.map((c) => ({ name: c.name, code: c.expected.code, step: c.expected.step, ...(c.expected.when ? { when: c.expected.when } : {}) })),
+  };
+  writeFileSync(join(options.out, "index.json"), `${JSON.stringify(index, null, 2)}\n`);
+  // The vectors are bytes: no line-ending conversion, no diff as text (some look like text).
+  writeFileSync(join(options.out, ".gitattributes"), "* -text\n*.ndp binary\n");
+  if (options.formatMd !== undefined) rewriteFormatMd(options.formatMd, workedExample(workedBytes));
+  console.log(`wrote ${valid.length} valid and ${invalid.length} invalid cases to ${options.out}${options.formatMd ? ` and the worked example to ${options.formatMd}` : ""}`);
+}
+
+main();
