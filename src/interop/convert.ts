@@ -39,14 +39,14 @@ function startsWith(bytes: Uint8Array, prefix: ArrayLike<number>): boolean {
 
 /**
  * Guesses a file's format from its first bytes: ndpack's and .npy's magic, a zip's local header or
- * empty-archive signature (.npz), or a safetensors length field followed by `{` within the input.
+ * the end record that starts an empty archive (.npz), or a safetensors length field followed by `{` within the input.
  * Returns `undefined` when nothing matches. It only looks; the readers check.
  */
 export function detectFormat(input: DecodeInput): InteropFormat | "ndpack" | undefined {
   const bytes = inputBytes(input);
   if (startsWith(bytes, MAGIC)) return "ndpack";
   if (startsWith(bytes, NPY_MAGIC)) return "npy";
-  if (startsWith(bytes, [0x50, 0x4b, 0x03, 0x04]) || startsWith(bytes, [0x50, 0x4b, 0x05, 0x06])) return "npz";
+  if ([0x0304, 0x0506, 0x0606].some((sig) => startsWith(bytes, [0x50, 0x4b, sig >> 8, sig & 0xff]))) return "npz";
   if (bytes.length > 8 && bytes[8] === 0x7b) {
     const length = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
     if (length <= BigInt(bytes.length - 8)) return "safetensors";

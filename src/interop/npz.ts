@@ -191,8 +191,7 @@ export function fromNpz(input: DecodeInput, options: NpzReadOptions = {}): NpzCo
  * `arrays` takes what the core's `encode` takes, including `NdArray`s from any reader.
  *
  * @throws NdpackError INVALID_ARGUMENT, DUPLICATE_NAME, UNKNOWN_DTYPE, SIZE_MISMATCH, BAD_SHAPE,
- *   LIMIT_EXCEEDED (as `encode`); INVALID_ARGUMENT for metadata JSON cannot hold, or a name that
- *   collides with {@link NPZ_NDPACK_MEMBER}.
+ *   LIMIT_EXCEEDED (as `encode`); INVALID_ARGUMENT for metadata JSON cannot hold.
  *
  * @example
  * ```ts
@@ -208,7 +207,6 @@ export function toNpz(arrays: ArraysInput, options: NpzWriteOptions = {}): Uint8
   const dtypes: Record<string, Dtype> = {};
   for (const [rawName, input] of entriesOf(arrays)) {
     const name = checkName(rawName, seen);
-    if (`${name}.npy` === NPZ_NDPACK_MEMBER) throw new NdpackError("INVALID_ARGUMENT", `array name "${name}" is reserved`, { array: name });
     const array: PreparedArray = prepareArray(name, input);
     if (array.dtype.numpy === null) setOwn(dtypes, name, array.dtype.name);
     members.push({ name: `${name}.npy`, parts: [writeNpyHeader(array), npyPayload(array, "little")], method, align: 64 });

@@ -150,8 +150,9 @@ function readZip64Extra(view: DataView, extraAt: number, extraLength: number, wa
  * header: the members, in directory order.
  */
 export function readZipDirectory(bytes: Uint8Array, limits: { maxEntries: number }): ZipEntry[] {
-  // A zip starts with a local header, or with the end record when it is empty.
-  const magic = bytes.length >= 4 && bytes[2] === 0x05 && bytes[3] === 0x06 ? [0x50, 0x4b, 0x05, 0x06] : [0x50, 0x4b, 0x03, 0x04];
+  // A zip starts with a local header, or, when it is empty, with its (ZIP64) end record.
+  const empty = bytes.length >= 4 && ((bytes[2] === 0x05 && bytes[3] === 0x06) || (bytes[2] === 0x06 && bytes[3] === 0x06));
+  const magic = empty ? [0x50, 0x4b, bytes[2]!, 0x06] : [0x50, 0x4b, 0x03, 0x04];
   for (let i = 0; i < Math.min(bytes.length, 4); i++) {
     if (bytes[i] !== magic[i]) throw new NdpackError("BAD_MAGIC", `not a zip (.npz) file: byte ${i} is 0x${bytes[i]!.toString(16).padStart(2, "0")}, expected 0x${magic[i]!.toString(16).padStart(2, "0")} (a zip starts with PK\\x03\\x04)`, { offset: i });
   }
@@ -330,7 +331,8 @@ export function writeZip(members: readonly ZipMemberInput[], options: { level: n
     if (nameBytes.length > U16_MAX) throw new NdpackError("INVALID_ARGUMENT", `zip member name "${member.name.slice(0, 40)}..." is longer than 65535 UTF-8 bytes`, { array: member.name });
     const size = sum(member.parts);
     let crc = 0;
-    for (const part of member.parts) crc = crc32(part, crc);
+    // (Skipping empty parts also avoids Node's zlib.crc32 returning 0 for a view of an empty ArrayBuffer.)
+    for (const part of member.parts) if (part.length > 0) crc = crc32(part, crc);
     const data = member.method === "deflate" ? deflateParts(member.parts, options.level) : member.parts;
     const compressedSize = sum(data);
     const localZip64 = force || size >= U32_MAX || compressedSize >= U32_MAX;
