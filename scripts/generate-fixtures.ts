@@ -924,6 +924,7 @@ bad("duplicate-key-metadata", "DUPLICATE_KEY", 7, "The same key twice in metadat
 bad("duplicate-key-after-unescaping", "DUPLICATE_KEY", 7, 'Metadata keys "a" and "\\u0061": the same key once unescaped.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"a":1,"\\u0061":2}') }));
 bad("duplicate-key-proto", "DUPLICATE_KEY", 7, 'The metadata key "__proto__" twice: an ordinary key, so a repeat is a duplicate.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"__proto__":{},"__proto__":{}}') }));
 bad("duplicate-key-nested", "DUPLICATE_KEY", 7, "A repeated key in an object nested inside metadata.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"a":{"b":[{"c":1,"c":1}]}}') }));
+bad("bad-number-metadata-overflow", "BAD_NUMBER", 7, 'metadata {"x":1e400}: a number that rounds to infinity as a double.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"x":1e400}') }));
 bad("bad-number-negative-zero", "BAD_NUMBER", 7, '"offset":-0: a minus sign outside metadata, even on zero.', editText(one(), (t) => replaceOnce(t, '"offset":0', '"offset":-0')));
 bad("bad-number-negative", "BAD_NUMBER", 7, '"alignment":-8.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"alignment":8', '"alignment":-8') }));
 bad("bad-number-fraction", "BAD_NUMBER", 7, '"dataLength":8.0: a fraction, although the value is integral and right.', editText(one(), (t) => replaceOnce(t, '"dataLength":8', '"dataLength":8.0')));
@@ -939,10 +940,10 @@ bad("bad-number-unknown-key", "BAD_NUMBER", 7, "A file of a newer minor version 
 bad("text-order-duplicate-key-before-bad-number", "DUPLICATE_KEY", 7, '"alignment":8,"alignment":-8: the repeated key comes before the bad number in text order.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"alignment":8', '"alignment":8,"alignment":-8') }));
 bad("text-order-bad-number-before-duplicate-key", "BAD_NUMBER", 7, '"alignment":-8 followed later by a repeated "checksum": the bad number comes first in text order.', B.buildFile({ header: replaceOnce(replaceOnce(EMPTY_TEXT, '"alignment":8', '"alignment":-8'), '"checksum":"none"', '"checksum":"none","checksum":"none"') }));
 bad(
-  "text-order-duplicate-key-before-bad-utf8",
-  "DUPLICATE_KEY",
+  "text-bad-utf8-after-duplicate-key",
+  "HEADER_INVALID",
   7,
-  'A repeated "checksum" key, then invalid UTF-8 (0xFF) later in a metadata string: step 7 reports the first problem in text order, and the repeated key comes first.',
+  'A repeated "checksum" key, then invalid UTF-8 (0xFF) later in a metadata string: step 7 checks that the whole header is UTF-8 before it reads any JSON.',
   B.buildFile({ header: withRawBytes(replaceOnce(EMPTY_TEXT, '"checksum":"none"', '"checksum":"none","checksum":"none"'), '"metadata":{}', [...B.utf8('"metadata":{"s":"'), 0xff, ...B.utf8('"}')]) }),
 );
 bad("text-before-structure", "BAD_NUMBER", 7, 'A header missing "metadata" (a step 8 failure) with "dataLength":8.0 (a step 7 failure): the text is checked first.', editText(one(), (t) => replaceOnce(replaceOnce(t, '"metadata":{},', ""), '"dataLength":8', '"dataLength":8.0')));
@@ -1091,6 +1092,7 @@ bad("entry-order-name-before-dims", "DUPLICATE_NAME", 11, "A second entry that r
   badRead("codec-error-empty-payload", "CODEC_ERROR", 23, 'codec "deflate" with byteLength 0: no stream at all.', codecFile(new Uint8Array(0), "uint8", [4], "deflate"), "a");
   badRead("codec-error-empty-payload-zero-size", "CODEC_ERROR", 23, 'codec "deflate", shape [0] and byteLength 0: even an empty array needs a DEFLATE stream (the shortest is 03 00).', codecFile(new Uint8Array(0), "uint8", [0], "deflate"), "a");
   badRead("codec-error-shuffle-short", "CODEC_ERROR", 23, 'codec "shuffle+deflate" for float32 of shape [4] (16 bytes), with a stream of 15 bytes.', codecFile(deflateSync(new Uint8Array(15), { level: 6 }), "float32", [4], "shuffle+deflate"), "a");
+  badRead("codec-error-trailing-bytes", "CODEC_ERROR", 23, "A complete deflate stream of the right 64 bytes followed by 3 more bytes inside the payload: data no reader would see, so it is refused.", codecFile(B.concat(deflateSync(pattern, { level: 6 }), Uint8Array.of(1, 2, 3)), "uint8", [64], "deflate"), "a");
   badRead("limit-decoded-bytes", "LIMIT_EXCEEDED", 23, 'A "deflate" array of shape [2147483648] uint8 (2 GiB decoded, more than the default maxDecodedBytes of 1 GiB): refused before anything is allocated or inflated. The file itself is valid.', codecFile(Uint8Array.of(0x03, 0x00), "uint8", [2147483648], "deflate"), "a");
 }
 

@@ -48,41 +48,59 @@ export function compressPayload(bytes: Uint8Array, codec: Exclude<Codec, "none">
 /** Bytes of compressed input handed to fflate per step: bounds its output per step to about 1 MiB (DEFLATE expands at most 1032:1). */
 const INFLATE_STEP = 1024;
 
-function inflateWithFflate(stored: Uint8Array, nbytes: number, name: string): Uint8Array {
+/** The browser path (exported for its tests, which run where Node's zlib would otherwise be chosen). */
+export function inflateWithFflate(stored: Uint8Array, nbytes: number, name: string): Uint8Array {
+  // fflate reads no bytes as an empty stream; DEFLATE has none (the shortest is 2 bytes), and zlib agrees.
+  if (stored.length === 0) throw damaged(name, new Error("empty input"));
   const out = new Uint8Array(nbytes);
   let written = 0;
-  let ended = false;
-  const inflater = new Inflate((chunk, final) => {
+  const inflater = new Inflate((chunk) => {
     if (written + chunk.length > nbytes) throw tooLong(name, nbytes);
     out.set(chunk, written);
     written += chunk.length;
-    ended = final;
   });
   try {
-    for (let at = 0; at < stored.length && !ended; at += INFLATE_STEP) {
+    // The last push is flagged final: fflate then throws on a stream that ends early.
+    for (let at = 0; at < stored.length || at === 0; at += INFLATE_STEP) {
       const end = Math.min(at + INFLATE_STEP, stored.length);
       inflater.push(stored.subarray(at, end), end === stored.length);
     }
   } catch (cause) {
-    throw cause instanceof NdpackError ? cause : new NdpackError("CODEC_ERROR", `array "${name}": the deflate stream is damaged`, { array: name, cause });
+    throw cause instanceof NdpackError ? cause : damaged(name, cause);
   }
-  if (!ended || written !== nbytes) throw tooShort(name, nbytes, written);
+  if (written !== nbytes) throw tooShort(name, nbytes, written);
+  // fflate keeps the input it has not consumed in `p`, whose first byte is still partly unread
+  // when the bit position `s.p` is not 0 (pinned by test/codecs.test.ts against fflate 0.8).
+  const state = inflater as unknown as { p: Uint8Array; s: { p?: number } };
+  if (state.p.length - ((state.s.p ?? 0) > 0 ? 1 : 0) > 0) throw trailing(name);
   return out;
 }
 
 function inflateWithZlib(inflateRawSync: NativeZlib["inflateRawSync"], stored: Uint8Array, nbytes: number, name: string): Uint8Array {
   let out: Uint8Array;
+  let consumed: number;
   try {
     // maxOutputLength must be at least 1; an empty array still has a (tiny) deflate stream.
-    out = inflateRawSync(stored, { maxOutputLength: Math.max(nbytes, 1) });
+    const result = inflateRawSync(stored, { maxOutputLength: Math.max(nbytes, 1), info: true });
+    out = result.buffer;
+    consumed = result.engine.bytesWritten;
   } catch (cause) {
     const code = (cause as { code?: string }).code;
-    throw code === "ERR_BUFFER_TOO_LARGE" ? tooLong(name, nbytes) : new NdpackError("CODEC_ERROR", `array "${name}": the deflate stream is damaged`, { array: name, cause });
+    throw code === "ERR_BUFFER_TOO_LARGE" ? tooLong(name, nbytes) : damaged(name, cause);
   }
+  if (consumed < stored.length) throw trailing(name);
   if (out.length !== nbytes) throw out.length > nbytes ? tooLong(name, nbytes) : tooShort(name, nbytes, out.length);
   // zlib may hand back a view of a larger (pooled) buffer; callers get memory of their own.
-  // (Buffer#slice would be another view: Uint8Array's slice copies.)
-  return out.byteOffset === 0 && out.buffer.byteLength === nbytes ? new Uint8Array(out.buffer) : Uint8Array.prototype.slice.call(out);
+  // (Buffer#slice would be another view; the Uint8Array constructor copies into a plain array.)
+  return out.byteOffset === 0 && out.buffer.byteLength === nbytes ? new Uint8Array(out.buffer) : new Uint8Array(out);
+}
+
+function damaged(name: string, cause: unknown): NdpackError {
+  return new NdpackError("CODEC_ERROR", `array "${name}": the deflate stream is damaged`, { array: name, cause });
+}
+
+function trailing(name: string): NdpackError {
+  return new NdpackError("CODEC_ERROR", `array "${name}": bytes follow the end of the deflate stream inside the payload`, { array: name });
 }
 
 function tooLong(name: string, nbytes: number): NdpackError {

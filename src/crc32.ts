@@ -23,6 +23,8 @@ const IS_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
  * @returns the CRC as an unsigned 32-bit integer.
  */
 export function crc32(bytes: Uint8Array, previous = 0): number {
+  // Node 20's zlib.crc32 returns 0 instead of `previous` for an empty view of an empty buffer.
+  if (bytes.length === 0) return previous >>> 0;
   return nativeCrc32 ? nativeCrc32(bytes, previous >>> 0) : crc32Fallback(bytes, previous);
 }
 

@@ -172,7 +172,7 @@ export function verifyRecord(bytes: Uint8Array, layout: FileLayout, entry: Entry
     }
   }
   const next = layout.entries[entry.index + 1]?.start ?? layout.fileLength;
-  checkZeroPadding(bytes, end + layout.checksumSize, next);
+  checkZeroPadding(bytes, end + layout.checksumSize, next, 0, entry.name);
 }
 
 class DecodedFile implements NdpackFile {

@@ -163,13 +163,15 @@ function checkStructure(value: unknown, minor: number): Header {
   const found = issue.path.reduce<unknown>((node, key) => (node as Record<PropertyKey, unknown> | undefined)?.[key], value);
   const actual = typeof found === "string" ? found : undefined;
   const details = { field, ...(actual === undefined ? {} : { actual }) };
-  if (issue.code === "invalid_value" && last === "dtype") {
+  // A string that names no known dtype, codec or checksum has its own code (§9 step 8); a value of
+  // the wrong JSON type there is HEADER_INVALID like any other.
+  if (issue.code === "invalid_value" && last === "dtype" && actual !== undefined) {
     throw new NdpackError("UNKNOWN_DTYPE", `unknown dtype ${JSON.stringify(found)} at ${field}`, details);
   }
-  if (issue.code === "invalid_value" && last === "codec") {
+  if (issue.code === "invalid_value" && last === "codec" && actual !== undefined) {
     throw new NdpackError("UNSUPPORTED_CODEC", `unsupported codec ${JSON.stringify(found)} at ${field}`, details);
   }
-  if (issue.code === "invalid_value" && last === "checksum" && issue.path.length === 1) {
+  if (issue.code === "invalid_value" && last === "checksum" && issue.path.length === 1 && actual !== undefined) {
     throw new NdpackError("UNSUPPORTED_CHECKSUM", `unsupported checksum ${JSON.stringify(found)}`, details);
   }
   const where = issue.code === "unrecognized_keys" ? `${field === "" ? "header" : field}: unknown key ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}` : `${field || "header"}: ${issue.message}`;
@@ -279,10 +281,11 @@ export function checkFileLength(layout: FileLayout, totalLength: number): void {
 }
 
 /** §9 step 21 (and step 22's padding rule): every byte of `bytes[from, to)` must be zero. */
-export function checkZeroPadding(bytes: Uint8Array, from: number, to: number, baseOffset = 0): void {
+export function checkZeroPadding(bytes: Uint8Array, from: number, to: number, baseOffset = 0, array?: string): void {
   for (let i = from; i < to; i++) {
     if (bytes[i] !== 0) {
-      throw new NdpackError("BAD_PADDING", `padding byte at offset ${baseOffset + i} is 0x${hex(bytes[i]!)}, not zero`, { offset: baseOffset + i });
+      const after = array === undefined ? "" : ` after array "${array}"`;
+      throw new NdpackError("BAD_PADDING", `padding byte${after} at offset ${baseOffset + i} is 0x${hex(bytes[i]!)}, not zero`, { offset: baseOffset + i, ...(array === undefined ? {} : { array }) });
     }
   }
 }

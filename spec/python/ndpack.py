@@ -479,14 +479,11 @@ def _fast_parse(text: str, max_depth: int):
 
 
 def _parse_header_json(raw: bytes, max_depth: int) -> dict:
-    """Section 9 step 7 over the header bytes (trailing spaces included), first problem in text
-    order: invalid UTF-8 is a problem at its byte, after any problem in the text before it."""
+    """Section 9 step 7 over the header bytes (trailing spaces included): first the whole header
+    must be UTF-8, then its JSON is checked, first problem in text order."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        # Problems before the first invalid byte come first in text order; if there are none,
-        # the invalid byte is the first problem.
-        _parse_strict(raw[: e.start].decode("utf-8"), max_depth)
         raise NdpackError("HEADER_INVALID", f"invalid UTF-8 at byte {e.start} of the header") \
             from None
     if not text.startswith("{"):

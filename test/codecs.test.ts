@@ -1,0 +1,92 @@
+import { deflateRawSync } from "node:zlib";
+import fc from "fast-check";
+import { describe, expect, test } from "vitest";
+import { compressPayload, decompressPayload, inflateWithFflate, shuffle, unshuffle } from "../src/codecs.js";
+import { NdpackError } from "../src/errors.js";
+
+const both = [
+  ["native zlib", (stored: Uint8Array, nbytes: number) => decompressPayload(stored, "deflate", nbytes, 1, "a")],
+  ["fflate (browsers)", (stored: Uint8Array, nbytes: number) => inflateWithFflate(stored, nbytes, "a")],
+] as const;
+
+function codeOf(run: () => unknown): string | undefined {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(NdpackError);
+    return (error as NdpackError).code;
+  }
+  return undefined;
+}
+
+const sample = Uint8Array.from({ length: 5000 }, (_, i) => (i * 7919) % 251);
+
+describe("shuffle (FORMAT.md §5)", () => {
+  test("moves byte j of word i to j * words + i, and unshuffle inverts it", () => {
+    expect([...shuffle(Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8), 4)]).toEqual([1, 5, 2, 6, 3, 7, 4, 8]);
+    fc.assert(
+      fc.property(fc.constantFrom(1, 2, 4, 8), fc.uint8Array({ maxLength: 64 }), (word, raw) => {
+        const bytes = raw.subarray(0, raw.length - (raw.length % word));
+        const out = new Uint8Array(bytes.length);
+        unshuffle(shuffle(bytes, word), word, out);
+        expect(out).toEqual(bytes);
+      }),
+    );
+  });
+});
+
+describe("compressPayload", () => {
+  test("stores data it cannot shrink raw (returns undefined)", () => {
+    const random = Uint8Array.from({ length: 4096 }, () => Math.floor(Math.random() * 256));
+    expect(compressPayload(random, "deflate", 1, 6)).toBeUndefined();
+    expect(compressPayload(new Uint8Array(4096), "deflate", 1, 6)!.length).toBeLessThan(100);
+  });
+});
+
+describe.each(both)("inflating with %s", (_, inflate) => {
+  test("decodes what zlib and fflate deflate, at every level", () => {
+    for (const level of [0, 1, 6, 9] as const) {
+      expect(inflate(deflateRawSync(sample, { level }), sample.length)).toEqual(sample);
+      expect(inflate(compressPayload(new Uint8Array(5000).fill(3), "deflate", 1, level) ?? deflateRawSync(new Uint8Array(5000).fill(3)), 5000)).toEqual(new Uint8Array(5000).fill(3));
+    }
+  });
+
+  test("returns memory of its own holding exactly the array", () => {
+    const out = inflate(deflateRawSync(new Uint8Array(100).fill(1)), 100);
+    expect(out.byteOffset).toBe(0);
+    expect(out.buffer.byteLength).toBe(100);
+  });
+
+  test("CODEC_ERROR for a bomb that inflates beyond the declared size, without inflating it", () => {
+    const bomb = deflateRawSync(new Uint8Array(64 * 1024 * 1024), { level: 9 }); // 64 MiB of zeros in ~64 KiB
+    const before = process.memoryUsage().arrayBuffers;
+    expect(codeOf(() => inflate(bomb, 1000))).toBe("CODEC_ERROR");
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(32 * 1024 * 1024);
+  });
+
+  test("CODEC_ERROR for a stream that decodes to fewer bytes than declared", () => {
+    expect(codeOf(() => inflate(deflateRawSync(sample), sample.length + 1))).toBe("CODEC_ERROR");
+  });
+
+  test("CODEC_ERROR for a truncated stream, an empty payload and garbage", () => {
+    const stored = deflateRawSync(sample);
+    expect(codeOf(() => inflate(stored.subarray(0, stored.length - 3), sample.length))).toBe("CODEC_ERROR");
+    expect(codeOf(() => inflate(new Uint8Array(0), 0))).toBe("CODEC_ERROR");
+    expect(codeOf(() => inflate(Uint8Array.of(0xff, 0xff, 0xff, 0xff), 4))).toBe("CODEC_ERROR");
+  });
+
+  test("CODEC_ERROR for bytes after the end of the stream (no data hides in a payload)", () => {
+    for (const level of [0, 6] as const) {
+      for (const extra of [1, 3, 2000]) {
+        const stored = deflateRawSync(sample, { level });
+        const padded = new Uint8Array(stored.length + extra);
+        padded.set(stored);
+        expect(codeOf(() => inflate(padded, sample.length))).toBe("CODEC_ERROR");
+      }
+    }
+  });
+
+  test("an empty array's stream decodes to nothing", () => {
+    expect(inflate(deflateRawSync(new Uint8Array(0)), 0).length).toBe(0);
+  });
+});
