@@ -123,7 +123,7 @@ function elementBytes(dtype: DtypeName, count: number, seed: number, lowEntropy:
     x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
     out[i] = lowEntropy ? ((x >>> 8) % 7 === 0 ? x & 0xff : (i % 5) * 3) : x & 0xff;
   }
-  if (dtype === "bool") for (let i = 0; i < out.length; i++) out[i] &= 1;
+  if (dtype === "bool") for (let i = 0; i < out.length; i++) out[i]! &= 1;
   return out;
 }
 
@@ -238,6 +238,16 @@ describe("Python reference implementation (spec/python/ndpack.py)", () => {
     expect(failures, JSON.stringify(failures, null, 1)).toEqual([]);
   });
 
+  it("passes its own unit tests (spec/python/test_ndpack.py: views, copies, byte order, writer refusals, limits, hostile headers)", () => {
+    const env = requirePython();
+    // ndpack.py works without ml_dtypes (bfloat16 and float8 as raw bits, tested above), but the
+    // project's tests run with it, so that its ml_dtypes path is tested too.
+    if (env.mlDtypes === null) {
+      throw new Error(`ml_dtypes is missing from ${env.python}: install it with \`${env.python} -m pip install ml_dtypes\``);
+    }
+    runPython(join(REPO, "spec/python/test_ndpack.py"), []);
+  });
+
   it("reads TypeScript-written files and writes them back identically (cross-language property test, one Python process)", () => {
     requirePython();
     const seed = Number(process.env.NDPACK_SEED ?? Date.now() % 2 ** 31);
@@ -281,10 +291,8 @@ describe("Python reference implementation (spec/python/ndpack.py)", () => {
 
     const failures: string[] = [];
     const describeCase = (id: number) => {
-      const json = JSON.stringify({
-        ...cases[id],
-        arrays: cases[id].arrays.map((a) => ({ ...a, bytes: hex(a.bytes) })),
-      });
+      const c = cases[id]!;
+      const json = JSON.stringify({ ...c, arrays: c.arrays.map((a) => ({ ...a, bytes: hex(a.bytes) })) });
       return `case ${id} (rerun with NDPACK_SEED=${seed}): ${json.length > 2000 ? `${json.slice(0, 2000)}...` : json}`;
     };
     for (const r of report.cases) {
@@ -293,12 +301,13 @@ describe("Python reference implementation (spec/python/ndpack.py)", () => {
     let identical = 0;
     let compressed = 0;
     cases.forEach((c, id) => {
-      if (report.cases[id].errors.length) return;
-      const py = new Uint8Array(readFileSync(manifest.cases[id].out));
+      if (report.cases[id]!.errors.length) return;
+      const py = new Uint8Array(readFileSync(manifest.cases[id]!.out));
+      const ts = tsFiles[id]!;
       try {
         if (uncompressed(c)) {
-          if (Buffer.compare(Buffer.from(py), Buffer.from(tsFiles[id])) !== 0) {
-            failures.push(`bytes differ, ${describeCase(id)}:\n  ts ${hex(tsFiles[id])}\n  py ${hex(py)}`);
+          if (Buffer.compare(py, ts) !== 0) {
+            failures.push(`bytes differ, ${describeCase(id)}:\n  ts ${hex(ts)}\n  py ${hex(py)}`);
             return;
           }
           identical++;

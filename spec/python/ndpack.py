@@ -120,11 +120,18 @@ names the array when there is one. Programming errors (bad options, unwritable v
 ``NdpackError("INVALID_ARGUMENT")``; ``COPY_REQUIRED`` and ``NOT_FOUND`` are described above.
 Operating-system errors (a missing file...) are raised as the usual ``OSError``.
 
-Strict JSON (FORMAT.md section 2.1) is implemented by a small parser in this module, not by
-``json.loads``, which keeps the last of two duplicate keys, accepts ``NaN``, lone surrogates and
-any depth up to a RecursionError, and does not report problems in text order. (``json`` is used as
-an accelerator for the common case of a valid header; whenever it fails or anything is unusual,
-the strict parser decides.)
+Strict JSON (FORMAT.md section 2.1) is implemented by a small iterative parser in this module, not
+by ``json.loads``, which keeps the last of two duplicate keys, accepts ``NaN`` and lone surrogates,
+recurses until a RecursionError, and does not report problems in text order. The header is first
+decoded as UTF-8 as a whole, then parsed; the first problem in text order is reported, a malformed
+number (``-01``, ``1.``) being invalid JSON rather than a ``BAD_NUMBER``. (``json`` is used as an
+accelerator for the common case of a valid header; whenever it fails or anything is unusual, the
+strict parser decides.) A compressed payload must be exactly one complete raw DEFLATE stream:
+bytes after its end are ``CODEC_ERROR``.
+
+Metadata key order is kept, on reading and on writing. A JavaScript object always lists integer-like
+keys (``"10"``) first, in ascending order: metadata ``{"b": 1, "10": 2}`` written from Python is
+valid and canonical, but a JavaScript writer, given the same keys, writes ``"10"`` first.
 """
 
 from __future__ import annotations
@@ -479,8 +486,8 @@ def _fast_parse(text: str, max_depth: int):
 
 
 def _parse_header_json(raw: bytes, max_depth: int) -> dict:
-    """Section 9 step 7 over the header bytes (trailing spaces included): first the whole header
-    must be UTF-8, then its JSON is checked, first problem in text order."""
+    """Section 9 step 7 over the header bytes (trailing spaces included): first the header as a
+    whole (valid UTF-8 everywhere, a first byte ``{``), then its JSON, first problem in text order."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
