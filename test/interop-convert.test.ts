@@ -4,6 +4,7 @@
  * (an explicit list of exports, each with TSDoc).
  */
 import fc from "fast-check";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { describe, expect, test } from "vitest";
@@ -14,6 +15,7 @@ import { isNdpackError, type ErrorCode } from "../src/errors.js";
 import * as interop from "../src/interop/index.js";
 import { detectFormat, fromNdpack, fromNpy, fromNpz, fromSafetensors, toNdpack, toNpy, toNpz, toSafetensors } from "../src/interop/index.js";
 import { cOrderBytes } from "../src/interop/common.js";
+import { descrOf } from "../src/interop/npy.js";
 import { caseBytes, dataBytes, rng, specOf, type Case } from "./helpers/interop-cases.js";
 
 function expectCode(run: () => unknown, code: ErrorCode): void {
@@ -246,5 +248,27 @@ describe("public API of ndpack/interop", () => {
 
   test("every export has a TSDoc comment", () => {
     expect(exported.filter((e) => !e.documented).map((e) => e.name)).toEqual([]);
+  });
+});
+
+describe("FORMAT.md §11", () => {
+  test("the dtype mapping table matches the library's dtype table", () => {
+    const text = readFileSync(fileURLToPath(new URL("../FORMAT.md", import.meta.url)), "utf8");
+    const section = text.slice(text.indexOf("## 11. Dtype mappings for interchange"));
+    const rows = section
+      .split("\n")
+      .filter((line) => /^\| `[a-z0-9_]+`/.test(line))
+      .map((line) => line.split(/(?<!\\)\|/).slice(1, -1).map((cell) => cell.trim().replace(/\\\|/g, "|")));
+    expect(rows.map((r) => r[0])).toEqual(DTYPE_NAMES.map((d) => `\`${d}\``));
+    const codeNames: Record<number, string> = { 0: "kDLInt", 1: "kDLUInt", 2: "kDLFloat", 4: "kDLBfloat", 5: "kDLComplex", 6: "kDLBool", 10: "kDLFloat8_e4m3fn", 12: "kDLFloat8_e5m2" };
+    for (const row of rows) {
+      const info = DTYPES[row[0]!.slice(1, -1) as Dtype];
+      const descrs = new Set([descrOf(info, "little"), descrOf(info, "big")]);
+      const expectedDescr = info.numpy === null ? `\`${descrOf(info, "little")}\` ²` : [...descrs].map((d) => `\`${d}\``).join(" / ");
+      expect(row[1], info.name).toBe(expectedDescr);
+      expect(row[2]!.replace(/ ³$/, ""), info.name).toBe(info.safetensors === null ? "—" : `\`${info.safetensors}\``);
+      expect(row[3]!.replace(/ ¹$/, ""), info.name).toBe(info.arrow === null ? "—" : `\`${info.arrow}\` (\`${info.arrowFormat}\`)`);
+      expect(row[4], info.name).toBe(`${codeNames[info.dlpack.code]} (${info.dlpack.code}, ${info.dlpack.bits})`);
+    }
   });
 });
