@@ -363,7 +363,6 @@ class StreamDecoder implements NdpackStreamReader {
 
   async *#run(): AsyncGenerator<NdArray, undefined, undefined> {
     const reader = this.#reader;
-    let finished = false;
     try {
       const layout = await this.#readLayout();
       const { checksumSize } = layout;
@@ -385,9 +384,9 @@ class StreamDecoder implements NdpackStreamReader {
       if (!(await reader.atEnd())) {
         throw new NdpackError("TRAILING_BYTES", `stream continues past byte ${layout.fileLength}, where its header says it ends`, { offset: layout.fileLength, expected: layout.fileLength });
       }
-      finished = true;
     } finally {
-      if (!finished) await reader.release();
+      // Cancels the source unless it ended; releases a ReadableStream's lock either way.
+      await reader.release();
     }
     return undefined;
   }

@@ -1,10 +1,10 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { open as openHandle } from "node:fs/promises";
-import { afterAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { decode, encode, encodedSize, NdpackError, type ArraysInput, type EncodeOptions } from "../src/index.js";
 import { load, open, save } from "../src/node/index.js";
-import { childOutcome, expectBytes, failure, noise, tempDir } from "./helpers/node-files.js";
+import { buildChildScript, childOutcome, expectBytes, failure, noise, tempDir } from "./helpers/node-files.js";
 
 const dir = tempDir("ndpack-fs-");
 afterAll(() => dir.remove());
@@ -384,6 +384,11 @@ describe("open", () => {
 });
 
 describe("permissions and full disks", () => {
+  let child: Awaited<ReturnType<typeof buildChildScript>>;
+  beforeAll(async () => {
+    child = await buildChildScript();
+  });
+  afterAll(() => child.remove());
   const isRoot = process.getuid?.() === 0;
   const asOther = isRoot ? { uid: 65534, gid: 65534 } : {};
 
@@ -399,7 +404,7 @@ describe("permissions and full disks", () => {
       chmodSync(secret, 0o000);
       const target = `${locked}/f.ndp`;
       const operations = [["save", target, "100"], ["writer", target, "100"], ["load", secret], ["open", secret]] as const;
-      const outcomes = await Promise.all(operations.map((args) => childOutcome(args, asOther)));
+      const outcomes = await Promise.all(operations.map((args) => childOutcome(child.path, args, asOther)));
       outcomes.forEach((outcome, i) => expect(outcome, operations[i]![0]).toMatchObject({ ok: false, code: "IO_ERROR", causeCode: "EACCES" }));
       expect(readdirSync(locked)).toEqual([]);
     } finally {
@@ -442,13 +447,13 @@ describe("permissions and full disks", () => {
       if (viaChild) {
         let outcome;
         try {
-          outcome = await childOutcome(["save", path, size], { shellPrefix: "ulimit -f 1024" });
+          outcome = await childOutcome(child.path, ["save", path, size], { shellPrefix: "ulimit -f 1024" });
         } catch (error) {
           throw new Error(`cannot arrange a full disk: mounting a tmpfs failed and so did a child with ulimit -f (${String(error)})`);
         }
         expect(outcome).toMatchObject({ ok: false, code: "IO_ERROR" });
         expect(["ENOSPC", "EFBIG"]).toContain(outcome.causeCode);
-        expect(await childOutcome(["writer", path, size], { shellPrefix: "ulimit -f 1024" })).toMatchObject({ ok: false, code: "IO_ERROR" });
+        expect(await childOutcome(child.path, ["writer", path, size], { shellPrefix: "ulimit -f 1024" })).toMatchObject({ ok: false, code: "IO_ERROR" });
       } else {
         const { save: saveHere, createWriter } = await import("../src/node/index.js");
         const error = await failure(() => saveHere(path, { data: noise(3 << 20) }), "IO_ERROR");

@@ -311,6 +311,33 @@ describe("decodeStream", () => {
     expect(error!.limit).toBe("maxDecodedBytes");
   });
 
+  test("LIMIT_EXCEEDED, before any payload byte, for an array larger than one typed array can be", async () => {
+    // A header claiming 2^50 bytes, followed by nothing: the decoder must refuse, not wait or allocate.
+    const entry = { name: "huge", dtype: "uint8", shape: [2 ** 50], order: "C", byteOrder: "little", offset: 0, byteLength: 2 ** 50 };
+    const text = new TextEncoder().encode(JSON.stringify({ alignment: 64, checksum: "none", dataLength: 2 ** 50, metadata: {}, arrays: [entry] }));
+    const head = new Uint8Array(Math.ceil((20 + text.length) / 64) * 64);
+    head.set(encode({}).subarray(0, 12));
+    new DataView(head.buffer).setUint32(12, text.length, true);
+    head.set(text, 20);
+    const { crc32 } = await import("node:zlib");
+    new DataView(head.buffer).setUint32(16, crc32(text, crc32(head.subarray(8, 16))), true);
+    const stream = decodeStream(pieces(head, 1000));
+    expect((await stream.header()).arrays[0]!.nbytes).toBe(2 ** 50);
+    const error = await failure(() => stream.next(), "LIMIT_EXCEEDED");
+    expect(error.array).toBe("huge");
+  });
+
+  test("a ReadableStream that ends normally is unlocked afterwards", async () => {
+    const source = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(encode({ a: new Int8Array(1) }));
+        controller.close();
+      },
+    });
+    expect((await drain(source)).arrays.map((a) => a.name)).toEqual(["a"]);
+    expect(source.locked).toBe(false);
+  });
+
   test("breaking out of the loop, and errors, cancel the source", async () => {
     const bytes = encode({ a: new Int8Array(1), b: new Int8Array(1) });
     let cancelled: unknown = "no";

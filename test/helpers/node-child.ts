@@ -1,13 +1,15 @@
 /**
  * Runs ndpack/node operations in a child process, for the tests that need another user (EACCES
- * as root), a resource limit (`ulimit -f`) or a SIGKILL. Usage:
+ * as root), a resource limit (`ulimit -f`) or a SIGKILL. The tests run it bundled (see
+ * `buildChildScript` in node-files.ts); by hand: `node --import tsx test/helpers/node-child.ts ...`.
  *
- *   node --import tsx test/helpers/node-child.ts <operation> <path> [arg]
+ *   <operation> <path> [arg]
  *
  * - `save <path> <bytes>`, `writer <path> <bytes>`, `load <path>`, `open <path>`: runs the
  *   operation once and prints `{"ok":true}` or `{"ok":false,"code":...,"causeCode":...,"path":...}`.
- * - `save-loop <path> <first version>`: saves {@link versionArrays} of versions first, first+1, ...
- *   over `path` forever, printing `saving <v>` before and `saved <v>` after each save, until killed.
+ * - `save-loop <path> <first version>`: prints `ready`, waits for a line on stdin, then saves
+ *   {@link versionArrays} of versions first, first+1, ... over `path` forever, printing
+ *   `saving <v>` before and `saved <v>` after each save, until killed.
  */
 import { createWriter, isNdpackError, load, open, save } from "../../src/node/index.js";
 import { versionArrays } from "./node-versions.js";
@@ -40,6 +42,8 @@ async function once(operation: string, path: string, arg: number): Promise<void>
 
 const [operation = "", path = "", arg = "0"] = process.argv.slice(2);
 if (operation === "save-loop") {
+  process.stdout.write("ready\n");
+  await new Promise((resolve) => process.stdin.once("data", resolve));
   for (let version = Number(arg); ; version++) {
     process.stdout.write(`saving ${version}\n`);
     await save(path, versionArrays(version), { metadata: { version } });

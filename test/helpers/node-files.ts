@@ -3,7 +3,7 @@
  * comparisons fast enough for megabytes, error assertions, and a child-process runner.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -60,29 +60,45 @@ export interface Child {
   readonly stdout: () => string;
   /** Resolves once the child printed a line matching `pattern`; returns that line. */
   waitFor(pattern: RegExp): Promise<string>;
+  /** Writes `text` to the child's stdin. */
+  send(text: string): void;
   /** Resolves with the exit code and signal. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
 }
 
-const CHILD = fileURLToPath(new URL("./node-child.ts", import.meta.url));
+/**
+ * `test/helpers/node-child.ts` and the library bundled into one plain .mjs file under
+ * os.tmpdir(), so that child processes start in a fraction of the time `tsx` needs (the crash
+ * test starts dozens). `remove()` deletes it.
+ */
+export async function buildChildScript(): Promise<{ path: string; remove(): void }> {
+  const { build } = await import("esbuild");
+  const folder = tempDir("ndpack-child-");
+  const path = folder.file("node-child.mjs");
+  await build({ entryPoints: [fileURLToPath(new URL("./node-child.ts", import.meta.url))], bundle: true, platform: "node", format: "esm", target: "node20", outfile: path, logLevel: "error" });
+  chmodSync(folder.path, 0o755); // readable by the unprivileged user of the EACCES test
+  return { path, remove: folder.remove };
+}
 
 /**
- * Starts `test/helpers/node-child.ts` with `args`, through tsx. `shell` wraps it in `bash -c`
- * (for `ulimit`), `uid`/`gid` run it as another user.
+ * Starts the child script (from {@link buildChildScript}) with `args`. `shellPrefix` runs it
+ * through `bash -c` after that prefix (for `ulimit`); `uid`/`gid` run it as another user.
  */
-export function runChild(args: readonly string[], options: { uid?: number; gid?: number; shellPrefix?: string } = {}): Child {
-  const command = ["node", "--import", "tsx", CHILD, ...args];
+export function runChild(script: string, args: readonly string[], options: { uid?: number; gid?: number; shellPrefix?: string } = {}): Child {
+  const command = [process.execPath, script, ...args];
   const quoted = command.map((part) => `'${part.replace(/'/g, "'\\''")}'`).join(" ");
+  const spawnOptions = { cwd: ROOT, uid: options.uid, gid: options.gid, stdio: ["pipe", "pipe", "pipe"] as ("pipe")[] };
   const child = options.shellPrefix === undefined
-    ? spawn(command[0]!, command.slice(1), { cwd: ROOT, uid: options.uid, gid: options.gid, stdio: ["ignore", "pipe", "pipe"] })
-    : spawn("bash", ["-c", `${options.shellPrefix}; exec ${quoted}`], { cwd: ROOT, uid: options.uid, gid: options.gid, stdio: ["ignore", "pipe", "pipe"] });
+    ? spawn(command[0]!, command.slice(1), spawnOptions)
+    : spawn("bash", ["-c", `${options.shellPrefix}; exec ${quoted}`], spawnOptions);
   let out = "";
   let err = "";
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  const find = (pattern: RegExp) => out.split("\n").find((line) => pattern.test(line));
   child.stdout.setEncoding("utf8").on("data", (text: string) => {
     out += text;
     for (const waiter of [...waiters]) {
-      const line = out.split("\n").find((l) => waiter.pattern.test(l));
+      const line = find(waiter.pattern);
       if (line !== undefined) {
         waiters.splice(waiters.indexOf(waiter), 1);
         waiter.resolve(line);
@@ -90,6 +106,7 @@ export function runChild(args: readonly string[], options: { uid?: number; gid?:
     }
   });
   child.stderr.setEncoding("utf8").on("data", (text: string) => (err += text));
+  child.stdin.on("error", () => undefined); // a killed child closes its stdin
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code, signal) => resolve({ code, signal, stderr: err }));
@@ -98,20 +115,21 @@ export function runChild(args: readonly string[], options: { uid?: number; gid?:
     pid: child.pid!,
     stdout: () => out,
     waitFor(pattern) {
-      const line = out.split("\n").find((l) => pattern.test(l));
+      const line = find(pattern);
       if (line !== undefined) return Promise.resolve(line);
       return new Promise<string>((resolve, reject) => {
         waiters.push({ pattern, resolve });
         exited.then(({ code, signal, stderr }) => reject(new Error(`child exited (${code ?? signal}) before printing ${pattern}: ${stderr}`)), reject);
       });
     },
+    send: (text) => void child.stdin.write(text),
     exited,
   };
 }
 
 /** Runs a one-shot operation of the child and returns the JSON outcome it printed. */
-export async function childOutcome(args: readonly string[], options: Parameters<typeof runChild>[1] = {}): Promise<{ ok: boolean; code?: string; causeCode?: string; path?: string; message?: string }> {
-  const child = runChild(args, options);
+export async function childOutcome(script: string, args: readonly string[], options: Parameters<typeof runChild>[2] = {}): Promise<{ ok: boolean; code?: string; causeCode?: string; path?: string; message?: string }> {
+  const child = runChild(script, args, options);
   const { code, stderr } = await child.exited;
   const line = child.stdout().trim().split("\n").pop() ?? "";
   if (code !== 0 || !line.startsWith("{")) throw new Error(`child ${args.join(" ")} failed (exit ${code}): ${stderr}${child.stdout()}`);
