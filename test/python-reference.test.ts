@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { decode, encode } from "../src/index.js";
+import { crc32 } from "node:zlib";
+import { decode, encode, verify } from "../src/index.js";
 import { REPO, requirePython, runPython } from "./helpers/python-env.js";
 
 const DTYPES = [
@@ -189,6 +190,114 @@ function encodeCase(c: Case): Uint8Array {
 const uncompressed = (c: Case) => c.arrays.every((a) => (a.codec ?? c.codec) === "none");
 
 // ------------------------------------------------------------------------------------------------
+// Damaged files: valid files with their header text, header structure or bytes changed
+// ------------------------------------------------------------------------------------------------
+
+const u32 = (b: Uint8Array, at: number) => new DataView(b.buffer, b.byteOffset).getUint32(at, true);
+
+/** The file `orig` with another header (length and CRC made right) and the same data section. */
+function withHeader(orig: Uint8Array, header: Uint8Array, minor = 0): Uint8Array {
+  const h = u32(orig, 12);
+  const alignment = (JSON.parse(new TextDecoder().decode(orig.subarray(20, 20 + h))) as { alignment: number }).alignment;
+  const data = orig.subarray(Math.ceil((20 + h) / alignment) * alignment);
+  const start = Math.ceil((20 + header.length) / alignment) * alignment;
+  const out = new Uint8Array(start + data.length);
+  out.set(orig.subarray(0, 8));
+  const view = new DataView(out.buffer);
+  view.setUint16(8, 1, true);
+  view.setUint16(10, minor, true);
+  view.setUint32(12, header.length, true);
+  out.set(header, 20);
+  view.setUint32(16, crc32(header, crc32(out.subarray(8, 16))) >>> 0, true);
+  out.set(data, start);
+  return out;
+}
+
+const TOKENS = ["{", "}", "[", "]", '"', ",", ":", "0", "1", "-", ".", "e", " ", "\n", "\\", "x",
+  '"metadata"', '"arrays"', "1e3", "64.0", "-0", "-01", "1.", "99999999999999999", "NaN", "null",
+  "true", "\\ud800", "é", "\u0001", '"codec":"zstd",', '"dtype":"int3",', '"checksum":"md5",',
+  '"extra":1,', "[[[[[[[[", "1e400", '"name":"a",', '"order":"K",', '"offset":8,'];
+const VALUES: unknown[] = [0, 1, 3, 8, 4096, 1.5, "x", "", "big", "F", "int3", "zstd", "md5", null,
+  true, [], {}, [1], "float32", "deflate", "none", "crc32", 9007199254740991];
+
+/** One damaged variant of `orig`, chosen by `rnd`. */
+function damage(orig: Uint8Array, rnd: () => number): Uint8Array {
+  const pick = <T,>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
+  const h = u32(orig, 12);
+  const text = new TextDecoder().decode(orig.subarray(20, 20 + h));
+  const kind = rnd();
+  if (kind < 0.3) {
+    // the header's structure: keys removed, replaced, added; names repeated
+    const header = JSON.parse(text) as Record<string, unknown> & { arrays: Record<string, unknown>[] };
+    for (let i = 0, n = 1 + Math.floor(rnd() * 3); i < n; i++) {
+      const entries = Array.isArray(header.arrays) ? header.arrays.filter((e) => e !== null && typeof e === "object") : [];
+      const target: Record<string, unknown> = entries.length > 0 && rnd() < 0.6 ? pick(entries) : header;
+      const keys = Object.keys(target);
+      const op = rnd();
+      if (op < 0.3 && keys.length > 0) delete target[pick(keys)];
+      else if (op < 0.7 && keys.length > 0) target[pick(keys)] = pick(VALUES);
+      else if (op < 0.85) target[pick(["zz", "name", "codec", "metadata"])] = pick(VALUES);
+      else if (entries.length > 1) entries[1]!.name = entries[0]!.name;
+    }
+    return withHeader(orig, new TextEncoder().encode(JSON.stringify(header)), rnd() < 0.15 ? 2 : 0);
+  }
+  if (kind < 0.65) {
+    // the header's text: tokens inserted, characters deleted, numbers and strings replaced
+    let t = text;
+    for (let i = 0, n = 1 + Math.floor(rnd() * 3); i < n; i++) {
+      const p = Math.floor(rnd() * (t.length + 1));
+      const op = rnd();
+      if (op < 0.4) t = t.slice(0, p) + pick(TOKENS) + t.slice(p);
+      else if (op < 0.65) t = t.slice(0, p) + t.slice(p + 1 + Math.floor(rnd() * 3));
+      else {
+        const found = [...t.matchAll(op < 0.85 ? /\d+/g : /"[^"\\]*"/g)];
+        if (found.length === 0) continue;
+        const m = pick(found);
+        const by = op < 0.85 ? String(pick([0, 1, 4, 8, 16, 63, 64, 65, 128, Number(m[0]) + 1, Number(m[0]) - 1, Number(m[0]) + 8]))
+          : pick(['"a"', '""', '"none"', '"deflate"', '"big"', '"F"', '"float64"', "1", "[]", "{}", "null"]);
+        t = t.slice(0, m.index) + by + t.slice(m.index! + m[0].length);
+      }
+    }
+    let header = new TextEncoder().encode(t);
+    if (rnd() < 0.15) {
+      const p = Math.floor(rnd() * header.length);
+      header = new Uint8Array([...header.subarray(0, p), pick([0xff, 0xc0, 0xed, 0x80]), ...header.subarray(p)]);
+    }
+    return withHeader(orig, header, rnd() < 0.1 ? 1 : 0);
+  }
+  // bytes: a flipped bit or a cut, mostly in the data section
+  const bytes = orig.slice();
+  const at = rnd() < 0.7 && bytes.length > 20 + h ? 20 + h + Math.floor(rnd() * (bytes.length - 20 - h)) : Math.floor(rnd() * bytes.length);
+  if (rnd() < 0.75) {
+    bytes[at]! ^= 1 << Math.floor(rnd() * 8);
+    return bytes;
+  }
+  return bytes.subarray(0, at);
+}
+
+/** What the TypeScript reader makes of a file, in the form python-codes.py reports. */
+function tsOutcome(bytes: Uint8Array): { load: string; verify?: string[]; read?: string[] } {
+  let file;
+  try {
+    file = decode(bytes);
+  } catch (e) {
+    return { load: (e as { code?: string }).code ?? String(e) };
+  }
+  return {
+    load: "OK",
+    verify: verify(bytes).arrays.map((a) => (a.ok ? "OK" : a.error!.code)),
+    read: file.names.map((name) => {
+      try {
+        file.get(name);
+        return "OK";
+      } catch (e) {
+        return (e as { code?: string }).code ?? String(e);
+      }
+    }),
+  };
+}
+
+// ------------------------------------------------------------------------------------------------
 
 describe("Python reference implementation (spec/python/ndpack.py)", () => {
   it("python3 and numpy are available", () => {
@@ -246,6 +355,42 @@ describe("Python reference implementation (spec/python/ndpack.py)", () => {
       throw new Error(`ml_dtypes is missing from ${env.python}: install it with \`${env.python} -m pip install ml_dtypes\``);
     }
     runPython(join(REPO, "spec/python/test_ndpack.py"), []);
+  });
+
+  it("rejects damaged files with the same code as the TypeScript reader (one Python process)", () => {
+    requirePython();
+    const seed = Number(process.env.NDPACK_SEED ?? Date.now() % 2 ** 31);
+    const numRuns = Number(process.env.NDPACK_RUNS ?? 250) * 2;
+    let x = seed | 1;
+    const rnd = () => {
+      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      return (x >>> 0) / 2 ** 32;
+    };
+    const dir = tempDir();
+    const originals = fc.sample(caseArb, { numRuns, seed }).map(encodeCase);
+    const files: string[] = [];
+    const expected = originals.map((orig, i) => {
+      const bytes = damage(orig, rnd);
+      const file = join(dir, `damaged-${i}.ndp`);
+      writeFileSync(file, bytes);
+      files.push(file);
+      return tsOutcome(bytes);
+    });
+    const manifestPath = join(dir, "damaged.json");
+    writeFileSync(manifestPath, JSON.stringify({ files }));
+    const got = JSON.parse(runPython(join(REPO, "test/helpers/python-codes.py"), [manifestPath])) as unknown[];
+    const differences: string[] = [];
+    expected.forEach((ts, i) => {
+      if (JSON.stringify(ts) !== JSON.stringify(got[i])) {
+        const bytes = readFileSync(files[i]!);
+        const h = bytes.length >= 16 ? bytes.readUInt32LE(12) : 0;
+        differences.push(`file ${i} (rerun with NDPACK_SEED=${seed}): TypeScript ${JSON.stringify(ts)}, Python ${JSON.stringify(got[i])}; header ${JSON.stringify(bytes.subarray(20, 20 + Math.min(h, 600)).toString("latin1"))}`);
+      }
+    });
+    expect(differences.length, `${differences.length} of ${numRuns} damaged files get different codes:\n${differences.slice(0, 5).join("\n")}`).toBe(0);
+    // The damage reaches every part of §9, not only the JSON.
+    const codes = new Set(expected.map((o) => o.load));
+    for (const code of ["OK", "HEADER_INVALID", "HEADER_CHECKSUM", "TRUNCATED", "BAD_NUMBER"]) expect(codes).toContain(code);
   });
 
   it("reads TypeScript-written files and writes them back identically (cross-language property test, one Python process)", () => {
