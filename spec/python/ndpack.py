@@ -40,9 +40,9 @@ unaligned data, so a view is possible at any address. ``order`` is the file's me
 Byte order: a big-endian payload is returned as a view with a non-native dtype (``>f4``, ``>i8``,
 ``>c16``...), exactly as numpy itself represents such data: values are right, no byte is copied.
 Call ``a.astype(a.dtype.newbyteorder("="))``, or pass ``copy=True``, for native byte order.
-The exceptions are ``bfloat16`` stored big-endian when ml_dtypes is used (ml_dtypes' types have no
-usable non-native form): they are copied into native order, which is the one case where byte order
-forces a copy.
+The exception is ``bfloat16`` stored in the other byte order than the machine's (big-endian, on the
+usual little-endian machines) when ml_dtypes is used: ml_dtypes' types have no usable non-native
+form, so those arrays are copied into native order, the one case where byte order forces a copy.
 
 The ``copy`` option follows numpy's convention:
 
@@ -58,14 +58,15 @@ Dtypes (FORMAT.md section 3) map to numpy dtypes: ``bool``, ``int8`` ... ``uint6
 lazily, the first time one of these dtypes is met); without it, or with ``raw_bits=True``, those
 arrays are returned as their raw bits: ``uint16`` for bfloat16, ``uint8`` for the float8 types.
 ``info(name).dtype`` always gives the ndpack dtype name. A ``bool`` payload is viewed as numpy
-``bool``; bytes other than 0 and 1 are invalid data (section 3) but are not checked.
+``bool``; bytes other than 0 and 1 are invalid data (section 3): readers need not check them and
+this one does not, but its writer refuses them.
 
 Limits (FORMAT.md section 7), keyword arguments of ``load``/``loads``/``verify``:
 ``max_header_bytes`` (100 MiB), ``max_depth`` (64, at most 1000), ``max_arrays`` (1,000,000),
 ``max_dims`` (64), ``max_name_bytes`` (4096), ``max_decoded_bytes`` (1 GiB). A file that claims
 more fails before anything is allocated. numpy itself cannot represent more than 64 dimensions,
 nor a zero-size array whose other dimensions multiply beyond 2**63: such a (valid) file loads, but
-reading that array raises numpy's ``ValueError``.
+reading that array raises ``ValueError``. Reading from a closed file raises ``ValueError`` too.
 
 Writing
 -------
@@ -896,8 +897,13 @@ class NdpackFile(Mapping):
         except (KeyError, TypeError):
             raise _NotFound("NOT_FOUND", f"no array named {name!r}", array=name) from None
 
+    def _check_open(self) -> None:
+        if self._buf is None:
+            raise ValueError("I/O operation on a closed NdpackFile")
+
     def _verify_record(self, e: ArrayInfo) -> None:
         """Section 9 step 22 for one array."""
+        self._check_open()
         end = e.start + e.byte_length
         if self.checksum == "crc32":
             stored = struct.unpack("<I", self._buf[end : end + 4])[0]
@@ -924,6 +930,7 @@ class NdpackFile(Mapping):
         """The array ``name``. ``copy`` defaults to the file's (see the module documentation);
         ``verify=True`` checks this array's CRC and padding first."""
         e = self.info(name)
+        self._check_open()
         copy = self._copy if copy is ... else copy
         if copy not in (None, True, False):
             raise NdpackError("INVALID_ARGUMENT", "copy must be None, True or False")
@@ -936,9 +943,11 @@ class NdpackFile(Mapping):
                              "times the item size exceeds the largest intp)")
         big = e.byte_order == "big" and size > 1
         ml = None if (ml_name is None or self._raw_bits) else _ml_dtype(ml_name)
-        if ml is not None and big:  # ml_dtypes has no usable non-native dtypes: swap the bits
-            if copy is False:
-                raise NdpackError("COPY_REQUIRED", "big-endian bfloat16 needs a copy", array=name)
+        # ml_dtypes has no usable non-native dtypes: stored bits in the other order are swapped.
+        swap_ml = ml is not None and size > 1 and big != (sys.byteorder == "big")
+        if swap_ml and copy is False:
+            raise NdpackError("COPY_REQUIRED", f"array {name!r}: {e.dtype} stored in "
+                              f"{e.byte_order}-endian order needs a copy", array=name)
         if e.codec != "none":
             if copy is False:
                 raise NdpackError("COPY_REQUIRED", f"array {name!r} is compressed", array=name)
@@ -946,13 +955,13 @@ class NdpackFile(Mapping):
         else:
             source, offset, fresh = self._buf, e.start, False
         if ml is not None:
-            dt = np.dtype(">u2") if big else ml
+            dt = np.dtype((">" if big else "<") + base) if swap_ml else ml
         else:
             dt = np.dtype(("|" if size == 1 else ">" if big else "<") + base)
         arr = np.frombuffer(source, dtype=dt, count=e.nbytes // size, offset=offset)
         arr = arr.reshape(e.shape, order=e.order)
-        if ml is not None and big:
-            arr = arr.astype("=u2").view(ml)
+        if swap_ml:
+            arr = arr.astype(dt.newbyteorder("="), order="K").view(ml)
             fresh = True
         if copy is True:
             if not arr.dtype.isnative:
@@ -1007,7 +1016,14 @@ def load(source, *, mmap: bool = False, **options) -> NdpackFile:
                 m = _mmap.mmap(fh.fileno(), 0, access=_mmap.ACCESS_READ)
             except ValueError:  # an empty file cannot be mapped
                 return NdpackFile(b"", **options)
-            return NdpackFile(m, _mmap_obj=m, **options)
+            try:
+                return NdpackFile(m, _mmap_obj=m, **options)
+            except BaseException:
+                try:
+                    m.close()
+                except BufferError:  # still referenced by the traceback; freed with it
+                    pass
+                raise
         return NdpackFile(fh.read(), **options)
 
 
@@ -1081,6 +1097,9 @@ def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
     if big != (sys.byteorder == "big") and word > 1:
         raw = np.frombuffer(raw, dtype=f"u{word}").byteswap().tobytes()
     nbytes = len(raw)
+    if dtype == "bool" and nbytes and np.frombuffer(raw, np.uint8).max() > 1:
+        raise NdpackError("INVALID_ARGUMENT", f"array {name!r}: a bool byte other than 0 or 1 "
+                          "(FORMAT.md section 3)", array=name)
     if nbytes > MAX_SAFE_INTEGER:
         raise NdpackError("INVALID_ARGUMENT", f"array {name!r} is too large", array=name)
     stored = raw

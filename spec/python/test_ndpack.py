@@ -135,6 +135,8 @@ class Reading(unittest.TestCase):
             self.assertFalse(x.flags.writeable)
             f.close()  # a live view keeps the map alive
             np.testing.assert_array_equal(x, self.a)
+            with self.assertRaises(ValueError):
+                f["a"]
             del x
             with ndpack.load(p, mmap=True) as g:
                 self.assertEqual(g.names, ["a"])
@@ -280,6 +282,7 @@ class Writing(unittest.TestCase):
             ({"a": {"data": np.zeros(2, "f8"), "dtype": "complex64"}}, {}),
             ({"a": {"data": np.zeros(2, "f4"), "dtype": "float128"}}, {}),
             ({"a": {"data": np.zeros(2), "shape": [2]}}, {}),
+            ({"a": {"data": np.array([0, 2], "u1"), "dtype": "bool"}}, {}),
             ({}, {"metadata": {"x": float("nan")}}),
             ({}, {"metadata": {"x": float("inf")}}),
             ({}, {"metadata": {"x": 2**60 + 1}}),
