@@ -4,7 +4,7 @@ import { open as openHandle } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { decode, encode, encodedSize, NdpackError, type ArraysInput, type EncodeOptions } from "../src/index.js";
 import { load, open, save } from "../src/node/index.js";
-import { buildChildScript, childOutcome, expectBytes, failure, noise, tempDir } from "./helpers/node-files.js";
+import { buildChildScript, childOutcome, expectBytes, failure, noise, tempDir, values } from "./helpers/node-files.js";
 
 const dir = tempDir("ndpack-fs-");
 afterAll(() => dir.remove());
@@ -51,7 +51,7 @@ describe("save", () => {
     chmodSync(path, 0o640);
     await save(new URL(`file://${path}`), { a: new Int8Array([1, 2]) }, { fsync: false });
     expect(statSync(path).mode & 0o777).toBe(0o640);
-    expect(Array.from(decode(readFileSync(path)).get("a").data)).toEqual([1, 2]);
+    expect(values(decode(readFileSync(path)).get("a").data)).toEqual([1, 2]);
   });
 
   test("saving through a symlink replaces the file it points to and keeps the link", async () => {
@@ -61,7 +61,7 @@ describe("save", () => {
     symlinkSync(real, link);
     await save(link, { a: new Uint8Array([9]) });
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
-    expect(Array.from(decode(readFileSync(real)).get("a").data)).toEqual([9]);
+    expect(values(decode(readFileSync(real)).get("a").data)).toEqual([9]);
   });
 
   test("argument errors are thrown before any file is touched", async () => {
@@ -99,7 +99,7 @@ describe("save", () => {
     const read = await reader.read("zeros", { verify: true });
     expect(read.data.length).toBe(zeros.length);
     expect(Buffer.from(read.data.buffer).equals(Buffer.alloc(zeros.byteLength))).toBe(true);
-    expect(Array.from((await reader.read("tail", { verify: true })).data)).toEqual([1, 2, 3]);
+    expect(values((await reader.read("tail", { verify: true })).data)).toEqual([1, 2, 3]);
   });
 
   test("IO_ERROR with ENOENT as cause when the directory does not exist; nothing is created", async () => {
@@ -242,7 +242,7 @@ describe("open", () => {
       const error = await failure(() => reader.read("a", { verify: true }), "CHECKSUM");
       expect(error.array).toBe("a");
       expect((await reader.read("a")).data[1]).not.toBe(2); // without verify the damage goes unseen
-      expect(Array.from((await reader.read("b", { verify: true })).data)).toEqual([4]);
+      expect(values((await reader.read("b", { verify: true })).data)).toEqual([4]);
     }
     const padded = Buffer.from(bytes);
     padded[file.info("a").offset + 12 + 4 + 3] = 7;
@@ -274,12 +274,12 @@ describe("open", () => {
       const rows = await reader.readRows("m", 2, 5);
       expect(reader.bytesRead - before).toBe(3 * 6 * 8);
       expect(rows.shape).toEqual([3, 3, 2]);
-      expect(Array.from(rows.data)).toEqual(Array.from(data.subarray(12, 30)));
+      expect(values(rows.data)).toEqual(Array.from(data.subarray(12, 30)));
       expect(rows.offset).toBe(reader.info("m").offset + 2 * 48);
       expect(rows).toMatchObject({ nbytes: 144, byteLength: 144, byteOrder, codec: "none", copied: true });
-      expect(Array.from((await reader.readRows("m", 9, 10)).data)).toEqual(Array.from(data.subarray(54, 60)));
+      expect(values((await reader.readRows("m", 9, 10)).data)).toEqual(Array.from(data.subarray(54, 60)));
       expect((await reader.readRows("m", 4, 4)).shape).toEqual([0, 3, 2]);
-      expect(Array.from((await reader.readRows("v", 1, 3)).data)).toEqual([6, 7]); // 1-D F-order: same bytes as C
+      expect(values((await reader.readRows("v", 1, 3)).data)).toEqual([6, 7]); // 1-D F-order: same bytes as C
       expect((await reader.readRows("z", 0, 0)).data.length).toBe(0);
     }
   });
@@ -379,7 +379,7 @@ describe("open", () => {
     await save(path, arrays, { metadata: { text: "x".repeat(10_000) } });
     await using reader = await open(path);
     expect(reader.size).toBe(300);
-    expect(Array.from((await reader.read("array.number.299", { verify: true })).data)).toEqual([299]);
+    expect(values((await reader.read("array.number.299", { verify: true })).data)).toEqual([299]);
   });
 });
 

@@ -9,7 +9,7 @@ import { open as openHandle } from "node:fs/promises";
 import { crc32 } from "node:zlib";
 import { afterAll, describe, expect, test } from "vitest";
 import { createWriter, load, open, save } from "../src/node/index.js";
-import { expectBytes, failure, tempDir } from "./helpers/node-files.js";
+import { expectBytes, failure, tempDir, values } from "./helpers/node-files.js";
 
 const dir = tempDir("ndpack-large-");
 afterAll(() => dir.remove());
@@ -66,8 +66,8 @@ describe("files over 4 GiB, arrays over 2 GiB", () => {
     const big = reader.info("big");
     expect(big.nbytes).toBe(ROWS * MiB);
     expect(reader.info("tail").offset).toBeGreaterThan(2 ** 32);
-    expect(Array.from((await reader.read("tail", { verify: true })).data)).toEqual([-1, 0.5, 2 ** 40]);
-    expect(Array.from((await reader.read("head", { verify: true })).data)).toEqual([1, 2, 3, 4]);
+    expect(values((await reader.read("tail", { verify: true })).data)).toEqual([-1, 0.5, 2 ** 40]);
+    expect(values((await reader.read("head", { verify: true })).data)).toEqual([1, 2, 3, 4]);
 
     // Rows across the 2^31 and 2^32 file offsets, and the last row.
     for (const [start, end] of [[2047, 2049], [4095, 4097], [ROWS - 2, ROWS]] as const) {
@@ -110,9 +110,9 @@ describe("files over 4 GiB, arrays over 2 GiB", () => {
     expect(statSync(path).size).toBeGreaterThan(2 ** 32);
     await using reader = await open(path);
     expect(reader.info("after").offset).toBeGreaterThan(2 ** 32);
-    expect(Array.from((await reader.read("after", { verify: true })).data)).toEqual([-3, 3]);
-    expect(Array.from((await reader.readRows("huge", 2 ** 31 - 1, 2 ** 31 + 2)).data)).toEqual([0, 5, 0]);
-    expect(Array.from((await reader.readRows("huge", 2 ** 32 - 3, 2 ** 32 - 1)).data)).toEqual([0, 9]);
+    expect(values((await reader.read("after", { verify: true })).data)).toEqual([-3, 3]);
+    expect(values((await reader.readRows("huge", 2 ** 31 - 1, 2 ** 31 + 2)).data)).toEqual([0, 5, 0]);
+    expect(values((await reader.readRows("huge", 2 ** 32 - 3, 2 ** 32 - 1)).data)).toEqual([0, 9]);
     // A file of this size is checked at open (FORMAT.md §9 step 20) from its size alone.
     expect(reader.byteLength).toBe(statSync(path).size);
   });

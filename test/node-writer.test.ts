@@ -3,7 +3,7 @@ import { PassThrough, Writable } from "node:stream";
 import { afterAll, describe, expect, test } from "vitest";
 import { decode, encode, NdpackError, type EncodeOptions, type TypedArray } from "../src/index.js";
 import { createWriter, load, type NdpackWriter, type WriterEntry } from "../src/node/index.js";
-import { expectBytes, failure, noise, tempDir } from "./helpers/node-files.js";
+import { expectBytes, failure, noise, tempDir, values } from "./helpers/node-files.js";
 
 const dir = tempDir("ndpack-writer-");
 afterAll(() => dir.remove());
@@ -87,10 +87,10 @@ describe("createWriter to a path, without a codec", () => {
     await writer.write("view", new DataView(Float64Array.of(2.5).buffer));
     await writer.close();
     const file = await load(path, { verify: true });
-    expect(Array.from(file.get("image").data).slice(0, 6)).toEqual([0, 0.5, -0, 1, 1.5, -1]);
+    expect(values(file.get("image").data).slice(0, 6)).toEqual([0, 0.5, -0, 1, 1.5, -1]);
     expect(file.get("image").data[3 * 49 + 2]).toBe(-49);
-    expect(Array.from(file.get("raw").data)).toEqual([7, -7]);
-    expect(Array.from(file.get("view").data)).toEqual([2.5]);
+    expect(values(file.get("raw").data)).toEqual([7, -7]);
+    expect(values(file.get("view").data)).toEqual([2.5]);
   });
 
   test("INVALID_ARGUMENT for a chunk of another dtype or not bytes; NOT_FOUND for an undeclared name", async () => {
@@ -210,7 +210,7 @@ describe("createWriter byte counts and failures", () => {
     await writer.close();
     await writer.close();
     await failure(() => writer.write("a", Int8Array.of(1)), "CLOSED");
-    expect(Array.from((await load(path)).get("a").data)).toEqual([5]);
+    expect(values((await load(path)).get("a").data)).toEqual([5]);
   });
 
   test("calls issued without waiting are queued in order", async () => {

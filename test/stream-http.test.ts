@@ -8,7 +8,7 @@ import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { decodeStream, encode, encodeStream, isNdpackError, type NdArray } from "../src/index.js";
 import { createWriter } from "../src/node/index.js";
-import { expectBytes } from "./helpers/node-files.js";
+import { expectBytes, values } from "./helpers/node-files.js";
 
 const ROWS = 512;
 const COLS = 1024;
@@ -108,9 +108,9 @@ describe("over node:http on loopback", () => {
     const answer = decodeStream(response.body!);
     expect((await answer.header()).metadata).toEqual({ received: ["image", "ids", "flags"] });
     const arrays = await collect(answer);
-    expect(Array.from(arrays.get("ok")!.data)).toEqual([1]);
-    const expectedImageSum = Array.from(clientArrays().image.data).reduce((s, v) => s + v, 0);
-    expect(Array.from(arrays.get("sums")!.data)).toEqual([expectedImageSum, 0, 166]);
+    expect(values(arrays.get("ok")!.data)).toEqual([1]);
+    const expectedImageSum = clientArrays().image.data.reduce((s, v) => s + v, 0);
+    expect(values(arrays.get("sums")!.data)).toEqual([expectedImageSum, 0, 166]);
   });
 
   test("http.request sends rows with createWriter; the server answers row by row with createWriter", async () => {
@@ -134,7 +134,7 @@ describe("over node:http on loopback", () => {
         await writer.close();
       })().catch(reject);
     });
-    expect(Array.from(answer.get("ok")!.data)).toEqual([1]);
+    expect(values(answer.get("ok")!.data)).toEqual([1]);
     const negated = answer.get("negated")!;
     expect(negated.shape).toEqual([ROWS, COLS]);
     expectBytes(negated.data, image.data.map((v) => -v));
@@ -143,10 +143,10 @@ describe("over node:http on loopback", () => {
   test("a damaged body is refused by the server with the code decodeStream reports", async () => {
     const bytes = encode(clientArrays());
     bytes[bytes.length - 100]! ^= 1; // inside the last payload
-    const response = await fetch(`${base}/sums`, { method: "POST", body: bytes });
+    const response = await fetch(`${base}/sums`, { method: "POST", body: bytes as unknown as BodyInit });
     expect(response.status).toBe(400);
     expect(await response.text()).toBe("CHECKSUM");
-    const truncated = await fetch(`${base}/sums`, { method: "POST", body: encode(clientArrays()).subarray(0, 5000) });
+    const truncated = await fetch(`${base}/sums`, { method: "POST", body: encode(clientArrays()).subarray(0, 5000) as unknown as BodyInit });
     expect(await truncated.text()).toBe("TRUNCATED");
   });
 });

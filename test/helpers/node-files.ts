@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
-import { NdpackError, type ErrorCode } from "../../src/index.js";
+import { NdpackError, type ErrorCode, type TypedArray } from "../../src/index.js";
 
 /** The project's root directory. */
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -30,6 +30,11 @@ export function noise(length: number, seed = 0x9e3779b9): Uint8Array {
     bytes[i] = state >>> 24;
   }
   return bytes;
+}
+
+/** The elements of a decoded array as a plain list (numbers or bigints), for toEqual. */
+export function values(data: TypedArray): (number | bigint)[] {
+  return Array.from(data as ArrayLike<number | bigint>);
 }
 
 /** Byte equality of two views (vitest's toEqual walks typed arrays element by element: far too slow for megabytes). */
