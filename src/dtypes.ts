@@ -139,7 +139,7 @@ export const DTYPES: Readonly<Record<Dtype, DtypeInfo>> = Object.freeze({
   bfloat16: row("bfloat16", 2, u16, ["Uint16Array"], { numpy: null, mlDtypes: "bfloat16", safetensors: "BF16", dlpack: DL.bfloat }),
   float32: row("float32", 4, Float32Array as unknown as TypedArrayConstructor, ["Float32Array"], { numpy: "f4", safetensors: "F32", arrow: ["Float32", "f"], dlpack: DL.float }),
   float64: row("float64", 8, Float64Array as unknown as TypedArrayConstructor, ["Float64Array"], { numpy: "f8", safetensors: "F64", arrow: ["Float64", "g"], dlpack: DL.float }),
-  complex64: row("complex64", 8, Float32Array as unknown as TypedArrayConstructor, ["Float32Array"], { numpy: "c8", safetensors: null, dlpack: DL.complex }),
+  complex64: row("complex64", 8, Float32Array as unknown as TypedArrayConstructor, ["Float32Array"], { numpy: "c8", safetensors: "C64", dlpack: DL.complex }),
   complex128: row("complex128", 16, Float64Array as unknown as TypedArrayConstructor, ["Float64Array"], { numpy: "c16", safetensors: null, dlpack: DL.complex }),
   float8_e4m3fn: row("float8_e4m3fn", 1, u8, ["Uint8Array"], { numpy: null, mlDtypes: "float8_e4m3fn", safetensors: "F8_E4M3", dlpack: DL.float8E4M3FN }),
   float8_e5m2: row("float8_e5m2", 1, u8, ["Uint8Array"], { numpy: null, mlDtypes: "float8_e5m2", safetensors: "F8_E5M2", dlpack: DL.float8E5M2 }),

@@ -42,7 +42,7 @@ export interface ArraySpec {
   readonly dtype?: Dtype;
   /** `"C"` (default) or `"F"`: how `data` is laid out; the bytes are written as they are. */
   readonly order?: Order;
-  /** Overrides the file-wide `codec` option for this array. */
+  /** A codec for this array, which overrides the file-wide `codec` option; `"none"` (or nothing) leaves the choice to that option. */
   readonly codec?: Codec;
 }
 
@@ -226,7 +226,9 @@ export function planEncoding(arrays: ArraysInput, options: EncodeOptions = {}): 
     const wordSize = array.dtype.wordSize;
     const entryByteOrder: ByteOrder = array.dtype.itemSize === 1 ? "little" : byteOrder;
     const swap = wordSize > 1 && entryByteOrder !== HOST_BYTE_ORDER;
-    const { stored, codec } = storedBytes(array, requested ?? fileCodec, swap, level);
+    // "none" on an array is no preference, so re-encoding decoded arrays (which say how they were
+    // stored) with a file-wide codec compresses them.
+    const { stored, codec } = storedBytes(array, requested === undefined || requested === "none" ? fileCodec : requested, swap, level);
     const entry: HeaderEntry = {
       name,
       dtype: array.dtype.name,

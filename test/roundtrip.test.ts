@@ -275,7 +275,7 @@ function encodeOptions(file: FileCase): EncodeOptions {
 interface Expected extends ExpectedEntry {
   /** Host-order bytes (what decoded `data` must hold). */
   readonly hostBytes: Uint8Array;
-  /** The codec asked for (per array, else file-wide, else "none"). */
+  /** The codec asked for (per array unless that is "none", else file-wide, else "none"). */
   readonly requestedCodec: Codec;
   /** True when the data compresses so well that §5 gives the writer no excuse to skip the codec. */
   readonly mustCompress: boolean;
@@ -287,7 +287,7 @@ function expectations(file: FileCase, names: readonly string[]): Expected[] {
     const array = byName.get(name)!;
     const row = SPEC_DTYPES[array.dtype];
     const byteOrder = row.itemSize === 1 ? "little" : (file.options.byteOrder ?? "little");
-    const requestedCodec = array.codec ?? file.options.codec ?? "none";
+    const requestedCodec = array.codec !== undefined && array.codec !== "none" ? array.codec : (file.options.codec ?? "none");
     const compressible = array.bytes.length >= 256 && array.bytes.every((b) => b === array.bytes[0]);
     return {
       name,
