@@ -133,7 +133,7 @@ const arrayCaseArb = fc
     dtype: fc.constantFrom(...DTYPES),
     shape: shapeArb,
     order: fc.constantFrom("C" as const, "F" as const),
-    codec: fc.option(fc.constantFrom(...CODECS), { nil: null }),
+    codec: fc.option(fc.constantFrom("none" as const, "none" as const, "deflate" as const, "shuffle+deflate" as const), { nil: null, freq: 2 }),
     seed: fc.integer(),
     lowEntropy: fc.boolean(),
   })
@@ -149,7 +149,7 @@ const caseArb: fc.Arbitrary<Case> = fc
     alignment: fc.constantFrom(8, 16, 32, 64, 64, 64, 128, 1024, 4096, 65536),
     byteOrder: fc.constantFrom("little" as const, "big" as const),
     checksum: fc.constantFrom("crc32" as const, "none" as const),
-    codec: fc.constantFrom("none" as const, "none" as const, "deflate" as const, "shuffle+deflate" as const),
+    codec: fc.constantFrom("none" as const, "none" as const, "none" as const, "deflate" as const, "shuffle+deflate" as const),
     compressionLevel: fc.integer({ min: 0, max: 9 }),
   })
   .map(({ arrays, ...rest }) => ({
@@ -187,7 +187,8 @@ function encodeCase(c: Case): Uint8Array {
   );
 }
 
-const uncompressed = (c: Case) => c.arrays.every((a) => (a.codec ?? c.codec) === "none");
+// In both APIs a per-array codec of "none" leaves the choice to the file-wide option.
+const uncompressed = (c: Case) => c.arrays.every((a) => (a.codec === null || a.codec === "none" ? c.codec : a.codec) === "none");
 
 // ------------------------------------------------------------------------------------------------
 // Damaged files: valid files with their header text, header structure or bytes changed
@@ -360,7 +361,7 @@ describe("Python reference implementation (spec/python/ndpack.py)", () => {
   it("rejects damaged files with the same code as the TypeScript reader (one Python process)", () => {
     requirePython();
     const seed = Number(process.env.NDPACK_SEED ?? Date.now() % 2 ** 31);
-    const numRuns = Number(process.env.NDPACK_RUNS ?? 250) * 2;
+    const numRuns = Number(process.env.NDPACK_RUNS ?? 300) * 2;
     let x = seed | 1;
     const rnd = () => {
       x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
@@ -396,7 +397,7 @@ describe("Python reference implementation (spec/python/ndpack.py)", () => {
   it("reads TypeScript-written files and writes them back identically (cross-language property test, one Python process)", () => {
     requirePython();
     const seed = Number(process.env.NDPACK_SEED ?? Date.now() % 2 ** 31);
-    const numRuns = Number(process.env.NDPACK_RUNS ?? 250);
+    const numRuns = Number(process.env.NDPACK_RUNS ?? 300);
     const cases = fc.sample(caseArb, { numRuns, seed });
     const dir = tempDir();
     const tsFiles: Uint8Array[] = [];
@@ -473,6 +474,7 @@ describe("Python reference implementation (spec/python/ndpack.py)", () => {
     });
     expect(failures.length, `${failures.length} failures; the first:\n${failures.slice(0, 3).join("\n\n")}`).toBe(0);
     expect(identical + compressed).toBe(numRuns);
-    expect(identical).toBeGreaterThan(numRuns / 4);
+    expect(identical, `only ${identical} of ${numRuns} cases were compared byte for byte`).toBeGreaterThan(numRuns / 4);
+    console.log(`cross-language property test: ${numRuns} cases (seed ${seed}), ${identical} byte-identical, ${compressed} compressed compared by value`);
   });
 });

@@ -84,7 +84,10 @@ that array:
   without ml_dtypes). Without it the dtype follows the numpy dtype.
 - ``order``: ``"C"`` or ``"F"``. Without it (and without the ``order`` option), ``"F"`` is used for
   an array that is F-contiguous and not C-contiguous (as ``np.save`` does), ``"C"`` otherwise.
-- ``codec``, ``byte_order``: as the options of the same names, for this array.
+- ``codec``, ``byte_order``: as the options of the same names, for this array. As in the
+  TypeScript API, a ``codec`` of ``"none"`` leaves the choice to the ``codec`` option (so arrays
+  read from a file can be re-encoded compressed); an array stored raw in a compressed file is one
+  that compression does not make smaller.
 
 Options: ``metadata`` (a dict of JSON values: ``dict`` with ``str`` keys, ``list``/``tuple``,
 ``str``, ``int``, ``float``, ``bool``, ``None``, numpy scalars; default ``{}``), ``alignment``
@@ -1087,7 +1090,8 @@ def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
         order = "F" if a.flags.f_contiguous and not a.flags.c_contiguous else "C"
     if order not in ("C", "F"):
         raise NdpackError("INVALID_ARGUMENT", f"order {order!r}", array=name)
-    codec = codec or opts["codec"]
+    if codec in (None, "none"):  # as in the TypeScript API: "none" leaves it to the file's option
+        codec = opts["codec"]
     if codec not in CODECS:
         raise NdpackError("INVALID_ARGUMENT", f"codec {codec!r}", array=name)
     if not src_dt.isnative:
