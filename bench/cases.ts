@@ -1,0 +1,55 @@
+/**
+ * Every benchmark case of every scenario, in run order, and the default configuration. The parent
+ * (run.ts) and each child (child.ts) build the same list from the same configuration and agree on
+ * cases by id.
+ *
+ * @module
+ */
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { compressionCases, crcCases } from "./compression.js";
+import { coreCases } from "./core.js";
+import { fileCases } from "./files.js";
+import type { BenchConfig, Case } from "./harness.js";
+import { peerCases } from "./peers.js";
+import { scalingCases } from "./scaling.js";
+
+export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+export const REPO_DIR = dirname(BENCH_DIR);
+/** Where run.ts builds the package (tsup, the project's own config): a private copy, so that other builds of dist/ cannot change it mid-run. */
+export const BUILD_DIR = join(BENCH_DIR, ".build");
+
+/** Scenario ids in run order, with what each measures. */
+export const SCENARIOS: Readonly<Record<string, string>> = {
+  S1: "one big array",
+  S2: "many small arrays",
+  S3: "mixed dtypes",
+  S4: "lazy read of one array from a big file",
+  S5: "files: save and load",
+  F3: "issue 3: big files (save 2 GiB, createWriter 8 GiB)",
+  scaling: "decode time against payload size and array count",
+  compression: "issue 4: codecs on four kinds of data",
+  crc: "issue 4 / FORMAT.md §6: CRC-32 implementations",
+};
+
+export function defaultConfig(overrides: Partial<BenchConfig>): BenchConfig {
+  const quick = overrides.quick ?? false;
+  return {
+    quick,
+    runs: overrides.runs ?? (quick ? 3 : 10),
+    warmup: overrides.warmup ?? (quick ? 1 : 2),
+    tmpDir: overrides.tmpDir ?? join(tmpdir(), "ndpack-bench"),
+    buildDir: overrides.buildDir ?? BUILD_DIR,
+  };
+}
+
+export function allCases(config: BenchConfig): Case[] {
+  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config)];
+  const order = Object.keys(SCENARIOS);
+  // Stable sort by scenario, keeping each scenario's own order (core cases before peers).
+  return all
+    .map((c, i) => ({ c, i }))
+    .sort((a, b) => order.indexOf(a.c.scenario) - order.indexOf(b.c.scenario) || a.i - b.i)
+    .map(({ c }) => c);
+}

@@ -1,0 +1,234 @@
+/**
+ * Issue 4: the codecs (`deflate`, `shuffle+deflate`) on smooth float32 data, random float32, int
+ * labels and sparse data: compression ratio and MB/s both ways, against numpy's
+ * `np.savez_compressed` of the same bytes in the same run. And the CRC-32 speeds behind FORMAT.md
+ * §6: Node's native `zlib.crc32` against the pure-JS fallback of src/crc32.ts, a pure-JS CRC-32C
+ * written the same way, and Python's `zlib.crc32`.
+ *
+ * @module
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { crc32Fallback } from "../src/crc32.js";
+import { fillRandom, loadNdpack, MiB, randomFloat32, type BenchConfig, type Case, type JsCase, type Ndpack, type PythonCase } from "./harness.js";
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+interface Kind {
+  readonly id: string;
+  readonly title: string;
+  readonly dtype: "float32" | "int32";
+  make(count: number): Float32Array | Int32Array;
+}
+
+/** Sums of a few slow sine waves with a little noise: like a sensor trace or an image row. */
+function smooth(count: number): Float32Array {
+  const out = new Float32Array(count);
+  const noise = randomFloat32(count, 7);
+  for (let i = 0; i < count; i++) out[i] = Math.sin(i * 1e-4) + 0.5 * Math.sin(i * 3.7e-3 + 1) + 0.25 * Math.cos(i * 0.021) + 1e-3 * noise[i]!;
+  return out;
+}
+
+/** 99% zeros, the rest random values. */
+function sparse(count: number): Float32Array {
+  const out = new Float32Array(count);
+  const r = randomFloat32(count, 11);
+  for (let i = 0; i < count; i++) if (r[i]! > 0.98) out[i] = r[i]! * 100;
+  return out;
+}
+
+/** Class labels 0 to 9. */
+function labels(count: number): Int32Array {
+  const bytes = fillRandom(new Uint8Array(count), 13);
+  const out = new Int32Array(count);
+  for (let i = 0; i < count; i++) out[i] = bytes[i]! % 10;
+  return out;
+}
+
+const KINDS: readonly Kind[] = [
+  { id: "smooth", title: "smooth float32", dtype: "float32", make: smooth },
+  { id: "random", title: "random float32", dtype: "float32", make: (n) => randomFloat32(n, 5) },
+  { id: "labels", title: "int32 labels 0-9", dtype: "int32", make: labels },
+  { id: "sparse", title: "sparse float32 (99% zeros)", dtype: "float32", make: sparse },
+];
+
+const VARIANTS = [
+  { lib: "ndpack deflate", codec: "deflate", level: 6 },
+  { lib: "ndpack shuffle+deflate", codec: "shuffle+deflate", level: 6 },
+  { lib: "ndpack shuffle+deflate level 1", codec: "shuffle+deflate", level: 1 },
+] as const;
+
+interface CompressState {
+  nd: Ndpack;
+  input: { x: { data: Float32Array | Int32Array } };
+  encoded: Uint8Array;
+}
+
+function count(config: BenchConfig): number {
+  return (config.quick ? 4 * MiB : 16 * MiB) / 4;
+}
+
+function rawPath(config: BenchConfig, kind: Kind): string {
+  return join(config.tmpDir, `compression-${kind.id}${config.quick ? ".quick" : ""}.raw`);
+}
+
+export function compressionCases(config: BenchConfig): Case[] {
+  const n = count(config);
+  const bytes = n * 4;
+  const cases: Case[] = [];
+  for (const kind of KINDS) {
+    for (const step of ["encode", "decode"] as const) {
+      for (const v of VARIANTS) {
+        const c: JsCase<CompressState> = {
+          kind: "js",
+          scenario: "compression",
+          step: `${kind.title} ${step}`,
+          lib: v.lib,
+          role: "ndpack",
+          bytes,
+          note: "encode compresses with fflate (deterministic bytes on every runtime); decode inflates with Node's zlib. ratio = array bytes / stored bytes; MB/s counts array bytes.",
+          runs: Math.min(config.runs, 5),
+          async setup(c) {
+            const nd = await loadNdpack(c);
+            const input = { x: { data: kind.make(n) } };
+            const options = { codec: v.codec, compressionLevel: v.level, checksum: "none" } as const;
+            return { nd, input, encoded: nd.encode(input, options) };
+          },
+          run:
+            step === "encode"
+              ? (s) => s.nd.encode(s.input, { codec: v.codec, compressionLevel: v.level, checksum: "none" })
+              : (s) => s.nd.decode(s.encoded).get("x").data.length,
+          extra: (s) => ({ storedBytes: s.nd.decode(s.encoded).info("x").byteLength, codec: s.nd.decode(s.encoded).info("x").codec, ratio: bytes / s.nd.decode(s.encoded).info("x").byteLength }),
+        };
+        cases.push(c);
+      }
+      const py: PythonCase = {
+        kind: "python",
+        scenario: "compression",
+        step: `${kind.title} ${step}`,
+        lib: "numpy np.savez_compressed (py)",
+        role: "python",
+        bytes,
+        note: "numpy np.savez_compressed into io.BytesIO (zip deflate, zlib level 6) of the same bytes; decode reads the member back.",
+        args: ["--op", `compressed-${step}`, "--spec", rawPath(config, kind) + ".spec.json"],
+        runs: Math.min(config.runs, 5),
+        prepare(c) {
+          const data = kind.make(n);
+          writeFileSync(rawPath(c, kind), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+          writeFileSync(rawPath(c, kind) + ".spec.json", JSON.stringify([{ name: "x", dtype: kind.dtype, shape: [n], file: rawPath(c, kind) }]));
+        },
+      };
+      cases.push(py);
+    }
+  }
+  return cases;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRC
+
+const CRC32C_POLYNOMIAL = 0x82f63b78;
+
+/**
+ * Slicing-by-16 CRC with a given reflected polynomial: the same loop as src/crc32.ts's fallback,
+ * here with CRC-32C's polynomial, to measure whether the two cost the same in JavaScript.
+ */
+function makeSlicingCrc(polynomial: number): (bytes: Uint8Array) => number {
+  const t = new Uint32Array(16 * 256);
+  for (let b = 0; b < 256; b++) {
+    let c = b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? polynomial ^ (c >>> 1) : c >>> 1;
+    t[b] = c;
+  }
+  for (let b = 0; b < 256; b++) {
+    let c = t[b]!;
+    for (let s = 1; s < 16; s++) {
+      c = t[c & 0xff]! ^ (c >>> 8);
+      t[s * 256 + b] = c;
+    }
+  }
+  return (bytes) => {
+    let crc = ~0;
+    const head = Math.min(bytes.length, (4 - (bytes.byteOffset & 3)) & 3);
+    for (let i = 0; i < head; i++) crc = t[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset + head, ((bytes.length - head) >>> 4) * 4);
+    for (let i = 0; i < words.length; i += 4) {
+      const w0 = crc ^ words[i]!;
+      const w1 = words[i + 1]!;
+      const w2 = words[i + 2]!;
+      const w3 = words[i + 3]!;
+      crc =
+        t[0xf00 + (w0 & 0xff)]! ^ t[0xe00 + ((w0 >>> 8) & 0xff)]! ^ t[0xd00 + ((w0 >>> 16) & 0xff)]! ^ t[0xc00 + (w0 >>> 24)]! ^
+        t[0xb00 + (w1 & 0xff)]! ^ t[0xa00 + ((w1 >>> 8) & 0xff)]! ^ t[0x900 + ((w1 >>> 16) & 0xff)]! ^ t[0x800 + (w1 >>> 24)]! ^
+        t[0x700 + (w2 & 0xff)]! ^ t[0x600 + ((w2 >>> 8) & 0xff)]! ^ t[0x500 + ((w2 >>> 16) & 0xff)]! ^ t[0x400 + (w2 >>> 24)]! ^
+        t[0x300 + (w3 & 0xff)]! ^ t[0x200 + ((w3 >>> 8) & 0xff)]! ^ t[0x100 + ((w3 >>> 16) & 0xff)]! ^ t[w3 >>> 24]!;
+    }
+    for (let i = head + words.length * 4; i < bytes.length; i++) crc = t[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
+    return ~crc >>> 0;
+  };
+}
+
+/** Checks the bench's CRC-32C against its check value, so its speed is that of a correct CRC. */
+function crc32c(): (bytes: Uint8Array) => number {
+  const fn = makeSlicingCrc(CRC32C_POLYNOMIAL);
+  if (fn(new TextEncoder().encode("123456789")) !== 0xe3069283) throw new Error("CRC-32C check value mismatch");
+  return fn;
+}
+
+export function crcCases(config: BenchConfig): Case[] {
+  const sizes = config.quick ? [4096, 4 * MiB] : [4096, MiB, 64 * MiB];
+  const cases: Case[] = [];
+  for (const size of sizes) {
+    const step = size >= MiB ? `${size / MiB} MiB` : `${size / 1024} KiB`;
+    const impls: { lib: string; note?: string; role: "ndpack" | "baseline" | "peer"; load: () => Promise<(b: Uint8Array) => number> }[] = [
+      {
+        lib: "CRC-32 native zlib.crc32 (Node)",
+        role: "baseline",
+        note: "node:zlib crc32 (Node 20.15+): what ndpack uses in Node.",
+        load: async () => {
+          const { crc32 } = await import("node:zlib");
+          return (b) => crc32(b);
+        },
+      },
+      {
+        lib: "CRC-32 pure JS, crc32Fallback (src/crc32.ts)",
+        role: "ndpack",
+        note: "crc32Fallback: ndpack's slicing-by-16 fallback (browsers, old Node); imported from src/ because the package does not export it.",
+        load: async () => (b) => crc32Fallback(b),
+      },
+      {
+        lib: "CRC-32C pure JS, same slicing-by-16 loop",
+        role: "peer",
+        note: "CRC-32C in JS: the same slicing-by-16 loop with the Castagnoli polynomial (no runtime ships CRC-32C natively).",
+        load: async () => crc32c(),
+      },
+    ];
+    for (const impl of impls) {
+      cases.push({
+        kind: "js",
+        scenario: "crc",
+        step,
+        lib: impl.lib,
+        role: impl.role,
+        bytes: size,
+        ...(impl.note === undefined ? {} : { note: impl.note }),
+        async setup() {
+          return { fn: await impl.load(), data: fillRandom(new Uint8Array(size), 3) };
+        },
+        run: (s: { fn: (b: Uint8Array) => number; data: Uint8Array }) => s.fn(s.data),
+      } satisfies JsCase<{ fn: (b: Uint8Array) => number; data: Uint8Array }>);
+    }
+    cases.push({
+      kind: "python",
+      scenario: "crc",
+      step,
+      lib: "CRC-32 zlib.crc32 (py)",
+      role: "python",
+      bytes: size,
+      note: "Python's zlib.crc32 (the Python reference implementation's CRC).",
+      args: ["--op", "crc32", "--name", String(size)],
+    });
+  }
+  return cases;
+}

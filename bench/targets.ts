@@ -1,0 +1,109 @@
+/**
+ * The targets of issues 7, 3 and 4, evaluated on the results of one run (ratios within the run).
+ * A target whose cases did not run (filtered out, failed, or waiting for an API) is "not measured".
+ *
+ * @module
+ */
+import { F3, S4, S5 } from "./files.js";
+import { formatMiB, formatMs, GiB, MiB, type CaseResult } from "./harness.js";
+import { COUNT_STEP, SIZE_STEP } from "./scaling.js";
+
+export interface TargetResult {
+  readonly name: string;
+  readonly measured: string;
+  readonly required: string;
+  /** Undefined when not measured in this run. */
+  readonly met: boolean | undefined;
+}
+
+export function evaluateTargets(results: readonly CaseResult[]): TargetResult[] {
+  const byId = new Map(results.map((r) => [r.id, r]));
+  const get = (id: string) => {
+    const r = byId.get(id);
+    return r?.medianMs === undefined ? undefined : r;
+  };
+  const out: TargetResult[] = [];
+  const notMeasured = (name: string, required: string) => out.push({ name, measured: "-", required, met: undefined });
+
+  /** Speed of `id` relative to `ref` (ref time / id time), required at least `min`. */
+  const speed = (name: string, ref: string, id: string, min: number) => {
+    const a = get(ref);
+    const b = get(id);
+    const required = `>= ${Number(min.toFixed(2))}x`;
+    if (!a || !b) return notMeasured(name, required);
+    const ratio = a.medianMs! / b.medianMs!;
+    out.push({ name, measured: `${ratio.toFixed(2)}x (${formatMs(b.medianMs)} vs ${formatMs(a.medianMs)})`, required, met: ratio >= min });
+  };
+  /** Speed of `id` against the fastest JS peer of its step. */
+  const vsBestPeer = (name: string, id: string, min: number) => {
+    const r = get(id);
+    const peers = results.filter((p) => p.scenario === r?.scenario && p.step === r?.step && p.role === "peer" && p.medianMs !== undefined);
+    const best = peers.sort((a, b) => a.medianMs! - b.medianMs!)[0];
+    const required = `>= ${Number(min.toFixed(2))}x`;
+    if (!r || !best) return notMeasured(name, required);
+    const ratio = best.medianMs! / r.medianMs!;
+    out.push({ name, measured: `${ratio.toFixed(2)}x (${formatMs(r.medianMs)} vs ${best.lib} ${formatMs(best.medianMs)})`, required, met: ratio >= min });
+  };
+  const under = (name: string, rows: (CaseResult | undefined)[], maxMs: number) => {
+    const measured = rows.filter((r): r is CaseResult => r !== undefined);
+    if (measured.length === 0) return notMeasured(name, `< ${formatMs(maxMs)}`);
+    const worst = measured.sort((a, b) => b.medianMs! - a.medianMs!)[0]!;
+    out.push({ name, measured: `${formatMs(worst.medianMs)} (worst: ${worst.lib})`, required: `< ${formatMs(maxMs)}`, met: worst.medianMs! < maxMs });
+  };
+
+  speed("S1 encodeInto vs memcpy into existing memory", "S1/encodeInto/memcpy (TypedArray.set into existing memory)", "S1/encodeInto/ndpack", 0.9);
+  speed("S1 encodeInto, checksum: none, vs memcpy", "S1/encodeInto/memcpy (TypedArray.set into existing memory)", "S1/encodeInto/ndpack (checksum: none)", 0.9);
+  speed("S1 encode vs allocate-then-copy", "S1/encode/allocate-then-copy", "S1/encode/ndpack", 0.9);
+  speed("S1 encode, checksum: none, vs allocate-then-copy", "S1/encode/allocate-then-copy", "S1/encode/ndpack (checksum: none)", 0.9);
+  under("S1 decode (256 MiB)", [get("S1/decode/ndpack")], 0.1);
+  const sizeRows = results.filter((r) => r.scenario === "scaling" && r.step === SIZE_STEP && r.medianMs !== undefined);
+  under("decode at every payload size (scaling)", sizeRows, 0.1);
+  if (sizeRows.length >= 2) {
+    const first = sizeRows[0]!;
+    const last = sizeRows[sizeRows.length - 1]!;
+    const ratio = last.medianMs! / first.medianMs!;
+    out.push({ name: `decode flat in payload size (${last.lib} / ${first.lib})`, measured: `${ratio.toFixed(2)}x`, required: "<= 1.5x", met: ratio <= 1.5 });
+  } else notMeasured("decode flat in payload size", "<= 1.5x");
+  const countRows = results.filter((r) => r.scenario === "scaling" && r.step === COUNT_STEP && r.lib.endsWith("get() all") && r.medianMs !== undefined);
+  const perArray = (r: CaseResult) => r.medianMs! / (r.extra!.arrays as number);
+  const big = countRows.filter((r) => (r.extra!.arrays as number) >= 1000);
+  if (big.length >= 2) {
+    const lo = big[0]!;
+    const hi = big[big.length - 1]!;
+    const ratio = perArray(hi) / perArray(lo);
+    out.push({ name: `decode linear in array count (per-array time, ${hi.lib} / ${lo.lib})`, measured: `${ratio.toFixed(2)}x (${formatMs(perArray(hi))} per array)`, required: "<= 1.5x", met: ratio <= 1.5 });
+  } else notMeasured("decode linear in array count", "<= 1.5x");
+
+  vsBestPeer("S2 encode vs fastest JS peer", "S2/encode/ndpack", 2);
+  vsBestPeer("S2 decode vs fastest JS peer", "S2/decode/ndpack", 2);
+  vsBestPeer("S2 encode (checksum: none) vs fastest JS peer", "S2/encode/ndpack (checksum: none)", 2);
+
+  // S4: lazy read.
+  speed(`S4 open + read + close vs raw open + positioned read + close (time within 1.2x, i.e. speed >= 0.83x)`, S4.raw, S4.ndpack, 1 / 1.2);
+  const lazy = get(S4.ndpack);
+  if (lazy && typeof lazy.extra?.bytesRead === "number" && typeof lazy.extra?.allowedBytes === "number") {
+    out.push({ name: "S4 bytes read (header + array + one page)", measured: `${lazy.extra.bytesRead.toLocaleString("en-US")} B`, required: `<= ${lazy.extra.allowedBytes.toLocaleString("en-US")} B`, met: lazy.extra.bytesRead <= lazy.extra.allowedBytes });
+  } else notMeasured("S4 bytes read (header + array + one page)", "<= header + 4 MiB + 4 KiB");
+
+  // S5: files.
+  for (const data of ["S1", "S2"] as const) {
+    speed(`S5 save (${data} data) vs fs.writeFile`, S5.id(`save ${data}`, S5.writeFile), S5.id(`save ${data}`, S5.save), 0.85);
+    speed(`S5 save, fsync: false (${data} data) vs fs.writeFile`, S5.id(`save ${data}`, S5.writeFile), S5.id(`save ${data}`, S5.saveNoSync), 0.85);
+    speed(`S5 save (${data} data) vs fs.writeFile + fsync`, S5.id(`save ${data}`, S5.writeFileSync), S5.id(`save ${data}`, S5.save), 0.85);
+    speed(`S5 load (${data} data) vs fs.readFile`, S5.id(`load ${data}`, S5.readFile), S5.id(`load ${data}`, S5.load), 0.9);
+  }
+
+  // Issue 3.
+  speed("issue 3: save 2 GiB vs fs.writeFile, throughput", F3.save2g.writeFile, F3.save2g.save, 0.85);
+  speed("issue 3: save 2 GiB (fsync: false) vs fs.writeFile", F3.save2g.writeFile, F3.save2g.saveNoSync, 0.85);
+  const save2g = byId.get(F3.save2g.save);
+  if (save2g?.peakRss !== undefined) {
+    const limit = 1.1 * 2 * GiB + 64 * MiB;
+    out.push({ name: "issue 3: save 2 GiB, peak RSS (inputs included)", measured: formatMiB(save2g.peakRss), required: `< ${formatMiB(limit)}`, met: save2g.peakRss < limit });
+  } else notMeasured("issue 3: save 2 GiB, peak RSS", "< 2317 MiB");
+  const writer = byId.get(F3.writer8g.ndpack);
+  if (writer?.peakRss !== undefined) {
+    out.push({ name: "issue 3: createWriter 8 GiB in 64 MiB chunks, peak RSS", measured: formatMiB(writer.peakRss), required: "< 256 MiB", met: writer.peakRss < 256 * MiB });
+  } else notMeasured("issue 3: createWriter 8 GiB, peak RSS", "< 256 MiB");
+  return out;
+}
