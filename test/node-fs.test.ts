@@ -321,6 +321,20 @@ describe("open", () => {
     expect(kept.closed).toBe(true);
   });
 
+  test("close waits for reads in flight, which complete", async () => {
+    const path = fresh();
+    const data = noise(8 << 20);
+    await save(path, { data });
+    const reader = await open(path);
+    const reads = [reader.read("data", { verify: true }), reader.readRows("data", 100, 200)];
+    const closing = reader.close();
+    await failure(() => reader.read("data"), "CLOSED");
+    const [whole, rows] = await Promise.all(reads);
+    await closing;
+    expectBytes(whole!.data, data);
+    expectBytes(rows!.data, data.subarray(100, 200));
+  });
+
   test("FILE_CHANGED when the file is truncated after open, never wrong bytes", async () => {
     const path = fresh();
     await save(path, { a: noise(10_000), b: noise(10_000, 2) });

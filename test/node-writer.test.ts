@@ -203,6 +203,22 @@ describe("createWriter byte counts and failures", () => {
     second.intact();
   });
 
+  test("abort() while a write waits on a stalled stream: the write rejects with the abort's reason", async () => {
+    const stalled = new Writable({
+      highWaterMark: 1,
+      write() {
+        // never calls back: the consumer is stuck
+      },
+    });
+    const writer = await createWriter(stalled, [{ name: "a", dtype: "uint8", shape: [4 << 20] }]);
+    const pending = writer.write("a", new Uint8Array(4 << 20));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const reason = new NdpackError("CLOSED", "the client went away");
+    await writer.abort(reason);
+    expect(await pending.catch((e: unknown) => e)).toBe(reason);
+    expect(stalled.destroyed).toBe(true);
+  });
+
   test("CLOSED for a write after close; close twice is fine", async () => {
     const path = fresh();
     const writer = await createWriter(path, [{ name: "a", dtype: "int8", shape: [1] }]);

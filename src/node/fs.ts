@@ -287,7 +287,7 @@ export interface NdpackReader extends AsyncDisposable {
   info(name: string): ArrayInfo;
   /**
    * Reads one array with one positioned read of exactly its stored bytes (plus its CRC and padding
-   * when verifying) into fresh memory. Compressed arrays are decompressed (within `maxDecodedBytes`);
+   * when verifying) into fresh memory of its own (`copied: true`). Compressed arrays are decompressed (within `maxDecodedBytes`);
    * other byte orders are swapped in place. Throws NOT_FOUND, CLOSED, FILE_CHANGED, IO_ERROR,
    * CHECKSUM and BAD_PADDING (when verifying), LIMIT_EXCEEDED (larger than one typed array).
    */
@@ -303,7 +303,7 @@ export interface NdpackReader extends AsyncDisposable {
    * FILE_CHANGED, IO_ERROR.
    */
   readRows(name: string, start: number, end: number): Promise<NdArray>;
-  /** Closes the file; later reads throw CLOSED. Calling it again does nothing. */
+  /** Closes the file once the reads in flight have finished; later reads throw CLOSED. Calling it again does nothing. */
   close(): Promise<void>;
 }
 
@@ -312,6 +312,8 @@ class FileReader implements NdpackReader {
   readonly #layout: FileLayout;
   readonly #limits: ReadLimits;
   #closed = false;
+  /** Reads in flight: `close` lets them finish before it closes the file. */
+  readonly #pending = new Set<Promise<unknown>>();
   readonly path: string;
   readonly names: readonly string[];
 
@@ -358,18 +360,27 @@ class FileReader implements NdpackReader {
     return entry;
   }
 
-  #checkOpen(): void {
-    if (this.#closed) throw new NdpackError("CLOSED", `the reader of ${this.path} is closed`, { path: this.path });
-  }
-
   info(name: string): ArrayInfo {
     return arrayInfo(this.#entry(name));
   }
 
-  async read(name: string, options: ReadOptions = {}): Promise<NdArray> {
+  /** Runs one read, tracked so that `close` waits for it. */
+  #track<T>(run: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new NdpackError("CLOSED", `the reader of ${this.path} is closed`, { path: this.path }));
+    const promise = run();
+    this.#pending.add(promise);
+    const done = () => this.#pending.delete(promise);
+    promise.then(done, done);
+    return promise;
+  }
+
+  read(name: string, options: ReadOptions = {}): Promise<NdArray> {
+    return this.#track(() => this.#read(name, options));
+  }
+
+  async #read(name: string, options: ReadOptions): Promise<NdArray> {
     const verify = booleanOption(options.verify, false, "verify");
     const entry = this.#entry(name);
-    this.#checkOpen();
     const payload = allocatePayload(name, entry.byteLength);
     const end = entry.start + entry.byteLength;
     if (!verify) {
@@ -385,7 +396,11 @@ class FileReader implements NdpackReader {
     return arrayFromOwnedBytes(entry, payload, this.#limits);
   }
 
-  async readRows(name: string, start: number, end: number): Promise<NdArray> {
+  readRows(name: string, start: number, end: number): Promise<NdArray> {
+    return this.#track(() => this.#readRows(name, start, end));
+  }
+
+  async #readRows(name: string, start: number, end: number): Promise<NdArray> {
     const entry = this.#entry(name);
     const { shape } = entry;
     const refuse = (why: string, field = "name") => new NdpackError("INVALID_ARGUMENT", `readRows("${name}"): ${why}`, { array: name, field });
@@ -399,7 +414,6 @@ class FileReader implements NdpackReader {
       }
     }
     if (end < start) throw new NdpackError("INVALID_ARGUMENT", `readRows("${name}"): end (${end}) is before start (${start})`, { array: name, field: "end", expected: start, actual: end });
-    this.#checkOpen();
     const rowBytes = rows === 0 ? 0 : entry.nbytes / rows;
     const byteLength = (end - start) * rowBytes;
     const part: EntryLayout = {
@@ -418,6 +432,7 @@ class FileReader implements NdpackReader {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await Promise.allSettled(this.#pending);
     await this.#file.close();
   }
 
@@ -427,9 +442,10 @@ class FileReader implements NdpackReader {
 }
 
 /**
- * Opens an ndpack file for lazy reading: reads and checks only the preamble, the header and the
- * padding after it (FORMAT.md §9 steps 1–21: a 100 GiB file opens in one small read), then reads
- * arrays on request. `names`, `metadata` and `info` need no I/O.
+ * Opens an ndpack file for lazy reading: checks the preamble, the header and the padding after it
+ * (FORMAT.md §9 steps 1–21) and the file's size, then reads arrays on request. The first read is
+ * of the first 4 KiB, which holds the whole header of most files; a longer header costs one more
+ * read. A 100 GiB file opens as fast as a small one. `names`, `metadata` and `info` need no I/O.
  *
  * Errors: the format errors of `decode` (steps 1–21), IO_ERROR with the OS error as `cause`,
  * INVALID_ARGUMENT for a path that is not a regular file.

@@ -639,8 +639,9 @@ class Writer implements NdpackWriter {
       try {
         await operation();
       } catch (error) {
+        // After an abort, what fails in flight is its consequence: report the abort's reason.
         await this.#fail(error);
-        throw error;
+        throw this.#failure;
       }
     };
     const result = this.#queue.then(run, run);
