@@ -284,6 +284,7 @@ function copyWithCrc(source: Uint8Array, target: Uint8Array, at: number): number
 /** Writes the planned file into `target[0, plan.totalLength)`: one copy of each payload, padding zeroed. */
 export function writePlan(plan: EncodePlan, target: Uint8Array): void {
   target.set(plan.head, 0);
+  const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
   let end = plan.dataStart;
   for (const record of plan.records) {
     target.fill(0, end, record.start);
@@ -295,7 +296,7 @@ export function writePlan(plan: EncodePlan, target: Uint8Array): void {
     // Stepwise copying needs source and target apart: TypedArray.set copies overlapping memory correctly only in one go.
     const bytes = record.swap ? undefined : (record.stored ?? record.array.source);
     const crc = bytes !== undefined && bytes.length > COPY_CRC_STEP && bytes.buffer !== target.buffer ? copyWithCrc(bytes, target, record.start) : crc32(writePayload(target, record));
-    new DataView(target.buffer, target.byteOffset + end, 4).setUint32(0, crc, true);
+    view.setUint32(end, crc, true);
     end += plan.checksumSize;
   }
 }
