@@ -1,5 +1,21 @@
 /**
- * `ndpack/node`: everything in `ndpack`, plus file I/O for Node.
+ * `ndpack/node`: everything in `ndpack` (including `encodeStream` and `decodeStream`), plus file
+ * I/O for Node:
+ * - `save(path, arrays)`: atomic (temporary file, fsync, rename), written from the caller's arrays;
+ * - `load(path)`: the whole file into aligned memory, arrays as zero-copy views;
+ * - `open(path)`: a lazy reader: header once, then `read(name)` or `readRows(name, start, end)`
+ *   with positioned reads, `bytesRead` to measure them;
+ * - `createWriter(target, entries)`: files larger than memory, array by array, chunk by chunk, to a
+ *   path (atomically) or to a stream.
+ *
+ * @example
+ * ```ts
+ * import { open, save } from "ndpack/node";
+ *
+ * await save("step-100.ndp", { weights: { data: weights, shape: [1024, 1024] } }, { metadata: { step: 100 } });
+ * await using reader = await open("step-100.ndp");
+ * const weights = await reader.read("weights", { verify: true });
+ * ```
  *
  * @packageDocumentation
  */
