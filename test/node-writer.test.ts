@@ -266,6 +266,22 @@ describe("createWriter with a codec", () => {
     expect(readdirSync(dir.path).filter((name) => name.includes(".tmp"))).toEqual([]);
   });
 
+  test("as in ArraySpec, a per-array codec overrides the file-wide one, and \"none\" leaves the choice to it", async () => {
+    const path = fresh();
+    const entries: WriterEntry[] = [
+      { name: "default", dtype: "float32", shape: [1000] },
+      { name: "none", dtype: "float32", shape: [1000], codec: "none" },
+      { name: "shuffled", dtype: "float32", shape: [1000], codec: "shuffle+deflate" },
+    ];
+    const writer = await createWriter(path, entries, { codec: "deflate" });
+    for (const { name } of entries) await writer.write(name, new Float32Array(1000).fill(3));
+    await writer.close();
+    const file = await load(path, { verify: true });
+    expect(file.names.map((name) => file.info(name).codec)).toEqual(["deflate", "deflate", "shuffle+deflate"]);
+    const reference = decode(encode(Object.fromEntries(entries.map((e) => [e.name, { data: new Float32Array(1000).fill(3), codec: e.codec }])), { codec: "deflate" }));
+    expect(file.names.map((name) => file.info(name).codec)).toEqual(reference.names.map((name) => reference.info(name).codec));
+  });
+
   test("shuffle+deflate of an array larger than one shuffle block, from odd-sized chunks", async () => {
     const path = fresh();
     const data = Float32Array.from({ length: 700_000 }, (_, i) => Math.sin(i / 100));

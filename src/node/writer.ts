@@ -43,7 +43,7 @@ export interface WriterEntry {
   readonly shape: readonly number[];
   /** `"C"` (default) or `"F"`: the order in which the bytes will be written. */
   readonly order?: Order;
-  /** Overrides the file-wide `codec` option for this array (path targets only, see {@link createWriter}). */
+  /** As in `ArraySpec`: a codec for this array, overriding the file-wide `codec` option; `"none"` (or nothing) leaves the choice to that option. Path targets only, see {@link createWriter}. */
   readonly codec?: Codec;
 }
 
@@ -142,13 +142,16 @@ function declare(entries: readonly WriterEntry[], options: WriterOptions): Decla
     if (!isDtype(entry.dtype)) throw new NdpackError("UNKNOWN_DTYPE", `array "${name}": unknown dtype ${JSON.stringify(entry.dtype)}`, { array: name, field: "dtype" });
     const dtype = DTYPES[entry.dtype];
     const shape = checkDeclaredShape(name, entry.shape, dtype);
-    const codec = entry.codec ?? fileCodec;
-    if (!(CODECS as readonly unknown[]).includes(codec)) throw new NdpackError("UNSUPPORTED_CODEC", `array "${name}": unsupported codec ${JSON.stringify(codec)}`, { array: name, field: "codec" });
+    if (entry.codec !== undefined && !(CODECS as readonly unknown[]).includes(entry.codec)) {
+      throw new NdpackError("UNSUPPORTED_CODEC", `array "${name}": unsupported codec ${JSON.stringify(entry.codec)}`, { array: name, field: "codec" });
+    }
+    // As in ArraySpec: "none" (or nothing) on an array leaves the choice to the file-wide option.
+    const codec = entry.codec === undefined || entry.codec === "none" ? fileCodec : entry.codec;
     return { dtype, shape, codec, nbytes: elementCount(shape, dtype.itemSize)! * dtype.itemSize };
   });
   const standIns = entries.map((entry, index): [string, ArraySpec] => {
     const dtype = details[index]!.dtype;
-    return [entry.name, { data: new dtype.view(0), dtype: dtype.name, shape: [0], ...(entry.order === undefined ? {} : { order: entry.order }), codec: "none" }];
+    return [entry.name, { data: new dtype.view(0), dtype: dtype.name, shape: [0], ...(entry.order === undefined ? {} : { order: entry.order }) }];
   });
   const plan = planEncoding(standIns, options);
   const arrays = plan.records.map((record, index): DeclaredArray => {
