@@ -178,15 +178,18 @@ function checkStructure(value: unknown, minor: number): Header {
   throw new NdpackError("HEADER_INVALID", `invalid header at ${where}`, details);
 }
 
-/** Element count of a shape, or `undefined` when count x itemSize exceeds 2^53-1 (§9 step 13). */
+/**
+ * Element count of a shape, or `undefined` when the product of its non-zero dimensions times
+ * `itemSize` exceeds 2^53-1 (§9 step 13: a zero dimension does not excuse the others).
+ */
 export function elementCount(shape: readonly number[], itemSize: number): number | undefined {
-  if (shape.includes(0)) return 0;
-  let count = 1;
+  let product = 1;
   for (const dim of shape) {
-    count *= dim;
-    if (count * itemSize > MAX_SAFE_SIZE) return undefined;
+    if (dim === 0) continue;
+    product *= dim;
+    if (product * itemSize > MAX_SAFE_SIZE) return undefined;
   }
-  return count;
+  return shape.includes(0) ? 0 : product;
 }
 
 /** §9 steps 9–19: every entry's names, limits, sizes and place in the data section. */

@@ -353,8 +353,10 @@ describeCode("BAD_SHAPE", () => {
     decodeFailure(shaped("float64", "[1125899906842624]"), "BAD_SHAPE"); // 2^50 elements, 2^53 bytes
     decodeFailure(shaped("uint8", "[4294967296,4294967296,2]"), "BAD_SHAPE"); // 2^65
     decodeFailure(shaped("uint8", "[3002399751580331,3]"), "BAD_SHAPE"); // 2^53 + 1
-    // A zero dimension makes any shape empty.
-    expect(decode(shaped("float64", "[9007199254740991,0]")).get("a").nbytes).toBe(0);
+    // A zero dimension makes the array empty, but the other dimensions stay bounded (§9 step 13).
+    expect(decode(shaped("float64", "[1125899906842623,0]")).get("a").nbytes).toBe(0);
+    decodeFailure(shaped("float64", "[9007199254740991,0]"), "BAD_SHAPE");
+    failure(() => encode({ a: { data: new Float64Array(0), shape: [0, 2 ** 53 - 1] } }), "BAD_SHAPE");
   });
   test("encoder: negative, fractional, non-numeric and oversized shapes", () => {
     failure(() => encode({ a: { data: new Uint8Array(1), shape: [-1] } }), "BAD_SHAPE");

@@ -779,11 +779,14 @@ def _parse(buf, limits: dict):
         if len(shape) > limits["max_dims"]:
             raise NdpackError("LIMIT_EXCEEDED", f"{len(shape)} dimensions > maxDims", array=name)
         itemsize = DTYPES[e["dtype"]][0]
-        nbytes = itemsize
+        # Step 13: the non-zero dimensions are bounded even when another dimension is 0.
+        nonzero = itemsize
         for d in shape:
-            nbytes *= d
-            if nbytes > MAX_SAFE_INTEGER and 0 not in shape:
-                raise NdpackError("BAD_SHAPE", f"nbytes of shape {shape} > 2^53-1", array=name)
+            if d:
+                nonzero *= d
+        if nonzero > MAX_SAFE_INTEGER:
+            raise NdpackError("BAD_SHAPE", f"nbytes of shape {shape} > 2^53-1", array=name)
+        nbytes = 0 if 0 in shape else nonzero
         codec = e.get("codec", "none")
         off, blen = e["offset"], e["byteLength"]
         if codec == "none" and blen != nbytes:
