@@ -217,12 +217,15 @@ class ChunkReader {
     return filled;
   }
 
-  /** Passes over `length` bytes, requiring them to be zero when `zero` is set; returns how many there were. */
-  async skip(length: number, zero: boolean): Promise<number> {
+  /**
+   * Passes over `length` bytes, requiring them to be zero when `zero` is set (BAD_PADDING, naming
+   * `after`, the array the padding follows); returns how many there were.
+   */
+  async skip(length: number, zero: boolean, after?: string): Promise<number> {
     let skipped = 0;
     while (skipped < length && (await this.#fill())) {
       const n = Math.min(length - skipped, this.#chunk.length - this.#at);
-      if (zero) checkZeroPadding(this.#chunk, this.#at, this.#at + n, this.consumed - this.#at);
+      if (zero) checkZeroPadding(this.#chunk, this.#at, this.#at + n, this.consumed - this.#at, after);
       this.#at += n;
       skipped += n;
       this.consumed += n;
@@ -367,9 +370,11 @@ class StreamDecoder implements NdpackStreamReader {
       const layout = await this.#readLayout();
       const { checksumSize } = layout;
       let position = layout.dataStart;
+      let previous: string | undefined;
       for (const entry of layout.entries) {
         const gap = entry.start - position;
-        if ((await reader.skip(gap, this.#verify)) < gap) checkFileLength(layout, reader.consumed);
+        if ((await reader.skip(gap, this.#verify, previous)) < gap) checkFileLength(layout, reader.consumed);
+        previous = entry.name;
         const payload = allocatePayload(entry.name, entry.byteLength);
         if ((await reader.readInto(payload)) < payload.length) checkFileLength(layout, reader.consumed);
         position = entry.start + entry.byteLength;

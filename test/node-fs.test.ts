@@ -251,6 +251,7 @@ describe("open", () => {
       await using reader = await open(path);
       const error = await failure(() => reader.read("a", { verify: true }), "BAD_PADDING");
       expect(error.offset).toBe(file.info("a").offset + 12 + 4 + 3);
+      expect(error.array).toBe("a");
     }
   });
 

@@ -254,6 +254,7 @@ describe("decodeStream", () => {
     expect(arrays.map((a) => a.name)).toEqual(["a"]);
     expect(error!.code).toBe("BAD_PADDING");
     expect(error!.offset).toBe(at);
+    expect(error!.array).toBe("a");
     expect((await drain(pieces(damaged, 5), { verify: false })).error).toBeUndefined();
     // Padding after the header is always checked (FORMAT.md §9 step 21).
     const header = bytes.slice();

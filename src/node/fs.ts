@@ -392,7 +392,7 @@ class FileReader implements NdpackReader {
     const tail = new Uint8Array((entries[entry.index + 1]?.start ?? fileLength) - end);
     await this.#file.read([payload, tail], entry.start);
     if (checksumSize > 0) checkPayloadCrc(entry, payload, new DataView(tail.buffer).getUint32(0, true), end);
-    checkZeroPadding(tail, checksumSize, tail.length, end);
+    checkZeroPadding(tail, checksumSize, tail.length, end, entry.name);
     return arrayFromOwnedBytes(entry, payload, this.#limits);
   }
 
