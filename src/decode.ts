@@ -158,6 +158,14 @@ function decompressOut(entry: EntryLayout, stored: Uint8Array, swap: boolean, co
   return fresh;
 }
 
+/** §6: the CRC-32 check of one stored payload; `crcOffset` is where its CRC sits in the file. */
+export function checkPayloadCrc(entry: EntryLayout, payload: Uint8Array, stored: number, crcOffset: number): void {
+  const actual = crc32(payload);
+  if (actual !== stored) {
+    throw new NdpackError("CHECKSUM", `array "${entry.name}": checksum mismatch, the payload is damaged (stored 0x${stored.toString(16)}, computed 0x${actual.toString(16)})`, { array: entry.name, offset: crcOffset, expected: stored, actual });
+  }
+}
+
 /**
  * §9 step 22 for one record: its CRC (when the file has checksums) and the padding after it.
  * `bytes` is the whole file.
@@ -166,10 +174,7 @@ export function verifyRecord(bytes: Uint8Array, layout: FileLayout, entry: Entry
   const end = entry.start + entry.byteLength;
   if (layout.checksumSize > 0) {
     const stored = new DataView(bytes.buffer, bytes.byteOffset + end, 4).getUint32(0, true);
-    const actual = crc32(bytes.subarray(entry.start, end));
-    if (actual !== stored) {
-      throw new NdpackError("CHECKSUM", `array "${entry.name}": checksum mismatch, the payload is damaged (stored 0x${stored.toString(16)}, computed 0x${actual.toString(16)})`, { array: entry.name, offset: end, expected: stored, actual });
-    }
+    checkPayloadCrc(entry, bytes.subarray(entry.start, end), stored, end);
   }
   const next = layout.entries[entry.index + 1]?.start ?? layout.fileLength;
   checkZeroPadding(bytes, end + layout.checksumSize, next, 0, entry.name);

@@ -30,7 +30,7 @@ import {
 import { elementCount, encodeHeader, writePreamble } from "./header.js";
 import { dataSectionStart, placeRecords } from "./layout.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
-import type { Header, HeaderEntry } from "./schema.js";
+import type { HeaderEntry } from "./schema.js";
 
 /** One array to write, with its description. Every field but `data` is optional. */
 export interface ArraySpec {
@@ -129,7 +129,8 @@ function checkName(name: unknown, seen: Set<string>): string {
   return name;
 }
 
-function checkShape(name: string, shape: readonly unknown[], dtype: DtypeInfo): number[] {
+/** Checks a shape given for an array of `dtype` (§9 steps 12 and 13 on the writer's side). */
+export function checkShape(name: string, shape: unknown, dtype: DtypeInfo): number[] {
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
     throw new NdpackError("BAD_SHAPE", `array "${name}": shape must be a list of non-negative integers, got ${JSON.stringify(shape)}`, { array: name, field: "shape" });
   }
@@ -242,15 +243,35 @@ export function planEncoding(arrays: ArraysInput, options: EncodeOptions = {}): 
     pending.push({ array, entry, stored, swap: swap && stored === undefined });
   }
 
-  const { offsets, dataLength } = placeRecords(pending.map((p) => p.entry.byteLength), alignment, checksumSize);
-  pending.forEach((p, i) => (p.entry.offset = offsets[i]!));
-  const header: Header = { alignment, checksum, dataLength, metadata, arrays: pending.map((p) => p.entry) };
-  const headerBytes = encodeHeader(header);
-  const dataStart = dataSectionStart(headerBytes.length, alignment);
-  const head = new Uint8Array(dataStart);
-  writePreamble(head, headerBytes);
+  const { head, dataStart, dataLength } = layoutHead(pending.map((p) => p.entry), { alignment, checksum, metadata });
   const records = pending.map((p) => ({ ...p, start: dataStart + p.entry.offset }));
   return { head, dataStart, checksumSize, records, totalLength: dataStart + dataLength };
+}
+
+/**
+ * Places records of the entries' stored `byteLength`s (§4), filling in each entry's `offset`, and
+ * writes the head of the file: preamble, header and padding, the first `dataStart` bytes. Shared by
+ * every writer. With `reserveHeaderBytes`, the header is padded with spaces (§2) to exactly that
+ * length, for writers that write the header after the payloads.
+ */
+export function layoutHead(
+  entries: HeaderEntry[],
+  file: { alignment: number; checksum: Checksum; metadata: Record<string, unknown> },
+  reserveHeaderBytes?: number,
+): { head: Uint8Array; dataStart: number; dataLength: number; headerLength: number } {
+  const { offsets, dataLength } = placeRecords(entries.map((e) => e.byteLength), file.alignment, CHECKSUM_SIZE[file.checksum]);
+  entries.forEach((entry, i) => (entry.offset = offsets[i]!));
+  let headerBytes = encodeHeader({ alignment: file.alignment, checksum: file.checksum, dataLength, metadata: file.metadata, arrays: entries });
+  if (reserveHeaderBytes !== undefined) {
+    if (headerBytes.length > reserveHeaderBytes) throw new Error(`internal error: the header outgrew the ${reserveHeaderBytes} bytes reserved for it`);
+    const padded = new Uint8Array(reserveHeaderBytes).fill(0x20);
+    padded.set(headerBytes);
+    headerBytes = padded;
+  }
+  const dataStart = dataSectionStart(headerBytes.length, file.alignment);
+  const head = new Uint8Array(dataStart);
+  writePreamble(head, headerBytes);
+  return { head, dataStart, dataLength, headerLength: headerBytes.length };
 }
 
 /** Writes one payload into `target` at its place; returns its stored bytes there (for the checksum). */

@@ -22,8 +22,7 @@
  * @module
  */
 import { freshBytes, swapInPlace } from "./bytes.js";
-import { crc32 } from "./crc32.js";
-import { arrayInfo, materialize, type ArrayInfo, type NdArray } from "./decode.js";
+import { arrayInfo, checkPayloadCrc, materialize, type ArrayInfo, type NdArray } from "./decode.js";
 import { planEncoding, planSegments, type ArraysInput, type EncodeOptions, type EncodePlan } from "./encode.js";
 import { NdpackError } from "./errors.js";
 import { PREAMBLE_SIZE, type Checksum, type ReadLimits } from "./format.js";
@@ -293,14 +292,6 @@ export function allocatePayload(name: string, byteLength: number): Uint8Array {
     return freshBytes(byteLength);
   } catch (cause) {
     throw new NdpackError("LIMIT_EXCEEDED", `array "${name}" is ${byteLength} bytes, more than this runtime can allocate in one typed array`, { array: name, actual: byteLength, cause });
-  }
-}
-
-/** §6: the CRC-32 check of one stored payload; `crcOffset` is where its CRC sits in the file. */
-export function checkPayloadCrc(entry: EntryLayout, payload: Uint8Array, stored: number, crcOffset: number): void {
-  const actual = crc32(payload);
-  if (actual !== stored) {
-    throw new NdpackError("CHECKSUM", `array "${entry.name}": checksum mismatch, the payload is damaged (stored 0x${stored.toString(16)}, computed 0x${actual.toString(16)})`, { array: entry.name, offset: crcOffset, expected: stored, actual });
   }
 }
 

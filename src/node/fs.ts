@@ -17,12 +17,12 @@
  */
 import type { FileHandle } from "node:fs/promises";
 import { open as openHandle } from "node:fs/promises";
-import { arrayInfo, decode, type ArrayInfo, type DecodeOptions, type NdArray, type NdpackFile } from "../decode.js";
+import { arrayInfo, checkPayloadCrc, decode, type ArrayInfo, type DecodeOptions, type NdArray, type NdpackFile } from "../decode.js";
 import { planEncoding, planSegments, type ArraysInput, type EncodeOptions } from "../encode.js";
 import { NdpackError } from "../errors.js";
 import { PREAMBLE_SIZE, type Checksum, type ReadLimits } from "../format.js";
 import { checkFileLength, checkHeaderPadding, checkZeroPadding, readHeader, readPreamble, resolveLimits, type EntryLayout, type FileLayout } from "../header.js";
-import { allocatePayload, arrayFromOwnedBytes, checkPayloadCrc } from "../stream.js";
+import { allocatePayload, arrayFromOwnedBytes } from "../stream.js";
 import { AtomicFile, FileSink, ioError, MAX_IO_BYTES, toPath, type PathLike } from "./io.js";
 
 export type { PathLike } from "./io.js";

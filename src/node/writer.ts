@@ -25,13 +25,13 @@ import { copySwapped } from "../bytes.js";
 import { DEFAULT_COMPRESSION_LEVEL } from "../codecs.js";
 import { crc32 } from "../crc32.js";
 import { DTYPES, isDtype, typedArrayTag, type Dtype, type DtypeInfo } from "../dtypes.js";
-import { planEncoding, type ArraySpec, type EncodeOptions } from "../encode.js";
+import { checkShape, layoutHead, planEncoding, type ArraySpec, type EncodeOptions } from "../encode.js";
 import { NdpackError } from "../errors.js";
-import { CODECS, DEFAULT_ALIGNMENT, DEFAULT_LIMITS, PREAMBLE_SIZE, type ByteOrder, type Checksum, type Codec, type Order } from "../format.js";
-import { elementCount, encodeHeader, writePreamble } from "../header.js";
+import { CODECS, DEFAULT_ALIGNMENT, PREAMBLE_SIZE, type ByteOrder, type Checksum, type Codec, type Order } from "../format.js";
+import { elementCount } from "../header.js";
 import { dataSectionStart, nextRecordOffset, placeRecords } from "../layout.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
-import type { Header } from "../schema.js";
+import type { HeaderEntry } from "../schema.js";
 import { AtomicFile, FileSink, ioError, readAt, toPath, writeAt, type PathLike } from "./io.js";
 
 /** One array declared to {@link createWriter}: everything but its bytes. */
@@ -115,19 +115,6 @@ interface DeclaredFile {
   readonly level: number;
 }
 
-function checkDeclaredShape(name: string, shape: unknown, dtype: DtypeInfo): number[] {
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
-    throw new NdpackError("BAD_SHAPE", `array "${name}": shape must be a list of non-negative integers, got ${JSON.stringify(shape)}`, { array: name, field: "shape" });
-  }
-  if (shape.length > DEFAULT_LIMITS.maxDims) {
-    throw new NdpackError("LIMIT_EXCEEDED", `array "${name}" has ${shape.length} dimensions, more than the ${DEFAULT_LIMITS.maxDims} readers accept by default`, { array: name, limit: "maxDims" });
-  }
-  if (elementCount(shape as number[], dtype.itemSize) === undefined) {
-    throw new NdpackError("BAD_SHAPE", `array "${name}": shape [${shape.join(", ")}] holds more than 2^53-1 bytes`, { array: name, field: "shape" });
-  }
-  return [...(shape as number[])];
-}
-
 /**
  * Checks the declarations and options. Everything but the shapes and codecs goes through
  * `planEncoding` (with an empty array standing in for each declared one), so that names, orders,
@@ -141,7 +128,7 @@ function declare(entries: readonly WriterEntry[], options: WriterOptions): Decla
     const name = String(entry.name);
     if (!isDtype(entry.dtype)) throw new NdpackError("UNKNOWN_DTYPE", `array "${name}": unknown dtype ${JSON.stringify(entry.dtype)}`, { array: name, field: "dtype" });
     const dtype = DTYPES[entry.dtype];
-    const shape = checkDeclaredShape(name, entry.shape, dtype);
+    const shape = checkShape(name, entry.shape, dtype);
     if (entry.codec !== undefined && !(CODECS as readonly unknown[]).includes(entry.codec)) {
       throw new NdpackError("UNSUPPORTED_CODEC", `array "${name}": unsupported codec ${JSON.stringify(entry.codec)}`, { array: name, field: "codec" });
     }
@@ -169,39 +156,20 @@ function declare(entries: readonly WriterEntry[], options: WriterOptions): Decla
   };
 }
 
-/**
- * The head of the file (preamble, header, padding: the first `dataStart` bytes) for the given
- * stored lengths, laid out by the same functions `planEncoding` uses. With `reserve`, the header is
- * padded with spaces (FORMAT.md §2) to exactly that many bytes.
- */
+/** The head of the file for the given stored lengths (see `layoutHead`), and where each record goes. */
 function headFor(file: DeclaredFile, byteLengths: readonly number[], reserve?: number): { head: Uint8Array; offsets: number[]; headerLength: number } {
-  const { offsets, dataLength } = placeRecords(byteLengths, file.alignment, file.checksumSize);
-  const header: Header = {
-    alignment: file.alignment,
-    checksum: file.checksum,
-    dataLength,
-    metadata: file.metadata as Record<string, unknown>,
-    arrays: file.arrays.map((array, index) => ({
-      name: array.name,
-      dtype: array.dtype.name,
-      shape: [...array.shape],
-      order: array.order,
-      byteOrder: array.byteOrder,
-      ...(array.codec === "none" ? {} : { codec: array.codec }),
-      offset: offsets[index]!,
-      byteLength: byteLengths[index]!,
-    })),
-  };
-  let headerBytes = encodeHeader(header);
-  if (reserve !== undefined) {
-    if (headerBytes.length > reserve) throw new Error(`internal error: the header outgrew the ${reserve} bytes reserved for it`);
-    const padded = new Uint8Array(reserve).fill(0x20);
-    padded.set(headerBytes);
-    headerBytes = padded;
-  }
-  const head = new Uint8Array(dataSectionStart(headerBytes.length, file.alignment));
-  writePreamble(head, headerBytes);
-  return { head, offsets, headerLength: headerBytes.length };
+  const entries: HeaderEntry[] = file.arrays.map((array, index) => ({
+    name: array.name,
+    dtype: array.dtype.name,
+    shape: [...array.shape],
+    order: array.order,
+    byteOrder: array.byteOrder,
+    ...(array.codec === "none" ? {} : { codec: array.codec }),
+    offset: 0,
+    byteLength: byteLengths[index]!,
+  }));
+  const { head, headerLength } = layoutHead(entries, { alignment: file.alignment, checksum: file.checksum, metadata: file.metadata as Record<string, unknown> }, reserve);
+  return { head, offsets: entries.map((e) => e.offset), headerLength };
 }
 
 /**
