@@ -59,8 +59,8 @@ export interface NdArray extends ArrayInfo {
   readonly copied: boolean;
 }
 
-/** A decoded file: the header's contents, and each array on demand. */
-export interface NdpackFile extends Iterable<NdArray> {
+/** What a reader knows from the header alone: shared by decoded files and lazy file readers. */
+export interface NdpackContents {
   /** Format version of the file. */
   readonly version: { readonly major: number; readonly minor: number };
   /** Payload alignment of the file. */
@@ -77,6 +77,10 @@ export interface NdpackFile extends Iterable<NdArray> {
   has(name: string): boolean;
   /** The header's description of one array (no payload access). Throws NOT_FOUND. */
   info(name: string): ArrayInfo;
+}
+
+/** A decoded file: the header's contents, and each array on demand. */
+export interface NdpackFile extends NdpackContents, Iterable<NdArray> {
   /** One array, as a view where possible (computed once, then cached). Throws NOT_FOUND. */
   get(name: string): NdArray;
 }
@@ -180,53 +184,66 @@ export function verifyRecord(bytes: Uint8Array, layout: FileLayout, entry: Entry
   checkZeroPadding(bytes, end + layout.checksumSize, next, 0, entry.name);
 }
 
-class DecodedFile implements NdpackFile {
-  readonly #bytes: Uint8Array;
-  readonly #layout: FileLayout;
-  readonly #copy: DecodeOptions["copy"];
-  readonly #limits: ReadLimits;
-  readonly #cache = new Map<string, NdArray>();
+/** The {@link NdpackContents} of a file, answered from its layout; the base of every reader. */
+export class FileContents implements NdpackContents {
+  protected readonly layout: FileLayout;
   readonly names: readonly string[];
+  readonly #path: string | undefined;
 
-  constructor(bytes: Uint8Array, layout: FileLayout, copy: DecodeOptions["copy"], limits: ReadLimits) {
-    this.#bytes = bytes;
-    this.#layout = layout;
-    this.#copy = copy;
-    this.#limits = limits;
+  /** `path` names the file in NOT_FOUND errors, when there is one. */
+  constructor(layout: FileLayout, path?: string) {
+    this.layout = layout;
+    this.#path = path;
     this.names = Object.freeze(layout.entries.map((e) => e.name));
   }
 
   get version() {
-    return this.#layout.version;
+    return this.layout.version;
   }
   get alignment() {
-    return this.#layout.header.alignment;
+    return this.layout.header.alignment;
   }
   get checksum() {
-    return this.#layout.header.checksum;
+    return this.layout.header.checksum;
   }
   get metadata() {
-    return this.#layout.header.metadata;
+    return this.layout.header.metadata;
   }
   get size() {
     return this.names.length;
   }
   has(name: string): boolean {
-    return this.#layout.byName.has(name);
+    return this.layout.byName.has(name);
   }
-  #entry(name: string): EntryLayout {
-    const entry = this.#layout.byName.get(name);
-    if (!entry) throw new NdpackError("NOT_FOUND", `no array named ${JSON.stringify(name)} in this file`, { array: name });
-    return entry;
+  /** The entry of `name`, or NOT_FOUND. */
+  protected entry(name: string): EntryLayout {
+    const entry = this.layout.byName.get(name);
+    if (entry) return entry;
+    const where = this.#path === undefined ? "this file" : this.#path;
+    throw new NdpackError("NOT_FOUND", `no array named ${JSON.stringify(name)} in ${where}`, { array: name, ...(this.#path === undefined ? {} : { path: this.#path }) });
   }
   info(name: string): ArrayInfo {
-    return arrayInfo(this.#entry(name));
+    return arrayInfo(this.entry(name));
   }
+}
+
+class DecodedFile extends FileContents implements NdpackFile {
+  readonly #bytes: Uint8Array;
+  readonly #copy: DecodeOptions["copy"];
+  readonly #limits: ReadLimits;
+  readonly #cache = new Map<string, NdArray>();
+
+  constructor(bytes: Uint8Array, layout: FileLayout, copy: DecodeOptions["copy"], limits: ReadLimits) {
+    super(layout);
+    this.#bytes = bytes;
+    this.#copy = copy;
+    this.#limits = limits;
+  }
+
   get(name: string): NdArray {
     let array = this.#cache.get(name);
     if (array === undefined) {
-      const entry = this.#entry(name);
-      array = materialize(entry, this.#bytes, 0, this.#copy, this.#limits);
+      array = materialize(this.entry(name), this.#bytes, 0, this.#copy, this.#limits);
       this.#cache.set(name, array);
     }
     return array;

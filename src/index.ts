@@ -23,7 +23,7 @@
 export { encode, encodeInto, encodedSize } from "./encode.js";
 export type { ArrayInput, ArraySpec, ArraysInput, EncodeOptions } from "./encode.js";
 export { decode, verify } from "./decode.js";
-export type { ArrayInfo, ArrayVerification, DecodeInput, DecodeOptions, NdArray, NdpackFile, VerifyReport } from "./decode.js";
+export type { ArrayInfo, ArrayVerification, DecodeInput, DecodeOptions, NdArray, NdpackContents, NdpackFile, VerifyReport } from "./decode.js";
 export { ERROR_CODES, NdpackError, isNdpackError } from "./errors.js";
 export type { ErrorCode, ErrorDetails } from "./errors.js";
 export { DTYPES, DTYPE_NAMES } from "./dtypes.js";

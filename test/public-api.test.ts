@@ -92,6 +92,7 @@ describe("public API of src/index.ts", () => {
       "type ErrorDetails",
       "value FORMAT_VERSION",
       "type NdArray",
+      "type NdpackContents",
       "value NdpackError",
       "type NdpackFile",
       "type NdpackStreamReader",

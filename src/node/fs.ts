@@ -17,7 +17,7 @@
  */
 import type { FileHandle } from "node:fs/promises";
 import { open as openHandle } from "node:fs/promises";
-import { arrayInfo, checkPayloadCrc, decode, type ArrayInfo, type DecodeOptions, type NdArray, type NdpackFile } from "../decode.js";
+import { checkPayloadCrc, decode, FileContents, type DecodeOptions, type NdArray, type NdpackContents, type NdpackFile } from "../decode.js";
 import { planEncoding, planSegments, type ArraysInput, type EncodeOptions } from "../encode.js";
 import { NdpackError } from "../errors.js";
 import { PREAMBLE_SIZE, type Checksum, type ReadLimits } from "../format.js";
@@ -260,31 +260,15 @@ export interface ReadOptions {
  * keeps the size and restores the modification time cannot be seen that way; `verify: true`
  * catches it through the CRC.
  */
-export interface NdpackReader extends AsyncDisposable {
+export interface NdpackReader extends NdpackContents, AsyncDisposable {
   /** The path given to {@link open}. */
   readonly path: string;
-  /** Format version of the file. */
-  readonly version: { readonly major: number; readonly minor: number };
-  /** Payload alignment of the file. */
-  readonly alignment: number;
-  /** Checksum algorithm of the file's payloads. */
-  readonly checksum: Checksum;
-  /** The user's metadata object (`{}` when none was written). */
-  readonly metadata: Readonly<Record<string, unknown>>;
-  /** Array names in file order. */
-  readonly names: readonly string[];
-  /** Number of arrays. */
-  readonly size: number;
   /** Length of the file in bytes. */
   readonly byteLength: number;
   /** Bytes read from the file so far, header included (for measuring what a read costs). */
   readonly bytesRead: number;
   /** True once {@link close} has been called. */
   readonly closed: boolean;
-  /** True when the file holds an array with this name. */
-  has(name: string): boolean;
-  /** The header's description of one array, without I/O. Throws NOT_FOUND. */
-  info(name: string): ArrayInfo;
   /**
    * Reads one array with one positioned read of exactly its stored bytes (plus its CRC and padding
    * when verifying) into fresh memory of its own (`copied: true`). Compressed arrays are decompressed (within `maxDecodedBytes`);
@@ -307,61 +291,29 @@ export interface NdpackReader extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-class FileReader implements NdpackReader {
+class FileReader extends FileContents implements NdpackReader {
   readonly #file: CheckedFile;
-  readonly #layout: FileLayout;
   readonly #limits: ReadLimits;
   #closed = false;
   /** Reads in flight: `close` lets them finish before it closes the file. */
   readonly #pending = new Set<Promise<unknown>>();
   readonly path: string;
-  readonly names: readonly string[];
 
   constructor(file: CheckedFile, path: string, layout: FileLayout, limits: ReadLimits) {
+    super(layout, path);
     this.#file = file;
-    this.#layout = layout;
     this.#limits = limits;
     this.path = path;
-    this.names = Object.freeze(layout.entries.map((entry) => entry.name));
   }
 
-  get version() {
-    return this.#layout.version;
-  }
-  get alignment() {
-    return this.#layout.header.alignment;
-  }
-  get checksum() {
-    return this.#layout.header.checksum;
-  }
-  get metadata() {
-    return this.#layout.header.metadata;
-  }
-  get size() {
-    return this.names.length;
-  }
   get byteLength() {
-    return this.#layout.fileLength;
+    return this.layout.fileLength;
   }
   get bytesRead() {
     return this.#file.bytesRead;
   }
   get closed() {
     return this.#closed;
-  }
-
-  has(name: string): boolean {
-    return this.#layout.byName.has(name);
-  }
-
-  #entry(name: string): EntryLayout {
-    const entry = this.#layout.byName.get(name);
-    if (!entry) throw new NdpackError("NOT_FOUND", `no array named ${JSON.stringify(name)} in ${this.path}`, { array: name, path: this.path });
-    return entry;
-  }
-
-  info(name: string): ArrayInfo {
-    return arrayInfo(this.#entry(name));
   }
 
   /** Runs one read, tracked so that `close` waits for it. */
@@ -380,7 +332,7 @@ class FileReader implements NdpackReader {
 
   async #read(name: string, options: ReadOptions): Promise<NdArray> {
     const verify = booleanOption(options.verify, false, "verify");
-    const entry = this.#entry(name);
+    const entry = this.entry(name);
     const payload = allocatePayload(name, entry.byteLength);
     const end = entry.start + entry.byteLength;
     if (!verify) {
@@ -388,7 +340,7 @@ class FileReader implements NdpackReader {
       return arrayFromOwnedBytes(entry, payload, this.#limits);
     }
     // The CRC and the padding up to the next record come in the same read as the payload.
-    const { checksumSize, entries, fileLength } = this.#layout;
+    const { checksumSize, entries, fileLength } = this.layout;
     const tail = new Uint8Array((entries[entry.index + 1]?.start ?? fileLength) - end);
     await this.#file.read([payload, tail], entry.start);
     if (checksumSize > 0) checkPayloadCrc(entry, payload, new DataView(tail.buffer).getUint32(0, true), end);
@@ -401,7 +353,7 @@ class FileReader implements NdpackReader {
   }
 
   async #readRows(name: string, start: number, end: number): Promise<NdArray> {
-    const entry = this.#entry(name);
+    const entry = this.entry(name);
     const { shape } = entry;
     const refuse = (why: string, field = "name") => new NdpackError("INVALID_ARGUMENT", `readRows("${name}"): ${why}`, { array: name, field });
     if (entry.codec !== "none") throw refuse(`the array is stored with codec ${entry.codec}, so its rows cannot be read without decompressing it whole; use read()`);
