@@ -1,0 +1,242 @@
+/**
+ * The long fuzz campaign: the cases of `test/fuzz.test.ts`, for as long as asked.
+ *
+ *   tsx scripts/fuzz.ts --seconds 600 --seed 12345      run ten minutes (the seed defaults to a random one, printed)
+ *   tsx scripts/fuzz.ts --seed 12345 --start 8190 --cases 1   re-run one case
+ *   tsx scripts/fuzz.ts --replay fixtures/fuzz-found/<hash>.ndp   run a saved input again
+ *
+ * Cases run in a worker thread. The main thread watches which case is running; one that has not
+ * finished after `--hang-seconds` (default 10) is a hang: the worker is stopped, the case is saved
+ * and the campaign goes on with the next one. One case in `--python-every` (default 20; 0 turns it
+ * off) is also read by the Python reference (spec/python/ndpack.py, batched in one process per
+ * 1,000 cases), and any difference in the codes is a failure too. Every failing input is written to
+ * `fixtures/fuzz-found/<hash>.ndp` (or `--out`), with `<hash>.json` saying what went wrong and how
+ * to reproduce it. The exit code is 1 when anything failed.
+ */
+import { createHash, randomInt } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import { makeCase, type FuzzCase } from "../test/helpers/fuzz-mutate.js";
+import { compareWithPython } from "../test/helpers/fuzz-python.js";
+import { emptyStats, mergeStats, runCampaign, runCase, type CampaignStats, type CaseFailure } from "../test/helpers/fuzz-run.js";
+import { allSeeds } from "../test/helpers/fuzz-seeds.js";
+
+interface Args {
+  seconds: number;
+  seed: number;
+  start: number;
+  cases: number | undefined;
+  out: string;
+  hangSeconds: number;
+  pythonEvery: number;
+  replay: string | undefined;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const args: Args = { seconds: 60, seed: randomInt(0, 2 ** 31), start: 0, cases: undefined, out: "fixtures/fuzz-found", hangSeconds: 10, pythonEvery: 20, replay: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const value = argv[++i];
+    if (value === undefined) throw new Error(`${flag} needs a value`);
+    const number = () => {
+      const n = Number(value);
+      if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} takes a non-negative number, got ${value}`);
+      return n;
+    };
+    if (flag === "--seconds") args.seconds = number();
+    else if (flag === "--seed") args.seed = Math.floor(number()) >>> 0;
+    else if (flag === "--start") args.start = Math.floor(number());
+    else if (flag === "--cases") args.cases = Math.floor(number());
+    else if (flag === "--out") args.out = value;
+    else if (flag === "--hang-seconds") args.hangSeconds = number();
+    else if (flag === "--python-every") args.pythonEvery = Math.floor(number());
+    else if (flag === "--replay") args.replay = value;
+    else throw new Error(`unknown option ${flag} (options: --seconds N --seed S --start I --cases N --out DIR --hang-seconds N --python-every N --replay FILE)`);
+  }
+  return args;
+}
+
+/** Writes a failing input and its story; returns the path of the input. */
+function saveFailure(out: string, failure: CaseFailure): string {
+  mkdirSync(out, { recursive: true });
+  const hash = createHash("sha256").update(failure.input).digest("hex").slice(0, 16);
+  const path = join(out, `${hash}.ndp`);
+  writeFileSync(path, failure.input);
+  const { input: _input, ...story } = failure;
+  const reproduce = [`tsx scripts/fuzz.ts --replay ${path}`, `tsx scripts/fuzz.ts --seed ${failure.seed} --start ${failure.index} --cases 1`];
+  writeFileSync(join(out, `${hash}.json`), `${JSON.stringify({ ...story, bytes: failure.input.length, reproduce }, null, 2)}\n`);
+  return path;
+}
+
+function summary(stats: CampaignStats, seconds: number): string {
+  const sorted = (map: Map<string, number>) => [...map].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(", ");
+  return [
+    `${stats.cases} cases in ${seconds.toFixed(1)} s (${Math.round(stats.cases / Math.max(seconds, 1e-3))}/s); ${stats.valid} decoded, ${stats.failures.length} failed; ${stats.compared} also read by spec/python/ndpack.py`,
+    `slowest case ${stats.maxCaseMs.toFixed(1)} ms (case ${stats.slowestIndex}), ${stats.maxRerunMs.toFixed(1)} ms after re-runs; largest allocation ${(stats.maxAllocation / 1048576).toFixed(2)} MiB (through fflate ${(stats.maxFflateAllocation / 1048576).toFixed(2)} MiB)`,
+    `decode outcomes: ${sorted(stats.outcomes)}`,
+    `§9 steps reached: ${[...stats.reached.keys()].sort((a, b) => parseInt(a) - parseInt(b)).join(" ")}`,
+    stats.known.size > 0 ? `known issues seen (not failures): ${sorted(stats.known)}` : "known issues seen: none",
+  ].join("\n");
+}
+
+interface WorkerTask {
+  seed: number;
+  pythonEvery: number;
+  start: number;
+  cases: number | undefined;
+  seconds: number;
+  current: SharedArrayBuffer;
+}
+
+type WorkerMessage = { kind: "failure"; failure: CaseFailure } | { kind: "progress"; cases: number } | { kind: "done"; stats: CampaignStats };
+
+function workerMain(): void {
+  const task = workerData as WorkerTask;
+  const current = new Float64Array(task.current);
+  const post = (message: WorkerMessage) => parentPort!.postMessage(message);
+  // Cases the Python reference reads too, compared a batch at a time.
+  let batch: FuzzCase[] = [];
+  let compared = 0;
+  const flush = () => {
+    for (const { fuzzCase, differences } of compareWithPython(batch)) {
+      const { index, seedName, mutations, options, input } = fuzzCase;
+      const failure: CaseFailure = { seed: task.seed, index, seedName, mutations, options, input, problems: differences.map((d) => `differs from spec/python/ndpack.py: ${d}`) };
+      stats.failures.push(failure);
+      post({ kind: "failure", failure });
+    }
+    compared += batch.length;
+    batch = [];
+  };
+  const stats = runCampaign({
+    seed: task.seed,
+    seeds: allSeeds(),
+    start: task.start,
+    ...(task.cases === undefined ? {} : { cases: task.cases }),
+    seconds: task.seconds,
+    onCaseStart: (index) => (current[0] = index),
+    onFailure: (failure) => post({ kind: "failure", failure }),
+    onCaseDone: (fuzzCase) => {
+      if (task.pythonEvery > 0 && fuzzCase.index % task.pythonEvery === 0) batch.push(fuzzCase);
+      if (batch.length >= 1000) flush();
+    },
+    onProgress: (s) => post({ kind: "progress", cases: s.cases }),
+    progressEvery: 5000,
+  });
+  flush();
+  stats.compared = compared;
+  stats.failures.length = 0; // already sent one by one
+  post({ kind: "done", stats });
+}
+
+/** Runs the campaign in a worker, restarting it after a hang; resolves with the merged statistics. */
+async function supervise(args: Args): Promise<CampaignStats> {
+  const seeds = allSeeds();
+  const total = emptyStats();
+  const t0 = performance.now();
+  const deadline = t0 + args.seconds * 1000;
+  let start = args.start;
+  let casesLeft = args.cases;
+  const tsxApi = import.meta.resolve("tsx/esm/api");
+  const self = import.meta.url;
+  const onFailure = (failure: CaseFailure) => {
+    total.failures.push(failure);
+    const path = saveFailure(args.out, failure);
+    console.log(`FAILED case ${failure.index} (${failure.mutations.join(", ")} on ${failure.seedName}) -> ${path}\n${failure.problems.map((p) => `  - ${p}`).join("\n")}`);
+  };
+  while (performance.now() < deadline && (casesLeft === undefined || casesLeft > 0)) {
+    const current = new SharedArrayBuffer(8);
+    const currentIndex = new Float64Array(current);
+    currentIndex[0] = start - 1;
+    const task: WorkerTask = { seed: args.seed, pythonEvery: args.pythonEvery, start, cases: casesLeft, seconds: (deadline - performance.now()) / 1000, current };
+    // tsx's loader is registered inside the worker, so this TypeScript file can run there too.
+    const bootstrap = `import(${JSON.stringify(tsxApi)}).then(({ register }) => { register(); return import(${JSON.stringify(self)}); })`;
+    const worker = new Worker(bootstrap, { eval: true, workerData: task });
+    let progressCases = 0;
+    const hung = await new Promise<number | undefined>((resolvePromise, reject) => {
+      let seen = currentIndex[0]!;
+      let since = performance.now();
+      let lastReport = performance.now();
+      const watchdog = setInterval(() => {
+        const now = performance.now();
+        if (currentIndex[0] !== seen) {
+          seen = currentIndex[0]!;
+          since = now;
+        } else if (now - since > args.hangSeconds * 1000 && seen >= start) {
+          clearInterval(watchdog);
+          void worker.terminate().then(() => resolvePromise(seen));
+        }
+        if (now - lastReport > 10_000) {
+          lastReport = now;
+          console.log(`... ${total.cases + progressCases} cases, ${total.failures.length} failed, ${((now - t0) / 1000).toFixed(0)} s`);
+        }
+      }, 200);
+      worker.on("message", (message: WorkerMessage) => {
+        if (message.kind === "failure") onFailure(message.failure);
+        else if (message.kind === "progress") progressCases = message.cases;
+        else {
+          clearInterval(watchdog);
+          mergeStats(total, message.stats);
+          resolvePromise(undefined);
+        }
+      });
+      worker.on("error", (error) => {
+        clearInterval(watchdog);
+        reject(error);
+      });
+    });
+    if (hung === undefined) break;
+    // The worker's statistics died with it; count the cases it finished before the hang.
+    total.cases += hung - start;
+    onFailure({ ...caseAsFailure(seeds, args.seed, hung), problems: [`no result after ${args.hangSeconds} s: the case hangs`] });
+    total.cases++;
+    if (casesLeft !== undefined) casesLeft -= hung - start + 1;
+    start = hung + 1;
+  }
+  total.elapsedMs = performance.now() - t0;
+  return total;
+}
+
+function caseAsFailure(seeds: ReturnType<typeof allSeeds>, seed: number, index: number): Omit<CaseFailure, "problems"> {
+  const fuzzCase = makeCase(seeds, seed, index);
+  return { seed, index, seedName: fuzzCase.seedName, mutations: fuzzCase.mutations, options: fuzzCase.options, input: fuzzCase.input };
+}
+
+function replay(path: string): number {
+  const input = new Uint8Array(readFileSync(path));
+  let options = {};
+  try {
+    options = (JSON.parse(readFileSync(path.replace(/\.ndp$/, ".json"), "utf8")) as { options?: object }).options ?? {};
+  } catch {
+    // No story next to the input: default options.
+  }
+  const t0 = performance.now();
+  const report = runCase(input, options);
+  console.log(`${path} (${input.length} bytes, options ${JSON.stringify(options)}): ${report.decodeCode ?? "decoded"} in ${(performance.now() - t0).toFixed(1)} ms; reached ${report.reached.join(" ") || "-"}`);
+  for (const problem of report.problems) console.log(`  - ${problem}`);
+  return report.problems.length > 0 ? 1 : 0;
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.replay !== undefined) return replay(args.replay);
+  const seeds = allSeeds();
+  const generated = seeds.filter((s) => s.name.startsWith("gen:")).length;
+  console.log(`ndpack fuzz: seed ${args.seed}, start ${args.start}, ${args.cases ?? "unlimited"} cases, ${args.seconds} s, ${seeds.length} seeds (${generated} generated, ${seeds.length - generated} fixtures)`);
+  console.log(`failing inputs go to ${resolve(args.out)}`);
+  const stats = await supervise(args);
+  console.log(summary(stats, stats.elapsedMs / 1000));
+  return stats.failures.length > 0 ? 1 : 0;
+}
+
+if (isMainThread) {
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(2);
+    },
+  );
+} else {
+  workerMain();
+}
