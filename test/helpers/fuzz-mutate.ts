@@ -459,7 +459,7 @@ const SEMANTIC_EDITS: readonly (readonly [string, Edit])[] = [
     "many-entries",
     (draft, rng) => {
       // Each record takes at least `alignment` bytes: keep the file within a few MiB.
-      const n = Math.min(rng.pick([2, 3, 5, 20, 200, 2000]), Math.floor((4 * 1024 * 1024) / draft.layout.alignment));
+      const n = Math.min(rng.pick([2, 3, 5, 20, 200, 1000]), Math.floor((4 * 1024 * 1024) / draft.layout.alignment));
       for (let i = 0; i < n; i++) {
         const bytes = rng.below(3);
         draft.records.push({ entry: new JObject([["name", `m${i}`], ["dtype", "uint8"], ["shape", [bytes]], ["order", "C"], ["byteOrder", "little"], ["offset", 0], ["byteLength", bytes]]), payload: new Uint8Array(bytes) });
@@ -966,6 +966,21 @@ export function makeCase(seeds: readonly Seed[], seed: number, index: number): F
       mutations.push(raw.label);
     }
     if (input === source.bytes) input = input.slice();
+  }
+  // Now and then, the same bytes where readers meet them in practice: a view at an odd offset of a
+  // larger buffer (a Node Buffer from the pool), or shared memory.
+  const placement = rng.below(100);
+  if (placement < 8) {
+    const offset = rng.between(1, 7);
+    const backing = new Uint8Array(offset + input.length + 8).fill(0xa5);
+    backing.set(input, offset);
+    input = backing.subarray(offset, offset + input.length);
+    mutations.push(`place-offset-${offset}`);
+  } else if (placement < 12) {
+    const shared = new Uint8Array(new SharedArrayBuffer(input.length));
+    shared.set(input);
+    input = shared;
+    mutations.push("place-shared");
   }
   return { index, seedName: source.name, input, options, mutations };
 }

@@ -19,6 +19,7 @@ import { NdpackError, type ErrorCode } from "../../src/errors.js";
 import type { ReadLimits } from "../../src/format.js";
 import { nativeZlib } from "../../src/runtime.js";
 import { makeCase, type FuzzCase } from "./fuzz-mutate.js";
+import { typescriptOutcome } from "./fuzz-python.js";
 import type { Seed } from "./fuzz-seeds.js";
 import { readValidationSteps, stepOf } from "./fuzz-spec.js";
 
@@ -167,6 +168,13 @@ export function runCase(input: Uint8Array, options: DecodeOptions): CaseReport {
     }
   }
   if (file && report.value) checkValidFile(file, report.value, input, options, { problems, known }, call, record);
+
+  // The same bytes at offset 0 of memory of their own must give the same outcome.
+  if (input.byteOffset !== 0 || !(input.buffer instanceof ArrayBuffer)) {
+    const here = JSON.stringify(call("outcome", () => typescriptOutcome(input, options)).value);
+    const plain = JSON.stringify(call("outcome of a copy", () => typescriptOutcome(input.slice(), options)).value);
+    if (here !== plain) problems.push(`the input gives ${here} where it lies, but ${plain} copied to offset 0 of an ArrayBuffer`);
+  }
 
   if (prototypeFingerprint() !== PROTOTYPES) problems.push("Object.prototype, Array.prototype or Function.prototype changed");
   for (const key in {}) problems.push(`Object.prototype gained the enumerable property ${JSON.stringify(key)}`);
