@@ -1,3 +1,239 @@
 #!/usr/bin/env node
-/** The `ndpack` command line. */
-export {};
+/**
+ * The `ndpack` command line: look inside array files from a terminal, check them, convert them and
+ * move arrays in and out of them. Reads .ndp, .npy, .npz and .safetensors files; writes the same.
+ *
+ * This module parses the arguments (commander), wires the subcommands (one module each) and maps
+ * every failure to one line on standard error and an exit code (see `errors.ts`).
+ *
+ * @module
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import packageJson from "../../package.json";
+import { DTYPE_NAMES, type Dtype } from "../dtypes.js";
+import { CODECS } from "../format.js";
+import { convertCommand, type WriteCommandOptions } from "./convert.js";
+import { diffCommand } from "./diff.js";
+import { debugText, errorLine, EXIT, exitCodeOf } from "./errors.js";
+import { extractCommand } from "./extract.js";
+import { CHUNK_BYTES } from "./formats.js";
+import { inspectCommand } from "./inspect.js";
+import { handleClosedStdout } from "./output.js";
+import { packCommand } from "./pack.js";
+import { LARGE_INPUT_BYTES } from "./progress.js";
+import { showCommand } from "./show.js";
+import { verifyCommand } from "./verify.js";
+
+const EXIT_CODES = `
+Exit codes:
+  0  success (verify: every check holds; diff: no difference)
+  1  diff found a difference; or a failure that is not the input's fault (IO_ERROR, FILE_CHANGED, internal)
+  2  bad input: an invalid or damaged file (its NdpackError code is printed), NOT_FOUND (no such
+     array), INVALID_ARGUMENT (bad usage)
+
+Errors are one line on standard error: "ndpack <command>: <file>: <problem> (<CODE>)"; --debug adds
+the stack trace.`;
+
+const MEMORY = `
+Memory: arrays are copied one ${CHUNK_BYTES >> 20} MiB chunk at a time, whatever the file's size, except
+  - an ndpack array stored with a codec, which is decompressed whole (one array at a time);
+  - a Fortran-order array written to .safetensors, which is reordered whole (safetensors is C order only).`;
+
+function integer(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+function nonNegative(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError("must be a non-negative number");
+  return n;
+}
+
+const voidDtypeOption = () =>
+  new Option("--void-dtype <dtype>", "the dtype of raw (void) members of .npy/.npz files, as numpy stores bfloat16 and float8 (ml_dtypes)").choices(DTYPE_NAMES.filter((d) => ["bfloat16", "float8_e4m3fn", "float8_e5m2"].includes(d)));
+
+/** The options of the commands that write files. */
+function writeFlags(command: Command, { formats = true, ndpack = true } = {}): Command {
+  if (formats) command.addOption(new Option("--to <format>", "output format, when the extension does not say it").choices(["ndpack", "npy", "npz", "safetensors"]));
+  if (ndpack) {
+    command
+      .option("--compress", "compress the arrays (.ndp: shuffle+deflate; .npz: deflated members, as np.savez_compressed)")
+      .option("--no-compress", "store every array uncompressed (default: keep the input's compression)")
+      .addOption(new Option("--codec <codec>", ".ndp: the codec of every array").choices(CODECS as unknown as string[]))
+      .option("--level <n>", "DEFLATE level, 0 (fastest) to 9 (smallest); default 6", integer(0, 9))
+      .option("--alignment <bytes>", ".ndp: payload alignment, a power of two from 8 to 65536 (4096 for page-aligned arrays); default 64", integer(8, 65536))
+      .addOption(new Option("--checksum <kind>", ".ndp: crc32 (default) or none").choices(["crc32", "none"]));
+  }
+  return command
+    .option("--big-endian", "store big-endian numbers (.ndp, .npy, .npz)")
+    .option("--progress", `show a progress bar on standard error (default: when it is a terminal and the input is ${LARGE_INPUT_BYTES >> 20} MiB or more)`)
+    .option("--no-progress", "never show a progress bar")
+    .addOption(voidDtypeOption());
+}
+
+interface CliState {
+  exitCode: number;
+}
+
+/** The program, with every subcommand; `state.exitCode` receives the command's exit code. */
+function buildProgram(state: CliState): Command {
+  const program = new Command("ndpack")
+    .description("Look inside, check, convert and assemble files of named n-dimensional arrays:\nndpack (.ndp), numpy (.npy, .npz) and safetensors (.safetensors).")
+    .version(packageJson.version, "-V, --version")
+    .option("--debug", "print stack traces of errors")
+    .showSuggestionAfterError(true)
+    .addHelpText(
+      "after",
+      `
+Examples:
+  ndpack inspect model.safetensors             the arrays of a file, from its header only
+  ndpack show model.ndp encoder.weight         a preview of one array's values, and min/max/mean/std
+  ndpack verify checkpoint.ndp                 every checksum
+  ndpack convert weights.npz weights.ndp --compress
+  ndpack diff before.ndp after.ndp --atol 1e-6
+${EXIT_CODES}`,
+    );
+
+  program
+    .command("inspect")
+    .description("list a file's arrays (name, dtype, shape, order, byte order, bytes, offset, codec, checksum), version, alignment and metadata, reading only its headers")
+    .argument("<file>", "a .ndp, .npy, .npz or .safetensors file")
+    .option("--json", "print one JSON object (for scripts)")
+    .addOption(voidDtypeOption())
+    .addHelpText("after", `\nOnly the headers are read (a few KiB, whatever the file's size).\n${EXIT_CODES}`)
+    .action(async (file: string, options: { json?: boolean; voidDtype?: Dtype }) => {
+      state.exitCode = await inspectCommand(file, options);
+    });
+
+  program
+    .command("show")
+    .description("print an array's values as numpy does (the edges of large arrays) and its summary: count, min, max, mean, std, NaN and Inf counts")
+    .argument("<file>", "a .ndp, .npy, .npz or .safetensors file")
+    .argument("<name>", "the array's name (see ndpack inspect)")
+    .option("--json", "print one JSON object: the summary and the preview")
+    .addOption(voidDtypeOption())
+    .addHelpText("after", `\nmin, max, mean and std are of the finite values; the array is read once, chunk by chunk.\n${EXIT_CODES}`)
+    .action(async (file: string, name: string, options: { json?: boolean; voidDtype?: Dtype }) => {
+      state.exitCode = await showCommand(file, name, options);
+    });
+
+  program
+    .command("verify")
+    .description("check a file's structure and every checksum (ndpack payload CRCs, .npz member CRCs); exit 0 only when all hold")
+    .argument("<file>", "a .ndp, .npy, .npz or .safetensors file")
+    .option("--json", "print one JSON object: each array's result")
+    .addOption(voidDtypeOption())
+    .addHelpText("after", `\n.npy and .safetensors files have no checksums: only their structure is checked. A damaged file exits with 2.\n${EXIT_CODES}`)
+    .action(async (file: string, options: { json?: boolean; voidDtype?: Dtype }) => {
+      state.exitCode = await verifyCommand(file, options);
+    });
+
+  writeFlags(
+    program
+      .command("convert")
+      .description("convert between .ndp, .npy, .npz and .safetensors (by extension), streaming")
+      .argument("<in>", "the file to read")
+      .argument("<out>", "the file to write (replaced atomically when complete)"),
+  )
+    .addHelpText("after", `\nMetadata is kept where the output can hold it (not in .npy).\n${MEMORY}\n${EXIT_CODES}`)
+    .action(async (input: string, output: string, options: WriteCommandOptions) => {
+      state.exitCode = await convertCommand(input, output, options);
+    });
+
+  program
+    .command("extract")
+    .description("write arrays of a file as .npy files, DIR/<name>.npy (all of them when no name is given)")
+    .argument("<file>", "a .ndp, .npy, .npz or .safetensors file")
+    .argument("[names...]", "the arrays to extract")
+    .option("-o, --output <dir>", "the directory to write to (created when missing)", ".")
+    .option("--big-endian", "store big-endian numbers")
+    .option("--progress", "show a progress bar on standard error")
+    .option("--no-progress", "never show a progress bar")
+    .addOption(voidDtypeOption())
+    .addHelpText("after", `\nNames become file names with / \\ : * ? " < > | % and control characters percent-encoded (layer/0 -> layer%2F0.npy).\nPrints the path of each file written.\n${MEMORY}\n${EXIT_CODES}`)
+    .action(async (file: string, names: string[], options: { output?: string; bigEndian?: boolean; progress?: boolean; voidDtype?: Dtype }) => {
+      state.exitCode = await extractCommand(file, names, options);
+    });
+
+  writeFlags(
+    program
+      .command("pack")
+      .description("assemble arrays from files into one file: NAME=FILE takes the one array of FILE under NAME, FILE alone takes all of its arrays")
+      .argument("<out>", "the file to write (.ndp, .npz, .safetensors, or .npy for one array)")
+      .argument("<inputs...>", "NAME=FILE (e.g. weights=w.npy) or FILE")
+      .option("--metadata <json>", "the output's metadata, a JSON object"),
+  )
+    .addHelpText("after", `\n${MEMORY}\n${EXIT_CODES}`)
+    .action(async (output: string, inputs: string[], options: WriteCommandOptions & { metadata?: string }) => {
+      state.exitCode = await packCommand(output, inputs, options);
+    });
+
+  program
+    .command("diff")
+    .description("which arrays differ in dtype, shape or values between two files (of any formats); exit 1 on any difference")
+    .argument("<a>", "a .ndp, .npy, .npz or .safetensors file")
+    .argument("<b>", "another")
+    .option("--rtol <x>", "relative tolerance: values differ when |a - b| > atol + rtol * |b| (default 0)", nonNegative)
+    .option("--atol <x>", "absolute tolerance (default 0: values must be equal; NaN equals NaN)", nonNegative)
+    .option("--ignore-metadata", "do not compare the metadata")
+    .option("--json", "print one JSON object")
+    .addOption(voidDtypeOption())
+    .addHelpText("after", `\nMemory order, byte order and compression are not differences: values are compared by index.\n${EXIT_CODES}`)
+    .action(async (a: string, b: string, options: { rtol?: number; atol?: number; ignoreMetadata?: boolean; json?: boolean; voidDtype?: Dtype }) => {
+      state.exitCode = await diffCommand(a, b, options);
+    });
+
+  // Errors are reported by main(), as one line; commander only throws them.
+  const quiet = (command: Command) => {
+    command.exitOverride().configureOutput({ outputError: () => undefined });
+    command.commands.forEach(quiet);
+  };
+  quiet(program);
+  return program;
+}
+
+/** The subcommand named in `argv` (for error messages), if any. */
+function commandName(program: Command, args: readonly string[]): string {
+  const names = new Set(program.commands.map((c) => c.name()));
+  const name = args.find((arg) => names.has(arg));
+  return name === undefined ? "ndpack" : `ndpack ${name}`;
+}
+
+/** Runs the command line on `args` (without the node and script paths); returns the exit code. */
+export async function main(args: readonly string[]): Promise<number> {
+  const state: CliState = { exitCode: EXIT.ok };
+  const program = buildProgram(state);
+  const debug = args.includes("--debug");
+  const command = commandName(program, args);
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return state.exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return EXIT.ok;
+      // `ndpack` alone prints its help on standard error: a usage error.
+      if (error.code === "commander.help" || error.code === "commander.executeSubCommandAsync") return EXIT.badInput;
+      const message = error.message.replace(/^error: /, "");
+      process.stderr.write(`${command}: ${message} (INVALID_ARGUMENT); see '${command} --help'\n`);
+      return EXIT.badInput;
+    }
+    process.stderr.write(errorLine(command, error) + "\n");
+    if (debug) process.stderr.write(debugText(error) + "\n");
+    return exitCodeOf(error);
+  }
+}
+
+handleClosedStdout();
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`ndpack: ${debugText(error)}\n`);
+    process.exitCode = EXIT.failure;
+  },
+);

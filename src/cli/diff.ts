@@ -1,0 +1,206 @@
+/**
+ * `ndpack diff A B`: which arrays differ between two files (of any formats): arrays in one file
+ * only, arrays whose dtype or shape differ, and arrays whose values differ beyond a tolerance
+ * (`|a - b| <= atol + rtol * |b|`, exact by default; NaN equals NaN), with the number of differing
+ * elements, the largest difference and the first differing element. The metadata is compared too
+ * (unless `--ignore-metadata`). Memory order, byte order and compression are not differences:
+ * values are compared by index. Exit 1 on any difference, 0 when there is none.
+ *
+ * Values stream through in chunks when both arrays have the same memory order; otherwise both are
+ * read whole and compared in C order.
+ *
+ * @module
+ */
+import { DTYPES, type Dtype } from "../dtypes.js";
+import { cOrderBytes } from "../interop/common.js";
+import { FileError, usageError, withFile } from "./errors.js";
+import { CHUNK_BYTES, openArrayFile, type ArrayEntry, type ArrayFile } from "./formats.js";
+import { displayName, formatShape, print, toJson } from "./output.js";
+import { compareChunks, formatValue, indexOf, kindOf, numbersOf, valueAt, type Tolerance, type Value } from "./values.js";
+
+/** Options of `ndpack diff`. */
+export interface DiffOptions {
+  readonly rtol?: number;
+  readonly atol?: number;
+  readonly ignoreMetadata?: boolean;
+  readonly json?: boolean;
+  readonly voidDtype?: Dtype;
+}
+
+/** How the values of two arrays of the same dtype and shape differ. */
+interface ValueDifference {
+  readonly count: number;
+  readonly total: number;
+  readonly maxAbs: number;
+  readonly first: { readonly index: readonly number[]; readonly a: Value; readonly b: Value };
+}
+
+/** One array present in both files that differs. */
+interface ArrayDifference {
+  readonly name: string;
+  readonly kind: "dtype" | "shape" | "values";
+  readonly a: string;
+  readonly b: string;
+  readonly values?: ValueDifference;
+}
+
+/** True when the C-order bytes of the array differ from its stored ones. */
+function multiAxis(entry: ArrayEntry): boolean {
+  return entry.shape.filter((d) => d > 1).length > 1;
+}
+
+/** Two chunk streams of the same array length, in lockstep (both give chunks of the same length). */
+async function* lockstep(a: AsyncIterable<Uint8Array>, b: AsyncIterable<Uint8Array>): AsyncGenerator<[Uint8Array, Uint8Array], void, undefined> {
+  const left = a[Symbol.asyncIterator]();
+  const right = b[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      const [x, y] = await Promise.all([left.next(), right.next()]);
+      if (x.done || y.done) return;
+      yield [x.value, y.value];
+    }
+  } finally {
+    await Promise.all([left.return?.(), right.return?.()]);
+  }
+}
+
+/** A file's chunks, whose errors name the file. */
+async function* chunksOf(file: ArrayFile, name: string): AsyncGenerator<Uint8Array, void, undefined> {
+  try {
+    yield* file.chunks(name, CHUNK_BYTES);
+  } catch (error) {
+    throw error instanceof FileError ? error : new FileError(file.path, error);
+  }
+}
+
+/** Compares the values of two arrays with the same dtype and shape; `undefined` when they are equal. */
+async function compareValues(fileA: ArrayFile, a: ArrayEntry, fileB: ArrayFile, b: ArrayEntry, tolerance: Tolerance): Promise<ValueDifference | undefined> {
+  const dtype = a.dtype;
+  const itemSize = DTYPES[dtype].itemSize;
+  const sameLayout = a.order === b.order || !multiAxis(a);
+  const order = sameLayout ? a.order : "C";
+  const pairs = sameLayout
+    ? lockstep(chunksOf(fileA, a.name), chunksOf(fileB, b.name))
+    : (async function* () {
+        const x = cOrderBytes(await withFile(fileA.path, () => fileA.read(a.name)), a.shape, a.order, itemSize);
+        const y = cOrderBytes(await withFile(fileB.path, () => fileB.read(b.name)), b.shape, b.order, itemSize);
+        for (let at = 0; at < x.length; at += CHUNK_BYTES) yield [x.subarray(at, at + CHUNK_BYTES), y.subarray(at, at + CHUNK_BYTES)] as [Uint8Array, Uint8Array];
+      })();
+  let count = 0;
+  let maxAbs = 0;
+  let first: ValueDifference["first"] | undefined;
+  let base = 0;
+  const kind = kindOf(dtype);
+  for await (const [x, y] of pairs) {
+    const difference = compareChunks(dtype, x, y, tolerance);
+    if (difference.count > 0) {
+      count += difference.count;
+      maxAbs = Math.max(maxAbs, difference.maxAbs);
+      if (first === undefined) {
+        const i = difference.first!;
+        first = { index: indexOf(base + i, a.shape, order), a: valueAt(kind, numbersOf(DTYPES[dtype], x), i), b: valueAt(kind, numbersOf(DTYPES[dtype], y), i) };
+      }
+    }
+    base += x.length / itemSize;
+  }
+  return count === 0 ? undefined : { count, total: base, maxAbs, first: first! };
+}
+
+/** JSON text with keys sorted, so that key order is not a difference. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    return `{${Object.keys(value)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function checkTolerance(value: number | undefined, option: string): number {
+  if (value === undefined) return 0;
+  if (!Number.isFinite(value) || value < 0) throw usageError(`${option} must be a non-negative number, got ${value}`, option);
+  return value;
+}
+
+/** Runs `ndpack diff`; returns 0 (no difference) or 1. */
+export async function diffCommand(pathA: string, pathB: string, options: DiffOptions): Promise<number> {
+  const tolerance = { rtol: checkTolerance(options.rtol, "--rtol"), atol: checkTolerance(options.atol, "--atol") };
+  const openOptions = options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype };
+  const fileA = await withFile(pathA, () => openArrayFile(pathA, openOptions));
+  let fileB: ArrayFile;
+  try {
+    fileB = await withFile(pathB, () => openArrayFile(pathB, openOptions));
+  } catch (error) {
+    await fileA.close();
+    throw error;
+  }
+  const onlyA: string[] = [];
+  const onlyB: string[] = [];
+  const differences: ArrayDifference[] = [];
+  let same = 0;
+  try {
+    const namesB = new Set(fileB.arrays.map((e) => e.name));
+    for (const a of fileA.arrays) {
+      if (!namesB.has(a.name)) {
+        onlyA.push(a.name);
+        continue;
+      }
+      const b = fileB.entry(a.name);
+      if (a.dtype !== b.dtype) differences.push({ name: a.name, kind: "dtype", a: a.dtype, b: b.dtype });
+      else if (formatShape(a.shape) !== formatShape(b.shape)) differences.push({ name: a.name, kind: "shape", a: formatShape(a.shape), b: formatShape(b.shape) });
+      else {
+        const values = await compareValues(fileA, a, fileB, b, tolerance);
+        if (values === undefined) same++;
+        else differences.push({ name: a.name, kind: "values", a: a.dtype, b: b.dtype, values });
+      }
+    }
+    const namesA = new Set(fileA.arrays.map((e) => e.name));
+    for (const b of fileB.arrays) if (!namesA.has(b.name)) onlyB.push(b.name);
+  } finally {
+    await Promise.all([fileA.close(), fileB.close()]);
+  }
+  const metadataA = canonical(fileA.metadata);
+  const metadataB = canonical(fileB.metadata);
+  const metadataDiffers = !options.ignoreMetadata && metadataA !== metadataB;
+  const differs = onlyA.length + onlyB.length + differences.length > 0 || metadataDiffers;
+
+  if (options.json) {
+    print(
+      toJson({
+        a: pathA,
+        b: pathB,
+        same: !differs,
+        onlyInA: onlyA,
+        onlyInB: onlyB,
+        differences: differences.map((d) => (d.kind === "values" ? { name: d.name, kind: d.kind, ...d.values } : d)),
+        metadata: metadataDiffers ? { a: fileA.metadata, b: fileB.metadata } : null,
+        identical: same,
+      }),
+    );
+    return differs ? 1 : 0;
+  }
+  for (const name of onlyA) print(`only in ${pathA}: ${displayName(name)}`);
+  for (const name of onlyB) print(`only in ${pathB}: ${displayName(name)}`);
+  for (const d of differences) {
+    if (d.kind !== "values") {
+      print(`${d.kind} differs: ${displayName(d.name)}: ${d.a} != ${d.b}`);
+      continue;
+    }
+    const v = d.values!;
+    const dtype = d.a as Dtype;
+    const part = dtype === "complex64" ? "float32" : "float64";
+    const show = (x: Value) => formatValue(dtype, x);
+    print(
+      `values differ: ${displayName(d.name)}: ${v.count} of ${v.total} elements` +
+        (kindOf(dtype) === "bool" ? "" : `, max |a - b| ${formatValue(part, v.maxAbs)}`) +
+        `; first at ${formatShape(v.first.index)}: ${show(v.first.a)} != ${show(v.first.b)}`,
+    );
+  }
+  if (metadataDiffers) print(`metadata differs: ${JSON.stringify(fileA.metadata)} != ${JSON.stringify(fileB.metadata)}`);
+  const total = same + differences.length;
+  if (!differs) print(`no differences: ${same} ${same === 1 ? "array" : "arrays"} equal${tolerance.rtol > 0 || tolerance.atol > 0 ? ` within rtol ${tolerance.rtol}, atol ${tolerance.atol}` : ""}`);
+  else print(`${differences.length + onlyA.length + onlyB.length} ${differences.length + onlyA.length + onlyB.length === 1 ? "array differs" : "arrays differ"}${metadataDiffers ? ", and the metadata" : ""}; ${same} of ${total} in both are equal`);
+  return differs ? 1 : 0;
+}

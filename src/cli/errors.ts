@@ -1,0 +1,80 @@
+/**
+ * Errors on the command line: every failure becomes one line on standard error naming the file and
+ * the problem, with the NdpackError code, and an exit code:
+ *
+ * | exit | meaning |
+ * |-----:|---------|
+ * | 0 | success (`verify`: every check holds; `diff`: no difference) |
+ * | 1 | `diff` found a difference; or a failure that is not the input's fault: IO_ERROR, FILE_CHANGED, an internal error |
+ * | 2 | bad input: a file that is not valid (any format or checksum code), NOT_FOUND (no such array), INVALID_ARGUMENT (bad usage) |
+ *
+ * @module
+ */
+import { isNdpackError, NdpackError, type ErrorCode } from "../errors.js";
+
+/** Exit codes of the `ndpack` command. */
+export const EXIT = { ok: 0, failure: 1, badInput: 2 } as const;
+
+/** Codes that are not the input's fault: the command failed (exit 1). Every other code is bad input (exit 2). */
+const FAILURE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["IO_ERROR", "FILE_CHANGED", "WRITE_SIZE", "CLOSED"]);
+
+/** The exit code for an error. */
+export function exitCodeOf(error: unknown): number {
+  const inner = error instanceof FileError ? error.error : error;
+  return isNdpackError(inner) && !FAILURE_CODES.has(inner.code) ? EXIT.badInput : EXIT.failure;
+}
+
+/** An error while working on one file: what was wrong, and with which file. */
+export class FileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly error: unknown,
+  ) {
+    super(error instanceof Error ? error.message : String(error));
+    this.name = "FileError";
+  }
+}
+
+/** Runs `work` on `file`, so that whatever fails names that file. */
+export async function withFile<T>(file: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw error instanceof FileError ? error : new FileError(file, error);
+  }
+}
+
+/** A usage error (exit 2). */
+export function usageError(message: string, field?: string): NdpackError {
+  return new NdpackError("INVALID_ARGUMENT", message, field === undefined ? {} : { field });
+}
+
+/** `message` on one line. */
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, " ").trim();
+}
+
+/**
+ * The one line printed for an error: `ndpack <command>: <file>: <problem> (<CODE>)`. The file is
+ * left out when the message already names it.
+ */
+export function errorLine(command: string, error: unknown): string {
+  const file = error instanceof FileError ? error.file : undefined;
+  const inner = error instanceof FileError ? error.error : error;
+  const message = oneLine(inner instanceof Error ? inner.message : String(inner));
+  const where = file !== undefined && !message.includes(file) ? `${file}: ` : "";
+  const code = isNdpackError(inner) ? inner.code : `internal error${inner instanceof Error && inner.name !== "Error" ? ` ${inner.name}` : ""}; run with --debug for a stack trace`;
+  return `${command}: ${where}${message} (${code})`;
+}
+
+/** What `--debug` adds: the stack trace and the chain of causes. */
+export function debugText(error: unknown): string {
+  const lines: string[] = [];
+  let current: unknown = error instanceof FileError ? error.error : error;
+  for (let depth = 0; current !== undefined && depth < 8; depth++) {
+    lines.push(depth === 0 ? "" : "caused by:");
+    lines.push(current instanceof Error ? (current.stack ?? `${current.name}: ${current.message}`) : String(current));
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,75 @@
+/**
+ * `ndpack verify FILE`: checks a file's structure (every header check of its format) and every
+ * checksum it has (ndpack payload CRCs and padding, .npz member CRCs), array by array, reading the
+ * payloads in chunks. Exit 0 only when everything holds; a damaged file is bad input (exit 2).
+ * .npy and .safetensors files have no checksums: only their structure can be checked.
+ *
+ * @module
+ */
+import type { Dtype } from "../dtypes.js";
+import { isNdpackError, NdpackError } from "../errors.js";
+import { errorLine, exitCodeOf, EXIT, FileError, withFile } from "./errors.js";
+import { FORMAT_LABELS, openArrayFile, type ArrayFile } from "./formats.js";
+import { displayName, print, toJson } from "./output.js";
+
+/** Options of `ndpack verify`. */
+export interface VerifyOptions {
+  readonly json?: boolean;
+  readonly voidDtype?: Dtype;
+}
+
+interface ArrayResult {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly code?: string;
+  readonly message?: string;
+}
+
+/** Runs `ndpack verify`; returns the exit code. */
+export async function verifyCommand(path: string, options: VerifyOptions): Promise<number> {
+  let file: ArrayFile;
+  try {
+    file = await withFile(path, () => openArrayFile(path, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }));
+  } catch (error) {
+    // A file whose structure is invalid still gets its report, for scripts.
+    const inner = error instanceof FileError ? error.error : error;
+    if (options.json && exitCodeOf(error) === EXIT.badInput && isNdpackError(inner)) {
+      print(toJson({ file: path, ok: false, error: { code: inner.code, message: inner.message }, arrays: [] }));
+    }
+    throw error;
+  }
+  const results: ArrayResult[] = [];
+  try {
+    await withFile(path, async () => {
+      for (const { name } of file.arrays) {
+        try {
+          await file.verify(name);
+          results.push({ name, ok: true });
+        } catch (error) {
+          const inner = error instanceof FileError ? error.error : error;
+          if (!(inner instanceof NdpackError) || exitCodeOf(inner) !== EXIT.badInput) throw error;
+          results.push({ name, ok: false, code: inner.code, message: inner.message });
+        }
+      }
+    });
+  } finally {
+    await file.close();
+  }
+
+  const failed = results.filter((r) => !r.ok);
+  const label = `${FORMAT_LABELS[file.format]}${file.version === undefined ? "" : ` ${file.version}`}`;
+  if (options.json) {
+    print(toJson({ file: path, format: file.format, ok: failed.length === 0, checksum: file.checksum, arrays: results }));
+  } else {
+    for (const r of results) print(r.ok ? `ok    ${displayName(r.name)}` : `FAIL  ${displayName(r.name)}: ${r.message} (${r.code})`);
+    const count = `${results.length} ${results.length === 1 ? "array" : "arrays"}`;
+    if (failed.length > 0) print(`${path}: ${failed.length} of ${count} damaged`);
+    else if (file.checksum === "none") print(`${path}: ${label}, structure valid, ${count}; it has no checksums, so the values themselves cannot be checked`);
+    else print(`${path}: ${label}, structure and checksums valid, ${count}`);
+  }
+  if (failed.length === 0) return EXIT.ok;
+  const first = failed[0]!;
+  const summary = new NdpackError(first.code as NdpackError["code"], `${failed.length} of ${results.length} arrays failed verification, first ${JSON.stringify(first.name)}: ${first.message}`, { array: first.name });
+  process.stderr.write(errorLine("ndpack verify", new FileError(path, summary)) + "\n");
+  return EXIT.badInput;
+}

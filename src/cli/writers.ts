@@ -1,0 +1,230 @@
+/**
+ * Writing arrays read from {@link ArrayFile}s to a file of any format, one chunk at a time:
+ * `ndpack convert`, `pack` and `extract` all end here. Every output is written atomically (a
+ * temporary file renamed over the path once complete), so a failed command leaves the path as it was.
+ *
+ * What each format holds in memory while writing: ndpack (through `createWriter`), .npy and .npz, one
+ * chunk of the array being copied; .safetensors, one chunk too, except for Fortran-order arrays
+ * with more than one dimension longer than 1, which are read whole to be written in C order
+ * (safetensors has no other).
+ *
+ * @module
+ */
+import { copySwapped } from "../bytes.js";
+import { DTYPES, type Dtype } from "../dtypes.js";
+import { NdpackError } from "../errors.js";
+import { DEFAULT_LIMITS, type ByteOrder, type Checksum, type Codec } from "../format.js";
+import { cOrderBytes } from "../interop/common.js";
+import { writeNpyHeader } from "../interop/npy.js";
+import { NPZ_NDPACK_MEMBER, toNpz } from "../interop/npz.js";
+import { toSafetensors } from "../interop/safetensors.js";
+import { stringifyJson } from "../json.js";
+import { AtomicFile, FileSink, ioError } from "../node/io.js";
+import { createWriter } from "../node/writer.js";
+import { HOST_BYTE_ORDER } from "../runtime.js";
+import { usageError } from "./errors.js";
+import type { ArrayEntry, ArrayFile, FileFormat } from "./formats.js";
+import { CHUNK_BYTES } from "./formats.js";
+import { ZipStreamWriter } from "./zip-stream.js";
+
+/** One array to write: `entry` of `file`, written under `name`. */
+export interface OutputArray {
+  readonly name: string;
+  readonly file: ArrayFile;
+  readonly entry: ArrayEntry;
+}
+
+/** How to write. Options a format cannot honour are usage errors (INVALID_ARGUMENT). */
+export interface WriteOptions {
+  readonly format: FileFormat;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  /**
+   * ndpack: the codec of every array (`undefined`: each array keeps its source's compression).
+   * .npz: deflate the members when not `"none"` (`undefined`: when any source array is compressed).
+   */
+  readonly codec?: Codec;
+  readonly compressionLevel?: number;
+  /** ndpack only. */
+  readonly alignment?: number;
+  /** ndpack only. */
+  readonly checksum?: Checksum;
+  /** ndpack, .npy, .npz. Default `"little"`. */
+  readonly byteOrder?: ByteOrder;
+  /** Called with the number of array bytes each time a chunk has been written. */
+  readonly onProgress?: (bytes: number) => void;
+}
+
+/** Checks that the options suit the format (before anything is read or written). */
+export function checkWriteOptions(options: WriteOptions, arrayCount: number): void {
+  const { format } = options;
+  const only = (option: string, formats: string) => usageError(`${option} applies to ${formats} output, not ${format}`, option);
+  if (format !== "ndpack" && options.alignment !== undefined) throw only("--alignment", ".ndp");
+  if (format !== "ndpack" && options.checksum !== undefined) throw only("--checksum", ".ndp");
+  if ((format === "npy" || format === "safetensors") && options.codec !== undefined && options.codec !== "none") throw only("--compress/--codec", ".ndp and .npz");
+  if (format === "npz" && options.codec === "shuffle+deflate") throw usageError(".npz members can only be deflated: use --codec deflate or --compress", "--codec");
+  if (format === "safetensors" && options.byteOrder === "big") throw usageError("safetensors files are always little-endian: --big-endian applies to .ndp, .npy and .npz output", "--big-endian");
+  if (format === "npy" && arrayCount !== 1) {
+    throw usageError(`a .npy file holds one array, and there are ${arrayCount}: write .ndp, .npz or .safetensors, or take one array out with 'ndpack extract'`);
+  }
+}
+
+/** An array's chunks in the given byte order, counted for progress. */
+async function* chunksIn(array: OutputArray, byteOrder: ByteOrder, onProgress?: (bytes: number) => void): AsyncGenerator<Uint8Array, void, undefined> {
+  const wordSize = DTYPES[array.entry.dtype].wordSize;
+  const swap = wordSize > 1 && byteOrder !== HOST_BYTE_ORDER;
+  for await (const chunk of array.file.chunks(array.entry.name, CHUNK_BYTES)) {
+    if (swap) {
+      const swapped = new Uint8Array(chunk.length);
+      copySwapped(chunk, swapped, 0, wordSize);
+      yield swapped;
+    } else yield chunk;
+    onProgress?.(chunk.length);
+  }
+}
+
+/** Writes `arrays` to `path` in `options.format`. */
+export async function writeArrays(path: string, arrays: readonly OutputArray[], options: WriteOptions): Promise<void> {
+  checkWriteOptions(options, arrays.length);
+  switch (options.format) {
+    case "ndpack":
+      return writeNdpack(path, arrays, options);
+    case "npy":
+      return writeNpy(path, arrays[0]!, options);
+    case "npz":
+      return writeNpz(path, arrays, options);
+    case "safetensors":
+      return writeSafetensors(path, arrays, options);
+  }
+}
+
+async function writeNdpack(path: string, arrays: readonly OutputArray[], options: WriteOptions): Promise<void> {
+  const entries = arrays.map(({ name, entry }) => ({ name, dtype: entry.dtype, shape: entry.shape, order: entry.order, codec: options.codec ?? entry.codec }));
+  const writer = await createWriter(path, entries, {
+    metadata: options.metadata,
+    ...(options.alignment === undefined ? {} : { alignment: options.alignment }),
+    ...(options.checksum === undefined ? {} : { checksum: options.checksum }),
+    ...(options.byteOrder === undefined ? {} : { byteOrder: options.byteOrder }),
+    ...(options.compressionLevel === undefined ? {} : { compressionLevel: options.compressionLevel }),
+  });
+  try {
+    for (const array of arrays) await writer.writeAll(array.name, chunksIn(array, HOST_BYTE_ORDER, options.onProgress));
+    await writer.close();
+  } catch (error) {
+    await writer.abort(error);
+    throw error;
+  }
+}
+
+/** Writes pieces to a new file that replaces `path` when complete. */
+async function writeAtomically(path: string, pieces: AsyncIterable<Uint8Array>): Promise<void> {
+  const file = await AtomicFile.create(path);
+  try {
+    const sink = new FileSink(file.handle);
+    for await (const piece of pieces) await sink.write(piece);
+    await sink.finish();
+  } catch (error) {
+    await file.discard();
+    throw error instanceof NdpackError ? error : ioError("write", file.tempPath, error);
+  }
+  await file.commit(true);
+}
+
+function npyHeader(entry: ArrayEntry, byteOrder: ByteOrder): Uint8Array {
+  return writeNpyHeader({ dtype: DTYPES[entry.dtype], shape: entry.shape, order: entry.order }, { byteOrder });
+}
+
+async function writeNpy(path: string, array: OutputArray, options: WriteOptions): Promise<void> {
+  const byteOrder = options.byteOrder ?? "little";
+  await writeAtomically(
+    path,
+    (async function* () {
+      yield npyHeader(array.entry, byteOrder);
+      yield* chunksIn(array, byteOrder, options.onProgress);
+    })(),
+  );
+}
+
+async function writeNpz(path: string, arrays: readonly OutputArray[], options: WriteOptions): Promise<void> {
+  const byteOrder = options.byteOrder ?? "little";
+  const compress = options.codec === undefined ? arrays.some((a) => a.entry.codec !== "none") : options.codec !== "none";
+  const method = compress ? "deflate" : "stored";
+  // Checks names, dtypes and metadata exactly as toNpz does, on empty stand-ins.
+  toNpz(arrays.map(({ name, entry }) => [name, standIn(entry)] as const), { metadata: options.metadata });
+  const zip = await ZipStreamWriter.create(path, options.compressionLevel ?? 6);
+  try {
+    const dtypes: Record<string, Dtype> = {};
+    for (const array of arrays) {
+      if (DTYPES[array.entry.dtype].numpy === null) Object.defineProperty(dtypes, array.name, { value: array.entry.dtype, enumerable: true });
+      const header = npyHeader(array.entry, byteOrder);
+      const content = (async function* () {
+        yield header;
+        yield* chunksIn(array, byteOrder, options.onProgress);
+      })();
+      await zip.add(`${array.name}.npy`, header.length + array.entry.nbytes, content, method, 64);
+    }
+    if (Object.keys(options.metadata).length > 0 || Object.keys(dtypes).length > 0) {
+      const text = new TextEncoder().encode(stringifyJson({ metadata: options.metadata, dtypes }, { maxDepth: DEFAULT_LIMITS.maxDepth, path: "" }));
+      await zip.add(NPZ_NDPACK_MEMBER, text.length, (async function* () { yield text; })(), method);
+    }
+    await zip.finish();
+  } catch (error) {
+    await zip.abort();
+    throw error;
+  }
+}
+
+/** An empty array of an entry's dtype: what the whole-buffer writers check names, dtypes and metadata on. */
+function standIn(entry: ArrayEntry) {
+  return { data: new DTYPES[entry.dtype].view(0), dtype: entry.dtype, shape: [0] };
+}
+
+/** True when an array's F-order bytes differ from its C-order bytes. */
+function needsReorder(entry: ArrayEntry): boolean {
+  return entry.order === "F" && entry.shape.filter((d) => d > 1).length > 1;
+}
+
+async function writeSafetensors(path: string, arrays: readonly OutputArray[], options: WriteOptions): Promise<void> {
+  // The names, dtypes and metadata are checked, and the metadata encoded, by toSafetensors itself.
+  const stand = toSafetensors(arrays.map(({ name, entry }) => [name, standIn(entry)] as const), { metadata: options.metadata });
+  const metadata = fromSafetensorsHeader(stand);
+  // Largest items first, as toSafetensors lays them out (a stable sort keeps the given order otherwise).
+  const sorted = [...arrays].sort((a, b) => DTYPES[b.entry.dtype].itemSize - DTYPES[a.entry.dtype].itemSize);
+  const header: Record<string, unknown> = {};
+  if (metadata !== undefined) Object.defineProperty(header, "__metadata__", { value: metadata, enumerable: true, writable: true, configurable: true });
+  let offset = 0;
+  for (const { name, entry } of sorted) {
+    const value = { dtype: DTYPES[entry.dtype].safetensors, shape: [...entry.shape], data_offsets: [offset, offset + entry.nbytes] };
+    Object.defineProperty(header, name, { value, enumerable: true, writable: true, configurable: true });
+    offset += entry.nbytes;
+  }
+  const text = new TextEncoder().encode(stringifyJson(header, { maxDepth: 4, path: "" }));
+  const headerLength = text.length + ((8 - (text.length % 8)) % 8);
+  const head = new Uint8Array(8 + headerLength).fill(0x20);
+  new DataView(head.buffer).setBigUint64(0, BigInt(headerLength), true);
+  head.set(text, 8);
+  await writeAtomically(
+    path,
+    (async function* () {
+      yield head;
+      for (const array of sorted) {
+        if (!needsReorder(array.entry)) {
+          yield* chunksIn(array, "little", options.onProgress);
+          continue;
+        }
+        const { entry } = array;
+        const itemSize = DTYPES[entry.dtype].itemSize;
+        const bytes = cOrderBytes(await array.file.read(entry.name), entry.shape, entry.order, itemSize);
+        if (HOST_BYTE_ORDER !== "little" && DTYPES[entry.dtype].wordSize > 1) copySwapped(bytes.slice(), bytes, 0, DTYPES[entry.dtype].wordSize);
+        yield bytes;
+        options.onProgress?.(bytes.length);
+      }
+    })(),
+  );
+}
+
+/** The `__metadata__` object of a safetensors file (toSafetensors' encoding of ndpack metadata), if any. */
+function fromSafetensorsHeader(bytes: Uint8Array): Record<string, string> | undefined {
+  const length = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length))) as { __metadata__?: Record<string, string> };
+  return header.__metadata__;
+}
