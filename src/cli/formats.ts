@@ -464,7 +464,8 @@ export async function openArrayFile(path: string, options: OpenArrayFileOptions 
         return new ForeignArrayFile(file, "npy", header.version, header.metadata, header.arrays);
       }
       case "npz": {
-        const header = await readNpzHeader(file, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype });
+        // Members are inflated as streams, never whole: no member is too large to read.
+        const header = await readNpzHeader(file, { maxDecodedBytes: Number.MAX_SAFE_INTEGER, ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }) });
         return new ForeignArrayFile(file, "npz", header.version, header.metadata, header.arrays);
       }
       case "safetensors": {

@@ -111,6 +111,12 @@ export interface NpzHeaderOptions {
   readonly maxHeaderBytes?: number;
   /** Most dimensions. Default 64. */
   readonly maxDims?: number;
+  /**
+   * As for `fromNpz`: a deflated member larger than this, uncompressed, is refused (LIMIT_EXCEEDED)
+   * before anything of it is inflated. Default 1 GiB. Readers that inflate members as a stream,
+   * never holding one whole, can raise it to `Number.MAX_SAFE_INTEGER`.
+   */
+  readonly maxDecodedBytes?: number;
   /** Largest `__ndpack__.json` member read, in bytes. Default 100 MiB (the core's `maxHeaderBytes`). */
   readonly maxMetadataBytes?: number;
 }
@@ -364,6 +370,8 @@ const U16_MAX = 0xffff;
 const EXTRA_ZIP64 = 0x0001;
 const FLAG_ENCRYPTED = 0x0001;
 const FLAG_UTF8 = 0x0800;
+/** Bytes read from the end of a zip first, to find its end record when it has no long comment. */
+const TAIL_FIRST_READ = 4096;
 /** Compressed bytes inflated at a time while looking for a deflated member's .npy header. */
 const INFLATE_STEP = 4096;
 
@@ -411,21 +419,31 @@ async function readZipMembers(reader: CountingReader, maxEntries: number): Promi
   }
   if (size < END_SIZE) throw new NdpackError("TRUNCATED", `zip: input is ${size} bytes, shorter than the ${END_SIZE}-byte end record`, { expected: END_SIZE, actual: size });
 
-  // The end record (and the ZIP64 locator just before it) lie in the file's last 64 KiB or so.
-  const tailStart = Math.max(0, size - END_SIZE - MAX_COMMENT - ZIP64_LOCATOR_SIZE);
-  const tail = await reader.read(tailStart, size - tailStart);
-  const tailView = dataView(tail);
+  // The end record (and the ZIP64 locator just before it) lie in the file's last 64 KiB or so;
+  // without a long comment, in its last few bytes: those are read first.
+  let tailStart = 0;
+  let tail: Uint8Array = new Uint8Array(0);
   let endAt = -1;
   let mismatch: "trailing" | "truncated" | undefined;
-  for (let at = size - END_SIZE; at >= Math.max(0, size - END_SIZE - MAX_COMMENT); at--) {
-    if (tailView.getUint32(at - tailStart, true) !== SIG.end) continue;
-    const end = at + END_SIZE + tailView.getUint16(at - tailStart + 20, true);
-    if (end === size) {
-      endAt = at;
-      break;
+  for (const window of [TAIL_FIRST_READ, END_SIZE + MAX_COMMENT + ZIP64_LOCATOR_SIZE]) {
+    tailStart = Math.max(0, size - window);
+    tail = await reader.read(tailStart, size - tailStart);
+    const view = dataView(tail);
+    mismatch = undefined;
+    for (let at = size - END_SIZE; at >= Math.max(tailStart, size - END_SIZE - MAX_COMMENT); at--) {
+      if (view.getUint32(at - tailStart, true) !== SIG.end) continue;
+      const end = at + END_SIZE + view.getUint16(at - tailStart + 20, true);
+      if (end === size) {
+        endAt = at;
+        break;
+      }
+      mismatch ??= end < size ? "trailing" : "truncated";
     }
-    mismatch ??= end < size ? "trailing" : "truncated";
+    // The ZIP64 locator, just before the end record, must be in the window too.
+    if (endAt >= 0 && endAt - ZIP64_LOCATOR_SIZE < tailStart && tailStart > 0) endAt = -1;
+    if (endAt >= 0 || tailStart === 0) break;
   }
+  const tailView = dataView(tail);
   if (endAt < 0) {
     if (mismatch === "trailing") throw new NdpackError("TRAILING_BYTES", "zip: bytes follow the end of central directory record (and its comment)", { actual: size });
     throw new NdpackError("TRUNCATED", "zip: no end of central directory record at the end of the input: the file is truncated or is not a zip file", { actual: size });
@@ -621,13 +639,21 @@ function readNdpackMember(content: Uint8Array): { metadata: Record<string, unkno
  * `byteLength` of the member's compressed bytes, as `fromNpz` reports them.
  *
  * @throws NdpackError the errors `fromNpz` raises, except CHECKSUM for array members (whose
- *   content is not read) and CODEC_ERROR past the .npy header of a deflated member.
+ *   content is not read) and CODEC_ERROR past the .npy header of a deflated member. A member
+ *   whose .npy header is damaged is reported by what is wrong with that header, where `fromNpz`,
+ *   which checks a member's CRC-32 before reading it, reports CHECKSUM.
  */
 export async function readNpzHeader(source: RangeReader, options: NpzHeaderOptions = {}): Promise<ForeignHeader> {
   const reader = new CountingReader(source);
   const npyOptions = resolveNpyOptions({ maxHeaderBytes: options.maxHeaderBytes, maxDims: options.maxDims });
   const maxArrays = checkLimit(options.maxArrays, DEFAULT_LIMITS.maxArrays, "maxArrays");
   const maxMetadataBytes = checkLimit(options.maxMetadataBytes, DEFAULT_LIMITS.maxHeaderBytes, "maxMetadataBytes");
+  const maxDecodedBytes = checkLimit(options.maxDecodedBytes, DEFAULT_LIMITS.maxDecodedBytes, "maxDecodedBytes");
+  const checkInflatable = (member: ZipMember) => {
+    if (member.method === "deflate" && member.size > maxDecodedBytes) {
+      throw new NdpackError("LIMIT_EXCEEDED", `zip: member "${member.name}" inflates to ${member.size} bytes, more than the limit of ${maxDecodedBytes}; raise the maxDecodedBytes option to read it`, { array: member.name, expected: maxDecodedBytes, actual: member.size, limit: "maxDecodedBytes" });
+    }
+  };
   const voidOption = options.voidDtype;
   if (voidOption !== undefined && (typeof voidOption === "string" ? !isDtype(voidOption) : voidOption === null || typeof voidOption !== "object" || !Object.values(voidOption).every(isDtype))) {
     throw new NdpackError("INVALID_ARGUMENT", "voidDtype must be a dtype name or an object of dtype names by array name", { field: "voidDtype" });
@@ -637,6 +663,7 @@ export async function readNpzHeader(source: RangeReader, options: NpzHeaderOptio
   const ndpackMember = members.find((m) => m.name === NPZ_NDPACK_MEMBER);
   let extra = { metadata: {} as Record<string, unknown>, dtypes: new Map<string, Dtype>() };
   if (ndpackMember !== undefined) {
+    checkInflatable(ndpackMember);
     if (ndpackMember.size > maxMetadataBytes) {
       throw new NdpackError("LIMIT_EXCEEDED", `zip: member "${NPZ_NDPACK_MEMBER}" is ${ndpackMember.size} bytes, more than the limit of ${maxMetadataBytes}; raise the maxMetadataBytes option to read it`, { array: NPZ_NDPACK_MEMBER, expected: maxMetadataBytes, actual: ndpackMember.size, limit: "maxMetadataBytes" });
     }
@@ -660,6 +687,7 @@ export async function readNpzHeader(source: RangeReader, options: NpzHeaderOptio
     const name = member.name.slice(0, -4);
     const override = voidOption === undefined || typeof voidOption === "string" ? voidOption : Object.hasOwn(voidOption, name) ? voidOption[name] : undefined;
     const voidDtype = override ?? extra.dtypes.get(name);
+    checkInflatable(member);
     const layout = await npyLayoutOf((length) => memberHead(reader, member, length), member.size, { ...npyOptions, voidDtype }, name);
     version ??= `${layout.version}.0`;
     const deflated = member.method === "deflate";
