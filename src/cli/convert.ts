@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { basename } from "node:path";
 import type { Dtype } from "../dtypes.js";
 import type { Checksum, Codec } from "../format.js";
 import { usageError, withFile } from "./errors.js";
@@ -55,7 +56,7 @@ export function writeOptions(format: FileFormat, options: WriteCommandOptions, m
 /** Copies `arrays` to `path` with a progress bar over their bytes; errors name the file they concern. */
 export async function copyArrays(path: string, arrays: readonly OutputArray[], options: WriteOptions, inputBytes: number, progressOption: boolean | undefined): Promise<void> {
   const total = arrays.reduce((sum, a) => sum + a.entry.nbytes, 0);
-  const progress = createProgress(`writing ${path}`, total, inputBytes, progressOption);
+  const progress = createProgress(`writing ${basename(path)}`, total, inputBytes, progressOption);
   try {
     await withFile(path, () => writeArrays(path, arrays, { ...options, onProgress: (bytes) => progress.advance(bytes) }));
   } catch (error) {

@@ -47,6 +47,12 @@ function integer(min: number, max: number) {
   };
 }
 
+function powerOfTwo(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 8 || n > 65536 || (n & (n - 1)) !== 0) throw new InvalidArgumentError("must be a power of two from 8 to 65536");
+  return n;
+}
+
 function nonNegative(value: string): number {
   const n = Number(value);
   if (value.trim() === "" || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError("must be a non-negative number");
@@ -65,7 +71,7 @@ function writeFlags(command: Command, { formats = true, ndpack = true } = {}): C
       .option("--no-compress", "store every array uncompressed (default: keep the input's compression)")
       .addOption(new Option("--codec <codec>", ".ndp: the codec of every array").choices(CODECS as unknown as string[]))
       .option("--level <n>", "DEFLATE level, 0 (fastest) to 9 (smallest); default 6", integer(0, 9))
-      .option("--alignment <bytes>", ".ndp: payload alignment, a power of two from 8 to 65536 (4096 for page-aligned arrays); default 64", integer(8, 65536))
+      .option("--alignment <bytes>", ".ndp: payload alignment, a power of two from 8 to 65536 (4096 for page-aligned arrays); default 64", powerOfTwo)
       .addOption(new Option("--checksum <kind>", ".ndp: crc32 (default) or none").choices(["crc32", "none"]));
   }
   return command

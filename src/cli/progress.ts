@@ -45,11 +45,14 @@ export function createProgress(label: string, total: number, inputBytes: number,
     const seconds = Math.max((now - started) / 1000, 1e-3);
     const rate = `${formatBytes(Math.round(done / seconds))}/s`;
     const text = `${(fraction * 100).toFixed(0).padStart(3)}%  ${formatBytes(done)} of ${formatBytes(total)}  ${rate}`;
-    const columns = stream.columns ?? 80;
-    const width = Math.max(10, Math.min(40, columns - label.length - text.length - 6));
+    // On a terminal the line fits its width (the label gives way first); elsewhere it is whole.
+    const columns = stream.isTTY ? stream.columns || 80 : Infinity;
+    const width = Math.max(10, Math.min(40, columns - 1 - text.length - 4 - Math.min(label.length, 20)));
     const filled = Math.round(fraction * width);
-    const line = `${label} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${text}`;
-    stream.write(`\r${line.slice(0, columns - 1)}${final ? "\n" : ""}`);
+    const bar = `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${text}`;
+    const room = columns - 1 - bar.length - 1;
+    const name = label.length <= room ? label : room > 3 ? `...${label.slice(label.length - room + 3)}` : "";
+    stream.write(`\r${name === "" ? bar : `${name} ${bar}`}${final ? "\n" : ""}`);
   };
   draw(false);
   return {

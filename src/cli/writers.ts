@@ -22,7 +22,7 @@ import { stringifyJson } from "../json.js";
 import { AtomicFile, FileSink, ioError } from "../node/io.js";
 import { createWriter } from "../node/writer.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
-import { usageError } from "./errors.js";
+import { FileError, usageError } from "./errors.js";
 import type { ArrayEntry, ArrayFile, FileFormat } from "./formats.js";
 import { CHUNK_BYTES } from "./formats.js";
 import { ZipStreamWriter } from "./zip-stream.js";
@@ -124,13 +124,22 @@ async function writeAtomically(path: string, pieces: AsyncIterable<Uint8Array>):
     await sink.finish();
   } catch (error) {
     await file.discard();
-    throw error instanceof NdpackError ? error : ioError("write", file.tempPath, error);
+    throw error instanceof NdpackError || error instanceof FileError ? error : ioError("write", file.tempPath, error);
   }
   await file.commit(true);
 }
 
+/**
+ * The byte order of an array in a .npy file: the one asked for, except for bfloat16 and float8,
+ * which numpy stores as raw bytes (a void descr, which has no byte order: numpy reads `>V2` as `|V2`,
+ * and `.view(ml_dtypes.bfloat16)` reads the bytes in the machine's order): always little-endian.
+ */
+function npyByteOrder(entry: ArrayEntry, byteOrder: ByteOrder): ByteOrder {
+  return DTYPES[entry.dtype].numpy === null ? "little" : byteOrder;
+}
+
 function npyHeader(entry: ArrayEntry, byteOrder: ByteOrder): Uint8Array {
-  return writeNpyHeader({ dtype: DTYPES[entry.dtype], shape: entry.shape, order: entry.order }, { byteOrder });
+  return writeNpyHeader({ dtype: DTYPES[entry.dtype], shape: entry.shape, order: entry.order }, { byteOrder: npyByteOrder(entry, byteOrder) });
 }
 
 async function writeNpy(path: string, array: OutputArray, options: WriteOptions): Promise<void> {
@@ -139,7 +148,7 @@ async function writeNpy(path: string, array: OutputArray, options: WriteOptions)
     path,
     (async function* () {
       yield npyHeader(array.entry, byteOrder);
-      yield* chunksIn(array, byteOrder, options.onProgress);
+      yield* chunksIn(array, npyByteOrder(array.entry, byteOrder), options.onProgress);
     })(),
   );
 }
@@ -158,7 +167,7 @@ async function writeNpz(path: string, arrays: readonly OutputArray[], options: W
       const header = npyHeader(array.entry, byteOrder);
       const content = (async function* () {
         yield header;
-        yield* chunksIn(array, byteOrder, options.onProgress);
+        yield* chunksIn(array, npyByteOrder(array.entry, byteOrder), options.onProgress);
       })();
       await zip.add(`${array.name}.npy`, header.length + array.entry.nbytes, content, method, 64);
     }
