@@ -1,13 +1,14 @@
 /**
- * Payload codecs of FORMAT.md §5: byte shuffling and raw DEFLATE. Compression uses fflate
- * everywhere, so a file's bytes do not depend on the runtime that wrote it; decompression uses
- * Node's native zlib where the runtime has it (several times faster) and fflate elsewhere. Both
- * decompressors stop before producing more than the declared size: a compression bomb costs at
- * most the array's own size.
+ * Payload codecs of FORMAT.md §5: byte shuffling and raw DEFLATE. Compression uses fflate's
+ * one-shot deflate everywhere, so a file's bytes do not depend on the runtime that wrote it;
+ * decompression uses Node's native zlib where the runtime has it and pako (a port of zlib)
+ * elsewhere, so both refuse exactly the same streams. Both stop before producing more than the
+ * declared size: a compression bomb costs at most the array's own size and one output chunk.
  *
  * @module
  */
-import { deflateSync, Inflate } from "fflate";
+import { deflateSync } from "fflate";
+import { Inflate } from "pako";
 import { NdpackError } from "./errors.js";
 import type { Codec } from "./format.js";
 import { nativeZlib, type NativeZlib } from "./runtime.js";
@@ -45,34 +46,34 @@ export function compressPayload(bytes: Uint8Array, codec: Exclude<Codec, "none">
   return stored.length < bytes.length ? stored : undefined;
 }
 
-/** Bytes of compressed input handed to fflate per step: bounds its output per step to about 1 MiB (DEFLATE expands at most 1032:1). */
-const INFLATE_STEP = 1024;
+/** Bytes of output pako produces per step: what a bomb can make it allocate before the size check stops it. */
+const INFLATE_CHUNK = 64 * 1024;
 
-/** The browser path (exported for its tests, which run where Node's zlib would otherwise be chosen). */
-export function inflateWithFflate(stored: Uint8Array, nbytes: number, name: string): Uint8Array {
-  // fflate reads no bytes as an empty stream; DEFLATE has none (the shortest is 2 bytes), and zlib agrees.
-  if (stored.length === 0) throw damaged(name, new Error("empty input"));
+/**
+ * The path of runtimes without Node's zlib (browsers). pako is a port of zlib's inflate, so it
+ * refuses exactly the streams zlib refuses; fflate's inflater, lighter, accepts some invalid ones
+ * (a code-length repeat before any length, found by the fuzz campaign), and two readers would then
+ * disagree about one file. Exported for its tests, which run where zlib would otherwise be chosen.
+ */
+export function inflateWithPako(stored: Uint8Array, nbytes: number, name: string): Uint8Array {
   const out = new Uint8Array(nbytes);
   let written = 0;
-  const inflater = new Inflate((chunk) => {
+  const inflater = new Inflate({ raw: true, chunkSize: INFLATE_CHUNK });
+  inflater.onData = (chunk: Uint8Array) => {
     if (written + chunk.length > nbytes) throw tooLong(name, nbytes);
     out.set(chunk, written);
     written += chunk.length;
-  });
+  };
   try {
-    // The last push is flagged final: fflate then throws on a stream that ends early.
-    for (let at = 0; at < stored.length || at === 0; at += INFLATE_STEP) {
-      const end = Math.min(at + INFLATE_STEP, stored.length);
-      inflater.push(stored.subarray(at, end), end === stored.length);
-    }
+    inflater.push(stored, true);
   } catch (cause) {
     throw cause instanceof NdpackError ? cause : damaged(name, cause);
   }
+  // `ended` and `strm.avail_in` (input left after the final block) are pako 2 fields its typings omit.
+  const state = inflater as unknown as { ended: boolean; strm: { avail_in: number } };
+  if (inflater.err !== 0 || !state.ended) throw damaged(name, new Error(inflater.msg || "the stream ends before its final block"));
   if (written !== nbytes) throw tooShort(name, nbytes, written);
-  // fflate keeps the input it has not consumed in `p`, whose first byte is still partly unread
-  // when the bit position `s.p` is not 0 (pinned by test/codecs.test.ts against fflate 0.8).
-  const state = inflater as unknown as { p: Uint8Array; s: { p?: number } };
-  if (state.p.length - ((state.s.p ?? 0) > 0 ? 1 : 0) > 0) throw trailing(name);
+  if (state.strm.avail_in > 0) throw trailing(name);
   return out;
 }
 
@@ -114,7 +115,7 @@ function tooShort(name: string, nbytes: number, actual: number): NdpackError {
 /** Reverses {@link compressPayload}: returns fresh memory of exactly `nbytes` bytes, in the file's byte order. */
 export function decompressPayload(stored: Uint8Array, codec: Exclude<Codec, "none">, nbytes: number, wordSize: number, name: string): Uint8Array {
   const { inflateRawSync } = nativeZlib;
-  const inflated = inflateRawSync ? inflateWithZlib(inflateRawSync, stored, nbytes, name) : inflateWithFflate(stored, nbytes, name);
+  const inflated = inflateRawSync ? inflateWithZlib(inflateRawSync, stored, nbytes, name) : inflateWithPako(stored, nbytes, name);
   if (codec !== "shuffle+deflate" || wordSize === 1) return inflated;
   const out = new Uint8Array(nbytes);
   unshuffle(inflated, wordSize, out);

@@ -1,12 +1,12 @@
 import { deflateRawSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { compressPayload, decompressPayload, inflateWithFflate, shuffle, unshuffle } from "../src/codecs.js";
+import { compressPayload, decompressPayload, inflateWithPako, shuffle, unshuffle } from "../src/codecs.js";
 import { NdpackError } from "../src/errors.js";
 
 const both = [
   ["native zlib", (stored: Uint8Array, nbytes: number) => decompressPayload(stored, "deflate", nbytes, 1, "a")],
-  ["fflate (browsers)", (stored: Uint8Array, nbytes: number) => inflateWithFflate(stored, nbytes, "a")],
+  ["pako (browsers)", (stored: Uint8Array, nbytes: number) => inflateWithPako(stored, nbytes, "a")],
 ] as const;
 
 function codeOf(run: () => unknown): string | undefined {

@@ -40,7 +40,7 @@ const ALLOCATION_MARGIN = 1024 * 1024;
  * The most one call may grow external memory (`process.memoryUsage().arrayBuffers`): the input once (a copy of a
  * whole payload), plus a small multiple of the decoded-size limit, plus a margin. The multiple is
  * the inflaters' working memory: zlib collects its output in chunks, concatenates them, and the
- * result is copied to memory of its own; fflate grows its buffer by doubling and slices its output;
+ * result is copied to memory of its own; pako writes into a fixed buffer of the declared size;
  * unshuffling writes one more copy. A compression bomb that inflates far past the declared size,
  * or a size taken from the header and allocated before it is checked, goes beyond it.
  */
@@ -52,13 +52,11 @@ export function allocationBound(input: Uint8Array, limits: Pick<ReadLimits, "max
 const ALLOCATION_FACTOR = 8;
 
 /**
- * Extra allowance for the pure-JS inflater (fflate: runtimes without native zlib, i.e. browsers).
- * `src/codecs.ts` hands it 1 KiB of compressed input per step, which can inflate to about 1 MiB
- * before the size check sees the output, and fflate's doubling buffer and output copies turn that
- * into about 5 MiB of short-lived allocation per step, whatever the array's declared size. Bounded,
- * but not proportional to the limits: reported with the campaign, measured separately.
+ * Extra allowance for the pure-JS inflater (pako: runtimes without native zlib, i.e. browsers): its
+ * 32 KiB window and one 64 KiB output chunk, produced before the size check sees it, whatever the
+ * array's declared size. Reported with the campaign.
  */
-const FFLATE_STEP_ALLOWANCE = 8 * 1024 * 1024;
+const PURE_JS_ALLOWANCE = 1024 * 1024;
 
 /** What one case did. */
 export interface CaseReport {
@@ -70,20 +68,9 @@ export interface CaseReport {
   readonly problems: readonly string[];
   /** The largest growth of external memory (ArrayBuffers) over one call, in bytes. */
   readonly maxAllocation: number;
-  /** The same, over one `get` through fflate (see {@link FFLATE_STEP_ALLOWANCE}). */
-  readonly maxFflateAllocation: number;
-  /** Known, reported issues this case showed (see {@link KNOWN_ISSUES}); not failures. */
-  readonly known: readonly string[];
+  /** The same, over one `get` through pako (see {@link PURE_JS_ALLOWANCE}). */
+  readonly maxPureJsAllocation: number;
 }
-
-/**
- * Issues found by the campaign, pinned by a failing test in `test/fuzz-regressions.test.ts` and
- * reported, but not fixable in a small change: counted instead of failing every campaign.
- */
-export const KNOWN_ISSUES = {
-  /** fflate (the inflater where native zlib is missing: browsers) accepts some invalid deflate streams zlib rejects. */
-  fflateLenient: "fflate-accepts-invalid-deflate",
-} as const;
 
 /**
  * Memory held outside the JS heap, ArrayBuffers included: the same counter as
@@ -111,7 +98,7 @@ function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
   return true;
 }
 
-/** `get(name)` with the pure-JS inflater (fflate) instead of native zlib. */
+/** `get(name)` with the pure-JS inflater (pako) instead of native zlib. */
 function getWithoutNativeZlib(file: NdpackFile, name: string): NdArray {
   const native = nativeZlib.inflateRawSync;
   delete nativeZlib.inflateRawSync;
@@ -125,15 +112,14 @@ function getWithoutNativeZlib(file: NdpackFile, name: string): NdArray {
 /** Runs one input through the whole API and checks every invariant (see the module comment). */
 export function runCase(input: Uint8Array, options: DecodeOptions): CaseReport {
   const problems: string[] = [];
-  const known: string[] = [];
   const reached = new Set<string>();
   const { copy: _copy, verify: _verify, ...limits } = options;
   const bound = allocationBound(input, { maxDecodedBytes: options.maxDecodedBytes ?? 1024 ** 3 });
   let maxAllocation = 0;
-  let maxFflateAllocation = 0;
+  let maxPureJsAllocation = 0;
 
   /** Runs `fn`, recording its allocation; returns its result, or the NdpackError it threw. */
-  const call = <T>(what: string, fn: () => T, fflate = false): { value?: T; error?: NdpackError; failed?: true } => {
+  const call = <T>(what: string, fn: () => T, pureJs = false): { value?: T; error?: NdpackError; failed?: true } => {
     const before = externalMemory();
     try {
       return { value: fn() };
@@ -143,8 +129,8 @@ export function runCase(input: Uint8Array, options: DecodeOptions): CaseReport {
       return { failed: true };
     } finally {
       const grown = externalMemory() - before;
-      const allowed = fflate ? bound + FFLATE_STEP_ALLOWANCE : bound;
-      if (fflate) maxFflateAllocation = Math.max(maxFflateAllocation, grown);
+      const allowed = pureJs ? bound + PURE_JS_ALLOWANCE : bound;
+      if (pureJs) maxPureJsAllocation = Math.max(maxPureJsAllocation, grown);
       else maxAllocation = Math.max(maxAllocation, grown);
       if (grown > allowed) problems.push(`${what} grew external memory by ${grown} bytes, more than the bound of ${allowed}`);
     }
@@ -167,7 +153,7 @@ export function runCase(input: Uint8Array, options: DecodeOptions): CaseReport {
       problems.push(`decode threw ${code} but verify reported ${report.value.ok ? "ok" : report.value.error?.code}`);
     }
   }
-  if (file && report.value) checkValidFile(file, report.value, input, options, { problems, known }, call, record);
+  if (file && report.value) checkValidFile(file, report.value, input, options, problems, call, record);
 
   // The same bytes at offset 0 of memory of their own must give the same outcome.
   if (input.byteOffset !== 0 || !(input.buffer instanceof ArrayBuffer)) {
@@ -178,10 +164,10 @@ export function runCase(input: Uint8Array, options: DecodeOptions): CaseReport {
 
   if (prototypeFingerprint() !== PROTOTYPES) problems.push("Object.prototype, Array.prototype or Function.prototype changed");
   for (const key in {}) problems.push(`Object.prototype gained the enumerable property ${JSON.stringify(key)}`);
-  return { decodeCode: decoded.error?.code, reached: [...reached], problems, maxAllocation, maxFflateAllocation, known };
+  return { decodeCode: decoded.error?.code, reached: [...reached], problems, maxAllocation, maxPureJsAllocation };
 }
 
-type Call = <T>(what: string, fn: () => T, fflate?: boolean) => { value?: T; error?: NdpackError; failed?: true };
+type Call = <T>(what: string, fn: () => T, pureJs?: boolean) => { value?: T; error?: NdpackError; failed?: true };
 
 /** The invariants of a file that decoded. */
 function checkValidFile(
@@ -189,7 +175,7 @@ function checkValidFile(
   report: VerifyReport,
   input: Uint8Array,
   options: DecodeOptions,
-  { problems, known }: { problems: string[]; known: string[] },
+  problems: string[],
   call: Call,
   record: (error: NdpackError, phase: "decode" | "read" | "verify") => void,
 ): void {
@@ -254,19 +240,18 @@ function checkValidFile(
   if (verified.value && firstDamage) problems.push(`decode({ verify: true }) succeeded but verify reported ${firstDamage.code}`);
   if (verified.error && verified.error.code !== firstDamage?.code) problems.push(`decode({ verify: true }) threw ${verified.error.code}, verify reported ${firstDamage?.code ?? "ok"}`);
 
-  // Native zlib and fflate (the browsers' path) agree on every compressed array.
+  // Native zlib and pako (the browsers' path) agree on every compressed array.
   if (nativeZlib.inflateRawSync && options.copy !== "never" && names.some((n) => file.info(n).codec !== "none")) {
-    const again = call("decode (for fflate)", () => decode(input, options)).value;
+    const again = call("decode (for pako)", () => decode(input, options)).value;
     for (const name of names) {
       if (!again || again.info(name).codec === "none") continue;
-      const pure = call(`get(${JSON.stringify(name)}) with fflate`, () => getWithoutNativeZlib(again, name), true);
+      const pure = call(`get(${JSON.stringify(name)}) with pako`, () => getWithoutNativeZlib(again, name), true);
       const native = outcomes.get(name);
       if (pure.failed || native === undefined) continue;
       const pureCode = pure.error?.code;
       const nativeCode = native instanceof NdpackError ? native.code : undefined;
-      if (nativeCode === "CODEC_ERROR" && pure.value) known.push(KNOWN_ISSUES.fflateLenient);
-      else if (pureCode !== nativeCode) problems.push(`"${name}": native zlib gave ${nativeCode ?? "an array"}, fflate gave ${pureCode ?? "an array"}`);
-      else if (pure.value && !(native instanceof NdpackError) && !sameBytes(pure.value.data, native.data)) problems.push(`"${name}": native zlib and fflate decoded different bytes`);
+      if (pureCode !== nativeCode) problems.push(`"${name}": native zlib gave ${nativeCode ?? "an array"}, pako gave ${pureCode ?? "an array"}`);
+      else if (pure.value && !(native instanceof NdpackError) && !sameBytes(pure.value.data, native.data)) problems.push(`"${name}": native zlib and pako decoded different bytes`);
     }
   }
 }
@@ -295,21 +280,19 @@ export interface CampaignStats {
   /** Cases per mutation label. */
   readonly mutations: Map<string, number>;
   readonly failures: CaseFailure[];
-  /** Cases per known issue seen (see {@link KNOWN_ISSUES}). */
-  readonly known: Map<string, number>;
   /** Slowest case as first measured, and its index. */
   maxCaseMs: number;
   slowestIndex: number;
   /** Slowest case after re-running every case that took over the limit (minimum of three runs). */
   maxRerunMs: number;
   maxAllocation: number;
-  maxFflateAllocation: number;
+  maxPureJsAllocation: number;
   /** Cases also read by the Python reference (set by the long campaign). */
   compared: number;
 }
 
 export function emptyStats(): CampaignStats {
-  return { cases: 0, elapsedMs: 0, valid: 0, outcomes: new Map(), reached: new Map(), mutations: new Map(), failures: [], known: new Map(), maxCaseMs: 0, slowestIndex: -1, maxRerunMs: 0, maxAllocation: 0, maxFflateAllocation: 0, compared: 0 };
+  return { cases: 0, elapsedMs: 0, valid: 0, outcomes: new Map(), reached: new Map(), mutations: new Map(), failures: [], maxCaseMs: 0, slowestIndex: -1, maxRerunMs: 0, maxAllocation: 0, maxPureJsAllocation: 0, compared: 0 };
 }
 
 const bump = (map: Map<string, number>, key: string, by = 1) => map.set(key, (map.get(key) ?? 0) + by);
@@ -319,7 +302,7 @@ export function mergeStats(into: CampaignStats, more: CampaignStats): void {
   into.cases += more.cases;
   into.compared += more.compared;
   into.valid += more.valid;
-  for (const key of ["outcomes", "reached", "mutations", "known"] as const) for (const [k, v] of more[key]) bump(into[key], k, v);
+  for (const key of ["outcomes", "reached", "mutations"] as const) for (const [k, v] of more[key]) bump(into[key], k, v);
   into.failures.push(...more.failures);
   if (more.maxCaseMs > into.maxCaseMs) {
     into.maxCaseMs = more.maxCaseMs;
@@ -327,7 +310,7 @@ export function mergeStats(into: CampaignStats, more: CampaignStats): void {
   }
   into.maxRerunMs = Math.max(into.maxRerunMs, more.maxRerunMs);
   into.maxAllocation = Math.max(into.maxAllocation, more.maxAllocation);
-  into.maxFflateAllocation = Math.max(into.maxFflateAllocation, more.maxFflateAllocation);
+  into.maxPureJsAllocation = Math.max(into.maxPureJsAllocation, more.maxPureJsAllocation);
 }
 
 export interface CampaignConfig {
@@ -387,9 +370,8 @@ export function runCampaign(config: CampaignConfig): CampaignStats {
     bump(stats.outcomes, report.decodeCode ?? "valid");
     for (const key of report.reached) bump(stats.reached, key);
     for (const label of new Set(fuzzCase.mutations)) bump(stats.mutations, label);
-    for (const issue of new Set(report.known)) bump(stats.known, issue);
     stats.maxAllocation = Math.max(stats.maxAllocation, report.maxAllocation);
-    stats.maxFflateAllocation = Math.max(stats.maxFflateAllocation, report.maxFflateAllocation);
+    stats.maxPureJsAllocation = Math.max(stats.maxPureJsAllocation, report.maxPureJsAllocation);
     if (problems.length > 0) {
       const failure: CaseFailure = { seed: config.seed, index, seedName: fuzzCase.seedName, mutations: fuzzCase.mutations, options: fuzzCase.options, problems, input: fuzzCase.input };
       stats.failures.push(failure);
