@@ -31,7 +31,7 @@
  *
  * @module
  */
-import { Inflate } from "fflate";
+import { Inflate } from "pako";
 import type { ArrayInfo } from "../decode.js";
 import { DTYPES, DTYPE_NAMES, isDtype, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { NdpackError } from "../errors.js";
@@ -589,18 +589,20 @@ async function memberHead(reader: CountingReader, member: ZipMember, length: num
   const out = new Uint8Array(wanted);
   let filled = 0;
   let failure: unknown;
-  const inflate = new Inflate((chunk) => {
-    const n = Math.min(chunk.length, wanted - filled);
-    out.set(chunk.subarray(0, n), filled);
+  // pako, a port of zlib, refuses the streams zlib refuses (fflate's inflater accepts some invalid ones).
+  const inflate = new Inflate({ raw: true });
+  inflate.onData = (chunk) => {
+    const bytes = chunk as Uint8Array;
+    const n = Math.min(bytes.length, wanted - filled);
+    out.set(bytes.subarray(0, n), filled);
     filled += n;
-  });
+  };
   for (let at = 0; filled < wanted && at < member.compressedSize; at += INFLATE_STEP) {
     const step = Math.min(INFLATE_STEP, member.compressedSize - at);
     const input = await reader.read(member.dataStart + at, step);
-    try {
-      inflate.push(input, at + step >= member.compressedSize);
-    } catch (error) {
-      failure = error;
+    inflate.push(input, at + step >= member.compressedSize);
+    if (inflate.err !== 0) {
+      failure = new Error(inflate.msg);
       break;
     }
   }

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { Deflate } from "fflate";
+import { Deflate } from "pako";
 import { decompressPayload } from "../codecs.js";
 import { crc32 } from "../crc32.js";
 import { NdpackError } from "../errors.js";
@@ -307,11 +307,13 @@ interface PlannedMember {
   readonly alignPadding: number;
 }
 
+/** Deflates the parts as one stream, with pako: fflate's streaming Deflate writes invalid streams for some inputs fed in pieces. */
 function deflateParts(parts: readonly Uint8Array[], level: number): Uint8Array[] {
   const chunks: Uint8Array[] = [];
-  const deflate = new Deflate({ level: level as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 }, (chunk) => chunks.push(chunk));
-  if (parts.length === 0) deflate.push(new Uint8Array(0), true);
-  parts.forEach((part, i) => deflate.push(part, i === parts.length - 1));
+  const deflate = new Deflate({ level: level as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9, raw: true });
+  deflate.onData = (chunk) => chunks.push(chunk as Uint8Array);
+  for (const part of parts) deflate.push(part, false);
+  deflate.push(new Uint8Array(0), true);
   return chunks;
 }
 
