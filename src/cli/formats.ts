@@ -348,6 +348,13 @@ class ForeignArrayFile extends BaseFile {
       yield* rawChunks(this.file, entry.offset, entry.byteLength, chunk, swap);
       return;
     }
+    if (member.method === "stored") {
+      // The array's bytes straight from the file; the member's CRC-32 covers its .npy header too.
+      let crc = crc32(await this.file.read(member.dataStart, member.npyDataStart));
+      yield* rawChunks(this.file, member.dataStart + member.npyDataStart, entry.nbytes, chunk, swap, (bytes) => (crc = crc32(bytes, crc)));
+      checkMemberCrc(name, member, crc);
+      return;
+    }
     const content = reblock(skip(this.#memberContent(name, member), member.npyDataStart), chunk);
     for await (const bytes of content) {
       if (swap > 1) swapInPlace(bytes, swap);
@@ -374,9 +381,7 @@ class ForeignArrayFile extends BaseFile {
     if (produced !== member.size) {
       throw new NdpackError("CODEC_ERROR", `zip: member "${member.member}" inflates to ${produced} bytes, but its directory record says ${member.size}`, { array: name, expected: member.size, actual: produced });
     }
-    if (crc !== member.crc32) {
-      throw new NdpackError("CHECKSUM", `zip: member "${member.member}": CRC-32 mismatch, the member is damaged (stored 0x${member.crc32.toString(16)}, computed 0x${crc.toString(16)})`, { array: name, offset: member.dataStart, expected: member.crc32, actual: crc });
-    }
+    checkMemberCrc(name, member, crc);
   }
 
   protected async verifyArray(name: string): Promise<void> {
@@ -385,6 +390,13 @@ class ForeignArrayFile extends BaseFile {
     for await (const _ of this.#memberContent(name, member)) {
       // The CRC is checked at the end.
     }
+  }
+}
+
+/** CHECKSUM unless `crc` is the CRC-32 the zip's directory gives for the member. */
+function checkMemberCrc(name: string, member: NpzMemberInfo, crc: number): void {
+  if (crc !== member.crc32) {
+    throw new NdpackError("CHECKSUM", `zip: member "${member.member}": CRC-32 mismatch, the member is damaged (stored 0x${member.crc32.toString(16)}, computed 0x${crc.toString(16)})`, { array: name, offset: member.dataStart, expected: member.crc32, actual: crc });
   }
 }
 

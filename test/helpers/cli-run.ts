@@ -57,13 +57,17 @@ export function runCli(args: readonly string[], options: RunOptions = {}): Promi
   });
 }
 
-/** Runs `ndpack <args>` and reports the bytes the process read through read(2) (Linux /proc/self/io `rchar`), measured at exit. */
-export async function runCliCountingReads(args: readonly string[], dir: string): Promise<CliResult & { rchar: number }> {
+/**
+ * Runs `ndpack <args>` and reports, measured at exit, the bytes the process read through read(2)
+ * (Linux /proc/self/io `rchar`) and its peak resident memory.
+ */
+export async function runCliCountingReads(args: readonly string[], dir: string): Promise<CliResult & { rchar: number; maxRssBytes: number }> {
   const report = join(dir, `io-${Math.random().toString(16).slice(2)}.txt`);
   const result = await runCli(args, { nodeArgs: ["--import", IO_PROBE], env: { NDPACK_IO_PROBE: report } });
   const io = readFileSync(report, "utf8");
   const rchar = Number(/^rchar: (\d+)$/m.exec(io)?.[1]);
-  return { ...result, rchar };
+  const maxRssBytes = Number(/^maxrss_kib: (\d+)$/m.exec(io)?.[1]) * 1024;
+  return { ...result, rchar, maxRssBytes };
 }
 
 /** A fresh directory under the OS temp directory. */
