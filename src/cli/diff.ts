@@ -16,7 +16,7 @@ import { cOrderBytes } from "../interop/common.js";
 import { FileError, usageError, withFile } from "./errors.js";
 import { CHUNK_BYTES, openArrayFile, type ArrayEntry, type ArrayFile } from "./formats.js";
 import { displayName, formatShape, print, toJson } from "./output.js";
-import { compareChunks, formatValue, indexOf, kindOf, numbersOf, valueAt, type Tolerance, type Value } from "./values.js";
+import { compareChunks, formatStatistic, formatValue, indexOf, kindOf, numbersOf, valueAt, type Tolerance, type Value } from "./values.js";
 
 /** Options of `ndpack diff`. */
 export interface DiffOptions {
@@ -190,11 +190,10 @@ export async function diffCommand(pathA: string, pathB: string, options: DiffOpt
     }
     const v = d.values!;
     const dtype = d.a as Dtype;
-    const part = dtype === "complex64" ? "float32" : "float64";
     const show = (x: Value) => formatValue(dtype, x);
     print(
       `values differ: ${displayName(d.name)}: ${v.count} of ${v.total} elements` +
-        (kindOf(dtype) === "bool" ? "" : `, max |a - b| ${formatValue(part, v.maxAbs)}`) +
+        (kindOf(dtype) === "bool" ? "" : `, max |a - b| ${formatStatistic(v.maxAbs)}`) +
         `; first at ${formatShape(v.first.index)}: ${show(v.first.a)} != ${show(v.first.b)}`,
     );
   }

@@ -1,0 +1,96 @@
+/**
+ * How the built `ndpack` bin fails: one line on standard error naming the file and the problem,
+ * with the NdpackError code; exit 2 for bad input and usage, 1 for other failures; a stack trace
+ * only with --debug. And `--help` on every command.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { toNpy, toNpz, toSafetensors } from "../src/interop/index.js";
+import { save } from "../src/node/index.js";
+import { errorLineOf, REPO, requireBuiltCli, runCli, tempDir } from "./helpers/cli-run.js";
+
+const tmp = tempDir("errors");
+const COMMANDS = ["inspect", "show", "verify", "convert", "extract", "pack", "diff"];
+
+beforeAll(async () => {
+  await requireBuiltCli();
+  await save(tmp.path("good.ndp"), { x: Float32Array.of(1, 2, 3) });
+  writeFileSync(tmp.path("good.npy"), toNpy(Float32Array.of(1, 2)));
+  writeFileSync(tmp.path("good.npz"), toNpz({ x: Float32Array.of(1, 2) }));
+  writeFileSync(tmp.path("good.safetensors"), toSafetensors({ x: Float32Array.of(1, 2) }));
+  mkdirSync(tmp.path("a-directory.ndp"));
+  writeFileSync(tmp.path("notes.txt"), "not an array file\n");
+});
+
+afterAll(() => tmp.remove());
+
+/** A copy of a file with some bytes changed. */
+function damaged(file: string, edit: (bytes: Buffer) => Buffer | void, to: string): string {
+  const bytes = readFileSync(tmp.path(file));
+  writeFileSync(tmp.path(to), edit(bytes) ?? bytes);
+  return tmp.path(to);
+}
+
+describe("help", () => {
+  test.concurrent.each(COMMANDS)("ndpack %s --help", async (command) => {
+    const result = await runCli([command, "--help"]);
+    expect([result.code, result.stderr]).toEqual([0, ""]);
+    expect(result.stdout).toMatch(new RegExp(`^Usage: ndpack ${command} \\[options\\]`));
+    expect(result.stdout).toContain("Exit codes:");
+  });
+
+  test("ndpack --help, help <command>, --version; ndpack alone is a usage error", async () => {
+    const help = await runCli(["--help"]);
+    expect(help.code).toBe(0);
+    for (const command of COMMANDS) expect(help.stdout).toContain(`  ${command} `);
+    expect((await runCli(["help", "convert"])).stdout).toMatch(/^Usage: ndpack convert/);
+    const version = await runCli(["--version"]);
+    expect([version.code, version.stdout.trim()]).toEqual([0, JSON.parse(readFileSync(`${REPO}/package.json`, "utf8")).version]);
+    const bare = await runCli([]);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toContain("Usage: ndpack");
+  });
+});
+
+describe("every error is one line with its code; exit 2 for bad input, 1 for other failures", () => {
+  const cases: [string, () => string[], number, RegExp][] = [
+    ["unknown command", () => ["frobnicate"], 2, /^ndpack: unknown command 'frobnicate' \(INVALID_ARGUMENT\); see 'ndpack --help'$/],
+    ["unknown option", () => ["inspect", tmp.path("good.ndp"), "--frob"], 2, /^ndpack inspect: unknown option '--frob' \(INVALID_ARGUMENT\); see 'ndpack inspect --help'$/],
+    ["missing argument", () => ["show", tmp.path("good.ndp")], 2, /^ndpack show: missing required argument 'name' \(INVALID_ARGUMENT\)/],
+    ["bad option value", () => ["inspect", tmp.path("good.npy"), "--void-dtype", "int3"], 2, /argument 'int3' is invalid\. Allowed choices are bfloat16, float8_e4m3fn, float8_e5m2\. \(INVALID_ARGUMENT\)/],
+    ["missing file", () => ["inspect", tmp.path("missing.ndp")], 1, /^ndpack inspect: cannot open .*missing\.ndp: ENOENT: no such file or directory.* \(IO_ERROR\)$/],
+    ["a directory", () => ["inspect", tmp.path("a-directory.ndp")], 2, /a-directory\.ndp is not a regular file \(INVALID_ARGUMENT\)$/],
+    ["not an array file", () => ["verify", tmp.path("notes.txt")], 2, /^ndpack verify: .*notes\.txt is not an ndpack, \.npy, \.npz or \.safetensors file .*\(BAD_MAGIC\)$/],
+    ["no such array", () => ["show", tmp.path("good.npz"), "y"], 2, /^ndpack show: no array named "y" in .*good\.npz \(NOT_FOUND\)$/],
+    ["truncated .ndp", () => ["inspect", damaged("good.ndp", (b) => b.subarray(0, 100), "cut.ndp")], 2, /^ndpack inspect: .*cut\.ndp: .* \(TRUNCATED\)$/],
+    ["trailing bytes .ndp", () => ["show", damaged("good.ndp", (b) => Buffer.concat([b, Buffer.of(0)]), "long.ndp"), "x"], 2, /long\.ndp: .* \(TRAILING_BYTES\)$/],
+    ["damaged .ndp header", () => ["inspect", damaged("good.ndp", (b) => void (b[40]! ^= 1), "crc.ndp")], 2, /crc\.ndp: .* \(HEADER_CHECKSUM\)$/],
+    ["damaged .npy header", () => ["inspect", damaged("good.npy", (b) => void b.write("X", 12), "bad.npy")], 2, /bad\.npy: .* \(HEADER_INVALID\)$/],
+    ["truncated .npy", () => ["inspect", damaged("good.npy", (b) => b.subarray(0, b.length - 1), "short.npy")], 2, /short\.npy: .* \(TRUNCATED\)$/],
+    ["truncated .npz", () => ["inspect", damaged("good.npz", (b) => b.subarray(0, b.length - 5), "cut.npz")], 2, /cut\.npz: zip: .* \(TRUNCATED\)$/],
+    ["unknown safetensors dtype", () => ["inspect", damaged("good.safetensors", (b) => void b.write("Q32", b.indexOf("F32")), "dtype.safetensors")], 2, /dtype\.safetensors: safetensors tensor "x" has dtype "Q32".* \(UNKNOWN_DTYPE\)$/],
+    ["unwritable output", () => ["convert", tmp.path("good.ndp"), tmp.path("notes.txt/out.ndp")], 1, /^ndpack convert: .*notes\.txt\/out\.ndp.*ENOTDIR.* \(IO_ERROR\)$/],
+  ];
+
+  test.concurrent.each(cases)("%s", async (_label, args, code, line) => {
+    const result = await runCli(args());
+    expect(result.code).toBe(code);
+    expect(result.stdout).toBe("");
+    expect(errorLineOf(result)).toMatch(line);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test("--debug adds the stack trace (and its causes)", async () => {
+    const plain = await runCli(["inspect", tmp.path("missing.ndp")]);
+    const debug = await runCli(["inspect", tmp.path("missing.ndp"), "--debug"]);
+    expect(debug.code).toBe(1);
+    const lines = debug.stderr.trimEnd().split("\n");
+    expect(lines[0]).toBe(plain.stderr.trimEnd());
+    expect(debug.stderr).toMatch(/NdpackError: cannot open .*\n\s+at /);
+    expect(debug.stderr).toMatch(/caused by:\nError: ENOENT/);
+    // Before the command too.
+    const before = await runCli(["--debug", "inspect", tmp.path("missing.ndp")]);
+    expect(before.stderr.split("\n")[0]).toBe(lines[0]);
+    expect(before.stderr).toMatch(/\n\s+at /);
+  });
+});

@@ -1,0 +1,105 @@
+/**
+ * `ndpack pack` and `ndpack extract`, run as child processes of the built bin: arrays out of a
+ * file as .npy files that numpy reads, and back in; `NAME=FILE` and bare `FILE` inputs of every
+ * format, metadata, file names for awkward array names, and the errors.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { decode } from "../src/index.js";
+import { fromNpy } from "../src/interop/index.js";
+import { save } from "../src/node/index.js";
+import { errorLineOf, requireBuiltCli, runCli, tempDir } from "./helpers/cli-run.js";
+import { runInteropPython, type WireArray } from "./helpers/interop-python.js";
+
+const tmp = tempDir("pack");
+const hex = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString("hex");
+
+const arrays = new Map<string, { data: ArrayBufferView; shape: number[]; dtype?: "bool"; order?: "C" | "F" }>([
+  ["layer/0.weight", { data: Float32Array.from({ length: 6 }, (_, i) => i - 2.5), shape: [2, 3] }],
+  [".hidden", { data: Int16Array.of(-1, 2), shape: [2] }],
+  ["a:b*c?", { data: Uint8Array.of(1, 0, 1), shape: [3], dtype: "bool" }],
+  ["fortran", { data: Float64Array.from({ length: 6 }, (_, i) => i), shape: [3, 2], order: "F" }],
+]);
+
+beforeAll(async () => {
+  await requireBuiltCli();
+  await save(tmp.path("model.ndp"), arrays, { metadata: { source: "test" } });
+});
+
+afterAll(() => tmp.remove());
+
+describe("extract writes arrays as .npy files", () => {
+  test("every array, with file names safe for any array name; numpy reads them", async () => {
+    const result = await runCli(["extract", tmp.path("model.ndp"), "-o", tmp.path("out")]);
+    expect([result.code, result.stderr]).toEqual([0, ""]);
+    const files = ["layer%2F0.weight.npy", "%2Ehidden.npy", "a%3Ab%2Ac%3F.npy", "fortran.npy"];
+    expect(result.stdout).toBe(files.map((f) => tmp.path(`out/${f}`)).join("\n") + "\n");
+    expect(readdirSync(tmp.path("out")).sort()).toEqual([...files].sort());
+    const wires: WireArray[] = [...arrays].map(([name, a], i) => ({ name: files[i]!.slice(0, -4), dtype: a.dtype ?? (a.data instanceof Float32Array ? "float32" : a.data instanceof Int16Array ? "int16" : "float64"), shape: a.shape, order: a.order ?? "C", byteOrder: "little", hex: hex(a.data) }));
+    for (const [i, wire] of wires.entries()) expect(hex(fromNpy(readFileSync(tmp.path(`out/${files[i]}`))).data), wire.name).toBe(wire.hex);
+    const report = runInteropPython(tmp.path("out"), wires.map((w, i) => ({ file: files[i]!, format: "npy", arrays: [w] })), []);
+    expect(report.mismatches).toEqual([]);
+    expect(report.checked).toBe(4);
+  });
+
+  test("named arrays only, --big-endian, into a new directory", async () => {
+    const result = await runCli(["extract", tmp.path("model.ndp"), "fortran", "--big-endian", "--output", tmp.path("new/dir")]);
+    expect(result.code).toBe(0);
+    expect(readdirSync(tmp.path("new/dir"))).toEqual(["fortran.npy"]);
+    const array = fromNpy(readFileSync(tmp.path("new/dir/fortran.npy")));
+    expect([array.byteOrder, array.order, Array.from(array.data as Float64Array)]).toEqual(["big", "F", [0, 1, 2, 3, 4, 5]]);
+    const missing = await runCli(["extract", tmp.path("model.ndp"), "nope", "-o", tmp.path("none")]);
+    expect(missing.code).toBe(2);
+    expect(errorLineOf(missing)).toBe(`ndpack extract: no array named "nope" in ${tmp.path("model.ndp")} (NOT_FOUND)`);
+    expect(existsSync(tmp.path("none"))).toBe(false);
+  });
+});
+
+describe("pack assembles arrays from files", () => {
+  test("NAME=FILE and FILE inputs of every format, with --metadata; extract then pack gives the same arrays back", async () => {
+    await save(tmp.path("two.ndp"), { x: Float32Array.of(1, 2), y: Uint8Array.of(3) });
+    expect((await runCli(["convert", tmp.path("two.ndp"), tmp.path("two.safetensors")])).code).toBe(0);
+    expect((await runCli(["convert", tmp.path("two.ndp"), tmp.path("two.npz")])).code).toBe(0);
+    const result = await runCli([
+      "pack",
+      tmp.path("packed.ndp"),
+      `weights=${tmp.path("out/layer%2F0.weight.npy")}`,
+      `f=${tmp.path("out/fortran.npy")}`,
+      tmp.path("two.safetensors"),
+      `z=${tmp.path("out/%2Ehidden.npy")}`,
+      "--metadata",
+      '{"step": 3}',
+    ]);
+    expect([result.code, result.stderr, result.stdout]).toEqual([0, "", ""]);
+    const packed = decode(readFileSync(tmp.path("packed.ndp")));
+    expect(packed.names).toEqual(["weights", "f", "x", "y", "z"]);
+    expect(packed.metadata).toEqual({ step: 3 });
+    expect(Array.from(packed.get("weights").data as Float32Array)).toEqual([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5]);
+    expect([packed.info("f").order, [...packed.info("f").shape]]).toEqual(["F", [3, 2]]);
+
+    // The round trip: every extracted .npy file back under its array name, compressed.
+    const inputs = [...arrays.keys()].map((name, i) => `${name}=${tmp.path(`out/${["layer%2F0.weight", "%2Ehidden", "a%3Ab%2Ac%3F", "fortran"][i]}.npy`)}`);
+    const again = await runCli(["pack", tmp.path("again.npz"), ...inputs, "--compress", "--metadata", '{"source": "test"}']);
+    expect(again.code).toBe(0);
+    const diff = await runCli(["diff", tmp.path("model.ndp"), tmp.path("again.npz")]);
+    expect([diff.code, diff.stdout]).toEqual([0, "no differences: 4 arrays equal\n"]);
+  });
+
+  test("errors: a repeated name, NAME=FILE of a file with several arrays, bad metadata, a missing input", async () => {
+    const twice = await runCli(["pack", tmp.path("x.ndp"), `a=${tmp.path("out/fortran.npy")}`, `a=${tmp.path("out/%2Ehidden.npy")}`]);
+    expect(twice.code).toBe(2);
+    expect(errorLineOf(twice)).toMatch(/^ndpack pack: .*x\.ndp: .*"a".*\(DUPLICATE_NAME\)$/);
+    const several = await runCli(["pack", tmp.path("x.ndp"), `a=${tmp.path("model.ndp")}`]);
+    expect(several.code).toBe(2);
+    expect(errorLineOf(several)).toContain("holds 4 arrays, and NAME=FILE takes a file with one");
+    const metadata = await runCli(["pack", tmp.path("x.ndp"), tmp.path("model.ndp"), "--metadata", "[1]"]);
+    expect(metadata.code).toBe(2);
+    expect(errorLineOf(metadata)).toBe("ndpack pack: --metadata must be a JSON object, such as '{\"step\": 100}' (INVALID_ARGUMENT)");
+    const missing = await runCli(["pack", tmp.path("x.ndp"), `a=${tmp.path("missing.npy")}`]);
+    expect(missing.code).toBe(1);
+    expect(errorLineOf(missing)).toMatch(/\(IO_ERROR\)$/);
+    const noName = await runCli(["pack", tmp.path("x.ndp"), `=${tmp.path("model.ndp")}`]);
+    expect(noName.code).toBe(2);
+    expect(existsSync(tmp.path("x.ndp"))).toBe(false);
+  });
+});
