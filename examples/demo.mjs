@@ -1,59 +1,101 @@
-// The ndpack demo: write a file with several dtypes, show what is in it, read it back without
-// copying, and check every value. Run with `npm run demo` (which builds first).
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+// The ndpack demo (`npm run demo`, which builds first): write a file with several dtypes, look
+// inside it with the command line, read one array lazily, verify every checksum, and read the
+// file from Python. Exits non-zero if any check fails.
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bfloat16ToFloat32, decode, encode, float32ToBfloat16, verify } from "../dist/index.js";
+import { fileURLToPath } from "node:url";
+import { bfloat16ToFloat32, float32ToBfloat16 } from "ndpack";
+import { open, save } from "ndpack/node";
 
+const CLI = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
+const SPEC = fileURLToPath(new URL("../spec/python", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "ndpack-demo-"));
 const path = join(dir, "demo.ndp");
-
-// 1. Arrays a model or a simulation might save.
-const image = new Uint8Array(64 * 48 * 3).map((_, i) => (i * 7) % 256);
-const weights = Float32Array.from({ length: 256 * 128 }, (_, i) => Math.sin(i / 100));
-const arrays = {
-  image: { data: image, shape: [64, 48, 3] },
-  "encoder.weight": { data: weights, shape: [256, 128] },
-  "encoder.weight.bf16": { data: float32ToBfloat16(weights), shape: [256, 128], dtype: "bfloat16" },
-  "token_ids": new BigInt64Array([101n, 7592n, 2088n, 102n]),
-  mask: { data: Uint8Array.of(1, 1, 0, 1), dtype: "bool" },
-  spectrum: { data: Float64Array.of(1, 0, 0.5, -0.5, 0, 1), shape: [3], dtype: "complex128" },
-  "smooth.compressed": { data: Float32Array.from({ length: 65536 }, (_, i) => i / 65536), codec: "shuffle+deflate" },
-  "field.fortran": { data: Float64Array.from({ length: 12 }, (_, i) => i), shape: [3, 4], order: "F" },
-  "big.endian": { data: Int32Array.of(1, -2, 3) },
+const failures = [];
+const check = (what, ok) => {
+  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
+  if (!ok) failures.push(what);
 };
-const bytes = encode(arrays, { metadata: { model: "demo", created_by: "ndpack demo", layers: { encoder: 1 } } });
-writeFileSync(path, bytes);
-writeFileSync(join(dir, "big-endian.ndp"), encode({ "big.endian": arrays["big.endian"] }, { byteOrder: "big" }));
-console.log(`wrote ${path} (${bytes.length} bytes)\n`);
+const title = (text) => console.log(`\n== ${text}\n`);
+const ndpack = (...args) => {
+  console.log(`$ ndpack ${args.map((a) => (a === path ? "demo.ndp" : a)).join(" ")}`);
+  const run = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8" });
+  process.stdout.write(run.stdout.replaceAll(path, "demo.ndp") + run.stderr);
+  return run.status;
+};
 
-// 2. What is inside: only the header is read.
-const file = decode(readFileSync(path));
-console.log(`ndpack ${file.version.major}.${file.version.minor}, alignment ${file.alignment}, checksum ${file.checksum}`);
-console.log(`metadata ${JSON.stringify(file.metadata)}\n`);
-const rows = file.names.map((name) => {
-  const a = file.info(name);
-  return [name, a.dtype, `[${a.shape.join(", ")}]`, a.order, a.byteOrder, a.codec, String(a.nbytes), String(a.byteLength), String(a.offset)];
-});
-const head = ["name", "dtype", "shape", "order", "byte order", "codec", "bytes", "stored", "offset"];
-const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-for (const row of [head, ...rows]) console.log(row.map((c, i) => c.padEnd(widths[i])).join("  "));
+try {
+  // 1. Arrays a model or a simulation might save: several dtypes, shapes, orders, a codec.
+  title("1. save arrays of several dtypes to one file");
+  const frames = new Uint8Array(64 * 512 * 512).map((_, i) => (i * 7) % 256);
+  const weights = Float32Array.from({ length: 256 * 128 }, (_, i) => Math.sin(i / 100));
+  const arrays = {
+    frames: { data: frames, shape: [64, 512, 512] },
+    "encoder.weight": { data: weights, shape: [256, 128] },
+    "encoder.weight.bf16": { data: float32ToBfloat16(weights), shape: [256, 128], dtype: "bfloat16" },
+    token_ids: new BigInt64Array([101n, 7592n, 2088n, 102n]),
+    mask: { data: Uint8Array.of(1, 1, 0, 1), dtype: "bool" },
+    spectrum: { data: Float64Array.of(1, 0, 0.5, -0.5, 0, 1), shape: [3], dtype: "complex128" },
+    "smooth.compressed": { data: Float32Array.from({ length: 65536 }, (_, i) => i / 65536), codec: "shuffle+deflate" },
+    "field.fortran": { data: Float64Array.from({ length: 12 }, (_, i) => i), shape: [3, 4], order: "F" },
+  };
+  await save(path, arrays, { metadata: { model: "demo", created_by: "ndpack demo", layers: { encoder: 1 } } });
+  console.log(`wrote ${path} (${statSync(path).size} bytes)`);
 
-// 3. Read back: views over the file's bytes where possible, and check every value.
-const same = (a, b) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
-const checks = [
-  ["image", same(file.get("image").data, image)],
-  ["encoder.weight", same(file.get("encoder.weight").data, weights)],
-  ["encoder.weight.bf16", same(bfloat16ToFloat32(file.get("encoder.weight.bf16").data), bfloat16ToFloat32(float32ToBfloat16(weights)))],
-  ["token_ids", same(file.get("token_ids").data, arrays.token_ids)],
-  ["smooth.compressed", same(file.get("smooth.compressed").data, arrays["smooth.compressed"].data)],
-  ["field.fortran", same(file.get("field.fortran").data, arrays["field.fortran"].data)],
-  ["big.endian (from the big-endian file)", same(decode(readFileSync(join(dir, "big-endian.ndp"))).get("big.endian").data, arrays["big.endian"].data)],
-];
-console.log("");
-for (const array of file) console.log(`${array.name.padEnd(widths[0])}  ${array.copied ? "copied (" + (array.codec !== "none" ? "decompressed" : "realigned") + ")" : "zero-copy view"}`);
-console.log("");
-for (const [name, ok] of checks) console.log(`${ok ? "ok  " : "FAIL"} ${name}`);
-const report = verify(readFileSync(path));
-console.log(`${report.ok ? "ok  " : "FAIL"} checksums of all ${report.arrays.length} arrays`);
-if (!report.ok || checks.some(([, ok]) => !ok)) process.exit(1);
+  // 2. What is inside, from the command line: only the header is read.
+  title("2. look inside with the command line");
+  check("ndpack inspect exits 0", ndpack("inspect", path) === 0);
+  console.log("");
+  check("ndpack show exits 0", ndpack("show", path, "encoder.weight") === 0);
+
+  // 3. One array, lazily: the header, then that array's bytes, nothing else.
+  title("3. read one array lazily");
+  const file = await open(path);
+  const header = file.bytesRead;
+  const ids = await file.read("token_ids");
+  console.log(`token_ids ${ids.dtype} [${ids.shape}] = ${[...ids.data].join(", ")}`);
+  console.log(`read ${file.bytesRead} bytes of the file's ${file.byteLength}: ${header} for the header, ${file.bytesRead - header} for token_ids`);
+  check("token_ids read back", ids.data.every((v, i) => v === arrays.token_ids[i]));
+  check("only the header and token_ids' 32 bytes were read", file.bytesRead - header === 32 && header <= 4096);
+  const weight = await file.read("encoder.weight", { verify: true });
+  check("encoder.weight read back (and its CRC checked)", weight.data.every((v, i) => Object.is(v, weights[i])));
+  check("bfloat16 round trip", bfloat16ToFloat32((await file.read("encoder.weight.bf16")).data).every((v, i) => Math.abs(v - weights[i]) <= Math.abs(weights[i]) / 128));
+  await file.close();
+
+  // 4. Every checksum.
+  title("4. verify every checksum");
+  check("ndpack verify exits 0", ndpack("verify", path) === 0);
+
+  // 5. The same file from Python, with the reference reader (numpy only).
+  title("5. read the file from Python (spec/python/ndpack.py)");
+  const python = `
+import sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np, ndpack
+f = ndpack.load(sys.argv[2], verify=True)
+print("metadata", f.metadata)
+for name in f.names:
+    a = f[name]
+    numeric = a.astype(np.complex128 if a.dtype.kind == "c" else np.float64)
+    print(f"{name:22} {str(a.dtype):14} {str(a.shape):16} mean {numeric.mean():.6g}")
+w = f["encoder.weight"]
+print("CHECK", float(w.sum()), int(f["token_ids"].sum()), bool((f["field.fortran"] == np.arange(12.0).reshape(3, 4, order="F")).all()))
+`;
+  const printed = execFileSync("python3", ["-c", python, SPEC, path], { encoding: "utf8" });
+  process.stdout.write(printed.split("\n").filter((l) => !l.startsWith("CHECK")).join("\n"));
+  const [, sum, idSum, fortranOk] = /^CHECK (\S+) (\S+) (\S+)$/m.exec(printed);
+  const jsSum = weights.reduce((a, b) => a + b, 0);
+  check("Python sees the same encoder.weight (sum)", Math.abs(Number(sum) - jsSum) < 1e-3);
+  check("Python sees the same token_ids", BigInt(idSum) === arrays.token_ids.reduce((a, b) => a + b, 0n));
+  check("Python sees field.fortran in Fortran order", fortranOk === "True");
+} catch (error) {
+  failures.push(String(error?.stack ?? error));
+  console.error(error);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+console.log(failures.length === 0 ? "\nevery check passed" : `\n${failures.length} check(s) failed`);
+if (failures.length > 0) process.exit(1);

@@ -1,0 +1,13 @@
+// The README's quickstart: save arrays to a file, open it lazily, read one array.
+import assert from "node:assert/strict";
+
+import { save, open } from "ndpack/node";
+await save("example.ndp", { weights: { data: new Float32Array([1, 2, 3, 4, 5, 6]), shape: [2, 3] } });
+const file = await open("example.ndp");                // reads the header only
+const { data, shape } = await file.read("weights");    // Float32Array [1, 2, 3, 4, 5, 6], [2, 3]
+
+// Checks (not in the README).
+assert.deepEqual([...data], [1, 2, 3, 4, 5, 6]);
+assert.deepEqual(shape, [2, 3]);
+await file.close();
+console.log("quickstart: ok");

@@ -1,0 +1,114 @@
+/**
+ * The README never rots: every recipe's code block is copied exactly from its file in examples/
+ * (marked `<!-- example: examples/<file> -->` above the block), every example runs (as a child
+ * process, importing the package by its name, from a fresh directory), `npm run demo`'s script
+ * runs and passes its own checks, and the command line the README documents is the one the built
+ * bin has. The Python recipe and the demo fail (never skip) without python3 and numpy.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, test } from "vitest";
+import { requireBuiltCli, REPO, runCli, tempDir } from "./helpers/cli-run.js";
+import { requirePython } from "./helpers/python-env.js";
+
+const README = readFileSync(join(REPO, "README.md"), "utf8");
+const EXAMPLES = join(REPO, "examples");
+
+/** The recipe blocks of the README: the file each names and the code under it. */
+function recipeBlocks(): { file: string; code: string }[] {
+  const blocks: { file: string; code: string }[] = [];
+  const marker = /<!-- example: (examples\/[\w.-]+) -->\n```(?:js|ts)\n([\s\S]*?)\n```/g;
+  for (const match of README.matchAll(marker)) blocks.push({ file: match[1]!, code: match[2]! });
+  return blocks;
+}
+
+/** Runs a script with node from `cwd`; resolves with its exit code and output. */
+function runNode(script: string, cwd: string): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (b: Buffer) => (stdout += b.toString("utf8")));
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr, ms: performance.now() - started }));
+  });
+}
+
+beforeAll(async () => {
+  await requireBuiltCli();
+  if (!existsSync(join(REPO, "dist/index.js"))) throw new Error("dist/ is missing: the examples import the built package (npm run build)");
+  requirePython();
+});
+
+describe("README recipes are copied from examples/", () => {
+  const blocks = recipeBlocks();
+
+  test("every recipe block is literally in its example file", () => {
+    expect(blocks.length).toBeGreaterThanOrEqual(9);
+    for (const { file, code } of blocks) {
+      expect(existsSync(join(REPO, file)), file).toBe(true);
+      expect(readFileSync(join(REPO, file), "utf8"), `the README's block for ${file} is not in the file`).toContain(code);
+    }
+  });
+
+  test("every example but the demo is a recipe of the README, and imports the package by its name", () => {
+    const files = readdirSync(EXAMPLES).filter((f) => f.endsWith(".mjs"));
+    const shown = new Set(blocks.map((b) => b.file));
+    for (const file of files) {
+      if (file !== "demo.mjs") expect(shown.has(`examples/${file}`), `${file} has no block in the README`).toBe(true);
+      const source = readFileSync(join(EXAMPLES, file), "utf8");
+      expect(source, file).toMatch(/from "ndpack(\/node|\/interop)?"/);
+      expect(source, file).not.toMatch(/from "\.\.\/(dist|src)\//);
+    }
+  });
+});
+
+describe("every example runs", () => {
+  const runnable = readdirSync(EXAMPLES).filter((f) => f.endsWith(".mjs") && f !== "demo.mjs" && !f.endsWith("-worker.mjs"));
+
+  test.concurrent.each(runnable)("%s", async (file) => {
+    const dir = tempDir("example");
+    try {
+      const result = await runNode(join(EXAMPLES, file), dir.dir);
+      expect(result.stderr, file).toBe("");
+      expect(result.code, `${file}:\n${result.stdout}`).toBe(0);
+      expect(result.stdout).toContain(`${file.replace(/\.mjs$/, "")}: ok`);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  test("npm run demo's script: the whole story, every check passing, in well under a minute", async () => {
+    const result = await runNode(join(EXAMPLES, "demo.mjs"), REPO);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toContain("$ ndpack inspect demo.ndp");
+    expect(result.stdout).toMatch(/read \d+ bytes of the file's \d+/);
+    expect(result.stdout).toContain("$ ndpack verify demo.ndp");
+    expect(result.stdout).toContain("read the file from Python");
+    expect(result.stdout).not.toContain("FAIL");
+    expect(result.stdout.trimEnd().endsWith("every check passed")).toBe(true);
+    expect(result.ms).toBeLessThan(30_000);
+    expect(JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).scripts.demo).toBe("npm run build && node examples/demo.mjs");
+  });
+});
+
+describe("the README's command line is the bin's", () => {
+  const section = README.slice(README.indexOf("## Command line"), README.indexOf("## API reference"));
+
+  test("every command and every option it names exists, with --help", async () => {
+    const commands = [...section.matchAll(/^ndpack (\w+) /gm)].map((m) => m[1]!);
+    expect(commands).toEqual(["inspect", "show", "verify", "convert", "extract", "pack", "diff"]);
+    const helps = await Promise.all(commands.map((command) => runCli([command, "--help"])));
+    const allHelp = helps.map((h) => h.stdout).join("\n");
+    for (const help of helps) expect(help.code).toBe(0);
+    const options = new Set([...section.matchAll(/(?<![\w-])(--[a-z][a-z-]*)/g)].map((m) => m[1]!));
+    expect(options.size).toBeGreaterThan(15);
+    for (const option of options) expect(allHelp, option).toContain(option);
+    // The exit codes table says what the bin's help says.
+    expect(section).toContain("| 2 | bad input");
+    expect(allHelp).toContain("2  bad input");
+  });
+});
