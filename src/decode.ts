@@ -29,7 +29,9 @@ export interface DecodeOptions extends Partial<ReadLimits> {
 
 /** What the header says about one array; no payload byte is read to produce it. */
 export interface ArrayInfo {
+  /** The array's name, unique in the file. */
   readonly name: string;
+  /** The element type (FORMAT.md §3). */
   readonly dtype: Dtype;
   /** Dimensions; `[]` for a 0-d scalar. */
   readonly shape: readonly number[];
@@ -37,6 +39,7 @@ export interface ArrayInfo {
   readonly order: Order;
   /** Byte order of the stored payload; decoded `data` is always in this machine's order. */
   readonly byteOrder: ByteOrder;
+  /** How the payload is stored: `"none"`, `"deflate"` or `"shuffle+deflate"` (FORMAT.md §5). */
   readonly codec: Codec;
   /** Absolute offset of the stored payload in the file. */
   readonly offset: number;
@@ -62,7 +65,12 @@ export interface NdArray extends ArrayInfo {
 /** What a reader knows from the header alone: shared by decoded files and lazy file readers. */
 export interface NdpackContents {
   /** Format version of the file. */
-  readonly version: { readonly major: number; readonly minor: number };
+  readonly version: {
+    /** Major version: 1 for every file this library reads. */
+    readonly major: number;
+    /** Minor version: a newer one only adds header keys that older readers ignore (FORMAT.md §2.3). */
+    readonly minor: number;
+  };
   /** Payload alignment of the file. */
   readonly alignment: number;
   /** Checksum algorithm of the file's payloads. */
@@ -277,6 +285,7 @@ export function decode(input: DecodeInput, options: DecodeOptions = {}): NdpackF
 
 /** One array's result in a {@link VerifyReport}. */
 export interface ArrayVerification {
+  /** The array's name. */
   readonly name: string;
   /** True when the CRC matched (or the file has none) and the padding after the payload is zero. */
   readonly ok: boolean;
@@ -292,6 +301,7 @@ export interface VerifyReport {
   readonly error?: NdpackError;
   /** Whether the file carries checksums at all (a file without them can only be checked structurally). */
   readonly checksum: Checksum | undefined;
+  /** Each array's result, in file order. */
   readonly arrays: readonly ArrayVerification[];
 }
 

@@ -67,7 +67,12 @@ export interface DtypeInfo {
   /** The Arrow C data interface format string (`"f"`), or `null` with {@link DtypeInfo.arrow}. */
   readonly arrowFormat: string | null;
   /** DLPack's `DLDataType` (dlpack.h v1.1) with `lanes` 1: type code (`kDLFloat` = 2...) and bits per element. */
-  readonly dlpack: { readonly code: number; readonly bits: number };
+  readonly dlpack: {
+    /** The `DLDataTypeCode`. */
+    readonly code: number;
+    /** Bits per element. */
+    readonly bits: number;
+  };
 }
 
 /** DLPack `DLDataTypeCode` values (dlpack.h v1.1) used by the table. */

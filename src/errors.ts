@@ -81,6 +81,7 @@ export interface ErrorDetails {
  * ```
  */
 export class NdpackError extends Error {
+  /** Always `"NdpackError"`. */
   override readonly name = "NdpackError";
   /** Stable machine-readable reason. */
   readonly code: ErrorCode;

@@ -15,7 +15,12 @@ export const PREAMBLE_SIZE = 20;
 export const PREAMBLE = { major: 8, minor: 10, headerLength: 12, headerCrc: 16 } as const;
 
 /** §1, §2.3: the version this library reads fully and writes. */
-export const FORMAT_VERSION = { major: 1, minor: 0 } as const;
+export const FORMAT_VERSION = {
+  /** Major version: files of another major version are refused (UNSUPPORTED_VERSION). */
+  major: 1,
+  /** Minor version: files of a newer minor version are read, their unknown keys ignored. */
+  minor: 0,
+} as const;
 
 /** §2.2: alignment must be a power of two in this range; writers default to 64 (a cache line, and enough for every dtype). */
 export const MIN_ALIGNMENT = 8;

@@ -121,7 +121,12 @@ export interface DecodeStreamOptions extends Partial<ReadLimits> {
 /** What a stream's header says, available before any payload has arrived. */
 export interface StreamHeader {
   /** Format version of the stream. */
-  readonly version: { readonly major: number; readonly minor: number };
+  readonly version: {
+    /** Major version: 1 for every file this library reads. */
+    readonly major: number;
+    /** Minor version: a newer one only adds header keys that older readers ignore (FORMAT.md §2.3). */
+    readonly minor: number;
+  };
   /** Payload alignment. */
   readonly alignment: number;
   /** Checksum algorithm of the payloads. */

@@ -38,6 +38,7 @@ import { AtomicFile, FileSink, ioError, readAt, toPath, writeAt, type PathLike }
 export interface WriterEntry {
   /** Non-empty and unique in the file. */
   readonly name: string;
+  /** The element type (FORMAT.md §3). */
   readonly dtype: Dtype;
   /** Dimensions; `[]` is a 0-d scalar. */
   readonly shape: readonly number[];
