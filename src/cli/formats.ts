@@ -20,6 +20,7 @@ import type { ArrayInfo } from "../decode.js";
 import { DTYPES, type Dtype } from "../dtypes.js";
 import { NdpackError } from "../errors.js";
 import { CHECKSUM_SIZE, type Checksum } from "../format.js";
+import { checkZeroPadding } from "../header.js";
 import { detectFormat } from "../interop/convert.js";
 import { readNpyHeader, readNpzHeader, readSafetensorsHeader, type ForeignArrayInfo, type NpzMemberInfo, type RangeReader } from "../interop/headers.js";
 import { open, type NdpackReader } from "../node/fs.js";
@@ -285,6 +286,7 @@ class NdpackArrayFile extends BaseFile {
     for (let at = 0; at < bytes.length; at += chunk) yield bytes.subarray(at, Math.min(at + chunk, bytes.length));
   }
 
+  /** FORMAT.md §9 step 22, as the core's `verifyRecord`, reading the payload in chunks. */
   protected async verifyArray(name: string): Promise<void> {
     const entry = this.entry(name);
     const index = this.arrays.indexOf(entry);
@@ -302,11 +304,7 @@ class NdpackArrayFile extends BaseFile {
         throw new NdpackError("CHECKSUM", `array "${name}": checksum mismatch, the payload is damaged (stored 0x${stored.toString(16)}, computed 0x${crc.toString(16)})`, { array: name, offset: end, expected: stored, actual: crc });
       }
     }
-    const bad = tail.subarray(checksumSize).findIndex((byte) => byte !== 0);
-    if (bad >= 0) {
-      const at = end + checksumSize + bad;
-      throw new NdpackError("BAD_PADDING", `the padding after array "${name}" is not zero: byte ${at} is 0x${tail[checksumSize + bad]!.toString(16).padStart(2, "0")}`, { array: name, offset: at });
-    }
+    checkZeroPadding(tail, checksumSize, tail.length, end, name);
   }
 
   override async close(): Promise<void> {
