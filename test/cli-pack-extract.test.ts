@@ -35,7 +35,7 @@ describe("extract writes arrays as .npy files", () => {
     const files = ["layer%2F0.weight.npy", "%2Ehidden.npy", "a%3Ab%2Ac%3F.npy", "fortran.npy"];
     expect(result.stdout).toBe(files.map((f) => tmp.path(`out/${f}`)).join("\n") + "\n");
     expect(readdirSync(tmp.path("out")).sort()).toEqual([...files].sort());
-    const wires: WireArray[] = [...arrays].map(([name, a], i) => ({ name: files[i]!.slice(0, -4), dtype: a.dtype ?? (a.data instanceof Float32Array ? "float32" : a.data instanceof Int16Array ? "int16" : "float64"), shape: a.shape, order: a.order ?? "C", byteOrder: "little", hex: hex(a.data) }));
+    const wires: WireArray[] = [...arrays.values()].map((a, i) => ({ name: files[i]!.slice(0, -4), dtype: a.dtype ?? (a.data instanceof Float32Array ? "float32" : a.data instanceof Int16Array ? "int16" : "float64"), shape: a.shape, order: a.order ?? "C", byteOrder: "little", hex: hex(a.data) }));
     for (const [i, wire] of wires.entries()) expect(hex(fromNpy(readFileSync(tmp.path(`out/${files[i]}`))).data), wire.name).toBe(wire.hex);
     const report = runInteropPython(tmp.path("out"), wires.map((w, i) => ({ file: files[i]!, format: "npy", arrays: [w] })), []);
     expect(report.mismatches).toEqual([]);

@@ -41,7 +41,7 @@ import { crc32 } from "../crc32.js";
 import { checkLimit, decodeUtf8, readU64, setOwn, sizeOf } from "./common.js";
 import { NPY_MAGIC, readNpyLayout, resolveNpyOptions, type NpyLayout } from "./npy.js";
 import { NPZ_NDPACK_MEMBER } from "./npz.js";
-import { fromSafetensors, SAFETENSORS_JSON_KEYS, SAFETENSORS_MAX_HEADER_BYTES } from "./safetensors.js";
+import { fromSafetensors, SAFETENSORS_MAX_HEADER_BYTES } from "./safetensors.js";
 
 /** Positioned reads of a file (or any byte source whose length is known). */
 export interface RangeReader {
