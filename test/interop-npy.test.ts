@@ -359,3 +359,16 @@ describe(".npy round trips (fast-check)", () => {
     );
   });
 });
+
+describe("ml_dtypes types are always written little-endian (a void descr has no byte order)", () => {
+  test("bfloat16 and float8 asked for big-endian come out as <V2/<V1 little-endian bytes that read back right", () => {
+    const bf16 = Uint16Array.of(0x3f80, 0x4000); // 1.0, 2.0
+    const bytes = toNpy({ data: bf16, dtype: "bfloat16" }, { byteOrder: "big" });
+    const text = new TextDecoder().decode(bytes.subarray(10, 60));
+    expect(text).toContain("'descr': '<V2'");
+    expect([...bytes.subarray(bytes.length - 4)]).toEqual([0x80, 0x3f, 0x00, 0x40]);
+    expect([...fromNpy(bytes, { voidDtype: "bfloat16" }).data]).toEqual([0x3f80, 0x4000]);
+    const f8 = toNpy({ data: Uint8Array.of(0x38), dtype: "float8_e4m3fn" }, { byteOrder: "big" });
+    expect(new TextDecoder().decode(f8.subarray(10, 60))).toContain("'descr': '<V1'");
+  });
+});

@@ -478,6 +478,15 @@ function shapeRepr(shape: readonly number[]): string {
 }
 
 /**
+ * The byte order a .npy file can hold `dtype` in: the one asked for, except for the ml_dtypes
+ * types, which numpy stores as void (raw bytes, `|V2`): a void descr carries no byte order, so
+ * numpy reads them in the machine's order and they must be written little-endian.
+ */
+function npyByteOrder(dtype: DtypeInfo, requested: ByteOrder): ByteOrder {
+  return dtype.numpy === null ? "little" : requested;
+}
+
+/**
  * The magic, version, length and header of a .npy file for `array`, exactly as numpy's
  * `_write_array_header` and `_wrap_header` write them: sorted keys, the growth-axis spaces, and
  * padding to a multiple of 64 ending in `\n`.
@@ -490,7 +499,7 @@ export function writeNpyHeader(array: Pick<PreparedArray, "dtype" | "shape" | "o
     throw new NdpackError("INVALID_ARGUMENT", `version must be 1, 2 or 3, got ${JSON.stringify(requested)}`, { field: "version" });
   }
   const { shape, order } = array;
-  let dict = `{'descr': '${descrOf(array.dtype, byteOrder)}', 'fortran_order': ${order === "F" ? "True" : "False"}, 'shape': ${shapeRepr(shape)}, }`;
+  let dict = `{'descr': '${descrOf(array.dtype, npyByteOrder(array.dtype, byteOrder))}', 'fortran_order': ${order === "F" ? "True" : "False"}, 'shape': ${shapeRepr(shape)}, }`;
   if (shape.length > 0) dict += " ".repeat(Math.max(0, GROWTH_AXIS_MAX_DIGITS - String(shape[order === "F" ? shape.length - 1 : 0]).length));
   const wrap = (version: NpyVersion) => {
     const prefixSize = PREFIX_SIZE[version];
@@ -522,13 +531,13 @@ export function writeNpyHeader(array: Pick<PreparedArray, "dtype" | "shape" | "o
 
 /** A prepared array's bytes in the given byte order (the caller's memory when nothing changes). */
 export function npyPayload(array: PreparedArray, byteOrder: ByteOrder): Uint8Array {
-  return inByteOrder(array.source, byteOrder, array.dtype.wordSize);
+  return inByteOrder(array.source, npyByteOrder(array.dtype, byteOrder), array.dtype.wordSize);
 }
 
 /** Copies a prepared array's bytes into `target` at `at`, in the given byte order (one copy, swapped on the way when needed). */
 export function writeNpyPayload(array: PreparedArray, byteOrder: ByteOrder, target: Uint8Array, at: number): void {
   const wordSize = array.dtype.wordSize;
-  if (wordSize > 1 && byteOrder !== HOST_BYTE_ORDER) copySwapped(array.source, target, at, wordSize);
+  if (wordSize > 1 && npyByteOrder(array.dtype, byteOrder) !== HOST_BYTE_ORDER) copySwapped(array.source, target, at, wordSize);
   else target.set(array.source, at);
 }
 
