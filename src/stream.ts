@@ -22,10 +22,10 @@
  * @module
  */
 import { freshBytes, swapInPlace } from "./bytes.js";
-import { arrayInfo, checkPayloadCrc, materialize, type ArrayInfo, type NdArray } from "./decode.js";
+import { arrayInfo, checkPayloadCrc, materialize, type ArrayInfo, type NdArray, type NdpackContents } from "./decode.js";
 import { planEncoding, planSegments, type ArraysInput, type EncodeOptions, type EncodePlan } from "./encode.js";
 import { NdpackError } from "./errors.js";
-import { PREAMBLE_SIZE, type Checksum, type ReadLimits } from "./format.js";
+import { PREAMBLE_SIZE, type ReadLimits } from "./format.js";
 import { checkFileLength, checkZeroPadding, readHeader, readPreamble, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
 
@@ -119,22 +119,7 @@ export interface DecodeStreamOptions extends Partial<ReadLimits> {
 }
 
 /** What a stream's header says, available before any payload has arrived. */
-export interface StreamHeader {
-  /** Format version of the stream. */
-  readonly version: {
-    /** Major version: 1 for every file this library reads. */
-    readonly major: number;
-    /** Minor version: a newer one only adds header keys that older readers ignore (FORMAT.md §2.3). */
-    readonly minor: number;
-  };
-  /** Payload alignment. */
-  readonly alignment: number;
-  /** Checksum algorithm of the payloads. */
-  readonly checksum: Checksum;
-  /** The user's metadata object (`{}` when none was written). */
-  readonly metadata: Readonly<Record<string, unknown>>;
-  /** Array names in stream order. */
-  readonly names: readonly string[];
+export interface StreamHeader extends Pick<NdpackContents, "version" | "alignment" | "checksum" | "metadata" | "names"> {
   /** Each array's description, in stream order. */
   readonly arrays: readonly ArrayInfo[];
   /** Exact length of the whole stream in bytes. */
