@@ -33,15 +33,15 @@
  */
 import { Inflate } from "pako";
 import type { ArrayInfo } from "../decode.js";
-import { DTYPES, DTYPE_NAMES, isDtype, type Dtype, type DtypeInfo } from "../dtypes.js";
+import { isDtype, type Dtype } from "../dtypes.js";
 import { NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
 import { parseHeaderJson } from "../json.js";
 import { crc32 } from "../crc32.js";
-import { checkLimit, decodeUtf8, readU64, setOwn, sizeOf } from "./common.js";
-import { NPY_MAGIC, readNpyLayout, resolveNpyOptions, type NpyLayout } from "./npy.js";
+import { checkLimit, decodeUtf8, readU64, setOwn } from "./common.js";
+import { NPY_MAX_PREFIX_SIZE, readNpyLayout, readNpyPrefix, resolveNpyOptions, type NpyLayout } from "./npy.js";
 import { NPZ_NDPACK_MEMBER } from "./npz.js";
-import { fromSafetensors, SAFETENSORS_MAX_HEADER_BYTES } from "./safetensors.js";
+import { parseSafetensorsHeader, readSafetensorsHeaderLength, resolveSafetensorsOptions, SAFETENSORS_LENGTH_SIZE } from "./safetensors.js";
 
 /** Positioned reads of a file (or any byte source whose length is known). */
 export interface RangeReader {
@@ -144,39 +144,12 @@ class CountingReader {
 }
 
 /**
- * The first bytes of something longer: a Uint8Array whose `length` is the length of the whole, so
- * that a layout reader written for whole buffers (`readNpyLayout`) checks the sizes against the
- * real length while reading only the header bytes it holds. Derived arrays are plain Uint8Arrays.
+ * The .npy layout of content `length` bytes long, from its first bytes: the prefix, then the
+ * prefix and the header (`readHead(n)` gives the first `n` bytes, all of them when shorter).
  */
-class HeadBytes extends Uint8Array {
-  static get [Symbol.species]() {
-    return Uint8Array;
-  }
-  #fullLength = 0;
-  /** `head`'s bytes, reporting `fullLength` as their length. */
-  static withLength(head: Uint8Array, fullLength: number): HeadBytes {
-    const bytes = new HeadBytes(head.length);
-    bytes.set(head);
-    bytes.#fullLength = fullLength;
-    return bytes;
-  }
-  override get length(): number {
-    return this.#fullLength;
-  }
-}
-
-/** The .npy layout of content whose first bytes are `head` and whose length is `length`. */
 async function npyLayoutOf(readHead: (length: number) => Promise<Uint8Array>, length: number, options: ReturnType<typeof resolveNpyOptions>, member?: string): Promise<NpyLayout> {
-  // Magic (6) + version (2) + header length (up to 4): enough to know how long the header is.
-  let head = await readHead(Math.min(length, 12));
-  if (head.length >= 12 && head.subarray(0, 6).every((b, i) => b === NPY_MAGIC[i])) {
-    const version = head[6];
-    const headerLength = version === 1 ? head[8]! | (head[9]! << 8) : new DataView(head.buffer, head.byteOffset, 12).getUint32(8, true);
-    const prefix = version === 1 ? 10 : 12;
-    // A header over the cap is refused by readNpyLayout before its bytes are looked at.
-    if (headerLength <= options.maxHeaderBytes) head = await readHead(Math.min(length, prefix + headerLength));
-  }
-  return readNpyLayout(HeadBytes.withLength(head, length), options, member);
+  const { prefixSize, headerLength } = readNpyPrefix(await readHead(Math.min(length, NPY_MAX_PREFIX_SIZE)), length, options, member);
+  return readNpyLayout(await readHead(prefixSize + headerLength), length, options, member);
 }
 
 /**
@@ -204,35 +177,7 @@ export async function readNpyHeader(source: RangeReader, options: NpyHeaderOptio
 }
 
 // ---------------------------------------------------------------------------------------------
-// .safetensors (the checks of safetensors.ts `readHeaderJson`, `readEntries` and `checkOffsets`)
-
-const ST_LENGTH_SIZE = 8;
-const ST_METADATA_KEY = "__metadata__";
-
-const DTYPE_OF_SAFETENSORS: ReadonlyMap<string, DtypeInfo> = new Map(
-  DTYPE_NAMES.map((name) => DTYPES[name]).flatMap((info) => (info.safetensors === null ? [] : [[info.safetensors, info] as const])),
-);
-
-function stField(name: string, key?: string): string {
-  return `${JSON.stringify(name)}${key === undefined ? "" : `.${key}`}`;
-}
-
-function isSize(value: unknown): value is number {
-  return Number.isSafeInteger(value) && (value as number) >= 0;
-}
-
-/** The core parser's field path of a top-level key (`name` or `["a.b"]`), or `undefined` for a deeper one. */
-function topLevelKey(field: string | undefined): string | undefined {
-  if (field === undefined) return undefined;
-  if (/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(field)) return field;
-  if (!field.startsWith("[") || !field.endsWith("]")) return undefined;
-  try {
-    const key: unknown = JSON.parse(field.slice(1, -1));
-    return typeof key === "string" ? key : undefined;
-  } catch {
-    return undefined;
-  }
-}
+// .safetensors
 
 /**
  * Reads the header of a .safetensors file: every tensor, in data order (as `fromSafetensors`
@@ -244,88 +189,11 @@ function topLevelKey(field: string | undefined): string | undefined {
  */
 export async function readSafetensorsHeader(source: RangeReader, options: SafetensorsHeaderOptions = {}): Promise<ForeignHeader> {
   const reader = new CountingReader(source);
-  const maxHeaderBytes = checkLimit(options.maxHeaderBytes, SAFETENSORS_MAX_HEADER_BYTES, "maxHeaderBytes");
-  const maxDims = checkLimit(options.maxDims, DEFAULT_LIMITS.maxDims, "maxDims");
+  const { maxHeaderBytes, maxDims } = resolveSafetensorsOptions(options);
   const size = reader.size;
-  if (size < ST_LENGTH_SIZE) throw new NdpackError("TRUNCATED", `input is ${size} bytes, shorter than the 8-byte safetensors header length`, { expected: ST_LENGTH_SIZE, actual: size });
-  const lengthBytes = await reader.read(0, ST_LENGTH_SIZE);
-  const view = new DataView(lengthBytes.buffer, lengthBytes.byteOffset, ST_LENGTH_SIZE);
-  const length = readU64(view, 0);
-  if (length === undefined || length > maxHeaderBytes) {
-    const actual = view.getBigUint64(0, true).toString();
-    throw new NdpackError("HEADER_TOO_LARGE", `safetensors header is ${actual} bytes, more than the limit of ${maxHeaderBytes}; raise the maxHeaderBytes option to read it`, { offset: 0, expected: maxHeaderBytes, actual: length ?? actual, limit: "maxHeaderBytes" });
-  }
-  if (ST_LENGTH_SIZE + length > size) {
-    throw new NdpackError("TRUNCATED", `input ends at byte ${size}, inside the safetensors header, which ends at byte ${ST_LENGTH_SIZE + length}`, { expected: ST_LENGTH_SIZE + length, actual: size });
-  }
-  const text = decodeUtf8(await reader.read(ST_LENGTH_SIZE, length));
-  if (text === undefined) throw new NdpackError("HEADER_INVALID", "safetensors header is not valid UTF-8", { offset: ST_LENGTH_SIZE });
-  let value: Record<string, unknown>;
-  try {
-    value = parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth }) as Record<string, unknown>;
-  } catch (error) {
-    const name = error instanceof NdpackError && error.code === "DUPLICATE_KEY" ? topLevelKey(error.field) : undefined;
-    if (name !== undefined) throw new NdpackError("DUPLICATE_NAME", `safetensors header names tensor ${JSON.stringify(name)} twice`, { array: name, offset: ST_LENGTH_SIZE + ((error as NdpackError).offset ?? 0), cause: error });
-    throw error;
-  }
-
-  const entries: { name: string; dtype: DtypeInfo; shape: readonly number[]; begin: number; end: number }[] = [];
-  let rawMetadata: Record<string, string> | undefined;
-  for (const [name, info] of Object.entries(value)) {
-    if (name === ST_METADATA_KEY) {
-      if (info === null || typeof info !== "object" || Array.isArray(info)) throw new NdpackError("HEADER_INVALID", `safetensors ${ST_METADATA_KEY} must be an object of strings`, { field: ST_METADATA_KEY });
-      rawMetadata = {};
-      for (const [key, item] of Object.entries(info)) {
-        if (typeof item !== "string") throw new NdpackError("HEADER_INVALID", `safetensors ${ST_METADATA_KEY}.${key} must be a string`, { field: `${ST_METADATA_KEY}.${key}` });
-        setOwn(rawMetadata, key, item);
-      }
-      continue;
-    }
-    const invalid = (why: string, key?: string) => new NdpackError("HEADER_INVALID", `safetensors tensor ${JSON.stringify(name)}: ${why}`, { array: name, field: stField(name, key) });
-    if (info === null || typeof info !== "object" || Array.isArray(info)) throw invalid("must be an object with dtype, shape and data_offsets");
-    const fields = info as Record<string, unknown>;
-    const keys = Object.keys(fields);
-    const unknown = keys.find((k) => k !== "dtype" && k !== "shape" && k !== "data_offsets");
-    if (unknown !== undefined) throw invalid(`unknown key ${JSON.stringify(unknown)}`, unknown);
-    for (const key of ["dtype", "shape", "data_offsets"]) if (!keys.includes(key)) throw invalid(`missing key "${key}"`, key);
-    const { dtype: dtypeName, shape, data_offsets: offsets } = fields;
-    if (typeof dtypeName !== "string") throw invalid("dtype must be a string", "dtype");
-    if (!Array.isArray(shape)) throw invalid("shape must be a list of integers", "shape");
-    if (!Array.isArray(offsets) || offsets.length !== 2) throw invalid("data_offsets must be a list of two integers", "data_offsets");
-    for (const [key, list] of [["shape", shape], ["data_offsets", offsets]] as const) {
-      const bad = list.find((v) => !isSize(v));
-      if (typeof bad === "number") throw new NdpackError("BAD_NUMBER", `safetensors tensor ${JSON.stringify(name)}: ${key} holds ${bad}, not an integer from 0 to 2^53-1`, { array: name, field: stField(name, key), actual: bad });
-      if (bad !== undefined) throw invalid(`${key} must be a list of integers`, key);
-    }
-    const dtype = DTYPE_OF_SAFETENSORS.get(dtypeName);
-    if (dtype === undefined) throw new NdpackError("UNKNOWN_DTYPE", `safetensors tensor ${JSON.stringify(name)} has dtype ${JSON.stringify(dtypeName)}, which ndpack does not read`, { array: name, field: stField(name, "dtype"), actual: dtypeName });
-    if (shape.length > maxDims) {
-      throw new NdpackError("LIMIT_EXCEEDED", `safetensors tensor ${JSON.stringify(name)} has ${shape.length} dimensions, more than the limit of ${maxDims}; raise the maxDims option to read it`, { array: name, field: stField(name, "shape"), expected: maxDims, actual: shape.length, limit: "maxDims" });
-    }
-    entries.push({ name, dtype, shape: shape as number[], begin: offsets[0] as number, end: offsets[1] as number });
-  }
-
-  const dataStart = ST_LENGTH_SIZE + length;
-  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
-  let expected = 0;
-  for (const entry of entries) {
-    const { name, begin, end } = entry;
-    const details = { array: name, field: stField(name, "data_offsets"), expected, actual: begin };
-    if (begin < expected) throw new NdpackError("OVERLAP", `safetensors tensor ${JSON.stringify(name)} starts at ${begin}, inside the previous tensor, which ends at ${expected}`, { ...details, offset: dataStart + begin });
-    if (begin > expected) throw new NdpackError("GAP", `safetensors tensor ${JSON.stringify(name)} starts at ${begin}, leaving bytes after the previous tensor, which ends at ${expected}`, { ...details, offset: dataStart + begin });
-    if (end < begin) throw new NdpackError("HEADER_INVALID", `safetensors tensor ${JSON.stringify(name)} ends (${end}) before it begins (${begin})`, { ...details, actual: end });
-    const bytes = sizeOf(entry.shape, entry.dtype);
-    if (bytes === undefined) throw new NdpackError("BAD_SHAPE", `safetensors tensor ${JSON.stringify(name)}: shape [${entry.shape.join(", ")}] of ${entry.dtype.safetensors} holds more than 2^53-1 bytes`, { array: name, field: stField(name, "shape") });
-    if (end - begin !== bytes.nbytes) {
-      throw new NdpackError("SIZE_MISMATCH", `safetensors tensor ${JSON.stringify(name)}: data_offsets span ${end - begin} bytes, but shape [${entry.shape.join(", ")}] of ${entry.dtype.safetensors} needs ${bytes.nbytes}`, { array: name, field: stField(name, "data_offsets"), expected: bytes.nbytes, actual: end - begin });
-    }
-    expected = end;
-  }
-  const fileLength = dataStart + expected;
-  if (size < fileLength) throw new NdpackError("TRUNCATED", `input is ${size} bytes, but the safetensors header describes ${fileLength}`, { expected: fileLength, actual: size });
-  if (size > fileLength) throw new NdpackError("TRAILING_BYTES", `input is ${size} bytes, ${size - fileLength} more than the safetensors header describes`, { offset: fileLength, expected: fileLength, actual: size });
-
-  const arrays = entries.map(
+  const length = readSafetensorsHeaderLength(await reader.read(0, SAFETENSORS_LENGTH_SIZE), size, maxHeaderBytes);
+  const { dataStart, tensors, metadata } = parseSafetensorsHeader(await reader.read(SAFETENSORS_LENGTH_SIZE, length), size, maxDims);
+  const arrays = tensors.map(
     (entry): ForeignArrayInfo => ({
       name: entry.name,
       dtype: entry.dtype.name,
@@ -338,21 +206,7 @@ export async function readSafetensorsHeader(source: RangeReader, options: Safete
       nbytes: entry.end - entry.begin,
     }),
   );
-  return { format: "safetensors", version: undefined, metadata: decodeSafetensorsMetadata(rawMetadata), arrays, ignored: [], bytesRead: reader.bytesRead };
-}
-
-/**
- * `__metadata__` decoded exactly as `fromSafetensors` decodes it (JSON values listed in
- * `__ndpack_json__`), by reading a file that holds only that metadata.
- */
-function decodeSafetensorsMetadata(raw: Record<string, string> | undefined): Readonly<Record<string, unknown>> {
-  if (raw === undefined || Object.keys(raw).length === 0) return {};
-  const entries = Object.entries(raw).map(([key, item]) => `${JSON.stringify(key)}:${JSON.stringify(item)}`);
-  const text = new TextEncoder().encode(`{${JSON.stringify(ST_METADATA_KEY)}:{${entries.join(",")}}}`);
-  const file = new Uint8Array(ST_LENGTH_SIZE + text.length);
-  new DataView(file.buffer).setBigUint64(0, BigInt(text.length), true);
-  file.set(text, ST_LENGTH_SIZE);
-  return fromSafetensors(file).metadata;
+  return { format: "safetensors", version: undefined, metadata, arrays, ignored: [], bytesRead: reader.bytesRead };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -54,6 +54,9 @@ const GROWTH_AXIS_MAX_DIGITS = 21;
 /** Magic (6) + version (2) + header length (2 in version 1.0, 4 in 2.0 and 3.0). */
 const PREFIX_SIZE = { 1: 10, 2: 12, 3: 12 } as const;
 
+/** The longest prefix: the bytes {@link readNpyPrefix} needs to learn how long the header is. */
+export const NPY_MAX_PREFIX_SIZE = 12;
+
 /** The .npy format versions. */
 export type NpyVersion = 1 | 2 | 3;
 
@@ -127,33 +130,36 @@ function where(member: string | undefined): { prefix: string; details: { array?:
   return member === undefined ? { prefix: "", details: {} } : { prefix: `member "${member}.npy": `, details: { array: member } };
 }
 
-/** Magic, version and header length; the first checks of {@link readNpyLayout}. */
-function readNpyPrefix(bytes: Uint8Array, options: ResolvedNpyOptions, member: string | undefined): { version: NpyVersion; headerLength: number; prefixSize: number } {
+/**
+ * Magic, version and header length; the first checks of {@link readNpyLayout}. `head` holds the
+ * first bytes of content `totalLength` bytes long: at least its first 12 bytes (all of it when shorter).
+ */
+export function readNpyPrefix(head: Uint8Array, totalLength: number, options: ResolvedNpyOptions, member: string | undefined): { version: NpyVersion; headerLength: number; prefixSize: number } {
   const { prefix, details } = where(member);
-  const available = Math.min(bytes.length, NPY_MAGIC.length);
+  const available = Math.min(totalLength, NPY_MAGIC.length);
   for (let i = 0; i < available; i++) {
-    if (bytes[i] !== NPY_MAGIC[i]) {
-      throw new NdpackError("BAD_MAGIC", `${prefix}not a .npy file: byte ${i} is 0x${hex(bytes[i]!)}, expected 0x${hex(NPY_MAGIC[i]!)} (the magic is \\x93NUMPY)`, { ...details, offset: i });
+    if (head[i] !== NPY_MAGIC[i]) {
+      throw new NdpackError("BAD_MAGIC", `${prefix}not a .npy file: byte ${i} is 0x${hex(head[i]!)}, expected 0x${hex(NPY_MAGIC[i]!)} (the magic is \\x93NUMPY)`, { ...details, offset: i });
     }
   }
-  if (bytes.length < 8) throw new NdpackError("TRUNCATED", `${prefix}input is ${bytes.length} bytes, shorter than the .npy magic and version`, { ...details, expected: 8, actual: bytes.length });
-  const major = bytes[6]!;
-  const minor = bytes[7]!;
+  if (totalLength < 8) throw new NdpackError("TRUNCATED", `${prefix}input is ${totalLength} bytes, shorter than the .npy magic and version`, { ...details, expected: 8, actual: totalLength });
+  const major = head[6]!;
+  const minor = head[7]!;
   if ((major !== 1 && major !== 2 && major !== 3) || minor !== 0) {
     throw new NdpackError("UNSUPPORTED_VERSION", `${prefix}.npy format version ${major}.${minor} is not supported; this reader reads 1.0, 2.0 and 3.0`, { ...details, offset: 6, actual: `${major}.${minor}` });
   }
   const version = major as NpyVersion;
   const prefixSize = PREFIX_SIZE[version];
-  if (bytes.length < prefixSize) {
-    throw new NdpackError("TRUNCATED", `${prefix}input is ${bytes.length} bytes, shorter than the ${prefixSize}-byte .npy ${version}.0 prefix`, { ...details, expected: prefixSize, actual: bytes.length });
+  if (totalLength < prefixSize) {
+    throw new NdpackError("TRUNCATED", `${prefix}input is ${totalLength} bytes, shorter than the ${prefixSize}-byte .npy ${version}.0 prefix`, { ...details, expected: prefixSize, actual: totalLength });
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, prefixSize);
+  const view = new DataView(head.buffer, head.byteOffset, prefixSize);
   const headerLength = version === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   if (headerLength > options.maxHeaderBytes) {
     throw new NdpackError("HEADER_TOO_LARGE", `${prefix}.npy header is ${headerLength} bytes, more than the limit of ${options.maxHeaderBytes}; raise the maxHeaderBytes option to read it`, { ...details, offset: 8, expected: options.maxHeaderBytes, actual: headerLength, limit: "maxHeaderBytes" });
   }
-  if (prefixSize + headerLength > bytes.length) {
-    throw new NdpackError("TRUNCATED", `${prefix}input ends at byte ${bytes.length}, inside the .npy header, which ends at byte ${prefixSize + headerLength}`, { ...details, expected: prefixSize + headerLength, actual: bytes.length });
+  if (prefixSize + headerLength > totalLength) {
+    throw new NdpackError("TRUNCATED", `${prefix}input ends at byte ${totalLength}, inside the .npy header, which ends at byte ${prefixSize + headerLength}`, { ...details, expected: prefixSize + headerLength, actual: totalLength });
   }
   return { version, headerLength, prefixSize };
 }
@@ -372,12 +378,14 @@ export function dtypeOfDescr(descr: string, voidDtype: Dtype | undefined, member
 /**
  * Reads and checks a .npy file's magic, version and header, and the length of what follows
  * (numpy/lib/_format_impl.py `_read_array_header`, stricter): the first failure in wire order.
+ * `head` holds the first bytes of content `totalLength` bytes long, at least the prefix and the
+ * header (the whole file, or only its first bytes for a reader that reads headers alone).
  * `member` names the .npz member being read, for error messages.
  */
-export function readNpyLayout(bytes: Uint8Array, options: ResolvedNpyOptions, member?: string): NpyLayout {
+export function readNpyLayout(head: Uint8Array, totalLength: number, options: ResolvedNpyOptions, member?: string): NpyLayout {
   const { prefix, details } = where(member);
-  const { version, headerLength, prefixSize } = readNpyPrefix(bytes, options, member);
-  const headerBytes = bytes.subarray(prefixSize, prefixSize + headerLength);
+  const { version, headerLength, prefixSize } = readNpyPrefix(head, totalLength, options, member);
+  const headerBytes = head.subarray(prefixSize, prefixSize + headerLength);
   // Versions 1.0 and 2.0 are latin-1, 3.0 is UTF-8; the grammar is ASCII either way.
   const text = version === 3 ? decodeUtf8(headerBytes) : latin1(headerBytes);
   if (text === undefined) throw new NdpackError("HEADER_INVALID", `${prefix}.npy 3.0 header is not valid UTF-8`, { ...details, offset: prefixSize });
@@ -410,11 +418,11 @@ export function readNpyLayout(bytes: Uint8Array, options: ResolvedNpyOptions, me
   if (size === undefined) throw new NdpackError("BAD_SHAPE", `${prefix}.npy shape (${shape.join(", ")}) of ${dtype.name} holds more than 2^53-1 bytes`, { ...details, field: "shape" });
   const dataStart = prefixSize + headerLength;
   const end = dataStart + size.nbytes;
-  if (bytes.length < end) {
-    throw new NdpackError("TRUNCATED", `${prefix}.npy input is ${bytes.length} bytes, but its header describes ${end}`, { ...details, expected: end, actual: bytes.length });
+  if (totalLength < end) {
+    throw new NdpackError("TRUNCATED", `${prefix}.npy input is ${totalLength} bytes, but its header describes ${end}`, { ...details, expected: end, actual: totalLength });
   }
-  if (bytes.length > end) {
-    throw new NdpackError("TRAILING_BYTES", `${prefix}.npy input is ${bytes.length} bytes, ${bytes.length - end} more than its header describes`, { ...details, offset: end, expected: end, actual: bytes.length });
+  if (totalLength > end) {
+    throw new NdpackError("TRAILING_BYTES", `${prefix}.npy input is ${totalLength} bytes, ${totalLength - end} more than its header describes`, { ...details, offset: end, expected: end, actual: totalLength });
   }
   return { version, dtype, byteOrder: dtype.wordSize === 1 ? "little" : byteOrder, shape, order: fortran.value ? "F" : "C", dataStart, nbytes: size.nbytes };
 }
@@ -444,7 +452,7 @@ export function fromNpy(input: DecodeInput, options: NpyReadOptions = {}): NpyAr
   const copy = checkCopy(options.copy);
   const resolved = resolveNpyOptions(options);
   const bytes = inputBytes(input);
-  const layout = readNpyLayout(bytes, resolved);
+  const layout = readNpyLayout(bytes, bytes.length, resolved);
   const { name: _name, ...array } = viewOrCopy(
     {
       name: "npy",

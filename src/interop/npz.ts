@@ -151,7 +151,7 @@ export function fromNpz(input: DecodeInput, options: NpzReadOptions = {}): NpzCo
     const name = entry.name.slice(0, -4);
     const voidDtype = overriddenDtype(voidOption, name) ?? extra.dtypes.get(name);
     const content = readZipMember(bytes, entry, memberOptions);
-    const layout = readNpyLayout(content, { ...npyOptions, voidDtype }, name);
+    const layout = readNpyLayout(content, content.length, { ...npyOptions, voidDtype }, name);
     const deflated = entry.method === "deflate";
     arrays.set(
       name,

@@ -50,7 +50,7 @@ export const SAFETENSORS_JSON_KEYS = "__ndpack_json__";
 const METADATA_KEY = "__metadata__";
 
 /** Bytes of the header length field. */
-const LENGTH_SIZE = 8;
+export const SAFETENSORS_LENGTH_SIZE = 8;
 
 /** The reference writer pads the header with spaces to a multiple of this, so that the data section is aligned. */
 const HEADER_ALIGNMENT = 8;
@@ -84,7 +84,8 @@ const DTYPE_OF_SAFETENSORS: ReadonlyMap<string, DtypeInfo> = new Map(
   DTYPE_NAMES.map((name) => DTYPES[name]).flatMap((info) => (info.safetensors === null ? [] : [[info.safetensors, info] as const])),
 );
 
-interface TensorEntry {
+/** One tensor as the header describes it; `begin` and `end` are relative to the data section. */
+export interface TensorEntry {
   readonly name: string;
   readonly dtype: DtypeInfo;
   readonly shape: readonly number[];
@@ -92,39 +93,64 @@ interface TensorEntry {
   readonly end: number;
 }
 
+/** What a .safetensors header says, checked against the input's length. */
+export interface SafetensorsLayout {
+  /** Offset of the data section: the length field and the header. */
+  readonly dataStart: number;
+  /** The tensors, in data order. */
+  readonly tensors: readonly TensorEntry[];
+  /** `__metadata__` as ndpack metadata (see {@link SafetensorsContents.metadata}). */
+  readonly metadata: Record<string, unknown>;
+}
+
 /** A field path in the header, for error details. */
 function fieldOf(name: string, key?: string): string {
   return `${JSON.stringify(name)}${key === undefined ? "" : `.${key}`}`;
 }
 
-/** Reads the length field and the header's JSON (reference `read_metadata` up to deserialization). */
-function readHeaderJson(bytes: Uint8Array, maxHeaderBytes: number): { headerLength: number; value: Record<string, unknown> } {
-  if (bytes.length < LENGTH_SIZE) {
-    throw new NdpackError("TRUNCATED", `input is ${bytes.length} bytes, shorter than the 8-byte safetensors header length`, { expected: LENGTH_SIZE, actual: bytes.length });
+/** Checks the read options shared by the whole-buffer and the header-only readers. */
+export function resolveSafetensorsOptions(options: { maxHeaderBytes?: unknown; maxDims?: unknown }): { maxHeaderBytes: number; maxDims: number } {
+  return {
+    maxHeaderBytes: checkLimit(options.maxHeaderBytes, SAFETENSORS_MAX_HEADER_BYTES, "maxHeaderBytes"),
+    maxDims: checkLimit(options.maxDims, DEFAULT_LIMITS.maxDims, "maxDims"),
+  };
+}
+
+/**
+ * Reads the length field (reference `read_metadata` up to the header's bytes): the header's length,
+ * within `maxHeaderBytes` and within the input. `prefix` holds the input's first 8 bytes (all of
+ * it when shorter); the input is `totalLength` bytes long.
+ */
+export function readSafetensorsHeaderLength(prefix: Uint8Array, totalLength: number, maxHeaderBytes: number): number {
+  if (totalLength < SAFETENSORS_LENGTH_SIZE) {
+    throw new NdpackError("TRUNCATED", `input is ${totalLength} bytes, shorter than the 8-byte safetensors header length`, { expected: SAFETENSORS_LENGTH_SIZE, actual: totalLength });
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, LENGTH_SIZE);
+  const view = new DataView(prefix.buffer, prefix.byteOffset, SAFETENSORS_LENGTH_SIZE);
   const length = readU64(view, 0);
   if (length === undefined || length > maxHeaderBytes) {
     const actual = view.getBigUint64(0, true).toString();
     throw new NdpackError("HEADER_TOO_LARGE", `safetensors header is ${actual} bytes, more than the limit of ${maxHeaderBytes}; raise the maxHeaderBytes option to read it`, { offset: 0, expected: maxHeaderBytes, actual: length ?? actual, limit: "maxHeaderBytes" });
   }
-  if (LENGTH_SIZE + length > bytes.length) {
-    throw new NdpackError("TRUNCATED", `input ends at byte ${bytes.length}, inside the safetensors header, which ends at byte ${LENGTH_SIZE + length}`, { expected: LENGTH_SIZE + length, actual: bytes.length });
+  if (SAFETENSORS_LENGTH_SIZE + length > totalLength) {
+    throw new NdpackError("TRUNCATED", `input ends at byte ${totalLength}, inside the safetensors header, which ends at byte ${SAFETENSORS_LENGTH_SIZE + length}`, { expected: SAFETENSORS_LENGTH_SIZE + length, actual: totalLength });
   }
-  const text = decodeUtf8(bytes.subarray(LENGTH_SIZE, LENGTH_SIZE + length));
-  if (text === undefined) throw new NdpackError("HEADER_INVALID", "safetensors header is not valid UTF-8", { offset: LENGTH_SIZE });
-  let value: unknown;
+  return length;
+}
+
+/** The header's JSON (reference deserialization, with repeated tensor names refused). */
+function readHeaderJson(headerBytes: Uint8Array): Record<string, unknown> {
+  const text = decodeUtf8(headerBytes);
+  if (text === undefined) throw new NdpackError("HEADER_INVALID", "safetensors header is not valid UTF-8", { offset: SAFETENSORS_LENGTH_SIZE });
   try {
-    value = parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth });
+    return parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth }) as Record<string, unknown>;
   } catch (error) {
     // Tensor names are the header's top-level keys: a repeated one is a repeated tensor name.
     if (error instanceof NdpackError && error.code === "DUPLICATE_KEY" && isTopLevelField(error.field)) {
       const name = topLevelName(error.field!);
-      throw new NdpackError("DUPLICATE_NAME", `safetensors header names tensor ${JSON.stringify(name)} twice`, { array: name, offset: LENGTH_SIZE + (error.offset ?? 0), cause: error });
+      throw new NdpackError("DUPLICATE_NAME", `safetensors header names tensor ${JSON.stringify(name)} twice`, { array: name, offset: SAFETENSORS_LENGTH_SIZE + (error.offset ?? 0), cause: error });
     }
     throw error;
   }
-  return { headerLength: length, value: value as Record<string, unknown> };
 }
 
 /** The core parser's field paths: `name` or `["a.b"]` at the top level, longer paths below it. */
@@ -234,6 +260,21 @@ function parseJsonValue(text: string, key: string): unknown {
 }
 
 /**
+ * Reads and checks a .safetensors header (`headerBytes`: the JSON after the length field, as long as
+ * {@link readSafetensorsHeaderLength} said) against the input's length: the tensors in data order,
+ * where the data section starts, and the metadata decoded. The first failure in wire order.
+ */
+export function parseSafetensorsHeader(headerBytes: Uint8Array, totalLength: number, maxDims: number): SafetensorsLayout {
+  const { entries, rawMetadata } = readEntries(readHeaderJson(headerBytes), maxDims);
+  const dataStart = SAFETENSORS_LENGTH_SIZE + headerBytes.length;
+  const dataLength = checkOffsets(entries, dataStart);
+  const fileLength = dataStart + dataLength;
+  if (totalLength < fileLength) throw new NdpackError("TRUNCATED", `input is ${totalLength} bytes, but the safetensors header describes ${fileLength}`, { expected: fileLength, actual: totalLength });
+  if (totalLength > fileLength) throw new NdpackError("TRAILING_BYTES", `input is ${totalLength} bytes, ${totalLength - fileLength} more than the safetensors header describes`, { offset: fileLength, expected: fileLength, actual: totalLength });
+  return { dataStart, tensors: entries, metadata: decodeMetadata(rawMetadata) };
+}
+
+/**
  * Reads a .safetensors file. Tensors are views of `input` where their data is aligned for their
  * type (the reference writer and {@link toSafetensors} align it), copies otherwise (and on
  * big-endian machines); `offset` in each result is the data's offset in `input`.
@@ -250,19 +291,12 @@ function parseJsonValue(text: string, key: string): unknown {
  */
 export function fromSafetensors(input: DecodeInput, options: SafetensorsReadOptions = {}): SafetensorsContents {
   const copy = checkCopy(options.copy);
-  const maxHeaderBytes = checkLimit(options.maxHeaderBytes, SAFETENSORS_MAX_HEADER_BYTES, "maxHeaderBytes");
-  const maxDims = checkLimit(options.maxDims, DEFAULT_LIMITS.maxDims, "maxDims");
+  const { maxHeaderBytes, maxDims } = resolveSafetensorsOptions(options);
   const bytes = inputBytes(input);
-  const { headerLength, value } = readHeaderJson(bytes, maxHeaderBytes);
-  const { entries, rawMetadata } = readEntries(value, maxDims);
-  const dataStart = LENGTH_SIZE + headerLength;
-  const dataLength = checkOffsets(entries, dataStart);
-  const fileLength = dataStart + dataLength;
-  if (bytes.length < fileLength) throw new NdpackError("TRUNCATED", `input is ${bytes.length} bytes, but the safetensors header describes ${fileLength}`, { expected: fileLength, actual: bytes.length });
-  if (bytes.length > fileLength) throw new NdpackError("TRAILING_BYTES", `input is ${bytes.length} bytes, ${bytes.length - fileLength} more than the safetensors header describes`, { offset: fileLength, expected: fileLength, actual: bytes.length });
-  const metadata = decodeMetadata(rawMetadata);
+  const headerLength = readSafetensorsHeaderLength(bytes, bytes.length, maxHeaderBytes);
+  const { dataStart, tensors, metadata } = parseSafetensorsHeader(bytes.subarray(SAFETENSORS_LENGTH_SIZE, SAFETENSORS_LENGTH_SIZE + headerLength), bytes.length, maxDims);
   const arrays = new Map<string, NdArray>();
-  for (const entry of entries) {
+  for (const entry of tensors) {
     const offset = dataStart + entry.begin;
     arrays.set(
       entry.name,
@@ -343,11 +377,11 @@ export function toSafetensors(arrays: ArraysInput, options: SafetensorsWriteOpti
   if (headerLength > SAFETENSORS_MAX_HEADER_BYTES) {
     throw new NdpackError("HEADER_TOO_LARGE", `the safetensors header would be ${headerLength} bytes, more than readers accept (${SAFETENSORS_MAX_HEADER_BYTES})`, { expected: SAFETENSORS_MAX_HEADER_BYTES, actual: headerLength, limit: "maxHeaderBytes" });
   }
-  const dataStart = LENGTH_SIZE + headerLength;
+  const dataStart = SAFETENSORS_LENGTH_SIZE + headerLength;
   const out = new Uint8Array(dataStart + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(headerLength), true);
-  out.set(text, LENGTH_SIZE);
-  out.fill(0x20, LENGTH_SIZE + text.length, dataStart);
+  out.set(text, SAFETENSORS_LENGTH_SIZE);
+  out.fill(0x20, SAFETENSORS_LENGTH_SIZE + text.length, dataStart);
   let at = dataStart;
   for (const tensor of tensors) {
     const wordSize = tensor.dtype.wordSize;
