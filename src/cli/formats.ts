@@ -23,6 +23,7 @@ import { CHECKSUM_SIZE, type Checksum } from "../format.js";
 import { checkZeroPadding } from "../header.js";
 import { detectFormat } from "../interop/convert.js";
 import { readNpyHeader, readNpzHeader, readSafetensorsHeader, type ForeignArrayInfo, type NpzMemberInfo, type RangeReader } from "../interop/headers.js";
+import { checkMemberCrc } from "../interop/zip.js";
 import { open, type NdpackReader } from "../node/fs.js";
 import { ioError } from "../node/io.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
@@ -350,7 +351,7 @@ class ForeignArrayFile extends BaseFile {
       // The array's bytes straight from the file; the member's CRC-32 covers its .npy header too.
       let crc = crc32(await this.file.read(member.dataStart, member.npyDataStart));
       yield* rawChunks(this.file, member.dataStart + member.npyDataStart, entry.nbytes, chunk, swap, (bytes) => (crc = crc32(bytes, crc)));
-      checkMemberCrc(name, member, crc);
+      checkCrc(name, member, crc);
       return;
     }
     const content = reblock(skip(this.#memberContent(name, member), member.npyDataStart), chunk);
@@ -379,7 +380,7 @@ class ForeignArrayFile extends BaseFile {
     if (produced !== member.size) {
       throw new NdpackError("CODEC_ERROR", `zip: member "${member.member}" inflates to ${produced} bytes, but its directory record says ${member.size}`, { array: name, expected: member.size, actual: produced });
     }
-    checkMemberCrc(name, member, crc);
+    checkCrc(name, member, crc);
   }
 
   protected async verifyArray(name: string): Promise<void> {
@@ -392,10 +393,8 @@ class ForeignArrayFile extends BaseFile {
 }
 
 /** CHECKSUM unless `crc` is the CRC-32 the zip's directory gives for the member. */
-function checkMemberCrc(name: string, member: NpzMemberInfo, crc: number): void {
-  if (crc !== member.crc32) {
-    throw new NdpackError("CHECKSUM", `zip: member "${member.member}": CRC-32 mismatch, the member is damaged (stored 0x${member.crc32.toString(16)}, computed 0x${crc.toString(16)})`, { array: name, offset: member.dataStart, expected: member.crc32, actual: crc });
-  }
+function checkCrc(name: string, member: NpzMemberInfo, crc: number): void {
+  checkMemberCrc({ name: member.member, crc32: member.crc32, dataStart: member.dataStart }, crc, name);
 }
 
 /** Drops the first `count` bytes of a stream of pieces. */

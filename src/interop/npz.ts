@@ -27,9 +27,9 @@ import { prepareArray, type ArraysInput, type PreparedArray } from "../encode.js
 import { NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
 import { parseHeaderJson, stringifyJson } from "../json.js";
-import { checkCopy, checkLevel, checkLimit, checkMetadata, checkName, decodeUtf8, entriesOf, setOwn, utf8Encoder, viewOrCopy, type CopyMode } from "./common.js";
-import { npyPayload, readNpyLayout, resolveNpyOptions, writeNpyHeader } from "./npy.js";
-import { readZipDirectory, readZipMember, writeZip, type ZipMemberInput } from "./zip.js";
+import { checkCopy, checkLevel, checkLimit, checkMetadata, checkName, decodeUtf8, entriesOf, setOwn, utf8Encoder, viewOrCopy, type CopyMode, type ForeignPayload } from "./common.js";
+import { npyPayload, readNpyLayout, resolveNpyOptions, writeNpyHeader, type NpyLayout } from "./npy.js";
+import { readZipDirectory, readZipMember, writeZip, type ZipEntry, type ZipMemberInput } from "./zip.js";
 
 /** The member that carries ndpack metadata and dtypes numpy has no name for. */
 export const NPZ_NDPACK_MEMBER = "__ndpack__.json";
@@ -77,8 +77,14 @@ export interface NpzWriteOptions {
   readonly forceZip64?: boolean;
 }
 
-/** Reads {@link NPZ_NDPACK_MEMBER}: metadata, and the dtypes of void members. */
-function readNdpackMember(content: Uint8Array): { metadata: Record<string, unknown>; dtypes: Map<string, Dtype> } {
+/** What {@link NPZ_NDPACK_MEMBER} says: ndpack metadata, and the dtypes of void members. */
+export interface NdpackMember {
+  readonly metadata: Record<string, unknown>;
+  readonly dtypes: ReadonlyMap<string, Dtype>;
+}
+
+/** Reads {@link NPZ_NDPACK_MEMBER}'s content. */
+export function readNdpackMember(content: Uint8Array): NdpackMember {
   const fail = (why: string) => new NdpackError("HEADER_INVALID", `${NPZ_NDPACK_MEMBER}: ${why}`, { array: NPZ_NDPACK_MEMBER });
   const text = decodeUtf8(content);
   if (text === undefined) throw fail("not valid UTF-8");
@@ -94,13 +100,67 @@ function readNdpackMember(content: Uint8Array): { metadata: Record<string, unkno
     if (!isDtype(dtype)) throw new NdpackError("UNKNOWN_DTYPE", `${NPZ_NDPACK_MEMBER}: array "${name}" has unknown dtype ${JSON.stringify(dtype)}`, { array: name, field: `dtypes.${name}` });
     map.set(name, dtype);
   }
-  return { metadata: metadata as Record<string, unknown>, dtypes: map };
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(metadata)) setOwn(out, key, item);
+  return { metadata: out, dtypes: map };
+}
+
+/** What a .npz file without {@link NPZ_NDPACK_MEMBER} says (fresh: the metadata object goes to the caller). */
+export function noNdpackMember(): NdpackMember {
+  return { metadata: {}, dtypes: new Map() };
+}
+
+/** Checks a `voidDtype` read option: one dtype, or one per array name. */
+export function checkVoidDtypeOption(option: unknown): void {
+  if (option !== undefined && typeof option !== "string") {
+    if (option === null || typeof option !== "object") throw new NdpackError("INVALID_ARGUMENT", "voidDtype must be a dtype name or an object of dtype names by array name", { field: "voidDtype" });
+    for (const [name, dtype] of Object.entries(option)) if (!isDtype(dtype)) throw new NdpackError("INVALID_ARGUMENT", `voidDtype of "${name}" must be an ndpack dtype name, got ${JSON.stringify(dtype)}`, { field: "voidDtype" });
+  } else if (option !== undefined && !isDtype(option)) {
+    throw new NdpackError("INVALID_ARGUMENT", `voidDtype must be an ndpack dtype name, got ${JSON.stringify(option)}`, { field: "voidDtype" });
+  }
 }
 
 /** The caller's `voidDtype` for one array, if any. */
 function overriddenDtype(option: NpzReadOptions["voidDtype"], name: string): Dtype | undefined {
   if (option === undefined || typeof option === "string") return option;
   return Object.hasOwn(option, name) ? option[name] : undefined;
+}
+
+/** The dtype of array `name`'s void descr, if it has one: the caller's, else {@link NPZ_NDPACK_MEMBER}'s. */
+export function voidDtypeOf(option: NpzReadOptions["voidDtype"], extra: NdpackMember, name: string): Dtype | undefined {
+  return overriddenDtype(option, name) ?? extra.dtypes.get(name);
+}
+
+/** A .npz file's members sorted out: {@link NPZ_NDPACK_MEMBER}, the arrays (`<name>.npy`), and the others. */
+export function sortMembers(entries: readonly ZipEntry[]): { ndpack: ZipEntry | undefined; arrays: { name: string; entry: ZipEntry }[]; ignored: string[] } {
+  const ndpack = entries.find((e) => e.name === NPZ_NDPACK_MEMBER);
+  const arrays: { name: string; entry: ZipEntry }[] = [];
+  const ignored: string[] = [];
+  for (const entry of entries) {
+    // Directories (as `zip -r` adds them) are skipped.
+    if (entry === ndpack || (entry.name.endsWith("/") && entry.size === 0)) continue;
+    if (entry.name.endsWith(".npy")) arrays.push({ name: entry.name.slice(0, -4), entry });
+    else ignored.push(entry.name);
+  }
+  return { ndpack, arrays, ignored };
+}
+
+/** What an array reports as its stored form: a stored member's array bytes, or a deflated member's compressed bytes. */
+export function storedForm(entry: ZipEntry, layout: NpyLayout): ForeignPayload["stored"] {
+  return entry.method === "deflate"
+    ? { codec: "deflate", offset: entry.dataStart, byteLength: entry.compressedSize }
+    : { codec: "none", offset: entry.dataStart + layout.dataStart, byteLength: layout.nbytes };
+}
+
+/** Checks {@link NPZ_NDPACK_MEMBER}'s dtypes against the arrays' (`dtypeOf` gives an array's, `undefined` when there is none). */
+export function checkNdpackDtypes(extra: NdpackMember, dtypeOf: (name: string) => Dtype | undefined, option: NpzReadOptions["voidDtype"]): void {
+  for (const [name, dtype] of extra.dtypes) {
+    const actual = dtypeOf(name);
+    if (actual === undefined) throw new NdpackError("HEADER_INVALID", `${NPZ_NDPACK_MEMBER} gives a dtype for "${name}", which is not in the file`, { array: name });
+    if (actual !== dtype && overriddenDtype(option, name) === undefined) {
+      throw new NdpackError("HEADER_INVALID", `${NPZ_NDPACK_MEMBER} says "${name}" is ${dtype}, but its .npy descr says ${actual}`, { array: name, expected: dtype, actual });
+    }
+  }
 }
 
 /**
@@ -127,32 +187,17 @@ export function fromNpz(input: DecodeInput, options: NpzReadOptions = {}): NpzCo
   const maxDecodedBytes = checkLimit(options.maxDecodedBytes, DEFAULT_LIMITS.maxDecodedBytes, "maxDecodedBytes");
   const verify = options.verify ?? true;
   const voidOption = options.voidDtype;
-  if (voidOption !== undefined && typeof voidOption !== "string") {
-    if (voidOption === null || typeof voidOption !== "object") throw new NdpackError("INVALID_ARGUMENT", "voidDtype must be a dtype name or an object of dtype names by array name", { field: "voidDtype" });
-    for (const [name, dtype] of Object.entries(voidOption)) if (!isDtype(dtype)) throw new NdpackError("INVALID_ARGUMENT", `voidDtype of "${name}" must be an ndpack dtype name, got ${JSON.stringify(dtype)}`, { field: "voidDtype" });
-  } else if (voidOption !== undefined && !isDtype(voidOption)) {
-    throw new NdpackError("INVALID_ARGUMENT", `voidDtype must be an ndpack dtype name, got ${JSON.stringify(voidOption)}`, { field: "voidDtype" });
-  }
+  checkVoidDtypeOption(voidOption);
 
   const bytes = inputBytes(input);
-  const entries = readZipDirectory(bytes, { maxEntries: maxArrays });
+  const members = sortMembers(readZipDirectory(bytes, { maxEntries: maxArrays }));
   const memberOptions = { maxDecodedBytes, verify };
-  const ndpackEntry = entries.find((e) => e.name === NPZ_NDPACK_MEMBER);
-  const extra = ndpackEntry === undefined ? { metadata: {}, dtypes: new Map<string, Dtype>() } : readNdpackMember(readZipMember(bytes, ndpackEntry, memberOptions));
+  const extra = members.ndpack === undefined ? noNdpackMember() : readNdpackMember(readZipMember(bytes, members.ndpack, memberOptions));
 
   const arrays = new Map<string, NdArray>();
-  const ignored: string[] = [];
-  for (const entry of entries) {
-    if (entry === ndpackEntry || (entry.name.endsWith("/") && entry.size === 0)) continue;
-    if (!entry.name.endsWith(".npy")) {
-      ignored.push(entry.name);
-      continue;
-    }
-    const name = entry.name.slice(0, -4);
-    const voidDtype = overriddenDtype(voidOption, name) ?? extra.dtypes.get(name);
+  for (const { name, entry } of members.arrays) {
     const content = readZipMember(bytes, entry, memberOptions);
-    const layout = readNpyLayout(content, content.length, { ...npyOptions, voidDtype }, name);
-    const deflated = entry.method === "deflate";
+    const layout = readNpyLayout(content, content.length, { ...npyOptions, voidDtype: voidDtypeOf(voidOption, extra, name) }, name);
     arrays.set(
       name,
       viewOrCopy(
@@ -163,25 +208,15 @@ export function fromNpz(input: DecodeInput, options: NpzReadOptions = {}): NpzCo
           order: layout.order,
           byteOrder: layout.byteOrder,
           payload: content.subarray(layout.dataStart),
-          fresh: deflated,
-          stored: deflated
-            ? { codec: "deflate", offset: entry.dataStart, byteLength: entry.compressedSize }
-            : { codec: "none", offset: entry.dataStart + layout.dataStart, byteLength: layout.nbytes },
+          fresh: entry.method === "deflate",
+          stored: storedForm(entry, layout),
         },
         copy,
       ),
     );
   }
-  for (const [name, dtype] of extra.dtypes) {
-    const array = arrays.get(name);
-    if (array === undefined) throw new NdpackError("HEADER_INVALID", `${NPZ_NDPACK_MEMBER} gives a dtype for "${name}", which is not in the file`, { array: name });
-    if (array.dtype !== dtype && overriddenDtype(voidOption, name) === undefined) {
-      throw new NdpackError("HEADER_INVALID", `${NPZ_NDPACK_MEMBER} says "${name}" is ${dtype}, but its .npy descr says ${array.dtype}`, { array: name, expected: dtype, actual: array.dtype });
-    }
-  }
-  const metadata: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(extra.metadata)) setOwn(metadata, key, value);
-  return { arrays, metadata, ignored };
+  checkNdpackDtypes(extra, (name) => arrays.get(name)?.dtype, voidOption);
+  return { arrays, metadata: extra.metadata, ignored: members.ignored };
 }
 
 /**

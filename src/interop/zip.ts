@@ -15,7 +15,7 @@ import { Deflate } from "pako";
 import { decompressPayload } from "../codecs.js";
 import { crc32 } from "../crc32.js";
 import { NdpackError } from "../errors.js";
-import { decodeUtf8, readU64, utf8Encoder } from "./common.js";
+import { decodeUtf8, readFromBytes, readFromSource, readU64, utf8Encoder, type RangeReader, type RangeSteps } from "./common.js";
 
 const SIG = {
   local: 0x04034b50,
@@ -46,6 +46,8 @@ const MADE_BY = (3 << 8) | 45;
 const EXTERNAL_ATTRIBUTES = (0o100644 << 16) >>> 0;
 /** MS-DOS date of 1980-01-01, the earliest: written for every member so that output is deterministic. */
 const DOS_DATE = (1 << 5) | 1;
+/** Bytes read from the end of a zip first, to find its end record when it has no long comment. */
+const TAIL_FIRST_READ = 4096;
 
 /** Compression methods a member may use. */
 export type ZipMethod = "stored" | "deflate";
@@ -77,47 +79,73 @@ function invalid(message: string, offset?: number): NdpackError {
   return new NdpackError("HEADER_INVALID", message, offset === undefined ? {} : { offset });
 }
 
-/** Reads a u64 field that must be a usable offset or size; past 2^53-1 it cannot lie inside any input. */
-function u64Field(view: DataView, at: number, what: string, length: number): number {
+/**
+ * Reads a u64 field that must be a usable offset or size; past 2^53-1 it cannot lie inside any input.
+ * `base` is the offset in the input of the bytes `view` holds.
+ */
+function u64Field(view: DataView, at: number, what: string, length: number, base: number): number {
   const value = readU64(view, at);
-  if (value === undefined) throw new NdpackError("OUT_OF_BOUNDS", `zip: ${what} is beyond 2^53-1, past the end of the ${length}-byte input`, { offset: view.byteOffset + at });
+  if (value === undefined) throw new NdpackError("OUT_OF_BOUNDS", `zip: ${what} is beyond 2^53-1, past the end of the ${length}-byte input`, { offset: base + at });
   return value;
 }
 
-/** Finds the end of central directory record: the one whose comment ends exactly at the end of the input. */
-function findEndRecord(bytes: Uint8Array, view: DataView): number {
-  const lowest = Math.max(0, bytes.length - END_SIZE - MAX_COMMENT);
+function dataView(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * Finds the end of central directory record: the one whose comment ends exactly at the end of the
+ * input. It lies in the input's last 64 KiB or so, and, without a long comment, in its last few
+ * bytes: those are read first. Returns the bytes read from the end (which hold the ZIP64 locator's
+ * place, just before the record, too) and where they start.
+ */
+function* findEndRecord(size: number): RangeSteps<{ tail: Uint8Array; tailStart: number; endAt: number }> {
   let mismatch: "trailing" | "truncated" | undefined;
-  for (let at = bytes.length - END_SIZE; at >= lowest; at--) {
-    if (view.getUint32(at, true) !== SIG.end) continue;
-    const end = at + END_SIZE + view.getUint16(at + 20, true);
-    if (end === bytes.length) return at;
-    mismatch ??= end < bytes.length ? "trailing" : "truncated";
+  for (const window of [TAIL_FIRST_READ, END_SIZE + MAX_COMMENT + ZIP64_LOCATOR_SIZE]) {
+    const tailStart = Math.max(0, size - window);
+    const tail = yield { offset: tailStart, length: size - tailStart };
+    const view = dataView(tail);
+    mismatch = undefined;
+    let endAt = -1;
+    for (let at = size - END_SIZE; at >= Math.max(tailStart, size - END_SIZE - MAX_COMMENT); at--) {
+      if (view.getUint32(at - tailStart, true) !== SIG.end) continue;
+      const end = at + END_SIZE + view.getUint16(at - tailStart + 20, true);
+      if (end === size) {
+        endAt = at;
+        break;
+      }
+      mismatch ??= end < size ? "trailing" : "truncated";
+    }
+    if (endAt >= 0 && (endAt - ZIP64_LOCATOR_SIZE >= tailStart || tailStart === 0)) return { tail, tailStart, endAt };
+    if (tailStart === 0) break;
   }
   if (mismatch === "trailing") {
-    throw new NdpackError("TRAILING_BYTES", "zip: bytes follow the end of central directory record (and its comment)", { actual: bytes.length });
+    throw new NdpackError("TRAILING_BYTES", "zip: bytes follow the end of central directory record (and its comment)", { actual: size });
   }
-  throw new NdpackError("TRUNCATED", "zip: no end of central directory record at the end of the input: the file is truncated or is not a zip file", { actual: bytes.length });
+  throw new NdpackError("TRUNCATED", "zip: no end of central directory record at the end of the input: the file is truncated or is not a zip file", { actual: size });
 }
 
 /** The directory's place and size, from the end record and, when there is one, the ZIP64 end record. */
-function readEndRecords(bytes: Uint8Array, view: DataView, endAt: number): { count: number; cdOffset: number; cdSize: number; cdLimit: number } {
-  if (view.getUint16(endAt + 4, true) !== 0 || view.getUint16(endAt + 6, true) !== 0) throw invalid("zip: multi-volume archives are not supported", endAt + 4);
-  let count = view.getUint16(endAt + 10, true);
-  let cdSize = view.getUint32(endAt + 12, true);
-  let cdOffset = view.getUint32(endAt + 16, true);
+function* readEndRecords(tail: Uint8Array, tailStart: number, endAt: number, size: number): RangeSteps<{ count: number; cdOffset: number; cdSize: number }> {
+  const view = dataView(tail);
+  const e = endAt - tailStart;
+  if (view.getUint16(e + 4, true) !== 0 || view.getUint16(e + 6, true) !== 0) throw invalid("zip: multi-volume archives are not supported", endAt + 4);
+  let count = view.getUint16(e + 10, true);
+  let cdSize = view.getUint32(e + 12, true);
+  let cdOffset = view.getUint32(e + 16, true);
   let cdLimit = endAt;
   const locatorAt = endAt - ZIP64_LOCATOR_SIZE;
-  if (locatorAt >= 0 && view.getUint32(locatorAt, true) === SIG.zip64Locator) {
-    const zip64At = u64Field(view, locatorAt + 8, "the ZIP64 end record's offset", bytes.length);
+  if (locatorAt >= 0 && view.getUint32(locatorAt - tailStart, true) === SIG.zip64Locator) {
+    const zip64At = u64Field(view, locatorAt - tailStart + 8, "the ZIP64 end record's offset", size, tailStart);
     if (zip64At + ZIP64_END_SIZE > locatorAt) {
       throw new NdpackError("OUT_OF_BOUNDS", `zip: the ZIP64 end record at ${zip64At} runs past its locator at ${locatorAt}`, { offset: locatorAt + 8, actual: zip64At });
     }
-    if (view.getUint32(zip64At, true) !== SIG.zip64End) throw invalid(`zip: no ZIP64 end record at offset ${zip64At}, where its locator points`, zip64At);
-    if (view.getUint32(zip64At + 16, true) !== 0 || view.getUint32(zip64At + 20, true) !== 0) throw invalid("zip: multi-volume archives are not supported", zip64At + 16);
-    count = u64Field(view, zip64At + 32, "the member count", bytes.length);
-    cdSize = u64Field(view, zip64At + 40, "the central directory's size", bytes.length);
-    cdOffset = u64Field(view, zip64At + 48, "the central directory's offset", bytes.length);
+    const record = dataView(yield { offset: zip64At, length: ZIP64_END_SIZE });
+    if (record.getUint32(0, true) !== SIG.zip64End) throw invalid(`zip: no ZIP64 end record at offset ${zip64At}, where its locator points`, zip64At);
+    if (record.getUint32(16, true) !== 0 || record.getUint32(20, true) !== 0) throw invalid("zip: multi-volume archives are not supported", zip64At + 16);
+    count = u64Field(record, 32, "the member count", size, zip64At);
+    cdSize = u64Field(record, 40, "the central directory's size", size, zip64At);
+    cdOffset = u64Field(record, 48, "the central directory's offset", size, zip64At);
     cdLimit = zip64At;
   } else if (count === U16_MAX || cdSize === U32_MAX || cdOffset === U32_MAX) {
     throw invalid("zip: the end record defers to a ZIP64 end record, but there is none", endAt);
@@ -125,20 +153,23 @@ function readEndRecords(bytes: Uint8Array, view: DataView, endAt: number): { cou
   if (cdOffset + cdSize > cdLimit) {
     throw new NdpackError("OUT_OF_BOUNDS", `zip: the central directory (offset ${cdOffset}, ${cdSize} bytes) runs past the end records at ${cdLimit}`, { offset: cdOffset, expected: cdLimit, actual: cdOffset + cdSize });
   }
-  return { count, cdOffset, cdSize, cdLimit };
+  return { count, cdOffset, cdSize };
 }
 
-/** The ZIP64 extra field's values for the fields the fixed record left at 0xFFFFFFFF, in the order APPNOTE 4.5.3 gives. */
-function readZip64Extra(view: DataView, extraAt: number, extraLength: number, wanted: readonly string[], recordAt: number, length: number): number[] {
+/**
+ * The ZIP64 extra field's values for the fields the fixed record left at 0xFFFFFFFF, in the order
+ * APPNOTE 4.5.3 gives. `base` is the offset in the input of the bytes `view` holds.
+ */
+function readZip64Extra(view: DataView, extraAt: number, extraLength: number, wanted: readonly string[], recordAt: number, length: number, base: number): number[] {
   let at = extraAt;
   const end = extraAt + extraLength;
   while (at + 4 <= end) {
     const id = view.getUint16(at, true);
     const size = view.getUint16(at + 2, true);
-    if (at + 4 + size > end) throw invalid(`zip: extra field 0x${id.toString(16)} of the member at ${recordAt} runs past the extra data`, at);
+    if (at + 4 + size > end) throw invalid(`zip: extra field 0x${id.toString(16)} of the member at ${recordAt} runs past the extra data`, base + at);
     if (id === EXTRA_ZIP64) {
-      if (size < wanted.length * 8) throw invalid(`zip: the ZIP64 extra field of the member at ${recordAt} is too short for ${wanted.join(", ")}`, at);
-      return wanted.map((what, i) => u64Field(view, at + 4 + i * 8, what, length));
+      if (size < wanted.length * 8) throw invalid(`zip: the ZIP64 extra field of the member at ${recordAt} is too short for ${wanted.join(", ")}`, base + at);
+      return wanted.map((what, i) => u64Field(view, at + 4 + i * 8, what, length, base));
     }
     at += 4 + size;
   }
@@ -146,30 +177,35 @@ function readZip64Extra(view: DataView, extraAt: number, extraLength: number, wa
 }
 
 /**
- * Reads and checks the central directory of a zip file held in memory, and every member's local
- * header: the members, in directory order.
+ * Reads and checks the central directory of a zip file `inputLength` bytes long, and every member's local
+ * header: the members, in directory order. Written once for both kinds of input: it asks for the
+ * bytes it needs (the first 4, the end records, the directory, each local header), and
+ * {@link readZipDirectory} and {@link readZipDirectoryAsync} hand them over.
  */
-export function readZipDirectory(bytes: Uint8Array, limits: { maxEntries: number }): ZipEntry[] {
+function* zipDirectorySteps(inputLength: number, limits: { maxEntries: number }): RangeSteps<ZipEntry[]> {
   // A zip starts with a local header, or, when it is empty, with its (ZIP64) end record.
-  const empty = bytes.length >= 4 && ((bytes[2] === 0x05 && bytes[3] === 0x06) || (bytes[2] === 0x06 && bytes[3] === 0x06));
-  const magic = empty ? [0x50, 0x4b, bytes[2]!, 0x06] : [0x50, 0x4b, 0x03, 0x04];
-  for (let i = 0; i < Math.min(bytes.length, 4); i++) {
-    if (bytes[i] !== magic[i]) throw new NdpackError("BAD_MAGIC", `not a zip (.npz) file: byte ${i} is 0x${bytes[i]!.toString(16).padStart(2, "0")}, expected 0x${magic[i]!.toString(16).padStart(2, "0")} (a zip starts with PK\\x03\\x04)`, { offset: i });
+  const first = yield { offset: 0, length: Math.min(inputLength, 4) };
+  const empty = first.length >= 4 && ((first[2] === 0x05 && first[3] === 0x06) || (first[2] === 0x06 && first[3] === 0x06));
+  const magic = empty ? [0x50, 0x4b, first[2]!, 0x06] : [0x50, 0x4b, 0x03, 0x04];
+  for (let i = 0; i < first.length; i++) {
+    if (first[i] !== magic[i]) throw new NdpackError("BAD_MAGIC", `not a zip (.npz) file: byte ${i} is 0x${first[i]!.toString(16).padStart(2, "0")}, expected 0x${magic[i]!.toString(16).padStart(2, "0")} (a zip starts with PK\\x03\\x04)`, { offset: i });
   }
-  if (bytes.length < END_SIZE) throw new NdpackError("TRUNCATED", `zip: input is ${bytes.length} bytes, shorter than the ${END_SIZE}-byte end record`, { expected: END_SIZE, actual: bytes.length });
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const endAt = findEndRecord(bytes, view);
-  const { count, cdOffset, cdSize } = readEndRecords(bytes, view, endAt);
+  if (inputLength < END_SIZE) throw new NdpackError("TRUNCATED", `zip: input is ${inputLength} bytes, shorter than the ${END_SIZE}-byte end record`, { expected: END_SIZE, actual: inputLength });
+  const { tail, tailStart, endAt } = yield* findEndRecord(inputLength);
+  const { count, cdOffset, cdSize } = yield* readEndRecords(tail, tailStart, endAt, inputLength);
   if (count > limits.maxEntries) {
     throw new NdpackError("LIMIT_EXCEEDED", `zip: ${count} members, more than the limit of ${limits.maxEntries}; raise the maxArrays option to read it`, { expected: limits.maxEntries, actual: count, limit: "maxArrays" });
   }
   if (count * CENTRAL_HEADER_SIZE > cdSize) throw new NdpackError("SIZE_MISMATCH", `zip: ${count} members cannot fit in a ${cdSize}-byte central directory`, { offset: cdOffset, expected: count * CENTRAL_HEADER_SIZE, actual: cdSize });
+  const cd = yield { offset: cdOffset, length: cdSize };
+  const view = dataView(cd);
   const cdEnd = cdOffset + cdSize;
   const entries: ZipEntry[] = [];
-  let at = cdOffset;
+  let at = 0;
   for (let index = 0; index < count; index++) {
-    if (at + CENTRAL_HEADER_SIZE > cdEnd) throw new NdpackError("OUT_OF_BOUNDS", `zip: central record ${index} at ${at} runs past the central directory's end at ${cdEnd}`, { offset: at, expected: cdEnd });
-    if (view.getUint32(at, true) !== SIG.central) throw invalid(`zip: no central directory record at offset ${at}`, at);
+    const abs = cdOffset + at;
+    if (abs + CENTRAL_HEADER_SIZE > cdEnd) throw new NdpackError("OUT_OF_BOUNDS", `zip: central record ${index} at ${abs} runs past the central directory's end at ${cdEnd}`, { offset: abs, expected: cdEnd });
+    if (view.getUint32(at, true) !== SIG.central) throw invalid(`zip: no central directory record at offset ${abs}`, abs);
     const flags = view.getUint16(at + 8, true);
     const methodCode = view.getUint16(at + 10, true);
     const crc = view.getUint32(at + 16, true);
@@ -181,56 +217,64 @@ export function readZipDirectory(bytes: Uint8Array, limits: { maxEntries: number
     const disk = view.getUint16(at + 34, true);
     let localOffset = view.getUint32(at + 42, true);
     const next = at + CENTRAL_HEADER_SIZE + nameLength + extraLength + commentLength;
-    if (next > cdEnd) throw new NdpackError("OUT_OF_BOUNDS", `zip: central record ${index} at ${at} runs past the central directory's end at ${cdEnd}`, { offset: at, expected: cdEnd, actual: next });
-    const nameBytes = bytes.subarray(at + CENTRAL_HEADER_SIZE, at + CENTRAL_HEADER_SIZE + nameLength);
+    if (cdOffset + next > cdEnd) throw new NdpackError("OUT_OF_BOUNDS", `zip: central record ${index} at ${abs} runs past the central directory's end at ${cdEnd}`, { offset: abs, expected: cdEnd, actual: cdOffset + next });
+    const nameBytes = cd.subarray(at + CENTRAL_HEADER_SIZE, at + CENTRAL_HEADER_SIZE + nameLength);
     const name = flags & FLAG_UTF8 ? decodeUtf8(nameBytes) : decodeCp437(nameBytes);
-    if (name === undefined) throw invalid(`zip: the name of central record ${index} is flagged UTF-8 but is not valid UTF-8`, at + CENTRAL_HEADER_SIZE);
-    const details = { array: name, offset: at };
+    if (name === undefined) throw invalid(`zip: the name of central record ${index} is flagged UTF-8 but is not valid UTF-8`, abs + CENTRAL_HEADER_SIZE);
+    const details = { array: name, offset: abs };
     const wanted = [size === U32_MAX && "size", compressedSize === U32_MAX && "compressed size", localOffset === U32_MAX && "local header offset"].filter((w): w is string => w !== false);
     if (wanted.length > 0) {
-      const values = readZip64Extra(view, at + CENTRAL_HEADER_SIZE + nameLength, extraLength, wanted, at, bytes.length);
+      const values = readZip64Extra(view, at + CENTRAL_HEADER_SIZE + nameLength, extraLength, wanted, abs, inputLength, cdOffset);
       let i = 0;
       if (size === U32_MAX) size = values[i++]!;
       if (compressedSize === U32_MAX) compressedSize = values[i++]!;
       if (localOffset === U32_MAX) localOffset = values[i++]!;
     }
-    if (disk !== 0) throw invalid(`zip: member "${name}" is on another volume; multi-volume archives are not supported`, at + 34);
+    if (disk !== 0) throw invalid(`zip: member "${name}" is on another volume; multi-volume archives are not supported`, abs + 34);
     if (flags & FLAG_ENCRYPTED) throw new NdpackError("UNSUPPORTED_CODEC", `zip: member "${name}" is encrypted`, details);
     if (methodCode !== 0 && methodCode !== 8) throw new NdpackError("UNSUPPORTED_CODEC", `zip: member "${name}" uses compression method ${methodCode}; .npz readers support stored (0) and deflate (8)`, { ...details, actual: methodCode });
     const method: ZipMethod = methodCode === 0 ? "stored" : "deflate";
     if (method === "stored" && compressedSize !== size) {
       throw new NdpackError("SIZE_MISMATCH", `zip: stored member "${name}" declares ${compressedSize} stored bytes but ${size} uncompressed`, { ...details, expected: size, actual: compressedSize });
     }
-    const dataStart = checkLocalHeader(bytes, view, { name, nameBytes, localOffset, compressedSize, cdOffset });
+    const dataStart = yield* checkLocalHeader({ name, nameBytes, localOffset, compressedSize, cdOffset });
     entries.push({ name, method, crc32: crc, compressedSize, size, localOffset, dataStart });
     at = next;
   }
-  if (at !== cdEnd) throw new NdpackError("SIZE_MISMATCH", `zip: the central directory is ${cdSize} bytes, but its ${count} records take ${at - cdOffset}`, { offset: at, expected: cdSize, actual: at - cdOffset });
+  if (cdOffset + at !== cdEnd) throw new NdpackError("SIZE_MISMATCH", `zip: the central directory is ${cdSize} bytes, but its ${count} records take ${at}`, { offset: cdOffset + at, expected: cdSize, actual: at });
   checkNoOverlap(entries);
   checkNoDuplicates(entries);
   return entries;
 }
 
+/** {@link zipDirectorySteps} on a zip file held in memory. */
+export function readZipDirectory(bytes: Uint8Array, limits: { maxEntries: number }): ZipEntry[] {
+  return readFromBytes(zipDirectorySteps(bytes.length, limits), bytes);
+}
+
+/** {@link zipDirectorySteps} on a zip file read by positioned reads (only its directory and headers are read). */
+export function readZipDirectoryAsync(source: RangeReader, limits: { maxEntries: number }): Promise<ZipEntry[]> {
+  return readFromSource(zipDirectorySteps(source.size, limits), source);
+}
+
 /** A member's local header: at its place, with its signature and the same name; returns where its data starts. */
-function checkLocalHeader(
-  bytes: Uint8Array,
-  view: DataView,
-  member: { name: string; nameBytes: Uint8Array; localOffset: number; compressedSize: number; cdOffset: number },
-): number {
+function* checkLocalHeader(member: { name: string; nameBytes: Uint8Array; localOffset: number; compressedSize: number; cdOffset: number }): RangeSteps<number> {
   const { name, localOffset, compressedSize, cdOffset } = member;
   const details = { array: name, offset: localOffset };
   if (localOffset + LOCAL_HEADER_SIZE > cdOffset) {
     throw new NdpackError("OUT_OF_BOUNDS", `zip: member "${name}"'s local header at ${localOffset} runs into the central directory at ${cdOffset}`, { ...details, expected: cdOffset });
   }
-  if (view.getUint32(localOffset, true) !== SIG.local) throw invalid(`zip: no local header for member "${name}" at offset ${localOffset}`, localOffset);
-  const nameLength = view.getUint16(localOffset + 26, true);
-  const extraLength = view.getUint16(localOffset + 28, true);
+  const head = yield { offset: localOffset, length: LOCAL_HEADER_SIZE + member.nameBytes.length };
+  const view = dataView(head);
+  if (view.getUint32(0, true) !== SIG.local) throw invalid(`zip: no local header for member "${name}" at offset ${localOffset}`, localOffset);
+  const nameLength = view.getUint16(26, true);
+  const extraLength = view.getUint16(28, true);
   const nameAt = localOffset + LOCAL_HEADER_SIZE;
   const dataStart = nameAt + nameLength + extraLength;
   if (dataStart + compressedSize > cdOffset) {
     throw new NdpackError("OUT_OF_BOUNDS", `zip: member "${name}"'s data (${compressedSize} bytes at ${dataStart}) runs into the central directory at ${cdOffset}`, { ...details, expected: cdOffset, actual: dataStart + compressedSize });
   }
-  const localName = bytes.subarray(nameAt, nameAt + nameLength);
+  const localName = head.subarray(LOCAL_HEADER_SIZE);
   if (nameLength !== member.nameBytes.length || localName.some((byte, i) => byte !== member.nameBytes[i])) {
     throw invalid(`zip: member "${name}"'s local header names a different file than its central record`, nameAt);
   }
@@ -257,6 +301,20 @@ function checkNoDuplicates(entries: readonly ZipEntry[]): void {
   }
 }
 
+/** LIMIT_EXCEEDED when a deflated member inflates to more than `maxDecodedBytes` (checked before inflating any of it). */
+export function checkInflatedSize(entry: ZipEntry, maxDecodedBytes: number): void {
+  if (entry.method === "deflate" && entry.size > maxDecodedBytes) {
+    throw new NdpackError("LIMIT_EXCEEDED", `zip: member "${entry.name}" inflates to ${entry.size} bytes, more than the limit of ${maxDecodedBytes}; raise the maxDecodedBytes option to read it`, { array: entry.name, expected: maxDecodedBytes, actual: entry.size, limit: "maxDecodedBytes" });
+  }
+}
+
+/** CHECKSUM unless `actual` is the CRC-32 the central directory gives for the member; `array` names it in the error's details. */
+export function checkMemberCrc(entry: Pick<ZipEntry, "name" | "crc32" | "dataStart">, actual: number, array = entry.name): void {
+  if (actual !== entry.crc32) {
+    throw new NdpackError("CHECKSUM", `zip: member "${entry.name}": CRC-32 mismatch, the member is damaged (stored 0x${entry.crc32.toString(16)}, computed 0x${actual.toString(16)})`, { array, offset: entry.dataStart, expected: entry.crc32, actual });
+  }
+}
+
 /**
  * A member's uncompressed bytes: a view of `bytes` for a stored member, fresh memory for a deflated
  * one (inflated only when its declared size is within `maxDecodedBytes`, and never past it).
@@ -266,17 +324,10 @@ export function readZipMember(bytes: Uint8Array, entry: ZipEntry, options: { max
   const stored = bytes.subarray(entry.dataStart, entry.dataStart + entry.compressedSize);
   let content = stored;
   if (entry.method === "deflate") {
-    if (entry.size > options.maxDecodedBytes) {
-      throw new NdpackError("LIMIT_EXCEEDED", `zip: member "${entry.name}" inflates to ${entry.size} bytes, more than the limit of ${options.maxDecodedBytes}; raise the maxDecodedBytes option to read it`, { array: entry.name, expected: options.maxDecodedBytes, actual: entry.size, limit: "maxDecodedBytes" });
-    }
+    checkInflatedSize(entry, options.maxDecodedBytes);
     content = decompressPayload(stored, "deflate", entry.size, 1, entry.name);
   }
-  if (options.verify) {
-    const actual = crc32(content);
-    if (actual !== entry.crc32) {
-      throw new NdpackError("CHECKSUM", `zip: member "${entry.name}": CRC-32 mismatch, the member is damaged (stored 0x${entry.crc32.toString(16)}, computed 0x${actual.toString(16)})`, { array: entry.name, offset: entry.dataStart, expected: entry.crc32, actual });
-    }
-  }
+  if (options.verify) checkMemberCrc(entry, crc32(content));
   return content;
 }
 
