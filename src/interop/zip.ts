@@ -343,116 +343,99 @@ export interface ZipMemberInput {
   readonly align?: number;
 }
 
-interface PlannedMember {
+/** A member as its local header and central record describe it. */
+export interface ZipRecord {
   readonly nameBytes: Uint8Array;
   readonly flags: number;
   readonly method: ZipMethod;
   readonly crc: number;
   readonly size: number;
   readonly compressedSize: number;
-  /** The stored bytes: the compressed stream, or the content's parts. */
-  readonly data: readonly Uint8Array[];
   readonly localOffset: number;
+  /** The local header gives the sizes in a ZIP64 extra field. */
   readonly localZip64: boolean;
-  readonly localExtraLength: number;
+  /** Bytes of the alignment extra field in the local header; 0 for none. */
   readonly alignPadding: number;
 }
 
-/** Deflates the parts as one stream, with pako: fflate's streaming Deflate writes invalid streams for some inputs fed in pieces. */
-function deflateParts(parts: readonly Uint8Array[], level: number): Uint8Array[] {
-  const chunks: Uint8Array[] = [];
-  const deflate = new Deflate({ level: level as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9, raw: true });
-  deflate.onData = (chunk) => chunks.push(chunk as Uint8Array);
-  for (const part of parts) deflate.push(part, false);
-  deflate.push(new Uint8Array(0), true);
-  return chunks;
+interface PlannedMember extends ZipRecord {
+  /** The stored bytes: the compressed stream, or the content's parts. */
+  readonly data: readonly Uint8Array[];
 }
 
-const sum = (parts: readonly Uint8Array[]) => parts.reduce((total, part) => total + part.length, 0);
+/** A member name's UTF-8 bytes and the general purpose flags it needs; INVALID_ARGUMENT past 65535 bytes. */
+export function zipName(name: string): { nameBytes: Uint8Array; flags: number } {
+  const nameBytes = utf8Encoder.encode(name);
+  if (nameBytes.length > U16_MAX) throw new NdpackError("INVALID_ARGUMENT", `zip member name "${name.slice(0, 40)}..." is longer than 65535 UTF-8 bytes`, { array: name });
+  return { nameBytes, flags: /[^\x20-\x7e]/.test(name) ? FLAG_UTF8 : 0 };
+}
+
+/** Bytes of the alignment extra field that make a stored member's data start at a multiple of `align` (0 for none). */
+export function alignPaddingFor(localOffset: number, nameLength: number, localZip64: boolean, method: ZipMethod, align: number | undefined): number {
+  if (method !== "stored" || align === undefined || align <= 1) return 0;
+  // An alignment record is 4 bytes of header, a u16 alignment, then zeros.
+  const base = localOffset + LOCAL_HEADER_SIZE + nameLength + (localZip64 ? 20 : 0) + 6;
+  return 6 + ((align - (base % align)) % align);
+}
+
+/** Length of a member's local header, its name and extra fields included. */
+export function localHeaderSize(record: ZipRecord): number {
+  return LOCAL_HEADER_SIZE + record.nameBytes.length + (record.localZip64 ? 20 : 0) + record.alignPadding;
+}
+
+/** Writes a member's local header into `out` at `at` (which must be zeros); returns where it ends. */
+export function writeLocalHeader(record: ZipRecord, out: Uint8Array, at: number): number {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  view.setUint32(at, SIG.local, true);
+  view.setUint16(at + 4, record.localZip64 ? 45 : 20, true);
+  view.setUint16(at + 6, record.flags, true);
+  view.setUint16(at + 8, record.method === "stored" ? 0 : 8, true);
+  view.setUint16(at + 10, 0, true); // time 00:00:00
+  view.setUint16(at + 12, DOS_DATE, true);
+  view.setUint32(at + 14, record.crc, true);
+  view.setUint32(at + 18, record.localZip64 ? U32_MAX : record.compressedSize, true);
+  view.setUint32(at + 22, record.localZip64 ? U32_MAX : record.size, true);
+  view.setUint16(at + 26, record.nameBytes.length, true);
+  view.setUint16(at + 28, (record.localZip64 ? 20 : 0) + record.alignPadding, true);
+  out.set(record.nameBytes, at + LOCAL_HEADER_SIZE);
+  at += LOCAL_HEADER_SIZE + record.nameBytes.length;
+  if (record.localZip64) {
+    view.setUint16(at, EXTRA_ZIP64, true);
+    view.setUint16(at + 2, 16, true);
+    view.setBigUint64(at + 4, BigInt(record.size), true);
+    view.setBigUint64(at + 12, BigInt(record.compressedSize), true);
+    at += 20;
+  }
+  if (record.alignPadding > 0) {
+    view.setUint16(at, EXTRA_ALIGN, true);
+    view.setUint16(at + 2, record.alignPadding - 4, true);
+    view.setUint16(at + 4, 64, true);
+    at += record.alignPadding; // the rest is zeros already
+  }
+  return at;
+}
 
 /**
- * Writes a zip file: local headers and data in order, then the central directory and the end
- * record, with ZIP64 records wherever a size, an offset or the member count needs them (or
- * everywhere with `forceZip64`). Dates are 1980-01-01, so the output depends only on the input.
+ * The central directory of members written from `cdOffset` on, and the end records: ZIP64 fields
+ * wherever a size, an offset or the member count needs them (or everywhere with `forceZip64`).
  */
-export function writeZip(members: readonly ZipMemberInput[], options: { level: number; forceZip64: boolean }): Uint8Array {
-  const force = options.forceZip64;
-  const planned: PlannedMember[] = [];
-  let offset = 0;
-  for (const member of members) {
-    const nameBytes = utf8Encoder.encode(member.name);
-    if (nameBytes.length > U16_MAX) throw new NdpackError("INVALID_ARGUMENT", `zip member name "${member.name.slice(0, 40)}..." is longer than 65535 UTF-8 bytes`, { array: member.name });
-    const size = sum(member.parts);
-    let crc = 0;
-    // (Skipping empty parts also avoids Node's zlib.crc32 returning 0 for a view of an empty ArrayBuffer.)
-    for (const part of member.parts) if (part.length > 0) crc = crc32(part, crc);
-    const data = member.method === "deflate" ? deflateParts(member.parts, options.level) : member.parts;
-    const compressedSize = sum(data);
-    const localZip64 = force || size >= U32_MAX || compressedSize >= U32_MAX;
-    const zip64Length = localZip64 ? 20 : 0;
-    let alignPadding = 0;
-    if (member.method === "stored" && member.align !== undefined && member.align > 1) {
-      // An alignment record is 4 bytes of header, a u16 alignment, then zeros.
-      const base = offset + LOCAL_HEADER_SIZE + nameBytes.length + zip64Length + 6;
-      alignPadding = 6 + ((member.align - (base % member.align)) % member.align);
-    }
-    const localExtraLength = zip64Length + alignPadding;
-    planned.push({ nameBytes, flags: /[^\x20-\x7e]/.test(member.name) ? FLAG_UTF8 : 0, method: member.method, crc, size, compressedSize, data, localOffset: offset, localZip64, localExtraLength, alignPadding });
-    offset += LOCAL_HEADER_SIZE + nameBytes.length + localExtraLength + compressedSize;
-  }
-  const cdOffset = offset;
-  const centralZip64 = planned.map((m) => ({
-    size: force || m.size >= U32_MAX,
-    compressedSize: force || m.compressedSize >= U32_MAX,
-    localOffset: force || m.localOffset >= U32_MAX,
+export function writeCentralDirectory(records: readonly ZipRecord[], cdOffset: number, forceZip64: boolean): Uint8Array {
+  const centralZip64 = records.map((m) => ({
+    size: forceZip64 || m.size >= U32_MAX,
+    compressedSize: forceZip64 || m.compressedSize >= U32_MAX,
+    localOffset: forceZip64 || m.localOffset >= U32_MAX,
   }));
   const centralExtraLength = centralZip64.map((z) => {
     const fields = Number(z.size) + Number(z.compressedSize) + Number(z.localOffset);
     return fields === 0 ? 0 : 4 + 8 * fields;
   });
-  const cdSize = planned.reduce((total, m, i) => total + CENTRAL_HEADER_SIZE + m.nameBytes.length + centralExtraLength[i]!, 0);
-  const zip64End = force || planned.length >= U16_MAX || cdOffset >= U32_MAX || cdSize >= U32_MAX;
-  const total = cdOffset + cdSize + (zip64End ? ZIP64_END_SIZE + ZIP64_LOCATOR_SIZE : 0) + END_SIZE;
-  if (!Number.isSafeInteger(total)) throw new NdpackError("INVALID_ARGUMENT", "the members add up to more than 2^53-1 bytes");
-
-  const out = new Uint8Array(total);
+  const cdSize = records.reduce((total, m, i) => total + CENTRAL_HEADER_SIZE + m.nameBytes.length + centralExtraLength[i]!, 0);
+  const zip64End = forceZip64 || records.length >= U16_MAX || cdOffset >= U32_MAX || cdSize >= U32_MAX;
+  const out = new Uint8Array(cdSize + (zip64End ? ZIP64_END_SIZE + ZIP64_LOCATOR_SIZE : 0) + END_SIZE);
   const view = new DataView(out.buffer);
   const u64 = (at: number, value: number) => view.setBigUint64(at, BigInt(value), true);
-  for (const m of planned) {
-    let at = m.localOffset;
-    view.setUint32(at, SIG.local, true);
-    view.setUint16(at + 4, m.localZip64 ? 45 : 20, true);
-    view.setUint16(at + 6, m.flags, true);
-    view.setUint16(at + 8, m.method === "stored" ? 0 : 8, true);
-    view.setUint16(at + 10, 0, true); // time 00:00:00
-    view.setUint16(at + 12, DOS_DATE, true);
-    view.setUint32(at + 14, m.crc, true);
-    view.setUint32(at + 18, m.localZip64 ? U32_MAX : m.compressedSize, true);
-    view.setUint32(at + 22, m.localZip64 ? U32_MAX : m.size, true);
-    view.setUint16(at + 26, m.nameBytes.length, true);
-    view.setUint16(at + 28, m.localExtraLength, true);
-    out.set(m.nameBytes, at + LOCAL_HEADER_SIZE);
-    at += LOCAL_HEADER_SIZE + m.nameBytes.length;
-    if (m.localZip64) {
-      view.setUint16(at, EXTRA_ZIP64, true);
-      view.setUint16(at + 2, 16, true);
-      u64(at + 4, m.size);
-      u64(at + 12, m.compressedSize);
-      at += 20;
-    }
-    if (m.alignPadding > 0) {
-      view.setUint16(at, EXTRA_ALIGN, true);
-      view.setUint16(at + 2, m.alignPadding - 4, true);
-      view.setUint16(at + 4, 64, true);
-      at += m.alignPadding; // the rest is zeros already
-    }
-    for (const part of m.data) {
-      out.set(part, at);
-      at += part.length;
-    }
-  }
-  let at = cdOffset;
-  planned.forEach((m, i) => {
+  let at = 0;
+  records.forEach((m, i) => {
     const z = centralZip64[i]!;
     const zip64 = centralExtraLength[i]! > 0 || m.localZip64;
     view.setUint32(at, SIG.central, true);
@@ -485,14 +468,14 @@ export function writeZip(members: readonly ZipMemberInput[], options: { level: n
     }
   });
   if (zip64End) {
-    const zip64At = at;
+    const zip64At = cdOffset + at;
     view.setUint32(at, SIG.zip64End, true);
     u64(at + 4, ZIP64_END_SIZE - 12);
     view.setUint16(at + 12, MADE_BY, true);
     view.setUint16(at + 14, 45, true);
     // this disk, directory's disk: 0
-    u64(at + 24, planned.length);
-    u64(at + 32, planned.length);
+    u64(at + 24, records.length);
+    u64(at + 32, records.length);
     u64(at + 40, cdSize);
     u64(at + 48, cdOffset);
     at += ZIP64_END_SIZE;
@@ -502,9 +485,61 @@ export function writeZip(members: readonly ZipMemberInput[], options: { level: n
     at += ZIP64_LOCATOR_SIZE;
   }
   view.setUint32(at, SIG.end, true);
-  view.setUint16(at + 8, Math.min(planned.length, U16_MAX), true);
-  view.setUint16(at + 10, Math.min(planned.length, U16_MAX), true);
+  view.setUint16(at + 8, Math.min(records.length, U16_MAX), true);
+  view.setUint16(at + 10, Math.min(records.length, U16_MAX), true);
   view.setUint32(at + 12, zip64End ? U32_MAX : cdSize, true);
   view.setUint32(at + 16, zip64End ? U32_MAX : cdOffset, true);
+  return out;
+}
+
+/** Deflates the parts as one stream, with pako: fflate's streaming Deflate writes invalid streams for some inputs fed in pieces. */
+function deflateParts(parts: readonly Uint8Array[], level: number): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  const deflate = new Deflate({ level: level as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9, raw: true });
+  deflate.onData = (chunk) => chunks.push(chunk as Uint8Array);
+  for (const part of parts) deflate.push(part, false);
+  deflate.push(new Uint8Array(0), true);
+  return chunks;
+}
+
+const sum = (parts: readonly Uint8Array[]) => parts.reduce((total, part) => total + part.length, 0);
+
+/**
+ * Writes a zip file: local headers and data in order, then the central directory and the end
+ * record, with ZIP64 records wherever a size, an offset or the member count needs them (or
+ * everywhere with `forceZip64`). Dates are 1980-01-01, so the output depends only on the input.
+ */
+export function writeZip(members: readonly ZipMemberInput[], options: { level: number; forceZip64: boolean }): Uint8Array {
+  const force = options.forceZip64;
+  const planned: PlannedMember[] = [];
+  let offset = 0;
+  for (const member of members) {
+    const { nameBytes, flags } = zipName(member.name);
+    const size = sum(member.parts);
+    let crc = 0;
+    // (Skipping empty parts also avoids Node's zlib.crc32 returning 0 for a view of an empty ArrayBuffer.)
+    for (const part of member.parts) if (part.length > 0) crc = crc32(part, crc);
+    const data = member.method === "deflate" ? deflateParts(member.parts, options.level) : member.parts;
+    const compressedSize = sum(data);
+    const localZip64 = force || size >= U32_MAX || compressedSize >= U32_MAX;
+    const alignPadding = alignPaddingFor(offset, nameBytes.length, localZip64, member.method, member.align);
+    const record: PlannedMember = { nameBytes, flags, method: member.method, crc, size, compressedSize, data, localOffset: offset, localZip64, alignPadding };
+    planned.push(record);
+    offset += localHeaderSize(record) + compressedSize;
+  }
+  const cdOffset = offset;
+  const directory = writeCentralDirectory(planned, cdOffset, force);
+  const total = cdOffset + directory.length;
+  if (!Number.isSafeInteger(total)) throw new NdpackError("INVALID_ARGUMENT", "the members add up to more than 2^53-1 bytes");
+
+  const out = new Uint8Array(total);
+  for (const m of planned) {
+    let at = writeLocalHeader(m, out, m.localOffset);
+    for (const part of m.data) {
+      out.set(part, at);
+      at += part.length;
+    }
+  }
+  out.set(directory, cdOffset);
   return out;
 }
