@@ -15,7 +15,7 @@ import { DTYPES, type Dtype } from "../dtypes.js";
 import { NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS, type ByteOrder, type Checksum, type Codec } from "../format.js";
 import { cOrderBytes } from "../interop/common.js";
-import { writeNpyHeader } from "../interop/npy.js";
+import { npyByteOrder, writeNpyHeader } from "../interop/npy.js";
 import { NPZ_NDPACK_MEMBER, toNpz } from "../interop/npz.js";
 import { toSafetensors } from "../interop/safetensors.js";
 import { stringifyJson } from "../json.js";
@@ -129,17 +129,8 @@ async function writeAtomically(path: string, pieces: AsyncIterable<Uint8Array>):
   await file.commit(true);
 }
 
-/**
- * The byte order of an array in a .npy file: the one asked for, except for bfloat16 and float8,
- * which numpy stores as raw bytes (a void descr, which has no byte order: numpy reads `>V2` as `|V2`,
- * and `.view(ml_dtypes.bfloat16)` reads the bytes in the machine's order): always little-endian.
- */
-function npyByteOrder(entry: ArrayEntry, byteOrder: ByteOrder): ByteOrder {
-  return DTYPES[entry.dtype].numpy === null ? "little" : byteOrder;
-}
-
 function npyHeader(entry: ArrayEntry, byteOrder: ByteOrder): Uint8Array {
-  return writeNpyHeader({ dtype: DTYPES[entry.dtype], shape: entry.shape, order: entry.order }, { byteOrder: npyByteOrder(entry, byteOrder) });
+  return writeNpyHeader({ dtype: DTYPES[entry.dtype], shape: entry.shape, order: entry.order }, { byteOrder });
 }
 
 async function writeNpy(path: string, array: OutputArray, options: WriteOptions): Promise<void> {
@@ -148,7 +139,7 @@ async function writeNpy(path: string, array: OutputArray, options: WriteOptions)
     path,
     (async function* () {
       yield npyHeader(array.entry, byteOrder);
-      yield* chunksIn(array, npyByteOrder(array.entry, byteOrder), options.onProgress);
+      yield* chunksIn(array, npyByteOrder(DTYPES[array.entry.dtype], byteOrder), options.onProgress);
     })(),
   );
 }
@@ -167,7 +158,7 @@ async function writeNpz(path: string, arrays: readonly OutputArray[], options: W
       const header = npyHeader(array.entry, byteOrder);
       const content = (async function* () {
         yield header;
-        yield* chunksIn(array, npyByteOrder(array.entry, byteOrder), options.onProgress);
+        yield* chunksIn(array, npyByteOrder(DTYPES[array.entry.dtype], byteOrder), options.onProgress);
       })();
       await zip.add(`${array.name}.npy`, header.length + array.entry.nbytes, content, method, 64);
     }

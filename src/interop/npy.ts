@@ -490,7 +490,7 @@ function shapeRepr(shape: readonly number[]): string {
  * types, which numpy stores as void (raw bytes, `|V2`): a void descr carries no byte order, so
  * numpy reads them in the machine's order and they must be written little-endian.
  */
-function npyByteOrder(dtype: DtypeInfo, requested: ByteOrder): ByteOrder {
+export function npyByteOrder(dtype: DtypeInfo, requested: ByteOrder): ByteOrder {
   return dtype.numpy === null ? "little" : requested;
 }
 
