@@ -176,6 +176,13 @@ function crc32c(): (bytes: Uint8Array) => number {
   return fn;
 }
 
+/** The bench's loop with CRC-32's polynomial, checked against its check value. */
+function crc32Bench(): (bytes: Uint8Array) => number {
+  const fn = makeSlicingCrc(0xedb88320);
+  if (fn(new TextEncoder().encode("123456789")) !== 0xcbf43926) throw new Error("CRC-32 check value mismatch");
+  return fn;
+}
+
 export function crcCases(config: BenchConfig): Case[] {
   const sizes = config.quick ? [4096, 4 * MiB] : [4096, MiB, 64 * MiB];
   const cases: Case[] = [];
@@ -198,9 +205,14 @@ export function crcCases(config: BenchConfig): Case[] {
         load: async () => (b) => crc32Fallback(b),
       },
       {
+        lib: "CRC-32 pure JS, the bench's slicing-by-16 loop",
+        role: "peer",
+        note: "CRC-32 and CRC-32C by the bench's own slicing-by-16 loop (bench/compression.ts): the same code with the two polynomials, the like-for-like comparison of FORMAT.md §6.",
+        load: async () => crc32Bench(),
+      },
+      {
         lib: "CRC-32C pure JS, same slicing-by-16 loop",
         role: "peer",
-        note: "CRC-32C in JS: the same slicing-by-16 loop with the Castagnoli polynomial (no runtime ships CRC-32C natively).",
         load: async () => crc32c(),
       },
     ];

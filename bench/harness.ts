@@ -152,6 +152,15 @@ export interface Measurement {
 
 const gc: (() => void) | undefined = (globalThis as { gc?: () => void }).gc;
 
+/**
+ * Calls at least this long get a forced full GC before them (with `--expose-gc`): they allocate
+ * hundreds of MiB, and without it the previous call's garbage inflates the peak RSS. Shorter calls
+ * get none: a forced GC makes the next allocation-heavy call up to 2.5x slower (measured on S2
+ * decode: V8 starts again from a small young generation), so their garbage is collected as it
+ * would be in a program, inside samples of many calls.
+ */
+const GC_BETWEEN_CALLS_MS = 100;
+
 function isPromise(value: unknown): value is Promise<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === "function";
 }
@@ -161,9 +170,9 @@ function isPromise(value: unknown): value is Promise<unknown> {
  * (so that a fast function is compiled by the optimizing tiers before it is timed). Then `runs`
  * samples; each sample is `iterations` back-to-back calls, with `iterations` chosen from the
  * warm-up's per-call time so that a sample lasts at least `minSampleMs` (1 for anything slower).
- * Garbage is collected before every sample (with `--expose-gc`) so one sample's garbage is not
- * charged to the next, and the previous result is dropped first. With `warmup` 0 (cases of many
- * seconds) every sample is one call and nothing runs untimed.
+ * The previous result is dropped before each sample; garbage is force-collected only before calls
+ * of {@link GC_BETWEEN_CALLS_MS} or more. With `warmup` 0 (cases of many seconds) every sample is
+ * one call and nothing runs untimed.
  */
 export async function measure(fn: () => unknown, options: MeasureOptions): Promise<Measurement> {
   let last: unknown;
@@ -174,8 +183,7 @@ export async function measure(fn: () => unknown, options: MeasureOptions): Promi
     const started = performance.now();
     while (calls < options.warmup || (performance.now() - started < options.warmupMs && calls < 1_000_000)) {
       last = undefined;
-      // Slow calls allocate big results: collect them, so that the peak RSS is not that of garbage.
-      if (fastest > 1) gc?.();
+      if (fastest >= GC_BETWEEN_CALLS_MS) gc?.();
       const t = performance.now();
       last = fn();
       if (isPromise(last)) last = await last;
@@ -189,7 +197,7 @@ export async function measure(fn: () => unknown, options: MeasureOptions): Promi
   const samples: number[] = [];
   for (let r = 0; r < options.runs; r++) {
     last = undefined;
-    gc?.();
+    if (perCall >= GC_BETWEEN_CALLS_MS) gc?.();
     const start = performance.now();
     for (let i = 0; i < iterations; i++) {
       last = fn();

@@ -71,7 +71,7 @@ def touch(arrays):
 
 def measure(fn, runs, warmup, min_sample_ms=10.0, warmup_ms=300.0):
     """As bench/harness.ts measure(): warm-up calls (at least `warmup`, for at least `warmup_ms`),
-    then `runs` samples of enough calls each to last `min_sample_ms`, collecting garbage before each."""
+    then `runs` samples of enough calls each to last `min_sample_ms`, collecting garbage before calls of 100 ms or more."""
     fastest = float("inf")
     last = None
     calls = 0
@@ -86,7 +86,8 @@ def measure(fn, runs, warmup, min_sample_ms=10.0, warmup_ms=300.0):
     samples = []
     for _ in range(runs):
         last = None
-        gc.collect()
+        if fastest >= 100:
+            gc.collect()
         start = time.perf_counter()
         for _ in range(iterations):
             last = fn()

@@ -21,6 +21,8 @@ type Step = "encode" | "decode";
 interface Peer<Encoded, DecodeInput = Encoded> {
   readonly lib: string;
   readonly note?: string;
+  /** True when its decoder reads its own encoding of the arrays (checked byte for byte after timing). */
+  readonly roundTrip?: boolean;
   /** Why it cannot handle a data set, if it cannot. */
   unsupported?(ds: Dataset): string | undefined;
   load(): Promise<PeerImpl<Encoded, DecodeInput>>;
@@ -92,6 +94,7 @@ const numpyParser: Peer<never, ArrayBuffer[]> = {
  */
 const arrow: Peer<Uint8Array[]> = {
   lib: "apache-arrow IPC",
+  roundTrip: true,
   note: "apache-arrow: tableFromArrays + tableToIPC, tableFromIPC; columns of equal length per table (S3: one table per array); shapes not stored.",
   async load() {
     const { tableFromArrays, tableToIPC, tableFromIPC } = await import("apache-arrow");
@@ -113,8 +116,9 @@ const arrow: Peer<Uint8Array[]> = {
           const table = tableFromIPC(message);
           for (let i = 0; i < table.numCols; i++) {
             const column = table.getChildAt(i)!;
-            // One record batch per message here, so one chunk per column: its values are a typed array.
-            out.push(column.data[0]!.values as ArrayLike<unknown>);
+            // One record batch per message here, so one chunk per column; its values may run past its length (IPC buffers are padded to 8 bytes).
+            const data = column.data[0]!;
+            out.push((data.values as MadeArray["data"]).subarray(data.offset, data.offset + data.length) as ArrayLike<unknown>);
           }
         }
         return out;
@@ -142,28 +146,9 @@ function fromObject(decoded: Record<string, Tagged>): ArrayLike<unknown>[] {
   return out;
 }
 
-/** msgpackr 1.x throws on BigInt64Array ("Cannot mix BigInt and other types"): int64 goes as its bytes, the workaround a user would write. */
-function asMsgpackObject(arrays: readonly MadeArray[]): Record<string, Tagged | { shape: readonly number[]; dtype: string; data: Uint8Array }> {
-  const out: Record<string, Tagged | { shape: readonly number[]; dtype: string; data: Uint8Array }> = {};
-  for (const a of arrays) {
-    const data = a.data instanceof BigInt64Array ? new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength) : a.data;
-    out[a.desc.name] = { shape: a.desc.shape, dtype: a.desc.dtype, data };
-  }
-  return out;
-}
-
-/** Back from {@link asMsgpackObject}: int64 bytes become a BigInt64Array again (copied: msgpackr's bin is a view at any offset). */
-function fromMsgpackObject(decoded: Record<string, { shape: readonly number[]; dtype: string; data: ArrayLike<unknown> }>): ArrayLike<unknown>[] {
-  const out: ArrayLike<unknown>[] = [];
-  for (const key in decoded) {
-    const { dtype, data } = decoded[key]!;
-    out.push(dtype === "int64" && data instanceof Uint8Array ? new BigInt64Array(data.slice().buffer) : data);
-  }
-  return out;
-}
-
 const cbor: Peer<Uint8Array> = {
   lib: "cbor-x",
+  roundTrip: true,
   note: "cbor-x: { name: { shape, dtype, data } } with typed arrays as RFC 8746 tags (views when aligned, else copies).",
   async load() {
     const { encode, decode } = await import("cbor-x");
@@ -175,32 +160,36 @@ const cbor: Peer<Uint8Array> = {
   },
 };
 
-const msgpack: Peer<Uint8Array> = {
-  lib: "msgpackr",
-  note: "msgpackr: pack/unpack of { name: { shape, dtype, data } }; typed arrays as its ext type (copied on decode for alignment); it throws on BigInt64Array, so int64 goes as bytes and is copied back.",
-  async load() {
-    const { pack, unpack } = await import("msgpackr");
-    return {
-      encode: (arrays) => pack(asMsgpackObject(arrays)),
-      decodeInput: (_ds, arrays) => pack(asMsgpackObject(arrays)),
-      decode: (bytes) => fromMsgpackObject(unpack(bytes) as Record<string, Tagged>),
-    };
-  },
-};
+/**
+ * msgpackr needs `moreTypes: true` for typed arrays: without it (the default `pack`), a typed array
+ * other than Uint8Array is written with `Uint8Array.prototype.set`, which converts each element to
+ * one byte and leaves the rest of the bin as whatever the buffer held: the data is silently lost
+ * (msgpackr 1.12.1, pack.js writeBuffer). With it, each typed array is an ext record with its type,
+ * copied into fresh memory on decode.
+ */
+function msgpackPeer(lib: string, records: boolean, note: string): Peer<Uint8Array> {
+  return {
+    lib,
+    note,
+    roundTrip: true,
+    async load() {
+      const { Packr } = await import("msgpackr");
+      const packr = new Packr({ moreTypes: true, useRecords: records });
+      return {
+        encode: (arrays) => packr.pack(asObject(arrays)),
+        decodeInput: (_ds, arrays) => packr.pack(asObject(arrays)),
+        decode: (bytes) => fromObject(packr.unpack(bytes) as Record<string, Tagged>),
+      };
+    },
+  };
+}
 
-const msgpackRecords: Peer<Uint8Array> = {
-  lib: "msgpackr (Packr, records)",
-  note: "msgpackr (Packr, records): a Packr instance, whose record extension encodes the repeated { shape, dtype, data } structure once.",
-  async load() {
-    const { Packr } = await import("msgpackr");
-    const packr = new Packr();
-    return {
-      encode: (arrays) => packr.pack(asMsgpackObject(arrays)),
-      decodeInput: (_ds, arrays) => packr.pack(asMsgpackObject(arrays)),
-      decode: (bytes) => fromMsgpackObject(packr.unpack(bytes) as Record<string, Tagged>),
-    };
-  },
-};
+const msgpack = msgpackPeer(
+  "msgpackr (moreTypes)",
+  false,
+  "msgpackr: a Packr with moreTypes: true, so typed arrays keep their type (its default pack silently corrupts any typed array but Uint8Array: it writes each element as one byte); decode copies each.",
+);
+const msgpackRecords = msgpackPeer("msgpackr (moreTypes, records)", true, "msgpackr (moreTypes, records): also its record extension, which writes the repeated { shape, dtype, data } structure once.");
 
 const JS_PEERS: readonly Peer<unknown, unknown>[] = [npyjs, numpyParser, arrow, cbor, msgpack, msgpackRecords] as Peer<unknown, unknown>[];
 
@@ -233,8 +222,17 @@ function jsPeerCase(peer: Peer<unknown, unknown>, ds: Dataset, step: Step): JsCa
       if (step === "decode") {
         const expected = ds.arrays.filter((a) => nbytesOf(a) > 0).length;
         if (result !== expected) throw new Error(`${peer.lib} touched ${String(result)} of ${expected} arrays`);
+        if (peer.roundTrip) {
+          // The peer decodes its own encoding of s.arrays: every byte must come back.
+          const decoded = s.impl.decode(s.input) as unknown as ArrayBufferView[];
+          s.arrays.forEach((a, i) => {
+            const got = decoded[i]!;
+            if (Buffer.compare(Buffer.from(got.buffer, got.byteOffset, got.byteLength), Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength)) !== 0) {
+              throw new Error(`${peer.lib} returned different bytes for ${a.desc.name}`);
+            }
+          });
+        }
       } else if (result === undefined) throw new Error("no output");
-      void s;
     },
   };
 }

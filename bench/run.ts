@@ -90,7 +90,7 @@ function machine(): Record<string, string | number> {
   const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? "unknown";
   const flagsLine = /^flags\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? "";
   const simd = ["sse4_2", "avx2", "avx512f", "pclmulqdq"].filter((f) => flagsLine.split(" ").includes(f)).join(" ");
-  const python = spawnSync("python3", ["-c", "import sys, numpy, safetensors; print(sys.version.split()[0], numpy.__version__, safetensors.__version__)"], { encoding: "utf8" }).stdout.trim();
+  const python = spawnSync("python3", ["-c", "import sys, numpy, safetensors; print('python', sys.version.split()[0] + ', numpy', numpy.__version__ + ', safetensors', safetensors.__version__)"], { encoding: "utf8" }).stdout.trim();
   const loadavg = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
   return {
     cpu: model,
@@ -148,7 +148,7 @@ async function runPythonCase(c: PythonCase, config: BenchConfig): Promise<CaseRe
     await c.prepare?.(config);
     const runs = c.runs ?? config.runs;
     const warmup = c.warmup ?? config.warmup;
-    const r = await runPython(["time", ...c.args, "--runs", String(runs), "--warmup", String(warmup), "--min-sample-ms", config.quick ? "3" : "10", "--warmup-ms", config.quick ? "100" : "300"]);
+    const r = await runPython(["time", ...c.args, "--runs", String(runs), "--warmup", String(warmup), "--min-sample-ms", config.quick ? "20" : "100", "--warmup-ms", config.quick ? "100" : "300"]);
     const samples = r.samples as number[];
     const medianMs = median(samples);
     return {
