@@ -343,17 +343,19 @@ export function* planSegments(plan: EncodePlan, chunkBytes = 1 << 20): Generator
     if (record.start > end) yield zeroBytes(record.start - end);
     let crc = 0;
     const { source, dtype } = record.array;
+    // Each piece is handed out before its CRC is computed, so that a consumer that starts writing
+    // a piece and then asks for the next one overlaps its I/O with the checksum.
     if (record.stored || !record.swap) {
       const payload = record.stored ?? source;
-      if (plan.checksumSize > 0) crc = crc32(payload);
       if (payload.length > 0) yield payload;
+      if (plan.checksumSize > 0) crc = crc32(payload);
     } else {
       for (let at = 0; at < source.length; at += chunkBytes) {
         const piece = source.subarray(at, Math.min(at + chunkBytes, source.length));
         const swapped = new Uint8Array(piece.length);
         copySwapped(piece, swapped, 0, dtype.wordSize);
-        if (plan.checksumSize > 0) crc = crc32(swapped, crc);
         yield swapped;
+        if (plan.checksumSize > 0) crc = crc32(swapped, crc);
       }
     }
     end = record.start + record.entry.byteLength;

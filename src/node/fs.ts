@@ -20,7 +20,7 @@ import { open as openHandle } from "node:fs/promises";
 import { checkPayloadCrc, decode, FileContents, type DecodeOptions, type NdArray, type NdpackContents, type NdpackFile } from "../decode.js";
 import { planEncoding, planSegments, type ArraysInput, type EncodeOptions } from "../encode.js";
 import { NdpackError } from "../errors.js";
-import { PREAMBLE_SIZE, type Checksum, type ReadLimits } from "../format.js";
+import { alignUp, PREAMBLE_SIZE, type ReadLimits } from "../format.js";
 import { checkFileLength, checkHeaderPadding, checkZeroPadding, readHeader, readPreamble, resolveLimits, type EntryLayout, type FileLayout } from "../header.js";
 import { allocatePayload, arrayFromOwnedBytes } from "../stream.js";
 import { AtomicFile, FileSink, ioError, MAX_IO_BYTES, toPath, type PathLike } from "./io.js";
@@ -130,10 +130,14 @@ class CheckedFile {
 
   /**
    * Fills `pieces`, back to back, from file offset `position`, with as few readv calls as the
-   * 2 GiB per-call limit allows; then checks that the file has not changed since it was opened.
+   * 2 GiB per-call limit allows, and checks that every byte came (a short read is a file that
+   * shrank). With `stat` (the default), also checks that the file's size and modification time are
+   * those it had at open; that stat runs alongside the reads, so it costs no extra round trip.
    */
-  async read(pieces: readonly Uint8Array[], position: number): Promise<void> {
+  async read(pieces: readonly Uint8Array[], position: number, stat = true): Promise<void> {
     const expected = pieces.reduce((sum, piece) => sum + piece.length, 0);
+    const stats = stat ? this.handle.stat({ bigint: true }) : undefined;
+    stats?.catch(() => undefined); // awaited below; a rejection must not go unhandled meanwhile
     let queue: Uint8Array[] = [];
     for (const piece of pieces) for (let at = 0; at < piece.length; at += MAX_IO_BYTES) queue.push(piece.subarray(at, Math.min(at + MAX_IO_BYTES, piece.length)));
     let done = 0;
@@ -154,14 +158,14 @@ class CheckedFile {
     } catch (cause) {
       throw ioError("read", this.path, cause);
     }
-    await this.#checkUnchanged(done, expected, position);
+    await this.#checkUnchanged(done, expected, position, stats);
   }
 
-  async #checkUnchanged(done: number, expected: number, position: number): Promise<void> {
-    let size: bigint;
-    let mtimeNs: bigint;
+  async #checkUnchanged(done: number, expected: number, position: number, stats: Promise<{ size: bigint; mtimeNs: bigint }> | undefined): Promise<void> {
+    let size = this.#size;
+    let mtimeNs = this.#mtimeNs;
     try {
-      ({ size, mtimeNs } = await this.handle.stat({ bigint: true }));
+      if (stats) ({ size, mtimeNs } = await stats);
     } catch (cause) {
       throw ioError("stat", this.path, cause);
     }
@@ -171,13 +175,19 @@ class CheckedFile {
     }
   }
 
-  /** FORMAT.md §9 steps 1–21, reading only the preamble, the header and the padding after it. */
+  /**
+   * FORMAT.md §9 steps 1–21, reading only the preamble, the header and the padding after it: one
+   * read of the first page, and one more for a header that does not fit in it (which also takes
+   * the padding up to the next page, where the data section starts unless the alignment is larger).
+   * The file was stat'ed at open just before, so these reads check only that every byte came.
+   */
   async readLayout(limits: ReadLimits): Promise<FileLayout> {
     const size = this.size;
     let head: Uint8Array = new Uint8Array(Math.min(size, FIRST_READ_BYTES));
-    await this.read([head], 0);
+    await this.read([head], 0, false);
     const preamble = readPreamble(head, size, limits);
-    head = await this.#extend(head, PREAMBLE_SIZE + preamble.headerLength);
+    const headerEnd = PREAMBLE_SIZE + preamble.headerLength;
+    head = await this.#extend(head, head.length >= headerEnd ? headerEnd : Math.min(size, alignUp(headerEnd, FIRST_READ_BYTES)));
     const layout = readHeader(head, preamble, limits);
     checkFileLength(layout, size);
     head = await this.#extend(head, layout.dataStart);
@@ -190,7 +200,7 @@ class CheckedFile {
     if (head.length >= length) return head;
     const longer = new Uint8Array(length);
     longer.set(head);
-    await this.read([longer.subarray(head.length)], head.length);
+    await this.read([longer.subarray(head.length)], head.length, false);
     return longer;
   }
 
@@ -223,12 +233,16 @@ export async function load(path: PathLike, options: DecodeOptions = {}): Promise
   }
   const file = await CheckedFile.open(target);
   try {
-    const layout = await file.readLayout(limits);
+    // The preamble's checks (magic, version, header cap) run before the file's size is allocated;
+    // the rest of §9 runs once, in decode, over the whole file.
+    const preamble = new Uint8Array(Math.min(file.size, PREAMBLE_SIZE));
+    await file.read([preamble], 0, false);
+    readPreamble(preamble, file.size, limits);
     let bytes: Uint8Array;
     try {
-      bytes = allocatePayload("(whole file)", layout.fileLength);
+      bytes = allocatePayload("(whole file)", file.size);
     } catch (cause) {
-      throw new NdpackError("LIMIT_EXCEEDED", `${target} is ${layout.fileLength} bytes, more than this runtime can hold in one typed array; read its arrays with open()`, { path: target, actual: layout.fileLength, cause });
+      throw new NdpackError("LIMIT_EXCEEDED", `${target} is ${file.size} bytes, more than this runtime can hold in one typed array; read its arrays with open()`, { path: target, actual: file.size, cause });
     }
     await file.read([bytes], 0);
     return decode(bytes, options);

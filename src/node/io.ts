@@ -103,6 +103,8 @@ export class FileSink {
   #stagingQueued = 0;
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
+  /** The one write that may be in flight while the caller prepares the next bytes. */
+  #inFlight: Promise<void> = Promise.resolve();
   /** File offset up to which every byte is written (or left as a hole). */
   #flushed: number;
   /** File offset of the next byte: everything before it is written, skipped or pending. */
@@ -121,6 +123,8 @@ export class FileSink {
    */
   async write(piece: Uint8Array, stable = false): Promise<void> {
     if (piece.length < SMALL_PIECE) {
+      // The staging buffer may be part of the write in flight: let it land before touching it.
+      await this.#inFlight;
       if (this.#stagingUsed + piece.length > STAGING_BYTES) await this.flush();
       this.#staging.set(piece, this.#stagingUsed);
       this.#stagingUsed += piece.length;
@@ -139,10 +143,10 @@ export class FileSink {
       this.#pending.push(part);
       this.#pendingBytes += part.length;
       this.position += part.length;
-      if (this.#pending.length >= MAX_IOVECS - 1 || this.#pendingBytes >= BATCH_BYTES) await this.flush();
+      if (this.#pending.length >= MAX_IOVECS - 1 || this.#pendingBytes >= BATCH_BYTES) await this.flush(stable);
     }
-    // Unless it is stable, the caller may reuse `piece` after this returns: nothing of it may stay pending.
-    if (!stable && this.#pending.length > 0) await this.flush();
+    // Unless it is stable, the caller may reuse `piece` after this returns: nothing of it may stay pending or in flight.
+    if (!stable) await this.flush();
   }
 
   #queueStaging(): void {
@@ -152,15 +156,23 @@ export class FileSink {
     }
   }
 
-  /** Writes everything pending. */
-  async flush(): Promise<void> {
+  /**
+   * Writes everything pending, after the write in flight. With `overlap`, returns once that write
+   * has started (it stays in flight while the caller goes on; pieces given as stable stay valid),
+   * otherwise once it has landed.
+   */
+  async flush(overlap = false): Promise<void> {
+    await this.#inFlight;
     this.#queueStaging();
-    if (this.#pending.length > 0) await writeAt(this.#handle, this.#pending, this.#flushed);
+    if (this.#pending.length > 0) this.#inFlight = writeAt(this.#handle, this.#pending, this.#flushed);
     this.#flushed = this.position;
     this.#pending = [];
     this.#pendingBytes = 0;
     this.#stagingUsed = 0;
     this.#stagingQueued = 0;
+    // A failed write must surface, even when nobody awaits it before the next one.
+    this.#inFlight.catch(() => undefined);
+    if (!overlap) await this.#inFlight;
   }
 
   /** Writes everything pending and gives the file its full length (a final run of zeros was skipped). */
