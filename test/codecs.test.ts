@@ -2,22 +2,13 @@ import { deflateRawSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { compressPayload, decompressPayload, inflateWithPako, shuffle, unshuffle } from "../src/codecs.js";
-import { NdpackError } from "../src/errors.js";
+import { codeOf } from "./helpers/common.js";
 
 const both = [
   ["native zlib", (stored: Uint8Array, nbytes: number) => decompressPayload(stored, "deflate", nbytes, 1, "a")],
   ["pako (browsers)", (stored: Uint8Array, nbytes: number) => inflateWithPako(stored, nbytes, "a")],
 ] as const;
 
-function codeOf(run: () => unknown): string | undefined {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(NdpackError);
-    return (error as NdpackError).code;
-  }
-  return undefined;
-}
 
 const sample = Uint8Array.from({ length: 5000 }, (_, i) => (i * 7919) % 251);
 

@@ -2,24 +2,13 @@ import { crc32 as nodeCrc32 } from "node:zlib";
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { crc32, crc32Fallback } from "../src/crc32.js";
+import { noise } from "./helpers/common.js";
 
 const implementations = [
   ["crc32", crc32],
   ["crc32Fallback", crc32Fallback],
 ] as const;
 
-/** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
-function pseudoRandomBytes(length: number, seed = 0x9e3779b9): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    bytes[i] = state >>> 24;
-  }
-  return bytes;
-}
 
 const ascii = (text: string) => new TextEncoder().encode(text);
 
@@ -45,7 +34,7 @@ describe.each(implementations)("%s", (_name, crc) => {
   });
 
   it("matches Node's zlib on 1 MiB of pseudo-random bytes", () => {
-    const bytes = pseudoRandomBytes(1 << 20);
+    const bytes = noise(1 << 20);
     expect(crc(bytes)).toBe(nodeCrc32(bytes));
   });
 
@@ -63,7 +52,7 @@ describe.each(implementations)("%s", (_name, crc) => {
   });
 
   it("reads only the bytes of a view, at any byteOffset", () => {
-    const bytes = pseudoRandomBytes(1000);
+    const bytes = noise(1000);
     const expected = nodeCrc32(bytes);
     for (let offset = 0; offset < 16; offset++) {
       expect(crc(viewAtOffset(bytes, offset)), `offset ${offset}`).toBe(expected);
@@ -85,7 +74,7 @@ describe.each(implementations)("%s", (_name, crc) => {
 describe("crc32Fallback against the native implementation", () => {
   it("agrees on every length 0..100 at every alignment", () => {
     for (let length = 0; length <= 100; length++) {
-      const bytes = pseudoRandomBytes(length, length + 1);
+      const bytes = noise(length, length + 1);
       for (let offset = 0; offset < 8; offset++) {
         expect(crc32Fallback(viewAtOffset(bytes, offset)), `length ${length}, offset ${offset}`).toBe(
           nodeCrc32(bytes),
@@ -127,7 +116,7 @@ describe("implementation selection", () => {
     vi.resetModules();
     const fresh = await import("../src/crc32.js");
     expect(fresh.crc32(ascii("123456789"))).toBe(0xcbf43926);
-    const view = pseudoRandomBytes(4096).subarray(3);
+    const view = noise(4096).subarray(3);
     expect(fresh.crc32(view)).toBe(nodeCrc32(view));
     expect(spy).toHaveBeenCalledOnce(); // the failed lookup is not retried on every call
   });

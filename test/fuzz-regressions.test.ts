@@ -9,20 +9,11 @@ import { inflateRawSync } from "node:zlib";
 import { describe, expect, test } from "vitest";
 import { decompressPayload, inflateWithPako } from "../src/codecs.js";
 import { decode } from "../src/decode.js";
-import { NdpackError } from "../src/errors.js";
+import { codeOf } from "./helpers/common.js";
 import { nativeZlib } from "../src/runtime.js";
 import { runCase } from "./helpers/fuzz-run.js";
 import { FUZZ_FOUND } from "./helpers/fuzz-seeds.js";
 
-function codeOf(run: () => unknown): string | undefined {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(NdpackError);
-    return (error as NdpackError).code;
-  }
-  return undefined;
-}
 
 const found = existsSync(FUZZ_FOUND) ? readdirSync(FUZZ_FOUND).filter((name) => name.endsWith(".ndp")).sort() : [];
 

@@ -19,18 +19,7 @@ export function tempDir(prefix = "ndpack-node-"): { path: string; file(name: str
   return { path, file: (name) => join(path, name), remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-/** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
-export function noise(length: number, seed = 0x9e3779b9): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    bytes[i] = state >>> 24;
-  }
-  return bytes;
-}
+export { noise } from "./common.js";
 
 /** The elements of a decoded array as a plain list (numbers or bigints), for toEqual. */
 export function values(data: TypedArray): (number | bigint)[] {

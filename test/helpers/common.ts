@@ -1,0 +1,27 @@
+/** Helpers every kind of test uses. */
+import { expect } from "vitest";
+import { NdpackError } from "../../src/errors.js";
+
+/** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
+export function noise(length: number, seed = 0x9e3779b9): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let state = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    bytes[i] = state >>> 24;
+  }
+  return bytes;
+}
+
+/** The NdpackError code `run` throws (failing the test on any other exception), or `undefined` when it returns. */
+export function codeOf(run: () => unknown): string | undefined {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(NdpackError);
+    return (error as NdpackError).code;
+  }
+  return undefined;
+}
