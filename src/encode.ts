@@ -216,7 +216,7 @@ export function planEncoding(arrays: ArraysInput, options: EncodeOptions = {}): 
   const checksumSize = CHECKSUM_SIZE[checksum];
 
   const seen = new Set<string>();
-  const pending: { array: PreparedArray; entry: HeaderEntry; stored: Uint8Array | undefined; swap: boolean }[] = [];
+  const records: { array: PreparedArray; entry: HeaderEntry; stored: Uint8Array | undefined; swap: boolean; start: number }[] = [];
   for (const [rawName, input] of entriesOf(arrays)) {
     const name = checkName(rawName, seen);
     const array = prepareArray(name, input);
@@ -233,18 +233,18 @@ export function planEncoding(arrays: ArraysInput, options: EncodeOptions = {}): 
     const entry: HeaderEntry = {
       name,
       dtype: array.dtype.name,
-      shape: [...array.shape],
+      shape: array.shape as number[], // prepareArray's own copy
       order: array.order,
       byteOrder: entryByteOrder,
       ...(codec === "none" ? {} : { codec }),
       offset: 0,
       byteLength: stored?.length ?? array.source.length,
     };
-    pending.push({ array, entry, stored, swap: swap && stored === undefined });
+    records.push({ array, entry, stored, swap: swap && stored === undefined, start: 0 });
   }
 
-  const { head, dataStart, dataLength } = layoutHead(pending.map((p) => p.entry), { alignment, checksum, metadata });
-  const records = pending.map((p) => ({ ...p, start: dataStart + p.entry.offset }));
+  const { head, dataStart, dataLength } = layoutHead(records.map((r) => r.entry), { alignment, checksum, metadata });
+  for (const record of records) record.start = dataStart + record.entry.offset;
   return { head, dataStart, checksumSize, records, totalLength: dataStart + dataLength };
 }
 
