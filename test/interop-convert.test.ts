@@ -11,23 +11,12 @@ import { describe, expect, test } from "vitest";
 import { decode } from "../src/decode.js";
 import { DTYPES, DTYPE_NAMES, type Dtype } from "../src/dtypes.js";
 import { encode } from "../src/encode.js";
-import { isNdpackError, type ErrorCode } from "../src/errors.js";
 import * as interop from "../src/interop/index.js";
 import { detectFormat, fromNdpack, fromNpy, fromNpz, fromSafetensors, toNdpack, toNpy, toNpz, toSafetensors } from "../src/interop/index.js";
 import { cOrderBytes } from "../src/interop/common.js";
 import { descrOf } from "../src/interop/npy.js";
 import { caseBytes, dataBytes, rng, specOf, type Case } from "./helpers/interop-cases.js";
-
-function expectCode(run: () => unknown, code: ErrorCode): void {
-  try {
-    run();
-  } catch (error) {
-    if (!isNdpackError(error)) throw error;
-    expect(error.code, error.message).toBe(code);
-    return;
-  }
-  expect.fail(`expected ${code}, nothing was thrown`);
-}
+import { expectCode } from "./helpers/common.js";
 
 const sample = () =>
   encode(

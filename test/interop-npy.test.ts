@@ -7,10 +7,11 @@ import fc from "fast-check";
 import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { DTYPES, DTYPE_NAMES, type Dtype } from "../src/dtypes.js";
-import { isNdpackError, type ErrorCode } from "../src/errors.js";
+import { isNdpackError } from "../src/errors.js";
 import { fromNpy, toNpy, type NpyReadOptions } from "../src/interop/index.js";
 import { ML_DTYPES, caseBytes, dataBytes, dtypeInput, expectValues, rng, specOf, standardCases, wireOf, type Case } from "./helpers/interop-cases.js";
 import { runInteropPython, tempDir, type PythonReport, type WireFile } from "./helpers/interop-python.js";
+import { expectCode } from "./helpers/common.js";
 
 /** A .npy file from raw header text: magic, version, length, the text (padded numpy-style unless `pad` is false), payload. */
 function npy(header: string, options: { version?: number; minor?: number; payload?: Uint8Array | number; pad?: boolean; length?: number } = {}): Uint8Array {
@@ -36,17 +37,6 @@ function npy(header: string, options: { version?: number; minor?: number; payloa
 
 const dict = (descr: string, shape: string, fortran = "False") => `{'descr': '${descr}', 'fortran_order': ${fortran}, 'shape': ${shape}, }`;
 
-function expectCode(run: () => unknown, code: ErrorCode, message?: RegExp): void {
-  try {
-    run();
-  } catch (error) {
-    if (!isNdpackError(error)) throw error;
-    expect(error.code, error.message).toBe(code);
-    if (message) expect(error.message).toMatch(message);
-    return;
-  }
-  expect.fail(`expected ${code}, nothing was thrown`);
-}
 
 const voidOf = (dtype: Dtype): NpyReadOptions => (ML_DTYPES.includes(dtype) ? { voidDtype: dtype } : {});
 

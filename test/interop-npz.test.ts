@@ -9,23 +9,13 @@ import { crc32 as zlibCrc32 } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { encode } from "../src/encode.js";
 import { DTYPES, DTYPE_NAMES, type Dtype } from "../src/dtypes.js";
-import { isNdpackError, type ErrorCode } from "../src/errors.js";
+import { isNdpackError } from "../src/errors.js";
 import { fromNpz, NPZ_NDPACK_MEMBER, toNpy, toNpz } from "../src/interop/index.js";
 import { readZipDirectory, readZipMember, writeZip } from "../src/interop/zip.js";
 import { ML_DTYPES, caseBytes, dataBytes, expectValues, rng, specOf, standardCases, wireOf, type Case } from "./helpers/interop-cases.js";
 import { runInteropPython, tempDir, type PythonReport, type WireFile } from "./helpers/interop-python.js";
+import { expectCode } from "./helpers/common.js";
 
-function expectCode(run: () => unknown, code: ErrorCode, message?: RegExp): void {
-  try {
-    run();
-  } catch (error) {
-    if (!isNdpackError(error)) throw error;
-    expect(error.code, error.message).toBe(code);
-    if (message) expect(error.message).toMatch(message);
-    return;
-  }
-  expect.fail(`expected ${code}, nothing was thrown`);
-}
 
 const voidDtypes = (cases: readonly Case[]): Record<string, Dtype> => Object.fromEntries(cases.filter((c) => ML_DTYPES.includes(c.dtype)).map((c) => [c.name, c.dtype]));
 

@@ -7,23 +7,13 @@ import fc from "fast-check";
 import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { DTYPES, DTYPE_NAMES } from "../src/dtypes.js";
-import { isNdpackError, type ErrorCode } from "../src/errors.js";
+import { isNdpackError } from "../src/errors.js";
 import { fromSafetensors, SAFETENSORS_JSON_KEYS, toSafetensors } from "../src/interop/index.js";
 import { cOrderBytes } from "../src/interop/common.js";
 import { caseBytes, dataBytes, expectValues, rng, specOf, standardCases, wireOf, type Case } from "./helpers/interop-cases.js";
 import { runInteropPython, tempDir, type PythonReport, type WireFile } from "./helpers/interop-python.js";
+import { expectCode } from "./helpers/common.js";
 
-function expectCode(run: () => unknown, code: ErrorCode, message?: RegExp): void {
-  try {
-    run();
-  } catch (error) {
-    if (!isNdpackError(error)) throw error;
-    expect(error.code, error.message).toBe(code);
-    if (message) expect(error.message).toMatch(message);
-    return;
-  }
-  expect.fail(`expected ${code}, nothing was thrown`);
-}
 
 /** A safetensors file from header text and data bytes (no padding unless the text has it). */
 function st(header: string | object, data: Uint8Array | number = 0, length?: bigint): Uint8Array {

@@ -25,3 +25,16 @@ export function codeOf(run: () => unknown): string | undefined {
   }
   return undefined;
 }
+
+/** Requires `run` to throw an NdpackError with `code` (and a message matching `message`, when given). */
+export function expectCode(run: () => unknown, code: string, message?: RegExp): void {
+  try {
+    run();
+  } catch (error) {
+    if (!(error instanceof NdpackError)) throw error;
+    expect(error.code, error.message).toBe(code);
+    if (message) expect(error.message).toMatch(message);
+    return;
+  }
+  expect.fail(`expected ${code}, nothing was thrown`);
+}
