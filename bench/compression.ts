@@ -9,7 +9,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { crc32Fallback } from "../src/crc32.js";
+import { crc32Fallback, slicingCrc } from "../src/crc32.js";
 import { fillRandom, loadNdpack, MiB, randomFloat32, type BenchConfig, type Case, type JsCase, type Ndpack, type PythonCase } from "./harness.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -130,56 +130,10 @@ export function compressionCases(config: BenchConfig): Case[] {
 
 const CRC32C_POLYNOMIAL = 0x82f63b78;
 
-/**
- * Slicing-by-16 CRC with a given reflected polynomial: the same loop as src/crc32.ts's fallback,
- * here with CRC-32C's polynomial, to measure whether the two cost the same in JavaScript.
- */
-function makeSlicingCrc(polynomial: number): (bytes: Uint8Array) => number {
-  const t = new Uint32Array(16 * 256);
-  for (let b = 0; b < 256; b++) {
-    let c = b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? polynomial ^ (c >>> 1) : c >>> 1;
-    t[b] = c;
-  }
-  for (let b = 0; b < 256; b++) {
-    let c = t[b]!;
-    for (let s = 1; s < 16; s++) {
-      c = t[c & 0xff]! ^ (c >>> 8);
-      t[s * 256 + b] = c;
-    }
-  }
-  return (bytes) => {
-    let crc = ~0;
-    const head = Math.min(bytes.length, (4 - (bytes.byteOffset & 3)) & 3);
-    for (let i = 0; i < head; i++) crc = t[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
-    const words = new Uint32Array(bytes.buffer, bytes.byteOffset + head, ((bytes.length - head) >>> 4) * 4);
-    for (let i = 0; i < words.length; i += 4) {
-      const w0 = crc ^ words[i]!;
-      const w1 = words[i + 1]!;
-      const w2 = words[i + 2]!;
-      const w3 = words[i + 3]!;
-      crc =
-        t[0xf00 + (w0 & 0xff)]! ^ t[0xe00 + ((w0 >>> 8) & 0xff)]! ^ t[0xd00 + ((w0 >>> 16) & 0xff)]! ^ t[0xc00 + (w0 >>> 24)]! ^
-        t[0xb00 + (w1 & 0xff)]! ^ t[0xa00 + ((w1 >>> 8) & 0xff)]! ^ t[0x900 + ((w1 >>> 16) & 0xff)]! ^ t[0x800 + (w1 >>> 24)]! ^
-        t[0x700 + (w2 & 0xff)]! ^ t[0x600 + ((w2 >>> 8) & 0xff)]! ^ t[0x500 + ((w2 >>> 16) & 0xff)]! ^ t[0x400 + (w2 >>> 24)]! ^
-        t[0x300 + (w3 & 0xff)]! ^ t[0x200 + ((w3 >>> 8) & 0xff)]! ^ t[0x100 + ((w3 >>> 16) & 0xff)]! ^ t[w3 >>> 24]!;
-    }
-    for (let i = head + words.length * 4; i < bytes.length; i++) crc = t[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
-    return ~crc >>> 0;
-  };
-}
-
 /** Checks the bench's CRC-32C against its check value, so its speed is that of a correct CRC. */
 function crc32c(): (bytes: Uint8Array) => number {
-  const fn = makeSlicingCrc(CRC32C_POLYNOMIAL);
+  const fn = slicingCrc(CRC32C_POLYNOMIAL);
   if (fn(new TextEncoder().encode("123456789")) !== 0xe3069283) throw new Error("CRC-32C check value mismatch");
-  return fn;
-}
-
-/** The bench's loop with CRC-32's polynomial, checked against its check value. */
-function crc32Bench(): (bytes: Uint8Array) => number {
-  const fn = makeSlicingCrc(0xedb88320);
-  if (fn(new TextEncoder().encode("123456789")) !== 0xcbf43926) throw new Error("CRC-32 check value mismatch");
   return fn;
 }
 
@@ -205,14 +159,9 @@ export function crcCases(config: BenchConfig): Case[] {
         load: async () => (b) => crc32Fallback(b),
       },
       {
-        lib: "CRC-32 pure JS, the bench's slicing-by-16 loop",
-        role: "peer",
-        note: "CRC-32 and CRC-32C by the bench's own slicing-by-16 loop (bench/compression.ts): the same code with the two polynomials, the like-for-like comparison of FORMAT.md §6.",
-        load: async () => crc32Bench(),
-      },
-      {
         lib: "CRC-32C pure JS, same slicing-by-16 loop",
         role: "peer",
+        note: "slicingCrc (src/crc32.ts) with CRC-32C's polynomial: the same code as crc32Fallback, the like-for-like comparison of FORMAT.md §6.",
         load: async () => crc32c(),
       },
     ];

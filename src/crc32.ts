@@ -31,39 +31,46 @@ export function crc32(bytes: Uint8Array, previous = 0): number {
 const nativeCrc32 = nativeZlib.crc32;
 
 /**
+ * A pure-JS, slicing-by-16 CRC for any reflected polynomial, with {@link crc32}'s contract; its
+ * tables are built on first use. ndpack uses it with CRC-32's polynomial ({@link crc32Fallback});
+ * the benchmark builds CRC-32C with it, to compare the two polynomials in one loop (FORMAT.md §6).
+ */
+export function slicingCrc(polynomial: number): (bytes: Uint8Array, previous?: number) => number {
+  let tables: Uint32Array | undefined;
+  return (bytes, previous = 0) => {
+    tables ??= slicingTables(polynomial);
+    let crc = ~previous;
+    // Word reads need 4-byte alignment (typed-array views cannot be unaligned) and little-endian
+    // byte order (so a word's low byte is the first byte in the stream).
+    const headLength = IS_LITTLE_ENDIAN ? Math.min(bytes.length, -bytes.byteOffset & 3) : bytes.length;
+    crc = updateBytewise(tables, crc, bytes, 0, headLength);
+    const wordCount = ((bytes.length - headLength) >>> 4) << 2;
+    if (wordCount > 0) {
+      const words = new Uint32Array(bytes.buffer, bytes.byteOffset + headLength, wordCount);
+      crc = updateSlicingBy16(tables, crc, words);
+    }
+    crc = updateBytewise(tables, crc, bytes, headLength + wordCount * 4, bytes.length);
+    return ~crc >>> 0;
+  };
+}
+
+/**
  * The pure-JS implementation behind {@link crc32}, always available; exported so tests and
  * benchmarks can compare it with the native one. Same contract as {@link crc32}.
  *
  * @example crc32Fallback(new Uint8Array([1, 2, 3]), 0) // 0x55bc801d
  */
-export function crc32Fallback(bytes: Uint8Array, previous = 0): number {
-  const tables = getSlicingTables();
-  let crc = ~previous;
-  // Word reads need 4-byte alignment (typed-array views cannot be unaligned) and little-endian
-  // byte order (so a word's low byte is the first byte in the stream).
-  const headLength = IS_LITTLE_ENDIAN ? Math.min(bytes.length, -bytes.byteOffset & 3) : bytes.length;
-  crc = updateBytewise(tables, crc, bytes, 0, headLength);
-  const wordCount = ((bytes.length - headLength) >>> 4) << 2;
-  if (wordCount > 0) {
-    const words = new Uint32Array(bytes.buffer, bytes.byteOffset + headLength, wordCount);
-    crc = updateSlicingBy16(tables, crc, words);
-  }
-  crc = updateBytewise(tables, crc, bytes, headLength + wordCount * 4, bytes.length);
-  return ~crc >>> 0;
-}
-
-let slicingTables: Uint32Array | undefined;
+export const crc32Fallback = slicingCrc(POLYNOMIAL);
 
 /**
  * Table `t` (entries `t * 256 .. t * 256 + 255`) maps a byte to its CRC contribution when
  * `t` more zero bytes follow it; table 0 is the classic byte-at-a-time table.
  */
-function getSlicingTables(): Uint32Array {
-  if (slicingTables) return slicingTables;
+function slicingTables(polynomial: number): Uint32Array {
   const tables = new Uint32Array(SLICES * 256);
   for (let byte = 0; byte < 256; byte++) {
     let crc = byte;
-    for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? POLYNOMIAL ^ (crc >>> 1) : crc >>> 1;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? polynomial ^ (crc >>> 1) : crc >>> 1;
     tables[byte] = crc;
   }
   for (let byte = 0; byte < 256; byte++) {
@@ -73,7 +80,6 @@ function getSlicingTables(): Uint32Array {
       tables[t * 256 + byte] = crc;
     }
   }
-  slicingTables = tables;
   return tables;
 }
 
