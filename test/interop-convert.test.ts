@@ -6,7 +6,6 @@
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import ts from "typescript";
 import { describe, expect, test } from "vitest";
 import { decode } from "../src/decode.js";
 import { DTYPES, DTYPE_NAMES, type Dtype } from "../src/dtypes.js";
@@ -17,6 +16,7 @@ import { cOrderBytes } from "../src/interop/common.js";
 import { descrOf } from "../src/interop/npy.js";
 import { caseBytes, dataBytes, rng, specOf, type Case } from "./helpers/interop-cases.js";
 import { expectCode } from "./helpers/common.js";
+import { exportsOf } from "./helpers/exports.js";
 
 const sample = () =>
   encode(
@@ -175,27 +175,6 @@ describe("round trips through every format (fast-check)", () => {
 // Public surface of ndpack/interop (STYLE.md rule 8)
 
 const INDEX = fileURLToPath(new URL("../src/interop/index.ts", import.meta.url));
-
-function exportsOf(path: string): { name: string; kind: "value" | "type"; documented: boolean }[] {
-  const program = ts.createProgram([path], { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler, strict: true, noEmit: true, skipLibCheck: true, types: [] });
-  const checker = program.getTypeChecker();
-  const moduleSymbol = checker.getSymbolAtLocation(program.getSourceFile(path)!)!;
-  return checker
-    .getExportsOfModule(moduleSymbol)
-    .map((symbol) => {
-      const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
-      const declarations = target.declarations ?? [];
-      const isValue = (target.flags & ts.SymbolFlags.Value) !== 0 && !declarations.every((d) => ts.isTypeAliasDeclaration(d) || ts.isInterfaceDeclaration(d));
-      const documented = declarations.some((declaration) => {
-        const node = ts.isVariableDeclaration(declaration) ? declaration.parent.parent : declaration;
-        const text = node.getSourceFile().getFullText();
-        const last = (ts.getLeadingCommentRanges(text, node.getFullStart()) ?? []).at(-1);
-        return last !== undefined && text.slice(last.pos, last.end).startsWith("/**");
-      });
-      return { name: symbol.getName(), kind: isValue ? ("value" as const) : ("type" as const), documented };
-    })
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
 
 describe("public API of ndpack/interop", () => {
   const exported = exportsOf(INDEX);

@@ -10,58 +10,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import ts from "typescript";
 import { describe, expect, test } from "vitest";
 import * as ndpack from "../src/index.js";
+import { exportsOf } from "./helpers/exports.js";
 
 const INDEX = fileURLToPath(new URL("../src/index.ts", import.meta.url));
-
-interface ExportedName {
-  readonly name: string;
-  /** "value" for anything that exists at run time (functions, classes, constants), "type" otherwise. */
-  readonly kind: "value" | "type";
-  /** True when the declaration the name resolves to has a non-empty `/** ... *\/` comment. */
-  readonly documented: boolean;
-}
-
-/** The exports of the module at `path`, resolved through re-exports to their declarations. */
-function exportsOf(path: string): ExportedName[] {
-  const program = ts.createProgram([path], {
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.ESNext,
-    moduleResolution: ts.ModuleResolutionKind.Bundler,
-    strict: true,
-    noEmit: true,
-    skipLibCheck: true,
-    types: [],
-  });
-  const checker = program.getTypeChecker();
-  const source = program.getSourceFile(path);
-  if (source === undefined) throw new Error(`cannot read ${path}`);
-  const moduleSymbol = checker.getSymbolAtLocation(source);
-  if (moduleSymbol === undefined) throw new Error(`${path} is not a module`);
-  return checker
-    .getExportsOfModule(moduleSymbol)
-    .map((symbol) => {
-      const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
-      const declarations = target.declarations ?? [];
-      const isValue = (target.flags & ts.SymbolFlags.Value) !== 0 && !declarations.every((d) => ts.isTypeAliasDeclaration(d) || ts.isInterfaceDeclaration(d));
-      const documented = declarations.some((declaration) => hasDocComment(declaration));
-      return { name: symbol.getName(), kind: isValue ? ("value" as const) : ("type" as const), documented };
-    })
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
-
-/** A non-empty `/** ... *\/` block directly before the declaration (for a variable: its statement). */
-function hasDocComment(declaration: ts.Declaration): boolean {
-  const node = ts.isVariableDeclaration(declaration) ? declaration.parent.parent : declaration;
-  const text = node.getSourceFile().getFullText();
-  const ranges = ts.getLeadingCommentRanges(text, node.getFullStart()) ?? [];
-  const last = ranges[ranges.length - 1];
-  if (last === undefined || last.kind !== ts.SyntaxKind.MultiLineCommentTrivia) return false;
-  const comment = text.slice(last.pos, last.end);
-  return comment.startsWith("/**") && comment.slice(3, -2).replace(/[\s*]/g, "").length > 0;
-}
 
 const exported = exportsOf(INDEX);
 
