@@ -11,31 +11,15 @@ import {
   encode,
   encodeInto,
   ERROR_CODES,
-  isNdpackError,
-  NdpackError,
   verify,
   type DecodeOptions,
   type ErrorCode,
 } from "../src/index.js";
 import * as B from "./helpers/fixture-builder.js";
+import { failure } from "./helpers/common.js";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/** Runs `run`, requires an NdpackError with `code` (anything else thrown fails the test), returns it. */
-function failure(run: () => unknown, code: ErrorCode): NdpackError {
-  let thrown: unknown;
-  try {
-    run();
-  } catch (error) {
-    thrown = error;
-  }
-  if (thrown === undefined) throw new Error(`expected ${code}, but nothing was thrown`);
-  if (!isNdpackError(thrown)) throw thrown;
-  expect(thrown).toBeInstanceOf(NdpackError);
-  expect(thrown.code, thrown.message).toBe(code);
-  return thrown;
-}
 
 const decodeFailure = (bytes: Uint8Array, code: ErrorCode, options?: DecodeOptions) => failure(() => decode(bytes, options), code);
 

@@ -2,24 +2,11 @@ import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { NdpackError, type ErrorCode } from "../src/errors.js";
 import { parseHeaderJson, stringifyJson } from "../src/json.js";
+import { failure } from "./helpers/common.js";
 
 const LIMITS = { maxDepth: 64 };
 
 const parse = (text: string, options = LIMITS): unknown => parseHeaderJson(text, options);
-
-/** Runs `run`, requires an NdpackError with `code`, and returns it for further checks. */
-function failure(run: () => unknown, code: ErrorCode): NdpackError {
-  let caught: unknown;
-  try {
-    run();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(NdpackError);
-  const error = caught as NdpackError;
-  expect(error.code, error.message).toBe(code);
-  return error;
-}
 
 function parseFailure(text: string, code: ErrorCode, options = LIMITS): NdpackError {
   const error = failure(() => parseHeaderJson(text, options), code);

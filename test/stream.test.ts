@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import { describe, expect, test } from "vitest";
 import { decode, decodeStream, encode, encodeStream, NdpackError, type ArraysInput, type EncodeOptions, type ErrorCode, type NdArray } from "../src/index.js";
-import { noise } from "./helpers/common.js";
+import { failure as syncFailure, noise } from "./helpers/common.js";
 
 
 const concat = (chunks: readonly Uint8Array[]): Uint8Array => {
@@ -41,18 +41,6 @@ async function failure(run: () => Promise<unknown>, code: ErrorCode): Promise<Nd
   let caught: unknown;
   try {
     await run();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(NdpackError);
-  expect((caught as NdpackError).code, (caught as Error).message).toBe(code);
-  return caught as NdpackError;
-}
-
-function syncFailure(run: () => unknown, code: ErrorCode): NdpackError {
-  let caught: unknown;
-  try {
-    run();
   } catch (error) {
     caught = error;
   }

@@ -26,15 +26,22 @@ export function codeOf(run: () => unknown): string | undefined {
   return undefined;
 }
 
-/** Requires `run` to throw an NdpackError with `code` (and a message matching `message`, when given). */
-export function expectCode(run: () => unknown, code: string, message?: RegExp): void {
+/** Runs `run`, requires an NdpackError with `code` (anything else thrown fails the test), returns it. */
+export function failure(run: () => unknown, code: string): NdpackError {
+  let thrown: unknown;
   try {
     run();
   } catch (error) {
-    if (!(error instanceof NdpackError)) throw error;
-    expect(error.code, error.message).toBe(code);
-    if (message) expect(error.message).toMatch(message);
-    return;
+    thrown = error;
   }
-  expect.fail(`expected ${code}, nothing was thrown`);
+  if (thrown === undefined) expect.fail(`expected ${code}, but nothing was thrown`);
+  if (!(thrown instanceof NdpackError)) throw thrown;
+  expect(thrown.code, thrown.message).toBe(code);
+  return thrown;
+}
+
+/** Requires `run` to throw an NdpackError with `code` (and a message matching `message`, when given). */
+export function expectCode(run: () => unknown, code: string, message?: RegExp): void {
+  const error = failure(run, code);
+  if (message) expect(error.message).toMatch(message);
 }
