@@ -54,13 +54,8 @@ export function swapInPlace(bytes: Uint8Array, wordSize: number): void {
 }
 
 /** Fresh memory of `byteLength` bytes; an ArrayBuffer starts at an address aligned for every typed array. */
-export function freshBytes(byteLength: number, shared = false): Uint8Array {
-  return new Uint8Array(shared ? new SharedArrayBuffer(byteLength) : new ArrayBuffer(byteLength));
-}
-
-/** True when `bytes` lives in a SharedArrayBuffer (where one exists: browsers without cross-origin isolation have none). */
-export function isShared(bytes: ArrayBufferView): boolean {
-  return typeof SharedArrayBuffer !== "undefined" && bytes.buffer instanceof SharedArrayBuffer;
+export function freshBytes(byteLength: number): Uint8Array {
+  return new Uint8Array(new ArrayBuffer(byteLength));
 }
 
 /** UTF-8 length of a well-formed string, without encoding it. */

@@ -25,7 +25,7 @@ export interface ExtractOptions extends Pick<WriteCommandOptions, "bigEndian" | 
  * characters and a leading dot are percent-encoded, so that every name gives a distinct file
  * inside the directory.
  */
-export function fileNameOf(name: string): string {
+function fileNameOf(name: string): string {
   const encoded = name.replace(/[%/\\:*?"<>|\u0000-\u001f\u007f]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
   return encoded.startsWith(".") ? `%2E${encoded.slice(1)}` : encoded;
 }

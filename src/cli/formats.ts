@@ -34,7 +34,7 @@ import { pipeThrough } from "./streams.js";
 export type FileFormat = "ndpack" | "npy" | "npz" | "safetensors";
 
 /** File name extensions and their formats. */
-export const EXTENSIONS: Readonly<Record<string, FileFormat>> = Object.freeze({
+const EXTENSIONS: Readonly<Record<string, FileFormat>> = Object.freeze({
   ".ndp": "ndpack",
   ".ndpack": "ndpack",
   ".npy": "npy",

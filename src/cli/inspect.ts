@@ -46,7 +46,7 @@ export interface InspectReport {
 }
 
 /** The report of an opened file. */
-export function inspectReport(file: ArrayFile): InspectReport {
+function inspectReport(file: ArrayFile): InspectReport {
   return {
     file: file.path,
     format: file.format,
@@ -72,7 +72,7 @@ export function inspectReport(file: ArrayFile): InspectReport {
 }
 
 /** The report as text. */
-export function formatInspectReport(report: InspectReport): string {
+function formatInspectReport(report: InspectReport): string {
   const lines: string[] = [];
   const format = FORMAT_LABELS[report.format as keyof typeof FORMAT_LABELS] ?? report.format;
   const count = `${report.arrays.length} ${report.arrays.length === 1 ? "array" : "arrays"}`;

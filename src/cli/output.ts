@@ -52,11 +52,6 @@ export function toJson(value: unknown): string {
 
 let stdoutClosed = false;
 
-/** True once standard output's reader has gone away (EPIPE): commands may stop producing output. */
-export function outputClosed(): boolean {
-  return stdoutClosed;
-}
-
 /** Makes a closed pipe on standard output end the program quietly instead of with an error. */
 export function handleClosedStdout(): void {
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {

@@ -29,7 +29,7 @@ function formatPart(dtype: Dtype, part: PartSummary): string {
 }
 
 /** The summary line(s) of `show`. */
-export function formatSummary(dtype: Dtype, summary: Summary): string {
+function formatSummary(dtype: Dtype, summary: Summary): string {
   const kind = kindOf(dtype);
   const count = `count ${summary.count}`;
   if (summary.count === 0) return `${count} (empty)`;
@@ -41,7 +41,7 @@ export function formatSummary(dtype: Dtype, summary: Summary): string {
 }
 
 /** A line describing an array: dtype, shape, order, byte order, size and storage. */
-export function describeEntry(entry: ArrayEntry): string {
+function describeEntry(entry: ArrayEntry): string {
   const stored = entry.codec === "none" ? "" : `, stored ${entry.codec} in ${formatBytes(entry.byteLength)}`;
   const byteOrder = entry.dtype === "bool" || entry.dtype.endsWith("int8") || entry.dtype.startsWith("float8") ? "" : `, ${entry.byteOrder}-endian`;
   return `${displayName(entry.name)}: ${entry.dtype} ${formatShape(entry.shape)}, ${entry.order} order${byteOrder}, ${formatBytes(entry.nbytes)}${stored}`;

@@ -222,8 +222,8 @@ export class SummaryBuilder {
 // Which elements a preview shows
 
 /** numpy's defaults: arrays of more than `threshold` elements show `edgeItems` at each end of each long axis. */
-export const PREVIEW_THRESHOLD = 1000;
-export const EDGE_ITEMS = 3;
+const PREVIEW_THRESHOLD = 1000;
+const EDGE_ITEMS = 3;
 /** Past this many shown elements (possible with many short axes), no element preview is made. */
 const MAX_PREVIEW_ELEMENTS = 50_000;
 
@@ -239,7 +239,7 @@ export interface PreviewPlan {
 }
 
 /** The storage strides, in elements, of an array of `shape` in `order`. */
-export function elementStrides(shape: readonly number[], order: Order): number[] {
+function elementStrides(shape: readonly number[], order: Order): number[] {
   const strides = new Array<number>(shape.length).fill(1);
   if (order === "C") for (let k = shape.length - 2; k >= 0; k--) strides[k] = strides[k + 1]! * shape[k + 1]!;
   else for (let k = 1; k < shape.length; k++) strides[k] = strides[k - 1]! * shape[k - 1]!;
@@ -420,7 +420,7 @@ function floatFormatter(values: readonly number[], dtype: Dtype, sign: "-" | "+"
 }
 
 /** A formatter for the shown elements of an array, all formatted to one width. */
-export function elementFormatter(dtype: Dtype, values: readonly Value[]): (value: Value) => string {
+function elementFormatter(dtype: Dtype, values: readonly Value[]): (value: Value) => string {
   const kind = kindOf(dtype);
   switch (kind) {
     case "bool": {

@@ -55,7 +55,7 @@ export interface WriteOptions {
 }
 
 /** Checks that the options suit the format (before anything is read or written). */
-export function checkWriteOptions(options: WriteOptions, arrayCount: number): void {
+function checkWriteOptions(options: WriteOptions, arrayCount: number): void {
   const { format } = options;
   const only = (option: string, formats: string) => usageError(`${option} applies to ${formats} output, not ${format}`, option);
   if (format !== "ndpack" && options.alignment !== undefined) throw only("--alignment", ".ndp");

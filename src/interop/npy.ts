@@ -183,7 +183,7 @@ const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d, 0x0c]);
  * @throws NdpackError HEADER_INVALID for anything else, DUPLICATE_KEY for a repeated key, BAD_NUMBER
  *   for an integer above 2^53-1.
  */
-export function parseNpyDict(text: string, allowLongSuffix: boolean): Map<string, NpyDictValue> {
+function parseNpyDict(text: string, allowLongSuffix: boolean): Map<string, NpyDictValue> {
   return new DictParser(text, allowLongSuffix).parse();
 }
 
@@ -350,7 +350,7 @@ const DTYPE_OF_NUMPY_CODE: ReadonlyMap<string, DtypeInfo> = new Map(
  * character mean this machine's order, as they do in numpy (numpy writes `|` only for 1-byte
  * types, and for the void types of ml_dtypes on little-endian machines).
  */
-export function dtypeOfDescr(descr: string, voidDtype: Dtype | undefined, member?: string): { dtype: DtypeInfo; byteOrder: ByteOrder } {
+function dtypeOfDescr(descr: string, voidDtype: Dtype | undefined, member?: string): { dtype: DtypeInfo; byteOrder: ByteOrder } {
   const { prefix, details } = where(member);
   const orderChar = descr.charAt(0);
   const hasOrder = orderChar === "<" || orderChar === ">" || orderChar === "|" || orderChar === "=";
@@ -543,7 +543,7 @@ export function npyPayload(array: PreparedArray, byteOrder: ByteOrder): Uint8Arr
 }
 
 /** Copies a prepared array's bytes into `target` at `at`, in the given byte order (one copy, swapped on the way when needed). */
-export function writeNpyPayload(array: PreparedArray, byteOrder: ByteOrder, target: Uint8Array, at: number): void {
+function writeNpyPayload(array: PreparedArray, byteOrder: ByteOrder, target: Uint8Array, at: number): void {
   const wordSize = array.dtype.wordSize;
   if (wordSize > 1 && npyByteOrder(array.dtype, byteOrder) !== HOST_BYTE_ORDER) copySwapped(array.source, target, at, wordSize);
   else target.set(array.source, at);

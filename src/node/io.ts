@@ -69,7 +69,7 @@ export async function writeAt(handle: FileHandle, pieces: readonly Uint8Array[],
 }
 
 /** True when every byte of `bytes` is zero (eight at a time where the view allows). */
-export function isAllZero(bytes: Uint8Array): boolean {
+function isAllZero(bytes: Uint8Array): boolean {
   const head = Math.min(bytes.length, -bytes.byteOffset & 7);
   for (let i = 0; i < head; i++) if (bytes[i] !== 0) return false;
   const words = (bytes.length - head) >>> 3;
