@@ -760,13 +760,21 @@ handBuiltCase(
   { byteOrders: { u: "big", b: "big" } },
 );
 
+handBuiltCase(
+  "bool-other-byte-values",
+  'A bool array holding the bytes 0, 1, 2 and 255: writers must store only 0 and 1, but readers must not reject other bytes (FORMAT.md §3); any non-zero byte reads as true.',
+  [{ name: "b", dtype: "bool", shape: [4], le: Uint8Array.of(0, 1, 2, 255) }],
+  { alignment: 8 },
+  ({ header, data, alignment }) => B.buildFile({ header, data, alignment }),
+);
+
 // ---------------------------------------------------------------------------------------------
 // Invalid cases
 
 interface InvalidCase {
   readonly name: string;
   readonly bytes: Uint8Array;
-  readonly expected: { code: string; step: number; description: string; array?: string; when?: "read"; verify?: true };
+  readonly expected: { code: string; step: number; description: string; array?: string; when?: "read"; verify?: true; others?: Readonly<Record<string, string>> };
 }
 
 const invalid: InvalidCase[] = [];
@@ -775,8 +783,9 @@ function bad(name: string, code: string, step: number, description: string, byte
   invalid.push({ name, bytes, expected: { code, step, description } });
 }
 
-function badRead(name: string, code: string, step: number, description: string, bytes: Uint8Array, array: string, verify = false): void {
-  invalid.push({ name, bytes, expected: { code, step, description, array, when: "read", ...(verify ? { verify: true as const } : {}) } });
+/** `others`: the other arrays that fail verification too, each with its code (every other array passes). */
+function badRead(name: string, code: string, step: number, description: string, bytes: Uint8Array, array: string, verify = false, others?: Readonly<Record<string, string>>): void {
+  invalid.push({ name, bytes, expected: { code, step, description, array, when: "read", ...(verify ? { verify: true as const } : {}), ...(others ? { others } : {}) } });
 }
 
 function replaceOnce(text: string, from: string, to: string): string {
@@ -945,6 +954,22 @@ bad(
   'A repeated "checksum" key, then invalid UTF-8 (0xFF) later in a metadata string: step 7 checks that the whole header is UTF-8 before it reads any JSON.',
   B.buildFile({ header: withRawBytes(replaceOnce(EMPTY_TEXT, '"checksum":"none"', '"checksum":"none","checksum":"none"'), '"metadata":{}', [...B.utf8('"metadata":{"s":"'), 0xff, ...B.utf8('"}')]) }),
 );
+// Where a number ends (FORMAT.md §2.1): the longest text of the form -? digits* (. digits*)? ([eE] [+-]? digits*)?,
+// which is HEADER_INVALID unless it is an RFC 8259 number; only a well-formed number can be BAD_NUMBER.
+bad("header-malformed-number-minus-leading-zero", "HEADER_INVALID", 7, '"offset":-01: the number text is -01, malformed JSON (a digit after a leading 0), so HEADER_INVALID although it has a minus sign. A reader that stops at the well-formed -0 would report BAD_NUMBER.', editText(one(), (t) => replaceOnce(t, '"offset":0', '"offset":-01')));
+bad("header-malformed-number-leading-zero", "HEADER_INVALID", 7, '"byteLength":04: a leading zero, malformed JSON.', editText(one(), (t) => replaceOnce(t, '"byteLength":4', '"byteLength":04')));
+bad("header-malformed-number-point", "HEADER_INVALID", 7, '"dataLength":8.: a fraction without digits is malformed JSON, HEADER_INVALID, not a BAD_NUMBER fraction.', editText(one(), (t) => replaceOnce(t, '"dataLength":8', '"dataLength":8.')));
+bad("header-malformed-number-exponent", "HEADER_INVALID", 7, '"byteLength":4e+: an exponent without digits is malformed JSON.', editText(one(), (t) => replaceOnce(t, '"byteLength":4', '"byteLength":4e+')));
+bad("header-malformed-number-minus-only", "HEADER_INVALID", 7, '"offset":- (a minus sign and no digits) is malformed JSON.', editText(one(), (t) => replaceOnce(t, '"offset":0', '"offset":-')));
+bad("header-malformed-number-metadata", "HEADER_INVALID", 7, 'metadata {"x":-01}: inside metadata too, a malformed number is HEADER_INVALID.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"x":-01}') }));
+bad("text-order-number-ends-before-second-sign", "BAD_NUMBER", 7, '"offset":-1-2: the number is -1 (a second sign can only follow an e), well-formed and negative, so BAD_NUMBER as soon as it ends, before the junk -2 is seen. A reader that reads every character of 0-9 + - . e E as one number would call -1-2 malformed (HEADER_INVALID).', editText(one(), (t) => replaceOnce(t, '"offset":0', '"offset":-1-2')));
+// Text after the object is a problem at the place it starts: everything before it is checked first.
+bad("text-order-duplicate-key-before-trailing-text", "DUPLICATE_KEY", 7, 'A repeated "checksum" key in a header object followed by the text x: the repeated key comes first in text order. A reader that first checks that only spaces follow the object (as a standard JSON parser does) would report HEADER_INVALID.', B.buildFile({ header: `${replaceOnce(EMPTY_TEXT, '"checksum":"none"', '"checksum":"none","checksum":"none"')}x` }));
+bad("text-order-bad-number-before-trailing-text", "BAD_NUMBER", 7, '"alignment":-8 in a header object followed by a second object {}: the bad number comes first in text order.', B.buildFile({ header: `${replaceOnce(EMPTY_TEXT, '"alignment":8', '"alignment":-8')}{}` }));
+bad("text-order-depth-before-trailing-text", "LIMIT_EXCEEDED", 7, "Metadata nested to depth 65 in a header object followed by a newline: the nesting comes first in text order.", B.buildFile({ header: `${replaceOnce(EMPTY_TEXT, '"metadata":{}', `"metadata":${'{"d":'.repeat(63)}{}${"}".repeat(63)}`)}\n` }));
+// Only the value of the top-level key "metadata" has the relaxed number rules.
+bad("bad-number-metadata-key-in-entry", "BAD_NUMBER", 7, 'A 1.1 file whose entry has a key "metadata" holding {"scale":0.5}: a key of a newer minor version, ignored by a 1.0 reader, but not the top-level metadata, so 0.5 breaks the number rules of step 7. A reader that relaxes them for any key named metadata reads the file.', editText(one(), (t) => replaceOnce(t, '"byteLength":4}', '"byteLength":4,"metadata":{"scale":0.5}}'), { minor: 1 }));
+bad("bad-number-metadata-key-nested", "BAD_NUMBER", 7, 'A 1.1 file with an unknown top-level key "future" holding {"metadata":-1}: a nested key named metadata has the strict number rules.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"arrays":[]', '"arrays":[],"future":{"metadata":-1}'), minor: 1 }));
 bad("text-before-structure", "BAD_NUMBER", 7, 'A header missing "metadata" (a step 8 failure) with "dataLength":8.0 (a step 7 failure): the text is checked first.', editText(one(), (t) => replaceOnce(replaceOnce(t, '"metadata":{},', ""), '"dataLength":8', '"dataLength":8.0')));
 
 // -- step 8: header structure ------------------------------------------------------------------
@@ -963,6 +988,13 @@ structural("header-wrong-type-name", "HEADER_INVALID", '"name":1, a number.', ed
 structural("header-wrong-type-dtype", "HEADER_INVALID", '"dtype":8, a number: a value of the wrong JSON type, not a dtype name at all.', editText(one(), (t) => replaceOnce(t, '"dtype":"uint8"', '"dtype":8')));
 structural("header-wrong-type-codec", "HEADER_INVALID", '"codec":null: the key is present with the wrong JSON type (absent would mean "none").', editText(one(), (t) => replaceOnce(t, '"byteOrder":"little"', '"byteOrder":"little","codec":null')));
 structural("header-wrong-type-checksum", "HEADER_INVALID", '"checksum":32, a number.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"checksum":"none"', '"checksum":32') }));
+// true and false are not integers (in Python, bool is a subclass of int).
+structural("header-wrong-type-offset-false", "HEADER_INVALID", '"offset":false where an integer is required: true and false are not numbers (a Python reader using isinstance(v, int) would read 0).', editText(one(), (t) => replaceOnce(t, '"offset":0', '"offset":false')));
+structural("header-wrong-type-data-length-false", "HEADER_INVALID", 'No arrays and "dataLength":false.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"dataLength":0', '"dataLength":false') }));
+{
+  const p = B.canonicalParts({ alignment: 8, checksum: "crc32", arrays: [{ name: "a", dtype: "uint8", shape: [1], stored: Uint8Array.of(7) }] });
+  structural("header-wrong-type-dimension-true", "HEADER_INVALID", 'A uint8 array of "shape":[true] and byteLength 1: a dimension must be an integer, and true is not 1.', editText(p, (t) => replaceOnce(t, '"shape":[1]', '"shape":[true]')));
+}
 structural("header-unknown-key", "HEADER_INVALID", 'An unknown top-level key "extra" in a 1.0 file.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"arrays":[]', '"arrays":[],"extra":0') }));
 structural("header-unknown-key-version", "HEADER_INVALID", 'A "version" key in the header of a 1.0 file (the version lives in the preamble).', B.buildFile({ header: `{"version":1,${EMPTY_TEXT.slice(1)}` }));
 structural("header-unknown-entry-key", "HEADER_INVALID", 'An unknown key "units" in an entry of a 1.0 file.', editText(one(), (t) => replaceOnce(t, '"byteOrder":"little"', '"byteOrder":"little","units":"m"')));
@@ -1027,6 +1059,8 @@ bad("entry-order-name-before-dims", "DUPLICATE_NAME", 11, "A second entry that r
   bad("overlap-same-offset", "OVERLAP", 16, "Both records at offset 0.", withOffsets(0, 0));
   bad("gap-first-record", "GAP", 17, "The first record at offset 8 instead of 0: 8 unaccounted bytes.", withOffsets(8, 24, 31));
   bad("gap-between-records", "GAP", 17, "The second record at offset 24 instead of 16.", withOffsets(0, 24, 31));
+  bad("entry-order-misaligned-before-overlap", "MISALIGNED", 15, 'The second record at offset 4: not a multiple of 8, and inside the first record (which ends at 9). Step 15 comes before step 16.', withOffsets(0, 4));
+  bad("entry-order-misaligned-before-gap", "MISALIGNED", 15, 'The second record at offset 20: not a multiple of 8, and after the next aligned offset 16. Step 15 comes before step 17.', withOffsets(0, 20, 27));
   bad("entry-order-layout-before-next-name", "GAP", 17, 'Entry 0 leaves a gap and entry 1 repeats its name: entries are checked one after the other, all checks of entry 0 first.', editHeader(two(), (h) => ({ ...h, dataLength: 31, arrays: [{ ...h.arrays[0], offset: 8 }, { ...h.arrays[1], name: "a", offset: 24 }] })));
 }
 {
@@ -1070,6 +1104,8 @@ bad("entry-order-name-before-dims", "DUPLICATE_NAME", 11, "A second entry that r
   const TWO = B.buildFile({ header: q.header, data: q.data, alignment: 8 });
   const twoD = B.dataStart(TWO, 8);
   badRead("checksum-second-array", "CHECKSUM", 22, 'Two arrays; the payload of "b" is damaged, "a" is intact and must still be readable: each array is checked on its own.', poke(TWO, twoD + 16, 0x00), "b", true);
+  badRead("verify-order-checksum-before-padding", "CHECKSUM", 22, 'The payload of "a" is damaged and the padding after its record holds a non-zero byte: within step 22, the CRC comes first.', poke(poke(TWO, twoD + 1, 0x09), twoD + 12, 0x01), "a", true);
+  badRead("verify-order-arrays-in-file-order", "BAD_PADDING", 22, 'The padding after the record of "a" holds a non-zero byte and the payload of "b" is damaged: a reader that stops at the first failure reports "a" (arrays in file order, each completely before the next), not the CRC of "b"; one that reports each array on its own reports both.', poke(poke(TWO, twoD + 12, 0x01), twoD + 16, 0x00), "a", true, { b: "CHECKSUM" });
   badRead("bad-padding-after-record", "BAD_PADDING", 22, 'A non-zero byte in the padding between the record of "a" and the record of "b", found when verifying.', poke(TWO, twoD + 12, 0x01), "a", true);
 }
 {
