@@ -28,6 +28,7 @@ import {
   type NdpackFile,
   type TypedArray,
 } from "../src/index.js";
+import { requirePython, runPython } from "./helpers/python-env.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const FIXTURES = join(ROOT, "fixtures");
@@ -309,6 +310,25 @@ describe("invalid fixtures", () => {
       expect(() => decode(bytes, { verify: true })).not.toThrow();
     }
   });
+});
+
+describe("misreadings of FORMAT.md (issue 19)", () => {
+  test("each is caught: the Python reference with one rule misread fails the vectors that pin it", () => {
+    requirePython();
+    // spec/python/test_misreadings.py patches one rule at a time into the reference and runs the vectors.
+    const report = JSON.parse(runPython(join(ROOT, "spec", "python", "test_misreadings.py"), [FIXTURES])) as {
+      ok: boolean;
+      failures: string[];
+      misreadings: Record<string, { vectors: Record<string, { expected: string; misread: string }> }>;
+    };
+    expect(report.failures).toEqual([]);
+    expect(Object.keys(report.misreadings).length).toBeGreaterThanOrEqual(6);
+    for (const [name, { vectors }] of Object.entries(report.misreadings)) {
+      expect(Object.keys(vectors).length, name).toBeGreaterThan(0);
+      for (const [vector, { expected, misread }] of Object.entries(vectors)) expect(misread, `${name}: ${vector}`).not.toBe(expected);
+    }
+    expect(report.ok).toBe(true);
+  }, 60_000);
 });
 
 describe("freshness", () => {
