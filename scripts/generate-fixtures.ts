@@ -644,14 +644,92 @@ validCase("large-array", "A uint16 100x100 array (20000 bytes): its expected byt
   ]);
 }
 
-// -- the worked example of FORMAT.md §10 -----------------------------------------------------
+// -- the worked examples of FORMAT.md §10 ----------------------------------------------------
 
-const WORKED_DEFS: readonly ArrayDef[] = [
-  { name: "x", dtype: "float32", shape: [2, 2], le: le("float32", [1, 2.5, -0.5, 3]) },
-  { name: "n", dtype: "int16", shape: [3], le: le("int16", [1, -2, 300]) },
+interface WorkedExample {
+  /** The subsection's title, after its number. */
+  readonly title: string;
+  /** What the file holds, in words (Markdown lines). */
+  readonly about: readonly string[];
+  readonly defs: readonly ArrayDef[];
+  readonly options: FileOptions;
+  /** The file: a valid vector of the same name. */
+  readonly bytes: Uint8Array;
+}
+
+function workedCase(name: string, title: string, about: readonly string[], defs: readonly ArrayDef[], options: FileOptions): WorkedExample {
+  const description = `The file of FORMAT.md §10 "${title}".`;
+  const bytes = validCase(name, description, defs, options);
+  const codecs = builderSpec(defs, options).codecs;
+  defs.forEach((def, i) => {
+    if ((def.codec ?? "none") !== codecs[i]) throw new Error(`${name}: "${def.name}" was stored without its codec; pick data that compresses`);
+  });
+  return { title, about, defs, options, bytes };
+}
+
+const WORKED: readonly WorkedExample[] = [
+  workedCase(
+    "worked-example",
+    "Two arrays",
+    [
+      'A float32 array "x" of shape [2, 2] (elements 1, 2.5, -0.5, 3 in C order) and an int16 array "n" of shape [3]',
+      '(1, -2, 300), with metadata `{"unit":"m"}`, alignment 8 and checksum `"crc32"`. A conforming writer must reproduce',
+      "this file byte for byte.",
+    ],
+    [
+      { name: "x", dtype: "float32", shape: [2, 2], le: le("float32", [1, 2.5, -0.5, 3]) },
+      { name: "n", dtype: "int16", shape: [3], le: le("int16", [1, -2, 300]) },
+    ],
+    { alignment: 8, metadata: { unit: "m" } },
+  ),
+  workedCase(
+    "worked-example-fortran-order",
+    "Fortran order",
+    [
+      'An int16 array "a" of shape [2, 3] whose element (i, j) is 10i + j, stored in Fortran order (`"order":"F"`, the first',
+      "index varies fastest): the payload lists (0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2). Alignment 8, checksum",
+      '`"crc32"`. A conforming writer must reproduce this file byte for byte.',
+    ],
+    [{ name: "a", dtype: "int16", shape: [2, 3], order: "F", le: le("int16", [0, 10, 1, 11, 2, 12]) }],
+    { alignment: 8 },
+  ),
+  workedCase(
+    "worked-example-big-endian-complex",
+    "Big-endian complex",
+    [
+      'A complex64 array "z" of shape [2] holding 1 - 2i and 0.5 + 3i, stored big-endian (`"byteOrder":"big"`): each',
+      "element is two binary32 words, real part first, and byte order applies to each word on its own. Alignment 8,",
+      'checksum `"crc32"`. A conforming writer must reproduce this file byte for byte.',
+    ],
+    [{ name: "z", dtype: "complex64", shape: [2], le: le("complex64", [1, -2, 0.5, 3]) }],
+    { alignment: 8, byteOrder: "big" },
+  ),
+  workedCase(
+    "worked-example-checksum-none",
+    "No checksums",
+    [
+      'A uint8 array "u" of shape [3] (1, 2, 3) and a float64 array "d" of shape [1] (0.25), with checksum `"none"`:',
+      "no CRC follows the payloads, so the record of an array is its payload alone. Alignment 8. A conforming writer",
+      "must reproduce this file byte for byte.",
+    ],
+    [
+      { name: "u", dtype: "uint8", shape: [3], le: le("uint8", [1, 2, 3]) },
+      { name: "d", dtype: "float64", shape: [1], le: le("float64", [0.25]) },
+    ],
+    { alignment: 8, checksum: "none" },
+  ),
+  workedCase(
+    "worked-example-shuffle-deflate",
+    "shuffle+deflate",
+    [
+      'A float32 array "s" of shape [8] (1, 2, ..., 8) with codec `"shuffle+deflate"`, alignment 8, checksum `"crc32"`.',
+      "The stored payload is one writer's DEFLATE output (fflate, level 6): another writer's may differ (section 5),",
+      "but it must decode to the same bytes, and the CRC covers the stored bytes.",
+    ],
+    [{ name: "s", dtype: "float32", shape: [8], codec: "shuffle+deflate", le: le("float32", [1, 2, 3, 4, 5, 6, 7, 8]) }],
+    { alignment: 8 },
+  ),
 ];
-const WORKED_OPTIONS: FileOptions = { alignment: 8, metadata: { unit: "m" } };
-const workedBytes = validCase("worked-example", "The file of FORMAT.md §10: float32 x = [[1, 2.5], [-0.5, 3]], int16 n = [1, -2, 300], metadata {\"unit\":\"m\"}, alignment 8, crc32.", WORKED_DEFS, WORKED_OPTIONS);
 
 // -- files from other writers: valid, not canonical -----------------------------------------
 
@@ -1139,72 +1217,91 @@ function hexBytes(bytes: Uint8Array): string {
   return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(" ");
 }
 
-function workedExample(bytes: Uint8Array): string {
+/** The elements of `def` for a payload row: "float32 LE 1, 2.5", complex as (re, im). */
+function describeElements(def: ArrayDef, byteOrder: ByteOrder): string {
+  const values = valuesOf(def.dtype, def.le).map((v) => (Array.isArray(v) ? `(${v.join(", ")})` : String(v)));
+  const order = sizes(def.dtype).itemSize === 1 ? "" : byteOrder === "big" ? " BE" : " LE";
+  return `${def.dtype}${order} ${values.join(", ")}`;
+}
+
+/** One subsection of FORMAT.md §10: what the file holds, the arithmetic of section 4, and every byte. */
+function workedSection(number: string, example: WorkedExample): string {
+  const { bytes, defs, options } = example;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const H = view.getUint32(12, true);
   const headerCrc = view.getUint32(16, true);
   const headerText = new TextDecoder().decode(bytes.subarray(20, 20 + H));
-  const header = JSON.parse(headerText) as { alignment: number; dataLength: number; arrays: { name: string; dtype: string; offset: number; byteLength: number }[] };
-  const D = B.alignUp(20 + H, header.alignment);
+  const header = JSON.parse(headerText) as { alignment: number; checksum: string; dataLength: number; arrays: { name: string; dtype: string; codec?: string; offset: number; byteLength: number }[] };
+  const a = header.alignment;
+  const c = header.checksum === "crc32" ? 4 : 0;
+  const byteOrder = options.byteOrder ?? "little";
+  const D = B.alignUp(20 + H, a);
   const rows: string[] = [];
   const off = (n: number) => n.toString(16).padStart(6, "0");
-  const row = (at: number, length: number, meaning: string) => rows.push(`${off(at)}  ${hexBytes(bytes.subarray(at, at + length)).padEnd(47)}  ${meaning}`);
+  const row = (at: number, length: number, meaning: string) => {
+    for (let i = 0; i < Math.max(length, 1); i += 16) {
+      rows.push(`${off(at + i)}  ${hexBytes(bytes.subarray(at + i, at + Math.min(length, i + 16))).padEnd(47)}  ${i === 0 ? meaning : ""}`.trimEnd());
+    }
+  };
   row(0, 8, "magic: \\x89 N D P \\r \\n \\x1a \\n");
   row(8, 2, "major version: 1 (u16 LE)");
   row(10, 2, "minor version: 0 (u16 LE)");
   row(12, 4, `header length H: ${H} (u32 LE)`);
-  row(16, 4, `header CRC: 0x${headerCrc.toString(16).padStart(8, "0")} = CRC-32 of bytes 0x08..0x0f, then the header`);
+  row(16, 4, `header CRC: 0x${headerCrc.toString(16).padStart(8, "0")} = CRC-32 of bytes 0x08 to 0x0f, then the header`);
   for (let at = 20; at < 20 + H; at += 16) {
     const chunk = bytes.subarray(at, Math.min(at + 16, 20 + H));
-    row(at, chunk.length, `${at === 20 ? "header: " : "        "}${new TextDecoder().decode(chunk)}`);
+    rows.push(`${off(at)}  ${hexBytes(chunk).padEnd(47)}  ${at === 20 ? "header: " : "        "}${new TextDecoder().decode(chunk)}`);
   }
   const zeros = (n: number) => `${n} zero byte${n === 1 ? "" : "s"}`;
-  if (D > 20 + H) row(20 + H, D - 20 - H, `padding: ${zeros(D - 20 - H)}, to D = alignUp(20 + ${H}, ${header.alignment}) = ${D} (0x${D.toString(16)})`);
+  if (D > 20 + H) row(20 + H, D - 20 - H, `padding: ${zeros(D - 20 - H)}, to D = alignUp(20 + ${H}, ${a}) = ${D} (0x${D.toString(16)})`);
+  const arithmetic: string[] = [`- The header is ${H} bytes, so the data section starts at D = alignUp(20 + ${H}, ${a}) = ${D}.`];
   let end = 0;
   header.arrays.forEach((entry, i) => {
-    const def = WORKED_DEFS[i]!;
+    const def = defs[i]!;
     const start = D + entry.offset;
-    if (entry.offset > end) row(D + end, entry.offset - end, `padding: ${zeros(entry.offset - end)}, to offset ${entry.offset} = alignUp(${end}, ${header.alignment})`);
-    const values = (valuesOf(def.dtype, def.le) as number[]).join(", ");
-    row(start, entry.byteLength, `payload of "${entry.name}" (offset ${entry.offset}, byteLength ${entry.byteLength}): ${def.dtype} LE ${values}`);
-    const crc = view.getUint32(start + entry.byteLength, true);
-    row(start + entry.byteLength, 4, `CRC-32 of the payload of "${entry.name}": 0x${crc.toString(16).padStart(8, "0")} (u32 LE)`);
-    end = entry.offset + entry.byteLength + 4;
+    const where = i === 0 ? "offset 0" : `offset alignUp(${end}, ${a}) = ${entry.offset}`;
+    if (entry.offset > end) row(D + end, entry.offset - end, `padding: ${zeros(entry.offset - end)}, to offset ${entry.offset} = alignUp(${end}, ${a})`);
+    const stored = entry.codec === undefined ? describeElements(def, byteOrder) : `raw DEFLATE stream of the shuffled bytes above`;
+    row(start, entry.byteLength, `payload of "${entry.name}" (offset ${entry.offset}, byteLength ${entry.byteLength}): ${stored}`);
+    if (c) {
+      const crc = view.getUint32(start + entry.byteLength, true);
+      row(start + entry.byteLength, 4, `CRC-32 of the payload of "${entry.name}": 0x${crc.toString(16).padStart(8, "0")} (u32 LE)`);
+    }
+    end = entry.offset + entry.byteLength + c;
+    const record = c ? "its record (payload and CRC)" : "its record (the payload alone)";
+    const size = entry.codec === undefined ? `byteLength ${entry.byteLength} (= nbytes)` : `byteLength ${entry.byteLength} (stored, compressed; nbytes is ${def.le.length})`;
+    arithmetic.push(`- "${entry.name}" starts at ${where}, ${size}; ${record} ends at ${end}${i === header.arrays.length - 1 ? " = dataLength" : ""}.`);
   });
+  if (header.arrays.length === 0) arithmetic.push("- There are no arrays: dataLength is 0.");
+  arithmetic.push(`- The file is D + dataLength = ${D} + ${header.dataLength} = ${bytes.length} bytes long.`);
   rows.push(`${off(bytes.length)}  ${"".padEnd(47)}  end of file: D + dataLength = ${D} + ${header.dataLength} = ${bytes.length}`);
-  const [x, n] = header.arrays as [(typeof header.arrays)[0], (typeof header.arrays)[0]];
+  const lines = [`### ${number} ${example.title}`, "", ...example.about, "", "The arithmetic of section 4:", "", ...arithmetic, ""];
+  header.arrays.forEach((entry, i) => {
+    if (entry.codec !== "shuffle+deflate") return;
+    const def = defs[i]!;
+    const { wordSize } = sizes(def.dtype);
+    const ordered = byteOrder === "big" && wordSize > 1 ? B.swapWords(def.le, wordSize) : def.le;
+    lines.push(
+      `The ${def.le.length} bytes of "${entry.name}" (${describeElements(def, byteOrder)}) are shuffled with word size ${wordSize} (byte j of word i goes to position j * ${def.le.length / wordSize} + i), then deflated:`,
+      "",
+      "```",
+      `array bytes:    ${hexBytes(ordered)}`,
+      `shuffled bytes: ${hexBytes(B.shuffleBytes(ordered, wordSize))}`,
+      "```",
+      "",
+    );
+  });
+  lines.push(`The header text (${H} bytes, UTF-8, no white space):`, "", "```json", headerText, "```", "", "Every byte of the file (offsets in hex):", "", "```", "offset  bytes                                            meaning", ...rows, "```", "");
+  return lines.join("\n");
+}
+
+function workedExamples(): string {
   return [
     "",
-    "This section is generated by `npm run fixtures` (`scripts/generate-fixtures.ts`) from the file",
-    "`fixtures/valid/worked-example.ndp`, which a conforming writer must reproduce byte for byte. It holds",
-    `a float32 array "x" of shape [2, 2] (elements 1, 2.5, -0.5, 3 in C order) and an int16 array "n" of shape [3]`,
-    '(1, -2, 300), with metadata `{"unit":"m"}`, alignment 8 and checksum `"crc32"`:',
+    "This section is informative. It is generated by `npm run fixtures` (`scripts/generate-fixtures.ts`); each file",
+    "is also a valid vector, `fixtures/valid/<name>.ndp`, named in its subsection.",
     "",
-    "```js",
-    'encode({ x: { data: new Float32Array([1, 2.5, -0.5, 3]), shape: [2, 2] }, n: new Int16Array([1, -2, 300]) },',
-    '       { metadata: { unit: "m" }, alignment: 8 })',
-    "```",
-    "",
-    "The arithmetic of section 4:",
-    "",
-    `- The header is ${H} bytes, so the data section starts at D = alignUp(20 + ${H}, 8) = ${D}.`,
-    `- "x" holds 4 elements of 4 bytes: offset 0, byteLength ${x.byteLength}; its record (payload and CRC) ends at ${x.offset + x.byteLength + 4}.`,
-    `- "n" starts at offset alignUp(${x.offset + x.byteLength + 4}, 8) = ${n.offset}, byteLength ${n.byteLength}; its record ends at ${n.offset + n.byteLength + 4} = dataLength.`,
-    `- The file is D + dataLength = ${D} + ${header.dataLength} = ${bytes.length} bytes long.`,
-    "",
-    `The header text (${H} bytes, UTF-8, no white space):`,
-    "",
-    "```json",
-    headerText,
-    "```",
-    "",
-    "Every byte of the file (offsets in hex):",
-    "",
-    "```",
-    "offset  bytes                                            meaning",
-    ...rows,
-    "```",
-    "",
+    ...WORKED.map((example, i) => `${workedSection(`10.${i + 1}`, example)}\nThis file is \`fixtures/valid/${valid.find((c) => c.bytes === example.bytes)!.name}.ndp\`.\n`),
   ].join("\n");
 }
 
@@ -1273,7 +1370,7 @@ function main(): void {
   writeFileSync(join(options.out, "index.json"), `${JSON.stringify(index, null, 2)}\n`);
   // The vectors are bytes: no line-ending conversion, no diff as text (some look like text).
   writeFileSync(join(options.out, ".gitattributes"), "* -text\n*.ndp binary\n");
-  if (options.formatMd !== undefined) rewriteFormatMd(options.formatMd, workedExample(workedBytes));
+  if (options.formatMd !== undefined) rewriteFormatMd(options.formatMd, workedExamples());
   console.log(`wrote ${valid.length} valid and ${invalid.length} invalid cases to ${options.out}${options.formatMd ? ` and the worked example to ${options.formatMd}` : ""}`);
 }
 
