@@ -1342,9 +1342,17 @@ function rewriteFormatMd(path: string, section: string): void {
   if (next !== text) writeFileSync(path, next);
 }
 
+/** The specification version FORMAT.md states on its line "Specification version X.Y.Z, ...". */
+function specVersion(formatMd: string): string {
+  const match = /^Specification version (\d+\.\d+\.\d+),/m.exec(formatMd);
+  if (!match) throw new Error('FORMAT.md has no line "Specification version X.Y.Z, ..."');
+  return match[1]!;
+}
+
 function main(): void {
   const root = fileURLToPath(new URL("..", import.meta.url));
   const options = parseArgs(process.argv.slice(2), root);
+  const version = specVersion(readFileSync(options.formatMd ?? join(root, "FORMAT.md"), "utf8"));
   const names = new Set<string>();
   for (const c of [...valid, ...invalid]) {
     if (names.has(c.name)) throw new Error(`duplicate case name ${c.name}`);
@@ -1363,7 +1371,8 @@ function main(): void {
     writeFileSync(join(options.out, "invalid", `${c.name}.json`), `${jsonText(c.expected)}\n`);
   }
   const index = {
-    description: "ndpack 1.0 conformance vectors; see spec/conformance.md",
+    description: `ndpack conformance vectors for specification ${version} (file format 1.0); see spec/conformance.md`,
+    specVersion: version,
     valid: valid.map((c) => ({ name: c.name, canonical: c.expected.canonical })),
     invalid: invalid.map((c) => ({ name: c.name, code: c.expected.code, step: c.expected.step, ...(c.expected.when ? { when: c.expected.when } : {}) })),
   };

@@ -238,6 +238,12 @@ describe("the fixture set", () => {
     for (let step = 1; step <= 23; step++) if (step !== 9) expect(steps.has(step), `step ${step}`).toBe(true);
   });
 
+  test("is made for the specification version FORMAT.md states (the Python reference checks it too)", () => {
+    const index = JSON.parse(readFileSync(join(FIXTURES, "index.json"), "utf8")) as { specVersion: string };
+    expect(index.specVersion).toMatch(/^1\.0\.\d+$/);
+    expect(readFileSync(join(ROOT, "FORMAT.md"), "utf8")).toContain(`\nSpecification version ${index.specVersion}, describing file format version 1.0.\n`);
+  });
+
   test("every dtype is covered in both byte orders", () => {
     for (const dtype of ["bool", "int8", "uint8", "float8_e4m3fn", "float8_e5m2"]) expect(VALID).toContain(`dtype-${dtype}`);
     for (const dtype of ["int16", "int32", "int64", "uint16", "uint32", "uint64", "float16", "bfloat16", "float32", "float64", "complex64", "complex128"]) {
