@@ -4,7 +4,7 @@ Usage: python3 spec/python/conformance.py [FIXTURES_DIR] [--raw-bits]
 
 Prints one JSON report on stdout:
 
-    {"ok": bool, "mlDtypes": bool, "seconds": float,
+    {"ok": bool, "specVersion": {"fixtures", "ndpack"}, "mlDtypes": bool, "seconds": float,
      "valid":   [{"name", "ok", "errors": [...], "notes": [...]}, ...],
      "invalid": [{"name", "ok", "expected", "got", "errors": [...]}, ...]}
 
@@ -13,6 +13,8 @@ CRC verified), its version, alignment, checksum, metadata, names and entries are
 every array's elements are its "hex" (the elements in stored order, little-endian) or "sha256", and
 its "values"; when uncompressed, an array is a view of the file's bytes; and, for a "canonical"
 fixture, writing the arrays read back with the same options gives the file's exact bytes.
+
+The run fails when ndpack.SPEC_VERSION is not the specification version of fixtures/index.json.
 
 An invalid fixture passes when reading it fails with its "code": at load time, or, when its "when"
 is "read", only when its "array" is read (with "verify": true, when the CRC is checked), the rest
@@ -286,6 +288,8 @@ def main() -> None:
     root = args[0] if args else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                              "..", "fixtures")
     t0 = time.perf_counter()
+    with open(os.path.join(root, "index.json"), encoding="utf-8") as fh:
+        spec_version = json.load(fh).get("specVersion")
     valid, invalid = [], []
     for kind, out in (("valid", valid), ("invalid", invalid)):
         folder = os.path.join(root, kind)
@@ -312,7 +316,9 @@ def main() -> None:
                 out.append({"name": fn[:-5], "ok": False, "errors": errors, "notes": notes,
                             "expected": spec.get("code") if isinstance(spec, dict) else None,
                             "got": getattr(ex, "code", None)})
-    json.dump({"ok": all(r["ok"] for r in valid + invalid),
+    # ndpack.py follows the specification version the vectors were made for.
+    json.dump({"ok": all(r["ok"] for r in valid + invalid) and spec_version == ndpack.SPEC_VERSION,
+               "specVersion": {"fixtures": spec_version, "ndpack": ndpack.SPEC_VERSION},
                "mlDtypes": ndpack._ml_dtype("bfloat16") is not None and not RAW_BITS,
                "seconds": round(time.perf_counter() - t0, 3),
                "valid": valid, "invalid": invalid}, sys.stdout, ensure_ascii=False, indent=1)
