@@ -208,12 +208,17 @@ function expectContents(file: NdpackFile, expected: ExpectedValid): void {
 /** Dtypes of one byte, whose byte order writers always write as "little". */
 const ONE_BYTE: readonly string[] = ["bool", "int8", "uint8", "float8_e4m3fn", "float8_e5m2"];
 
+/** FORMAT.md §3: a bool byte other than 0 reads as true, and writers store true as 1. */
+function asWritten(dtype: Dtype, data: TypedArray): TypedArray {
+  return dtype === "bool" ? (data as Uint8Array).map((byte) => (byte === 0 ? 0 : 1)) : data;
+}
+
 /** Encodes a decoded file again with the file's own options. */
 function reencode(file: NdpackFile, expected: ExpectedValid): Uint8Array {
   const multiByte = expected.arrays.find((a) => !ONE_BYTE.includes(a.dtype));
   const arrays = file.names.map((name): [string, ArrayInput] => {
     const { data, shape, dtype, order, codec } = file.get(name);
-    return [name, { data, shape, dtype, order, codec }];
+    return [name, { data: asWritten(dtype, data), shape, dtype, order, codec }];
   });
   return encode(arrays, { alignment: file.alignment, checksum: file.checksum, metadata: file.metadata, byteOrder: multiByte?.byteOrder ?? "little" });
 }
@@ -273,7 +278,10 @@ describe("valid fixtures", () => {
       expect(Buffer.from(again).equals(Buffer.from(bytes)), "re-encoded bytes differ").toBe(true);
     } else {
       // Written by another writer: ours writes the same contents in its own canonical form (1.0).
-      const canonicalForm = expected.arrays.map((a) => (ONE_BYTE.includes(a.dtype) ? { ...a, byteOrder: "little" as const } : a));
+      const canonicalForm = expected.arrays.map((a) => {
+        const written = a.dtype === "bool" && a.hex !== undefined ? { ...a, hex: Buffer.from(asWritten("bool", Buffer.from(a.hex, "hex")) as Uint8Array).toString("hex") } : a;
+        return ONE_BYTE.includes(a.dtype) ? { ...written, byteOrder: "little" as const } : written;
+      });
       expectContents(decode(again), { ...expected, version: { major: 1, minor: 0 }, arrays: canonicalForm });
     }
   });
