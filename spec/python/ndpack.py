@@ -59,8 +59,8 @@ Dtypes (FORMAT.md section 3) map to numpy dtypes: ``bool``, ``int8`` ... ``uint6
 lazily, the first time one of these dtypes is met); without it, or with ``raw_bits=True``, those
 arrays are returned as their raw bits: ``uint16`` for bfloat16, ``uint8`` for the float8 types.
 ``info(name).dtype`` always gives the ndpack dtype name. A ``bool`` payload is viewed as numpy
-``bool``; bytes other than 0 and 1 are invalid data (section 3): readers need not check them and
-this one does not, but its writer refuses them.
+``bool``; a writer stores only 0 and 1, and readers must not reject other bytes (section 3): this one
+leaves them as they are (numpy reads a non-zero byte as true), and its writer refuses them.
 
 Limits (FORMAT.md section 7), keyword arguments of ``load``/``loads``/``verify``:
 ``max_header_bytes`` (100 MiB), ``max_depth`` (64, at most 1000), ``max_arrays`` (1,000,000),
