@@ -87,8 +87,8 @@ export class FileSource implements ByteSource {
       throw ioError("stat", path, cause);
     }
     if (!stats.isFile()) {
-      const kind = stats.isDirectory() ? "a directory" : stats.isFIFO() ? "a FIFO" : stats.isSocket() ? "a socket" : stats.isCharacterDevice() || stats.isBlockDevice() ? "a device" : "not a regular file";
-      throw new NdpackError("INVALID_ARGUMENT", `${path} is ${kind}, not a regular file; read pipes and sockets with decodeStream`, { path, field: "path" });
+      const kind = stats.isDirectory() ? "a directory" : stats.isFIFO() ? "a FIFO" : stats.isSocket() ? "a socket" : stats.isCharacterDevice() || stats.isBlockDevice() ? "a device" : "something else";
+      throw new NdpackError("INVALID_ARGUMENT", `${path} is not a regular file (it is ${kind}); read pipes and sockets with decodeStream`, { path, field: "path" });
     }
     return new FileSource(handle, path, identityOf(stats), owned);
   }
