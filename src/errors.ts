@@ -67,6 +67,10 @@ export interface ErrorDetails {
   limit?: string;
   /** For file errors: the path involved. */
   path?: string;
+  /** For errors of a message stream: the index of the message (0 for the first). */
+  messageIndex?: number;
+  /** For errors of a message stream: true when the next message can still be read (the failing message's length was known). */
+  recoverable?: boolean;
   /** The underlying error (an OS error, a codec failure). */
   cause?: unknown;
 }
@@ -99,6 +103,14 @@ export class NdpackError extends Error {
   readonly limit?: string;
   /** File path involved, for file errors. */
   readonly path?: string;
+  /** Index of the message (0 for the first), for errors of a message stream (`decodeMessages`). */
+  readonly messageIndex?: number;
+  /**
+   * For errors of a message stream: `true` when the reader can go on to the next message (the
+   * message's header was valid, so where it ends is known, and the source has not failed);
+   * `false` when the stream is over.
+   */
+  readonly recoverable?: boolean;
 
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -110,6 +122,8 @@ export class NdpackError extends Error {
     if (details.actual !== undefined) this.actual = details.actual;
     if (details.limit !== undefined) this.limit = details.limit;
     if (details.path !== undefined) this.path = details.path;
+    if (details.messageIndex !== undefined) this.messageIndex = details.messageIndex;
+    if (details.recoverable !== undefined) this.recoverable = details.recoverable;
   }
 }
 

@@ -44,7 +44,8 @@ const SMALL_PIECE = 64 * 1024;
 
 const DEFAULT_CHUNK_BYTES = 1 << 20;
 
-function checkChunkBytes(value: unknown): number {
+/** The `chunkBytes` option, checked. Not part of the public API. */
+export function checkChunkBytes(value: unknown): number {
   if (value === undefined) return DEFAULT_CHUNK_BYTES;
   if (!Number.isSafeInteger(value) || (value as number) < 1) {
     throw new NdpackError("INVALID_ARGUMENT", `chunkBytes must be a positive integer, got ${String(value)}`, { field: "chunkBytes" });
@@ -52,8 +53,8 @@ function checkChunkBytes(value: unknown): number {
   return value as number;
 }
 
-/** The plan's pieces as stream chunks: small pieces merged into fresh memory, large ones cut into views. */
-function* streamChunks(plan: EncodePlan, chunkBytes: number): Generator<Uint8Array, void, undefined> {
+/** The plan's pieces as stream chunks: small pieces merged into fresh memory, large ones cut into views. Not part of the public API. */
+export function* streamChunks(plan: EncodePlan, chunkBytes: number): Generator<Uint8Array, void, undefined> {
   let merged = new Uint8Array(SMALL_PIECE);
   let used = 0;
   for (const piece of planSegments(plan, chunkBytes)) {
@@ -149,8 +150,8 @@ function chunkBytesOf(value: unknown): Uint8Array {
   throw new NdpackError("INVALID_ARGUMENT", `stream chunks must be bytes (Uint8Array, ArrayBuffer, ...), got ${value === null ? "null" : typeof value}`, { field: "source" });
 }
 
-/** Exact-length reads over a source of chunks of any size; the one place that pulls from the source. */
-class ChunkReader {
+/** Exact-length reads over a source of chunks of any size; the one place that pulls from the source. Not part of the public API. */
+export class ChunkReader {
   readonly #pull: () => Promise<IteratorResult<unknown>>;
   readonly #release: (reason: unknown) => Promise<void>;
   #chunk: Uint8Array = EMPTY;
@@ -207,6 +208,18 @@ class ChunkReader {
     return filled;
   }
 
+  /** Passes over the next `length` bytes without copying them; returns how many, fewer only at the end of the source. */
+  async skip(length: number): Promise<number> {
+    let skipped = 0;
+    while (skipped < length && (await this.#fill())) {
+      const n = Math.min(length - skipped, this.#chunk.length - this.#at);
+      this.#at += n;
+      skipped += n;
+      this.consumed += n;
+    }
+    return skipped;
+  }
+
   /** True when the source has no more bytes. */
   async atEnd(): Promise<boolean> {
     return !(await this.#fill());
@@ -228,9 +241,9 @@ class ChunkReader {
 
 /**
  * §9 steps 1–21 ({@link readLayoutSteps}) on a stream: the steps ask for the next bytes each time,
- * which the stream hands over in order; a stream that ends early gives fewer.
+ * which the stream hands over in order; a stream that ends early gives fewer. Not part of the public API.
  */
-async function readStreamLayout(reader: ChunkReader, limits: ReadLimits): Promise<FileLayout> {
+export async function readStreamLayout(reader: ChunkReader, limits: ReadLimits): Promise<FileLayout> {
   const steps = readLayoutSteps(undefined, limits);
   let step = steps.next();
   while (step.done !== true) {
@@ -267,7 +280,8 @@ export function allocatePayload(name: string, byteLength: number): Uint8Array {
   }
 }
 
-function streamHeader(layout: FileLayout): StreamHeader {
+/** What a stream's header says, from its layout. Not part of the public API. */
+export function streamHeader(layout: FileLayout): StreamHeader {
   return {
     version: layout.version,
     alignment: layout.header.alignment,
@@ -277,6 +291,36 @@ function streamHeader(layout: FileLayout): StreamHeader {
     arrays: Object.freeze(layout.entries.map(arrayInfo)),
     byteLength: layout.fileLength,
   };
+}
+
+/**
+ * The records of a file whose steps 1–21 have passed, read from `reader` in order: for each array,
+ * the padding before it and its payload and CRC, checked (step 22, when `verify`) before the array
+ * is handed out. `start` is the stream position of the file's first byte (step 20 counts from it).
+ * Reads exactly to the end of the last record. Not part of the public API.
+ */
+export async function* readRecords(reader: ChunkReader, layout: FileLayout, limits: ReadLimits, verify: boolean, start: number): AsyncGenerator<NdArray, void, undefined> {
+  const { checksumSize } = layout;
+  const read = async (bytes: Uint8Array) => {
+    if ((await reader.readInto(bytes)) < bytes.length) checkFileLength(layout, reader.consumed - start);
+  };
+  let position = layout.dataStart;
+  let previous: string | undefined;
+  for (const entry of layout.entries) {
+    // The padding after the previous record (step 22's padding rule, checked as it passes),
+    // then the payload and its CRC: the array is handed out without waiting for the padding after it.
+    const gap = new Uint8Array(entry.start - position);
+    await read(gap);
+    if (verify) checkZeroPadding(gap, 0, gap.length, position, previous);
+    previous = entry.name;
+    const payload = allocatePayload(entry.name, entry.byteLength);
+    await read(payload);
+    const crc = new Uint8Array(checksumSize);
+    await read(crc);
+    if (verify) checkRecordTail(layout, entry, checksumSize > 0 ? crc32(payload) : 0, crc);
+    position = entry.start + entry.byteLength + checksumSize;
+    yield arrayFromOwnedBytes(entry, payload, limits);
+  }
 }
 
 class StreamDecoder implements NdpackStreamReader {
@@ -331,24 +375,7 @@ class StreamDecoder implements NdpackStreamReader {
     const reader = this.#reader;
     try {
       const layout = await this.#readLayout();
-      const { checksumSize } = layout;
-      let position = layout.dataStart;
-      let previous: string | undefined;
-      for (const entry of layout.entries) {
-        // The padding after the previous record (step 22's padding rule, checked as it passes),
-        // then the payload and its CRC: the array is handed out without waiting for the padding after it.
-        const gap = new Uint8Array(entry.start - position);
-        if ((await reader.readInto(gap)) < gap.length) checkFileLength(layout, reader.consumed);
-        if (this.#verify) checkZeroPadding(gap, 0, gap.length, position, previous);
-        previous = entry.name;
-        const payload = allocatePayload(entry.name, entry.byteLength);
-        if ((await reader.readInto(payload)) < payload.length) checkFileLength(layout, reader.consumed);
-        const crc = new Uint8Array(checksumSize);
-        if ((await reader.readInto(crc)) < checksumSize) checkFileLength(layout, reader.consumed);
-        if (this.#verify) checkRecordTail(layout, entry, checksumSize > 0 ? crc32(payload) : 0, crc);
-        position = entry.start + entry.byteLength + checksumSize;
-        yield arrayFromOwnedBytes(entry, payload, this.#limits);
-      }
+      yield* readRecords(reader, layout, this.#limits, this.#verify, 0);
       if (!(await reader.atEnd())) {
         throw new NdpackError("TRAILING_BYTES", `stream continues past byte ${layout.fileLength}, where its header says it ends`, { offset: layout.fileLength, expected: layout.fileLength });
       }
