@@ -1,5 +1,5 @@
 /**
- * Message streams (FORMAT.md, "Message streams"): many ndpack files, one after another, over one
+ * Message streams (FORMAT.md §11, "Message streams"): many ndpack files, one after another, over one
  * connection. A stream of messages is the concatenation of complete ndpack files, with no bytes of
  * its own: each file's header says where it ends, so the next one starts there.
  *
