@@ -18,7 +18,7 @@ const EXAMPLES = join(REPO, "examples");
 /** The recipe blocks of the README: the file each names and the code under it. */
 function recipeBlocks(): { file: string; code: string }[] {
   const blocks: { file: string; code: string }[] = [];
-  const marker = /<!-- example: (examples\/[\w.-]+) -->\n```(?:js|ts)\n([\s\S]*?)\n```/g;
+  const marker = /<!-- example: (examples\/[\w.-]+) -->\n```(?:js|ts|python)\n([\s\S]*?)\n```/g;
   for (const match of README.matchAll(marker)) blocks.push({ file: match[1]!, code: match[2]! });
   return blocks;
 }
@@ -63,6 +63,7 @@ describe("README recipes are copied from examples/", () => {
       expect(source, file).toMatch(/from "ndpack(\/node|\/interop)?"/);
       expect(source, file).not.toMatch(/from "\.\.\/(dist|src)\//);
     }
+    for (const file of readdirSync(EXAMPLES).filter((f) => f.endsWith(".py"))) expect(shown.has(`examples/${file}`), `${file} has no block in the README`).toBe(true);
   });
 });
 
