@@ -6,6 +6,7 @@
  */
 import { F3, S4, S5 } from "./files.js";
 import { formatMiB, formatMs, GiB, MiB, type CaseResult } from "./harness.js";
+import { BIG_STEP as MESSAGES_BIG_STEP } from "./messages.js";
 import { COUNT_STEP, SIZE_STEP } from "./scaling.js";
 
 export interface TargetResult {
@@ -51,6 +52,7 @@ export function evaluateTargets(results: readonly CaseResult[]): TargetResult[] 
     out.push({ name, measured: `${formatMs(worst.medianMs)} (worst: ${worst.lib})`, required: `< ${formatMs(maxMs)}`, met: worst.medianMs! < maxMs });
   };
 
+  speed("issue 17: 1 MiB messages over TCP vs a raw socket sending the same bytes", `messages/${MESSAGES_BIG_STEP}/raw socket (the same bytes)`, `messages/${MESSAGES_BIG_STEP}/ndpack`, 0.8);
   speed("S1 encodeInto vs memcpy into existing memory", "S1/encodeInto/memcpy (TypedArray.set into existing memory)", "S1/encodeInto/ndpack", 0.9);
   speed("S1 encodeInto, checksum: none, vs memcpy", "S1/encodeInto/memcpy (TypedArray.set into existing memory)", "S1/encodeInto/ndpack (checksum: none)", 0.9);
   speed("S1 encode vs allocate-then-copy", "S1/encode/allocate-then-copy", "S1/encode/ndpack", 0.9);

@@ -327,8 +327,11 @@ const ONE_WRITE_BYTES = 256 * 1024;
 
 /** What writing to a target takes: a write that honours back-pressure, and an end. */
 interface Sink {
-  /** Writes `chunk`; resolves when the target has room for more. `settled` resolves once the chunk has left for good. */
-  write(chunk: Uint8Array): Promise<{ settled: Promise<void> }>;
+  /**
+   * Writes `chunk`; resolves when the target has room for more. With `track`, `settled` resolves
+   * once the chunk has left for good (it may view the caller's memory); without, it is undefined.
+   */
+  write(chunk: Uint8Array, track: boolean): Promise<{ settled: Promise<void> | undefined }>;
   end(): Promise<void>;
 }
 
@@ -374,16 +377,22 @@ function nodeSink(stream: NodeWritableLike): Sink {
     if (stream.destroyed === true) throw new NdpackError("CLOSED", "the message target was closed");
   };
   return {
-    async write(chunk) {
+    async write(chunk, track) {
       check();
-      let settle!: () => void;
-      let reject!: (error: unknown) => void;
-      const settled = new Promise<void>((resolve, fail) => {
-        settle = resolve;
-        reject = fail;
-      });
-      settled.catch(() => undefined);
-      const room = stream.write(chunk, (error) => (error ? reject(targetError("write to", error)) : settle()));
+      let settled: Promise<void> | undefined;
+      let room: boolean;
+      if (track) {
+        let settle!: () => void;
+        let reject!: (error: unknown) => void;
+        settled = new Promise<void>((resolve, fail) => {
+          settle = resolve;
+          reject = fail;
+        });
+        settled.catch(() => undefined);
+        room = stream.write(chunk, (error) => (error ? reject(targetError("write to", error)) : settle()));
+      } else {
+        room = stream.write(chunk);
+      }
       if (!room) await until("drain");
       return { settled };
     },
@@ -404,7 +413,7 @@ function nodeSink(stream: NodeWritableLike): Sink {
 function webSink(stream: WritableStream<Uint8Array>): Sink {
   const writer = stream.getWriter();
   return {
-    async write(chunk) {
+    async write(chunk, track) {
       try {
         await writer.ready;
       } catch (cause) {
@@ -414,7 +423,7 @@ function webSink(stream: WritableStream<Uint8Array>): Sink {
         throw targetError("write to", cause);
       });
       settled.catch(() => undefined);
-      return { settled };
+      return { settled: track ? settled : undefined };
     },
     async end() {
       try {
@@ -467,12 +476,13 @@ export function createMessageWriter(target: MessageTarget, options: MessageWrite
       if (plan.totalLength < ONE_WRITE_BYTES) {
         const bytes = new Uint8Array(plan.totalLength);
         writePlan(plan, bytes);
-        await sink.write(bytes);
+        // Fresh memory: nothing of the caller's is held once it is handed over.
+        await sink.write(bytes, false);
         bytesSent += bytes.length;
       } else {
         let last: Promise<void> | undefined;
         for (const chunk of streamChunks(plan, chunkBytes)) {
-          last = (await sink.write(chunk)).settled;
+          last = (await sink.write(chunk, true)).settled;
           bytesSent += chunk.length;
         }
         // Chunks may view the caller's arrays: they must have left before send() returns.

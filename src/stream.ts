@@ -304,18 +304,21 @@ export async function* readRecords(reader: ChunkReader, layout: FileLayout, limi
   const read = async (bytes: Uint8Array) => {
     if ((await reader.readInto(bytes)) < bytes.length) checkFileLength(layout, reader.consumed - start);
   };
+  // Padding and CRCs are never handed out: they are read into one scratch buffer (padding is
+  // shorter than the alignment), so that only payloads are allocated.
+  const scratch = new Uint8Array(Math.max(layout.header.alignment, checksumSize));
   let position = layout.dataStart;
   let previous: string | undefined;
   for (const entry of layout.entries) {
     // The padding after the previous record (step 22's padding rule, checked as it passes),
     // then the payload and its CRC: the array is handed out without waiting for the padding after it.
-    const gap = new Uint8Array(entry.start - position);
+    const gap = scratch.subarray(0, entry.start - position);
     await read(gap);
     if (verify) checkZeroPadding(gap, 0, gap.length, position, previous);
     previous = entry.name;
     const payload = allocatePayload(entry.name, entry.byteLength);
     await read(payload);
-    const crc = new Uint8Array(checksumSize);
+    const crc = scratch.subarray(0, checksumSize);
     await read(crc);
     if (verify) checkRecordTail(layout, entry, checksumSize > 0 ? crc32(payload) : 0, crc);
     position = entry.start + entry.byteLength + checksumSize;
