@@ -3,10 +3,13 @@
  * of chunks and Web streams, createMessageWriter to Web streams; each bad input with its code and
  * whether the reader can go on. The real-socket tests are in messages-tcp.test.ts.
  */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { createMessageWriter, decodeMessages, encode, NdpackError, type ArraysInput, type ByteStream, type EncodeOptions, type ErrorCode, type NdArray } from "../src/index.js";
-import { caseInput, caseMismatch } from "./helpers/message-cases.js";
+import { createMessageWriter, decode, decodeMessages, encode, NdpackError, type ArraysInput, type ByteStream, type EncodeOptions, type ErrorCode, type NdArray } from "../src/index.js";
+import { arrayBytes, caseInput, caseMismatch } from "./helpers/message-cases.js";
 
 function concat(chunks: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
@@ -394,4 +397,47 @@ describe("createMessageWriter to a Web WritableStream", () => {
     expect(messages).toHaveLength(30);
     expectCases(messages);
   });
+});
+
+describe("the message-stream vectors (fixtures/streams, spec/conformance.md)", () => {
+  const root = fileURLToPath(new URL("../fixtures/", import.meta.url));
+  const index = JSON.parse(readFileSync(join(root, "index.json"), "utf8")) as { streams: { name: string }[] };
+
+  test("cover the outcomes of FORMAT.md §11: clean ends, TRUNCATED, BAD_MAGIC, a recoverable CHECKSUM, a bad header", () => {
+    const codes = new Set(index.streams.flatMap((c) => (JSON.parse(readFileSync(join(root, "streams", `${c.name}.json`), "utf8")) as { errors: { code: string }[] }).errors.map((e) => e.code)));
+    expect([...codes].sort()).toEqual(["BAD_MAGIC", "CHECKSUM", "HEADER_CHECKSUM", "TRUNCATED"]);
+    expect(readdirSync(join(root, "streams")).sort()).toEqual(index.streams.flatMap((c) => [`${c.name}.json`, `${c.name}.ndps`]).sort());
+  });
+
+  for (const { name } of index.streams) {
+    test(`${name}: the messages and errors its .json lists, read in chunks of 1, 7 and all bytes`, async () => {
+      const expected = JSON.parse(readFileSync(join(root, "streams", `${name}.json`), "utf8")) as { messages: string[]; errors: { messageIndex: number; code: string; recoverable: boolean }[] };
+      const bytes = new Uint8Array(readFileSync(join(root, "streams", `${name}.ndps`)));
+      for (const size of [1, 7, Math.max(bytes.length, 1)]) {
+        const cuts = Array.from({ length: Math.ceil(bytes.length / size) - 1 }, (_, k) => (k + 1) * size);
+        const read: string[] = [];
+        const errors: { messageIndex: number; code: string; recoverable: boolean }[] = [];
+        const reader = decodeMessages(cutAt(bytes, cuts));
+        for (;;) {
+          try {
+            const step = await reader.next();
+            if (step.done === true) break;
+            const arrays = await step.value.readAll();
+            // Each message read is the valid case its .json names, array for array.
+            const want = decode(readFileSync(join(root, "valid", `${expected.messages[read.length]}.ndp`)));
+            expect(step.value.header.metadata).toEqual(want.metadata);
+            expect(arrays.map((a) => a.name)).toEqual(want.names);
+            for (const array of arrays) expect(Buffer.from(arrayBytes(array)).equals(Buffer.from(arrayBytes(want.get(array.name))))).toBe(true);
+            read.push(expected.messages[read.length]!);
+          } catch (error) {
+            if (!(error instanceof NdpackError)) throw error;
+            errors.push({ messageIndex: error.messageIndex!, code: error.code, recoverable: error.recoverable! });
+            if (!error.recoverable) break;
+          }
+        }
+        expect(read).toEqual(expected.messages);
+        expect(errors).toEqual(expected.errors);
+      }
+    });
+  }
 });
