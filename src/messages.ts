@@ -279,10 +279,15 @@ export function decodeMessages(source: ByteStream, options: DecodeMessagesOption
 
 /** The parts of a Node writable stream (a `net.Socket`, `fs.WriteStream`...) that {@link createMessageWriter} uses. */
 export interface NodeWritableLike {
+  /** Queues `chunk`; false when the stream's buffer is full and it will emit 'drain'. */
   write(chunk: Uint8Array, callback?: (error?: Error | null) => void): boolean;
+  /** Ends the stream once everything queued has been written. */
   end(callback?: () => void): unknown;
+  /** Adds a listener ('error'). */
   on(event: string, listener: (...args: unknown[]) => void): unknown;
+  /** Adds a one-time listener ('drain', 'error', 'close'). */
   once(event: string, listener: (...args: unknown[]) => void): unknown;
+  /** Removes a listener. */
   off(event: string, listener: (...args: unknown[]) => void): unknown;
   /** Set once the stream has been destroyed. */
   readonly destroyed?: boolean;
