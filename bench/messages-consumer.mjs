@@ -1,6 +1,6 @@
 // The consuming end of the message-stream benchmark (bench/messages.ts), in a process of its own:
 // connects to the producer on 127.0.0.1:PORT, reads messages with LIB, touches every array, and
-// after every COUNT messages (raw: COUNT bytes) writes one byte back, which ends the producer's
+// after every COUNT messages (raw: COUNT bytes; raw-gather: after each message of COUNT bytes) writes one byte back, which ends the producer's
 // timed run.
 //
 //   node bench/messages-consumer.mjs LIB PORT COUNT BUILD_DIR
@@ -35,9 +35,28 @@ if (lib === "raw") {
       socket.write(ACK);
     }
   }
-} else if (lib === "ndpack" || lib === "ndpack-noverify") {
+} else if (lib === "raw-gather") {
+  // The same bytes, gathered into one buffer per message (COUNT is the message's length): what any
+  // consumer that needs each message's bytes in one piece pays.
+  let message = new Uint8Array(count);
+  let filled = 0;
+  for await (const chunk of socket) {
+    for (let at = 0; at < chunk.length; ) {
+      const n = Math.min(chunk.length - at, count - filled);
+      message.set(chunk.subarray(at, at + n), filled);
+      at += n;
+      filled += n;
+      if (filled === count) {
+        touch(message);
+        message = new Uint8Array(count);
+        filled = 0;
+        socket.write(ACK);
+      }
+    }
+  }
+} else if (lib === "ndpack") {
   const { decodeMessages } = await import(pathToFileURL(join(buildDir, "index.js")).href);
-  for await (const message of decodeMessages(socket, { verify: lib === "ndpack" })) {
+  for await (const message of decodeMessages(socket)) {
     for await (const array of message) touch(array.data);
     done();
   }

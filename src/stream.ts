@@ -55,12 +55,16 @@ export function checkChunkBytes(value: unknown): number {
 
 /** The plan's pieces as stream chunks: small pieces merged into fresh memory, large ones cut into views. Not part of the public API. */
 export function* streamChunks(plan: EncodePlan, chunkBytes: number): Generator<Uint8Array, void, undefined> {
-  let merged = new Uint8Array(SMALL_PIECE);
+  // Allocated when a small piece comes, so that a message of large payloads does not zero 64 KiB for a CRC.
+  let merged: Uint8Array | undefined;
   let used = 0;
   for (const piece of planSegments(plan, chunkBytes)) {
     if (piece.length < SMALL_PIECE) {
-      if (used + piece.length > merged.length) {
+      if (merged !== undefined && used + piece.length > merged.length) {
         yield merged.subarray(0, used);
+        merged = undefined;
+      }
+      if (merged === undefined) {
         merged = new Uint8Array(SMALL_PIECE);
         used = 0;
       }
@@ -68,14 +72,13 @@ export function* streamChunks(plan: EncodePlan, chunkBytes: number): Generator<U
       used += piece.length;
       continue;
     }
-    if (used > 0) {
+    if (merged !== undefined) {
       yield merged.subarray(0, used);
-      merged = new Uint8Array(SMALL_PIECE);
-      used = 0;
+      merged = undefined;
     }
     for (let at = 0; at < piece.length; at += chunkBytes) yield piece.subarray(at, Math.min(at + chunkBytes, piece.length));
   }
-  if (used > 0) yield merged.subarray(0, used);
+  if (merged !== undefined) yield merged.subarray(0, used);
 }
 
 /**
@@ -195,12 +198,17 @@ export class ChunkReader {
     return true;
   }
 
-  /** Copies the next bytes into `target`; returns how many, fewer than asked only at the end of the source. */
-  async readInto(target: Uint8Array): Promise<number> {
+  /**
+   * Copies the next bytes into `target`; returns how many, fewer than asked only at the end of the
+   * source. `copied` is given each piece of `target` as soon as it is filled, while it is still in
+   * the CPU's cache (a checksum over it costs far less then than over the whole target afterwards).
+   */
+  async readInto(target: Uint8Array, copied?: (piece: Uint8Array) => void): Promise<number> {
     let filled = 0;
     while (filled < target.length && (await this.#fill())) {
       const n = Math.min(target.length - filled, this.#chunk.length - this.#at);
       target.set(this.#chunk.subarray(this.#at, this.#at + n), filled);
+      copied?.(target.subarray(filled, filled + n));
       this.#at += n;
       filled += n;
       this.consumed += n;
@@ -301,9 +309,11 @@ export function streamHeader(layout: FileLayout): StreamHeader {
  */
 export async function* readRecords(reader: ChunkReader, layout: FileLayout, limits: ReadLimits, verify: boolean, start: number): AsyncGenerator<NdArray, void, undefined> {
   const { checksumSize } = layout;
-  const read = async (bytes: Uint8Array) => {
-    if ((await reader.readInto(bytes)) < bytes.length) checkFileLength(layout, reader.consumed - start);
+  const read = async (bytes: Uint8Array, copied?: (piece: Uint8Array) => void) => {
+    if ((await reader.readInto(bytes, copied)) < bytes.length) checkFileLength(layout, reader.consumed - start);
   };
+  let payloadCrc = 0;
+  const checksumPiece = verify && checksumSize > 0 ? (piece: Uint8Array) => (payloadCrc = crc32(piece, payloadCrc)) : undefined;
   // Padding and CRCs are never handed out: they are read into one scratch buffer (padding is
   // shorter than the alignment), so that only payloads are allocated.
   const scratch = new Uint8Array(Math.max(layout.header.alignment, checksumSize));
@@ -317,10 +327,11 @@ export async function* readRecords(reader: ChunkReader, layout: FileLayout, limi
     if (verify) checkZeroPadding(gap, 0, gap.length, position, previous);
     previous = entry.name;
     const payload = allocatePayload(entry.name, entry.byteLength);
-    await read(payload);
+    payloadCrc = 0;
+    await read(payload, checksumPiece);
     const crc = scratch.subarray(0, checksumSize);
     await read(crc);
-    if (verify) checkRecordTail(layout, entry, checksumSize > 0 ? crc32(payload) : 0, crc);
+    if (verify) checkRecordTail(layout, entry, payloadCrc, crc);
     position = entry.start + entry.byteLength + checksumSize;
     yield arrayFromOwnedBytes(entry, payload, limits);
   }
