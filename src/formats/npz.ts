@@ -21,8 +21,12 @@ import type { RangeSteps } from "../io/steps.js";
 import { npyArrayInfo, npyLayoutSteps, storedHead } from "./npy.js";
 import type { Container, ContainerOptions, FileFormat } from "./types.js";
 
-/** Bytes read first from a stored member for its .npy header (numpy pads headers to 64 or 128 bytes). */
-const NPY_HEAD_BYTES = 4096;
+/**
+ * Bytes read first from a member for its .npy header: numpy pads headers to 64 bytes, so 512 hold
+ * all but very long shapes (which take one more read), and, a few bytes after the member's local
+ * header, come from the same read as that header (the reader's header reads take a page at least).
+ */
+const NPY_HEAD_BYTES = 512;
 /** Compressed bytes inflated at a time while looking for a deflated member's .npy header. */
 const INFLATE_STEP = 4096;
 
