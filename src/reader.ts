@@ -56,7 +56,7 @@ export interface ReadManyArraysOptions extends ReadOptions, ReadManyOptions {}
 
 /** Options of {@link NdpackReader.readChunks}. */
 export interface ReadChunksOptions extends ReadOptions {
-  /** Bytes per chunk, rounded down to whole elements (default {@link DEFAULT_CHUNK_BYTES}). */
+  /** Bytes per chunk, rounded down to whole elements (default 8 MiB). */
   readonly chunkBytes?: number;
 }
 
