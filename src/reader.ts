@@ -263,7 +263,7 @@ class SourceReader implements NdpackReader {
     return this.#indexOf.has(name);
   }
   info(name: string): ArrayInfo {
-    return this.#container.arrays[this.#index(name)]!;
+    return { ...this.#container.arrays[this.#index(name)]! };
   }
 
   #index(name: string): number {
