@@ -14,11 +14,11 @@ import type { ArrayInfo } from "../decode.js";
 import { NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
 import { checkLimit, viewOrCopy } from "../interop/common.js";
-import { resolveNpyOptions } from "../interop/npy.js";
+import { npyLayoutSteps, resolveNpyOptions, storedHead } from "../interop/npy.js";
 import { checkNdpackDtypes, checkVoidDtypeOption, noNdpackMember, NPZ_NDPACK_MEMBER, readNdpackMember, sortMembers, storedForm, toNpz, voidDtypeOf } from "../interop/npz.js";
 import { checkInflatedSize, checkMemberCrc, zipDirectorySteps, type ZipEntry } from "../interop/zip.js";
 import type { RangeSteps } from "../io/steps.js";
-import { npyArrayInfo, npyLayoutSteps, storedHead } from "./npy.js";
+import { npyArrayInfo } from "./npy.js";
 import type { Container, ContainerOptions, FileFormat } from "./types.js";
 
 /**
