@@ -312,8 +312,8 @@ const HEADER_READ_GRANULE = 4096;
  * alone, then exactly the header, then the padding, so that it never takes a payload byte.
  *
  * A random-access reader makes one read of {@link FIRST_READ_BYTES}, one more for a header that
- * does not fit in it (with the padding up to the next 4 KiB), and one more only for padding beyond
- * that (alignments above 4 KiB).
+ * does not fit in it (from the start, with the padding up to the next 4 KiB), and one more only
+ * for padding beyond that (alignments above 4 KiB).
  */
 export function* readLayoutSteps(size: number | undefined, limits: ReadLimits): RangeSteps<FileLayout> {
   const asked = size === undefined ? PREAMBLE_SIZE : Math.min(size, FIRST_READ_BYTES);
@@ -324,8 +324,10 @@ export function* readLayoutSteps(size: number | undefined, limits: ReadLimits): 
   const preamble = readPreamble(head, known, limits);
   const headerEnd = PREAMBLE_SIZE + preamble.headerLength;
   if (head.length < headerEnd) {
-    const want = size === undefined ? headerEnd : Math.min(size, alignUp(headerEnd, HEADER_READ_GRANULE));
-    head = concat(head, yield { offset: head.length, length: want - head.length });
+    // A stream gives the rest of the header; other inputs give it from the start again, which is a
+    // view of memory (no copy) and, from a source, one read (of at most 64 KiB more than needed).
+    if (size === undefined) head = concat(head, yield { offset: head.length, length: headerEnd - head.length });
+    else head = yield { offset: 0, length: Math.min(size, alignUp(headerEnd, HEADER_READ_GRANULE)) };
     if (head.length < headerEnd) readPreamble(head, head.length, limits);
   }
   const layout = readHeader(head, preamble, limits);

@@ -43,10 +43,10 @@ export {
 export { decodeStream, encodeStream } from "./stream.js";
 export { createMessageWriter, decodeMessages } from "./messages.js";
 export type { DecodeMessagesOptions, MessageTarget, MessageWriterOptions, NdpackMessage, NdpackMessageReader, NdpackMessageWriter, NodeWritableLike } from "./messages.js";
-export { openSource, DEFAULT_CHUNK_BYTES } from "./reader.js";
+export { openSource } from "./reader.js";
 export type { NdpackReader, OpenSourceOptions, ReadChunksOptions, ReadManyArraysOptions, ReadOptions } from "./reader.js";
 export { bytesSource } from "./io/bytes.js";
-export { COALESCE_GAP_BYTES, DEFAULT_READ_CONCURRENCY } from "./io/source.js";
+export { COALESCE_GAP_BYTES } from "./io/source.js";
 export type { ByteSource, ReadManyOptions, ReadRequestOptions } from "./io/source.js";
 export type { FormatName } from "./formats/types.js";
 export type { ByteStream, DecodeStreamOptions, EncodeStreamOptions, NdpackStreamReader, StreamHeader } from "./stream.js";

@@ -19,7 +19,7 @@ import { DTYPES } from "./dtypes.js";
 import { NdpackError } from "./errors.js";
 import type { Checksum } from "./format.js";
 import { FIRST_READ_BYTES, resolveLimits } from "./header.js";
-import { formatNamed, formatOfName, sniffFormat, type Container, type ContainerOptions, type FormatName } from "./formats/index.js";
+import { formatNamed, formatOfName, sniffFormat, SNIFF_BYTES, type Container, type ContainerOptions, type FormatName } from "./formats/index.js";
 import { inflateRawStream } from "./inflate-stream.js";
 import { viewOrCopy } from "./interop/common.js";
 import { isMemorySource } from "./io/bytes.js";
@@ -56,7 +56,7 @@ export interface ReadManyArraysOptions extends ReadOptions, ReadManyOptions {}
 
 /** Options of {@link NdpackReader.readChunks}. */
 export interface ReadChunksOptions extends ReadOptions {
-  /** Bytes per chunk, rounded down to whole elements (default {@link DEFAULT_CHUNK_BYTES}). */
+  /** Bytes per chunk, rounded down to whole elements (default 8 MiB). */
   readonly chunkBytes?: number;
 }
 
@@ -130,27 +130,71 @@ function booleanOption(value: unknown, fallback: boolean, field: string): boolea
   return value;
 }
 
-/** A source whose reads are counted, and whose first bytes (read once at open) serve the header reader. */
+/**
+ * Bytes read at least at a time while reading a header, after the first read: a header reader's
+ * small reads close to one read before (a .npz member's .npy header, just after its local header)
+ * are then served from memory. A page: one more page costs a local file nothing and a remote one
+ * little, where a second round trip costs much.
+ */
+const HEADER_READ_AHEAD = 4096;
+
+/** The most bytes of header reads kept for reuse while a header is read. */
+const HEADER_WINDOWS_BYTES = 16 << 20;
+
+/**
+ * A source whose reads are counted. While the header is read, each read takes at least
+ * {@link HEADER_READ_AHEAD} bytes and is kept, so that later ranges inside an earlier read are
+ * served from memory; after that, every read goes to the source (and is checked by it).
+ */
 class CountingSource implements ByteSource {
   bytesRead = 0;
   readCount = 0;
-  /** The source's first bytes while the header is read; emptied after, so that every array read goes to the source (and is checked by it). */
-  head: Uint8Array;
-  constructor(
-    readonly inner: ByteSource,
-    head: Uint8Array,
-  ) {
-    this.head = head;
-  }
+  /** Header reads kept for reuse, in the order they were made; empty once the header is read. */
+  #windows: { offset: number; bytes: Uint8Array }[] = [];
+  #windowBytes = 0;
+  /** Where the last reuse was found: header readers revisit reads in the order they made them. */
+  #hint = 0;
+  #readAhead = false;
+  constructor(readonly inner: ByteSource) {}
   get size(): number {
     return this.inner.size;
   }
+  /** Starts or stops keeping reads for the header reader. */
+  set readAhead(on: boolean) {
+    this.#readAhead = on;
+    if (!on) {
+      this.#windows = [];
+      this.#windowBytes = 0;
+    }
+  }
+  #fromWindows(offset: number, length: number): Uint8Array | undefined {
+    const count = this.#windows.length;
+    for (let i = 0; i < count; i++) {
+      const index = (this.#hint + i) % count;
+      const window = this.#windows[index]!;
+      const at = offset - window.offset;
+      if (at >= 0 && at + length <= window.bytes.length) {
+        this.#hint = index;
+        return window.bytes.subarray(at, at + length);
+      }
+    }
+    return undefined;
+  }
   async read(offset: number, length: number, options?: { signal?: AbortSignal }): Promise<Uint8Array> {
-    if (offset + length <= this.head.length) return this.head.subarray(offset, offset + length);
-    const bytes = await readExactly(this.inner, offset, Math.max(0, Math.min(length, this.size - offset)), options?.signal);
+    const wanted = Math.max(0, Math.min(length, this.size - offset));
+    if (this.#readAhead) {
+      const kept = this.#fromWindows(offset, wanted);
+      if (kept !== undefined) return kept;
+    }
+    const ahead = this.#readAhead ? Math.max(wanted, Math.min(this.#windows.length === 0 ? FIRST_READ_BYTES : HEADER_READ_AHEAD, this.size - offset)) : wanted;
+    const bytes = await readExactly(this.inner, offset, ahead, options?.signal);
     this.bytesRead += bytes.length;
     this.readCount++;
-    return bytes;
+    if (!this.#readAhead) return bytes;
+    this.#windows.push({ offset, bytes });
+    this.#windowBytes += bytes.length;
+    while (this.#windowBytes > HEADER_WINDOWS_BYTES && this.#windows.length > 1) this.#windowBytes -= this.#windows.shift()!.bytes.length;
+    return bytes.subarray(0, wanted);
   }
 }
 
@@ -219,7 +263,7 @@ class SourceReader implements NdpackReader {
     return this.#indexOf.has(name);
   }
   info(name: string): ArrayInfo {
-    return this.#container.arrays[this.#index(name)]!;
+    return { ...this.#container.arrays[this.#index(name)]! };
   }
 
   #index(name: string): number {
@@ -448,16 +492,15 @@ export async function openSource(source: ByteSource, options: OpenSourceOptions 
   try {
     const limits = resolveLimits(options);
     const size = source.size;
-    const head = await readExactly(source, 0, Math.min(size, FIRST_READ_BYTES), options.signal);
-    const counting = new CountingSource(source, head);
-    counting.bytesRead = head.length;
-    counting.readCount = head.length > 0 ? 1 : 0;
+    const counting = new CountingSource(source);
+    counting.readAhead = true;
+    const head = await counting.read(0, Math.min(size, SNIFF_BYTES), options);
     const format = options.format !== undefined ? formatNamed(options.format) : (sniffFormat(head, size) ?? (options.name === undefined ? undefined : formatOfName(options.name)));
     if (format === undefined) {
       throw new NdpackError("BAD_MAGIC", `${options.name ?? "the source"} is not an ndpack, .npy, .npz or .safetensors file (its first bytes match none of them)`, { offset: 0, ...(options.name === undefined ? {} : { path: options.name }) });
     }
     const container = await runSteps(format.readContainer(size, options), counting, options.signal);
-    counting.head = new Uint8Array(0);
+    counting.readAhead = false;
     return new SourceReader(counting, container, options.name, limits.maxDecodedBytes);
   } catch (error) {
     await source.close?.().catch(() => undefined);

@@ -13,7 +13,7 @@
  */
 import { DTYPES, type Dtype } from "../dtypes.js";
 import { cOrderBytes } from "../interop/common.js";
-import { FileError, usageError, withFile } from "./errors.js";
+import { usageError } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
 import { bytesOf, CHUNK_BYTES, chunksOf, entriesOf, entryOf, openFile, type ArrayEntry } from "./formats.js";
 import { displayName, formatShape, print, toJson } from "./output.js";

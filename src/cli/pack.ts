@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { usageError, withFile } from "./errors.js";
+import { usageError } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
 import { entriesOf, openFile } from "./formats.js";
 import { copyArrays, outputFormat, writeOptions, type WriteCommandOptions } from "./convert.js";

@@ -9,28 +9,9 @@ import type { Codec } from "../format.js";
 import { NdpackError } from "../errors.js";
 import { FIRST_READ_BYTES } from "../header.js";
 import { viewOrCopy } from "../interop/common.js";
-import { NPY_MAGIC, NPY_MAX_PREFIX_SIZE, readNpyLayout, readNpyPrefix, resolveNpyOptions, toNpy, type NpyLayout } from "../interop/npy.js";
+import { NPY_MAGIC, npyLayoutSteps, resolveNpyOptions, storedHead, toNpy, type NpyLayout } from "../interop/npy.js";
 import type { RangeSteps } from "../io/steps.js";
 import type { Container, ContainerOptions, FileFormat, ToArrayOptions } from "./types.js";
-
-/**
- * The .npy layout of content `length` bytes long, from its first bytes: `readHead(n)` gives the
- * content's first `n` bytes (all of it when shorter). One read of `first` bytes holds the header
- * of nearly every file; a longer header is read again whole.
- */
-export function* npyLayoutSteps(readHead: (length: number) => RangeSteps<Uint8Array>, length: number, first: number, options: ReturnType<typeof resolveNpyOptions>, member?: string): RangeSteps<NpyLayout> {
-  let head = yield* readHead(Math.min(length, Math.max(first, NPY_MAX_PREFIX_SIZE)));
-  const { prefixSize, headerLength } = readNpyPrefix(head, length, options, member);
-  if (head.length < prefixSize + headerLength) head = yield* readHead(prefixSize + headerLength);
-  return readNpyLayout(head, length, options, member);
-}
-
-/** A `readHead` for {@link npyLayoutSteps}: content stored as it is, from `base`. */
-export function storedHead(base: number): (length: number) => RangeSteps<Uint8Array> {
-  return function* (length) {
-    return yield { offset: base, length };
-  };
-}
 
 /** The one array of a .npy (or .npz) layout as the reader reports it. */
 export function npyArrayInfo(name: string, layout: NpyLayout, stored: { codec: Codec; offset: number; byteLength: number }): ArrayInfo {

@@ -14,15 +14,19 @@ import type { ArrayInfo } from "../decode.js";
 import { NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
 import { checkLimit, viewOrCopy } from "../interop/common.js";
-import { resolveNpyOptions } from "../interop/npy.js";
+import { npyLayoutSteps, resolveNpyOptions, storedHead } from "../interop/npy.js";
 import { checkNdpackDtypes, checkVoidDtypeOption, noNdpackMember, NPZ_NDPACK_MEMBER, readNdpackMember, sortMembers, storedForm, toNpz, voidDtypeOf } from "../interop/npz.js";
 import { checkInflatedSize, checkMemberCrc, zipDirectorySteps, type ZipEntry } from "../interop/zip.js";
 import type { RangeSteps } from "../io/steps.js";
-import { npyArrayInfo, npyLayoutSteps, storedHead } from "./npy.js";
+import { npyArrayInfo } from "./npy.js";
 import type { Container, ContainerOptions, FileFormat } from "./types.js";
 
-/** Bytes read first from a stored member for its .npy header (numpy pads headers to 64 or 128 bytes). */
-const NPY_HEAD_BYTES = 4096;
+/**
+ * Bytes read first from a member for its .npy header: numpy pads headers to 64 bytes, so 512 hold
+ * all but very long shapes (which take one more read), and, a few bytes after the member's local
+ * header, come from the same read as that header (the reader's header reads take a page at least).
+ */
+const NPY_HEAD_BYTES = 512;
 /** Compressed bytes inflated at a time while looking for a deflated member's .npy header. */
 const INFLATE_STEP = 4096;
 

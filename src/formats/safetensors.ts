@@ -4,19 +4,13 @@
  *
  * @module
  */
-import { FIRST_READ_BYTES } from "../header.js";
-import { parseSafetensorsHeader, readSafetensorsHeaderLength, resolveSafetensorsOptions, SAFETENSORS_LENGTH_SIZE, toSafetensors } from "../interop/safetensors.js";
+import { resolveSafetensorsOptions, safetensorsLayoutSteps, toSafetensors } from "../interop/safetensors.js";
 import type { RangeSteps } from "../io/steps.js";
 import { plainArray } from "./npy.js";
 import type { Container, ContainerOptions, FileFormat } from "./types.js";
 
 function* readSafetensorsContainer(size: number, options: ContainerOptions): RangeSteps<Container> {
-  const { maxHeaderBytes, maxDims } = resolveSafetensorsOptions(options);
-  const head = yield { offset: 0, length: Math.min(size, FIRST_READ_BYTES) };
-  const length = readSafetensorsHeaderLength(head, size, maxHeaderBytes);
-  const headerEnd = SAFETENSORS_LENGTH_SIZE + length;
-  const headerBytes = head.length >= headerEnd ? head.subarray(SAFETENSORS_LENGTH_SIZE, headerEnd) : concat(head.subarray(SAFETENSORS_LENGTH_SIZE), yield { offset: head.length, length: headerEnd - head.length });
-  const { dataStart, tensors, metadata } = parseSafetensorsHeader(headerBytes, size, maxDims);
+  const { dataStart, tensors, metadata } = yield* safetensorsLayoutSteps(size, resolveSafetensorsOptions(options));
   const arrays = tensors.map((entry) => ({
     name: entry.name,
     dtype: entry.dtype.name,
@@ -43,13 +37,6 @@ function* readSafetensorsContainer(size: number, options: ContainerOptions): Ran
     rawPayload: (index) => ({ before: undefined, payload: rangeOf(index), after: undefined, checked: false, check: () => undefined }),
     deflatedMember: () => undefined,
   };
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 /** .safetensors' row of the format table. */

@@ -20,9 +20,9 @@ export interface ReadRequestOptions {
  * to read from anywhere (an object store SDK, a cache, a Blob).
  *
  * `read(offset, length)` resolves to exactly `length` bytes starting at `offset`, or fewer only when
- * the source ends first. The reader never modifies the bytes it is given, so a source may hand out
- * views of memory it keeps (a cache); it keeps the arrays it returns, so a source must not reuse
- * that memory afterwards.
+ * the source ends first. The reader never modifies those bytes, but the arrays it returns are views
+ * of them, which its caller owns and may modify: return memory the source does not use again (a
+ * cache hands out copies). `bytesSource`, for bytes the caller holds, is the one exception.
  *
  * @example
  * ```ts
@@ -43,8 +43,7 @@ export interface ByteSource {
 }
 
 /**
- * Ranges closer than this are read together, gap included, by {@link readRanges} (and the
- * reader's `readMany`): 64 KiB, about what one extra HTTP request costs on a fast link (a round
+ * Ranges closer than this are read together, gap included, by the reader's `readMany`: 64 KiB, about what one extra HTTP request costs on a fast link (a round
  * trip of ~1 ms at 500 Mbit/s) and a few page-cache pages for a local file. Bytes read in vain
  * are at most this per merged pair.
  */
@@ -53,11 +52,11 @@ export const COALESCE_GAP_BYTES = 64 * 1024;
 /** Reads {@link readRanges} runs at once by default: enough to fill a link, few enough not to flood a server. */
 export const DEFAULT_READ_CONCURRENCY = 4;
 
-/** Options of {@link readRanges} and the reader's `readMany`. */
+/** How the reader's `readMany` groups ranges into reads. */
 export interface ReadManyOptions {
   /** Largest gap between two ranges that are still read as one (default {@link COALESCE_GAP_BYTES}; 0 merges only touching ranges). */
   readonly maxGap?: number;
-  /** Most reads in flight at once (default {@link DEFAULT_READ_CONCURRENCY}). */
+  /** Most reads in flight at once (default 4). */
   readonly concurrency?: number;
   /** Cancels the reads. */
   readonly signal?: AbortSignal;
