@@ -33,8 +33,12 @@ async function listen(): Promise<{ port: number; accepted: Promise<Socket> }> {
   return { port: (server.address() as { port: number }).port, accepted };
 }
 
-/** Runs messages-peer.py against `port`; its stdout is collected, and a failure shows its stderr. */
-function peer(port: number, ...args: string[]): { child: ChildProcessWithoutNullStreams; stdout: () => string; exit: Promise<number | null> } {
+/**
+ * Runs messages-peer.py against the server; its stdout is collected, and a failure shows its
+ * stderr. `socket` is the server's end of its connection (it fails when the peer exits first).
+ */
+function peer(server: { port: number; accepted: Promise<Socket> }, ...args: string[]): { child: ChildProcessWithoutNullStreams; stdout: () => string; exit: Promise<number | null>; socket: Promise<Socket> } {
+  const port = server.port;
   requirePython();
   const child = spawn(PYTHON, [PEER, String(port), ...args], { env: { ...process.env, PYTHONPATH: join(REPO, "spec", "python") } });
   children.push(child);
@@ -46,7 +50,9 @@ function peer(port: number, ...args: string[]): { child: ChildProcessWithoutNull
     if (code !== 0 && code !== null) throw new Error(`messages-peer.py ${args.join(" ")} exited with ${String(code)}:\n${err}`);
     return code as number | null;
   });
-  return { child, stdout: () => out, exit };
+  exit.catch(() => undefined); // reported where it is awaited
+  const socket = Promise.race([server.accepted, exit.then((code) => Promise.reject(new Error(`messages-peer.py exited (${String(code)}) before connecting`)))]);
+  return { child, stdout: () => out, exit, socket };
 }
 
 /** Reads every message from `socket`, checking each against the shared cases as it arrives. */
@@ -68,9 +74,8 @@ async function consumeCases(socket: Socket): Promise<{ count: number; mismatches
 
 describe("message streams between Python and Node over TCP", () => {
   test("Python producer -> Node consumer: 10,000 messages of mixed dtypes and shapes, values equal", async () => {
-    const { port, accepted } = await listen();
-    const python = peer(port, "produce", "10000");
-    const result = await consumeCases(await accepted);
+    const python = peer(await listen(), "produce", "10000");
+    const result = await consumeCases(await python.socket);
     await python.exit;
     expect(result.error).toBeUndefined();
     expect(result.mismatches).toEqual([]);
@@ -78,9 +83,8 @@ describe("message streams between Python and Node over TCP", () => {
   }, 180_000);
 
   test("Node producer -> Python consumer: 10,000 messages, values equal", async () => {
-    const { port, accepted } = await listen();
-    const python = peer(port, "consume");
-    const socket = await accepted;
+    const python = peer(await listen(), "consume");
+    const socket = await python.socket;
     const writer = createMessageWriter(socket);
     for (let i = 0; i < 10_000; i++) await writer.send(caseInput(i), { metadata: { i } });
     await writer.close();
@@ -90,9 +94,8 @@ describe("message streams between Python and Node over TCP", () => {
   }, 180_000);
 
   test("a Python producer sending the stream in writes of 1 to 97 bytes (TCP_NODELAY): every message arrives whole", async () => {
-    const { port, accepted } = await listen();
-    const python = peer(port, "produce", "300", "97");
-    const result = await consumeCases(await accepted);
+    const python = peer(await listen(), "produce", "300", "97");
+    const result = await consumeCases(await python.socket);
     await python.exit;
     expect(result.error).toBeUndefined();
     expect(result.mismatches).toEqual([]);
@@ -100,9 +103,8 @@ describe("message streams between Python and Node over TCP", () => {
   }, 120_000);
 
   test("one 256 MiB message from Python, then a small one: values equal, CRC checked", async () => {
-    const { port, accepted } = await listen();
-    const python = peer(port, "huge");
-    const reader = decodeMessages(await accepted);
+    const python = peer(await listen(), "huge");
+    const reader = decodeMessages(await python.socket);
     const first = (await reader.next()).value!;
     expect(first.header.byteLength).toBeGreaterThan(256 * 1024 * 1024);
     const [ramp] = (await first.readAll()) as [NdArray];
@@ -123,9 +125,8 @@ describe("message streams between Python and Node over TCP", () => {
   }, 180_000);
 
   test("the Python producer killed mid-message: TRUNCATED, not recoverable, and every message before it delivered intact", async () => {
-    const { port, accepted } = await listen();
-    const python = peer(port, "hang", "50");
-    const consuming = consumeCases(await accepted);
+    const python = peer(await listen(), "hang", "50");
+    const consuming = consumeCases(await python.socket);
     while (!python.stdout().includes("ready")) await once(python.child.stdout, "data");
     python.child.kill("SIGKILL");
     const result = await consuming;
@@ -137,9 +138,8 @@ describe("message streams between Python and Node over TCP", () => {
   }, 120_000);
 
   test("the Node producer's stream ends mid-message (socket ended): the Python consumer reports TRUNCATED after the whole messages", async () => {
-    const { port, accepted } = await listen();
-    const python = peer(port, "consume");
-    const socket = await accepted;
+    const python = peer(await listen(), "consume");
+    const socket = await python.socket;
     const writer = createMessageWriter(socket);
     for (let i = 0; i < 20; i++) await writer.send(caseInput(i), { metadata: { i } });
     const partial = encode(caseInput(20), { metadata: { i: 20 } });
