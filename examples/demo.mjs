@@ -69,7 +69,7 @@ try {
   check("ndpack verify exits 0", ndpack("verify", path) === 0);
 
   // 5. The same file from Python, with the reference reader (numpy only).
-  title("5. read the file from Python (spec/python/ndpack.py)");
+  title("5. read the file from Python (spec/python/ndpack/reference.py)");
   const python = `
 import sys
 sys.path.insert(0, sys.argv[1])

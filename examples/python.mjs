@@ -1,4 +1,4 @@
-// Recipe: exchange arrays with Python. spec/python/ndpack.py (shipped in the package: one file,
+// Recipe: exchange arrays with Python. spec/python/ndpack/reference.py (shipped in the package: one file,
 // numpy only) reads and writes ndpack files; numpy reads .npy and .npz files written by
 // ndpack/interop.
 import assert from "node:assert/strict";

@@ -1,0 +1,1 @@
+from .reference import NdpackError  # placeholder, replaced below
