@@ -66,6 +66,8 @@ class FsspecSource:
         if length <= 0:
             return b""
         data = self._fs.cat_file(self._path, start=offset, end=offset + length)
+        if len(data) > length:  # a whole file where a range was asked for
+            raise NdpackError("HTTP_ERROR", f"{self.location}: the server ignores Range requests")
         if len(data) != length:  # the file is shorter than when it was opened
             raise NdpackError("FILE_CHANGED", f"{self.location}: asked for {length} bytes at "
                               f"{offset}, got {len(data)}")
