@@ -241,8 +241,9 @@ def to_ndpack(arrays, target, *, metadata=None, window: int | None = None, max_s
     computed), then filled by the streaming writer (``ndpack.Writer``/``SetWriter``) in order:
     ``window`` blocks of rows (default: the number of CPUs) are computed at a time, in parallel,
     then written, so memory holds at most ``window`` blocks. The file appears (atomically) only
-    when complete. ``compute_options`` go to ``dask.compute`` (``scheduler=...``); other options
-    (``alignment``, ``byte_order``, ``checksum``) are ``save``'s."""
+    when complete. ``compute_options`` go to ``dask.compute`` (``scheduler=...``; with
+    ``"processes"``, pass a ``pool`` too, or each window starts a new pool of processes); other
+    options (``alignment``, ``byte_order``, ``checksum``) are ``save``'s."""
     if not isinstance(arrays, dict):
         raise NdpackError("INVALID_ARGUMENT", "arrays must be a dict of names to arrays")
     prepared = {}
