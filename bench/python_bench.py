@@ -3,6 +3,7 @@
     python3 -m pip install ./spec/python[all] safetensors   # the INSTALLED package is measured
     python3 bench/python_bench.py            # 1 GiB files and a 4 GiB set (~9 GB in the temp dir)
     python3 bench/python_bench.py --quick    # 1/16 of the sizes, fewer runs
+    python3 bench/python_bench.py --only read,read-few   # groups by their cases' prefix
 
 Each case runs in a fresh process (``python_bench.py case NAME DIR``): the first call is timed on its
 own, then 9 samples (5 with --quick) with a full GC before each (a sample is one call, or, for calls
@@ -58,6 +59,12 @@ def prepare(folder: str, quick: bool) -> None:
     ndpack.save(os.path.join(folder, "many.ndp"), many)
     save_file(many, os.path.join(folder, "many.safetensors"))
     del many
+    # The same 4 MiB array in a 1 GiB file of 4 arrays: the header is 64 times shorter.
+    rest = (s["many"] - 4 * MiB) // 3 // 4
+    few = {"t0000": np.full(MiB, 0, "f4"), **{f"big{i}": np.zeros(rest, "f4") for i in range(3)}}
+    ndpack.save(os.path.join(folder, "few.ndp"), few)
+    save_file(few, os.path.join(folder, "few.safetensors"))
+    del few
     shards, rows, width = 4, s["set"] // (4 * 4096 * 4), 4096
     with ndpack.SetWriter(os.path.join(folder, "set.ndp.index.json"),
                           [(f"part{k}", "float32", (rows, width)) for k in range(shards)],
@@ -79,12 +86,14 @@ def case(name: str, folder: str):
         return lambda: ndpack.load(path("one.ndp"))["x"]
     if name == "load/np.load-mmap":
         return lambda: np.load(path("one.npy"), mmap_mode="r")
-    if name.startswith("read/"):
-        names = list(ndpack.open(path("many.ndp")))
-        target = names[len(names) // 2]
+    if name.startswith(("read/", "read-few/")):
+        stem = "few" if name.startswith("read-few/") else "many"
+        names = list(ndpack.open(path(f"{stem}.ndp")))
+        target = names[len(names) // 2] if stem == "many" else "t0000"
+        name = "read/" + name.split("/", 1)[1]
 
         def ndpack_read(**options):
-            with ndpack.open(path("many.ndp")) as r:
+            with ndpack.open(path(f"{stem}.ndp")) as r:
                 return r.read(target, **options)
 
         if name == "read/ndpack-open-read":
@@ -97,7 +106,7 @@ def case(name: str, folder: str):
             from safetensors import safe_open
 
             def get():
-                with safe_open(path("many.safetensors"), framework="np") as f:
+                with safe_open(path(f"{stem}.safetensors"), framework="np") as f:
                     return f.get_tensor(target)
             return get
     if name.startswith("sum/"):
@@ -156,9 +165,13 @@ def measure(name: str, folder: str, runs: int) -> dict:
 GROUPS = [
     ("load of a 1 GiB one-array file (then the array object)", "load/np.load-mmap",
      ["load/ndpack"], "time", 1.1),
-    ("open + read of one 4 MiB array of a 1 GiB file", "read/safetensors-get_tensor",
+    ("open + read of one 4 MiB array of a 1 GiB file of 256 such arrays",
+     "read/safetensors-get_tensor",
      ["read/ndpack-open-read", "read/ndpack-open-read-noverify",
       "read/ndpack-open-read-noverify-copy"], "time", 1.2),
+    ("open + read of one 4 MiB array of a 1 GiB file of 4 arrays", "read-few/safetensors-get_tensor",
+     ["read-few/ndpack-open-read", "read-few/ndpack-open-read-noverify",
+      "read-few/ndpack-open-read-noverify-copy"], "time", 1.2),
     ("sum of a 4 GiB set (4 shards), threaded scheduler, 64 MiB chunks", "sum/np.memmap-numpy",
      ["sum/from_ndpack", "sum/from_ndpack-noverify", "sum/np.memmap-dask"], "throughput", 0.8),
 ]
@@ -178,7 +191,10 @@ def main() -> None:
         print(f"ndpack {ndpack.__file__}; numpy {np.__version__}; python {sys.version.split()[0]}; "
               f"{os.cpu_count()} CPUs; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')} "
               "(no BLAS kernel runs here)\n")
+        only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
         for title, baseline, cases, kind, target in GROUPS:
+            if only and not any(baseline.startswith(prefix) for prefix in only):
+                continue
             results = {}
             for name in [baseline] + cases:
                 out = subprocess.run([sys.executable, __file__, "case", name, folder, str(runs)]
