@@ -58,20 +58,32 @@ class FsspecSource:
                               "pip install 'ndpack[remote]'") from None
         self.location = url
         self._fs, self._path = fsspec.core.url_to_fs(url, **(storage_options or {}))
-        self.size = self._fs.size(self._path)
+        self.size = self._call(self._fs.size, self._path)
         if self.size is None:
             raise NdpackError("IO_ERROR", f"{url}: the server does not give the file's size")
 
     def read(self, offset: int, length: int) -> bytes:
         if length <= 0:
             return b""
-        data = self._fs.cat_file(self._path, start=offset, end=offset + length)
+        data = self._call(self._fs.cat_file, self._path, start=offset, end=offset + length)
         if len(data) > length:  # a whole file where a range was asked for
             raise NdpackError("HTTP_ERROR", f"{self.location}: the server ignores Range requests")
         if len(data) != length:  # the file is shorter than when it was opened
             raise NdpackError("FILE_CHANGED", f"{self.location}: asked for {length} bytes at "
                               f"{offset}, got {len(data)}")
         return data
+
+    def _call(self, method, *args, **kwargs):
+        """A filesystem call; its failures other than a missing file (FileNotFoundError, as for a
+        local path) become HTTP_ERROR (a response status) or IO_ERROR, with the cause chained."""
+        try:
+            return method(*args, **kwargs)
+        except (FileNotFoundError, NdpackError):
+            raise
+        except Exception as ex:  # noqa: BLE001 (aiohttp's, botocore's...: each filesystem its own)
+            status = getattr(ex, "status", None)
+            raise NdpackError("HTTP_ERROR" if status else "IO_ERROR",
+                              f"{self.location}: {ex}") from ex
 
     def close(self) -> None:
         pass

@@ -24,7 +24,7 @@ import numpy as np
 from . import reference
 from ._io import AtomicFile, fsync_dir, is_url, open_source
 from ._reader import Reader
-from ._writer import Writer, declared_entries
+from ._writer import Writer, declared_entries, out_of_order
 from .reference import ArrayInfo, NdpackError
 
 INDEX_SUFFIX = ".index.json"
@@ -380,7 +380,9 @@ class SetWriter:
                               array=name)
         try:
             while self._shard < target:
-                self._next_shard()  # WRITE_SIZE when the current shard is incomplete
+                if self._writer is not None and self._writer.pending is not None:
+                    raise out_of_order(name, self._writer.pending)
+                self._next_shard()
             self._writer.write(name, rows)
         except BaseException:
             self.abort()

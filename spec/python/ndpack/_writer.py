@@ -48,6 +48,11 @@ def declared_entries(arrays, byte_order: str) -> list[dict]:
     return entries
 
 
+def out_of_order(name: str, pending: str) -> NdpackError:
+    return NdpackError("INVALID_ARGUMENT", f"array {name!r} written while {pending!r} is "
+                       "incomplete (arrays are written in declared order)", array=name)
+
+
 class Writer:
     """Writes an ndpack file whose arrays are declared up front and written row by row.
 
@@ -99,6 +104,11 @@ class Writer:
     def names(self) -> list[str]:
         return [e["name"] for e in self._entries]
 
+    @property
+    def pending(self) -> str | None:
+        """The name of the array being written, or None when every array is complete."""
+        return self._entries[self._current]["name"] if self._current < len(self._entries) else None
+
     def _finish_empty(self) -> None:
         """Complete the arrays of zero bytes at the cursor: they need no ``write``."""
         while self._current < len(self._entries) and self._entries[self._current]["byteLength"] == 0:
@@ -123,8 +133,7 @@ class Writer:
                               array=name)
         e = self._entries[self._current]
         if name != e["name"]:
-            raise NdpackError("INVALID_ARGUMENT", f"array {name!r} written while {e['name']!r} is "
-                              "incomplete (arrays are written in declared order)", array=name)
+            raise out_of_order(name, e["name"])
         spec = {"data": rows, "dtype": e["dtype"], "order": "C", "byte_order": e["byteOrder"]}
         entry, stored = reference._array_bytes(name, spec, self._options)
         shape = entry["shape"]

@@ -136,6 +136,7 @@ http {{
   server {{
     listen 127.0.0.1:{port};
     root {root};
+    location /norange/ {{ max_ranges 0; }}
   }}
 }}
 """

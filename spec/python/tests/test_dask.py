@@ -257,3 +257,17 @@ def test_a_256_MiB_set_is_summed_within_96_MiB_of_memory(big_set, report):
 
 def test_the_memory_cap_is_real_materializing_the_set_fails(big_set):
     assert run_bounded(big_set, "materialize")["total"] == "MemoryError"
+
+
+def test_to_ndpack_of_something_else_than_a_dict_is_INVALID_ARGUMENT(tmp_path):
+    with pytest.raises(NdpackError) as info:
+        nd.to_ndpack(da.arange(10), tmp_path / "o.ndp")
+    assert info.value.code == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize("chunks", [0, -1, 2.5, None])
+def test_chunks_of_another_kind_are_INVALID_ARGUMENT(data, chunks):
+    folder, _ = data
+    with pytest.raises(NdpackError) as info:
+        nd.from_ndpack(str(folder / "file.ndp"), "x", chunks=chunks)
+    assert info.value.code == "INVALID_ARGUMENT"

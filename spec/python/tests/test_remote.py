@@ -99,3 +99,38 @@ def test_a_missing_remote_shard_is_HTTP_ERROR(nginx):
     with pytest.raises(NdpackError) as info:
         s.read("b")
     assert info.value.code == "HTTP_ERROR" and s.shard_of("b") in info.value.message
+
+
+def test_a_server_that_ignores_Range_is_HTTP_ERROR(nginx):
+    (nginx.root / "norange").mkdir()
+    ndpack.save(nginx.root / "norange" / "a.ndp", {"x": np.arange(100_000)})  # > the first read
+    with pytest.raises(NdpackError) as info:
+        ndpack.open(nginx.url("norange/a.ndp"))
+    assert info.value.code == "HTTP_ERROR" and "Range" in info.value.message
+
+
+def test_a_remote_file_cut_short_after_open_is_FILE_CHANGED(nginx):
+    path = nginx.root / "cut.ndp"
+    ndpack.save(path, {"a": np.arange(100_000, dtype="i4"), "b": np.arange(10)})
+    r = ndpack.open(nginx.url("cut.ndp"))
+    path.write_bytes(path.read_bytes()[: r.info("a").start + 1000])
+    with pytest.raises(NdpackError) as info:
+        r.read("a")
+    assert info.value.code == "FILE_CHANGED"
+
+
+def test_a_range_past_the_end_of_a_shrunk_remote_file_is_HTTP_ERROR(nginx):
+    path = nginx.root / "gone.ndp"
+    ndpack.save(path, {"a": np.arange(100_000, dtype="i4"), "b": np.arange(10)})
+    r = ndpack.open(nginx.url("gone.ndp"))
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(NdpackError) as info:
+        r.read("b")  # nginx answers 416 Range Not Satisfiable
+    assert info.value.code == "HTTP_ERROR" and "416" in info.value.message
+
+
+def test_storage_options_for_a_local_path_are_INVALID_ARGUMENT(tmp_path):
+    ndpack.save(tmp_path / "a.ndp", {"x": np.arange(3)})
+    with pytest.raises(NdpackError) as info:
+        ndpack.open(tmp_path / "a.ndp", storage_options={"anon": True})
+    assert info.value.code == "INVALID_ARGUMENT"

@@ -252,3 +252,70 @@ def test_verify_of_a_set_reports_every_broken_shard_and_array(tmp_path):
     failures = [(r["shard"], r["name"], r["error"]["code"]) for r in ndpack.open(index).verify()
                 if not r["ok"]]
     assert failures == [(corrupt, "layer.1.weight", "CHECKSUM"), (missing, None, "IO_ERROR")]
+
+
+# --------------------------------------------------------------------------------------------------
+# Broken safetensors shards, and refused set writes
+# --------------------------------------------------------------------------------------------------
+
+def safetensors_bytes(header: dict, data: bytes = b"") -> bytes:
+    text = json.dumps(header).encode()
+    return len(text).to_bytes(8, "little") + text + data
+
+
+@pytest.mark.parametrize("content, code", [
+    (b"\x01\x00", "TRUNCATED"),
+    ((2**40).to_bytes(8, "little"), "HEADER_TOO_LARGE"),
+    ((100).to_bytes(8, "little") + b"{}", "TRUNCATED"),
+    ((2).to_bytes(8, "little") + b"[]", "HEADER_INVALID"),
+    ((3).to_bytes(8, "little") + b"{x}", "HEADER_INVALID"),
+    (safetensors_bytes({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0]}}), "HEADER_INVALID"),
+    (safetensors_bytes({"a": {"dtype": "Q8", "shape": [2], "data_offsets": [0, 8]}}, bytes(8)),
+     "UNKNOWN_DTYPE"),
+    (safetensors_bytes({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}, bytes(8)),
+     "SIZE_MISMATCH"),
+    (safetensors_bytes({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, bytes(8)),
+     "OUT_OF_BOUNDS"),
+    (safetensors_bytes({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                        "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, bytes(12)),
+     "OVERLAP"),
+])
+def test_a_broken_safetensors_shard_fails_with_its_code(tmp_path, content, code):
+    (tmp_path / "m-1.safetensors").write_bytes(content)
+    index = tmp_path / "model.safetensors.index.json"
+    write_index(index, {"weight_map": {"a": "m-1.safetensors"}})
+    expect_set_error(index, code, "a")
+
+
+def test_a_set_written_to_a_url_is_INVALID_ARGUMENT():
+    with pytest.raises(NdpackError) as info:
+        ndpack.save_set("https://example.org/m.ndp.index.json", ARRAYS)
+    assert info.value.code == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize("size", [0, -5, 1.5, "1GB"])
+def test_a_max_shard_size_that_is_not_a_positive_int_is_INVALID_ARGUMENT(tmp_path, size):
+    with pytest.raises(NdpackError) as info:
+        ndpack.save_set(tmp_path / "m.ndp.index.json", ARRAYS, max_shard_size=size)
+    assert info.value.code == "INVALID_ARGUMENT"
+
+
+def test_set_writer_refusals_leave_no_file(tmp_path):
+    declared = [("a", "u1", (4,)), ("b", "u1", (4,))]
+    with pytest.raises(NdpackError) as info:
+        with ndpack.SetWriter(tmp_path / "m.ndp.index.json", declared, max_shard_size=4) as w:
+            w.write("nope", np.zeros(4, "u1"))
+    assert info.value.code == "INVALID_ARGUMENT"
+    with pytest.raises(NdpackError) as info:
+        with ndpack.SetWriter(tmp_path / "m.ndp.index.json", declared, max_shard_size=4) as w:
+            w.write("b", np.zeros(4, "u1"))
+            w.write("a", np.zeros(4, "u1"))  # after b: out of order
+    assert info.value.code == "INVALID_ARGUMENT"
+    assert os.listdir(tmp_path) == []
+    w = ndpack.SetWriter(tmp_path / "m.ndp.index.json", declared)
+    w.write("a", np.zeros(4, "u1"))
+    w.write("b", np.zeros(4, "u1"))
+    w.close()
+    with pytest.raises(NdpackError) as info:
+        w.write("b", np.zeros(4, "u1"))
+    assert info.value.code == "CLOSED"
