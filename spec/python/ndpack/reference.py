@@ -456,12 +456,6 @@ def _fast_parse(text: str, max_depth: int):
             raise Dup
         return d
 
-    def parse_int(s):
-        digits = s.lstrip("-")
-        if len(digits) > 16 or int(digits) > MAX_SAFE_INTEGER:
-            raise Dup
-        return -0.0 if s == "-0" else int(s)
-
     def parse_float(s):
         v = float(s)
         if math.isinf(v):
@@ -471,6 +465,8 @@ def _fast_parse(text: str, max_depth: int):
     def parse_constant(s):
         raise Dup
 
+    # "-0" is read as -0.0; integers are checked on the tree below (a hook per integer is slow).
+    parse_int = (lambda s: -0.0 if s == "-0" else int(s)) if "-0" in text else None
     dec = json.JSONDecoder(object_pairs_hook=pairs, parse_int=parse_int, parse_float=parse_float,
                            parse_constant=parse_constant, strict=True)
     try:
@@ -479,18 +475,24 @@ def _fast_parse(text: str, max_depth: int):
         return None
     if text[end:].strip(" ") or not isinstance(root, dict):
         return None
-    # Depth and section 2.1's number rules outside `metadata`, over the parsed tree.
-    todo = [(v, 2, k == "metadata") for k, v in root.items()]
+    # Over the parsed tree: the depth (the header object is depth 1), integers at most 2^53-1 in
+    # magnitude, and, outside `metadata`, section 2.1's numbers (non-negative integers only).
+    todo = [(root, 1, False)]
     while todo:
-        v, depth, in_meta = todo.pop()
-        if isinstance(v, (dict, list)):
-            if depth > max_depth:
-                return None
-            for x in v.values() if isinstance(v, dict) else v:
-                if isinstance(x, (dict, list)) or not in_meta:
-                    todo.append((x, depth + 1, in_meta))
-        elif not in_meta and (isinstance(v, float) or (type(v) is int and v < 0)):
+        container, depth, in_meta = todo.pop()
+        if depth > max_depth:
             return None
+        is_root = container is root
+        for key, v in container.items() if type(container) is dict else enumerate(container):
+            kind = type(v)
+            if kind is int:
+                if v > MAX_SAFE_INTEGER or v < (-MAX_SAFE_INTEGER if in_meta else 0):
+                    return None
+            elif kind is float:
+                if not in_meta:
+                    return None
+            elif kind is dict or kind is list:
+                todo.append((v, depth + 1, in_meta or (is_root and key == "metadata")))
     return root
 
 
