@@ -155,16 +155,11 @@ class Reader(Mapping):
     def verify(self) -> list[dict]:
         """Check every record's CRC-32 and padding (section 9 step 22), one report per array:
         ``{"name", "ok", "error": None | {"code", "message"}}``."""
-        out = []
-        for e in self._entries:
-            try:
-                record = self._source.read(e.start, self._record_end(e) - e.start)
-                reference.check_record(e, self.checksum, record)
-                out.append({"name": e.name, "ok": True, "error": None})
-            except NdpackError as ex:
-                out.append({"name": e.name, "ok": False,
-                            "error": {"code": ex.code, "message": ex.message}})
-        return out
+        return reference.verify_reports(self._entries, self._verify_record)
+
+    def _verify_record(self, e: ArrayInfo) -> None:
+        reference.check_record(e, self.checksum,
+                               self._source.read(e.start, self._record_end(e) - e.start))
 
     def close(self) -> None:
         """Release the memory map or connection (a map stays alive while arrays view it)."""

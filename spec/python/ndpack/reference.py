@@ -870,6 +870,20 @@ def check_record(e: ArrayInfo, checksum: str, record) -> None:
         raise NdpackError("BAD_PADDING", f"non-zero padding after array {e.name!r}", array=e.name)
 
 
+def verify_reports(entries, check) -> list[dict]:
+    """``check(entry)`` for every entry, each on its own: ``{"name", "ok", "error"}`` reports, the
+    error ``{"code", "message"}`` of its NdpackError or None."""
+    out = []
+    for e in entries:
+        try:
+            check(e)
+            out.append({"name": e.name, "ok": True, "error": None})
+        except NdpackError as ex:
+            out.append({"name": e.name, "ok": False,
+                        "error": {"code": ex.code, "message": ex.message}})
+    return out
+
+
 def _decoded(e: ArrayInfo, stored, max_decoded_bytes: int) -> bytes:
     """Section 9 step 23: the decoded bytes of a compressed array."""
     if e.nbytes > max_decoded_bytes:
@@ -1009,15 +1023,7 @@ class NdpackFile(Mapping):
     def verify(self) -> list[dict]:
         """Check every array's CRC-32 and padding on its own (section 9 step 22), without
         decompressing anything (section 5); one report per array."""
-        out = []
-        for e in self._entries:
-            try:
-                self._verify_record(e)
-                out.append({"name": e.name, "ok": True, "error": None})
-            except NdpackError as ex:
-                out.append({"name": e.name, "ok": False,
-                            "error": {"code": ex.code, "message": ex.message}})
-        return out
+        return verify_reports(self._entries, self._verify_record)
 
     def close(self) -> None:
         """Release the memory map, if any (it stays alive while arrays still view it)."""
