@@ -8,7 +8,8 @@
 Each case runs in a fresh process (``python_bench.py case NAME DIR``): the first call is timed on its
 own, then 9 samples (5 with --quick) with a full GC before each (a sample is one call, or, for calls
 under 10 ms, as many as fill 50 ms); the median is reported, and the ratio to the baseline measured
-in the same run. Files are written once to a temporary folder (page cache warm
+in the same run, with the peak RSS (which counts the file pages a memory map touches) and the peak
+RssAnon (private memory, sampled every 5 ms). Files are written once to a temporary folder (page cache warm
 for every case alike) and removed at the end. Results go to stdout as Markdown (bench/README.md
 records them). Numbers are wall-clock on a shared machine: compare ratios, not absolute times.
 
@@ -28,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -141,7 +143,32 @@ def case(name: str, folder: str):
     raise SystemExit(f"unknown case {name}")
 
 
+class AnonymousPeak:
+    """The peak of RssAnon (private memory: not the mapped file pages that RSS also counts),
+    sampled every 5 ms by a thread."""
+
+    def __init__(self):
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            with open("/proc/self/status") as fh:
+                for line in fh:
+                    if line.startswith("RssAnon:"):
+                        self.peak = max(self.peak, int(line.split()[1]) * 1024)
+            self._stop.wait(0.005)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
 def measure(name: str, folder: str, runs: int) -> dict:
+    anonymous = AnonymousPeak()
     t0 = time.perf_counter()
     fn = case(name, folder)
     gc.collect()
@@ -159,7 +186,8 @@ def measure(name: str, folder: str, runs: int) -> dict:
         times.append((time.perf_counter() - t) / repeat)
     return {"case": name, "first": first, "median": statistics.median(times),
             "min": min(times), "setup": t1 - t0,
-            "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+            "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "peak_anonymous": anonymous.stop()}
 
 
 GROUPS = [
@@ -203,8 +231,8 @@ def main() -> None:
                 results[name] = json.loads(out.stdout)
             base = results[baseline]["median"]
             print(f"#### {title}\n")
-            print("| case | first call | median | ratio to baseline | peak RSS |")
-            print("|---|---|---|---|---|")
+            print("| case | first call | median | ratio to baseline | peak RSS | peak RssAnon |")
+            print("|---|---|---|---|---|---|")
             for name, r in results.items():
                 ratio = (base / r["median"]) if kind == "throughput" else (r["median"] / base)
                 label = "baseline" if name == baseline else (
@@ -212,7 +240,7 @@ def main() -> None:
                     + (f" (target {'>=' if kind == 'throughput' else '<='} {target})"
                        if name == cases[0] else ""))
                 print(f"| {name} | {fmt(r['first'])} | {fmt(r['median'])} | {label} | "
-                      f"{r['peak_rss'] / MiB:.0f} MiB |")
+                      f"{r['peak_rss'] / MiB:.0f} MiB | {r['peak_anonymous'] / MiB:.0f} MiB |")
             print()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
