@@ -6,9 +6,10 @@
     python3 bench/python_bench.py --only read,read-few   # groups by their cases' prefix
 
 Each case runs in a fresh process (``python_bench.py case NAME DIR``): the first call is timed on its
-own, then 9 samples (5 with --quick) with a full GC before each (a sample is one call, or, for calls
-under 10 ms, as many as fill 50 ms); the median is reported, and the ratio to the baseline measured
-in the same run, with the peak RSS (which counts the file pages a memory map touches) and the peak
+own, then 5 samples with a full GC before each (a sample is one call, or, for calls under 10 ms, as
+many as fill 50 ms). Each group runs 3 rounds, its cases interleaved (baseline, case, case...,
+baseline, ...), and reports the medians over the rounds, and the ratio to the baseline measured in
+the same run, with the peak RSS (which counts the file pages a memory map touches) and the peak
 RssAnon (private memory, sampled every 5 ms). Files are written once to a temporary folder (page cache warm
 for every case alike) and removed at the end. Results go to stdout as Markdown (bench/README.md
 records them). Numbers are wall-clock on a shared machine: compare ratios, not absolute times.
@@ -35,12 +36,13 @@ import time
 import numpy as np
 
 GiB, MiB = 1 << 30, 1 << 20
+ROUNDS = 3
 
 
 def sizes(quick: bool) -> dict:
     scale = 16 if quick else 1
     return {"one": GiB // scale, "many": GiB // scale, "set": 4 * GiB // scale,
-            "runs": 5 if quick else 9}
+            "runs": 5}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -223,24 +225,34 @@ def main() -> None:
         for title, baseline, cases, kind, target in GROUPS:
             if only and not any(baseline.startswith(prefix) for prefix in only):
                 continue
-            results = {}
-            for name in [baseline] + cases:
-                out = subprocess.run([sys.executable, __file__, "case", name, folder, str(runs)]
-                                     + (["--quick"] if quick else []),
-                                     check=True, capture_output=True, text=True)
-                results[name] = json.loads(out.stdout)
-            base = results[baseline]["median"]
+            # Rounds of one process per case, baseline and cases interleaved, so that the load of
+            # the machine (other work on the same cores) drifts over all of them alike; each
+            # column is the median over the rounds.
+            rounds = {name: [] for name in [baseline] + cases}
+            for _ in range(ROUNDS):
+                for name in rounds:
+                    out = subprocess.run([sys.executable, __file__, "case", name, folder, str(runs)]
+                                         + (["--quick"] if quick else []),
+                                         check=True, capture_output=True, text=True)
+                    rounds[name].append(json.loads(out.stdout))
+            results = {name: {key: statistics.median(r[key] for r in rs) for key in rs[0]
+                              if key != "case"} for name, rs in rounds.items()}
             print(f"#### {title}\n")
-            print("| case | first call | median | ratio to baseline | peak RSS | peak RssAnon |")
-            print("|---|---|---|---|---|---|")
+            print("| case | first call | median | best | ratio (medians) | ratio (bests) | peak RSS "
+                  "| peak RssAnon |")
+            print("|---|---|---|---|---|---|---|---|")
             for name, r in results.items():
-                ratio = (base / r["median"]) if kind == "throughput" else (r["median"] / base)
-                label = "baseline" if name == baseline else (
-                    f"{ratio:.2f} x {'throughput' if kind == 'throughput' else 'time'}"
-                    + (f" (target {'>=' if kind == 'throughput' else '<='} {target})"
-                       if name == cases[0] else ""))
-                print(f"| {name} | {fmt(r['first'])} | {fmt(r['median'])} | {label} | "
-                      f"{r['peak_rss'] / MiB:.0f} MiB | {r['peak_anonymous'] / MiB:.0f} MiB |")
+                ratios = []
+                for key in ("median", "min"):
+                    base = results[baseline][key]
+                    ratio = base / r[key] if kind == "throughput" else r[key] / base
+                    ratios.append("baseline" if name == baseline else f"{ratio:.2f} x "
+                                  + ("throughput" if kind == "throughput" else "time"))
+                if name == cases[0]:
+                    ratios[0] += f" (target {'>=' if kind == 'throughput' else '<='} {target})"
+                print(f"| {name} | {fmt(r['first'])} | {fmt(r['median'])} | {fmt(r['min'])} | "
+                      f"{ratios[0]} | {ratios[1]} | {r['peak_rss'] / MiB:.0f} MiB | "
+                      f"{r['peak_anonymous'] / MiB:.0f} MiB |")
             print()
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -35,6 +35,7 @@ import json
 import os
 import threading
 import zlib
+from collections import OrderedDict
 
 import dask
 import dask.array as da
@@ -97,8 +98,11 @@ def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
 # Tasks: each names its file; each process opens a file once (thread-safe cache).
 # --------------------------------------------------------------------------------------------------
 
-_READERS: dict[str, Reader] = {}
+#: Readers open in this process, by file key, most recently used last; the oldest is dropped (not
+#: closed: arrays may still view its map) beyond READERS_KEPT.
+_READERS: OrderedDict[str, Reader] = OrderedDict()
 _READERS_LOCK = threading.Lock()
+READERS_KEPT = 64
 
 
 class _File:
@@ -117,6 +121,7 @@ class _File:
         self.key = tokenize(self.location, json.dumps(options, sort_keys=True, default=repr), stamp)
         with _READERS_LOCK:
             _READERS.setdefault(self.key, reader)
+            _READERS.move_to_end(self.key)
 
     def __getstate__(self):
         return self.location, self.options, self.key
@@ -129,6 +134,9 @@ class _File:
             reader = _READERS.get(self.key)
             if reader is None:
                 reader = _READERS[self.key] = open_file(self.location, **self.options)
+                while len(_READERS) > READERS_KEPT:
+                    _READERS.popitem(last=False)
+            _READERS.move_to_end(self.key)
             return reader
 
 
