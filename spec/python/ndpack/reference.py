@@ -142,6 +142,7 @@ valid and canonical, but a JavaScript writer, given the same keys, writes ``"10"
 
 from __future__ import annotations
 
+import json
 import math
 import mmap as _mmap
 import os
@@ -439,39 +440,48 @@ def _parse_strict(text: str, max_depth: int) -> dict:
     return root
 
 
+class _Unusual(Exception):
+    """Raised inside the ``json`` fast path: the strict parser decides instead."""
+
+
+def _unique_pairs(items):
+    d = dict(items)
+    if len(d) != len(items):
+        raise _Unusual
+    return d
+
+
+def _finite_float(s):
+    v = float(s)
+    if math.isinf(v):
+        raise _Unusual
+    return v
+
+
+def _no_constant(s):
+    raise _Unusual
+
+
+def _json_decoder(parse_int):
+    return json.JSONDecoder(object_pairs_hook=_unique_pairs, parse_int=parse_int,
+                            parse_float=_finite_float, parse_constant=_no_constant, strict=True)
+
+
+# "-0" is read as -0.0 (section 2.1); other integers are checked on the parsed tree, which is faster
+# than a hook per integer. The hook is only used when the text holds "-0".
+_DECODER = _json_decoder(None)
+_DECODER_MINUS_ZERO = _json_decoder(lambda s: -0.0 if s == "-0" else int(s))
+
+
 def _fast_parse(text: str, max_depth: int):
     """Parse a header that is probably valid with the C ``json`` scanner. Returns the header, or
     None when anything is unusual (the strict parser then decides)."""
-    import json
-
     if _SURROGATE_ESCAPE_RE.search(text):
         return None
-
-    class Dup(Exception):
-        pass
-
-    def pairs(items):
-        d = dict(items)
-        if len(d) != len(items):
-            raise Dup
-        return d
-
-    def parse_float(s):
-        v = float(s)
-        if math.isinf(v):
-            raise Dup
-        return v
-
-    def parse_constant(s):
-        raise Dup
-
-    # "-0" is read as -0.0; integers are checked on the tree below (a hook per integer is slow).
-    parse_int = (lambda s: -0.0 if s == "-0" else int(s)) if "-0" in text else None
-    dec = json.JSONDecoder(object_pairs_hook=pairs, parse_int=parse_int, parse_float=parse_float,
-                           parse_constant=parse_constant, strict=True)
+    decoder = _DECODER_MINUS_ZERO if "-0" in text else _DECODER
     try:
-        root, end = dec.raw_decode(text)
-    except (Dup, ValueError, RecursionError):
+        root, end = decoder.raw_decode(text)
+    except (_Unusual, ValueError, RecursionError):
         return None
     if text[end:].strip(" ") or not isinstance(root, dict):
         return None
