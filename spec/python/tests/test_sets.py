@@ -319,3 +319,11 @@ def test_set_writer_refusals_leave_no_file(tmp_path):
     with pytest.raises(NdpackError) as info:
         w.write("b", np.zeros(4, "u1"))
     assert info.value.code == "CLOSED"
+
+
+def test_a_set_reader_pickles_as_the_arguments_that_open_it(tmp_path):
+    import pickle
+
+    index = write_set(tmp_path)
+    again = pickle.loads(pickle.dumps(ndpack.open(index)))
+    np.testing.assert_array_equal(again["bias"], ARRAYS["bias"])
