@@ -69,8 +69,8 @@ try {
   title("4. verify every checksum");
   check("ndpack verify exits 0", ndpack("verify", path) === 0);
 
-  // 5. The same file from Python, with the reference reader (numpy only).
-  title("5. read the file from Python (spec/python/ndpack.py)");
+  // 5. The same file from Python, with the ndpack Python package (numpy only), from the clone.
+  title("5. read the file from Python (spec/python: import ndpack)");
   const python = `
 import sys
 sys.path.insert(0, sys.argv[1])
