@@ -180,7 +180,16 @@ class MessageReader implements NdpackMessageReader {
     return annotated;
   }
 
-  async next(): Promise<IteratorResult<NdpackMessage, undefined>> {
+  /** The last call of `next`: calls made before it has settled wait for it, so that one reads after the other. */
+  #pending: Promise<unknown> = Promise.resolve();
+
+  next(): Promise<IteratorResult<NdpackMessage, undefined>> {
+    const result = this.#pending.then(() => this.#next());
+    this.#pending = result.catch(() => undefined);
+    return result;
+  }
+
+  async #next(): Promise<IteratorResult<NdpackMessage, undefined>> {
     if (this.#fatal !== undefined) throw this.#fatal;
     if (this.#done) return { done: true, value: undefined };
     const reader = this.#reader;

@@ -139,6 +139,12 @@ describe("decodeMessages: a stream of messages is the concatenation of ndpack fi
     expect(reader.bytesRead).toBe(caseStream(10).length);
   });
 
+  test("calls of next() made at once are answered in order, one message each", async () => {
+    const reader = decodeMessages(cutAt(caseStream(5), [3, 90, 400]));
+    const steps = await Promise.all([reader.next(), reader.next(), reader.next(), reader.next(), reader.next(), reader.next()]);
+    expect(steps.map((s) => (s.done === true ? "done" : s.value.index))).toEqual([0, 1, 2, 3, 4, "done"]);
+  });
+
   test("each message's header is available before its arrays, with its length", async () => {
     const bytes = caseStream(4);
     const lengths: number[] = [];
