@@ -74,7 +74,7 @@ export interface NdpackMessageReader extends AsyncIterableIterator<NdpackMessage
   cancel(reason?: unknown): Promise<void>;
 }
 
-/** Errors that leave the stream where it was: the message's length is known, so the reader can go on. */
+/** An error of message `messageIndex` as the stream reports it: its code and details, with the message's index and whether the reader can go on. */
 function annotate(error: unknown, messageIndex: number, recoverable: boolean): NdpackError {
   if (isNdpackError(error)) {
     const details: ErrorDetails = {
@@ -99,14 +99,12 @@ class Message implements NdpackMessage {
   readonly index: number;
   readonly offset: number;
   readonly header: StreamHeader;
-  readonly layout: FileLayout;
   readonly #records: AsyncGenerator<NdArray, void, undefined>;
   readonly #fail: (error: unknown) => NdpackError;
 
   constructor(index: number, offset: number, layout: FileLayout, records: AsyncGenerator<NdArray, void, undefined>, fail: (error: unknown) => NdpackError) {
     this.index = index;
     this.offset = offset;
-    this.layout = layout;
     this.header = streamHeader(layout);
     this.#records = records;
     this.#fail = fail;
@@ -148,6 +146,8 @@ class MessageReader implements NdpackMessageReader {
   /** The error that ended the stream, given again to every later call. */
   #fatal: NdpackError | undefined;
   #done = false;
+  /** The last call of `next`: calls made before it has settled wait for it, so that one reads after the other. */
+  #pending: Promise<unknown> = Promise.resolve();
 
   constructor(reader: ChunkReader, options: DecodeMessagesOptions) {
     this.#reader = reader;
@@ -180,9 +180,6 @@ class MessageReader implements NdpackMessageReader {
     return annotated;
   }
 
-  /** The last call of `next`: calls made before it has settled wait for it, so that one reads after the other. */
-  #pending: Promise<unknown> = Promise.resolve();
-
   next(): Promise<IteratorResult<NdpackMessage, undefined>> {
     const result = this.#pending.then(() => this.#next());
     this.#pending = result.catch(() => undefined);
@@ -198,7 +195,8 @@ class MessageReader implements NdpackMessageReader {
       this.#current = undefined;
       // Whatever the caller left unread of the previous message is skipped, unchecked.
       await previous.return();
-      const remaining = previous.offset + previous.layout.fileLength - reader.consumed;
+      const length = previous.header.byteLength;
+      const remaining = previous.offset + length - reader.consumed;
       let skipped: number;
       try {
         skipped = await reader.skip(remaining);
@@ -206,7 +204,7 @@ class MessageReader implements NdpackMessageReader {
         throw this.#fail(error, previous.index, false);
       }
       if (skipped < remaining) {
-        throw this.#fail(new NdpackError("TRUNCATED", `input is ${reader.consumed - previous.offset} bytes, but its header describes ${previous.layout.fileLength}`, { expected: previous.layout.fileLength, actual: reader.consumed - previous.offset }), previous.index, true);
+        throw this.#fail(new NdpackError("TRUNCATED", `input is ${reader.consumed - previous.offset} bytes, but its header describes ${length}`, { expected: length, actual: reader.consumed - previous.offset }), previous.index, true);
       }
     }
     const index = this.#count;
@@ -254,7 +252,7 @@ class MessageReader implements NdpackMessageReader {
 }
 
 /**
- * Reads a stream of ndpack messages (FORMAT.md, "Message streams") as it arrives: each message is
+ * Reads a stream of ndpack messages (FORMAT.md §11) as it arrives: each message is
  * handed out once its header has been read (steps 1–21), and its arrays as their bytes and CRCs
  * arrive (step 22, unless `verify: false`). Messages are read in order: asking for the next one
  * skips what is left of the current one. The limits apply to each message.
@@ -451,7 +449,7 @@ function webSink(stream: WritableStream<Uint8Array>): Sink {
 
 /**
  * Sends ndpack messages, one after another, to a Node writable stream (a `net.Socket`) or a Web
- * `WritableStream`: the writer of a message stream (FORMAT.md, "Message streams"). Each message is
+ * `WritableStream`: the writer of a message stream (FORMAT.md §11). Each message is
  * exactly the bytes `encode` gives. Whenever the target's buffer is full (`write` returned false,
  * or the Web writer is not ready), `send` waits for it to drain, so a slow reader slows the writer
  * down instead of making it buffer.

@@ -1,4 +1,4 @@
-"""Message streams (FORMAT.md, "Message streams"): many ndpack files, one after another, over one
+"""Message streams (FORMAT.md section 11): many ndpack files, one after another, over one
 socket or binary file.
 
 A stream of messages is the concatenation of complete ndpack files, with no bytes of its own: each
