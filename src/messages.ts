@@ -258,7 +258,8 @@ class MessageReader implements NdpackMessageReader {
  * skips what is left of the current one. The limits apply to each message.
  *
  * The stream ends cleanly only between two messages. Errors are `NdpackError`s with the message's
- * `messageIndex` and `recoverable`:
+ * `messageIndex` and `recoverable` (their `offset` counts from the message's first byte, which is at
+ * `message.offset` in the stream):
  * - `recoverable: true` (a damaged payload, CHECKSUM or BAD_PADDING; CODEC_ERROR; LIMIT_EXCEEDED
  *   for a message or an array above a limit): the message's header was valid, so where it ends is
  *   known; catch the error and go on with the next message. If the error escapes the loop over the
