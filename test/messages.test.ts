@@ -255,6 +255,25 @@ describe("decodeMessages: errors say which message and whether the stream can go
     expect(messages).toHaveLength(2);
   });
 
+  test("maxDecodedBytes applies to each message's arrays: LIMIT_EXCEEDED for the one above it, recoverable, and the next message is read", async () => {
+    const small = encode({ a: new Float32Array(16) }, { codec: "deflate" });
+    const big = encode({ b: new Float32Array(100_000) }, { codec: "deflate" });
+    const indexes: number[] = [];
+    let failure: NdpackError | undefined;
+    for await (const message of decodeMessages(cutAt(concat([small, big, small]), []), { maxDecodedBytes: 1000 })) {
+      try {
+        await message.readAll();
+        indexes.push(message.index);
+      } catch (error) {
+        failure = error as NdpackError;
+        if (!failure.recoverable) throw error;
+      }
+    }
+    expectCode(failure, "LIMIT_EXCEEDED", true, 1);
+    expect(failure!.limit).toBe("maxDecodedBytes");
+    expect(indexes).toEqual([0, 2]);
+  });
+
   test("maxMessageBytes: a larger message is LIMIT_EXCEEDED before its payload is read, recoverable", async () => {
     const small = encode({ a: new Uint8Array(10) });
     const big = encode({ b: new Uint8Array(100_000) });
