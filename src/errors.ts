@@ -46,6 +46,11 @@ export const ERROR_CODES = [
   "FILE_CHANGED",
   "WRITE_SIZE",
   "CLOSED",
+  // HTTP(S) reads (io/http.ts)
+  "HTTP_ERROR",
+  "RANGE_NOT_SUPPORTED",
+  "TIMEOUT",
+  "ABORTED",
 ] as const;
 
 /** A stable string naming one kind of failure; see {@link ERROR_CODES}. */
@@ -67,7 +72,11 @@ export interface ErrorDetails {
   limit?: string;
   /** For file errors: the path involved. */
   path?: string;
-  /** The underlying error (an OS error, a codec failure). */
+  /** For HTTP errors: the URL asked for (after redirects). */
+  url?: string;
+  /** For HTTP_ERROR: the response's status, when the server answered. */
+  status?: number;
+  /** The underlying error (an OS error, a codec failure, an abort's reason). */
   cause?: unknown;
 }
 
@@ -99,6 +108,10 @@ export class NdpackError extends Error {
   readonly limit?: string;
   /** File path involved, for file errors. */
   readonly path?: string;
+  /** URL involved, for HTTP errors (after redirects). */
+  readonly url?: string;
+  /** HTTP status of the response, for HTTP_ERROR when the server answered. */
+  readonly status?: number;
 
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -110,6 +123,8 @@ export class NdpackError extends Error {
     if (details.actual !== undefined) this.actual = details.actual;
     if (details.limit !== undefined) this.limit = details.limit;
     if (details.path !== undefined) this.path = details.path;
+    if (details.url !== undefined) this.url = details.url;
+    if (details.status !== undefined) this.status = details.status;
   }
 }
 
