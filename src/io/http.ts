@@ -11,8 +11,8 @@
  * two versions. At most `concurrency` requests are in flight at once.
  *
  * Failures are NdpackErrors: HTTP_ERROR with the `status` (404, 403, 5xx...), RANGE_NOT_SUPPORTED
- * (the server sent the whole file for a range: pass `allowFullDownload` to accept that and hold
- * the file in memory), FILE_CHANGED (412, or a validator or size that differs), TRUNCATED (a body
+ * (the server sent the whole file, larger than 64 KiB, for a range: pass `allowFullDownload` to
+ * accept that and hold the file in memory), FILE_CHANGED (412, or a validator or size that differs), TRUNCATED (a body
  * shorter than its range, or cut off), IO_ERROR (no answer: connection refused or reset), TIMEOUT
  * (no complete answer within `timeout` ms), ABORTED (the caller's signal; its reason is the
  * `cause`). 5xx, 408, 429, IO_ERROR, TRUNCATED and TIMEOUT are transient: retried `retries` times,
@@ -140,9 +140,10 @@ class RangeSource implements HttpSource {
     integerOption(offset, 0, "offset", 0);
     integerOption(length, 0, "length", 0);
     const end = Math.min(offset + length, this.size);
+    if (end <= offset) return new Uint8Array(0);
     const kept = this.#kept;
     // Copies, so that no array handed out shares memory with the bytes kept for later reads.
-    if (end <= kept.length) return kept.slice(offset, Math.max(offset, end));
+    if (end <= kept.length) return kept.slice(offset, end);
     const from = Math.max(offset, kept.length);
     const fetched = await withRetries(this.#settings, options.signal, () => this.#slots.run(() => this.#readRange(from, end, options.signal)));
     if (from === offset) return fetched;
@@ -199,8 +200,9 @@ function readFirst(settings: Settings, url: string): Promise<{ identity: FileIde
       throw new NdpackError("HTTP_ERROR", `${finalUrl}: HTTP 416 for the first ${INITIAL_BYTES} bytes of a file that is not empty`, { url: finalUrl, status: 416 });
     }
     if (response.status === 200) {
-      if (!settings.allowFullDownload) throw await rangeIgnored(response, finalUrl);
+      // The whole file instead of its first bytes: fine when it is no longer than what was asked for (an empty file, on nginx).
       const announced = Number(response.headers.get("content-length") ?? NaN);
+      if (!settings.allowFullDownload && !(announced <= INITIAL_BYTES)) throw await rangeIgnored(response, finalUrl);
       const bytes = Number.isSafeInteger(announced) ? await readBody(response, announced, finalUrl) : new Uint8Array(await response.arrayBuffer());
       return { identity: identityOf(response, finalUrl, { start: 0, end: bytes.length - 1, total: bytes.length }), bytes };
     }

@@ -1,0 +1,92 @@
+/**
+ * A tiny HTTP server on 127.0.0.1 (real sockets) that serves one file with Range support and fails
+ * on request in the ways nginx cannot be told to: a connection reset, a body shorter than its
+ * Content-Range, a body cut off mid-way, no answer at all, a 503 before a good answer.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/**
+ * What the next request gets instead of its bytes:
+ * - `reset`: the connection is reset (TCP RST) before any answer;
+ * - `short`: a 206 whose Content-Length (and body) is half of what its Content-Range says;
+ * - `cut`: a 206 announcing every byte, then the connection closes half-way through the body;
+ * - `hang`: no answer, the connection left open;
+ * - `503`: 503 Service Unavailable.
+ */
+export type Fault = "reset" | "short" | "cut" | "hang" | "503";
+
+export interface FaultyServer {
+  readonly url: string;
+  /** Requests received so far. */
+  readonly requests: number;
+  /** Most requests that were open at once (received, not yet answered in full). */
+  readonly mostOpen: number;
+  /** Holds every answer this many milliseconds before sending it (default 0), so that requests overlap. */
+  holdMs: number;
+  /** Makes the next requests fail, one fault each, in order (faults not used yet are dropped); later requests are served. */
+  failNext(...faults: Fault[]): void;
+  close(): Promise<void>;
+}
+
+const ETAG = '"v1"';
+
+/** Serves `file` at `http://127.0.0.1:PORT/file`. */
+export async function startFaultyServer(file: Uint8Array): Promise<FaultyServer> {
+  const faults: Fault[] = [];
+  let requests = 0;
+  let open = 0;
+  let mostOpen = 0;
+  let holdMs = 0;
+  const serve = (request: IncomingMessage, response: ServerResponse) => {
+    requests++;
+    mostOpen = Math.max(mostOpen, ++open);
+    response.once("close", () => open--);
+    if (holdMs > 0) setTimeout(() => answer(request, response), holdMs);
+    else answer(request, response);
+  };
+  const answer = (request: IncomingMessage, response: ServerResponse) => {
+    const fault = faults.shift();
+    if (fault === "reset") return request.socket.resetAndDestroy();
+    if (fault === "hang") return;
+    if (fault === "503") return response.writeHead(503).end();
+    const match = /^bytes=(\d+)-(\d+)$/.exec(request.headers.range ?? "");
+    if (match === null) return response.writeHead(200, { "content-length": file.length, etag: ETAG }).end(file);
+    const start = Number(match[1]);
+    // As S3 does: a range that starts past the end (any range of an empty file) is 416.
+    if (start >= file.length) return response.writeHead(416, { "content-range": `bytes */${file.length}` }).end();
+    const end = Math.min(Number(match[2]), file.length - 1);
+    const body = file.subarray(start, end + 1);
+    const headers = { "content-range": `bytes ${start}-${end}/${file.length}`, etag: ETAG };
+    if (fault === "short") return response.writeHead(206, { ...headers, "content-length": body.length >> 1 }).end(body.subarray(0, body.length >> 1));
+    response.writeHead(206, { ...headers, "content-length": body.length });
+    if (fault === "cut") {
+      response.write(body.subarray(0, body.length >> 1), () => request.socket.destroy());
+      return;
+    }
+    response.end(body);
+  };
+  const server = createServer(serve);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/file`,
+    get requests() {
+      return requests;
+    },
+    get mostOpen() {
+      return mostOpen;
+    },
+    get holdMs() {
+      return holdMs;
+    },
+    set holdMs(ms: number) {
+      holdMs = ms;
+    },
+    failNext: (...next) => void faults.splice(0, faults.length, ...next),
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
