@@ -13,6 +13,7 @@ import { coreCases } from "./core.js";
 import { fileCases } from "./files.js";
 import type { BenchConfig, Case } from "./harness.js";
 import { peerCases } from "./peers.js";
+import { remoteCases } from "./remote.js";
 import { scalingCases } from "./scaling.js";
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -27,6 +28,7 @@ export const SCENARIOS: Readonly<Record<string, string>> = {
   S3: "mixed dtypes",
   S4: "lazy read of one array from a big file",
   S5: "files: save and load",
+  R1: "issue 10: one array of a remote file (HTTP Range requests to nginx on loopback)",
   F3: "issue 3: big files (save 2 GiB, createWriter 8 GiB)",
   scaling: "decode time against payload size and array count",
   compression: "issue 4: codecs on four kinds of data",
@@ -45,7 +47,7 @@ export function defaultConfig(overrides: Partial<BenchConfig>): BenchConfig {
 }
 
 export function allCases(config: BenchConfig): Case[] {
-  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config)];
+  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...remoteCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config)];
   const order = Object.keys(SCENARIOS);
   // Stable sort by scenario, keeping each scenario's own order (core cases before peers).
   return all

@@ -42,3 +42,5 @@ export {
 } from "./floats.js";
 export { decodeStream, encodeStream } from "./stream.js";
 export type { ByteSource, DecodeStreamOptions, EncodeStreamOptions, NdpackStreamReader, StreamHeader } from "./stream.js";
+export { httpSource } from "./io/http.js";
+export type { HttpSource, HttpSourceOptions } from "./io/http.js";

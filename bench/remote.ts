@@ -1,0 +1,111 @@
+/**
+ * R1 (issue 10): one 4 MiB array of S4's 1 GiB ndpack file, served by a real nginx on loopback
+ * (Debian's package, started by each case's setup with test/helpers/nginx.ts), against a bare
+ * `fetch` of the same bytes with the same `Range` header. Every call gets a full GC before it and
+ * is its own sample (`gcEachCall`); the first call of each fresh process is reported too. Bytes
+ * transferred are counted in nginx's access log (`$body_bytes_sent`) around one more call.
+ *
+ * @module
+ */
+import { startNginx, bytesSent, type Nginx } from "../test/helpers/nginx.js";
+import { s4Layout, writeS4File } from "./files.js";
+import { loadNdpack, loadNdpackNode, MiB, touch, type BenchConfig, type Case, type JsCase, type Ndpack } from "./harness.js";
+
+export const R1 = {
+  step: "read one 4 MiB array of a 1 GiB file over HTTP (loopback nginx)",
+  fetch: "bare fetch with the same Range header",
+  openUrl: "ndpack openUrl + read + close",
+  source: "ndpack httpSource + read of the same range + close",
+};
+
+interface R1State {
+  ndpack: Ndpack;
+  nginx: Nginx;
+  url: string;
+  middle: string;
+  /** The bytes a verifying read of `middle` asks for: its payload, CRC and padding up to the next record. */
+  start: number;
+  length: number;
+  /** Header + padding: the bytes before the data section. */
+  dataStart: number;
+  source?: Awaited<ReturnType<Ndpack["httpSource"]>>;
+}
+
+async function r1Setup(config: BenchConfig, openNow: boolean): Promise<R1State> {
+  const ndpack = await loadNdpack(config);
+  const { path, middle, names } = s4Layout(config);
+  const local = await (await loadNdpackNode(config)).open(path);
+  const start = local.info(middle).offset;
+  const end = local.info(names[names.indexOf(middle) + 1]!).offset;
+  const dataStart = local.info(names[0]!).offset;
+  await local.close();
+  const nginx = await startNginx(config.tmpDir);
+  const url = `${nginx.origin}/files/${path.slice(config.tmpDir.length + 1)}`;
+  const state: R1State = { ndpack, nginx, url, middle, start, length: end - start, dataStart };
+  if (openNow) state.source = await ndpack.httpSource(url);
+  return state;
+}
+
+async function bareFetch(s: R1State): Promise<Uint8Array> {
+  const response = await fetch(s.url, { headers: { range: `bytes=${s.start}-${s.start + s.length - 1}` } });
+  if (response.status !== 206) throw new Error(`HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+async function openAndRead(s: R1State) {
+  const source = await s.ndpack.httpSource(s.url);
+  try {
+    return await source.read(s.start, s.length);
+  } finally {
+    await source.close();
+  }
+}
+
+export function remoteCases(config: BenchConfig): Case[] {
+  const prepare = { key: "s4-file", run: writeS4File };
+  const note = `R1: S4's ${config.quick ? "64 MiB file of 16" : "1 GiB file of 256"} float32 arrays of 4 MiB on nginx (127.0.0.1, sendfile, keep-alive); ndpack reads verify the CRC (the default), so the bare fetch asks for the same bytes: payload + CRC + padding. A full GC before every call.`;
+  const base = { kind: "js", scenario: "R1", step: R1.step, bytes: 4 * MiB, prepare, note, gcEachCall: true } as const;
+  const teardown = async (s: R1State) => {
+    await s.source?.close();
+    await s.nginx.stop();
+  };
+  const cases: JsCase<R1State>[] = [
+    {
+      ...base,
+      lib: R1.fetch,
+      role: "baseline",
+      setup: (c) => r1Setup(c, false),
+      run: async (s) => touch([await bareFetch(s)]),
+      async extra(s) {
+        const { entries } = await s.nginx.requests(() => bareFetch(s));
+        return { bytesRead: bytesSent(entries), requests: entries.length };
+      },
+      teardown,
+    },
+    {
+      ...base,
+      lib: R1.source,
+      role: "ndpack",
+      setup: (c) => r1Setup(c, false),
+      run: async (s) => touch([await openAndRead(s)]),
+      async extra(s) {
+        const { entries } = await s.nginx.requests(() => openAndRead(s));
+        return { bytesRead: bytesSent(entries), requests: entries.length, allowedBytes: s.dataStart + 4 * MiB + 64 * 1024 };
+      },
+      teardown,
+    },
+    {
+      ...base,
+      lib: "ndpack read on an open httpSource",
+      role: "ndpack",
+      setup: (c) => r1Setup(c, true),
+      run: async (s) => touch([await s.source!.read(s.start, s.length)]),
+      async extra(s) {
+        const { entries } = await s.nginx.requests(() => s.source!.read(s.start, s.length));
+        return { bytesRead: bytesSent(entries), requests: entries.length };
+      },
+      teardown,
+    },
+  ];
+  return cases;
+}
