@@ -44,6 +44,8 @@ describe("public API of src/index.ts", () => {
       "type ErrorCode",
       "type ErrorDetails",
       "value FORMAT_VERSION",
+      "type HttpSource",
+      "type HttpSourceOptions",
       "type NdArray",
       "type NdpackContents",
       "value NdpackError",
@@ -68,6 +70,7 @@ describe("public API of src/index.ts", () => {
       "value float32ToFloat8E5M2",
       "value float8E4M3FNToFloat32",
       "value float8E5M2ToFloat32",
+      "value httpSource",
       "value isNdpackError",
       "value verify",
     ]);
