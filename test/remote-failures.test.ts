@@ -165,8 +165,10 @@ describe("cancelling", () => {
     const source = await httpSource(faulty.url);
     faulty.failNext("hang");
     const controller = new AbortController();
+    const before = faulty.requests;
     const read = source.read(KEPT, 10, { signal: controller.signal });
-    setTimeout(() => controller.abort(new Error("user went away")), 50);
+    while (faulty.requests === before) await new Promise((resolve) => setTimeout(resolve, 5));
+    controller.abort(new Error("user went away"));
     const error = await rejection(read, "ABORTED");
     expect((error.cause as Error).message).toBe("user went away");
   });
@@ -180,6 +182,28 @@ describe("cancelling", () => {
     const source = await httpSource(faulty.url, { signal: controller.signal });
     controller.abort();
     await rejection(source.read(KEPT, 10), "ABORTED");
+  });
+
+  test("ABORTED at once for a read waiting for its turn behind a silent request", async () => {
+    const server = await startFaultyServer(FILE);
+    try {
+      const source = await httpSource(server.url, { concurrency: 1 });
+      server.failNext("hang");
+      const first = new AbortController();
+      const stuck = source.read(KEPT, 10, { signal: first.signal });
+      while (server.requests < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+      const second = new AbortController();
+      const waiting = source.read(KEPT + 100, 10, { signal: second.signal });
+      second.abort();
+      await rejection(waiting, "ABORTED");
+      expect(server.requests).toBe(2);
+      first.abort();
+      await rejection(stuck, "ABORTED");
+      // The slot is free again.
+      expect(Buffer.from(await source.read(KEPT, 10)).equals(Buffer.from(FILE.subarray(KEPT, KEPT + 10)))).toBe(true);
+    } finally {
+      await server.close();
+    }
   });
 
   test("ABORTED ends the wait between retries", async () => {

@@ -106,7 +106,7 @@ export async function httpSource(url: string | URL, options: HttpSourceOptions =
   };
   if (typeof settings.fetch !== "function") throw invalid("fetch", "a function", settings.fetch);
   const slots = new Slots(integerOption(options.concurrency, DEFAULT_CONCURRENCY, "concurrency", 1));
-  const first = await withRetries(settings, undefined, () => slots.run(() => readFirst(settings, String(url))));
+  const first = await withRetries(settings, undefined, () => slots.run(() => readFirst(settings, String(url)), [settings.signal]));
   return new RangeSource(settings, slots, first.identity, first.bytes);
 }
 
@@ -137,15 +137,17 @@ class RangeSource implements HttpSource {
 
   async read(offset: number, length: number, options: ReadRequestOptions = {}): Promise<Uint8Array> {
     if (this.#closed) throw new NdpackError("CLOSED", `the source of ${this.url} is closed`, { url: this.url });
-    integerOption(offset, 0, "offset", 0);
-    integerOption(length, 0, "length", 0);
+    for (const [field, value] of [["offset", offset], ["length", length]] as const) {
+      if (!Number.isSafeInteger(value) || value < 0) throw invalid(field, "an integer of at least 0", value);
+    }
     const end = Math.min(offset + length, this.size);
     if (end <= offset) return new Uint8Array(0);
     const kept = this.#kept;
     // Copies, so that no array handed out shares memory with the bytes kept for later reads.
     if (end <= kept.length) return kept.slice(offset, end);
     const from = Math.max(offset, kept.length);
-    const fetched = await withRetries(this.#settings, options.signal, () => this.#slots.run(() => this.#readRange(from, end, options.signal)));
+    const signals = [this.#settings.signal, options.signal];
+    const fetched = await withRetries(this.#settings, options.signal, () => this.#slots.run(() => this.#readRange(from, end, options.signal), signals));
     if (from === offset) return fetched;
     const bytes = new Uint8Array(end - offset);
     bytes.set(kept.subarray(offset));
@@ -351,7 +353,11 @@ function backoff(ms: number, signals: readonly (AbortSignal | undefined)[]): Pro
   });
 }
 
-/** At most `limit` tasks running at once; the others wait their turn, first come first served. */
+/**
+ * At most `limit` tasks running at once; the others wait their turn, first come first served. A
+ * task whose signal aborts while it waits runs at once, without a turn, so that it fails at once
+ * (with ABORTED, before any request) instead of after the requests ahead of it.
+ */
 class Slots {
   #free: number;
   readonly #waiting: (() => void)[] = [];
@@ -360,9 +366,9 @@ class Slots {
     this.#free = limit;
   }
 
-  async run<T>(task: () => Promise<T>): Promise<T> {
+  async run<T>(task: () => Promise<T>, signals: readonly (AbortSignal | undefined)[]): Promise<T> {
     if (this.#free > 0) this.#free--;
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else if (!(await this.#turn(signals))) return task();
     try {
       return await task();
     } finally {
@@ -370,6 +376,24 @@ class Slots {
       if (next === undefined) this.#free++;
       else next();
     }
+  }
+
+  /** Resolves to true when a running task hands its slot over, to false when a signal aborts first. */
+  #turn(signals: readonly (AbortSignal | undefined)[]): Promise<boolean> {
+    return new Promise((resolve) => {
+      const settle = (turn: boolean) => {
+        for (const s of signals) s?.removeEventListener("abort", aborted);
+        resolve(turn);
+      };
+      const given = () => settle(true);
+      const aborted = () => {
+        this.#waiting.splice(this.#waiting.indexOf(given), 1);
+        settle(false);
+      };
+      if (signals.some((s) => s?.aborted)) return resolve(false);
+      this.#waiting.push(given);
+      for (const s of signals) s?.addEventListener("abort", aborted, { once: true });
+    });
   }
 }
 
