@@ -236,6 +236,20 @@ describe("the source", () => {
     }
   });
 
+  test("every request goes through the fetch given, with the headers given", async () => {
+    let calls = 0;
+    const counted: typeof fetch = (input, init) => {
+      calls++;
+      return fetch(input, init);
+    };
+    const { entries } = await nginx.requests(async () => {
+      const source = await httpSource(`${nginx.origin}/redirect/file.bin`, { fetch: counted, headers: { authorization: "Bearer secret" } });
+      await source.read(KEPT, 10);
+    });
+    expect(calls).toBe(2);
+    expect(entries.map((e) => e.authorization)).toEqual(["Bearer secret", "Bearer secret", "Bearer secret"]);
+  });
+
   test("CLOSED after close", async () => {
     const source = await httpSource(`${nginx.origin}/files/file.bin`);
     await source.close();

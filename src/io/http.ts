@@ -165,18 +165,14 @@ class RangeSource implements HttpSource {
     else if (lastModified !== undefined) headers.set("if-unmodified-since", lastModified);
     return exchange(this.#settings, signal, url, headers, async (response) => {
       if (response.status === 412) throw fileChanged(url, "the server refused the condition (412 Precondition Failed)");
-      if (response.status === 200) throw await rangeIgnored(response, url);
-      if (response.status !== 206) throw await httpError(response, url);
+      if (response.status === 200) throw rangeIgnored(url);
+      if (response.status !== 206) throw httpError(response, url);
       const range = contentRange(response, url);
       const answer = identityOf(response, url, range);
       for (const [what, first, now] of [["size", this.size, answer.size], ["ETag", etag, answer.etag], ["Last-Modified", lastModified, answer.lastModified]] as const) {
-        if (first !== undefined && now !== undefined && first !== now) {
-          await response.body?.cancel();
-          throw fileChanged(url, `its ${what} was ${first} and is now ${now}`);
-        }
+        if (first !== undefined && now !== undefined && first !== now) throw fileChanged(url, `its ${what} was ${first} and is now ${now}`);
       }
       if (range.start !== start || range.end !== end - 1) {
-        await response.body?.cancel();
         throw new NdpackError("HTTP_ERROR", `${url}: asked for bytes ${start}-${end - 1}, the server sent ${range.start}-${range.end}`, { url, status: 206, expected: `${start}-${end - 1}`, actual: `${range.start}-${range.end}` });
       }
       return readBody(response, end - start, url);
@@ -204,14 +200,13 @@ function readFirst(settings: Settings, url: string): Promise<{ identity: FileIde
     if (response.status === 200) {
       // The whole file instead of its first bytes: fine when it is no longer than what was asked for (an empty file, on nginx).
       const announced = Number(response.headers.get("content-length") ?? NaN);
-      if (!settings.allowFullDownload && !(announced <= INITIAL_BYTES)) throw await rangeIgnored(response, finalUrl);
+      if (!settings.allowFullDownload && !(announced <= INITIAL_BYTES)) throw rangeIgnored(finalUrl);
       const bytes = Number.isSafeInteger(announced) ? await readBody(response, announced, finalUrl) : new Uint8Array(await response.arrayBuffer());
       return { identity: identityOf(response, finalUrl, { start: 0, end: bytes.length - 1, total: bytes.length }), bytes };
     }
-    if (response.status !== 206) throw await httpError(response, finalUrl);
+    if (response.status !== 206) throw httpError(response, finalUrl);
     const range = contentRange(response, finalUrl);
     if (range.start !== 0) {
-      await response.body?.cancel();
       throw new NdpackError("HTTP_ERROR", `${finalUrl}: asked for the first bytes, the server sent bytes ${range.start}-${range.end}`, { url: finalUrl, status: 206, expected: 0, actual: range.start });
     }
     return { identity: identityOf(response, finalUrl, range), bytes: await readBody(response, range.end + 1, finalUrl) };
@@ -251,7 +246,6 @@ async function readBody(response: Response, length: number, url: string): Promis
     const chunk = reader === undefined ? { done: true as const } : await reader.read();
     if (chunk.done) break;
     if (chunk.value.length > length - filled) {
-      await reader?.cancel();
       throw new NdpackError("HTTP_ERROR", `${url}: the server sent more than the ${length} bytes it announced`, { url, status: response.status, expected: length });
     }
     bytes.set(chunk.value, filled);
@@ -261,9 +255,8 @@ async function readBody(response: Response, length: number, url: string): Promis
   return bytes;
 }
 
-/** A 200 answer to a range request: the server ignores `Range`. Its body is not read. */
-async function rangeIgnored(response: Response, url: string): Promise<NdpackError> {
-  await response.body?.cancel();
+/** A 200 answer to a range request: the server ignores `Range`. */
+function rangeIgnored(url: string): NdpackError {
   return new NdpackError(
     "RANGE_NOT_SUPPORTED",
     `${url}: the server ignores Range requests (it answered 200 with the whole file); pass allowFullDownload: true to download the file into memory instead`,
@@ -271,8 +264,7 @@ async function rangeIgnored(response: Response, url: string): Promise<NdpackErro
   );
 }
 
-async function httpError(response: Response, url: string): Promise<NdpackError> {
-  await response.body?.cancel();
+function httpError(response: Response, url: string): NdpackError {
   return new NdpackError("HTTP_ERROR", `${url}: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`, { url, status: response.status });
 }
 
@@ -283,7 +275,8 @@ function fileChanged(url: string, why: string): NdpackError {
 /**
  * Sends one request and hands its answer to `handle`, within `timeout` ms (body included). Every
  * failure comes out as an NdpackError: the caller's abort is ABORTED, the timer's TIMEOUT, no
- * answer IO_ERROR, an answer cut off TRUNCATED.
+ * answer IO_ERROR, an answer cut off TRUNCATED. After a failure the rest of the body is dropped
+ * unread (with its connection).
  */
 async function exchange<T>(settings: Settings, signal: AbortSignal | undefined, url: string, headers: Headers, handle: (response: Response) => Promise<T>): Promise<T> {
   const signals = [settings.signal, signal].filter((s): s is AbortSignal => s !== undefined);
@@ -304,6 +297,7 @@ async function exchange<T>(settings: Settings, signal: AbortSignal | undefined, 
       return await handle(response);
     }
   } catch (error) {
+    controller.abort();
     if (error instanceof NdpackError) throw error;
     if (aborted() === undefined && timedOut) throw new NdpackError("TIMEOUT", `${url}: no complete answer within ${settings.timeout} ms`, { url, limit: "timeout", cause: error });
     if (aborted() === undefined && answered) throw new NdpackError("TRUNCATED", `${url}: the connection broke while the body was read (${describeCause(error)})`, { url, cause: error });

@@ -29,6 +29,8 @@ export interface LogEntry {
   readonly uri: string;
   readonly ifMatch: string;
   readonly ifUnmodifiedSince: string;
+  /** The request's Authorization header, "" when none. */
+  readonly authorization: string;
 }
 
 /** A running nginx. */
@@ -82,7 +84,7 @@ http {
   fastcgi_temp_path ${dir}/tmp/fastcgi;
   uwsgi_temp_path ${dir}/tmp/uwsgi;
   scgi_temp_path ${dir}/tmp/scgi;
-  log_format counted escape=json '{"status":$status,"bytes":$body_bytes_sent,"range":"$http_range","uri":"$request_uri","ifMatch":"$http_if_match","ifUnmodifiedSince":"$http_if_unmodified_since"}';
+  log_format counted escape=json '{"status":$status,"bytes":$body_bytes_sent,"range":"$http_range","uri":"$request_uri","ifMatch":"$http_if_match","ifUnmodifiedSince":"$http_if_unmodified_since","authorization":"$http_authorization"}';
   access_log ${dir}/access.log counted;
   sendfile on;
   absolute_redirect off;
