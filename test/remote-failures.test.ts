@@ -96,6 +96,18 @@ describe("statuses (nginx)", () => {
     await rejection(source.read(KEPT, 1000), "FILE_CHANGED");
   });
 
+  test("FILE_CHANGED through If-Unmodified-Since when the server sends no ETag (Last-Modified is the validator)", async () => {
+    const path = join(dir, "dated.bin");
+    writeFileSync(path, FILE);
+    utimesSync(path, new Date(), new Date(Date.now() - 60_000));
+    const source = await httpSource(`${nginx.origin}/noetag/dated.bin`);
+    expect(source.validator).toMatch(/ GMT$/);
+    const { entries } = await nginx.requests(() => source.read(KEPT, 1000));
+    expect(entries.map((e) => [e.status, e.ifMatch, e.ifUnmodifiedSince])).toEqual([[206, "", source.validator]]);
+    utimesSync(path, new Date(), new Date());
+    await rejection(source.read(KEPT, 1000), "FILE_CHANGED");
+  });
+
   test("an empty file has size 0 (nginx: 200, S3: 416); a small file from a server that ignores Range is read whole (no more than was asked for)", async () => {
     const empty = await httpSource(`${nginx.origin}/files/empty.bin`);
     expect(empty.size).toBe(0);
@@ -125,6 +137,21 @@ describe("broken connections (a Node server on real sockets)", () => {
     const error = await rejection(source.read(KEPT, 100_000), code);
     expect(error.url).toBe(faulty.url);
     expect(faulty.requests - before).toBe(3);
+  });
+
+  test("FILE_CHANGED from a server that ignores If-Match: a differing ETag, a weak one included, or size", async () => {
+    const server = await startFaultyServer(FILE, 'W/"weak-1"');
+    try {
+      const source = await httpSource(server.url);
+      server.replace(noise(FILE.length, 5), 'W/"weak-2"');
+      expect((await rejection(source.read(KEPT, 10), "FILE_CHANGED")).message).toMatch(/ETag/);
+      server.replace(FILE, '"strong"');
+      const strong = await httpSource(server.url);
+      server.replace(noise(FILE.length + 1, 5), '"strong"');
+      expect((await rejection(strong.read(KEPT, 10), "FILE_CHANGED")).message).toMatch(/size/);
+    } finally {
+      await server.close();
+    }
   });
 
   test("the first request is retried too: a reset, then a 503, then the file", async () => {

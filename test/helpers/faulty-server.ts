@@ -1,7 +1,8 @@
 /**
  * A tiny HTTP server on 127.0.0.1 (real sockets) that serves one file with Range support and fails
  * on request in the ways nginx cannot be told to: a connection reset, a body shorter than its
- * Content-Range, a body cut off mid-way, no answer at all, a 503 before a good answer.
+ * Content-Range, a body cut off mid-way, no answer at all, a 503 before a good answer. It ignores
+ * conditional headers (If-Match), as some servers do, and its file can be replaced.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -24,15 +25,15 @@ export interface FaultyServer {
   readonly mostOpen: number;
   /** Holds every answer this many milliseconds before sending it (default 0), so that requests overlap. */
   holdMs: number;
+  /** Serves `file` with the ETag `etag` from now on. */
+  replace(file: Uint8Array, etag: string): void;
   /** Makes the next requests fail, one fault each, in order (faults not used yet are dropped); later requests are served. */
   failNext(...faults: Fault[]): void;
   close(): Promise<void>;
 }
 
-const ETAG = '"v1"';
-
-/** Serves `file` at `http://127.0.0.1:PORT/file`. */
-export async function startFaultyServer(file: Uint8Array): Promise<FaultyServer> {
+/** Serves `file` at `http://127.0.0.1:PORT/file`, with the ETag `etag`. */
+export async function startFaultyServer(file: Uint8Array, etag = '"v1"'): Promise<FaultyServer> {
   const faults: Fault[] = [];
   let requests = 0;
   let open = 0;
@@ -51,13 +52,13 @@ export async function startFaultyServer(file: Uint8Array): Promise<FaultyServer>
     if (fault === "hang") return;
     if (fault === "503") return response.writeHead(503).end();
     const match = /^bytes=(\d+)-(\d+)$/.exec(request.headers.range ?? "");
-    if (match === null) return response.writeHead(200, { "content-length": file.length, etag: ETAG }).end(file);
+    if (match === null) return response.writeHead(200, { "content-length": file.length, etag }).end(file);
     const start = Number(match[1]);
     // As S3 does: a range that starts past the end (any range of an empty file) is 416.
     if (start >= file.length) return response.writeHead(416, { "content-range": `bytes */${file.length}` }).end();
     const end = Math.min(Number(match[2]), file.length - 1);
     const body = file.subarray(start, end + 1);
-    const headers = { "content-range": `bytes ${start}-${end}/${file.length}`, etag: ETAG };
+    const headers = { "content-range": `bytes ${start}-${end}/${file.length}`, etag };
     if (fault === "short") return response.writeHead(206, { ...headers, "content-length": body.length >> 1 }).end(body.subarray(0, body.length >> 1));
     response.writeHead(206, { ...headers, "content-length": body.length });
     if (fault === "cut") {
@@ -82,6 +83,10 @@ export async function startFaultyServer(file: Uint8Array): Promise<FaultyServer>
     },
     set holdMs(ms: number) {
       holdMs = ms;
+    },
+    replace: (newFile, newEtag) => {
+      file = newFile;
+      etag = newEtag;
     },
     failNext: (...next) => void faults.splice(0, faults.length, ...next),
     close: () => {

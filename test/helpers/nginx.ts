@@ -8,6 +8,7 @@
  * Locations, each serving the same folder or failing on purpose:
  * - `/files/NAME`: the file, with Range support (nginx's default);
  * - `/norange/NAME`: the file, ignoring Range (`max_ranges 0`: 200 with the whole body);
+ * - `/noetag/NAME`: the file without an ETag (Last-Modified only);
  * - `/redirect/NAME`: a 302 to `/files/NAME`, as a CDN redirects to an object store;
  * - `/status/404`, `/status/403`, `/status/503`: that status, always.
  */
@@ -92,6 +93,7 @@ http {
     listen 127.0.0.1:${port};
     location /files/ { alias ${root}/; }
     location /norange/ { alias ${root}/; max_ranges 0; }
+    location /noetag/ { alias ${root}/; etag off; }
     location ~ ^/redirect/(.*)$ { return 302 /files/$1; }
     location /fence/ { return 204; }
     ${status(404)}
