@@ -154,6 +154,18 @@ describe("broken connections (a Node server on real sockets)", () => {
     }
   });
 
+  test("HTTP_ERROR, not retried, when the answer holds other bytes than the range asked for (the first request included)", async () => {
+    const before = faulty.requests;
+    faulty.failNext("whole");
+    const first = await rejection(httpSource(faulty.url), "HTTP_ERROR");
+    expect([first.status, first.expected, first.actual]).toEqual([206, `0-${KEPT - 1}`, `0-${FILE.length - 1}`]);
+    const source = await httpSource(faulty.url);
+    faulty.failNext("whole");
+    const later = await rejection(source.read(KEPT, 10), "HTTP_ERROR");
+    expect(later.expected).toBe(`${KEPT}-${KEPT + 9}`);
+    expect(faulty.requests - before).toBe(3);
+  });
+
   test("the first request is retried too: a reset, then a 503, then the file", async () => {
     const before = faulty.requests;
     faulty.failNext("reset", "503");

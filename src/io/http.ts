@@ -172,9 +172,7 @@ class RangeSource implements HttpSource {
       for (const [what, first, now] of [["size", this.size, answer.size], ["ETag", etag, answer.etag], ["Last-Modified", lastModified, answer.lastModified]] as const) {
         if (first !== undefined && now !== undefined && first !== now) throw fileChanged(url, `its ${what} was ${first} and is now ${now}`);
       }
-      if (range.start !== start || range.end !== end - 1) {
-        throw new NdpackError("HTTP_ERROR", `${url}: asked for bytes ${start}-${end - 1}, the server sent ${range.start}-${range.end}`, { url, status: 206, expected: `${start}-${end - 1}`, actual: `${range.start}-${range.end}` });
-      }
+      checkAnsweredRange(range, start, end, url);
       return readBody(response, end - start, url);
     });
   }
@@ -206,9 +204,7 @@ function readFirst(settings: Settings, url: string): Promise<{ identity: FileIde
     }
     if (response.status !== 206) throw httpError(response, finalUrl);
     const range = contentRange(response, finalUrl);
-    if (range.start !== 0) {
-      throw new NdpackError("HTTP_ERROR", `${finalUrl}: asked for the first bytes, the server sent bytes ${range.start}-${range.end}`, { url: finalUrl, status: 206, expected: 0, actual: range.start });
-    }
+    checkAnsweredRange(range, 0, Math.min(INITIAL_BYTES, range.total), finalUrl);
     return { identity: identityOf(response, finalUrl, range), bytes: await readBody(response, range.end + 1, finalUrl) };
   });
 }
@@ -235,6 +231,13 @@ function contentRange(response: Response, url: string): ContentRange {
     throw new NdpackError("HTTP_ERROR", `${url}: a 206 answer with ${why}`, { url, status: response.status, field: "Content-Range" });
   }
   return { start, end, total };
+}
+
+/** The answer must hold exactly the bytes asked for, `start` to `end` (excluded): never more memory than asked for, never other bytes. */
+function checkAnsweredRange(range: ContentRange, start: number, end: number, url: string): void {
+  if (range.start !== start || range.end !== end - 1) {
+    throw new NdpackError("HTTP_ERROR", `${url}: asked for bytes ${start}-${end - 1}, the server sent ${range.start}-${range.end}`, { url, status: 206, expected: `${start}-${end - 1}`, actual: `${range.start}-${range.end}` });
+  }
 }
 
 /** Reads a body of exactly `length` bytes into one buffer: fewer is TRUNCATED, more is HTTP_ERROR (never a larger allocation). */

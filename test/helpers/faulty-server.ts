@@ -13,9 +13,10 @@ import type { AddressInfo } from "node:net";
  * - `short`: a 206 whose Content-Length (and body) is half of what its Content-Range says;
  * - `cut`: a 206 announcing every byte, then the connection closes half-way through the body;
  * - `hang`: no answer, the connection left open;
- * - `503`: 503 Service Unavailable.
+ * - `503`: 503 Service Unavailable;
+ * - `whole`: a 206 of the whole file, whatever the range asked for.
  */
-export type Fault = "reset" | "short" | "cut" | "hang" | "503";
+export type Fault = "reset" | "short" | "cut" | "hang" | "503" | "whole";
 
 export interface FaultyServer {
   readonly url: string;
@@ -53,6 +54,7 @@ export async function startFaultyServer(file: Uint8Array, etag = '"v1"'): Promis
     if (fault === "503") return response.writeHead(503).end();
     const match = /^bytes=(\d+)-(\d+)$/.exec(request.headers.range ?? "");
     if (match === null) return response.writeHead(200, { "content-length": file.length, etag }).end(file);
+    if (fault === "whole") return response.writeHead(206, { "content-range": `bytes 0-${file.length - 1}/${file.length}`, "content-length": file.length, etag }).end(file);
     const start = Number(match[1]);
     // As S3 does: a range that starts past the end (any range of an empty file) is 416.
     if (start >= file.length) return response.writeHead(416, { "content-range": `bytes */${file.length}` }).end();
