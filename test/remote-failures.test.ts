@@ -166,6 +166,16 @@ describe("broken connections (a Node server on real sockets)", () => {
     expect(faulty.requests - before).toBe(3);
   });
 
+  test("HTTP_ERROR for a body longer than its Content-Range, and for a 206 without Content-Range (the header a browser hides without CORS)", async () => {
+    const source = await httpSource(faulty.url);
+    faulty.failNext("long");
+    expect((await rejection(source.read(KEPT, 10), "HTTP_ERROR")).message).toMatch(/more than the 10 bytes/);
+    faulty.failNext("no-range");
+    const error = await rejection(httpSource(faulty.url), "HTTP_ERROR");
+    expect(error.field).toBe("Content-Range");
+    expect(error.message).toMatch(/Access-Control-Expose-Headers/);
+  });
+
   test("the first request is retried too: a reset, then a 503, then the file", async () => {
     const before = faulty.requests;
     faulty.failNext("reset", "503");

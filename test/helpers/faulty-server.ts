@@ -14,9 +14,11 @@ import type { AddressInfo } from "node:net";
  * - `cut`: a 206 announcing every byte, then the connection closes half-way through the body;
  * - `hang`: no answer, the connection left open;
  * - `503`: 503 Service Unavailable;
- * - `whole`: a 206 of the whole file, whatever the range asked for.
+ * - `whole`: a 206 of the whole file, whatever the range asked for;
+ * - `long`: a 206 with the right Content-Range and a longer body;
+ * - `no-range`: a 206 without Content-Range.
  */
-export type Fault = "reset" | "short" | "cut" | "hang" | "503" | "whole";
+export type Fault = "reset" | "short" | "cut" | "hang" | "503" | "whole" | "long" | "no-range";
 
 export interface FaultyServer {
   readonly url: string;
@@ -62,6 +64,8 @@ export async function startFaultyServer(file: Uint8Array, etag = '"v1"'): Promis
     const body = file.subarray(start, end + 1);
     const headers = { "content-range": `bytes ${start}-${end}/${file.length}`, etag };
     if (fault === "short") return response.writeHead(206, { ...headers, "content-length": body.length >> 1 }).end(body.subarray(0, body.length >> 1));
+    if (fault === "long") return response.writeHead(206, { ...headers, "content-length": body.length + 100 }).end(Buffer.concat([body, new Uint8Array(100)]));
+    if (fault === "no-range") return response.writeHead(206, { etag, "content-length": body.length }).end(body);
     response.writeHead(206, { ...headers, "content-length": body.length });
     if (fault === "cut") {
       response.write(body.subarray(0, body.length >> 1), () => request.socket.destroy());
