@@ -10,13 +10,13 @@
  * `If-Unmodified-Since`): a file replaced on the server in between is FILE_CHANGED, never a mix of
  * two versions. At most `concurrency` requests are in flight at once.
  *
- * Failures are NdpackErrors: HTTP_ERROR with the `status` (404, 403, 5xx...), RANGE_NOT_SUPPORTED
- * (the server sent the whole file, larger than 64 KiB, for a range: pass `allowFullDownload` to
- * accept that and hold the file in memory), FILE_CHANGED (412, or a validator or size that differs), TRUNCATED (a body
- * shorter than its range, or cut off), IO_ERROR (no answer: connection refused or reset), TIMEOUT
- * (no complete answer within `timeout` ms), ABORTED (the caller's signal; its reason is the
- * `cause`). 5xx, 408, 429, IO_ERROR, TRUNCATED and TIMEOUT are transient: retried `retries` times,
- * waiting 100 ms, 200 ms, 400 ms... (with jitter) in between.
+ * Failures are NdpackErrors: HTTP_ERROR with the `status` (404, 403, 5xx, an answer of other
+ * bytes than asked for), RANGE_NOT_SUPPORTED (the whole file, larger than 64 KiB, for a range:
+ * `allowFullDownload` accepts it and holds the file in memory), FILE_CHANGED (412, or a validator
+ * or size that differs), TRUNCATED (a body shorter than its range, or cut off), IO_ERROR (no
+ * answer: connection refused or reset), TIMEOUT (no complete answer within `timeout` ms), ABORTED
+ * (the caller's signal; its reason is the `cause`). 5xx, 408, 429, IO_ERROR, TRUNCATED and TIMEOUT
+ * are transient: retried `retries` times, waiting 100 ms, 200 ms, 400 ms... (with jitter) between.
  *
  * Cross-origin servers must allow the `Range` request header and expose `Content-Range` and
  * `ETag` (CORS `Access-Control-Expose-Headers`), or the browser hides the size and the validator.
