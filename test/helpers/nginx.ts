@@ -133,6 +133,9 @@ export async function startNginx(root: string): Promise<Nginx> {
     }
   }
   const running = child;
+  // A test process that ends without stop() (a crash, a killed worker) leaves no nginx behind.
+  const killOnExit = () => running.kill("SIGKILL");
+  process.once("exit", killOnExit);
   let fences = 0;
 
   const log = async (): Promise<LogEntry[]> => {
@@ -159,6 +162,7 @@ export async function startNginx(root: string): Promise<Nginx> {
       return { result, entries: (await log()).slice(before) };
     },
     async stop() {
+      process.off("exit", killOnExit);
       const exited = new Promise((resolve) => running.once("exit", resolve));
       running.kill("SIGTERM");
       await exited;
