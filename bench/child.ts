@@ -24,7 +24,7 @@ async function runCase(c: JsCase<unknown>, config: BenchConfig): Promise<CaseRes
   }
   collectGarbage();
   const setupRss = peakRss();
-  const m = await measure(() => c.run(state), { runs: c.runs ?? config.runs, warmup: c.warmup ?? config.warmup, minSampleMs: config.quick ? 20 : 100, warmupMs: config.quick ? 100 : 300, gcEachCall: c.gcEachCall === true });
+  const m = await measure(() => c.run(state), { runs: c.runs ?? config.runs, warmup: c.warmup ?? config.warmup, minSampleMs: config.quick ? 20 : 100, warmupMs: config.quick ? 100 : 300, gcEachCall: c.gcEachCall ?? false });
   await c.check?.(state, m.last);
   const extra = c.extra ? await c.extra(state) : undefined;
   const peak = peakRss();
@@ -36,7 +36,6 @@ async function runCase(c: JsCase<unknown>, config: BenchConfig): Promise<CaseRes
     iterations: m.iterations,
     medianMs,
     minMs: Math.min(...m.samples),
-    firstMs: m.firstMs,
     throughput: c.bytes > 0 ? c.bytes / (medianMs / 1000) : undefined,
     peakRss: peak,
     setupRss,

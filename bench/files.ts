@@ -104,7 +104,7 @@ async function rawPositionedRead(s: S4State, handle: Awaited<ReturnType<typeof o
  * three calls is taken: another read that happens to fall inside one call (a pipe, a lazily loaded
  * file) is not the library's.
  */
-async function bytesReadBy(fn: () => Promise<unknown>): Promise<number> {
+export async function bytesReadBy(fn: () => Promise<unknown>): Promise<number> {
   let least = Infinity;
   for (let i = 0; i < 3; i++) {
     const idle = -bytesReadSoFar() + bytesReadSoFar();

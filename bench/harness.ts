@@ -59,7 +59,7 @@ export interface JsCase<State = unknown> {
   /** Overrides the configured sample count (long cases). */
   readonly runs?: number;
   readonly warmup?: number;
-  /** A full GC before every call, however short (each call is then its own sample): for calls whose cost after a quiet moment is what users see (one remote read). */
+  /** A full GC before every timed call, each sample one call (calls of a few ms whose garbage must not weigh on the next). */
   readonly gcEachCall?: boolean;
 }
 
@@ -121,8 +121,6 @@ export interface CaseResult {
   readonly iterations?: number;
   readonly medianMs?: number;
   readonly minMs?: number;
-  /** The first call in the fresh process (the first warm-up call): what a short-lived program pays. */
-  readonly firstMs?: number;
   /** Payload bytes per second at the median. */
   readonly throughput?: number;
   /** Peak resident set size of the whole process, in bytes. */
@@ -154,8 +152,6 @@ export interface Measurement {
   readonly samples: number[];
   readonly iterations: number;
   readonly last: unknown;
-  /** Milliseconds of the first call. */
-  readonly firstMs: number;
 }
 
 const gc: (() => void) | undefined = (globalThis as { gc?: () => void }).gc;
@@ -184,31 +180,28 @@ function isPromise(value: unknown): value is Promise<unknown> {
  */
 export async function measure(fn: () => unknown, options: MeasureOptions): Promise<Measurement> {
   let last: unknown;
-  let firstMs: number | undefined;
   let perCall = options.minSampleMs;
-  const gcBefore = (ms: number) => (options.gcEachCall || ms >= GC_BETWEEN_CALLS_MS) && gc?.();
   if (options.warmup > 0) {
     let calls = 0;
     let fastest = Infinity;
     const started = performance.now();
     while (calls < options.warmup || (performance.now() - started < options.warmupMs && calls < 1_000_000)) {
       last = undefined;
-      gcBefore(fastest);
+      if (options.gcEachCall || fastest >= GC_BETWEEN_CALLS_MS) gc?.();
       const t = performance.now();
       last = fn();
       if (isPromise(last)) last = await last;
       const took = performance.now() - t;
-      firstMs ??= took;
       fastest = Math.min(fastest, took);
       calls++;
     }
     perCall = fastest;
   }
-  const iterations = perCall >= options.minSampleMs || options.gcEachCall ? 1 : Math.min(1_000_000, Math.ceil(options.minSampleMs / Math.max(perCall, 0.0002)));
+  const iterations = options.gcEachCall || perCall >= options.minSampleMs ? 1 : Math.min(1_000_000, Math.ceil(options.minSampleMs / Math.max(perCall, 0.0002)));
   const samples: number[] = [];
   for (let r = 0; r < options.runs; r++) {
     last = undefined;
-    gcBefore(perCall);
+    if (options.gcEachCall || perCall >= GC_BETWEEN_CALLS_MS) gc?.();
     const start = performance.now();
     for (let i = 0; i < iterations; i++) {
       last = fn();
@@ -216,7 +209,7 @@ export async function measure(fn: () => unknown, options: MeasureOptions): Promi
     }
     samples.push((performance.now() - start) / iterations);
   }
-  return { samples, iterations, last, firstMs: firstMs ?? samples[0]! };
+  return { samples, iterations, last };
 }
 
 export function median(values: readonly number[]): number {

@@ -1,9 +1,9 @@
 /**
  * R1 (issue 10): one 4 MiB array of S4's 1 GiB ndpack file, served by a real nginx on loopback
  * (Debian's package, started by each case's setup with test/helpers/nginx.ts), against a bare
- * `fetch` of the same bytes with the same `Range` header. Every call gets a full GC before it and
- * is its own sample (`gcEachCall`); the first call of each fresh process is reported too. Bytes
- * transferred are counted in nginx's access log (`$body_bytes_sent`) around one more call.
+ * `fetch` of the same bytes with the same `Range` header: warm, with a full GC before every call
+ * (each its own sample), and as the first call in a fresh process. Bytes transferred are counted
+ * in nginx's access log (`$body_bytes_sent`) around one more call.
  *
  * @module
  */
@@ -12,7 +12,8 @@ import { s4Layout, writeS4File } from "./files.js";
 import { loadNdpack, loadNdpackNode, MiB, touch, type BenchConfig, type Case, type JsCase, type Ndpack } from "./harness.js";
 
 export const R1 = {
-  step: "read one 4 MiB array of a 1 GiB file over HTTP (loopback nginx)",
+  step: "one 4 MiB array of a 1 GiB .ndp over HTTP (loopback nginx; warm, full GC before each call)",
+  cold: "one 4 MiB array of a 1 GiB .ndp over HTTP (loopback nginx; first call in a fresh process)",
   fetch: "bare fetch with the same Range header",
   openUrl: "ndpack openUrl + read + close",
   source: "ndpack httpSource + read of the same range + close",
@@ -63,7 +64,7 @@ async function openAndRead(s: R1State) {
 
 export function remoteCases(config: BenchConfig): Case[] {
   const prepare = { key: "s4-file", run: writeS4File };
-  const note = `R1: S4's ${config.quick ? "64 MiB file of 16" : "1 GiB file of 256"} float32 arrays of 4 MiB on nginx (127.0.0.1, sendfile, keep-alive); ndpack reads verify the CRC (the default), so the bare fetch asks for the same bytes: payload + CRC + padding. A full GC before every call.`;
+  const note = `R1: S4's ${config.quick ? "64 MiB file of 16" : "1 GiB file of 256"} float32 arrays of 4 MiB on nginx (127.0.0.1, sendfile, keep-alive), started in each case's setup; ndpack reads verify the CRC (the default), so the bare fetch asks for the same bytes: payload + CRC + padding. Warm rows: a full GC before every call, one call per sample. First-call rows: one call in a fresh process.`;
   const base = { kind: "js", scenario: "R1", step: R1.step, bytes: 4 * MiB, prepare, note, gcEachCall: true } as const;
   const teardown = async (s: R1State) => {
     await s.source?.close();
@@ -107,5 +108,7 @@ export function remoteCases(config: BenchConfig): Case[] {
       teardown,
     },
   ];
+  const cold = { step: R1.cold, runs: 1, warmup: 0 } as const;
+  for (const c of cases.filter((c) => c.lib === R1.fetch || c.lib === R1.source)) cases.push({ ...c, ...cold, extra: undefined });
   return cases;
 }

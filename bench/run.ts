@@ -186,7 +186,7 @@ function stepTable(rows: readonly CaseResult[]): string {
   const hasRatio = rows.some((r) => ratioOf(r) !== undefined);
   const hasPerItem = rows.some((r) => typeof r.extra?.arrays === "number");
   const hasBytesRead = rows.some((r) => typeof r.extra?.bytesRead === "number");
-  const header = ["library", "median", "min", "first call", "throughput", "peak RSS", "RSS over setup"];
+  const header = ["library", "median", "min", "throughput", "peak RSS", "RSS over setup"];
   if (hasPerItem) header.push("per array");
   if (hasRatio) header.push("ratio");
   if (hasBytesRead) header.push("bytes read");
@@ -198,7 +198,7 @@ function stepTable(rows: readonly CaseResult[]): string {
       cells.push(r.unsupported ? `n/a: ${r.error}` : `FAILED: ${r.error}`);
       while (cells.length < header.length) cells.push("");
     } else {
-      cells.push(formatMs(r.medianMs), formatMs(r.minMs), r.firstMs === undefined ? "" : formatMs(r.firstMs), formatRate(r.throughput), formatMiB(r.peakRss), formatMiB(r.peakRss! - r.setupRss!));
+      cells.push(formatMs(r.medianMs), formatMs(r.minMs), formatRate(r.throughput), formatMiB(r.peakRss), formatMiB(r.peakRss! - r.setupRss!));
       if (hasPerItem) cells.push(typeof r.extra?.arrays === "number" ? formatMs(r.medianMs / r.extra.arrays) : "");
       if (hasRatio) cells.push(ratioOf(r) !== undefined ? `${ratioOf(r)!.toFixed(2)}${r.extra?.codec === "none" ? " (stored raw)" : ""}` : "");
       if (hasBytesRead) cells.push(typeof r.extra?.bytesRead === "number" ? `${r.extra.bytesRead.toLocaleString("en-US")}${typeof r.extra.allowedBytes === "number" ? ` (allowed ${r.extra.allowedBytes.toLocaleString("en-US")})` : ""}` : "");
