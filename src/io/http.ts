@@ -302,9 +302,11 @@ async function exchange<T>(settings: Settings, signal: AbortSignal | undefined, 
   } catch (error) {
     controller.abort();
     if (error instanceof NdpackError) throw error;
-    if (aborted() === undefined && timedOut) throw new NdpackError("TIMEOUT", `${url}: no complete answer within ${settings.timeout} ms`, { url, limit: "timeout", cause: error });
-    if (aborted() === undefined && answered) throw new NdpackError("TRUNCATED", `${url}: the connection broke while the body was read (${describeCause(error)})`, { url, cause: error });
-    if (aborted() === undefined) throw new NdpackError("IO_ERROR", `${url}: the request failed (${describeCause(error)})`, { url, cause: error });
+    if (aborted() === undefined) {
+      if (timedOut) throw new NdpackError("TIMEOUT", `${url}: no complete answer within ${settings.timeout} ms`, { url, limit: "timeout", cause: error });
+      if (answered) throw new NdpackError("TRUNCATED", `${url}: the connection broke while the body was read (${describeCause(error)})`, { url, cause: error });
+      throw new NdpackError("IO_ERROR", `${url}: the request failed (${describeCause(error)})`, { url, cause: error });
+    }
   } finally {
     clearTimeout(timer);
     for (const s of signals) s.removeEventListener("abort", stop);
