@@ -29,7 +29,7 @@ interface R1State {
   length: number;
   /** Header + padding: the bytes before the data section. */
   dataStart: number;
-  source?: Awaited<ReturnType<Ndpack["httpSource"]>>;
+  reader?: Awaited<ReturnType<Ndpack["openUrl"]>>;
 }
 
 async function r1Setup(config: BenchConfig, openNow: boolean): Promise<R1State> {
@@ -43,7 +43,7 @@ async function r1Setup(config: BenchConfig, openNow: boolean): Promise<R1State> 
   const nginx = await startNginx(config.tmpDir);
   const url = `${nginx.origin}/files/${path.slice(config.tmpDir.length + 1)}`;
   const state: R1State = { ndpack, nginx, url, middle, start, length: end - start, dataStart };
-  if (openNow) state.source = await ndpack.httpSource(url);
+  if (openNow) state.reader = await ndpack.openUrl(url);
   return state;
 }
 
@@ -53,7 +53,16 @@ async function bareFetch(s: R1State): Promise<Uint8Array> {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-async function openAndRead(s: R1State) {
+async function openAndRead(s: R1State, verify = true) {
+  const reader = await s.ndpack.openUrl(s.url);
+  try {
+    return await reader.read(s.middle, { verify });
+  } finally {
+    await reader.close();
+  }
+}
+
+async function sourceOpenAndRead(s: R1State) {
   const source = await s.ndpack.httpSource(s.url);
   try {
     return await source.read(s.start, s.length);
@@ -67,7 +76,7 @@ export function remoteCases(config: BenchConfig): Case[] {
   const note = `R1: S4's ${config.quick ? "64 MiB file of 16" : "1 GiB file of 256"} float32 arrays of 4 MiB on nginx (127.0.0.1, sendfile, keep-alive), started in each case's setup; ndpack reads verify the CRC (the default), so the bare fetch asks for the same bytes: payload + CRC + padding. Warm rows: a full GC before every call, one call per sample. First-call rows: one call in a fresh process.`;
   const base = { kind: "js", scenario: "R1", step: R1.step, bytes: 4 * MiB, prepare, note, gcEachCall: true } as const;
   const teardown = async (s: R1State) => {
-    await s.source?.close();
+    await s.reader?.close();
     await s.nginx.stop();
   };
   const cases: JsCase<R1State>[] = [
@@ -85,10 +94,10 @@ export function remoteCases(config: BenchConfig): Case[] {
     },
     {
       ...base,
-      lib: R1.source,
+      lib: R1.openUrl,
       role: "ndpack",
       setup: (c) => r1Setup(c, false),
-      run: async (s) => touch([await openAndRead(s)]),
+      run: async (s) => touch([(await openAndRead(s)).data]),
       async extra(s) {
         const { entries } = await s.nginx.requests(() => openAndRead(s));
         return { bytesRead: bytesSent(entries), requests: entries.length, allowedBytes: s.dataStart + 4 * MiB + 64 * 1024 };
@@ -97,18 +106,34 @@ export function remoteCases(config: BenchConfig): Case[] {
     },
     {
       ...base,
-      lib: "ndpack read on an open httpSource",
+      lib: "ndpack openUrl + read (verify: false) + close",
+      role: "ndpack",
+      setup: (c) => r1Setup(c, false),
+      run: async (s) => touch([(await openAndRead(s, false)).data]),
+      teardown,
+    },
+    {
+      ...base,
+      lib: "ndpack read on an open reader",
       role: "ndpack",
       setup: (c) => r1Setup(c, true),
-      run: async (s) => touch([await s.source!.read(s.start, s.length)]),
+      run: async (s) => touch([(await s.reader!.read(s.middle)).data]),
       async extra(s) {
-        const { entries } = await s.nginx.requests(() => s.source!.read(s.start, s.length));
+        const { entries } = await s.nginx.requests(() => s.reader!.read(s.middle));
         return { bytesRead: bytesSent(entries), requests: entries.length };
       },
       teardown,
     },
+    {
+      ...base,
+      lib: R1.source,
+      role: "ndpack",
+      setup: (c) => r1Setup(c, false),
+      run: async (s) => touch([await sourceOpenAndRead(s)]),
+      teardown,
+    },
   ];
   const cold = { step: R1.cold, runs: 1, warmup: 0 } as const;
-  for (const c of cases.filter((c) => c.lib === R1.fetch || c.lib === R1.source)) cases.push({ ...c, ...cold, extra: undefined });
+  for (const c of cases.filter((c) => c.lib === R1.fetch || c.lib === R1.openUrl)) cases.push({ ...c, ...cold, extra: undefined });
   return cases;
 }

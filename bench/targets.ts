@@ -88,8 +88,8 @@ export function evaluateTargets(results: readonly CaseResult[]): TargetResult[] 
 
   // R1: remote read (issue 10).
   const r1 = (lib: string) => `R1/${R1.step}/${lib}`;
-  speed("R1 httpSource + read + close vs a bare fetch of the same range (time within 1.3x, i.e. speed >= 0.77x)", r1(R1.fetch), r1(R1.source), 1 / 1.3);
-  const remote = get(r1(R1.source));
+  speed("R1 openUrl + read + close vs a bare fetch of the same range (time within 1.3x, i.e. speed >= 0.77x)", r1(R1.fetch), r1(R1.openUrl), 1 / 1.3);
+  const remote = get(r1(R1.openUrl));
   if (remote && typeof remote.extra?.bytesRead === "number" && typeof remote.extra?.allowedBytes === "number") {
     out.push({ name: "R1 bytes transferred (header + array + 64 KiB)", measured: `${remote.extra.bytesRead.toLocaleString("en-US")} B in ${String(remote.extra.requests)} requests`, required: `<= ${remote.extra.allowedBytes.toLocaleString("en-US")} B`, met: remote.extra.bytesRead <= remote.extra.allowedBytes });
   } else notMeasured("R1 bytes transferred (header + array + 64 KiB)", "<= header + 4 MiB + 64 KiB");
