@@ -136,6 +136,11 @@ export interface OpenOptions extends OpenUrlOptions {}
 /** Whatever {@link open} reads: a path, a `file:` or `http(s):` URL, an open file handle, or any {@link ByteSource}. */
 export type OpenTarget = PathLike | FileHandle | ByteSource;
 
+/** An `http:` or `https:` URL, as a string or a URL: read with `openUrl`, not from the file system. */
+function isHttpUrl(target: unknown): target is string | URL {
+  return /^https?:\/\//i.test(target instanceof URL ? target.href : typeof target === "string" ? target : "");
+}
+
 function isFileHandle(target: unknown): target is FileHandle {
   return target !== null && typeof target === "object" && typeof (target as FileHandle).fd === "number" && typeof (target as FileHandle).stat === "function";
 }
@@ -163,7 +168,7 @@ function isFileHandle(target: unknown): target is FileHandle {
  * ```
  */
 export async function open(target: OpenTarget, options: OpenOptions = {}): Promise<NdpackReader> {
-  if (/^https?:\/\//i.test(target instanceof URL ? target.href : typeof target === "string" ? target : "")) return openUrl(target as string | URL, options);
+  if (isHttpUrl(target)) return openUrl(target, options);
   if (isFileHandle(target)) return openSource(await FileSource.fromHandle(target, options.name), options);
   if (target !== null && typeof target === "object" && !(target instanceof URL)) return openSource(target, options);
   const path = toPath(target);
