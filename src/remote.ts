@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { httpSource, type HttpSourceOptions } from "./io/http.js";
+import { httpSource, withoutQuery, type HttpSourceOptions } from "./io/http.js";
 import { openSource, type NdpackReader, type OpenSourceOptions } from "./reader.js";
 
 /**
@@ -35,10 +35,6 @@ export interface OpenUrlOptions extends HttpSourceOptions, OpenSourceOptions {}
  */
 export async function openUrl(url: string | URL, options: OpenUrlOptions = {}): Promise<NdpackReader> {
   const source = await httpSource(url, options);
+  // Named without its query: a presigned URL's signature stays out of messages, and the extension is the path's.
   return openSource(source, { name: withoutQuery(source.url), ...options });
-}
-
-/** The URL without its query and fragment: a presigned URL's signature stays out of messages, and the extension is the path's. */
-function withoutQuery(url: string): string {
-  return url.replace(/[?#].*$/s, "");
 }

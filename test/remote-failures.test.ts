@@ -53,6 +53,12 @@ describe("statuses (nginx)", () => {
     expect(entries.map((e) => e.status)).toEqual([status]);
   });
 
+  test("a presigned URL's query (its signature) stays out of the error's message and url", async () => {
+    const error = await rejection(httpSource(`${nginx.origin}/status/403?X-Amz-Signature=secret`), "HTTP_ERROR");
+    expect(error.url).toBe(`${nginx.origin}/status/403`);
+    expect(error.message).not.toMatch(/secret/);
+  });
+
   test("HTTP_ERROR with status 503 after exactly `retries` retries", async () => {
     const { result: error, entries } = await nginx.requests(() => rejection(httpSource(`${nginx.origin}/status/503`, { retries: 2 }), "HTTP_ERROR"));
     expect(error.status).toBe(503);

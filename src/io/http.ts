@@ -23,7 +23,7 @@
  *
  * @module
  */
-import { NdpackError } from "../errors.js";
+import { NdpackError, type ErrorCode, type ErrorDetails } from "../errors.js";
 import type { ByteSource, ReadRequestOptions } from "./source.js";
 
 /** Bytes the first request asks for: the whole header of most files, and small files whole. */
@@ -136,7 +136,7 @@ class RangeSource implements HttpSource {
   }
 
   async read(offset: number, length: number, options: ReadRequestOptions = {}): Promise<Uint8Array> {
-    if (this.#closed) throw new NdpackError("CLOSED", `the source of ${this.url} is closed`, { url: this.url });
+    if (this.#closed) throw httpFailure("CLOSED", this.url, "the source is closed");
     for (const [field, value] of [["offset", offset], ["length", length]] as const) {
       if (!Number.isSafeInteger(value) || value < 0) throw invalid(field, "an integer of at least 0", value);
     }
@@ -193,7 +193,7 @@ function readFirst(settings: Settings, url: string): Promise<{ identity: FileIde
       // An empty file has no byte 0: the answer is 416 with `Content-Range: bytes */0`.
       await response.body?.cancel();
       if (/^bytes \*\/0$/i.test(response.headers.get("content-range")?.trim() ?? "")) return { identity: identityOf(response, finalUrl, { start: 0, end: -1, total: 0 }), bytes: new Uint8Array(0) };
-      throw new NdpackError("HTTP_ERROR", `${finalUrl}: HTTP 416 for the first ${INITIAL_BYTES} bytes of a file that is not empty`, { url: finalUrl, status: 416 });
+      throw httpFailure("HTTP_ERROR", finalUrl, `HTTP 416 for the first ${INITIAL_BYTES} bytes of a file that is not empty`, { status: 416 });
     }
     if (response.status === 200) {
       // The whole file instead of its first bytes: fine when it is no longer than what was asked for (an empty file, on nginx).
@@ -228,7 +228,7 @@ function contentRange(response: Response, url: string): ContentRange {
   const [start, end, total] = (match?.slice(1) ?? []).map(Number);
   if (start === undefined || end === undefined || total === undefined || !Number.isSafeInteger(total) || start > end || end >= total) {
     const why = header === null ? "no Content-Range header (a cross-origin server must expose it with Access-Control-Expose-Headers)" : `a Content-Range the reader cannot use: "${header}"`;
-    throw new NdpackError("HTTP_ERROR", `${url}: a 206 answer with ${why}`, { url, status: response.status, field: "Content-Range" });
+    throw httpFailure("HTTP_ERROR", url, `a 206 answer with ${why}`, { status: response.status, field: "Content-Range" });
   }
   return { start, end, total };
 }
@@ -236,7 +236,7 @@ function contentRange(response: Response, url: string): ContentRange {
 /** The answer must hold exactly the bytes asked for, `start` to `end` (excluded): never more memory than asked for, never other bytes. */
 function checkAnsweredRange(range: ContentRange, start: number, end: number, url: string): void {
   if (range.start !== start || range.end !== end - 1) {
-    throw new NdpackError("HTTP_ERROR", `${url}: asked for bytes ${start}-${end - 1}, the server sent ${range.start}-${range.end}`, { url, status: 206, expected: `${start}-${end - 1}`, actual: `${range.start}-${range.end}` });
+    throw httpFailure("HTTP_ERROR", url, `asked for bytes ${start}-${end - 1}, the server sent ${range.start}-${range.end}`, { status: 206, expected: `${start}-${end - 1}`, actual: `${range.start}-${range.end}` });
   }
 }
 
@@ -249,30 +249,40 @@ async function readBody(response: Response, length: number, url: string): Promis
     const chunk = reader === undefined ? { done: true as const } : await reader.read();
     if (chunk.done) break;
     if (chunk.value.length > length - filled) {
-      throw new NdpackError("HTTP_ERROR", `${url}: the server sent more than the ${length} bytes it announced`, { url, status: response.status, expected: length });
+      throw httpFailure("HTTP_ERROR", url, `the server sent more than the ${length} bytes it announced`, { status: response.status, expected: length });
     }
     bytes.set(chunk.value, filled);
     filled += chunk.value.length;
   }
-  if (filled < length) throw new NdpackError("TRUNCATED", `${url}: the body ended after ${filled} of its ${length} bytes`, { url, expected: length, actual: filled });
+  if (filled < length) throw httpFailure("TRUNCATED", url, `the body ended after ${filled} of its ${length} bytes`, { expected: length, actual: filled });
   return bytes;
 }
 
 /** A 200 answer to a range request: the server ignores `Range`. */
 function rangeIgnored(url: string): NdpackError {
-  return new NdpackError(
-    "RANGE_NOT_SUPPORTED",
-    `${url}: the server ignores Range requests (it answered 200 with the whole file); pass allowFullDownload: true to download the file into memory instead`,
-    { url, status: 200, limit: "allowFullDownload" },
-  );
+  return httpFailure("RANGE_NOT_SUPPORTED", url, "the server ignores Range requests (it answered 200 with the whole file); pass allowFullDownload: true to download the file into memory instead", { status: 200, limit: "allowFullDownload" });
+}
+
+/**
+ * An NdpackError about `url`, which is named without its query (a presigned URL's signature stays
+ * out of messages and logs).
+ */
+function httpFailure(code: ErrorCode, url: string, message: string, details: ErrorDetails = {}): NdpackError {
+  const shown = withoutQuery(url);
+  return new NdpackError(code, `${shown}: ${message}`, { ...details, url: shown });
+}
+
+/** `url` without its query and fragment. */
+export function withoutQuery(url: string): string {
+  return url.replace(/[?#].*$/s, "");
 }
 
 function httpError(response: Response, url: string): NdpackError {
-  return new NdpackError("HTTP_ERROR", `${url}: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`, { url, status: response.status });
+  return httpFailure("HTTP_ERROR", url, `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`, { status: response.status });
 }
 
 function fileChanged(url: string, why: string): NdpackError {
-  return new NdpackError("FILE_CHANGED", `${url} changed on the server since it was opened: ${why}`, { url });
+  return httpFailure("FILE_CHANGED", url, `the file changed on the server since it was opened: ${why}`);
 }
 
 /**
@@ -303,15 +313,15 @@ async function exchange<T>(settings: Settings, signal: AbortSignal | undefined, 
     controller.abort();
     if (error instanceof NdpackError) throw error;
     if (aborted() === undefined) {
-      if (timedOut) throw new NdpackError("TIMEOUT", `${url}: no complete answer within ${settings.timeout} ms`, { url, limit: "timeout", cause: error });
-      if (answered) throw new NdpackError("TRUNCATED", `${url}: the connection broke while the body was read (${describeCause(error)})`, { url, cause: error });
-      throw new NdpackError("IO_ERROR", `${url}: the request failed (${describeCause(error)})`, { url, cause: error });
+      if (timedOut) throw httpFailure("TIMEOUT", url, `no complete answer within ${settings.timeout} ms`, { limit: "timeout", cause: error });
+      if (answered) throw httpFailure("TRUNCATED", url, `the connection broke while the body was read (${describeCause(error)})`, { cause: error });
+      throw httpFailure("IO_ERROR", url, `the request failed (${describeCause(error)})`, { cause: error });
     }
   } finally {
     clearTimeout(timer);
     for (const s of signals) s.removeEventListener("abort", stop);
   }
-  throw new NdpackError("ABORTED", `reading ${url} was aborted`, { url, cause: aborted()?.reason });
+  throw httpFailure("ABORTED", url, "the read was aborted", { cause: aborted()?.reason });
 }
 
 /** The most telling part of a fetch failure: undici puts the socket error (ECONNRESET...) in `cause`. */
