@@ -17,6 +17,7 @@
  * answer: connection refused or reset), TIMEOUT (no complete answer within `timeout` ms), ABORTED
  * (the caller's signal; its reason is the `cause`). 5xx, 408, 429, IO_ERROR, TRUNCATED and TIMEOUT
  * are transient: retried `retries` times, waiting 100 ms, 200 ms, 400 ms... (with jitter) between.
+ * Errors name the URL without its query: a presigned URL's signature stays out of logs.
  *
  * Cross-origin servers must allow the `Range` request header and expose `Content-Range` and
  * `ETag` (CORS `Access-Control-Expose-Headers`), or the browser hides the size and the validator.
