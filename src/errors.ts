@@ -46,6 +46,11 @@ export const ERROR_CODES = [
   "FILE_CHANGED",
   "WRITE_SIZE",
   "CLOSED",
+  // HTTP(S) reads (io/http.ts)
+  "HTTP_ERROR",
+  "RANGE_NOT_SUPPORTED",
+  "TIMEOUT",
+  "ABORTED",
 ] as const;
 
 /** A stable string naming one kind of failure; see {@link ERROR_CODES}. */
@@ -71,7 +76,11 @@ export interface ErrorDetails {
   messageIndex?: number;
   /** For errors of a message stream: true when the next message can still be read (the failing message's length was known). */
   recoverable?: boolean;
-  /** The underlying error (an OS error, a codec failure). */
+  /** For HTTP errors: the URL asked for (after redirects). */
+  url?: string;
+  /** For HTTP_ERROR: the response's status, when the server answered. */
+  status?: number;
+  /** The underlying error (an OS error, a codec failure, an abort's reason). */
   cause?: unknown;
 }
 
@@ -111,6 +120,10 @@ export class NdpackError extends Error {
    * `false` when the stream is over.
    */
   readonly recoverable?: boolean;
+  /** URL involved, for HTTP errors (after redirects). */
+  readonly url?: string;
+  /** HTTP status of the response, for HTTP_ERROR when the server answered. */
+  readonly status?: number;
 
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -124,6 +137,8 @@ export class NdpackError extends Error {
     if (details.path !== undefined) this.path = details.path;
     if (details.messageIndex !== undefined) this.messageIndex = details.messageIndex;
     if (details.recoverable !== undefined) this.recoverable = details.recoverable;
+    if (details.url !== undefined) this.url = details.url;
+    if (details.status !== undefined) this.status = details.status;
   }
 }
 

@@ -50,3 +50,7 @@ export { COALESCE_GAP_BYTES } from "./io/source.js";
 export type { ByteSource, ReadManyOptions, ReadRequestOptions } from "./io/source.js";
 export type { FormatName } from "./formats/types.js";
 export type { ByteStream, DecodeStreamOptions, EncodeStreamOptions, NdpackStreamReader, StreamHeader } from "./stream.js";
+export { httpSource } from "./io/http.js";
+export type { HttpSource, HttpSourceOptions } from "./io/http.js";
+export { openUrl } from "./remote.js";
+export type { OpenUrlOptions } from "./remote.js";

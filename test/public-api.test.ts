@@ -50,6 +50,8 @@ describe("public API of src/index.ts", () => {
       "type FormatName",
       "type MessageTarget",
       "type MessageWriterOptions",
+      "type HttpSource",
+      "type HttpSourceOptions",
       "type NdArray",
       "type NdpackContents",
       "value NdpackError",
@@ -61,6 +63,7 @@ describe("public API of src/index.ts", () => {
       "type NdpackStreamReader",
       "type NodeWritableLike",
       "type OpenSourceOptions",
+      "type OpenUrlOptions",
       "type Order",
       "type ReadChunksOptions",
       "type ReadLimits",
@@ -88,8 +91,10 @@ describe("public API of src/index.ts", () => {
       "value float32ToFloat8E5M2",
       "value float8E4M3FNToFloat32",
       "value float8E5M2ToFloat32",
+      "value httpSource",
       "value isNdpackError",
       "value openSource",
+      "value openUrl",
       "value verify",
     ]);
   });
