@@ -24,8 +24,7 @@ function recipeBlocks(): { file: string; code: string }[] {
 }
 
 /** Runs a script with node from `cwd`; resolves with its exit code and output. */
-function runNode(script: string, cwd: string): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const started = performance.now();
+function runNode(script: string, cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script], { cwd, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -33,7 +32,7 @@ function runNode(script: string, cwd: string): Promise<{ code: number | null; st
     child.stdout.on("data", (b: Buffer) => (stdout += b.toString("utf8")));
     child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
     child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr, ms: performance.now() - started }));
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
   });
 }
 
@@ -81,7 +80,7 @@ describe("every example runs", () => {
     }
   });
 
-  test("npm run demo's script: the whole story, every check passing, in well under a minute", async () => {
+  test("npm run demo's script: the whole story, every check passing", async () => {
     const result = await runNode(join(EXAMPLES, "demo.mjs"), REPO);
     expect(result.code, result.stdout + result.stderr).toBe(0);
     expect(result.stdout).toContain("$ ndpack inspect demo.ndp");
@@ -90,7 +89,6 @@ describe("every example runs", () => {
     expect(result.stdout).toContain("read the file from Python");
     expect(result.stdout).not.toContain("FAIL");
     expect(result.stdout.trimEnd().endsWith("every check passed")).toBe(true);
-    expect(result.ms).toBeLessThan(30_000);
     expect(JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).scripts.demo).toBe("npm run build && node examples/demo.mjs");
   });
 });
