@@ -23,9 +23,9 @@
  */
 import { freshBytes, swapInPlace } from "./bytes.js";
 import { arrayInfo, checkPayloadCrc, materialize, type ArrayInfo, type NdArray, type NdpackContents } from "./decode.js";
-import { planEncoding, planSegments, type ArraysInput, type EncodeOptions, type EncodePlan } from "./encode.js";
-import { NdpackError } from "./errors.js";
-import { PREAMBLE_SIZE, type ReadLimits } from "./format.js";
+import { ENCODE_OPTIONS, planEncoding, planSegments, type ArraysInput, type EncodeOptions, type EncodePlan } from "./encode.js";
+import { checkOptionNames, NdpackError } from "./errors.js";
+import { LIMIT_OPTIONS, PREAMBLE_SIZE, type ReadLimits } from "./format.js";
 import { checkFileLength, checkZeroPadding, readHeader, readPreamble, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
 
@@ -92,6 +92,7 @@ function* streamChunks(plan: EncodePlan, chunkBytes: number): Generator<Uint8Arr
  * ```
  */
 export function encodeStream(arrays: ArraysInput, options: EncodeStreamOptions = {}): ReadableStream<Uint8Array> {
+  checkOptionNames(options, { ...ENCODE_OPTIONS, chunkBytes: true } satisfies Record<keyof EncodeStreamOptions, true>, "encodeStream");
   const chunkBytes = checkChunkBytes(options.chunkBytes);
   const chunks = streamChunks(planEncoding(arrays, options), chunkBytes);
   return new ReadableStream<Uint8Array>({
@@ -397,6 +398,7 @@ class StreamDecoder implements NdpackStreamReader {
  * ```
  */
 export function decodeStream(source: ByteSource, options: DecodeStreamOptions = {}): NdpackStreamReader {
+  checkOptionNames(options, { ...LIMIT_OPTIONS, verify: true } satisfies Record<keyof DecodeStreamOptions, true>, "decodeStream");
   const limits = resolveLimits(options);
   const verify = options.verify ?? true;
   if (typeof verify !== "boolean") throw new NdpackError("INVALID_ARGUMENT", `verify must be a boolean, got ${String(verify)}`, { field: "verify" });

@@ -7,8 +7,7 @@
  */
 import { copySwapped, freshBytes } from "../bytes.js";
 import type { NdArray } from "../decode.js";
-import { DTYPES, isDtype, type Dtype, type DtypeInfo } from "../dtypes.js";
-import type { ArrayInput, ArraysInput } from "../encode.js";
+import { DTYPES, isDtype, unknownDtypeMessage, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { NdpackError } from "../errors.js";
 import type { ByteOrder, Codec, Order } from "../format.js";
 import { elementCount } from "../header.js";
@@ -35,7 +34,7 @@ export function checkLimit(value: unknown, fallback: number, option: string): nu
 
 /** Checks a dtype option. */
 export function checkDtype(value: unknown, option: string): Dtype {
-  if (!isDtype(value)) throw new NdpackError("INVALID_ARGUMENT", `option ${option} must be an ndpack dtype name, got ${JSON.stringify(value)}`, { field: option });
+  if (!isDtype(value)) throw new NdpackError("INVALID_ARGUMENT", unknownDtypeMessage(value, `option ${option}`), { field: option });
   return value;
 }
 
@@ -54,16 +53,6 @@ export function checkMetadata(metadata: unknown): Readonly<Record<string, unknow
   const proto = metadata !== null && typeof metadata === "object" ? Object.getPrototypeOf(metadata) : undefined;
   if (proto !== Object.prototype && proto !== null) throw new NdpackError("INVALID_ARGUMENT", "metadata must be a plain JSON object", { field: "metadata" });
   return metadata as Readonly<Record<string, unknown>>;
-}
-
-/** The `[name, array]` pairs of any {@link ArraysInput}, in order. */
-export function entriesOf(arrays: ArraysInput): Iterable<readonly [string, ArrayInput]> {
-  if (arrays instanceof Map) return arrays.entries();
-  if (arrays !== null && typeof arrays === "object" && typeof (arrays as Iterable<unknown>)[Symbol.iterator] === "function") {
-    return arrays as Iterable<readonly [string, ArrayInput]>;
-  }
-  if (arrays === null || typeof arrays !== "object") throw new NdpackError("INVALID_ARGUMENT", "arrays must be an object, a Map or a list of [name, array] pairs");
-  return Object.entries(arrays as Record<string, ArrayInput>);
 }
 
 /** Checks that an array name to write is a non-empty Unicode string not seen before. */
@@ -147,7 +136,7 @@ export function viewOrCopy(found: ForeignPayload, copy: CopyMode): NdArray {
     nbytes: payload.length,
     data: new dtype.view(bytes.buffer, bytes.byteOffset, payload.length / wordSize),
     copied,
-  };
+  } as NdArray; // the table's row for `dtype` makes `data` the type DtypeData names for it
 }
 
 /**

@@ -34,7 +34,7 @@
 import { Inflate } from "pako";
 import type { ArrayInfo } from "../decode.js";
 import type { Dtype } from "../dtypes.js";
-import { NdpackError } from "../errors.js";
+import { checkOptionNames, NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
 import { crc32 } from "../crc32.js";
 import { checkLimit, type RangeReader } from "./common.js";
@@ -153,6 +153,7 @@ async function npyLayoutOf(readHead: (length: number) => Promise<Uint8Array>, le
  *   TRAILING_BYTES when the file's size is not what the header describes.
  */
 export async function readNpyHeader(source: RangeReader, options: NpyHeaderOptions = {}): Promise<ForeignHeader> {
+  checkOptionNames(options, { name: true, voidDtype: true, maxHeaderBytes: true, maxDims: true } satisfies Record<keyof NpyHeaderOptions, true>, "readNpyHeader");
   const reader = new CountingReader(source);
   const resolved = resolveNpyOptions(options);
   const layout = await npyLayoutOf((length) => reader.read(0, length), reader.size, resolved);
@@ -182,6 +183,7 @@ export async function readNpyHeader(source: RangeReader, options: NpyHeaderOptio
  *   OVERLAP, GAP, BAD_SHAPE, SIZE_MISMATCH, TRAILING_BYTES.
  */
 export async function readSafetensorsHeader(source: RangeReader, options: SafetensorsHeaderOptions = {}): Promise<ForeignHeader> {
+  checkOptionNames(options, { maxHeaderBytes: true, maxDims: true } satisfies Record<keyof SafetensorsHeaderOptions, true>, "readSafetensorsHeader");
   const reader = new CountingReader(source);
   const { maxHeaderBytes, maxDims } = resolveSafetensorsOptions(options);
   const size = reader.size;
@@ -255,6 +257,7 @@ async function memberHead(reader: CountingReader, member: ZipEntry, length: numb
  *   which checks a member's CRC-32 before reading it, reports CHECKSUM.
  */
 export async function readNpzHeader(source: RangeReader, options: NpzHeaderOptions = {}): Promise<ForeignHeader> {
+  checkOptionNames(options, { voidDtype: true, maxArrays: true, maxHeaderBytes: true, maxDims: true, maxDecodedBytes: true, maxMetadataBytes: true } satisfies Record<keyof NpzHeaderOptions, true>, "readNpzHeader");
   const reader = new CountingReader(source);
   const npyOptions = resolveNpyOptions({ maxHeaderBytes: options.maxHeaderBytes, maxDims: options.maxDims });
   const maxArrays = checkLimit(options.maxArrays, DEFAULT_LIMITS.maxArrays, "maxArrays");

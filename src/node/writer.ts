@@ -24,9 +24,9 @@ import { open as openHandle, unlink, type FileHandle } from "node:fs/promises";
 import { copySwapped } from "../bytes.js";
 import { DEFAULT_COMPRESSION_LEVEL } from "../codecs.js";
 import { crc32 } from "../crc32.js";
-import { DTYPES, isDtype, typedArrayTag, type Dtype, type DtypeInfo } from "../dtypes.js";
-import { checkShape, layoutHead, planEncoding, type ArraySpec, type EncodeOptions } from "../encode.js";
-import { NdpackError } from "../errors.js";
+import { DTYPES, isDtype, typedArrayTag, unknownDtypeMessage, type Dtype, type DtypeInfo } from "../dtypes.js";
+import { checkShape, ENCODE_OPTIONS, layoutHead, planEncoding, type ArraySpec, type EncodeOptions } from "../encode.js";
+import { checkOptionNames, NdpackError, notFoundError } from "../errors.js";
 import { CODECS, DEFAULT_ALIGNMENT, PREAMBLE_SIZE, type ByteOrder, type Checksum, type Codec, type Order } from "../format.js";
 import { elementCount } from "../header.js";
 import { dataSectionStart, nextRecordOffset, placeRecords } from "../layout.js";
@@ -127,7 +127,7 @@ function declare(entries: readonly WriterEntry[], options: WriterOptions): Decla
   const details = entries.map((entry: WriterEntry, index) => {
     if (entry === null || typeof entry !== "object") throw new NdpackError("INVALID_ARGUMENT", `entries[${index}] must be an object { name, dtype, shape }`, { field: `entries[${index}]` });
     const name = String(entry.name);
-    if (!isDtype(entry.dtype)) throw new NdpackError("UNKNOWN_DTYPE", `array "${name}": unknown dtype ${JSON.stringify(entry.dtype)}`, { array: name, field: "dtype" });
+    if (!isDtype(entry.dtype)) throw new NdpackError("UNKNOWN_DTYPE", unknownDtypeMessage(entry.dtype, `array "${name}"`), { array: name, field: "dtype", actual: String(entry.dtype) });
     const dtype = DTYPES[entry.dtype];
     const shape = checkShape(name, entry.shape, dtype);
     if (entry.codec !== undefined && !(CODECS as readonly unknown[]).includes(entry.codec)) {
@@ -681,7 +681,7 @@ class Writer implements NdpackWriter {
   write(name: string, chunk: ArrayBufferView): Promise<void> {
     return this.#enqueue(async () => {
       const index = this.#byIndex.get(name);
-      if (index === undefined) throw new NdpackError("NOT_FOUND", `write("${name}"): no array of that name was declared`, { array: name });
+      if (index === undefined) throw notFoundError(name, this.names);
       const array = this.#file.arrays[index]!;
       const bytes = this.#bytesOf(name, array, chunk);
       if (index < this.#index) {
@@ -773,6 +773,7 @@ function isNodeWritable(target: unknown): target is NodeJS.WritableStream {
  * target; IO_ERROR with the OS error as `cause`.
  */
 export async function createWriter(target: WriterTarget, entries: readonly WriterEntry[], options: WriterOptions = {}): Promise<NdpackWriter> {
+  checkOptionNames(options, { ...ENCODE_OPTIONS, fsync: true } satisfies Record<keyof WriterOptions, true>, "createWriter");
   const path = typeof target === "string" || target instanceof URL ? toPath(target, "target") : undefined;
   if (path === undefined && !isWebWritable(target) && !isNodeWritable(target)) {
     throw new NdpackError("INVALID_ARGUMENT", "target must be a path, a Node writable stream or a WritableStream", { field: "target" });
