@@ -83,6 +83,21 @@ describeCode("BAD_MAGIC", () => {
     const error = decodeFailure(Uint8Array.of(0x88, ...M.slice(1), 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), "BAD_MAGIC");
     expect(error.offset).toBe(0);
   });
+  test(".npy, .npz, .safetensors, PNG, HDF5 and gzip input: the message says what it is and what reads it", () => {
+    const safetensors = B.concat(Uint8Array.of(2, 0, 0, 0, 0, 0, 0, 0), new TextEncoder().encode("{}"));
+    const inputs: [Uint8Array, string][] = [
+      [toNpy(new Float32Array(2)), "it looks like a .npy file (numpy): read it with fromNpy from ndpack/interop"],
+      [toNpz({ x: new Uint8Array(1) }), "it looks like a zip archive (a .npz file, if numpy wrote it): read it with fromNpz"],
+      [toNpz({}), "an empty zip archive (an empty .npz file)"],
+      [safetensors, "it looks like a .safetensors file: read it with fromSafetensors"],
+      [toSafetensors({ x: new Uint8Array(1) }), "it looks like a .safetensors file"],
+      [Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13), "it looks like a PNG image"],
+      [Uint8Array.of(0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a), "it looks like an HDF5 file"],
+      [Uint8Array.of(0x1f, 0x8b, 8, 0), "it looks like a gzip file"],
+    ];
+    for (const [bytes, says] of inputs) expect(decodeFailure(bytes, "BAD_MAGIC").message).toContain(says);
+    expect(decodeFailure(Uint8Array.of(0x88, 1, 2), "BAD_MAGIC").message).toBe("not an ndpack file: byte 0 is 0x88, expected 0x89");
+  });
   test("a short input that is not a prefix of the magic (step 1 before step 2)", () => {
     decodeFailure(Uint8Array.of(0x50, 0x4b), "BAD_MAGIC"); // "PK", a zip file
     decodeFailure(Uint8Array.of(0x89, 0x4e, 0x44, 0x58), "BAD_MAGIC");
