@@ -4,7 +4,9 @@
  * (count, min, max, mean, std, NaN, Inf) is numpy's, for every kind of dtype, shape and order,
  * for arrays read in several chunks, and for .npz/.npy inputs written by numpy.
  */
+import { writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { toNpy } from "../src/interop/index.js";
 import { float32ToBfloat16, float32ToFloat16, float32ToFloat8E4M3FN, float32ToFloat8E5M2 } from "../src/index.js";
 import { save } from "../src/node/index.js";
 import { describeWithNumpy, type NumpyArray, type NumpyPart } from "./helpers/cli-numpy.js";
@@ -139,6 +141,16 @@ describe("show prints a description, the preview and the summary", () => {
     const result = await runCli(["show", tmp.path("arrays.ndp"), "nope"]);
     expect(result.code).toBe(2);
     expect(errorLineOf(result)).toBe(`ndpack show: no array named "nope" in ${tmp.path("arrays.ndp")} (NOT_FOUND)`);
+  });
+
+  test("without a name: the file's only array (a .npy file's); a file of several is INVALID_ARGUMENT listing them", async () => {
+    writeFileSync(tmp.path("one.npy"), toNpy(Int32Array.of(1, -2, 300000)));
+    const result = await runCli(["show", tmp.path("one.npy")]);
+    expect(result.stderr).toBe("");
+    expect(result.stdout.split("\n").slice(0, 2)).toEqual(["one: int32 [3], C order, little-endian, 12 bytes", numpy.get("be32")!.str]);
+    const several = await runCli(["show", tmp.path("big-endian.ndp")]);
+    expect(several.code).toBe(2);
+    expect(errorLineOf(several)).toBe(`ndpack show: ${tmp.path("big-endian.ndp")} holds 2 arrays: name the one to show (be32, be64) (INVALID_ARGUMENT)`);
   });
 
   test("a closed pipe ends the output quietly", async () => {

@@ -119,11 +119,11 @@ ${EXIT_CODES}`,
     .command("show")
     .description("print an array's values as numpy does (the edges of large arrays) and its summary: count, min, max, mean, std, NaN and Inf counts")
     .argument("<file>", "a .ndp, .npy, .npz or .safetensors file")
-    .argument("<name>", "the array's name (see ndpack inspect)")
+    .argument("[name]", "the array's name (see ndpack inspect); may be left out when the file holds one array")
     .option("--json", "print one JSON object: the summary and the preview")
     .addOption(voidDtypeOption())
     .addHelpText("after", `\nmin, max, mean and std are of the finite values; the array is read once, chunk by chunk.\n${EXIT_CODES}`)
-    .action(async (file: string, name: string, options: { json?: boolean; voidDtype?: Dtype }) => {
+    .action(async (file: string, name: string | undefined, options: { json?: boolean; voidDtype?: Dtype }) => {
       state.exitCode = await showCommand(file, name, options);
     });
 
