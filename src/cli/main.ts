@@ -186,10 +186,15 @@ ${EXIT_CODES}`,
     .option("--rtol <x>", "relative tolerance: values differ when |a - b| > atol + rtol * |b| (default 0)", nonNegative)
     .option("--atol <x>", "absolute tolerance (default 0: values must be equal; NaN equals NaN)", nonNegative)
     .option("--ignore-metadata", "do not compare the metadata")
+    .option("--by-position", "pair the arrays by their position in the files, not by name")
+    .option("--exact-bool", "compare bool arrays byte for byte (1 and 2 differ), not by truth value")
     .option("--json", "print one JSON object")
     .addOption(voidDtypeOption())
-    .addHelpText("after", `\nMemory order, byte order and compression are not differences: values are compared by index.\n${EXIT_CODES}`)
-    .action(async (a: string, b: string, options: { rtol?: number; atol?: number; ignoreMetadata?: boolean; json?: boolean; voidDtype?: Dtype }) => {
+    .addHelpText(
+      "after",
+      `\nArrays are paired by name, or by position with --by-position; two files of one array each (two .npy files) are compared whatever the names.\nMemory order, byte order and compression are not differences: values are compared by index.\n${EXIT_CODES}`,
+    )
+    .action(async (a: string, b: string, options: { rtol?: number; atol?: number; ignoreMetadata?: boolean; byPosition?: boolean; exactBool?: boolean; json?: boolean; voidDtype?: Dtype }) => {
       state.exitCode = await diffCommand(a, b, options);
     });
 

@@ -581,6 +581,8 @@ export function formatPreview(plan: PreviewPlan, dtype: Dtype, values: ReadonlyM
 export interface Tolerance {
   readonly rtol: number;
   readonly atol: number;
+  /** Compare bool bytes exactly (1 and 2 differ) instead of by truth value, as numpy's `array_equal` does. */
+  readonly exactBool: boolean;
 }
 
 /** What differs between two runs of elements. */
@@ -626,6 +628,9 @@ export function compareChunks(dtype: Dtype, a: Uint8Array, b: Uint8Array, tolera
       const abs = Math.hypot(pr - qr, pi - qi);
       if (!exact && abs <= tolerance.atol + tolerance.rtol * Math.hypot(qr, qi)) continue;
       differ(i, abs);
+    } else if (kind === "bool" && !tolerance.exactBool) {
+      if (((x as ArrayLike<number>)[i] === 0) === ((y as ArrayLike<number>)[i] === 0)) continue;
+      differ(i, 1);
     } else {
       const p = (x as ArrayLike<number>)[i]!;
       const q = (y as ArrayLike<number>)[i]!;
