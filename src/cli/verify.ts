@@ -8,7 +8,7 @@
  */
 import type { Dtype } from "../dtypes.js";
 import { isNdpackError, NdpackError } from "../errors.js";
-import { errorLine, exitCodeOf, EXIT, FileError, withFile } from "./errors.js";
+import { errorLine, exitCodeOf, EXIT, FileError, withFile, withoutArrayName } from "./errors.js";
 import { FORMAT_LABELS, openArrayFile, type ArrayFile } from "./formats.js";
 import { displayName, print, toJson } from "./output.js";
 
@@ -48,7 +48,7 @@ export async function verifyCommand(path: string, options: VerifyOptions): Promi
         } catch (error) {
           const inner = error instanceof FileError ? error.error : error;
           if (!(inner instanceof NdpackError) || exitCodeOf(inner) !== EXIT.badInput) throw error;
-          results.push({ name, ok: false, code: inner.code, message: inner.message });
+          results.push({ name, ok: false, code: inner.code, message: withoutArrayName(inner.message, name) });
         }
       }
     });
