@@ -73,7 +73,11 @@ export interface NpzWriteOptions {
   readonly compressionLevel?: number;
   /** Metadata to keep in {@link NPZ_NDPACK_MEMBER} (any JSON object). */
   readonly metadata?: Readonly<Record<string, unknown>>;
-  /** Write ZIP64 records for every member and the directory even when no size needs them. Default false. */
+  /**
+   * Write ZIP64 records for every member and the directory even when no size needs them. Default
+   * false. An empty archive is written plain even so: numpy.load recognises a zip by its first
+   * bytes, and there is nothing for ZIP64 records to describe.
+   */
   readonly forceZip64?: boolean;
 }
 
