@@ -8,7 +8,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { ioError } from "../node/io.js";
+import { ioError, syncDirectory } from "../node/io.js";
 import { withFile } from "./errors.js";
 import { openArrayFile } from "./formats.js";
 import { copyArrays, writeOptions, type WriteCommandOptions } from "./convert.js";
@@ -43,11 +43,20 @@ export async function extractCommand(path: string, names: readonly string[], opt
         throw ioError("create the directory", directory, cause);
       }
     });
+    // Each file is fsynced before its rename; the directory, which holds every rename, once at the end.
+    const write = { ...writeOptions("npy", options, {}), syncDirectory: false };
     for (const entry of entries) {
       const out = join(directory, `${fileNameOf(entry.name)}.npy`);
-      await copyArrays(out, [{ name: entry.name, file, entry }], writeOptions("npy", options, {}), entry.byteLength, options.progress);
+      await copyArrays(out, [{ name: entry.name, file, entry }], write, entry.byteLength, options.progress);
       print(out);
     }
+    await withFile(directory, async () => {
+      try {
+        await syncDirectory(directory);
+      } catch (cause) {
+        throw ioError("fsync the directory", directory, cause);
+      }
+    });
   } finally {
     await file.close();
   }

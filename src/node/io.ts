@@ -186,7 +186,8 @@ export class FileSink {
 /** Directory fsync errors that mean "not supported here", not "failed". */
 const DIRECTORY_SYNC_UNSUPPORTED = new Set(["EINVAL", "ENOTSUP", "EOPNOTSUPP", "EISDIR", "EPERM", "EACCES", "EBADF"]);
 
-async function syncDirectory(directory: string): Promise<void> {
+/** fsyncs a directory, so that the renames done in it last (a no-op where directories cannot be fsynced). */
+export async function syncDirectory(directory: string): Promise<void> {
   let handle: FileHandle | undefined;
   try {
     handle = await open(directory, "r");
@@ -256,8 +257,12 @@ export class AtomicFile {
     return file;
   }
 
-  /** Makes the temporary file the target: fsync (unless `durable` is false), close, rename, fsync the directory. */
-  async commit(durable: boolean): Promise<void> {
+  /**
+   * Makes the temporary file the target: fsync (unless `durable` is false), close, rename, fsync
+   * the directory (unless `durable` or `syncDirectoryToo` is false: a caller that renames many files
+   * into one directory fsyncs it once, at the end, with {@link syncDirectory}).
+   */
+  async commit(durable: boolean, syncDirectoryToo = durable): Promise<void> {
     let action = "write";
     try {
       if (durable) {
@@ -269,7 +274,7 @@ export class AtomicFile {
       await this.handle.close();
       action = "rename the temporary file over";
       await rename(this.tempPath, this.path);
-      if (durable) {
+      if (durable && syncDirectoryToo) {
         action = "fsync the directory of";
         await syncDirectory(dirname(this.path));
       }
