@@ -208,6 +208,29 @@ async function resolveTarget(path: string): Promise<string> {
   }
 }
 
+/** What a temporary name adds to the final name's start: a dot before, `.<12 random hex digits>.tmp` after. */
+const TEMPORARY_NAME_EXTRA = 1 + 1 + 12 + 4;
+/** Temporary names may always be this long (bytes): far below any file system's limit (255 on Linux, 143 on eCryptfs). */
+const TEMPORARY_NAME_ALWAYS_FITS = 64;
+
+/**
+ * The temporary name for a file named `name`: `.<name>.<12 random hex digits>.tmp`, with `<name>`
+ * cut (between characters) so that the whole is no longer than `name` itself when `name` is longer
+ * than 64 bytes. So a final name the file system accepts always has a temporary name it accepts:
+ * a 250-byte array name gives a 254-byte `.npy` file name and a 254-byte temporary name.
+ */
+export function temporaryName(name: string): string {
+  const random = randomBytes(6).toString("hex");
+  let budget = Math.max(Buffer.byteLength(name), TEMPORARY_NAME_ALWAYS_FITS) - TEMPORARY_NAME_EXTRA;
+  let prefix = "";
+  for (const character of name) {
+    budget -= Buffer.byteLength(character);
+    if (budget < 0) break;
+    prefix += character;
+  }
+  return `.${prefix}.${random}.tmp`;
+}
+
 /**
  * A new file that replaces `path` only when it is complete: created next to the target (same
  * directory, so the rename is atomic) as `.<name>.<random>.tmp`, then fsynced, renamed over the
@@ -231,7 +254,7 @@ export class AtomicFile {
   /** Creates the temporary file for `target`; IO_ERROR when it cannot be created. */
   static async create(target: string): Promise<AtomicFile> {
     const path = await resolveTarget(target);
-    const tempPath = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+    const tempPath = join(dirname(path), temporaryName(basename(path)));
     let mode: number | undefined;
     try {
       const existing = await stat(path);
