@@ -127,7 +127,10 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback
 }
 
 function checkName(name: unknown, seen: Set<string>): string {
-  if (typeof name !== "string" || name.length === 0 || !name.isWellFormed()) {
+  if (name === "") {
+    throw new NdpackError("INVALID_ARGUMENT", 'an ndpack file cannot hold an array with an empty name (FORMAT.md §2.2), although .npz and .safetensors files can: give the array a name, or write .npz or .safetensors', { field: "name", array: "" });
+  }
+  if (typeof name !== "string" || !name.isWellFormed()) {
     throw new NdpackError("INVALID_ARGUMENT", `array names must be non-empty Unicode strings, got ${JSON.stringify(name)}`, { field: "name" });
   }
   if (utf8Length(name) > DEFAULT_LIMITS.maxNameBytes) {

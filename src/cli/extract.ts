@@ -9,10 +9,10 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { ioError, syncDirectory } from "../node/io.js";
-import { withFile } from "./errors.js";
+import { usageError, withFile } from "./errors.js";
 import { openArrayFile } from "./formats.js";
 import { copyArrays, writeOptions, type WriteCommandOptions } from "./convert.js";
-import { print } from "./output.js";
+import { displayName, print } from "./output.js";
 
 /** Options of `ndpack extract`. */
 export interface ExtractOptions extends Pick<WriteCommandOptions, "bigEndian" | "progress" | "voidDtype"> {
@@ -30,12 +30,21 @@ function fileNameOf(name: string): string {
   return encoded.startsWith(".") ? `%2E${encoded.slice(1)}` : encoded;
 }
 
+/** The longest file name, in bytes, of Linux, macOS and Windows file systems. */
+const MAX_FILE_NAME_BYTES = 255;
+
 /** Runs `ndpack extract`; returns the exit code. */
 export async function extractCommand(path: string, names: readonly string[], options: ExtractOptions): Promise<number> {
   const directory = options.output ?? ".";
   const file = await withFile(path, () => openArrayFile(path, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }));
   try {
     const entries = names.length === 0 ? file.arrays : names.map((name) => file.entry(name));
+    for (const entry of entries) {
+      const length = Buffer.byteLength(`${fileNameOf(entry.name)}.npy`);
+      if (length > MAX_FILE_NAME_BYTES) {
+        throw usageError(`array ${displayName(entry.name)} would be a file name of ${length} bytes, more than the ${MAX_FILE_NAME_BYTES} file systems allow: convert the file instead (ndpack convert ${path} OUT.npz or OUT.ndp), where names have no such limit`, "name");
+      }
+    }
     await withFile(directory, async () => {
       try {
         await mkdir(directory, { recursive: true });

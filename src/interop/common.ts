@@ -55,10 +55,11 @@ export function checkMetadata(metadata: unknown): Readonly<Record<string, unknow
   return metadata as Readonly<Record<string, unknown>>;
 }
 
-/** Checks that an array name to write is a non-empty Unicode string not seen before. */
+/** Checks that an array name to write is a Unicode string not seen before. */
 export function checkName(name: unknown, seen: Set<string>): string {
-  if (typeof name !== "string" || name.length === 0 || !name.isWellFormed()) {
-    throw new NdpackError("INVALID_ARGUMENT", `array names must be non-empty Unicode strings, got ${JSON.stringify(name)}`, { field: "name" });
+  // An empty name is legal in .npz (member ".npy") and .safetensors files, as numpy and safetensors write it.
+  if (typeof name !== "string" || !name.isWellFormed()) {
+    throw new NdpackError("INVALID_ARGUMENT", `array names must be Unicode strings, got ${JSON.stringify(name)}`, { field: "name" });
   }
   if (seen.has(name)) throw new NdpackError("DUPLICATE_NAME", `array name ${JSON.stringify(name)} is given twice`, { array: name });
   seen.add(name);
