@@ -673,7 +673,7 @@ class Writer implements NdpackWriter {
     }
     const tag = typedArrayTag(chunk);
     if (tag !== undefined && tag !== "Uint8Array" && !array.dtype.accepts.includes(tag)) {
-      throw new NdpackError("INVALID_ARGUMENT", `write("${name}"): array "${name}" is ${array.dtype.name}, which takes ${array.dtype.accepts.join(" or ")} chunks (or raw bytes), got ${tag}`, { array: name, field: "chunk" });
+      throw new NdpackError("INVALID_ARGUMENT", `write("${name}"): the array is ${array.dtype.name}, which takes ${array.dtype.accepts.join(" or ")} chunks (or raw bytes), got ${tag}`, { array: name, field: "chunk" });
     }
     return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   }
@@ -685,14 +685,14 @@ class Writer implements NdpackWriter {
       const array = this.#file.arrays[index]!;
       const bytes = this.#bytesOf(name, array, chunk);
       if (index < this.#index) {
-        throw new NdpackError("WRITE_SIZE", `write("${name}"): array "${name}" already has all its ${array.nbytes} bytes`, { array: name, expected: array.nbytes, actual: array.nbytes + bytes.length });
+        throw new NdpackError("WRITE_SIZE", `write("${name}"): the array already has all its ${array.nbytes} bytes`, { array: name, expected: array.nbytes, actual: array.nbytes + bytes.length });
       }
       if (index > this.#index) {
         const current = this.#file.arrays[this.#index]!;
         throw new NdpackError("WRITE_SIZE", `write("${name}"): array "${current.name}" got only ${this.#received} of its ${current.nbytes} bytes; arrays are written whole, in the declared order`, { array: current.name, expected: current.nbytes, actual: this.#received });
       }
       if (this.#received + bytes.length > array.nbytes) {
-        throw new NdpackError("WRITE_SIZE", `write("${name}"): array "${name}" holds ${array.nbytes} bytes; this chunk would make it ${this.#received + bytes.length}`, { array: name, expected: array.nbytes, actual: this.#received + bytes.length });
+        throw new NdpackError("WRITE_SIZE", `write("${name}"): the array holds ${array.nbytes} bytes; this chunk would make it ${this.#received + bytes.length}`, { array: name, expected: array.nbytes, actual: this.#received + bytes.length });
       }
       if (bytes.length === 0) return;
       await this.#record!.push(bytes);
