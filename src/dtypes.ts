@@ -11,7 +11,15 @@ import { closestName } from "./errors.js";
  * runtime needs Node 24+ or a recent browser), and `never` otherwise: the declarations compile
  * with either lib, and name Float16Array only where it exists.
  */
-export type Float16ArrayIfDeclared = typeof globalThis extends { Float16Array: { prototype: infer A } } ? A : never;
+export type Float16ArrayIfDeclared = typeof globalThis extends {
+  /** The global constructor, where the lib declares one. */
+  Float16Array: {
+    /** The type of its instances. */
+    prototype: infer A;
+  };
+}
+  ? A
+  : never;
 
 /** Every typed array ndpack hands out or accepts. */
 export type TypedArray =
