@@ -71,6 +71,9 @@ export async function convertCommand(input: string, output: string, options: Wri
   const format = outputFormat(output, options.to);
   const file = await openFile(input, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype });
   try {
+    if (format === "ndpack" && file.names.includes("")) {
+      throw usageError(`${input} holds an array with an empty name, which an ndpack file cannot hold: convert to .npz or .safetensors, or name it (ndpack extract ${input} "" -o DIR, then ndpack pack ${output} NAME=DIR/.npy ...)`, "name");
+    }
     const arrays = entriesOf(file).map((entry) => ({ name: entry.name, file, entry }));
     await copyArrays(output, arrays, writeOptions(format, options, file.metadata), file.byteLength, options.progress);
   } finally {

@@ -54,6 +54,26 @@ function oneLine(message: string): string {
   return message.replace(/\s*\n\s*/g, " ").trim();
 }
 
+/** Library option names that library messages mention, and the flags that set them on the command line. */
+const FLAG_OF_OPTION: readonly (readonly [RegExp, string])[] = [
+  [/\b(?:the )?voidDtype(?: option)?\b/g, "--void-dtype"],
+  [/\b(?:the )?compressionLevel(?: option)?\b/g, "--level"],
+];
+
+/** A library message in the command line's words: flags instead of option names. */
+function inFlags(message: string): string {
+  return FLAG_OF_OPTION.reduce((text, [option, flag]) => text.replace(option, flag), message);
+}
+
+/**
+ * `message` without its leading `array "NAME": `, for lines that already name the array (the
+ * library's messages start with it; `FAIL  NAME: ...` need not say it twice).
+ */
+export function withoutArrayName(message: string, name: string): string {
+  const prefix = `array ${JSON.stringify(name)}: `;
+  return message.startsWith(prefix) ? message.slice(prefix.length) : message;
+}
+
 /**
  * The one line printed for an error: `ndpack <command>: <file>: <problem> (<CODE>)`. The file is
  * left out when the message already names it.
@@ -61,7 +81,7 @@ function oneLine(message: string): string {
 export function errorLine(command: string, error: unknown): string {
   const file = error instanceof FileError ? error.file : undefined;
   const inner = error instanceof FileError ? error.error : error;
-  const message = oneLine(inner instanceof Error ? inner.message : String(inner));
+  const message = inFlags(oneLine(inner instanceof Error ? inner.message : String(inner)));
   const where = file !== undefined && !message.includes(file) ? `${file}: ` : "";
   const code = isNdpackError(inner) ? inner.code : `internal error${inner instanceof Error && inner.name !== "Error" ? ` ${inner.name}` : ""}; run with --debug for a stack trace`;
   return `${command}: ${where}${message} (${code})`;

@@ -119,11 +119,11 @@ ${EXIT_CODES}`,
     .command("show")
     .description("print an array's values as numpy does (the edges of large arrays) and its summary: count, min, max, mean, std, NaN and Inf counts")
     .argument("<file>", "a .ndp, .npy, .npz or .safetensors file")
-    .argument("<name>", "the array's name (see ndpack inspect)")
+    .argument("[name]", "the array's name (see ndpack inspect); may be left out when the file holds one array")
     .option("--json", "print one JSON object: the summary and the preview")
     .addOption(voidDtypeOption())
     .addHelpText("after", `\nmin, max, mean and std are of the finite values; the array is read once, chunk by chunk.\n${EXIT_CODES}`)
-    .action(async (file: string, name: string, options: { json?: boolean; voidDtype?: Dtype }) => {
+    .action(async (file: string, name: string | undefined, options: { json?: boolean; voidDtype?: Dtype }) => {
       state.exitCode = await showCommand(file, name, options);
     });
 
@@ -186,10 +186,15 @@ ${EXIT_CODES}`,
     .option("--rtol <x>", "relative tolerance: values differ when |a - b| > atol + rtol * |b| (default 0)", nonNegative)
     .option("--atol <x>", "absolute tolerance (default 0: values must be equal; NaN equals NaN)", nonNegative)
     .option("--ignore-metadata", "do not compare the metadata")
+    .option("--by-position", "pair the arrays by their position in the files, not by name")
+    .option("--exact-bool", "compare bool arrays byte for byte (1 and 2 differ), not by truth value")
     .option("--json", "print one JSON object")
     .addOption(voidDtypeOption())
-    .addHelpText("after", `\nMemory order, byte order and compression are not differences: values are compared by index.\n${EXIT_CODES}`)
-    .action(async (a: string, b: string, options: { rtol?: number; atol?: number; ignoreMetadata?: boolean; json?: boolean; voidDtype?: Dtype }) => {
+    .addHelpText(
+      "after",
+      `\nArrays are paired by name, or by position with --by-position; two files of one array each (two .npy files) are compared whatever the names.\nMemory order, byte order and compression are not differences: values are compared by index.\n${EXIT_CODES}`,
+    )
+    .action(async (a: string, b: string, options: { rtol?: number; atol?: number; ignoreMetadata?: boolean; byPosition?: boolean; exactBool?: boolean; json?: boolean; voidDtype?: Dtype }) => {
       state.exitCode = await diffCommand(a, b, options);
     });
 

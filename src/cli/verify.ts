@@ -8,7 +8,7 @@
  */
 import type { Dtype } from "../dtypes.js";
 import { isNdpackError, NdpackError } from "../errors.js";
-import { errorLine, exitCodeOf, EXIT, FileError, withFile } from "./errors.js";
+import { errorLine, exitCodeOf, EXIT, FileError, withFile, withoutArrayName } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
 import { formatLabel, openFile, versionOf } from "./formats.js";
 import { displayName, print, toJson } from "./output.js";
@@ -46,7 +46,7 @@ export async function verifyCommand(path: string, options: VerifyOptions): Promi
       for (const { name, error } of (await file.verify()).arrays) {
         if (error === undefined) results.push({ name, ok: true });
         else if (exitCodeOf(error) !== EXIT.badInput) throw error;
-        else results.push({ name, ok: false, code: error.code, message: error.message });
+        else results.push({ name, ok: false, code: error.code, message: withoutArrayName(error.message, name) });
       }
     });
   } finally {

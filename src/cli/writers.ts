@@ -52,6 +52,11 @@ export interface WriteOptions {
   readonly byteOrder?: ByteOrder;
   /** Called with the number of array bytes each time a chunk has been written. */
   readonly onProgress?: (bytes: number) => void;
+  /**
+   * .npy only: fsync the output's directory after the rename (default true). `extract` writes many
+   * files into one directory and fsyncs it once, at the end.
+   */
+  readonly syncDirectory?: boolean;
 }
 
 /** Checks that the options suit the format (before anything is read or written). */
@@ -116,7 +121,7 @@ async function writeNdpack(path: string, arrays: readonly OutputArray[], options
 }
 
 /** Writes pieces to a new file that replaces `path` when complete. */
-async function writeAtomically(path: string, pieces: AsyncIterable<Uint8Array>): Promise<void> {
+async function writeAtomically(path: string, pieces: AsyncIterable<Uint8Array>, syncDirectory = true): Promise<void> {
   const file = await AtomicFile.create(path);
   try {
     const sink = new FileSink(file.handle);
@@ -126,7 +131,7 @@ async function writeAtomically(path: string, pieces: AsyncIterable<Uint8Array>):
     await file.discard();
     throw error instanceof NdpackError || error instanceof FileError ? error : ioError("write", file.tempPath, error);
   }
-  await file.commit(true);
+  await file.commit(true, syncDirectory);
 }
 
 function npyHeader(entry: ArrayEntry, byteOrder: ByteOrder): Uint8Array {
@@ -141,6 +146,7 @@ async function writeNpy(path: string, array: OutputArray, options: WriteOptions)
       yield npyHeader(array.entry, byteOrder);
       yield* chunksIn(array, npyByteOrder(DTYPES[array.entry.dtype], byteOrder), options.onProgress);
     })(),
+    options.syncDirectory,
   );
 }
 

@@ -186,7 +186,8 @@ export class FileSink {
 /** Directory fsync errors that mean "not supported here", not "failed". */
 const DIRECTORY_SYNC_UNSUPPORTED = new Set(["EINVAL", "ENOTSUP", "EOPNOTSUPP", "EISDIR", "EPERM", "EACCES", "EBADF"]);
 
-async function syncDirectory(directory: string): Promise<void> {
+/** fsyncs a directory, so that the renames done in it last (a no-op where directories cannot be fsynced). */
+export async function syncDirectory(directory: string): Promise<void> {
   let handle: FileHandle | undefined;
   try {
     handle = await open(directory, "r");
@@ -205,6 +206,29 @@ async function resolveTarget(path: string): Promise<string> {
   } catch {
     return resolve(path);
   }
+}
+
+/** What a temporary name adds to the final name's start: a dot before, `.<12 random hex digits>.tmp` after. */
+const TEMPORARY_NAME_EXTRA = 1 + 1 + 12 + 4;
+/** Temporary names may always be this long (bytes): far below any file system's limit (255 on Linux, 143 on eCryptfs). */
+const TEMPORARY_NAME_ALWAYS_FITS = 64;
+
+/**
+ * The temporary name for a file named `name`: `.<name>.<12 random hex digits>.tmp`, with `<name>`
+ * cut (between characters) so that the whole is no longer than `name` itself when `name` is longer
+ * than 64 bytes. So a final name the file system accepts always has a temporary name it accepts:
+ * a 250-byte array name gives a 254-byte `.npy` file name and a 254-byte temporary name.
+ */
+export function temporaryName(name: string): string {
+  const random = randomBytes(6).toString("hex");
+  let budget = Math.max(Buffer.byteLength(name), TEMPORARY_NAME_ALWAYS_FITS) - TEMPORARY_NAME_EXTRA;
+  let prefix = "";
+  for (const character of name) {
+    budget -= Buffer.byteLength(character);
+    if (budget < 0) break;
+    prefix += character;
+  }
+  return `.${prefix}.${random}.tmp`;
 }
 
 /**
@@ -230,7 +254,7 @@ export class AtomicFile {
   /** Creates the temporary file for `target`; IO_ERROR when it cannot be created. */
   static async create(target: string): Promise<AtomicFile> {
     const path = await resolveTarget(target);
-    const tempPath = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+    const tempPath = join(dirname(path), temporaryName(basename(path)));
     let mode: number | undefined;
     try {
       const existing = await stat(path);
@@ -256,8 +280,12 @@ export class AtomicFile {
     return file;
   }
 
-  /** Makes the temporary file the target: fsync (unless `durable` is false), close, rename, fsync the directory. */
-  async commit(durable: boolean): Promise<void> {
+  /**
+   * Makes the temporary file the target: fsync (unless `durable` is false), close, rename, fsync
+   * the directory (unless `durable` or `syncDirectoryToo` is false: a caller that renames many files
+   * into one directory fsyncs it once, at the end, with {@link syncDirectory}).
+   */
+  async commit(durable: boolean, syncDirectoryToo = durable): Promise<void> {
     let action = "write";
     try {
       if (durable) {
@@ -269,7 +297,7 @@ export class AtomicFile {
       await this.handle.close();
       action = "rename the temporary file over";
       await rename(this.tempPath, this.path);
-      if (durable) {
+      if (durable && syncDirectoryToo) {
         action = "fsync the directory of";
         await syncDirectory(dirname(this.path));
       }
