@@ -11,7 +11,7 @@ import { copySwapped, freshBytes, swapInPlace } from "./bytes.js";
 import { decompressPayload } from "./codecs.js";
 import { crc32 } from "./crc32.js";
 import { isDtype, unknownDtypeMessage, type Dtype, type DtypeData } from "./dtypes.js";
-import { checkOptionNames, NdpackError, notFoundError } from "./errors.js";
+import { checkOptionNames, NdpackError, notFoundError, withPath } from "./errors.js";
 import { LIMIT_OPTIONS, type ByteOrder, type Checksum, type Codec, type Order, type ReadLimits } from "./format.js";
 import { checkZeroPadding, readLayout, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
@@ -33,8 +33,8 @@ export interface DecodeOptions extends Partial<ReadLimits> {
   readonly verify?: boolean;
 }
 
-/** The option names {@link decode} takes. */
-const DECODE_OPTIONS = { ...LIMIT_OPTIONS, copy: true, verify: true } as const satisfies Record<keyof DecodeOptions, true>;
+/** The option names {@link decode} takes (and `load` of ndpack/node). */
+export const DECODE_OPTIONS = { ...LIMIT_OPTIONS, copy: true, verify: true } as const satisfies Record<keyof DecodeOptions, true>;
 
 /** What the header says about one array; no payload byte is read to produce it. */
 export interface ArrayInfo {
@@ -292,6 +292,10 @@ export class FileContents implements NdpackContents {
   info(name: string): ArrayInfo {
     return arrayInfo(this.entry(name));
   }
+  /** `error`, carrying the file's path when there is one. */
+  protected named(error: unknown): unknown {
+    return withPath(error, this.#path);
+  }
 }
 
 class DecodedFile extends FileContents implements NdpackFile {
@@ -300,8 +304,8 @@ class DecodedFile extends FileContents implements NdpackFile {
   readonly #limits: ReadLimits;
   readonly #cache = new Map<string, NdArray>();
 
-  constructor(bytes: Uint8Array, layout: FileLayout, copy: DecodeOptions["copy"], limits: ReadLimits) {
-    super(layout);
+  constructor(bytes: Uint8Array, layout: FileLayout, copy: DecodeOptions["copy"], limits: ReadLimits, path: string | undefined) {
+    super(layout, path);
     this.#bytes = bytes;
     this.#copy = copy;
     this.#limits = limits;
@@ -313,7 +317,11 @@ class DecodedFile extends FileContents implements NdpackFile {
     const entry = this.entry(name, dtype);
     let array = this.#cache.get(name);
     if (array === undefined) {
-      array = materialize(entry, this.#bytes, 0, this.#copy, this.#limits);
+      try {
+        array = materialize(entry, this.#bytes, 0, this.#copy, this.#limits);
+      } catch (error) {
+        throw this.named(error);
+      }
       this.#cache.set(name, array);
     }
     return array;
@@ -337,6 +345,11 @@ class DecodedFile extends FileContents implements NdpackFile {
  */
 export function decode(input: DecodeInput, options: DecodeOptions = {}): NdpackFile {
   checkOptionNames(options, DECODE_OPTIONS, "decode");
+  return decodeFile(input, options, undefined);
+}
+
+/** {@link decode} of the file at `path` (`load`): the file's errors, then and later, carry its path. */
+export function decodeFile(input: DecodeInput, options: DecodeOptions, path: string | undefined): NdpackFile {
   const copy = options.copy ?? "auto";
   if (copy !== "auto" && copy !== "never" && copy !== "always") {
     throw new NdpackError("INVALID_ARGUMENT", `copy must be "auto", "never" or "always", got ${JSON.stringify(copy)}`, { field: "copy" });
@@ -345,7 +358,7 @@ export function decode(input: DecodeInput, options: DecodeOptions = {}): NdpackF
   const bytes = inputBytes(input);
   const layout = readLayout(bytes, limits);
   if (options.verify) for (const entry of layout.entries) verifyRecord(bytes, layout, entry);
-  return new DecodedFile(bytes, layout, copy, limits);
+  return new DecodedFile(bytes, layout, copy, limits, path);
 }
 
 /** One array's result in a {@link VerifyReport}. */

@@ -124,6 +124,15 @@ export function isNdpackError(value: unknown): value is NdpackError {
   );
 }
 
+/**
+ * `error` with `path` as its `path` field, when it is an {@link NdpackError} that names no path
+ * yet: how readers of a file make every error they pass on say which file it was.
+ */
+export function withPath(error: unknown, path: string | undefined): unknown {
+  if (path !== undefined && isNdpackError(error) && error.path === undefined) (error as { path?: string }).path = path;
+  return error;
+}
+
 /** How many names a NOT_FOUND message lists before it says how many more there are. */
 const NAMES_SHOWN = 5;
 

@@ -141,7 +141,7 @@ const OTHER_FILES: readonly { readonly magic: readonly number[]; readonly what: 
  * the function that reads it, or a common file type. A safetensors file starts with the length of
  * its JSON header (8 bytes, little-endian), which fits in the input, followed by `{`.
  */
-function recognizeFile(bytes: Uint8Array, totalLength: number): string | undefined {
+export function recognizeFile(bytes: Uint8Array, totalLength: number): string | undefined {
   const other = OTHER_FILES.find((file) => bytes.length >= file.magic.length && startsWith(bytes, file.magic));
   if (other !== undefined) return other.what;
   if (bytes.length > 8 && bytes[8] === 0x7b) {

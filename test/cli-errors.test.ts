@@ -63,7 +63,7 @@ describe("every error is one line with its code; exit 2 for bad input, 1 for oth
     ["missing file", () => ["inspect", tmp.path("missing.ndp")], 1, /^ndpack inspect: cannot open .*missing\.ndp: ENOENT: no such file or directory.* \(IO_ERROR\)$/],
     ["a directory", () => ["inspect", tmp.path("a-directory.ndp")], 2, /a-directory\.ndp is not a regular file \(it is a directory\).*\(INVALID_ARGUMENT\)$/],
     ["not an array file", () => ["verify", tmp.path("notes.txt")], 2, /^ndpack verify: .*notes\.txt is not an ndpack, \.npy, \.npz or \.safetensors file .*\(BAD_MAGIC\)$/],
-    ["no such array", () => ["show", tmp.path("good.npz"), "y"], 2, /^ndpack show: no array named "y" in .*good\.npz \(NOT_FOUND\)$/],
+    ["no such array", () => ["show", tmp.path("good.npz"), "y"], 2, /^ndpack show: no array named "y" in .*good\.npz; did you mean "x"\? \(it holds 1 array: "x"\) \(NOT_FOUND\)$/],
     ["truncated .ndp", () => ["inspect", damaged("good.ndp", (b) => b.subarray(0, 100), "cut.ndp")], 2, /^ndpack inspect: .*cut\.ndp: .* \(TRUNCATED\)$/],
     ["trailing bytes .ndp", () => ["show", damaged("good.ndp", (b) => Buffer.concat([b, Buffer.of(0)]), "long.ndp"), "x"], 2, /long\.ndp: .* \(TRAILING_BYTES\)$/],
     ["damaged .ndp header", () => ["inspect", damaged("good.ndp", (b) => void (b[40]! ^= 1), "crc.ndp")], 2, /crc\.ndp: .* \(HEADER_CHECKSUM\)$/],

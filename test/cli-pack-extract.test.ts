@@ -51,7 +51,7 @@ describe("extract writes arrays as .npy files", () => {
     expect([array.byteOrder, array.order, Array.from(array.data as Float64Array)]).toEqual(["big", "F", [0, 1, 2, 3, 4, 5]]);
     const missing = await runCli(["extract", tmp.path("model.ndp"), "nope", "-o", tmp.path("none")]);
     expect(missing.code).toBe(2);
-    expect(errorLineOf(missing)).toBe(`ndpack extract: no array named "nope" in ${tmp.path("model.ndp")} (NOT_FOUND)`);
+    expect(errorLineOf(missing)).toBe(`ndpack extract: no array named "nope" in ${tmp.path("model.ndp")} (it holds 4 arrays: "layer/0.weight", ".hidden", "a:b*c?", "fortran") (NOT_FOUND)`);
     expect(existsSync(tmp.path("none"))).toBe(false);
   });
 });

@@ -139,10 +139,13 @@ describe("show prints a description, the preview and the summary", () => {
     expect((await showJson(tmp.path("be.npy"), "be")).preview).toBe(numpy.get("be32")!.str);
   });
 
-  test("an unknown array is NOT_FOUND (exit 2), naming the file", async () => {
+  test("an unknown array is NOT_FOUND (exit 2), naming the file and listing its arrays", async () => {
     const result = await runCli(["show", tmp.path("arrays.ndp"), "nope"]);
     expect(result.code).toBe(2);
-    expect(errorLineOf(result)).toBe(`ndpack show: no array named "nope" in ${tmp.path("arrays.ndp")} (NOT_FOUND)`);
+    const count = Object.keys(arrays).length;
+    expect(errorLineOf(result)).toBe(`ndpack show: no array named "nope" in ${tmp.path("arrays.ndp")} (it holds ${count} arrays: "mixed", "grid32", "cube64", "image", "flags" and ${count - 5} more) (NOT_FOUND)`);
+    const typo = await runCli(["show", tmp.path("arrays.ndp"), "grid23"]);
+    expect(errorLineOf(typo)).toContain('; did you mean "grid32"? (it holds');
   });
 
   test("without a name: the file's only array (a .npy file's); a file of several is INVALID_ARGUMENT listing them", async () => {

@@ -16,13 +16,13 @@
  * @module
  */
 import type { FileHandle } from "node:fs/promises";
-import { decode, type DecodeOptions, type NdpackFile } from "../decode.js";
-import { planEncoding, planSegments, type ArraysInput, type EncodeOptions } from "../encode.js";
-import { NdpackError } from "../errors.js";
+import { DECODE_OPTIONS, decodeFile, type DecodeOptions, type NdpackFile } from "../decode.js";
+import { ENCODE_OPTIONS, planEncoding, planSegments, type ArraysInput, type EncodeOptions } from "../encode.js";
+import { checkOptionNames, NdpackError, withPath } from "../errors.js";
 import { readLayoutSteps, resolveLimits } from "../header.js";
 import type { ByteSource } from "../io/source.js";
 import { runOnSource } from "../io/steps.js";
-import { openSource, type NdpackReader, type OpenSourceOptions } from "../reader.js";
+import { OPEN_SOURCE_OPTIONS, openSource, type NdpackReader, type OpenSourceOptions } from "../reader.js";
 import { allocatePayload } from "../stream.js";
 import { FileSource } from "./file-source.js";
 import { AtomicFile, FileSink, ioError, toPath, type PathLike } from "./io.js";
@@ -67,6 +67,7 @@ function booleanOption(value: unknown, fallback: boolean, field: string): boolea
  * ```
  */
 export async function save(path: PathLike, arrays: ArraysInput, options: SaveOptions = {}): Promise<void> {
+  checkOptionNames(options, { ...ENCODE_OPTIONS, fsync: true } satisfies Record<keyof SaveOptions, true>, "save");
   const target = toPath(path);
   const durable = booleanOption(options.fsync, true, "fsync");
   const plan = planEncoding(arrays, options);
@@ -96,7 +97,8 @@ export async function save(path: PathLike, arrays: ArraysInput, options: SaveOpt
  * Errors: the format errors of `decode`; CHECKSUM and BAD_PADDING (unless `verify: false`);
  * IO_ERROR with the OS error as `cause`; FILE_CHANGED when the file changes while it is read;
  * LIMIT_EXCEEDED when the file is larger than one typed array can be in this runtime (use
- * {@link open} for such files).
+ * {@link open} for such files); INVALID_ARGUMENT for an option it does not take. Every error,
+ * and those of the returned file's `get`, carries the file's `path`.
  *
  * @example
  * ```ts
@@ -105,7 +107,16 @@ export async function save(path: PathLike, arrays: ArraysInput, options: SaveOpt
  * ```
  */
 export async function load(path: PathLike, options: DecodeOptions = {}): Promise<NdpackFile> {
+  checkOptionNames(options, DECODE_OPTIONS, "load");
   const target = toPath(path);
+  try {
+    return await loadFile(target, options);
+  } catch (error) {
+    throw withPath(error, target);
+  }
+}
+
+async function loadFile(target: string, options: DecodeOptions): Promise<NdpackFile> {
   const limits = resolveLimits(options);
   const verify = booleanOption(options.verify, true, "verify");
   if (options.copy !== undefined && !["auto", "never", "always"].includes(options.copy)) {
@@ -123,7 +134,7 @@ export async function load(path: PathLike, options: DecodeOptions = {}): Promise
       throw new NdpackError("LIMIT_EXCEEDED", `${target} is ${file.size} bytes, more than this runtime can hold in one typed array; read its arrays with open()`, { path: target, actual: file.size, cause });
     }
     await file.readInto(bytes, 0);
-    return decode(bytes, { ...options, verify });
+    return decodeFile(bytes, { ...options, verify }, target);
   } finally {
     await file.close();
   }
@@ -151,7 +162,8 @@ function isFileHandle(target: unknown): target is FileHandle {
  * FIFO, a socket, a device) is refused with INVALID_ARGUMENT before anything is read.
  *
  * Errors: the format errors of the format's reader, IO_ERROR with the OS error as `cause`,
- * INVALID_ARGUMENT for a path that is not a regular file.
+ * INVALID_ARGUMENT for a path that is not a regular file or an option it does not take. Errors of
+ * a path's reader, and of its reads, carry the path as their `path`.
  *
  * @example
  * ```ts
@@ -161,6 +173,7 @@ function isFileHandle(target: unknown): target is FileHandle {
  * ```
  */
 export async function open(target: OpenTarget, options: OpenOptions = {}): Promise<NdpackReader> {
+  checkOptionNames(options, OPEN_SOURCE_OPTIONS, "open");
   if (isFileHandle(target)) return openSource(await FileSource.fromHandle(target, options.name), options);
   if (target !== null && typeof target === "object" && !(target instanceof URL)) return openSource(target, options);
   const path = toPath(target);
