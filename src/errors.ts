@@ -46,6 +46,7 @@ export const ERROR_CODES = [
   "FILE_CHANGED",
   "WRITE_SIZE",
   "CLOSED",
+  "NOT_REGULAR_FILE",
 ] as const;
 
 /** A stable string naming one kind of failure; see {@link ERROR_CODES}. */

@@ -29,6 +29,8 @@ export interface WriteCommandOptions {
   /** Show a progress bar (`true`), never (`false`), or when standard error is a terminal and the input large (unset). */
   readonly progress?: boolean;
   readonly voidDtype?: Dtype;
+  /** Write through a symbolic link at the output path instead of refusing it (never for `extract`). */
+  readonly followSymlinks?: boolean;
 }
 
 /** The output format of `path`: `--to`, else its extension. */
@@ -50,6 +52,7 @@ export function writeOptions(format: FileFormat, options: WriteCommandOptions, m
     ...(options.alignment === undefined ? {} : { alignment: options.alignment }),
     ...(options.checksum === undefined ? {} : { checksum: options.checksum }),
     ...(options.bigEndian ? { byteOrder: "big" as const } : {}),
+    ...(options.followSymlinks ? { followSymlinks: true } : {}),
   };
 }
 

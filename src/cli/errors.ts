@@ -6,7 +6,7 @@
  * |-----:|---------|
  * | 0 | success (`verify`: every check holds; `diff`: no difference) |
  * | 1 | `diff` found a difference; or a failure that is not the input's fault: IO_ERROR, FILE_CHANGED, an internal error |
- * | 2 | bad input: a file that is not valid (any format or checksum code), NOT_FOUND (no such array), INVALID_ARGUMENT (bad usage) |
+ * | 2 | bad input: a file that is not valid (any format or checksum code), NOT_FOUND (no such array), INVALID_ARGUMENT (bad usage), NOT_REGULAR_FILE (an output path ndpack may not replace) |
  *
  * @module
  */

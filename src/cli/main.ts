@@ -29,10 +29,16 @@ Exit codes:
   0  success (verify: every check holds; diff: no difference)
   1  diff found a difference; or a failure that is not the input's fault (IO_ERROR, FILE_CHANGED, internal)
   2  bad input: an invalid or damaged file (its NdpackError code is printed), NOT_FOUND (no such
-     array), INVALID_ARGUMENT (bad usage)
+     array), INVALID_ARGUMENT (bad usage), NOT_REGULAR_FILE (an output path that is a link, a
+     directory, a device, a FIFO or a socket)
 
 Errors are one line on standard error: "ndpack <command>: <file>: <problem> (<CODE>)"; --debug adds
 the stack trace.`;
+
+const OUTPUT_PATHS = `
+Output paths: a regular file (replaced atomically) or nothing. A symbolic link is refused unless
+--follow-symlinks is given; a directory, device, FIFO or socket is always refused (NOT_REGULAR_FILE).
+Set-user-id, set-group-id and sticky bits of a replaced file are not kept.`;
 
 const MEMORY = `
 Memory: arrays are copied one ${CHUNK_BYTES >> 20} MiB chunk at a time, whatever the file's size, except
@@ -78,6 +84,7 @@ function writeFlags(command: Command, { formats = true, ndpack = true } = {}): C
     .option("--big-endian", "store big-endian numbers (.ndp, .npy, .npz)")
     .option("--progress", `show a progress bar on standard error (default: when it is a terminal and the input is ${LARGE_INPUT_BYTES >> 20} MiB or more)`)
     .option("--no-progress", "never show a progress bar")
+    .option("--follow-symlinks", "when the output path is a symbolic link, replace the regular file it points to (default: refuse, NOT_REGULAR_FILE)")
     .addOption(voidDtypeOption());
 }
 
@@ -145,7 +152,7 @@ ${EXIT_CODES}`,
       .argument("<in>", "the file to read")
       .argument("<out>", "the file to write (replaced atomically when complete)"),
   )
-    .addHelpText("after", `\nMetadata is kept where the output can hold it (not in .npy).\n${MEMORY}\n${EXIT_CODES}`)
+    .addHelpText("after", `\nMetadata is kept where the output can hold it (not in .npy).\n${OUTPUT_PATHS}\n${MEMORY}\n${EXIT_CODES}`)
     .action(async (input: string, output: string, options: WriteCommandOptions) => {
       state.exitCode = await convertCommand(input, output, options);
     });
@@ -160,7 +167,7 @@ ${EXIT_CODES}`,
     .option("--progress", "show a progress bar on standard error")
     .option("--no-progress", "never show a progress bar")
     .addOption(voidDtypeOption())
-    .addHelpText("after", `\nNames become file names with / \\ : * ? " < > | % and control characters percent-encoded (layer/0 -> layer%2F0.npy).\nPrints the path of each file written.\n${MEMORY}\n${EXIT_CODES}`)
+    .addHelpText("after", `\nNames become file names with / \\ : * ? " < > | % and control characters percent-encoded (layer/0 -> layer%2F0.npy).\nPrints the path of each file written.\nA symbolic link at DIR/<name>.npy is never followed: extract refuses it (NOT_REGULAR_FILE), as it refuses a directory, device, FIFO or socket there.\n${MEMORY}\n${EXIT_CODES}`)
     .action(async (file: string, names: string[], options: { output?: string; bigEndian?: boolean; progress?: boolean; voidDtype?: Dtype }) => {
       state.exitCode = await extractCommand(file, names, options);
     });
@@ -173,7 +180,7 @@ ${EXIT_CODES}`,
       .argument("<inputs...>", "NAME=FILE (e.g. weights=w.npy) or FILE")
       .option("--metadata <json>", "the output's metadata, a JSON object"),
   )
-    .addHelpText("after", `\n${MEMORY}\n${EXIT_CODES}`)
+    .addHelpText("after", `\n${OUTPUT_PATHS}\n${MEMORY}\n${EXIT_CODES}`)
     .action(async (output: string, inputs: string[], options: WriteCommandOptions & { metadata?: string }) => {
       state.exitCode = await packCommand(output, inputs, options);
     });

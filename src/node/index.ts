@@ -21,6 +21,6 @@
  */
 export * from "../index.js";
 export { load, open, save } from "./fs.js";
-export type { NdpackReader, OpenOptions, PathLike, ReadOptions, SaveOptions } from "./fs.js";
+export type { NdpackReader, OpenOptions, PathLike, ReadOptions, SaveOptions, TargetOptions } from "./fs.js";
 export { createWriter } from "./writer.js";
 export type { NdpackWriter, WriterEntry, WriterOptions, WriterTarget } from "./writer.js";
