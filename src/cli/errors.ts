@@ -11,6 +11,7 @@
  * @module
  */
 import { isNdpackError, NdpackError, type ErrorCode } from "../errors.js";
+import { escapeControls } from "./output.js";
 
 /** Exit codes of the `ndpack` command. */
 export const EXIT = { ok: 0, failure: 1, badInput: 2 } as const;
@@ -56,7 +57,8 @@ function oneLine(message: string): string {
 
 /**
  * The one line printed for an error: `ndpack <command>: <file>: <problem> (<CODE>)`. The file is
- * left out when the message already names it.
+ * left out when the message already names it. Terminal controls in the file name and the message
+ * (which may quote a file's contents) are escaped.
  */
 export function errorLine(command: string, error: unknown): string {
   const file = error instanceof FileError ? error.file : undefined;
@@ -64,7 +66,7 @@ export function errorLine(command: string, error: unknown): string {
   const message = oneLine(inner instanceof Error ? inner.message : String(inner));
   const where = file !== undefined && !message.includes(file) ? `${file}: ` : "";
   const code = isNdpackError(inner) ? inner.code : `internal error${inner instanceof Error && inner.name !== "Error" ? ` ${inner.name}` : ""}; run with --debug for a stack trace`;
-  return `${command}: ${where}${message} (${code})`;
+  return escapeControls(`${command}: ${where}${message} (${code})`);
 }
 
 /** What `--debug` adds: the stack trace and the chain of causes. */

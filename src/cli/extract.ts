@@ -12,7 +12,7 @@ import { ioError } from "../node/io.js";
 import { withFile } from "./errors.js";
 import { openArrayFile } from "./formats.js";
 import { copyArrays, writeOptions, type WriteCommandOptions } from "./convert.js";
-import { print } from "./output.js";
+import { escapeControls, print } from "./output.js";
 
 /** Options of `ndpack extract`. */
 export interface ExtractOptions extends Pick<WriteCommandOptions, "bigEndian" | "progress" | "voidDtype"> {
@@ -22,11 +22,14 @@ export interface ExtractOptions extends Pick<WriteCommandOptions, "bigEndian" | 
 
 /**
  * A file name for an array name: `%`, path separators, characters Windows forbids, control
- * characters and a leading dot are percent-encoded, so that every name gives a distinct file
- * inside the directory.
+ * characters (C0, DEL, C1), bidirectional marks and overrides, and a leading dot are
+ * percent-encoded (as UTF-8), so that every name gives a distinct, plainly shown file inside the
+ * directory.
  */
 function fileNameOf(name: string): string {
-  const encoded = name.replace(/[%/\\:*?"<>|\u0000-\u001f\u007f]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
+  const encoded = name.replace(/[%/\\:*?"<>|\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) =>
+    c.charCodeAt(0) < 0x80 ? `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}` : encodeURIComponent(c),
+  );
   return encoded.startsWith(".") ? `%2E${encoded.slice(1)}` : encoded;
 }
 
@@ -46,7 +49,7 @@ export async function extractCommand(path: string, names: readonly string[], opt
     for (const entry of entries) {
       const out = join(directory, `${fileNameOf(entry.name)}.npy`);
       await copyArrays(out, [{ name: entry.name, file, entry }], writeOptions("npy", options, {}), entry.byteLength, options.progress);
-      print(out);
+      print(escapeControls(out));
     }
   } finally {
     await file.close();

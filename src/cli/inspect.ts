@@ -8,7 +8,7 @@
 import type { Dtype } from "../dtypes.js";
 import { withFile } from "./errors.js";
 import { FORMAT_LABELS, openArrayFile, type ArrayFile } from "./formats.js";
-import { displayName, formatBytes, formatShape, formatTable, print, toJson } from "./output.js";
+import { displayName, escapeControls, formatBytes, formatShape, formatTable, print, toJson } from "./output.js";
 
 /** Options of `ndpack inspect`. */
 export interface InspectOptions {
@@ -76,10 +76,10 @@ function formatInspectReport(report: InspectReport): string {
   const lines: string[] = [];
   const format = FORMAT_LABELS[report.format as keyof typeof FORMAT_LABELS] ?? report.format;
   const count = `${report.arrays.length} ${report.arrays.length === 1 ? "array" : "arrays"}`;
-  lines.push(`${report.file}: ${format}${report.version === null ? "" : ` ${report.version}`}, ${count}, ${formatBytes(report.size)}${report.size >= 1024 ? ` (${report.size} bytes)` : ""}`);
+  lines.push(`${escapeControls(report.file)}: ${format}${report.version === null ? "" : ` ${report.version}`}, ${count}, ${formatBytes(report.size)}${report.size >= 1024 ? ` (${report.size} bytes)` : ""}`);
   const details = [report.alignment === null ? undefined : `alignment ${report.alignment}`, `checksum ${report.checksum}`].filter((d) => d !== undefined);
   lines.push(details.join(", "));
-  const metadata = JSON.stringify(report.metadata);
+  const metadata = toJson(report.metadata, 0);
   lines.push(`metadata ${metadata.length > 100 ? toJson(report.metadata) : metadata}`);
   if (report.arrays.length > 0) {
     const compressed = report.arrays.some((a) => a.codec !== "none");

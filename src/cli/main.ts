@@ -18,7 +18,7 @@ import { debugText, errorLine, EXIT, exitCodeOf } from "./errors.js";
 import { extractCommand } from "./extract.js";
 import { CHUNK_BYTES } from "./formats.js";
 import { inspectCommand } from "./inspect.js";
-import { handleClosedStdout } from "./output.js";
+import { escapeControls, handleClosedStdout, printError } from "./output.js";
 import { packCommand } from "./pack.js";
 import { LARGE_INPUT_BYTES } from "./progress.js";
 import { showCommand } from "./show.js";
@@ -167,7 +167,7 @@ ${EXIT_CODES}`,
     .option("--progress", "show a progress bar on standard error")
     .option("--no-progress", "never show a progress bar")
     .addOption(voidDtypeOption())
-    .addHelpText("after", `\nNames become file names with / \\ : * ? " < > | % and control characters percent-encoded (layer/0 -> layer%2F0.npy).\nPrints the path of each file written.\nA symbolic link at DIR/<name>.npy is never followed: extract refuses it (NOT_REGULAR_FILE), as it refuses a directory, device, FIFO or socket there.\n${MEMORY}\n${EXIT_CODES}`)
+    .addHelpText("after", `\nNames become file names with / \\ : * ? " < > | %, control characters and bidirectional overrides percent-encoded (layer/0 -> layer%2F0.npy).\nPrints the path of each file written.\nA symbolic link at DIR/<name>.npy is never followed: extract refuses it (NOT_REGULAR_FILE), as it refuses a directory, device, FIFO or socket there.\n${MEMORY}\n${EXIT_CODES}`)
     .action(async (file: string, names: string[], options: { output?: string; bigEndian?: boolean; progress?: boolean; voidDtype?: Dtype }) => {
       state.exitCode = await extractCommand(file, names, options);
     });
@@ -231,11 +231,11 @@ export async function main(args: readonly string[]): Promise<number> {
       // `ndpack` alone prints its help on standard error: a usage error.
       if (error.code === "commander.help" || error.code === "commander.executeSubCommandAsync") return EXIT.badInput;
       const message = error.message.replace(/^error: /, "");
-      process.stderr.write(`${command}: ${message} (INVALID_ARGUMENT); see '${command} --help'\n`);
+      printError(`${command}: ${escapeControls(message)} (INVALID_ARGUMENT); see '${command} --help'`);
       return EXIT.badInput;
     }
-    process.stderr.write(errorLine(command, error) + "\n");
-    if (debug) process.stderr.write(debugText(error) + "\n");
+    printError(errorLine(command, error));
+    if (debug) printError(debugText(error));
     return exitCodeOf(error);
   }
 }
@@ -246,7 +246,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`ndpack: ${debugText(error)}\n`);
+    printError(`ndpack: ${debugText(error)}`);
     process.exitCode = EXIT.failure;
   },
 );
