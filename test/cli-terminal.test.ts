@@ -26,7 +26,7 @@ const HOSTILE = {
   bidi: { name: "invoice\u202etxt.exe", shown: "invoice\\u202etxt.exe" },
   isolate: { name: "\u2066iso\u2069\u200e\u200f", shown: "\\u2066iso\\u2069\\u200e\\u200f" },
 } as const;
-const NAMES = Object.values(HOSTILE).map((h) => h.name);
+const NAMES: readonly string[] = Object.values(HOSTILE).map((h) => h.name);
 const METADATA = { title: "\u001b]0;meta\u0007", bidi: "a\u202eb", line: "c\rd\u0085e" };
 
 /** Every character a terminal acts on, but the line feeds that end lines. */
