@@ -8,8 +8,9 @@
 import { basename } from "node:path";
 import type { Dtype } from "../dtypes.js";
 import type { Checksum, Codec } from "../format.js";
-import { usageError, withFile } from "./errors.js";
-import { formatOfPath, openArrayFile, type FileFormat } from "./formats.js";
+import { errorLine, FileError, usageError, withFile } from "./errors.js";
+import { formatOfPath, openArrayFile, type FileFormat, type OpenArrayFileOptions } from "./formats.js";
+import { printError } from "./output.js";
 import { createProgress } from "./progress.js";
 import { writeArrays, type OutputArray, type WriteOptions } from "./writers.js";
 
@@ -31,6 +32,23 @@ export interface WriteCommandOptions {
   readonly voidDtype?: Dtype;
   /** Write through a symbolic link at the output path instead of refusing it (never for `extract`). */
   readonly followSymlinks?: boolean;
+  /**
+   * Copy arrays whose checksum or padding is damaged (each one named in a warning on standard
+   * error) instead of failing with the input's error.
+   */
+  readonly salvage?: boolean;
+}
+
+/**
+ * How a writing command opens an input: its void dtype, and with `--salvage` a warning per damaged
+ * array instead of a failure (CHECKSUM, BAD_PADDING: without it, damage in the input is never
+ * laundered into an output with fresh checksums).
+ */
+export function inputOptions(command: string, path: string, options: Pick<WriteCommandOptions, "voidDtype" | "salvage">): OpenArrayFileOptions {
+  return {
+    ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }),
+    ...(options.salvage ? { onDamage: (error) => printError(`${errorLine(`${command}: warning`, new FileError(path, error))}; copied as it is (--salvage)`) } : {}),
+  };
 }
 
 /** The output format of `path`: `--to`, else its extension. */
@@ -72,7 +90,7 @@ export async function copyArrays(path: string, arrays: readonly OutputArray[], o
 /** Runs `ndpack convert`; returns the exit code. */
 export async function convertCommand(input: string, output: string, options: WriteCommandOptions): Promise<number> {
   const format = outputFormat(output, options.to);
-  const file = await withFile(input, () => openArrayFile(input, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }));
+  const file = await withFile(input, () => openArrayFile(input, inputOptions("ndpack convert", input, options)));
   try {
     const arrays = file.arrays.map((entry) => ({ name: entry.name, file, entry }));
     await copyArrays(output, arrays, writeOptions(format, options, file.metadata), file.size, options.progress);

@@ -11,11 +11,11 @@ import { join } from "node:path";
 import { ioError } from "../node/io.js";
 import { withFile } from "./errors.js";
 import { openArrayFile } from "./formats.js";
-import { copyArrays, writeOptions, type WriteCommandOptions } from "./convert.js";
+import { copyArrays, inputOptions, writeOptions, type WriteCommandOptions } from "./convert.js";
 import { escapeControls, print } from "./output.js";
 
 /** Options of `ndpack extract`. */
-export interface ExtractOptions extends Pick<WriteCommandOptions, "bigEndian" | "progress" | "voidDtype"> {
+export interface ExtractOptions extends Pick<WriteCommandOptions, "bigEndian" | "progress" | "voidDtype" | "salvage"> {
   /** The directory to write to (created when missing). Default: the current directory. */
   readonly output?: string;
 }
@@ -36,7 +36,7 @@ function fileNameOf(name: string): string {
 /** Runs `ndpack extract`; returns the exit code. */
 export async function extractCommand(path: string, names: readonly string[], options: ExtractOptions): Promise<number> {
   const directory = options.output ?? ".";
-  const file = await withFile(path, () => openArrayFile(path, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }));
+  const file = await withFile(path, () => openArrayFile(path, inputOptions("ndpack extract", path, options)));
   try {
     const entries = names.length === 0 ? file.arrays : names.map((name) => file.entry(name));
     await withFile(directory, async () => {

@@ -15,6 +15,7 @@ import { open as openHandle, type FileHandle } from "node:fs/promises";
 import { basename, extname } from "node:path";
 import { createInflateRaw } from "node:zlib";
 import { swapInPlace } from "../bytes.js";
+import { checkInflated } from "../codecs.js";
 import { crc32 } from "../crc32.js";
 import type { ArrayInfo } from "../decode.js";
 import { DTYPES, type Dtype } from "../dtypes.js";
@@ -64,7 +65,16 @@ export interface OpenArrayFileOptions {
   readonly voidDtype?: Dtype;
   /** The name of a .npy file's one array. Default: the file name without `.npy`. */
   readonly npyName?: string;
+  /**
+   * Salvaging (`--salvage`): called with each checksum or padding failure (CHECKSUM, BAD_PADDING)
+   * found while an array's chunks are read, which then go on. Unset (the default), such a failure
+   * ends the read: damaged bytes never reach an output that would give them fresh checksums.
+   */
+  readonly onDamage?: (error: NdpackError) => void;
 }
+
+/** The failures that `onDamage` may take instead of the read failing: the bytes are there, only their checks fail. */
+const SALVAGEABLE: ReadonlySet<string> = new Set(["CHECKSUM", "BAD_PADDING"]);
 
 /** One array of an {@link ArrayFile}: the header's description and how it is protected. */
 export interface ArrayEntry extends ArrayInfo {
@@ -92,8 +102,9 @@ export interface ArrayFile {
   entry(name: string): ArrayEntry;
   /**
    * The array's elements, in its storage order and this machine's byte order, in chunks of exactly
-   * `chunkBytes` rounded down to whole elements (the last one shorter). A .npz member's CRC-32 is
-   * checked when its last chunk has been read (CHECKSUM).
+   * `chunkBytes` rounded down to whole elements (the last one shorter). The array's checksum (ndpack
+   * payload CRC and the padding after it; a .npz member's CRC-32) is checked when its last chunk has
+   * been read: CHECKSUM or BAD_PADDING, unless the file was opened with `onDamage`.
    */
   chunks(name: string, chunkBytes?: number): AsyncGenerator<Uint8Array, void, undefined>;
   /** The whole array's bytes (as {@link chunks} gives them), in fresh memory. */
@@ -190,7 +201,20 @@ abstract class BaseFile implements ArrayFile {
   abstract readonly arrays: readonly ArrayEntry[];
   #byName: Map<string, ArrayEntry> | undefined;
 
-  constructor(protected readonly file: FileBytes) {}
+  constructor(
+    protected readonly file: FileBytes,
+    private readonly onDamage: ((error: NdpackError) => void) | undefined,
+  ) {}
+
+  /** Runs the checksum check of bytes being read: its failure ends the read, or goes to `onDamage` when salvaging. */
+  protected async checkRead(check: () => void | Promise<void>): Promise<void> {
+    try {
+      await check();
+    } catch (error) {
+      if (this.onDamage === undefined || !(error instanceof NdpackError) || !SALVAGEABLE.has(error.code)) throw error;
+      this.onDamage(error);
+    }
+  }
 
   get path(): string {
     return this.file.path;
@@ -259,8 +283,9 @@ class NdpackArrayFile extends BaseFile {
   constructor(
     file: FileBytes,
     private readonly reader: NdpackReader,
+    onDamage: ((error: NdpackError) => void) | undefined,
   ) {
-    super(file);
+    super(file, onDamage);
     this.version = `${reader.version.major}.${reader.version.minor}`;
     this.alignment = reader.alignment;
     this.checksum = reader.checksum;
@@ -278,10 +303,14 @@ class NdpackArrayFile extends BaseFile {
     const chunk = chunkLength(chunkBytes, dtype.itemSize);
     if (entry.codec === "none") {
       const swap = dtype.wordSize > 1 && entry.byteOrder !== HOST_BYTE_ORDER ? dtype.wordSize : 1;
-      yield* rawChunks(this.file, entry.offset, entry.byteLength, chunk, swap);
+      let crc = 0;
+      yield* rawChunks(this.file, entry.offset, entry.byteLength, chunk, swap, (bytes) => (crc = crc32(bytes, crc)));
+      await this.checkRead(() => this.#checkRecord(entry, crc));
       return;
     }
-    // A compressed payload is decompressed in one piece (shuffled bytes cannot be undone in parts).
+    // A compressed payload is decompressed in one piece (shuffled bytes cannot be undone in parts),
+    // after its stored bytes are checked.
+    await this.checkRead(() => this.verifyArray(name));
     const array = await this.reader.read(name);
     const bytes = new Uint8Array(array.data.buffer, array.data.byteOffset, array.data.byteLength);
     for (let at = 0; at < bytes.length; at += chunk) yield bytes.subarray(at, Math.min(at + chunk, bytes.length));
@@ -290,12 +319,18 @@ class NdpackArrayFile extends BaseFile {
   /** FORMAT.md §9 step 22, as the core's `verifyRecord`, reading the payload in chunks. */
   protected async verifyArray(name: string): Promise<void> {
     const entry = this.entry(name);
-    const index = this.arrays.indexOf(entry);
-    const checksumSize = CHECKSUM_SIZE[this.checksum];
     let crc = 0;
     for await (const _ of rawChunks(this.file, entry.offset, entry.byteLength, CHUNK_BYTES, 1, (bytes) => (crc = crc32(bytes, crc)))) {
       // The CRC is computed as the bytes pass.
     }
+    await this.#checkRecord(entry, crc);
+  }
+
+  /** The stored CRC after the payload against `crc` (the CRC of the stored payload), and the padding up to the next record. */
+  async #checkRecord(entry: ArrayEntry, crc: number): Promise<void> {
+    const { name } = entry;
+    const index = this.arrays.indexOf(entry);
+    const checksumSize = CHECKSUM_SIZE[this.checksum];
     const end = entry.offset + entry.byteLength;
     const next = this.arrays[index + 1]?.offset ?? this.size;
     const tail = await this.file.read(end, next - end);
@@ -326,8 +361,9 @@ class ForeignArrayFile extends BaseFile {
     readonly version: string | undefined,
     readonly metadata: Readonly<Record<string, unknown>>,
     private readonly infos: readonly ForeignArrayInfo[],
+    onDamage: ((error: NdpackError) => void) | undefined,
   ) {
-    super(file);
+    super(file, onDamage);
     this.checksum = format === "npz" ? "crc32" : "none";
     this.arrays = infos.map(({ npz: _member, ...info }) => ({ ...info, checksum: this.checksum }));
   }
@@ -351,10 +387,10 @@ class ForeignArrayFile extends BaseFile {
       // The array's bytes straight from the file; the member's CRC-32 covers its .npy header too.
       let crc = crc32(await this.file.read(member.dataStart, member.npyDataStart));
       yield* rawChunks(this.file, member.dataStart + member.npyDataStart, entry.nbytes, chunk, swap, (bytes) => (crc = crc32(bytes, crc)));
-      checkCrc(name, member, crc);
+      await this.checkRead(() => checkCrc(name, member, crc));
       return;
     }
-    const content = reblock(skip(this.#memberContent(name, member), member.npyDataStart), chunk);
+    const content = reblock(skip(this.#memberContent(name, member, true), member.npyDataStart), chunk);
     for await (const bytes of content) {
       if (swap > 1) swapInPlace(bytes, swap);
       yield bytes;
@@ -363,9 +399,9 @@ class ForeignArrayFile extends BaseFile {
 
   /**
    * A .npz member's uncompressed content (its .npy header, then the array's bytes), in pieces;
-   * the member's CRC-32 is checked after the last one.
+   * the member's CRC-32 is checked after the last one (through `checkRead` when `reading`).
    */
-  async *#memberContent(name: string, member: NpzMemberInfo): AsyncGenerator<Uint8Array, void, undefined> {
+  async *#memberContent(name: string, member: NpzMemberInfo, reading = false): AsyncGenerator<Uint8Array, void, undefined> {
     let crc = 0;
     let produced = 0;
     const pieces =
@@ -380,7 +416,8 @@ class ForeignArrayFile extends BaseFile {
     if (produced !== member.size) {
       throw new NdpackError("CODEC_ERROR", `zip: member "${member.member}" inflates to ${produced} bytes, but its directory record says ${member.size}`, { array: name, expected: member.size, actual: produced });
     }
-    checkCrc(name, member, crc);
+    if (reading) await this.checkRead(() => checkCrc(name, member, crc));
+    else checkCrc(name, member, crc);
   }
 
   protected async verifyArray(name: string): Promise<void> {
@@ -410,17 +447,24 @@ async function* skip(pieces: AsyncIterable<Uint8Array>, count: number): AsyncGen
   }
 }
 
-/** Inflates a deflated member as its compressed bytes arrive, stopping (CODEC_ERROR) past its declared size. */
+/**
+ * Inflates a deflated member as its compressed bytes arrive, stopping (CODEC_ERROR) past its
+ * declared size; at the end, the rule `fromNpz` applies too (`checkInflated`): one complete DEFLATE
+ * stream, no bytes after it.
+ */
 async function* inflateMember(compressed: AsyncIterable<Uint8Array>, member: NpzMemberInfo, path: string): AsyncGenerator<Uint8Array, void, undefined> {
   let produced = 0;
+  const inflater = createInflateRaw();
   try {
-    for await (const piece of pipeThrough(compressed, createInflateRaw())) {
+    for await (const piece of pipeThrough(compressed, inflater)) {
       produced += piece.length;
       if (produced > member.size) {
         throw new NdpackError("CODEC_ERROR", `zip: member "${member.member}" inflates to more than the ${member.size} bytes its directory record says`, { expected: member.size, actual: produced, path });
       }
       yield piece;
     }
+    // zlib's bytesWritten: the compressed bytes the stream used, up to the end of its final block.
+    checkInflated(member.member, { consumed: inflater.bytesWritten, storedLength: member.compressedSize, produced, nbytes: member.size });
   } catch (error) {
     if (error instanceof NdpackError || error instanceof FileError) throw error;
     const message = error instanceof Error ? error.message : String(error);
@@ -466,20 +510,20 @@ export async function openArrayFile(path: string, options: OpenArrayFileOptions 
     const format = await sniff(file);
     switch (format) {
       case "ndpack":
-        return new NdpackArrayFile(file, await open(path));
+        return new NdpackArrayFile(file, await open(path), options.onDamage);
       case "npy": {
         const name = options.npyName ?? basename(path).replace(/\.npy$/i, "");
         const header = await readNpyHeader(file, { name, ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }) });
-        return new ForeignArrayFile(file, "npy", header.version, header.metadata, header.arrays);
+        return new ForeignArrayFile(file, "npy", header.version, header.metadata, header.arrays, options.onDamage);
       }
       case "npz": {
         // Members are inflated as streams, never whole: no member is too large to read.
         const header = await readNpzHeader(file, { maxDecodedBytes: Number.MAX_SAFE_INTEGER, ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }) });
-        return new ForeignArrayFile(file, "npz", header.version, header.metadata, header.arrays);
+        return new ForeignArrayFile(file, "npz", header.version, header.metadata, header.arrays, options.onDamage);
       }
       case "safetensors": {
         const header = await readSafetensorsHeader(file);
-        return new ForeignArrayFile(file, "safetensors", undefined, header.metadata, header.arrays);
+        return new ForeignArrayFile(file, "safetensors", undefined, header.metadata, header.arrays, options.onDamage);
       }
     }
   } catch (error) {

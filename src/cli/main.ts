@@ -68,6 +68,9 @@ function nonNegative(value: string): number {
 const voidDtypeOption = () =>
   new Option("--void-dtype <dtype>", "the dtype of raw (void) members of .npy/.npz files, as numpy stores bfloat16 and float8 (ml_dtypes)").choices(DTYPE_NAMES.filter((d) => ["bfloat16", "float8_e4m3fn", "float8_e5m2"].includes(d)));
 
+const salvageOption = () =>
+  new Option("--salvage", "copy arrays whose checksum or padding is damaged, with a warning for each (default: fail with the input's error, exit 2)");
+
 /** The options of the commands that write files. */
 function writeFlags(command: Command, { formats = true, ndpack = true } = {}): Command {
   if (formats) command.addOption(new Option("--to <format>", "output format, when the extension does not say it").choices(["ndpack", "npy", "npz", "safetensors"]));
@@ -85,6 +88,7 @@ function writeFlags(command: Command, { formats = true, ndpack = true } = {}): C
     .option("--progress", `show a progress bar on standard error (default: when it is a terminal and the input is ${LARGE_INPUT_BYTES >> 20} MiB or more)`)
     .option("--no-progress", "never show a progress bar")
     .option("--follow-symlinks", "when the output path is a symbolic link, replace the regular file it points to (default: refuse, NOT_REGULAR_FILE)")
+    .addOption(salvageOption())
     .addOption(voidDtypeOption());
 }
 
@@ -166,9 +170,10 @@ ${EXIT_CODES}`,
     .option("--big-endian", "store big-endian numbers")
     .option("--progress", "show a progress bar on standard error")
     .option("--no-progress", "never show a progress bar")
+    .addOption(salvageOption())
     .addOption(voidDtypeOption())
     .addHelpText("after", `\nNames become file names with / \\ : * ? " < > | %, control characters and bidirectional overrides percent-encoded (layer/0 -> layer%2F0.npy).\nPrints the path of each file written.\nA symbolic link at DIR/<name>.npy is never followed: extract refuses it (NOT_REGULAR_FILE), as it refuses a directory, device, FIFO or socket there.\n${MEMORY}\n${EXIT_CODES}`)
-    .action(async (file: string, names: string[], options: { output?: string; bigEndian?: boolean; progress?: boolean; voidDtype?: Dtype }) => {
+    .action(async (file: string, names: string[], options: { output?: string; bigEndian?: boolean; progress?: boolean; salvage?: boolean; voidDtype?: Dtype }) => {
       state.exitCode = await extractCommand(file, names, options);
     });
 

@@ -7,7 +7,7 @@
  */
 import { usageError, withFile } from "./errors.js";
 import { openArrayFile, type ArrayFile } from "./formats.js";
-import { copyArrays, outputFormat, writeOptions, type WriteCommandOptions } from "./convert.js";
+import { copyArrays, inputOptions, outputFormat, writeOptions, type WriteCommandOptions } from "./convert.js";
 import type { OutputArray } from "./writers.js";
 
 /** Options of `ndpack pack`. */
@@ -47,7 +47,7 @@ export async function packCommand(output: string, inputs: readonly string[], opt
   try {
     const arrays: OutputArray[] = [];
     for (const { name, path } of parsed) {
-      const file = await withFile(path, () => openArrayFile(path, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }));
+      const file = await withFile(path, () => openArrayFile(path, inputOptions("ndpack pack", path, options)));
       files.push(file);
       if (name === undefined) {
         for (const entry of file.arrays) arrays.push({ name: entry.name, file, entry });
