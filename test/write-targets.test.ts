@@ -15,7 +15,7 @@
  * folder.
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { decode, isNdpackError } from "../src/index.js";
@@ -150,6 +150,8 @@ describe.each(WRITERS.map((w) => [w.name, w] as const))("%s", (_, writer) => {
     expect(lstatSync(path).isSymbolicLink()).toBe(true);
     expect(readFileSync(target, "utf8")).toBe("victim");
     expect(statSync(target).mode & 0o7777).toBe(0o4755);
+    // Refused before anything is created: no temporary file is left in either folder.
+    expect([...readdirSync(dirname(path)), ...readdirSync(outside)].filter((f) => f.endsWith(".tmp"))).toEqual([]);
   });
 
   if (writer.canFollow) test("with followSymlinks the linked regular file is replaced, without its set-user-id bit", async () => {
@@ -226,6 +228,28 @@ describe.each(WRITERS.map((w) => [w.name, w] as const))("%s", (_, writer) => {
     expect(await writer.write(path, false)).toBeUndefined();
     expect(statSync(path).mode & 0o7777).toBe(0o640);
   });
+});
+
+test("a dangling symlink is NOT_REGULAR_FILE, with or without followSymlinks; nothing is created where it points", async () => {
+  const { path, outside } = situation(WRITERS[0]!);
+  const missing = join(outside, "missing");
+  symlinkSync(missing, path);
+  expect(await codeOf(() => save(path, { x: new Int8Array(1) }))).toBe("NOT_REGULAR_FILE");
+  expect(await codeOf(() => save(path, { x: new Int8Array(1) }, { followSymlinks: true }))).toBe("NOT_REGULAR_FILE");
+  expect(readdirSync(outside)).toEqual([]);
+});
+
+test("a link planted after createWriter checked the path is replaced by the rename, never written through", async () => {
+  const { path, outside } = situation(WRITERS[1]!);
+  const target = victim(outside);
+  const writer = await createWriter(path, [{ name: "x", dtype: "int8", shape: [3] }]);
+  symlinkSync(target, path);
+  await writer.write("x", new Int8Array([1, 2, 3]));
+  await writer.close();
+  expect(lstatSync(path).isFile()).toBe(true);
+  expect(Array.from(decode(readFileSync(path)).get("x").data as Int8Array)).toEqual([1, 2, 3]);
+  expect(readFileSync(target, "utf8")).toBe("victim");
+  expect(statSync(target).mode & 0o7777).toBe(0o4755);
 });
 
 test("followSymlinks must be a boolean (INVALID_ARGUMENT)", async () => {
