@@ -47,6 +47,7 @@ export const ERROR_CODES = [
   "FILE_CHANGED",
   "WRITE_SIZE",
   "CLOSED",
+  "NOT_REGULAR_FILE",
 ] as const;
 
 /** A stable string naming one kind of failure; see {@link ERROR_CODES}. */

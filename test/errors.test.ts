@@ -1,8 +1,8 @@
 /**
  * One `describe` per error code the core can raise, each building the smallest input that
  * triggers it (byte literals, or the independent builder of test/helpers/fixture-builder.ts).
- * The codes of the file and stream APIs (IO_ERROR, FILE_CHANGED, WRITE_SIZE, CLOSED) are tested
- * with those APIs. Then: hostile sizes cost nothing, and no header can touch Object.prototype.
+ * The codes of the file and stream APIs (IO_ERROR, FILE_CHANGED, WRITE_SIZE, CLOSED,
+ * NOT_REGULAR_FILE) are tested with those APIs (NOT_REGULAR_FILE in test/write-targets.test.ts). Then: hostile sizes cost nothing, and no header can touch Object.prototype.
  */
 import { describe, expect, test } from "vitest";
 import { crc32 } from "../src/crc32.js";
@@ -734,7 +734,7 @@ describeCode("DTYPE_MISMATCH", () => {
 
 describe("coverage", () => {
   test("every code the core can raise has a describe block above", () => {
-    const fileApi: readonly ErrorCode[] = ["IO_ERROR", "FILE_CHANGED", "WRITE_SIZE", "CLOSED"];
+    const fileApi: readonly ErrorCode[] = ["IO_ERROR", "FILE_CHANGED", "WRITE_SIZE", "CLOSED", "NOT_REGULAR_FILE"];
     expect([...covered].sort()).toEqual(ERROR_CODES.filter((c) => !fileApi.includes(c)).sort());
   });
 });

@@ -21,7 +21,7 @@ import { cOrderBytes } from "../interop/common.js";
 import { usageError } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
 import { bytesOf, CHUNK_BYTES, chunksOf, entriesOf, openFile, type ArrayEntry } from "./formats.js";
-import { displayName, formatShape, print, toJson } from "./output.js";
+import { displayName, escapeControls, formatShape, print, toJson } from "./output.js";
 import { compareChunks, formatStatistic, formatValue, indexOf, kindOf, numbersOf, valueAt, type Tolerance, type Value } from "./values.js";
 
 /** Options of `ndpack diff`. */
@@ -191,8 +191,8 @@ export async function diffCommand(pathA: string, pathB: string, options: DiffOpt
     );
     return differs ? 1 : 0;
   }
-  for (const name of onlyA) print(`only in ${pathA}: ${displayName(name)}`);
-  for (const name of onlyB) print(`only in ${pathB}: ${displayName(name)}`);
+  for (const name of onlyA) print(`only in ${escapeControls(pathA)}: ${displayName(name)}`);
+  for (const name of onlyB) print(`only in ${escapeControls(pathB)}: ${displayName(name)}`);
   for (const d of differences) {
     if (d.kind !== "values") {
       print(`${d.kind} differs: ${displayName(d.name)}: ${d.a} != ${d.b}`);
@@ -207,7 +207,7 @@ export async function diffCommand(pathA: string, pathB: string, options: DiffOpt
         `; first at ${formatShape(v.first.index)}: ${show(v.first.a)} != ${show(v.first.b)}`,
     );
   }
-  if (metadataDiffers) print(`metadata differs: ${JSON.stringify(fileA.metadata)} != ${JSON.stringify(fileB.metadata)}`);
+  if (metadataDiffers) print(`metadata differs: ${toJson(fileA.metadata, 0)} != ${toJson(fileB.metadata, 0)}`);
   const total = same + differences.length;
   if (!differs) print(`no differences: ${same} ${same === 1 ? "array" : "arrays"} equal${tolerance.rtol > 0 || tolerance.atol > 0 ? ` within rtol ${tolerance.rtol}, atol ${tolerance.atol}` : ""}`);
   else print(`${differences.length + onlyA.length + onlyB.length} ${differences.length + onlyA.length + onlyB.length === 1 ? "array differs" : "arrays differ"}${metadataDiffers ? ", and the metadata" : ""}; ${same} of ${total} in both are equal`);

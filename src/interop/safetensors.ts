@@ -143,7 +143,9 @@ function readHeaderJson(headerBytes: Uint8Array): Record<string, unknown> {
   const text = decodeUtf8(headerBytes);
   if (text === undefined) throw new NdpackError("HEADER_INVALID", "safetensors header is not valid UTF-8", { offset: SAFETENSORS_LENGTH_SIZE });
   try {
-    return parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth }) as Record<string, unknown>;
+    // No key's numbers are free: sizes are integer literals everywhere, as the reference's serde
+    // reading of u64/usize requires (`2.0` is refused, even in a tensor named "metadata").
+    return parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth, freeNumbersKey: null }) as Record<string, unknown>;
   } catch (error) {
     // Tensor names are the header's top-level keys: a repeated one is a repeated tensor name.
     if (error instanceof NdpackError && error.code === "DUPLICATE_KEY" && isTopLevelField(error.field)) {

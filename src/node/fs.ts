@@ -25,12 +25,12 @@ import { runOnSource } from "../io/steps.js";
 import { OPEN_SOURCE_OPTIONS, openSource, type NdpackReader, type OpenSourceOptions } from "../reader.js";
 import { allocatePayload } from "../stream.js";
 import { FileSource } from "./file-source.js";
-import { AtomicFile, FileSink, ioError, toPath, type PathLike } from "./io.js";
+import { AtomicFile, FileSink, ioError, toPath, type PathLike, type TargetOptions } from "./io.js";
 
-export type { PathLike } from "./io.js";
+export type { PathLike, TargetOptions } from "./io.js";
 
 /** Options of {@link save}. */
-export interface SaveOptions extends EncodeOptions {
+export interface SaveOptions extends EncodeOptions, TargetOptions {
   /**
    * Flush the file and its directory to the disk before returning (default `true`), so that a
    * power loss after `save` resolves keeps the new file. `false` is faster; the replacement stays
@@ -55,11 +55,17 @@ function booleanOption(value: unknown, fallback: boolean, field: string): boolea
  * Payloads are written with vectored writes straight from the caller's arrays (keep them unchanged
  * until the promise resolves); memory used is the header plus a small constant (plus the
  * compressed payloads, when a codec is asked for). Runs of 64 MiB of zeros are left as holes in
- * the new file. An existing file's permission bits are kept; saving through a symlink replaces
- * the file it points to.
+ * the new file.
  *
- * Errors: argument errors as `encode` throws them, before any file is touched; IO_ERROR with the
- * OS error (ENOENT, EACCES, ENOSPC, EFBIG, ...) as `cause`.
+ * Where it writes, as GNU tar and curl do: `path` must be a regular file or absent. A symbolic link
+ * at `path` is refused unless `followSymlinks: true` (then the regular file it points to is
+ * replaced); a directory, device, FIFO or socket is always refused. A replaced file's permission
+ * bits (0o777) are kept, never its set-user-id, set-group-id or sticky bits; a new file gets what
+ * `fs.writeFile` would give it (0o666 less the umask).
+ *
+ * Errors: argument errors as `encode` throws them, before any file is touched; NOT_REGULAR_FILE for
+ * a path it may not replace (see above); IO_ERROR with the OS error (ENOENT, EACCES, ENOSPC, EFBIG,
+ * ...) as `cause`.
  *
  * @example
  * ```ts
@@ -67,14 +73,14 @@ function booleanOption(value: unknown, fallback: boolean, field: string): boolea
  * ```
  */
 export async function save(path: PathLike, arrays: ArraysInput, options: SaveOptions = {}): Promise<void> {
-  checkOptionNames(options, { ...ENCODE_OPTIONS, fsync: true } satisfies Record<keyof SaveOptions, true>, "save");
+  checkOptionNames(options, { ...ENCODE_OPTIONS, fsync: true, followSymlinks: true } satisfies Record<keyof SaveOptions, true>, "save");
   const target = toPath(path);
   const durable = booleanOption(options.fsync, true, "fsync");
   const plan = planEncoding(arrays, options);
   // Byte-swapped payloads come out of planSegments as fresh 1 MiB copies: write those one at a
   // time so they do not pile up. Everything else views memory that stays put until we return.
   const stable = !plan.records.some((record) => record.swap);
-  const file = await AtomicFile.create(target);
+  const file = await AtomicFile.create(target, options);
   try {
     const sink = new FileSink(file.handle);
     for (const piece of planSegments(plan)) await sink.write(piece, stable);

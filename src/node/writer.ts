@@ -32,7 +32,7 @@ import { elementCount } from "../header.js";
 import { dataSectionStart, nextRecordOffset, placeRecords } from "../layout.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
 import type { HeaderEntry } from "../schema.js";
-import { AtomicFile, FileSink, ioError, readAt, toPath, writeAt, type PathLike } from "./io.js";
+import { AtomicFile, FileSink, ioError, readAt, toPath, writeAt, type PathLike, type TargetOptions } from "./io.js";
 
 /** One array declared to {@link createWriter}: everything but its bytes. */
 export interface WriterEntry {
@@ -48,8 +48,8 @@ export interface WriterEntry {
   readonly codec?: Codec;
 }
 
-/** Options of {@link createWriter}: those of `encode`, plus `fsync` for path targets. */
-export interface WriterOptions extends EncodeOptions {
+/** Options of {@link createWriter}: those of `encode`, plus `fsync` and `followSymlinks` for path targets. */
+export interface WriterOptions extends EncodeOptions, TargetOptions {
   /** For a path target: flush the file and its directory to the disk on `close` (default `true`); see `save`. */
   readonly fsync?: boolean;
 }
@@ -772,10 +772,11 @@ function isNodeWritable(target: unknown): target is NodeJS.WritableStream {
  * with `encodeStream` (which holds the compressed payloads in memory) or write to a path.
  *
  * Errors: argument errors as `encode` throws them; INVALID_ARGUMENT for a codec with a stream
- * target; IO_ERROR with the OS error as `cause`.
+ * target; NOT_REGULAR_FILE for a path that is a link, a device, a FIFO, a socket or a directory
+ * (the rules of `save`); IO_ERROR with the OS error as `cause`.
  */
 export async function createWriter(target: WriterTarget, entries: readonly WriterEntry[], options: WriterOptions = {}): Promise<NdpackWriter> {
-  checkOptionNames(options, { ...ENCODE_OPTIONS, fsync: true } satisfies Record<keyof WriterOptions, true>, "createWriter");
+  checkOptionNames(options, { ...ENCODE_OPTIONS, fsync: true, followSymlinks: true } satisfies Record<keyof WriterOptions, true>, "createWriter");
   const path = typeof target === "string" || target instanceof URL ? toPath(target, "target") : undefined;
   if (path === undefined && !isWebWritable(target) && !isNodeWritable(target)) {
     throw new NdpackError("INVALID_ARGUMENT", "target must be a path, a Node writable stream or a WritableStream", { field: "target" });
@@ -790,7 +791,7 @@ export async function createWriter(target: WriterTarget, entries: readonly Write
   let writer: Writer;
   if (compressed.length === 0) {
     const { head, offsets } = headFor(file, file.arrays.map((array) => array.nbytes));
-    const out = path === undefined ? (isWebWritable(target) ? new WebStreamOutput(target) : new NodeStreamOutput(target as NodeJS.WritableStream)) : new PathOutput(await AtomicFile.create(path), 0, options.fsync ?? true);
+    const out = path === undefined ? (isWebWritable(target) ? new WebStreamOutput(target) : new NodeStreamOutput(target as NodeJS.WritableStream)) : new PathOutput(await AtomicFile.create(path, options), 0, options.fsync ?? true);
     writer = new Writer(file, out, head.length, offsets, undefined);
     try {
       await out.write(head);
@@ -800,7 +801,7 @@ export async function createWriter(target: WriterTarget, entries: readonly Write
     }
   } else {
     const { head, headerLength } = headFor(file, file.arrays.map((array) => (array.codec === "none" ? array.nbytes : storedBound(array.nbytes))));
-    const out = new PathOutput(await AtomicFile.create(path!), head.length, options.fsync ?? true);
+    const out = new PathOutput(await AtomicFile.create(path!, options), head.length, options.fsync ?? true);
     writer = new Writer(file, out, head.length, undefined, { headerLength, dataStart: head.length });
     // The reserved header must lay out to the same data section start.
     if (dataSectionStart(headerLength, file.alignment) !== head.length || head.length < PREAMBLE_SIZE) throw new Error("internal error: reserved header does not fit");
