@@ -434,7 +434,7 @@ class SourceReader implements NdpackReader {
       let position = 0;
       let pending = new Uint8Array(chunk);
       let used = 0;
-      for await (const piece of inflateRawStream(compressed, member.size, `zip: member of "${this.names[index]}"`)) {
+      for await (const piece of inflateRawStream(compressed, member.size, this.names[index]!)) {
         if (verify) crc = crc32(piece, crc);
         // Skip the member's .npy header, then cut the array's bytes into chunks.
         let from = Math.max(0, member.arrayStart - position);
