@@ -143,7 +143,7 @@ function parseHeaderText(bytes: Uint8Array, limits: ReadLimits): unknown {
   } catch (cause) {
     throw new NdpackError("HEADER_INVALID", "header is not valid UTF-8", { offset: PREAMBLE_SIZE, cause });
   }
-  return parseHeaderJson(text, { maxDepth: limits.maxDepth });
+  return parseHeaderJson(text, { maxDepth: limits.maxDepth, maxNodes: limits.maxHeaderNodes });
 }
 
 /** Maps a zod issue path to the header path notation used in error fields: `arrays[3].dtype`. */

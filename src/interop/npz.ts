@@ -90,7 +90,7 @@ export function readNdpackMember(content: Uint8Array): NdpackMember {
   const text = decodeUtf8(content);
   if (text === undefined) throw fail("not valid UTF-8");
   // The core's strict JSON reader: duplicate keys, lone surrogates and inexact integers are errors.
-  const value = parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth }) as Record<string, unknown>;
+  const value = parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth, maxNodes: DEFAULT_LIMITS.maxHeaderNodes }) as Record<string, unknown>;
   const keys = Object.keys(value);
   if (keys.length !== 2 || !Object.hasOwn(value, "metadata") || !Object.hasOwn(value, "dtypes")) throw fail('must be an object with exactly the keys "metadata" and "dtypes"');
   const { metadata, dtypes } = value;

@@ -143,7 +143,7 @@ function readHeaderJson(headerBytes: Uint8Array): Record<string, unknown> {
   const text = decodeUtf8(headerBytes);
   if (text === undefined) throw new NdpackError("HEADER_INVALID", "safetensors header is not valid UTF-8", { offset: SAFETENSORS_LENGTH_SIZE });
   try {
-    return parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth }) as Record<string, unknown>;
+    return parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth, maxNodes: DEFAULT_LIMITS.maxHeaderNodes }) as Record<string, unknown>;
   } catch (error) {
     // Tensor names are the header's top-level keys: a repeated one is a repeated tensor name.
     if (error instanceof NdpackError && error.code === "DUPLICATE_KEY" && isTopLevelField(error.field)) {
@@ -252,7 +252,7 @@ function decodeMetadata(raw: Record<string, string>): Record<string, unknown> {
 /** One JSON value, read with the core's strict parser (as a metadata value, so any JSON number is allowed). */
 function parseJsonValue(text: string, key: string): unknown {
   try {
-    const wrapped = parseHeaderJson(`{"metadata":${text}}`, { maxDepth: DEFAULT_LIMITS.maxDepth }) as Record<string, unknown>;
+    const wrapped = parseHeaderJson(`{"metadata":${text}}`, { maxDepth: DEFAULT_LIMITS.maxDepth, maxNodes: DEFAULT_LIMITS.maxHeaderNodes }) as Record<string, unknown>;
     if (Object.keys(wrapped).length === 1) return wrapped.metadata;
   } catch (cause) {
     if (cause instanceof NdpackError && cause.code === "LIMIT_EXCEEDED") throw cause;
