@@ -103,7 +103,7 @@ export function toNdpack(input: DecodeInput, options: ToNdpackOptions = {}): Uin
 }
 
 /** Options of {@link fromNdpack}: how to read the ndpack file (the core's `decode` options) and what to write. */
-export interface FromNdpackOptions extends Pick<DecodeOptions, "maxHeaderBytes" | "maxDepth" | "maxArrays" | "maxDims" | "maxNameBytes" | "maxDecodedBytes" | "verify"> {
+export interface FromNdpackOptions extends Pick<DecodeOptions, "maxHeaderBytes" | "maxHeaderNodes" | "maxDepth" | "maxArrays" | "maxDims" | "maxNameBytes" | "maxDecodedBytes" | "verify"> {
   /** For .npy: the array to write. Default: the file's only array (INVALID_ARGUMENT when it has several). */
   readonly name?: string;
   /** For .npz: deflate the members. Default: when any array of the ndpack file is compressed. */
