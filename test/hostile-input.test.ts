@@ -10,7 +10,7 @@ import { closeSync, ftruncateSync, openSync, readdirSync, readFileSync, writeFil
 import { crc32 } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { decode, encode, isNdpackError, type NdpackError } from "../src/index.js";
-import { fromNpy, fromNpz } from "../src/interop/index.js";
+import { fromNdpack, fromNpy, fromNpz, toNpz } from "../src/interop/index.js";
 import { load, open } from "../src/node/index.js";
 import { formatTable } from "../src/cli/output.js";
 import { requireBuiltCli, runCli, tempDir } from "./helpers/cli-run.js";
@@ -236,4 +236,32 @@ describe("extract: names too long for a file name", () => {
       expect(Array.from(fromNpy(readFileSync(file)).data as Uint8Array)).toEqual([value]);
     }
   }, 60_000);
+});
+
+describe("DEFLATE bombs: eager readers bound what they inflate in all, before inflating anything", () => {
+  const GIB = 1024 ** 3;
+  test("LIMIT_EXCEEDED (maxTotalDecodedBytes): fromNdpack of three deflated arrays of 1 GiB - 1 each (each within maxDecodedBytes), not CODEC_ERROR after inflating", () => {
+    const size = GIB - 1;
+    const entries = ["a", "b", "c"].map((name, i) => `{"name":"${name}","dtype":"uint8","shape":[${size}],"order":"C","byteOrder":"little","codec":"deflate","offset":${i * 8},"byteLength":8}`);
+    // The payloads are not deflate streams at all: inflating any of them would end in CODEC_ERROR.
+    const bytes = ndpackBytes(`{"alignment":8,"checksum":"none","dataLength":24,"metadata":{},"arrays":[${entries.join(",")}]}`, new Uint8Array(24).fill(0xff));
+    const error = codeOf(() => fromNdpack(bytes, "npz"));
+    expect([error.code, error.limit, error.actual]).toEqual(["LIMIT_EXCEEDED", "maxTotalDecodedBytes", 3 * size]);
+    expect(error.message).toMatch(/raise the maxTotalDecodedBytes option/);
+    // Lifted, the first array is inflated, and its stream is found damaged.
+    expect(codeOf(() => fromNdpack(bytes, "npz", { maxTotalDecodedBytes: 4 * GIB })).code).toBe("CODEC_ERROR");
+  });
+
+  test("LIMIT_EXCEEDED (maxTotalDecodedBytes): fromNpz of three deflated members each claiming 1 GiB - 1", () => {
+    const bytes = toNpz({ a: new Float64Array(3), b: new Float64Array(3), c: new Float64Array(3) }, { compress: true });
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let at = view.getUint32(bytes.length - 6, true);
+    for (let i = 0; i < 3; i++) {
+      view.setUint32(at + 24, GIB - 1, true);
+      at += 46 + view.getUint16(at + 28, true) + view.getUint16(at + 30, true) + view.getUint16(at + 32, true);
+    }
+    const error = codeOf(() => fromNpz(bytes));
+    expect([error.code, error.limit]).toEqual(["LIMIT_EXCEEDED", "maxTotalDecodedBytes"]);
+    expect(codeOf(() => fromNpz(bytes, { maxTotalDecodedBytes: 4 * GIB })).code).not.toBe("LIMIT_EXCEEDED");
+  });
 });

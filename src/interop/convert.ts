@@ -23,6 +23,7 @@ import { decode, inputBytes, type DecodeInput, type DecodeOptions, type NdArray 
 import type { Dtype } from "../dtypes.js";
 import { encode, type ArraySpec, type EncodeOptions } from "../encode.js";
 import { NdpackError } from "../errors.js";
+import { checkLimit, checkTotalDecoded, DEFAULT_MAX_TOTAL_DECODED_BYTES } from "./common.js";
 import { sniffFormat } from "../formats/index.js";
 import { fromNpy, toNpy } from "./npy.js";
 import { fromNpz, toNpz } from "./npz.js";
@@ -108,6 +109,8 @@ export interface FromNdpackOptions extends Pick<DecodeOptions, "maxHeaderBytes" 
   readonly name?: string;
   /** For .npz: deflate the members. Default: when any array of the ndpack file is compressed. */
   readonly compress?: boolean;
+  /** Largest decoded size of all compressed arrays together (every one is decompressed), checked before decompressing any. Default 2 GiB. */
+  readonly maxTotalDecodedBytes?: number;
 }
 
 /**
@@ -124,8 +127,12 @@ export interface FromNdpackOptions extends Pick<DecodeOptions, "maxHeaderBytes" 
  * ```
  */
 export function fromNdpack(input: DecodeInput, to: InteropFormat, options: FromNdpackOptions = {}): Uint8Array {
-  const { name, compress, ...decodeOptions } = options;
+  const { name, compress, maxTotalDecodedBytes, ...decodeOptions } = options;
   const file = decode(input, decodeOptions);
+  // Every array is decompressed below (one for .npy): each is bounded by maxDecodedBytes, all by this.
+  const limit = checkLimit(maxTotalDecodedBytes, DEFAULT_MAX_TOTAL_DECODED_BYTES, "maxTotalDecodedBytes");
+  const decoded = to === "npy" && name !== undefined ? [name] : file.names;
+  checkTotalDecoded(decoded.filter((n) => file.has(n) && file.info(n).codec !== "none").map((n) => file.info(n).nbytes), limit);
   switch (to) {
     case "npy": {
       if (name === undefined && file.size !== 1) {

@@ -28,9 +28,9 @@ import { prepareArray, type ArraysInput, type PreparedArray } from "../encode.js
 import { NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
 import { parseHeaderJson, stringifyJson } from "../json.js";
-import { checkCopy, checkLevel, checkLimit, checkMetadata, checkName, decodeUtf8, entriesOf, setOwn, utf8Encoder, viewOrCopy, type CopyMode, type ForeignPayload } from "./common.js";
+import { checkCopy, checkLevel, checkLimit, checkMetadata, checkTotalDecoded, DEFAULT_MAX_TOTAL_DECODED_BYTES, checkName, decodeUtf8, entriesOf, setOwn, utf8Encoder, viewOrCopy, type CopyMode, type ForeignPayload } from "./common.js";
 import { npyLayoutSteps, npyPayload, resolveNpyOptions, storedHead, writeNpyHeader, type NpyLayout } from "./npy.js";
-import { readZipDirectory, readZipMember, writeZip, type ZipEntry, type ZipMemberInput } from "./zip.js";
+import { checkInflatedSize, readZipDirectory, readZipMember, writeZip, type ZipEntry, type ZipMemberInput } from "./zip.js";
 
 /** The member that carries ndpack metadata and dtypes numpy has no name for. */
 export const NPZ_NDPACK_MEMBER = "__ndpack__.json";
@@ -48,6 +48,8 @@ export interface NpzReadOptions {
   readonly maxArrays?: number;
   /** Largest uncompressed size of a deflated member, checked before inflating it. Default 1 GiB (the core's `maxDecodedBytes`). */
   readonly maxDecodedBytes?: number;
+  /** Largest uncompressed size of all deflated members together, checked before inflating any. Default 2 GiB. */
+  readonly maxTotalDecodedBytes?: number;
   /** Longest .npy header. Default 10000 (numpy's). */
   readonly maxHeaderBytes?: number;
   /** Most dimensions. Default 64. */
@@ -186,6 +188,7 @@ export function fromNpz(input: DecodeInput, options: NpzReadOptions = {}): NpzCo
   const npyOptions = resolveNpyOptions({ maxHeaderBytes: options.maxHeaderBytes, maxDims: options.maxDims });
   const maxArrays = checkLimit(options.maxArrays, DEFAULT_LIMITS.maxArrays, "maxArrays");
   const maxDecodedBytes = checkLimit(options.maxDecodedBytes, DEFAULT_LIMITS.maxDecodedBytes, "maxDecodedBytes");
+  const maxTotalDecodedBytes = checkLimit(options.maxTotalDecodedBytes, DEFAULT_MAX_TOTAL_DECODED_BYTES, "maxTotalDecodedBytes");
   const verify = options.verify ?? true;
   const voidOption = options.voidDtype;
   checkVoidDtypeOption(voidOption);
@@ -193,6 +196,10 @@ export function fromNpz(input: DecodeInput, options: NpzReadOptions = {}): NpzCo
   const bytes = inputBytes(input);
   const members = sortMembers(readZipDirectory(bytes, { maxEntries: maxArrays }));
   const memberOptions = { maxDecodedBytes, verify };
+  // Every member is inflated below: their declared sizes are checked, each and in all, before any is.
+  const deflated = [...members.arrays.map(({ entry }) => entry), ...(members.ndpack === undefined ? [] : [members.ndpack])].filter((entry) => entry.method === "deflate");
+  for (const entry of deflated) checkInflatedSize(entry, maxDecodedBytes);
+  checkTotalDecoded(deflated.map((entry) => entry.size), maxTotalDecodedBytes);
   const extra = members.ndpack === undefined ? noNdpackMember() : readNdpackMember(readZipMember(bytes, members.ndpack, memberOptions));
 
   const arrays = new Map<string, NdArray>();
