@@ -12,6 +12,7 @@ import { compressionCases, crcCases } from "./compression.js";
 import { coreCases } from "./core.js";
 import { fileCases } from "./files.js";
 import { lazyCases } from "./lazy.js";
+import { manyArraysCases } from "./many-arrays.js";
 import type { BenchConfig, Case } from "./harness.js";
 import { peerCases } from "./peers.js";
 import { scalingCases } from "./scaling.js";
@@ -30,6 +31,7 @@ export const SCENARIOS: Readonly<Record<string, string>> = {
   S5: "files: save and load",
   F3: "issue 3: big files (save 2 GiB, createWriter 8 GiB)",
   L: "issues 10 and 12: one 4 MiB array through the one lazy reader (.ndp, .safetensors, .npz), verified and not",
+  M: "issue 16: 1,000,000 empty arrays (open, verify, inspect) and the CLI at the default maxArrays",
   scaling: "decode time against payload size and array count",
   compression: "issue 4: codecs on four kinds of data",
   crc: "issue 4 / FORMAT.md §6: CRC-32 implementations",
@@ -47,7 +49,7 @@ export function defaultConfig(overrides: Partial<BenchConfig>): BenchConfig {
 }
 
 export function allCases(config: BenchConfig): Case[] {
-  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...lazyCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config)];
+  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...lazyCases(config), ...manyArraysCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config)];
   const order = Object.keys(SCENARIOS);
   // Stable sort by scenario, keeping each scenario's own order (core cases before peers).
   return all
