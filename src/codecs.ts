@@ -86,10 +86,10 @@ function inflateWithZlib(inflateRawSync: NativeZlib["inflateRawSync"], stored: U
   let consumed: number;
   try {
     // maxOutputLength must be at least 1; an empty array still has a (tiny) deflate stream. One
-    // output chunk one byte larger than the array: zlib inflates straight into it (with the default
-    // 16 KiB chunks it gathers them and concatenates, twice the array's size at the peak), and the
-    // spare byte lets it see the stream's end without asking for a second chunk.
-    const result = inflateRawSync(stored, { maxOutputLength: Math.max(nbytes, 1), chunkSize: Math.max(nbytes + 1, MIN_ZLIB_CHUNK), info: true });
+    // output chunk of the array's size: zlib inflates straight into it (with the default 16 KiB
+    // chunks it gathers them and concatenates, twice the array's size at the peak). A stream that
+    // goes on past the declared size costs one more chunk before zlib stops it.
+    const result = inflateRawSync(stored, { maxOutputLength: Math.max(nbytes, 1), chunkSize: Math.max(nbytes, MIN_ZLIB_CHUNK), info: true });
     out = result.buffer;
     consumed = result.engine.bytesWritten;
   } catch (cause) {
@@ -98,9 +98,9 @@ function inflateWithZlib(inflateRawSync: NativeZlib["inflateRawSync"], stored: U
   }
   if (consumed < stored.length) throw trailing(name);
   if (out.length !== nbytes) throw out.length > nbytes ? tooLong(name, nbytes) : tooShort(name, nbytes, out.length);
-  // The chunk is the array's own memory (plus the spare byte) unless it is small enough to come
-  // from Buffer's shared pool: then callers get a copy, memory of their own.
-  return out.byteOffset === 0 && out.buffer.byteLength <= nbytes + 1 ? new Uint8Array(out.buffer, 0, nbytes) : new Uint8Array(out);
+  // The chunk is the array's own memory unless it is small enough to come from Buffer's shared
+  // pool (or zlib's smallest chunk): then callers get a copy, memory of their own.
+  return out.byteOffset === 0 && out.buffer.byteLength === nbytes ? new Uint8Array(out.buffer) : new Uint8Array(out);
 }
 
 function damaged(name: string, cause: unknown): NdpackError {
