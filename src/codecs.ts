@@ -2,8 +2,9 @@
  * Payload codecs of FORMAT.md §5: byte shuffling and raw DEFLATE. Compression uses fflate's
  * one-shot deflate everywhere, so a file's bytes do not depend on the runtime that wrote it;
  * decompression uses Node's native zlib where the runtime has it and pako (a port of zlib)
- * elsewhere, so both refuse exactly the same streams. Both stop before producing more than the
- * declared size: a compression bomb costs at most the array's own size and one output chunk.
+ * elsewhere, so both refuse exactly the same streams. Both inflate into one buffer of the declared
+ * size and stop before producing more: a compression bomb costs at most the array's own size and
+ * one output chunk (twice the size with shuffle, whose inverse needs a second buffer).
  *
  * @module
  */
@@ -46,6 +47,9 @@ export function compressPayload(bytes: Uint8Array, codec: Exclude<Codec, "none">
   return stored.length < bytes.length ? stored : undefined;
 }
 
+/** zlib's smallest output chunk (Z_MIN_CHUNK). */
+const MIN_ZLIB_CHUNK = 64;
+
 /** Bytes of output pako produces per step: what a bomb can make it allocate before the size check stops it. */
 const INFLATE_CHUNK = 64 * 1024;
 
@@ -80,8 +84,11 @@ function inflateWithZlib(inflateRawSync: NativeZlib["inflateRawSync"], stored: U
   let out: Uint8Array;
   let consumed: number;
   try {
-    // maxOutputLength must be at least 1; an empty array still has a (tiny) deflate stream.
-    const result = inflateRawSync(stored, { maxOutputLength: Math.max(nbytes, 1), info: true });
+    // maxOutputLength must be at least 1; an empty array still has a (tiny) deflate stream. One
+    // output chunk of the array's size: zlib inflates straight into it (with the default 16 KiB
+    // chunks it gathers them and concatenates, twice the array's size at the peak). A stream that
+    // goes on past the declared size costs one more chunk before zlib stops it.
+    const result = inflateRawSync(stored, { maxOutputLength: Math.max(nbytes, 1), chunkSize: Math.max(nbytes, MIN_ZLIB_CHUNK), info: true });
     out = result.buffer;
     consumed = result.engine.bytesWritten;
   } catch (cause) {
@@ -89,8 +96,8 @@ function inflateWithZlib(inflateRawSync: NativeZlib["inflateRawSync"], stored: U
     throw code === "ERR_BUFFER_TOO_LARGE" ? tooLong(name, nbytes) : damaged(name, cause);
   }
   checkInflated(name, { consumed, storedLength: stored.length, produced: out.length, nbytes });
-  // zlib may hand back a view of a larger (pooled) buffer; callers get memory of their own.
-  // (Buffer#slice would be another view; the Uint8Array constructor copies into a plain array.)
+  // The chunk is the array's own memory unless it is small enough to come from Buffer's shared
+  // pool (or zlib's smallest chunk): then callers get a copy, memory of their own.
   return out.byteOffset === 0 && out.buffer.byteLength === nbytes ? new Uint8Array(out.buffer) : new Uint8Array(out);
 }
 

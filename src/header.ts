@@ -172,7 +172,7 @@ function parseHeaderText(bytes: Uint8Array, limits: ReadLimits): unknown {
   } catch (cause) {
     throw new NdpackError("HEADER_INVALID", "header is not valid UTF-8", { offset: PREAMBLE_SIZE, cause });
   }
-  return parseHeaderJson(text, { maxDepth: limits.maxDepth });
+  return parseHeaderJson(text, { maxDepth: limits.maxDepth, maxNodes: limits.maxHeaderNodes });
 }
 
 /** Maps a zod issue path to the header path notation used in error fields: `arrays[3].dtype`. */
@@ -396,7 +396,8 @@ export function encodeHeader(header: Header): Uint8Array {
   const text = `{"alignment":${header.alignment},"checksum":${JSON.stringify(header.checksum)},"dataLength":${header.dataLength},"metadata":${metadata},"arrays":${JSON.stringify(header.arrays)}}`;
   const bytes = utf8Encoder.encode(text);
   if (bytes.length > DEFAULT_LIMITS.maxHeaderBytes) {
-    throw new NdpackError("HEADER_TOO_LARGE", `header would be ${bytes.length} bytes, more than readers accept by default (${DEFAULT_LIMITS.maxHeaderBytes}); use fewer arrays or less metadata`, { expected: DEFAULT_LIMITS.maxHeaderBytes, actual: bytes.length, limit: "maxHeaderBytes" });
+    // The writer's own limit, not the input's: a file that readers refuse by default is not written.
+    throw new NdpackError("HEADER_TOO_LARGE", `the header of the file being written would be ${bytes.length} bytes, more than readers accept by default (maxHeaderBytes ${DEFAULT_LIMITS.maxHeaderBytes}); write fewer arrays or less metadata per file`, { expected: DEFAULT_LIMITS.maxHeaderBytes, actual: bytes.length, limit: "maxHeaderBytes" });
   }
   return bytes;
 }

@@ -21,7 +21,7 @@ export interface NodeInflater extends AsyncIterable<Uint8Array> {
 /** The part of Node's zlib the core uses when it is there (faster than the pure-JS fallbacks). */
 export interface NativeZlib {
   crc32(data: Uint8Array, value?: number): number;
-  inflateRawSync(data: Uint8Array, options: { maxOutputLength: number; info: true }): { buffer: Uint8Array; engine: { bytesWritten: number } };
+  inflateRawSync(data: Uint8Array, options: { maxOutputLength: number; chunkSize: number; info: true }): { buffer: Uint8Array; engine: { bytesWritten: number } };
   createInflateRaw(): NodeInflater;
 }
 

@@ -263,8 +263,11 @@ export function planPreview(shape: readonly number[], order: Order): PreviewPlan
   const count = shape.reduce((a, b) => a * b, 1);
   const summarize = count > PREVIEW_THRESHOLD;
   const summarized = shape.map((d) => summarize && d > 2 * EDGE_ITEMS);
-  const kept = shape.map((d, k) => (summarized[k] ? [0, 1, 2, d - 3, d - 2, d - 1] : Array.from({ length: d }, (_, i) => i)));
   const strides = elementStrides(shape, order);
+  // An empty array shows no element: listing the indices of its other axes (shape [0, 2^32])
+  // would allocate in proportion to a dimension of nothing.
+  if (count === 0) return { shape, summarized, strides, positions: [] };
+  const kept = shape.map((d, k) => (summarized[k] ? [0, 1, 2, d - 3, d - 2, d - 1] : Array.from({ length: d }, (_, i) => i)));
   const total = kept.reduce((a, b) => a * b.length, 1);
   if (total > MAX_PREVIEW_ELEMENTS) return { shape, summarized, strides, positions: undefined };
   let positions = [0];

@@ -24,6 +24,25 @@ export function checkCopy(copy: unknown): CopyMode {
 }
 
 /** Checks a positive integer limit option, returning `fallback` when it is absent. */
+/**
+ * Default of `maxTotalDecodedBytes`: what readers that inflate every array at once (`fromNdpack`,
+ * `fromNpz`) may inflate in all. Each array is bounded by `maxDecodedBytes` (1 GiB), but a file of
+ * a few MiB could hold many such bombs; twice that bound leaves room for any one array and more.
+ */
+export const DEFAULT_MAX_TOTAL_DECODED_BYTES = 2 * 1024 * 1024 * 1024;
+
+/**
+ * LIMIT_EXCEEDED, before anything is inflated, when the compressed arrays of a file decode to more
+ * than `limit` bytes in all (their declared sizes, from the headers).
+ */
+export function checkTotalDecoded(sizes: Iterable<number>, limit: number): void {
+  let total = 0;
+  for (const size of sizes) total += size;
+  if (total > limit) {
+    throw new NdpackError("LIMIT_EXCEEDED", `the compressed arrays decode to ${total} bytes in all, more than the limit of ${limit}; raise the maxTotalDecodedBytes option to read them`, { expected: limit, actual: total, limit: "maxTotalDecodedBytes" });
+  }
+}
+
 export function checkLimit(value: unknown, fallback: number, option: string): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || (value as number) < 1) {

@@ -24,6 +24,7 @@ import type { Dtype } from "../dtypes.js";
 import { encode, ENCODE_OPTIONS, type ArraySpec, type EncodeOptions } from "../encode.js";
 import { checkOptionNames, NdpackError } from "../errors.js";
 import { LIMIT_OPTIONS } from "../format.js";
+import { checkLimit, checkTotalDecoded, DEFAULT_MAX_TOTAL_DECODED_BYTES } from "./common.js";
 import { sniffFormat } from "../formats/index.js";
 import { fromNpy, toNpy } from "./npy.js";
 import { fromNpz, toNpz } from "./npz.js";
@@ -106,7 +107,7 @@ export function toNdpack(input: DecodeInput, options: ToNdpackOptions = {}): Uin
 }
 
 /** Options of {@link fromNdpack}: how to read the ndpack file (the core's `decode` options) and what to write. */
-export interface FromNdpackOptions extends Pick<DecodeOptions, "maxHeaderBytes" | "maxDepth" | "maxArrays" | "maxDims" | "maxNameBytes" | "maxDecodedBytes" | "verify"> {
+export interface FromNdpackOptions extends Pick<DecodeOptions, "maxHeaderBytes" | "maxHeaderNodes" | "maxDepth" | "maxArrays" | "maxDims" | "maxNameBytes" | "maxDecodedBytes" | "verify"> {
   /** For .npy: the array to write. Default: the file's only array (INVALID_ARGUMENT when it has several). */
   readonly name?: string;
   /** For .npz: deflate the members. Default: when any array of the ndpack file is compressed. */
@@ -116,6 +117,8 @@ export interface FromNdpackOptions extends Pick<DecodeOptions, "maxHeaderBytes" 
    * the check costs one CRC pass). `false` converts a damaged payload as it is.
    */
   readonly verify?: boolean;
+  /** Largest decoded size of all compressed arrays together (every one is decompressed), checked before decompressing any. Default 2 GiB. */
+  readonly maxTotalDecodedBytes?: number;
 }
 
 /**
@@ -132,10 +135,14 @@ export interface FromNdpackOptions extends Pick<DecodeOptions, "maxHeaderBytes" 
  * ```
  */
 export function fromNdpack(input: DecodeInput, to: InteropFormat, options: FromNdpackOptions = {}): Uint8Array {
-  checkOptionNames(options, { ...LIMIT_OPTIONS, name: true, compress: true, verify: true } satisfies Record<keyof FromNdpackOptions, true>, "fromNdpack");
-  const { name, compress, ...decodeOptions } = options;
+  checkOptionNames(options, { ...LIMIT_OPTIONS, name: true, compress: true, verify: true, maxTotalDecodedBytes: true } satisfies Record<keyof FromNdpackOptions, true>, "fromNdpack");
+  const { name, compress, maxTotalDecodedBytes, ...decodeOptions } = options;
   // Every payload is read to be converted, so its CRC is checked unless the caller opts out.
   const file = decode(input, { ...decodeOptions, verify: decodeOptions.verify ?? true });
+  // Every array is decompressed below (one for .npy): each is bounded by maxDecodedBytes, all by this.
+  const limit = checkLimit(maxTotalDecodedBytes, DEFAULT_MAX_TOTAL_DECODED_BYTES, "maxTotalDecodedBytes");
+  const decoded = to === "npy" && name !== undefined ? [name] : file.names;
+  checkTotalDecoded(decoded.filter((n) => file.has(n) && file.info(n).codec !== "none").map((n) => file.info(n).nbytes), limit);
   switch (to) {
     case "npy": {
       if (name === undefined && file.size !== 1) {

@@ -28,9 +28,9 @@ import { entriesOf, prepareArray, type ArraysInput, type PreparedArray } from ".
 import { checkOptionNames, NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
 import { parseHeaderJson, stringifyJson } from "../json.js";
-import { checkCopy, checkLevel, checkLimit, checkMetadata, checkName, decodeUtf8, setOwn, utf8Encoder, viewOrCopy, type CopyMode, type ForeignPayload } from "./common.js";
+import { checkCopy, checkLevel, checkLimit, checkMetadata, checkTotalDecoded, DEFAULT_MAX_TOTAL_DECODED_BYTES, checkName, decodeUtf8, setOwn, utf8Encoder, viewOrCopy, type CopyMode, type ForeignPayload } from "./common.js";
 import { npyLayoutSteps, npyPayload, resolveNpyOptions, storedHead, writeNpyHeader, type NpyLayout } from "./npy.js";
-import { readZipDirectory, readZipMember, writeZip, type ZipEntry, type ZipMemberInput } from "./zip.js";
+import { checkInflatedSize, readZipDirectory, readZipMember, writeZip, type ZipEntry, type ZipMemberInput } from "./zip.js";
 
 /** The member that carries ndpack metadata and dtypes numpy has no name for. */
 export const NPZ_NDPACK_MEMBER = "__ndpack__.json";
@@ -48,6 +48,8 @@ export interface NpzReadOptions {
   readonly maxArrays?: number;
   /** Largest uncompressed size of a deflated member, checked before inflating it. Default 1 GiB (the core's `maxDecodedBytes`). */
   readonly maxDecodedBytes?: number;
+  /** Largest uncompressed size of all deflated members together, checked before inflating any. Default 2 GiB. */
+  readonly maxTotalDecodedBytes?: number;
   /** Longest .npy header. Default 10000 (numpy's). */
   readonly maxHeaderBytes?: number;
   /** Most dimensions. Default 64. */
@@ -94,7 +96,7 @@ export function readNdpackMember(content: Uint8Array): NdpackMember {
   const text = decodeUtf8(content);
   if (text === undefined) throw fail("not valid UTF-8");
   // The core's strict JSON reader: duplicate keys, lone surrogates and inexact integers are errors.
-  const value = parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth }) as Record<string, unknown>;
+  const value = parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth, maxNodes: DEFAULT_LIMITS.maxHeaderNodes }) as Record<string, unknown>;
   const keys = Object.keys(value);
   if (keys.length !== 2 || !Object.hasOwn(value, "metadata") || !Object.hasOwn(value, "dtypes")) throw fail('must be an object with exactly the keys "metadata" and "dtypes"');
   const { metadata, dtypes } = value;
@@ -186,11 +188,12 @@ export function checkNdpackDtypes(extra: NdpackMember, dtypeOf: (name: string) =
  * ```
  */
 export function fromNpz(input: DecodeInput, options: NpzReadOptions = {}): NpzContents {
-  checkOptionNames(options, { copy: true, voidDtype: true, maxArrays: true, maxDecodedBytes: true, maxHeaderBytes: true, maxDims: true, verify: true } satisfies Record<keyof NpzReadOptions, true>, "fromNpz");
+  checkOptionNames(options, { copy: true, voidDtype: true, maxArrays: true, maxDecodedBytes: true, maxTotalDecodedBytes: true, maxHeaderBytes: true, maxDims: true, verify: true } satisfies Record<keyof NpzReadOptions, true>, "fromNpz");
   const copy = checkCopy(options.copy);
   const npyOptions = resolveNpyOptions({ maxHeaderBytes: options.maxHeaderBytes, maxDims: options.maxDims });
   const maxArrays = checkLimit(options.maxArrays, DEFAULT_LIMITS.maxArrays, "maxArrays");
   const maxDecodedBytes = checkLimit(options.maxDecodedBytes, DEFAULT_LIMITS.maxDecodedBytes, "maxDecodedBytes");
+  const maxTotalDecodedBytes = checkLimit(options.maxTotalDecodedBytes, DEFAULT_MAX_TOTAL_DECODED_BYTES, "maxTotalDecodedBytes");
   const verify = options.verify ?? true;
   const voidOption = options.voidDtype;
   checkVoidDtypeOption(voidOption);
@@ -198,6 +201,10 @@ export function fromNpz(input: DecodeInput, options: NpzReadOptions = {}): NpzCo
   const bytes = inputBytes(input);
   const members = sortMembers(readZipDirectory(bytes, { maxEntries: maxArrays }));
   const memberOptions = { maxDecodedBytes, verify };
+  // Every member is inflated below: their declared sizes are checked, each and in all, before any is.
+  const deflated = [...members.arrays.map(({ entry }) => entry), ...(members.ndpack === undefined ? [] : [members.ndpack])].filter((entry) => entry.method === "deflate");
+  for (const entry of deflated) checkInflatedSize(entry, maxDecodedBytes);
+  checkTotalDecoded(deflated.map((entry) => entry.size), maxTotalDecodedBytes);
   const extra = members.ndpack === undefined ? noNdpackMember() : readNdpackMember(readZipMember(bytes, members.ndpack, memberOptions));
 
   const arrays = new Map<string, NdArray>();

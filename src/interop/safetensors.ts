@@ -145,7 +145,7 @@ function readHeaderJson(headerBytes: Uint8Array): Record<string, unknown> {
   try {
     // No key's numbers are free: sizes are integer literals everywhere, as the reference's serde
     // reading of u64/usize requires (`2.0` is refused, even in a tensor named "metadata").
-    return parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth, freeNumbersKey: null }) as Record<string, unknown>;
+    return parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth, maxNodes: DEFAULT_LIMITS.maxHeaderNodes, freeNumbersKey: null }) as Record<string, unknown>;
   } catch (error) {
     // Tensor names are the header's top-level keys: a repeated one is a repeated tensor name.
     if (error instanceof NdpackError && error.code === "DUPLICATE_KEY" && isTopLevelField(error.field)) {
@@ -254,7 +254,7 @@ function decodeMetadata(raw: Record<string, string>): Record<string, unknown> {
 /** One JSON value, read with the core's strict parser (as a metadata value, so any JSON number is allowed). */
 function parseJsonValue(text: string, key: string): unknown {
   try {
-    const wrapped = parseHeaderJson(`{"metadata":${text}}`, { maxDepth: DEFAULT_LIMITS.maxDepth }) as Record<string, unknown>;
+    const wrapped = parseHeaderJson(`{"metadata":${text}}`, { maxDepth: DEFAULT_LIMITS.maxDepth, maxNodes: DEFAULT_LIMITS.maxHeaderNodes }) as Record<string, unknown>;
     if (Object.keys(wrapped).length === 1) return wrapped.metadata;
   } catch (cause) {
     if (cause instanceof NdpackError && cause.code === "LIMIT_EXCEEDED") throw cause;
