@@ -320,7 +320,7 @@ describe("errors that help, on the one reader (issue 12)", () => {
     ];
     for (const [fn, call] of calls) expect((await failure(call, "INVALID_ARGUMENT")).message).toMatch(new RegExp(`^${fn}: unknown option "\\w+"`));
     expect((await failure(() => load(path, { verfy: false } as never), "INVALID_ARGUMENT")).message).toBe(
-      'load: unknown option "verfy"; did you mean "verify"? (load takes maxHeaderBytes, maxDepth, maxArrays, maxDims, maxNameBytes, maxDecodedBytes, copy, verify)',
+      'load: unknown option "verfy"; did you mean "verify"? (load takes maxHeaderBytes, maxHeaderNodes, maxDepth, maxArrays, maxDims, maxNameBytes, maxDecodedBytes, copy, verify)',
     );
     expect((await failure(() => reader.readMany(["weights"], { maxgap: 0 } as never), "INVALID_ARGUMENT")).message).toContain('did you mean "maxGap"?');
     expect(existsSync(join(dir, "never-written.ndp"))).toBe(false);
