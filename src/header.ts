@@ -147,11 +147,16 @@ function decodeHeaderText(bytes: Uint8Array): string {
 /** Nesting of the header's deepest fixed part: the top object (1), `arrays` (2), an entry (3), its `shape` (4). */
 const ENTRY_SHAPE_DEPTH = 4;
 
-/** True when no container in `value`, which sits at nesting depth `depth`, is deeper than `maxDepth`. */
-function fitsDepth(value: unknown, depth: number, maxDepth: number): boolean {
+/**
+ * True when no container in the metadata `value`, which sits at nesting depth `depth`, is deeper
+ * than `maxDepth`, and no number in it is one that `JSON.stringify` writes as an integer literal
+ * past 2^53 - 1 (which the strict parser refuses: a double cannot hold every such integer).
+ */
+function metadataFits(value: unknown, depth: number, maxDepth: number): boolean {
+  if (typeof value === "number") return !(Math.abs(value) > Number.MAX_SAFE_INTEGER && Math.abs(value) < 1e21);
   if (typeof value !== "object" || value === null) return true;
   if (depth > maxDepth) return false;
-  for (const key in value) if (!fitsDepth((value as Record<string, unknown>)[key], depth + 1, maxDepth)) return false;
+  for (const key in value) if (!metadataFits((value as Record<string, unknown>)[key], depth + 1, maxDepth)) return false;
   return true;
 }
 
@@ -159,15 +164,15 @@ function fitsDepth(value: unknown, depth: number, maxDepth: number): boolean {
  * §9 steps 7–8 by the engine's native JSON parser, for a header that is certainly accepted: the
  * text must be exactly what `JSON.stringify` writes back for what `JSON.parse` read (then it has no
  * duplicate key, no number written other than canonically, nothing but spaces after it), have no
- * `\u` escape (which could make a lone surrogate) and no run of 16 digits (an integer literal past
- * 2^53 - 1 in the metadata), fit `maxDepth`, and pass the schema's certain acceptance (every
- * number outside the metadata a non-negative safe integer, exact keys). Everything else, and every
+ * `\u` escape (which could make a lone surrogate), pass the schema's certain acceptance (every
+ * number outside the metadata a non-negative safe integer, exact keys) and {@link metadataFits}
+ * (`maxDepth`, no integer literal past 2^53 - 1). Everything else, and every
  * error, goes to the strict parser, which stays the authority on what is wrong: this only makes
  * the common case fast, and immune to the JIT state that a forced full GC resets (the strict
  * parser runs 10x slower right after one).
  */
 function certainHeader(text: string, minor: number, limits: ReadLimits): Header | undefined {
-  if (minor > FORMAT_VERSION.minor || limits.maxDepth < ENTRY_SHAPE_DEPTH || text.includes("\\u") || /\d{16}/.test(text)) return undefined;
+  if (minor > FORMAT_VERSION.minor || limits.maxDepth < ENTRY_SHAPE_DEPTH || text.includes("\\u")) return undefined;
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -175,7 +180,7 @@ function certainHeader(text: string, minor: number, limits: ReadLimits): Header 
     return undefined;
   }
   // Depth first: JSON.stringify recurses, so it must only see what fits maxDepth.
-  if (!isCertainlyValidHeader(value, false) || !fitsDepth(value.metadata, 2, limits.maxDepth)) return undefined;
+  if (!isCertainlyValidHeader(value, false) || !metadataFits(value.metadata, 2, limits.maxDepth)) return undefined;
   const canonical = JSON.stringify(value);
   if (!text.startsWith(canonical)) return undefined;
   for (let i = canonical.length; i < text.length; i++) if (text.charCodeAt(i) !== 0x20) return undefined;
