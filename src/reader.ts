@@ -23,7 +23,7 @@ import { formatNamed, formatOfName, sniffFormat, SNIFF_BYTES, type Container, ty
 import { inflateRawStream } from "./inflate-stream.js";
 import { viewOrCopy } from "./interop/common.js";
 import { isMemorySource } from "./io/bytes.js";
-import { readExactly, readRanges, type ByteSource, type ReadManyOptions } from "./io/source.js";
+import { readExactly, readRanges, readWithCrc32, type ByteSource, type CheckedBytes, type ReadManyOptions } from "./io/source.js";
 import type { ByteRange, RangeSteps } from "./io/steps.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
 
@@ -196,6 +196,13 @@ class CountingSource implements ByteSource {
     while (this.#windowBytes > HEADER_WINDOWS_BYTES && this.#windows.length > 1) this.#windowBytes -= this.#windows.shift()!.bytes.length;
     return bytes.subarray(0, wanted);
   }
+  /** A payload read with its CRC (never during the header: nothing is kept). */
+  async readWithCrc32(offset: number, length: number, crcLength: number, options?: { signal?: AbortSignal }): Promise<CheckedBytes> {
+    const checked = await readWithCrc32(this.inner, offset, Math.max(0, Math.min(length, this.size - offset)), crcLength, options?.signal);
+    this.bytesRead += checked.bytes.length;
+    this.readCount++;
+    return checked;
+  }
 }
 
 /** A chunk length: `chunkBytes` rounded down to whole elements, at least one element. */
@@ -297,7 +304,17 @@ class SourceReader implements NdpackReader {
       const verify = booleanOption(options.verify, true, "verify");
       const index = this.#index(name);
       const range = this.#container.arrayRange(index, verify);
-      return this.#toArray(index, await this.#source.read(range.offset, range.length, options), verify);
+      const raw = verify && this.#container.checksum === "crc32" ? this.#container.rawPayload(index) : undefined;
+      const checkedFrom = raw?.before?.offset ?? raw?.payload.offset;
+      const crcLength = raw === undefined ? 0 : raw.payload.offset + raw.payload.length - range.offset;
+      if (raw === undefined || !raw.checked || checkedFrom !== range.offset || crcLength + (raw.after?.length ?? 0) !== range.length) {
+        return this.#toArray(index, await this.#source.read(range.offset, range.length, options), verify);
+      }
+      // The range is what the checksum covers, then what its check needs: the CRC is computed as the bytes arrive.
+      const { bytes, crc } = await this.#source.readWithCrc32(range.offset, range.length, crcLength, options);
+      raw.check(crc, bytes.subarray(crcLength));
+      const payloadAt = raw.payload.offset - range.offset;
+      return this.#toArray(index, bytes.subarray(payloadAt, payloadAt + raw.payload.length), false);
     });
   }
 
