@@ -7,6 +7,7 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFile
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { crc32 } from "../src/crc32.js";
 import { encode } from "../src/index.js";
 import { toSafetensors } from "../src/interop/index.js";
 import { httpSource } from "../src/io/http.js";
@@ -89,6 +90,22 @@ describe("the HTTP source over a 256 MiB file", () => {
     expect(entries.map((e) => e.range)).toEqual([`bytes=0-${KEPT - 1}`, `bytes=${KEPT}-${200_019}`]);
     expect(bytesSent(entries)).toBe(200_020);
     expect(sameBytes(result, localBytes(name, 20, 200_000))).toBe(true);
+  });
+
+  test("readWithCrc32: the same one request as read, and the CRC-32 of the first bytes asked for, across the kept 64 KiB too", async () => {
+    const source = await httpSource(`${nginx.origin}/files/${name}`);
+    const length = 4 << 20;
+    const offset = source.size - length - 12_345;
+    const { result, entries } = await nginx.requests(() => source.readWithCrc32(offset, length, length - 68));
+    expect(entries).toEqual([expect.objectContaining({ status: 206, range: `bytes=${offset}-${offset + length - 1}`, bytes: length })]);
+    const local = localBytes(name, offset, length);
+    expect(sameBytes(result.bytes, local)).toBe(true);
+    expect(result.crc).toBe(crc32(local.subarray(0, length - 68)));
+    // From the kept first bytes into the rest: only the rest is requested; the CRC covers both.
+    const across = await nginx.requests(() => source.readWithCrc32(KEPT - 1000, 300_000, 250_000));
+    expect(across.entries.map((e) => e.range)).toEqual([`bytes=${KEPT}-${KEPT - 1000 + 300_000 - 1}`]);
+    expect(across.result.crc).toBe(crc32(localBytes(name, KEPT - 1000, 250_000)));
+    expect((await source.readWithCrc32(100, 500, 200)).crc).toBe(crc32(localBytes(name, 100, 200)));
   });
 
   test("a redirect is followed once: later reads go to the final URL, on its ETag", async () => {
