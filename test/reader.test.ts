@@ -197,6 +197,37 @@ describe("what the reader reads", () => {
   });
 });
 
+describe("a .npz header reads its members' headers in one batch", () => {
+  test("12 members 100 KiB apart: the first read (member 0), the end, then one read for each of the 11 others, 4 at a time; a 100 KiB member then 11 of 1 KiB: one read for those the end does not hold", async () => {
+    const far = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`m${i}`, Float32Array.from({ length: 25_600 }, (_, j) => i + j)]));
+    const near: Record<string, Float32Array> = { big: Float32Array.from({ length: 25_600 }, (_, j) => j), ...Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`s${i}`, Float32Array.from({ length: 256 }, () => i)])) };
+    for (const [arrays, memberReads] of [[far, 11], [near, 1]] as const) {
+      const bytes = toNpz(arrays);
+      const reads: { offset: number; length: number }[] = [];
+      let inFlight = 0;
+      let mostInFlight = 0;
+      const source: ByteSource = {
+        size: bytes.length,
+        read: async (offset, length) => {
+          reads.push({ offset, length });
+          mostInFlight = Math.max(mostInFlight, ++inFlight);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          inFlight--;
+          return bytes.slice(offset, offset + length);
+        },
+      };
+      await using reader = await openSource(source);
+      expect(reader.names).toEqual(Object.keys(arrays));
+      for (const name of reader.names) expect((await reader.read(name)).data[0]).toBe(arrays[name]![0]);
+      const headerReads = reads.slice(0, reads.length - reader.names.length);
+      // The first 64 KiB (the first member's headers), the zip's end with its central directory, then the batch.
+      expect(headerReads.slice(0, 2)).toEqual([{ offset: 0, length: 64 * 1024 }, { offset: bytes.length - 4096, length: 4096 }]);
+      expect(headerReads.length - 2).toBe(memberReads);
+      expect(mostInFlight).toBe(Math.min(memberReads, 4));
+    }
+  });
+});
+
 describe("a source's readWithCrc32 (the CRC computed while the bytes arrive)", () => {
   /** Fresh copies of `bytes`, with a readWithCrc32 that reports `crcOf(bytes read)`, calls recorded. */
   function crcSource(bytes: Uint8Array, crcOf: (bytes: Uint8Array) => number) {
