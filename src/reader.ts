@@ -5,10 +5,11 @@
  * `open` is this reader over a file; an HTTP source plugs in the same way.
  *
  * What it reads: the header with one read of {@link FIRST_READ_BYTES} (the first bytes, which also
- * tell the format) and, for a longer header, one more (.npz: the central directory and each
- * member's headers); one array with one read of exactly its stored bytes, plus its CRC and the
- * padding up to the next record when verifying (the default); many arrays with few reads
- * ({@link ReadManyOptions}).
+ * tell the format) and, for a longer header, one more (.npz: the central directory, then every
+ * member's headers at once, coalesced and concurrently); one array with one read of exactly its
+ * stored bytes, plus its CRC and the padding up to the next record when verifying (the default; the
+ * CRC is computed as the bytes arrive when the source has {@link ByteSource.readWithCrc32}); many
+ * arrays with few reads ({@link ReadManyOptions}).
  *
  * @module
  */
