@@ -9,7 +9,7 @@ import type { ArrayInfo, NdArray } from "../decode.js";
 import type { Dtype } from "../dtypes.js";
 import type { ArraysInput } from "../encode.js";
 import type { Checksum, ReadLimits } from "../format.js";
-import type { ByteRange, RangeSteps } from "../io/steps.js";
+import type { ByteRange, PrefetchingSteps } from "../io/steps.js";
 
 /** The formats ndpack reads and writes. */
 export type FormatName = "ndpack" | "npy" | "npz" | "safetensors";
@@ -99,8 +99,8 @@ export interface FileFormat {
   readonly extensions: readonly string[];
   /** True when `head` (the file's first bytes; the file is `size` bytes long) looks like this format. It only looks; the reader checks. */
   sniff(head: Uint8Array, size: number): boolean;
-  /** The header reader: asks for byte ranges of a file `size` bytes long and returns its layout. */
-  readContainer(size: number, options: ContainerOptions): RangeSteps<Container>;
+  /** The header reader: asks for byte ranges of a file `size` bytes long (announcing some ahead) and returns its layout. */
+  readContainer(size: number, options: ContainerOptions): PrefetchingSteps<Container>;
   /** The whole-buffer writer. */
   write(arrays: ArraysInput, options?: Readonly<Record<string, unknown>>): Uint8Array;
 }
