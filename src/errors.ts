@@ -46,6 +46,8 @@ export const ERROR_CODES = [
   "FILE_CHANGED",
   "WRITE_SIZE",
   "CLOSED",
+  // Sharded sets (FORMAT.md §11): an index, or a shard, that breaks the set's rules
+  "SET_INVALID",
 ] as const;
 
 /** A stable string naming one kind of failure; see {@link ERROR_CODES}. */
