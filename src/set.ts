@@ -280,7 +280,7 @@ export function checkShardSize(shard: SetShard, size: number): void {
  * is longer than the shard format's cap (`maxHeaderBytes`), so that a hostile shard cannot make the
  * reader read and allocate more; FILE_CHANGED when the header would end past the shard's end.
  */
-export function shardHeaderEnd(shard: SetShard, prefix: Uint8Array, size: number, maxHeaderBytes?: number): number {
+export function shardHeaderEnd(shard: Pick<SetShard, "name" | "format">, prefix: Uint8Array, size: number, maxHeaderBytes?: number): number {
   const need = shardPrefixLength(shard);
   if (prefix.length < need) throw fileChanged(shard, `it is ${size} bytes, too short for a ${shard.format} header`, need, prefix.length);
   const view = new DataView(prefix.buffer, prefix.byteOffset, need);
@@ -328,8 +328,9 @@ export function checkShardNames(index: SetIndex, shard: SetShard, names: Iterabl
 
 /**
  * §11's packing rule: arrays, in the order given, fill shard after shard; the next array starts a
- * new shard when it would take the current shard's array bytes (`sizes`, decoded bytes) past
- * `maxShardBytes`. An array is never split: one larger than `maxShardBytes` has a shard to itself.
+ * new shard when its bytes (`sizes`, decoded bytes) would take the current shard's total past
+ * `maxShardBytes` (an empty array never does). An array is never split: one larger than
+ * `maxShardBytes` has a shard to itself.
  * Returns each shard's array indexes (none for no arrays).
  */
 export function planShards(sizes: readonly number[], maxShardBytes: number): number[][] {
@@ -337,7 +338,7 @@ export function planShards(sizes: readonly number[], maxShardBytes: number): num
   let used = 0;
   sizes.forEach((size, index) => {
     const current = shards[shards.length - 1];
-    if (current === undefined || (current.length > 0 && used + size > maxShardBytes)) {
+    if (current === undefined || (size > 0 && used + size > maxShardBytes)) {
       shards.push([index]);
       used = size;
     } else {

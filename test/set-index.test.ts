@@ -210,6 +210,7 @@ describe("writing (§11.4)", () => {
     expect(planShards([20, 1, 1], 8)).toEqual([[0], [1, 2]]);
     expect(planShards([1, 20, 1], 8)).toEqual([[0], [1], [2]]);
     expect(planShards([0, 0, 8, 0], 8)).toEqual([[0, 1, 2, 3]]);
+    expect(planShards([20, 0, 1], 8)).toEqual([[0, 1], [2]]);
     expect(planShards([3, 3, 3], Infinity)).toEqual([[0, 1, 2]]);
   });
 

@@ -6,7 +6,9 @@
  * - `open(path)`: a lazy reader: header once, then `read(name)` or `readRows(name, start, end)`
  *   with positioned reads, `bytesRead` to measure them;
  * - `createWriter(target, entries)`: files larger than memory, array by array, chunk by chunk, to a
- *   path (atomically) or to a stream.
+ *   path (atomically) or to a stream;
+ * - `saveSet(folder, arrays)` and `createSetWriter(folder, entries)`: sharded sets (FORMAT.md §11),
+ *   many shard files and one index, written atomically for the set as a whole.
  *
  * @example
  * ```ts
@@ -24,3 +26,5 @@ export { load, open, save } from "./fs.js";
 export type { NdpackReader, OpenOptions, PathLike, ReadOptions, SaveOptions } from "./fs.js";
 export { createWriter } from "./writer.js";
 export type { NdpackWriter, WriterEntry, WriterOptions, WriterTarget } from "./writer.js";
+export { createSetWriter, DEFAULT_MAX_SHARD_BYTES, saveSet } from "./set-writer.js";
+export type { SavedSet, SaveSetOptions, SetWriter, SetWriterOptions } from "./set-writer.js";
