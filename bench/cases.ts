@@ -14,6 +14,7 @@ import { fileCases } from "./files.js";
 import type { BenchConfig, Case } from "./harness.js";
 import { peerCases } from "./peers.js";
 import { scalingCases } from "./scaling.js";
+import { setCases } from "./sets.js";
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 export const REPO_DIR = dirname(BENCH_DIR);
@@ -31,6 +32,7 @@ export const SCENARIOS: Readonly<Record<string, string>> = {
   scaling: "decode time against payload size and array count",
   compression: "issue 4: codecs on four kinds of data",
   crc: "issue 4 / FORMAT.md §6: CRC-32 implementations",
+  sets: "issue 11: sharded sets (one array from a 16-shard set; saveSet)",
 };
 
 export function defaultConfig(overrides: Partial<BenchConfig>): BenchConfig {
@@ -45,7 +47,7 @@ export function defaultConfig(overrides: Partial<BenchConfig>): BenchConfig {
 }
 
 export function allCases(config: BenchConfig): Case[] {
-  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config)];
+  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config), ...setCases(config)];
   const order = Object.keys(SCENARIOS);
   // Stable sort by scenario, keeping each scenario's own order (core cases before peers).
   return all
