@@ -81,7 +81,7 @@ export interface SetIndex {
   readonly checked: boolean;
 }
 
-/** Limits of {@link parseSetIndex}; each defaults to the value of the same name in `DEFAULT_LIMITS` (or {@link DEFAULT_MAX_INDEX_BYTES}). */
+/** Limits of {@link parseSetIndex}; each defaults to the value of the same name in `DEFAULT_LIMITS` (`maxIndexBytes`: 100 MiB). */
 export interface SetIndexLimits {
   /** Largest index, in bytes. */
   readonly maxIndexBytes?: number;
@@ -266,7 +266,7 @@ export function shardPrefixLength(shard: Pick<SetShard, "format">): number {
 }
 
 function fileChanged(shard: Pick<SetShard, "name">, what: string, expected: number, actual: number): NdpackError {
-  return new NdpackError("FILE_CHANGED", `shard ${shard.name} does not match the index: ${what}`, { path: shard.name, expected, actual });
+  return new NdpackError("FILE_CHANGED", `shard ${shard.name} does not match the index: ${what}`, { path: shard.name, field: fieldOf("ndpack.shards", shard.name), expected, actual });
 }
 
 /** §11, first check of a shard: its size is the index's (FILE_CHANGED otherwise). Nothing to check without `ndpack`. */
