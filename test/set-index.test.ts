@@ -25,7 +25,7 @@ import {
   type SetIndex,
   type SetShard,
 } from "../src/set.js";
-import { expectCode, failure } from "./helpers/common.js";
+import { codeOf, expectCode, failure } from "./helpers/common.js";
 import { ROOT } from "./helpers/node-files.js";
 
 const SETS = join(ROOT, "fixtures", "sets");
@@ -108,6 +108,38 @@ describe("invalid sets (fixtures/sets/invalid)", () => {
 
   test("the vectors name every check: each SET_INVALID rule of §11.3 has a case", () => {
     expect(new Set(vectors.invalid.map((c) => c.code))).toEqual(new Set(["SET_INVALID", "UNSUPPORTED_VERSION", "IO_ERROR", "FILE_CHANGED", "HEADER_TOO_LARGE", "CHECKSUM"]));
+  });
+});
+
+describe("hostile indexes", () => {
+  test("2,000 mutated indexes (bytes flipped, cut, repeated): a SetIndex or an NdpackError of the index's codes, nothing else", () => {
+    const seeds = vectors.valid.map((c) => indexBytes("valid", c));
+    let state = 0x2545f491;
+    const next = (n: number) => {
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      return (state >>> 0) % n;
+    };
+    const codes = new Map<string, number>();
+    for (let i = 0; i < 2000; i++) {
+      const seed = seeds[next(seeds.length)]!;
+      let bytes = seed.slice();
+      const kind = next(3);
+      if (kind === 0) for (let k = 0; k <= next(4); k++) bytes[next(bytes.length)] = next(256);
+      else if (kind === 1) bytes = bytes.slice(0, next(bytes.length));
+      else {
+        const at = next(bytes.length);
+        const piece = bytes.slice(at, at + next(40));
+        bytes = new Uint8Array([...bytes.slice(0, at), ...piece, ...bytes.slice(at)]);
+      }
+      const code = codeOf(() => parseSetIndex(bytes)) ?? "ok";
+      codes.set(code, (codes.get(code) ?? 0) + 1);
+    }
+    expect([...codes.keys()].filter((code) => !["ok", "SET_INVALID", "LIMIT_EXCEEDED", "UNSUPPORTED_VERSION"].includes(code))).toEqual([]);
+    // The mutations reach both outcomes.
+    expect(codes.get("SET_INVALID")).toBeGreaterThan(100);
+    expect(codes.get("ok")).toBeGreaterThan(10);
   });
 });
 
