@@ -186,7 +186,8 @@ export class FileSink {
 /** Directory fsync errors that mean "not supported here", not "failed". */
 const DIRECTORY_SYNC_UNSUPPORTED = new Set(["EINVAL", "ENOTSUP", "EOPNOTSUPP", "EISDIR", "EPERM", "EACCES", "EBADF"]);
 
-async function syncDirectory(directory: string): Promise<void> {
+/** fsyncs a directory (its entries: renames into it), where the platform supports it. */
+export async function syncDirectory(directory: string): Promise<void> {
   let handle: FileHandle | undefined;
   try {
     handle = await open(directory, "r");

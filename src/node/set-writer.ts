@@ -37,7 +37,7 @@ import {
   type WrittenShard,
 } from "../set.js";
 import { save, type SaveOptions } from "./fs.js";
-import { AtomicFile, ioError, readAt, toPath, writeAt, type PathLike } from "./io.js";
+import { AtomicFile, ioError, readAt, syncDirectory, toPath, writeAt, type PathLike } from "./io.js";
 import { createWriter, declareArrays, type NdpackWriter, type WriterEntry, type WriterOptions } from "./writer.js";
 
 /**
@@ -78,6 +78,19 @@ function checkMaxShardBytes(value: unknown): number {
     throw new NdpackError("INVALID_ARGUMENT", `maxShardBytes must be a positive integer (or Infinity), got ${String(value)}`, { field: "maxShardBytes" });
   }
   return value as number;
+}
+
+/** fsyncs the file at `path` (through a new descriptor: the data of the file, whoever wrote it, reaches the disk). */
+async function syncFile(path: string): Promise<void> {
+  let handle;
+  try {
+    handle = await openHandle(path, "r");
+    await handle.sync();
+  } catch (cause) {
+    throw ioError("fsync", path, cause);
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
 }
 
 /** The size and header CRC of a complete shard file, for the index (§11.2). */
@@ -166,12 +179,23 @@ export class SetFiles {
   }
 
   /**
-   * Writes the index over the old one (atomically), then removes the shards the old index named
-   * that the new one does not. An old index that cannot be read or parsed is replaced, and none of
-   * its files is removed.
+   * Makes the set durable, then current. The shards were written without fsync (each renamed into
+   * place under its new name, which no index names yet): they are fsynced now, all at once, and
+   * the folder once, so that the disk flushes them together instead of one barrier per shard. Then
+   * the index is written over the old one (atomically, fsynced), and the shards the old index named
+   * that the new one does not are removed. An old index that cannot be read or parsed is replaced,
+   * and none of its files is removed.
    */
   async commit(metadata: Readonly<Record<string, unknown>> | undefined): Promise<SavedSet> {
     const text = new TextEncoder().encode(writeSetIndex(this.#written, metadata));
+    if (this.#durable) {
+      await Promise.all(this.#written.map((shard) => syncFile(join(this.folder, shard.name))));
+      try {
+        await syncDirectory(this.folder);
+      } catch (cause) {
+        throw ioError("fsync the folder", this.folder, cause);
+      }
+    }
     let replaced: readonly string[] = [];
     try {
       replaced = parseSetIndex(new Uint8Array(await readFile(this.indexPath))).shards.map((shard) => shard.name);
@@ -236,7 +260,8 @@ export async function saveSet(folder: PathLike, arrays: ArraysInput, options: Sa
   const files = await SetFiles.begin(folder, stem, "ndpack", options.fsync ?? true);
   try {
     for (const [i, group] of groups.entries()) {
-      await save(files.shardPath(i + 1, groups.length), group.map((index) => pairs[index]!), shardOptions);
+      // Durability comes with the commit, for every shard at once.
+      await save(files.shardPath(i + 1, groups.length), group.map((index) => pairs[index]!), { ...shardOptions, fsync: false });
       await files.added(i + 1, groups.length, group.map((index) => declared[index]!.name), group.map((index) => sizes[index]!));
     }
     return await files.commit(metadata);
@@ -337,7 +362,8 @@ class ShardedWriter implements SetWriter {
 
   async #openShard(): Promise<NdpackWriter> {
     const group = this.#groups[this.#shard]!;
-    this.#writer = await createWriter(this.#files.shardPath(this.#shard + 1, this.#groups.length), group.map((index) => this.#entries[index]!), this.#options);
+    // Durability comes with the commit, for every shard at once.
+    this.#writer = await createWriter(this.#files.shardPath(this.#shard + 1, this.#groups.length), group.map((index) => this.#entries[index]!), { ...this.#options, fsync: false });
     return this.#writer;
   }
 
