@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { compressionCases, crcCases } from "./compression.js";
 import { coreCases } from "./core.js";
 import { fileCases } from "./files.js";
+import { lazyCases } from "./lazy.js";
 import type { BenchConfig, Case } from "./harness.js";
 import { peerCases } from "./peers.js";
 import { scalingCases } from "./scaling.js";
@@ -29,6 +30,7 @@ export const SCENARIOS: Readonly<Record<string, string>> = {
   S4: "lazy read of one array from a big file",
   S5: "files: save and load",
   F3: "issue 3: big files (save 2 GiB, createWriter 8 GiB)",
+  L: "issues 10 and 12: one 4 MiB array through the one lazy reader (.ndp, .safetensors, .npz), verified and not",
   scaling: "decode time against payload size and array count",
   compression: "issue 4: codecs on four kinds of data",
   crc: "issue 4 / FORMAT.md §6: CRC-32 implementations",
@@ -47,7 +49,7 @@ export function defaultConfig(overrides: Partial<BenchConfig>): BenchConfig {
 }
 
 export function allCases(config: BenchConfig): Case[] {
-  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config), ...setCases(config)];
+  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...lazyCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config), ...setCases(config)];
   const order = Object.keys(SCENARIOS);
   // Stable sort by scenario, keeping each scenario's own order (core cases before peers).
   return all

@@ -24,7 +24,7 @@ async function runCase(c: JsCase<unknown>, config: BenchConfig): Promise<CaseRes
   }
   collectGarbage();
   const setupRss = peakRss();
-  const m = await measure(() => c.run(state), { runs: c.runs ?? config.runs, warmup: c.warmup ?? config.warmup, minSampleMs: config.quick ? 20 : 100, warmupMs: config.quick ? 100 : 300 });
+  const m = await measure(() => c.run(state), { runs: c.runs ?? config.runs, warmup: c.warmup ?? config.warmup, minSampleMs: config.quick ? 20 : 100, warmupMs: config.quick ? 100 : 300, gcEachCall: c.gcEachCall ?? false });
   await c.check?.(state, m.last);
   const extra = c.extra ? await c.extra(state) : undefined;
   const peak = peakRss();

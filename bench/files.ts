@@ -41,14 +41,14 @@ async function fileApi(config: BenchConfig, ...names: (keyof NdpackNode)[]): Pro
 
 const S4_ARRAY_BYTES = 4 * MiB;
 
-function s4Layout(config: BenchConfig) {
+export function s4Layout(config: BenchConfig) {
   const count = config.quick ? 16 : 256;
   const names = Array.from({ length: count }, (_, i) => `a.${String(i).padStart(3, "0")}`);
   return { count, names, middle: names[count / 2]!, path: join(config.tmpDir, `s4-${count}x4MiB.ndp`) };
 }
 
 /** Writes the S4 file: `count` float32 arrays [1024, 1024]; every array views one 4 MiB block (memory stays small when save writes from the arrays). */
-async function writeS4File(config: BenchConfig): Promise<void> {
+export async function writeS4File(config: BenchConfig): Promise<void> {
   const { names, path } = s4Layout(config);
   if (existsSync(path)) return;
   const block = new Float32Array(S4_ARRAY_BYTES / 4);
@@ -104,7 +104,7 @@ async function rawPositionedRead(s: S4State, handle: Awaited<ReturnType<typeof o
  * three calls is taken: another read that happens to fall inside one call (a pipe, a lazily loaded
  * file) is not the library's.
  */
-async function bytesReadBy(fn: () => Promise<unknown>): Promise<number> {
+export async function bytesReadBy(fn: () => Promise<unknown>): Promise<number> {
   let least = Infinity;
   for (let i = 0; i < 3; i++) {
     const idle = -bytesReadSoFar() + bytesReadSoFar();

@@ -59,6 +59,8 @@ export interface JsCase<State = unknown> {
   /** Overrides the configured sample count (long cases). */
   readonly runs?: number;
   readonly warmup?: number;
+  /** A full GC before every timed call, each sample one call (calls of a few ms whose garbage must not weigh on the next). */
+  readonly gcEachCall?: boolean;
 }
 
 /** One thing timed by a Python subprocess's own loop (bench/peers.py), for reference. */
@@ -141,6 +143,8 @@ export interface MeasureOptions {
   readonly minSampleMs: number;
   /** The warm-up continues until it has lasted this long (after its `warmup` calls). */
   readonly warmupMs: number;
+  /** A full GC before every call, and one call per sample. */
+  readonly gcEachCall?: boolean;
 }
 
 /** Result of {@link measure}: per-operation milliseconds of each sample. */
@@ -183,7 +187,7 @@ export async function measure(fn: () => unknown, options: MeasureOptions): Promi
     const started = performance.now();
     while (calls < options.warmup || (performance.now() - started < options.warmupMs && calls < 1_000_000)) {
       last = undefined;
-      if (fastest >= GC_BETWEEN_CALLS_MS) gc?.();
+      if (options.gcEachCall || fastest >= GC_BETWEEN_CALLS_MS) gc?.();
       const t = performance.now();
       last = fn();
       if (isPromise(last)) last = await last;
@@ -193,11 +197,11 @@ export async function measure(fn: () => unknown, options: MeasureOptions): Promi
     }
     perCall = fastest;
   }
-  const iterations = perCall >= options.minSampleMs ? 1 : Math.min(1_000_000, Math.ceil(options.minSampleMs / Math.max(perCall, 0.0002)));
+  const iterations = options.gcEachCall || perCall >= options.minSampleMs ? 1 : Math.min(1_000_000, Math.ceil(options.minSampleMs / Math.max(perCall, 0.0002)));
   const samples: number[] = [];
   for (let r = 0; r < options.runs; r++) {
     last = undefined;
-    if (perCall >= GC_BETWEEN_CALLS_MS) gc?.();
+    if (options.gcEachCall || perCall >= GC_BETWEEN_CALLS_MS) gc?.();
     const start = performance.now();
     for (let i = 0; i < iterations; i++) {
       last = fn();

@@ -1,6 +1,6 @@
-// Recipe: exchange arrays with Python. spec/python/ndpack.py (shipped in the package: one file,
-// numpy only) reads and writes ndpack files; numpy reads .npy and .npz files written by
-// ndpack/interop.
+// Recipe: exchange arrays with Python. The ndpack Python package (spec/python, shipped in the npm
+// package; numpy only; `pip install ./spec/python` installs it) reads and writes ndpack files;
+// numpy reads .npy and .npz files written by ndpack/interop.
 import assert from "node:assert/strict";
 
 import { execFileSync } from "node:child_process";

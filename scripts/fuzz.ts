@@ -8,7 +8,7 @@
  * Cases run in a worker thread. The main thread watches which case is running; one that has not
  * finished after `--hang-seconds` (default 10) is a hang: the worker is stopped, the case is saved
  * and the campaign goes on with the next one. One case in `--python-every` (default 20; 0 turns it
- * off) is also read by the Python reference (spec/python/ndpack.py, batched in one process per
+ * off) is also read by the Python reference (spec/python/ndpack/reference.py, batched in one process per
  * 1,000 cases), and any difference in the codes is a failure too. Every failing input is written to
  * `fixtures/fuzz-found/<hash>.ndp` (or `--out`), with `<hash>.json` saying what went wrong and how
  * to reproduce it. The exit code is 1 when anything failed.
@@ -72,7 +72,7 @@ function saveFailure(out: string, failure: CaseFailure): string {
 function summary(stats: CampaignStats, seconds: number): string {
   const sorted = (map: Map<string, number>) => [...map].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(", ");
   return [
-    `${stats.cases} cases in ${seconds.toFixed(1)} s (${Math.round(stats.cases / Math.max(seconds, 1e-3))}/s); ${stats.valid} decoded, ${stats.failures.length} failed; ${stats.compared} also read by spec/python/ndpack.py`,
+    `${stats.cases} cases in ${seconds.toFixed(1)} s (${Math.round(stats.cases / Math.max(seconds, 1e-3))}/s); ${stats.valid} decoded, ${stats.failures.length} failed; ${stats.compared} also read by spec/python/ndpack/reference.py`,
     `slowest case ${stats.maxCaseMs.toFixed(1)} ms (case ${stats.slowestIndex}), ${stats.maxRerunMs.toFixed(1)} ms after re-runs; largest allocation ${(stats.maxAllocation / 1048576).toFixed(2)} MiB (through pako ${(stats.maxPureJsAllocation / 1048576).toFixed(2)} MiB)`,
     `decode outcomes: ${sorted(stats.outcomes)}`,
     `§9 steps reached: ${[...stats.reached.keys()].sort((a, b) => parseInt(a) - parseInt(b)).join(" ")}`,
@@ -100,7 +100,7 @@ function workerMain(): void {
   const flush = () => {
     for (const { fuzzCase, differences } of compareWithPython(batch)) {
       const { index, seedName, mutations, options, input } = fuzzCase;
-      const failure: CaseFailure = { seed: task.seed, index, seedName, mutations, options, input, problems: differences.map((d) => `differs from spec/python/ndpack.py: ${d}`) };
+      const failure: CaseFailure = { seed: task.seed, index, seedName, mutations, options, input, problems: differences.map((d) => `differs from spec/python/ndpack/reference.py: ${d}`) };
       stats.failures.push(failure);
       post({ kind: "failure", failure });
     }

@@ -170,26 +170,39 @@ function decompressOut(entry: EntryLayout, stored: Uint8Array, swap: boolean, co
   return fresh;
 }
 
-/** §6: the CRC-32 check of one stored payload; `crcOffset` is where its CRC sits in the file. */
-export function checkPayloadCrc(entry: EntryLayout, payload: Uint8Array, stored: number, crcOffset: number): void {
-  const actual = crc32(payload);
-  if (actual !== stored) {
-    throw new NdpackError("CHECKSUM", `array "${entry.name}": checksum mismatch, the payload is damaged (stored 0x${stored.toString(16)}, computed 0x${actual.toString(16)})`, { array: entry.name, offset: crcOffset, expected: stored, actual });
-  }
+/** Where the record of `entry` ends: where the next one starts, or the end of the file. */
+export function recordEnd(layout: FileLayout, entry: EntryLayout): number {
+  return layout.entries[entry.index + 1]?.start ?? layout.fileLength;
 }
 
 /**
- * §9 step 22 for one record: its CRC (when the file has checksums) and the padding after it.
- * `bytes` is the whole file.
+ * §9 step 22 for one record, the one place it is written: the payload's CRC (when the file has
+ * checksums) and the padding after it. `payloadCrc` is the CRC-32 of the payload as read; `tail`
+ * holds the file's bytes from the payload's end to {@link recordEnd} (its CRC, then padding).
  */
-export function verifyRecord(bytes: Uint8Array, layout: FileLayout, entry: EntryLayout): void {
+export function checkRecordTail(layout: FileLayout, entry: EntryLayout, payloadCrc: number, tail: Uint8Array): void {
   const end = entry.start + entry.byteLength;
   if (layout.checksumSize > 0) {
-    const stored = new DataView(bytes.buffer, bytes.byteOffset + end, 4).getUint32(0, true);
-    checkPayloadCrc(entry, bytes.subarray(entry.start, end), stored, end);
+    const stored = new DataView(tail.buffer, tail.byteOffset, 4).getUint32(0, true);
+    if (payloadCrc !== stored) {
+      throw new NdpackError("CHECKSUM", `array "${entry.name}": checksum mismatch, the payload is damaged (stored 0x${stored.toString(16)}, computed 0x${payloadCrc.toString(16)})`, { array: entry.name, offset: end, expected: stored, actual: payloadCrc });
+    }
   }
-  const next = layout.entries[entry.index + 1]?.start ?? layout.fileLength;
-  checkZeroPadding(bytes, end + layout.checksumSize, next, 0, entry.name);
+  checkZeroPadding(tail, layout.checksumSize, tail.length, end, entry.name);
+}
+
+/**
+ * §9 step 22 for one record whose bytes are in `record`, from `entry.start` to {@link recordEnd}:
+ * payload, CRC and padding, as the readers read them in one piece.
+ */
+export function checkRecord(layout: FileLayout, entry: EntryLayout, record: Uint8Array): void {
+  const payloadCrc = layout.checksumSize > 0 ? crc32(record.subarray(0, entry.byteLength)) : 0;
+  checkRecordTail(layout, entry, payloadCrc, record.subarray(entry.byteLength));
+}
+
+/** §9 step 22 for one record of a whole file held in `bytes`. */
+export function verifyRecord(bytes: Uint8Array, layout: FileLayout, entry: EntryLayout): void {
+  checkRecord(layout, entry, bytes.subarray(entry.start, recordEnd(layout, entry)));
 }
 
 /** The {@link NdpackContents} of a file, answered from its layout; the base of every reader. */

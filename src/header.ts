@@ -2,7 +2,7 @@
  * Reading and writing the preamble and header, in the wire order of FORMAT.md §9. Each reading
  * function is one group of steps, so a lazy file reader can run them as its bytes arrive:
  * {@link readPreamble} (steps 1–5), {@link readHeader} (6–19), {@link checkFileLength} (20) and
- * {@link checkHeaderPadding} (21). The writer mirrors them with {@link encodeHeader} and
+ * {@link checkZeroPadding} (21), composed once, for every input, by {@link readLayoutSteps}. The writer mirrors them with {@link encodeHeader} and
  * {@link writePreamble}. Nothing here allocates in proportion to a payload.
  *
  * @module
@@ -12,6 +12,7 @@ import { crc32 } from "./crc32.js";
 import { DTYPES, type DtypeInfo } from "./dtypes.js";
 import { NdpackError } from "./errors.js";
 import {
+  alignUp,
   CHECKSUM_SIZE,
   DEFAULT_LIMITS,
   FORMAT_VERSION,
@@ -26,6 +27,7 @@ import {
   type ReadLimits,
 } from "./format.js";
 import { parseHeaderJson, stringifyJson } from "./json.js";
+import { runOnBytes, type RangeSteps } from "./io/steps.js";
 import { checkRecordPlacement, dataSectionStart } from "./layout.js";
 import { isCertainlyValidHeader, lenientHeaderSchema, strictHeaderSchema, type Header } from "./schema.js";
 
@@ -293,18 +295,62 @@ export function checkZeroPadding(bytes: Uint8Array, from: number, to: number, ba
   }
 }
 
-/** §9 step 21. `bytes` starts at file offset 0 and holds at least the first D bytes. */
-export function checkHeaderPadding(bytes: Uint8Array, layout: FileLayout): void {
-  checkZeroPadding(bytes, PREAMBLE_SIZE + layout.headerLength, layout.dataStart);
+/**
+ * Bytes a random-access reader asks for first: the preamble and, for nearly every file, the whole
+ * header and the padding after it. 64 KiB costs a local file no more than 4 KiB would (one read of
+ * a few pages) and saves a remote one a second round trip for headers of up to ~500 arrays.
+ */
+export const FIRST_READ_BYTES = 64 * 1024;
+
+/** A header that does not fit in the first read is read together with this much more, to take the padding after it too. */
+const HEADER_READ_GRANULE = 4096;
+
+/**
+ * FORMAT.md §9 steps 1–21, written once for every input: it asks for byte ranges, always the next
+ * bytes after those it has, and is given them (see `io/steps.ts`). `size` is the input's length, or
+ * `undefined` for a stream, whose length is known only when it ends: then it asks for the preamble
+ * alone, then exactly the header, then the padding, so that it never takes a payload byte.
+ *
+ * A random-access reader makes one read of {@link FIRST_READ_BYTES}, one more for a header that
+ * does not fit in it (from the start, with the padding up to the next 4 KiB), and one more only
+ * for padding beyond that (alignments above 4 KiB).
+ */
+export function* readLayoutSteps(size: number | undefined, limits: ReadLimits): RangeSteps<FileLayout> {
+  const asked = size === undefined ? PREAMBLE_SIZE : Math.min(size, FIRST_READ_BYTES);
+  let head = yield { offset: 0, length: asked };
+  // Steps 1–5. While a stream's length is unknown, the largest possible one stands in for step 5;
+  // a stream that ends inside the header is caught below with the length actually seen.
+  const known = size ?? (head.length < asked ? head.length : Number.MAX_SAFE_INTEGER);
+  const preamble = readPreamble(head, known, limits);
+  const headerEnd = PREAMBLE_SIZE + preamble.headerLength;
+  if (head.length < headerEnd) {
+    // A stream gives the rest of the header; other inputs give it from the start again, which is a
+    // view of memory (no copy) and, from a source, one read (of at most 64 KiB more than needed).
+    if (size === undefined) head = concat(head, yield { offset: head.length, length: headerEnd - head.length });
+    else head = yield { offset: 0, length: Math.min(size, alignUp(headerEnd, HEADER_READ_GRANULE)) };
+    if (head.length < headerEnd) readPreamble(head, head.length, limits);
+  }
+  const layout = readHeader(head, preamble, limits);
+  if (size !== undefined) checkFileLength(layout, size);
+  checkZeroPadding(head, headerEnd, Math.min(head.length, layout.dataStart));
+  if (head.length < layout.dataStart) {
+    const padding = yield { offset: head.length, length: layout.dataStart - head.length };
+    if (padding.length < layout.dataStart - head.length) checkFileLength(layout, head.length + padding.length);
+    checkZeroPadding(padding, 0, padding.length, head.length);
+  }
+  return layout;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 /** Steps 1–21 over a whole file held in memory. */
 export function readLayout(bytes: Uint8Array, limits: ReadLimits): FileLayout {
-  const preamble = readPreamble(bytes, bytes.length, limits);
-  const layout = readHeader(bytes, preamble, limits);
-  checkFileLength(layout, bytes.length);
-  checkHeaderPadding(bytes, layout);
-  return layout;
+  return runOnBytes(readLayoutSteps(bytes.length, limits), bytes);
 }
 
 const utf8Encoder = new TextEncoder();

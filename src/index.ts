@@ -41,4 +41,10 @@ export {
   float8E5M2ToFloat32,
 } from "./floats.js";
 export { decodeStream, encodeStream } from "./stream.js";
-export type { ByteSource, DecodeStreamOptions, EncodeStreamOptions, NdpackStreamReader, StreamHeader } from "./stream.js";
+export { openSource } from "./reader.js";
+export type { NdpackReader, OpenSourceOptions, ReadChunksOptions, ReadManyArraysOptions, ReadOptions } from "./reader.js";
+export { bytesSource } from "./io/bytes.js";
+export { COALESCE_GAP_BYTES } from "./io/source.js";
+export type { ByteSource, ReadManyOptions, ReadRequestOptions } from "./io/source.js";
+export type { FormatName } from "./formats/types.js";
+export type { ByteStream, DecodeStreamOptions, EncodeStreamOptions, NdpackStreamReader, StreamHeader } from "./stream.js";

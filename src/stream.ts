@@ -22,11 +22,12 @@
  * @module
  */
 import { freshBytes, swapInPlace } from "./bytes.js";
-import { arrayInfo, checkPayloadCrc, materialize, type ArrayInfo, type NdArray, type NdpackContents } from "./decode.js";
+import { crc32 } from "./crc32.js";
+import { arrayInfo, checkRecordTail, materialize, type ArrayInfo, type NdArray, type NdpackContents } from "./decode.js";
 import { planEncoding, planSegments, type ArraysInput, type EncodeOptions, type EncodePlan } from "./encode.js";
 import { NdpackError } from "./errors.js";
-import { PREAMBLE_SIZE, type ReadLimits } from "./format.js";
-import { checkFileLength, checkZeroPadding, readHeader, readPreamble, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
+import type { ReadLimits } from "./format.js";
+import { checkFileLength, checkZeroPadding, readLayoutSteps, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
 
 /** Options of {@link encodeStream}. */
@@ -107,7 +108,7 @@ export function encodeStream(arrays: ArraysInput, options: EncodeStreamOptions =
 }
 
 /** Where {@link decodeStream} reads from: a Web `ReadableStream` or any async iterable of byte chunks (Node streams, `http.IncomingMessage`). */
-export type ByteSource = ReadableStream<Uint8Array> | AsyncIterable<Uint8Array | ArrayBufferView | ArrayBuffer>;
+export type ByteStream = ReadableStream<Uint8Array> | AsyncIterable<Uint8Array | ArrayBufferView | ArrayBuffer>;
 
 /** Options of {@link decodeStream}; the limits of FORMAT.md §7 can be set here too. */
 export interface DecodeStreamOptions extends Partial<ReadLimits> {
@@ -159,7 +160,7 @@ class ChunkReader {
   /** Bytes handed out so far: the position in the stream. */
   consumed = 0;
 
-  constructor(source: ByteSource) {
+  constructor(source: ByteStream) {
     if (source !== null && typeof source === "object" && typeof (source as ReadableStream<Uint8Array>).getReader === "function") {
       const reader = (source as ReadableStream<Uint8Array>).getReader();
       this.#pull = () => reader.read();
@@ -206,22 +207,6 @@ class ChunkReader {
     return filled;
   }
 
-  /**
-   * Passes over `length` bytes, requiring them to be zero when `zero` is set (BAD_PADDING, naming
-   * `after`, the array the padding follows); returns how many there were.
-   */
-  async skip(length: number, zero: boolean, after?: string): Promise<number> {
-    let skipped = 0;
-    while (skipped < length && (await this.#fill())) {
-      const n = Math.min(length - skipped, this.#chunk.length - this.#at);
-      if (zero) checkZeroPadding(this.#chunk, this.#at, this.#at + n, this.consumed - this.#at, after);
-      this.#at += n;
-      skipped += n;
-      this.consumed += n;
-    }
-    return skipped;
-  }
-
   /** True when the source has no more bytes. */
   async atEnd(): Promise<boolean> {
     return !(await this.#fill());
@@ -241,21 +226,18 @@ class ChunkReader {
   }
 }
 
-/** §9 steps 1–21, for a source whose length is known only when it ends. */
+/**
+ * §9 steps 1–21 ({@link readLayoutSteps}) on a stream: the steps ask for the next bytes each time,
+ * which the stream hands over in order; a stream that ends early gives fewer.
+ */
 async function readStreamLayout(reader: ChunkReader, limits: ReadLimits): Promise<FileLayout> {
-  const start = new Uint8Array(PREAMBLE_SIZE);
-  const got = await reader.readInto(start);
-  // Steps 1–5. Until the source ends its length is unknown: the largest possible length is used
-  // for step 5, and a short header is caught below with the length actually seen.
-  const preamble = readPreamble(start.subarray(0, got), got < PREAMBLE_SIZE ? got : Number.MAX_SAFE_INTEGER, limits);
-  const head = new Uint8Array(PREAMBLE_SIZE + preamble.headerLength);
-  head.set(start);
-  const headerGot = await reader.readInto(head.subarray(PREAMBLE_SIZE));
-  if (headerGot < preamble.headerLength) readPreamble(head, PREAMBLE_SIZE + headerGot, limits);
-  const layout = readHeader(head, preamble, limits);
-  const paddingLength = layout.dataStart - head.length;
-  if ((await reader.skip(paddingLength, true)) < paddingLength) checkFileLength(layout, reader.consumed);
-  return layout;
+  const steps = readLayoutSteps(undefined, limits);
+  let step = steps.next();
+  while (step.done !== true) {
+    const bytes = new Uint8Array(step.value.length);
+    step = steps.next(bytes.subarray(0, await reader.readInto(bytes)));
+  }
+  return step.value;
 }
 
 /**
@@ -353,18 +335,18 @@ class StreamDecoder implements NdpackStreamReader {
       let position = layout.dataStart;
       let previous: string | undefined;
       for (const entry of layout.entries) {
-        const gap = entry.start - position;
-        if ((await reader.skip(gap, this.#verify, previous)) < gap) checkFileLength(layout, reader.consumed);
+        // The padding after the previous record (step 22's padding rule, checked as it passes),
+        // then the payload and its CRC: the array is handed out without waiting for the padding after it.
+        const gap = new Uint8Array(entry.start - position);
+        if ((await reader.readInto(gap)) < gap.length) checkFileLength(layout, reader.consumed);
+        if (this.#verify) checkZeroPadding(gap, 0, gap.length, position, previous);
         previous = entry.name;
         const payload = allocatePayload(entry.name, entry.byteLength);
         if ((await reader.readInto(payload)) < payload.length) checkFileLength(layout, reader.consumed);
-        position = entry.start + entry.byteLength;
-        if (checksumSize > 0) {
-          const crc = new Uint8Array(checksumSize);
-          if ((await reader.readInto(crc)) < checksumSize) checkFileLength(layout, reader.consumed);
-          if (this.#verify) checkPayloadCrc(entry, payload, new DataView(crc.buffer).getUint32(0, true), position);
-          position += checksumSize;
-        }
+        const crc = new Uint8Array(checksumSize);
+        if ((await reader.readInto(crc)) < checksumSize) checkFileLength(layout, reader.consumed);
+        if (this.#verify) checkRecordTail(layout, entry, checksumSize > 0 ? crc32(payload) : 0, crc);
+        position = entry.start + entry.byteLength + checksumSize;
         yield arrayFromOwnedBytes(entry, payload, this.#limits);
       }
       if (!(await reader.atEnd())) {
@@ -396,7 +378,7 @@ class StreamDecoder implements NdpackStreamReader {
  * for await (const { name, data, shape } of arrays) handle(name, data, shape);
  * ```
  */
-export function decodeStream(source: ByteSource, options: DecodeStreamOptions = {}): NdpackStreamReader {
+export function decodeStream(source: ByteStream, options: DecodeStreamOptions = {}): NdpackStreamReader {
   const limits = resolveLimits(options);
   const verify = options.verify ?? true;
   if (typeof verify !== "boolean") throw new NdpackError("INVALID_ARGUMENT", `verify must be a boolean, got ${String(verify)}`, { field: "verify" });

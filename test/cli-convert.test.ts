@@ -2,7 +2,7 @@
  * `ndpack convert`, run as a child process of the built bin, between every pair of formats, on
  * files written by the library and by numpy and safetensors in Python; every output's values are
  * checked with the library's whole-buffer readers and then by Python (numpy.load, safetensors,
- * spec/python/ndpack.py). Also: the writing options, the progress bar, atomic replacement on
+ * spec/python/ndpack/reference.py). Also: the writing options, the progress bar, atomic replacement on
  * failure, and the usage errors.
  */
 import { spawnSync } from "node:child_process";
@@ -285,7 +285,7 @@ describe("progress bar: on standard error, only on a terminal for large inputs, 
 });
 
 describe("Python reads what the command line wrote", () => {
-  test("Python reads every output: numpy.load and safetensors for .npy/.npz/.safetensors, spec/python/ndpack.py for .ndp", () => {
+  test("Python reads every output: numpy.load and safetensors for .npy/.npz/.safetensors, spec/python/ndpack/reference.py for .ndp", () => {
     expect(forPython.length).toBeGreaterThanOrEqual(6);
     const report = runInteropPython(tmp.dir, forPython, []);
     expect(report.mismatches).toEqual([]);

@@ -59,7 +59,7 @@ describe("every error is one line with its code; exit 2 for bad input, 1 for oth
     ["missing argument", () => ["show", tmp.path("good.ndp")], 2, /^ndpack show: missing required argument 'name' \(INVALID_ARGUMENT\)/],
     ["bad option value", () => ["inspect", tmp.path("good.npy"), "--void-dtype", "int3"], 2, /argument 'int3' is invalid\. Allowed choices are bfloat16, float8_e4m3fn, float8_e5m2\. \(INVALID_ARGUMENT\)/],
     ["missing file", () => ["inspect", tmp.path("missing.ndp")], 1, /^ndpack inspect: cannot open .*missing\.ndp: ENOENT: no such file or directory.* \(IO_ERROR\)$/],
-    ["a directory", () => ["inspect", tmp.path("a-directory.ndp")], 2, /a-directory\.ndp is not a regular file \(INVALID_ARGUMENT\)$/],
+    ["a directory", () => ["inspect", tmp.path("a-directory.ndp")], 2, /a-directory\.ndp is not a regular file \(it is a directory\).*\(INVALID_ARGUMENT\)$/],
     ["not an array file", () => ["verify", tmp.path("notes.txt")], 2, /^ndpack verify: .*notes\.txt is not an ndpack, \.npy, \.npz or \.safetensors file .*\(BAD_MAGIC\)$/],
     ["no such array", () => ["show", tmp.path("good.npz"), "y"], 2, /^ndpack show: no array named "y" in .*good\.npz \(NOT_FOUND\)$/],
     ["truncated .ndp", () => ["inspect", damaged("good.ndp", (b) => b.subarray(0, 100), "cut.ndp")], 2, /^ndpack inspect: .*cut\.ndp: .* \(TRUNCATED\)$/],

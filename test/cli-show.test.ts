@@ -1,6 +1,6 @@
 /**
  * `ndpack show`, run as a child process of the built bin: its preview is exactly what numpy's
- * `str(array)` prints (Python loads the same file with spec/python/ndpack.py), and its summary
+ * `str(array)` prints (Python loads the same file with spec/python/ndpack/reference.py), and its summary
  * (count, min, max, mean, std, NaN, Inf) is numpy's, for every kind of dtype, shape and order,
  * for arrays read in several chunks, and for .npz/.npy inputs written by numpy.
  */

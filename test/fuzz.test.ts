@@ -60,7 +60,7 @@ describe(`fuzz campaign (seed ${SEED})`, () => {
     const sample = [];
     for (let index = 0; index < CASES; index += PYTHON_EVERY) sample.push(makeCase(seeds, SEED, index));
     const differences = compareWithPython(sample).flatMap(({ fuzzCase, differences: d }) => d.map((text) => `case ${fuzzCase.index} (${fuzzCase.mutations.join(", ")} on ${fuzzCase.seedName}): ${text}`));
-    console.log(`fuzz: ${sample.length} cases compared with spec/python/ndpack.py, ${differences.length} differences`);
+    console.log(`fuzz: ${sample.length} cases compared with spec/python/ndpack/reference.py, ${differences.length} differences`);
     expect(differences.slice(0, 10), `${differences.length} differences`).toEqual([]);
   }, 300_000);
 });

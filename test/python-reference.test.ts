@@ -1,4 +1,4 @@
-// The Python reference implementation (spec/python/ndpack.py) against the TypeScript one.
+// The Python reference implementation (spec/python/ndpack/reference.py) against the TypeScript one.
 //  1. Conformance: both pass every golden fixture of fixtures/ (spec/conformance.md).
 //  2. Cross-language property test: fast-check generates cases, TypeScript writes them, ONE python3
 //     process reads them all, checks the values, and writes them back; TypeScript then checks the
@@ -300,7 +300,7 @@ function tsOutcome(bytes: Uint8Array): { load: string; verify?: string[]; read?:
 
 // ------------------------------------------------------------------------------------------------
 
-describe("Python reference implementation (spec/python/ndpack.py)", () => {
+describe("Python reference implementation (spec/python/ndpack/reference.py)", () => {
   it("python3 and numpy are available", () => {
     const env = requirePython();
     expect(env.numpy).toMatch(/^\d+\./);

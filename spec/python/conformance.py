@@ -1,4 +1,4 @@
-"""Run every golden fixture of fixtures/ (spec/conformance.md) through ndpack.py, in one process.
+"""Run every golden fixture of fixtures/ (spec/conformance.md) through the reference (ndpack/reference.py), in one process.
 
 Usage: python3 spec/python/conformance.py [FIXTURES_DIR] [--raw-bits]
 
@@ -34,7 +34,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import ndpack  # noqa: E402
+from ndpack import reference as ndpack  # noqa: E402
 
 RAW_BITS = "--raw-bits" in sys.argv
 

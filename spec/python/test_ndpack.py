@@ -1,4 +1,4 @@
-"""Unit tests of the Python API of ndpack.py (standard library unittest; numpy only).
+"""Unit tests of the Python API of the reference (ndpack/reference.py) (standard library unittest; numpy only).
 
 Run: python3 spec/python/test_ndpack.py   (test/python-reference.test.ts runs it too)
 The byte-level rules are tested by the golden fixtures (conformance.py) and by the cross-language
@@ -19,8 +19,8 @@ import zlib
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import ndpack  # noqa: E402
-from ndpack import NdpackError  # noqa: E402
+from ndpack import reference as ndpack  # noqa: E402
+from ndpack.reference import NdpackError  # noqa: E402
 
 try:
     import ml_dtypes

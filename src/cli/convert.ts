@@ -9,7 +9,7 @@ import { basename } from "node:path";
 import type { Dtype } from "../dtypes.js";
 import type { Checksum, Codec } from "../format.js";
 import { usageError, withFile } from "./errors.js";
-import { formatOfPath, openArrayFile, type FileFormat } from "./formats.js";
+import { entriesOf, formatOfPath, openFile, type FileFormat } from "./formats.js";
 import { createProgress } from "./progress.js";
 import { writeArrays, type OutputArray, type WriteOptions } from "./writers.js";
 
@@ -69,10 +69,10 @@ export async function copyArrays(path: string, arrays: readonly OutputArray[], o
 /** Runs `ndpack convert`; returns the exit code. */
 export async function convertCommand(input: string, output: string, options: WriteCommandOptions): Promise<number> {
   const format = outputFormat(output, options.to);
-  const file = await withFile(input, () => openArrayFile(input, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }));
+  const file = await openFile(input, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype });
   try {
-    const arrays = file.arrays.map((entry) => ({ name: entry.name, file, entry }));
-    await copyArrays(output, arrays, writeOptions(format, options, file.metadata), file.size, options.progress);
+    const arrays = entriesOf(file).map((entry) => ({ name: entry.name, file, entry }));
+    await copyArrays(output, arrays, writeOptions(format, options, file.metadata), file.byteLength, options.progress);
   } finally {
     await file.close();
   }

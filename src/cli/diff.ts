@@ -13,8 +13,9 @@
  */
 import { DTYPES, type Dtype } from "../dtypes.js";
 import { cOrderBytes } from "../interop/common.js";
-import { FileError, usageError, withFile } from "./errors.js";
-import { CHUNK_BYTES, openArrayFile, type ArrayEntry, type ArrayFile } from "./formats.js";
+import { usageError } from "./errors.js";
+import type { NdpackReader } from "../reader.js";
+import { bytesOf, CHUNK_BYTES, chunksOf, entriesOf, entryOf, openFile, type ArrayEntry } from "./formats.js";
 import { displayName, formatShape, print, toJson } from "./output.js";
 import { compareChunks, formatStatistic, formatValue, indexOf, kindOf, numbersOf, valueAt, type Tolerance, type Value } from "./values.js";
 
@@ -64,17 +65,8 @@ async function* lockstep(a: AsyncIterable<Uint8Array>, b: AsyncIterable<Uint8Arr
   }
 }
 
-/** A file's chunks, whose errors name the file. */
-async function* chunksOf(file: ArrayFile, name: string): AsyncGenerator<Uint8Array, void, undefined> {
-  try {
-    yield* file.chunks(name, CHUNK_BYTES);
-  } catch (error) {
-    throw error instanceof FileError ? error : new FileError(file.path, error);
-  }
-}
-
 /** Compares the values of two arrays with the same dtype and shape; `undefined` when they are equal. */
-async function compareValues(fileA: ArrayFile, a: ArrayEntry, fileB: ArrayFile, b: ArrayEntry, tolerance: Tolerance): Promise<ValueDifference | undefined> {
+async function compareValues(fileA: NdpackReader, a: ArrayEntry, fileB: NdpackReader, b: ArrayEntry, tolerance: Tolerance): Promise<ValueDifference | undefined> {
   const dtype = a.dtype;
   const itemSize = DTYPES[dtype].itemSize;
   const sameLayout = a.order === b.order || !multiAxis(a);
@@ -82,8 +74,8 @@ async function compareValues(fileA: ArrayFile, a: ArrayEntry, fileB: ArrayFile, 
   const pairs = sameLayout
     ? lockstep(chunksOf(fileA, a.name), chunksOf(fileB, b.name))
     : (async function* () {
-        const x = cOrderBytes(await withFile(fileA.path, () => fileA.read(a.name)), a.shape, a.order, itemSize);
-        const y = cOrderBytes(await withFile(fileB.path, () => fileB.read(b.name)), b.shape, b.order, itemSize);
+        const x = cOrderBytes(await bytesOf(fileA, a.name), a.shape, a.order, itemSize);
+        const y = cOrderBytes(await bytesOf(fileB, b.name), b.shape, b.order, itemSize);
         for (let at = 0; at < x.length; at += CHUNK_BYTES) yield [x.subarray(at, at + CHUNK_BYTES), y.subarray(at, at + CHUNK_BYTES)] as [Uint8Array, Uint8Array];
       })();
   let count = 0;
@@ -128,10 +120,10 @@ function checkTolerance(value: number | undefined, option: string): number {
 export async function diffCommand(pathA: string, pathB: string, options: DiffOptions): Promise<number> {
   const tolerance = { rtol: checkTolerance(options.rtol, "--rtol"), atol: checkTolerance(options.atol, "--atol") };
   const openOptions = options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype };
-  const fileA = await withFile(pathA, () => openArrayFile(pathA, openOptions));
-  let fileB: ArrayFile;
+  const fileA = await openFile(pathA, openOptions);
+  let fileB: NdpackReader;
   try {
-    fileB = await withFile(pathB, () => openArrayFile(pathB, openOptions));
+    fileB = await openFile(pathB, openOptions);
   } catch (error) {
     await fileA.close();
     throw error;
@@ -141,13 +133,13 @@ export async function diffCommand(pathA: string, pathB: string, options: DiffOpt
   const differences: ArrayDifference[] = [];
   let same = 0;
   try {
-    const namesB = new Set(fileB.arrays.map((e) => e.name));
-    for (const a of fileA.arrays) {
+    const namesB = new Set(fileB.names);
+    for (const a of entriesOf(fileA)) {
       if (!namesB.has(a.name)) {
         onlyA.push(a.name);
         continue;
       }
-      const b = fileB.entry(a.name);
+      const b = entryOf(fileB, a.name);
       if (a.dtype !== b.dtype) differences.push({ name: a.name, kind: "dtype", a: a.dtype, b: b.dtype });
       else if (formatShape(a.shape) !== formatShape(b.shape)) differences.push({ name: a.name, kind: "shape", a: formatShape(a.shape), b: formatShape(b.shape) });
       else {
@@ -156,8 +148,8 @@ export async function diffCommand(pathA: string, pathB: string, options: DiffOpt
         else differences.push({ name: a.name, kind: "values", a: a.dtype, b: b.dtype, values });
       }
     }
-    const namesA = new Set(fileA.arrays.map((e) => e.name));
-    for (const b of fileB.arrays) if (!namesA.has(b.name)) onlyB.push(b.name);
+    const namesA = new Set(fileA.names);
+    for (const name of fileB.names) if (!namesA.has(name)) onlyB.push(name);
   } finally {
     await Promise.all([fileA.close(), fileB.close()]);
   }

@@ -10,7 +10,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { ioError } from "../node/io.js";
 import { withFile } from "./errors.js";
-import { openArrayFile } from "./formats.js";
+import { entriesOf, entryOf, openFile } from "./formats.js";
 import { copyArrays, writeOptions, type WriteCommandOptions } from "./convert.js";
 import { print } from "./output.js";
 
@@ -33,9 +33,9 @@ function fileNameOf(name: string): string {
 /** Runs `ndpack extract`; returns the exit code. */
 export async function extractCommand(path: string, names: readonly string[], options: ExtractOptions): Promise<number> {
   const directory = options.output ?? ".";
-  const file = await withFile(path, () => openArrayFile(path, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }));
+  const file = await openFile(path, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype });
   try {
-    const entries = names.length === 0 ? file.arrays : names.map((name) => file.entry(name));
+    const entries = names.length === 0 ? entriesOf(file) : names.map((name) => entryOf(file, name));
     await withFile(directory, async () => {
       try {
         await mkdir(directory, { recursive: true });

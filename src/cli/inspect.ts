@@ -7,7 +7,8 @@
  */
 import type { Dtype } from "../dtypes.js";
 import { withFile } from "./errors.js";
-import { FORMAT_LABELS, openArrayFile, type ArrayFile } from "./formats.js";
+import type { NdpackReader } from "../reader.js";
+import { entriesOf, formatLabel, openFile, versionOf, type FileFormat } from "./formats.js";
 import { displayName, formatBytes, formatShape, formatTable, print, toJson } from "./output.js";
 
 /** Options of `ndpack inspect`. */
@@ -46,16 +47,16 @@ export interface InspectReport {
 }
 
 /** The report of an opened file. */
-function inspectReport(file: ArrayFile): InspectReport {
+function inspectReport(path: string, file: NdpackReader): InspectReport {
   return {
-    file: file.path,
+    file: path,
     format: file.format,
-    version: file.version ?? null,
-    size: file.size,
-    alignment: file.alignment ?? null,
+    version: versionOf(file) ?? null,
+    size: file.byteLength,
+    alignment: file.format === "ndpack" ? file.alignment : null,
     checksum: file.checksum,
     metadata: file.metadata,
-    arrays: file.arrays.map((a) => ({
+    arrays: entriesOf(file).map((a) => ({
       name: a.name,
       dtype: a.dtype,
       shape: a.shape,
@@ -74,7 +75,7 @@ function inspectReport(file: ArrayFile): InspectReport {
 /** The report as text. */
 function formatInspectReport(report: InspectReport): string {
   const lines: string[] = [];
-  const format = FORMAT_LABELS[report.format as keyof typeof FORMAT_LABELS] ?? report.format;
+  const format = formatLabel(report.format as FileFormat);
   const count = `${report.arrays.length} ${report.arrays.length === 1 ? "array" : "arrays"}`;
   lines.push(`${report.file}: ${format}${report.version === null ? "" : ` ${report.version}`}, ${count}, ${formatBytes(report.size)}${report.size >= 1024 ? ` (${report.size} bytes)` : ""}`);
   const details = [report.alignment === null ? undefined : `alignment ${report.alignment}`, `checksum ${report.checksum}`].filter((d) => d !== undefined);
@@ -115,9 +116,9 @@ function formatInspectReport(report: InspectReport): string {
 /** Runs `ndpack inspect`; returns the exit code. */
 export async function inspectCommand(path: string, options: InspectOptions): Promise<number> {
   const report = await withFile(path, async () => {
-    const file = await openArrayFile(path, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype });
+    const file = await openFile(path, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype });
     try {
-      return inspectReport(file);
+      return inspectReport(path, file);
     } finally {
       await file.close();
     }

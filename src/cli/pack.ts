@@ -5,8 +5,9 @@
  *
  * @module
  */
-import { usageError, withFile } from "./errors.js";
-import { openArrayFile, type ArrayFile } from "./formats.js";
+import { usageError } from "./errors.js";
+import type { NdpackReader } from "../reader.js";
+import { entriesOf, openFile } from "./formats.js";
 import { copyArrays, outputFormat, writeOptions, type WriteCommandOptions } from "./convert.js";
 import type { OutputArray } from "./writers.js";
 
@@ -43,19 +44,19 @@ export async function packCommand(output: string, inputs: readonly string[], opt
   const format = outputFormat(output, options.to);
   const metadata = parseMetadata(options.metadata);
   const parsed = inputs.map(parseInput);
-  const files: ArrayFile[] = [];
+  const files: NdpackReader[] = [];
   try {
     const arrays: OutputArray[] = [];
     for (const { name, path } of parsed) {
-      const file = await withFile(path, () => openArrayFile(path, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }));
+      const file = await openFile(path, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype });
       files.push(file);
       if (name === undefined) {
-        for (const entry of file.arrays) arrays.push({ name: entry.name, file, entry });
+        for (const entry of entriesOf(file)) arrays.push({ name: entry.name, file, entry });
       } else {
-        if (file.arrays.length !== 1) {
-          throw usageError(`${path} holds ${file.arrays.length} arrays, and NAME=FILE takes a file with one: give the file alone to add all of its arrays under their own names`);
+        if (file.size !== 1) {
+          throw usageError(`${path} holds ${file.size} arrays, and NAME=FILE takes a file with one: give the file alone to add all of its arrays under their own names`);
         }
-        arrays.push({ name, file, entry: file.arrays[0]! });
+        arrays.push({ name, file, entry: entriesOf(file)[0]! });
       }
     }
     const inputBytes = files.reduce((sum, f) => sum + f.size, 0);

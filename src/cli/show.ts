@@ -7,7 +7,7 @@
  */
 import type { Dtype } from "../dtypes.js";
 import { withFile } from "./errors.js";
-import { openArrayFile, type ArrayEntry } from "./formats.js";
+import { chunksOf, entryOf, openFile, type ArrayEntry } from "./formats.js";
 import { displayName, formatBytes, formatShape, print, toJson } from "./output.js";
 import { formatPreview, formatStatistic, formatValue, kindOf, planPreview, PreviewCollector, SummaryBuilder, type PartSummary, type Summary } from "./values.js";
 
@@ -50,13 +50,13 @@ function describeEntry(entry: ArrayEntry): string {
 /** Runs `ndpack show`; returns the exit code. */
 export async function showCommand(path: string, name: string, options: ShowOptions): Promise<number> {
   const { entry, summary, preview } = await withFile(path, async () => {
-    const file = await openArrayFile(path, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype });
+    const file = await openFile(path, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype });
     try {
-      const entry = file.entry(name);
+      const entry = entryOf(file, name);
       const plan = planPreview(entry.shape, entry.order);
       const collector = new PreviewCollector(plan, entry.dtype);
       const summary = new SummaryBuilder(entry.dtype);
-      for await (const chunk of file.chunks(name)) {
+      for await (const chunk of chunksOf(file, name)) {
         summary.add(chunk);
         collector.add(chunk);
       }

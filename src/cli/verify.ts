@@ -9,7 +9,8 @@
 import type { Dtype } from "../dtypes.js";
 import { isNdpackError, NdpackError } from "../errors.js";
 import { errorLine, exitCodeOf, EXIT, FileError, withFile } from "./errors.js";
-import { FORMAT_LABELS, openArrayFile, type ArrayFile } from "./formats.js";
+import type { NdpackReader } from "../reader.js";
+import { formatLabel, openFile, versionOf } from "./formats.js";
 import { displayName, print, toJson } from "./output.js";
 
 /** Options of `ndpack verify`. */
@@ -27,9 +28,9 @@ interface ArrayResult {
 
 /** Runs `ndpack verify`; returns the exit code. */
 export async function verifyCommand(path: string, options: VerifyOptions): Promise<number> {
-  let file: ArrayFile;
+  let file: NdpackReader;
   try {
-    file = await withFile(path, () => openArrayFile(path, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }));
+    file = await openFile(path, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype });
   } catch (error) {
     // A file whose structure is invalid still gets its report, for scripts.
     const inner = error instanceof FileError ? error.error : error;
@@ -41,15 +42,11 @@ export async function verifyCommand(path: string, options: VerifyOptions): Promi
   const results: ArrayResult[] = [];
   try {
     await withFile(path, async () => {
-      for (const { name } of file.arrays) {
-        try {
-          await file.verify(name);
-          results.push({ name, ok: true });
-        } catch (error) {
-          const inner = error instanceof FileError ? error.error : error;
-          if (!(inner instanceof NdpackError) || exitCodeOf(inner) !== EXIT.badInput) throw error;
-          results.push({ name, ok: false, code: inner.code, message: inner.message });
-        }
+      // The reader checks each array in chunks and reports each separately.
+      for (const { name, error } of (await file.verify()).arrays) {
+        if (error === undefined) results.push({ name, ok: true });
+        else if (exitCodeOf(error) !== EXIT.badInput) throw error;
+        else results.push({ name, ok: false, code: error.code, message: error.message });
       }
     });
   } finally {
@@ -57,7 +54,8 @@ export async function verifyCommand(path: string, options: VerifyOptions): Promi
   }
 
   const failed = results.filter((r) => !r.ok);
-  const label = `${FORMAT_LABELS[file.format]}${file.version === undefined ? "" : ` ${file.version}`}`;
+  const version = versionOf(file);
+  const label = `${formatLabel(file.format)}${version === undefined ? "" : ` ${version}`}`;
   if (options.json) {
     print(toJson({ file: path, format: file.format, ok: failed.length === 0, checksum: file.checksum, arrays: results }));
   } else {

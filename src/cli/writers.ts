@@ -1,5 +1,5 @@
 /**
- * Writing arrays read from {@link ArrayFile}s to a file of any format, one chunk at a time:
+ * Writing arrays read with the one reader to a file of any format, one chunk at a time:
  * `ndpack convert`, `pack` and `extract` all end here. Every output is written atomically (a
  * temporary file renamed over the path once complete), so a failed command leaves the path as it was.
  *
@@ -23,14 +23,14 @@ import { AtomicFile, FileSink, ioError } from "../node/io.js";
 import { createWriter } from "../node/writer.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
 import { FileError, usageError } from "./errors.js";
-import type { ArrayEntry, ArrayFile, FileFormat } from "./formats.js";
-import { CHUNK_BYTES } from "./formats.js";
+import type { NdpackReader } from "../reader.js";
+import { bytesOf, chunksOf, type ArrayEntry, type FileFormat } from "./formats.js";
 import { ZipStreamWriter } from "./zip-stream.js";
 
 /** One array to write: `entry` of `file`, written under `name`. */
 export interface OutputArray {
   readonly name: string;
-  readonly file: ArrayFile;
+  readonly file: NdpackReader;
   readonly entry: ArrayEntry;
 }
 
@@ -72,7 +72,7 @@ function checkWriteOptions(options: WriteOptions, arrayCount: number): void {
 async function* chunksIn(array: OutputArray, byteOrder: ByteOrder, onProgress?: (bytes: number) => void): AsyncGenerator<Uint8Array, void, undefined> {
   const wordSize = DTYPES[array.entry.dtype].wordSize;
   const swap = wordSize > 1 && byteOrder !== HOST_BYTE_ORDER;
-  for await (const chunk of array.file.chunks(array.entry.name, CHUNK_BYTES)) {
+  for await (const chunk of chunksOf(array.file, array.entry.name)) {
     if (swap) {
       const swapped = new Uint8Array(chunk.length);
       copySwapped(chunk, swapped, 0, wordSize);
@@ -213,7 +213,7 @@ async function writeSafetensors(path: string, arrays: readonly OutputArray[], op
         }
         const { entry } = array;
         const itemSize = DTYPES[entry.dtype].itemSize;
-        const bytes = cOrderBytes(await array.file.read(entry.name), entry.shape, entry.order, itemSize);
+        const bytes = cOrderBytes(await bytesOf(array.file, entry.name), entry.shape, entry.order, itemSize);
         if (HOST_BYTE_ORDER !== "little" && DTYPES[entry.dtype].wordSize > 1) copySwapped(bytes.slice(), bytes, 0, DTYPES[entry.dtype].wordSize);
         yield bytes;
         options.onProgress?.(bytes.length);

@@ -205,39 +205,3 @@ export function decodeUtf8(bytes: Uint8Array): string | undefined {
 
 /** UTF-8 encoding. */
 export const utf8Encoder = new TextEncoder();
-
-/** Positioned reads of a file (or any byte source whose length is known). */
-export interface RangeReader {
-  /** Length of the file in bytes. */
-  readonly size: number;
-  /** The `length` bytes at `offset`; fewer only when the file ends first. */
-  read(offset: number, length: number): Promise<Uint8Array>;
-}
-
-/** Bytes a reader asks for: `length` bytes at `offset` (it gets fewer only when the input ends first). */
-export interface ByteRange {
-  readonly offset: number;
-  readonly length: number;
-}
-
-/**
- * A reader written once for input held in memory and for input read piece by piece: a generator
- * that yields the byte ranges it needs and is resumed with their bytes, returning what it read.
- * {@link readFromBytes} runs it on a buffer (views, no copies), {@link readFromSource} on a
- * {@link RangeReader}.
- */
-export type RangeSteps<T> = Generator<ByteRange, T, Uint8Array>;
-
-/** Runs `steps` on `bytes`: each range is a view of `bytes`. */
-export function readFromBytes<T>(steps: RangeSteps<T>, bytes: Uint8Array): T {
-  let step = steps.next();
-  while (step.done !== true) step = steps.next(bytes.subarray(step.value.offset, step.value.offset + step.value.length));
-  return step.value;
-}
-
-/** Runs `steps` on positioned reads of `source`. */
-export async function readFromSource<T>(steps: RangeSteps<T>, source: Pick<RangeReader, "read">): Promise<T> {
-  let step = steps.next();
-  while (step.done !== true) step = steps.next(await source.read(step.value.offset, step.value.length));
-  return step.value;
-}

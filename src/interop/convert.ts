@@ -23,35 +23,22 @@ import { decode, inputBytes, type DecodeInput, type DecodeOptions, type NdArray 
 import type { Dtype } from "../dtypes.js";
 import { encode, type ArraySpec, type EncodeOptions } from "../encode.js";
 import { NdpackError } from "../errors.js";
-import { MAGIC } from "../format.js";
-import { fromNpy, NPY_MAGIC, toNpy } from "./npy.js";
+import { sniffFormat } from "../formats/index.js";
+import { fromNpy, toNpy } from "./npy.js";
 import { fromNpz, toNpz } from "./npz.js";
 import { fromSafetensors, toSafetensors } from "./safetensors.js";
 
 /** The formats ndpack converts to and from. */
 export type InteropFormat = "npy" | "npz" | "safetensors";
 
-function startsWith(bytes: Uint8Array, prefix: ArrayLike<number>): boolean {
-  if (bytes.length < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
-  return true;
-}
-
 /**
- * Guesses a file's format from its first bytes: ndpack's and .npy's magic, a zip's local header or
- * the end record that starts an empty archive (.npz), or a safetensors length field followed by `{` within the input.
- * Returns `undefined` when nothing matches. It only looks; the readers check.
+ * Guesses a file's format from its first bytes, with the format table's sniffing: ndpack's and
+ * .npy's magic, a zip's local header or the end record that starts an empty archive (.npz), or a
+ * safetensors length field followed by `{` within the input. Returns `undefined` when nothing
+ * matches. It only looks; the readers check.
  */
 export function detectFormat(input: DecodeInput): InteropFormat | "ndpack" | undefined {
-  const bytes = inputBytes(input);
-  if (startsWith(bytes, MAGIC)) return "ndpack";
-  if (startsWith(bytes, NPY_MAGIC)) return "npy";
-  if ([0x0304, 0x0506, 0x0606].some((sig) => startsWith(bytes, [0x50, 0x4b, sig >> 8, sig & 0xff]))) return "npz";
-  if (bytes.length > 8 && bytes[8] === 0x7b) {
-    const length = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-    if (length <= BigInt(bytes.length - 8)) return "safetensors";
-  }
-  return undefined;
+  return sniffFormat(inputBytes(input))?.name;
 }
 
 /** Options of {@link toNdpack}: where the arrays come from, and how to write them (the core's `encode` options). */

@@ -26,6 +26,7 @@
  *
  * @module
  */
+import { runOnBytes, type RangeSteps } from "../io/steps.js";
 import { copySwapped } from "../bytes.js";
 import { inputBytes, type DecodeInput, type NdArray } from "../decode.js";
 import { DTYPES, DTYPE_NAMES, type Dtype, type DtypeInfo } from "../dtypes.js";
@@ -55,7 +56,7 @@ const GROWTH_AXIS_MAX_DIGITS = 21;
 const PREFIX_SIZE = { 1: 10, 2: 12, 3: 12 } as const;
 
 /** The longest prefix: the bytes {@link readNpyPrefix} needs to learn how long the header is. */
-export const NPY_MAX_PREFIX_SIZE = 12;
+const NPY_MAX_PREFIX_SIZE = 12;
 
 /** The .npy format versions. */
 export type NpyVersion = 1 | 2 | 3;
@@ -134,7 +135,7 @@ function where(member: string | undefined): { prefix: string; details: { array?:
  * Magic, version and header length; the first checks of {@link readNpyLayout}. `head` holds the
  * first bytes of content `totalLength` bytes long: at least its first 12 bytes (all of it when shorter).
  */
-export function readNpyPrefix(head: Uint8Array, totalLength: number, options: ResolvedNpyOptions, member: string | undefined): { version: NpyVersion; headerLength: number; prefixSize: number } {
+function readNpyPrefix(head: Uint8Array, totalLength: number, options: ResolvedNpyOptions, member: string | undefined): { version: NpyVersion; headerLength: number; prefixSize: number } {
   const { prefix, details } = where(member);
   const available = Math.min(totalLength, NPY_MAGIC.length);
   for (let i = 0; i < available; i++) {
@@ -382,7 +383,7 @@ function dtypeOfDescr(descr: string, voidDtype: Dtype | undefined, member?: stri
  * header (the whole file, or only its first bytes for a reader that reads headers alone).
  * `member` names the .npz member being read, for error messages.
  */
-export function readNpyLayout(head: Uint8Array, totalLength: number, options: ResolvedNpyOptions, member?: string): NpyLayout {
+function readNpyLayout(head: Uint8Array, totalLength: number, options: ResolvedNpyOptions, member?: string): NpyLayout {
   const { prefix, details } = where(member);
   const { version, headerLength, prefixSize } = readNpyPrefix(head, totalLength, options, member);
   const headerBytes = head.subarray(prefixSize, prefixSize + headerLength);
@@ -427,6 +428,29 @@ export function readNpyLayout(head: Uint8Array, totalLength: number, options: Re
   return { version, dtype, byteOrder: dtype.wordSize === 1 ? "little" : byteOrder, shape, order: fortran.value ? "F" : "C", dataStart, nbytes: size.nbytes };
 }
 
+/** Bytes the .npy header steps ask for first: the prefix and, for nearly every file, the whole header. */
+const NPY_FIRST_READ = 64 * 1024;
+
+/**
+ * The .npy layout of content `length` bytes long, from its first bytes, as range steps (see
+ * `io/steps.ts`), run over memory by {@link fromNpy} and over any source by the lazy reader: `readHead(n)` gives the
+ * content's first `n` bytes (all of it when shorter). One read of `first` bytes holds the header
+ * of nearly every file; a longer header is read again whole.
+ */
+export function* npyLayoutSteps(readHead: (length: number) => RangeSteps<Uint8Array>, length: number, first: number, options: ReturnType<typeof resolveNpyOptions>, member?: string): RangeSteps<NpyLayout> {
+  let head = yield* readHead(Math.min(length, Math.max(first, NPY_MAX_PREFIX_SIZE)));
+  const { prefixSize, headerLength } = readNpyPrefix(head, length, options, member);
+  if (head.length < prefixSize + headerLength) head = yield* readHead(prefixSize + headerLength);
+  return readNpyLayout(head, length, options, member);
+}
+
+/** A `readHead` for {@link npyLayoutSteps}: content stored as it is, from `base`. */
+export function storedHead(base: number): (length: number) => RangeSteps<Uint8Array> {
+  return function* (length) {
+    return yield { offset: base, length };
+  };
+}
+
 function latin1(bytes: Uint8Array): string {
   let text = "";
   for (let i = 0; i < bytes.length; i += 8192) text += String.fromCharCode(...bytes.subarray(i, i + 8192));
@@ -452,7 +476,7 @@ export function fromNpy(input: DecodeInput, options: NpyReadOptions = {}): NpyAr
   const copy = checkCopy(options.copy);
   const resolved = resolveNpyOptions(options);
   const bytes = inputBytes(input);
-  const layout = readNpyLayout(bytes, bytes.length, resolved);
+  const layout = runOnBytes(npyLayoutSteps(storedHead(0), bytes.length, NPY_FIRST_READ, resolved), bytes);
   const { name: _name, ...array } = viewOrCopy(
     {
       name: "npy",

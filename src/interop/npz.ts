@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { runOnBytes } from "../io/steps.js";
 import { inputBytes, type DecodeInput, type NdArray } from "../decode.js";
 import { isDtype, type Dtype } from "../dtypes.js";
 import { prepareArray, type ArraysInput, type PreparedArray } from "../encode.js";
@@ -28,7 +29,7 @@ import { NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
 import { parseHeaderJson, stringifyJson } from "../json.js";
 import { checkCopy, checkLevel, checkLimit, checkMetadata, checkName, decodeUtf8, entriesOf, setOwn, utf8Encoder, viewOrCopy, type CopyMode, type ForeignPayload } from "./common.js";
-import { npyPayload, readNpyLayout, resolveNpyOptions, writeNpyHeader, type NpyLayout } from "./npy.js";
+import { npyLayoutSteps, npyPayload, resolveNpyOptions, storedHead, writeNpyHeader, type NpyLayout } from "./npy.js";
 import { readZipDirectory, readZipMember, writeZip, type ZipEntry, type ZipMemberInput } from "./zip.js";
 
 /** The member that carries ndpack metadata and dtypes numpy has no name for. */
@@ -197,7 +198,7 @@ export function fromNpz(input: DecodeInput, options: NpzReadOptions = {}): NpzCo
   const arrays = new Map<string, NdArray>();
   for (const { name, entry } of members.arrays) {
     const content = readZipMember(bytes, entry, memberOptions);
-    const layout = readNpyLayout(content, content.length, { ...npyOptions, voidDtype: voidDtypeOf(voidOption, extra, name) }, name);
+    const layout = runOnBytes(npyLayoutSteps(storedHead(0), content.length, content.length, { ...npyOptions, voidDtype: voidDtypeOf(voidOption, extra, name) }, name), content);
     arrays.set(
       name,
       viewOrCopy(

@@ -30,6 +30,7 @@
  *
  * @module
  */
+import { runOnBytes, type RangeSteps } from "../io/steps.js";
 import { inputBytes, type DecodeInput, type NdArray } from "../decode.js";
 import { DTYPES, DTYPE_NAMES, type DtypeInfo } from "../dtypes.js";
 import { prepareArray, type ArraysInput } from "../encode.js";
@@ -121,7 +122,7 @@ export function resolveSafetensorsOptions(options: { maxHeaderBytes?: unknown; m
  * within `maxHeaderBytes` and within the input. `prefix` holds the input's first 8 bytes (all of
  * it when shorter); the input is `totalLength` bytes long.
  */
-export function readSafetensorsHeaderLength(prefix: Uint8Array, totalLength: number, maxHeaderBytes: number): number {
+function readSafetensorsHeaderLength(prefix: Uint8Array, totalLength: number, maxHeaderBytes: number): number {
   if (totalLength < SAFETENSORS_LENGTH_SIZE) {
     throw new NdpackError("TRUNCATED", `input is ${totalLength} bytes, shorter than the 8-byte safetensors header length`, { expected: SAFETENSORS_LENGTH_SIZE, actual: totalLength });
   }
@@ -264,7 +265,7 @@ function parseJsonValue(text: string, key: string): unknown {
  * {@link readSafetensorsHeaderLength} said) against the input's length: the tensors in data order,
  * where the data section starts, and the metadata decoded. The first failure in wire order.
  */
-export function parseSafetensorsHeader(headerBytes: Uint8Array, totalLength: number, maxDims: number): SafetensorsLayout {
+function parseSafetensorsHeader(headerBytes: Uint8Array, totalLength: number, maxDims: number): SafetensorsLayout {
   const { entries, rawMetadata } = readEntries(readHeaderJson(headerBytes), maxDims);
   const dataStart = SAFETENSORS_LENGTH_SIZE + headerBytes.length;
   const dataLength = checkOffsets(entries, dataStart);
@@ -272,6 +273,22 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, totalLength: num
   if (totalLength < fileLength) throw new NdpackError("TRUNCATED", `input is ${totalLength} bytes, but the safetensors header describes ${fileLength}`, { expected: fileLength, actual: totalLength });
   if (totalLength > fileLength) throw new NdpackError("TRAILING_BYTES", `input is ${totalLength} bytes, ${totalLength - fileLength} more than the safetensors header describes`, { offset: fileLength, expected: fileLength, actual: totalLength });
   return { dataStart, tensors: entries, metadata: decodeMetadata(rawMetadata) };
+}
+
+/** Bytes the header steps ask for first: the length field and, for nearly every file, the whole header. */
+const SAFETENSORS_FIRST_READ = 64 * 1024;
+
+/**
+ * The length field and the header of a .safetensors file `totalLength` bytes long, as range steps
+ * (see `io/steps.ts`): one read of the first 64 KiB and, for a longer header, one more. Run over
+ * memory by {@link fromSafetensors}, over any source by the lazy reader.
+ */
+export function* safetensorsLayoutSteps(totalLength: number, options: { maxHeaderBytes: number; maxDims: number }): RangeSteps<SafetensorsLayout> {
+  const head = yield { offset: 0, length: Math.min(totalLength, SAFETENSORS_FIRST_READ) };
+  const length = readSafetensorsHeaderLength(head, totalLength, options.maxHeaderBytes);
+  const headerEnd = SAFETENSORS_LENGTH_SIZE + length;
+  const headerBytes = head.length >= headerEnd ? head.subarray(SAFETENSORS_LENGTH_SIZE, headerEnd) : yield { offset: SAFETENSORS_LENGTH_SIZE, length };
+  return parseSafetensorsHeader(headerBytes, totalLength, options.maxDims);
 }
 
 /**
@@ -293,8 +310,7 @@ export function fromSafetensors(input: DecodeInput, options: SafetensorsReadOpti
   const copy = checkCopy(options.copy);
   const { maxHeaderBytes, maxDims } = resolveSafetensorsOptions(options);
   const bytes = inputBytes(input);
-  const headerLength = readSafetensorsHeaderLength(bytes, bytes.length, maxHeaderBytes);
-  const { dataStart, tensors, metadata } = parseSafetensorsHeader(bytes.subarray(SAFETENSORS_LENGTH_SIZE, SAFETENSORS_LENGTH_SIZE + headerLength), bytes.length, maxDims);
+  const { dataStart, tensors, metadata } = runOnBytes(safetensorsLayoutSteps(bytes.length, { maxHeaderBytes, maxDims }), bytes);
   const arrays = new Map<string, NdArray>();
   for (const entry of tensors) {
     const offset = dataStart + entry.begin;

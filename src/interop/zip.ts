@@ -15,7 +15,8 @@ import { Deflate } from "pako";
 import { decompressPayload } from "../codecs.js";
 import { crc32 } from "../crc32.js";
 import { NdpackError } from "../errors.js";
-import { decodeUtf8, readFromBytes, readFromSource, readU64, utf8Encoder, type RangeReader, type RangeSteps } from "./common.js";
+import { runOnBytes, type RangeSteps } from "../io/steps.js";
+import { decodeUtf8, readU64, utf8Encoder } from "./common.js";
 
 const SIG = {
   local: 0x04034b50,
@@ -180,9 +181,9 @@ function readZip64Extra(view: DataView, extraAt: number, extraLength: number, wa
  * Reads and checks the central directory of a zip file `inputLength` bytes long, and every member's local
  * header: the members, in directory order. Written once for both kinds of input: it asks for the
  * bytes it needs (the first 4, the end records, the directory, each local header), and
- * {@link readZipDirectory} and {@link readZipDirectoryAsync} hand them over.
+ * {@link readZipDirectory} (memory) and the lazy reader (any `ByteSource`) hand them over.
  */
-function* zipDirectorySteps(inputLength: number, limits: { maxEntries: number }): RangeSteps<ZipEntry[]> {
+export function* zipDirectorySteps(inputLength: number, limits: { maxEntries: number }): RangeSteps<ZipEntry[]> {
   // A zip starts with a local header, or, when it is empty, with its (ZIP64) end record.
   const first = yield { offset: 0, length: Math.min(inputLength, 4) };
   const empty = first.length >= 4 && ((first[2] === 0x05 && first[3] === 0x06) || (first[2] === 0x06 && first[3] === 0x06));
@@ -249,12 +250,7 @@ function* zipDirectorySteps(inputLength: number, limits: { maxEntries: number })
 
 /** {@link zipDirectorySteps} on a zip file held in memory. */
 export function readZipDirectory(bytes: Uint8Array, limits: { maxEntries: number }): ZipEntry[] {
-  return readFromBytes(zipDirectorySteps(bytes.length, limits), bytes);
-}
-
-/** {@link zipDirectorySteps} on a zip file read by positioned reads (only its directory and headers are read). */
-export function readZipDirectoryAsync(source: RangeReader, limits: { maxEntries: number }): Promise<ZipEntry[]> {
-  return readFromSource(zipDirectorySteps(source.size, limits), source);
+  return runOnBytes(zipDirectorySteps(bytes.length, limits), bytes);
 }
 
 /** A member's local header: at its place, with its signature and the same name; returns where its data starts. */

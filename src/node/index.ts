@@ -3,8 +3,9 @@
  * I/O for Node:
  * - `save(path, arrays)`: atomic (temporary file, fsync, rename), written from the caller's arrays;
  * - `load(path)`: the whole file into aligned memory, arrays as zero-copy views;
- * - `open(path)`: a lazy reader: header once, then `read(name)` or `readRows(name, start, end)`
- *   with positioned reads, `bytesRead` to measure them;
+ * - `open(path)`: the lazy reader of `openSource` over a file, for ndpack, .npy, .npz and
+ *   .safetensors: header once, then `read(name)`, `readRows`, `readMany`, `readChunks` with
+ *   positioned reads (CRC checked by default), `bytesRead` to measure them;
  * - `createWriter(target, entries)`: files larger than memory, array by array, chunk by chunk, to a
  *   path (atomically) or to a stream;
  * - `saveSet(folder, arrays)` and `createSetWriter(folder, entries)`: sharded sets (FORMAT.md §11),
@@ -16,14 +17,14 @@
  *
  * await save("step-100.ndp", { weights: { data: weights, shape: [1024, 1024] } }, { metadata: { step: 100 } });
  * await using reader = await open("step-100.ndp");
- * const weights = await reader.read("weights", { verify: true });
+ * const weights = await reader.read("weights"); // CRC checked
  * ```
  *
  * @packageDocumentation
  */
 export * from "../index.js";
 export { load, open, save } from "./fs.js";
-export type { NdpackReader, OpenOptions, PathLike, ReadOptions, SaveOptions } from "./fs.js";
+export type { OpenOptions, OpenTarget, PathLike, SaveOptions } from "./fs.js";
 export { createWriter } from "./writer.js";
 export type { NdpackWriter, WriterEntry, WriterOptions, WriterTarget } from "./writer.js";
 export { createSetWriter, DEFAULT_MAX_SHARD_BYTES, saveSet } from "./set-writer.js";

@@ -1,7 +1,7 @@
 """numpy's view of arrays, for the command-line tests (cli-show.test.ts, cli-convert.test.ts).
 
 Reads one JSON request on stdin: {"arrays": [{"path", "name"}, ...]}. Each array is loaded with
-spec/python/ndpack.py (.ndp), numpy.load (.npy, .npz) or safetensors (.safetensors), and described
+spec/python/ndpack/reference.py (.ndp), numpy.load (.npy, .npz) or safetensors (.safetensors), and described
 as numpy sees it: str(array) with the default print options, and the count, min, max, mean and std
 of its finite values and its NaN and Inf counts (complex: of the real and imaginary parts), and
 its values (C order, float64 or int as strings, complex as re, im) and bytes (C order,
@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "spec", "python"))
-import ndpack  # noqa: E402
+from ndpack import reference as ndpack  # noqa: E402
 
 
 def load(path, name):

@@ -33,7 +33,7 @@ export interface NumpyArray extends NumpyPart {
   readonly hex: string;
 }
 
-/** Loads each array with numpy (spec/python/ndpack.py for .ndp) and describes it. */
+/** Loads each array with numpy (spec/python/ndpack/reference.py for .ndp) and describes it. */
 export function describeWithNumpy(arrays: readonly { path: string; name: string }[]): NumpyArray[] {
   requirePython();
   const r = spawnSync(PYTHON, [SCRIPT], { input: JSON.stringify({ arrays }), encoding: "utf8", maxBuffer: 1 << 30 });

@@ -1,5 +1,5 @@
 /**
- * Differential fuzzing against the Python reference (`spec/python/ndpack.py`): FORMAT.md §9 says
+ * Differential fuzzing against the Python reference (`spec/python/ndpack/reference.py`): FORMAT.md §9 says
  * two readers that follow it "reject each bad file with the same code", so for every input both
  * must give the same code at load time, and, for a file that loads, the same result for reading
  * and for verifying each array. One Python process reads every case from stdin.
@@ -26,7 +26,7 @@ const PYTHON_DIR = fileURLToPath(new URL("../../spec/python", import.meta.url));
 const DRIVER = String.raw`
 import json, struct, sys
 sys.path.insert(0, sys.argv[1])
-import ndpack
+from ndpack import reference as ndpack
 data = sys.stdin.buffer.read()
 pos = 0
 out = []

@@ -3,7 +3,7 @@
 Usage: python3 python-codes.py MANIFEST.json > REPORT.json
 
 For each file of the manifest ({"files": [path, ...]}), in this one process, reports what
-spec/python/ndpack.py makes of it: {"load": code or "OK"} and, when it loads, for each array in
+spec/python/ndpack/reference.py makes of it: {"load": code or "OK"} and, when it loads, for each array in
 order, "verify" (its step 22 result) and "read" (reading its elements, step 23): code or "OK".
 """
 
@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "spec",
                                 "python"))
-import ndpack  # noqa: E402
+from ndpack import reference as ndpack  # noqa: E402
 
 
 def outcome(path: str) -> dict:

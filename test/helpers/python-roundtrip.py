@@ -4,7 +4,7 @@ Usage: python3 python-roundtrip.py MANIFEST.json > REPORT.json
 
 The manifest lists files written by the TypeScript writer and, for each array, the element bytes
 it holds (little-endian, in the array's memory order, as hex). For every case, in this one process,
-spec/python/ndpack.py reads the file, checks the header, every array's dtype, shape, order and bytes
+spec/python/ndpack/reference.py reads the file, checks the header, every array's dtype, shape, order and bytes
 (through the ml_dtypes, raw-bits and copy=True paths), that uncompressed arrays are views, that the
 header is canonical, and then writes the arrays back with the same options to case["out"].
 The report is {"ok", "mlDtypes", "cases": [{"id", "errors": [...]}]}.
@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "spec",
                                 "python"))
-import ndpack  # noqa: E402
+from ndpack import reference as ndpack  # noqa: E402
 
 
 def le_bytes(arr: np.ndarray, order: str) -> bytes:

@@ -3,7 +3,9 @@
 This module is the Python reference implementation of the ndpack format: FORMAT.md specification
 1.0.1 (``SPEC_VERSION``), which describes file format version 1.0 (``VERSION``). It was written
 from ``FORMAT.md`` alone (the normative specification, which it cites by section), depends on numpy
-only, and is one file: copy it into a project, or put ``spec/python`` on ``sys.path``.
+only, and is one file: copy it into a project. It is also the core of the installable ``ndpack``
+package (``pip install ./spec/python``: ``ndpack/__init__.py`` adds memory-mapped and remote reads,
+atomic and streaming writes, sharded sets and Dask on top of it), importable as ``ndpack.reference``.
 
 Reading
 -------
@@ -141,6 +143,7 @@ valid and canonical, but a JavaScript writer, given the same keys, writes ``"10"
 
 from __future__ import annotations
 
+import json
 import math
 import mmap as _mmap
 import os
@@ -239,6 +242,9 @@ class NdpackError(Exception):
         self.array = array
         self.message = message or code
         super().__init__(f"{code}: {self.message}" if message else code)
+
+    def __reduce__(self):  # keeps code, message and array across pickling (multiprocessing)
+        return type(self), (self.code, self.message), {"array": self.array}
 
 
 class _NotFound(NdpackError, KeyError):
@@ -438,58 +444,69 @@ def _parse_strict(text: str, max_depth: int) -> dict:
     return root
 
 
+class _Unusual(Exception):
+    """Raised inside the ``json`` fast path: the strict parser decides instead."""
+
+
+def _unique_pairs(items):
+    d = dict(items)
+    if len(d) != len(items):
+        raise _Unusual
+    return d
+
+
+def _finite_float(s):
+    v = float(s)
+    if math.isinf(v):
+        raise _Unusual
+    return v
+
+
+def _no_constant(s):
+    raise _Unusual
+
+
+def _json_decoder(parse_int):
+    return json.JSONDecoder(object_pairs_hook=_unique_pairs, parse_int=parse_int,
+                            parse_float=_finite_float, parse_constant=_no_constant, strict=True)
+
+
+# "-0" is read as -0.0 (section 2.1); other integers are checked on the parsed tree, which is faster
+# than a hook per integer. The hook is only used when the text holds "-0".
+_DECODER = _json_decoder(None)
+_DECODER_MINUS_ZERO = _json_decoder(lambda s: -0.0 if s == "-0" else int(s))
+
+
 def _fast_parse(text: str, max_depth: int):
     """Parse a header that is probably valid with the C ``json`` scanner. Returns the header, or
     None when anything is unusual (the strict parser then decides)."""
-    import json
-
     if _SURROGATE_ESCAPE_RE.search(text):
         return None
-
-    class Dup(Exception):
-        pass
-
-    def pairs(items):
-        d = dict(items)
-        if len(d) != len(items):
-            raise Dup
-        return d
-
-    def parse_int(s):
-        digits = s.lstrip("-")
-        if len(digits) > 16 or int(digits) > MAX_SAFE_INTEGER:
-            raise Dup
-        return -0.0 if s == "-0" else int(s)
-
-    def parse_float(s):
-        v = float(s)
-        if math.isinf(v):
-            raise Dup
-        return v
-
-    def parse_constant(s):
-        raise Dup
-
-    dec = json.JSONDecoder(object_pairs_hook=pairs, parse_int=parse_int, parse_float=parse_float,
-                           parse_constant=parse_constant, strict=True)
+    decoder = _DECODER_MINUS_ZERO if "-0" in text else _DECODER
     try:
-        root, end = dec.raw_decode(text)
-    except (Dup, ValueError, RecursionError):
+        root, end = decoder.raw_decode(text)
+    except (_Unusual, ValueError, RecursionError):
         return None
     if text[end:].strip(" ") or not isinstance(root, dict):
         return None
-    # Depth and section 2.1's number rules outside `metadata`, over the parsed tree.
-    todo = [(v, 2, k == "metadata") for k, v in root.items()]
+    # Over the parsed tree: the depth (the header object is depth 1), integers at most 2^53-1 in
+    # magnitude, and, outside `metadata`, section 2.1's numbers (non-negative integers only).
+    todo = [(root, 1, False)]
     while todo:
-        v, depth, in_meta = todo.pop()
-        if isinstance(v, (dict, list)):
-            if depth > max_depth:
-                return None
-            for x in v.values() if isinstance(v, dict) else v:
-                if isinstance(x, (dict, list)) or not in_meta:
-                    todo.append((x, depth + 1, in_meta))
-        elif not in_meta and (isinstance(v, float) or (type(v) is int and v < 0)):
+        container, depth, in_meta = todo.pop()
+        if depth > max_depth:
             return None
+        is_root = container is root
+        for key, v in container.items() if type(container) is dict else enumerate(container):
+            kind = type(v)
+            if kind is int:
+                if v > MAX_SAFE_INTEGER or v < (-MAX_SAFE_INTEGER if in_meta else 0):
+                    return None
+            elif kind is float:
+                if not in_meta:
+                    return None
+            elif kind is dict or kind is list:
+                todo.append((v, depth + 1, in_meta or (is_root and key == "metadata")))
     return root
 
 
@@ -736,12 +753,16 @@ def _check_structure(h: dict, minor: int) -> None:
                 raise invalid(f"unknown key {k!r}")
 
 
-def _parse(buf, limits: dict):
-    """Section 9 steps 1 to 21. Returns (header, minor, entries, data_start, memoryview)."""
+def _parse(buf, limits: dict, size: int | None = None):
+    """Section 9 steps 1 to 21. Returns (header, minor, entries, data_start, memoryview).
+
+    ``buf`` is the whole file, or, for a reader that fetches ranges, its first bytes (at least up to
+    the data section's start, or all of them when the file is shorter) with ``size`` the file's."""
     mv = memoryview(buf)
     if mv.ndim != 1 or mv.itemsize != 1:
         mv = mv.cast("B")
-    size = len(mv)
+    if size is None:
+        size = len(mv)
     # Preamble (steps 1-6)
     head = bytes(mv[:PREAMBLE_SIZE])
     if head[:8] != MAGIC[: min(size, 8)]:
@@ -850,6 +871,84 @@ def _shuffle(data: bytes, w: int) -> bytes:
     return np.frombuffer(data, np.uint8).reshape(len(data) // w, w).T.tobytes()
 
 
+def check_record(e: ArrayInfo, checksum: str, record) -> None:
+    """Section 9 step 22 for one array: ``record`` is the bytes from the array's ``start`` to the
+    next record's start (its stored payload, its CRC-32 if any, then the zero padding)."""
+    end = e.byte_length
+    if checksum == "crc32":
+        stored = struct.unpack("<I", record[end : end + 4])[0]
+        if zlib.crc32(record[:end]) != stored:
+            raise NdpackError("CHECKSUM", f"CRC-32 mismatch in array {e.name!r}", array=e.name)
+        end += 4
+    if bytes(record[end:]).strip(b"\0"):
+        raise NdpackError("BAD_PADDING", f"non-zero padding after array {e.name!r}", array=e.name)
+
+
+def verify_reports(entries, check) -> list[dict]:
+    """``check(entry)`` for every entry, each on its own: ``{"name", "ok", "error"}`` reports, the
+    error ``{"code", "message"}`` of its NdpackError or None."""
+    out = []
+    for e in entries:
+        try:
+            check(e)
+            out.append({"name": e.name, "ok": True, "error": None})
+        except NdpackError as ex:
+            out.append({"name": e.name, "ok": False,
+                        "error": {"code": ex.code, "message": ex.message}})
+    return out
+
+
+def _decoded(e: ArrayInfo, stored, max_decoded_bytes: int) -> bytes:
+    """Section 9 step 23: the decoded bytes of a compressed array."""
+    if e.nbytes > max_decoded_bytes:
+        raise NdpackError("LIMIT_EXCEEDED", f"nbytes {e.nbytes} > maxDecodedBytes", array=e.name)
+    out = _inflate(stored, e.nbytes, e.name)
+    if e.codec == "shuffle+deflate":
+        out = _unshuffle(out, DTYPES[e.dtype][1])
+    return out
+
+
+def array_of(e: ArrayInfo, stored, *, copy=None, raw_bits=False,
+             max_decoded_bytes=DEFAULT_LIMITS["max_decoded_bytes"]) -> np.ndarray:
+    """The array of entry ``e`` from ``stored``, its stored payload (``e.byte_length`` bytes): a view
+    of ``stored`` when possible (see the module documentation for ``copy`` and byte order)."""
+    if copy not in (None, True, False):
+        raise NdpackError("INVALID_ARGUMENT", "copy must be None, True or False")
+    size, _, base, ml_name = DTYPES[e.dtype]
+    if len(e.shape) > 64 or math.prod(d for d in e.shape if d) * size > sys.maxsize:
+        raise ValueError(f"array {e.name!r}: numpy cannot represent shape {list(e.shape)} "
+                         "(more than 64 dimensions, or non-zero dimensions whose product "
+                         "times the item size exceeds the largest intp)")
+    big = e.byte_order == "big" and size > 1
+    ml = None if (ml_name is None or raw_bits) else _ml_dtype(ml_name)
+    # ml_dtypes has no usable non-native dtypes: stored bits in the other order are swapped.
+    swap_ml = ml is not None and size > 1 and big != (sys.byteorder == "big")
+    if swap_ml and copy is False:
+        raise NdpackError("COPY_REQUIRED", f"array {e.name!r}: {e.dtype} stored in "
+                          f"{e.byte_order}-endian order needs a copy", array=e.name)
+    if e.codec != "none":
+        if copy is False:
+            raise NdpackError("COPY_REQUIRED", f"array {e.name!r} is compressed", array=e.name)
+        source, fresh = bytearray(_decoded(e, stored, max_decoded_bytes)), True
+    else:
+        source, fresh = stored, False
+    if ml is not None:
+        dt = np.dtype((">" if big else "<") + base) if swap_ml else ml
+    else:
+        dt = np.dtype(("|" if size == 1 else ">" if big else "<") + base)
+    arr = np.frombuffer(source, dtype=dt, count=e.nbytes // size)
+    arr = arr.reshape(e.shape, order=e.order)
+    if swap_ml:
+        arr = arr.astype(dt.newbyteorder("="), order="K").view(ml)
+        fresh = True
+    if copy is True:
+        if not arr.dtype.isnative:
+            arr = arr.astype(arr.dtype.newbyteorder("="), order="K")
+        elif not fresh:
+            arr = arr.copy(order="K")
+    return arr
+
+
 class NdpackFile(Mapping):
     """A validated ndpack file: a read-only mapping from array names (in file order) to arrays.
 
@@ -911,30 +1010,17 @@ class NdpackFile(Mapping):
         if self._buf is None:
             raise ValueError("I/O operation on a closed NdpackFile")
 
+    def _record_end(self, e: ArrayInfo) -> int:
+        """Where the record of ``e`` and the padding after it end: the next record's start."""
+        i = self._index[e.name]
+        if i + 1 < len(self._entries):
+            return self._entries[i + 1].start
+        return e.start + e.byte_length + (4 if self.checksum == "crc32" else 0)
+
     def _verify_record(self, e: ArrayInfo) -> None:
         """Section 9 step 22 for one array."""
         self._check_open()
-        end = e.start + e.byte_length
-        if self.checksum == "crc32":
-            stored = struct.unpack("<I", self._buf[end : end + 4])[0]
-            if zlib.crc32(self._buf[e.start : end]) != stored:
-                raise NdpackError("CHECKSUM", f"CRC-32 mismatch in array {e.name!r}", array=e.name)
-            end += 4
-        i = self._index[e.name]
-        nxt = self._entries[i + 1].start if i + 1 < len(self._entries) else end
-        if bytes(self._buf[end:nxt]).strip(b"\0"):
-            raise NdpackError("BAD_PADDING", f"non-zero padding after array {e.name!r}",
-                              array=e.name)
-
-    def _decoded(self, e: ArrayInfo) -> bytes:
-        """Section 9 step 23: the decoded bytes of a compressed array."""
-        if e.nbytes > self._limits["max_decoded_bytes"]:
-            raise NdpackError("LIMIT_EXCEEDED", f"nbytes {e.nbytes} > maxDecodedBytes",
-                              array=e.name)
-        out = _inflate(self._buf[e.start : e.start + e.byte_length], e.nbytes, e.name)
-        if e.codec == "shuffle+deflate":
-            out = _unshuffle(out, DTYPES[e.dtype][1])
-        return out
+        check_record(e, self.checksum, self._buf[e.start : self._record_end(e)])
 
     def read(self, name: str, *, copy=..., verify: bool = False) -> np.ndarray:
         """The array ``name``. ``copy`` defaults to the file's (see the module documentation);
@@ -942,56 +1028,16 @@ class NdpackFile(Mapping):
         e = self.info(name)
         self._check_open()
         copy = self._copy if copy is ... else copy
-        if copy not in (None, True, False):
-            raise NdpackError("INVALID_ARGUMENT", "copy must be None, True or False")
         if verify:
             self._verify_record(e)
-        size, _, base, ml_name = DTYPES[e.dtype]
-        if len(e.shape) > 64 or math.prod(d for d in e.shape if d) * size > sys.maxsize:
-            raise ValueError(f"array {name!r}: numpy cannot represent shape {list(e.shape)} "
-                             "(more than 64 dimensions, or non-zero dimensions whose product "
-                             "times the item size exceeds the largest intp)")
-        big = e.byte_order == "big" and size > 1
-        ml = None if (ml_name is None or self._raw_bits) else _ml_dtype(ml_name)
-        # ml_dtypes has no usable non-native dtypes: stored bits in the other order are swapped.
-        swap_ml = ml is not None and size > 1 and big != (sys.byteorder == "big")
-        if swap_ml and copy is False:
-            raise NdpackError("COPY_REQUIRED", f"array {name!r}: {e.dtype} stored in "
-                              f"{e.byte_order}-endian order needs a copy", array=name)
-        if e.codec != "none":
-            if copy is False:
-                raise NdpackError("COPY_REQUIRED", f"array {name!r} is compressed", array=name)
-            source, offset, fresh = bytearray(self._decoded(e)), 0, True
-        else:
-            source, offset, fresh = self._buf, e.start, False
-        if ml is not None:
-            dt = np.dtype((">" if big else "<") + base) if swap_ml else ml
-        else:
-            dt = np.dtype(("|" if size == 1 else ">" if big else "<") + base)
-        arr = np.frombuffer(source, dtype=dt, count=e.nbytes // size, offset=offset)
-        arr = arr.reshape(e.shape, order=e.order)
-        if swap_ml:
-            arr = arr.astype(dt.newbyteorder("="), order="K").view(ml)
-            fresh = True
-        if copy is True:
-            if not arr.dtype.isnative:
-                arr = arr.astype(arr.dtype.newbyteorder("="), order="K")
-            elif not fresh:
-                arr = arr.copy(order="K")
-        return arr
+        return array_of(e, self._buf[e.start : e.start + e.byte_length], copy=copy,
+                        raw_bits=self._raw_bits,
+                        max_decoded_bytes=self._limits["max_decoded_bytes"])
 
     def verify(self) -> list[dict]:
         """Check every array's CRC-32 and padding on its own (section 9 step 22), without
         decompressing anything (section 5); one report per array."""
-        out = []
-        for e in self._entries:
-            try:
-                self._verify_record(e)
-                out.append({"name": e.name, "ok": True, "error": None})
-            except NdpackError as ex:
-                out.append({"name": e.name, "ok": False,
-                            "error": {"code": ex.code, "message": ex.message}})
-        return out
+        return verify_reports(self._entries, self._verify_record)
 
     def close(self) -> None:
         """Release the memory map, if any (it stays alive while arrays still view it)."""
@@ -1140,55 +1186,72 @@ def _pairs(arrays):
     return pairs
 
 
-def _encode(arrays, *, metadata=None, alignment=64, byte_order="little", checksum="crc32",
-            codec="none", compression_level=6, order=None) -> list:
-    """The ndpack file as a list of byte chunks."""
+def _check_file_options(alignment, byte_order, checksum, metadata) -> None:
+    """The options of a whole file, shared by ``dumps``/``save`` and streaming writers."""
     if type(alignment) is not int or not (8 <= alignment <= 65536) or alignment & (alignment - 1):
         raise NdpackError("INVALID_ARGUMENT", "alignment must be a power of two from 8 to 65536")
     if byte_order not in ("little", "big"):
         raise NdpackError("INVALID_ARGUMENT", "byte_order must be 'little' or 'big'")
     if checksum not in CHECKSUMS:
         raise NdpackError("INVALID_ARGUMENT", "checksum must be 'crc32' or 'none'")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise NdpackError("INVALID_ARGUMENT", "metadata must be a dict")
+
+
+def layout(entries: list, *, alignment: int, checksum: str, metadata) -> bytes:
+    """Sections 4 and 8: give each header entry (a dict holding its ``byteLength``) its ``offset``,
+    records packed in order at the alignment, and return the bytes before the data section:
+    preamble, canonical header and the zero padding up to the first record."""
+    c = 4 if checksum == "crc32" else 0
+    end = 0
+    for e in entries:
+        e["offset"] = _align_up(end, alignment)
+        end = e["offset"] + e["byteLength"] + c
+    if end > MAX_SAFE_INTEGER:
+        raise NdpackError("INVALID_ARGUMENT", "the data section is larger than 2^53-1 bytes")
+    header = canonical_header({"alignment": alignment, "checksum": checksum, "dataLength": end,
+                               "metadata": {} if metadata is None else metadata,
+                               "arrays": entries})
+    hlen = len(header)
+    if hlen > 0xFFFFFFFF:
+        raise NdpackError("INVALID_ARGUMENT", "the header is larger than 4 GiB")
+    fixed = struct.pack("<HHI", 1, 0, hlen)
+    head = MAGIC + fixed + struct.pack("<I", zlib.crc32(header, zlib.crc32(fixed))) + header
+    return head + bytes(_align_up(len(head), alignment) - len(head))
+
+
+def _check_name(name, seen: set) -> None:
+    """A name a writer accepts: a non-empty str, not given before (``seen``, updated), no lone
+    surrogate."""
+    if not isinstance(name, str) or not name:
+        raise NdpackError("INVALID_ARGUMENT", f"name {name!r} is not a non-empty str")
+    if name in seen:
+        raise NdpackError("INVALID_ARGUMENT", f"name {name!r} given twice", array=name)
+    seen.add(name)
+    _json_string(name)
+
+
+def _encode(arrays, *, metadata=None, alignment=64, byte_order="little", checksum="crc32",
+            codec="none", compression_level=6, order=None) -> list:
+    """The ndpack file as a list of byte chunks."""
+    _check_file_options(alignment, byte_order, checksum, metadata)
     if codec not in CODECS:
         raise NdpackError("INVALID_ARGUMENT", f"codec must be one of {CODECS}")
     if type(compression_level) is not int or not 0 <= compression_level <= 9:
         raise NdpackError("INVALID_ARGUMENT", "compression_level must be from 0 to 9")
     if order not in (None, "C", "F"):
         raise NdpackError("INVALID_ARGUMENT", "order must be None, 'C' or 'F'")
-    if metadata is None:
-        metadata = {}
-    if not isinstance(metadata, Mapping):
-        raise NdpackError("INVALID_ARGUMENT", "metadata must be a dict")
     opts = {"byte_order": byte_order, "codec": codec, "compression_level": compression_level,
             "order": order}
     c = 4 if checksum == "crc32" else 0
     entries, payloads, seen = [], [], set()
-    end = 0
     for name, spec in _pairs(arrays):
-        if not isinstance(name, str) or not name:
-            raise NdpackError("INVALID_ARGUMENT", f"name {name!r} is not a non-empty str")
-        if name in seen:
-            raise NdpackError("INVALID_ARGUMENT", f"name {name!r} given twice", array=name)
-        seen.add(name)
-        _json_string(name)  # no lone surrogates
+        _check_name(name, seen)
         entry, stored = _array_bytes(name, spec, opts)
-        off = _align_up(end, alignment) if entries else 0
-        entry["offset"], entry["byteLength"] = off, len(stored)
-        end = off + len(stored) + c
+        entry["byteLength"] = len(stored)
         entries.append(entry)
         payloads.append(stored)
-    if end > MAX_SAFE_INTEGER:
-        raise NdpackError("INVALID_ARGUMENT", "the data section is larger than 2^53-1 bytes")
-    header = canonical_header({"alignment": alignment, "checksum": checksum, "dataLength": end,
-                               "metadata": metadata, "arrays": entries})
-    hlen = len(header)
-    if hlen > 0xFFFFFFFF:
-        raise NdpackError("INVALID_ARGUMENT", "the header is larger than 4 GiB")
-    fixed = struct.pack("<HHI", 1, 0, hlen)
-    chunks = [MAGIC, fixed, struct.pack("<I", zlib.crc32(header, zlib.crc32(fixed))), header]
-    pos = PREAMBLE_SIZE + hlen
-    data_start = _align_up(pos, alignment)
-    chunks.append(bytes(data_start - pos))
+    chunks = [layout(entries, alignment=alignment, checksum=checksum, metadata=metadata)]
     pos = 0
     for e, stored in zip(entries, payloads):
         if e["offset"] > pos:

@@ -1,0 +1,275 @@
+"""Benchmark of the ndpack Python package against NumPy, safetensors and np.memmap (run by hand).
+
+    python3 -m pip install ./spec/python[all] safetensors   # the INSTALLED package is measured
+    python3 bench/python_bench.py            # 1 GiB files and a 4 GiB set (~9 GB in the temp dir)
+    python3 bench/python_bench.py --quick    # 1/16 of the sizes, fewer runs
+    python3 bench/python_bench.py --only read,read-few   # groups by their cases' prefix
+
+Each case runs in a fresh process (``python_bench.py case NAME DIR``): the first call is timed on its
+own, then 5 samples with a full GC before each (a sample is one call, or, for calls under 10 ms, as
+many as fill 50 ms). Each group runs 3 rounds, its cases interleaved (baseline, case, case...,
+baseline, ...), and reports the medians over the rounds, and the ratio to the baseline measured in
+the same run, with the peak RSS (which counts the file pages a memory map touches) and the peak
+RssAnon (private memory, sampled every 5 ms). Files are written once to a temporary folder (page cache warm
+for every case alike) and removed at the end. Results go to stdout as Markdown (bench/README.md
+records them). Numbers are wall-clock on a shared machine: compare ratios, not absolute times.
+
+Targets (issue 15): ``load`` of a 1 GiB one-array file <= 1.1 x ``np.load(mmap_mode="r")``;
+``open`` + ``read`` of one 4 MiB array of a 1 GiB file <= 1.2 x safetensors'
+``safe_open().get_tensor``; ``from_ndpack(set).sum().compute()`` (threads) >= 0.8 x the throughput of
+the same reduction over ``np.memmap``s."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+GiB, MiB = 1 << 30, 1 << 20
+ROUNDS = 3
+
+
+def sizes(quick: bool) -> dict:
+    scale = 16 if quick else 1
+    return {"one": GiB // scale, "many": GiB // scale, "set": 4 * GiB // scale,
+            "runs": 5}
+
+
+# --------------------------------------------------------------------------------------------------
+# Preparation: the same bytes as .ndp, .npy, .safetensors, and the set as .ndp shards.
+# --------------------------------------------------------------------------------------------------
+
+def prepare(folder: str, quick: bool) -> None:
+    import ndpack
+    from safetensors.numpy import save_file
+
+    s = sizes(quick)
+    one = np.arange(s["one"] // 4, dtype="f4")
+    ndpack.save(os.path.join(folder, "one.ndp"), {"x": one})
+    np.save(os.path.join(folder, "one.npy"), one)
+    del one
+    count = s["many"] // (4 * MiB)
+    many = {f"t{i:04d}": np.full(MiB, i, "f4") for i in range(count)}
+    ndpack.save(os.path.join(folder, "many.ndp"), many)
+    save_file(many, os.path.join(folder, "many.safetensors"))
+    del many
+    # The same 4 MiB array in a 1 GiB file of 4 arrays: the header is 64 times shorter.
+    rest = (s["many"] - 4 * MiB) // 3 // 4
+    few = {"t0000": np.full(MiB, 0, "f4"), **{f"big{i}": np.zeros(rest, "f4") for i in range(3)}}
+    ndpack.save(os.path.join(folder, "few.ndp"), few)
+    save_file(few, os.path.join(folder, "few.safetensors"))
+    del few
+    shards, rows, width = 4, s["set"] // (4 * 4096 * 4), 4096
+    with ndpack.SetWriter(os.path.join(folder, "set.ndp.index.json"),
+                          [(f"part{k}", "float32", (rows, width)) for k in range(shards)],
+                          max_shard_size=s["set"] // shards) as w:
+        for k in range(shards):
+            for start in range(0, rows, 1024):
+                w.write(f"part{k}", np.full((min(1024, rows - start), width), k + 0.5, "f4"))
+
+
+# --------------------------------------------------------------------------------------------------
+# Cases: each returns a function timed by ``measure``.
+# --------------------------------------------------------------------------------------------------
+
+def case(name: str, folder: str):
+    import ndpack
+
+    path = lambda f: os.path.join(folder, f)  # noqa: E731
+    if name == "load/ndpack":
+        return lambda: ndpack.load(path("one.ndp"))["x"]
+    if name == "load/np.load-mmap":
+        return lambda: np.load(path("one.npy"), mmap_mode="r")
+    if name.startswith(("read/", "read-few/")):
+        stem = "few" if name.startswith("read-few/") else "many"
+        names = list(ndpack.open(path(f"{stem}.ndp")))
+        target = names[len(names) // 2] if stem == "many" else "t0000"
+        name = "read/" + name.split("/", 1)[1]
+
+        def ndpack_read(**options):
+            with ndpack.open(path(f"{stem}.ndp")) as r:
+                return r.read(target, **options)
+
+        if name == "read/ndpack-open-read":
+            return ndpack_read
+        if name == "read/ndpack-open-read-noverify":
+            return lambda: ndpack_read(verify=False)
+        if name == "read/ndpack-open-read-noverify-copy":
+            return lambda: ndpack_read(verify=False, copy=True)
+        if name == "read/safetensors-get_tensor":
+            from safetensors import safe_open
+
+            def get():
+                with safe_open(path(f"{stem}.safetensors"), framework="np") as f:
+                    return f.get_tensor(target)
+            return get
+    if name.startswith("sum/"):
+        import dask
+        import dask.array as da
+        import ndpack.dask as nd
+
+        index = path("set.ndp.index.json")
+        s = ndpack.open(index)
+        if name in ("sum/from_ndpack", "sum/from_ndpack-noverify"):
+            verify = name == "sum/from_ndpack"
+
+            def total():
+                xs = nd.from_ndpack(index, chunks="64MiB", verify=verify)
+                return sum(dask.compute(*[x.sum(dtype="f8") for x in xs.values()],
+                                        scheduler="threads"))
+            return total
+        maps = []
+        for n in s:
+            reader = s.reader_of(n)
+            e = reader.info(n)
+            maps.append(np.memmap(os.path.join(folder, s.shard_of(n)), dtype="f4", mode="r",
+                                  offset=e.start, shape=e.shape))
+        if name == "sum/np.memmap-dask":
+            def total():
+                arrays = [da.from_array(m, chunks=(max(1, 64 * MiB // (m.shape[1] * 4)), -1))
+                          for m in maps]
+                return sum(dask.compute(*[a.sum(dtype="f8") for a in arrays], scheduler="threads"))
+            return total
+        if name == "sum/np.memmap-numpy":
+            return lambda: sum(float(m.sum(dtype="f8")) for m in maps)
+    raise SystemExit(f"unknown case {name}")
+
+
+class AnonymousPeak:
+    """The peak of RssAnon (private memory: not the mapped file pages that RSS also counts),
+    sampled every 5 ms by a thread."""
+
+    def __init__(self):
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            with open("/proc/self/status") as fh:
+                for line in fh:
+                    if line.startswith("RssAnon:"):
+                        self.peak = max(self.peak, int(line.split()[1]) * 1024)
+            self._stop.wait(0.005)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def measure(name: str, folder: str, runs: int) -> dict:
+    anonymous = AnonymousPeak()
+    t0 = time.perf_counter()
+    fn = case(name, folder)
+    gc.collect()
+    t1 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t1
+    # A sample is one call, or for calls under 10 ms as many calls as fill 50 ms (time / count).
+    repeat = max(1, int(0.05 / max(first, 1e-6))) if first < 0.01 else 1
+    times = []
+    for _ in range(runs):
+        gc.collect()
+        t = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        times.append((time.perf_counter() - t) / repeat)
+    return {"case": name, "first": first, "median": statistics.median(times),
+            "min": min(times), "setup": t1 - t0,
+            "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "peak_anonymous": anonymous.stop()}
+
+
+GROUPS = [
+    ("load of a 1 GiB one-array file (then the array object)", "load/np.load-mmap",
+     ["load/ndpack"], "time", 1.1),
+    ("open + read of one 4 MiB array of a 1 GiB file of 256 such arrays",
+     "read/safetensors-get_tensor",
+     ["read/ndpack-open-read", "read/ndpack-open-read-noverify",
+      "read/ndpack-open-read-noverify-copy"], "time", 1.2),
+    ("open + read of one 4 MiB array of a 1 GiB file of 4 arrays", "read-few/safetensors-get_tensor",
+     ["read-few/ndpack-open-read", "read-few/ndpack-open-read-noverify",
+      "read-few/ndpack-open-read-noverify-copy"], "time", 1.2),
+    ("sum of a 4 GiB set (4 shards), threaded scheduler, 64 MiB chunks", "sum/np.memmap-numpy",
+     ["sum/from_ndpack", "sum/from_ndpack-noverify", "sum/np.memmap-dask"], "throughput", 0.8),
+]
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    runs = sizes(quick)["runs"]
+    folder = tempfile.mkdtemp(prefix="ndpack-pybench-")
+    try:
+        t = time.perf_counter()
+        subprocess.run([sys.executable, __file__, "prepare", folder] + (["--quick"] if quick else []),
+                       check=True)
+        print(f"prepared in {time.perf_counter() - t:.0f} s ({'quick' if quick else 'full'} sizes)",
+              file=sys.stderr)
+        import ndpack
+        print(f"ndpack {ndpack.__file__}; numpy {np.__version__}; python {sys.version.split()[0]}; "
+              f"{os.cpu_count()} CPUs; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')} "
+              "(no BLAS kernel runs here)\n")
+        only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
+        for title, baseline, cases, kind, target in GROUPS:
+            if only and not any(baseline.startswith(prefix) for prefix in only):
+                continue
+            # Rounds of one process per case, baseline and cases interleaved, so that the load of
+            # the machine (other work on the same cores) drifts over all of them alike; each
+            # column is the median over the rounds.
+            rounds = {name: [] for name in [baseline] + cases}
+            for _ in range(ROUNDS):
+                for name in rounds:
+                    out = subprocess.run([sys.executable, __file__, "case", name, folder, str(runs)]
+                                         + (["--quick"] if quick else []),
+                                         check=True, capture_output=True, text=True)
+                    rounds[name].append(json.loads(out.stdout))
+            results = {name: {key: statistics.median(r[key] for r in rs) for key in rs[0]
+                              if key != "case"} for name, rs in rounds.items()}
+            print(f"#### {title}\n")
+            print("| case | first call | median | best | ratio (medians) | ratio (bests) | peak RSS "
+                  "| peak RssAnon |")
+            print("|---|---|---|---|---|---|---|---|")
+            for name, r in results.items():
+                ratios = []
+                for key in ("median", "min"):
+                    base = results[baseline][key]
+                    ratio = base / r[key] if kind == "throughput" else r[key] / base
+                    ratios.append("baseline" if name == baseline else f"{ratio:.2f} x "
+                                  + ("throughput" if kind == "throughput" else "time"))
+                if name == cases[0]:
+                    ratios[0] += f" (target {'>=' if kind == 'throughput' else '<='} {target})"
+                print(f"| {name} | {fmt(r['first'])} | {fmt(r['median'])} | {fmt(r['min'])} | "
+                      f"{ratios[0]} | {ratios[1]} | {r['peak_rss'] / MiB:.0f} MiB | "
+                      f"{r['peak_anonymous'] / MiB:.0f} MiB |")
+            print()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def fmt(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} us"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "prepare":
+        prepare(sys.argv[2], "--quick" in sys.argv)
+    elif len(sys.argv) > 4 and sys.argv[1] == "case":
+        print(json.dumps(measure(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+    else:
+        main()

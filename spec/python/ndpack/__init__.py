@@ -1,0 +1,92 @@
+"""ndpack: named n-dimensional arrays in one self-describing binary file (FORMAT.md).
+
+>>> import ndpack, numpy as np
+>>> ndpack.save("weights.ndp", {"w": np.ones((4, 3), "f4")}, metadata={"step": 1})
+>>> f = ndpack.load("weights.ndp")           # memory-mapped: f["w"] is a view of the file
+>>> with ndpack.open("https://host/weights.ndp") as r:   # or a path, or a set's index
+...     r.keys(), r.metadata, r.info("w")
+...     w = r.read("w")                          # one ranged read; CRC-32 checked
+...     rows = r.read_rows("w", 0, 2)            # only those rows' bytes
+
+- ``save(path, arrays, metadata=..., **options)`` writes atomically (temporary file, fsync,
+  rename, folder fsync). Options and the bytes written are the reference's (``ndpack.reference``).
+- ``load(path, **options)`` memory-maps the file and validates its header (FORMAT.md section 9,
+  steps 1 to 21); it returns a dict-like ``NdpackFile`` whose arrays are zero-copy views of the map.
+  ``verify=True`` checks every CRC-32 first; ``f.read(name, verify=True)`` checks one.
+- ``open(path_or_url)`` returns a lazy ``Reader`` (or a ``SetReader`` for ``*.index.json``): the
+  header is read once, each array when asked for. URLs go through fsspec (``pip install
+  'ndpack[remote]'``): HTTP Range requests, or any fsspec filesystem (``s3://`` with s3fs);
+  ``storage_options`` are passed to it.
+- ``dumps(arrays, **options) -> bytes`` and ``loads(buffer, **options)`` for bytes.
+- ``Writer``/``SetWriter`` stream arrays declared up front; ``save_set`` writes a sharded set.
+- ``ndpack.dask`` (``pip install 'ndpack[dask]'``): ``from_ndpack`` and ``to_ndpack``.
+
+Errors are ``NdpackError`` with a stable ``code`` (``ERROR_CODES``). Hand-off to torch is zero-copy:
+``torch.from_numpy(f["w"])`` shares the map's memory (read-only views: torch warns that it will not
+copy-on-write; ``copy=True`` gives writable arrays)."""
+
+from __future__ import annotations
+
+import os
+
+from . import reference
+from ._io import is_url
+from ._reader import Reader, open_file
+from ._sets import INDEX_SUFFIX, SetReader, SetWriter, save_set
+from ._writer import Writer, save_atomic
+from .reference import (
+    DEFAULT_LIMITS,
+    DTYPES,
+    VERSION,
+    ArrayInfo,
+    NdpackError,
+    NdpackFile,
+    dumps,
+    loads,
+    verify,
+)
+
+#: Every ``NdpackError.code``: the reference's (FORMAT.md section 9 and API misuse), then those of
+#: files on disk or a network, streaming writers and sets.
+ERROR_CODES = reference.ERROR_CODES + (
+    "IO_ERROR", "HTTP_ERROR", "FILE_CHANGED", "WRITE_SIZE", "CLOSED", "SET_INVALID",
+)
+
+__all__ = [
+    "save", "load", "open", "dumps", "loads", "verify", "save_set",
+    "Reader", "SetReader", "Writer", "SetWriter", "NdpackFile", "ArrayInfo", "NdpackError",
+    "ERROR_CODES", "DTYPES", "DEFAULT_LIMITS", "VERSION", "reference",
+]
+
+
+def save(file, arrays, **options) -> None:
+    """Write ``arrays`` (a dict, or ``(name, array)`` pairs) to ``file``: a path, replaced
+    atomically, or a writable binary file object. Options: ``metadata``, ``alignment``,
+    ``byte_order``, ``checksum``, ``codec``, ``compression_level``, ``order`` (see
+    ``ndpack.reference``)."""
+    if hasattr(file, "write"):
+        reference.save(file, arrays, **options)
+        return
+    save_atomic(file, reference._encode(arrays, **options))
+
+
+def load(source, **options) -> NdpackFile:
+    """A memory-mapped ``NdpackFile`` for a path (or the file of a buffer, as ``loads``). Options:
+    ``verify``, ``copy``, ``raw_bits`` and the limits of ``ndpack.reference``."""
+    if is_url(source):
+        raise NdpackError("INVALID_ARGUMENT", "load reads local files; ndpack.open reads URLs")
+    if isinstance(source, (str, os.PathLike)):
+        return reference.load(source, mmap=True, **options)
+    return reference.loads(source, **options)
+
+
+def open(location, *, storage_options=None, raw_bits=False, **limits):  # noqa: A001 (numpy's idiom)
+    """A lazy reader of a path or URL: a ``SetReader`` when it names a set's index
+    (``*.index.json``), a ``Reader`` otherwise. Both are read-only mappings (``keys()``,
+    ``reader[name]``) with ``metadata``, ``info(name)``, ``read(name, verify=True, copy=None)``,
+    ``read_rows(name, start, stop)``, ``verify()`` and ``close()``, and are context managers.
+    ``storage_options`` go to fsspec for URLs; ``raw_bits`` and the limits are ``load``'s."""
+    name = location if isinstance(location, str) else os.fspath(location)
+    if name.endswith(INDEX_SUFFIX):
+        return SetReader(location, storage_options=storage_options, raw_bits=raw_bits, **limits)
+    return open_file(location, storage_options=storage_options, raw_bits=raw_bits, **limits)

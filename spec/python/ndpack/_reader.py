@@ -1,0 +1,182 @@
+"""``ndpack.open``: a lazy reader that fetches the header, then one record per ``read``.
+
+The checks are the reference's (FORMAT.md section 9): steps 1 to 21 on the header when the file is
+opened, step 22 (CRC-32 and padding) on each record read with ``verify=True`` (the default)."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+
+import numpy as np
+
+from . import reference
+from ._io import open_source
+from .reference import ArrayInfo, NdpackError
+
+#: Bytes fetched by the first request: the preamble and, for most files, the whole header and
+#: its padding, so that opening a remote file is one round trip.
+FIRST_READ = 65536
+
+
+def header_end(prefix, size: int, max_header_bytes: int) -> int:
+    """Where the header ends according to the preamble in ``prefix`` (20 + header length), or
+    ``len(prefix)`` when the preamble is not usable (the format code then reports why)."""
+    if len(prefix) < reference.PREAMBLE_SIZE or bytes(prefix[:8]) != reference.MAGIC:
+        return len(prefix)
+    (length,) = struct.unpack("<I", bytes(prefix[12:16]))
+    if length > max_header_bytes:
+        return len(prefix)
+    return min(size, reference.PREAMBLE_SIZE + length)
+
+
+class Reader(Mapping):
+    """A lazily read ndpack file (see ``ndpack.open``): a read-only mapping from array names, in file
+    order, to arrays, reading each array when it is asked for.
+
+    Attributes: ``location``, ``metadata``, ``header``, ``version``, ``alignment``, ``checksum``,
+    ``size`` and ``header_end`` (20 + the header's length: a set's index keeps the CRC-32 of the
+    bytes before it)."""
+
+    def __init__(self, source, *, raw_bits: bool = False, storage_options=None, check_head=None,
+                 **limits):
+        self._source = source
+        self._open_args = (source.location, storage_options, raw_bits, limits)
+        self._limits = reference._check_limits(limits)
+        self._raw_bits = bool(raw_bits)
+        self.location = source.location
+        self.size = source.size
+        self._read_header(check_head)
+
+    def _read_header(self, check_head) -> None:
+        """Section 9 steps 1 to 21, from the first bytes of the file."""
+        source, size = self._source, self.size
+        prefix = source.read(0, min(size, FIRST_READ))
+        self.header_end = header_end(prefix, size, self._limits["max_header_bytes"])
+        if self.header_end > len(prefix):
+            prefix = source.read(0, self.header_end)
+        if check_head is not None:
+            check_head(self, prefix[: self.header_end])
+        h, minor, entries, data_start, _ = reference._parse(prefix, self._limits, size=size)
+        if data_start > len(prefix):  # a header longer than FIRST_READ: its padding too
+            prefix = source.read(0, data_start)
+            h, minor, entries, data_start, _ = reference._parse(prefix, self._limits, size=size)
+        self.header = h
+        self.version = (1, minor)
+        self.metadata = h["metadata"]
+        self.alignment = h["alignment"]
+        self.checksum = h["checksum"]
+        self.data_end = data_start + h["dataLength"]
+        self._entries = entries
+        self._index = {e.name: i for i, e in enumerate(entries)}
+
+    # Mapping interface: names in file order; reader[name] is read(name)
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self):
+        return (e.name for e in self._entries)
+
+    def __contains__(self, name) -> bool:
+        return name in self._index
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.read(name)
+
+    def __repr__(self) -> str:
+        return f"<ndpack.Reader {self.location!r}: {len(self)} arrays, {self.size} bytes>"
+
+    def __reduce__(self):  # a reader travels (to Dask workers) as the arguments that open it
+        location, storage_options, raw_bits, limits = self._open_args
+        return _reopen, (location, storage_options, raw_bits, limits)
+
+    def info(self, name: str) -> ArrayInfo:
+        """The validated header entry of ``name``; no payload is read."""
+        try:
+            return self._entries[self._index[name]]
+        except (KeyError, TypeError):
+            raise reference._NotFound("NOT_FOUND", f"no array named {name!r}", array=name) \
+                from None
+
+    def _record_end(self, e: ArrayInfo) -> int:
+        i = self._index[e.name]
+        return self._entries[i + 1].start if i + 1 < len(self._entries) else self.data_end
+
+    def _array(self, e: ArrayInfo, stored, copy) -> np.ndarray:
+        return reference.array_of(e, stored, copy=copy, raw_bits=self._raw_bits,
+                                  max_decoded_bytes=self._limits["max_decoded_bytes"])
+
+    def read(self, name: str, *, verify: bool = True, copy=None) -> np.ndarray:
+        """The array ``name``, in one ranged read of its record. ``verify`` (default) checks its
+        CRC-32 and the padding after it first (CHECKSUM, BAD_PADDING). From a local file the
+        result is a view of the memory map unless it is compressed or ``copy=True``."""
+        e = self.info(name)
+        if verify:
+            record = self._source.read(e.start, self._record_end(e) - e.start)
+            reference.check_record(e, self.checksum, record)
+            stored = record[: e.byte_length]
+        else:
+            stored = self._source.read(e.start, e.byte_length)
+        return self._array(e, stored, copy)
+
+    def read_rows(self, name: str, start=None, stop=None, *, copy=None) -> np.ndarray:
+        """``read(name)[start:stop]``, reading only those rows (one ranged read) when the array is
+        stored uncompressed in C order (or has one dimension). A part of a record cannot be checked
+        against the record's CRC-32, so these rows are NOT verified: check the array once with
+        ``verify()`` or ``read``, as ``ndpack.dask.from_ndpack`` does. A compressed or F-order array
+        is read whole, verified, then sliced."""
+        e = self.info(name)
+        if not e.shape:
+            raise NdpackError("INVALID_ARGUMENT", f"array {name!r} has no rows (0 dimensions)",
+                              array=name)
+        rows = e.shape[0]
+        start, stop, _ = slice(start, stop).indices(rows)
+        stop = max(start, stop)
+        if e.codec != "none" or (e.order == "F" and len(e.shape) > 1):
+            return self.read(name, copy=copy)[start:stop]
+        row_bytes = e.nbytes // rows if rows else 0
+        part = e._replace(shape=(stop - start,) + tuple(e.shape[1:]),
+                          nbytes=(stop - start) * row_bytes, byte_length=(stop - start) * row_bytes,
+                          start=e.start + start * row_bytes)
+        return self._array(part, self._source.read(part.start, part.byte_length), copy)
+
+    def read_record(self, name: str, start: int, stop: int):
+        """Bytes ``[start, stop)`` of the stored payload of ``name`` (for checks done in parts)."""
+        e = self.info(name)
+        return self._source.read(e.start + start, stop - start)
+
+    def stored_crc32(self, name: str) -> int | None:
+        """The CRC-32 stored after the payload of ``name``, or None without checksums."""
+        if self.checksum != "crc32":
+            return None
+        e = self.info(name)
+        return struct.unpack("<I", bytes(self._source.read(e.start + e.byte_length, 4)))[0]
+
+    def verify(self) -> list[dict]:
+        """Check every record's CRC-32 and padding (section 9 step 22), one report per array:
+        ``{"name", "ok", "error": None | {"code", "message"}}``."""
+        return reference.verify_reports(self._entries, self._verify_record)
+
+    def _verify_record(self, e: ArrayInfo) -> None:
+        reference.check_record(e, self.checksum,
+                               self._source.read(e.start, self._record_end(e) - e.start))
+
+    def close(self) -> None:
+        """Release the memory map or connection (a map stays alive while arrays view it)."""
+        self._source.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_file(location, *, storage_options=None, raw_bits=False, check_head=None, **limits):
+    """A ``Reader`` over a path or URL."""
+    return Reader(open_source(location, storage_options), raw_bits=raw_bits,
+                  storage_options=storage_options, check_head=check_head, **limits)
+
+
+def _reopen(location, storage_options, raw_bits, limits):
+    return open_file(location, storage_options=storage_options, raw_bits=raw_bits, **limits)

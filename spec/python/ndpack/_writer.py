@@ -1,0 +1,200 @@
+"""The streaming writer: declare the arrays, then write their rows in order.
+
+Uncompressed records have sizes known from dtype and shape, so the header (FORMAT.md sections 4
+and 8, laid out by the reference's ``layout``) is written first and every payload is streamed after
+it with its CRC-32 computed on the way: memory holds one chunk, never the file."""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+
+from . import reference
+from ._io import AtomicFile
+from .reference import DTYPES, NdpackError
+
+
+def declared_dtype(dtype) -> str:
+    """An ndpack dtype name from a name or anything ``np.dtype`` accepts."""
+    if isinstance(dtype, str) and dtype in DTYPES:
+        return dtype
+    try:
+        return reference._ndpack_dtype(np.dtype(dtype))
+    except TypeError:
+        raise NdpackError("INVALID_ARGUMENT", f"unknown dtype {dtype!r}") from None
+
+
+def declared_entries(arrays, byte_order: str) -> list[dict]:
+    """Header entries (with ``byteLength``) for ``(name, dtype, shape)`` declarations."""
+    entries, seen = [], set()
+    for declaration in arrays:
+        try:
+            name, dtype, shape = declaration
+        except (TypeError, ValueError):
+            raise NdpackError("INVALID_ARGUMENT", "declare arrays as (name, dtype, shape)") \
+                from None
+        reference._check_name(name, seen)
+        dtype = declared_dtype(dtype)
+        shape = [int(d) for d in shape]
+        if any(d < 0 for d in shape):
+            raise NdpackError("INVALID_ARGUMENT", f"array {name!r}: negative dimension in {shape}",
+                              array=name)
+        size = DTYPES[dtype][0]
+        entries.append({"name": name, "dtype": dtype, "shape": shape, "order": "C",
+                        "byteOrder": "big" if byte_order == "big" and size > 1 else "little",
+                        "codec": "none", "byteLength": math.prod(shape) * size})
+    return entries
+
+
+def out_of_order(name: str, pending: str) -> NdpackError:
+    return NdpackError("INVALID_ARGUMENT", f"array {name!r} written while {pending!r} is "
+                       "incomplete (arrays are written in declared order)", array=name)
+
+
+class Writer:
+    """Writes an ndpack file whose arrays are declared up front and written row by row.
+
+    >>> with ndpack.Writer("big.ndp", [("x", "float32", (1_000_000, 256))]) as w:
+    ...     for block in blocks:            # arrays of shape (rows, 256), in order
+    ...         w.write("x", block)
+
+    ``arrays``: ``(name, dtype, shape)`` triples, in file order; dtype is an ndpack name or a numpy
+    dtype. Arrays are C-order and uncompressed (their sizes must be known before their bytes).
+    ``write(name, rows)`` appends rows (an array whose shape is the declared one with any first
+    dimension; a 0-d array is written in one piece) to the array being written: arrays are written
+    in declared order, each completely. Options: ``metadata``, ``alignment``, ``byte_order``,
+    ``checksum``, as for ``save``; the bytes are those ``save`` writes for the same arrays.
+
+    ``file`` is a path (written under a temporary name, fsynced and renamed into place by
+    ``close``, as ``save`` does) or a writable binary file object. ``close`` fails with WRITE_SIZE,
+    and leaves no file, when an array is incomplete; leaving the ``with`` block on an exception
+    removes the temporary file. After ``close``, ``size`` and ``header_crc32`` describe the file."""
+
+    def __init__(self, file, arrays, *, metadata=None, alignment=64, byte_order="little",
+                 checksum="crc32"):
+        reference._check_file_options(alignment, byte_order, checksum, metadata)
+        self._entries = declared_entries(arrays, byte_order)
+        head = reference.layout(self._entries, alignment=alignment, checksum=checksum,
+                                metadata=metadata)
+        header_length = int.from_bytes(head[12:16], "little")
+        self.header_crc32 = zlib.crc32(head[: reference.PREAMBLE_SIZE + header_length])
+        self._crc_bytes = 4 if checksum == "crc32" else 0
+        self._options = {"byte_order": byte_order, "codec": "none", "compression_level": 6,
+                         "order": None}
+        self._atomic = None if hasattr(file, "write") else AtomicFile(file)
+        self._out = file if self._atomic is None else self._atomic
+        self._data_start = len(head)
+        self.size = self._data_start + (self._entries[-1]["offset"] + self._entries[-1]["byteLength"]
+                                        + self._crc_bytes if self._entries else 0)
+        self._current = 0  # index of the array being written
+        self._rows = 0  # rows of it written
+        self._written = 0  # bytes of it written
+        self._crc = 0
+        self._closed = False
+        try:
+            self._out.write(head)
+            self._finish_empty()
+        except BaseException:
+            self.abort()
+            raise
+
+    @property
+    def names(self) -> list[str]:
+        return [e["name"] for e in self._entries]
+
+    @property
+    def pending(self) -> str | None:
+        """The name of the array being written, or None when every array is complete."""
+        return self._entries[self._current]["name"] if self._current < len(self._entries) else None
+
+    def _finish_empty(self) -> None:
+        """Complete the arrays of zero bytes at the cursor: they need no ``write``."""
+        while self._current < len(self._entries) and self._entries[self._current]["byteLength"] == 0:
+            self._finish_record()
+
+    def _finish_record(self) -> None:
+        e = self._entries[self._current]
+        tail = self._crc.to_bytes(4, "little") if self._crc_bytes else b""
+        end = e["offset"] + e["byteLength"] + self._crc_bytes
+        self._current += 1
+        if self._current < len(self._entries):
+            tail += bytes(self._entries[self._current]["offset"] - end)
+        self._out.write(tail)
+        self._rows = self._written = self._crc = 0
+
+    def write(self, name: str, rows) -> None:
+        """Append ``rows`` to array ``name`` (the one being written)."""
+        if self._closed:
+            raise NdpackError("CLOSED", "the writer is closed")
+        if self._current >= len(self._entries):
+            raise NdpackError("WRITE_SIZE", f"array {name!r}: every declared array is complete",
+                              array=name)
+        e = self._entries[self._current]
+        if name != e["name"]:
+            raise out_of_order(name, e["name"])
+        spec = {"data": rows, "dtype": e["dtype"], "order": "C", "byte_order": e["byteOrder"]}
+        entry, stored = reference._array_bytes(name, spec, self._options)
+        shape = entry["shape"]
+        fits = shape == e["shape"] if not e["shape"] else (
+            len(shape) == len(e["shape"]) and shape[1:] == e["shape"][1:]
+            and self._rows + shape[0] <= e["shape"][0])
+        if not fits:
+            raise NdpackError("WRITE_SIZE", f"array {name!r}: rows of shape {shape} do not fit "
+                              f"shape {e['shape']} after {self._rows} rows", array=name)
+        try:
+            self._out.write(stored)
+        except BaseException:
+            self.abort()
+            raise
+        self._crc = zlib.crc32(stored, self._crc)
+        self._rows += shape[0] if shape else 1
+        self._written += len(stored)
+        if self._written == e["byteLength"]:
+            self._finish_record()
+            self._finish_empty()
+
+    def close(self, *, rename: bool = True) -> None:
+        """Check that every array is complete (WRITE_SIZE otherwise), then make the file durable
+        and, for a path, rename it into place (``rename=False``: the caller renames; see sets)."""
+        if self._closed:
+            return
+        if self._current < len(self._entries):
+            e = self._entries[self._current]
+            self.abort()
+            raise NdpackError("WRITE_SIZE", f"array {e['name']!r}: {self._written} of "
+                              f"{e['byteLength']} bytes written", array=e["name"])
+        self._closed = True
+        if self._atomic is not None:
+            self._atomic.commit(rename=rename)
+        elif hasattr(self._out, "flush"):
+            self._out.flush()
+
+    def rename_into_place(self) -> None:
+        """After ``close(rename=False)``: rename the temporary file to the path."""
+        self._atomic.rename_into_place()
+
+    def abort(self) -> None:
+        """Give up: remove the temporary file (a file object is left as it is)."""
+        self._closed = True
+        if self._atomic is not None:
+            self._atomic.abort()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *exc):
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def save_atomic(path, chunks) -> None:
+    """Write ``chunks`` to ``path`` atomically: temporary file, fsync, rename, folder fsync."""
+    with AtomicFile(path) as out:
+        for chunk in chunks:
+            out.write(chunk)
+        out.commit()
+

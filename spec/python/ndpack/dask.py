@@ -1,0 +1,281 @@
+"""Dask arrays over ndpack files and sets: ``from_ndpack`` reads, ``to_ndpack`` writes.
+
+>>> import ndpack.dask
+>>> x = ndpack.dask.from_ndpack("https://host/set.ndp.index.json", "embeddings", chunks="64MiB")
+>>> x.mean(axis=0).compute()                 # chunks read in parallel, one ranged read each
+>>> ndpack.dask.to_ndpack({"y": x * 2}, "out.ndp")
+
+Arrays are chunked along their first axis, whole rows per chunk, each chunk one ranged read
+(``Reader.read_rows``); a set's arrays are read from their shards. Nothing is read until the graph
+runs, and then only what the computation needs.
+
+Damaged data never comes back as numbers: a part of a record cannot be checked against the record's
+CRC-32, so with ``verify=True`` (the default) the graph also computes each chunk's CRC-32 (in
+parallel, one task per chunk), combines them into the record's (``crc32_combine``) and compares it
+with the stored one in one task per array, on which every chunk of that array depends. A corrupt
+chunk therefore fails the computation with ``NdpackError`` code CHECKSUM before any chunk of that
+array is handed on. The price is a second read of each byte and the CRC computation (about 1 GB/s
+per core); ``verify=False`` skips both, for files checked otherwise (``ndpack verify``).
+Compressed and F-order arrays are one chunk, read whole and verified by ``Reader.read``.
+
+The graph holds no open files: each task names its file, and each process (thread pool,
+multiprocessing workers, or ``distributed`` workers) opens it once and caches the reader. So the
+same graph runs on a cluster:
+
+>>> from dask.distributed import Client
+>>> client = Client("scheduler-address:8786")   # then compute() as usual
+>>> ndpack.dask.from_ndpack("s3://bucket/set.ndp.index.json").sum().compute()
+
+where every worker can reach the location: a URL (fsspec, with ``storage_options``), or a path
+on a file system that every worker mounts at the same place."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import zlib
+from collections import OrderedDict
+
+import dask
+import dask.array as da
+import dask.utils
+import numpy as np
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
+
+from . import open as open_ndpack
+from ._io import is_url
+from ._reader import Reader, open_file
+from ._sets import SetReader, SetWriter
+from ._writer import Writer
+from .reference import NdpackError
+
+__all__ = ["from_ndpack", "to_ndpack", "crc32_combine"]
+
+# --------------------------------------------------------------------------------------------------
+# CRC-32 of a concatenation from the CRCs of its parts (zlib's crc32_combine, which Python's zlib
+# module does not expose): crc(A + B) = crc(A) * x^(8 * len(B)) mod P, xor crc(B).
+# --------------------------------------------------------------------------------------------------
+
+_POLY = 0xEDB88320  # CRC-32's polynomial, bit-reflected
+
+
+def _multmodp(a: int, b: int) -> int:
+    """a * b modulo the CRC-32 polynomial (bit-reflected)."""
+    m, p = 1 << 31, 0
+    while True:
+        if a & m:
+            p ^= b
+            if a & (m - 1) == 0:
+                return p
+        m >>= 1
+        b = (b >> 1) ^ _POLY if b & 1 else b >> 1
+
+
+_X2N = [1 << 30]  # x^(2^n) mod P for n = 0..31
+for _ in range(31):
+    _X2N.append(_multmodp(_X2N[-1], _X2N[-1]))
+
+
+def _x2nmodp(n: int, k: int) -> int:
+    """x^(n * 2^k) mod P."""
+    p = 1 << 31
+    while n:
+        if n & 1:
+            p = _multmodp(_X2N[k & 31], p)
+        n >>= 1
+        k += 1
+    return p
+
+
+def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
+    """The CRC-32 of ``A + B`` from ``crc32(A)``, ``crc32(B)`` and ``len(B)``."""
+    return _multmodp(_x2nmodp(length2, 3), crc1) ^ crc2
+
+
+# --------------------------------------------------------------------------------------------------
+# Tasks: each names its file; each process opens a file once (thread-safe cache).
+# --------------------------------------------------------------------------------------------------
+
+#: Readers open in this process, by file key, most recently used last; the oldest is dropped (not
+#: closed: arrays may still view its map) beyond READERS_KEPT.
+_READERS: OrderedDict[str, Reader] = OrderedDict()
+_READERS_LOCK = threading.Lock()
+READERS_KEPT = 64
+
+
+class _File:
+    """A picklable handle on one file: its location and reader options, and a key that changes when
+    the file does (size; for a local file, its modification time too)."""
+
+    __slots__ = ("location", "options", "key")
+
+    def __init__(self, reader: Reader, options: dict):
+        self.location = reader.location
+        self.options = options
+        stamp = reader.size
+        if not is_url(reader.location):
+            stat = os.stat(reader.location)
+            stamp = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        self.key = tokenize(self.location, json.dumps(options, sort_keys=True, default=repr), stamp)
+        with _READERS_LOCK:
+            _READERS.setdefault(self.key, reader)
+            _READERS.move_to_end(self.key)
+
+    def __getstate__(self):
+        return self.location, self.options, self.key
+
+    def __setstate__(self, state):
+        self.location, self.options, self.key = state
+
+    def reader(self) -> Reader:
+        with _READERS_LOCK:
+            reader = _READERS.get(self.key)
+            if reader is None:
+                reader = _READERS[self.key] = open_file(self.location, **self.options)
+                while len(_READERS) > READERS_KEPT:
+                    _READERS.popitem(last=False)
+            _READERS.move_to_end(self.key)
+            return reader
+
+
+def _chunk_crc(file: _File, name: str, start: int, stop: int) -> tuple[int, int]:
+    return zlib.crc32(file.reader().read_record(name, start, stop)), stop - start
+
+
+def _check_crc(file: _File, name: str, parts: list) -> None:
+    crc = 0
+    for part_crc, length in parts:
+        crc = crc32_combine(crc, part_crc, length)
+    stored = file.reader().stored_crc32(name)
+    if crc != stored:
+        raise NdpackError("CHECKSUM", f"CRC-32 mismatch in array {name!r}", array=name)
+
+
+def _read_rows(file: _File, name: str, start: int, stop: int, _checked=None) -> np.ndarray:
+    return file.reader().read_rows(name, start, stop)
+
+
+def _read_whole(file: _File, name: str, verify: bool) -> np.ndarray:
+    return file.reader().read(name, verify=verify)
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------------
+
+def _row_chunks(rows: int, row_bytes: int, chunks) -> tuple[int, ...]:
+    """Rows per chunk: an int (rows), a byte size ("64MiB", or "auto": Dask's array.chunk-size),
+    or an explicit tuple of row counts."""
+    if isinstance(chunks, tuple):
+        if sum(chunks) != rows or any(type(c) is not int or c < 0 for c in chunks):
+            raise NdpackError("INVALID_ARGUMENT", f"chunks {chunks} do not add up to {rows} rows")
+        return chunks
+    if isinstance(chunks, str):
+        limit = dask.config.get("array.chunk-size") if chunks == "auto" else chunks
+        per = max(1, dask.utils.parse_bytes(limit) // max(row_bytes, 1))
+    elif type(chunks) is int and chunks > 0:
+        per = chunks
+    else:
+        raise NdpackError("INVALID_ARGUMENT", f"chunks {chunks!r}: rows (int), bytes (str) or a "
+                          "tuple of row counts")
+    if rows == 0:
+        return (0,)
+    return (per,) * (rows // per) + ((rows % per,) if rows % per else ())
+
+
+def _array(reader: Reader, options: dict, name: str, chunks, verify: bool) -> da.Array:
+    e = reader.info(name)
+    file = _File(reader, options)
+    dtype = reader.read_rows(name, 0, 0).dtype if e.shape else reader.read(name).dtype
+    token = tokenize(file.key, name, chunks, verify)
+    out = f"ndpack-{name}-{token}"
+    rest = tuple((d,) for d in e.shape[1:])
+    zeros = (0,) * max(len(e.shape) - 1, 0)
+    whole = not e.shape or e.codec != "none" or (e.order == "F" and len(e.shape) > 1)
+    if whole:  # one chunk, read and verified whole
+        graph = {(out,) + (0,) * len(e.shape): (_read_whole, file, name, verify)}
+        return da.Array(HighLevelGraph.from_collections(out, graph, dependencies=()), out,
+                        chunks=tuple((d,) for d in e.shape), dtype=dtype)
+    row_bytes = e.nbytes // e.shape[0] if e.shape[0] else 0
+    rows = _row_chunks(e.shape[0], row_bytes, chunks)
+    bounds = np.concatenate([[0], np.cumsum(rows)]).astype(int).tolist()
+    graph: dict = {}
+    check = None
+    if verify and reader.checksum == "crc32":
+        crc = f"ndpack-crc-{name}-{token}"
+        check = f"ndpack-check-{name}-{token}"
+        for i in range(len(rows)):
+            graph[(crc, i)] = (_chunk_crc, file, name, bounds[i] * row_bytes,
+                               bounds[i + 1] * row_bytes)
+        graph[check] = (_check_crc, file, name, [(crc, i) for i in range(len(rows))])
+    for i in range(len(rows)):
+        graph[(out, i) + zeros] = (_read_rows, file, name, bounds[i], bounds[i + 1], check)
+    return da.Array(HighLevelGraph.from_collections(out, graph, dependencies=()), out,
+                    chunks=(rows,) + rest, dtype=dtype)
+
+
+def from_ndpack(source, name=None, *, chunks="auto", verify: bool = True, storage_options=None,
+                raw_bits: bool = False, **limits):
+    """Dask arrays over the arrays of an ndpack file or set (a path, a URL, or a reader from
+    ``ndpack.open``): one ``dask.array.Array`` when ``name`` is a str, else a dict of them (every
+    array when ``name`` is None, or those of a list of names).
+
+    ``chunks``: rows per chunk along the first axis (an int), a byte size per chunk ("64MiB";
+    "auto", the default, is Dask's ``array.chunk-size``), or a tuple of row counts. ``verify``: see
+    the module documentation. ``storage_options``, ``raw_bits`` and limits are ``ndpack.open``'s."""
+    options = dict(storage_options=storage_options, raw_bits=raw_bits, **limits)
+    reader = source if isinstance(source, (Reader, SetReader)) else open_ndpack(source, **options)
+    names = [name] if isinstance(name, str) else list(reader) if name is None else list(name)
+    arrays = {}
+    for n in names:
+        file_reader = reader.reader_of(n) if isinstance(reader, SetReader) else reader
+        file_reader.info(n)  # NOT_FOUND before any graph is built
+        arrays[n] = _array(file_reader, options, n, chunks, verify)
+    return arrays[name] if isinstance(name, str) else arrays
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------------
+
+def to_ndpack(arrays, target, *, metadata=None, window: int | None = None, max_shard_size=None,
+              compute_options=None, **file_options) -> None:
+    """Compute ``arrays`` (a dict of names to Dask or NumPy arrays) and write them to ``target``, a
+    file path, or a set's index path (``*.index.json``: shards of at most ``max_shard_size`` bytes).
+
+    The file is declared first (names, dtypes, shapes: sizes are known before any chunk is
+    computed), then filled by the streaming writer (``ndpack.Writer``/``SetWriter``) in order:
+    ``window`` blocks of rows (default: the number of CPUs) are computed at a time, in parallel,
+    then written, so memory holds at most ``window`` blocks. The file appears (atomically) only
+    when complete. ``compute_options`` go to ``dask.compute`` (``scheduler=...``; with
+    ``"processes"``, pass a ``pool`` too, or each window starts a new pool of processes); other
+    options (``alignment``, ``byte_order``, ``checksum``) are ``save``'s."""
+    if not isinstance(arrays, dict):
+        raise NdpackError("INVALID_ARGUMENT", "arrays must be a dict of names to arrays")
+    prepared = {}
+    for name, a in arrays.items():
+        a = da.asarray(a)
+        if any(np.isnan(d) for d in a.shape):
+            raise NdpackError("INVALID_ARGUMENT", f"array {name!r} has unknown dimensions "
+                              "(compute_chunk_sizes() first)", array=name)
+        if a.ndim > 1:
+            a = a.rechunk({axis: -1 for axis in range(1, a.ndim)})  # whole rows per block
+        prepared[name] = a
+    declared = [(name, a.dtype, a.shape) for name, a in prepared.items()]
+    target_name = target if isinstance(target, str) else os.fspath(target)
+    if target_name.endswith(".index.json"):
+        set_options = {} if max_shard_size is None else {"max_shard_size": max_shard_size}
+        writer = SetWriter(target, declared, metadata=metadata, **set_options, **file_options)
+    else:
+        writer = Writer(target, declared, metadata=metadata, **file_options)
+    window = window or os.cpu_count() or 1
+    with writer:
+        for name, a in prepared.items():
+            blocks = [a] if a.ndim == 0 else [a.blocks[i] for i in range(a.numblocks[0])]
+            for first in range(0, len(blocks), window):
+                computed = dask.compute(*blocks[first : first + window], **(compute_options or {}))
+                for block in computed:
+                    writer.write(name, np.asarray(block))
+

@@ -1,0 +1,329 @@
+"""Sharded sets (SETS.md): the index written, reading it back, Hugging Face's safetensors sets, and
+every broken set with its error code."""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file as save_safetensors
+
+import ndpack
+from ndpack import NdpackError
+
+ARRAYS = {f"layer.{i}.weight": np.full((100, 50), i, "f4") for i in range(5)}
+ARRAYS["bias"] = np.arange(7, dtype="i8")
+
+
+def write_set(folder, arrays=ARRAYS, **options):
+    index = folder / "model.ndp.index.json"
+    ndpack.save_set(index, arrays, max_shard_size=options.pop("max_shard_size", 45_000),
+                    **options)
+    return index
+
+
+def read_index(index):
+    return json.loads(index.read_text())
+
+
+def write_index(index, content):
+    index.write_text(json.dumps(content))
+
+
+def test_save_set_writes_shards_and_the_index_of_SETS_md(tmp_path):
+    index = write_set(tmp_path, metadata={"format": "pt"})
+    content = read_index(index)
+    assert list(content) == ["metadata", "weight_map", "ndpack"]
+    assert content["metadata"] == {"total_size": sum(a.nbytes for a in ARRAYS.values()),
+                                   "format": "pt"}
+    assert list(content["weight_map"]) == list(ARRAYS)
+    shards = list(dict.fromkeys(content["weight_map"].values()))
+    assert len(shards) == 3  # 20,000-byte arrays, at most 45,000 payload bytes a shard
+    generation = shards[0].split("-")[1]
+    assert len(generation) == 8 and int(generation, 16) >= 0
+    assert shards == [f"model-{generation}-{k:05d}-of-00003.ndp" for k in (1, 2, 3)]
+    assert content["ndpack"]["version"] == 1
+    for shard in shards:
+        data = (tmp_path / shard).read_bytes()
+        header_end = 20 + int.from_bytes(data[12:16], "little")
+        assert content["ndpack"]["shards"][shard] == {"size": len(data),
+                                                       "header_crc32": zlib.crc32(data[:header_end])}
+    assert sorted(os.listdir(tmp_path)) == sorted(shards + ["model.ndp.index.json"])
+
+
+def test_open_of_an_index_reads_the_set(tmp_path):
+    index = write_set(tmp_path, metadata={"format": "pt"})
+    with ndpack.open(index) as s:
+        assert list(s) == list(ARRAYS)
+        assert s.metadata == {"format": "pt"}
+        assert s.total_size == sum(a.nbytes for a in ARRAYS.values())
+        for name, a in ARRAYS.items():
+            np.testing.assert_array_equal(s[name], a)
+        np.testing.assert_array_equal(s.read_rows("layer.3.weight", 10, 12), ARRAYS["layer.3.weight"][10:12])
+        assert s.info("bias").dtype == "int64"
+        assert all(report["ok"] for report in s.verify())
+
+
+def test_rewriting_a_set_keeps_the_old_one_readable_until_the_new_index_then_removes_it(tmp_path):
+    index = write_set(tmp_path)
+    old = ndpack.open(index)
+    old_shards = set(old.shards)
+    np.testing.assert_array_equal(old["bias"], ARRAYS["bias"])
+    write_set(tmp_path, {"only": np.ones(3)})
+    new = ndpack.open(index)
+    assert list(new) == ["only"]
+    assert sorted(os.listdir(tmp_path)) == sorted(new.shards + ["model.ndp.index.json"])
+    assert not old_shards & set(os.listdir(tmp_path))
+
+
+def test_a_failed_set_write_leaves_the_old_set_and_no_temporary_file(tmp_path):
+    index = write_set(tmp_path)
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(NdpackError) as info:
+        with ndpack.SetWriter(index, [("a", "f4", (10,)), ("b", "f4", (10,))],
+                              max_shard_size=40) as w:
+            w.write("a", np.zeros(10, "f4"))
+            w.write("b", np.zeros(5, "f4"))
+    assert info.value.code == "WRITE_SIZE"
+    assert sorted(os.listdir(tmp_path)) == before
+    np.testing.assert_array_equal(ndpack.open(index)["bias"], ARRAYS["bias"])
+
+
+def test_set_metadata_with_total_size_is_INVALID_ARGUMENT(tmp_path):
+    with pytest.raises(NdpackError) as info:
+        write_set(tmp_path, metadata={"total_size": 1})
+    assert info.value.code == "INVALID_ARGUMENT"
+
+
+def test_an_index_not_named_index_json_is_INVALID_ARGUMENT(tmp_path):
+    with pytest.raises(NdpackError) as info:
+        ndpack.save_set(tmp_path / "model.json", ARRAYS)
+    assert info.value.code == "INVALID_ARGUMENT"
+
+
+def test_a_hugging_face_safetensors_set_without_ndpack_section_reads(tmp_path):
+    save_safetensors({"a": np.arange(6, dtype="f4").reshape(2, 3)}, tmp_path / "m-1.safetensors")
+    save_safetensors({"b": np.arange(4, dtype="i2"), "c": np.ones((2, 2), "f8")},
+                     tmp_path / "m-2.safetensors", metadata={"format": "np"})
+    index = tmp_path / "model.safetensors.index.json"
+    write_index(index, {"metadata": {"total_size": 48},
+                        "weight_map": {"a": "m-1.safetensors", "b": "m-2.safetensors",
+                                       "c": "m-2.safetensors"}})
+    s = ndpack.open(index)
+    np.testing.assert_array_equal(s["a"], np.arange(6, dtype="f4").reshape(2, 3))
+    np.testing.assert_array_equal(s.read_rows("c", 1, 2), np.ones((1, 2)))
+    assert s["b"].dtype == np.int16 and s.info("b").shape == (4,)
+    assert s.shard("m-2.safetensors").metadata == {"format": "np"}
+
+
+def test_a_safetensors_set_with_an_ndpack_section_checks_shard_headers(tmp_path):
+    save_safetensors({"a": np.arange(6, dtype="f4")}, tmp_path / "m-1.safetensors")
+    data = (tmp_path / "m-1.safetensors").read_bytes()
+    header_end = 8 + int.from_bytes(data[:8], "little")
+    index = tmp_path / "model.safetensors.index.json"
+    section = {"version": 1, "shards": {"m-1.safetensors": {
+        "size": len(data), "header_crc32": zlib.crc32(data[:header_end]) ^ 1}}}
+    write_index(index, {"weight_map": {"a": "m-1.safetensors"}, "ndpack": section})
+    with pytest.raises(NdpackError) as info:
+        ndpack.open(index).read("a")
+    assert info.value.code == "FILE_CHANGED"
+
+
+# --------------------------------------------------------------------------------------------------
+# Broken sets
+# --------------------------------------------------------------------------------------------------
+
+def expect_set_error(index, code, name=None):
+    with pytest.raises(NdpackError) as info:
+        s = ndpack.open(index)
+        for n in [name] if name else list(s):
+            s.read(n)
+    assert info.value.code == code, info.value
+    return info.value
+
+
+@pytest.mark.parametrize("text", [b"{not json", b"[1, 2]", b'{"weight_map": 3}',
+                                  b'{"metadata": {}}', b'{"weight_map": {"a": 1}}',
+                                  b'{"metadata": [], "weight_map": {}}', b"\xff\xfe"])
+def test_an_index_that_is_not_a_set_index_is_SET_INVALID(tmp_path, text):
+    index = tmp_path / "m.ndp.index.json"
+    index.write_bytes(text)
+    expect_set_error(index, "SET_INVALID")
+
+
+@pytest.mark.parametrize("shard", ["../x.ndp", "a/b.ndp", "a\\b.ndp", ".", "..", "", "x\x00.ndp",
+                                   "x\n.ndp", "/etc/passwd"])
+def test_an_unsafe_shard_name_is_SET_INVALID_before_any_shard_is_opened(tmp_path, shard):
+    index = tmp_path / "m.ndp.index.json"
+    write_index(index, {"weight_map": {"a": shard}})
+    error = expect_set_error(index, "SET_INVALID")
+    assert "unsafe" in error.message
+
+
+def test_a_shard_in_the_ndpack_section_that_no_array_maps_to_is_SET_INVALID(tmp_path):
+    index = write_set(tmp_path)
+    content = read_index(index)
+    content["ndpack"]["shards"]["extra.ndp"] = {"size": 1, "header_crc32": 0}
+    write_index(index, content)
+    expect_set_error(index, "SET_INVALID")
+
+
+def test_a_weight_map_shard_missing_from_the_ndpack_section_is_SET_INVALID(tmp_path):
+    index = write_set(tmp_path)
+    content = read_index(index)
+    content["ndpack"]["shards"].popitem()
+    write_index(index, content)
+    expect_set_error(index, "SET_INVALID")
+
+
+@pytest.mark.parametrize("section", [[], {"version": 2, "shards": {}}, {"version": 1},
+                                     {"version": 1, "shards": {"s.ndp": {"size": -1,
+                                                                         "header_crc32": 0}}}])
+def test_a_malformed_ndpack_section_is_SET_INVALID(tmp_path, section):
+    index = tmp_path / "m.ndp.index.json"
+    write_index(index, {"weight_map": {"a": "s.ndp"}, "ndpack": section})
+    expect_set_error(index, "SET_INVALID")
+
+
+def test_an_array_of_a_shard_missing_from_the_weight_map_is_SET_INVALID(tmp_path):
+    index = write_set(tmp_path)
+    content = read_index(index)
+    del content["weight_map"]["bias"]
+    write_index(index, content)
+    error = expect_set_error(index, "SET_INVALID")
+    assert "bias" in error.message
+
+
+def test_a_name_of_the_index_not_in_its_shard_is_SET_INVALID_not_NOT_FOUND(tmp_path):
+    index = write_set(tmp_path)
+    content = read_index(index)
+    content["weight_map"]["ghost"] = content["weight_map"]["bias"]
+    write_index(index, content)
+    expect_set_error(index, "SET_INVALID", "bias")
+
+
+def test_an_array_held_by_a_shard_the_index_does_not_map_it_to_is_SET_INVALID(tmp_path):
+    index = write_set(tmp_path)
+    content = read_index(index)
+    shards = list(dict.fromkeys(content["weight_map"].values()))
+    content["weight_map"]["layer.0.weight"] = shards[1]  # held by shards[0]
+    write_index(index, content)
+    expect_set_error(index, "SET_INVALID", "layer.0.weight")
+
+
+def test_a_shard_of_another_size_than_the_index_says_is_FILE_CHANGED(tmp_path):
+    index = write_set(tmp_path)
+    shard = ndpack.open(index).shard_of("bias")
+    with open(tmp_path / shard, "ab") as fh:
+        fh.write(b"\0" * 64)
+    error = expect_set_error(index, "FILE_CHANGED", "bias")
+    assert shard in error.message
+
+
+def test_a_shard_whose_header_changed_is_FILE_CHANGED_before_its_header_is_parsed(tmp_path):
+    index = write_set(tmp_path)
+    shard = ndpack.open(index).shard_of("bias")
+    data = bytearray((tmp_path / shard).read_bytes())
+    data[25] ^= 1  # inside the header: the header's own CRC would say HEADER_CHECKSUM
+    (tmp_path / shard).write_bytes(bytes(data))
+    expect_set_error(index, "FILE_CHANGED", "bias")
+
+
+def test_a_missing_shard_file_is_IO_ERROR_naming_it(tmp_path):
+    index = write_set(tmp_path)
+    shard = ndpack.open(index).shard_of("bias")
+    (tmp_path / shard).unlink()
+    error = expect_set_error(index, "IO_ERROR", "bias")
+    assert shard in error.message and isinstance(error.__cause__, FileNotFoundError)
+
+
+def test_verify_of_a_set_reports_every_broken_shard_and_array(tmp_path):
+    index = write_set(tmp_path)
+    s = ndpack.open(index)
+    missing, corrupt = s.shard_of("bias"), s.shard_of("layer.0.weight")
+    (tmp_path / missing).unlink()
+    reader = ndpack.open(tmp_path / corrupt)
+    data = bytearray((tmp_path / corrupt).read_bytes())
+    data[reader.info("layer.1.weight").start + 8] ^= 1
+    (tmp_path / corrupt).write_bytes(bytes(data))
+    failures = [(r["shard"], r["name"], r["error"]["code"]) for r in ndpack.open(index).verify()
+                if not r["ok"]]
+    assert failures == [(corrupt, "layer.1.weight", "CHECKSUM"), (missing, None, "IO_ERROR")]
+
+
+# --------------------------------------------------------------------------------------------------
+# Broken safetensors shards, and refused set writes
+# --------------------------------------------------------------------------------------------------
+
+def safetensors_bytes(header: dict, data: bytes = b"") -> bytes:
+    text = json.dumps(header).encode()
+    return len(text).to_bytes(8, "little") + text + data
+
+
+@pytest.mark.parametrize("content, code", [
+    (b"\x01\x00", "TRUNCATED"),
+    ((2**40).to_bytes(8, "little"), "HEADER_TOO_LARGE"),
+    ((100).to_bytes(8, "little") + b"{}", "TRUNCATED"),
+    ((2).to_bytes(8, "little") + b"[]", "HEADER_INVALID"),
+    ((3).to_bytes(8, "little") + b"{x}", "HEADER_INVALID"),
+    (safetensors_bytes({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0]}}), "HEADER_INVALID"),
+    (safetensors_bytes({"a": {"dtype": "Q8", "shape": [2], "data_offsets": [0, 8]}}, bytes(8)),
+     "UNKNOWN_DTYPE"),
+    (safetensors_bytes({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}, bytes(8)),
+     "SIZE_MISMATCH"),
+    (safetensors_bytes({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, bytes(8)),
+     "OUT_OF_BOUNDS"),
+    (safetensors_bytes({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                        "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, bytes(12)),
+     "OVERLAP"),
+])
+def test_a_broken_safetensors_shard_fails_with_its_code(tmp_path, content, code):
+    (tmp_path / "m-1.safetensors").write_bytes(content)
+    index = tmp_path / "model.safetensors.index.json"
+    write_index(index, {"weight_map": {"a": "m-1.safetensors"}})
+    expect_set_error(index, code, "a")
+
+
+def test_a_set_written_to_a_url_is_INVALID_ARGUMENT():
+    with pytest.raises(NdpackError) as info:
+        ndpack.save_set("https://example.org/m.ndp.index.json", ARRAYS)
+    assert info.value.code == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize("size", [0, -5, 1.5, "1GB"])
+def test_a_max_shard_size_that_is_not_a_positive_int_is_INVALID_ARGUMENT(tmp_path, size):
+    with pytest.raises(NdpackError) as info:
+        ndpack.save_set(tmp_path / "m.ndp.index.json", ARRAYS, max_shard_size=size)
+    assert info.value.code == "INVALID_ARGUMENT"
+
+
+def test_set_writer_refusals_leave_no_file(tmp_path):
+    declared = [("a", "u1", (4,)), ("b", "u1", (4,))]
+    with pytest.raises(NdpackError) as info:
+        with ndpack.SetWriter(tmp_path / "m.ndp.index.json", declared, max_shard_size=4) as w:
+            w.write("nope", np.zeros(4, "u1"))
+    assert info.value.code == "INVALID_ARGUMENT"
+    with pytest.raises(NdpackError) as info:
+        with ndpack.SetWriter(tmp_path / "m.ndp.index.json", declared, max_shard_size=4) as w:
+            w.write("b", np.zeros(4, "u1"))
+            w.write("a", np.zeros(4, "u1"))  # after b: out of order
+    assert info.value.code == "INVALID_ARGUMENT"
+    assert os.listdir(tmp_path) == []
+    w = ndpack.SetWriter(tmp_path / "m.ndp.index.json", declared)
+    w.write("a", np.zeros(4, "u1"))
+    w.write("b", np.zeros(4, "u1"))
+    w.close()
+    with pytest.raises(NdpackError) as info:
+        w.write("b", np.zeros(4, "u1"))
+    assert info.value.code == "CLOSED"
+
+
+def test_a_set_reader_pickles_as_the_arguments_that_open_it(tmp_path):
+    import pickle
+
+    index = write_set(tmp_path)
+    again = pickle.loads(pickle.dumps(ndpack.open(index)))
+    np.testing.assert_array_equal(again["bias"], ARRAYS["bias"])

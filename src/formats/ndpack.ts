@@ -1,0 +1,64 @@
+/**
+ * ndpack in the format table: the header reader is FORMAT.md §9 steps 1–21 as written once in
+ * `header.ts` ({@link readLayoutSteps}); an array is its record, checked by step 22 as written
+ * once in `decode.ts` ({@link checkRecord}), then viewed or copied as `decode` does.
+ *
+ * @module
+ */
+import { checkRecord, checkRecordTail, materialize, arrayInfo, recordEnd } from "../decode.js";
+import { encode } from "../encode.js";
+import { MAGIC } from "../format.js";
+import { readLayoutSteps, resolveLimits, type FileLayout } from "../header.js";
+import type { RangeSteps } from "../io/steps.js";
+import type { Container, ContainerOptions, FileFormat } from "./types.js";
+
+/** The {@link Container} of an ndpack file whose layout has been read and checked. */
+export function ndpackContainer(layout: FileLayout): Container {
+  const { entries, header } = layout;
+  return {
+    format: "ndpack",
+    version: layout.version,
+    alignment: header.alignment,
+    checksum: header.checksum,
+    metadata: header.metadata,
+    arrays: entries.map(arrayInfo),
+    fileLength: layout.fileLength,
+    ignored: [],
+    arrayRange(index, verify) {
+      const entry = entries[index]!;
+      return { offset: entry.start, length: verify ? recordEnd(layout, entry) - entry.start : entry.byteLength };
+    },
+    toArray(index, bytes, options) {
+      const entry = entries[index]!;
+      if (options.verify) checkRecord(layout, entry, bytes);
+      return materialize(entry, bytes, entry.start, options.copy, options);
+    },
+    rawPayload(index) {
+      const entry = entries[index]!;
+      if (entry.codec !== "none") return undefined;
+      const end = entry.start + entry.byteLength;
+      return {
+        before: undefined,
+        payload: { offset: entry.start, length: entry.byteLength },
+        after: { offset: end, length: recordEnd(layout, entry) - end },
+        checked: true,
+        check: (crc, after) => checkRecordTail(layout, entry, crc, after),
+      };
+    },
+    deflatedMember: () => undefined,
+  };
+}
+
+function* readNdpackContainer(size: number, options: ContainerOptions): RangeSteps<Container> {
+  return ndpackContainer(yield* readLayoutSteps(size, resolveLimits(options)));
+}
+
+/** ndpack's row of the format table. */
+export const NDPACK_FORMAT: FileFormat = {
+  name: "ndpack",
+  label: "ndpack",
+  extensions: [".ndp", ".ndpack"],
+  sniff: (head) => MAGIC.every((byte, i) => head[i] === byte),
+  readContainer: readNdpackContainer,
+  write: (arrays, options) => encode(arrays, options),
+};

@@ -1,0 +1,157 @@
+/**
+ * .npz in the format table: the header reader reads the zip's central directory (the steps of
+ * `interop/zip.ts`), each member's local header and the .npy header at the start of its content
+ * (inflating only those first bytes of a deflated member), and `__ndpack__.json` whole. An array of
+ * a stored member is one range of exactly its bytes (the whole member, .npy header included, when
+ * its CRC-32 is checked); a deflated member is read whole and inflated.
+ *
+ * @module
+ */
+import { Inflate } from "pako";
+import { decompressPayload } from "../codecs.js";
+import { crc32 } from "../crc32.js";
+import type { ArrayInfo } from "../decode.js";
+import { NdpackError } from "../errors.js";
+import { DEFAULT_LIMITS } from "../format.js";
+import { checkLimit, viewOrCopy } from "../interop/common.js";
+import { npyLayoutSteps, resolveNpyOptions, storedHead } from "../interop/npy.js";
+import { checkNdpackDtypes, checkVoidDtypeOption, noNdpackMember, NPZ_NDPACK_MEMBER, readNdpackMember, sortMembers, storedForm, toNpz, voidDtypeOf } from "../interop/npz.js";
+import { checkInflatedSize, checkMemberCrc, zipDirectorySteps, type ZipEntry } from "../interop/zip.js";
+import type { RangeSteps } from "../io/steps.js";
+import { npyArrayInfo } from "./npy.js";
+import type { Container, ContainerOptions, FileFormat } from "./types.js";
+
+/**
+ * Bytes read first from a member for its .npy header: numpy pads headers to 64 bytes, so 512 hold
+ * all but very long shapes (which take one more read), and, a few bytes after the member's local
+ * header, come from the same read as that header (the reader's header reads take a page at least).
+ */
+const NPY_HEAD_BYTES = 512;
+/** Compressed bytes inflated at a time while looking for a deflated member's .npy header. */
+const INFLATE_STEP = 4096;
+
+/**
+ * The first `length` bytes of a member's uncompressed content: read as they are from a stored
+ * member, inflated from as few compressed bytes as needed from a deflated one (never more than it
+ * declares: the inflater stops at `length`).
+ */
+function* memberHead(member: ZipEntry, length: number): RangeSteps<Uint8Array> {
+  const wanted = Math.min(length, member.size);
+  if (member.method === "stored") return yield { offset: member.dataStart, length: wanted };
+  const out = new Uint8Array(wanted);
+  let filled = 0;
+  let failure: unknown;
+  // pako, a port of zlib, refuses the streams zlib refuses; only the first bytes are inflated here.
+  const inflate = new Inflate({ raw: true });
+  inflate.onData = (chunk) => {
+    const bytes = chunk as Uint8Array;
+    const n = Math.min(bytes.length, wanted - filled);
+    out.set(bytes.subarray(0, n), filled);
+    filled += n;
+  };
+  for (let at = 0; filled < wanted && at < member.compressedSize; at += INFLATE_STEP) {
+    const step = Math.min(INFLATE_STEP, member.compressedSize - at);
+    inflate.push(yield { offset: member.dataStart + at, length: step }, at + step >= member.compressedSize);
+    if (inflate.err !== 0) {
+      failure = new Error(inflate.msg);
+      break;
+    }
+  }
+  if (failure !== undefined || filled < wanted) {
+    throw new NdpackError("CODEC_ERROR", `zip: member "${member.name}" is not a valid deflate stream${failure instanceof Error ? ` (${failure.message})` : ""}`, { array: member.name, offset: member.dataStart, cause: failure });
+  }
+  return out;
+}
+
+function* readNpzContainer(size: number, options: ContainerOptions): RangeSteps<Container> {
+  const npyOptions = resolveNpyOptions({ maxHeaderBytes: options.maxHeaderBytes, maxDims: options.maxDims });
+  const maxArrays = checkLimit(options.maxArrays, DEFAULT_LIMITS.maxArrays, "maxArrays");
+  const maxDecodedBytes = checkLimit(options.maxDecodedBytes, DEFAULT_LIMITS.maxDecodedBytes, "maxDecodedBytes");
+  const voidOption = options.voidDtype;
+  checkVoidDtypeOption(voidOption);
+  const members = sortMembers(yield* zipDirectorySteps(size, { maxEntries: maxArrays }));
+
+  let extra = noNdpackMember();
+  const ndpackMember = members.ndpack;
+  if (ndpackMember !== undefined) {
+    checkInflatedSize(ndpackMember, maxDecodedBytes);
+    if (ndpackMember.size > DEFAULT_LIMITS.maxHeaderBytes) {
+      throw new NdpackError("LIMIT_EXCEEDED", `zip: member "${NPZ_NDPACK_MEMBER}" is ${ndpackMember.size} bytes, more than the ${DEFAULT_LIMITS.maxHeaderBytes} a header may be`, { array: NPZ_NDPACK_MEMBER, expected: DEFAULT_LIMITS.maxHeaderBytes, actual: ndpackMember.size });
+    }
+    const content = yield* memberHead(ndpackMember, ndpackMember.size);
+    checkMemberCrc(ndpackMember, crc32(content));
+    extra = readNdpackMember(content);
+  }
+
+  const arrays: ArrayInfo[] = [];
+  const entries: { entry: ZipEntry; arrayStart: number }[] = [];
+  let version: number | undefined;
+  for (const { name, entry } of members.arrays) {
+    const memberOptions = { ...npyOptions, voidDtype: voidDtypeOf(voidOption, extra, name) };
+    // A stored member's .npy header is read in place; a deflated one's is inflated from its first bytes.
+    const layout =
+      entry.method === "stored"
+        ? yield* npyLayoutSteps(storedHead(entry.dataStart), entry.size, NPY_HEAD_BYTES, memberOptions, name)
+        : yield* npyLayoutSteps((length) => memberHead(entry, length), entry.size, NPY_HEAD_BYTES, memberOptions, name);
+    version ??= layout.version;
+    arrays.push(npyArrayInfo(name, layout, storedForm(entry, layout)));
+    entries.push({ entry, arrayStart: layout.dataStart });
+  }
+  checkNdpackDtypes(extra, (name) => arrays.find((a) => a.name === name)?.dtype, voidOption);
+
+  return {
+    format: "npz",
+    version: { major: version ?? 1, minor: 0 },
+    alignment: 1,
+    checksum: "crc32",
+    metadata: extra.metadata,
+    arrays,
+    fileLength: size,
+    ignored: members.ignored,
+    arrayRange(index, verify) {
+      const { entry, arrayStart } = entries[index]!;
+      if (entry.method === "deflate" || verify) return { offset: entry.dataStart, length: entry.compressedSize };
+      return { offset: entry.dataStart + arrayStart, length: entry.size - arrayStart };
+    },
+    toArray(index, bytes, toArrayOptions) {
+      const { entry, arrayStart } = entries[index]!;
+      const info = arrays[index]!;
+      const deflated = entry.method === "deflate";
+      let content = bytes;
+      if (deflated) {
+        checkInflatedSize(entry, toArrayOptions.maxDecodedBytes);
+        content = decompressPayload(bytes, "deflate", entry.size, 1, entry.name);
+      }
+      if (toArrayOptions.verify) checkMemberCrc(entry, crc32(content), info.name);
+      const payload = deflated || toArrayOptions.verify ? content.subarray(arrayStart) : content;
+      return viewOrCopy({ name: info.name, dtype: info.dtype, shape: info.shape, order: info.order, byteOrder: info.byteOrder, payload, fresh: deflated, stored: { codec: info.codec, offset: info.offset, byteLength: info.byteLength } }, toArrayOptions.copy);
+    },
+    rawPayload(index) {
+      const { entry, arrayStart } = entries[index]!;
+      if (entry.method === "deflate") return undefined;
+      return {
+        before: { offset: entry.dataStart, length: arrayStart },
+        payload: { offset: entry.dataStart + arrayStart, length: entry.size - arrayStart },
+        after: undefined,
+        checked: true,
+        check: (crc) => checkMemberCrc(entry, crc, arrays[index]!.name),
+      };
+    },
+    deflatedMember(index) {
+      const { entry, arrayStart } = entries[index]!;
+      if (entry.method !== "deflate") return undefined;
+      return { compressed: { offset: entry.dataStart, length: entry.compressedSize }, size: entry.size, arrayStart, check: (crc) => checkMemberCrc(entry, crc, arrays[index]!.name) };
+    },
+  };
+}
+
+/** .npz's row of the format table. */
+export const NPZ_FORMAT: FileFormat = {
+  name: "npz",
+  label: "numpy .npz",
+  extensions: [".npz"],
+  // A zip starts with a local header, or, when empty, with its (ZIP64) end record.
+  sniff: (head) => head[0] === 0x50 && head[1] === 0x4b && [0x0304, 0x0506, 0x0606].includes(((head[2] ?? 0) << 8) | (head[3] ?? 0)),
+  readContainer: readNpzContainer,
+  write: (arrays, options) => toNpz(arrays, options),
+};

@@ -1,0 +1,51 @@
+/**
+ * .safetensors in the format table: the header reader (length field, then the JSON header) as range
+ * steps over the same checks as `fromSafetensors`; each tensor is one range of exactly its bytes.
+ *
+ * @module
+ */
+import { resolveSafetensorsOptions, safetensorsLayoutSteps, toSafetensors } from "../interop/safetensors.js";
+import type { RangeSteps } from "../io/steps.js";
+import { plainArray } from "./npy.js";
+import type { Container, ContainerOptions, FileFormat } from "./types.js";
+
+function* readSafetensorsContainer(size: number, options: ContainerOptions): RangeSteps<Container> {
+  const { dataStart, tensors, metadata } = yield* safetensorsLayoutSteps(size, resolveSafetensorsOptions(options));
+  const arrays = tensors.map((entry) => ({
+    name: entry.name,
+    dtype: entry.dtype.name,
+    shape: Object.freeze([...entry.shape]),
+    order: "C" as const,
+    byteOrder: "little" as const,
+    codec: "none" as const,
+    offset: dataStart + entry.begin,
+    byteLength: entry.end - entry.begin,
+    nbytes: entry.end - entry.begin,
+  }));
+  const rangeOf = (index: number) => ({ offset: arrays[index]!.offset, length: arrays[index]!.byteLength });
+  return {
+    format: "safetensors",
+    version: { major: 0, minor: 0 },
+    alignment: 1,
+    checksum: "none",
+    metadata,
+    arrays,
+    fileLength: size,
+    ignored: [],
+    arrayRange: rangeOf,
+    toArray: (index, bytes, toArrayOptions) => plainArray(arrays[index]!, bytes, toArrayOptions),
+    rawPayload: (index) => ({ before: undefined, payload: rangeOf(index), after: undefined, checked: false, check: () => undefined }),
+    deflatedMember: () => undefined,
+  };
+}
+
+/** .safetensors' row of the format table. */
+export const SAFETENSORS_FORMAT: FileFormat = {
+  name: "safetensors",
+  label: "safetensors",
+  extensions: [".safetensors"],
+  // A little-endian u64 header length that fits in the file, followed by `{`.
+  sniff: (head, size) => head.length > 8 && head[8] === 0x7b && new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true) <= BigInt(size - 8),
+  readContainer: readSafetensorsContainer,
+  write: (arrays, options) => toSafetensors(arrays, options),
+};

@@ -1,0 +1,106 @@
+/**
+ * What every format's reader gives the one lazy reader (`reader.ts`): a {@link Container}, the
+ * layout of a file read from its header alone, which says which bytes to read for each array and
+ * turns those bytes into the array. Formats implement it without I/O; transports only move bytes.
+ *
+ * @module
+ */
+import type { ArrayInfo, NdArray } from "../decode.js";
+import type { Dtype } from "../dtypes.js";
+import type { ArraysInput } from "../encode.js";
+import type { Checksum, ReadLimits } from "../format.js";
+import type { ByteRange, RangeSteps } from "../io/steps.js";
+
+/** The formats ndpack reads and writes. */
+export type FormatName = "ndpack" | "npy" | "npz" | "safetensors";
+
+/** Options of a format's header reader: the limits of FORMAT.md §7 and the foreign formats' own options. */
+export interface ContainerOptions extends Partial<ReadLimits> {
+  /** The dtype of void descrs in .npy and .npz files (numpy's way of storing ml_dtypes arrays): one for all, or one per array name. */
+  readonly voidDtype?: Dtype | Readonly<Record<string, Dtype>>;
+  /** The name of a .npy file's one array (a .npy file has none). Default `"array"`. */
+  readonly npyName?: string;
+}
+
+/** How a {@link Container} turns bytes it asked for into an array. */
+export interface ToArrayOptions {
+  /** Check the array's checksum (and, for ndpack, the padding after it). */
+  readonly verify: boolean;
+  /** `"auto"`: a view of the bytes where alignment and byte order allow. `"always"`: fresh memory. */
+  readonly copy: "auto" | "never" | "always";
+  /** Largest decompressed size accepted. */
+  readonly maxDecodedBytes: number;
+}
+
+/**
+ * An uncompressed array's stored bytes, and how to check them in pieces: the CRC-32 runs over
+ * `before` then `payload`, and {@link RawPayload.check} compares it, given the bytes of `after`.
+ */
+export interface RawPayload {
+  /** Bytes before the payload that its checksum covers (a .npz member's .npy header), if any. */
+  readonly before: ByteRange | undefined;
+  /** The array's bytes, in its storage order and byte order. */
+  readonly payload: ByteRange;
+  /** Bytes after the payload that the check needs (an ndpack record's CRC and padding), if any. */
+  readonly after: ByteRange | undefined;
+  /** Whether there is anything to check (a checksum). */
+  readonly checked: boolean;
+  /** Throws CHECKSUM (or BAD_PADDING) unless `crc` (CRC-32 of `before` and `payload`) matches. */
+  check(crc: number, after: Uint8Array): void;
+}
+
+/** A deflated .npz member: its compressed bytes, inflated as a stream by readers that chunk. */
+export interface DeflatedMember {
+  /** The member's compressed bytes. */
+  readonly compressed: ByteRange;
+  /** Its uncompressed size: the .npy header, then the array's bytes. */
+  readonly size: number;
+  /** Where the array's bytes start in the uncompressed content. */
+  readonly arrayStart: number;
+  /** Throws CHECKSUM unless `crc` is the member's CRC-32 (of its whole uncompressed content). */
+  check(crc: number): void;
+}
+
+/** A file's layout, read from its header: the arrays, and how to read each. */
+export interface Container {
+  /** The file's format. */
+  readonly format: FormatName;
+  /** The format's version: ndpack's, the .npy version (of the first member for .npz), `0.0` for safetensors (which has none). */
+  readonly version: { readonly major: number; readonly minor: number };
+  /** ndpack's payload alignment; 1 for other formats. */
+  readonly alignment: number;
+  /** `"crc32"` when arrays carry a CRC-32 (ndpack with checksums, .npz members), else `"none"`. */
+  readonly checksum: Checksum;
+  /** The user's metadata (`__metadata__` of safetensors, `__ndpack__.json` of .npz, `{}` for .npy). */
+  readonly metadata: Readonly<Record<string, unknown>>;
+  /** Each array, in the order the format's whole-buffer reader returns them. */
+  readonly arrays: readonly ArrayInfo[];
+  /** Exact length of the file. */
+  readonly fileLength: number;
+  /** .npz members that are neither arrays nor `__ndpack__.json`. */
+  readonly ignored: readonly string[];
+  /** The bytes to read for array `index`: exactly its stored bytes, and, when verifying, what its check needs (one range). */
+  arrayRange(index: number, verify: boolean): ByteRange;
+  /** Array `index` from the bytes of {@link Container.arrayRange}, checked when `verify`. */
+  toArray(index: number, bytes: Uint8Array, options: ToArrayOptions): NdArray;
+  /** How to read array `index` in pieces; `undefined` when it is compressed. */
+  rawPayload(index: number): RawPayload | undefined;
+  /** For a deflated .npz member: how to inflate it as a stream; otherwise `undefined`. */
+  deflatedMember(index: number): DeflatedMember | undefined;
+}
+
+/** One row of the format table: everything ndpack knows about a format. */
+export interface FileFormat {
+  /** The format's name. */
+  readonly name: FormatName;
+  /** How messages name it. */
+  readonly label: string;
+  /** File name extensions, lower case, with the dot; the first is the one written. */
+  readonly extensions: readonly string[];
+  /** True when `head` (the file's first bytes; the file is `size` bytes long) looks like this format. It only looks; the reader checks. */
+  sniff(head: Uint8Array, size: number): boolean;
+  /** The header reader: asks for byte ranges of a file `size` bytes long and returns its layout. */
+  readContainer(size: number, options: ContainerOptions): RangeSteps<Container>;
+  /** The whole-buffer writer. */
+  write(arrays: ArraysInput, options?: Readonly<Record<string, unknown>>): Uint8Array;
+}

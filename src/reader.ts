@@ -1,0 +1,509 @@
+/**
+ * The one lazy reader, for every format and every place bytes live: {@link openSource} reads a
+ * file's header from a {@link ByteSource} (the format's reader from the format table, run over
+ * the source) and then only the bytes of the arrays, rows or chunks asked for. `ndpack/node`'s
+ * `open` is this reader over a file; an HTTP source plugs in the same way.
+ *
+ * What it reads: the header with one read of {@link FIRST_READ_BYTES} (the first bytes, which also
+ * tell the format) and, for a longer header, one more (.npz: the central directory and each
+ * member's headers); one array with one read of exactly its stored bytes, plus its CRC and the
+ * padding up to the next record when verifying (the default); many arrays with few reads
+ * ({@link ReadManyOptions}).
+ *
+ * @module
+ */
+import { swapInPlace } from "./bytes.js";
+import { crc32 } from "./crc32.js";
+import type { ArrayInfo, ArrayVerification, NdArray, NdpackContents, VerifyReport } from "./decode.js";
+import { DTYPES } from "./dtypes.js";
+import { NdpackError } from "./errors.js";
+import type { Checksum } from "./format.js";
+import { FIRST_READ_BYTES, resolveLimits } from "./header.js";
+import { formatNamed, formatOfName, sniffFormat, SNIFF_BYTES, type Container, type ContainerOptions, type FormatName } from "./formats/index.js";
+import { inflateRawStream } from "./inflate-stream.js";
+import { viewOrCopy } from "./interop/common.js";
+import { isMemorySource } from "./io/bytes.js";
+import { readExactly, readRanges, type ByteSource, type ReadManyOptions } from "./io/source.js";
+import type { ByteRange, RangeSteps } from "./io/steps.js";
+import { HOST_BYTE_ORDER } from "./runtime.js";
+
+/** Options of {@link openSource}: the limits of FORMAT.md §7 and the foreign formats' read options. */
+export interface OpenSourceOptions extends ContainerOptions {
+  /** The file's format. Default: told from its first bytes, then from the extension of `name`. */
+  readonly format?: FormatName;
+  /** What the source is called in messages (a path, a URL), and whose extension names its format when its bytes do not. */
+  readonly name?: string;
+  /** Cancels reading the header. */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of {@link NdpackReader.read}. */
+export interface ReadOptions {
+  /**
+   * Check the array's checksum before returning it (default `true`): an ndpack payload's CRC and
+   * the padding after it (FORMAT.md §9 step 22), read in the same read as the payload; a .npz
+   * member's CRC-32 (a stored member is then read whole, its .npy header included). Files without
+   * checksums (.npy, .safetensors, ndpack with `checksum: "none"`) have nothing to check.
+   * `false` reads exactly the stored bytes and checks nothing.
+   */
+  readonly verify?: boolean;
+  /** Cancels the read. */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of {@link NdpackReader.readMany}: those of {@link NdpackReader.read}, and how to group reads. */
+export interface ReadManyArraysOptions extends ReadOptions, ReadManyOptions {}
+
+/** Options of {@link NdpackReader.readChunks}. */
+export interface ReadChunksOptions extends ReadOptions {
+  /** Bytes per chunk, rounded down to whole elements (default 8 MiB). */
+  readonly chunkBytes?: number;
+}
+
+/** Chunk size of {@link NdpackReader.readChunks} by default. */
+export const DEFAULT_CHUNK_BYTES = 8 << 20;
+
+/**
+ * A lazily read file of any supported format (ndpack, .npy, .npz, .safetensors): the header is in
+ * memory, arrays are read on request. Close it when done, or use `await using`.
+ *
+ * Every read that touches a payload verifies its checksum by default (`verify: false` opts out),
+ * so damaged bytes never come back as numbers. Sources that can tell (a Node file, an HTTP
+ * resource with a validator) throw FILE_CHANGED when the file changed after it was opened.
+ */
+export interface NdpackReader extends NdpackContents, AsyncDisposable {
+  /** The file's format. */
+  readonly format: FormatName;
+  /** What the source is called: the path given to `open`, a URL, or `undefined`. */
+  readonly path: string | undefined;
+  /** Length of the file in bytes. */
+  readonly byteLength: number;
+  /** Bytes read from the source so far, header included (for measuring what a read costs). */
+  readonly bytesRead: number;
+  /** Reads made on the source so far, header included. */
+  readonly readCount: number;
+  /** True once {@link NdpackReader.close} has been called. */
+  readonly closed: boolean;
+  /**
+   * Reads one array with one read of exactly its stored bytes (plus its CRC and padding when
+   * verifying). The array is a view of the bytes read where alignment and byte order allow.
+   * Compressed arrays are decompressed (within `maxDecodedBytes`). Throws NOT_FOUND, CLOSED,
+   * FILE_CHANGED, IO_ERROR, CHECKSUM and BAD_PADDING (when verifying), CODEC_ERROR,
+   * LIMIT_EXCEEDED (larger than one typed array).
+   */
+  read(name: string, options?: ReadOptions): Promise<NdArray>;
+  /**
+   * Reads rows `start` (included) to `end` (excluded) along the first axis of an uncompressed,
+   * C-order array, with one read of exactly those bytes (safetensors' `get_slice`): the way to
+   * read arrays larger than one typed array can be. The result has shape `[end - start, ...rest]`.
+   * 1-D arrays may be F-order (their bytes are the same).
+   *
+   * A checksum covers a whole payload, so rows that are only part of an array are NOT checked
+   * against it; when the rows asked for are the whole array, it is checked as {@link read} checks
+   * it (unless `verify: false`). Throws INVALID_ARGUMENT (F-order, compressed, 0-d, rows out of
+   * range), NOT_FOUND, CLOSED, FILE_CHANGED, IO_ERROR.
+   */
+  readRows(name: string, start: number, end: number, options?: ReadOptions): Promise<NdArray>;
+  /**
+   * Reads several arrays with few reads: ranges less than `maxGap` apart (default 64 KiB) are read
+   * as one, at most `concurrency` reads at a time. Each array is checked as {@link read} checks it.
+   */
+  readMany(names: readonly string[], options?: ReadManyArraysOptions): Promise<Map<string, NdArray>>;
+  /**
+   * One array's elements, in its storage order and this machine's byte order, in fresh chunks of
+   * `chunkBytes` rounded down to whole elements (the last one shorter): any array, however large,
+   * in bounded memory. Compressed ndpack arrays are decompressed whole first; deflated .npz
+   * members are inflated as a stream. When verifying (the default), an array that fits in one
+   * chunk is checked before it is handed out; a larger one is checked when its last chunk has been
+   * read, so a consumer that must not act on damaged bytes holds its output until the end.
+   */
+  readChunks(name: string, options?: ReadChunksOptions): AsyncGenerator<Uint8Array, void, undefined>;
+  /** Checks every array's checksum (in bounded memory), reporting each separately; never throws for damaged data. */
+  verify(options?: { readonly signal?: AbortSignal }): Promise<VerifyReport>;
+  /** Closes the source once the reads in flight have finished; later reads throw CLOSED. Calling it again does nothing. */
+  close(): Promise<void>;
+}
+
+function booleanOption(value: unknown, fallback: boolean, field: string): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") throw new NdpackError("INVALID_ARGUMENT", `${field} must be a boolean, got ${String(value)}`, { field });
+  return value;
+}
+
+/**
+ * Bytes read at least at a time while reading a header, after the first read: a header reader's
+ * small reads close to one read before (a .npz member's .npy header, just after its local header)
+ * are then served from memory. A page: one more page costs a local file nothing and a remote one
+ * little, where a second round trip costs much.
+ */
+const HEADER_READ_AHEAD = 4096;
+
+/** The most bytes of header reads kept for reuse while a header is read. */
+const HEADER_WINDOWS_BYTES = 16 << 20;
+
+/**
+ * A source whose reads are counted. While the header is read, each read takes at least
+ * {@link HEADER_READ_AHEAD} bytes and is kept, so that later ranges inside an earlier read are
+ * served from memory; after that, every read goes to the source (and is checked by it).
+ */
+class CountingSource implements ByteSource {
+  bytesRead = 0;
+  readCount = 0;
+  /** Header reads kept for reuse, in the order they were made; empty once the header is read. */
+  #windows: { offset: number; bytes: Uint8Array }[] = [];
+  #windowBytes = 0;
+  /** Where the last reuse was found: header readers revisit reads in the order they made them. */
+  #hint = 0;
+  #readAhead = false;
+  constructor(readonly inner: ByteSource) {}
+  get size(): number {
+    return this.inner.size;
+  }
+  /** Starts or stops keeping reads for the header reader. */
+  set readAhead(on: boolean) {
+    this.#readAhead = on;
+    if (!on) {
+      this.#windows = [];
+      this.#windowBytes = 0;
+    }
+  }
+  #fromWindows(offset: number, length: number): Uint8Array | undefined {
+    const count = this.#windows.length;
+    for (let i = 0; i < count; i++) {
+      const index = (this.#hint + i) % count;
+      const window = this.#windows[index]!;
+      const at = offset - window.offset;
+      if (at >= 0 && at + length <= window.bytes.length) {
+        this.#hint = index;
+        return window.bytes.subarray(at, at + length);
+      }
+    }
+    return undefined;
+  }
+  async read(offset: number, length: number, options?: { signal?: AbortSignal }): Promise<Uint8Array> {
+    const wanted = Math.max(0, Math.min(length, this.size - offset));
+    if (this.#readAhead) {
+      const kept = this.#fromWindows(offset, wanted);
+      if (kept !== undefined) return kept;
+    }
+    const ahead = this.#readAhead ? Math.max(wanted, Math.min(this.#windows.length === 0 ? FIRST_READ_BYTES : HEADER_READ_AHEAD, this.size - offset)) : wanted;
+    const bytes = await readExactly(this.inner, offset, ahead, options?.signal);
+    this.bytesRead += bytes.length;
+    this.readCount++;
+    if (!this.#readAhead) return bytes;
+    this.#windows.push({ offset, bytes });
+    this.#windowBytes += bytes.length;
+    while (this.#windowBytes > HEADER_WINDOWS_BYTES && this.#windows.length > 1) this.#windowBytes -= this.#windows.shift()!.bytes.length;
+    return bytes.subarray(0, wanted);
+  }
+}
+
+/** A chunk length: `chunkBytes` rounded down to whole elements, at least one element. */
+function chunkLength(chunkBytes: unknown, itemSize: number): number {
+  if (chunkBytes === undefined) chunkBytes = DEFAULT_CHUNK_BYTES;
+  if (!Number.isSafeInteger(chunkBytes) || (chunkBytes as number) < 1) {
+    throw new NdpackError("INVALID_ARGUMENT", `chunkBytes must be a positive integer, got ${String(chunkBytes)}`, { field: "chunkBytes" });
+  }
+  return Math.max(itemSize, (chunkBytes as number) - ((chunkBytes as number) % itemSize));
+}
+
+class SourceReader implements NdpackReader {
+  readonly #source: CountingSource;
+  readonly #container: Container;
+  readonly #indexOf: Map<string, number>;
+  readonly #maxDecodedBytes: number;
+  /** Arrays are views of the caller's memory only for in-memory sources; from other sources they are memory of their own. */
+  readonly #borrowed: boolean;
+  readonly path: string | undefined;
+  readonly names: readonly string[];
+  #closed = false;
+  readonly #pending = new Set<Promise<unknown>>();
+
+  constructor(source: CountingSource, container: Container, path: string | undefined, maxDecodedBytes: number) {
+    this.#source = source;
+    this.#container = container;
+    this.path = path;
+    this.names = Object.freeze(container.arrays.map((array) => array.name));
+    this.#indexOf = new Map(this.names.map((name, index) => [name, index]));
+    this.#maxDecodedBytes = maxDecodedBytes;
+    this.#borrowed = isMemorySource(source.inner);
+  }
+
+  get format() {
+    return this.#container.format;
+  }
+  get version() {
+    return this.#container.version;
+  }
+  get alignment() {
+    return this.#container.alignment;
+  }
+  get checksum() {
+    return this.#container.checksum;
+  }
+  get metadata() {
+    return this.#container.metadata;
+  }
+  get size() {
+    return this.names.length;
+  }
+  get byteLength() {
+    return this.#container.fileLength;
+  }
+  get bytesRead() {
+    return this.#source.bytesRead;
+  }
+  get readCount() {
+    return this.#source.readCount;
+  }
+  get closed() {
+    return this.#closed;
+  }
+  has(name: string): boolean {
+    return this.#indexOf.has(name);
+  }
+  info(name: string): ArrayInfo {
+    return { ...this.#container.arrays[this.#index(name)]! };
+  }
+
+  #index(name: string): number {
+    const index = this.#indexOf.get(name);
+    if (index !== undefined) return index;
+    const where = this.path === undefined ? "this file" : this.path;
+    throw new NdpackError("NOT_FOUND", `no array named ${JSON.stringify(name)} in ${where}`, { array: name, ...(this.path === undefined ? {} : { path: this.path }) });
+  }
+
+  /** Runs one read, tracked so that `close` waits for it. */
+  #track<T>(run: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    const promise = run();
+    this.#pending.add(promise);
+    const done = () => this.#pending.delete(promise);
+    promise.then(done, done);
+    return promise;
+  }
+
+  #closedError(): NdpackError {
+    return new NdpackError("CLOSED", `the reader of ${this.path ?? "this source"} is closed`, this.path === undefined ? {} : { path: this.path });
+  }
+
+  #toArray(index: number, bytes: Uint8Array, verify: boolean): NdArray {
+    const array = this.#container.toArray(index, bytes, { verify, copy: "auto", maxDecodedBytes: this.#maxDecodedBytes });
+    return this.#borrowed || array.copied ? array : { ...array, copied: true };
+  }
+
+  read(name: string, options: ReadOptions = {}): Promise<NdArray> {
+    return this.#track(async () => {
+      const verify = booleanOption(options.verify, true, "verify");
+      const index = this.#index(name);
+      const range = this.#container.arrayRange(index, verify);
+      return this.#toArray(index, await this.#source.read(range.offset, range.length, options), verify);
+    });
+  }
+
+  readMany(names: readonly string[], options: ReadManyArraysOptions = {}): Promise<Map<string, NdArray>> {
+    return this.#track(async () => {
+      const verify = booleanOption(options.verify, true, "verify");
+      const indexes = names.map((name) => this.#index(name));
+      const ranges = indexes.map((index) => this.#container.arrayRange(index, verify));
+      const all = await readRanges(this.#source, ranges, options);
+      return new Map(indexes.map((index, i) => [names[i]!, this.#toArray(index, all[i]!, verify)]));
+    });
+  }
+
+  readRows(name: string, start: number, end: number, options: ReadOptions = {}): Promise<NdArray> {
+    return this.#track(async () => {
+      const index = this.#index(name);
+      const info = this.#container.arrays[index]!;
+      const { shape } = info;
+      const refuse = (why: string) => new NdpackError("INVALID_ARGUMENT", `readRows("${name}"): ${why}`, { array: name, field: "name" });
+      const raw = this.#container.rawPayload(index);
+      if (raw === undefined) throw refuse(`the array is stored with codec ${info.codec}, so its rows cannot be read without decompressing it whole; use read()`);
+      if (shape.length === 0) throw refuse("the array is 0-d: it has no rows; use read()");
+      if (info.order === "F" && shape.length > 1) throw refuse("the array is in F order, so its rows are not contiguous; use read()");
+      const rows = shape[0]!;
+      for (const [field, value] of [["start", start], ["end", end]] as const) {
+        if (!Number.isSafeInteger(value) || value < 0 || value > rows) {
+          throw new NdpackError("INVALID_ARGUMENT", `readRows("${name}"): ${field} must be an integer from 0 to ${rows} (the array has ${rows} rows), got ${String(value)}`, { array: name, field, expected: rows, actual: String(value) });
+        }
+      }
+      if (end < start) throw new NdpackError("INVALID_ARGUMENT", `readRows("${name}"): end (${end}) is before start (${start})`, { array: name, field: "end", expected: start, actual: end });
+      const verify = booleanOption(options.verify, true, "verify");
+      // All the rows: the whole array, checked as read() checks it.
+      if (start === 0 && end === rows && rows > 0) return this.#toArray(index, await this.#readRange(this.#container.arrayRange(index, verify), options), verify);
+      const rowBytes = rows === 0 ? 0 : info.nbytes / rows;
+      const byteLength = (end - start) * rowBytes;
+      const offset = raw.payload.offset + start * rowBytes;
+      const bytes = await this.#readRange({ offset, length: byteLength }, options);
+      const part = viewOrCopy({ name, dtype: info.dtype, shape: [end - start, ...shape.slice(1)], order: info.order, byteOrder: info.byteOrder, payload: bytes, fresh: false, stored: { codec: "none", offset, byteLength } }, "auto");
+      return this.#borrowed || part.copied ? part : { ...part, copied: true };
+    });
+  }
+
+  #readRange(range: ByteRange, options: ReadOptions): Promise<Uint8Array> {
+    return this.#source.read(range.offset, range.length, options);
+  }
+
+  readChunks(name: string, options: ReadChunksOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
+    if (this.#closed) throw this.#closedError();
+    const verify = booleanOption(options.verify, true, "verify");
+    const index = this.#index(name);
+    const info = this.#container.arrays[index]!;
+    const dtype = DTYPES[info.dtype];
+    const chunk = chunkLength(options.chunkBytes, dtype.itemSize);
+    const swap = dtype.wordSize > 1 && info.byteOrder !== HOST_BYTE_ORDER ? dtype.wordSize : 1;
+    return this.#chunks(index, chunk, swap, verify, options.signal);
+  }
+
+  async *#chunks(index: number, chunk: number, swap: number, verify: boolean, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array, void, undefined> {
+    const options = signal === undefined ? {} : { signal };
+    const read = (range: ByteRange) => this.#readRange(range, options);
+    const out = (bytes: Uint8Array) => {
+      // Chunks are the caller's to keep: never a view of memory the source may hold.
+      const own = this.#borrowed || swap > 1 ? bytes.slice() : bytes;
+      if (swap > 1) swapInPlace(own, swap);
+      return own;
+    };
+    const raw = this.#container.rawPayload(index);
+    if (raw !== undefined) {
+      const { before, payload, after } = raw;
+      const checking = verify && raw.checked;
+      if (checking && payload.length <= chunk) {
+        // One chunk: read with what checks it, and checked before it is handed out.
+        const from = before?.offset ?? payload.offset;
+        const to = after === undefined ? payload.offset + payload.length : after.offset + after.length;
+        const bytes = await read({ offset: from, length: to - from });
+        const at = payload.offset - from;
+        raw.check(crc32(bytes.subarray(0, at + payload.length)), bytes.subarray(at + payload.length));
+        if (payload.length > 0) yield out(bytes.subarray(at, at + payload.length));
+        return;
+      }
+      let crc = checking && before !== undefined ? crc32(await read(before)) : 0;
+      for (let at = 0; at < payload.length; at += chunk) {
+        const bytes = await read({ offset: payload.offset + at, length: Math.min(chunk, payload.length - at) });
+        if (checking) crc = crc32(bytes, crc);
+        yield out(bytes);
+      }
+      if (checking) raw.check(crc, after === undefined ? new Uint8Array(0) : await read(after));
+      return;
+    }
+    const member = this.#container.deflatedMember(index);
+    if (member !== undefined) {
+      const compressed = async function* (this: SourceReader) {
+        for (let at = 0; at < member.compressed.length; at += chunk) yield await read({ offset: member.compressed.offset + at, length: Math.min(chunk, member.compressed.length - at) });
+      }.call(this);
+      let crc = 0;
+      let position = 0;
+      let pending = new Uint8Array(chunk);
+      let used = 0;
+      for await (const piece of inflateRawStream(compressed, member.size, `zip: member of "${this.names[index]}"`)) {
+        if (verify) crc = crc32(piece, crc);
+        // Skip the member's .npy header, then cut the array's bytes into chunks.
+        let from = Math.max(0, member.arrayStart - position);
+        position += piece.length;
+        while (from < piece.length) {
+          const n = Math.min(chunk - used, piece.length - from);
+          pending.set(piece.subarray(from, from + n), used);
+          used += n;
+          from += n;
+          if (used === chunk) {
+            if (swap > 1) swapInPlace(pending, swap);
+            yield pending;
+            pending = new Uint8Array(chunk);
+            used = 0;
+          }
+        }
+      }
+      if (verify) member.check(crc);
+      if (used > 0) {
+        const last = pending.subarray(0, used);
+        if (swap > 1) swapInPlace(last, swap);
+        yield last;
+      }
+      return;
+    }
+    // A compressed ndpack payload is decompressed in one piece (shuffled bytes cannot be undone in parts).
+    const array = await this.read(this.names[index]!, { verify, ...options });
+    const bytes = new Uint8Array(array.data.buffer, array.data.byteOffset, array.data.byteLength);
+    for (let at = 0; at < bytes.length; at += chunk) yield bytes.slice(at, Math.min(at + chunk, bytes.length));
+  }
+
+  async verify(options: { readonly signal?: AbortSignal } = {}): Promise<VerifyReport> {
+    const arrays: ArrayVerification[] = [];
+    for (const name of this.names) {
+      try {
+        for await (const _ of this.readChunks(name, { verify: true, ...options })) {
+          // Each chunk is checked as it passes.
+        }
+        arrays.push({ name, ok: true });
+      } catch (error) {
+        if (!(error instanceof NdpackError) || ["IO_ERROR", "FILE_CHANGED", "CLOSED"].includes(error.code)) throw error;
+        arrays.push({ name, ok: false, error });
+      }
+    }
+    const checksum: Checksum = this.#container.checksum;
+    return { ok: arrays.every((a) => a.ok), checksum, arrays };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled(this.#pending);
+    await this.#source.inner.close?.();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function checkSource(source: unknown): asserts source is ByteSource {
+  const candidate = source as Partial<ByteSource> | null;
+  if (candidate === null || typeof candidate !== "object" || typeof candidate.read !== "function" || !Number.isSafeInteger(candidate.size) || (candidate.size as number) < 0) {
+    throw new NdpackError("INVALID_ARGUMENT", "source must be a ByteSource: an object with a non-negative integer size and a read(offset, length) method", { field: "source" });
+  }
+}
+
+/** Runs a header reader on the source, the first bytes served from memory. */
+async function runSteps<T>(steps: RangeSteps<T>, source: CountingSource, signal: AbortSignal | undefined): Promise<T> {
+  let step = steps.next();
+  while (step.done !== true) step = steps.next(await source.read(step.value.offset, step.value.length, signal === undefined ? undefined : { signal }));
+  return step.value;
+}
+
+/**
+ * Opens a file of any supported format (ndpack, .npy, .npz, .safetensors) from any
+ * {@link ByteSource} for lazy reading: reads and checks its header (for ndpack, FORMAT.md §9 steps
+ * 1–21, and its length) and returns the reader. The source is closed when the reader is, or
+ * when opening fails.
+ *
+ * Errors: the format errors of the format's reader, BAD_MAGIC when the format cannot be told,
+ * INVALID_ARGUMENT for something that is not a ByteSource, and the source's own errors.
+ *
+ * @example
+ * ```ts
+ * const reader = await openSource(bytesSource(bytes));           // or any { size, read(offset, length) }
+ * console.log(reader.format, reader.names);
+ * const weight = await reader.read("layer.0.weight");            // one read, CRC checked
+ * ```
+ */
+export async function openSource(source: ByteSource, options: OpenSourceOptions = {}): Promise<NdpackReader> {
+  checkSource(source);
+  try {
+    const limits = resolveLimits(options);
+    const size = source.size;
+    const counting = new CountingSource(source);
+    counting.readAhead = true;
+    const head = await counting.read(0, Math.min(size, SNIFF_BYTES), options);
+    const format = options.format !== undefined ? formatNamed(options.format) : (sniffFormat(head, size) ?? (options.name === undefined ? undefined : formatOfName(options.name)));
+    if (format === undefined) {
+      throw new NdpackError("BAD_MAGIC", `${options.name ?? "the source"} is not an ndpack, .npy, .npz or .safetensors file (its first bytes match none of them)`, { offset: 0, ...(options.name === undefined ? {} : { path: options.name }) });
+    }
+    const container = await runSteps(format.readContainer(size, options), counting, options.signal);
+    counting.readAhead = false;
+    return new SourceReader(counting, container, options.name, limits.maxDecodedBytes);
+  } catch (error) {
+    await source.close?.().catch(() => undefined);
+    throw error;
+  }
+}

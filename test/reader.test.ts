@@ -1,0 +1,236 @@
+/**
+ * The one lazy reader (`openSource`, and `open` of `ndpack/node`) on all four formats, over bytes
+ * in memory, a Node file and a user's own ByteSource: it describes the same arrays as the
+ * whole-buffer readers, reads the same bytes, in the reads it promises (the header in at most two,
+ * one array in exactly one of its range, nearby arrays together), and checks CRCs by default.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+import { bytesSource, COALESCE_GAP_BYTES, decode, encode, NdpackError, openSource, type ByteSource, type NdArray, type NdpackReader } from "../src/index.js";
+import { fromNpy, fromNpz, fromSafetensors, toNpy, toNpz, toSafetensors } from "../src/interop/index.js";
+import { load, open } from "../src/node/index.js";
+import { noise } from "./helpers/common.js";
+
+const dir = mkdtempSync(join(tmpdir(), "ndpack-reader-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let fileCount = 0;
+function fileWith(bytes: Uint8Array, extension: string): string {
+  const path = join(dir, `f-${fileCount++}${extension}`);
+  writeFileSync(path, bytes);
+  return path;
+}
+
+/** A user's own source: bytes in memory behind the ByteSource interface, every read recorded. */
+function countingSource(bytes: Uint8Array): ByteSource & { reads: { offset: number; length: number }[] } {
+  const reads: { offset: number; length: number }[] = [];
+  return {
+    size: bytes.length,
+    reads,
+    read: async (offset, length) => {
+      reads.push({ offset, length });
+      return bytes.slice(offset, offset + length); // fresh memory, as most sources give
+    },
+  };
+}
+
+async function failure(run: () => Promise<unknown>, code: string): Promise<NdpackError> {
+  let thrown: unknown;
+  try {
+    await run();
+  } catch (error) {
+    thrown = error;
+  }
+  if (thrown === undefined) expect.fail(`expected ${code}, but nothing was thrown`);
+  if (!(thrown instanceof NdpackError)) throw thrown;
+  expect(thrown.code, thrown.message).toBe(code);
+  return thrown;
+}
+
+function bytesOf(array: Pick<NdArray, "data">): Uint8Array {
+  return new Uint8Array(array.data.buffer, array.data.byteOffset, array.data.byteLength);
+}
+
+const arrays = {
+  w: { data: Float32Array.from(noise(600), (b) => b / 7), shape: [20, 30] },
+  f: { data: Int16Array.of(1, 2, 3, 4, 5, 6), shape: [2, 3], order: "F" as const },
+  b: { data: Uint16Array.of(0x3f80, 0x4000), dtype: "bfloat16" as const },
+  d: Float64Array.of(1.5, -2, 3.25),
+};
+
+/** Each format's bytes, and what its whole-buffer reader makes of them. */
+const FORMATS = {
+  ndpack: { bytes: encode(arrays, { metadata: { step: 3 } }), extension: ".ndp", whole: (bytes: Uint8Array) => ({ arrays: new Map([...decode(bytes)].map((a) => [a.name, a])), metadata: decode(bytes).metadata }) },
+  "ndpack big-endian": { bytes: encode(arrays, { byteOrder: "big" }), extension: ".ndp", whole: (bytes: Uint8Array) => ({ arrays: new Map([...decode(bytes)].map((a) => [a.name, a])), metadata: decode(bytes).metadata }) },
+  "ndpack compressed": { bytes: encode(arrays, { codec: "shuffle+deflate" }), extension: ".ndp", whole: (bytes: Uint8Array) => ({ arrays: new Map([...decode(bytes)].map((a) => [a.name, a])), metadata: decode(bytes).metadata }) },
+  npy: { bytes: toNpy(arrays.w), extension: ".npy", whole: (bytes: Uint8Array) => ({ arrays: new Map([["array", { ...fromNpy(bytes), name: "array" } as NdArray]]), metadata: {} }) },
+  npz: { bytes: toNpz(arrays, { metadata: { step: 3 } }), extension: ".npz", whole: (bytes: Uint8Array) => fromNpz(bytes) },
+  "npz deflated": { bytes: toNpz(arrays, { compress: true }), extension: ".npz", whole: (bytes: Uint8Array) => fromNpz(bytes) },
+  safetensors: { bytes: toSafetensors(arrays, { metadata: { step: "3" } }), extension: ".safetensors", whole: (bytes: Uint8Array) => fromSafetensors(bytes) },
+};
+
+const SOURCES = {
+  bytes: (bytes: Uint8Array) => openSource(bytesSource(bytes)),
+  "a Node file": (bytes: Uint8Array, extension: string) => open(fileWith(bytes, extension)),
+  "a user's ByteSource": (bytes: Uint8Array) => openSource(countingSource(bytes)),
+};
+
+describe.each(Object.keys(SOURCES))("openSource over %s", (sourceName) => {
+  test.each(Object.keys(FORMATS))("%s: the same names, infos, metadata and bytes as the whole-buffer reader", async (formatName) => {
+    const { bytes, extension, whole } = FORMATS[formatName as keyof typeof FORMATS];
+    const expected = whole(bytes);
+    await using reader = await SOURCES[sourceName as keyof typeof SOURCES](bytes, extension);
+    expect(reader.names).toEqual([...expected.arrays.keys()]);
+    expect(reader.metadata).toEqual(expected.metadata);
+    for (const [name, array] of expected.arrays) {
+      const { data: _data, copied: _copied, ...info } = array;
+      expect({ ...reader.info(name), shape: [...reader.info(name).shape] }).toEqual({ ...info, shape: [...info.shape] });
+      for (const verify of [true, false]) {
+        const read = await reader.read(name, { verify });
+        expect(bytesOf(read)).toEqual(bytesOf(array));
+        expect(read.data.constructor).toBe(array.data.constructor);
+        expect(read.data.byteOffset % (array.data as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT).toBe(0);
+      }
+      // In chunks of a few elements: the same bytes, whatever the chunk size.
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of reader.readChunks(name, { chunkBytes: 40 })) chunks.push(chunk);
+      expect(Buffer.concat(chunks)).toEqual(Buffer.from(bytesOf(array)));
+    }
+    const many = await reader.readMany(reader.names);
+    for (const [name, array] of expected.arrays) expect(bytesOf(many.get(name)!)).toEqual(bytesOf(array));
+    const report = await reader.verify();
+    expect(report.ok).toBe(true);
+    expect(report.arrays.map((a) => a.name)).toEqual(reader.names);
+  });
+});
+
+describe("what the reader reads", () => {
+  test.each(Object.keys(FORMATS).filter((f) => !f.startsWith("npz")))("%s: the header in one read; one array in exactly one read of its range (+ its CRC and padding)", async (formatName) => {
+    const { bytes } = FORMATS[formatName as keyof typeof FORMATS];
+    const source = countingSource(bytes);
+    await using reader = await openSource(source);
+    expect(source.reads).toEqual([{ offset: 0, length: bytes.length }]); // small file: the first read took it all
+    expect(reader.readCount).toBe(1);
+    for (const name of reader.names) {
+      const info = reader.info(name);
+      source.reads.length = 0;
+      await reader.read(name, { verify: false });
+      expect(source.reads).toEqual([{ offset: info.offset, length: info.byteLength }]);
+      source.reads.length = 0;
+      await reader.read(name);
+      expect(source.reads).toHaveLength(1);
+      expect(source.reads[0]!.offset).toBe(info.offset);
+      // With verification, only the CRC and the padding up to the next record (or nothing) more.
+      expect(source.reads[0]!.length - info.byteLength).toBeLessThanOrEqual(formatName.startsWith("ndpack") ? 4 + 64 : 0);
+    }
+  });
+
+  test("a header longer than the first read takes exactly one more read, and a big file's first read is 64 KiB", async () => {
+    const many: Record<string, Float32Array> = {};
+    for (let i = 0; i < 3000; i++) many[`layer.${i}.weight.with.a.long.name`] = Float32Array.of(i);
+    for (const bytes of [encode(many), toSafetensors(many), encode({ big: new Uint8Array(1 << 20) })]) {
+      const source = countingSource(bytes);
+      await using reader = await openSource(source);
+      expect(source.reads[0]).toEqual({ offset: 0, length: Math.min(bytes.length, 64 * 1024) });
+      expect(source.reads.length).toBeLessThanOrEqual(2);
+      expect(reader.names.length).toBeGreaterThan(0);
+    }
+  });
+
+  test("readMany reads nearby arrays in one read and far-apart ones in separate reads, at most `concurrency` at a time", async () => {
+    const gap = new Uint8Array(COALESCE_GAP_BYTES + 4096);
+    const bytes = encode({ a: Float32Array.of(1, 2), b: Float32Array.of(3), c: Int8Array.of(4), far: gap, z: Float64Array.of(5) });
+    const source = countingSource(bytes);
+    await using reader = await openSource(source);
+    source.reads.length = 0;
+    const near = await reader.readMany(["c", "a", "b"]);
+    expect(source.reads).toHaveLength(1);
+    expect([...near.keys()]).toEqual(["c", "a", "b"]);
+    expect(Array.from(near.get("a")!.data as Float32Array)).toEqual([1, 2]);
+    source.reads.length = 0;
+    const apart = await reader.readMany(["a", "z"]);
+    expect(source.reads).toHaveLength(2);
+    expect(Array.from(apart.get("z")!.data as Float64Array)).toEqual([5]);
+    source.reads.length = 0;
+    await reader.readMany(["a", "z"], { maxGap: Number.MAX_SAFE_INTEGER });
+    expect(source.reads).toHaveLength(1);
+    source.reads.length = 0;
+    await reader.readMany(["a", "b", "c"], { maxGap: 0, verify: false });
+    expect(source.reads).toHaveLength(3);
+    await failure(() => reader.readMany(["a"], { concurrency: 0 }), "INVALID_ARGUMENT");
+    await failure(() => reader.readMany(["a", "nope"]), "NOT_FOUND");
+  });
+
+  test("readRows checks the CRC only when the rows are the whole array", async () => {
+    const bytes = encode({ m: { data: Float32Array.from({ length: 12 }, (_, i) => i), shape: [4, 3] } });
+    const damaged = bytes.slice();
+    damaged[decode(bytes).info("m").offset + 5]! ^= 1;
+    await using reader = await openSource(bytesSource(damaged));
+    await failure(() => reader.readRows("m", 0, 4), "CHECKSUM");
+    expect((await reader.readRows("m", 0, 4, { verify: false })).shape).toEqual([4, 3]);
+    expect(Array.from((await reader.readRows("m", 2, 4)).data as Float32Array)).toEqual([6, 7, 8, 9, 10, 11]); // not checkable: part of the payload
+  });
+
+  test("a source that gives fewer bytes than it has is FILE_CHANGED; something that is not a source is INVALID_ARGUMENT", async () => {
+    const bytes = encode({ a: Float32Array.of(1, 2, 3) });
+    let shrunk = false;
+    const source: ByteSource = { size: bytes.length, read: async (offset, length) => bytes.slice(offset, shrunk ? offset + 1 : offset + length) };
+    await using reader = await openSource(source);
+    shrunk = true;
+    await failure(() => reader.read("a"), "FILE_CHANGED");
+    await failure(() => openSource({ size: -1, read: async () => new Uint8Array(0) }), "INVALID_ARGUMENT");
+    await failure(() => openSource({} as never), "INVALID_ARGUMENT");
+    await failure(() => openSource(bytesSource(new Uint8Array(64))), "BAD_MAGIC");
+  });
+
+  test("close closes the source; reads after it are CLOSED", async () => {
+    let closed = 0;
+    const bytes = encode({ a: Float32Array.of(1) });
+    const reader = await openSource({ ...bytesSource(bytes), close: async () => void closed++ });
+    await reader.close();
+    await reader.close();
+    expect(closed).toBe(1);
+    await failure(() => reader.read("a"), "CLOSED");
+  });
+});
+
+describe("every read that touches a payload verifies by default", () => {
+  const bytes = encode({ a: Float32Array.of(1, 2, 3, 4), b: Int32Array.of(7) });
+  const damaged = bytes.slice();
+  damaged[decode(bytes).info("a").offset + 6]! ^= 0x10;
+
+  test("CHECKSUM from read, readMany, readChunks, verify and load; the damaged values only with verify: false", async () => {
+    const path = fileWith(damaged, ".ndp");
+    for (const reader of [await open(path), await openSource(bytesSource(damaged))] as NdpackReader[]) {
+      await failure(() => reader.read("a"), "CHECKSUM");
+      await failure(() => reader.readMany(["a", "b"]), "CHECKSUM");
+      await failure(async () => {
+        for await (const _ of reader.readChunks("a")) expect.fail("a damaged chunk was handed out");
+      }, "CHECKSUM");
+      const report = await reader.verify();
+      expect(report.ok).toBe(false);
+      expect(report.arrays.map((a) => [a.name, a.ok, a.error?.code])).toEqual([["a", false, "CHECKSUM"], ["b", true, undefined]]);
+      expect((await reader.read("a", { verify: false })).data[1]).not.toBe(2);
+      expect(Array.from((await reader.read("b")).data as Int32Array)).toEqual([7]);
+      await reader.close();
+    }
+    await failure(() => load(path), "CHECKSUM");
+    expect((await load(path, { verify: false })).get("a").data[1]).not.toBe(2);
+  });
+
+  test("a damaged .npz member: CHECKSUM from read (a stored member's bytes), CHECKSUM or CODEC_ERROR (a deflated one's)", async () => {
+    for (const compress of [false, true]) {
+      const npz = toNpz({ a: Float32Array.from({ length: 64 }, (_, i) => i) }, { compress });
+      const info = fromNpz(npz).arrays.get("a")!;
+      const bad = npz.slice();
+      bad[info.offset + info.byteLength - 3]! ^= 0x01;
+      await using reader = await openSource(bytesSource(bad));
+      let thrown: unknown;
+      await reader.read("a").catch((error: unknown) => (thrown = error));
+      expect(thrown).toBeInstanceOf(NdpackError);
+      expect(compress ? ["CHECKSUM", "CODEC_ERROR"] : ["CHECKSUM"]).toContain((thrown as NdpackError).code);
+      if (!compress) expect((await reader.read("a", { verify: false })).data[63]).not.toBe(63);
+    }
+  });
+});
