@@ -47,4 +47,8 @@ export { bytesSource } from "./io/bytes.js";
 export { COALESCE_GAP_BYTES } from "./io/source.js";
 export type { ByteSource, ReadManyOptions, ReadRequestOptions } from "./io/source.js";
 export type { FormatName } from "./formats/types.js";
+export { parseSetIndex } from "./set.js";
+export type { SetIndex, SetIndexLimits, SetShard, ShardFormat } from "./set.js";
+export { openSet } from "./set-reader.js";
+export type { OpenedShard, OpenSetOptions, SetReader, SetVerifyReport, ShardOpener, ShardVerification } from "./set-reader.js";
 export type { ByteStream, DecodeStreamOptions, EncodeStreamOptions, NdpackStreamReader, StreamHeader } from "./stream.js";

@@ -35,6 +35,12 @@ export interface OpenSourceOptions extends ContainerOptions {
   readonly name?: string;
   /** Cancels reading the header. */
   readonly signal?: AbortSignal;
+  /**
+   * Bytes of the first read, from the start of the source (default `FIRST_READ_BYTES`, 64 KiB). A
+   * caller that has already read the first bytes (a set reader checking a shard's header against
+   * its index) passes their length, so that the header is not read twice.
+   */
+  readonly firstReadBytes?: number;
 }
 
 /** Options of {@link NdpackReader.read}. */
@@ -155,7 +161,10 @@ class CountingSource implements ByteSource {
   /** Where the last reuse was found: header readers revisit reads in the order they made them. */
   #hint = 0;
   #readAhead = false;
-  constructor(readonly inner: ByteSource) {}
+  constructor(
+    readonly inner: ByteSource,
+    readonly firstReadBytes = FIRST_READ_BYTES,
+  ) {}
   get size(): number {
     return this.inner.size;
   }
@@ -186,7 +195,7 @@ class CountingSource implements ByteSource {
       const kept = this.#fromWindows(offset, wanted);
       if (kept !== undefined) return kept;
     }
-    const ahead = this.#readAhead ? Math.max(wanted, Math.min(this.#windows.length === 0 ? FIRST_READ_BYTES : HEADER_READ_AHEAD, this.size - offset)) : wanted;
+    const ahead = this.#readAhead ? Math.max(wanted, Math.min(this.#windows.length === 0 ? this.firstReadBytes : HEADER_READ_AHEAD, this.size - offset)) : wanted;
     const bytes = await readExactly(this.inner, offset, ahead, options?.signal);
     this.bytesRead += bytes.length;
     this.readCount++;
@@ -492,7 +501,9 @@ export async function openSource(source: ByteSource, options: OpenSourceOptions 
   try {
     const limits = resolveLimits(options);
     const size = source.size;
-    const counting = new CountingSource(source);
+    const firstRead = options.firstReadBytes ?? FIRST_READ_BYTES;
+    if (!Number.isSafeInteger(firstRead) || firstRead < 1) throw new NdpackError("INVALID_ARGUMENT", `firstReadBytes must be a positive integer, got ${String(firstRead)}`, { field: "firstReadBytes" });
+    const counting = new CountingSource(source, firstRead);
     counting.readAhead = true;
     const head = await counting.read(0, Math.min(size, SNIFF_BYTES), options);
     const format = options.format !== undefined ? formatNamed(options.format) : (sniffFormat(head, size) ?? (options.name === undefined ? undefined : formatOfName(options.name)));

@@ -24,7 +24,9 @@ import type { ByteSource } from "../io/source.js";
 import { runOnSource } from "../io/steps.js";
 import { openSource, type NdpackReader, type OpenSourceOptions } from "../reader.js";
 import { allocatePayload } from "../stream.js";
+import { SET_INDEX_SUFFIX } from "../set.js";
 import { FileSource } from "./file-source.js";
+import { openSetFile } from "./set-open.js";
 import { AtomicFile, FileSink, ioError, toPath, type PathLike } from "./io.js";
 
 export type { PathLike } from "./io.js";
@@ -129,8 +131,11 @@ export async function load(path: PathLike, options: DecodeOptions = {}): Promise
   }
 }
 
-/** Options of {@link open}: the limits of FORMAT.md §7 and the options of `openSource`. */
-export interface OpenOptions extends OpenSourceOptions {}
+/** Options of {@link open}: the limits of FORMAT.md §7 and the options of `openSource`; for a set, `maxIndexBytes` too. */
+export interface OpenOptions extends OpenSourceOptions {
+  /** For a set's index (a path ending in `.index.json`): the largest index accepted, in bytes (default 100 MiB). */
+  readonly maxIndexBytes?: number;
+}
 
 /** Whatever {@link open} reads: a path, a `file:` URL, an open file handle, or any {@link ByteSource}. */
 export type OpenTarget = PathLike | FileHandle | ByteSource;
@@ -150,8 +155,12 @@ function isFileHandle(target: unknown): target is FileHandle {
  * opened (left open), or any {@link ByteSource}. A path that is not a regular file (a directory, a
  * FIFO, a socket, a device) is refused with INVALID_ARGUMENT before anything is read.
  *
+ * A path ending in `.index.json` is a sharded set's index (FORMAT.md §11, Hugging Face's
+ * `model.safetensors.index.json` included): the reader is then a `SetReader` over every shard,
+ * each opened only when one of its arrays is read.
+ *
  * Errors: the format errors of the format's reader, IO_ERROR with the OS error as `cause`,
- * INVALID_ARGUMENT for a path that is not a regular file.
+ * INVALID_ARGUMENT for a path that is not a regular file; for a set, those of `openSet`.
  *
  * @example
  * ```ts
@@ -165,5 +174,6 @@ export async function open(target: OpenTarget, options: OpenOptions = {}): Promi
   if (target !== null && typeof target === "object" && !(target instanceof URL)) return openSource(target, options);
   const path = toPath(target);
   resolveLimits(options);
+  if (path.endsWith(SET_INDEX_SUFFIX)) return openSetFile(path, options);
   return openSource(await FileSource.open(path), { name: path, ...options });
 }
