@@ -35,12 +35,6 @@ export interface OpenSourceOptions extends ContainerOptions {
   readonly name?: string;
   /** Cancels reading the header. */
   readonly signal?: AbortSignal;
-  /**
-   * Bytes of the first read, from the start of the source (default `FIRST_READ_BYTES`, 64 KiB). A
-   * caller that has already read the first bytes (a set reader checking a shard's header against
-   * its index) passes their length, so that the header is not read twice.
-   */
-  readonly firstReadBytes?: number;
 }
 
 /** Options of {@link NdpackReader.read}. */
