@@ -83,6 +83,8 @@ export interface SetVerifyReport extends VerifyReport {
 export interface SetReader extends NdpackReader {
   /** The set's index, as parsed and checked. */
   readonly index: SetIndex;
+  /** Byte length of shard `name` (a file name of `index.shards`): from the index when it lists it, else once the shard is open; `undefined` otherwise. */
+  shardLength(name: string): number | undefined;
   /** Opens the shards holding `names` (default: every shard), reading and checking their headers, so that `info` answers for their arrays. */
   openShards(names?: readonly string[], options?: ReadRequestOptions): Promise<void>;
   /** Verifies every shard and every array, each on its own (FORMAT.md §11.3), opening every shard; never throws for a broken set or damaged data. */
@@ -191,6 +193,11 @@ class ShardedReader implements SetReader {
 
   has(name: string): boolean {
     return this.index.shardOf.has(name);
+  }
+
+  shardLength(name: string): number | undefined {
+    const shard = this.index.shards.find((candidate) => candidate.name === name);
+    return shard === undefined ? undefined : (shard.size ?? this.#opened.get(shard)?.byteLength);
   }
 
   #shardOf(name: string): SetShard {

@@ -6,11 +6,12 @@
  * |-----:|---------|
  * | 0 | success (`verify`: every check holds; `diff`: no difference) |
  * | 1 | `diff` found a difference; or a failure that is not the input's fault: IO_ERROR, FILE_CHANGED, an internal error |
- * | 2 | bad input: a file that is not valid (any format or checksum code), NOT_FOUND (no such array), INVALID_ARGUMENT (bad usage) |
+ * | 2 | bad input: a file that is not valid (any format or checksum code), NOT_FOUND (no such array), INVALID_ARGUMENT (bad usage); a set with a missing shard or one that does not match its index |
  *
  * @module
  */
 import { isNdpackError, NdpackError, type ErrorCode } from "../errors.js";
+import { SET_INDEX_SUFFIX } from "../set.js";
 
 /** Exit codes of the `ndpack` command. */
 export const EXIT = { ok: 0, failure: 1, badInput: 2 } as const;
@@ -21,7 +22,19 @@ const FAILURE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["IO_ERROR", "F
 /** The exit code for an error. */
 export function exitCodeOf(error: unknown): number {
   const inner = error instanceof FileError ? error.error : error;
-  return isNdpackError(inner) && !FAILURE_CODES.has(inner.code) ? EXIT.badInput : EXIT.failure;
+  if (!isNdpackError(inner)) return EXIT.failure;
+  return !FAILURE_CODES.has(inner.code) || (error instanceof FileError && isBrokenShard(error.file, inner)) ? EXIT.badInput : EXIT.failure;
+}
+
+/**
+ * True when `error`, met while reading the set whose index is `file`, says that one of its shards
+ * is missing or is not the file the index describes (FORMAT.md §11.3): the set is broken, which is
+ * bad input (exit 2), where the same codes for a file named on the command line are not.
+ */
+function isBrokenShard(file: string, error: NdpackError): boolean {
+  if (!file.endsWith(SET_INDEX_SUFFIX) || error.path === undefined || error.path === file) return false;
+  const cause = error.cause as { code?: unknown } | undefined;
+  return (error.code === "IO_ERROR" && cause?.code === "ENOENT") || (error.code === "FILE_CHANGED" && error.field?.startsWith("ndpack.shards") === true);
 }
 
 /** An error while working on one file: what was wrong, and with which file. */

@@ -16,6 +16,7 @@ import type { Checksum } from "../format.js";
 import { formatNamed, formatOfName, type FormatName } from "../formats/index.js";
 import { open } from "../node/fs.js";
 import { DEFAULT_CHUNK_BYTES, type NdpackReader } from "../reader.js";
+import type { SetReader } from "../set-reader.js";
 import { FileError, withFile } from "./errors.js";
 
 /** The formats the command line reads and writes. */
@@ -44,15 +45,34 @@ export interface ArrayEntry extends ArrayInfo {
 export interface OpenFileOptions {
   /** The dtype of void descrs in .npy and .npz files (numpy's way of storing ml_dtypes arrays). */
   readonly voidDtype?: Dtype;
+  /** For a set: open its shards only when their arrays are read (`verify` reports each shard), instead of reading every shard's header at once. */
+  readonly lazyShards?: boolean;
+}
+
+/** True for the reader of a sharded set (an index `*.index.json`). */
+export function isSet(file: NdpackReader): file is SetReader {
+  return "index" in file && typeof (file as SetReader).openShards === "function";
 }
 
 /**
  * Opens a file of any supported format with the one reader (headers only); a .npy file's array is
- * named after the file. Errors name the file.
+ * named after the file. A set's index opens the set, and every shard's header is read (so that
+ * every array's description is known) unless `lazyShards`. Errors name the file.
  */
 export function openFile(path: string, options: OpenFileOptions = {}): Promise<NdpackReader> {
   const npyName = basename(path).replace(/\.npy$/i, "");
-  return withFile(path, () => open(path, { npyName, ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }) }));
+  return withFile(path, async () => {
+    const file = await open(path, { npyName, ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }) });
+    if (isSet(file) && options.lazyShards !== true) {
+      try {
+        await file.openShards();
+      } catch (error) {
+        await file.close();
+        throw error;
+      }
+    }
+    return file;
+  });
 }
 
 /** The file's path (the CLI always opens paths). */

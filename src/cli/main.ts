@@ -75,6 +75,7 @@ function writeFlags(command: Command, { formats = true, ndpack = true } = {}): C
       .addOption(new Option("--checksum <kind>", ".ndp: crc32 (default) or none").choices(["crc32", "none"]));
   }
   return command
+    .option("--max-shard-size <size>", "write a set (OUT is <stem>.ndp.index.json or <stem>.safetensors.index.json): the most array bytes per shard, e.g. 500MB, 5GB, 2GiB (default 5GB)")
     .option("--big-endian", "store big-endian numbers (.ndp, .npy, .npz)")
     .option("--progress", `show a progress bar on standard error (default: when it is a terminal and the input is ${LARGE_INPUT_BYTES >> 20} MiB or more)`)
     .option("--no-progress", "never show a progress bar")
