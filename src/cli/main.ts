@@ -29,7 +29,7 @@ Exit codes:
   0  success (verify: every check holds; diff: no difference)
   1  diff found a difference; or a failure that is not the input's fault (IO_ERROR, FILE_CHANGED, internal)
   2  bad input: an invalid or damaged file (its NdpackError code is printed), NOT_FOUND (no such
-     array), INVALID_ARGUMENT (bad usage)
+     array), INVALID_ARGUMENT (bad usage); a set with a missing shard or one not matching its index
 
 Errors are one line on standard error: "ndpack <command>: <file>: <problem> (<CODE>)"; --debug adds
 the stack trace.`;
