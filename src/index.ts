@@ -49,6 +49,6 @@ export type { ByteSource, ReadManyOptions, ReadRequestOptions } from "./io/sourc
 export type { FormatName } from "./formats/types.js";
 export { parseSetIndex } from "./set.js";
 export type { SetIndex, SetIndexLimits, SetShard, ShardFormat } from "./set.js";
-export { openSet } from "./set-reader.js";
+export { openSet, openSetAt, shardUrl } from "./set-reader.js";
 export type { OpenedShard, OpenSetOptions, SetReader, SetVerifyReport, ShardOpener, ShardVerification } from "./set-reader.js";
 export type { ByteStream, DecodeStreamOptions, EncodeStreamOptions, NdpackStreamReader, StreamHeader } from "./stream.js";

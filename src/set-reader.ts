@@ -22,6 +22,7 @@ import type { FormatName } from "./formats/types.js";
 import { readExactly, type ByteSource, type ReadRequestOptions } from "./io/source.js";
 import { openSource, type NdpackReader, type OpenSourceOptions, type ReadChunksOptions, type ReadManyArraysOptions, type ReadOptions } from "./reader.js";
 import {
+  checkIndexSize,
   checkShardHeader,
   checkShardNames,
   checkShardSize,
@@ -384,4 +385,37 @@ class ShardedReader implements SetReader {
 export async function openSet(indexBytes: Uint8Array, openShard: ShardOpener, options: OpenSetOptions = {}): Promise<SetReader> {
   const index = parseSetIndex(indexBytes, options);
   return new ShardedReader(index, indexBytes.length, openShard, options);
+}
+
+/**
+ * The URL of `shard` in the set whose index is at `indexUrl`: its name, percent-encoded as one
+ * path segment, resolved against the index's URL (FORMAT.md §11.1), so that `#`, `?`, `%` and
+ * spaces in a shard name stay part of the path.
+ */
+export function shardUrl(indexUrl: string | URL, shard: Pick<SetShard, "name">): string {
+  return new URL(encodeURIComponent(shard.name), indexUrl).href;
+}
+
+/**
+ * Opens a set whose index is at `indexUrl`, reaching the index and then each shard (at
+ * {@link shardUrl}, when one of its arrays is first read) with `openUrl`, which gives a
+ * {@link ByteSource} for a URL (an HTTP Range source, a cache, an object store client). The index
+ * is read whole once its size is known to be within `maxIndexBytes`. Errors: those of
+ * {@link openSet}, LIMIT_EXCEEDED for an index over `maxIndexBytes`, and `openUrl`'s own.
+ */
+export async function openSetAt(indexUrl: string | URL, openUrl: (url: string, options: ReadRequestOptions) => Promise<ByteSource>, options: OpenSetOptions = {}): Promise<SetReader> {
+  const url = new URL(indexUrl).href;
+  const signal = options.signal === undefined ? {} : { signal: options.signal };
+  const source = await openUrl(url, signal);
+  let bytes: Uint8Array;
+  try {
+    checkIndexSize(source.size, options, url);
+    bytes = await readExactly(source, 0, source.size, options.signal);
+  } finally {
+    await source.close?.().catch(() => undefined);
+  }
+  return openSet(bytes, async (shard, readOptions) => {
+    const location = shardUrl(url, shard);
+    return { source: await openUrl(location, readOptions), name: location };
+  }, { name: url, ...options });
 }

@@ -170,6 +170,17 @@ function integerAt(value: unknown, field: string, max = Number.MAX_SAFE_INTEGER)
 }
 
 /**
+ * LIMIT_EXCEEDED when an index of `size` bytes is over `maxIndexBytes` (default 100 MiB): run by
+ * transports before they read an index whose size they know, and by {@link parseSetIndex}.
+ */
+export function checkIndexSize(size: number, limits: Pick<SetIndexLimits, "maxIndexBytes"> = {}, name?: string): void {
+  const maxIndexBytes = limitOf(limits.maxIndexBytes, DEFAULT_MAX_INDEX_BYTES, "maxIndexBytes");
+  if (size > maxIndexBytes) {
+    throw new NdpackError("LIMIT_EXCEEDED", `set index ${name === undefined ? "" : `${name} `}is ${size} bytes, more than the limit of ${maxIndexBytes}; raise the maxIndexBytes option to read it`, { expected: maxIndexBytes, actual: size, limit: "maxIndexBytes", ...(name === undefined ? {} : { path: name }) });
+  }
+}
+
+/**
  * Parses and checks a set index (FORMAT.md §11), in this order: size, UTF-8, JSON, `metadata`,
  * `weight_map` (each name, then its shard's name), then the `ndpack` object when present (its
  * version, then every shard entry, then that it lists exactly the shards `weight_map` uses).
@@ -180,13 +191,10 @@ function integerAt(value: unknown, field: string, max = Number.MAX_SAFE_INTEGER)
  *   option), UNSUPPORTED_VERSION (an `ndpack.version` other than 1), INVALID_ARGUMENT (bad limits).
  */
 export function parseSetIndex(bytes: Uint8Array, limits: SetIndexLimits = {}): SetIndex {
-  const maxIndexBytes = limitOf(limits.maxIndexBytes, DEFAULT_MAX_INDEX_BYTES, "maxIndexBytes");
   const maxDepth = limitOf(limits.maxDepth, DEFAULT_LIMITS.maxDepth, "maxDepth");
   const maxArrays = limitOf(limits.maxArrays, DEFAULT_LIMITS.maxArrays, "maxArrays");
   const maxNameBytes = limitOf(limits.maxNameBytes, DEFAULT_LIMITS.maxNameBytes, "maxNameBytes");
-  if (bytes.length > maxIndexBytes) {
-    throw new NdpackError("LIMIT_EXCEEDED", `set index is ${bytes.length} bytes, more than the limit of ${maxIndexBytes}; raise the maxIndexBytes option to read it`, { expected: maxIndexBytes, actual: bytes.length, limit: "maxIndexBytes" });
-  }
+  checkIndexSize(bytes.length, limits);
   const root = parseIndexJson(bytes, maxDepth);
 
   const rawMetadata = root.metadata;

@@ -91,8 +91,10 @@ describe("public API of src/index.ts", () => {
       "value float8E5M2ToFloat32",
       "value isNdpackError",
       "value openSet",
+      "value openSetAt",
       "value openSource",
       "value parseSetIndex",
+      "value shardUrl",
       "value verify",
     ]);
   });

@@ -8,8 +8,9 @@ import { createHash } from "node:crypto";
 import { copyFileSync, cpSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
-import type { NdArray } from "../src/index.js";
+import { bytesSource, type NdArray } from "../src/index.js";
 import { open, saveSet, type SetReader } from "../src/node/index.js";
+import { openSetAt, shardUrl } from "../src/set-reader.js";
 import { dataBytes } from "./helpers/set-files.js";
 import { expectBytes, failure, noise, ROOT, tempDir } from "./helpers/node-files.js";
 
@@ -168,5 +169,42 @@ describe("a shard changed after the index was written", () => {
     cpSync(folder, `${folder}-copy`, { recursive: true });
     writeFileSync(join(`${folder}-copy`, "model.ndp.index.json"), readFileSync(saved.indexPath));
     expect((await open(join(`${folder}-copy`, "model.ndp.index.json"), { maxIndexBytes: size })).names).toEqual(["a"]);
+  });
+});
+
+describe("a set at a URL (openSetAt, the transport-independent part of remote sets)", () => {
+  /** A URL opener over the fixtures folder, as a server would map paths, recording the URLs asked for. */
+  const server = (asked: string[]) => async (url: string) => {
+    asked.push(url);
+    const path = decodeURIComponent(new URL(url).pathname.replace(/^\/sets\//, ""));
+    return bytesSource(new Uint8Array(readFileSync(join(SETS, path))));
+  };
+
+  test("shard names become one percent-encoded path segment next to the index", () => {
+    const index = "https://cdn.test/a/b/model.ndp.index.json?token=x";
+    expect(shardUrl(index, { name: "part #1 (50%)?.ndp" })).toBe("https://cdn.test/a/b/part%20%231%20(50%25)%3F.ndp");
+    expect(shardUrl(index, { name: "données.ndp" })).toBe("https://cdn.test/a/b/donn%C3%A9es.ndp");
+  });
+
+  test.each(vectors.valid.map((c) => [c.name, c] as const))("%s: the index, then only the shards read, at their URLs; bytes as in the vectors", async (_, c) => {
+    const asked: string[] = [];
+    const base = `https://cdn.test/sets/valid/${encodeURIComponent(c.name)}/`;
+    await using set = await openSetAt(`${base}${c.index}`, server(asked));
+    expect(asked).toEqual([`${base}${c.index}`]);
+    if (c.arrays.length === 0) return;
+    const last = c.arrays[c.arrays.length - 1]!;
+    expect(sha256(await set.read(last.name))).toBe(last.sha256);
+    expect(asked).toEqual([`${base}${c.index}`, shardUrl(`${base}${c.index}`, { name: last.shard })]);
+    for (const a of c.arrays) expect(sha256(await set.read(a.name))).toBe(a.sha256);
+    expect(asked.length).toBe(1 + new Set(c.arrays.map((a) => a.shard)).size);
+  });
+
+  test("an index over maxIndexBytes is LIMIT_EXCEEDED before it is read; an unsafe shard name is SET_INVALID before any shard is asked for", async () => {
+    const asked: string[] = [];
+    const error = await failure(() => openSetAt("https://cdn.test/sets/valid/ndpack-two-shards/model.ndp.index.json", server(asked), { maxIndexBytes: 100 }), "LIMIT_EXCEEDED");
+    expect(error.limit).toBe("maxIndexBytes");
+    asked.length = 0;
+    await failure(() => openSetAt("https://cdn.test/sets/invalid/shard-parent-folder/model.ndp.index.json", server(asked)), "SET_INVALID");
+    expect(asked).toHaveLength(1);
   });
 });
