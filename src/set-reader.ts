@@ -122,9 +122,10 @@ class ShardSource implements ByteSource {
  * file already are kept as they are.
  */
 function inShard(error: unknown, shardName: string): unknown {
-  if (!(error instanceof NdpackError) || error.path !== undefined || error.code === "CLOSED") return error;
-  const { code, array, field, offset, expected, actual, limit } = error;
-  return new NdpackError(code, `${shardName}: ${error.message}`, { array, field, offset, expected, actual, limit, path: shardName, cause: error.cause ?? error });
+  // Errors of a transport name their file already (a path; a URL, for HTTP errors).
+  if (!(error instanceof NdpackError) || error.path !== undefined || (error as { url?: unknown }).url !== undefined || error.code === "CLOSED") return error;
+  // Every structured field is kept (the spread copies them all), the shard's name is added.
+  return new NdpackError(error.code, `${shardName}: ${error.message}`, { ...error, path: shardName, cause: error.cause ?? error });
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
