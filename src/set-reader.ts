@@ -263,7 +263,9 @@ class ShardedReader implements SetReader {
         count(head.length);
         const end = shardHeaderEnd(shard, head.subarray(0, shardPrefixLength(shard)), source.size, this.#options.maxHeaderBytes);
         if (end > head.length) {
-          const rest = await readExactly(source, head.length, end - head.length, options.signal);
+          // An ndpack header is followed by padding up to its data section: take it up to the next page too.
+          const upTo = shard.format === "ndpack" ? Math.min(source.size, Math.ceil(end / SHARD_FIRST_READ_BYTES) * SHARD_FIRST_READ_BYTES) : end;
+          const rest = await readExactly(source, head.length, upTo - head.length, options.signal);
           count(rest.length);
           head = concat(head, rest);
         }

@@ -122,6 +122,23 @@ describe("laziness", () => {
     expect(set.checksum).toBe("crc32");
   });
 
+  test("a shard header longer than a page: read once, with the padding up to the next page; nothing read twice", async () => {
+    const folder = dir.file(`long-header-${counter++}`);
+    // 300 arrays of 64 KiB with long names: each shard's header is about 30 KiB.
+    const arrays = Array.from({ length: 300 }, (_, i) => [`model.layers.${i}.self_attention.query_key_value.weight`, { data: noise(65_536, i + 1) }] as const);
+    const saved = await saveSet(folder, arrays, { maxShardBytes: 150 * 65_536 });
+    expect(saved.shards).toHaveLength(2);
+    await using set = await openSet(saved.indexPath);
+    const indexBytes = set.bytesRead;
+    const name = arrays[160]![0];
+    await set.read(name);
+    const dataStart = set.info(set.index.shardOf.get(name)!.arrays[0]!).offset;
+    expect(dataStart).toBeGreaterThan(20_000);
+    // Index + the header and its padding, rounded up to a page + the array's record (payload, CRC, padding to the next record).
+    expect(set.bytesRead).toBe(indexBytes + Math.ceil(dataStart / 4096) * 4096 + 65_536 + 64);
+    expect(set.readCount).toBe(1 + 2 + 1);
+  });
+
   test("concurrent reads of one shard open it once", async () => {
     const folder = dir.file(`once-${counter++}`);
     const saved = await saveSet(folder, { a: noise(10_000), b: noise(20_000), c: noise(30_000) });

@@ -80,27 +80,19 @@ function checkMaxShardBytes(value: unknown): number {
   return value as number;
 }
 
-/** fsyncs the file at `path` (through a new descriptor: the data of the file, whoever wrote it, reaches the disk). */
-async function syncFile(path: string): Promise<void> {
-  let handle;
-  try {
-    handle = await openHandle(path, "r");
-    await handle.sync();
-  } catch (cause) {
-    throw ioError("fsync", path, cause);
-  } finally {
-    await handle?.close().catch(() => undefined);
-  }
-}
-
-/** The size and header CRC of a complete shard file, for the index (§11.2). */
-async function describeShard(path: string, name: string, format: ShardFormat): Promise<{ size: number; headerCrc32: number }> {
+/**
+ * What the index says of a complete shard file (§11.2): its size and header CRC, read back from the
+ * file; with `durable`, the file is fsynced through the same descriptor (which flushes its data,
+ * whoever wrote it).
+ */
+async function sealShard(path: string, name: string, format: ShardFormat, durable: boolean): Promise<{ size: number; headerCrc32: number }> {
   let handle;
   try {
     handle = await openHandle(path, "r");
   } catch (cause) {
     throw ioError("open", path, cause);
   }
+  let action = "read back";
   try {
     const { size } = await handle.stat();
     const prefix = new Uint8Array(Math.min(size, shardPrefixLength({ format })));
@@ -108,9 +100,13 @@ async function describeShard(path: string, name: string, format: ShardFormat): P
     // The shard was just written by this library: no header cap applies to it.
     const head = new Uint8Array(shardHeaderEnd({ name, format }, prefix, size, Number.MAX_SAFE_INTEGER));
     if ((await readAt(handle, head, 0)) < head.length) throw new Error("the shard is shorter than its header");
+    if (durable) {
+      action = "fsync";
+      await handle.sync();
+    }
     return { size, headerCrc32: crc32(head) };
   } catch (cause) {
-    throw ioError("read back", path, cause);
+    throw ioError(action, path, cause);
   } finally {
     await handle.close().catch(() => undefined);
   }
@@ -129,7 +125,8 @@ export class SetFiles {
   readonly generation: string;
   readonly indexPath: string;
   readonly #durable: boolean;
-  readonly #written: WrittenShard[] = [];
+  /** The complete shards, in order: what the index will list of each, but its size and header CRC (read back at commit). */
+  readonly #written: Omit<WrittenShard, "size" | "headerCrc32">[] = [];
   /** Shard files of this generation that exist (complete or not yet listed): removed on abort. */
   readonly #created: string[] = [];
 
@@ -173,23 +170,23 @@ export class SetFiles {
   }
 
   /** Records shard `number` of `count`, now complete and in place, with its arrays and their decoded sizes. */
-  async added(number: number, count: number, arrays: readonly string[], nbytes: readonly number[]): Promise<void> {
-    const name = this.shardName(number, count);
-    this.#written.push({ name, ...(await describeShard(join(this.folder, name), name, this.format)), arrays, nbytes });
+  added(number: number, count: number, arrays: readonly string[], nbytes: readonly number[]): void {
+    this.#written.push({ name: this.shardName(number, count), arrays, nbytes });
   }
 
   /**
    * Makes the set durable, then current. The shards were written without fsync (each renamed into
-   * place under its new name, which no index names yet): they are fsynced now, all at once, and
-   * the folder once, so that the disk flushes them together instead of one barrier per shard. Then
+   * place under its new name, which no index names yet): each is now read back for the index (size,
+   * header CRC) and fsynced, all at once, and the folder once, so that the disk flushes them
+   * together instead of one barrier per shard. Then
    * the index is written over the old one (atomically, fsynced), and the shards the old index named
    * that the new one does not are removed. An old index that cannot be read or parsed is replaced,
    * and none of its files is removed.
    */
   async commit(metadata: Readonly<Record<string, unknown>> | undefined): Promise<SavedSet> {
-    const text = new TextEncoder().encode(writeSetIndex(this.#written, metadata));
+    const shards = await Promise.all(this.#written.map(async (shard): Promise<WrittenShard> => ({ ...shard, ...(await sealShard(join(this.folder, shard.name), shard.name, this.format, this.#durable)) })));
+    const text = new TextEncoder().encode(writeSetIndex(shards, metadata));
     if (this.#durable) {
-      await Promise.all(this.#written.map((shard) => syncFile(join(this.folder, shard.name))));
       try {
         await syncDirectory(this.folder);
       } catch (cause) {
