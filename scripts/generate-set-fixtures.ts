@@ -1,5 +1,5 @@
 /**
- * Writes the sharded-set vectors of FORMAT.md §11 into `fixtures/sets/` (emptied first):
+ * Writes the sharded-set vectors of FORMAT.md §12 into `fixtures/sets/` (emptied first):
  *
  *   tsx scripts/generate-set-fixtures.ts [--out DIR]
  *
@@ -11,7 +11,7 @@
  *
  * Deterministic (fixed generation tags, seeded data). `.ndp` shards are built by the independent
  * builder of `test/helpers/fixture-builder.ts`; `.safetensors` shards by `toSafetensors`; the
- * indexes of ndpack sets by `writeSetIndex` (FORMAT.md §11.4), those of Hugging Face sets as
+ * indexes of ndpack sets by `writeSetIndex` (FORMAT.md §12.4), those of Hugging Face sets as
  * Python's `json.dump(index, indent=2, sort_keys=True)` writes them (as `transformers` does).
  * Expectations are computed from the inputs, never by reading the files back.
  */
@@ -75,7 +75,7 @@ function shardBytes(shard: ShardDef): Uint8Array {
   return B.canonicalFile({ alignment: 64, metadata: shard.metadata ?? {}, arrays: shard.arrays.map((a) => ({ name: a.name, dtype: a.dtype, shape: a.shape, stored: a.le })) });
 }
 
-/** CRC-32 of a shard's bytes up to its header's end (FORMAT.md §11.2), computed here from the format's own fields. */
+/** CRC-32 of a shard's bytes up to its header's end (FORMAT.md §12.2), computed here from the format's own fields. */
 function headerCrc(name: string, bytes: Uint8Array): number {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const end = name.endsWith(".safetensors") ? 8 + Number(view.getBigUint64(0, true)) : 20 + view.getUint32(12, true);
@@ -133,7 +133,7 @@ const ndpackSet = (name: string, description: string, shards: ShardDef[], metada
   const files = shards.map(shardBytes);
   valid.push({ name, description, indexName: "model.ndp.index.json", indexText: writeSetIndex(shards.map((s, i) => written(s, files[i]!)), metadata), shards, metadata, order: shards.flatMap((s) => s.arrays.map((a) => a.name)) });
 };
-ndpackSet("ndpack-two-shards", "An ndpack set as ndpack writes it: two .ndp shards (float32, bfloat16), user metadata. FORMAT.md §11.2's example.", TWO, { step: 1200 });
+ndpackSet("ndpack-two-shards", "An ndpack set as ndpack writes it: two .ndp shards (float32, bfloat16), user metadata. FORMAT.md §12.2's example.", TWO, { step: 1200 });
 ndpackSet("ndpack-one-shard", "One .ndp shard holding an int64 and a uint8 array; no user metadata.", [{ name: `data-00c0ffee-00001-of-00001.ndp`, arrays: [STEPS, array("mask", "uint8", [5])] }], {});
 ndpackSet("ndpack-empty", "A set of no arrays: no shard at all.", [], { note: "empty" });
 ndpackSet(
@@ -340,7 +340,7 @@ function main(): void {
   for (const c of invalid) writeCase(join(out, "invalid"), c);
   const byName = (c: (typeof valid)[number]) => new Map(c.shards.flatMap((s) => s.arrays.map((a) => [a.name, { array: a, shard: s.name }] as const)));
   const index = {
-    description: "ndpack sharded-set vectors (FORMAT.md §11); see spec/conformance.md",
+    description: "ndpack sharded-set vectors (FORMAT.md §12); see spec/conformance.md",
     valid: valid.map((c) => ({
       name: c.name,
       description: c.description,

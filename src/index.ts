@@ -41,6 +41,8 @@ export {
   float8E5M2ToFloat32,
 } from "./floats.js";
 export { decodeStream, encodeStream } from "./stream.js";
+export { createMessageWriter, decodeMessages } from "./messages.js";
+export type { DecodeMessagesOptions, MessageTarget, MessageWriterOptions, NdpackMessage, NdpackMessageReader, NdpackMessageWriter, NodeWritableLike } from "./messages.js";
 export { openSource } from "./reader.js";
 export type { NdpackReader, OpenSourceOptions, ReadChunksOptions, ReadManyArraysOptions, ReadOptions } from "./reader.js";
 export { bytesSource } from "./io/bytes.js";
@@ -52,3 +54,7 @@ export type { SetIndex, SetIndexLimits, SetShard, ShardFormat } from "./set.js";
 export { openSet, openSetAt, shardUrl } from "./set-reader.js";
 export type { OpenedShard, OpenSetOptions, SetReader, SetVerifyReport, ShardOpener, ShardVerification } from "./set-reader.js";
 export type { ByteStream, DecodeStreamOptions, EncodeStreamOptions, NdpackStreamReader, StreamHeader } from "./stream.js";
+export { httpSource } from "./io/http.js";
+export type { HttpSource, HttpSourceOptions } from "./io/http.js";
+export { openUrl } from "./remote.js";
+export type { OpenUrlOptions } from "./remote.js";

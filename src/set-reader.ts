@@ -1,5 +1,5 @@
 /**
- * A sharded set read as one file (FORMAT.md §11): {@link openSet} takes a set's index and a way to
+ * A sharded set read as one file (FORMAT.md §12): {@link openSet} takes a set's index and a way to
  * reach each shard's bytes, and returns the same lazy reader as `openSource` (names, read,
  * readRows, readMany, readChunks, verify, bytesRead, close). A shard is opened only when one of its
  * arrays is read: its size and header CRC are checked against the index first, then its header is
@@ -88,7 +88,7 @@ export interface SetReader extends NdpackReader {
   shardLength(name: string): number | undefined;
   /** Opens the shards holding `names` (default: every shard), reading and checking their headers, so that `info` answers for their arrays. */
   openShards(names?: readonly string[], options?: ReadRequestOptions): Promise<void>;
-  /** Verifies every shard and every array, each on its own (FORMAT.md §11.3), opening every shard; never throws for a broken set or damaged data. */
+  /** Verifies every shard and every array, each on its own (FORMAT.md §12.3), opening every shard; never throws for a broken set or damaged data. */
   verify(options?: { readonly signal?: AbortSignal }): Promise<SetVerifyReport>;
 }
 
@@ -240,7 +240,7 @@ class ShardedReader implements SetReader {
     return opening;
   }
 
-  /** FORMAT.md §11.3 steps 1 to 5 for one shard. */
+  /** FORMAT.md §12.3 steps 1 to 5 for one shard. */
   async #open(shard: SetShard, options: ReadRequestOptions): Promise<NdpackReader> {
     const { source, name } = await this.#openShard(shard, options);
     try {
@@ -375,7 +375,7 @@ class ShardedReader implements SetReader {
 }
 
 /**
- * Opens a sharded set (FORMAT.md §11) for lazy reading from its index's bytes and a
+ * Opens a sharded set (FORMAT.md §12) for lazy reading from its index's bytes and a
  * {@link ShardOpener} that reaches each shard. The index is parsed and checked at once (every
  * shard name is checked safe before any shard is reached); shards are opened when one of their
  * arrays is first read, and checked against the index then.
@@ -392,7 +392,7 @@ export async function openSet(indexBytes: Uint8Array, openShard: ShardOpener, op
 
 /**
  * The URL of `shard` in the set whose index is at `indexUrl`: its name, percent-encoded as one
- * path segment, resolved against the index's URL (FORMAT.md §11.1), so that `#`, `?`, `%` and
+ * path segment, resolved against the index's URL (FORMAT.md §12.1), so that `#`, `?`, `%` and
  * spaces in a shard name stay part of the path.
  */
 export function shardUrl(indexUrl: string | URL, shard: Pick<SetShard, "name">): string {

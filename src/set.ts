@@ -1,5 +1,5 @@
 /**
- * Sharded array sets (FORMAT.md §11): many shard files and one index file, read as one. This
+ * Sharded array sets (FORMAT.md §12): many shard files and one index file, read as one. This
  * module is the index, without I/O: {@link parseSetIndex} checks an index's bytes and describes the
  * set; {@link checkShardSize}, {@link shardHeaderEnd}, {@link checkShardHeader} and
  * {@link checkShardNames} are the checks a reader runs on a shard when it first opens it; and
@@ -26,16 +26,16 @@ import { decodeUtf8 } from "./interop/common.js";
 import { SAFETENSORS_LENGTH_SIZE, SAFETENSORS_MAX_HEADER_BYTES } from "./interop/safetensors.js";
 import { parseHeaderJson, stringifyJson } from "./json.js";
 
-/** §11: the version of the index's `ndpack` object that this library reads and writes. */
+/** §12: the version of the index's `ndpack` object that this library reads and writes. */
 export const SET_INDEX_VERSION = 1;
 
-/** §11: a path ending in this names an index (a set), not a single file. */
+/** §12: a path ending in this names an index (a set), not a single file. */
 export const SET_INDEX_SUFFIX = ".index.json";
 
-/** The formats a shard may have, by file extension (§11). */
+/** The formats a shard may have, by file extension (§12). */
 export type ShardFormat = "ndpack" | "safetensors";
 
-/** §11: shard file extensions and the format each names. */
+/** §12: shard file extensions and the format each names. */
 export const SHARD_EXTENSIONS: Readonly<Record<string, ShardFormat>> = Object.freeze({ ".ndp": "ndpack", ".safetensors": "safetensors" });
 
 /**
@@ -45,15 +45,15 @@ export const SHARD_EXTENSIONS: Readonly<Record<string, ShardFormat>> = Object.fr
  */
 export const DEFAULT_MAX_INDEX_BYTES = 100 * 1024 * 1024;
 
-/** §11: digits of the 1-based shard numbers in shard names (`00001-of-00004`), as Hugging Face writes them. */
+/** §12: digits of the 1-based shard numbers in shard names (`00001-of-00004`), as Hugging Face writes them. */
 export const SHARD_NUMBER_DIGITS = 5;
 
-/** §11: hex digits of the generation tag in the names of shards written by ndpack. */
+/** §12: hex digits of the generation tag in the names of shards written by ndpack. */
 export const GENERATION_HEX_DIGITS = 8;
 
 /** One shard of a set, as its index describes it. */
 export interface SetShard {
-  /** File name, relative to the index's folder (or URL prefix); checked safe (§11). */
+  /** File name, relative to the index's folder (or URL prefix); checked safe (§12). */
   readonly name: string;
   /** Its format, from its extension. */
   readonly format: ShardFormat;
@@ -119,7 +119,7 @@ export function shardFormatOf(name: string): ShardFormat | undefined {
 }
 
 /**
- * §11: SET_INVALID unless `name` is a plain file name in the index's folder: non-empty, no `/`,
+ * §12: SET_INVALID unless `name` is a plain file name in the index's folder: non-empty, no `/`,
  * `\` or `:` (a Windows drive or stream), not `.` or `..`, no C0 control character, and ending
  * in `.ndp` or `.safetensors`. `field` says where the name was found.
  */
@@ -181,7 +181,7 @@ export function checkIndexSize(size: number, limits: Pick<SetIndexLimits, "maxIn
 }
 
 /**
- * Parses and checks a set index (FORMAT.md §11), in this order: size, UTF-8, JSON, `metadata`,
+ * Parses and checks a set index (FORMAT.md §12), in this order: size, UTF-8, JSON, `metadata`,
  * `weight_map` (each name, then its shard's name), then the `ndpack` object when present (its
  * version, then every shard entry, then that it lists exactly the shards `weight_map` uses).
  * Unknown keys are ignored at the top level and inside `ndpack` and its shard entries.
@@ -277,13 +277,13 @@ function fileChanged(shard: Pick<SetShard, "name">, what: string, expected: numb
   return new NdpackError("FILE_CHANGED", `shard ${shard.name} does not match the index: ${what}`, { path: shard.name, field: fieldOf("ndpack.shards", shard.name), expected, actual });
 }
 
-/** §11, first check of a shard: its size is the index's (FILE_CHANGED otherwise). Nothing to check without `ndpack`. */
+/** §12, first check of a shard: its size is the index's (FILE_CHANGED otherwise). Nothing to check without `ndpack`. */
 export function checkShardSize(shard: SetShard, size: number): void {
   if (shard.size !== undefined && size !== shard.size) throw fileChanged(shard, `it is ${size} bytes, the index says ${shard.size}`, shard.size, size);
 }
 
 /**
- * §11: where a shard's header ends (20 + H for .ndp, 8 + N for .safetensors), from its first
+ * §12: where a shard's header ends (20 + H for .ndp, 8 + N for .safetensors), from its first
  * {@link shardPrefixLength} bytes; `size` is the shard's length. HEADER_TOO_LARGE when the header
  * is longer than the shard format's cap (`maxHeaderBytes`), so that a hostile shard cannot make the
  * reader read and allocate more; FILE_CHANGED when the header would end past the shard's end.
@@ -302,7 +302,7 @@ export function shardHeaderEnd(shard: Pick<SetShard, "name" | "format">, prefix:
   return end;
 }
 
-/** §11, second check of a shard: the CRC-32 of its bytes [0, header end) is the index's (FILE_CHANGED otherwise). */
+/** §12, second check of a shard: the CRC-32 of its bytes [0, header end) is the index's (FILE_CHANGED otherwise). */
 export function checkShardHeader(shard: SetShard, head: Uint8Array): void {
   if (shard.headerCrc32 === undefined) return;
   const actual = crc32(head);
@@ -314,7 +314,7 @@ function hex(value: number): string {
 }
 
 /**
- * §11, once a shard's header is read: the arrays it holds are exactly those the index maps to it.
+ * §12, once a shard's header is read: the arrays it holds are exactly those the index maps to it.
  * SET_INVALID for an array of the shard that the index does not list, or maps to another shard
  * (an array in two shards), and for an array the index maps to this shard that it does not hold.
  */
@@ -335,7 +335,7 @@ export function checkShardNames(index: SetIndex, shard: SetShard, names: Iterabl
 // Writing
 
 /**
- * §11's packing rule: arrays, in the order given, fill shard after shard; the next array starts a
+ * §12's packing rule: arrays, in the order given, fill shard after shard; the next array starts a
  * new shard when its bytes (`sizes`, decoded bytes) would take the current shard's total past
  * `maxShardBytes` (an empty array never does). An array is never split: one larger than
  * `maxShardBytes` has a shard to itself.
@@ -357,19 +357,19 @@ export function planShards(sizes: readonly number[], maxShardBytes: number): num
   return shards;
 }
 
-/** §11: the name of shard `number` (1-based) of `count`: `<stem>-<generation>-00001-of-00004.ndp`. */
+/** §12: the name of shard `number` (1-based) of `count`: `<stem>-<generation>-00001-of-00004.ndp`. */
 export function shardFileName(stem: string, generation: string, number: number, count: number, format: ShardFormat): string {
   const digits = (n: number) => String(n).padStart(SHARD_NUMBER_DIGITS, "0");
   const extension = format === "ndpack" ? ".ndp" : ".safetensors";
   return `${stem}-${generation}-${digits(number)}-of-${digits(count)}${extension}`;
 }
 
-/** §11: the index file name of a set written with `stem`: `<stem>.ndp.index.json` (or `<stem>.safetensors.index.json`). */
+/** §12: the index file name of a set written with `stem`: `<stem>.ndp.index.json` (or `<stem>.safetensors.index.json`). */
 export function setIndexFileName(stem: string, format: ShardFormat): string {
   return `${stem}${format === "ndpack" ? ".ndp" : ".safetensors"}${SET_INDEX_SUFFIX}`;
 }
 
-/** INVALID_ARGUMENT unless `stem` makes safe shard and index names (§11's rule for shard names). */
+/** INVALID_ARGUMENT unless `stem` makes safe shard and index names (§12's rule for shard names). */
 export function checkStem(stem: unknown): string {
   if (typeof stem !== "string" || stem.length === 0) throw new NdpackError("INVALID_ARGUMENT", `stem must be a non-empty string, got ${JSON.stringify(stem)}`, { field: "stem" });
   try {
@@ -395,7 +395,7 @@ export interface WrittenShard {
 }
 
 /**
- * The text of a set's index (§11, "Writing the index"): `metadata` (`total_size` first, then the
+ * The text of a set's index (§12, "Writing the index"): `metadata` (`total_size` first, then the
  * user's keys), `weight_map` in shard order then file order, and `ndpack` listing every shard.
  * One entry per line, each value written as `stringifyJson` writes it; ends with a newline.
  * INVALID_ARGUMENT for user metadata with a `total_size` key, or that JSON cannot hold exactly.

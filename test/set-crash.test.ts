@@ -1,5 +1,5 @@
 /**
- * Crash safety of `saveSet` (FORMAT.md §11.4): a child process saves new versions of an 8 MiB set
+ * Crash safety of `saveSet` (FORMAT.md §12.4): a child process saves new versions of an 8 MiB set
  * of five shards over the same folder, again and again, and is killed with SIGKILL at a random
  * moment; then the folder's index must name one complete set, byte for byte: the one before the
  * interrupted save, or the one it was saving. What else a kill leaves (temporary files, shards no

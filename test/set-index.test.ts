@@ -1,5 +1,5 @@
 /**
- * The set index of FORMAT.md §11 without I/O (src/set.ts): every vector of fixtures/sets/ parsed,
+ * The set index of FORMAT.md §12 without I/O (src/set.ts): every vector of fixtures/sets/ parsed,
  * each bad index refused with its code before any shard is touched, the per-shard checks run on
  * the shards' bytes, the writer's packing, names and index text, and the vectors' freshness.
  */
@@ -47,7 +47,7 @@ const indexBytes = (kind: "valid" | "invalid", c: { name: string; index: string 
 const utf8 = (text: string) => new TextEncoder().encode(text);
 
 /**
- * Opens `shard` from the bytes of its file as a reader must (§11.3 steps 2 to 5) and returns the
+ * Opens `shard` from the bytes of its file as a reader must (§12.3 steps 2 to 5) and returns the
  * names it holds. The shard reader proper is tested in set-read tests; this checks the core's steps.
  */
 function openShardBytes(index: SetIndex, shard: SetShard, bytes: Uint8Array): string[] {
@@ -106,7 +106,7 @@ describe("invalid sets (fixtures/sets/invalid)", () => {
     expect(failure(() => openShardBytes(index, first!, bytesOf(first!)), "SET_INVALID").message).toMatch(/two shards/);
   });
 
-  test("the vectors name every check: each SET_INVALID rule of §11.3 has a case", () => {
+  test("the vectors name every check: each SET_INVALID rule of §12.3 has a case", () => {
     expect(new Set(vectors.invalid.map((c) => c.code))).toEqual(new Set(["SET_INVALID", "UNSUPPORTED_VERSION", "IO_ERROR", "FILE_CHANGED", "HEADER_TOO_LARGE", "CHECKSUM"]));
   });
 });
@@ -143,7 +143,7 @@ describe("hostile indexes", () => {
   });
 });
 
-describe("shard names (§11.1)", () => {
+describe("shard names (§12.1)", () => {
   test.each([
     ["../x.ndp"], ["/abs/x.ndp"], ["sub/x.ndp"], ["..\\x.ndp"], ["C:x.ndp"], ["x.ndp:stream"], ["."], [".."], [""], ["x\u0000.ndp"], ["x\n.ndp"], ["x\u001f.ndp"], ["x.bin"], [".ndp"], ["x.NDP"],
   ])("%j is SET_INVALID", (name) => {
@@ -195,7 +195,7 @@ describe("parseSetIndex", () => {
   });
 });
 
-describe("shard checks (§11.3)", () => {
+describe("shard checks (§12.3)", () => {
   const shard = (format: "ndpack" | "safetensors", size?: number, headerCrc32?: number): SetShard => ({ name: format === "ndpack" ? "s.ndp" : "s.safetensors", format, size, headerCrc32, arrays: [] });
 
   test("size: FILE_CHANGED naming the shard; nothing is checked without the ndpack object", () => {
@@ -235,7 +235,7 @@ describe("shard checks (§11.3)", () => {
   });
 });
 
-describe("writing (§11.4)", () => {
+describe("writing (§12.4)", () => {
   test("packing: in order, never splitting an array; an oversized array alone", () => {
     expect(planShards([], 10)).toEqual([]);
     expect(planShards([4, 4, 4], 8)).toEqual([[0, 1], [2]]);
@@ -270,9 +270,9 @@ describe("writing (§11.4)", () => {
 });
 
 describe("freshness", () => {
-  test("FORMAT.md §11.2's example is the index of fixtures/sets/valid/ndpack-two-shards", () => {
+  test("FORMAT.md §12.2's example is the index of fixtures/sets/valid/ndpack-two-shards", () => {
     const text = readFileSync(join(ROOT, "FORMAT.md"), "utf8");
-    const section = text.slice(text.indexOf("### 11.2 The index"));
+    const section = text.slice(text.indexOf("### 12.2 The index"));
     const example = section.slice(section.indexOf("```json\n") + 8, section.indexOf("```\n", section.indexOf("```json\n") + 8));
     expect(example).toBe(readFileSync(join(SETS, "valid", "ndpack-two-shards", "model.ndp.index.json"), "utf8"));
   });

@@ -2,7 +2,7 @@
  * Sets written by real writers: a Hugging Face sharded checkpoint written by the `safetensors`
  * Python package (bfloat16, float16, float32, int64, 0-d and empty tensors, `__metadata__`) with its
  * index in the layout transformers writes, read by ndpack and compared byte for byte with what
- * Python read; then broken in the ways FORMAT.md §11.3 lists, each a typed error with its code.
+ * Python read; then broken in the ways FORMAT.md §12.3 lists, each a typed error with its code.
  */
 import { createHash } from "node:crypto";
 import { cpSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";

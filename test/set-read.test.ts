@@ -1,8 +1,8 @@
 /**
- * Reading sharded sets as one file (FORMAT.md §11.3): `open(index)` in ndpack/node over the vectors
+ * Reading sharded sets as one file (FORMAT.md §12.3): `open(index)` in ndpack/node over the vectors
  * of fixtures/sets/ and over sets written by saveSet: values byte for byte, shards opened only when
  * an array of theirs is read (and the bytes that costs), every bad set a typed error with its code
- * at the moment §11.3 says, never a partial answer, and `verify` reporting each shard and array.
+ * at the moment §12.3 says, never a partial answer, and `verify` reporting each shard and array.
  */
 import { createHash } from "node:crypto";
 import { copyFileSync, cpSync, readFileSync, statSync, writeFileSync } from "node:fs";

@@ -1,5 +1,5 @@
 /**
- * Writing sharded sets (FORMAT.md §11.4): saveSet and createSetWriter pack arrays into shards in
+ * Writing sharded sets (FORMAT.md §12.4): saveSet and createSetWriter pack arrays into shards in
  * order without splitting one, name them with a generation tag, write the index last, replace an
  * old set and remove its shards, and leave the old set untouched on any failure.
  */

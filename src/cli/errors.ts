@@ -5,7 +5,7 @@
  * | exit | meaning |
  * |-----:|---------|
  * | 0 | success (`verify`: every check holds; `diff`: no difference) |
- * | 1 | `diff` found a difference; or a failure that is not the input's fault: IO_ERROR, FILE_CHANGED, an internal error |
+ * | 1 | `diff` found a difference; or a failure that is not the input's fault: IO_ERROR, FILE_CHANGED, an HTTP failure (HTTP_ERROR, RANGE_NOT_SUPPORTED, TIMEOUT, ABORTED), an internal error |
  * | 2 | bad input: a file that is not valid (any format or checksum code), NOT_FOUND (no such array), INVALID_ARGUMENT (bad usage); a set with a missing shard or one that does not match its index |
  *
  * @module
@@ -17,7 +17,7 @@ import { SET_INDEX_SUFFIX } from "../set.js";
 export const EXIT = { ok: 0, failure: 1, badInput: 2 } as const;
 
 /** Codes that are not the input's fault: the command failed (exit 1). Every other code is bad input (exit 2). */
-const FAILURE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["IO_ERROR", "FILE_CHANGED", "WRITE_SIZE", "CLOSED"]);
+const FAILURE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["IO_ERROR", "FILE_CHANGED", "WRITE_SIZE", "CLOSED", "HTTP_ERROR", "RANGE_NOT_SUPPORTED", "TIMEOUT", "ABORTED"]);
 
 /** The exit code for an error. */
 export function exitCodeOf(error: unknown): number {
@@ -27,14 +27,17 @@ export function exitCodeOf(error: unknown): number {
 }
 
 /**
- * True when `error`, met while reading the set whose index is `file`, says that one of its shards
- * is missing or is not the file the index describes (FORMAT.md §11.3): the set is broken, which is
- * bad input (exit 2), where the same codes for a file named on the command line are not.
+ * True when `error`, met while reading the set whose index is `file` (a path or URL), says that one
+ * of its shards is missing (ENOENT; HTTP 404) or is not the file the index describes (FORMAT.md
+ * §12.3): the set is broken, which is bad input (exit 2), where the same codes for a file named on
+ * the command line are not.
  */
 function isBrokenShard(file: string, error: NdpackError): boolean {
-  if (!file.endsWith(SET_INDEX_SUFFIX) || error.path === undefined || error.path === file) return false;
+  if (!new URL(file, "file:///").pathname.endsWith(SET_INDEX_SUFFIX)) return false;
+  const about = error.path ?? error.url;
+  if (about === undefined || about === file) return false;
   const cause = error.cause as { code?: unknown } | undefined;
-  return (error.code === "IO_ERROR" && cause?.code === "ENOENT") || (error.code === "FILE_CHANGED" && error.field?.startsWith("ndpack.shards") === true);
+  return (error.code === "IO_ERROR" && cause?.code === "ENOENT") || (error.code === "HTTP_ERROR" && error.status === 404) || (error.code === "FILE_CHANGED" && error.field?.startsWith("ndpack.shards") === true);
 }
 
 /** An error while working on one file: what was wrong, and with which file. */

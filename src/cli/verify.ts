@@ -82,7 +82,7 @@ function resultOf(name: string, error: NdpackError | undefined, indexPath: strin
 }
 
 /**
- * `ndpack verify` of a set: every shard is opened and checked against the index (FORMAT.md §11.3),
+ * `ndpack verify` of a set: every shard is opened and checked against the index (FORMAT.md §12.3),
  * then every array of it; the report is per shard and per array. A missing shard, or one that does
  * not match the index, fails with its arrays; the other shards are still checked.
  */

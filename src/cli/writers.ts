@@ -101,7 +101,7 @@ export async function writeArrays(path: string, arrays: readonly OutputArray[], 
 }
 
 /**
- * Writes `arrays` as a sharded set (FORMAT.md §11) whose index is `indexPath`, named
+ * Writes `arrays` as a sharded set (FORMAT.md §12) whose index is `indexPath`, named
  * `<stem>.ndp.index.json` (.ndp shards) or `<stem>.safetensors.index.json` (.safetensors shards):
  * arrays fill shards in order up to `maxShardBytes` of array bytes each, every shard is written as
  * {@link writeArrays} writes a file, and the index last, atomically for the set (`SetFiles`).

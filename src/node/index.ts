@@ -8,7 +8,7 @@
  *   positioned reads (CRC checked by default), `bytesRead` to measure them;
  * - `createWriter(target, entries)`: files larger than memory, array by array, chunk by chunk, to a
  *   path (atomically) or to a stream;
- * - `saveSet(folder, arrays)` and `createSetWriter(folder, entries)`: sharded sets (FORMAT.md §11),
+ * - `saveSet(folder, arrays)` and `createSetWriter(folder, entries)`: sharded sets (FORMAT.md §12),
  *   many shard files and one index, written atomically for the set as a whole.
  *
  * @example

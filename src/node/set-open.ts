@@ -1,5 +1,5 @@
 /**
- * Sharded sets in a folder (FORMAT.md §11): {@link openSetFile} reads the index, then reaches each
+ * Sharded sets in a folder (FORMAT.md §12): {@link openSetFile} reads the index, then reaches each
  * shard as a file next to it, opened only when one of its arrays is read. `open` calls it for any
  * path ending in `.index.json`.
  *

@@ -1,5 +1,5 @@
 /**
- * Writing sharded sets (FORMAT.md §11.4): {@link saveSet} for arrays in memory and
+ * Writing sharded sets (FORMAT.md §12.4): {@link saveSet} for arrays in memory and
  * {@link createSetWriter} for data larger than memory, both atomic for the set as a whole. Each
  * shard is an ordinary ndpack file written by `save` or `createWriter` (so atomically: temporary
  * file, fsync, rename) under a name carrying a fresh generation tag; the index is written last,
@@ -81,7 +81,7 @@ function checkMaxShardBytes(value: unknown): number {
 }
 
 /**
- * What the index says of a complete shard file (§11.2): its size and header CRC, read back from the
+ * What the index says of a complete shard file (§12.2): its size and header CRC, read back from the
  * file; with `durable`, the file is fsynced through the same descriptor (which flushes its data,
  * whoever wrote it).
  */
@@ -113,7 +113,7 @@ async function sealShard(path: string, name: string, format: ShardFormat, durabl
 }
 
 /**
- * The files of one set being written (FORMAT.md §11.4): picks the new generation tag, names the
+ * The files of one set being written (FORMAT.md §12.4): picks the new generation tag, names the
  * shards, records each one once it is in place, writes the index last and removes the replaced
  * set's shards; or, on {@link abort}, removes the new shards. Shared by the library's set writers
  * and the CLI (which writes .safetensors shards too).
@@ -228,7 +228,7 @@ function declaration(name: string, input: ArrayInput): WriterEntry {
 /**
  * Saves named arrays as a sharded set in `folder` (created if missing), atomically for the set:
  * shards `<stem>-<gen>-00001-of-0000n.ndp`, each written by `save` (temporary file, fsync,
- * rename), then the index `<stem>.ndp.index.json` (FORMAT.md §11), written last and atomically;
+ * rename), then the index `<stem>.ndp.index.json` (FORMAT.md §12), written last and atomically;
  * then the shards of the set it replaced are removed. At every moment the index names a complete
  * set: the old one until the index is renamed, the new one after. Arrays fill shards in order up
  * to `maxShardBytes` of array bytes each, never split. `metadata` goes to the index (with
@@ -428,7 +428,7 @@ class ShardedWriter implements SetWriter {
  * (as for `createWriter`), then write each array's bytes in order, in chunks of any size, and
  * `close()`. Shards are filled in order (up to `maxShardBytes` of array bytes each, arrays never
  * split), each written by `createWriter` to a path and renamed into place once complete; `close()`
- * writes the index last, atomically, then removes the replaced set's shards (FORMAT.md §11.4).
+ * writes the index last, atomically, then removes the replaced set's shards (FORMAT.md §12.4).
  * Memory use is that of one `createWriter`. `metadata` goes to the index; other options are
  * `createWriter`'s, applied to every shard.
  *

@@ -1,6 +1,6 @@
 /**
  * Reading a set the long way, for the writer and crash tests: the index parsed, every shard loaded
- * whole and checked against it as FORMAT.md §11.3 says (size, header CRC, CRCs of the payloads,
+ * whole and checked against it as FORMAT.md §12.3 says (size, header CRC, CRCs of the payloads,
  * names). No vitest import: the crash test's child process uses it too.
  */
 import { readFileSync } from "node:fs";

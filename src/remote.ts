@@ -1,0 +1,55 @@
+/**
+ * Lazy reading of a remote file: {@link openUrl} is the one lazy reader (`openSource`) over an
+ * HTTP(S) source (`httpSource`, io/http.ts). Browser-safe.
+ *
+ * @module
+ */
+import { httpSource, withoutQuery, type HttpSourceOptions } from "./io/http.js";
+import type { ReadRequestOptions } from "./io/source.js";
+import { openSource, type NdpackReader, type OpenSourceOptions } from "./reader.js";
+import { SET_INDEX_SUFFIX } from "./set.js";
+import { openSetAt } from "./set-reader.js";
+
+/**
+ * Options of {@link openUrl}: those of `httpSource` (headers, retries, timeout, concurrency...)
+ * and of `openSource` (format, limits). `signal` cancels the opening and every later request of
+ * the reader; a read's own `signal` cancels that read.
+ */
+export interface OpenUrlOptions extends HttpSourceOptions, OpenSourceOptions {
+  /** For a set (a URL whose path ends in `.index.json`): the largest index accepted, in bytes (default 100 MiB). */
+  readonly maxIndexBytes?: number;
+}
+
+/**
+ * Opens a file of any supported format (ndpack, .npy, .npz, .safetensors) on an HTTP(S) server for
+ * lazy reading with `Range` requests: one request of the first 64 KiB reads the header (one more
+ * for a longer header; .npz: its central directory at the end, and one small request per member
+ * whose .npy header is elsewhere), then each `read` is one request of exactly the array's bytes
+ * (plus its CRC), conditional on the file being the one first seen (FILE_CHANGED otherwise).
+ * `readMany` coalesces neighbouring arrays into few requests. The format is told from the first
+ * bytes, else from the URL's extension (its query left out).
+ *
+ * A URL whose path ends in `.index.json` is a sharded set's index (FORMAT.md §12; a Hugging Face
+ * checkpoint's `model.safetensors.index.json`): the reader is then a `SetReader`, which reads the
+ * index, and each shard (at its name next to the index) only when one of its arrays is read.
+ *
+ * Errors: those of `httpSource` (HTTP_ERROR with `status`, RANGE_NOT_SUPPORTED, FILE_CHANGED,
+ * TRUNCATED, IO_ERROR, TIMEOUT, ABORTED) and the format errors of the file's reader.
+ *
+ * @example
+ * ```ts
+ * const model = await openUrl("https://example.com/model.safetensors");
+ * const bias = await model.read("layer.0.bias"); // one Range request of exactly its bytes
+ * await model.close();
+ * ```
+ */
+export async function openUrl(url: string | URL, options: OpenUrlOptions = {}): Promise<NdpackReader> {
+  if (new URL(url).pathname.endsWith(SET_INDEX_SUFFIX)) {
+    // A set: its index, then each shard next to it when one of its arrays is read, each an HTTP source of its own.
+    const openShard = (location: string, read: ReadRequestOptions) => httpSource(location, read.signal === undefined ? options : { ...options, signal: read.signal });
+    return openSetAt(url, openShard, { ...options, name: withoutQuery(String(url)) });
+  }
+  const source = await httpSource(url, options);
+  // Named without its query: a presigned URL's signature stays out of messages, and the extension is the path's.
+  return openSource(source, { name: withoutQuery(source.url), ...options });
+}
