@@ -19,7 +19,7 @@ import { join, resolve } from "node:path";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { makeCase, type FuzzCase } from "../test/helpers/fuzz-mutate.js";
 import { compareWithPython } from "../test/helpers/fuzz-python.js";
-import { emptyStats, mergeStats, runCampaign, runCase, type CampaignStats, type CaseFailure } from "../test/helpers/fuzz-run.js";
+import { CASE_TIME_LIMIT_MS, emptyStats, mergeStats, runCampaign, runCase, type CampaignStats, type CaseFailure } from "../test/helpers/fuzz-run.js";
 import { allSeeds } from "../test/helpers/fuzz-seeds.js";
 
 interface Args {
@@ -113,6 +113,7 @@ function workerMain(): void {
     start: task.start,
     ...(task.cases === undefined ? {} : { cases: task.cases }),
     seconds: task.seconds,
+    timeLimitMs: CASE_TIME_LIMIT_MS,
     onCaseStart: (index) => (current[0] = index),
     onFailure: (failure) => post({ kind: "failure", failure }),
     onCaseDone: (fuzzCase) => {

@@ -72,8 +72,7 @@ export function inflateWithPako(stored: Uint8Array, nbytes: number, name: string
   // `ended` and `strm.avail_in` (input left after the final block) are pako 2 fields its typings omit.
   const state = inflater as unknown as { ended: boolean; strm: { avail_in: number } };
   if (inflater.err !== 0 || !state.ended) throw damaged(name, new Error(inflater.msg || "the stream ends before its final block"));
-  if (written !== nbytes) throw tooShort(name, nbytes, written);
-  if (state.strm.avail_in > 0) throw trailing(name);
+  checkInflated(name, { consumed: stored.length - state.strm.avail_in, storedLength: stored.length, produced: written, nbytes });
   return out;
 }
 
@@ -89,11 +88,30 @@ function inflateWithZlib(inflateRawSync: NativeZlib["inflateRawSync"], stored: U
     const code = (cause as { code?: string }).code;
     throw code === "ERR_BUFFER_TOO_LARGE" ? tooLong(name, nbytes) : damaged(name, cause);
   }
-  if (consumed < stored.length) throw trailing(name);
-  if (out.length !== nbytes) throw out.length > nbytes ? tooLong(name, nbytes) : tooShort(name, nbytes, out.length);
+  checkInflated(name, { consumed, storedLength: stored.length, produced: out.length, nbytes });
   // zlib may hand back a view of a larger (pooled) buffer; callers get memory of their own.
   // (Buffer#slice would be another view; the Uint8Array constructor copies into a plain array.)
   return out.byteOffset === 0 && out.buffer.byteLength === nbytes ? new Uint8Array(out.buffer) : new Uint8Array(out);
+}
+
+/** What an inflater did with a complete DEFLATE stream: input bytes it used of those stored, output bytes it made of those declared. */
+export interface InflateOutcome {
+  readonly consumed: number;
+  readonly storedLength: number;
+  readonly produced: number;
+  readonly nbytes: number;
+}
+
+/**
+ * The one rule for a deflated payload or .npz member, whichever inflater ran (zlib or pako here,
+ * the command line's streaming zlib for .npz members): the stored bytes are exactly one complete
+ * DEFLATE stream, nothing after its end (FORMAT.md §9 step 23), and it decodes to exactly the
+ * declared size. CODEC_ERROR otherwise.
+ */
+export function checkInflated(name: string, outcome: InflateOutcome): void {
+  if (outcome.produced > outcome.nbytes) throw tooLong(name, outcome.nbytes);
+  if (outcome.produced < outcome.nbytes) throw tooShort(name, outcome.nbytes, outcome.produced);
+  if (outcome.consumed < outcome.storedLength) throw trailing(name);
 }
 
 function damaged(name: string, cause: unknown): NdpackError {

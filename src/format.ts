@@ -70,6 +70,9 @@ export interface ReadLimits {
   maxDecodedBytes: number;
 }
 
+/** The names of the {@link ReadLimits} options, for the option-name check of every reader. */
+export const LIMIT_OPTIONS = { maxHeaderBytes: true, maxDepth: true, maxArrays: true, maxDims: true, maxNameBytes: true, maxDecodedBytes: true } as const satisfies Record<keyof ReadLimits, true>;
+
 /** §7: the default limits. */
 export const DEFAULT_LIMITS: Readonly<ReadLimits> = Object.freeze({
   maxHeaderBytes: 100 * 1024 * 1024,

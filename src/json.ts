@@ -57,6 +57,8 @@ class HeaderParser {
   constructor(
     private readonly text: string,
     private readonly maxDepth: number,
+    /** The top-level key whose value may hold any JSON number; `null`: none. */
+    private readonly freeNumbersKey: string | null,
   ) {}
 
   parse(): unknown {
@@ -170,7 +172,7 @@ class HeaderParser {
       this.pos++;
       this.skipWhitespace();
       let value: unknown;
-      if (depth === 1 && key === "metadata") {
+      if (depth === 1 && key === this.freeNumbersKey) {
         this.freeNumbers = true;
         value = this.parseValue(depth + 1);
         this.freeNumbers = false;
@@ -447,12 +449,15 @@ class HeaderParser {
  *
  * @param text - The whole header: an object starting at index 0, optionally followed by spaces.
  * @param options - `maxDepth`: the deepest nesting allowed, counting the top-level object as 1.
+ *   `freeNumbersKey`: the top-level key whose value may hold any number (default `"metadata"`,
+ *   ndpack's); `null` for formats with no such key (safetensors, whose `__metadata__` holds strings
+ *   only), so that even a tensor named `metadata` has integer-literal sizes (`2.0` is refused).
  * @returns The header object (typed `unknown`: validating its shape is the caller's job).
  * @throws NdpackError with code HEADER_INVALID, DUPLICATE_KEY, BAD_NUMBER or LIMIT_EXCEEDED,
  *   carrying `offset` (a character index into `text`) and, inside the object, `field`.
  */
-export function parseHeaderJson(text: string, options: { maxDepth: number }): unknown {
-  return new HeaderParser(text, options.maxDepth).parse();
+export function parseHeaderJson(text: string, options: { maxDepth: number; freeNumbersKey?: string | null }): unknown {
+  return new HeaderParser(text, options.maxDepth, options.freeNumbersKey === undefined ? "metadata" : options.freeNumbersKey).parse();
 }
 
 /** Formats a finite number so that {@link parseHeaderJson} reads back the identical double. */

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { httpSource, withoutQuery, type HttpSourceOptions } from "./io/http.js";
-import type { ReadRequestOptions } from "./io/source.js";
-import { openSource, type NdpackReader, type OpenSourceOptions } from "./reader.js";
+import { checkOptionNames } from "./errors.js";
+import { HTTP_SOURCE_OPTIONS, httpSource, withoutQuery, type HttpSourceOptions } from "./io/http.js";
+import { OPEN_SOURCE_OPTIONS, openSource, type NdpackReader, type OpenSourceOptions } from "./reader.js";
 import { SET_INDEX_SUFFIX } from "./set.js";
 import { openSetAt } from "./set-reader.js";
 
@@ -44,12 +44,15 @@ export interface OpenUrlOptions extends HttpSourceOptions, OpenSourceOptions {
  * ```
  */
 export async function openUrl(url: string | URL, options: OpenUrlOptions = {}): Promise<NdpackReader> {
+  checkOptionNames(options, { ...HTTP_SOURCE_OPTIONS, ...OPEN_SOURCE_OPTIONS, maxIndexBytes: true }, "openUrl");
+  const { headers, fetch, retries, timeout, concurrency, allowFullDownload, ...readerOptions } = options;
+  const http = { headers, fetch, retries, timeout, concurrency, allowFullDownload };
   if (new URL(url).pathname.endsWith(SET_INDEX_SUFFIX)) {
     // A set: its index, then each shard next to it when one of its arrays is read, each an HTTP source of its own.
-    const openShard = (location: string, read: ReadRequestOptions) => httpSource(location, read.signal === undefined ? options : { ...options, signal: read.signal });
-    return openSetAt(url, openShard, { ...options, name: withoutQuery(String(url)) });
+    const openShard = (location: string, read: { signal?: AbortSignal }) => httpSource(location, { ...http, signal: read.signal ?? options.signal });
+    return openSetAt(url, openShard, { ...readerOptions, name: withoutQuery(String(url)) });
   }
-  const source = await httpSource(url, options);
+  const source = await httpSource(url, { ...http, signal: options.signal });
   // Named without its query: a presigned URL's signature stays out of messages, and the extension is the path's.
-  return openSource(source, { name: withoutQuery(source.url), ...options });
+  return openSource(source, { name: withoutQuery(source.url), ...readerOptions });
 }

@@ -7,10 +7,22 @@
  */
 import type { ByteOrder } from "./format.js";
 
+/** The part of a Node zlib stream the core uses: a Duplex whose `bytesWritten` counts the compressed bytes used up to the stream's end. */
+export interface NodeInflater extends AsyncIterable<Uint8Array> {
+  readonly bytesWritten: number;
+  readonly destroyed: boolean;
+  write(chunk: Uint8Array): boolean;
+  end(): void;
+  destroy(): void;
+  once(event: "drain" | "close", listener: () => void): unknown;
+  off(event: "drain" | "close", listener: () => void): unknown;
+}
+
 /** The part of Node's zlib the core uses when it is there (faster than the pure-JS fallbacks). */
 export interface NativeZlib {
   crc32(data: Uint8Array, value?: number): number;
   inflateRawSync(data: Uint8Array, options: { maxOutputLength: number; info: true }): { buffer: Uint8Array; engine: { bytesWritten: number } };
+  createInflateRaw(): NodeInflater;
 }
 
 function loadNativeZlib(): Partial<NativeZlib> {
@@ -20,6 +32,7 @@ function loadNativeZlib(): Partial<NativeZlib> {
     return {
       ...(typeof zlib?.crc32 === "function" ? { crc32: zlib.crc32 } : {}),
       ...(typeof zlib?.inflateRawSync === "function" ? { inflateRawSync: zlib.inflateRawSync } : {}),
+      ...(typeof zlib?.createInflateRaw === "function" ? { createInflateRaw: zlib.createInflateRaw } : {}),
     };
   } catch {
     // Some sandboxes expose `process` but refuse built-in access; every caller has a fallback.

@@ -9,7 +9,7 @@ import type { Dtype } from "../dtypes.js";
 import { withFile } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
 import { entriesOf, formatLabel, isSet, openFile, versionOf, type FileFormat } from "./formats.js";
-import { displayName, formatBytes, formatShape, formatTable, print, toJson } from "./output.js";
+import { displayName, escapeControls, formatBytes, formatShape, formatTable, print, toJson } from "./output.js";
 
 /** Options of `ndpack inspect`. */
 export interface InspectOptions {
@@ -84,10 +84,10 @@ function formatInspectReport(report: InspectReport): string {
   const format = formatLabel(report.format as FileFormat);
   const count = `${report.arrays.length} ${report.arrays.length === 1 ? "array" : "arrays"}`;
   const what = report.shards === undefined ? `${format}${report.version === null ? "" : ` ${report.version}`}` : `set of ${report.shards.length} ${report.shards.length === 1 ? "shard" : "shards"} (${[...new Set(report.shards.map((shard) => formatLabel(shard.format as FileFormat)))].join(", ") || "none"})`;
-  lines.push(`${report.file}: ${what}, ${count}, ${formatBytes(report.size)}${report.size >= 1024 ? ` (${report.size} bytes)` : ""}`);
+  lines.push(`${escapeControls(report.file)}: ${what}, ${count}, ${formatBytes(report.size)}${report.size >= 1024 ? ` (${report.size} bytes)` : ""}`);
   const details = [report.alignment === null ? undefined : `alignment ${report.alignment}`, `checksum ${report.checksum}`].filter((d) => d !== undefined);
   lines.push(details.join(", "));
-  const metadata = JSON.stringify(report.metadata);
+  const metadata = toJson(report.metadata, 0);
   lines.push(`metadata ${metadata.length > 100 ? toJson(report.metadata) : metadata}`);
   if (report.shards !== undefined && report.shards.length > 0) {
     const columns = [{ title: "shard" }, { title: "format" }, { title: "bytes", right: true }, { title: "arrays", right: true }];

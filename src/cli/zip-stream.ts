@@ -11,7 +11,7 @@ import { createDeflateRaw } from "node:zlib";
 import { crc32 } from "../crc32.js";
 import { NdpackError } from "../errors.js";
 import { alignPaddingFor, localHeaderSize, writeCentralDirectory, writeLocalHeader, zipName, type ZipRecord } from "../interop/zip.js";
-import { AtomicFile, FileSink, ioError, writeAt } from "../node/io.js";
+import { AtomicFile, FileSink, ioError, writeAt, type TargetOptions } from "../node/io.js";
 import { pipeThrough } from "./streams.js";
 
 /** Sizes at which the local header needs ZIP64 fields (APPNOTE 4.4.8: 0xFFFFFFFF means "see the ZIP64 field"). */
@@ -35,8 +35,8 @@ export class ZipStreamWriter {
     this.#level = level;
   }
 
-  static async create(path: string, level: number): Promise<ZipStreamWriter> {
-    return new ZipStreamWriter(await AtomicFile.create(path), level);
+  static async create(path: string, level: number, options: TargetOptions = {}): Promise<ZipStreamWriter> {
+    return new ZipStreamWriter(await AtomicFile.create(path, options), level);
   }
 
   async #write(bytes: Uint8Array): Promise<void> {

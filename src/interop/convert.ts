@@ -21,8 +21,9 @@
  */
 import { decode, inputBytes, type DecodeInput, type DecodeOptions, type NdArray } from "../decode.js";
 import type { Dtype } from "../dtypes.js";
-import { encode, type ArraySpec, type EncodeOptions } from "../encode.js";
-import { NdpackError } from "../errors.js";
+import { encode, ENCODE_OPTIONS, type ArraySpec, type EncodeOptions } from "../encode.js";
+import { checkOptionNames, NdpackError } from "../errors.js";
+import { LIMIT_OPTIONS } from "../format.js";
 import { sniffFormat } from "../formats/index.js";
 import { fromNpy, toNpy } from "./npy.js";
 import { fromNpz, toNpz } from "./npz.js";
@@ -89,6 +90,7 @@ function readForeign(bytes: Uint8Array, format: InteropFormat, options: ToNdpack
  * ```
  */
 export function toNdpack(input: DecodeInput, options: ToNdpackOptions = {}): Uint8Array {
+  checkOptionNames(options, { ...ENCODE_OPTIONS, from: true, name: true, voidDtype: true } satisfies Record<keyof ToNdpackOptions, true>, "toNdpack");
   const bytes = inputBytes(input);
   const format = options.from ?? detectFormat(bytes);
   if (format === undefined || format === "ndpack") {
@@ -99,7 +101,8 @@ export function toNdpack(input: DecodeInput, options: ToNdpackOptions = {}): Uin
   for (const [name, array] of arrays) {
     specs.set(name, { data: array.data, shape: array.shape, dtype: array.dtype, order: array.order, ...(options.codec === undefined && array.codec !== "none" ? { codec: array.codec } : {}) });
   }
-  return encode(specs, { ...options, metadata: options.metadata ?? metadata });
+  const { from: _from, name: _name, voidDtype: _voidDtype, ...encodeOptions } = options;
+  return encode(specs, { ...encodeOptions, metadata: options.metadata ?? metadata });
 }
 
 /** Options of {@link fromNdpack}: how to read the ndpack file (the core's `decode` options) and what to write. */
@@ -108,6 +111,11 @@ export interface FromNdpackOptions extends Pick<DecodeOptions, "maxHeaderBytes" 
   readonly name?: string;
   /** For .npz: deflate the members. Default: when any array of the ndpack file is compressed. */
   readonly compress?: boolean;
+  /**
+   * Check every payload's CRC before converting (default `true`: every payload is read anyway, so
+   * the check costs one CRC pass). `false` converts a damaged payload as it is.
+   */
+  readonly verify?: boolean;
 }
 
 /**
@@ -124,8 +132,10 @@ export interface FromNdpackOptions extends Pick<DecodeOptions, "maxHeaderBytes" 
  * ```
  */
 export function fromNdpack(input: DecodeInput, to: InteropFormat, options: FromNdpackOptions = {}): Uint8Array {
+  checkOptionNames(options, { ...LIMIT_OPTIONS, name: true, compress: true, verify: true } satisfies Record<keyof FromNdpackOptions, true>, "fromNdpack");
   const { name, compress, ...decodeOptions } = options;
-  const file = decode(input, decodeOptions);
+  // Every payload is read to be converted, so its CRC is checked unless the caller opts out.
+  const file = decode(input, { ...decodeOptions, verify: decodeOptions.verify ?? true });
   switch (to) {
     case "npy": {
       if (name === undefined && file.size !== 1) {

@@ -24,11 +24,11 @@
 import { runOnBytes } from "../io/steps.js";
 import { inputBytes, type DecodeInput, type NdArray } from "../decode.js";
 import { isDtype, type Dtype } from "../dtypes.js";
-import { prepareArray, type ArraysInput, type PreparedArray } from "../encode.js";
-import { NdpackError } from "../errors.js";
+import { entriesOf, prepareArray, type ArraysInput, type PreparedArray } from "../encode.js";
+import { checkOptionNames, NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
 import { parseHeaderJson, stringifyJson } from "../json.js";
-import { checkCopy, checkLevel, checkLimit, checkMetadata, checkName, decodeUtf8, entriesOf, setOwn, utf8Encoder, viewOrCopy, type CopyMode, type ForeignPayload } from "./common.js";
+import { checkCopy, checkLevel, checkLimit, checkMetadata, checkName, decodeUtf8, setOwn, utf8Encoder, viewOrCopy, type CopyMode, type ForeignPayload } from "./common.js";
 import { npyLayoutSteps, npyPayload, resolveNpyOptions, storedHead, writeNpyHeader, type NpyLayout } from "./npy.js";
 import { readZipDirectory, readZipMember, writeZip, type ZipEntry, type ZipMemberInput } from "./zip.js";
 
@@ -74,7 +74,11 @@ export interface NpzWriteOptions {
   readonly compressionLevel?: number;
   /** Metadata to keep in {@link NPZ_NDPACK_MEMBER} (any JSON object). */
   readonly metadata?: Readonly<Record<string, unknown>>;
-  /** Write ZIP64 records for every member and the directory even when no size needs them. Default false. */
+  /**
+   * Write ZIP64 records for every member and the directory even when no size needs them. Default
+   * false. An empty archive is written plain even so: numpy.load recognises a zip by its first
+   * bytes, and there is nothing for ZIP64 records to describe.
+   */
   readonly forceZip64?: boolean;
 }
 
@@ -182,6 +186,7 @@ export function checkNdpackDtypes(extra: NdpackMember, dtypeOf: (name: string) =
  * ```
  */
 export function fromNpz(input: DecodeInput, options: NpzReadOptions = {}): NpzContents {
+  checkOptionNames(options, { copy: true, voidDtype: true, maxArrays: true, maxDecodedBytes: true, maxHeaderBytes: true, maxDims: true, verify: true } satisfies Record<keyof NpzReadOptions, true>, "fromNpz");
   const copy = checkCopy(options.copy);
   const npyOptions = resolveNpyOptions({ maxHeaderBytes: options.maxHeaderBytes, maxDims: options.maxDims });
   const maxArrays = checkLimit(options.maxArrays, DEFAULT_LIMITS.maxArrays, "maxArrays");
@@ -235,6 +240,7 @@ export function fromNpz(input: DecodeInput, options: NpzReadOptions = {}): NpzCo
  * ```
  */
 export function toNpz(arrays: ArraysInput, options: NpzWriteOptions = {}): Uint8Array {
+  checkOptionNames(options, { compress: true, compressionLevel: true, metadata: true, forceZip64: true } satisfies Record<keyof NpzWriteOptions, true>, "toNpz");
   const level = checkLevel(options.compressionLevel);
   const metadata = checkMetadata(options.metadata);
   const method = options.compress ? "deflate" : "stored";

@@ -24,7 +24,7 @@
  */
 export * from "../index.js";
 export { load, open, save } from "./fs.js";
-export type { OpenOptions, OpenTarget, PathLike, SaveOptions } from "./fs.js";
+export type { OpenOptions, OpenTarget, PathLike, SaveOptions, TargetOptions } from "./fs.js";
 export { createWriter } from "./writer.js";
 export type { NdpackWriter, WriterEntry, WriterOptions, WriterTarget } from "./writer.js";
 export { createSetWriter, DEFAULT_MAX_SHARD_BYTES, saveSet } from "./set-writer.js";

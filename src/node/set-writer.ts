@@ -20,9 +20,8 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open as openHandle, readdir, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "../crc32.js";
-import { prepareArray, type ArrayInput, type ArraysInput, type ArraySpec } from "../encode.js";
+import { entriesOf, prepareArray, type ArrayInput, type ArraysInput, type ArraySpec } from "../encode.js";
 import { NdpackError } from "../errors.js";
-import { entriesOf } from "../interop/common.js";
 import {
   checkStem,
   GENERATION_HEX_DIGITS,
