@@ -1,7 +1,12 @@
 // Recipe: a checkpoint too big for one file, as a sharded set: many shard files, one index.
 // The same code reads a Hugging Face checkpoint (model.safetensors.index.json) as it is.
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
+import { mkdtempSync as makeTemporaryDirectory, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join as joinPath } from "node:path";
+
+// The files this writes go to a new temporary directory, not the one it is run from.
+process.chdir(makeTemporaryDirectory(joinPath(tmpdir(), "ndpack-example-")));
 
 import { createSetWriter, open, saveSet } from "ndpack/node";
 
