@@ -18,6 +18,7 @@ import type { BenchConfig, Case } from "./harness.js";
 import { peerCases } from "./peers.js";
 import { remoteCases } from "./remote.js";
 import { scalingCases } from "./scaling.js";
+import { setCases } from "./sets.js";
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 export const REPO_DIR = dirname(BENCH_DIR);
@@ -39,6 +40,7 @@ export const SCENARIOS: Readonly<Record<string, string>> = {
   compression: "issue 4: codecs on four kinds of data",
   crc: "issue 4 / FORMAT.md §6: CRC-32 implementations",
   messages: "issue 17: message streams over loopback TCP",
+  sets: "issue 11: sharded sets (one array from a 16-shard set; saveSet)",
 };
 
 export function defaultConfig(overrides: Partial<BenchConfig>): BenchConfig {
@@ -53,7 +55,7 @@ export function defaultConfig(overrides: Partial<BenchConfig>): BenchConfig {
 }
 
 export function allCases(config: BenchConfig): Case[] {
-  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...lazyCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config), ...messageCases(config), ...remoteCases(config), ...manyArraysCases(config)];
+  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...lazyCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config), ...messageCases(config), ...remoteCases(config), ...manyArraysCases(config), ...setCases(config)];
   const order = Object.keys(SCENARIOS);
   // Stable sort by scenario, keeping each scenario's own order (core cases before peers).
   return all

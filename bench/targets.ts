@@ -6,6 +6,7 @@
  */
 import { F3, S4, S5 } from "./files.js";
 import { R1 } from "./remote.js";
+import { SETS } from "./sets.js";
 import { formatMiB, formatMs, GiB, MiB, type CaseResult } from "./harness.js";
 import { BIG_STEP as MESSAGES_BIG_STEP } from "./messages.js";
 import { COUNT_STEP, SIZE_STEP } from "./scaling.js";
@@ -116,5 +117,13 @@ export function evaluateTargets(results: readonly CaseResult[]): TargetResult[] 
   if (writer?.peakRss !== undefined) {
     out.push({ name: "issue 3: createWriter 8 GiB in 64 MiB chunks, peak RSS", measured: formatMiB(writer.peakRss), required: "< 256 MiB", met: writer.peakRss < 256 * MiB });
   } else notMeasured("issue 3: createWriter 8 GiB, peak RSS", "< 256 MiB");
+
+  // Issue 11: sharded sets.
+  speed("issue 11: one array from a 16-shard set vs from one .ndp (time within 1.5x, i.e. speed >= 0.67x)", SETS.id(SETS.read, SETS.single), SETS.id(SETS.read, SETS.set), 1 / 1.5);
+  const setRead = get(SETS.id(SETS.read, SETS.set));
+  if (setRead?.extra && typeof setRead.extra.bytesRead === "number" && typeof setRead.extra.allowedBytes === "number") {
+    out.push({ name: "issue 11: bytes read (index + shard header + array + one page)", measured: `${setRead.extra.bytesRead.toLocaleString("en-US")} B`, required: `<= ${setRead.extra.allowedBytes.toLocaleString("en-US")} B`, met: setRead.extra.bytesRead <= setRead.extra.allowedBytes });
+  } else notMeasured("issue 11: bytes read (index + shard header + array + one page)", "<= index + header + array + 4 KiB");
+  speed("issue 11: saveSet (16 shards) vs save to one file, throughput", SETS.id(SETS.save, SETS.saveOne), SETS.id(SETS.save, SETS.saveSet), 0.85);
   return out;
 }

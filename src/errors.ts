@@ -53,6 +53,8 @@ export const ERROR_CODES = [
   "TIMEOUT",
   "ABORTED",
   "NOT_REGULAR_FILE",
+  // Sharded sets (FORMAT.md §12): an index, or a shard, that breaks the set's rules
+  "SET_INVALID",
 ] as const;
 
 /** A stable string naming one kind of failure; see {@link ERROR_CODES}. */

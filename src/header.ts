@@ -399,8 +399,8 @@ const HEADER_READ_GRANULE = 4096;
  * does not fit in it (from the start, with the padding up to the next 4 KiB), and one more only
  * for padding beyond that (alignments above 4 KiB).
  */
-export function* readLayoutSteps(size: number | undefined, limits: ReadLimits): RangeSteps<FileLayout> {
-  const asked = size === undefined ? PREAMBLE_SIZE : Math.min(size, FIRST_READ_BYTES);
+export function* readLayoutSteps(size: number | undefined, limits: ReadLimits, firstReadBytes = FIRST_READ_BYTES): RangeSteps<FileLayout> {
+  const asked = size === undefined ? PREAMBLE_SIZE : Math.min(size, firstReadBytes);
   let head = yield { offset: 0, length: asked };
   // Steps 1–5. While a stream's length is unknown, the largest possible one stands in for step 5;
   // a stream that ends inside the header is caught below with the length actually seen.

@@ -39,7 +39,7 @@ export interface OpenSourceOptions extends ContainerOptions {
 }
 
 /** The option names {@link openSource} takes. */
-export const OPEN_SOURCE_OPTIONS = { ...LIMIT_OPTIONS, voidDtype: true, npyName: true, format: true, name: true, signal: true } as const satisfies Record<keyof OpenSourceOptions, true>;
+export const OPEN_SOURCE_OPTIONS = { ...LIMIT_OPTIONS, voidDtype: true, npyName: true, firstReadBytes: true, format: true, name: true, signal: true } as const satisfies Record<keyof OpenSourceOptions, true>;
 
 /** Options of {@link NdpackReader.read}. */
 export interface ReadOptions {
@@ -173,7 +173,10 @@ class CountingSource implements ByteSource {
   /** Where the last reuse was found: header readers revisit reads in the order they made them. */
   #hint = 0;
   #readAhead = false;
-  constructor(readonly inner: ByteSource) {}
+  constructor(
+    readonly inner: ByteSource,
+    readonly firstReadBytes = FIRST_READ_BYTES,
+  ) {}
   get size(): number {
     return this.inner.size;
   }
@@ -204,7 +207,7 @@ class CountingSource implements ByteSource {
       const kept = this.#fromWindows(offset, wanted);
       if (kept !== undefined) return kept;
     }
-    const ahead = this.#readAhead ? Math.max(wanted, Math.min(this.#windows.length === 0 ? FIRST_READ_BYTES : HEADER_READ_AHEAD, this.size - offset)) : wanted;
+    const ahead = this.#readAhead ? Math.max(wanted, Math.min(this.#windows.length === 0 ? this.firstReadBytes : HEADER_READ_AHEAD, this.size - offset)) : wanted;
     const bytes = await readExactly(this.inner, offset, ahead, options?.signal);
     this.bytesRead += bytes.length;
     this.readCount++;
@@ -587,7 +590,9 @@ export async function openSource(source: ByteSource, options: OpenSourceOptions 
     checkOptionNames(options, OPEN_SOURCE_OPTIONS, "openSource");
     const limits = resolveLimits(options);
     const size = source.size;
-    const counting = new CountingSource(source);
+    const firstRead = options.firstReadBytes ?? FIRST_READ_BYTES;
+    if (!Number.isSafeInteger(firstRead) || firstRead < 1) throw new NdpackError("INVALID_ARGUMENT", `firstReadBytes must be a positive integer, got ${String(firstRead)}`, { field: "firstReadBytes" });
+    const counting = new CountingSource(source, firstRead);
     counting.readAhead = true;
     const head = await counting.read(0, Math.min(size, SNIFF_BYTES), options);
     const format = options.format !== undefined ? formatNamed(options.format) : (sniffFormat(head, size) ?? (options.name === undefined ? undefined : formatOfName(options.name)));

@@ -7,13 +7,18 @@
 import { checkOptionNames } from "./errors.js";
 import { HTTP_SOURCE_OPTIONS, httpSource, withoutQuery, type HttpSourceOptions } from "./io/http.js";
 import { OPEN_SOURCE_OPTIONS, openSource, type NdpackReader, type OpenSourceOptions } from "./reader.js";
+import { SET_INDEX_SUFFIX } from "./set.js";
+import { openSetAt } from "./set-reader.js";
 
 /**
  * Options of {@link openUrl}: those of `httpSource` (headers, retries, timeout, concurrency...)
  * and of `openSource` (format, limits). `signal` cancels the opening and every later request of
  * the reader; a read's own `signal` cancels that read.
  */
-export interface OpenUrlOptions extends HttpSourceOptions, OpenSourceOptions {}
+export interface OpenUrlOptions extends HttpSourceOptions, OpenSourceOptions {
+  /** For a set (a URL whose path ends in `.index.json`): the largest index accepted, in bytes (default 100 MiB). */
+  readonly maxIndexBytes?: number;
+}
 
 /**
  * Opens a file of any supported format (ndpack, .npy, .npz, .safetensors) on an HTTP(S) server for
@@ -27,6 +32,10 @@ export interface OpenUrlOptions extends HttpSourceOptions, OpenSourceOptions {}
  * `readMany` coalesces neighbouring arrays into few requests. The format is told from the first
  * bytes, else from the URL's extension (its query left out).
  *
+ * A URL whose path ends in `.index.json` is a sharded set's index (FORMAT.md §12; a Hugging Face
+ * checkpoint's `model.safetensors.index.json`): the reader is then a `SetReader`, which reads the
+ * index, and each shard (at its name next to the index) only when one of its arrays is read.
+ *
  * Errors: those of `httpSource` (HTTP_ERROR with `status`, RANGE_NOT_SUPPORTED, FILE_CHANGED,
  * TRUNCATED, IO_ERROR, TIMEOUT, ABORTED) and the format errors of the file's reader.
  *
@@ -38,9 +47,15 @@ export interface OpenUrlOptions extends HttpSourceOptions, OpenSourceOptions {}
  * ```
  */
 export async function openUrl(url: string | URL, options: OpenUrlOptions = {}): Promise<NdpackReader> {
-  checkOptionNames(options, { ...HTTP_SOURCE_OPTIONS, ...OPEN_SOURCE_OPTIONS }, "openUrl");
+  checkOptionNames(options, { ...HTTP_SOURCE_OPTIONS, ...OPEN_SOURCE_OPTIONS, maxIndexBytes: true }, "openUrl");
   const { headers, fetch, retries, timeout, concurrency, allowFullDownload, ...readerOptions } = options;
-  const source = await httpSource(url, { headers, fetch, retries, timeout, concurrency, allowFullDownload, signal: options.signal });
+  const http = { headers, fetch, retries, timeout, concurrency, allowFullDownload };
+  if (new URL(url).pathname.endsWith(SET_INDEX_SUFFIX)) {
+    // A set: its index, then each shard next to it when one of its arrays is read, each an HTTP source of its own.
+    const openShard = (location: string, read: { signal?: AbortSignal }) => httpSource(location, { ...http, signal: read.signal ?? options.signal });
+    return openSetAt(url, openShard, { ...readerOptions, name: withoutQuery(String(url)) });
+  }
+  const source = await httpSource(url, { ...http, signal: options.signal });
   // Named without its query: a presigned URL's signature stays out of messages, and the extension is the path's.
   return openSource(source, { name: withoutQuery(source.url), ...readerOptions });
 }

@@ -3,7 +3,7 @@
  * triggers it (byte literals, or the independent builder of test/helpers/fixture-builder.ts).
  * The codes of the file and stream APIs (IO_ERROR, FILE_CHANGED, WRITE_SIZE, CLOSED,
  * NOT_REGULAR_FILE) are tested with those APIs (NOT_REGULAR_FILE in test/write-targets.test.ts), those of
- * HTTP reads (HTTP_ERROR, RANGE_NOT_SUPPORTED, TIMEOUT, ABORTED) in test/remote-failures.test.ts. Then:
+ * HTTP reads (HTTP_ERROR, RANGE_NOT_SUPPORTED, TIMEOUT, ABORTED) in test/remote-failures.test.ts, and SET_INVALID with sets (test/set-index.test.ts). Then:
  * hostile sizes cost nothing, and no header can touch Object.prototype.
  */
 import { describe, expect, test } from "vitest";
@@ -736,7 +736,7 @@ describeCode("DTYPE_MISMATCH", () => {
 
 describe("coverage", () => {
   test("every code the core can raise has a describe block above", () => {
-    const fileApi: readonly ErrorCode[] = ["IO_ERROR", "FILE_CHANGED", "WRITE_SIZE", "CLOSED", "NOT_REGULAR_FILE", "HTTP_ERROR", "RANGE_NOT_SUPPORTED", "TIMEOUT", "ABORTED"];
+    const fileApi: readonly ErrorCode[] = ["IO_ERROR", "FILE_CHANGED", "WRITE_SIZE", "CLOSED", "NOT_REGULAR_FILE", "HTTP_ERROR", "RANGE_NOT_SUPPORTED", "TIMEOUT", "ABORTED", "SET_INVALID"];
     expect([...covered].sort()).toEqual(ERROR_CODES.filter((c) => !fileApi.includes(c)).sort());
   });
 });

@@ -12,7 +12,9 @@ import { errorLine, FileError, usageError, withFile } from "./errors.js";
 import { entriesOf, formatOfPath, openFile, type FileFormat, type OpenFileOptions } from "./formats.js";
 import { printError } from "./output.js";
 import { createProgress } from "./progress.js";
-import { writeArrays, type OutputArray, type WriteOptions } from "./writers.js";
+import { writeArrays, writeSet, type OutputArray, type WriteOptions } from "./writers.js";
+import { DEFAULT_MAX_SHARD_BYTES } from "../node/set-writer.js";
+import { SET_INDEX_SUFFIX } from "../set.js";
 
 /** Options shared by the commands that write files (`convert`, `pack`, `extract`). */
 export interface WriteCommandOptions {
@@ -37,6 +39,8 @@ export interface WriteCommandOptions {
    * error) instead of failing with the input's error.
    */
   readonly salvage?: boolean;
+  /** For a set output (`*.index.json`): the most array bytes per shard (`5GB`, `500MiB`, bytes). */
+  readonly maxShardSize?: string;
 }
 
 /**
@@ -51,11 +55,32 @@ export function inputOptions(command: string, path: string, options: Pick<WriteC
   };
 }
 
-/** The output format of `path`: `--to`, else its extension. */
+/**
+ * The output format of `path`: `--to`, else its extension. For a set's index (`*.index.json`), the
+ * format of its shards: `<stem>.ndp.index.json` or `<stem>.safetensors.index.json`.
+ */
 export function outputFormat(path: string, to: FileFormat | undefined): FileFormat {
-  const format = to ?? formatOfPath(path);
-  if (format === undefined) throw usageError(`cannot tell the format of ${path} from its extension: use .ndp, .npy, .npz or .safetensors, or --to`, "--to");
+  const format = to ?? formatOfPath(isSetPath(path) ? path.slice(0, -SET_INDEX_SUFFIX.length) : path);
+  if (format === undefined) throw usageError(`cannot tell the format of ${path} from its extension: use .ndp, .npy, .npz or .safetensors (or <stem>.ndp.index.json, <stem>.safetensors.index.json for a set), or --to`, "--to");
   return format;
+}
+
+/** True when `path` names a set's index, which commands write as a set. */
+function isSetPath(path: string): boolean {
+  return path.endsWith(SET_INDEX_SUFFIX);
+}
+
+/**
+ * `--max-shard-size`: bytes, or a number with a unit as Hugging Face writes them (`5GB` is 5 x 10^9
+ * bytes, `2GiB` 2 x 2^30). Usage error otherwise.
+ */
+export function parseByteSize(text: string): number {
+  const units: Record<string, number> = { "": 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = match === null ? undefined : units[match[2]!.toLowerCase()];
+  const bytes = match === null || unit === undefined ? Number.NaN : Math.floor(Number(match[1]) * unit);
+  if (!Number.isSafeInteger(bytes) || bytes < 1) throw usageError(`--max-shard-size must be a size such as 500MB, 5GB, 2GiB or a number of bytes, got ${JSON.stringify(text)}`, "--max-shard-size");
+  return bytes;
 }
 
 /** The writer's options for a command's flags. */
@@ -74,12 +99,18 @@ export function writeOptions(format: FileFormat, options: WriteCommandOptions, m
   };
 }
 
-/** Copies `arrays` to `path` with a progress bar over their bytes; errors name the file they concern. */
-export async function copyArrays(path: string, arrays: readonly OutputArray[], options: WriteOptions, inputBytes: number, progressOption: boolean | undefined): Promise<void> {
+/**
+ * Copies `arrays` to `path` with a progress bar over their bytes; errors name the file they
+ * concern. A `path` ending in `.index.json` is written as a set of shards of at most
+ * `maxShardBytes` of array bytes each (default: `DEFAULT_MAX_SHARD_BYTES`).
+ */
+export async function copyArrays(path: string, arrays: readonly OutputArray[], options: WriteOptions, inputBytes: number, progressOption: boolean | undefined, maxShardBytes?: number): Promise<void> {
+  if (maxShardBytes !== undefined && !isSetPath(path)) throw usageError(`--max-shard-size writes a set, whose index is named <stem>.ndp.index.json or <stem>.safetensors.index.json; ${basename(path)} is not`, "--max-shard-size");
   const total = arrays.reduce((sum, a) => sum + a.entry.nbytes, 0);
   const progress = createProgress(`writing ${basename(path)}`, total, inputBytes, progressOption);
+  const write = isSetPath(path) ? writeSet : (target: string, list: readonly OutputArray[], writeOptions: WriteOptions) => writeArrays(target, list, writeOptions);
   try {
-    await withFile(path, () => writeArrays(path, arrays, { ...options, onProgress: (bytes) => progress.advance(bytes) }));
+    await withFile(path, () => write(path, arrays, { ...options, onProgress: (bytes) => progress.advance(bytes) }, maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES));
   } catch (error) {
     progress.stop();
     throw error;
@@ -96,7 +127,7 @@ export async function convertCommand(input: string, output: string, options: Wri
       throw usageError(`${input} holds an array with an empty name, which an ndpack file cannot hold: convert to .npz or .safetensors, or name it (ndpack extract ${input} "" -o DIR, then ndpack pack ${output} NAME=DIR/.npy ...)`, "name");
     }
     const arrays = entriesOf(file).map((entry) => ({ name: entry.name, file, entry }));
-    await copyArrays(output, arrays, writeOptions(format, options, file.metadata), file.byteLength, options.progress);
+    await copyArrays(output, arrays, writeOptions(format, options, file.metadata), file.byteLength, options.progress, options.maxShardSize === undefined ? undefined : parseByteSize(options.maxShardSize));
   } finally {
     await file.close();
   }

@@ -6,11 +6,12 @@
  * |-----:|---------|
  * | 0 | success (`verify`: every check holds; `diff`: no difference) |
  * | 1 | `diff` found a difference; or a failure that is not the input's fault: IO_ERROR, FILE_CHANGED, an HTTP failure (HTTP_ERROR, RANGE_NOT_SUPPORTED, TIMEOUT, ABORTED), an internal error |
- * | 2 | bad input: a file that is not valid (any format or checksum code), NOT_FOUND (no such array), INVALID_ARGUMENT (bad usage), NOT_REGULAR_FILE (an output path ndpack may not replace) |
+ * | 2 | bad input: a file that is not valid (any format or checksum code), NOT_FOUND (no such array), INVALID_ARGUMENT (bad usage), NOT_REGULAR_FILE (an output path ndpack may not replace); a set with a missing shard or one that does not match its index |
  *
  * @module
  */
 import { isNdpackError, NdpackError, type ErrorCode } from "../errors.js";
+import { SET_INDEX_SUFFIX } from "../set.js";
 import { escapeControls } from "./output.js";
 
 /** Exit codes of the `ndpack` command. */
@@ -22,7 +23,22 @@ const FAILURE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["IO_ERROR", "F
 /** The exit code for an error. */
 export function exitCodeOf(error: unknown): number {
   const inner = error instanceof FileError ? error.error : error;
-  return isNdpackError(inner) && !FAILURE_CODES.has(inner.code) ? EXIT.badInput : EXIT.failure;
+  if (!isNdpackError(inner)) return EXIT.failure;
+  return !FAILURE_CODES.has(inner.code) || (error instanceof FileError && isBrokenShard(error.file, inner)) ? EXIT.badInput : EXIT.failure;
+}
+
+/**
+ * True when `error`, met while reading the set whose index is `file` (a path or URL), says that one
+ * of its shards is missing (ENOENT; HTTP 404) or is not the file the index describes (FORMAT.md
+ * §12.3): the set is broken, which is bad input (exit 2), where the same codes for a file named on
+ * the command line are not.
+ */
+function isBrokenShard(file: string, error: NdpackError): boolean {
+  if (!new URL(file, "file:///").pathname.endsWith(SET_INDEX_SUFFIX)) return false;
+  const about = error.path ?? error.url;
+  if (about === undefined || about === file) return false;
+  const cause = error.cause as { code?: unknown } | undefined;
+  return (error.code === "IO_ERROR" && cause?.code === "ENOENT") || (error.code === "HTTP_ERROR" && error.status === 404) || (error.code === "FILE_CHANGED" && error.field?.startsWith("ndpack.shards") === true);
 }
 
 /** An error while working on one file: what was wrong, and with which file. */

@@ -19,6 +19,7 @@ import type { Checksum } from "../format.js";
 import { formatNamed, formatOfName, type FormatName } from "../formats/index.js";
 import { open } from "../node/fs.js";
 import { DEFAULT_CHUNK_BYTES, type NdpackReader } from "../reader.js";
+import type { SetReader } from "../set-reader.js";
 import { FileError, withFile } from "./errors.js";
 
 /** The formats the command line reads and writes. */
@@ -53,6 +54,13 @@ export interface OpenFileOptions {
    * the read: damaged bytes never reach an output that would give them fresh checksums.
    */
   readonly onDamage?: (error: NdpackError) => void;
+  /** For a set: open its shards only when their arrays are read (`verify` reports each shard), instead of reading every shard's header at once. */
+  readonly lazyShards?: boolean;
+}
+
+/** True for the reader of a sharded set (an index `*.index.json`). */
+export function isSet(file: NdpackReader): file is SetReader {
+  return "index" in file && typeof (file as SetReader).openShards === "function";
 }
 
 /** The failures `onDamage` may take instead of the read failing: the bytes are there, only their checks fail. */
@@ -63,11 +71,20 @@ const salvaging = new WeakMap<NdpackReader, (error: NdpackError) => void>();
 
 /**
  * Opens a file of any supported format with the one reader (headers only); a .npy file's array is
- * named after the file. Errors name the file.
+ * named after the file. A set's index opens the set, and every shard's header is read (so that
+ * every array's description is known) unless `lazyShards`. Errors name the file.
  */
 export async function openFile(path: string, options: OpenFileOptions = {}): Promise<NdpackReader> {
   const npyName = basename(path).replace(/\.npy$/i, "");
   const file = await withFile(path, () => open(path, { npyName, ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }) }));
+  if (isSet(file) && options.lazyShards !== true) {
+    try {
+      await withFile(path, () => file.openShards());
+    } catch (error) {
+      await file.close();
+      throw error;
+    }
+  }
   if (options.onDamage !== undefined) salvaging.set(file, options.onDamage);
   return file;
 }

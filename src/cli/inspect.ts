@@ -8,7 +8,7 @@
 import type { Dtype } from "../dtypes.js";
 import { withFile } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
-import { entriesOf, formatLabel, openFile, versionOf, type FileFormat } from "./formats.js";
+import { entriesOf, formatLabel, isSet, openFile, versionOf, type FileFormat } from "./formats.js";
 import { displayName, escapeControls, formatBytes, formatShape, formatTable, print, toJson } from "./output.js";
 
 /** Options of `ndpack inspect`. */
@@ -41,7 +41,11 @@ export interface InspectReport {
     readonly offset: number;
     readonly codec: string;
     readonly checksum: string;
+    /** For a set: the shard holding the array (its `offset` is in that shard). */
+    readonly shard?: string;
   }[];
+  /** For a set: its shards, in index order, with their byte lengths. */
+  readonly shards?: readonly { readonly name: string; readonly format: string; readonly size: number | null; readonly arrays: number }[];
   /** Bytes of the file read to produce this report. */
   readonly bytesRead: number;
 }
@@ -53,7 +57,7 @@ function inspectReport(path: string, file: NdpackReader): InspectReport {
     format: file.format,
     version: versionOf(file) ?? null,
     size: file.byteLength,
-    alignment: file.format === "ndpack" ? file.alignment : null,
+    alignment: file.format === "ndpack" && !isSet(file) ? file.alignment : null,
     checksum: file.checksum,
     metadata: file.metadata,
     arrays: entriesOf(file).map((a) => ({
@@ -67,7 +71,9 @@ function inspectReport(path: string, file: NdpackReader): InspectReport {
       offset: a.offset,
       codec: a.codec,
       checksum: a.checksum,
+      ...(isSet(file) ? { shard: file.index.shardOf.get(a.name)!.name } : {}),
     })),
+    ...(isSet(file) ? { shards: file.index.shards.map((shard) => ({ name: shard.name, format: shard.format, size: file.shardLength(shard.name) ?? null, arrays: shard.arrays.length })) } : {}),
     bytesRead: file.bytesRead,
   };
 }
@@ -77,11 +83,16 @@ function formatInspectReport(report: InspectReport): string {
   const lines: string[] = [];
   const format = formatLabel(report.format as FileFormat);
   const count = `${report.arrays.length} ${report.arrays.length === 1 ? "array" : "arrays"}`;
-  lines.push(`${escapeControls(report.file)}: ${format}${report.version === null ? "" : ` ${report.version}`}, ${count}, ${formatBytes(report.size)}${report.size >= 1024 ? ` (${report.size} bytes)` : ""}`);
+  const what = report.shards === undefined ? `${format}${report.version === null ? "" : ` ${report.version}`}` : `set of ${report.shards.length} ${report.shards.length === 1 ? "shard" : "shards"} (${[...new Set(report.shards.map((shard) => formatLabel(shard.format as FileFormat)))].join(", ") || "none"})`;
+  lines.push(`${escapeControls(report.file)}: ${what}, ${count}, ${formatBytes(report.size)}${report.size >= 1024 ? ` (${report.size} bytes)` : ""}`);
   const details = [report.alignment === null ? undefined : `alignment ${report.alignment}`, `checksum ${report.checksum}`].filter((d) => d !== undefined);
   lines.push(details.join(", "));
   const metadata = toJson(report.metadata, 0);
   lines.push(`metadata ${metadata.length > 100 ? toJson(report.metadata) : metadata}`);
+  if (report.shards !== undefined && report.shards.length > 0) {
+    const columns = [{ title: "shard" }, { title: "format" }, { title: "bytes", right: true }, { title: "arrays", right: true }];
+    lines.push("", formatTable(columns, report.shards.map((shard) => [shard.name, shard.format, shard.size === null ? "" : String(shard.size), String(shard.arrays)])));
+  }
   if (report.arrays.length > 0) {
     const compressed = report.arrays.some((a) => a.codec !== "none");
     const columns = [
@@ -95,6 +106,7 @@ function formatInspectReport(report: InspectReport): string {
       { title: "offset", right: true },
       { title: "codec" },
       { title: "checksum" },
+      ...(report.shards === undefined ? [] : [{ title: "shard" }]),
     ];
     const rows = report.arrays.map((a) => [
       displayName(a.name),
@@ -107,6 +119,7 @@ function formatInspectReport(report: InspectReport): string {
       String(a.offset),
       a.codec,
       a.checksum,
+      ...(a.shard === undefined ? [] : [a.shard]),
     ]);
     lines.push("", formatTable(columns, rows));
   }

@@ -30,7 +30,7 @@ Exit codes:
   1  diff found a difference; or a failure that is not the input's fault (IO_ERROR, FILE_CHANGED, internal)
   2  bad input: an invalid or damaged file (its NdpackError code is printed), NOT_FOUND (no such
      array), INVALID_ARGUMENT (bad usage), NOT_REGULAR_FILE (an output path that is a link, a
-     directory, a device, a FIFO or a socket)
+     directory, a device, a FIFO or a socket); a set with a missing shard or one not matching its index
 
 Errors are one line on standard error: "ndpack <command>: <file>: <problem> (<CODE>)"; --debug adds
 the stack trace.`;
@@ -84,6 +84,7 @@ function writeFlags(command: Command, { formats = true, ndpack = true } = {}): C
       .addOption(new Option("--checksum <kind>", ".ndp: crc32 (default) or none").choices(["crc32", "none"]));
   }
   return command
+    .option("--max-shard-size <size>", "write a set (OUT is <stem>.ndp.index.json or <stem>.safetensors.index.json): the most array bytes per shard, e.g. 500MB, 5GB, 2GiB (default 5GB)")
     .option("--big-endian", "store big-endian numbers (.ndp, .npy, .npz)")
     .option("--progress", `show a progress bar on standard error (default: when it is a terminal and the input is ${LARGE_INPUT_BYTES >> 20} MiB or more)`)
     .option("--no-progress", "never show a progress bar")

@@ -8,7 +8,7 @@
 import { usageError } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
 import { entriesOf, openFile } from "./formats.js";
-import { copyArrays, inputOptions, outputFormat, writeOptions, type WriteCommandOptions } from "./convert.js";
+import { copyArrays, inputOptions, outputFormat, parseByteSize, writeOptions, type WriteCommandOptions } from "./convert.js";
 import type { OutputArray } from "./writers.js";
 
 /** Options of `ndpack pack`. */
@@ -60,7 +60,7 @@ export async function packCommand(output: string, inputs: readonly string[], opt
       }
     }
     const inputBytes = files.reduce((sum, f) => sum + f.size, 0);
-    await copyArrays(output, arrays, writeOptions(format, options, metadata), inputBytes, options.progress);
+    await copyArrays(output, arrays, writeOptions(format, options, metadata), inputBytes, options.progress, options.maxShardSize === undefined ? undefined : parseByteSize(options.maxShardSize));
   } finally {
     await Promise.all(files.map((f) => f.close()));
   }

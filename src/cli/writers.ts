@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { basename, dirname } from "node:path";
 import { copySwapped } from "../bytes.js";
 import { DTYPES, type Dtype } from "../dtypes.js";
 import { NdpackError } from "../errors.js";
@@ -20,11 +21,13 @@ import { NPZ_NDPACK_MEMBER, toNpz } from "../interop/npz.js";
 import { toSafetensors } from "../interop/safetensors.js";
 import { stringifyJson } from "../json.js";
 import { AtomicFile, FileSink, ioError } from "../node/io.js";
+import { SetFiles } from "../node/set-writer.js";
 import { createWriter } from "../node/writer.js";
+import { planShards, setIndexFileName, writeSetIndex } from "../set.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
-import { FileError, usageError } from "./errors.js";
+import { FileError, usageError, withFile } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
-import { bytesOf, chunksOf, type ArrayEntry, type FileFormat } from "./formats.js";
+import { bytesOf, chunksOf, formatLabel, type ArrayEntry, type FileFormat } from "./formats.js";
 import { ZipStreamWriter } from "./zip-stream.js";
 
 /** One array to write: `entry` of `file`, written under `name`. */
@@ -101,6 +104,42 @@ export async function writeArrays(path: string, arrays: readonly OutputArray[], 
       return writeNpz(path, arrays, options);
     case "safetensors":
       return writeSafetensors(path, arrays, options);
+  }
+}
+
+/**
+ * Writes `arrays` as a sharded set (FORMAT.md §12) whose index is `indexPath`, named
+ * `<stem>.ndp.index.json` (.ndp shards) or `<stem>.safetensors.index.json` (.safetensors shards):
+ * arrays fill shards in order up to `maxShardBytes` of array bytes each, every shard is written as
+ * {@link writeArrays} writes a file, and the index last, atomically for the set (`SetFiles`).
+ * `options.metadata` goes to the index; the shards carry none.
+ */
+export async function writeSet(indexPath: string, arrays: readonly OutputArray[], options: WriteOptions, maxShardBytes: number): Promise<void> {
+  const format = options.format;
+  if (format !== "ndpack" && format !== "safetensors") throw usageError(`a set's shards are .ndp or .safetensors files, not ${formatLabel(format)}`, "--to");
+  const suffix = setIndexFileName("", format);
+  const name = basename(indexPath);
+  if (!name.endsWith(suffix) || name.length === suffix.length) throw usageError(`a set of ${formatLabel(format)} shards is written as <stem>${suffix}, not ${name}`);
+  checkWriteOptions(options, arrays.length);
+  const seen = new Set<string>();
+  for (const { name: arrayName } of arrays) {
+    if (seen.has(arrayName)) throw new NdpackError("DUPLICATE_NAME", `array name ${JSON.stringify(arrayName)} is given twice`, { array: arrayName });
+    seen.add(arrayName);
+  }
+  writeSetIndex([], options.metadata);
+  const groups = planShards(arrays.map((array) => array.entry.nbytes), maxShardBytes);
+  const files = await SetFiles.begin(dirname(indexPath), name.slice(0, -suffix.length), format, true);
+  try {
+    for (const [i, group] of groups.entries()) {
+      const shard = group.map((index) => arrays[index]!);
+      const path = files.shardPath(i + 1, groups.length);
+      await withFile(path, () => writeArrays(path, shard, { ...options, metadata: {} }));
+      await files.added(i + 1, groups.length, shard.map((array) => array.name), shard.map((array) => array.entry.nbytes));
+    }
+    await files.commit(options.metadata);
+  } catch (error) {
+    await files.abort();
+    throw error;
   }
 }
 

@@ -50,7 +50,7 @@ export function ndpackContainer(layout: FileLayout): Container {
 }
 
 function* readNdpackContainer(size: number, options: ContainerOptions): RangeSteps<Container> {
-  return ndpackContainer(yield* readLayoutSteps(size, resolveLimits(options)));
+  return ndpackContainer(yield* readLayoutSteps(size, resolveLimits(options), options.firstReadBytes));
 }
 
 /** ndpack's row of the format table. */

@@ -10,7 +10,7 @@ import { plainArray } from "./npy.js";
 import type { Container, ContainerOptions, FileFormat } from "./types.js";
 
 function* readSafetensorsContainer(size: number, options: ContainerOptions): RangeSteps<Container> {
-  const { dataStart, tensors, metadata } = yield* safetensorsLayoutSteps(size, resolveSafetensorsOptions(options));
+  const { dataStart, tensors, metadata } = yield* safetensorsLayoutSteps(size, { ...resolveSafetensorsOptions(options), firstReadBytes: options.firstReadBytes });
   const arrays = tensors.map((entry) => ({
     name: entry.name,
     dtype: entry.dtype.name,

@@ -20,6 +20,12 @@ export interface ContainerOptions extends Partial<ReadLimits> {
   readonly voidDtype?: Dtype | Readonly<Record<string, Dtype>>;
   /** The name of a .npy file's one array (a .npy file has none). Default `"array"`. */
   readonly npyName?: string;
+  /**
+   * Bytes of the first read, from the start of the file (default `FIRST_READ_BYTES`, 64 KiB). A
+   * caller that has already read the first bytes (a set reader checking a shard's header against
+   * its index) passes their length, so that the header is not read twice.
+   */
+  readonly firstReadBytes?: number;
 }
 
 /** How a {@link Container} turns bytes it asked for into an array. */

@@ -285,8 +285,8 @@ const SAFETENSORS_FIRST_READ = 64 * 1024;
  * (see `io/steps.ts`): one read of the first 64 KiB and, for a longer header, one more. Run over
  * memory by {@link fromSafetensors}, over any source by the lazy reader.
  */
-export function* safetensorsLayoutSteps(totalLength: number, options: { maxHeaderBytes: number; maxDims: number }): RangeSteps<SafetensorsLayout> {
-  const head = yield { offset: 0, length: Math.min(totalLength, SAFETENSORS_FIRST_READ) };
+export function* safetensorsLayoutSteps(totalLength: number, options: { maxHeaderBytes: number; maxDims: number; firstReadBytes?: number | undefined }): RangeSteps<SafetensorsLayout> {
+  const head = yield { offset: 0, length: Math.min(totalLength, options.firstReadBytes ?? SAFETENSORS_FIRST_READ) };
   const length = readSafetensorsHeaderLength(head, totalLength, options.maxHeaderBytes);
   const headerEnd = SAFETENSORS_LENGTH_SIZE + length;
   const headerBytes = head.length >= headerEnd ? head.subarray(SAFETENSORS_LENGTH_SIZE, headerEnd) : yield { offset: SAFETENSORS_LENGTH_SIZE, length };

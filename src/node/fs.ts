@@ -25,7 +25,9 @@ import { runOnSource } from "../io/steps.js";
 import { OPEN_SOURCE_OPTIONS, openSource, type NdpackReader, type OpenSourceOptions } from "../reader.js";
 import { openUrl, type OpenUrlOptions } from "../remote.js";
 import { allocatePayload } from "../stream.js";
+import { SET_INDEX_SUFFIX } from "../set.js";
 import { FileSource } from "./file-source.js";
+import { openSetFile } from "./set-open.js";
 import { AtomicFile, FileSink, ioError, toPath, type PathLike, type TargetOptions } from "./io.js";
 
 export type { PathLike, TargetOptions } from "./io.js";
@@ -174,8 +176,12 @@ function isFileHandle(target: unknown): target is FileHandle {
  * opened (left open), or any {@link ByteSource}. A path that is not a regular file (a directory, a
  * FIFO, a socket, a device) is refused with INVALID_ARGUMENT before anything is read.
  *
+ * A path ending in `.index.json` is a sharded set's index (FORMAT.md §12, Hugging Face's
+ * `model.safetensors.index.json` included): the reader is then a `SetReader` over every shard,
+ * each opened only when one of its arrays is read.
+ *
  * Errors: the format errors of the format's reader, IO_ERROR with the OS error as `cause`,
- * INVALID_ARGUMENT for a path that is not a regular file or an option it does not take. Errors of
+ * INVALID_ARGUMENT for a path that is not a regular file or an option it does not take; for a set, those of `openSet`. Errors of
  * a path's reader, and of its reads, carry the path as their `path`.
  *
  * @example
@@ -187,10 +193,11 @@ function isFileHandle(target: unknown): target is FileHandle {
  */
 export async function open(target: OpenTarget, options: OpenOptions = {}): Promise<NdpackReader> {
   if (isHttpUrl(target)) return openUrl(target, options);
-  checkOptionNames(options, OPEN_SOURCE_OPTIONS, "open");
+  checkOptionNames(options, { ...OPEN_SOURCE_OPTIONS, maxIndexBytes: true }, "open");
   if (isFileHandle(target)) return openSource(await FileSource.fromHandle(target, options.name), options);
   if (target !== null && typeof target === "object" && !(target instanceof URL)) return openSource(target, options);
   const path = toPath(target);
   resolveLimits(options);
+  if (path.endsWith(SET_INDEX_SUFFIX)) return openSetFile(path, options);
   return openSource(await FileSource.open(path), { name: path, ...options });
 }

@@ -7,7 +7,9 @@
  *   .safetensors: header once, then `read(name)`, `readRows`, `readMany`, `readChunks` with
  *   positioned reads (CRC checked by default), `bytesRead` to measure them;
  * - `createWriter(target, entries)`: files larger than memory, array by array, chunk by chunk, to a
- *   path (atomically) or to a stream.
+ *   path (atomically) or to a stream;
+ * - `saveSet(folder, arrays)` and `createSetWriter(folder, entries)`: sharded sets (FORMAT.md §12),
+ *   many shard files and one index, written atomically for the set as a whole.
  *
  * @example
  * ```ts
@@ -25,3 +27,5 @@ export { load, open, save } from "./fs.js";
 export type { OpenOptions, OpenTarget, PathLike, SaveOptions, TargetOptions } from "./fs.js";
 export { createWriter } from "./writer.js";
 export type { NdpackWriter, WriterEntry, WriterOptions, WriterTarget } from "./writer.js";
+export { createSetWriter, DEFAULT_MAX_SHARD_BYTES, saveSet } from "./set-writer.js";
+export type { SavedSet, SaveSetOptions, SetWriter, SetWriterOptions } from "./set-writer.js";

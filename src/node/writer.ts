@@ -95,7 +95,8 @@ export interface NdpackWriter extends AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-interface DeclaredArray {
+/** One declared array, checked, with what the writer derives from it. */
+export interface DeclaredArray {
   readonly name: string;
   readonly dtype: DtypeInfo;
   readonly shape: readonly number[];
@@ -107,7 +108,8 @@ interface DeclaredArray {
   readonly swap: boolean;
 }
 
-interface DeclaredFile {
+/** Checked declarations and options of one file. */
+export interface DeclaredFile {
   readonly arrays: readonly DeclaredArray[];
   readonly alignment: number;
   readonly checksum: Checksum;
@@ -121,7 +123,7 @@ interface DeclaredFile {
  * `planEncoding` (with an empty array standing in for each declared one), so that names, orders,
  * byte orders and file options are checked and resolved exactly as `encode` does it.
  */
-function declare(entries: readonly WriterEntry[], options: WriterOptions): DeclaredFile {
+export function declareArrays(entries: readonly WriterEntry[], options: WriterOptions): DeclaredFile {
   if (!Array.isArray(entries)) throw new NdpackError("INVALID_ARGUMENT", "entries must be a list of { name, dtype, shape, order?, codec? }", { field: "entries" });
   const fileCodec = options.codec ?? "none";
   const details = entries.map((entry: WriterEntry, index) => {
@@ -786,7 +788,7 @@ export async function createWriter(target: WriterTarget, entries: readonly Write
     throw new NdpackError("INVALID_ARGUMENT", "target must be a path, a Node writable stream or a WritableStream", { field: "target" });
   }
   if (options.fsync !== undefined && typeof options.fsync !== "boolean") throw new NdpackError("INVALID_ARGUMENT", `fsync must be a boolean, got ${String(options.fsync)}`, { field: "fsync" });
-  const file = declare(entries, options);
+  const file = declareArrays(entries, options);
   const compressed = file.arrays.filter((array) => array.codec !== "none");
   if (compressed.length > 0 && path === undefined) {
     throw new NdpackError("INVALID_ARGUMENT", `array "${compressed[0]!.name}" has codec ${compressed[0]!.codec}, but a stream target must receive the header, which holds the compressed sizes, before any payload; write to a path, or use encodeStream`, { array: compressed[0]!.name, field: "codec" });

@@ -10,9 +10,10 @@
  * - `save-loop <path> <first version>`: prints `ready`, waits for a line on stdin, then saves
  *   {@link versionArrays} of versions first, first+1, ... over `path` forever, printing
  *   `saving <v>` before and `saved <v>` after each save, until killed.
+ * - `save-set-loop <folder> <first version>`: the same with `saveSet` of {@link setVersionArrays}.
  */
-import { createWriter, isNdpackError, load, open, save } from "../../src/node/index.js";
-import { versionArrays } from "./node-versions.js";
+import { createWriter, isNdpackError, load, open, save, saveSet } from "../../src/node/index.js";
+import { SET_SHARD_BYTES, setVersionArrays, versionArrays } from "./node-versions.js";
 
 function pattern(length: number): Uint8Array {
   const bytes = new Uint8Array(length);
@@ -41,12 +42,13 @@ async function once(operation: string, path: string, arg: number): Promise<void>
 }
 
 const [operation = "", path = "", arg = "0"] = process.argv.slice(2);
-if (operation === "save-loop") {
+if (operation === "save-loop" || operation === "save-set-loop") {
   process.stdout.write("ready\n");
   await new Promise((resolve) => process.stdin.once("data", resolve));
   for (let version = Number(arg); ; version++) {
     process.stdout.write(`saving ${version}\n`);
-    await save(path, versionArrays(version), { metadata: { version } });
+    if (operation === "save-loop") await save(path, versionArrays(version), { metadata: { version } });
+    else await saveSet(path, setVersionArrays(version), { maxShardBytes: SET_SHARD_BYTES, metadata: { version } });
     process.stdout.write(`saved ${version}\n`);
   }
 } else {

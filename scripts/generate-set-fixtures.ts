@@ -1,0 +1,361 @@
+/**
+ * Writes the sharded-set vectors of FORMAT.md §12 into `fixtures/sets/` (emptied first):
+ *
+ *   tsx scripts/generate-set-fixtures.ts [--out DIR]
+ *
+ * - `valid/<case>/`: an index and its shards; `index.json` lists what each set holds (names in
+ *   index order, dtype, shape, shard, SHA-256 of the little-endian C-order bytes) and its metadata.
+ * - `invalid/<case>/`: a set that is broken in exactly one way; `index.json` gives the error code
+ *   and when it must be reported: `"index"` (when the index is read, before any shard is opened)
+ *   or `"read"` (when `array` is read; the set's other shards may still be read).
+ *
+ * Deterministic (fixed generation tags, seeded data). `.ndp` shards are built by the independent
+ * builder of `test/helpers/fixture-builder.ts`; `.safetensors` shards by `toSafetensors`; the
+ * indexes of ndpack sets by `writeSetIndex` (FORMAT.md §12.4), those of Hugging Face sets as
+ * Python's `json.dump(index, indent=2, sort_keys=True)` writes them (as `transformers` does).
+ * Expectations are computed from the inputs, never by reading the files back.
+ */
+import { createHash } from "node:crypto";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { toSafetensors } from "../src/interop/safetensors.js";
+import { writeSetIndex, type WrittenShard } from "../src/set.js";
+import * as B from "../test/helpers/fixture-builder.js";
+
+/** One array: its elements as little-endian bytes in C order. */
+interface ArrayDef {
+  readonly name: string;
+  readonly dtype: "float32" | "bfloat16" | "int64" | "uint8";
+  readonly shape: readonly number[];
+  readonly le: Uint8Array;
+}
+
+/** Deterministic pseudo-random bytes (mulberry32). */
+function seededBytes(length: number, seed: number): Uint8Array {
+  let state = seed >>> 0;
+  const out = new Uint8Array(length);
+  for (let i = 0; i < length; i++) {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff;
+  }
+  return out;
+}
+
+let seed = 1;
+function array(name: string, dtype: ArrayDef["dtype"], shape: readonly number[]): ArrayDef {
+  const count = shape.reduce((a, b) => a * b, 1);
+  const le = seededBytes(count * B.DTYPE_SIZES[dtype]!.itemSize, seed++);
+  // float32 and bfloat16 elements with a finite exponent, so that every reader compares them as bytes and as numbers alike.
+  if (dtype === "float32") for (let i = 3; i < le.length; i += 4) le[i] = le[i]! & 0x3f;
+  if (dtype === "bfloat16") for (let i = 1; i < le.length; i += 2) le[i] = le[i]! & 0x3f;
+  return { name, dtype, shape, le };
+}
+
+const SAFETENSORS_DTYPE = { float32: "F32", bfloat16: "BF16", int64: "I64", uint8: "U8" } as const;
+
+/** A shard: its file name, its arrays, and (for .ndp) the file's metadata. */
+interface ShardDef {
+  readonly name: string;
+  readonly arrays: readonly ArrayDef[];
+  readonly metadata?: Record<string, unknown>;
+}
+
+function shardBytes(shard: ShardDef): Uint8Array {
+  if (shard.name.endsWith(".safetensors")) {
+    // Typed arrays in this machine's byte order, which the generator requires to be little-endian.
+    if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) throw new Error("generate the fixtures on a little-endian machine");
+    const views = { float32: Float32Array, bfloat16: Uint16Array, int64: BigInt64Array, uint8: Uint8Array } as const;
+    const arrays = shard.arrays.map((a) => [a.name, { data: new views[a.dtype](a.le.slice().buffer), dtype: a.dtype, shape: [...a.shape] }] as const);
+    return toSafetensors(arrays, { metadata: shard.metadata ?? { format: "pt" } });
+  }
+  return B.canonicalFile({ alignment: 64, metadata: shard.metadata ?? {}, arrays: shard.arrays.map((a) => ({ name: a.name, dtype: a.dtype, shape: a.shape, stored: a.le })) });
+}
+
+/** CRC-32 of a shard's bytes up to its header's end (FORMAT.md §12.2), computed here from the format's own fields. */
+function headerCrc(name: string, bytes: Uint8Array): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const end = name.endsWith(".safetensors") ? 8 + Number(view.getBigUint64(0, true)) : 20 + view.getUint32(12, true);
+  return B.crc32(bytes.subarray(0, end));
+}
+
+function written(shard: ShardDef, bytes: Uint8Array): WrittenShard {
+  return { name: shard.name, size: bytes.length, headerCrc32: headerCrc(shard.name, bytes), arrays: shard.arrays.map((a) => a.name), nbytes: shard.arrays.map((a) => a.le.length) };
+}
+
+/** The index object of an ndpack set, before any edit. */
+function ndpackIndexObject(shards: readonly ShardDef[], files: readonly Uint8Array[], metadata: Record<string, unknown> = {}): Record<string, any> {
+  return JSON.parse(writeSetIndex(shards.map((s, i) => written(s, files[i]!)), metadata));
+}
+
+/** Python's `json.dump(index, indent=2, sort_keys=True)` plus the newline transformers adds (ASCII names only). */
+function pythonIndexText(index: Record<string, unknown>): string {
+  const sorted = (value: unknown): unknown =>
+    value !== null && typeof value === "object" && !Array.isArray(value) ? Object.fromEntries(Object.keys(value).sort().map((k) => [k, sorted((value as Record<string, unknown>)[k])])) : value;
+  return `${JSON.stringify(sorted(index), null, 2)}\n`;
+}
+
+interface Case {
+  readonly name: string;
+  readonly description: string;
+  readonly indexName: string;
+  readonly indexText: string | Uint8Array;
+  readonly shards: readonly ShardDef[];
+  /** Shard files to leave out (a missing shard). */
+  readonly omit?: readonly string[];
+  /** Shard file bytes to write instead of the built ones. */
+  readonly replace?: Readonly<Record<string, Uint8Array>>;
+}
+
+const valid: (Case & { readonly metadata: Record<string, unknown>; readonly order: readonly string[] })[] = [];
+const invalid: (Case & { readonly code: string; readonly when: "index" | "read"; readonly array?: string })[] = [];
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+// -- valid sets -------------------------------------------------------------------------------
+
+const GEN = "5f3a09c1";
+const EMBED = array("embed.weight", "float32", [8, 16]);
+const W0 = array("layers.0.weight", "bfloat16", [16, 16]);
+const B0 = array("layers.0.bias", "float32", [16]);
+const STEPS = array("steps", "int64", [3]);
+const TWO: ShardDef[] = [
+  { name: `model-${GEN}-00001-of-00002.ndp`, arrays: [EMBED] },
+  { name: `model-${GEN}-00002-of-00002.ndp`, arrays: [W0, B0] },
+];
+const TWO_FILES = TWO.map(shardBytes);
+const ndpackSet = (name: string, description: string, shards: ShardDef[], metadata: Record<string, unknown>) => {
+  const files = shards.map(shardBytes);
+  valid.push({ name, description, indexName: "model.ndp.index.json", indexText: writeSetIndex(shards.map((s, i) => written(s, files[i]!)), metadata), shards, metadata, order: shards.flatMap((s) => s.arrays.map((a) => a.name)) });
+};
+ndpackSet("ndpack-two-shards", "An ndpack set as ndpack writes it: two .ndp shards (float32, bfloat16), user metadata. FORMAT.md §12.2's example.", TWO, { step: 1200 });
+ndpackSet("ndpack-one-shard", "One .ndp shard holding an int64 and a uint8 array; no user metadata.", [{ name: `data-00c0ffee-00001-of-00001.ndp`, arrays: [STEPS, array("mask", "uint8", [5])] }], {});
+ndpackSet("ndpack-empty", "A set of no arrays: no shard at all.", [], { note: "empty" });
+ndpackSet(
+  "ndpack-mixed-formats",
+  "One .ndp and one .safetensors shard in one ndpack index.",
+  [
+    { name: `mixed-0000beef-00001-of-00002.ndp`, arrays: [array("a", "float32", [3, 2])] },
+    { name: `mixed-0000beef-00002-of-00002.safetensors`, arrays: [array("b", "bfloat16", [4])] },
+  ],
+  {},
+);
+ndpackSet(
+  "ndpack-odd-names",
+  "Shard names with a space, #, %, + and non-ASCII letters (URLs must percent-encode them); array names with dots, slashes and non-ASCII.",
+  [
+    { name: "part #1 (50%)+.ndp", arrays: [array("a/b.c", "uint8", [2])] },
+    { name: "données-é.ndp", arrays: [array("ü", "float32", [1])] },
+  ],
+  { "clé": "valeur" },
+);
+
+const HF: ShardDef[] = [
+  { name: "model-00001-of-00003.safetensors", arrays: [array("model.embed_tokens.weight", "bfloat16", [32, 8]), array("model.norm.weight", "float32", [8])] },
+  { name: "model-00002-of-00003.safetensors", arrays: [array("model.layers.0.mlp.weight", "bfloat16", [8, 24]), array("model.layers.0.input_layernorm.weight", "float32", [8])] },
+  { name: "model-00003-of-00003.safetensors", arrays: [array("lm_head.weight", "bfloat16", [32, 8])] },
+];
+const hfWeightMap = (shards: readonly ShardDef[]) => Object.fromEntries(shards.flatMap((s) => s.arrays.map((a) => [a.name, s.name])));
+const hfTotal = (shards: readonly ShardDef[]) => shards.reduce((sum, s) => sum + s.arrays.reduce((t, a) => t + a.le.length, 0), 0);
+valid.push({
+  name: "hf-safetensors",
+  description: "A Hugging Face sharded checkpoint: three .safetensors shards (bfloat16, float32) with __metadata__ {format: pt}, index model.safetensors.index.json as transformers writes it (sorted keys, indent 2, no ndpack object).",
+  indexName: "model.safetensors.index.json",
+  indexText: pythonIndexText({ metadata: { total_size: hfTotal(HF) }, weight_map: hfWeightMap(HF) }),
+  shards: HF,
+  metadata: {},
+  order: Object.keys(hfWeightMap(HF)).sort(),
+});
+const HF_SMALL: ShardDef[] = [{ name: "pytorch-00001-of-00001.safetensors", arrays: [array("w", "float32", [2, 2])] }];
+valid.push({
+  name: "hf-no-metadata",
+  description: "A Hugging Face index without metadata, with an unknown top-level key (ignored), CRLF line ends and leading white space.",
+  indexName: "w.index.json",
+  indexText: `\r\n  ${JSON.stringify({ weight_map: hfWeightMap(HF_SMALL), generator: "by hand" }, null, 1).replace(/\n/g, "\r\n")}\r\n`,
+  shards: HF_SMALL,
+  metadata: {},
+  order: ["w"],
+});
+
+// -- invalid sets: the index ------------------------------------------------------------------
+
+const indexCase = (name: string, code: string, description: string, indexText: string | Uint8Array, shards: readonly ShardDef[] = TWO) =>
+  invalid.push({ name, code, when: "index", description, indexName: "model.ndp.index.json", indexText, shards });
+const edited = (edit: (index: Record<string, any>) => void, shards: readonly ShardDef[] = TWO, files: readonly Uint8Array[] = TWO_FILES) => {
+  const index = ndpackIndexObject(shards, files);
+  edit(index);
+  return `${JSON.stringify(index, null, 2)}\n`;
+};
+const renamed = (from: string, to: string) =>
+  edited((index) => {
+    for (const key of Object.keys(index.weight_map)) if (index.weight_map[key] === from) index.weight_map[key] = to;
+    index.ndpack.shards = Object.fromEntries(Object.entries(index.ndpack.shards).map(([k, v]) => [k === from ? to : k, v]));
+  });
+const FIRST = TWO[0]!.name;
+
+indexCase("index-not-json", "SET_INVALID", "The index is not JSON (cut short).", writeSetIndex([]).slice(0, 20));
+indexCase("index-not-object", "SET_INVALID", "The index is a JSON array.", "[]\n");
+indexCase("index-not-utf8", "SET_INVALID", "The index holds a byte that is not UTF-8.", Uint8Array.of(...new TextEncoder().encode('{"weight_map":{"'), 0xff, ...new TextEncoder().encode('":"a.ndp"}}')));
+indexCase("index-duplicate-key", "SET_INVALID", "weight_map names one array twice, mapped to two shards (an array in two shards, said by the index).", `{"weight_map":{"a":"${FIRST}","a":"${TWO[1]!.name}"}}`);
+indexCase("weight-map-missing", "SET_INVALID", "No weight_map.", '{"metadata":{"total_size":0}}');
+indexCase("weight-map-not-object", "SET_INVALID", "weight_map is a list.", '{"weight_map":["a"]}');
+indexCase("weight-map-not-string", "SET_INVALID", "An array mapped to a number instead of a shard name.", '{"weight_map":{"a":1}}');
+indexCase("array-name-empty", "SET_INVALID", "An empty array name.", edited((i) => (i.weight_map[""] = FIRST)));
+indexCase("metadata-not-object", "SET_INVALID", "metadata is a string.", edited((i) => (i.metadata = "x")));
+indexCase("shard-parent-folder", "SET_INVALID", "A shard named ../x (path traversal).", renamed(FIRST, "../model.ndp"));
+indexCase("shard-absolute", "SET_INVALID", "A shard named by an absolute path.", renamed(FIRST, "/etc/model.ndp"));
+indexCase("shard-subfolder", "SET_INVALID", "A shard in a subfolder: shard names are plain file names.", renamed(FIRST, "sub/model.ndp"));
+indexCase("shard-backslash", "SET_INVALID", "A shard named ..\\x (path traversal on Windows).", renamed(FIRST, "..\\model.ndp"));
+indexCase("shard-drive", "SET_INVALID", "A shard named C:x (a Windows drive-relative path).", renamed(FIRST, "C:model.ndp"));
+indexCase("shard-dot-dot", "SET_INVALID", "A shard named ..", renamed(FIRST, ".."));
+indexCase("shard-control-character", "SET_INVALID", "A shard name holding U+0000.", renamed(FIRST, "model\u0000.ndp"));
+indexCase("shard-empty-name", "SET_INVALID", "A shard named by the empty string.", renamed(FIRST, ""));
+indexCase("shard-unknown-extension", "SET_INVALID", "A shard that is neither .ndp nor .safetensors.", renamed(FIRST, "pytorch_model-00001-of-00002.bin"));
+indexCase("shard-unsafe-in-ndpack-only", "SET_INVALID", "ndpack.shards lists ../x, which weight_map does not use.", edited((i) => (i.ndpack.shards["../x.ndp"] = { size: 1, header_crc32: 0 })));
+indexCase("shard-not-in-index", "SET_INVALID", "ndpack.shards lists a shard (present in the folder) that no array of weight_map maps to.", edited((i) => {
+  i.ndpack.shards[FIRST.replace("00001", "00003")] = i.ndpack.shards[FIRST];
+}));
+indexCase("shard-not-listed", "SET_INVALID", "weight_map maps arrays to a shard that ndpack.shards does not list.", edited((i) => delete i.ndpack.shards[FIRST]));
+indexCase("ndpack-version-2", "UNSUPPORTED_VERSION", "ndpack.version is 2.", edited((i) => (i.ndpack.version = 2)));
+indexCase("ndpack-version-missing", "SET_INVALID", "ndpack has no version.", edited((i) => delete i.ndpack.version));
+indexCase("ndpack-shards-missing", "SET_INVALID", "ndpack has no shards object.", edited((i) => delete i.ndpack.shards));
+indexCase("ndpack-crc-too-large", "SET_INVALID", "A header_crc32 of 2^32.", edited((i) => (i.ndpack.shards[FIRST].header_crc32 = 2 ** 32)));
+indexCase("ndpack-size-negative", "SET_INVALID", "A negative shard size.", edited((i) => (i.ndpack.shards[FIRST].size = -1)));
+indexCase("ndpack-size-fraction", "SET_INVALID", "A shard size with a fraction.", edited((i) => (i.ndpack.shards[FIRST].size = 0.5)));
+
+// -- invalid sets: a shard, found when it is opened -------------------------------------------
+
+const readCase = (c: Omit<Case, "indexName" | "indexText"> & { code: string; array: string; indexText?: string; indexName?: string }) =>
+  invalid.push({ indexName: "model.ndp.index.json", indexText: c.indexText ?? writeSetIndex(c.shards.map((s) => written(s, shardBytes(s)))), when: "read", ...c });
+
+readCase({ name: "missing-shard", code: "IO_ERROR", array: EMBED.name, description: "The first shard's file is missing (ENOENT; over HTTP, HTTP_ERROR 404). The other shard's arrays still read.", shards: TWO, omit: [FIRST] });
+readCase({
+  name: "hf-missing-shard",
+  code: "IO_ERROR",
+  array: "lm_head.weight",
+  indexName: "model.safetensors.index.json",
+  indexText: pythonIndexText({ metadata: { total_size: hfTotal(HF) }, weight_map: hfWeightMap(HF) }),
+  description: "A Hugging Face checkpoint whose third shard is missing.",
+  shards: HF,
+  omit: [HF[2]!.name],
+});
+{
+  // Shard 1 holds "a" and "b"; the index maps "b" to shard 2, which holds it too.
+  const a = array("a", "float32", [2]);
+  const b = array("b", "float32", [2]);
+  const c = array("c", "float32", [2]);
+  const shards: ShardDef[] = [
+    { name: "two-00000001-00001-of-00002.ndp", arrays: [a, b] },
+    { name: "two-00000001-00002-of-00002.ndp", arrays: [b, c] },
+  ];
+  const files = shards.map(shardBytes);
+  const index = ndpackIndexObject(shards, files);
+  // writeSetIndex mapped "b" to shard 2 (its later listing); the index must still list shard 1's arrays as its own.
+  readCase({ name: "name-in-two-shards", code: "SET_INVALID", array: "a", indexText: `${JSON.stringify(index, null, 2)}\n`, description: "Shard 1 holds a and b; the index maps b to shard 2, which holds b too (an array in two shards). Reading a (shard 1) fails; reading c (shard 2 only) works.", shards });
+}
+{
+  const x = array("x", "float32", [2]);
+  const shards: ShardDef[] = [{ name: "gone-00000002-00001-of-00001.ndp", arrays: [x] }];
+  const index = ndpackIndexObject(shards, shards.map(shardBytes));
+  index.weight_map = { x: shards[0]!.name, ghost: shards[0]!.name };
+  readCase({ name: "name-not-in-shard", code: "SET_INVALID", array: "x", indexText: `${JSON.stringify(index, null, 2)}\n`, description: "The index maps ghost to a shard that does not hold it: reading any array of that shard fails with SET_INVALID (not NOT_FOUND).", shards });
+}
+{
+  const shards: ShardDef[] = [{ name: "extra-00000003-00001-of-00001.ndp", arrays: [array("x", "float32", [2]), array("unlisted", "uint8", [3])] }];
+  const index = ndpackIndexObject(shards, shards.map(shardBytes));
+  delete index.weight_map.unlisted;
+  readCase({ name: "array-not-in-index", code: "SET_INVALID", array: "x", indexText: `${JSON.stringify(index, null, 2)}\n`, description: "A shard holds an array that the index does not list.", shards });
+}
+{
+  const shards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [array("w", "float32", [2]), array("extra", "float32", [2])] }];
+  readCase({
+    name: "hf-name-not-in-shard",
+    code: "SET_INVALID",
+    array: "w",
+    indexName: "model.safetensors.index.json",
+    indexText: pythonIndexText({ metadata: { total_size: 16 }, weight_map: { w: shards[0]!.name, extra: shards[0]!.name, missing: shards[0]!.name } }),
+    description: "A Hugging Face index maps an array to a shard that does not hold it (no ndpack object: found when the shard is opened).",
+    shards,
+  });
+}
+{
+  const grown = B.concat(TWO_FILES[0]!, new Uint8Array(1));
+  readCase({ name: "shard-size-changed", code: "FILE_CHANGED", array: EMBED.name, description: "The first shard is one byte longer than the index says (checked before the shard is read).", shards: TWO, replace: { [FIRST]: grown } });
+}
+{
+  // Same size, another header: a shard swapped for another version of itself.
+  const other = shardBytes({ ...TWO[0]!, metadata: { v: 2 } });
+  const original = shardBytes({ ...TWO[0]!, metadata: { v: 1 } });
+  const shards: ShardDef[] = [{ ...TWO[0]!, metadata: { v: 1 } }, TWO[1]!];
+  if (other.length !== original.length) throw new Error("the swapped shard must keep the size");
+  readCase({ name: "shard-swapped", code: "FILE_CHANGED", array: EMBED.name, description: "The first shard was replaced by a file of the same size with another header: the header CRC differs.", shards, replace: { [FIRST]: other } });
+}
+{
+  const file = TWO_FILES[0]!.slice();
+  new DataView(file.buffer).setUint32(12, 0xfffffff0, true);
+  readCase({ name: "shard-header-too-large", code: "HEADER_TOO_LARGE", array: EMBED.name, description: "The first shard's preamble claims a 4 GiB header (the index's size matches the file): refused before reading it.", shards: TWO, replace: { [FIRST]: file }, indexText: edited((i) => (i.ndpack.shards[FIRST].size = file.length)) });
+}
+{
+  const file = TWO_FILES[0]!.slice();
+  new DataView(file.buffer).setUint32(12, file.length, true);
+  readCase({ name: "shard-header-past-end", code: "FILE_CHANGED", array: EMBED.name, description: "The first shard's preamble claims a header that ends past the shard's end.", shards: TWO, replace: { [FIRST]: file } });
+}
+{
+  const file = TWO_FILES[0]!.slice();
+  file[file.length - 10]! ^= 0x01;
+  readCase({ name: "shard-payload-damaged", code: "CHECKSUM", array: EMBED.name, description: "A bit flipped in the first shard's payload (the header is intact, so the shard matches the index): its CRC fails when read.", shards: TWO, replace: { [FIRST]: file } });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function writeCase(root: string, c: Case): void {
+  const folder = join(root, c.name);
+  mkdirSync(folder, { recursive: true });
+  writeFileSync(join(folder, c.indexName), typeof c.indexText === "string" ? c.indexText : c.indexText);
+  for (const shard of c.shards) {
+    if (c.omit?.includes(shard.name)) continue;
+    writeFileSync(join(folder, shard.name), c.replace?.[shard.name] ?? shardBytes(shard));
+  }
+  // A shard listed by ndpack.shards but mapped to nothing is still present, so that only the index is wrong.
+  if (c.name === "shard-not-in-index") writeFileSync(join(folder, FIRST.replace("00001", "00003")), TWO_FILES[0]!);
+}
+
+function main(): void {
+  const args = process.argv.slice(2);
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const out = args[0] === "--out" && args[1] !== undefined ? resolve(args[1]) : join(root, "fixtures", "sets");
+  if (args.length > 0 && !(args[0] === "--out" && args.length === 2)) throw new Error("usage: generate-set-fixtures.ts [--out DIR]");
+  const names = new Set<string>();
+  for (const c of [...valid, ...invalid]) {
+    if (names.has(c.name)) throw new Error(`duplicate case name ${c.name}`);
+    names.add(c.name);
+  }
+  rmSync(out, { recursive: true, force: true });
+  for (const c of valid) writeCase(join(out, "valid"), c);
+  for (const c of invalid) writeCase(join(out, "invalid"), c);
+  const byName = (c: (typeof valid)[number]) => new Map(c.shards.flatMap((s) => s.arrays.map((a) => [a.name, { array: a, shard: s.name }] as const)));
+  const index = {
+    description: "ndpack sharded-set vectors (FORMAT.md §12); see spec/conformance.md",
+    valid: valid.map((c) => ({
+      name: c.name,
+      description: c.description,
+      index: c.indexName,
+      metadata: c.metadata,
+      arrays: c.order.map((name) => {
+        const { array: a, shard } = byName(c).get(name)!;
+        return { name, dtype: a.dtype, shape: a.shape, shard, nbytes: a.le.length, sha256: sha256(a.le) };
+      }),
+    })),
+    invalid: invalid.map((c) => ({ name: c.name, description: c.description, index: c.indexName, code: c.code, when: c.when, ...(c.array === undefined ? {} : { array: c.array }) })),
+  };
+  writeFileSync(join(out, "index.json"), `${JSON.stringify(index, null, 2)}\n`);
+  writeFileSync(join(out, ".gitattributes"), "* -text\n*.ndp binary\n*.safetensors binary\n");
+  console.log(`wrote ${valid.length} valid and ${invalid.length} invalid sets to ${out}`);
+}
+
+main();

@@ -1,0 +1,424 @@
+/**
+ * A sharded set read as one file (FORMAT.md §12): {@link openSet} takes a set's index and a way to
+ * reach each shard's bytes, and returns the same lazy reader as `openSource` (names, read,
+ * readRows, readMany, readChunks, verify, bytesRead, close). A shard is opened only when one of its
+ * arrays is read: its size and header CRC are checked against the index first, then its header is
+ * read as any file's is, then its arrays are checked to be exactly those the index maps to it.
+ * Transports (a folder in `ndpack/node`, HTTP) only say how to reach a shard.
+ *
+ * @example
+ * ```ts
+ * const index = new Uint8Array(await (await fetch(indexUrl)).arrayBuffer());
+ * const set = await openSet(index, async (shard) => ({ source: await rangeSource(new URL(encodeURIComponent(shard.name), indexUrl)), name: shard.name }));
+ * const weight = await set.read("lm_head.weight"); // opens one shard: its header, then this array
+ * ```
+ *
+ * @module
+ */
+import type { ArrayInfo, ArrayVerification, NdArray, VerifyReport } from "./decode.js";
+import { NdpackError } from "./errors.js";
+import type { Checksum } from "./format.js";
+import type { FormatName } from "./formats/types.js";
+import { readExactly, type ByteSource, type ReadRequestOptions } from "./io/source.js";
+import { openSource, type NdpackReader, type OpenSourceOptions, type ReadChunksOptions, type ReadManyArraysOptions, type ReadOptions } from "./reader.js";
+import {
+  checkIndexSize,
+  checkShardHeader,
+  checkShardNames,
+  checkShardSize,
+  parseSetIndex,
+  SET_INDEX_VERSION,
+  shardHeaderEnd,
+  shardPrefixLength,
+  type SetIndex,
+  type SetIndexLimits,
+  type SetShard,
+} from "./set.js";
+
+/** A shard's bytes, as a transport reaches them: a source and what messages call it (a path, a URL). */
+export interface OpenedShard {
+  /** The shard's bytes. */
+  readonly source: ByteSource;
+  /** The shard's path or URL, for messages. */
+  readonly name: string;
+}
+
+/** How a set reader reaches a shard: called once per shard, when an array of it is first read. */
+export type ShardOpener = (shard: SetShard, options: ReadRequestOptions) => Promise<OpenedShard>;
+
+/** Options of {@link openSet}: the shards' read options and limits, which also apply to the index (`maxDepth`, `maxArrays`, `maxNameBytes`), and the index's size limit. */
+export interface OpenSetOptions extends Omit<OpenSourceOptions, "format" | "firstReadBytes"> {
+  /** Largest index accepted, in bytes (default `DEFAULT_MAX_INDEX_BYTES`, 100 MiB). */
+  readonly maxIndexBytes?: SetIndexLimits["maxIndexBytes"];
+}
+
+/** One shard's result in a {@link SetVerifyReport}. */
+export interface ShardVerification {
+  /** The shard's file name. */
+  readonly name: string;
+  /** True when the shard matches the index and every array of it passed. */
+  readonly ok: boolean;
+  /** Why the shard could not be opened or does not match the index, when it could not or does not. */
+  readonly error?: NdpackError;
+  /** Its arrays' results (each carrying the shard's error when it could not be opened), in index order. */
+  readonly arrays: readonly ArrayVerification[];
+}
+
+/** The result of a set reader's `verify`: every shard and every array, each on its own. */
+export interface SetVerifyReport extends VerifyReport {
+  /** Each shard's result, in index order. */
+  readonly shards: readonly ShardVerification[];
+}
+
+/**
+ * The lazy reader of a whole set: an {@link NdpackReader} over all its shards, plus the index.
+ *
+ * What differs from a single file's reader: `metadata` is the index's (without `total_size`);
+ * `info(name)` needs the header of the array's shard, which is read on the first read of one of
+ * its arrays or by {@link SetReader.openShards} (until then it throws INVALID_ARGUMENT);
+ * `alignment` is 1 and `checksum` is that of the shards whose headers were read ("none" before
+ * any is, or when any shard has none); `byteLength` is the total size of the shards when the index
+ * lists them (`ndpack`), else of the shards opened so far; `format` is the shards' format
+ * (`"ndpack"` when they mix formats).
+ */
+export interface SetReader extends NdpackReader {
+  /** The set's index, as parsed and checked. */
+  readonly index: SetIndex;
+  /** Byte length of shard `name` (a file name of `index.shards`): from the index when it lists it, else once the shard is open; `undefined` otherwise. */
+  shardLength(name: string): number | undefined;
+  /** Opens the shards holding `names` (default: every shard), reading and checking their headers, so that `info` answers for their arrays. */
+  openShards(names?: readonly string[], options?: ReadRequestOptions): Promise<void>;
+  /** Verifies every shard and every array, each on its own (FORMAT.md §12.3), opening every shard; never throws for a broken set or damaged data. */
+  verify(options?: { readonly signal?: AbortSignal }): Promise<SetVerifyReport>;
+}
+
+/** Bytes read from a shard before its header is checked: the preamble and most headers, in one page. */
+const SHARD_FIRST_READ_BYTES = 4096;
+
+/** A shard's source with its first bytes (read for the header check) served from memory, and every read counted. */
+class ShardSource implements ByteSource {
+  constructor(
+    readonly inner: ByteSource,
+    readonly head: Uint8Array,
+    readonly count: (bytes: number) => void,
+  ) {}
+  get size(): number {
+    return this.inner.size;
+  }
+  async read(offset: number, length: number, options?: ReadRequestOptions): Promise<Uint8Array> {
+    if (offset + length <= this.head.length) return this.head.subarray(offset, offset + length);
+    const bytes = await this.inner.read(offset, length, options);
+    this.count(bytes.length);
+    return bytes;
+  }
+  close(): Promise<void> {
+    return this.inner.close?.() ?? Promise.resolve();
+  }
+}
+
+/**
+ * `error` naming the shard it came from (its message prefixed with the shard's path or URL, which
+ * also becomes `path`), so that a failure in a set says which file is broken; errors that name a
+ * file already are kept as they are.
+ */
+function inShard(error: unknown, shardName: string): unknown {
+  // Errors of a transport name their file already (a path; a URL, for HTTP errors).
+  if (!(error instanceof NdpackError) || error.path !== undefined || (error as { url?: unknown }).url !== undefined || error.code === "CLOSED") return error;
+  // Every structured field is kept (the spread copies them all), the shard's name is added.
+  return new NdpackError(error.code, `${shardName}: ${error.message}`, { ...error, path: shardName, cause: error.cause ?? error });
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+class ShardedReader implements SetReader {
+  readonly index: SetIndex;
+  readonly path: string | undefined;
+  readonly #openShard: ShardOpener;
+  readonly #options: OpenSetOptions;
+  readonly #shards = new Map<SetShard, Promise<NdpackReader>>();
+  readonly #opened = new Map<SetShard, NdpackReader>();
+  readonly #pending = new Set<Promise<unknown>>();
+  #bytesRead: number;
+  #readCount: number;
+  #closed = false;
+
+  constructor(index: SetIndex, indexBytes: number, openShard: ShardOpener, options: OpenSetOptions) {
+    this.index = index;
+    this.path = options.name;
+    this.#openShard = openShard;
+    this.#options = options;
+    this.#bytesRead = indexBytes;
+    this.#readCount = indexBytes > 0 ? 1 : 0;
+  }
+
+  get format(): FormatName {
+    const formats = new Set(this.index.shards.map((shard) => shard.format));
+    return formats.size === 1 ? [...formats][0]! : "ndpack";
+  }
+  get version() {
+    return { major: SET_INDEX_VERSION, minor: 0 };
+  }
+  get alignment(): number {
+    return 1;
+  }
+  get checksum(): Checksum {
+    const opened = [...this.#opened.values()];
+    return opened.length > 0 && opened.every((reader) => reader.checksum === "crc32") ? "crc32" : "none";
+  }
+  get metadata() {
+    return this.index.metadata;
+  }
+  get names() {
+    return this.index.names;
+  }
+  get size() {
+    return this.index.names.length;
+  }
+  get byteLength(): number {
+    if (this.index.checked) return this.index.shards.reduce((sum, shard) => sum + shard.size!, 0);
+    return [...this.#opened.values()].reduce((sum, reader) => sum + reader.byteLength, 0);
+  }
+  get bytesRead() {
+    return this.#bytesRead;
+  }
+  get readCount() {
+    return this.#readCount;
+  }
+  get closed() {
+    return this.#closed;
+  }
+
+  has(name: string): boolean {
+    return this.index.shardOf.has(name);
+  }
+
+  shardLength(name: string): number | undefined {
+    const shard = this.index.shards.find((candidate) => candidate.name === name);
+    return shard === undefined ? undefined : (shard.size ?? this.#opened.get(shard)?.byteLength);
+  }
+
+  #shardOf(name: string): SetShard {
+    const shard = this.index.shardOf.get(name);
+    if (shard !== undefined) return shard;
+    throw new NdpackError("NOT_FOUND", `no array named ${JSON.stringify(name)} in the set ${this.path ?? ""}`.trimEnd(), { array: name, ...(this.path === undefined ? {} : { path: this.path }) });
+  }
+
+  info(name: string): ArrayInfo {
+    const shard = this.#shardOf(name);
+    const reader = this.#opened.get(shard);
+    if (reader === undefined) {
+      throw new NdpackError("INVALID_ARGUMENT", `array ${JSON.stringify(name)} is in shard ${shard.name}, whose header has not been read yet: read the array, or call openShards() first`, { array: name, field: "name" });
+    }
+    return reader.info(name);
+  }
+
+  #track<T>(run: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new NdpackError("CLOSED", `the reader of the set ${this.path ?? ""} is closed`.trimEnd(), this.path === undefined ? {} : { path: this.path }));
+    const promise = run();
+    this.#pending.add(promise);
+    const done = () => this.#pending.delete(promise);
+    promise.then(done, done);
+    return promise;
+  }
+
+  /** The reader of `shard`, opened (and checked) once; a failed open is tried again next time. */
+  #reader(shard: SetShard, options: ReadRequestOptions = {}): Promise<NdpackReader> {
+    let opening = this.#shards.get(shard);
+    if (opening === undefined) {
+      opening = this.#open(shard, options);
+      this.#shards.set(shard, opening);
+      opening.then(
+        (reader) => this.#opened.set(shard, reader),
+        () => this.#shards.delete(shard),
+      );
+    }
+    return opening;
+  }
+
+  /** FORMAT.md §12.3 steps 1 to 5 for one shard. */
+  async #open(shard: SetShard, options: ReadRequestOptions): Promise<NdpackReader> {
+    const { source, name } = await this.#openShard(shard, options);
+    try {
+      return await this.#checked(shard, source, name, options);
+    } catch (error) {
+      throw inShard(error, name);
+    }
+  }
+
+  async #checked(shard: SetShard, source: ByteSource, name: string, options: ReadRequestOptions): Promise<NdpackReader> {
+    const count = (bytes: number) => {
+      this.#bytesRead += bytes;
+      this.#readCount++;
+    };
+    let head: Uint8Array = new Uint8Array(0);
+    try {
+      checkShardSize(shard, source.size);
+      if (this.index.checked) {
+        head = await readExactly(source, 0, Math.min(source.size, SHARD_FIRST_READ_BYTES), options.signal);
+        count(head.length);
+        const end = shardHeaderEnd(shard, head.subarray(0, shardPrefixLength(shard)), source.size, this.#options.maxHeaderBytes);
+        if (end > head.length) {
+          // An ndpack header is followed by padding up to its data section: take it up to the next page too.
+          const upTo = shard.format === "ndpack" ? Math.min(source.size, Math.ceil(end / SHARD_FIRST_READ_BYTES) * SHARD_FIRST_READ_BYTES) : end;
+          const rest = await readExactly(source, head.length, upTo - head.length, options.signal);
+          count(rest.length);
+          head = concat(head, rest);
+        }
+        checkShardHeader(shard, head.subarray(0, end));
+      }
+    } catch (error) {
+      await source.close?.().catch(() => undefined);
+      throw error;
+    }
+    // openSource closes the source when it fails.
+    const reader = await openSource(new ShardSource(source, head, count), { ...this.#options, name, format: shard.format, firstReadBytes: head.length || undefined });
+    try {
+      checkShardNames(this.index, shard, reader.names);
+    } catch (error) {
+      await reader.close();
+      throw error;
+    }
+    return reader;
+  }
+
+  openShards(names?: readonly string[], options: ReadRequestOptions = {}): Promise<void> {
+    return this.#track(async () => {
+      const shards = names === undefined ? this.index.shards : [...new Set(names.map((name) => this.#shardOf(name)))];
+      await Promise.all(shards.map((shard) => this.#reader(shard, options)));
+    });
+  }
+
+  /** Runs `operation` on the reader of `shard`, its errors naming the shard. */
+  async #withShard<T>(shard: SetShard, options: ReadRequestOptions, operation: (reader: NdpackReader) => Promise<T>): Promise<T> {
+    const reader = await this.#reader(shard, options);
+    try {
+      return await operation(reader);
+    } catch (error) {
+      throw inShard(error, reader.path ?? shard.name);
+    }
+  }
+
+  read(name: string, options: ReadOptions = {}): Promise<NdArray> {
+    return this.#track(() => this.#withShard(this.#shardOf(name), options, (reader) => reader.read(name, options)));
+  }
+
+  readRows(name: string, start: number, end: number, options: ReadOptions = {}): Promise<NdArray> {
+    return this.#track(() => this.#withShard(this.#shardOf(name), options, (reader) => reader.readRows(name, start, end, options)));
+  }
+
+  readMany(names: readonly string[], options: ReadManyArraysOptions = {}): Promise<Map<string, NdArray>> {
+    return this.#track(async () => {
+      const byShard = new Map<SetShard, string[]>();
+      for (const name of names) {
+        const shard = this.#shardOf(name);
+        byShard.set(shard, [...(byShard.get(shard) ?? []), name]);
+      }
+      const parts = await Promise.all([...byShard].map(([shard, group]) => this.#withShard(shard, options, (reader) => reader.readMany(group, options))));
+      const found = new Map<string, NdArray>();
+      for (const part of parts) for (const [name, array] of part) found.set(name, array);
+      return new Map(names.map((name) => [name, found.get(name)!]));
+    });
+  }
+
+  readChunks(name: string, options: ReadChunksOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
+    const shard = this.#shardOf(name);
+    if (this.#closed) throw new NdpackError("CLOSED", `the reader of the set ${this.path ?? ""} is closed`.trimEnd());
+    const reader = () => this.#reader(shard, options);
+    return (async function* () {
+      const opened = await reader();
+      try {
+        yield* opened.readChunks(name, options);
+      } catch (error) {
+        throw inShard(error, opened.path ?? shard.name);
+      }
+    })();
+  }
+
+  async verify(options: { readonly signal?: AbortSignal } = {}): Promise<SetVerifyReport> {
+    const shards: ShardVerification[] = [];
+    for (const shard of this.index.shards) {
+      try {
+        const report = await this.#track(() => this.#withShard(shard, options, (reader) => reader.verify(options)));
+        const byName = new Map(report.arrays.map((array) => [array.name, array]));
+        const arrays = shard.arrays.map((name): ArrayVerification => {
+          const result = byName.get(name)!;
+          return result.error === undefined ? result : { ...result, error: inShard(result.error, this.#opened.get(shard)?.path ?? shard.name) as NdpackError };
+        });
+        shards.push({ name: shard.name, ok: arrays.every((array) => array.ok), arrays });
+      } catch (error) {
+        // A shard that cannot be opened, or does not match the index, fails with all its arrays.
+        if (!(error instanceof NdpackError) || error.code === "CLOSED") throw error;
+        shards.push({ name: shard.name, ok: false, error, arrays: shard.arrays.map((name) => ({ name, ok: false, error })) });
+      }
+    }
+    const byName = new Map(shards.flatMap((shard) => shard.arrays.map((array) => [array.name, array] as const)));
+    const arrays = this.index.names.map((name) => byName.get(name)!);
+    return { ok: shards.every((shard) => shard.ok), checksum: this.checksum, arrays, shards };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled(this.#pending);
+    const readers = await Promise.allSettled(this.#shards.values());
+    await Promise.all(readers.map((result) => (result.status === "fulfilled" ? result.value.close() : undefined)));
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Opens a sharded set (FORMAT.md §12) for lazy reading from its index's bytes and a
+ * {@link ShardOpener} that reaches each shard. The index is parsed and checked at once (every
+ * shard name is checked safe before any shard is reached); shards are opened when one of their
+ * arrays is first read, and checked against the index then.
+ *
+ * Errors: those of `parseSetIndex` (SET_INVALID, LIMIT_EXCEEDED, UNSUPPORTED_VERSION); later, per
+ * shard: the opener's (IO_ERROR, HTTP_ERROR...), FILE_CHANGED (size or header CRC differs from the
+ * index), HEADER_TOO_LARGE, the shard's format errors, SET_INVALID (its arrays are not those the
+ * index maps to it).
+ */
+export async function openSet(indexBytes: Uint8Array, openShard: ShardOpener, options: OpenSetOptions = {}): Promise<SetReader> {
+  const index = parseSetIndex(indexBytes, options);
+  return new ShardedReader(index, indexBytes.length, openShard, options);
+}
+
+/**
+ * The URL of `shard` in the set whose index is at `indexUrl`: its name, percent-encoded as one
+ * path segment, resolved against the index's URL (FORMAT.md §12.1), so that `#`, `?`, `%` and
+ * spaces in a shard name stay part of the path.
+ */
+export function shardUrl(indexUrl: string | URL, shard: Pick<SetShard, "name">): string {
+  return new URL(encodeURIComponent(shard.name), indexUrl).href;
+}
+
+/**
+ * Opens a set whose index is at `indexUrl`, reaching the index and then each shard (at
+ * {@link shardUrl}, when one of its arrays is first read) with `openUrl`, which gives a
+ * {@link ByteSource} for a URL (an HTTP Range source, a cache, an object store client). The index
+ * is read whole once its size is known to be within `maxIndexBytes`. Errors: those of
+ * {@link openSet}, LIMIT_EXCEEDED for an index over `maxIndexBytes`, and `openUrl`'s own.
+ */
+export async function openSetAt(indexUrl: string | URL, openUrl: (url: string, options: ReadRequestOptions) => Promise<ByteSource>, options: OpenSetOptions = {}): Promise<SetReader> {
+  const url = new URL(indexUrl).href;
+  const signal = options.signal === undefined ? {} : { signal: options.signal };
+  const source = await openUrl(url, signal);
+  let bytes: Uint8Array;
+  try {
+    checkIndexSize(source.size, options, url);
+    bytes = await readExactly(source, 0, source.size, options.signal);
+  } finally {
+    await source.close?.().catch(() => undefined);
+  }
+  return openSet(bytes, async (shard, readOptions) => {
+    const location = shardUrl(url, shard);
+    return { source: await openUrl(location, readOptions), name: location };
+  }, { name: url, ...options });
+}

@@ -1,0 +1,227 @@
+/**
+ * Reading sharded sets as one file (FORMAT.md §12.3): `open(index)` in ndpack/node over the vectors
+ * of fixtures/sets/ and over sets written by saveSet: values byte for byte, shards opened only when
+ * an array of theirs is read (and the bytes that costs), every bad set a typed error with its code
+ * at the moment §12.3 says, never a partial answer, and `verify` reporting each shard and array.
+ */
+import { createHash } from "node:crypto";
+import { copyFileSync, cpSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+import { bytesSource, type NdArray } from "../src/index.js";
+import { open, saveSet, type SetReader } from "../src/node/index.js";
+import { openSetAt, shardUrl } from "../src/set-reader.js";
+import { dataBytes } from "./helpers/set-files.js";
+import { expectBytes, failure, noise, ROOT, tempDir } from "./helpers/node-files.js";
+
+const SETS = join(ROOT, "fixtures", "sets");
+interface ValidCase {
+  name: string;
+  index: string;
+  metadata: Record<string, unknown>;
+  arrays: { name: string; dtype: string; shape: number[]; shard: string; nbytes: number; sha256: string }[];
+}
+interface InvalidCase {
+  name: string;
+  index: string;
+  code: string;
+  when: "index" | "read";
+  array?: string;
+}
+const vectors = JSON.parse(readFileSync(join(SETS, "index.json"), "utf8")) as { valid: ValidCase[]; invalid: InvalidCase[] };
+const sha256 = (array: NdArray) => createHash("sha256").update(dataBytes(array)).digest("hex");
+const openSet = async (path: string) => (await open(path)) as SetReader;
+
+const dir = tempDir("ndpack-set-read-");
+afterAll(() => dir.remove());
+let counter = 0;
+
+describe("valid sets (fixtures/sets/valid)", () => {
+  test.each(vectors.valid.map((c) => [c.name, c] as const))("%s: every array, byte for byte, by read, readMany, readRows and readChunks", async (_, c) => {
+    await using set = await openSet(join(SETS, "valid", c.name, c.index));
+    expect(set.names).toEqual(c.arrays.map((a) => a.name));
+    expect(set.metadata).toEqual(c.metadata);
+    expect(set.size).toBe(c.arrays.length);
+    for (const a of c.arrays) {
+      const array = await set.read(a.name);
+      expect([array.name, array.dtype, array.shape], a.name).toEqual([a.name, a.dtype, a.shape]);
+      expect(sha256(array), a.name).toBe(a.sha256);
+      expect(set.info(a.name)).toMatchObject({ dtype: a.dtype, shape: a.shape, nbytes: a.nbytes });
+      if (a.shape.length > 0 && a.shape[0]! > 1) {
+        const rows = await set.readRows(a.name, 1, a.shape[0]!);
+        const rowBytes = a.nbytes / a.shape[0]!;
+        expectBytes(dataBytes(rows), dataBytes(array).subarray(rowBytes));
+      }
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of set.readChunks(a.name, { chunkBytes: 8 })) chunks.push(chunk);
+      expectBytes(Buffer.concat(chunks), dataBytes(array));
+    }
+    const many = await set.readMany([...c.arrays.map((a) => a.name)].reverse());
+    expect([...many.keys()]).toEqual([...c.arrays.map((a) => a.name)].reverse());
+    for (const a of c.arrays) expect(sha256(many.get(a.name)!)).toBe(a.sha256);
+    const report = await set.verify();
+    expect(report.ok).toBe(true);
+    expect(report.arrays.map((a) => a.name)).toEqual(set.names);
+    expect(report.shards.map((s) => s.name)).toEqual(set.index.shards.map((s) => s.name));
+  });
+});
+
+describe("invalid sets (fixtures/sets/invalid)", () => {
+  test.each(vectors.invalid.filter((c) => c.when === "index").map((c) => [c.name, c.code, c] as const))("%s: %s from open(), before any shard is opened", async (_, code, c) => {
+    await failure(() => open(join(SETS, "invalid", c.name, c.index)), code as never);
+  });
+
+  test.each(vectors.invalid.filter((c) => c.when === "read").map((c) => [c.name, c.code, c] as const))("%s: %s when its shard is opened; no partial answer; verify reports it", async (_, code, c) => {
+    await using set = await openSet(join(SETS, "invalid", c.name, c.index));
+    const error = await failure(() => set.read(c.array!), code as never);
+    // The shard is named, so that the one line the CLI prints says which file is broken.
+    expect(`${error.message} ${error.path ?? ""}`).toContain(set.index.shardOf.get(c.array!)!.name);
+    // Again: a failed shard is not half-open.
+    await failure(() => set.read(c.array!), code as never);
+    const report = await set.verify();
+    expect(report.ok).toBe(false);
+    const shard = report.shards.find((s) => s.name === set.index.shardOf.get(c.array!)!.name)!;
+    expect(shard.ok).toBe(false);
+    expect(shard.error?.code ?? shard.arrays.find((a) => !a.ok)?.error?.code).toBe(code);
+    for (const other of report.shards.filter((s) => s !== shard)) expect(other.ok, `${other.name}: ${other.error?.message}`).toBe(c.name !== "name-in-two-shards" || other.name.includes("00002"));
+  });
+
+  test("missing-shard: IO_ERROR with ENOENT, naming the shard's path; the other shard still reads", async () => {
+    const c = vectors.invalid.find((v) => v.name === "missing-shard")!;
+    await using set = await openSet(join(SETS, "invalid", c.name, c.index));
+    const error = await failure(() => set.read("embed.weight"), "IO_ERROR");
+    expect((error.cause as { code?: string }).code).toBe("ENOENT");
+    expect(error.path).toBe(join(SETS, "invalid", c.name, set.index.shardOf.get("embed.weight")!.name));
+    expect((await set.read("layers.0.bias")).shape).toEqual([16]);
+  });
+});
+
+describe("laziness", () => {
+  test("open reads the index alone; one array costs its shard's first page and its own record", async () => {
+    const folder = dir.file(`lazy-${counter++}`);
+    const arrays = Array.from({ length: 8 }, (_, i) => [`w${i}`, { data: noise(100_000, i + 1) }] as const);
+    const saved = await saveSet(folder, arrays, { maxShardBytes: 200_000 });
+    expect(saved.shards).toHaveLength(4);
+    const indexBytes = statSync(saved.indexPath).size;
+    await using set = await openSet(saved.indexPath);
+    expect(set.bytesRead).toBe(indexBytes);
+    expect(set.byteLength).toBe(saved.shards.reduce((sum, name) => sum + statSync(join(folder, name)).size, 0));
+    await failure(async () => set.info("w5"), "INVALID_ARGUMENT");
+    const w5 = await set.read("w5");
+    expectBytes(dataBytes(w5), noise(100_000, 6));
+    // Index + the shard's first 4 KiB (header and padding) + w5's payload and CRC (the shard's last record: no padding after it).
+    expect(set.bytesRead).toBe(indexBytes + 4096 + (100_000 + 4));
+    await set.read("w4");
+    // w4's record, in the shard already open: payload, CRC and the padding up to w5 (100,032 = alignUp(100,004, 64)).
+    expect(set.bytesRead).toBe(indexBytes + 4096 + (100_000 + 4) + 100_032);
+    expect(set.info("w5").nbytes).toBe(100_000);
+    expect(set.info("w4").nbytes).toBe(100_000);
+    await failure(async () => set.info("w0"), "INVALID_ARGUMENT");
+    await set.openShards();
+    expect(set.info("w0").nbytes).toBe(100_000);
+    expect(set.checksum).toBe("crc32");
+  });
+
+  test("a shard header longer than a page: read once, with the padding up to the next page; nothing read twice", async () => {
+    const folder = dir.file(`long-header-${counter++}`);
+    // 300 arrays of 64 KiB with long names: each shard's header is about 30 KiB.
+    const arrays = Array.from({ length: 300 }, (_, i) => [`model.layers.${i}.self_attention.query_key_value.weight`, { data: noise(65_536, i + 1) }] as const);
+    const saved = await saveSet(folder, arrays, { maxShardBytes: 150 * 65_536 });
+    expect(saved.shards).toHaveLength(2);
+    await using set = await openSet(saved.indexPath);
+    const indexBytes = set.bytesRead;
+    const name = arrays[160]![0];
+    await set.read(name);
+    const dataStart = set.info(set.index.shardOf.get(name)!.arrays[0]!).offset;
+    expect(dataStart).toBeGreaterThan(20_000);
+    // Index + the header and its padding, rounded up to a page + the array's record (payload, CRC, padding to the next record).
+    expect(set.bytesRead).toBe(indexBytes + Math.ceil(dataStart / 4096) * 4096 + 65_536 + 64);
+    expect(set.readCount).toBe(1 + 2 + 1);
+  });
+
+  test("concurrent reads of one shard open it once", async () => {
+    const folder = dir.file(`once-${counter++}`);
+    const saved = await saveSet(folder, { a: noise(10_000), b: noise(20_000), c: noise(30_000) });
+    await using set = await openSet(saved.indexPath);
+    const before = set.readCount;
+    await Promise.all(["a", "b", "c", "a"].map((name) => set.read(name)));
+    // One read of the shard's first page, then one per array read.
+    expect(set.readCount - before).toBe(1 + 4);
+    // A shard smaller than one page is read whole when it is opened: its arrays cost nothing more.
+    const small = await saveSet(dir.file(`small-${counter++}`), { a: noise(10), b: noise(20) });
+    await using tiny = await openSet(small.indexPath);
+    await tiny.read("a");
+    await tiny.read("b");
+    expect(tiny.readCount).toBe(2);
+  });
+
+  test("NOT_FOUND for a name the index lacks; CLOSED after close", async () => {
+    const folder = dir.file(`closed-${counter++}`);
+    const saved = await saveSet(folder, { a: noise(10) });
+    const set = await openSet(saved.indexPath);
+    await failure(() => set.read("nope"), "NOT_FOUND");
+    await set.read("a");
+    await set.close();
+    await failure(() => set.read("a"), "CLOSED");
+    expect(set.closed).toBe(true);
+  });
+});
+
+describe("a shard changed after the index was written", () => {
+  test("another shard of the same size: FILE_CHANGED before any of its bytes is trusted; the set's other shards read", async () => {
+    const folder = dir.file(`swap-${counter++}`);
+    const saved = await saveSet(folder, { a: noise(64, 1), b: noise(64, 2) }, { maxShardBytes: 64 });
+    copyFileSync(join(folder, saved.shards[1]!), join(folder, saved.shards[0]!));
+    await using set = await openSet(saved.indexPath);
+    const error = await failure(() => set.read("a"), "FILE_CHANGED");
+    expect(error.message).toMatch(/does not match the index/);
+    expectBytes(dataBytes(await set.read("b")), noise(64, 2));
+  });
+
+  test("an index over 100 MiB by default, or maxIndexBytes, is LIMIT_EXCEEDED before it is read", async () => {
+    const folder = dir.file(`big-${counter++}`);
+    const saved = await saveSet(folder, { a: noise(10) });
+    const size = statSync(saved.indexPath).size;
+    expect((await failure(() => open(saved.indexPath, { maxIndexBytes: size - 1 }), "LIMIT_EXCEEDED")).limit).toBe("maxIndexBytes");
+    cpSync(folder, `${folder}-copy`, { recursive: true });
+    writeFileSync(join(`${folder}-copy`, "model.ndp.index.json"), readFileSync(saved.indexPath));
+    expect((await open(join(`${folder}-copy`, "model.ndp.index.json"), { maxIndexBytes: size })).names).toEqual(["a"]);
+  });
+});
+
+describe("a set at a URL (openSetAt, the transport-independent part of remote sets)", () => {
+  /** A URL opener over the fixtures folder, as a server would map paths, recording the URLs asked for. */
+  const server = (asked: string[]) => async (url: string) => {
+    asked.push(url);
+    const path = decodeURIComponent(new URL(url).pathname.replace(/^\/sets\//, ""));
+    return bytesSource(new Uint8Array(readFileSync(join(SETS, path))));
+  };
+
+  test("shard names become one percent-encoded path segment next to the index", () => {
+    const index = "https://cdn.test/a/b/model.ndp.index.json?token=x";
+    expect(shardUrl(index, { name: "part #1 (50%)?.ndp" })).toBe("https://cdn.test/a/b/part%20%231%20(50%25)%3F.ndp");
+    expect(shardUrl(index, { name: "données.ndp" })).toBe("https://cdn.test/a/b/donn%C3%A9es.ndp");
+  });
+
+  test.each(vectors.valid.map((c) => [c.name, c] as const))("%s: the index, then only the shards read, at their URLs; bytes as in the vectors", async (_, c) => {
+    const asked: string[] = [];
+    const base = `https://cdn.test/sets/valid/${encodeURIComponent(c.name)}/`;
+    await using set = await openSetAt(`${base}${c.index}`, server(asked));
+    expect(asked).toEqual([`${base}${c.index}`]);
+    if (c.arrays.length === 0) return;
+    const last = c.arrays[c.arrays.length - 1]!;
+    expect(sha256(await set.read(last.name))).toBe(last.sha256);
+    expect(asked).toEqual([`${base}${c.index}`, shardUrl(`${base}${c.index}`, { name: last.shard })]);
+    for (const a of c.arrays) expect(sha256(await set.read(a.name))).toBe(a.sha256);
+    expect(asked.length).toBe(1 + new Set(c.arrays.map((a) => a.shard)).size);
+  });
+
+  test("an index over maxIndexBytes is LIMIT_EXCEEDED before it is read; an unsafe shard name is SET_INVALID before any shard is asked for", async () => {
+    const asked: string[] = [];
+    const error = await failure(() => openSetAt("https://cdn.test/sets/valid/ndpack-two-shards/model.ndp.index.json", server(asked), { maxIndexBytes: 100 }), "LIMIT_EXCEEDED");
+    expect(error.limit).toBe("maxIndexBytes");
+    asked.length = 0;
+    await failure(() => openSetAt("https://cdn.test/sets/invalid/shard-parent-folder/model.ndp.index.json", server(asked)), "SET_INVALID");
+    expect(asked).toHaveLength(1);
+  });
+});
