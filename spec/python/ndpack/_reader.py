@@ -52,11 +52,11 @@ class Reader(Mapping):
         """Section 9 steps 1 to 21, from the first bytes of the file."""
         source, size = self._source, self.size
         prefix = source.read(0, min(size, FIRST_READ))
+        if check_head is not None:  # a set's checks of its shard (FORMAT.md §12.3), first
+            check_head(self, prefix)
         self.header_end = header_end(prefix, size, self._limits["max_header_bytes"])
         if self.header_end > len(prefix):
             prefix = source.read(0, self.header_end)
-        if check_head is not None:
-            check_head(self, prefix[: self.header_end])
         h, minor, entries, data_start, _ = reference._parse(prefix, self._limits, size=size)
         if data_start > len(prefix):  # a header longer than FIRST_READ: its padding too
             prefix = source.read(0, data_start)

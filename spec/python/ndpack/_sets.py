@@ -23,7 +23,7 @@ import numpy as np
 
 from . import reference
 from ._io import AtomicFile, fsync_dir, is_url, open_source
-from ._reader import Reader
+from ._reader import FIRST_READ, Reader
 from ._writer import Writer, declared_entries, out_of_order
 from .reference import ArrayInfo, NdpackError
 
@@ -37,51 +37,108 @@ def _invalid(message: str) -> NdpackError:
     return NdpackError("SET_INVALID", message)
 
 
+SHARD_EXTENSIONS = (".ndp", ".safetensors")
+#: FORMAT.md §12.2's default cap on an index's bytes (option ``max_index_bytes``).
+DEFAULT_MAX_INDEX_BYTES = 100 * 1024 * 1024
+SET_INDEX_VERSION = 1
+
+
 def check_shard_name(name) -> str:
-    """A plain file name in the index's folder (SETS.md), or SET_INVALID."""
-    if (not isinstance(name, str) or not name or name in (".", "..") or "/" in name
-            or "\\" in name or any(ord(c) < 0x20 for c in name)):
+    """A plain file name in the index's folder ending in .ndp or .safetensors (FORMAT.md §12.1),
+    or SET_INVALID."""
+    if (not isinstance(name, str) or not name or name in (".", "..")
+            or any(c in name for c in "/\\:") or any(ord(c) < 0x20 for c in name)):
         raise _invalid(f"unsafe shard file name {name!r}")
+    if not any(name.endswith(ext) and len(name) > len(ext) for ext in SHARD_EXTENSIONS):
+        raise _invalid(f"shard {name!r} is neither .ndp nor .safetensors")
     return name
 
 
-def parse_index(raw: bytes) -> tuple[dict, dict, dict | None]:
-    """(metadata, weight_map, ndpack shards or None) of an index file's bytes, or SET_INVALID."""
+def _index_json(raw: bytes, max_depth: int) -> dict:
+    """The index's JSON object, parsed by FORMAT.md §2.1's rules (no repeated key, numbers outside
+    ``metadata`` non-negative integers); white space may surround it. LIMIT_EXCEEDED for
+    ``max_depth``, SET_INVALID for anything else."""
     try:
-        index = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as ex:
-        raise _invalid(f"the index is not valid JSON: {ex}") from None
-    if not isinstance(index, dict):
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as ex:
+        raise _invalid(f"the index is not valid UTF-8 (byte {ex.start})") from None
+    text = text.strip(" \t\n\r")
+    if not text.startswith("{"):
         raise _invalid("the index is not a JSON object")
+    try:
+        # Every JSON value takes at least one character: the text's length bounds the node count,
+        # and the index's size is already bounded by max_index_bytes.
+        return reference._parse_header_json(text.encode("utf-8"), max_depth, len(text) + 1)
+    except NdpackError as ex:
+        if ex.code == "LIMIT_EXCEEDED":
+            raise
+        twice = " (an array mapped twice: an array in two shards)" \
+            if ex.code == "DUPLICATE_KEY" else ""
+        raise _invalid(f"the index is not valid JSON: {ex.message}{twice}") from None
+
+
+def _integer(value, field: str, limit: int = reference.MAX_SAFE_INTEGER) -> int:
+    if type(value) is not int or not 0 <= value <= limit:
+        raise _invalid(f"{field} must be an integer from 0 to {limit}, got {value!r}")
+    return value
+
+
+def parse_index(raw: bytes, *, max_index_bytes=DEFAULT_MAX_INDEX_BYTES,
+                max_depth=reference.DEFAULT_LIMITS["max_depth"],
+                max_arrays=reference.DEFAULT_LIMITS["max_arrays"],
+                max_name_bytes=reference.DEFAULT_LIMITS["max_name_bytes"]
+                ) -> tuple[dict, dict, dict | None]:
+    """(metadata, weight_map, ndpack shards or None) of an index file's bytes, checked in
+    FORMAT.md §12.3's order: SET_INVALID, LIMIT_EXCEEDED, UNSUPPORTED_VERSION."""
+    if len(raw) > max_index_bytes:
+        raise NdpackError("LIMIT_EXCEEDED", f"the set index is {len(raw)} bytes, more than "
+                          f"max_index_bytes={max_index_bytes}")
+    index = _index_json(raw, max_depth)
     metadata = index.get("metadata", {})
     if not isinstance(metadata, dict):
         raise _invalid("the index's metadata is not an object")
     weight_map = index.get("weight_map")
-    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
-        raise _invalid("the index has no weight_map object of shard file names")
-    for shard in weight_map.values():
-        check_shard_name(shard)
+    if not isinstance(weight_map, dict):
+        raise _invalid("the index has no weight_map object of array name to shard name")
+    if len(weight_map) > max_arrays:
+        raise NdpackError("LIMIT_EXCEEDED", f"the set index maps {len(weight_map)} arrays, more "
+                          f"than max_arrays={max_arrays}")
+    checked: dict[str, None] = {}  # shard names in weight_map order
+    for name, shard in weight_map.items():
+        if not name:
+            raise _invalid("an array name of weight_map is empty")
+        if len(name.encode("utf-8")) > max_name_bytes:
+            raise NdpackError("LIMIT_EXCEEDED", f"array name {name[:40]!r}... is longer than "
+                              f"max_name_bytes={max_name_bytes}", array=name)
+        if not isinstance(shard, str):
+            raise _invalid(f"weight_map[{name!r}] is not a shard file name: {shard!r}")
+        if shard not in checked:
+            checked[check_shard_name(shard)] = None
     if "ndpack" not in index:
         return metadata, weight_map, None
     section = index["ndpack"]
-    if not isinstance(section, dict) or section.get("version") != 1 \
-            or not isinstance(section.get("shards"), dict):
-        raise _invalid("the index's ndpack section is not {version: 1, shards: {...}}")
-    shards = section["shards"]
+    if not isinstance(section, dict):
+        raise _invalid("the index's ndpack is not an object")
+    version = _integer(section.get("version"), "ndpack.version")
+    if version != SET_INDEX_VERSION:
+        raise NdpackError("UNSUPPORTED_VERSION", f"set index version {version} is not supported; "
+                          f"this reader reads version {SET_INDEX_VERSION}")
+    shards = section.get("shards")
+    if not isinstance(shards, dict):
+        raise _invalid("the index's ndpack.shards is not an object")
     for shard, record in shards.items():
         check_shard_name(shard)
-        if not isinstance(record, dict) or not all(
-                type(record.get(k)) is int and 0 <= record[k] <= limit
-                for k, limit in (("size", 2**53 - 1), ("header_crc32", 0xFFFFFFFF))):
+        if not isinstance(record, dict):
             raise _invalid(f"ndpack.shards[{shard!r}] is not {{size, header_crc32}}")
-    mapped = set(weight_map.values())
-    for shard in shards:
-        if shard not in mapped:
-            raise _invalid(f"shard {shard!r} is listed in ndpack.shards but holds no array "
-                           "of weight_map")
-    for shard in mapped:
+        _integer(record.get("size"), f"ndpack.shards[{shard!r}].size")
+        _integer(record.get("header_crc32"), f"ndpack.shards[{shard!r}].header_crc32", 0xFFFFFFFF)
+    for shard in checked:
         if shard not in shards:
             raise _invalid(f"shard {shard!r} of weight_map is missing from ndpack.shards")
+    for shard in shards:
+        if shard not in checked:
+            raise _invalid(f"shard {shard!r} is listed in ndpack.shards but holds no array "
+                           "of weight_map")
     return metadata, weight_map, shards
 
 
@@ -102,17 +159,19 @@ class SafetensorsReader(Reader):
 
     def _read_header(self, check_head) -> None:
         source, size = self._source, self.size
+        prefix = source.read(0, min(size, FIRST_READ))
+        if check_head is not None:
+            check_head(self, prefix)
         if size < 8:
             raise NdpackError("TRUNCATED", f"{size} bytes is shorter than safetensors' 8")
-        (length,) = struct.unpack("<Q", bytes(source.read(0, 8)))
+        (length,) = struct.unpack("<Q", bytes(prefix[:8]))
         if length > self._limits["max_header_bytes"]:
             raise NdpackError("HEADER_TOO_LARGE", f"header of {length} bytes > max_header_bytes")
         if 8 + length > size:
             raise NdpackError("TRUNCATED", "the header ends after the end of the file")
         self.header_end = 8 + length
-        head = source.read(0, self.header_end)
-        if check_head is not None:
-            check_head(self, head)
+        head = prefix[:self.header_end] if len(prefix) >= self.header_end \
+            else source.read(0, self.header_end)
         try:
             header = json.loads(bytes(head[8:]).decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
@@ -169,11 +228,15 @@ class SetReader(Mapping):
     ``metadata`` is the index's user metadata (without ``total_size``, which is ``total_size``);
     ``shards`` lists the shard file names; ``shard_of(name)`` names the shard holding an array."""
 
-    def __init__(self, location, *, storage_options=None, raw_bits=False, **limits):
+    def __init__(self, location, *, storage_options=None, raw_bits=False,
+                 max_index_bytes=DEFAULT_MAX_INDEX_BYTES, **limits):
         self.location = location if is_url(location) else os.fspath(location)
         self._options = dict(storage_options=storage_options, raw_bits=raw_bits, **limits)
+        self._max_index_bytes = max_index_bytes
+        checked = reference._check_limits(limits)
         metadata, self._weight_map, self._shard_records = parse_index(
-            _read_index(self.location, storage_options))
+            _read_index(self.location, storage_options), max_index_bytes=max_index_bytes,
+            **{k: checked[k] for k in ("max_depth", "max_arrays", "max_name_bytes")})
         self.metadata = {k: v for k, v in metadata.items() if k != "total_size"}
         self.total_size = metadata.get("total_size")
         self.shards = list(dict.fromkeys(self._weight_map.values()))
@@ -195,7 +258,8 @@ class SetReader(Mapping):
         return f"<ndpack.SetReader {self.location!r}: {len(self)} arrays in {len(self.shards)} shards>"
 
     def __reduce__(self):
-        return _reopen_set, (self.location, self._options)
+        return _reopen_set, (self.location, {**self._options,
+                                              "max_index_bytes": self._max_index_bytes})
 
     def shard_location(self, shard: str) -> str:
         if is_url(self.location):
@@ -233,19 +297,36 @@ class SetReader(Mapping):
         return reader
 
     def _head_check(self, shard: str):
-        """The index's check of ``shard`` (size, then header CRC-32), run before its header is
-        parsed; None when the index has no ndpack section."""
+        """The index's checks of ``shard`` (FORMAT.md §12.3 steps 2 and 3), run on its first bytes
+        ``prefix`` before its format's own checks; None when the index has no ndpack section."""
         if self._shard_records is None:
             return None
         expected = self._shard_records[shard]
 
-        def check(reader, head) -> None:
-            if reader.size != expected["size"]:
-                raise NdpackError("FILE_CHANGED", f"shard {shard!r} does not match the index: "
-                                  f"{reader.size} bytes, the index says {expected['size']}")
+        def changed(why: str) -> NdpackError:
+            return NdpackError("FILE_CHANGED", f"shard {shard!r} does not match the index: {why}")
+
+        def check(reader, prefix) -> None:
+            size = reader.size
+            if size != expected["size"]:
+                raise changed(f"{size} bytes, the index says {expected['size']}")
+            need = 8 if shard.endswith(".safetensors") else reference.PREAMBLE_SIZE
+            if len(prefix) < need:
+                raise changed(f"{size} bytes is too short for its header")
+            if need == 8:
+                (length,) = struct.unpack("<Q", bytes(prefix[:8]))
+            else:
+                (length,) = struct.unpack("<I", bytes(prefix[12:16]))
+            cap = reader._limits["max_header_bytes"]
+            if length > cap:
+                raise NdpackError("HEADER_TOO_LARGE", f"shard {shard!r}: header of {length} "
+                                  f"bytes > max_header_bytes={cap}")
+            end = need + length
+            if end > size:
+                raise changed(f"its header would end at byte {end}, past its end at {size}")
+            head = prefix[:end] if len(prefix) >= end else reader._source.read(0, end)
             if zlib.crc32(head) != expected["header_crc32"]:
-                raise NdpackError("FILE_CHANGED", f"shard {shard!r} does not match the index: "
-                                  "its header's CRC-32 differs")
+                raise changed("its header's CRC-32 differs")
         return check
 
     def _check_names(self, shard: str, reader: Reader) -> None:
@@ -317,7 +398,8 @@ def set_stem(index_path: str) -> str:
 class SetWriter:
     """Writes a sharded set: arrays declared up front as ``(name, dtype, shape)``, split in order
     into shards of at most ``max_shard_size`` payload bytes (one array per shard at least), then
-    written row by row in order, as with ``Writer``. ``close`` renames the shards into place and
+    written row by row in order, as with ``Writer`` (an array of 0 bytes takes no write; it joins
+    the current shard, FORMAT.md §12.4). ``close`` renames the shards into place and
     writes the index last; the previous generation's shards are then removed. Options:
     ``metadata`` (the set's, in the index; the key ``total_size`` is the writer's), ``alignment``,
     ``byte_order``, ``checksum`` (for every shard)."""
@@ -337,12 +419,13 @@ class SetWriter:
         entries = declared_entries(arrays, file_options.get("byte_order", "little"))
         groups: list[list[int]] = []
         used = 0
-        for i, e in enumerate(entries):
-            if not groups or used + e["byteLength"] > max_shard_size:
+        for i, e in enumerate(entries):  # FORMAT.md §12.4: an empty array joins the current shard
+            nbytes = e["byteLength"]  # decoded bytes: the writer declares uncompressed arrays
+            if not groups or (nbytes > 0 and used + nbytes > max_shard_size):
                 groups.append([])
                 used = 0
             groups[-1].append(i)
-            used += e["byteLength"]
+            used += nbytes
         generation = secrets.token_hex(4)
         count = len(groups)
         self._plan = [(f"{stem}-{generation}-{k + 1:05d}-of-{count:05d}.ndp",
@@ -460,6 +543,7 @@ def save_set(index_path, arrays, *, metadata=None, max_shard_size=DEFAULT_MAX_SH
     with SetWriter(index_path, declared, metadata=metadata, max_shard_size=max_shard_size,
                    **file_options) as writer:
         for name, a in pairs:
-            writer.write(name, a)
+            if a.nbytes:  # an array of 0 bytes is complete as declared: it takes no write
+                writer.write(name, a)
 
 
