@@ -155,12 +155,19 @@ def test_an_index_that_is_not_a_set_index_is_SET_INVALID(tmp_path, text):
 
 
 @pytest.mark.parametrize("shard", ["../x.ndp", "a/b.ndp", "a\\b.ndp", ".", "..", "", "x\x00.ndp",
-                                   "x\n.ndp", "/etc/passwd"])
+                                   "x\n.ndp", "/etc/passwd", "C:x.ndp", "x.ndp:stream"])
 def test_an_unsafe_shard_name_is_SET_INVALID_before_any_shard_is_opened(tmp_path, shard):
     index = tmp_path / "m.ndp.index.json"
     write_index(index, {"weight_map": {"a": shard}})
     error = expect_set_error(index, "SET_INVALID")
     assert "unsafe" in error.message
+
+
+@pytest.mark.parametrize("shard", ["x.bin", "x.ndpack", "x.NDP", ".ndp", "x.safetensors.gz"])
+def test_a_shard_name_without_a_known_extension_is_SET_INVALID(tmp_path, shard):
+    index = tmp_path / "m.ndp.index.json"
+    write_index(index, {"weight_map": {"a": shard}})
+    expect_set_error(index, "SET_INVALID")
 
 
 def test_a_shard_in_the_ndpack_section_that_no_array_maps_to_is_SET_INVALID(tmp_path):
@@ -179,13 +186,64 @@ def test_a_weight_map_shard_missing_from_the_ndpack_section_is_SET_INVALID(tmp_p
     expect_set_error(index, "SET_INVALID")
 
 
-@pytest.mark.parametrize("section", [[], {"version": 2, "shards": {}}, {"version": 1},
+@pytest.mark.parametrize("section", [[], {"version": 1}, {"shards": {}},
+                                     {"version": "1", "shards": {}},
                                      {"version": 1, "shards": {"s.ndp": {"size": -1,
-                                                                         "header_crc32": 0}}}])
+                                                                         "header_crc32": 0}}},
+                                     {"version": 1, "shards": {"s.ndp": {"size": 1,
+                                                                         "header_crc32": 2**32}}}])
 def test_a_malformed_ndpack_section_is_SET_INVALID(tmp_path, section):
     index = tmp_path / "m.ndp.index.json"
     write_index(index, {"weight_map": {"a": "s.ndp"}, "ndpack": section})
     expect_set_error(index, "SET_INVALID")
+
+
+def test_an_ndpack_section_of_another_version_is_UNSUPPORTED_VERSION(tmp_path):
+    index = tmp_path / "m.ndp.index.json"
+    write_index(index, {"weight_map": {"a": "s.ndp"}, "ndpack": {"version": 2, "shards": {}}})
+    expect_set_error(index, "UNSUPPORTED_VERSION")
+
+
+@pytest.mark.parametrize("text", [
+    b'{"weight_map": {"a": "s-1.ndp", "a": "s-2.ndp"}}',  # an array mapped twice
+    b'{"weight_map": {"": "s.ndp"}}',  # an empty array name
+    b'{"weight_map": {"a": "s.ndp"}, "ndpack": {"version": 1, "shards": '
+    b'{"s.ndp": {"size": 1.5, "header_crc32": 0}}}}',
+])
+def test_a_repeated_array_an_empty_name_or_a_fraction_in_the_index_is_SET_INVALID(tmp_path, text):
+    index = tmp_path / "m.ndp.index.json"
+    index.write_bytes(text)
+    expect_set_error(index, "SET_INVALID")
+
+
+def test_an_index_over_max_index_bytes_or_max_arrays_is_LIMIT_EXCEEDED(tmp_path):
+    index = write_set(tmp_path)
+    with pytest.raises(NdpackError) as info:
+        ndpack.open(index, max_index_bytes=100)
+    assert info.value.code == "LIMIT_EXCEEDED"
+    with pytest.raises(NdpackError) as info:
+        ndpack.open(index, max_arrays=2)
+    assert info.value.code == "LIMIT_EXCEEDED"
+    assert list(ndpack.open(index, max_index_bytes=10_000)) == list(ARRAYS)
+
+
+def test_an_index_surrounded_by_white_space_reads(tmp_path):
+    index = write_set(tmp_path)
+    index.write_bytes(b" \r\n\t" + index.read_bytes() + b"\r\n ")
+    np.testing.assert_array_equal(ndpack.open(index)["bias"], ARRAYS["bias"])
+
+
+def test_empty_arrays_join_the_current_shard_and_read_back(tmp_path):
+    arrays = {"first": np.zeros(0, "u1"), "a": np.ones(10, "u1"), "empty": np.zeros((0, 3), "f4"),
+              "b": np.ones(10, "u1"), "none": np.zeros(0, "i8")}
+    index = write_set(tmp_path, arrays, max_shard_size=10)
+    weight_map = read_index(index)["weight_map"]
+    assert weight_map["first"] == weight_map["a"] == weight_map["empty"] != weight_map["b"] \
+        == weight_map["none"]
+    with ndpack.open(index) as s:
+        for name, a in arrays.items():
+            assert s[name].dtype == a.dtype and s[name].shape == a.shape
+            np.testing.assert_array_equal(s[name], a)
 
 
 def test_an_array_of_a_shard_missing_from_the_weight_map_is_SET_INVALID(tmp_path):
