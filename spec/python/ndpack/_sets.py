@@ -1,11 +1,13 @@
-"""Sharded sets (SETS.md): a folder or URL prefix of shards plus one index, compatible with Hugging
-Face's sharded safetensors (``model.safetensors.index.json``).
+"""Sharded sets (FORMAT.md §12): a folder or URL prefix of shards plus one index, compatible
+with Hugging Face's sharded safetensors (``model.safetensors.index.json``).
 
-Reading opens a shard the first time one of its arrays is needed, checks it against the index
-(size, then the CRC-32 of its header: FILE_CHANGED) and its names against ``weight_map``
-(SET_INVALID). Writing writes every shard under a temporary name, renames them all, then replaces
-the index last, so a crash leaves the old set or the new one; new shards carry a generation tag,
-and the old generation's shards are removed once the new index is in place."""
+Reading checks the whole index before any shard is opened, then opens a shard the first time one
+of its arrays is needed and checks it in §12.3's order: its size (FILE_CHANGED), its header length
+(HEADER_TOO_LARGE over the cap, FILE_CHANGED past its end), the CRC-32 of its header
+(FILE_CHANGED), its format's own checks, then its names against ``weight_map`` (SET_INVALID).
+Writing writes every shard under a temporary name, renames them all, then replaces the index last,
+so a crash leaves the old set or the new one; new shards carry a generation tag, and the old
+generation's shards are removed once the new index is in place."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Every shared sharded-set vector of fixtures/sets (FORMAT.md §12, listed in its index.json, written
-by scripts/generate-set-fixtures.ts): each valid set reads as described, array by array (dtype,
+"""Every shared sharded-set vector of fixtures/sets (FORMAT.md §12, listed in its index.json,
+written by scripts/generate-set-fixtures.ts): each valid set reads as described, array by array (dtype,
 shape, shard, and the SHA-256 of its little-endian C-order bytes), and each invalid one fails with
 its exact code, when the index is opened or when the named array is read."""
 

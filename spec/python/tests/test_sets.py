@@ -1,5 +1,5 @@
-"""Sharded sets (SETS.md): the index written, reading it back, Hugging Face's safetensors sets, and
-every broken set with its error code."""
+"""Sharded sets (FORMAT.md §12): the index written, reading it back, Hugging Face's safetensors
+sets, and every broken set with its error code."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def write_index(index, content):
     index.write_text(json.dumps(content))
 
 
-def test_save_set_writes_shards_and_the_index_of_SETS_md(tmp_path):
+def test_save_set_writes_shards_and_the_index_of_FORMAT_md_12(tmp_path):
     index = write_set(tmp_path, metadata={"format": "pt"})
     content = read_index(index)
     assert list(content) == ["metadata", "weight_map", "ndpack"]
