@@ -13,8 +13,8 @@
  */
 import { open as openHandle, type FileHandle } from "node:fs/promises";
 import { basename, extname } from "node:path";
-import { createInflateRaw } from "node:zlib";
 import { swapInPlace } from "../bytes.js";
+import { createInflater, throughCodec } from "../codecs.js";
 import { crc32 } from "../crc32.js";
 import type { ArrayInfo } from "../decode.js";
 import { DTYPES, type Dtype } from "../dtypes.js";
@@ -28,7 +28,6 @@ import { open, type NdpackReader } from "../node/fs.js";
 import { ioError } from "../node/io.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
 import { FileError, withFile } from "./errors.js";
-import { pipeThrough } from "./streams.js";
 
 /** The formats the command line reads and writes. */
 export type FileFormat = "ndpack" | "npy" | "npz" | "safetensors";
@@ -414,7 +413,7 @@ async function* skip(pieces: AsyncIterable<Uint8Array>, count: number): AsyncGen
 async function* inflateMember(compressed: AsyncIterable<Uint8Array>, member: NpzMemberInfo, path: string): AsyncGenerator<Uint8Array, void, undefined> {
   let produced = 0;
   try {
-    for await (const piece of pipeThrough(compressed, createInflateRaw())) {
+    for await (const piece of throughCodec(compressed, createInflater())) {
       produced += piece.length;
       if (produced > member.size) {
         throw new NdpackError("CODEC_ERROR", `zip: member "${member.member}" inflates to more than the ${member.size} bytes its directory record says`, { expected: member.size, actual: produced, path });

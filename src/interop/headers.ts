@@ -31,11 +31,11 @@
  *
  * @module
  */
-import { Inflate } from "pako";
 import type { ArrayInfo } from "../decode.js";
 import type { Dtype } from "../dtypes.js";
 import { NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
+import { inflatePrefix } from "../codecs.js";
 import { crc32 } from "../crc32.js";
 import { checkLimit, type RangeReader } from "./common.js";
 import { NPY_MAX_PREFIX_SIZE, readNpyLayout, readNpyPrefix, resolveNpyOptions, type NpyLayout } from "./npy.js";
@@ -206,40 +206,32 @@ export async function readSafetensorsHeader(source: RangeReader, options: Safete
 // ---------------------------------------------------------------------------------------------
 // .npz
 
-/** Compressed bytes inflated at a time while looking for a deflated member's .npy header. */
+/** Compressed bytes first read while looking for a deflated member's .npy header; doubled while too few. */
 const INFLATE_STEP = 4096;
 
 /**
  * The first `length` bytes of a member's uncompressed content: read as they are from a stored
- * member, inflated from as few compressed bytes as needed from a deflated one.
+ * member, inflated from as few compressed bytes as needed from a deflated one (each try inflates
+ * twice the bytes of the last, so a member that yields little costs at most twice its size).
  */
 async function memberHead(reader: CountingReader, member: ZipEntry, length: number): Promise<Uint8Array> {
   const wanted = Math.min(length, member.size);
   if (member.method === "stored") return reader.read(member.dataStart, wanted);
-  const out = new Uint8Array(wanted);
-  let filled = 0;
+  let head: Uint8Array = new Uint8Array(0);
   let failure: unknown;
-  // pako, a port of zlib, refuses the streams zlib refuses (fflate's inflater accepts some invalid ones).
-  const inflate = new Inflate({ raw: true });
-  inflate.onData = (chunk) => {
-    const bytes = chunk as Uint8Array;
-    const n = Math.min(bytes.length, wanted - filled);
-    out.set(bytes.subarray(0, n), filled);
-    filled += n;
-  };
-  for (let at = 0; filled < wanted && at < member.compressedSize; at += INFLATE_STEP) {
-    const step = Math.min(INFLATE_STEP, member.compressedSize - at);
-    const input = await reader.read(member.dataStart + at, step);
-    inflate.push(input, at + step >= member.compressedSize);
-    if (inflate.err !== 0) {
-      failure = new Error(inflate.msg);
+  for (let step = Math.min(INFLATE_STEP, member.compressedSize); head.length < wanted; step = Math.min(2 * step, member.compressedSize)) {
+    try {
+      head = inflatePrefix(await reader.read(member.dataStart, step), wanted, member.name);
+    } catch (cause) {
+      failure = cause instanceof NdpackError ? cause.cause : cause;
       break;
     }
+    if (step === member.compressedSize) break;
   }
-  if (failure !== undefined || filled < wanted) {
+  if (failure !== undefined || head.length < wanted) {
     throw new NdpackError("CODEC_ERROR", `zip: member "${member.name}" is not a valid deflate stream${failure instanceof Error ? ` (${failure.message})` : ""}`, { array: member.name, offset: member.dataStart, cause: failure });
   }
-  return out;
+  return head;
 }
 
 /**
