@@ -10,17 +10,19 @@
  * The two engines compress equally well but not to identical bytes, so a compressed file's bytes
  * depend on the runtime that wrote it (its contents never do).
  *
- * Each entry point reads `nativeZlib` when called, so tests can take zlib away to run the browsers' path.
+ * Compression lives in compress.ts, so that a page that only decodes does not load pako's
+ * compressor. Each entry point reads `nativeZlib` when called, so tests can take zlib away to run
+ * the browsers' path.
  *
  * @module
  */
-import { Deflate, Inflate, deflateRaw as pakoDeflateRaw } from "pako";
+import { Inflate } from "pako/lib/inflate.js";
 import { NdpackError } from "./errors.js";
 import type { Codec } from "./format.js";
 import { nativeZlib, type NativeZlib, type NativeZlibStream } from "./runtime.js";
 
 /** Node's zlib, or undefined where this runtime has none (browsers). */
-function zlib(): NativeZlib | undefined {
+export function zlib(): NativeZlib | undefined {
   return nativeZlib.inflateRawSync === undefined ? undefined : (nativeZlib as NativeZlib);
 }
 
@@ -44,26 +46,13 @@ export function unshuffle(bytes: Uint8Array, wordSize: number, out: Uint8Array):
   }
 }
 
-/** Compression level used when the caller names none: zlib's default trade-off. */
-export const DEFAULT_COMPRESSION_LEVEL = 6;
-
-/**
- * Stores `bytes` (already in the file's byte order) with `codec`. Returns `undefined` when the codec
- * would not make the payload smaller, so the writer can store it raw (§5 allows that).
- */
-export function compressPayload(bytes: Uint8Array, codec: Exclude<Codec, "none">, wordSize: number, level: number): Uint8Array | undefined {
-  const input = codec === "shuffle+deflate" && wordSize > 1 ? shuffle(bytes, wordSize) : bytes;
-  const stored = deflateRaw(input, level);
-  return stored.length < bytes.length ? stored : undefined;
+/** What {@link pakoStreamCodec} uses of pako's `Deflate` and `Inflate`. */
+export interface PakoStream {
+  push(data: Uint8Array, last: boolean): boolean;
+  onData: (chunk: Uint8Array) => void;
+  readonly err: number;
+  readonly msg: string;
 }
-
-/** One raw DEFLATE stream (RFC 1951) of `bytes` at `level` (0 to 9). */
-export function deflateRaw(bytes: Uint8Array, level: number): Uint8Array {
-  const native = zlib();
-  return native ? native.deflateRawSync(bytes, { level }) : pakoDeflateRaw(bytes, { level: level as PakoLevel });
-}
-
-type PakoLevel = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
 
 /** A raw DEFLATE stream compressed or inflated piece by piece: each call returns the output ready so far. */
 export interface StreamCodec {
@@ -72,12 +61,6 @@ export interface StreamCodec {
   end(): Promise<Uint8Array[]>;
   /** Releases the engine (a stream given up before its end). */
   close(): void;
-}
-
-/** A {@link StreamCodec} compressing at `level`, for data too large to compress at once. */
-export function createDeflater(level: number): StreamCodec {
-  const native = zlib();
-  return native ? zlibStreamCodec(native.createDeflateRaw({ level })) : pakoStreamCodec(new Deflate({ level: level as PakoLevel, raw: true }));
 }
 
 /** A {@link StreamCodec} inflating a raw DEFLATE stream; its calls fail on a damaged or truncated stream. */
@@ -96,7 +79,7 @@ export async function* throughCodec(source: AsyncIterable<Uint8Array>, codec: St
   }
 }
 
-function zlibStreamCodec(stream: NativeZlibStream): StreamCodec {
+export function zlibStreamCodec(stream: NativeZlibStream): StreamCodec {
   const ready: Uint8Array[] = [];
   stream.on("data", (chunk) => ready.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)));
   // zlib reports a damaged stream as an "error" event, and may then never call a pending write back.
@@ -118,7 +101,7 @@ function zlibStreamCodec(stream: NativeZlibStream): StreamCodec {
   };
 }
 
-function pakoStreamCodec(engine: Deflate | Inflate): StreamCodec {
+export function pakoStreamCodec(engine: PakoStream): StreamCodec {
   const ready: Uint8Array[] = [];
   engine.onData = (chunk) => ready.push(chunk as Uint8Array);
   const step = (bytes: Uint8Array, last: boolean): Uint8Array[] => {

@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { createDeflater, throughCodec } from "../codecs.js";
+import { throughCodec } from "../codecs.js";
+import { createDeflater } from "../compress.js";
 import { crc32 } from "../crc32.js";
 import { NdpackError } from "../errors.js";
 import { alignPaddingFor, localHeaderSize, writeCentralDirectory, writeLocalHeader, zipName, type ZipRecord } from "../interop/zip.js";

@@ -11,7 +11,8 @@
  *
  * @module
  */
-import { decompressPayload, deflateRaw } from "../codecs.js";
+import { decompressPayload } from "../codecs.js";
+import { deflateRaw } from "../compress.js";
 import { crc32 } from "../crc32.js";
 import { NdpackError } from "../errors.js";
 import { decodeUtf8, readFromBytes, readFromSource, readU64, utf8Encoder, type RangeReader, type RangeSteps } from "./common.js";

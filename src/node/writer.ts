@@ -21,7 +21,8 @@
  */
 import { open as openHandle, unlink, type FileHandle } from "node:fs/promises";
 import { copySwapped } from "../bytes.js";
-import { createDeflater, DEFAULT_COMPRESSION_LEVEL, type StreamCodec } from "../codecs.js";
+import type { StreamCodec } from "../codecs.js";
+import { createDeflater, DEFAULT_COMPRESSION_LEVEL } from "../compress.js";
 import { crc32 } from "../crc32.js";
 import { DTYPES, isDtype, typedArrayTag, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { checkShape, layoutHead, planEncoding, type ArraySpec, type EncodeOptions } from "../encode.js";
