@@ -42,3 +42,5 @@ export {
 } from "./floats.js";
 export { decodeStream, encodeStream } from "./stream.js";
 export type { ByteSource, DecodeStreamOptions, EncodeStreamOptions, NdpackStreamReader, StreamHeader } from "./stream.js";
+export { blobSource } from "./io/blob.js";
+export type { BlobSource } from "./io/blob.js";

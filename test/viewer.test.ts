@@ -119,11 +119,16 @@ function gridFile(): Uint8Array {
   const volume = Float64Array.from({ length: VOLUME[0] * VOLUME[1] * VOLUME[2] }, (_, i) => volumeValue(Math.floor(i / 600), Math.floor(i / 30) % 20, i % 30));
   const signal = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i / 40) * 10);
   const z = Float32Array.from({ length: 2 * 16 * 16 }, (_, i) => (i % 2 === 0 ? 3 : 4) * (1 + Math.floor(i / 2)));
+  const wave = Float32Array.from({ length: 200 * 300 }, (_, i) => {
+    const [r, c] = [Math.floor(i / 300), i % 300];
+    return Math.sin(r / 15) * Math.cos(c / 20) + 1.5 * Math.exp(-((r - 100) ** 2 + (c - 150) ** 2) / 800);
+  });
   const bf = float32ToBfloat16(Float32Array.from({ length: 32 * 32 }, (_, i) => i / 8 - 50));
   return encode(
     {
       image: { data: image, shape: [IMAGE.rows, IMAGE.cols] },
       volume: { data: volume, shape: [...VOLUME] },
+      wave: { data: wave, shape: [200, 300] },
       signal,
       z: { data: z, shape: [16, 16], dtype: "complex64" },
       bf: { data: bf, shape: [32, 32], dtype: "bfloat16" },
@@ -262,6 +267,11 @@ describe("the viewer page, in Chromium", () => {
     expect(stats).toMatchObject({ elements: String(IMAGE.rows * IMAGE.cols), min: "0", max: String(max), NaN: "0", "±Inf": "0" });
     expect(await page.textContent(`#arrays tr[data-name="image"] td.checksum`)).toBe("ok");
     await screenshot(page, "viewer-2d.png");
+    await selectArray(page, "wave");
+    const center = await heatmapCell(page, 100, 150);
+    const peak = Math.fround(Math.sin(100 / 15) * Math.cos(150 / 20) + 1.5);
+    expect(await hoverText(page, center.x, center.y)).toBe(`[100, 150] = ${Number(peak.toPrecision(6))}`);
+    await screenshot(page, "viewer-field.png");
     await page.close();
   });
 

@@ -24,7 +24,7 @@ const TABLE_ROWS = 1000;
 /** Largest side of the heatmap, in cells: larger slices show every n-th row and column. */
 const HEATMAP_SIDE = 512;
 /** Smallest heatmap, in pixels: small slices are drawn with square blocks per cell. */
-const HEATMAP_MIN_PIXELS = 384;
+const HEATMAP_MIN_PIXELS = 480;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -85,7 +85,8 @@ async function open(what: string, opening: () => Promise<ViewerReader>): Promise
   shown = undefined;
   checksums.clear();
   for (const id of ["array-section", "plot-section", "histogram-section"]) $(id).hidden = true;
-  $("file-name").textContent = what;
+  $("file-name").textContent = decodeURIComponent(what.replace(/[?#].*$/, "").replace(/^.*\//, "")) || what;
+  $("file-name").title = what;
   $("file-summary").textContent = " opening…";
   document.body.dataset.state = "opening";
   try {
@@ -114,14 +115,14 @@ function renderTable(): void {
   const filter = ($("filter") as HTMLInputElement).value.trim().toLowerCase();
   const names = filter ? reader.names.filter((n) => n.toLowerCase().includes(filter)) : reader.names;
   const body = ($("arrays") as HTMLTableElement).tBodies[0]!;
-  const rows = names.slice(0, TABLE_ROWS).map((name) => {
+  const rows = names.slice(0, TABLE_ROWS).map((name): HTMLTableRowElement => {
     const info = reader!.info(name);
     const tr = document.createElement("tr");
     tr.dataset.name = name;
     if (shown?.info.name === name) tr.classList.add("selected");
     const checksum = checksumCell(name);
     for (const [text, className] of [
-      [name, ""],
+      [name, "name"],
       [info.dtype, ""],
       [shapeText(info.shape), ""],
       [bytesText(info.nbytes), "num"],
@@ -129,7 +130,9 @@ function renderTable(): void {
       [checksum.text, `checksum ${checksum.className}`],
     ] as const) {
       const td = document.createElement("td");
-      td.textContent = text;
+      // Long tensor names wrap after their dots and slashes (model.layers.3.mlp.up_proj.weight).
+      if (className === "name") td.append(...text.split(/(?<=[./])/).flatMap((part) => [part, document.createElement("wbr")]));
+      else td.textContent = text;
       if (className) td.className = className;
       tr.append(td);
     }
@@ -151,7 +154,10 @@ async function select(name: string): Promise<void> {
   shown = undefined;
   renderTable();
   $("array-section").hidden = false;
-  $("array-title").textContent = `${name}  ${info.dtype} ${shapeText(info.shape)}`;
+  const details = document.createElement("span");
+  details.className = "muted";
+  details.textContent = `  ${info.dtype} ${shapeText(info.shape)}, ${info.order} order, ${info.byteOrder}-endian`;
+  $("array-title").replaceChildren(name, details);
   $("stats").replaceChildren();
   $("sample-note").textContent = "reading…";
   for (const id of ["plot-section", "histogram-section"]) $(id).hidden = true;
@@ -306,6 +312,8 @@ function drawHeatmap(s: Shown): void {
   const canvas = $<HTMLCanvasElement>("heatmap");
   canvas.width = grid.cols * cell;
   canvas.height = grid.rows * cell;
+  // Small slices are shown larger (pixelated), at least HEATMAP_MIN_PIXELS on their longer side.
+  canvas.style.width = `${canvas.width * Math.max(1, HEATMAP_MIN_PIXELS / Math.max(canvas.width, canvas.height))}px`;
   Object.assign(canvas.dataset, { rows: String(grid.rows), cols: String(grid.cols), cell: String(cell), step: String(grid.step), min: String(min), max: String(max) });
   const context = canvas.getContext("2d")!;
   const image = context.createImageData(canvas.width, canvas.height);
@@ -325,7 +333,7 @@ function drawHeatmap(s: Shown): void {
   }
   context.putImageData(image, 0, 0);
   const bar = $<HTMLCanvasElement>("colorbar");
-  bar.height = Math.max(canvas.height, 128);
+  bar.height = Math.round(Math.max(canvas.height, 128) * (parseFloat(canvas.style.width) / canvas.width));
   const barContext = bar.getContext("2d")!;
   for (let y = 0; y < bar.height; y++) {
     const [red, green, blue] = SCALE[Math.round((1 - y / (bar.height - 1)) * 255)]!;

@@ -47,14 +47,20 @@ export const SAMPLE_BUDGET = 16 * 1024 * 1024;
 /** First read: enough for most headers in one request. */
 const FIRST_READ = 64 * 1024;
 
-/** Counts what the page reads, and reads exactly (a short read of a known range is a truncated file). */
+/**
+ * Counts what the page reads, serves the header readers from the file's first bytes (read once),
+ * and reads exactly (a short read of a known range is a truncated file).
+ */
 class Counted {
   bytesRead = 0;
+  head: Uint8Array = new Uint8Array(0);
   constructor(readonly source: ViewerSource) {}
   get size(): number {
     return this.source.size;
   }
   async read(offset: number, length: number): Promise<Uint8Array> {
+    const end = Math.min(offset + length, this.source.size);
+    if (end <= this.head.length) return this.head.subarray(offset, Math.max(offset, end));
     const bytes = await this.source.read(offset, length);
     this.bytesRead += bytes.length;
     return bytes;
@@ -70,12 +76,14 @@ class Counted {
 export async function openViewerSource(source: ViewerSource, name = "array"): Promise<ViewerReader> {
   const counted = new Counted(source);
   const head = await counted.read(0, Math.min(source.size, FIRST_READ));
+  counted.head = head;
   const format = detectFormat(head) ?? (/\.safetensors$/i.test(name) ? "safetensors" : undefined);
   if (format === undefined) throw new NdpackError("BAD_MAGIC", `${name}: not an ndpack, .npy, .npz or .safetensors file`);
   if (format === "ndpack") return openNdpack(counted, head);
   const arrayName = name.replace(/^.*[\\/]/, "").replace(/\.npy$/i, "") || "array";
   const header =
     format === "npy" ? await readNpyHeader(counted, { name: arrayName }) : format === "npz" ? await readNpzHeader(counted) : await readSafetensorsHeader(counted);
+  counted.head = new Uint8Array(0);
   return foreignReader(counted, format, header.metadata, header.arrays);
 }
 
@@ -86,6 +94,8 @@ async function openNdpack(source: Counted, head: Uint8Array): Promise<ViewerRead
   const bytes = headerEnd <= head.length ? head : await source.exactly(0, headerEnd, "header");
   const layout = readHeader(bytes, preamble, limits);
   checkFileLength(layout, source.size);
+  // Array reads go to the source: an array read is one request, whatever the first read held.
+  source.head = new Uint8Array(0);
   const entry = (name: string): EntryLayout => {
     const found = layout.byName.get(name);
     if (!found) throw new NdpackError("NOT_FOUND", `no array named ${JSON.stringify(name)}`, { array: name });
