@@ -18,6 +18,7 @@ import { encodeHeader, writePreamble } from "../src/header.js";
 import { toSafetensors } from "../src/interop/index.js";
 import { colorOf } from "../src/viewer/colors.js";
 import { SAMPLE_BUDGET } from "../src/viewer/reader.js";
+import { planRowSample, type RowSample } from "../src/viewer/sample.js";
 import { dataSectionStart } from "../src/layout.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -384,10 +385,18 @@ describe("a 1 GiB file", () => {
     expect(afterOpen).toBeLessThanOrEqual(64 * 1024 + 1);
     expect(await page.$$eval("#arrays tbody tr", (trs) => trs.map((tr) => tr.dataset.name))).toEqual(["big"]);
     await selectArray(page, "big");
-    expect(await page.textContent("#sample-note")).toMatch(/^showing rows 0 to 255 of 16384/);
+    const gib = 16384 * 16384 * 4;
+    const plan = planRowSample({ name: "big", dtype: "float32", shape: [16384, 16384], order: "C", byteOrder: "little", codec: "none", offset: headerBytes, byteLength: gib, nbytes: gib }, SAMPLE_BUDGET) as RowSample;
+    expect(plan.rows.length).toBe(256);
+    expect(await page.textContent("#sample-note")).toMatch(/^showing 256 of 16384 rows, in 64 runs/);
     const total = fileBytesSent(view);
-    expect(total - afterOpen).toBe(SAMPLE_BUDGET);
+    expect(total - afterOpen).toBe(256 * 16384 * 4);
     expect(total).toBeLessThanOrEqual(Math.max(headerBytes, 64 * 1024) + 1 + SAMPLE_BUDGET);
+    expect(view.lines.filter((line) => line.startsWith("GET /file/")).length).toBe(2 + 64);
+    // Hovering names rows by their index in the file: grid row 7 is sample row 7 * step.
+    const step = Number(await page.$eval("#heatmap", (canvas) => (canvas as HTMLCanvasElement).dataset.step));
+    const cell = await heatmapCell(page, 7, 0);
+    expect(await hoverText(page, cell.x, cell.y)).toBe(`[${plan.rows[7 * step]}, 0] = 0`);
     await page.close();
   });
 });

@@ -6,8 +6,8 @@
  * line and a bar chart take less code than a plotting library's bundle.
  *
  * What it reads: the header when the file opens; an array when it is selected, whole (checksum
- * verified) when it is at most {@link SAMPLE_BUDGET} bytes, else as many leading rows as fit in
- * that budget (one read; a part of an array has no checksum to check).
+ * verified) when it is at most {@link SAMPLE_BUDGET} bytes, else rows spread over the array within
+ * that budget, in at most 64 reads (sample.ts; a part of an array has no checksum to check).
  *
  * @module
  */
@@ -16,6 +16,7 @@ import { isNdpackError } from "../errors.js";
 import { blobSource } from "../io/blob.js";
 import { colorOf, SCALE } from "./colors.js";
 import { openViewerSource, openViewerUrl, SAMPLE_BUDGET, type ViewerReader } from "./reader.js";
+import { joinRows, planRowSample, type RowSample } from "./sample.js";
 import { HISTOGRAM_BINS, type Stats } from "./stats.js";
 import { formatValue, numericValues, sliceGrid, type ComplexMode, type Grid } from "./values.js";
 
@@ -25,14 +26,16 @@ const TABLE_ROWS = 1000;
 const HEATMAP_SIDE = 512;
 /** Smallest heatmap, in pixels: small slices are drawn with square blocks per cell. */
 const HEATMAP_MIN_PIXELS = 480;
+/** Shortest side of the heatmap on screen, in pixels. */
+const HEATMAP_MIN_SIDE = 120;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 interface Shown {
   readonly info: ArrayInfo;
   readonly array: NdArray;
-  /** True when `array` is only the leading rows of the array. */
-  readonly partial: boolean;
+  /** When `array` is a sample of rows: which (see sample.ts). */
+  readonly sample: RowSample | undefined;
   complex: ComplexMode;
   rowAxis: number;
   colAxis: number;
@@ -163,15 +166,15 @@ async function select(name: string): Promise<void> {
   for (const id of ["plot-section", "histogram-section"]) $(id).hidden = true;
   document.body.dataset.state = "reading";
   let array: NdArray;
-  let partial = false;
+  const sample = planRowSample(info, SAMPLE_BUDGET);
   try {
-    const sample = sampleRows(info);
-    if (sample === undefined) {
+    if (typeof sample === "string") {
+      throw new Error(`array "${name}" is ${bytesText(info.nbytes)}, more than the ${bytesText(SAMPLE_BUDGET)} the viewer reads, and ${sample}`);
+    } else if (sample === undefined) {
       array = await reader.read(name);
       if (reader.checksummed) checksums.set(name, "ok");
     } else {
-      array = await reader.readRows(name, 0, sample);
-      partial = sample < (info.shape[0] ?? 1);
+      array = joinRows(info, await readRuns(reader, name, sample));
     }
   } catch (error) {
     if (current !== selection) return;
@@ -188,33 +191,33 @@ async function select(name: string): Promise<void> {
   shown = {
     info,
     array,
-    partial,
+    sample: typeof sample === "object" ? sample : undefined,
     complex: "magnitude",
     rowAxis: Math.max(0, n - 2),
     colAxis: Math.max(0, n - 1),
     index: info.shape.map(() => 0),
     values: numericValues(array, "magnitude"),
   };
-  $("sample-note").textContent = partial
-    ? `showing rows 0 to ${array.shape[0]! - 1} of ${info.shape[0]} (the first ${bytesText(array.nbytes)}: the display reads at most ${bytesText(SAMPLE_BUDGET)}); statistics are of those rows, and a part of an array has no checksum to check`
+  $("sample-note").textContent = shown.sample
+    ? `showing ${array.shape[0]} of ${info.shape[0]} rows, in ${shown.sample.runs.length} runs spread over the array (${bytesText(array.nbytes)}: the viewer reads at most ${bytesText(SAMPLE_BUDGET)} of an array); statistics are of those rows, and a part of an array has no checksum to check`
     : `${bytesText(info.nbytes)}${info.codec === "none" ? "" : `, stored ${info.codec} in ${bytesText(info.byteLength)}`}; read ${bytesText(reader.bytesRead)} of the file so far`;
   renderControls();
   draw();
 }
 
-/**
- * Rows to read when the array is larger than the budget (undefined: read it whole). Arrays that
- * cannot be read by rows (compressed, F-order N-D, a row over budget) are read whole if they fit
- * and refused otherwise.
- */
-function sampleRows(info: ArrayInfo): number | undefined {
-  if (info.nbytes <= SAMPLE_BUDGET || info.shape.length === 0) return undefined;
-  const rows = info.shape[0]!;
-  const rowBytes = info.nbytes / rows;
-  if (info.codec !== "none" || (info.order === "F" && info.shape.length > 1) || rowBytes > SAMPLE_BUDGET) {
-    throw new Error(`array "${info.name}" is ${bytesText(info.nbytes)}${info.codec === "none" ? "" : `, stored ${info.codec}`}: more than the ${bytesText(SAMPLE_BUDGET)} the viewer reads, and its leading rows cannot be read alone`);
-  }
-  return Math.max(1, Math.floor(SAMPLE_BUDGET / rowBytes));
+/** The runs of a sample, four reads at a time. */
+async function readRuns(reader: ViewerReader, name: string, sample: RowSample): Promise<NdArray[]> {
+  const parts: NdArray[] = new Array(sample.runs.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < sample.runs.length) {
+      const k = next++;
+      const run = sample.runs[k]!;
+      parts[k] = await reader.readRows(name, run.start, run.end);
+    }
+  };
+  await Promise.all([lane(), lane(), lane(), lane()]);
+  return parts;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -263,10 +266,11 @@ function renderControls(): void {
       slider.max = String(shape[axis]! - 1);
       slider.value = String(s.index[axis]);
       const value = document.createElement("span");
-      value.textContent = `${s.index[axis]}`;
+      const original = (at: number) => String(axis === 0 && s.sample ? s.sample.rows[at] : at);
+      value.textContent = original(s.index[axis]!);
       slider.oninput = () => {
         s.index[axis] = Number(slider.value);
-        value.textContent = slider.value;
+        value.textContent = original(s.index[axis]!);
         draw();
       };
       parts.push(labelled(`axis ${axis} index`, slider), value);
@@ -301,7 +305,7 @@ function draw(): void {
 }
 
 function drawHeatmap(s: Shown): void {
-  const grid = sliceGrid(s.values, s.array.shape, s.array.order, { rowAxis: s.rowAxis, colAxis: s.colAxis, index: s.index }, HEATMAP_SIDE);
+  const grid = sliceGrid(s.values, s.array.shape, s.array.order, { rowAxis: s.rowAxis, colAxis: s.colAxis, index: s.index, ...(s.sample ? { axis0: s.sample.rows } : {}) }, HEATMAP_SIDE);
   let min = Infinity;
   let max = -Infinity;
   for (const v of grid.values) if (Number.isFinite(v)) [min, max] = [Math.min(min, v), Math.max(max, v)];
@@ -312,8 +316,12 @@ function drawHeatmap(s: Shown): void {
   const canvas = $<HTMLCanvasElement>("heatmap");
   canvas.width = grid.cols * cell;
   canvas.height = grid.rows * cell;
-  // Small slices are shown larger (pixelated), at least HEATMAP_MIN_PIXELS on their longer side.
-  canvas.style.width = `${canvas.width * Math.max(1, HEATMAP_MIN_PIXELS / Math.max(canvas.width, canvas.height))}px`;
+  // Small slices are shown larger (pixelated), at least HEATMAP_MIN_PIXELS on their longer side;
+  // a very flat slice (a few rows of a wide array) is stretched to stay legible and pointable.
+  const zoom = Math.max(1, HEATMAP_MIN_PIXELS / Math.max(canvas.width, canvas.height));
+  const [displayWidth, displayHeight] = [canvas.width, canvas.height].map((side) => Math.max(side * zoom, HEATMAP_MIN_SIDE));
+  canvas.style.width = `${displayWidth}px`;
+  canvas.style.height = `${displayHeight}px`;
   Object.assign(canvas.dataset, { rows: String(grid.rows), cols: String(grid.cols), cell: String(cell), step: String(grid.step), min: String(min), max: String(max) });
   const context = canvas.getContext("2d")!;
   const image = context.createImageData(canvas.width, canvas.height);
@@ -333,7 +341,7 @@ function drawHeatmap(s: Shown): void {
   }
   context.putImageData(image, 0, 0);
   const bar = $<HTMLCanvasElement>("colorbar");
-  bar.height = Math.round(Math.max(canvas.height, 128) * (parseFloat(canvas.style.width) / canvas.width));
+  bar.height = Math.round(displayHeight!);
   const barContext = bar.getContext("2d")!;
   for (let y = 0; y < bar.height; y++) {
     const [red, green, blue] = SCALE[Math.round((1 - y / (bar.height - 1)) * 255)]!;
@@ -400,7 +408,7 @@ worker.onmessage = (event: MessageEvent<{ id: number; stats: Stats }>) => {
   if (event.data.id !== statsRequest || !shown) return;
   const stats = event.data.stats;
   const rows: [string, string][] = [
-    ["elements", `${stats.count}${shown.partial ? " (the rows shown)" : ""}`],
+    ["elements", `${stats.count}${shown.sample ? " (the rows read)" : ""}`],
     ["min", formatValue(stats.min)],
     ["max", formatValue(stats.max)],
     ["mean", formatValue(stats.mean)],
@@ -462,7 +470,7 @@ $("lineplot").addEventListener("mousemove", (event) => {
   const x = (event.clientX - box.left) * (canvas.width / box.width) - pad;
   const i = Math.floor((x / (canvas.width - 2 * pad)) * s.values.length);
   if (i < 0 || i >= s.values.length) return;
-  $("hover").textContent = `[${i}] = ${formatValue(s.values[i]!)}`;
+  $("hover").textContent = `[${s.sample ? s.sample.rows[i] : i}] = ${formatValue(s.values[i]!)}`;
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -57,6 +57,8 @@ export interface SliceSpec {
   readonly colAxis: number;
   /** One index per axis; those of the row and column axes are ignored. */
   readonly index: readonly number[];
+  /** When the values are a sample of rows: the original index of each row along axis 0. */
+  readonly axis0?: readonly number[];
 }
 
 /** A 2-D grid of values taken from an array, every `step`-th row and column. */
@@ -96,6 +98,7 @@ export function sliceGrid(values: Float64Array, shape: readonly number[], order:
       const index = shape.map((_, axis) => spec.index[axis] ?? 0);
       index[spec.rowAxis] = r * step;
       if (spec.colAxis !== spec.rowAxis) index[spec.colAxis] = c * step;
+      if (spec.axis0) index[0] = spec.axis0[index[0]!]!;
       return index;
     },
   };
