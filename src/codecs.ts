@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { Inflate } from "pako/lib/inflate.js";
+import { Inflate } from "#pako-inflate";
 import { NdpackError } from "./errors.js";
 import type { Codec } from "./format.js";
 import { nativeZlib, type NativeZlib, type NativeZlibStream } from "./runtime.js";

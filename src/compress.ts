@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Deflate, deflateRaw as pakoDeflateRaw } from "pako/lib/deflate.js";
+import { Deflate, deflateRaw as pakoDeflateRaw } from "#pako-deflate";
 import { pakoStreamCodec, shuffle, zlib, zlibStreamCodec, type StreamCodec } from "./codecs.js";
 import type { Codec } from "./format.js";
 
