@@ -1,8 +1,9 @@
 /**
  * Issue 13: what `import "ndpack"` costs a Node program. Each run starts a fresh `node` that times
- * its own dynamic import with performance.now() and prints it; the table's time is the whole
- * process (spawn included), the "import" column the median of the in-process import times, with an
- * empty module as the baseline (what any import costs) and zod, which the core loaded before, as a peer.
+ * its own dynamic import (wall clock, and CPU time from process.cpuUsage, which a loaded machine
+ * disturbs less) and prints them; the table's time is the whole process (spawn included), the
+ * "import" column the medians of the in-process times, with an empty module as the baseline (what
+ * any import costs) and zod, which the core loaded before, as a peer.
  *
  * @module
  */
@@ -12,11 +13,12 @@ import { pathToFileURL } from "node:url";
 import { median, type BenchConfig, type Case, type JsCase, type Role } from "./harness.js";
 
 /** The child: time one dynamic import of `target` and print the milliseconds. */
-const CHILD = "const t = performance.now(); await import(process.argv[1]); process.stdout.write(String(performance.now() - t));";
+const CHILD = "const c = process.cpuUsage(); const t = performance.now(); await import(process.argv[1]); const u = process.cpuUsage(c); process.stdout.write(`${performance.now() - t} ${(u.user + u.system) / 1000}`);";
 
 interface State {
   readonly target: string;
   readonly importMs: number[];
+  readonly importCpuMs: number[];
 }
 
 export function importCases(config: BenchConfig): Case[] {
@@ -40,13 +42,15 @@ export function importCases(config: BenchConfig): Case[] {
         ...(note === undefined ? {} : { note }),
         runs: config.quick ? 5 : 15,
         warmup: 1,
-        setup: () => ({ target, importMs: [] }),
+        setup: () => ({ target, importMs: [], importCpuMs: [] }),
         run(state) {
           const child = spawnSync(process.execPath, ["--input-type=module", "-e", CHILD, state.target], { encoding: "utf8", cwd: join(config.buildDir, "..", "..") });
           if (child.status !== 0) throw new Error(`import of ${state.target} failed: ${child.stderr}`);
-          state.importMs.push(Number(child.stdout));
+          const [wall, cpu] = child.stdout.split(" ").map(Number);
+          state.importMs.push(wall!);
+          state.importCpuMs.push(cpu!);
         },
-        extra: (state) => ({ importMs: median(state.importMs.slice(1)), importMinMs: Math.min(...state.importMs) }),
+        extra: (state) => ({ importMs: median(state.importMs), importMinMs: Math.min(...state.importMs), importCpuMs: median(state.importCpuMs) }),
       }) satisfies JsCase<State>,
   );
 }

@@ -191,7 +191,7 @@ function stepTable(rows: readonly CaseResult[]): string {
   if (hasPerItem) header.push("per array");
   if (hasRatio) header.push("ratio");
   if (hasBytesRead) header.push("bytes read");
-  if (hasImport) header.push("import (median, in process)");
+  if (hasImport) header.push("import (in process: median wall, min wall, median CPU)");
   header.push(baseline ? `vs ${shortName(baseline.lib)}` : "vs baseline", peer ? `vs best JS peer (${shortName(peer.lib)})` : "vs best JS peer");
   const lines = [`| ${header.join(" | ")} |`, `|${header.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`];
   for (const r of rows) {
@@ -204,7 +204,7 @@ function stepTable(rows: readonly CaseResult[]): string {
       if (hasPerItem) cells.push(typeof r.extra?.arrays === "number" ? formatMs(r.medianMs / r.extra.arrays) : "");
       if (hasRatio) cells.push(ratioOf(r) !== undefined ? `${ratioOf(r)!.toFixed(2)}${r.extra?.codec === "none" ? " (stored raw)" : ""}` : "");
       if (hasBytesRead) cells.push(typeof r.extra?.bytesRead === "number" ? `${r.extra.bytesRead.toLocaleString("en-US")}${typeof r.extra.allowedBytes === "number" ? ` (allowed ${r.extra.allowedBytes.toLocaleString("en-US")})` : ""}` : "");
-      if (hasImport) cells.push(typeof r.extra?.importMs === "number" ? `${formatMs(r.extra.importMs)} (min ${formatMs(Number(r.extra.importMinMs))})` : "");
+      if (hasImport) cells.push(typeof r.extra?.importMs === "number" ? `${formatMs(r.extra.importMs)}, ${formatMs(Number(r.extra.importMinMs))}, CPU ${formatMs(Number(r.extra.importCpuMs))}` : "");
       cells.push(baseline && r !== baseline ? formatRatio(baseline.medianMs! / r.medianMs) : "");
       cells.push(peer && r !== peer ? formatRatio(peer.medianMs! / r.medianMs) : "");
     }

@@ -325,6 +325,22 @@ describe("the viewer page, in Chromium", () => {
     await page.close();
   });
 
+  test("ndpack view URL: the remote file is read through the local server with Range requests", async () => {
+    const upstream = await startView(join(dir, "grid.ndp"));
+    const remote = `${upstream.origin}${new URL(upstream.url).searchParams.get("url")}`;
+    const proxy = await startView(remote);
+    const page = await openPage(proxy.url);
+    expect(await page.$$eval("#arrays tbody tr", (trs) => trs.length)).toBe(decode(readFileSync(join(dir, "grid.ndp"))).names.length);
+    await selectArray(page, "image");
+    const cell = await heatmapCell(page, 5, 7);
+    expect(await hoverText(page, cell.x, cell.y)).toBe(`[5, 7] = ${imageValue(5, 7)}`);
+    // Every request reached the upstream server as a Range request.
+    const upstreamFileRequests = upstream.lines.filter((line) => line.startsWith("GET /file/"));
+    expect(upstreamFileRequests.length).toBeGreaterThanOrEqual(3);
+    for (const line of upstreamFileRequests) expect(line).toMatch(/ bytes=\d+-\d+ 206 /);
+    await page.close();
+  });
+
   test("a dropped or chosen file is read from the Blob, without the server", async () => {
     const page = await openPage(`${view.origin}/`, "empty");
     await page.setInputFiles("#file-input", join(dir, "checkpoint.safetensors"));
