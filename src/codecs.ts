@@ -1,6 +1,7 @@
 /**
- * DEFLATE and the payload codecs of FORMAT.md §5 (byte shuffling and raw DEFLATE): the one place
- * the library compresses or inflates anything. Each runtime has one engine: Node's native zlib
+ * DEFLATE and the payload codecs of FORMAT.md §5 (byte shuffling and raw DEFLATE): with
+ * compress.ts, the one place the library compresses or inflates anything. Each runtime has one
+ * engine: Node's native zlib
  * where the runtime has it (Node, the CLI), pako elsewhere (browsers). pako is a port of zlib, so
  * both refuse exactly the same streams (fflate's lighter inflater accepts some invalid ones, found
  * by the fuzz campaign, and two readers would then disagree about one file). Inflating stops
@@ -11,7 +12,7 @@
  * depend on the runtime that wrote it (its contents never do).
  *
  * Compression lives in compress.ts, so that a page that only decodes does not load pako's
- * compressor. Each entry point reads `nativeZlib` when called, so tests can take zlib away to run
+ * compressor (package.json `imports` gives browsers pako by direction). Each entry point reads `nativeZlib` when called, so tests can take zlib away to run
  * the browsers' path.
  *
  * @module
