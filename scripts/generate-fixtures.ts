@@ -648,14 +648,92 @@ validCase("large-array", "A uint16 100x100 array (20000 bytes): its expected byt
   ]);
 }
 
-// -- the worked example of FORMAT.md §10 -----------------------------------------------------
+// -- the worked examples of FORMAT.md §10 ----------------------------------------------------
 
-const WORKED_DEFS: readonly ArrayDef[] = [
-  { name: "x", dtype: "float32", shape: [2, 2], le: le("float32", [1, 2.5, -0.5, 3]) },
-  { name: "n", dtype: "int16", shape: [3], le: le("int16", [1, -2, 300]) },
+interface WorkedExample {
+  /** The subsection's title, after its number. */
+  readonly title: string;
+  /** What the file holds, in words (Markdown lines). */
+  readonly about: readonly string[];
+  readonly defs: readonly ArrayDef[];
+  readonly options: FileOptions;
+  /** The file: a valid vector of the same name. */
+  readonly bytes: Uint8Array;
+}
+
+function workedCase(name: string, title: string, about: readonly string[], defs: readonly ArrayDef[], options: FileOptions): WorkedExample {
+  const description = `The file of FORMAT.md §10 "${title}".`;
+  const bytes = validCase(name, description, defs, options);
+  const codecs = builderSpec(defs, options).codecs;
+  defs.forEach((def, i) => {
+    if ((def.codec ?? "none") !== codecs[i]) throw new Error(`${name}: "${def.name}" was stored without its codec; pick data that compresses`);
+  });
+  return { title, about, defs, options, bytes };
+}
+
+const WORKED: readonly WorkedExample[] = [
+  workedCase(
+    "worked-example",
+    "Two arrays",
+    [
+      'A float32 array "x" of shape [2, 2] (elements 1, 2.5, -0.5, 3 in C order) and an int16 array "n" of shape [3]',
+      '(1, -2, 300), with metadata `{"unit":"m"}`, alignment 8 and checksum `"crc32"`. A conforming writer must reproduce',
+      "this file byte for byte.",
+    ],
+    [
+      { name: "x", dtype: "float32", shape: [2, 2], le: le("float32", [1, 2.5, -0.5, 3]) },
+      { name: "n", dtype: "int16", shape: [3], le: le("int16", [1, -2, 300]) },
+    ],
+    { alignment: 8, metadata: { unit: "m" } },
+  ),
+  workedCase(
+    "worked-example-fortran-order",
+    "Fortran order",
+    [
+      'An int16 array "a" of shape [2, 3] whose element (i, j) is 10i + j, stored in Fortran order (`"order":"F"`, the first',
+      "index varies fastest): the payload lists (0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2). Alignment 8, checksum",
+      '`"crc32"`. A conforming writer must reproduce this file byte for byte.',
+    ],
+    [{ name: "a", dtype: "int16", shape: [2, 3], order: "F", le: le("int16", [0, 10, 1, 11, 2, 12]) }],
+    { alignment: 8 },
+  ),
+  workedCase(
+    "worked-example-big-endian-complex",
+    "Big-endian complex",
+    [
+      'A complex64 array "z" of shape [2] holding 1 - 2i and 0.5 + 3i, stored big-endian (`"byteOrder":"big"`): each',
+      "element is two binary32 words, real part first, and byte order applies to each word on its own. Alignment 8,",
+      'checksum `"crc32"`. A conforming writer must reproduce this file byte for byte.',
+    ],
+    [{ name: "z", dtype: "complex64", shape: [2], le: le("complex64", [1, -2, 0.5, 3]) }],
+    { alignment: 8, byteOrder: "big" },
+  ),
+  workedCase(
+    "worked-example-checksum-none",
+    "No checksums",
+    [
+      'A uint8 array "u" of shape [3] (1, 2, 3) and a float64 array "d" of shape [1] (0.25), with checksum `"none"`:',
+      "no CRC follows the payloads, so the record of an array is its payload alone. Alignment 8. A conforming writer",
+      "must reproduce this file byte for byte.",
+    ],
+    [
+      { name: "u", dtype: "uint8", shape: [3], le: le("uint8", [1, 2, 3]) },
+      { name: "d", dtype: "float64", shape: [1], le: le("float64", [0.25]) },
+    ],
+    { alignment: 8, checksum: "none" },
+  ),
+  workedCase(
+    "worked-example-shuffle-deflate",
+    "shuffle+deflate",
+    [
+      'A float32 array "s" of shape [8] (1, 2, ..., 8) with codec `"shuffle+deflate"`, alignment 8, checksum `"crc32"`.',
+      "The stored payload is one writer's DEFLATE output (pako, level 6): another writer's may differ (section 5),",
+      "but it must decode to the same bytes, and the CRC covers the stored bytes.",
+    ],
+    [{ name: "s", dtype: "float32", shape: [8], codec: "shuffle+deflate", le: le("float32", [1, 2, 3, 4, 5, 6, 7, 8]) }],
+    { alignment: 8 },
+  ),
 ];
-const WORKED_OPTIONS: FileOptions = { alignment: 8, metadata: { unit: "m" } };
-const workedBytes = validCase("worked-example", "The file of FORMAT.md §10: float32 x = [[1, 2.5], [-0.5, 3]], int16 n = [1, -2, 300], metadata {\"unit\":\"m\"}, alignment 8, crc32.", WORKED_DEFS, WORKED_OPTIONS);
 
 // -- files from other writers: valid, not canonical -----------------------------------------
 
@@ -764,13 +842,21 @@ handBuiltCase(
   { byteOrders: { u: "big", b: "big" } },
 );
 
+handBuiltCase(
+  "bool-other-byte-values",
+  'A bool array holding the bytes 0, 1, 2 and 255: writers must store only 0 and 1, but readers must not reject other bytes (FORMAT.md §3); any non-zero byte reads as true.',
+  [{ name: "b", dtype: "bool", shape: [4], le: Uint8Array.of(0, 1, 2, 255) }],
+  { alignment: 8 },
+  ({ header, data, alignment }) => B.buildFile({ header, data, alignment }),
+);
+
 // ---------------------------------------------------------------------------------------------
 // Invalid cases
 
 interface InvalidCase {
   readonly name: string;
   readonly bytes: Uint8Array;
-  readonly expected: { code: string; step: number; description: string; array?: string; when?: "read"; verify?: true };
+  readonly expected: { code: string; step: number; description: string; array?: string; when?: "read"; verify?: true; others?: Readonly<Record<string, string>> };
 }
 
 const invalid: InvalidCase[] = [];
@@ -779,8 +865,9 @@ function bad(name: string, code: string, step: number, description: string, byte
   invalid.push({ name, bytes, expected: { code, step, description } });
 }
 
-function badRead(name: string, code: string, step: number, description: string, bytes: Uint8Array, array: string, verify = false): void {
-  invalid.push({ name, bytes, expected: { code, step, description, array, when: "read", ...(verify ? { verify: true as const } : {}) } });
+/** `others`: the other arrays that fail verification too, each with its code (every other array passes). */
+function badRead(name: string, code: string, step: number, description: string, bytes: Uint8Array, array: string, verify = false, others?: Readonly<Record<string, string>>): void {
+  invalid.push({ name, bytes, expected: { code, step, description, array, when: "read", ...(verify ? { verify: true as const } : {}), ...(others ? { others } : {}) } });
 }
 
 function replaceOnce(text: string, from: string, to: string): string {
@@ -949,6 +1036,22 @@ bad(
   'A repeated "checksum" key, then invalid UTF-8 (0xFF) later in a metadata string: step 7 checks that the whole header is UTF-8 before it reads any JSON.',
   B.buildFile({ header: withRawBytes(replaceOnce(EMPTY_TEXT, '"checksum":"none"', '"checksum":"none","checksum":"none"'), '"metadata":{}', [...B.utf8('"metadata":{"s":"'), 0xff, ...B.utf8('"}')]) }),
 );
+// Where a number ends (FORMAT.md §2.1): the longest text of the form -? digits* (. digits*)? ([eE] [+-]? digits*)?,
+// which is HEADER_INVALID unless it is an RFC 8259 number; only a well-formed number can be BAD_NUMBER.
+bad("header-malformed-number-minus-leading-zero", "HEADER_INVALID", 7, '"offset":-01: the number text is -01, malformed JSON (a digit after a leading 0), so HEADER_INVALID although it has a minus sign. A reader that stops at the well-formed -0 would report BAD_NUMBER.', editText(one(), (t) => replaceOnce(t, '"offset":0', '"offset":-01')));
+bad("header-malformed-number-leading-zero", "HEADER_INVALID", 7, '"byteLength":04: a leading zero, malformed JSON.', editText(one(), (t) => replaceOnce(t, '"byteLength":4', '"byteLength":04')));
+bad("header-malformed-number-point", "HEADER_INVALID", 7, '"dataLength":8.: a fraction without digits is malformed JSON, HEADER_INVALID, not a BAD_NUMBER fraction.', editText(one(), (t) => replaceOnce(t, '"dataLength":8', '"dataLength":8.')));
+bad("header-malformed-number-exponent", "HEADER_INVALID", 7, '"byteLength":4e+: an exponent without digits is malformed JSON.', editText(one(), (t) => replaceOnce(t, '"byteLength":4', '"byteLength":4e+')));
+bad("header-malformed-number-minus-only", "HEADER_INVALID", 7, '"offset":- (a minus sign and no digits) is malformed JSON.', editText(one(), (t) => replaceOnce(t, '"offset":0', '"offset":-')));
+bad("header-malformed-number-metadata", "HEADER_INVALID", 7, 'metadata {"x":-01}: inside metadata too, a malformed number is HEADER_INVALID.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"x":-01}') }));
+bad("text-order-number-ends-before-second-sign", "BAD_NUMBER", 7, '"offset":-1-2: the number is -1 (a second sign can only follow an e), well-formed and negative, so BAD_NUMBER as soon as it ends, before the junk -2 is seen. A reader that reads every character of 0-9 + - . e E as one number would call -1-2 malformed (HEADER_INVALID).', editText(one(), (t) => replaceOnce(t, '"offset":0', '"offset":-1-2')));
+// Text after the object is a problem at the place it starts: everything before it is checked first.
+bad("text-order-duplicate-key-before-trailing-text", "DUPLICATE_KEY", 7, 'A repeated "checksum" key in a header object followed by the text x: the repeated key comes first in text order. A reader that first checks that only spaces follow the object (as a standard JSON parser does) would report HEADER_INVALID.', B.buildFile({ header: `${replaceOnce(EMPTY_TEXT, '"checksum":"none"', '"checksum":"none","checksum":"none"')}x` }));
+bad("text-order-bad-number-before-trailing-text", "BAD_NUMBER", 7, '"alignment":-8 in a header object followed by a second object {}: the bad number comes first in text order.', B.buildFile({ header: `${replaceOnce(EMPTY_TEXT, '"alignment":8', '"alignment":-8')}{}` }));
+bad("text-order-depth-before-trailing-text", "LIMIT_EXCEEDED", 7, "Metadata nested to depth 65 in a header object followed by a newline: the nesting comes first in text order.", B.buildFile({ header: `${replaceOnce(EMPTY_TEXT, '"metadata":{}', `"metadata":${'{"d":'.repeat(63)}{}${"}".repeat(63)}`)}\n` }));
+// Only the value of the top-level key "metadata" has the relaxed number rules.
+bad("bad-number-metadata-key-in-entry", "BAD_NUMBER", 7, 'A 1.1 file whose entry has a key "metadata" holding {"scale":0.5}: a key of a newer minor version, ignored by a 1.0 reader, but not the top-level metadata, so 0.5 breaks the number rules of step 7. A reader that relaxes them for any key named metadata reads the file.', editText(one(), (t) => replaceOnce(t, '"byteLength":4}', '"byteLength":4,"metadata":{"scale":0.5}}'), { minor: 1 }));
+bad("bad-number-metadata-key-nested", "BAD_NUMBER", 7, 'A 1.1 file with an unknown top-level key "future" holding {"metadata":-1}: a nested key named metadata has the strict number rules.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"arrays":[]', '"arrays":[],"future":{"metadata":-1}'), minor: 1 }));
 bad("text-before-structure", "BAD_NUMBER", 7, 'A header missing "metadata" (a step 8 failure) with "dataLength":8.0 (a step 7 failure): the text is checked first.', editText(one(), (t) => replaceOnce(replaceOnce(t, '"metadata":{},', ""), '"dataLength":8', '"dataLength":8.0')));
 
 // -- step 8: header structure ------------------------------------------------------------------
@@ -967,6 +1070,13 @@ structural("header-wrong-type-name", "HEADER_INVALID", '"name":1, a number.', ed
 structural("header-wrong-type-dtype", "HEADER_INVALID", '"dtype":8, a number: a value of the wrong JSON type, not a dtype name at all.', editText(one(), (t) => replaceOnce(t, '"dtype":"uint8"', '"dtype":8')));
 structural("header-wrong-type-codec", "HEADER_INVALID", '"codec":null: the key is present with the wrong JSON type (absent would mean "none").', editText(one(), (t) => replaceOnce(t, '"byteOrder":"little"', '"byteOrder":"little","codec":null')));
 structural("header-wrong-type-checksum", "HEADER_INVALID", '"checksum":32, a number.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"checksum":"none"', '"checksum":32') }));
+// true and false are not integers (in Python, bool is a subclass of int).
+structural("header-wrong-type-offset-false", "HEADER_INVALID", '"offset":false where an integer is required: true and false are not numbers (a Python reader using isinstance(v, int) would read 0).', editText(one(), (t) => replaceOnce(t, '"offset":0', '"offset":false')));
+structural("header-wrong-type-data-length-false", "HEADER_INVALID", 'No arrays and "dataLength":false.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"dataLength":0', '"dataLength":false') }));
+{
+  const p = B.canonicalParts({ alignment: 8, checksum: "crc32", arrays: [{ name: "a", dtype: "uint8", shape: [1], stored: Uint8Array.of(7) }] });
+  structural("header-wrong-type-dimension-true", "HEADER_INVALID", 'A uint8 array of "shape":[true] and byteLength 1: a dimension must be an integer, and true is not 1.', editText(p, (t) => replaceOnce(t, '"shape":[1]', '"shape":[true]')));
+}
 structural("header-unknown-key", "HEADER_INVALID", 'An unknown top-level key "extra" in a 1.0 file.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"arrays":[]', '"arrays":[],"extra":0') }));
 structural("header-unknown-key-version", "HEADER_INVALID", 'A "version" key in the header of a 1.0 file (the version lives in the preamble).', B.buildFile({ header: `{"version":1,${EMPTY_TEXT.slice(1)}` }));
 structural("header-unknown-entry-key", "HEADER_INVALID", 'An unknown key "units" in an entry of a 1.0 file.', editText(one(), (t) => replaceOnce(t, '"byteOrder":"little"', '"byteOrder":"little","units":"m"')));
@@ -1031,6 +1141,8 @@ bad("entry-order-name-before-dims", "DUPLICATE_NAME", 11, "A second entry that r
   bad("overlap-same-offset", "OVERLAP", 16, "Both records at offset 0.", withOffsets(0, 0));
   bad("gap-first-record", "GAP", 17, "The first record at offset 8 instead of 0: 8 unaccounted bytes.", withOffsets(8, 24, 31));
   bad("gap-between-records", "GAP", 17, "The second record at offset 24 instead of 16.", withOffsets(0, 24, 31));
+  bad("entry-order-misaligned-before-overlap", "MISALIGNED", 15, 'The second record at offset 4: not a multiple of 8, and inside the first record (which ends at 9). Step 15 comes before step 16.', withOffsets(0, 4));
+  bad("entry-order-misaligned-before-gap", "MISALIGNED", 15, 'The second record at offset 20: not a multiple of 8, and after the next aligned offset 16. Step 15 comes before step 17.', withOffsets(0, 20, 27));
   bad("entry-order-layout-before-next-name", "GAP", 17, 'Entry 0 leaves a gap and entry 1 repeats its name: entries are checked one after the other, all checks of entry 0 first.', editHeader(two(), (h) => ({ ...h, dataLength: 31, arrays: [{ ...h.arrays[0], offset: 8 }, { ...h.arrays[1], name: "a", offset: 24 }] })));
 }
 {
@@ -1074,6 +1186,8 @@ bad("entry-order-name-before-dims", "DUPLICATE_NAME", 11, "A second entry that r
   const TWO = B.buildFile({ header: q.header, data: q.data, alignment: 8 });
   const twoD = B.dataStart(TWO, 8);
   badRead("checksum-second-array", "CHECKSUM", 22, 'Two arrays; the payload of "b" is damaged, "a" is intact and must still be readable: each array is checked on its own.', poke(TWO, twoD + 16, 0x00), "b", true);
+  badRead("verify-order-checksum-before-padding", "CHECKSUM", 22, 'The payload of "a" is damaged and the padding after its record holds a non-zero byte: within step 22, the CRC comes first.', poke(poke(TWO, twoD + 1, 0x09), twoD + 12, 0x01), "a", true);
+  badRead("verify-order-arrays-in-file-order", "BAD_PADDING", 22, 'The padding after the record of "a" holds a non-zero byte and the payload of "b" is damaged: a reader that stops at the first failure reports "a" (arrays in file order, each completely before the next), not the CRC of "b"; one that reports each array on its own reports both.', poke(poke(TWO, twoD + 12, 0x01), twoD + 16, 0x00), "a", true, { b: "CHECKSUM" });
   badRead("bad-padding-after-record", "BAD_PADDING", 22, 'A non-zero byte in the padding between the record of "a" and the record of "b", found when verifying.', poke(TWO, twoD + 12, 0x01), "a", true);
 }
 {
@@ -1107,72 +1221,91 @@ function hexBytes(bytes: Uint8Array): string {
   return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(" ");
 }
 
-function workedExample(bytes: Uint8Array): string {
+/** The elements of `def` for a payload row: "float32 LE 1, 2.5", complex as (re, im). */
+function describeElements(def: ArrayDef, byteOrder: ByteOrder): string {
+  const values = valuesOf(def.dtype, def.le).map((v) => (Array.isArray(v) ? `(${v.join(", ")})` : String(v)));
+  const order = sizes(def.dtype).itemSize === 1 ? "" : byteOrder === "big" ? " BE" : " LE";
+  return `${def.dtype}${order} ${values.join(", ")}`;
+}
+
+/** One subsection of FORMAT.md §10: what the file holds, the arithmetic of section 4, and every byte. */
+function workedSection(number: string, example: WorkedExample): string {
+  const { bytes, defs, options } = example;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const H = view.getUint32(12, true);
   const headerCrc = view.getUint32(16, true);
   const headerText = new TextDecoder().decode(bytes.subarray(20, 20 + H));
-  const header = JSON.parse(headerText) as { alignment: number; dataLength: number; arrays: { name: string; dtype: string; offset: number; byteLength: number }[] };
-  const D = B.alignUp(20 + H, header.alignment);
+  const header = JSON.parse(headerText) as { alignment: number; checksum: string; dataLength: number; arrays: { name: string; dtype: string; codec?: string; offset: number; byteLength: number }[] };
+  const a = header.alignment;
+  const c = header.checksum === "crc32" ? 4 : 0;
+  const byteOrder = options.byteOrder ?? "little";
+  const D = B.alignUp(20 + H, a);
   const rows: string[] = [];
   const off = (n: number) => n.toString(16).padStart(6, "0");
-  const row = (at: number, length: number, meaning: string) => rows.push(`${off(at)}  ${hexBytes(bytes.subarray(at, at + length)).padEnd(47)}  ${meaning}`);
+  const row = (at: number, length: number, meaning: string) => {
+    for (let i = 0; i < Math.max(length, 1); i += 16) {
+      rows.push(`${off(at + i)}  ${hexBytes(bytes.subarray(at + i, at + Math.min(length, i + 16))).padEnd(47)}  ${i === 0 ? meaning : ""}`.trimEnd());
+    }
+  };
   row(0, 8, "magic: \\x89 N D P \\r \\n \\x1a \\n");
   row(8, 2, "major version: 1 (u16 LE)");
   row(10, 2, "minor version: 0 (u16 LE)");
   row(12, 4, `header length H: ${H} (u32 LE)`);
-  row(16, 4, `header CRC: 0x${headerCrc.toString(16).padStart(8, "0")} = CRC-32 of bytes 0x08..0x0f, then the header`);
+  row(16, 4, `header CRC: 0x${headerCrc.toString(16).padStart(8, "0")} = CRC-32 of bytes 0x08 to 0x0f, then the header`);
   for (let at = 20; at < 20 + H; at += 16) {
     const chunk = bytes.subarray(at, Math.min(at + 16, 20 + H));
-    row(at, chunk.length, `${at === 20 ? "header: " : "        "}${new TextDecoder().decode(chunk)}`);
+    rows.push(`${off(at)}  ${hexBytes(chunk).padEnd(47)}  ${at === 20 ? "header: " : "        "}${new TextDecoder().decode(chunk)}`);
   }
   const zeros = (n: number) => `${n} zero byte${n === 1 ? "" : "s"}`;
-  if (D > 20 + H) row(20 + H, D - 20 - H, `padding: ${zeros(D - 20 - H)}, to D = alignUp(20 + ${H}, ${header.alignment}) = ${D} (0x${D.toString(16)})`);
+  if (D > 20 + H) row(20 + H, D - 20 - H, `padding: ${zeros(D - 20 - H)}, to D = alignUp(20 + ${H}, ${a}) = ${D} (0x${D.toString(16)})`);
+  const arithmetic: string[] = [`- The header is ${H} bytes, so the data section starts at D = alignUp(20 + ${H}, ${a}) = ${D}.`];
   let end = 0;
   header.arrays.forEach((entry, i) => {
-    const def = WORKED_DEFS[i]!;
+    const def = defs[i]!;
     const start = D + entry.offset;
-    if (entry.offset > end) row(D + end, entry.offset - end, `padding: ${zeros(entry.offset - end)}, to offset ${entry.offset} = alignUp(${end}, ${header.alignment})`);
-    const values = (valuesOf(def.dtype, def.le) as number[]).join(", ");
-    row(start, entry.byteLength, `payload of "${entry.name}" (offset ${entry.offset}, byteLength ${entry.byteLength}): ${def.dtype} LE ${values}`);
-    const crc = view.getUint32(start + entry.byteLength, true);
-    row(start + entry.byteLength, 4, `CRC-32 of the payload of "${entry.name}": 0x${crc.toString(16).padStart(8, "0")} (u32 LE)`);
-    end = entry.offset + entry.byteLength + 4;
+    const where = i === 0 ? "offset 0" : `offset alignUp(${end}, ${a}) = ${entry.offset}`;
+    if (entry.offset > end) row(D + end, entry.offset - end, `padding: ${zeros(entry.offset - end)}, to offset ${entry.offset} = alignUp(${end}, ${a})`);
+    const stored = entry.codec === undefined ? describeElements(def, byteOrder) : `raw DEFLATE stream of the shuffled bytes above`;
+    row(start, entry.byteLength, `payload of "${entry.name}" (offset ${entry.offset}, byteLength ${entry.byteLength}): ${stored}`);
+    if (c) {
+      const crc = view.getUint32(start + entry.byteLength, true);
+      row(start + entry.byteLength, 4, `CRC-32 of the payload of "${entry.name}": 0x${crc.toString(16).padStart(8, "0")} (u32 LE)`);
+    }
+    end = entry.offset + entry.byteLength + c;
+    const record = c ? "its record (payload and CRC)" : "its record (the payload alone)";
+    const size = entry.codec === undefined ? `byteLength ${entry.byteLength} (= nbytes)` : `byteLength ${entry.byteLength} (stored, compressed; nbytes is ${def.le.length})`;
+    arithmetic.push(`- "${entry.name}" starts at ${where}, ${size}; ${record} ends at ${end}${i === header.arrays.length - 1 ? " = dataLength" : ""}.`);
   });
+  if (header.arrays.length === 0) arithmetic.push("- There are no arrays: dataLength is 0.");
+  arithmetic.push(`- The file is D + dataLength = ${D} + ${header.dataLength} = ${bytes.length} bytes long.`);
   rows.push(`${off(bytes.length)}  ${"".padEnd(47)}  end of file: D + dataLength = ${D} + ${header.dataLength} = ${bytes.length}`);
-  const [x, n] = header.arrays as [(typeof header.arrays)[0], (typeof header.arrays)[0]];
+  const lines = [`### ${number} ${example.title}`, "", ...example.about, "", "The arithmetic of section 4:", "", ...arithmetic, ""];
+  header.arrays.forEach((entry, i) => {
+    if (entry.codec !== "shuffle+deflate") return;
+    const def = defs[i]!;
+    const { wordSize } = sizes(def.dtype);
+    const ordered = byteOrder === "big" && wordSize > 1 ? B.swapWords(def.le, wordSize) : def.le;
+    lines.push(
+      `The ${def.le.length} bytes of "${entry.name}" (${describeElements(def, byteOrder)}) are shuffled with word size ${wordSize} (byte j of word i goes to position j * ${def.le.length / wordSize} + i), then deflated:`,
+      "",
+      "```",
+      `array bytes:    ${hexBytes(ordered)}`,
+      `shuffled bytes: ${hexBytes(B.shuffleBytes(ordered, wordSize))}`,
+      "```",
+      "",
+    );
+  });
+  lines.push(`The header text (${H} bytes, UTF-8, no white space):`, "", "```json", headerText, "```", "", "Every byte of the file (offsets in hex):", "", "```", "offset  bytes                                            meaning", ...rows, "```", "");
+  return lines.join("\n");
+}
+
+function workedExamples(): string {
   return [
     "",
-    "This section is generated by `npm run fixtures` (`scripts/generate-fixtures.ts`) from the file",
-    "`fixtures/valid/worked-example.ndp`, which a conforming writer must reproduce byte for byte. It holds",
-    `a float32 array "x" of shape [2, 2] (elements 1, 2.5, -0.5, 3 in C order) and an int16 array "n" of shape [3]`,
-    '(1, -2, 300), with metadata `{"unit":"m"}`, alignment 8 and checksum `"crc32"`:',
+    "This section is informative. It is generated by `npm run fixtures` (`scripts/generate-fixtures.ts`); each file",
+    "is also a valid vector, `fixtures/valid/<name>.ndp`, named in its subsection.",
     "",
-    "```js",
-    'encode({ x: { data: new Float32Array([1, 2.5, -0.5, 3]), shape: [2, 2] }, n: new Int16Array([1, -2, 300]) },',
-    '       { metadata: { unit: "m" }, alignment: 8 })',
-    "```",
-    "",
-    "The arithmetic of section 4:",
-    "",
-    `- The header is ${H} bytes, so the data section starts at D = alignUp(20 + ${H}, 8) = ${D}.`,
-    `- "x" holds 4 elements of 4 bytes: offset 0, byteLength ${x.byteLength}; its record (payload and CRC) ends at ${x.offset + x.byteLength + 4}.`,
-    `- "n" starts at offset alignUp(${x.offset + x.byteLength + 4}, 8) = ${n.offset}, byteLength ${n.byteLength}; its record ends at ${n.offset + n.byteLength + 4} = dataLength.`,
-    `- The file is D + dataLength = ${D} + ${header.dataLength} = ${bytes.length} bytes long.`,
-    "",
-    `The header text (${H} bytes, UTF-8, no white space):`,
-    "",
-    "```json",
-    headerText,
-    "```",
-    "",
-    "Every byte of the file (offsets in hex):",
-    "",
-    "```",
-    "offset  bytes                                            meaning",
-    ...rows,
-    "```",
-    "",
+    ...WORKED.map((example, i) => `${workedSection(`10.${i + 1}`, example)}\nThis file is \`fixtures/valid/${valid.find((c) => c.bytes === example.bytes)!.name}.ndp\`.\n`),
   ].join("\n");
 }
 
@@ -1213,9 +1346,17 @@ function rewriteFormatMd(path: string, section: string): void {
   if (next !== text) writeFileSync(path, next);
 }
 
+/** The specification version FORMAT.md states on its line "Specification version X.Y.Z, ...". */
+function specVersion(formatMd: string): string {
+  const match = /^Specification version (\d+\.\d+\.\d+),/m.exec(formatMd);
+  if (!match) throw new Error('FORMAT.md has no line "Specification version X.Y.Z, ..."');
+  return match[1]!;
+}
+
 function main(): void {
   const root = fileURLToPath(new URL("..", import.meta.url));
   const options = parseArgs(process.argv.slice(2), root);
+  const version = specVersion(readFileSync(options.formatMd ?? join(root, "FORMAT.md"), "utf8"));
   const names = new Set<string>();
   for (const c of [...valid, ...invalid]) {
     if (names.has(c.name)) throw new Error(`duplicate case name ${c.name}`);
@@ -1234,14 +1375,15 @@ function main(): void {
     writeFileSync(join(options.out, "invalid", `${c.name}.json`), `${jsonText(c.expected)}\n`);
   }
   const index = {
-    description: "ndpack 1.0 conformance vectors; see spec/conformance.md",
+    description: `ndpack conformance vectors for specification ${version} (file format 1.0); see spec/conformance.md`,
+    specVersion: version,
     valid: valid.map((c) => ({ name: c.name, canonical: c.expected.canonical })),
     invalid: invalid.map((c) => ({ name: c.name, code: c.expected.code, step: c.expected.step, ...(c.expected.when ? { when: c.expected.when } : {}) })),
   };
   writeFileSync(join(options.out, "index.json"), `${JSON.stringify(index, null, 2)}\n`);
   // The vectors are bytes: no line-ending conversion, no diff as text (some look like text).
   writeFileSync(join(options.out, ".gitattributes"), "* -text\n*.ndp binary\n");
-  if (options.formatMd !== undefined) rewriteFormatMd(options.formatMd, workedExample(workedBytes));
+  if (options.formatMd !== undefined) rewriteFormatMd(options.formatMd, workedExamples());
   console.log(`wrote ${valid.length} valid and ${invalid.length} invalid cases to ${options.out}${options.formatMd ? ` and the worked example to ${options.formatMd}` : ""}`);
 }
 

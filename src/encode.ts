@@ -143,6 +143,18 @@ export function checkShape(name: string, shape: unknown, dtype: DtypeInfo): numb
   return [...(shape as number[])];
 }
 
+/**
+ * §3: writers store only the bytes 0 and 1 for `bool` (readers may not reject other bytes, so a
+ * writer is the one place they can be stopped). Throws INVALID_ARGUMENT naming the array.
+ */
+export function checkElementBytes(name: string, dtype: DtypeInfo, bytes: Uint8Array): void {
+  if (dtype.name !== "bool") return;
+  const at = bytes.findIndex((byte) => byte > 1);
+  if (at >= 0) {
+    throw new NdpackError("INVALID_ARGUMENT", `array "${name}": a bool byte must be 0 or 1, got ${bytes[at]} (FORMAT.md §3)`, { array: name, field: "data" });
+  }
+}
+
 /** Checks one array and resolves its defaults. */
 export function prepareArray(name: string, input: ArrayInput): PreparedArray {
   const spec: ArraySpec = ArrayBuffer.isView(input) ? { data: input } : (input as ArraySpec);
@@ -164,7 +176,9 @@ export function prepareArray(name: string, input: ArrayInput): PreparedArray {
     throw new NdpackError("SIZE_MISMATCH", `array "${name}": shape [${shape.join(", ")}] of ${dtypeName} needs ${count * lanes} values, data has ${length}`, { array: name, field: "shape", expected: count * lanes, actual: length });
   }
   const order = oneOf(spec.order, ORDERS, "C", `arrays["${name}"].order`);
-  return { name, dtype, shape, order, source: bytesOf(spec.data) };
+  const source = bytesOf(spec.data);
+  checkElementBytes(name, dtype, source);
+  return { name, dtype, shape, order, source };
 }
 
 function checkAlignment(alignment: unknown): number {

@@ -538,6 +538,13 @@ describeCode("INVALID_ARGUMENT", () => {
     failure(() => encode({}, { codec: "zstd" as never }), "INVALID_ARGUMENT");
     failure(() => encode({}, { compressionLevel: 10 }), "INVALID_ARGUMENT");
   });
+  test("encode: a bool byte other than 0 or 1 (FORMAT.md §3: writers store only 0 and 1)", () => {
+    failure(() => encode({ b: { data: Uint8Array.of(0, 1, 2), dtype: "bool" } }), "INVALID_ARGUMENT");
+    failure(() => encode({ b: { data: Uint8Array.of(255), dtype: "bool", codec: "deflate" } }), "INVALID_ARGUMENT");
+    expect(decode(encode({ b: { data: Uint8Array.of(0, 1, 1), dtype: "bool" } })).get("b").data).toEqual(Uint8Array.of(0, 1, 1));
+    // The same bytes are any uint8 values.
+    expect(() => encode({ u: { data: Uint8Array.of(0, 1, 2), dtype: "uint8" } })).not.toThrow();
+  });
   test("encode: data that is not a typed array, or not of the dtype's type", () => {
     failure(() => encode({ a: [1, 2, 3] as never }), "INVALID_ARGUMENT");
     failure(() => encode({ a: { data: [1, 2, 3] as never } }), "INVALID_ARGUMENT");

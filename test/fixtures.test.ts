@@ -29,6 +29,7 @@ import {
   type TypedArray,
 } from "../src/index.js";
 import { withoutNativeZlib } from "./helpers/engines.js";
+import { requirePython, runPython } from "./helpers/python-env.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const FIXTURES = join(ROOT, "fixtures");
@@ -64,6 +65,7 @@ interface ExpectedInvalid {
   array?: string;
   when?: "read";
   verify?: true;
+  others?: Record<string, string>;
 }
 
 /** FORMAT.md §9: the steps at which each code can be raised. */
@@ -207,12 +209,17 @@ function expectContents(file: NdpackFile, expected: ExpectedValid): void {
 /** Dtypes of one byte, whose byte order writers always write as "little". */
 const ONE_BYTE: readonly string[] = ["bool", "int8", "uint8", "float8_e4m3fn", "float8_e5m2"];
 
+/** FORMAT.md §3: a bool byte other than 0 reads as true, and writers store true as 1. */
+function asWritten(dtype: Dtype, data: TypedArray): TypedArray {
+  return dtype === "bool" ? (data as Uint8Array).map((byte) => (byte === 0 ? 0 : 1)) : data;
+}
+
 /** Encodes a decoded file again with the file's own options. */
 function reencode(file: NdpackFile, expected: ExpectedValid): Uint8Array {
   const multiByte = expected.arrays.find((a) => !ONE_BYTE.includes(a.dtype));
   const arrays = file.names.map((name): [string, ArrayInput] => {
     const { data, shape, dtype, order, codec } = file.get(name);
-    return [name, { data, shape, dtype, order, codec }];
+    return [name, { data: asWritten(dtype, data), shape, dtype, order, codec }];
   });
   return encode(arrays, { alignment: file.alignment, checksum: file.checksum, metadata: file.metadata, byteOrder: multiByte?.byteOrder ?? "little" });
 }
@@ -235,6 +242,12 @@ describe("the fixture set", () => {
     // Step 9 (more than maxArrays = 1,000,000 entries) would take a 100 MB header; test/errors.test.ts covers it with a lowered limit.
     const steps = new Set(index.invalid.map((c) => c.step));
     for (let step = 1; step <= 23; step++) if (step !== 9) expect(steps.has(step), `step ${step}`).toBe(true);
+  });
+
+  test("is made for the specification version FORMAT.md states (the Python reference checks it too)", () => {
+    const index = JSON.parse(readFileSync(join(FIXTURES, "index.json"), "utf8")) as { specVersion: string };
+    expect(index.specVersion).toMatch(/^1\.0\.\d+$/);
+    expect(readFileSync(join(ROOT, "FORMAT.md"), "utf8")).toContain(`\nSpecification version ${index.specVersion}, describing file format version 1.0.\n`);
   });
 
   test("every dtype is covered in both byte orders", () => {
@@ -267,7 +280,10 @@ describe("valid fixtures", () => {
       expect(Buffer.from(again).equals(Buffer.from(bytes)), "re-encoded bytes differ").toBe(true);
     } else {
       // Written by another writer: ours writes the same contents in its own canonical form (1.0).
-      const canonicalForm = expected.arrays.map((a) => (ONE_BYTE.includes(a.dtype) ? { ...a, byteOrder: "little" as const } : a));
+      const canonicalForm = expected.arrays.map((a) => {
+        const written = a.dtype === "bool" && a.hex !== undefined ? { ...a, hex: Buffer.from(asWritten("bool", Buffer.from(a.hex, "hex")) as Uint8Array).toString("hex") } : a;
+        return ONE_BYTE.includes(a.dtype) ? { ...written, byteOrder: "little" as const } : written;
+      });
       expectContents(decode(again), { ...expected, version: { major: 1, minor: 0 }, arrays: canonicalForm });
     }
   });
@@ -292,16 +308,15 @@ describe("invalid fixtures", () => {
     const file = decode(bytes);
     expect(file.has(arrayName)).toBe(true);
     if (expected.verify) {
+      // Verifying the whole file stops at the first failing array in file order, which is `array`.
       const error = ndpackErrorOf(() => decode(bytes, { verify: true }));
       expect(error.code, error.message).toBe(expected.code);
-      if (expected.code === "CHECKSUM") expect(error.array).toBe(arrayName);
+      expect(error.array).toBe(arrayName);
+      const failing: Record<string, string> = { ...expected.others, [arrayName]: expected.code };
       const report = verify(bytes);
       expect(report.ok).toBe(false);
-      for (const result of report.arrays) {
-        if (result.name === arrayName) expect(result.error?.code, result.error?.message).toBe(expected.code);
-        else expect(result.ok, result.error?.message).toBe(true);
-      }
-      for (const other of file.names) if (other !== arrayName) expect(() => file.get(other)).not.toThrow();
+      expect(Object.fromEntries(report.arrays.filter((r) => !r.ok).map((r) => [r.name, r.error?.code]))).toEqual(failing);
+      for (const other of file.names) if (failing[other] === undefined) expect(() => file.get(other)).not.toThrow();
     } else {
       const error = ndpackErrorOf(() => file.get(arrayName));
       expect(error.code, error.message).toBe(expected.code);
@@ -311,6 +326,25 @@ describe("invalid fixtures", () => {
       expect(() => decode(bytes, { verify: true })).not.toThrow();
     }
   });
+});
+
+describe("misreadings of FORMAT.md (issue 19)", () => {
+  test("each is caught: the Python reference with one rule misread fails the vectors that pin it", () => {
+    requirePython();
+    // spec/python/test_misreadings.py patches one rule at a time into the reference and runs the vectors.
+    const report = JSON.parse(runPython(join(ROOT, "spec", "python", "test_misreadings.py"), [FIXTURES])) as {
+      ok: boolean;
+      failures: string[];
+      misreadings: Record<string, { vectors: Record<string, { expected: string; misread: string }> }>;
+    };
+    expect(report.failures).toEqual([]);
+    expect(Object.keys(report.misreadings).length).toBeGreaterThanOrEqual(6);
+    for (const [name, { vectors }] of Object.entries(report.misreadings)) {
+      expect(Object.keys(vectors).length, name).toBeGreaterThan(0);
+      for (const [vector, { expected, misread }] of Object.entries(vectors)) expect(misread, `${name}: ${vector}`).not.toBe(expected);
+    }
+    expect(report.ok).toBe(true);
+  }, 60_000);
 });
 
 describe("freshness", () => {

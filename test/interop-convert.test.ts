@@ -219,10 +219,10 @@ describe("public API of ndpack/interop", () => {
   });
 });
 
-describe("FORMAT.md §11", () => {
+describe("FORMAT.md Appendix C", () => {
   test("the dtype mapping table matches the library's dtype table", () => {
     const text = readFileSync(fileURLToPath(new URL("../FORMAT.md", import.meta.url)), "utf8");
-    const section = text.slice(text.indexOf("## 11. Dtype mappings for interchange"));
+    const section = text.slice(text.indexOf("## Appendix C. Dtype mappings for interchange"));
     const rows = section
       .split("\n")
       .filter((line) => /^\| `[a-z0-9_]+`/.test(line))

@@ -1,8 +1,12 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { NdpackError, type ErrorCode } from "../src/errors.js";
 import { parseHeaderJson, stringifyJson } from "../src/json.js";
 import { failure } from "./helpers/common.js";
+import { REPO, runPython } from "./helpers/python-env.js";
 
 const LIMITS = { maxDepth: 64 };
 
@@ -507,4 +511,76 @@ describe("BAD_NUMBER for metadata numbers that overflow to infinity", () => {
     }
     expect(parseHeaderJson(`{"metadata":{"x":1e308}}`, { maxDepth: 64 })).toEqual({ metadata: { x: 1e308 } });
   });
+});
+
+describe("FORMAT.md §2.1: where a number ends", () => {
+  // Every text of up to 4 characters from the characters that matter, after a key outside and
+  // inside metadata, against the rule as FORMAT.md states it and against the Python reference.
+  const ATOMS = ["-", "+", "0", "1", ".", "e", "E", "x", ",", " "];
+  const texts: string[] = [];
+  const grow = (prefix: string, left: number): void => {
+    for (const atom of ATOMS) {
+      const text = prefix + atom;
+      if (/^[-0-9]/.test(text)) texts.push(text);
+      if (left > 1) grow(text, left - 1);
+    }
+  };
+  grow("", 4);
+  const headers = texts.flatMap((t) => [`{"offset":${t}}`, `{"metadata":{"x":${t}}}`]);
+
+  /** §2.1 as written: the number's text, malformed or well-formed; then only white space may follow before the closing braces. */
+  function specCode(header: string): string {
+    const inMetadata = header.startsWith('{"metadata"');
+    const value = header.slice(inMetadata ? 17 : 10, inMetadata ? -2 : -1);
+    const number = /^-?[0-9]*(?:\.[0-9]*)?(?:[eE][-+]?[0-9]*)?/.exec(value)![0];
+    if (!/^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$/.test(number)) return "HEADER_INVALID";
+    if (!inMetadata && !/^(?:0|[1-9][0-9]*)$/.test(number)) return "BAD_NUMBER";
+    return /^ *$/.test(value.slice(number.length)) ? "OK" : "HEADER_INVALID";
+  }
+
+  function tsCode(header: string): string {
+    try {
+      parseHeaderJson(header, { maxDepth: 64 });
+      return "OK";
+    } catch (error) {
+      return (error as NdpackError).code;
+    }
+  }
+
+  test("the TypeScript parser follows the rule", () => {
+    expect(headers.length).toBeGreaterThan(5000);
+    const differ = headers.filter((h) => tsCode(h) !== specCode(h));
+    expect(differ.slice(0, 10).map((h) => `${h}: ${tsCode(h)}, FORMAT.md ${specCode(h)}`)).toEqual([]);
+  });
+
+  test("the Python reference gives the same codes (both its fast and its exact parser)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ndpack-numbers-"));
+    try {
+      const script = join(dir, "number_codes.py");
+      writeFileSync(
+        script,
+        [
+          "import json, os, sys",
+          `sys.path.insert(0, os.path.join(${JSON.stringify(REPO)}, "spec", "python"))`,
+          "import conformance  # imports ndpack the way the conformance runner does",
+          "nd = conformance.ndpack",
+          "def code(run):",
+          "    try:",
+          "        run()",
+          "        return 'OK'",
+          "    except nd.NdpackError as e:",
+          "        return e.code",
+          "out = []",
+          "for h in json.load(sys.stdin):",
+          "    out.append([code(lambda: nd._parse_header_json(h.encode(), 64)), code(lambda: nd._parse_strict(h, 64))])",
+          "json.dump(out, sys.stdout)",
+        ].join("\n"),
+      );
+      const codes = JSON.parse(runPython(script, [], JSON.stringify(headers))) as [string, string][];
+      const differ = headers.flatMap((h, i) => (codes[i]![0] !== tsCode(h) || codes[i]![1] !== tsCode(h) ? [`${h}: TypeScript ${tsCode(h)}, Python ${codes[i]!.join("/")}`] : []));
+      expect(differ.slice(0, 10)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -104,6 +104,12 @@ describe("createWriter to a path, without a codec", () => {
     }
   });
 
+  test("INVALID_ARGUMENT for a bool chunk holding a byte other than 0 or 1 (FORMAT.md §3)", async () => {
+    const writer = await createWriter(fresh(), [{ name: "flags", dtype: "bool", shape: [4] }]);
+    await writer.write("flags", Uint8Array.of(0, 1));
+    await failure(() => writer.write("flags", Uint8Array.of(1, 2)), "INVALID_ARGUMENT");
+  });
+
   test("argument errors at creation: UNKNOWN_DTYPE, BAD_SHAPE, DUPLICATE_NAME, UNSUPPORTED_CODEC, INVALID_ARGUMENT", async () => {
     const path = fresh();
     await failure(() => createWriter(path, [{ name: "a", dtype: "float128" as never, shape: [1] }]), "UNKNOWN_DTYPE");

@@ -4,7 +4,7 @@ Usage: python3 spec/python/conformance.py [FIXTURES_DIR] [--raw-bits]
 
 Prints one JSON report on stdout:
 
-    {"ok": bool, "mlDtypes": bool, "seconds": float,
+    {"ok": bool, "specVersion": {"fixtures", "ndpack"}, "mlDtypes": bool, "seconds": float,
      "valid":   [{"name", "ok", "errors": [...], "notes": [...]}, ...],
      "invalid": [{"name", "ok", "expected", "got", "errors": [...]}, ...]}
 
@@ -13,6 +13,8 @@ CRC verified), its version, alignment, checksum, metadata, names and entries are
 every array's elements are its "hex" (the elements in stored order, little-endian) or "sha256", and
 its "values"; when uncompressed, an array is a view of the file's bytes; and, for a "canonical"
 fixture, writing the arrays read back with the same options gives the file's exact bytes.
+
+The run fails when ndpack.SPEC_VERSION is not the specification version of fixtures/index.json.
 
 An invalid fixture passes when reading it fails with its "code": at load time, or, when its "when"
 is "read", only when its "array" is read (with "verify": true, when the CRC is checked), the rest
@@ -135,6 +137,14 @@ def numpy_can_hold(shape) -> bool:
     return len(shape) <= 64 and math.prod(d for d in shape if d) * 16 <= 2**63 - 1
 
 
+def as_written(arr: np.ndarray, dtype: str) -> np.ndarray:
+    """What a writer stores for an array read back: a bool byte other than 0 and 1 reads as true
+    and is written as 1 (FORMAT.md section 3)."""
+    if dtype == "bool":
+        return arr.view(np.uint8) != 0
+    return arr
+
+
 def check_valid(base: str, spec: dict, errors: list, notes: list) -> None:
     path = base + ".ndp"
     data = open(path, "rb").read()
@@ -194,8 +204,9 @@ def check_valid(base: str, spec: dict, errors: list, notes: list) -> None:
     # Re-encode with the file's options: canonical fixtures give the same bytes, the others the
     # same contents.
     if all(numpy_can_hold(a["shape"]) for a in spec["arrays"]):
-        arrays = [(a["name"], {"data": f[a["name"]], "dtype": a["dtype"], "order": a["order"],
-                               "codec": a["codec"], "byte_order": a["byteOrder"]})
+        arrays = [(a["name"], {"data": as_written(f[a["name"]], a["dtype"]), "dtype": a["dtype"],
+                               "order": a["order"], "codec": a["codec"],
+                               "byte_order": a["byteOrder"]})
                   for a in spec["arrays"]]
         out = ndpack.dumps(arrays, metadata=f.metadata, alignment=f.alignment,
                            checksum=f.checksum)
@@ -206,7 +217,8 @@ def check_valid(base: str, spec: dict, errors: list, notes: list) -> None:
         if g.names != f.names or not same_json(g.metadata, f.metadata):
             errors.append("the re-encoded file has other names or metadata")
         for a in spec["arrays"]:
-            if le_bytes(g[a["name"]], a["order"]) != le_bytes(fm.read(a["name"]), a["order"]):
+            before = as_written(fm.read(a["name"]), a["dtype"])
+            if le_bytes(g[a["name"]], a["order"]) != le_bytes(before, a["order"]):
                 errors.append(f"{a['name']!r}: the re-encoded file has other contents")
     else:
         notes.append("not re-encoded: numpy cannot hold every array")
@@ -239,20 +251,29 @@ def check_invalid(base: str, spec: dict, errors: list) -> str:
     if when != "read":
         return "OK"
     name = spec["array"]
-    # Every other array reads fine (each array is checked on its own).
+    verify = bool(spec.get("verify"))
+    # "others": the other arrays that fail verification too; every other array reads fine (each
+    # array is checked on its own).
+    failing = {**spec.get("others", {}), name: code} if verify else {}
     for other in f.names:
-        if other != name:
+        if other != name and other not in failing:
             try:
                 if numpy_can_hold(f.info(other).shape):
-                    f.read(other, verify=bool(spec.get("verify")))
+                    f.read(other, verify=verify)
             except ndpack.NdpackError as ex:
                 errors.append(f"array {other!r} fails too, with {ex.code}")
-    verify = bool(spec.get("verify"))
     rep = ndpack.verify(path)
-    bad = [a["error"]["code"] for a in rep["arrays"] if a["name"] == name and a["error"]]
-    others = [a for a in rep["arrays"] if a["name"] != name and not a["ok"]]
-    if bad != ([code] if verify else []) or others:
+    got_failing = {a["name"]: a["error"]["code"] for a in rep["arrays"] if a["error"]}
+    if got_failing != failing:
         errors.append(f"verify() reports {rep['arrays']}")
+    if verify:
+        # Verifying while loading stops at the first failing array in file order: `array`.
+        try:
+            ndpack.load(path, verify=True)
+            errors.append("load(verify=True) accepted the file")
+        except ndpack.NdpackError as ex:
+            if (ex.code, ex.array) != (code, name):
+                errors.append(f"load(verify=True) gave {ex.code} for array {ex.array!r}")
     try:
         f.read(name, verify=verify)
     except ndpack.NdpackError as ex:
@@ -267,6 +288,8 @@ def main() -> None:
     root = args[0] if args else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                              "..", "fixtures")
     t0 = time.perf_counter()
+    with open(os.path.join(root, "index.json"), encoding="utf-8") as fh:
+        spec_version = json.load(fh).get("specVersion")
     valid, invalid = [], []
     for kind, out in (("valid", valid), ("invalid", invalid)):
         folder = os.path.join(root, kind)
@@ -293,7 +316,9 @@ def main() -> None:
                 out.append({"name": fn[:-5], "ok": False, "errors": errors, "notes": notes,
                             "expected": spec.get("code") if isinstance(spec, dict) else None,
                             "got": getattr(ex, "code", None)})
-    json.dump({"ok": all(r["ok"] for r in valid + invalid),
+    # ndpack.py follows the specification version the vectors were made for.
+    json.dump({"ok": all(r["ok"] for r in valid + invalid) and spec_version == ndpack.SPEC_VERSION,
+               "specVersion": {"fixtures": spec_version, "ndpack": ndpack.SPEC_VERSION},
                "mlDtypes": ndpack._ml_dtype("bfloat16") is not None and not RAW_BITS,
                "seconds": round(time.perf_counter() - t0, 3),
                "valid": valid, "invalid": invalid}, sys.stdout, ensure_ascii=False, indent=1)

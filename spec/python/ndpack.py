@@ -1,6 +1,7 @@
 """ndpack: named n-dimensional arrays in one self-describing binary file.
 
-This module is the Python reference implementation of the ndpack format, version 1.0. It was written
+This module is the Python reference implementation of the ndpack format: FORMAT.md specification
+1.0.1 (``SPEC_VERSION``), which describes file format version 1.0 (``VERSION``). It was written
 from ``FORMAT.md`` alone (the normative specification, which it cites by section), depends on numpy
 only, and is one file: copy it into a project, or put ``spec/python`` on ``sys.path``.
 
@@ -58,8 +59,8 @@ Dtypes (FORMAT.md section 3) map to numpy dtypes: ``bool``, ``int8`` ... ``uint6
 lazily, the first time one of these dtypes is met); without it, or with ``raw_bits=True``, those
 arrays are returned as their raw bits: ``uint16`` for bfloat16, ``uint8`` for the float8 types.
 ``info(name).dtype`` always gives the ndpack dtype name. A ``bool`` payload is viewed as numpy
-``bool``; bytes other than 0 and 1 are invalid data (section 3): readers need not check them and
-this one does not, but its writer refuses them.
+``bool``; a writer stores only 0 and 1, and readers must not reject other bytes (section 3): this one
+leaves them as they are (numpy reads a non-zero byte as true), and its writer refuses them.
 
 Limits (FORMAT.md section 7), keyword arguments of ``load``/``loads``/``verify``:
 ``max_header_bytes`` (100 MiB), ``max_depth`` (64, at most 1000), ``max_arrays`` (1,000,000),
@@ -167,6 +168,7 @@ __all__ = [
     "ERROR_CODES",
     "DEFAULT_LIMITS",
     "VERSION",
+    "SPEC_VERSION",
 ]
 
 # --------------------------------------------------------------------------------------------------
@@ -174,6 +176,8 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------
 
 VERSION = (1, 0)
+#: The version of FORMAT.md this module follows; kept in step with FORMAT.md and fixtures/index.json.
+SPEC_VERSION = "1.0.1"
 MAGIC = b"\x89NDP\r\n\x1a\n"
 PREAMBLE_SIZE = 20
 MAX_SAFE_INTEGER = 2**53 - 1

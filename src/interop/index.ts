@@ -5,7 +5,7 @@
  * Readers return the core's {@link NdArray} (a .npy array has no name), as zero-copy views of the
  * input wherever the byte order and alignment allow; writers take what `encode` takes (typed
  * arrays, `ArraySpec`s, `NdArray`s), so arrays move between formats without glue. Every failure is
- * an `NdpackError` with a stable code; FORMAT.md §11 maps dtypes between the formats.
+ * an `NdpackError` with a stable code; FORMAT.md Appendix C maps dtypes between the formats.
  *
  * @example
  * ```ts

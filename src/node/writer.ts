@@ -25,7 +25,7 @@ import type { StreamCodec } from "../codecs.js";
 import { createDeflater, DEFAULT_COMPRESSION_LEVEL } from "../compress.js";
 import { crc32 } from "../crc32.js";
 import { DTYPES, isDtype, typedArrayTag, type Dtype, type DtypeInfo } from "../dtypes.js";
-import { checkShape, layoutHead, planEncoding, type ArraySpec, type EncodeOptions } from "../encode.js";
+import { checkElementBytes, checkShape, layoutHead, planEncoding, type ArraySpec, type EncodeOptions } from "../encode.js";
 import { NdpackError } from "../errors.js";
 import { CODECS, DEFAULT_ALIGNMENT, PREAMBLE_SIZE, type ByteOrder, type Checksum, type Codec, type Order } from "../format.js";
 import { elementCount } from "../header.js";
@@ -659,7 +659,9 @@ class Writer implements NdpackWriter {
     if (tag !== undefined && tag !== "Uint8Array" && !array.dtype.accepts.includes(tag)) {
       throw new NdpackError("INVALID_ARGUMENT", `write("${name}"): array "${name}" is ${array.dtype.name}, which takes ${array.dtype.accepts.join(" or ")} chunks (or raw bytes), got ${tag}`, { array: name, field: "chunk" });
     }
-    return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    checkElementBytes(name, array.dtype, bytes);
+    return bytes;
   }
 
   write(name: string, chunk: ArrayBufferView): Promise<void> {
