@@ -107,7 +107,7 @@ async function open(what: string, opening: () => Promise<ViewerReader>): Promise
 }
 
 function checksumCell(name: string): { text: string; className: string } {
-  if (!reader?.checksummed) return { text: "none", className: "muted" };
+  if (reader?.checksum !== "crc32") return { text: "none", className: "muted" };
   const state = checksums.get(name);
   if (state === undefined) return { text: "not checked", className: "muted" };
   return state === "ok" ? { text: "ok", className: "checksum-ok" } : { text: state, className: "checksum-bad" };
@@ -172,7 +172,7 @@ async function select(name: string): Promise<void> {
       throw new Error(`array "${name}" is ${bytesText(info.nbytes)}, more than the ${bytesText(SAMPLE_BUDGET)} the viewer reads, and ${sample}`);
     } else if (sample === undefined) {
       array = await reader.read(name);
-      if (reader.checksummed) checksums.set(name, "ok");
+      if (reader.checksum !== "none") checksums.set(name, "ok");
     } else {
       array = joinRows(info, await readRuns(reader, name, sample));
     }

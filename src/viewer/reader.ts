@@ -16,7 +16,7 @@ import { viewOrCopy } from "../interop/common.js";
 import { readNpyHeader, readNpzHeader, readSafetensorsHeader, type ForeignArrayInfo } from "../interop/headers.js";
 import { checkFileLength, readHeader, readPreamble, resolveLimits, type EntryLayout } from "../header.js";
 import { NdpackError } from "../errors.js";
-import { PREAMBLE_SIZE } from "../format.js";
+import { PREAMBLE_SIZE, type Checksum } from "../format.js";
 
 /** A random-access source of bytes (the core's `ByteSource`). */
 export interface ViewerSource {
@@ -30,8 +30,8 @@ export interface ViewerReader {
   readonly format: "ndpack" | "npy" | "npz" | "safetensors";
   readonly names: readonly string[];
   readonly metadata: Readonly<Record<string, unknown>>;
-  /** Whether the file's arrays carry checksums (ndpack crc32, .npz member CRCs). */
-  readonly checksummed: boolean;
+  /** The checksum of the file's arrays: ndpack's CRC-32 or none; .npz members' CRC-32; none for .npy and .safetensors. */
+  readonly checksum: Checksum;
   info(name: string): ArrayInfo;
   /** The whole array, its checksum verified (CHECKSUM when damaged). */
   read(name: string): Promise<NdArray>;
@@ -105,7 +105,7 @@ async function openNdpack(source: Counted, head: Uint8Array): Promise<ViewerRead
     format: "ndpack",
     names: layout.entries.map((e) => e.name),
     metadata: layout.header.metadata,
-    checksummed: layout.checksumSize > 0,
+    checksum: layout.header.checksum,
     info: (name) => ({ ...foreignInfo(entry(name)) }),
     async read(name) {
       const e = entry(name);
@@ -139,7 +139,7 @@ function foreignReader(source: Counted, format: "npy" | "npz" | "safetensors", m
     format,
     names: arrays.map((a) => a.name),
     metadata,
-    checksummed: format === "npz",
+    checksum: format === "npz" ? "crc32" : "none",
     info,
     async read(name) {
       const a = info(name);
