@@ -15,5 +15,5 @@ export default defineConfig({
   platform: "neutral",
   splitting: true,
   treeshake: true,
-  external: ["node:*", "zod", "fflate", "pako", "commander"],
+  external: ["node:*", "pako", "#pako-inflate", "#pako-deflate", "commander"],
 });

@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { compressionCases, crcCases } from "./compression.js";
 import { coreCases } from "./core.js";
 import { fileCases } from "./files.js";
+import { importCases } from "./import.js";
 import { lazyCases } from "./lazy.js";
 import type { BenchConfig, Case } from "./harness.js";
 import { peerCases } from "./peers.js";
@@ -33,6 +34,7 @@ export const SCENARIOS: Readonly<Record<string, string>> = {
   scaling: "decode time against payload size and array count",
   compression: "issue 4: codecs on four kinds of data",
   crc: "issue 4 / FORMAT.md §6: CRC-32 implementations",
+  import: "issue 13: importing the package in a fresh Node process",
 };
 
 export function defaultConfig(overrides: Partial<BenchConfig>): BenchConfig {
@@ -47,7 +49,7 @@ export function defaultConfig(overrides: Partial<BenchConfig>): BenchConfig {
 }
 
 export function allCases(config: BenchConfig): Case[] {
-  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...lazyCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config)];
+  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...lazyCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config), ...importCases(config)];
   const order = Object.keys(SCENARIOS);
   // Stable sort by scenario, keeping each scenario's own order (core cases before peers).
   return all

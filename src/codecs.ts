@@ -1,17 +1,31 @@
 /**
- * Payload codecs of FORMAT.md §5: byte shuffling and raw DEFLATE. Compression uses fflate's
- * one-shot deflate everywhere, so a file's bytes do not depend on the runtime that wrote it;
- * decompression uses Node's native zlib where the runtime has it and pako (a port of zlib)
- * elsewhere, so both refuse exactly the same streams. Both stop before producing more than the
- * declared size: a compression bomb costs at most the array's own size and one output chunk.
+ * DEFLATE and the payload codecs of FORMAT.md §5 (byte shuffling and raw DEFLATE): with
+ * compress.ts, the one place the library compresses or inflates anything. Each runtime has one
+ * engine: Node's native zlib
+ * where the runtime has it (Node, the CLI), pako elsewhere (browsers). pako is a port of zlib, so
+ * both refuse exactly the same streams (fflate's lighter inflater accepts some invalid ones, found
+ * by the fuzz campaign, and two readers would then disagree about one file). Inflating stops
+ * before producing more than the declared size: a compression bomb costs at most the array's own
+ * size and one output chunk.
+ *
+ * The two engines compress equally well but not to identical bytes, so a compressed file's bytes
+ * depend on the runtime that wrote it (its contents never do).
+ *
+ * Compression lives in compress.ts, so that a page that only decodes does not load pako's
+ * compressor (package.json `imports` gives browsers pako by direction). Each entry point reads `nativeZlib` when called, so tests can take zlib away to run
+ * the browsers' path.
  *
  * @module
  */
-import { deflateSync } from "fflate";
-import { Inflate } from "pako";
+import { Inflate } from "#pako-inflate";
 import { NdpackError } from "./errors.js";
 import type { Codec } from "./format.js";
-import { nativeZlib, type NativeZlib } from "./runtime.js";
+import { nativeZlib, type NativeZlib, type NativeZlibStream } from "./runtime.js";
+
+/** Node's zlib, or undefined where this runtime has none (browsers). */
+export function zlib(): NativeZlib | undefined {
+  return nativeZlib.inflateRawSync === undefined ? undefined : (nativeZlib as NativeZlib);
+}
 
 /** §5: byte j of word i goes to position j * words + i. */
 export function shuffle(bytes: Uint8Array, wordSize: number): Uint8Array {
@@ -33,27 +47,162 @@ export function unshuffle(bytes: Uint8Array, wordSize: number, out: Uint8Array):
   }
 }
 
-/** Compression level used when the caller names none: zlib's default trade-off. */
-export const DEFAULT_COMPRESSION_LEVEL = 6;
+/** What {@link pakoStreamCodec} uses of pako's `Deflate` and `Inflate`. */
+export interface PakoStream {
+  push(data: Uint8Array, last: boolean): boolean;
+  onData: (chunk: Uint8Array) => void;
+  readonly err: number;
+  readonly msg: string;
+}
+
+/** A raw DEFLATE stream compressed or inflated piece by piece: each call returns the output ready so far. */
+export interface StreamCodec {
+  push(bytes: Uint8Array): Promise<Uint8Array[]>;
+  /** Ends the input; returns the last output. */
+  end(): Promise<Uint8Array[]>;
+  /** Releases the engine (a stream given up before its end). */
+  close(): void;
+}
+
+/** A {@link StreamCodec} inflating a raw DEFLATE stream; its calls fail on a damaged or truncated stream. */
+export function createInflater(): StreamCodec {
+  const native = zlib();
+  return native ? zlibStreamCodec(native.createInflateRaw()) : pakoStreamCodec(new Inflate({ raw: true }));
+}
+
+/** The output of `codec` fed with `source`; stopping early releases the codec. */
+export async function* throughCodec(source: AsyncIterable<Uint8Array>, codec: StreamCodec): AsyncGenerator<Uint8Array, void, undefined> {
+  try {
+    for await (const piece of source) yield* await codec.push(piece);
+    yield* await codec.end();
+  } finally {
+    codec.close();
+  }
+}
 
 /**
- * Stores `bytes` (already in the file's byte order) with `codec`. Returns `undefined` when the codec
- * would not make the payload smaller, so the writer can store it raw (§5 allows that).
+ * Compressed bytes given to the inflater at a time by {@link inflateStream}: what it holds at once is
+ * the output of this many bytes, at most ~1032 times them (66 MiB) for a compression bomb.
  */
-export function compressPayload(bytes: Uint8Array, codec: Exclude<Codec, "none">, wordSize: number, level: number): Uint8Array | undefined {
-  const input = codec === "shuffle+deflate" && wordSize > 1 ? shuffle(bytes, wordSize) : bytes;
-  const stored = deflateSync(input, { level: level as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 });
-  return stored.length < bytes.length ? stored : undefined;
+const INFLATE_INPUT_STEP = 64 * 1024;
+
+/**
+ * The uncompressed bytes of the raw DEFLATE stream `compressed`, piece by piece, for data too large
+ * to inflate at once (a .npz member of many GiB): memory stays one piece at a time. The stream must
+ * inflate to exactly `size` bytes: CODEC_ERROR as soon as it goes past them, or when it is not valid
+ * DEFLATE or ends short. `what` names it in messages. Errors of `compressed` itself pass through.
+ */
+export async function* inflateStream(compressed: AsyncIterable<Uint8Array>, size: number, what: string): AsyncGenerator<Uint8Array, void, undefined> {
+  let sourceError: unknown;
+  const source = async function* () {
+    try {
+      for await (const piece of compressed) {
+        for (let at = 0; at < piece.length; at += INFLATE_INPUT_STEP) yield piece.subarray(at, at + INFLATE_INPUT_STEP);
+      }
+    } catch (error) {
+      sourceError = error;
+      throw error;
+    }
+  };
+  let produced = 0;
+  try {
+    for await (const piece of throughCodec(source(), createInflater())) {
+      produced += piece.length;
+      if (produced > size) throw new NdpackError("CODEC_ERROR", `${what} inflates to more than the ${size} bytes it declares`, { expected: size, actual: produced });
+      yield piece;
+    }
+  } catch (cause) {
+    if (cause instanceof NdpackError || cause === sourceError) throw cause;
+    throw new NdpackError("CODEC_ERROR", `${what} is not a valid deflate stream (${cause instanceof Error ? cause.message : String(cause)})`, { cause });
+  }
+  if (produced < size) throw new NdpackError("CODEC_ERROR", `${what} inflates to ${produced} bytes, fewer than the ${size} it declares`, { expected: size, actual: produced });
+}
+
+export function zlibStreamCodec(stream: NativeZlibStream): StreamCodec {
+  const ready: Uint8Array[] = [];
+  stream.on("data", (chunk) => ready.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)));
+  // zlib reports a damaged stream as an "error" event, and may then never call a pending write back.
+  const failed = new Promise<never>((_, reject) => stream.on("error", reject));
+  const ended = new Promise<void>((resolve) => stream.on("end", resolve));
+  // A stream abandoned after an error must not also report it as unhandled.
+  failed.catch(() => undefined);
+  return {
+    async push(bytes) {
+      await Promise.race([new Promise<void>((resolve) => stream.write(bytes, (error) => (error ? undefined : resolve()))), failed]);
+      return ready.splice(0);
+    },
+    async end() {
+      stream.end();
+      await Promise.race([ended, failed]);
+      return ready.splice(0);
+    },
+    close: () => stream.destroy(),
+  };
+}
+
+export function pakoStreamCodec(engine: PakoStream): StreamCodec {
+  const ready: Uint8Array[] = [];
+  engine.onData = (chunk) => ready.push(chunk as Uint8Array);
+  const step = (bytes: Uint8Array, last: boolean): Uint8Array[] => {
+    engine.push(bytes, last);
+    if (engine.err !== 0) throw new Error(engine.msg || `error ${engine.err}`);
+    // `ended` is a pako 2 field its typings omit: false after the last push of a truncated stream.
+    if (last && !(engine as unknown as { ended: boolean }).ended) throw new Error("the stream ends before its final block");
+    return ready.splice(0);
+  };
+  return {
+    push: async (bytes) => step(bytes, false),
+    end: async () => step(new Uint8Array(0), true),
+    close: () => undefined,
+  };
+}
+
+/**
+ * Up to `wanted` bytes of what the start of a raw DEFLATE stream decodes to, when only its first
+ * `stored` bytes are at hand (a member's header, read without inflating the member). Output grows
+ * with the input given, at most about 1032 times it, so callers bound the memory by the bytes they pass.
+ *
+ * @throws NdpackError CODEC_ERROR when those bytes are not the start of a valid stream.
+ */
+export function inflatePrefix(stored: Uint8Array, wanted: number, name: string): Uint8Array {
+  const native = zlib();
+  let out: Uint8Array;
+  if (native) {
+    try {
+      // Z_SYNC_FLUSH as the finishing flush: a stream cut short yields what it holds, not an error.
+      const inflated = native.inflateRawSync(stored, { finishFlush: native.constants.Z_SYNC_FLUSH });
+      out = new Uint8Array(inflated.buffer, inflated.byteOffset, inflated.length);
+    } catch (cause) {
+      throw damaged(name, cause);
+    }
+  } else {
+    const chunks: Uint8Array[] = [];
+    const inflater = new Inflate({ raw: true });
+    inflater.onData = (chunk) => chunks.push(chunk as Uint8Array);
+    inflater.push(stored, false);
+    if (inflater.err !== 0) throw damaged(name, new Error(inflater.msg));
+    out = concat(chunks);
+  }
+  return out.subarray(0, Math.min(wanted, out.length));
+}
+
+function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(chunks.reduce((total, chunk) => total + chunk.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
 }
 
 /** Bytes of output pako produces per step: what a bomb can make it allocate before the size check stops it. */
 const INFLATE_CHUNK = 64 * 1024;
 
 /**
- * The path of runtimes without Node's zlib (browsers). pako is a port of zlib's inflate, so it
- * refuses exactly the streams zlib refuses; fflate's inflater, lighter, accepts some invalid ones
- * (a code-length repeat before any length, found by the fuzz campaign), and two readers would then
- * disagree about one file. Exported for its tests, which run where zlib would otherwise be chosen.
+ * The inflater of runtimes without Node's zlib (browsers). Exported for its tests, which run where
+ * zlib would otherwise be chosen.
  */
 export function inflateWithPako(stored: Uint8Array, nbytes: number, name: string): Uint8Array {
   const out = new Uint8Array(nbytes);
@@ -77,12 +226,12 @@ export function inflateWithPako(stored: Uint8Array, nbytes: number, name: string
   return out;
 }
 
-function inflateWithZlib(inflateRawSync: NativeZlib["inflateRawSync"], stored: Uint8Array, nbytes: number, name: string): Uint8Array {
+function inflateWithZlib(native: NativeZlib, stored: Uint8Array, nbytes: number, name: string): Uint8Array {
   let out: Uint8Array;
   let consumed: number;
   try {
     // maxOutputLength must be at least 1; an empty array still has a (tiny) deflate stream.
-    const result = inflateRawSync(stored, { maxOutputLength: Math.max(nbytes, 1), info: true });
+    const result = native.inflateRawSync(stored, { maxOutputLength: Math.max(nbytes, 1), info: true });
     out = result.buffer;
     consumed = result.engine.bytesWritten;
   } catch (cause) {
@@ -114,8 +263,8 @@ function tooShort(name: string, nbytes: number, actual: number): NdpackError {
 
 /** Reverses {@link compressPayload}: returns fresh memory of exactly `nbytes` bytes, in the file's byte order. */
 export function decompressPayload(stored: Uint8Array, codec: Exclude<Codec, "none">, nbytes: number, wordSize: number, name: string): Uint8Array {
-  const { inflateRawSync } = nativeZlib;
-  const inflated = inflateRawSync ? inflateWithZlib(inflateRawSync, stored, nbytes, name) : inflateWithPako(stored, nbytes, name);
+  const native = zlib();
+  const inflated = native ? inflateWithZlib(native, stored, nbytes, name) : inflateWithPako(stored, nbytes, name);
   if (codec !== "shuffle+deflate" || wordSize === 1) return inflated;
   const out = new Uint8Array(nbytes);
   unshuffle(inflated, wordSize, out);

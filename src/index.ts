@@ -48,3 +48,4 @@ export { COALESCE_GAP_BYTES } from "./io/source.js";
 export type { ByteSource, ReadManyOptions, ReadRequestOptions } from "./io/source.js";
 export type { FormatName } from "./formats/types.js";
 export type { ByteStream, DecodeStreamOptions, EncodeStreamOptions, NdpackStreamReader, StreamHeader } from "./stream.js";
+export { blobSource } from "./io/blob.js";

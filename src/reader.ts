@@ -13,6 +13,7 @@
  * @module
  */
 import { swapInPlace } from "./bytes.js";
+import { inflateStream } from "./codecs.js";
 import { crc32 } from "./crc32.js";
 import type { ArrayInfo, ArrayVerification, NdArray, NdpackContents, VerifyReport } from "./decode.js";
 import { DTYPES } from "./dtypes.js";
@@ -20,7 +21,6 @@ import { NdpackError } from "./errors.js";
 import type { Checksum } from "./format.js";
 import { FIRST_READ_BYTES, resolveLimits } from "./header.js";
 import { formatNamed, formatOfName, sniffFormat, SNIFF_BYTES, type Container, type ContainerOptions, type FormatName } from "./formats/index.js";
-import { inflateRawStream } from "./inflate-stream.js";
 import { viewOrCopy } from "./interop/common.js";
 import { isMemorySource } from "./io/bytes.js";
 import { readExactly, readRanges, type ByteSource, type ReadManyOptions } from "./io/source.js";
@@ -396,7 +396,7 @@ class SourceReader implements NdpackReader {
       let position = 0;
       let pending = new Uint8Array(chunk);
       let used = 0;
-      for await (const piece of inflateRawStream(compressed, member.size, `zip: member of "${this.names[index]}"`)) {
+      for await (const piece of inflateStream(compressed, member.size, `zip: member of "${this.names[index]}"`)) {
         if (verify) crc = crc32(piece, crc);
         // Skip the member's .npy header, then cut the array's bytes into chunks.
         let from = Math.max(0, member.arrayStart - position);

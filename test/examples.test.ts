@@ -100,7 +100,7 @@ describe("the README's command line is the bin's", () => {
 
   test("every command and every option it names exists, with --help", async () => {
     const commands = [...section.matchAll(/^ndpack (\w+) /gm)].map((m) => m[1]!);
-    expect(commands).toEqual(["inspect", "show", "verify", "convert", "extract", "pack", "diff"]);
+    expect(commands).toEqual(["inspect", "show", "verify", "convert", "extract", "pack", "diff", "view"]);
     const helps = await Promise.all(commands.map((command) => runCli([command, "--help"])));
     const allHelp = helps.map((h) => h.stdout).join("\n");
     for (const help of helps) expect(help.code).toBe(0);

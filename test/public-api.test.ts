@@ -65,6 +65,7 @@ describe("public API of src/index.ts", () => {
       "type TypedArray",
       "type VerifyReport",
       "value bfloat16ToFloat32",
+      "value blobSource",
       "value bytesSource",
       "value decode",
       "value decodeStream",

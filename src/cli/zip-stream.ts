@@ -7,12 +7,12 @@
  *
  * @module
  */
-import { createDeflateRaw } from "node:zlib";
+import { throughCodec } from "../codecs.js";
+import { createDeflater } from "../compress.js";
 import { crc32 } from "../crc32.js";
 import { NdpackError } from "../errors.js";
 import { alignPaddingFor, localHeaderSize, writeCentralDirectory, writeLocalHeader, zipName, type ZipRecord } from "../interop/zip.js";
 import { AtomicFile, FileSink, ioError, writeAt } from "../node/io.js";
-import { pipeThrough } from "./streams.js";
 
 /** Sizes at which the local header needs ZIP64 fields (APPNOTE 4.4.8: 0xFFFFFFFF means "see the ZIP64 field"). */
 const U32_MAX = 0xffffffff;
@@ -74,7 +74,7 @@ export class ZipStreamWriter {
       }
       if (received !== size) throw new NdpackError("INVALID_ARGUMENT", `zip member "${name}" got ${received} of its ${size} bytes`, { array: name, expected: size, actual: received });
     })();
-    const stored = method === "deflate" ? pipeThrough(content, createDeflateRaw({ level: this.#level })) : content;
+    const stored = method === "deflate" ? throughCodec(content, createDeflater(this.#level)) : content;
     for await (const piece of stored) {
       compressedSize += piece.length;
       await this.#write(piece);
