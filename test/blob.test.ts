@@ -1,5 +1,5 @@
 /**
- * blobSource (src/io/blob.ts) and the viewer's reader over it (src/viewer/reader.ts), in Node
+ * blobSource (src/io/blob.ts) and the viewer's reader over it (openSource, through src/viewer/reader.ts), in Node
  * (whose Blob is the browsers'): positioned reads, and every format's arrays read lazily with the
  * values the whole-buffer readers give.
  */
@@ -8,6 +8,7 @@ import { blobSource, decode, encode } from "../src/index.js";
 import { toNpy, toNpz, toSafetensors } from "../src/interop/index.js";
 import { openViewerSource } from "../src/viewer/reader.js";
 import { codeOf } from "./helpers/common.js";
+import { withoutNativeZlib } from "./helpers/engines.js";
 
 const bytes = Uint8Array.from({ length: 1000 }, (_, i) => i % 251);
 
@@ -46,8 +47,44 @@ describe("the viewer's reader over a Blob", () => {
     expect(rows.shape).toEqual([2, 4]);
     expect([...rows.data]).toEqual([...grid.subarray(4)]);
     expect([...(await reader.read("ids")).data]).toEqual([7, 8, 9]);
-    // The header from the first read, then each array read once (the rows again).
-    expect(reader.bytesRead).toBeLessThanOrEqual(file.length + 2 * grid.byteLength + 12 + 8);
+    // The header from the first read, then each array read once (the rows again); a .npz member
+    // read whole is read with its 128-byte .npy header, which its CRC-32 covers.
+    const npyHeaders = format === "npz" ? 2 * 128 : 0;
+    expect(reader.bytesRead).toBeLessThanOrEqual(file.length + 2 * grid.byteLength + 12 + 8 + npyHeaders);
+  });
+
+  const engines = [
+    ["zlib", <T>(fn: () => T) => fn()],
+    ["pako, as in browsers", withoutNativeZlib],
+  ] as const;
+
+  test.each(engines)("a deflated .npz (np.savez_compressed): whole arrays and chunks, inflated with %s", async (_, engine) => {
+    await engine(async () => {
+      const reader = await openViewerSource(blobSource(new Blob([toNpz(arrays, { compress: true }) as Uint8Array<ArrayBuffer>])), "f.npz");
+      expect(reader.info("grid")).toMatchObject({ dtype: "float32", shape: [3, 4], codec: "deflate" });
+      expect([...(await reader.read("grid")).data]).toEqual([...grid]);
+      expect([...(await reader.read("ids")).data]).toEqual([7, 8, 9]);
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of reader.readChunks("grid", { chunkBytes: 16 })) chunks.push(chunk.slice());
+      expect(chunks.map((c) => c.length)).toEqual([16, 16, 16]);
+      expect([...new Float32Array(Uint8Array.from(chunks.flatMap((c) => [...c])).buffer)]).toEqual([...grid]);
+    });
+  });
+
+  test.each(engines)("CODEC_ERROR for a deflated .npz member whose stream is damaged, read whole or in chunks (%s)", async (_, engine) => {
+    // Values that do not compress, so the damage is far past the bytes inflated for the .npy header.
+    let state = 1;
+    const noise = Uint32Array.from({ length: 16384 }, () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0));
+    const file = toNpz({ noise }, { compress: true }).slice();
+    const { offset, byteLength } = (await openViewerSource(blobSource(new Blob([file as Uint8Array<ArrayBuffer>])), "f.npz")).info("noise");
+    file.fill(0xff, offset + byteLength - 4096, offset + byteLength);
+    await engine(async () => {
+      const reader = await openViewerSource(blobSource(new Blob([file as Uint8Array<ArrayBuffer>])), "f.npz");
+      await expect(reader.read("noise")).rejects.toMatchObject({ code: "CODEC_ERROR" });
+      await expect((async () => {
+        for await (const chunk of reader.readChunks("noise", { chunkBytes: 4096 })) void chunk;
+      })()).rejects.toMatchObject({ code: "CODEC_ERROR" });
+    });
   });
 
   test(".npy: the array is named after the file", async () => {
