@@ -46,6 +46,6 @@ export type { NdpackReader, OpenSourceOptions, ReadChunksOptions, ReadManyArrays
 export { bytesSource } from "./io/bytes.js";
 export { COALESCE_GAP_BYTES } from "./io/source.js";
 export type { ByteSource, ReadManyOptions, ReadRequestOptions } from "./io/source.js";
-export type { FormatName } from "./formats/types.js";
+export type { FileFormat, FormatName } from "./formats/types.js";
 export type { ByteStream, DecodeStreamOptions, EncodeStreamOptions, NdpackStreamReader, StreamHeader } from "./stream.js";
 export { blobSource } from "./io/blob.js";

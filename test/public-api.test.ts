@@ -46,6 +46,7 @@ describe("public API of src/index.ts", () => {
       "type ErrorCode",
       "type ErrorDetails",
       "value FORMAT_VERSION",
+      "type FileFormat",
       "type FormatName",
       "type NdArray",
       "type NdpackContents",

@@ -22,6 +22,7 @@ import { NdpackError } from "../errors.js";
 import { readLayoutSteps, resolveLimits } from "../header.js";
 import type { ByteSource } from "../io/source.js";
 import { runOnSource } from "../io/steps.js";
+import { FORMATS } from "../formats/index.js";
 import { openSource, type NdpackReader, type OpenSourceOptions } from "../reader.js";
 import { allocatePayload } from "../stream.js";
 import { FileSource } from "./file-source.js";
@@ -160,7 +161,9 @@ function isFileHandle(target: unknown): target is FileHandle {
  * console.log(reader.bytesRead); // header + that array
  * ```
  */
-export async function open(target: OpenTarget, options: OpenOptions = {}): Promise<NdpackReader> {
+export async function open(target: OpenTarget, givenOptions: OpenOptions = {}): Promise<NdpackReader> {
+  // Every format: Node loads what it uses, so only browsers' bundles leave the foreign ones out.
+  const options: OpenOptions = { formats: FORMATS, ...givenOptions };
   if (isFileHandle(target)) return openSource(await FileSource.fromHandle(target, options.name), options);
   if (target !== null && typeof target === "object" && !(target instanceof URL)) return openSource(target, options);
   const path = toPath(target);

@@ -7,6 +7,7 @@
  */
 import { NdpackError } from "../errors.js";
 import type { ByteSource } from "../io/source.js";
+import { FORMATS } from "../formats/index.js";
 import { openSource, type NdpackReader } from "../reader.js";
 
 /** Most bytes the page reads to display one array: 16 MiB, a fraction of a second on a fast link and small for a tab's memory. */
@@ -18,7 +19,7 @@ export const SAMPLE_BUDGET = 16 * 1024 * 1024;
  */
 export function openViewerSource(source: ByteSource, name: string): Promise<NdpackReader> {
   const npyName = name.replace(/^.*[\\/]/, "").replace(/\.npy$/i, "") || "array";
-  return openSource(source, { name, npyName });
+  return openSource(source, { name, npyName, formats: FORMATS });
 }
 
 // TEMPORARY, until helper B's HTTP source (src/io/http.ts, `openUrl`) is on main: then
