@@ -486,7 +486,8 @@ const CORE_FORMATS: readonly FileFormat[] = [NDPACK_FORMAT];
 function chooseFormat(head: Uint8Array, size: number, options: OpenSourceOptions): FileFormat {
   const formats = options.formats ?? CORE_FORMATS;
   if (!Array.isArray(formats) || formats.length === 0) throw new NdpackError("INVALID_ARGUMENT", "formats must be a non-empty array of formats (FORMATS of ndpack/interop)", { field: "formats" });
-  const known = formats.map((f: FileFormat) => f.label).join(", ");
+  const names = formats.map((f: FileFormat) => (f.name === "ndpack" ? "ndpack" : `.${f.name}`));
+  const known = names.length === 1 ? names[0]! : `${names.slice(0, -1).join(", ")} or ${names[names.length - 1]!}`;
   if (options.format !== undefined) {
     const named = formatNamedIn(formats, options.format);
     if (named === undefined) throw new NdpackError("INVALID_ARGUMENT", `format "${String(options.format)}" is not one of the formats given (${known}); FORMATS of ndpack/interop has them all`, { field: "format" });
@@ -495,7 +496,7 @@ function chooseFormat(head: Uint8Array, size: number, options: OpenSourceOptions
   const format = sniffFormatIn(formats, head, size) ?? (options.name === undefined ? undefined : formatOfNameIn(formats, options.name));
   if (format === undefined) {
     const hint = options.formats === undefined ? `; to read .npy, .npz and .safetensors files too, pass formats: FORMATS from ndpack/interop` : "";
-    throw new NdpackError("BAD_MAGIC", `${options.name ?? "the source"} is not a file of the formats read here (${known}): its first bytes match none of them${hint}`, { offset: 0, ...(options.name === undefined ? {} : { path: options.name }) });
+    throw new NdpackError("BAD_MAGIC", `${options.name ?? "the source"} is not ${known.startsWith("ndpack") ? "an" : "a"} ${known} file (its first bytes match none of them)${hint}`, { offset: 0, ...(options.name === undefined ? {} : { path: options.name }) });
   }
   return format;
 }
