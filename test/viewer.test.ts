@@ -15,7 +15,7 @@ import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bfloat16ToFloat32, decode, encode, float32ToBfloat16 } from "../src/index.js";
 import { encodeHeader, writePreamble } from "../src/header.js";
-import { toSafetensors } from "../src/interop/index.js";
+import { toNpz, toSafetensors } from "../src/interop/index.js";
 import { colorOf } from "../src/viewer/colors.js";
 import { SAMPLE_BUDGET } from "../src/viewer/reader.js";
 import { planRowSample, type RowSample } from "../src/viewer/sample.js";
@@ -346,6 +346,25 @@ describe("the viewer page, in Chromium", () => {
     await page.setInputFiles("#file-input", join(dir, "checkpoint.safetensors"));
     await page.waitForSelector('body[data-state="open"]');
     expect(await page.$$eval("#arrays tbody tr", (trs) => trs.length)).toBe(24 * 5);
+    await page.close();
+  });
+});
+
+describe("a deflated .npz (np.savez_compressed)", () => {
+  test("its members are inflated in the page (pako) and shown: heatmap colors and checksum state", async () => {
+    const image = Float32Array.from({ length: IMAGE.rows * IMAGE.cols }, (_, i) => imageValue(Math.floor(i / IMAGE.cols), i % IMAGE.cols));
+    const path = join(dir, "compressed.npz");
+    writeFileSync(path, toNpz({ image: { data: image, shape: [IMAGE.rows, IMAGE.cols] }, ids: new Int32Array([7, 8, 9]) }, { compress: true }));
+    const view = await startView(path);
+    const page = await openPage(view.url);
+    expect(await page.textContent(`#arrays tr[data-name="image"]`)).toContain("deflate");
+    await selectArray(page, "image");
+    const [min, max] = [0, imageValue(IMAGE.rows - 1, IMAGE.cols - 1)];
+    for (const [r, c] of [[0, 0], [20, 40], [47, 63]] as const) {
+      const { rgb } = await heatmapCell(page, r, c);
+      expect(rgb, `cell ${r},${c}`).toEqual([...colorOf(imageValue(r, c), min, max)]);
+    }
+    expect(await page.textContent(`#arrays tr[data-name="image"] td.checksum`)).toBe("ok");
     await page.close();
   });
 });
