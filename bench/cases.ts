@@ -13,8 +13,10 @@ import { coreCases } from "./core.js";
 import { fileCases } from "./files.js";
 import { importCases } from "./import.js";
 import { lazyCases } from "./lazy.js";
+import { messageCases } from "./messages.js";
 import type { BenchConfig, Case } from "./harness.js";
 import { peerCases } from "./peers.js";
+import { remoteCases } from "./remote.js";
 import { scalingCases } from "./scaling.js";
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -31,10 +33,12 @@ export const SCENARIOS: Readonly<Record<string, string>> = {
   S5: "files: save and load",
   F3: "issue 3: big files (save 2 GiB, createWriter 8 GiB)",
   L: "issues 10 and 12: one 4 MiB array through the one lazy reader (.ndp, .safetensors, .npz), verified and not",
+  R1: "issue 10: one array of a remote file (HTTP Range requests to nginx on loopback)",
   scaling: "decode time against payload size and array count",
   compression: "issue 4: codecs on four kinds of data",
   crc: "issue 4 / FORMAT.md §6: CRC-32 implementations",
   import: "issue 13: importing the package in a fresh Node process",
+  messages: "issue 17: message streams over loopback TCP",
 };
 
 export function defaultConfig(overrides: Partial<BenchConfig>): BenchConfig {
@@ -49,7 +53,7 @@ export function defaultConfig(overrides: Partial<BenchConfig>): BenchConfig {
 }
 
 export function allCases(config: BenchConfig): Case[] {
-  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...lazyCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config), ...importCases(config)];
+  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...lazyCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config), ...importCases(config), ...messageCases(config), ...remoteCases(config)];
   const order = Object.keys(SCENARIOS);
   // Stable sort by scenario, keeping each scenario's own order (core cases before peers).
   return all

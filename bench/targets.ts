@@ -5,7 +5,9 @@
  * @module
  */
 import { F3, S4, S5 } from "./files.js";
+import { R1 } from "./remote.js";
 import { formatMiB, formatMs, GiB, MiB, type CaseResult } from "./harness.js";
+import { BIG_STEP as MESSAGES_BIG_STEP } from "./messages.js";
 import { COUNT_STEP, SIZE_STEP } from "./scaling.js";
 
 export interface TargetResult {
@@ -51,6 +53,7 @@ export function evaluateTargets(results: readonly CaseResult[]): TargetResult[] 
     out.push({ name, measured: `${formatMs(worst.medianMs)} (worst: ${worst.lib})`, required: `< ${formatMs(maxMs)}`, met: worst.medianMs! < maxMs });
   };
 
+  speed("issue 17: 1 MiB messages over TCP vs a raw socket sending the same bytes", `messages/${MESSAGES_BIG_STEP}/raw socket (the same bytes)`, `messages/${MESSAGES_BIG_STEP}/ndpack`, 0.8);
   speed("S1 encodeInto vs memcpy into existing memory", "S1/encodeInto/memcpy (TypedArray.set into existing memory)", "S1/encodeInto/ndpack", 0.9);
   speed("S1 encodeInto, checksum: none, vs memcpy", "S1/encodeInto/memcpy (TypedArray.set into existing memory)", "S1/encodeInto/ndpack (checksum: none)", 0.9);
   speed("S1 encode vs allocate-then-copy", "S1/encode/allocate-then-copy", "S1/encode/ndpack", 0.9);
@@ -84,6 +87,14 @@ export function evaluateTargets(results: readonly CaseResult[]): TargetResult[] 
   if (lazy && typeof lazy.extra?.bytesRead === "number" && typeof lazy.extra?.allowedBytes === "number") {
     out.push({ name: "S4 bytes read (header + array + one page)", measured: `${lazy.extra.bytesRead.toLocaleString("en-US")} B`, required: `<= ${lazy.extra.allowedBytes.toLocaleString("en-US")} B`, met: lazy.extra.bytesRead <= lazy.extra.allowedBytes });
   } else notMeasured("S4 bytes read (header + array + one page)", "<= header + 4 MiB + 4 KiB");
+
+  // R1: remote read (issue 10).
+  const r1 = (lib: string) => `R1/${R1.step}/${lib}`;
+  speed("R1 openUrl + read + close vs a bare fetch of the same range (time within 1.3x, i.e. speed >= 0.77x)", r1(R1.fetch), r1(R1.openUrl), 1 / 1.3);
+  const remote = get(r1(R1.openUrl));
+  if (remote && typeof remote.extra?.bytesRead === "number" && typeof remote.extra?.allowedBytes === "number") {
+    out.push({ name: "R1 bytes transferred (header + array + 64 KiB)", measured: `${remote.extra.bytesRead.toLocaleString("en-US")} B in ${String(remote.extra.requests)} requests`, required: `<= ${remote.extra.allowedBytes.toLocaleString("en-US")} B`, met: remote.extra.bytesRead <= remote.extra.allowedBytes });
+  } else notMeasured("R1 bytes transferred (header + array + 64 KiB)", "<= header + 4 MiB + 64 KiB");
 
   // S5: files.
   for (const data of ["S1", "S2"] as const) {

@@ -3,8 +3,9 @@
  *
  *   tsx scripts/generate-fixtures.ts [--out DIR] [--format-md FILE | --no-format-md]
  *
- * `--out` (default `fixtures/`) receives `valid/`, `invalid/`, `index.json` and `.gitattributes`;
- * `valid/` and `invalid/` are emptied first. `--format-md` (default `FORMAT.md`) is the file whose
+ * `--out` (default `fixtures/`) receives `valid/`, `invalid/`, `streams/` (message streams, FORMAT.md
+ * §11: concatenations of those files, whole or cut), `index.json` and `.gitattributes`; the three
+ * folders are emptied first. `--format-md` (default `FORMAT.md`) is the file whose
  * text between `<!-- worked-example:start -->` and `<!-- worked-example:end -->` is rewritten.
  * The output is deterministic: no clock, no unseeded randomness, pako (pinned) for DEFLATE: the
  * library's engine in browsers, so its encoder reproduces the compressed vectors there (and in
@@ -1353,6 +1354,93 @@ function specVersion(formatMd: string): string {
   return match[1]!;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Message streams (FORMAT.md §11): concatenations of the files above, whole or cut
+
+interface StreamError {
+  readonly messageIndex: number;
+  readonly code: string;
+  readonly recoverable: boolean;
+}
+
+interface StreamCase {
+  readonly name: string;
+  readonly bytes: Uint8Array;
+  readonly expected: { readonly description: string; readonly messages: readonly string[]; readonly errors: readonly StreamError[] };
+}
+
+const streams: StreamCase[] = [];
+
+function caseBytes(name: string): Uint8Array {
+  const found = [...valid, ...invalid].find((c) => c.name === name);
+  if (found === undefined) throw new Error(`no case ${name}`);
+  return found.bytes;
+}
+
+/** `D` of a valid file: where its data section starts (alignUp(20 + H, alignment)). */
+function dataStartOf(name: string): number {
+  const bytes = caseBytes(name);
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset).getUint32(12, true);
+  const { alignment } = JSON.parse(new TextDecoder().decode(bytes.subarray(20, 20 + headerLength))) as { alignment: number };
+  return Math.ceil((20 + headerLength) / alignment) * alignment;
+}
+
+function streamCase(name: string, description: string, parts: readonly Uint8Array[], messages: readonly string[], errors: readonly StreamError[] = []): void {
+  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    bytes.set(part, at);
+    at += part.length;
+  }
+  streams.push({ name, bytes, expected: { description, messages, errors } });
+}
+
+streamCase("three-messages", "Three files one after another, the second with no arrays: three messages, each as its valid case says.", [caseBytes("dtype-float32"), caseBytes("no-arrays"), caseBytes("dtype-int16-big-endian")], ["dtype-float32", "no-arrays", "dtype-int16-big-endian"]);
+streamCase("empty", "No bytes: a stream of no messages, which ends cleanly.", [], []);
+streamCase("one-message", "One file alone is a stream of one message.", [caseBytes("mixed-layout")], ["mixed-layout"]);
+streamCase(
+  "truncated-second-message",
+  "The stream ends in the middle of the second message's data section: the first message is read whole, then TRUNCATED for message 1.",
+  [caseBytes("dtype-float32"), caseBytes("order-fortran").subarray(0, dataStartOf("order-fortran") + 8)],
+  ["dtype-float32"],
+  [{ messageIndex: 1, code: "TRUNCATED", recoverable: false }],
+);
+streamCase(
+  "truncated-inside-preamble",
+  "The stream ends 10 bytes into the second message (inside its preamble, after a correct magic): TRUNCATED for message 1, not BAD_MAGIC.",
+  [caseBytes("dtype-float32"), caseBytes("order-fortran").subarray(0, 10)],
+  ["dtype-float32"],
+  [{ messageIndex: 1, code: "TRUNCATED", recoverable: false }],
+);
+streamCase(
+  "truncated-at-data-section",
+  "The stream ends exactly where the second message's data section starts (its header and padding are whole): TRUNCATED for message 1.",
+  [caseBytes("dtype-float32"), caseBytes("order-fortran").subarray(0, dataStartOf("order-fortran"))],
+  ["dtype-float32"],
+  [{ messageIndex: 1, code: "TRUNCATED", recoverable: false }],
+);
+streamCase(
+  "not-a-message-after-the-last",
+  "One byte (a line feed) after a whole message: it is not the start of another one, BAD_MAGIC for message 1 (never TRAILING_BYTES in a stream).",
+  [caseBytes("dtype-float32"), Uint8Array.of(0x0a)],
+  ["dtype-float32"],
+  [{ messageIndex: 1, code: "BAD_MAGIC", recoverable: false }],
+);
+streamCase(
+  "damaged-payload-then-valid",
+  "The second message's header is valid and a payload of it is damaged (invalid/checksum-second-array): CHECKSUM for message 1, recoverable, and a reader that goes on reads the third message.",
+  [caseBytes("dtype-float32"), caseBytes("checksum-second-array"), caseBytes("no-arrays")],
+  ["dtype-float32", "no-arrays"],
+  [{ messageIndex: 1, code: "CHECKSUM", recoverable: true }],
+);
+streamCase(
+  "bad-header-ends-the-stream",
+  "The second message's header fails its CRC (invalid/header-checksum-bit-flip): HEADER_CHECKSUM for message 1, not recoverable, so the third message, valid, is never read.",
+  [caseBytes("dtype-float32"), caseBytes("header-checksum-bit-flip"), caseBytes("dtype-float32")],
+  ["dtype-float32"],
+  [{ messageIndex: 1, code: "HEADER_CHECKSUM", recoverable: false }],
+);
+
 function main(): void {
   const root = fileURLToPath(new URL("..", import.meta.url));
   const options = parseArgs(process.argv.slice(2), root);
@@ -1364,8 +1452,10 @@ function main(): void {
   }
   rmSync(join(options.out, "valid"), { recursive: true, force: true });
   rmSync(join(options.out, "invalid"), { recursive: true, force: true });
+  rmSync(join(options.out, "streams"), { recursive: true, force: true });
   mkdirSync(join(options.out, "valid"), { recursive: true });
   mkdirSync(join(options.out, "invalid"), { recursive: true });
+  mkdirSync(join(options.out, "streams"), { recursive: true });
   for (const c of valid) {
     writeFileSync(join(options.out, "valid", `${c.name}.ndp`), c.bytes);
     writeFileSync(join(options.out, "valid", `${c.name}.json`), `${jsonText(c.expected)}\n`);
@@ -1374,17 +1464,22 @@ function main(): void {
     writeFileSync(join(options.out, "invalid", `${c.name}.ndp`), c.bytes);
     writeFileSync(join(options.out, "invalid", `${c.name}.json`), `${jsonText(c.expected)}\n`);
   }
+  for (const c of streams) {
+    writeFileSync(join(options.out, "streams", `${c.name}.ndps`), c.bytes);
+    writeFileSync(join(options.out, "streams", `${c.name}.json`), `${jsonText(c.expected)}\n`);
+  }
   const index = {
     description: `ndpack conformance vectors for specification ${version} (file format 1.0); see spec/conformance.md`,
     specVersion: version,
     valid: valid.map((c) => ({ name: c.name, canonical: c.expected.canonical })),
     invalid: invalid.map((c) => ({ name: c.name, code: c.expected.code, step: c.expected.step, ...(c.expected.when ? { when: c.expected.when } : {}) })),
+    streams: streams.map((c) => ({ name: c.name, messages: c.expected.messages.length, errors: c.expected.errors.map((e) => e.code) })),
   };
   writeFileSync(join(options.out, "index.json"), `${JSON.stringify(index, null, 2)}\n`);
   // The vectors are bytes: no line-ending conversion, no diff as text (some look like text).
-  writeFileSync(join(options.out, ".gitattributes"), "* -text\n*.ndp binary\n");
+  writeFileSync(join(options.out, ".gitattributes"), "* -text\n*.ndp binary\n*.ndps binary\n");
   if (options.formatMd !== undefined) rewriteFormatMd(options.formatMd, workedExamples());
-  console.log(`wrote ${valid.length} valid and ${invalid.length} invalid cases to ${options.out}${options.formatMd ? ` and the worked example to ${options.formatMd}` : ""}`);
+  console.log(`wrote ${valid.length} valid, ${invalid.length} invalid and ${streams.length} stream cases to ${options.out}${options.formatMd ? ` and the worked example to ${options.formatMd}` : ""}`);
 }
 
 main();

@@ -316,8 +316,8 @@ function copyWithCrc(source: Uint8Array, target: Uint8Array, at: number): number
   return crc;
 }
 
-/** Writes the planned file into `target[0, plan.totalLength)`: one copy of each payload, padding zeroed. */
-function writePlan(plan: EncodePlan, target: Uint8Array): void {
+/** Writes the planned file into `target[0, plan.totalLength)`: one copy of each payload, padding zeroed. Not part of the public API. */
+export function writePlan(plan: EncodePlan, target: Uint8Array): void {
   target.set(plan.head, 0);
   const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
   let end = plan.dataStart;

@@ -46,6 +46,11 @@ export const ERROR_CODES = [
   "FILE_CHANGED",
   "WRITE_SIZE",
   "CLOSED",
+  // HTTP(S) reads (io/http.ts)
+  "HTTP_ERROR",
+  "RANGE_NOT_SUPPORTED",
+  "TIMEOUT",
+  "ABORTED",
 ] as const;
 
 /** A stable string naming one kind of failure; see {@link ERROR_CODES}. */
@@ -67,7 +72,15 @@ export interface ErrorDetails {
   limit?: string;
   /** For file errors: the path involved. */
   path?: string;
-  /** The underlying error (an OS error, a codec failure). */
+  /** For errors of a message stream: the index of the message (0 for the first). */
+  messageIndex?: number;
+  /** For errors of a message stream: true when the next message can still be read (the failing message's length was known). */
+  recoverable?: boolean;
+  /** For HTTP errors: the URL asked for (after redirects). */
+  url?: string;
+  /** For HTTP_ERROR: the response's status, when the server answered. */
+  status?: number;
+  /** The underlying error (an OS error, a codec failure, an abort's reason). */
   cause?: unknown;
 }
 
@@ -99,6 +112,18 @@ export class NdpackError extends Error {
   readonly limit?: string;
   /** File path involved, for file errors. */
   readonly path?: string;
+  /** Index of the message (0 for the first), for errors of a message stream (`decodeMessages`). */
+  readonly messageIndex?: number;
+  /**
+   * For errors of a message stream: `true` when the reader can go on to the next message (the
+   * message's header was valid, so where it ends is known, and the source has not failed);
+   * `false` when the stream is over.
+   */
+  readonly recoverable?: boolean;
+  /** URL involved, for HTTP errors (after redirects). */
+  readonly url?: string;
+  /** HTTP status of the response, for HTTP_ERROR when the server answered. */
+  readonly status?: number;
 
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -110,6 +135,10 @@ export class NdpackError extends Error {
     if (details.actual !== undefined) this.actual = details.actual;
     if (details.limit !== undefined) this.limit = details.limit;
     if (details.path !== undefined) this.path = details.path;
+    if (details.messageIndex !== undefined) this.messageIndex = details.messageIndex;
+    if (details.recoverable !== undefined) this.recoverable = details.recoverable;
+    if (details.url !== undefined) this.url = details.url;
+    if (details.status !== undefined) this.status = details.status;
   }
 }
 

@@ -41,6 +41,8 @@ export {
   float8E5M2ToFloat32,
 } from "./floats.js";
 export { decodeStream, encodeStream } from "./stream.js";
+export { createMessageWriter, decodeMessages } from "./messages.js";
+export type { DecodeMessagesOptions, MessageTarget, MessageWriterOptions, NdpackMessage, NdpackMessageReader, NdpackMessageWriter, NodeWritableLike } from "./messages.js";
 export { openSource } from "./reader.js";
 export type { NdpackReader, OpenSourceOptions, ReadChunksOptions, ReadManyArraysOptions, ReadOptions } from "./reader.js";
 export { bytesSource } from "./io/bytes.js";
@@ -49,3 +51,7 @@ export type { ByteSource, ReadManyOptions, ReadRequestOptions } from "./io/sourc
 export type { FileFormat, FormatName } from "./formats/types.js";
 export type { ByteStream, DecodeStreamOptions, EncodeStreamOptions, NdpackStreamReader, StreamHeader } from "./stream.js";
 export { blobSource } from "./io/blob.js";
+export { httpSource } from "./io/http.js";
+export type { HttpSource, HttpSourceOptions } from "./io/http.js";
+export { openUrl } from "./remote.js";
+export type { OpenUrlOptions } from "./remote.js";

@@ -44,7 +44,8 @@ const SMALL_PIECE = 64 * 1024;
 
 const DEFAULT_CHUNK_BYTES = 1 << 20;
 
-function checkChunkBytes(value: unknown): number {
+/** The `chunkBytes` option, checked. Not part of the public API. */
+export function checkChunkBytes(value: unknown): number {
   if (value === undefined) return DEFAULT_CHUNK_BYTES;
   if (!Number.isSafeInteger(value) || (value as number) < 1) {
     throw new NdpackError("INVALID_ARGUMENT", `chunkBytes must be a positive integer, got ${String(value)}`, { field: "chunkBytes" });
@@ -52,14 +53,18 @@ function checkChunkBytes(value: unknown): number {
   return value as number;
 }
 
-/** The plan's pieces as stream chunks: small pieces merged into fresh memory, large ones cut into views. */
-function* streamChunks(plan: EncodePlan, chunkBytes: number): Generator<Uint8Array, void, undefined> {
-  let merged = new Uint8Array(SMALL_PIECE);
+/** The plan's pieces as stream chunks: small pieces merged into fresh memory, large ones cut into views. Not part of the public API. */
+export function* streamChunks(plan: EncodePlan, chunkBytes: number): Generator<Uint8Array, void, undefined> {
+  // Allocated when a small piece comes, so that a message of large payloads does not zero 64 KiB for a CRC.
+  let merged: Uint8Array | undefined;
   let used = 0;
   for (const piece of planSegments(plan, chunkBytes)) {
     if (piece.length < SMALL_PIECE) {
-      if (used + piece.length > merged.length) {
+      if (merged !== undefined && used + piece.length > merged.length) {
         yield merged.subarray(0, used);
+        merged = undefined;
+      }
+      if (merged === undefined) {
         merged = new Uint8Array(SMALL_PIECE);
         used = 0;
       }
@@ -67,14 +72,13 @@ function* streamChunks(plan: EncodePlan, chunkBytes: number): Generator<Uint8Arr
       used += piece.length;
       continue;
     }
-    if (used > 0) {
+    if (merged !== undefined) {
       yield merged.subarray(0, used);
-      merged = new Uint8Array(SMALL_PIECE);
-      used = 0;
+      merged = undefined;
     }
     for (let at = 0; at < piece.length; at += chunkBytes) yield piece.subarray(at, Math.min(at + chunkBytes, piece.length));
   }
-  if (used > 0) yield merged.subarray(0, used);
+  if (merged !== undefined) yield merged.subarray(0, used);
 }
 
 /**
@@ -149,8 +153,8 @@ function chunkBytesOf(value: unknown): Uint8Array {
   throw new NdpackError("INVALID_ARGUMENT", `stream chunks must be bytes (Uint8Array, ArrayBuffer, ...), got ${value === null ? "null" : typeof value}`, { field: "source" });
 }
 
-/** Exact-length reads over a source of chunks of any size; the one place that pulls from the source. */
-class ChunkReader {
+/** Exact-length reads over a source of chunks of any size; the one place that pulls from the source. Not part of the public API. */
+export class ChunkReader {
   readonly #pull: () => Promise<IteratorResult<unknown>>;
   readonly #release: (reason: unknown) => Promise<void>;
   #chunk: Uint8Array = EMPTY;
@@ -194,17 +198,34 @@ class ChunkReader {
     return true;
   }
 
-  /** Copies the next bytes into `target`; returns how many, fewer than asked only at the end of the source. */
-  async readInto(target: Uint8Array): Promise<number> {
+  /**
+   * Copies the next bytes into `target`; returns how many, fewer than asked only at the end of the
+   * source. `copied` is given each piece of `target` as soon as it is filled, while it is still in
+   * the CPU's cache (a checksum over it costs far less then than over the whole target afterwards).
+   */
+  async readInto(target: Uint8Array, copied?: (piece: Uint8Array) => void): Promise<number> {
     let filled = 0;
     while (filled < target.length && (await this.#fill())) {
       const n = Math.min(target.length - filled, this.#chunk.length - this.#at);
       target.set(this.#chunk.subarray(this.#at, this.#at + n), filled);
+      copied?.(target.subarray(filled, filled + n));
       this.#at += n;
       filled += n;
       this.consumed += n;
     }
     return filled;
+  }
+
+  /** Passes over the next `length` bytes without copying them; returns how many, fewer only at the end of the source. */
+  async skip(length: number): Promise<number> {
+    let skipped = 0;
+    while (skipped < length && (await this.#fill())) {
+      const n = Math.min(length - skipped, this.#chunk.length - this.#at);
+      this.#at += n;
+      skipped += n;
+      this.consumed += n;
+    }
+    return skipped;
   }
 
   /** True when the source has no more bytes. */
@@ -228,9 +249,9 @@ class ChunkReader {
 
 /**
  * §9 steps 1–21 ({@link readLayoutSteps}) on a stream: the steps ask for the next bytes each time,
- * which the stream hands over in order; a stream that ends early gives fewer.
+ * which the stream hands over in order; a stream that ends early gives fewer. Not part of the public API.
  */
-async function readStreamLayout(reader: ChunkReader, limits: ReadLimits): Promise<FileLayout> {
+export async function readStreamLayout(reader: ChunkReader, limits: ReadLimits): Promise<FileLayout> {
   const steps = readLayoutSteps(undefined, limits);
   let step = steps.next();
   while (step.done !== true) {
@@ -267,7 +288,8 @@ export function allocatePayload(name: string, byteLength: number): Uint8Array {
   }
 }
 
-function streamHeader(layout: FileLayout): StreamHeader {
+/** What a stream's header says, from its layout. Not part of the public API. */
+export function streamHeader(layout: FileLayout): StreamHeader {
   return {
     version: layout.version,
     alignment: layout.header.alignment,
@@ -277,6 +299,42 @@ function streamHeader(layout: FileLayout): StreamHeader {
     arrays: Object.freeze(layout.entries.map(arrayInfo)),
     byteLength: layout.fileLength,
   };
+}
+
+/**
+ * The records of a file whose steps 1–21 have passed, read from `reader` in order: for each array,
+ * the padding before it and its payload and CRC, checked (step 22, when `verify`) before the array
+ * is handed out. `start` is the stream position of the file's first byte (step 20 counts from it).
+ * Reads exactly to the end of the last record. Not part of the public API.
+ */
+export async function* readRecords(reader: ChunkReader, layout: FileLayout, limits: ReadLimits, verify: boolean, start: number): AsyncGenerator<NdArray, void, undefined> {
+  const { checksumSize } = layout;
+  const read = async (bytes: Uint8Array, copied?: (piece: Uint8Array) => void) => {
+    if ((await reader.readInto(bytes, copied)) < bytes.length) checkFileLength(layout, reader.consumed - start);
+  };
+  let payloadCrc = 0;
+  const checksumPiece = verify && checksumSize > 0 ? (piece: Uint8Array) => (payloadCrc = crc32(piece, payloadCrc)) : undefined;
+  // Padding and CRCs are never handed out: they are read into one scratch buffer (padding is
+  // shorter than the alignment), so that only payloads are allocated.
+  const scratch = new Uint8Array(Math.max(layout.header.alignment, checksumSize));
+  let position = layout.dataStart;
+  let previous: string | undefined;
+  for (const entry of layout.entries) {
+    // The padding after the previous record (step 22's padding rule, checked as it passes),
+    // then the payload and its CRC: the array is handed out without waiting for the padding after it.
+    const gap = scratch.subarray(0, entry.start - position);
+    await read(gap);
+    if (verify) checkZeroPadding(gap, 0, gap.length, position, previous);
+    previous = entry.name;
+    const payload = allocatePayload(entry.name, entry.byteLength);
+    payloadCrc = 0;
+    await read(payload, checksumPiece);
+    const crc = scratch.subarray(0, checksumSize);
+    await read(crc);
+    if (verify) checkRecordTail(layout, entry, payloadCrc, crc);
+    position = entry.start + entry.byteLength + checksumSize;
+    yield arrayFromOwnedBytes(entry, payload, limits);
+  }
 }
 
 class StreamDecoder implements NdpackStreamReader {
@@ -331,24 +389,7 @@ class StreamDecoder implements NdpackStreamReader {
     const reader = this.#reader;
     try {
       const layout = await this.#readLayout();
-      const { checksumSize } = layout;
-      let position = layout.dataStart;
-      let previous: string | undefined;
-      for (const entry of layout.entries) {
-        // The padding after the previous record (step 22's padding rule, checked as it passes),
-        // then the payload and its CRC: the array is handed out without waiting for the padding after it.
-        const gap = new Uint8Array(entry.start - position);
-        if ((await reader.readInto(gap)) < gap.length) checkFileLength(layout, reader.consumed);
-        if (this.#verify) checkZeroPadding(gap, 0, gap.length, position, previous);
-        previous = entry.name;
-        const payload = allocatePayload(entry.name, entry.byteLength);
-        if ((await reader.readInto(payload)) < payload.length) checkFileLength(layout, reader.consumed);
-        const crc = new Uint8Array(checksumSize);
-        if ((await reader.readInto(crc)) < checksumSize) checkFileLength(layout, reader.consumed);
-        if (this.#verify) checkRecordTail(layout, entry, checksumSize > 0 ? crc32(payload) : 0, crc);
-        position = entry.start + entry.byteLength + checksumSize;
-        yield arrayFromOwnedBytes(entry, payload, this.#limits);
-      }
+      yield* readRecords(reader, layout, this.#limits, this.#verify, 0);
       if (!(await reader.atEnd())) {
         throw new NdpackError("TRAILING_BYTES", `stream continues past byte ${layout.fileLength}, where its header says it ends`, { offset: layout.fileLength, expected: layout.fileLength });
       }

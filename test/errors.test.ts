@@ -2,7 +2,8 @@
  * One `describe` per error code the core can raise, each building the smallest input that
  * triggers it (byte literals, or the independent builder of test/helpers/fixture-builder.ts).
  * The codes of the file and stream APIs (IO_ERROR, FILE_CHANGED, WRITE_SIZE, CLOSED) are tested
- * with those APIs. Then: hostile sizes cost nothing, and no header can touch Object.prototype.
+ * with those APIs, those of HTTP reads (HTTP_ERROR, RANGE_NOT_SUPPORTED, TIMEOUT, ABORTED) in
+ * test/remote-failures.test.ts. Then: hostile sizes cost nothing, and no header can touch Object.prototype.
  */
 import { describe, expect, test } from "vitest";
 import { crc32 } from "../src/crc32.js";
@@ -661,7 +662,7 @@ describe("headers cannot touch Object.prototype", () => {
 
 describe("coverage", () => {
   test("every code the core can raise has a describe block above", () => {
-    const fileApi: readonly ErrorCode[] = ["IO_ERROR", "FILE_CHANGED", "WRITE_SIZE", "CLOSED"];
+    const fileApi: readonly ErrorCode[] = ["IO_ERROR", "FILE_CHANGED", "WRITE_SIZE", "CLOSED", "HTTP_ERROR", "RANGE_NOT_SUPPORTED", "TIMEOUT", "ABORTED"];
     expect([...covered].sort()).toEqual(ERROR_CODES.filter((c) => !fileApi.includes(c)).sort());
   });
 });

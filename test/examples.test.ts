@@ -3,13 +3,17 @@
  * (marked `<!-- example: examples/<file> -->` above the block), every example runs (as a child
  * process, importing the package by its name, from a fresh directory), `npm run demo`'s script
  * runs and passes its own checks, and the command line the README documents is the one the built
- * bin has. The Python recipe and the demo fail (never skip) without python3 and numpy.
+ * bin has. The Python recipe and the demo fail (never skip) without python3 and numpy; the
+ * remote recipes (examples/remote-*.mjs) read files served by a real nginx, and fail without it.
  */
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { requireBuiltCli, REPO, runCli, tempDir } from "./helpers/cli-run.js";
+import { encode } from "../src/index.js";
+import { toSafetensors } from "../src/interop/index.js";
+import { startNginx, type Nginx } from "./helpers/nginx.js";
 import { requirePython } from "./helpers/python-env.js";
 
 const README = readFileSync(join(REPO, "README.md"), "utf8");
@@ -18,16 +22,16 @@ const EXAMPLES = join(REPO, "examples");
 /** The recipe blocks of the README: the file each names and the code under it. */
 function recipeBlocks(): { file: string; code: string }[] {
   const blocks: { file: string; code: string }[] = [];
-  const marker = /<!-- example: (examples\/[\w.-]+) -->\n```(?:js|ts)\n([\s\S]*?)\n```/g;
+  const marker = /<!-- example: (examples\/[\w.-]+) -->\n```(?:js|ts|python)\n([\s\S]*?)\n```/g;
   for (const match of README.matchAll(marker)) blocks.push({ file: match[1]!, code: match[2]! });
   return blocks;
 }
 
 /** Runs a script with node from `cwd`; resolves with its exit code and output. */
-function runNode(script: string, cwd: string): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+function runNode(script: string, cwd: string, args: readonly string[] = []): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [script, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (b: Buffer) => (stdout += b.toString("utf8")));
@@ -63,12 +67,12 @@ describe("README recipes are copied from examples/", () => {
       expect(source, file).toMatch(/from "ndpack(\/node|\/interop)?"/);
       expect(source, file).not.toMatch(/from "\.\.\/(dist|src)\//);
     }
+    for (const file of readdirSync(EXAMPLES).filter((f) => f.endsWith(".py"))) expect(shown.has(`examples/${file}`), `${file} has no block in the README`).toBe(true);
   });
 });
 
 describe("every example runs", () => {
-  const runnable = readdirSync(EXAMPLES).filter((f) => f.endsWith(".mjs") && f !== "demo.mjs" && !f.endsWith("-worker.mjs"));
-
+  const runnable = readdirSync(EXAMPLES).filter((f) => f.endsWith(".mjs") && f !== "demo.mjs" && !f.endsWith("-worker.mjs") && !f.startsWith("remote-"));
   test.concurrent.each(runnable)("%s", async (file) => {
     const dir = tempDir("example");
     try {
@@ -92,6 +96,45 @@ describe("every example runs", () => {
     expect(result.stdout.trimEnd().endsWith("every check passed")).toBe(true);
     expect(result.ms).toBeLessThan(30_000);
     expect(JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).scripts.demo).toBe("npm run build && node examples/demo.mjs");
+  });
+});
+
+describe("the remote recipes run against a real nginx", () => {
+  const served = tempDir("served");
+  let nginx: Nginx | undefined;
+  /** The command line of each remote recipe: the URL of the file it reads (and the tensor). */
+  const argsOf: Record<string, (origin: string) => string[]> = {
+    "remote-safetensors.mjs": (origin) => [`${origin}/files/model.safetensors`, "h.0.ln_1.weight"],
+    "remote-ndpack.mjs": (origin) => [`${origin}/files/frames.ndp`],
+  };
+
+  beforeAll(async () => {
+    writeFileSync(join(served.dir, "model.safetensors"), toSafetensors({ "wte.weight": { data: new Float32Array(10_000 * 768), shape: [10_000, 768] }, "h.0.ln_1.weight": new Float32Array(768).fill(1), "h.0.ln_1.bias": new Float32Array(768) }));
+    const frames = new Float32Array(64 * 256 * 256);
+    for (let i = 0; i < 64; i++) frames.fill(i, i * 65536, (i + 1) * 65536);
+    writeFileSync(join(served.dir, "frames.ndp"), encode({ frames: { data: frames, shape: [64, 256, 256] }, timestamps: Float64Array.from({ length: 64 }, (_, i) => i / 30), labels: Int32Array.from({ length: 64 }, (_, i) => i) }));
+    nginx = await startNginx(served.dir);
+  });
+
+  afterAll(async () => {
+    await nginx?.stop();
+    served.remove();
+  });
+
+  test("every remote recipe has a file to read", () => {
+    expect(readdirSync(EXAMPLES).filter((f) => f.startsWith("remote-")).sort()).toEqual(Object.keys(argsOf).sort());
+  });
+
+  test.concurrent.each(Object.keys(argsOf))("%s", async (file) => {
+    const dir = tempDir("example");
+    try {
+      const result = await runNode(join(EXAMPLES, file), dir.dir, argsOf[file]!(nginx!.origin));
+      expect(result.stderr, file).toBe("");
+      expect(result.code, `${file}:\n${result.stdout}`).toBe(0);
+      expect(result.stdout).toContain(`${file.replace(/\.mjs$/, "")}: ok`);
+    } finally {
+      dir.remove();
+    }
   });
 });
 

@@ -368,7 +368,7 @@ describe("freshness", () => {
         return out.sort();
       };
       // Only what the generator owns: other tools (the fuzzer's fuzz-found/) may keep files in fixtures/ too.
-      const owned = (path: string) => path === ".gitattributes" || path === "index.json" || /^(valid|invalid)[\\/]/.test(path);
+      const owned = (path: string) => path === ".gitattributes" || path === "index.json" || /^(valid|invalid|streams)[\\/]/.test(path);
       const fresh = listing(join(dir, "fixtures"));
       expect(fresh.every(owned)).toBe(true);
       expect(listing(FIXTURES).filter(owned), "run `npm run fixtures` and commit fixtures/").toEqual(fresh);

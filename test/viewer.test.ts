@@ -402,7 +402,8 @@ describe("errors are shown on the page", () => {
       const view = await startView(join(dir, "grid.ndp"));
       const remote = `http://127.0.0.1:${(server.address() as { port: number }).port}/grid.ndp`;
       const page = await openPage(`${view.origin}/?url=${encodeURIComponent(remote)}`, "error");
-      expect(await page.textContent("#error")).toMatch(/does not support Range requests/);
+      expect(await page.getAttribute("#error", "data-code")).toBe("RANGE_NOT_SUPPORTED");
+      expect(await page.textContent("#error")).toMatch(/ignores Range requests/);
       await page.close();
     } finally {
       server.close();

@@ -5,7 +5,7 @@
  * | exit | meaning |
  * |-----:|---------|
  * | 0 | success (`verify`: every check holds; `diff`: no difference) |
- * | 1 | `diff` found a difference; or a failure that is not the input's fault: IO_ERROR, FILE_CHANGED, an internal error |
+ * | 1 | `diff` found a difference; or a failure that is not the input's fault: IO_ERROR, FILE_CHANGED, an HTTP failure (HTTP_ERROR, RANGE_NOT_SUPPORTED, TIMEOUT, ABORTED), an internal error |
  * | 2 | bad input: a file that is not valid (any format or checksum code), NOT_FOUND (no such array), INVALID_ARGUMENT (bad usage) |
  *
  * @module
@@ -16,7 +16,7 @@ import { isNdpackError, NdpackError, type ErrorCode } from "../errors.js";
 export const EXIT = { ok: 0, failure: 1, badInput: 2 } as const;
 
 /** Codes that are not the input's fault: the command failed (exit 1). Every other code is bad input (exit 2). */
-const FAILURE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["IO_ERROR", "FILE_CHANGED", "WRITE_SIZE", "CLOSED"]);
+const FAILURE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["IO_ERROR", "FILE_CHANGED", "WRITE_SIZE", "CLOSED", "HTTP_ERROR", "RANGE_NOT_SUPPORTED", "TIMEOUT", "ABORTED"]);
 
 /** The exit code for an error. */
 export function exitCodeOf(error: unknown): number {

@@ -23,7 +23,8 @@ import { readLayoutSteps, resolveLimits } from "../header.js";
 import type { ByteSource } from "../io/source.js";
 import { runOnSource } from "../io/steps.js";
 import { FORMATS } from "../formats/index.js";
-import { openSource, type NdpackReader, type OpenSourceOptions } from "../reader.js";
+import { openSource, type NdpackReader } from "../reader.js";
+import { openUrl, type OpenUrlOptions } from "../remote.js";
 import { allocatePayload } from "../stream.js";
 import { FileSource } from "./file-source.js";
 import { AtomicFile, FileSink, ioError, toPath, type PathLike } from "./io.js";
@@ -130,11 +131,16 @@ export async function load(path: PathLike, options: DecodeOptions = {}): Promise
   }
 }
 
-/** Options of {@link open}: the limits of FORMAT.md §7 and the options of `openSource`. */
-export interface OpenOptions extends OpenSourceOptions {}
+/** Options of {@link open}: the limits of FORMAT.md §7 and the options of `openSource`; for an HTTP(S) URL, those of `openUrl` too. */
+export interface OpenOptions extends OpenUrlOptions {}
 
-/** Whatever {@link open} reads: a path, a `file:` URL, an open file handle, or any {@link ByteSource}. */
+/** Whatever {@link open} reads: a path, a `file:` or `http(s):` URL, an open file handle, or any {@link ByteSource}. */
 export type OpenTarget = PathLike | FileHandle | ByteSource;
+
+/** An `http:` or `https:` URL, as a string or a URL: read with `openUrl`, not from the file system. */
+function isHttpUrl(target: unknown): target is string | URL {
+  return /^https?:\/\//i.test(target instanceof URL ? target.href : typeof target === "string" ? target : "");
+}
 
 function isFileHandle(target: unknown): target is FileHandle {
   return target !== null && typeof target === "object" && typeof (target as FileHandle).fd === "number" && typeof (target as FileHandle).stat === "function";
@@ -147,7 +153,8 @@ function isFileHandle(target: unknown): target is FileHandle {
  * and one more for a longer header; a 100 GiB file opens as fast as a small one. `names`,
  * `metadata` and `info` need no I/O; `read` checks each payload's CRC by default.
  *
- * `target` is a path or `file:` URL (opened here, closed with the reader), a `FileHandle` you
+ * `target` is a path or `file:` URL (opened here, closed with the reader), an `http:` or `https:`
+ * URL (a string or a URL, read with Range requests as `openUrl` reads it), a `FileHandle` you
  * opened (left open), or any {@link ByteSource}. A path that is not a regular file (a directory, a
  * FIFO, a socket, a device) is refused with INVALID_ARGUMENT before anything is read.
  *
@@ -164,6 +171,7 @@ function isFileHandle(target: unknown): target is FileHandle {
 export async function open(target: OpenTarget, givenOptions: OpenOptions = {}): Promise<NdpackReader> {
   // Every format: Node loads what it uses, so only browsers' bundles leave the foreign ones out.
   const options: OpenOptions = { formats: FORMATS, ...givenOptions };
+  if (isHttpUrl(target)) return openUrl(target, options);
   if (isFileHandle(target)) return openSource(await FileSource.fromHandle(target, options.name), options);
   if (target !== null && typeof target === "object" && !(target instanceof URL)) return openSource(target, options);
   const path = toPath(target);

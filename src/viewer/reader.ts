@@ -1,14 +1,14 @@
 /**
- * The viewer's access to a file: the core's lazy reader (`openSource`) over a dropped file
- * (`blobSource`) or a URL. The header is read alone (a few KiB), and an array's bytes only when it
- * is looked at.
+ * The viewer's access to a file: the core's lazy reader over a dropped file (`openSource` of a
+ * `blobSource`) or a URL (`openUrl`), given every format. The header is read alone (a few KiB),
+ * and an array's bytes only when it is looked at.
  *
  * @module
  */
-import { NdpackError } from "../errors.js";
 import type { ByteSource } from "../io/source.js";
 import { FORMATS } from "../formats/index.js";
 import { openSource, type NdpackReader } from "../reader.js";
+import { openUrl } from "../remote.js";
 
 /** Most bytes the page reads to display one array: 16 MiB, a fraction of a second on a fast link and small for a tab's memory. */
 export const SAMPLE_BUDGET = 16 * 1024 * 1024;
@@ -18,42 +18,19 @@ export const SAMPLE_BUDGET = 16 * 1024 * 1024;
  * its format when its first bytes do not, and names a .npy file's one array (after the file).
  */
 export function openViewerSource(source: ByteSource, name: string): Promise<NdpackReader> {
-  const npyName = name.replace(/^.*[\\/]/, "").replace(/\.npy$/i, "") || "array";
-  return openSource(source, { name, npyName, formats: FORMATS });
+  return openSource(source, { name, npyName: npyNameOf(name), formats: FORMATS });
 }
 
-// TEMPORARY, until helper B's HTTP source (src/io/http.ts, `openUrl`) is on main: then
-// openViewerUrl becomes `openUrl(url)` and everything below goes. Until then, a minimal fetch +
-// Range source, for the URLs `ndpack view` proxies (same origin, Range always answered with 206).
-
-/** Thrown when a server answers a `Range` request with the whole file (status 200) or not at all. */
-function noRange(url: string, status: number): NdpackError {
-  return new NdpackError("IO_ERROR", `${url}: the server does not support Range requests (status ${status} to a request for bytes 0-0); the viewer reads files in pieces and needs them`, { path: url });
+/** A .npy file's array is named after the file. */
+function npyNameOf(name: string): string {
+  return name.replace(/^.*[\\/]/, "").replace(/\.npy$/i, "") || "array";
 }
 
-/** Opens the file at `url` lazily: the first request asks for byte 0 and learns the size from `Content-Range`. */
-export async function openViewerUrl(url: string): Promise<NdpackReader> {
-  // no-store: the HTTP cache would otherwise revalidate and re-request ranges it holds in part.
-  const probe = await fetch(url, { headers: { Range: "bytes=0-0" }, cache: "no-store" });
-  if (probe.status !== 206) {
-    await probe.body?.cancel();
-    throw noRange(url, probe.status);
-  }
-  await probe.arrayBuffer();
-  const size = Number(/\/(\d+)$/.exec(probe.headers.get("Content-Range") ?? "")?.[1]);
-  if (!Number.isSafeInteger(size)) throw new NdpackError("IO_ERROR", `${url}: no file size in the server's Content-Range`, { path: url });
-  const source: ByteSource = {
-    size,
-    async read(offset, length, options) {
-      const end = Math.min(size, offset + length);
-      if (end <= offset) return new Uint8Array(0);
-      const response = await fetch(url, { headers: { Range: `bytes=${offset}-${end - 1}` }, cache: "no-store", ...(options?.signal ? { signal: options.signal } : {}) });
-      if (response.status !== 206) {
-        await response.body?.cancel();
-        throw noRange(url, response.status);
-      }
-      return new Uint8Array(await response.arrayBuffer());
-    },
-  };
-  return openViewerSource(source, decodeURIComponent(new URL(url, globalThis.location?.href).pathname));
+/**
+ * Opens the file at `url` (absolute, or relative to the page: the file `ndpack view` serves) with
+ * the core's HTTP reader, `Range` requests of the header and then of the arrays looked at.
+ */
+export function openViewerUrl(url: string): Promise<NdpackReader> {
+  const absolute = new URL(url, globalThis.location?.href);
+  return openUrl(absolute, { formats: FORMATS, npyName: npyNameOf(decodeURIComponent(absolute.pathname)) });
 }

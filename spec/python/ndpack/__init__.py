@@ -19,6 +19,8 @@
   ``storage_options`` are passed to it.
 - ``dumps(arrays, **options) -> bytes`` and ``loads(buffer, **options)`` for bytes.
 - ``Writer``/``SetWriter`` stream arrays declared up front; ``save_set`` writes a sharded set.
+- ``MessageWriter(sock).send(arrays, ...)`` and ``read_messages(sock)``: many messages over one
+  socket or binary file (FORMAT.md section 11, message streams), each message an ``NdpackFile``.
 - ``ndpack.dask`` (``pip install 'ndpack[dask]'``): ``from_ndpack`` and ``to_ndpack``.
 
 Errors are ``NdpackError`` with a stable ``code`` (``ERROR_CODES``). Hand-off to torch is zero-copy:
@@ -31,6 +33,7 @@ import os
 
 from . import reference
 from ._io import is_url
+from ._messages import MessageReader, MessageWriter, read_messages
 from ._reader import Reader, open_file
 from ._sets import INDEX_SUFFIX, SetReader, SetWriter, save_set
 from ._writer import Writer, save_atomic
@@ -54,7 +57,8 @@ ERROR_CODES = reference.ERROR_CODES + (
 
 __all__ = [
     "save", "load", "open", "dumps", "loads", "verify", "save_set",
-    "Reader", "SetReader", "Writer", "SetWriter", "NdpackFile", "ArrayInfo", "NdpackError",
+    "read_messages", "Reader", "SetReader", "Writer", "SetWriter", "MessageReader",
+    "MessageWriter", "NdpackFile", "ArrayInfo", "NdpackError",
     "ERROR_CODES", "DTYPES", "DEFAULT_LIMITS", "VERSION", "reference",
 ]
 

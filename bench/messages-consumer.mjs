@@ -1,0 +1,81 @@
+// The consuming end of the message-stream benchmark (bench/messages.ts), in a process of its own:
+// connects to the producer on 127.0.0.1:PORT, reads messages with LIB, touches every array, and
+// after every COUNT messages (raw: COUNT bytes; raw-gather: after each message of COUNT bytes) writes one byte back, which ends the producer's
+// timed run.
+//
+//   node bench/messages-consumer.mjs LIB PORT COUNT BUILD_DIR
+import { connect } from "node:net";
+import { once } from "node:events";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+
+const [lib, port, countText, buildDir] = process.argv.slice(2);
+const count = Number(countText);
+const socket = connect(Number(port), "127.0.0.1");
+socket.setNoDelay(true);
+await once(socket, "connect");
+
+let received = 0;
+let touched = 0;
+const ACK = Uint8Array.of(1);
+const done = () => {
+  if (++received % count === 0) socket.write(ACK);
+};
+const touch = (view) => {
+  if (view.length > 0 && view[0] !== undefined && view[view.length - 1] !== undefined) touched++;
+};
+
+if (lib === "raw") {
+  // The same bytes, counted and dropped: what the socket alone costs.
+  let bytes = 0;
+  for await (const chunk of socket) {
+    bytes += chunk.length;
+    while (bytes >= count) {
+      bytes -= count;
+      socket.write(ACK);
+    }
+  }
+} else if (lib === "raw-gather") {
+  // The same bytes, gathered into one buffer per message (COUNT is the message's length): what any
+  // consumer that needs each message's bytes in one piece pays.
+  let message = new Uint8Array(count);
+  let filled = 0;
+  for await (const chunk of socket) {
+    for (let at = 0; at < chunk.length; ) {
+      const n = Math.min(chunk.length - at, count - filled);
+      message.set(chunk.subarray(at, at + n), filled);
+      at += n;
+      filled += n;
+      if (filled === count) {
+        touch(message);
+        message = new Uint8Array(count);
+        filled = 0;
+        socket.write(ACK);
+      }
+    }
+  }
+} else if (lib === "ndpack") {
+  const { decodeMessages } = await import(pathToFileURL(join(buildDir, "index.js")).href);
+  for await (const message of decodeMessages(socket)) {
+    for await (const array of message) touch(array.data);
+    done();
+  }
+} else if (lib === "msgpackr") {
+  const { UnpackrStream } = await import("msgpackr");
+  const unpackr = new UnpackrStream({ moreTypes: true });
+  socket.pipe(unpackr);
+  for await (const message of unpackr) {
+    for (const key in message) touch(message[key].data);
+    done();
+  }
+} else if (lib === "arrow") {
+  const { RecordBatchReader } = await import("apache-arrow");
+  const reader = await RecordBatchReader.from(socket);
+  for await (const batch of reader) {
+    for (let i = 0; i < batch.numCols; i++) touch(batch.getChildAt(i).data[0].values);
+    done();
+  }
+} else {
+  throw new Error(`unknown lib ${lib}`);
+}
+process.exit(touched >= 0 ? 0 : 1);

@@ -1,0 +1,257 @@
+"""Message streams (FORMAT.md section 11): many ndpack files, one after another, over one
+socket or binary file.
+
+A stream of messages is the concatenation of complete ndpack files, with no bytes of its own: each
+file's header says where it ends, so the next one starts there. ``read_messages`` reads message
+after message (section 9 steps 1 to 21 on each header before any of its payload is read, then step
+22 on every array unless ``verify=False``); ``MessageWriter`` sends them, each exactly the bytes
+``dumps`` gives.
+
+>>> with socket.create_connection(("127.0.0.1", port)) as sock:
+...     writer = ndpack.MessageWriter(sock)
+...     writer.send({"frame": frame}, metadata={"t": 1})
+...     writer.close()                       # ends the stream at a message boundary
+>>> for message in ndpack.read_messages(conn):  # each message an NdpackFile
+...     message.index, message.metadata, message["frame"]
+
+Errors are ``NdpackError`` with ``message_index`` and ``recoverable``: ``True`` when the message's
+header was valid, so its length was known and the whole message has been read (CHECKSUM,
+BAD_PADDING, LIMIT_EXCEEDED for ``max_message_bytes``): catch it and keep iterating. ``False`` when
+the stream is over: it ended inside a message (TRUNCATED), a header is bad, or the source failed
+(IO_ERROR); the reader then raises the same error again."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+
+import numpy as np
+
+from . import reference
+from .reference import NdpackError
+
+#: Messages smaller than this are joined and sent with one call; larger ones chunk by chunk.
+ONE_SEND_BYTES = 256 * 1024
+
+
+class _Source:
+    """Exact-length reads from a socket (``recv_into``) or a binary file object (``readinto``)."""
+
+    def __init__(self, source):
+        if isinstance(source, socket.socket):
+            self._read_into = source.recv_into
+        elif hasattr(source, "readinto"):
+            self._read_into = source.readinto
+        else:
+            raise NdpackError("INVALID_ARGUMENT", "source must be a socket or a binary file object "
+                              "with readinto")
+        self.consumed = 0
+
+    def read_into(self, view: memoryview) -> int:
+        """Fill ``view``; returns how many bytes were read, fewer only when the source has ended."""
+        filled = 0
+        while filled < len(view):
+            try:
+                n = self._read_into(view[filled:])
+            except OSError as ex:
+                raise NdpackError("IO_ERROR", f"the stream failed: {ex}") from ex
+            if not n:
+                break
+            filled += n
+        self.consumed += filled
+        return filled
+
+    def read(self, length: int) -> bytes:
+        buf = bytearray(length)
+        return bytes(buf[: self.read_into(memoryview(buf))])
+
+
+def _peek_lengths(header: bytes):
+    """``alignment`` and ``dataLength`` from a header's text when they are usable, else None: they
+    say how many more bytes to read before steps 1 to 21 can run on the whole head of the message.
+    The reference's checks decide; this only avoids reading past the head."""
+    try:
+        h = json.loads(header)
+        alignment, data_length = h["alignment"], h["dataLength"]
+    except Exception:  # any failure is reported by the reference's checks
+        return None
+    if type(alignment) is not int or type(data_length) is not int or data_length < 0 \
+            or not 8 <= alignment <= 65536 or alignment & (alignment - 1):
+        return None
+    return alignment, data_length
+
+
+class MessageReader:
+    """Iterates the messages of a stream; see ``read_messages``. Attributes: ``bytes_read``,
+    ``messages_read``."""
+
+    def __init__(self, source, *, verify=True, copy=None, raw_bits=False, max_message_bytes=None,
+                 **limits):
+        if max_message_bytes is not None and (type(max_message_bytes) is not int
+                                              or max_message_bytes < 1):
+            raise NdpackError("INVALID_ARGUMENT", "max_message_bytes must be a positive integer")
+        self._source = _Source(source)
+        self._limits = reference._check_limits(limits)
+        self._file_options = {"verify": bool(verify), "copy": copy, "raw_bits": raw_bits,
+                              **limits}
+        self._max_message_bytes = max_message_bytes
+        self._fatal: NdpackError | None = None
+        self._done = False
+        self.messages_read = 0
+
+    @property
+    def bytes_read(self) -> int:
+        return self._source.consumed
+
+    def __iter__(self):
+        return self
+
+    def _fail(self, error: NdpackError, index: int, recoverable: bool) -> NdpackError:
+        annotated = NdpackError(error.code, f"message {index}: {error.message}", array=error.array)
+        annotated.message_index = index
+        annotated.recoverable = recoverable
+        annotated.__cause__ = error
+        if not recoverable:
+            self._fatal = annotated
+        return annotated
+
+    def __next__(self) -> reference.NdpackFile:
+        if self._fatal is not None:
+            raise self._fatal
+        if self._done:
+            raise StopIteration
+        index = self.messages_read
+        try:
+            head = self._read_head()
+        except NdpackError as error:
+            raise self._fail(error, index, False) from None
+        if head is None:
+            self._done = True
+            raise StopIteration
+        self.messages_read += 1
+        total = len(head[0]) + head[1]
+        if self._max_message_bytes is not None and total > self._max_message_bytes:
+            if not self._skip(head[1]):
+                error = NdpackError("TRUNCATED", "the stream ends inside the message")
+                raise self._fail(error, index, False) from None
+            error = NdpackError("LIMIT_EXCEEDED", f"message of {total} bytes > max_message_bytes")
+            raise self._fail(error, index, True) from None
+        buf = np.empty(total, np.uint8)
+        buf[: len(head[0])] = np.frombuffer(head[0], np.uint8)
+        got = self._source.read_into(memoryview(buf)[len(head[0]):])
+        if len(head[0]) + got < total:
+            error = NdpackError("TRUNCATED", f"the stream ends {total - len(head[0]) - got} bytes "
+                                "before the end of the message")
+            raise self._fail(error, index, False) from None
+        try:
+            message = reference.NdpackFile(buf, **self._file_options)
+        except NdpackError as error:  # steps 22 and 23: the whole message has been read
+            raise self._fail(error, index, True) from None
+        message.index = index
+        return message
+
+    def _skip(self, length: int) -> bool:
+        """Read and drop ``length`` bytes, a megabyte at a time; False when the stream ends first."""
+        scratch = memoryview(bytearray(min(length, 1 << 20)))
+        while length > 0:
+            n = self._source.read_into(scratch[: min(length, len(scratch))])
+            if n == 0:
+                return False
+            length -= n
+        return True
+
+    def _read_head(self):
+        """Steps 1 to 21 of the next message, reading only its preamble, header and padding:
+        ``(head bytes, data section length)``, or None at a clean end of the stream."""
+        source, limits = self._source, self._limits
+        preamble = source.read(reference.PREAMBLE_SIZE)
+        if not preamble:
+            return None
+        if len(preamble) < reference.PREAMBLE_SIZE:
+            reference._parse(preamble, limits)  # BAD_MAGIC or TRUNCATED
+        major, _minor, header_length = struct.unpack_from("<HHI", preamble, 8)
+        if preamble[:8] != reference.MAGIC or major != 1 \
+                or header_length > limits["max_header_bytes"]:
+            reference._parse(preamble, limits, size=reference.PREAMBLE_SIZE + header_length)
+        header = source.read(header_length)
+        head = preamble + header
+        lengths = _peek_lengths(header) if len(header) == header_length else None
+        if lengths is None:
+            reference._parse(head, limits)  # raises: the header is short or not valid
+            raise NdpackError("HEADER_INVALID", "the header's alignment or dataLength is unusable")
+        alignment, data_length = lengths
+        data_start = reference._align_up(len(head), alignment)
+        head += source.read(data_start - len(head))
+        reference._parse(head, limits, size=data_start + data_length)
+        if len(head) < data_start:
+            raise NdpackError("TRUNCATED", "the stream ends inside the padding after the header")
+        return head, data_length
+
+
+def read_messages(source, **options) -> MessageReader:
+    """The messages of ``source`` (a socket or a binary file object), one ``NdpackFile`` each, with
+    its ``index``; arrays are views of the message's own memory. Options: ``verify`` (default
+    True: every CRC-32 and padding byte, section 9 step 22), ``copy``, ``raw_bits`` and the limits
+    of ``ndpack.reference`` (each applies to each message), ``max_message_bytes``. The stream ends
+    cleanly only between two messages."""
+    return MessageReader(source, **options)
+
+
+class MessageWriter:
+    """Sends ndpack messages, one after another, to a socket (``sendall``) or a binary file object
+    (``write``). ``send(arrays, **options)`` takes the arguments of ``dumps``; ``close()`` ends the
+    stream (a socket's sending side is shut down, a file flushed). Blocking writes are the
+    back-pressure: a slow reader makes ``send`` wait. Attributes: ``messages_sent``,
+    ``bytes_sent``."""
+
+    def __init__(self, target):
+        if isinstance(target, socket.socket):
+            self._write = target.sendall
+        elif hasattr(target, "write"):
+            self._write = target.write
+        else:
+            raise NdpackError("INVALID_ARGUMENT", "target must be a socket or a writable binary "
+                              "file object")
+        self._target = target
+        self._closed = False
+        self._broken: NdpackError | None = None
+        self.messages_sent = 0
+        self.bytes_sent = 0
+
+    def send(self, arrays, **options) -> None:
+        if self._closed:
+            raise NdpackError("CLOSED", "the message writer is closed")
+        if self._broken is not None:
+            raise self._broken
+        chunks = reference._encode(arrays, **options)
+        size = sum(len(memoryview(c).cast("B")) for c in chunks)
+        try:
+            if size < ONE_SEND_BYTES:
+                self._write(b"".join(chunks))
+            else:
+                for chunk in chunks:
+                    self._write(chunk)
+        except OSError as ex:
+            self._broken = NdpackError("IO_ERROR", f"cannot write to the message target: {ex}")
+            raise self._broken from ex
+        self.messages_sent += 1
+        self.bytes_sent += size
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if isinstance(self._target, socket.socket):
+                self._target.shutdown(socket.SHUT_WR)
+            elif hasattr(self._target, "flush"):
+                self._target.flush()
+        except OSError as ex:
+            raise NdpackError("IO_ERROR", f"cannot end the message stream: {ex}") from ex
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,172 @@
+"""Message streams (FORMAT.md section 11) in the Python package: ``read_messages`` and
+``MessageWriter`` over sockets and binary files, every bad stream with its code and whether the
+reader can go on, and the stream vectors of ``fixtures/streams``. The tests against Node over TCP
+are in test/messages-tcp.test.ts."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ndpack
+
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
+
+
+def stream_of(*messages) -> bytes:
+    return b"".join(ndpack.dumps(arrays, metadata=metadata) for arrays, metadata in messages)
+
+
+def read_all(source, **options):
+    """Every message of ``source`` as (metadata, {name: array}), and the errors, going on after
+    recoverable ones."""
+    messages, errors = [], []
+    reader = ndpack.read_messages(source, **options)
+    while True:
+        try:
+            message = next(reader)
+        except StopIteration:
+            return messages, errors
+        except ndpack.NdpackError as error:
+            errors.append((error.message_index, error.code, error.recoverable))
+            if not error.recoverable:
+                return messages, errors
+            continue
+        messages.append((message.index, message.metadata, {k: message[k] for k in message}))
+
+
+MIXED = [
+    ({"x": np.arange(12, dtype="<f4").reshape(3, 4), "flags": np.array([True, False])}, {"n": 0}),
+    ({}, {"n": 1}),
+    ({"big": np.arange(5, dtype=">i8"), "scalar": np.float64(2.5)}, {"n": 2}),
+]
+
+
+def test_a_socket_carries_messages_both_ways_with_values_equal():
+    left, right = socket.socketpair()
+    with left, right:
+        def produce():
+            with ndpack.MessageWriter(left) as writer:
+                for i in range(300):
+                    writer.send({"a": np.full((i % 7, 3), i, dtype="<i4")}, metadata={"i": i})
+                writer.send({"large": np.arange(1 << 20, dtype="<f4")}, metadata={"i": 300})
+
+        thread = threading.Thread(target=produce)
+        thread.start()
+        messages, errors = read_all(right)
+        thread.join()
+    assert errors == []
+    assert [m[0] for m in messages] == list(range(301))
+    for index, metadata, arrays in messages[:300]:
+        assert metadata == {"i": index}
+        np.testing.assert_array_equal(arrays["a"], np.full((index % 7, 3), index, dtype="<i4"))
+    np.testing.assert_array_equal(messages[300][2]["large"], np.arange(1 << 20, dtype="<f4"))
+
+
+def test_a_binary_file_carries_messages_and_each_is_the_bytes_dumps_gives():
+    out = io.BytesIO()
+    writer = ndpack.MessageWriter(out)
+    for arrays, metadata in MIXED:
+        writer.send(arrays, metadata=metadata)
+    writer.close()
+    assert out.getvalue() == stream_of(*MIXED)
+    assert (writer.messages_sent, writer.bytes_sent) == (3, len(out.getvalue()))
+    messages, errors = read_all(io.BytesIO(out.getvalue()))
+    assert errors == []
+    assert [m[1] for m in messages] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert messages[2][2]["big"].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_truncated_anywhere_inside_the_second_message_after_the_first_whole():
+    first, second = ndpack.dumps(*MIXED[0][:1], metadata=MIXED[0][1]), ndpack.dumps(MIXED[2][0])
+    for keep in range(1, len(second)):
+        messages, errors = read_all(io.BytesIO(first + second[:keep]))
+        assert len(messages) == 1
+        assert errors == [(1, "TRUNCATED", False)], keep
+
+
+def test_checksum_in_a_payload_is_recoverable_and_the_next_message_is_read():
+    damaged = bytearray(ndpack.dumps({"a": np.arange(4, dtype="u1"), "b": np.arange(9, dtype="u1")}))
+    damaged[-4 - 5] ^= 0x10  # a byte of "b"'s payload
+    stream = stream_of(MIXED[0]) + bytes(damaged) + stream_of(MIXED[1])
+    messages, errors = read_all(io.BytesIO(stream))
+    assert [m[1] for m in messages] == [{"n": 0}, {"n": 1}]
+    assert errors == [(1, "CHECKSUM", True)]
+    # Without verification the damaged message is handed out.
+    assert len(read_all(io.BytesIO(stream), verify=False)[0]) == 3
+
+
+def test_a_bad_header_ends_the_stream_and_later_calls_raise_the_same_error():
+    damaged = bytearray(stream_of(MIXED[1]))
+    damaged[25] ^= 0x01
+    reader = ndpack.read_messages(io.BytesIO(stream_of(MIXED[0]) + bytes(damaged) + stream_of(MIXED[0])))
+    next(reader)
+    with pytest.raises(ndpack.NdpackError) as first:
+        next(reader)
+    assert (first.value.code, first.value.recoverable, first.value.message_index) == ("HEADER_CHECKSUM", False, 1)
+    with pytest.raises(ndpack.NdpackError) as again:
+        next(reader)
+    assert again.value is first.value
+
+
+def test_limits_apply_to_each_message_and_max_message_bytes_skips_one():
+    ok, three = ndpack.dumps({"a": np.zeros(1, "u1")}), ndpack.dumps({f"a{i}": np.zeros(1, "u1") for i in range(3)})
+    messages, errors = read_all(io.BytesIO(ok + three + ok), max_arrays=2)
+    assert (len(messages), errors) == (1, [(1, "LIMIT_EXCEEDED", False)])
+    big = ndpack.dumps({"b": np.zeros(100_000, "u1")})
+    messages, errors = read_all(io.BytesIO(ok + big + ok), max_message_bytes=1000)
+    assert [m[0] for m in messages] == [0, 2]
+    assert errors == [(1, "LIMIT_EXCEEDED", True)]
+
+
+def test_bytes_after_the_last_message_are_bad_magic_and_an_empty_stream_has_no_messages():
+    assert read_all(io.BytesIO(stream_of(MIXED[0]) + b"\n"))[1] == [(1, "BAD_MAGIC", False)]
+    assert read_all(io.BytesIO(b"")) == ([], [])
+
+
+def test_invalid_arguments_and_a_closed_writer():
+    with pytest.raises(ndpack.NdpackError) as bad_source:
+        ndpack.read_messages(object())
+    assert bad_source.value.code == "INVALID_ARGUMENT"
+    with pytest.raises(ndpack.NdpackError) as bad_limit:
+        ndpack.read_messages(io.BytesIO(b""), max_message_bytes=0)
+    assert bad_limit.value.code == "INVALID_ARGUMENT"
+    writer = ndpack.MessageWriter(io.BytesIO())
+    writer.close()
+    with pytest.raises(ndpack.NdpackError) as closed:
+        writer.send({})
+    assert closed.value.code == "CLOSED"
+
+
+def test_a_peer_that_closed_its_socket_is_io_error_for_the_writer():
+    left, right = socket.socketpair()
+    right.close()
+    writer = ndpack.MessageWriter(left)
+    with pytest.raises(ndpack.NdpackError) as failed:
+        for _ in range(100):
+            writer.send({"x": np.zeros(1 << 16, "u1")})
+    assert failed.value.code == "IO_ERROR"
+    with pytest.raises(ndpack.NdpackError) as again:
+        writer.send({})
+    assert again.value.code == "IO_ERROR"
+    left.close()
+
+
+@pytest.mark.parametrize("case", [c["name"] for c in json.loads((FIXTURES / "index.json").read_text())["streams"]])
+def test_stream_vectors(case):
+    expected = json.loads((FIXTURES / "streams" / f"{case}.json").read_text())
+    messages, errors = read_all(io.BytesIO((FIXTURES / "streams" / f"{case}.ndps").read_bytes()))
+    assert [list(e) for e in errors] == [[e["messageIndex"], e["code"], e["recoverable"]] for e in expected["errors"]]
+    assert len(messages) == len(expected["messages"])
+    for (_, metadata, arrays), name in zip(messages, expected["messages"]):
+        want = ndpack.loads((FIXTURES / "valid" / f"{name}.ndp").read_bytes())
+        assert metadata == want.metadata
+        assert list(arrays) == list(want.keys())
+        for key in want:
+            assert arrays[key].tobytes() == want[key].tobytes()

@@ -1,0 +1,534 @@
+/**
+ * Message streams (FORMAT.md §11, "Message streams"): many ndpack files, one after another, over one
+ * connection. A stream of messages is the concatenation of complete ndpack files, with no bytes of
+ * its own: each file's header says where it ends, so the next one starts there.
+ *
+ * {@link decodeMessages} reads message after message from one byte stream (a Node socket, a Web
+ * `ReadableStream`, any async iterable of chunks) with the machinery of `decodeStream`: one reader
+ * of chunks shared by every message, §9 steps 1–21 per message, each array handed out as soon as
+ * its bytes and its CRC have arrived. {@link createMessageWriter} sends messages one after another
+ * to a Node writable (a socket) or a Web `WritableStream`, waiting whenever the target asks it to
+ * (back-pressure), so a slow reader never makes the writer buffer more than about one chunk.
+ * Browser-safe: a Node stream is recognized by its methods, no `node:` module is imported.
+ *
+ * @example
+ * ```ts
+ * import { createMessageWriter, decodeMessages } from "ndpack";
+ *
+ * // Producer (a Node socket or a Web WritableStream).
+ * const writer = createMessageWriter(socket);
+ * for (const frame of frames) await writer.send({ image: frame }, { metadata: { t: Date.now() } });
+ * await writer.close();
+ *
+ * // Consumer.
+ * for await (const message of decodeMessages(socket)) {
+ *   console.log(message.index, message.header.metadata);
+ *   for await (const array of message) show(array.name, array.data, array.shape);
+ * }
+ * ```
+ *
+ * @module
+ */
+import type { NdArray } from "./decode.js";
+import { planEncoding, writePlan, type ArraysInput, type EncodeOptions } from "./encode.js";
+import { isNdpackError, NdpackError, type ErrorDetails } from "./errors.js";
+import { resolveLimits, type FileLayout } from "./header.js";
+import { checkChunkBytes, ChunkReader, readRecords, readStreamLayout, streamChunks, streamHeader, type ByteStream, type DecodeStreamOptions, type StreamHeader } from "./stream.js";
+
+/** Options of {@link decodeMessages}: those of `decodeStream` (the limits of FORMAT.md §7 and `verify`), applied to each message. */
+export interface DecodeMessagesOptions extends DecodeStreamOptions {
+  /**
+   * Largest message accepted, in bytes (preamble to last CRC), checked as soon as its header has
+   * been read, before any payload byte is (default: no limit beyond §7's). A message above it
+   * fails with LIMIT_EXCEEDED, `recoverable`: its length is known, so the reader can skip it. A
+   * server reading from untrusted peers sets it to bound what one message makes it allocate.
+   */
+  readonly maxMessageBytes?: number;
+}
+
+/**
+ * One message of a message stream: its header, read before the message is handed out, and its
+ * arrays, each handed out (by `for await`) as soon as its bytes and its CRC have arrived.
+ * Reading the next message skips whatever of this one was not read; breaking out of the loop over
+ * its arrays does not end the stream.
+ */
+export interface NdpackMessage extends AsyncIterableIterator<NdArray> {
+  /** Position of the message in the stream: 0 for the first. */
+  readonly index: number;
+  /** Stream offset of the message's first byte. */
+  readonly offset: number;
+  /** The message's preamble and header (its `byteLength` is the message's length). */
+  readonly header: StreamHeader;
+  /** Reads the message's remaining arrays and returns them in order. */
+  readAll(): Promise<NdArray[]>;
+}
+
+/**
+ * The messages of a stream, in order; iterate it with `for await`. Breaking out of the loop (or an
+ * error escaping it) cancels the source.
+ */
+export interface NdpackMessageReader extends AsyncIterableIterator<NdpackMessage> {
+  /** Bytes of the stream consumed so far. */
+  readonly bytesRead: number;
+  /** Stops reading and cancels the source. */
+  cancel(reason?: unknown): Promise<void>;
+}
+
+/** An error of message `messageIndex` as the stream reports it: its code and details, with the message's index and whether the reader can go on. */
+function annotate(error: unknown, messageIndex: number, recoverable: boolean): NdpackError {
+  if (isNdpackError(error)) {
+    const details: ErrorDetails = {
+      messageIndex,
+      recoverable,
+      ...(error.array === undefined ? {} : { array: error.array }),
+      ...(error.field === undefined ? {} : { field: error.field }),
+      ...(error.offset === undefined ? {} : { offset: error.offset }),
+      ...(error.expected === undefined ? {} : { expected: error.expected }),
+      ...(error.actual === undefined ? {} : { actual: error.actual }),
+      ...(error.limit === undefined ? {} : { limit: error.limit }),
+      ...(error.path === undefined ? {} : { path: error.path }),
+      cause: error.cause ?? error,
+    };
+    return new NdpackError(error.code, `message ${messageIndex}: ${error.message}`, details);
+  }
+  const text = error instanceof Error ? error.message : String(error);
+  return new NdpackError("IO_ERROR", `message ${messageIndex}: the stream failed: ${text}`, { messageIndex, recoverable: false, cause: error });
+}
+
+class Message implements NdpackMessage {
+  readonly index: number;
+  readonly offset: number;
+  readonly header: StreamHeader;
+  readonly #records: AsyncGenerator<NdArray, void, undefined>;
+  readonly #fail: (error: unknown) => NdpackError;
+
+  constructor(index: number, offset: number, layout: FileLayout, records: AsyncGenerator<NdArray, void, undefined>, fail: (error: unknown) => NdpackError) {
+    this.index = index;
+    this.offset = offset;
+    this.header = streamHeader(layout);
+    this.#records = records;
+    this.#fail = fail;
+  }
+
+  async next(): Promise<IteratorResult<NdArray, undefined>> {
+    try {
+      const step = await this.#records.next();
+      return step.done === true ? { done: true, value: undefined } : step;
+    } catch (error) {
+      throw this.#fail(error);
+    }
+  }
+
+  /** Stops handing out this message's arrays; the stream goes on with the next message. */
+  async return(): Promise<IteratorResult<NdArray, undefined>> {
+    await this.#records.return(undefined);
+    return { done: true, value: undefined };
+  }
+
+  async readAll(): Promise<NdArray[]> {
+    const arrays: NdArray[] = [];
+    for (let step = await this.next(); step.done !== true; step = await this.next()) arrays.push(step.value);
+    return arrays;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+class MessageReader implements NdpackMessageReader {
+  readonly #reader: ChunkReader;
+  readonly #limits: ReturnType<typeof resolveLimits>;
+  readonly #verify: boolean;
+  readonly #maxMessageBytes: number;
+  #current: Message | undefined;
+  #count = 0;
+  /** The error that ended the stream, given again to every later call. */
+  #fatal: NdpackError | undefined;
+  #done = false;
+  /** The last call of `next`: calls made before it has settled wait for it, so that one reads after the other. */
+  #pending: Promise<unknown> = Promise.resolve();
+
+  constructor(reader: ChunkReader, options: DecodeMessagesOptions) {
+    this.#reader = reader;
+    this.#limits = resolveLimits(options);
+    this.#verify = options.verify ?? true;
+    if (typeof this.#verify !== "boolean") throw new NdpackError("INVALID_ARGUMENT", `verify must be a boolean, got ${String(this.#verify)}`, { field: "verify" });
+    const max = options.maxMessageBytes;
+    if (max !== undefined && (!Number.isSafeInteger(max) || max < 1)) {
+      throw new NdpackError("INVALID_ARGUMENT", `maxMessageBytes must be a positive integer, got ${String(max)}`, { field: "maxMessageBytes" });
+    }
+    this.#maxMessageBytes = max ?? Number.MAX_SAFE_INTEGER;
+  }
+
+  get bytesRead(): number {
+    return this.#reader.consumed;
+  }
+
+  /**
+   * Classifies an error of message `index`: the stream can go on after it unless the source
+   * ended inside the message or failed. Anything else ends the stream: the source is cancelled.
+   */
+  #fail(error: unknown, index: number, headerRead: boolean): NdpackError {
+    if (this.#fatal !== undefined) return this.#fatal;
+    const ended = !isNdpackError(error) || error.code === "TRUNCATED";
+    const annotated = annotate(error, index, headerRead && !ended);
+    if (!annotated.recoverable) {
+      this.#fatal = annotated;
+      void this.#reader.release(annotated);
+    }
+    return annotated;
+  }
+
+  next(): Promise<IteratorResult<NdpackMessage, undefined>> {
+    const result = this.#pending.then(() => this.#next());
+    this.#pending = result.catch(() => undefined);
+    return result;
+  }
+
+  async #next(): Promise<IteratorResult<NdpackMessage, undefined>> {
+    if (this.#fatal !== undefined) throw this.#fatal;
+    if (this.#done) return { done: true, value: undefined };
+    const reader = this.#reader;
+    const previous = this.#current;
+    if (previous !== undefined) {
+      this.#current = undefined;
+      // Whatever the caller left unread of the previous message is skipped, unchecked.
+      await previous.return();
+      const length = previous.header.byteLength;
+      const remaining = previous.offset + length - reader.consumed;
+      let skipped: number;
+      try {
+        skipped = await reader.skip(remaining);
+      } catch (error) {
+        throw this.#fail(error, previous.index, false);
+      }
+      if (skipped < remaining) {
+        throw this.#fail(new NdpackError("TRUNCATED", `input is ${reader.consumed - previous.offset} bytes, but its header describes ${length}`, { expected: length, actual: reader.consumed - previous.offset }), previous.index, true);
+      }
+    }
+    const index = this.#count;
+    const offset = reader.consumed;
+    let layout: FileLayout;
+    try {
+      // The stream ends cleanly only here, between two messages.
+      if (await reader.atEnd()) {
+        this.#done = true;
+        await reader.release();
+        return { done: true, value: undefined };
+      }
+      layout = await readStreamLayout(reader, this.#limits);
+    } catch (error) {
+      throw this.#fail(error, index, false);
+    }
+    this.#count++;
+    const records = readRecords(reader, layout, this.#limits, this.#verify, offset);
+    const message = new Message(index, offset, layout, records, (error) => this.#fail(error, index, true));
+    this.#current = message;
+    if (layout.fileLength > this.#maxMessageBytes) {
+      throw this.#fail(
+        new NdpackError("LIMIT_EXCEEDED", `message is ${layout.fileLength} bytes, more than the limit of ${this.#maxMessageBytes}; raise the maxMessageBytes option to read it`, { expected: this.#maxMessageBytes, actual: layout.fileLength, limit: "maxMessageBytes" }),
+        index,
+        true,
+      );
+    }
+    return { done: false, value: message };
+  }
+
+  async return(): Promise<IteratorResult<NdpackMessage, undefined>> {
+    await this.cancel();
+    return { done: true, value: undefined };
+  }
+
+  async cancel(reason?: unknown): Promise<void> {
+    this.#done = true;
+    await this.#current?.return();
+    await this.#reader.release(reason);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+/**
+ * Reads a stream of ndpack messages (FORMAT.md §11) as it arrives: each message is
+ * handed out once its header has been read (steps 1–21), and its arrays as their bytes and CRCs
+ * arrive (step 22, unless `verify: false`). Messages are read in order: asking for the next one
+ * skips what is left of the current one. The limits apply to each message.
+ *
+ * The stream ends cleanly only between two messages. Errors are `NdpackError`s with the message's
+ * `messageIndex` and `recoverable` (their `offset` counts from the message's first byte, which is at
+ * `message.offset` in the stream):
+ * - `recoverable: true` (a damaged payload, CHECKSUM or BAD_PADDING; CODEC_ERROR; LIMIT_EXCEEDED
+ *   for a message or an array above a limit): the message's header was valid, so where it ends is
+ *   known; catch the error and go on with the next message. If the error escapes the loop over the
+ *   messages, the source is cancelled as usual.
+ * - `recoverable: false` (the source ended inside a message, TRUNCATED; a bad header; the source
+ *   failed, IO_ERROR): the stream is over, the source is cancelled, and every later call throws
+ *   the same error.
+ *
+ * @example
+ * ```ts
+ * for await (const message of decodeMessages(socket, { maxMessageBytes: 1 << 30 })) {
+ *   try {
+ *     const arrays = await message.readAll();
+ *     handle(message.header.metadata, arrays);
+ *   } catch (error) {
+ *     if (isNdpackError(error) && error.recoverable) continue; // damaged: skip this message
+ *     throw error;
+ *   }
+ * }
+ * ```
+ */
+export function decodeMessages(source: ByteStream, options: DecodeMessagesOptions = {}): NdpackMessageReader {
+  return new MessageReader(new ChunkReader(source), options);
+}
+
+/** The parts of a Node writable stream (a `net.Socket`, `fs.WriteStream`...) that {@link createMessageWriter} uses. */
+export interface NodeWritableLike {
+  /** Queues `chunk`; false when the stream's buffer is full and it will emit 'drain'. */
+  write(chunk: Uint8Array, callback?: (error?: Error | null) => void): boolean;
+  /** Ends the stream once everything queued has been written. */
+  end(callback?: () => void): unknown;
+  /** Adds a listener ('error'). */
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  /** Adds a one-time listener ('drain', 'error', 'close'). */
+  once(event: string, listener: (...args: unknown[]) => void): unknown;
+  /** Removes a listener. */
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
+  /** Set once the stream has been destroyed. */
+  readonly destroyed?: boolean;
+}
+
+/** Where {@link createMessageWriter} sends messages: a Web `WritableStream` or a Node writable stream. */
+export type MessageTarget = WritableStream<Uint8Array> | NodeWritableLike;
+
+/** Options of {@link createMessageWriter}. */
+export interface MessageWriterOptions {
+  /**
+   * Largest chunk written at a time, in bytes (default 1 MiB): payloads go out as views of the
+   * caller's arrays cut to this size. With back-pressure, the writer holds about this much more
+   * than the target's own buffer.
+   */
+  readonly chunkBytes?: number;
+}
+
+/** Sends ndpack messages, one after another, to one target; see {@link createMessageWriter}. */
+export interface NdpackMessageWriter {
+  /**
+   * Encodes `arrays` as one message (the options of `encode`) and writes it. Resolves once the
+   * target has taken every byte and has room for more (back-pressure), and once the caller's
+   * arrays are no longer referenced, so they may be changed. Calls are queued: messages go out
+   * whole and in the order `send` was called.
+   */
+  send(arrays: ArraysInput, options?: EncodeOptions): Promise<void>;
+  /** Waits for queued messages, then ends the target (the stream ends at a message boundary). */
+  close(): Promise<void>;
+  /** Messages written so far. */
+  readonly messagesSent: number;
+  /** Bytes written so far. */
+  readonly bytesSent: number;
+}
+
+/**
+ * Messages smaller than this are encoded into one fresh buffer and written in one call: one
+ * allocation and one write per message, which is what small messages cost most in. Larger ones go
+ * out in chunks that view the caller's arrays, never gathered.
+ */
+const ONE_WRITE_BYTES = 256 * 1024;
+
+/** What writing to a target takes: a write that honours back-pressure, and an end. */
+interface Sink {
+  /**
+   * Writes `chunk`; resolves when the target has room for more. With `track`, `settled` resolves
+   * once the chunk has left for good (it may view the caller's memory); without, it is undefined.
+   */
+  write(chunk: Uint8Array, track: boolean): Promise<{ settled: Promise<void> | undefined }>;
+  end(): Promise<void>;
+}
+
+function targetError(action: string, cause: unknown): NdpackError {
+  if (isNdpackError(cause)) return cause;
+  return new NdpackError("IO_ERROR", `cannot ${action} the message target: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+}
+
+function isWebWritable(target: MessageTarget): target is WritableStream<Uint8Array> {
+  return typeof (target as WritableStream<Uint8Array>).getWriter === "function";
+}
+
+function nodeSink(stream: NodeWritableLike): Sink {
+  let failure: unknown;
+  const remember = (error: unknown) => {
+    failure ??= error;
+  };
+  // Keeps an 'error' event from crashing the process; the error is reported by the next call.
+  stream.on("error", remember);
+  /** Resolves on `event`; rejects when the stream fails or closes first. */
+  const until = (event: string) =>
+    new Promise<void>((resolve, reject) => {
+      const cleanup = () => {
+        stream.off(event, done);
+        stream.off("error", failed);
+        stream.off("close", closed);
+      };
+      const done = () => {
+        cleanup();
+        resolve();
+      };
+      const failed = (error: unknown) => {
+        cleanup();
+        reject(targetError("write to", error));
+      };
+      const closed = () => failed(new NdpackError("CLOSED", "the message target was closed"));
+      stream.once(event, done);
+      stream.once("error", failed);
+      stream.once("close", closed);
+    });
+  const check = () => {
+    if (failure !== undefined) throw targetError("write to", failure);
+    if (stream.destroyed === true) throw new NdpackError("CLOSED", "the message target was closed");
+  };
+  return {
+    async write(chunk, track) {
+      check();
+      let settled: Promise<void> | undefined;
+      let room: boolean;
+      if (track) {
+        let settle!: () => void;
+        let reject!: (error: unknown) => void;
+        settled = new Promise<void>((resolve, fail) => {
+          settle = resolve;
+          reject = fail;
+        });
+        settled.catch(() => undefined);
+        room = stream.write(chunk, (error) => (error ? reject(targetError("write to", error)) : settle()));
+      } else {
+        room = stream.write(chunk);
+      }
+      if (!room) await until("drain");
+      return { settled };
+    },
+    async end() {
+      check();
+      await new Promise<void>((resolve, reject) => {
+        const failed = (error: unknown) => reject(targetError("end", error));
+        stream.once("error", failed);
+        stream.end(() => {
+          stream.off("error", failed);
+          resolve();
+        });
+      });
+    },
+  };
+}
+
+function webSink(stream: WritableStream<Uint8Array>): Sink {
+  const writer = stream.getWriter();
+  return {
+    async write(chunk, track) {
+      try {
+        await writer.ready;
+      } catch (cause) {
+        throw targetError("write to", cause);
+      }
+      const settled = writer.write(chunk).catch((cause: unknown) => {
+        throw targetError("write to", cause);
+      });
+      settled.catch(() => undefined);
+      return { settled: track ? settled : undefined };
+    },
+    async end() {
+      try {
+        await writer.close();
+      } catch (cause) {
+        throw targetError("close", cause);
+      }
+    },
+  };
+}
+
+/**
+ * Sends ndpack messages, one after another, to a Node writable stream (a `net.Socket`) or a Web
+ * `WritableStream`: the writer of a message stream (FORMAT.md §11). Each message is
+ * exactly the bytes `encode` gives. Whenever the target's buffer is full (`write` returned false,
+ * or the Web writer is not ready), `send` waits for it to drain, so a slow reader slows the writer
+ * down instead of making it buffer.
+ *
+ * Errors: argument errors as `encode` throws them (the message is not sent, the stream is
+ * unchanged); IO_ERROR (the OS error as `cause`) or CLOSED when the target fails or is closed.
+ *
+ * @example
+ * ```ts
+ * const socket = net.connect(port, "127.0.0.1");
+ * const writer = createMessageWriter(socket);
+ * await writer.send({ frame: { data: pixels, shape: [480, 640, 3] } }, { metadata: { t: 1 } });
+ * await writer.send({}); // an empty message
+ * await writer.close();
+ * ```
+ */
+export function createMessageWriter(target: MessageTarget, options: MessageWriterOptions = {}): NdpackMessageWriter {
+  const chunkBytes = checkChunkBytes(options.chunkBytes);
+  if (target === null || typeof target !== "object") throw new NdpackError("INVALID_ARGUMENT", "target must be a WritableStream or a Node writable stream", { field: "target" });
+  let sink: Sink;
+  if (isWebWritable(target)) sink = webSink(target);
+  else if (typeof target.write === "function" && typeof target.once === "function") sink = nodeSink(target);
+  else throw new NdpackError("INVALID_ARGUMENT", "target must be a WritableStream or a Node writable stream", { field: "target" });
+
+  let queue: Promise<unknown> = Promise.resolve();
+  let closed = false;
+  /** Set when a write failed part-way through a message: the stream is no longer at a message boundary. */
+  let broken: NdpackError | undefined;
+  let messagesSent = 0;
+  let bytesSent = 0;
+
+  const writeMessage = async (arrays: ArraysInput, encodeOptions: EncodeOptions | undefined) => {
+    if (broken !== undefined) throw broken;
+    const plan = planEncoding(arrays, encodeOptions);
+    try {
+      if (plan.totalLength < ONE_WRITE_BYTES) {
+        const bytes = new Uint8Array(plan.totalLength);
+        writePlan(plan, bytes);
+        // Fresh memory: nothing of the caller's is held once it is handed over.
+        await sink.write(bytes, false);
+        bytesSent += bytes.length;
+      } else {
+        let last: Promise<void> | undefined;
+        for (const chunk of streamChunks(plan, chunkBytes)) {
+          last = (await sink.write(chunk, true)).settled;
+          bytesSent += chunk.length;
+        }
+        // Chunks may view the caller's arrays: they must have left before send() returns.
+        await last;
+      }
+    } catch (error) {
+      broken = targetError("write to", error);
+      throw broken;
+    }
+    messagesSent++;
+  };
+
+  const enqueue = <T>(run: () => Promise<T>): Promise<T> => {
+    const result = queue.then(run);
+    queue = result.catch(() => undefined);
+    return result;
+  };
+
+  return {
+    send(arrays, encodeOptions) {
+      if (closed) return Promise.reject(new NdpackError("CLOSED", "the message writer is closed"));
+      return enqueue(() => writeMessage(arrays, encodeOptions));
+    },
+    close() {
+      if (closed) return Promise.reject(new NdpackError("CLOSED", "the message writer is closed"));
+      closed = true;
+      return enqueue(() => sink.end());
+    },
+    get messagesSent() {
+      return messagesSent;
+    },
+    get bytesSent() {
+      return bytesSent;
+    },
+  };
+}

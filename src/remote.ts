@@ -1,0 +1,41 @@
+/**
+ * Lazy reading of a remote file: {@link openUrl} is the one lazy reader (`openSource`) over an
+ * HTTP(S) source (`httpSource`, io/http.ts). Browser-safe.
+ *
+ * @module
+ */
+import { httpSource, withoutQuery, type HttpSourceOptions } from "./io/http.js";
+import { openSource, type NdpackReader, type OpenSourceOptions } from "./reader.js";
+
+/**
+ * Options of {@link openUrl}: those of `httpSource` (headers, retries, timeout, concurrency...)
+ * and of `openSource` (format, limits). `signal` cancels the opening and every later request of
+ * the reader; a read's own `signal` cancels that read.
+ */
+export interface OpenUrlOptions extends HttpSourceOptions, OpenSourceOptions {}
+
+/**
+ * Opens a file of any supported format (ndpack; .npy, .npz, .safetensors given `formats: FORMATS`
+ * of `ndpack/interop`, as `open` of `ndpack/node` does) on an HTTP(S) server for lazy reading
+ * with `Range` requests: one request of the first 64 KiB reads the header (one more
+ * for a longer header; .npz: its central directory at the end, and one small request per member
+ * whose .npy header is elsewhere), then each `read` is one request of exactly the array's bytes
+ * (plus its CRC), conditional on the file being the one first seen (FILE_CHANGED otherwise).
+ * `readMany` coalesces neighbouring arrays into few requests. The format is told from the first
+ * bytes, else from the URL's extension (its query left out).
+ *
+ * Errors: those of `httpSource` (HTTP_ERROR with `status`, RANGE_NOT_SUPPORTED, FILE_CHANGED,
+ * TRUNCATED, IO_ERROR, TIMEOUT, ABORTED) and the format errors of the file's reader.
+ *
+ * @example
+ * ```ts
+ * const model = await openUrl("https://example.com/model.safetensors");
+ * const bias = await model.read("layer.0.bias"); // one Range request of exactly its bytes
+ * await model.close();
+ * ```
+ */
+export async function openUrl(url: string | URL, options: OpenUrlOptions = {}): Promise<NdpackReader> {
+  const source = await httpSource(url, options);
+  // Named without its query: a presigned URL's signature stays out of messages, and the extension is the path's.
+  return openSource(source, { name: withoutQuery(source.url), ...options });
+}
