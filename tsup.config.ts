@@ -1,19 +1,62 @@
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { defineConfig } from "tsup";
 
-export default defineConfig({
-  entry: {
-    index: "src/index.ts",
-    "node/index": "src/node/index.ts",
-    "interop/index": "src/interop/index.ts",
-    "cli/main": "src/cli/main.ts",
+const external = ["node:*", "pako", "#pako-inflate", "#pako-deflate", "commander"];
+
+/**
+ * Deletes the chunks esbuild emits for modules that end up with no code (src/index.ts, shared by
+ * the root and ndpack/node entries, holds only re-exports), and the imports of them: the package
+ * should not ship files that do nothing.
+ */
+function dropEmptyChunks(dir: string): void {
+  const files = readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => /\.(c?js)$/.test(f));
+  const empty = files.filter((f) => /(^|\/)chunk-[\w-]+\.c?js$/.test(f) && readFileSync(join(dir, f), "utf8").replace(/\/\/# sourceMappingURL=.*|["']use strict["'];?/g, "").trim() === "");
+  if (empty.length === 0) return;
+  const names = empty.map((f) => f.slice(f.lastIndexOf("/") + 1));
+  const importOfEmpty = new RegExp(`^(?:import ['"][./]*(?:${names.join("|").replace(/\./g, "\\.")})['"];|require\\(['"][./]*(?:${names.join("|").replace(/\./g, "\\.")})['"]\\);)\\n`, "gm");
+  for (const f of files) {
+    if (empty.includes(f)) continue;
+    const path = join(dir, f);
+    const text = readFileSync(path, "utf8");
+    const kept = text.replace(importOfEmpty, "");
+    if (kept !== text) writeFileSync(path, kept);
+  }
+  for (const f of empty) for (const file of [f, `${f}.map`]) rmSync(join(dir, file), { force: true });
+}
+
+export default defineConfig([
+  // The library: ESM and CommonJS, with declarations for both.
+  {
+    entry: {
+      index: "src/index.ts",
+      "node/index": "src/node/index.ts",
+      "interop/index": "src/interop/index.ts",
+    },
+    format: ["esm", "cjs"],
+    dts: true,
+    sourcemap: true,
+    // dist/cli is the other build's: the two run at the same time.
+    clean: ["!cli/**"],
+    target: "node20",
+    platform: "neutral",
+    splitting: true,
+    treeshake: true,
+    external,
+    onSuccess: async () => dropEmptyChunks("dist"),
   },
-  format: ["esm", "cjs"],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: "node20",
-  platform: "neutral",
-  splitting: true,
-  treeshake: true,
-  external: ["node:*", "pako", "#pako-inflate", "#pako-deflate", "commander"],
-});
+  // The `ndpack` command: one ESM file for the bin, no declarations (it exports nothing).
+  {
+    entry: { main: "src/cli/main.ts" },
+    outDir: "dist/cli",
+    format: ["esm"],
+    dts: false,
+    sourcemap: true,
+    clean: true,
+    target: "node20",
+    platform: "node",
+    splitting: false,
+    treeshake: true,
+    external,
+  },
+]);

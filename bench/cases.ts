@@ -14,6 +14,7 @@ import { fileCases } from "./files.js";
 import { importCases } from "./import.js";
 import { lazyCases } from "./lazy.js";
 import { messageCases } from "./messages.js";
+import { manyArraysCases } from "./many-arrays.js";
 import type { BenchConfig, Case } from "./harness.js";
 import { peerCases } from "./peers.js";
 import { remoteCases } from "./remote.js";
@@ -34,6 +35,7 @@ export const SCENARIOS: Readonly<Record<string, string>> = {
   F3: "issue 3: big files (save 2 GiB, createWriter 8 GiB)",
   L: "issues 10 and 12: one 4 MiB array through the one lazy reader (.ndp, .safetensors, .npz), verified and not",
   R1: "issue 10: one array of a remote file (HTTP Range requests to nginx on loopback)",
+  M: "issue 16: 1,000,000 empty arrays (open, verify, inspect) and the CLI at the default maxArrays",
   scaling: "decode time against payload size and array count",
   compression: "issue 4: codecs on four kinds of data",
   crc: "issue 4 / FORMAT.md §6: CRC-32 implementations",
@@ -53,7 +55,7 @@ export function defaultConfig(overrides: Partial<BenchConfig>): BenchConfig {
 }
 
 export function allCases(config: BenchConfig): Case[] {
-  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...lazyCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config), ...importCases(config), ...messageCases(config), ...remoteCases(config)];
+  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...lazyCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config), ...importCases(config), ...messageCases(config), ...remoteCases(config), ...manyArraysCases(config)];
   const order = Object.keys(SCENARIOS);
   // Stable sort by scenario, keeping each scenario's own order (core cases before peers).
   return all

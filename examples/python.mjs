@@ -2,6 +2,12 @@
 // package; numpy only; `pip install ./spec/python` installs it) reads and writes ndpack files;
 // numpy reads .npy and .npz files written by ndpack/interop.
 import assert from "node:assert/strict";
+import { mkdtempSync as makeTemporaryDirectory } from "node:fs";
+import { tmpdir } from "node:os";
+import { join as joinPath } from "node:path";
+
+// The files this writes go to a new temporary directory, not the one it is run from.
+process.chdir(makeTemporaryDirectory(joinPath(tmpdir(), "ndpack-example-")));
 
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";

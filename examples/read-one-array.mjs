@@ -1,6 +1,12 @@
 // Recipe: read one array (or a few rows of one) from a file far larger than what you read.
 // The file here is 64 MiB; the reads cost the same for 64 GiB.
 import assert from "node:assert/strict";
+import { mkdtempSync as makeTemporaryDirectory } from "node:fs";
+import { tmpdir } from "node:os";
+import { join as joinPath } from "node:path";
+
+// The files this writes go to a new temporary directory, not the one it is run from.
+process.chdir(makeTemporaryDirectory(joinPath(tmpdir(), "ndpack-example-")));
 
 import { createWriter, open } from "ndpack/node";
 

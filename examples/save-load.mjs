@@ -1,6 +1,12 @@
 // Recipe: save and load. `save` writes atomically; `load` reads the whole file into aligned
 // memory and hands out zero-copy views.
 import assert from "node:assert/strict";
+import { mkdtempSync as makeTemporaryDirectory } from "node:fs";
+import { tmpdir } from "node:os";
+import { join as joinPath } from "node:path";
+
+// The files this writes go to a new temporary directory, not the one it is run from.
+process.chdir(makeTemporaryDirectory(joinPath(tmpdir(), "ndpack-example-")));
 
 import { load, save } from "ndpack/node";
 

@@ -11,16 +11,20 @@
  * off) is also read by the Python reference (spec/python/ndpack/reference.py, batched in one process per
  * 1,000 cases), and any difference in the codes is a failure too. Every failing input is written to
  * `fixtures/fuzz-found/<hash>.ndp` (or `--out`), with `<hash>.json` saying what went wrong and how
- * to reproduce it. The exit code is 1 when anything failed.
+ * to reproduce it. Then the resource families of issue 16 (scripts/fuzz-resources.ts,
+ * `--resource-rounds` cases each, default 2; 0 turns them off): valid files cheap in bytes and
+ * costly to read, each read in a child process, with the slowest case and the largest peak RSS of
+ * every family printed. The exit code is 1 when anything failed.
  */
 import { createHash, randomInt } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { makeCase, type FuzzCase } from "../test/helpers/fuzz-mutate.js";
 import { compareWithPython } from "../test/helpers/fuzz-python.js";
-import { emptyStats, mergeStats, runCampaign, runCase, type CampaignStats, type CaseFailure } from "../test/helpers/fuzz-run.js";
+import { CASE_TIME_LIMIT_MS, emptyStats, mergeStats, runCampaign, runCase, type CampaignStats, type CaseFailure } from "../test/helpers/fuzz-run.js";
 import { allSeeds } from "../test/helpers/fuzz-seeds.js";
+import { formatFamilyReports, runResourceFamilies } from "./fuzz-resources.js";
 
 interface Args {
   seconds: number;
@@ -31,10 +35,11 @@ interface Args {
   hangSeconds: number;
   pythonEvery: number;
   replay: string | undefined;
+  resourceRounds: number;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { seconds: 60, seed: randomInt(0, 2 ** 31), start: 0, cases: undefined, out: "fixtures/fuzz-found", hangSeconds: 10, pythonEvery: 20, replay: undefined };
+  const args: Args = { seconds: 60, seed: randomInt(0, 2 ** 31), start: 0, cases: undefined, out: "fixtures/fuzz-found", hangSeconds: 10, pythonEvery: 20, replay: undefined, resourceRounds: 2 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = argv[++i];
@@ -52,7 +57,8 @@ function parseArgs(argv: readonly string[]): Args {
     else if (flag === "--hang-seconds") args.hangSeconds = number();
     else if (flag === "--python-every") args.pythonEvery = Math.floor(number());
     else if (flag === "--replay") args.replay = value;
-    else throw new Error(`unknown option ${flag} (options: --seconds N --seed S --start I --cases N --out DIR --hang-seconds N --python-every N --replay FILE)`);
+    else if (flag === "--resource-rounds") args.resourceRounds = Math.floor(number());
+    else throw new Error(`unknown option ${flag} (options: --seconds N --seed S --start I --cases N --out DIR --hang-seconds N --python-every N --replay FILE --resource-rounds N)`);
   }
   return args;
 }
@@ -113,6 +119,7 @@ function workerMain(): void {
     start: task.start,
     ...(task.cases === undefined ? {} : { cases: task.cases }),
     seconds: task.seconds,
+    timeLimitMs: CASE_TIME_LIMIT_MS,
     onCaseStart: (index) => (current[0] = index),
     onFailure: (failure) => post({ kind: "failure", failure }),
     onCaseDone: (fuzzCase) => {
@@ -225,7 +232,14 @@ async function main(): Promise<number> {
   console.log(`failing inputs go to ${resolve(args.out)}`);
   const stats = await supervise(args);
   console.log(summary(stats, stats.elapsedMs / 1000));
-  return stats.failures.length > 0 ? 1 : 0;
+  let resourceFailures = 0;
+  if (args.resourceRounds > 0) {
+    console.log(`resource families: ${args.resourceRounds} rounds each, seed ${args.seed}${existsSync(resolve("dist/cli/main.js")) ? "" : " (dist/ not built: CLI commands skipped; npm run build)"}`);
+    const reports = await runResourceFamilies(args.seed, args.resourceRounds);
+    console.log(formatFamilyReports(reports));
+    resourceFailures = reports.reduce((sum, r) => sum + r.failures.length, 0);
+  }
+  return stats.failures.length > 0 || resourceFailures > 0 ? 1 : 0;
 }
 
 if (isMainThread) {

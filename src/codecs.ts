@@ -5,8 +5,10 @@
  * where the runtime has it (Node, the CLI), pako elsewhere (browsers). pako is a port of zlib, so
  * both refuse exactly the same streams (fflate's lighter inflater accepts some invalid ones, found
  * by the fuzz campaign, and two readers would then disagree about one file). Inflating stops
- * before producing more than the declared size: a compression bomb costs at most the array's own
- * size and one output chunk.
+ * before producing more than the declared size: both inflate into one buffer of the declared size,
+ * so a compression bomb costs at most the array's own size and one output chunk (twice the size
+ * with shuffle, whose inverse needs a second buffer). Whatever the engine, one payload or streamed
+ * member meets the one rule of {@link checkInflated}.
  *
  * The two engines compress equally well but not to identical bytes, so a compressed file's bytes
  * depend on the runtime that wrote it (its contents never do).
@@ -62,6 +64,8 @@ export interface StreamCodec {
   end(): Promise<Uint8Array[]>;
   /** Releases the engine (a stream given up before its end). */
   close(): void;
+  /** Input bytes the engine has used so far: after {@link end}, where the stream ended (bytes pushed after it are not counted). */
+  consumed(): number;
 }
 
 /** A {@link StreamCodec} inflating a raw DEFLATE stream; its calls fail on a damaged or truncated stream. */
@@ -87,16 +91,19 @@ export async function* throughCodec(source: AsyncIterable<Uint8Array>, codec: St
 const INFLATE_INPUT_STEP = 64 * 1024;
 
 /**
- * The uncompressed bytes of the raw DEFLATE stream `compressed`, piece by piece, for data too large
- * to inflate at once (a .npz member of many GiB): memory stays one piece at a time. The stream must
- * inflate to exactly `size` bytes: CODEC_ERROR as soon as it goes past them, or when it is not valid
- * DEFLATE or ends short. `what` names it in messages. Errors of `compressed` itself pass through.
+ * The uncompressed bytes of the raw DEFLATE stream `compressed` of array or member `name`, piece by
+ * piece, for data too large to inflate at once (a .npz member of many GiB): memory stays one piece
+ * at a time. CODEC_ERROR (the rule of {@link checkInflated}) as soon as it goes past `size` bytes,
+ * when it is not valid DEFLATE, ends short, or has bytes after its end. Errors of `compressed`
+ * itself pass through; stopping early releases the inflater.
  */
-export async function* inflateStream(compressed: AsyncIterable<Uint8Array>, size: number, what: string): AsyncGenerator<Uint8Array, void, undefined> {
+export async function* inflateStream(compressed: AsyncIterable<Uint8Array>, size: number, name: string): AsyncGenerator<Uint8Array, void, undefined> {
   let sourceError: unknown;
+  let storedLength = 0;
   const source = async function* () {
     try {
       for await (const piece of compressed) {
+        storedLength += piece.length;
         for (let at = 0; at < piece.length; at += INFLATE_INPUT_STEP) yield piece.subarray(at, at + INFLATE_INPUT_STEP);
       }
     } catch (error) {
@@ -104,18 +111,20 @@ export async function* inflateStream(compressed: AsyncIterable<Uint8Array>, size
       throw error;
     }
   };
+  const inflater = createInflater();
   let produced = 0;
   try {
-    for await (const piece of throughCodec(source(), createInflater())) {
+    for await (const piece of throughCodec(source(), inflater)) {
       produced += piece.length;
-      if (produced > size) throw new NdpackError("CODEC_ERROR", `${what} inflates to more than the ${size} bytes it declares`, { expected: size, actual: produced });
+      // More than declared: stop now, with the rule's error.
+      if (produced > size) checkInflated(name, { consumed: 0, storedLength: 0, produced, nbytes: size });
       yield piece;
     }
   } catch (cause) {
     if (cause instanceof NdpackError || cause === sourceError) throw cause;
-    throw new NdpackError("CODEC_ERROR", `${what} is not a valid deflate stream (${cause instanceof Error ? cause.message : String(cause)})`, { cause });
+    throw damaged(name, cause);
   }
-  if (produced < size) throw new NdpackError("CODEC_ERROR", `${what} inflates to ${produced} bytes, fewer than the ${size} it declares`, { expected: size, actual: produced });
+  checkInflated(name, { consumed: inflater.consumed(), storedLength, produced, nbytes: size });
 }
 
 export function zlibStreamCodec(stream: NativeZlibStream): StreamCodec {
@@ -137,23 +146,32 @@ export function zlibStreamCodec(stream: NativeZlibStream): StreamCodec {
       return ready.splice(0);
     },
     close: () => stream.destroy(),
+    consumed: () => stream.bytesWritten,
   };
 }
 
 export function pakoStreamCodec(engine: PakoStream): StreamCodec {
   const ready: Uint8Array[] = [];
   engine.onData = (chunk) => ready.push(chunk as Uint8Array);
+  // `ended` and `strm.avail_in` (input left after the final block) are pako 2 fields its typings
+  // omit: `ended` is false after the last push of a truncated stream, and once it is true pako
+  // ignores further pushes.
+  const state = engine as unknown as { ended: boolean; strm?: { avail_in: number } };
+  let consumed = 0;
   const step = (bytes: Uint8Array, last: boolean): Uint8Array[] => {
-    engine.push(bytes, last);
+    if (!state.ended) {
+      engine.push(bytes, last);
+      consumed += bytes.length - (state.ended ? (state.strm?.avail_in ?? 0) : 0);
+    }
     if (engine.err !== 0) throw new Error(engine.msg || `error ${engine.err}`);
-    // `ended` is a pako 2 field its typings omit: false after the last push of a truncated stream.
-    if (last && !(engine as unknown as { ended: boolean }).ended) throw new Error("the stream ends before its final block");
+    if (last && !state.ended) throw new Error("the stream ends before its final block");
     return ready.splice(0);
   };
   return {
     push: async (bytes) => step(bytes, false),
     end: async () => step(new Uint8Array(0), true),
     close: () => undefined,
+    consumed: () => consumed,
   };
 }
 
@@ -197,6 +215,9 @@ function concat(chunks: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** zlib's smallest output chunk (Z_MIN_CHUNK). */
+const MIN_ZLIB_CHUNK = 64;
+
 /** Bytes of output pako produces per step: what a bomb can make it allocate before the size check stops it. */
 const INFLATE_CHUNK = 64 * 1024;
 
@@ -221,8 +242,7 @@ export function inflateWithPako(stored: Uint8Array, nbytes: number, name: string
   // `ended` and `strm.avail_in` (input left after the final block) are pako 2 fields its typings omit.
   const state = inflater as unknown as { ended: boolean; strm: { avail_in: number } };
   if (inflater.err !== 0 || !state.ended) throw damaged(name, new Error(inflater.msg || "the stream ends before its final block"));
-  if (written !== nbytes) throw tooShort(name, nbytes, written);
-  if (state.strm.avail_in > 0) throw trailing(name);
+  checkInflated(name, { consumed: stored.length - state.strm.avail_in, storedLength: stored.length, produced: written, nbytes });
   return out;
 }
 
@@ -230,19 +250,41 @@ function inflateWithZlib(native: NativeZlib, stored: Uint8Array, nbytes: number,
   let out: Uint8Array;
   let consumed: number;
   try {
-    // maxOutputLength must be at least 1; an empty array still has a (tiny) deflate stream.
-    const result = native.inflateRawSync(stored, { maxOutputLength: Math.max(nbytes, 1), info: true });
+    // maxOutputLength must be at least 1; an empty array still has a (tiny) deflate stream. One
+    // output chunk of the array's size: zlib inflates straight into it (with the default 16 KiB
+    // chunks it gathers them and concatenates, twice the array's size at the peak). A stream that
+    // goes on past the declared size costs one more chunk before zlib stops it.
+    const result = native.inflateRawSync(stored, { maxOutputLength: Math.max(nbytes, 1), chunkSize: Math.max(nbytes, MIN_ZLIB_CHUNK), info: true });
     out = result.buffer;
     consumed = result.engine.bytesWritten;
   } catch (cause) {
     const code = (cause as { code?: string }).code;
     throw code === "ERR_BUFFER_TOO_LARGE" ? tooLong(name, nbytes) : damaged(name, cause);
   }
-  if (consumed < stored.length) throw trailing(name);
-  if (out.length !== nbytes) throw out.length > nbytes ? tooLong(name, nbytes) : tooShort(name, nbytes, out.length);
-  // zlib may hand back a view of a larger (pooled) buffer; callers get memory of their own.
-  // (Buffer#slice would be another view; the Uint8Array constructor copies into a plain array.)
+  checkInflated(name, { consumed, storedLength: stored.length, produced: out.length, nbytes });
+  // The chunk is the array's own memory unless it is small enough to come from Buffer's shared
+  // pool (or zlib's smallest chunk): then callers get a copy, memory of their own.
   return out.byteOffset === 0 && out.buffer.byteLength === nbytes ? new Uint8Array(out.buffer) : new Uint8Array(out);
+}
+
+/** What an inflater did with a complete DEFLATE stream: input bytes it used of those stored, output bytes it made of those declared. */
+export interface InflateOutcome {
+  readonly consumed: number;
+  readonly storedLength: number;
+  readonly produced: number;
+  readonly nbytes: number;
+}
+
+/**
+ * The one rule for a deflated payload or .npz member, whichever inflater ran (zlib or pako here,
+ * the command line's streaming zlib for .npz members): the stored bytes are exactly one complete
+ * DEFLATE stream, nothing after its end (FORMAT.md §9 step 23), and it decodes to exactly the
+ * declared size. CODEC_ERROR otherwise.
+ */
+export function checkInflated(name: string, outcome: InflateOutcome): void {
+  if (outcome.produced > outcome.nbytes) throw tooLong(name, outcome.nbytes);
+  if (outcome.produced < outcome.nbytes) throw tooShort(name, outcome.nbytes, outcome.produced);
+  if (outcome.consumed < outcome.storedLength) throw trailing(name);
 }
 
 function damaged(name: string, cause: unknown): NdpackError {

@@ -4,9 +4,26 @@
  *
  * @module
  */
+import { closestName } from "./errors.js";
+
+/**
+ * `Float16Array` when the TypeScript lib in use declares it (`"lib": ["ESNext"]` or later; the
+ * runtime needs Node 24+ or a recent browser), and `never` otherwise: the declarations compile
+ * with either lib, and name Float16Array only where it exists.
+ */
+export type Float16ArrayIfDeclared = typeof globalThis extends {
+  /** The global constructor, where the lib declares one. */
+  Float16Array: {
+    /** The type of its instances. */
+    prototype: infer A;
+  };
+}
+  ? A
+  : never;
 
 /** Every typed array ndpack hands out or accepts. */
 export type TypedArray =
+  | Float16ArrayIfDeclared
   | Int8Array
   | Uint8Array
   | Uint8ClampedArray
@@ -129,6 +146,48 @@ const u8 = Uint8Array as unknown as TypedArrayConstructor;
 const u16 = Uint16Array as unknown as TypedArrayConstructor;
 const float16View = Float16ArrayIfAny ?? u16;
 
+/**
+ * The typed array `data` is for each dtype, as decoded: raw bits for bfloat16 and float8 (see the
+ * float conversion helpers), interleaved (re, im) floats for complex, bytes for bool, and for
+ * float16 a Float16Array where the runtime has one and raw Uint16Array bits where it does not.
+ */
+export interface DtypeData {
+  /** Bytes, 0 or 1 as written by ndpack (any non-zero byte is true). */
+  bool: Uint8Array;
+  /** Signed 8-bit integers. */
+  int8: Int8Array;
+  /** Signed 16-bit integers. */
+  int16: Int16Array;
+  /** Signed 32-bit integers. */
+  int32: Int32Array;
+  /** Signed 64-bit integers, as BigInts. */
+  int64: BigInt64Array;
+  /** Unsigned 8-bit integers. */
+  uint8: Uint8Array;
+  /** Unsigned 16-bit integers. */
+  uint16: Uint16Array;
+  /** Unsigned 32-bit integers. */
+  uint32: Uint32Array;
+  /** Unsigned 64-bit integers, as BigInts. */
+  uint64: BigUint64Array;
+  /** Float16Array where the runtime has it (Node 24+), raw IEEE half bits elsewhere. */
+  float16: Float16ArrayIfDeclared | Uint16Array;
+  /** Raw bfloat16 bits; `bfloat16ToFloat32` converts them. */
+  bfloat16: Uint16Array;
+  /** 32-bit floats. */
+  float32: Float32Array;
+  /** 64-bit floats. */
+  float64: Float64Array;
+  /** Interleaved (re, im) 32-bit floats: twice as many values as elements. */
+  complex64: Float32Array;
+  /** Interleaved (re, im) 64-bit floats: twice as many values as elements. */
+  complex128: Float64Array;
+  /** Raw float8 E4M3FN bits; `float8E4M3FNToFloat32` converts them. */
+  float8_e4m3fn: Uint8Array;
+  /** Raw float8 E5M2 bits; `float8E5M2ToFloat32` converts them. */
+  float8_e5m2: Uint8Array;
+}
+
 /** The table itself, keyed by dtype name. */
 export const DTYPES: Readonly<Record<Dtype, DtypeInfo>> = Object.freeze({
   bool: row("bool", 1, u8, ["Uint8Array"], { numpy: "b1", safetensors: "BOOL", arrow: ["Bool", "b"], dlpack: DL.bool }),
@@ -181,4 +240,48 @@ export function typedArrayTag(value: unknown): TypedArrayTag | undefined {
 /** The dtype a bare typed array stands for (`Float32Array` is float32, `Uint8ClampedArray` uint8). */
 export function dtypeOfTag(tag: TypedArrayTag): Dtype {
   return DTYPE_OF_TAG[tag];
+}
+
+/**
+ * Names other libraries give the dtypes, which ndpack does not accept (one name per dtype keeps
+ * headers comparable) but recognises in order to say which name was meant: numpy's type strings
+ * with or without a byte order (`"<f4"`, `"f4"`), its Python type names (`"float"` is float64 in
+ * numpy), the safetensors names (`"F32"`, `"BF16"`) and torch's (`"torch.float32"`, `"half"`).
+ */
+function dtypeAliases(): ReadonlyMap<string, Dtype> {
+  const aliases = new Map<string, Dtype>([
+    ["float", "float64"], ["double", "float64"], ["single", "float32"], ["half", "float16"], ["int", "int64"], ["long", "int64"],
+    ["short", "int16"], ["byte", "int8"], ["ubyte", "uint8"], ["complex", "complex128"], ["cfloat", "complex64"], ["cdouble", "complex128"],
+    ["bool_", "bool"], ["boolean", "bool"], ["?", "bool"], ["bf16", "bfloat16"], ["fp16", "float16"], ["fp32", "float32"], ["fp64", "float64"],
+  ]);
+  for (const info of Object.values(DTYPES)) {
+    if (info.numpy !== null) for (const prefix of ["", "<", ">", "=", "|"]) aliases.set(prefix + info.numpy, info.name);
+    if (info.safetensors !== null) aliases.set(info.safetensors.toLowerCase(), info.name);
+    aliases.set(`torch.${info.name}`, info.name);
+  }
+  return aliases;
+}
+
+let aliases: ReadonlyMap<string, Dtype> | undefined;
+
+/**
+ * The ndpack dtype another library's name stands for (`"<f4"` → `"float32"`), or the closest
+ * dtype name to a misspelling; `undefined` when nothing comes near.
+ */
+export function suggestDtype(value: unknown): Dtype | undefined {
+  if (typeof value !== "string") return undefined;
+  aliases ??= dtypeAliases();
+  const key = value.trim().toLowerCase().replace(/^(numpy|np|jnp|ml_dtypes)\./, "");
+  if (isDtype(key)) return key;
+  return aliases.get(key) ?? (closestName(key, DTYPE_NAMES) as Dtype | undefined);
+}
+
+/**
+ * Why `value` is not a dtype, for UNKNOWN_DTYPE and INVALID_ARGUMENT messages: the name that was
+ * probably meant, and every valid name. `what` says where the value came from (`dtype of array "x"`).
+ */
+export function unknownDtypeMessage(value: unknown, what: string): string {
+  const meant = suggestDtype(value);
+  const hint = meant === undefined ? "" : `; did you mean "${meant}"?`;
+  return `${what}: unknown dtype ${typeof value === "string" ? JSON.stringify(value) : String(value)}${hint} (dtypes: ${DTYPE_NAMES.join(", ")})`;
 }

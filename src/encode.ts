@@ -10,8 +10,8 @@
 import { bytesOf, copySwapped, utf8Length } from "./bytes.js";
 import { compressPayload, DEFAULT_COMPRESSION_LEVEL } from "./compress.js";
 import { crc32 } from "./crc32.js";
-import { DTYPES, dtypeOfTag, isDtype, typedArrayTag, type Dtype, type DtypeInfo } from "./dtypes.js";
-import { NdpackError } from "./errors.js";
+import { DTYPES, dtypeOfTag, isDtype, typedArrayTag, unknownDtypeMessage, type Dtype, type DtypeInfo } from "./dtypes.js";
+import { checkOptionNames, NdpackError } from "./errors.js";
 import {
   BYTE_ORDERS,
   CHECKSUM_SIZE,
@@ -71,6 +71,9 @@ export interface EncodeOptions {
   readonly compressionLevel?: number;
 }
 
+/** The option names every writer of ndpack files takes (writers with more add theirs). */
+export const ENCODE_OPTIONS = { metadata: true, alignment: true, byteOrder: true, checksum: true, codec: true, compressionLevel: true } as const satisfies Record<keyof EncodeOptions, true>;
+
 /** One array, checked and ready to be written. */
 export interface PreparedArray {
   readonly name: string;
@@ -104,8 +107,14 @@ export interface EncodePlan {
   readonly totalLength: number;
 }
 
-function entriesOf(arrays: ArraysInput): Iterable<readonly [string, ArrayInput]> {
+/** The `[name, array]` pairs of any {@link ArraysInput}, in order; every writer reads its input through this. */
+export function entriesOf(arrays: ArraysInput): Iterable<readonly [string, ArrayInput]> {
   if (arrays === null || typeof arrays !== "object") throw new NdpackError("INVALID_ARGUMENT", "arrays must be an object, a Map or a list of [name, array] pairs", { field: "arrays" });
+  if (ArrayBuffer.isView(arrays)) {
+    // A typed array is iterable, so it would otherwise be read as a list of pairs of numbers.
+    const type = typedArrayTag(arrays) ?? "DataView";
+    throw new NdpackError("INVALID_ARGUMENT", `arrays must be named: pass { name: array } (for example { x: new ${type}(...) }), not a bare ${type}; a file holds named arrays`, { field: "arrays" });
+  }
   if (arrays instanceof Map) return arrays.entries();
   if (typeof (arrays as Iterable<unknown>)[Symbol.iterator] === "function") return arrays as Iterable<readonly [string, ArrayInput]>;
   return Object.entries(arrays as Record<string, ArrayInput>);
@@ -118,7 +127,10 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback
 }
 
 function checkName(name: unknown, seen: Set<string>): string {
-  if (typeof name !== "string" || name.length === 0 || !name.isWellFormed()) {
+  if (name === "") {
+    throw new NdpackError("INVALID_ARGUMENT", 'an ndpack file cannot hold an array with an empty name (FORMAT.md §2.2), although .npz and .safetensors files can: give the array a name, or write .npz or .safetensors', { field: "name", array: "" });
+  }
+  if (typeof name !== "string" || !name.isWellFormed()) {
     throw new NdpackError("INVALID_ARGUMENT", `array names must be non-empty Unicode strings, got ${JSON.stringify(name)}`, { field: "name" });
   }
   if (utf8Length(name) > DEFAULT_LIMITS.maxNameBytes) {
@@ -163,7 +175,7 @@ export function prepareArray(name: string, input: ArrayInput): PreparedArray {
     throw new NdpackError("INVALID_ARGUMENT", `array "${name}": data must be a typed array (Float32Array, Int32Array, ...)`, { array: name, field: "data" });
   }
   const dtypeName = spec.dtype ?? dtypeOfTag(tag);
-  if (!isDtype(dtypeName)) throw new NdpackError("UNKNOWN_DTYPE", `array "${name}": unknown dtype ${JSON.stringify(dtypeName)}`, { array: name, field: "dtype" });
+  if (!isDtype(dtypeName)) throw new NdpackError("UNKNOWN_DTYPE", unknownDtypeMessage(dtypeName, `array "${name}"`), { array: name, field: "dtype", actual: String(dtypeName) });
   const dtype = DTYPES[dtypeName];
   if (!dtype.accepts.includes(tag)) {
     throw new NdpackError("INVALID_ARGUMENT", `array "${name}": dtype ${dtypeName} takes ${dtype.accepts.join(" or ")} data, got ${tag}`, { array: name, field: "data" });
@@ -392,6 +404,7 @@ export function* planSegments(plan: EncodePlan, chunkBytes = 1 << 20): Generator
  * ```
  */
 export function encode(arrays: ArraysInput, options: EncodeOptions = {}): Uint8Array {
+  checkOptionNames(options, ENCODE_OPTIONS, "encode");
   const plan = planEncoding(arrays, options);
   const out = new Uint8Array(plan.totalLength);
   writePlan(plan, out);
@@ -400,6 +413,7 @@ export function encode(arrays: ArraysInput, options: EncodeOptions = {}): Uint8A
 
 /** The exact byte length {@link encode} would produce for these arrays and options (compressing them first when a codec is asked for). */
 export function encodedSize(arrays: ArraysInput, options: EncodeOptions = {}): number {
+  checkOptionNames(options, ENCODE_OPTIONS, "encodedSize");
   return planEncoding(arrays, options).totalLength;
 }
 
@@ -416,6 +430,7 @@ export function encodedSize(arrays: ArraysInput, options: EncodeOptions = {}): n
  */
 export function encodeInto(target: Uint8Array, arrays: ArraysInput, options: EncodeOptions = {}): number {
   if (!(target instanceof Uint8Array)) throw new NdpackError("INVALID_ARGUMENT", "target must be a Uint8Array", { field: "target" });
+  checkOptionNames(options, ENCODE_OPTIONS, "encodeInto");
   const plan = planEncoding(arrays, options);
   if (target.length < plan.totalLength) {
     throw new NdpackError("INVALID_ARGUMENT", `target holds ${target.length} bytes; the file needs ${plan.totalLength}`, { field: "target", expected: plan.totalLength, actual: target.length });

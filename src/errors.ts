@@ -41,6 +41,7 @@ export const ERROR_CODES = [
   "COPY_REQUIRED",
   "NOT_FOUND",
   "INVALID_ARGUMENT",
+  "DTYPE_MISMATCH",
   // Files and streams (ndpack/node, streams)
   "IO_ERROR",
   "FILE_CHANGED",
@@ -51,6 +52,7 @@ export const ERROR_CODES = [
   "RANGE_NOT_SUPPORTED",
   "TIMEOUT",
   "ABORTED",
+  "NOT_REGULAR_FILE",
 ] as const;
 
 /** A stable string naming one kind of failure; see {@link ERROR_CODES}. */
@@ -150,4 +152,88 @@ export function isNdpackError(value: unknown): value is NdpackError {
       value.name === "NdpackError" &&
       (ERROR_CODES as readonly string[]).includes((value as { code?: string }).code ?? ""))
   );
+}
+
+/**
+ * `error` with `path` as its `path` field, when it is an {@link NdpackError} that names no path
+ * yet: how readers of a file make every error they pass on say which file it was.
+ */
+export function withPath(error: unknown, path: string | undefined): unknown {
+  if (path !== undefined && isNdpackError(error) && error.path === undefined) (error as { path?: string }).path = path;
+  return error;
+}
+
+/** How many names a NOT_FOUND message lists before it says how many more there are. */
+const NAMES_SHOWN = 5;
+
+/**
+ * The NOT_FOUND error of every reader: it names what was asked for, where, the closest name when
+ * one is near, and the names that exist (the first few and how many), so a typo fixes itself.
+ * `path` is the file (or what else holds the names), carried as the error's `path` field.
+ */
+export function notFoundError(name: string, names: readonly string[], path?: string): NdpackError {
+  const where = path ?? "this file";
+  const shown = names.slice(0, NAMES_SHOWN).map((n) => JSON.stringify(n)).join(", ");
+  const more = names.length > NAMES_SHOWN ? ` and ${names.length - NAMES_SHOWN} more` : "";
+  const nearest = closestName(name, names);
+  const hint = nearest === undefined ? "" : `; did you mean ${JSON.stringify(nearest)}?`;
+  const listing = names.length === 0 ? "it holds no arrays" : `it holds ${names.length} array${names.length === 1 ? "" : "s"}: ${shown}${more}`;
+  return new NdpackError("NOT_FOUND", `no array named ${JSON.stringify(name)} in ${where}${hint} (${listing})`, { array: name, ...(path === undefined ? {} : { path }) });
+}
+
+/** Edit distance between two short strings (names, options, dtypes), for "did you mean" hints. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/**
+ * The candidate a mistyped `word` most likely meant: the nearest by edit distance (case ignored)
+ * when at most a third of its letters differ, or the one it begins, as `compresion` begins
+ * `compressionLevel`. `undefined` when nothing is that near. Only the first 1,000 candidates are
+ * compared, so a file with a million arrays still answers at once.
+ */
+export function closestName(word: string, candidates: readonly string[]): string | undefined {
+  const lower = word.toLowerCase();
+  if (lower.length === 0 || lower.length > 256) return undefined;
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates.slice(0, 1000)) {
+    const other = candidate.toLowerCase();
+    if (other.length > 256) continue;
+    const distance = Math.min(editDistance(lower, other), lower.length >= 4 ? editDistance(lower, other.slice(0, lower.length)) + 1 : Infinity);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return bestDistance <= Math.max(1, Math.floor(lower.length / 3)) ? best : undefined;
+}
+
+/**
+ * Rejects option names a function does not take, so that a typo (`compresion`) fails loudly
+ * instead of being ignored: INVALID_ARGUMENT naming the closest option and every known one. Every
+ * public function that takes an options object calls it with its own list; `known` is written as
+ * `{ name: true, ... } satisfies Record<keyof TheOptions, true>`, so the compiler keeps the list
+ * and the interface the same.
+ */
+export function checkOptionNames(options: unknown, known: Readonly<Record<string, true>>, fn: string): void {
+  if (options === undefined) return;
+  if (options === null || typeof options !== "object" || Array.isArray(options)) {
+    throw new NdpackError("INVALID_ARGUMENT", `${fn}: options must be an object, got ${options === null ? "null" : Array.isArray(options) ? "an array" : typeof options}`, { field: "options" });
+  }
+  for (const key of Object.keys(options)) {
+    if (Object.prototype.hasOwnProperty.call(known, key)) continue;
+    const names = Object.keys(known);
+    const nearest = closestName(key, names);
+    const hint = nearest === undefined ? "" : `; did you mean ${JSON.stringify(nearest)}?`;
+    throw new NdpackError("INVALID_ARGUMENT", `${fn}: unknown option ${JSON.stringify(key)}${hint} (${fn} takes ${names.join(", ")})`, { field: key });
+  }
 }

@@ -100,7 +100,9 @@ export function readPreamble(bytes: Uint8Array, totalLength: number, limits: Rea
   const available = Math.min(bytes.length, MAGIC.length);
   for (let i = 0; i < available; i++) {
     if (bytes[i] !== MAGIC[i]) {
-      throw new NdpackError("BAD_MAGIC", `not an ndpack file: byte ${i} is 0x${hex(bytes[i]!)}, expected 0x${hex(MAGIC[i]!)}`, { offset: i });
+      const known = recognizeFile(bytes, totalLength);
+      const what = known === undefined ? "" : `; it looks like ${known}`;
+      throw new NdpackError("BAD_MAGIC", `not an ndpack file: byte ${i} is 0x${hex(bytes[i]!)}, expected 0x${hex(MAGIC[i]!)}${what}`, { offset: i });
     }
   }
   if (totalLength < PREAMBLE_SIZE || bytes.length < PREAMBLE_SIZE) {
@@ -121,6 +123,33 @@ export function readPreamble(bytes: Uint8Array, totalLength: number, limits: Rea
     throw new NdpackError("TRUNCATED", `input ends at byte ${totalLength}, inside the header, which ends at byte ${PREAMBLE_SIZE + headerLength}`, { expected: PREAMBLE_SIZE + headerLength, actual: totalLength });
   }
   return { major, minor, headerLength, headerCrc };
+}
+
+const startsWith = (bytes: Uint8Array, prefix: readonly number[]) => prefix.every((b, i) => bytes[i] === b);
+
+/** Files people hand to an ndpack reader by mistake, by their first bytes, and what to call instead. */
+const OTHER_FILES: readonly { readonly magic: readonly number[]; readonly what: string }[] = [
+  { magic: [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59], what: "a .npy file (numpy): read it with fromNpy from ndpack/interop, or convert it with `ndpack convert`" },
+  { magic: [0x50, 0x4b, 0x03, 0x04], what: "a zip archive (a .npz file, if numpy wrote it): read it with fromNpz from ndpack/interop, or convert it with `ndpack convert`" },
+  { magic: [0x50, 0x4b, 0x05, 0x06], what: "an empty zip archive (an empty .npz file): read it with fromNpz from ndpack/interop" },
+  { magic: [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], what: "a PNG image, not an array file" },
+  { magic: [0x89, 0x48, 0x44, 0x46], what: "an HDF5 file (h5py, .h5): ndpack does not read HDF5" },
+  { magic: [0x1f, 0x8b], what: "a gzip file: decompress it first" },
+];
+
+/**
+ * What a non-ndpack input most likely is, for the BAD_MAGIC message: another array format with
+ * the function that reads it, or a common file type. A safetensors file starts with the length of
+ * its JSON header (8 bytes, little-endian), which fits in the input, followed by `{`.
+ */
+export function recognizeFile(bytes: Uint8Array, totalLength: number): string | undefined {
+  const other = OTHER_FILES.find((file) => bytes.length >= file.magic.length && startsWith(bytes, file.magic));
+  if (other !== undefined) return other.what;
+  if (bytes.length > 8 && bytes[8] === 0x7b) {
+    const length = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+    if (length > 0n && length <= BigInt(totalLength - 8)) return "a .safetensors file: read it with fromSafetensors from ndpack/interop, or convert it with `ndpack convert`";
+  }
+  return undefined;
 }
 
 /** §9 step 6: CRC-32 of preamble bytes 8..15 followed by the header. */
@@ -144,7 +173,7 @@ function parseHeaderText(bytes: Uint8Array, limits: ReadLimits): unknown {
   } catch (cause) {
     throw new NdpackError("HEADER_INVALID", "header is not valid UTF-8", { offset: PREAMBLE_SIZE, cause });
   }
-  return parseHeaderJson(text, { maxDepth: limits.maxDepth });
+  return parseHeaderJson(text, { maxDepth: limits.maxDepth, maxNodes: limits.maxHeaderNodes });
 }
 
 /** An issue path in the header path notation used in error fields: `arrays[3].dtype`. */
@@ -365,7 +394,8 @@ export function encodeHeader(header: Header): Uint8Array {
   const text = `{"alignment":${header.alignment},"checksum":${JSON.stringify(header.checksum)},"dataLength":${header.dataLength},"metadata":${metadata},"arrays":${JSON.stringify(header.arrays)}}`;
   const bytes = utf8Encoder.encode(text);
   if (bytes.length > DEFAULT_LIMITS.maxHeaderBytes) {
-    throw new NdpackError("HEADER_TOO_LARGE", `header would be ${bytes.length} bytes, more than readers accept by default (${DEFAULT_LIMITS.maxHeaderBytes}); use fewer arrays or less metadata`, { expected: DEFAULT_LIMITS.maxHeaderBytes, actual: bytes.length, limit: "maxHeaderBytes" });
+    // The writer's own limit, not the input's: a file that readers refuse by default is not written.
+    throw new NdpackError("HEADER_TOO_LARGE", `the header of the file being written would be ${bytes.length} bytes, more than readers accept by default (maxHeaderBytes ${DEFAULT_LIMITS.maxHeaderBytes}); write fewer arrays or less metadata per file`, { expected: DEFAULT_LIMITS.maxHeaderBytes, actual: bytes.length, limit: "maxHeaderBytes" });
   }
   return bytes;
 }

@@ -23,11 +23,11 @@
 export { encode, encodeInto, encodedSize } from "./encode.js";
 export type { ArrayInput, ArraySpec, ArraysInput, EncodeOptions } from "./encode.js";
 export { decode, verify } from "./decode.js";
-export type { ArrayInfo, ArrayVerification, DecodeInput, DecodeOptions, NdArray, NdpackContents, NdpackFile, VerifyReport } from "./decode.js";
+export type { ArrayInfo, ArrayVerification, DecodedArray, DecodeInput, DecodeOptions, NdArray, NdArrayOf, NdpackContents, NdpackFile, VerifyReport } from "./decode.js";
 export { ERROR_CODES, NdpackError, isNdpackError } from "./errors.js";
 export type { ErrorCode, ErrorDetails } from "./errors.js";
 export { DTYPES, DTYPE_NAMES } from "./dtypes.js";
-export type { Dtype, DtypeInfo, TypedArray } from "./dtypes.js";
+export type { Dtype, DtypeData, DtypeInfo, Float16ArrayIfDeclared, TypedArray } from "./dtypes.js";
 export { DEFAULT_LIMITS, FORMAT_VERSION } from "./format.js";
 export type { ByteOrder, Checksum, Codec, Order, ReadLimits } from "./format.js";
 export {

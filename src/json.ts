@@ -10,6 +10,7 @@
  */
 
 import { NdpackError } from "./errors.js";
+import { DEFAULT_LIMITS } from "./format.js";
 
 /** One step of a path into the header: an object key or an array index. */
 type PathSegment = string | number;
@@ -53,10 +54,16 @@ class HeaderParser {
   private freeNumbers = false;
   /** Decoded code units of the string being read, when it has escapes. */
   private scratch: Uint16Array = new Uint16Array(256);
+  /** JSON values parsed so far, the top-level object included. */
+  private nodes = 1;
 
   constructor(
     private readonly text: string,
     private readonly maxDepth: number,
+    /** The top-level key whose value may hold any JSON number; `null`: none. */
+    private readonly freeNumbersKey: string | null,
+    /** The most JSON values the header may hold (FORMAT.md §7's maxHeaderNodes). */
+    private readonly maxNodes: number,
   ) {}
 
   parse(): unknown {
@@ -118,8 +125,20 @@ class HeaderParser {
     }
   }
 
+  private tooManyNodes(): NdpackError {
+    const field = this.field();
+    return new NdpackError(
+      "LIMIT_EXCEEDED",
+      `Header holds more than ${this.maxNodes} JSON values${field === undefined ? "" : ` (at ${field})`}; raise the maxHeaderNodes option to read it`,
+      { offset: this.pos, field, limit: "maxHeaderNodes", expected: this.maxNodes },
+    );
+  }
+
   /** `depth` is the depth a container starting here has; the top-level object is 1. */
   private parseValue(depth: number): unknown {
+    // Bytes do not bound what a header costs once parsed: `[0,0,...]` is one value per two bytes,
+    // `[{},{},...]` an object per three (about 90 bytes of memory each).
+    if (++this.nodes > this.maxNodes) throw this.tooManyNodes();
     const text = this.text;
     const pos = this.pos;
     const c = text.charCodeAt(pos);
@@ -170,7 +189,7 @@ class HeaderParser {
       this.pos++;
       this.skipWhitespace();
       let value: unknown;
-      if (depth === 1 && key === "metadata") {
+      if (depth === 1 && key === this.freeNumbersKey) {
         this.freeNumbers = true;
         value = this.parseValue(depth + 1);
         this.freeNumbers = false;
@@ -443,16 +462,22 @@ class HeaderParser {
  * number must be a non-negative safe integer literal, so sizes and offsets are exact; inside
  * `metadata` any JSON number is allowed except an integer literal that a double cannot hold
  * exactly. A key `__proto__` becomes an own property, so no input can change a prototype.
- * Nesting is bounded by `maxDepth` so hostile input cannot overflow the stack.
+ * Nesting is bounded by `maxDepth` so hostile input cannot overflow the stack, and the number of
+ * values by `maxNodes`, so that it cannot exhaust memory or time while staying within its bytes.
  *
  * @param text - The whole header: an object starting at index 0, optionally followed by spaces.
  * @param options - `maxDepth`: the deepest nesting allowed, counting the top-level object as 1.
+ *   `freeNumbersKey`: the top-level key whose value may hold any number (default `"metadata"`,
+ *   ndpack's); `null` for formats with no such key (safetensors, whose `__metadata__` holds strings
+ *   only), so that even a tensor named `metadata` has integer-literal sizes (`2.0` is refused).
+ *   `maxNodes`: the most JSON values (objects, arrays, strings, numbers, literals; keys not
+ *   counted), the top-level object included; default FORMAT.md §7's `maxHeaderNodes`.
  * @returns The header object (typed `unknown`: validating its shape is the caller's job).
  * @throws NdpackError with code HEADER_INVALID, DUPLICATE_KEY, BAD_NUMBER or LIMIT_EXCEEDED,
  *   carrying `offset` (a character index into `text`) and, inside the object, `field`.
  */
-export function parseHeaderJson(text: string, options: { maxDepth: number }): unknown {
-  return new HeaderParser(text, options.maxDepth).parse();
+export function parseHeaderJson(text: string, options: { maxDepth: number; maxNodes?: number; freeNumbersKey?: string | null }): unknown {
+  return new HeaderParser(text, options.maxDepth, options.freeNumbersKey === undefined ? "metadata" : options.freeNumbersKey, options.maxNodes ?? DEFAULT_LIMITS.maxHeaderNodes).parse();
 }
 
 /** Formats a finite number so that {@link parseHeaderJson} reads back the identical double. */

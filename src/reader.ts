@@ -15,11 +15,11 @@
 import { swapInPlace } from "./bytes.js";
 import { inflateStream } from "./codecs.js";
 import { crc32 } from "./crc32.js";
-import type { ArrayInfo, ArrayVerification, NdArray, NdpackContents, VerifyReport } from "./decode.js";
-import { DTYPES } from "./dtypes.js";
-import { NdpackError } from "./errors.js";
-import type { Checksum } from "./format.js";
-import { FIRST_READ_BYTES, resolveLimits } from "./header.js";
+import { expectDtype, type ArrayInfo, type ArrayVerification, type NdArray, type NdArrayOf, type NdpackContents, type VerifyReport } from "./decode.js";
+import { DTYPES, type Dtype } from "./dtypes.js";
+import { checkOptionNames, NdpackError, notFoundError, withPath } from "./errors.js";
+import { LIMIT_OPTIONS, type Checksum } from "./format.js";
+import { FIRST_READ_BYTES, recognizeFile, resolveLimits } from "./header.js";
 import { formatNamedIn, formatOfNameIn, sniffFormatIn, SNIFF_BYTES } from "./formats/find.js";
 import { NDPACK_FORMAT } from "./formats/ndpack.js";
 import type { Container, ContainerOptions, FileFormat, FormatName } from "./formats/types.js";
@@ -45,6 +45,9 @@ export interface OpenSourceOptions extends ContainerOptions {
   readonly signal?: AbortSignal;
 }
 
+/** The option names {@link openSource} takes. */
+export const OPEN_SOURCE_OPTIONS = { ...LIMIT_OPTIONS, voidDtype: true, npyName: true, format: true, formats: true, name: true, signal: true } as const satisfies Record<keyof OpenSourceOptions, true>;
+
 /** Options of {@link NdpackReader.read}. */
 export interface ReadOptions {
   /**
@@ -68,6 +71,10 @@ export interface ReadChunksOptions extends ReadOptions {
   readonly chunkBytes?: number;
 }
 
+const READ_OPTIONS = { verify: true, signal: true } as const satisfies Record<keyof ReadOptions, true>;
+const READ_MANY_OPTIONS = { ...READ_OPTIONS, maxGap: true, concurrency: true } as const satisfies Record<keyof ReadManyArraysOptions, true>;
+const READ_CHUNKS_OPTIONS = { ...READ_OPTIONS, chunkBytes: true } as const satisfies Record<keyof ReadChunksOptions, true>;
+
 /** Chunk size of {@link NdpackReader.readChunks} by default. */
 export const DEFAULT_CHUNK_BYTES = 8 << 20;
 
@@ -78,6 +85,7 @@ export const DEFAULT_CHUNK_BYTES = 8 << 20;
  * Every read that touches a payload verifies its checksum by default (`verify: false` opts out),
  * so damaged bytes never come back as numbers. Sources that can tell (a Node file, an HTTP
  * resource with a validator) throw FILE_CHANGED when the file changed after it was opened.
+ * Errors of a reader with a {@link NdpackReader.path} carry it as their `path`.
  */
 export interface NdpackReader extends NdpackContents, AsyncDisposable {
   /** The file's format. */
@@ -100,6 +108,12 @@ export interface NdpackReader extends NdpackContents, AsyncDisposable {
    * LIMIT_EXCEEDED (larger than one typed array).
    */
   read(name: string, options?: ReadOptions): Promise<NdArray>;
+  /**
+   * {@link NdpackReader.read} of an array of a known dtype, typed accordingly:
+   * `(await reader.read("w", "float32")).data` is a Float32Array. Throws DTYPE_MISMATCH when the
+   * array has another dtype, INVALID_ARGUMENT when `dtype` is no dtype, before reading anything.
+   */
+  read<D extends Dtype>(name: string, dtype: D, options?: ReadOptions): Promise<NdArrayOf<D>>;
   /**
    * Reads rows `start` (included) to `end` (excluded) along the first axis of an uncompressed,
    * C-order array, with one read of exactly those bytes (safetensors' `get_slice`): the way to
@@ -277,14 +291,15 @@ class SourceReader implements NdpackReader {
   #index(name: string): number {
     const index = this.#indexOf.get(name);
     if (index !== undefined) return index;
-    const where = this.path === undefined ? "this file" : this.path;
-    throw new NdpackError("NOT_FOUND", `no array named ${JSON.stringify(name)} in ${where}`, { array: name, ...(this.path === undefined ? {} : { path: this.path }) });
+    throw notFoundError(name, this.names, this.path);
   }
 
-  /** Runs one read, tracked so that `close` waits for it. */
+  /** Runs one read, tracked so that `close` waits for it; its errors carry the reader's path. */
   #track<T>(run: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(this.#closedError());
-    const promise = run();
+    const promise = run().catch((error: unknown) => {
+      throw withPath(error, this.path);
+    });
     this.#pending.add(promise);
     const done = () => this.#pending.delete(promise);
     promise.then(done, done);
@@ -300,17 +315,25 @@ class SourceReader implements NdpackReader {
     return this.#borrowed || array.copied ? array : { ...array, copied: true };
   }
 
-  read(name: string, options: ReadOptions = {}): Promise<NdArray> {
+  read(name: string, options?: ReadOptions): Promise<NdArray>;
+  read<D extends Dtype>(name: string, dtype: D, options?: ReadOptions): Promise<NdArrayOf<D>>;
+  read(name: string, dtypeOrOptions?: Dtype | ReadOptions, maybeOptions?: ReadOptions): Promise<NdArray> {
+    // The second argument is the options unless it is something else (a dtype, or what expectDtype refuses).
+    const typed = dtypeOrOptions !== undefined && (dtypeOrOptions === null || typeof dtypeOrOptions !== "object");
+    const options = (typed ? maybeOptions : dtypeOrOptions) as ReadOptions | undefined;
     return this.#track(async () => {
-      const verify = booleanOption(options.verify, true, "verify");
+      checkOptionNames(options, READ_OPTIONS, "read");
+      const verify = booleanOption(options?.verify, true, "verify");
       const index = this.#index(name);
+      if (typed) expectDtype(name, this.#container.arrays[index]!.dtype, dtypeOrOptions);
       const range = this.#container.arrayRange(index, verify);
-      return this.#toArray(index, await this.#source.read(range.offset, range.length, options), verify);
+      return this.#toArray(index, await this.#source.read(range.offset, range.length, options ?? {}), verify);
     });
   }
 
   readMany(names: readonly string[], options: ReadManyArraysOptions = {}): Promise<Map<string, NdArray>> {
     return this.#track(async () => {
+      checkOptionNames(options, READ_MANY_OPTIONS, "readMany");
       const verify = booleanOption(options.verify, true, "verify");
       const indexes = names.map((name) => this.#index(name));
       const ranges = indexes.map((index) => this.#container.arrayRange(index, verify));
@@ -321,6 +344,7 @@ class SourceReader implements NdpackReader {
 
   readRows(name: string, start: number, end: number, options: ReadOptions = {}): Promise<NdArray> {
     return this.#track(async () => {
+      checkOptionNames(options, READ_OPTIONS, "readRows");
       const index = this.#index(name);
       const info = this.#container.arrays[index]!;
       const { shape } = info;
@@ -353,14 +377,28 @@ class SourceReader implements NdpackReader {
   }
 
   readChunks(name: string, options: ReadChunksOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
-    if (this.#closed) throw this.#closedError();
-    const verify = booleanOption(options.verify, true, "verify");
-    const index = this.#index(name);
-    const info = this.#container.arrays[index]!;
-    const dtype = DTYPES[info.dtype];
-    const chunk = chunkLength(options.chunkBytes, dtype.itemSize);
-    const swap = dtype.wordSize > 1 && info.byteOrder !== HOST_BYTE_ORDER ? dtype.wordSize : 1;
-    return this.#chunks(index, chunk, swap, verify, options.signal);
+    try {
+      if (this.#closed) throw this.#closedError();
+      checkOptionNames(options, READ_CHUNKS_OPTIONS, "readChunks");
+      const verify = booleanOption(options.verify, true, "verify");
+      const index = this.#index(name);
+      const info = this.#container.arrays[index]!;
+      const dtype = DTYPES[info.dtype];
+      const chunk = chunkLength(options.chunkBytes, dtype.itemSize);
+      const swap = dtype.wordSize > 1 && info.byteOrder !== HOST_BYTE_ORDER ? dtype.wordSize : 1;
+      return this.#pathed(this.#chunks(index, chunk, swap, verify, options.signal));
+    } catch (error) {
+      throw withPath(error, this.path);
+    }
+  }
+
+  /** `chunks`, whose errors carry the reader's path. */
+  async *#pathed(chunks: AsyncGenerator<Uint8Array, void, undefined>): AsyncGenerator<Uint8Array, void, undefined> {
+    try {
+      yield* chunks;
+    } catch (error) {
+      throw withPath(error, this.path);
+    }
   }
 
   async *#chunks(index: number, chunk: number, swap: number, verify: boolean, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array, void, undefined> {
@@ -404,7 +442,7 @@ class SourceReader implements NdpackReader {
       let position = 0;
       let pending = new Uint8Array(chunk);
       let used = 0;
-      for await (const piece of inflateStream(compressed, member.size, `zip: member of "${this.names[index]}"`)) {
+      for await (const piece of inflateStream(compressed, member.size, this.names[index]!)) {
         if (verify) crc = crc32(piece, crc);
         // Skip the member's .npy header, then cut the array's bytes into chunks.
         let from = Math.max(0, member.arrayStart - position);
@@ -437,6 +475,7 @@ class SourceReader implements NdpackReader {
   }
 
   async verify(options: { readonly signal?: AbortSignal } = {}): Promise<VerifyReport> {
+    checkOptionNames(options, { signal: true }, "verify");
     const arrays: ArrayVerification[] = [];
     for (const name of this.names) {
       try {
@@ -495,8 +534,10 @@ function chooseFormat(head: Uint8Array, size: number, options: OpenSourceOptions
   }
   const format = sniffFormatIn(formats, head, size) ?? (options.name === undefined ? undefined : formatOfNameIn(formats, options.name));
   if (format === undefined) {
+    const recognized = recognizeFile(head, size);
+    const what = recognized === undefined ? "" : `; it looks like ${recognized}`;
     const hint = options.formats === undefined ? `; to read .npy, .npz and .safetensors files too, pass formats: FORMATS from ndpack/interop` : "";
-    throw new NdpackError("BAD_MAGIC", `${options.name ?? "the source"} is not ${known.startsWith("ndpack") ? "an" : "a"} ${known} file (its first bytes match none of them)${hint}`, { offset: 0, ...(options.name === undefined ? {} : { path: options.name }) });
+    throw new NdpackError("BAD_MAGIC", `${options.name ?? "the source"} is not ${known.startsWith("ndpack") ? "an" : "a"} ${known} file (its first bytes match none of them)${what}${hint}`, { offset: 0, ...(options.name === undefined ? {} : { path: options.name }) });
   }
   return format;
 }
@@ -520,6 +561,7 @@ function chooseFormat(head: Uint8Array, size: number, options: OpenSourceOptions
 export async function openSource(source: ByteSource, options: OpenSourceOptions = {}): Promise<NdpackReader> {
   checkSource(source);
   try {
+    checkOptionNames(options, OPEN_SOURCE_OPTIONS, "openSource");
     const limits = resolveLimits(options);
     const size = source.size;
     const counting = new CountingSource(source);
@@ -532,6 +574,6 @@ export async function openSource(source: ByteSource, options: OpenSourceOptions 
     return new SourceReader(counting, container, options.name, limits.maxDecodedBytes);
   } catch (error) {
     await source.close?.().catch(() => undefined);
-    throw error;
+    throw withPath(error, options?.name);
   }
 }

@@ -4,8 +4,9 @@
  *
  * @module
  */
-import { httpSource, withoutQuery, type HttpSourceOptions } from "./io/http.js";
-import { openSource, type NdpackReader, type OpenSourceOptions } from "./reader.js";
+import { checkOptionNames } from "./errors.js";
+import { HTTP_SOURCE_OPTIONS, httpSource, withoutQuery, type HttpSourceOptions } from "./io/http.js";
+import { OPEN_SOURCE_OPTIONS, openSource, type NdpackReader, type OpenSourceOptions } from "./reader.js";
 
 /**
  * Options of {@link openUrl}: those of `httpSource` (headers, retries, timeout, concurrency...)
@@ -35,7 +36,9 @@ export interface OpenUrlOptions extends HttpSourceOptions, OpenSourceOptions {}
  * ```
  */
 export async function openUrl(url: string | URL, options: OpenUrlOptions = {}): Promise<NdpackReader> {
-  const source = await httpSource(url, options);
+  checkOptionNames(options, { ...HTTP_SOURCE_OPTIONS, ...OPEN_SOURCE_OPTIONS }, "openUrl");
+  const { headers, fetch, retries, timeout, concurrency, allowFullDownload, ...readerOptions } = options;
+  const source = await httpSource(url, { headers, fetch, retries, timeout, concurrency, allowFullDownload, signal: options.signal });
   // Named without its query: a presigned URL's signature stays out of messages, and the extension is the path's.
-  return openSource(source, { name: withoutQuery(source.url), ...options });
+  return openSource(source, { name: withoutQuery(source.url), ...readerOptions });
 }

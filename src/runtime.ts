@@ -7,8 +7,9 @@
  */
 import type { ByteOrder } from "./format.js";
 
-/** A Node zlib stream: the part of `stream.Duplex` that codecs.ts drives. */
+/** A Node zlib stream: the part of `stream.Duplex` that codecs.ts drives; `bytesWritten` counts the compressed bytes used up to the stream's end. */
 export interface NativeZlibStream {
+  readonly bytesWritten: number;
   write(chunk: Uint8Array, callback: (error?: Error | null) => void): boolean;
   end(): void;
   destroy(): void;
@@ -20,7 +21,7 @@ export interface NativeZlibStream {
 /** The part of Node's zlib the core uses when it is there (faster than the pure-JS fallbacks). */
 export interface NativeZlib {
   crc32(data: Uint8Array, value?: number): number;
-  inflateRawSync(data: Uint8Array, options: { maxOutputLength: number; info: true }): { buffer: Uint8Array; engine: { bytesWritten: number } };
+  inflateRawSync(data: Uint8Array, options: { maxOutputLength: number; chunkSize: number; info: true }): { buffer: Uint8Array; engine: { bytesWritten: number } };
   inflateRawSync(data: Uint8Array, options: { finishFlush: number }): Uint8Array;
   deflateRawSync(data: Uint8Array, options: { level: number }): Uint8Array;
   createDeflateRaw(options: { level: number }): NativeZlibStream;

@@ -24,9 +24,9 @@
 import { freshBytes, swapInPlace } from "./bytes.js";
 import { crc32 } from "./crc32.js";
 import { arrayInfo, checkRecordTail, materialize, type ArrayInfo, type NdArray, type NdpackContents } from "./decode.js";
-import { planEncoding, planSegments, type ArraysInput, type EncodeOptions, type EncodePlan } from "./encode.js";
-import { NdpackError } from "./errors.js";
-import type { ReadLimits } from "./format.js";
+import { ENCODE_OPTIONS, planEncoding, planSegments, type ArraysInput, type EncodeOptions, type EncodePlan } from "./encode.js";
+import { checkOptionNames, NdpackError } from "./errors.js";
+import { LIMIT_OPTIONS, type ReadLimits } from "./format.js";
 import { checkFileLength, checkZeroPadding, readLayoutSteps, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
 
@@ -97,6 +97,7 @@ export function* streamChunks(plan: EncodePlan, chunkBytes: number): Generator<U
  * ```
  */
 export function encodeStream(arrays: ArraysInput, options: EncodeStreamOptions = {}): ReadableStream<Uint8Array> {
+  checkOptionNames(options, { ...ENCODE_OPTIONS, chunkBytes: true } satisfies Record<keyof EncodeStreamOptions, true>, "encodeStream");
   const chunkBytes = checkChunkBytes(options.chunkBytes);
   const chunks = streamChunks(planEncoding(arrays, options), chunkBytes);
   return new ReadableStream<Uint8Array>({
@@ -420,6 +421,7 @@ class StreamDecoder implements NdpackStreamReader {
  * ```
  */
 export function decodeStream(source: ByteStream, options: DecodeStreamOptions = {}): NdpackStreamReader {
+  checkOptionNames(options, { ...LIMIT_OPTIONS, verify: true } satisfies Record<keyof DecodeStreamOptions, true>, "decodeStream");
   const limits = resolveLimits(options);
   const verify = options.verify ?? true;
   if (typeof verify !== "boolean") throw new NdpackError("INVALID_ARGUMENT", `verify must be a boolean, got ${String(verify)}`, { field: "verify" });

@@ -4,8 +4,12 @@
  * by modulus, int64 exactly), memory order and format not being differences, metadata, --json,
  * and exit codes (0 same, 1 different, 2 bad usage or input).
  */
+import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { decode } from "../src/index.js";
+import { toNpy } from "../src/interop/index.js";
 import { save } from "../src/node/index.js";
+import { patchPayload } from "./helpers/cli-files.js";
 import { errorLineOf, requireBuiltCli, runCli, tempDir } from "./helpers/cli-run.js";
 
 const tmp = tempDir("diff");
@@ -69,7 +73,7 @@ describe("diff", () => {
       "dtype differs: weights: float64 != float32",
       "shape differs: nan: [3] != [4]",
       "values differ: ids: 1 of 3 elements, max |a - b| 1.0; first at [1]: 1152921504606846976 != 1152921504606846977",
-      "values differ: z: 1 of 2 elements, max |a - b| 0.5; first at [1]: (2.0+2.0j) != (2.0+2.5j)",
+      "values differ: z: 1 of 2 elements, max |a - b| 0.5; first at [1]: (2+2j) != (2+2.5j)",
       "values differ: flags: 1 of 3 elements; first at [1]: False != True",
       'metadata differs: {"run":1} != {"run":2}',
       "6 arrays differ, and the metadata; 0 of 5 in both are equal",
@@ -83,6 +87,36 @@ describe("diff", () => {
     expect(report).toMatchObject({ same: false, onlyInA: [], onlyInB: ["extra"], metadata: { a: { run: 1 }, b: { run: 2 } }, identical: 0 });
     expect(report.differences).toContainEqual({ name: "weights", kind: "dtype", a: "float64", b: "float32" });
     expect(report.differences).toContainEqual(expect.objectContaining({ name: "ids", kind: "values", count: 1, total: 3, first: { index: [1], a: "1152921504606846976", b: "1152921504606846977" } }));
+  });
+
+  test("two .npy files of the same content, named after their files, are the same; another value differs", async () => {
+    writeFileSync(tmp.path("left.npy"), toNpy(Float32Array.of(1, 2, 3)));
+    writeFileSync(tmp.path("right.npy"), toNpy(Float32Array.of(1, 2, 3)));
+    writeFileSync(tmp.path("changed.npy"), toNpy(Float32Array.of(1, 2, 4)));
+    const same = await runCli(["diff", tmp.path("left.npy"), tmp.path("right.npy")]);
+    expect([same.code, same.stderr, same.stdout]).toEqual([0, "", "no differences: 1 array equal\n"]);
+    const changed = await runCli(["diff", tmp.path("left.npy"), tmp.path("changed.npy")]);
+    expect([changed.code, changed.stdout.split("\n")[0]]).toEqual([1, "values differ: left vs changed: 1 of 3 elements, max |a - b| 1.0; first at [2]: 3.0 != 4.0"]);
+  });
+
+  test("--by-position pairs the i-th arrays whatever their names; the rest are in one file only", async () => {
+    await save(tmp.path("renamed.ndp"), { w: base.weights, n: base.nan });
+    const byName = await runCli(["diff", tmp.path("renamed.ndp"), tmp.path("a.ndp"), "--ignore-metadata"]);
+    expect(byName.stdout).toContain("only in");
+    const byPosition = await runCli(["diff", tmp.path("renamed.ndp"), tmp.path("a.ndp"), "--by-position", "--ignore-metadata"]);
+    expect(byPosition.code).toBe(1);
+    expect(byPosition.stdout.split("\n")).toEqual([`only in ${tmp.path("a.ndp")}: ids`, `only in ${tmp.path("a.ndp")}: z`, `only in ${tmp.path("a.ndp")}: flags`, "3 arrays differ; 2 of 2 in both are equal", ""]);
+  });
+
+  test("bool arrays compare by truth value (bytes 1 and 2 are both True), byte for byte with --exact-bool", async () => {
+    await save(tmp.path("bool1.ndp"), { flags: { data: Uint8Array.of(1, 0, 1), dtype: "bool" } });
+    // Writers store only 0 and 1 (FORMAT.md §3); readers take any non-zero byte as True.
+    await save(tmp.path("bool2.ndp"), { flags: { data: Uint8Array.of(1, 0, 1), dtype: "bool" } });
+    patchPayload(tmp.path("bool2.ndp"), decode(readFileSync(tmp.path("bool2.ndp"))).info("flags"), Uint8Array.of(2, 0, 255));
+    const truth = await runCli(["diff", tmp.path("bool1.ndp"), tmp.path("bool2.ndp")]);
+    expect([truth.code, truth.stdout]).toEqual([0, "no differences: 1 array equal\n"]);
+    const exact = await runCli(["diff", tmp.path("bool1.ndp"), tmp.path("bool2.ndp"), "--exact-bool"]);
+    expect([exact.code, exact.stdout.split("\n")[0]]).toEqual([1, "values differ: flags: 2 of 3 elements; first at [0]: True != True"]);
   });
 
   test("bad usage and bad input exit 2; a missing file 1", async () => {

@@ -16,6 +16,7 @@ beforeAll(async () => {
   await requireBuiltCli();
   await save(tmp.path("good.ndp"), { x: Float32Array.of(1, 2, 3) });
   writeFileSync(tmp.path("good.npy"), toNpy(Float32Array.of(1, 2)));
+  writeFileSync(tmp.path("bf16.npy"), toNpy({ data: Uint16Array.of(0x3f80), dtype: "bfloat16" }));
   writeFileSync(tmp.path("good.npz"), toNpz({ x: Float32Array.of(1, 2) }));
   writeFileSync(tmp.path("good.safetensors"), toSafetensors({ x: Float32Array.of(1, 2) }));
   mkdirSync(tmp.path("a-directory.ndp"));
@@ -56,12 +57,13 @@ describe("every error is one line with its code; exit 2 for bad input, 1 for oth
   const cases: [string, () => string[], number, RegExp][] = [
     ["unknown command", () => ["frobnicate"], 2, /^ndpack: unknown command 'frobnicate' \(INVALID_ARGUMENT\); see 'ndpack --help'$/],
     ["unknown option", () => ["inspect", tmp.path("good.ndp"), "--frob"], 2, /^ndpack inspect: unknown option '--frob' \(INVALID_ARGUMENT\); see 'ndpack inspect --help'$/],
-    ["missing argument", () => ["show", tmp.path("good.ndp")], 2, /^ndpack show: missing required argument 'name' \(INVALID_ARGUMENT\)/],
+    ["missing argument", () => ["show"], 2, /^ndpack show: missing required argument 'file' \(INVALID_ARGUMENT\)/],
+    ["raw void items: the message names the flag, not the library option", () => ["show", tmp.path("bf16.npy")], 2, /bf16\.npy: \.npy descr '<V2' is raw 2-byte items .*; pass --void-dtype to say which dtype they hold \(UNKNOWN_DTYPE\)$/],
     ["bad option value", () => ["inspect", tmp.path("good.npy"), "--void-dtype", "int3"], 2, /argument 'int3' is invalid\. Allowed choices are bfloat16, float8_e4m3fn, float8_e5m2\. \(INVALID_ARGUMENT\)/],
     ["missing file", () => ["inspect", tmp.path("missing.ndp")], 1, /^ndpack inspect: cannot open .*missing\.ndp: ENOENT: no such file or directory.* \(IO_ERROR\)$/],
     ["a directory", () => ["inspect", tmp.path("a-directory.ndp")], 2, /a-directory\.ndp is not a regular file \(it is a directory\).*\(INVALID_ARGUMENT\)$/],
     ["not an array file", () => ["verify", tmp.path("notes.txt")], 2, /^ndpack verify: .*notes\.txt is not an ndpack, \.npy, \.npz or \.safetensors file .*\(BAD_MAGIC\)$/],
-    ["no such array", () => ["show", tmp.path("good.npz"), "y"], 2, /^ndpack show: no array named "y" in .*good\.npz \(NOT_FOUND\)$/],
+    ["no such array", () => ["show", tmp.path("good.npz"), "y"], 2, /^ndpack show: no array named "y" in .*good\.npz; did you mean "x"\? \(it holds 1 array: "x"\) \(NOT_FOUND\)$/],
     ["truncated .ndp", () => ["inspect", damaged("good.ndp", (b) => b.subarray(0, 100), "cut.ndp")], 2, /^ndpack inspect: .*cut\.ndp: .* \(TRUNCATED\)$/],
     ["trailing bytes .ndp", () => ["show", damaged("good.ndp", (b) => Buffer.concat([b, Buffer.of(0)]), "long.ndp"), "x"], 2, /long\.ndp: .* \(TRAILING_BYTES\)$/],
     ["damaged .ndp header", () => ["inspect", damaged("good.ndp", (b) => void (b[40]! ^= 1), "crc.ndp")], 2, /crc\.ndp: .* \(HEADER_CHECKSUM\)$/],

@@ -156,7 +156,6 @@ describe("inspect reads only the headers: 10 GiB sparse files of every format", 
     expect(json.bytesRead).toBeLessThan(64 * 1024 + 16 * 1024);
     expect(huge.rchar - tiny.rchar).toBeLessThan(64 * 1024 + 16 * 1024);
     expect(huge.rchar).toBeLessThan(16 * 2 ** 20);
-    expect(huge.ms).toBeLessThan(2000);
   });
 
   test("the sparse files are valid: the whole-file readers accept their 1 KiB twins, and the CRC of zeros is zlib's", async () => {

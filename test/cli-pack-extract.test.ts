@@ -3,12 +3,14 @@
  * file as .npy files that numpy reads, and back in; `NAME=FILE` and bare `FILE` inputs of every
  * format, metadata, file names for awkward array names, and the errors.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { decode } from "../src/index.js";
-import { fromNpy } from "../src/interop/index.js";
+import { fromNpy, fromNpz, fromSafetensors, toNpz } from "../src/interop/index.js";
 import { save } from "../src/node/index.js";
-import { errorLineOf, requireBuiltCli, runCli, tempDir } from "./helpers/cli-run.js";
+import { CLI, errorLineOf, requireBuiltCli, runCli, tempDir } from "./helpers/cli-run.js";
 import { runInteropPython, type WireArray } from "./helpers/interop-python.js";
 
 const tmp = tempDir("pack");
@@ -50,8 +52,59 @@ describe("extract writes arrays as .npy files", () => {
     expect([array.byteOrder, array.order, Array.from(array.data as Float64Array)]).toEqual(["big", "F", [0, 1, 2, 3, 4, 5]]);
     const missing = await runCli(["extract", tmp.path("model.ndp"), "nope", "-o", tmp.path("none")]);
     expect(missing.code).toBe(2);
-    expect(errorLineOf(missing)).toBe(`ndpack extract: no array named "nope" in ${tmp.path("model.ndp")} (NOT_FOUND)`);
+    expect(errorLineOf(missing)).toBe(`ndpack extract: no array named "nope" in ${tmp.path("model.ndp")} (it holds 4 arrays: "layer/0.weight", ".hidden", "a:b*c?", "fortran") (NOT_FOUND)`);
     expect(existsSync(tmp.path("none"))).toBe(false);
+  });
+});
+
+describe("names that are legal in .npz and .safetensors", () => {
+  test("an empty name converts between .npz and .safetensors; to .ndp it is INVALID_ARGUMENT saying how to name it", async () => {
+    writeFileSync(tmp.path("empty-name.npz"), toNpz({ "": Float32Array.of(1, 2), b: Int8Array.of(3) }));
+    const npz = await runCli(["convert", tmp.path("empty-name.npz"), tmp.path("empty-name.safetensors")]);
+    expect([npz.code, npz.stderr]).toEqual([0, ""]);
+    expect([...fromSafetensors(readFileSync(tmp.path("empty-name.safetensors"))).arrays.keys()].sort()).toEqual(["", "b"]);
+    const back = await runCli(["convert", tmp.path("empty-name.safetensors"), tmp.path("back.npz")]);
+    expect(back.code).toBe(0);
+    expect(fromNpz(readFileSync(tmp.path("back.npz"))).arrays.get("")!.data).toEqual(Float32Array.of(1, 2));
+    const ndp = await runCli(["convert", tmp.path("empty-name.npz"), tmp.path("empty-name.ndp")]);
+    expect(ndp.code).toBe(2);
+    expect(errorLineOf(ndp)).toBe(
+      `ndpack convert: ${tmp.path("empty-name.npz")} holds an array with an empty name, which an ndpack file cannot hold: convert to .npz or .safetensors, or name it (ndpack extract ${tmp.path("empty-name.npz")} "" -o DIR, then ndpack pack ${tmp.path("empty-name.ndp")} NAME=DIR/.npy ...) (INVALID_ARGUMENT)`,
+    );
+    expect(existsSync(tmp.path("empty-name.ndp"))).toBe(false);
+  });
+
+  test("a 250-character name extracts (its temporary file name is no longer than its file name); one whose file name would pass 255 bytes is written under a cut name with a hash, and the mapping is printed", async () => {
+    const long = "n".repeat(250);
+    writeFileSync(tmp.path("long-name.npz"), toNpz({ [long]: Float32Array.of(1, 2) }));
+    const result = await runCli(["extract", tmp.path("long-name.npz"), "-o", tmp.path("long")]);
+    expect([result.code, result.stderr]).toEqual([0, ""]);
+    expect(readdirSync(tmp.path("long"))).toEqual([`${long}.npy`]);
+    expect(fromNpy(readFileSync(tmp.path(`long/${long}.npy`))).data).toEqual(Float32Array.of(1, 2));
+    const longer = "m".repeat(252);
+    writeFileSync(tmp.path("longer-name.npz"), toNpz({ [longer]: Float32Array.of(1) }));
+    const cut = await runCli(["extract", tmp.path("longer-name.npz"), "-o", tmp.path("longer")]);
+    expect(cut.code, cut.stderr).toBe(0);
+    const [written] = readdirSync(tmp.path("longer"));
+    expect(written).toMatch(new RegExp(`^m{200}%~[0-9a-f]{16}\\.npy$`));
+    expect(cut.stderr).toBe(`ndpack extract: the name of array ${longer} is too long for a file name: written as ${join(tmp.path("longer"), written!)}\n`);
+    expect(fromNpy(readFileSync(join(tmp.path("longer"), written!))).data).toEqual(Float32Array.of(1));
+  });
+});
+
+describe("extract of many arrays", () => {
+  test("fsyncs each file before its rename and the directory once, at the end (strace)", async () => {
+    const many = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`a${i}`, Int32Array.of(i)]));
+    await save(tmp.path("many.ndp"), many);
+    const log = tmp.path("strace.log");
+    const run = spawnSync("strace", ["-f", "-y", "-e", "trace=fsync,fdatasync", "-o", log, process.execPath, CLI, "extract", tmp.path("many.ndp"), "-o", tmp.path("many")], { encoding: "utf8" });
+    expect(run.error, "strace must be installed (.ci/run installs it)").toBeUndefined();
+    expect(run.status, run.stderr).toBe(0);
+    const syncs = readFileSync(log, "utf8").split("\n").filter((line) => /\bf(data)?sync\(/.test(line));
+    expect(syncs.filter((line) => line.includes(`<${tmp.path("many")}>`))).toHaveLength(1);
+    expect(syncs.filter((line) => /\.tmp>\)/.test(line))).toHaveLength(40);
+    expect(syncs).toHaveLength(41);
+    expect(readdirSync(tmp.path("many"))).toHaveLength(40);
   });
 });
 

@@ -4,9 +4,12 @@
  * (count, min, max, mean, std, NaN, Inf) is numpy's, for every kind of dtype, shape and order,
  * for arrays read in several chunks, and for .npz/.npy inputs written by numpy.
  */
+import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { float32ToFloat16 } from "../src/index.js";
+import { toNpy } from "../src/interop/index.js";
+import { decode, float32ToBfloat16, float32ToFloat16, float32ToFloat8E4M3FN, float32ToFloat8E5M2 } from "../src/index.js";
 import { save } from "../src/node/index.js";
+import { patchPayload } from "./helpers/cli-files.js";
 import { describeWithNumpy, type NumpyArray, type NumpyPart } from "./helpers/cli-numpy.js";
 import { errorLineOf, requireBuiltCli, runCli, tempDir } from "./helpers/cli-run.js";
 import { runInteropPython } from "./helpers/interop-python.js";
@@ -31,6 +34,18 @@ const arrays = {
   long: Float64Array.from({ length: 2000 }, (_, i) => Math.sin(i) * 10 ** ((i % 7) - 3)),
   ints16: Int16Array.of(-32768, 5, 32767),
   u64: BigUint64Array.of(0n, 18446744073709551615n, 12345678901234567890n),
+  // ml_dtypes prints these with C++'s %g (448 stays 448, a tie rounds to even: 0.101562).
+  e4m3: { data: float32ToFloat8E4M3FN([448, 1.5, -3.25, 0.1, 240, -0, 0.001953125, -448]), dtype: "float8_e4m3fn" as const },
+  e4m3scalar: { data: float32ToFloat8E4M3FN([448]), dtype: "float8_e4m3fn" as const, shape: [] },
+  e5m2: { data: float32ToFloat8E5M2([57344, 1.5, -3, 0.1, Infinity, NaN, -0]), dtype: "float8_e5m2" as const },
+  bf16: { data: float32ToBfloat16([448, 1.5, -3.25, 0.1, 3.140625, 1e10, 1e-5, 123456, -0, NaN, -Infinity]), dtype: "bfloat16" as const },
+  bf16long: { data: float32ToBfloat16(Float32Array.from({ length: 2000 }, (_, i) => Math.sin(i) * 10 ** ((i % 9) - 4))), dtype: "bfloat16" as const, shape: [40, 50] },
+  // numpy prints a 0-d array as its scalar: Python's complex repr.
+  complexScalar: { data: Float32Array.of(1, -2), dtype: "complex64" as const, shape: [] },
+  complexImag: { data: Float64Array.of(0, 2.5), dtype: "complex128" as const, shape: [] },
+  // numpy's bool arrays pad True to False's width; byte 2 is True too (patched in below: writers store only 0 and 1).
+  trues: { data: Uint8Array.of(1, 1), dtype: "bool" as const },
+  boolScalar: { data: Uint8Array.of(1), dtype: "bool" as const, shape: [] },
   // 9.6 MB: read in two chunks.
   chunks: { data: Float64Array.from({ length: 1200 * 1000 }, (_, i) => Math.sin(i / 1000)), shape: [1200, 1000] },
 };
@@ -50,6 +65,7 @@ let numpy: Map<string, NumpyArray>;
 beforeAll(async () => {
   await requireBuiltCli();
   await save(tmp.path("arrays.ndp"), arrays);
+  patchPayload(tmp.path("arrays.ndp"), decode(readFileSync(tmp.path("arrays.ndp"))).info("trues"), Uint8Array.of(1, 2));
   await save(tmp.path("big-endian.ndp"), bigEndian, { byteOrder: "big" });
   const wanted = [...Object.keys(arrays).map((name) => ({ path: tmp.path("arrays.ndp"), name })), ...Object.keys(bigEndian).map((name) => ({ path: tmp.path("big-endian.ndp"), name }))];
   const described = describeWithNumpy(wanted);
@@ -106,6 +122,8 @@ describe("show prints a description, the preview and the summary", () => {
     expect(bools.stdout).toBe(["flags: bool [3], C order, 3 bytes", "[ True False  True]", "count 3  true 2  false 1  mean 0.66666667", ""].join("\n"));
     const complex = await runCli(["show", tmp.path("arrays.ndp"), "z128"]);
     expect(complex.stdout.split("\n").slice(2, 5)).toEqual(["count 2  NaN 0  Inf 0", "real: min 1.0  max 3.0  mean 2.0  std 1.0", "imag: min -4.5  max 2.0  mean -1.25  std 3.25"]);
+    const float8 = await runCli(["show", tmp.path("arrays.ndp"), "e4m3"]);
+    expect(float8.stdout.split("\n").slice(1, 3)).toEqual(["[448 1.5 -3.25 0.101562 240 -0 0.00195312 -448]", "count 8  min -448  max 448  mean 29.794189  std 237.67606  NaN 0  Inf 0"]);
     const empty = await runCli(["show", tmp.path("arrays.ndp"), "empty"]);
     expect(empty.stdout.split("\n").slice(1, 3)).toEqual(["[]", "count 0 (empty)"]);
   });
@@ -121,10 +139,23 @@ describe("show prints a description, the preview and the summary", () => {
     expect((await showJson(tmp.path("be.npy"), "be")).preview).toBe(numpy.get("be32")!.str);
   });
 
-  test("an unknown array is NOT_FOUND (exit 2), naming the file", async () => {
+  test("an unknown array is NOT_FOUND (exit 2), naming the file and listing its arrays", async () => {
     const result = await runCli(["show", tmp.path("arrays.ndp"), "nope"]);
     expect(result.code).toBe(2);
-    expect(errorLineOf(result)).toBe(`ndpack show: no array named "nope" in ${tmp.path("arrays.ndp")} (NOT_FOUND)`);
+    const count = Object.keys(arrays).length;
+    expect(errorLineOf(result)).toBe(`ndpack show: no array named "nope" in ${tmp.path("arrays.ndp")} (it holds ${count} arrays: "mixed", "grid32", "cube64", "image", "flags" and ${count - 5} more) (NOT_FOUND)`);
+    const typo = await runCli(["show", tmp.path("arrays.ndp"), "grid23"]);
+    expect(errorLineOf(typo)).toContain('; did you mean "grid32"? (it holds');
+  });
+
+  test("without a name: the file's only array (a .npy file's); a file of several is INVALID_ARGUMENT listing them", async () => {
+    writeFileSync(tmp.path("one.npy"), toNpy(Int32Array.of(1, -2, 300000)));
+    const result = await runCli(["show", tmp.path("one.npy")]);
+    expect(result.stderr).toBe("");
+    expect(result.stdout.split("\n").slice(0, 2)).toEqual(["one: int32 [3], C order, little-endian, 12 bytes", numpy.get("be32")!.str]);
+    const several = await runCli(["show", tmp.path("big-endian.ndp")]);
+    expect(several.code).toBe(2);
+    expect(errorLineOf(several)).toBe(`ndpack show: ${tmp.path("big-endian.ndp")} holds 2 arrays: name the one to show (be32, be64) (INVALID_ARGUMENT)`);
   });
 
   test("a closed pipe ends the output quietly", async () => {

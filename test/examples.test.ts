@@ -7,7 +7,7 @@
  * remote recipes (examples/remote-*.mjs) read files served by a real nginx, and fail without it.
  */
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { requireBuiltCli, REPO, runCli, tempDir } from "./helpers/cli-run.js";
@@ -27,17 +27,16 @@ function recipeBlocks(): { file: string; code: string }[] {
   return blocks;
 }
 
-/** Runs a script with node from `cwd`; resolves with its exit code and output. */
-function runNode(script: string, cwd: string, args: readonly string[] = []): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const started = performance.now();
+/** Runs a script with node from `cwd`, with `args` and `env` added; resolves with its exit code and output. */
+function runNode(script: string, cwd: string, args: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [script, ...args], { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (b: Buffer) => (stdout += b.toString("utf8")));
     child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
     child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr, ms: performance.now() - started }));
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
   });
 }
 
@@ -76,16 +75,21 @@ describe("every example runs", () => {
   test.concurrent.each(runnable)("%s", async (file) => {
     const dir = tempDir("example");
     try {
-      const result = await runNode(join(EXAMPLES, file), dir.dir);
+      // The example's own temporary directory goes under TMPDIR, removed with `dir`.
+      mkdirSync(dir.path("cwd"));
+      mkdirSync(dir.path("tmp"));
+      const result = await runNode(join(EXAMPLES, file), dir.path("cwd"), [], { TMPDIR: dir.path("tmp") });
       expect(result.stderr, file).toBe("");
       expect(result.code, `${file}:\n${result.stdout}`).toBe(0);
       expect(result.stdout).toContain(`${file.replace(/\.mjs$/, "")}: ok`);
+      // Outputs go to a temporary directory, never to where the example is run from.
+      expect(readdirSync(dir.path("cwd")), file).toEqual([]);
     } finally {
       dir.remove();
     }
   });
 
-  test("npm run demo's script: the whole story, every check passing, in well under a minute", async () => {
+  test("npm run demo's script: the whole story, every check passing", async () => {
     const result = await runNode(join(EXAMPLES, "demo.mjs"), REPO);
     expect(result.code, result.stdout + result.stderr).toBe(0);
     expect(result.stdout).toContain("$ ndpack inspect demo.ndp");
@@ -94,7 +98,6 @@ describe("every example runs", () => {
     expect(result.stdout).toContain("read the file from Python");
     expect(result.stdout).not.toContain("FAIL");
     expect(result.stdout.trimEnd().endsWith("every check passed")).toBe(true);
-    expect(result.ms).toBeLessThan(30_000);
     expect(JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).scripts.demo).toBe("npm run build && node examples/demo.mjs");
   });
 });

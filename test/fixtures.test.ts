@@ -239,7 +239,7 @@ describe("the fixture set", () => {
     }
     const codes = new Set(index.invalid.map((c) => c.code));
     expect([...codes].sort()).toEqual(Object.keys(STEPS_OF_CODE).sort());
-    // Step 9 (more than maxArrays = 1,000,000 entries) would take a 100 MB header; test/errors.test.ts covers it with a lowered limit.
+    // Step 9 (more than maxArrays = 100,000 entries) would take a 10 MB header; test/errors.test.ts covers it with a lowered limit.
     const steps = new Set(index.invalid.map((c) => c.step));
     for (let step = 1; step <= 23; step++) if (step !== 9) expect(steps.has(step), `step ${step}`).toBe(true);
   });

@@ -42,6 +42,7 @@ describe(".npz with numpy (one Python process)", () => {
   const tmp = tempDir("npz");
   const cases = standardCases({ bigEndian: true, seed: 2 });
   const littleCases = cases.filter((c) => c.byteOrder === "little");
+  const numpyCases = littleCases.filter((c) => DTYPES[c.dtype].numpy !== null);
   const many = manyCases(65_537);
   const metadata = { model: "test", step: 3, nested: { list: [1, 2.5, null, true], text: "ü" } };
   let report: PythonReport;
@@ -53,12 +54,17 @@ describe(".npz with numpy (one Python process)", () => {
     writeFileSync(tmp.path("ndpack-compressed.npz"), toNpz(specs, { compress: true }));
     writeFileSync(tmp.path("ndpack-zip64.npz"), toNpz(specs, { forceZip64: true, compress: true, metadata }));
     writeFileSync(tmp.path("ndpack-many.npz"), toNpz(new Map(many.map((c) => [c.name, specOf(c)]))));
+    // Nothing to keep (dtypes numpy names, no metadata): no __ndpack__.json member.
+    writeFileSync(tmp.path("ndpack-plain.npz"), toNpz(new Map(numpyCases.map((c) => [c.name, specOf(c)]))));
+    writeFileSync(tmp.path("ndpack-empty-zip64.npz"), toNpz({}, { forceZip64: true }));
     const arrays = littleCases.map(wireOf);
     const read: WireFile[] = [
       { file: "ndpack.npz", format: "npz", arrays, metadata },
       { file: "ndpack-compressed.npz", format: "npz", arrays, metadata: null },
       { file: "ndpack-zip64.npz", format: "npz", arrays, metadata },
       { file: "ndpack-many.npz", format: "npz", arrays: many.map(wireOf), metadata: null, sampleEvery: 4096 },
+      { file: "ndpack-plain.npz", format: "npz", arrays: numpyCases.map(wireOf), metadata: null, onlyArrays: true },
+      { file: "ndpack-empty-zip64.npz", format: "npz", arrays: [], metadata: null, onlyArrays: true },
     ];
     const write: WireFile[] = [
       { file: "numpy.npz", format: "npz", arrays: cases.map(wireOf) },
@@ -69,10 +75,10 @@ describe(".npz with numpy (one Python process)", () => {
   }, 120_000);
   afterAll(() => tmp.remove());
 
-  test("numpy.load reads every .npz ndpack writes with identical values and metadata (stored, deflated, forced ZIP64, 65537 members)", () => {
+  test("numpy.load reads every .npz ndpack writes with identical values and metadata (stored, deflated, forced ZIP64 even when empty, 65537 members), listing only the arrays when nothing else needs keeping", () => {
     expect(report.mismatches).toEqual([]);
     const sampled = many.filter((_, i) => i % 4096 === 0 || i === many.length - 1).length;
-    expect(report.checked).toBe(3 * littleCases.length + sampled);
+    expect(report.checked).toBe(3 * littleCases.length + sampled + numpyCases.length);
   });
 
   test("ndpack reads np.savez output with identical bits and values (bfloat16 and float8 through ml_dtypes)", () => {
@@ -350,7 +356,9 @@ describe(".npz refusals: the zip container", () => {
 
   test("INVALID_ARGUMENT and DUPLICATE_NAME on the writer", () => {
     expectCode(() => toNpz([["a", new Float32Array(1)], ["a", new Float32Array(1)]]), "DUPLICATE_NAME");
-    expectCode(() => toNpz({ "": new Float32Array(1) }), "INVALID_ARGUMENT");
+    expectCode(() => toNpz({ "\ud800": new Float32Array(1) }), "INVALID_ARGUMENT");
+    // An empty name is legal in .npz, as numpy writes it (member ".npy"), and reads back.
+    expect([...fromNpz(toNpz({ "": new Float32Array(1) })).arrays.keys()]).toEqual([""]);
     expectCode(() => toNpz({ a: new Float32Array(1) }, { metadata: { bad: NaN } }), "INVALID_ARGUMENT");
     expectCode(() => toNpz({ a: new Float32Array(1) }, { compressionLevel: 10 }), "INVALID_ARGUMENT");
     expectCode(() => fromNpz(twoMembers(), { voidDtype: "nope" as never }), "INVALID_ARGUMENT");

@@ -242,6 +242,16 @@ describe(".safetensors reader: the checks the reference lacks", () => {
     expectCode(() => fromSafetensors(st('{"metadata":{"dtype":"U8","shape":[1.5],"data_offsets":[0,0]}}')), "BAD_NUMBER");
   });
 
+  test("BAD_NUMBER: a float literal of integer value (2.0, 2e0) in a shape or data_offsets, even for a tensor named metadata (the reference refuses floats there)", () => {
+    for (const name of ["a", "metadata"]) {
+      expectCode(() => fromSafetensors(st(`{"${name}":{"dtype":"U8","shape":[2.0],"data_offsets":[0,2]}}`, 2)), "BAD_NUMBER");
+      expectCode(() => fromSafetensors(st(`{"${name}":{"dtype":"U8","shape":[2e0],"data_offsets":[0,2]}}`, 2)), "BAD_NUMBER");
+      expectCode(() => fromSafetensors(st(`{"${name}":{"dtype":"U8","shape":[2],"data_offsets":[0,2.0]}}`, 2)), "BAD_NUMBER");
+      expectCode(() => fromSafetensors(st(`{"${name}":{"dtype":"U8","shape":[2],"data_offsets":[-0,2]}}`, 2)), "BAD_NUMBER");
+      expect(fromSafetensors(st(`{"${name}":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}`, 2)).arrays.get(name)!.shape).toEqual([2]);
+    }
+  });
+
   test("names are any strings: __proto__, constructor, dots and slashes are ordinary tensors", () => {
     const names = ["__proto__", "constructor", "layer.0.weight", "a/b", "10", "2"];
     const bytes = toSafetensors(new Map(names.map((n, i) => [n, new Uint8Array([i])])));

@@ -572,7 +572,7 @@ describe("FORMAT.md §2.1: where a number ends", () => {
           "        return e.code",
           "out = []",
           "for h in json.load(sys.stdin):",
-          "    out.append([code(lambda: nd._parse_header_json(h.encode(), 64)), code(lambda: nd._parse_strict(h, 64))])",
+          "    out.append([code(lambda: nd._parse_header_json(h.encode(), 64, 1000000)), code(lambda: nd._parse_strict(h, 64, 1000000))])",
           "json.dump(out, sys.stdout)",
         ].join("\n"),
       );

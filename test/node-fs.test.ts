@@ -54,12 +54,12 @@ describe("save", () => {
     expect(values(decode(readFileSync(path)).get("a").data)).toEqual([1, 2]);
   });
 
-  test("saving through a symlink replaces the file it points to and keeps the link", async () => {
+  test("saving through a symlink with followSymlinks replaces the file it points to and keeps the link (without it: NOT_REGULAR_FILE, test/write-targets.test.ts)", async () => {
     const real = fresh("real");
     const link = fresh("link");
     writeFileSync(real, "old");
     symlinkSync(real, link);
-    await save(link, { a: new Uint8Array([9]) });
+    await save(link, { a: new Uint8Array([9]) }, { followSymlinks: true });
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
     expect(values(decode(readFileSync(real)).get("a").data)).toEqual([9]);
   });
@@ -109,12 +109,13 @@ describe("save", () => {
     expect(error.path).toBe(path);
   });
 
-  test("IO_ERROR with EISDIR as cause when the path is a directory; the temporary file is removed", async () => {
+  test("NOT_REGULAR_FILE when the path is a directory, IO_ERROR with ENOENT as cause when its folder is missing; no temporary file is left", async () => {
     const folder = tempDir();
     try {
       mkdirSync(folder.file("target"));
-      const error = await failure(() => save(folder.file("target"), { a: new Int8Array(1) }), "IO_ERROR");
-      expect(["EISDIR", "ENOTDIR", "EEXIST"]).toContain((error.cause as NodeJS.ErrnoException).code);
+      await failure(() => save(folder.file("target"), { a: new Int8Array(1) }), "NOT_REGULAR_FILE");
+      const error = await failure(() => save(folder.file("missing/target"), { a: new Int8Array(1) }), "IO_ERROR");
+      expect((error.cause as NodeJS.ErrnoException).code).toBe("ENOENT");
       expect(others(folder.path, "target")).toEqual([]);
     } finally {
       folder.remove();

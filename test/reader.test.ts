@@ -4,13 +4,13 @@
  * whole-buffer readers, reads the same bytes, in the reads it promises (the header in at most two,
  * one array in exactly one of its range, nearby arrays together), and checks CRCs by default.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, test } from "vitest";
-import { bytesSource, COALESCE_GAP_BYTES, decode, encode, NdpackError, openSource, type ByteSource, type NdArray, type NdpackReader, type OpenSourceOptions } from "../src/index.js";
+import { afterAll, describe, expect, expectTypeOf, test } from "vitest";
+import { bytesSource, COALESCE_GAP_BYTES, decode, encode, NdpackError, openSource, type ByteSource, type NdArray, type NdArrayOf, type NdpackReader, type OpenSourceOptions } from "../src/index.js";
 import { FORMATS as ALL_FORMATS, fromNpy, fromNpz, fromSafetensors, toNpy, toNpz, toSafetensors } from "../src/interop/index.js";
-import { load, open } from "../src/node/index.js";
+import { load, open, save } from "../src/node/index.js";
 import { noise } from "./helpers/common.js";
 
 const dir = mkdtempSync(join(tmpdir(), "ndpack-reader-"));
@@ -255,5 +255,97 @@ describe("every read that touches a payload verifies by default", () => {
       expect(compress ? ["CHECKSUM", "CODEC_ERROR"] : ["CHECKSUM"]).toContain((thrown as NdpackError).code);
       if (!compress) expect((await reader.read("a", { verify: false })).data[63]).not.toBe(63);
     }
+  });
+});
+
+describe("errors that help, on the one reader (issue 12)", () => {
+  const bytes = encode({ weights: Float32Array.of(1, 2, 3), bias: Float32Array.of(0.5), steps: BigInt64Array.of(7n) });
+  const damaged = bytes.slice();
+  damaged[decode(bytes).info("bias").offset]! ^= 0x01;
+
+  test("read(name, dtype): the typed array of that dtype; DTYPE_MISMATCH or INVALID_ARGUMENT before any payload is read", async () => {
+    await using reader = await openSource(bytesSource(bytes));
+    const weights = await reader.read("weights", "float32");
+    expectTypeOf(weights).toEqualTypeOf<NdArrayOf<"float32">>();
+    expectTypeOf(weights.data).toEqualTypeOf<Float32Array>();
+    expect(weights.data.reduce((a, b) => a + b, 0)).toBe(6);
+    expect((await reader.read("steps", "int64", { verify: false })).data.reduce((a, b) => a + b, 0n)).toBe(7n);
+    const before = reader.readCount;
+    const mismatch = await failure(() => reader.read("weights", "float64"), "DTYPE_MISMATCH");
+    expect(mismatch).toMatchObject({ array: "weights", expected: "float64", actual: "float32" });
+    // @ts-expect-error "<f4" is numpy's name, not a Dtype
+    expect((await failure(() => reader.read("weights", "<f4"), "INVALID_ARGUMENT")).message).toContain('did you mean "float32"?');
+    await failure(() => reader.read("nope", "float32"), "NOT_FOUND");
+    expect(reader.readCount).toBe(before);
+  });
+
+  test("NOT_FOUND lists the names there are and the nearest, and names the file", async () => {
+    const path = fileWith(bytes, ".ndp");
+    await using reader = await open(path);
+    for (const run of [() => reader.read("weight"), () => reader.readRows("weight", 0, 1), () => reader.readMany(["bias", "weight"]), async () => reader.info("weight")]) {
+      const error = await failure(run, "NOT_FOUND");
+      expect(error.message).toBe(`no array named "weight" in ${path}; did you mean "weights"? (it holds 3 arrays: "weights", "bias", "steps")`);
+      expect(error).toMatchObject({ array: "weight", path });
+    }
+    await failure(async () => {
+      for await (const _ of reader.readChunks("weight")) expect.fail("no such array");
+    }, "NOT_FOUND");
+    expect((await failure(async () => (await load(path)).get("weight"), "NOT_FOUND")).path).toBe(path);
+  });
+
+  test("every error of a file's reader carries its path: open, read, readRows, readMany, readChunks, verify and load", async () => {
+    const path = fileWith(damaged, ".ndp");
+    await using reader = await open(path);
+    expect((await failure(() => reader.read("bias"), "CHECKSUM")).path).toBe(path);
+    expect((await failure(() => reader.readRows("bias", 0, 1), "CHECKSUM")).path).toBe(path);
+    expect((await failure(() => reader.readMany(["weights", "bias"]), "CHECKSUM")).path).toBe(path);
+    expect((await failure(() => reader.readRows("bias", 0, 2), "INVALID_ARGUMENT")).path).toBe(path);
+    const chunks = await failure(async () => {
+      for await (const _ of reader.readChunks("bias")) expect.fail("a damaged chunk was handed out");
+    }, "CHECKSUM");
+    expect(chunks.path).toBe(path);
+    expect((await reader.verify()).arrays.find((a) => a.name === "bias")?.error?.path).toBe(path);
+    expect((await failure(() => load(path), "CHECKSUM")).path).toBe(path);
+    const truncated = fileWith(bytes.subarray(0, 30), ".ndp");
+    expect((await failure(() => open(truncated), "TRUNCATED")).path).toBe(truncated);
+    expect((await failure(() => load(truncated), "TRUNCATED")).path).toBe(truncated);
+    // A source without a name has no path to give.
+    await using unnamed = await openSource(bytesSource(damaged));
+    expect((await failure(() => unnamed.read("bias"), "CHECKSUM")).path).toBeUndefined();
+  });
+
+  test("BAD_MAGIC on a PNG, HDF5 or gzip file says what it is", async () => {
+    const png = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, ...new Uint8Array(40));
+    const hdf5 = Uint8Array.of(0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a, ...new Uint8Array(40));
+    const gzip = Uint8Array.of(0x1f, 0x8b, 8, ...new Uint8Array(40));
+    for (const [bytes, says] of [[png, "a PNG image"], [hdf5, "an HDF5 file"], [gzip, "a gzip file: decompress it first"]] as const) {
+      const path = fileWith(bytes, ".bin");
+      const error = await failure(() => open(path), "BAD_MAGIC");
+      expect(error.message.startsWith(`${path} is not an ndpack, .npy, .npz or .safetensors file (its first bytes match none of them); it looks like ${says}`), error.message).toBe(true);
+      expect(error.path).toBe(path);
+    }
+  });
+
+  test("an unknown option name: INVALID_ARGUMENT naming the nearest and every known one, in every reader function", async () => {
+    const path = fileWith(bytes, ".ndp");
+    await using reader = await open(path);
+    const calls: [string, () => Promise<unknown>][] = [
+      ["openSource", () => openSource(bytesSource(bytes), { verfy: true } as never)],
+      ["open", () => open(path, { maxArray: 1 } as never)],
+      ["load", () => load(path, { verfy: false } as never)],
+      ["save", () => save(join(dir, "never-written.ndp"), {}, { fsyn: false } as never)],
+      ["read", () => reader.read("weights", { verfy: false } as never)],
+      ["read", () => reader.read("weights", "float32", { verfy: false } as never)],
+      ["readRows", () => reader.readRows("weights", 0, 1, { verfy: false } as never)],
+      ["readMany", () => reader.readMany(["weights"], { maxgap: 0 } as never)],
+      ["readChunks", async () => reader.readChunks("weights", { chunkSize: 4 } as never)],
+      ["verify", () => reader.verify({ verify: false } as never)],
+    ];
+    for (const [fn, call] of calls) expect((await failure(call, "INVALID_ARGUMENT")).message).toMatch(new RegExp(`^${fn}: unknown option "\\w+"`));
+    expect((await failure(() => load(path, { verfy: false } as never), "INVALID_ARGUMENT")).message).toBe(
+      'load: unknown option "verfy"; did you mean "verify"? (load takes maxHeaderBytes, maxDepth, maxArrays, maxDims, maxNameBytes, maxDecodedBytes, copy, verify)',
+    );
+    expect((await failure(() => reader.readMany(["weights"], { maxgap: 0 } as never), "INVALID_ARGUMENT")).message).toContain('did you mean "maxGap"?');
+    expect(existsSync(join(dir, "never-written.ndp"))).toBe(false);
   });
 });

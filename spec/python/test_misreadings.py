@@ -141,15 +141,15 @@ def checksums_of_every_array_first():
 def trailing_text_first():
     original = nd._parse_header_json
 
-    def parse_header_json(raw, max_depth):
+    def parse_header_json(raw, max_depth, max_nodes):
         try:  # where a standard parser says the object ends
             text = raw.decode("utf-8")
             _, end = json.JSONDecoder().raw_decode(text)
         except (ValueError, RecursionError):
-            return original(raw, max_depth)
+            return original(raw, max_depth, max_nodes)
         if text[end:].strip(" "):
             raise nd.NdpackError("HEADER_INVALID", "text after the header object")
-        return original(raw, max_depth)
+        return original(raw, max_depth, max_nodes)
 
     return patched((nd, "_parse_header_json", parse_header_json))
 

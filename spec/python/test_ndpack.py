@@ -356,12 +356,22 @@ class Limits(unittest.TestCase):
             ndpack.loads(file_with_header(b'{"metadata":' + b"[" * 65 + b"]" * 65 + b"}"))
         self.assertEqual(cm.exception.code, "LIMIT_EXCEEDED")
 
+    def test_max_header_nodes(self):
+        # A value per two bytes: cheap in bytes, costly parsed (issue 16). LIMIT_EXCEEDED by default
+        # past 1,000,000 values; max_header_nodes lifts it.
+        header = b'{"alignment":8,"checksum":"none","dataLength":0,"metadata":{"a":[' + b"0," * 1000000 + b'0]},"arrays":[]}'
+        with self.assertRaises(NdpackError) as cm:
+            ndpack.loads(file_with_header(header))
+        self.assertEqual(cm.exception.code, "LIMIT_EXCEEDED")
+        self.assertIn("maxHeaderNodes", str(cm.exception))
+        self.assertEqual(len(ndpack.loads(file_with_header(header), max_header_nodes=1000010).metadata["a"]), 1000001)
+
     def test_strict_and_fast_parsers_agree(self):
         good = (b'{"alignment":8,"checksum":"none","dataLength":0,"metadata":{"a":[1,-0,0.5,'
                 b'"\\u00e9\\n",{"b":null}],"c":1e-7},"arrays":[]}')
         fast = ndpack._fast_parse(good.decode(), 64)
         self.assertIsNotNone(fast)
-        strict = ndpack._parse_strict(good.decode(), 64)
+        strict = ndpack._parse_strict(good.decode(), 64, 1000000)
         self.assertEqual(ndpack.canonical_header(fast), ndpack.canonical_header(strict))
         self.assertEqual(ndpack.loads(file_with_header(good)).metadata["a"][3], "é\n")
         pair = good.replace(b"\\u00e9", b"\\ud83d\\ude00")

@@ -8,8 +8,9 @@
 import { basename } from "node:path";
 import type { Dtype } from "../dtypes.js";
 import type { Checksum, Codec } from "../format.js";
-import { usageError, withFile } from "./errors.js";
-import { entriesOf, formatOfPath, openFile, type FileFormat } from "./formats.js";
+import { errorLine, FileError, usageError, withFile } from "./errors.js";
+import { entriesOf, formatOfPath, openFile, type FileFormat, type OpenFileOptions } from "./formats.js";
+import { printError } from "./output.js";
 import { createProgress } from "./progress.js";
 import { writeArrays, type OutputArray, type WriteOptions } from "./writers.js";
 
@@ -29,6 +30,25 @@ export interface WriteCommandOptions {
   /** Show a progress bar (`true`), never (`false`), or when standard error is a terminal and the input large (unset). */
   readonly progress?: boolean;
   readonly voidDtype?: Dtype;
+  /** Write through a symbolic link at the output path instead of refusing it (never for `extract`). */
+  readonly followSymlinks?: boolean;
+  /**
+   * Copy arrays whose checksum or padding is damaged (each one named in a warning on standard
+   * error) instead of failing with the input's error.
+   */
+  readonly salvage?: boolean;
+}
+
+/**
+ * How a writing command opens an input: its void dtype, and with `--salvage` a warning per damaged
+ * array instead of a failure (CHECKSUM, BAD_PADDING: without it, damage in the input is never
+ * laundered into an output with fresh checksums).
+ */
+export function inputOptions(command: string, path: string, options: Pick<WriteCommandOptions, "voidDtype" | "salvage">): OpenFileOptions {
+  return {
+    ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }),
+    ...(options.salvage ? { onDamage: (error) => printError(`${errorLine(`${command}: warning`, new FileError(path, error))}; copied as it is (--salvage)`) } : {}),
+  };
 }
 
 /** The output format of `path`: `--to`, else its extension. */
@@ -50,6 +70,7 @@ export function writeOptions(format: FileFormat, options: WriteCommandOptions, m
     ...(options.alignment === undefined ? {} : { alignment: options.alignment }),
     ...(options.checksum === undefined ? {} : { checksum: options.checksum }),
     ...(options.bigEndian ? { byteOrder: "big" as const } : {}),
+    ...(options.followSymlinks ? { followSymlinks: true } : {}),
   };
 }
 
@@ -69,8 +90,11 @@ export async function copyArrays(path: string, arrays: readonly OutputArray[], o
 /** Runs `ndpack convert`; returns the exit code. */
 export async function convertCommand(input: string, output: string, options: WriteCommandOptions): Promise<number> {
   const format = outputFormat(output, options.to);
-  const file = await openFile(input, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype });
+  const file = await openFile(input, inputOptions("ndpack convert", input, options));
   try {
+    if (format === "ndpack" && file.names.includes("")) {
+      throw usageError(`${input} holds an array with an empty name, which an ndpack file cannot hold: convert to .npz or .safetensors, or name it (ndpack extract ${input} "" -o DIR, then ndpack pack ${output} NAME=DIR/.npy ...)`, "name");
+    }
     const arrays = entriesOf(file).map((entry) => ({ name: entry.name, file, entry }));
     await copyArrays(output, arrays, writeOptions(format, options, file.metadata), file.byteLength, options.progress);
   } finally {

@@ -4,7 +4,12 @@
  * (`|a - b| <= atol + rtol * |b|`, exact by default; NaN equals NaN), with the number of differing
  * elements, the largest difference and the first differing element. The metadata is compared too
  * (unless `--ignore-metadata`). Memory order, byte order and compression are not differences:
- * values are compared by index. Exit 1 on any difference, 0 when there is none.
+ * values are compared by index. bool values compare by truth value, as numpy's `array_equal` does
+ * (bytes 1 and 2 are both True), unless `--exact-bool`. Exit 1 on any difference, 0 when there is none.
+ *
+ * Arrays are paired by name; when each file holds one array (two .npy files, named after their
+ * files), those two are compared whatever their names; `--by-position` pairs the i-th array of one
+ * file with the i-th of the other.
  *
  * Values stream through in chunks when both arrays have the same memory order; otherwise both are
  * read whole and compared in C order.
@@ -15,8 +20,8 @@ import { DTYPES, type Dtype } from "../dtypes.js";
 import { cOrderBytes } from "../interop/common.js";
 import { usageError } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
-import { bytesOf, CHUNK_BYTES, chunksOf, entriesOf, entryOf, openFile, type ArrayEntry } from "./formats.js";
-import { displayName, formatShape, print, toJson } from "./output.js";
+import { bytesOf, CHUNK_BYTES, chunksOf, entriesOf, openFile, type ArrayEntry } from "./formats.js";
+import { displayName, escapeControls, formatShape, print, toJson } from "./output.js";
 import { compareChunks, formatStatistic, formatValue, indexOf, kindOf, numbersOf, valueAt, type Tolerance, type Value } from "./values.js";
 
 /** Options of `ndpack diff`. */
@@ -26,6 +31,8 @@ export interface DiffOptions {
   readonly ignoreMetadata?: boolean;
   readonly json?: boolean;
   readonly voidDtype?: Dtype;
+  readonly byPosition?: boolean;
+  readonly exactBool?: boolean;
 }
 
 /** How the values of two arrays of the same dtype and shape differ. */
@@ -38,6 +45,7 @@ interface ValueDifference {
 
 /** One array present in both files that differs. */
 interface ArrayDifference {
+  /** The array's name, or both names (`a vs b`) when arrays of different names were paired. */
   readonly name: string;
   readonly kind: "dtype" | "shape" | "values";
   readonly a: string;
@@ -116,9 +124,27 @@ function checkTolerance(value: number | undefined, option: string): number {
   return value;
 }
 
+/** Which arrays of the two files are compared with which, and which have no partner. */
+function pairArrays(a: readonly ArrayEntry[], b: readonly ArrayEntry[], byPosition: boolean): { pairs: [ArrayEntry, ArrayEntry][]; onlyA: string[]; onlyB: string[] } {
+  if (byPosition || (a.length === 1 && b.length === 1)) {
+    return {
+      pairs: a.slice(0, b.length).map((entry, i) => [entry, b[i]!]),
+      onlyA: a.slice(b.length).map((e) => e.name),
+      onlyB: b.slice(a.length).map((e) => e.name),
+    };
+  }
+  const byName = new Map(b.map((e) => [e.name, e]));
+  const namesA = new Set(a.map((e) => e.name));
+  return {
+    pairs: a.flatMap((entry) => (byName.has(entry.name) ? [[entry, byName.get(entry.name)!] as [ArrayEntry, ArrayEntry]] : [])),
+    onlyA: a.filter((e) => !byName.has(e.name)).map((e) => e.name),
+    onlyB: b.filter((e) => !namesA.has(e.name)).map((e) => e.name),
+  };
+}
+
 /** Runs `ndpack diff`; returns 0 (no difference) or 1. */
 export async function diffCommand(pathA: string, pathB: string, options: DiffOptions): Promise<number> {
-  const tolerance = { rtol: checkTolerance(options.rtol, "--rtol"), atol: checkTolerance(options.atol, "--atol") };
+  const tolerance = { rtol: checkTolerance(options.rtol, "--rtol"), atol: checkTolerance(options.atol, "--atol"), exactBool: options.exactBool ?? false };
   const openOptions = options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype };
   const fileA = await openFile(pathA, openOptions);
   let fileB: NdpackReader;
@@ -128,28 +154,20 @@ export async function diffCommand(pathA: string, pathB: string, options: DiffOpt
     await fileA.close();
     throw error;
   }
-  const onlyA: string[] = [];
-  const onlyB: string[] = [];
+  const { pairs, onlyA, onlyB } = pairArrays(entriesOf(fileA), entriesOf(fileB), options.byPosition ?? false);
   const differences: ArrayDifference[] = [];
   let same = 0;
   try {
-    const namesB = new Set(fileB.names);
-    for (const a of entriesOf(fileA)) {
-      if (!namesB.has(a.name)) {
-        onlyA.push(a.name);
-        continue;
-      }
-      const b = entryOf(fileB, a.name);
-      if (a.dtype !== b.dtype) differences.push({ name: a.name, kind: "dtype", a: a.dtype, b: b.dtype });
-      else if (formatShape(a.shape) !== formatShape(b.shape)) differences.push({ name: a.name, kind: "shape", a: formatShape(a.shape), b: formatShape(b.shape) });
+    for (const [a, b] of pairs) {
+      const name = a.name === b.name ? a.name : `${a.name} vs ${b.name}`;
+      if (a.dtype !== b.dtype) differences.push({ name, kind: "dtype", a: a.dtype, b: b.dtype });
+      else if (formatShape(a.shape) !== formatShape(b.shape)) differences.push({ name, kind: "shape", a: formatShape(a.shape), b: formatShape(b.shape) });
       else {
         const values = await compareValues(fileA, a, fileB, b, tolerance);
         if (values === undefined) same++;
-        else differences.push({ name: a.name, kind: "values", a: a.dtype, b: b.dtype, values });
+        else differences.push({ name, kind: "values", a: a.dtype, b: b.dtype, values });
       }
     }
-    const namesA = new Set(fileA.names);
-    for (const name of fileB.names) if (!namesA.has(name)) onlyB.push(name);
   } finally {
     await Promise.all([fileA.close(), fileB.close()]);
   }
@@ -173,8 +191,8 @@ export async function diffCommand(pathA: string, pathB: string, options: DiffOpt
     );
     return differs ? 1 : 0;
   }
-  for (const name of onlyA) print(`only in ${pathA}: ${displayName(name)}`);
-  for (const name of onlyB) print(`only in ${pathB}: ${displayName(name)}`);
+  for (const name of onlyA) print(`only in ${escapeControls(pathA)}: ${displayName(name)}`);
+  for (const name of onlyB) print(`only in ${escapeControls(pathB)}: ${displayName(name)}`);
   for (const d of differences) {
     if (d.kind !== "values") {
       print(`${d.kind} differs: ${displayName(d.name)}: ${d.a} != ${d.b}`);
@@ -189,7 +207,7 @@ export async function diffCommand(pathA: string, pathB: string, options: DiffOpt
         `; first at ${formatShape(v.first.index)}: ${show(v.first.a)} != ${show(v.first.b)}`,
     );
   }
-  if (metadataDiffers) print(`metadata differs: ${JSON.stringify(fileA.metadata)} != ${JSON.stringify(fileB.metadata)}`);
+  if (metadataDiffers) print(`metadata differs: ${toJson(fileA.metadata, 0)} != ${toJson(fileB.metadata, 0)}`);
   const total = same + differences.length;
   if (!differs) print(`no differences: ${same} ${same === 1 ? "array" : "arrays"} equal${tolerance.rtol > 0 || tolerance.atol > 0 ? ` within rtol ${tolerance.rtol}, atol ${tolerance.atol}` : ""}`);
   else print(`${differences.length + onlyA.length + onlyB.length} ${differences.length + onlyA.length + onlyB.length === 1 ? "array differs" : "arrays differ"}${metadataDiffers ? ", and the metadata" : ""}; ${same} of ${total} in both are equal`);

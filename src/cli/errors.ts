@@ -6,11 +6,12 @@
  * |-----:|---------|
  * | 0 | success (`verify`: every check holds; `diff`: no difference) |
  * | 1 | `diff` found a difference; or a failure that is not the input's fault: IO_ERROR, FILE_CHANGED, an HTTP failure (HTTP_ERROR, RANGE_NOT_SUPPORTED, TIMEOUT, ABORTED), an internal error |
- * | 2 | bad input: a file that is not valid (any format or checksum code), NOT_FOUND (no such array), INVALID_ARGUMENT (bad usage) |
+ * | 2 | bad input: a file that is not valid (any format or checksum code), NOT_FOUND (no such array), INVALID_ARGUMENT (bad usage), NOT_REGULAR_FILE (an output path ndpack may not replace) |
  *
  * @module
  */
 import { isNdpackError, NdpackError, type ErrorCode } from "../errors.js";
+import { escapeControls } from "./output.js";
 
 /** Exit codes of the `ndpack` command. */
 export const EXIT = { ok: 0, failure: 1, badInput: 2 } as const;
@@ -54,17 +55,38 @@ function oneLine(message: string): string {
   return message.replace(/\s*\n\s*/g, " ").trim();
 }
 
+/** Library option names that library messages mention, and the flags that set them on the command line. */
+const FLAG_OF_OPTION: readonly (readonly [RegExp, string])[] = [
+  [/\b(?:the )?voidDtype(?: option)?\b/g, "--void-dtype"],
+  [/\b(?:the )?compressionLevel(?: option)?\b/g, "--level"],
+];
+
+/** A library message in the command line's words: flags instead of option names. */
+function inFlags(message: string): string {
+  return FLAG_OF_OPTION.reduce((text, [option, flag]) => text.replace(option, flag), message);
+}
+
+/**
+ * `message` without its leading `array "NAME": `, for lines that already name the array (the
+ * library's messages start with it; `FAIL  NAME: ...` need not say it twice).
+ */
+export function withoutArrayName(message: string, name: string): string {
+  const prefix = `array ${JSON.stringify(name)}: `;
+  return message.startsWith(prefix) ? message.slice(prefix.length) : message;
+}
+
 /**
  * The one line printed for an error: `ndpack <command>: <file>: <problem> (<CODE>)`. The file is
- * left out when the message already names it.
+ * left out when the message already names it. Terminal controls in the file name and the message
+ * (which may quote a file's contents) are escaped.
  */
 export function errorLine(command: string, error: unknown): string {
   const file = error instanceof FileError ? error.file : undefined;
   const inner = error instanceof FileError ? error.error : error;
-  const message = oneLine(inner instanceof Error ? inner.message : String(inner));
+  const message = inFlags(oneLine(inner instanceof Error ? inner.message : String(inner)));
   const where = file !== undefined && !message.includes(file) ? `${file}: ` : "";
   const code = isNdpackError(inner) ? inner.code : `internal error${inner instanceof Error && inner.name !== "Error" ? ` ${inner.name}` : ""}; run with --debug for a stack trace`;
-  return `${command}: ${where}${message} (${code})`;
+  return escapeControls(`${command}: ${where}${message} (${code})`);
 }
 
 /** What `--debug` adds: the stack trace and the chain of causes. */

@@ -5,13 +5,16 @@
  *
  * What is held in memory at once: one chunk ({@link CHUNK_BYTES}) of uncompressed arrays and of
  * .npz members (deflated ones inflated as a stream); a whole array for an ndpack array stored
- * with a codec (decompressed in one piece, within `maxDecodedBytes`). Every read checks CRCs.
+ * with a codec (decompressed in one piece, within `maxDecodedBytes`). Every read checks CRCs,
+ * unless the file was opened to salvage (`--salvage`): then damage is reported and the bytes are
+ * read as they are.
  *
  * @module
  */
 import { basename } from "node:path";
 import type { ArrayInfo } from "../decode.js";
 import type { Dtype } from "../dtypes.js";
+import { NdpackError } from "../errors.js";
 import type { Checksum } from "../format.js";
 import { formatNamed, formatOfName, type FormatName } from "../formats/index.js";
 import { open } from "../node/fs.js";
@@ -44,15 +47,48 @@ export interface ArrayEntry extends ArrayInfo {
 export interface OpenFileOptions {
   /** The dtype of void descrs in .npy and .npz files (numpy's way of storing ml_dtypes arrays). */
   readonly voidDtype?: Dtype;
+  /**
+   * Salvaging (`--salvage`): called with each array's checksum or padding failure (CHECKSUM,
+   * BAD_PADDING), whose bytes are then read as they are. Unset (the default), such a failure ends
+   * the read: damaged bytes never reach an output that would give them fresh checksums.
+   */
+  readonly onDamage?: (error: NdpackError) => void;
 }
+
+/** The failures `onDamage` may take instead of the read failing: the bytes are there, only their checks fail. */
+const SALVAGEABLE: ReadonlySet<string> = new Set(["CHECKSUM", "BAD_PADDING"]);
+
+/** The `onDamage` of each file opened to salvage. */
+const salvaging = new WeakMap<NdpackReader, (error: NdpackError) => void>();
 
 /**
  * Opens a file of any supported format with the one reader (headers only); a .npy file's array is
  * named after the file. Errors name the file.
  */
-export function openFile(path: string, options: OpenFileOptions = {}): Promise<NdpackReader> {
+export async function openFile(path: string, options: OpenFileOptions = {}): Promise<NdpackReader> {
   const npyName = basename(path).replace(/\.npy$/i, "");
-  return withFile(path, () => open(path, { npyName, ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }) }));
+  const file = await withFile(path, () => open(path, { npyName, ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }) }));
+  if (options.onDamage !== undefined) salvaging.set(file, options.onDamage);
+  return file;
+}
+
+/**
+ * For a file opened to salvage: checks array `name` (one more read of it) and hands a
+ * salvageable failure to `onDamage`. Returns the `verify` option to read it with: false when
+ * salvaging (checked here already), true otherwise.
+ */
+async function checkToSalvage(file: NdpackReader, name: string, chunkBytes: number): Promise<boolean> {
+  const onDamage = salvaging.get(file);
+  if (onDamage === undefined) return true;
+  try {
+    for await (const _ of file.readChunks(name, { chunkBytes })) {
+      // Each chunk is checked as it passes.
+    }
+  } catch (error) {
+    if (!(error instanceof NdpackError) || !SALVAGEABLE.has(error.code)) throw error;
+    onDamage(error);
+  }
+  return false;
 }
 
 /** The file's path (the CLI always opens paths). */
@@ -82,7 +118,8 @@ export function entryOf(file: NdpackReader, name: string): ArrayEntry {
 /** An array's elements, in storage order and this machine's byte order, chunk by chunk (CRC checked); errors name the file. */
 export async function* chunksOf(file: NdpackReader, name: string, chunkBytes = CHUNK_BYTES): AsyncGenerator<Uint8Array, void, undefined> {
   try {
-    yield* file.readChunks(name, { chunkBytes });
+    const verify = await checkToSalvage(file, name, chunkBytes);
+    yield* file.readChunks(name, { chunkBytes, verify });
   } catch (error) {
     throw error instanceof FileError ? error : new FileError(pathOf(file), error);
   }
@@ -91,7 +128,8 @@ export async function* chunksOf(file: NdpackReader, name: string, chunkBytes = C
 /** An array's whole bytes, in storage order and this machine's byte order (CRC checked); errors name the file. */
 export function bytesOf(file: NdpackReader, name: string): Promise<Uint8Array> {
   return withFile(pathOf(file), async () => {
-    const { data } = await file.read(name);
+    const verify = await checkToSalvage(file, name, CHUNK_BYTES);
+    const { data } = await file.read(name, { verify });
     return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   });
 }

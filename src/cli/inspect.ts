@@ -9,7 +9,7 @@ import type { Dtype } from "../dtypes.js";
 import { withFile } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
 import { entriesOf, formatLabel, openFile, versionOf, type FileFormat } from "./formats.js";
-import { displayName, formatBytes, formatShape, formatTable, print, toJson } from "./output.js";
+import { displayName, escapeControls, formatBytes, formatShape, formatTable, print, toJson } from "./output.js";
 
 /** Options of `ndpack inspect`. */
 export interface InspectOptions {
@@ -77,10 +77,10 @@ function formatInspectReport(report: InspectReport): string {
   const lines: string[] = [];
   const format = formatLabel(report.format as FileFormat);
   const count = `${report.arrays.length} ${report.arrays.length === 1 ? "array" : "arrays"}`;
-  lines.push(`${report.file}: ${format}${report.version === null ? "" : ` ${report.version}`}, ${count}, ${formatBytes(report.size)}${report.size >= 1024 ? ` (${report.size} bytes)` : ""}`);
+  lines.push(`${escapeControls(report.file)}: ${format}${report.version === null ? "" : ` ${report.version}`}, ${count}, ${formatBytes(report.size)}${report.size >= 1024 ? ` (${report.size} bytes)` : ""}`);
   const details = [report.alignment === null ? undefined : `alignment ${report.alignment}`, `checksum ${report.checksum}`].filter((d) => d !== undefined);
   lines.push(details.join(", "));
-  const metadata = JSON.stringify(report.metadata);
+  const metadata = toJson(report.metadata, 0);
   lines.push(`metadata ${metadata.length > 100 ? toJson(report.metadata) : metadata}`);
   if (report.arrays.length > 0) {
     const compressed = report.arrays.some((a) => a.codec !== "none");

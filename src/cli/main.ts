@@ -18,7 +18,7 @@ import { debugText, errorLine, EXIT, exitCodeOf } from "./errors.js";
 import { extractCommand } from "./extract.js";
 import { CHUNK_BYTES } from "./formats.js";
 import { inspectCommand } from "./inspect.js";
-import { handleClosedStdout } from "./output.js";
+import { escapeControls, handleClosedStdout, printError } from "./output.js";
 import { packCommand } from "./pack.js";
 import { LARGE_INPUT_BYTES } from "./progress.js";
 import { showCommand } from "./show.js";
@@ -30,10 +30,16 @@ Exit codes:
   0  success (verify: every check holds; diff: no difference)
   1  diff found a difference; or a failure that is not the input's fault (IO_ERROR, FILE_CHANGED, internal)
   2  bad input: an invalid or damaged file (its NdpackError code is printed), NOT_FOUND (no such
-     array), INVALID_ARGUMENT (bad usage)
+     array), INVALID_ARGUMENT (bad usage), NOT_REGULAR_FILE (an output path that is a link, a
+     directory, a device, a FIFO or a socket)
 
 Errors are one line on standard error: "ndpack <command>: <file>: <problem> (<CODE>)"; --debug adds
 the stack trace.`;
+
+const OUTPUT_PATHS = `
+Output paths: a regular file (replaced atomically) or nothing. A symbolic link is refused unless
+--follow-symlinks is given; a directory, device, FIFO or socket is always refused (NOT_REGULAR_FILE).
+Set-user-id, set-group-id and sticky bits of a replaced file are not kept.`;
 
 const MEMORY = `
 Memory: arrays are copied one ${CHUNK_BYTES >> 20} MiB chunk at a time, whatever the file's size, except
@@ -63,6 +69,9 @@ function nonNegative(value: string): number {
 const voidDtypeOption = () =>
   new Option("--void-dtype <dtype>", "the dtype of raw (void) members of .npy/.npz files, as numpy stores bfloat16 and float8 (ml_dtypes)").choices(DTYPE_NAMES.filter((d) => ["bfloat16", "float8_e4m3fn", "float8_e5m2"].includes(d)));
 
+const salvageOption = () =>
+  new Option("--salvage", "copy arrays whose checksum or padding is damaged, with a warning for each (default: fail with the input's error, exit 2)");
+
 /** The options of the commands that write files. */
 function writeFlags(command: Command, { formats = true, ndpack = true } = {}): Command {
   if (formats) command.addOption(new Option("--to <format>", "output format, when the extension does not say it").choices(["ndpack", "npy", "npz", "safetensors"]));
@@ -79,6 +88,8 @@ function writeFlags(command: Command, { formats = true, ndpack = true } = {}): C
     .option("--big-endian", "store big-endian numbers (.ndp, .npy, .npz)")
     .option("--progress", `show a progress bar on standard error (default: when it is a terminal and the input is ${LARGE_INPUT_BYTES >> 20} MiB or more)`)
     .option("--no-progress", "never show a progress bar")
+    .option("--follow-symlinks", "when the output path is a symbolic link, replace the regular file it points to (default: refuse, NOT_REGULAR_FILE)")
+    .addOption(salvageOption())
     .addOption(voidDtypeOption());
 }
 
@@ -120,11 +131,11 @@ ${EXIT_CODES}`,
     .command("show")
     .description("print an array's values as numpy does (the edges of large arrays) and its summary: count, min, max, mean, std, NaN and Inf counts")
     .argument("<file>", "a .ndp, .npy, .npz or .safetensors file")
-    .argument("<name>", "the array's name (see ndpack inspect)")
+    .argument("[name]", "the array's name (see ndpack inspect); may be left out when the file holds one array")
     .option("--json", "print one JSON object: the summary and the preview")
     .addOption(voidDtypeOption())
     .addHelpText("after", `\nmin, max, mean and std are of the finite values; the array is read once, chunk by chunk.\n${EXIT_CODES}`)
-    .action(async (file: string, name: string, options: { json?: boolean; voidDtype?: Dtype }) => {
+    .action(async (file: string, name: string | undefined, options: { json?: boolean; voidDtype?: Dtype }) => {
       state.exitCode = await showCommand(file, name, options);
     });
 
@@ -146,7 +157,7 @@ ${EXIT_CODES}`,
       .argument("<in>", "the file to read")
       .argument("<out>", "the file to write (replaced atomically when complete)"),
   )
-    .addHelpText("after", `\nMetadata is kept where the output can hold it (not in .npy).\n${MEMORY}\n${EXIT_CODES}`)
+    .addHelpText("after", `\nMetadata is kept where the output can hold it (not in .npy).\n${OUTPUT_PATHS}\n${MEMORY}\n${EXIT_CODES}`)
     .action(async (input: string, output: string, options: WriteCommandOptions) => {
       state.exitCode = await convertCommand(input, output, options);
     });
@@ -160,9 +171,10 @@ ${EXIT_CODES}`,
     .option("--big-endian", "store big-endian numbers")
     .option("--progress", "show a progress bar on standard error")
     .option("--no-progress", "never show a progress bar")
+    .addOption(salvageOption())
     .addOption(voidDtypeOption())
-    .addHelpText("after", `\nNames become file names with / \\ : * ? " < > | % and control characters percent-encoded (layer/0 -> layer%2F0.npy).\nPrints the path of each file written.\n${MEMORY}\n${EXIT_CODES}`)
-    .action(async (file: string, names: string[], options: { output?: string; bigEndian?: boolean; progress?: boolean; voidDtype?: Dtype }) => {
+    .addHelpText("after", `\nNames become file names with / \\ : * ? " < > | %, control characters and bidirectional overrides percent-encoded (layer/0 -> layer%2F0.npy).\nPrints the path of each file written.\nA symbolic link at DIR/<name>.npy is never followed: extract refuses it (NOT_REGULAR_FILE), as it refuses a directory, device, FIFO or socket there.\n${MEMORY}\n${EXIT_CODES}`)
+    .action(async (file: string, names: string[], options: { output?: string; bigEndian?: boolean; progress?: boolean; salvage?: boolean; voidDtype?: Dtype }) => {
       state.exitCode = await extractCommand(file, names, options);
     });
 
@@ -174,7 +186,7 @@ ${EXIT_CODES}`,
       .argument("<inputs...>", "NAME=FILE (e.g. weights=w.npy) or FILE")
       .option("--metadata <json>", "the output's metadata, a JSON object"),
   )
-    .addHelpText("after", `\n${MEMORY}\n${EXIT_CODES}`)
+    .addHelpText("after", `\n${OUTPUT_PATHS}\n${MEMORY}\n${EXIT_CODES}`)
     .action(async (output: string, inputs: string[], options: WriteCommandOptions & { metadata?: string }) => {
       state.exitCode = await packCommand(output, inputs, options);
     });
@@ -187,10 +199,15 @@ ${EXIT_CODES}`,
     .option("--rtol <x>", "relative tolerance: values differ when |a - b| > atol + rtol * |b| (default 0)", nonNegative)
     .option("--atol <x>", "absolute tolerance (default 0: values must be equal; NaN equals NaN)", nonNegative)
     .option("--ignore-metadata", "do not compare the metadata")
+    .option("--by-position", "pair the arrays by their position in the files, not by name")
+    .option("--exact-bool", "compare bool arrays byte for byte (1 and 2 differ), not by truth value")
     .option("--json", "print one JSON object")
     .addOption(voidDtypeOption())
-    .addHelpText("after", `\nMemory order, byte order and compression are not differences: values are compared by index.\n${EXIT_CODES}`)
-    .action(async (a: string, b: string, options: { rtol?: number; atol?: number; ignoreMetadata?: boolean; json?: boolean; voidDtype?: Dtype }) => {
+    .addHelpText(
+      "after",
+      `\nArrays are paired by name, or by position with --by-position; two files of one array each (two .npy files) are compared whatever the names.\nMemory order, byte order and compression are not differences: values are compared by index.\n${EXIT_CODES}`,
+    )
+    .action(async (a: string, b: string, options: { rtol?: number; atol?: number; ignoreMetadata?: boolean; byPosition?: boolean; exactBool?: boolean; json?: boolean; voidDtype?: Dtype }) => {
       state.exitCode = await diffCommand(a, b, options);
     });
 
@@ -237,11 +254,11 @@ export async function main(args: readonly string[]): Promise<number> {
       // `ndpack` alone prints its help on standard error: a usage error.
       if (error.code === "commander.help" || error.code === "commander.executeSubCommandAsync") return EXIT.badInput;
       const message = error.message.replace(/^error: /, "");
-      process.stderr.write(`${command}: ${message} (INVALID_ARGUMENT); see '${command} --help'\n`);
+      printError(`${command}: ${escapeControls(message)} (INVALID_ARGUMENT); see '${command} --help'`);
       return EXIT.badInput;
     }
-    process.stderr.write(errorLine(command, error) + "\n");
-    if (debug) process.stderr.write(debugText(error) + "\n");
+    printError(errorLine(command, error));
+    if (debug) printError(debugText(error));
     return exitCodeOf(error);
   }
 }
@@ -252,7 +269,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`ndpack: ${debugText(error)}\n`);
+    printError(`ndpack: ${debugText(error)}`);
     process.exitCode = EXIT.failure;
   },
 );

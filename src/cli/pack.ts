@@ -8,7 +8,7 @@
 import { usageError } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
 import { entriesOf, openFile } from "./formats.js";
-import { copyArrays, outputFormat, writeOptions, type WriteCommandOptions } from "./convert.js";
+import { copyArrays, inputOptions, outputFormat, writeOptions, type WriteCommandOptions } from "./convert.js";
 import type { OutputArray } from "./writers.js";
 
 /** Options of `ndpack pack`. */
@@ -48,7 +48,7 @@ export async function packCommand(output: string, inputs: readonly string[], opt
   try {
     const arrays: OutputArray[] = [];
     for (const { name, path } of parsed) {
-      const file = await openFile(path, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype });
+      const file = await openFile(path, inputOptions("ndpack pack", path, options));
       files.push(file);
       if (name === undefined) {
         for (const entry of entriesOf(file)) arrays.push({ name: entry.name, file, entry });

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { formatBytes } from "./output.js";
+import { escapeControls, formatBytes } from "./output.js";
 
 /** Inputs from this size on get a progress bar on a terminal. */
 export const LARGE_INPUT_BYTES = 64 << 20;
@@ -30,8 +30,9 @@ const SILENT: Progress = { advance() {}, done() {}, stop() {} };
  * A progress bar for `total` bytes of `inputBytes` input: shown when `enabled` is true, or, when it
  * is `undefined`, when standard error is a terminal and the input is large.
  */
-export function createProgress(label: string, total: number, inputBytes: number, enabled: boolean | undefined): Progress {
+export function createProgress(rawLabel: string, total: number, inputBytes: number, enabled: boolean | undefined): Progress {
   const stream = process.stderr;
+  const label = escapeControls(rawLabel);
   const show = enabled ?? (stream.isTTY === true && inputBytes >= LARGE_INPUT_BYTES);
   if (!show) return SILENT;
   const started = Date.now();

@@ -1,13 +1,13 @@
 /**
- * `ndpack show FILE NAME`: an array's values as numpy prints them (the edges of large arrays, the
+ * `ndpack show FILE [NAME]`: an array (the file's only one when NAME is left out) as numpy prints it (the edges of large arrays, the
  * middle elided), and a summary: element count, min, max, mean and standard deviation of the finite
  * values, and the number of NaN and infinite elements. The array is read once, chunk by chunk.
  *
  * @module
  */
 import type { Dtype } from "../dtypes.js";
-import { withFile } from "./errors.js";
-import { chunksOf, entryOf, openFile, type ArrayEntry } from "./formats.js";
+import { usageError, withFile } from "./errors.js";
+import { chunksOf, entriesOf, entryOf, openFile, type ArrayEntry } from "./formats.js";
 import { displayName, formatBytes, formatShape, print, toJson } from "./output.js";
 import { formatPreview, formatStatistic, formatValue, kindOf, planPreview, PreviewCollector, SummaryBuilder, type PartSummary, type Summary } from "./values.js";
 
@@ -47,16 +47,24 @@ function describeEntry(entry: ArrayEntry): string {
   return `${displayName(entry.name)}: ${entry.dtype} ${formatShape(entry.shape)}, ${entry.order} order${byteOrder}, ${formatBytes(entry.nbytes)}${stored}`;
 }
 
-/** Runs `ndpack show`; returns the exit code. */
-export async function showCommand(path: string, name: string, options: ShowOptions): Promise<number> {
+/** The array of a file that holds exactly one, for `show FILE` without a name; otherwise a usage error listing the names. */
+function onlyArray(arrays: readonly ArrayEntry[], path: string): ArrayEntry {
+  if (arrays.length === 1) return arrays[0]!;
+  const shown = arrays.slice(0, 5).map((a) => displayName(a.name)).join(", ");
+  const more = arrays.length > 5 ? ` and ${arrays.length - 5} more` : "";
+  throw usageError(arrays.length === 0 ? `${path} holds no arrays` : `${path} holds ${arrays.length} arrays: name the one to show (${shown}${more})`, "name");
+}
+
+/** Runs `ndpack show`; returns the exit code. Without a name, shows the file's only array. */
+export async function showCommand(path: string, name: string | undefined, options: ShowOptions): Promise<number> {
   const { entry, summary, preview } = await withFile(path, async () => {
     const file = await openFile(path, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype });
     try {
-      const entry = entryOf(file, name);
+      const entry = name === undefined ? onlyArray(entriesOf(file), path) : entryOf(file, name);
       const plan = planPreview(entry.shape, entry.order);
       const collector = new PreviewCollector(plan, entry.dtype);
       const summary = new SummaryBuilder(entry.dtype);
-      for await (const chunk of chunksOf(file, name)) {
+      for await (const chunk of chunksOf(file, entry.name)) {
         summary.add(chunk);
         collector.add(chunk);
       }

@@ -8,7 +8,7 @@
  */
 import { DTYPES, type Dtype, type DtypeInfo } from "../dtypes.js";
 import type { Order } from "../format.js";
-import { bfloat16ToFloat32, float16ToFloat32, float32ToBfloat16, float32ToFloat16, float32ToFloat8E4M3FN, float32ToFloat8E5M2, float8E4M3FNToFloat32, float8E5M2ToFloat32 } from "../floats.js";
+import { bfloat16ToFloat32, float16ToFloat32, float32ToFloat16, float8E4M3FNToFloat32, float8E5M2ToFloat32 } from "../floats.js";
 
 /** How the elements of a dtype are read as numbers. */
 export type ValueKind = "bool" | "int" | "bigint" | "float" | "complex";
@@ -263,8 +263,11 @@ export function planPreview(shape: readonly number[], order: Order): PreviewPlan
   const count = shape.reduce((a, b) => a * b, 1);
   const summarize = count > PREVIEW_THRESHOLD;
   const summarized = shape.map((d) => summarize && d > 2 * EDGE_ITEMS);
-  const kept = shape.map((d, k) => (summarized[k] ? [0, 1, 2, d - 3, d - 2, d - 1] : Array.from({ length: d }, (_, i) => i)));
   const strides = elementStrides(shape, order);
+  // An empty array shows no element: listing the indices of its other axes (shape [0, 2^32])
+  // would allocate in proportion to a dimension of nothing.
+  if (count === 0) return { shape, summarized, strides, positions: [] };
+  const kept = shape.map((d, k) => (summarized[k] ? [0, 1, 2, d - 3, d - 2, d - 1] : Array.from({ length: d }, (_, i) => i)));
   const total = kept.reduce((a, b) => a * b.length, 1);
   if (total > MAX_PREVIEW_ELEMENTS) return { shape, summarized, strides, positions: undefined };
   let positions = [0];
@@ -318,12 +321,6 @@ function rounderOf(dtype: Dtype): (x: number) => number {
       return Math.fround;
     case "float16":
       return (x) => float16ToFloat32(float32ToFloat16([x]))[0]!;
-    case "bfloat16":
-      return (x) => bfloat16ToFloat32(float32ToBfloat16([x]))[0]!;
-    case "float8_e4m3fn":
-      return (x) => float8E4M3FNToFloat32(float32ToFloat8E4M3FN([x]))[0]!;
-    case "float8_e5m2":
-      return (x) => float8E5M2ToFloat32(float32ToFloat8E5M2([x]))[0]!;
     default:
       return (x) => x;
   }
@@ -419,14 +416,50 @@ function floatFormatter(values: readonly number[], dtype: Dtype, sign: "-" | "+"
   };
 }
 
+/**
+ * A float of a dtype that numpy knows only through ml_dtypes (bfloat16, float8), as ml_dtypes
+ * prints it: C++'s `ostream << float`, which is printf's `%g` (6 significant digits, a tie rounded
+ * to even as glibc does, trailing zeros dropped, an exponent below 1e-4 and from 1e6), unpadded.
+ */
+function mlDtypesFloat(x: number): string {
+  if (x !== x) return "nan";
+  if (!Number.isFinite(x)) return x > 0 ? "inf" : "-inf";
+  const sign = x < 0 || Object.is(x, -0) ? "-" : "";
+  if (x === 0) return `${sign}0`;
+  const SIGNIFICANT = 6;
+  // toExponential(100) gives the exact decimal expansion of every bfloat16 and float8 value.
+  const [mantissa, exp] = Math.abs(x).toExponential(100).split("e") as [string, string];
+  const all = mantissa.replace(".", "");
+  let exponent = Number(exp);
+  let digits = all.slice(0, SIGNIFICANT);
+  const next = all[SIGNIFICANT]!;
+  const rest = all.slice(SIGNIFICANT + 1);
+  if (next > "5" || (next === "5" && (/[1-9]/.test(rest) || Number(digits.at(-1)) % 2 === 1))) {
+    const rounded = String(Number(digits) + 1);
+    if (rounded.length > SIGNIFICANT) exponent++;
+    digits = rounded.slice(0, SIGNIFICANT);
+  }
+  digits = digits.replace(/0+$/, "") || "0";
+  if (exponent < -4 || exponent >= SIGNIFICANT) {
+    return `${sign}${digits[0]}${digits.length > 1 ? `.${digits.slice(1)}` : ""}e${exponent < 0 ? "-" : "+"}${String(Math.abs(exponent)).padStart(2, "0")}`;
+  }
+  if (exponent < 0) return `${sign}0.${"0".repeat(-exponent - 1)}${digits}`;
+  const whole = digits.padEnd(exponent + 1, "0");
+  const fraction = digits.slice(exponent + 1);
+  return `${sign}${whole.slice(0, exponent + 1)}${fraction ? `.${fraction}` : ""}`;
+}
+
+/** True for the dtypes numpy prints through ml_dtypes' scalar types. */
+const printedByMlDtypes = (dtype: Dtype) => DTYPES[dtype].mlDtypes !== null;
+
 /** A formatter for the shown elements of an array, all formatted to one width. */
 function elementFormatter(dtype: Dtype, values: readonly Value[]): (value: Value) => string {
   const kind = kindOf(dtype);
+  if (printedByMlDtypes(dtype)) return (v) => mlDtypesFloat(v as number);
   switch (kind) {
-    case "bool": {
-      const width = values.some((v) => v === false) ? 5 : 4;
-      return (v) => (v ? "True" : "False").padStart(width);
-    }
+    case "bool":
+      // numpy's BoolFormat: " True" in arrays, so that True and False line up.
+      return (v) => (v ? " True" : "False");
     case "int":
     case "bigint": {
       const width = Math.max(0, ...values.map((v) => String(v).length));
@@ -463,19 +496,25 @@ function scalarFloat(x: number, round: (x: number) => number): string {
   return `${p.int}.${p.frac || "0"}`;
 }
 
-/** Formats one value on its own, as numpy prints a scalar of the dtype. */
+/** Formats one value on its own, as numpy prints a scalar of the dtype (and a 0-d array). */
 export function formatValue(dtype: Dtype, value: Value): string {
+  if (printedByMlDtypes(dtype)) return mlDtypesFloat(value as number);
   switch (kindOf(dtype)) {
     case "float":
       return scalarFloat(value as number, rounderOf(dtype));
     case "complex": {
+      // Python's complex repr: parts without a trailing ".0", the real part left out when it is +0.
       const [re, im] = value as readonly [number, number];
       const round = rounderOf(dtype);
-      const i = scalarFloat(im, round);
-      return `(${scalarFloat(re, round)}${i.startsWith("-") ? "" : "+"}${i}j)`;
+      const part = (x: number) => scalarFloat(x, round).replace(/\.0$/, "");
+      const i = part(im);
+      if (re === 0 && !Object.is(re, -0)) return `${i}j`;
+      return `(${part(re)}${i.startsWith("-") ? "" : "+"}${i}j)`;
     }
+    case "bool":
+      return value ? "True" : "False";
     default:
-      return elementFormatter(dtype, [value])(value).trim();
+      return String(value);
   }
 }
 
@@ -493,7 +532,7 @@ export function formatPreview(plan: PreviewPlan, dtype: Dtype, values: ReadonlyM
   if (plan.positions === undefined) return `(${shape.reduce((a, b) => a * b, 1)} elements in ${shape.length} dimensions: too many short axes to preview)`;
   const format = elementFormatter(dtype, [...values.values()]);
   const element = (position: number) => format(values.get(position)!);
-  if (shape.length === 0) return element(0);
+  if (shape.length === 0) return formatValue(dtype, values.get(0)!);
   if (shape.includes(0)) return "[]";
 
   const extendLine = (state: { s: string; line: string }, word: string, width: number, indent: string) => {
@@ -545,6 +584,8 @@ export function formatPreview(plan: PreviewPlan, dtype: Dtype, values: ReadonlyM
 export interface Tolerance {
   readonly rtol: number;
   readonly atol: number;
+  /** Compare bool bytes exactly (1 and 2 differ) instead of by truth value, as numpy's `array_equal` does. */
+  readonly exactBool: boolean;
 }
 
 /** What differs between two runs of elements. */
@@ -590,6 +631,9 @@ export function compareChunks(dtype: Dtype, a: Uint8Array, b: Uint8Array, tolera
       const abs = Math.hypot(pr - qr, pi - qi);
       if (!exact && abs <= tolerance.atol + tolerance.rtol * Math.hypot(qr, qi)) continue;
       differ(i, abs);
+    } else if (kind === "bool" && !tolerance.exactBool) {
+      if (((x as ArrayLike<number>)[i] === 0) === ((y as ArrayLike<number>)[i] === 0)) continue;
+      differ(i, 1);
     } else {
       const p = (x as ArrayLike<number>)[i]!;
       const q = (y as ArrayLike<number>)[i]!;

@@ -8,10 +8,10 @@
  */
 import type { Dtype } from "../dtypes.js";
 import { isNdpackError, NdpackError } from "../errors.js";
-import { errorLine, exitCodeOf, EXIT, FileError, withFile } from "./errors.js";
+import { errorLine, exitCodeOf, EXIT, FileError, withFile, withoutArrayName } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
 import { formatLabel, openFile, versionOf } from "./formats.js";
-import { displayName, print, toJson } from "./output.js";
+import { displayName, escapeControls, print, printError, toJson } from "./output.js";
 
 /** Options of `ndpack verify`. */
 export interface VerifyOptions {
@@ -46,7 +46,7 @@ export async function verifyCommand(path: string, options: VerifyOptions): Promi
       for (const { name, error } of (await file.verify()).arrays) {
         if (error === undefined) results.push({ name, ok: true });
         else if (exitCodeOf(error) !== EXIT.badInput) throw error;
-        else results.push({ name, ok: false, code: error.code, message: error.message });
+        else results.push({ name, ok: false, code: error.code, message: withoutArrayName(error.message, name) });
       }
     });
   } finally {
@@ -59,15 +59,16 @@ export async function verifyCommand(path: string, options: VerifyOptions): Promi
   if (options.json) {
     print(toJson({ file: path, format: file.format, ok: failed.length === 0, checksum: file.checksum, arrays: results }));
   } else {
-    for (const r of results) print(r.ok ? `ok    ${displayName(r.name)}` : `FAIL  ${displayName(r.name)}: ${r.message} (${r.code})`);
+    for (const r of results) print(r.ok ? `ok    ${displayName(r.name)}` : `FAIL  ${displayName(r.name)}: ${escapeControls(r.message!)} (${r.code})`);
     const count = `${results.length} ${results.length === 1 ? "array" : "arrays"}`;
-    if (failed.length > 0) print(`${path}: ${failed.length} of ${count} damaged`);
-    else if (file.checksum === "none") print(`${path}: ${label}, structure valid, ${count}; it has no checksums, so the values themselves cannot be checked`);
-    else print(`${path}: ${label}, structure and checksums valid, ${count}`);
+    const shown = escapeControls(path);
+    if (failed.length > 0) print(`${shown}: ${failed.length} of ${count} damaged`);
+    else if (file.checksum === "none") print(`${shown}: ${label}, structure valid, ${count}; it has no checksums, so the values themselves cannot be checked`);
+    else print(`${shown}: ${label}, structure and checksums valid, ${count}`);
   }
   if (failed.length === 0) return EXIT.ok;
   const first = failed[0]!;
   const summary = new NdpackError(first.code as NdpackError["code"], `${failed.length} of ${results.length} arrays failed verification, first ${JSON.stringify(first.name)}: ${first.message}`, { array: first.name });
-  process.stderr.write(errorLine("ndpack verify", new FileError(path, summary)) + "\n");
+  printError(errorLine("ndpack verify", new FileError(path, summary)));
   return EXIT.badInput;
 }

@@ -52,6 +52,13 @@ export interface WriteOptions {
   readonly byteOrder?: ByteOrder;
   /** Called with the number of array bytes each time a chunk has been written. */
   readonly onProgress?: (bytes: number) => void;
+  /**
+   * .npy only: fsync the output's directory after the rename (default true). `extract` writes many
+   * files into one directory and fsyncs it once, at the end.
+   */
+  readonly syncDirectory?: boolean;
+  /** Write through a symbolic link at the path instead of refusing it (`--follow-symlinks`; see `AtomicFile`). */
+  readonly followSymlinks?: boolean;
 }
 
 /** Checks that the options suit the format (before anything is read or written). */
@@ -105,6 +112,7 @@ async function writeNdpack(path: string, arrays: readonly OutputArray[], options
     ...(options.checksum === undefined ? {} : { checksum: options.checksum }),
     ...(options.byteOrder === undefined ? {} : { byteOrder: options.byteOrder }),
     ...(options.compressionLevel === undefined ? {} : { compressionLevel: options.compressionLevel }),
+    followSymlinks: options.followSymlinks ?? false,
   });
   try {
     for (const array of arrays) await writer.writeAll(array.name, chunksIn(array, HOST_BYTE_ORDER, options.onProgress));
@@ -116,8 +124,8 @@ async function writeNdpack(path: string, arrays: readonly OutputArray[], options
 }
 
 /** Writes pieces to a new file that replaces `path` when complete. */
-async function writeAtomically(path: string, pieces: AsyncIterable<Uint8Array>): Promise<void> {
-  const file = await AtomicFile.create(path);
+async function writeAtomically(path: string, pieces: AsyncIterable<Uint8Array>, options: WriteOptions): Promise<void> {
+  const file = await AtomicFile.create(path, { followSymlinks: options.followSymlinks ?? false });
   try {
     const sink = new FileSink(file.handle);
     for await (const piece of pieces) await sink.write(piece);
@@ -126,7 +134,7 @@ async function writeAtomically(path: string, pieces: AsyncIterable<Uint8Array>):
     await file.discard();
     throw error instanceof NdpackError || error instanceof FileError ? error : ioError("write", file.tempPath, error);
   }
-  await file.commit(true);
+  await file.commit(true, options.syncDirectory ?? true);
 }
 
 function npyHeader(entry: ArrayEntry, byteOrder: ByteOrder): Uint8Array {
@@ -141,6 +149,7 @@ async function writeNpy(path: string, array: OutputArray, options: WriteOptions)
       yield npyHeader(array.entry, byteOrder);
       yield* chunksIn(array, npyByteOrder(DTYPES[array.entry.dtype], byteOrder), options.onProgress);
     })(),
+    options,
   );
 }
 
@@ -150,7 +159,7 @@ async function writeNpz(path: string, arrays: readonly OutputArray[], options: W
   const method = compress ? "deflate" : "stored";
   // Checks names, dtypes and metadata exactly as toNpz does, on empty stand-ins.
   toNpz(arrays.map(({ name, entry }) => [name, standIn(entry)] as const), { metadata: options.metadata });
-  const zip = await ZipStreamWriter.create(path, options.compressionLevel ?? 6);
+  const zip = await ZipStreamWriter.create(path, options.compressionLevel ?? 6, { followSymlinks: options.followSymlinks ?? false });
   try {
     const dtypes: Record<string, Dtype> = {};
     for (const array of arrays) {
@@ -219,6 +228,7 @@ async function writeSafetensors(path: string, arrays: readonly OutputArray[], op
         options.onProgress?.(bytes.length);
       }
     })(),
+    options,
   );
 }
 

@@ -7,8 +7,7 @@
  */
 import { copySwapped, freshBytes } from "../bytes.js";
 import type { NdArray } from "../decode.js";
-import { DTYPES, isDtype, type Dtype, type DtypeInfo } from "../dtypes.js";
-import type { ArrayInput, ArraysInput } from "../encode.js";
+import { DTYPES, isDtype, unknownDtypeMessage, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { NdpackError } from "../errors.js";
 import type { ByteOrder, Codec, Order } from "../format.js";
 import { elementCount } from "../header.js";
@@ -25,6 +24,25 @@ export function checkCopy(copy: unknown): CopyMode {
 }
 
 /** Checks a positive integer limit option, returning `fallback` when it is absent. */
+/**
+ * Default of `maxTotalDecodedBytes`: what readers that inflate every array at once (`fromNdpack`,
+ * `fromNpz`) may inflate in all. Each array is bounded by `maxDecodedBytes` (1 GiB), but a file of
+ * a few MiB could hold many such bombs; twice that bound leaves room for any one array and more.
+ */
+export const DEFAULT_MAX_TOTAL_DECODED_BYTES = 2 * 1024 * 1024 * 1024;
+
+/**
+ * LIMIT_EXCEEDED, before anything is inflated, when the compressed arrays of a file decode to more
+ * than `limit` bytes in all (their declared sizes, from the headers).
+ */
+export function checkTotalDecoded(sizes: Iterable<number>, limit: number): void {
+  let total = 0;
+  for (const size of sizes) total += size;
+  if (total > limit) {
+    throw new NdpackError("LIMIT_EXCEEDED", `the compressed arrays decode to ${total} bytes in all, more than the limit of ${limit}; raise the maxTotalDecodedBytes option to read them`, { expected: limit, actual: total, limit: "maxTotalDecodedBytes" });
+  }
+}
+
 export function checkLimit(value: unknown, fallback: number, option: string): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || (value as number) < 1) {
@@ -35,7 +53,7 @@ export function checkLimit(value: unknown, fallback: number, option: string): nu
 
 /** Checks a dtype option. */
 export function checkDtype(value: unknown, option: string): Dtype {
-  if (!isDtype(value)) throw new NdpackError("INVALID_ARGUMENT", `option ${option} must be an ndpack dtype name, got ${JSON.stringify(value)}`, { field: option });
+  if (!isDtype(value)) throw new NdpackError("INVALID_ARGUMENT", unknownDtypeMessage(value, `option ${option}`), { field: option });
   return value;
 }
 
@@ -56,20 +74,11 @@ export function checkMetadata(metadata: unknown): Readonly<Record<string, unknow
   return metadata as Readonly<Record<string, unknown>>;
 }
 
-/** The `[name, array]` pairs of any {@link ArraysInput}, in order. */
-export function entriesOf(arrays: ArraysInput): Iterable<readonly [string, ArrayInput]> {
-  if (arrays instanceof Map) return arrays.entries();
-  if (arrays !== null && typeof arrays === "object" && typeof (arrays as Iterable<unknown>)[Symbol.iterator] === "function") {
-    return arrays as Iterable<readonly [string, ArrayInput]>;
-  }
-  if (arrays === null || typeof arrays !== "object") throw new NdpackError("INVALID_ARGUMENT", "arrays must be an object, a Map or a list of [name, array] pairs");
-  return Object.entries(arrays as Record<string, ArrayInput>);
-}
-
-/** Checks that an array name to write is a non-empty Unicode string not seen before. */
+/** Checks that an array name to write is a Unicode string not seen before. */
 export function checkName(name: unknown, seen: Set<string>): string {
-  if (typeof name !== "string" || name.length === 0 || !name.isWellFormed()) {
-    throw new NdpackError("INVALID_ARGUMENT", `array names must be non-empty Unicode strings, got ${JSON.stringify(name)}`, { field: "name" });
+  // An empty name is legal in .npz (member ".npy") and .safetensors files, as numpy and safetensors write it.
+  if (typeof name !== "string" || !name.isWellFormed()) {
+    throw new NdpackError("INVALID_ARGUMENT", `array names must be Unicode strings, got ${JSON.stringify(name)}`, { field: "name" });
   }
   if (seen.has(name)) throw new NdpackError("DUPLICATE_NAME", `array name ${JSON.stringify(name)} is given twice`, { array: name });
   seen.add(name);
@@ -147,7 +156,7 @@ export function viewOrCopy(found: ForeignPayload, copy: CopyMode): NdArray {
     nbytes: payload.length,
     data: new dtype.view(bytes.buffer, bytes.byteOffset, payload.length / wordSize),
     copied,
-  };
+  } as NdArray; // the table's row for `dtype` makes `data` the type DtypeData names for it
 }
 
 /**

@@ -21,8 +21,10 @@
  */
 import { decode, inputBytes, type DecodeInput, type DecodeOptions, type NdArray } from "../decode.js";
 import type { Dtype } from "../dtypes.js";
-import { encode, type ArraySpec, type EncodeOptions } from "../encode.js";
-import { NdpackError } from "../errors.js";
+import { encode, ENCODE_OPTIONS, type ArraySpec, type EncodeOptions } from "../encode.js";
+import { checkOptionNames, NdpackError } from "../errors.js";
+import { LIMIT_OPTIONS } from "../format.js";
+import { checkLimit, checkTotalDecoded, DEFAULT_MAX_TOTAL_DECODED_BYTES } from "./common.js";
 import { sniffFormat } from "../formats/index.js";
 import { fromNpy, toNpy } from "./npy.js";
 import { fromNpz, toNpz } from "./npz.js";
@@ -89,6 +91,7 @@ function readForeign(bytes: Uint8Array, format: InteropFormat, options: ToNdpack
  * ```
  */
 export function toNdpack(input: DecodeInput, options: ToNdpackOptions = {}): Uint8Array {
+  checkOptionNames(options, { ...ENCODE_OPTIONS, from: true, name: true, voidDtype: true } satisfies Record<keyof ToNdpackOptions, true>, "toNdpack");
   const bytes = inputBytes(input);
   const format = options.from ?? detectFormat(bytes);
   if (format === undefined || format === "ndpack") {
@@ -99,15 +102,23 @@ export function toNdpack(input: DecodeInput, options: ToNdpackOptions = {}): Uin
   for (const [name, array] of arrays) {
     specs.set(name, { data: array.data, shape: array.shape, dtype: array.dtype, order: array.order, ...(options.codec === undefined && array.codec !== "none" ? { codec: array.codec } : {}) });
   }
-  return encode(specs, { ...options, metadata: options.metadata ?? metadata });
+  const { from: _from, name: _name, voidDtype: _voidDtype, ...encodeOptions } = options;
+  return encode(specs, { ...encodeOptions, metadata: options.metadata ?? metadata });
 }
 
 /** Options of {@link fromNdpack}: how to read the ndpack file (the core's `decode` options) and what to write. */
-export interface FromNdpackOptions extends Pick<DecodeOptions, "maxHeaderBytes" | "maxDepth" | "maxArrays" | "maxDims" | "maxNameBytes" | "maxDecodedBytes" | "verify"> {
+export interface FromNdpackOptions extends Pick<DecodeOptions, "maxHeaderBytes" | "maxHeaderNodes" | "maxDepth" | "maxArrays" | "maxDims" | "maxNameBytes" | "maxDecodedBytes" | "verify"> {
   /** For .npy: the array to write. Default: the file's only array (INVALID_ARGUMENT when it has several). */
   readonly name?: string;
   /** For .npz: deflate the members. Default: when any array of the ndpack file is compressed. */
   readonly compress?: boolean;
+  /**
+   * Check every payload's CRC before converting (default `true`: every payload is read anyway, so
+   * the check costs one CRC pass). `false` converts a damaged payload as it is.
+   */
+  readonly verify?: boolean;
+  /** Largest decoded size of all compressed arrays together (every one is decompressed), checked before decompressing any. Default 2 GiB. */
+  readonly maxTotalDecodedBytes?: number;
 }
 
 /**
@@ -124,8 +135,14 @@ export interface FromNdpackOptions extends Pick<DecodeOptions, "maxHeaderBytes" 
  * ```
  */
 export function fromNdpack(input: DecodeInput, to: InteropFormat, options: FromNdpackOptions = {}): Uint8Array {
-  const { name, compress, ...decodeOptions } = options;
-  const file = decode(input, decodeOptions);
+  checkOptionNames(options, { ...LIMIT_OPTIONS, name: true, compress: true, verify: true, maxTotalDecodedBytes: true } satisfies Record<keyof FromNdpackOptions, true>, "fromNdpack");
+  const { name, compress, maxTotalDecodedBytes, ...decodeOptions } = options;
+  // Every payload is read to be converted, so its CRC is checked unless the caller opts out.
+  const file = decode(input, { ...decodeOptions, verify: decodeOptions.verify ?? true });
+  // Every array is decompressed below (one for .npy): each is bounded by maxDecodedBytes, all by this.
+  const limit = checkLimit(maxTotalDecodedBytes, DEFAULT_MAX_TOTAL_DECODED_BYTES, "maxTotalDecodedBytes");
+  const decoded = to === "npy" && name !== undefined ? [name] : file.names;
+  checkTotalDecoded(decoded.filter((n) => file.has(n) && file.info(n).codec !== "none").map((n) => file.info(n).nbytes), limit);
   switch (to) {
     case "npy": {
       if (name === undefined && file.size !== 1) {

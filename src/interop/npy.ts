@@ -28,10 +28,10 @@
  */
 import { runOnBytes, type RangeSteps } from "../io/steps.js";
 import { copySwapped } from "../bytes.js";
-import { inputBytes, type DecodeInput, type NdArray } from "../decode.js";
+import { inputBytes, type DecodeInput, type NdArray, type DecodedArray } from "../decode.js";
 import { DTYPES, DTYPE_NAMES, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { prepareArray, type ArrayInput, type PreparedArray } from "../encode.js";
-import { NdpackError } from "../errors.js";
+import { checkOptionNames, NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS, type ByteOrder, type Order } from "../format.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
 import { checkCopy, checkDtype, checkLimit, decodeUtf8, inByteOrder, sizeOf, viewOrCopy, type CopyMode } from "./common.js";
@@ -61,8 +61,8 @@ const NPY_MAX_PREFIX_SIZE = 12;
 /** The .npy format versions. */
 export type NpyVersion = 1 | 2 | 3;
 
-/** An array read from a .npy file: the core's {@link NdArray} without a name (a .npy file has none). */
-export type NpyArray = Omit<NdArray, "name">;
+/** An array read from a .npy file: the core's {@link NdArray} without a name (a .npy file has none), still discriminated by `dtype`. */
+export type NpyArray = { [D in Dtype]: Omit<DecodedArray<D>, "name"> }[Dtype];
 
 /** Options of {@link fromNpy}. */
 export interface NpyReadOptions {
@@ -473,6 +473,7 @@ function latin1(bytes: Uint8Array): string {
  * ```
  */
 export function fromNpy(input: DecodeInput, options: NpyReadOptions = {}): NpyArray {
+  checkOptionNames(options, { copy: true, voidDtype: true, maxHeaderBytes: true, maxDims: true } satisfies Record<keyof NpyReadOptions, true>, "fromNpy");
   const copy = checkCopy(options.copy);
   const resolved = resolveNpyOptions(options);
   const bytes = inputBytes(input);
@@ -588,6 +589,7 @@ function writeNpyPayload(array: PreparedArray, byteOrder: ByteOrder, target: Uin
  * ```
  */
 export function toNpy(array: ArrayInput, options: NpyWriteOptions = {}): Uint8Array {
+  checkOptionNames(options, { version: true, byteOrder: true } satisfies Record<keyof NpyWriteOptions, true>, "toNpy");
   const prepared = prepareArray("array", array);
   const header = writeNpyHeader(prepared, options);
   const out = new Uint8Array(header.length + prepared.source.length);

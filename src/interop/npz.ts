@@ -24,13 +24,13 @@
 import { runOnBytes } from "../io/steps.js";
 import { inputBytes, type DecodeInput, type NdArray } from "../decode.js";
 import { isDtype, type Dtype } from "../dtypes.js";
-import { prepareArray, type ArraysInput, type PreparedArray } from "../encode.js";
-import { NdpackError } from "../errors.js";
+import { entriesOf, prepareArray, type ArraysInput, type PreparedArray } from "../encode.js";
+import { checkOptionNames, NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
 import { parseHeaderJson, stringifyJson } from "../json.js";
-import { checkCopy, checkLevel, checkLimit, checkMetadata, checkName, decodeUtf8, entriesOf, setOwn, utf8Encoder, viewOrCopy, type CopyMode, type ForeignPayload } from "./common.js";
+import { checkCopy, checkLevel, checkLimit, checkMetadata, checkTotalDecoded, DEFAULT_MAX_TOTAL_DECODED_BYTES, checkName, decodeUtf8, setOwn, utf8Encoder, viewOrCopy, type CopyMode, type ForeignPayload } from "./common.js";
 import { npyLayoutSteps, npyPayload, resolveNpyOptions, storedHead, writeNpyHeader, type NpyLayout } from "./npy.js";
-import { readZipDirectory, readZipMember, writeZip, type ZipEntry, type ZipMemberInput } from "./zip.js";
+import { checkInflatedSize, readZipDirectory, readZipMember, writeZip, type ZipEntry, type ZipMemberInput } from "./zip.js";
 
 /** The member that carries ndpack metadata and dtypes numpy has no name for. */
 export const NPZ_NDPACK_MEMBER = "__ndpack__.json";
@@ -48,6 +48,8 @@ export interface NpzReadOptions {
   readonly maxArrays?: number;
   /** Largest uncompressed size of a deflated member, checked before inflating it. Default 1 GiB (the core's `maxDecodedBytes`). */
   readonly maxDecodedBytes?: number;
+  /** Largest uncompressed size of all deflated members together, checked before inflating any. Default 2 GiB. */
+  readonly maxTotalDecodedBytes?: number;
   /** Longest .npy header. Default 10000 (numpy's). */
   readonly maxHeaderBytes?: number;
   /** Most dimensions. Default 64. */
@@ -74,7 +76,11 @@ export interface NpzWriteOptions {
   readonly compressionLevel?: number;
   /** Metadata to keep in {@link NPZ_NDPACK_MEMBER} (any JSON object). */
   readonly metadata?: Readonly<Record<string, unknown>>;
-  /** Write ZIP64 records for every member and the directory even when no size needs them. Default false. */
+  /**
+   * Write ZIP64 records for every member and the directory even when no size needs them. Default
+   * false. An empty archive is written plain even so: numpy.load recognises a zip by its first
+   * bytes, and there is nothing for ZIP64 records to describe.
+   */
   readonly forceZip64?: boolean;
 }
 
@@ -90,7 +96,7 @@ export function readNdpackMember(content: Uint8Array): NdpackMember {
   const text = decodeUtf8(content);
   if (text === undefined) throw fail("not valid UTF-8");
   // The core's strict JSON reader: duplicate keys, lone surrogates and inexact integers are errors.
-  const value = parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth }) as Record<string, unknown>;
+  const value = parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth, maxNodes: DEFAULT_LIMITS.maxHeaderNodes }) as Record<string, unknown>;
   const keys = Object.keys(value);
   if (keys.length !== 2 || !Object.hasOwn(value, "metadata") || !Object.hasOwn(value, "dtypes")) throw fail('must be an object with exactly the keys "metadata" and "dtypes"');
   const { metadata, dtypes } = value;
@@ -182,10 +188,12 @@ export function checkNdpackDtypes(extra: NdpackMember, dtypeOf: (name: string) =
  * ```
  */
 export function fromNpz(input: DecodeInput, options: NpzReadOptions = {}): NpzContents {
+  checkOptionNames(options, { copy: true, voidDtype: true, maxArrays: true, maxDecodedBytes: true, maxTotalDecodedBytes: true, maxHeaderBytes: true, maxDims: true, verify: true } satisfies Record<keyof NpzReadOptions, true>, "fromNpz");
   const copy = checkCopy(options.copy);
   const npyOptions = resolveNpyOptions({ maxHeaderBytes: options.maxHeaderBytes, maxDims: options.maxDims });
   const maxArrays = checkLimit(options.maxArrays, DEFAULT_LIMITS.maxArrays, "maxArrays");
   const maxDecodedBytes = checkLimit(options.maxDecodedBytes, DEFAULT_LIMITS.maxDecodedBytes, "maxDecodedBytes");
+  const maxTotalDecodedBytes = checkLimit(options.maxTotalDecodedBytes, DEFAULT_MAX_TOTAL_DECODED_BYTES, "maxTotalDecodedBytes");
   const verify = options.verify ?? true;
   const voidOption = options.voidDtype;
   checkVoidDtypeOption(voidOption);
@@ -193,6 +201,10 @@ export function fromNpz(input: DecodeInput, options: NpzReadOptions = {}): NpzCo
   const bytes = inputBytes(input);
   const members = sortMembers(readZipDirectory(bytes, { maxEntries: maxArrays }));
   const memberOptions = { maxDecodedBytes, verify };
+  // Every member is inflated below: their declared sizes are checked, each and in all, before any is.
+  const deflated = [...members.arrays.map(({ entry }) => entry), ...(members.ndpack === undefined ? [] : [members.ndpack])].filter((entry) => entry.method === "deflate");
+  for (const entry of deflated) checkInflatedSize(entry, maxDecodedBytes);
+  checkTotalDecoded(deflated.map((entry) => entry.size), maxTotalDecodedBytes);
   const extra = members.ndpack === undefined ? noNdpackMember() : readNdpackMember(readZipMember(bytes, members.ndpack, memberOptions));
 
   const arrays = new Map<string, NdArray>();
@@ -235,6 +247,7 @@ export function fromNpz(input: DecodeInput, options: NpzReadOptions = {}): NpzCo
  * ```
  */
 export function toNpz(arrays: ArraysInput, options: NpzWriteOptions = {}): Uint8Array {
+  checkOptionNames(options, { compress: true, compressionLevel: true, metadata: true, forceZip64: true } satisfies Record<keyof NpzWriteOptions, true>, "toNpz");
   const level = checkLevel(options.compressionLevel);
   const metadata = checkMetadata(options.metadata);
   const method = options.compress ? "deflate" : "stored";

@@ -33,13 +33,13 @@
 import { runOnBytes, type RangeSteps } from "../io/steps.js";
 import { inputBytes, type DecodeInput, type NdArray } from "../decode.js";
 import { DTYPES, DTYPE_NAMES, type DtypeInfo } from "../dtypes.js";
-import { prepareArray, type ArraysInput } from "../encode.js";
-import { NdpackError } from "../errors.js";
+import { entriesOf, prepareArray, type ArraysInput } from "../encode.js";
+import { checkOptionNames, NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
 import { parseHeaderJson, stringifyJson } from "../json.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
 import { copySwapped } from "../bytes.js";
-import { cOrderBytes, checkCopy, checkLimit, checkMetadata, checkName, decodeUtf8, entriesOf, readU64, setOwn, sizeOf, utf8Encoder, viewOrCopy, type CopyMode } from "./common.js";
+import { cOrderBytes, checkCopy, checkLimit, checkMetadata, checkName, decodeUtf8, readU64, setOwn, sizeOf, utf8Encoder, viewOrCopy, type CopyMode } from "./common.js";
 
 /** The reference implementation's `MAX_HEADER_SIZE`: the longest header read by default. */
 export const SAFETENSORS_MAX_HEADER_BYTES = 100_000_000;
@@ -143,7 +143,9 @@ function readHeaderJson(headerBytes: Uint8Array): Record<string, unknown> {
   const text = decodeUtf8(headerBytes);
   if (text === undefined) throw new NdpackError("HEADER_INVALID", "safetensors header is not valid UTF-8", { offset: SAFETENSORS_LENGTH_SIZE });
   try {
-    return parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth }) as Record<string, unknown>;
+    // No key's numbers are free: sizes are integer literals everywhere, as the reference's serde
+    // reading of u64/usize requires (`2.0` is refused, even in a tensor named "metadata").
+    return parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth, maxNodes: DEFAULT_LIMITS.maxHeaderNodes, freeNumbersKey: null }) as Record<string, unknown>;
   } catch (error) {
     // Tensor names are the header's top-level keys: a repeated one is a repeated tensor name.
     if (error instanceof NdpackError && error.code === "DUPLICATE_KEY" && isTopLevelField(error.field)) {
@@ -252,7 +254,7 @@ function decodeMetadata(raw: Record<string, string>): Record<string, unknown> {
 /** One JSON value, read with the core's strict parser (as a metadata value, so any JSON number is allowed). */
 function parseJsonValue(text: string, key: string): unknown {
   try {
-    const wrapped = parseHeaderJson(`{"metadata":${text}}`, { maxDepth: DEFAULT_LIMITS.maxDepth }) as Record<string, unknown>;
+    const wrapped = parseHeaderJson(`{"metadata":${text}}`, { maxDepth: DEFAULT_LIMITS.maxDepth, maxNodes: DEFAULT_LIMITS.maxHeaderNodes }) as Record<string, unknown>;
     if (Object.keys(wrapped).length === 1) return wrapped.metadata;
   } catch (cause) {
     if (cause instanceof NdpackError && cause.code === "LIMIT_EXCEEDED") throw cause;
@@ -307,6 +309,7 @@ export function* safetensorsLayoutSteps(totalLength: number, options: { maxHeade
  * ```
  */
 export function fromSafetensors(input: DecodeInput, options: SafetensorsReadOptions = {}): SafetensorsContents {
+  checkOptionNames(options, { copy: true, maxHeaderBytes: true, maxDims: true } satisfies Record<keyof SafetensorsReadOptions, true>, "fromSafetensors");
   const copy = checkCopy(options.copy);
   const { maxHeaderBytes, maxDims } = resolveSafetensorsOptions(options);
   const bytes = inputBytes(input);
@@ -368,6 +371,7 @@ function encodeMetadata(metadata: Readonly<Record<string, unknown>>): Record<str
  * ```
  */
 export function toSafetensors(arrays: ArraysInput, options: SafetensorsWriteOptions = {}): Uint8Array {
+  checkOptionNames(options, { metadata: true } satisfies Record<keyof SafetensorsWriteOptions, true>, "toSafetensors");
   const metadata = encodeMetadata(checkMetadata(options.metadata));
   const seen = new Set<string>();
   const tensors: { name: string; dtype: DtypeInfo; shape: readonly number[]; bytes: Uint8Array }[] = [];

@@ -426,7 +426,10 @@ export function writeCentralDirectory(records: readonly ZipRecord[], cdOffset: n
     return fields === 0 ? 0 : 4 + 8 * fields;
   });
   const cdSize = records.reduce((total, m, i) => total + CENTRAL_HEADER_SIZE + m.nameBytes.length + centralExtraLength[i]!, 0);
-  const zip64End = forceZip64 || records.length >= U16_MAX || cdOffset >= U32_MAX || cdSize >= U32_MAX;
+  // An empty archive keeps its plain end record first even when ZIP64 is forced: readers such as
+  // numpy.load recognise a zip by its first four bytes (a local header or an end record), and an
+  // empty archive has nothing ZIP64 could describe.
+  const zip64End = (forceZip64 && records.length > 0) || records.length >= U16_MAX || cdOffset >= U32_MAX || cdSize >= U32_MAX;
   const out = new Uint8Array(cdSize + (zip64End ? ZIP64_END_SIZE + ZIP64_LOCATOR_SIZE : 0) + END_SIZE);
   const view = new DataView(out.buffer);
   const u64 = (at: number, value: number) => view.setBigUint64(at, BigInt(value), true);

@@ -24,7 +24,7 @@
  *
  * @module
  */
-import { NdpackError, type ErrorCode, type ErrorDetails } from "../errors.js";
+import { checkOptionNames, NdpackError, type ErrorCode, type ErrorDetails } from "../errors.js";
 import type { ByteSource, ReadRequestOptions } from "./source.js";
 
 /** Bytes the first request asks for: the whole header of most files, and small files whole. */
@@ -56,6 +56,9 @@ export interface HttpSourceOptions {
    */
   readonly allowFullDownload?: boolean;
 }
+
+/** The option names of {@link HttpSourceOptions}, for the check of unknown names. */
+export const HTTP_SOURCE_OPTIONS = { headers: true, fetch: true, retries: true, timeout: true, concurrency: true, signal: true, allowFullDownload: true } as const satisfies Record<keyof HttpSourceOptions, true>;
 
 /** A file on an HTTP(S) server, read with one `Range` request per read. */
 export interface HttpSource extends ByteSource {
@@ -97,6 +100,7 @@ interface FileIdentity {
  */
 export async function httpSource(url: string | URL, options: HttpSourceOptions = {}): Promise<HttpSource> {
   if (typeof url !== "string" && !(url instanceof URL)) throw invalid("url", "a string or a URL", url);
+  checkOptionNames(options, HTTP_SOURCE_OPTIONS, "httpSource");
   const settings: Settings = {
     fetch: options.fetch ?? globalThis.fetch,
     headers: options.headers,

@@ -16,23 +16,23 @@
  * @module
  */
 import type { FileHandle } from "node:fs/promises";
-import { decode, type DecodeOptions, type NdpackFile } from "../decode.js";
-import { planEncoding, planSegments, type ArraysInput, type EncodeOptions } from "../encode.js";
-import { NdpackError } from "../errors.js";
+import { DECODE_OPTIONS, decodeFile, type DecodeOptions, type NdpackFile } from "../decode.js";
+import { ENCODE_OPTIONS, planEncoding, planSegments, type ArraysInput, type EncodeOptions } from "../encode.js";
+import { checkOptionNames, NdpackError, withPath } from "../errors.js";
 import { readLayoutSteps, resolveLimits } from "../header.js";
 import type { ByteSource } from "../io/source.js";
 import { runOnSource } from "../io/steps.js";
 import { FORMATS } from "../formats/index.js";
-import { openSource, type NdpackReader } from "../reader.js";
+import { OPEN_SOURCE_OPTIONS, openSource, type NdpackReader } from "../reader.js";
 import { openUrl, type OpenUrlOptions } from "../remote.js";
 import { allocatePayload } from "../stream.js";
 import { FileSource } from "./file-source.js";
-import { AtomicFile, FileSink, ioError, toPath, type PathLike } from "./io.js";
+import { AtomicFile, FileSink, ioError, toPath, type PathLike, type TargetOptions } from "./io.js";
 
-export type { PathLike } from "./io.js";
+export type { PathLike, TargetOptions } from "./io.js";
 
 /** Options of {@link save}. */
-export interface SaveOptions extends EncodeOptions {
+export interface SaveOptions extends EncodeOptions, TargetOptions {
   /**
    * Flush the file and its directory to the disk before returning (default `true`), so that a
    * power loss after `save` resolves keeps the new file. `false` is faster; the replacement stays
@@ -57,11 +57,17 @@ function booleanOption(value: unknown, fallback: boolean, field: string): boolea
  * Payloads are written with vectored writes straight from the caller's arrays (keep them unchanged
  * until the promise resolves); memory used is the header plus a small constant (plus the
  * compressed payloads, when a codec is asked for). Runs of 64 MiB of zeros are left as holes in
- * the new file. An existing file's permission bits are kept; saving through a symlink replaces
- * the file it points to.
+ * the new file.
  *
- * Errors: argument errors as `encode` throws them, before any file is touched; IO_ERROR with the
- * OS error (ENOENT, EACCES, ENOSPC, EFBIG, ...) as `cause`.
+ * Where it writes, as GNU tar and curl do: `path` must be a regular file or absent. A symbolic link
+ * at `path` is refused unless `followSymlinks: true` (then the regular file it points to is
+ * replaced); a directory, device, FIFO or socket is always refused. A replaced file's permission
+ * bits (0o777) are kept, never its set-user-id, set-group-id or sticky bits; a new file gets what
+ * `fs.writeFile` would give it (0o666 less the umask).
+ *
+ * Errors: argument errors as `encode` throws them, before any file is touched; NOT_REGULAR_FILE for
+ * a path it may not replace (see above); IO_ERROR with the OS error (ENOENT, EACCES, ENOSPC, EFBIG,
+ * ...) as `cause`.
  *
  * @example
  * ```ts
@@ -69,13 +75,14 @@ function booleanOption(value: unknown, fallback: boolean, field: string): boolea
  * ```
  */
 export async function save(path: PathLike, arrays: ArraysInput, options: SaveOptions = {}): Promise<void> {
+  checkOptionNames(options, { ...ENCODE_OPTIONS, fsync: true, followSymlinks: true } satisfies Record<keyof SaveOptions, true>, "save");
   const target = toPath(path);
   const durable = booleanOption(options.fsync, true, "fsync");
   const plan = planEncoding(arrays, options);
   // Byte-swapped payloads come out of planSegments as fresh 1 MiB copies: write those one at a
   // time so they do not pile up. Everything else views memory that stays put until we return.
   const stable = !plan.records.some((record) => record.swap);
-  const file = await AtomicFile.create(target);
+  const file = await AtomicFile.create(target, options);
   try {
     const sink = new FileSink(file.handle);
     for (const piece of planSegments(plan)) await sink.write(piece, stable);
@@ -98,7 +105,8 @@ export async function save(path: PathLike, arrays: ArraysInput, options: SaveOpt
  * Errors: the format errors of `decode`; CHECKSUM and BAD_PADDING (unless `verify: false`);
  * IO_ERROR with the OS error as `cause`; FILE_CHANGED when the file changes while it is read;
  * LIMIT_EXCEEDED when the file is larger than one typed array can be in this runtime (use
- * {@link open} for such files).
+ * {@link open} for such files); INVALID_ARGUMENT for an option it does not take. Every error,
+ * and those of the returned file's `get`, carries the file's `path`.
  *
  * @example
  * ```ts
@@ -107,7 +115,16 @@ export async function save(path: PathLike, arrays: ArraysInput, options: SaveOpt
  * ```
  */
 export async function load(path: PathLike, options: DecodeOptions = {}): Promise<NdpackFile> {
+  checkOptionNames(options, DECODE_OPTIONS, "load");
   const target = toPath(path);
+  try {
+    return await loadFile(target, options);
+  } catch (error) {
+    throw withPath(error, target);
+  }
+}
+
+async function loadFile(target: string, options: DecodeOptions): Promise<NdpackFile> {
   const limits = resolveLimits(options);
   const verify = booleanOption(options.verify, true, "verify");
   if (options.copy !== undefined && !["auto", "never", "always"].includes(options.copy)) {
@@ -125,7 +142,7 @@ export async function load(path: PathLike, options: DecodeOptions = {}): Promise
       throw new NdpackError("LIMIT_EXCEEDED", `${target} is ${file.size} bytes, more than this runtime can hold in one typed array; read its arrays with open()`, { path: target, actual: file.size, cause });
     }
     await file.readInto(bytes, 0);
-    return decode(bytes, { ...options, verify });
+    return decodeFile(bytes, { ...options, verify }, target);
   } finally {
     await file.close();
   }
@@ -159,7 +176,8 @@ function isFileHandle(target: unknown): target is FileHandle {
  * FIFO, a socket, a device) is refused with INVALID_ARGUMENT before anything is read.
  *
  * Errors: the format errors of the format's reader, IO_ERROR with the OS error as `cause`,
- * INVALID_ARGUMENT for a path that is not a regular file.
+ * INVALID_ARGUMENT for a path that is not a regular file or an option it does not take. Errors of
+ * a path's reader, and of its reads, carry the path as their `path`.
  *
  * @example
  * ```ts
@@ -172,6 +190,7 @@ export async function open(target: OpenTarget, givenOptions: OpenOptions = {}): 
   // Every format: Node loads what it uses, so only browsers' bundles leave the foreign ones out.
   const options: OpenOptions = { formats: FORMATS, ...givenOptions };
   if (isHttpUrl(target)) return openUrl(target, options);
+  checkOptionNames(options, OPEN_SOURCE_OPTIONS, "open");
   if (isFileHandle(target)) return openSource(await FileSource.fromHandle(target, options.name), options);
   if (target !== null && typeof target === "object" && !(target instanceof URL)) return openSource(target, options);
   const path = toPath(target);

@@ -22,6 +22,6 @@
  */
 export * from "../index.js";
 export { load, open, save } from "./fs.js";
-export type { OpenOptions, OpenTarget, PathLike, SaveOptions } from "./fs.js";
+export type { OpenOptions, OpenTarget, PathLike, SaveOptions, TargetOptions } from "./fs.js";
 export { createWriter } from "./writer.js";
 export type { NdpackWriter, WriterEntry, WriterOptions, WriterTarget } from "./writer.js";

@@ -6,7 +6,8 @@
  * @module
  */
 import { randomBytes } from "node:crypto";
-import { open, realpath, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { lstat, open, realpath, rename, unlink, type FileHandle } from "node:fs/promises";
+import type { Stats } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NdpackError } from "../errors.js";
@@ -186,7 +187,8 @@ export class FileSink {
 /** Directory fsync errors that mean "not supported here", not "failed". */
 const DIRECTORY_SYNC_UNSUPPORTED = new Set(["EINVAL", "ENOTSUP", "EOPNOTSUPP", "EISDIR", "EPERM", "EACCES", "EBADF"]);
 
-async function syncDirectory(directory: string): Promise<void> {
+/** fsyncs a directory, so that the renames done in it last (a no-op where directories cannot be fsynced). */
+export async function syncDirectory(directory: string): Promise<void> {
   let handle: FileHandle | undefined;
   try {
     handle = await open(directory, "r");
@@ -198,20 +200,96 @@ async function syncDirectory(directory: string): Promise<void> {
   }
 }
 
-/** The file a save writes to: a symlink's target, so that saving through a link replaces the linked file. */
-async function resolveTarget(path: string): Promise<string> {
+/** Options of every function that writes a file at a path. */
+export interface TargetOptions {
+  /**
+   * Write through a symbolic link at the path (replacing the regular file it points to) instead of
+   * refusing it with NOT_REGULAR_FILE. Default `false`.
+   */
+  readonly followSymlinks?: boolean;
+}
+
+/** What a file that is not a regular file is, for messages. */
+function kindOf(info: Stats): string {
+  if (info.isSymbolicLink()) return "a symbolic link";
+  if (info.isDirectory()) return "a directory";
+  if (info.isCharacterDevice()) return "a character device";
+  if (info.isBlockDevice()) return "a block device";
+  if (info.isFIFO()) return "a FIFO";
+  if (info.isSocket()) return "a socket";
+  return "not a regular file";
+}
+
+/** The file at `path` without following a link at it; `undefined` when there is none. */
+async function lstatOrNothing(path: string, shown: string): Promise<Stats | undefined> {
   try {
-    return await realpath(path);
-  } catch {
-    return resolve(path);
+    return await lstat(path);
+  } catch (cause) {
+    if ((cause as { code?: string }).code === "ENOENT") return undefined;
+    throw ioError("look at", shown, cause);
   }
+}
+
+/** What a temporary name adds to the final name's start: a dot before, `.<12 random hex digits>.tmp` after. */
+const TEMPORARY_NAME_EXTRA = 1 + 1 + 12 + 4;
+/** Temporary names may always be this long (bytes): far below any file system's limit (255 on Linux, 143 on eCryptfs). */
+const TEMPORARY_NAME_ALWAYS_FITS = 64;
+
+/**
+ * The temporary name for a file named `name`: `.<name>.<12 random hex digits>.tmp`, with `<name>`
+ * cut (between characters) so that the whole is no longer than `name` itself when `name` is longer
+ * than 64 bytes. So a final name the file system accepts always has a temporary name it accepts:
+ * a 250-byte array name gives a 254-byte `.npy` file name and a 254-byte temporary name.
+ */
+export function temporaryName(name: string): string {
+  const random = randomBytes(6).toString("hex");
+  let budget = Math.max(Buffer.byteLength(name), TEMPORARY_NAME_ALWAYS_FITS) - TEMPORARY_NAME_EXTRA;
+  let prefix = "";
+  for (const character of name) {
+    budget -= Buffer.byteLength(character);
+    if (budget < 0) break;
+    prefix += character;
+  }
+  return `.${prefix}.${random}.tmp`;
+}
+
+/**
+ * Where a write to `target` may land, and the permission bits to give the new file, by the policy
+ * of GNU tar and curl: the final path must be a regular file or absent. A symbolic link there is
+ * refused unless `followSymlinks` is set, and then the file it points to must itself be regular;
+ * devices, FIFOs, sockets and directories are always refused (NOT_REGULAR_FILE). Only the
+ * permission bits (0o777) of a replaced file are kept: set-user-id, set-group-id and sticky bits
+ * are never carried over to a file this process owns.
+ */
+async function checkTarget(target: string, followSymlinks: boolean): Promise<{ path: string; mode: number | undefined }> {
+  let path = resolve(target);
+  let info = await lstatOrNothing(path, target);
+  if (info?.isSymbolicLink()) {
+    if (!followSymlinks) {
+      throw new NdpackError("NOT_REGULAR_FILE", `${target} is a symbolic link: ndpack does not write through links unless asked (followSymlinks: true, --follow-symlinks)`, { path: target });
+    }
+    try {
+      path = await realpath(path);
+    } catch (cause) {
+      throw new NdpackError("NOT_REGULAR_FILE", `${target} is a symbolic link to a file that cannot be reached`, { path: target, cause });
+    }
+    info = await lstatOrNothing(path, target);
+  }
+  if (info === undefined) return { path, mode: undefined };
+  if (!info.isFile()) throw new NdpackError("NOT_REGULAR_FILE", `${target} is ${kindOf(info)}: ndpack writes only regular files`, { path: target });
+  return { path, mode: info.mode & 0o777 };
 }
 
 /**
  * A new file that replaces `path` only when it is complete: created next to the target (same
  * directory, so the rename is atomic) as `.<name>.<random>.tmp`, then fsynced, renamed over the
  * target, and the directory fsynced. Until `commit` renames it, the target is untouched; `discard`
- * removes it. An existing target's permission bits are kept.
+ * removes it. The target must be a regular file or absent (see {@link TargetOptions} and
+ * `checkTarget`): a replaced file's permission bits are kept, never its set-id or sticky bits; a new
+ * file gets the mode `fs.writeFile` would give it (0o666 less the umask).
+ *
+ * The check and the rename are two steps: a link or device put at the path between them is replaced
+ * by the rename (rename never writes through a link), never written into.
  */
 export class AtomicFile {
   readonly handle: FileHandle;
@@ -227,17 +305,12 @@ export class AtomicFile {
     this.tempPath = tempPath;
   }
 
-  /** Creates the temporary file for `target`; IO_ERROR when it cannot be created. */
-  static async create(target: string): Promise<AtomicFile> {
-    const path = await resolveTarget(target);
-    const tempPath = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
-    let mode: number | undefined;
-    try {
-      const existing = await stat(path);
-      if (existing.isFile()) mode = existing.mode & 0o7777;
-    } catch {
-      // No file to replace (or none we may look at): the new file gets the default mode.
-    }
+  /** Creates the temporary file for `target`; NOT_REGULAR_FILE for a target it may not replace, IO_ERROR when it cannot be created. */
+  static async create(target: string, options: TargetOptions = {}): Promise<AtomicFile> {
+    const followSymlinks = options.followSymlinks ?? false;
+    if (typeof followSymlinks !== "boolean") throw new NdpackError("INVALID_ARGUMENT", `followSymlinks must be a boolean, got ${String(followSymlinks)}`, { field: "followSymlinks" });
+    const { path, mode } = await checkTarget(target, followSymlinks);
+    const tempPath = join(dirname(path), temporaryName(basename(path)));
     let handle: FileHandle;
     try {
       handle = await open(tempPath, "wx", mode ?? 0o666);
@@ -256,8 +329,12 @@ export class AtomicFile {
     return file;
   }
 
-  /** Makes the temporary file the target: fsync (unless `durable` is false), close, rename, fsync the directory. */
-  async commit(durable: boolean): Promise<void> {
+  /**
+   * Makes the temporary file the target: fsync (unless `durable` is false), close, rename, fsync
+   * the directory (unless `durable` or `syncDirectoryToo` is false: a caller that renames many files
+   * into one directory fsyncs it once, at the end, with {@link syncDirectory}).
+   */
+  async commit(durable: boolean, syncDirectoryToo = durable): Promise<void> {
     let action = "write";
     try {
       if (durable) {
@@ -269,7 +346,7 @@ export class AtomicFile {
       await this.handle.close();
       action = "rename the temporary file over";
       await rename(this.tempPath, this.path);
-      if (durable) {
+      if (durable && syncDirectoryToo) {
         action = "fsync the directory of";
         await syncDirectory(dirname(this.path));
       }

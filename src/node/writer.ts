@@ -24,15 +24,15 @@ import { copySwapped } from "../bytes.js";
 import type { StreamCodec } from "../codecs.js";
 import { createDeflater, DEFAULT_COMPRESSION_LEVEL } from "../compress.js";
 import { crc32 } from "../crc32.js";
-import { DTYPES, isDtype, typedArrayTag, type Dtype, type DtypeInfo } from "../dtypes.js";
-import { checkElementBytes, checkShape, layoutHead, planEncoding, type ArraySpec, type EncodeOptions } from "../encode.js";
-import { NdpackError } from "../errors.js";
+import { DTYPES, isDtype, typedArrayTag, unknownDtypeMessage, type Dtype, type DtypeInfo } from "../dtypes.js";
+import { checkElementBytes, checkShape, ENCODE_OPTIONS, layoutHead, planEncoding, type ArraySpec, type EncodeOptions } from "../encode.js";
+import { checkOptionNames, NdpackError, notFoundError } from "../errors.js";
 import { CODECS, DEFAULT_ALIGNMENT, PREAMBLE_SIZE, type ByteOrder, type Checksum, type Codec, type Order } from "../format.js";
 import { elementCount } from "../header.js";
 import { dataSectionStart, nextRecordOffset, placeRecords } from "../layout.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
 import type { HeaderEntry } from "../schema.js";
-import { AtomicFile, FileSink, ioError, readAt, toPath, writeAt, type PathLike } from "./io.js";
+import { AtomicFile, FileSink, ioError, readAt, toPath, writeAt, type PathLike, type TargetOptions } from "./io.js";
 
 /** One array declared to {@link createWriter}: everything but its bytes. */
 export interface WriterEntry {
@@ -48,8 +48,8 @@ export interface WriterEntry {
   readonly codec?: Codec;
 }
 
-/** Options of {@link createWriter}: those of `encode`, plus `fsync` for path targets. */
-export interface WriterOptions extends EncodeOptions {
+/** Options of {@link createWriter}: those of `encode`, plus `fsync` and `followSymlinks` for path targets. */
+export interface WriterOptions extends EncodeOptions, TargetOptions {
   /** For a path target: flush the file and its directory to the disk on `close` (default `true`); see `save`. */
   readonly fsync?: boolean;
 }
@@ -127,7 +127,7 @@ function declare(entries: readonly WriterEntry[], options: WriterOptions): Decla
   const details = entries.map((entry: WriterEntry, index) => {
     if (entry === null || typeof entry !== "object") throw new NdpackError("INVALID_ARGUMENT", `entries[${index}] must be an object { name, dtype, shape }`, { field: `entries[${index}]` });
     const name = String(entry.name);
-    if (!isDtype(entry.dtype)) throw new NdpackError("UNKNOWN_DTYPE", `array "${name}": unknown dtype ${JSON.stringify(entry.dtype)}`, { array: name, field: "dtype" });
+    if (!isDtype(entry.dtype)) throw new NdpackError("UNKNOWN_DTYPE", unknownDtypeMessage(entry.dtype, `array "${name}"`), { array: name, field: "dtype", actual: String(entry.dtype) });
     const dtype = DTYPES[entry.dtype];
     const shape = checkShape(name, entry.shape, dtype);
     if (entry.codec !== undefined && !(CODECS as readonly unknown[]).includes(entry.codec)) {
@@ -657,7 +657,7 @@ class Writer implements NdpackWriter {
     }
     const tag = typedArrayTag(chunk);
     if (tag !== undefined && tag !== "Uint8Array" && !array.dtype.accepts.includes(tag)) {
-      throw new NdpackError("INVALID_ARGUMENT", `write("${name}"): array "${name}" is ${array.dtype.name}, which takes ${array.dtype.accepts.join(" or ")} chunks (or raw bytes), got ${tag}`, { array: name, field: "chunk" });
+      throw new NdpackError("INVALID_ARGUMENT", `write("${name}"): the array is ${array.dtype.name}, which takes ${array.dtype.accepts.join(" or ")} chunks (or raw bytes), got ${tag}`, { array: name, field: "chunk" });
     }
     const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     checkElementBytes(name, array.dtype, bytes);
@@ -667,18 +667,18 @@ class Writer implements NdpackWriter {
   write(name: string, chunk: ArrayBufferView): Promise<void> {
     return this.#enqueue(async () => {
       const index = this.#byIndex.get(name);
-      if (index === undefined) throw new NdpackError("NOT_FOUND", `write("${name}"): no array of that name was declared`, { array: name });
+      if (index === undefined) throw notFoundError(name, this.names);
       const array = this.#file.arrays[index]!;
       const bytes = this.#bytesOf(name, array, chunk);
       if (index < this.#index) {
-        throw new NdpackError("WRITE_SIZE", `write("${name}"): array "${name}" already has all its ${array.nbytes} bytes`, { array: name, expected: array.nbytes, actual: array.nbytes + bytes.length });
+        throw new NdpackError("WRITE_SIZE", `write("${name}"): the array already has all its ${array.nbytes} bytes`, { array: name, expected: array.nbytes, actual: array.nbytes + bytes.length });
       }
       if (index > this.#index) {
         const current = this.#file.arrays[this.#index]!;
         throw new NdpackError("WRITE_SIZE", `write("${name}"): array "${current.name}" got only ${this.#received} of its ${current.nbytes} bytes; arrays are written whole, in the declared order`, { array: current.name, expected: current.nbytes, actual: this.#received });
       }
       if (this.#received + bytes.length > array.nbytes) {
-        throw new NdpackError("WRITE_SIZE", `write("${name}"): array "${name}" holds ${array.nbytes} bytes; this chunk would make it ${this.#received + bytes.length}`, { array: name, expected: array.nbytes, actual: this.#received + bytes.length });
+        throw new NdpackError("WRITE_SIZE", `write("${name}"): the array holds ${array.nbytes} bytes; this chunk would make it ${this.#received + bytes.length}`, { array: name, expected: array.nbytes, actual: this.#received + bytes.length });
       }
       if (bytes.length === 0) return;
       await this.#record!.push(bytes);
@@ -756,9 +756,11 @@ function isNodeWritable(target: unknown): target is NodeJS.WritableStream {
  * with `encodeStream` (which holds the compressed payloads in memory) or write to a path.
  *
  * Errors: argument errors as `encode` throws them; INVALID_ARGUMENT for a codec with a stream
- * target; IO_ERROR with the OS error as `cause`.
+ * target; NOT_REGULAR_FILE for a path that is a link, a device, a FIFO, a socket or a directory
+ * (the rules of `save`); IO_ERROR with the OS error as `cause`.
  */
 export async function createWriter(target: WriterTarget, entries: readonly WriterEntry[], options: WriterOptions = {}): Promise<NdpackWriter> {
+  checkOptionNames(options, { ...ENCODE_OPTIONS, fsync: true, followSymlinks: true } satisfies Record<keyof WriterOptions, true>, "createWriter");
   const path = typeof target === "string" || target instanceof URL ? toPath(target, "target") : undefined;
   if (path === undefined && !isWebWritable(target) && !isNodeWritable(target)) {
     throw new NdpackError("INVALID_ARGUMENT", "target must be a path, a Node writable stream or a WritableStream", { field: "target" });
@@ -773,7 +775,7 @@ export async function createWriter(target: WriterTarget, entries: readonly Write
   let writer: Writer;
   if (compressed.length === 0) {
     const { head, offsets } = headFor(file, file.arrays.map((array) => array.nbytes));
-    const out = path === undefined ? (isWebWritable(target) ? new WebStreamOutput(target) : new NodeStreamOutput(target as NodeJS.WritableStream)) : new PathOutput(await AtomicFile.create(path), 0, options.fsync ?? true);
+    const out = path === undefined ? (isWebWritable(target) ? new WebStreamOutput(target) : new NodeStreamOutput(target as NodeJS.WritableStream)) : new PathOutput(await AtomicFile.create(path, options), 0, options.fsync ?? true);
     writer = new Writer(file, out, head.length, offsets, undefined);
     try {
       await out.write(head);
@@ -783,7 +785,7 @@ export async function createWriter(target: WriterTarget, entries: readonly Write
     }
   } else {
     const { head, headerLength } = headFor(file, file.arrays.map((array) => (array.codec === "none" ? array.nbytes : storedBound(array.nbytes))));
-    const out = new PathOutput(await AtomicFile.create(path!), head.length, options.fsync ?? true);
+    const out = new PathOutput(await AtomicFile.create(path!, options), head.length, options.fsync ?? true);
     writer = new Writer(file, out, head.length, undefined, { headerLength, dataStart: head.length });
     // The reserved header must lay out to the same data section start.
     if (dataSectionStart(headerLength, file.alignment) !== head.length || head.length < PREAMBLE_SIZE) throw new Error("internal error: reserved header does not fit");

@@ -53,5 +53,5 @@ export function joinRows(info: ArrayInfo, parts: readonly NdArray[]): NdArray {
     at += part.data.length;
   }
   const rows = parts.reduce((n, part) => n + part.shape[0]!, 0);
-  return { ...info, shape: [rows, ...info.shape.slice(1)], data, copied: true, nbytes: data.byteLength };
+  return { ...info, shape: [rows, ...info.shape.slice(1)], data, copied: true, nbytes: data.byteLength } as NdArray;
 }

@@ -195,3 +195,22 @@ export function sparseNpz(path: string, bytes: number): void {
   tail.set(endRecords, central.length);
   writeSparse(path, head, cdOffset + tail.length, { at: cdOffset, bytes: tail });
 }
+
+/**
+ * Overwrites the payload of array `name` in the ndpack file at `path` (uncompressed, with
+ * CRC-32 checksums) with `payload`, of the same length, and writes its new CRC: for bytes a reader
+ * accepts but no writer stores, such as bool bytes other than 0 and 1 (FORMAT.md §3). `offset` and
+ * `byteLength` are the array's, as `info` gives them; the CRC follows the payload (FORMAT.md §4).
+ */
+export function patchPayload(path: string, at: { readonly offset: number; readonly byteLength: number }, payload: Uint8Array): void {
+  if (payload.length !== at.byteLength) throw new Error(`payload is ${payload.length} bytes, the array's is ${at.byteLength}`);
+  const crc = new Uint8Array(4);
+  new DataView(crc.buffer).setUint32(0, crc32(payload), true);
+  const fd = openSync(path, "r+");
+  try {
+    writeSync(fd, payload, 0, payload.length, at.offset);
+    writeSync(fd, crc, 0, 4, at.offset + at.byteLength);
+  } finally {
+    closeSync(fd);
+  }
+}

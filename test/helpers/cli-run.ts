@@ -28,8 +28,6 @@ export interface CliResult {
   readonly code: number | null;
   readonly stdout: string;
   readonly stderr: string;
-  /** Milliseconds from spawn to exit. */
-  readonly ms: number;
 }
 
 export interface RunOptions {
@@ -41,7 +39,6 @@ export interface RunOptions {
 
 /** Runs `ndpack <args>`; resolves when it exits (never rejects on a non-zero exit). */
 export function runCli(args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
-  const started = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, ...args], {
       cwd: options.cwd ?? REPO,
@@ -53,7 +50,7 @@ export function runCli(args: readonly string[], options: RunOptions = {}): Promi
     child.stdout.on("data", (b: Buffer) => out.push(b));
     child.stderr.on("data", (b: Buffer) => err.push(b));
     child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8"), ms: performance.now() - started }));
+    child.on("close", (code) => resolve({ code, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }));
   });
 }
 

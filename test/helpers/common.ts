@@ -40,6 +40,20 @@ export function failure(run: () => unknown, code: string): NdpackError {
   return thrown;
 }
 
+/** {@link failure} for async work: awaits `run`, requires an NdpackError with `code`, returns it. */
+export async function failureAsync(run: () => Promise<unknown>, code: string): Promise<NdpackError> {
+  let thrown: unknown;
+  try {
+    await run();
+  } catch (error) {
+    thrown = error;
+  }
+  if (thrown === undefined) expect.fail(`expected ${code}, but nothing was thrown`);
+  if (!(thrown instanceof NdpackError)) throw thrown;
+  expect(thrown.code, thrown.message).toBe(code);
+  return thrown;
+}
+
 /** Requires `run` to throw an NdpackError with `code` (and a message matching `message`, when given). */
 export function expectCode(run: () => unknown, code: string, message?: RegExp): void {
   const error = failure(run, code);

@@ -8,8 +8,8 @@
  * iteration agrees with `get`; `verify` returns a report (never throws) that agrees with `decode`;
  * `decode(..., { verify: true })` agrees with the report; and the native and pure-JS inflaters agree
  * on every compressed array. Throughout: no other exception type, no allocation larger than the
- * input plus the limits, no change to `Object.prototype`, and (in the loop) no case slower than
- * 100 ms.
+ * input plus the limits, and no change to `Object.prototype`. Time is reported, never asserted
+ * by `npm test`: only the fuzz script (`timeLimitMs`) fails a case for being slow.
  */
 import { performance } from "node:perf_hooks";
 import { getHeapStatistics } from "node:v8";
@@ -32,7 +32,7 @@ const READ_CODES = new Set<string>(STEPS.filter((s) => s.step === 23).flatMap((s
 /** Codes a per-array `verify` result may carry: step 22's. */
 const VERIFY_CODES = new Set<string>(STEPS.filter((s) => s.step === 22).flatMap((s) => s.codes));
 
-/** A case over this many milliseconds fails (after three re-runs, to forgive a loaded machine). */
+/** The fuzz script's time limit per case: a case slower than this at best of three runs fails there. */
 export const CASE_TIME_LIMIT_MS = 100;
 /** Slack on top of the allocation bound, for the engine's own buffers. */
 const ALLOCATION_MARGIN = 1024 * 1024;
@@ -317,6 +317,12 @@ export interface CampaignConfig {
   readonly cases?: number;
   /** ...or when this many seconds have passed, whichever comes first. */
   readonly seconds?: number;
+  /**
+   * Fail a case slower than this many milliseconds at best of three runs (the fuzz script sets
+   * {@link CASE_TIME_LIMIT_MS}). Unset in `npm test`, whose cases must pass on a loaded machine:
+   * there the times are only reported.
+   */
+  readonly timeLimitMs?: number;
   /** Called before each case runs (the long campaign's hang watchdog listens here). */
   readonly onCaseStart?: (index: number) => void;
   /** Called after each case, with the case (the long campaign samples them for the Python reference). */
@@ -354,10 +360,11 @@ export function runCampaign(config: CampaignConfig): CampaignStats {
       stats.maxCaseMs = ms;
       stats.slowestIndex = index;
     }
-    if (ms > CASE_TIME_LIMIT_MS) {
+    const timeLimit = config.timeLimitMs ?? CASE_TIME_LIMIT_MS;
+    if (ms > timeLimit) {
       // A loaded machine can stall any case; only a case slow three times running is slow.
       settledMs = Math.min(...[0, 1, 2].map(() => timeCase(fuzzCase).ms));
-      if (settledMs > CASE_TIME_LIMIT_MS) problems.push(`took ${settledMs.toFixed(1)} ms at best of 3 runs (limit ${CASE_TIME_LIMIT_MS} ms)`);
+      if (config.timeLimitMs !== undefined && settledMs > timeLimit) problems.push(`took ${settledMs.toFixed(1)} ms at best of 3 runs (limit ${timeLimit} ms)`);
     }
     stats.maxRerunMs = Math.max(stats.maxRerunMs, settledMs);
     stats.cases++;

@@ -116,6 +116,8 @@ def check_npz(path, entry, problems):
     count = 0
     with np.load(path, allow_pickle=False) as npz:
         names = [s["name"] for s in entry["arrays"]]
+        if entry.get("onlyArrays") and "__ndpack__.json" in npz.files:
+            problems.append({"file": file, "problem": "numpy.load lists __ndpack__.json, which nothing needed"})
         listed = [f for f in npz.files if f != "__ndpack__.json"]
         if sorted(listed) != sorted(names):
             problems.append({"file": file, "problem": f"members {sorted(listed)[:5]}..., expected {sorted(names)[:5]}..."})

@@ -38,6 +38,8 @@ export interface WireFile {
   readonly version?: readonly [number, number];
   /** For files with very many arrays: check only every n-th array's values (all names are still checked). */
   readonly sampleEvery?: number;
+  /** npz: numpy.load must list exactly the arrays (no `__ndpack__.json` member). */
+  readonly onlyArrays?: boolean;
 }
 
 /** What Python reports. */

@@ -65,7 +65,8 @@ arrays are returned as their raw bits: ``uint16`` for bfloat16, ``uint8`` for th
 leaves them as they are (numpy reads a non-zero byte as true), and its writer refuses them.
 
 Limits (FORMAT.md section 7), keyword arguments of ``load``/``loads``/``verify``:
-``max_header_bytes`` (100 MiB), ``max_depth`` (64, at most 1000), ``max_arrays`` (1,000,000),
+``max_header_bytes`` (100 MiB), ``max_header_nodes`` (1,000,000 JSON values), ``max_depth`` (64, at
+most 1000), ``max_arrays`` (100,000),
 ``max_dims`` (64), ``max_name_bytes`` (4096), ``max_decoded_bytes`` (1 GiB). A file that claims
 more fails before anything is allocated. numpy itself cannot represent more than 64 dimensions,
 nor a zero-size array whose other dimensions multiply beyond 2**63: such a (valid) file loads, but
@@ -222,8 +223,9 @@ ERROR_CODES = (
 
 DEFAULT_LIMITS = {
     "max_header_bytes": 104857600,
+    "max_header_nodes": 1000000,
     "max_depth": 64,
-    "max_arrays": 1000000,
+    "max_arrays": 100000,
     "max_dims": 64,
     "max_name_bytes": 4096,
     "max_decoded_bytes": 1073741824,
@@ -348,7 +350,7 @@ def _parse_string(text: str, pos: int) -> tuple[str, int]:
         parts.append(chr(cp))
 
 
-def _parse_strict(text: str, max_depth: int) -> dict:
+def _parse_strict(text: str, max_depth: int, max_nodes: int) -> dict:
     """Parse ``text`` as the header JSON (section 2.1), iteratively, reporting the first problem in
     text order: HEADER_INVALID, LIMIT_EXCEEDED (an opening bracket deeper than ``max_depth``; the
     header object is depth 1; scalars add no depth), DUPLICATE_KEY (as soon as the repeated key is
@@ -361,6 +363,7 @@ def _parse_strict(text: str, max_depth: int) -> dict:
     stack: list[list] = []
     pos = 0
     root = None
+    nodes = 0
 
     def read_key(pos: int, frame: list) -> int:
         pos = _WS_RE.match(text, pos).end()
@@ -380,6 +383,9 @@ def _parse_strict(text: str, max_depth: int) -> dict:
     while True:
         # ---- a value starts at pos (after white space) ----
         pos = _WS_RE.match(text, pos).end()
+        nodes += 1
+        if nodes > max_nodes:
+            raise NdpackError("LIMIT_EXCEEDED", f"more than maxHeaderNodes={max_nodes} JSON values")
         if stack:
             top = stack[-1]
             in_meta = top[3] or (len(stack) == 1 and top[2] == "metadata")
@@ -510,7 +516,7 @@ def _fast_parse(text: str, max_depth: int):
     return root
 
 
-def _parse_header_json(raw: bytes, max_depth: int) -> dict:
+def _parse_header_json(raw: bytes, max_depth: int, max_nodes: int) -> dict:
     """Section 9 step 7 over the header bytes (trailing spaces included): first the header as a
     whole (valid UTF-8 everywhere, a first byte ``{``), then its JSON, first problem in text order."""
     try:
@@ -520,9 +526,12 @@ def _parse_header_json(raw: bytes, max_depth: int) -> dict:
             from None
     if not text.startswith("{"):
         raise _json_error(0, "the header does not begin with '{'")
-    root = _fast_parse(text, max_depth)
+    # Every value but the first follows a ',' or opens a non-empty container: when even this upper
+    # bound is within max_nodes, the fast parser cannot exceed it; otherwise the strict one counts.
+    bound = 1 + text.count(",") + text.count("{") + text.count("[")
+    root = _fast_parse(text, max_depth) if bound <= max_nodes else None
     if root is None:
-        root = _parse_strict(text, max_depth)
+        root = _parse_strict(text, max_depth, max_nodes)
     return root
 
 
@@ -780,7 +789,7 @@ def _parse(buf, limits: dict, size: int | None = None):
     if zlib.crc32(raw, zlib.crc32(head[8:16])) != hcrc:
         raise NdpackError("HEADER_CHECKSUM", "the header CRC does not match")
     # Header text (step 7) and structure (step 8)
-    h = _parse_header_json(raw, limits["max_depth"])
+    h = _parse_header_json(raw, limits["max_depth"], limits["max_header_nodes"])
     _check_structure(h, minor)
     # Entries (steps 9-18)
     alignment = h["alignment"]
