@@ -163,17 +163,72 @@ function headerChecksum(bytes: Uint8Array, headerLength: number): number {
 // decoder silently dropping it.
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** §9 step 7: the header's UTF-8 text, parsed as strict JSON. */
-function parseHeaderText(bytes: Uint8Array, limits: ReadLimits): unknown {
+/** §9 step 7: the header's UTF-8 text. */
+function decodeHeaderText(bytes: Uint8Array): string {
   // TextDecoder refuses views of shared memory in browsers; the header is small, so copy it then.
   const unshared = bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice();
-  let text: string;
   try {
-    text = utf8.decode(unshared);
+    return utf8.decode(unshared);
   } catch (cause) {
     throw new NdpackError("HEADER_INVALID", "header is not valid UTF-8", { offset: PREAMBLE_SIZE, cause });
   }
-  return parseHeaderJson(text, { maxDepth: limits.maxDepth, maxNodes: limits.maxHeaderNodes });
+}
+
+/**
+ * An upper bound of the JSON values in `text`: every value but the first follows a `[`, a `,` or a
+ * `:`. Past `maxHeaderNodes` the strict parser, which counts exactly, decides (§7): the native
+ * parser must never build what that limit exists to refuse.
+ */
+function valueBound(text: string): number {
+  let bound = 1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x2c || c === 0x3a || c === 0x5b) bound++;
+  }
+  return bound;
+}
+
+/** Nesting of the header's deepest fixed part: the top object (1), `arrays` (2), an entry (3), its `shape` (4). */
+const ENTRY_SHAPE_DEPTH = 4;
+
+/**
+ * True when no container in the metadata `value`, which sits at nesting depth `depth`, is deeper
+ * than `maxDepth`, and no number in it is one that `JSON.stringify` writes as an integer literal
+ * past 2^53 - 1 (which the strict parser refuses: a double cannot hold every such integer).
+ */
+function metadataFits(value: unknown, depth: number, maxDepth: number): boolean {
+  if (typeof value === "number") return !(Math.abs(value) > Number.MAX_SAFE_INTEGER && Math.abs(value) < 1e21);
+  if (typeof value !== "object" || value === null) return true;
+  if (depth > maxDepth) return false;
+  for (const key in value) if (!metadataFits((value as Record<string, unknown>)[key], depth + 1, maxDepth)) return false;
+  return true;
+}
+
+/**
+ * §9 steps 7–8 by the engine's native JSON parser, for a header that is certainly accepted: the
+ * text must be exactly what `JSON.stringify` writes back for what `JSON.parse` read (then it has no
+ * duplicate key, no number written other than canonically, nothing but spaces after it), have no
+ * `\u` escape (which could make a lone surrogate), pass the structure check of structure.ts (every
+ * number outside the metadata a non-negative safe integer, exact keys) and {@link metadataFits}
+ * (`maxDepth`, no integer literal past 2^53 - 1). Everything else, and every
+ * error, goes to the strict parser, which stays the authority on what is wrong: this only makes
+ * the common case fast, and immune to the JIT state that a forced full GC resets (the strict
+ * parser runs 10x slower right after one).
+ */
+function certainHeader(text: string, minor: number, limits: ReadLimits): Header | undefined {
+  if (minor > FORMAT_VERSION.minor || limits.maxDepth < ENTRY_SHAPE_DEPTH || text.includes("\\u") || valueBound(text) > limits.maxHeaderNodes) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  // Depth first: JSON.stringify recurses, so it must only see what fits maxDepth.
+  if (headerStructureIssue(value, false) !== undefined || !metadataFits((value as Header).metadata, 2, limits.maxDepth)) return undefined;
+  const canonical = JSON.stringify(value);
+  if (!text.startsWith(canonical)) return undefined;
+  for (let i = canonical.length; i < text.length; i++) if (text.charCodeAt(i) !== 0x20) return undefined;
+  return value as Header;
 }
 
 /** An issue path in the header path notation used in error fields: `arrays[3].dtype`. */
@@ -286,8 +341,8 @@ export function readHeader(bytes: Uint8Array, preamble: Preamble, limits: ReadLi
   if (headerChecksum(bytes, headerLength) !== preamble.headerCrc) {
     throw new NdpackError("HEADER_CHECKSUM", "header checksum does not match: the header or the preamble is damaged", { offset: PREAMBLE.headerCrc });
   }
-  const value = parseHeaderText(bytes.subarray(PREAMBLE_SIZE, PREAMBLE_SIZE + headerLength), limits);
-  const header = checkStructure(value, preamble.minor);
+  const text = decodeHeaderText(bytes.subarray(PREAMBLE_SIZE, PREAMBLE_SIZE + headerLength));
+  const header = certainHeader(text, preamble.minor, limits) ?? checkStructure(parseHeaderJson(text, { maxDepth: limits.maxDepth, maxNodes: limits.maxHeaderNodes }), preamble.minor);
   const dataStart = dataSectionStart(headerLength, header.alignment);
   const { entries, byName, checksumSize } = checkEntries(header, dataStart, limits);
   return {

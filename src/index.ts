@@ -47,7 +47,7 @@ export { openSource } from "./reader.js";
 export type { NdpackReader, OpenSourceOptions, ReadChunksOptions, ReadManyArraysOptions, ReadOptions } from "./reader.js";
 export { bytesSource } from "./io/bytes.js";
 export { COALESCE_GAP_BYTES } from "./io/source.js";
-export type { ByteSource, ReadManyOptions, ReadRequestOptions } from "./io/source.js";
+export type { ByteSource, CheckedBytes, ReadManyOptions, ReadRequestOptions } from "./io/source.js";
 export type { FileFormat, FormatName } from "./formats/types.js";
 export type { ByteStream, DecodeStreamOptions, EncodeStreamOptions, NdpackStreamReader, StreamHeader } from "./stream.js";
 export { blobSource } from "./io/blob.js";

@@ -5,10 +5,11 @@
  * `open` is this reader over a file; an HTTP source plugs in the same way.
  *
  * What it reads: the header with one read of {@link FIRST_READ_BYTES} (the first bytes, which also
- * tell the format) and, for a longer header, one more (.npz: the central directory and each
- * member's headers); one array with one read of exactly its stored bytes, plus its CRC and the
- * padding up to the next record when verifying (the default); many arrays with few reads
- * ({@link ReadManyOptions}).
+ * tell the format) and, for a longer header, one more (.npz: the central directory, then every
+ * member's headers at once, coalesced and concurrently); one array with one read of exactly its
+ * stored bytes, plus its CRC and the padding up to the next record when verifying (the default; the
+ * CRC is computed as the bytes arrive when the source has {@link ByteSource.readWithCrc32}); many
+ * arrays with few reads ({@link ReadManyOptions}).
  *
  * @module
  */
@@ -25,8 +26,8 @@ import { NDPACK_FORMAT } from "./formats/ndpack.js";
 import type { Container, ContainerOptions, FileFormat, FormatName } from "./formats/types.js";
 import { viewOrCopy } from "./interop/common.js";
 import { isMemorySource } from "./io/bytes.js";
-import { readExactly, readRanges, type ByteSource, type ReadManyOptions } from "./io/source.js";
-import type { ByteRange, RangeSteps } from "./io/steps.js";
+import { coalesceRanges, DEFAULT_READ_CONCURRENCY, readExactly, readRanges, readWithCrc32, type ByteSource, type CheckedBytes, type ReadManyOptions } from "./io/source.js";
+import { isPrefetch, type ByteRange, type PrefetchingSteps } from "./io/steps.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
 
 /** Options of {@link openSource}: the limits of FORMAT.md §7 and the foreign formats' read options. */
@@ -163,6 +164,9 @@ const HEADER_READ_AHEAD = 4096;
 /** The most bytes of header reads kept for reuse while a header is read. */
 const HEADER_WINDOWS_BYTES = 16 << 20;
 
+/** Longest coalesced read of announced header ranges: longer ones are read range by range (bounded memory for a file of many small members). */
+const PREFETCH_READ_BYTES = 1 << 20;
+
 /**
  * A source whose reads are counted. While the header is read, each read takes at least
  * {@link HEADER_READ_AHEAD} bytes and is kept, so that later ranges inside an earlier read are
@@ -213,10 +217,43 @@ class CountingSource implements ByteSource {
     this.bytesRead += bytes.length;
     this.readCount++;
     if (!this.#readAhead) return bytes;
+    this.#keep(offset, bytes);
+    return bytes.subarray(0, wanted);
+  }
+  /**
+   * Reads the header ranges a reader announced, those not already in memory, with few reads:
+   * coalesced ({@link COALESCE_GAP_BYTES}; a merged read is split back into its ranges past
+   * {@link PREFETCH_READ_BYTES}), {@link DEFAULT_READ_CONCURRENCY} at a time; each read is kept.
+   */
+  async prefetch(ranges: readonly ByteRange[], signal: AbortSignal | undefined): Promise<void> {
+    if (!this.#readAhead) return;
+    const missing = ranges
+      .map(({ offset, length }) => ({ offset, length: Math.max(0, Math.min(length, this.size - offset)) }))
+      .filter(({ offset, length }) => length > 0 && this.#fromWindows(offset, length) === undefined);
+    const reads = coalesceRanges(missing).flatMap((read) => (read.length <= PREFETCH_READ_BYTES ? [read] : coalesceRanges(read.members.map((i) => missing[i]!), 0)));
+    let next = 0;
+    const worker = async () => {
+      while (next < reads.length) {
+        const { offset, length } = reads[next++]!;
+        const bytes = await readExactly(this.inner, offset, length, signal);
+        this.bytesRead += bytes.length;
+        this.readCount++;
+        this.#keep(offset, bytes);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DEFAULT_READ_CONCURRENCY, reads.length) }, worker));
+  }
+  #keep(offset: number, bytes: Uint8Array): void {
     this.#windows.push({ offset, bytes });
     this.#windowBytes += bytes.length;
     while (this.#windowBytes > HEADER_WINDOWS_BYTES && this.#windows.length > 1) this.#windowBytes -= this.#windows.shift()!.bytes.length;
-    return bytes.subarray(0, wanted);
+  }
+  /** A payload read with its CRC (never during the header: nothing is kept). */
+  async readWithCrc32(offset: number, length: number, crcLength: number, options?: { signal?: AbortSignal }): Promise<CheckedBytes> {
+    const checked = await readWithCrc32(this.inner, offset, Math.max(0, Math.min(length, this.size - offset)), crcLength, options?.signal);
+    this.bytesRead += checked.bytes.length;
+    this.readCount++;
+    return checked;
   }
 }
 
@@ -327,7 +364,17 @@ class SourceReader implements NdpackReader {
       const index = this.#index(name);
       if (typed) expectDtype(name, this.#container.arrays[index]!.dtype, dtypeOrOptions);
       const range = this.#container.arrayRange(index, verify);
-      return this.#toArray(index, await this.#source.read(range.offset, range.length, options ?? {}), verify);
+      const raw = verify && this.#container.checksum === "crc32" ? this.#container.rawPayload(index) : undefined;
+      const checkedFrom = raw?.before?.offset ?? raw?.payload.offset;
+      const crcLength = raw === undefined ? 0 : raw.payload.offset + raw.payload.length - range.offset;
+      if (raw === undefined || !raw.checked || checkedFrom !== range.offset || crcLength + (raw.after?.length ?? 0) !== range.length) {
+        return this.#toArray(index, await this.#source.read(range.offset, range.length, options ?? {}), verify);
+      }
+      // The range is what the checksum covers, then what its check needs: the CRC is computed as the bytes arrive.
+      const { bytes, crc } = await this.#source.readWithCrc32(range.offset, range.length, crcLength, options);
+      raw.check(crc, bytes.subarray(crcLength));
+      const payloadAt = raw.payload.offset - range.offset;
+      return this.#toArray(index, bytes.subarray(payloadAt, payloadAt + raw.payload.length), false);
     });
   }
 
@@ -511,10 +558,18 @@ function checkSource(source: unknown): asserts source is ByteSource {
   }
 }
 
-/** Runs a header reader on the source, the first bytes served from memory. */
-async function runSteps<T>(steps: RangeSteps<T>, source: CountingSource, signal: AbortSignal | undefined): Promise<T> {
+/** Runs a header reader on the source, the first bytes served from memory, the ranges it announces read ahead. */
+async function runSteps<T>(steps: PrefetchingSteps<T>, source: CountingSource, signal: AbortSignal | undefined): Promise<T> {
   let step = steps.next();
-  while (step.done !== true) step = steps.next(await source.read(step.value.offset, step.value.length, signal === undefined ? undefined : { signal }));
+  while (step.done !== true) {
+    const asked = step.value;
+    if (isPrefetch(asked)) {
+      await source.prefetch(asked.prefetch, signal);
+      step = steps.next(new Uint8Array(0));
+    } else {
+      step = steps.next(await source.read(asked.offset, asked.length, signal === undefined ? undefined : { signal }));
+    }
+  }
   return step.value;
 }
 

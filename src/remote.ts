@@ -19,8 +19,11 @@ export interface OpenUrlOptions extends HttpSourceOptions, OpenSourceOptions {}
  * Opens a file of any supported format (ndpack; .npy, .npz, .safetensors given `formats: FORMATS`
  * of `ndpack/interop`, as `open` of `ndpack/node` does) on an HTTP(S) server for lazy reading
  * with `Range` requests: one request of the first 64 KiB reads the header (one more
- * for a longer header; .npz: its central directory at the end, and one small request per member
- * whose .npy header is elsewhere), then each `read` is one request of exactly the array's bytes
+ * for a longer header; .npz: one for the last 4 KiB, with the central directory when it fits,
+ * then, all at once, 4 at a time, one per group of members whose local and .npy headers are
+ * elsewhere, those less than 64 KiB apart together: N - 1 requests for N members of 64 KiB or
+ * more, a few for small ones; the README counts every case), then each `read` is one request of
+ * exactly the array's bytes
  * (plus its CRC), conditional on the file being the one first seen (FILE_CHANGED otherwise).
  * `readMany` coalesces neighbouring arrays into few requests. The format is told from the first
  * bytes, else from the URL's extension (its query left out).

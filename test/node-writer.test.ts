@@ -158,7 +158,7 @@ describe("createWriter byte counts and failures", () => {
     const writer = await createWriter(target.path, [{ name: "a", dtype: "int32", shape: [3] }, { name: "b", dtype: "int8", shape: [1] }]);
     await writer.write("a", Int32Array.of(1, 2));
     const error = await failure(() => writer.write("a", Int32Array.of(3, 4)), "WRITE_SIZE");
-    expect(error).toMatchObject({ array: "a", expected: 12, actual: 16 });
+    expect(error).toMatchObject({ array: "a", expected: 12, actual: 16, path: target.path });
     expect(await writer.write("b", Int8Array.of(1)).catch((e: unknown) => e)).toBe(error);
     expect(await writer.close().catch((e: unknown) => e)).toBe(error);
     target.intact();
@@ -170,7 +170,7 @@ describe("createWriter byte counts and failures", () => {
     await writer.write("a", Float64Array.of(1, 2));
     await writer.write("b", Int8Array.of(1, 2, 3));
     const error = await failure(() => writer.close(), "WRITE_SIZE");
-    expect(error).toMatchObject({ array: "b", expected: 4, actual: 3 });
+    expect(error).toMatchObject({ array: "b", expected: 4, actual: 3, path: target.path });
     target.intact();
   });
 

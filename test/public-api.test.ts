@@ -30,6 +30,7 @@ describe("public API of src/index.ts", () => {
       "type ByteSource",
       "type ByteStream",
       "value COALESCE_GAP_BYTES",
+      "type CheckedBytes",
       "type Checksum",
       "type Codec",
       "value DEFAULT_LIMITS",

@@ -10,7 +10,9 @@ import { join } from "node:path";
 import { afterAll, describe, expect, expectTypeOf, test } from "vitest";
 import { bytesSource, COALESCE_GAP_BYTES, decode, encode, NdpackError, openSource, type ByteSource, type NdArray, type NdArrayOf, type NdpackReader, type OpenSourceOptions } from "../src/index.js";
 import { FORMATS as ALL_FORMATS, fromNpy, fromNpz, fromSafetensors, toNpy, toNpz, toSafetensors } from "../src/interop/index.js";
+import { crc32 } from "../src/crc32.js";
 import { load, open, save } from "../src/node/index.js";
+import { FileSource } from "../src/node/file-source.js";
 import { noise } from "./helpers/common.js";
 
 const dir = mkdtempSync(join(tmpdir(), "ndpack-reader-"));
@@ -218,6 +220,98 @@ describe("what the reader reads", () => {
   });
 });
 
+describe("a .npz header reads its members' headers in one batch", () => {
+  test("12 members 100 KiB apart: the first read (member 0), the end, then one read for each of the 11 others, 4 at a time; a 100 KiB member then 11 of 1 KiB: one read for those the end does not hold", async () => {
+    const far = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`m${i}`, Float32Array.from({ length: 25_600 }, (_, j) => i + j)]));
+    const near: Record<string, Float32Array> = { big: Float32Array.from({ length: 25_600 }, (_, j) => j), ...Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`s${i}`, Float32Array.from({ length: 256 }, () => i)])) };
+    for (const [arrays, memberReads] of [[far, 11], [near, 1]] as const) {
+      const bytes = toNpz(arrays);
+      const reads: { offset: number; length: number }[] = [];
+      let inFlight = 0;
+      let mostInFlight = 0;
+      const source: ByteSource = {
+        size: bytes.length,
+        read: async (offset, length) => {
+          reads.push({ offset, length });
+          mostInFlight = Math.max(mostInFlight, ++inFlight);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          inFlight--;
+          return bytes.slice(offset, offset + length);
+        },
+      };
+      await using reader = await openSource(source);
+      expect(reader.names).toEqual(Object.keys(arrays));
+      for (const name of reader.names) expect((await reader.read(name)).data[0]).toBe(arrays[name]![0]);
+      const headerReads = reads.slice(0, reads.length - reader.names.length);
+      // The first 64 KiB (the first member's headers), the zip's end with its central directory, then the batch.
+      expect(headerReads.slice(0, 2)).toEqual([{ offset: 0, length: 64 * 1024 }, { offset: bytes.length - 4096, length: 4096 }]);
+      expect(headerReads.length - 2).toBe(memberReads);
+      expect(mostInFlight).toBe(Math.min(memberReads, 4));
+    }
+  });
+});
+
+describe("a source's readWithCrc32 (the CRC computed while the bytes arrive)", () => {
+  /** Fresh copies of `bytes`, with a readWithCrc32 that reports `crcOf(bytes read)`, calls recorded. */
+  function crcSource(bytes: Uint8Array, crcOf: (bytes: Uint8Array) => number) {
+    const calls: { offset: number; length: number; crcLength: number }[] = [];
+    const source: ByteSource = {
+      size: bytes.length,
+      read: async (offset, length) => bytes.slice(offset, offset + length),
+      readWithCrc32: async (offset, length, crcLength) => {
+        calls.push({ offset, length, crcLength });
+        const read = bytes.slice(offset, offset + length);
+        return { bytes: read, crc: crcOf(read.subarray(0, crcLength)) };
+      },
+    };
+    return { source, calls };
+  }
+  const arrays = { a: Float32Array.from({ length: 1000 }, (_, i) => i / 7), b: Int32Array.of(7) };
+
+  test("a verifying read of an ndpack array or a stored .npz member asks it for the CRC of what the checksum covers, and trusts its answer", async () => {
+    for (const bytes of [encode(arrays), toNpz(arrays)]) {
+      const good = crcSource(bytes, (covered) => crc32(covered));
+      await using reader = await openSource(good.source);
+      const a = await reader.read("a");
+      expect(Array.from(a.data as Float32Array)).toEqual(Array.from(arrays.a));
+      const info = reader.info("a");
+      // ndpack: the payload, then its CRC and padding; .npz: the whole member (its .npy header, then the payload).
+      const call = good.calls.at(-1)!;
+      expect(call.offset + call.crcLength).toBe(info.offset + info.byteLength);
+      expect(call.length - call.crcLength).toBe(reader.format === "ndpack" ? reader.info("b").offset - (info.offset + info.byteLength) : 0);
+      // A source whose CRC disagrees with the file's: CHECKSUM, though every byte it gave is right.
+      const lying = crcSource(bytes, (covered) => crc32(covered) ^ 1);
+      await using liar = await openSource(lying.source);
+      await failure(() => liar.read("a"), "CHECKSUM");
+      expect((await liar.read("a", { verify: false })).data[999]).toBe(arrays.a[999]);
+      expect(lying.calls.length).toBe(1);
+    }
+  });
+
+  test("a readWithCrc32 that gives fewer bytes than asked for is FILE_CHANGED", async () => {
+    const bytes = encode(arrays);
+    const short: ByteSource = { size: bytes.length, read: async (o, l) => bytes.slice(o, o + l), readWithCrc32: async (o, l, c) => ({ bytes: bytes.slice(o, o + l - 1), crc: crc32(bytes.subarray(o, o + c)) }) };
+    await using reader = await openSource(short);
+    await failure(() => reader.read("a"), "FILE_CHANGED");
+  });
+
+  test("a Node file gives the same bytes and CRC as reading then checksumming, for ranges of 1 to 4 pieces and any CRC length", async () => {
+    const bytes = noise(9 * 1024 * 1024 + 13);
+    const path = fileWith(bytes, ".bin");
+    const file = await FileSource.open(path);
+    try {
+      for (const [offset, length, crcLength] of [[0, 0, 0], [5, 100, 37], [3, 1024 * 1024 + 7, 1024 * 1024], [11, 4 * 1024 * 1024 + 64, 4 * 1024 * 1024], [0, bytes.length, bytes.length - 5], [7, 3 * 1024 * 1024 + 4099, 1]]) {
+        const { bytes: read, crc } = await file.readWithCrc32(offset!, length!, crcLength!);
+        expect(Buffer.from(read).equals(Buffer.from(bytes.subarray(offset, offset! + length!)))).toBe(true);
+        expect(crc).toBe(crc32(bytes.subarray(offset, offset! + crcLength!)));
+        expect(Buffer.from(await file.read(offset!, length!)).equals(Buffer.from(read))).toBe(true);
+      }
+    } finally {
+      await file.close();
+    }
+  });
+});
+
 describe("every read that touches a payload verifies by default", () => {
   const bytes = encode({ a: Float32Array.of(1, 2, 3, 4), b: Int32Array.of(7) });
   const damaged = bytes.slice();
@@ -343,7 +437,7 @@ describe("errors that help, on the one reader (issue 12)", () => {
     ];
     for (const [fn, call] of calls) expect((await failure(call, "INVALID_ARGUMENT")).message).toMatch(new RegExp(`^${fn}: unknown option "\\w+"`));
     expect((await failure(() => load(path, { verfy: false } as never), "INVALID_ARGUMENT")).message).toBe(
-      'load: unknown option "verfy"; did you mean "verify"? (load takes maxHeaderBytes, maxDepth, maxArrays, maxDims, maxNameBytes, maxDecodedBytes, copy, verify)',
+      'load: unknown option "verfy"; did you mean "verify"? (load takes maxHeaderBytes, maxHeaderNodes, maxDepth, maxArrays, maxDims, maxNameBytes, maxDecodedBytes, copy, verify)',
     );
     expect((await failure(() => reader.readMany(["weights"], { maxgap: 0 } as never), "INVALID_ARGUMENT")).message).toContain('did you mean "maxGap"?');
     expect(existsSync(join(dir, "never-written.ndp"))).toBe(false);

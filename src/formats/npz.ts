@@ -16,7 +16,7 @@ import { checkLimit, viewOrCopy } from "../interop/common.js";
 import { npyLayoutSteps, resolveNpyOptions, storedHead } from "../interop/npy.js";
 import { checkNdpackDtypes, checkVoidDtypeOption, noNdpackMember, NPZ_NDPACK_MEMBER, readNdpackMember, sortMembers, storedForm, toNpz, voidDtypeOf } from "../interop/npz.js";
 import { checkInflatedSize, checkMemberCrc, zipDirectorySteps, type ZipEntry } from "../interop/zip.js";
-import type { RangeSteps } from "../io/steps.js";
+import type { PrefetchingSteps, RangeSteps } from "../io/steps.js";
 import { npyArrayInfo } from "./npy.js";
 import type { Container, ContainerOptions, FileFormat } from "./types.js";
 
@@ -28,6 +28,11 @@ import type { Container, ContainerOptions, FileFormat } from "./types.js";
 const NPY_HEAD_BYTES = 512;
 /** Compressed bytes first read while looking for a deflated member's .npy header; doubled while too few. */
 const INFLATE_STEP = 4096;
+/**
+ * Bytes after each member's local header (as long as its central record says) read ahead with all
+ * the others: the first inflate step or the .npy header, and up to 1 KiB of local extra field.
+ */
+const MEMBER_HEAD_PREFETCH_BYTES = INFLATE_STEP + 1024;
 
 /**
  * The first `length` bytes of a member's uncompressed content: read as they are from a stored
@@ -56,13 +61,14 @@ function* memberHead(member: ZipEntry, length: number): RangeSteps<Uint8Array> {
   return head;
 }
 
-function* readNpzContainer(size: number, options: ContainerOptions): RangeSteps<Container> {
+function* readNpzContainer(size: number, options: ContainerOptions): PrefetchingSteps<Container> {
   const npyOptions = resolveNpyOptions({ maxHeaderBytes: options.maxHeaderBytes, maxDims: options.maxDims });
   const maxArrays = checkLimit(options.maxArrays, DEFAULT_LIMITS.maxArrays, "maxArrays");
   const maxDecodedBytes = checkLimit(options.maxDecodedBytes, DEFAULT_LIMITS.maxDecodedBytes, "maxDecodedBytes");
   const voidOption = options.voidDtype;
   checkVoidDtypeOption(voidOption);
-  const members = sortMembers(yield* zipDirectorySteps(size, { maxEntries: maxArrays }));
+  // After each local header: a deflated member's first inflate step, or a stored one's .npy header, with room for a local extra field (alignment padding).
+  const members = sortMembers(yield* zipDirectorySteps(size, { maxEntries: maxArrays, memberHeadBytes: MEMBER_HEAD_PREFETCH_BYTES }));
 
   let extra = noNdpackMember();
   const ndpackMember = members.ndpack;

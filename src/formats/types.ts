@@ -9,7 +9,7 @@ import type { ArrayInfo, NdArray } from "../decode.js";
 import type { Dtype } from "../dtypes.js";
 import type { ArraysInput } from "../encode.js";
 import type { Checksum, ReadLimits } from "../format.js";
-import type { ByteRange, RangeSteps } from "../io/steps.js";
+import type { ByteRange, PrefetchingSteps } from "../io/steps.js";
 
 /** The formats ndpack reads and writes. */
 export type FormatName = "ndpack" | "npy" | "npz" | "safetensors";
@@ -107,10 +107,10 @@ export interface FileFormat {
    */
   sniff(head: Uint8Array, size: number): boolean;
   /**
-   * The header reader: asks for byte ranges of a file `size` bytes long and returns its layout.
+   * The header reader: asks for byte ranges of a file `size` bytes long (announcing some ahead) and returns its layout.
    * @internal
    */
-  readContainer(size: number, options: ContainerOptions): RangeSteps<Container>;
+  readContainer(size: number, options: ContainerOptions): PrefetchingSteps<Container>;
   /**
    * The whole-buffer writer.
    * @internal

@@ -15,7 +15,7 @@ import { decompressPayload } from "../codecs.js";
 import { deflateRaw } from "../compress.js";
 import { crc32 } from "../crc32.js";
 import { NdpackError } from "../errors.js";
-import { runOnBytes, type RangeSteps } from "../io/steps.js";
+import { runOnBytes, type ByteRange, type PrefetchingSteps, type RangeSteps } from "../io/steps.js";
 import { decodeUtf8, readU64, utf8Encoder } from "./common.js";
 
 const SIG = {
@@ -183,7 +183,7 @@ function readZip64Extra(view: DataView, extraAt: number, extraLength: number, wa
  * bytes it needs (the first 4, the end records, the directory, each local header), and
  * {@link readZipDirectory} (memory) and the lazy reader (any `ByteSource`) hand them over.
  */
-export function* zipDirectorySteps(inputLength: number, limits: { maxEntries: number }): RangeSteps<ZipEntry[]> {
+export function* zipDirectorySteps(inputLength: number, limits: { maxEntries: number; memberHeadBytes?: number }): PrefetchingSteps<ZipEntry[]> {
   // A zip starts with a local header, or, when it is empty, with its (ZIP64) end record.
   const first = yield { offset: 0, length: Math.min(inputLength, 4) };
   const empty = first.length >= 4 && ((first[2] === 0x05 && first[3] === 0x06) || (first[2] === 0x06 && first[3] === 0x06));
@@ -201,6 +201,9 @@ export function* zipDirectorySteps(inputLength: number, limits: { maxEntries: nu
   const cd = yield { offset: cdOffset, length: cdSize };
   const view = dataView(cd);
   const cdEnd = cdOffset + cdSize;
+  // Every member's local header (and what the caller reads after it) is announced at once: a
+  // driver with round trips reads them together instead of one after the other.
+  if (limits.memberHeadBytes !== undefined) yield { prefetch: localHeaderRanges(view, count, cdOffset, limits.memberHeadBytes) };
   const entries: ZipEntry[] = [];
   let at = 0;
   for (let index = 0; index < count; index++) {
@@ -246,6 +249,23 @@ export function* zipDirectorySteps(inputLength: number, limits: { maxEntries: nu
   checkNoOverlap(entries);
   checkNoDuplicates(entries);
   return entries;
+}
+
+/**
+ * Where the members' local headers are, read from the central directory without checking it (the
+ * records are checked, in order, when they are read): from each local header, room for its name
+ * and extra field as the central record gives them, and `headBytes` more. Records that cannot be
+ * read, or whose offset is in a ZIP64 extra field, are left out: this is a hint.
+ */
+function localHeaderRanges(view: DataView, count: number, cdOffset: number, headBytes: number): ByteRange[] {
+  const ranges: ByteRange[] = [];
+  for (let index = 0, at = 0; index < count && at + CENTRAL_HEADER_SIZE <= view.byteLength && view.getUint32(at, true) === SIG.central; index++) {
+    const nameAndExtra = view.getUint16(at + 28, true) + view.getUint16(at + 30, true);
+    const localOffset = view.getUint32(at + 42, true);
+    if (localOffset !== U32_MAX && localOffset < cdOffset) ranges.push({ offset: localOffset, length: Math.min(LOCAL_HEADER_SIZE + nameAndExtra + headBytes, cdOffset - localOffset) });
+    at += CENTRAL_HEADER_SIZE + nameAndExtra + view.getUint16(at + 32, true);
+  }
+  return ranges;
 }
 
 /** {@link zipDirectorySteps} on a zip file held in memory. */

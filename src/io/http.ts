@@ -6,7 +6,8 @@
  * `Content-Range`), its validator (`ETag`, else `Last-Modified`) and the URL after redirects (a
  * CDN's 302 to the object store), and its bytes are kept, so that reading a header that fits in
  * them costs no other request. Every later read is one request of exactly the bytes asked for, at
- * the final URL, on the condition that the file is still the one first seen (`If-Match`, else
+ * the final URL (with `readWithCrc32`, the CRC-32 is computed chunk by chunk as the body arrives,
+ * hidden behind the transfer), on the condition that the file is still the one first seen (`If-Match`, else
  * `If-Unmodified-Since`): a file replaced on the server in between is FILE_CHANGED, never a mix of
  * two versions. At most `concurrency` requests are in flight at once.
  *
@@ -25,7 +26,8 @@
  * @module
  */
 import { checkOptionNames, NdpackError, type ErrorCode, type ErrorDetails } from "../errors.js";
-import type { ByteSource, ReadRequestOptions } from "./source.js";
+import { crc32 } from "../crc32.js";
+import type { ByteSource, CheckedBytes, ReadRequestOptions } from "./source.js";
 
 /** Bytes the first request asks for: the whole header of most files, and small files whole. */
 const INITIAL_BYTES = 64 * 1024;
@@ -66,6 +68,8 @@ export interface HttpSource extends ByteSource {
   readonly url: string;
   /** The validator every read is conditional on: the `ETag`, else the `Last-Modified` date, else `undefined`. */
   readonly validator: string | undefined;
+  /** {@link ByteSource.readWithCrc32}: one request, its body checked chunk by chunk as it arrives. */
+  readWithCrc32(offset: number, length: number, crcLength: number, options?: ReadRequestOptions): Promise<CheckedBytes>;
   /** Stops further reads (they fail with CLOSED) and drops the bytes kept from the first request. */
   close(): Promise<void>;
 }
@@ -141,27 +145,46 @@ class RangeSource implements HttpSource {
   }
 
   async read(offset: number, length: number, options: ReadRequestOptions = {}): Promise<Uint8Array> {
+    return (await this.#read(offset, length, 0, options)).bytes;
+  }
+
+  /** {@link read}, with the CRC-32 of the first `crcLength` bytes computed chunk by chunk as the body arrives. */
+  async readWithCrc32(offset: number, length: number, crcLength: number, options: ReadRequestOptions = {}): Promise<CheckedBytes> {
+    if (!Number.isSafeInteger(crcLength) || crcLength < 0) throw invalid("crcLength", "an integer of at least 0", crcLength);
+    return this.#read(offset, length, crcLength, options);
+  }
+
+  async #read(offset: number, length: number, crcLength: number, options: ReadRequestOptions): Promise<CheckedBytes> {
     if (this.#closed) throw httpFailure("CLOSED", this.url, "the source is closed");
     for (const [field, value] of [["offset", offset], ["length", length]] as const) {
       if (!Number.isSafeInteger(value) || value < 0) throw invalid(field, "an integer of at least 0", value);
     }
     const end = Math.min(offset + length, this.size);
-    if (end <= offset) return new Uint8Array(0);
+    if (end <= offset) return { bytes: new Uint8Array(0), crc: 0 };
     const kept = this.#kept;
     // Copies, so that no array handed out shares memory with the bytes kept for later reads.
-    if (end <= kept.length) return kept.slice(offset, end);
+    if (end <= kept.length) {
+      const bytes = kept.slice(offset, end);
+      return { bytes, crc: crcLength === 0 ? 0 : crc32(bytes.subarray(0, crcLength)) };
+    }
     const from = Math.max(offset, kept.length);
+    const keptPart = kept.subarray(Math.min(offset, kept.length), from);
     const signals = [this.#settings.signal, options.signal];
-    const fetched = await withRetries(this.#settings, options.signal, () => this.#slots.run(() => this.#readRange(from, end, options.signal), signals));
+    // The fetched part's CRC continues from the kept part's (and restarts from it on a retry).
+    const crcStart = crcLength === 0 ? 0 : crc32(keptPart.subarray(0, crcLength));
+    const fetched = await withRetries(this.#settings, options.signal, () => this.#slots.run(() => this.#readRange(from, end, options.signal, Math.max(0, crcLength - keptPart.length), crcStart), signals));
     if (from === offset) return fetched;
     const bytes = new Uint8Array(end - offset);
-    bytes.set(kept.subarray(offset));
-    bytes.set(fetched, from - offset);
-    return bytes;
+    bytes.set(keptPart);
+    bytes.set(fetched.bytes, from - offset);
+    return { bytes, crc: fetched.crc };
   }
 
-  /** One request for bytes `start` to `end` (excluded) of the version first seen. */
-  #readRange(start: number, end: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  /**
+   * One request for bytes `start` to `end` (excluded) of the version first seen; the CRC-32 of its
+   * first `crcLength` bytes continues from `crcStart`.
+   */
+  #readRange(start: number, end: number, signal: AbortSignal | undefined, crcLength: number, crcStart: number): Promise<CheckedBytes> {
     const { url, etag, lastModified } = this.#identity;
     const headers = new Headers(this.#settings.headers);
     headers.set("range", `bytes=${start}-${end - 1}`);
@@ -178,7 +201,11 @@ class RangeSource implements HttpSource {
         if (first !== undefined && now !== undefined && first !== now) throw fileChanged(url, `its ${what} was ${first} and is now ${now}`);
       }
       checkAnsweredRange(range, start, end, url);
-      return readBody(response, end - start, url);
+      let crc = crcStart;
+      const bytes = await readBody(response, end - start, url, crcLength === 0 ? undefined : (chunk, at) => {
+        if (at < crcLength) crc = crc32(chunk.subarray(0, crcLength - at), crc);
+      });
+      return { bytes, crc };
     });
   }
 
@@ -245,8 +272,11 @@ function checkAnsweredRange(range: ContentRange, start: number, end: number, url
   }
 }
 
-/** Reads a body of exactly `length` bytes into one buffer: fewer is TRUNCATED, more is HTTP_ERROR (never a larger allocation). */
-async function readBody(response: Response, length: number, url: string): Promise<Uint8Array> {
+/**
+ * Reads a body of exactly `length` bytes into one buffer: fewer is TRUNCATED, more is HTTP_ERROR
+ * (never a larger allocation). `landed` sees each chunk, at its place, as it arrives.
+ */
+async function readBody(response: Response, length: number, url: string, landed?: (chunk: Uint8Array, at: number) => void): Promise<Uint8Array> {
   const bytes = new Uint8Array(length);
   let filled = 0;
   const reader = response.body?.getReader();
@@ -257,6 +287,7 @@ async function readBody(response: Response, length: number, url: string): Promis
       throw httpFailure("HTTP_ERROR", url, `the server sent more than the ${length} bytes it announced`, { status: response.status, expected: length });
     }
     bytes.set(chunk.value, filled);
+    landed?.(chunk.value, filled);
     filled += chunk.value.length;
   }
   if (filled < length) throw httpFailure("TRUNCATED", url, `the body ended after ${filled} of its ${length} bytes`, { expected: length, actual: filled });

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { crc32 } from "../crc32.js";
 import { NdpackError } from "../errors.js";
 import type { ByteRange } from "./steps.js";
 
@@ -38,8 +39,24 @@ export interface ByteSource {
   readonly size: number;
   /** The `length` bytes at `offset`; fewer only when the source ends first. */
   read(offset: number, length: number, options?: ReadRequestOptions): Promise<Uint8Array>;
+  /**
+   * Optional: {@link ByteSource.read}, resolving also to the CRC-32 of the range's first
+   * `crcLength` bytes, computed while the rest is still arriving (a file read in pieces at once,
+   * each checked as it lands; an HTTP body checked chunk by chunk), so that a verifying read costs
+   * about what the transfer costs. The reader uses it for a payload's checksum when the source has
+   * it, and computes the CRC after `read` otherwise ({@link readWithCrc32}). Same contract as `read`.
+   */
+  readWithCrc32?(offset: number, length: number, crcLength: number, options?: ReadRequestOptions): Promise<CheckedBytes>;
   /** Releases what the source holds (a file handle, connections). Optional. */
   close?(): Promise<void>;
+}
+
+/** What {@link ByteSource.readWithCrc32} resolves to: the bytes, and the CRC-32 of their first `crcLength`. */
+export interface CheckedBytes {
+  /** The bytes read, as {@link ByteSource.read} gives them. */
+  readonly bytes: Uint8Array;
+  /** CRC-32 of `bytes`' first `crcLength` bytes. */
+  readonly crc: number;
 }
 
 /**
@@ -103,13 +120,33 @@ export function coalesceRanges(ranges: readonly ByteRange[], maxGap = COALESCE_G
 export async function readExactly(source: ByteSource, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
   if (length === 0) return new Uint8Array(0);
   const bytes = await source.read(offset, length, signal === undefined ? undefined : { signal });
+  checkLength(source, bytes, offset, length);
+  return bytes;
+}
+
+/** A read's bytes must be a Uint8Array of exactly the length asked for (fewer: FILE_CHANGED). */
+function checkLength(source: ByteSource, bytes: unknown, offset: number, length: number): asserts bytes is Uint8Array {
   if (!(bytes instanceof Uint8Array)) {
     throw new NdpackError("INVALID_ARGUMENT", `the source's read(${offset}, ${length}) did not resolve to a Uint8Array`, { field: "source" });
   }
   if (bytes.length !== length) {
     throw new NdpackError("FILE_CHANGED", `the source gave ${bytes.length} bytes at offset ${offset} where ${length} were asked for within its ${source.size} bytes: it changed since it was opened`, { offset, expected: length, actual: bytes.length });
   }
-  return bytes;
+}
+
+/**
+ * {@link readExactly}, with the CRC-32 of the first `crcLength` bytes: from the source's
+ * {@link ByteSource.readWithCrc32} when it has one (the CRC then overlaps the transfer), else
+ * computed after the read.
+ */
+export async function readWithCrc32(source: ByteSource, offset: number, length: number, crcLength: number, signal?: AbortSignal): Promise<CheckedBytes> {
+  if (source.readWithCrc32 === undefined || length === 0) {
+    const bytes = await readExactly(source, offset, length, signal);
+    return { bytes, crc: crc32(bytes.subarray(0, crcLength)) };
+  }
+  const checked = await source.readWithCrc32(offset, length, crcLength, signal === undefined ? undefined : { signal });
+  checkLength(source, checked?.bytes, offset, length);
+  return checked;
 }
 
 /**

@@ -19,19 +19,43 @@ export interface ByteRange {
 /** A reader that asks for byte ranges and is given their bytes, returning a `T`. */
 export type RangeSteps<T> = Generator<ByteRange, T, Uint8Array>;
 
+/**
+ * What a reader says it will ask for soon, all at once, so that a driver over a source with round
+ * trips can read those ranges ahead, coalesced and concurrently (the .npz reader's member headers).
+ * Only a hint: the reader still asks for each range, and is answered here with no bytes.
+ */
+export interface Prefetch {
+  /** The ranges, in any order. */
+  readonly prefetch: readonly ByteRange[];
+}
+
+/** A {@link RangeSteps} that may also yield {@link Prefetch} hints. */
+export type PrefetchingSteps<T> = Generator<ByteRange | Prefetch, T, Uint8Array>;
+
+const NO_BYTES = new Uint8Array(0);
+
+/** True when a step is a {@link Prefetch} hint rather than a range. */
+export function isPrefetch(step: ByteRange | Prefetch): step is Prefetch {
+  return "prefetch" in step;
+}
+
 /** Runs `steps` on `bytes`: each range is a view of `bytes` (shorter only past its end). */
-export function runOnBytes<T>(steps: RangeSteps<T>, bytes: Uint8Array): T {
+export function runOnBytes<T>(steps: PrefetchingSteps<T>, bytes: Uint8Array): T {
   let step = steps.next();
-  while (step.done !== true) step = steps.next(bytes.subarray(step.value.offset, step.value.offset + step.value.length));
+  while (step.done !== true) {
+    const asked = step.value;
+    step = steps.next(isPrefetch(asked) ? NO_BYTES : bytes.subarray(asked.offset, asked.offset + asked.length));
+  }
   return step.value;
 }
 
-/** Runs `steps` on `source`: one `read` per range, in order. */
-export async function runOnSource<T>(steps: RangeSteps<T>, source: Pick<ByteSource, "read">, signal?: AbortSignal): Promise<T> {
+/** Runs `steps` on `source`: one `read` per range, in order (prefetch hints are ignored). */
+export async function runOnSource<T>(steps: PrefetchingSteps<T>, source: Pick<ByteSource, "read">, signal?: AbortSignal): Promise<T> {
   let step = steps.next();
   while (step.done !== true) {
-    const { offset, length } = step.value;
-    step = steps.next(length <= 0 ? new Uint8Array(0) : await source.read(offset, length, signal === undefined ? undefined : { signal }));
+    const asked = step.value;
+    if (isPrefetch(asked) || asked.length <= 0) step = steps.next(NO_BYTES);
+    else step = steps.next(await source.read(asked.offset, asked.length, signal === undefined ? undefined : { signal }));
   }
   return step.value;
 }

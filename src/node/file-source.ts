@@ -15,9 +15,18 @@
 import { constants, fstatSync } from "node:fs";
 import { open as openHandle, type FileHandle } from "node:fs/promises";
 import { NdpackError } from "../errors.js";
-import type { ByteSource, ReadRequestOptions } from "../io/source.js";
+import { crc32 } from "../crc32.js";
+import type { ByteSource, CheckedBytes, ReadRequestOptions } from "../io/source.js";
 import { allocatePayload } from "../stream.js";
 import { ioError, MAX_IO_BYTES } from "./io.js";
+
+/**
+ * A large range is read in up to this many equal pieces at once, one per thread of libuv's pool
+ * (4 by default), so that the checksum of the first pieces runs while the others are copied.
+ */
+const READ_PIECES = 4;
+/** Smallest piece: below about 1 MiB a read's per-call overhead costs more than overlapping hides. */
+const MIN_PIECE_BYTES = 1 << 20;
 
 /** What identifies one version of a file's contents. */
 interface FileIdentity {
@@ -116,9 +125,8 @@ export class FileSource implements ByteSource {
     }
   }
 
-  /** Fills `target` from file offset `position`, checking the file before and after; FILE_CHANGED when it ends first. */
-  async readInto(target: Uint8Array, position: number): Promise<void> {
-    this.#checkIdentity();
+  /** Fills `target` from file offset `position` with positioned reads; FILE_CHANGED when the file ends first. */
+  async #fill(target: Uint8Array, position: number): Promise<void> {
     let done = 0;
     try {
       while (done < target.length) {
@@ -129,18 +137,62 @@ export class FileSource implements ByteSource {
     } catch (cause) {
       throw ioError("read", this.path, cause);
     }
-    this.#checkIdentity();
     if (done < target.length) {
       throw new NdpackError("FILE_CHANGED", `${this.path} changed after it was opened (it ended at byte ${position + done}); open it again`, { path: this.path, expected: this.size, actual: position + done });
     }
   }
 
+  /**
+   * Fills `target` from file offset `position`, checking the file before and after. A large range
+   * is read in up to {@link READ_PIECES} pieces at once on the thread pool; `landed` is called
+   * with each piece in order, as soon as it and those before it are in (where a checksum runs
+   * while the later pieces are still being copied).
+   */
+  async readInto(target: Uint8Array, position: number, landed?: (piece: Uint8Array, at: number) => void): Promise<void> {
+    this.#checkIdentity();
+    const count = Math.max(1, Math.min(READ_PIECES, Math.floor(target.length / MIN_PIECE_BYTES)));
+    // Equal pieces, whole pages (the last one takes the rest).
+    const pieceBytes = Math.ceil(target.length / count / 4096) * 4096;
+    const pieces: Promise<void>[] = [];
+    for (let i = 0; i < count; i++) {
+      const at = i * pieceBytes;
+      pieces.push(this.#fill(target.subarray(at, i === count - 1 ? target.length : at + pieceBytes), position + at));
+    }
+    try {
+      for (let i = 0; i < count; i++) {
+        await pieces[i];
+        const at = i * pieceBytes;
+        landed?.(target.subarray(at, i === count - 1 ? target.length : at + pieceBytes), at);
+      }
+    } catch (error) {
+      // No read may still be writing into memory handed back to the caller.
+      await Promise.allSettled(pieces);
+      throw error;
+    }
+    this.#checkIdentity();
+  }
+
   async read(offset: number, length: number, options?: ReadRequestOptions): Promise<Uint8Array> {
     // A local read is not interruptible once started; a cancelled caller is refused before it.
     options?.signal?.throwIfAborted();
-    const bytes = allocatePayload(`(bytes ${offset} to ${offset + length} of ${this.path})`, Math.max(0, Math.min(length, this.size - offset)));
+    const bytes = this.#allocate(offset, length);
     await this.readInto(bytes, offset);
     return bytes;
+  }
+
+  /** {@link read}, with the CRC-32 of the first `crcLength` bytes computed piece by piece as they land. */
+  async readWithCrc32(offset: number, length: number, crcLength: number, options?: ReadRequestOptions): Promise<CheckedBytes> {
+    options?.signal?.throwIfAborted();
+    const bytes = this.#allocate(offset, length);
+    let crc = 0;
+    await this.readInto(bytes, offset, (piece, at) => {
+      if (at < crcLength) crc = crc32(piece.subarray(0, crcLength - at), crc);
+    });
+    return { bytes, crc };
+  }
+
+  #allocate(offset: number, length: number): Uint8Array {
+    return allocatePayload(`(bytes ${offset} to ${offset + length} of ${this.path})`, Math.max(0, Math.min(length, this.size - offset)));
   }
 
   async close(): Promise<void> {

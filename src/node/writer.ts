@@ -26,7 +26,7 @@ import { createDeflater, DEFAULT_COMPRESSION_LEVEL } from "../compress.js";
 import { crc32 } from "../crc32.js";
 import { DTYPES, isDtype, typedArrayTag, unknownDtypeMessage, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { checkElementBytes, checkShape, ENCODE_OPTIONS, layoutHead, planEncoding, type ArraySpec, type EncodeOptions } from "../encode.js";
-import { checkOptionNames, NdpackError, notFoundError } from "../errors.js";
+import { checkOptionNames, NdpackError, notFoundError, withPath } from "../errors.js";
 import { CODECS, DEFAULT_ALIGNMENT, PREAMBLE_SIZE, type ByteOrder, type Checksum, type Codec, type Order } from "../format.js";
 import { elementCount } from "../header.js";
 import { dataSectionStart, nextRecordOffset, placeRecords } from "../layout.js";
@@ -568,7 +568,11 @@ class Writer implements NdpackWriter {
   #failure: unknown;
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(file: DeclaredFile, out: Output, dataStart: number, planned: readonly number[] | undefined, reserved: { headerLength: number; dataStart: number } | undefined) {
+  /** The file written, when the target is a path: every error the writer raises names it. */
+  readonly #path: string | undefined;
+
+  constructor(file: DeclaredFile, out: Output, dataStart: number, planned: readonly number[] | undefined, reserved: { headerLength: number; dataStart: number } | undefined, path: string | undefined) {
+    this.#path = path;
     this.#file = file;
     this.#out = out;
     this.#dataStart = dataStart;
@@ -596,13 +600,13 @@ class Writer implements NdpackWriter {
   #enqueue(operation: () => Promise<void>): Promise<void> {
     const run = async () => {
       if (this.#state === "failed") throw this.#failure;
-      if (this.#state === "closed") throw new NdpackError("CLOSED", "the writer is closed");
+      if (this.#state === "closed") throw new NdpackError("CLOSED", "the writer is closed", this.#path === undefined ? {} : { path: this.#path });
       try {
         await operation();
       } catch (error) {
         // After an abort, what fails in flight is its consequence: report the abort's reason.
         await this.#fail(error);
-        throw this.#failure;
+        throw withPath(this.#failure, this.#path);
       }
     };
     const result = this.#queue.then(run, run);
@@ -776,7 +780,7 @@ export async function createWriter(target: WriterTarget, entries: readonly Write
   if (compressed.length === 0) {
     const { head, offsets } = headFor(file, file.arrays.map((array) => array.nbytes));
     const out = path === undefined ? (isWebWritable(target) ? new WebStreamOutput(target) : new NodeStreamOutput(target as NodeJS.WritableStream)) : new PathOutput(await AtomicFile.create(path, options), 0, options.fsync ?? true);
-    writer = new Writer(file, out, head.length, offsets, undefined);
+    writer = new Writer(file, out, head.length, offsets, undefined, path);
     try {
       await out.write(head);
     } catch (error) {
@@ -786,7 +790,7 @@ export async function createWriter(target: WriterTarget, entries: readonly Write
   } else {
     const { head, headerLength } = headFor(file, file.arrays.map((array) => (array.codec === "none" ? array.nbytes : storedBound(array.nbytes))));
     const out = new PathOutput(await AtomicFile.create(path!, options), head.length, options.fsync ?? true);
-    writer = new Writer(file, out, head.length, undefined, { headerLength, dataStart: head.length });
+    writer = new Writer(file, out, head.length, undefined, { headerLength, dataStart: head.length }, path);
     // The reserved header must lay out to the same data section start.
     if (dataSectionStart(headerLength, file.alignment) !== head.length || head.length < PREAMBLE_SIZE) throw new Error("internal error: reserved header does not fit");
   }
