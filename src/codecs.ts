@@ -19,7 +19,8 @@
  *
  * @module
  */
-import { Inflate } from "#pako-inflate";
+import { inflate as pakoInflate, inflateEnd, inflateInit2 } from "pako/lib/zlib/inflate.js";
+import ZStream from "pako/lib/zlib/zstream.js";
 import { NdpackError } from "./errors.js";
 import type { Codec } from "./format.js";
 import { nativeZlib, type NativeZlib, type NativeZlibStream } from "./runtime.js";
@@ -49,12 +50,62 @@ export function unshuffle(bytes: Uint8Array, wordSize: number, out: Uint8Array):
   }
 }
 
-/** What {@link pakoStreamCodec} uses of pako's `Deflate` and `Inflate`. */
-export interface PakoStream {
-  push(data: Uint8Array, last: boolean): boolean;
-  onData: (chunk: Uint8Array) => void;
-  readonly err: number;
-  readonly msg: string;
+/** zlib's flush modes and return codes (zlib.h), which pako keeps. */
+const Z_NO_FLUSH = 0;
+const Z_FINISH = 4;
+const Z_STREAM_END = 1;
+const Z_OK = 0;
+
+/**
+ * pako's raw inflater (its zlib port), driven the way pako's own `Inflate` class drives it, less
+ * what that class adds for strings, gzip headers and dictionaries: the class is a CommonJS module
+ * that a bundler keeps whole, and dropping it makes the browser bundle 2 KB smaller gzipped.
+ * `ended` is true once the final block is read; `strm.avail_in` then counts the input after it.
+ */
+class Inflate {
+  readonly strm = new ZStream();
+  err = 0;
+  msg = "";
+  ended = false;
+  onData: (chunk: Uint8Array) => void = () => undefined;
+  readonly #chunkSize: number;
+
+  constructor(chunkSize = 64 * 1024) {
+    this.#chunkSize = chunkSize;
+    inflateInit2(this.strm, -15);
+  }
+
+  push(data: Uint8Array, last: boolean): boolean {
+    if (this.ended) return false;
+    const strm = this.strm;
+    strm.input = data;
+    strm.next_in = 0;
+    strm.avail_in = data.length;
+    for (;;) {
+      if (strm.avail_out === 0) {
+        strm.output = new Uint8Array(this.#chunkSize);
+        strm.next_out = 0;
+        strm.avail_out = this.#chunkSize;
+      }
+      const status = pakoInflate(strm, last ? Z_FINISH : Z_NO_FLUSH);
+      // Z_BUF_ERROR (no progress possible) is no error: more input may come, or `ended` stays false.
+      if (status !== Z_OK && status !== Z_STREAM_END && status !== -5) {
+        this.err = status;
+        this.msg = strm.msg ?? "";
+        this.ended = true;
+        return false;
+      }
+      const full = strm.avail_out === 0;
+      if (strm.next_out > 0 && (full || status === Z_STREAM_END)) this.onData(full ? strm.output! : strm.output!.subarray(0, strm.next_out));
+      if (status === Z_STREAM_END) {
+        inflateEnd(strm);
+        this.ended = true;
+        return true;
+      }
+      if (status === Z_OK && full) continue;
+      if (strm.avail_in === 0) return true;
+    }
+  }
 }
 
 /** A raw DEFLATE stream compressed or inflated piece by piece: each call returns the output ready so far. */
@@ -71,7 +122,7 @@ export interface StreamCodec {
 /** A {@link StreamCodec} inflating a raw DEFLATE stream; its calls fail on a damaged or truncated stream. */
 export function createInflater(): StreamCodec {
   const native = zlib();
-  return native ? zlibStreamCodec(native.createInflateRaw()) : pakoStreamCodec(new Inflate({ raw: true }));
+  return native ? zlibStreamCodec(native.createInflateRaw()) : pakoStreamCodec(new Inflate());
 }
 
 /** The output of `codec` fed with `source`; stopping early releases the codec. */
@@ -150,21 +201,19 @@ export function zlibStreamCodec(stream: NativeZlibStream): StreamCodec {
   };
 }
 
-export function pakoStreamCodec(engine: PakoStream): StreamCodec {
+function pakoStreamCodec(engine: Inflate): StreamCodec {
   const ready: Uint8Array[] = [];
-  engine.onData = (chunk) => ready.push(chunk as Uint8Array);
-  // `ended` and `strm.avail_in` (input left after the final block) are pako 2 fields its typings
-  // omit: `ended` is false after the last push of a truncated stream, and once it is true pako
-  // ignores further pushes.
-  const state = engine as unknown as { ended: boolean; strm?: { avail_in: number } };
+  engine.onData = (chunk) => ready.push(chunk);
+  // `ended` is false after the last push of a truncated stream; once it is true, further pushes
+  // are ignored, and the input after the final block is not consumed.
   let consumed = 0;
   const step = (bytes: Uint8Array, last: boolean): Uint8Array[] => {
-    if (!state.ended) {
+    if (!engine.ended) {
       engine.push(bytes, last);
-      consumed += bytes.length - (state.ended ? (state.strm?.avail_in ?? 0) : 0);
+      consumed += bytes.length - (engine.ended ? engine.strm.avail_in : 0);
     }
     if (engine.err !== 0) throw new Error(engine.msg || `error ${engine.err}`);
-    if (last && !state.ended) throw new Error("the stream ends before its final block");
+    if (last && !engine.ended) throw new Error("the stream ends before its final block");
     return ready.splice(0);
   };
   return {
@@ -195,8 +244,8 @@ export function inflatePrefix(stored: Uint8Array, wanted: number, name: string):
     }
   } else {
     const chunks: Uint8Array[] = [];
-    const inflater = new Inflate({ raw: true });
-    inflater.onData = (chunk) => chunks.push(chunk as Uint8Array);
+    const inflater = new Inflate();
+    inflater.onData = (chunk) => chunks.push(chunk);
     inflater.push(stored, false);
     if (inflater.err !== 0) throw damaged(name, new Error(inflater.msg));
     out = concat(chunks);
@@ -228,7 +277,7 @@ const INFLATE_CHUNK = 64 * 1024;
 export function inflateWithPako(stored: Uint8Array, nbytes: number, name: string): Uint8Array {
   const out = new Uint8Array(nbytes);
   let written = 0;
-  const inflater = new Inflate({ raw: true, chunkSize: INFLATE_CHUNK });
+  const inflater = new Inflate(INFLATE_CHUNK);
   inflater.onData = (chunk: Uint8Array) => {
     if (written + chunk.length > nbytes) throw tooLong(name, nbytes);
     out.set(chunk, written);
@@ -239,10 +288,8 @@ export function inflateWithPako(stored: Uint8Array, nbytes: number, name: string
   } catch (cause) {
     throw cause instanceof NdpackError ? cause : damaged(name, cause);
   }
-  // `ended` and `strm.avail_in` (input left after the final block) are pako 2 fields its typings omit.
-  const state = inflater as unknown as { ended: boolean; strm: { avail_in: number } };
-  if (inflater.err !== 0 || !state.ended) throw damaged(name, new Error(inflater.msg || "the stream ends before its final block"));
-  checkInflated(name, { consumed: stored.length - state.strm.avail_in, storedLength: stored.length, produced: written, nbytes });
+  if (inflater.err !== 0 || !inflater.ended) throw damaged(name, new Error(inflater.msg || "the stream ends before its final block"));
+  checkInflated(name, { consumed: stored.length - inflater.strm.avail_in, storedLength: stored.length, produced: written, nbytes });
   return out;
 }
 

@@ -1,10 +1,20 @@
-// pako by direction (package.json "imports"): in browsers pako's per-direction CommonJS modules
-// (its ESM build is one module holding both directions, which a bundler cannot split, so a page that
-// only decodes would load the compressor too); in Node the package root, whose ESM build loads in a
-// third of the time (Node never calls pako: it has zlib, but modules load before that is known).
-declare module "#pako-inflate" {
-  export { Inflate, inflateRaw } from "pako";
+// pako's zlib port, used directly by codecs.ts (its `Inflate` class is more than the library needs,
+// and a CommonJS module a bundler keeps whole): the part of it the library calls. @types/pako
+// covers only the package root.
+declare module "pako/lib/zlib/zstream.js" {
+  export default class ZStream {
+    input: Uint8Array | null;
+    next_in: number;
+    avail_in: number;
+    output: Uint8Array | null;
+    next_out: number;
+    avail_out: number;
+    msg: string | undefined;
+  }
 }
-declare module "#pako-deflate" {
-  export { Deflate, deflateRaw } from "pako";
+declare module "pako/lib/zlib/inflate.js" {
+  import type ZStream from "pako/lib/zlib/zstream.js";
+  export function inflateInit2(strm: ZStream, windowBits: number): number;
+  export function inflate(strm: ZStream, flush: number): number;
+  export function inflateEnd(strm: ZStream): number;
 }

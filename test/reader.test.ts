@@ -239,7 +239,7 @@ describe("a .npz header reads its members' headers in one batch", () => {
           return bytes.slice(offset, offset + length);
         },
       };
-      await using reader = await openSource(source);
+      await using reader = await openSource(source, { formats: ALL_FORMATS });
       expect(reader.names).toEqual(Object.keys(arrays));
       for (const name of reader.names) expect((await reader.read(name)).data[0]).toBe(arrays[name]![0]);
       const headerReads = reads.slice(0, reads.length - reader.names.length);
@@ -271,7 +271,7 @@ describe("a source's readWithCrc32 (the CRC computed while the bytes arrive)", (
   test("a verifying read of an ndpack array or a stored .npz member asks it for the CRC of what the checksum covers, and trusts its answer", async () => {
     for (const bytes of [encode(arrays), toNpz(arrays)]) {
       const good = crcSource(bytes, (covered) => crc32(covered));
-      await using reader = await openSource(good.source);
+      await using reader = await openSource(good.source, { formats: ALL_FORMATS });
       const a = await reader.read("a");
       expect(Array.from(a.data as Float32Array)).toEqual(Array.from(arrays.a));
       const info = reader.info("a");
@@ -281,7 +281,7 @@ describe("a source's readWithCrc32 (the CRC computed while the bytes arrive)", (
       expect(call.length - call.crcLength).toBe(reader.format === "ndpack" ? reader.info("b").offset - (info.offset + info.byteLength) : 0);
       // A source whose CRC disagrees with the file's: CHECKSUM, though every byte it gave is right.
       const lying = crcSource(bytes, (covered) => crc32(covered) ^ 1);
-      await using liar = await openSource(lying.source);
+      await using liar = await openSource(lying.source, { formats: ALL_FORMATS });
       await failure(() => liar.read("a"), "CHECKSUM");
       expect((await liar.read("a", { verify: false })).data[999]).toBe(arrays.a[999]);
       expect(lying.calls.length).toBe(1);
