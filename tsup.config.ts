@@ -32,6 +32,7 @@ export default defineConfig([
       index: "src/index.ts",
       "node/index": "src/node/index.ts",
       "interop/index": "src/interop/index.ts",
+      "messages/index": "src/messages.ts",
     },
     format: ["esm", "cjs"],
     dts: true,

@@ -41,8 +41,6 @@ export {
   float8E5M2ToFloat32,
 } from "./floats.js";
 export { decodeStream, encodeStream } from "./stream.js";
-export { createMessageWriter, decodeMessages } from "./messages.js";
-export type { DecodeMessagesOptions, MessageTarget, MessageWriterOptions, NdpackMessage, NdpackMessageReader, NdpackMessageWriter, NodeWritableLike } from "./messages.js";
 export { openSource } from "./reader.js";
 export type { NdpackReader, OpenSourceOptions, ReadChunksOptions, ReadManyArraysOptions, ReadOptions } from "./reader.js";
 export { bytesSource } from "./io/bytes.js";
