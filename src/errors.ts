@@ -86,6 +86,9 @@ export interface ErrorDetails {
   cause?: unknown;
 }
 
+/** The {@link ErrorDetails} an {@link NdpackError} carries as fields of its own (`cause` goes to `Error`). */
+const DETAIL_FIELDS = ["array", "field", "offset", "expected", "actual", "limit", "path", "messageIndex", "recoverable", "url", "status"] as const satisfies readonly Exclude<keyof ErrorDetails, "cause">[];
+
 /**
  * The error class for every failure ndpack reports. Narrow with {@link isNdpackError} and switch on
  * `code`; the message is for people and may change between versions.
@@ -135,8 +138,7 @@ export class NdpackError extends Error {
   }
 }
 
-/** The {@link ErrorDetails} an {@link NdpackError} carries as fields of its own (`cause` goes to `Error`). */
-const DETAIL_FIELDS = ["array", "field", "offset", "expected", "actual", "limit", "path", "messageIndex", "recoverable", "url", "status"] as const satisfies readonly Exclude<keyof ErrorDetails, "cause">[];
+
 
 /** True when `value` is an {@link NdpackError} (also across bundle copies, by duck type on `code`). */
 export function isNdpackError(value: unknown): value is NdpackError {
