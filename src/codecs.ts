@@ -1,21 +1,18 @@
 /**
  * DEFLATE and the payload codecs of FORMAT.md §5 (byte shuffling and raw DEFLATE): with
  * compress.ts, the one place the library compresses or inflates anything. Each runtime has one
- * engine: Node's native zlib
- * where the runtime has it (Node, the CLI), pako elsewhere (browsers). pako is a port of zlib, so
- * both refuse exactly the same streams (fflate's lighter inflater accepts some invalid ones, found
- * by the fuzz campaign, and two readers would then disagree about one file). Inflating stops
- * before producing more than the declared size: both inflate into one buffer of the declared size,
- * so a compression bomb costs at most the array's own size and one output chunk (twice the size
- * with shuffle, whose inverse needs a second buffer). Whatever the engine, one payload or streamed
- * member meets the one rule of {@link checkInflated}.
+ * inflater: Node's native zlib where the runtime has it (Node, the CLI), pako's zlib port
+ * elsewhere (browsers), so both refuse exactly the same streams (fflate's lighter inflater accepts
+ * some invalid ones, found by the fuzz campaign, and two readers would then disagree about one
+ * file). Inflating stops before producing more than the declared size: both inflate into one
+ * buffer of the declared size, so a compression bomb costs at most the array's own size and one
+ * output chunk (twice the size with shuffle, whose inverse needs a second buffer). Whatever the
+ * engine, one payload or streamed member meets the one rule of {@link checkInflated}.
  *
- * The two engines compress equally well but not to identical bytes, so a compressed file's bytes
- * depend on the runtime that wrote it (its contents never do).
- *
- * Compression lives in compress.ts, so that a page that only decodes does not load pako's
- * compressor (package.json `imports` gives browsers pako by direction). Each entry point reads `nativeZlib` when called, so tests can take zlib away to run
- * the browsers' path.
+ * Compression lives in compress.ts (zlib, or fflate in browsers), so that a page that only decodes
+ * loads no compressor. The compressors do not write identical bytes, so a compressed file's bytes
+ * depend on the runtime that wrote it (its contents never do). Each entry point reads
+ * `nativeZlib` when called, so tests can take zlib away to run the browsers' path.
  *
  * @module
  */
