@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { compressionCases, crcCases } from "./compression.js";
 import { coreCases } from "./core.js";
 import { fileCases } from "./files.js";
+import { importCases } from "./import.js";
 import { lazyCases } from "./lazy.js";
 import { messageCases } from "./messages.js";
 import { manyArraysCases } from "./many-arrays.js";
@@ -39,6 +40,7 @@ export const SCENARIOS: Readonly<Record<string, string>> = {
   scaling: "decode time against payload size and array count",
   compression: "issue 4: codecs on four kinds of data",
   crc: "issue 4 / FORMAT.md §6: CRC-32 implementations",
+  import: "issue 13: importing the package in a fresh Node process",
   messages: "issue 17: message streams over loopback TCP",
   sets: "issue 11: sharded sets (one array from a 16-shard set; saveSet)",
 };
@@ -55,7 +57,7 @@ export function defaultConfig(overrides: Partial<BenchConfig>): BenchConfig {
 }
 
 export function allCases(config: BenchConfig): Case[] {
-  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...lazyCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config), ...messageCases(config), ...remoteCases(config), ...manyArraysCases(config), ...setCases(config)];
+  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...lazyCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config), ...importCases(config), ...messageCases(config), ...remoteCases(config), ...manyArraysCases(config), ...setCases(config)];
   const order = Object.keys(SCENARIOS);
   // Stable sort by scenario, keeping each scenario's own order (core cases before peers).
   return all

@@ -87,7 +87,7 @@ export function compressionCases(config: BenchConfig): Case[] {
           lib: v.lib,
           role: "ndpack",
           bytes,
-          note: "encode compresses with fflate (deterministic bytes on every runtime); decode inflates with Node's zlib. ratio = array bytes / stored bytes; MB/s counts array bytes.",
+          note: "encode and decode use Node's native zlib (pako in browsers). ratio = array bytes / stored bytes; MB/s counts array bytes.",
           runs: Math.min(config.runs, 5),
           async setup(c) {
             const nd = await loadNdpack(c);

@@ -248,6 +248,11 @@ export async function loadNdpack(config: BenchConfig): Promise<Ndpack> {
   return (await import(pathToFileURL(join(config.buildDir, "index.js")).href)) as Ndpack;
 }
 
+/** The built `ndpack/messages` entry, as a user would import it. */
+export async function loadNdpackMessages(config: BenchConfig): Promise<typeof import("../src/messages.js")> {
+  return (await import(pathToFileURL(join(config.buildDir, "messages", "index.js")).href)) as typeof import("../src/messages.js");
+}
+
 export async function loadNdpackNode(config: BenchConfig): Promise<NdpackNode> {
   return (await import(pathToFileURL(join(config.buildDir, "node", "index.js")).href)) as NdpackNode;
 }

@@ -6,7 +6,7 @@
  *   tsx bench/run.ts [--quick] [--only S1,S2,S4/read] [--runs N] [--warmup N]
  *                    [--no-build] [--profile] [--list] [--build-only]
  *
- * --only takes scenario ids (S1 S2 S3 S4 S5 F3 scaling compression crc) or id prefixes
+ * --only takes scenario ids (S1 S2 S3 S4 S5 F3 scaling compression crc import) or id prefixes
  * (`S1/encode`, `S2/decode/ndpack`). --profile writes a V8 CPU profile of every JavaScript case to
  * bench/results/profiles/ (open in Chrome DevTools).
  *
@@ -186,10 +186,12 @@ function stepTable(rows: readonly CaseResult[]): string {
   const hasRatio = rows.some((r) => ratioOf(r) !== undefined);
   const hasPerItem = rows.some((r) => typeof r.extra?.arrays === "number");
   const hasBytesRead = rows.some((r) => typeof r.extra?.bytesRead === "number");
+  const hasImport = rows.some((r) => typeof r.extra?.importMs === "number");
   const header = ["library", "median", "min", "throughput", "peak RSS", "RSS over setup"];
   if (hasPerItem) header.push("per array");
   if (hasRatio) header.push("ratio");
   if (hasBytesRead) header.push("bytes read");
+  if (hasImport) header.push("import (in process: median wall, min wall, median CPU)");
   header.push(baseline ? `vs ${shortName(baseline.lib)}` : "vs baseline", peer ? `vs best JS peer (${shortName(peer.lib)})` : "vs best JS peer");
   const lines = [`| ${header.join(" | ")} |`, `|${header.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`];
   for (const r of rows) {
@@ -202,6 +204,7 @@ function stepTable(rows: readonly CaseResult[]): string {
       if (hasPerItem) cells.push(typeof r.extra?.arrays === "number" ? formatMs(r.medianMs / r.extra.arrays) : "");
       if (hasRatio) cells.push(ratioOf(r) !== undefined ? `${ratioOf(r)!.toFixed(2)}${r.extra?.codec === "none" ? " (stored raw)" : ""}` : "");
       if (hasBytesRead) cells.push(typeof r.extra?.bytesRead === "number" ? `${r.extra.bytesRead.toLocaleString("en-US")}${typeof r.extra.allowedBytes === "number" ? ` (allowed ${r.extra.allowedBytes.toLocaleString("en-US")})` : ""}` : "");
+      if (hasImport) cells.push(typeof r.extra?.importMs === "number" ? `${formatMs(r.extra.importMs)}, ${formatMs(Number(r.extra.importMinMs))}, CPU ${formatMs(Number(r.extra.importCpuMs))}` : "");
       cells.push(baseline && r !== baseline ? formatRatio(baseline.medianMs! / r.medianMs) : "");
       cells.push(peer && r !== peer ? formatRatio(peer.medianMs! / r.medianMs) : "");
     }

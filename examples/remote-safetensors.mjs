@@ -3,10 +3,11 @@
 import assert from "node:assert/strict";
 
 import { openUrl } from "ndpack";
+import { FORMATS } from "ndpack/interop"; // .safetensors, .npz, .npy (the core alone reads ndpack)
 
 const [url, name] = process.argv.slice(2); // e.g. https://huggingface.co/.../model.safetensors h.0.ln_1.weight
 
-const model = await openUrl(url);  // one Range request of 64 KiB: the header (one more if it is longer)
+const model = await openUrl(url, { formats: FORMATS });  // one Range request of 64 KiB: the header (one more if it is longer)
 const tensor = await model.read(name); // one Range request of exactly the tensor's bytes
 console.log(name, tensor.dtype, tensor.shape, `(${model.names.length} tensors)`);
 console.log(`read ${model.bytesRead} of ${model.byteLength} bytes in ${model.readCount} requests`);

@@ -7,7 +7,9 @@
  * §11: concatenations of those files, whole or cut), `index.json` and `.gitattributes`; the three
  * folders are emptied first. `--format-md` (default `FORMAT.md`) is the file whose
  * text between `<!-- worked-example:start -->` and `<!-- worked-example:end -->` is rewritten.
- * The output is deterministic: no clock, no unseeded randomness, fflate (pinned) for DEFLATE.
+ * The output is deterministic: no clock, no unseeded randomness, fflate (pinned) for DEFLATE: the
+ * library's compressor in browsers, so its encoder reproduces the compressed vectors there (and in
+ * Node when made to use it, as test/fixtures.test.ts does).
  *
  * Valid files are written by this library's encoder, and the same file is built a second time by
  * `test/helpers/fixture-builder.ts`, which shares no code with `src/`; the script stops when the two
@@ -18,9 +20,10 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { deflateSync, gzipSync, zlibSync } from "fflate";
+import { deflate as zlibWrapped, gzip } from "pako";
 import { encode } from "../src/index.js";
 import { bfloat16ToFloat32, float16ToFloat32, float8E4M3FNToFloat32, float8E5M2ToFloat32 } from "../src/floats.js";
+import { withoutNativeZlib } from "../test/helpers/engines.js";
 import * as B from "../test/helpers/fixture-builder.js";
 
 type Codec = "none" | "deflate" | "shuffle+deflate";
@@ -313,14 +316,14 @@ interface FileOptions {
 
 const valid: ValidCase[] = [];
 
-/** The stored payload of `def` as a canonical writer makes it (fflate level 6, as the encoder's default). */
+/** The stored payload of `def` as a canonical writer makes it (fflate at level 6, as the encoder in browsers by default). */
 function storedOf(def: ArrayDef, byteOrder: ByteOrder): { stored: Uint8Array; codec: Codec } {
   const { wordSize } = sizes(def.dtype);
   const ordered = byteOrder === "big" && wordSize > 1 ? B.swapWords(def.le, wordSize) : def.le;
   const codec = def.codec ?? "none";
   if (codec === "none") return { stored: ordered, codec };
   const input = codec === "shuffle+deflate" && wordSize > 1 ? B.shuffleBytes(ordered, wordSize) : ordered;
-  const compressed = deflateSync(input, { level: 6 });
+  const compressed = B.rawDeflate(input, 6);
   return compressed.length < ordered.length ? { stored: compressed, codec } : { stored: ordered, codec: "none" };
 }
 
@@ -367,10 +370,11 @@ function expectation(description: string, canonical: boolean, version: { major: 
  * holds compressed payloads (whose DEFLATE bytes are particular to the writer, FORMAT.md §5).
  */
 function validCase(name: string, description: string, defs: readonly ArrayDef[], options: FileOptions = {}): Uint8Array {
-  const bytes = encode(
+  // The encoder as in browsers (fflate), whose DEFLATE bytes are pinned by the lockfile.
+  const bytes = withoutNativeZlib(() => encode(
     defs.map((def) => [def.name, { data: hostArray(def), shape: def.shape, dtype: def.dtype as never, order: def.order ?? "C", ...(def.codec ? { codec: def.codec } : {}) }] as const),
     { ...options, metadata: options.metadata ?? {} },
-  );
+  ));
   const { spec, codecs } = builderSpec(defs, options);
   const built = B.canonicalFile(spec);
   if (bytes.length !== built.length || firstDifference(bytes, built) !== bytes.length) {
@@ -1195,19 +1199,19 @@ bad("entry-order-name-before-dims", "DUPLICATE_NAME", 11, "A second entry that r
     return B.buildFile({ header: parts.header, data: parts.data, alignment: 8 });
   };
   const pattern = Uint8Array.from({ length: 64 }, (_, i) => i % 7);
-  const stream = deflateSync(pattern, { level: 6 });
+  const stream = B.rawDeflate(pattern, 6);
   badRead("checksum-over-decoded-bytes", "CHECKSUM", 22, "A compressed array whose CRC was computed over the decoded bytes instead of the stored (compressed) ones.", codecFile(stream, "uint8", [64], "deflate", B.crc32(pattern)), "a", true);
   badRead("codec-error-invalid-block", "CODEC_ERROR", 23, "A deflate payload of one byte 0x07: a final block of the reserved type 3.", codecFile(Uint8Array.of(0x07), "uint8", [64], "deflate"), "a");
-  badRead("codec-error-zlib-wrapper", "CODEC_ERROR", 23, "A zlib stream (RFC 1950, with its 2-byte header and Adler-32) where a raw DEFLATE stream is required.", codecFile(zlibSync(pattern, { level: 6 }), "uint8", [64], "deflate"), "a");
-  badRead("codec-error-gzip-wrapper", "CODEC_ERROR", 23, "A gzip stream (RFC 1952) where a raw DEFLATE stream is required.", codecFile(gzipSync(pattern, { level: 6, mtime: 0 }), "uint8", [64], "deflate"), "a");
+  badRead("codec-error-zlib-wrapper", "CODEC_ERROR", 23, "A zlib stream (RFC 1950, with its 2-byte header and Adler-32) where a raw DEFLATE stream is required.", codecFile(zlibWrapped(pattern, { level: 6 }), "uint8", [64], "deflate"), "a");
+  badRead("codec-error-gzip-wrapper", "CODEC_ERROR", 23, "A gzip stream (RFC 1952) where a raw DEFLATE stream is required.", codecFile(gzip(pattern, { level: 6 }), "uint8", [64], "deflate"), "a");
   badRead("codec-error-truncated-stream", "CODEC_ERROR", 23, "A deflate stream cut in the middle: it ends before its final block does.", codecFile(stream.subarray(0, Math.floor(stream.length / 2)), "uint8", [64], "deflate"), "a");
-  badRead("codec-error-short-output", "CODEC_ERROR", 23, "A complete deflate stream of 63 bytes for a uint8 array of shape [64].", codecFile(deflateSync(pattern.subarray(0, 63), { level: 6 }), "uint8", [64], "deflate"), "a");
-  badRead("codec-error-long-output", "CODEC_ERROR", 23, "A complete deflate stream of 65 bytes for a uint8 array of shape [64].", codecFile(deflateSync(new Uint8Array(65), { level: 6 }), "uint8", [64], "deflate"), "a");
-  badRead("codec-error-bomb", "CODEC_ERROR", 23, "A small deflate stream that inflates to 16 MiB of zeros, for a uint8 array of shape [16]: a reader must stop after 16 bytes (plus what one step of its inflater produces) without allocating the rest.", codecFile(deflateSync(new Uint8Array(16 << 20), { level: 9 }), "uint8", [16], "deflate"), "a");
+  badRead("codec-error-short-output", "CODEC_ERROR", 23, "A complete deflate stream of 63 bytes for a uint8 array of shape [64].", codecFile(B.rawDeflate(pattern.subarray(0, 63), 6), "uint8", [64], "deflate"), "a");
+  badRead("codec-error-long-output", "CODEC_ERROR", 23, "A complete deflate stream of 65 bytes for a uint8 array of shape [64].", codecFile(B.rawDeflate(new Uint8Array(65), 6), "uint8", [64], "deflate"), "a");
+  badRead("codec-error-bomb", "CODEC_ERROR", 23, "A small deflate stream that inflates to 16 MiB of zeros, for a uint8 array of shape [16]: a reader must stop after 16 bytes (plus what one step of its inflater produces) without allocating the rest.", codecFile(B.rawDeflate(new Uint8Array(16 << 20), 9), "uint8", [16], "deflate"), "a");
   badRead("codec-error-empty-payload", "CODEC_ERROR", 23, 'codec "deflate" with byteLength 0: no stream at all.', codecFile(new Uint8Array(0), "uint8", [4], "deflate"), "a");
   badRead("codec-error-empty-payload-zero-size", "CODEC_ERROR", 23, 'codec "deflate", shape [0] and byteLength 0: even an empty array needs a DEFLATE stream (the shortest is 03 00).', codecFile(new Uint8Array(0), "uint8", [0], "deflate"), "a");
-  badRead("codec-error-shuffle-short", "CODEC_ERROR", 23, 'codec "shuffle+deflate" for float32 of shape [4] (16 bytes), with a stream of 15 bytes.', codecFile(deflateSync(new Uint8Array(15), { level: 6 }), "float32", [4], "shuffle+deflate"), "a");
-  badRead("codec-error-trailing-bytes", "CODEC_ERROR", 23, "A complete deflate stream of the right 64 bytes followed by 3 more bytes inside the payload: data no reader would see, so it is refused.", codecFile(B.concat(deflateSync(pattern, { level: 6 }), Uint8Array.of(1, 2, 3)), "uint8", [64], "deflate"), "a");
+  badRead("codec-error-shuffle-short", "CODEC_ERROR", 23, 'codec "shuffle+deflate" for float32 of shape [4] (16 bytes), with a stream of 15 bytes.', codecFile(B.rawDeflate(new Uint8Array(15), 6), "float32", [4], "shuffle+deflate"), "a");
+  badRead("codec-error-trailing-bytes", "CODEC_ERROR", 23, "A complete deflate stream of the right 64 bytes followed by 3 more bytes inside the payload: data no reader would see, so it is refused.", codecFile(B.concat(B.rawDeflate(pattern, 6), Uint8Array.of(1, 2, 3)), "uint8", [64], "deflate"), "a");
   badRead("limit-decoded-bytes", "LIMIT_EXCEEDED", 23, 'A "deflate" array of shape [2147483648] uint8 (2 GiB decoded, more than the default maxDecodedBytes of 1 GiB): refused before anything is allocated or inflated. The file itself is valid.', codecFile(Uint8Array.of(0x03, 0x00), "uint8", [2147483648], "deflate"), "a");
 }
 

@@ -1,18 +1,31 @@
 /**
- * Payload codecs of FORMAT.md §5: byte shuffling and raw DEFLATE. Compression uses fflate's
- * one-shot deflate everywhere, so a file's bytes do not depend on the runtime that wrote it;
- * decompression uses Node's native zlib where the runtime has it and pako (a port of zlib)
- * elsewhere, so both refuse exactly the same streams. Both inflate into one buffer of the declared
- * size and stop before producing more: a compression bomb costs at most the array's own size and
- * one output chunk (twice the size with shuffle, whose inverse needs a second buffer).
+ * DEFLATE and the payload codecs of FORMAT.md §5 (byte shuffling and raw DEFLATE): with
+ * compress.ts, the one place the library compresses or inflates anything. Each runtime has one
+ * inflater: Node's native zlib where the runtime has it (Node, the CLI), pako's zlib port
+ * elsewhere (browsers), so both refuse exactly the same streams (fflate's lighter inflater accepts
+ * some invalid ones, found by the fuzz campaign, and two readers would then disagree about one
+ * file). Inflating stops before producing more than the declared size: both inflate into one
+ * buffer of the declared size, so a compression bomb costs at most the array's own size and one
+ * output chunk (twice the size with shuffle, whose inverse needs a second buffer). Whatever the
+ * engine, one payload or streamed member meets the one rule of {@link checkInflated}.
+ *
+ * Compression lives in compress.ts (zlib, or fflate in browsers), so that a page that only decodes
+ * loads no compressor. The compressors do not write identical bytes, so a compressed file's bytes
+ * depend on the runtime that wrote it (its contents never do). Each entry point reads
+ * `nativeZlib` when called, so tests can take zlib away to run the browsers' path.
  *
  * @module
  */
-import { deflateSync } from "fflate";
-import { Inflate } from "pako";
+import { inflate as pakoInflate, inflateEnd, inflateInit2 } from "pako/lib/zlib/inflate.js";
+import ZStream from "pako/lib/zlib/zstream.js";
 import { NdpackError } from "./errors.js";
 import type { Codec } from "./format.js";
-import { nativeZlib, type NativeZlib } from "./runtime.js";
+import { nativeZlib, type NativeZlib, type NativeZlibStream } from "./runtime.js";
+
+/** Node's zlib, or undefined where this runtime has none (browsers). */
+export function zlib(): NativeZlib | undefined {
+  return nativeZlib.inflateRawSync === undefined ? undefined : (nativeZlib as NativeZlib);
+}
 
 /** §5: byte j of word i goes to position j * words + i. */
 export function shuffle(bytes: Uint8Array, wordSize: number): Uint8Array {
@@ -34,17 +47,218 @@ export function unshuffle(bytes: Uint8Array, wordSize: number, out: Uint8Array):
   }
 }
 
-/** Compression level used when the caller names none: zlib's default trade-off. */
-export const DEFAULT_COMPRESSION_LEVEL = 6;
+/** zlib's flush modes and return codes (zlib.h), which pako keeps. */
+const Z_NO_FLUSH = 0;
+const Z_FINISH = 4;
+const Z_STREAM_END = 1;
+const Z_OK = 0;
 
 /**
- * Stores `bytes` (already in the file's byte order) with `codec`. Returns `undefined` when the codec
- * would not make the payload smaller, so the writer can store it raw (§5 allows that).
+ * pako's raw inflater (its zlib port), driven the way pako's own `Inflate` class drives it, less
+ * what that class adds for strings, gzip headers and dictionaries: the class is a CommonJS module
+ * that a bundler keeps whole, and dropping it makes the browser bundle 2 KB smaller gzipped.
+ * `ended` is true once the final block is read; `strm.avail_in` then counts the input after it.
  */
-export function compressPayload(bytes: Uint8Array, codec: Exclude<Codec, "none">, wordSize: number, level: number): Uint8Array | undefined {
-  const input = codec === "shuffle+deflate" && wordSize > 1 ? shuffle(bytes, wordSize) : bytes;
-  const stored = deflateSync(input, { level: level as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 });
-  return stored.length < bytes.length ? stored : undefined;
+class Inflate {
+  readonly strm = new ZStream();
+  err = 0;
+  msg = "";
+  ended = false;
+  onData: (chunk: Uint8Array) => void = () => undefined;
+  readonly #chunkSize: number;
+
+  constructor(chunkSize = 64 * 1024) {
+    this.#chunkSize = chunkSize;
+    inflateInit2(this.strm, -15);
+  }
+
+  push(data: Uint8Array, last: boolean): boolean {
+    if (this.ended) return false;
+    const strm = this.strm;
+    strm.input = data;
+    strm.next_in = 0;
+    strm.avail_in = data.length;
+    for (;;) {
+      if (strm.avail_out === 0) {
+        strm.output = new Uint8Array(this.#chunkSize);
+        strm.next_out = 0;
+        strm.avail_out = this.#chunkSize;
+      }
+      const status = pakoInflate(strm, last ? Z_FINISH : Z_NO_FLUSH);
+      // Z_BUF_ERROR (no progress possible) is no error: more input may come, or `ended` stays false.
+      if (status !== Z_OK && status !== Z_STREAM_END && status !== -5) {
+        this.err = status;
+        this.msg = strm.msg ?? "";
+        this.ended = true;
+        return false;
+      }
+      const full = strm.avail_out === 0;
+      if (strm.next_out > 0 && (full || status === Z_STREAM_END)) this.onData(full ? strm.output! : strm.output!.subarray(0, strm.next_out));
+      if (status === Z_STREAM_END) {
+        inflateEnd(strm);
+        this.ended = true;
+        return true;
+      }
+      if (status === Z_OK && full) continue;
+      if (strm.avail_in === 0) return true;
+    }
+  }
+}
+
+/** A raw DEFLATE stream compressed or inflated piece by piece: each call returns the output ready so far. */
+export interface StreamCodec {
+  push(bytes: Uint8Array): Promise<Uint8Array[]>;
+  /** Ends the input; returns the last output. */
+  end(): Promise<Uint8Array[]>;
+  /** Releases the engine (a stream given up before its end). */
+  close(): void;
+  /** Input bytes the engine has used so far: after {@link end}, where the stream ended (bytes pushed after it are not counted). */
+  consumed(): number;
+}
+
+/** A {@link StreamCodec} inflating a raw DEFLATE stream; its calls fail on a damaged or truncated stream. */
+export function createInflater(): StreamCodec {
+  const native = zlib();
+  return native ? zlibStreamCodec(native.createInflateRaw()) : pakoStreamCodec(new Inflate());
+}
+
+/** The output of `codec` fed with `source`; stopping early releases the codec. */
+export async function* throughCodec(source: AsyncIterable<Uint8Array>, codec: StreamCodec): AsyncGenerator<Uint8Array, void, undefined> {
+  try {
+    for await (const piece of source) yield* await codec.push(piece);
+    yield* await codec.end();
+  } finally {
+    codec.close();
+  }
+}
+
+/**
+ * Compressed bytes given to the inflater at a time by {@link inflateStream}: what it holds at once is
+ * the output of this many bytes, at most ~1032 times them (66 MiB) for a compression bomb.
+ */
+const INFLATE_INPUT_STEP = 64 * 1024;
+
+/**
+ * The uncompressed bytes of the raw DEFLATE stream `compressed` of array or member `name`, piece by
+ * piece, for data too large to inflate at once (a .npz member of many GiB): memory stays one piece
+ * at a time. CODEC_ERROR (the rule of {@link checkInflated}) as soon as it goes past `size` bytes,
+ * when it is not valid DEFLATE, ends short, or has bytes after its end. Errors of `compressed`
+ * itself pass through; stopping early releases the inflater.
+ */
+export async function* inflateStream(compressed: AsyncIterable<Uint8Array>, size: number, name: string): AsyncGenerator<Uint8Array, void, undefined> {
+  let sourceError: unknown;
+  let storedLength = 0;
+  const source = async function* () {
+    try {
+      for await (const piece of compressed) {
+        storedLength += piece.length;
+        for (let at = 0; at < piece.length; at += INFLATE_INPUT_STEP) yield piece.subarray(at, at + INFLATE_INPUT_STEP);
+      }
+    } catch (error) {
+      sourceError = error;
+      throw error;
+    }
+  };
+  const inflater = createInflater();
+  let produced = 0;
+  try {
+    for await (const piece of throughCodec(source(), inflater)) {
+      produced += piece.length;
+      // More than declared: stop now, with the rule's error.
+      if (produced > size) checkInflated(name, { consumed: 0, storedLength: 0, produced, nbytes: size });
+      yield piece;
+    }
+  } catch (cause) {
+    if (cause instanceof NdpackError || cause === sourceError) throw cause;
+    throw damaged(name, cause);
+  }
+  checkInflated(name, { consumed: inflater.consumed(), storedLength, produced, nbytes: size });
+}
+
+export function zlibStreamCodec(stream: NativeZlibStream): StreamCodec {
+  const ready: Uint8Array[] = [];
+  stream.on("data", (chunk) => ready.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)));
+  // zlib reports a damaged stream as an "error" event, and may then never call a pending write back.
+  const failed = new Promise<never>((_, reject) => stream.on("error", reject));
+  const ended = new Promise<void>((resolve) => stream.on("end", resolve));
+  // A stream abandoned after an error must not also report it as unhandled.
+  failed.catch(() => undefined);
+  return {
+    async push(bytes) {
+      await Promise.race([new Promise<void>((resolve) => stream.write(bytes, (error) => (error ? undefined : resolve()))), failed]);
+      return ready.splice(0);
+    },
+    async end() {
+      stream.end();
+      await Promise.race([ended, failed]);
+      return ready.splice(0);
+    },
+    close: () => stream.destroy(),
+    consumed: () => stream.bytesWritten,
+  };
+}
+
+function pakoStreamCodec(engine: Inflate): StreamCodec {
+  const ready: Uint8Array[] = [];
+  engine.onData = (chunk) => ready.push(chunk);
+  // `ended` is false after the last push of a truncated stream; once it is true, further pushes
+  // are ignored, and the input after the final block is not consumed.
+  let consumed = 0;
+  const step = (bytes: Uint8Array, last: boolean): Uint8Array[] => {
+    if (!engine.ended) {
+      engine.push(bytes, last);
+      consumed += bytes.length - (engine.ended ? engine.strm.avail_in : 0);
+    }
+    if (engine.err !== 0) throw new Error(engine.msg || `error ${engine.err}`);
+    if (last && !engine.ended) throw new Error("the stream ends before its final block");
+    return ready.splice(0);
+  };
+  return {
+    push: async (bytes) => step(bytes, false),
+    end: async () => step(new Uint8Array(0), true),
+    close: () => undefined,
+    consumed: () => consumed,
+  };
+}
+
+/**
+ * Up to `wanted` bytes of what the start of a raw DEFLATE stream decodes to, when only its first
+ * `stored` bytes are at hand (a member's header, read without inflating the member). Output grows
+ * with the input given, at most about 1032 times it, so callers bound the memory by the bytes they pass.
+ *
+ * @throws NdpackError CODEC_ERROR when those bytes are not the start of a valid stream.
+ */
+export function inflatePrefix(stored: Uint8Array, wanted: number, name: string): Uint8Array {
+  const native = zlib();
+  let out: Uint8Array;
+  if (native) {
+    try {
+      // Z_SYNC_FLUSH as the finishing flush: a stream cut short yields what it holds, not an error.
+      const inflated = native.inflateRawSync(stored, { finishFlush: native.constants.Z_SYNC_FLUSH });
+      out = new Uint8Array(inflated.buffer, inflated.byteOffset, inflated.length);
+    } catch (cause) {
+      throw damaged(name, cause);
+    }
+  } else {
+    const chunks: Uint8Array[] = [];
+    const inflater = new Inflate();
+    inflater.onData = (chunk) => chunks.push(chunk);
+    inflater.push(stored, false);
+    if (inflater.err !== 0) throw damaged(name, new Error(inflater.msg));
+    out = concat(chunks);
+  }
+  return out.subarray(0, Math.min(wanted, out.length));
+}
+
+function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(chunks.reduce((total, chunk) => total + chunk.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
 }
 
 /** zlib's smallest output chunk (Z_MIN_CHUNK). */
@@ -54,15 +268,13 @@ const MIN_ZLIB_CHUNK = 64;
 const INFLATE_CHUNK = 64 * 1024;
 
 /**
- * The path of runtimes without Node's zlib (browsers). pako is a port of zlib's inflate, so it
- * refuses exactly the streams zlib refuses; fflate's inflater, lighter, accepts some invalid ones
- * (a code-length repeat before any length, found by the fuzz campaign), and two readers would then
- * disagree about one file. Exported for its tests, which run where zlib would otherwise be chosen.
+ * The inflater of runtimes without Node's zlib (browsers). Exported for its tests, which run where
+ * zlib would otherwise be chosen.
  */
 export function inflateWithPako(stored: Uint8Array, nbytes: number, name: string): Uint8Array {
   const out = new Uint8Array(nbytes);
   let written = 0;
-  const inflater = new Inflate({ raw: true, chunkSize: INFLATE_CHUNK });
+  const inflater = new Inflate(INFLATE_CHUNK);
   inflater.onData = (chunk: Uint8Array) => {
     if (written + chunk.length > nbytes) throw tooLong(name, nbytes);
     out.set(chunk, written);
@@ -73,14 +285,12 @@ export function inflateWithPako(stored: Uint8Array, nbytes: number, name: string
   } catch (cause) {
     throw cause instanceof NdpackError ? cause : damaged(name, cause);
   }
-  // `ended` and `strm.avail_in` (input left after the final block) are pako 2 fields its typings omit.
-  const state = inflater as unknown as { ended: boolean; strm: { avail_in: number } };
-  if (inflater.err !== 0 || !state.ended) throw damaged(name, new Error(inflater.msg || "the stream ends before its final block"));
-  checkInflated(name, { consumed: stored.length - state.strm.avail_in, storedLength: stored.length, produced: written, nbytes });
+  if (inflater.err !== 0 || !inflater.ended) throw damaged(name, new Error(inflater.msg || "the stream ends before its final block"));
+  checkInflated(name, { consumed: stored.length - inflater.strm.avail_in, storedLength: stored.length, produced: written, nbytes });
   return out;
 }
 
-function inflateWithZlib(inflateRawSync: NativeZlib["inflateRawSync"], stored: Uint8Array, nbytes: number, name: string): Uint8Array {
+function inflateWithZlib(native: NativeZlib, stored: Uint8Array, nbytes: number, name: string): Uint8Array {
   let out: Uint8Array;
   let consumed: number;
   try {
@@ -88,7 +298,7 @@ function inflateWithZlib(inflateRawSync: NativeZlib["inflateRawSync"], stored: U
     // output chunk of the array's size: zlib inflates straight into it (with the default 16 KiB
     // chunks it gathers them and concatenates, twice the array's size at the peak). A stream that
     // goes on past the declared size costs one more chunk before zlib stops it.
-    const result = inflateRawSync(stored, { maxOutputLength: Math.max(nbytes, 1), chunkSize: Math.max(nbytes, MIN_ZLIB_CHUNK), info: true });
+    const result = native.inflateRawSync(stored, { maxOutputLength: Math.max(nbytes, 1), chunkSize: Math.max(nbytes, MIN_ZLIB_CHUNK), info: true });
     out = result.buffer;
     consumed = result.engine.bytesWritten;
   } catch (cause) {
@@ -139,8 +349,8 @@ function tooShort(name: string, nbytes: number, actual: number): NdpackError {
 
 /** Reverses {@link compressPayload}: returns fresh memory of exactly `nbytes` bytes, in the file's byte order. */
 export function decompressPayload(stored: Uint8Array, codec: Exclude<Codec, "none">, nbytes: number, wordSize: number, name: string): Uint8Array {
-  const { inflateRawSync } = nativeZlib;
-  const inflated = inflateRawSync ? inflateWithZlib(inflateRawSync, stored, nbytes, name) : inflateWithPako(stored, nbytes, name);
+  const native = zlib();
+  const inflated = native ? inflateWithZlib(native, stored, nbytes, name) : inflateWithPako(stored, nbytes, name);
   if (codec !== "shuffle+deflate" || wordSize === 1) return inflated;
   const out = new Uint8Array(nbytes);
   unshuffle(inflated, wordSize, out);

@@ -8,7 +8,7 @@
  * @module
  */
 import { bytesOf, copySwapped, utf8Length } from "./bytes.js";
-import { compressPayload, DEFAULT_COMPRESSION_LEVEL } from "./codecs.js";
+import { compressPayload, DEFAULT_COMPRESSION_LEVEL } from "./compress.js";
 import { crc32 } from "./crc32.js";
 import { DTYPES, dtypeOfTag, isDtype, typedArrayTag, unknownDtypeMessage, type Dtype, type DtypeInfo } from "./dtypes.js";
 import { checkOptionNames, NdpackError } from "./errors.js";

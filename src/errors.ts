@@ -88,6 +88,9 @@ export interface ErrorDetails {
   cause?: unknown;
 }
 
+/** The {@link ErrorDetails} an {@link NdpackError} carries as fields of its own (`cause` goes to `Error`). */
+const DETAIL_FIELDS = ["array", "field", "offset", "expected", "actual", "limit", "path", "messageIndex", "recoverable", "url", "status"] as const satisfies readonly Exclude<keyof ErrorDetails, "cause">[];
+
 /**
  * The error class for every failure ndpack reports. Narrow with {@link isNdpackError} and switch on
  * `code`; the message is for people and may change between versions.
@@ -132,19 +135,12 @@ export class NdpackError extends Error {
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.code = code;
-    if (details.array !== undefined) this.array = details.array;
-    if (details.field !== undefined) this.field = details.field;
-    if (details.offset !== undefined) this.offset = details.offset;
-    if (details.expected !== undefined) this.expected = details.expected;
-    if (details.actual !== undefined) this.actual = details.actual;
-    if (details.limit !== undefined) this.limit = details.limit;
-    if (details.path !== undefined) this.path = details.path;
-    if (details.messageIndex !== undefined) this.messageIndex = details.messageIndex;
-    if (details.recoverable !== undefined) this.recoverable = details.recoverable;
-    if (details.url !== undefined) this.url = details.url;
-    if (details.status !== undefined) this.status = details.status;
+    // Only the details given become fields, so an error prints (and compares) without undefined ones.
+    for (const key of DETAIL_FIELDS) if (details[key] !== undefined) (this as Record<string, unknown>)[key] = details[key];
   }
 }
+
+
 
 /** True when `value` is an {@link NdpackError} (also across bundle copies, by duck type on `code`). */
 export function isNdpackError(value: unknown): value is NdpackError {

@@ -29,7 +29,8 @@ import {
 import { parseHeaderJson, stringifyJson } from "./json.js";
 import { runOnBytes, type RangeSteps } from "./io/steps.js";
 import { checkRecordPlacement, dataSectionStart } from "./layout.js";
-import { isCertainlyValidHeader, lenientHeaderSchema, strictHeaderSchema, type Header } from "./schema.js";
+import type { Header } from "./schema.js";
+import { headerStructureIssue } from "./structure.js";
 
 /** What the fixed-size preamble says (FORMAT.md §1). */
 export interface Preamble {
@@ -207,7 +208,7 @@ function metadataFits(value: unknown, depth: number, maxDepth: number): boolean 
  * §9 steps 7–8 by the engine's native JSON parser, for a header that is certainly accepted: the
  * text must be exactly what `JSON.stringify` writes back for what `JSON.parse` read (then it has no
  * duplicate key, no number written other than canonically, nothing but spaces after it), have no
- * `\u` escape (which could make a lone surrogate), pass the schema's certain acceptance (every
+ * `\u` escape (which could make a lone surrogate), pass the structure check of structure.ts (every
  * number outside the metadata a non-negative safe integer, exact keys) and {@link metadataFits}
  * (`maxDepth`, no integer literal past 2^53 - 1). Everything else, and every
  * error, goes to the strict parser, which stays the authority on what is wrong: this only makes
@@ -223,27 +224,24 @@ function certainHeader(text: string, minor: number, limits: ReadLimits): Header 
     return undefined;
   }
   // Depth first: JSON.stringify recurses, so it must only see what fits maxDepth.
-  if (!isCertainlyValidHeader(value, false) || !metadataFits(value.metadata, 2, limits.maxDepth)) return undefined;
+  if (headerStructureIssue(value, false) !== undefined || !metadataFits((value as Header).metadata, 2, limits.maxDepth)) return undefined;
   const canonical = JSON.stringify(value);
   if (!text.startsWith(canonical)) return undefined;
   for (let i = canonical.length; i < text.length; i++) if (text.charCodeAt(i) !== 0x20) return undefined;
-  return value;
+  return value as Header;
 }
 
-/** Maps a zod issue path to the header path notation used in error fields: `arrays[3].dtype`. */
-function fieldPath(path: readonly PropertyKey[]): string {
+/** An issue path in the header path notation used in error fields: `arrays[3].dtype`. */
+function fieldPath(path: readonly (string | number)[]): string {
   let out = "";
-  for (const part of path) out += typeof part === "number" ? `[${part}]` : out === "" ? String(part) : `.${String(part)}`;
+  for (const part of path) out += typeof part === "number" ? `[${part}]` : out === "" ? part : `.${part}`;
   return out;
 }
 
 /** §9 step 8: the header's structure, with the codes FORMAT.md gives to unknown dtypes, codecs and checksums. */
 function checkStructure(value: unknown, minor: number): Header {
-  const lenient = minor > FORMAT_VERSION.minor;
-  if (isCertainlyValidHeader(value, lenient)) return value;
-  const result = (lenient ? lenientHeaderSchema : strictHeaderSchema).safeParse(value);
-  if (result.success) return value as Header;
-  const issue = result.error.issues[0]!;
+  const issue = headerStructureIssue(value, minor > FORMAT_VERSION.minor);
+  if (issue === undefined) return value as Header;
   const field = fieldPath(issue.path);
   const last = issue.path[issue.path.length - 1];
   const found = issue.path.reduce<unknown>((node, key) => (node as Record<PropertyKey, unknown> | undefined)?.[key], value);
@@ -251,16 +249,16 @@ function checkStructure(value: unknown, minor: number): Header {
   const details = { field, ...(actual === undefined ? {} : { actual }) };
   // A string that names no known dtype, codec or checksum has its own code (§9 step 8); a value of
   // the wrong JSON type there is HEADER_INVALID like any other.
-  if (issue.code === "invalid_value" && last === "dtype" && actual !== undefined) {
+  if (issue.kind === "enum" && last === "dtype" && actual !== undefined) {
     throw new NdpackError("UNKNOWN_DTYPE", `unknown dtype ${JSON.stringify(found)} at ${field}`, details);
   }
-  if (issue.code === "invalid_value" && last === "codec" && actual !== undefined) {
+  if (issue.kind === "enum" && last === "codec" && actual !== undefined) {
     throw new NdpackError("UNSUPPORTED_CODEC", `unsupported codec ${JSON.stringify(found)} at ${field}`, details);
   }
-  if (issue.code === "invalid_value" && last === "checksum" && issue.path.length === 1 && actual !== undefined) {
+  if (issue.kind === "enum" && last === "checksum" && issue.path.length === 1 && actual !== undefined) {
     throw new NdpackError("UNSUPPORTED_CHECKSUM", `unsupported checksum ${JSON.stringify(found)}`, details);
   }
-  const where = issue.code === "unrecognized_keys" ? `${field === "" ? "header" : field}: unknown key ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}` : `${field || "header"}: ${issue.message}`;
+  const where = issue.kind === "unknown-keys" ? `${field === "" ? "header" : field}: unknown key ${issue.message}` : `${field || "header"}: ${issue.message}`;
   throw new NdpackError("HEADER_INVALID", `invalid header at ${where}`, details);
 }
 

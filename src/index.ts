@@ -41,19 +41,18 @@ export {
   float8E5M2ToFloat32,
 } from "./floats.js";
 export { decodeStream, encodeStream } from "./stream.js";
-export { createMessageWriter, decodeMessages } from "./messages.js";
-export type { DecodeMessagesOptions, MessageTarget, MessageWriterOptions, NdpackMessage, NdpackMessageReader, NdpackMessageWriter, NodeWritableLike } from "./messages.js";
 export { openSource } from "./reader.js";
 export type { NdpackReader, OpenSourceOptions, ReadChunksOptions, ReadManyArraysOptions, ReadOptions } from "./reader.js";
 export { bytesSource } from "./io/bytes.js";
 export { COALESCE_GAP_BYTES } from "./io/source.js";
 export type { ByteSource, CheckedBytes, ReadManyOptions, ReadRequestOptions } from "./io/source.js";
-export type { FormatName } from "./formats/types.js";
+export type { FileFormat, FormatName } from "./formats/types.js";
 export { parseSetIndex } from "./set.js";
 export type { SetIndex, SetIndexLimits, SetShard, ShardFormat } from "./set.js";
 export { openSet, openSetAt, shardUrl } from "./set-reader.js";
 export type { OpenedShard, OpenSetOptions, SetReader, SetVerifyReport, ShardOpener, ShardVerification } from "./set-reader.js";
 export type { ByteStream, DecodeStreamOptions, EncodeStreamOptions, NdpackStreamReader, StreamHeader } from "./stream.js";
+export { blobSource } from "./io/blob.js";
 export { httpSource } from "./io/http.js";
 export type { HttpSource, HttpSourceOptions } from "./io/http.js";
 export { openUrl } from "./remote.js";

@@ -14,14 +14,16 @@
  * @module
  */
 import { swapInPlace } from "./bytes.js";
+import { inflateStream } from "./codecs.js";
 import { crc32 } from "./crc32.js";
 import { expectDtype, type ArrayInfo, type ArrayVerification, type NdArray, type NdArrayOf, type NdpackContents, type VerifyReport } from "./decode.js";
 import { DTYPES, type Dtype } from "./dtypes.js";
 import { checkOptionNames, NdpackError, notFoundError, withPath } from "./errors.js";
 import { LIMIT_OPTIONS, type Checksum } from "./format.js";
 import { FIRST_READ_BYTES, recognizeFile, resolveLimits } from "./header.js";
-import { formatNamed, formatOfName, sniffFormat, SNIFF_BYTES, type Container, type ContainerOptions, type FormatName } from "./formats/index.js";
-import { inflateRawStream } from "./inflate-stream.js";
+import { formatNamedIn, formatOfNameIn, sniffFormatIn, SNIFF_BYTES } from "./formats/find.js";
+import { NDPACK_FORMAT } from "./formats/ndpack.js";
+import type { Container, ContainerOptions, FileFormat, FormatName } from "./formats/types.js";
 import { viewOrCopy } from "./interop/common.js";
 import { isMemorySource } from "./io/bytes.js";
 import { coalesceRanges, DEFAULT_READ_CONCURRENCY, readExactly, readRanges, readWithCrc32, type ByteSource, type CheckedBytes, type ReadManyOptions } from "./io/source.js";
@@ -32,6 +34,12 @@ import { HOST_BYTE_ORDER } from "./runtime.js";
 export interface OpenSourceOptions extends ContainerOptions {
   /** The file's format. Default: told from its first bytes, then from the extension of `name`. */
   readonly format?: FormatName;
+  /**
+   * The formats to read (default: ndpack alone). `FORMATS` of `ndpack/interop` adds .npy, .npz and
+   * .safetensors; they are not the default so that a page reading ndpack files does not bundle
+   * them. `open` of `ndpack/node` reads every format.
+   */
+  readonly formats?: readonly FileFormat[];
   /** What the source is called in messages (a path, a URL), and whose extension names its format when its bytes do not. */
   readonly name?: string;
   /** Cancels reading the header. */
@@ -39,7 +47,7 @@ export interface OpenSourceOptions extends ContainerOptions {
 }
 
 /** The option names {@link openSource} takes. */
-export const OPEN_SOURCE_OPTIONS = { ...LIMIT_OPTIONS, voidDtype: true, npyName: true, firstReadBytes: true, format: true, name: true, signal: true } as const satisfies Record<keyof OpenSourceOptions, true>;
+export const OPEN_SOURCE_OPTIONS = { ...LIMIT_OPTIONS, voidDtype: true, npyName: true, firstReadBytes: true, format: true, formats: true, name: true, signal: true } as const satisfies Record<keyof OpenSourceOptions, true>;
 
 /** Options of {@link NdpackReader.read}. */
 export interface ReadOptions {
@@ -484,7 +492,7 @@ class SourceReader implements NdpackReader {
       let position = 0;
       let pending = new Uint8Array(chunk);
       let used = 0;
-      for await (const piece of inflateRawStream(compressed, member.size, this.names[index]!)) {
+      for await (const piece of inflateStream(compressed, member.size, this.names[index]!)) {
         if (verify) crc = crc32(piece, crc);
         // Skip the member's .npy header, then cut the array's bytes into chunks.
         let from = Math.max(0, member.arrayStart - position);
@@ -568,9 +576,33 @@ async function runSteps<T>(steps: PrefetchingSteps<T>, source: CountingSource, s
   return step.value;
 }
 
+/** The core's formats when the caller names none: ndpack's alone (see {@link OpenSourceOptions.formats}). */
+const CORE_FORMATS: readonly FileFormat[] = [NDPACK_FORMAT];
+
+/** The format of the file whose first bytes are `head`: the one named, else told from `head`, else from the name's extension. */
+function chooseFormat(head: Uint8Array, size: number, options: OpenSourceOptions): FileFormat {
+  const formats = options.formats ?? CORE_FORMATS;
+  if (!Array.isArray(formats) || formats.length === 0) throw new NdpackError("INVALID_ARGUMENT", "formats must be a non-empty array of formats (FORMATS of ndpack/interop)", { field: "formats" });
+  const names = formats.map((f: FileFormat) => (f.name === "ndpack" ? "ndpack" : `.${f.name}`));
+  const known = names.length === 1 ? names[0]! : `${names.slice(0, -1).join(", ")} or ${names[names.length - 1]!}`;
+  if (options.format !== undefined) {
+    const named = formatNamedIn(formats, options.format);
+    if (named === undefined) throw new NdpackError("INVALID_ARGUMENT", `format "${String(options.format)}" is not one of the formats given (${known}); FORMATS of ndpack/interop has them all`, { field: "format" });
+    return named;
+  }
+  const format = sniffFormatIn(formats, head, size) ?? (options.name === undefined ? undefined : formatOfNameIn(formats, options.name));
+  if (format === undefined) {
+    const recognized = recognizeFile(head, size);
+    const what = recognized === undefined ? "" : `; it looks like ${recognized}`;
+    const hint = options.formats === undefined ? `; to read .npy, .npz and .safetensors files too, pass formats: FORMATS from ndpack/interop` : "";
+    throw new NdpackError("BAD_MAGIC", `${options.name ?? "the source"} is not ${known.startsWith("ndpack") ? "an" : "a"} ${known} file (its first bytes match none of them)${what}${hint}`, { offset: 0, ...(options.name === undefined ? {} : { path: options.name }) });
+  }
+  return format;
+}
+
 /**
- * Opens a file of any supported format (ndpack, .npy, .npz, .safetensors) from any
- * {@link ByteSource} for lazy reading: reads and checks its header (for ndpack, FORMAT.md §9 steps
+ * Opens a file of any supported format (ndpack; .npy, .npz, .safetensors with
+ * {@link OpenSourceOptions.formats}) from any {@link ByteSource} for lazy reading: reads and checks its header (for ndpack, FORMAT.md §9 steps
  * 1–21, and its length) and returns the reader. The source is closed when the reader is, or
  * when opening fails.
  *
@@ -595,12 +627,8 @@ export async function openSource(source: ByteSource, options: OpenSourceOptions 
     const counting = new CountingSource(source, firstRead);
     counting.readAhead = true;
     const head = await counting.read(0, Math.min(size, SNIFF_BYTES), options);
-    const format = options.format !== undefined ? formatNamed(options.format) : (sniffFormat(head, size) ?? (options.name === undefined ? undefined : formatOfName(options.name)));
-    if (format === undefined) {
-      const known = recognizeFile(head, size);
-      const what = known === undefined ? "" : `; it looks like ${known}`;
-      throw new NdpackError("BAD_MAGIC", `${options.name ?? "the source"} is not an ndpack, .npy, .npz or .safetensors file (its first bytes match none of them)${what}`, { offset: 0, ...(options.name === undefined ? {} : { path: options.name }) });
-    }
+    const format = chooseFormat(head, size, options);
+
     const container = await runSteps(format.readContainer(size, options), counting, options.signal);
     counting.readAhead = false;
     return new SourceReader(counting, container, options.name, limits.maxDecodedBytes);

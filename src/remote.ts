@@ -21,8 +21,9 @@ export interface OpenUrlOptions extends HttpSourceOptions, OpenSourceOptions {
 }
 
 /**
- * Opens a file of any supported format (ndpack, .npy, .npz, .safetensors) on an HTTP(S) server for
- * lazy reading with `Range` requests: one request of the first 64 KiB reads the header (one more
+ * Opens a file of any supported format (ndpack; .npy, .npz, .safetensors given `formats: FORMATS`
+ * of `ndpack/interop`, as `open` of `ndpack/node` does) on an HTTP(S) server for lazy reading
+ * with `Range` requests: one request of the first 64 KiB reads the header (one more
  * for a longer header; .npz: one for the last 4 KiB, with the central directory when it fits,
  * then, all at once, 4 at a time, one per group of members whose local and .npy headers are
  * elsewhere, those less than 64 KiB apart together: N - 1 requests for N members of 64 KiB or

@@ -7,32 +7,38 @@
  */
 import type { ByteOrder } from "./format.js";
 
-/** The part of a Node zlib stream the core uses: a Duplex whose `bytesWritten` counts the compressed bytes used up to the stream's end. */
-export interface NodeInflater extends AsyncIterable<Uint8Array> {
+/** A Node zlib stream: the part of `stream.Duplex` that codecs.ts drives; `bytesWritten` counts the compressed bytes used up to the stream's end. */
+export interface NativeZlibStream {
   readonly bytesWritten: number;
-  readonly destroyed: boolean;
-  write(chunk: Uint8Array): boolean;
+  write(chunk: Uint8Array, callback: (error?: Error | null) => void): boolean;
   end(): void;
   destroy(): void;
-  once(event: "drain" | "close", listener: () => void): unknown;
-  off(event: "drain" | "close", listener: () => void): unknown;
+  on(event: "data", listener: (chunk: Uint8Array) => void): this;
+  on(event: "end", listener: () => void): this;
+  on(event: "error", listener: (error: Error) => void): this;
 }
 
 /** The part of Node's zlib the core uses when it is there (faster than the pure-JS fallbacks). */
 export interface NativeZlib {
   crc32(data: Uint8Array, value?: number): number;
   inflateRawSync(data: Uint8Array, options: { maxOutputLength: number; chunkSize: number; info: true }): { buffer: Uint8Array; engine: { bytesWritten: number } };
-  createInflateRaw(): NodeInflater;
+  inflateRawSync(data: Uint8Array, options: { finishFlush: number }): Uint8Array;
+  deflateRawSync(data: Uint8Array, options: { level: number }): Uint8Array;
+  createDeflateRaw(options: { level: number }): NativeZlibStream;
+  createInflateRaw(): NativeZlibStream;
+  constants: { Z_SYNC_FLUSH: number };
 }
 
 function loadNativeZlib(): Partial<NativeZlib> {
   try {
     const getBuiltinModule = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule;
     const zlib = getBuiltinModule?.("zlib") as Partial<NativeZlib> | undefined;
+    if (zlib === undefined) return {};
+    // Older runtimes lack crc32 (Node < 20.15), which has a pure-JS fallback of its own.
+    const { crc32, inflateRawSync, deflateRawSync, createDeflateRaw, createInflateRaw, constants } = zlib;
     return {
-      ...(typeof zlib?.crc32 === "function" ? { crc32: zlib.crc32 } : {}),
-      ...(typeof zlib?.inflateRawSync === "function" ? { inflateRawSync: zlib.inflateRawSync } : {}),
-      ...(typeof zlib?.createInflateRaw === "function" ? { createInflateRaw: zlib.createInflateRaw } : {}),
+      ...(typeof crc32 === "function" ? { crc32 } : {}),
+      ...(typeof inflateRawSync === "function" ? { inflateRawSync, deflateRawSync, createDeflateRaw, createInflateRaw, constants } : {}),
     };
   } catch {
     // Some sandboxes expose `process` but refuse built-in access; every caller has a fallback.

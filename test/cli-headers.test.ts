@@ -9,7 +9,7 @@
 import { describe, expect, test } from "vitest";
 import { isNdpackError, type NdArray } from "../src/index.js";
 import { openSource, type ByteSource } from "../src/index.js";
-import { fromNpy, fromNpz, fromSafetensors, toNpy, toNpz, toSafetensors } from "../src/interop/index.js";
+import { FORMATS, fromNpy, fromNpz, fromSafetensors, toNpy, toNpz, toSafetensors } from "../src/interop/index.js";
 
 function rangeOf(bytes: Uint8Array): ByteSource & { reads: number } {
   const reader = {
@@ -43,7 +43,7 @@ function whole(format: "npy" | "npz" | "safetensors", bytes: Uint8Array): Outcom
 
 async function headerOnly(format: "npy" | "npz" | "safetensors", bytes: Uint8Array): Promise<Outcome> {
   try {
-    const reader = await openSource(rangeOf(bytes), { format });
+    const reader = await openSource(rangeOf(bytes), { format, formats: FORMATS });
     return { ok: true, arrays: reader.names.map((name) => ({ ...reader.info(name), shape: [...reader.info(name).shape] })), metadata: reader.metadata };
   } catch (error) {
     if (!isNdpackError(error)) throw error;

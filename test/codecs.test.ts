@@ -1,8 +1,10 @@
-import { deflateRawSync } from "node:zlib";
+import { deflateRawSync, inflateRawSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { compressPayload, decompressPayload, inflateWithPako, shuffle, unshuffle } from "../src/codecs.js";
+import { createInflater, decompressPayload, inflatePrefix, inflateWithPako, shuffle, throughCodec, unshuffle } from "../src/codecs.js";
+import { compressPayload, createDeflater, deflateRaw } from "../src/compress.js";
 import { codeOf } from "./helpers/common.js";
+import { withoutNativeZlib } from "./helpers/engines.js";
 
 const both = [
   ["native zlib", (stored: Uint8Array, nbytes: number) => decompressPayload(stored, "deflate", nbytes, 1, "a")],
@@ -35,7 +37,7 @@ describe("compressPayload", () => {
 });
 
 describe.each(both)("inflating with %s", (_, inflate) => {
-  test("decodes what zlib and fflate deflate, at every level", () => {
+  test("decodes what zlib and the library deflate, at every level", () => {
     for (const level of [0, 1, 6, 9] as const) {
       expect(inflate(deflateRawSync(sample, { level }), sample.length)).toEqual(sample);
       expect(inflate(compressPayload(new Uint8Array(5000).fill(3), "deflate", 1, level) ?? deflateRawSync(new Uint8Array(5000).fill(3)), 5000)).toEqual(new Uint8Array(5000).fill(3));
@@ -79,5 +81,51 @@ describe.each(both)("inflating with %s", (_, inflate) => {
 
   test("an empty array's stream decodes to nothing", () => {
     expect(inflate(deflateRawSync(new Uint8Array(0)), 0).length).toBe(0);
+  });
+});
+
+const engines = [
+  ["Node's zlib", <T>(fn: () => T | Promise<T>) => Promise.resolve(fn())],
+  ["pako (browsers)", <T>(fn: () => T | Promise<T>) => Promise.resolve(withoutNativeZlib(fn))],
+] as const;
+
+async function* pieces(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
+}
+
+async function collect(source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const part of source) parts.push(part);
+  return Uint8Array.from(parts.flatMap((part) => [...part]));
+}
+
+const text = Uint8Array.from({ length: 200_000 }, (_, i) => (i * i) % 61);
+
+describe.each(engines)("the one DEFLATE entry point, with %s", (_, run) => {
+  test("deflateRaw writes a raw stream that zlib inflates back", async () => {
+    const stored = await run(() => deflateRaw(text, 6));
+    expect(stored.length).toBeLessThan(text.length / 4);
+    expect(new Uint8Array(inflateRawSync(stored))).toEqual(text);
+  });
+
+  test("a stream compressed piece by piece inflates back, through either engine", async () => {
+    const stored = await run(() => collect(throughCodec(pieces(text, 7000), createDeflater(6))));
+    expect(new Uint8Array(inflateRawSync(stored))).toEqual(text);
+    expect(await run(() => collect(throughCodec(pieces(stored, 1000), createInflater())))).toEqual(text);
+  });
+
+  test("the streaming inflater fails on a truncated stream and on garbage", async () => {
+    const stored = deflateRawSync(text);
+    await expect(run(() => collect(throughCodec(pieces(stored.subarray(0, stored.length - 10), 4096), createInflater())))).rejects.toThrow();
+    await expect(run(() => collect(throughCodec(pieces(Uint8Array.of(0xff, 0xff, 0xff, 0xff), 4), createInflater())))).rejects.toThrow();
+  });
+
+  test("inflatePrefix: the start of a stream from its first bytes; CODEC_ERROR for garbage", async () => {
+    const stored = deflateRawSync(text);
+    const head = await run(() => inflatePrefix(stored.subarray(0, 300), 100, "a"));
+    expect(head).toEqual(text.subarray(0, 100));
+    const all = await run(() => inflatePrefix(stored, text.length + 5, "a"));
+    expect(all).toEqual(text);
+    expect(await run(() => codeOf(() => inflatePrefix(Uint8Array.of(0xff, 0xff, 0xff, 0xff), 10, "a")))).toBe("CODEC_ERROR");
   });
 });

@@ -63,7 +63,7 @@ describe("README recipes are copied from examples/", () => {
     for (const file of files) {
       if (file !== "demo.mjs") expect(shown.has(`examples/${file}`), `${file} has no block in the README`).toBe(true);
       const source = readFileSync(join(EXAMPLES, file), "utf8");
-      expect(source, file).toMatch(/from "ndpack(\/node|\/interop)?"/);
+      expect(source, file).toMatch(/from "ndpack(\/node|\/interop|\/messages)?"/);
       expect(source, file).not.toMatch(/from "\.\.\/(dist|src)\//);
     }
     for (const file of readdirSync(EXAMPLES).filter((f) => f.endsWith(".py"))) expect(shown.has(`examples/${file}`), `${file} has no block in the README`).toBe(true);
@@ -146,7 +146,7 @@ describe("the README's command line is the bin's", () => {
 
   test("every command and every option it names exists, with --help", async () => {
     const commands = [...section.matchAll(/^ndpack (\w+) /gm)].map((m) => m[1]!);
-    expect(commands).toEqual(["inspect", "show", "verify", "convert", "extract", "pack", "diff"]);
+    expect(commands).toEqual(["inspect", "show", "verify", "convert", "extract", "pack", "diff", "view"]);
     const helps = await Promise.all(commands.map((command) => runCli([command, "--help"])));
     const allHelp = helps.map((h) => h.stdout).join("\n");
     for (const help of helps) expect(help.code).toBe(0);

@@ -182,6 +182,7 @@ describe("public API of ndpack/interop", () => {
   test("exports exactly these names (a change here is an API change)", () => {
     expect(exported.map((e) => `${e.kind} ${e.name}`)).toEqual([
       "type CopyMode",
+      "value FORMATS",
       "type FromNdpackOptions",
       "type InteropFormat",
       "value NPY_MAGIC",

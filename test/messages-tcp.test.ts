@@ -9,7 +9,8 @@ import { once } from "node:events";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { createMessageWriter, decodeMessages, encode, NdpackError, type NdArray } from "../src/index.js";
+import { encode, NdpackError, type NdArray } from "../src/index.js";
+import { createMessageWriter, decodeMessages } from "../src/messages.js";
 import { caseInput, caseMismatch } from "./helpers/message-cases.js";
 import { PYTHON, REPO, requirePython } from "./helpers/python-env.js";
 

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { createMessageWriter, decode, decodeMessages, encode, NdpackError, type ArraysInput, type ByteStream, type EncodeOptions, type ErrorCode, type NdArray } from "../src/index.js";
+import { decode, encode, NdpackError, type ArraysInput, type ByteStream, type EncodeOptions, type ErrorCode, type NdArray } from "../src/index.js";
+import { createMessageWriter, decodeMessages } from "../src/messages.js";
 import { arrayBytes, caseInput, caseMismatch } from "./helpers/message-cases.js";
 
 function concat(chunks: readonly Uint8Array[]): Uint8Array {

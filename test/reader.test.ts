@@ -8,8 +8,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, expectTypeOf, test } from "vitest";
-import { bytesSource, COALESCE_GAP_BYTES, decode, encode, NdpackError, openSource, type ByteSource, type NdArray, type NdArrayOf, type NdpackReader } from "../src/index.js";
-import { fromNpy, fromNpz, fromSafetensors, toNpy, toNpz, toSafetensors } from "../src/interop/index.js";
+import { bytesSource, COALESCE_GAP_BYTES, decode, encode, NdpackError, openSource, type ByteSource, type NdArray, type NdArrayOf, type NdpackReader, type OpenSourceOptions } from "../src/index.js";
+import { FORMATS as ALL_FORMATS, fromNpy, fromNpz, fromSafetensors, toNpy, toNpz, toSafetensors } from "../src/interop/index.js";
 import { crc32 } from "../src/crc32.js";
 import { load, open, save } from "../src/node/index.js";
 import { FileSource } from "../src/node/file-source.js";
@@ -72,10 +72,13 @@ const FORMATS = {
   safetensors: { bytes: toSafetensors(arrays, { metadata: { step: "3" } }), extension: ".safetensors", whole: (bytes: Uint8Array) => fromSafetensors(bytes) },
 };
 
+/** The core's openSource given every format (by default it reads ndpack alone). */
+const openAll = (source: ByteSource, options: OpenSourceOptions = {}) => openSource(source, { formats: ALL_FORMATS, ...options });
+
 const SOURCES = {
-  bytes: (bytes: Uint8Array) => openSource(bytesSource(bytes)),
+  bytes: (bytes: Uint8Array) => openAll(bytesSource(bytes)),
   "a Node file": (bytes: Uint8Array, extension: string) => open(fileWith(bytes, extension)),
-  "a user's ByteSource": (bytes: Uint8Array) => openSource(countingSource(bytes)),
+  "a user's ByteSource": (bytes: Uint8Array) => openAll(countingSource(bytes)),
 };
 
 describe.each(Object.keys(SOURCES))("openSource over %s", (sourceName) => {
@@ -107,11 +110,31 @@ describe.each(Object.keys(SOURCES))("openSource over %s", (sourceName) => {
   });
 });
 
+describe("the formats openSource reads", () => {
+  test("ndpack alone by default (the core's bundle holds no foreign format): BAD_MAGIC naming FORMATS for the others, also by extension", async () => {
+    expect((await openSource(bytesSource(FORMATS.ndpack.bytes))).format).toBe("ndpack");
+    for (const name of ["npy", "npz", "safetensors"] as const) {
+      const error = await openSource(bytesSource(FORMATS[name].bytes), { name: `f${FORMATS[name].extension}` }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: "BAD_MAGIC" });
+      expect((error as Error).message).toContain("formats: FORMATS from ndpack/interop");
+      expect((await openAll(bytesSource(FORMATS[name].bytes))).format).toBe(name);
+    }
+  });
+
+  test("INVALID_ARGUMENT for a format not among those given, and for an empty or non-array formats", async () => {
+    const bytes = bytesSource(FORMATS.npz.bytes);
+    await failure(() => openSource(bytes, { format: "npz" }), "INVALID_ARGUMENT");
+    await failure(() => openSource(bytes, { formats: [] }), "INVALID_ARGUMENT");
+    await failure(() => openSource(bytes, { formats: "npz" as never }), "INVALID_ARGUMENT");
+    expect((await openSource(bytes, { format: "npz", formats: ALL_FORMATS })).format).toBe("npz");
+  });
+});
+
 describe("what the reader reads", () => {
   test.each(Object.keys(FORMATS).filter((f) => !f.startsWith("npz")))("%s: the header in one read; one array in exactly one read of its range (+ its CRC and padding)", async (formatName) => {
     const { bytes } = FORMATS[formatName as keyof typeof FORMATS];
     const source = countingSource(bytes);
-    await using reader = await openSource(source);
+    await using reader = await openAll(source);
     expect(source.reads).toEqual([{ offset: 0, length: bytes.length }]); // small file: the first read took it all
     expect(reader.readCount).toBe(1);
     for (const name of reader.names) {
@@ -133,7 +156,7 @@ describe("what the reader reads", () => {
     for (let i = 0; i < 3000; i++) many[`layer.${i}.weight.with.a.long.name`] = Float32Array.of(i);
     for (const bytes of [encode(many), toSafetensors(many), encode({ big: new Uint8Array(1 << 20) })]) {
       const source = countingSource(bytes);
-      await using reader = await openSource(source);
+      await using reader = await openAll(source);
       expect(source.reads[0]).toEqual({ offset: 0, length: Math.min(bytes.length, 64 * 1024) });
       expect(source.reads.length).toBeLessThanOrEqual(2);
       expect(reader.names.length).toBeGreaterThan(0);
@@ -144,7 +167,7 @@ describe("what the reader reads", () => {
     const gap = new Uint8Array(COALESCE_GAP_BYTES + 4096);
     const bytes = encode({ a: Float32Array.of(1, 2), b: Float32Array.of(3), c: Int8Array.of(4), far: gap, z: Float64Array.of(5) });
     const source = countingSource(bytes);
-    await using reader = await openSource(source);
+    await using reader = await openAll(source);
     source.reads.length = 0;
     const near = await reader.readMany(["c", "a", "b"]);
     expect(source.reads).toHaveLength(1);
@@ -168,7 +191,7 @@ describe("what the reader reads", () => {
     const bytes = encode({ m: { data: Float32Array.from({ length: 12 }, (_, i) => i), shape: [4, 3] } });
     const damaged = bytes.slice();
     damaged[decode(bytes).info("m").offset + 5]! ^= 1;
-    await using reader = await openSource(bytesSource(damaged));
+    await using reader = await openAll(bytesSource(damaged));
     await failure(() => reader.readRows("m", 0, 4), "CHECKSUM");
     expect((await reader.readRows("m", 0, 4, { verify: false })).shape).toEqual([4, 3]);
     expect(Array.from((await reader.readRows("m", 2, 4)).data as Float32Array)).toEqual([6, 7, 8, 9, 10, 11]); // not checkable: part of the payload
@@ -178,18 +201,18 @@ describe("what the reader reads", () => {
     const bytes = encode({ a: Float32Array.of(1, 2, 3) });
     let shrunk = false;
     const source: ByteSource = { size: bytes.length, read: async (offset, length) => bytes.slice(offset, shrunk ? offset + 1 : offset + length) };
-    await using reader = await openSource(source);
+    await using reader = await openAll(source);
     shrunk = true;
     await failure(() => reader.read("a"), "FILE_CHANGED");
-    await failure(() => openSource({ size: -1, read: async () => new Uint8Array(0) }), "INVALID_ARGUMENT");
-    await failure(() => openSource({} as never), "INVALID_ARGUMENT");
-    await failure(() => openSource(bytesSource(new Uint8Array(64))), "BAD_MAGIC");
+    await failure(() => openAll({ size: -1, read: async () => new Uint8Array(0) }), "INVALID_ARGUMENT");
+    await failure(() => openAll({} as never), "INVALID_ARGUMENT");
+    await failure(() => openAll(bytesSource(new Uint8Array(64))), "BAD_MAGIC");
   });
 
   test("close closes the source; reads after it are CLOSED", async () => {
     let closed = 0;
     const bytes = encode({ a: Float32Array.of(1) });
-    const reader = await openSource({ ...bytesSource(bytes), close: async () => void closed++ });
+    const reader = await openAll({ ...bytesSource(bytes), close: async () => void closed++ });
     await reader.close();
     await reader.close();
     expect(closed).toBe(1);
@@ -216,7 +239,7 @@ describe("a .npz header reads its members' headers in one batch", () => {
           return bytes.slice(offset, offset + length);
         },
       };
-      await using reader = await openSource(source);
+      await using reader = await openSource(source, { formats: ALL_FORMATS });
       expect(reader.names).toEqual(Object.keys(arrays));
       for (const name of reader.names) expect((await reader.read(name)).data[0]).toBe(arrays[name]![0]);
       const headerReads = reads.slice(0, reads.length - reader.names.length);
@@ -248,7 +271,7 @@ describe("a source's readWithCrc32 (the CRC computed while the bytes arrive)", (
   test("a verifying read of an ndpack array or a stored .npz member asks it for the CRC of what the checksum covers, and trusts its answer", async () => {
     for (const bytes of [encode(arrays), toNpz(arrays)]) {
       const good = crcSource(bytes, (covered) => crc32(covered));
-      await using reader = await openSource(good.source);
+      await using reader = await openSource(good.source, { formats: ALL_FORMATS });
       const a = await reader.read("a");
       expect(Array.from(a.data as Float32Array)).toEqual(Array.from(arrays.a));
       const info = reader.info("a");
@@ -258,7 +281,7 @@ describe("a source's readWithCrc32 (the CRC computed while the bytes arrive)", (
       expect(call.length - call.crcLength).toBe(reader.format === "ndpack" ? reader.info("b").offset - (info.offset + info.byteLength) : 0);
       // A source whose CRC disagrees with the file's: CHECKSUM, though every byte it gave is right.
       const lying = crcSource(bytes, (covered) => crc32(covered) ^ 1);
-      await using liar = await openSource(lying.source);
+      await using liar = await openSource(lying.source, { formats: ALL_FORMATS });
       await failure(() => liar.read("a"), "CHECKSUM");
       expect((await liar.read("a", { verify: false })).data[999]).toBe(arrays.a[999]);
       expect(lying.calls.length).toBe(1);
@@ -296,7 +319,7 @@ describe("every read that touches a payload verifies by default", () => {
 
   test("CHECKSUM from read, readMany, readChunks, verify and load; the damaged values only with verify: false", async () => {
     const path = fileWith(damaged, ".ndp");
-    for (const reader of [await open(path), await openSource(bytesSource(damaged))] as NdpackReader[]) {
+    for (const reader of [await open(path), await openAll(bytesSource(damaged))] as NdpackReader[]) {
       await failure(() => reader.read("a"), "CHECKSUM");
       await failure(() => reader.readMany(["a", "b"]), "CHECKSUM");
       await failure(async () => {
@@ -319,7 +342,7 @@ describe("every read that touches a payload verifies by default", () => {
       const info = fromNpz(npz).arrays.get("a")!;
       const bad = npz.slice();
       bad[info.offset + info.byteLength - 3]! ^= 0x01;
-      await using reader = await openSource(bytesSource(bad));
+      await using reader = await openAll(bytesSource(bad));
       let thrown: unknown;
       await reader.read("a").catch((error: unknown) => (thrown = error));
       expect(thrown).toBeInstanceOf(NdpackError);

@@ -9,17 +9,20 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { crc32 } from "../src/crc32.js";
 import { encode } from "../src/index.js";
-import { toSafetensors } from "../src/interop/index.js";
+import { FORMATS, toSafetensors } from "../src/interop/index.js";
 import { zipDirectorySteps } from "../src/interop/zip.js";
 import { httpSource } from "../src/io/http.js";
 import { coalesceRanges, COALESCE_GAP_BYTES } from "../src/io/source.js";
 import { runOnSource } from "../src/io/steps.js";
 import { FileSource } from "../src/node/file-source.js";
 import { open } from "../src/node/index.js";
-import { openUrl } from "../src/remote.js";
+import { openUrl as openUrlOf, type OpenUrlOptions } from "../src/remote.js";
 import { requireBuiltCli, runCli } from "./helpers/cli-run.js";
 import { bytesSent, startNginx, type Nginx } from "./helpers/nginx.js";
 import { BIG_FILES, NAMES, writeBigFiles, type Format } from "./helpers/remote-files.js";
+
+/** The core's openUrl given every format (by default it reads ndpack alone). */
+const openUrl = (url: string | URL, options: OpenUrlOptions = {}) => openUrlOf(url, { formats: FORMATS, ...options });
 
 /** 65 536 rows of 4 KiB: `big` is 256 MiB. */
 const ROWS = 65_536;

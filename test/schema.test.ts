@@ -1,12 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { DTYPE_NAMES } from "../src/dtypes.js";
-import { isCertainlyValidHeader, lenientHeaderSchema, strictHeaderSchema } from "../src/schema.js";
+import { lenientHeaderSchema, strictHeaderSchema } from "../src/schema.js";
+import { headerStructureIssue, type StructureIssue } from "../src/structure.js";
 
 // Values each field may take: mostly valid ones, plus the kinds of wrong values a hostile file holds.
 const anyJson = fc.oneof(fc.constant(null), fc.boolean(), fc.integer(), fc.double(), fc.string(), fc.constant([]), fc.constant({}));
 const size = fc.oneof({ weight: 30, arbitrary: fc.nat() }, { weight: 1, arbitrary: fc.constantFrom(-1, 0.5, 2 ** 53, Number.NaN) }, { weight: 1, arbitrary: anyJson });
-const pick = <T>(valid: readonly T[]) => fc.oneof({ weight: 30, arbitrary: fc.constantFrom(...valid) }, { weight: 1, arbitrary: anyJson });
+const pick = <T>(valid: readonly T[]) => fc.oneof({ weight: 30, arbitrary: fc.constantFrom(...valid) }, { weight: 1, arbitrary: anyJson }, { weight: 1, arbitrary: fc.constantFrom("", "zstd", "None") });
 
 /** Adds an unknown key now and then: valid in lenient mode only. */
 const rarelyExtra = <T extends object>(arbitrary: fc.Arbitrary<T>) =>
@@ -37,28 +38,61 @@ const header = rarelyExtra(fc.record(
   { requiredKeys: ["alignment", "checksum", "dataLength", "metadata", "arrays"] },
 ));
 
-describe("isCertainlyValidHeader agrees with the zod schema it accelerates", () => {
-  test("strict (a file whose minor version the reader knows): same verdict on every generated header", () => {
+/** The error a reader raises for a first issue at `path` (header.ts checkStructure): its code and field. */
+function verdictOf(value: unknown, path: readonly PropertyKey[], wrongEnumValue: boolean): string {
+  const last = path[path.length - 1];
+  const found = path.reduce<unknown>((node, key) => (node as Record<PropertyKey, unknown> | undefined)?.[key], value);
+  const named = wrongEnumValue && typeof found === "string";
+  const code = named && last === "dtype" ? "UNKNOWN_DTYPE" : named && last === "codec" ? "UNSUPPORTED_CODEC" : named && last === "checksum" && path.length === 1 ? "UNSUPPORTED_CHECKSUM" : "HEADER_INVALID";
+  return `${code} at ${JSON.stringify(path)}`;
+}
+
+function zodVerdict(schema: typeof strictHeaderSchema | typeof lenientHeaderSchema, value: unknown): string {
+  const result = schema.safeParse(value);
+  if (result.success) return "valid";
+  const first = result.error.issues[0]!;
+  return verdictOf(value, first.path, first.code === "invalid_value");
+}
+
+function interpreterVerdict(value: unknown, lenient: boolean): string {
+  const issue: StructureIssue | undefined = headerStructureIssue(value, lenient);
+  return issue === undefined ? "valid" : verdictOf(value, issue.path, issue.kind === "enum");
+}
+
+describe("the header check interpreting spec/header.schema.json agrees with the zod schema it is generated from", () => {
+  test("strict (a file whose minor version the reader knows): same verdict, same first problem, same error code", () => {
     fc.assert(
       fc.property(header, (value) => {
-        expect(isCertainlyValidHeader(value, false)).toBe(strictHeaderSchema.safeParse(value).success);
+        expect(interpreterVerdict(value, false)).toBe(zodVerdict(strictHeaderSchema, value));
       }),
       { numRuns: 5000 },
     );
   });
 
-  test("lenient (a newer minor version): same verdict on every generated header", () => {
+  test("lenient (a newer minor version): same verdict, same first problem, same error code", () => {
     fc.assert(
       fc.property(header, (value) => {
-        expect(isCertainlyValidHeader(value, true)).toBe(lenientHeaderSchema.safeParse(value).success);
+        expect(interpreterVerdict(value, true)).toBe(zodVerdict(lenientHeaderSchema, value));
       }),
       { numRuns: 5000 },
     );
   });
 
-  test("the generator produces both verdicts often enough to make the comparison meaningful", () => {
-    const verdicts = fc.sample(header, 2000).map((value) => strictHeaderSchema.safeParse(value).success);
-    expect(verdicts.filter(Boolean).length).toBeGreaterThan(100);
-    expect(verdicts.filter((v) => !v).length).toBeGreaterThan(100);
+  test("the generator produces valid headers and every kind of error code often enough to make the comparison meaningful", () => {
+    const verdicts = fc.sample(header, 4000).map((value) => zodVerdict(strictHeaderSchema, value).split(" ")[0]!);
+    const count = (verdict: string) => verdicts.filter((v) => v === verdict).length;
+    expect(count("valid")).toBeGreaterThan(100);
+    expect(count("HEADER_INVALID")).toBeGreaterThan(100);
+    for (const code of ["UNKNOWN_DTYPE", "UNSUPPORTED_CODEC", "UNSUPPORTED_CHECKSUM"]) expect(count(code), code).toBeGreaterThan(10);
+  });
+
+  test("a keyword the interpreter does not know fails loudly instead of being ignored", async () => {
+    // compile runs when the module loads; a fresh copy over an altered schema shows the refusal.
+    const { vi } = await import("vitest");
+    vi.resetModules();
+    vi.doMock("../spec/header.schema.json", () => ({ default: { type: "object", pattern: "x" } }));
+    await expect(import("../src/structure.js")).rejects.toThrow(/keyword "pattern" is not understood/);
+    vi.doUnmock("../spec/header.schema.json");
+    vi.resetModules();
   });
 });

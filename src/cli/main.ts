@@ -23,6 +23,7 @@ import { packCommand } from "./pack.js";
 import { LARGE_INPUT_BYTES } from "./progress.js";
 import { showCommand } from "./show.js";
 import { verifyCommand } from "./verify.js";
+import { viewCommand } from "./view.js";
 
 const EXIT_CODES = `
 Exit codes:
@@ -209,6 +210,18 @@ ${EXIT_CODES}`,
     )
     .action(async (a: string, b: string, options: { rtol?: number; atol?: number; ignoreMetadata?: boolean; byPosition?: boolean; exactBool?: boolean; json?: boolean; voidDtype?: Dtype }) => {
       state.exitCode = await diffCommand(a, b, options);
+    });
+
+  program
+    .command("view")
+    .description("look inside a file in a browser: a local page with a table of the arrays, statistics, a heatmap, a line plot and a histogram")
+    .argument("<file>", "a .ndp, .npy, .npz or .safetensors file, or an http(s) URL of one (read with Range requests)")
+    .option("--port <port>", "port on 127.0.0.1 to serve on (default: a free one)", integer(0, 65535))
+    .option("--no-open", "print the page's address without opening a browser")
+    .option("--verbose", "print every request served, with the bytes of the file sent so far")
+    .addHelpText("after", `\nThe page reads the header, then only the array selected: whole when it is at most 16 MiB, else its\nfirst rows up to 16 MiB. The server listens on 127.0.0.1 only and serves the one file; Ctrl-C stops it.\nThe same page (dist/viewer/) works as a static site: drop a file on it, or paste a URL.\n${EXIT_CODES}`)
+    .action(async (file: string, options: { port?: number; open?: boolean; verbose?: boolean }) => {
+      state.exitCode = await viewCommand(file, options);
     });
 
   // Errors are reported by main(), as one line; commander only throws them.

@@ -7,8 +7,7 @@
  *
  * @module
  */
-import { Inflate } from "pako";
-import { decompressPayload } from "../codecs.js";
+import { decompressPayload, inflatePrefix } from "../codecs.js";
 import { crc32 } from "../crc32.js";
 import type { ArrayInfo } from "../decode.js";
 import { NdpackError } from "../errors.js";
@@ -27,7 +26,7 @@ import type { Container, ContainerOptions, FileFormat } from "./types.js";
  * header, come from the same read as that header (the reader's header reads take a page at least).
  */
 const NPY_HEAD_BYTES = 512;
-/** Compressed bytes inflated at a time while looking for a deflated member's .npy header. */
+/** Compressed bytes first read while looking for a deflated member's .npy header; doubled while too few. */
 const INFLATE_STEP = 4096;
 /**
  * Bytes after each member's local header (as long as its central record says) read ahead with all
@@ -37,35 +36,29 @@ const MEMBER_HEAD_PREFETCH_BYTES = INFLATE_STEP + 1024;
 
 /**
  * The first `length` bytes of a member's uncompressed content: read as they are from a stored
- * member, inflated from as few compressed bytes as needed from a deflated one (never more than it
- * declares: the inflater stops at `length`).
+ * member, inflated from as few compressed bytes as needed from a deflated one (each try inflates
+ * twice the bytes of the last, so a member that yields little costs at most twice its size; the
+ * output is bounded by the bytes read, never by what the member declares).
  */
 function* memberHead(member: ZipEntry, length: number): RangeSteps<Uint8Array> {
   const wanted = Math.min(length, member.size);
   if (member.method === "stored") return yield { offset: member.dataStart, length: wanted };
-  const out = new Uint8Array(wanted);
-  let filled = 0;
+  let head: Uint8Array = new Uint8Array(0);
   let failure: unknown;
-  // pako, a port of zlib, refuses the streams zlib refuses; only the first bytes are inflated here.
-  const inflate = new Inflate({ raw: true });
-  inflate.onData = (chunk) => {
-    const bytes = chunk as Uint8Array;
-    const n = Math.min(bytes.length, wanted - filled);
-    out.set(bytes.subarray(0, n), filled);
-    filled += n;
-  };
-  for (let at = 0; filled < wanted && at < member.compressedSize; at += INFLATE_STEP) {
-    const step = Math.min(INFLATE_STEP, member.compressedSize - at);
-    inflate.push(yield { offset: member.dataStart + at, length: step }, at + step >= member.compressedSize);
-    if (inflate.err !== 0) {
-      failure = new Error(inflate.msg);
+  for (let step = Math.min(INFLATE_STEP, member.compressedSize); head.length < wanted; step = Math.min(2 * step, member.compressedSize)) {
+    const compressed: Uint8Array = yield { offset: member.dataStart, length: step };
+    try {
+      head = inflatePrefix(compressed, wanted, member.name);
+    } catch (cause) {
+      failure = cause instanceof NdpackError ? cause.cause : cause;
       break;
     }
+    if (step === member.compressedSize) break;
   }
-  if (failure !== undefined || filled < wanted) {
+  if (failure !== undefined || head.length < wanted) {
     throw new NdpackError("CODEC_ERROR", `zip: member "${member.name}" is not a valid deflate stream${failure instanceof Error ? ` (${failure.message})` : ""}`, { array: member.name, offset: member.dataStart, cause: failure });
   }
-  return out;
+  return head;
 }
 
 function* readNpzContainer(size: number, options: ContainerOptions): PrefetchingSteps<Container> {

@@ -95,7 +95,11 @@ export interface Container {
   deflatedMember(index: number): DeflatedMember | undefined;
 }
 
-/** One row of the format table: everything ndpack knows about a format. */
+/**
+ * One row of the format table: everything ndpack knows about a format. Rows come from `FORMATS`
+ * of `ndpack/interop` (or `open` of `ndpack/node`, which has them all); how a row reads and writes
+ * is internal.
+ */
 export interface FileFormat {
   /** The format's name. */
   readonly name: FormatName;
@@ -103,10 +107,19 @@ export interface FileFormat {
   readonly label: string;
   /** File name extensions, lower case, with the dot; the first is the one written. */
   readonly extensions: readonly string[];
-  /** True when `head` (the file's first bytes; the file is `size` bytes long) looks like this format. It only looks; the reader checks. */
+  /**
+   * True when `head` (the file's first bytes; the file is `size` bytes long) looks like this format. It only looks; the reader checks.
+   * @internal
+   */
   sniff(head: Uint8Array, size: number): boolean;
-  /** The header reader: asks for byte ranges of a file `size` bytes long (announcing some ahead) and returns its layout. */
+  /**
+   * The header reader: asks for byte ranges of a file `size` bytes long (announcing some ahead) and returns its layout.
+   * @internal
+   */
   readContainer(size: number, options: ContainerOptions): PrefetchingSteps<Container>;
-  /** The whole-buffer writer. */
+  /**
+   * The whole-buffer writer.
+   * @internal
+   */
   write(arrays: ArraysInput, options?: Readonly<Record<string, unknown>>): Uint8Array;
 }

@@ -30,3 +30,4 @@ export type { SafetensorsContents, SafetensorsReadOptions, SafetensorsWriteOptio
 export { detectFormat, fromNdpack, toNdpack } from "./convert.js";
 export type { FromNdpackOptions, InteropFormat, ToNdpackOptions } from "./convert.js";
 export type { CopyMode } from "./common.js";
+export { FORMATS } from "../formats/index.js";

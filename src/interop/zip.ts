@@ -11,8 +11,8 @@
  *
  * @module
  */
-import { Deflate } from "pako";
 import { decompressPayload } from "../codecs.js";
+import { deflateRaw } from "../compress.js";
 import { crc32 } from "../crc32.js";
 import { NdpackError } from "../errors.js";
 import { runOnBytes, type ByteRange, type PrefetchingSteps, type RangeSteps } from "../io/steps.js";
@@ -511,14 +511,16 @@ export function writeCentralDirectory(records: readonly ZipRecord[], cdOffset: n
   return out;
 }
 
-/** Deflates the parts as one stream, with pako: fflate's streaming Deflate writes invalid streams for some inputs fed in pieces. */
+/** Deflates the parts as one stream. */
 function deflateParts(parts: readonly Uint8Array[], level: number): Uint8Array[] {
-  const chunks: Uint8Array[] = [];
-  const deflate = new Deflate({ level: level as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9, raw: true });
-  deflate.onData = (chunk) => chunks.push(chunk as Uint8Array);
-  for (const part of parts) deflate.push(part, false);
-  deflate.push(new Uint8Array(0), true);
-  return chunks;
+  if (parts.length === 1) return [deflateRaw(parts[0]!, level)];
+  const joined = new Uint8Array(sum(parts));
+  let at = 0;
+  for (const part of parts) {
+    joined.set(part, at);
+    at += part.length;
+  }
+  return [deflateRaw(joined, level)];
 }
 
 const sum = (parts: readonly Uint8Array[]) => parts.reduce((total, part) => total + part.length, 0);

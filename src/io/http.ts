@@ -341,7 +341,9 @@ async function exchange<T>(settings: Settings, signal: AbortSignal | undefined, 
   let answered = false;
   try {
     if (aborted() === undefined) {
-      const response = await settings.fetch(url, { headers, signal: controller.signal });
+      // Called unbound: a browser's fetch called as a method of another object throws "Illegal invocation".
+      const fetchFn = settings.fetch;
+      const response = await fetchFn(url, { headers, signal: controller.signal });
       answered = true;
       return await handle(response);
     }

@@ -22,7 +22,8 @@ import { checkOptionNames, NdpackError, withPath } from "../errors.js";
 import { readLayoutSteps, resolveLimits } from "../header.js";
 import type { ByteSource } from "../io/source.js";
 import { runOnSource } from "../io/steps.js";
-import { OPEN_SOURCE_OPTIONS, openSource, type NdpackReader, type OpenSourceOptions } from "../reader.js";
+import { FORMATS } from "../formats/index.js";
+import { OPEN_SOURCE_OPTIONS, openSource, type NdpackReader } from "../reader.js";
 import { openUrl, type OpenUrlOptions } from "../remote.js";
 import { allocatePayload } from "../stream.js";
 import { SET_INDEX_SUFFIX } from "../set.js";
@@ -191,7 +192,9 @@ function isFileHandle(target: unknown): target is FileHandle {
  * console.log(reader.bytesRead); // header + that array
  * ```
  */
-export async function open(target: OpenTarget, options: OpenOptions = {}): Promise<NdpackReader> {
+export async function open(target: OpenTarget, givenOptions: OpenOptions = {}): Promise<NdpackReader> {
+  // Every format: Node loads what it uses, so only browsers' bundles leave the foreign ones out.
+  const options: OpenOptions = { formats: FORMATS, ...givenOptions };
   if (isHttpUrl(target)) return openUrl(target, options);
   checkOptionNames(options, { ...OPEN_SOURCE_OPTIONS, maxIndexBytes: true }, "open");
   if (isFileHandle(target)) return openSource(await FileSource.fromHandle(target, options.name), options);

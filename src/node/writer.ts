@@ -19,10 +19,10 @@
  *
  * @module
  */
-import { Deflate } from "pako";
 import { open as openHandle, unlink, type FileHandle } from "node:fs/promises";
 import { copySwapped } from "../bytes.js";
-import { DEFAULT_COMPRESSION_LEVEL } from "../codecs.js";
+import type { StreamCodec } from "../codecs.js";
+import { createDeflater, DEFAULT_COMPRESSION_LEVEL } from "../compress.js";
 import { crc32 } from "../crc32.js";
 import { DTYPES, isDtype, typedArrayTag, unknownDtypeMessage, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { checkElementBytes, checkShape, ENCODE_OPTIONS, layoutHead, planEncoding, type ArraySpec, type EncodeOptions } from "../encode.js";
@@ -419,8 +419,7 @@ class RecordEncoder {
   readonly #array: DeclaredArray;
   readonly #out: Output;
   readonly #checksumSize: number;
-  readonly #deflate: Deflate | undefined;
-  readonly #compressed: Uint8Array[] = [];
+  readonly #deflate: StreamCodec | undefined;
   readonly #shuffle: ShuffleSpool | undefined;
   readonly #carry: Uint8Array;
   #carried = 0;
@@ -433,14 +432,7 @@ class RecordEncoder {
     this.#out = out;
     this.#checksumSize = checksumSize;
     this.#carry = new Uint8Array(array.dtype.wordSize);
-    if (array.codec !== "none") {
-      // pako (a port of zlib) streams correctly; fflate's streaming Deflate writes invalid streams for
-      // some inputs fed in pieces (about 1 in 8 in our test of 1 MiB pieces), while its one-shot
-      // deflateSync, which encode uses, does not.
-      const deflate = new Deflate({ level: level as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9, raw: true });
-      deflate.onData = (chunk) => this.#compressed.push(chunk as Uint8Array);
-      this.#deflate = deflate;
-    }
+    if (array.codec !== "none") this.#deflate = createDeflater(level);
     if (spool !== undefined) this.#shuffle = new ShuffleSpool(spool, array.nbytes, array.dtype.wordSize);
   }
 
@@ -477,13 +469,11 @@ class RecordEncoder {
     if (this.#shuffle) return this.#shuffle.append(bytes);
     if (!this.#deflate) return this.#emit(bytes);
     for (let at = 0; at < bytes.length; at += DEFLATE_STEP) {
-      this.#deflate.push(bytes.subarray(at, Math.min(at + DEFLATE_STEP, bytes.length)), false);
-      await this.#emitCompressed();
+      await this.#emitAll(await this.#deflate.push(bytes.subarray(at, Math.min(at + DEFLATE_STEP, bytes.length))));
     }
   }
 
-  async #emitCompressed(): Promise<void> {
-    const chunks = this.#compressed.splice(0);
+  async #emitAll(chunks: readonly Uint8Array[]): Promise<void> {
     for (const chunk of chunks) await this.#emit(chunk);
   }
 
@@ -496,15 +486,9 @@ class RecordEncoder {
   /** All decoded bytes have been pushed: finish the codec, then write the CRC. */
   async end(): Promise<void> {
     if (this.#shuffle) {
-      for await (const lanes of this.#shuffle.shuffled()) {
-        this.#deflate!.push(lanes, false);
-        await this.#emitCompressed();
-      }
+      for await (const lanes of this.#shuffle.shuffled()) await this.#emitAll(await this.#deflate!.push(lanes));
     }
-    if (this.#deflate) {
-      this.#deflate.push(new Uint8Array(0), true);
-      await this.#emitCompressed();
-    }
+    if (this.#deflate) await this.#emitAll(await this.#deflate.end());
     if (this.#checksumSize > 0) {
       const crc = new Uint8Array(4);
       new DataView(crc.buffer).setUint32(0, this.#crc, true);

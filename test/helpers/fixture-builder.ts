@@ -94,9 +94,11 @@ export function shuffleBytes(bytes: Uint8Array, wordSize: number): Uint8Array {
 }
 
 /**
- * A raw DEFLATE stream (RFC 1951) of `bytes` at level 6. fflate rather than zlib: it is pure
- * JavaScript pinned by the lockfile, so its bytes do not change with the Node version (Node's
- * bundled zlib has changed its output before), which keeps the fixtures reproducible.
+ * A raw DEFLATE stream (RFC 1951) of `bytes` at level 6. fflate's `deflateSync` rather than Node's
+ * zlib: it is pure JavaScript pinned by the lockfile, so its bytes do not change with the Node
+ * version (Node's bundled zlib has changed its output before), which keeps the fixtures
+ * reproducible; and it is the library's compressor in browsers, which test/fixtures.test.ts checks
+ * reproduces them.
  */
 export function rawDeflate(bytes: Uint8Array, level: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 = 6): Uint8Array {
   return deflateSync(bytes, { level });

@@ -22,6 +22,7 @@ import { makeCase, type FuzzCase } from "./fuzz-mutate.js";
 import { typescriptOutcome } from "./fuzz-python.js";
 import type { Seed } from "./fuzz-seeds.js";
 import { readValidationSteps, stepOf } from "./fuzz-spec.js";
+import { withoutNativeZlib } from "./engines.js";
 
 const STEPS = readValidationSteps();
 /** Codes `decode` may throw: those of §9 steps 1–21. */
@@ -100,13 +101,7 @@ function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
 
 /** `get(name)` with the pure-JS inflater (pako) instead of native zlib. */
 function getWithoutNativeZlib(file: NdpackFile, name: string): NdArray {
-  const native = nativeZlib.inflateRawSync;
-  delete nativeZlib.inflateRawSync;
-  try {
-    return file.get(name);
-  } finally {
-    nativeZlib.inflateRawSync = native;
-  }
+  return withoutNativeZlib(() => file.get(name));
 }
 
 /** Runs one input through the whole API and checks every invariant (see the module comment). */

@@ -1,0 +1,518 @@
+/**
+ * The viewer page: opens a file (a dropped or chosen file, a pasted URL, or the `?url=` that
+ * `ndpack view` gives it), lists its arrays, and shows the one selected: statistics (in a Worker),
+ * a heatmap of a 2-D slice with a color bar and the value under the pointer, a line plot for 1-D
+ * data, and a histogram. Plots are drawn on plain canvases: a heatmap needs one anyway, and a
+ * line and a bar chart take less code than a plotting library's bundle.
+ *
+ * What it reads: the header when the file opens; an array when it is selected, whole (checksum
+ * verified) when it is at most {@link SAMPLE_BUDGET} bytes, else rows spread over the array within
+ * that budget, in at most 64 reads (sample.ts; a part of an array has no checksum to check).
+ *
+ * @module
+ */
+import type { ArrayInfo, NdArray } from "../decode.js";
+import { isNdpackError } from "../errors.js";
+import { blobSource } from "../io/blob.js";
+import { colorOf, SCALE } from "./colors.js";
+import type { NdpackReader } from "../reader.js";
+import { openViewerSource, openViewerUrl, SAMPLE_BUDGET } from "./reader.js";
+import { joinRows, planRowSample, type RowSample } from "./sample.js";
+import { HISTOGRAM_BINS, type Stats } from "./stats.js";
+import { formatValue, numericValues, sliceGrid, type ComplexMode, type Grid } from "./values.js";
+
+/** Most rows shown in the table at once; the filter narrows the rest. */
+const TABLE_ROWS = 1000;
+/** Largest side of the heatmap, in cells: larger slices show every n-th row and column. */
+const HEATMAP_SIDE = 512;
+/** Smallest heatmap, in pixels: small slices are drawn with square blocks per cell. */
+const HEATMAP_MIN_PIXELS = 480;
+/** Shortest side of the heatmap on screen, in pixels. */
+const HEATMAP_MIN_SIDE = 120;
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+interface Shown {
+  readonly info: ArrayInfo;
+  readonly array: NdArray;
+  /** When `array` is a sample of rows: which (see sample.ts). */
+  readonly sample: RowSample | undefined;
+  complex: ComplexMode;
+  rowAxis: number;
+  colAxis: number;
+  index: number[];
+  values: Float64Array;
+  grid?: Grid;
+  scale?: { min: number; max: number };
+}
+
+let reader: NdpackReader | undefined;
+let shown: Shown | undefined;
+/** Per array: "ok" or an error code once its checksum has been checked by a whole read. */
+const checksums = new Map<string, string>();
+let selection = 0;
+const worker = new Worker(new URL("./stats-worker.js", import.meta.url), { type: "module" });
+let statsRequest = 0;
+
+function showError(error: unknown): void {
+  const box = $("error");
+  box.textContent = isNdpackError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
+  box.dataset.code = isNdpackError(error) ? error.code : "ERROR";
+  box.classList.add("shown");
+}
+
+function clearError(): void {
+  $("error").classList.remove("shown");
+  $("error").textContent = "";
+  delete $("error").dataset.code;
+}
+
+function bytesText(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
+}
+
+const shapeText = (shape: readonly number[]) => `[${shape.join(", ")}]`;
+
+// ---------------------------------------------------------------------------------------------
+// Opening
+
+async function open(what: string, opening: () => Promise<NdpackReader>): Promise<void> {
+  clearError();
+  await reader?.close().catch(() => undefined);
+  reader = undefined;
+  shown = undefined;
+  checksums.clear();
+  for (const id of ["array-section", "plot-section", "histogram-section"]) $(id).hidden = true;
+  $("file-name").textContent = decodeURIComponent(what.replace(/[?#].*$/, "").replace(/^.*\//, "")) || what;
+  $("file-name").title = what;
+  $("file-summary").textContent = " opening…";
+  document.body.dataset.state = "opening";
+  try {
+    reader = await opening();
+  } catch (error) {
+    $("file-summary").textContent = "";
+    document.body.dataset.state = "error";
+    showError(error);
+    return;
+  }
+  $("file-summary").textContent = ` ${reader.format}, ${reader.names.length} arrays`;
+  $("metadata").textContent = Object.keys(reader.metadata).length ? JSON.stringify(reader.metadata, null, 2) : "{}";
+  renderTable();
+  document.body.dataset.state = "open";
+}
+
+function checksumCell(name: string): { text: string; className: string } {
+  if (reader?.checksum !== "crc32") return { text: "none", className: "muted" };
+  const state = checksums.get(name);
+  if (state === undefined) return { text: "not checked", className: "muted" };
+  return state === "ok" ? { text: "ok", className: "checksum-ok" } : { text: state, className: "checksum-bad" };
+}
+
+function renderTable(): void {
+  if (!reader) return;
+  const filter = ($("filter") as HTMLInputElement).value.trim().toLowerCase();
+  const names = filter ? reader.names.filter((n) => n.toLowerCase().includes(filter)) : reader.names;
+  const body = ($("arrays") as HTMLTableElement).tBodies[0]!;
+  const rows = names.slice(0, TABLE_ROWS).map((name): HTMLTableRowElement => {
+    const info = reader!.info(name);
+    const tr = document.createElement("tr");
+    tr.dataset.name = name;
+    if (shown?.info.name === name) tr.classList.add("selected");
+    const checksum = checksumCell(name);
+    for (const [text, className] of [
+      [name, "name"],
+      [info.dtype, ""],
+      [shapeText(info.shape), ""],
+      [bytesText(info.nbytes), "num"],
+      [info.codec, info.codec === "none" ? "muted" : ""],
+      [checksum.text, `checksum ${checksum.className}`],
+    ] as const) {
+      const td = document.createElement("td");
+      // Long tensor names wrap after their dots and slashes (model.layers.3.mlp.up_proj.weight).
+      if (className === "name") td.append(...text.split(/(?<=[./])/).flatMap((part) => [part, document.createElement("wbr")]));
+      else td.textContent = text;
+      if (className) td.className = className;
+      tr.append(td);
+    }
+    return tr;
+  });
+  body.replaceChildren(...rows);
+  $("table-note").textContent =
+    names.length > TABLE_ROWS ? `showing ${TABLE_ROWS} of ${names.length} matching arrays: narrow the filter` : filter ? `${names.length} of ${reader.names.length} arrays match` : "";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Selecting an array
+
+async function select(name: string): Promise<void> {
+  if (!reader) return;
+  const current = ++selection;
+  clearError();
+  const info = reader.info(name);
+  shown = undefined;
+  renderTable();
+  $("array-section").hidden = false;
+  const details = document.createElement("span");
+  details.className = "muted";
+  details.textContent = `  ${info.dtype} ${shapeText(info.shape)}, ${info.order} order, ${info.byteOrder}-endian`;
+  $("array-title").replaceChildren(name, details);
+  $("stats").replaceChildren();
+  $("sample-note").textContent = "reading…";
+  for (const id of ["plot-section", "histogram-section"]) $(id).hidden = true;
+  document.body.dataset.state = "reading";
+  let array: NdArray;
+  const sample = planRowSample(info, SAMPLE_BUDGET);
+  try {
+    if (typeof sample === "string") {
+      throw new Error(`array "${name}" is ${bytesText(info.nbytes)}, more than the ${bytesText(SAMPLE_BUDGET)} the viewer reads, and ${sample}`);
+    } else if (sample === undefined) {
+      array = await reader.read(name);
+      if (reader.checksum !== "none") checksums.set(name, "ok");
+    } else {
+      array = joinRows(info, await readRuns(reader, name, sample));
+    }
+  } catch (error) {
+    if (current !== selection) return;
+    if (isNdpackError(error) && (error.code === "CHECKSUM" || error.code === "CODEC_ERROR")) checksums.set(name, error.code);
+    renderTable();
+    $("sample-note").textContent = "";
+    document.body.dataset.state = "error";
+    showError(error);
+    return;
+  }
+  if (current !== selection) return;
+  renderTable();
+  const n = info.shape.length;
+  shown = {
+    info,
+    array,
+    sample: typeof sample === "object" ? sample : undefined,
+    complex: "magnitude",
+    rowAxis: Math.max(0, n - 2),
+    colAxis: Math.max(0, n - 1),
+    index: info.shape.map(() => 0),
+    values: numericValues(array, "magnitude"),
+  };
+  $("sample-note").textContent = shown.sample
+    ? `showing ${array.shape[0]} of ${info.shape[0]} rows, in ${shown.sample.runs.length} runs spread over the array (${bytesText(array.nbytes)}: the viewer reads at most ${bytesText(SAMPLE_BUDGET)} of an array); statistics are of those rows, and a part of an array has no checksum to check`
+    : `${bytesText(info.nbytes)}${info.codec === "none" ? "" : `, stored ${info.codec} in ${bytesText(info.byteLength)}`}; read ${bytesText(reader.bytesRead)} of the file so far`;
+  renderControls();
+  draw();
+}
+
+/** The runs of a sample, four reads at a time. */
+async function readRuns(reader: NdpackReader, name: string, sample: RowSample): Promise<NdArray[]> {
+  const parts: NdArray[] = new Array(sample.runs.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < sample.runs.length) {
+      const k = next++;
+      const run = sample.runs[k]!;
+      parts[k] = await reader.readRows(name, run.start, run.end);
+    }
+  };
+  await Promise.all([lane(), lane(), lane(), lane()]);
+  return parts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Controls
+
+function labelled(text: string, control: HTMLElement): HTMLLabelElement {
+  const label = document.createElement("label");
+  label.append(text, control);
+  return label;
+}
+
+function axisSelect(id: string, value: number, ndim: number, onChange: (axis: number) => void): HTMLSelectElement {
+  const select = document.createElement("select");
+  select.id = id;
+  for (let axis = 0; axis < ndim; axis++) select.add(new Option(`axis ${axis}`, String(axis), false, axis === value));
+  select.onchange = () => onChange(Number(select.value));
+  return select;
+}
+
+function renderControls(): void {
+  const s = shown!;
+  const shape = s.array.shape;
+  const parts: HTMLElement[] = [];
+  if (s.info.dtype.startsWith("complex")) {
+    const mode = document.createElement("select");
+    mode.id = "complex-mode";
+    for (const m of ["magnitude", "phase"]) mode.add(new Option(m, m, false, m === s.complex));
+    mode.onchange = () => {
+      s.complex = mode.value as ComplexMode;
+      s.values = numericValues(s.array, s.complex);
+      draw();
+    };
+    parts.push(labelled("complex as", mode));
+  }
+  if (shape.length >= 2) {
+    parts.push(
+      labelled("rows", axisSelect("row-axis", s.rowAxis, shape.length, (axis) => swapAxes(axis, s.colAxis))),
+      labelled("columns", axisSelect("col-axis", s.colAxis, shape.length, (axis) => swapAxes(s.rowAxis, axis))),
+    );
+    for (let axis = 0; axis < shape.length; axis++) {
+      if (axis === s.rowAxis || axis === s.colAxis) continue;
+      const slider = document.createElement("input");
+      slider.type = "range";
+      slider.id = `index-${axis}`;
+      slider.min = "0";
+      slider.max = String(shape[axis]! - 1);
+      slider.value = String(s.index[axis]);
+      const value = document.createElement("span");
+      const original = (at: number) => String(axis === 0 && s.sample ? s.sample.rows[at] : at);
+      value.textContent = original(s.index[axis]!);
+      slider.oninput = () => {
+        s.index[axis] = Number(slider.value);
+        value.textContent = original(s.index[axis]!);
+        draw();
+      };
+      parts.push(labelled(`axis ${axis} index`, slider), value);
+    }
+  }
+  $("controls").replaceChildren(...parts);
+}
+
+/** Makes `rowAxis` and `colAxis` the shown axes (choosing one already shown swaps them). */
+function swapAxes(rowAxis: number, colAxis: number): void {
+  const s = shown!;
+  if (rowAxis === colAxis) [rowAxis, colAxis] = [s.colAxis, s.rowAxis];
+  s.rowAxis = rowAxis;
+  s.colAxis = colAxis;
+  renderControls();
+  draw();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drawing
+
+function draw(): void {
+  const s = shown!;
+  $("plot-section").hidden = false;
+  const twoD = s.array.shape.length >= 2;
+  $("heatmap-row").hidden = !twoD;
+  $("lineplot").hidden = twoD;
+  $("hover").textContent = "";
+  if (twoD) drawHeatmap(s);
+  else drawLine(s);
+  requestStats(s);
+}
+
+function drawHeatmap(s: Shown): void {
+  const grid = sliceGrid(s.values, s.array.shape, s.array.order, { rowAxis: s.rowAxis, colAxis: s.colAxis, index: s.index, ...(s.sample ? { axis0: s.sample.rows } : {}) }, HEATMAP_SIDE);
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of grid.values) if (Number.isFinite(v)) [min, max] = [Math.min(min, v), Math.max(max, v)];
+  if (min > max) [min, max] = [0, 0];
+  s.grid = grid;
+  s.scale = { min, max };
+  const cell = Math.max(1, Math.floor(HEATMAP_MIN_PIXELS / Math.max(grid.rows, grid.cols)));
+  const canvas = $<HTMLCanvasElement>("heatmap");
+  canvas.width = grid.cols * cell;
+  canvas.height = grid.rows * cell;
+  // Small slices are shown larger (pixelated), at least HEATMAP_MIN_PIXELS on their longer side;
+  // a very flat slice (a few rows of a wide array) is stretched to stay legible and pointable.
+  const zoom = Math.max(1, HEATMAP_MIN_PIXELS / Math.max(canvas.width, canvas.height));
+  const [displayWidth, displayHeight] = [canvas.width, canvas.height].map((side) => Math.max(side * zoom, HEATMAP_MIN_SIDE));
+  canvas.style.width = `${displayWidth}px`;
+  canvas.style.height = `${displayHeight}px`;
+  Object.assign(canvas.dataset, { rows: String(grid.rows), cols: String(grid.cols), cell: String(cell), step: String(grid.step), min: String(min), max: String(max) });
+  const context = canvas.getContext("2d")!;
+  const image = context.createImageData(canvas.width, canvas.height);
+  for (let r = 0; r < grid.rows; r++) {
+    for (let c = 0; c < grid.cols; c++) {
+      const [red, green, blue] = colorOf(grid.values[r * grid.cols + c]!, min, max);
+      for (let y = r * cell; y < (r + 1) * cell; y++) {
+        for (let x = c * cell; x < (c + 1) * cell; x++) {
+          const at = (y * canvas.width + x) * 4;
+          image.data[at] = red;
+          image.data[at + 1] = green;
+          image.data[at + 2] = blue;
+          image.data[at + 3] = 255;
+        }
+      }
+    }
+  }
+  context.putImageData(image, 0, 0);
+  const bar = $<HTMLCanvasElement>("colorbar");
+  bar.height = Math.round(displayHeight!);
+  const barContext = bar.getContext("2d")!;
+  for (let y = 0; y < bar.height; y++) {
+    const [red, green, blue] = SCALE[Math.round((1 - y / (bar.height - 1)) * 255)]!;
+    barContext.fillStyle = `rgb(${red},${green},${blue})`;
+    barContext.fillRect(0, y, bar.width, 1);
+  }
+  $("colorbar-max").textContent = formatValue(max);
+  $("colorbar-min").textContent = formatValue(min);
+  $("colorbar-labels").style.height = `${bar.height}px`;
+  $("plot-section").dataset.name = s.info.name;
+}
+
+function drawLine(s: Shown): void {
+  const canvas = $<HTMLCanvasElement>("lineplot");
+  const context = canvas.getContext("2d")!;
+  const { width, height } = canvas;
+  context.clearRect(0, 0, width, height);
+  const values = s.values;
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of values) if (Number.isFinite(v)) [min, max] = [Math.min(min, v), Math.max(max, v)];
+  if (min > max) [min, max] = [0, 1];
+  if (min === max) [min, max] = [min - 1, max + 1];
+  const pad = 24;
+  const y = (v: number) => height - pad - ((v - min) / (max - min)) * (height - 2 * pad);
+  context.strokeStyle = "#d9dee5";
+  context.strokeRect(pad, pad, width - 2 * pad, height - 2 * pad);
+  context.fillStyle = "#667085";
+  context.font = "11px system-ui";
+  context.fillText(formatValue(max), 2, pad - 6);
+  context.fillText(formatValue(min), 2, height - 6);
+  context.strokeStyle = "#3b5bdb";
+  context.beginPath();
+  // One vertical stroke from the min to the max of the values under each pixel column: every
+  // spike stays visible however many values share a pixel.
+  const columns = width - 2 * pad;
+  for (let px = 0; px < columns; px++) {
+    const from = Math.floor((px / columns) * values.length);
+    const to = Math.max(from + 1, Math.floor(((px + 1) / columns) * values.length));
+    if (from >= values.length) break;
+    let low = Infinity;
+    let high = -Infinity;
+    for (let i = from; i < to && i < values.length; i++) if (Number.isFinite(values[i]!)) [low, high] = [Math.min(low, values[i]!), Math.max(high, values[i]!)];
+    if (low > high) continue;
+    if (px === 0) context.moveTo(pad + px, y(low));
+    context.lineTo(pad + px, y(low));
+    context.lineTo(pad + px, y(high));
+  }
+  context.stroke();
+  Object.assign(canvas.dataset, { count: String(values.length), min: String(min), max: String(max) });
+  $("plot-section").dataset.name = s.info.name;
+}
+
+function requestStats(s: Shown): void {
+  const id = ++statsRequest;
+  $("histogram-section").hidden = false;
+  delete $("histogram").dataset.counts;
+  // The worker gets a copy: the page keeps its values for the plots.
+  const values = s.values.slice();
+  worker.postMessage({ id, values }, [values.buffer]);
+}
+
+worker.onmessage = (event: MessageEvent<{ id: number; stats: Stats }>) => {
+  if (event.data.id !== statsRequest || !shown) return;
+  const stats = event.data.stats;
+  const rows: [string, string][] = [
+    ["elements", `${stats.count}${shown.sample ? " (the rows read)" : ""}`],
+    ["min", formatValue(stats.min)],
+    ["max", formatValue(stats.max)],
+    ["mean", formatValue(stats.mean)],
+    ["std", formatValue(stats.std)],
+    ["NaN", String(stats.nan)],
+    ["±Inf", String(stats.inf)],
+  ];
+  $("stats").replaceChildren(
+    ...rows.flatMap(([term, value]) => {
+      const dt = document.createElement("dt");
+      dt.textContent = term;
+      const dd = document.createElement("dd");
+      dd.textContent = value;
+      dd.dataset.stat = term;
+      return [dt, dd];
+    }),
+  );
+  drawHistogram(stats);
+  document.body.dataset.state = "shown";
+};
+
+function drawHistogram(stats: Stats): void {
+  const canvas = $<HTMLCanvasElement>("histogram");
+  const context = canvas.getContext("2d")!;
+  const { width, height } = canvas;
+  context.clearRect(0, 0, width, height);
+  const peak = Math.max(1, ...stats.histogram);
+  const barWidth = width / HISTOGRAM_BINS;
+  context.fillStyle = "#3b5bdb";
+  stats.histogram.forEach((count, bin) => {
+    const barHeight = (count / peak) * (height - 4);
+    context.fillRect(bin * barWidth + 0.5, height - barHeight, Math.max(1, barWidth - 1), barHeight);
+  });
+  Object.assign(canvas.dataset, { counts: stats.histogram.join(","), min: String(stats.min), max: String(stats.max) });
+  $("histogram-range").textContent = `${HISTOGRAM_BINS} bins from ${formatValue(stats.min)} to ${formatValue(stats.max)}; tallest ${peak}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pointer
+
+$("heatmap").addEventListener("mousemove", (event) => {
+  const s = shown;
+  if (!s?.grid) return;
+  const canvas = event.currentTarget as HTMLCanvasElement;
+  const box = canvas.getBoundingClientRect();
+  const cell = Number(canvas.dataset.cell);
+  const c = Math.floor(((event.clientX - box.left) * (canvas.width / box.width)) / cell);
+  const r = Math.floor(((event.clientY - box.top) * (canvas.height / box.height)) / cell);
+  if (r < 0 || c < 0 || r >= s.grid.rows || c >= s.grid.cols) return;
+  $("hover").textContent = `[${s.grid.indexOf(r, c).join(", ")}] = ${formatValue(s.grid.values[r * s.grid.cols + c]!)}`;
+});
+
+$("lineplot").addEventListener("mousemove", (event) => {
+  const s = shown;
+  if (!s) return;
+  const canvas = event.currentTarget as HTMLCanvasElement;
+  const box = canvas.getBoundingClientRect();
+  const pad = 24;
+  const x = (event.clientX - box.left) * (canvas.width / box.width) - pad;
+  const i = Math.floor((x / (canvas.width - 2 * pad)) * s.values.length);
+  if (i < 0 || i >= s.values.length) return;
+  $("hover").textContent = `[${s.sample ? s.sample.rows[i] : i}] = ${formatValue(s.values[i]!)}`;
+});
+
+// ---------------------------------------------------------------------------------------------
+// Wiring
+
+$("filter").addEventListener("input", renderTable);
+$("arrays").addEventListener("click", (event) => {
+  const row = (event.target as HTMLElement).closest("tr");
+  if (row?.dataset.name !== undefined) void select(row.dataset.name);
+});
+
+function openFile(file: File): void {
+  void open(file.name, () => openViewerSource(blobSource(file), file.name));
+}
+
+function openUrl(url: string): void {
+  void open(url, () => openViewerUrl(url));
+}
+
+$<HTMLInputElement>("file-input").addEventListener("change", (event) => {
+  const file = (event.target as HTMLInputElement).files?.[0];
+  if (file) openFile(file);
+});
+const drop = $("drop");
+drop.addEventListener("dragover", (event) => {
+  event.preventDefault();
+  drop.classList.add("over");
+});
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (event) => {
+  event.preventDefault();
+  drop.classList.remove("over");
+  const file = event.dataTransfer?.files[0];
+  if (file) openFile(file);
+});
+$("url-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const url = ($("url-input") as HTMLInputElement).value.trim();
+  if (url) openUrl(url);
+});
+
+const initial = new URLSearchParams(location.search).get("url");
+if (initial) openUrl(initial);
+else document.body.dataset.state = "empty";

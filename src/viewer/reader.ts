@@ -1,0 +1,36 @@
+/**
+ * The viewer's access to a file: the core's lazy reader over a dropped file (`openSource` of a
+ * `blobSource`) or a URL (`openUrl`), given every format. The header is read alone (a few KiB),
+ * and an array's bytes only when it is looked at.
+ *
+ * @module
+ */
+import type { ByteSource } from "../io/source.js";
+import { FORMATS } from "../formats/index.js";
+import { openSource, type NdpackReader } from "../reader.js";
+import { openUrl } from "../remote.js";
+
+/** Most bytes the page reads to display one array: 16 MiB, a fraction of a second on a fast link and small for a tab's memory. */
+export const SAMPLE_BUDGET = 16 * 1024 * 1024;
+
+/**
+ * Opens a file lazily from `source`. `name` (a file name or URL path) names it in messages, tells
+ * its format when its first bytes do not, and names a .npy file's one array (after the file).
+ */
+export function openViewerSource(source: ByteSource, name: string): Promise<NdpackReader> {
+  return openSource(source, { name, npyName: npyNameOf(name), formats: FORMATS });
+}
+
+/** A .npy file's array is named after the file. */
+function npyNameOf(name: string): string {
+  return name.replace(/^.*[\\/]/, "").replace(/\.npy$/i, "") || "array";
+}
+
+/**
+ * Opens the file at `url` (absolute, or relative to the page: the file `ndpack view` serves) with
+ * the core's HTTP reader, `Range` requests of the header and then of the arrays looked at.
+ */
+export function openViewerUrl(url: string): Promise<NdpackReader> {
+  const absolute = new URL(url, globalThis.location?.href);
+  return openUrl(absolute, { formats: FORMATS, npyName: npyNameOf(decodeURIComponent(absolute.pathname)) });
+}

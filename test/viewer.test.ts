@@ -1,0 +1,453 @@
+/**
+ * `ndpack view` and its page, in real Chromium (Debian's /usr/bin/chromium, driven by
+ * playwright-core) against the built CLI's server (dist/: `npm test` builds it first), on files
+ * generated here. Fails, never skips, when Chromium is missing (`.ci/run` installs it).
+ *
+ * Screenshots go to $NDPACK_SCREENSHOTS, or ndpack-viewer-screenshots/ in the OS temp dir.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, writeSync, ftruncateSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { bfloat16ToFloat32, decode, encode, float32ToBfloat16 } from "../src/index.js";
+import { encodeHeader, writePreamble } from "../src/header.js";
+import { toNpz, toSafetensors } from "../src/interop/index.js";
+import { colorOf } from "../src/viewer/colors.js";
+import { SAMPLE_BUDGET } from "../src/viewer/reader.js";
+import { planRowSample, type RowSample } from "../src/viewer/sample.js";
+import { dataSectionStart } from "../src/layout.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const CLI = join(ROOT, "dist", "cli", "main.js");
+const CHROMIUM = "/usr/bin/chromium";
+const SHOTS = process.env.NDPACK_SCREENSHOTS ?? join(tmpdir(), "ndpack-viewer-screenshots");
+
+let dir: string;
+let context: BrowserContext;
+
+/** A running `ndpack view --no-open --verbose`: its page address and the request lines it printed. */
+interface View {
+  readonly url: string;
+  readonly origin: string;
+  readonly lines: string[];
+  readonly child: ChildProcess;
+}
+const views: View[] = [];
+
+async function startView(target: string): Promise<View> {
+  const child = spawn(process.execPath, [CLI, "view", target, "--no-open", "--verbose"], { stdio: ["ignore", "pipe", "pipe"] });
+  const lines: string[] = [];
+  let stderr = "";
+  child.stderr!.on("data", (chunk) => (stderr += chunk));
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffered = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const parts = buffered.split("\n");
+      buffered = parts.pop()!;
+      for (const line of parts) {
+        lines.push(line);
+        const found = /at (http:\/\/127\.0\.0\.1:\d+\/\S*)/.exec(line);
+        if (found) resolve(found[1]!);
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`ndpack view exited with ${code}: ${stderr}`)));
+  });
+  const view = { url, origin: new URL(url).origin, lines, child };
+  views.push(view);
+  return view;
+}
+
+/** Bytes of the file the server has sent, from its last request line. */
+function fileBytesSent(view: View): number {
+  const counts = view.lines.map((line) => /total-file-bytes=(\d+)/.exec(line)?.[1]).filter((n) => n !== undefined);
+  return Number(counts[counts.length - 1] ?? 0);
+}
+
+async function openPage(url: string, state = "open"): Promise<Page> {
+  const page = await context.newPage();
+  page.setDefaultTimeout(60_000);
+  await page.goto(url);
+  await page.waitForSelector(`body[data-state="${state}"]`);
+  return page;
+}
+
+async function selectArray(page: Page, name: string, state = "shown"): Promise<void> {
+  await page.click(`#arrays tbody tr[data-name="${name}"]`);
+  await page.waitForSelector(`body[data-state="${state}"]`);
+}
+
+/** The heatmap's pixel color at the center of grid cell (r, c), and where that is on the page. */
+async function heatmapCell(page: Page, r: number, c: number): Promise<{ rgb: number[]; x: number; y: number }> {
+  return page.evaluate(
+    ([r, c]) => {
+      const canvas = document.getElementById("heatmap") as HTMLCanvasElement;
+      const cell = Number(canvas.dataset.cell);
+      const x = c! * cell + Math.floor(cell / 2);
+      const y = r! * cell + Math.floor(cell / 2);
+      const rgb = [...canvas.getContext("2d")!.getImageData(x, y, 1, 1).data.slice(0, 3)];
+      const box = canvas.getBoundingClientRect();
+      return { rgb, x: box.left + (x + 0.5) * (box.width / canvas.width), y: box.top + (y + 0.5) * (box.height / canvas.height) };
+    },
+    [r, c],
+  );
+}
+
+async function hoverText(page: Page, x: number, y: number): Promise<string> {
+  await page.mouse.move(x, y);
+  return (await page.textContent("#hover")) ?? "";
+}
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, name), fullPage: true });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+const IMAGE = { rows: 48, cols: 64 };
+const imageValue = (r: number, c: number) => r * 100 + c;
+const VOLUME = [4, 20, 30] as const;
+const volumeValue = (a: number, r: number, c: number) => a * 10000 + r * 100 + c;
+
+function gridFile(): Uint8Array {
+  const image = Float32Array.from({ length: IMAGE.rows * IMAGE.cols }, (_, i) => imageValue(Math.floor(i / IMAGE.cols), i % IMAGE.cols));
+  const volume = Float64Array.from({ length: VOLUME[0] * VOLUME[1] * VOLUME[2] }, (_, i) => volumeValue(Math.floor(i / 600), Math.floor(i / 30) % 20, i % 30));
+  const signal = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i / 40) * 10);
+  const z = Float32Array.from({ length: 2 * 16 * 16 }, (_, i) => (i % 2 === 0 ? 3 : 4) * (1 + Math.floor(i / 2)));
+  const wave = Float32Array.from({ length: 200 * 300 }, (_, i) => {
+    const [r, c] = [Math.floor(i / 300), i % 300];
+    return Math.sin(r / 15) * Math.cos(c / 20) + 1.5 * Math.exp(-((r - 100) ** 2 + (c - 150) ** 2) / 800);
+  });
+  const bf = float32ToBfloat16(Float32Array.from({ length: 32 * 32 }, (_, i) => i / 8 - 50));
+  return encode(
+    {
+      image: { data: image, shape: [IMAGE.rows, IMAGE.cols] },
+      volume: { data: volume, shape: [...VOLUME] },
+      wave: { data: wave, shape: [200, 300] },
+      signal,
+      z: { data: z, shape: [16, 16], dtype: "complex64" },
+      bf: { data: bf, shape: [32, 32], dtype: "bfloat16" },
+      labels: new BigInt64Array([1n, 2n, 3n]),
+    },
+    { metadata: { source: "viewer test", step: 3 } },
+  );
+}
+
+function checkpointFile(): Uint8Array {
+  const tensors: Record<string, { data: Uint16Array; shape: number[]; dtype: "bfloat16" }> = {};
+  for (let layer = 0; layer < 24; layer++) {
+    for (const [part, shape] of [["self_attn.q_proj", [64, 64]], ["self_attn.k_proj", [16, 64]], ["self_attn.v_proj", [16, 64]], ["mlp.up_proj", [128, 64]], ["mlp.down_proj", [64, 128]]] as const) {
+      const count = shape[0] * shape[1];
+      tensors[`model.layers.${layer}.${part}.weight`] = { data: float32ToBfloat16(Float32Array.from({ length: count }, (_, i) => Math.sin(i + layer) * 0.05)), shape: [...shape], dtype: "bfloat16" };
+    }
+  }
+  return toSafetensors(tensors, { metadata: { format: "pt", model: "tiny test checkpoint" } });
+}
+
+/** A 1 GiB ndpack file written sparse: a header, then a hole for a [16384, 16384] float32 array. */
+function writeSparseGiB(path: string): { headerBytes: number } {
+  const shape = [16384, 16384];
+  const byteLength = shape[0]! * shape[1]! * 4;
+  const header = encodeHeader({
+    alignment: 4096,
+    checksum: "none",
+    dataLength: byteLength,
+    metadata: { note: "sparse" },
+    arrays: [{ name: "big", dtype: "float32", shape, order: "C", byteOrder: "little", offset: 0, byteLength }],
+  });
+  const start = dataSectionStart(header.length, 4096);
+  const head = new Uint8Array(20 + header.length);
+  writePreamble(head, header);
+  const fd = openSync(path, "w");
+  writeSync(fd, head);
+  ftruncateSync(fd, start + byteLength);
+  closeSync(fd);
+  return { headerBytes: start };
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (.ci/run does)`);
+  if (!existsSync(join(ROOT, "dist", "viewer", "index.html"))) throw new Error("dist/viewer is missing: run `npm run build` (npm test does)");
+  dir = mkdtempSync(join(tmpdir(), "ndpack-viewer-"));
+  const grid = gridFile();
+  writeFileSync(join(dir, "grid.ndp"), grid);
+  const damaged = grid.slice();
+  const image = decode(grid).info("image");
+  damaged[image.offset + 100]! ^= 0x10;
+  writeFileSync(join(dir, "damaged.ndp"), damaged);
+  writeFileSync(join(dir, "truncated.ndp"), grid.subarray(0, grid.length - 10));
+  writeFileSync(join(dir, "checkpoint.safetensors"), checkpointFile());
+  context = await chromium.launchPersistentContext(join(dir, "profile"), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    viewport: { width: 1400, height: 1000 },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await context?.close();
+  for (const view of views) view.child.kill("SIGTERM");
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe("ndpack view serves the file with Range support", () => {
+  test("206 for a range, 416 past the end, 200 without Range, an ETag, and 304 for a matching If-None-Match", async () => {
+    const view = await startView(join(dir, "grid.ndp"));
+    const fileUrl = `${view.origin}${new URL(view.url).searchParams.get("url")}`;
+    const bytes = readFileSync(join(dir, "grid.ndp"));
+    const ranged = await fetch(fileUrl, { headers: { Range: "bytes=10-19" } });
+    expect(ranged.status).toBe(206);
+    expect(ranged.headers.get("content-range")).toBe(`bytes 10-19/${bytes.length}`);
+    expect(Buffer.from(await ranged.arrayBuffer())).toEqual(bytes.subarray(10, 20));
+    const suffix = await fetch(fileUrl, { headers: { Range: "bytes=-5" } });
+    expect(suffix.status).toBe(206);
+    expect(Buffer.from(await suffix.arrayBuffer())).toEqual(bytes.subarray(bytes.length - 5));
+    const past = await fetch(fileUrl, { headers: { Range: `bytes=${bytes.length}-` } });
+    expect(past.status).toBe(416);
+    expect(past.headers.get("content-range")).toBe(`bytes */${bytes.length}`);
+    await past.arrayBuffer();
+    const whole = await fetch(fileUrl);
+    expect(whole.status).toBe(200);
+    const etag = whole.headers.get("etag")!;
+    expect(etag).toMatch(/^".+"$/);
+    expect(Buffer.from(await whole.arrayBuffer())).toEqual(bytes);
+    const cached = await fetch(fileUrl, { headers: { "If-None-Match": etag } });
+    expect(cached.status).toBe(304);
+    const stale = await fetch(fileUrl, { headers: { Range: "bytes=0-3", "If-Range": '"other"' } });
+    expect(stale.status).toBe(200);
+    await stale.arrayBuffer();
+    expect((await fetch(`${view.origin}/etc/passwd`)).status).toBe(404);
+    expect((await fetch(fileUrl, { method: "POST" })).status).toBe(405);
+  });
+});
+
+describe("the viewer page, in Chromium", () => {
+  let view: View;
+  beforeAll(async () => {
+    view = await startView(join(dir, "grid.ndp"));
+  });
+
+  test("the table lists every array of the file with its dtype, shape and codec; the filter narrows it; the metadata is shown", async () => {
+    const page = await openPage(view.url);
+    const rows = await page.$$eval("#arrays tbody tr", (trs) => trs.map((tr) => Array.from(tr.querySelectorAll("td"), (td) => td.textContent)));
+    const file = decode(readFileSync(join(dir, "grid.ndp")));
+    expect(rows.map((r) => r.slice(0, 3))).toEqual(file.names.map((name) => [name, file.info(name).dtype, `[${file.info(name).shape.join(", ")}]`]));
+    expect(rows.map((r) => r[4])).toEqual(file.names.map((name) => file.info(name).codec));
+    expect(JSON.parse((await page.textContent("#metadata"))!)).toEqual({ source: "viewer test", step: 3 });
+    await page.fill("#filter", "VOL");
+    expect(await page.$$eval("#arrays tbody tr", (trs) => trs.map((tr) => tr.dataset.name))).toEqual(["volume"]);
+    await page.close();
+  });
+
+  test("a 2-D float array: heatmap pixels have the scale's colors for their values, the histogram's counts are Node's, hovering shows value and index", async () => {
+    const page = await openPage(view.url);
+    await selectArray(page, "image");
+    const data = await page.$eval("#heatmap", (canvas) => ({ ...(canvas as HTMLCanvasElement).dataset }));
+    expect([Number(data.rows), Number(data.cols), Number(data.min), Number(data.max)]).toEqual([IMAGE.rows, IMAGE.cols, 0, imageValue(IMAGE.rows - 1, IMAGE.cols - 1)]);
+    const [min, max] = [0, imageValue(IMAGE.rows - 1, IMAGE.cols - 1)];
+    for (const [r, c] of [[0, 0], [5, 7], [20, 40], [47, 63], [30, 2]] as const) {
+      const { rgb, x, y } = await heatmapCell(page, r, c);
+      expect(rgb, `cell ${r},${c}`).toEqual([...colorOf(imageValue(r, c), min, max)]);
+      expect(await hoverText(page, x, y)).toBe(`[${r}, ${c}] = ${imageValue(r, c)}`);
+    }
+    // The histogram, counted here: 64 equal bins over [min, max], the last one closed.
+    const expected = new Array<number>(64).fill(0);
+    for (let r = 0; r < IMAGE.rows; r++) for (let c = 0; c < IMAGE.cols; c++) expected[Math.min(63, Math.floor(((imageValue(r, c) - min) / (max - min)) * 64))]!++;
+    const counts = await page.$eval("#histogram", (canvas) => (canvas as HTMLCanvasElement).dataset.counts!.split(",").map(Number));
+    expect(counts).toEqual(expected);
+    const stats = await page.$$eval("#stats dd", (dds) => Object.fromEntries(dds.map((dd) => [dd.dataset.stat, dd.textContent])));
+    expect(stats).toMatchObject({ elements: String(IMAGE.rows * IMAGE.cols), min: "0", max: String(max), NaN: "0", "±Inf": "0" });
+    expect(await page.textContent(`#arrays tr[data-name="image"] td.checksum`)).toBe("ok");
+    await screenshot(page, "viewer-2d.png");
+    await selectArray(page, "wave");
+    const center = await heatmapCell(page, 100, 150);
+    const peak = Math.fround(Math.sin(100 / 15) * Math.cos(150 / 20) + 1.5);
+    expect(await hoverText(page, center.x, center.y)).toBe(`[100, 150] = ${Number(peak.toPrecision(6))}`);
+    await screenshot(page, "viewer-field.png");
+    await page.close();
+  });
+
+  test("an N-D array: choosing the index of the third axis shows that slice, and hovering names the full index", async () => {
+    const page = await openPage(view.url);
+    await selectArray(page, "volume");
+    await page.$eval("#index-0", (input) => {
+      (input as HTMLInputElement).value = "2";
+      input.dispatchEvent(new Event("input"));
+    });
+    const data = await page.$eval("#heatmap", (canvas) => ({ ...(canvas as HTMLCanvasElement).dataset }));
+    expect([Number(data.rows), Number(data.cols), Number(data.min), Number(data.max)]).toEqual([20, 30, volumeValue(2, 0, 0), volumeValue(2, 19, 29)]);
+    const { rgb, x, y } = await heatmapCell(page, 3, 4);
+    expect(rgb).toEqual([...colorOf(volumeValue(2, 3, 4), volumeValue(2, 0, 0), volumeValue(2, 19, 29))]);
+    expect(await hoverText(page, x, y)).toBe(`[2, 3, 4] = ${volumeValue(2, 3, 4)}`);
+    // Rows along axis 0 and columns along axis 2, at index 5 of axis 1.
+    await page.selectOption("#row-axis", "0");
+    await page.$eval("#index-1", (input) => {
+      (input as HTMLInputElement).value = "5";
+      input.dispatchEvent(new Event("input"));
+    });
+    const turned = await heatmapCell(page, 1, 6);
+    expect(await hoverText(page, turned.x, turned.y)).toBe(`[1, 5, 6] = ${volumeValue(1, 5, 6)}`);
+    await page.selectOption("#row-axis", "1");
+    await page.$eval("#index-0", (input) => {
+      (input as HTMLInputElement).value = "2";
+      input.dispatchEvent(new Event("input"));
+    });
+    await screenshot(page, "viewer-nd-slice.png");
+    await page.close();
+  });
+
+  test("complex as magnitude or phase, bfloat16 as its float values, 1-D as a line plot", async () => {
+    const page = await openPage(view.url);
+    await selectArray(page, "z");
+    let cell = await heatmapCell(page, 0, 1);
+    expect(await hoverText(page, cell.x, cell.y)).toBe("[0, 1] = 10"); // |6 + 8i|
+    await page.selectOption("#complex-mode", "phase");
+    cell = await heatmapCell(page, 0, 1);
+    expect(await hoverText(page, cell.x, cell.y)).toBe(`[0, 1] = ${Number(Math.atan2(8, 6).toPrecision(6))}`);
+    await selectArray(page, "bf");
+    cell = await heatmapCell(page, 2, 3);
+    // The value bfloat16 stores for (2 * 32 + 3) / 8 - 50 = -41.625, which it rounds to 8 significant bits.
+    const stored = bfloat16ToFloat32(float32ToBfloat16(Float32Array.of((2 * 32 + 3) / 8 - 50)))[0]!;
+    expect(stored).not.toBe(-41.625);
+    expect(await hoverText(page, cell.x, cell.y)).toBe(`[2, 3] = ${stored}`);
+    await selectArray(page, "signal");
+    expect(await page.isVisible("#lineplot")).toBe(true);
+    expect(await page.$eval("#lineplot", (canvas) => (canvas as HTMLCanvasElement).dataset.count)).toBe("1000");
+    await page.close();
+  });
+
+  test("ndpack view URL: the remote file is read through the local server with Range requests", async () => {
+    const upstream = await startView(join(dir, "grid.ndp"));
+    const remote = `${upstream.origin}${new URL(upstream.url).searchParams.get("url")}`;
+    const proxy = await startView(remote);
+    const page = await openPage(proxy.url);
+    expect(await page.$$eval("#arrays tbody tr", (trs) => trs.length)).toBe(decode(readFileSync(join(dir, "grid.ndp"))).names.length);
+    await selectArray(page, "image");
+    const cell = await heatmapCell(page, 5, 7);
+    expect(await hoverText(page, cell.x, cell.y)).toBe(`[5, 7] = ${imageValue(5, 7)}`);
+    // Every request reached the upstream server as a Range request.
+    const upstreamFileRequests = upstream.lines.filter((line) => line.startsWith("GET /file/"));
+    // (openUrl's first request, 64 KiB, holds this file's header and "image": one request.)
+    expect(upstreamFileRequests.length).toBeGreaterThanOrEqual(1);
+    for (const line of upstreamFileRequests) expect(line).toMatch(/ bytes=\d+-\d+ 206 /);
+    await page.close();
+  });
+
+  test("a dropped or chosen file is read from the Blob, without the server", async () => {
+    const page = await openPage(`${view.origin}/`, "empty");
+    await page.setInputFiles("#file-input", join(dir, "checkpoint.safetensors"));
+    await page.waitForSelector('body[data-state="open"]');
+    expect(await page.$$eval("#arrays tbody tr", (trs) => trs.length)).toBe(24 * 5);
+    await page.close();
+  });
+});
+
+describe("a deflated .npz (np.savez_compressed)", () => {
+  test("its members are inflated in the page (pako) and shown: heatmap colors and checksum state", async () => {
+    const image = Float32Array.from({ length: IMAGE.rows * IMAGE.cols }, (_, i) => imageValue(Math.floor(i / IMAGE.cols), i % IMAGE.cols));
+    const path = join(dir, "compressed.npz");
+    writeFileSync(path, toNpz({ image: { data: image, shape: [IMAGE.rows, IMAGE.cols] }, ids: new Int32Array([7, 8, 9]) }, { compress: true }));
+    const view = await startView(path);
+    const page = await openPage(view.url);
+    expect(await page.textContent(`#arrays tr[data-name="image"]`)).toContain("deflate");
+    await selectArray(page, "image");
+    const [min, max] = [0, imageValue(IMAGE.rows - 1, IMAGE.cols - 1)];
+    for (const [r, c] of [[0, 0], [20, 40], [47, 63]] as const) {
+      const { rgb } = await heatmapCell(page, r, c);
+      expect(rgb, `cell ${r},${c}`).toEqual([...colorOf(imageValue(r, c), min, max)]);
+    }
+    expect(await page.textContent(`#arrays tr[data-name="image"] td.checksum`)).toBe("ok");
+    await page.close();
+  });
+});
+
+describe("errors are shown on the page", () => {
+  test("CHECKSUM: a flipped payload bit", async () => {
+    const view = await startView(join(dir, "damaged.ndp"));
+    const page = await openPage(view.url);
+    await selectArray(page, "image", "error");
+    expect(await page.getAttribute("#error", "data-code")).toBe("CHECKSUM");
+    expect(await page.textContent("#error")).toMatch(/^CHECKSUM: array "image"/);
+    expect(await page.textContent(`#arrays tr[data-name="image"] td.checksum`)).toBe("CHECKSUM");
+    // The other arrays are intact.
+    await selectArray(page, "volume");
+    expect(await page.textContent(`#arrays tr[data-name="volume"] td.checksum`)).toBe("ok");
+    await page.close();
+  });
+
+  test("TRUNCATED: a file cut short", async () => {
+    const view = await startView(join(dir, "truncated.ndp"));
+    const page = await openPage(view.url, "error");
+    expect(await page.getAttribute("#error", "data-code")).toBe("TRUNCATED");
+    await page.close();
+  });
+
+  test("a server without Range support", async () => {
+    const bytes = readFileSync(join(dir, "grid.ndp"));
+    // Answers every GET with the whole file (200), as a server without Range support does.
+    const server: Server = createServer((request, response) => {
+      response.writeHead(request.method === "OPTIONS" ? 204 : 200, { "Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": "Range" });
+      response.end(request.method === "OPTIONS" ? undefined : bytes);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const view = await startView(join(dir, "grid.ndp"));
+      const remote = `http://127.0.0.1:${(server.address() as { port: number }).port}/grid.ndp`;
+      const page = await openPage(`${view.origin}/?url=${encodeURIComponent(remote)}`, "error");
+      expect(await page.getAttribute("#error", "data-code")).toBe("RANGE_NOT_SUPPORTED");
+      expect(await page.textContent("#error")).toMatch(/ignores Range requests/);
+      await page.close();
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe("a 1 GiB file", () => {
+  test("shows its table at once and fetches only the header and the viewed array's bounded sample", async () => {
+    const path = join(dir, "big.ndp");
+    const { headerBytes } = writeSparseGiB(path);
+    const view = await startView(path);
+    const page = await openPage(view.url);
+    const afterOpen = fileBytesSent(view);
+    expect(afterOpen).toBeLessThanOrEqual(64 * 1024 + 1);
+    expect(await page.$$eval("#arrays tbody tr", (trs) => trs.map((tr) => tr.dataset.name))).toEqual(["big"]);
+    await selectArray(page, "big");
+    const gib = 16384 * 16384 * 4;
+    const plan = planRowSample({ name: "big", dtype: "float32", shape: [16384, 16384], order: "C", byteOrder: "little", codec: "none", offset: headerBytes, byteLength: gib, nbytes: gib }, SAMPLE_BUDGET) as RowSample;
+    expect(plan.rows.length).toBe(256);
+    expect(await page.textContent("#sample-note")).toMatch(/^showing 256 of 16384 rows, in 64 runs/);
+    const total = fileBytesSent(view);
+    // The sample's 256 rows, less the start of the first run, which openUrl's first 64 KiB held.
+    expect(total - afterOpen).toBe(256 * 16384 * 4 - (64 * 1024 - headerBytes));
+    expect(total).toBeLessThanOrEqual(Math.max(headerBytes, 64 * 1024) + SAMPLE_BUDGET);
+    expect(view.lines.filter((line) => line.startsWith("GET /file/")).length).toBe(1 + 64);
+    // Hovering names rows by their index in the file: grid row 7 is sample row 7 * step.
+    const step = Number(await page.$eval("#heatmap", (canvas) => (canvas as HTMLCanvasElement).dataset.step));
+    const cell = await heatmapCell(page, 7, 0);
+    expect(await hoverText(page, cell.x, cell.y)).toBe(`[${plan.rows[7 * step]}, 0] = 0`);
+    await page.close();
+  });
+});
+
+describe("screenshots", () => {
+  test("a safetensors checkpoint's table", async () => {
+    const view = await startView(join(dir, "checkpoint.safetensors"));
+    const page = await openPage(view.url);
+    await page.fill("#filter", "layers.3");
+    await selectArray(page, "model.layers.3.mlp.up_proj.weight");
+    expect(await page.$$eval("#arrays tbody tr", (trs) => trs.length)).toBe(5);
+    await page.fill("#filter", "");
+    await screenshot(page, "viewer-safetensors.png");
+    await page.close();
+  });
+});
