@@ -18,7 +18,9 @@
 import type { ArrayInfo, ArrayVerification, NdArray, VerifyReport } from "./decode.js";
 import { NdpackError } from "./errors.js";
 import type { Checksum } from "./format.js";
-import type { FormatName } from "./formats/types.js";
+import { NDPACK_FORMAT } from "./formats/ndpack.js";
+import { SAFETENSORS_FORMAT } from "./formats/safetensors.js";
+import type { FileFormat, FormatName } from "./formats/types.js";
 import { readExactly, type ByteSource, type ReadRequestOptions } from "./io/source.js";
 import { openSource, type NdpackReader, type OpenSourceOptions, type ReadChunksOptions, type ReadManyArraysOptions, type ReadOptions } from "./reader.js";
 import {
@@ -45,6 +47,9 @@ export interface OpenedShard {
 
 /** How a set reader reaches a shard: called once per shard, when an array of it is first read. */
 export type ShardOpener = (shard: SetShard, options: ReadRequestOptions) => Promise<OpenedShard>;
+
+/** The formats a shard may have (FORMAT.md §12): a set reads both whatever `formats` its caller gives. */
+const SHARD_FORMATS: readonly FileFormat[] = [NDPACK_FORMAT, SAFETENSORS_FORMAT];
 
 /** Options of {@link openSet}: the shards' read options and limits, which also apply to the index (`maxDepth`, `maxArrays`, `maxNameBytes`), and the index's size limit. */
 export interface OpenSetOptions extends Omit<OpenSourceOptions, "format" | "firstReadBytes"> {
@@ -275,8 +280,8 @@ class ShardedReader implements SetReader {
       await source.close?.().catch(() => undefined);
       throw error;
     }
-    // openSource closes the source when it fails.
-    const reader = await openSource(new ShardSource(source, head, count), { ...this.#options, name, format: shard.format, firstReadBytes: head.length || undefined });
+    // openSource closes the source when it fails. A shard is .ndp or .safetensors (§12), whatever formats the caller named.
+    const reader = await openSource(new ShardSource(source, head, count), { ...this.#options, formats: SHARD_FORMATS, name, format: shard.format, firstReadBytes: head.length || undefined });
     try {
       checkShardNames(this.index, shard, reader.names);
     } catch (error) {

@@ -83,7 +83,6 @@ describe("public API of src/index.ts", () => {
       "type NdpackFile",
       "type NdpackReader",
       "type NdpackStreamReader",
-      "type NodeWritableLike",
       "type OpenSetOptions",
       "type OpenSourceOptions",
       "type OpenUrlOptions",
