@@ -13,7 +13,7 @@ import { FORMATS as ALL_FORMATS, fromNpy, fromNpz, fromSafetensors, toNpy, toNpz
 import { crc32 } from "../src/crc32.js";
 import { load, open, save } from "../src/node/index.js";
 import { FileSource } from "../src/node/file-source.js";
-import { noise } from "./helpers/common.js";
+import { failureAsync as failure, noise } from "./helpers/common.js";
 
 const dir = mkdtempSync(join(tmpdir(), "ndpack-reader-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,18 +37,6 @@ function countingSource(bytes: Uint8Array): ByteSource & { reads: { offset: numb
   };
 }
 
-async function failure(run: () => Promise<unknown>, code: string): Promise<NdpackError> {
-  let thrown: unknown;
-  try {
-    await run();
-  } catch (error) {
-    thrown = error;
-  }
-  if (thrown === undefined) expect.fail(`expected ${code}, but nothing was thrown`);
-  if (!(thrown instanceof NdpackError)) throw thrown;
-  expect(thrown.code, thrown.message).toBe(code);
-  return thrown;
-}
 
 function bytesOf(array: Pick<NdArray, "data">): Uint8Array {
   return new Uint8Array(array.data.buffer, array.data.byteOffset, array.data.byteLength);

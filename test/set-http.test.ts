@@ -13,18 +13,11 @@ import type { NdArray } from "../src/index.js";
 import type { SetReader } from "../src/set-reader.js";
 import { openUrl } from "../src/remote.js";
 import { errorLineOf, requireBuiltCli, runCli } from "./helpers/cli-run.js";
-import { failure, ROOT } from "./helpers/node-files.js";
+import { failure } from "./helpers/node-files.js";
 import { bytesSent, startNginx, type Nginx } from "./helpers/nginx.js";
 import { runPython } from "./helpers/python-env.js";
-import { dataBytes } from "./helpers/set-files.js";
+import { dataBytes, SET_VECTORS as vectors, SETS } from "./helpers/set-files.js";
 
-const SETS = join(ROOT, "fixtures", "sets");
-interface ValidCase {
-  name: string;
-  index: string;
-  arrays: { name: string; shard: string; sha256: string; nbytes: number }[];
-}
-const vectors = JSON.parse(readFileSync(join(SETS, "index.json"), "utf8")) as { valid: ValidCase[] };
 const sha256 = (array: NdArray) => createHash("sha256").update(dataBytes(array)).digest("hex");
 
 let dir: string;

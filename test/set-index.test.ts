@@ -27,22 +27,8 @@ import {
 } from "../src/set.js";
 import { codeOf, expectCode, failure } from "./helpers/common.js";
 import { ROOT } from "./helpers/node-files.js";
+import { SET_VECTORS as vectors, SETS } from "./helpers/set-files.js";
 
-const SETS = join(ROOT, "fixtures", "sets");
-interface ValidCase {
-  name: string;
-  index: string;
-  metadata: Record<string, unknown>;
-  arrays: { name: string; dtype: string; shape: number[]; shard: string; nbytes: number; sha256: string }[];
-}
-interface InvalidCase {
-  name: string;
-  index: string;
-  code: string;
-  when: "index" | "read";
-  array?: string;
-}
-const vectors = JSON.parse(readFileSync(join(SETS, "index.json"), "utf8")) as { valid: ValidCase[]; invalid: InvalidCase[] };
 const indexBytes = (kind: "valid" | "invalid", c: { name: string; index: string }) => new Uint8Array(readFileSync(join(SETS, kind, c.name, c.index)));
 const utf8 = (text: string) => new TextEncoder().encode(text);
 

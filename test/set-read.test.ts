@@ -11,24 +11,9 @@ import { afterAll, describe, expect, test } from "vitest";
 import { bytesSource, type NdArray } from "../src/index.js";
 import { open, saveSet, type SetReader } from "../src/node/index.js";
 import { openSetAt, shardUrl } from "../src/set-reader.js";
-import { dataBytes } from "./helpers/set-files.js";
-import { expectBytes, failure, noise, ROOT, tempDir } from "./helpers/node-files.js";
+import { dataBytes, SET_VECTORS as vectors, SETS } from "./helpers/set-files.js";
+import { expectBytes, failure, noise, tempDir } from "./helpers/node-files.js";
 
-const SETS = join(ROOT, "fixtures", "sets");
-interface ValidCase {
-  name: string;
-  index: string;
-  metadata: Record<string, unknown>;
-  arrays: { name: string; dtype: string; shape: number[]; shard: string; nbytes: number; sha256: string }[];
-}
-interface InvalidCase {
-  name: string;
-  index: string;
-  code: string;
-  when: "index" | "read";
-  array?: string;
-}
-const vectors = JSON.parse(readFileSync(join(SETS, "index.json"), "utf8")) as { valid: ValidCase[]; invalid: InvalidCase[] };
 const sha256 = (array: NdArray) => createHash("sha256").update(dataBytes(array)).digest("hex");
 const openSet = async (path: string) => (await open(path)) as SetReader;
 

@@ -5,8 +5,33 @@
  */
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { decode, type NdArray } from "../../src/index.js";
 import { checkShardHeader, checkShardNames, checkShardSize, parseSetIndex, shardHeaderEnd, shardPrefixLength, type SetIndex } from "../../src/set.js";
+
+/** The sharded-set vectors (fixtures/sets, written by scripts/generate-set-fixtures.ts). */
+export const SETS = fileURLToPath(new URL("../../fixtures/sets", import.meta.url));
+
+/** A valid set vector: its index file and what reading it must give. */
+export interface ValidSetCase {
+  name: string;
+  index: string;
+  metadata: Record<string, unknown>;
+  arrays: { name: string; dtype: string; shape: number[]; shard: string; nbytes: number; sha256: string }[];
+}
+
+/** An invalid set vector: the code it must give, and whether opening the index or reading `array` gives it. */
+export interface InvalidSetCase {
+  name: string;
+  index: string;
+  code: string;
+  when: "index" | "read";
+  array?: string;
+}
+
+/** fixtures/sets/index.json. */
+export const SET_VECTORS = JSON.parse(readFileSync(join(SETS, "index.json"), "utf8")) as { valid: ValidSetCase[]; invalid: InvalidSetCase[] };
+
 
 /** A whole set in memory: its index, and its arrays in index order (each a decoded, verified array). */
 export interface LoadedSet {
