@@ -33,6 +33,7 @@ export default defineConfig([
       "node/index": "src/node/index.ts",
       "interop/index": "src/interop/index.ts",
       "messages/index": "src/messages.ts",
+      "sets/index": "src/sets.ts",
     },
     format: ["esm", "cjs"],
     dts: true,

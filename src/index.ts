@@ -3,7 +3,8 @@
  * typed-array views in Node and browsers. The byte format is specified in FORMAT.md.
  *
  * This entry point is browser-safe: it takes and returns bytes and imports no `node:` module.
- * File I/O lives in `ndpack/node`.
+ * File I/O lives in `ndpack/node`, the foreign formats in `ndpack/interop`, sharded sets in
+ * `ndpack/sets` and message streams in `ndpack/messages`.
  *
  * @example
  * ```ts
@@ -47,10 +48,6 @@ export { bytesSource } from "./io/bytes.js";
 export { COALESCE_GAP_BYTES } from "./io/source.js";
 export type { ByteSource, CheckedBytes, ReadManyOptions, ReadRequestOptions } from "./io/source.js";
 export type { FileFormat, FormatName } from "./formats/types.js";
-export { parseSetIndex } from "./set.js";
-export type { SetIndex, SetIndexLimits, SetShard, ShardFormat } from "./set.js";
-export { openSet, openSetAt, shardUrl } from "./set-reader.js";
-export type { OpenedShard, OpenSetOptions, SetReader, SetVerifyReport, ShardOpener, ShardVerification } from "./set-reader.js";
 export type { ByteStream, DecodeStreamOptions, EncodeStreamOptions, NdpackStreamReader, StreamHeader } from "./stream.js";
 export { blobSource } from "./io/blob.js";
 export { httpSource } from "./io/http.js";

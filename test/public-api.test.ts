@@ -13,6 +13,8 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
 import * as ndpack from "../src/index.js";
 import * as messages from "../src/messages.js";
+import * as nodeEntry from "../src/node/index.js";
+import * as sets from "../src/sets.js";
 import { exportsOf } from "./helpers/exports.js";
 
 const INDEX = fileURLToPath(new URL("../src/index.ts", import.meta.url));
@@ -37,6 +39,40 @@ describe("public API of src/messages.ts (ndpack/messages: many messages over one
     ]);
     expect(messageExports.filter((e) => !e.documented).map((e) => e.name)).toEqual([]);
     expect(Object.keys(messages).sort()).toEqual(["createMessageWriter", "decodeMessages"]);
+  });
+});
+
+describe("public API of src/sets.ts (ndpack/sets: sharded sets, FORMAT.md §12)", () => {
+  // An entry point of its own: the set reader carries the .safetensors shard reader, which kept the
+  // core's browser bundle over its size budget (issue 13).
+  const setExports = exportsOf(fileURLToPath(new URL("../src/sets.ts", import.meta.url)));
+
+  test("exports exactly these names, each with TSDoc, and nothing else at run time", () => {
+    expect(setExports.map((e) => `${e.kind} ${e.name}`)).toEqual([
+      "type OpenSetOptions",
+      "type OpenSetUrlOptions",
+      "type OpenedShard",
+      "type SetIndex",
+      "type SetIndexLimits",
+      "type SetReader",
+      "type SetShard",
+      "type SetVerifyReport",
+      "type ShardFormat",
+      "type ShardOpener",
+      "type ShardVerification",
+      "value openSet",
+      "value openSetAt",
+      "value openSetUrl",
+      "value parseSetIndex",
+      "value shardUrl",
+    ]);
+    expect(setExports.filter((e) => !e.documented).map((e) => e.name)).toEqual([]);
+    expect(Object.keys(sets).sort()).toEqual(["openSet", "openSetAt", "openSetUrl", "parseSetIndex", "shardUrl"]);
+  });
+
+  test("ndpack/node re-exports every value of the core and of ndpack/sets", () => {
+    const nodeValues = Object.keys(nodeEntry);
+    for (const name of [...Object.keys(ndpack), ...Object.keys(sets)]) expect(nodeValues, name).toContain(name);
   });
 });
 
@@ -83,10 +119,8 @@ describe("public API of src/index.ts", () => {
       "type NdpackFile",
       "type NdpackReader",
       "type NdpackStreamReader",
-      "type OpenSetOptions",
       "type OpenSourceOptions",
       "type OpenUrlOptions",
-      "type OpenedShard",
       "type Order",
       "type ReadChunksOptions",
       "type ReadLimits",
@@ -94,14 +128,6 @@ describe("public API of src/index.ts", () => {
       "type ReadManyOptions",
       "type ReadOptions",
       "type ReadRequestOptions",
-      "type SetIndex",
-      "type SetIndexLimits",
-      "type SetReader",
-      "type SetShard",
-      "type SetVerifyReport",
-      "type ShardFormat",
-      "type ShardOpener",
-      "type ShardVerification",
       "type StreamHeader",
       "type TypedArray",
       "type VerifyReport",
@@ -123,12 +149,8 @@ describe("public API of src/index.ts", () => {
       "value float8E5M2ToFloat32",
       "value httpSource",
       "value isNdpackError",
-      "value openSet",
-      "value openSetAt",
       "value openSource",
       "value openUrl",
-      "value parseSetIndex",
-      "value shardUrl",
       "value verify",
     ]);
   });
