@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { defineConfig } from "tsup";
 
-const external = ["node:*", "fflate", "pako", "commander"];
+const external = ["node:*", "pako", "commander"];
 
 /**
  * Deletes the chunks esbuild emits for modules that end up with no code (src/index.ts, shared by
