@@ -34,6 +34,7 @@ export default defineConfig([
       "interop/index": "src/interop/index.ts",
       "messages/index": "src/messages.ts",
       "sets/index": "src/sets.ts",
+      "http/index": "src/http.ts",
     },
     format: ["esm", "cjs"],
     dts: true,

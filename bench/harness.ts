@@ -248,6 +248,11 @@ export async function loadNdpack(config: BenchConfig): Promise<Ndpack> {
   return (await import(pathToFileURL(join(config.buildDir, "index.js")).href)) as Ndpack;
 }
 
+/** The built `ndpack/http` entry, as a user would import it. */
+export async function loadNdpackHttp(config: BenchConfig): Promise<typeof import("../src/http.js")> {
+  return (await import(pathToFileURL(join(config.buildDir, "http", "index.js")).href)) as typeof import("../src/http.js");
+}
+
 /** The built `ndpack/messages` entry, as a user would import it. */
 export async function loadNdpackMessages(config: BenchConfig): Promise<typeof import("../src/messages.js")> {
   return (await import(pathToFileURL(join(config.buildDir, "messages", "index.js")).href)) as typeof import("../src/messages.js");

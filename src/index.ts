@@ -3,8 +3,8 @@
  * typed-array views in Node and browsers. The byte format is specified in FORMAT.md.
  *
  * This entry point is browser-safe: it takes and returns bytes and imports no `node:` module.
- * File I/O lives in `ndpack/node`, the foreign formats in `ndpack/interop`, sharded sets in
- * `ndpack/sets` and message streams in `ndpack/messages`.
+ * File I/O lives in `ndpack/node`, HTTP(S) in `ndpack/http`, the foreign formats in
+ * `ndpack/interop`, sharded sets in `ndpack/sets` and message streams in `ndpack/messages`.
  *
  * @example
  * ```ts
@@ -50,7 +50,3 @@ export type { ByteSource, CheckedBytes, ReadManyOptions, ReadRequestOptions } fr
 export type { FileFormat, FormatName } from "./formats/types.js";
 export type { ByteStream, DecodeStreamOptions, EncodeStreamOptions, NdpackStreamReader, StreamHeader } from "./stream.js";
 export { blobSource } from "./io/blob.js";
-export { httpSource } from "./io/http.js";
-export type { HttpSource, HttpSourceOptions } from "./io/http.js";
-export { openUrl } from "./remote.js";
-export type { OpenUrlOptions } from "./remote.js";
