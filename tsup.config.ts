@@ -32,7 +32,7 @@ export default defineConfig([
       index: "src/index.ts",
       "node/index": "src/node/index.ts",
       "interop/index": "src/interop/index.ts",
-      "messages/index": "src/messages.ts",
+      "streams/index": "src/streams.ts",
       "sets/index": "src/sets.ts",
       "http/index": "src/http.ts",
     },

@@ -12,34 +12,41 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
 import * as ndpack from "../src/index.js";
-import * as messages from "../src/messages.js";
 import * as http from "../src/http.js";
 import * as nodeEntry from "../src/node/index.js";
 import * as sets from "../src/sets.js";
+import * as streams from "../src/streams.js";
 import { exportsOf } from "./helpers/exports.js";
 
 const INDEX = fileURLToPath(new URL("../src/index.ts", import.meta.url));
 
 const exported = exportsOf(INDEX);
 
-describe("public API of src/messages.ts (ndpack/messages: many messages over one stream, FORMAT.md §11)", () => {
+describe("public API of src/streams.ts (ndpack/streams: one file or many messages over a stream, FORMAT.md §9 and §11)", () => {
   // An entry point of its own: the core's browser bundle stays within its size budget (issue 13).
-  const messageExports = exportsOf(fileURLToPath(new URL("../src/messages.ts", import.meta.url)));
+  const streamExports = exportsOf(fileURLToPath(new URL("../src/streams.ts", import.meta.url)));
 
   test("exports exactly these names, each with TSDoc, and nothing else at run time", () => {
-    expect(messageExports.map((e) => `${e.kind} ${e.name}`)).toEqual([
+    expect(streamExports.map((e) => `${e.kind} ${e.name}`)).toEqual([
+      "type ByteStream",
       "type DecodeMessagesOptions",
+      "type DecodeStreamOptions",
+      "type EncodeStreamOptions",
       "type MessageTarget",
       "type MessageWriterOptions",
       "type NdpackMessage",
       "type NdpackMessageReader",
       "type NdpackMessageWriter",
+      "type NdpackStreamReader",
       "type NodeWritableLike",
+      "type StreamHeader",
       "value createMessageWriter",
       "value decodeMessages",
+      "value decodeStream",
+      "value encodeStream",
     ]);
-    expect(messageExports.filter((e) => !e.documented).map((e) => e.name)).toEqual([]);
-    expect(Object.keys(messages).sort()).toEqual(["createMessageWriter", "decodeMessages"]);
+    expect(streamExports.filter((e) => !e.documented).map((e) => e.name)).toEqual([]);
+    expect(Object.keys(streams).sort()).toEqual(["createMessageWriter", "decodeMessages", "decodeStream", "encodeStream"]);
   });
 });
 
@@ -71,9 +78,9 @@ describe("public API of src/sets.ts (ndpack/sets: sharded sets, FORMAT.md §12)"
     expect(Object.keys(sets).sort()).toEqual(["openSet", "openSetAt", "openSetUrl", "parseSetIndex", "shardUrl"]);
   });
 
-  test("ndpack/node re-exports every value of the core, of ndpack/http and of ndpack/sets", () => {
+  test("ndpack/node re-exports every value of the core, of ndpack/http, ndpack/sets and ndpack/streams", () => {
     const nodeValues = Object.keys(nodeEntry);
-    for (const name of [...Object.keys(ndpack), ...Object.keys(http), ...Object.keys(sets)]) expect(nodeValues, name).toContain(name);
+    for (const name of [...Object.keys(ndpack), ...Object.keys(http), ...Object.keys(sets), ...Object.keys(streams)]) expect(nodeValues, name).toContain(name);
   });
 });
 
@@ -99,7 +106,6 @@ describe("public API of src/index.ts", () => {
       "type ArraysInput",
       "type ByteOrder",
       "type ByteSource",
-      "type ByteStream",
       "value COALESCE_GAP_BYTES",
       "type CheckedBytes",
       "type Checksum",
@@ -109,14 +115,12 @@ describe("public API of src/index.ts", () => {
       "value DTYPE_NAMES",
       "type DecodeInput",
       "type DecodeOptions",
-      "type DecodeStreamOptions",
       "type DecodedArray",
       "type Dtype",
       "type DtypeData",
       "type DtypeInfo",
       "value ERROR_CODES",
       "type EncodeOptions",
-      "type EncodeStreamOptions",
       "type ErrorCode",
       "type ErrorDetails",
       "value FORMAT_VERSION",
@@ -129,7 +133,6 @@ describe("public API of src/index.ts", () => {
       "value NdpackError",
       "type NdpackFile",
       "type NdpackReader",
-      "type NdpackStreamReader",
       "type OpenSourceOptions",
       "type Order",
       "type ReadChunksOptions",
@@ -138,17 +141,14 @@ describe("public API of src/index.ts", () => {
       "type ReadManyOptions",
       "type ReadOptions",
       "type ReadRequestOptions",
-      "type StreamHeader",
       "type TypedArray",
       "type VerifyReport",
       "value bfloat16ToFloat32",
       "value blobSource",
       "value bytesSource",
       "value decode",
-      "value decodeStream",
       "value encode",
       "value encodeInto",
-      "value encodeStream",
       "value encodedSize",
       "value float16ToFloat32",
       "value float32ToBfloat16",
