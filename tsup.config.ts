@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { defineConfig } from "tsup";
 
-const external = ["node:*", "fflate", "pako", "commander"];
+const external = ["node:*", "pako", "commander"];
 
 /**
  * Deletes the chunks esbuild emits for modules that end up with no code (src/index.ts, shared by
@@ -32,7 +32,9 @@ export default defineConfig([
       index: "src/index.ts",
       "node/index": "src/node/index.ts",
       "interop/index": "src/interop/index.ts",
-      "messages/index": "src/messages.ts",
+      "streams/index": "src/streams.ts",
+      "sets/index": "src/sets.ts",
+      "http/index": "src/http.ts",
     },
     format: ["esm", "cjs"],
     dts: true,

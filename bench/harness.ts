@@ -232,9 +232,14 @@ export async function loadNdpack(config: BenchConfig): Promise<Ndpack> {
   return (await import(pathToFileURL(join(config.buildDir, "index.js")).href)) as Ndpack;
 }
 
-/** The built `ndpack/messages` entry, as a user would import it. */
-export async function loadNdpackMessages(config: BenchConfig): Promise<typeof import("../src/messages.js")> {
-  return (await import(pathToFileURL(join(config.buildDir, "messages", "index.js")).href)) as typeof import("../src/messages.js");
+/** The built `ndpack/http` entry, as a user would import it. */
+export async function loadNdpackHttp(config: BenchConfig): Promise<typeof import("../src/http.js")> {
+  return (await import(pathToFileURL(join(config.buildDir, "http", "index.js")).href)) as typeof import("../src/http.js");
+}
+
+/** The built `ndpack/streams` entry, as a user would import it. */
+export async function loadNdpackStreams(config: BenchConfig): Promise<typeof import("../src/streams.js")> {
+  return (await import(pathToFileURL(join(config.buildDir, "streams", "index.js")).href)) as typeof import("../src/streams.js");
 }
 
 export async function loadNdpackNode(config: BenchConfig): Promise<NdpackNode> {

@@ -9,7 +9,9 @@
  */
 import { startNginx, bytesSent, type Nginx } from "../test/helpers/nginx.js";
 import { s4Layout, writeS4File } from "./files.js";
-import { loadNdpack, loadNdpackNode, MiB, touch, type BenchConfig, type Case, type JsCase, type Ndpack } from "./harness.js";
+import { loadNdpackHttp, loadNdpackNode, MiB, touch, type BenchConfig, type Case, type JsCase } from "./harness.js";
+
+type NdpackHttp = Awaited<ReturnType<typeof loadNdpackHttp>>;
 
 export const R1 = {
   step: "one 4 MiB array of a 1 GiB .ndp over HTTP (loopback nginx; warm, full GC before each call)",
@@ -20,7 +22,7 @@ export const R1 = {
 };
 
 interface R1State {
-  ndpack: Ndpack;
+  ndpack: NdpackHttp;
   nginx: Nginx;
   url: string;
   middle: string;
@@ -29,11 +31,11 @@ interface R1State {
   length: number;
   /** Header + padding: the bytes before the data section. */
   dataStart: number;
-  reader?: Awaited<ReturnType<Ndpack["openUrl"]>>;
+  reader?: Awaited<ReturnType<NdpackHttp["openUrl"]>>;
 }
 
 async function r1Setup(config: BenchConfig, openNow: boolean): Promise<R1State> {
-  const ndpack = await loadNdpack(config);
+  const ndpack = await loadNdpackHttp(config);
   const { path, middle, names } = s4Layout(config);
   const local = await (await loadNdpackNode(config)).open(path);
   const start = local.info(middle).offset;
