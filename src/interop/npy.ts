@@ -27,7 +27,6 @@
  * @module
  */
 import { runOnBytes, type RangeSteps } from "../io/steps.js";
-import { copySwapped } from "../bytes.js";
 import { inputBytes, type DecodeInput, type NdArray, type DecodedArray } from "../decode.js";
 import { DTYPES, DTYPE_NAMES, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { prepareArray, type ArrayInput, type PreparedArray } from "../encode.js";

@@ -37,9 +37,7 @@ import { entriesOf, prepareArray, type ArraysInput } from "../encode.js";
 import { checkOptionNames, NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
 import { parseHeaderJson, stringifyJson } from "../json.js";
-import { HOST_BYTE_ORDER } from "../runtime.js";
-import { copySwapped } from "../bytes.js";
-import { cOrderBytes, checkCopy, checkLimit, checkMetadata, checkName, decodeUtf8, readU64, setOwn, sizeOf, utf8Encoder, viewOrCopy, type CopyMode } from "./common.js";
+import { checkCopy, checkLimit, checkMetadata, checkName, decodeUtf8, readU64, setOwn, sizeOf, utf8Encoder, viewOrCopy, type CopyMode } from "./common.js";
 import { inMemory, writeToBytes, type ArrayPlan, type WriteSteps } from "../formats/write.js";
 
 /** The reference implementation's `MAX_HEADER_SIZE`: the longest header read by default. */
