@@ -76,7 +76,7 @@ async function sourceOpenAndRead(s: R1State) {
 export function remoteCases(config: BenchConfig): Case[] {
   const prepare = { key: "s4-file", run: writeS4File };
   const note = `R1: S4's ${config.quick ? "64 MiB file of 16" : "1 GiB file of 256"} float32 arrays of 4 MiB on nginx (127.0.0.1, sendfile, keep-alive), started in each case's setup; ndpack reads verify the CRC (the default), so the bare fetch asks for the same bytes: payload + CRC + padding. Warm rows: a full GC before every call, one call per sample. First-call rows: one call in a fresh process.`;
-  const base = { kind: "js", scenario: "R1", step: R1.step, bytes: 4 * MiB, prepare, note, gcEachCall: true } as const;
+  const base = { kind: "js", scenario: "R1", step: R1.step, bytes: 4 * MiB, prepare, note } as const;
   const teardown = async (s: R1State) => {
     await s.reader?.close();
     await s.nginx.stop();
