@@ -87,7 +87,7 @@ _OUT_OF_BOUNDS = "        if off + blen + c > data_length:\n"
 
 
 def alignment_after_layout():
-    return patched((nd, "_parse", replaced(nd._parse, (_MISALIGNED, ""),
+    return patched((nd, "_check_entries", replaced(nd._check_entries, (_MISALIGNED, ""),
                                            (_OUT_OF_BOUNDS, _MISALIGNED + _OUT_OF_BOUNDS))))
 
 

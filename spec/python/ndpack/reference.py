@@ -449,10 +449,14 @@ def _parse_strict(text: str, max_depth: int, max_nodes: int) -> dict:
     return root
 
 
-try:  # the package's accelerator (ndpack/_fast_json.py): same outcomes, C json speed
+try:  # the package's accelerators (ndpack/_fast_json.py, _fast_entries.py): the same outcomes
+    from ._fast_entries import check_entries as _fast_entries
     from ._fast_json import parse as _fast_parse
-except ImportError:  # this file copied on its own: the strict parser decides every header
+except ImportError:  # this file copied on its own: the readable checks decide every header
     def _fast_parse(text: str, raw: bytes, max_depth: int):
+        return None
+
+    def _fast_entries(h: dict, minor: int, limits: dict, header_end: int):
         return None
 
 
@@ -706,43 +710,16 @@ def _check_structure(h: dict, minor: int) -> None:
                 raise invalid(f"unknown key {k!r}")
 
 
-def _parse(buf, limits: dict, size: int | None = None):
-    """Section 9 steps 1 to 21. Returns (header, minor, entries, data_start, memoryview).
-
-    ``buf`` is the whole file, or, for a reader that fetches ranges, its first bytes (at least up to
-    the data section's start, or all of them when the file is shorter) with ``size`` the file's."""
-    mv = memoryview(buf)
-    if mv.ndim != 1 or mv.itemsize != 1:
-        mv = mv.cast("B")
-    if size is None:
-        size = len(mv)
-    # Preamble (steps 1-6)
-    head = bytes(mv[:PREAMBLE_SIZE])
-    if head[:8] != MAGIC[: min(size, 8)]:
-        raise NdpackError("BAD_MAGIC", "not an ndpack file")
-    if size < PREAMBLE_SIZE:
-        raise NdpackError("TRUNCATED", f"{size} bytes is shorter than the 20-byte preamble")
-    major, minor, hlen, hcrc = struct.unpack_from("<HHII", head, 8)
-    if major != 1:
-        raise NdpackError("UNSUPPORTED_VERSION", f"major version {major}")
-    if hlen > limits["max_header_bytes"]:
-        raise NdpackError("HEADER_TOO_LARGE", f"header of {hlen} bytes > maxHeaderBytes")
-    if PREAMBLE_SIZE + hlen > size:
-        raise NdpackError("TRUNCATED", f"the header ends after the end of the input ({size} bytes)")
-    raw = bytes(mv[PREAMBLE_SIZE : PREAMBLE_SIZE + hlen])
-    if zlib.crc32(raw, zlib.crc32(head[8:16])) != hcrc:
-        raise NdpackError("HEADER_CHECKSUM", "the header CRC does not match")
-    # Header text (step 7) and structure (step 8)
-    h = _parse_header_json(raw, limits["max_depth"], limits["max_header_nodes"])
-    _check_structure(h, minor)
-    # Entries (steps 9-18)
+def _check_entries(h: dict, limits: dict, header_end: int) -> list[ArrayInfo]:
+    """Section 9 steps 9 to 18, entry by entry, over a header that passed step 8; ``header_end``
+    is where the header ends in the file (20 + its length). Returns the entries, in file order."""
     alignment = h["alignment"]
     c = 4 if h["checksum"] == "crc32" else 0
     data_length = h["dataLength"]
     arrays = h["arrays"]
     if len(arrays) > limits["max_arrays"]:
         raise NdpackError("LIMIT_EXCEEDED", f"{len(arrays)} arrays > maxArrays")
-    data_start = _align_up(PREAMBLE_SIZE + hlen, alignment)
+    data_start = _align_up(header_end, alignment)
     entries: list[ArrayInfo] = []
     seen: set[str] = set()
     prev_end = 0
@@ -783,6 +760,45 @@ def _parse(buf, limits: dict, size: int | None = None):
         prev_end = off + blen + c
         entries.append(ArrayInfo(name, e["dtype"], tuple(shape), e["order"], e["byteOrder"], codec,
                                  off, blen, nbytes, data_start + off))
+    return entries
+
+
+def _parse(buf, limits: dict, size: int | None = None):
+    """Section 9 steps 1 to 21. Returns (header, minor, entries, data_start, memoryview).
+
+    ``buf`` is the whole file, or, for a reader that fetches ranges, its first bytes (at least up to
+    the data section's start, or all of them when the file is shorter) with ``size`` the file's."""
+    mv = memoryview(buf)
+    if mv.ndim != 1 or mv.itemsize != 1:
+        mv = mv.cast("B")
+    if size is None:
+        size = len(mv)
+    # Preamble (steps 1-6)
+    head = bytes(mv[:PREAMBLE_SIZE])
+    if head[:8] != MAGIC[: min(size, 8)]:
+        raise NdpackError("BAD_MAGIC", "not an ndpack file")
+    if size < PREAMBLE_SIZE:
+        raise NdpackError("TRUNCATED", f"{size} bytes is shorter than the 20-byte preamble")
+    major, minor, hlen, hcrc = struct.unpack_from("<HHII", head, 8)
+    if major != 1:
+        raise NdpackError("UNSUPPORTED_VERSION", f"major version {major}")
+    if hlen > limits["max_header_bytes"]:
+        raise NdpackError("HEADER_TOO_LARGE", f"header of {hlen} bytes > maxHeaderBytes")
+    if PREAMBLE_SIZE + hlen > size:
+        raise NdpackError("TRUNCATED", f"the header ends after the end of the input ({size} bytes)")
+    raw = bytes(mv[PREAMBLE_SIZE : PREAMBLE_SIZE + hlen])
+    if zlib.crc32(raw, zlib.crc32(head[8:16])) != hcrc:
+        raise NdpackError("HEADER_CHECKSUM", "the header CRC does not match")
+    # Header text (step 7), structure (step 8) and entries (steps 9-18)
+    h = _parse_header_json(raw, limits["max_depth"], limits["max_header_nodes"])
+    entries = _fast_entries(h, minor, limits, PREAMBLE_SIZE + hlen)
+    if entries is None:  # the readable checks decide, and name the first failure
+        _check_structure(h, minor)
+        entries = _check_entries(h, limits, PREAMBLE_SIZE + hlen)
+    data_start = _align_up(PREAMBLE_SIZE + hlen, h["alignment"])
+    data_length = h["dataLength"]
+    c = 4 if h["checksum"] == "crc32" else 0
+    prev_end = entries[-1].offset + entries[-1].byte_length + c if entries else 0  # the last end
     # Length and padding (steps 19-21)
     if data_length != prev_end:
         raise NdpackError("GAP", f"dataLength {data_length} != end of the last record {prev_end}")
