@@ -449,10 +449,14 @@ def _parse_strict(text: str, max_depth: int, max_nodes: int) -> dict:
     return root
 
 
-try:  # the package's accelerators (ndpack/_fast_json.py, _fast_entries.py): the same outcomes
+try:  # the package's accelerators (ndpack/_fast_json.py, _fast_entries.py, _crc32.py): the same
+    # outcomes, faster
+    from ._crc32 import crc32 as _crc32
     from ._fast_entries import check_entries as _fast_entries
     from ._fast_json import parse as _fast_parse
 except ImportError:  # this file copied on its own: the readable checks decide every header
+    _crc32 = zlib.crc32
+
     def _fast_parse(text: str, raw: bytes, max_depth: int):
         return None
 
@@ -846,7 +850,7 @@ def check_record(e: ArrayInfo, checksum: str, record) -> None:
     end = e.byte_length
     if checksum == "crc32":
         stored = struct.unpack("<I", record[end : end + 4])[0]
-        if zlib.crc32(record[:end]) != stored:
+        if _crc32(record[:end]) != stored:
             raise NdpackError("CHECKSUM", f"CRC-32 mismatch in array {e.name!r}", array=e.name)
         end += 4
     if bytes(record[end:]).strip(b"\0"):
@@ -1227,7 +1231,7 @@ def _encode(arrays, *, metadata=None, alignment=64, byte_order="little", checksu
             chunks.append(bytes(e["offset"] - pos))
         chunks.append(stored)
         if c:
-            chunks.append(struct.pack("<I", zlib.crc32(stored)))
+            chunks.append(struct.pack("<I", _crc32(stored)))
         pos = e["offset"] + len(stored) + c
     return chunks
 
