@@ -152,7 +152,7 @@ import re
 import struct
 import sys
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -268,6 +268,36 @@ class ArrayInfo(NamedTuple):
     byte_length: int
     nbytes: int
     start: int
+
+
+class Entries(Sequence):
+    """The validated entries of a file, in file order: ``entries[i]`` is the ``ArrayInfo`` of the
+    i-th array, built when asked for, so that a header of many arrays costs no object per array
+    until then; ``positions`` maps each name to its index. Columns: names, dtypes, shapes (lists),
+    orders, byte orders, codecs, offsets, byte lengths and nbytes, then where the data section
+    starts."""
+
+    def __init__(self, columns: tuple, data_start: int, positions: dict):
+        self._columns = columns
+        self._data_start = data_start
+        self.positions = positions
+
+    @classmethod
+    def of(cls, infos: list, data_start: int) -> Entries:
+        """The entries of a list of ``ArrayInfo``."""
+        columns = tuple(zip(*infos))[:9] if infos else ((),) * 9
+        return cls(columns, data_start, {e.name: i for i, e in enumerate(infos)})
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        name, dtype, shape, order, byte_order, codec, offset, length, nbytes = (
+            column[i] for column in self._columns)
+        return ArrayInfo(name, dtype, tuple(shape), order, byte_order, codec, offset, length,
+                         nbytes, self._data_start + offset)
 
 
 def _align_up(x: int, a: int) -> int:
@@ -768,7 +798,8 @@ def _check_entries(h: dict, limits: dict, header_end: int) -> list[ArrayInfo]:
 
 
 def _parse(buf, limits: dict, size: int | None = None):
-    """Section 9 steps 1 to 21. Returns (header, minor, entries, data_start, memoryview).
+    """Section 9 steps 1 to 21. Returns (header, minor, entries (an ``Entries``), data_start,
+    memoryview).
 
     ``buf`` is the whole file, or, for a reader that fetches ranges, its first bytes (at least up to
     the data section's start, or all of them when the file is shorter) with ``size`` the file's."""
@@ -798,7 +829,8 @@ def _parse(buf, limits: dict, size: int | None = None):
     entries = _fast_entries(h, minor, limits, PREAMBLE_SIZE + hlen)
     if entries is None:  # the readable checks decide, and name the first failure
         _check_structure(h, minor)
-        entries = _check_entries(h, limits, PREAMBLE_SIZE + hlen)
+        infos = _check_entries(h, limits, PREAMBLE_SIZE + hlen)
+        entries = Entries.of(infos, _align_up(PREAMBLE_SIZE + hlen, h["alignment"]))
     data_start = _align_up(PREAMBLE_SIZE + hlen, h["alignment"])
     data_length = h["dataLength"]
     c = 4 if h["checksum"] == "crc32" else 0
@@ -947,7 +979,7 @@ class NdpackFile(Mapping):
         self.size = len(mv)
         self.data_start = data_start
         self._entries = entries
-        self._index = {e.name: i for i, e in enumerate(entries)}
+        self._index = entries.positions
         if verify:
             for e in entries:
                 self._verify_record(e)
@@ -955,13 +987,13 @@ class NdpackFile(Mapping):
     # Mapping interface
     @property
     def names(self) -> list[str]:
-        return [e.name for e in self._entries]
+        return list(self._index)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def __iter__(self):
-        return iter(self.names)
+        return iter(self._index)
 
     def __contains__(self, name) -> bool:
         return name in self._index

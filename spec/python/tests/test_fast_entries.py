@@ -1,4 +1,5 @@
-"""Steps 8 to 18 checked at once (ndpack/_fast_entries.py) against the readable checks (reference.py).
+"""Steps 8 to 18 checked at once (ndpack/_fast_entries.py) against the readable checks (reference.py),
+and the entries they return (reference.Entries).
 
 ``check_entries`` may only change speed: it returns the entries the readable checks return, or None
 (then the readable checks decide). Headers of real files are damaged one field at a time, each
@@ -41,6 +42,7 @@ def agree(h: dict, header_end: int, minor: int = 0, limits=LIMITS):
     expected = readable(h, header_end, minor, limits)
     fast = _fast_entries.check_entries(h, minor, limits, header_end)
     if fast is not None:
+        fast = list(fast)  # every entry built from the columns
         assert expected == ("ok", fast)
     return expected, fast
 
@@ -176,3 +178,18 @@ def test_generated_damage_gives_the_same_outcome():
         accepted += fast is not None
         rejected += expected[0] == "error"
     assert accepted >= 500 and rejected >= 1000, (accepted, rejected)
+
+
+def test_entries_are_built_from_columns_when_asked_for():
+    data = sample_file(4, codec="deflate")
+    f = ndpack.loads(data)
+    entries = f._entries
+    assert isinstance(entries, reference.Entries)
+    assert list(entries.positions) == f.names == [f"layer.{i}.w" for i in range(4)]
+    assert entries[-1] == entries[3] == f.info("layer.3.w")
+    assert entries[1:3] == [entries[1], entries[2]]
+    assert [e.start for e in entries] == [f.data_start + e.offset for e in entries]
+    assert all(type(e.shape) is tuple for e in entries)
+    h, end = header_of(data)
+    assert list(reference.Entries.of(list(entries), f.data_start)) == list(entries)
+    assert len(reference.Entries.of([], 64)) == 0
