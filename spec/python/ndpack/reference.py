@@ -834,7 +834,8 @@ def _parse(buf, limits: dict, size: int | None = None):
     data_start = _align_up(PREAMBLE_SIZE + hlen, h["alignment"])
     data_length = h["dataLength"]
     c = 4 if h["checksum"] == "crc32" else 0
-    prev_end = entries[-1].offset + entries[-1].byte_length + c if entries else 0  # the last end
+    last = entries[-1] if entries else None
+    prev_end = last.offset + last.byte_length + c if last else 0  # where the last record ends
     # Length and padding (steps 19-21)
     if data_length != prev_end:
         raise NdpackError("GAP", f"dataLength {data_length} != end of the last record {prev_end}")
