@@ -1,23 +1,28 @@
-"""Benchmark of the ndpack Python package against NumPy, safetensors and np.memmap (run by hand).
+"""Benchmark of the ndpack Python package against json, NumPy, safetensors and np.memmap (run by hand).
 
     python3 -m pip install ./spec/python[all] safetensors   # the INSTALLED package is measured
     python3 bench/python_bench.py            # 1 GiB files and a 4 GiB set (~9 GB in the temp dir)
-    python3 bench/python_bench.py --quick    # 1/16 of the sizes, fewer runs
-    python3 bench/python_bench.py --only read,read-few   # groups by their cases' prefix
+    python3 bench/python_bench.py --quick    # 1/16 of the sizes
+    python3 bench/python_bench.py --only header,load,read   # groups by their cases' prefix
 
-Each case runs in a fresh process (``python_bench.py case NAME DIR``): the first call is timed on its
-own, then 5 samples with a full GC before each (a sample is one call, or, for calls under 10 ms, as
-many as fill 50 ms). Each group runs 3 rounds, its cases interleaved (baseline, case, case...,
-baseline, ...), and reports the medians over the rounds, and the ratio to the baseline measured in
-the same run, with the peak RSS (which counts the file pages a memory map touches) and the peak
-RssAnon (private memory, sampled every 5 ms). Files are written once to a temporary folder (page cache warm
-for every case alike) and removed at the end. Results go to stdout as Markdown (bench/README.md
-records them). Numbers are wall-clock on a shared machine: compare ratios, not absolute times.
+Each case runs in a fresh process (``python_bench.py case NAME DIR RUNS``): the first call is timed
+on its own (it is also the warm-up), then 7 timed samples, each after a full ``gc.collect()`` (a
+sample is one call, or, for calls under 10 ms, as many as fill 50 ms: time / count); the case's time
+is the median of its samples. Each group runs 3 rounds, its cases interleaved (baseline, case,
+case..., baseline, ...), and reports the medians over the rounds, and the ratio to the baseline
+measured in the same run, with the peak RSS (which counts the file pages a memory map touches) and
+the peak RssAnon (private memory, sampled every 5 ms). The CPU time of each sample
+(``time.process_time``, all threads) is reported too: on a machine shared with other work it moves
+far less than wall-clock time, and for single-threaded cases it is the work done. Files are written once to a temporary
+folder (page cache warm for every case alike) and removed at the end; only the files of the groups
+run are written. Results go to stdout as Markdown, ending with one table of the targets. Numbers
+are wall-clock on a shared machine: compare ratios, not absolute times.
 
-Targets (issue 15): ``load`` of a 1 GiB one-array file <= 1.1 x ``np.load(mmap_mode="r")``;
-``open`` + ``read`` of one 4 MiB array of a 1 GiB file <= 1.2 x safetensors'
-``safe_open().get_tensor``; ``from_ndpack(set).sum().compute()`` (threads) >= 0.8 x the throughput of
-the same reduction over ``np.memmap``s."""
+Targets: issue 14, parsing a 10,000-entry header <= 2 x ``json.loads`` of the same text, with the
+strict parser's acceptance and error codes; issue 15, ``load`` of a 1 GiB one-array file <= 1.1 x
+``np.load(mmap_mode="r")``; ``open`` + ``read`` of one 4 MiB array of a 1 GiB file <= 1.2 x
+safetensors' ``safe_open().get_tensor``; ``from_ndpack(set).sum().compute()`` (threads) >= 0.8 x
+the throughput of the same reduction over ``np.memmap``s."""
 
 from __future__ import annotations
 
@@ -42,40 +47,49 @@ ROUNDS = 3
 def sizes(quick: bool) -> dict:
     scale = 16 if quick else 1
     return {"one": GiB // scale, "many": GiB // scale, "set": 4 * GiB // scale,
-            "runs": 5}
+            "runs": 7}
 
 
 # --------------------------------------------------------------------------------------------------
 # Preparation: the same bytes as .ndp, .npy, .safetensors, and the set as .ndp shards.
 # --------------------------------------------------------------------------------------------------
 
-def prepare(folder: str, quick: bool) -> None:
+def prepare(folder: str, quick: bool, groups: list[str]) -> None:
+    """The files of ``groups`` (case prefixes: header, load, read, read-few, sum)."""
     import ndpack
     from safetensors.numpy import save_file
 
     s = sizes(quick)
-    one = np.arange(s["one"] // 4, dtype="f4")
-    ndpack.save(os.path.join(folder, "one.ndp"), {"x": one})
-    np.save(os.path.join(folder, "one.npy"), one)
-    del one
-    count = s["many"] // (4 * MiB)
-    many = {f"t{i:04d}": np.full(MiB, i, "f4") for i in range(count)}
-    ndpack.save(os.path.join(folder, "many.ndp"), many)
-    save_file(many, os.path.join(folder, "many.safetensors"))
-    del many
-    # The same 4 MiB array in a 1 GiB file of 4 arrays: the header is 64 times shorter.
-    rest = (s["many"] - 4 * MiB) // 3 // 4
-    few = {"t0000": np.full(MiB, 0, "f4"), **{f"big{i}": np.zeros(rest, "f4") for i in range(3)}}
-    ndpack.save(os.path.join(folder, "few.ndp"), few)
-    save_file(few, os.path.join(folder, "few.safetensors"))
-    del few
-    shards, rows, width = 4, s["set"] // (4 * 4096 * 4), 4096
-    with ndpack.SetWriter(os.path.join(folder, "set.ndp.index.json"),
-                          [(f"part{k}", "float32", (rows, width)) for k in range(shards)],
-                          max_shard_size=s["set"] // shards) as w:
-        for k in range(shards):
-            for start in range(0, rows, 1024):
-                w.write(f"part{k}", np.full((min(1024, rows - start), width), k + 0.5, "f4"))
+    if "header" in groups:  # issue 14's S2: 10,000 float32 [8, 8]
+        ndpack.save(os.path.join(folder, "header.ndp"),
+                    {f"layer.{i}.weight": np.full((8, 8), i, "f4") for i in range(10000)})
+    if "load" in groups:
+        one = np.arange(s["one"] // 4, dtype="f4")
+        ndpack.save(os.path.join(folder, "one.ndp"), {"x": one})
+        np.save(os.path.join(folder, "one.npy"), one)
+        del one
+    if "read" in groups:
+        count = s["many"] // (4 * MiB)
+        many = {f"t{i:04d}": np.full(MiB, i, "f4") for i in range(count)}
+        ndpack.save(os.path.join(folder, "many.ndp"), many)
+        save_file(many, os.path.join(folder, "many.safetensors"))
+        del many
+    if "read-few" in groups:
+        # The same 4 MiB array in a 1 GiB file of 4 arrays: the header is 64 times shorter.
+        rest = (s["many"] - 4 * MiB) // 3 // 4
+        few = {"t0000": np.full(MiB, 0, "f4"),
+               **{f"big{i}": np.zeros(rest, "f4") for i in range(3)}}
+        ndpack.save(os.path.join(folder, "few.ndp"), few)
+        save_file(few, os.path.join(folder, "few.safetensors"))
+        del few
+    if "sum" in groups:
+        shards, rows, width = 4, s["set"] // (4 * 4096 * 4), 4096
+        with ndpack.SetWriter(os.path.join(folder, "set.ndp.index.json"),
+                              [(f"part{k}", "float32", (rows, width)) for k in range(shards)],
+                              max_shard_size=s["set"] // shards) as w:
+            for k in range(shards):
+                for start in range(0, rows, 1024):
+                    w.write(f"part{k}", np.full((min(1024, rows - start), width), k + 0.5, "f4"))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -86,6 +100,26 @@ def case(name: str, folder: str):
     import ndpack
 
     path = lambda f: os.path.join(folder, f)  # noqa: E731
+    if name.startswith("header/"):
+        from ndpack import reference
+
+        with open(path("header.ndp"), "rb") as fh:
+            head = fh.read(1 << 22)
+        length = int.from_bytes(head[12:16], "little")
+        raw = head[20 : 20 + length]
+        text = raw.decode()
+        limits = reference.DEFAULT_LIMITS
+        if name == "header/json.loads":
+            return lambda: json.loads(text)
+        if name == "header/ndpack-parse":  # FORMAT.md section 9 step 7, as loads/open run it
+            return lambda: reference._parse_header_json(raw, limits["max_depth"],
+                                                        limits["max_header_nodes"])
+        if name == "header/ndpack-strict-parser":  # the readable parser alone
+            return lambda: reference._parse_strict(text, limits["max_depth"],
+                                                   limits["max_header_nodes"])
+        if name == "header/ndpack-steps-1-21":  # every check of the header, entries included
+            size = os.path.getsize(path("header.ndp"))
+            return lambda: reference._parse(head, limits, size=size)
     if name == "load/ndpack":
         return lambda: ndpack.load(path("one.ndp"))["x"]
     if name == "load/np.load-mmap":
@@ -179,20 +213,24 @@ def measure(name: str, folder: str, runs: int) -> dict:
     first = time.perf_counter() - t1
     # A sample is one call, or for calls under 10 ms as many calls as fill 50 ms (time / count).
     repeat = max(1, int(0.05 / max(first, 1e-6))) if first < 0.01 else 1
-    times = []
+    times, cpu_times = [], []
     for _ in range(runs):
         gc.collect()
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         for _ in range(repeat):
             fn()
+        cpu_times.append((time.process_time() - cpu) / repeat)
         times.append((time.perf_counter() - t) / repeat)
     return {"case": name, "first": first, "median": statistics.median(times),
-            "min": min(times), "setup": t1 - t0,
+            "min": min(times), "cpu": statistics.median(cpu_times), "setup": t1 - t0,
             "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "peak_anonymous": anonymous.stop()}
 
 
 GROUPS = [
+    ("parse of a 10,000-entry header (1.3 MB of JSON, issue 14's S2)", "header/json.loads",
+     ["header/ndpack-parse", "header/ndpack-strict-parser", "header/ndpack-steps-1-21"], "time",
+     2.0),
     ("load of a 1 GiB one-array file (then the array object)", "load/np.load-mmap",
      ["load/ndpack"], "time", 1.1),
     ("open + read of one 4 MiB array of a 1 GiB file of 256 such arrays",
@@ -210,21 +248,23 @@ GROUPS = [
 def main() -> None:
     quick = "--quick" in sys.argv
     runs = sizes(quick)["runs"]
+    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
+    groups = [g for g in GROUPS if not only or any(g[1].startswith(p + "/") for p in only)]
     folder = tempfile.mkdtemp(prefix="ndpack-pybench-")
+    summary = []
     try:
         t = time.perf_counter()
-        subprocess.run([sys.executable, __file__, "prepare", folder] + (["--quick"] if quick else []),
-                       check=True)
+        prefixes = sorted({g[1].split("/")[0] for g in groups})
+        subprocess.run([sys.executable, __file__, "prepare", folder, ",".join(prefixes)]
+                       + (["--quick"] if quick else []), check=True)
         print(f"prepared in {time.perf_counter() - t:.0f} s ({'quick' if quick else 'full'} sizes)",
               file=sys.stderr)
         import ndpack
+        from ndpack import _crc32
         print(f"ndpack {ndpack.__file__}; numpy {np.__version__}; python {sys.version.split()[0]}; "
-              f"{os.cpu_count()} CPUs; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')} "
-              "(no BLAS kernel runs here)\n")
-        only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
-        for title, baseline, cases, kind, target in GROUPS:
-            if only and not any(baseline.startswith(prefix) for prefix in only):
-                continue
+              f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}; CRC-32 by "
+              f"{'libdeflate' if _crc32.LIBDEFLATE_CRC32 else 'zlib'}\n")
+        for title, baseline, cases, kind, target in groups:
             # Rounds of one process per case, baseline and cases interleaved, so that the load of
             # the machine (other work on the same cores) drifts over all of them alike; each
             # column is the median over the rounds.
@@ -238,22 +278,36 @@ def main() -> None:
             results = {name: {key: statistics.median(r[key] for r in rs) for key in rs[0]
                               if key != "case"} for name, rs in rounds.items()}
             print(f"#### {title}\n")
-            print("| case | first call | median | best | ratio (medians) | ratio (bests) | peak RSS "
-                  "| peak RssAnon |")
-            print("|---|---|---|---|---|---|---|---|")
+            print("| case | first call | median | best | CPU time | ratio (medians) | ratio (bests) "
+                  "| ratio (first calls) | ratio (CPU times) | peak RSS | peak RssAnon |")
+            print("|---|---|---|---|---|---|---|---|---|---|---|")
             for name, r in results.items():
                 ratios = []
-                for key in ("median", "min"):
+                for key in ("median", "min", "first", "cpu"):
                     base = results[baseline][key]
                     ratio = base / r[key] if kind == "throughput" else r[key] / base
                     ratios.append("baseline" if name == baseline else f"{ratio:.2f} x "
                                   + ("throughput" if kind == "throughput" else "time"))
+                    if key == "median" and name != baseline:
+                        met = ratio >= target if kind == "throughput" else ratio <= target
+                        cpu_ratio = (results[baseline]["cpu"] / r["cpu"] if kind == "throughput"
+                                     else r["cpu"] / results[baseline]["cpu"])
+                        summary.append((name, baseline, kind, target, ratio, cpu_ratio, met,
+                                        name == cases[0]))
                 if name == cases[0]:
                     ratios[0] += f" (target {'>=' if kind == 'throughput' else '<='} {target})"
                 print(f"| {name} | {fmt(r['first'])} | {fmt(r['median'])} | {fmt(r['min'])} | "
-                      f"{ratios[0]} | {ratios[1]} | {r['peak_rss'] / MiB:.0f} MiB | "
+                      f"{fmt(r['cpu'])} | {' | '.join(ratios)} | {r['peak_rss'] / MiB:.0f} MiB | "
                       f"{r['peak_anonymous'] / MiB:.0f} MiB |")
             print()
+        print("#### Targets (ratios of medians in this run)\n")
+        print("| case | against | ratio | ratio of CPU times | target | met |")
+        print("|---|---|---|---|---|---|")
+        for name, baseline, kind, target, ratio, cpu_ratio, met, targeted in summary:
+            sign = ">=" if kind == "throughput" else "<="
+            print(f"| {name} | {baseline} | {ratio:.2f} x {kind} | {cpu_ratio:.2f} x | "
+                  f"{f'{sign} {target}' if targeted else f'({sign} {target})'} | "
+                  f"{'yes' if met else 'no'} |")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -267,8 +321,8 @@ def fmt(seconds: float) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "prepare":
-        prepare(sys.argv[2], "--quick" in sys.argv)
+    if len(sys.argv) > 3 and sys.argv[1] == "prepare":
+        prepare(sys.argv[2], "--quick" in sys.argv, sys.argv[3].split(","))
     elif len(sys.argv) > 4 and sys.argv[1] == "case":
         print(json.dumps(measure(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
     else:

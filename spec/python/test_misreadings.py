@@ -63,7 +63,7 @@ def patched(*changes: tuple[object, str, object]):
 
 
 # The strict parser decides every header, so that a misreading of step 7 in it is what is tested.
-NO_FAST_PATH = (nd, "_fast_parse", lambda text, max_depth: None)
+NO_FAST_PATH = (nd, "_fast_parse", lambda text, raw, max_depth: None)
 
 # -- 1. a number read greedily: stop at the end of the longest RFC 8259 number -------------------
 
@@ -87,7 +87,7 @@ _OUT_OF_BOUNDS = "        if off + blen + c > data_length:\n"
 
 
 def alignment_after_layout():
-    return patched((nd, "_parse", replaced(nd._parse, (_MISALIGNED, ""),
+    return patched((nd, "_check_entries", replaced(nd._check_entries, (_MISALIGNED, ""),
                                            (_OUT_OF_BOUNDS, _MISALIGNED + _OUT_OF_BOUNDS))))
 
 

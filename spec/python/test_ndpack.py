@@ -369,13 +369,13 @@ class Limits(unittest.TestCase):
     def test_strict_and_fast_parsers_agree(self):
         good = (b'{"alignment":8,"checksum":"none","dataLength":0,"metadata":{"a":[1,-0,0.5,'
                 b'"\\u00e9\\n",{"b":null}],"c":1e-7},"arrays":[]}')
-        fast = ndpack._fast_parse(good.decode(), 64)
+        fast = ndpack._fast_parse(good.decode(), good, 64)
         self.assertIsNotNone(fast)
         strict = ndpack._parse_strict(good.decode(), 64, 1000000)
         self.assertEqual(ndpack.canonical_header(fast), ndpack.canonical_header(strict))
         self.assertEqual(ndpack.loads(file_with_header(good)).metadata["a"][3], "é\n")
         pair = good.replace(b"\\u00e9", b"\\ud83d\\ude00")
-        self.assertIsNone(ndpack._fast_parse(pair.decode(), 64))  # the strict parser decides
+        self.assertIsNone(ndpack._fast_parse(pair.decode(), pair, 64))  # the strict parser decides
         self.assertEqual(ndpack.loads(file_with_header(pair)).metadata["a"][3], "😀\n")
 
     def test_newer_minor_version_ignores_unknown_keys(self):

@@ -68,14 +68,14 @@ class Reader(Mapping):
         self.checksum = h["checksum"]
         self.data_end = data_start + h["dataLength"]
         self._entries = entries
-        self._index = {e.name: i for i, e in enumerate(entries)}
+        self._index = entries.positions
 
     # Mapping interface: names in file order; reader[name] is read(name)
     def __len__(self) -> int:
         return len(self._entries)
 
     def __iter__(self):
-        return (e.name for e in self._entries)
+        return iter(self._index)
 
     def __contains__(self, name) -> bool:
         return name in self._index

@@ -12,6 +12,7 @@ import zlib
 import numpy as np
 
 from . import reference
+from ._crc32 import crc32
 from ._io import AtomicFile
 from .reference import DTYPES, NdpackError
 
@@ -148,7 +149,7 @@ class Writer:
         except BaseException:
             self.abort()
             raise
-        self._crc = zlib.crc32(stored, self._crc)
+        self._crc = crc32(stored, self._crc)
         self._rows += shape[0] if shape else 1
         self._written += len(stored)
         if self._written == e["byteLength"]:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import zlib
 from collections import OrderedDict
 
 import dask
@@ -45,6 +44,7 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
 from . import open as open_ndpack
+from ._crc32 import crc32
 from ._io import is_url
 from ._reader import Reader, open_file
 from ._sets import SetReader, SetWriter
@@ -141,7 +141,7 @@ class _File:
 
 
 def _chunk_crc(file: _File, name: str, start: int, stop: int) -> tuple[int, int]:
-    return zlib.crc32(file.reader().read_record(name, start, stop)), stop - start
+    return crc32(file.reader().read_record(name, start, stop)), stop - start
 
 
 def _check_crc(file: _File, name: str, parts: list) -> None:

@@ -132,9 +132,10 @@ Strict JSON (FORMAT.md section 2.1) is implemented by a small iterative parser i
 by ``json.loads``, which keeps the last of two duplicate keys, accepts ``NaN`` and lone surrogates,
 recurses until a RecursionError, and does not report problems in text order. The header is first
 decoded as UTF-8 as a whole, then parsed; the first problem in text order is reported, a malformed
-number (``-01``, ``1.``) being invalid JSON rather than a ``BAD_NUMBER``. (``json`` is used as an
-accelerator for the common case of a valid header; whenever it fails or anything is unusual, the
-strict parser decides.) A compressed payload must be exactly one complete raw DEFLATE stream:
+number (``-01``, ``1.``) being invalid JSON rather than a ``BAD_NUMBER``. (In the package,
+``ndpack/_fast_json.py`` parses headers it can prove valid with the C ``json`` scanner, about 1.3
+times the time of ``json.loads``; whenever it cannot, this parser decides. A copy of this file on
+its own parses every header with this parser: the same outcomes, 10 to 20 times slower.) A compressed payload must be exactly one complete raw DEFLATE stream:
 bytes after its end are ``CODEC_ERROR``.
 
 Metadata key order is kept, on reading and on writing. A JavaScript object always lists integer-like
@@ -144,7 +145,6 @@ valid and canonical, but a JavaScript writer, given the same keys, writes ``"10"
 
 from __future__ import annotations
 
-import json
 import math
 import mmap as _mmap
 import os
@@ -152,7 +152,7 @@ import re
 import struct
 import sys
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -270,6 +270,36 @@ class ArrayInfo(NamedTuple):
     start: int
 
 
+class Entries(Sequence):
+    """The validated entries of a file, in file order: ``entries[i]`` is the ``ArrayInfo`` of the
+    i-th array, built when asked for, so that a header of many arrays costs no object per array
+    until then; ``positions`` maps each name to its index. Columns: names, dtypes, shapes (lists),
+    orders, byte orders, codecs, offsets, byte lengths and nbytes, then where the data section
+    starts."""
+
+    def __init__(self, columns: tuple, data_start: int, positions: dict):
+        self._columns = columns
+        self._data_start = data_start
+        self.positions = positions
+
+    @classmethod
+    def of(cls, infos: list, data_start: int) -> Entries:
+        """The entries of a list of ``ArrayInfo``."""
+        columns = tuple(zip(*infos))[:9] if infos else ((),) * 9
+        return cls(columns, data_start, {e.name: i for i, e in enumerate(infos)})
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        name, dtype, shape, order, byte_order, codec, offset, length, nbytes = (
+            column[i] for column in self._columns)
+        return ArrayInfo(name, dtype, tuple(shape), order, byte_order, codec, offset, length,
+                         nbytes, self._data_start + offset)
+
+
 def _align_up(x: int, a: int) -> int:
     return (x + a - 1) // a * a
 
@@ -285,7 +315,6 @@ _NUMBER_TOKEN_RE = re.compile(r"-?[0-9]*(?:\.[0-9]*)?(?:[eE][-+]?[0-9]*)?")
 _PLAIN_RE = re.compile(r'[^"\\\x00-\x1f]*')
 _HEX4_RE = re.compile(r"[0-9a-fA-F]{4}")
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-_SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _number_value(lit: str, frac: str | None, exp: str | None, in_metadata: bool):
@@ -450,70 +479,19 @@ def _parse_strict(text: str, max_depth: int, max_nodes: int) -> dict:
     return root
 
 
-class _Unusual(Exception):
-    """Raised inside the ``json`` fast path: the strict parser decides instead."""
+try:  # the package's accelerators (ndpack/_fast_json.py, _fast_entries.py, _crc32.py): the same
+    # outcomes, faster
+    from ._crc32 import crc32 as _crc32
+    from ._fast_entries import check_entries as _fast_entries
+    from ._fast_json import parse as _fast_parse
+except ImportError:  # this file copied on its own: the readable checks decide every header
+    _crc32 = zlib.crc32
 
-
-def _unique_pairs(items):
-    d = dict(items)
-    if len(d) != len(items):
-        raise _Unusual
-    return d
-
-
-def _finite_float(s):
-    v = float(s)
-    if math.isinf(v):
-        raise _Unusual
-    return v
-
-
-def _no_constant(s):
-    raise _Unusual
-
-
-def _json_decoder(parse_int):
-    return json.JSONDecoder(object_pairs_hook=_unique_pairs, parse_int=parse_int,
-                            parse_float=_finite_float, parse_constant=_no_constant, strict=True)
-
-
-# "-0" is read as -0.0 (section 2.1); other integers are checked on the parsed tree, which is faster
-# than a hook per integer. The hook is only used when the text holds "-0".
-_DECODER = _json_decoder(None)
-_DECODER_MINUS_ZERO = _json_decoder(lambda s: -0.0 if s == "-0" else int(s))
-
-
-def _fast_parse(text: str, max_depth: int):
-    """Parse a header that is probably valid with the C ``json`` scanner. Returns the header, or
-    None when anything is unusual (the strict parser then decides)."""
-    if _SURROGATE_ESCAPE_RE.search(text):
+    def _fast_parse(text: str, raw: bytes, max_depth: int):
         return None
-    decoder = _DECODER_MINUS_ZERO if "-0" in text else _DECODER
-    try:
-        root, end = decoder.raw_decode(text)
-    except (_Unusual, ValueError, RecursionError):
+
+    def _fast_entries(h: dict, minor: int, limits: dict, header_end: int):
         return None
-    if text[end:].strip(" ") or not isinstance(root, dict):
-        return None
-    # Over the parsed tree: the depth (the header object is depth 1), integers at most 2^53-1 in
-    # magnitude, and, outside `metadata`, section 2.1's numbers (non-negative integers only).
-    todo = [(root, 1, False)]
-    while todo:
-        container, depth, in_meta = todo.pop()
-        if depth > max_depth:
-            return None
-        is_root = container is root
-        for key, v in container.items() if type(container) is dict else enumerate(container):
-            kind = type(v)
-            if kind is int:
-                if v > MAX_SAFE_INTEGER or v < (-MAX_SAFE_INTEGER if in_meta else 0):
-                    return None
-            elif kind is float:
-                if not in_meta:
-                    return None
-            elif kind is dict or kind is list:
-                todo.append((v, depth + 1, in_meta or (is_root and key == "metadata")))
-    return root
 
 
 def _parse_header_json(raw: bytes, max_depth: int, max_nodes: int) -> dict:
@@ -526,10 +504,14 @@ def _parse_header_json(raw: bytes, max_depth: int, max_nodes: int) -> dict:
             from None
     if not text.startswith("{"):
         raise _json_error(0, "the header does not begin with '{'")
-    # Every value but the first follows a ',' or opens a non-empty container: when even this upper
-    # bound is within max_nodes, the fast parser cannot exceed it; otherwise the strict one counts.
-    bound = 1 + text.count(",") + text.count("{") + text.count("[")
-    root = _fast_parse(text, max_depth) if bound <= max_nodes else None
+    # The fast parser builds the whole tree before it is checked, so it only parses a header that
+    # cannot hold more than max_nodes values; otherwise the strict parser counts them as it goes.
+    # Every value but the first takes a character of its own before it (',', ':' or '[') and one
+    # at least of its own, so there are at most (length + 1) / 2 values; and every value but the
+    # first follows a ',' or is the first of a non-empty container.
+    fits = ((len(text) + 1) // 2 <= max_nodes
+            or 1 + text.count(",") + text.count("{") + text.count("[") <= max_nodes)
+    root = _fast_parse(text, raw, max_depth) if fits else None
     if root is None:
         root = _parse_strict(text, max_depth, max_nodes)
     return root
@@ -762,43 +744,16 @@ def _check_structure(h: dict, minor: int) -> None:
                 raise invalid(f"unknown key {k!r}")
 
 
-def _parse(buf, limits: dict, size: int | None = None):
-    """Section 9 steps 1 to 21. Returns (header, minor, entries, data_start, memoryview).
-
-    ``buf`` is the whole file, or, for a reader that fetches ranges, its first bytes (at least up to
-    the data section's start, or all of them when the file is shorter) with ``size`` the file's."""
-    mv = memoryview(buf)
-    if mv.ndim != 1 or mv.itemsize != 1:
-        mv = mv.cast("B")
-    if size is None:
-        size = len(mv)
-    # Preamble (steps 1-6)
-    head = bytes(mv[:PREAMBLE_SIZE])
-    if head[:8] != MAGIC[: min(size, 8)]:
-        raise NdpackError("BAD_MAGIC", "not an ndpack file")
-    if size < PREAMBLE_SIZE:
-        raise NdpackError("TRUNCATED", f"{size} bytes is shorter than the 20-byte preamble")
-    major, minor, hlen, hcrc = struct.unpack_from("<HHII", head, 8)
-    if major != 1:
-        raise NdpackError("UNSUPPORTED_VERSION", f"major version {major}")
-    if hlen > limits["max_header_bytes"]:
-        raise NdpackError("HEADER_TOO_LARGE", f"header of {hlen} bytes > maxHeaderBytes")
-    if PREAMBLE_SIZE + hlen > size:
-        raise NdpackError("TRUNCATED", f"the header ends after the end of the input ({size} bytes)")
-    raw = bytes(mv[PREAMBLE_SIZE : PREAMBLE_SIZE + hlen])
-    if zlib.crc32(raw, zlib.crc32(head[8:16])) != hcrc:
-        raise NdpackError("HEADER_CHECKSUM", "the header CRC does not match")
-    # Header text (step 7) and structure (step 8)
-    h = _parse_header_json(raw, limits["max_depth"], limits["max_header_nodes"])
-    _check_structure(h, minor)
-    # Entries (steps 9-18)
+def _check_entries(h: dict, limits: dict, header_end: int) -> list[ArrayInfo]:
+    """Section 9 steps 9 to 18, entry by entry, over a header that passed step 8; ``header_end``
+    is where the header ends in the file (20 + its length). Returns the entries, in file order."""
     alignment = h["alignment"]
     c = 4 if h["checksum"] == "crc32" else 0
     data_length = h["dataLength"]
     arrays = h["arrays"]
     if len(arrays) > limits["max_arrays"]:
         raise NdpackError("LIMIT_EXCEEDED", f"{len(arrays)} arrays > maxArrays")
-    data_start = _align_up(PREAMBLE_SIZE + hlen, alignment)
+    data_start = _align_up(header_end, alignment)
     entries: list[ArrayInfo] = []
     seen: set[str] = set()
     prev_end = 0
@@ -839,6 +794,48 @@ def _parse(buf, limits: dict, size: int | None = None):
         prev_end = off + blen + c
         entries.append(ArrayInfo(name, e["dtype"], tuple(shape), e["order"], e["byteOrder"], codec,
                                  off, blen, nbytes, data_start + off))
+    return entries
+
+
+def _parse(buf, limits: dict, size: int | None = None):
+    """Section 9 steps 1 to 21. Returns (header, minor, entries (an ``Entries``), data_start,
+    memoryview).
+
+    ``buf`` is the whole file, or, for a reader that fetches ranges, its first bytes (at least up to
+    the data section's start, or all of them when the file is shorter) with ``size`` the file's."""
+    mv = memoryview(buf)
+    if mv.ndim != 1 or mv.itemsize != 1:
+        mv = mv.cast("B")
+    if size is None:
+        size = len(mv)
+    # Preamble (steps 1-6)
+    head = bytes(mv[:PREAMBLE_SIZE])
+    if head[:8] != MAGIC[: min(size, 8)]:
+        raise NdpackError("BAD_MAGIC", "not an ndpack file")
+    if size < PREAMBLE_SIZE:
+        raise NdpackError("TRUNCATED", f"{size} bytes is shorter than the 20-byte preamble")
+    major, minor, hlen, hcrc = struct.unpack_from("<HHII", head, 8)
+    if major != 1:
+        raise NdpackError("UNSUPPORTED_VERSION", f"major version {major}")
+    if hlen > limits["max_header_bytes"]:
+        raise NdpackError("HEADER_TOO_LARGE", f"header of {hlen} bytes > maxHeaderBytes")
+    if PREAMBLE_SIZE + hlen > size:
+        raise NdpackError("TRUNCATED", f"the header ends after the end of the input ({size} bytes)")
+    raw = bytes(mv[PREAMBLE_SIZE : PREAMBLE_SIZE + hlen])
+    if zlib.crc32(raw, zlib.crc32(head[8:16])) != hcrc:
+        raise NdpackError("HEADER_CHECKSUM", "the header CRC does not match")
+    # Header text (step 7), structure (step 8) and entries (steps 9-18)
+    h = _parse_header_json(raw, limits["max_depth"], limits["max_header_nodes"])
+    entries = _fast_entries(h, minor, limits, PREAMBLE_SIZE + hlen)
+    if entries is None:  # the readable checks decide, and name the first failure
+        _check_structure(h, minor)
+        infos = _check_entries(h, limits, PREAMBLE_SIZE + hlen)
+        entries = Entries.of(infos, _align_up(PREAMBLE_SIZE + hlen, h["alignment"]))
+    data_start = _align_up(PREAMBLE_SIZE + hlen, h["alignment"])
+    data_length = h["dataLength"]
+    c = 4 if h["checksum"] == "crc32" else 0
+    last = entries[-1] if entries else None
+    prev_end = last.offset + last.byte_length + c if last else 0  # where the last record ends
     # Length and padding (steps 19-21)
     if data_length != prev_end:
         raise NdpackError("GAP", f"dataLength {data_length} != end of the last record {prev_end}")
@@ -886,7 +883,7 @@ def check_record(e: ArrayInfo, checksum: str, record) -> None:
     end = e.byte_length
     if checksum == "crc32":
         stored = struct.unpack("<I", record[end : end + 4])[0]
-        if zlib.crc32(record[:end]) != stored:
+        if _crc32(record[:end]) != stored:
             raise NdpackError("CHECKSUM", f"CRC-32 mismatch in array {e.name!r}", array=e.name)
         end += 4
     if bytes(record[end:]).strip(b"\0"):
@@ -983,7 +980,7 @@ class NdpackFile(Mapping):
         self.size = len(mv)
         self.data_start = data_start
         self._entries = entries
-        self._index = {e.name: i for i, e in enumerate(entries)}
+        self._index = entries.positions
         if verify:
             for e in entries:
                 self._verify_record(e)
@@ -991,13 +988,13 @@ class NdpackFile(Mapping):
     # Mapping interface
     @property
     def names(self) -> list[str]:
-        return [e.name for e in self._entries]
+        return list(self._index)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def __iter__(self):
-        return iter(self.names)
+        return iter(self._index)
 
     def __contains__(self, name) -> bool:
         return name in self._index
@@ -1267,7 +1264,7 @@ def _encode(arrays, *, metadata=None, alignment=64, byte_order="little", checksu
             chunks.append(bytes(e["offset"] - pos))
         chunks.append(stored)
         if c:
-            chunks.append(struct.pack("<I", zlib.crc32(stored)))
+            chunks.append(struct.pack("<I", _crc32(stored)))
         pos = e["offset"] + len(stored) + c
     return chunks
 
