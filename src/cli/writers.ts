@@ -51,7 +51,7 @@ export interface WriteOptions {
   /** Called with the number of array bytes each time a chunk has been written. */
   readonly onProgress?: (bytes: number) => void;
   /**
-   * .npy only: fsync the output's directory after the rename (default true). `extract` writes many
+   * .npy, .npz and .safetensors: fsync the output's directory after the rename (default true). `extract` writes many
    * files into one directory and fsyncs it once, at the end.
    */
   readonly syncDirectory?: boolean;

@@ -26,7 +26,10 @@ const HOLD_BYTES = 64 * 1024;
 
 /** An array whose bytes arrive in chunks, in its storage order and this machine's byte order. */
 export interface ArrayInChunks extends ArrayPlan {
-  /** The array's `nbytes` bytes, chunk by chunk (each chunk may be reused once the next is asked for). */
+  /**
+   * The array's `nbytes` bytes, chunk by chunk, each a whole number of items (so that a chunk can
+   * be byte-swapped alone); a chunk may be reused once the next is asked for.
+   */
   chunks(): AsyncIterable<Uint8Array>;
 }
 
