@@ -2,7 +2,22 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { defineConfig } from "tsup";
 
-const external = ["node:*", "fflate", "pako", "commander"];
+const external = ["node:*", "commander"];
+
+/**
+ * pako (the browsers' DEFLATE engine) is bundled into dist rather than imported from node_modules:
+ * Node loads an ES module's CommonJS imports through its CommonJS loader and cjs-module-lexer,
+ * which took about 30 ms of the 45 ms CPU that `import "ndpack"` cost (bench/README.md, "import");
+ * bundled, pako's zlib port is plain functions in one chunk, and a development dependency.
+ */
+const noExternal = [/^pako(\/|$)/];
+
+/** The licences of the code bundled into dist (pako: MIT, and zlib's licence for its port of zlib). */
+function writeThirdPartyLicenses(dir: string): void {
+  const pako = readFileSync("node_modules/pako/LICENSE", "utf8");
+  const zlibNotice = readFileSync("node_modules/pako/lib/zlib/inflate.js", "utf8").match(/^\/\/ \(C\) 1995[\s\S]*?source distribution\.$/m)![0].replace(/^\/\/ ?/gm, "");
+  writeFileSync(join(dir, "THIRD_PARTY_LICENSES.txt"), `dist/ bundles pako (https://github.com/nodeca/pako), licensed MIT AND Zlib:\n\n${pako}\n${zlibNotice}\n`);
+}
 
 /**
  * Deletes the chunks esbuild emits for modules that end up with no code (src/index.ts, shared by
@@ -32,7 +47,9 @@ export default defineConfig([
       index: "src/index.ts",
       "node/index": "src/node/index.ts",
       "interop/index": "src/interop/index.ts",
-      "messages/index": "src/messages.ts",
+      "streams/index": "src/streams.ts",
+      "sets/index": "src/sets.ts",
+      "http/index": "src/http.ts",
     },
     format: ["esm", "cjs"],
     dts: true,
@@ -44,7 +61,11 @@ export default defineConfig([
     splitting: true,
     treeshake: true,
     external,
-    onSuccess: async () => dropEmptyChunks("dist"),
+    noExternal,
+    onSuccess: async () => {
+      dropEmptyChunks("dist");
+      writeThirdPartyLicenses("dist");
+    },
   },
   // The `ndpack` command: one ESM file for the bin, no declarations (it exports nothing).
   {
@@ -59,5 +80,6 @@ export default defineConfig([
     splitting: false,
     treeshake: true,
     external,
+    noExternal,
   },
 ]);

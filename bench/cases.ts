@@ -49,7 +49,7 @@ export function defaultConfig(overrides: Partial<BenchConfig>): BenchConfig {
   const quick = overrides.quick ?? false;
   return {
     quick,
-    runs: overrides.runs ?? (quick ? 3 : 10),
+    runs: overrides.runs ?? (quick ? 3 : 7),
     warmup: overrides.warmup ?? (quick ? 1 : 2),
     tmpDir: overrides.tmpDir ?? join(tmpdir(), "ndpack-bench"),
     buildDir: overrides.buildDir ?? BUILD_DIR,

@@ -24,7 +24,7 @@ async function runCase(c: JsCase<unknown>, config: BenchConfig): Promise<CaseRes
   }
   collectGarbage();
   const setupRss = peakRss();
-  const m = await measure(() => c.run(state), { runs: c.runs ?? config.runs, warmup: c.warmup ?? config.warmup, minSampleMs: config.quick ? 20 : 100, warmupMs: config.quick ? 100 : 300, gcEachCall: c.gcEachCall ?? false });
+  const m = await measure(() => c.run(state), { runs: c.runs ?? config.runs, warmup: c.warmup ?? config.warmup, warmupMs: config.quick ? 100 : 300 });
   await c.check?.(state, m.last);
   const extra = c.extra ? await c.extra(state) : undefined;
   const peak = peakRss();
@@ -33,7 +33,7 @@ async function runCase(c: JsCase<unknown>, config: BenchConfig): Promise<CaseRes
   return {
     ...base,
     samples: m.samples,
-    iterations: m.iterations,
+    firstMs: m.firstMs,
     medianMs,
     minMs: Math.min(...m.samples),
     throughput: c.bytes > 0 ? c.bytes / (medianMs / 1000) : undefined,

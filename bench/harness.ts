@@ -59,8 +59,6 @@ export interface JsCase<State = unknown> {
   /** Overrides the configured sample count (long cases). */
   readonly runs?: number;
   readonly warmup?: number;
-  /** A full GC before every timed call, each sample one call (calls of a few ms whose garbage must not weigh on the next). */
-  readonly gcEachCall?: boolean;
 }
 
 /** One thing timed by a Python subprocess's own loop (bench/peers.py), for reference. */
@@ -115,10 +113,10 @@ export interface CaseResult {
   readonly role: Role;
   readonly bytes: number;
   readonly note?: string;
-  /** Milliseconds per operation of each sample. */
+  /** Milliseconds of each sample (one call each, after a full GC). */
   readonly samples?: readonly number[];
-  /** Operations per sample (more than 1 for operations too short to time one by one). */
-  readonly iterations?: number;
+  /** Milliseconds of the first call in the case's fresh process (cold: nothing compiled yet). */
+  readonly firstMs?: number;
   readonly medianMs?: number;
   readonly minMs?: number;
   /** Payload bytes per second at the median. */
@@ -139,77 +137,63 @@ export interface CaseResult {
 export interface MeasureOptions {
   readonly runs: number;
   readonly warmup: number;
-  /** Operations shorter than this are repeated inside one sample until a sample lasts this long. */
-  readonly minSampleMs: number;
   /** The warm-up continues until it has lasted this long (after its `warmup` calls). */
   readonly warmupMs: number;
-  /** A full GC before every call, and one call per sample. */
-  readonly gcEachCall?: boolean;
 }
 
-/** Result of {@link measure}: per-operation milliseconds of each sample. */
+/** Result of {@link measure}: milliseconds of each sample (one call each) and of the first call in the process. */
 export interface Measurement {
   readonly samples: number[];
-  readonly iterations: number;
+  readonly firstMs: number;
   readonly last: unknown;
 }
 
 const gc: (() => void) | undefined = (globalThis as { gc?: () => void }).gc;
 
-/**
- * Calls at least this long get a forced full GC before them (with `--expose-gc`): they allocate
- * hundreds of MiB, and without it the previous call's garbage inflates the peak RSS. Shorter calls
- * get none: a forced GC makes the next allocation-heavy call up to 2.5x slower (measured on S2
- * decode: V8 starts again from a small young generation), so their garbage is collected as it
- * would be in a program, inside samples of many calls.
- */
-const GC_BETWEEN_CALLS_MS = 100;
-
 function isPromise(value: unknown): value is Promise<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === "function";
 }
 
+async function timeOneCall(fn: () => unknown): Promise<{ ms: number; result: unknown }> {
+  const start = performance.now();
+  let result = fn();
+  if (isPromise(result)) result = await result;
+  return { ms: performance.now() - start, result };
+}
+
 /**
- * Times `fn`. Warm-up: `warmup` untimed calls, continued until they have taken `warmupMs` in all
- * (so that a fast function is compiled by the optimizing tiers before it is timed). Then `runs`
- * samples; each sample is `iterations` back-to-back calls, with `iterations` chosen from the
- * warm-up's per-call time so that a sample lasts at least `minSampleMs` (1 for anything slower).
- * The previous result is dropped before each sample; garbage is force-collected only before calls
- * of {@link GC_BETWEEN_CALLS_MS} or more. With `warmup` 0 (cases of many seconds) every sample is
- * one call and nothing runs untimed.
+ * Times `fn` as issue 14 asks, the way a program meets it: first the very first call in this fresh
+ * process (after a full GC, before anything is compiled: most programs decode a file once); then
+ * `warmup` untimed calls, continued until they have taken `warmupMs` in all (so that a fast
+ * function is compiled by the optimizing tiers before it is timed); then `runs` samples of one call
+ * each, every one after a full GC (with `--expose-gc`), so that no call's garbage is paid for by
+ * the next and every library is measured with the same clean heap. With `warmup` 0 (cases of many
+ * seconds) nothing runs untimed and the first call is the first sample.
  */
 export async function measure(fn: () => unknown, options: MeasureOptions): Promise<Measurement> {
-  let last: unknown;
-  let perCall = options.minSampleMs;
+  gc?.();
+  const first = await timeOneCall(fn);
+  let last: unknown = first.result;
+  const samples: number[] = [];
   if (options.warmup > 0) {
     let calls = 0;
-    let fastest = Infinity;
     const started = performance.now();
     while (calls < options.warmup || (performance.now() - started < options.warmupMs && calls < 1_000_000)) {
       last = undefined;
-      if (options.gcEachCall || fastest >= GC_BETWEEN_CALLS_MS) gc?.();
-      const t = performance.now();
-      last = fn();
-      if (isPromise(last)) last = await last;
-      const took = performance.now() - t;
-      fastest = Math.min(fastest, took);
+      last = (await timeOneCall(fn)).result;
       calls++;
     }
-    perCall = fastest;
+  } else {
+    samples.push(first.ms);
   }
-  const iterations = options.gcEachCall || perCall >= options.minSampleMs ? 1 : Math.min(1_000_000, Math.ceil(options.minSampleMs / Math.max(perCall, 0.0002)));
-  const samples: number[] = [];
-  for (let r = 0; r < options.runs; r++) {
+  while (samples.length < options.runs) {
     last = undefined;
-    if (options.gcEachCall || perCall >= GC_BETWEEN_CALLS_MS) gc?.();
-    const start = performance.now();
-    for (let i = 0; i < iterations; i++) {
-      last = fn();
-      if (isPromise(last)) last = await last;
-    }
-    samples.push((performance.now() - start) / iterations);
+    gc?.();
+    const call = await timeOneCall(fn);
+    samples.push(call.ms);
+    last = call.result;
   }
-  return { samples, iterations, last };
+  return { samples, firstMs: first.ms, last };
 }
 
 export function median(values: readonly number[]): number {
@@ -248,9 +232,14 @@ export async function loadNdpack(config: BenchConfig): Promise<Ndpack> {
   return (await import(pathToFileURL(join(config.buildDir, "index.js")).href)) as Ndpack;
 }
 
-/** The built `ndpack/messages` entry, as a user would import it. */
-export async function loadNdpackMessages(config: BenchConfig): Promise<typeof import("../src/messages.js")> {
-  return (await import(pathToFileURL(join(config.buildDir, "messages", "index.js")).href)) as typeof import("../src/messages.js");
+/** The built `ndpack/http` entry, as a user would import it. */
+export async function loadNdpackHttp(config: BenchConfig): Promise<typeof import("../src/http.js")> {
+  return (await import(pathToFileURL(join(config.buildDir, "http", "index.js")).href)) as typeof import("../src/http.js");
+}
+
+/** The built `ndpack/streams` entry, as a user would import it. */
+export async function loadNdpackStreams(config: BenchConfig): Promise<typeof import("../src/streams.js")> {
+  return (await import(pathToFileURL(join(config.buildDir, "streams", "index.js")).href)) as typeof import("../src/streams.js");
 }
 
 export async function loadNdpackNode(config: BenchConfig): Promise<NdpackNode> {

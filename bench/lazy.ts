@@ -96,7 +96,7 @@ export function lazyCases(config: BenchConfig): Case[] {
   const prepareNdp = { key: "s4-file", run: writeS4File };
   const size = config.quick ? "64 MiB" : "1 GiB";
   const note = `L: the S4 file (${size} of float32 arrays of 4 MiB) and its conversions by \`ndpack convert\`, in the page cache. Warm rows: a full GC before every timed call, one call per sample. First-call rows: one call in a fresh process (one sample).`;
-  const base = { kind: "js", scenario: LAZY.scenario, bytes: ARRAY_BYTES, note, gcEachCall: true } as const;
+  const base = { kind: "js", scenario: LAZY.scenario, bytes: ARRAY_BYTES, note } as const;
   // Offsets from plain fs for .ndp, from the reader (after its own first call) for the others.
   const ndpState = async (c: BenchConfig): Promise<LazyState> => ({ node: await loadNdpackNode(c), path, name: middle, ...(await ndpackRange(path, middle)) });
   const foreignState = (extension: string) => async (c: BenchConfig): Promise<LazyState> => {

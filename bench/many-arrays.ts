@@ -54,7 +54,7 @@ export function manyArraysCases(config: BenchConfig): Case[] {
     },
   };
   const note = "M: one sample is one call; a full GC before each. Peak RSS is the case's process (its setup included).";
-  const base = { kind: "js", scenario: MANY.scenario, step: MANY.million, bytes: 0, note, prepare, gcEachCall: true, runs: config.quick ? 2 : 5, warmup: 1 } as const;
+  const base = { kind: "js", scenario: MANY.scenario, step: MANY.million, bytes: 0, note, prepare, runs: config.quick ? 2 : 5, warmup: 1 } as const;
   const setup = async (c: BenchConfig): Promise<ManyState> => ({ node: await loadNdpackNode(c), path: million });
   const cli = join(config.buildDir, "cli", "main.js");
   const runCli = (command: string) => () => {
@@ -83,8 +83,8 @@ export function manyArraysCases(config: BenchConfig): Case[] {
       await reader.close();
       return total;
     } },
-    { ...base, step: MANY.cli, gcEachCall: false, lib: "ndpack inspect (child process; its time only, the RSS shown is the parent's)", role: "ndpack", setup, run: runCli("inspect") },
-    { ...base, step: MANY.cli, gcEachCall: false, lib: "ndpack verify (child process; its time only, the RSS shown is the parent's)", role: "ndpack", setup, run: runCli("verify") },
+    { ...base, step: MANY.cli, lib: "ndpack inspect (child process; its time only, the RSS shown is the parent's)", role: "ndpack", setup, run: runCli("inspect") },
+    { ...base, step: MANY.cli, lib: "ndpack verify (child process; its time only, the RSS shown is the parent's)", role: "ndpack", setup, run: runCli("verify") },
   ];
   return cases;
 }

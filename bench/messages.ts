@@ -18,7 +18,7 @@ import { once } from "node:events";
 import { createServer, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadNdpack, loadNdpackMessages, type BenchConfig, type Case, type JsCase } from "./harness.js";
+import { loadNdpack, loadNdpackStreams, type BenchConfig, type Case, type JsCase } from "./harness.js";
 
 const DIR = dirname(fileURLToPath(import.meta.url));
 const SCENARIO = "messages";
@@ -156,11 +156,11 @@ export function messageCases(config: BenchConfig): Case[] {
       return { answerEvery: bytes.length, answersPerRun: bigCount, open: (socket) => () => write(socket, bytes) };
     }),
     streamCase(BIG_STEP, "ndpack", "ndpack", "ndpack", bigCount, bigPayload, "ndpack: createMessageWriter(socket).send per message; decodeMessages on the other side (CRC-32 checked, each array copied out of the socket's chunks).", async (config) => {
-      const { createMessageWriter } = await loadNdpackMessages(config);
+      const { createMessageWriter } = await loadNdpackStreams(config);
       return { answerEvery: bigCount, open: (socket) => { const writer = createMessageWriter(socket); return () => writer.send(big); } };
     }),
     streamCase(BIG_STEP, "ndpack (checksum: none)", "ndpack", "ndpack", bigCount, bigPayload, "ndpack (checksum: none): the same messages without CRC-32s (send's checksum option), so neither side computes one: what the framing itself costs.", async (config) => {
-      const { createMessageWriter } = await loadNdpackMessages(config);
+      const { createMessageWriter } = await loadNdpackStreams(config);
       return { answerEvery: bigCount, open: (socket) => { const writer = createMessageWriter(socket); return () => writer.send(big, { checksum: "none" }); } };
     }),
   );
@@ -170,7 +170,7 @@ export function messageCases(config: BenchConfig): Case[] {
   cases.push(
     rawCase(SMALL_STEP, smallCount, smallPayload, small),
     streamCase(SMALL_STEP, "ndpack", "ndpack", "ndpack", smallCount, smallPayload, "ndpack: createMessageWriter(socket).send per message (shapes, dtypes and a CRC per array); decodeMessages on the other side.", async (config) => {
-      const { createMessageWriter } = await loadNdpackMessages(config);
+      const { createMessageWriter } = await loadNdpackStreams(config);
       return { answerEvery: smallCount, open: (socket) => { const writer = createMessageWriter(socket); return () => writer.send(small); } };
     }),
     streamCase(SMALL_STEP, "msgpackr (moreTypes)", "peer", "msgpackr", smallCount, smallPayload, "msgpackr: packr.pack({ name: { shape, dtype, data } }) per message with moreTypes: true (typed arrays kept), written with back-pressure; UnpackrStream on the other side.", async () => {

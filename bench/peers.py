@@ -1,8 +1,8 @@
 """Python peers of the ndpack benchmark, run by bench/*.ts as subprocesses.
 
-Each `time` invocation builds its inputs, then times its own loop (warm-up, then N samples, each
-sample long enough to time, garbage collected before each) and prints one JSON line:
-{"samples": [ms per operation...], "iterations": n, "peakRss": bytes, "setupRss": bytes, "extra": {...}}.
+Each `time` invocation builds its inputs, then times its own loop (the first call, warm-up, then N
+samples of one call each, garbage collected before each) and prints one JSON line:
+{"samples": [ms per operation...], "firstMs": ms, "peakRss": bytes, "setupRss": bytes, "extra": {...}}.
 Other commands prepare inputs for the JavaScript peers (`npy`).
 
 Usage:
@@ -69,30 +69,34 @@ def touch(arrays):
     return n
 
 
-def measure(fn, runs, warmup, min_sample_ms=10.0, warmup_ms=300.0):
-    """As bench/harness.ts measure(): warm-up calls (at least `warmup`, for at least `warmup_ms`),
-    then `runs` samples of enough calls each to last `min_sample_ms`, collecting garbage before calls of 100 ms or more."""
-    fastest = float("inf")
-    last = None
-    calls = 0
-    started = time.perf_counter()
-    while calls < max(1, warmup) or ((time.perf_counter() - started) * 1e3 < warmup_ms and calls < 1_000_000):
-        last = None
-        start = time.perf_counter()
-        last = fn()
-        fastest = min(fastest, (time.perf_counter() - start) * 1e3)
-        calls += 1
-    iterations = 1 if fastest >= min_sample_ms else min(1_000_000, int(-(-min_sample_ms // max(fastest, 0.0002))))
+def time_one_call(fn):
+    start = time.perf_counter()
+    result = fn()
+    return (time.perf_counter() - start) * 1e3, result
+
+
+def measure(fn, runs, warmup, warmup_ms=300.0):
+    """As bench/harness.ts measure(): the first call in this fresh process (after a full collection),
+    then warm-up calls (at least `warmup`, for at least `warmup_ms`), then `runs` samples of one call
+    each, every one after gc.collect()."""
+    gc.collect()
+    first_ms, last = time_one_call(fn)
     samples = []
-    for _ in range(runs):
+    if warmup > 0:
+        calls = 0
+        started = time.perf_counter()
+        while calls < warmup or ((time.perf_counter() - started) * 1e3 < warmup_ms and calls < 1_000_000):
+            last = None
+            _, last = time_one_call(fn)
+            calls += 1
+    else:
+        samples.append(first_ms)
+    while len(samples) < runs:
         last = None
-        if fastest >= 100:
-            gc.collect()
-        start = time.perf_counter()
-        for _ in range(iterations):
-            last = fn()
-        samples.append((time.perf_counter() - start) * 1e3 / iterations)
-    return samples, iterations, last
+        gc.collect()
+        ms, last = time_one_call(fn)
+        samples.append(ms)
+    return samples, first_ms, last
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,11 +227,11 @@ def cmd_time(args):
     fn, extra = build(args)
     gc.collect()
     setup_rss = peak_rss()
-    samples, iterations, last = measure(fn, args.runs, args.warmup, args.min_sample_ms, args.warmup_ms)
+    samples, first_ms, last = measure(fn, args.runs, args.warmup, args.warmup_ms)
     extra = dict(extra)
     extra["python"] = sys.version.split()[0]
     extra["numpy"] = np.__version__
-    print(json.dumps({"samples": samples, "iterations": iterations, "peakRss": peak_rss(), "setupRss": setup_rss, "extra": extra}))
+    print(json.dumps({"samples": samples, "firstMs": first_ms, "peakRss": peak_rss(), "setupRss": setup_rss, "extra": extra}))
 
 
 def cmd_npy(args):
@@ -253,7 +257,6 @@ def main():
     parser.add_argument("--out")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--min-sample-ms", type=float, default=10.0)
     parser.add_argument("--warmup-ms", type=float, default=300.0)
     args = parser.parse_args()
     if args.command == "time":

@@ -9,7 +9,9 @@
  */
 import { startNginx, bytesSent, type Nginx } from "../test/helpers/nginx.js";
 import { s4Layout, writeS4File } from "./files.js";
-import { loadNdpack, loadNdpackNode, MiB, touch, type BenchConfig, type Case, type JsCase, type Ndpack } from "./harness.js";
+import { loadNdpackHttp, loadNdpackNode, MiB, touch, type BenchConfig, type Case, type JsCase } from "./harness.js";
+
+type NdpackHttp = Awaited<ReturnType<typeof loadNdpackHttp>>;
 
 export const R1 = {
   step: "one 4 MiB array of a 1 GiB .ndp over HTTP (loopback nginx; warm, full GC before each call)",
@@ -20,7 +22,7 @@ export const R1 = {
 };
 
 interface R1State {
-  ndpack: Ndpack;
+  ndpack: NdpackHttp;
   nginx: Nginx;
   url: string;
   middle: string;
@@ -29,11 +31,11 @@ interface R1State {
   length: number;
   /** Header + padding: the bytes before the data section. */
   dataStart: number;
-  reader?: Awaited<ReturnType<Ndpack["openUrl"]>>;
+  reader?: Awaited<ReturnType<NdpackHttp["openUrl"]>>;
 }
 
 async function r1Setup(config: BenchConfig, openNow: boolean): Promise<R1State> {
-  const ndpack = await loadNdpack(config);
+  const ndpack = await loadNdpackHttp(config);
   const { path, middle, names } = s4Layout(config);
   const local = await (await loadNdpackNode(config)).open(path);
   const start = local.info(middle).offset;
@@ -74,7 +76,7 @@ async function sourceOpenAndRead(s: R1State) {
 export function remoteCases(config: BenchConfig): Case[] {
   const prepare = { key: "s4-file", run: writeS4File };
   const note = `R1: S4's ${config.quick ? "64 MiB file of 16" : "1 GiB file of 256"} float32 arrays of 4 MiB on nginx (127.0.0.1, sendfile, keep-alive), started in each case's setup; ndpack reads verify the CRC (the default), so the bare fetch asks for the same bytes: payload + CRC + padding. Warm rows: a full GC before every call, one call per sample. First-call rows: one call in a fresh process.`;
-  const base = { kind: "js", scenario: "R1", step: R1.step, bytes: 4 * MiB, prepare, note, gcEachCall: true } as const;
+  const base = { kind: "js", scenario: "R1", step: R1.step, bytes: 4 * MiB, prepare, note } as const;
   const teardown = async (s: R1State) => {
     await s.reader?.close();
     await s.nginx.stop();

@@ -148,13 +148,13 @@ async function runPythonCase(c: PythonCase, config: BenchConfig): Promise<CaseRe
     await c.prepare?.(config);
     const runs = c.runs ?? config.runs;
     const warmup = c.warmup ?? config.warmup;
-    const r = await runPython(["time", ...c.args, "--runs", String(runs), "--warmup", String(warmup), "--min-sample-ms", config.quick ? "20" : "100", "--warmup-ms", config.quick ? "100" : "300"]);
+    const r = await runPython(["time", ...c.args, "--runs", String(runs), "--warmup", String(warmup), "--warmup-ms", config.quick ? "100" : "300"]);
     const samples = r.samples as number[];
     const medianMs = median(samples);
     return {
       ...base,
       samples,
-      iterations: r.iterations as number,
+      firstMs: r.firstMs as number,
       medianMs,
       minMs: Math.min(...samples),
       ...(c.bytes > 0 ? { throughput: c.bytes / (medianMs / 1000) } : {}),
@@ -187,7 +187,7 @@ function stepTable(rows: readonly CaseResult[]): string {
   const hasPerItem = rows.some((r) => typeof r.extra?.arrays === "number");
   const hasBytesRead = rows.some((r) => typeof r.extra?.bytesRead === "number");
   const hasImport = rows.some((r) => typeof r.extra?.importMs === "number");
-  const header = ["library", "median", "min", "throughput", "peak RSS", "RSS over setup"];
+  const header = ["library", "median", "min", "first call", "throughput", "peak RSS", "RSS over setup"];
   if (hasPerItem) header.push("per array");
   if (hasRatio) header.push("ratio");
   if (hasBytesRead) header.push("bytes read");
@@ -200,7 +200,7 @@ function stepTable(rows: readonly CaseResult[]): string {
       cells.push(r.unsupported ? `n/a: ${r.error}` : `FAILED: ${r.error}`);
       while (cells.length < header.length) cells.push("");
     } else {
-      cells.push(formatMs(r.medianMs), formatMs(r.minMs), formatRate(r.throughput), formatMiB(r.peakRss), formatMiB(r.peakRss! - r.setupRss!));
+      cells.push(formatMs(r.medianMs), formatMs(r.minMs), r.firstMs === undefined ? "" : formatMs(r.firstMs), formatRate(r.throughput), formatMiB(r.peakRss), formatMiB(r.peakRss! - r.setupRss!));
       if (hasPerItem) cells.push(typeof r.extra?.arrays === "number" ? formatMs(r.medianMs / r.extra.arrays) : "");
       if (hasRatio) cells.push(ratioOf(r) !== undefined ? `${ratioOf(r)!.toFixed(2)}${r.extra?.codec === "none" ? " (stored raw)" : ""}` : "");
       if (hasBytesRead) cells.push(typeof r.extra?.bytesRead === "number" ? `${r.extra.bytesRead.toLocaleString("en-US")}${typeof r.extra.allowedBytes === "number" ? ` (allowed ${r.extra.allowedBytes.toLocaleString("en-US")})` : ""}` : "");
@@ -225,7 +225,7 @@ function report(results: readonly CaseResult[], targets: readonly TargetResult[]
   const out: string[] = [];
   out.push(`## Run of ${new Date().toISOString()}${config.quick ? " (--quick: smaller sizes)" : ""}`, "");
   out.push(Object.entries(info).map(([k, v]) => `- ${k}: ${v}`).join("\n"), "");
-  out.push(`Each row: ${config.warmup} warm-up run(s), then ${config.runs} samples (fewer where a case says so), each case in a fresh process. Ratios are speed ratios at the median (reference time / row time: above 1 is faster than the reference). Throughput counts the arrays' bytes, in decimal units. RSS over setup: peak RSS minus the peak once the inputs existed.`, "");
+  out.push(`Each row: the first call in a fresh process, ${config.warmup} or more warm-up run(s), then ${config.runs} samples of one call each, a full GC before each (fewer samples where a case says so); each case in a fresh process. Ratios are speed ratios at the median (reference time / row time: above 1 is faster than the reference). Throughput counts the arrays' bytes, in decimal units. RSS over setup: peak RSS minus the peak once the inputs existed.`, "");
   for (const scenario of Object.keys(SCENARIOS)) {
     const ofScenario = results.filter((r) => r.scenario === scenario);
     if (ofScenario.length === 0) continue;

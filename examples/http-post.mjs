@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 
 import { createServer } from "node:http";
-import { decodeStream, encodeStream, isNdpackError } from "ndpack";
+import { isNdpackError } from "ndpack";
+import { decodeStream, encodeStream } from "ndpack/streams";
 
 const server = createServer(async (request, response) => {
   try {

@@ -6,7 +6,7 @@ import { open } from "ndpack/node";
 
 const url = process.argv[2]; // any HTTP(S) server that answers Range requests: nginx, S3, a CDN
 
-// open() takes URLs as well as paths; openUrl (from "ndpack") is the same in browsers.
+// open() takes URLs as well as paths; openUrl (from "ndpack/http") is the same in browsers.
 const headers = process.env.TOKEN ? { authorization: `Bearer ${process.env.TOKEN}` } : {};
 const file = await open(url, { headers, retries: 3, timeout: 30_000 });
 const frame = await file.readRows("frames", 10, 11);                 // frame 10 alone: one request of 256 KiB

@@ -2,7 +2,7 @@
 // CDN) without downloading the rest. Run: node remote-safetensors.mjs URL TENSOR
 import assert from "node:assert/strict";
 
-import { openUrl } from "ndpack";
+import { openUrl } from "ndpack/http";
 import { FORMATS } from "ndpack/interop"; // .safetensors, .npz, .npy (the core alone reads ndpack)
 
 const [url, name] = process.argv.slice(2); // e.g. https://huggingface.co/.../model.safetensors h.0.ln_1.weight

@@ -7,7 +7,7 @@ import { once } from "node:events";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { decodeMessages } from "ndpack/messages";
+import { decodeMessages } from "ndpack/streams";
 
 const frames = [];
 const server = createServer(async (socket) => {

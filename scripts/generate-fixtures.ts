@@ -7,7 +7,7 @@
  * §11: concatenations of those files, whole or cut), `index.json` and `.gitattributes`; the three
  * folders are emptied first. `--format-md` (default `FORMAT.md`) is the file whose
  * text between `<!-- worked-example:start -->` and `<!-- worked-example:end -->` is rewritten.
- * The output is deterministic: no clock, no unseeded randomness, fflate (pinned) for DEFLATE: the
+ * The output is deterministic: no clock, no unseeded randomness, pako (pinned) for DEFLATE: the
  * library's compressor in browsers, so its encoder reproduces the compressed vectors there (and in
  * Node when made to use it, as test/fixtures.test.ts does).
  *
@@ -316,7 +316,7 @@ interface FileOptions {
 
 const valid: ValidCase[] = [];
 
-/** The stored payload of `def` as a canonical writer makes it (fflate at level 6, as the encoder in browsers by default). */
+/** The stored payload of `def` as a canonical writer makes it (pako at level 6, as the encoder in browsers by default). */
 function storedOf(def: ArrayDef, byteOrder: ByteOrder): { stored: Uint8Array; codec: Codec } {
   const { wordSize } = sizes(def.dtype);
   const ordered = byteOrder === "big" && wordSize > 1 ? B.swapWords(def.le, wordSize) : def.le;
@@ -370,7 +370,7 @@ function expectation(description: string, canonical: boolean, version: { major: 
  * holds compressed payloads (whose DEFLATE bytes are particular to the writer, FORMAT.md §5).
  */
 function validCase(name: string, description: string, defs: readonly ArrayDef[], options: FileOptions = {}): Uint8Array {
-  // The encoder as in browsers (fflate), whose DEFLATE bytes are pinned by the lockfile.
+  // The encoder as in browsers (pako), whose DEFLATE bytes are pinned by the lockfile.
   const bytes = withoutNativeZlib(() => encode(
     defs.map((def) => [def.name, { data: hostArray(def), shape: def.shape, dtype: def.dtype as never, order: def.order ?? "C", ...(def.codec ? { codec: def.codec } : {}) }] as const),
     { ...options, metadata: options.metadata ?? {} },
@@ -728,7 +728,7 @@ const WORKED: readonly WorkedExample[] = [
     "shuffle+deflate",
     [
       'A float32 array "s" of shape [8] (1, 2, ..., 8) with codec `"shuffle+deflate"`, alignment 8, checksum `"crc32"`.',
-      "The stored payload is one writer's DEFLATE output (fflate, level 6): another writer's may differ (section 5),",
+      "The stored payload is one writer's DEFLATE output (pako, level 6): another writer's may differ (section 5),",
       "but it must decode to the same bytes, and the CRC covers the stored bytes.",
     ],
     [{ name: "s", dtype: "float32", shape: [8], codec: "shuffle+deflate", le: le("float32", [1, 2, 3, 4, 5, 6, 7, 8]) }],

@@ -9,10 +9,11 @@
  * output chunk (twice the size with shuffle, whose inverse needs a second buffer). Whatever the
  * engine, one payload or streamed member meets the one rule of {@link checkInflated}.
  *
- * Compression lives in compress.ts (zlib, or fflate in browsers), so that a page that only decodes
- * loads no compressor. The compressors do not write identical bytes, so a compressed file's bytes
- * depend on the runtime that wrote it (its contents never do). Each entry point reads
- * `nativeZlib` when called, so tests can take zlib away to run the browsers' path.
+ * Compression lives in compress.ts (zlib, or pako's compressor in browsers: one DEFLATE library
+ * per runtime), so that a page that only decodes loads no compressor. The two compressors write
+ * the same bytes at levels 1 to 9 (test/compress.test.ts), though another zlib may write others:
+ * a compressed file's bytes may depend on the runtime that wrote it, its contents never do. Each
+ * entry point reads `nativeZlib` when called, so tests can take zlib away to run the browsers' path.
  *
  * @module
  */

@@ -3,7 +3,9 @@
  * typed-array views in Node and browsers. The byte format is specified in FORMAT.md.
  *
  * This entry point is browser-safe: it takes and returns bytes and imports no `node:` module.
- * File I/O lives in `ndpack/node`.
+ * File I/O lives in `ndpack/node`, HTTP(S) in `ndpack/http`, the foreign formats in
+ * `ndpack/interop`, sharded sets in `ndpack/sets`, and streams (one file, or many messages, over a
+ * connection) in `ndpack/streams`.
  *
  * @example
  * ```ts
@@ -40,20 +42,10 @@ export {
   float8E4M3FNToFloat32,
   float8E5M2ToFloat32,
 } from "./floats.js";
-export { decodeStream, encodeStream } from "./stream.js";
 export { openSource } from "./reader.js";
 export type { NdpackReader, OpenSourceOptions, ReadChunksOptions, ReadManyArraysOptions, ReadOptions } from "./reader.js";
 export { bytesSource } from "./io/bytes.js";
 export { COALESCE_GAP_BYTES } from "./io/source.js";
 export type { ByteSource, CheckedBytes, ReadManyOptions, ReadRequestOptions } from "./io/source.js";
 export type { FileFormat, FormatName } from "./formats/types.js";
-export { parseSetIndex } from "./set.js";
-export type { SetIndex, SetIndexLimits, SetShard, ShardFormat } from "./set.js";
-export { openSet, openSetAt, shardUrl } from "./set-reader.js";
-export type { OpenedShard, OpenSetOptions, SetReader, SetVerifyReport, ShardOpener, ShardVerification } from "./set-reader.js";
-export type { ByteStream, DecodeStreamOptions, EncodeStreamOptions, NdpackStreamReader, StreamHeader } from "./stream.js";
 export { blobSource } from "./io/blob.js";
-export { httpSource } from "./io/http.js";
-export type { HttpSource, HttpSourceOptions } from "./io/http.js";
-export { openUrl } from "./remote.js";
-export type { OpenUrlOptions } from "./remote.js";

@@ -13,7 +13,7 @@
  *
  * @example
  * ```ts
- * import { createMessageWriter, decodeMessages } from "ndpack";
+ * import { createMessageWriter, decodeMessages } from "ndpack/streams";
  *
  * // Producer (a Node socket or a Web WritableStream).
  * const writer = createMessageWriter(socket);

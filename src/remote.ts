@@ -4,20 +4,22 @@
  *
  * @module
  */
-import { checkOptionNames } from "./errors.js";
+import { checkOptionNames, NdpackError } from "./errors.js";
 import { HTTP_SOURCE_OPTIONS, httpSource, withoutQuery, type HttpSourceOptions } from "./io/http.js";
 import { OPEN_SOURCE_OPTIONS, openSource, type NdpackReader, type OpenSourceOptions } from "./reader.js";
 import { SET_INDEX_SUFFIX } from "./set.js";
-import { openSetAt } from "./set-reader.js";
 
 /**
  * Options of {@link openUrl}: those of `httpSource` (headers, retries, timeout, concurrency...)
  * and of `openSource` (format, limits). `signal` cancels the opening and every later request of
  * the reader; a read's own `signal` cancels that read.
  */
-export interface OpenUrlOptions extends HttpSourceOptions, OpenSourceOptions {
-  /** For a set (a URL whose path ends in `.index.json`): the largest index accepted, in bytes (default 100 MiB). */
-  readonly maxIndexBytes?: number;
+export interface OpenUrlOptions extends HttpSourceOptions, OpenSourceOptions {}
+
+/** `options` of a URL's reader split into its HTTP source's (each request also gets `signal`) and its reader's. */
+export function splitUrlOptions<Options extends HttpSourceOptions>(options: Options): { http: HttpSourceOptions; reader: Omit<Options, Exclude<keyof HttpSourceOptions, "signal">> } {
+  const { headers, fetch, retries, timeout, concurrency, allowFullDownload, ...reader } = options;
+  return { http: { headers, fetch, retries, timeout, concurrency, allowFullDownload, signal: options.signal }, reader };
 }
 
 /**
@@ -33,9 +35,9 @@ export interface OpenUrlOptions extends HttpSourceOptions, OpenSourceOptions {
  * `readMany` coalesces neighbouring arrays into few requests. The format is told from the first
  * bytes, else from the URL's extension (its query left out).
  *
- * A URL whose path ends in `.index.json` is a sharded set's index (FORMAT.md §12; a Hugging Face
- * checkpoint's `model.safetensors.index.json`): the reader is then a `SetReader`, which reads the
- * index, and each shard (at its name next to the index) only when one of its arrays is read.
+ * A URL whose path ends in `.index.json` is a sharded set's index (FORMAT.md §12), which
+ * `openSetUrl` of `ndpack/sets` opens (and `open` of `ndpack/node`): here it is INVALID_ARGUMENT,
+ * before any request, so that the core a web page bundles stays without the set reader.
  *
  * Errors: those of `httpSource` (HTTP_ERROR with `status`, RANGE_NOT_SUPPORTED, FILE_CHANGED,
  * TRUNCATED, IO_ERROR, TIMEOUT, ABORTED) and the format errors of the file's reader.
@@ -48,15 +50,12 @@ export interface OpenUrlOptions extends HttpSourceOptions, OpenSourceOptions {
  * ```
  */
 export async function openUrl(url: string | URL, options: OpenUrlOptions = {}): Promise<NdpackReader> {
-  checkOptionNames(options, { ...HTTP_SOURCE_OPTIONS, ...OPEN_SOURCE_OPTIONS, maxIndexBytes: true }, "openUrl");
-  const { headers, fetch, retries, timeout, concurrency, allowFullDownload, ...readerOptions } = options;
-  const http = { headers, fetch, retries, timeout, concurrency, allowFullDownload };
+  checkOptionNames(options, { ...HTTP_SOURCE_OPTIONS, ...OPEN_SOURCE_OPTIONS }, "openUrl");
   if (new URL(url).pathname.endsWith(SET_INDEX_SUFFIX)) {
-    // A set: its index, then each shard next to it when one of its arrays is read, each an HTTP source of its own.
-    const openShard = (location: string, read: { signal?: AbortSignal }) => httpSource(location, { ...http, signal: read.signal ?? options.signal });
-    return openSetAt(url, openShard, { ...readerOptions, name: withoutQuery(String(url)) });
+    throw new NdpackError("INVALID_ARGUMENT", `${withoutQuery(String(url))} is a sharded set's index: open it with openSetUrl of ndpack/sets (or open of ndpack/node)`);
   }
-  const source = await httpSource(url, { ...http, signal: options.signal });
+  const { http, reader } = splitUrlOptions(options);
+  const source = await httpSource(url, http);
   // Named without its query: a presigned URL's signature stays out of messages, and the extension is the path's.
-  return openSource(source, { name: withoutQuery(source.url), ...readerOptions });
+  return openSource(source, { name: withoutQuery(source.url), ...reader });
 }

@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import { decodeStream, encodeStream } from "ndpack";
+ * import { decodeStream, encodeStream } from "ndpack/streams";
  *
  * await fetch(url, { method: "POST", body: encodeStream({ x: new Float32Array(1e6) }), duplex: "half" });
  *

@@ -11,16 +11,15 @@ import { crc32 } from "../src/crc32.js";
 import { fromNdpack, fromNpy, fromNpz, fromSafetensors, toNdpack, toNpy, toNpz, toSafetensors } from "../src/interop/index.js";
 import {
   decode,
-  decodeStream,
   encode,
   encodedSize,
   encodeInto,
-  encodeStream,
   ERROR_CODES,
   verify,
   type DecodeOptions,
   type ErrorCode,
 } from "../src/index.js";
+import { decodeStream, encodeStream } from "../src/streams.js";
 import * as B from "./helpers/fixture-builder.js";
 import { failure } from "./helpers/common.js";
 

@@ -63,7 +63,7 @@ describe("README recipes are copied from examples/", () => {
     for (const file of files) {
       if (file !== "demo.mjs") expect(shown.has(`examples/${file}`), `${file} has no block in the README`).toBe(true);
       const source = readFileSync(join(EXAMPLES, file), "utf8");
-      expect(source, file).toMatch(/from "ndpack(\/node|\/interop|\/messages)?"/);
+      expect(source, file).toMatch(/from "ndpack(\/node|\/interop|\/streams|\/sets|\/http)?"/);
       expect(source, file).not.toMatch(/from "\.\.\/(dist|src)\//);
     }
     for (const file of readdirSync(EXAMPLES).filter((f) => f.endsWith(".py"))) expect(shown.has(`examples/${file}`), `${file} has no block in the README`).toBe(true);

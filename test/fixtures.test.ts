@@ -272,7 +272,7 @@ describe("valid fixtures", () => {
     expectContents(decode(bytes, { copy: "always" }), expected);
 
     const compressed = expected.arrays.some((a) => a.codec !== "none");
-    // Compressed vectors were deflated by fflate (level 6), the library's compressor in browsers, which
+    // Compressed vectors were deflated by pako (level 6), the library's compressor in browsers, which
     // must reproduce them; Node's zlib compresses to other bytes of the same contents.
     const again = compressed ? withoutNativeZlib(() => reencode(file, expected)) : reencode(file, expected);
     if (expected.canonical || compressed) {

@@ -8,8 +8,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { decode, encode, NdpackError, type ArraysInput, type ByteStream, type EncodeOptions, type ErrorCode, type NdArray } from "../src/index.js";
-import { createMessageWriter, decodeMessages } from "../src/messages.js";
+import { decode, encode, NdpackError, type ArraysInput, type EncodeOptions, type ErrorCode, type NdArray } from "../src/index.js";
+import { createMessageWriter, decodeMessages, type ByteStream } from "../src/streams.js";
 import { arrayBytes, caseInput, caseMismatch } from "./helpers/message-cases.js";
 
 function concat(chunks: readonly Uint8Array[]): Uint8Array {

@@ -12,31 +12,87 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
 import * as ndpack from "../src/index.js";
-import * as messages from "../src/messages.js";
+import * as http from "../src/http.js";
+import * as nodeEntry from "../src/node/index.js";
+import * as sets from "../src/sets.js";
+import * as streams from "../src/streams.js";
 import { exportsOf } from "./helpers/exports.js";
 
 const INDEX = fileURLToPath(new URL("../src/index.ts", import.meta.url));
 
 const exported = exportsOf(INDEX);
 
-describe("public API of src/messages.ts (ndpack/messages: many messages over one stream, FORMAT.md §11)", () => {
+describe("public API of src/streams.ts (ndpack/streams: one file or many messages over a stream, FORMAT.md §9 and §11)", () => {
   // An entry point of its own: the core's browser bundle stays within its size budget (issue 13).
-  const messageExports = exportsOf(fileURLToPath(new URL("../src/messages.ts", import.meta.url)));
+  const streamExports = exportsOf(fileURLToPath(new URL("../src/streams.ts", import.meta.url)));
 
   test("exports exactly these names, each with TSDoc, and nothing else at run time", () => {
-    expect(messageExports.map((e) => `${e.kind} ${e.name}`)).toEqual([
+    expect(streamExports.map((e) => `${e.kind} ${e.name}`)).toEqual([
+      "type ByteStream",
       "type DecodeMessagesOptions",
+      "type DecodeStreamOptions",
+      "type EncodeStreamOptions",
       "type MessageTarget",
       "type MessageWriterOptions",
       "type NdpackMessage",
       "type NdpackMessageReader",
       "type NdpackMessageWriter",
+      "type NdpackStreamReader",
       "type NodeWritableLike",
+      "type StreamHeader",
       "value createMessageWriter",
       "value decodeMessages",
+      "value decodeStream",
+      "value encodeStream",
     ]);
-    expect(messageExports.filter((e) => !e.documented).map((e) => e.name)).toEqual([]);
-    expect(Object.keys(messages).sort()).toEqual(["createMessageWriter", "decodeMessages"]);
+    expect(streamExports.filter((e) => !e.documented).map((e) => e.name)).toEqual([]);
+    expect(Object.keys(streams).sort()).toEqual(["createMessageWriter", "decodeMessages", "decodeStream", "encodeStream"]);
+  });
+});
+
+describe("public API of src/sets.ts (ndpack/sets: sharded sets, FORMAT.md §12)", () => {
+  // An entry point of its own: the set reader carries the .safetensors shard reader, which kept the
+  // core's browser bundle over its size budget (issue 13).
+  const setExports = exportsOf(fileURLToPath(new URL("../src/sets.ts", import.meta.url)));
+
+  test("exports exactly these names, each with TSDoc, and nothing else at run time", () => {
+    expect(setExports.map((e) => `${e.kind} ${e.name}`)).toEqual([
+      "type OpenSetOptions",
+      "type OpenSetUrlOptions",
+      "type OpenedShard",
+      "type SetIndex",
+      "type SetIndexLimits",
+      "type SetReader",
+      "type SetShard",
+      "type SetVerifyReport",
+      "type ShardFormat",
+      "type ShardOpener",
+      "type ShardVerification",
+      "value openSet",
+      "value openSetAt",
+      "value openSetUrl",
+      "value parseSetIndex",
+      "value shardUrl",
+    ]);
+    expect(setExports.filter((e) => !e.documented).map((e) => e.name)).toEqual([]);
+    expect(Object.keys(sets).sort()).toEqual(["openSet", "openSetAt", "openSetUrl", "parseSetIndex", "shardUrl"]);
+  });
+
+  test("ndpack/node re-exports every value of the core, of ndpack/http, ndpack/sets and ndpack/streams", () => {
+    const nodeValues = Object.keys(nodeEntry);
+    for (const name of [...Object.keys(ndpack), ...Object.keys(http), ...Object.keys(sets), ...Object.keys(streams)]) expect(nodeValues, name).toContain(name);
+  });
+});
+
+describe("public API of src/http.ts (ndpack/http: files on HTTP(S) servers, read with Range requests)", () => {
+  // An entry point of its own, as transports are (STYLE.md rule 6), which keeps the core's browser
+  // bundle within its size budget (issue 13).
+  const httpExports = exportsOf(fileURLToPath(new URL("../src/http.ts", import.meta.url)));
+
+  test("exports exactly these names, each with TSDoc, and nothing else at run time", () => {
+    expect(httpExports.map((e) => `${e.kind} ${e.name}`)).toEqual(["type HttpSource", "type HttpSourceOptions", "type OpenUrlOptions", "value httpSource", "value openUrl"]);
+    expect(httpExports.filter((e) => !e.documented).map((e) => e.name)).toEqual([]);
+    expect(Object.keys(http).sort()).toEqual(["httpSource", "openUrl"]);
   });
 });
 
@@ -50,7 +106,6 @@ describe("public API of src/index.ts", () => {
       "type ArraysInput",
       "type ByteOrder",
       "type ByteSource",
-      "type ByteStream",
       "value COALESCE_GAP_BYTES",
       "type CheckedBytes",
       "type Checksum",
@@ -60,33 +115,25 @@ describe("public API of src/index.ts", () => {
       "value DTYPE_NAMES",
       "type DecodeInput",
       "type DecodeOptions",
-      "type DecodeStreamOptions",
       "type DecodedArray",
       "type Dtype",
       "type DtypeData",
       "type DtypeInfo",
       "value ERROR_CODES",
       "type EncodeOptions",
-      "type EncodeStreamOptions",
       "type ErrorCode",
       "type ErrorDetails",
       "value FORMAT_VERSION",
       "type FileFormat",
       "type Float16ArrayIfDeclared",
       "type FormatName",
-      "type HttpSource",
-      "type HttpSourceOptions",
       "type NdArray",
       "type NdArrayOf",
       "type NdpackContents",
       "value NdpackError",
       "type NdpackFile",
       "type NdpackReader",
-      "type NdpackStreamReader",
-      "type OpenSetOptions",
       "type OpenSourceOptions",
-      "type OpenUrlOptions",
-      "type OpenedShard",
       "type Order",
       "type ReadChunksOptions",
       "type ReadLimits",
@@ -94,25 +141,14 @@ describe("public API of src/index.ts", () => {
       "type ReadManyOptions",
       "type ReadOptions",
       "type ReadRequestOptions",
-      "type SetIndex",
-      "type SetIndexLimits",
-      "type SetReader",
-      "type SetShard",
-      "type SetVerifyReport",
-      "type ShardFormat",
-      "type ShardOpener",
-      "type ShardVerification",
-      "type StreamHeader",
       "type TypedArray",
       "type VerifyReport",
       "value bfloat16ToFloat32",
       "value blobSource",
       "value bytesSource",
       "value decode",
-      "value decodeStream",
       "value encode",
       "value encodeInto",
-      "value encodeStream",
       "value encodedSize",
       "value float16ToFloat32",
       "value float32ToBfloat16",
@@ -121,14 +157,8 @@ describe("public API of src/index.ts", () => {
       "value float32ToFloat8E5M2",
       "value float8E4M3FNToFloat32",
       "value float8E5M2ToFloat32",
-      "value httpSource",
       "value isNdpackError",
-      "value openSet",
-      "value openSetAt",
       "value openSource",
-      "value openUrl",
-      "value parseSetIndex",
-      "value shardUrl",
       "value verify",
     ]);
   });

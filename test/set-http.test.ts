@@ -2,7 +2,8 @@
  * Sharded sets over HTTP from a real nginx on loopback (FORMAT.md §12): opening a set transfers
  * its index only; reading an array, its shard's first request and that array's range; shard names
  * that must be percent-encoded reach their files; a Hugging Face checkpoint written by the
- * safetensors Python package reads byte for byte; a missing shard is HTTP_ERROR 404 naming it.
+ * safetensors Python package reads byte for byte; a missing shard is HTTP_ERROR 404 naming it;
+ * the core's `openUrl` refuses a set's index (INVALID_ARGUMENT) before any request.
  */
 import { createHash } from "node:crypto";
 import { cpSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -10,8 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { NdArray } from "../src/index.js";
-import type { SetReader } from "../src/set-reader.js";
 import { openUrl } from "../src/remote.js";
+import { openSetUrl } from "../src/sets.js";
 import { errorLineOf, requireBuiltCli, runCli } from "./helpers/cli-run.js";
 import { failure } from "./helpers/node-files.js";
 import { bytesSent, startNginx, type Nginx } from "./helpers/nginx.js";
@@ -41,7 +42,7 @@ const url = (path: string) => `${nginx.origin}/files/${path.split("/").map(encod
 describe("the vectors of fixtures/sets over HTTP", () => {
   test.each(vectors.valid.filter((c) => c.arrays.length > 0).map((c) => [c.name, c] as const))("%s: open transfers the index alone; each array its shard's first request and its range", async (_, c) => {
     const index = url(`sets/valid/${c.name}/${c.index}`);
-    const { result: set, entries } = await nginx.requests(async () => (await openUrl(index)) as SetReader);
+    const { result: set, entries } = await nginx.requests(() => openSetUrl(index));
     try {
       expect(entries.map((e) => e.uri)).toEqual([new URL(index).pathname]);
       expect(bytesSent(entries)).toBe(statSync(join(dir, "sets", "valid", c.name, c.index)).size);
@@ -61,7 +62,7 @@ describe("the vectors of fixtures/sets over HTTP", () => {
 describe("a Hugging Face checkpoint over HTTP", () => {
   test("every tensor, byte for byte with what Python wrote; one array costs the index, its shard's first request, its range", async () => {
     const index = url("hf/model.safetensors.index.json");
-    const set = (await openUrl(index)) as SetReader;
+    const set = await openSetUrl(index);
     try {
       const { result: head, entries } = await nginx.requests(() => set.read("lm_head.weight"));
       expect(sha256(head)).toBe(hf.tensors["lm_head.weight"]!.sha256);
@@ -79,7 +80,7 @@ describe("a Hugging Face checkpoint over HTTP", () => {
     cpSync(join(dir, "hf"), join(dir, "hf-missing"), { recursive: true });
     const shard = hf.tensors["lm_head.weight"]!.shard;
     rmSync(join(dir, "hf-missing", shard));
-    const set = (await openUrl(url("hf-missing/model.safetensors.index.json"))) as SetReader;
+    const set = await openSetUrl(url("hf-missing/model.safetensors.index.json"));
     try {
       const error = await failure(() => set.read("lm_head.weight"), "HTTP_ERROR");
       expect(error.status).toBe(404);
@@ -95,8 +96,16 @@ describe("a Hugging Face checkpoint over HTTP", () => {
 
   test("an unsafe shard name is SET_INVALID when the index is read: no shard is asked for", async () => {
     const index = url("sets/invalid/shard-parent-folder/model.ndp.index.json");
-    const { entries } = await nginx.requests(() => failure(() => openUrl(index), "SET_INVALID"));
+    const { entries } = await nginx.requests(() => failure(() => openSetUrl(index), "SET_INVALID"));
     expect(entries.map((e) => e.uri)).toEqual([new URL(index).pathname]);
+  });
+
+  test("the core's openUrl of a set's index is INVALID_ARGUMENT naming openSetUrl, before any request", async () => {
+    const index = url("hf/model.safetensors.index.json");
+    const { result: error, entries } = await nginx.requests(() => failure(() => openUrl(`${index}?token=secret`), "INVALID_ARGUMENT"));
+    expect(error.message).toContain("openSetUrl of ndpack/sets");
+    expect(error.message).not.toContain("secret");
+    expect(entries).toEqual([]);
   });
 });
 

@@ -6,7 +6,8 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { decodeStream, encode, encodeStream, isNdpackError, type NdArray } from "../src/index.js";
+import { encode, isNdpackError, type NdArray } from "../src/index.js";
+import { decodeStream, encodeStream } from "../src/streams.js";
 import { createWriter } from "../src/node/index.js";
 import { expectBytes, values } from "./helpers/node-files.js";
 

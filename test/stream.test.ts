@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import { describe, expect, test } from "vitest";
-import { decode, decodeStream, encode, encodeStream, NdpackError, type ArraysInput, type EncodeOptions, type ErrorCode, type NdArray } from "../src/index.js";
+import { decode, encode, NdpackError, type ArraysInput, type EncodeOptions, type ErrorCode, type NdArray } from "../src/index.js";
+import { decodeStream, encodeStream } from "../src/streams.js";
 import { failure as syncFailure, noise } from "./helpers/common.js";
 
 

@@ -6,7 +6,8 @@
  * (`verify: true`). `load`, `open().read` and the CLI have their own tests.
  */
 import { describe, expect, test } from "vitest";
-import { decode, decodeStream, encode, type NdArray } from "../src/index.js";
+import { decode, encode, type NdArray } from "../src/index.js";
+import { decodeStream } from "../src/streams.js";
 import { fromNdpack, fromNpy } from "../src/interop/index.js";
 import { failure, failureAsync } from "./helpers/common.js";
 

@@ -3,32 +3,27 @@
  * `ndpack convert`, `pack` and `extract` all end here. Every output is written atomically (a
  * temporary file renamed over the path once complete), so a failed command leaves the path as it was.
  *
- * What each format holds in memory while writing: ndpack (through `createWriter`), .npy and .npz, one
- * chunk of the array being copied; .safetensors, one chunk too, except for Fortran-order arrays
- * with more than one dimension longer than 1, which are read whole to be written in C order
- * (safetensors has no other).
+ * The CLI only picks the writer: ndpack files through `createWriter`, the other formats through
+ * their own writer in the format table (`planWrite`, the same that `toNpy`, `toNpz` and
+ * `toSafetensors` run in memory), run into the file by `writeToFile` of `node/write-file.ts`. What
+ * each holds in memory while writing: one chunk of the array being copied, except for Fortran-order
+ * arrays with more than one dimension longer than 1 written to .safetensors, which are gathered
+ * whole to be written in C order (safetensors has no other).
  *
  * @module
  */
 import { basename, dirname } from "node:path";
-import { copySwapped } from "../bytes.js";
-import { DTYPES, type Dtype } from "../dtypes.js";
+import { DTYPES } from "../dtypes.js";
 import { NdpackError } from "../errors.js";
-import { DEFAULT_LIMITS, type ByteOrder, type Checksum, type Codec } from "../format.js";
-import { cOrderBytes } from "../interop/common.js";
-import { npyByteOrder, writeNpyHeader } from "../interop/npy.js";
-import { NPZ_NDPACK_MEMBER, toNpz } from "../interop/npz.js";
-import { toSafetensors } from "../interop/safetensors.js";
-import { stringifyJson } from "../json.js";
-import { AtomicFile, FileSink, ioError } from "../node/io.js";
+import type { ByteOrder, Checksum, Codec } from "../format.js";
+import { formatNamed } from "../formats/index.js";
 import { SetFiles } from "../node/set-writer.js";
+import { writeToFile, type ArrayInChunks } from "../node/write-file.js";
 import { createWriter } from "../node/writer.js";
 import { planShards, setIndexFileName, writeSetIndex } from "../set.js";
-import { HOST_BYTE_ORDER } from "../runtime.js";
-import { FileError, usageError, withFile } from "./errors.js";
+import { usageError, withFile } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
-import { bytesOf, chunksOf, formatLabel, type ArrayEntry, type FileFormat } from "./formats.js";
-import { ZipStreamWriter } from "./zip-stream.js";
+import { chunksOf, formatLabel, type ArrayEntry, type FileFormat } from "./formats.js";
 
 /** One array to write: `entry` of `file`, written under `name`. */
 export interface OutputArray {
@@ -78,16 +73,10 @@ function checkWriteOptions(options: WriteOptions, arrayCount: number): void {
   }
 }
 
-/** An array's chunks in the given byte order, counted for progress. */
-async function* chunksIn(array: OutputArray, byteOrder: ByteOrder, onProgress?: (bytes: number) => void): AsyncGenerator<Uint8Array, void, undefined> {
-  const wordSize = DTYPES[array.entry.dtype].wordSize;
-  const swap = wordSize > 1 && byteOrder !== HOST_BYTE_ORDER;
+/** An array's chunks (storage order, this machine's byte order), counted for progress. */
+async function* progressChunks(array: OutputArray, onProgress?: (bytes: number) => void): AsyncGenerator<Uint8Array, void, undefined> {
   for await (const chunk of chunksOf(array.file, array.entry.name)) {
-    if (swap) {
-      const swapped = new Uint8Array(chunk.length);
-      copySwapped(chunk, swapped, 0, wordSize);
-      yield swapped;
-    } else yield chunk;
+    yield chunk;
     onProgress?.(chunk.length);
   }
 }
@@ -95,16 +84,8 @@ async function* chunksIn(array: OutputArray, byteOrder: ByteOrder, onProgress?: 
 /** Writes `arrays` to `path` in `options.format`. */
 export async function writeArrays(path: string, arrays: readonly OutputArray[], options: WriteOptions): Promise<void> {
   checkWriteOptions(options, arrays.length);
-  switch (options.format) {
-    case "ndpack":
-      return writeNdpack(path, arrays, options);
-    case "npy":
-      return writeNpy(path, arrays[0]!, options);
-    case "npz":
-      return writeNpz(path, arrays, options);
-    case "safetensors":
-      return writeSafetensors(path, arrays, options);
-  }
+  if (options.format === "ndpack") return writeNdpack(path, arrays, options);
+  return writeForeign(path, arrays, options);
 }
 
 /**
@@ -154,7 +135,7 @@ async function writeNdpack(path: string, arrays: readonly OutputArray[], options
     followSymlinks: options.followSymlinks ?? false,
   });
   try {
-    for (const array of arrays) await writer.writeAll(array.name, chunksIn(array, HOST_BYTE_ORDER, options.onProgress));
+    for (const array of arrays) await writer.writeAll(array.name, progressChunks(array, options.onProgress));
     await writer.close();
   } catch (error) {
     await writer.abort(error);
@@ -162,118 +143,34 @@ async function writeNdpack(path: string, arrays: readonly OutputArray[], options
   }
 }
 
-/** Writes pieces to a new file that replaces `path` when complete. */
-async function writeAtomically(path: string, pieces: AsyncIterable<Uint8Array>, options: WriteOptions): Promise<void> {
-  const file = await AtomicFile.create(path, { followSymlinks: options.followSymlinks ?? false });
-  try {
-    const sink = new FileSink(file.handle);
-    for await (const piece of pieces) await sink.write(piece);
-    await sink.finish();
-  } catch (error) {
-    await file.discard();
-    throw error instanceof NdpackError || error instanceof FileError ? error : ioError("write", file.tempPath, error);
-  }
-  await file.commit(true, options.syncDirectory ?? true);
-}
-
-function npyHeader(entry: ArrayEntry, byteOrder: ByteOrder): Uint8Array {
-  return writeNpyHeader({ dtype: DTYPES[entry.dtype], shape: entry.shape, order: entry.order }, { byteOrder });
-}
-
-async function writeNpy(path: string, array: OutputArray, options: WriteOptions): Promise<void> {
+/** The options of a foreign format's writer, from the command's. */
+function planOptions(arrays: readonly OutputArray[], options: WriteOptions): Readonly<Record<string, unknown>> {
   const byteOrder = options.byteOrder ?? "little";
-  await writeAtomically(
-    path,
-    (async function* () {
-      yield npyHeader(array.entry, byteOrder);
-      yield* chunksIn(array, npyByteOrder(DTYPES[array.entry.dtype], byteOrder), options.onProgress);
-    })(),
-    options,
-  );
-}
-
-async function writeNpz(path: string, arrays: readonly OutputArray[], options: WriteOptions): Promise<void> {
-  const byteOrder = options.byteOrder ?? "little";
-  const compress = options.codec === undefined ? arrays.some((a) => a.entry.codec !== "none") : options.codec !== "none";
-  const method = compress ? "deflate" : "stored";
-  // Checks names, dtypes and metadata exactly as toNpz does, on empty stand-ins.
-  toNpz(arrays.map(({ name, entry }) => [name, standIn(entry)] as const), { metadata: options.metadata });
-  const zip = await ZipStreamWriter.create(path, options.compressionLevel ?? 6, { followSymlinks: options.followSymlinks ?? false });
-  try {
-    const dtypes: Record<string, Dtype> = {};
-    for (const array of arrays) {
-      if (DTYPES[array.entry.dtype].numpy === null) Object.defineProperty(dtypes, array.name, { value: array.entry.dtype, enumerable: true });
-      const header = npyHeader(array.entry, byteOrder);
-      const content = (async function* () {
-        yield header;
-        yield* chunksIn(array, npyByteOrder(DTYPES[array.entry.dtype], byteOrder), options.onProgress);
-      })();
-      await zip.add(`${array.name}.npy`, header.length + array.entry.nbytes, content, method, 64);
+  switch (options.format) {
+    case "npy":
+      return { byteOrder };
+    case "npz": {
+      const compress = options.codec === undefined ? arrays.some((a) => a.entry.codec !== "none") : options.codec !== "none";
+      return { byteOrder, compress, metadata: options.metadata, ...(options.compressionLevel === undefined ? {} : { compressionLevel: options.compressionLevel }) };
     }
-    if (Object.keys(options.metadata).length > 0 || Object.keys(dtypes).length > 0) {
-      const text = new TextEncoder().encode(stringifyJson({ metadata: options.metadata, dtypes }, { maxDepth: DEFAULT_LIMITS.maxDepth, path: "" }));
-      await zip.add(NPZ_NDPACK_MEMBER, text.length, (async function* () { yield text; })(), method);
-    }
-    await zip.finish();
-  } catch (error) {
-    await zip.abort();
-    throw error;
+    default:
+      return { metadata: options.metadata };
   }
 }
 
-/** An empty array of an entry's dtype: what the whole-buffer writers check names, dtypes and metadata on. */
-function standIn(entry: ArrayEntry) {
-  return { data: new DTYPES[entry.dtype].view(0), dtype: entry.dtype, shape: [0] };
-}
-
-/** True when an array's F-order bytes differ from its C-order bytes. */
-function needsReorder(entry: ArrayEntry): boolean {
-  return entry.order === "F" && entry.shape.filter((d) => d > 1).length > 1;
-}
-
-async function writeSafetensors(path: string, arrays: readonly OutputArray[], options: WriteOptions): Promise<void> {
-  // The names, dtypes and metadata are checked, and the metadata encoded, by toSafetensors itself.
-  const stand = toSafetensors(arrays.map(({ name, entry }) => [name, standIn(entry)] as const), { metadata: options.metadata });
-  const metadata = fromSafetensorsHeader(stand);
-  // Largest items first, as toSafetensors lays them out (a stable sort keeps the given order otherwise).
-  const sorted = [...arrays].sort((a, b) => DTYPES[b.entry.dtype].itemSize - DTYPES[a.entry.dtype].itemSize);
-  const header: Record<string, unknown> = {};
-  if (metadata !== undefined) Object.defineProperty(header, "__metadata__", { value: metadata, enumerable: true, writable: true, configurable: true });
-  let offset = 0;
-  for (const { name, entry } of sorted) {
-    const value = { dtype: DTYPES[entry.dtype].safetensors, shape: [...entry.shape], data_offsets: [offset, offset + entry.nbytes] };
-    Object.defineProperty(header, name, { value, enumerable: true, writable: true, configurable: true });
-    offset += entry.nbytes;
-  }
-  const text = new TextEncoder().encode(stringifyJson(header, { maxDepth: 4, path: "" }));
-  const headerLength = text.length + ((8 - (text.length % 8)) % 8);
-  const head = new Uint8Array(8 + headerLength).fill(0x20);
-  new DataView(head.buffer).setBigUint64(0, BigInt(headerLength), true);
-  head.set(text, 8);
-  await writeAtomically(
-    path,
-    (async function* () {
-      yield head;
-      for (const array of sorted) {
-        if (!needsReorder(array.entry)) {
-          yield* chunksIn(array, "little", options.onProgress);
-          continue;
-        }
-        const { entry } = array;
-        const itemSize = DTYPES[entry.dtype].itemSize;
-        const bytes = cOrderBytes(await bytesOf(array.file, entry.name), entry.shape, entry.order, itemSize);
-        if (HOST_BYTE_ORDER !== "little" && DTYPES[entry.dtype].wordSize > 1) copySwapped(bytes.slice(), bytes, 0, DTYPES[entry.dtype].wordSize);
-        yield bytes;
-        options.onProgress?.(bytes.length);
-      }
-    })(),
-    options,
-  );
-}
-
-/** The `__metadata__` object of a safetensors file (toSafetensors' encoding of ndpack metadata), if any. */
-function fromSafetensorsHeader(bytes: Uint8Array): Record<string, string> | undefined {
-  const length = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length))) as { __metadata__?: Record<string, string> };
-  return header.__metadata__;
+/**
+ * Writes a .npy, .npz or .safetensors file: the format's own writer (its row of the format table),
+ * run by the file driver, each array streamed from its source chunk by chunk.
+ */
+async function writeForeign(path: string, arrays: readonly OutputArray[], options: WriteOptions): Promise<void> {
+  const sources: ArrayInChunks[] = arrays.map((array) => {
+    const dtype = DTYPES[array.entry.dtype];
+    return { name: array.name, dtype, shape: array.entry.shape, order: array.entry.order, nbytes: array.entry.nbytes, chunks: () => chunksOf(array.file, array.entry.name) };
+  });
+  const steps = formatNamed(options.format).planWrite!(sources, planOptions(arrays, options));
+  await writeToFile(path, steps, sources, {
+    followSymlinks: options.followSymlinks ?? false,
+    ...(options.syncDirectory === undefined ? {} : { syncDirectory: options.syncDirectory }),
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+  });
 }

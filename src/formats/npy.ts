@@ -9,7 +9,7 @@ import type { Codec } from "../format.js";
 import { NdpackError } from "../errors.js";
 import { FIRST_READ_BYTES } from "../header.js";
 import { viewOrCopy } from "../interop/common.js";
-import { NPY_MAGIC, npyLayoutSteps, resolveNpyOptions, storedHead, toNpy, type NpyLayout } from "../interop/npy.js";
+import { NPY_MAGIC, npyLayoutSteps, planNpyWrite, resolveNpyOptions, storedHead, toNpy, type NpyLayout } from "../interop/npy.js";
 import type { RangeSteps } from "../io/steps.js";
 import type { Container, ContainerOptions, FileFormat, ToArrayOptions } from "./types.js";
 
@@ -66,5 +66,9 @@ export const NPY_FORMAT: FileFormat = {
     const list = arrays instanceof Map ? [...arrays.values()] : Array.isArray(arrays) ? arrays.map((pair) => (pair as readonly [string, unknown])[1]) : Object.values(arrays as object);
     if (list.length !== 1) throw new NdpackError("INVALID_ARGUMENT", `a .npy file holds exactly one array, got ${list.length}`, { field: "arrays" });
     return toNpy(list[0] as Parameters<typeof toNpy>[0], options);
+  },
+  planWrite: (arrays, options) => {
+    if (arrays.length !== 1) throw new NdpackError("INVALID_ARGUMENT", `a .npy file holds exactly one array, got ${arrays.length}`, { field: "arrays" });
+    return planNpyWrite(arrays[0]!, options);
   },
 };

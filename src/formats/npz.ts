@@ -14,7 +14,7 @@ import { NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
 import { checkLimit, viewOrCopy } from "../interop/common.js";
 import { npyLayoutSteps, resolveNpyOptions, storedHead } from "../interop/npy.js";
-import { checkNdpackDtypes, checkVoidDtypeOption, noNdpackMember, NPZ_NDPACK_MEMBER, readNdpackMember, sortMembers, storedForm, toNpz, voidDtypeOf } from "../interop/npz.js";
+import { checkNdpackDtypes, checkVoidDtypeOption, noNdpackMember, NPZ_NDPACK_MEMBER, readNdpackMember, planNpzWrite, sortMembers, storedForm, toNpz, voidDtypeOf } from "../interop/npz.js";
 import { checkInflatedSize, checkMemberCrc, zipDirectorySteps, type ZipEntry } from "../interop/zip.js";
 import type { PrefetchingSteps, RangeSteps } from "../io/steps.js";
 import { npyArrayInfo } from "./npy.js";
@@ -153,4 +153,5 @@ export const NPZ_FORMAT: FileFormat = {
   sniff: (head) => head[0] === 0x50 && head[1] === 0x4b && [0x0304, 0x0506, 0x0606].includes(((head[2] ?? 0) << 8) | (head[3] ?? 0)),
   readContainer: readNpzContainer,
   write: (arrays, options) => toNpz(arrays, options),
+  planWrite: (arrays, options) => planNpzWrite(arrays, options),
 };

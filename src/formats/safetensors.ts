@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { resolveSafetensorsOptions, safetensorsLayoutSteps, toSafetensors } from "../interop/safetensors.js";
+import { planSafetensorsWrite, resolveSafetensorsOptions, safetensorsLayoutSteps, toSafetensors } from "../interop/safetensors.js";
 import type { RangeSteps } from "../io/steps.js";
 import { plainArray } from "./npy.js";
 import type { Container, ContainerOptions, FileFormat } from "./types.js";
@@ -48,4 +48,5 @@ export const SAFETENSORS_FORMAT: FileFormat = {
   sniff: (head, size) => head.length > 8 && head[8] === 0x7b && new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true) <= BigInt(size - 8),
   readContainer: readSafetensorsContainer,
   write: (arrays, options) => toSafetensors(arrays, options),
+  planWrite: (arrays, options) => planSafetensorsWrite(arrays, options),
 };

@@ -10,6 +10,7 @@ import type { Dtype } from "../dtypes.js";
 import type { ArraysInput } from "../encode.js";
 import type { Checksum, ReadLimits } from "../format.js";
 import type { ByteRange, PrefetchingSteps } from "../io/steps.js";
+import type { ArrayPlan, WriteSteps } from "./write.js";
 
 /** The formats ndpack reads and writes. */
 export type FormatName = "ndpack" | "npy" | "npz" | "safetensors";
@@ -118,8 +119,18 @@ export interface FileFormat {
    */
   readContainer(size: number, options: ContainerOptions): PrefetchingSteps<Container>;
   /**
-   * The whole-buffer writer.
+   * The whole-buffer writer: the arrays checked, then {@link FileFormat.planWrite} run in memory
+   * (for ndpack, `encode`).
    * @internal
    */
   write(arrays: ArraysInput, options?: Readonly<Record<string, unknown>>): Uint8Array;
+  /**
+   * The writer without I/O: checks the arrays (all but their bytes) and the options, and returns
+   * the steps that write the file (`formats/write.ts`), which the memory driver (`write`) and the
+   * file driver (`writeToFile` of `ndpack/node`, the CLI) both run. ndpack has none here: its plan
+   * is `planEncoding` for memory and `createWriter` for files, whose streamed compression and
+   * push-style API the steps do not cover yet.
+   * @internal
+   */
+  readonly planWrite?: (arrays: readonly ArrayPlan[], options?: Readonly<Record<string, unknown>>) => WriteSteps;
 }

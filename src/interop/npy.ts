@@ -27,14 +27,14 @@
  * @module
  */
 import { runOnBytes, type RangeSteps } from "../io/steps.js";
-import { copySwapped } from "../bytes.js";
 import { inputBytes, type DecodeInput, type NdArray, type DecodedArray } from "../decode.js";
 import { DTYPES, DTYPE_NAMES, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { prepareArray, type ArrayInput, type PreparedArray } from "../encode.js";
 import { checkOptionNames, NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS, type ByteOrder, type Order } from "../format.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
-import { checkCopy, checkDtype, checkLimit, decodeUtf8, inByteOrder, sizeOf, viewOrCopy, type CopyMode } from "./common.js";
+import { checkCopy, checkDtype, checkLimit, decodeUtf8, sizeOf, viewOrCopy, type CopyMode } from "./common.js";
+import { inMemory, writeToBytes, type ArrayPlan, type WriteSteps } from "../formats/write.js";
 
 /** The magic string every .npy file starts with: `\x93NUMPY`. */
 export const NPY_MAGIC: Readonly<Uint8Array> = Uint8Array.of(0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59);
@@ -562,16 +562,18 @@ export function writeNpyHeader(array: Pick<PreparedArray, "dtype" | "shape" | "o
   return out;
 }
 
-/** A prepared array's bytes in the given byte order (the caller's memory when nothing changes). */
-export function npyPayload(array: PreparedArray, byteOrder: ByteOrder): Uint8Array {
-  return inByteOrder(array.source, npyByteOrder(array.dtype, byteOrder), array.dtype.wordSize);
-}
-
-/** Copies a prepared array's bytes into `target` at `at`, in the given byte order (one copy, swapped on the way when needed). */
-function writeNpyPayload(array: PreparedArray, byteOrder: ByteOrder, target: Uint8Array, at: number): void {
-  const wordSize = array.dtype.wordSize;
-  if (wordSize > 1 && npyByteOrder(array.dtype, byteOrder) !== HOST_BYTE_ORDER) copySwapped(array.source, target, at, wordSize);
-  else target.set(array.source, at);
+/**
+ * The .npy writer: the header `np.save` writes, then the array's bytes in the byte order a .npy
+ * file can hold its dtype in ({@link npyByteOrder}), in the array's own order. Checks the options
+ * and the header's size before the first step.
+ */
+export function planNpyWrite(array: ArrayPlan, options: NpyWriteOptions = {}): WriteSteps {
+  const header = writeNpyHeader(array, options);
+  const byteOrder = npyByteOrder(array.dtype, options.byteOrder ?? "little");
+  return (function* (): WriteSteps {
+    yield header;
+    yield { payload: 0, byteOrder, cOrder: false, crc: false };
+  })();
 }
 
 /**
@@ -590,12 +592,8 @@ function writeNpyPayload(array: PreparedArray, byteOrder: ByteOrder, target: Uin
  */
 export function toNpy(array: ArrayInput, options: NpyWriteOptions = {}): Uint8Array {
   checkOptionNames(options, { version: true, byteOrder: true } satisfies Record<keyof NpyWriteOptions, true>, "toNpy");
-  const prepared = prepareArray("array", array);
-  const header = writeNpyHeader(prepared, options);
-  const out = new Uint8Array(header.length + prepared.source.length);
-  out.set(header, 0);
-  writeNpyPayload(prepared, options.byteOrder ?? "little", out, header.length);
-  return out;
+  const prepared = inMemory(prepareArray("array", array));
+  return writeToBytes(planNpyWrite(prepared, options), [prepared]);
 }
 
 function hex(byte: number): string {

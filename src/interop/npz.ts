@@ -24,13 +24,14 @@
 import { runOnBytes } from "../io/steps.js";
 import { inputBytes, type DecodeInput, type NdArray } from "../decode.js";
 import { isDtype, type Dtype } from "../dtypes.js";
-import { entriesOf, prepareArray, type ArraysInput, type PreparedArray } from "../encode.js";
+import { entriesOf, prepareArray, type ArraysInput } from "../encode.js";
 import { checkOptionNames, NdpackError } from "../errors.js";
-import { DEFAULT_LIMITS } from "../format.js";
+import { DEFAULT_LIMITS, type ByteOrder } from "../format.js";
 import { parseHeaderJson, stringifyJson } from "../json.js";
 import { checkCopy, checkLevel, checkLimit, checkMetadata, checkTotalDecoded, DEFAULT_MAX_TOTAL_DECODED_BYTES, checkName, decodeUtf8, setOwn, utf8Encoder, viewOrCopy, type CopyMode, type ForeignPayload } from "./common.js";
-import { npyLayoutSteps, npyPayload, resolveNpyOptions, storedHead, writeNpyHeader, type NpyLayout } from "./npy.js";
-import { checkInflatedSize, readZipDirectory, readZipMember, writeZip, type ZipEntry, type ZipMemberInput } from "./zip.js";
+import { npyByteOrder, npyLayoutSteps, resolveNpyOptions, storedHead, writeNpyHeader, type NpyLayout } from "./npy.js";
+import { checkInflatedSize, planZipWrite, readZipDirectory, readZipMember, type ZipEntry, type ZipMemberPlan } from "./zip.js";
+import { inMemory, writeToBytes, type ArrayPlan, type WriteSteps } from "../formats/write.js";
 
 /** The member that carries ndpack metadata and dtypes numpy has no name for. */
 export const NPZ_NDPACK_MEMBER = "__ndpack__.json";
@@ -248,21 +249,39 @@ export function fromNpz(input: DecodeInput, options: NpzReadOptions = {}): NpzCo
  */
 export function toNpz(arrays: ArraysInput, options: NpzWriteOptions = {}): Uint8Array {
   checkOptionNames(options, { compress: true, compressionLevel: true, metadata: true, forceZip64: true } satisfies Record<keyof NpzWriteOptions, true>, "toNpz");
+  const prepared = [...entriesOf(arrays)].map(([name, input]) => inMemory(prepareArray(name, input)));
+  return writeToBytes(planNpzWrite(prepared, options), prepared);
+}
+
+/** Options of {@link planNpzWrite}: those of {@link toNpz}, and the byte order of the arrays (the CLI's `--big-endian`). */
+export interface NpzPlanOptions extends NpzWriteOptions {
+  /** Byte order of the members' arrays where numpy can name it. Default `"little"`. */
+  readonly byteOrder?: ByteOrder;
+}
+
+/**
+ * The .npz writer: one `<name>.npy` member per array (its .npy header, then its bytes; stored data
+ * 64-byte aligned), plus {@link NPZ_NDPACK_MEMBER} when there is metadata or a dtype numpy cannot
+ * name, as a zip (`planZipWrite`). Checks names, options and metadata before the first step.
+ */
+export function planNpzWrite(arrays: readonly ArrayPlan[], options: NpzPlanOptions = {}): WriteSteps {
   const level = checkLevel(options.compressionLevel);
   const metadata = checkMetadata(options.metadata);
   const method = options.compress ? "deflate" : "stored";
+  const byteOrder = options.byteOrder ?? "little";
   const seen = new Set<string>();
-  const members: ZipMemberInput[] = [];
+  const members: ZipMemberPlan[] = [];
   const dtypes: Record<string, Dtype> = {};
-  for (const [rawName, input] of entriesOf(arrays)) {
-    const name = checkName(rawName, seen);
-    const array: PreparedArray = prepareArray(name, input);
+  arrays.forEach((array, index) => {
+    const name = checkName(array.name, seen);
     if (array.dtype.numpy === null) setOwn(dtypes, name, array.dtype.name);
-    members.push({ name: `${name}.npy`, parts: [writeNpyHeader(array), npyPayload(array, "little")], method, align: 64 });
-  }
+    const prefix = writeNpyHeader(array, { byteOrder });
+    const step = { payload: index, prefix, byteOrder: npyByteOrder(array.dtype, byteOrder), cOrder: false };
+    members.push({ name: `${name}.npy`, method, align: 64, content: { step, size: prefix.length + array.nbytes } });
+  });
   if (Object.keys(metadata).length > 0 || Object.keys(dtypes).length > 0) {
     const text = stringifyJson({ metadata, dtypes }, { maxDepth: DEFAULT_LIMITS.maxDepth, path: "" });
-    members.push({ name: NPZ_NDPACK_MEMBER, parts: [utf8Encoder.encode(text)], method });
+    members.push({ name: NPZ_NDPACK_MEMBER, method, content: utf8Encoder.encode(text) });
   }
-  return writeZip(members, { level, forceZip64: options.forceZip64 ?? false });
+  return planZipWrite(members, { level, forceZip64: options.forceZip64 ?? false });
 }

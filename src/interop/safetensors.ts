@@ -37,9 +37,8 @@ import { entriesOf, prepareArray, type ArraysInput } from "../encode.js";
 import { checkOptionNames, NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
 import { parseHeaderJson, stringifyJson } from "../json.js";
-import { HOST_BYTE_ORDER } from "../runtime.js";
-import { copySwapped } from "../bytes.js";
-import { cOrderBytes, checkCopy, checkLimit, checkMetadata, checkName, decodeUtf8, readU64, setOwn, sizeOf, utf8Encoder, viewOrCopy, type CopyMode } from "./common.js";
+import { checkCopy, checkLimit, checkMetadata, checkName, decodeUtf8, readU64, setOwn, sizeOf, utf8Encoder, viewOrCopy, type CopyMode } from "./common.js";
+import { inMemory, writeToBytes, type ArrayPlan, type WriteSteps } from "../formats/write.js";
 
 /** The reference implementation's `MAX_HEADER_SIZE`: the longest header read by default. */
 export const SAFETENSORS_MAX_HEADER_BYTES = 100_000_000;
@@ -372,42 +371,44 @@ function encodeMetadata(metadata: Readonly<Record<string, unknown>>): Record<str
  */
 export function toSafetensors(arrays: ArraysInput, options: SafetensorsWriteOptions = {}): Uint8Array {
   checkOptionNames(options, { metadata: true } satisfies Record<keyof SafetensorsWriteOptions, true>, "toSafetensors");
+  const prepared = [...entriesOf(arrays)].map(([name, input]) => inMemory(prepareArray(name, input)));
+  return writeToBytes(planSafetensorsWrite(prepared, options), prepared);
+}
+
+/**
+ * The .safetensors writer: the length field and the JSON header (the tensors largest items first,
+ * a stable sort keeping the given order otherwise, so that every tensor starts at a multiple of its
+ * item size and readers can view it in place), then each tensor's bytes, little-endian, in C order
+ * (safetensors has no other). Checks names, dtypes, metadata and the header's size before the
+ * first step.
+ */
+export function planSafetensorsWrite(arrays: readonly ArrayPlan[], options: SafetensorsWriteOptions = {}): WriteSteps {
   const metadata = encodeMetadata(checkMetadata(options.metadata));
   const seen = new Set<string>();
-  const tensors: { name: string; dtype: DtypeInfo; shape: readonly number[]; bytes: Uint8Array }[] = [];
-  for (const [rawName, input] of entriesOf(arrays)) {
-    const name = checkName(rawName, seen);
+  for (const array of arrays) {
+    const name = checkName(array.name, seen);
     if (name === METADATA_KEY) throw new NdpackError("INVALID_ARGUMENT", `"${METADATA_KEY}" cannot name a tensor: safetensors reserves it`, { array: name });
-    const array = prepareArray(name, input);
     if (array.dtype.safetensors === null) throw new NdpackError("UNKNOWN_DTYPE", `array "${name}": dtype ${array.dtype.name} has no safetensors equivalent`, { array: name, field: "dtype", actual: array.dtype.name });
-    tensors.push({ name, dtype: array.dtype, shape: array.shape, bytes: cOrderBytes(array.source, array.shape, array.order, array.dtype.itemSize) });
   }
-  // Largest items first (a stable sort keeps the given order otherwise): every tensor then starts
-  // at a multiple of its item size, so readers can view it in place.
-  tensors.sort((a, b) => b.dtype.itemSize - a.dtype.itemSize);
+  const order = arrays.map((_, index) => index).sort((a, b) => arrays[b]!.dtype.itemSize - arrays[a]!.dtype.itemSize);
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) setOwn(header, METADATA_KEY, metadata);
   let offset = 0;
-  for (const tensor of tensors) {
-    setOwn(header, tensor.name, { dtype: tensor.dtype.safetensors, shape: [...tensor.shape], data_offsets: [offset, offset + tensor.bytes.length] });
-    offset += tensor.bytes.length;
+  for (const index of order) {
+    const { name, dtype, shape, nbytes } = arrays[index]!;
+    setOwn(header, name, { dtype: dtype.safetensors, shape: [...shape], data_offsets: [offset, offset + nbytes] });
+    offset += nbytes;
   }
   const text = utf8Encoder.encode(stringifyJson(header, { maxDepth: 4, path: "" }));
   const headerLength = text.length + ((HEADER_ALIGNMENT - (text.length % HEADER_ALIGNMENT)) % HEADER_ALIGNMENT);
   if (headerLength > SAFETENSORS_MAX_HEADER_BYTES) {
     throw new NdpackError("HEADER_TOO_LARGE", `the safetensors header would be ${headerLength} bytes, more than readers accept (${SAFETENSORS_MAX_HEADER_BYTES})`, { expected: SAFETENSORS_MAX_HEADER_BYTES, actual: headerLength, limit: "maxHeaderBytes" });
   }
-  const dataStart = SAFETENSORS_LENGTH_SIZE + headerLength;
-  const out = new Uint8Array(dataStart + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerLength), true);
-  out.set(text, SAFETENSORS_LENGTH_SIZE);
-  out.fill(0x20, SAFETENSORS_LENGTH_SIZE + text.length, dataStart);
-  let at = dataStart;
-  for (const tensor of tensors) {
-    const wordSize = tensor.dtype.wordSize;
-    if (wordSize > 1 && HOST_BYTE_ORDER !== "little") copySwapped(tensor.bytes, out, at, wordSize);
-    else out.set(tensor.bytes, at);
-    at += tensor.bytes.length;
-  }
-  return out;
+  const head = new Uint8Array(SAFETENSORS_LENGTH_SIZE + headerLength).fill(0x20);
+  new DataView(head.buffer).setBigUint64(0, BigInt(headerLength), true);
+  head.set(text, SAFETENSORS_LENGTH_SIZE);
+  return (function* (): WriteSteps {
+    yield head;
+    for (const index of order) yield { payload: index, byteOrder: "little", cOrder: true, crc: false };
+  })();
 }

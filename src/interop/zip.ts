@@ -14,6 +14,7 @@
 import { decompressPayload } from "../codecs.js";
 import { deflateRaw } from "../compress.js";
 import { crc32 } from "../crc32.js";
+import { crcOf, type PayloadStep, type WriteSteps } from "../formats/write.js";
 import { NdpackError } from "../errors.js";
 import { runOnBytes, type ByteRange, type PrefetchingSteps, type RangeSteps } from "../io/steps.js";
 import { decodeUtf8, readU64, utf8Encoder } from "./common.js";
@@ -350,13 +351,17 @@ export function readZipMember(bytes: Uint8Array, entry: ZipEntry, options: { max
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-/** One member to write: its name and its uncompressed content, in pieces (written without gathering them). */
-export interface ZipMemberInput {
+/** One member to write: its name, method and uncompressed content. */
+export interface ZipMemberPlan {
   readonly name: string;
-  readonly parts: readonly Uint8Array[];
   readonly method: ZipMethod;
   /** For stored members: pad the local header so that the content starts at a multiple of this. */
   readonly align?: number;
+  /**
+   * The content: bytes the plan holds, or an array's payload (after `step.prefix`) that the
+   * driver supplies, `size` bytes in all.
+   */
+  readonly content: Uint8Array | { readonly step: Omit<PayloadStep, "crc" | "deflateLevel">; readonly size: number };
 }
 
 /** A member as its local header and central record describe it. */
@@ -372,11 +377,6 @@ export interface ZipRecord {
   readonly localZip64: boolean;
   /** Bytes of the alignment extra field in the local header; 0 for none. */
   readonly alignPadding: number;
-}
-
-interface PlannedMember extends ZipRecord {
-  /** The stored bytes: the compressed stream, or the content's parts. */
-  readonly data: readonly Uint8Array[];
 }
 
 /** A member name's UTF-8 bytes and the general purpose flags it needs; INVALID_ARGUMENT past 65535 bytes. */
@@ -511,56 +511,54 @@ export function writeCentralDirectory(records: readonly ZipRecord[], cdOffset: n
   return out;
 }
 
-/** Deflates the parts as one stream. */
-function deflateParts(parts: readonly Uint8Array[], level: number): Uint8Array[] {
-  if (parts.length === 1) return [deflateRaw(parts[0]!, level)];
-  const joined = new Uint8Array(sum(parts));
-  let at = 0;
-  for (const part of parts) {
-    joined.set(part, at);
-    at += part.length;
-  }
-  return [deflateRaw(joined, level)];
+/** zlib's `deflateBound`: the most bytes DEFLATE can turn `size` bytes into. */
+function deflateBound(size: number): number {
+  return size + Math.floor(size / 4096) + Math.floor(size / 16384) + Math.floor(size / 33554432) + 13 + 5;
 }
 
-const sum = (parts: readonly Uint8Array[]) => parts.reduce((total, part) => total + part.length, 0);
+function localHeader(record: ZipRecord): Uint8Array {
+  const out = new Uint8Array(localHeaderSize(record));
+  writeLocalHeader(record, out, 0);
+  return out;
+}
 
 /**
- * Writes a zip file: local headers and data in order, then the central directory and the end
- * record, with ZIP64 records wherever a size, an offset or the member count needs them (or
- * everywhere with `forceZip64`). Dates are 1980-01-01, so the output depends only on the input.
+ * The zip writer: each member's local header and data in order, then the central directory and
+ * the end record, with ZIP64 records wherever a size, an offset or the member count needs them (or
+ * everywhere with `forceZip64`). Whether a local header has ZIP64 fields is decided before its data
+ * is compressed (from zlib's bound on the compressed size), so that a member whose content streams
+ * through gets its header, reserved first, filled in once its CRC-32 and size are known. Dates are
+ * 1980-01-01, so the output depends only on the input. Member names are checked before the first
+ * step.
  */
-export function writeZip(members: readonly ZipMemberInput[], options: { level: number; forceZip64: boolean }): Uint8Array {
+export function planZipWrite(members: readonly ZipMemberPlan[], options: { level: number; forceZip64: boolean }): WriteSteps {
+  const named = members.map((member) => ({ member, ...zipName(member.name) }));
   const force = options.forceZip64;
-  const planned: PlannedMember[] = [];
-  let offset = 0;
-  for (const member of members) {
-    const { nameBytes, flags } = zipName(member.name);
-    const size = sum(member.parts);
-    let crc = 0;
-    // (Skipping empty parts also avoids Node's zlib.crc32 returning 0 for a view of an empty ArrayBuffer.)
-    for (const part of member.parts) if (part.length > 0) crc = crc32(part, crc);
-    const data = member.method === "deflate" ? deflateParts(member.parts, options.level) : member.parts;
-    const compressedSize = sum(data);
-    const localZip64 = force || size >= U32_MAX || compressedSize >= U32_MAX;
-    const alignPadding = alignPaddingFor(offset, nameBytes.length, localZip64, member.method, member.align);
-    const record: PlannedMember = { nameBytes, flags, method: member.method, crc, size, compressedSize, data, localOffset: offset, localZip64, alignPadding };
-    planned.push(record);
-    offset += localHeaderSize(record) + compressedSize;
-  }
-  const cdOffset = offset;
-  const directory = writeCentralDirectory(planned, cdOffset, force);
-  const total = cdOffset + directory.length;
-  if (!Number.isSafeInteger(total)) throw new NdpackError("INVALID_ARGUMENT", "the members add up to more than 2^53-1 bytes");
-
-  const out = new Uint8Array(total);
-  for (const m of planned) {
-    let at = writeLocalHeader(m, out, m.localOffset);
-    for (const part of m.data) {
-      out.set(part, at);
-      at += part.length;
+  return (function* (): WriteSteps {
+    const records: ZipRecord[] = [];
+    let offset = 0;
+    for (const { member, nameBytes, flags } of named) {
+      const { content, method } = member;
+      const size = content instanceof Uint8Array ? content.length : content.size;
+      const localZip64 = force || size >= U32_MAX || (method === "deflate" && deflateBound(size) >= U32_MAX);
+      const alignPadding = alignPaddingFor(offset, nameBytes.length, localZip64, method, member.align);
+      const placed = { nameBytes, flags, method, size, localOffset: offset, localZip64, alignPadding };
+      let record: ZipRecord;
+      if (content instanceof Uint8Array) {
+        const stored = method === "deflate" ? deflateRaw(content, options.level) : content;
+        record = { ...placed, crc: crcOf(content, 0), compressedSize: stored.length };
+        yield localHeader(record);
+        yield stored;
+      } else {
+        yield { reserve: localHeaderSize({ ...placed, crc: 0, compressedSize: 0 }) };
+        const written = (yield { ...content.step, crc: true, ...(method === "deflate" ? { deflateLevel: options.level } : {}) })!;
+        record = { ...placed, crc: written.crc, compressedSize: written.storedLength };
+        yield { fill: localHeader(record) };
+      }
+      records.push(record);
+      offset += localHeaderSize(record) + record.compressedSize;
     }
-  }
-  out.set(directory, cdOffset);
-  return out;
+    if (!Number.isSafeInteger(offset)) throw new NdpackError("INVALID_ARGUMENT", "the members add up to more than 2^53-1 bytes");
+    yield writeCentralDirectory(records, offset, force);
+  })();
 }

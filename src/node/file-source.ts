@@ -4,11 +4,12 @@
  * FILE_CHANGED, never a mixture of old and new bytes.
  *
  * Each read compares the file's identity (size, modification and status-change times in
- * nanoseconds, inode; see {@link sameIdentity}) with what it was at open, BEFORE and AFTER the read: a writer that starts
- * during the read leaves a newer ctime (or another size) for the second check to see, and one that
- * finished before it, for the first. A read that comes up short is FILE_CHANGED too. What the clock
- * cannot show (a rewrite within the file system's timestamp granularity that keeps the size) the
- * payload's CRC catches, which the reader checks by default.
+ * nanoseconds, inode; see {@link sameIdentity}) with what it was at open, once the read is done:
+ * any write since the open, before or during the read, has left a newer ctime (or another size)
+ * by then, and nothing can set a ctime back, so a check before the read would see nothing that
+ * this one misses (it cost one system call per read). A read that comes up short is FILE_CHANGED
+ * too. What the clock cannot show (a rewrite within the file system's timestamp granularity that
+ * keeps the size) the payload's CRC catches, which the reader checks by default.
  *
  * @module
  */
@@ -143,13 +144,12 @@ export class FileSource implements ByteSource {
   }
 
   /**
-   * Fills `target` from file offset `position`, checking the file before and after. A large range
+   * Fills `target` from file offset `position`, then checks the file against its identity at open. A large range
    * is read in up to {@link READ_PIECES} pieces at once on the thread pool; `landed` is called
    * with each piece in order, as soon as it and those before it are in (where a checksum runs
    * while the later pieces are still being copied).
    */
   async readInto(target: Uint8Array, position: number, landed?: (piece: Uint8Array, at: number) => void): Promise<void> {
-    this.#checkIdentity();
     const count = Math.max(1, Math.min(READ_PIECES, Math.floor(target.length / MIN_PIECE_BYTES)));
     // Equal pieces, whole pages (the last one takes the rest).
     const pieceBytes = Math.ceil(target.length / count / 4096) * 4096;

@@ -25,6 +25,7 @@ import { runOnSource } from "../io/steps.js";
 import { FORMATS } from "../formats/index.js";
 import { OPEN_SOURCE_OPTIONS, openSource, type NdpackReader } from "../reader.js";
 import { openUrl, type OpenUrlOptions } from "../remote.js";
+import { openSetUrl } from "../sets.js";
 import { allocatePayload } from "../stream.js";
 import { SET_INDEX_SUFFIX } from "../set.js";
 import { FileSource } from "./file-source.js";
@@ -151,7 +152,10 @@ async function loadFile(target: string, options: DecodeOptions): Promise<NdpackF
 }
 
 /** Options of {@link open}: the limits of FORMAT.md §7 and the options of `openSource`; for an HTTP(S) URL, those of `openUrl` too. */
-export interface OpenOptions extends OpenUrlOptions {}
+export interface OpenOptions extends OpenUrlOptions {
+  /** For a set (a path or URL ending in `.index.json`): the largest index accepted, in bytes (default 100 MiB). */
+  readonly maxIndexBytes?: number;
+}
 
 /** Whatever {@link open} reads: a path, a `file:` or `http(s):` URL, an open file handle, or any {@link ByteSource}. */
 export type OpenTarget = PathLike | FileHandle | ByteSource;
@@ -195,7 +199,11 @@ function isFileHandle(target: unknown): target is FileHandle {
 export async function open(target: OpenTarget, givenOptions: OpenOptions = {}): Promise<NdpackReader> {
   // Every format: Node loads what it uses, so only browsers' bundles leave the foreign ones out.
   const options: OpenOptions = { formats: FORMATS, ...givenOptions };
-  if (isHttpUrl(target)) return openUrl(target, options);
+  if (isHttpUrl(target)) {
+    if (new URL(target).pathname.endsWith(SET_INDEX_SUFFIX)) return openSetUrl(target, options);
+    const { maxIndexBytes, ...fileOptions } = options; // a set's option, which one file has no use for
+    return openUrl(target, fileOptions);
+  }
   checkOptionNames(options, { ...OPEN_SOURCE_OPTIONS, maxIndexBytes: true }, "open");
   if (isFileHandle(target)) return openSource(await FileSource.fromHandle(target, options.name), options);
   if (target !== null && typeof target === "object" && !(target instanceof URL)) return openSource(target, options);

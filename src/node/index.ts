@@ -1,6 +1,7 @@
 /**
- * `ndpack/node`: everything in `ndpack` (including `encodeStream` and `decodeStream`), plus file
- * I/O for Node:
+ * `ndpack/node`: everything in `ndpack`, in `ndpack/http` (`openUrl`, `httpSource`), in
+ * `ndpack/sets` (sharded sets: `openSetUrl`, `openSet`, `parseSetIndex`...) and in `ndpack/streams`
+ * (`encodeStream`, `decodeStream`, `decodeMessages`, `createMessageWriter`), plus file I/O for Node:
  * - `save(path, arrays)`: atomic (temporary file, fsync, rename), written from the caller's arrays;
  * - `load(path)`: the whole file into aligned memory, arrays as zero-copy views;
  * - `open(path)`: the lazy reader of `openSource` over a file, for ndpack, .npy, .npz and
@@ -23,6 +24,9 @@
  * @packageDocumentation
  */
 export * from "../index.js";
+export * from "../http.js";
+export * from "../streams.js";
+export * from "../sets.js";
 export { load, open, save } from "./fs.js";
 export type { OpenOptions, OpenTarget, PathLike, SaveOptions, TargetOptions } from "./fs.js";
 export { createWriter } from "./writer.js";

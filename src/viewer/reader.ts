@@ -9,6 +9,8 @@ import type { ByteSource } from "../io/source.js";
 import { FORMATS } from "../formats/index.js";
 import { openSource, type NdpackReader } from "../reader.js";
 import { openUrl } from "../remote.js";
+import { SET_INDEX_SUFFIX } from "../set.js";
+import { openSetUrl } from "../sets.js";
 
 /** Most bytes the page reads to display one array: 16 MiB, a fraction of a second on a fast link and small for a tab's memory. */
 export const SAMPLE_BUDGET = 16 * 1024 * 1024;
@@ -28,9 +30,11 @@ function npyNameOf(name: string): string {
 
 /**
  * Opens the file at `url` (absolute, or relative to the page: the file `ndpack view` serves) with
- * the core's HTTP reader, `Range` requests of the header and then of the arrays looked at.
+ * the core's HTTP reader, `Range` requests of the header and then of the arrays looked at; a
+ * set's index (`.index.json`) with the set reader of `ndpack/sets`, which reaches its shards so.
  */
 export function openViewerUrl(url: string): Promise<NdpackReader> {
   const absolute = new URL(url, globalThis.location?.href);
+  if (absolute.pathname.endsWith(SET_INDEX_SUFFIX)) return openSetUrl(absolute, { formats: FORMATS });
   return openUrl(absolute, { formats: FORMATS, npyName: npyNameOf(decodeURIComponent(absolute.pathname)) });
 }

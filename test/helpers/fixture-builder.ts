@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { deflateSync } from "fflate";
+import { deflateRaw } from "pako";
 import { crc32 as zlibCrc32 } from "node:zlib";
 
 /** §1: `\x89 N D P \r \n \x1a \n`. */
@@ -94,14 +94,15 @@ export function shuffleBytes(bytes: Uint8Array, wordSize: number): Uint8Array {
 }
 
 /**
- * A raw DEFLATE stream (RFC 1951) of `bytes` at level 6. fflate's `deflateSync` rather than Node's
- * zlib: it is pure JavaScript pinned by the lockfile, so its bytes do not change with the Node
- * version (Node's bundled zlib has changed its output before), which keeps the fixtures
- * reproducible; and it is the library's compressor in browsers, which test/fixtures.test.ts checks
- * reproduces them.
+ * A raw DEFLATE stream (RFC 1951) of `bytes` at level 6. pako rather than Node's zlib: it is pure
+ * JavaScript pinned by the lockfile, so its bytes do not change with the Node version (Node's
+ * bundled zlib has changed its output before), which keeps the fixtures reproducible; and it is
+ * the library's compressor in browsers, which test/fixtures.test.ts checks reproduces them. With
+ * its newer hash (`legacyHash: false`, as the library's), the bytes are those of Node 20's zlib.
  */
 export function rawDeflate(bytes: Uint8Array, level: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 = 6): Uint8Array {
-  return deflateSync(bytes, { level });
+  // @types/pako predates pako 2.2's `legacyHash`.
+  return deflateRaw(bytes, { level, legacyHash: false } as { level: typeof level });
 }
 
 // ---------------------------------------------------------------------------------------------
