@@ -100,10 +100,13 @@ def parse(text: str, raw: bytes, max_depth: int):
     arrays = root.get("arrays")
     if type(arrays) is not list or _LONG_DIGITS in skeleton:
         return _parse_walking(text, max_depth)
-    meta = _Metadata(root["metadata"]) if "metadata" in root else _Metadata(None)
-    if meta.depth + 1 > max_depth or len(floats) != meta.floats:
-        return None if meta.depth + 1 > max_depth else _parse_walking(text, max_depth)
-    negatives = minus and skeleton.count(b":-") + skeleton.count(b",-") + skeleton.count(b"[-")
+    meta = _Metadata(root.get("metadata"))
+    if meta.depth + 1 > max_depth:
+        return None
+    if len(floats) != meta.floats:
+        return _parse_walking(text, max_depth)
+    negatives = (skeleton.count(b":-") + skeleton.count(b",-") + skeleton.count(b"[-")) if minus \
+        else 0
     try:
         if not arrays:
             names, shapes, keys = "", (), 0

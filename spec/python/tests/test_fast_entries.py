@@ -135,6 +135,14 @@ def test_dataLength_beyond_the_last_record_is_left_to_the_readable_checks():
     assert expected[0] == "ok" and fast is None
 
 
+def test_a_header_of_a_few_arrays_is_left_to_the_readable_checks():
+    h, end = header_of(sample_file(_fast_entries._FEW - 1))
+    expected, fast = agree(h, end)
+    assert expected[0] == "ok" and len(expected[1]) == _fast_entries._FEW - 1 and fast is None
+    h, end = header_of(sample_file(_fast_entries._FEW))
+    assert agree(h, end)[1] is not None
+
+
 def test_zero_dimensions_and_minor_versions_agree():
     h, end = header_of(ndpack.dumps({"a": np.zeros((0, 3), "f4"), "b": np.ones(3, "f8")}))
     assert agree(h, end)[0][0] == "ok"
@@ -161,7 +169,7 @@ def test_generated_damage_gives_the_same_outcome():
               "layer.1.w"]
     accepted = rejected = 0
     for i in range(3000):
-        count = rng.randrange(1, 6)
+        count = rng.randrange(_fast_entries._FEW, 9)
         h, end = header_of(sample_file(count, **rng.choice([{}, {"checksum": "none"},
                                                             {"alignment": 8}])))
         for _ in range(rng.randrange(0, 3)):
