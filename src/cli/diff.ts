@@ -22,10 +22,11 @@ import { usageError } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
 import { bytesOf, CHUNK_BYTES, chunksOf, entriesOf, openFile, type ArrayEntry } from "./formats.js";
 import { displayName, escapeControls, formatShape, print, toJson } from "./output.js";
+import type { CliLimits } from "./limits.js";
 import { compareChunks, formatStatistic, formatValue, indexOf, kindOf, numbersOf, valueAt, type Tolerance, type Value } from "./values.js";
 
 /** Options of `ndpack diff`. */
-export interface DiffOptions {
+export interface DiffOptions extends CliLimits {
   readonly rtol?: number;
   readonly atol?: number;
   readonly ignoreMetadata?: boolean;
@@ -145,11 +146,10 @@ function pairArrays(a: readonly ArrayEntry[], b: readonly ArrayEntry[], byPositi
 /** Runs `ndpack diff`; returns 0 (no difference) or 1. */
 export async function diffCommand(pathA: string, pathB: string, options: DiffOptions): Promise<number> {
   const tolerance = { rtol: checkTolerance(options.rtol, "--rtol"), atol: checkTolerance(options.atol, "--atol"), exactBool: options.exactBool ?? false };
-  const openOptions = options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype };
-  const fileA = await openFile(pathA, openOptions);
+  const fileA = await openFile(pathA, options);
   let fileB: NdpackReader;
   try {
-    fileB = await openFile(pathB, openOptions);
+    fileB = await openFile(pathB, options);
   } catch (error) {
     await fileA.close();
     throw error;

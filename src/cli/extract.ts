@@ -15,10 +15,11 @@ import { ioError, syncDirectory } from "../node/io.js";
 import { withFile } from "./errors.js";
 import { entriesOf, entryOf, openFile } from "./formats.js";
 import { copyArrays, inputOptions, writeOptions, type WriteCommandOptions } from "./convert.js";
+import type { CliLimits } from "./limits.js";
 import { displayName, escapeControls, print, printError } from "./output.js";
 
 /** Options of `ndpack extract`. */
-export interface ExtractOptions extends Pick<WriteCommandOptions, "bigEndian" | "progress" | "voidDtype" | "salvage"> {
+export interface ExtractOptions extends Pick<WriteCommandOptions, "bigEndian" | "progress" | "voidDtype" | "salvage" | keyof CliLimits> {
   /** The directory to write to (created when missing). Default: the current directory. */
   readonly output?: string;
 }

@@ -8,11 +8,12 @@
 import type { Dtype } from "../dtypes.js";
 import { withFile } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
+import type { CliLimits } from "./limits.js";
 import { entriesOf, formatLabel, isSet, openFile, versionOf, type FileFormat } from "./formats.js";
 import { displayName, escapeControls, formatBytes, formatShape, formatTable, print, toJson } from "./output.js";
 
 /** Options of `ndpack inspect`. */
-export interface InspectOptions {
+export interface InspectOptions extends CliLimits {
   readonly json?: boolean;
   readonly voidDtype?: Dtype;
 }
@@ -129,7 +130,7 @@ function formatInspectReport(report: InspectReport): string {
 /** Runs `ndpack inspect`; returns the exit code. */
 export async function inspectCommand(path: string, options: InspectOptions): Promise<number> {
   const report = await withFile(path, async () => {
-    const file = await openFile(path, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype });
+    const file = await openFile(path, options);
     try {
       return inspectReport(path, file);
     } finally {
