@@ -56,10 +56,11 @@ export interface WriteOptions {
   /** Called with the number of array bytes each time a chunk has been written. */
   readonly onProgress?: (bytes: number) => void;
   /**
-   * .npy only: fsync the output's directory after the rename (default true). `extract` writes many
-   * files into one directory and fsyncs it once, at the end.
+   * .npy and .safetensors: makes the complete temporary file the output (default: fsync, rename,
+   * fsync the directory, `AtomicFile.commit`). `extract` writes many files into one directory and
+   * commits them its own way: their fsyncs overlapping, the directory fsynced once at the end.
    */
-  readonly syncDirectory?: boolean;
+  readonly commit?: (file: AtomicFile) => Promise<void>;
   /** Write through a symbolic link at the path instead of refusing it (`--follow-symlinks`; see `AtomicFile`). */
   readonly followSymlinks?: boolean;
 }
@@ -173,7 +174,7 @@ async function writeAtomically(path: string, pieces: AsyncIterable<Uint8Array>, 
     await file.discard();
     throw error instanceof NdpackError || error instanceof FileError ? error : ioError("write", file.tempPath, error);
   }
-  await file.commit(true, options.syncDirectory ?? true);
+  await (options.commit ? options.commit(file) : file.commit(true));
 }
 
 function npyHeader(entry: ArrayEntry, byteOrder: ByteOrder): Uint8Array {
