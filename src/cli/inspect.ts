@@ -10,7 +10,7 @@ import { withFile } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
 import type { CliLimits } from "./limits.js";
 import { entriesOf, formatLabel, isSet, openFile, versionOf, type FileFormat } from "./formats.js";
-import { displayName, escapeControls, formatBytes, formatShape, formatTable, print, toJson } from "./output.js";
+import { displayName, escapeControls, formatBytes, formatShape, formatTable, previewJson, print, printJson } from "./output.js";
 
 /** Options of `ndpack inspect`. */
 export interface InspectOptions extends CliLimits {
@@ -88,8 +88,8 @@ function formatInspectReport(report: InspectReport): string {
   lines.push(`${escapeControls(report.file)}: ${what}, ${count}, ${formatBytes(report.size)}${report.size >= 1024 ? ` (${report.size} bytes)` : ""}`);
   const details = [report.alignment === null ? undefined : `alignment ${report.alignment}`, `checksum ${report.checksum}`].filter((d) => d !== undefined);
   lines.push(details.join(", "));
-  const metadata = toJson(report.metadata, 0);
-  lines.push(`metadata ${metadata.length > 100 ? toJson(report.metadata) : metadata}`);
+  const metadata = previewJson(report.metadata, 0);
+  lines.push(`metadata ${metadata.length > 100 ? previewJson(report.metadata) : metadata}`);
   if (report.shards !== undefined && report.shards.length > 0) {
     const columns = [{ title: "shard" }, { title: "format" }, { title: "bytes", right: true }, { title: "arrays", right: true }];
     lines.push("", formatTable(columns, report.shards.map((shard) => [shard.name, shard.format, shard.size === null ? "" : String(shard.size), String(shard.arrays)])));
@@ -137,6 +137,7 @@ export async function inspectCommand(path: string, options: InspectOptions): Pro
       await file.close();
     }
   });
-  print(options.json ? toJson(report) : formatInspectReport(report));
+  if (options.json) await printJson(report);
+  else print(formatInspectReport(report));
   return 0;
 }
