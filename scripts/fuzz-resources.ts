@@ -157,7 +157,7 @@ const MiB = 1024 * 1024;
 const FAMILIES: Record<string, (r: ReturnType<typeof rng>, dir: string, round: number) => Omit<ResourceCase, "family">> = {
   "many arrays (.ndp)": (r, dir) => {
     const count = r.pick([10_000, 50_000, 100_000, 100_001]);
-    return { label: `${count} empty arrays`, file: join(dir, "many.ndp"), bytes: manyArrays(count), ops: ["open", "verify", "load", "decode"], cli: [["inspect"], ["verify"], ["show", (count - 1).toString(36)]] };
+    return { label: `${count} empty arrays`, file: join(dir, "many.ndp"), bytes: manyArrays(count), ops: ["open", "open-retained", "verify", "load", "decode"], cli: [["inspect"], ["verify"], ["show", (count - 1).toString(36)]] };
   },
   "wide metadata": (r, dir) => {
     const count = r.pick([500_000, 999_990, 1_000_000, 2_000_000, 30_000_000]);
@@ -271,7 +271,7 @@ export async function runResourceFamilies(seed: number, rounds: number, hangMs =
         writeFileSync(made.file, made.bytes);
         const outcomes: [string, Outcome][] = [];
         // One at a time: the peak RSS and time of each must be its own.
-        for (const op of made.ops) outcomes.push([op, await runChild(["--import", "tsx", "--import", probe, CHILD, made.file, op], hangMs)]);
+        for (const op of made.ops) outcomes.push([op, await runChild(["--expose-gc", "--import", "tsx", "--import", probe, CHILD, made.file, op], hangMs)]);
         if (existsSync(CLI)) {
           for (const command of made.cli) {
             const [name, ...rest] = command;
