@@ -10,8 +10,20 @@ import { decode, isNdpackError } from "../src/index.js";
 import { fromNdpack } from "../src/interop/index.js";
 import { load, open } from "../src/node/index.js";
 
-async function run(file: string, op: string): Promise<void> {
+async function run(file: string, op: string): Promise<string | void> {
   switch (op) {
+    case "open-retained": {
+      // Heap kept by an open reader, per array (issue 16: ~670 bytes at 10^5 arrays before the
+      // reader let go of the parsed header entries); needs node --expose-gc.
+      const gc = (globalThis as { gc?: () => void }).gc!;
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      const reader = await open(file, { maxArrays: 1_000_000 });
+      gc();
+      const perArray = (process.memoryUsage().heapUsed - before) / Math.max(reader.names.length, 1);
+      await reader.close();
+      return `ok, ${perArray.toFixed(0)} bytes retained per array`;
+    }
     case "open":
       await (await open(file)).close();
       return;
@@ -43,6 +55,6 @@ async function run(file: string, op: string): Promise<void> {
 
 const [file, op] = process.argv.slice(2);
 run(file!, op!).then(
-  () => console.log("result: ok"),
+  (outcome) => console.log(`result: ${outcome ?? "ok"}`),
   (error: unknown) => console.log(`result: ${isNdpackError(error) ? error.code : `UNTYPED ${String(error).split("\n")[0]}`}`),
 );

@@ -7,7 +7,7 @@
  * success or a typed NdpackError, or does not end within the hang timeout. Every run prints, per
  * family, the slowest case and the largest peak RSS: the numbers behind FORMAT.md §7's defaults
  * (each case should stay under 2 s and 512 MiB on a quiet machine). They are reported, not
- * asserted: the machine may be busy.
+ * asserted: the machine may be busy. Run alone (one family: `--family TEXT`) at the end of this file.
  *
  * @module
  */
@@ -157,7 +157,7 @@ const MiB = 1024 * 1024;
 const FAMILIES: Record<string, (r: ReturnType<typeof rng>, dir: string, round: number) => Omit<ResourceCase, "family">> = {
   "many arrays (.ndp)": (r, dir) => {
     const count = r.pick([10_000, 50_000, 100_000, 100_001]);
-    return { label: `${count} empty arrays`, file: join(dir, "many.ndp"), bytes: manyArrays(count), ops: ["open", "verify", "load", "decode"], cli: [["inspect"], ["verify"], ["show", (count - 1).toString(36)]] };
+    return { label: `${count} empty arrays`, file: join(dir, "many.ndp"), bytes: manyArrays(count), ops: ["open", "open-retained", "verify", "load", "decode"], cli: [["inspect"], ["verify"], ["show", (count - 1).toString(36)]] };
   },
   "wide metadata": (r, dir) => {
     const count = r.pick([500_000, 999_990, 1_000_000, 2_000_000, 30_000_000]);
@@ -196,6 +196,15 @@ const FAMILIES: Record<string, (r: ReturnType<typeof rng>, dir: string, round: n
     const data = new Uint8Array(step * (arrays - 1) + stored.length);
     for (let i = 0; i < arrays; i++) data.set(stored, i * step);
     return { label: `${arrays} x ${size / MiB} MiB ${shuffled ? "shuffle+deflate" : "deflate"} from ${(stored.length / 1024).toFixed(0)} KiB`, file: join(dir, "bomb.ndp"), bytes: ndpack(header("{}", entries, data.length), data), ops: ["open", "read-all", "fromNdpack"], cli: [["show", "z0"], ["verify"]] };
+  },
+  "one 1 GiB array (codecs)": (r, dir) => {
+    // Peak RSS ≈ the declared size, shuffle included: the inflater writes straight into the array.
+    const codec = r.pick(["deflate", "shuffle+deflate"]);
+    const dtype = r.pick(["float32", "float64"]);
+    const size = 1024 * MiB;
+    const stored = deflateRawSync(new Uint8Array(size), { level: 9 });
+    const shape = [size / (dtype === "float32" ? 4 : 8)];
+    return { label: `${dtype} [${shape[0]}] ${codec} from ${(stored.length / 1024).toFixed(0)} KiB`, file: join(dir, "gib.ndp"), bytes: ndpack(header("{}", [entry("g", dtype, shape, `,"codec":"${codec}"`, 0, stored.length)], stored.length), stored), ops: ["read-all"], cli: [["verify"]] };
   },
   "empty arrays, huge dims": (r, dir) => {
     const dim = r.pick([2 ** 32, 1e8, 2 ** 52]);
@@ -248,12 +257,13 @@ export interface FamilyReport {
 }
 
 /** Runs `rounds` cases of every family from `seed`, printing each; returns the reports. */
-export async function runResourceFamilies(seed: number, rounds: number, hangMs = 60_000): Promise<FamilyReport[]> {
+export async function runResourceFamilies(seed: number, rounds: number, hangMs = 60_000, only?: string): Promise<FamilyReport[]> {
   const dir = mkdtempSync(join(tmpdir(), "ndpack-fuzz-resources-"));
   const reports: FamilyReport[] = [];
   const probe = fileURLToPath(new URL("./fuzz-rss-probe.mjs", import.meta.url));
   try {
     for (const [family, generate] of Object.entries(FAMILIES)) {
+      if (only !== undefined && !family.includes(only)) continue;
       const report: FamilyReport = { family, cases: 0, failures: [], slowest: undefined, largest: undefined };
       const random = rng(seed ^ hash(family));
       for (let round = 0; round < rounds; round++) {
@@ -261,7 +271,7 @@ export async function runResourceFamilies(seed: number, rounds: number, hangMs =
         writeFileSync(made.file, made.bytes);
         const outcomes: [string, Outcome][] = [];
         // One at a time: the peak RSS and time of each must be its own.
-        for (const op of made.ops) outcomes.push([op, await runChild(["--import", "tsx", "--import", probe, CHILD, made.file, op], hangMs)]);
+        for (const op of made.ops) outcomes.push([op, await runChild(["--expose-gc", "--import", "tsx", "--import", probe, CHILD, made.file, op], hangMs)]);
         if (existsSync(CLI)) {
           for (const command of made.cli) {
             const [name, ...rest] = command;
@@ -303,4 +313,18 @@ export function formatFamilyReports(reports: readonly FamilyReport[]): string {
     for (const f of r.failures) lines.push(`    FAILED: ${f}`);
   }
   return lines.join("\n");
+}
+
+// Run alone (`tsx scripts/fuzz-resources.ts [--seed S] [--rounds N] [--family TEXT]`): the families
+// whose name contains TEXT, without the byte-level campaign of scripts/fuzz.ts.
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const option = (flag: string) => {
+    const at = process.argv.indexOf(flag);
+    return at < 0 ? undefined : process.argv[at + 1];
+  };
+  const seed = Number(option("--seed") ?? Date.now() % 2 ** 31);
+  console.log(`resource families, seed ${seed}`);
+  const reports = await runResourceFamilies(seed, Number(option("--rounds") ?? 2), 60_000, option("--family"));
+  console.log(formatFamilyReports(reports));
+  process.exitCode = reports.some((r) => r.failures.length > 0) ? 1 : 0;
 }

@@ -6,7 +6,8 @@
  * some invalid ones, found by the fuzz campaign, and two readers would then disagree about one
  * file). Inflating stops before producing more than the declared size: both inflate into one
  * buffer of the declared size, so a compression bomb costs at most the array's own size and one
- * output chunk (twice the size with shuffle, whose inverse needs a second buffer). Whatever the
+ * output chunk; shuffled bytes are inflated piece by piece, each piece written straight to its
+ * unshuffled place in that buffer (Node's zlib driven step by step). Whatever the
  * engine, one payload or streamed member meets the one rule of {@link checkInflated}.
  *
  * Compression lives in compress.ts (zlib, or pako's compressor in browsers: one DEFLATE library
@@ -41,11 +42,30 @@ export function shuffle(bytes: Uint8Array, wordSize: number): Uint8Array {
 
 /** The inverse of {@link shuffle}, written into `out`. */
 export function unshuffle(bytes: Uint8Array, wordSize: number, out: Uint8Array): void {
-  const words = bytes.length / wordSize;
-  for (let j = 0; j < wordSize; j++) {
-    const base = j * words;
-    for (let i = 0; i < words; i++) out[i * wordSize + j] = bytes[base + i]!;
-  }
+  unshuffleInto(out, wordSize)(bytes, 0);
+}
+
+/**
+ * Receives a stream's output in order, piece by piece: `piece` holds the bytes from position `at`
+ * of the stream, and is valid only during the call (the inflater reuses its memory).
+ */
+type InflateSink = (piece: Uint8Array, at: number) => void;
+
+/**
+ * A sink that writes each piece of shuffled bytes (§5) to its unshuffled positions in `out`: byte i
+ * of plane j (position j * words + i of the stream) is byte j of word i. A piece may span planes.
+ */
+function unshuffleInto(out: Uint8Array, wordSize: number): InflateSink {
+  const words = out.length / wordSize;
+  return (piece, at) => {
+    for (let from = 0; from < piece.length; ) {
+      const plane = Math.floor((at + from) / words);
+      const first = at + from - plane * words;
+      const count = Math.min(piece.length - from, words - first);
+      for (let i = 0, to = first * wordSize + plane; i < count; i++, to += wordSize) out[to] = piece[from + i]!;
+      from += count;
+    }
+  };
 }
 
 /** zlib's flush modes and return codes (zlib.h), which pako keeps. */
@@ -274,11 +294,17 @@ const INFLATE_CHUNK = 64 * 1024;
  */
 export function inflateWithPako(stored: Uint8Array, nbytes: number, name: string): Uint8Array {
   const out = new Uint8Array(nbytes);
+  inflatePiecesWithPako(stored, nbytes, name, (piece, at) => out.set(piece, at));
+  return out;
+}
+
+/** {@link inflateWithPako}'s stream given to `sink` piece by piece (one pako output chunk at a time). */
+function inflatePiecesWithPako(stored: Uint8Array, nbytes: number, name: string, sink: InflateSink): void {
   let written = 0;
   const inflater = new Inflate(INFLATE_CHUNK);
   inflater.onData = (chunk: Uint8Array) => {
     if (written + chunk.length > nbytes) throw tooLong(name, nbytes);
-    out.set(chunk, written);
+    sink(chunk, written);
     written += chunk.length;
   };
   try {
@@ -288,7 +314,6 @@ export function inflateWithPako(stored: Uint8Array, nbytes: number, name: string
   }
   if (inflater.err !== 0 || !inflater.ended) throw damaged(name, new Error(inflater.msg || "the stream ends before its final block"));
   checkInflated(name, { consumed: stored.length - inflater.strm.avail_in, storedLength: stored.length, produced: written, nbytes });
-  return out;
 }
 
 function inflateWithZlib(native: NativeZlib, stored: Uint8Array, nbytes: number, name: string): Uint8Array {
@@ -348,12 +373,78 @@ function tooShort(name: string, nbytes: number, actual: number): NdpackError {
   return new NdpackError("CODEC_ERROR", `array "${name}": the deflate stream decodes to ${actual} bytes, not the ${nbytes} its shape declares`, { array: name, expected: nbytes, actual });
 }
 
-/** Reverses {@link compressPayload}: returns fresh memory of exactly `nbytes` bytes, in the file's byte order. */
+/**
+ * Bytes of output zlib writes per step when its stream is inflated piece by piece
+ * ({@link inflatePiecesWithZlib}): what the unshuffled path holds beside the array itself.
+ */
+const ZLIB_PIECE = 256 * 1024;
+
+/**
+ * The part of a Node zlib stream object that drives its engine synchronously, one step at a time
+ * (what Node's own `inflateRawSync` does inside, but with our output buffer): not public API, so
+ * looked for before use, with pako as the fallback. `writeSync` leaves the output and input bytes
+ * still available in `_writeState`; an error of the engine destroys the stream at once.
+ */
+interface ZlibEngine {
+  readonly _handle?: { writeSync(flush: number, input: Uint8Array, inputOffset: number, inputLength: number, output: Uint8Array, outputOffset: number, outputLength: number): void };
+  readonly _writeState?: Uint32Array;
+  readonly destroyed: boolean;
+  readonly errored: Error | null;
+  on(event: "error", listener: (error: Error) => void): unknown;
+  close(): void;
+}
+
+/** zlib's Z_FINISH flush: all input is there, inflate to the end of the stream. */
+const Z_FINISH_FLUSH = 4;
+
+/**
+ * `stored` inflated by Node's zlib into `sink`, {@link ZLIB_PIECE} bytes at a time, so that nothing
+ * the size of the array is allocated here; false when this runtime's zlib objects lack the engine
+ * calls this needs (nothing was read then).
+ */
+function inflatePiecesWithZlib(native: NativeZlib, stored: Uint8Array, nbytes: number, name: string, sink: InflateSink): boolean {
+  const engine = native.createInflateRaw() as unknown as ZlibEngine;
+  const handle = engine._handle;
+  const state = engine._writeState;
+  if (typeof handle?.writeSync !== "function" || !(state instanceof Uint32Array)) {
+    engine.close();
+    return false;
+  }
+  // The engine reports its errors by destroying the stream: listened to, so it is no unhandled event.
+  engine.on("error", () => undefined);
+  const piece = new Uint8Array(ZLIB_PIECE);
+  let consumed = 0;
+  let produced = 0;
+  try {
+    for (;;) {
+      const available = stored.length - consumed;
+      handle.writeSync(Z_FINISH_FLUSH, stored, consumed, available, piece, 0, piece.length);
+      if (engine.destroyed) throw damaged(name, engine.errored ?? new Error("zlib stopped"));
+      const made = piece.length - state[0]!;
+      consumed += available - state[1]!;
+      if (produced + made > nbytes) throw tooLong(name, nbytes);
+      if (made > 0) sink(piece.subarray(0, made), produced);
+      produced += made;
+      // Output space left over: the stream has ended (a stream cut short is an error above).
+      if (state[0] !== 0) break;
+    }
+  } finally {
+    engine.close();
+  }
+  checkInflated(name, { consumed, storedLength: stored.length, produced, nbytes });
+  return true;
+}
+
+/**
+ * Reverses {@link compressPayload}: returns fresh memory of exactly `nbytes` bytes, in the file's
+ * byte order. Shuffled bytes are inflated piece by piece and each piece written to its unshuffled
+ * place, so a shuffled payload too costs its own size and one piece, not two arrays.
+ */
 export function decompressPayload(stored: Uint8Array, codec: Exclude<Codec, "none">, nbytes: number, wordSize: number, name: string): Uint8Array {
   const native = zlib();
-  const inflated = native ? inflateWithZlib(native, stored, nbytes, name) : inflateWithPako(stored, nbytes, name);
-  if (codec !== "shuffle+deflate" || wordSize === 1) return inflated;
+  if (codec !== "shuffle+deflate" || wordSize === 1) return native ? inflateWithZlib(native, stored, nbytes, name) : inflateWithPako(stored, nbytes, name);
   const out = new Uint8Array(nbytes);
-  unshuffle(inflated, wordSize, out);
+  const sink = unshuffleInto(out, wordSize);
+  if (!native || !inflatePiecesWithZlib(native, stored, nbytes, name, sink)) inflatePiecesWithPako(stored, nbytes, name, sink);
   return out;
 }

@@ -205,6 +205,15 @@ function metadataFits(value: unknown, depth: number, maxDepth: number): boolean 
 }
 
 /**
+ * Longest header text given to {@link certainHeader}: its check writes the whole header back
+ * (`JSON.stringify`), which costs about twice the text on top of the parse, so a header of one
+ * 99 MiB string took `open` to 572 MiB. Longer headers go to the strict parser, as fast for them
+ * (they are long strings, or many values: a header of 10^5 arrays is ~17 MiB) and costing only the
+ * text and what it parses to.
+ */
+const NATIVE_PARSE_MAX_CHARS = 32 * 1024 * 1024;
+
+/**
  * §9 steps 7–8 by the engine's native JSON parser, for a header that is certainly accepted: the
  * text must be exactly what `JSON.stringify` writes back for what `JSON.parse` read (then it has no
  * duplicate key, no number written other than canonically, nothing but spaces after it), have no
@@ -216,7 +225,7 @@ function metadataFits(value: unknown, depth: number, maxDepth: number): boolean 
  * parser runs 10x slower right after one).
  */
 function certainHeader(text: string, minor: number, limits: ReadLimits): Header | undefined {
-  if (minor > FORMAT_VERSION.minor || limits.maxDepth < ENTRY_SHAPE_DEPTH || text.includes("\\u") || valueBound(text) > limits.maxHeaderNodes) return undefined;
+  if (text.length > NATIVE_PARSE_MAX_CHARS || minor > FORMAT_VERSION.minor || limits.maxDepth < ENTRY_SHAPE_DEPTH || text.includes("\\u") || valueBound(text) > limits.maxHeaderNodes) return undefined;
   let value: unknown;
   try {
     value = JSON.parse(text);

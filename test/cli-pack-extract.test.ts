@@ -97,14 +97,39 @@ describe("extract of many arrays", () => {
     const many = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`a${i}`, Int32Array.of(i)]));
     await save(tmp.path("many.ndp"), many);
     const log = tmp.path("strace.log");
-    const run = spawnSync("strace", ["-f", "-y", "-e", "trace=fsync,fdatasync", "-o", log, process.execPath, CLI, "extract", tmp.path("many.ndp"), "-o", tmp.path("many")], { encoding: "utf8" });
+    const run = spawnSync("strace", ["-f", "-y", "-e", "trace=fsync,fdatasync,rename", "-o", log, process.execPath, CLI, "extract", tmp.path("many.ndp"), "-o", tmp.path("many")], { encoding: "utf8" });
     expect(run.error, "strace must be installed (.ci/run installs it)").toBeUndefined();
     expect(run.status, run.stderr).toBe(0);
-    const syncs = readFileSync(log, "utf8").split("\n").filter((line) => /\bf(data)?sync\(/.test(line));
+    // Several files are written at once: strace splits calls that overlap ("<unfinished ...>", then "resumed>").
+    const lines = readFileSync(log, "utf8").split("\n");
+    const syncs = lines.filter((line) => /\bf(data)?sync\(/.test(line));
     expect(syncs.filter((line) => line.includes(`<${tmp.path("many")}>`))).toHaveLength(1);
-    expect(syncs.filter((line) => /\.tmp>\)/.test(line))).toHaveLength(40);
+    const synced = syncs.map((line) => /<([^<>]*\.tmp)>/.exec(line)?.[1]).filter((path) => path !== undefined);
+    expect(new Set(synced).size).toBe(40);
     expect(syncs).toHaveLength(41);
+    // Each temporary file's rename comes after its fsync; the directory's fsync after every rename.
+    const renames = lines.flatMap((line, at) => (/\brename\("([^"]*\.tmp)"/.exec(line) ? [{ path: /\brename\("([^"]*\.tmp)"/.exec(line)![1]!, at }] : []));
+    expect(renames).toHaveLength(40);
+    const syncedAt = (path: string) => lines.findIndex((line) => /\bf(data)?sync\(/.test(line) && line.includes(`<${path}>`));
+    for (const { path, at } of renames) expect(syncedAt(path)).toBeLessThan(at);
+    expect(lines.findIndex((line) => /\bf(data)?sync\(/.test(line) && line.includes(`<${tmp.path("many")}>`))).toBeGreaterThan(Math.max(...renames.map((r) => r.at)));
     expect(readdirSync(tmp.path("many"))).toHaveLength(40);
+  });
+
+  test("a damaged array in the middle (CHECKSUM, exit 2): the arrays before it are extracted, with their values; nothing of it or after it, no temporary file", async () => {
+    const many = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`a${i}`, Int32Array.of(i, 100 + i)]));
+    await save(tmp.path("damaged-many.ndp"), many);
+    const bytes = readFileSync(tmp.path("damaged-many.ndp"));
+    const { offset } = decode(bytes).info("a12");
+    bytes[offset + 1]! ^= 0x40;
+    writeFileSync(tmp.path("damaged-many.ndp"), bytes);
+    const result = await runCli(["extract", tmp.path("damaged-many.ndp"), "-o", tmp.path("damaged-many")]);
+    expect(result.code).toBe(2);
+    expect(errorLineOf(result)).toMatch(/"a12".* \(CHECKSUM\)$/);
+    const written = Array.from({ length: 12 }, (_, i) => `a${i}.npy`);
+    expect(readdirSync(tmp.path("damaged-many")).sort()).toEqual([...written].sort());
+    expect(result.stdout.trim().split("\n")).toEqual(written.map((name) => join(tmp.path("damaged-many"), name)));
+    for (const [i, name] of written.entries()) expect([...(fromNpy(readFileSync(join(tmp.path("damaged-many"), name))).data as Int32Array)]).toEqual([i, 100 + i]);
   });
 });
 

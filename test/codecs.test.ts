@@ -5,6 +5,7 @@ import { createInflater, decompressPayload, inflatePrefix, inflateWithPako, shuf
 import { compressPayload, createDeflater, deflateRaw } from "../src/compress.js";
 import { codeOf } from "./helpers/common.js";
 import { withoutNativeZlib } from "./helpers/engines.js";
+import { nativeZlib } from "../src/runtime.js";
 
 const both = [
   ["native zlib", (stored: Uint8Array, nbytes: number) => decompressPayload(stored, "deflate", nbytes, 1, "a")],
@@ -127,5 +128,62 @@ describe.each(engines)("the one DEFLATE entry point, with %s", (_, run) => {
     const all = await run(() => inflatePrefix(stored, text.length + 5, "a"));
     expect(all).toEqual(text);
     expect(await run(() => codeOf(() => inflatePrefix(Uint8Array.of(0xff, 0xff, 0xff, 0xff), 10, "a")))).toBe("CODEC_ERROR");
+  });
+});
+
+/** Node's zlib without the engine calls the piecewise inflater drives: the shuffled path then takes pako. */
+function withoutZlibEngine<T>(fn: () => T): T {
+  const create = nativeZlib.createInflateRaw!;
+  nativeZlib.createInflateRaw = () => Object.assign(create(), { _handle: undefined });
+  try {
+    return fn();
+  } finally {
+    nativeZlib.createInflateRaw = create;
+  }
+}
+
+const shuffledEngines = [
+  ["Node's zlib, piece by piece", <T>(fn: () => T) => fn()],
+  ["pako (browsers)", <T>(fn: () => T) => withoutNativeZlib(fn)],
+  ["pako where zlib's engine calls are missing", <T>(fn: () => T) => withoutZlibEngine(fn)],
+] as const;
+
+describe.each(shuffledEngines)("shuffle+deflate payloads inflated straight into the array, with %s", (_, run) => {
+  const decodeShuffled = (stored: Uint8Array, nbytes: number, wordSize: number) => run(() => decompressPayload(stored, "shuffle+deflate", nbytes, wordSize, "s"));
+
+  test("the exact bytes, for pieces that span planes, end on a piece boundary, or come from a view inside a larger buffer", () => {
+    // 256 KiB is one zlib piece: sizes below, at and across it, and odd word counts.
+    for (const words of [0, 1, 999, 65_536, 131_072, 100_003]) {
+      for (const wordSize of [2, 4, 8]) {
+        const raw = Uint8Array.from({ length: words * wordSize }, (_, i) => (i * 31 + (i >> 11)) & 255);
+        const stored = deflateRawSync(shuffle(raw, wordSize));
+        const inside = new Uint8Array(stored.length + 9);
+        inside.set(stored, 4);
+        const out = decodeShuffled(inside.subarray(4, 4 + stored.length), raw.length, wordSize);
+        // Buffer's compare: vitest's toEqual walks a megabyte element by element, seconds per array.
+        expect(out.length).toBe(raw.length);
+        expect(Buffer.compare(out, raw)).toBe(0);
+      }
+    }
+  });
+
+  test("CODEC_ERROR for a bomb past the declared size (64 MiB of zeros declared as 1000 bytes), without inflating it", () => {
+    const bomb = deflateRawSync(new Uint8Array(64 * 1024 * 1024), { level: 9 });
+    const before = process.memoryUsage().arrayBuffers;
+    expect(codeOf(() => decodeShuffled(bomb, 1000, 4))).toBe("CODEC_ERROR");
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(32 * 1024 * 1024);
+  });
+
+  test("CODEC_ERROR for a stream that decodes to fewer bytes than declared, a truncated stream, bytes after its end, an empty payload and garbage", () => {
+    const raw = Uint8Array.from({ length: 400_000 }, (_, i) => (i * 7) % 251);
+    const stored = deflateRawSync(shuffle(raw, 4));
+    expect(codeOf(() => decodeShuffled(stored, raw.length + 4, 4))).toBe("CODEC_ERROR");
+    expect(codeOf(() => decodeShuffled(stored.subarray(0, stored.length - 3), raw.length, 4))).toBe("CODEC_ERROR");
+    expect(codeOf(() => decodeShuffled(stored.subarray(0, stored.length >> 1), raw.length, 4))).toBe("CODEC_ERROR");
+    const trailing = new Uint8Array(stored.length + 2);
+    trailing.set(stored);
+    expect(codeOf(() => decodeShuffled(trailing, raw.length, 4))).toBe("CODEC_ERROR");
+    expect(codeOf(() => decodeShuffled(new Uint8Array(0), 0, 4))).toBe("CODEC_ERROR");
+    expect(codeOf(() => decodeShuffled(Uint8Array.of(0xff, 0xff, 0xff, 0xff), 4, 4))).toBe("CODEC_ERROR");
   });
 });

@@ -10,6 +10,7 @@ import type { Dtype } from "../dtypes.js";
 import type { Checksum, Codec } from "../format.js";
 import { errorLine, FileError, usageError, withFile } from "./errors.js";
 import { entriesOf, formatOfPath, openFile, type FileFormat, type OpenFileOptions } from "./formats.js";
+import { byteSize, limitsOf, type CliLimits } from "./limits.js";
 import { printError } from "./output.js";
 import { createProgress } from "./progress.js";
 import { writeArrays, writeSet, type OutputArray, type WriteOptions } from "./writers.js";
@@ -17,7 +18,7 @@ import { DEFAULT_MAX_SHARD_BYTES } from "../node/set-writer.js";
 import { SET_INDEX_SUFFIX } from "../set.js";
 
 /** Options shared by the commands that write files (`convert`, `pack`, `extract`). */
-export interface WriteCommandOptions {
+export interface WriteCommandOptions extends CliLimits {
   /** The output format, when the extension does not say it. */
   readonly to?: FileFormat;
   /** `true`: compress (ndpack: shuffle+deflate, .npz: deflate); `false`: store uncompressed; unset: keep the input's. */
@@ -48,8 +49,9 @@ export interface WriteCommandOptions {
  * array instead of a failure (CHECKSUM, BAD_PADDING: without it, damage in the input is never
  * laundered into an output with fresh checksums).
  */
-export function inputOptions(command: string, path: string, options: Pick<WriteCommandOptions, "voidDtype" | "salvage">): OpenFileOptions {
+export function inputOptions(command: string, path: string, options: Pick<WriteCommandOptions, "voidDtype" | "salvage" | keyof CliLimits>): OpenFileOptions {
   return {
+    ...limitsOf(options),
     ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }),
     ...(options.salvage ? { onDamage: (error) => printError(`${errorLine(`${command}: warning`, new FileError(path, error))}; copied as it is (--salvage)`) } : {}),
   };
@@ -75,11 +77,8 @@ function isSetPath(path: string): boolean {
  * bytes, `2GiB` 2 x 2^30). Usage error otherwise.
  */
 export function parseByteSize(text: string): number {
-  const units: Record<string, number> = { "": 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
-  const unit = match === null ? undefined : units[match[2]!.toLowerCase()];
-  const bytes = match === null || unit === undefined ? Number.NaN : Math.floor(Number(match[1]) * unit);
-  if (!Number.isSafeInteger(bytes) || bytes < 1) throw usageError(`--max-shard-size must be a size such as 500MB, 5GB, 2GiB or a number of bytes, got ${JSON.stringify(text)}`, "--max-shard-size");
+  const bytes = byteSize(text);
+  if (bytes === undefined) throw usageError(`--max-shard-size must be a size such as 500MB, 5GB, 2GiB or a number of bytes, got ${JSON.stringify(text)}`, "--max-shard-size");
   return bytes;
 }
 

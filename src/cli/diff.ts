@@ -21,11 +21,12 @@ import { cOrderBytes } from "../interop/common.js";
 import { usageError } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
 import { bytesOf, CHUNK_BYTES, chunksOf, entriesOf, openFile, type ArrayEntry } from "./formats.js";
-import { displayName, escapeControls, formatShape, print, toJson } from "./output.js";
+import { displayName, escapeControls, formatShape, previewJson, print, printJson } from "./output.js";
+import type { CliLimits } from "./limits.js";
 import { compareChunks, formatStatistic, formatValue, indexOf, kindOf, numbersOf, valueAt, type Tolerance, type Value } from "./values.js";
 
 /** Options of `ndpack diff`. */
-export interface DiffOptions {
+export interface DiffOptions extends CliLimits {
   readonly rtol?: number;
   readonly atol?: number;
   readonly ignoreMetadata?: boolean;
@@ -106,16 +107,17 @@ async function compareValues(fileA: NdpackReader, a: ArrayEntry, fileB: NdpackRe
   return count === 0 ? undefined : { count, total: base, maxAbs, first: first! };
 }
 
-/** JSON text with keys sorted, so that key order is not a difference. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    return `{${Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`)
-      .join(",")}}`;
+/**
+ * True when two metadata values are the same JSON whatever the order of their keys, compared in
+ * place: no text is made of them (metadata may hold a 99 MiB string).
+ */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, i) => sameJson(item, b[i]));
+  if (a !== null && typeof a === "object" && b !== null && typeof b === "object") {
+    const keys = Object.keys(a);
+    return keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && sameJson((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]));
   }
-  return JSON.stringify(value);
+  return a === b;
 }
 
 function checkTolerance(value: number | undefined, option: string): number {
@@ -145,11 +147,10 @@ function pairArrays(a: readonly ArrayEntry[], b: readonly ArrayEntry[], byPositi
 /** Runs `ndpack diff`; returns 0 (no difference) or 1. */
 export async function diffCommand(pathA: string, pathB: string, options: DiffOptions): Promise<number> {
   const tolerance = { rtol: checkTolerance(options.rtol, "--rtol"), atol: checkTolerance(options.atol, "--atol"), exactBool: options.exactBool ?? false };
-  const openOptions = options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype };
-  const fileA = await openFile(pathA, openOptions);
+  const fileA = await openFile(pathA, options);
   let fileB: NdpackReader;
   try {
-    fileB = await openFile(pathB, openOptions);
+    fileB = await openFile(pathB, options);
   } catch (error) {
     await fileA.close();
     throw error;
@@ -171,24 +172,20 @@ export async function diffCommand(pathA: string, pathB: string, options: DiffOpt
   } finally {
     await Promise.all([fileA.close(), fileB.close()]);
   }
-  const metadataA = canonical(fileA.metadata);
-  const metadataB = canonical(fileB.metadata);
-  const metadataDiffers = !options.ignoreMetadata && metadataA !== metadataB;
+  const metadataDiffers = !options.ignoreMetadata && !sameJson(fileA.metadata, fileB.metadata);
   const differs = onlyA.length + onlyB.length + differences.length > 0 || metadataDiffers;
 
   if (options.json) {
-    print(
-      toJson({
-        a: pathA,
-        b: pathB,
-        same: !differs,
-        onlyInA: onlyA,
-        onlyInB: onlyB,
-        differences: differences.map((d) => (d.kind === "values" ? { name: d.name, kind: d.kind, ...d.values } : d)),
-        metadata: metadataDiffers ? { a: fileA.metadata, b: fileB.metadata } : null,
-        identical: same,
-      }),
-    );
+    await printJson({
+      a: pathA,
+      b: pathB,
+      same: !differs,
+      onlyInA: onlyA,
+      onlyInB: onlyB,
+      differences: differences.map((d) => (d.kind === "values" ? { name: d.name, kind: d.kind, ...d.values } : d)),
+      metadata: metadataDiffers ? { a: fileA.metadata, b: fileB.metadata } : null,
+      identical: same,
+    });
     return differs ? 1 : 0;
   }
   for (const name of onlyA) print(`only in ${escapeControls(pathA)}: ${displayName(name)}`);
@@ -207,7 +204,7 @@ export async function diffCommand(pathA: string, pathB: string, options: DiffOpt
         `; first at ${formatShape(v.first.index)}: ${show(v.first.a)} != ${show(v.first.b)}`,
     );
   }
-  if (metadataDiffers) print(`metadata differs: ${toJson(fileA.metadata, 0)} != ${toJson(fileB.metadata, 0)}`);
+  if (metadataDiffers) print(`metadata differs: ${previewJson(fileA.metadata, 0)} != ${previewJson(fileB.metadata, 0)}`);
   const total = same + differences.length;
   if (!differs) print(`no differences: ${same} ${same === 1 ? "array" : "arrays"} equal${tolerance.rtol > 0 || tolerance.atol > 0 ? ` within rtol ${tolerance.rtol}, atol ${tolerance.atol}` : ""}`);
   else print(`${differences.length + onlyA.length + onlyB.length} ${differences.length + onlyA.length + onlyB.length === 1 ? "array differs" : "arrays differ"}${metadataDiffers ? ", and the metadata" : ""}; ${same} of ${total} in both are equal`);

@@ -12,6 +12,7 @@
  */
 import { isNdpackError, NdpackError, type ErrorCode } from "../errors.js";
 import { SET_INDEX_SUFFIX } from "../set.js";
+import { flagOf, LIMIT_OPTION_NAMES } from "./limits.js";
 import { escapeControls } from "./output.js";
 
 /** Exit codes of the `ndpack` command. */
@@ -75,6 +76,7 @@ function oneLine(message: string): string {
 const FLAG_OF_OPTION: readonly (readonly [RegExp, string])[] = [
   [/\b(?:the )?voidDtype(?: option)?\b/g, "--void-dtype"],
   [/\b(?:the )?compressionLevel(?: option)?\b/g, "--level"],
+  ...LIMIT_OPTION_NAMES.map((option) => [new RegExp(`\\b(?:the )?${option}(?: option)?\\b`, "g"), flagOf(option)] as const),
 ];
 
 /** A library message in the command line's words: flags instead of option names. */

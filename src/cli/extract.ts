@@ -11,14 +11,15 @@
 import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { ioError, syncDirectory } from "../node/io.js";
+import { type AtomicFile, ioError, syncDirectory } from "../node/io.js";
 import { withFile } from "./errors.js";
-import { entriesOf, entryOf, openFile } from "./formats.js";
+import { CHUNK_BYTES, entriesOf, entryOf, openFile } from "./formats.js";
 import { copyArrays, inputOptions, writeOptions, type WriteCommandOptions } from "./convert.js";
+import type { CliLimits } from "./limits.js";
 import { displayName, escapeControls, print, printError } from "./output.js";
 
 /** Options of `ndpack extract`. */
-export interface ExtractOptions extends Pick<WriteCommandOptions, "bigEndian" | "progress" | "voidDtype" | "salvage"> {
+export interface ExtractOptions extends Pick<WriteCommandOptions, "bigEndian" | "progress" | "voidDtype" | "salvage" | keyof CliLimits> {
   /** The directory to write to (created when missing). Default: the current directory. */
   readonly output?: string;
 }
@@ -63,6 +64,33 @@ export function fileNameOf(name: string): { fileName: string; cut: boolean } {
   return { fileName: `${prefix}%~${hash}.npy`, cut: true };
 }
 
+/**
+ * Files written at once. One at a time, each file waits for its own open, writes, fsync, close and
+ * rename in turn (10^5 small arrays: minutes, mostly waiting on the disk); several at a time, those
+ * waits overlap and the disk flushes the overlapping fsyncs together. Only arrays smaller than a
+ * chunk are written together: the memory stays that of one chunk and a staging buffer per file.
+ */
+const FILES_IN_FLIGHT = 8;
+
+/**
+ * The `commit` of one extracted file: fsync it (while other files are written), then, once the file
+ * before it is in place (`before`), rename it over its target. So every path holds what was there or
+ * a complete, durable new file, files appear in order, and the directory is fsynced once, at the
+ * end. After a failure of an earlier file, this one is removed, not placed.
+ */
+function placeAfter(before: Promise<unknown>): (file: AtomicFile) => Promise<void> {
+  return async (file) => {
+    try {
+      await file.handle.sync();
+      await before;
+    } catch (error) {
+      await file.discard();
+      throw error;
+    }
+    await file.commit(false, false);
+  };
+}
+
 /** Runs `ndpack extract`; returns the exit code. */
 export async function extractCommand(path: string, names: readonly string[], options: ExtractOptions): Promise<number> {
   const directory = options.output ?? ".";
@@ -76,15 +104,37 @@ export async function extractCommand(path: string, names: readonly string[], opt
         throw ioError("create the directory", directory, cause);
       }
     });
-    // Each file is fsynced before its rename; the directory, which holds every rename, once at the end.
-    const write = { ...writeOptions("npy", options, {}), syncDirectory: false };
-    for (const entry of entries) {
+    // Each file is placed once the one before it is (a failure stops the rest, removed unplaced).
+    let before: Promise<unknown> = Promise.resolve();
+    const running = new Set<Promise<void>>();
+    let failure: { index: number; error: unknown } | undefined;
+    for (const [index, entry] of entries.entries()) {
+      // An array of a chunk or more (which may show a progress bar) is written alone, as is every
+      // array with --progress: memory stays a chunk per file, and bars never interleave.
+      const alone = options.progress === true || entry.byteLength >= CHUNK_BYTES;
+      while (running.size >= (alone ? 1 : FILES_IN_FLIGHT)) await Promise.race(running);
+      if (failure !== undefined) break;
       const { fileName, cut } = fileNameOf(entry.name);
       const out = join(directory, fileName);
-      await copyArrays(out, [{ name: entry.name, file, entry }], write, entry.byteLength, options.progress);
-      if (cut) printError(`ndpack extract: the name of array ${displayName(entry.name)} is too long for a file name: written as ${out}`);
-      print(escapeControls(out));
+      const write = { ...writeOptions("npy", options, {}), commit: placeAfter(before) };
+      const placed = copyArrays(out, [{ name: entry.name, file, entry }], write, entry.byteLength, options.progress).then(() => {
+        if (cut) printError(`ndpack extract: the name of array ${displayName(entry.name)} is too long for a file name: written as ${out}`);
+        print(escapeControls(out));
+      });
+      before = placed;
+      const settled: Promise<void> = placed.then(
+        () => void running.delete(settled),
+        (error: unknown) => {
+          // The first failure in the order of the arrays is the one reported (later ones repeat it).
+          if (failure === undefined || index < failure.index) failure = { index, error };
+          running.delete(settled);
+        },
+      );
+      running.add(settled);
+      if (alone) await settled;
     }
+    await Promise.all(running);
+    if (failure !== undefined) throw failure.error;
     await withFile(directory, async () => {
       try {
         await syncDirectory(directory);

@@ -21,6 +21,7 @@ import { open } from "../node/fs.js";
 import { DEFAULT_CHUNK_BYTES, type NdpackReader } from "../reader.js";
 import type { SetReader } from "../set-reader.js";
 import { FileError, withFile } from "./errors.js";
+import { limitsOf, type CliLimits } from "./limits.js";
 
 /** The formats the command line reads and writes. */
 export type FileFormat = FormatName;
@@ -44,8 +45,8 @@ export interface ArrayEntry extends ArrayInfo {
   readonly checksum: Checksum;
 }
 
-/** Options of {@link openFile}. */
-export interface OpenFileOptions {
+/** Options of {@link openFile}: the read limits (`--max-arrays` ...), and how to read. */
+export interface OpenFileOptions extends CliLimits {
   /** The dtype of void descrs in .npy and .npz files (numpy's way of storing ml_dtypes arrays). */
   readonly voidDtype?: Dtype;
   /**
@@ -76,7 +77,7 @@ const salvaging = new WeakMap<NdpackReader, (error: NdpackError) => void>();
  */
 export async function openFile(path: string, options: OpenFileOptions = {}): Promise<NdpackReader> {
   const npyName = basename(path).replace(/\.npy$/i, "");
-  const file = await withFile(path, () => open(path, { npyName, ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }) }));
+  const file = await withFile(path, () => open(path, { npyName, ...limitsOf(options), ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }) }));
   if (isSet(file) && options.lazyShards !== true) {
     try {
       await withFile(path, () => file.openShards());

@@ -8,11 +8,12 @@
 import type { Dtype } from "../dtypes.js";
 import { withFile } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
+import type { CliLimits } from "./limits.js";
 import { entriesOf, formatLabel, isSet, openFile, versionOf, type FileFormat } from "./formats.js";
-import { displayName, escapeControls, formatBytes, formatShape, formatTable, print, toJson } from "./output.js";
+import { displayName, escapeControls, formatBytes, formatShape, formatTable, previewJson, print, printJson } from "./output.js";
 
 /** Options of `ndpack inspect`. */
-export interface InspectOptions {
+export interface InspectOptions extends CliLimits {
   readonly json?: boolean;
   readonly voidDtype?: Dtype;
 }
@@ -87,8 +88,8 @@ function formatInspectReport(report: InspectReport): string {
   lines.push(`${escapeControls(report.file)}: ${what}, ${count}, ${formatBytes(report.size)}${report.size >= 1024 ? ` (${report.size} bytes)` : ""}`);
   const details = [report.alignment === null ? undefined : `alignment ${report.alignment}`, `checksum ${report.checksum}`].filter((d) => d !== undefined);
   lines.push(details.join(", "));
-  const metadata = toJson(report.metadata, 0);
-  lines.push(`metadata ${metadata.length > 100 ? toJson(report.metadata) : metadata}`);
+  const metadata = previewJson(report.metadata, 0);
+  lines.push(`metadata ${metadata.length > 100 ? previewJson(report.metadata) : metadata}`);
   if (report.shards !== undefined && report.shards.length > 0) {
     const columns = [{ title: "shard" }, { title: "format" }, { title: "bytes", right: true }, { title: "arrays", right: true }];
     lines.push("", formatTable(columns, report.shards.map((shard) => [shard.name, shard.format, shard.size === null ? "" : String(shard.size), String(shard.arrays)])));
@@ -129,13 +130,14 @@ function formatInspectReport(report: InspectReport): string {
 /** Runs `ndpack inspect`; returns the exit code. */
 export async function inspectCommand(path: string, options: InspectOptions): Promise<number> {
   const report = await withFile(path, async () => {
-    const file = await openFile(path, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype });
+    const file = await openFile(path, options);
     try {
       return inspectReport(path, file);
     } finally {
       await file.close();
     }
   });
-  print(options.json ? toJson(report) : formatInspectReport(report));
+  if (options.json) await printJson(report);
+  else print(formatInspectReport(report));
   return 0;
 }

@@ -18,6 +18,7 @@ import { debugText, errorLine, EXIT, exitCodeOf } from "./errors.js";
 import { extractCommand } from "./extract.js";
 import { CHUNK_BYTES } from "./formats.js";
 import { inspectCommand } from "./inspect.js";
+import { limitFlags } from "./limits.js";
 import { escapeControls, handleClosedStdout, printError } from "./output.js";
 import { packCommand } from "./pack.js";
 import { LARGE_INPUT_BYTES } from "./progress.js";
@@ -223,6 +224,9 @@ ${EXIT_CODES}`,
     .action(async (file: string, options: { port?: number; open?: boolean; verbose?: boolean }) => {
       state.exitCode = await viewCommand(file, options);
     });
+
+  // Every command that reads files takes the read limits (view's page reads with the library's defaults).
+  for (const command of program.commands) if (command.name() !== "view") limitFlags(command);
 
   // Errors are reported by main(), as one line; commander only throws them.
   const quiet = (command: Command) => {

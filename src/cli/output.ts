@@ -117,3 +117,114 @@ export function printError(text: string): void {
 export function displayName(name: string): string {
   return HOLDS_CONTROL.test(name) || /^\s|\s$/.test(name) ? toJson(name) : name;
 }
+
+/** Characters of a string or key that text output shows (`inspect`, `diff`); the rest is summarised. */
+const PREVIEW_CHARS = 200;
+
+/**
+ * {@link toJson} of `value` for people: strings and keys longer than {@link PREVIEW_CHARS} shown as
+ * their start and how long they are (`"xxxx…" (+103809024 characters)`), so that a 99 MiB string
+ * in the metadata costs a line, not hundreds of megabytes of text. Not JSON when something is cut;
+ * `--json` prints everything ({@link printJson}).
+ */
+export function previewJson(value: unknown, indent = 2): string {
+  const cuts: string[] = [];
+  // Cut parts become placeholders, written back as the marker once JSON.stringify has run; a
+  // random tag keeps any string of the file from posing as one.
+  const tag = Math.random().toString(36).slice(2);
+  const cut = (text: string) => {
+    cuts.push(`${JSON.stringify(text.slice(0, PREVIEW_CHARS) + "…")} (+${text.length - PREVIEW_CHARS} characters)`);
+    return `\ue000${tag}:${cuts.length - 1}\ue000`;
+  };
+  const shorten = (v: unknown): unknown => {
+    if (typeof v === "string") return v.length > PREVIEW_CHARS ? cut(v) : v;
+    if (typeof v !== "object" || v === null) return v;
+    if (Array.isArray(v)) return v.map(shorten);
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(v)) Object.defineProperty(out, key.length > PREVIEW_CHARS ? cut(key) : key, { value: shorten((v as Record<string, unknown>)[key]), enumerable: true });
+    return out;
+  };
+  const text = toJson(shorten(value), indent);
+  if (cuts.length === 0) return text;
+  return text.replace(new RegExp(`"\ue000${tag}:(\\d+)\ue000"`, "g"), (_, index: string) => cuts[Number(index)]!);
+}
+
+/** Characters of a long string written at a time by {@link printJson}. */
+const JSON_SLICE_CHARS = 1 << 20;
+
+/** JSON.stringify of a string, slice by slice, cut where no surrogate pair is split: the same text, in pieces. */
+function* jsonStringPieces(text: string): Generator<string> {
+  if (text.length <= JSON_SLICE_CHARS) {
+    yield JSON.stringify(text);
+    return;
+  }
+  yield '"';
+  for (let at = 0; at < text.length; ) {
+    let end = Math.min(at + JSON_SLICE_CHARS, text.length);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+    yield JSON.stringify(text.slice(at, end)).slice(1, -1);
+    at = end;
+  }
+  yield '"';
+}
+
+/** The text of `JSON.stringify(value, null, indent)` (bigints as strings, as {@link toJson} writes them), piece by piece; `gap` is the current line's indentation. */
+function* jsonPieces(value: unknown, indent: string, gap: string): Generator<string> {
+  if (typeof value === "bigint") value = value.toString();
+  if (typeof value === "string") return yield* jsonStringPieces(value);
+  if (typeof value !== "object" || value === null) return yield String(JSON.stringify(value) ?? "null");
+  const inner = gap + indent;
+  const newline = indent === "" ? "" : `\n${inner}`;
+  if (Array.isArray(value)) {
+    if (value.length === 0) return yield "[]";
+    for (let i = 0; i < value.length; i++) {
+      yield `${i === 0 ? "[" : ","}${newline}`;
+      const item: unknown = value[i];
+      yield* item === undefined || typeof item === "function" || typeof item === "symbol" ? ["null"] : jsonPieces(item, indent, inner);
+    }
+    return yield `${indent === "" ? "" : `\n${gap}`}]`;
+  }
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record).filter((key) => record[key] !== undefined && typeof record[key] !== "function" && typeof record[key] !== "symbol");
+  if (keys.length === 0) return yield "{}";
+  for (const [i, key] of keys.entries()) {
+    yield `${i === 0 ? "{" : ","}${newline}`;
+    yield* jsonStringPieces(key);
+    yield indent === "" ? ":" : ": ";
+    yield* jsonPieces(record[key], indent, inner);
+  }
+  yield `${indent === "" ? "" : `\n${gap}`}}`;
+}
+
+/** Bytes gathered before each write of {@link printJson}. */
+const JSON_WRITE_CHARS = 1 << 20;
+
+/**
+ * Prints exactly what `print(toJson(value))` prints, written as it is made, a megabyte at a time
+ * with the stream's backpressure: metadata of hundreds of megabytes (a header may hold a 99 MiB
+ * string) is never held as one text.
+ */
+export async function printJson(value: unknown): Promise<void> {
+  let batch = "";
+  const flush = async () => {
+    if (stdoutClosed || batch === "") return;
+    const ready = process.stdout.write(batch.replace(CONTROLS_JSON_LEAVES, escapeControl));
+    batch = "";
+    if (ready || stdoutClosed) return;
+    // A pipe closed meanwhile never drains: its error or close ends the wait too.
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        for (const event of ["drain", "error", "close"]) process.stdout.off(event, done);
+        resolve();
+      };
+      for (const event of ["drain", "error", "close"]) process.stdout.once(event, done);
+    });
+  };
+  for (const piece of jsonPieces(value, "  ", "")) {
+    batch += piece;
+    if (batch.length >= JSON_WRITE_CHARS) await flush();
+  }
+  batch += "\n";
+  await flush();
+}

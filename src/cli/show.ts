@@ -9,10 +9,11 @@ import type { Dtype } from "../dtypes.js";
 import { usageError, withFile } from "./errors.js";
 import { chunksOf, entriesOf, entryOf, openFile, type ArrayEntry } from "./formats.js";
 import { displayName, formatBytes, formatShape, print, toJson } from "./output.js";
+import type { CliLimits } from "./limits.js";
 import { formatPreview, formatStatistic, formatValue, kindOf, planPreview, PreviewCollector, SummaryBuilder, type PartSummary, type Summary } from "./values.js";
 
 /** Options of `ndpack show`. */
-export interface ShowOptions {
+export interface ShowOptions extends CliLimits {
   readonly json?: boolean;
   readonly voidDtype?: Dtype;
 }
@@ -58,7 +59,7 @@ function onlyArray(arrays: readonly ArrayEntry[], path: string): ArrayEntry {
 /** Runs `ndpack show`; returns the exit code. Without a name, shows the file's only array. */
 export async function showCommand(path: string, name: string | undefined, options: ShowOptions): Promise<number> {
   const { entry, summary, preview } = await withFile(path, async () => {
-    const file = await openFile(path, options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype });
+    const file = await openFile(path, options);
     try {
       const entry = name === undefined ? onlyArray(entriesOf(file), path) : entryOf(file, name);
       const plan = planPreview(entry.shape, entry.order);

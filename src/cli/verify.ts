@@ -12,10 +12,11 @@ import { errorLine, exitCodeOf, EXIT, FileError, withFile, withoutArrayName } fr
 import type { NdpackReader } from "../reader.js";
 import { formatLabel, isSet, openFile, versionOf } from "./formats.js";
 import type { SetReader } from "../set-reader.js";
+import type { CliLimits } from "./limits.js";
 import { displayName, escapeControls, print, printError, toJson } from "./output.js";
 
 /** Options of `ndpack verify`. */
-export interface VerifyOptions {
+export interface VerifyOptions extends CliLimits {
   readonly json?: boolean;
   readonly voidDtype?: Dtype;
 }
@@ -31,7 +32,7 @@ interface ArrayResult {
 export async function verifyCommand(path: string, options: VerifyOptions): Promise<number> {
   let file: NdpackReader;
   try {
-    file = await openFile(path, { lazyShards: true, ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }) });
+    file = await openFile(path, { ...options, lazyShards: true });
   } catch (error) {
     // A file whose structure is invalid still gets its report, for scripts.
     const inner = error instanceof FileError ? error.error : error;

@@ -19,6 +19,7 @@ import type { ByteOrder, Checksum, Codec } from "../format.js";
 import { formatNamed } from "../formats/index.js";
 import { SetFiles } from "../node/set-writer.js";
 import { writeToFile, type ArrayInChunks } from "../node/write-file.js";
+import type { AtomicFile } from "../node/io.js";
 import { createWriter } from "../node/writer.js";
 import { planShards, setIndexFileName, writeSetIndex } from "../set.js";
 import { usageError, withFile } from "./errors.js";
@@ -51,10 +52,11 @@ export interface WriteOptions {
   /** Called with the number of array bytes each time a chunk has been written. */
   readonly onProgress?: (bytes: number) => void;
   /**
-   * .npy, .npz and .safetensors: fsync the output's directory after the rename (default true). `extract` writes many
-   * files into one directory and fsyncs it once, at the end.
+   * .npy, .npz and .safetensors: makes the complete temporary file the output (default: fsync, rename,
+   * fsync the directory, `AtomicFile.commit`). `extract` writes many files into one directory and
+   * commits them its own way: their fsyncs overlapping, the directory fsynced once at the end.
    */
-  readonly syncDirectory?: boolean;
+  readonly commit?: (file: AtomicFile) => Promise<void>;
   /** Write through a symbolic link at the path instead of refusing it (`--follow-symlinks`; see `AtomicFile`). */
   readonly followSymlinks?: boolean;
 }
@@ -170,7 +172,7 @@ async function writeForeign(path: string, arrays: readonly OutputArray[], option
   const steps = formatNamed(options.format).planWrite!(sources, planOptions(arrays, options));
   await writeToFile(path, steps, sources, {
     followSymlinks: options.followSymlinks ?? false,
-    ...(options.syncDirectory === undefined ? {} : { syncDirectory: options.syncDirectory }),
+    ...(options.commit === undefined ? {} : { commit: options.commit }),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
 }

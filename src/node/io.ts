@@ -92,14 +92,15 @@ const BATCH_BYTES = 256 << 20;
 
 /**
  * Writes a new file front to back with positioned, vectored writes. Large pieces are written
- * straight from the caller's memory; small ones are gathered in a 1 MiB staging buffer. Runs of
+ * straight from the caller's memory; small ones are gathered in a staging buffer of up to 1 MiB. Runs of
  * zeros of 64 MiB (whole parts) are not written at all: the file is new, so the hole they leave
  * reads as zeros, and `finish` sets the final length. Memory held: the staging buffer and the list
  * of pending views.
  */
 export class FileSink {
   readonly #handle: FileHandle;
-  readonly #staging = new Uint8Array(STAGING_BYTES);
+  /** Grown as needed up to STAGING_BYTES: a small file (`extract` writes thousands) costs no megabyte. */
+  #staging = new Uint8Array(0);
   #stagingUsed = 0;
   #stagingQueued = 0;
   #pending: Uint8Array[] = [];
@@ -127,6 +128,7 @@ export class FileSink {
       // The staging buffer may be part of the write in flight: let it land before touching it.
       await this.#inFlight;
       if (this.#stagingUsed + piece.length > STAGING_BYTES) await this.flush();
+      if (this.#stagingUsed + piece.length > this.#staging.length) this.#growStaging(this.#stagingUsed + piece.length);
       this.#staging.set(piece, this.#stagingUsed);
       this.#stagingUsed += piece.length;
       this.position += piece.length;
@@ -148,6 +150,13 @@ export class FileSink {
     }
     // Unless it is stable, the caller may reuse `piece` after this returns: nothing of it may stay pending or in flight.
     if (!stable) await this.flush();
+  }
+
+  /** A larger staging buffer holding the bytes staged so far (views of the old one already pending stay valid). */
+  #growStaging(needed: number): void {
+    const grown = new Uint8Array(Math.min(STAGING_BYTES, Math.max(needed, 2 * this.#staging.length, 4096)));
+    grown.set(this.#staging.subarray(0, this.#stagingUsed));
+    this.#staging = grown;
   }
 
   #queueStaging(): void {

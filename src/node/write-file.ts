@@ -37,8 +37,11 @@ export interface ArrayInChunks extends ArrayPlan {
 export interface FileWriteOptions extends TargetOptions {
   /** fsync the file before the rename, and its directory after it (default true). */
   readonly durable?: boolean;
-  /** fsync the directory after the rename when durable (default true; a caller writing many files into one directory fsyncs it once). */
-  readonly syncDirectory?: boolean;
+  /**
+   * Makes the complete temporary file the output, instead of `file.commit(durable)` (fsync, rename,
+   * fsync the directory): a caller writing many files into one directory commits them its own way.
+   */
+  readonly commit?: (file: AtomicFile) => Promise<void>;
   /** Called with the number of array bytes each time a chunk of an array has been written. */
   readonly onProgress?: (bytes: number) => void;
 }
@@ -185,5 +188,5 @@ export async function writeToFile(path: string, steps: WriteSteps, arrays: reado
     await file.discard();
     throw error;
   }
-  await file.commit(durable, durable && (options.syncDirectory ?? true));
+  await (options.commit ? options.commit(file) : file.commit(durable));
 }
