@@ -338,13 +338,17 @@ export interface NdpackMessageWriter {
  */
 const ONE_WRITE_BYTES = 256 * 1024;
 
-/** What writing to a target takes: a write that honours back-pressure, and an end. */
+/** What writing to a target takes: queued writes, a wait for room (back-pressure), and an end. */
 interface Sink {
   /**
-   * Writes `chunk`; resolves when the target has room for more. With `track`, `settled` resolves
-   * once the chunk has left for good (it may view the caller's memory); without, it is undefined.
+   * Queues `chunk`, which may view the caller's memory; false when the target asks the writer to
+   * wait for {@link Sink.ready} before queueing more.
    */
-  write(chunk: Uint8Array, track: boolean): Promise<{ settled: Promise<void> | undefined }>;
+  write(chunk: Uint8Array): boolean;
+  /** Resolves when the target has room for more; rejects when it failed or was closed. */
+  ready(): Promise<void>;
+  /** Resolves once every chunk queued so far has left for good (the caller's memory is no longer read). */
+  flushed(): Promise<void>;
   end(): Promise<void>;
 }
 
@@ -364,15 +368,29 @@ function nodeSink(stream: NodeWritableLike): Sink {
   };
   // Keeps an 'error' event from crashing the process; the error is reported by the next call.
   stream.on("error", remember);
-  /** Resolves on `event`; rejects when the stream fails or closes first. */
-  const until = (event: string) =>
+  const check = () => {
+    if (failure !== undefined) throw targetError("write to", failure);
+    if (stream.destroyed === true) throw new NdpackError("CLOSED", "the message target was closed");
+  };
+  /** Chunks written and not yet reported written by the stream; `allWritten` is called when it drops to 0. */
+  let unwritten = 0;
+  let allWritten: (() => void) | undefined;
+  const written = (error?: Error | null) => {
+    if (error) remember(error);
+    if (--unwritten === 0) allWritten?.();
+  };
+  /** Resolves on `event` (or when `settled()` holds); rejects when the stream fails or closes first. */
+  const until = (event: string | undefined, settled: () => boolean) =>
     new Promise<void>((resolve, reject) => {
       const cleanup = () => {
-        stream.off(event, done);
+        if (event !== undefined) stream.off(event, done);
         stream.off("error", failed);
         stream.off("close", closed);
+        allWritten = undefined;
       };
       const done = () => {
+        if (failure !== undefined) return failed(failure);
+        if (!settled()) return;
         cleanup();
         resolve();
       };
@@ -380,34 +398,26 @@ function nodeSink(stream: NodeWritableLike): Sink {
         cleanup();
         reject(targetError("write to", error));
       };
-      const closed = () => failed(new NdpackError("CLOSED", "the message target was closed"));
-      stream.once(event, done);
+      const closed = () => failed(failure ?? new NdpackError("CLOSED", "the message target was closed"));
+      if (event !== undefined) stream.once(event, done);
+      else allWritten = done;
       stream.once("error", failed);
       stream.once("close", closed);
     });
-  const check = () => {
-    if (failure !== undefined) throw targetError("write to", failure);
-    if (stream.destroyed === true) throw new NdpackError("CLOSED", "the message target was closed");
-  };
   return {
-    async write(chunk, track) {
+    write(chunk) {
       check();
-      let settled: Promise<void> | undefined;
-      let room: boolean;
-      if (track) {
-        let settle!: () => void;
-        let reject!: (error: unknown) => void;
-        settled = new Promise<void>((resolve, fail) => {
-          settle = resolve;
-          reject = fail;
-        });
-        settled.catch(() => undefined);
-        room = stream.write(chunk, (error) => (error ? reject(targetError("write to", error)) : settle()));
-      } else {
-        room = stream.write(chunk);
-      }
-      if (!room) await until("drain");
-      return { settled };
+      unwritten++;
+      return stream.write(chunk, written);
+    },
+    async ready() {
+      check();
+      await until("drain", () => true);
+    },
+    async flushed() {
+      check();
+      if (unwritten > 0) await until(undefined, () => unwritten === 0);
+      check();
     },
     async end() {
       check();
@@ -425,19 +435,25 @@ function nodeSink(stream: NodeWritableLike): Sink {
 
 function webSink(stream: WritableStream<Uint8Array>): Sink {
   const writer = stream.getWriter();
+  let last: Promise<void> = Promise.resolve();
   return {
-    async write(chunk, track) {
+    write(chunk) {
+      last = writer.write(chunk).catch((cause: unknown) => {
+        throw targetError("write to", cause);
+      });
+      last.catch(() => undefined);
+      // null once the stream has failed: ready() then reports why.
+      const room = writer.desiredSize;
+      return room !== null && room > 0;
+    },
+    async ready() {
       try {
         await writer.ready;
       } catch (cause) {
         throw targetError("write to", cause);
       }
-      const settled = writer.write(chunk).catch((cause: unknown) => {
-        throw targetError("write to", cause);
-      });
-      settled.catch(() => undefined);
-      return { settled: track ? settled : undefined };
     },
+    flushed: () => last,
     async end() {
       try {
         await writer.close();
@@ -490,16 +506,21 @@ export function createMessageWriter(target: MessageTarget, options: MessageWrite
         const bytes = new Uint8Array(plan.totalLength);
         writePlan(plan, bytes);
         // Fresh memory: nothing of the caller's is held once it is handed over.
-        await sink.write(bytes, false);
+        const room = sink.write(bytes);
         bytesSent += bytes.length;
+        if (!room) await sink.ready();
       } else {
-        let last: Promise<void> | undefined;
+        // The chunks go out as streamChunks hands them over (the head, views of the caller's
+        // payloads, their CRCs). The next chunk is asked for, which computes the CRC of the payload
+        // just queued, before waiting for room: the checksum runs while the target moves the payload.
+        let full = false;
         for (const chunk of streamChunks(plan, chunkBytes)) {
-          last = (await sink.write(chunk, true)).settled;
+          if (full) await sink.ready();
+          full = !sink.write(chunk);
           bytesSent += chunk.length;
         }
-        // Chunks may view the caller's arrays: they must have left before send() returns.
-        await last;
+        // Chunks view the caller's arrays: they must have left before send() returns.
+        await sink.flushed();
       }
     } catch (error) {
       broken = targetError("write to", error);

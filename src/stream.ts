@@ -53,32 +53,35 @@ export function checkChunkBytes(value: unknown): number {
   return value as number;
 }
 
-/** The plan's pieces as stream chunks: small pieces merged into fresh memory, large ones cut into views. Not part of the public API. */
+/** The plan's pieces as stream chunks: consecutive small pieces merged into fresh memory, large ones cut into views. Not part of the public API. */
 export function* streamChunks(plan: EncodePlan, chunkBytes: number): Generator<Uint8Array, void, undefined> {
-  // Allocated when a small piece comes, so that a message of large payloads does not zero 64 KiB for a CRC.
-  let merged: Uint8Array | undefined;
-  let used = 0;
+  // Small pieces wait here until a large piece or SMALL_PIECE bytes of them come, then go out as
+  // one chunk of exactly their length (a message's head and a payload's CRC cost no 64 KiB buffer).
+  const small: Uint8Array[] = [];
+  let smallBytes = 0;
+  function* flush(): Generator<Uint8Array, void, undefined> {
+    if (small.length === 0) return;
+    const merged = new Uint8Array(smallBytes);
+    let at = 0;
+    for (const piece of small) {
+      merged.set(piece, at);
+      at += piece.length;
+    }
+    small.length = 0;
+    smallBytes = 0;
+    yield merged;
+  }
   for (const piece of planSegments(plan, chunkBytes)) {
     if (piece.length < SMALL_PIECE) {
-      if (merged !== undefined && used + piece.length > merged.length) {
-        yield merged.subarray(0, used);
-        merged = undefined;
-      }
-      if (merged === undefined) {
-        merged = new Uint8Array(SMALL_PIECE);
-        used = 0;
-      }
-      merged.set(piece, used);
-      used += piece.length;
+      if (smallBytes + piece.length > SMALL_PIECE) yield* flush();
+      small.push(piece);
+      smallBytes += piece.length;
       continue;
     }
-    if (merged !== undefined) {
-      yield merged.subarray(0, used);
-      merged = undefined;
-    }
+    yield* flush();
     for (let at = 0; at < piece.length; at += chunkBytes) yield piece.subarray(at, Math.min(at + chunkBytes, piece.length));
   }
-  if (merged !== undefined) yield merged.subarray(0, used);
+  yield* flush();
 }
 
 /**
@@ -148,7 +151,8 @@ export interface NdpackStreamReader extends AsyncIterableIterator<NdArray> {
 const EMPTY = new Uint8Array(0);
 
 function chunkBytesOf(value: unknown): Uint8Array {
-  if (value instanceof Uint8Array) return value;
+  // A plain Uint8Array view even of a Node Buffer: Buffer's own subarray is several times slower.
+  if (value instanceof Uint8Array) return value.constructor === Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
   throw new NdpackError("INVALID_ARGUMENT", `stream chunks must be bytes (Uint8Array, ArrayBuffer, ...), got ${value === null ? "null" : typeof value}`, { field: "source" });
@@ -200,20 +204,28 @@ export class ChunkReader {
   }
 
   /**
+   * Copies into `target` the next bytes that have already arrived, without waiting; returns how
+   * many (all of `target` when the current chunk holds them: the common case of small reads).
+   * `copied` is given the piece of `target` just filled, as in {@link ChunkReader.readInto}.
+   */
+  readArrived(target: Uint8Array, copied?: (piece: Uint8Array) => void): number {
+    const n = Math.min(target.length, this.#chunk.length - this.#at);
+    if (n <= 0) return 0;
+    target.set(this.#chunk.subarray(this.#at, this.#at + n));
+    if (copied !== undefined) copied(n === target.length ? target : target.subarray(0, n));
+    this.#at += n;
+    this.consumed += n;
+    return n;
+  }
+
+  /**
    * Copies the next bytes into `target`; returns how many, fewer than asked only at the end of the
    * source. `copied` is given each piece of `target` as soon as it is filled, while it is still in
    * the CPU's cache (a checksum over it costs far less then than over the whole target afterwards).
    */
   async readInto(target: Uint8Array, copied?: (piece: Uint8Array) => void): Promise<number> {
-    let filled = 0;
-    while (filled < target.length && (await this.#fill())) {
-      const n = Math.min(target.length - filled, this.#chunk.length - this.#at);
-      target.set(this.#chunk.subarray(this.#at, this.#at + n), filled);
-      copied?.(target.subarray(filled, filled + n));
-      this.#at += n;
-      filled += n;
-      this.consumed += n;
-    }
+    let filled = this.readArrived(target, copied);
+    while (filled < target.length && (await this.#fill())) filled += this.readArrived(target.subarray(filled), copied);
     return filled;
   }
 
@@ -303,37 +315,85 @@ export function streamHeader(layout: FileLayout): StreamHeader {
 }
 
 /**
+ * Records up to this size (payload and CRC) share one allocation with the records after them, up
+ * to this many bytes in all: a message of many small arrays costs one allocation, not one per
+ * array. Each larger payload gets memory of its own, exactly its size, so that a stream of big
+ * arrays never holds more than one of them.
+ */
+const SHARED_RECORD_BYTES = 64 * 1024;
+
+/**
  * The records of a file whose steps 1–21 have passed, read from `reader` in order: for each array,
  * the padding before it and its payload and CRC, checked (step 22, when `verify`) before the array
  * is handed out. `start` is the stream position of the file's first byte (step 20 counts from it).
  * Reads exactly to the end of the last record. Not part of the public API.
  */
 export async function* readRecords(reader: ChunkReader, layout: FileLayout, limits: ReadLimits, verify: boolean, start: number): AsyncGenerator<NdArray, void, undefined> {
-  const { checksumSize } = layout;
-  const read = async (bytes: Uint8Array, copied?: (piece: Uint8Array) => void) => {
-    if ((await reader.readInto(bytes, copied)) < bytes.length) checkFileLength(layout, reader.consumed - start);
+  const { checksumSize, entries } = layout;
+  const readRest = async (rest: Uint8Array, copied?: (piece: Uint8Array) => void) => {
+    if ((await reader.readInto(rest, copied)) < rest.length) checkFileLength(layout, reader.consumed - start);
+  };
+  /**
+   * Reads all of `bytes`: undefined when they had all arrived, else a promise of the rest
+   * (TRUNCATED when the source ends first). Awaiting only then saves a turn of the event loop
+   * per read, which is what a message of small arrays costs most in.
+   */
+  const read = (bytes: Uint8Array, copied?: (piece: Uint8Array) => void): Promise<void> | undefined => {
+    const arrived = reader.readArrived(bytes, copied);
+    return arrived === bytes.length ? undefined : readRest(bytes.subarray(arrived), copied);
   };
   let payloadCrc = 0;
   const checksumPiece = verify && checksumSize > 0 ? (piece: Uint8Array) => (payloadCrc = crc32(piece, payloadCrc)) : undefined;
-  // Padding and CRCs are never handed out: they are read into one scratch buffer (padding is
-  // shorter than the alignment), so that only payloads are allocated.
+  // Padding and CRCs outside shared memory are never handed out: they are read into one scratch
+  // buffer (padding is shorter than the alignment), so that only payloads are allocated.
   const scratch = new Uint8Array(Math.max(layout.header.alignment, checksumSize));
+  /** Memory holding the records from file position `sharedStart` to `sharedEnd` (padding and CRCs included). */
+  let shared: Uint8Array = scratch;
+  let sharedStart = 0;
+  let sharedEnd = 0;
   let position = layout.dataStart;
   let previous: string | undefined;
-  for (const entry of layout.entries) {
+  for (const entry of entries) {
+    const payloadEnd = entry.start + entry.byteLength;
+    const end = payloadEnd + checksumSize;
+    let payload: Uint8Array;
+    let crc: Uint8Array;
+    let gap: Uint8Array;
+    if (end <= sharedEnd) {
+      gap = shared.subarray(position - sharedStart, entry.start - sharedStart);
+      payload = shared.subarray(entry.start - sharedStart, payloadEnd - sharedStart);
+      crc = shared.subarray(payloadEnd - sharedStart, end - sharedStart);
+    } else if (end - entry.start <= SHARED_RECORD_BYTES) {
+      // This record and the small ones after it, while they fit.
+      sharedStart = entry.start;
+      sharedEnd = end;
+      for (let next = entry.index + 1; next < entries.length; next++) {
+        const nextEnd = entries[next]!.start + entries[next]!.byteLength + checksumSize;
+        if (nextEnd - sharedStart > SHARED_RECORD_BYTES) break;
+        sharedEnd = nextEnd;
+      }
+      shared = allocatePayload(entry.name, sharedEnd - sharedStart);
+      gap = scratch.subarray(0, entry.start - position);
+      payload = shared.subarray(0, entry.byteLength);
+      crc = shared.subarray(entry.byteLength, entry.byteLength + checksumSize);
+    } else {
+      gap = scratch.subarray(0, entry.start - position);
+      payload = allocatePayload(entry.name, entry.byteLength);
+      crc = scratch.subarray(0, checksumSize);
+    }
     // The padding after the previous record (step 22's padding rule, checked as it passes),
     // then the payload and its CRC: the array is handed out without waiting for the padding after it.
-    const gap = scratch.subarray(0, entry.start - position);
-    await read(gap);
+    let waiting = read(gap);
+    if (waiting !== undefined) await waiting;
     if (verify) checkZeroPadding(gap, 0, gap.length, position, previous);
     previous = entry.name;
-    const payload = allocatePayload(entry.name, entry.byteLength);
     payloadCrc = 0;
-    await read(payload, checksumPiece);
-    const crc = scratch.subarray(0, checksumSize);
-    await read(crc);
+    waiting = read(payload, checksumPiece);
+    if (waiting !== undefined) await waiting;
+    waiting = read(crc);
+    if (waiting !== undefined) await waiting;
     if (verify) checkRecordTail(layout, entry, payloadCrc, crc);
-    position = entry.start + entry.byteLength + checksumSize;
+    position = end;
     yield arrayFromOwnedBytes(entry, payload, limits);
   }
 }
@@ -405,8 +465,10 @@ class StreamDecoder implements NdpackStreamReader {
 /**
  * Decodes an ndpack stream as it arrives: `header()` resolves as soon as the header has been read,
  * and iterating yields each array as soon as its bytes have arrived, after checking its CRC (unless
- * `verify: false`). Each array is fresh memory the caller owns (`copied: true`); the decoder holds
- * at most one array's bytes at a time, plus the header.
+ * `verify: false`). Each array is fresh memory the caller owns (`copied: true`): an array of more
+ * than 64 KiB has memory of its own, exactly its size; smaller ones share one allocation with their
+ * neighbours (up to 64 KiB). The decoder holds at most one large array's bytes, or 64 KiB of small
+ * ones, at a time, plus the header.
  *
  * A stream that ends early yields the arrays that arrived whole, then throws `TRUNCATED`; one that
  * goes on past its end throws `TRAILING_BYTES` after the last array. Any error, and breaking out
