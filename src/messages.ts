@@ -98,16 +98,26 @@ function annotate(error: unknown, messageIndex: number, recoverable: boolean): N
 class Message implements NdpackMessage {
   readonly index: number;
   readonly offset: number;
-  readonly header: StreamHeader;
+  /** The message's length in bytes, from its header. */
+  readonly byteLength: number;
+  readonly #layout: FileLayout;
+  #header: StreamHeader | undefined;
   readonly #records: AsyncGenerator<NdArray, void, undefined>;
   readonly #fail: (error: unknown) => NdpackError;
 
   constructor(index: number, offset: number, layout: FileLayout, records: AsyncGenerator<NdArray, void, undefined>, fail: (error: unknown) => NdpackError) {
     this.index = index;
     this.offset = offset;
-    this.header = streamHeader(layout);
+    this.byteLength = layout.fileLength;
+    this.#layout = layout;
     this.#records = records;
     this.#fail = fail;
+  }
+
+  /** Built when first asked for: a reader that only wants the arrays does not pay for it. */
+  get header(): StreamHeader {
+    this.#header ??= streamHeader(this.#layout);
+    return this.#header;
   }
 
   async next(): Promise<IteratorResult<NdArray, undefined>> {
@@ -195,11 +205,11 @@ class MessageReader implements NdpackMessageReader {
       this.#current = undefined;
       // Whatever the caller left unread of the previous message is skipped, unchecked.
       await previous.return();
-      const length = previous.header.byteLength;
+      const length = previous.byteLength;
       const remaining = previous.offset + length - reader.consumed;
-      let skipped: number;
+      let skipped = 0;
       try {
-        skipped = await reader.skip(remaining);
+        if (remaining > 0) skipped = await reader.skip(remaining);
       } catch (error) {
         throw this.#fail(error, previous.index, false);
       }
@@ -212,7 +222,7 @@ class MessageReader implements NdpackMessageReader {
     let layout: FileLayout;
     try {
       // The stream ends cleanly only here, between two messages.
-      if (await reader.atEnd()) {
+      if (!reader.hasArrived && (await reader.atEnd())) {
         this.#done = true;
         await reader.release();
         return { done: true, value: undefined };
