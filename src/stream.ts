@@ -26,7 +26,7 @@ import { crc32 } from "./crc32.js";
 import { arrayInfo, checkRecordTail, materialize, type ArrayInfo, type NdArray, type NdpackContents } from "./decode.js";
 import { ENCODE_OPTIONS, planEncoding, planSegments, type ArraysInput, type EncodeOptions, type EncodePlan } from "./encode.js";
 import { checkOptionNames, NdpackError } from "./errors.js";
-import { LIMIT_OPTIONS, type ReadLimits } from "./format.js";
+import { alignUp, LIMIT_OPTIONS, type ReadLimits } from "./format.js";
 import { checkFileLength, checkZeroPadding, readLayoutSteps, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
 
@@ -158,6 +158,12 @@ function chunkBytesOf(value: unknown): Uint8Array {
   throw new NdpackError("INVALID_ARGUMENT", `stream chunks must be bytes (Uint8Array, ArrayBuffer, ...), got ${value === null ? "null" : typeof value}`, { field: "source" });
 }
 
+/** Allocations up to this size share blocks ({@link ChunkReader.allocate}). */
+const SMALL_ALLOCATION = 16 * 1024;
+
+/** The blocks small allocations are carved from: what one small array a caller keeps can hold alive. */
+const BLOCK_BYTES = 64 * 1024;
+
 /** Exact-length reads over a source of chunks of any size; the one place that pulls from the source. Not part of the public API. */
 export class ChunkReader {
   readonly #pull: () => Promise<IteratorResult<unknown>>;
@@ -166,6 +172,9 @@ export class ChunkReader {
   #at = 0;
   #ended = false;
   #released = false;
+  /** The block that small allocations are carved from, and how much of it is taken. */
+  #block: Uint8Array = EMPTY;
+  #blockUsed = 0;
   /** Bytes handed out so far: the position in the stream. */
   consumed = 0;
 
@@ -229,6 +238,25 @@ export class ChunkReader {
     return filled;
   }
 
+  /**
+   * Fresh zeroed memory for `length` bytes of this stream: array `array`'s payload (named in
+   * the LIMIT_EXCEEDED error when the runtime cannot allocate that much), or header bytes. Up to {@link SMALL_ALLOCATION} bytes are carved from a block of {@link BLOCK_BYTES}
+   * that the pieces after them share (never reused, so each piece stays its owner's): a message of
+   * small arrays costs no allocation of its own, where each ArrayBuffer would cost about 0.5 µs
+   * and more garbage collection. Larger ones get memory of their own, exactly their size.
+   */
+  allocate(length: number, array?: string): Uint8Array {
+    if (length > SMALL_ALLOCATION) return array === undefined ? freshBytes(length) : allocatePayload(array, length);
+    if (this.#blockUsed + length > this.#block.length) {
+      this.#block = new Uint8Array(BLOCK_BYTES);
+      this.#blockUsed = 0;
+    }
+    const piece = this.#block.subarray(this.#blockUsed, this.#blockUsed + length);
+    // Each piece starts on a 64-byte boundary: typed views of any dtype, cache-line aligned.
+    this.#blockUsed = alignUp(this.#blockUsed + length, 64);
+    return piece;
+  }
+
   /** Passes over the next `length` bytes without copying them; returns how many, fewer only at the end of the source. */
   async skip(length: number): Promise<number> {
     let skipped = 0;
@@ -273,7 +301,7 @@ export async function readStreamLayout(reader: ChunkReader, limits: ReadLimits):
   const steps = readLayoutSteps(undefined, limits);
   let step = steps.next();
   while (step.done !== true) {
-    const bytes = new Uint8Array(step.value.length);
+    const bytes = reader.allocate(step.value.length);
     let length = reader.readArrived(bytes);
     if (length < bytes.length) length += await reader.readInto(bytes.subarray(length));
     step = steps.next(length === bytes.length ? bytes : bytes.subarray(0, length));
@@ -330,21 +358,13 @@ export function streamHeader(layout: FileLayout): StreamHeader {
 }
 
 /**
- * Records up to this size (payload and CRC) share one allocation with the records after them, up
- * to this many bytes in all: a message of many small arrays costs one allocation, not one per
- * array. Each larger payload gets memory of its own, exactly its size, so that a stream of big
- * arrays never holds more than one of them.
- */
-const SHARED_RECORD_BYTES = 64 * 1024;
-
-/**
  * The records of a file whose steps 1–21 have passed, read from `reader` in order: for each array,
  * the padding before it and its payload and CRC, checked (step 22, when `verify`) before the array
  * is handed out. `start` is the stream position of the file's first byte (step 20 counts from it).
  * Reads exactly to the end of the last record. Not part of the public API.
  */
 export async function* readRecords(reader: ChunkReader, layout: FileLayout, limits: ReadLimits, verify: boolean, start: number): AsyncGenerator<NdArray, void, undefined> {
-  const { checksumSize, entries } = layout;
+  const { checksumSize } = layout;
   const readRest = async (rest: Uint8Array, copied?: (piece: Uint8Array) => void) => {
     if ((await reader.readInto(rest, copied)) < rest.length) checkFileLength(layout, reader.consumed - start);
   };
@@ -359,56 +379,28 @@ export async function* readRecords(reader: ChunkReader, layout: FileLayout, limi
   };
   let payloadCrc = 0;
   const checksumPiece = verify && checksumSize > 0 ? (piece: Uint8Array) => (payloadCrc = crc32(piece, payloadCrc)) : undefined;
-  // Padding and CRCs outside shared memory are never handed out: they are read into one scratch
-  // buffer (padding is shorter than the alignment), so that only payloads are allocated.
+  // Padding and CRCs are never handed out: they are read into one scratch buffer (padding is
+  // shorter than the alignment), so that only payloads are allocated.
   const scratch = new Uint8Array(Math.max(layout.header.alignment, checksumSize));
-  /** Memory holding the records from file position `sharedStart` to `sharedEnd` (padding and CRCs included). */
-  let shared: Uint8Array = scratch;
-  let sharedStart = 0;
-  let sharedEnd = 0;
   let position = layout.dataStart;
   let previous: string | undefined;
-  for (const entry of entries) {
-    const payloadEnd = entry.start + entry.byteLength;
-    const end = payloadEnd + checksumSize;
-    let payload: Uint8Array;
-    let crc: Uint8Array;
-    let gap: Uint8Array;
-    if (end <= sharedEnd) {
-      gap = shared.subarray(position - sharedStart, entry.start - sharedStart);
-      payload = shared.subarray(entry.start - sharedStart, payloadEnd - sharedStart);
-      crc = shared.subarray(payloadEnd - sharedStart, end - sharedStart);
-    } else if (end - entry.start <= SHARED_RECORD_BYTES) {
-      // This record and the small ones after it, while they fit.
-      sharedStart = entry.start;
-      sharedEnd = end;
-      for (let next = entry.index + 1; next < entries.length; next++) {
-        const nextEnd = entries[next]!.start + entries[next]!.byteLength + checksumSize;
-        if (nextEnd - sharedStart > SHARED_RECORD_BYTES) break;
-        sharedEnd = nextEnd;
-      }
-      shared = allocatePayload(entry.name, sharedEnd - sharedStart);
-      gap = scratch.subarray(0, entry.start - position);
-      payload = shared.subarray(0, entry.byteLength);
-      crc = shared.subarray(entry.byteLength, entry.byteLength + checksumSize);
-    } else {
-      gap = scratch.subarray(0, entry.start - position);
-      payload = allocatePayload(entry.name, entry.byteLength);
-      crc = scratch.subarray(0, checksumSize);
-    }
+  for (const entry of layout.entries) {
     // The padding after the previous record (step 22's padding rule, checked as it passes),
     // then the payload and its CRC: the array is handed out without waiting for the padding after it.
+    const gap = scratch.subarray(0, entry.start - position);
     let waiting = read(gap);
     if (waiting !== undefined) await waiting;
     if (verify) checkZeroPadding(gap, 0, gap.length, position, previous);
     previous = entry.name;
+    const payload = reader.allocate(entry.byteLength, entry.name);
     payloadCrc = 0;
     waiting = read(payload, checksumPiece);
     if (waiting !== undefined) await waiting;
+    const crc = scratch.subarray(0, checksumSize);
     waiting = read(crc);
     if (waiting !== undefined) await waiting;
     if (verify) checkRecordTail(layout, entry, payloadCrc, crc);
-    position = end;
+    position = entry.start + entry.byteLength + checksumSize;
     yield arrayFromOwnedBytes(entry, payload, limits);
   }
 }
@@ -481,9 +473,10 @@ class StreamDecoder implements NdpackStreamReader {
  * Decodes an ndpack stream as it arrives: `header()` resolves as soon as the header has been read,
  * and iterating yields each array as soon as its bytes have arrived, after checking its CRC (unless
  * `verify: false`). Each array is fresh memory the caller owns (`copied: true`): an array of more
- * than 64 KiB has memory of its own, exactly its size; smaller ones share one allocation with their
- * neighbours (up to 64 KiB). The decoder holds at most one large array's bytes, or 64 KiB of small
- * ones, at a time, plus the header.
+ * than 16 KiB has memory of its own, exactly its size; smaller ones are carved from 64 KiB blocks
+ * they share with the arrays read after them (so one small array kept alive keeps its block; copy
+ * it with `slice()` to keep it apart). The decoder holds at most one large array's bytes at a
+ * time, plus the header and one block.
  *
  * A stream that ends early yields the arrays that arrived whole, then throws `TRUNCATED`; one that
  * goes on past its end throws `TRAILING_BYTES` after the last array. Any error, and breaking out
