@@ -20,7 +20,7 @@ import { once } from "node:events";
 import { createServer, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadNdpack, loadNdpackMessages, type BenchConfig, type Case, type JsCase } from "./harness.js";
+import { loadNdpack, loadNdpackMessages, median, type BenchConfig, type Case, type JsCase } from "./harness.js";
 
 const DIR = dirname(fileURLToPath(import.meta.url));
 const SCENARIO = "messages";
@@ -43,6 +43,8 @@ interface Connection {
   readonly consumer: ChildProcess;
   /** Resolves when the consumer has answered for one more run. */
   answer(): Promise<void>;
+  /** The consumer's CPU time (user + system, µs) at each of its answers so far. */
+  consumerCpu(): Promise<number[]>;
 }
 
 /** A consumer process reading with `lib`, connected to this process over 127.0.0.1, answering every `count` messages (raw: bytes). */
@@ -69,6 +71,11 @@ async function connectConsumer(lib: string, count: number, config: BenchConfig):
   return {
     socket,
     consumer,
+    consumerCpu: async () => {
+      consumer.send("cpu");
+      const [times] = (await once(consumer, "message")) as [number[]];
+      return times;
+    },
     answer: () =>
       new Promise<void>((resolve) => {
         if (answers > 0) {
@@ -102,6 +109,14 @@ function smallArrays(): Record<string, Float32Array> {
 interface StreamState {
   connection: Connection;
   send: () => Promise<void>;
+  /** This process's CPU time (user + system, µs) spent in each run. */
+  readonly producerCpu: number[];
+  readonly answersPerRun: number;
+}
+
+/** The CPU time of the last `runs` runs (the timed ones), median, in ms. */
+function medianCpuMs(perRun: readonly number[], runs: number): number {
+  return median(perRun.slice(-runs)) / 1000;
 }
 
 /** How a case's producer sends: the consumer's answer period, and a sender of one message over the socket. */
@@ -128,15 +143,32 @@ function streamCase(step: string, lib: string, role: JsCase["role"], consumerLib
       const { answerEvery, answersPerRun = 1, open } = await producer(config);
       const connection = await connectConsumer(consumerLib, answerEvery, config);
       const sendOne = await open(connection.socket);
+      const producerCpu: number[] = [];
       return {
         connection,
+        producerCpu,
+        answersPerRun,
         send: async () => {
+          const start = process.cpuUsage();
           for (let i = 0; i < count; i++) await sendOne();
           for (let a = 0; a < answersPerRun; a++) await connection.answer();
+          const { user, system } = process.cpuUsage(start);
+          producerCpu.push(user + system);
         },
       };
     },
     run: (state) => state.send(),
+    async extra(state) {
+      // The consumer's CPU per run: between its answers that end consecutive runs.
+      const runs = step.endsWith(FIRST) ? COLD.runs : TIMED.runs;
+      const ends = (await state.connection.consumerCpu()).filter((_, i) => (i + 1) % state.answersPerRun === 0);
+      const consumerCpu = ends.slice(1).map((end, i) => end - ends[i]!);
+      return {
+        producerCpuMs: medianCpuMs(state.producerCpu, runs),
+        // The first run's consumer CPU includes its start (no answer before it): left out when warm.
+        ...(consumerCpu.length >= runs ? { consumerCpuMs: medianCpuMs(consumerCpu, runs) } : {}),
+      };
+    },
     teardown: (state) => disconnect(state.connection),
   };
 }
