@@ -1,7 +1,7 @@
 // The consuming end of the message-stream benchmark (bench/messages.ts), in a process of its own:
 // connects to the producer on 127.0.0.1:PORT, reads messages with LIB, touches every array, and
 // after every COUNT messages (raw: COUNT bytes; raw-gather: after each message of COUNT bytes) writes one byte back, which ends the producer's
-// timed run.
+// timed run; asked over IPC, it sends its CPU time at each answer.
 //
 //   node bench/messages-consumer.mjs LIB PORT COUNT BUILD_DIR
 import { connect } from "node:net";
@@ -18,8 +18,19 @@ await once(socket, "connect");
 let received = 0;
 let touched = 0;
 const ACK = Uint8Array.of(1);
+// This process's CPU time (user + system, µs) at every answer: the producer asks for them (IPC
+// message "cpu") to report each end's CPU per run, which a loaded machine disturbs less than time.
+const cpuAtAnswers = [];
+process.on("message", (m) => {
+  if (m === "cpu") process.send(cpuAtAnswers);
+});
+const answer = () => {
+  const { user, system } = process.cpuUsage();
+  cpuAtAnswers.push(user + system);
+  socket.write(ACK);
+};
 const done = () => {
-  if (++received % count === 0) socket.write(ACK);
+  if (++received % count === 0) answer();
 };
 const touch = (view) => {
   if (view.length > 0 && view[0] !== undefined && view[view.length - 1] !== undefined) touched++;
@@ -32,7 +43,7 @@ if (lib === "raw") {
     bytes += chunk.length;
     while (bytes >= count) {
       bytes -= count;
-      socket.write(ACK);
+      answer();
     }
   }
 } else if (lib === "raw-gather") {
@@ -50,7 +61,7 @@ if (lib === "raw") {
         touch(message);
         message = new Uint8Array(count);
         filled = 0;
-        socket.write(ACK);
+        answer();
       }
     }
   }

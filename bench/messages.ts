@@ -2,7 +2,9 @@
  * Issue 17: message streams over loopback TCP. The producer (the case's process) sends a run's
  * messages to a consumer in a process of its own (bench/messages-consumer.mjs), which reads each
  * message, touches every array, and answers with one byte after the run's last message: a run is
- * timed from the first byte sent to that answer, so it includes decoding on the other side.
+ * timed from the first byte sent to that answer, so it includes decoding on the other side. Issue
+ * 14's conditions: warm-up, then 7 timed runs with a full GC before each (medians); the first run in
+ * a fresh process (both ends) is a row of its own.
  *
  * - M1, 1 MiB messages (one float32 array of 262,144 elements): ndpack's createMessageWriter to
  *   decodeMessages, against a raw socket writing the same bytes (encoded beforehand) to a consumer
@@ -18,12 +20,19 @@ import { once } from "node:events";
 import { createServer, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadNdpack, loadNdpackStreams, type BenchConfig, type Case, type JsCase } from "./harness.js";
+import { loadNdpack, loadNdpackStreams, median, type BenchConfig, type Case, type JsCase } from "./harness.js";
 
 const DIR = dirname(fileURLToPath(import.meta.url));
 const SCENARIO = "messages";
 export const BIG_STEP = "1 MiB messages over TCP";
 export const SMALL_STEP = "small messages (10 x 64 float32) over TCP";
+/** The same runs as the first call in a fresh process: both ends' code not yet compiled. */
+const FIRST = " (first run in a fresh process)";
+
+/** Issue 14's conditions: a full GC before each of 7 timed runs, one run per sample. */
+const TIMED = { runs: 7, gcEachCall: true } as const;
+/** One timed run, no warm-up. */
+const COLD = { runs: 1, warmup: 0, gcEachCall: true } as const;
 
 const BIG_ELEMENTS = (1 << 20) / 4;
 const SMALL_ARRAYS = 10;
@@ -34,6 +43,8 @@ interface Connection {
   readonly consumer: ChildProcess;
   /** Resolves when the consumer has answered for one more run. */
   answer(): Promise<void>;
+  /** The consumer's CPU time (user + system, µs) at each of its answers so far. */
+  consumerCpu(): Promise<number[]>;
 }
 
 /** A consumer process reading with `lib`, connected to this process over 127.0.0.1, answering every `count` messages (raw: bytes). */
@@ -60,6 +71,11 @@ async function connectConsumer(lib: string, count: number, config: BenchConfig):
   return {
     socket,
     consumer,
+    consumerCpu: async () => {
+      consumer.send("cpu");
+      const [times] = (await once(consumer, "message")) as [number[]];
+      return times;
+    },
     answer: () =>
       new Promise<void>((resolve) => {
         if (answers > 0) {
@@ -93,6 +109,14 @@ function smallArrays(): Record<string, Float32Array> {
 interface StreamState {
   connection: Connection;
   send: () => Promise<void>;
+  /** This process's CPU time (user + system, µs) spent in each run. */
+  readonly producerCpu: number[];
+  readonly answersPerRun: number;
+}
+
+/** The CPU time of the last `runs` runs (the timed ones), median, in ms. */
+function medianCpuMs(perRun: readonly number[], runs: number): number {
+  return median(perRun.slice(-runs)) / 1000;
 }
 
 /** How a case's producer sends: the consumer's answer period, and a sender of one message over the socket. */
@@ -107,6 +131,7 @@ interface Producer {
 /** A case that sends `count` messages per run and waits for the consumer's answer. */
 function streamCase(step: string, lib: string, role: JsCase["role"], consumerLib: string, count: number, payloadBytes: number, note: string, producer: (config: BenchConfig) => Promise<Producer>): JsCase<StreamState> {
   return {
+    ...(step.endsWith(FIRST) ? COLD : TIMED),
     kind: "js",
     scenario: SCENARIO,
     step,
@@ -118,15 +143,32 @@ function streamCase(step: string, lib: string, role: JsCase["role"], consumerLib
       const { answerEvery, answersPerRun = 1, open } = await producer(config);
       const connection = await connectConsumer(consumerLib, answerEvery, config);
       const sendOne = await open(connection.socket);
+      const producerCpu: number[] = [];
       return {
         connection,
+        producerCpu,
+        answersPerRun,
         send: async () => {
+          const start = process.cpuUsage();
           for (let i = 0; i < count; i++) await sendOne();
           for (let a = 0; a < answersPerRun; a++) await connection.answer();
+          const { user, system } = process.cpuUsage(start);
+          producerCpu.push(user + system);
         },
       };
     },
     run: (state) => state.send(),
+    async extra(state) {
+      // The consumer's CPU per run: between its answers that end consecutive runs.
+      const runs = step.endsWith(FIRST) ? COLD.runs : TIMED.runs;
+      const ends = (await state.connection.consumerCpu()).filter((_, i) => (i + 1) % state.answersPerRun === 0);
+      const consumerCpu = ends.slice(1).map((end, i) => end - ends[i]!);
+      return {
+        producerCpuMs: medianCpuMs(state.producerCpu, runs),
+        // The first run's consumer CPU includes its start (no answer before it): left out when warm.
+        ...(consumerCpu.length >= runs ? { consumerCpuMs: medianCpuMs(consumerCpu, runs) } : {}),
+      };
+    },
     teardown: (state) => disconnect(state.connection),
   };
 }
@@ -149,38 +191,38 @@ export function messageCases(config: BenchConfig): Case[] {
 
   // M1: 1 MiB messages.
   const big = { m: ramp(BIG_ELEMENTS, 1) };
-  cases.push(
-    rawCase(BIG_STEP, bigCount, bigPayload, big),
-    streamCase(BIG_STEP, "raw socket, each message gathered", "baseline", "raw-gather", bigCount, bigPayload, "raw socket, each message gathered: the same bytes, copied on the other side into one buffer per message, as any consumer that wants a message's bytes in one piece does (reference; the target is against the row above).", async (config) => {
+  const bigCases = (step: string) => [
+    rawCase(step, bigCount, bigPayload, big),
+    streamCase(step, "raw socket, each message gathered", "baseline", "raw-gather", bigCount, bigPayload, "raw socket, each message gathered: the same bytes, copied on the other side into one buffer per message, as any consumer that wants a message's bytes in one piece does (reference; the target is against the row above).", async (config) => {
       const bytes = (await loadNdpack(config)).encode(big);
       return { answerEvery: bytes.length, answersPerRun: bigCount, open: (socket) => () => write(socket, bytes) };
     }),
-    streamCase(BIG_STEP, "ndpack", "ndpack", "ndpack", bigCount, bigPayload, "ndpack: createMessageWriter(socket).send per message; decodeMessages on the other side (CRC-32 checked, each array copied out of the socket's chunks).", async (config) => {
+    streamCase(step, "ndpack", "ndpack", "ndpack", bigCount, bigPayload, "ndpack: createMessageWriter(socket).send per message; decodeMessages on the other side (CRC-32 checked, each array copied out of the socket's chunks).", async (config) => {
       const { createMessageWriter } = await loadNdpackStreams(config);
       return { answerEvery: bigCount, open: (socket) => { const writer = createMessageWriter(socket); return () => writer.send(big); } };
     }),
-    streamCase(BIG_STEP, "ndpack (checksum: none)", "ndpack", "ndpack", bigCount, bigPayload, "ndpack (checksum: none): the same messages without CRC-32s (send's checksum option), so neither side computes one: what the framing itself costs.", async (config) => {
+    streamCase(step, "ndpack (checksum: none)", "ndpack", "ndpack", bigCount, bigPayload, "ndpack (checksum: none): the same messages without CRC-32s (send's checksum option), so neither side computes one: what the framing itself costs.", async (config) => {
       const { createMessageWriter } = await loadNdpackStreams(config);
       return { answerEvery: bigCount, open: (socket) => { const writer = createMessageWriter(socket); return () => writer.send(big, { checksum: "none" }); } };
     }),
-  );
+  ];
 
   // M2: small messages.
   const small = smallArrays();
-  cases.push(
-    rawCase(SMALL_STEP, smallCount, smallPayload, small),
-    streamCase(SMALL_STEP, "ndpack", "ndpack", "ndpack", smallCount, smallPayload, "ndpack: createMessageWriter(socket).send per message (shapes, dtypes and a CRC per array); decodeMessages on the other side.", async (config) => {
+  const smallCases = (step: string) => [
+    rawCase(step, smallCount, smallPayload, small),
+    streamCase(step, "ndpack", "ndpack", "ndpack", smallCount, smallPayload, "ndpack: createMessageWriter(socket).send per message (shapes, dtypes and a CRC per array); decodeMessages on the other side.", async (config) => {
       const { createMessageWriter } = await loadNdpackStreams(config);
       return { answerEvery: smallCount, open: (socket) => { const writer = createMessageWriter(socket); return () => writer.send(small); } };
     }),
-    streamCase(SMALL_STEP, "msgpackr (moreTypes)", "peer", "msgpackr", smallCount, smallPayload, "msgpackr: packr.pack({ name: { shape, dtype, data } }) per message with moreTypes: true (typed arrays kept), written with back-pressure; UnpackrStream on the other side.", async () => {
+    streamCase(step, "msgpackr (moreTypes)", "peer", "msgpackr", smallCount, smallPayload, "msgpackr: packr.pack({ name: { shape, dtype, data } }) per message with moreTypes: true (typed arrays kept), written with back-pressure; UnpackrStream on the other side.", async () => {
       const { Packr } = await import("msgpackr");
       const packr = new Packr({ moreTypes: true });
       const object: Record<string, { shape: number[]; dtype: string; data: Float32Array }> = {};
       for (const [name, data] of Object.entries(small)) object[name] = { shape: [SMALL_ELEMENTS], dtype: "float32", data };
       return { answerEvery: smallCount, open: (socket) => () => write(socket, packr.pack(object)) };
     }),
-    streamCase(SMALL_STEP, "apache-arrow IPC stream", "peer", "arrow", smallCount, smallPayload, "apache-arrow: one RecordBatchStreamWriter piped to the socket (schema once), one record batch of 10 float32 columns of 64 rows per message; RecordBatchReader on the other side. No shapes (Arrow has no place for them).", async () => {
+    streamCase(step, "apache-arrow IPC stream", "peer", "arrow", smallCount, smallPayload, "apache-arrow: one RecordBatchStreamWriter piped to the socket (schema once), one record batch of 10 float32 columns of 64 rows per message; RecordBatchReader on the other side. No shapes (Arrow has no place for them).", async () => {
       const { RecordBatchStreamWriter, tableFromArrays } = await import("apache-arrow");
       const batch = tableFromArrays(small).batches[0]!;
       return {
@@ -197,6 +239,9 @@ export function messageCases(config: BenchConfig): Case[] {
         },
       };
     }),
-  );
+  ];
+  // Every row warm; the first run in a fresh process for the baseline, ndpack (with CRCs) and the peers.
+  const cold = (c: JsCase<StreamState>) => c.lib !== "raw socket, each message gathered" && c.lib !== "ndpack (checksum: none)";
+  cases.push(...bigCases(BIG_STEP), ...smallCases(SMALL_STEP), ...bigCases(BIG_STEP + FIRST).filter(cold), ...smallCases(SMALL_STEP + FIRST).filter(cold));
   return cases;
 }

@@ -187,11 +187,13 @@ function stepTable(rows: readonly CaseResult[]): string {
   const hasPerItem = rows.some((r) => typeof r.extra?.arrays === "number");
   const hasBytesRead = rows.some((r) => typeof r.extra?.bytesRead === "number");
   const hasImport = rows.some((r) => typeof r.extra?.importMs === "number");
+  const hasCpu = rows.some((r) => typeof r.extra?.producerCpuMs === "number");
   const header = ["library", "median", "min", "first call", "throughput", "peak RSS", "RSS over setup"];
   if (hasPerItem) header.push("per array");
   if (hasRatio) header.push("ratio");
   if (hasBytesRead) header.push("bytes read");
   if (hasImport) header.push("import (in process: median wall, min wall, median CPU)");
+  if (hasCpu) header.push("CPU per run (median): producer, consumer");
   header.push(baseline ? `vs ${shortName(baseline.lib)}` : "vs baseline", peer ? `vs best JS peer (${shortName(peer.lib)})` : "vs best JS peer");
   const lines = [`| ${header.join(" | ")} |`, `|${header.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`];
   for (const r of rows) {
@@ -205,6 +207,7 @@ function stepTable(rows: readonly CaseResult[]): string {
       if (hasRatio) cells.push(ratioOf(r) !== undefined ? `${ratioOf(r)!.toFixed(2)}${r.extra?.codec === "none" ? " (stored raw)" : ""}` : "");
       if (hasBytesRead) cells.push(typeof r.extra?.bytesRead === "number" ? `${r.extra.bytesRead.toLocaleString("en-US")}${typeof r.extra.allowedBytes === "number" ? ` (allowed ${r.extra.allowedBytes.toLocaleString("en-US")})` : ""}` : "");
       if (hasImport) cells.push(typeof r.extra?.importMs === "number" ? `${formatMs(r.extra.importMs)}, ${formatMs(Number(r.extra.importMinMs))}, CPU ${formatMs(Number(r.extra.importCpuMs))}` : "");
+      if (hasCpu) cells.push(typeof r.extra?.producerCpuMs === "number" ? `${formatMs(r.extra.producerCpuMs)}, ${typeof r.extra.consumerCpuMs === "number" ? formatMs(r.extra.consumerCpuMs) : "-"}` : "");
       cells.push(baseline && r !== baseline ? formatRatio(baseline.medianMs! / r.medianMs) : "");
       cells.push(peer && r !== peer ? formatRatio(peer.medianMs! / r.medianMs) : "");
     }

@@ -98,16 +98,26 @@ function annotate(error: unknown, messageIndex: number, recoverable: boolean): N
 class Message implements NdpackMessage {
   readonly index: number;
   readonly offset: number;
-  readonly header: StreamHeader;
+  /** The message's length in bytes, from its header. */
+  readonly byteLength: number;
+  readonly #layout: FileLayout;
+  #header: StreamHeader | undefined;
   readonly #records: AsyncGenerator<NdArray, void, undefined>;
   readonly #fail: (error: unknown) => NdpackError;
 
   constructor(index: number, offset: number, layout: FileLayout, records: AsyncGenerator<NdArray, void, undefined>, fail: (error: unknown) => NdpackError) {
     this.index = index;
     this.offset = offset;
-    this.header = streamHeader(layout);
+    this.byteLength = layout.fileLength;
+    this.#layout = layout;
     this.#records = records;
     this.#fail = fail;
+  }
+
+  /** Built when first asked for: a reader that only wants the arrays does not pay for it. */
+  get header(): StreamHeader {
+    this.#header ??= streamHeader(this.#layout);
+    return this.#header;
   }
 
   async next(): Promise<IteratorResult<NdArray, undefined>> {
@@ -195,11 +205,11 @@ class MessageReader implements NdpackMessageReader {
       this.#current = undefined;
       // Whatever the caller left unread of the previous message is skipped, unchecked.
       await previous.return();
-      const length = previous.header.byteLength;
+      const length = previous.byteLength;
       const remaining = previous.offset + length - reader.consumed;
-      let skipped: number;
+      let skipped = 0;
       try {
-        skipped = await reader.skip(remaining);
+        if (remaining > 0) skipped = await reader.skip(remaining);
       } catch (error) {
         throw this.#fail(error, previous.index, false);
       }
@@ -212,7 +222,7 @@ class MessageReader implements NdpackMessageReader {
     let layout: FileLayout;
     try {
       // The stream ends cleanly only here, between two messages.
-      if (await reader.atEnd()) {
+      if (!reader.hasArrived && (await reader.atEnd())) {
         this.#done = true;
         await reader.release();
         return { done: true, value: undefined };
@@ -299,6 +309,10 @@ export interface NodeWritableLike {
   off(event: string, listener: (...args: unknown[]) => void): unknown;
   /** Set once the stream has been destroyed. */
   readonly destroyed?: boolean;
+  /** Holds writes back until `uncork` (net.Socket: then writes them with one system call). */
+  cork?(): void;
+  /** Writes what was held back since `cork`. */
+  uncork?(): void;
 }
 
 /** Where {@link createMessageWriter} sends messages: a Web `WritableStream` or a Node writable stream. */
@@ -338,13 +352,17 @@ export interface NdpackMessageWriter {
  */
 const ONE_WRITE_BYTES = 256 * 1024;
 
-/** What writing to a target takes: a write that honours back-pressure, and an end. */
+/** What writing to a target takes: queued writes, a wait for room (back-pressure), and an end. */
 interface Sink {
   /**
-   * Writes `chunk`; resolves when the target has room for more. With `track`, `settled` resolves
-   * once the chunk has left for good (it may view the caller's memory); without, it is undefined.
+   * Queues `chunk`, which may view the caller's memory; false when the target asks the writer to
+   * wait for {@link Sink.ready} before queueing more.
    */
-  write(chunk: Uint8Array, track: boolean): Promise<{ settled: Promise<void> | undefined }>;
+  write(chunk: Uint8Array): boolean;
+  /** Resolves when the target has room for more; rejects when it failed or was closed. */
+  ready(): Promise<void>;
+  /** Resolves once every chunk queued so far has left for good (the caller's memory is no longer read). */
+  flushed(): Promise<void>;
   end(): Promise<void>;
 }
 
@@ -364,15 +382,29 @@ function nodeSink(stream: NodeWritableLike): Sink {
   };
   // Keeps an 'error' event from crashing the process; the error is reported by the next call.
   stream.on("error", remember);
-  /** Resolves on `event`; rejects when the stream fails or closes first. */
-  const until = (event: string) =>
+  const check = () => {
+    if (failure !== undefined) throw targetError("write to", failure);
+    if (stream.destroyed === true) throw new NdpackError("CLOSED", "the message target was closed");
+  };
+  /** Chunks written and not yet reported written by the stream; `allWritten` is called when it drops to 0. */
+  let unwritten = 0;
+  let allWritten: (() => void) | undefined;
+  const written = (error?: Error | null) => {
+    if (error) remember(error);
+    if (--unwritten === 0) allWritten?.();
+  };
+  /** Resolves on `event` (or when `settled()` holds); rejects when the stream fails or closes first. */
+  const until = (event: string | undefined, settled: () => boolean) =>
     new Promise<void>((resolve, reject) => {
       const cleanup = () => {
-        stream.off(event, done);
+        if (event !== undefined) stream.off(event, done);
         stream.off("error", failed);
         stream.off("close", closed);
+        allWritten = undefined;
       };
       const done = () => {
+        if (failure !== undefined) return failed(failure);
+        if (!settled()) return;
         cleanup();
         resolve();
       };
@@ -380,34 +412,42 @@ function nodeSink(stream: NodeWritableLike): Sink {
         cleanup();
         reject(targetError("write to", error));
       };
-      const closed = () => failed(new NdpackError("CLOSED", "the message target was closed"));
-      stream.once(event, done);
+      const closed = () => failed(failure ?? new NdpackError("CLOSED", "the message target was closed"));
+      if (event !== undefined) stream.once(event, done);
+      else allWritten = done;
       stream.once("error", failed);
       stream.once("close", closed);
     });
-  const check = () => {
-    if (failure !== undefined) throw targetError("write to", failure);
-    if (stream.destroyed === true) throw new NdpackError("CLOSED", "the message target was closed");
+  // Writes are held back (corked) until the current run of JavaScript has finished (Node's
+  // nextTick queue runs once the promise jobs are done): a loop that sends many small messages
+  // makes one system call of up to the stream's buffer (16 KiB for a socket) for several of them,
+  // instead of one each; a message's head, payload and CRC go out together. Nothing waits longer.
+  const later = (globalThis as { process?: { nextTick?: (callback: () => void) => void } }).process?.nextTick;
+  const corks = typeof stream.cork === "function" && typeof stream.uncork === "function" && typeof later === "function";
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    stream.uncork!();
   };
   return {
-    async write(chunk, track) {
+    write(chunk) {
       check();
-      let settled: Promise<void> | undefined;
-      let room: boolean;
-      if (track) {
-        let settle!: () => void;
-        let reject!: (error: unknown) => void;
-        settled = new Promise<void>((resolve, fail) => {
-          settle = resolve;
-          reject = fail;
-        });
-        settled.catch(() => undefined);
-        room = stream.write(chunk, (error) => (error ? reject(targetError("write to", error)) : settle()));
-      } else {
-        room = stream.write(chunk);
+      if (corks && !corked) {
+        corked = true;
+        stream.cork!();
+        later!(uncork);
       }
-      if (!room) await until("drain");
-      return { settled };
+      unwritten++;
+      return stream.write(chunk, written);
+    },
+    async ready() {
+      check();
+      await until("drain", () => true);
+    },
+    async flushed() {
+      check();
+      if (unwritten > 0) await until(undefined, () => unwritten === 0);
+      check();
     },
     async end() {
       check();
@@ -425,19 +465,25 @@ function nodeSink(stream: NodeWritableLike): Sink {
 
 function webSink(stream: WritableStream<Uint8Array>): Sink {
   const writer = stream.getWriter();
+  let last: Promise<void> = Promise.resolve();
   return {
-    async write(chunk, track) {
+    write(chunk) {
+      last = writer.write(chunk).catch((cause: unknown) => {
+        throw targetError("write to", cause);
+      });
+      last.catch(() => undefined);
+      // null once the stream has failed: ready() then reports why.
+      const room = writer.desiredSize;
+      return room !== null && room > 0;
+    },
+    async ready() {
       try {
         await writer.ready;
       } catch (cause) {
         throw targetError("write to", cause);
       }
-      const settled = writer.write(chunk).catch((cause: unknown) => {
-        throw targetError("write to", cause);
-      });
-      settled.catch(() => undefined);
-      return { settled: track ? settled : undefined };
     },
+    flushed: () => last,
     async end() {
       try {
         await writer.close();
@@ -490,16 +536,21 @@ export function createMessageWriter(target: MessageTarget, options: MessageWrite
         const bytes = new Uint8Array(plan.totalLength);
         writePlan(plan, bytes);
         // Fresh memory: nothing of the caller's is held once it is handed over.
-        await sink.write(bytes, false);
+        const room = sink.write(bytes);
         bytesSent += bytes.length;
+        if (!room) await sink.ready();
       } else {
-        let last: Promise<void> | undefined;
+        // The chunks go out as streamChunks hands them over (the head, views of the caller's
+        // payloads, their CRCs). The next chunk is asked for, which computes the CRC of the payload
+        // just queued, before waiting for room: the checksum runs while the target moves the payload.
+        let full = false;
         for (const chunk of streamChunks(plan, chunkBytes)) {
-          last = (await sink.write(chunk, true)).settled;
+          if (full) await sink.ready();
+          full = !sink.write(chunk);
           bytesSent += chunk.length;
         }
-        // Chunks may view the caller's arrays: they must have left before send() returns.
-        await last;
+        // Chunks view the caller's arrays: they must have left before send() returns.
+        await sink.flushed();
       }
     } catch (error) {
       broken = targetError("write to", error);
