@@ -3,19 +3,18 @@
  * compressor per runtime. Node's zlib where the runtime has it; elsewhere (browsers) fflate's
  * one-shot `deflateSync`, 3 KB gzipped where pako's compressor is 7 KB (compressing has no
  * strictness to share with zlib, unlike inflating, and fflate's one-shot output is plain DEFLATE
- * that every inflater reads). The streaming {@link createDeflater} serves Node's writer and the
- * command line only, which always have zlib: it has no JavaScript fallback (fflate's streaming
- * `Deflate` emits invalid back-references on some first chunks, fflate issue #260, and pako's,
- * a CommonJS module, would land whole in every browser bundle of the core). A module of its own so
- * that a page that only decodes loads no compressor.
+ * that every inflater reads). Data too large to compress at once (Node's writer, the command
+ * line) is compressed by `node/deflate.ts`, with Node's zlib only, on every core: there is no
+ * JavaScript streaming compressor (fflate's streaming `Deflate` emits invalid back-references on
+ * some first chunks, fflate issue #260, and pako's, a CommonJS module, would land whole in every
+ * browser bundle of the core). A module of its own so that a page that only decodes loads no
+ * compressor.
  *
  * @module
  */
 import { deflateSync } from "fflate";
-import { NdpackError } from "./errors.js";
-import { shuffle, zlib, zlibStreamCodec, type StreamCodec } from "./codecs.js";
+import { shuffle, zlib } from "./codecs.js";
 import type { Codec } from "./format.js";
-import { nativeZlib } from "./runtime.js";
 
 /** Compression level used when the caller names none: zlib's default trade-off. */
 export const DEFAULT_COMPRESSION_LEVEL = 6;
@@ -38,13 +37,3 @@ export function deflateRaw(bytes: Uint8Array, level: number): Uint8Array {
 
 /** The levels both pako and fflate type as such. */
 type PakoLevel = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
-
-/**
- * A {@link StreamCodec} compressing at `level` with Node's zlib, for data too large to compress at
- * once (Node's writer, the command line). UNSUPPORTED_CODEC in a runtime without Node's zlib.
- */
-export function createDeflater(level: number): StreamCodec {
-  const { createDeflateRaw } = nativeZlib;
-  if (createDeflateRaw === undefined) throw new NdpackError("UNSUPPORTED_CODEC", "compressing a stream needs Node's zlib, which this runtime lacks; compress whole arrays with encode instead");
-  return zlibStreamCodec(createDeflateRaw({ level }));
-}

@@ -2,7 +2,8 @@ import { deflateRawSync, inflateRawSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { createInflater, decompressPayload, inflatePrefix, inflateWithPako, shuffle, throughCodec, unshuffle } from "../src/codecs.js";
-import { compressPayload, createDeflater, deflateRaw } from "../src/compress.js";
+import { compressPayload, deflateRaw } from "../src/compress.js";
+import { createDeflater } from "../src/node/deflate.js";
 import { codeOf } from "./helpers/common.js";
 import { withoutNativeZlib } from "./helpers/engines.js";
 

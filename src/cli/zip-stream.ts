@@ -8,10 +8,10 @@
  * @module
  */
 import { throughCodec } from "../codecs.js";
-import { createDeflater } from "../compress.js";
 import { crc32 } from "../crc32.js";
 import { NdpackError } from "../errors.js";
 import { alignPaddingFor, localHeaderSize, writeCentralDirectory, writeLocalHeader, zipName, type ZipRecord } from "../interop/zip.js";
+import { createDeflater } from "../node/deflate.js";
 import { AtomicFile, FileSink, ioError, writeAt, type TargetOptions } from "../node/io.js";
 
 /** Sizes at which the local header needs ZIP64 fields (APPNOTE 4.4.8: 0xFFFFFFFF means "see the ZIP64 field"). */

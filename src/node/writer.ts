@@ -22,7 +22,7 @@
 import { open as openHandle, unlink, type FileHandle } from "node:fs/promises";
 import { copySwapped } from "../bytes.js";
 import type { StreamCodec } from "../codecs.js";
-import { createDeflater, DEFAULT_COMPRESSION_LEVEL } from "../compress.js";
+import { DEFAULT_COMPRESSION_LEVEL } from "../compress.js";
 import { crc32 } from "../crc32.js";
 import { DTYPES, isDtype, typedArrayTag, unknownDtypeMessage, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { checkElementBytes, checkShape, ENCODE_OPTIONS, layoutHead, planEncoding, type ArraySpec, type EncodeOptions } from "../encode.js";
@@ -32,6 +32,7 @@ import { elementCount } from "../header.js";
 import { dataSectionStart, nextRecordOffset, placeRecords } from "../layout.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
 import type { HeaderEntry } from "../schema.js";
+import { createDeflater } from "./deflate.js";
 import { AtomicFile, FileSink, ioError, readAt, toPath, writeAt, type PathLike, type TargetOptions } from "./io.js";
 
 /** One array declared to {@link createWriter}: everything but its bytes. */
