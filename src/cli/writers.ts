@@ -29,6 +29,8 @@ import { FileError, usageError, withFile } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
 import { bytesOf, chunksOf, formatLabel, type ArrayEntry, type FileFormat } from "./formats.js";
 import { ZipStreamWriter } from "./zip-stream.js";
+import { copyDeflatedMember } from "./deflate-reuse.js";
+import { DEFAULT_COMPRESSION_LEVEL } from "../compress.js";
 
 /** One array to write: `entry` of `file`, written under `name`. */
 export interface OutputArray {
@@ -143,6 +145,17 @@ export async function writeSet(indexPath: string, arrays: readonly OutputArray[]
   }
 }
 
+/**
+ * True when `array`, a deflated .npz member, goes to the ndpack file as it is stored (its codec and
+ * byte order kept, no level asked for): its DEFLATE stream is then copied rather than compressed
+ * again (`deflate-reuse.ts`), which costs about what inflating it costs.
+ */
+function keepsDeflateStream(array: OutputArray, options: WriteOptions): boolean {
+  const { entry, file } = array;
+  const sameOrder = DTYPES[entry.dtype].wordSize === 1 || entry.byteOrder === (options.byteOrder ?? "little");
+  return file.format === "npz" && file.path !== undefined && entry.codec === "deflate" && options.codec === undefined && options.compressionLevel === undefined && sameOrder;
+}
+
 async function writeNdpack(path: string, arrays: readonly OutputArray[], options: WriteOptions): Promise<void> {
   const entries = arrays.map(({ name, entry }) => ({ name, dtype: entry.dtype, shape: entry.shape, order: entry.order, codec: options.codec ?? entry.codec }));
   const writer = await createWriter(path, entries, {
@@ -153,8 +166,12 @@ async function writeNdpack(path: string, arrays: readonly OutputArray[], options
     ...(options.compressionLevel === undefined ? {} : { compressionLevel: options.compressionLevel }),
     followSymlinks: options.followSymlinks ?? false,
   });
+  const byteOrder = options.byteOrder ?? "little";
   try {
-    for (const array of arrays) await writer.writeAll(array.name, chunksIn(array, HOST_BYTE_ORDER, options.onProgress));
+    for (const array of arrays) {
+      if (keepsDeflateStream(array, options) && (await copyDeflatedMember(writer, array.name, array.entry, array.file.path!, DEFAULT_COMPRESSION_LEVEL, chunksIn(array, byteOrder, options.onProgress)))) continue;
+      await writer.writeAll(array.name, chunksIn(array, HOST_BYTE_ORDER, options.onProgress));
+    }
     await writer.close();
   } catch (error) {
     await writer.abort(error);
