@@ -200,7 +200,7 @@ function runConvert(s: ConvertState): Promise<void> {
 /** The `convert` step's id parts, for the targets. */
 export const CONVERT = {
   step: "convert: savez_compressed .npz to .ndp (child process)",
-  ndpack: "ndpack convert (deflate, the input's codec)",
+  ndpack: "ndpack convert (default: deflate kept, numpy's stream copied)",
   numpy: "numpy np.load + np.savez_compressed (py)",
 } as const;
 
@@ -210,8 +210,8 @@ export function convertCases(config: BenchConfig): Case[] {
   const base = { scenario: "compression", step: CONVERT.step, bytes, runs: 3, warmup: 0 } as const;
   const variants = [
     { lib: CONVERT.ndpack, args: [] as string[] },
+    { lib: "ndpack convert --codec deflate (compressed again, on every core)", args: ["--codec", "deflate"] },
     { lib: "ndpack convert --compress (shuffle+deflate)", args: ["--compress"] },
-    { lib: "ndpack convert --codec deflate --level 1", args: ["--codec", "deflate", "--level", "1"] },
     { lib: "ndpack convert --no-compress", args: ["--no-compress"] },
   ];
   const cases: Case[] = variants.map(
