@@ -776,7 +776,7 @@ function isNodeWritable(target: unknown): target is NodeJS.WritableStream {
  * Creates a writer for arrays whose bytes are produced piece by piece: declare every array first
  * (name, dtype, shape, order, codec), then write each array's bytes in order, in chunks of any
  * size, and `close()`. Files over 4 GiB and arrays over 2 GiB are fine; memory use is a few MiB
- * whatever the file's size.
+ * whatever the file's size (with a codec, up to two 4 MiB pieces per core being compressed at once).
  *
  * Targets:
  * - a path: written atomically as by `save` (a temporary file, renamed over the path by `close()`;
