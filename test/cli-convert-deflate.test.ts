@@ -176,6 +176,19 @@ describe("damaged members: the same error whether the stream is kept or compress
   });
 });
 
+test("--salvage: a member whose CRC-32 fails is copied, its stream kept, with a warning naming it", async () => {
+  const damaged = input.slice();
+  for (const at of zipMember(input, "wave").crcFields) damaged[at]! ^= 0x01;
+  writeFileSync(tmp.path("salvage.npz"), damaged);
+  const result = await runCli(["convert", tmp.path("salvage.npz"), tmp.path("salvaged.ndp"), "--salvage"]);
+  expect(result.code).toBe(0);
+  expect(errorLineOf(result)).toMatch(/^ndpack convert: warning: .*salvage\.npz: zip: member "wave\.npy": CRC-32 mismatch.*\(CHECKSUM\); copied as it is \(--salvage\)$/);
+  expectInputArrays(tmp.path("salvaged.ndp"));
+  const member = zipMember(input, "wave");
+  const payload = payloadOf(readFileSync(tmp.path("salvaged.ndp")), "wave");
+  expect(Buffer.compare(payload.subarray(payload.length - 4096), input.subarray(member.dataEnd - 4096, member.dataEnd))).toBe(0);
+});
+
 describe("findRestartPoint", () => {
   const data = Uint8Array.from({ length: 300_000 }, (_, i) => (Math.sin(i / 300) * 50 + (i % 7)) & 0xff);
   const header = writeNpyHeader({ dtype: DTYPES.uint8, shape: [data.length], order: "C" });
