@@ -4,8 +4,8 @@
  *
  * A member is one raw DEFLATE stream of the .npy header followed by the array's bytes; the payload
  * must be one stream of the array's bytes alone (FORMAT.md §5). Every DEFLATE block carries its own
- * codes, and a match refers back at most 32 KiB (RFC 1951 §2.x), so from any block boundary that
- * falls on a byte boundary at least 32 KiB past the header, the rest of the member's stream is
+ * codes (RFC 1951 §3.2.3), and a match refers back at most 32 KiB (§3.2.5), so from any block
+ * boundary that falls on a byte boundary at least 32 KiB past the header, the rest of the member's stream is
  * also the rest of a stream that has decoded the same bytes before it. The payload is therefore:
  * the array's bytes up to that boundary (the restart point), compressed afresh and ended with a full
  * flush (byte-aligned, no final block), then the member's compressed bytes from the restart point
