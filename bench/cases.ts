@@ -8,7 +8,7 @@
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { compressionCases, crcCases } from "./compression.js";
+import { compressionCases, convertCases, crcCases } from "./compression.js";
 import { coreCases } from "./core.js";
 import { fileCases } from "./files.js";
 import { importCases } from "./import.js";
@@ -38,7 +38,7 @@ export const SCENARIOS: Readonly<Record<string, string>> = {
   R1: "issue 10: one array of a remote file (HTTP Range requests to nginx on loopback)",
   M: "issue 16: 1,000,000 empty arrays (open, verify, inspect) and the CLI at the default maxArrays",
   scaling: "decode time against payload size and array count",
-  compression: "issue 4: codecs on four kinds of data",
+  compression: "issue 4: codecs on four kinds of data; issue 14: `ndpack convert` of a deflated .npz",
   crc: "issue 4 / FORMAT.md §6: CRC-32 implementations",
   import: "issue 13: importing the package in a fresh Node process",
   messages: "issue 17: message streams over loopback TCP",
@@ -57,7 +57,7 @@ export function defaultConfig(overrides: Partial<BenchConfig>): BenchConfig {
 }
 
 export function allCases(config: BenchConfig): Case[] {
-  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...lazyCases(config), ...scalingCases(config), ...compressionCases(config), ...crcCases(config), ...importCases(config), ...messageCases(config), ...remoteCases(config), ...manyArraysCases(config), ...setCases(config)];
+  const all: Case[] = [...coreCases(config), ...peerCases(config), ...fileCases(config), ...lazyCases(config), ...scalingCases(config), ...compressionCases(config), ...convertCases(config), ...crcCases(config), ...importCases(config), ...messageCases(config), ...remoteCases(config), ...manyArraysCases(config), ...setCases(config)];
   const order = Object.keys(SCENARIOS);
   // Stable sort by scenario, keeping each scenario's own order (core cases before peers).
   return all

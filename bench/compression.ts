@@ -7,10 +7,12 @@
  *
  * @module
  */
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { crc32Fallback, slicingCrc } from "../src/crc32.js";
-import { fillRandom, loadNdpack, MiB, randomFloat32, type BenchConfig, type Case, type JsCase, type Ndpack, type PythonCase } from "./harness.js";
+import { fillRandom, loadNdpack, MiB, PEERS_PY, randomFloat32, type BenchConfig, type Case, type JsCase, type Ndpack, type PythonCase } from "./harness.js";
 
 // ---------------------------------------------------------------------------------------------
 // Data
@@ -122,6 +124,127 @@ export function compressionCases(config: BenchConfig): Case[] {
       cases.push(py);
     }
   }
+  return cases;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 14: `ndpack convert` of a deflated .npz against numpy's load + savez_compressed
+
+/** The arrays of the .npz to convert: one large array (the case a single DEFLATE stream serializes) and three smaller ones. */
+function convertArrays(config: BenchConfig): { kind: Kind; name: string; bytes: number }[] {
+  const total = config.quick ? 32 * MiB : 256 * MiB;
+  const [smoothKind, randomKind, labelsKind, sparseKind] = KINDS as [Kind, Kind, Kind, Kind];
+  return [
+    { kind: smoothKind, name: "smooth", bytes: total / 2 },
+    { kind: randomKind, name: "random", bytes: total / 4 },
+    { kind: labelsKind, name: "labels", bytes: total / 8 },
+    { kind: sparseKind, name: "sparse", bytes: total / 8 },
+  ];
+}
+
+function convertTotal(config: BenchConfig): number {
+  return convertArrays(config).reduce((sum, a) => sum + a.bytes, 0);
+}
+
+function convertInput(config: BenchConfig): string {
+  return join(config.tmpDir, `convert-input${config.quick ? ".quick" : ""}.npz`);
+}
+
+/** Writes the input .npz once, with numpy's own `np.savez_compressed` (zlib level 6), as users get it. */
+function writeConvertInput(config: BenchConfig): void {
+  const path = convertInput(config);
+  if (existsSync(path)) return;
+  const spec = convertArrays(config).map(({ kind, name, bytes }) => {
+    const file = join(config.tmpDir, `convert-${name}${config.quick ? ".quick" : ""}.raw`);
+    const data = kind.make(bytes / 4);
+    writeFileSync(file, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    return { name, dtype: kind.dtype, shape: [bytes / 4], file };
+  });
+  const specPath = `${path}.spec.json`;
+  writeFileSync(specPath, JSON.stringify(spec));
+  // Named *.npz: numpy appends the extension to any other name. Renamed when complete, so that a failed run leaves no input behind.
+  const partial = `${path}.partial.npz`;
+  const result = spawnSync("python3", [PEERS_PY, "npz", "--spec", specPath, "--out", partial, "--compressed"], { encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`writing the .npz with numpy failed: ${result.stderr}`);
+  for (const { file } of spec) rmSync(file);
+  renameSync(partial, path);
+}
+
+/** Preloaded into the command's process: writes its peak RSS and CPU time when it exits. */
+const USAGE_HOOK = join(dirname(PEERS_PY), "usage-hook.mjs");
+
+interface ConvertState {
+  readonly cli: string;
+  readonly input: string;
+  readonly output: string;
+  readonly usageFile: string;
+  readonly args: readonly string[];
+  usage?: { maxRss: number; cpuMs: number; wallMs: number };
+}
+
+/** Runs `ndpack convert` in a child process, as a user would; records its resource usage. */
+function runConvert(s: ConvertState): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", pathToFileURL(USAGE_HOOK).href, s.cli, "convert", ...s.args, s.input, s.output], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, NDPACK_BENCH_USAGE: s.usageFile } });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code !== 0) return reject(new Error(`ndpack convert exited with ${code}: ${err.trim()}`));
+      s.usage = JSON.parse(readFileSync(s.usageFile, "utf8")) as ConvertState["usage"];
+      resolve();
+    });
+  });
+}
+
+/** The `convert` step's id parts, for the targets. */
+export const CONVERT = {
+  step: "convert: savez_compressed .npz to .ndp (child process)",
+  ndpack: "ndpack convert (default: deflate kept, numpy's stream copied)",
+  numpy: "numpy np.load + np.savez_compressed (py)",
+} as const;
+
+export function convertCases(config: BenchConfig): Case[] {
+  const bytes = convertTotal(config);
+  const layout = convertArrays(config).map((a) => `${a.name} ${a.kind.title} ${a.bytes / MiB} MiB`).join(", ");
+  const base = { scenario: "compression", step: CONVERT.step, bytes, runs: 3, warmup: 0 } as const;
+  const variants = [
+    { lib: CONVERT.ndpack, args: [] as string[] },
+    { lib: "ndpack convert --codec deflate (compressed again, on every core)", args: ["--codec", "deflate"] },
+    { lib: "ndpack convert --compress (shuffle+deflate)", args: ["--compress"] },
+    { lib: "ndpack convert --no-compress", args: ["--no-compress"] },
+  ];
+  const cases: Case[] = variants.map(
+    (v, i): JsCase<ConvertState> => ({
+      ...base,
+      kind: "js",
+      lib: v.lib,
+      role: "ndpack",
+      note: `issue 14: a ${bytes / MiB} MiB .npz written by np.savez_compressed (${layout}), converted to .ndp by the built CLI in a child process (atomic, fsynced); peak RSS, CPU time and cores (CPU / wall) are the child's, of the last sample. One process per sample, so every sample is a first call.`,
+      setup(c) {
+        writeConvertInput(c);
+        return { cli: join(c.buildDir, "cli", "main.js"), input: convertInput(c), output: join(c.tmpDir, `convert-output-${i}.ndp`), usageFile: join(c.tmpDir, `convert-usage-${i}.json`), args: v.args };
+      },
+      run: runConvert,
+      extra(s) {
+        const u = s.usage!;
+        return { storedBytes: statSync(s.output).size, childPeakRss: u.maxRss, childCpuMs: Math.round(u.cpuMs), cores: Number((u.cpuMs / u.wallMs).toFixed(2)) };
+      },
+      teardown(s) {
+        rmSync(s.output, { force: true });
+      },
+    }),
+  );
+  const python: PythonCase = {
+    ...base,
+    kind: "python",
+    lib: CONVERT.numpy,
+    role: "python",
+    note: "numpy: np.load of the same .npz, every member read, then np.savez_compressed to a file (zlib level 6, one core; written in place, not fsynced).",
+    args: ["--op", "npz-convert", "--file", convertInput(config), "--out", join(config.tmpDir, "convert-output-numpy.npz")],
+    prepare: writeConvertInput,
+  };
+  cases.push(python);
   return cases;
 }
 

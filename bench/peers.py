@@ -3,11 +3,12 @@
 Each `time` invocation builds its inputs, then times its own loop (the first call, warm-up, then N
 samples of one call each, garbage collected before each) and prints one JSON line:
 {"samples": [ms per operation...], "firstMs": ms, "peakRss": bytes, "setupRss": bytes, "extra": {...}}.
-Other commands prepare inputs for the JavaScript peers (`npy`).
+Other commands prepare inputs for the JavaScript side (`npy`, `npz`).
 
 Usage:
   python3 bench/peers.py time --op OP [--spec SPEC.json] [--file PATH] [--name NAME] --runs N --warmup W
   python3 bench/peers.py npy --spec SPEC.json --out PATH
+  python3 bench/peers.py npz --spec SPEC.json --out PATH [--compressed]
 """
 
 import argparse
@@ -198,6 +199,19 @@ def op_compressed(args, step):
     return op_npz(args, step, compressed=True)
 
 
+def op_npz_convert(args):
+    """Issue 14: what `ndpack convert IN.npz OUT.ndp` does, numpy's way: every member of the
+    savez_compressed file --file read, then written again with np.savez_compressed to --out."""
+
+    def convert():
+        with np.load(args.file) as z:
+            arrays = {name: z[name] for name in z.files}
+        np.savez_compressed(args.out, **arrays)
+        return len(arrays)
+
+    return convert, {"storedBytes": 0}
+
+
 def op_crc(args):
     size = int(args.name)
     data = np.random.default_rng(1).integers(0, 256, size=size, dtype=np.uint8).tobytes()
@@ -218,6 +232,8 @@ def build(args):
         return op_lazy(args)
     if op in ("compressed-encode", "compressed-decode"):
         return op_compressed(args, op.split("-")[1])
+    if op == "npz-convert":
+        return op_npz_convert(args)
     if op == "crc32":
         return op_crc(args)
     raise SystemExit(f"unknown op {op}")
@@ -229,9 +245,17 @@ def cmd_time(args):
     setup_rss = peak_rss()
     samples, first_ms, last = measure(fn, args.runs, args.warmup, args.warmup_ms)
     extra = dict(extra)
+    if args.op == "npz-convert":
+        extra["storedBytes"] = os.path.getsize(args.out)
     extra["python"] = sys.version.split()[0]
     extra["numpy"] = np.__version__
     print(json.dumps({"samples": samples, "firstMs": first_ms, "peakRss": peak_rss(), "setupRss": setup_rss, "extra": extra}))
+
+
+def cmd_npz(args):
+    """Writes the arrays of --spec to --out with np.savez (np.savez_compressed with --compressed)."""
+    arrays = make_arrays(args.spec)
+    (np.savez_compressed if args.compressed else np.savez)(args.out, **arrays)
 
 
 def cmd_npy(args):
@@ -249,7 +273,7 @@ def cmd_npy(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["time", "npy"])
+    parser.add_argument("command", choices=["time", "npy", "npz"])
     parser.add_argument("--op")
     parser.add_argument("--spec")
     parser.add_argument("--file")
@@ -258,9 +282,12 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--warmup-ms", type=float, default=300.0)
+    parser.add_argument("--compressed", action="store_true")
     args = parser.parse_args()
     if args.command == "time":
         cmd_time(args)
+    elif args.command == "npz":
+        cmd_npz(args)
     else:
         cmd_npy(args)
 

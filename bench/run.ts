@@ -14,7 +14,7 @@
  */
 import { fork, spawnSync } from "node:child_process";
 import { cpus, freemem, totalmem } from "node:os";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { allCases, BENCH_DIR, BUILD_DIR, defaultConfig, REPO_DIR, SCENARIOS } from "./cases.js";
@@ -109,6 +109,10 @@ function build(): void {
   process.stderr.write(`building the package into ${BUILD_DIR} (tsup, the project's config) ... `);
   const r = spawnSync("npx", ["tsup", "--out-dir", BUILD_DIR, "--no-dts", "--silent"], { cwd: REPO_DIR, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`tsup failed:\n${r.stdout}\n${r.stderr}`);
+  // --out-dir sends the command line's bundle (dist/cli/main.js in tsup.config.ts) to the top of
+  // the build too; the cases run it from cli/, where dist/ has it (one file: no shared chunks).
+  mkdirSync(join(BUILD_DIR, "cli"), { recursive: true });
+  for (const file of ["main.js", "main.js.map"]) renameSync(join(BUILD_DIR, file), join(BUILD_DIR, "cli", file));
   process.stderr.write("done\n");
 }
 
@@ -188,12 +192,14 @@ function stepTable(rows: readonly CaseResult[]): string {
   const hasBytesRead = rows.some((r) => typeof r.extra?.bytesRead === "number");
   const hasImport = rows.some((r) => typeof r.extra?.importMs === "number");
   const hasCpu = rows.some((r) => typeof r.extra?.producerCpuMs === "number");
+  const hasChild = rows.some((r) => typeof r.extra?.childPeakRss === "number");
   const header = ["library", "median", "min", "first call", "throughput", "peak RSS", "RSS over setup"];
   if (hasPerItem) header.push("per array");
   if (hasRatio) header.push("ratio");
   if (hasBytesRead) header.push("bytes read");
   if (hasImport) header.push("import (in process: median wall, min wall, median CPU)");
   if (hasCpu) header.push("CPU per run (median): producer, consumer");
+  if (hasChild) header.push("child process (peak RSS, CPU, cores = CPU / wall)");
   header.push(baseline ? `vs ${shortName(baseline.lib)}` : "vs baseline", peer ? `vs best JS peer (${shortName(peer.lib)})` : "vs best JS peer");
   const lines = [`| ${header.join(" | ")} |`, `|${header.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`];
   for (const r of rows) {
@@ -208,6 +214,7 @@ function stepTable(rows: readonly CaseResult[]): string {
       if (hasBytesRead) cells.push(typeof r.extra?.bytesRead === "number" ? `${r.extra.bytesRead.toLocaleString("en-US")}${typeof r.extra.allowedBytes === "number" ? ` (allowed ${r.extra.allowedBytes.toLocaleString("en-US")})` : ""}` : "");
       if (hasImport) cells.push(typeof r.extra?.importMs === "number" ? `${formatMs(r.extra.importMs)}, ${formatMs(Number(r.extra.importMinMs))}, CPU ${formatMs(Number(r.extra.importCpuMs))}` : "");
       if (hasCpu) cells.push(typeof r.extra?.producerCpuMs === "number" ? `${formatMs(r.extra.producerCpuMs)}, ${typeof r.extra.consumerCpuMs === "number" ? formatMs(r.extra.consumerCpuMs) : "-"}` : "");
+      if (hasChild) cells.push(typeof r.extra?.childPeakRss === "number" ? `${formatMiB(r.extra.childPeakRss)}, ${formatMs(Number(r.extra.childCpuMs))}, ${String(r.extra.cores)}` : "");
       cells.push(baseline && r !== baseline ? formatRatio(baseline.medianMs! / r.medianMs) : "");
       cells.push(peer && r !== peer ? formatRatio(peer.medianMs! / r.medianMs) : "");
     }

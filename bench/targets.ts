@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { CONVERT } from "./compression.js";
 import { F3, S4, S5 } from "./files.js";
 import { R1 } from "./remote.js";
 import { SETS } from "./sets.js";
@@ -125,5 +126,8 @@ export function evaluateTargets(results: readonly CaseResult[]): TargetResult[] 
     out.push({ name: "issue 11: bytes read (index + shard header + array + one page)", measured: `${setRead.extra.bytesRead.toLocaleString("en-US")} B`, required: `<= ${setRead.extra.allowedBytes.toLocaleString("en-US")} B`, met: setRead.extra.bytesRead <= setRead.extra.allowedBytes });
   } else notMeasured("issue 11: bytes read (index + shard header + array + one page)", "<= index + header + array + 4 KiB");
   speed("issue 11: saveSet (16 shards) vs save to one file, throughput", SETS.id(SETS.save, SETS.saveOne), SETS.id(SETS.save, SETS.saveSet), 0.85);
+
+  // Issue 14: compression through the command line.
+  speed("issue 14: ndpack convert of a savez_compressed .npz to .ndp vs numpy load + savez_compressed (time <= 1.0x, i.e. speed >= 1.0x)", `compression/${CONVERT.step}/${CONVERT.numpy}`, `compression/${CONVERT.step}/${CONVERT.ndpack}`, 1);
   return out;
 }

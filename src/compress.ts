@@ -4,18 +4,18 @@
  * it; elsewhere (browsers) pako's zlib port, whose inflater is the browsers' (it refuses exactly
  * what zlib refuses), driven directly in one call, without pako's `Deflate` class (a CommonJS
  * module a bundler keeps whole). One DEFLATE library for browsers, not two: pako's compressor
- * costs about 4 KB gzipped more than fflate's `deflateSync` did, within the core's budget. The
- * streaming {@link createDeflater} serves Node's writer and the command line only, which always
- * have zlib. A module of its own so that a page that only decodes loads no compressor.
+ * costs about 4 KB gzipped more than fflate's `deflateSync` did, within the core's budget. Data
+ * too large to compress at once (Node's writer, the command line) is compressed by
+ * `node/deflate.ts`, with Node's zlib only, on every core. A module of its own so that a page
+ * that only decodes loads no compressor.
  *
  * @module
  */
 import { deflate as pakoDeflate, deflateEnd, deflateInit2 } from "pako/lib/zlib/deflate.js";
 import ZStream from "pako/lib/zlib/zstream.js";
 import { NdpackError } from "./errors.js";
-import { shuffle, zlib, zlibStreamCodec, type StreamCodec } from "./codecs.js";
+import { shuffle, zlib } from "./codecs.js";
 import type { Codec } from "./format.js";
-import { nativeZlib } from "./runtime.js";
 
 /** Compression level used when the caller names none: zlib's default trade-off. */
 export const DEFAULT_COMPRESSION_LEVEL = 6;
@@ -74,14 +74,4 @@ function pakoDeflateRaw(bytes: Uint8Array, level: number): Uint8Array {
  */
 function deflateBound(length: number): number {
   return length + (length >>> 12) + (length >>> 14) + (length >>> 25) + 7;
-}
-
-/**
- * A {@link StreamCodec} compressing at `level` with Node's zlib, for data too large to compress at
- * once (Node's writer, the command line). UNSUPPORTED_CODEC in a runtime without Node's zlib.
- */
-export function createDeflater(level: number): StreamCodec {
-  const { createDeflateRaw } = nativeZlib;
-  if (createDeflateRaw === undefined) throw new NdpackError("UNSUPPORTED_CODEC", "compressing a stream needs Node's zlib, which this runtime lacks; compress whole arrays with encode instead");
-  return zlibStreamCodec(createDeflateRaw({ level }));
 }

@@ -10,6 +10,9 @@ declare module "pako/lib/zlib/zstream.js" {
     next_out: number;
     avail_out: number;
     msg: string | undefined;
+    /** zlib.h's data_type after inflate: unused bits of the last input byte, +64 inside the final block, +128 at a block boundary. */
+    data_type: number;
+    total_out: number;
   }
 }
 declare module "pako/lib/zlib/inflate.js" {

@@ -24,7 +24,6 @@ export interface NativeZlib {
   inflateRawSync(data: Uint8Array, options: { maxOutputLength: number; chunkSize: number; info: true }): { buffer: Uint8Array; engine: { bytesWritten: number } };
   inflateRawSync(data: Uint8Array, options: { finishFlush: number }): Uint8Array;
   deflateRawSync(data: Uint8Array, options: { level: number }): Uint8Array;
-  createDeflateRaw(options: { level: number }): NativeZlibStream;
   createInflateRaw(): NativeZlibStream;
   constants: { Z_SYNC_FLUSH: number };
 }
@@ -35,10 +34,10 @@ function loadNativeZlib(): Partial<NativeZlib> {
     const zlib = getBuiltinModule?.("zlib") as Partial<NativeZlib> | undefined;
     if (zlib === undefined) return {};
     // Older runtimes lack crc32 (Node < 20.15), which has a pure-JS fallback of its own.
-    const { crc32, inflateRawSync, deflateRawSync, createDeflateRaw, createInflateRaw, constants } = zlib;
+    const { crc32, inflateRawSync, deflateRawSync, createInflateRaw, constants } = zlib;
     return {
       ...(typeof crc32 === "function" ? { crc32 } : {}),
-      ...(typeof inflateRawSync === "function" ? { inflateRawSync, deflateRawSync, createDeflateRaw, createInflateRaw, constants } : {}),
+      ...(typeof inflateRawSync === "function" ? { inflateRawSync, deflateRawSync, createInflateRaw, constants } : {}),
     };
   } catch {
     // Some sandboxes expose `process` but refuse built-in access; every caller has a fallback.

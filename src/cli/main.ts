@@ -45,7 +45,11 @@ Set-user-id, set-group-id and sticky bits of a replaced file are not kept.`;
 const MEMORY = `
 Memory: arrays are copied one ${CHUNK_BYTES >> 20} MiB chunk at a time, whatever the file's size, except
   - an ndpack array stored with a codec, which is decompressed whole (one array at a time);
-  - a Fortran-order array written to .safetensors, which is reordered whole (safetensors is C order only).`;
+  - a Fortran-order array written to .safetensors, which is reordered whole (safetensors is C order only).
+Compressing runs on every core, 4 MiB pieces at a time (two per core in memory at most). A deflated
+.npz member converted to .ndp with its codec kept (no --codec or --level) keeps its DEFLATE stream:
+it is copied rather than compressed again (the first 4 MiB are searched for where to take it over),
+and inflated twice to check it.`;
 
 function integer(min: number, max: number) {
   return (value: string): number => {

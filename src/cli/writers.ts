@@ -25,6 +25,9 @@ import { planShards, setIndexFileName, writeSetIndex } from "../set.js";
 import { usageError, withFile } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
 import { chunksOf, formatLabel, type ArrayEntry, type FileFormat } from "./formats.js";
+import { copyDeflatedMember } from "./deflate-reuse.js";
+import { DEFAULT_COMPRESSION_LEVEL } from "../compress.js";
+import { HOST_BYTE_ORDER } from "../runtime.js";
 
 /** One array to write: `entry` of `file`, written under `name`. */
 export interface OutputArray {
@@ -126,6 +129,18 @@ export async function writeSet(indexPath: string, arrays: readonly OutputArray[]
   }
 }
 
+/**
+ * True when `array`, a deflated .npz member, goes to the ndpack file as it is stored (its codec and
+ * byte order kept, which is this machine's, no level asked for): its DEFLATE stream is then copied
+ * rather than compressed again (`deflate-reuse.ts`), which costs about what inflating it costs.
+ */
+function keepsDeflateStream(array: OutputArray, options: WriteOptions): boolean {
+  const { entry, file } = array;
+  const byteOrder = options.byteOrder ?? "little";
+  const sameOrder = DTYPES[entry.dtype].wordSize === 1 || (entry.byteOrder === byteOrder && byteOrder === HOST_BYTE_ORDER);
+  return file.format === "npz" && file.path !== undefined && entry.codec === "deflate" && options.codec === undefined && options.compressionLevel === undefined && sameOrder;
+}
+
 async function writeNdpack(path: string, arrays: readonly OutputArray[], options: WriteOptions): Promise<void> {
   const entries = arrays.map(({ name, entry }) => ({ name, dtype: entry.dtype, shape: entry.shape, order: entry.order, codec: options.codec ?? entry.codec }));
   const writer = await createWriter(path, entries, {
@@ -137,7 +152,11 @@ async function writeNdpack(path: string, arrays: readonly OutputArray[], options
     followSymlinks: options.followSymlinks ?? false,
   });
   try {
-    for (const array of arrays) await writer.writeAll(array.name, progressChunks(array, options.onProgress));
+    for (const array of arrays) {
+      // The chunks are in this machine's byte order, which keepsDeflateStream requires.
+      if (keepsDeflateStream(array, options) && (await copyDeflatedMember(writer, array.name, array.entry, array.file.path!, DEFAULT_COMPRESSION_LEVEL, progressChunks(array, options.onProgress)))) continue;
+      await writer.writeAll(array.name, progressChunks(array, options.onProgress));
+    }
     await writer.close();
   } catch (error) {
     await writer.abort(error);

@@ -15,7 +15,7 @@
  */
 import { copySwapped } from "../bytes.js";
 import { throughCodec } from "../codecs.js";
-import { createDeflater } from "../compress.js";
+import { createDeflater } from "./deflate.js";
 import { NdpackError } from "../errors.js";
 import { checkFill, crcOf, isBytesStep, needsReorder, needsSwap, type ArrayPlan, type PayloadStep, type PayloadWritten, type WriteSteps } from "../formats/write.js";
 import { cOrderBytes } from "../interop/common.js";

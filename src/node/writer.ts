@@ -22,7 +22,7 @@
 import { open as openHandle, unlink, type FileHandle } from "node:fs/promises";
 import { copySwapped } from "../bytes.js";
 import type { StreamCodec } from "../codecs.js";
-import { createDeflater, DEFAULT_COMPRESSION_LEVEL } from "../compress.js";
+import { DEFAULT_COMPRESSION_LEVEL } from "../compress.js";
 import { crc32 } from "../crc32.js";
 import { DTYPES, isDtype, typedArrayTag, unknownDtypeMessage, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { checkElementBytes, checkShape, ENCODE_OPTIONS, layoutHead, planEncoding, type ArraySpec, type EncodeOptions } from "../encode.js";
@@ -32,6 +32,7 @@ import { elementCount } from "../header.js";
 import { dataSectionStart, nextRecordOffset, placeRecords } from "../layout.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
 import type { HeaderEntry } from "../schema.js";
+import { createDeflater } from "./deflate.js";
 import { AtomicFile, FileSink, ioError, readAt, toPath, writeAt, type PathLike, type TargetOptions } from "./io.js";
 
 /** One array declared to {@link createWriter}: everything but its bytes. */
@@ -180,7 +181,7 @@ function headFor(file: DeclaredFile, byteLengths: readonly number[], reserve?: n
  * bytes per block); fixed-Huffman blocks spend at most 9 bits per byte. Only the number of digits
  * of the bound matters: it sizes the room reserved for the header.
  */
-function storedBound(nbytes: number): number {
+export function storedBound(nbytes: number): number {
   return nbytes + Math.ceil(nbytes / 8) + 1024;
 }
 
@@ -424,6 +425,8 @@ class RecordEncoder {
   readonly #carry: Uint8Array;
   #carried = 0;
   #crc = 0;
+  /** True once bytes were given already stored ({@link pushStored}): the codec is bypassed. */
+  #storedAsIs = false;
   /** Stored bytes written so far. */
   stored = 0;
 
@@ -473,6 +476,12 @@ class RecordEncoder {
     }
   }
 
+  /** Takes bytes of the payload as stored (already encoded with the array's codec), instead of {@link push}. */
+  async pushStored(stored: Uint8Array): Promise<void> {
+    this.#storedAsIs = true;
+    await this.#emit(stored);
+  }
+
   async #emitAll(chunks: readonly Uint8Array[]): Promise<void> {
     for (const chunk of chunks) await this.#emit(chunk);
   }
@@ -488,7 +497,8 @@ class RecordEncoder {
     if (this.#shuffle) {
       for await (const lanes of this.#shuffle.shuffled()) await this.#emitAll(await this.#deflate!.push(lanes));
     }
-    if (this.#deflate) await this.#emitAll(await this.#deflate.end());
+    if (this.#deflate && this.#storedAsIs) this.#deflate.close();
+    else if (this.#deflate) await this.#emitAll(await this.#deflate.end());
     if (this.#checksumSize > 0) {
       const crc = new Uint8Array(4);
       new DataView(crc.buffer).setUint32(0, this.#crc, true);
@@ -697,6 +707,20 @@ class Writer implements NdpackWriter {
     for await (const chunk of chunks) await this.write(name, chunk);
   }
 
+  /** See {@link writeStored}. */
+  writeStored(name: string, stored: Uint8Array | "end"): Promise<void> {
+    return this.#enqueue(async () => {
+      const array = this.#file.arrays[this.#index];
+      if (array?.name !== name || array.codec === "none" || this.#received !== 0) throw new Error(`internal error: array "${name}" cannot take stored bytes now`);
+      if (stored !== "end") {
+        if (this.#record!.stored + stored.length > storedBound(array.nbytes)) throw new Error(`internal error: array "${name}" would store more than the room reserved for its length`);
+        return this.#record!.pushStored(stored);
+      }
+      this.#received = array.nbytes;
+      await this.#advance();
+    });
+  }
+
   close(): Promise<void> {
     if (this.#state === "closed") return this.#queue.then(() => undefined);
     return this.#enqueue(async () => {
@@ -726,6 +750,19 @@ class Writer implements NdpackWriter {
   }
 }
 
+/**
+ * For the command line, which copies DEFLATE streams it has checked (`cli/deflate-reuse.ts`):
+ * appends `stored` to the payload of array `name` as it is, already encoded with the array's codec
+ * (FORMAT.md §5); `"end"` completes the array. The array must be the writer's current one, declared
+ * with a codec, and not yet given any bytes by `write`; its stored length must stay within
+ * {@link storedBound} of its size. The writer counts, CRCs and places the bytes as it does
+ * compressed ones; it does not check that they decode to the array.
+ */
+export function writeStored(writer: NdpackWriter, name: string, stored: Uint8Array | "end"): Promise<void> {
+  if (!(writer instanceof Writer)) throw new Error("internal error: not a writer made by createWriter");
+  return writer.writeStored(name, stored);
+}
+
 function isWebWritable(target: unknown): target is WritableStream<Uint8Array> {
   return target !== null && typeof target === "object" && typeof (target as WritableStream).getWriter === "function";
 }
@@ -739,7 +776,7 @@ function isNodeWritable(target: unknown): target is NodeJS.WritableStream {
  * Creates a writer for arrays whose bytes are produced piece by piece: declare every array first
  * (name, dtype, shape, order, codec), then write each array's bytes in order, in chunks of any
  * size, and `close()`. Files over 4 GiB and arrays over 2 GiB are fine; memory use is a few MiB
- * whatever the file's size.
+ * whatever the file's size (with a codec, up to two 4 MiB pieces per core being compressed at once).
  *
  * Targets:
  * - a path: written atomically as by `save` (a temporary file, renamed over the path by `close()`;
