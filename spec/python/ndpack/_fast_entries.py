@@ -59,11 +59,8 @@ def _entries(h: dict, minor: int, limits: dict, header_end: int):
             or type(h["metadata"]) is not dict or type(arrays) is not list):
         return None
     count = len(arrays)
-    data_start = _align_up(header_end, alignment)
-    if count == 0:
-        return Entries(((),) * 9, data_start, {}) if data_length == 0 else None
-    # A header of a few arrays is checked faster by the readable checks (their cost is per array,
-    # these have a fixed cost of about 5 us); so is one that is not a list of objects.
+    # A header of a few arrays (or none) is checked faster by the readable checks (their cost is
+    # per array, these have a fixed cost of about 5 us); so is one that is not a list of objects.
     if count < _FEW or count > limits["max_arrays"] or set(map(type, arrays)) != {dict}:
         return None
     # Step 8, each entry: its keys (a missing one raises KeyError here; with strict keys, the
@@ -108,4 +105,4 @@ def _entries(h: dict, minor: int, limits: dict, header_end: int):
             or (gaps and (min(gaps) < 0 or max(gaps) >= alignment))):
         return None
     return Entries((names, dtypes, shapes, orders, byte_orders, codecs, offsets, lengths, nbytes),
-                   data_start, positions)
+                   _align_up(header_end, alignment), positions)
