@@ -9,7 +9,7 @@
  */
 import { bytesOf, copySwapped, utf8Length } from "./bytes.js";
 import { compressPayload, DEFAULT_COMPRESSION_LEVEL } from "./compress.js";
-import { crc32 } from "./crc32.js";
+import { crc32, crc32Within } from "./crc32.js";
 import { DTYPES, dtypeOfTag, isDtype, typedArrayTag, unknownDtypeMessage, type Dtype, type DtypeInfo } from "./dtypes.js";
 import { checkOptionNames, NdpackError } from "./errors.js";
 import {
@@ -331,14 +331,20 @@ export function layoutHead(
   return { head, dataStart, dataLength, headerLength };
 }
 
-/** Writes one payload into `target` at its place; returns its stored bytes there (for the checksum). */
-function writePayload(target: Uint8Array, record: PlannedRecord): Uint8Array {
+/** Writes one payload into `target` at its place. */
+function writePayload(target: Uint8Array, record: PlannedRecord): void {
   const { start } = record;
   if (record.stored) target.set(record.stored, start);
   else if (record.swap) copySwapped(record.array.source, target, start, record.array.dtype.wordSize);
   else target.set(record.array.source, start);
-  return target.subarray(start, start + record.byteLength);
 }
+
+/**
+ * Payloads shorter than this are checksummed in JavaScript ({@link crc32Within}): a call to Node's
+ * zlib.crc32 costs about 110 ns before its first byte, the JS loop about 0.46 ns per byte against
+ * native's 0.14 (CPU time per payload: 256 B 119 ns in JS vs 146 native, 512 B 235 vs 205).
+ */
+const SMALL_CRC_BYTES = 384;
 
 /**
  * Payloads longer than this are copied and checksummed together, a step of this many bytes at a
@@ -359,21 +365,33 @@ function copyWithCrc(source: Uint8Array, target: Uint8Array, at: number): number
   return crc;
 }
 
-/** Writes the planned file into `target[0, plan.totalLength)`: one copy of each payload, padding zeroed. Not part of the public API. */
-export function writePlan(plan: EncodePlan, target: Uint8Array): void {
+/**
+ * Writes the planned file into `target[0, plan.totalLength)`: one copy of each payload, padding
+ * zeroed unless `zeroed` says `target` is fresh memory. Not part of the public API.
+ */
+export function writePlan(plan: EncodePlan, target: Uint8Array, zeroed = false): void {
   target.set(plan.head, 0);
   const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
+  const words = (target.byteOffset & 3) === 0 ? new Uint32Array(target.buffer, target.byteOffset, target.length >>> 2) : undefined;
+  const records = plan.records;
   let end = plan.dataStart;
-  for (const record of plan.records) {
-    target.fill(0, end, record.start);
-    end = record.start + record.byteLength;
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!;
+    const start = record.start;
+    if (!zeroed) target.fill(0, end, start);
+    end = start + record.byteLength;
     if (plan.checksumSize === 0) {
       writePayload(target, record);
       continue;
     }
     // Stepwise copying needs source and target apart: TypedArray.set copies overlapping memory correctly only in one go.
     const bytes = record.swap ? undefined : (record.stored ?? record.array.source);
-    const crc = bytes !== undefined && bytes.length > COPY_CRC_STEP && bytes.buffer !== target.buffer ? copyWithCrc(bytes, target, record.start) : crc32(writePayload(target, record));
+    let crc: number;
+    if (bytes !== undefined && bytes.length > COPY_CRC_STEP && bytes.buffer !== target.buffer) crc = copyWithCrc(bytes, target, start);
+    else {
+      writePayload(target, record);
+      crc = words !== undefined && record.byteLength < SMALL_CRC_BYTES ? crc32Within(target, words, start, end) : crc32(target.subarray(start, end));
+    }
     view.setUint32(end, crc, true);
     end += plan.checksumSize;
   }
@@ -438,7 +456,7 @@ export function encode(arrays: ArraysInput, options: EncodeOptions = {}): Uint8A
   checkOptionNames(options, ENCODE_OPTIONS, "encode");
   const plan = planEncoding(arrays, options);
   const out = new Uint8Array(plan.totalLength);
-  writePlan(plan, out);
+  writePlan(plan, out, true);
   return out;
 }
 

@@ -78,14 +78,20 @@ class HeadWriter {
   /** A non-negative safe integer in decimal, as `JSON.stringify` writes it (the caller has reserved 16 bytes). */
   integer(value: number): void {
     const bytes = this.bytes;
-    let end = this.at;
-    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) end++;
+    let end = this.at + decimalDigits(value) - 1;
     this.at = end + 1;
-    // Exact for every safe integer: the quotient's rounding error is below its fractional part's gap to 1.
     let rest = value;
-    while (rest >= 10) {
+    // Above 2^31 in floating point: exact for every safe integer, since a quotient's rounding error
+    // stays below its fractional part's distance to 1 (and the digit is taken before adding '0').
+    while (rest > 0x7fffffff) {
       const quotient = Math.floor(rest / 10);
       bytes[end--] = 0x30 + (rest - quotient * 10);
+      rest = quotient;
+    }
+    // Below, in 32-bit integers, where a division by 10 compiles to a multiplication.
+    while (rest >= 10) {
+      const quotient = (rest / 10) | 0;
+      bytes[end--] = 0x30 + rest - quotient * 10;
       rest = quotient;
     }
     bytes[end] = 0x30 + rest;
@@ -119,6 +125,13 @@ class HeadWriter {
  * once no object has it), so each call after a GC ran in the interpreter.
  */
 let idleWriter: HeadWriter | undefined = new HeadWriter();
+
+/** The number of decimal digits of a non-negative safe integer. */
+function decimalDigits(value: number): number {
+  let digits = 1;
+  for (let bound = 10; value >= bound && digits < 16; bound *= 10) digits++;
+  return digits;
+}
 
 /** Bytes an entry takes besides its name and numbers, with room to spare: sizes the first buffer. */
 const ENTRY_BYTES_ESTIMATE = 128;

@@ -488,7 +488,7 @@ export function createMessageWriter(target: MessageTarget, options: MessageWrite
     try {
       if (plan.totalLength < ONE_WRITE_BYTES) {
         const bytes = new Uint8Array(plan.totalLength);
-        writePlan(plan, bytes);
+        writePlan(plan, bytes, true);
         // Fresh memory: nothing of the caller's is held once it is handed over.
         await sink.write(bytes, false);
         bytesSent += bytes.length;
