@@ -30,7 +30,7 @@ import {
 import { elementCount, writePreamble } from "./header.js";
 import { writeHead, type EntryFields } from "./header-writer.js";
 import { nextRecordOffset, placeRecords } from "./layout.js";
-import { HOST_BYTE_ORDER } from "./runtime.js";
+import { HOST_BYTE_ORDER, requestTouchedMemory } from "./runtime.js";
 
 /** One array to write, with its description. Every field but `data` is optional. */
 export interface ArraySpec {
@@ -367,9 +367,10 @@ function copyWithCrc(source: Uint8Array, target: Uint8Array, at: number): number
 
 /**
  * Writes the planned file into `target[0, plan.totalLength)`: one copy of each payload, padding
- * zeroed unless `zeroed` says `target` is fresh memory. Not part of the public API.
+ * zeroed unless `zeroed` says `target` is fresh memory; `checksums` holds the records' CRCs that
+ * are already known (see {@link sourceChecksums}). Not part of the public API.
  */
-export function writePlan(plan: EncodePlan, target: Uint8Array, zeroed = false): void {
+export function writePlan(plan: EncodePlan, target: Uint8Array, zeroed = false, checksums?: readonly (number | undefined)[]): void {
   target.set(plan.head, 0);
   const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
   const words = (target.byteOffset & 3) === 0 ? new Uint32Array(target.buffer, target.byteOffset, target.length >>> 2) : undefined;
@@ -386,8 +387,9 @@ export function writePlan(plan: EncodePlan, target: Uint8Array, zeroed = false):
     }
     // Stepwise copying needs source and target apart: TypedArray.set copies overlapping memory correctly only in one go.
     const bytes = record.swap ? undefined : (record.stored ?? record.array.source);
-    let crc: number;
-    if (bytes !== undefined && bytes.length > COPY_CRC_STEP && bytes.buffer !== target.buffer) crc = copyWithCrc(bytes, target, start);
+    let crc = checksums?.[i];
+    if (crc !== undefined) writePayload(target, record);
+    else if (bytes !== undefined && bytes.length > COPY_CRC_STEP && bytes.buffer !== target.buffer) crc = copyWithCrc(bytes, target, start);
     else {
       writePayload(target, record);
       crc = words !== undefined && record.byteLength < SMALL_CRC_BYTES ? crc32Within(target, words, start, end) : crc32(target.subarray(start, end));
@@ -455,9 +457,41 @@ export function* planSegments(plan: EncodePlan, chunkBytes = 1 << 20): Generator
 export function encode(arrays: ArraysInput, options: EncodeOptions = {}): Uint8Array {
   checkOptionNames(options, ENCODE_OPTIONS, "encode");
   const plan = planEncoding(arrays, options);
-  const out = new Uint8Array(plan.totalLength);
-  writePlan(plan, out, true);
+  const touched = plan.checksumSize > 0 && plan.totalLength >= TOUCHED_OUTPUT_BYTES ? requestTouchedMemory(plan.totalLength) : undefined;
+  if (touched === undefined) {
+    const out = new Uint8Array(plan.totalLength);
+    writePlan(plan, out, true);
+    return out;
+  }
+  const checksums = sourceChecksums(plan);
+  const buffer = touched();
+  const out = new Uint8Array(buffer?.byteLength === plan.totalLength ? buffer : new ArrayBuffer(plan.totalLength));
+  writePlan(plan, out, true, checksums);
   return out;
+}
+
+/**
+ * Outputs of at least this many bytes, with checksums, get their memory from a helper thread that
+ * maps its pages (runtime.ts, requestTouchedMemory) while this thread computes the payloads' CRCs
+ * from the caller's arrays: fresh memory costs a page fault per 4 KiB, about as much time as the
+ * copy, and the CRC then costs this thread nothing extra on two cores (bench/README.md, S1 encode).
+ */
+const TOUCHED_OUTPUT_BYTES = 8 << 20;
+
+/**
+ * Each record's CRC-32 taken from the bytes it will store, where those are memory no other thread
+ * can change (not a byte-swapped copy, not a SharedArrayBuffer); undefined where it must be taken
+ * from the output as it is written.
+ */
+function sourceChecksums(plan: EncodePlan): (number | undefined)[] {
+  return plan.records.map((record) => {
+    const bytes = record.swap ? undefined : (record.stored ?? record.array.source);
+    return bytes === undefined || isShared(bytes) ? undefined : crc32(bytes);
+  });
+}
+
+function isShared(bytes: Uint8Array): boolean {
+  return typeof SharedArrayBuffer === "function" && bytes.buffer instanceof SharedArrayBuffer;
 }
 
 /** The exact byte length {@link encode} would produce for these arrays and options (compressing them first when a codec is asked for). */
