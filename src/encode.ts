@@ -195,10 +195,32 @@ function isSizeList(values: readonly unknown[]): boolean {
  */
 export function checkElementBytes(name: string, dtype: DtypeInfo, bytes: Uint8Array): void {
   if (dtype.name !== "bool") return;
-  const at = bytes.findIndex((byte) => byte > 1);
+  const at = firstNonBoolByte(bytes);
   if (at >= 0) {
     throw new NdpackError("INVALID_ARGUMENT", `array "${name}": a bool byte must be 0 or 1, got ${bytes[at]} (FORMAT.md §3)`, { array: name, field: "data" });
   }
+}
+
+/**
+ * The index of the first byte other than 0 and 1, or -1. Four bytes at a time (such a byte has a
+ * bit of 0xfe set): `findIndex` with a callback took 16 ms for S3's 4 MiB mask, this 0.7 ms.
+ */
+function firstNonBoolByte(bytes: Uint8Array): number {
+  const head = Math.min(bytes.length, -bytes.byteOffset & 3);
+  const wordCount = (bytes.length - head) >>> 2;
+  const words = wordCount > 0 ? new Uint32Array(bytes.buffer, bytes.byteOffset + head, wordCount) : undefined;
+  let from = head + wordCount * 4;
+  if (words !== undefined) {
+    for (let i = 0; i < words.length; i++) {
+      if ((words[i]! & 0xfefefefe) !== 0) {
+        from = head + i * 4;
+        break;
+      }
+    }
+  }
+  for (let i = 0; i < head; i++) if (bytes[i]! > 1) return i;
+  for (let i = from; i < bytes.length; i++) if (bytes[i]! > 1) return i;
+  return -1;
 }
 
 /** Checks one array and resolves its defaults. */
