@@ -133,8 +133,14 @@ function decimalDigits(value: number): number {
   return digits;
 }
 
-/** Bytes an entry takes besides its name and numbers, with room to spare: sizes the first buffer. */
-const ENTRY_BYTES_ESTIMATE = 128;
+/** Bytes a typical entry takes besides its name and dimensions (short numbers, no codec): sizes the first buffer. */
+const ENTRY_BYTES_ESTIMATE = 110;
+
+/**
+ * The most bytes an entry takes after its name, besides its dimensions (17 each at most, comma
+ * included): the longest dtype (13) and codec (15), two 16-digit numbers and the fixed text.
+ */
+const ENTRY_TAIL_MAX_BYTES = 160;
 
 /**
  * The first `dataSectionStart` bytes of the file, with the header written from `PREAMBLE_SIZE` on
@@ -199,7 +205,7 @@ export function writeHead(
 
 function entriesEstimate(entries: readonly EntryFields[]): number {
   let estimate = 0;
-  for (let i = 0; i < entries.length; i++) estimate += ENTRY_BYTES_ESTIMATE + entries[i]!.name.length + entries[i]!.shape.length * 17;
+  for (let i = 0; i < entries.length; i++) estimate += ENTRY_BYTES_ESTIMATE + entries[i]!.name.length + entries[i]!.shape.length * 4;
   return estimate;
 }
 
@@ -210,7 +216,7 @@ function writeEntries(out: HeadWriter, entries: readonly EntryFields[]): void {
     out.reserve(24);
     out.ascii(i === 0 ? '{"name":' : ',{"name":');
     out.string(entry.name);
-    out.reserve(ENTRY_BYTES_ESTIMATE + shape.length * 17);
+    out.reserve(ENTRY_TAIL_MAX_BYTES + shape.length * 17);
     out.ascii(',"dtype":"');
     out.ascii(entry.dtype);
     out.ascii('","shape":[');

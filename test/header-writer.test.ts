@@ -87,6 +87,24 @@ describe("writeHead (FORMAT.md §8)", () => {
     expect(headerText(head, headerLength)).toBe(canonicalText(file, entries));
   });
 
+  test("the longest entries (longest dtype and codec, 16-digit numbers, many dimensions) are exact at every count", () => {
+    for (let count = 1; count <= 40; count++) {
+      const entries: EntryFields[] = Array.from({ length: count }, (_, i) => ({
+        name: `e${i}`,
+        dtype: "float8_e4m3fn",
+        shape: Array.from({ length: i % 9 }, () => Number.MAX_SAFE_INTEGER),
+        order: "F",
+        byteOrder: "little",
+        codec: "shuffle+deflate",
+        offset: Number.MAX_SAFE_INTEGER,
+        byteLength: Number.MAX_SAFE_INTEGER - i,
+      }));
+      const file = { alignment: 65536, checksum: "crc32" as const, dataLength: Number.MAX_SAFE_INTEGER, metadata: {} };
+      const { head, headerLength } = writeHead(file, entries);
+      expect(headerText(head, headerLength), `${count} entries`).toBe(canonicalText(file, entries));
+    }
+  });
+
   test("reserveHeaderBytes pads the header with spaces to exactly that length", () => {
     const entries: EntryFields[] = [{ name: "x", dtype: "float32", shape: [2], order: "C", byteOrder: "little", codec: "none", offset: 0, byteLength: 8 }];
     const file = { alignment: 64, checksum: "crc32" as const, dataLength: 12, metadata: {} };
