@@ -210,6 +210,11 @@ function entriesEstimate(entries: readonly EntryFields[]): number {
 }
 
 function writeEntries(out: HeadWriter, entries: readonly EntryFields[]): void {
+  // The text from `,"dtype"` to `"offset":` of the last entry written, copied when the next entry
+  // has the same dtype, shape, order, byte order and codec (10,000 layers of one shape).
+  let layoutOf: EntryFields | undefined;
+  let layoutStart = 0;
+  let layoutLength = 0;
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
     const shape = entry.shape;
@@ -217,19 +222,36 @@ function writeEntries(out: HeadWriter, entries: readonly EntryFields[]): void {
     out.ascii(i === 0 ? '{"name":' : ',{"name":');
     out.string(entry.name);
     out.reserve(ENTRY_TAIL_MAX_BYTES + shape.length * 17);
-    out.ascii(',"dtype":"');
-    out.ascii(entry.dtype);
-    out.ascii('","shape":[');
-    for (let d = 0; d < shape.length; d++) {
-      if (d > 0) out.bytes[out.at++] = 0x2c;
-      out.integer(shape[d]!);
+    const start = out.at;
+    if (layoutOf !== undefined && sameLayout(layoutOf, entry)) {
+      const bytes = out.bytes;
+      for (let k = 0; k < layoutLength; k++) bytes[start + k] = bytes[layoutStart + k]!;
+      out.at = start + layoutLength;
+    } else {
+      out.ascii(',"dtype":"');
+      out.ascii(entry.dtype);
+      out.ascii('","shape":[');
+      for (let d = 0; d < shape.length; d++) {
+        if (d > 0) out.bytes[out.at++] = 0x2c;
+        out.integer(shape[d]!);
+      }
+      out.ascii(entry.order === "C" ? '],"order":"C","byteOrder":"' : '],"order":"F","byteOrder":"');
+      out.ascii(entry.byteOrder);
+      out.ascii(entry.codec === "none" ? '","offset":' : `","codec":"${entry.codec}","offset":`);
+      layoutOf = entry;
+      layoutLength = out.at - start;
     }
-    out.ascii(entry.order === "C" ? '],"order":"C","byteOrder":"' : '],"order":"F","byteOrder":"');
-    out.ascii(entry.byteOrder);
-    out.ascii(entry.codec === "none" ? '","offset":' : `","codec":"${entry.codec}","offset":`);
+    layoutStart = start;
     out.integer(entry.offset);
     out.ascii(',"byteLength":');
     out.integer(entry.byteLength);
     out.bytes[out.at++] = 0x7d;
   }
+}
+
+/** True when two entries' texts from `,"dtype"` to `"offset":` are the same. */
+function sameLayout(a: EntryFields, b: EntryFields): boolean {
+  if (a.dtype !== b.dtype || a.order !== b.order || a.byteOrder !== b.byteOrder || a.codec !== b.codec || a.shape.length !== b.shape.length) return false;
+  for (let d = 0; d < a.shape.length; d++) if (a.shape[d] !== b.shape[d]) return false;
+  return true;
 }

@@ -105,6 +105,28 @@ describe("writeHead (FORMAT.md §8)", () => {
     }
   });
 
+  test("runs of entries of one layout (their text copied from the entry before) are exact, also across the buffer's growth", () => {
+    const entries: EntryFields[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const run = Math.floor(i / 7);
+      entries.push({
+        name: `layer.${i}.weight`,
+        dtype: run % 3 === 0 ? "float8_e4m3fn" : "float32",
+        shape: run % 2 === 0 ? [8, 8] : [Number.MAX_SAFE_INTEGER, run],
+        order: run % 5 === 0 ? "F" : "C",
+        byteOrder: run % 4 === 0 ? "big" : "little",
+        codec: run % 3 === 1 ? "shuffle+deflate" : "none",
+        offset: Number.MAX_SAFE_INTEGER - i,
+        byteLength: Number.MAX_SAFE_INTEGER - 2 * i,
+      });
+    }
+    // Same dtype, order, byte order and codec, another shape: not a copy.
+    entries.push({ ...entries[entries.length - 1]!, name: "other", shape: [8, 9] });
+    const file = { alignment: 64, checksum: "crc32" as const, dataLength: 1, metadata: {} };
+    const { head, headerLength } = writeHead(file, entries);
+    expect(headerText(head, headerLength) === canonicalText(file, entries)).toBe(true);
+  });
+
   test("reserveHeaderBytes pads the header with spaces to exactly that length", () => {
     const entries: EntryFields[] = [{ name: "x", dtype: "float32", shape: [2], order: "C", byteOrder: "little", codec: "none", offset: 0, byteLength: 8 }];
     const file = { alignment: 64, checksum: "crc32" as const, dataLength: 12, metadata: {} };
