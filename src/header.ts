@@ -2,7 +2,7 @@
  * Reading and writing the preamble and header, in the wire order of FORMAT.md §9. Each reading
  * function is one group of steps, so a lazy file reader can run them as its bytes arrive:
  * {@link readPreamble} (steps 1–5), {@link readHeader} (6–19), {@link checkFileLength} (20) and
- * {@link checkZeroPadding} (21), composed once, for every input, by {@link readLayoutSteps}. The writer mirrors them with {@link encodeHeader} and
+ * {@link checkZeroPadding} (21), composed once, for every input, by {@link readLayoutSteps}. The writer mirrors them with header-writer.ts and
  * {@link writePreamble}. Nothing here allocates in proportion to a payload.
  *
  * @module
@@ -26,7 +26,7 @@ import {
   type Order,
   type ReadLimits,
 } from "./format.js";
-import { parseHeaderJson, stringifyJson } from "./json.js";
+import { parseHeaderJson } from "./json.js";
 import { runOnBytes, type RangeSteps } from "./io/steps.js";
 import { checkRecordPlacement, dataSectionStart } from "./layout.js";
 import type { Header } from "./schema.js";
@@ -444,35 +444,14 @@ export function readLayout(bytes: Uint8Array, limits: ReadLimits): FileLayout {
   return runOnBytes(readLayoutSteps(bytes.length, limits), bytes);
 }
 
-const utf8Encoder = new TextEncoder();
-
-/**
- * §8: the canonical header text as UTF-8 bytes. Entries must come from the writer (names checked
- * to be well-formed strings, enum values, safe integers, keys in §2.2 order): `JSON.stringify`
- * writes those exactly as §8 says, several times faster than the strict serializer, which is kept
- * for the user's metadata, where it refuses what JSON cannot hold and writes -0 and large integers
- * exactly. Metadata sits at depth 2 of the header, hence the depth budget.
- */
-export function encodeHeader(header: Header): Uint8Array {
-  const metadata = stringifyJson(header.metadata, { maxDepth: DEFAULT_LIMITS.maxDepth - 1, path: "metadata" });
-  const text = `{"alignment":${header.alignment},"checksum":${JSON.stringify(header.checksum)},"dataLength":${header.dataLength},"metadata":${metadata},"arrays":${JSON.stringify(header.arrays)}}`;
-  const bytes = utf8Encoder.encode(text);
-  if (bytes.length > DEFAULT_LIMITS.maxHeaderBytes) {
-    // The writer's own limit, not the input's: a file that readers refuse by default is not written.
-    throw new NdpackError("HEADER_TOO_LARGE", `the header of the file being written would be ${bytes.length} bytes, more than readers accept by default (maxHeaderBytes ${DEFAULT_LIMITS.maxHeaderBytes}); write fewer arrays or less metadata per file`, { expected: DEFAULT_LIMITS.maxHeaderBytes, actual: bytes.length, limit: "maxHeaderBytes" });
-  }
-  return bytes;
-}
-
-/** §1: writes the preamble and the header into `target` at offset 0; the mirror of {@link readPreamble} and {@link readHeader}. */
-export function writePreamble(target: Uint8Array, headerBytes: Uint8Array): void {
+/** §1: writes the preamble into `target` at offset 0, for the `headerLength` bytes of header that follow it there; the mirror of {@link readPreamble}. */
+export function writePreamble(target: Uint8Array, headerLength: number): void {
   target.set(MAGIC, 0);
   const view = new DataView(target.buffer, target.byteOffset, PREAMBLE_SIZE);
   view.setUint16(PREAMBLE.major, FORMAT_VERSION.major, true);
   view.setUint16(PREAMBLE.minor, FORMAT_VERSION.minor, true);
-  view.setUint32(PREAMBLE.headerLength, headerBytes.length, true);
-  target.set(headerBytes, PREAMBLE_SIZE);
-  view.setUint32(PREAMBLE.headerCrc, headerChecksum(target, headerBytes.length), true);
+  view.setUint32(PREAMBLE.headerLength, headerLength, true);
+  view.setUint32(PREAMBLE.headerCrc, headerChecksum(target, headerLength), true);
 }
 
 function hex(byte: number): string {

@@ -534,7 +534,7 @@ export function createMessageWriter(target: MessageTarget, options: MessageWrite
     try {
       if (plan.totalLength < ONE_WRITE_BYTES) {
         const bytes = new Uint8Array(plan.totalLength);
-        writePlan(plan, bytes);
+        writePlan(plan, bytes, true);
         // Fresh memory: nothing of the caller's is held once it is handed over.
         const room = sink.write(bytes);
         bytesSent += bytes.length;

@@ -1,7 +1,7 @@
 import { crc32 as nodeCrc32 } from "node:zlib";
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { crc32, crc32Fallback } from "../src/crc32.js";
+import { crc32, crc32Fallback, crc32Within } from "../src/crc32.js";
 import { noise } from "./helpers/common.js";
 
 const implementations = [
@@ -89,6 +89,22 @@ describe("crc32Fallback against the native implementation", () => {
         expect(crc32Fallback(data, previous)).toBe(nodeCrc32(data, previous));
       }),
       { numRuns: 1000 },
+    );
+  });
+});
+
+describe("crc32Within (the encoder's CRC of small payloads inside one buffer)", () => {
+  it("agrees with zlib.crc32 on every range of lengths 0..100 at every start, and on random ranges", () => {
+    const bytes = noise(4096);
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
+    for (let from = 0; from < 8; from++) {
+      for (let length = 0; length <= 100; length++) expect(crc32Within(bytes, words, from, from + length), `${from}+${length}`).toBe(nodeCrc32(bytes.subarray(from, from + length)));
+    }
+    fc.assert(
+      fc.property(fc.nat({ max: 4096 }), fc.nat({ max: 4096 }), (a, b) => {
+        const [from, to] = a <= b ? [a, b] : [b, a];
+        expect(crc32Within(bytes, words, from, to)).toBe(nodeCrc32(bytes.subarray(from, to)));
+      }),
     );
   });
 });

@@ -14,12 +14,11 @@ import { fileURLToPath } from "node:url";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bfloat16ToFloat32, decode, encode, float32ToBfloat16 } from "../src/index.js";
-import { encodeHeader, writePreamble } from "../src/header.js";
+import { layoutHead } from "../src/encode.js";
 import { toNpz, toSafetensors } from "../src/interop/index.js";
 import { colorOf } from "../src/viewer/colors.js";
 import { SAMPLE_BUDGET } from "../src/viewer/reader.js";
 import { planRowSample, type RowSample } from "../src/viewer/sample.js";
-import { dataSectionStart } from "../src/layout.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CLI = join(ROOT, "dist", "cli", "main.js");
@@ -154,16 +153,7 @@ function checkpointFile(): Uint8Array {
 function writeSparseGiB(path: string): { headerBytes: number } {
   const shape = [16384, 16384];
   const byteLength = shape[0]! * shape[1]! * 4;
-  const header = encodeHeader({
-    alignment: 4096,
-    checksum: "none",
-    dataLength: byteLength,
-    metadata: { note: "sparse" },
-    arrays: [{ name: "big", dtype: "float32", shape, order: "C", byteOrder: "little", offset: 0, byteLength }],
-  });
-  const start = dataSectionStart(header.length, 4096);
-  const head = new Uint8Array(20 + header.length);
-  writePreamble(head, header);
+  const { head, dataStart: start } = layoutHead([{ name: "big", dtype: "float32", shape, order: "C", byteOrder: "little", codec: "none", offset: 0, byteLength }], { alignment: 4096, checksum: "none", metadata: { note: "sparse" } });
   const fd = openSync(path, "w");
   writeSync(fd, head);
   ftruncateSync(fd, start + byteLength);

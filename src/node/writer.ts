@@ -31,7 +31,6 @@ import { CODECS, DEFAULT_ALIGNMENT, PREAMBLE_SIZE, type ByteOrder, type Checksum
 import { elementCount } from "../header.js";
 import { dataSectionStart, nextRecordOffset, placeRecords } from "../layout.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
-import type { HeaderEntry } from "../schema.js";
 import { createDeflater } from "./deflate.js";
 import { AtomicFile, FileSink, ioError, readAt, toPath, writeAt, type PathLike, type TargetOptions } from "./io.js";
 
@@ -147,7 +146,7 @@ export function declareArrays(entries: readonly WriterEntry[], options: WriterOp
   const plan = planEncoding(standIns, options);
   const arrays = plan.records.map((record, index): DeclaredArray => {
     const { dtype, shape, codec, nbytes } = details[index]!;
-    const byteOrder = record.entry.byteOrder;
+    const byteOrder = record.byteOrder;
     return { name: record.array.name, dtype, shape, order: record.array.order, byteOrder, codec, nbytes, swap: dtype.wordSize > 1 && byteOrder !== HOST_BYTE_ORDER };
   });
   return {
@@ -162,13 +161,13 @@ export function declareArrays(entries: readonly WriterEntry[], options: WriterOp
 
 /** The head of the file for the given stored lengths (see `layoutHead`), and where each record goes. */
 function headFor(file: DeclaredFile, byteLengths: readonly number[], reserve?: number): { head: Uint8Array; offsets: number[]; headerLength: number } {
-  const entries: HeaderEntry[] = file.arrays.map((array, index) => ({
+  const entries = file.arrays.map((array, index) => ({
     name: array.name,
     dtype: array.dtype.name,
-    shape: [...array.shape],
+    shape: array.shape,
     order: array.order,
     byteOrder: array.byteOrder,
-    ...(array.codec === "none" ? {} : { codec: array.codec }),
+    codec: array.codec,
     offset: 0,
     byteLength: byteLengths[index]!,
   }));
