@@ -428,6 +428,8 @@ function inflatePiecesWithZlib(native: NativeZlib, stored: Uint8Array, nbytes: n
       // Output space left over: the stream has ended (a stream cut short is an error above).
       if (state[0] !== 0) break;
     }
+  } catch (cause) {
+    throw cause instanceof NdpackError ? cause : damaged(name, cause);
   } finally {
     engine.close();
   }

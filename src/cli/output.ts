@@ -76,13 +76,16 @@ export function escapeControls(text: string): string {
   return text.replace(TERMINAL_CONTROLS, escapeControl);
 }
 
+/** JSON.stringify's replacer for `--json`: bigints as strings (JSON has no 64-bit integers). */
+const bigintsAsStrings = (_key: string, v: unknown): unknown => (typeof v === "bigint" ? v.toString() : v);
+
 /**
  * JSON for `--json`: two-space indented (or on one line with `indent` 0), bigints as strings (JSON
  * has no 64-bit integers), and the controls JSON.stringify leaves raw (DEL, C1, bidirectional) as
  * `\u` escapes: the same JSON value, safe on a terminal.
  */
 export function toJson(value: unknown, indent = 2): string {
-  return JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? v.toString() : v), indent).replace(CONTROLS_JSON_LEAVES, escapeControl);
+  return JSON.stringify(value, bigintsAsStrings, indent).replace(CONTROLS_JSON_LEAVES, escapeControl);
 }
 
 let stdoutClosed = false;
@@ -169,11 +172,26 @@ function* jsonStringPieces(text: string): Generator<string> {
   yield '"';
 }
 
+/**
+ * True for a value small enough to write with one `JSON.stringify` (an array's row of a report, a
+ * shape): short strings, other primitives, and containers of at most 64 such values, two levels
+ * deep. Writing those natively keeps `inspect --json` of 10^5 arrays as fast as one JSON.stringify.
+ */
+function isSmallJson(value: unknown, depth = 0): boolean {
+  if (typeof value === "string") return value.length <= 4096;
+  if (typeof value !== "object" || value === null) return true;
+  if (depth >= 2) return false;
+  const items = Array.isArray(value) ? value : Object.values(value);
+  return items.length <= 64 && items.every((item) => isSmallJson(item, depth + 1));
+}
+
 /** The text of `JSON.stringify(value, null, indent)` (bigints as strings, as {@link toJson} writes them), piece by piece; `gap` is the current line's indentation. */
 function* jsonPieces(value: unknown, indent: string, gap: string): Generator<string> {
   if (typeof value === "bigint") value = value.toString();
   if (typeof value === "string") return yield* jsonStringPieces(value);
   if (typeof value !== "object" || value === null) return yield String(JSON.stringify(value) ?? "null");
+  // Raw line breaks in JSON.stringify's output are only its own (strings hold them escaped).
+  if (isSmallJson(value)) return yield JSON.stringify(value, bigintsAsStrings, indent).replaceAll("\n", `\n${gap}`);
   const inner = gap + indent;
   const newline = indent === "" ? "" : `\n${inner}`;
   if (Array.isArray(value)) {
