@@ -26,7 +26,7 @@ import { crc32 } from "./crc32.js";
 import { arrayInfo, checkRecordTail, materialize, type ArrayInfo, type NdArray, type NdpackContents } from "./decode.js";
 import { ENCODE_OPTIONS, planEncoding, planSegments, type ArraysInput, type EncodeOptions, type EncodePlan } from "./encode.js";
 import { checkOptionNames, NdpackError } from "./errors.js";
-import { alignUp, LIMIT_OPTIONS, type ReadLimits } from "./format.js";
+import { LIMIT_OPTIONS, type ReadLimits } from "./format.js";
 import { checkFileLength, checkZeroPadding, readLayoutSteps, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
 
@@ -158,10 +158,13 @@ function chunkBytesOf(value: unknown): Uint8Array {
   throw new NdpackError("INVALID_ARGUMENT", `stream chunks must be bytes (Uint8Array, ArrayBuffer, ...), got ${value === null ? "null" : typeof value}`, { field: "source" });
 }
 
-/** Allocations up to this size share blocks ({@link ChunkReader.allocate}). */
+/** Reads of up to this many bytes are copied byte by byte. */
+const TINY_COPY = 64;
+
+/** Header reads up to this size share blocks ({@link ChunkReader.allocate}). */
 const SMALL_ALLOCATION = 16 * 1024;
 
-/** The blocks small allocations are carved from: what one small array a caller keeps can hold alive. */
+/** The blocks that small header reads are carved from. */
 const BLOCK_BYTES = 64 * 1024;
 
 /** Exact-length reads over a source of chunks of any size; the one place that pulls from the source. Not part of the public API. */
@@ -175,6 +178,7 @@ export class ChunkReader {
   /** The block that small allocations are carved from, and how much of it is taken. */
   #block: Uint8Array = EMPTY;
   #blockUsed = 0;
+  #scratch: Uint8Array = EMPTY;
   /** Bytes handed out so far: the position in the stream. */
   consumed = 0;
 
@@ -220,7 +224,12 @@ export class ChunkReader {
   readArrived(target: Uint8Array, copied?: (piece: Uint8Array) => void): number {
     const n = Math.min(target.length, this.#chunk.length - this.#at);
     if (n <= 0) return 0;
-    target.set(this.#chunk.subarray(this.#at, this.#at + n));
+    if (n <= TINY_COPY) {
+      // Padding and CRCs: a loop costs less than the view that `set` needs.
+      for (let i = 0; i < n; i++) target[i] = this.#chunk[this.#at + i]!;
+    } else {
+      target.set(this.#chunk.subarray(this.#at, this.#at + n));
+    }
     if (copied !== undefined) copied(n === target.length ? target : target.subarray(0, n));
     this.#at += n;
     this.consumed += n;
@@ -239,22 +248,31 @@ export class ChunkReader {
   }
 
   /**
-   * Fresh zeroed memory for `length` bytes of this stream: array `array`'s payload (named in
-   * the LIMIT_EXCEEDED error when the runtime cannot allocate that much), or header bytes. Up to {@link SMALL_ALLOCATION} bytes are carved from a block of {@link BLOCK_BYTES}
-   * that the pieces after them share (never reused, so each piece stays its owner's): a message of
-   * small arrays costs no allocation of its own, where each ArrayBuffer would cost about 0.5 µs
-   * and more garbage collection. Larger ones get memory of their own, exactly their size.
+   * Fresh memory for `length` bytes that the reader parses and never hands out (a message's
+   * preamble and header). Up to {@link SMALL_ALLOCATION} bytes are carved from a block of
+   * {@link BLOCK_BYTES} shared with the pieces after them (never reused): a stream of small
+   * messages makes no ArrayBuffer per header, which costs about 0.5 µs and garbage collection.
+   * Payloads get memory of their own (allocatePayload): a caller may transfer an array's buffer to
+   * a worker, which would detach every view of a shared block.
    */
-  allocate(length: number, array?: string): Uint8Array {
-    if (length > SMALL_ALLOCATION) return array === undefined ? freshBytes(length) : allocatePayload(array, length);
+  allocate(length: number): Uint8Array {
+    if (length > SMALL_ALLOCATION) return freshBytes(length);
     if (this.#blockUsed + length > this.#block.length) {
       this.#block = new Uint8Array(BLOCK_BYTES);
       this.#blockUsed = 0;
     }
     const piece = this.#block.subarray(this.#blockUsed, this.#blockUsed + length);
-    // Each piece starts on a 64-byte boundary: typed views of any dtype, cache-line aligned.
-    this.#blockUsed = alignUp(this.#blockUsed + length, 64);
+    this.#blockUsed += length;
     return piece;
+  }
+
+  /**
+   * Memory for bytes that are checked and dropped (padding, CRCs), at least `length` bytes,
+   * reused from one call to the next: never hand it out.
+   */
+  scratch(length: number): Uint8Array {
+    if (this.#scratch.length < length) this.#scratch = new Uint8Array(length);
+    return this.#scratch;
   }
 
   /** Passes over the next `length` bytes without copying them; returns how many, fewer only at the end of the source. */
@@ -379,24 +397,24 @@ export async function* readRecords(reader: ChunkReader, layout: FileLayout, limi
   };
   let payloadCrc = 0;
   const checksumPiece = verify && checksumSize > 0 ? (piece: Uint8Array) => (payloadCrc = crc32(piece, payloadCrc)) : undefined;
-  // Padding and CRCs are never handed out: they are read into one scratch buffer (padding is
-  // shorter than the alignment), so that only payloads are allocated.
-  const scratch = new Uint8Array(Math.max(layout.header.alignment, checksumSize));
+  // Padding and CRCs are never handed out: they are read into the reader's scratch memory
+  // (padding is shorter than the alignment), so that only payloads are allocated.
+  const scratch = reader.scratch(Math.max(layout.header.alignment, checksumSize));
+  const crc = scratch.subarray(0, checksumSize);
   let position = layout.dataStart;
   let previous: string | undefined;
   for (const entry of layout.entries) {
     // The padding after the previous record (step 22's padding rule, checked as it passes),
     // then the payload and its CRC: the array is handed out without waiting for the padding after it.
-    const gap = scratch.subarray(0, entry.start - position);
+    const gap = entry.start === position ? EMPTY : scratch.subarray(0, entry.start - position);
     let waiting = read(gap);
     if (waiting !== undefined) await waiting;
     if (verify) checkZeroPadding(gap, 0, gap.length, position, previous);
     previous = entry.name;
-    const payload = reader.allocate(entry.byteLength, entry.name);
+    const payload = allocatePayload(entry.name, entry.byteLength);
     payloadCrc = 0;
     waiting = read(payload, checksumPiece);
     if (waiting !== undefined) await waiting;
-    const crc = scratch.subarray(0, checksumSize);
     waiting = read(crc);
     if (waiting !== undefined) await waiting;
     if (verify) checkRecordTail(layout, entry, payloadCrc, crc);
@@ -472,11 +490,8 @@ class StreamDecoder implements NdpackStreamReader {
 /**
  * Decodes an ndpack stream as it arrives: `header()` resolves as soon as the header has been read,
  * and iterating yields each array as soon as its bytes have arrived, after checking its CRC (unless
- * `verify: false`). Each array is fresh memory the caller owns (`copied: true`): an array of more
- * than 16 KiB has memory of its own, exactly its size; smaller ones are carved from 64 KiB blocks
- * they share with the arrays read after them (so one small array kept alive keeps its block; copy
- * it with `slice()` to keep it apart). The decoder holds at most one large array's bytes at a
- * time, plus the header and one block.
+ * `verify: false`). Each array is fresh memory the caller owns (`copied: true`); the decoder holds
+ * at most one array's bytes at a time, plus the header.
  *
  * A stream that ends early yields the arrays that arrived whole, then throws `TRUNCATED`; one that
  * goes on past its end throws `TRAILING_BYTES` after the last array. Any error, and breaking out

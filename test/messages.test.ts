@@ -87,6 +87,21 @@ describe("decodeMessages: a stream of messages is the concatenation of ndpack fi
     expect(messages.map((m) => m.arrays.length)).toEqual([0, 0, 0]);
   });
 
+  test("each array is memory of its own: transferring one array's buffer leaves the others and the stream whole", async () => {
+    const arrays = { a: Float32Array.of(1, 2, 3), b: Float64Array.of(4, 5), c: Int16Array.of(6) };
+    const bytes = concat([encode(arrays, { metadata: { i: 0 } }), encode(arrays, { metadata: { i: 1 } })]);
+    const kept: NdArray[] = [];
+    for await (const message of decodeMessages(cutAt(bytes, []))) {
+      for await (const array of message) {
+        expect(array.copied).toBe(true);
+        expect(array.data.buffer.byteLength).toBe(array.data.byteLength);
+        if (array.name === "a") structuredClone(array.data.buffer, { transfer: [array.data.buffer as ArrayBuffer] }); // detaches it
+        else kept.push(array);
+      }
+    }
+    expect(kept.map((array) => [array.name, Array.from(array.data as Float64Array | Int16Array)])).toEqual([["b", [4, 5]], ["c", [6]], ["b", [4, 5]], ["c", [6]]]);
+  });
+
   test("every split of a two-message stream into two chunks gives the same messages", async () => {
     const bytes = caseStream(2, 3); // messages 3 and 4: 3 and 4 arrays
     for (let cut = 0; cut <= bytes.length; cut++) {
