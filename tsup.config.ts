@@ -40,6 +40,12 @@ function dropEmptyChunks(dir: string): void {
   for (const f of empty) for (const file of [f, `${f}.map`]) rmSync(join(dir, file), { force: true });
 }
 
+/** Where the library is built: `dist`, or the directory given with `--out-dir` (the benchmark builds into bench/.build). */
+function outDirOf(argv: readonly string[]): string {
+  const at = argv.indexOf("--out-dir");
+  return at >= 0 && argv[at + 1] !== undefined ? argv[at + 1]! : "dist";
+}
+
 export default defineConfig([
   // The library: ESM and CommonJS, with declarations for both.
   {
@@ -63,8 +69,9 @@ export default defineConfig([
     external,
     noExternal,
     onSuccess: async () => {
-      dropEmptyChunks("dist");
-      writeThirdPartyLicenses("dist");
+      const outDir = outDirOf(process.argv);
+      dropEmptyChunks(outDir);
+      writeThirdPartyLicenses(outDir);
     },
   },
   // The `ndpack` command: one ESM file for the bin, no declarations (it exports nothing).
