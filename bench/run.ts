@@ -231,10 +231,29 @@ function roleMark(r: CaseResult): string {
   return r.role === "baseline" ? "_baseline_: " : r.role === "python" ? "" : "";
 }
 
+/**
+ * The one table of the run: every target with ndpack's row, the peers of the same step (fastest
+ * first, with their times and the first call), the ratio measured, the target and whether it is met.
+ */
+function summaryTable(results: readonly CaseResult[], targets: readonly TargetResult[]): string {
+  const byId = new Map(results.map((r) => [r.id, r]));
+  const lines = ["| target | ndpack: median (first call) | peers in the same run: median (first call) | measured | required | met |", "|---|---:|---|---:|---:|---|"];
+  for (const t of targets) {
+    const row = t.id === undefined ? undefined : byId.get(t.id);
+    const peers = row === undefined ? [] : results.filter((r) => r.scenario === row.scenario && r.step === row.step && (r.role === "peer" || r.role === "python") && r.medianMs !== undefined).sort((a, b) => a.medianMs! - b.medianMs!);
+    const time = (r: CaseResult) => `${formatMs(r.medianMs)}${r.firstMs === undefined ? "" : ` (${formatMs(r.firstMs)})`}`;
+    const ndpackCell = row?.medianMs === undefined ? "" : time(row);
+    const peersCell = peers.map((p) => `${shortName(p.lib)} ${time(p)}`).join("; ");
+    lines.push(`| ${t.name} | ${ndpackCell} | ${peersCell} | ${t.measured} | ${t.required} | ${t.met === undefined ? "not measured" : t.met ? "yes" : "**no**"} |`);
+  }
+  return lines.join("\n");
+}
+
 function report(results: readonly CaseResult[], targets: readonly TargetResult[], config: BenchConfig, info: Record<string, string | number>): string {
   const out: string[] = [];
   out.push(`## Run of ${new Date().toISOString()}${config.quick ? " (--quick: smaller sizes)" : ""}`, "");
   out.push(Object.entries(info).map(([k, v]) => `- ${k}: ${v}`).join("\n"), "");
+  if (targets.length) out.push("### Targets", "", summaryTable(results, targets), "");
   out.push(`Each row: the first call in a fresh process, ${config.warmup} or more warm-up run(s), then ${config.runs} samples of one call each, a full GC before each (fewer samples where a case says so); each case in a fresh process. Ratios are speed ratios at the median (reference time / row time: above 1 is faster than the reference). Throughput counts the arrays' bytes, in decimal units. RSS over setup: peak RSS minus the peak once the inputs existed.`, "");
   for (const scenario of Object.keys(SCENARIOS)) {
     const ofScenario = results.filter((r) => r.scenario === scenario);
@@ -247,11 +266,6 @@ function report(results: readonly CaseResult[], targets: readonly TargetResult[]
     }
     const notes = [...new Set(ofScenario.map((r) => r.note).filter((n): n is string => n !== undefined))];
     if (notes.length) out.push(notes.map((n) => `- ${n}`).join("\n"), "");
-  }
-  if (targets.length) {
-    out.push("### Targets", "", "| target | measured | required | met |", "|---|---:|---:|---|");
-    for (const t of targets) out.push(`| ${t.name} | ${t.measured} | ${t.required} | ${t.met === undefined ? "not measured" : t.met ? "yes" : "**no**"} |`);
-    out.push("");
   }
   return out.join("\n");
 }

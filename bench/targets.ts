@@ -18,6 +18,8 @@ export interface TargetResult {
   readonly required: string;
   /** Undefined when not measured in this run. */
   readonly met: boolean | undefined;
+  /** The case measured (for the summary's ndpack and peer columns), when the target is one case's. */
+  readonly id?: string;
 }
 
 export function evaluateTargets(results: readonly CaseResult[]): TargetResult[] {
@@ -36,7 +38,7 @@ export function evaluateTargets(results: readonly CaseResult[]): TargetResult[] 
     const required = `>= ${Number(min.toFixed(2))}x`;
     if (!a || !b) return notMeasured(name, required);
     const ratio = a.medianMs! / b.medianMs!;
-    out.push({ name, measured: `${ratio.toFixed(2)}x (${formatMs(b.medianMs)} vs ${formatMs(a.medianMs)})`, required, met: ratio >= min });
+    out.push({ name, measured: `${ratio.toFixed(2)}x (${formatMs(b.medianMs)} vs ${formatMs(a.medianMs)})`, required, met: ratio >= min, id });
   };
   /** Speed of `id` against the fastest JS peer of its step that `which` accepts. */
   const vsFastestOf = (name: string, id: string, which: (peer: CaseResult) => boolean, min: number) => {
@@ -46,7 +48,7 @@ export function evaluateTargets(results: readonly CaseResult[]): TargetResult[] 
     const required = `>= ${Number(min.toFixed(2))}x`;
     if (!r || !best) return notMeasured(name, required);
     const ratio = best.medianMs! / r.medianMs!;
-    out.push({ name, measured: `${ratio.toFixed(2)}x (${formatMs(r.medianMs)} vs ${best.lib} ${formatMs(best.medianMs)})`, required, met: ratio >= min });
+    out.push({ name, measured: `${ratio.toFixed(2)}x (${formatMs(r.medianMs)} vs ${best.lib} ${formatMs(best.medianMs)})`, required, met: ratio >= min, id });
   };
   /** Speed of `id` against the fastest JS peer of its step. */
   const vsBestPeer = (name: string, id: string, min: number) => vsFastestOf(name, id, () => true, min);
@@ -54,7 +56,7 @@ export function evaluateTargets(results: readonly CaseResult[]): TargetResult[] 
     const measured = rows.filter((r): r is CaseResult => r !== undefined);
     if (measured.length === 0) return notMeasured(name, `< ${formatMs(maxMs)}`);
     const worst = measured.sort((a, b) => b.medianMs! - a.medianMs!)[0]!;
-    out.push({ name, measured: `${formatMs(worst.medianMs)} (worst: ${worst.lib})`, required: `< ${formatMs(maxMs)}`, met: worst.medianMs! < maxMs });
+    out.push({ name, measured: `${formatMs(worst.medianMs)} (worst: ${worst.lib})`, required: `< ${formatMs(maxMs)}`, met: worst.medianMs! < maxMs, id: worst.id });
   };
 
   speed("issue 17: 1 MiB messages over TCP vs a raw socket sending the same bytes", `messages/${MESSAGES_BIG_STEP}/raw socket (the same bytes)`, `messages/${MESSAGES_BIG_STEP}/ndpack`, 0.8);
