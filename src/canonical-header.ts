@@ -1,0 +1,199 @@
+/**
+ * FORMAT.md §9 steps 7–19 for a header in the canonical layout of §8, the one ndpack's writers
+ * write: matched in one pass over the text, straight into a {@link FileLayout}, with no JSON value
+ * built for the header's fixed parts and no object per array.
+ *
+ * It never decides that a header is wrong. It returns `undefined` for anything else (another key
+ * order, white space, an escape in a name, a dtype of a newer minor version's file) and for every
+ * header that breaks a rule, and header.ts then reads that header with the strict parser, which
+ * says what is wrong. So the codes of §9 have one author, and this reader only has to accept
+ * nothing that the strict one refuses and read the same layout: test/canonical-header.test.ts
+ * compares the two on generated and mutated headers.
+ *
+ * @module
+ */
+import { DTYPES, type DtypeInfo } from "./dtypes.js";
+import { alignUp, CODECS, FORMAT_VERSION, MAX_ALIGNMENT, MIN_ALIGNMENT, type ByteOrder, type Codec, type Order, type ReadLimits } from "./format.js";
+import { parseMetadataJson } from "./json.js";
+import { elementCount, entryKind, FileLayout, hashStep, NAME_HASH_SEED } from "./layout.js";
+
+/** The preamble fields this reader needs (a structural subset of header.ts's Preamble). */
+interface PreambleFields {
+  readonly major: number;
+  readonly minor: number;
+  readonly headerLength: number;
+}
+
+/** Nesting of the header's deepest fixed part: the top object (1), `arrays` (2), an entry (3), its `shape` (4). */
+const ENTRY_SHAPE_DEPTH = 4;
+
+/**
+ * JSON values of an entry other than its dimensions, as the strict parser counts them towards
+ * `maxHeaderNodes`: the object and its seven values (eight with `codec`).
+ */
+const ENTRY_VALUES = 8;
+
+/** A cursor over the header text. Each read returns a failure value (`false`, -1, `undefined`) where the text is not canonical. */
+class Cursor {
+  pos = 0;
+  /** The hash of the last string read by {@link plainString} (layout.ts's hashStep over its units). */
+  hash = 0;
+  constructor(readonly text: string) {}
+
+  /** Steps over `literal` if the text has it here. */
+  skip(literal: string): boolean {
+    const { text, pos } = this;
+    for (let i = 0; i < literal.length; i++) if (text.charCodeAt(pos + i) !== literal.charCodeAt(i)) return false;
+    this.pos = pos + literal.length;
+    return true;
+  }
+
+  /** A non-negative safe integer with no sign, fraction, exponent or leading zero; -1 otherwise. */
+  integer(): number {
+    const text = this.text;
+    const start = this.pos;
+    let pos = start;
+    let c = text.charCodeAt(pos);
+    let value = 0;
+    while (c >= 0x30 && c <= 0x39) {
+      value = value * 10 + (c - 0x30);
+      c = text.charCodeAt(++pos);
+    }
+    const digits = pos - start;
+    if (digits === 0 || (digits > 1 && text.charCodeAt(start) === 0x30) || value > Number.MAX_SAFE_INTEGER) return -1;
+    this.pos = pos;
+    return value;
+  }
+
+  /** The characters up to the next `"`, which it steps over, if none needs an escape in JSON; else undefined. */
+  plainString(): string | undefined {
+    const text = this.text;
+    const start = this.pos;
+    let pos = start;
+    let hash = NAME_HASH_SEED;
+    for (;;) {
+      const c = text.charCodeAt(pos);
+      if (c === 0x22) break;
+      // Past the end c is NaN, which fails the first test. A surrogate pair is left to the strict parser.
+      if (!(c >= 0x20) || c === 0x5c || (c & 0xf800) === 0xd800) return undefined;
+      hash = hashStep(hash, c);
+      pos++;
+    }
+    this.pos = pos + 1;
+    this.hash = hash;
+    return text.slice(start, pos);
+  }
+
+  /** The one of `words` written here between quotes (the opening one already read), stepping over the closing one. */
+  word<T extends string>(words: readonly T[]): T | undefined {
+    const start = this.pos;
+    for (const word of words) {
+      if (this.skip(word) && this.skip('"')) return word;
+      this.pos = start;
+    }
+    return undefined;
+  }
+}
+
+const ORDER_WORDS: readonly Order[] = ["C", "F"];
+const BYTE_ORDER_WORDS: readonly ByteOrder[] = ["little", "big"];
+const CHECKSUM_WORDS = ["crc32", "none"] as const;
+
+/**
+ * The layout of a header in the canonical layout of §8 that passes every check of §9 steps 7–19
+ * (step 6, the header CRC, and the UTF-8 decoding of step 7 done by the caller); `undefined` for
+ * any other text, which the strict reader must then read.
+ */
+export function readCanonicalHeader(text: string, preamble: PreambleFields, limits: ReadLimits): FileLayout | undefined {
+  if (preamble.minor > FORMAT_VERSION.minor || limits.maxDepth < ENTRY_SHAPE_DEPTH) return undefined;
+  const at = new Cursor(text);
+  if (!at.skip('{"alignment":')) return undefined;
+  const alignment = at.integer();
+  if (alignment < MIN_ALIGNMENT || alignment > MAX_ALIGNMENT || (alignment & (alignment - 1)) !== 0) return undefined;
+  if (!at.skip(',"checksum":"')) return undefined;
+  const checksum = at.word(CHECKSUM_WORDS);
+  if (checksum === undefined || !at.skip(',"dataLength":')) return undefined;
+  const dataLength = at.integer();
+  if (dataLength < 0 || !at.skip(',"metadata":')) return undefined;
+  // Values counted as the strict parser counts them: the top object, then alignment, checksum and
+  // dataLength; metadata counts its own.
+  let nodes = 4;
+  let metadata: Record<string, unknown>;
+  if (at.skip("{}")) {
+    metadata = {};
+    nodes++;
+  } else {
+    try {
+      const parsed = parseMetadataJson(text, at.pos, { maxDepth: limits.maxDepth, maxNodes: limits.maxHeaderNodes, nodesBefore: nodes });
+      if (typeof parsed.value !== "object" || parsed.value === null || Array.isArray(parsed.value)) return undefined;
+      metadata = parsed.value as Record<string, unknown>;
+      nodes = parsed.nodes;
+      at.pos = parsed.end;
+    } catch {
+      return undefined;
+    }
+  }
+  if (!at.skip(',"arrays":[')) return undefined;
+  nodes++;
+  // No entry is shorter than {"name":"x","dtype":"bool","shape":[],"order":"C","byteOrder":"big","offset":0,"byteLength":0}.
+  const layout = new FileLayout({ major: preamble.major, minor: preamble.minor }, { alignment, checksum, dataLength, metadata }, preamble.headerLength, Math.min(limits.maxArrays, Math.ceil(text.length / 94)));
+  const { checksumSize } = layout;
+  const maxNameLength = limits.maxNameBytes / 3;
+  let previousEnd = 0;
+  let dtype: DtypeInfo | undefined;
+  if (!at.skip("]")) {
+    do {
+      if (layout.size === limits.maxArrays || !at.skip('{"name":"')) return undefined;
+      const name = at.plainString();
+      const hash = at.hash;
+      // A name of more than maxNameBytes / 3 characters may be within the limit; the strict reader measures it.
+      if (name === undefined || name.length === 0 || name.length > maxNameLength || !at.skip(',"dtype":"')) return undefined;
+      // Arrays mostly have the dtype of the one before.
+      const dtypeStart = at.pos;
+      if (dtype === undefined || !at.skip(dtype.name) || !at.skip('"')) {
+        at.pos = dtypeStart;
+        const dtypeName = at.plainString();
+        dtype = dtypeName !== undefined && Object.hasOwn(DTYPES, dtypeName) ? DTYPES[dtypeName as keyof typeof DTYPES] : undefined;
+      }
+      if (dtype === undefined || !at.skip(',"shape":[')) return undefined;
+      const shapeStart = layout.dimCount;
+      if (!at.skip("]")) {
+        do {
+          const dim = at.integer();
+          if (dim < 0 || layout.dimCount - shapeStart === limits.maxDims) return undefined;
+          layout.pushDim(dim);
+        } while (at.skip(","));
+        if (!at.skip("]")) return undefined;
+      }
+      if (!at.skip(',"order":"')) return undefined;
+      const order = at.word(ORDER_WORDS);
+      if (order === undefined || !at.skip(',"byteOrder":"')) return undefined;
+      const byteOrder = at.word(BYTE_ORDER_WORDS);
+      if (byteOrder === undefined) return undefined;
+      let codec: Codec | undefined = "none";
+      nodes += ENTRY_VALUES + layout.dimCount - shapeStart;
+      if (at.skip(',"codec":"')) {
+        codec = at.word(CODECS);
+        nodes++;
+      }
+      if (codec === undefined || !at.skip(',"offset":')) return undefined;
+      const offset = at.integer();
+      if (offset < 0 || !at.skip(',"byteLength":')) return undefined;
+      const byteLength = at.integer();
+      if (byteLength < 0 || !at.skip("}")) return undefined;
+      const count = elementCount(layout.dims, dtype.itemSize, shapeStart, layout.dimCount);
+      if (count === undefined) return undefined;
+      const nbytes = count * dtype.itemSize;
+      const end = offset + byteLength + checksumSize;
+      // §4: the one offset a record may have is the first aligned one after the previous record.
+      if ((codec === "none" && byteLength !== nbytes) || offset !== alignUp(previousEnd, alignment) || end > dataLength) return undefined;
+      previousEnd = end;
+      // false: a name seen before.
+      if (!layout.add(name, hash, entryKind(dtype, order, byteOrder, codec), offset, byteLength, nbytes)) return undefined;
+    } while (at.skip(","));
+    if (!at.skip("]")) return undefined;
+  }
+  if (!at.skip("}") || previousEnd !== dataLength || nodes > limits.maxHeaderNodes) return undefined;
+  for (let pos = at.pos; pos < text.length; pos++) if (text.charCodeAt(pos) !== 0x20) return undefined;
+  return layout;
+}
