@@ -42,9 +42,17 @@ class Cursor {
 
   /** Steps over `literal` if the text has it here. */
   skip(literal: string): boolean {
-    const { text, pos } = this;
-    for (let i = 0; i < literal.length; i++) if (text.charCodeAt(pos + i) !== literal.charCodeAt(i)) return false;
-    this.pos = pos + literal.length;
+    const end = this.pos + literal.length;
+    // Several times faster in V8 than startsWith (which compares a character at a time).
+    if (this.text.slice(this.pos, end) !== literal) return false;
+    this.pos = end;
+    return true;
+  }
+
+  /** Steps over the character `code` if the text has it here. */
+  skipChar(code: number): boolean {
+    if (this.text.charCodeAt(this.pos) !== code) return false;
+    this.pos++;
     return true;
   }
 
@@ -88,7 +96,7 @@ class Cursor {
   word<T extends string>(words: readonly T[]): T | undefined {
     const start = this.pos;
     for (const word of words) {
-      if (this.skip(word) && this.skip('"')) return word;
+      if (this.skip(word) && this.skipChar(0x22)) return word;
       this.pos = start;
     }
     return undefined;
@@ -140,60 +148,85 @@ export function readCanonicalHeader(text: string, preamble: PreambleFields, limi
   const { checksumSize } = layout;
   const maxNameLength = limits.maxNameBytes / 3;
   let previousEnd = 0;
+  // Most arrays have the dtype, shape, order, byte order, codec and byteLength of the one before:
+  // the text from after the name to `"offset":`, and from after the offset to the entry's end,
+  // repeats the previous entry's, is then compared in one piece, and says what it said there.
+  let middle = "";
   let dtype: DtypeInfo | undefined;
-  if (!at.skip("]")) {
+  let kind = 0;
+  let nbytes = 0;
+  let shapeStart = 0;
+  let shapeEnd = 0;
+  let entryNodes = 0;
+  let tail = "";
+  let byteLength = 0;
+  if (!at.skipChar(0x5d)) {
     do {
       if (layout.size === limits.maxArrays || !at.skip('{"name":"')) return undefined;
       const name = at.plainString();
       const hash = at.hash;
       // A name of more than maxNameBytes / 3 characters may be within the limit; the strict reader measures it.
-      if (name === undefined || name.length === 0 || name.length > maxNameLength || !at.skip(',"dtype":"')) return undefined;
-      // Arrays mostly have the dtype of the one before.
-      const dtypeStart = at.pos;
-      if (dtype === undefined || !at.skip(dtype.name) || !at.skip('"')) {
-        at.pos = dtypeStart;
+      if (name === undefined || name.length === 0 || name.length > maxNameLength) return undefined;
+      const middleStart = at.pos;
+      if (middle !== "" && at.skip(middle)) {
+        const start = layout.dimCount;
+        for (let i = shapeStart; i < shapeEnd; i++) layout.pushDim(layout.dims[i]!);
+        shapeStart = start;
+        shapeEnd = layout.dimCount;
+      } else {
+        if (!at.skip(',"dtype":"')) return undefined;
         const dtypeName = at.plainString();
         dtype = dtypeName !== undefined && Object.hasOwn(DTYPES, dtypeName) ? DTYPES[dtypeName as keyof typeof DTYPES] : undefined;
+        if (dtype === undefined || !at.skip(',"shape":[')) return undefined;
+        shapeStart = layout.dimCount;
+        if (!at.skipChar(0x5d)) {
+          do {
+            const dim = at.integer();
+            if (dim < 0 || layout.dimCount - shapeStart === limits.maxDims) return undefined;
+            layout.pushDim(dim);
+          } while (at.skipChar(0x2c));
+          if (!at.skipChar(0x5d)) return undefined;
+        }
+        shapeEnd = layout.dimCount;
+        if (!at.skip(',"order":"')) return undefined;
+        const order = at.word(ORDER_WORDS);
+        if (order === undefined || !at.skip(',"byteOrder":"')) return undefined;
+        const byteOrder = at.word(BYTE_ORDER_WORDS);
+        if (byteOrder === undefined) return undefined;
+        let codec: Codec | undefined = "none";
+        entryNodes = ENTRY_VALUES + shapeEnd - shapeStart;
+        if (at.skip(',"codec":"')) {
+          codec = at.word(CODECS);
+          entryNodes++;
+        }
+        if (codec === undefined || !at.skip(',"offset":')) return undefined;
+        const count = elementCount(layout.dims, dtype.itemSize, shapeStart, shapeEnd);
+        if (count === undefined) return undefined;
+        nbytes = count * dtype.itemSize;
+        // A codec of "none" is the only one whose byteLength must be nbytes: -1 for the others.
+        kind = codec === "none" ? entryKind(dtype, order, byteOrder, codec) : -1 - entryKind(dtype, order, byteOrder, codec);
+        middle = text.slice(middleStart, at.pos);
       }
-      if (dtype === undefined || !at.skip(',"shape":[')) return undefined;
-      const shapeStart = layout.dimCount;
-      if (!at.skip("]")) {
-        do {
-          const dim = at.integer();
-          if (dim < 0 || layout.dimCount - shapeStart === limits.maxDims) return undefined;
-          layout.pushDim(dim);
-        } while (at.skip(","));
-        if (!at.skip("]")) return undefined;
-      }
-      if (!at.skip(',"order":"')) return undefined;
-      const order = at.word(ORDER_WORDS);
-      if (order === undefined || !at.skip(',"byteOrder":"')) return undefined;
-      const byteOrder = at.word(BYTE_ORDER_WORDS);
-      if (byteOrder === undefined) return undefined;
-      let codec: Codec | undefined = "none";
-      nodes += ENTRY_VALUES + layout.dimCount - shapeStart;
-      if (at.skip(',"codec":"')) {
-        codec = at.word(CODECS);
-        nodes++;
-      }
-      if (codec === undefined || !at.skip(',"offset":')) return undefined;
+      nodes += entryNodes;
       const offset = at.integer();
-      if (offset < 0 || !at.skip(',"byteLength":')) return undefined;
-      const byteLength = at.integer();
-      if (byteLength < 0 || !at.skip("}")) return undefined;
-      const count = elementCount(layout.dims, dtype.itemSize, shapeStart, layout.dimCount);
-      if (count === undefined) return undefined;
-      const nbytes = count * dtype.itemSize;
+      if (offset < 0) return undefined;
+      if (tail === "" || !at.skip(tail)) {
+        const tailStart = at.pos;
+        if (!at.skip(',"byteLength":')) return undefined;
+        byteLength = at.integer();
+        if (byteLength < 0 || !at.skipChar(0x7d)) return undefined;
+        tail = text.slice(tailStart, at.pos);
+      }
       const end = offset + byteLength + checksumSize;
       // §4: the one offset a record may have is the first aligned one after the previous record.
-      if ((codec === "none" && byteLength !== nbytes) || offset !== alignUp(previousEnd, alignment) || end > dataLength) return undefined;
+      if ((kind >= 0 && byteLength !== nbytes) || offset !== alignUp(previousEnd, alignment) || end > dataLength) return undefined;
       previousEnd = end;
       // false: a name seen before.
-      if (!layout.add(name, hash, entryKind(dtype, order, byteOrder, codec), offset, byteLength, nbytes)) return undefined;
-    } while (at.skip(","));
-    if (!at.skip("]")) return undefined;
+      if (!layout.add(name, hash, kind >= 0 ? kind : -1 - kind, offset, byteLength, nbytes)) return undefined;
+    } while (at.skipChar(0x2c));
+    if (!at.skipChar(0x5d)) return undefined;
   }
-  if (!at.skip("}") || previousEnd !== dataLength || nodes > limits.maxHeaderNodes) return undefined;
+  if (!at.skipChar(0x7d) || previousEnd !== dataLength || nodes > limits.maxHeaderNodes) return undefined;
   for (let pos = at.pos; pos < text.length; pos++) if (text.charCodeAt(pos) !== 0x20) return undefined;
   return layout;
 }

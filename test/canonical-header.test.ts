@@ -16,7 +16,7 @@ import { readAnyHeader, type FileLayout } from "../src/header.js";
 import { stringifyJson } from "../src/json.js";
 import { encode } from "../src/encode.js";
 
-const PREAMBLE = { major: 1, minor: FORMAT_VERSION.minor, headerLength: 1000, headerCrc: 0 };
+const PREAMBLE = { major: 1, minor: FORMAT_VERSION.minor as number, headerLength: 1000, headerCrc: 0 };
 
 /** What the strict reader makes of `text`: its layout, or its error code. */
 function strict(text: string, preamble = PREAMBLE, limits: ReadLimits = DEFAULT_LIMITS): FileLayout | string {
