@@ -171,6 +171,7 @@ export class FileLayout {
   /** Position + 1 of the name hashed to each slot, 0 where none (linear probing, at most half full). */
   private slots: Uint32Array;
   private all: EntryLayout[] | undefined;
+  private lastFound = -1;
 
   /** `capacity`: the number of arrays expected (more may be added, at the cost of copying). */
   constructor(
@@ -210,8 +211,12 @@ export class FileLayout {
 
   /** The position of the array named `name`, or undefined. */
   indexOf(name: string): number | undefined {
+    // Arrays are mostly asked for in file order: the one after the last found costs one comparison.
+    const next = this.lastFound + 1;
+    if (this.names[next] === name) return (this.lastFound = next);
     const held = this.slots[this.slotOf(name, hashName(name))]!;
-    return held === 0 ? undefined : held - 1;
+    if (held === 0) return undefined;
+    return (this.lastFound = held - 1);
   }
 
   /** True when an array of this name was added. */
