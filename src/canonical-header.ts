@@ -35,10 +35,10 @@ const ENTRY_VALUES = 8;
 
 /** A cursor over the header text. Each read returns a failure value (`false`, -1, `undefined`) where the text is not canonical. */
 class Cursor {
+  text = "";
   pos = 0;
   /** The hash of the last string read by {@link plainString} (layout.ts's hashStep over its units). */
   hash = 0;
-  constructor(readonly text: string) {}
 
   /** Steps over `literal` if the text has it here. */
   skip(literal: string): boolean {
@@ -114,7 +114,24 @@ const CHECKSUM_WORDS = ["crc32", "none"] as const;
  */
 export function readCanonicalHeader(text: string, preamble: PreambleFields, limits: ReadLimits): FileLayout | undefined {
   if (preamble.minor > FORMAT_VERSION.minor || limits.maxDepth < ENTRY_SHAPE_DEPTH) return undefined;
-  const at = new Cursor(text);
+  cursor.text = text;
+  cursor.pos = 0;
+  try {
+    return readWith(cursor, preamble, limits);
+  } finally {
+    cursor.text = "";
+  }
+}
+
+/**
+ * The one cursor, reused: V8 discards the hidden class of objects none of which survives a full
+ * garbage collection, and with it the optimized code of the functions that used it, so a cursor
+ * made per call sent the first decode after every such collection back to the interpreter.
+ */
+const cursor = new Cursor();
+
+function readWith(at: Cursor, preamble: PreambleFields, limits: ReadLimits): FileLayout | undefined {
+  const { text } = at;
   if (!at.skip('{"alignment":')) return undefined;
   const alignment = at.integer();
   if (alignment < MIN_ALIGNMENT || alignment > MAX_ALIGNMENT || (alignment & (alignment - 1)) !== 0) return undefined;
