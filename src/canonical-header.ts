@@ -160,7 +160,8 @@ function readWith(at: Cursor, preamble: PreambleFields, limits: ReadLimits): Fil
   }
   if (!at.skip(',"arrays":[')) return undefined;
   nodes++;
-  // No entry is shorter than {"name":"x","dtype":"bool","shape":[],"order":"C","byteOrder":"big","offset":0,"byteLength":0}.
+  // No entry is shorter than {"name":"x","dtype":"bool","shape":[],"order":"C","byteOrder":"big","offset":0,"byteLength":0},
+  // so the capacity is never reached (and if it were, add would refuse and the strict reader read it).
   const layout = new FileLayout({ major: preamble.major, minor: preamble.minor }, { alignment, checksum, dataLength, metadata }, preamble.headerLength, Math.min(limits.maxArrays, Math.ceil(text.length / 94)));
   const { checksumSize } = layout;
   const maxNameLength = limits.maxNameBytes / 3;
@@ -238,7 +239,7 @@ function readWith(at: Cursor, preamble: PreambleFields, limits: ReadLimits): Fil
       // §4: the one offset a record may have is the first aligned one after the previous record.
       if ((kind >= 0 && byteLength !== nbytes) || offset !== alignUp(previousEnd, alignment) || end > dataLength) return undefined;
       previousEnd = end;
-      // false: a name seen before.
+      // false: a name seen before (or more arrays than the capacity).
       if (!layout.add(name, hash, kind >= 0 ? kind : -1 - kind, offset, byteLength, nbytes)) return undefined;
     } while (at.skipChar(0x2c));
     if (!at.skipChar(0x5d)) return undefined;

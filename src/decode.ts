@@ -13,7 +13,7 @@ import { crc32 } from "./crc32.js";
 import { isDtype, unknownDtypeMessage, type Dtype, type DtypeData } from "./dtypes.js";
 import { checkOptionNames, NdpackError, notFoundError, withPath } from "./errors.js";
 import { LIMIT_OPTIONS, type ByteOrder, type Checksum, type Codec, type Order, type ReadLimits } from "./format.js";
-import { checkZeroPadding, readLayout, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
+import { checkZeroPadding, KEPT_LAYOUT, readLayout, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
 
 /** Options of {@link decode}; the limits of FORMAT.md §7 can be raised or lowered here too. */
@@ -292,7 +292,7 @@ export class FileContents implements NdpackContents {
     return this.names.length;
   }
   has(name: string): boolean {
-    return this.layout.has(name);
+    return this.layout.indexOf(name) !== undefined;
   }
   /** The position of `name`, or NOT_FOUND (listing the names there are); with `dtype`, DTYPE_MISMATCH unless it has that dtype. */
   protected indexOf(name: string, dtype?: unknown): number {
@@ -315,6 +315,8 @@ export class FileContents implements NdpackContents {
 }
 
 class DecodedFile extends FileContents implements NdpackFile {
+  /** A file that lives as long as the library, for V8 to keep this class's hidden classes (see KEPT_LAYOUT in header.ts). */
+  static readonly kept: DecodedFile = new DecodedFile(new Uint8Array(KEPT_LAYOUT.fileLength), KEPT_LAYOUT, "auto", resolveLimits(), undefined);
   readonly #bytes: Uint8Array;
   readonly #copy: DecodeOptions["copy"];
   readonly #limits: ReadLimits;

@@ -24,7 +24,7 @@ import {
 import { parseHeaderJson, stringifyJson } from "./json.js";
 import { runOnBytes, type RangeSteps } from "./io/steps.js";
 import { readCanonicalHeader } from "./canonical-header.js";
-import { checkRecordPlacement, elementCount, entryKind, FileLayout } from "./layout.js";
+import { checkRecordPlacement, elementCount, entryKind, FileLayout, hashName } from "./layout.js";
 import type { Header } from "./schema.js";
 import { headerStructureIssue } from "./structure.js";
 
@@ -184,7 +184,7 @@ function checkEntries(header: Header, preamble: Preamble, limits: ReadLimits): F
     if (name.length * 3 > limits.maxNameBytes && utf8Length(name) > limits.maxNameBytes) {
       throw new NdpackError("LIMIT_EXCEEDED", `array name at ${at} is ${utf8Length(name)} UTF-8 bytes, more than the limit of ${limits.maxNameBytes}; raise the maxNameBytes option to read it`, { field: `${at}.name`, expected: limits.maxNameBytes, actual: utf8Length(name), limit: "maxNameBytes" });
     }
-    if (layout.has(name)) {
+    if (layout.indexOf(name) !== undefined) {
       throw new NdpackError("DUPLICATE_NAME", `array name ${JSON.stringify(name)} appears twice (${at})`, { array: name, field: `${at}.name` });
     }
     if (shape.length > limits.maxDims) {
@@ -202,7 +202,7 @@ function checkEntries(header: Header, preamble: Preamble, limits: ReadLimits): F
     }
     previousEnd = checkRecordPlacement(entry, index, previousEnd, { alignment, checksumSize, dataLength });
     for (const dim of shape) layout.pushDim(dim);
-    layout.addNamed(name, entryKind(dtype, entry.order, entry.byteOrder, codec), entry.offset, entry.byteLength, nbytes);
+    layout.add(name, hashName(name), entryKind(dtype, entry.order, entry.byteOrder, codec), entry.offset, entry.byteLength, nbytes);
   }
   if (dataLength !== previousEnd) {
     throw new NdpackError("GAP", `dataLength is ${dataLength}, but the records end at ${previousEnd}`, { field: "dataLength", expected: previousEnd, actual: dataLength });
@@ -226,6 +226,22 @@ export function readHeader(bytes: Uint8Array, preamble: Preamble, limits: ReadLi
   Object.freeze(layout.names);
   return layout;
 }
+
+/**
+ * A layout of one empty array read by {@link readCanonicalHeader}, with its names frozen as
+ * {@link readHeader} freezes them, for `decode`'s file that lives as long as the library: V8
+ * drops the hidden classes of objects none of which survives a full garbage collection, and
+ * deoptimizes every function that used them, so that after each such collection (`gc()` before
+ * every benchmark sample, or an idle moment in a server) the next decode started in the
+ * interpreter (`node --trace-deopt`: "weak objects"), 2-4x slower. One instance that always lives,
+ * made by the same code as every other, keeps them.
+ */
+export const KEPT_LAYOUT: FileLayout = readCanonicalHeader(
+  '{"alignment":8,"checksum":"none","dataLength":0,"metadata":{},"arrays":[{"name":"a","dtype":"uint8","shape":[0],"order":"C","byteOrder":"little","offset":0,"byteLength":0}]}',
+  { major: FORMAT_VERSION.major, minor: FORMAT_VERSION.minor, headerLength: 0 },
+  DEFAULT_LIMITS,
+)!;
+Object.freeze(KEPT_LAYOUT.names);
 
 /** §9 steps 7–19 by the strict parser: for every header, and the authority on what is wrong with one. */
 export function readAnyHeader(text: string, preamble: Preamble, limits: ReadLimits): FileLayout {

@@ -131,16 +131,11 @@ export function hashStep(hash: number, unit: number): number {
 /** The FNV-1a offset basis. */
 export const NAME_HASH_SEED = 0x811c9dc5 | 0;
 
-function hashName(name: string): number {
+/** The hash {@link FileLayout.add} takes: hashStep over every unit of `name`. */
+export function hashName(name: string): number {
   let hash = NAME_HASH_SEED;
   for (let i = 0; i < name.length; i++) hash = hashStep(hash, name.charCodeAt(i));
   return hash;
-}
-
-function grown<T extends Float64Array | Uint32Array | Uint16Array>(array: T, length: number): T {
-  const bigger = new (array.constructor as new (length: number) => T)(length);
-  bigger.set(array);
-  return bigger;
 }
 
 /**
@@ -163,17 +158,17 @@ export class FileLayout {
   dims: Float64Array;
   dimCount = 0;
   /** Absolute payload offsets, stored lengths, decoded sizes, packed kinds and shape ends, by position. */
-  private starts: Float64Array;
-  private byteLengths: Float64Array;
-  private nbytes: Float64Array;
-  private kinds: Uint16Array;
-  private shapeEnds: Uint32Array;
+  private readonly starts: Float64Array;
+  private readonly byteLengths: Float64Array;
+  private readonly nbytes: Float64Array;
+  private readonly kinds: Uint16Array;
+  private readonly shapeEnds: Uint32Array;
   /** Position + 1 of the name hashed to each slot, 0 where none (linear probing, at most half full). */
-  private slots: Uint32Array;
+  private readonly slots: Uint32Array;
   private all: EntryLayout[] | undefined;
   private lastFound = -1;
 
-  /** `capacity`: the number of arrays expected (more may be added, at the cost of copying). */
+  /** `capacity`: the most arrays that can be added. */
   constructor(
     readonly version: { readonly major: number; readonly minor: number },
     readonly header: HeaderFields,
@@ -219,59 +214,35 @@ export class FileLayout {
     return (this.lastFound = held - 1);
   }
 
-  /** True when an array of this name was added. */
-  has(name: string): boolean {
-    return this.indexOf(name) !== undefined;
-  }
-
   /** Appends a dimension of the array about to be added. */
   pushDim(dim: number): void {
-    if (this.dimCount === this.dims.length) this.dims = grown(this.dims, this.dims.length * 2);
+    if (this.dimCount === this.dims.length) {
+      const bigger = new Float64Array(this.dims.length * 2);
+      bigger.set(this.dims);
+      this.dims = bigger;
+    }
     this.dims[this.dimCount++] = dim;
   }
 
   /**
    * Adds the next array, whose dimensions were just pushed with {@link pushDim}, once the reader
    * has checked it (§9 steps 9–19); `hash` is its name's (hashStep over its units). Returns false,
-   * adding nothing, when an array of that name exists. `offset` is relative to the data section.
+   * adding nothing, when an array of that name exists or `capacity` arrays do. `offset` is relative
+   * to the data section.
    */
   add(name: string, hash: number, kind: number, offset: number, byteLength: number, nbytes: number): boolean {
     const slot = this.slotOf(name, hash);
-    if (this.slots[slot] !== 0) return false;
     const index = this.names.length;
-    if (index === this.starts.length) this.grow();
+    if (this.slots[slot] !== 0 || index === this.starts.length) return false;
     this.names.push(name);
     this.starts[index] = this.dataStart + offset;
     this.byteLengths[index] = byteLength;
     this.nbytes[index] = nbytes;
     this.kinds[index] = kind;
     this.shapeEnds[index] = this.dimCount;
-    if ((index + 1) * 2 > this.slots.length) this.rehash();
-    else this.slots[slot] = index + 1;
+    // The table has twice as many slots as the capacity: it never fills.
+    this.slots[slot] = index + 1;
     return true;
-  }
-
-  /** {@link add} for a caller that has not hashed the name. */
-  addNamed(name: string, kind: number, offset: number, byteLength: number, nbytes: number): boolean {
-    return this.add(name, hashName(name), kind, offset, byteLength, nbytes);
-  }
-
-  private grow(): void {
-    const length = this.starts.length * 2;
-    this.starts = grown(this.starts, length);
-    this.byteLengths = grown(this.byteLengths, length);
-    this.nbytes = grown(this.nbytes, length);
-    this.kinds = grown(this.kinds, length);
-    this.shapeEnds = grown(this.shapeEnds, length);
-  }
-
-  /** Doubles the name table and puts every name, the one just added included, in its new slot. */
-  private rehash(): void {
-    this.slots = new Uint32Array(this.slots.length * 2);
-    for (let index = 0; index < this.names.length; index++) {
-      const name = this.names[index]!;
-      this.slots[this.slotOf(name, hashName(name))] = index + 1;
-    }
   }
 
   /** The dtype of array `index`. */
