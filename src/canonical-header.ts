@@ -89,7 +89,9 @@ class Cursor {
     }
     this.pos = pos + 1;
     this.hash = hash;
-    return text.slice(start, pos);
+    // V8 makes a slice of 13 characters or more a view that keeps the whole header text alive (one
+    // kept name would pin up to 100 MiB); slicing a concatenation copies, as json.ts does.
+    return pos - start < 13 ? text.slice(start, pos) : ` ${text.slice(start, pos)}`.slice(1);
   }
 
   /** The one of `words` written here between quotes (the opening one already read), stepping over the closing one. */
