@@ -4,7 +4,7 @@
  * built for the header's fixed parts and no object per array.
  *
  * It never decides that a header is wrong. It returns `undefined` for anything else (another key
- * order, white space, an escape in a name, a dtype of a newer minor version's file) and for every
+ * order, white space, an escape in a name, a file of a newer minor version) and for every
  * header that breaks a rule, and header.ts then reads that header with the strict parser, which
  * says what is wrong. So the codes of §9 have one author, and this reader only has to accept
  * nothing that the strict one refuses and read the same layout: test/canonical-header.test.ts
