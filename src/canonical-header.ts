@@ -169,7 +169,7 @@ function readWith(at: Cursor, preamble: PreambleFields, limits: ReadLimits): Fil
   const maxNameLength = limits.maxNameBytes / 3;
   let previousEnd = 0;
   // Most arrays have the dtype, shape, order, byte order, codec and byteLength of the one before:
-  // the text from after the name to `"offset":`, and from after the offset to the entry's end,
+  // the text from after the name to `"offset":`, and from after the offset to the next name,
   // repeats the previous entry's, is then compared in one piece, and says what it said there.
   let middle = "";
   let dtype: DtypeInfo | undefined;
@@ -181,8 +181,10 @@ function readWith(at: Cursor, preamble: PreambleFields, limits: ReadLimits): Fil
   let tail = "";
   let byteLength = 0;
   if (!at.skipChar(0x5d)) {
-    do {
-      if (layout.size === limits.maxArrays || !at.skip('{"name":"')) return undefined;
+    if (!at.skip('{"name":"')) return undefined;
+    let more = true;
+    while (more) {
+      if (layout.size === limits.maxArrays) return undefined;
       const name = at.plainString();
       const hash = at.hash;
       // A name of more than maxNameBytes / 3 characters may be within the limit; the strict reader measures it.
@@ -230,12 +232,14 @@ function readWith(at: Cursor, preamble: PreambleFields, limits: ReadLimits): Fil
       nodes += entryNodes;
       const offset = at.integer();
       if (offset < 0) return undefined;
+      // The tail runs on to the next entry's name: `,"byteLength":256},{"name":"`.
       if (tail === "" || !at.skip(tail)) {
         const tailStart = at.pos;
         if (!at.skip(',"byteLength":')) return undefined;
         byteLength = at.integer();
         if (byteLength < 0 || !at.skipChar(0x7d)) return undefined;
-        tail = text.slice(tailStart, at.pos);
+        more = at.skip(',{"name":"');
+        if (more) tail = text.slice(tailStart, at.pos);
       }
       const end = offset + byteLength + checksumSize;
       // §4: the one offset a record may have is the first aligned one after the previous record.
@@ -243,7 +247,7 @@ function readWith(at: Cursor, preamble: PreambleFields, limits: ReadLimits): Fil
       previousEnd = end;
       // false: a name seen before (or more arrays than the capacity).
       if (!layout.add(name, hash, kind >= 0 ? kind : -1 - kind, offset, byteLength, nbytes)) return undefined;
-    } while (at.skipChar(0x2c));
+    }
     if (!at.skipChar(0x5d)) return undefined;
   }
   if (!at.skipChar(0x7d) || previousEnd !== dataLength || nodes > limits.maxHeaderNodes) return undefined;
