@@ -13,7 +13,7 @@
  * @module
  */
 import { DTYPES, type DtypeInfo } from "./dtypes.js";
-import { alignUp, CODECS, FORMAT_VERSION, MAX_ALIGNMENT, MIN_ALIGNMENT, type ByteOrder, type Codec, type Order, type ReadLimits } from "./format.js";
+import { alignUp, BYTE_ORDERS, CHECKSUMS, CODECS, FORMAT_VERSION, MAX_ALIGNMENT, MIN_ALIGNMENT, ORDERS, type Codec, type ReadLimits } from "./format.js";
 import { parseMetadataJson } from "./json.js";
 import { elementCount, entryKind, FileLayout, hashStep, NAME_HASH_SEED } from "./layout.js";
 
@@ -105,10 +105,6 @@ class Cursor {
   }
 }
 
-const ORDER_WORDS: readonly Order[] = ["C", "F"];
-const BYTE_ORDER_WORDS: readonly ByteOrder[] = ["little", "big"];
-const CHECKSUM_WORDS = ["crc32", "none"] as const;
-
 /**
  * The layout of a header in the canonical layout of §8 that passes every check of §9 steps 7–19
  * (step 6, the header CRC, and the UTF-8 decoding of step 7 done by the caller); `undefined` for
@@ -138,7 +134,7 @@ function readWith(at: Cursor, preamble: PreambleFields, limits: ReadLimits): Fil
   const alignment = at.integer();
   if (alignment < MIN_ALIGNMENT || alignment > MAX_ALIGNMENT || (alignment & (alignment - 1)) !== 0) return undefined;
   if (!at.skip(',"checksum":"')) return undefined;
-  const checksum = at.word(CHECKSUM_WORDS);
+  const checksum = at.word(CHECKSUMS);
   if (checksum === undefined || !at.skip(',"dataLength":')) return undefined;
   const dataLength = at.integer();
   if (dataLength < 0 || !at.skip(',"metadata":')) return undefined;
@@ -211,9 +207,9 @@ function readWith(at: Cursor, preamble: PreambleFields, limits: ReadLimits): Fil
         }
         shapeEnd = layout.dimCount;
         if (!at.skip(',"order":"')) return undefined;
-        const order = at.word(ORDER_WORDS);
+        const order = at.word(ORDERS);
         if (order === undefined || !at.skip(',"byteOrder":"')) return undefined;
-        const byteOrder = at.word(BYTE_ORDER_WORDS);
+        const byteOrder = at.word(BYTE_ORDERS);
         if (byteOrder === undefined) return undefined;
         let codec: Codec | undefined = "none";
         entryNodes = ENTRY_VALUES + shapeEnd - shapeStart;
