@@ -195,6 +195,8 @@ function stepTable(rows: readonly CaseResult[]): string {
   const hasChild = rows.some((r) => typeof r.extra?.childPeakRss === "number");
   const header = ["library", "median", "min", "first call", "throughput", "peak RSS", "RSS over setup"];
   if (hasPerItem) header.push("per array");
+  const hasHeap = rows.some((r) => typeof r.extra?.heapPerArray === "number");
+  if (hasHeap) header.push("heap per array");
   if (hasRatio) header.push("ratio");
   if (hasBytesRead) header.push("bytes read");
   if (hasImport) header.push("import (in process: median wall, min wall, median CPU)");
@@ -210,6 +212,7 @@ function stepTable(rows: readonly CaseResult[]): string {
     } else {
       cells.push(formatMs(r.medianMs), formatMs(r.minMs), r.firstMs === undefined ? "" : formatMs(r.firstMs), formatRate(r.throughput), formatMiB(r.peakRss), formatMiB(r.peakRss! - r.setupRss!));
       if (hasPerItem) cells.push(typeof r.extra?.arrays === "number" ? formatMs(r.medianMs / r.extra.arrays) : "");
+      if (hasHeap) cells.push(typeof r.extra?.heapPerArray === "number" ? `${r.extra.heapPerArray.toLocaleString("en-US")} B` : "");
       if (hasRatio) cells.push(ratioOf(r) !== undefined ? `${ratioOf(r)!.toFixed(2)}${r.extra?.codec === "none" ? " (stored raw)" : ""}` : "");
       if (hasBytesRead) cells.push(typeof r.extra?.bytesRead === "number" ? `${r.extra.bytesRead.toLocaleString("en-US")}${typeof r.extra.allowedBytes === "number" ? ` (allowed ${r.extra.allowedBytes.toLocaleString("en-US")})` : ""}` : "");
       if (hasImport) cells.push(typeof r.extra?.importMs === "number" ? `${formatMs(r.extra.importMs)}, ${formatMs(Number(r.extra.importMinMs))}, CPU ${formatMs(Number(r.extra.importCpuMs))}` : "");

@@ -5,12 +5,14 @@
  *
  * @module
  */
-import { GiB, loadNdpack, MiB, touch, type BenchConfig, type Case, type JsCase, type Ndpack } from "./harness.js";
+import { collectGarbage, GiB, loadNdpack, MiB, touch, type BenchConfig, type Case, type JsCase, type Ndpack } from "./harness.js";
 
 interface State {
   nd: Ndpack;
   bytes: Uint8Array;
   names: string[];
+  /** Limits for decode: 100,000 arrays of shape [8, 8] are 1,000,006 JSON values, past the default maxHeaderNodes (FORMAT.md §7). */
+  options?: { maxHeaderNodes: number };
 }
 
 export const SIZE_STEP = "decode vs payload size (one array)";
@@ -39,14 +41,42 @@ async function manyArrays(config: BenchConfig, count: number): Promise<State> {
     names.push(name);
     input[name] = { data: new Float32Array(64).fill(i), shape: [8, 8] };
   }
-  return { nd, bytes: nd.encode(input), names };
+  return { nd, bytes: nd.encode(input), names, options: { maxHeaderNodes: 2_000_000 } };
 }
 
 function decodeAll(s: State): number {
-  const file = s.nd.decode(s.bytes);
+  const file = s.nd.decode(s.bytes, s.options);
   const views = [];
   for (const name of s.names) views.push(file.get(name).data);
   return touch(views);
+}
+
+/** Bytes of JavaScript heap and of memory outside it (typed arrays' buffers) in use. */
+function memoryInUse(): number {
+  const { heapUsed, external } = process.memoryUsage();
+  return heapUsed + external;
+}
+
+/**
+ * Memory that decoded files keep while they are alive, per array: decodes enough copies of the
+ * file to hold at least 10,000 arrays (one copy of a file of 1 array would measure noise), with
+ * `get` of every array or not, and compares the memory in use after a full GC before and after.
+ * The input bytes exist before and are not counted.
+ */
+function retainedPerArray(s: State, get: boolean): number {
+  const copies = Math.max(1, Math.ceil(10_000 / s.names.length));
+  const kept: unknown[] = [];
+  collectGarbage();
+  const before = memoryInUse();
+  for (let i = 0; i < copies; i++) {
+    const file = s.nd.decode(s.bytes, s.options);
+    if (get) for (const name of s.names) file.get(name);
+    kept.push(file);
+  }
+  collectGarbage();
+  const after = memoryInUse();
+  if (kept.length !== copies) throw new Error("lost a decoded file");
+  return Math.round((after - before) / (copies * s.names.length));
 }
 
 export function scalingCases(config: BenchConfig): Case[] {
@@ -75,10 +105,10 @@ export function scalingCases(config: BenchConfig): Case[] {
         lib: `${count.toLocaleString("en-US")} ${count === 1 ? "array" : "arrays"}${get ? ", get() all" : ", decode() only"}`,
         role: "ndpack",
         bytes: count * 256,
-        note: "decode() only parses and checks the header; get() all also makes every view and touches it. `per array` is the median divided by the count.",
+        note: "decode() only parses and checks the header; get() all also makes every view and touches it. `per array` is the median divided by the count; `heap per array` is the memory (JS heap + typed-array buffers) that decoded files keep while alive, per array (decoded file kept after a full GC, with get() of every array for the get() rows; enough copies to hold 10,000 arrays).",
         setup: (c) => manyArrays(c, count),
-        run: get ? decodeAll : (s) => s.nd.decode(s.bytes).size,
-        extra: () => ({ arrays: count }),
+        run: get ? decodeAll : (s) => s.nd.decode(s.bytes, s.options).size,
+        extra: (s) => ({ arrays: count, heapPerArray: retainedPerArray(s, get) }),
       });
     }
   }

@@ -13,7 +13,7 @@ import { crc32 } from "./crc32.js";
 import { isDtype, unknownDtypeMessage, type Dtype, type DtypeData } from "./dtypes.js";
 import { checkOptionNames, NdpackError, notFoundError, withPath } from "./errors.js";
 import { LIMIT_OPTIONS, type ByteOrder, type Checksum, type Codec, type Order, type ReadLimits } from "./format.js";
-import { checkZeroPadding, readLayout, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
+import { checkZeroPadding, KEPT_LAYOUT, readLayout, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
 
 /** Options of {@link decode}; the limits of FORMAT.md §7 can be raised or lowered here too. */
@@ -187,7 +187,19 @@ export function materialize(entry: EntryLayout, file: Uint8Array, fileOffset: nu
     copied = true;
   }
   // The table's row for entry.dtype makes `data` the type DtypeData names for it.
-  return { ...arrayInfo(entry), data: new dtype.view(buffer, byteOffset, nbytes / wordSize), copied } as NdArray;
+  return {
+    name: entry.name,
+    dtype: dtype.name,
+    shape: entry.shape,
+    order: entry.order,
+    byteOrder: entry.byteOrder,
+    codec: entry.codec,
+    offset: entry.start,
+    byteLength: entry.byteLength,
+    nbytes,
+    data: new dtype.view(buffer, byteOffset, nbytes / wordSize),
+    copied,
+  } as NdArray;
 }
 
 /** A raw payload that cannot be viewed in place: copied (and byte-swapped when needed) into fresh memory. */
@@ -218,7 +230,7 @@ function decompressOut(entry: EntryLayout, stored: Uint8Array, swap: boolean, co
 
 /** Where the record of `entry` ends: where the next one starts, or the end of the file. */
 export function recordEnd(layout: FileLayout, entry: EntryLayout): number {
-  return layout.entries[entry.index + 1]?.start ?? layout.fileLength;
+  return layout.recordEnd(entry.index);
 }
 
 /**
@@ -261,7 +273,7 @@ export class FileContents implements NdpackContents {
   constructor(layout: FileLayout, path?: string) {
     this.layout = layout;
     this.#path = path;
-    this.names = Object.freeze(layout.entries.map((e) => e.name));
+    this.names = layout.names;
   }
 
   get version() {
@@ -280,14 +292,18 @@ export class FileContents implements NdpackContents {
     return this.names.length;
   }
   has(name: string): boolean {
-    return this.layout.byName.has(name);
+    return this.layout.indexOf(name) !== undefined;
   }
-  /** The entry of `name`, or NOT_FOUND (listing the names there are); with `dtype`, DTYPE_MISMATCH unless it has that dtype. */
+  /** The position of `name`, or NOT_FOUND (listing the names there are); with `dtype`, DTYPE_MISMATCH unless it has that dtype. */
+  protected indexOf(name: string, dtype?: unknown): number {
+    const index = this.layout.indexOf(name);
+    if (index === undefined) throw notFoundError(name, this.names, this.#path);
+    if (dtype !== undefined) expectDtype(name, this.layout.dtype(index).name, dtype);
+    return index;
+  }
+  /** The entry of `name`; throws as {@link indexOf} does. */
   protected entry(name: string, dtype?: unknown): EntryLayout {
-    const entry = this.layout.byName.get(name);
-    if (entry === undefined) throw notFoundError(name, this.names, this.#path);
-    if (dtype !== undefined) expectDtype(name, entry.dtype.name, dtype);
-    return entry;
+    return this.layout.entry(this.indexOf(name, dtype));
   }
   info(name: string): ArrayInfo {
     return arrayInfo(this.entry(name));
@@ -299,30 +315,34 @@ export class FileContents implements NdpackContents {
 }
 
 class DecodedFile extends FileContents implements NdpackFile {
+  /** A file that lives as long as the library, for V8 to keep this class's hidden classes (see KEPT_LAYOUT in header.ts). */
+  static readonly kept: DecodedFile = new DecodedFile(new Uint8Array(KEPT_LAYOUT.fileLength), KEPT_LAYOUT, "auto", resolveLimits(), undefined);
   readonly #bytes: Uint8Array;
   readonly #copy: DecodeOptions["copy"];
   readonly #limits: ReadLimits;
-  readonly #cache = new Map<string, NdArray>();
+  /** The arrays made so far, by position. */
+  readonly #made: (NdArray | undefined)[];
 
   constructor(bytes: Uint8Array, layout: FileLayout, copy: DecodeOptions["copy"], limits: ReadLimits, path: string | undefined) {
     super(layout, path);
     this.#bytes = bytes;
     this.#copy = copy;
     this.#limits = limits;
+    this.#made = new Array<NdArray | undefined>(layout.size);
   }
 
   get(name: string): NdArray;
   get<D extends Dtype>(name: string, dtype: D): NdArrayOf<D>;
   get(name: string, dtype?: Dtype): NdArray {
-    const entry = this.entry(name, dtype);
-    let array = this.#cache.get(name);
+    const index = this.indexOf(name, dtype);
+    let array = this.#made[index];
     if (array === undefined) {
       try {
-        array = materialize(entry, this.#bytes, 0, this.#copy, this.#limits);
+        array = materialize(this.layout.entry(index), this.#bytes, 0, this.#copy, this.#limits);
       } catch (error) {
         throw this.named(error);
       }
-      this.#cache.set(name, array);
+      this.#made[index] = array;
     }
     return array;
   }

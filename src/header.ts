@@ -9,26 +9,22 @@
  */
 import { utf8Length } from "./bytes.js";
 import { crc32 } from "./crc32.js";
-import { DTYPES, type DtypeInfo } from "./dtypes.js";
+import { DTYPES } from "./dtypes.js";
 import { NdpackError } from "./errors.js";
 import {
   alignUp,
-  CHECKSUM_SIZE,
   DEFAULT_LIMITS,
   FORMAT_VERSION,
   MAGIC,
   MAX_DEPTH_CEILING,
-  MAX_SAFE_SIZE,
   PREAMBLE,
   PREAMBLE_SIZE,
-  type ByteOrder,
-  type Codec,
-  type Order,
   type ReadLimits,
 } from "./format.js";
 import { parseHeaderJson } from "./json.js";
 import { runOnBytes, type RangeSteps } from "./io/steps.js";
-import { checkRecordPlacement, dataSectionStart } from "./layout.js";
+import { readCanonicalHeader } from "./canonical-header.js";
+import { checkRecordPlacement, elementCount, entryKind, FileLayout, hashName } from "./layout.js";
 import type { Header } from "./schema.js";
 import { headerStructureIssue } from "./structure.js";
 
@@ -40,40 +36,7 @@ export interface Preamble {
   readonly headerCrc: number;
 }
 
-/** One array as the header describes it, with the sizes a reader derives from it. */
-export interface EntryLayout {
-  /** Position in the header's `arrays` list. */
-  readonly index: number;
-  readonly name: string;
-  readonly dtype: DtypeInfo;
-  readonly shape: readonly number[];
-  readonly order: Order;
-  readonly byteOrder: ByteOrder;
-  readonly codec: Codec;
-  /** Absolute file offset of the stored payload. */
-  readonly start: number;
-  /** Stored payload length (compressed length when there is a codec). */
-  readonly byteLength: number;
-  /** Number of elements (product of the shape). */
-  readonly count: number;
-  /** Decoded size: count x item size. */
-  readonly nbytes: number;
-}
-
-/** Everything a reader knows after reading the header: enough to find and check any payload. */
-export interface FileLayout {
-  readonly version: { readonly major: number; readonly minor: number };
-  readonly header: Header;
-  readonly headerLength: number;
-  /** Absolute offset of the data section (D). */
-  readonly dataStart: number;
-  /** Bytes of checksum after each payload (0 or 4). */
-  readonly checksumSize: number;
-  /** Exact length of the whole file. */
-  readonly fileLength: number;
-  readonly entries: readonly EntryLayout[];
-  readonly byName: ReadonlyMap<string, EntryLayout>;
-}
+export { elementCount, FileLayout, type EntryLayout } from "./layout.js";
 
 /** The limits of FORMAT.md §7, with the caller's overrides applied and checked. */
 export function resolveLimits(overrides: Partial<ReadLimits> = {}): ReadLimits {
@@ -174,72 +137,6 @@ function decodeHeaderText(bytes: Uint8Array): string {
   }
 }
 
-/**
- * An upper bound of the JSON values in `text`: every value but the first follows a `[`, a `,` or a
- * `:`. Past `maxHeaderNodes` the strict parser, which counts exactly, decides (§7): the native
- * parser must never build what that limit exists to refuse.
- */
-function valueBound(text: string): number {
-  let bound = 1;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x2c || c === 0x3a || c === 0x5b) bound++;
-  }
-  return bound;
-}
-
-/** Nesting of the header's deepest fixed part: the top object (1), `arrays` (2), an entry (3), its `shape` (4). */
-const ENTRY_SHAPE_DEPTH = 4;
-
-/**
- * True when no container in the metadata `value`, which sits at nesting depth `depth`, is deeper
- * than `maxDepth`, and no number in it is one that `JSON.stringify` writes as an integer literal
- * past 2^53 - 1 (which the strict parser refuses: a double cannot hold every such integer).
- */
-function metadataFits(value: unknown, depth: number, maxDepth: number): boolean {
-  if (typeof value === "number") return !(Math.abs(value) > Number.MAX_SAFE_INTEGER && Math.abs(value) < 1e21);
-  if (typeof value !== "object" || value === null) return true;
-  if (depth > maxDepth) return false;
-  for (const key in value) if (!metadataFits((value as Record<string, unknown>)[key], depth + 1, maxDepth)) return false;
-  return true;
-}
-
-/**
- * Longest header text given to {@link certainHeader}: its check writes the whole header back
- * (`JSON.stringify`), which costs about twice the text on top of the parse, so a header of one
- * 99 MiB string took `open` to 572 MiB. Longer headers go to the strict parser, as fast for them
- * (they are long strings, or many values: a header of 10^5 arrays is ~17 MiB) and costing only the
- * text and what it parses to.
- */
-const NATIVE_PARSE_MAX_CHARS = 32 * 1024 * 1024;
-
-/**
- * §9 steps 7–8 by the engine's native JSON parser, for a header that is certainly accepted: the
- * text must be exactly what `JSON.stringify` writes back for what `JSON.parse` read (then it has no
- * duplicate key, no number written other than canonically, nothing but spaces after it), have no
- * `\u` escape (which could make a lone surrogate), pass the structure check of structure.ts (every
- * number outside the metadata a non-negative safe integer, exact keys) and {@link metadataFits}
- * (`maxDepth`, no integer literal past 2^53 - 1). Everything else, and every
- * error, goes to the strict parser, which stays the authority on what is wrong: this only makes
- * the common case fast, and immune to the JIT state that a forced full GC resets (the strict
- * parser runs 10x slower right after one).
- */
-function certainHeader(text: string, minor: number, limits: ReadLimits): Header | undefined {
-  if (text.length > NATIVE_PARSE_MAX_CHARS || minor > FORMAT_VERSION.minor || limits.maxDepth < ENTRY_SHAPE_DEPTH || text.includes("\\u") || valueBound(text) > limits.maxHeaderNodes) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  // Depth first: JSON.stringify recurses, so it must only see what fits maxDepth.
-  if (headerStructureIssue(value, false) !== undefined || !metadataFits((value as Header).metadata, 2, limits.maxDepth)) return undefined;
-  const canonical = JSON.stringify(value);
-  if (!text.startsWith(canonical)) return undefined;
-  for (let i = canonical.length; i < text.length; i++) if (text.charCodeAt(i) !== 0x20) return undefined;
-  return value as Header;
-}
-
 /** An issue path in the header path notation used in error fields: `arrays[3].dtype`. */
 function fieldPath(path: readonly (string | number)[]): string {
   let out = "";
@@ -271,29 +168,14 @@ function checkStructure(value: unknown, minor: number): Header {
   throw new NdpackError("HEADER_INVALID", `invalid header at ${where}`, details);
 }
 
-/**
- * Element count of a shape, or `undefined` when the product of its non-zero dimensions times
- * `itemSize` exceeds 2^53-1 (§9 step 13: a zero dimension does not excuse the others).
- */
-export function elementCount(shape: readonly number[], itemSize: number): number | undefined {
-  let product = 1;
-  for (const dim of shape) {
-    if (dim === 0) continue;
-    product *= dim;
-    if (product * itemSize > MAX_SAFE_SIZE) return undefined;
-  }
-  return shape.includes(0) ? 0 : product;
-}
-
-/** §9 steps 9–19: every entry's names, limits, sizes and place in the data section. */
-function checkEntries(header: Header, dataStart: number, limits: ReadLimits): { entries: EntryLayout[]; byName: Map<string, EntryLayout>; checksumSize: number } {
-  const { arrays, alignment, dataLength } = header;
+/** §9 steps 9–19 for a header of any layout: every entry's names, limits, sizes and place in the data section. */
+function checkEntries(header: Header, preamble: Preamble, limits: ReadLimits): FileLayout {
+  const { arrays, alignment, checksum, dataLength, metadata } = header;
   if (arrays.length > limits.maxArrays) {
     throw new NdpackError("LIMIT_EXCEEDED", `header lists ${arrays.length} arrays, more than the limit of ${limits.maxArrays}; raise the maxArrays option to read it`, { field: "arrays", expected: limits.maxArrays, actual: arrays.length, limit: "maxArrays" });
   }
-  const checksumSize = CHECKSUM_SIZE[header.checksum];
-  const entries: EntryLayout[] = [];
-  const byName = new Map<string, EntryLayout>();
+  const layout = new FileLayout({ major: preamble.major, minor: preamble.minor }, { alignment, checksum, dataLength, metadata }, preamble.headerLength, arrays.length);
+  const { checksumSize } = layout;
   let previousEnd = 0;
   for (let index = 0; index < arrays.length; index++) {
     const entry = arrays[index]!;
@@ -302,7 +184,7 @@ function checkEntries(header: Header, dataStart: number, limits: ReadLimits): { 
     if (name.length * 3 > limits.maxNameBytes && utf8Length(name) > limits.maxNameBytes) {
       throw new NdpackError("LIMIT_EXCEEDED", `array name at ${at} is ${utf8Length(name)} UTF-8 bytes, more than the limit of ${limits.maxNameBytes}; raise the maxNameBytes option to read it`, { field: `${at}.name`, expected: limits.maxNameBytes, actual: utf8Length(name), limit: "maxNameBytes" });
     }
-    if (byName.has(name)) {
+    if (layout.indexOf(name) !== undefined) {
       throw new NdpackError("DUPLICATE_NAME", `array name ${JSON.stringify(name)} appears twice (${at})`, { array: name, field: `${at}.name` });
     }
     if (shape.length > limits.maxDims) {
@@ -319,31 +201,20 @@ function checkEntries(header: Header, dataStart: number, limits: ReadLimits): { 
       throw new NdpackError("SIZE_MISMATCH", `array "${name}": byteLength is ${entry.byteLength}, but shape [${shape.join(", ")}] of ${entry.dtype} needs ${nbytes}`, { array: name, field: `${at}.byteLength`, expected: nbytes, actual: entry.byteLength });
     }
     previousEnd = checkRecordPlacement(entry, index, previousEnd, { alignment, checksumSize, dataLength });
-    const layout: EntryLayout = {
-      index,
-      name,
-      dtype,
-      shape,
-      order: entry.order,
-      byteOrder: entry.byteOrder,
-      codec,
-      start: dataStart + entry.offset,
-      byteLength: entry.byteLength,
-      count,
-      nbytes,
-    };
-    entries.push(layout);
-    byName.set(name, layout);
+    for (const dim of shape) layout.pushDim(dim);
+    layout.add(name, hashName(name), entryKind(dtype, entry.order, entry.byteOrder, codec), entry.offset, entry.byteLength, nbytes);
   }
   if (dataLength !== previousEnd) {
     throw new NdpackError("GAP", `dataLength is ${dataLength}, but the records end at ${previousEnd}`, { field: "dataLength", expected: previousEnd, actual: dataLength });
   }
-  return { entries, byName, checksumSize };
+  return layout;
 }
 
 /**
  * §9 steps 6–19. `bytes` starts at file offset 0 and holds at least the preamble and the header.
- * Offsets in the returned entries are absolute file offsets.
+ * A header in the canonical layout of §8 (what ndpack's writers write) is read by
+ * {@link readCanonicalHeader}, which matches it in one pass; any other, and any header that breaks
+ * a rule, by the strict parser and the checks above, which decide what is wrong with it.
  */
 export function readHeader(bytes: Uint8Array, preamble: Preamble, limits: ReadLimits): FileLayout {
   const { headerLength } = preamble;
@@ -351,19 +222,31 @@ export function readHeader(bytes: Uint8Array, preamble: Preamble, limits: ReadLi
     throw new NdpackError("HEADER_CHECKSUM", "header checksum does not match: the header or the preamble is damaged", { offset: PREAMBLE.headerCrc });
   }
   const text = decodeHeaderText(bytes.subarray(PREAMBLE_SIZE, PREAMBLE_SIZE + headerLength));
-  const header = certainHeader(text, preamble.minor, limits) ?? checkStructure(parseHeaderJson(text, { maxDepth: limits.maxDepth, maxNodes: limits.maxHeaderNodes }), preamble.minor);
-  const dataStart = dataSectionStart(headerLength, header.alignment);
-  const { entries, byName, checksumSize } = checkEntries(header, dataStart, limits);
-  return {
-    version: { major: preamble.major, minor: preamble.minor },
-    header,
-    headerLength,
-    dataStart,
-    checksumSize,
-    fileLength: dataStart + header.dataLength,
-    entries,
-    byName,
-  };
+  const layout = readCanonicalHeader(text, preamble, limits) ?? readAnyHeader(text, preamble, limits);
+  Object.freeze(layout.names);
+  return layout;
+}
+
+/**
+ * A layout of one empty array read by {@link readCanonicalHeader}, with its names frozen as
+ * {@link readHeader} freezes them, for `decode`'s file that lives as long as the library: V8
+ * drops the hidden classes of objects none of which survives a full garbage collection, and
+ * deoptimizes every function that used them, so that after each such collection (`gc()` before
+ * every benchmark sample, or an idle moment in a server) the next decode started in the
+ * interpreter (`node --trace-deopt`: "weak objects"), 2-4x slower. One instance that always lives,
+ * made by the same code as every other, keeps them.
+ */
+export const KEPT_LAYOUT: FileLayout = readCanonicalHeader(
+  '{"alignment":8,"checksum":"none","dataLength":0,"metadata":{},"arrays":[{"name":"a","dtype":"uint8","shape":[0],"order":"C","byteOrder":"little","offset":0,"byteLength":0}]}',
+  { major: FORMAT_VERSION.major, minor: FORMAT_VERSION.minor, headerLength: 0 },
+  DEFAULT_LIMITS,
+)!;
+Object.freeze(KEPT_LAYOUT.names);
+
+/** §9 steps 7–19 by the strict parser: for every header, and the authority on what is wrong with one. */
+export function readAnyHeader(text: string, preamble: Preamble, limits: ReadLimits): FileLayout {
+  const header = checkStructure(parseHeaderJson(text, { maxDepth: limits.maxDepth, maxNodes: limits.maxHeaderNodes }), preamble.minor);
+  return checkEntries(header, preamble, limits);
 }
 
 /** §9 step 20: the input's length must be exactly what the header implies. */

@@ -66,6 +66,19 @@ class HeaderParser {
     private readonly maxNodes: number,
   ) {}
 
+  /**
+   * The one value at `start`, parsed as the value of the top-level {@link freeNumbersKey} (depth
+   * 2, any number allowed), with `nodesBefore` values already counted: what the strict parse of a
+   * whole header does there.
+   */
+  parseFreeValueAt(start: number, nodesBefore: number): { value: unknown; end: number; nodes: number } {
+    this.pos = start;
+    this.nodes = nodesBefore;
+    this.freeNumbers = true;
+    const value = this.parseValue(2);
+    return { value, end: this.pos, nodes: this.nodes };
+  }
+
   parse(): unknown {
     const text = this.text;
     if (text.charCodeAt(0) !== 0x7b) {
@@ -478,6 +491,16 @@ class HeaderParser {
  */
 export function parseHeaderJson(text: string, options: { maxDepth: number; maxNodes?: number; freeNumbersKey?: string | null }): unknown {
   return new HeaderParser(text, options.maxDepth, options.freeNumbersKey === undefined ? "metadata" : options.freeNumbersKey, options.maxNodes ?? DEFAULT_LIMITS.maxHeaderNodes).parse();
+}
+
+/**
+ * The value of the header's `metadata` key, starting at `start` in `text`, exactly as
+ * {@link parseHeaderJson} parses it inside the whole header when `nodesBefore` values precede it:
+ * for a reader that has matched the rest of the header itself. Returns the value, the index after
+ * it and the number of values counted so far; throws what parseHeaderJson throws there.
+ */
+export function parseMetadataJson(text: string, start: number, options: { maxDepth: number; maxNodes: number; nodesBefore: number }): { value: unknown; end: number; nodes: number } {
+  return new HeaderParser(text, options.maxDepth, "metadata", options.maxNodes).parseFreeValueAt(start, options.nodesBefore);
 }
 
 /** Formats a finite number so that {@link parseHeaderJson} reads back the identical double. */

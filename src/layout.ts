@@ -1,11 +1,16 @@
 /**
  * Where payloads go (FORMAT.md §4): the writer places records with {@link nextRecordOffset}, and
- * the reader checks each entry against the same function, so the two cannot drift apart.
+ * the reader checks each entry against the same function, so the two cannot drift apart. A read
+ * header becomes a {@link FileLayout}: every array's facts in a few flat lists, not an object
+ * graph per array, so that a file of 100,000 arrays costs its reader little memory and no
+ * garbage-collection time.
  *
  * @module
  */
+import { DTYPES, type DtypeInfo } from "./dtypes.js";
 import { NdpackError } from "./errors.js";
-import { alignUp, PREAMBLE_SIZE } from "./format.js";
+import { alignUp, CHECKSUM_SIZE, CODECS, MAX_SAFE_SIZE, PREAMBLE_SIZE, type ByteOrder, type Codec, type Order } from "./format.js";
+import type { Header } from "./schema.js";
 
 /** §4: start of the data section, for a header of `headerLength` bytes. */
 export function dataSectionStart(headerLength: number, alignment: number): number {
@@ -61,4 +66,226 @@ export function checkRecordPlacement(
     throw new NdpackError("OUT_OF_BOUNDS", `array "${entry.name}": its record ends at ${end}, past the data section's length ${layout.dataLength}`, { ...details, field: `arrays[${index}].byteLength`, expected: layout.dataLength, actual: end });
   }
   return end;
+}
+
+/**
+ * Element count of `shape[from, to)`, or `undefined` when the product of its non-zero dimensions
+ * times `itemSize` exceeds 2^53-1 (§9 step 13: a zero dimension does not excuse the others).
+ */
+export function elementCount(shape: ArrayLike<number>, itemSize: number, from = 0, to = shape.length): number | undefined {
+  let product = 1;
+  let zero = false;
+  for (let i = from; i < to; i++) {
+    const dim = shape[i]!;
+    if (dim === 0) {
+      zero = true;
+      continue;
+    }
+    product *= dim;
+    if (product * itemSize > MAX_SAFE_SIZE) return undefined;
+  }
+  return zero ? 0 : product;
+}
+
+/** One array as the header describes it, with the sizes a reader derives from it. */
+export interface EntryLayout {
+  /** Position in the header's `arrays` list. */
+  readonly index: number;
+  readonly name: string;
+  readonly dtype: DtypeInfo;
+  readonly shape: readonly number[];
+  readonly order: Order;
+  readonly byteOrder: ByteOrder;
+  readonly codec: Codec;
+  /** Absolute file offset of the stored payload. */
+  readonly start: number;
+  /** Stored payload length (compressed length when there is a codec). */
+  readonly byteLength: number;
+  /** Number of elements (product of the shape). */
+  readonly count: number;
+  /** Decoded size: count x item size. */
+  readonly nbytes: number;
+}
+
+/** The header's fields other than its arrays. */
+export type HeaderFields = Omit<Header, "arrays">;
+
+/** The dtypes by their number in {@link FileLayout}'s packed kinds. */
+const DTYPE_LIST: readonly DtypeInfo[] = Object.values(DTYPES);
+
+// A kind packs an array's dtype number (bits 0-4), order F (bit 5), big-endian (bit 6) and codec number (bits 7-8).
+const F_ORDER = 32;
+const BIG_ENDIAN = 64;
+const CODEC_SHIFT = 7;
+
+/** The packed kind of an array (see {@link FileLayout}). */
+export function entryKind(dtype: DtypeInfo, order: Order, byteOrder: ByteOrder, codec: Codec): number {
+  return DTYPE_LIST.indexOf(dtype) | (order === "F" ? F_ORDER : 0) | (byteOrder === "big" ? BIG_ENDIAN : 0) | (CODECS.indexOf(codec) << CODEC_SHIFT);
+}
+
+/** FNV-1a step: the hash of a name, one UTF-16 unit at a time, starting from {@link NAME_HASH_SEED}. */
+export function hashStep(hash: number, unit: number): number {
+  return Math.imul(hash ^ unit, 0x01000193);
+}
+
+/** The FNV-1a offset basis. */
+export const NAME_HASH_SEED = 0x811c9dc5 | 0;
+
+/** The hash {@link FileLayout.add} takes: hashStep over every unit of `name`. */
+export function hashName(name: string): number {
+  let hash = NAME_HASH_SEED;
+  for (let i = 0; i < name.length; i++) hash = hashStep(hash, name.charCodeAt(i));
+  return hash;
+}
+
+/**
+ * Everything a reader knows after reading the header (§9 steps 1–19): enough to find and check any
+ * payload. The arrays' facts are kept in typed arrays, one slot per array, and their names in an
+ * open-addressing table of positions: a file of 100,000 arrays is a few flat buffers, not 100,000
+ * objects for the garbage collector to trace. An {@link EntryLayout} object is made only when one
+ * is asked for.
+ */
+export class FileLayout {
+  /** Array names in file order (frozen once every array is added). */
+  readonly names: string[] = [];
+  /** Absolute offset of the data section (D). */
+  readonly dataStart: number;
+  /** Bytes of checksum after each payload (0 or 4). */
+  readonly checksumSize: number;
+  /** Exact length of the whole file. */
+  readonly fileLength: number;
+  /** Every array's dimensions one after the other (the first `dimCount` slots); array i's end at shapeEnds[i]. */
+  dims: Float64Array;
+  dimCount = 0;
+  /** Absolute payload offsets, stored lengths, decoded sizes, packed kinds and shape ends, by position. */
+  private readonly starts: Float64Array;
+  private readonly byteLengths: Float64Array;
+  private readonly nbytes: Float64Array;
+  private readonly kinds: Uint16Array;
+  private readonly shapeEnds: Uint32Array;
+  /** Position + 1 of the name hashed to each slot, 0 where none (linear probing, at most half full). */
+  private readonly slots: Uint32Array;
+  private all: EntryLayout[] | undefined;
+  private lastFound = -1;
+
+  /** `capacity`: the most arrays that can be added. */
+  constructor(
+    readonly version: { readonly major: number; readonly minor: number },
+    readonly header: HeaderFields,
+    readonly headerLength: number,
+    capacity: number,
+  ) {
+    this.dataStart = dataSectionStart(headerLength, header.alignment);
+    this.checksumSize = CHECKSUM_SIZE[header.checksum];
+    this.fileLength = this.dataStart + header.dataLength;
+    capacity = Math.max(capacity, 1);
+    this.starts = new Float64Array(capacity);
+    this.byteLengths = new Float64Array(capacity);
+    this.nbytes = new Float64Array(capacity);
+    this.kinds = new Uint16Array(capacity);
+    this.shapeEnds = new Uint32Array(capacity);
+    this.dims = new Float64Array(capacity * 2);
+    this.slots = new Uint32Array(2 ** Math.ceil(Math.log2(capacity * 2)));
+  }
+
+  get size(): number {
+    return this.names.length;
+  }
+
+  /** The slot of `name` (whose hash is `hash`) in the name table: where it is, or the empty one where it would go. */
+  private slotOf(name: string, hash: number): number {
+    const { slots, names } = this;
+    const mask = slots.length - 1;
+    let slot = hash & mask;
+    for (;;) {
+      const held = slots[slot]!;
+      if (held === 0 || names[held - 1] === name) return slot;
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  /** The position of the array named `name`, or undefined. */
+  indexOf(name: string): number | undefined {
+    // Arrays are mostly asked for in file order: the one after the last found costs one comparison.
+    const next = this.lastFound + 1;
+    if (this.names[next] === name) return (this.lastFound = next);
+    const held = this.slots[this.slotOf(name, hashName(name))]!;
+    if (held === 0) return undefined;
+    return (this.lastFound = held - 1);
+  }
+
+  /** Appends a dimension of the array about to be added. */
+  pushDim(dim: number): void {
+    if (this.dimCount === this.dims.length) {
+      const bigger = new Float64Array(this.dims.length * 2);
+      bigger.set(this.dims);
+      this.dims = bigger;
+    }
+    this.dims[this.dimCount++] = dim;
+  }
+
+  /**
+   * Adds the next array, whose dimensions were just pushed with {@link pushDim}, once the reader
+   * has checked it (§9 steps 9–19); `hash` is its name's (hashStep over its units). Returns false,
+   * adding nothing, when an array of that name exists or `capacity` arrays do. `offset` is relative
+   * to the data section.
+   */
+  add(name: string, hash: number, kind: number, offset: number, byteLength: number, nbytes: number): boolean {
+    const slot = this.slotOf(name, hash);
+    const index = this.names.length;
+    if (this.slots[slot] !== 0 || index === this.starts.length) return false;
+    this.names.push(name);
+    this.starts[index] = this.dataStart + offset;
+    this.byteLengths[index] = byteLength;
+    this.nbytes[index] = nbytes;
+    this.kinds[index] = kind;
+    this.shapeEnds[index] = this.dimCount;
+    // The table has twice as many slots as the capacity: it never fills.
+    this.slots[slot] = index + 1;
+    return true;
+  }
+
+  /** The dtype of array `index`. */
+  dtype(index: number): DtypeInfo {
+    return DTYPE_LIST[this.kinds[index]! & 31]!;
+  }
+
+  /** Array `index`'s layout, made on demand. */
+  entry(index: number): EntryLayout {
+    const cached = this.all?.[index];
+    if (cached !== undefined) return cached;
+    const kind = this.kinds[index]!;
+    const dtype = DTYPE_LIST[kind & 31]!;
+    const nbytes = this.nbytes[index]!;
+    const shape: number[] = [];
+    for (let i = index === 0 ? 0 : this.shapeEnds[index - 1]!; i < this.shapeEnds[index]!; i++) shape.push(this.dims[i]!);
+    return {
+      index,
+      name: this.names[index]!,
+      dtype,
+      shape,
+      order: kind & F_ORDER ? "F" : "C",
+      byteOrder: kind & BIG_ENDIAN ? "big" : "little",
+      codec: CODECS[kind >> CODEC_SHIFT]!,
+      start: this.starts[index]!,
+      byteLength: this.byteLengths[index]!,
+      count: nbytes / dtype.itemSize,
+      nbytes,
+    };
+  }
+
+  /** Every array's layout, in file order (made on first use). */
+  get entries(): readonly EntryLayout[] {
+    if (this.all === undefined) {
+      const all: EntryLayout[] = [];
+      for (let i = 0; i < this.names.length; i++) all.push(this.entry(i));
+      this.all = all;
+    }
+    return this.all;
+  }
+
+  /** Where the record of array `index` ends: where the next one starts, or the end of the file. */
+  recordEnd(index: number): number {
+    return index + 1 < this.names.length ? this.starts[index + 1]! : this.fileLength;
+  }
 }

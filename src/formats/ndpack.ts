@@ -13,12 +13,8 @@ import type { RangeSteps } from "../io/steps.js";
 import type { Container, ContainerOptions, FileFormat } from "./types.js";
 
 /** The {@link Container} of an ndpack file whose layout has been read and checked. */
-export function ndpackContainer(read: FileLayout): Container {
-  const { entries, header } = read;
-  // What the reader keeps: the header's own entries (the parsed JSON) and the lookup by name are
-  // not needed once the entries are laid out (reading finds arrays by index), and cost ~200 bytes
-  // an array, kept as long as the reader is open.
-  const layout: FileLayout = { ...read, header: { ...header, arrays: [] }, byName: new Map() };
+export function ndpackContainer(layout: FileLayout): Container {
+  const { entries, header } = layout;
   return {
     format: "ndpack",
     version: layout.version,
