@@ -56,6 +56,7 @@ export default defineConfig([
       "streams/index": "src/streams.ts",
       "sets/index": "src/sets.ts",
       "http/index": "src/http.ts",
+      "source/index": "src/source.ts",
     },
     format: ["esm", "cjs"],
     dts: true,

@@ -3,7 +3,8 @@
  * typed-array views in Node and browsers. The byte format is specified in FORMAT.md.
  *
  * This entry point is browser-safe: it takes and returns bytes and imports no `node:` module.
- * File I/O lives in `ndpack/node`, HTTP(S) in `ndpack/http`, the foreign formats in
+ * The lazy reader over byte sources (`openSource`, `blobSource`, `bytesSource`) lives in
+ * `ndpack/source`, file I/O in `ndpack/node`, HTTP(S) in `ndpack/http`, the foreign formats in
  * `ndpack/interop`, sharded sets in `ndpack/sets`, and streams (one file, or many messages, over a
  * connection) in `ndpack/streams`.
  *
@@ -42,10 +43,3 @@ export {
   float8E4M3FNToFloat32,
   float8E5M2ToFloat32,
 } from "./floats.js";
-export { openSource } from "./reader.js";
-export type { NdpackReader, OpenSourceOptions, ReadChunksOptions, ReadManyArraysOptions, ReadOptions } from "./reader.js";
-export { bytesSource } from "./io/bytes.js";
-export { COALESCE_GAP_BYTES } from "./io/source.js";
-export type { ByteSource, CheckedBytes, ReadManyOptions, ReadRequestOptions } from "./io/source.js";
-export type { FileFormat, FormatName } from "./formats/types.js";
-export { blobSource } from "./io/blob.js";

@@ -4,7 +4,8 @@
  * values the whole-buffer readers give.
  */
 import { describe, expect, test } from "vitest";
-import { blobSource, decode, encode } from "../src/index.js";
+import { decode, encode } from "../src/index.js";
+import { blobSource } from "../src/source.js";
 import { toNpy, toNpz, toSafetensors } from "../src/interop/index.js";
 import { openViewerSource } from "../src/viewer/reader.js";
 import { codeOf } from "./helpers/common.js";

@@ -8,7 +8,7 @@
  */
 import { describe, expect, test } from "vitest";
 import { isNdpackError, type NdArray } from "../src/index.js";
-import { openSource, type ByteSource } from "../src/index.js";
+import { openSource, type ByteSource } from "../src/source.js";
 import { FORMATS, fromNpy, fromNpz, fromSafetensors, toNpy, toNpz, toSafetensors } from "../src/interop/index.js";
 
 function rangeOf(bytes: Uint8Array): ByteSource & { reads: number } {

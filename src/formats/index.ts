@@ -1,7 +1,7 @@
 /**
  * The one table of formats: name, extensions, sniffing, header reader and writer of ndpack, .npy,
  * .npz and .safetensors. `detectFormat`, `open` of `ndpack/node`, the CLI and conversions all go
- * through it, and `ndpack/interop` exports it for the core's `openSource` (which reads ndpack alone
+ * through it, and `ndpack/interop` exports it for `openSource` of `ndpack/source` (which reads ndpack alone
  * unless given it, so that the core's bundle holds no foreign format); a new format is one module
  * and one row here.
  *
@@ -19,11 +19,11 @@ export type { Container, ContainerOptions, FileFormat, FormatName } from "./type
 /**
  * Every format ndpack reads: ndpack, .npy, .npz and .safetensors, in the order their signatures
  * are tried (the safetensors guess last: it is the loosest). Give it to `openSource` to read the
- * foreign formats too (the core's `openSource` reads ndpack files alone by default).
+ * foreign formats too (`openSource` of `ndpack/source` reads ndpack files alone by default).
  *
  * @example
  * ```ts
- * import { blobSource, openSource } from "ndpack";
+ * import { blobSource, openSource } from "ndpack/source";
  * import { FORMATS } from "ndpack/interop";
  *
  * const reader = await openSource(blobSource(file), { name: file.name, formats: FORMATS });

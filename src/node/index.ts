@@ -1,5 +1,6 @@
 /**
- * `ndpack/node`: everything in `ndpack`, in `ndpack/http` (`openUrl`, `httpSource`), in
+ * `ndpack/node`: everything in `ndpack`, in `ndpack/source` (`openSource`, `blobSource`,
+ * `bytesSource`), in `ndpack/http` (`openUrl`, `httpSource`), in
  * `ndpack/sets` (sharded sets: `openSetUrl`, `openSet`, `parseSetIndex`...) and in `ndpack/streams`
  * (`encodeStream`, `decodeStream`, `decodeMessages`, `createMessageWriter`), plus file I/O for Node:
  * - `save(path, arrays)`: atomic (temporary file, fsync, rename), written from the caller's arrays;
@@ -24,6 +25,7 @@
  * @packageDocumentation
  */
 export * from "../index.js";
+export * from "../source.js";
 export * from "../http.js";
 export * from "../streams.js";
 export * from "../sets.js";
