@@ -1,7 +1,9 @@
 /**
  * FORMAT.md §9 step 8: the header's structure, checked against `spec/header.schema.json`, which
- * `scripts/generate-schema.ts` derives from the zod schema of src/schema.ts. Readers interpret that
- * generated file instead of running zod, so the library loads no validation library (zod's build
+ * `scripts/generate-schema.ts` derives from the zod schema of src/schema.ts, in the copy it writes
+ * without the keywords that constrain nothing (src/header-structure.json: no descriptions for a
+ * browser to download).
+ * Readers interpret that generated file instead of running zod, so the library loads no validation library (zod's build
  * is most of a browser bundle and most of Node's import time), and the header's shape is still
  * written once. The interpreter knows the few keywords the generated file uses and refuses any
  * other when this module loads, so a schema change it cannot follow fails every test at once.
@@ -9,7 +11,7 @@
  *
  * @module
  */
-import headerJsonSchema from "../spec/header.schema.json";
+import headerJsonSchema from "./header-structure.json";
 import type { Header } from "./schema.js";
 
 /** The first thing wrong with a header, in the order zod reports it: fields in schema order, then unknown keys. */
@@ -37,8 +39,6 @@ interface SchemaNode {
   readonly maximum?: number;
 }
 
-/** Keywords that do not constrain a value (annotations), and `propertyNames`, which JSON's string keys always meet. */
-const IGNORED = new Set(["$id", "$schema", "title", "description", "propertyNames"]);
 const UNDERSTOOD = new Set(["type", "properties", "required", "additionalProperties", "items", "enum", "minLength", "minimum", "maximum"]);
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
@@ -61,7 +61,7 @@ function under(key: string | number, found: StructureIssue | undefined): Structu
 
 function compile(node: SchemaNode): Check {
   for (const key of Object.keys(node)) {
-    if (!UNDERSTOOD.has(key) && !IGNORED.has(key)) throw new Error(`spec/header.schema.json: keyword "${key}" is not understood by src/structure.ts`);
+    if (!UNDERSTOOD.has(key)) throw new Error(`src/header-structure.json: keyword "${key}" is not understood by src/structure.ts`);
   }
   const checks: Check[] = [];
   const { type } = node;

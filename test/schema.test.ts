@@ -90,9 +90,9 @@ describe("the header check interpreting spec/header.schema.json agrees with the 
     // compile runs when the module loads; a fresh copy over an altered schema shows the refusal.
     const { vi } = await import("vitest");
     vi.resetModules();
-    vi.doMock("../spec/header.schema.json", () => ({ default: { type: "object", pattern: "x" } }));
+    vi.doMock("../src/header-structure.json", () => ({ default: { type: "object", pattern: "x" } }));
     await expect(import("../src/structure.js")).rejects.toThrow(/keyword "pattern" is not understood/);
-    vi.doUnmock("../spec/header.schema.json");
+    vi.doUnmock("../src/header-structure.json");
     vi.resetModules();
   });
 });
