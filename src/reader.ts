@@ -23,7 +23,7 @@ import { LIMIT_OPTIONS, type Checksum } from "./format.js";
 import { FIRST_READ_BYTES, recognizeFile, resolveLimits } from "./header.js";
 import { formatNamedIn, formatOfNameIn, sniffFormatIn, SNIFF_BYTES } from "./formats/find.js";
 import { NDPACK_FORMAT } from "./formats/ndpack.js";
-import type { Container, ContainerOptions, FileFormat, FormatName } from "./formats/types.js";
+import type { Container, ContainerOptions, FormatName, FormatReader } from "./formats/types.js";
 import { viewOrCopy } from "./interop/common.js";
 import { isMemorySource } from "./io/bytes.js";
 import { coalesceRanges, DEFAULT_READ_CONCURRENCY, readExactly, readRanges, readWithCrc32, type ByteSource, type CheckedBytes, type ReadManyOptions } from "./io/source.js";
@@ -39,7 +39,7 @@ export interface OpenSourceOptions extends ContainerOptions {
    * .safetensors; they are not the default so that a page reading ndpack files does not bundle
    * them. `open` of `ndpack/node` reads every format.
    */
-  readonly formats?: readonly FileFormat[];
+  readonly formats?: readonly FormatReader[];
   /** What the source is called in messages (a path, a URL), and whose extension names its format when its bytes do not. */
   readonly name?: string;
   /** Cancels reading the header. */
@@ -577,13 +577,13 @@ async function runSteps<T>(steps: PrefetchingSteps<T>, source: CountingSource, s
 }
 
 /** The core's formats when the caller names none: ndpack's alone (see {@link OpenSourceOptions.formats}). */
-const CORE_FORMATS: readonly FileFormat[] = [NDPACK_FORMAT];
+const CORE_FORMATS: readonly FormatReader[] = [NDPACK_FORMAT];
 
 /** The format of the file whose first bytes are `head`: the one named, else told from `head`, else from the name's extension. */
-function chooseFormat(head: Uint8Array, size: number, options: OpenSourceOptions): FileFormat {
+function chooseFormat(head: Uint8Array, size: number, options: OpenSourceOptions): FormatReader {
   const formats = options.formats ?? CORE_FORMATS;
   if (!Array.isArray(formats) || formats.length === 0) throw new NdpackError("INVALID_ARGUMENT", "formats must be a non-empty array of formats (FORMATS of ndpack/interop)", { field: "formats" });
-  const names = formats.map((f: FileFormat) => (f.name === "ndpack" ? "ndpack" : `.${f.name}`));
+  const names = formats.map((f: FormatReader) => (f.name === "ndpack" ? "ndpack" : `.${f.name}`));
   const known = names.length === 1 ? names[0]! : `${names.slice(0, -1).join(", ")} or ${names[names.length - 1]!}`;
   if (options.format !== undefined) {
     const named = formatNamedIn(formats, options.format);

@@ -22,5 +22,5 @@ export type { NdpackReader, OpenSourceOptions, ReadChunksOptions, ReadManyArrays
 export { bytesSource } from "./io/bytes.js";
 export { COALESCE_GAP_BYTES } from "./io/source.js";
 export type { ByteSource, CheckedBytes, ReadManyOptions, ReadRequestOptions } from "./io/source.js";
-export type { FileFormat, FormatName } from "./formats/types.js";
+export type { FileFormat, FormatName, FormatReader } from "./formats/types.js";
 export { blobSource } from "./io/blob.js";

@@ -97,6 +97,7 @@ describe("public API of src/source.ts (ndpack/source: the lazy reader over byte 
       "type CheckedBytes",
       "type FileFormat",
       "type FormatName",
+      "type FormatReader",
       "type NdpackReader",
       "type OpenSourceOptions",
       "type ReadChunksOptions",

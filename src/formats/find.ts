@@ -5,23 +5,23 @@
  *
  * @module
  */
-import type { FileFormat, FormatName } from "./types.js";
+import type { FormatName, FormatReader } from "./types.js";
 
 /** Bytes {@link sniffFormatIn} needs from the start of a file. */
 export const SNIFF_BYTES = 16;
 
 /** The first of `formats` whose signature `head` (a file's first bytes; the file is `size` bytes long) has, if any. */
-export function sniffFormatIn(formats: readonly FileFormat[], head: Uint8Array, size: number = head.length): FileFormat | undefined {
+export function sniffFormatIn<F extends FormatReader>(formats: readonly F[], head: Uint8Array, size: number = head.length): F | undefined {
   return formats.find((format) => format.sniff(head, size));
 }
 
 /** The one of `formats` that a file name's extension names, if any. */
-export function formatOfNameIn(formats: readonly FileFormat[], name: string): FileFormat | undefined {
+export function formatOfNameIn<F extends FormatReader>(formats: readonly F[], name: string): F | undefined {
   const lower = name.toLowerCase();
   return formats.find((format) => format.extensions.some((extension) => lower.endsWith(extension)));
 }
 
 /** The one of `formats` called `name`, if any. */
-export function formatNamedIn(formats: readonly FileFormat[], name: FormatName): FileFormat | undefined {
+export function formatNamedIn<F extends FormatReader>(formats: readonly F[], name: FormatName): F | undefined {
   return formats.find((format) => format.name === name);
 }

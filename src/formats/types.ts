@@ -97,11 +97,11 @@ export interface Container {
 }
 
 /**
- * One row of the format table: everything ndpack knows about a format. Rows come from `FORMATS`
- * of `ndpack/interop` (or `open` of `ndpack/node`, which has them all); how a row reads and writes
- * is internal.
+ * The reading part of a row of the format table: what `openSource` needs of a format. A
+ * {@link FileFormat} is one; a reader that never writes (the sharded set's) lists rows of this
+ * type alone, so that a bundle which only reads carries no writer. How a row reads is internal.
  */
-export interface FileFormat {
+export interface FormatReader {
   /** The format's name. */
   readonly name: FormatName;
   /** How messages name it. */
@@ -118,6 +118,14 @@ export interface FileFormat {
    * @internal
    */
   readContainer(size: number, options: ContainerOptions): PrefetchingSteps<Container>;
+}
+
+/**
+ * One row of the format table: everything ndpack knows about a format. Rows come from `FORMATS`
+ * of `ndpack/interop` (or `open` of `ndpack/node`, which has them all); how a row reads and writes
+ * is internal.
+ */
+export interface FileFormat extends FormatReader {
   /**
    * The whole-buffer writer: the arrays checked, then {@link FileFormat.planWrite} run in memory
    * (for ndpack, `encode`).
