@@ -181,7 +181,7 @@ export function materialize(entry: EntryLayout, file: Uint8Array, fileOffset: nu
   let copied = false;
   if (entry.codec !== "none" || swap || copy === "always" || address % wordSize !== 0) {
     const stored = new Uint8Array(file.buffer, address, entry.byteLength);
-    const fresh = entry.codec === "none" ? copyOut(entry, stored, swap, copy) : decompressOut(entry, stored, swap, copy, limits);
+    const fresh = entry.codec === "none" ? copyOut(entry.name, stored, wordSize, entry.byteOrder, swap, copy) : decompressOut(entry, stored, swap, copy, limits);
     buffer = fresh.buffer;
     byteOffset = 0;
     copied = true;
@@ -202,24 +202,32 @@ export function materialize(entry: EntryLayout, file: Uint8Array, fileOffset: nu
   } as NdArray;
 }
 
-/** A raw payload that cannot be viewed in place: copied (and byte-swapped when needed) into fresh memory. */
-function copyOut(entry: EntryLayout, stored: Uint8Array, swap: boolean, copy: DecodeOptions["copy"]): Uint8Array {
+/**
+ * A raw payload that is not viewed in place (`swap`: stored in the other byte order; or at an
+ * address that is not a multiple of `wordSize`; or `copy: "always"`): copied, byte-swapped when
+ * needed, into fresh memory; COPY_REQUIRED with `copy: "never"`. The foreign formats' readers
+ * (interop/common.ts) copy with it too.
+ */
+export function copyOut(name: string, stored: Uint8Array, wordSize: number, byteOrder: ByteOrder, swap: boolean, copy: DecodeOptions["copy"]): Uint8Array {
   if (copy === "never") {
-    const why = swap
-      ? `is stored ${entry.byteOrder}-endian on a ${HOST_BYTE_ORDER}-endian machine`
-      : `starts at byte offset ${stored.byteOffset}, not a multiple of ${entry.dtype.wordSize}`;
-    throw new NdpackError("COPY_REQUIRED", `array "${entry.name}" ${why}, so it cannot be viewed in place`, { array: entry.name });
+    const why = swap ? `is stored ${byteOrder}-endian on a ${HOST_BYTE_ORDER}-endian machine` : `starts at byte offset ${stored.byteOffset}, not a multiple of ${wordSize}`;
+    throw copyRequired(name, why);
   }
-  const fresh = freshBytes(entry.nbytes);
-  if (swap) copySwapped(stored, fresh, 0, entry.dtype.wordSize);
+  const fresh = freshBytes(stored.length);
+  if (swap) copySwapped(stored, fresh, 0, wordSize);
   else fresh.set(stored);
   return fresh;
+}
+
+/** COPY_REQUIRED for array `name`, asked for with `copy: "never"`: `why` it cannot be viewed in place (`"is compressed"`...). */
+export function copyRequired(name: string, why: string): NdpackError {
+  return new NdpackError("COPY_REQUIRED", `array "${name}" ${why}, so it cannot be viewed in place`, { array: name });
 }
 
 /** A compressed payload: decompressed into fresh memory, within the caller's limit. */
 function decompressOut(entry: EntryLayout, stored: Uint8Array, swap: boolean, copy: DecodeOptions["copy"], limits: Pick<ReadLimits, "maxDecodedBytes">): Uint8Array {
   const { name, nbytes } = entry;
-  if (copy === "never") throw new NdpackError("COPY_REQUIRED", `array "${name}" is compressed, so it cannot be viewed in place`, { array: name });
+  if (copy === "never") throw copyRequired(name, "is compressed");
   if (nbytes > limits.maxDecodedBytes) {
     throw new NdpackError("LIMIT_EXCEEDED", `array "${name}" decompresses to ${nbytes} bytes, more than the limit of ${limits.maxDecodedBytes}; raise the maxDecodedBytes option to read it`, { array: name, expected: limits.maxDecodedBytes, actual: nbytes, limit: "maxDecodedBytes" });
   }

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { copySwapped, freshBytes } from "../bytes.js";
-import type { NdArray } from "../decode.js";
+import { copySwapped } from "../bytes.js";
+import { copyOut, copyRequired, type NdArray } from "../decode.js";
 import { DTYPES, isDtype, unknownDtypeMessage, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { NdpackError } from "../errors.js";
 import type { ByteOrder, Codec, Order } from "../format.js";
@@ -131,17 +131,9 @@ export function viewOrCopy(found: ForeignPayload, copy: CopyMode): NdArray {
   const swap = wordSize > 1 && found.byteOrder !== HOST_BYTE_ORDER;
   let bytes = payload;
   let copied = found.fresh;
-  if (found.fresh && copy === "never") {
-    throw new NdpackError("COPY_REQUIRED", `array "${name}" is compressed, so it cannot be viewed in place`, { array: name });
-  }
+  if (found.fresh && copy === "never") throw copyRequired(name, "is compressed");
   if (swap || (copy === "always" && !found.fresh) || payload.byteOffset % wordSize !== 0) {
-    if (copy === "never") {
-      const why = swap ? `is stored ${found.byteOrder}-endian on a ${HOST_BYTE_ORDER}-endian machine` : `starts at byte offset ${payload.byteOffset}, not a multiple of ${wordSize}`;
-      throw new NdpackError("COPY_REQUIRED", `array "${name}" ${why}, so it cannot be viewed in place`, { array: name });
-    }
-    bytes = freshBytes(payload.length);
-    if (swap) copySwapped(payload, bytes, 0, wordSize);
-    else bytes.set(payload);
+    bytes = copyOut(name, payload, wordSize, found.byteOrder, swap, copy);
     copied = true;
   }
   return {
