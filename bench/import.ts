@@ -31,6 +31,7 @@ export function importCases(config: BenchConfig): Case[] {
     { lib: 'ndpack (import "ndpack")', role: "ndpack", target: entry("index.js") },
     { lib: "ndpack/node", role: "ndpack", target: entry("node/index.js") },
     { lib: "ndpack/interop", role: "ndpack", target: entry("interop/index.js") },
+    { lib: "ndpack/source", role: "ndpack", target: entry("source/index.js") },
     { lib: "ndpack/http", role: "ndpack", target: entry("http/index.js") },
     { lib: "ndpack/sets", role: "ndpack", target: entry("sets/index.js") },
     { lib: "ndpack/streams", role: "ndpack", target: entry("streams/index.js") },
