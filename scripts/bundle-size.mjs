@@ -15,9 +15,11 @@ const budgets = [
   { name: 'import * from "ndpack" (the whole core)', contents: 'export * from "./src/index.ts";', budget: 35 * KB },
   { name: 'core + "ndpack/interop"', contents: 'export * from "./src/index.ts";\nexport * from "./src/interop/index.ts";', budget: 50 * KB },
   // The lazy reader, HTTP, sets and streams are entry points of their own so that the core stays within its budget.
+  // Their budgets are the project's, not issue 13's: each is what the entry measured when it was split off
+  // (2026-12-06) plus about 1.5 KB, so that growth is noticed, not forbidden.
   { name: 'core + "ndpack/source"', contents: 'export * from "./src/index.ts";\nexport * from "./src/source.ts";', budget: 40 * KB },
-  { name: 'core + "ndpack/http"', contents: 'export * from "./src/index.ts";\nexport * from "./src/http.ts";', budget: 40 * KB },
-  { name: 'core + "ndpack/sets" (with HTTP)', contents: 'export * from "./src/index.ts";\nexport * from "./src/sets.ts";', budget: 45 * KB },
+  { name: 'core + "ndpack/http"', contents: 'export * from "./src/index.ts";\nexport * from "./src/http.ts";', budget: 42 * KB },
+  { name: 'core + "ndpack/sets" (with HTTP)', contents: 'export * from "./src/index.ts";\nexport * from "./src/sets.ts";', budget: 48 * KB },
   { name: 'core + "ndpack/streams"', contents: 'export * from "./src/index.ts";\nexport * from "./src/streams.ts";', budget: 40 * KB },
 ];
 
