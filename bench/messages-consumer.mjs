@@ -66,7 +66,7 @@ if (lib === "raw") {
     }
   }
 } else if (lib === "ndpack") {
-  const { decodeMessages } = await import(pathToFileURL(join(buildDir, "messages", "index.js")).href);
+  const { decodeMessages } = await import(pathToFileURL(join(buildDir, "streams", "index.js")).href);
   for await (const message of decodeMessages(socket)) {
     for await (const array of message) touch(array.data);
     done();
