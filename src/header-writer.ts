@@ -8,22 +8,13 @@
  * @module
  */
 import { NdpackError } from "./errors.js";
-import { alignUp, DEFAULT_LIMITS, PREAMBLE_SIZE, type ByteOrder, type Checksum, type Codec, type Order } from "./format.js";
+import { alignUp, DEFAULT_LIMITS, PREAMBLE_SIZE, type Checksum } from "./format.js";
 import { stringifyJson } from "./json.js";
 import { dataSectionStart } from "./layout.js";
-import type { Dtype } from "./dtypes.js";
+import type { ArrayInfo } from "./decode.js";
 
-/** One array's entry as §2.2 lists its keys; `codec` `"none"` is not written. */
-export interface EntryFields {
-  readonly name: string;
-  readonly dtype: Dtype;
-  readonly shape: readonly number[];
-  readonly order: Order;
-  readonly byteOrder: ByteOrder;
-  readonly codec: Codec;
-  readonly offset: number;
-  readonly byteLength: number;
-}
+/** One array's entry as §2.2 lists its keys, the fields a reader's {@link ArrayInfo} has but `nbytes`; `codec` `"none"` is not written. */
+export type EntryFields = Omit<ArrayInfo, "nbytes">;
 
 /** The file-wide fields of the header. */
 export interface FileFields {
