@@ -12,7 +12,6 @@
  * @module
  */
 import headerJsonSchema from "./header-structure.json";
-import type { Header } from "./schema.js";
 
 /** The first thing wrong with a header, in the order zod reports it: fields in schema order, then unknown keys. */
 export interface StructureIssue {
