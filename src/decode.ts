@@ -186,7 +186,9 @@ export function materialize(entry: EntryLayout, file: Uint8Array, fileOffset: nu
     byteOffset = 0;
     copied = true;
   }
-  // The table's row for entry.dtype makes `data` the type DtypeData names for it.
+  // The table's row for entry.dtype makes `data` the type DtypeData names for it. The fields are
+  // arrayInfo's, listed again rather than spread: `{ ...arrayInfo(entry), data }` takes V8's slow
+  // path (about 1.3 µs an array on Node 20, against 10 ns), which decode of many arrays pays per get.
   return {
     name: entry.name,
     dtype: dtype.name,

@@ -4,6 +4,7 @@ import { layoutHead } from "../src/encode.js";
 import { writeHead, type EntryFields } from "../src/header-writer.js";
 import { PREAMBLE_SIZE } from "../src/format.js";
 import { NdpackError } from "../src/errors.js";
+import { rng } from "./helpers/interop-cases.js";
 
 /** The canonical text of FORMAT.md §8 as JSON.stringify writes it: the writer's reference. */
 function canonicalText(file: { alignment: number; checksum: string; dataLength: number; metadata: Record<string, unknown> }, entries: readonly EntryFields[]): string {
@@ -22,18 +23,6 @@ function canonicalText(file: { alignment: number; checksum: string; dataLength: 
 
 function headerText(head: Uint8Array, headerLength: number): string {
   return new TextDecoder().decode(head.subarray(PREAMBLE_SIZE, PREAMBLE_SIZE + headerLength));
-}
-
-/** A deterministic generator (mulberry32), so a failure names its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const NAME_PIECES = ["a", "layer.0.weight", '"', "\\", "\n", "\t", "\u0000", "\u001f", "\u007f", "é", "€", "😀", "\u2028", "/", " ", "x"];
@@ -55,7 +44,7 @@ function randomSize(next: () => number): number {
 describe("writeHead (FORMAT.md §8)", () => {
   test("writes exactly JSON.stringify's canonical text for random names, shapes, sizes, codecs and orders", () => {
     for (let seed = 1; seed <= 200; seed++) {
-      const next = random(seed);
+      const next = rng(seed);
       const entries: EntryFields[] = [];
       const count = Math.floor(next() * 6);
       for (let i = 0; i < count; i++) {

@@ -91,11 +91,8 @@ def parse(text: str, raw: bytes, max_depth: int):
 
     decoder = json.JSONDecoder(parse_float=counted_float, parse_constant=_no_constant,
                                parse_int=counted_int if minus_zero else None, strict=True)
-    try:
-        root, end = decoder.raw_decode(text)
-    except (_Unusual, ValueError, RecursionError):
-        return None
-    if text[end:].strip(" ") or type(root) is not dict:
+    root = _decode_object(decoder, text)
+    if root is None:
         return None
     arrays = root.get("arrays")
     if type(arrays) is not list or _LONG_DIGITS in skeleton:
@@ -174,16 +171,25 @@ _PAIRS_DECODER_MINUS_ZERO = json.JSONDecoder(
     parse_int=_minus_zero_int, strict=True)
 
 
-def _parse_walking(text: str, max_depth: int):
-    """The second proof: duplicate keys refused by a hook, every value of the tree checked."""
-    if _SURROGATE_ESCAPE_RE.search(text):
-        return None
-    decoder = _PAIRS_DECODER_MINUS_ZERO if "-0" in text else _PAIRS_DECODER
+def _decode_object(decoder, text: str):
+    """The JSON object `text` holds, nothing but spaces after it; None when it is anything else or
+    when a hook refused a value (the strict parser then decides, and names the error)."""
     try:
         root, end = decoder.raw_decode(text)
     except (_Unusual, ValueError, RecursionError):
         return None
     if text[end:].strip(" ") or type(root) is not dict:
+        return None
+    return root
+
+
+def _parse_walking(text: str, max_depth: int):
+    """The second proof: duplicate keys refused by a hook, every value of the tree checked."""
+    if _SURROGATE_ESCAPE_RE.search(text):
+        return None
+    decoder = _PAIRS_DECODER_MINUS_ZERO if "-0" in text else _PAIRS_DECODER
+    root = _decode_object(decoder, text)
+    if root is None:
         return None
     # The header object is depth 1; integers are at most 2^53-1 in magnitude, and outside
     # `metadata` only non-negative integers are numbers of section 2.1.
