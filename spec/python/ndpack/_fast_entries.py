@@ -15,6 +15,7 @@ key...) is left to the readable checks."""
 from __future__ import annotations
 
 import math
+import re
 from itertools import chain, repeat
 from operator import add, itemgetter, mod, mul, sub
 
@@ -27,6 +28,7 @@ from .reference import (
     Entries,
     _align_up,
 )
+from ._fast_json import parse_metadata
 
 _HEADER_KEYS = frozenset(("alignment", "checksum", "dataLength", "metadata", "arrays"))
 _COLUMNS = tuple(map(itemgetter, ("name", "dtype", "shape", "order", "byteOrder", "offset",
@@ -54,14 +56,13 @@ def _entries(h: dict, minor: int, limits: dict, header_end: int):
         return None
     alignment, checksum, data_length = h["alignment"], h["checksum"], h["dataLength"]
     arrays = h["arrays"]
-    if (type(alignment) is not int or not 8 <= alignment <= 65536 or alignment & (alignment - 1)
-            or checksum not in CHECKSUMS or type(data_length) is not int
+    if (type(alignment) is not int or type(checksum) is not str or type(data_length) is not int
             or type(h["metadata"]) is not dict or type(arrays) is not list):
         return None
     count = len(arrays)
     # A header of a few arrays (or none) is checked faster by the readable checks (their cost is
     # per array, these have a fixed cost of about 5 us); so is one that is not a list of objects.
-    if count < _FEW or count > limits["max_arrays"] or set(map(type, arrays)) != {dict}:
+    if count < _FEW or set(map(type, arrays)) != {dict}:
         return None
     # Step 8, each entry: its keys (a missing one raises KeyError here; with strict keys, the
     # entries have no key but their 7 and "codec": every entry holds the 7, so their keys add up
@@ -75,17 +76,31 @@ def _entries(h: dict, minor: int, limits: dict, header_end: int):
               else ("none",) * count)
     dims = list(chain.from_iterable(shapes)) if set(map(type, shapes)) == {list} else None
     if (dims is None or set(map(type, names)) != {str} or "" in names
-            or not set(dtypes) <= _ITEM_SIZE.keys() or not set(map(type, dims)) <= {int}
-            or not set(orders) <= _ORDERS or not set(byte_orders) <= _BYTE_ORDERS
-            or not set(codecs) <= _CODECS
+            or not set(map(type, dims)) <= {int}
             or set(map(type, offsets)) != {int} or set(map(type, lengths)) != {int}):
+        return None
+    return _checked(alignment, checksum, data_length, (names, dtypes, shapes, orders, byte_orders,
+                    codecs, offsets, lengths), dims, with_codec, limits, header_end)
+
+
+def _checked(alignment: int, checksum: str, data_length: int, columns: tuple, dims: list,
+             with_codec: bool, limits: dict, header_end: int):
+    """Steps 8 (the values) to 18 over the columns of a header whose values have the right JSON
+    types (names non-empty strings, ``dims`` every dimension, the rest integers or strings): the
+    ``Entries``, or None."""
+    names, dtypes, shapes, orders, byte_orders, codecs, offsets, lengths = columns
+    count = len(names)
+    if (not 8 <= alignment <= 65536 or alignment & (alignment - 1) or checksum not in CHECKSUMS
+            or not set(dtypes) <= _ITEM_SIZE.keys() or not set(orders) <= _ORDERS
+            or not set(byte_orders) <= _BYTE_ORDERS or not set(codecs) <= _CODECS):
         return None
     # Steps 9 to 13: limits, names, shapes (a zero dimension is left to the readable checks)
     if max(map(len, names)) * 4 > limits["max_name_bytes"] and \
             max(map(len, map(str.encode, names))) > limits["max_name_bytes"]:
         return None
     positions = dict(zip(names, range(count)))
-    if len(positions) != count or max(map(len, shapes)) > limits["max_dims"] or 0 in dims:
+    if (count > limits["max_arrays"] or len(positions) != count
+            or max(map(len, shapes)) > limits["max_dims"] or 0 in dims):
         return None
     nbytes = list(map(mul, map(math.prod, shapes), map(_ITEM_SIZE.__getitem__, dtypes)))
     if max(nbytes) > MAX_SAFE_INTEGER:
@@ -104,5 +119,75 @@ def _entries(h: dict, minor: int, limits: dict, header_end: int):
     if (offsets[0] != 0 or ends[-1] != data_length or any(map(mod, offsets, repeat(alignment)))
             or (gaps and (min(gaps) < 0 or max(gaps) >= alignment))):
         return None
-    return Entries((names, dtypes, shapes, orders, byte_orders, codecs, offsets, lengths, nbytes),
-                   _align_up(header_end, alignment), positions)
+    return Entries(columns + (nbytes,), _align_up(header_end, alignment), positions)
+
+
+# A header as a canonical writer writes it (FORMAT.md section 8: keys in order, no white space),
+# read by regular expressions: integers of at most 15 digits (so below 2^53), strings without
+# escapes, entries separated by single commas. What else a match could hold is left to _checked.
+_INT = r"(0|[1-9][0-9]{0,14})"
+_STRING = r'"([^"\\\x00-\x1f]*)"'
+_CANONICAL_START = re.compile(
+    rf'{{"alignment":{_INT},"checksum":{_STRING},"dataLength":{_INT},"metadata":')
+_CANONICAL_ENTRY = re.compile(
+    rf'{{"name":{_STRING},"dtype":{_STRING},"shape":\[((?:(?:0|[1-9][0-9]{{0,14}})'
+    rf'(?:,(?:0|[1-9][0-9]{{0,14}}))*)?)\],"order":{_STRING},"byteOrder":{_STRING},'
+    rf'(?:"codec":"([^"\\\x00-\x1f]+)",)?"offset":{_INT},"byteLength":{_INT}}}(,?)')
+_ARRAYS_KEY = ',"arrays":['
+_GROUPS = _CANONICAL_ENTRY.groups + 1  # what split gives per entry: the text before it, its groups
+
+
+def canonical(raw: bytes, limits: dict, header_end: int):
+    """``(header, entries)`` for the header bytes ``raw`` when it is in the canonical layout and
+    passes steps 7 to 18 (``header`` without its ``arrays``: ``reference.header_object`` builds
+    them from the entries when asked), or None: then the JSON parser and the checks decide.
+
+    Its text (trailing spaces removed) must be matched exactly: the start and its values,
+    ``metadata`` (parsed by ``_fast_json.parse_metadata``), then entries tiling the ``arrays``
+    text (nothing between two matches), each followed by a comma but the last. Each entry holds
+    exactly the keys of section 2.2 in canonical order, ``codec`` only when not ``"none"``: the
+    header has no unknown key. One ``split`` by the entry pattern gives every column at once."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    start = _CANONICAL_START.match(text)
+    if start is None or limits["max_depth"] < 4:  # a shape is at depth 4
+        return None
+    meta = parse_metadata(text, start.end(), limits["max_depth"])
+    if meta is None:
+        return None
+    metadata, pos = meta
+    body = text.rstrip(" ")
+    if not body.startswith(_ARRAYS_KEY, pos) or not body.endswith("}]}"):
+        return None
+    parts = _CANONICAL_ENTRY.split(body[pos + len(_ARRAYS_KEY) : -2])
+    count = len(parts) // _GROUPS
+    if not count or any(parts[::_GROUPS]) or parts[_GROUPS - 1 :: _GROUPS].count(",") != count - 1 \
+            or parts[-2]:
+        return None
+    names, dtypes, shapes, orders, byte_orders, codecs, offsets, lengths = (
+        parts[i::_GROUPS] for i in range(1, 9))
+    if "" in names or "none" in codecs:
+        return None
+    if "" in shapes or "," in "".join(shapes):
+        shapes = [list(map(int, s.split(","))) if s else [] for s in shapes]
+        dims = list(chain.from_iterable(shapes))
+    else:  # one dimension each
+        dims = list(map(int, shapes))
+        shapes = list(map(list, zip(dims)))
+    # Values: 2 (root, arrays) + 9 per entry at most + dimensions + metadata's, at most one per
+    # character; beyond max_header_nodes the strict parser counts them.
+    if len(text) > limits["max_header_nodes"] and \
+            2 + 9 * count + len(dims) + len(text) - pos > limits["max_header_nodes"]:
+        return None
+    with_codec = codecs.count(None) != count
+    codecs = [c or "none" for c in codecs] if with_codec else ("none",) * count
+    alignment, checksum, data_length = int(start[1]), start[2], int(start[3])
+    entries = _checked(alignment, checksum, data_length, (
+        names, dtypes, shapes, orders, byte_orders, codecs, list(map(int, offsets)),
+        list(map(int, lengths))), dims, with_codec, limits, header_end)
+    if entries is None:
+        return None
+    return {"alignment": alignment, "checksum": checksum, "dataLength": data_length,
+            "metadata": metadata}, entries

@@ -191,22 +191,45 @@ def _parse_walking(text: str, max_depth: int):
     root = _decode_object(decoder, text)
     if root is None:
         return None
-    # The header object is depth 1; integers are at most 2^53-1 in magnitude, and outside
-    # `metadata` only non-negative integers are numbers of section 2.1.
-    todo = [(root, 1, False)]
+    return root if _walked(root, 1, False, max_depth) else None
+
+
+def parse_metadata(text: str, pos: int, max_depth: int):
+    """``(metadata, end)``: the object that begins at ``text[pos]`` as the value of the header's
+    ``metadata`` (depth 2) and where it ends, by the second proof; None when the strict parser must
+    decide."""
+    if text.startswith("{}", pos):
+        return {}, pos + 2
+    decoder = _PAIRS_DECODER_MINUS_ZERO if "-0" in text else _PAIRS_DECODER
+    try:
+        value, end = decoder.raw_decode(text, pos)
+    except (_Unusual, ValueError, RecursionError):
+        return None
+    if type(value) is not dict or _SURROGATE_ESCAPE_RE.search(text, pos, end) \
+            or not _walked(value, 2, True, max_depth):
+        return None
+    return value, end
+
+
+def _walked(value, depth: int, in_meta: bool, max_depth: int) -> bool:
+    """Whether the container ``value`` at ``depth`` (the header object is depth 1) and every value
+    in it are section 2.1's: no container deeper than ``max_depth``, integers at most 2^53-1 in
+    magnitude, and outside ``metadata`` only non-negative integers as numbers."""
+    todo = [(value, depth, in_meta)]
+    root = value if depth == 1 else None
     while todo:
         container, depth, in_meta = todo.pop()
         if depth > max_depth:
-            return None
+            return False
         is_root = container is root
         for key, v in container.items() if type(container) is dict else enumerate(container):
             kind = type(v)
             if kind is int:
                 if v > MAX_SAFE_INTEGER or v < (-MAX_SAFE_INTEGER if in_meta else 0):
-                    return None
+                    return False
             elif kind is float:
                 if not in_meta:
-                    return None
+                    return False
             elif kind is dict or kind is list:
                 todo.append((v, depth + 1, in_meta or (is_root and key == "metadata")))
-    return root
+    return True

@@ -61,7 +61,7 @@ class Reader(Mapping):
         if data_start > len(prefix):  # a header longer than FIRST_READ: its padding too
             prefix = source.read(0, data_start)
             h, minor, entries, data_start, _ = reference._parse(prefix, self._limits, size=size)
-        self.header = h
+        self._header = h
         self.version = (1, minor)
         self.metadata = h["metadata"]
         self.alignment = h["alignment"]
@@ -69,6 +69,11 @@ class Reader(Mapping):
         self.data_end = data_start + h["dataLength"]
         self._entries = entries
         self._index = entries.positions
+
+    @property
+    def header(self) -> dict:
+        """The parsed header object."""
+        return reference.header_object(self._header, self._entries)
 
     # Mapping interface: names in file order; reader[name] is read(name)
     def __len__(self) -> int:

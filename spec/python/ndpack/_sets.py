@@ -159,6 +159,11 @@ SAFETENSORS_DTYPES = {
 class SafetensorsReader(Reader):
     """A .safetensors shard with the reader's interface (no CRC: ``verify`` checks nothing)."""
 
+    @property
+    def header(self) -> dict:
+        """The safetensors header object, without its ``__metadata__``."""
+        return self._header
+
     def _read_header(self, check_head) -> None:
         source, size = self._source, self.size
         prefix = source.read(0, min(size, FIRST_READ))
@@ -203,7 +208,7 @@ class SafetensorsReader(Reader):
         for before, after in zip(entries, entries[1:]):
             if after.start < before.start + before.byte_length:
                 raise NdpackError("OVERLAP", f"tensor {after.name!r}", array=after.name)
-        self.header, self.metadata, self.version = header, metadata, None
+        self._header, self.metadata, self.version = header, metadata, None
         self.alignment, self.checksum, self.data_end = None, "none", size
         self._entries = entries
         self._index = {e.name: i for i, e in enumerate(entries)}

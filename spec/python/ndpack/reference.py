@@ -295,6 +295,19 @@ class Entries(Sequence):
     def __len__(self) -> int:
         return len(self.positions)
 
+    def objects(self) -> list[dict]:
+        """The header's objects of these entries (section 2.2's keys in order, ``codec`` only
+        when it is not ``"none"``)."""
+        out = []
+        for e in self:
+            obj = {"name": e.name, "dtype": e.dtype, "shape": list(e.shape), "order": e.order,
+                   "byteOrder": e.byte_order}
+            if e.codec != "none":
+                obj["codec"] = e.codec
+            obj["offset"], obj["byteLength"] = e.offset, e.byte_length
+            out.append(obj)
+        return out
+
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
@@ -302,6 +315,14 @@ class Entries(Sequence):
             column[i] for column in self._columns)
         return ArrayInfo(name, dtype, tuple(shape), order, byte_order, codec, offset, length,
                          nbytes, self._data_start + offset)
+
+
+def header_object(h: dict, entries: Entries) -> dict:
+    """The header object ``h`` returned by ``_parse``, with its ``arrays`` built from ``entries``
+    when the fast path left them out (a header of many arrays then costs no object per array)."""
+    if "arrays" not in h:
+        h["arrays"] = entries.objects()
+    return h
 
 
 def _align_up(x: int, a: int) -> int:
@@ -486,6 +507,7 @@ def _parse_strict(text: str, max_depth: int, max_nodes: int) -> dict:
 try:  # the package's accelerators (ndpack/_fast_json.py, _fast_entries.py, _crc32.py): the same
     # outcomes, faster
     from ._crc32 import crc32 as _crc32
+    from ._fast_entries import canonical as _fast_canonical
     from ._fast_entries import check_entries as _fast_entries
     from ._fast_json import parse as _fast_parse
 except ImportError:  # this file copied on its own: the readable checks decide every header
@@ -495,6 +517,9 @@ except ImportError:  # this file copied on its own: the readable checks decide e
         return None
 
     def _fast_entries(h: dict, minor: int, limits: dict, header_end: int):
+        return None
+
+    def _fast_canonical(raw: bytes, limits: dict, header_end: int):
         return None
 
 
@@ -803,7 +828,7 @@ def _check_entries(h: dict, limits: dict, header_end: int) -> list[ArrayInfo]:
 
 def _parse(buf, limits: dict, size: int | None = None):
     """Section 9 steps 1 to 21. Returns (header, minor, entries (an ``Entries``), data_start,
-    memoryview).
+    memoryview); the header object may lack its ``arrays``, which ``header_object`` builds.
 
     ``buf`` is the whole file, or, for a reader that fetches ranges, its first bytes (at least up to
     the data section's start, or all of them when the file is shorter) with ``size`` the file's."""
@@ -829,8 +854,12 @@ def _parse(buf, limits: dict, size: int | None = None):
     if zlib.crc32(raw, zlib.crc32(head[8:16])) != hcrc:
         raise NdpackError("HEADER_CHECKSUM", "the header CRC does not match")
     # Header text (step 7), structure (step 8) and entries (steps 9-18)
-    h = _parse_header_json(raw, limits["max_depth"], limits["max_header_nodes"])
-    entries = _fast_entries(h, minor, limits, PREAMBLE_SIZE + hlen)
+    fast = _fast_canonical(raw, limits, PREAMBLE_SIZE + hlen)
+    if fast is not None:  # its "arrays" are built when asked for (header_object)
+        h, entries = fast
+    else:
+        h = _parse_header_json(raw, limits["max_depth"], limits["max_header_nodes"])
+        entries = _fast_entries(h, minor, limits, PREAMBLE_SIZE + hlen)
     if entries is None:  # the readable checks decide, and name the first failure
         _check_structure(h, minor)
         infos = _check_entries(h, limits, PREAMBLE_SIZE + hlen)
@@ -976,7 +1005,7 @@ class NdpackFile(Mapping):
         self._mmap = _mmap_obj
         h, minor, entries, data_start, mv = _parse(buf, self._limits)
         self._buf = mv
-        self.header = h
+        self._header = h
         self.version = (1, minor)
         self.metadata = h["metadata"]
         self.alignment = h["alignment"]
@@ -988,6 +1017,11 @@ class NdpackFile(Mapping):
         if verify:
             for e in entries:
                 self._verify_record(e)
+
+    @property
+    def header(self) -> dict:
+        """The parsed header object."""
+        return header_object(self._header, self._entries)
 
     # Mapping interface
     @property

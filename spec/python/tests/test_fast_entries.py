@@ -201,3 +201,172 @@ def test_entries_are_built_from_columns_when_asked_for():
     h, end = header_of(data)
     assert list(reference.Entries.of(list(entries), f.data_start)) == list(entries)
     assert len(reference.Entries.of([], 64)) == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# The canonical layout read by regular expressions (_fast_entries.canonical): steps 7 to 18 at
+# once. It returns the header (its arrays built from the entries when asked for) and the entries
+# the strict parser and the readable checks give, or None (then they decide).
+# --------------------------------------------------------------------------------------------------
+
+
+def strict(raw: bytes, end: int, minor: int = 0, limits=LIMITS):
+    """("ok", header, entries) or ("error", code): the strict parser, then the readable checks."""
+    try:
+        h = reference._parse_strict(raw.decode("utf-8"), limits["max_depth"],
+                                    limits["max_header_nodes"])
+        reference._check_structure(h, minor)
+        return "ok", h, reference._check_entries(h, limits, end)
+    except UnicodeDecodeError:
+        return ("error", "HEADER_INVALID")
+    except NdpackError as ex:
+        return "error", ex.code
+
+
+def canonical_agrees(raw: bytes, end: int, limits=LIMITS):
+    """The strict outcome, after checking that canonical() gives the same header and entries,
+    or None."""
+    expected = strict(raw, end, 0, limits)
+    fast = _fast_entries.canonical(raw, limits, end)
+    if fast is not None:
+        h, entries = fast
+        assert expected[0] == "ok", (raw, expected)
+        assert list(entries) == expected[2]
+        assert json.dumps(reference.header_object(h, entries)) == json.dumps(expected[1])
+    return expected, fast
+
+
+def header_bytes(data: bytes) -> tuple[bytes, int]:
+    (length,) = struct.unpack_from("<I", data, 12)
+    return data[20 : 20 + length], 20 + length
+
+
+def test_canonical_headers_are_read_with_the_same_header_and_entries():
+    rng = np.random.default_rng(5)
+    files = [
+        sample_file(7),
+        sample_file(3, checksum="none"),
+        sample_file(5, codec="deflate"),
+        sample_file(5, byte_order="big", alignment=4096),
+        ndpack.dumps({"s": np.float64(2.5), "v": np.arange(3, dtype="i2"), "é名": np.ones((2, 3, 4))},
+                     metadata={"run": 7, "lr": -0.5, "tags": ["a", "b:c"], "nested": {"d": [1, {}]},
+                               "z": -0.0, "u": "\u00e9\n"}),
+        ndpack.dumps({f"k{i}": rng.standard_normal((i % 3 + 1,) * (i % 4)) for i in range(40)}),
+        ndpack.dumps({"a": np.zeros(2, "u1")}, metadata={"big": 2**53 - 1, "f": 1e300}),
+    ]
+    for data in files:
+        raw, end = header_bytes(data)
+        expected, fast = canonical_agrees(raw, end)
+        assert fast is not None and expected[0] == "ok", raw
+        # The file reads the same: header objects, entries, arrays
+        f = ndpack.loads(data)
+        assert f.header == json.loads(raw) and reference.canonical_header(f.header) == raw
+        assert f._header is fast[0] or "arrays" in f._header
+
+
+def test_the_header_of_a_reader_is_built_when_asked_for(tmp_path):
+    path = tmp_path / "many.ndp"
+    ndpack.save(path, {f"t{i}": np.full(3, i, "f4") for i in range(50)}, metadata={"k": [1]})
+    with ndpack.open(path) as r:
+        assert "arrays" not in r._header  # not built by open
+        data = path.read_bytes()
+        assert r.header == json.loads(header_bytes(data)[0])
+        assert r.header is r.header and r.metadata == {"k": [1]}
+
+
+def text_damages(raw: bytes):
+    """(name, damaged header text, the strict outcome's code or "ok")."""
+    t = raw.decode()
+    first = t.index('{"name"')
+    return [
+        ("a space before a key", t.replace('"dtype"', ' "dtype"', 1), "ok"),
+        ("a newline after the header", t + "\n", "HEADER_INVALID"),
+        ("trailing spaces", t + "   ", "ok"),
+        ("a comma after the last entry", t[:-2] + ",]}", "HEADER_INVALID"),
+        ("two entries without a comma", t.replace("},{", "}{", 1), "HEADER_INVALID"),
+        ("two commas between entries", t.replace("},{", "},,{", 1), "HEADER_INVALID"),
+        ("an escaped name", t.replace('"name":"layer', '"name":"l\\u0061yer', 1), "ok"),
+        ("an escaped quote in a name", t.replace('"name":"layer', '"name":"\\"ayer', 1), "ok"),
+        ("a leading zero", t.replace('"offset":0,', '"offset":00,', 1), "HEADER_INVALID"),
+        ("a negative offset", t.replace('"offset":0,', '"offset":-0,', 1), "BAD_NUMBER"),
+        ("an offset of 16 digits", t.replace('"offset":0,', '"offset":9007199254740992,', 1),
+         "BAD_NUMBER"),
+        ("an offset 1.0", t.replace('"offset":0,', '"offset":0.0,', 1), "BAD_NUMBER"),
+        ("codec none written", t.replace('"byteOrder":"little",', '"byteOrder":"little",'
+                                         '"codec":"none",', 1), "ok"),
+        ("codec empty", t.replace('"byteOrder":"little",', '"byteOrder":"little","codec":"",', 1),
+         "UNSUPPORTED_CODEC"),
+        ("a duplicate entry key", t.replace('"order":"C"', '"order":"C","order":"F"', 1),
+         "DUPLICATE_KEY"),
+        ("keys out of order", t.replace('"dtype":"float32","shape":[1,3]',
+                                        '"shape":[1,3],"dtype":"float32"', 1), "ok"),
+        ("a duplicate header key", t.replace('"checksum":"crc32"',
+                                             '"checksum":"crc32","checksum":"none"', 1),
+         "DUPLICATE_KEY"),
+        ("metadata with a duplicate key", t.replace('"metadata":{}', '"metadata":{"a":1,"a":2}'),
+         "DUPLICATE_KEY"),
+        ("metadata with NaN", t.replace('"metadata":{}', '"metadata":{"a":NaN}'),
+         "HEADER_INVALID"),
+        ("metadata with a lone surrogate", t.replace('"metadata":{}', '"metadata":{"a":"\\ud800"}'),
+         "HEADER_INVALID"),
+        ("metadata with 2^53", t.replace('"metadata":{}', '"metadata":{"a":9007199254740992}'),
+         "BAD_NUMBER"),
+        ("metadata not an object", t.replace('"metadata":{}', '"metadata":[]'), "HEADER_INVALID"),
+        ("garbage between entries", t.replace("},{", "},1,{", 1), "HEADER_INVALID"),
+        ("a control character in a name", t.replace('"name":"layer', '"name":"\tlayer', 1),
+         "HEADER_INVALID"),
+        ("an empty shape for 3 values", t.replace('"shape":[1,3]', '"shape":[]', 1),
+         "SIZE_MISMATCH"),
+        ("an unknown key", t[:first] + '{"future":1,' + t[first + 1 :], "HEADER_INVALID"),
+        ("arrays empty", t[: first - 1] + "[]}", "GAP"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(27))
+def test_damaged_canonical_text_gives_the_strict_outcome(index):
+    raw, end = header_bytes(sample_file(5))
+    name, text, code = text_damages(raw)[index]
+    expected, fast = canonical_agrees(text.encode(), end)
+    if code == "GAP":  # an empty arrays is valid JSON and steps 8-18; step 19 (in _parse) decides
+        assert expected[0] == "ok" and fast is None, name
+    elif code == "ok":
+        assert expected[0] == "ok", name
+    else:
+        assert expected == ("error", code) and fast is None, name
+
+
+def test_canonical_limits_agree():
+    raw, end = header_bytes(ndpack.dumps({f"k{i}": np.zeros((2, 3), "f4") for i in range(6)},
+                                         metadata={"a": {"b": [1]}}))
+    for limits, outcome in (({"max_arrays": 5}, "error"), ({"max_dims": 1}, "error"),
+                            ({"max_name_bytes": 1}, "error"), ({"max_depth": 3}, "error"),
+                            ({"max_depth": 4}, "ok"), ({"max_header_nodes": 40}, "error"),
+                            ({"max_header_nodes": 100}, "ok")):
+        expected, fast = canonical_agrees(raw, end, {**LIMITS, **limits})
+        assert expected[0] == outcome, limits
+    assert canonical_agrees(raw, end)[1] is not None
+
+
+def test_generated_text_damage_gives_the_strict_outcome():
+    rng = random.Random(1515)
+    pieces = list(' ,:{}[]"\\-019e.') + ['"codec":"deflate",', '"name":"x",', "float64", "F",
+                                         '"metadata":{"a":-0}', "big", "\\u00e9", "é"]
+    accepted = rejected = 0
+    for i in range(3000):
+        data = sample_file(rng.randrange(1, 7), **rng.choice([{}, {"checksum": "none"},
+                                                             {"alignment": 8}]))
+        raw, end = header_bytes(data)
+        text = raw.decode()
+        for _ in range(rng.randrange(1, 3)):
+            at = rng.randrange(len(text) + 1)
+            kind = rng.random()
+            if kind < 0.4:
+                text = text[:at] + rng.choice(pieces) + text[at:]
+            elif kind < 0.7:
+                text = text[:at] + text[at + rng.randrange(1, 4) :]
+            else:
+                text = text[:at] + rng.choice(pieces) + text[at + 1 :]
+        expected, fast = canonical_agrees(text.encode(), end)
+        accepted += fast is not None
+        rejected += expected[0] == "error"
+    assert accepted >= 50 and rejected >= 2000, (accepted, rejected)
