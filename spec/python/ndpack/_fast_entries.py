@@ -14,6 +14,7 @@ key...) is left to the readable checks."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from itertools import chain, repeat
@@ -90,8 +91,9 @@ def _checked(alignment: int, checksum: str, data_length: int, columns: tuple, di
     ``Entries``, or None."""
     names, dtypes, shapes, orders, byte_orders, codecs, offsets, lengths = columns
     count = len(names)
+    kinds = set(dtypes)
     if (not 8 <= alignment <= 65536 or alignment & (alignment - 1) or checksum not in CHECKSUMS
-            or not set(dtypes) <= _ITEM_SIZE.keys() or not set(orders) <= _ORDERS
+            or not kinds <= _ITEM_SIZE.keys() or not set(orders) <= _ORDERS
             or not set(byte_orders) <= _BYTE_ORDERS or not set(codecs) <= _CODECS):
         return None
     # Steps 9 to 13: limits, names, shapes (a zero dimension is left to the readable checks)
@@ -99,10 +101,13 @@ def _checked(alignment: int, checksum: str, data_length: int, columns: tuple, di
             max(map(len, map(str.encode, names))) > limits["max_name_bytes"]:
         return None
     positions = dict(zip(names, range(count)))
-    if (count > limits["max_arrays"] or len(positions) != count
-            or max(map(len, shapes)) > limits["max_dims"] or 0 in dims):
+    most_dims = max(map(len, shapes))
+    if count > limits["max_arrays"] or len(positions) != count or most_dims > limits["max_dims"] \
+            or 0 in dims:
         return None
-    nbytes = list(map(mul, map(math.prod, shapes), map(_ITEM_SIZE.__getitem__, dtypes)))
+    sizes = repeat(_ITEM_SIZE[dtypes[0]]) if len(kinds) == 1 else map(_ITEM_SIZE.__getitem__, dtypes)
+    nbytes = list(map(mul, dims if most_dims == 1 and len(dims) == count  # one dimension each
+                      else map(math.prod, shapes), sizes))
     if max(nbytes) > MAX_SAFE_INTEGER:
         return None
     # Step 14: an uncompressed payload is exactly nbytes long
@@ -170,12 +175,8 @@ def canonical(raw: bytes, limits: dict, header_end: int):
         parts[i::_GROUPS] for i in range(1, 9))
     if "" in names or "none" in codecs:
         return None
-    if "" in shapes or "," in "".join(shapes):
-        shapes = [list(map(int, s.split(","))) if s else [] for s in shapes]
-        dims = list(chain.from_iterable(shapes))
-    else:  # one dimension each
-        dims = list(map(int, shapes))
-        shapes = list(map(list, zip(dims)))
+    shapes = json.loads("[[" + "],[".join(shapes) + "]]")  # digits and commas: JSON's integers
+    dims = list(chain.from_iterable(shapes))
     # Values: 2 (root, arrays) + 9 per entry at most + dimensions + metadata's, at most one per
     # character; beyond max_header_nodes the strict parser counts them.
     if len(text) > limits["max_header_nodes"] and \
