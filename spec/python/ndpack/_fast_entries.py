@@ -177,10 +177,11 @@ def canonical(raw: bytes, limits: dict, header_end: int):
         return None
     shapes = json.loads("[[" + "],[".join(shapes) + "]]")  # digits and commas: JSON's integers
     dims = list(chain.from_iterable(shapes))
-    # Values: 2 (root, arrays) + 9 per entry at most + dimensions + metadata's, at most one per
-    # character; beyond max_header_nodes the strict parser counts them.
-    if len(text) > limits["max_header_nodes"] and \
-            2 + 9 * count + len(dims) + len(text) - pos > limits["max_header_nodes"]:
+    # JSON values: the root and its 5, those inside metadata (at most one per character of it), 9
+    # per entry at most (itself, 7 values, a codec) and the dimensions; when that bound is above
+    # max_header_nodes, the strict parser counts them.
+    if len(text) > limits["max_header_nodes"] and 6 + pos - start.end() + 9 * count + len(dims) \
+            > limits["max_header_nodes"]:
         return None
     with_codec = codecs.count(None) != count
     codecs = [c or "none" for c in codecs] if with_codec else ("none",) * count

@@ -345,6 +345,13 @@ def test_canonical_limits_agree():
         expected, fast = canonical_agrees(raw, end, {**LIMITS, **limits})
         assert expected[0] == outcome, limits
     assert canonical_agrees(raw, end)[1] is not None
+    # A header longer than max_header_nodes characters: the values are bounded, not counted
+    raw, end = header_bytes(ndpack.dumps({f"k{i}": np.zeros((2, 3), "f4") for i in range(60)}))
+    assert len(raw) > 1000  # 606 values: the root and its 5, 8 per entry, 2 dimensions each
+    assert canonical_agrees(raw, end, {**LIMITS, "max_header_nodes": 1000})[1] is not None
+    assert canonical_agrees(raw, end, {**LIMITS, "max_header_nodes": 606})[0][0] == "ok"
+    assert canonical_agrees(raw, end, {**LIMITS, "max_header_nodes": 605}) == (
+        ("error", "LIMIT_EXCEEDED"), None)
 
 
 def test_generated_text_damage_gives_the_strict_outcome():
