@@ -10,7 +10,12 @@ The readable checks cost a few microseconds per array in Python statements. Here
 C-level operation over a column of the header (``map``, ``set``, ``zip``, ``max``...), so
 the header of 256 arrays is checked in tens of microseconds, and no object is made per array (the
 entries are built from the columns when asked for). Any unusual header (a zero dimension, a missing
-key...) is left to the readable checks."""
+key...) is left to the readable checks.
+
+``canonical(raw, limits, header_end)`` does steps 7 to 18 at once for a header in the canonical
+layout of section 8 (every ndpack writer's): its columns come from one regular-expression split
+of the text, without a JSON tree, then the same column checks run. It returns None for anything
+else, and ``reference._parse`` then parses the JSON."""
 
 from __future__ import annotations
 
@@ -105,7 +110,8 @@ def _checked(alignment: int, checksum: str, data_length: int, columns: tuple, di
     if count > limits["max_arrays"] or len(positions) != count or most_dims > limits["max_dims"] \
             or 0 in dims:
         return None
-    sizes = repeat(_ITEM_SIZE[dtypes[0]]) if len(kinds) == 1 else map(_ITEM_SIZE.__getitem__, dtypes)
+    sizes = (repeat(_ITEM_SIZE[dtypes[0]]) if len(kinds) == 1
+             else map(_ITEM_SIZE.__getitem__, dtypes))
     nbytes = list(map(mul, dims if most_dims == 1 and len(dims) == count  # one dimension each
                       else map(math.prod, shapes), sizes))
     if max(nbytes) > MAX_SAFE_INTEGER:

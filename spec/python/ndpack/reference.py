@@ -138,8 +138,9 @@ be exactly one complete raw DEFLATE stream: bytes after its end are ``CODEC_ERRO
 Speed. In the package, three modules beside this one make reading faster without changing any
 outcome: ``_fast_json.py`` parses a header it can prove valid with the C ``json`` scanner (about 1.3
 times ``json.loads``, where this module's parser takes 15 to 30 times), ``_fast_entries.py`` proves
-steps 8 to 18 over the header's columns at once, and ``_crc32.py`` computes CRC-32 with libdeflate
-where the system has it. Whenever a proof fails, this module's readable checks decide and report
+steps 8 to 18 over the header's columns at once (and, for a header in the canonical layout of
+section 8, reads those columns straight from its text), and ``_crc32.py`` computes CRC-32 with
+libdeflate where the system has it. Whenever a proof fails, this module's readable checks decide and report
 the first failure. A copy of this file on its own runs only them: the same outcomes, slower.
 
 Metadata key order is kept, on reading and on writing. A JavaScript object always lists integer-like
