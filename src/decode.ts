@@ -409,11 +409,11 @@ DecodedFile.kept = keptFile();
 
 function keptFile(): NdpackFile {
   // The preamble (§1: magic, version 1.0, a header of 175 bytes, its CRC-32 0x47c44014), the
-  // header, and zeros up to byte 200, where the data section starts (the alignment is 8).
+  // header, and five zeros up to byte 200, where the data section starts (the alignment is 8).
   const text = '\x89NDP\r\n\x1a\n\x01\0\0\0\xaf\0\0\0\x14@\xc4G{"alignment":8,"checksum":"none","dataLength":0,"metadata":{},"arrays":[{"name":"a","dtype":"float32","shape":[0],"order":"C","byteOrder":"little","offset":0,"byteLength":0}]}';
-  const bytes = new Uint8Array(200);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-  const file = decode(bytes);
+  const bytes = Uint8Array.from(`${text}\0\0\0\0\0`, (c) => c.charCodeAt(0));
+  // `verify` makes the layout keep its entry, and with it the hidden class of every entry.
+  const file = decode(bytes, { verify: true });
   file.get("a");
   return file;
 }
