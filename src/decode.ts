@@ -326,7 +326,7 @@ export class FileContents implements NdpackContents {
 }
 
 class DecodedFile extends FileContents implements NdpackFile {
-  /** The file of {@link keptFile}, held by the class for as long as the library is loaded. */
+  /** A file decoded when the module loads (see {@link keptFileBytes}), held by the class for as long as the library is loaded. */
   declare static kept: NdpackFile;
   readonly #bytes: Uint8Array;
   readonly #copy: DecodeOptions["copy"];
@@ -392,30 +392,30 @@ export function decodeFile(input: DecodeInput, options: DecodeOptions, path: str
   return new DecodedFile(bytes, layout, copy, limits, path);
 }
 
-/**
- * A file of one empty float32 array, decoded and its array got when the module loads, by the same
- * code as every `decode` + `get`, and kept as long as the library. For two reasons, both measured
- * by the benchmark's first call in a fresh process (S1: one array):
- * - V8 compiles a function on its first call, and the ~20 of `decode` + `get` took about 350 µs
- *   of that first call; they are compiled here instead, inside `import` (~12 ms; budget 30 ms),
- *   and run once, so that the first real call also finds their inline caches set.
- * - V8 drops the hidden classes of objects none of which survives a full garbage collection, and
- *   deoptimizes every function that used them: after each such collection (`gc()` before every
- *   benchmark sample, or an idle moment in a server) the next decode started in the interpreter
- *   (`node --trace-deopt`: "weak objects") and built them again. One of each that always lives
- *   (this file, its layout, its array) keeps them.
- */
-DecodedFile.kept = keptFile();
+// A file of one empty float32 array is decoded, and its array got, when the module loads, by the
+// same code as every `decode` + `get`, and kept as long as the library (by the class), for two
+// reasons, both measured by the benchmark's first call in a fresh process (S1: one array):
+// - V8 compiles a function on its first call, and the ~20 of `decode` + `get` took about 350 µs of
+//   that first call; they are compiled here instead, inside `import` (~0.5 ms more CPU of its
+//   ~8 ms; the budget is 30 ms), and run once, so that the first real call finds its inline
+//   caches set too.
+// - V8 drops the hidden classes of objects none of which survives a full garbage collection, and
+//   deoptimizes every function that used them: after each such collection (`gc()` before every
+//   benchmark sample, or an idle moment in a server) the next decode started in the interpreter
+//   (`node --trace-deopt`: "weak objects") and built them again (~20 µs for an entry alone). One
+//   of each that always lives (this file, its layout, its entry, through `verify`, and its array)
+//   keeps them.
+DecodedFile.kept = decode(keptFileBytes(), { verify: true });
+DecodedFile.kept.get("a");
 
-function keptFile(): NdpackFile {
-  // The preamble (§1: magic, version 1.0, a header of 175 bytes, its CRC-32 0x47c44014), the
-  // header, and five zeros up to byte 200, where the data section starts (the alignment is 8).
-  const text = '\x89NDP\r\n\x1a\n\x01\0\0\0\xaf\0\0\0\x14@\xc4G{"alignment":8,"checksum":"none","dataLength":0,"metadata":{},"arrays":[{"name":"a","dtype":"float32","shape":[0],"order":"C","byteOrder":"little","offset":0,"byteLength":0}]}';
-  const bytes = Uint8Array.from(`${text}\0\0\0\0\0`, (c) => c.charCodeAt(0));
-  // `verify` makes the layout keep its entry, and with it the hidden class of every entry.
-  const file = decode(bytes, { verify: true });
-  file.get("a");
-  return file;
+/**
+ * The file decoded when the module loads, exactly as `encode` writes one empty float32 array named
+ * "a" with `alignment: 8` and `checksum: "none"` (test/views.test.ts checks it): the preamble (§1:
+ * magic, version 1.0, a header of 175 bytes, its CRC-32 0x47c44014), the header, and five zeros up
+ * to byte 200, where the data section starts.
+ */
+export function keptFileBytes(): Uint8Array {
+  return Uint8Array.from('\x89NDP\r\n\x1a\n\x01\0\0\0\xaf\0\0\0\x14@\xc4G{"alignment":8,"checksum":"none","dataLength":0,"metadata":{},"arrays":[{"name":"a","dtype":"float32","shape":[0],"order":"C","byteOrder":"little","offset":0,"byteLength":0}]}\0\0\0\0\0', (c) => c.charCodeAt(0));
 }
 
 /** One array's result in a {@link VerifyReport}. */
