@@ -227,22 +227,6 @@ export function readHeader(bytes: Uint8Array, preamble: Preamble, limits: ReadLi
   return layout;
 }
 
-/**
- * A layout of one empty array read by {@link readCanonicalHeader}, with its names frozen as
- * {@link readHeader} freezes them, for `decode`'s file that lives as long as the library: V8
- * drops the hidden classes of objects none of which survives a full garbage collection, and
- * deoptimizes every function that used them, so that after each such collection (`gc()` before
- * every benchmark sample, or an idle moment in a server) the next decode started in the
- * interpreter (`node --trace-deopt`: "weak objects"), 2-4x slower. One instance that always lives,
- * made by the same code as every other, keeps them.
- */
-export const KEPT_LAYOUT: FileLayout = readCanonicalHeader(
-  '{"alignment":8,"checksum":"none","dataLength":0,"metadata":{},"arrays":[{"name":"a","dtype":"uint8","shape":[0],"order":"C","byteOrder":"little","offset":0,"byteLength":0}]}',
-  { major: FORMAT_VERSION.major, minor: FORMAT_VERSION.minor, headerLength: 0 },
-  DEFAULT_LIMITS,
-)!;
-Object.freeze(KEPT_LAYOUT.names);
-
 /** §9 steps 7–19 by the strict parser: for every header, and the authority on what is wrong with one. */
 export function readAnyHeader(text: string, preamble: Preamble, limits: ReadLimits): FileLayout {
   const header = checkStructure(parseHeaderJson(text, { maxDepth: limits.maxDepth, maxNodes: limits.maxHeaderNodes }), preamble.minor);

@@ -146,35 +146,42 @@ export function hashName(name: string): number {
  * is asked for.
  */
 export class FileLayout {
+  // The fields set by the constructor are `declare`d: a class field is otherwise defined as
+  // undefined before the constructor sets it, which costs each new layout a change of every such
+  // field's representation in V8 (and the bundle its name once more).
+  /** Format version of the file. */
+  declare readonly version: { readonly major: number; readonly minor: number };
+  /** The header's fields other than its arrays. */
+  declare readonly header: HeaderFields;
+  /** Length of the header in bytes. */
+  declare readonly headerLength: number;
   /** Array names in file order (frozen once every array is added). */
   readonly names: string[] = [];
   /** Absolute offset of the data section (D). */
-  readonly dataStart: number;
+  declare readonly dataStart: number;
   /** Bytes of checksum after each payload (0 or 4). */
-  readonly checksumSize: number;
+  declare readonly checksumSize: number;
   /** Exact length of the whole file. */
-  readonly fileLength: number;
+  declare readonly fileLength: number;
   /** Every array's dimensions one after the other (the first `dimCount` slots); array i's end at shapeEnds[i]. */
-  dims: Float64Array;
+  declare dims: Float64Array;
   dimCount = 0;
   /** Absolute payload offsets, stored lengths, decoded sizes, packed kinds and shape ends, by position. */
-  private readonly starts: Float64Array;
-  private readonly byteLengths: Float64Array;
-  private readonly nbytes: Float64Array;
-  private readonly kinds: Uint16Array;
-  private readonly shapeEnds: Uint32Array;
+  declare private readonly starts: Float64Array;
+  declare private readonly byteLengths: Float64Array;
+  declare private readonly nbytes: Float64Array;
+  declare private readonly kinds: Uint16Array;
+  declare private readonly shapeEnds: Uint32Array;
   /** Position + 1 of the name hashed to each slot, 0 where none (linear probing, at most half full). */
-  private readonly slots: Uint32Array;
+  declare private readonly slots: Uint32Array;
   private all: EntryLayout[] | undefined;
   private lastFound = -1;
 
   /** `capacity`: the most arrays that can be added. */
-  constructor(
-    readonly version: { readonly major: number; readonly minor: number },
-    readonly header: HeaderFields,
-    readonly headerLength: number,
-    capacity: number,
-  ) {
+  constructor(version: { readonly major: number; readonly minor: number }, header: HeaderFields, headerLength: number, capacity: number) {
+    this.version = version;
+    this.header = header;
+    this.headerLength = headerLength;
     this.dataStart = dataSectionStart(headerLength, header.alignment);
     this.checksumSize = CHECKSUM_SIZE[header.checksum];
     this.fileLength = this.dataStart + header.dataLength;
@@ -257,8 +264,11 @@ export class FileLayout {
     const kind = this.kinds[index]!;
     const dtype = DTYPE_LIST[kind & 31]!;
     const nbytes = this.nbytes[index]!;
-    const shape: number[] = [];
-    for (let i = index === 0 ? 0 : this.shapeEnds[index - 1]!; i < this.shapeEnds[index]!; i++) shape.push(this.dims[i]!);
+    const from = index === 0 ? 0 : this.shapeEnds[index - 1]!;
+    // Of the exact length: an array grown by push keeps room for 16 dimensions, ~130 bytes more
+    // for every array a decoded file keeps.
+    const shape: number[] = new Array(this.shapeEnds[index]! - from);
+    for (let i = 0; i < shape.length; i++) shape[i] = this.dims[from + i]!;
     return {
       index,
       name: this.names[index]!,

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { decode, encode, encodedSize, encodeInto, isNdpackError, type ArrayInput, type EncodeOptions, type NdArray, type NdpackFile } from "../src/index.js";
+import { keptFileBytes } from "../src/decode.js";
 import { bytesOfView, checkAgainstSpec, equalBytes, hex, SPEC_DTYPES, swapWords, type SpecDtype, type SpecLayout } from "./helpers/core-spec.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -422,5 +423,19 @@ describe("decode reads no payload byte", () => {
     expect(summary(largeFile)).toEqual(summary(smallFile));
     expect(largeFile.info("a").nbytes).toBe(N);
     expect(smallFile.info("a").nbytes).toBe(n);
+  });
+});
+
+describe("the file decode.ts decodes when the module loads", () => {
+  // Its bytes are written out by hand (the core must not bundle the encoder): were they to drift
+  // from what the writers write, it would warm the strict reader instead of the canonical one.
+  test("is exactly what encode writes for one empty float32 array (alignment 8, no checksum)", () => {
+    const written = encode({ a: { data: new Float32Array(0), shape: [0] } }, { alignment: 8, checksum: "none" });
+    expect(hex(keptFileBytes())).toBe(hex(written));
+  });
+
+  test("decodes to that array", () => {
+    const array = decode(keptFileBytes()).get("a", "float32");
+    expect([array.shape, array.data.length, array.copied]).toEqual([[0], 0, false]);
   });
 });
