@@ -11,6 +11,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { open as openFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { crc32 } from "node:zlib";
 import { s4Layout, writeS4File } from "./files.js";
 import { loadNdpackNode, MiB, touch, type BenchConfig, type Case, type JsCase, type NdpackNode } from "./harness.js";
 
@@ -82,6 +83,29 @@ async function rawRead(s: LazyState): Promise<number> {
   }
 }
 
+/**
+ * Peers of the raw baseline that say where ndpack's time goes: the same read into memory that is
+ * not zeroed first (as `fs.readFile` allocates, and as ndpack's file reads do: zeroed memory of a
+ * few MiB comes fresh from the OS and the read pays a page fault per page), and that read followed
+ * by zlib's CRC-32 of the bytes, the least any read that verifies a checksum can cost.
+ */
+async function rawReadUnzeroed(s: LazyState, crc: boolean): Promise<number> {
+  const handle = await openFile(s.path, "r");
+  try {
+    const unzeroed = Buffer.allocUnsafeSlow(s.length);
+    const target = new Uint8Array(unzeroed.buffer, unzeroed.byteOffset, s.length);
+    let done = 0;
+    while (done < s.length) {
+      const { bytesRead } = await handle.read(target, done, s.length - done, s.offset + done);
+      if (bytesRead === 0) throw new Error("short read");
+      done += bytesRead;
+    }
+    return touch([new Float32Array(target.buffer)]) + (crc ? crc32(target) : 0);
+  } finally {
+    await handle.close();
+  }
+}
+
 async function lazyRead(s: LazyState, verify?: boolean): Promise<number> {
   const reader = await s.node.open(s.path);
   try {
@@ -90,6 +114,9 @@ async function lazyRead(s: LazyState, verify?: boolean): Promise<number> {
     await reader.close();
   }
 }
+
+const UNZEROED = "raw, into memory not zeroed first (Buffer.allocUnsafeSlow, as fs.readFile)";
+const UNZEROED_CRC = "raw, not zeroed, + zlib.crc32 of the bytes (the floor of a verified read)";
 
 export function lazyCases(config: BenchConfig): Case[] {
   const { middle, path } = s4Layout(config);
@@ -110,6 +137,8 @@ export function lazyCases(config: BenchConfig): Case[] {
   const cold = { runs: 1, warmup: 0 } as const;
   const cases: JsCase<LazyState>[] = [
     { ...base, step: LAZY.ndpWarm, prepare: prepareNdp, lib: "raw: fs.promises open + read + close", role: "baseline", setup: ndpState, run: rawRead },
+    { ...base, step: LAZY.ndpWarm, prepare: prepareNdp, lib: UNZEROED, role: "peer", setup: ndpState, run: (s) => rawReadUnzeroed(s, false) },
+    { ...base, step: LAZY.ndpWarm, prepare: prepareNdp, lib: UNZEROED_CRC, role: "peer", setup: ndpState, run: (s) => rawReadUnzeroed(s, true) },
     { ...base, step: LAZY.ndpWarm, prepare: prepareNdp, lib: "ndpack open + read + close (CRC checked)", role: "ndpack", setup: ndpState, run: (s) => lazyRead(s) },
     { ...base, step: LAZY.ndpWarm, prepare: prepareNdp, lib: "ndpack open + read (verify: false) + close", role: "ndpack", setup: ndpState, run: (s) => lazyRead(s, false) },
     {
@@ -127,6 +156,8 @@ export function lazyCases(config: BenchConfig): Case[] {
       teardown: (s) => s.reader!.close(),
     },
     { ...base, ...cold, step: LAZY.ndpCold, prepare: prepareNdp, lib: "raw: fs.promises open + read + close", role: "baseline", setup: ndpState, run: rawRead },
+    { ...base, ...cold, step: LAZY.ndpCold, prepare: prepareNdp, lib: UNZEROED, role: "peer", setup: ndpState, run: (s) => rawReadUnzeroed(s, false) },
+    { ...base, ...cold, step: LAZY.ndpCold, prepare: prepareNdp, lib: UNZEROED_CRC, role: "peer", setup: ndpState, run: (s) => rawReadUnzeroed(s, true) },
     { ...base, ...cold, step: LAZY.ndpCold, prepare: prepareNdp, lib: "ndpack open + read + close (CRC checked)", role: "ndpack", setup: ndpState, run: (s) => lazyRead(s) },
     { ...base, ...cold, step: LAZY.ndpCold, prepare: prepareNdp, lib: "ndpack open + read (verify: false) + close", role: "ndpack", setup: ndpState, run: (s) => lazyRead(s, false) },
   ];

@@ -257,6 +257,15 @@ export function checkZeroPadding(bytes: Uint8Array, from: number, to: number, ba
  * Bytes a random-access reader asks for first: the preamble and, for nearly every file, the whole
  * header and the padding after it. 64 KiB costs a local file no more than 4 KiB would (one read of
  * a few pages) and saves a remote one a second round trip for headers of up to ~500 arrays.
+ *
+ * The tradeoff, measured for a local file (issue 10, bench S4: 256 arrays, a 32 KiB header, in the
+ * page cache, a full GC before each call): a 4 KiB first read then the rest of the header meets
+ * "bytes read <= header + array + 4 KiB", but its second thread-pool round trip made `open` 17-36
+ * µs slower (p10 and median of 400 interleaved calls; 5-10% of a raw open + read + close of 4 MiB),
+ * to save copying 28 KiB from the page cache (about 3 µs). From a disk, the kernel's read-ahead
+ * (128 KiB or more) reads those pages with the first one anyway. So local files keep 64 KiB, and
+ * S4's bytes-read row is over by the unused part of it; a caller counting bytes passes
+ * `firstReadBytes`.
  */
 export const FIRST_READ_BYTES = 64 * 1024;
 

@@ -23,7 +23,7 @@ import { LIMIT_OPTIONS, type Checksum } from "./format.js";
 import { FIRST_READ_BYTES, recognizeFile, resolveLimits } from "./header.js";
 import { formatNamedIn, formatOfNameIn, sniffFormatIn, SNIFF_BYTES } from "./formats/find.js";
 import { NDPACK_FORMAT } from "./formats/ndpack.js";
-import type { Container, ContainerOptions, FormatName, FormatReader } from "./formats/types.js";
+import type { Container, ContainerOptions, FormatName, FormatReader, NameIndex } from "./formats/types.js";
 import { viewOrCopy } from "./interop/common.js";
 import { isMemorySource } from "./io/bytes.js";
 import { coalesceRanges, DEFAULT_READ_CONCURRENCY, readExactly, readRanges, readWithCrc32, type ByteSource, type CheckedBytes, type ReadManyOptions } from "./io/source.js";
@@ -272,7 +272,7 @@ function chunkLength(chunkBytes: unknown, itemSize: number): number {
 class SourceReader implements NdpackReader {
   readonly #source: CountingSource;
   readonly #container: Container;
-  readonly #indexOf: Map<string, number>;
+  readonly #index: NameIndex;
   readonly #maxDecodedBytes: number;
   /** Arrays are views of the caller's memory only for in-memory sources; from other sources they are memory of their own. */
   readonly #borrowed: boolean;
@@ -285,8 +285,8 @@ class SourceReader implements NdpackReader {
     this.#source = source;
     this.#container = container;
     this.path = path;
-    this.names = Object.freeze(container.arrays.map((array) => array.name));
-    this.#indexOf = new Map(this.names.map((name, index) => [name, index]));
+    this.#index = container.names ?? nameIndex(container.arrays);
+    this.names = this.#index.names;
     this.#maxDecodedBytes = maxDecodedBytes;
     this.#borrowed = isMemorySource(source.inner);
   }
@@ -322,14 +322,14 @@ class SourceReader implements NdpackReader {
     return this.#closed;
   }
   has(name: string): boolean {
-    return this.#indexOf.has(name);
+    return this.#index.indexOf(name) !== undefined;
   }
   info(name: string): ArrayInfo {
-    return { ...this.#container.arrays[this.#index(name)]! };
+    return { ...this.#container.arrays[this.#indexOf(name)]! };
   }
 
-  #index(name: string): number {
-    const index = this.#indexOf.get(name);
+  #indexOf(name: string): number {
+    const index = this.#index.indexOf(name);
     if (index !== undefined) return index;
     throw notFoundError(name, this.names, this.path);
   }
@@ -364,7 +364,7 @@ class SourceReader implements NdpackReader {
     return this.#track(async () => {
       checkOptionNames(options, READ_OPTIONS, "read");
       const verify = booleanOption(options?.verify, true, "verify");
-      const index = this.#index(name);
+      const index = this.#indexOf(name);
       if (typed) expectDtype(name, this.#container.arrays[index]!.dtype, dtypeOrOptions);
       const range = this.#container.arrayRange(index, verify);
       const raw = verify && this.#container.checksum === "crc32" ? this.#container.rawPayload(index) : undefined;
@@ -385,7 +385,7 @@ class SourceReader implements NdpackReader {
     return this.#track(async () => {
       checkOptionNames(options, READ_MANY_OPTIONS, "readMany");
       const verify = booleanOption(options.verify, true, "verify");
-      const indexes = names.map((name) => this.#index(name));
+      const indexes = names.map((name) => this.#indexOf(name));
       const ranges = indexes.map((index) => this.#container.arrayRange(index, verify));
       const all = await readRanges(this.#source, ranges, options);
       return new Map(indexes.map((index, i) => [names[i]!, this.#toArray(index, all[i]!, verify)]));
@@ -395,7 +395,7 @@ class SourceReader implements NdpackReader {
   readRows(name: string, start: number, end: number, options: ReadOptions = {}): Promise<NdArray> {
     return this.#track(async () => {
       checkOptionNames(options, READ_OPTIONS, "readRows");
-      const index = this.#index(name);
+      const index = this.#indexOf(name);
       const info = this.#container.arrays[index]!;
       const { shape } = info;
       const refuse = (why: string) => new NdpackError("INVALID_ARGUMENT", `readRows("${name}"): ${why}`, { array: name, field: "name" });
@@ -431,7 +431,7 @@ class SourceReader implements NdpackReader {
       if (this.#closed) throw this.#closedError();
       checkOptionNames(options, READ_CHUNKS_OPTIONS, "readChunks");
       const verify = booleanOption(options.verify, true, "verify");
-      const index = this.#index(name);
+      const index = this.#indexOf(name);
       const info = this.#container.arrays[index]!;
       const dtype = DTYPES[info.dtype];
       const chunk = chunkLength(options.chunkBytes, dtype.itemSize);
@@ -552,6 +552,13 @@ class SourceReader implements NdpackReader {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** The names of `arrays` and a lookup by name: for the formats whose container has none of its own. */
+function nameIndex(arrays: readonly ArrayInfo[]): NameIndex {
+  const names = Object.freeze(arrays.map((array) => array.name));
+  const positions = new Map(names.map((name, index) => [name, index]));
+  return { names, indexOf: (name) => positions.get(name) };
 }
 
 function checkSource(source: unknown): asserts source is ByteSource {

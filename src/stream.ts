@@ -352,11 +352,12 @@ export function arrayFromOwnedBytes(entry: EntryLayout, bytes: Uint8Array, limit
 
 /**
  * Fresh memory for one payload, or LIMIT_EXCEEDED when the runtime cannot hold that many bytes in
- * one typed array (a header may claim any size up to 2^53-1). Not part of the public API.
+ * one typed array (a header may claim any size up to 2^53-1); `allocate` makes it (a Node file
+ * read that overwrites every byte passes memory that is not zeroed first). Not part of the public API.
  */
-export function allocatePayload(name: string, byteLength: number): Uint8Array {
+export function allocatePayload(name: string, byteLength: number, allocate: (byteLength: number) => Uint8Array = freshBytes): Uint8Array {
   try {
-    return freshBytes(byteLength);
+    return allocate(byteLength);
   } catch (cause) {
     throw new NdpackError("LIMIT_EXCEEDED", `array "${name}" is ${byteLength} bytes, more than this runtime can allocate in one typed array`, { array: name, actual: byteLength, cause });
   }

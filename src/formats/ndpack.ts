@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { checkRecord, checkRecordTail, materialize, arrayInfo, recordEnd } from "../decode.js";
+import { checkRecord, checkRecordTail, materialize, arrayInfo, recordEnd, type ArrayInfo } from "../decode.js";
 import { encode } from "../encode.js";
 import { MAGIC } from "../format.js";
 import { readLayoutSteps, resolveLimits, type FileLayout } from "../header.js";
@@ -14,27 +14,33 @@ import type { Container, ContainerOptions, FileFormat } from "./types.js";
 
 /** The {@link Container} of an ndpack file whose layout has been read and checked. */
 export function ndpackContainer(layout: FileLayout): Container {
-  const { entries, header } = layout;
+  const { header } = layout;
+  // The layout's flat lists answer for names and positions; an object per array is made only when
+  // `arrays` is asked for (`info`), so that reading one array of 100,000 makes a few objects.
+  let arrays: readonly ArrayInfo[] | undefined;
   return {
     format: "ndpack",
     version: layout.version,
     alignment: header.alignment,
     checksum: header.checksum,
     metadata: header.metadata,
-    arrays: entries.map(arrayInfo),
+    get arrays() {
+      return (arrays ??= layout.entries.map(arrayInfo));
+    },
+    names: layout,
     fileLength: layout.fileLength,
     ignored: [],
     arrayRange(index, verify) {
-      const entry = entries[index]!;
+      const entry = layout.entry(index);
       return { offset: entry.start, length: verify ? recordEnd(layout, entry) - entry.start : entry.byteLength };
     },
     toArray(index, bytes, options) {
-      const entry = entries[index]!;
+      const entry = layout.entry(index);
       if (options.verify) checkRecord(layout, entry, bytes);
       return materialize(entry, bytes, entry.start, options.copy, options);
     },
     rawPayload(index) {
-      const entry = entries[index]!;
+      const entry = layout.entry(index);
       if (entry.codec !== "none") return undefined;
       const end = entry.start + entry.byteLength;
       return {

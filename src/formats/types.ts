@@ -68,6 +68,14 @@ export interface DeflatedMember {
   check(crc: number): void;
 }
 
+/** Array names in file order and each name's position. */
+export interface NameIndex {
+  /** The names, in file order (frozen). */
+  readonly names: readonly string[];
+  /** The position of `name`, or `undefined`. */
+  indexOf(name: string): number | undefined;
+}
+
 /** A file's layout, read from its header: the arrays, and how to read each. */
 export interface Container {
   /** The file's format. */
@@ -82,6 +90,13 @@ export interface Container {
   readonly metadata: Readonly<Record<string, unknown>>;
   /** Each array, in the order the format's whole-buffer reader returns them. */
   readonly arrays: readonly ArrayInfo[];
+  /**
+   * Optional: the arrays' names (in {@link Container.arrays}' order, frozen) and their positions,
+   * for a format that holds them already (ndpack's layout), so that opening a file makes no object
+   * per array: the reader then asks for `arrays` only when an array's info is wanted. Without it
+   * the reader lists the names of `arrays`.
+   */
+  readonly names?: NameIndex;
   /** Exact length of the file. */
   readonly fileLength: number;
   /** .npz members that are neither arrays nor `__ndpack__.json`. */

@@ -36,7 +36,7 @@ import { DTYPES, DTYPE_NAMES, type DtypeInfo } from "../dtypes.js";
 import { entriesOf, prepareArray, type ArraysInput } from "../encode.js";
 import { checkOptionNames, NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
-import { parseHeaderJson, stringifyJson } from "../json.js";
+import { parseCompactJson, parseHeaderJson, stringifyJson } from "../json.js";
 import { checkCopy, checkLimit, checkMetadata, checkName, decodeUtf8, readU64, setOwn, sizeOf, utf8Encoder, viewOrCopy, type CopyMode } from "./common.js";
 import { inMemory, writeToBytes, type ArrayPlan, type WriteSteps } from "../formats/write.js";
 
@@ -144,7 +144,8 @@ function readHeaderJson(headerBytes: Uint8Array): Record<string, unknown> {
   try {
     // No key's numbers are free: sizes are integer literals everywhere, as the reference's serde
     // reading of u64/usize requires (`2.0` is refused, even in a tensor named "metadata").
-    return parseHeaderJson(text, { maxDepth: DEFAULT_LIMITS.maxDepth, maxNodes: DEFAULT_LIMITS.maxHeaderNodes, freeNumbersKey: null }) as Record<string, unknown>;
+    const limits = { maxDepth: DEFAULT_LIMITS.maxDepth, maxNodes: DEFAULT_LIMITS.maxHeaderNodes };
+    return parseCompactJson(text, limits) ?? (parseHeaderJson(text, { ...limits, freeNumbersKey: null }) as Record<string, unknown>);
   } catch (error) {
     // Tensor names are the header's top-level keys: a repeated one is a repeated tensor name.
     if (error instanceof NdpackError && error.code === "DUPLICATE_KEY" && isTopLevelField(error.field)) {
@@ -221,10 +222,11 @@ function checkOffsets(entries: TensorEntry[], dataStart: number): number {
   let expected = 0;
   for (const entry of entries) {
     const { name, begin, end } = entry;
-    const details = { array: name, field: fieldOf(name, "data_offsets"), expected, actual: begin };
-    if (begin < expected) throw new NdpackError("OVERLAP", `safetensors tensor ${JSON.stringify(name)} starts at ${begin}, inside the previous tensor, which ends at ${expected}`, { ...details, offset: dataStart + begin });
-    if (begin > expected) throw new NdpackError("GAP", `safetensors tensor ${JSON.stringify(name)} starts at ${begin}, leaving bytes after the previous tensor, which ends at ${expected}`, { ...details, offset: dataStart + begin });
-    if (end < begin) throw new NdpackError("HEADER_INVALID", `safetensors tensor ${JSON.stringify(name)} ends (${end}) before it begins (${begin})`, { ...details, actual: end });
+    // Made only for an error: a header of many tensors is read without a field path per tensor.
+    const details = () => ({ array: name, field: fieldOf(name, "data_offsets"), expected, actual: begin });
+    if (begin < expected) throw new NdpackError("OVERLAP", `safetensors tensor ${JSON.stringify(name)} starts at ${begin}, inside the previous tensor, which ends at ${expected}`, { ...details(), offset: dataStart + begin });
+    if (begin > expected) throw new NdpackError("GAP", `safetensors tensor ${JSON.stringify(name)} starts at ${begin}, leaving bytes after the previous tensor, which ends at ${expected}`, { ...details(), offset: dataStart + begin });
+    if (end < begin) throw new NdpackError("HEADER_INVALID", `safetensors tensor ${JSON.stringify(name)} ends (${end}) before it begins (${begin})`, { ...details(), actual: end });
     const size = sizeOf(entry.shape, entry.dtype);
     if (size === undefined) throw new NdpackError("BAD_SHAPE", `safetensors tensor ${JSON.stringify(name)}: shape [${entry.shape.join(", ")}] of ${entry.dtype.safetensors} holds more than 2^53-1 bytes`, { array: name, field: fieldOf(name, "shape") });
     if (end - begin !== size.nbytes) {

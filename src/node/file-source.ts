@@ -19,7 +19,7 @@ import { NdpackError } from "../errors.js";
 import { crc32 } from "../crc32.js";
 import type { ByteSource, CheckedBytes, ReadRequestOptions } from "../io/source.js";
 import { allocatePayload } from "../stream.js";
-import { ioError, MAX_IO_BYTES } from "./io.js";
+import { ioError, MAX_IO_BYTES, unzeroedBytes } from "./io.js";
 
 /**
  * A large range is read in up to this many equal pieces at once, one per thread of libuv's pool
@@ -191,8 +191,13 @@ export class FileSource implements ByteSource {
     return { bytes, crc };
   }
 
+  /**
+   * Memory for a read of `length` bytes at `offset`, not zeroed first: {@link readInto} fills all
+   * of it or throws (a short read is FILE_CHANGED), so no byte of what was there before is ever
+   * handed out.
+   */
   #allocate(offset: number, length: number): Uint8Array {
-    return allocatePayload(`(bytes ${offset} to ${offset + length} of ${this.path})`, Math.max(0, Math.min(length, this.size - offset)));
+    return allocatePayload(`(bytes ${offset} to ${offset + length} of ${this.path})`, Math.max(0, Math.min(length, this.size - offset)), unzeroedBytes);
   }
 
   async close(): Promise<void> {

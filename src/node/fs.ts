@@ -157,6 +157,9 @@ export interface OpenOptions extends OpenUrlOptions {
   readonly maxIndexBytes?: number;
 }
 
+/** The option names {@link open} takes for a path, a file handle or a source (an HTTP URL's are openUrl's). */
+const OPEN_OPTIONS = { ...OPEN_SOURCE_OPTIONS, maxIndexBytes: true } as const;
+
 /** Whatever {@link open} reads: a path, a `file:` or `http(s):` URL, an open file handle, or any {@link ByteSource}. */
 export type OpenTarget = PathLike | FileHandle | ByteSource;
 
@@ -204,7 +207,7 @@ export async function open(target: OpenTarget, givenOptions: OpenOptions = {}): 
     const { maxIndexBytes, ...fileOptions } = options; // a set's option, which one file has no use for
     return openUrl(target, fileOptions);
   }
-  checkOptionNames(options, { ...OPEN_SOURCE_OPTIONS, maxIndexBytes: true }, "open");
+  checkOptionNames(options, OPEN_OPTIONS, "open");
   if (isFileHandle(target)) return openSource(await FileSource.fromHandle(target, options.name), options);
   if (target !== null && typeof target === "object" && !(target instanceof URL)) return openSource(target, options);
   const path = toPath(target);

@@ -1,0 +1,85 @@
+/**
+ * The local lazy read's memory and lookups: a file read lands in memory that is not zeroed first
+ * (node/io.ts `unzeroedBytes`), so every byte handed out must be one the read wrote, in memory of
+ * the array's own (never a slab shared with other data); an ndpack reader's names and lookup are
+ * its layout's (no Map, no object per array at open), and must answer like a Map would, names
+ * that are Object.prototype's included.
+ */
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+import { encode, NdpackError } from "../src/index.js";
+import { open } from "../src/node/index.js";
+
+const dir = mkdtempSync(join(tmpdir(), "ndpack-lazy-memory-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Array `i`: 1000 bytes of a pattern with zeros in it (zeros must be read, not left from zeroed memory). */
+function pattern(i: number): Uint8Array {
+  return Uint8Array.from({ length: 1000 }, (_, k) => (k % 7 === 0 ? 0 : (k * 31 + i) & 0xff));
+}
+
+/** Leaves freed memory full of 0xAA behind, where the next allocations are likely to come from. */
+function litterMemory(): void {
+  for (let i = 0; i < 64; i++) Buffer.allocUnsafeSlow(1000 + i * 64).fill(0xaa);
+}
+
+async function codeOf(run: () => Promise<unknown>): Promise<string | undefined> {
+  try {
+    await run();
+  } catch (error) {
+    if (!(error instanceof NdpackError)) throw error;
+    return error.code;
+  }
+  return undefined;
+}
+
+describe("reads land in memory that is not zeroed first", () => {
+  test("every byte of every array read is the file's, verified or not, in a buffer of the read's own", async () => {
+    const path = join(dir, "patterns.ndp");
+    writeFileSync(path, encode(Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`a${i}`, { data: pattern(i), shape: [1000] }]))));
+    await using reader = await open(path);
+    for (let i = 0; i < 40; i++) {
+      litterMemory();
+      const before = reader.bytesRead;
+      const array = await reader.read(`a${i}`, i % 2 === 0 ? {} : { verify: false });
+      expect(array.data).toStrictEqual(pattern(i));
+      // The array's buffer holds exactly what this read read (payload, and CRC + padding when verifying): no other memory is reachable through it.
+      expect(array.data.buffer).toBeInstanceOf(ArrayBuffer);
+      expect(array.data.buffer.byteLength).toBe(reader.bytesRead - before);
+      if (i % 2 === 1) expect(array.data.buffer.byteLength).toBe(1000);
+      else expect(array.data.buffer.byteLength - 1004).toBeLessThan(reader.alignment);
+    }
+  });
+
+  test("a file cut short after open: FILE_CHANGED, never an array with bytes it did not read", async () => {
+    const path = join(dir, "cut.ndp");
+    writeFileSync(path, encode({ a: { data: pattern(1), shape: [1000] }, b: { data: pattern(2), shape: [1000] } }));
+    await using reader = await open(path);
+    truncateSync(path, reader.info("b").offset + 500);
+    litterMemory();
+    expect(await codeOf(() => reader.read("b", { verify: false }))).toBe("FILE_CHANGED");
+    expect(await codeOf(() => reader.read("b"))).toBe("FILE_CHANGED");
+  });
+});
+
+describe("an ndpack reader answers names from its layout", () => {
+  test("names of Object.prototype's properties are found when present and absent otherwise; names are frozen", async () => {
+    const names = ["__proto__", "constructor", "a", "toString"];
+    const path = join(dir, "names.ndp");
+    writeFileSync(path, encode(Object.fromEntries(names.slice(0, 3).map((name, i) => [name, { data: pattern(i), shape: [1000] }]))));
+    await using reader = await open(path);
+    expect(reader.names).toEqual(names.slice(0, 3));
+    expect(Object.isFrozen(reader.names)).toBe(true);
+    expect(names.map((name) => reader.has(name))).toEqual([true, true, true, false]);
+    expect(reader.has("hasOwnProperty")).toBe(false);
+    expect((await reader.read("constructor")).data).toStrictEqual(pattern(1));
+    expect((await reader.read("__proto__")).data).toStrictEqual(pattern(0));
+    expect(reader.info("a")).toMatchObject({ name: "a", dtype: "uint8", shape: [1000] });
+    expect(await codeOf(() => reader.read("toString"))).toBe("NOT_FOUND");
+    expect(() => reader.info("valueOf")).toThrow(expect.objectContaining({ code: "NOT_FOUND" }));
+    // A read reads exactly the header, then that array's record: one read each.
+    expect(reader.readCount).toBe(3);
+  });
+});
