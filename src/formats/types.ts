@@ -134,11 +134,15 @@ export interface FileFormat extends FormatReader {
   write(arrays: ArraysInput, options?: Readonly<Record<string, unknown>>): Uint8Array;
   /**
    * The writer without I/O: checks the arrays (all but their bytes) and the options, and returns
-   * the steps that write the file (`formats/write.ts`), which the memory driver (`write`) and the
-   * file driver (`writeToFile` of `ndpack/node`, the CLI) both run. ndpack has none here: its plan
-   * is `planEncoding` for memory and `createWriter` for files, whose streamed compression and
-   * push-style API the steps do not cover yet.
+   * the steps that write the file (`formats/write.ts`), which the memory driver (`writeToBytes`)
+   * and the file driver (`writeToFile` of `ndpack/node`: the CLI's `convert`, `pack` and `extract`
+   * for every format) both run. `write` runs it in memory for .npy, .npz and .safetensors. ndpack's
+   * `write` is `encode`, which does not: its plan (`planEncoding`, the same declarations and layout)
+   * writes into one buffer with each payload copied and checksummed in one pass, in steps that stay
+   * in the CPU cache, its CRCs taken on one thread while another maps the output's pages
+   * (`encode.ts`); the memory driver gathers pieces, then copies them, and would checksum each
+   * payload apart from its copy, reading it twice (S1 was 1.7x slower that way, bench/README.md).
    * @internal
    */
-  readonly planWrite?: (arrays: readonly ArrayPlan[], options?: Readonly<Record<string, unknown>>) => WriteSteps;
+  readonly planWrite: (arrays: readonly ArrayPlan[], options?: Readonly<Record<string, unknown>>) => WriteSteps;
 }
