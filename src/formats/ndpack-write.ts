@@ -24,7 +24,7 @@ import { nextRecordOffset } from "../layout.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
 import type { ArrayPlan, KeptStep, PayloadStep, PayloadWritten, WriteStep, WriteSteps } from "./write.js";
 
-/** One array declared to `createWriter` of `ndpack/node` (or planned by {@link planNdpackWrite}): everything but its bytes. */
+/** One array declared to `createWriter` of `ndpack/node`: everything but its bytes. */
 export interface WriterEntry {
   /** Non-empty and unique in the file. */
   readonly name: string;
