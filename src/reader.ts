@@ -22,7 +22,7 @@ import { checkOptionNames, NdpackError, notFoundError, withPath } from "./errors
 import { LIMIT_OPTIONS, type Checksum } from "./format.js";
 import { FIRST_READ_BYTES, recognizeFile, resolveLimits } from "./header.js";
 import { formatNamedIn, formatOfNameIn, sniffFormatIn, SNIFF_BYTES } from "./formats/find.js";
-import { NDPACK_FORMAT } from "./formats/ndpack.js";
+import { NDPACK_READER } from "./formats/ndpack.js";
 import type { Container, ContainerOptions, FormatName, FormatReader, NameIndex } from "./formats/types.js";
 import { viewOrCopy } from "./interop/common.js";
 import { isMemorySource } from "./io/bytes.js";
@@ -584,7 +584,7 @@ async function runSteps<T>(steps: PrefetchingSteps<T>, source: CountingSource, s
 }
 
 /** The core's formats when the caller names none: ndpack's alone (see {@link OpenSourceOptions.formats}). */
-const CORE_FORMATS: readonly FormatReader[] = [NDPACK_FORMAT];
+const CORE_FORMATS: readonly FormatReader[] = [NDPACK_READER];
 
 /** The format of the file whose first bytes are `head`: the one named, else told from `head`, else from the name's extension. */
 function chooseFormat(head: Uint8Array, size: number, options: OpenSourceOptions): FormatReader {

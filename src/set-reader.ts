@@ -18,7 +18,7 @@
 import type { ArrayInfo, ArrayVerification, NdArray, VerifyReport } from "./decode.js";
 import { NdpackError } from "./errors.js";
 import type { Checksum } from "./format.js";
-import { NDPACK_FORMAT } from "./formats/ndpack.js";
+import { NDPACK_READER } from "./formats/ndpack.js";
 import { SAFETENSORS_READER } from "./formats/safetensors.js";
 import type { FormatName, FormatReader } from "./formats/types.js";
 import { readExactly, type ByteSource, type ReadRequestOptions } from "./io/source.js";
@@ -49,7 +49,7 @@ export interface OpenedShard {
 export type ShardOpener = (shard: SetShard, options: ReadRequestOptions) => Promise<OpenedShard>;
 
 /** The formats a shard may have (FORMAT.md §12): a set reads both whatever `formats` its caller gives. */
-const SHARD_FORMATS: readonly FormatReader[] = [NDPACK_FORMAT, SAFETENSORS_READER];
+const SHARD_FORMATS: readonly FormatReader[] = [NDPACK_READER, SAFETENSORS_READER];
 
 /** Options of {@link openSet}: the shards' read options and limits, which also apply to the index (`maxDepth`, `maxArrays`, `maxNameBytes`), and the index's size limit. */
 export interface OpenSetOptions extends Omit<OpenSourceOptions, "format" | "firstReadBytes"> {

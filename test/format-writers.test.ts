@@ -1,8 +1,8 @@
 /**
  * Each format has one writer (a plan that yields the file's steps, `formats/write.ts`), run in
- * memory by the whole-buffer writers and into files by `writeToFile` (the CLI's path): the same
- * arrays and options give the same bytes both ways, for every format and every path through the
- * drivers (stored and deflated zip members, small ones held with their header and large ones
+ * memory by the whole-buffer writers (ndpack's is `encode`, whose bytes its plan writes too) and
+ * into files by `writeToFile` (the CLI's path): the same arrays and options give the same bytes
+ * both ways, for every format and every path through the drivers (stored and deflated zip members, small ones held with their header and large ones
  * whose header is filled in place, byte swapping, Fortran order rearranged for safetensors,
  * ZIP64), and through the built command line too. numpy and safetensors read the outputs.
  */
@@ -13,6 +13,7 @@ import { formatNamed } from "../src/formats/index.js";
 import { writeToBytes, type ArrayInMemory } from "../src/formats/write.js";
 import { toNpy, toNpz, toSafetensors } from "../src/interop/index.js";
 import { planNpzWrite } from "../src/interop/npz.js";
+import { planNdpackWrite } from "../src/formats/ndpack-write.js";
 import { cOrderBytes } from "../src/interop/common.js";
 import { save } from "../src/node/index.js";
 import { writeToFile, type ArrayInChunks } from "../src/node/write-file.js";
@@ -72,7 +73,7 @@ async function throughFile(plan: () => ReturnType<NonNullable<ReturnType<typeof 
 }
 
 describe("the memory and file drivers write the same bytes for every format", () => {
-  const cases: { label: string; format: "npy" | "npz" | "safetensors"; sources: readonly Source[]; options: Record<string, unknown>; memory: () => Uint8Array }[] = [
+  const cases: { label: string; format: "ndpack" | "npy" | "npz" | "safetensors"; sources: readonly Source[]; options: Record<string, unknown>; memory: () => Uint8Array }[] = [
     { label: ".npy, C order", format: "npy", sources: [LARGE], options: {}, memory: () => toNpy(specs([LARGE])[0]![1]) },
     { label: ".npy, Fortran order, big-endian", format: "npy", sources: [FORTRAN], options: { byteOrder: "big" }, memory: () => toNpy(specs([FORTRAN])[0]![1], { byteOrder: "big" }) },
     { label: ".npz, stored", format: "npz", sources: SOURCES, options: {}, memory: () => toNpz(specs(SOURCES)) },
@@ -81,6 +82,8 @@ describe("the memory and file drivers write the same bytes for every format", ()
     { label: ".npz, deflated, level 6", format: "npz", sources: SOURCES, options: { compress: true }, memory: () => toNpz(specs(SOURCES), { compress: true }) },
     { label: ".npz, big-endian (the CLI's --big-endian)", format: "npz", sources: SOURCES, options: { byteOrder: "big" }, memory: () => writeToBytes(planNpzWrite(inMemory(SOURCES), { byteOrder: "big" }), inMemory(SOURCES)) },
     { label: ".safetensors, Fortran order rearranged", format: "safetensors", sources: SOURCES, options: { metadata: METADATA }, memory: () => toSafetensors(specs(SOURCES), { metadata: METADATA }) },
+    { label: ".ndp, Fortran order kept, with metadata", format: "ndpack", sources: SOURCES, options: { metadata: METADATA }, memory: () => encode(specs(SOURCES), { metadata: METADATA }) },
+    { label: ".ndp, shuffle+deflate, big-endian, alignment 8", format: "ndpack", sources: SOURCES, options: { codec: "shuffle+deflate", byteOrder: "big", alignment: 8 }, memory: () => encode(specs(SOURCES), { codec: "shuffle+deflate", byteOrder: "big", alignment: 8 }) },
   ];
   test.each(cases)("$label", async ({ format, sources, options, memory }) => {
     const expected = memory();
@@ -134,7 +137,13 @@ describe("the command line writes what the whole-buffer writers write", () => {
     { label: "convert to .npz", out: "cli.npz", args: (out) => ["convert", tmp.path("all.ndp"), out], expected: () => toNpz(specs(SOURCES), { metadata: METADATA }) },
     { label: "convert to .npz --compress --level 3", out: "cli-c.npz", args: (out) => ["convert", tmp.path("all.ndp"), out, "--compress", "--level", "3"], expected: () => toNpz(specs(SOURCES), { metadata: METADATA, compress: true, compressionLevel: 3 }) },
     { label: "convert to .safetensors", out: "cli.safetensors", args: (out) => ["convert", tmp.path("all.ndp"), out], expected: () => toSafetensors(specs(SOURCES), { metadata: METADATA }) },
-    { label: "convert to .ndp (createWriter) and encode", out: "cli.ndp", args: (out) => ["convert", tmp.path("all.ndp"), out], expected: () => encode(specs(SOURCES), { metadata: METADATA }) },
+    { label: "convert to .ndp and encode", out: "cli.ndp", args: (out) => ["convert", tmp.path("all.ndp"), out], expected: () => encode(specs(SOURCES), { metadata: METADATA }) },
+    {
+      label: "convert to .ndp --compress --big-endian --alignment 4096 (the header written last)",
+      out: "cli-c.ndp",
+      args: (out) => ["convert", tmp.path("all.ndp"), out, "--compress", "--big-endian", "--alignment", "4096"],
+      expected: () => writeToBytes(planNdpackWrite(inMemory(SOURCES), { metadata: METADATA, codec: "shuffle+deflate", byteOrder: "big", alignment: 4096, header: "reserved" }), inMemory(SOURCES)),
+    },
   ];
   test.each(runs)("$label", async ({ args, out, expected }) => {
     const path = tmp.path(out);

@@ -14,7 +14,8 @@
  * Nothing is trusted: the member is still read and inflated by the reader, which checks its
  * stream, its size and its CRC-32 with the same errors as without this path (its errors are the
  * ones reported), and the payload written is inflated too, and must decode to exactly the array's
- * bytes (its size and CRC-32); otherwise nothing is kept (the writer's temporary file is removed).
+ * bytes (its size and CRC-32, nothing after its end); otherwise the stream fails at its end, and
+ * nothing is kept (the file driver removes its temporary file).
  * A member without a restart point within its first {@link SEARCH_BYTES} (a small array, or
  * blocks that never end on a byte boundary) is compressed again.
  *
@@ -23,11 +24,11 @@
 import { constants, deflateRawSync } from "node:zlib";
 import { inflate as pakoInflate, inflateInit2 } from "pako/lib/zlib/inflate.js";
 import ZStream from "pako/lib/zlib/zstream.js";
-import { inflateStream } from "../codecs.js";
+import { createInflater } from "../codecs.js";
 import { crc32 } from "../crc32.js";
 import { NdpackError } from "../errors.js";
+import { storedBound } from "../formats/ndpack-write.js";
 import { FileSource } from "../node/file-source.js";
-import { storedBound, writeStored, type NdpackWriter } from "../node/writer.js";
 import type { ArrayEntry } from "./formats.js";
 
 /** How far DEFLATE refers back (RFC 1951 §3.2.5): a block starting this far past the .npy header never refers into it. */
@@ -104,42 +105,111 @@ async function crcOf(chunks: AsyncIterable<Uint8Array>): Promise<number> {
   return crc;
 }
 
+/** Compressed bytes given to the checking inflater at a time, so that what it returns at once stays small. */
+const CHECK_STEP = 64 * 1024;
+
+function copyMismatch(name: string): NdpackError {
+  return new NdpackError("CODEC_ERROR", `array "${name}": the copied deflate stream does not decode to the member's array (internal error)`, { array: name });
+}
+
 /**
- * Writes array `name` (`entry`: a deflated member of the .npz file at `path`, whose byte order is
- * the output's) to `writer` as the member's own DEFLATE stream behind a restart point (see the
- * module notes), the first part compressed at `level`. `verified` yields the array's bytes in the
- * file's byte order, read and checked by the reader. Returns false, having written nothing, when
- * the member has no restart point or would not fit the room reserved for its stored length.
- *
- * @throws the errors of `verified` (the input's), then IO_ERROR and FILE_CHANGED of the copy.
+ * Inflates the payload as it is written, for its size and CRC-32 (nothing may follow the end of
+ * its stream). Its failures are internal errors: the stream was made from a member the reader checks.
  */
-export async function copyDeflatedMember(writer: NdpackWriter, name: string, entry: ArrayEntry, path: string, level: number, verified: AsyncIterable<Uint8Array>): Promise<boolean> {
+class PayloadCheck {
+  readonly #inflater = createInflater();
+  readonly #name: string;
+  readonly #nbytes: number;
+  #pushed = 0;
+  #size = 0;
+  crc = 0;
+
+  constructor(name: string, nbytes: number) {
+    this.#name = name;
+    this.#nbytes = nbytes;
+  }
+
+  #take(pieces: readonly Uint8Array[]): void {
+    for (const piece of pieces) {
+      this.#size += piece.length;
+      if (this.#size > this.#nbytes) throw copyMismatch(this.#name);
+      this.crc = crc32(piece, this.crc);
+    }
+  }
+
+  async push(stored: Uint8Array): Promise<void> {
+    this.#pushed += stored.length;
+    for (let at = 0; at < stored.length; at += CHECK_STEP) this.#take(await this.#inflater.push(stored.subarray(at, Math.min(at + CHECK_STEP, stored.length))));
+  }
+
+  async end(): Promise<void> {
+    this.#take(await this.#inflater.end());
+    if (this.#size !== this.#nbytes || this.#inflater.consumed() !== this.#pushed) throw copyMismatch(this.#name);
+  }
+
+  close(): void {
+    this.#inflater.close();
+  }
+}
+
+/**
+ * The payload of array `name` (`entry`: a deflated member of the .npz file at `path`, whose byte
+ * order is the output's) as the member's own DEFLATE stream behind a restart point (see the module
+ * notes), the first part compressed at `level`, for `ArrayInChunks.deflated` of the file driver.
+ * `verified` yields the array's bytes in the file's byte order, read and checked by the reader
+ * while the stream is copied. Undefined, having read only the search's bytes, when the member has
+ * no restart point or would not fit the room the ndpack writer reserves for its stored length
+ * ({@link storedBound}).
+ *
+ * The stream throws, at its end at the latest: the errors of `verified` (the input's) first, then
+ * IO_ERROR and FILE_CHANGED of the copy, CODEC_ERROR when what was copied does not decode to the array.
+ */
+export async function deflatedMember(name: string, entry: ArrayEntry, path: string, level: number, verified: AsyncIterable<Uint8Array>): Promise<AsyncIterable<Uint8Array> | undefined> {
   const source = await FileSource.open(path);
+  let fresh: Uint8Array | undefined;
+  let point: RestartPoint | undefined;
   try {
     const head = await source.read(entry.offset, Math.min(entry.byteLength, SEARCH_BYTES));
-    const point = findRestartPoint(head, Math.min(SEARCH_DECODED_BYTES, entry.nbytes + WINDOW_BYTES));
-    if (point === undefined) return false;
-    const fresh = deflateRawSync(point.decoded.subarray(point.arrayStart), { level, finishFlush: constants.Z_FULL_FLUSH });
-    if (fresh.length + entry.byteLength - point.resumeAt > storedBound(entry.nbytes)) return false;
+    point = findRestartPoint(head, Math.min(SEARCH_DECODED_BYTES, entry.nbytes + WINDOW_BYTES));
+    if (point !== undefined) fresh = deflateRawSync(point.decoded.subarray(point.arrayStart), { level, finishFlush: constants.Z_FULL_FLUSH });
+  } catch (error) {
+    await source.close();
+    throw error;
+  }
+  if (point === undefined || fresh === undefined || fresh.length + entry.byteLength - point.resumeAt > storedBound(entry.nbytes)) {
+    await source.close();
+    return undefined;
+  }
+  return copiedStream(source, name, entry, fresh, point.resumeAt, verified);
+}
 
-    const payload = async function* () {
+async function* copiedStream(source: FileSource, name: string, entry: ArrayEntry, fresh: Uint8Array, resumeAt: number, verified: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
+  // The input is checked by the reader while the payload is copied and inflated.
+  const input = crcOf(verified).then(
+    (crc) => ({ crc }),
+    (error: unknown) => ({ error }),
+  );
+  const check = new PayloadCheck(name, entry.nbytes);
+  let outputError: unknown;
+  try {
+    try {
       yield fresh;
-      for (let at = point.resumeAt; at < entry.byteLength; at += COPY_BYTES) yield await source.read(entry.offset + at, Math.min(COPY_BYTES, entry.byteLength - at));
-    };
-    const written = async function* () {
-      for await (const piece of payload()) {
-        await writeStored(writer, name, piece);
+      await check.push(fresh);
+      for (let at = resumeAt; at < entry.byteLength; at += COPY_BYTES) {
+        const piece = await source.read(entry.offset + at, Math.min(COPY_BYTES, entry.byteLength - at));
         yield piece;
+        await check.push(piece);
       }
-    };
-    // The input is checked by the reader while the payload is copied and inflated.
-    const [input, output] = await Promise.allSettled([crcOf(verified), crcOf(inflateStream(written(), entry.nbytes, name))]);
-    if (input.status === "rejected") throw input.reason;
-    if (output.status === "rejected") throw output.reason;
-    if (input.value !== output.value) throw new NdpackError("CODEC_ERROR", `array "${name}": the copied deflate stream does not decode to the member's array (internal error)`, { array: name });
-    await writeStored(writer, name, "end");
-    return true;
+      await check.end();
+    } catch (error) {
+      outputError = error;
+    }
+    const checked = await input;
+    if ("error" in checked) throw checked.error;
+    if (outputError !== undefined) throw outputError;
+    if (checked.crc !== check.crc) throw copyMismatch(name);
   } finally {
+    check.close();
     await source.close();
   }
 }

@@ -3,12 +3,14 @@
  * `ndpack convert`, `pack` and `extract` all end here. Every output is written atomically (a
  * temporary file renamed over the path once complete), so a failed command leaves the path as it was.
  *
- * The CLI only picks the writer: ndpack files through `createWriter`, the other formats through
- * their own writer in the format table (`planWrite`, the same that `toNpy`, `toNpz` and
- * `toSafetensors` run in memory), run into the file by `writeToFile` of `node/write-file.ts`. What
- * each holds in memory while writing: one chunk of the array being copied, except for Fortran-order
- * arrays with more than one dimension longer than 1 written to .safetensors, which are gathered
- * whole to be written in C order (safetensors has no other).
+ * The CLI only picks the writer and its options: every format is written by its own writer in the
+ * format table (`planWrite`, the same that `encode`'s checks, `toNpy`, `toNpz` and `toSafetensors`
+ * share), run into the file by `writeToFile` of `node/write-file.ts`. ndpack files with compressed
+ * arrays are written with their header last (`"reserved"`, `createWriter`'s layout), so that
+ * nothing is held. What each holds in memory while writing: one chunk of the array being copied
+ * (and the compressor's pieces in flight), except for Fortran-order arrays with more than one
+ * dimension longer than 1 written to .safetensors, which are gathered whole to be written in C
+ * order (safetensors has no other).
  *
  * @module
  */
@@ -20,12 +22,11 @@ import { formatNamed } from "../formats/index.js";
 import { SetFiles } from "../node/set-writer.js";
 import { writeToFile, type ArrayInChunks } from "../node/write-file.js";
 import type { AtomicFile } from "../node/io.js";
-import { createWriter } from "../node/writer.js";
 import { planShards, setIndexFileName, writeSetIndex } from "../set.js";
 import { usageError, withFile } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
 import { chunksOf, formatLabel, type ArrayEntry, type FileFormat } from "./formats.js";
-import { copyDeflatedMember } from "./deflate-reuse.js";
+import { deflatedMember } from "./deflate-reuse.js";
 import { DEFAULT_COMPRESSION_LEVEL } from "../compress.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
 
@@ -55,7 +56,7 @@ export interface WriteOptions {
   /** Called with the number of array bytes each time a chunk has been written. */
   readonly onProgress?: (bytes: number) => void;
   /**
-   * .npy, .npz and .safetensors: makes the complete temporary file the output (default: fsync, rename,
+   * Makes the complete temporary file the output (default: fsync, rename,
    * fsync the directory, `AtomicFile.commit`). `extract` writes many files into one directory and
    * commits them its own way: their fsyncs overlapping, the directory fsynced once at the end.
    */
@@ -86,11 +87,33 @@ async function* progressChunks(array: OutputArray, onProgress?: (bytes: number) 
   }
 }
 
-/** Writes `arrays` to `path` in `options.format`. */
+/**
+ * Writes `arrays` to `path` in `options.format`: the format's own writer (its row of the format
+ * table), run by the file driver, each array streamed from its source chunk by chunk.
+ */
 export async function writeArrays(path: string, arrays: readonly OutputArray[], options: WriteOptions): Promise<void> {
   checkWriteOptions(options, arrays.length);
-  if (options.format === "ndpack") return writeNdpack(path, arrays, options);
-  return writeForeign(path, arrays, options);
+  const sources = arrays.map((array): ArrayInChunks => {
+    const { entry } = array;
+    const source: ArrayInChunks = {
+      name: array.name,
+      dtype: DTYPES[entry.dtype],
+      shape: entry.shape,
+      order: entry.order,
+      nbytes: entry.nbytes,
+      codec: options.codec ?? entry.codec,
+      chunks: () => chunksOf(array.file, entry.name),
+    };
+    if (!keepsDeflateStream(array, options)) return source;
+    // The chunks are in this machine's byte order, which keepsDeflateStream requires; they are read and checked while the stream is copied.
+    return { ...source, deflated: () => deflatedMember(array.name, entry, array.file.path!, DEFAULT_COMPRESSION_LEVEL, progressChunks(array, options.onProgress)) };
+  });
+  const steps = formatNamed(options.format).planWrite(sources, planOptions(arrays, options));
+  await writeToFile(path, steps, sources, {
+    followSymlinks: options.followSymlinks ?? false,
+    ...(options.commit === undefined ? {} : { commit: options.commit }),
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+  });
 }
 
 /**
@@ -138,36 +161,22 @@ function keepsDeflateStream(array: OutputArray, options: WriteOptions): boolean 
   const { entry, file } = array;
   const byteOrder = options.byteOrder ?? "little";
   const sameOrder = DTYPES[entry.dtype].wordSize === 1 || (entry.byteOrder === byteOrder && byteOrder === HOST_BYTE_ORDER);
-  return file.format === "npz" && file.path !== undefined && entry.codec === "deflate" && options.codec === undefined && options.compressionLevel === undefined && sameOrder;
+  return options.format === "ndpack" && file.format === "npz" && file.path !== undefined && entry.codec === "deflate" && options.codec === undefined && options.compressionLevel === undefined && sameOrder;
 }
 
-async function writeNdpack(path: string, arrays: readonly OutputArray[], options: WriteOptions): Promise<void> {
-  const entries = arrays.map(({ name, entry }) => ({ name, dtype: entry.dtype, shape: entry.shape, order: entry.order, codec: options.codec ?? entry.codec }));
-  const writer = await createWriter(path, entries, {
-    metadata: options.metadata,
-    ...(options.alignment === undefined ? {} : { alignment: options.alignment }),
-    ...(options.checksum === undefined ? {} : { checksum: options.checksum }),
-    ...(options.byteOrder === undefined ? {} : { byteOrder: options.byteOrder }),
-    ...(options.compressionLevel === undefined ? {} : { compressionLevel: options.compressionLevel }),
-    followSymlinks: options.followSymlinks ?? false,
-  });
-  try {
-    for (const array of arrays) {
-      // The chunks are in this machine's byte order, which keepsDeflateStream requires.
-      if (keepsDeflateStream(array, options) && (await copyDeflatedMember(writer, array.name, array.entry, array.file.path!, DEFAULT_COMPRESSION_LEVEL, progressChunks(array, options.onProgress)))) continue;
-      await writer.writeAll(array.name, progressChunks(array, options.onProgress));
-    }
-    await writer.close();
-  } catch (error) {
-    await writer.abort(error);
-    throw error;
-  }
-}
-
-/** The options of a foreign format's writer, from the command's. */
+/** The options of the format's writer, from the command's. */
 function planOptions(arrays: readonly OutputArray[], options: WriteOptions): Readonly<Record<string, unknown>> {
   const byteOrder = options.byteOrder ?? "little";
   switch (options.format) {
+    case "ndpack":
+      return {
+        metadata: options.metadata,
+        byteOrder,
+        header: "reserved",
+        ...(options.alignment === undefined ? {} : { alignment: options.alignment }),
+        ...(options.checksum === undefined ? {} : { checksum: options.checksum }),
+        ...(options.compressionLevel === undefined ? {} : { compressionLevel: options.compressionLevel }),
+      };
     case "npy":
       return { byteOrder };
     case "npz": {
@@ -177,21 +186,4 @@ function planOptions(arrays: readonly OutputArray[], options: WriteOptions): Rea
     default:
       return { metadata: options.metadata };
   }
-}
-
-/**
- * Writes a .npy, .npz or .safetensors file: the format's own writer (its row of the format table),
- * run by the file driver, each array streamed from its source chunk by chunk.
- */
-async function writeForeign(path: string, arrays: readonly OutputArray[], options: WriteOptions): Promise<void> {
-  const sources: ArrayInChunks[] = arrays.map((array) => {
-    const dtype = DTYPES[array.entry.dtype];
-    return { name: array.name, dtype, shape: array.entry.shape, order: array.entry.order, nbytes: array.entry.nbytes, chunks: () => chunksOf(array.file, array.entry.name) };
-  });
-  const steps = formatNamed(options.format).planWrite!(sources, planOptions(arrays, options));
-  await writeToFile(path, steps, sources, {
-    followSymlinks: options.followSymlinks ?? false,
-    ...(options.commit === undefined ? {} : { commit: options.commit }),
-    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
-  });
 }

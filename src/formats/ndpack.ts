@@ -1,16 +1,19 @@
 /**
  * ndpack in the format table: the header reader is FORMAT.md §9 steps 1–21 as written once in
  * `header.ts` ({@link readLayoutSteps}); an array is its record, checked by step 22 as written
- * once in `decode.ts` ({@link checkRecord}), then viewed or copied as `decode` does.
+ * once in `decode.ts` ({@link checkRecord}), then viewed or copied as `decode` does. The writer
+ * is the plan of `ndpack-write.ts` ({@link planNdpackWrite}).
  *
  * @module
  */
 import { checkRecord, checkRecordTail, materialize, arrayInfo, recordEnd, type ArrayInfo } from "../decode.js";
-import { encode } from "../encode.js";
+import { encode, type ArraysInput } from "../encode.js";
 import { MAGIC } from "../format.js";
 import { readLayoutSteps, resolveLimits, type FileLayout } from "../header.js";
 import type { RangeSteps } from "../io/steps.js";
-import type { Container, ContainerOptions, FileFormat } from "./types.js";
+import { planNdpackWrite } from "./ndpack-write.js";
+import type { ArrayPlan } from "./write.js";
+import type { Container, ContainerOptions, FileFormat, FormatReader } from "./types.js";
 
 /** The {@link Container} of an ndpack file whose layout has been read and checked. */
 export function ndpackContainer(layout: FileLayout): Container {
@@ -59,12 +62,18 @@ function* readNdpackContainer(size: number, options: ContainerOptions): RangeSte
   return ndpackContainer(yield* readLayoutSteps(size, resolveLimits(options), options.firstReadBytes));
 }
 
-/** ndpack's row of the format table. */
-export const NDPACK_FORMAT: FileFormat = {
+/** The reading part of ndpack's row: what the lazy readers of `ndpack/source` take, so that their bundles carry no writer. */
+export const NDPACK_READER: FormatReader = {
   name: "ndpack",
   label: "ndpack",
   extensions: [".ndp", ".ndpack"],
   sniff: (head) => MAGIC.every((byte, i) => head[i] === byte),
   readContainer: readNdpackContainer,
-  write: (arrays, options) => encode(arrays, options),
 };
+
+/** ndpack's row of the format table. */
+// Marked pure (a spread is not, to a bundler), so that a bundle which never names this row drops it and its writer.
+export const NDPACK_FORMAT: FileFormat = /* @__PURE__ */ Object.assign({}, NDPACK_READER, {
+  write: (arrays: ArraysInput, options?: Readonly<Record<string, unknown>>) => encode(arrays, options),
+  planWrite: (arrays: readonly ArrayPlan[], options?: Readonly<Record<string, unknown>>) => planNdpackWrite(arrays, options),
+});

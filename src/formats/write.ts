@@ -3,21 +3,24 @@
  * out before any byte is written) that yields the file's bytes in order as {@link WriteStep}s:
  * literal bytes (headers, padding, directories), an array's payload that the driver supplies (in the
  * byte order and element order the format stores; deflated and checksummed on the way when the
- * format asks), and a reserved span filled in later (a zip local header, which holds its member's
- * CRC-32 and compressed size). Drivers only move bytes: {@link writeToBytes} here for memory (the
- * whole-buffer writers `toNpy`, `toNpz`, `toSafetensors`), and `writeToFile` of `ndpack/node` for
- * files (atomic, durable: the CLI's `convert`, `pack` and `extract`). Both run the same plan, so a
- * file written through either has the same bytes.
+ * format asks; or kept, to be appended later), and a reserved span filled in later (a zip local
+ * header, which holds its member's CRC-32 and compressed size; an ndpack header written last).
+ * Drivers only move bytes: {@link writeToBytes} here for memory (the whole-buffer writers `toNpy`,
+ * `toNpz`, `toSafetensors`), and `writeToFile` of `ndpack/node` for files (atomic, durable: the
+ * CLI's `convert`, `pack` and `extract`, for every format). Both run the same plan, so a file
+ * written through either has the same bytes (DEFLATE aside: the file driver deflates arrays over
+ * 4 MiB in pieces on several cores, `node/deflate.ts`, a different stream of the same bytes).
  *
  * @module
  */
 import { copySwapped } from "../bytes.js";
 import { crc32 } from "../crc32.js";
+import { shuffle } from "../codecs.js";
 import { deflateRaw } from "../compress.js";
 import type { DtypeInfo } from "../dtypes.js";
 import type { PreparedArray } from "../encode.js";
 import { NdpackError } from "../errors.js";
-import type { ByteOrder, Order } from "../format.js";
+import type { ByteOrder, Codec, Order } from "../format.js";
 import { cOrderBytes } from "../interop/common.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
 
@@ -29,6 +32,8 @@ export interface ArrayPlan {
   readonly order: Order;
   /** Bytes of the array (its element count times its item size). */
   readonly nbytes: number;
+  /** The codec asked for this array, for a format that compresses array by array (ndpack: as `ArraySpec.codec`); others ignore it. */
+  readonly codec?: Codec;
 }
 
 /**
@@ -44,8 +49,23 @@ export interface PayloadStep {
   readonly prefix?: Uint8Array;
   /** DEFLATE level: the prefix and the payload are stored as one raw DEFLATE stream. */
   readonly deflateLevel?: number;
+  /** With `deflateLevel`: FORMAT.md §5's byte shuffle, in words of this many bytes, before deflating (ndpack's `shuffle+deflate`). */
+  readonly shuffle?: number;
   /** Whether the plan needs the CRC-32 of the prefix and payload (before compression). */
   readonly crc: boolean;
+  /** With `crc`: the CRC-32 of the stored bytes instead (after compression), as ndpack's records take it. */
+  readonly crcOfStored?: boolean;
+  /**
+   * With `deflateLevel`: keep the stored bytes instead of appending them (the driver answers as
+   * usual); a later {@link KeptStep} appends them. For a header that must hold the stored length
+   * and comes first. Kept bytes never appended are dropped at the end.
+   */
+  readonly keep?: boolean;
+}
+
+/** Append the stored bytes kept for payload `kept` (see {@link PayloadStep.keep}). */
+export interface KeptStep {
+  readonly kept: number;
 }
 
 /** Append `reserve` bytes that a later {@link FillStep} gives (at most one reservation is open at a time). */
@@ -59,7 +79,7 @@ export interface FillStep {
 }
 
 /** One step of a writer: literal bytes to append, or one of the steps above. */
-export type WriteStep = Uint8Array | PayloadStep | ReserveStep | FillStep;
+export type WriteStep = Uint8Array | PayloadStep | KeptStep | ReserveStep | FillStep;
 
 /** What a driver answers to a {@link PayloadStep}. */
 export interface PayloadWritten {
@@ -123,6 +143,7 @@ export function writeToBytes(steps: WriteSteps, arrays: readonly ArrayInMemory[]
   const pieces: Piece[] = [];
   let length = 0;
   let reserved: { piece: Piece; length: number } | undefined;
+  const kept = new Map<number, Uint8Array>();
   let next = steps.next();
   while (next.done !== true) {
     const step = next.value;
@@ -138,6 +159,11 @@ export function writeToBytes(steps: WriteSteps, arrays: readonly ArrayInMemory[]
       checkFill(reserved?.length, step.fill);
       reserved!.piece.bytes = step.fill;
       reserved = undefined;
+    } else if ("kept" in step) {
+      const bytes = kept.get(step.kept)!;
+      kept.delete(step.kept);
+      pieces.push({ bytes });
+      length += bytes.length;
     } else {
       const array = arrays[step.payload]!;
       const ordered = cOrderBytes(array.source, array.shape, step.cOrder ? array.order : "C", array.dtype.itemSize);
@@ -148,10 +174,13 @@ export function writeToBytes(steps: WriteSteps, arrays: readonly ArrayInMemory[]
         content.set(prefix, 0);
         if (swap) copySwapped(ordered, content, prefix.length, array.dtype.wordSize);
         else content.set(ordered, prefix.length);
-        const stored = deflateRaw(content, step.deflateLevel);
-        pieces.push({ bytes: stored });
-        length += stored.length;
-        answer = { crc: step.crc ? crcOf(content, 0) : 0, storedLength: stored.length };
+        const stored = deflateRaw(step.shuffle === undefined ? content : shuffle(content, step.shuffle), step.deflateLevel);
+        if (step.keep === true) kept.set(step.payload, stored);
+        else {
+          pieces.push({ bytes: stored });
+          length += stored.length;
+        }
+        answer = { crc: step.crc ? crcOf(step.crcOfStored === true ? stored : content, 0) : 0, storedLength: stored.length };
       } else {
         let crc = 0;
         if (step.crc) {

@@ -37,7 +37,8 @@ import {
 } from "../set.js";
 import { save, type SaveOptions } from "./fs.js";
 import { AtomicFile, ioError, readAt, syncDirectory, toPath, writeAt, type PathLike } from "./io.js";
-import { createWriter, declareArrays, type NdpackWriter, type WriterEntry, type WriterOptions } from "./writer.js";
+import { declareArrays, type WriterEntry } from "../formats/ndpack-write.js";
+import { createWriter, type NdpackWriter, type WriterOptions } from "./writer.js";
 
 /**
  * Default largest total of array bytes per shard: 5 GB, Hugging Face's long-standing default

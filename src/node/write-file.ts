@@ -4,7 +4,11 @@
  * the rename when durable), each array's payload streaming through chunk by chunk: byte-swapped,
  * checksummed and deflated on the way as the plan asks. Memory holds one chunk of the array being
  * written, except for an array that must be rearranged into C order (a Fortran-order array with
- * more than one dimension longer than 1, for .safetensors), which is gathered whole.
+ * more than one dimension longer than 1, for .safetensors), which is gathered whole, and for the
+ * payloads a plan asks to keep (ndpack's compressed payloads under a header that comes first, in
+ * its `"exact"` layout), which are held, compressed, until appended. A shuffled payload (ndpack's
+ * `shuffle+deflate`) is shuffled through a scratch file next to the temporary file
+ * (`shuffle-spool.ts`), so that an array larger than memory can be shuffled.
  *
  * A reserved span (a zip local header, which holds its member's CRC-32 and size) is written when
  * its bytes are known: the output after it is held in memory up to {@link HOLD_BYTES}, so that a
@@ -20,6 +24,7 @@ import { NdpackError } from "../errors.js";
 import { checkFill, crcOf, isBytesStep, needsReorder, needsSwap, type ArrayPlan, type PayloadStep, type PayloadWritten, type WriteSteps } from "../formats/write.js";
 import { cOrderBytes } from "../interop/common.js";
 import { AtomicFile, FileSink, ioError, writeAt, type TargetOptions } from "./io.js";
+import { ScratchFile, ShuffleSpool } from "./shuffle-spool.js";
 
 /** Output held in memory after an open reservation before the span is written as zeros and filled in place later. */
 const HOLD_BYTES = 64 * 1024;
@@ -31,6 +36,13 @@ export interface ArrayInChunks extends ArrayPlan {
    * be byte-swapped alone); a chunk may be reused once the next is asked for.
    */
   chunks(): AsyncIterable<Uint8Array>;
+  /**
+   * The array's bytes, as the plan stores them, already as one raw DEFLATE stream, when the
+   * source has one to give (the CLI copies numpy's streams, `cli/deflate-reuse.ts`); `undefined`
+   * when it has none, and the driver deflates the chunks. Asked only for a payload deflated without
+   * a prefix or a shuffle, whose CRC (if any) is of its stored bytes. The pieces are not reused.
+   */
+  deflated?(): Promise<AsyncIterable<Uint8Array> | undefined>;
 }
 
 /** Options of {@link writeToFile}. */
@@ -145,18 +157,47 @@ async function* storedContent(array: ArrayInChunks, step: PayloadStep, onProgres
   if (received !== array.nbytes) throw new NdpackError("INVALID_ARGUMENT", `array "${array.name}" gave ${received} of its ${array.nbytes} bytes`, { array: array.name, expected: array.nbytes, actual: received });
 }
 
-/** Appends a payload step's bytes (deflated when asked); its CRC-32 is taken before compression. */
-async function writePayload(out: StepWriter, array: ArrayInChunks, step: PayloadStep, onProgress?: (bytes: number) => void): Promise<PayloadWritten> {
+/** What a payload step needs besides its array: progress reports, the shuffle's scratch file, the payloads kept. */
+interface PayloadContext {
+  readonly onProgress: ((bytes: number) => void) | undefined;
+  readonly scratch: ScratchFile;
+  readonly kept: Map<number, Uint8Array[]>;
+}
+
+/** The content shuffled (FORMAT.md §5) in words of `wordSize` bytes, through the scratch file. */
+async function* shuffledContent(content: AsyncIterable<Uint8Array>, nbytes: number, wordSize: number, scratch: ScratchFile): AsyncGenerator<Uint8Array, void, undefined> {
+  const spool = new ShuffleSpool(await scratch.handle(), nbytes, wordSize);
+  for await (const piece of content) await spool.append(piece);
+  yield* spool.shuffled();
+}
+
+/**
+ * Appends (or keeps) a payload step's bytes, deflated when asked; its CRC-32 is taken before
+ * compression, or of the stored bytes when the step says so.
+ */
+async function writePayload(out: StepWriter, array: ArrayInChunks, step: PayloadStep, context: PayloadContext): Promise<PayloadWritten> {
+  const crcOfContent = step.crc && step.crcOfStored !== true;
   let crc = 0;
   const content = (async function* () {
-    for await (const piece of storedContent(array, step, onProgress)) {
-      if (step.crc) crc = crcOf(piece, crc);
+    for await (const piece of storedContent(array, step, context.onProgress)) {
+      if (crcOfContent) crc = crcOf(piece, crc);
       yield piece;
     }
   })();
+  let stored: AsyncIterable<Uint8Array> = content;
+  if (step.deflateLevel !== undefined) {
+    const reusable = step.shuffle === undefined && step.prefix === undefined && !crcOfContent;
+    const deflated = reusable ? await array.deflated?.() : undefined;
+    const input = step.shuffle === undefined ? content : shuffledContent(content, array.nbytes, step.shuffle, context.scratch);
+    stored = deflated ?? throughCodec(input, createDeflater(step.deflateLevel));
+  }
+  const kept: Uint8Array[] | undefined = step.keep === true ? [] : undefined;
+  if (kept !== undefined) context.kept.set(step.payload, kept);
   let storedLength = 0;
-  for await (const piece of step.deflateLevel === undefined ? content : throughCodec(content, createDeflater(step.deflateLevel))) {
-    await out.append(piece);
+  for await (const piece of stored) {
+    if (step.crc && !crcOfContent) crc = crcOf(piece, crc);
+    if (kept !== undefined) kept.push(piece);
+    else await out.append(piece);
     storedLength += piece.length;
   }
   return { crc, storedLength };
@@ -171,6 +212,7 @@ async function writePayload(out: StepWriter, array: ArrayInChunks, step: Payload
 export async function writeToFile(path: string, steps: WriteSteps, arrays: readonly ArrayInChunks[], options: FileWriteOptions = {}): Promise<void> {
   const durable = options.durable ?? true;
   const file = await AtomicFile.create(path, { followSymlinks: options.followSymlinks ?? false });
+  const context: PayloadContext = { onProgress: options.onProgress, scratch: new ScratchFile(`${file.tempPath}.shuffle`), kept: new Map() };
   try {
     const out = new StepWriter(file);
     let next = steps.next();
@@ -180,13 +222,18 @@ export async function writeToFile(path: string, steps: WriteSteps, arrays: reado
       if (isBytesStep(step)) await out.append(step);
       else if ("reserve" in step) out.reserve(step.reserve);
       else if ("fill" in step) await out.fill(step.fill);
-      else answer = await writePayload(out, arrays[step.payload]!, step, options.onProgress);
+      else if ("kept" in step) {
+        for (const piece of context.kept.get(step.kept)!) await out.append(piece);
+        context.kept.delete(step.kept);
+      } else answer = await writePayload(out, arrays[step.payload]!, step, context);
       next = steps.next(answer);
     }
     await out.finish();
   } catch (error) {
     await file.discard();
     throw error;
+  } finally {
+    await context.scratch.remove();
   }
   await (options.commit ? options.commit(file) : file.commit(durable));
 }

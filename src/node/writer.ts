@@ -19,34 +19,21 @@
  *
  * @module
  */
-import { open as openHandle, unlink, type FileHandle } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
 import { copySwapped } from "../bytes.js";
 import type { StreamCodec } from "../codecs.js";
-import { DEFAULT_COMPRESSION_LEVEL } from "../compress.js";
 import { crc32 } from "../crc32.js";
-import { DTYPES, isDtype, typedArrayTag, unknownDtypeMessage, type Dtype, type DtypeInfo } from "../dtypes.js";
-import { checkElementBytes, checkShape, ENCODE_OPTIONS, layoutHead, planEncoding, type ArraySpec, type EncodeOptions } from "../encode.js";
+import { typedArrayTag } from "../dtypes.js";
+import { checkElementBytes, ENCODE_OPTIONS, type EncodeOptions } from "../encode.js";
 import { checkOptionNames, NdpackError, notFoundError, withPath } from "../errors.js";
-import { CODECS, DEFAULT_ALIGNMENT, PREAMBLE_SIZE, type ByteOrder, type Checksum, type Codec, type Order } from "../format.js";
-import { elementCount } from "../header.js";
+import { declareArrays, headFor, storedBound, type DeclaredArray, type DeclaredFile, type WriterEntry } from "../formats/ndpack-write.js";
+import { PREAMBLE_SIZE } from "../format.js";
 import { dataSectionStart, nextRecordOffset, placeRecords } from "../layout.js";
-import { HOST_BYTE_ORDER } from "../runtime.js";
 import { createDeflater } from "./deflate.js";
-import { AtomicFile, FileSink, ioError, readAt, toPath, writeAt, type PathLike, type TargetOptions } from "./io.js";
+import { AtomicFile, FileSink, ioError, toPath, writeAt, type PathLike, type TargetOptions } from "./io.js";
+import { ScratchFile, ShuffleSpool } from "./shuffle-spool.js";
 
-/** One array declared to {@link createWriter}: everything but its bytes. */
-export interface WriterEntry {
-  /** Non-empty and unique in the file. */
-  readonly name: string;
-  /** The element type (FORMAT.md §3). */
-  readonly dtype: Dtype;
-  /** Dimensions; `[]` is a 0-d scalar. */
-  readonly shape: readonly number[];
-  /** `"C"` (default) or `"F"`: the order in which the bytes will be written. */
-  readonly order?: Order;
-  /** As in `ArraySpec`: a codec for this array, overriding the file-wide `codec` option; `"none"` (or nothing) leaves the choice to that option. Path targets only, see {@link createWriter}. */
-  readonly codec?: Codec;
-}
+export type { WriterEntry } from "../formats/ndpack-write.js";
 
 /** Options of {@link createWriter}: those of `encode`, plus `fsync` and `followSymlinks` for path targets. */
 export interface WriterOptions extends EncodeOptions, TargetOptions {
@@ -95,94 +82,6 @@ export interface NdpackWriter extends AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** One declared array, checked, with what the writer derives from it. */
-export interface DeclaredArray {
-  readonly name: string;
-  readonly dtype: DtypeInfo;
-  readonly shape: readonly number[];
-  readonly order: Order;
-  readonly byteOrder: ByteOrder;
-  readonly codec: Codec;
-  readonly nbytes: number;
-  /** True when the caller's bytes must be byte-swapped on the way out. */
-  readonly swap: boolean;
-}
-
-/** Checked declarations and options of one file. */
-export interface DeclaredFile {
-  readonly arrays: readonly DeclaredArray[];
-  readonly alignment: number;
-  readonly checksum: Checksum;
-  readonly checksumSize: number;
-  readonly metadata: Readonly<Record<string, unknown>>;
-  readonly level: number;
-}
-
-/**
- * Checks the declarations and options. Everything but the shapes and codecs goes through
- * `planEncoding` (with an empty array standing in for each declared one), so that names, orders,
- * byte orders and file options are checked and resolved exactly as `encode` does it.
- */
-export function declareArrays(entries: readonly WriterEntry[], options: WriterOptions): DeclaredFile {
-  if (!Array.isArray(entries)) throw new NdpackError("INVALID_ARGUMENT", "entries must be a list of { name, dtype, shape, order?, codec? }", { field: "entries" });
-  const fileCodec = options.codec ?? "none";
-  const details = entries.map((entry: WriterEntry, index) => {
-    if (entry === null || typeof entry !== "object") throw new NdpackError("INVALID_ARGUMENT", `entries[${index}] must be an object { name, dtype, shape }`, { field: `entries[${index}]` });
-    const name = String(entry.name);
-    if (!isDtype(entry.dtype)) throw new NdpackError("UNKNOWN_DTYPE", unknownDtypeMessage(entry.dtype, `array "${name}"`), { array: name, field: "dtype", actual: String(entry.dtype) });
-    const dtype = DTYPES[entry.dtype];
-    const shape = checkShape(name, entry.shape, dtype);
-    if (entry.codec !== undefined && !(CODECS as readonly unknown[]).includes(entry.codec)) {
-      throw new NdpackError("UNSUPPORTED_CODEC", `array "${name}": unsupported codec ${JSON.stringify(entry.codec)}`, { array: name, field: "codec" });
-    }
-    // As in ArraySpec: "none" (or nothing) on an array leaves the choice to the file-wide option.
-    const codec = entry.codec === undefined || entry.codec === "none" ? fileCodec : entry.codec;
-    return { dtype, shape, codec, nbytes: elementCount(shape, dtype.itemSize)! * dtype.itemSize };
-  });
-  const standIns = entries.map((entry, index): [string, ArraySpec] => {
-    const dtype = details[index]!.dtype;
-    return [entry.name, { data: new dtype.view(0), dtype: dtype.name, shape: [0], ...(entry.order === undefined ? {} : { order: entry.order }) }];
-  });
-  const plan = planEncoding(standIns, options);
-  const arrays = plan.records.map((record, index): DeclaredArray => {
-    const { dtype, shape, codec, nbytes } = details[index]!;
-    const byteOrder = record.byteOrder;
-    return { name: record.array.name, dtype, shape, order: record.array.order, byteOrder, codec, nbytes, swap: dtype.wordSize > 1 && byteOrder !== HOST_BYTE_ORDER };
-  });
-  return {
-    arrays,
-    alignment: options.alignment ?? DEFAULT_ALIGNMENT,
-    checksum: options.checksum ?? "crc32",
-    checksumSize: plan.checksumSize,
-    metadata: options.metadata ?? {},
-    level: options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL,
-  };
-}
-
-/** The head of the file for the given stored lengths (see `layoutHead`), and where each record goes. */
-function headFor(file: DeclaredFile, byteLengths: readonly number[], reserve?: number): { head: Uint8Array; offsets: number[]; headerLength: number } {
-  const entries = file.arrays.map((array, index) => ({
-    name: array.name,
-    dtype: array.dtype.name,
-    shape: array.shape,
-    order: array.order,
-    byteOrder: array.byteOrder,
-    codec: array.codec,
-    offset: 0,
-    byteLength: byteLengths[index]!,
-  }));
-  const { head, headerLength } = layoutHead(entries, { alignment: file.alignment, checksum: file.checksum, metadata: file.metadata as Record<string, unknown> }, reserve);
-  return { head, offsets: entries.map((e) => e.offset), headerLength };
-}
-
-/**
- * An upper bound of a compressed payload's length. DEFLATE stores incompressible blocks raw (5
- * bytes per block); fixed-Huffman blocks spend at most 9 bits per byte. Only the number of digits
- * of the bound matters: it sizes the room reserved for the header.
- */
-export function storedBound(nbytes: number): number {
-  return nbytes + Math.ceil(nbytes / 8) + 1024;
-}
 
 /** The destination of the bytes, in order. */
 interface Output {
@@ -201,13 +100,14 @@ class PathOutput implements Output {
   readonly #file: AtomicFile;
   readonly #sink: FileSink;
   readonly #durable: boolean;
-  #spool: { handle: FileHandle; path: string } | undefined;
+  readonly #scratch: ScratchFile;
   #aborted = false;
 
   constructor(file: AtomicFile, start: number, durable: boolean) {
     this.#file = file;
     this.#sink = new FileSink(file.handle, start);
     this.#durable = durable;
+    this.#scratch = new ScratchFile(`${file.tempPath}.shuffle`);
   }
 
   get position(): number {
@@ -239,28 +139,12 @@ class PathOutput implements Output {
   }
 
   /** A scratch file next to the temporary file, for shuffling arrays larger than memory. */
-  async spool(): Promise<FileHandle> {
-    if (this.#spool === undefined) {
-      const path = `${this.#file.tempPath}.shuffle`;
-      try {
-        this.#spool = { handle: await openHandle(path, "w+"), path };
-      } catch (cause) {
-        throw ioError("create", path, cause);
-      }
-    }
-    return this.#spool.handle;
-  }
-
-  async #removeSpool(): Promise<void> {
-    const spool = this.#spool;
-    this.#spool = undefined;
-    if (spool === undefined) return;
-    await spool.handle.close().catch(() => undefined);
-    await unlink(spool.path).catch(() => undefined);
+  spool(): Promise<FileHandle> {
+    return this.#scratch.handle();
   }
 
   async finish(): Promise<void> {
-    await this.#removeSpool();
+    await this.#scratch.remove();
     try {
       await this.#sink.finish();
     } catch (cause) {
@@ -272,7 +156,7 @@ class PathOutput implements Output {
   async abort(): Promise<void> {
     if (this.#aborted) return;
     this.#aborted = true;
-    await this.#removeSpool();
+    await this.#scratch.remove();
     await this.#file.discard();
   }
 }
@@ -424,8 +308,6 @@ class RecordEncoder {
   readonly #carry: Uint8Array;
   #carried = 0;
   #crc = 0;
-  /** True once bytes were given already stored ({@link pushStored}): the codec is bypassed. */
-  #storedAsIs = false;
   /** Stored bytes written so far. */
   stored = 0;
 
@@ -475,12 +357,6 @@ class RecordEncoder {
     }
   }
 
-  /** Takes bytes of the payload as stored (already encoded with the array's codec), instead of {@link push}. */
-  async pushStored(stored: Uint8Array): Promise<void> {
-    this.#storedAsIs = true;
-    await this.#emit(stored);
-  }
-
   async #emitAll(chunks: readonly Uint8Array[]): Promise<void> {
     for (const chunk of chunks) await this.#emit(chunk);
   }
@@ -496,67 +372,11 @@ class RecordEncoder {
     if (this.#shuffle) {
       for await (const lanes of this.#shuffle.shuffled()) await this.#emitAll(await this.#deflate!.push(lanes));
     }
-    if (this.#deflate && this.#storedAsIs) this.#deflate.close();
-    else if (this.#deflate) await this.#emitAll(await this.#deflate.end());
+    if (this.#deflate) await this.#emitAll(await this.#deflate.end());
     if (this.#checksumSize > 0) {
       const crc = new Uint8Array(4);
       new DataView(crc.buffer).setUint32(0, this.#crc, true);
       await this.#out.write(crc);
-    }
-  }
-}
-
-/**
- * FORMAT.md §5's shuffle for an array larger than memory: byte j of word i belongs at position
- * `j * words + i`, so each staged block of words is scattered, lane by lane, to those places in a
- * scratch file; once the array is complete the file is read back in order for the compressor.
- */
-class ShuffleSpool {
-  readonly #handle: FileHandle;
-  readonly #wordSize: number;
-  readonly #words: number;
-  readonly #stage: Uint8Array;
-  #staged = 0;
-  /** Words scattered so far. */
-  #done = 0;
-
-  constructor(handle: FileHandle, nbytes: number, wordSize: number) {
-    this.#handle = handle;
-    this.#wordSize = wordSize;
-    this.#words = nbytes / wordSize;
-    this.#stage = new Uint8Array(wordSize * (256 << 10));
-  }
-
-  async append(bytes: Uint8Array): Promise<void> {
-    for (let at = 0; at < bytes.length; ) {
-      const n = Math.min(bytes.length - at, this.#stage.length - this.#staged);
-      this.#stage.set(bytes.subarray(at, at + n), this.#staged);
-      this.#staged += n;
-      at += n;
-      if (this.#staged === this.#stage.length) await this.#scatter();
-    }
-  }
-
-  async #scatter(): Promise<void> {
-    const w = this.#wordSize;
-    const count = this.#staged / w;
-    const lane = new Uint8Array(count);
-    for (let j = 0; j < w; j++) {
-      for (let i = 0; i < count; i++) lane[i] = this.#stage[i * w + j]!;
-      await writeAt(this.#handle, [lane], j * this.#words + this.#done);
-    }
-    this.#done += count;
-    this.#staged = 0;
-  }
-
-  /** The shuffled bytes, in order, in blocks. */
-  async *shuffled(): AsyncGenerator<Uint8Array> {
-    if (this.#staged > 0) await this.#scatter();
-    const total = this.#words * this.#wordSize;
-    for (let at = 0; at < total; at += DEFLATE_STEP) {
-      const block = new Uint8Array(Math.min(DEFLATE_STEP, total - at));
-      if ((await readAt(this.#handle, block, at)) < block.length) throw new Error("the shuffle scratch file is shorter than what was written to it");
-      yield block;
     }
   }
 }
@@ -706,20 +526,6 @@ class Writer implements NdpackWriter {
     for await (const chunk of chunks) await this.write(name, chunk);
   }
 
-  /** See {@link writeStored}. */
-  writeStored(name: string, stored: Uint8Array | "end"): Promise<void> {
-    return this.#enqueue(async () => {
-      const array = this.#file.arrays[this.#index];
-      if (array?.name !== name || array.codec === "none" || this.#received !== 0) throw new Error(`internal error: array "${name}" cannot take stored bytes now`);
-      if (stored !== "end") {
-        if (this.#record!.stored + stored.length > storedBound(array.nbytes)) throw new Error(`internal error: array "${name}" would store more than the room reserved for its length`);
-        return this.#record!.pushStored(stored);
-      }
-      this.#received = array.nbytes;
-      await this.#advance();
-    });
-  }
-
   close(): Promise<void> {
     if (this.#state === "closed") return this.#queue.then(() => undefined);
     return this.#enqueue(async () => {
@@ -747,19 +553,6 @@ class Writer implements NdpackWriter {
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.#state === "open") await this.abort(new NdpackError("CLOSED", "the writer was disposed of without close()"));
   }
-}
-
-/**
- * For the command line, which copies DEFLATE streams it has checked (`cli/deflate-reuse.ts`):
- * appends `stored` to the payload of array `name` as it is, already encoded with the array's codec
- * (FORMAT.md §5); `"end"` completes the array. The array must be the writer's current one, declared
- * with a codec, and not yet given any bytes by `write`; its stored length must stay within
- * {@link storedBound} of its size. The writer counts, CRCs and places the bytes as it does
- * compressed ones; it does not check that they decode to the array.
- */
-export function writeStored(writer: NdpackWriter, name: string, stored: Uint8Array | "end"): Promise<void> {
-  if (!(writer instanceof Writer)) throw new Error("internal error: not a writer made by createWriter");
-  return writer.writeStored(name, stored);
 }
 
 function isWebWritable(target: unknown): target is WritableStream<Uint8Array> {

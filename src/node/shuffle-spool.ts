@@ -1,0 +1,98 @@
+/**
+ * FORMAT.md §5's byte shuffle for arrays larger than memory, through a scratch file next to the
+ * file being written: shared by `createWriter` and the file driver of the format writers
+ * (`writeToFile`), which both shuffle `shuffle+deflate` payloads this way.
+ *
+ * @module
+ */
+import { open as openHandle, unlink, type FileHandle } from "node:fs/promises";
+import { ioError, readAt, writeAt } from "./io.js";
+
+/** Shuffled bytes read back from the scratch file at a time (the compressor's step). */
+const READ_BACK_BYTES = 1 << 20;
+
+/** A scratch file at `path`, created on first use and removed by {@link ScratchFile.remove}. */
+export class ScratchFile {
+  readonly #path: string;
+  #handle: FileHandle | undefined;
+
+  constructor(path: string) {
+    this.#path = path;
+  }
+
+  /** The open scratch file, created (empty) on the first call. */
+  async handle(): Promise<FileHandle> {
+    if (this.#handle === undefined) {
+      try {
+        this.#handle = await openHandle(this.#path, "w+");
+      } catch (cause) {
+        throw ioError("create", this.#path, cause);
+      }
+    }
+    return this.#handle;
+  }
+
+  /** Closes and deletes the scratch file, if it was created; never fails. */
+  async remove(): Promise<void> {
+    const handle = this.#handle;
+    this.#handle = undefined;
+    if (handle === undefined) return;
+    await handle.close().catch(() => undefined);
+    await unlink(this.#path).catch(() => undefined);
+  }
+}
+
+/**
+ * FORMAT.md §5's shuffle for an array larger than memory: byte j of word i belongs at position
+ * `j * words + i`, so each staged block of words is scattered, lane by lane, to those places in a
+ * scratch file; once the array is complete the file is read back in order for the compressor.
+ */
+export class ShuffleSpool {
+  readonly #handle: FileHandle;
+  readonly #wordSize: number;
+  readonly #words: number;
+  readonly #stage: Uint8Array;
+  #staged = 0;
+  /** Words scattered so far. */
+  #done = 0;
+
+  constructor(handle: FileHandle, nbytes: number, wordSize: number) {
+    this.#handle = handle;
+    this.#wordSize = wordSize;
+    this.#words = nbytes / wordSize;
+    this.#stage = new Uint8Array(wordSize * (256 << 10));
+  }
+
+  async append(bytes: Uint8Array): Promise<void> {
+    for (let at = 0; at < bytes.length; ) {
+      const n = Math.min(bytes.length - at, this.#stage.length - this.#staged);
+      this.#stage.set(bytes.subarray(at, at + n), this.#staged);
+      this.#staged += n;
+      at += n;
+      if (this.#staged === this.#stage.length) await this.#scatter();
+    }
+  }
+
+  async #scatter(): Promise<void> {
+    const w = this.#wordSize;
+    const count = this.#staged / w;
+    const lane = new Uint8Array(count);
+    for (let j = 0; j < w; j++) {
+      for (let i = 0; i < count; i++) lane[i] = this.#stage[i * w + j]!;
+      await writeAt(this.#handle, [lane], j * this.#words + this.#done);
+    }
+    this.#done += count;
+    this.#staged = 0;
+  }
+
+  /** The shuffled bytes, in order, in blocks. */
+  async *shuffled(): AsyncGenerator<Uint8Array> {
+    if (this.#staged > 0) await this.#scatter();
+    const total = this.#words * this.#wordSize;
+    for (let at = 0; at < total; at += READ_BACK_BYTES) {
+      const block = new Uint8Array(Math.min(READ_BACK_BYTES, total - at));
+      if ((await readAt(this.#handle, block, at)) < block.length) throw new Error("the shuffle scratch file is shorter than what was written to it");
+      yield block;
+    }
+  }
+}
