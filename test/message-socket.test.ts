@@ -131,6 +131,24 @@ describe("connectMessages: payloads read straight into the arrays", () => {
     expect((failure as NdpackError).recoverable).toBe(false);
   }, 60_000);
 
+  test("the connection reset inside a large payload: IO_ERROR with the socket's error as cause, not recoverable", async () => {
+    const big = encode(mixedMessage(3));
+    const { messages } = await producer(async (socket) => {
+      await writeInPieces(socket, big.subarray(0, big.length >> 1), 100_000, 6);
+      socket.resetAndDestroy();
+    });
+    let failure: unknown;
+    try {
+      for await (const message of messages) await message.readAll();
+    } catch (error) {
+      failure = error;
+    }
+    expect(failure).toBeInstanceOf(NdpackError);
+    expect((failure as NdpackError).code).toBe("IO_ERROR");
+    expect(((failure as NdpackError).cause as { code?: string }).code).toBe("ECONNRESET");
+    expect((failure as NdpackError).recoverable).toBe(false);
+  }, 60_000);
+
   test("a damaged large payload is CHECKSUM, recoverable: the next message is read", async () => {
     const damaged = encode(mixedMessage(3));
     damaged[damaged.length - 300_000]! ^= 0x10;
