@@ -35,6 +35,14 @@ export interface MessageConnection {
  */
 class SocketLanding implements LandingSource {
   socket!: Socket;
+  /**
+   * Read memory whose bytes have all been taken, for the next reads: a read takes READ_BYTES
+   * whatever it gets (often a few KiB), so fresh memory per read would zero and collect far more
+   * than the bytes that arrive.
+   */
+  readonly #spare: Uint8Array[] = [];
+  /** The chunk `next` handed out last: the reader asks for the next one only once it has taken all of it. */
+  #handedOut: Uint8Array | undefined;
   /** Reads that arrived and have not been handed out. */
   readonly #queue: Uint8Array[] = [];
   /** The memory of the socket's next read. */
@@ -55,7 +63,7 @@ class SocketLanding implements LandingSource {
   readonly buffer = (): Uint8Array => {
     const target = this.#target;
     this.#armedInTarget = target !== undefined && this.#filled < target.length;
-    this.#armed = this.#armedInTarget ? target!.subarray(this.#filled) : new Uint8Array(READ_BYTES);
+    this.#armed = this.#armedInTarget ? target!.subarray(this.#filled) : (this.#spare.pop() ?? new Uint8Array(READ_BYTES));
     return this.#armed;
   };
 
@@ -77,6 +85,7 @@ class SocketLanding implements LandingSource {
         chunk = chunk.subarray(n);
       }
       if (chunk.length > 0) this.#queue.push(chunk);
+      else this.#recycle(memory);
     }
     if (target === undefined || this.#filled === target.length) this.#wakeUp();
     this.#paused = this.#queue.length >= QUEUED_READS;
@@ -99,6 +108,11 @@ class SocketLanding implements LandingSource {
     });
     // Flowing, so that the end of the connection is reported ('end'); no 'data' is emitted.
     socket.resume();
+  }
+
+  /** Keeps the memory of a read whose bytes have all been taken (a chunk is a view of one from its start). */
+  #recycle(chunk: Uint8Array): void {
+    if (this.#spare.length < QUEUED_READS) this.#spare.push(new Uint8Array(chunk.buffer, 0, READ_BYTES));
   }
 
   #wakeUp(): void {
@@ -126,7 +140,9 @@ class SocketLanding implements LandingSource {
       if (this.#ended) return { done: true, value: undefined };
       await this.#arrival();
     }
+    if (this.#handedOut !== undefined) this.#recycle(this.#handedOut);
     const chunk = this.#queue.shift()!;
+    this.#handedOut = chunk;
     this.#resume();
     return { done: false, value: chunk };
   }
@@ -141,7 +157,7 @@ class SocketLanding implements LandingSource {
       piece.set(chunk.subarray(0, n));
       landed?.(piece);
       filled += n;
-      if (n === chunk.length) this.#queue.shift();
+      if (n === chunk.length) this.#recycle(this.#queue.shift()!);
       else this.#queue[0] = chunk.subarray(n);
     }
     if (filled === target.length) return filled;
