@@ -231,6 +231,34 @@ describe("connectMessages: payloads read straight into the arrays", () => {
     expect(socket.destroyed).toBe(true);
   }, 60_000);
 
+  test("nobody listening: IO_ERROR with ECONNREFUSED as cause, not recoverable", async () => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const port = (server.address() as { port: number }).port;
+    server.close();
+    await once(server, "close");
+    const { messages, socket } = connectMessages({ port, host: "127.0.0.1" });
+    sockets.push(socket);
+    const failure = await messages.next().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(NdpackError);
+    expect((failure as NdpackError).code).toBe("IO_ERROR");
+    expect(((failure as NdpackError).cause as { code?: string }).code).toBe("ECONNREFUSED");
+    expect((failure as NdpackError).recoverable).toBe(false);
+  }, 60_000);
+
+  test("INVALID_ARGUMENT for decoding options that are wrong, thrown before anything is read", async () => {
+    const server = createServer();
+    servers.push(server);
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const port = (server.address() as { port: number }).port;
+    expect(() => connectMessages({ port, host: "127.0.0.1" }, { maxMessageBytes: -1 })).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT", field: "maxMessageBytes" }));
+  }, 60_000);
+
   test("Python producer -> connectMessages, through a Node relay that re-cuts the bytes: 2,000 messages, values equal", async () => {
     requirePython();
     // The Python peer connects to a server; connectMessages connects to another: a relay joins them.
