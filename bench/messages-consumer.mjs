@@ -11,7 +11,14 @@ import { pathToFileURL } from "node:url";
 
 const [lib, port, countText, buildDir] = process.argv.slice(2);
 const count = Number(countText);
-const socket = connect(Number(port), "127.0.0.1");
+// ndpack connects with connectMessages, whose socket reads large payloads straight into the arrays
+// (Node's `onread`); every other reader (and ndpack-socket: decodeMessages on the socket's chunks)
+// reads a socket made by net.connect.
+const connection =
+  lib === "ndpack"
+    ? (await import(pathToFileURL(join(buildDir, "node", "index.js")).href)).connectMessages({ port: Number(port), host: "127.0.0.1", noDelay: true })
+    : undefined;
+const socket = connection?.socket ?? connect(Number(port), "127.0.0.1");
 socket.setNoDelay(true);
 await once(socket, "connect");
 
@@ -65,9 +72,9 @@ if (lib === "raw") {
       }
     }
   }
-} else if (lib === "ndpack") {
+} else if (lib === "ndpack" || lib === "ndpack-socket") {
   const { decodeMessages } = await import(pathToFileURL(join(buildDir, "streams", "index.js")).href);
-  for await (const message of decodeMessages(socket)) {
+  for await (const message of connection?.messages ?? decodeMessages(socket)) {
     for await (const array of message) touch(array.data);
     done();
   }

@@ -7,7 +7,7 @@
  * a fresh process (both ends) is a row of its own.
  *
  * - M1, 1 MiB messages (one float32 array of 262,144 elements): ndpack's createMessageWriter to
- *   decodeMessages, against a raw socket writing the same bytes (encoded beforehand) to a consumer
+ *   connectMessages (and to decodeMessages on a net.Socket), against a raw socket writing the same bytes (encoded beforehand) to a consumer
  *   that only counts them.
  * - M2, small messages (10 float32 arrays of 64): ndpack, msgpackr (moreTypes: typed arrays kept,
  *   UnpackrStream on the other side) and an Arrow IPC stream (one RecordBatchStreamWriter, one
@@ -197,7 +197,11 @@ export function messageCases(config: BenchConfig): Case[] {
       const bytes = (await loadNdpack(config)).encode(big);
       return { answerEvery: bytes.length, answersPerRun: bigCount, open: (socket) => () => write(socket, bytes) };
     }),
-    streamCase(step, "ndpack", "ndpack", "ndpack", bigCount, bigPayload, "ndpack: createMessageWriter(socket).send per message; decodeMessages on the other side (CRC-32 checked, each array copied out of the socket's chunks).", async (config) => {
+    streamCase(step, "ndpack", "ndpack", "ndpack", bigCount, bigPayload, "ndpack: createMessageWriter(socket).send per message; connectMessages on the other side (CRC-32 checked on each piece as it lands; the socket reads each payload straight into its array, Node's onread).", async (config) => {
+      const { createMessageWriter } = await loadNdpackStreams(config);
+      return { answerEvery: bigCount, open: (socket) => { const writer = createMessageWriter(socket); return () => writer.send(big); } };
+    }),
+    streamCase(step, "ndpack, decodeMessages(socket)", "ndpack", "ndpack-socket", bigCount, bigPayload, "ndpack, decodeMessages(socket): the same messages read from a socket made by net.connect (its 'data' chunks, each payload copied out of them), as a server's accepted socket must be read.", async (config) => {
       const { createMessageWriter } = await loadNdpackStreams(config);
       return { answerEvery: bigCount, open: (socket) => { const writer = createMessageWriter(socket); return () => writer.send(big); } };
     }),
@@ -211,7 +215,11 @@ export function messageCases(config: BenchConfig): Case[] {
   const small = smallArrays();
   const smallCases = (step: string) => [
     rawCase(step, smallCount, smallPayload, small),
-    streamCase(step, "ndpack", "ndpack", "ndpack", smallCount, smallPayload, "ndpack: createMessageWriter(socket).send per message (shapes, dtypes and a CRC per array); decodeMessages on the other side.", async (config) => {
+    streamCase(step, "ndpack", "ndpack", "ndpack", smallCount, smallPayload, "ndpack: createMessageWriter(socket).send per message (shapes, dtypes and a CRC per array); connectMessages on the other side.", async (config) => {
+      const { createMessageWriter } = await loadNdpackStreams(config);
+      return { answerEvery: smallCount, open: (socket) => { const writer = createMessageWriter(socket); return () => writer.send(small); } };
+    }),
+    streamCase(step, "ndpack, decodeMessages(socket)", "ndpack", "ndpack-socket", smallCount, smallPayload, "ndpack, decodeMessages(socket): the same, read from the 'data' chunks of a socket made by net.connect.", async (config) => {
       const { createMessageWriter } = await loadNdpackStreams(config);
       return { answerEvery: smallCount, open: (socket) => { const writer = createMessageWriter(socket); return () => writer.send(small); } };
     }),
@@ -241,7 +249,7 @@ export function messageCases(config: BenchConfig): Case[] {
     }),
   ];
   // Every row warm; the first run in a fresh process for the baseline, ndpack (with CRCs) and the peers.
-  const cold = (c: JsCase<StreamState>) => c.lib !== "raw socket, each message gathered" && c.lib !== "ndpack (checksum: none)";
+  const cold = (c: JsCase<StreamState>) => c.lib === "raw socket (the same bytes)" || c.lib === "ndpack" || c.role === "peer";
   cases.push(...bigCases(BIG_STEP), ...smallCases(SMALL_STEP), ...bigCases(BIG_STEP + FIRST).filter(cold), ...smallCases(SMALL_STEP + FIRST).filter(cold));
   return cases;
 }

@@ -167,10 +167,30 @@ const SMALL_ALLOCATION = 16 * 1024;
 /** The blocks that small header reads are carved from. */
 const BLOCK_BYTES = 64 * 1024;
 
+/**
+ * A source that can put its next bytes straight into memory the reader names, as a Node socket
+ * made with `onread` can (node/message-socket.ts): an optional capability of an async iterable of
+ * chunks, which {@link ChunkReader} uses for reads of at least {@link LANDING_BYTES}, so that a
+ * payload is written once, by the operating system, instead of being copied out of the source's
+ * chunks. Not part of the public API.
+ */
+export interface LandingSource extends AsyncIterator<Uint8Array> {
+  /**
+   * Fills `target` with the source's next bytes (those already arrived first, copied); resolves
+   * with how many, fewer than asked only at the end of the source. `landed` is given each piece of
+   * `target` as soon as it is filled, as in {@link ChunkReader.readInto}.
+   */
+  fill(target: Uint8Array, landed?: (piece: Uint8Array) => void): Promise<number>;
+}
+
+/** Reads of at least this many bytes land in their target when the source can ({@link LandingSource}); shorter ones are copied out of its chunks, which costs less than a read of their own. */
+const LANDING_BYTES = 64 * 1024;
+
 /** Exact-length reads over a source of chunks of any size; the one place that pulls from the source. Not part of the public API. */
 export class ChunkReader {
   readonly #pull: () => Promise<IteratorResult<unknown>>;
   readonly #release: (reason: unknown) => Promise<void>;
+  readonly #land: LandingSource["fill"] | undefined;
   #chunk: Uint8Array = EMPTY;
   #at = 0;
   #ended = false;
@@ -193,6 +213,8 @@ export class ChunkReader {
     } else if (source !== null && typeof source === "object" && typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function") {
       const iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
       this.#pull = () => iterator.next();
+      const fill = (iterator as Partial<LandingSource>).fill;
+      if (typeof fill === "function") this.#land = (target, landed) => fill.call(iterator, target, landed);
       this.#release = async () => {
         if (!this.#ended) await iterator.return?.();
       };
@@ -243,7 +265,19 @@ export class ChunkReader {
    */
   async readInto(target: Uint8Array, copied?: (piece: Uint8Array) => void): Promise<number> {
     let filled = this.readArrived(target, copied);
-    while (filled < target.length && (await this.#fill())) filled += this.readArrived(target.subarray(filled), copied);
+    while (filled < target.length) {
+      if (this.#land !== undefined && target.length - filled >= LANDING_BYTES && !this.#ended && !this.#released) {
+        // The chunk at hand is used up (readArrived took all of it): the rest lands in place.
+        const wanted = target.length - filled;
+        const landed = await this.#land(target.subarray(filled), copied);
+        filled += landed;
+        this.consumed += landed;
+        if (landed < wanted) this.#ended = true;
+        continue;
+      }
+      if (!(await this.#fill())) break;
+      filled += this.readArrived(target.subarray(filled), copied);
+    }
     return filled;
   }
 

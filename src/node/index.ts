@@ -10,6 +10,8 @@
  *   positioned reads (CRC checked by default), `bytesRead` to measure them;
  * - `createWriter(target, entries)`: files larger than memory, array by array, chunk by chunk, to a
  *   path (atomically) or to a stream;
+ * - `connectMessages(options)`: a message stream from a TCP producer, each large payload read by
+ *   the operating system straight into the array handed out;
  * - `saveSet(folder, arrays)` and `createSetWriter(folder, entries)`: sharded sets (FORMAT.md §12),
  *   many shard files and one index, written atomically for the set as a whole.
  *
@@ -33,5 +35,7 @@ export { load, open, save } from "./fs.js";
 export type { OpenOptions, OpenTarget, PathLike, SaveOptions, TargetOptions } from "./fs.js";
 export { createWriter } from "./writer.js";
 export type { NdpackWriter, WriterEntry, WriterOptions, WriterTarget } from "./writer.js";
+export { connectMessages } from "./message-socket.js";
+export type { MessageConnection } from "./message-socket.js";
 export { createSetWriter, DEFAULT_MAX_SHARD_BYTES, saveSet } from "./set-writer.js";
 export type { SavedSet, SaveSetOptions, SetWriter, SetWriterOptions } from "./set-writer.js";
