@@ -8,9 +8,9 @@
  */
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { DTYPES, encode, type Dtype } from "../src/index.js";
+import { DTYPES, encode } from "../src/index.js";
 import { formatNamed } from "../src/formats/index.js";
-import { writeToBytes, type ArrayInMemory } from "../src/formats/write.js";
+import { writeToBytes } from "../src/formats/write.js";
 import { toNpy, toNpz, toSafetensors } from "../src/interop/index.js";
 import { planNpzWrite } from "../src/interop/npz.js";
 import { planNdpackWrite } from "../src/formats/ndpack-write.js";
@@ -20,19 +20,10 @@ import { writeToFile, type ArrayInChunks } from "../src/node/write-file.js";
 import { expectCode, failureAsync } from "./helpers/common.js";
 import { requireBuiltCli, runCli } from "./helpers/cli-run.js";
 import { runInteropPython, tempDir, type WireFile } from "./helpers/interop-python.js";
+import { bytesOf, inChunks, inMemory, specs, type Source } from "./helpers/write-sources.js";
 
 const tmp = tempDir("format-writers");
 afterAll(() => tmp.remove());
-
-interface Source {
-  readonly name: string;
-  readonly dtype: Dtype;
-  readonly shape: number[];
-  readonly order: "C" | "F";
-  readonly data: ArrayBufferView;
-}
-
-const bytesOf = (data: ArrayBufferView) => new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 
 /** Larger than the 64 KiB the file driver holds after a reserved zip header: its header is filled in place. */
 const LARGE: Source = { name: "large", dtype: "float32", shape: [300, 70], order: "C", data: Float32Array.from({ length: 21000 }, (_, i) => Math.sin(i)) };
@@ -48,27 +39,11 @@ const SOURCES: readonly Source[] = [
 ];
 const METADATA = { step: 1200, note: "ok", nested: { a: [1, 2] } };
 
-const specs = (sources: readonly Source[]) => sources.map((s) => [s.name, { data: s.data, dtype: s.dtype, shape: s.shape, order: s.order }] as const);
-
-function inMemory(sources: readonly Source[]): ArrayInMemory[] {
-  return sources.map((s) => ({ name: s.name, dtype: DTYPES[s.dtype], shape: s.shape, order: s.order, nbytes: s.data.byteLength, source: bytesOf(s.data) }));
-}
-
-/** The arrays as the file driver takes them, in chunks of `chunkBytes` (a multiple of every item size). */
-function inChunks(sources: readonly Source[], chunkBytes = 8192): ArrayInChunks[] {
-  return inMemory(sources).map((array) => ({
-    ...array,
-    async *chunks() {
-      for (let at = 0; at < array.source.length; at += chunkBytes) yield array.source.slice(at, at + chunkBytes);
-    },
-  }));
-}
-
 let fileCount = 0;
 /** The bytes `writeToFile` writes for the same plan. */
 async function throughFile(plan: () => ReturnType<NonNullable<ReturnType<typeof formatNamed>["planWrite"]>>, sources: readonly Source[]): Promise<Uint8Array> {
   const path = tmp.path(`driver-${fileCount++}`);
-  await writeToFile(path, plan(), inChunks(sources), { durable: false });
+  await writeToFile(path, plan(), inChunks(sources, 8192), { durable: false });
   return new Uint8Array(readFileSync(path));
 }
 

@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
-import { encode, NdpackError } from "../src/index.js";
+import { codeOfAsync } from "./helpers/common.js";
+import { encode } from "../src/index.js";
 import { open } from "../src/node/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "ndpack-lazy-memory-"));
@@ -23,16 +24,6 @@ function pattern(i: number): Uint8Array {
 /** Leaves freed memory full of 0xAA behind, where the next allocations are likely to come from. */
 function litterMemory(): void {
   for (let i = 0; i < 64; i++) Buffer.allocUnsafeSlow(1000 + i * 64).fill(0xaa);
-}
-
-async function codeOf(run: () => Promise<unknown>): Promise<string | undefined> {
-  try {
-    await run();
-  } catch (error) {
-    if (!(error instanceof NdpackError)) throw error;
-    return error.code;
-  }
-  return undefined;
 }
 
 describe("reads land in memory that is not zeroed first", () => {
@@ -59,8 +50,8 @@ describe("reads land in memory that is not zeroed first", () => {
     await using reader = await open(path);
     truncateSync(path, reader.info("b").offset + 500);
     litterMemory();
-    expect(await codeOf(() => reader.read("b", { verify: false }))).toBe("FILE_CHANGED");
-    expect(await codeOf(() => reader.read("b"))).toBe("FILE_CHANGED");
+    expect(await codeOfAsync(() => reader.read("b", { verify: false }))).toBe("FILE_CHANGED");
+    expect(await codeOfAsync(() => reader.read("b"))).toBe("FILE_CHANGED");
   });
 });
 
@@ -77,7 +68,7 @@ describe("an ndpack reader answers names from its layout", () => {
     expect((await reader.read("constructor")).data).toStrictEqual(pattern(1));
     expect((await reader.read("__proto__")).data).toStrictEqual(pattern(0));
     expect(reader.info("a")).toMatchObject({ name: "a", dtype: "uint8", shape: [1000] });
-    expect(await codeOf(() => reader.read("toString"))).toBe("NOT_FOUND");
+    expect(await codeOfAsync(() => reader.read("toString"))).toBe("NOT_FOUND");
     expect(() => reader.info("valueOf")).toThrow(expect.objectContaining({ code: "NOT_FOUND" }));
     // A read reads exactly the header, then that array's record: one read each.
     expect(reader.readCount).toBe(3);

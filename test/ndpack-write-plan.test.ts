@@ -8,28 +8,18 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, describe, expect, test } from "vitest";
-import { decode, DTYPES, encode, type Codec, type Dtype, type EncodeOptions } from "../src/index.js";
+import { decode, encode, type EncodeOptions } from "../src/index.js";
 import { formatNamed } from "../src/formats/index.js";
 import { planNdpackWrite, type NdpackPlanOptions } from "../src/formats/ndpack-write.js";
-import { writeToBytes, type ArrayInMemory } from "../src/formats/write.js";
+import { writeToBytes } from "../src/formats/write.js";
 import { createWriter } from "../src/node/index.js";
-import { writeToFile, type ArrayInChunks } from "../src/node/write-file.js";
+import { writeToFile } from "../src/node/write-file.js";
 import { expectCode, noise } from "./helpers/common.js";
+import { bytesOf, inChunks, inMemory, specs, type Source } from "./helpers/write-sources.js";
 import { tempDir } from "./helpers/interop-python.js";
 
 const tmp = tempDir("ndpack-plan");
 afterAll(() => tmp.remove());
-
-interface Source {
-  readonly name: string;
-  readonly dtype: Dtype;
-  readonly shape: number[];
-  readonly order: "C" | "F";
-  readonly data: ArrayBufferView;
-  readonly codec?: Codec;
-}
-
-const bytesOf = (data: ArrayBufferView) => new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 
 const SOURCES: readonly Source[] = [
   { name: "smooth", dtype: "float32", shape: [300, 70], order: "C", data: Float32Array.from({ length: 21000 }, (_, i) => Math.sin(i / 40)) },
@@ -50,26 +40,10 @@ const PER_ARRAY_CODEC: readonly Source[] = [
 ];
 const METADATA = { step: 1200, nested: { a: [1, 2] } };
 
-const specs = (sources: readonly Source[]) => sources.map((s) => [s.name, { data: s.data, dtype: s.dtype, shape: s.shape, order: s.order, ...(s.codec === undefined ? {} : { codec: s.codec }) }] as const);
-
-function inMemory(sources: readonly Source[]): ArrayInMemory[] {
-  return sources.map((s) => ({ name: s.name, dtype: DTYPES[s.dtype], shape: s.shape, order: s.order, nbytes: s.data.byteLength, source: bytesOf(s.data), ...(s.codec === undefined ? {} : { codec: s.codec }) }));
-}
-
-/** The arrays as the file driver takes them, in chunks of `chunkBytes` (a multiple of every item size). */
-function inChunks(sources: readonly Source[], chunkBytes = 4096): ArrayInChunks[] {
-  return inMemory(sources).map((array) => ({
-    ...array,
-    async *chunks() {
-      for (let at = 0; at < array.source.length; at += chunkBytes) yield array.source.slice(at, at + chunkBytes);
-    },
-  }));
-}
-
 let fileCount = 0;
 async function throughFile(sources: readonly Source[], options: NdpackPlanOptions): Promise<Uint8Array> {
   const path = tmp.path(`plan-${fileCount++}.ndp`);
-  await writeToFile(path, planNdpackWrite(inMemory(sources), options), inChunks(sources), { durable: false });
+  await writeToFile(path, planNdpackWrite(inMemory(sources), options), inChunks(sources, 4096), { durable: false });
   return new Uint8Array(readFileSync(path));
 }
 

@@ -12,34 +12,25 @@ import { open as openHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
+import { codeOfAsync } from "./helpers/common.js";
 import { encode, NdpackError } from "../src/index.js";
 import { load, open } from "../src/node/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "ndpack-file-source-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function codeOf(run: () => Promise<unknown>): Promise<string | undefined> {
-  try {
-    await run();
-  } catch (error) {
-    if (!(error instanceof NdpackError)) throw error;
-    return error.code;
-  }
-  return undefined;
-}
-
 describe("files that are not regular files are refused before any read", () => {
   test("a FIFO (with no writer: a blocking open or read would hang): INVALID_ARGUMENT from open and load", async () => {
     const fifo = join(dir, "pipe.ndp");
     execFileSync("mkfifo", [fifo]);
-    expect(await codeOf(() => open(fifo))).toBe("INVALID_ARGUMENT");
-    expect(await codeOf(() => load(fifo))).toBe("INVALID_ARGUMENT");
+    expect(await codeOfAsync(() => open(fifo))).toBe("INVALID_ARGUMENT");
+    expect(await codeOfAsync(() => load(fifo))).toBe("INVALID_ARGUMENT");
   });
 
   test("a directory and a character device: INVALID_ARGUMENT, naming what they are", async () => {
     for (const [path, kind] of [[dir, "a directory"], ["/dev/null", "a device"]] as const) {
       let message = "";
-      expect(await codeOf(() => open(path).catch((error: Error) => ((message = error.message), Promise.reject(error))))).toBe("INVALID_ARGUMENT");
+      expect(await codeOfAsync(() => open(path).catch((error: Error) => ((message = error.message), Promise.reject(error))))).toBe("INVALID_ARGUMENT");
       expect(message).toContain(kind);
     }
   });

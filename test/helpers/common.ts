@@ -26,6 +26,17 @@ export function codeOf(run: () => unknown): string | undefined {
   return undefined;
 }
 
+/** {@link codeOf} for async work: the NdpackError code `run` rejects with, or `undefined` when it resolves. */
+export async function codeOfAsync(run: () => Promise<unknown>): Promise<string | undefined> {
+  try {
+    await run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(NdpackError);
+    return (error as NdpackError).code;
+  }
+  return undefined;
+}
+
 /** Runs `run`, requires an NdpackError with `code` (anything else thrown fails the test), returns it. */
 export function failure(run: () => unknown, code: string): NdpackError {
   let thrown: unknown;
