@@ -29,19 +29,25 @@ const utf8Encoder = new TextEncoder();
 /** Appends to a growing byte buffer that keeps `PREAMBLE_SIZE` bytes free at its start. */
 class HeadWriter {
   bytes = new Uint8Array(0);
+  view = new DataView(this.bytes.buffer);
   at = PREAMBLE_SIZE;
 
   /** Starts a head in fresh (zeroed) memory of `capacity` bytes. */
   open(capacity: number): void {
-    this.bytes = new Uint8Array(capacity);
+    this.use(new Uint8Array(capacity));
     this.at = PREAMBLE_SIZE;
   }
 
   /** Hands over the bytes written and lets go of them. */
   close(): Uint8Array {
     const bytes = this.bytes;
-    this.bytes = new Uint8Array(0);
+    this.use(new Uint8Array(0));
     return bytes;
+  }
+
+  private use(bytes: Uint8Array<ArrayBuffer>): void {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer);
   }
 
   /** Makes room for `length` more bytes. */
@@ -49,7 +55,20 @@ class HeadWriter {
     if (this.at + length <= this.bytes.length) return;
     const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.at + length));
     grown.set(this.bytes.subarray(0, this.at));
-    this.bytes = grown;
+    this.use(grown);
+  }
+
+  /**
+   * Copies `length` bytes written before, from `from` (at least 4 bytes back; the caller has
+   * reserved room), four at a time: a fourth of a byte loop's steps.
+   */
+  repeat(from: number, length: number): void {
+    const { bytes, view } = this;
+    const at = this.at;
+    let k = 0;
+    for (; k + 4 <= length; k += 4) view.setInt32(at + k, view.getInt32(from + k, true), true);
+    for (; k < length; k++) bytes[at + k] = bytes[from + k]!;
+    this.at = at + length;
   }
 
   /** Text of code units below 0x80 (the caller has reserved room). */
@@ -214,11 +233,8 @@ function writeEntries(out: HeadWriter, entries: readonly EntryFields[]): void {
     out.string(entry.name);
     out.reserve(ENTRY_TAIL_MAX_BYTES + shape.length * 17);
     const start = out.at;
-    if (layoutOf !== undefined && sameLayout(layoutOf, entry)) {
-      const bytes = out.bytes;
-      for (let k = 0; k < layoutLength; k++) bytes[start + k] = bytes[layoutStart + k]!;
-      out.at = start + layoutLength;
-    } else {
+    if (layoutOf !== undefined && sameLayout(layoutOf, entry)) out.repeat(layoutStart, layoutLength);
+    else {
       out.ascii(',"dtype":"');
       out.ascii(entry.dtype);
       out.ascii('","shape":[');
