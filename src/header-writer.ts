@@ -148,9 +148,10 @@ const ENTRY_BYTES_ESTIMATE = 110;
 
 /**
  * The most bytes an entry takes after its name, besides its dimensions (17 each at most, comma
- * included): the longest dtype (13) and codec (15), two 16-digit numbers and the fixed text.
+ * included): the longest dtype (13) and codec (15), two 16-digit numbers, the fixed text and the
+ * next entry's `,{"name":`.
  */
-const ENTRY_TAIL_MAX_BYTES = 160;
+const ENTRY_TAIL_MAX_BYTES = 170;
 
 /**
  * The first `dataSectionStart` bytes of the file, with the header written from `PREAMBLE_SIZE` on
@@ -221,15 +222,19 @@ function entriesEstimate(entries: readonly EntryFields[]): number {
 
 function writeEntries(out: HeadWriter, entries: readonly EntryFields[]): void {
   // The text from `,"dtype"` to `"offset":` of the last entry written, copied when the next entry
-  // has the same dtype, shape, order, byte order and codec (10,000 layers of one shape).
+  // has the same dtype, shape, order, byte order and codec (10,000 layers of one shape); and the
+  // text from `,"byteLength"` to the next entry's `"name":`, copied when the byte length repeats.
   let layoutOf: EntryFields | undefined;
   let layoutStart = 0;
   let layoutLength = 0;
+  let tailOf = -1;
+  let tailStart = 0;
+  let tailLength = 0;
+  out.reserve(8);
+  if (entries.length > 0) out.ascii('{"name":');
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
     const shape = entry.shape;
-    out.reserve(24);
-    out.ascii(i === 0 ? '{"name":' : ',{"name":');
     out.string(entry.name);
     out.reserve(ENTRY_TAIL_MAX_BYTES + shape.length * 17);
     const start = out.at;
@@ -250,9 +255,22 @@ function writeEntries(out: HeadWriter, entries: readonly EntryFields[]): void {
     }
     layoutStart = start;
     out.integer(entry.offset);
-    out.ascii(',"byteLength":');
-    out.integer(entry.byteLength);
-    out.bytes[out.at++] = 0x7d;
+    const tail = out.at;
+    if (i === entries.length - 1) {
+      out.ascii(',"byteLength":');
+      out.integer(entry.byteLength);
+      out.bytes[out.at++] = 0x7d;
+    } else {
+      if (entry.byteLength === tailOf) out.repeat(tailStart, tailLength);
+      else {
+        out.ascii(',"byteLength":');
+        out.integer(entry.byteLength);
+        out.ascii('},{"name":');
+        tailOf = entry.byteLength;
+        tailLength = out.at - tail;
+      }
+      tailStart = tail;
+    }
   }
 }
 
