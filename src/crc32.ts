@@ -53,24 +53,20 @@ export function slicingCrc(polynomial: number): (bytes: Uint8Array, previous?: n
  * 4-byte-aligned start: for many small payloads of one buffer (encoding 10,000 arrays of 256
  * bytes), where a call into native code and a word view per payload cost more than the CRC.
  */
-export const crc32Within = withinCrc(new Uint32Array(SLICES * 256));
+export const crc32Within = /* @__PURE__ */ withinCrc();
 
 /**
- * {@link crc32Within} over its tables (filled on first use), held by the closure as a constant:
- * the compiler then knows their length and drops the bounds check of every lookup, which makes
- * 256 bytes a third faster (84 against 114 ns) than tables in a module variable (bundlers turn a
- * module's `const` into a `var`) or passed as an argument.
+ * {@link crc32Within} over tables that its closure holds as a constant (filled on first use): the
+ * compiler then knows their length and drops the bounds check of every lookup, which makes 256
+ * bytes a third faster (84 against 114 ns) than tables in a module variable (bundlers turn a
+ * module's `const` into a `var`).
  */
-function withinCrc(t: Uint32Array): (bytes: Uint8Array, words: Uint32Array, from: number, to: number) => number {
+function withinCrc(): (bytes: Uint8Array, words: Uint32Array, from: number, to: number) => number {
+  const tables = new Uint32Array(SLICES * 256);
   return (bytes, words, from, to) => {
-    if (t[1] === 0) fillSlicingTables(POLYNOMIAL, t);
-    const wordsFrom = IS_LITTLE_ENDIAN ? Math.min(to, from + (-from & 3)) : to;
-    const wordsTo = wordsFrom + (((to - wordsFrom) >>> 4) << 4);
-    let crc = -1;
-    for (let i = from; i < wordsFrom; i++) crc = t[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
-    for (let i = wordsFrom >> 2; i < wordsTo >> 2; i += 4) crc = slicingStep(t, crc, words[i]!, words[i + 1]!, words[i + 2]!, words[i + 3]!);
-    for (let i = wordsTo; i < to; i++) crc = t[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
-    return ~crc >>> 0;
+    if (tables[1] === 0) tables.set(slicingTables(POLYNOMIAL));
+    const headLength = IS_LITTLE_ENDIAN ? Math.min(to - from, -from & 3) : to - from;
+    return ~updateRange(tables, -1, bytes, words, from, to, headLength) >>> 0;
   };
 }
 
@@ -103,10 +99,7 @@ export const crc32Fallback = slicingCrc(POLYNOMIAL);
  * `t` more zero bytes follow it; table 0 is the classic byte-at-a-time table.
  */
 function slicingTables(polynomial: number): Uint32Array {
-  return fillSlicingTables(polynomial, new Uint32Array(SLICES * 256));
-}
-
-function fillSlicingTables(polynomial: number, tables: Uint32Array): Uint32Array {
+  const tables = new Uint32Array(SLICES * 256);
   for (let byte = 0; byte < 256; byte++) {
     let crc = byte;
     for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? polynomial ^ (crc >>> 1) : crc >>> 1;
@@ -135,14 +128,12 @@ function updateBytewise(
 
 /** Consumes 16 bytes (4 little-endian words) per step, `words[from, to)`; `to - from` is a multiple of 4. */
 function updateSlicingBy16(t: Uint32Array, crc: number, words: Uint32Array, from: number, to: number): number {
-  for (let i = from; i < to; i += 4) crc = slicingStep(t, crc, words[i]!, words[i + 1]!, words[i + 2]!, words[i + 3]!);
-  return crc;
-}
-
-/** One step of slicing-by-16: the CRC after 16 more bytes, given as 4 little-endian words. */
-function slicingStep(t: Uint32Array, crc: number, word0: number, w1: number, w2: number, w3: number): number {
-  const w0 = crc ^ word0;
-  return (
+  for (let i = from; i < to; i += 4) {
+    const w0 = crc ^ words[i]!;
+    const w1 = words[i + 1]!;
+    const w2 = words[i + 2]!;
+    const w3 = words[i + 3]!;
+    crc =
       t[0xf00 + (w0 & 0xff)]! ^
       t[0xe00 + ((w0 >>> 8) & 0xff)]! ^
       t[0xd00 + ((w0 >>> 16) & 0xff)]! ^
@@ -158,6 +149,7 @@ function slicingStep(t: Uint32Array, crc: number, word0: number, w1: number, w2:
       t[0x300 + (w3 & 0xff)]! ^
       t[0x200 + ((w3 >>> 8) & 0xff)]! ^
       t[0x100 + ((w3 >>> 16) & 0xff)]! ^
-      t[w3 >>> 24]!
-  );
+      t[w3 >>> 24]!;
+  }
+  return crc;
 }
