@@ -151,7 +151,8 @@ function forEachInput(arrays: ArraysInput, visit: (name: string, input: ArrayInp
   const kind = inputKind(arrays);
   if (kind === "record") {
     const record = arrays as Readonly<Record<string, ArrayInput>>;
-    for (const name of Object.keys(record)) visit(checkName(name, undefined), record[name]!);
+    const names = Object.keys(record);
+    for (let i = 0; i < names.length; i++) visit(checkName(names[i], undefined), record[names[i]!]!);
     return;
   }
   // Only a list of pairs can repeat a name: object and Map keys are unique.
@@ -259,6 +260,22 @@ export function prepareArray(name: string, input: ArrayInput): PreparedArray {
   return { name, dtype, shape, order, source: bytesOf(data) };
 }
 
+/** The dtype and data type of the last array checked: the next one is most often the same pair. */
+let lastDtype: DtypeInfo | undefined;
+let lastTag: TypedArrayTag | undefined;
+
+/** The dtype named `dtypeName`, checked to take data of type `tag`. */
+function dtypeTaking(name: string, dtypeName: unknown, tag: TypedArrayTag): DtypeInfo {
+  if (!isDtype(dtypeName)) throw new NdpackError("UNKNOWN_DTYPE", unknownDtypeMessage(dtypeName, `array "${name}"`), { array: name, field: "dtype", actual: String(dtypeName) });
+  const dtype = DTYPES[dtypeName];
+  if (!dtype.accepts.includes(tag)) {
+    throw new NdpackError("INVALID_ARGUMENT", `array "${name}": dtype ${dtypeName} takes ${dtype.accepts.join(" or ")} data, got ${tag}`, { array: name, field: "data" });
+  }
+  lastDtype = dtype;
+  lastTag = tag;
+  return dtype;
+}
+
 /** {@link prepareArray} without the view of the bytes. */
 function checkArray(name: string, input: ArrayInput): CheckedArray {
   const bare = ArrayBuffer.isView(input);
@@ -269,11 +286,7 @@ function checkArray(name: string, input: ArrayInput): CheckedArray {
     throw new NdpackError("INVALID_ARGUMENT", `array "${name}": data must be a typed array (Float32Array, Int32Array, ...)`, { array: name, field: "data" });
   }
   const dtypeName = spec?.dtype ?? dtypeOfTag(tag);
-  if (!isDtype(dtypeName)) throw new NdpackError("UNKNOWN_DTYPE", unknownDtypeMessage(dtypeName, `array "${name}"`), { array: name, field: "dtype", actual: String(dtypeName) });
-  const dtype = DTYPES[dtypeName];
-  if (!dtype.accepts.includes(tag)) {
-    throw new NdpackError("INVALID_ARGUMENT", `array "${name}": dtype ${dtypeName} takes ${dtype.accepts.join(" or ")} data, got ${tag}`, { array: name, field: "data" });
-  }
+  const dtype = dtypeName === lastDtype?.name && tag === lastTag ? lastDtype : dtypeTaking(name, dtypeName, tag);
   const lanes = dtype.itemSize / dtype.wordSize;
   const length = (data as unknown as { length: number }).length;
   const shape = checkShape(name, spec?.shape ?? [length / lanes], dtype);
