@@ -53,13 +53,22 @@ export function slicingCrc(polynomial: number): (bytes: Uint8Array, previous?: n
  * 4-byte-aligned start: for many small payloads of one buffer (encoding 10,000 arrays of 256
  * bytes), where a call into native code and a word view per payload cost more than the CRC.
  */
-export function crc32Within(bytes: Uint8Array, words: Uint32Array, from: number, to: number): number {
-  crc32Tables ??= slicingTables(POLYNOMIAL);
-  const headLength = IS_LITTLE_ENDIAN ? Math.min(to - from, -from & 3) : to - from;
-  return ~updateRange(crc32Tables, -1, bytes, words, from, to, headLength) >>> 0;
-}
+export const crc32Within = /* @__PURE__ */ withinCrc();
 
-let crc32Tables: Uint32Array | undefined;
+/**
+ * {@link crc32Within} over tables that its closure holds as a constant (filled on first use): the
+ * compiler then knows their length and drops the bounds check of every lookup, which makes 256
+ * bytes a third faster (84 against 114 ns) than tables in a module variable (bundlers turn a
+ * module's `const` into a `var`).
+ */
+function withinCrc(): (bytes: Uint8Array, words: Uint32Array, from: number, to: number) => number {
+  const tables = new Uint32Array(SLICES * 256);
+  return (bytes, words, from, to) => {
+    if (tables[1] === 0) tables.set(slicingTables(POLYNOMIAL));
+    const headLength = IS_LITTLE_ENDIAN ? Math.min(to - from, -from & 3) : to - from;
+    return ~updateRange(tables, -1, bytes, words, from, to, headLength) >>> 0;
+  };
+}
 
 const NO_WORDS = new Uint32Array(0);
 

@@ -10,7 +10,7 @@
 import { bytesOf, copySwapped, utf8Length } from "./bytes.js";
 import { compressPayload, DEFAULT_COMPRESSION_LEVEL } from "./compress.js";
 import { crc32, crc32Within } from "./crc32.js";
-import { DTYPES, dtypeOfTag, isDtype, typedArrayTag, unknownDtypeMessage, type Dtype, type DtypeInfo } from "./dtypes.js";
+import { DTYPES, dtypeOfTag, isDtype, typedArrayTag, unknownDtypeMessage, type Dtype, type DtypeInfo, type TypedArray, type TypedArrayConstructor, type TypedArrayTag } from "./dtypes.js";
 import { checkOptionNames, NdpackError } from "./errors.js";
 import {
   BYTE_ORDERS,
@@ -74,6 +74,22 @@ export interface EncodeOptions {
 /** The option names every writer of ndpack files takes (writers with more add theirs). */
 export const ENCODE_OPTIONS = { metadata: true, alignment: true, byteOrder: true, checksum: true, codec: true, compressionLevel: true } as const satisfies Record<keyof EncodeOptions, true>;
 
+/**
+ * One array, checked and with its defaults resolved, its bytes not yet viewed: a view per array
+ * costs about 40 ns (the `buffer` getter and the constructor), as much as copying its 256 bytes
+ * (bench S2), so the encoder copies from the caller's typed array itself.
+ */
+export interface CheckedArray {
+  readonly name: string;
+  readonly dtype: DtypeInfo;
+  readonly shape: readonly number[];
+  readonly order: Order;
+  /** The caller's typed array, in this machine's byte order. */
+  readonly data: ArrayBufferView;
+  /** The type of `data`. */
+  readonly tag: TypedArrayTag;
+}
+
 /** One array, checked and ready to be written. */
 export interface PreparedArray {
   readonly name: string;
@@ -86,7 +102,7 @@ export interface PreparedArray {
 
 /** One record of the data section, as the plan will write it: its header entry (§2.2) and how to write its payload. */
 export interface PlannedRecord extends EntryFields {
-  readonly array: PreparedArray;
+  readonly array: CheckedArray;
   /** Absolute file offset of the payload. */
   readonly start: number;
   /** Bytes to store when they are not the caller's own (compressed payloads). */
@@ -135,7 +151,8 @@ function forEachInput(arrays: ArraysInput, visit: (name: string, input: ArrayInp
   const kind = inputKind(arrays);
   if (kind === "record") {
     const record = arrays as Readonly<Record<string, ArrayInput>>;
-    for (const name of Object.keys(record)) visit(checkName(name, undefined), record[name]!);
+    const names = Object.keys(record);
+    for (let i = 0; i < names.length; i++) visit(checkName(names[i], undefined), record[names[i]!]!);
     return;
   }
   // Only a list of pairs can repeat a name: object and Map keys are unique.
@@ -167,8 +184,12 @@ function checkName(name: unknown, seen: Set<string> | undefined): string {
   return name;
 }
 
-/** Checks a shape given for an array of `dtype` (§9 steps 12 and 13 on the writer's side). */
-export function checkShape(name: string, shape: unknown, dtype: DtypeInfo): number[] {
+/**
+ * Checks a shape given for an array of `dtype` (§9 steps 12 and 13 on the writer's side); returns
+ * the writer's own copy, which is never changed (the same copy as the last call's when the
+ * dimensions are the same: 10,000 arrays of one shape share one).
+ */
+export function checkShape(name: string, shape: unknown, dtype: DtypeInfo): readonly number[] {
   if (!Array.isArray(shape) || !isSizeList(shape)) {
     throw new NdpackError("BAD_SHAPE", `array "${name}": shape must be a list of non-negative integers, got ${JSON.stringify(shape)}`, { array: name, field: "shape" });
   }
@@ -178,7 +199,17 @@ export function checkShape(name: string, shape: unknown, dtype: DtypeInfo): numb
   if (elementCount(shape as number[], dtype.itemSize) === undefined) {
     throw new NdpackError("BAD_SHAPE", `array "${name}": shape [${shape.join(", ")}] holds more than 2^53-1 bytes`, { array: name, field: "shape" });
   }
-  return shape.slice() as number[];
+  return ownShape(shape as number[]);
+}
+
+/** The last shape {@link ownShape} copied. */
+let lastShape: readonly number[] = [];
+
+function ownShape(shape: readonly number[]): readonly number[] {
+  const last = lastShape;
+  if (last.length !== shape.length) return (lastShape = shape.slice());
+  for (let d = 0; d < shape.length; d++) if (last[d] !== shape[d]) return (lastShape = shape.slice());
+  return last;
 }
 
 function isSizeList(values: readonly unknown[]): boolean {
@@ -225,6 +256,28 @@ function firstNonBoolByte(bytes: Uint8Array): number {
 
 /** Checks one array and resolves its defaults. */
 export function prepareArray(name: string, input: ArrayInput): PreparedArray {
+  const { dtype, shape, order, data } = checkArray(name, input);
+  return { name, dtype, shape, order, source: bytesOf(data) };
+}
+
+/** The dtype and data type of the last array checked: the next one is most often the same pair. */
+let lastDtype: DtypeInfo | undefined;
+let lastTag: TypedArrayTag | undefined;
+
+/** The dtype named `dtypeName`, checked to take data of type `tag`. */
+function dtypeTaking(name: string, dtypeName: unknown, tag: TypedArrayTag): DtypeInfo {
+  if (!isDtype(dtypeName)) throw new NdpackError("UNKNOWN_DTYPE", unknownDtypeMessage(dtypeName, `array "${name}"`), { array: name, field: "dtype", actual: String(dtypeName) });
+  const dtype = DTYPES[dtypeName];
+  if (!dtype.accepts.includes(tag)) {
+    throw new NdpackError("INVALID_ARGUMENT", `array "${name}": dtype ${dtypeName} takes ${dtype.accepts.join(" or ")} data, got ${tag}`, { array: name, field: "data" });
+  }
+  lastDtype = dtype;
+  lastTag = tag;
+  return dtype;
+}
+
+/** {@link prepareArray} without the view of the bytes. */
+function checkArray(name: string, input: ArrayInput): CheckedArray {
   const bare = ArrayBuffer.isView(input);
   const spec = bare ? undefined : (input as ArraySpec | undefined);
   const data = bare ? input : spec?.data;
@@ -233,11 +286,7 @@ export function prepareArray(name: string, input: ArrayInput): PreparedArray {
     throw new NdpackError("INVALID_ARGUMENT", `array "${name}": data must be a typed array (Float32Array, Int32Array, ...)`, { array: name, field: "data" });
   }
   const dtypeName = spec?.dtype ?? dtypeOfTag(tag);
-  if (!isDtype(dtypeName)) throw new NdpackError("UNKNOWN_DTYPE", unknownDtypeMessage(dtypeName, `array "${name}"`), { array: name, field: "dtype", actual: String(dtypeName) });
-  const dtype = DTYPES[dtypeName];
-  if (!dtype.accepts.includes(tag)) {
-    throw new NdpackError("INVALID_ARGUMENT", `array "${name}": dtype ${dtypeName} takes ${dtype.accepts.join(" or ")} data, got ${tag}`, { array: name, field: "data" });
-  }
+  const dtype = dtypeName === lastDtype?.name && tag === lastTag ? lastDtype : dtypeTaking(name, dtypeName, tag);
   const lanes = dtype.itemSize / dtype.wordSize;
   const length = (data as unknown as { length: number }).length;
   const shape = checkShape(name, spec?.shape ?? [length / lanes], dtype);
@@ -246,9 +295,8 @@ export function prepareArray(name: string, input: ArrayInput): PreparedArray {
     throw new NdpackError("SIZE_MISMATCH", `array "${name}": shape [${shape.join(", ")}] of ${dtypeName} needs ${count * lanes} values, data has ${length}`, { array: name, field: "shape", expected: count * lanes, actual: length });
   }
   const order = spec?.order === undefined ? "C" : oneOf(spec.order, ORDERS, "C", `arrays["${name}"].order`);
-  const source = bytesOf(data!);
-  checkElementBytes(name, dtype, source);
-  return { name, dtype, shape, order, source };
+  if (dtype.name === "bool") checkElementBytes(name, dtype, bytesOf(data!));
+  return { name, dtype, shape, order, data: data!, tag };
 }
 
 function checkAlignment(alignment: unknown): number {
@@ -277,12 +325,13 @@ function checkMetadata(metadata: unknown): Record<string, unknown> {
 }
 
 /** The stored bytes of an array that must go through a codec, or `undefined` when it is stored raw. */
-function storedBytes(array: PreparedArray, codec: Codec, swap: boolean, level: number): { stored: Uint8Array | undefined; codec: Codec } {
+function storedBytes(array: CheckedArray, codec: Codec, swap: boolean, level: number): { stored: Uint8Array | undefined; codec: Codec } {
   if (codec === "none") return { stored: undefined, codec };
-  let ordered = array.source;
+  const source = bytesOf(array.data);
+  let ordered = source;
   if (swap) {
-    ordered = new Uint8Array(array.source.length);
-    copySwapped(array.source, ordered, 0, array.dtype.wordSize);
+    ordered = new Uint8Array(source.length);
+    copySwapped(source, ordered, 0, array.dtype.wordSize);
   }
   const compressed = compressPayload(ordered, codec, array.dtype.wordSize, level);
   if (compressed !== undefined) return { stored: compressed, codec };
@@ -302,19 +351,21 @@ export function planEncoding(arrays: ArraysInput, options: EncodeOptions = {}): 
   const records: (PlannedRecord & { start: number })[] = [];
   let dataLength = 0;
   forEachInput(arrays, (name, input) => {
-    const array = prepareArray(name, input);
+    const array = checkArray(name, input);
     const requested = ArrayBuffer.isView(input) ? undefined : (input as ArraySpec).codec;
     if (requested !== undefined && !(CODECS as readonly unknown[]).includes(requested)) {
       throw new NdpackError("UNSUPPORTED_CODEC", `array "${name}": unsupported codec ${JSON.stringify(requested)}`, { array: name, field: "codec" });
     }
-    const { dtype, source } = array;
+    const { dtype, data } = array;
     const entryByteOrder: ByteOrder = dtype.itemSize === 1 ? "little" : byteOrder;
     const swap = dtype.wordSize > 1 && entryByteOrder !== HOST_BYTE_ORDER;
     // "none" on an array is no preference, so re-encoding decoded arrays (which say how they were
     // stored) with a file-wide codec compresses them.
     const asked = requested === undefined || requested === "none" ? fileCodec : requested;
     const { stored, codec } = asked === "none" ? RAW : storedBytes(array, asked, swap, level);
-    const byteLength = stored?.length ?? source.length;
+    // The element count times its size, which every type a dtype accepts has as its word size: V8 compiles the
+    // `length` getter inline, not `byteLength` (10 ns per call).
+    const byteLength = stored?.length ?? (data as unknown as ArrayLike<unknown>).length * dtype.wordSize;
     const offset = nextRecordOffset(dataLength, alignment);
     dataLength = offset + byteLength + checksumSize;
     records.push({ name, dtype: dtype.name, shape: array.shape, order: array.order, byteOrder: entryByteOrder, codec, offset, byteLength, array, start: 0, stored, swap: swap && stored === undefined });
@@ -353,12 +404,24 @@ export function layoutHead(
   return { head, dataStart, dataLength, headerLength };
 }
 
-/** Writes one payload into `target` at its place. */
-function writePayload(target: Uint8Array, record: PlannedRecord): void {
-  const { start } = record;
+/** Writes one payload into `target` at its place; `view` is a view of `target` of the type of the record's data, where there is one. */
+function writePayload(target: Uint8Array, record: PlannedRecord, view: TypedArray | undefined): void {
+  const { start, array } = record;
   if (record.stored) target.set(record.stored, start);
-  else if (record.swap) copySwapped(record.array.source, target, start, record.array.dtype.wordSize);
-  else target.set(record.array.source, start);
+  else if (record.swap) copySwapped(bytesOf(array.data), target, start, array.dtype.wordSize);
+  // A copy between typed arrays of one type keeps every bit (NaN payloads included).
+  else if (view !== undefined && start % view.BYTES_PER_ELEMENT === 0) (view as Uint8Array).set(array.data as Uint8Array, start / view.BYTES_PER_ELEMENT);
+  else target.set(bytesOf(array.data), start);
+}
+
+/** The built-in typed-array types, taken when this module loads (a caller's global of the same name is never called). */
+const TYPED_ARRAY_TYPES: Partial<Record<TypedArrayTag, TypedArrayConstructor>> = { Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array };
+
+/** A view of all of `target` of the typed-array type `tag`, where its start allows one. */
+function viewOfType(target: Uint8Array, tag: TypedArrayTag): TypedArray | undefined {
+  const type = TYPED_ARRAY_TYPES[tag];
+  if (type === undefined || target.byteOffset % type.BYTES_PER_ELEMENT !== 0) return undefined;
+  return new type(target.buffer, target.byteOffset, Math.floor(target.byteLength / type.BYTES_PER_ELEMENT));
 }
 
 /**
@@ -397,23 +460,30 @@ export function writePlan(plan: EncodePlan, target: Uint8Array, zeroed = false, 
   const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
   const words = (target.byteOffset & 3) === 0 ? new Uint32Array(target.buffer, target.byteOffset, target.length >>> 2) : undefined;
   const records = plan.records;
+  // A view of the target of the type of the last record's data (a view per payload costs as much as a copy of 256 bytes).
+  let viewTag: TypedArrayTag | undefined;
+  let typed: TypedArray | undefined;
   let end = plan.dataStart;
   for (let i = 0; i < records.length; i++) {
     const record = records[i]!;
+    if (record.array.tag !== viewTag) {
+      viewTag = record.array.tag;
+      typed = viewOfType(target, viewTag);
+    }
     const start = record.start;
     if (!zeroed) target.fill(0, end, start);
     end = start + record.byteLength;
     if (plan.checksumSize === 0) {
-      writePayload(target, record);
+      writePayload(target, record, typed);
       continue;
     }
     // Stepwise copying needs source and target apart: TypedArray.set copies overlapping memory correctly only in one go.
-    const bytes = record.swap ? undefined : (record.stored ?? record.array.source);
+    const stored = record.stored;
     let crc = checksums?.[i];
-    if (crc !== undefined) writePayload(target, record);
-    else if (bytes !== undefined && bytes.length > COPY_CRC_STEP && bytes.buffer !== target.buffer) crc = copyWithCrc(bytes, target, start);
+    if (crc !== undefined) writePayload(target, record, typed);
+    else if (!record.swap && record.byteLength > COPY_CRC_STEP && (stored ?? record.array.data).buffer !== target.buffer) crc = copyWithCrc(stored ?? bytesOf(record.array.data), target, start);
     else {
-      writePayload(target, record);
+      writePayload(target, record, typed);
       crc = words !== undefined && record.byteLength < SMALL_CRC_BYTES ? crc32Within(target, words, start, end) : crc32(target.subarray(start, end));
     }
     view.setUint32(end, crc, true);
@@ -441,7 +511,8 @@ export function* planSegments(plan: EncodePlan, chunkBytes = 1 << 20): Generator
   for (const record of plan.records) {
     if (record.start > end) yield zeroBytes(record.start - end);
     let crc = 0;
-    const { source, dtype } = record.array;
+    const { dtype } = record.array;
+    const source = bytesOf(record.array.data);
     // Each piece is handed out before its CRC is computed, so that a consumer that starts writing
     // a piece and then asks for the next one overlaps its I/O with the checksum.
     if (record.stored || !record.swap) {
@@ -507,7 +578,7 @@ const TOUCHED_OUTPUT_BYTES = 8 << 20;
  */
 function sourceChecksums(plan: EncodePlan): (number | undefined)[] {
   return plan.records.map((record) => {
-    const bytes = record.swap ? undefined : (record.stored ?? record.array.source);
+    const bytes = record.swap ? undefined : (record.stored ?? bytesOf(record.array.data));
     return bytes === undefined || isShared(bytes) ? undefined : crc32(bytes);
   });
 }

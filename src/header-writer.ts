@@ -29,19 +29,25 @@ const utf8Encoder = new TextEncoder();
 /** Appends to a growing byte buffer that keeps `PREAMBLE_SIZE` bytes free at its start. */
 class HeadWriter {
   bytes = new Uint8Array(0);
+  view = new DataView(this.bytes.buffer);
   at = PREAMBLE_SIZE;
 
   /** Starts a head in fresh (zeroed) memory of `capacity` bytes. */
   open(capacity: number): void {
-    this.bytes = new Uint8Array(capacity);
+    this.use(new Uint8Array(capacity));
     this.at = PREAMBLE_SIZE;
   }
 
   /** Hands over the bytes written and lets go of them. */
   close(): Uint8Array {
     const bytes = this.bytes;
-    this.bytes = new Uint8Array(0);
+    this.use(new Uint8Array(0));
     return bytes;
+  }
+
+  private use(bytes: Uint8Array<ArrayBuffer>): void {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer);
   }
 
   /** Makes room for `length` more bytes. */
@@ -49,7 +55,20 @@ class HeadWriter {
     if (this.at + length <= this.bytes.length) return;
     const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.at + length));
     grown.set(this.bytes.subarray(0, this.at));
-    this.bytes = grown;
+    this.use(grown);
+  }
+
+  /**
+   * Copies `length` bytes written before, from `from` (at least 4 bytes back; the caller has
+   * reserved room), four at a time: a fourth of a byte loop's steps.
+   */
+  repeat(from: number, length: number): void {
+    const { bytes, view } = this;
+    const at = this.at;
+    let k = 0;
+    for (; k + 4 <= length; k += 4) view.setInt32(at + k, view.getInt32(from + k, true), true);
+    for (; k < length; k++) bytes[at + k] = bytes[from + k]!;
+    this.at = at + length;
   }
 
   /** Text of code units below 0x80 (the caller has reserved room). */
@@ -129,9 +148,10 @@ const ENTRY_BYTES_ESTIMATE = 110;
 
 /**
  * The most bytes an entry takes after its name, besides its dimensions (17 each at most, comma
- * included): the longest dtype (13) and codec (15), two 16-digit numbers and the fixed text.
+ * included): the longest dtype (13) and codec (15), two 16-digit numbers, the fixed text and the
+ * next entry's `,{"name":`.
  */
-const ENTRY_TAIL_MAX_BYTES = 160;
+const ENTRY_TAIL_MAX_BYTES = 170;
 
 /**
  * The first `dataSectionStart` bytes of the file, with the header written from `PREAMBLE_SIZE` on
@@ -202,23 +222,24 @@ function entriesEstimate(entries: readonly EntryFields[]): number {
 
 function writeEntries(out: HeadWriter, entries: readonly EntryFields[]): void {
   // The text from `,"dtype"` to `"offset":` of the last entry written, copied when the next entry
-  // has the same dtype, shape, order, byte order and codec (10,000 layers of one shape).
+  // has the same dtype, shape, order, byte order and codec (10,000 layers of one shape); and the
+  // text from `,"byteLength"` to the next entry's `"name":`, copied when the byte length repeats.
   let layoutOf: EntryFields | undefined;
   let layoutStart = 0;
   let layoutLength = 0;
+  let tailOf = -1;
+  let tailStart = 0;
+  let tailLength = 0;
+  out.reserve(8);
+  if (entries.length > 0) out.ascii('{"name":');
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
     const shape = entry.shape;
-    out.reserve(24);
-    out.ascii(i === 0 ? '{"name":' : ',{"name":');
     out.string(entry.name);
     out.reserve(ENTRY_TAIL_MAX_BYTES + shape.length * 17);
     const start = out.at;
-    if (layoutOf !== undefined && sameLayout(layoutOf, entry)) {
-      const bytes = out.bytes;
-      for (let k = 0; k < layoutLength; k++) bytes[start + k] = bytes[layoutStart + k]!;
-      out.at = start + layoutLength;
-    } else {
+    if (layoutOf !== undefined && sameLayout(layoutOf, entry)) out.repeat(layoutStart, layoutLength);
+    else {
       out.ascii(',"dtype":"');
       out.ascii(entry.dtype);
       out.ascii('","shape":[');
@@ -234,9 +255,22 @@ function writeEntries(out: HeadWriter, entries: readonly EntryFields[]): void {
     }
     layoutStart = start;
     out.integer(entry.offset);
-    out.ascii(',"byteLength":');
-    out.integer(entry.byteLength);
-    out.bytes[out.at++] = 0x7d;
+    const tail = out.at;
+    if (i === entries.length - 1) {
+      out.ascii(',"byteLength":');
+      out.integer(entry.byteLength);
+      out.bytes[out.at++] = 0x7d;
+    } else {
+      if (entry.byteLength === tailOf) out.repeat(tailStart, tailLength);
+      else {
+        out.ascii(',"byteLength":');
+        out.integer(entry.byteLength);
+        out.ascii('},{"name":');
+        tailOf = entry.byteLength;
+        tailLength = out.at - tail;
+      }
+      tailStart = tail;
+    }
   }
 }
 

@@ -94,7 +94,7 @@ describe("writeHead (FORMAT.md §8)", () => {
     }
   });
 
-  test("runs of entries of one layout (their text copied from the entry before) are exact, also across the buffer's growth", () => {
+  test("runs of entries of one layout or one byte length (their text copied from the entry before) are exact, also across the buffer's growth", () => {
     const entries: EntryFields[] = [];
     for (let i = 0; i < 3000; i++) {
       const run = Math.floor(i / 7);
@@ -106,10 +106,11 @@ describe("writeHead (FORMAT.md §8)", () => {
         byteOrder: run % 4 === 0 ? "big" : "little",
         codec: run % 3 === 1 ? "shuffle+deflate" : "none",
         offset: Number.MAX_SAFE_INTEGER - i,
-        byteLength: Number.MAX_SAFE_INTEGER - 2 * i,
+        // Runs of one byte length (the text from it to the next name copied), and lengths that change every entry.
+        byteLength: run % 4 === 3 ? Number.MAX_SAFE_INTEGER - 2 * i : [256, 0, 2 ** 40][run % 3]!,
       });
     }
-    // Same dtype, order, byte order and codec, another shape: not a copy.
+    // Same dtype, order, byte order, codec and byte length, another shape: not a copy of the layout; the last entry's text ends the list.
     entries.push({ ...entries[entries.length - 1]!, name: "other", shape: [8, 9] });
     const file = { alignment: 64, checksum: "crc32" as const, dataLength: 1, metadata: {} };
     const { head, headerLength } = writeHead(file, entries);
