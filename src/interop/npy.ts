@@ -451,9 +451,16 @@ export function storedHead(base: number): (length: number) => RangeSteps<Uint8Ar
   };
 }
 
+/**
+ * Latin-1 text. ASCII (every header numpy writes) is the same text in UTF-8, whose native decoder
+ * takes a tenth of the time of building it code by code (opening a .npz decodes one per member).
+ */
 function latin1(bytes: Uint8Array): string {
+  let i = 0;
+  while (i < bytes.length && bytes[i]! < 0x80) i++;
+  if (i === bytes.length) return decodeUtf8(bytes)!;
   let text = "";
-  for (let i = 0; i < bytes.length; i += 8192) text += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  for (i = 0; i < bytes.length; i += 8192) text += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192) as unknown as number[]);
   return text;
 }
 
