@@ -248,7 +248,7 @@ class CountingSource implements ByteSource {
       for (let from = 0; from < reads.length; ) {
         let to = from + 1;
         for (let bytes = reads[from]!.length; to < reads.length && bytes + reads[to]!.length <= PREFETCH_READ_BYTES; to++) bytes += reads[to]!.length;
-        const batch = reads.slice(from, to);
+        const batch = reads.slice(from, to).map(({ offset, length }) => ({ offset, length }));
         const all = await readBatchExactly(inner as Required<ByteSource>, batch, signal);
         batch.forEach((read, i) => kept(read.offset, all[i]!));
         from = to;
