@@ -3,8 +3,9 @@
  * reads checked against the file's identity so that a file changed by another process is
  * FILE_CHANGED, never a mixture of old and new bytes.
  *
- * Each read compares the file's identity (size, modification and status-change times in
- * nanoseconds, inode; see {@link sameIdentity}) with what it was at open, once the read is done:
+ * Each read (each batch of reads, {@link FileSource.readBatch}) compares the file's identity (size,
+ * modification and status-change times in nanoseconds, inode; see {@link sameIdentity}) with what
+ * it was at open, once the read is done:
  * any write since the open, before or during the read, has left a newer ctime (or another size)
  * by then, and nothing can set a ctime back, so a check before the read would see nothing that
  * this one misses (it cost one system call per read). A read that comes up short is FILE_CHANGED
