@@ -13,7 +13,7 @@ import type { ArrayInfo } from "../decode.js";
 import { NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
 import { checkLimit, viewOrCopy } from "../interop/common.js";
-import { npyLayoutSteps, resolveNpyOptions, storedHead } from "../interop/npy.js";
+import { npyLayoutSteps, resolveNpyOptions, storedHead, type NpyLayout } from "../interop/npy.js";
 import { checkNdpackDtypes, checkVoidDtypeOption, noNdpackMember, NPZ_NDPACK_MEMBER, readNdpackMember, planNpzWrite, sortMembers, storedForm, toNpz, voidDtypeOf } from "../interop/npz.js";
 import { checkInflatedSize, checkMemberCrc, zipDirectorySteps, type ZipEntry } from "../interop/zip.js";
 import type { PrefetchingSteps, RangeSteps } from "../io/steps.js";
@@ -89,13 +89,15 @@ function* readNpzContainer(size: number, options: ContainerOptions): Prefetching
   const arrays: ArrayInfo[] = [];
   const entries: { entry: ZipEntry; arrayStart: number }[] = [];
   let version: number | undefined;
+  // Layouts by header text: the members of a checkpoint share a few shapes, whose .npy headers are then parsed once.
+  const known = new Map<string, NpyLayout>();
   for (const { name, entry } of members.arrays) {
     const memberOptions = { ...npyOptions, voidDtype: voidDtypeOf(voidOption, extra, name) };
     // A stored member's .npy header is read in place; a deflated one's is inflated from its first bytes.
     const layout =
       entry.method === "stored"
-        ? yield* npyLayoutSteps(storedHead(entry.dataStart), entry.size, NPY_HEAD_BYTES, memberOptions, name)
-        : yield* npyLayoutSteps((length) => memberHead(entry, length), entry.size, NPY_HEAD_BYTES, memberOptions, name);
+        ? yield* npyLayoutSteps(storedHead(entry.dataStart), entry.size, NPY_HEAD_BYTES, memberOptions, name, known)
+        : yield* npyLayoutSteps((length) => memberHead(entry, length), entry.size, NPY_HEAD_BYTES, memberOptions, name, known);
     version ??= layout.version;
     arrays.push(npyArrayInfo(name, layout, storedForm(entry, layout)));
     entries.push({ entry, arrayStart: layout.dataStart });
