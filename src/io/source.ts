@@ -54,7 +54,7 @@ export interface ByteSource {
    * read together and checks itself once, instead of a few reads at a time, each checked. Without
    * it, those ranges are read with `read`, a few at a time. Same contract as `read`.
    */
-  readBatch?(ranges: readonly ByteRange[], options?: ReadRequestOptions): Promise<Uint8Array[]>;
+  readBatch?(ranges: readonly { readonly offset: number; readonly length: number }[], options?: ReadRequestOptions): Promise<Uint8Array[]>;
   /** Releases what the source holds (a file handle, connections). Optional. */
   close?(): Promise<void>;
 }
