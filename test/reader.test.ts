@@ -5,6 +5,7 @@
  * one array in exactly one of its range, nearby arrays together), and checks CRCs by default.
  */
 import { appendFileSync, existsSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { open as openHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, expectTypeOf, test } from "vitest";
@@ -198,6 +199,12 @@ describe("what the reader reads", () => {
     } finally {
       await file.close();
     }
+    // A caller's handle closed under its source: IO_ERROR, never bytes of another file.
+    const handle = await openHandle(path);
+    const borrowed = FileSource.fromHandle(handle);
+    await handle.close();
+    await failure(() => borrowed.readBatch([{ offset: 0, length: 10 }]), "IO_ERROR");
+    await failure(() => borrowed.read(0, 10), "IO_ERROR");
   });
 
   test("a header longer than the first read takes exactly one more read, and a big file's first read is 64 KiB", async () => {
