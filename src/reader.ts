@@ -26,7 +26,7 @@ import { NDPACK_READER } from "./formats/ndpack.js";
 import type { Container, ContainerOptions, FormatName, FormatReader, NameIndex } from "./formats/types.js";
 import { viewOrCopy } from "./interop/common.js";
 import { isMemorySource } from "./io/bytes.js";
-import { coalesceRanges, DEFAULT_READ_CONCURRENCY, readExactly, readRanges, readWithCrc32, type ByteSource, type CheckedBytes, type ReadManyOptions } from "./io/source.js";
+import { coalesceRanges, DEFAULT_READ_CONCURRENCY, readBatchExactly, readExactly, readRanges, readWithCrc32, type ByteSource, type CheckedBytes, type ReadManyOptions } from "./io/source.js";
 import { isPrefetch, type ByteRange, type PrefetchingSteps } from "./io/steps.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
 
@@ -209,12 +209,14 @@ class CountingSource implements ByteSource {
     }
     return undefined;
   }
+  /** The bytes of a range already read while reading the header, or `undefined`. */
+  kept(offset: number, length: number): Uint8Array | undefined {
+    return this.#readAhead ? this.#fromWindows(offset, Math.max(0, Math.min(length, this.size - offset))) : undefined;
+  }
   async read(offset: number, length: number, options?: { signal?: AbortSignal }): Promise<Uint8Array> {
     const wanted = Math.max(0, Math.min(length, this.size - offset));
-    if (this.#readAhead) {
-      const kept = this.#fromWindows(offset, wanted);
-      if (kept !== undefined) return kept;
-    }
+    const kept = this.kept(offset, wanted);
+    if (kept !== undefined) return kept;
     const ahead = this.#readAhead ? Math.max(wanted, Math.min(this.#windows.length === 0 ? this.firstReadBytes : HEADER_READ_AHEAD, this.size - offset)) : wanted;
     const bytes = await readExactly(this.inner, offset, ahead, options?.signal);
     this.bytesRead += bytes.length;
@@ -226,7 +228,9 @@ class CountingSource implements ByteSource {
   /**
    * Reads the header ranges a reader announced, those not already in memory, with few reads:
    * coalesced ({@link COALESCE_GAP_BYTES}; a merged read is split back into its ranges past
-   * {@link PREFETCH_READ_BYTES}), {@link DEFAULT_READ_CONCURRENCY} at a time; each read is kept.
+   * {@link PREFETCH_READ_BYTES}); all at once in batches of at most {@link PREFETCH_READ_BYTES}
+   * when the source has {@link ByteSource.readBatch}, else {@link DEFAULT_READ_CONCURRENCY} at a
+   * time; each read is kept.
    */
   async prefetch(ranges: readonly ByteRange[], signal: AbortSignal | undefined): Promise<void> {
     if (!this.#readAhead) return;
@@ -234,14 +238,28 @@ class CountingSource implements ByteSource {
       .map(({ offset, length }) => ({ offset, length: Math.max(0, Math.min(length, this.size - offset)) }))
       .filter(({ offset, length }) => length > 0 && this.#fromWindows(offset, length) === undefined);
     const reads = coalesceRanges(missing).flatMap((read) => (read.length <= PREFETCH_READ_BYTES ? [read] : coalesceRanges(read.members.map((i) => missing[i]!), 0)));
+    const kept = (offset: number, bytes: Uint8Array) => {
+      this.bytesRead += bytes.length;
+      this.readCount++;
+      this.#keep(offset, bytes);
+    };
+    const inner = this.inner;
+    if (inner.readBatch !== undefined) {
+      for (let from = 0; from < reads.length; ) {
+        let to = from + 1;
+        for (let bytes = reads[from]!.length; to < reads.length && bytes + reads[to]!.length <= PREFETCH_READ_BYTES; to++) bytes += reads[to]!.length;
+        const batch = reads.slice(from, to).map(({ offset, length }) => ({ offset, length }));
+        const all = await readBatchExactly(inner as Required<ByteSource>, batch, signal);
+        batch.forEach((read, i) => kept(read.offset, all[i]!));
+        from = to;
+      }
+      return;
+    }
     let next = 0;
     const worker = async () => {
       while (next < reads.length) {
         const { offset, length } = reads[next++]!;
-        const bytes = await readExactly(this.inner, offset, length, signal);
-        this.bytesRead += bytes.length;
-        this.readCount++;
-        this.#keep(offset, bytes);
+        kept(offset, await readExactly(inner, offset, length, signal));
       }
     };
     await Promise.all(Array.from({ length: Math.min(DEFAULT_READ_CONCURRENCY, reads.length) }, worker));
@@ -577,7 +595,8 @@ async function runSteps<T>(steps: PrefetchingSteps<T>, source: CountingSource, s
       await source.prefetch(asked.prefetch, signal);
       step = steps.next(new Uint8Array(0));
     } else {
-      step = steps.next(await source.read(asked.offset, asked.length, signal === undefined ? undefined : { signal }));
+      // Ranges already in memory (a .npz's member headers, read ahead) are given without a round through the event loop.
+      step = steps.next(source.kept(asked.offset, asked.length) ?? (await source.read(asked.offset, asked.length, signal === undefined ? undefined : { signal })));
     }
   }
   return step.value;

@@ -11,7 +11,7 @@ import { isNdpackError } from "../src/errors.js";
 import { fromNpy, toNpy, type NpyReadOptions } from "../src/interop/index.js";
 import { ML_DTYPES, caseBytes, dataBytes, dtypeInput, expectValues, rng, specOf, standardCases, wireOf, type Case } from "./helpers/interop-cases.js";
 import { runInteropPython, tempDir, type PythonReport, type WireFile } from "./helpers/interop-python.js";
-import { expectCode } from "./helpers/common.js";
+import { expectCode, failure } from "./helpers/common.js";
 
 /** A .npy file from raw header text: magic, version, length, the text (padded numpy-style unless `pad` is false), payload. */
 function npy(header: string, options: { version?: number; minor?: number; payload?: Uint8Array | number; pad?: boolean; length?: number } = {}): Uint8Array {
@@ -254,6 +254,16 @@ describe(".npy refusals, in wire order", () => {
     expectCode(() => fromNpy(npy(`{'descr': [('x', '|O')], 'fortran_order': False, 'shape': (1,), }`, { payload: 8 })), "UNKNOWN_DTYPE");
     for (const descr of ["<U3", "|S5", "<M8[ns]", "<m8[s]", "<f16", "<c32", "|V16", "bool"]) {
       expectCode(() => fromNpy(npy(dict(descr, "(1,)"), { payload: 16 })), "UNKNOWN_DTYPE");
+    }
+  });
+
+  test("a version 1.0/2.0 header is latin-1: a byte above 0x7f is HEADER_INVALID (the grammar is ASCII), the message showing its latin-1 character", () => {
+    // "\xe9" alone is not UTF-8; "\x80" is a C1 control in latin-1, "€" in windows-1252.
+    for (const [descr, shown] of [["<f\xe9", "é', 'fortran"], ["<\x80", "\u0080', 'fortran"]] as const) {
+      for (const version of [1, 2]) {
+        const error = failure(() => fromNpy(npy(dict(descr, "(1,)"), { version, payload: 4 })), "HEADER_INVALID");
+        expect(error.message).toContain(`found "${shown}`);
+      }
     }
   });
 

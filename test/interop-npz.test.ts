@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { encode } from "../src/encode.js";
 import { DTYPES, DTYPE_NAMES, type Dtype } from "../src/dtypes.js";
 import { isNdpackError } from "../src/errors.js";
-import { fromNpz, NPZ_NDPACK_MEMBER, toNpy, toNpz } from "../src/interop/index.js";
+import { FORMATS, fromNpz, NPZ_NDPACK_MEMBER, toNpy, toNpz } from "../src/interop/index.js";
+import { bytesSource, openSource } from "../src/source.js";
 import { planZipWrite, readZipDirectory, readZipMember, type ZipMethod } from "../src/interop/zip.js";
 import { writeToBytes, type ArrayInMemory } from "../src/formats/write.js";
 import { ML_DTYPES, caseBytes, dataBytes, expectValues, rng, specOf, standardCases, wireOf, type Case } from "./helpers/interop-cases.js";
@@ -381,6 +382,27 @@ describe(".npz refusals: the zip container", () => {
     expectCode(() => toNpz({ a: new Float32Array(1) }, { metadata: { bad: NaN } }), "INVALID_ARGUMENT");
     expectCode(() => toNpz({ a: new Float32Array(1) }, { compressionLevel: 10 }), "INVALID_ARGUMENT");
     expectCode(() => fromNpz(twoMembers(), { voidDtype: "nope" as never }), "INVALID_ARGUMENT");
+  });
+});
+
+describe(".npz members with the same .npy header", () => {
+  // toNpy's header for 4 float32 values, then 16 bytes (right), 20 (4 too many) or 12 (4 too few).
+  const npy = toNpy(new Float32Array(4));
+  const header = npy.subarray(0, npy.length - 16);
+  const zipOf = (lengths: readonly number[], method: ZipMethod = "stored") =>
+    writeZip(lengths.map((length, i) => ({ name: `m${i}.npy`, parts: [header, Uint8Array.from({ length }, (_, j) => i + j)], method })), { level: 1, forceZip64: false });
+
+  test.each(["stored", "deflate"] as const)("%s: each member's layout is its own (an equal header is parsed once, never trusted for another size)", async (method) => {
+    await using reader = await openSource(bytesSource(zipOf([16, 16, 16], method)), { formats: FORMATS });
+    for (const [i, name] of ["m0", "m1", "m2"].entries()) {
+      expect(reader.info(name)).toMatchObject({ dtype: "float32", shape: [4] });
+      const { data } = await reader.read(name);
+      expect([...new Uint8Array(data.buffer, data.byteOffset, 4)]).toEqual([i, i + 1, i + 2, i + 3]);
+    }
+    for (const [lengths, code] of [[[16, 16, 20], "TRAILING_BYTES"], [[16, 12, 16], "TRUNCATED"]] as const) {
+      const error = await openSource(bytesSource(zipOf(lengths, method)), { formats: FORMATS }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code, array: lengths[2] === 20 ? "m2" : "m1" });
+    }
   });
 });
 

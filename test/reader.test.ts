@@ -4,7 +4,8 @@
  * whole-buffer readers, reads the same bytes, in the reads it promises (the header in at most two,
  * one array in exactly one of its range, nearby arrays together), and checks CRCs by default.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { open as openHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, expectTypeOf, test } from "vitest";
@@ -14,6 +15,8 @@ import { FORMATS as ALL_FORMATS, fromNpy, fromNpz, fromSafetensors, toNpy, toNpz
 import { crc32 } from "../src/crc32.js";
 import { load, open, save } from "../src/node/index.js";
 import { FileSource } from "../src/node/file-source.js";
+import { readZipDirectory } from "../src/interop/zip.js";
+import type { ByteRange } from "../src/io/steps.js";
 import { failureAsync as failure, noise } from "./helpers/common.js";
 
 const dir = mkdtempSync(join(tmpdir(), "ndpack-reader-"));
@@ -138,6 +141,70 @@ describe("what the reader reads", () => {
       // With verification, only the CRC and the padding up to the next record (or nothing) more.
       expect(source.reads[0]!.length - info.byteLength).toBeLessThanOrEqual(formatName.startsWith("ndpack") ? 4 + 64 : 0);
     }
+  });
+
+  test.each([
+    ["stored", 1536, false],
+    ["deflated", 5120, true],
+  ] as const)("a .npz of many %s members: its header in 2 reads, then one read of %d bytes past each local header beyond the first read, all in one batch on a file", async (_method, headBytes, compress) => {
+    // 24 members of 128 KiB of noise (deflate keeps them about as long): each member's local header is more than 64 KiB from the next.
+    const members: Record<string, Float32Array> = {};
+    for (let i = 0; i < 24; i++) members[`m${String(i).padStart(2, "0")}`] = new Float32Array(noise(128 * 1024).buffer);
+    const bytes = toNpz(members, { compress });
+    const path = fileWith(bytes, ".npz");
+    const entries = readZipDirectory(bytes, { maxEntries: 100 });
+    const cdOffset = Math.max(...entries.map((e) => e.dataStart + e.compressedSize));
+    // Each member's local header (30 bytes, its name, no extra field in toNpz's zips), and its method's head bytes.
+    const heads = entries.filter((e) => e.localOffset >= 64 * 1024).map((e) => ({ offset: e.localOffset, length: Math.min(30 + Buffer.byteLength(e.name) + headBytes, cdOffset - e.localOffset) }));
+    expect(heads).toHaveLength(23);
+    const file = await FileSource.open(path);
+    const reads: ByteRange[] = [];
+    const batches: ByteRange[][] = [];
+    const source: ByteSource = {
+      size: file.size,
+      read: (offset, length, options) => (reads.push({ offset, length }), file.read(offset, length, options)),
+      readBatch: (ranges, options) => (batches.push([...ranges]), file.readBatch(ranges, options)),
+      close: () => file.close(),
+    };
+    await using reader = await openAll(source);
+    // The first 64 KiB, the zip's last 4 KiB (its end record and directory), then every member head at once.
+    expect(reads).toEqual([{ offset: 0, length: 64 * 1024 }, { offset: bytes.length - 4096, length: 4096 }]);
+    expect(batches).toEqual([heads]);
+    expect(reader.readCount).toBe(2 + heads.length);
+    expect(reader.bytesRead).toBe(64 * 1024 + 4096 + heads.reduce((sum, r) => sum + r.length, 0));
+    expect(reader.names).toEqual(Object.keys(members));
+
+    // A source without readBatch (an HTTP one): the same ranges, one read each, a few at a time.
+    const plain = countingSource(bytes);
+    await using plainReader = await openAll(plain);
+    expect(plain.reads.slice(0, 2)).toEqual(reads);
+    expect(plain.reads.slice(2).sort((a, b) => a.offset - b.offset)).toEqual(heads);
+    expect(plainReader.readCount).toBe(reader.readCount);
+    expect(plainReader.bytesRead).toBe(reader.bytesRead);
+    expect(bytesOf(await reader.read("m17"))).toEqual(new Uint8Array(members.m17!.buffer));
+  });
+
+  test("a file source's readBatch: every range's bytes, and FILE_CHANGED when the file changed (one check for the batch) or ends early", async () => {
+    const bytes = noise(10_000);
+    const path = fileWith(bytes, ".bin");
+    const file = await FileSource.open(path);
+    try {
+      const ranges = [{ offset: 9000, length: 500 }, { offset: 0, length: 10 }, { offset: 9990, length: 100 }];
+      const all = await file.readBatch(ranges);
+      expect(all.map((b) => [...b])).toEqual([[...bytes.subarray(9000, 9500)], [...bytes.subarray(0, 10)], [...bytes.subarray(9990)]]);
+      appendFileSync(path, Uint8Array.of(1));
+      await failure(() => file.readBatch(ranges), "FILE_CHANGED");
+      truncateSync(path, 5000);
+      await failure(() => file.readBatch(ranges), "FILE_CHANGED");
+    } finally {
+      await file.close();
+    }
+    // A caller's handle closed under its source: IO_ERROR, never bytes of another file.
+    const handle = await openHandle(path);
+    const borrowed = FileSource.fromHandle(handle);
+    await handle.close();
+    await failure(() => borrowed.readBatch([{ offset: 0, length: 10 }]), "IO_ERROR");
+    await failure(() => borrowed.read(0, 10), "IO_ERROR");
   });
 
   test("a header longer than the first read takes exactly one more read, and a big file's first read is 64 KiB", async () => {

@@ -184,7 +184,7 @@ function readZip64Extra(view: DataView, extraAt: number, extraLength: number, wa
  * bytes it needs (the first 4, the end records, the directory, each local header), and
  * {@link readZipDirectory} (memory) and the lazy reader (any `ByteSource`) hand them over.
  */
-export function* zipDirectorySteps(inputLength: number, limits: { maxEntries: number; memberHeadBytes?: number }): PrefetchingSteps<ZipEntry[]> {
+export function* zipDirectorySteps(inputLength: number, limits: { maxEntries: number; memberHeadBytes?: Readonly<Record<ZipMethod, number>> }): PrefetchingSteps<ZipEntry[]> {
   // A zip starts with a local header, or, when it is empty, with its (ZIP64) end record.
   const first = yield { offset: 0, length: Math.min(inputLength, 4) };
   const empty = first.length >= 4 && ((first[2] === 0x05 && first[3] === 0x06) || (first[2] === 0x06 && first[3] === 0x06));
@@ -255,15 +255,18 @@ export function* zipDirectorySteps(inputLength: number, limits: { maxEntries: nu
 /**
  * Where the members' local headers are, read from the central directory without checking it (the
  * records are checked, in order, when they are read): from each local header, room for its name
- * and extra field as the central record gives them, and `headBytes` more. Records that cannot be
- * read, or whose offset is in a ZIP64 extra field, are left out: this is a hint.
+ * and extra field as the central record gives them, and the `headBytes` of its method more (a
+ * stored member's first content bytes are read as they are, a deflated one's are inflated: the
+ * caller knows how many of each it reads). Records that cannot be read, or whose offset is in a
+ * ZIP64 extra field, are left out: this is a hint.
  */
-function localHeaderRanges(view: DataView, count: number, cdOffset: number, headBytes: number): ByteRange[] {
+function localHeaderRanges(view: DataView, count: number, cdOffset: number, headBytes: Readonly<Record<ZipMethod, number>>): ByteRange[] {
   const ranges: ByteRange[] = [];
   for (let index = 0, at = 0; index < count && at + CENTRAL_HEADER_SIZE <= view.byteLength && view.getUint32(at, true) === SIG.central; index++) {
     const nameAndExtra = view.getUint16(at + 28, true) + view.getUint16(at + 30, true);
     const localOffset = view.getUint32(at + 42, true);
-    if (localOffset !== U32_MAX && localOffset < cdOffset) ranges.push({ offset: localOffset, length: Math.min(LOCAL_HEADER_SIZE + nameAndExtra + headBytes, cdOffset - localOffset) });
+    const methodBytes = view.getUint16(at + 10, true) === 0 ? headBytes.stored : headBytes.deflate;
+    if (localOffset !== U32_MAX && localOffset < cdOffset) ranges.push({ offset: localOffset, length: Math.min(LOCAL_HEADER_SIZE + nameAndExtra + methodBytes, cdOffset - localOffset) });
     at += CENTRAL_HEADER_SIZE + nameAndExtra + view.getUint16(at + 32, true);
   }
   return ranges;

@@ -3,8 +3,9 @@
  * reads checked against the file's identity so that a file changed by another process is
  * FILE_CHANGED, never a mixture of old and new bytes.
  *
- * Each read compares the file's identity (size, modification and status-change times in
- * nanoseconds, inode; see {@link sameIdentity}) with what it was at open, once the read is done:
+ * Each read (each batch of reads, {@link FileSource.readBatch}) compares the file's identity (size,
+ * modification and status-change times in nanoseconds, inode; see {@link sameIdentity}) with what
+ * it was at open, once the read is done:
  * any write since the open, before or during the read, has left a newer ctime (or another size)
  * by then, and nothing can set a ctime back, so a check before the read would see nothing that
  * this one misses (it cost one system call per read). A read that comes up short is FILE_CHANGED
@@ -13,11 +14,12 @@
  *
  * @module
  */
-import { constants, fstatSync } from "node:fs";
+import { constants, fstatSync, read as readFd } from "node:fs";
 import { open as openHandle, type FileHandle } from "node:fs/promises";
 import { NdpackError } from "../errors.js";
 import { crc32 } from "../crc32.js";
 import type { ByteSource, CheckedBytes, ReadRequestOptions } from "../io/source.js";
+import type { ByteRange } from "../io/steps.js";
 import { allocatePayload } from "../stream.js";
 import { ioError, MAX_IO_BYTES, unzeroedBytes } from "./io.js";
 
@@ -126,12 +128,18 @@ export class FileSource implements ByteSource {
     }
   }
 
-  /** Fills `target` from file offset `position` with positioned reads; FILE_CHANGED when the file ends first. */
+  /**
+   * Fills `target` from file offset `position` with positioned reads; FILE_CHANGED when the file
+   * ends first. Reads go through `fs.read` on the handle's descriptor, which costs the main thread
+   * less per call than `FileHandle.read` (256 reads of a .npz's member heads: ~1.7 ms instead of ~2.8).
+   * The handle is never closed under a read: the reader closes its source once its reads are done,
+   * and a caller's handle closed (and its descriptor reused) meanwhile fails the identity check.
+   */
   async #fill(target: Uint8Array, position: number): Promise<void> {
     let done = 0;
     try {
       while (done < target.length) {
-        const { bytesRead } = await this.handle.read(target, done, Math.min(target.length - done, MAX_IO_BYTES), position + done);
+        const bytesRead = await new Promise<number>((resolve, reject) => readFd(this.handle.fd, target, done, Math.min(target.length - done, MAX_IO_BYTES), position + done, (error, n) => (error ? reject(error) : resolve(n))));
         if (bytesRead === 0) break;
         done += bytesRead;
       }
@@ -178,6 +186,31 @@ export class FileSource implements ByteSource {
     const bytes = this.#allocate(offset, length);
     await this.readInto(bytes, offset);
     return bytes;
+  }
+
+  /**
+   * Every range read at once (the thread pool takes them as its threads come free), into one
+   * allocation, then one identity check: the check after the last read has ended sees any write
+   * made before or during any of the reads (a newer ctime or another size, as for one read), so
+   * one check for the batch is as sound as one per read, and costs one system call instead of one
+   * per range (a .npz of many members is opened with one small read per member).
+   */
+  async readBatch(ranges: readonly ByteRange[], options?: ReadRequestOptions): Promise<Uint8Array[]> {
+    options?.signal?.throwIfAborted();
+    const lengths = ranges.map(({ offset, length }) => Math.max(0, Math.min(length, this.size - offset)));
+    const memory = allocatePayload(`(${ranges.length} ranges of ${this.path})`, lengths.reduce((sum, length) => sum + length, 0), unzeroedBytes);
+    let at = 0;
+    const targets = lengths.map((length) => memory.subarray(at, (at += length)));
+    const fills = targets.map((target, i) => this.#fill(target, ranges[i]!.offset));
+    try {
+      await Promise.all(fills);
+    } catch (error) {
+      // No read may still be writing into memory handed back to the caller.
+      await Promise.allSettled(fills);
+      throw error;
+    }
+    this.#checkIdentity();
+    return targets;
   }
 
   /** {@link read}, with the CRC-32 of the first `crcLength` bytes computed piece by piece as they land. */
