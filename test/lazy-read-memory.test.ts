@@ -1,6 +1,6 @@
 /**
  * The local lazy read's memory and lookups: a file read lands in memory that is not zeroed first
- * (node/io.ts `unzeroedBytes`), so every byte handed out must be one the read wrote, in memory of
+ * (runtime.ts `unzeroedBytes`), so every byte handed out must be one the read wrote, in memory of
  * the array's own (never a slab shared with other data); an ndpack reader's names and lookup are
  * its layout's (no Map, no object per array at open), and must answer like a Map would, names
  * that are Object.prototype's included.

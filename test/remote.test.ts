@@ -89,6 +89,17 @@ describe("the HTTP source over a 256 MiB file", () => {
     expect(sameBytes(result, localBytes(name, offset, length))).toBe(true);
   });
 
+  test("bodies land in memory that is not zeroed first: every byte handed out is the file's, in a buffer of the read's own", async () => {
+    const source = await httpSource(`${nginx.origin}/files/${name}`);
+    for (const [offset, length] of [[KEPT, 3000], [1 << 20, 70_000], [source.size - (1 << 20), 1 << 20], [12_345_678, 256 * 1024 + 7]] as const) {
+      // Freed memory full of 0xAA, where the next allocations are likely to come from.
+      for (let i = 0; i < 64; i++) Buffer.allocUnsafeSlow(length + i * 64).fill(0xaa);
+      const bytes = await source.read(offset, length);
+      expect(sameBytes(bytes, localBytes(name, offset, length))).toBe(true);
+      expect(bytes.buffer.byteLength).toBe(length);
+    }
+  });
+
   test("a read across the end of the first 64 KiB (a long header) asks only for the bytes after them: 2 requests in all", async () => {
     const { result, entries } = await nginx.requests(async () => {
       const source = await httpSource(`${nginx.origin}/files/${name}`);

@@ -27,6 +27,7 @@
  */
 import { checkOptionNames, NdpackError, type ErrorCode, type ErrorDetails } from "../errors.js";
 import { crc32 } from "../crc32.js";
+import { unzeroedBytes } from "../runtime.js";
 import type { ByteSource, CheckedBytes, ReadRequestOptions } from "./source.js";
 
 /** Bytes the first request asks for: the whole header of most files, and small files whole. */
@@ -277,7 +278,8 @@ function checkAnsweredRange(range: ContentRange, start: number, end: number, url
  * (never a larger allocation). `landed` sees each chunk, at its place, as it arrives.
  */
 async function readBody(response: Response, length: number, url: string, landed?: (chunk: Uint8Array, at: number) => void): Promise<Uint8Array> {
-  const bytes = new Uint8Array(length);
+  // Not zeroed first: every byte is written before the buffer is returned, or the read fails.
+  const bytes = unzeroedBytes(length);
   let filled = 0;
   const reader = response.body?.getReader();
   for (;;) {

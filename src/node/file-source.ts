@@ -21,7 +21,8 @@ import { crc32 } from "../crc32.js";
 import type { ByteSource, CheckedBytes, ReadRequestOptions } from "../io/source.js";
 import type { ByteRange } from "../io/steps.js";
 import { allocatePayload } from "../stream.js";
-import { ioError, MAX_IO_BYTES, unzeroedBytes } from "./io.js";
+import { ioError, MAX_IO_BYTES } from "./io.js";
+import { unzeroedBytes } from "../runtime.js";
 
 /**
  * A large range is read in up to this many equal pieces at once, one per thread of libuv's pool

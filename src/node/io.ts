@@ -10,8 +10,6 @@ import { lstat, open, realpath, rename, unlink, type FileHandle } from "node:fs/
 import type { Stats } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { constants as bufferConstants } from "node:buffer";
-import { freshBytes } from "../bytes.js";
 import { NdpackError } from "../errors.js";
 
 /** A file path: a string or a `file:` URL. */
@@ -31,20 +29,6 @@ export function ioError(action: string, path: string, cause: unknown): NdpackErr
   return new NdpackError("IO_ERROR", `cannot ${action} ${path}: ${message}`, { path, cause });
 }
 
-/**
- * `byteLength` bytes of memory of their own (a plain Uint8Array over a whole ArrayBuffer) that are
- * NOT zeroed: for a read that overwrites every byte before anyone sees them, as `fs.readFile`
- * allocates. Zeroed memory of a few MiB often comes fresh from the OS, and the read then pays a
- * page fault per 4 KiB page: a 4 MiB read from the page cache took up to 1.8 ms into zeroed memory
- * against 0.6 ms into this (medians, a full GC before each; the gap varies with what the allocator
- * hands out). Callers must never hand out such memory unless the read filled all of it. Above
- * Buffer's limit (4 GiB on Node 20, below ArrayBuffer's) the memory is zeroed.
- */
-export function unzeroedBytes(byteLength: number): Uint8Array {
-  if (byteLength > bufferConstants.MAX_LENGTH) return freshBytes(byteLength);
-  const bytes = Buffer.allocUnsafeSlow(byteLength);
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, byteLength);
-}
 
 /** Bytes per read or write call: below the 2 GiB a single call can move. */
 export const MAX_IO_BYTES = 1 << 30;
