@@ -2,11 +2,10 @@
  * Readers written once for every place bytes live (sans-IO): a reader is a generator that yields
  * the byte ranges it needs and is resumed with their bytes, then returns what it read. It never
  * does I/O itself; {@link runOnBytes} runs it on memory (each range a view, no copies) and
- * {@link runOnSource} on a {@link ByteSource} (one read per range).
+ * {@link runOnSource} on a `ByteSource` of io/source.ts (one read per range).
  *
  * @module
  */
-import type { ByteSource } from "./source.js";
 
 /** Bytes a reader asks for: `length` bytes at `offset` (it gets fewer only when the input ends first). */
 export interface ByteRange {
@@ -49,8 +48,8 @@ export function runOnBytes<T>(steps: PrefetchingSteps<T>, bytes: Uint8Array): T 
   return step.value;
 }
 
-/** Runs `steps` on `source`: one `read` per range, in order (prefetch hints are ignored). */
-export async function runOnSource<T>(steps: PrefetchingSteps<T>, source: Pick<ByteSource, "read">, signal?: AbortSignal): Promise<T> {
+/** Runs `steps` on `source` (a `ByteSource` of io/source.ts, or anything that reads like one): one `read` per range, in order (prefetch hints are ignored). */
+export async function runOnSource<T>(steps: PrefetchingSteps<T>, source: { read(offset: number, length: number, options?: { signal?: AbortSignal }): Promise<Uint8Array> }, signal?: AbortSignal): Promise<T> {
   let step = steps.next();
   while (step.done !== true) {
     const asked = step.value;
