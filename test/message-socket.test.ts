@@ -14,6 +14,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import { encode, NdpackError, type NdArray } from "../src/index.js";
 import { createMessageWriter } from "../src/messages.js";
 import { connectMessages } from "../src/node/message-socket.js";
+import { failureAsync } from "./helpers/common.js";
 import { caseMismatch } from "./helpers/message-cases.js";
 import { PYTHON, REPO, requirePython } from "./helpers/python-env.js";
 import { rng } from "./helpers/interop-cases.js";
@@ -115,20 +116,15 @@ describe("connectMessages: payloads read straight into the arrays", () => {
       socket.end();
     });
     const delivered: number[] = [];
-    let failure: unknown;
-    try {
+    const failure = await failureAsync(async () => {
       for await (const message of messages) {
         expectMixed(message.index, await message.readAll());
         delivered.push(message.index);
       }
-    } catch (error) {
-      failure = error;
-    }
+    }, "TRUNCATED");
     expect(delivered).toEqual([0, 1]);
-    expect(failure).toBeInstanceOf(NdpackError);
-    expect((failure as NdpackError).code).toBe("TRUNCATED");
-    expect((failure as NdpackError).messageIndex).toBe(2);
-    expect((failure as NdpackError).recoverable).toBe(false);
+    expect(failure.messageIndex).toBe(2);
+    expect(failure.recoverable).toBe(false);
   }, 60_000);
 
   test("the connection reset inside a large payload: IO_ERROR with the socket's error as cause, not recoverable", async () => {
@@ -137,16 +133,11 @@ describe("connectMessages: payloads read straight into the arrays", () => {
       await writeInPieces(socket, big.subarray(0, big.length >> 1), 100_000, 6);
       socket.resetAndDestroy();
     });
-    let failure: unknown;
-    try {
+    const failure = await failureAsync(async () => {
       for await (const message of messages) await message.readAll();
-    } catch (error) {
-      failure = error;
-    }
-    expect(failure).toBeInstanceOf(NdpackError);
-    expect((failure as NdpackError).code).toBe("IO_ERROR");
-    expect(((failure as NdpackError).cause as { code?: string }).code).toBe("ECONNRESET");
-    expect((failure as NdpackError).recoverable).toBe(false);
+    }, "IO_ERROR");
+    expect((failure.cause as { code?: string }).code).toBe("ECONNRESET");
+    expect(failure.recoverable).toBe(false);
   }, 60_000);
 
   test("a damaged large payload is CHECKSUM, recoverable: the next message is read", async () => {
@@ -240,14 +231,9 @@ describe("connectMessages: payloads read straight into the arrays", () => {
     await once(server, "close");
     const { messages, socket } = connectMessages({ port, host: "127.0.0.1" });
     sockets.push(socket);
-    const failure = await messages.next().then(
-      () => undefined,
-      (error: unknown) => error,
-    );
-    expect(failure).toBeInstanceOf(NdpackError);
-    expect((failure as NdpackError).code).toBe("IO_ERROR");
-    expect(((failure as NdpackError).cause as { code?: string }).code).toBe("ECONNREFUSED");
-    expect((failure as NdpackError).recoverable).toBe(false);
+    const failure = await failureAsync(() => messages.next(), "IO_ERROR");
+    expect((failure.cause as { code?: string }).code).toBe("ECONNREFUSED");
+    expect(failure.recoverable).toBe(false);
   }, 60_000);
 
   test("INVALID_ARGUMENT for decoding options that are wrong, thrown before anything is read", async () => {

@@ -29,7 +29,6 @@ export function ioError(action: string, path: string, cause: unknown): NdpackErr
   return new NdpackError("IO_ERROR", `cannot ${action} ${path}: ${message}`, { path, cause });
 }
 
-
 /** Bytes per read or write call: below the 2 GiB a single call can move. */
 export const MAX_IO_BYTES = 1 << 30;
 
