@@ -338,15 +338,37 @@ function storedBytes(array: CheckedArray, codec: Codec, swap: boolean, level: nu
   return { stored: swap ? ordered : undefined, codec: "none" };
 }
 
+/** The file-wide options of every ndpack writer, checked, with their defaults filled in. */
+export interface ResolvedEncodeOptions {
+  readonly alignment: number;
+  readonly byteOrder: ByteOrder;
+  readonly checksum: Checksum;
+  /** Bytes of checksum after each payload. */
+  readonly checksumSize: number;
+  /** The file-wide codec (`codec`). */
+  readonly fileCodec: Codec;
+  /** The DEFLATE level (`compressionLevel`). */
+  readonly level: number;
+  readonly metadata: Record<string, unknown>;
+}
+
+/** Checks the file-wide options and fills in their defaults: INVALID_ARGUMENT naming the option, as `encode` throws it. */
+export function resolveEncodeOptions(options: EncodeOptions): ResolvedEncodeOptions {
+  const checksum = oneOf(options.checksum, CHECKSUMS, "crc32", "checksum");
+  return {
+    alignment: checkAlignment(options.alignment),
+    byteOrder: oneOf(options.byteOrder, BYTE_ORDERS, "little", "byteOrder"),
+    checksum,
+    checksumSize: CHECKSUM_SIZE[checksum],
+    fileCodec: oneOf(options.codec, CODECS, "none", "codec"),
+    level: checkLevel(options.compressionLevel),
+    metadata: checkMetadata(options.metadata),
+  };
+}
+
 /** Checks the arrays and options, compresses what must be, and fixes every byte's place. */
 export function planEncoding(arrays: ArraysInput, options: EncodeOptions = {}): EncodePlan {
-  const alignment = checkAlignment(options.alignment);
-  const byteOrder = oneOf(options.byteOrder, BYTE_ORDERS, "little", "byteOrder");
-  const checksum = oneOf(options.checksum, CHECKSUMS, "crc32", "checksum");
-  const fileCodec = oneOf(options.codec, CODECS, "none", "codec");
-  const level = checkLevel(options.compressionLevel);
-  const metadata = checkMetadata(options.metadata);
-  const checksumSize = CHECKSUM_SIZE[checksum];
+  const { alignment, byteOrder, checksum, checksumSize, fileCodec, level, metadata } = resolveEncodeOptions(options);
 
   const records: (PlannedRecord & { start: number })[] = [];
   let dataLength = 0;

@@ -14,11 +14,10 @@
  *
  * @module
  */
-import { DEFAULT_COMPRESSION_LEVEL } from "../compress.js";
 import { DTYPES, isDtype, unknownDtypeMessage, type Dtype, type DtypeInfo } from "../dtypes.js";
-import { checkShape, ENCODE_OPTIONS, layoutHead, planEncoding, type ArraySpec, type EncodeOptions } from "../encode.js";
+import { checkShape, ENCODE_OPTIONS, layoutHead, planEncoding, resolveEncodeOptions, type ArraySpec, type EncodeOptions } from "../encode.js";
 import { checkOptionNames, NdpackError } from "../errors.js";
-import { CODECS, DEFAULT_ALIGNMENT, MAX_ALIGNMENT, type ByteOrder, type Checksum, type Codec, type Order } from "../format.js";
+import { CODECS, MAX_ALIGNMENT, type ByteOrder, type Checksum, type Codec, type Order } from "../format.js";
 import { elementCount } from "../header.js";
 import { nextRecordOffset } from "../layout.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
@@ -69,7 +68,8 @@ export interface DeclaredFile {
  */
 export function declareArrays(entries: readonly WriterEntry[], options: EncodeOptions): DeclaredFile {
   if (!Array.isArray(entries)) throw new NdpackError("INVALID_ARGUMENT", "entries must be a list of { name, dtype, shape, order?, codec? }", { field: "entries" });
-  const fileCodec = options.codec ?? "none";
+  const resolved = resolveEncodeOptions(options);
+  const fileCodec = resolved.fileCodec;
   const details = entries.map((entry: WriterEntry, index) => {
     if (entry === null || typeof entry !== "object") throw new NdpackError("INVALID_ARGUMENT", `entries[${index}] must be an object { name, dtype, shape }`, { field: `entries[${index}]` });
     const name = String(entry.name);
@@ -93,14 +93,8 @@ export function declareArrays(entries: readonly WriterEntry[], options: EncodeOp
     const byteOrder = record.byteOrder;
     return { name: record.array.name, dtype, shape, order: record.array.order, byteOrder, codec, nbytes, swap: dtype.wordSize > 1 && byteOrder !== HOST_BYTE_ORDER };
   });
-  return {
-    arrays,
-    alignment: options.alignment ?? DEFAULT_ALIGNMENT,
-    checksum: options.checksum ?? "crc32",
-    checksumSize: plan.checksumSize,
-    metadata: options.metadata ?? {},
-    level: options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL,
-  };
+  const { alignment, checksum, checksumSize, metadata, level } = resolved;
+  return { arrays, alignment, checksum, checksumSize, metadata, level };
 }
 
 /**
