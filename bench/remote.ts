@@ -17,6 +17,7 @@ export const R1 = {
   step: "one 4 MiB array of a 1 GiB .ndp over HTTP (loopback nginx; warm, full GC before each call)",
   cold: "one 4 MiB array of a 1 GiB .ndp over HTTP (loopback nginx; first call in a fresh process)",
   fetch: "bare fetch with the same Range header",
+  twoFetches: "two bare fetches: the first 64 KiB, then the same range",
   openUrl: "ndpack openUrl + read + close",
   source: "ndpack httpSource + read of the same range + close",
 };
@@ -55,6 +56,17 @@ async function bareFetch(s: R1State): Promise<Uint8Array> {
   return new Uint8Array(await response.arrayBuffer());
 }
 
+/**
+ * The floor of any reader that learns where an array is from the file's header: one request of the
+ * first 64 KiB (what `openUrl` asks for), then one of the range, both read into memory.
+ */
+async function twoBareFetches(s: R1State): Promise<Uint8Array> {
+  const first = await fetch(s.url, { headers: { range: `bytes=0-${64 * 1024 - 1}` } });
+  if (first.status !== 206) throw new Error(`HTTP ${first.status}`);
+  touch([new Uint8Array(await first.arrayBuffer())]);
+  return bareFetch(s);
+}
+
 async function openAndRead(s: R1State, verify = true) {
   const reader = await s.ndpack.openUrl(s.url);
   try {
@@ -75,7 +87,7 @@ async function sourceOpenAndRead(s: R1State) {
 
 export function remoteCases(config: BenchConfig): Case[] {
   const prepare = { key: "s4-file", run: writeS4File };
-  const note = `R1: S4's ${config.quick ? "64 MiB file of 16" : "1 GiB file of 256"} float32 arrays of 4 MiB on nginx (127.0.0.1, sendfile, keep-alive), started in each case's setup; ndpack reads verify the CRC (the default), so the bare fetch asks for the same bytes: payload + CRC + padding. Warm rows: a full GC before every call, one call per sample. First-call rows: one call in a fresh process.`;
+  const note = `R1: S4's ${config.quick ? "64 MiB file of 16" : "1 GiB file of 256"} float32 arrays of 4 MiB on nginx (127.0.0.1, sendfile, keep-alive), started in each case's setup; ndpack reads verify the CRC (the default), so the bare fetch asks for the same bytes: payload + CRC + padding; the two bare fetches (a peer) are the floor of any reader that reads the header first. Warm rows: a full GC before every call, one call per sample. First-call rows: one call in a fresh process.`;
   const base = { kind: "js", scenario: "R1", step: R1.step, bytes: 4 * MiB, prepare, note } as const;
   const teardown = async (s: R1State) => {
     await s.reader?.close();
@@ -92,6 +104,14 @@ export function remoteCases(config: BenchConfig): Case[] {
         const { entries } = await s.nginx.requests(() => bareFetch(s));
         return { bytesRead: bytesSent(entries), requests: entries.length };
       },
+      teardown,
+    },
+    {
+      ...base,
+      lib: R1.twoFetches,
+      role: "peer",
+      setup: (c) => r1Setup(c, false),
+      run: async (s) => touch([await twoBareFetches(s)]),
       teardown,
     },
     {
@@ -136,6 +156,6 @@ export function remoteCases(config: BenchConfig): Case[] {
     },
   ];
   const cold = { step: R1.cold, runs: 1, warmup: 0 } as const;
-  for (const c of cases.filter((c) => c.lib === R1.fetch || c.lib === R1.openUrl)) cases.push({ ...c, ...cold, extra: undefined });
+  for (const c of cases.filter((c) => c.lib === R1.fetch || c.lib === R1.twoFetches || c.lib === R1.openUrl)) cases.push({ ...c, ...cold, extra: undefined });
   return cases;
 }
