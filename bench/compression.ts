@@ -269,10 +269,21 @@ export function crcCases(config: BenchConfig): Case[] {
       {
         lib: "CRC-32 native zlib.crc32 (Node)",
         role: "baseline",
-        note: "node:zlib crc32 (Node 20.15+): what ndpack uses in Node.",
+        note: "node:zlib crc32 (Node 20.15+): what ndpack uses in Node until @node-rs/crc32 is loaded, or without it.",
         load: async () => {
           const { crc32 } = await import("node:zlib");
           return (b) => crc32(b);
+        },
+      },
+      {
+        lib: "CRC-32 @node-rs/crc32 (Node, src/runtime.ts loadFastCrc32)",
+        role: "ndpack",
+        note: "The optional dependency's crc32fast (carry-less multiplication): what ndpack uses in Node once the first CRC of 64 KiB has loaded it.",
+        load: async () => {
+          const { loadFastCrc32 } = await import("../src/runtime.js");
+          const crc32 = loadFastCrc32();
+          if (crc32 === undefined) throw new Error("@node-rs/crc32 is not installed");
+          return (b) => crc32(b, 0);
         },
       },
       {

@@ -32,7 +32,7 @@ for (const { name, contents, budget } of budgets) {
   const over = gzipped > budget;
   failed ||= over;
   const kb = (n) => `${(n / KB).toFixed(1)} KB`;
-  console.log(`| \`${name}\` | ${kb(code.length)} | ${kb(gzipped)} | ${kb(budget)}${over ? " **OVER**" : ""} |`);
+  console.log(`| \`${name}\` | ${kb(code.length)} | ${kb(gzipped)} (${gzipped} B) | ${kb(budget)}${over ? " **OVER**" : ""} |`);
 }
 if (failed) {
   console.error("bundle-size: an entry is over its budget");

@@ -2,12 +2,13 @@
  * CRC-32 as used by zlib, gzip and PNG (ISO-HDLC: reflected polynomial 0xEDB88320,
  * initial value and final XOR 0xFFFFFFFF).
  *
- * In Node (>= 20.16) the native `zlib.crc32` is used (see runtime.ts for how it is reached without
- * a `node:` import); everywhere else a pure-JS slicing-by-16 implementation.
+ * In Node (>= 20.16) a native CRC is used (see runtime.ts for how it is reached without a `node:`
+ * import): the optional dependency `@node-rs/crc32` once it is loaded, Node's `zlib.crc32` until
+ * then or without it; everywhere else a pure-JS slicing-by-16 implementation.
  *
  * @module
  */
-import { nativeZlib } from "./runtime.js";
+import { loadFastCrc32, nativeZlib } from "./runtime.js";
 
 const POLYNOMIAL = 0xedb88320;
 /** Bytes consumed per iteration of the fallback's main loop, one table per byte. */
@@ -25,10 +26,28 @@ const IS_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 export function crc32(bytes: Uint8Array, previous = 0): number {
   // Node 20's zlib.crc32 returns 0 instead of `previous` for an empty view of an empty buffer.
   if (bytes.length === 0) return previous >>> 0;
+  if (bytes.length >= FAST_CRC_LOAD_BYTES && !fastCrcRequested && nativeCrc32) {
+    fastCrcRequested = true;
+    setTimeout(() => (nativeCrc32 = loadFastCrc32() ?? nativeCrc32));
+  }
   return nativeCrc32 ? nativeCrc32(bytes, previous >>> 0) : crc32Fallback(bytes, previous);
 }
 
-const nativeCrc32 = nativeZlib.crc32;
+/** Node's zlib.crc32, then the faster `@node-rs/crc32` once it is loaded; undefined outside Node. */
+let nativeCrc32 = nativeZlib.crc32;
+
+/**
+ * The first CRC of at least this many bytes starts loading the faster CRC (runtime.ts
+ * `loadFastCrc32`) in a task of its own: its ~1.2 ms would cost more than it saves in a program that
+ * only checksums a few small payloads, and the call that starts it is not kept waiting.
+ */
+const FAST_CRC_LOAD_BYTES = 64 * 1024;
+let fastCrcRequested = false;
+
+/** Which CRC-32 {@link crc32} runs now; for tests and benchmarks. @internal */
+export function crc32Engine(): "@node-rs/crc32" | "zlib" | "javascript" {
+  return nativeCrc32 === undefined ? "javascript" : nativeCrc32 === nativeZlib.crc32 ? "zlib" : "@node-rs/crc32";
+}
 
 /**
  * A pure-JS, slicing-by-16 CRC for any reflected polynomial, with {@link crc32}'s contract; its

@@ -1,13 +1,22 @@
 import { crc32 as nodeCrc32 } from "node:zlib";
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { execFileSync } from "node:child_process";
 import { crc32, crc32Fallback, crc32Within } from "../src/crc32.js";
+import { loadFastCrc32 } from "../src/runtime.js";
 import { noise } from "./helpers/common.js";
+
+/** The optional dependency's CRC: installed by `npm ci` on every platform it has a build for, linux-x64 among them. */
+const fastCrc32 = loadFastCrc32();
 
 const implementations = [
   ["crc32", crc32],
   ["crc32Fallback", crc32Fallback],
+  ["@node-rs/crc32", (bytes: Uint8Array, previous?: number) => fastCrc32!(bytes, previous ?? 0)],
 ] as const;
+
+/** Lets the task that crc32 scheduled (loading the faster CRC) run. */
+const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 
 const ascii = (text: string) => new TextEncoder().encode(text);
@@ -106,6 +115,70 @@ describe("crc32Within (the encoder's CRC of small payloads inside one buffer)", 
         expect(crc32Within(bytes, words, from, to)).toBe(nodeCrc32(bytes.subarray(from, to)));
       }),
     );
+  });
+});
+
+describe("the faster CRC of @node-rs/crc32", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+    vi.resetModules();
+  });
+
+  it("is installed and loads on this machine", () => {
+    expect(typeof fastCrc32).toBe("function");
+    expect(fastCrc32!(ascii("123456789"), 0)).toBe(0xcbf43926);
+  });
+
+  it("agrees with zlib on large and misaligned views and random starting values", () => {
+    const bytes = noise((4 << 20) + 13);
+    for (const [from, to] of [[0, bytes.length], [1, bytes.length - 3], [4095, 4096 * 300 + 7]] as const) {
+      expect(fastCrc32!(bytes.subarray(from, to), 0)).toBe(nodeCrc32(bytes.subarray(from, to)));
+    }
+    fc.assert(
+      // Not empty: Node 20's zlib.crc32 of an empty view gives 0 whatever the starting value (crc32 keeps the value).
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 5000 }), fc.nat({ max: 0xffffffff }), (data, previous) => {
+        expect(fastCrc32!(data, previous)).toBe(nodeCrc32(data, previous));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("takes over from zlib in a task of its own after the first CRC of 64 KiB; smaller ones do not load it", async () => {
+    vi.resetModules();
+    const fresh = await import("../src/crc32.js");
+    const bytes = noise(64 * 1024);
+    expect(fresh.crc32(bytes.subarray(1), 5)).toBe(nodeCrc32(bytes.subarray(1), 5));
+    await nextTask();
+    expect(fresh.crc32Engine()).toBe("zlib");
+    expect(fresh.crc32(bytes, 5)).toBe(nodeCrc32(bytes, 5));
+    expect(fresh.crc32Engine()).toBe("zlib"); // the call that starts the load is not kept waiting
+    await nextTask();
+    expect(fresh.crc32Engine()).toBe("@node-rs/crc32");
+    expect(fresh.crc32(bytes, 5)).toBe(nodeCrc32(bytes, 5));
+    expect(fresh.crc32(new Uint8Array(0), 5)).toBe(5);
+  });
+
+  it("leaves zlib in place when the package cannot be loaded", async () => {
+    const builtin = process.getBuiltinModule.bind(process);
+    vi.spyOn(process, "getBuiltinModule").mockImplementation(((id: string) =>
+      id === "module" ? { createRequire: () => () => { throw new Error("Cannot find module '@node-rs/crc32'"); } } : builtin(id)) as typeof process.getBuiltinModule);
+    vi.resetModules();
+    const fresh = await import("../src/crc32.js");
+    const bytes = noise(100_000);
+    expect(fresh.crc32(bytes)).toBe(nodeCrc32(bytes));
+    await nextTask();
+    expect(fresh.crc32Engine()).toBe("zlib");
+    expect(fresh.crc32(bytes)).toBe(nodeCrc32(bytes));
+  });
+
+  it.each(["dist/index.js", "dist/index.cjs"])("is loaded by the built package (%s) after an encode with a 1 MiB array", (entry) => {
+    // require.cache is shared by the CommonJS loader and createRequire, in both builds.
+    const script = `const { createRequire } = await import("node:module");
+      const { encode } = ${entry.endsWith(".cjs") ? `createRequire(import.meta.url)("./${entry}")` : `await import("./${entry}")`};
+      encode({ a: new Float32Array(1 << 18) });
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      console.log(Object.keys(createRequire(import.meta.url).cache).filter((path) => path.includes("@node-rs")).length > 0);`;
+    expect(execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" }).trim()).toBe("true");
   });
 });
 
