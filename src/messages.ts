@@ -426,7 +426,6 @@ function nodeSink(stream: NodeWritableLike): Sink {
   const corks = typeof stream.cork === "function" && typeof stream.uncork === "function" && typeof later === "function";
   let corked = false;
   const uncork = () => {
-    if (!corked) return;
     corked = false;
     stream.uncork!();
   };
@@ -439,11 +438,7 @@ function nodeSink(stream: NodeWritableLike): Sink {
         later!(uncork);
       }
       unwritten++;
-      const room = stream.write(chunk, written);
-      // A payload goes out now, with the head before it: the kernel moves it to the reader while
-      // the writer computes its CRC (the next chunk asked for).
-      if (chunk.length >= ONE_WRITE_BYTES) uncork();
-      return room;
+      return stream.write(chunk, written);
     },
     async ready() {
       check();
