@@ -33,7 +33,7 @@ import type { NdArray } from "./decode.js";
 import { planEncoding, writePlan, type ArraysInput, type EncodeOptions } from "./encode.js";
 import { isNdpackError, NdpackError, type ErrorDetails } from "./errors.js";
 import { resolveLimits, type FileLayout } from "./header.js";
-import { checkChunkBytes, ChunkReader, readRecords, readStreamLayout, streamChunks, streamHeader, type ByteStream, type DecodeStreamOptions, type StreamHeader } from "./stream.js";
+import { checkChunkBytes, ChunkReader, readRecords, readStreamLayout, SMALL_PIECE, streamChunks, streamHeader, type ByteStream, type DecodeStreamOptions, type StreamHeader } from "./stream.js";
 
 /** Options of {@link decodeMessages}: those of `decodeStream` (the limits of FORMAT.md §7 and `verify`), applied to each message. */
 export interface DecodeMessagesOptions extends DecodeStreamOptions {
@@ -541,12 +541,19 @@ export function createMessageWriter(target: MessageTarget, options: MessageWrite
         if (!room) await sink.ready();
       } else {
         // The chunks go out as streamChunks hands them over (the head, views of the caller's
-        // payloads, their CRCs). The next chunk is asked for, which computes the CRC of the payload
-        // just queued, before waiting for room: the checksum runs while the target moves the payload.
+        // payloads, their CRCs). Once the target is full, up to one chunk and one merged chunk of
+        // small pieces more are queued before waiting for room: a payload's CRC follows it
+        // without a wait, so a message of one payload leaves in one system call (corked).
         let full = false;
+        /** Bytes queued since a write last left the target room. */
+        let queued = 0;
         for (const chunk of streamChunks(plan, chunkBytes)) {
-          if (full) await sink.ready();
+          if (full && queued + chunk.length > chunkBytes + SMALL_PIECE) {
+            await sink.ready();
+            queued = 0;
+          }
           full = !sink.write(chunk);
+          queued = full ? queued + chunk.length : 0;
           bytesSent += chunk.length;
         }
         // Chunks view the caller's arrays: they must have left before send() returns.

@@ -39,8 +39,8 @@ export interface EncodeStreamOptions extends EncodeOptions {
   readonly chunkBytes?: number;
 }
 
-/** Pieces shorter than this (the head, padding, checksums, small arrays) are copied and merged into one chunk. */
-const SMALL_PIECE = 64 * 1024;
+/** Pieces shorter than this (the head, padding, checksums, small arrays) are copied and merged into one chunk. Not part of the public API. */
+export const SMALL_PIECE = 64 * 1024;
 
 const DEFAULT_CHUNK_BYTES = 1 << 20;
 
