@@ -541,19 +541,17 @@ export function createMessageWriter(target: MessageTarget, options: MessageWrite
         if (!room) await sink.ready();
       } else {
         // The chunks go out as streamChunks hands them over (the head, views of the caller's
-        // payloads, their CRCs). Once the target is full, up to one chunk and one merged chunk of
-        // small pieces more are queued before waiting for room: a payload's CRC follows it
-        // without a wait, so a message of one payload leaves in one system call (corked).
+        // payloads, their CRCs), each after the target has room again. The last chunk, when it is
+        // small (the last payload's CRC), goes without waiting: a message of one payload then
+        // leaves in one system call (corked), and the target holds at most that much more.
         let full = false;
-        /** Bytes queued since a write last left the target room. */
-        let queued = 0;
-        for (const chunk of streamChunks(plan, chunkBytes)) {
-          if (full && queued + chunk.length > chunkBytes + SMALL_PIECE) {
-            await sink.ready();
-            queued = 0;
-          }
+        const chunks = streamChunks(plan, chunkBytes);
+        for (let step = chunks.next(); step.done !== true; ) {
+          const chunk = step.value;
+          // Asking for the next chunk computes the CRC of a payload before its bytes are queued.
+          step = chunks.next();
+          if (full && (step.done !== true || chunk.length >= SMALL_PIECE)) await sink.ready();
           full = !sink.write(chunk);
-          queued = full ? queued + chunk.length : 0;
           bytesSent += chunk.length;
         }
         // Chunks view the caller's arrays: they must have left before send() returns.
