@@ -1,7 +1,8 @@
 // The consuming end of the message-stream benchmark (bench/messages.ts), in a process of its own:
 // connects to the producer on 127.0.0.1:PORT, reads messages with LIB, touches every array, and
-// after every COUNT messages (raw: COUNT bytes; raw-gather: after each message of COUNT bytes) writes one byte back, which ends the producer's
-// timed run; asked over IPC, it sends its CPU time at each answer.
+// after every COUNT messages (raw: COUNT bytes; raw-gather and raw-land: after each message of COUNT
+// bytes) writes one byte back, which ends the producer's timed run; asked over IPC, it sends its CPU
+// time at each answer.
 //
 //   node bench/messages-consumer.mjs LIB PORT COUNT BUILD_DIR
 import { connect } from "node:net";
@@ -18,7 +19,24 @@ const connection =
   lib === "ndpack"
     ? (await import(pathToFileURL(join(buildDir, "node", "index.js")).href)).connectMessages({ port: Number(port), host: "127.0.0.1", noDelay: true })
     : undefined;
-const socket = connection?.socket ?? connect(Number(port), "127.0.0.1");
+// raw-land: the raw socket's bytes, each message read by the operating system straight into a
+// buffer of its own (Node's `onread`, as connectMessages reads payloads; memory not zeroed first, as
+// ndpack's payloads): the least a consumer that keeps each message's bytes can spend.
+let message = lib === "raw-land" ? Buffer.allocUnsafeSlow(count) : undefined;
+let filled = 0;
+const landing = {
+  buffer: () => message.subarray(filled),
+  callback: (length) => {
+    filled += length;
+    if (filled === count) {
+      touch(message);
+      answer();
+      message = Buffer.allocUnsafeSlow(count);
+      filled = 0;
+    }
+  },
+};
+const socket = connection?.socket ?? (lib === "raw-land" ? connect({ port: Number(port), host: "127.0.0.1", onread: landing }) : connect(Number(port), "127.0.0.1"));
 socket.setNoDelay(true);
 await once(socket, "connect");
 
@@ -53,6 +71,10 @@ if (lib === "raw") {
       answer();
     }
   }
+} else if (lib === "raw-land") {
+  // Flowing, so that the end of the connection is reported; the bytes go to `landing`.
+  socket.resume();
+  await once(socket, "end");
 } else if (lib === "raw-gather") {
   // The same bytes, gathered into one buffer per message (COUNT is the message's length): what any
   // consumer that needs each message's bytes in one piece pays.

@@ -7,8 +7,9 @@
  * a fresh process (both ends) is a row of its own.
  *
  * - M1, 1 MiB messages (one float32 array of 262,144 elements): ndpack's createMessageWriter to
- *   connectMessages (and to decodeMessages on a net.Socket), against a raw socket writing the same bytes (encoded beforehand) to a consumer
- *   that only counts them.
+ *   connectMessages (and to decodeMessages on a net.Socket), against a raw socket writing the same
+ *   bytes (encoded beforehand) to a consumer that only counts them; for reference, the same raw
+ *   bytes gathered into, or read straight into, one buffer per message.
  * - M2, small messages (10 float32 arrays of 64): ndpack, msgpackr (moreTypes: typed arrays kept,
  *   UnpackrStream on the other side) and an Arrow IPC stream (one RecordBatchStreamWriter, one
  *   record batch of 10 columns per message; the schema is sent once), and the raw socket.
@@ -194,6 +195,10 @@ export function messageCases(config: BenchConfig): Case[] {
   const bigCases = (step: string) => [
     rawCase(step, bigCount, bigPayload, big),
     streamCase(step, "raw socket, each message gathered", "baseline", "raw-gather", bigCount, bigPayload, "raw socket, each message gathered: the same bytes, copied on the other side into one buffer per message, as any consumer that wants a message's bytes in one piece does (reference; the target is against the row above).", async (config) => {
+      const bytes = (await loadNdpack(config)).encode(big);
+      return { answerEvery: bytes.length, answersPerRun: bigCount, open: (socket) => () => write(socket, bytes) };
+    }),
+    streamCase(step, "raw socket, each message landed in a buffer of its own", "baseline", "raw-land", bigCount, bigPayload, "raw socket, each message landed: the same bytes, read by the operating system straight into one buffer per message (Node's onread, memory not zeroed first), as connectMessages reads payloads: the least a consumer that keeps each message's bytes spends (reference).", async (config) => {
       const bytes = (await loadNdpack(config)).encode(big);
       return { answerEvery: bytes.length, answersPerRun: bigCount, open: (socket) => () => write(socket, bytes) };
     }),

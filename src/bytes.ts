@@ -71,3 +71,8 @@ export function utf8Length(text: string): number {
   }
   return length;
 }
+
+/** A byte as two lowercase hex digits, for error messages (`0x${hexByte(b)}`). */
+export function hexByte(byte: number): string {
+  return byte.toString(16).padStart(2, "0");
+}

@@ -15,7 +15,8 @@
 import { DTYPES, type DtypeInfo } from "./dtypes.js";
 import { alignUp, BYTE_ORDERS, CHECKSUMS, CODECS, FORMAT_VERSION, MAX_ALIGNMENT, MIN_ALIGNMENT, ORDERS, type Codec, type ReadLimits } from "./format.js";
 import { parseMetadataJson } from "./json.js";
-import { elementCount, entryKind, FileLayout, hashStep, NAME_HASH_SEED } from "./layout.js";
+import { Cursor } from "./header-cursor.js";
+import { elementCount, entryKind, FileLayout } from "./layout.js";
 
 /** The preamble fields this reader needs (a structural subset of header.ts's Preamble). */
 interface PreambleFields {
@@ -32,78 +33,6 @@ const ENTRY_SHAPE_DEPTH = 4;
  * `maxHeaderNodes`: the object and its seven values (eight with `codec`).
  */
 const ENTRY_VALUES = 8;
-
-/** A cursor over the header text. Each read returns a failure value (`false`, -1, `undefined`) where the text is not canonical. */
-class Cursor {
-  text = "";
-  pos = 0;
-  /** The hash of the last string read by {@link plainString} (layout.ts's hashStep over its units). */
-  hash = 0;
-
-  /** Steps over `literal` if the text has it here. */
-  skip(literal: string): boolean {
-    const end = this.pos + literal.length;
-    // Several times faster in V8 than startsWith (which compares a character at a time).
-    if (this.text.slice(this.pos, end) !== literal) return false;
-    this.pos = end;
-    return true;
-  }
-
-  /** Steps over the character `code` if the text has it here. */
-  skipChar(code: number): boolean {
-    if (this.text.charCodeAt(this.pos) !== code) return false;
-    this.pos++;
-    return true;
-  }
-
-  /** A non-negative safe integer with no sign, fraction, exponent or leading zero; -1 otherwise. */
-  integer(): number {
-    const text = this.text;
-    const start = this.pos;
-    let pos = start;
-    let c = text.charCodeAt(pos);
-    let value = 0;
-    while (c >= 0x30 && c <= 0x39) {
-      value = value * 10 + (c - 0x30);
-      c = text.charCodeAt(++pos);
-    }
-    const digits = pos - start;
-    if (digits === 0 || (digits > 1 && text.charCodeAt(start) === 0x30) || value > Number.MAX_SAFE_INTEGER) return -1;
-    this.pos = pos;
-    return value;
-  }
-
-  /** The characters up to the next `"`, which it steps over, if none needs an escape in JSON; else undefined. */
-  plainString(): string | undefined {
-    const text = this.text;
-    const start = this.pos;
-    let pos = start;
-    let hash = NAME_HASH_SEED;
-    for (;;) {
-      const c = text.charCodeAt(pos);
-      if (c === 0x22) break;
-      // Past the end c is NaN, which fails the first test. A surrogate pair is left to the strict parser.
-      if (!(c >= 0x20) || c === 0x5c || (c & 0xf800) === 0xd800) return undefined;
-      hash = hashStep(hash, c);
-      pos++;
-    }
-    this.pos = pos + 1;
-    this.hash = hash;
-    // V8 makes a slice of 13 characters or more a view that keeps the whole header text alive (one
-    // kept name would pin up to 100 MiB); slicing a concatenation copies, as json.ts does.
-    return pos - start < 13 ? text.slice(start, pos) : ` ${text.slice(start, pos)}`.slice(1);
-  }
-
-  /** The one of `words` written here between quotes (the opening one already read), stepping over the closing one. */
-  word<T extends string>(words: readonly T[]): T | undefined {
-    const start = this.pos;
-    for (const word of words) {
-      if (this.skip(word) && this.skipChar(0x22)) return word;
-      this.pos = start;
-    }
-    return undefined;
-  }
-}
 
 /**
  * The layout of a header in the canonical layout of §8 that passes every check of §9 steps 7–19

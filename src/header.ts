@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { utf8Length } from "./bytes.js";
+import { hexByte, utf8Length } from "./bytes.js";
 import { crc32 } from "./crc32.js";
 import { DTYPES } from "./dtypes.js";
 import { NdpackError } from "./errors.js";
@@ -65,7 +65,7 @@ export function readPreamble(bytes: Uint8Array, totalLength: number, limits: Rea
     if (bytes[i] !== MAGIC[i]) {
       const known = recognizeFile(bytes, totalLength);
       const what = known === undefined ? "" : `; it looks like ${known}`;
-      throw new NdpackError("BAD_MAGIC", `not an ndpack file: byte ${i} is 0x${hex(bytes[i]!)}, expected 0x${hex(MAGIC[i]!)}${what}`, { offset: i });
+      throw new NdpackError("BAD_MAGIC", `not an ndpack file: byte ${i} is 0x${hexByte(bytes[i]!)}, expected 0x${hexByte(MAGIC[i]!)}${what}`, { offset: i });
     }
   }
   if (totalLength < PREAMBLE_SIZE || bytes.length < PREAMBLE_SIZE) {
@@ -248,7 +248,7 @@ export function checkZeroPadding(bytes: Uint8Array, from: number, to: number, ba
   for (let i = from; i < to; i++) {
     if (bytes[i] !== 0) {
       const after = array === undefined ? "" : ` after array "${array}"`;
-      throw new NdpackError("BAD_PADDING", `padding byte${after} at offset ${baseOffset + i} is 0x${hex(bytes[i]!)}, not zero`, { offset: baseOffset + i, ...(array === undefined ? {} : { array }) });
+      throw new NdpackError("BAD_PADDING", `padding byte${after} at offset ${baseOffset + i} is 0x${hexByte(bytes[i]!)}, not zero`, { offset: baseOffset + i, ...(array === undefined ? {} : { array }) });
     }
   }
 }
@@ -328,8 +328,4 @@ export function writePreamble(target: Uint8Array, headerLength: number): void {
   view.setUint16(PREAMBLE.minor, FORMAT_VERSION.minor, true);
   view.setUint32(PREAMBLE.headerLength, headerLength, true);
   view.setUint32(PREAMBLE.headerCrc, headerChecksum(target, headerLength), true);
-}
-
-function hex(byte: number): string {
-  return byte.toString(16).padStart(2, "0");
 }

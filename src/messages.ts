@@ -33,7 +33,7 @@ import type { NdArray } from "./decode.js";
 import { planEncoding, writePlan, type ArraysInput, type EncodeOptions } from "./encode.js";
 import { isNdpackError, NdpackError, type ErrorDetails } from "./errors.js";
 import { resolveLimits, type FileLayout } from "./header.js";
-import { checkChunkBytes, ChunkReader, readRecords, readStreamLayout, streamChunks, streamHeader, type ByteStream, type DecodeStreamOptions, type StreamHeader } from "./stream.js";
+import { checkChunkBytes, ChunkReader, readRecords, readStreamLayout, SMALL_PIECE, streamChunks, streamHeader, type ByteStream, type DecodeStreamOptions, type StreamHeader } from "./stream.js";
 
 /** Options of {@link decodeMessages}: those of `decodeStream` (the limits of FORMAT.md §7 and `verify`), applied to each message. */
 export interface DecodeMessagesOptions extends DecodeStreamOptions {
@@ -541,11 +541,16 @@ export function createMessageWriter(target: MessageTarget, options: MessageWrite
         if (!room) await sink.ready();
       } else {
         // The chunks go out as streamChunks hands them over (the head, views of the caller's
-        // payloads, their CRCs). The next chunk is asked for, which computes the CRC of the payload
-        // just queued, before waiting for room: the checksum runs while the target moves the payload.
+        // payloads, their CRCs), each after the target has room again. The last chunk, when it is
+        // small (the last payload's CRC), goes without waiting: a message of one payload then
+        // leaves in one system call (corked), and the target holds at most that much more.
         let full = false;
-        for (const chunk of streamChunks(plan, chunkBytes)) {
-          if (full) await sink.ready();
+        const chunks = streamChunks(plan, chunkBytes);
+        for (let step = chunks.next(); step.done !== true; ) {
+          const chunk = step.value;
+          // Asking for the next chunk computes the CRC of a payload before its bytes are queued.
+          step = chunks.next();
+          if (full && (step.done !== true || chunk.length >= SMALL_PIECE)) await sink.ready();
           full = !sink.write(chunk);
           bytesSent += chunk.length;
         }

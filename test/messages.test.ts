@@ -5,6 +5,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
@@ -184,6 +185,22 @@ describe("decodeMessages: errors say which message and whether the stream can go
       expectCode(error, "TRUNCATED", false, 1);
       expect(messages).toHaveLength(1);
       expect(caseMismatch(3, messages[0]!.metadata, messages[0]!.arrays)).toBeUndefined();
+    }
+  });
+
+  test("a large payload (memory not zeroed first) comes out whole, or not at all: TRUNCATED when the stream ends inside it", async () => {
+    const large = { a: Float64Array.from({ length: 40_000 }, (_, i) => i / 3 - 7) }; // 320,000 bytes
+    const first = encode(large, { metadata: { i: 0 } });
+    const second = encode(large, { metadata: { i: 1 } });
+    const payloadStart = decode(second).info("a").offset;
+    const whole = await readMessages(cutAt(concat([first, second]), [1000, first.length + 70_000, first.length + 200_000]));
+    expect(whole.error).toBeUndefined();
+    expect(whole.messages).toHaveLength(2);
+    for (const message of whole.messages) expect(Buffer.from(arrayBytes(message.arrays[0]!)).equals(Buffer.from(large.a.buffer))).toBe(true);
+    for (const keep of [payloadStart + 1, payloadStart + 65_536, second.length - 5, second.length - 1]) {
+      const { messages, error } = await readMessages(cutAt(concat([first, second.subarray(0, keep)]), [first.length, first.length + 100]));
+      expectCode(error, "TRUNCATED", false, 1);
+      expect(messages).toHaveLength(1);
     }
   });
 
@@ -368,6 +385,28 @@ function collector(highWaterMark: number): { stream: WritableStream<Uint8Array>;
   );
   return { stream, chunks, release: () => open(), held: () => waiting };
 }
+
+describe("createMessageWriter to a Node writable stream", () => {
+  test("a message of one payload leaves in one write of its head, payload and CRC (corked), even to a full target; messages stay whole and in order", async () => {
+    const writes: number[] = [];
+    const received: Uint8Array[] = [];
+    const target = new Writable({
+      highWaterMark: 1024,
+      writev(chunks, callback) {
+        writes.push(chunks.length);
+        for (const { chunk } of chunks) received.push(Uint8Array.from(chunk as Uint8Array));
+        setImmediate(callback);
+      },
+    });
+    const writer = createMessageWriter(target);
+    const payload = Float32Array.from({ length: 1 << 18 }, (_, i) => i / 7);
+    for (let i = 0; i < 3; i++) await writer.send({ m: payload }, { metadata: { i } });
+    await writer.close();
+    expect(writes).toEqual([3, 3, 3]);
+    const sent = [0, 1, 2].map((i) => encode({ m: payload }, { metadata: { i } }));
+    expect(Buffer.from(concat(received)).equals(Buffer.from(concat(sent)))).toBe(true);
+  });
+});
 
 describe("createMessageWriter to a Web WritableStream", () => {
   test("writes each message as encode's bytes, in order, and ends the stream on close", async () => {

@@ -26,6 +26,7 @@
  *
  * @module
  */
+import { hexByte } from "../bytes.js";
 import { runOnBytes, type RangeSteps } from "../io/steps.js";
 import { inputBytes, type DecodeInput, type NdArray, type DecodedArray } from "../decode.js";
 import { DTYPES, DTYPE_NAMES, type Dtype, type DtypeInfo } from "../dtypes.js";
@@ -140,7 +141,7 @@ function readNpyPrefix(head: Uint8Array, totalLength: number, options: ResolvedN
   const available = Math.min(totalLength, NPY_MAGIC.length);
   for (let i = 0; i < available; i++) {
     if (head[i] !== NPY_MAGIC[i]) {
-      throw new NdpackError("BAD_MAGIC", `${prefix}not a .npy file: byte ${i} is 0x${hex(head[i]!)}, expected 0x${hex(NPY_MAGIC[i]!)} (the magic is \\x93NUMPY)`, { ...details, offset: i });
+      throw new NdpackError("BAD_MAGIC", `${prefix}not a .npy file: byte ${i} is 0x${hexByte(head[i]!)}, expected 0x${hexByte(NPY_MAGIC[i]!)} (the magic is \\x93NUMPY)`, { ...details, offset: i });
     }
   }
   if (totalLength < 8) throw new NdpackError("TRUNCATED", `${prefix}input is ${totalLength} bytes, shorter than the .npy magic and version`, { ...details, expected: 8, actual: totalLength });
@@ -607,8 +608,4 @@ export function toNpy(array: ArrayInput, options: NpyWriteOptions = {}): Uint8Ar
   checkOptionNames(options, { version: true, byteOrder: true } satisfies Record<keyof NpyWriteOptions, true>, "toNpy");
   const prepared = inMemory(prepareArray("array", array));
   return writeToBytes(planNpyWrite(prepared, options), [prepared]);
-}
-
-function hex(byte: number): string {
-  return byte.toString(16).padStart(2, "0");
 }

@@ -36,8 +36,9 @@ import { DTYPES, DTYPE_NAMES, type DtypeInfo } from "../dtypes.js";
 import { entriesOf, prepareArray, type ArraysInput } from "../encode.js";
 import { checkOptionNames, NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
-import { parseCompactJson, parseHeaderJson, stringifyJson } from "../json.js";
+import { formatPath, parseHeaderJson, stringifyJson } from "../json.js";
 import { checkCopy, checkLimit, checkMetadata, checkName, decodeUtf8, readU64, setOwn, sizeOf, utf8Encoder, viewOrCopy, type CopyMode } from "./common.js";
+import { scanCompactSafetensorsHeader, type ListedTensor } from "./compact-safetensors-header.js";
 import { inMemory, writeToBytes, type ArrayPlan, type WriteSteps } from "../formats/write.js";
 
 /** The reference implementation's `MAX_HEADER_SIZE`: the longest header read by default. */
@@ -137,39 +138,45 @@ function readSafetensorsHeaderLength(prefix: Uint8Array, totalLength: number, ma
   return length;
 }
 
-/** The header's JSON (reference deserialization, with repeated tensor names refused). */
-function readHeaderJson(headerBytes: Uint8Array): Record<string, unknown> {
+/** The tensors, in the header's order, and `__metadata__`'s strings. */
+export interface HeaderEntries {
+  readonly entries: TensorEntry[];
+  readonly rawMetadata: Record<string, string>;
+}
+
+/**
+ * The tensors and the raw `__metadata__` of a header (`headerBytes`: the JSON after the length
+ * field): through the one-pass reader of compact headers when the text has their shape, else
+ * through {@link readHeaderEntriesStrictly}, which gives the same answers (test/compact-safetensors-header.test.ts).
+ */
+export function readHeaderEntries(headerBytes: Uint8Array, maxDims: number): HeaderEntries {
   const text = decodeUtf8(headerBytes);
   if (text === undefined) throw new NdpackError("HEADER_INVALID", "safetensors header is not valid UTF-8", { offset: SAFETENSORS_LENGTH_SIZE });
+  const compact = scanCompactSafetensorsHeader(text, DEFAULT_LIMITS.maxHeaderNodes);
+  return compact === undefined ? readEntries(readHeaderJson(text), maxDims) : { entries: compact.tensors.map((listed) => tensorEntry(listed, maxDims)), rawMetadata: compact.metadata };
+}
+
+/** {@link readHeaderEntries} of any header text without the one-pass reader: the strict parser and {@link readEntries} (for the tests that compare the two). */
+export function readHeaderEntriesStrictly(text: string, maxDims: number): HeaderEntries {
+  return readEntries(readHeaderJson(text), maxDims);
+}
+
+/** The header's JSON (reference deserialization, with repeated tensor names refused). */
+function readHeaderJson(text: string): Record<string, unknown> {
   try {
     // No key's numbers are free: sizes are integer literals everywhere, as the reference's serde
     // reading of u64/usize requires (`2.0` is refused, even in a tensor named "metadata").
     const limits = { maxDepth: DEFAULT_LIMITS.maxDepth, maxNodes: DEFAULT_LIMITS.maxHeaderNodes };
-    return parseCompactJson(text, limits) ?? (parseHeaderJson(text, { ...limits, freeNumbersKey: null }) as Record<string, unknown>);
+    return parseHeaderJson(text, { ...limits, freeNumbersKey: null }) as Record<string, unknown>;
   } catch (error) {
     // Tensor names are the header's top-level keys: a repeated one is a repeated tensor name.
-    if (error instanceof NdpackError && error.code === "DUPLICATE_KEY" && isTopLevelField(error.field)) {
-      const name = topLevelName(error.field!);
+    // The parser names the repeated key (`actual`) and where it is (`field`): at the top level, the field is the key's own path.
+    if (error instanceof NdpackError && error.code === "DUPLICATE_KEY" && error.field === formatPath("", [error.actual as string])) {
+      const name = error.actual as string;
       throw new NdpackError("DUPLICATE_NAME", `safetensors header names tensor ${JSON.stringify(name)} twice`, { array: name, offset: SAFETENSORS_LENGTH_SIZE + (error.offset ?? 0), cause: error });
     }
     throw error;
   }
-}
-
-/** The core parser's field paths: `name` or `["a.b"]` at the top level, longer paths below it. */
-function isTopLevelField(field: string | undefined): boolean {
-  if (field === undefined) return false;
-  if (/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(field)) return true;
-  if (!field.startsWith("[") || !field.endsWith("]")) return false;
-  try {
-    return typeof JSON.parse(field.slice(1, -1)) === "string";
-  } catch {
-    return false;
-  }
-}
-
-function topLevelName(field: string): string {
-  return field.startsWith("[") ? (JSON.parse(field.slice(1, -1)) as string) : field;
 }
 
 /** A non-negative integer within 2^53-1 (the parser already refused larger literals outside a key named "metadata"). */
@@ -178,7 +185,7 @@ function isSize(value: unknown): value is number {
 }
 
 /** The header's structure: `__metadata__` and one well-formed entry per tensor (reference deserialization, stricter). */
-function readEntries(value: Record<string, unknown>, maxDims: number): { entries: TensorEntry[]; rawMetadata: Record<string, string> } {
+function readEntries(value: Record<string, unknown>, maxDims: number): HeaderEntries {
   const entries: TensorEntry[] = [];
   const rawMetadata: Record<string, string> = {};
   for (const [name, info] of Object.entries(value)) {
@@ -206,14 +213,19 @@ function readEntries(value: Record<string, unknown>, maxDims: number): { entries
       if (typeof bad === "number") throw new NdpackError("BAD_NUMBER", `safetensors tensor ${JSON.stringify(name)}: ${key} holds ${bad}, not an integer from 0 to 2^53-1`, { array: name, field: fieldOf(name, key), actual: bad });
       if (bad !== undefined) throw invalid(`${key} must be a list of integers`, key);
     }
-    const dtype = DTYPE_OF_SAFETENSORS.get(dtypeName);
-    if (dtype === undefined) throw new NdpackError("UNKNOWN_DTYPE", `safetensors tensor ${JSON.stringify(name)} has dtype ${JSON.stringify(dtypeName)}, which ndpack does not read`, { array: name, field: fieldOf(name, "dtype"), actual: dtypeName });
-    if (shape.length > maxDims) {
-      throw new NdpackError("LIMIT_EXCEEDED", `safetensors tensor ${JSON.stringify(name)} has ${shape.length} dimensions, more than the limit of ${maxDims}; raise the maxDims option to read it`, { array: name, field: fieldOf(name, "shape"), expected: maxDims, actual: shape.length, limit: "maxDims" });
-    }
-    entries.push({ name, dtype, shape: shape as number[], begin: offsets[0] as number, end: offsets[1] as number });
+    entries.push(tensorEntry({ name, dtypeName, shape: shape as number[], begin: offsets[0] as number, end: offsets[1] as number }, maxDims));
   }
   return { entries, rawMetadata };
+}
+
+/** A listed tensor's dtype (UNKNOWN_DTYPE) and number of dimensions (LIMIT_EXCEEDED) checked. */
+function tensorEntry({ name, dtypeName, shape, begin, end }: ListedTensor, maxDims: number): TensorEntry {
+  const dtype = DTYPE_OF_SAFETENSORS.get(dtypeName);
+  if (dtype === undefined) throw new NdpackError("UNKNOWN_DTYPE", `safetensors tensor ${JSON.stringify(name)} has dtype ${JSON.stringify(dtypeName)}, which ndpack does not read`, { array: name, field: fieldOf(name, "dtype"), actual: dtypeName });
+  if (shape.length > maxDims) {
+    throw new NdpackError("LIMIT_EXCEEDED", `safetensors tensor ${JSON.stringify(name)} has ${shape.length} dimensions, more than the limit of ${maxDims}; raise the maxDims option to read it`, { array: name, field: fieldOf(name, "shape"), expected: maxDims, actual: shape.length, limit: "maxDims" });
+  }
+  return { name, dtype, shape, begin, end };
 }
 
 /** Reference `validate`, on the entries sorted by offsets: contiguous from 0, sizes matching shapes. Returns the data's length. */
@@ -269,7 +281,7 @@ function parseJsonValue(text: string, key: string): unknown {
  * where the data section starts, and the metadata decoded. The first failure in wire order.
  */
 function parseSafetensorsHeader(headerBytes: Uint8Array, totalLength: number, maxDims: number): SafetensorsLayout {
-  const { entries, rawMetadata } = readEntries(readHeaderJson(headerBytes), maxDims);
+  const { entries, rawMetadata } = readHeaderEntries(headerBytes, maxDims);
   const dataStart = SAFETENSORS_LENGTH_SIZE + headerBytes.length;
   const dataLength = checkOffsets(entries, dataStart);
   const fileLength = dataStart + dataLength;

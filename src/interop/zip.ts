@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { hexByte } from "../bytes.js";
 import { decompressPayload } from "../codecs.js";
 import { deflateRaw } from "../compress.js";
 import { crc32 } from "../crc32.js";
@@ -190,7 +191,7 @@ export function* zipDirectorySteps(inputLength: number, limits: { maxEntries: nu
   const empty = first.length >= 4 && ((first[2] === 0x05 && first[3] === 0x06) || (first[2] === 0x06 && first[3] === 0x06));
   const magic = empty ? [0x50, 0x4b, first[2]!, 0x06] : [0x50, 0x4b, 0x03, 0x04];
   for (let i = 0; i < first.length; i++) {
-    if (first[i] !== magic[i]) throw new NdpackError("BAD_MAGIC", `not a zip (.npz) file: byte ${i} is 0x${first[i]!.toString(16).padStart(2, "0")}, expected 0x${magic[i]!.toString(16).padStart(2, "0")} (a zip starts with PK\\x03\\x04)`, { offset: i });
+    if (first[i] !== magic[i]) throw new NdpackError("BAD_MAGIC", `not a zip (.npz) file: byte ${i} is 0x${hexByte(first[i]!)}, expected 0x${hexByte(magic[i]!)} (a zip starts with PK\\x03\\x04)`, { offset: i });
   }
   if (inputLength < END_SIZE) throw new NdpackError("TRUNCATED", `zip: input is ${inputLength} bytes, shorter than the ${END_SIZE}-byte end record`, { expected: END_SIZE, actual: inputLength });
   const { tail, tailStart, endAt } = yield* findEndRecord(inputLength);
