@@ -11,11 +11,12 @@
  */
 import { mkdirSync } from "node:fs";
 import { allCases, defaultConfig } from "./cases.js";
-import { caseId, collectGarbage, measure, median, peakRss, Unsupported, type BenchConfig, type CaseResult, type JsCase } from "./harness.js";
+import { caseId, collectGarbage, measure, median, peakRss, settleAllocator, Unsupported, type BenchConfig, type CaseResult, type JsCase } from "./harness.js";
 
 async function runCase(c: JsCase<unknown>, config: BenchConfig): Promise<CaseResult> {
   const base = { id: caseId(c), scenario: c.scenario, step: c.step, lib: c.lib, role: c.role, bytes: c.bytes, ...(c.note === undefined ? {} : { note: c.note }) };
   let state: unknown;
+  await settleAllocator();
   try {
     state = await c.setup(config);
   } catch (error) {

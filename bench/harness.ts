@@ -220,6 +220,24 @@ export function collectGarbage(): void {
   gc?.();
 }
 
+/**
+ * Puts this process's memory allocator where a long-running program's is, the same for every case
+ * (baselines included), before its setup: glibc raises its mmap and trim thresholds when it frees a
+ * large mapped block, after which freed buffers of a few MiB are reused instead of going back to the
+ * system and being faulted in again. Without it, processes with the same code took 0 or 650 to
+ * 2,300 minor page faults per 4 MiB call (~1-2 ms of a 3-5 ms call: bench/HISTORY.md, "R1 with the
+ * fast CRC-32"), which decided ratios between rows of one step. Blocks above 32 MiB (glibc's
+ * largest threshold) are mapped afresh whatever happened before.
+ */
+export async function settleAllocator(): Promise<void> {
+  // Mapped (glibc maps blocks above 128 KiB until the thresholds rise), dropped at once, freed by the collection.
+  Buffer.allocUnsafeSlow(16 * 1024 * 1024);
+  gc?.();
+  // V8 frees an array's memory after the collection, on another thread.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  gc?.();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Loading the built package
 

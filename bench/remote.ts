@@ -35,25 +35,7 @@ interface R1State {
   reader?: Awaited<ReturnType<NdpackHttp["openUrl"]>>;
 }
 
-/**
- * Puts this process's memory allocator where a long-running process's is, the same for every R1
- * case (baseline included): glibc raises its mmap and trim thresholds when it frees a large mapped
- * block, after which freed 4 MiB bodies are reused instead of going back to the system and being
- * faulted in again. Without it, some processes took 650 to 2,300 minor page faults per call
- * (~1-2 ms of a 3-5 ms call) and others none, with the same code (bench/HISTORY.md).
- */
-async function settleAllocator(): Promise<void> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  // Mapped (glibc maps blocks above 128 KiB until the thresholds rise), dropped at once, freed by the collection.
-  Buffer.allocUnsafeSlow(16 * MiB);
-  gc?.();
-  // V8 frees an array's memory after the collection, on another thread.
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  gc?.();
-}
-
 async function r1Setup(config: BenchConfig, openNow: boolean): Promise<R1State> {
-  await settleAllocator();
   const ndpack = await loadNdpackHttp(config);
   const { path, middle, names } = s4Layout(config);
   const local = await (await loadNdpackNode(config)).open(path);
