@@ -57,7 +57,7 @@ export const nativeZlib: Partial<NativeZlib> = loadNativeZlib();
  * multiplication: 17.9 GB/s on the bench machine against 7.7 for Node's zlib.crc32, the fastest
  * CRC-32 Node itself offers), or undefined where it is not installed or has no build for this
  * platform. Loading it costs 1-2 ms (module resolution, telling glibc from musl, dlopen), so
- * crc32.ts does it once, in a task of its own.
+ * crc32.ts does it once, and only after zlib has checksummed 32 MiB.
  */
 export function loadFastCrc32(): ((data: Uint8Array, value: number) => number) | undefined {
   try {
