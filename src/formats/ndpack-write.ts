@@ -37,7 +37,6 @@ export interface WriterEntry {
   readonly codec?: Codec;
 }
 
-
 /** One declared array, checked, with what the writer derives from it. */
 export interface DeclaredArray {
   readonly name: string;

@@ -74,16 +74,8 @@ class SocketLanding implements LandingSource {
       this.#filled += length;
       this.#landed?.(memory.subarray(0, length));
     } else {
-      let chunk = memory.subarray(0, length);
-      if (target !== undefined) {
-        // The read was armed before the `fill`: its bytes go to the target, the rest waits.
-        const n = Math.min(length, target.length - this.#filled);
-        const piece = target.subarray(this.#filled, this.#filled + n);
-        piece.set(chunk.subarray(0, n));
-        this.#filled += n;
-        this.#landed?.(piece);
-        chunk = chunk.subarray(n);
-      }
+      // A read armed before the `fill`: its bytes go to the target, the rest waits.
+      const chunk = target === undefined ? memory.subarray(0, length) : this.#copyToTarget(memory.subarray(0, length));
       if (chunk.length > 0) this.#queue.push(chunk);
       else this.#recycle(memory);
     }
@@ -108,6 +100,17 @@ class SocketLanding implements LandingSource {
     });
     // Flowing, so that the end of the connection is reported ('end'); no 'data' is emitted.
     socket.resume();
+  }
+
+  /** Copies what fits of `chunk` into the target of the `fill` in progress, after what is filled; returns the rest of `chunk`. */
+  #copyToTarget(chunk: Uint8Array): Uint8Array {
+    const target = this.#target!;
+    const n = Math.min(chunk.length, target.length - this.#filled);
+    const piece = target.subarray(this.#filled, this.#filled + n);
+    piece.set(chunk.subarray(0, n));
+    this.#filled += n;
+    this.#landed?.(piece);
+    return chunk.subarray(n);
   }
 
   /** Keeps the memory of a read whose bytes have all been taken (a chunk is a view of one from its start). */
@@ -148,23 +151,17 @@ class SocketLanding implements LandingSource {
   }
 
   async fill(target: Uint8Array, landed?: (piece: Uint8Array) => void): Promise<number> {
-    let filled = 0;
-    // Reads already queued come first, copied.
-    while (filled < target.length && this.#queue.length > 0) {
-      const chunk = this.#queue[0]!;
-      const n = Math.min(chunk.length, target.length - filled);
-      const piece = target.subarray(filled, filled + n);
-      piece.set(chunk.subarray(0, n));
-      landed?.(piece);
-      filled += n;
-      if (n === chunk.length) this.#recycle(this.#queue.shift()!);
-      else this.#queue[0] = chunk.subarray(n);
-    }
-    if (filled === target.length) return filled;
     this.#target = target;
-    this.#filled = filled;
+    this.#filled = 0;
     this.#landed = landed;
     try {
+      // Reads already queued come first, copied.
+      while (this.#filled < target.length && this.#queue.length > 0) {
+        const rest = this.#copyToTarget(this.#queue[0]!);
+        if (rest.length === 0) this.#recycle(this.#queue.shift()!);
+        else this.#queue[0] = rest;
+      }
+      if (this.#filled === target.length) return this.#filled;
       while (this.#filled < target.length && this.#failure === undefined && !this.#ended) await this.#arrival();
       if (this.#failure !== undefined) throw this.#failure;
       return this.#filled;
