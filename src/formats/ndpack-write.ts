@@ -2,9 +2,10 @@
  * ndpack's writer without I/O (`formats/write.ts`): the arrays declared (checked as `encode`
  * checks them, through `planEncoding`), then the steps that write the file: the head (preamble,
  * header, padding, as `layoutHead` lays it out), then each record (padding to its offset, its
- * payload, its CRC-32). The memory driver (`writeToBytes`) and the file driver (`writeToFile` of
- * `ndpack/node`, the CLI's `convert`, `pack` and `extract`) run it; `createWriter` of
- * `ndpack/node` shares its declarations and head ({@link declareArrays}, {@link headFor}).
+ * payload, its CRC-32). The memory driver (`writeToBytes`) and Node's runner (`write-steps.ts` of
+ * `ndpack/node`: `writeToFile`, for the CLI's `convert`, `pack` and `extract`, and `createWriter`,
+ * which declares its arrays with {@link declareArrays} and runs {@link rawFileSteps} or
+ * {@link reservedHeaderSteps}) run it.
  *
  * A compressed payload's stored length is known only once it is compressed, and the header, which
  * holds it, comes first. Two layouts answer that ({@link NdpackPlanOptions.header}): `"exact"`
@@ -170,8 +171,7 @@ export function planNdpackWrite(arrays: readonly ArrayPlan[], options: NdpackPla
   );
   const compressed = file.arrays.some((array) => array.codec !== "none");
   if (!compressed) return rawFileSteps(file, headFor(file, file.arrays.map((array) => array.nbytes)).head);
-  if (options.header === "reserved") return reservedHeaderSteps(file, headFor(file, file.arrays.map((array) => (array.codec === "none" ? array.nbytes : storedBound(array.nbytes)))));
-  return exactHeaderSteps(file);
+  return options.header === "reserved" ? reservedHeaderSteps(file) : exactHeaderSteps(file);
 }
 
 /** The step that writes array `index`'s payload: raw, or compressed with its codec. */
@@ -205,14 +205,18 @@ function* recordSteps(file: DeclaredFile, recordWrite: (index: number) => Record
   return storedLengths;
 }
 
-/** No compressed array: the head, exactly `encode`'s, then the records. */
-function* rawFileSteps(file: DeclaredFile, head: Uint8Array): WriteSteps {
+/** No compressed array: `head` (`headFor` the arrays' lengths, exactly `encode`'s), then the records. */
+export function* rawFileSteps(file: DeclaredFile, head: Uint8Array): WriteSteps {
   yield head;
   yield* recordSteps(file, (index) => ({ step: payloadStep(file, index, false) }));
 }
 
-/** Compressed arrays, header last: room for `bound`'s head, the records as they are compressed, then the head in that room. */
-function* reservedHeaderSteps(file: DeclaredFile, bound: { head: Uint8Array; headerLength: number }): WriteSteps {
+/**
+ * Compressed arrays, header last (`"reserved"`): room for the head of the largest lengths the
+ * payloads can take, the records as they are compressed, then the head in that room.
+ */
+export function* reservedHeaderSteps(file: DeclaredFile): WriteSteps {
+  const bound = headFor(file, file.arrays.map((array) => (array.codec === "none" ? array.nbytes : storedBound(array.nbytes))));
   yield { reserve: bound.head.length };
   const storedLengths = yield* recordSteps(file, (index) => ({ step: payloadStep(file, index, file.arrays[index]!.codec !== "none") }));
   yield { fill: headFor(file, storedLengths, bound.headerLength).head };

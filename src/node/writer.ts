@@ -1,8 +1,10 @@
 /**
  * {@link createWriter}: ndpack files written array by array, chunk by chunk, for data that does
  * not fit in memory. Every array is declared first, so the header can be written before any
- * payload; then the bytes of each array arrive in order, in chunks of any size, and the writer
- * computes each CRC as they pass, pads, checks byte counts and finishes the file.
+ * payload; then the bytes of each array arrive in order, in chunks of any size. The file is
+ * ndpack's plan (`formats/ndpack-write.ts`) run by Node's runner (`write-steps.ts`), as
+ * `writeToFile` runs it, the caller's pushes standing in for the arrays' chunks
+ * (`pushed-chunks.ts`); this module checks the calls and byte counts and drives the target.
  *
  * @example
  * ```ts
@@ -19,19 +21,16 @@
  *
  * @module
  */
-import type { FileHandle } from "node:fs/promises";
-import { copySwapped } from "../bytes.js";
-import type { StreamCodec } from "../codecs.js";
-import { crc32 } from "../crc32.js";
 import { typedArrayTag } from "../dtypes.js";
 import { checkElementBytes, ENCODE_OPTIONS, type EncodeOptions } from "../encode.js";
 import { checkOptionNames, NdpackError, notFoundError, withPath } from "../errors.js";
-import { declareArrays, headFor, storedBound, type DeclaredArray, type DeclaredFile, type WriterEntry } from "../formats/ndpack-write.js";
-import { PREAMBLE_SIZE } from "../format.js";
-import { dataSectionStart, nextRecordOffset, placeRecords } from "../layout.js";
-import { createDeflater } from "./deflate.js";
-import { AtomicFile, FileSink, ioError, toPath, writeAt, type PathLike, type TargetOptions } from "./io.js";
-import { ScratchFile, ShuffleSpool } from "./shuffle-spool.js";
+import { declareArrays, headFor, rawFileSteps, reservedHeaderSteps, type DeclaredArray, type DeclaredFile, type WriterEntry } from "../formats/ndpack-write.js";
+import type { WriteSteps } from "../formats/write.js";
+import { AtomicFile, toPath, type PathLike, type TargetOptions } from "./io.js";
+import { PushedChunks, settable, type Settable } from "./pushed-chunks.js";
+import { ScratchFile } from "./shuffle-spool.js";
+import { FileOutput } from "./write-file.js";
+import { runWriteSteps, type ArrayInChunks, type StepOutput } from "./write-steps.js";
 
 export type { WriterEntry } from "../formats/ndpack-write.js";
 
@@ -83,80 +82,61 @@ export interface NdpackWriter extends AsyncDisposable {
 }
 
 
-/** The destination of the bytes, in order. */
-interface Output {
+/** Where the writer's file goes: the runner's output, and how the file ends. */
+interface WriterOutput extends StepOutput {
   /** Bytes produced so far: the file offset of the next byte. */
   readonly position: number;
-  /** Appends `piece`; its memory may be reused once this resolves. */
-  write(piece: Uint8Array): Promise<void>;
-  /** Makes bytes written so far visible to the reader on the other side (streams), e.g. at the end of an array. */
+  /** Where shuffled payloads are staged (path targets; a stream target takes no codec). */
+  readonly scratch: ScratchFile | undefined;
+  /** Sends on the bytes held so far (streams), so that the other side has every array as soon as it is complete. */
   flush(): Promise<void>;
   finish(): Promise<void>;
   abort(reason: unknown): Promise<void>;
 }
 
 /** A path target: a temporary file renamed over the path on `finish`. */
-class PathOutput implements Output {
+class PathOutput implements WriterOutput {
   readonly #file: AtomicFile;
-  readonly #sink: FileSink;
+  readonly #out: FileOutput;
   readonly #durable: boolean;
-  readonly #scratch: ScratchFile;
+  readonly scratch: ScratchFile;
   #aborted = false;
 
-  constructor(file: AtomicFile, start: number, durable: boolean) {
+  constructor(file: AtomicFile, durable: boolean) {
     this.#file = file;
-    this.#sink = new FileSink(file.handle, start);
+    this.#out = new FileOutput(file);
     this.#durable = durable;
-    this.#scratch = new ScratchFile(`${file.tempPath}.shuffle`);
+    this.scratch = new ScratchFile(`${file.tempPath}.shuffle`);
   }
 
   get position(): number {
-    return this.#sink.position;
+    return this.#out.position;
   }
 
-  get tempPath(): string {
-    return this.#file.tempPath;
+  append(bytes: Uint8Array): Promise<void> {
+    return this.#out.append(bytes);
   }
 
-  async write(piece: Uint8Array): Promise<void> {
-    try {
-      await this.#sink.write(piece);
-    } catch (cause) {
-      throw ioError("write", this.#file.tempPath, cause);
-    }
+  reserve(length: number): void {
+    this.#out.reserve(length);
+  }
+
+  fill(bytes: Uint8Array): Promise<void> {
+    return this.#out.fill(bytes);
   }
 
   async flush(): Promise<void> {}
 
-  /** Writes `head` at offset 0 (the room was left for it). */
-  async writeHead(head: Uint8Array): Promise<void> {
-    try {
-      await this.#sink.flush();
-      await writeAt(this.#file.handle, [head], 0);
-    } catch (cause) {
-      throw ioError("write", this.#file.tempPath, cause);
-    }
-  }
-
-  /** A scratch file next to the temporary file, for shuffling arrays larger than memory. */
-  spool(): Promise<FileHandle> {
-    return this.#scratch.handle();
-  }
-
   async finish(): Promise<void> {
-    await this.#scratch.remove();
-    try {
-      await this.#sink.finish();
-    } catch (cause) {
-      throw ioError("write", this.#file.tempPath, cause);
-    }
+    await this.scratch.remove();
+    await this.#out.finish();
     await this.#file.commit(this.#durable);
   }
 
   async abort(): Promise<void> {
     if (this.#aborted) return;
     this.#aborted = true;
-    await this.#scratch.remove();
+    await this.scratch.remove();
     await this.#file.discard();
   }
 }
@@ -168,16 +148,25 @@ const STREAM_CHUNK = 1 << 20;
  * A stream target. Stream consumers may keep the chunks they are given (a PassThrough's buffer,
  * a collecting sink), so the caller's bytes are copied into chunks the stream owns.
  */
-abstract class StreamOutput implements Output {
+abstract class StreamOutput implements WriterOutput {
   #chunk = new Uint8Array(STREAM_CHUNK);
   #used = 0;
   position = 0;
+  readonly scratch = undefined;
 
   protected abstract emit(chunk: Uint8Array): Promise<void>;
   protected abstract end(): Promise<void>;
   abstract abort(reason: unknown): Promise<void>;
 
-  async write(piece: Uint8Array): Promise<void> {
+  reserve(): void {
+    throw new Error("internal error: a stream target was given a plan that writes back");
+  }
+
+  fill(): Promise<void> {
+    throw new Error("internal error: a stream target was given a plan that writes back");
+  }
+
+  async append(piece: Uint8Array): Promise<void> {
     for (let at = 0; at < piece.length; ) {
       const n = Math.min(piece.length - at, STREAM_CHUNK - this.#used);
       this.#chunk.set(piece.subarray(at, at + n), this.#used);
@@ -288,129 +277,42 @@ class WebStreamOutput extends StreamOutput {
   }
 }
 
-/** Zero bytes for padding (at most alignment - 1 of them); never written to. */
-const ZEROS = new Uint8Array(65536);
-
-/** Bytes handed to the compressor per call, so that its buffers stay small. */
-const DEFLATE_STEP = 1 << 20;
-
-/**
- * The stored bytes of one record as its decoded bytes arrive: byte-swapped when the file's byte
- * order is not this machine's (a word split between chunks waits in `carry`), then compressed
- * when the array has a codec, counted and CRC'd on the way out; `end` writes the CRC.
- */
-class RecordEncoder {
-  readonly #array: DeclaredArray;
-  readonly #out: Output;
-  readonly #checksumSize: number;
-  readonly #deflate: StreamCodec | undefined;
-  readonly #shuffle: ShuffleSpool | undefined;
-  readonly #carry: Uint8Array;
-  #carried = 0;
-  #crc = 0;
-  /** Stored bytes written so far. */
-  stored = 0;
-
-  constructor(array: DeclaredArray, out: Output, checksumSize: number, level: number, spool: FileHandle | undefined) {
-    this.#array = array;
-    this.#out = out;
-    this.#checksumSize = checksumSize;
-    this.#carry = new Uint8Array(array.dtype.wordSize);
-    if (array.codec !== "none") this.#deflate = createDeflater(level);
-    if (spool !== undefined) this.#shuffle = new ShuffleSpool(spool, array.nbytes, array.dtype.wordSize);
-  }
-
-  /** Takes the next decoded bytes of the array (this machine's byte order). */
-  async push(bytes: Uint8Array): Promise<void> {
-    if (!this.#array.swap) return this.#pushOrdered(bytes);
-    // Byte-swap whole words into memory of our own (never the caller's); keep a split word for later.
-    const wordSize = this.#array.dtype.wordSize;
-    let at = 0;
-    if (this.#carried > 0) {
-      const n = Math.min(wordSize - this.#carried, bytes.length);
-      this.#carry.set(bytes.subarray(0, n), this.#carried);
-      this.#carried += n;
-      at = n;
-      if (this.#carried < wordSize) return;
-      const word = new Uint8Array(wordSize);
-      copySwapped(this.#carry, word, 0, wordSize);
-      this.#carried = 0;
-      await this.#pushOrdered(word);
-    }
-    const whole = at + Math.floor((bytes.length - at) / wordSize) * wordSize;
-    for (let from = at; from < whole; from += DEFLATE_STEP) {
-      const piece = bytes.subarray(from, Math.min(from + DEFLATE_STEP, whole));
-      const swapped = new Uint8Array(piece.length);
-      copySwapped(piece, swapped, 0, wordSize);
-      await this.#pushOrdered(swapped);
-    }
-    this.#carry.set(bytes.subarray(whole), 0);
-    this.#carried = bytes.length - whole;
-  }
-
-  /** Bytes in the file's byte order, on to the codec. */
-  async #pushOrdered(bytes: Uint8Array): Promise<void> {
-    if (this.#shuffle) return this.#shuffle.append(bytes);
-    if (!this.#deflate) return this.#emit(bytes);
-    for (let at = 0; at < bytes.length; at += DEFLATE_STEP) {
-      await this.#emitAll(await this.#deflate.push(bytes.subarray(at, Math.min(at + DEFLATE_STEP, bytes.length))));
-    }
-  }
-
-  async #emitAll(chunks: readonly Uint8Array[]): Promise<void> {
-    for (const chunk of chunks) await this.#emit(chunk);
-  }
-
-  async #emit(stored: Uint8Array): Promise<void> {
-    if (this.#checksumSize > 0) this.#crc = crc32(stored, this.#crc);
-    this.stored += stored.length;
-    await this.#out.write(stored);
-  }
-
-  /** All decoded bytes have been pushed: finish the codec, then write the CRC. */
-  async end(): Promise<void> {
-    if (this.#shuffle) {
-      for await (const lanes of this.#shuffle.shuffled()) await this.#emitAll(await this.#deflate!.push(lanes));
-    }
-    if (this.#deflate) await this.#emitAll(await this.#deflate.end());
-    if (this.#checksumSize > 0) {
-      const crc = new Uint8Array(4);
-      new DataView(crc.buffer).setUint32(0, this.#crc, true);
-      await this.#out.write(crc);
-    }
-  }
-}
-
 class Writer implements NdpackWriter {
   readonly #file: DeclaredFile;
-  readonly #out: Output;
+  readonly #out: WriterOutput;
   readonly #byIndex: ReadonlyMap<string, number>;
-  /** Offsets of the canonical header written up front, or `undefined` when the header is written last. */
-  readonly #planned: readonly number[] | undefined;
-  readonly #reserved: { headerLength: number; dataStart: number } | undefined;
-  readonly #dataStart: number;
+  readonly #pushed: readonly PushedChunks[];
+  /**
+   * Entry `i` settles when the runner asks for array `i`'s bytes, everything before them (the
+   * previous record, its CRC, the padding) being written; the last one when the file is complete.
+   */
+  readonly #reached: readonly Settable<void>[];
+  readonly byteLength: number | undefined;
   readonly names: readonly string[];
+  #running: Promise<void> = Promise.resolve();
+  /** The first array not complete. */
   #index = 0;
   #received = 0;
-  #record: RecordEncoder | undefined;
-  #recordEnd = 0;
-  readonly #storedLengths: number[] = [];
   #state: "open" | "closed" | "failed" = "open";
   #failure: unknown;
+  #aborted: Promise<void> = Promise.resolve();
   #queue: Promise<unknown> = Promise.resolve();
 
   /** The file written, when the target is a path: every error the writer raises names it. */
   readonly #path: string | undefined;
 
-  constructor(file: DeclaredFile, out: Output, dataStart: number, planned: readonly number[] | undefined, reserved: { headerLength: number; dataStart: number } | undefined, path: string | undefined) {
+  constructor(file: DeclaredFile, out: WriterOutput, byteLength: number | undefined, path: string | undefined) {
     this.#path = path;
     this.#file = file;
     this.#out = out;
-    this.#dataStart = dataStart;
-    this.#planned = planned;
-    this.#reserved = reserved;
+    this.byteLength = byteLength;
     this.names = Object.freeze(file.arrays.map((array) => array.name));
     this.#byIndex = new Map(this.names.map((name, index) => [name, index]));
+    this.#pushed = file.arrays.map((array, index) => new PushedChunks(array.dtype.wordSize, () => this.#asked(index)));
+    this.#reached = [...file.arrays.map(() => settable<void>()), settable<void>()];
+    // Empty arrays are complete before any write.
+    file.arrays.forEach((array, index) => array.nbytes === 0 && this.#pushed[index]!.end());
+    this.#skipComplete();
   }
 
   get current(): string | undefined {
@@ -421,10 +323,8 @@ class Writer implements NdpackWriter {
     return this.#out.position;
   }
 
-  get byteLength(): number | undefined {
-    if (this.#planned === undefined) return undefined;
-    const last = this.#file.arrays.length - 1;
-    return last < 0 ? this.#dataStart : this.#dataStart + this.#planned[last]! + this.#file.arrays[last]!.nbytes + this.#file.checksumSize;
+  #skipComplete(): void {
+    while (this.#file.arrays[this.#index]?.nbytes === 0) this.#index++;
   }
 
   /** Runs `operation` after every earlier one; an error aborts the writer for good. */
@@ -445,45 +345,46 @@ class Writer implements NdpackWriter {
     return result;
   }
 
-  async #fail(error: unknown): Promise<void> {
-    if (this.#state !== "open") return;
-    this.#state = "failed";
-    this.#failure = error;
-    await this.#out.abort(error);
-  }
-
-  /** Starts the file: padding and the first record (and every empty one after it). */
-  start(): Promise<void> {
-    return this.#enqueue(() => this.#advance());
+  /** Aborts the writer with `error` (the first failure wins); resolves once the output is aborted, whichever call began it. */
+  #fail(error: unknown): Promise<void> {
+    if (this.#state === "open") {
+      this.#state = "failed";
+      this.#failure = error;
+      for (const pushed of this.#pushed) pushed.fail(error);
+      for (const reached of this.#reached) reached.reject(error);
+      this.#aborted = this.#out.abort(error);
+    }
+    return this.#aborted;
   }
 
   /**
-   * Closes the current record when it is complete, then starts the next ones: padding up to each
-   * record's offset (FORMAT.md §4, placed as `placeRecords` places it), ending empty records at once.
+   * The runner asks for array `index`'s bytes once everything before them is written: the previous
+   * array's record is then complete, and a stream target sends it on (the head goes with the first
+   * array's bytes).
    */
-  async #advance(): Promise<void> {
-    const { arrays, alignment, checksumSize, level } = this.#file;
-    for (;;) {
-      if (this.#record !== undefined) {
-        await this.#record.end();
-        this.#storedLengths.push(this.#record.stored);
-        this.#recordEnd = this.#out.position - this.#dataStart;
-        this.#record = undefined;
-        this.#index++;
-        await this.#out.flush();
-      }
-      const array = arrays[this.#index];
-      if (array === undefined) return;
-      const offset = nextRecordOffset(this.#recordEnd, alignment);
-      if (this.#planned !== undefined && offset !== this.#planned[this.#index]) {
-        throw new Error(`internal error: array "${array.name}" would start at ${offset}, its header says ${this.#planned[this.#index]}`);
-      }
-      if (offset > this.#recordEnd) await this.#out.write(ZEROS.subarray(0, offset - this.#recordEnd));
-      const spool = array.codec === "shuffle+deflate" && array.dtype.wordSize > 1 ? await (this.#out as PathOutput).spool() : undefined;
-      this.#record = new RecordEncoder(array, this.#out, checksumSize, level, spool);
-      this.#received = 0;
-      if (array.nbytes > 0) return;
-    }
+  async #asked(index: number): Promise<void> {
+    if (index > 0) await this.#out.flush();
+    this.#reached[index]!.resolve();
+  }
+
+  /** Starts the runner of `steps` in the background; resolves once the bytes before the first array's are out (the head). */
+  start(steps: WriteSteps): Promise<void> {
+    const arrays = this.#file.arrays.map((array: DeclaredArray, index): ArrayInChunks => ({
+      name: array.name,
+      dtype: array.dtype,
+      shape: array.shape,
+      order: array.order,
+      nbytes: array.nbytes,
+      codec: array.codec,
+      chunks: () => this.#pushed[index]!,
+    }));
+    this.#running = runWriteSteps(this.#out, steps, arrays, { scratch: this.#out.scratch }).then(async () => {
+      await this.#out.flush();
+      this.#reached[arrays.length]!.resolve();
+    });
+    // A failure of the runner (an I/O error) aborts the writer; the next call reports it.
+    this.#running.catch((error: unknown) => this.#fail(error));
+    return this.#enqueue(() => this.#reached[this.#index]!.promise);
   }
 
   #bytesOf(name: string, array: DeclaredArray, chunk: unknown): Uint8Array {
@@ -516,9 +417,15 @@ class Writer implements NdpackWriter {
         throw new NdpackError("WRITE_SIZE", `write("${name}"): the array holds ${array.nbytes} bytes; this chunk would make it ${this.#received + bytes.length}`, { array: name, expected: array.nbytes, actual: this.#received + bytes.length });
       }
       if (bytes.length === 0) return;
-      await this.#record!.push(bytes);
+      await this.#pushed[index]!.push(bytes);
       this.#received += bytes.length;
-      if (this.#received === array.nbytes) await this.#advance();
+      if (this.#received < array.nbytes) return;
+      // The array is complete once its record (CRC, padding) is out, as far as the next array.
+      this.#pushed[index]!.end();
+      await this.#reached[index + 1]!.promise;
+      this.#index++;
+      this.#received = 0;
+      this.#skipComplete();
     });
   }
 
@@ -533,14 +440,7 @@ class Writer implements NdpackWriter {
       if (array !== undefined) {
         throw new NdpackError("WRITE_SIZE", `close(): array "${array.name}" got only ${this.#received} of its ${array.nbytes} bytes`, { array: array.name, expected: array.nbytes, actual: this.#received });
       }
-      const { dataLength } = placeRecords(this.#storedLengths, this.#file.alignment, this.#file.checksumSize);
-      if (this.#dataStart + dataLength !== this.#out.position) {
-        throw new Error(`internal error: wrote ${this.#out.position} bytes, the layout says ${this.#dataStart + dataLength}`);
-      }
-      if (this.#reserved !== undefined) {
-        const { head } = headFor(this.#file, this.#storedLengths, this.#reserved.headerLength);
-        await (this.#out as PathOutput).writeHead(head);
-      }
+      await this.#running;
       await this.#out.finish();
       this.#state = "closed";
     });
@@ -607,24 +507,16 @@ export async function createWriter(target: WriterTarget, entries: readonly Write
     throw new NdpackError("INVALID_ARGUMENT", `array "${compressed[0]!.name}" has codec ${compressed[0]!.codec}, but a stream target must receive the header, which holds the compressed sizes, before any payload; write to a path, or use encodeStream`, { array: compressed[0]!.name, field: "codec" });
   }
 
-  let writer: Writer;
+  let steps: WriteSteps;
+  let byteLength: number | undefined;
   if (compressed.length === 0) {
     const { head, offsets } = headFor(file, file.arrays.map((array) => array.nbytes));
-    const out = path === undefined ? (isWebWritable(target) ? new WebStreamOutput(target) : new NodeStreamOutput(target as NodeJS.WritableStream)) : new PathOutput(await AtomicFile.create(path, options), 0, options.fsync ?? true);
-    writer = new Writer(file, out, head.length, offsets, undefined, path);
-    try {
-      await out.write(head);
-    } catch (error) {
-      await out.abort(error);
-      throw error;
-    }
-  } else {
-    const { head, headerLength } = headFor(file, file.arrays.map((array) => (array.codec === "none" ? array.nbytes : storedBound(array.nbytes))));
-    const out = new PathOutput(await AtomicFile.create(path!, options), head.length, options.fsync ?? true);
-    writer = new Writer(file, out, head.length, undefined, { headerLength, dataStart: head.length }, path);
-    // The reserved header must lay out to the same data section start.
-    if (dataSectionStart(headerLength, file.alignment) !== head.length || head.length < PREAMBLE_SIZE) throw new Error("internal error: reserved header does not fit");
-  }
-  await writer.start();
+    const last = file.arrays.length - 1;
+    byteLength = last < 0 ? head.length : head.length + offsets[last]! + file.arrays[last]!.nbytes + file.checksumSize;
+    steps = rawFileSteps(file, head);
+  } else steps = reservedHeaderSteps(file);
+  const out = path === undefined ? (isWebWritable(target) ? new WebStreamOutput(target) : new NodeStreamOutput(target as NodeJS.WritableStream)) : new PathOutput(await AtomicFile.create(path, options), options.fsync ?? true);
+  const writer = new Writer(file, out, byteLength, path);
+  await writer.start(steps);
   return writer;
 }

@@ -1,7 +1,7 @@
 /** Arrays described once, handed to the writers the three ways they take them: as `encode`'s input, in memory, and in chunks for the file driver. */
 import { DTYPES, type Codec, type Dtype } from "../../src/index.js";
 import type { ArrayInMemory } from "../../src/formats/write.js";
-import type { ArrayInChunks } from "../../src/node/write-file.js";
+import type { ArrayInChunks } from "../../src/node/write-steps.js";
 
 /** One array to write: its bytes (little-endian, in `order`) and how to describe them. */
 export interface Source {
