@@ -93,6 +93,23 @@ describe("createWriter to a path, without a codec", () => {
     expect(values(file.get("view").data)).toEqual([2.5]);
   });
 
+  test("raw bytes in 7-byte pieces from one buffer reused for every write (words split across writes): the bytes of encode, byte-swapped", async () => {
+    const path = fresh();
+    const data = Float64Array.from({ length: 1000 }, (_, i) => i * 1.25 - 300);
+    const options = { byteOrder: "big" } as const;
+    const writer = await createWriter(path, [{ name: "x", dtype: "float64", shape: [1000] }], options);
+    const bytes = bytesOf(data);
+    const piece = new Uint8Array(7);
+    for (let at = 0; at < bytes.length; at += piece.length) {
+      const n = Math.min(piece.length, bytes.length - at);
+      piece.set(bytes.subarray(at, at + n));
+      await writer.write("x", piece.subarray(0, n));
+      piece.fill(0xee); // the writer must be done with these bytes once write resolved
+    }
+    await writer.close();
+    expectBytes(readFileSync(path), encode({ x: data }, options));
+  });
+
   test("INVALID_ARGUMENT for a chunk of another dtype or not bytes; NOT_FOUND for an undeclared name", async () => {
     for (const [run, code] of [
       [(w: NdpackWriter) => w.write("a", new Float64Array(1)), "INVALID_ARGUMENT"],
