@@ -110,6 +110,22 @@ describe("createWriter to a path, without a codec", () => {
     expectBytes(readFileSync(path), encode({ x: data }, options));
   });
 
+  test("after an empty array, the next array's first pieces from one reused buffer: each is written before its write resolves", async () => {
+    const path = fresh();
+    const b = Int32Array.from({ length: 64 }, (_, i) => i * 3 - 7);
+    const arrays = { a: Int8Array.of(1, 2, 3), empty: new Float32Array(0), b };
+    const writer = await createWriter(path, Object.entries(arrays).map(([name, data]) => ({ name, dtype: name === "a" ? "int8" : name === "empty" ? "float32" : "int32", shape: [data.length] }) as WriterEntry));
+    await writer.write("a", arrays.a);
+    const piece = new Int32Array(8);
+    for (let at = 0; at < b.length; at += piece.length) {
+      piece.set(b.subarray(at, at + piece.length));
+      await writer.write("b", piece);
+      piece.fill(-1); // the writer must be done with these bytes once write resolved
+    }
+    await writer.close();
+    expectBytes(readFileSync(path), encode(arrays));
+  });
+
   test("INVALID_ARGUMENT for a chunk of another dtype or not bytes; NOT_FOUND for an undeclared name", async () => {
     for (const [run, code] of [
       [(w: NdpackWriter) => w.write("a", new Float64Array(1)), "INVALID_ARGUMENT"],

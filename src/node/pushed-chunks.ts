@@ -41,12 +41,12 @@ export class PushedChunks implements AsyncIterableIterator<Uint8Array> {
   /** Called when the runner first asks for a piece. */
   readonly #asked: () => Promise<void>;
   #started = false;
-  /** A piece offered before the runner asked for it (`piece: undefined` ends the array). */
-  #offered: { readonly piece: Uint8Array | undefined } | undefined;
+  /** A piece offered before the runner asked for it (`piece: undefined` ends the array), and its caller. */
+  #offered: { readonly piece: Uint8Array | undefined; readonly caller: Settlers<void> | undefined } | undefined;
   /** The runner, waiting for a piece. */
   #waiting: Settlers<Uint8Array | undefined> | undefined;
-  /** The caller, waiting for the runner to be done with the piece it offered. */
-  #offering: Settlers<void> | undefined;
+  /** The caller of the piece the runner holds, waiting until the runner asks for the next one. */
+  #held: Settlers<void> | undefined;
   #failure: { readonly error: unknown } | undefined;
 
   constructor(wordSize: number, asked: () => Promise<void>) {
@@ -73,30 +73,30 @@ export class PushedChunks implements AsyncIterableIterator<Uint8Array> {
 
   /** The array is complete: the runner's next ask ends it. */
   end(): void {
-    this.#give(undefined);
+    this.#give(undefined, undefined);
   }
 
   /** Stops both sides: a push waiting for the runner, and the runner waiting for a push, reject with `error`. */
   fail(error: unknown): void {
     this.#failure ??= { error };
-    this.#waiting?.reject(error);
-    this.#offering?.reject(error);
-    this.#waiting = this.#offering = undefined;
+    for (const waiter of [this.#waiting, this.#held, this.#offered?.caller]) waiter?.reject(error);
+    this.#waiting = this.#held = this.#offered = undefined;
   }
 
-  #give(piece: Uint8Array | undefined): void {
+  #give(piece: Uint8Array | undefined, caller: Settlers<void> | undefined): void {
     const waiting = this.#waiting;
     this.#waiting = undefined;
-    if (waiting === undefined) this.#offered = { piece };
-    else waiting.resolve(piece);
+    if (waiting === undefined) {
+      this.#offered = { piece, caller };
+    } else {
+      this.#held = caller;
+      waiting.resolve(piece);
+    }
   }
 
   #offer(piece: Uint8Array): Promise<void> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure.error);
-    return new Promise<void>((resolve, reject) => {
-      this.#offering = { resolve, reject };
-      this.#give(piece);
-    });
+    return new Promise<void>((resolve, reject) => this.#give(piece, { resolve, reject }));
   }
 
   [Symbol.asyncIterator](): this {
@@ -108,14 +108,16 @@ export class PushedChunks implements AsyncIterableIterator<Uint8Array> {
       this.#started = true;
       await this.#asked();
     }
-    // Asking for the next piece says the last one is done with.
-    this.#offering?.resolve();
-    this.#offering = undefined;
+    // Asking for the next piece says the one held is done with.
+    this.#held?.resolve();
+    this.#held = undefined;
     if (this.#failure !== undefined) throw this.#failure.error;
     let piece: Uint8Array | undefined;
-    if (this.#offered !== undefined) {
-      piece = this.#offered.piece;
+    const offered = this.#offered;
+    if (offered !== undefined) {
       this.#offered = undefined;
+      this.#held = offered.caller;
+      piece = offered.piece;
     } else {
       piece = await new Promise<Uint8Array | undefined>((resolve, reject) => (this.#waiting = { resolve, reject }));
     }
