@@ -3,8 +3,8 @@
  * their bytes to an output, each array's payload streaming through chunk by chunk: rearranged into
  * C order where the step asks (gathered whole), byte-swapped, checksummed, shuffled through a
  * scratch file and deflated on several cores, as the step asks. Its outputs: a file written
- * atomically (`write-file.ts`, for `writeToFile`, `save`'s sets and the CLI) and the targets of
- * `createWriter` (`writer.ts`: a file or a stream, fed by the caller's pushes).
+ * atomically (`write-file.ts`: `writeToFile`, which the CLI's `convert`, `pack` and `extract` use)
+ * and the targets of `createWriter` (`writer.ts`: a file or a stream, fed by the caller's pushes).
  *
  * @module
  */
