@@ -39,6 +39,7 @@ import { save, type SaveOptions } from "./fs.js";
 import { AtomicFile, ioError, readAt, syncDirectory, toPath, writeAt, type PathLike } from "./io.js";
 import { declareArrays, type WriterEntry } from "../formats/ndpack-write.js";
 import { createWriter, type NdpackWriter, type WriterOptions } from "./writer.js";
+import { WriterCalls } from "./writer-calls.js";
 
 /**
  * Default largest total of array bytes per shard: 5 GB, Hugging Face's long-standing default
@@ -305,10 +306,10 @@ class ShardedWriter implements SetWriter {
   #shard = 0;
   /** The writer of shard `#shard`, once its first bytes came. */
   #writer: NdpackWriter | undefined;
-  #state: "open" | "closed" | "failed" = "open";
-  #failure: unknown;
-  #result: SavedSet | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #calls = new WriterCalls("the set writer", undefined, async (error) => {
+    await this.#writer?.abort(error);
+    await this.#files.abort();
+  });
 
   constructor(entries: readonly WriterEntry[], nbytes: readonly number[], groups: readonly (readonly number[])[], files: SetFiles, options: WriterOptions, metadata: Readonly<Record<string, unknown>> | undefined) {
     this.#entries = entries;
@@ -330,31 +331,6 @@ class ShardedWriter implements SetWriter {
     // No shard open: the first array, from the shard to write next, that has bytes to receive.
     const next = this.#groups.slice(this.#shard).flat().find((index) => this.#nbytes[index]! > 0);
     return next === undefined ? undefined : this.names[next];
-  }
-
-  /** Runs `operation` after every earlier one; an error aborts the writer for good. */
-  #enqueue<T>(operation: () => Promise<T>): Promise<T> {
-    const run = async () => {
-      if (this.#state === "failed") throw this.#failure;
-      if (this.#state === "closed") throw new NdpackError("CLOSED", "the set writer is closed");
-      try {
-        return await operation();
-      } catch (error) {
-        await this.#fail(error);
-        throw this.#failure;
-      }
-    };
-    const result = this.#queue.then(run, run);
-    this.#queue = result.catch(() => undefined);
-    return result;
-  }
-
-  async #fail(error: unknown): Promise<void> {
-    if (this.#state !== "open") return;
-    this.#state = "failed";
-    this.#failure = error;
-    await this.#writer?.abort(error);
-    await this.#files.abort();
   }
 
   async #openShard(): Promise<NdpackWriter> {
@@ -385,7 +361,7 @@ class ShardedWriter implements SetWriter {
   }
 
   write(name: string, chunk: ArrayBufferView): Promise<void> {
-    return this.#enqueue(async () => {
+    return this.#calls.run(async () => {
       const shard = this.#shardOf.get(name);
       if (shard === undefined) throw new NdpackError("NOT_FOUND", `write("${name}"): no array of that name was declared`, { array: name });
       if (shard < this.#shard) {
@@ -405,21 +381,18 @@ class ShardedWriter implements SetWriter {
   }
 
   close(): Promise<SavedSet> {
-    if (this.#state === "closed") return this.#queue.then(() => this.#result!);
-    return this.#enqueue(async () => {
+    return this.#calls.close(async () => {
       await this.#completeBefore(this.#groups.length, "close()");
-      this.#result = await this.#files.commit(this.#metadata);
-      this.#state = "closed";
-      return this.#result;
+      return this.#files.commit(this.#metadata);
     });
   }
 
   async abort(reason?: unknown): Promise<void> {
-    await this.#fail(reason ?? new NdpackError("CLOSED", "the set writer was aborted"));
+    await this.#calls.fail(reason ?? new NdpackError("CLOSED", "the set writer was aborted"));
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    if (this.#state === "open") await this.abort(new NdpackError("CLOSED", "the set writer was disposed of without close()"));
+    if (this.#calls.open) await this.abort(new NdpackError("CLOSED", "the set writer was disposed of without close()"));
   }
 }
 

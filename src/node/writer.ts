@@ -23,7 +23,7 @@
  */
 import { typedArrayTag } from "../dtypes.js";
 import { checkElementBytes, ENCODE_OPTIONS, type EncodeOptions } from "../encode.js";
-import { checkOptionNames, NdpackError, notFoundError, withPath } from "../errors.js";
+import { checkOptionNames, NdpackError, notFoundError } from "../errors.js";
 import { declareArrays, headFor, rawFileSteps, reservedHeaderSteps, type DeclaredArray, type DeclaredFile, type WriterEntry } from "../formats/ndpack-write.js";
 import type { WriteSteps } from "../formats/write.js";
 import { AtomicFile, toPath, type PathLike, type TargetOptions } from "./io.js";
@@ -31,6 +31,7 @@ import { PushedChunks, settable, type Settable } from "./pushed-chunks.js";
 import { ScratchFile } from "./shuffle-spool.js";
 import { FileOutput } from "./write-file.js";
 import { runWriteSteps, type ArrayInChunks, type StepOutput } from "./write-steps.js";
+import { WriterCalls } from "./writer-calls.js";
 
 export type { WriterEntry } from "../formats/ndpack-write.js";
 
@@ -293,16 +294,11 @@ class Writer implements NdpackWriter {
   /** The first array not complete. */
   #index = 0;
   #received = 0;
-  #state: "open" | "closed" | "failed" = "open";
-  #failure: unknown;
-  #aborted: Promise<void> = Promise.resolve();
-  #queue: Promise<unknown> = Promise.resolve();
-
-  /** The file written, when the target is a path: every error the writer raises names it. */
-  readonly #path: string | undefined;
+  readonly #calls: WriterCalls;
 
   constructor(file: DeclaredFile, out: WriterOutput, byteLength: number | undefined, path: string | undefined) {
-    this.#path = path;
+    // Every error the writer raises names the file, when the target is a path.
+    this.#calls = new WriterCalls("the writer", path, (error) => this.#stop(error));
     this.#file = file;
     this.#out = out;
     this.byteLength = byteLength;
@@ -327,34 +323,11 @@ class Writer implements NdpackWriter {
     while (this.#file.arrays[this.#index]?.nbytes === 0) this.#index++;
   }
 
-  /** Runs `operation` after every earlier one; an error aborts the writer for good. */
-  #enqueue(operation: () => Promise<void>): Promise<void> {
-    const run = async () => {
-      if (this.#state === "failed") throw this.#failure;
-      if (this.#state === "closed") throw new NdpackError("CLOSED", "the writer is closed", this.#path === undefined ? {} : { path: this.#path });
-      try {
-        await operation();
-      } catch (error) {
-        // After an abort, what fails in flight is its consequence: report the abort's reason.
-        await this.#fail(error);
-        throw withPath(this.#failure, this.#path);
-      }
-    };
-    const result = this.#queue.then(run, run);
-    this.#queue = result.catch(() => undefined);
-    return result;
-  }
-
-  /** Aborts the writer with `error` (the first failure wins); resolves once the output is aborted, whichever call began it. */
-  #fail(error: unknown): Promise<void> {
-    if (this.#state === "open") {
-      this.#state = "failed";
-      this.#failure = error;
-      for (const pushed of this.#pushed) pushed.fail(error);
-      for (const reached of this.#reached) reached.reject(error);
-      this.#aborted = this.#out.abort(error);
-    }
-    return this.#aborted;
+  /** Stops the hand-overs to the runner (which then fails too) and aborts the output. */
+  #stop(error: unknown): Promise<void> {
+    for (const pushed of this.#pushed) pushed.fail(error);
+    for (const reached of this.#reached) reached.reject(error);
+    return this.#out.abort(error);
   }
 
   /**
@@ -383,8 +356,8 @@ class Writer implements NdpackWriter {
       this.#reached[arrays.length]!.resolve();
     });
     // A failure of the runner (an I/O error) aborts the writer; the next call reports it.
-    this.#running.catch((error: unknown) => this.#fail(error));
-    return this.#enqueue(() => this.#reached[this.#index]!.promise);
+    this.#running.catch((error: unknown) => this.#calls.fail(error));
+    return this.#calls.run(() => this.#reached[this.#index]!.promise);
   }
 
   #bytesOf(name: string, array: DeclaredArray, chunk: unknown): Uint8Array {
@@ -401,7 +374,7 @@ class Writer implements NdpackWriter {
   }
 
   write(name: string, chunk: ArrayBufferView): Promise<void> {
-    return this.#enqueue(async () => {
+    return this.#calls.run(async () => {
       const index = this.#byIndex.get(name);
       if (index === undefined) throw notFoundError(name, this.names);
       const array = this.#file.arrays[index]!;
@@ -434,24 +407,22 @@ class Writer implements NdpackWriter {
   }
 
   close(): Promise<void> {
-    if (this.#state === "closed") return this.#queue.then(() => undefined);
-    return this.#enqueue(async () => {
+    return this.#calls.close(async () => {
       const array = this.#file.arrays[this.#index];
       if (array !== undefined) {
         throw new NdpackError("WRITE_SIZE", `close(): array "${array.name}" got only ${this.#received} of its ${array.nbytes} bytes`, { array: array.name, expected: array.nbytes, actual: this.#received });
       }
       await this.#running;
       await this.#out.finish();
-      this.#state = "closed";
     });
   }
 
   async abort(reason?: unknown): Promise<void> {
-    await this.#fail(reason ?? new NdpackError("CLOSED", "the writer was aborted"));
+    await this.#calls.fail(reason ?? new NdpackError("CLOSED", "the writer was aborted"));
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    if (this.#state === "open") await this.abort(new NdpackError("CLOSED", "the writer was disposed of without close()"));
+    if (this.#calls.open) await this.abort(new NdpackError("CLOSED", "the writer was disposed of without close()"));
   }
 }
 

@@ -1,0 +1,77 @@
+/**
+ * The calls of a push writer (`createWriter`, `createSetWriter`): they run one after another, in
+ * the order they were made, so they may be issued without waiting; the first failure aborts the
+ * writer for good, and every call after it rejects with that failure; once closed, calls reject
+ * with CLOSED.
+ *
+ * @module
+ */
+import { NdpackError, withPath } from "../errors.js";
+
+/** One writer's queue of calls, and whether it is open, closed or failed. */
+export class WriterCalls {
+  readonly #what: string;
+  readonly #path: string | undefined;
+  readonly #abort: (error: unknown) => Promise<void>;
+  #queue: Promise<unknown> = Promise.resolve();
+  #state: "open" | "closed" | "failed" = "open";
+  #failure: unknown;
+  #aborted: Promise<void> = Promise.resolve();
+  #closed: Promise<unknown> | undefined;
+
+  /**
+   * `what` names the writer in CLOSED errors ("the writer"); `path`, when given, is set on every
+   * error the calls raise that has none; `abort` undoes what the writer did (removes its files,
+   * destroys its stream), once, with the first failure.
+   */
+  constructor(what: string, path: string | undefined, abort: (error: unknown) => Promise<void>) {
+    this.#what = what;
+    this.#path = path;
+    this.#abort = abort;
+  }
+
+  /** True until the writer is closed or has failed. */
+  get open(): boolean {
+    return this.#state === "open";
+  }
+
+  /** Runs `operation` after every earlier call; an error aborts the writer, and is what this and every later call reject with. */
+  run<T>(operation: () => Promise<T>): Promise<T> {
+    const run = async () => {
+      if (this.#state === "failed") throw this.#failure;
+      if (this.#state === "closed") throw new NdpackError("CLOSED", `${this.#what} is closed`, this.#path === undefined ? {} : { path: this.#path });
+      try {
+        return await operation();
+      } catch (error) {
+        // After an abort, what fails in flight is its consequence: report the abort's reason.
+        await this.fail(error);
+        throw withPath(this.#failure, this.#path);
+      }
+    };
+    const result = this.#queue.then(run, run);
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Runs `operation` as {@link run} does, and closes the writer once it succeeded; called again after that, gives the same result. */
+  close<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.#state === "closed") return this.#closed as Promise<T>;
+    const result = this.run(async () => {
+      const value = await operation();
+      this.#state = "closed";
+      return value;
+    });
+    this.#closed = result;
+    return result;
+  }
+
+  /** Aborts the writer with `error` unless it is closed or already failed; resolves once the abort (begun by whichever call failed first) is done. */
+  fail(error: unknown): Promise<void> {
+    if (this.#state === "open") {
+      this.#state = "failed";
+      this.#failure = error;
+      this.#aborted = this.#abort(error);
+    }
+    return this.#aborted;
+  }
+}
