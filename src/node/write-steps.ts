@@ -69,14 +69,16 @@ function* piecesOf(bytes: Uint8Array): Generator<Uint8Array, void, undefined> {
 async function eachContentPiece(array: ArrayInChunks, step: PayloadStep, onProgress: ((bytes: number) => void) | undefined, each: (piece: Uint8Array) => Promise<void>): Promise<void> {
   if (step.prefix !== undefined && step.prefix.length > 0) await each(step.prefix);
   const swap = needsSwap(array, step.byteOrder) ? array.dtype.wordSize : 0;
-  const stored = async (bytes: Uint8Array) => {
-    if (swap === 0) return each(bytes);
-    for (const piece of piecesOf(bytes)) {
-      const swapped = new Uint8Array(piece.length);
-      copySwapped(piece, swapped, 0, swap);
-      await each(swapped);
-    }
-  };
+  const stored =
+    swap === 0
+      ? each
+      : async (bytes: Uint8Array) => {
+          for (const piece of piecesOf(bytes)) {
+            const swapped = new Uint8Array(piece.length);
+            copySwapped(piece, swapped, 0, swap);
+            await each(swapped);
+          }
+        };
   let received = 0;
   const counted = (chunk: Uint8Array) => {
     received += chunk.length;
@@ -111,11 +113,13 @@ async function writePayload(out: StepOutput, array: ArrayInChunks, step: Payload
   if (keptPieces !== undefined) kept.set(step.payload, keptPieces);
   let crc = 0;
   let storedLength = 0;
-  const store = async (piece: Uint8Array) => {
+  // Plain functions returning the output's promise, not async ones: each would add a promise per piece.
+  const store = (piece: Uint8Array): Promise<void> => {
     if (step.crc && !crcOfContent) crc = crcOf(piece, crc);
     storedLength += piece.length;
-    if (keptPieces !== undefined) keptPieces.push(piece);
-    else await out.append(piece);
+    if (keptPieces === undefined) return out.append(piece);
+    keptPieces.push(piece);
+    return Promise.resolve();
   };
   const content = (each: (piece: Uint8Array) => Promise<void>) =>
     eachContentPiece(array, step, context.onProgress, (piece) => {
