@@ -6,26 +6,9 @@
  * @module
  */
 /** The two ends of a promise someone awaits. */
-interface Settlers<T> {
+export interface Settlers<T> {
   resolve(value: T): void;
   reject(error: unknown): void;
-}
-
-/** A promise settled from outside. */
-export interface Settable<T> extends Settlers<T> {
-  readonly promise: Promise<T>;
-}
-
-/** A promise settled from outside; a rejection nobody awaits is not reported as unhandled. */
-export function settable<T>(): Settable<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
 }
 
 /**

@@ -33,14 +33,20 @@ export interface FileWriteOptions extends TargetOptions {
   readonly onProgress?: (bytes: number) => void;
 }
 
-/** Appends to a temporary file, holding output after an open reservation (see the module doc). */
+/**
+ * Appends to a temporary file, holding output after an open reservation (see the module doc), with
+ * a scratch file next to it for the shuffled payloads; {@link FileOutput.finish} leaves the
+ * complete temporary file to be committed, {@link FileOutput.abort} removes both.
+ */
 export class FileOutput implements StepOutput {
-  readonly #file: AtomicFile;
+  readonly file: AtomicFile;
+  readonly scratch: ScratchFile;
   readonly #sink: FileSink;
   #reservation: { at: number; length: number; held: Uint8Array[] | undefined; heldBytes: number } | undefined;
 
   constructor(file: AtomicFile) {
-    this.#file = file;
+    this.file = file;
+    this.scratch = new ScratchFile(`${file.tempPath}.shuffle`);
     this.#sink = new FileSink(file.handle);
   }
 
@@ -54,7 +60,7 @@ export class FileOutput implements StepOutput {
     try {
       await this.#sink.write(bytes);
     } catch (cause) {
-      throw ioError("write", this.#file.tempPath, cause);
+      throw ioError("write", this.file.tempPath, cause);
     }
   }
 
@@ -89,19 +95,26 @@ export class FileOutput implements StepOutput {
     }
     try {
       await this.#sink.flush();
-      await writeAt(this.#file.handle, [bytes], reservation!.at);
+      await writeAt(this.file.handle, [bytes], reservation!.at);
     } catch (cause) {
-      throw ioError("write", this.#file.tempPath, cause);
+      throw ioError("write", this.file.tempPath, cause);
     }
   }
 
   async finish(): Promise<void> {
     if (this.#reservation !== undefined) throw new Error("internal error: a writer left a reservation unfilled");
+    await this.scratch.remove();
     try {
       await this.#sink.finish();
     } catch (cause) {
-      throw ioError("write", this.#file.tempPath, cause);
+      throw ioError("write", this.file.tempPath, cause);
     }
+  }
+
+  /** Removes the scratch file and the temporary file; the target is left as it was. */
+  async abort(): Promise<void> {
+    await this.scratch.remove();
+    await this.file.discard();
   }
 }
 
@@ -113,17 +126,13 @@ export class FileOutput implements StepOutput {
  */
 export async function writeToFile(path: string, steps: WriteSteps, arrays: readonly ArrayInChunks[], options: FileWriteOptions = {}): Promise<void> {
   const durable = options.durable ?? true;
-  const file = await AtomicFile.create(path, { followSymlinks: options.followSymlinks ?? false });
-  const scratch = new ScratchFile(`${file.tempPath}.shuffle`);
+  const out = new FileOutput(await AtomicFile.create(path, { followSymlinks: options.followSymlinks ?? false }));
   try {
-    const out = new FileOutput(file);
-    await runWriteSteps(out, steps, arrays, { onProgress: options.onProgress, scratch });
+    await runWriteSteps(out, steps, arrays, { onProgress: options.onProgress, scratch: out.scratch });
     await out.finish();
   } catch (error) {
-    await file.discard();
+    await out.abort();
     throw error;
-  } finally {
-    await scratch.remove();
   }
-  await (options.commit ? options.commit(file) : file.commit(durable));
+  await (options.commit ? options.commit(out.file) : out.file.commit(durable));
 }

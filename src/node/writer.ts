@@ -27,8 +27,8 @@ import { checkOptionNames, NdpackError, notFoundError } from "../errors.js";
 import { declareArrays, headFor, rawFileSteps, reservedHeaderSteps, type DeclaredArray, type DeclaredFile, type WriterEntry } from "../formats/ndpack-write.js";
 import type { WriteSteps } from "../formats/write.js";
 import { AtomicFile, toPath, type PathLike, type TargetOptions } from "./io.js";
-import { PushedChunks, settable, type Settable } from "./pushed-chunks.js";
-import { ScratchFile } from "./shuffle-spool.js";
+import { PushedChunks, type Settlers } from "./pushed-chunks.js";
+import type { ScratchFile } from "./shuffle-spool.js";
 import { FileOutput } from "./write-file.js";
 import { runWriteSteps, type ArrayInChunks, type StepOutput } from "./write-steps.js";
 import { WriterCalls } from "./writer-calls.js";
@@ -96,49 +96,19 @@ interface WriterOutput extends StepOutput {
 }
 
 /** A path target: a temporary file renamed over the path on `finish`. */
-class PathOutput implements WriterOutput {
-  readonly #file: AtomicFile;
-  readonly #out: FileOutput;
+class PathOutput extends FileOutput implements WriterOutput {
   readonly #durable: boolean;
-  readonly scratch: ScratchFile;
-  #aborted = false;
 
   constructor(file: AtomicFile, durable: boolean) {
-    this.#file = file;
-    this.#out = new FileOutput(file);
+    super(file);
     this.#durable = durable;
-    this.scratch = new ScratchFile(`${file.tempPath}.shuffle`);
-  }
-
-  get position(): number {
-    return this.#out.position;
-  }
-
-  append(bytes: Uint8Array): Promise<void> {
-    return this.#out.append(bytes);
-  }
-
-  reserve(length: number): void {
-    this.#out.reserve(length);
-  }
-
-  fill(bytes: Uint8Array): Promise<void> {
-    return this.#out.fill(bytes);
   }
 
   async flush(): Promise<void> {}
 
-  async finish(): Promise<void> {
-    await this.scratch.remove();
-    await this.#out.finish();
-    await this.#file.commit(this.#durable);
-  }
-
-  async abort(): Promise<void> {
-    if (this.#aborted) return;
-    this.#aborted = true;
-    await this.scratch.remove();
-    await this.#file.discard();
+  override async finish(): Promise<void> {
+    await super.finish();
+    await this.file.commit(this.#durable);
   }
 }
 
@@ -278,6 +248,23 @@ class WebStreamOutput extends StreamOutput {
   }
 }
 
+/** A promise settled from outside. */
+interface Settable<T> extends Settlers<T> {
+  readonly promise: Promise<T>;
+}
+
+/** A promise settled from outside; a rejection nobody awaits is not reported as unhandled. */
+function settable<T>(): Settable<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
 class Writer implements NdpackWriter {
   readonly #file: DeclaredFile;
   readonly #out: WriterOutput;
@@ -342,15 +329,7 @@ class Writer implements NdpackWriter {
 
   /** Starts the runner of `steps` in the background; resolves once the bytes before the first array's are out (the head). */
   start(steps: WriteSteps): Promise<void> {
-    const arrays = this.#file.arrays.map((array: DeclaredArray, index): ArrayInChunks => ({
-      name: array.name,
-      dtype: array.dtype,
-      shape: array.shape,
-      order: array.order,
-      nbytes: array.nbytes,
-      codec: array.codec,
-      chunks: () => this.#pushed[index]!,
-    }));
+    const arrays = this.#file.arrays.map((array, index): ArrayInChunks => ({ ...array, chunks: () => this.#pushed[index]! }));
     this.#running = runWriteSteps(this.#out, steps, arrays, { scratch: this.#out.scratch }).then(async () => {
       await this.#out.flush();
       this.#reached[arrays.length]!.resolve();
