@@ -277,16 +277,17 @@ export function verifyRecord(bytes: Uint8Array, layout: FileLayout, entry: Entry
 export class FileContents implements NdpackContents {
   // `declare`d, as FileLayout's are: set once, by the constructor.
   declare protected readonly layout: FileLayout;
-  declare readonly names: readonly string[];
   readonly #path: string | undefined;
 
   /** `path` names the file in NOT_FOUND errors, when there is one. */
   constructor(layout: FileLayout, path?: string) {
     this.layout = layout;
     this.#path = path;
-    this.names = layout.names;
   }
 
+  get names() {
+    return this.layout.names;
+  }
   get version() {
     return this.layout.version;
   }
@@ -300,7 +301,7 @@ export class FileContents implements NdpackContents {
     return this.layout.header.metadata;
   }
   get size() {
-    return this.names.length;
+    return this.layout.size;
   }
   has(name: string): boolean {
     return this.layout.indexOf(name) !== undefined;
@@ -314,7 +315,7 @@ export class FileContents implements NdpackContents {
   }
   /** The entry of `name`; throws as {@link indexOf} does. */
   protected entry(name: string, dtype?: unknown): EntryLayout {
-    return this.layout.entry(this.indexOf(name, dtype));
+    return this.layout.entry(this.indexOf(name, dtype), name);
   }
   info(name: string): ArrayInfo {
     return arrayInfo(this.entry(name));
@@ -349,7 +350,7 @@ class DecodedFile extends FileContents implements NdpackFile {
     let array = this.#made[index];
     if (array === undefined) {
       try {
-        array = materialize(this.layout.entry(index), this.#bytes, 0, this.#copy, this.#limits);
+        array = materialize(this.layout.entry(index, name), this.#bytes, 0, this.#copy, this.#limits);
       } catch (error) {
         throw this.named(error);
       }

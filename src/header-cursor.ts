@@ -49,7 +49,11 @@ export class Cursor {
     return value;
   }
 
-  /** The characters up to the next `"`, which it steps over, if none needs an escape in JSON; else undefined. */
+  /**
+   * The characters up to the next `"`, which it steps over, if none needs an escape in JSON; else
+   * undefined. A slice of the text: a view into it when 13 characters or longer (see json.ts
+   * `ownString`), for the caller to copy if the string is to outlive the text.
+   */
   plainString(): string | undefined {
     const text = this.text;
     const start = this.pos;
@@ -65,9 +69,7 @@ export class Cursor {
     }
     this.pos = pos + 1;
     this.hash = hash;
-    // V8 makes a slice of 13 characters or more a view that keeps the whole header text alive (one
-    // kept name would pin up to 100 MiB); slicing a concatenation copies, as json.ts does.
-    return pos - start < 13 ? text.slice(start, pos) : ` ${text.slice(start, pos)}`.slice(1);
+    return text.slice(start, pos);
   }
 
   /** The one of `words` written here between quotes (the opening one already read), stepping over the closing one. */

@@ -222,9 +222,7 @@ export function readHeader(bytes: Uint8Array, preamble: Preamble, limits: ReadLi
     throw new NdpackError("HEADER_CHECKSUM", "header checksum does not match: the header or the preamble is damaged", { offset: PREAMBLE.headerCrc });
   }
   const text = decodeHeaderText(bytes.subarray(PREAMBLE_SIZE, PREAMBLE_SIZE + headerLength));
-  const layout = readCanonicalHeader(text, preamble, limits) ?? readAnyHeader(text, preamble, limits);
-  Object.freeze(layout.names);
-  return layout;
+  return readCanonicalHeader(text, preamble, limits) ?? readAnyHeader(text, preamble, limits);
 }
 
 /** §9 steps 7–19 by the strict parser: for every header, and the authority on what is wrong with one. */

@@ -38,6 +38,15 @@ const OBJECT_PROTOTYPE = Object.prototype;
 /** Length from which V8 makes `slice` return a view into its source instead of a copy. */
 const SLICE_VIEW_MIN_LENGTH = 13;
 
+/**
+ * `text.slice(start, end)` as a string of its own. V8 makes a slice of 13 code units or more a
+ * view that keeps all of `text` alive as long as the slice lives (one array name kept by a caller
+ * would pin a header text of up to 100 MiB); slicing a concatenation copies.
+ */
+export function ownString(text: string, start = 0, end = text.length): string {
+  return end - start < SLICE_VIEW_MIN_LENGTH ? text.slice(start, end) : ` ${text.slice(start, end)}`.slice(1);
+}
+
 /** Code units per `String.fromCharCode` call, well below engines' argument-count limits. */
 const SCRATCH_CHUNK = 8192;
 
@@ -287,10 +296,7 @@ class HeaderParser {
       const c = text.charCodeAt(pos);
       if (c === 0x22) {
         this.pos = pos + 1;
-        if (pos - start < SLICE_VIEW_MIN_LENGTH) return text.slice(start, pos);
-        // A long slice is a view that keeps the whole header text alive as long as the string
-        // lives (one kept array name would pin up to 100 MiB); slicing a concatenation copies.
-        return ` ${text.slice(start, pos)}`.slice(1);
+        return ownString(text, start, pos);
       }
       // Past the end `c` is NaN, which fails `c >= 0x20` and falls to checkRawCharacter.
       if (c >= 0x20 && c !== 0x5c && (c & 0xf800) !== 0xd800) pos++;

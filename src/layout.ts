@@ -10,6 +10,7 @@
 import { DTYPES, type DtypeInfo } from "./dtypes.js";
 import { NdpackError } from "./errors.js";
 import { alignUp, CHECKSUM_SIZE, CODECS, MAX_SAFE_SIZE, PREAMBLE_SIZE, type ByteOrder, type Codec, type Order } from "./format.js";
+import { ownString } from "./json.js";
 import type { Header } from "./schema.js";
 
 /** §4: start of the data section, for a header of `headerLength` bytes. */
@@ -155,8 +156,13 @@ export class FileLayout {
   declare readonly header: HeaderFields;
   /** Length of the header in bytes. */
   declare readonly headerLength: number;
-  /** Array names in file order (frozen once every array is added). */
-  readonly names: string[] = [];
+  /**
+   * Array names in file order, as the header's reader added them: views into the header text
+   * where it sliced them, so that reading a header makes no copy of a name; {@link names} gives
+   * copies, made when first asked for.
+   */
+  private readonly keys: string[] = [];
+  #names: readonly string[] | undefined;
   /** Absolute offset of the data section (D). */
   declare readonly dataStart: number;
   /** Bytes of checksum after each payload (0 or 4). */
@@ -196,17 +202,27 @@ export class FileLayout {
   }
 
   get size(): number {
-    return this.names.length;
+    return this.keys.length;
+  }
+
+  /** Array names in file order (frozen), each a string of its own: none keeps the header text alive. */
+  get names(): readonly string[] {
+    return (this.#names ??= Object.freeze(this.keys.map((key) => ownString(key))));
+  }
+
+  /** The name of array `index`, a string of its own. */
+  private nameAt(index: number): string {
+    return this.#names?.[index] ?? ownString(this.keys[index]!);
   }
 
   /** The slot of `name` (whose hash is `hash`) in the name table: where it is, or the empty one where it would go. */
   private slotOf(name: string, hash: number): number {
-    const { slots, names } = this;
+    const { slots, keys } = this;
     const mask = slots.length - 1;
     let slot = hash & mask;
     for (;;) {
       const held = slots[slot]!;
-      if (held === 0 || names[held - 1] === name) return slot;
+      if (held === 0 || keys[held - 1] === name) return slot;
       slot = (slot + 1) & mask;
     }
   }
@@ -215,7 +231,7 @@ export class FileLayout {
   indexOf(name: string): number | undefined {
     // Arrays are mostly asked for in file order: the one after the last found costs one comparison.
     const next = this.lastFound + 1;
-    if (this.names[next] === name) return (this.lastFound = next);
+    if (this.keys[next] === name) return (this.lastFound = next);
     const held = this.slots[this.slotOf(name, hashName(name))]!;
     if (held === 0) return undefined;
     return (this.lastFound = held - 1);
@@ -239,9 +255,9 @@ export class FileLayout {
    */
   add(name: string, hash: number, kind: number, offset: number, byteLength: number, nbytes: number): boolean {
     const slot = this.slotOf(name, hash);
-    const index = this.names.length;
+    const index = this.keys.length;
     if (this.slots[slot] !== 0 || index === this.starts.length) return false;
-    this.names.push(name);
+    this.keys.push(name);
     this.starts[index] = this.dataStart + offset;
     this.byteLengths[index] = byteLength;
     this.nbytes[index] = nbytes;
@@ -257,8 +273,11 @@ export class FileLayout {
     return DTYPE_LIST[this.kinds[index]! & 31]!;
   }
 
-  /** Array `index`'s layout, made on demand. */
-  entry(index: number): EntryLayout {
+  /**
+   * Array `index`'s layout, made on demand. `name`: its name where the caller holds it already (a
+   * lookup by name), which spares a copy of the header's.
+   */
+  entry(index: number, name?: string): EntryLayout {
     const cached = this.all?.[index];
     if (cached !== undefined) return cached;
     const kind = this.kinds[index]!;
@@ -271,7 +290,7 @@ export class FileLayout {
     for (let i = 0; i < shape.length; i++) shape[i] = this.dims[from + i]!;
     return {
       index,
-      name: this.names[index]!,
+      name: name ?? this.nameAt(index),
       dtype,
       shape,
       order: kind & F_ORDER ? "F" : "C",
@@ -288,7 +307,8 @@ export class FileLayout {
   get entries(): readonly EntryLayout[] {
     if (this.all === undefined) {
       const all: EntryLayout[] = [];
-      for (let i = 0; i < this.names.length; i++) all.push(this.entry(i));
+      const { names } = this;
+      for (let i = 0; i < names.length; i++) all.push(this.entry(i, names[i]));
       this.all = all;
     }
     return this.all;
@@ -296,6 +316,6 @@ export class FileLayout {
 
   /** Where the record of array `index` ends: where the next one starts, or the end of the file. */
   recordEnd(index: number): number {
-    return index + 1 < this.names.length ? this.starts[index + 1]! : this.fileLength;
+    return index + 1 < this.keys.length ? this.starts[index + 1]! : this.fileLength;
   }
 }

@@ -295,7 +295,6 @@ class SourceReader implements NdpackReader {
   /** Arrays are views of the caller's memory only for in-memory sources; from other sources they are memory of their own. */
   readonly #borrowed: boolean;
   readonly path: string | undefined;
-  readonly names: readonly string[];
   #closed = false;
   readonly #pending = new Set<Promise<unknown>>();
 
@@ -304,11 +303,13 @@ class SourceReader implements NdpackReader {
     this.#container = container;
     this.path = path;
     this.#index = container.names ?? nameIndex(container.arrays);
-    this.names = this.#index.names;
     this.#maxDecodedBytes = maxDecodedBytes;
     this.#borrowed = isMemorySource(source.inner);
   }
 
+  get names() {
+    return this.#index.names;
+  }
   get format() {
     return this.#container.format;
   }

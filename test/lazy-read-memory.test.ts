@@ -3,14 +3,18 @@
  * (runtime.ts `unzeroedBytes`), so every byte handed out must be one the read wrote, in memory of
  * the array's own (never a slab shared with other data); an ndpack reader's names and lookup are
  * its layout's (no Map, no object per array at open), and must answer like a Map would, names
- * that are Object.prototype's included.
+ * that are Object.prototype's included; and no name it hands out (nor `decode`'s) keeps the
+ * header's text alive: the header reader keeps views into the text, the names given out are copies.
  */
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { afterAll, describe, expect, test } from "vitest";
 import { codeOfAsync } from "./helpers/common.js";
-import { encode } from "../src/index.js";
+import { decode, encode } from "../src/index.js";
+import { toSafetensors } from "../src/interop/index.js";
 import { open } from "../src/node/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "ndpack-lazy-memory-"));
@@ -72,5 +76,59 @@ describe("an ndpack reader answers names from its layout", () => {
     expect(() => reader.info("valueOf")).toThrow(expect.objectContaining({ code: "NOT_FOUND" }));
     // A read reads exactly the header, then that array's record: one read each.
     expect(reader.readCount).toBe(3);
+  });
+});
+
+describe("names handed out are strings of their own", () => {
+  setFlagsFromString("--expose-gc");
+  const collectGarbage = runInNewContext("gc") as () => void;
+  // 900 empty arrays with names of 1,000 characters: a header text of about 1 MB on V8's heap (a
+  // .safetensors header within the 1,000,000 characters its compact reader reads), read 4 times.
+  const names = Array.from({ length: 900 }, (_, i) => `${String(i).padStart(6, "0")}.${"x".repeat(993)}`);
+  const arrays = Object.fromEntries(names.map((name) => [name, { data: new Float32Array(0), shape: [0] }]));
+  const TIMES = 4;
+  const heapAfterGc = (): number => {
+    collectGarbage();
+    return process.memoryUsage().heapUsed;
+  };
+
+  /**
+   * Runs `keepSome` {@link TIMES} times (each returns a few names it got from a header it read),
+   * drops everything else, and returns the heap the kept names hold: a name that is a view keeps
+   * its header's text, ~1 MB each time. After a first run, whose compiled code stays on the heap
+   * too (and whose names are dropped: an awaited value would stay in this function's frame).
+   */
+  async function heapKeptBy(keepSome: () => Promise<string[]>): Promise<{ kept: string[][]; grown: number }> {
+    await keepSome().then(() => undefined);
+    const before = heapAfterGc();
+    const kept: string[][] = [];
+    for (let i = 0; i < TIMES; i++) kept.push(await keepSome());
+    return { kept, grown: heapAfterGc() - before };
+  }
+
+  test("decode: names, get(name).name, info(name).name and iteration", async () => {
+    const bytes = encode(arrays);
+    const { kept, grown } = await heapKeptBy(async () => {
+      const file = decode(bytes);
+      const [first] = file;
+      return [file.names[1]!, file.get(names[2]!).name, file.info(names[3]!).name, first!.name];
+    });
+    expect(kept).toEqual(Array(TIMES).fill([names[1], names[2], names[3], names[0]]));
+    expect(grown).toBeLessThan(2 ** 20);
+  });
+
+  test.each([".ndp", ".safetensors"])("open of a %s file: names, read(name).name and info(name).name", async (extension) => {
+    const path = join(dir, `long-names${extension}`);
+    writeFileSync(path, extension === ".ndp" ? encode(arrays) : toSafetensors(arrays));
+    const { kept, grown } = await heapKeptBy(async () => {
+      const reader = await open(path);
+      try {
+        return [reader.names[1]!, (await reader.read(names[2]!)).name, reader.info(names[3]!).name];
+      } finally {
+        await reader.close();
+      }
+    });
+    expect(kept).toEqual(Array(TIMES).fill([names[1], names[2], names[3]]));
+    expect(grown).toBeLessThan(2 ** 20);
   });
 });

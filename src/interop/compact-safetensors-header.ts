@@ -17,6 +17,7 @@
  * @module
  */
 import { Cursor } from "../header-cursor.js";
+import { ownString } from "../json.js";
 import { setOwn } from "./common.js";
 
 /** One tensor as the header lists it, before its dtype and shape are checked. */
@@ -37,9 +38,10 @@ const COLON = 0x3a;
 /** This reader's one cursor (see header-cursor.ts). */
 const cursor = new Cursor();
 
-/** A string at the cursor that JSON writes without escapes (plainString), or undefined. */
+/** A string at the cursor that JSON writes without escapes (plainString), or undefined; a copy, not a view of the header. */
 function plain(at: Cursor): string | undefined {
-  return at.skipChar(QUOTE) ? at.plainString() : undefined;
+  const text = at.skipChar(QUOTE) ? at.plainString() : undefined;
+  return text === undefined ? undefined : ownString(text);
 }
 
 /** A key not in `seen` and not made of digits only (objects list such keys first, so the strict path would see another order), and its colon. */
