@@ -161,7 +161,7 @@ export class FileLayout {
    * where it sliced them, so that reading a header makes no copy of a name; {@link names} gives
    * copies, made when first asked for.
    */
-  private readonly keys: string[] = [];
+  private keys: string[] = [];
   #names: readonly string[] | undefined;
   /** Absolute offset of the data section (D). */
   declare readonly dataStart: number;
@@ -207,7 +207,13 @@ export class FileLayout {
 
   /** Array names in file order (frozen), each a string of its own: none keeps the header text alive. */
   get names(): readonly string[] {
-    return (this.#names ??= Object.freeze(this.keys.map((key) => ownString(key))));
+    if (this.#names === undefined) {
+      const names = this.keys.map((key) => ownString(key));
+      // The copies serve lookups from now on, and the header text the keys were sliced from can go.
+      this.keys = names;
+      this.#names = Object.freeze(names);
+    }
+    return this.#names;
   }
 
   /** The name of array `index`, a string of its own. */
