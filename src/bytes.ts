@@ -58,6 +58,23 @@ export function freshBytes(byteLength: number): Uint8Array {
   return new Uint8Array(new ArrayBuffer(byteLength));
 }
 
+// `ignoreBOM: true` keeps a byte order mark in the text (ndpack's §9 step 7 rejects one; other
+// formats' names keep it) instead of the decoder silently dropping it.
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** Strict UTF-8 decoding (no BOM stripping); `undefined` for invalid bytes. */
+export function decodeUtf8(bytes: Uint8Array): string | undefined {
+  try {
+    // TextDecoder refuses views of shared memory in browsers.
+    return utf8Decoder.decode(bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice());
+  } catch {
+    return undefined;
+  }
+}
+
+/** UTF-8 encoding. (Marked pure: a bundle that never encodes drops it.) */
+export const utf8Encoder = /* @__PURE__ */ new TextEncoder();
+
 /** UTF-8 length of a well-formed string, without encoding it. */
 export function utf8Length(text: string): number {
   let length = text.length;

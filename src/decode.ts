@@ -238,15 +238,10 @@ function decompressOut(entry: EntryLayout, stored: Uint8Array, swap: boolean, co
   return fresh;
 }
 
-/** Where the record of `entry` ends: where the next one starts, or the end of the file. */
-export function recordEnd(layout: FileLayout, entry: EntryLayout): number {
-  return layout.recordEnd(entry.index);
-}
-
 /**
  * §9 step 22 for one record, the one place it is written: the payload's CRC (when the file has
  * checksums) and the padding after it. `payloadCrc` is the CRC-32 of the payload as read; `tail`
- * holds the file's bytes from the payload's end to {@link recordEnd} (its CRC, then padding).
+ * holds the file's bytes from the payload's end to {@link FileLayout.recordEnd} (its CRC, then padding).
  */
 export function checkRecordTail(layout: FileLayout, entry: EntryLayout, payloadCrc: number, tail: Uint8Array): void {
   const end = entry.start + entry.byteLength;
@@ -260,7 +255,7 @@ export function checkRecordTail(layout: FileLayout, entry: EntryLayout, payloadC
 }
 
 /**
- * §9 step 22 for one record whose bytes are in `record`, from `entry.start` to {@link recordEnd}:
+ * §9 step 22 for one record whose bytes are in `record`, from `entry.start` to {@link FileLayout.recordEnd}:
  * payload, CRC and padding, as the readers read them in one piece.
  */
 export function checkRecord(layout: FileLayout, entry: EntryLayout, record: Uint8Array): void {
@@ -270,7 +265,7 @@ export function checkRecord(layout: FileLayout, entry: EntryLayout, record: Uint
 
 /** §9 step 22 for one record of a whole file held in `bytes`. */
 export function verifyRecord(bytes: Uint8Array, layout: FileLayout, entry: EntryLayout): void {
-  checkRecord(layout, entry, bytes.subarray(entry.start, recordEnd(layout, entry)));
+  checkRecord(layout, entry, bytes.subarray(entry.start, layout.recordEnd(entry.index)));
 }
 
 /** The {@link NdpackContents} of a file, answered from its layout; the base of every reader. */

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { utf8Encoder } from "./bytes.js";
 import { NdpackError } from "./errors.js";
 import { alignUp, DEFAULT_LIMITS, PREAMBLE_SIZE, type Checksum } from "./format.js";
 import { stringifyJson } from "./json.js";
@@ -23,8 +24,6 @@ export interface FileFields {
   readonly dataLength: number;
   readonly metadata: Record<string, unknown>;
 }
-
-const utf8Encoder = new TextEncoder();
 
 /** Appends to a growing byte buffer that keeps `PREAMBLE_SIZE` bytes free at its start. */
 class HeadWriter {

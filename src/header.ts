@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { hexByte, utf8Length } from "./bytes.js";
+import { decodeUtf8, hexByte, utf8Length } from "./bytes.js";
 import { crc32 } from "./crc32.js";
 import { DTYPES } from "./dtypes.js";
 import { NdpackError } from "./errors.js";
@@ -122,21 +122,6 @@ function headerChecksum(bytes: Uint8Array, headerLength: number): number {
   return crc32(header, crc32(versionAndLength));
 }
 
-// `ignoreBOM: true` keeps a byte order mark in the text, so that step 7 rejects it instead of the
-// decoder silently dropping it.
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-/** §9 step 7: the header's UTF-8 text. */
-function decodeHeaderText(bytes: Uint8Array): string {
-  // TextDecoder refuses views of shared memory in browsers; the header is small, so copy it then.
-  const unshared = bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice();
-  try {
-    return utf8.decode(unshared);
-  } catch (cause) {
-    throw new NdpackError("HEADER_INVALID", "header is not valid UTF-8", { offset: PREAMBLE_SIZE, cause });
-  }
-}
-
 /** An issue path in the header path notation used in error fields: `arrays[3].dtype`. */
 function fieldPath(path: readonly (string | number)[]): string {
   let out = "";
@@ -221,7 +206,9 @@ export function readHeader(bytes: Uint8Array, preamble: Preamble, limits: ReadLi
   if (headerChecksum(bytes, headerLength) !== preamble.headerCrc) {
     throw new NdpackError("HEADER_CHECKSUM", "header checksum does not match: the header or the preamble is damaged", { offset: PREAMBLE.headerCrc });
   }
-  const text = decodeHeaderText(bytes.subarray(PREAMBLE_SIZE, PREAMBLE_SIZE + headerLength));
+  // §9 step 7 (a byte order mark is kept in the text, which the parser then rejects).
+  const text = decodeUtf8(bytes.subarray(PREAMBLE_SIZE, PREAMBLE_SIZE + headerLength));
+  if (text === undefined) throw new NdpackError("HEADER_INVALID", "header is not valid UTF-8", { offset: PREAMBLE_SIZE });
   return readCanonicalHeader(text, preamble, limits) ?? readAnyHeader(text, preamble, limits);
 }
 

@@ -35,16 +35,18 @@ function excerpt(text: string): string {
 
 const OBJECT_PROTOTYPE = Object.prototype;
 
-/** Length from which V8 makes `slice` return a view into its source instead of a copy. */
-const SLICE_VIEW_MIN_LENGTH = 13;
+/** Sets an own enumerable property, so that a key such as `__proto__` stays data and never changes a prototype. */
+export function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
 
 /**
- * `text.slice(start, end)` as a string of its own. V8 makes a slice of 13 code units or more a
- * view that keeps all of `text` alive as long as the slice lives (one array name kept by a caller
- * would pin a header text of up to 100 MiB); slicing a concatenation copies.
+ * `slice` (a slice of a longer text) as a string of its own. V8 makes a slice of 13 code units or
+ * more a view that keeps all of its text alive as long as the slice lives (one array name kept by a
+ * caller would pin a header text of up to 100 MiB); slicing a concatenation copies.
  */
-export function ownString(text: string, start = 0, end = text.length): string {
-  return end - start < SLICE_VIEW_MIN_LENGTH ? text.slice(start, end) : ` ${text.slice(start, end)}`.slice(1);
+export function ownString(slice: string): string {
+  return slice.length < 13 ? slice : ` ${slice}`.slice(1);
 }
 
 /** Code units per `String.fromCharCode` call, well below engines' argument-count limits. */
@@ -221,11 +223,8 @@ class HeaderParser {
       }
       // Plain assignment would run the `__proto__` setter (changing the prototype) or throw on a
       // frozen Object.prototype, so keys Object.prototype knows become own data properties.
-      if (key in OBJECT_PROTOTYPE) {
-        Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
-      } else {
-        object[key] = value;
-      }
+      if (key in OBJECT_PROTOTYPE) setOwn(object, key, value);
+      else object[key] = value;
       path.pop();
       this.skipWhitespace();
       const c = text.charCodeAt(this.pos);
@@ -296,7 +295,7 @@ class HeaderParser {
       const c = text.charCodeAt(pos);
       if (c === 0x22) {
         this.pos = pos + 1;
-        return ownString(text, start, pos);
+        return ownString(text.slice(start, pos));
       }
       // Past the end `c` is NaN, which fails `c >= 0x20` and falls to checkRawCharacter.
       if (c >= 0x20 && c !== 0x5c && (c & 0xf800) !== 0xd800) pos++;

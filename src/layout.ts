@@ -159,10 +159,9 @@ export class FileLayout {
   /**
    * Array names in file order, as the header's reader added them: views into the header text
    * where it sliced them, so that reading a header makes no copy of a name; {@link names} gives
-   * copies, made when first asked for.
+   * copies, made when first asked for (and frozen).
    */
   private keys: string[] = [];
-  #names: readonly string[] | undefined;
   /** Absolute offset of the data section (D). */
   declare readonly dataStart: number;
   /** Bytes of checksum after each payload (0 or 4). */
@@ -207,18 +206,9 @@ export class FileLayout {
 
   /** Array names in file order (frozen), each a string of its own: none keeps the header text alive. */
   get names(): readonly string[] {
-    if (this.#names === undefined) {
-      const names = this.keys.map((key) => ownString(key));
-      // The copies serve lookups from now on, and the header text the keys were sliced from can go.
-      this.keys = names;
-      this.#names = Object.freeze(names);
-    }
-    return this.#names;
-  }
-
-  /** The name of array `index`, a string of its own. */
-  private nameAt(index: number): string {
-    return this.#names?.[index] ?? ownString(this.keys[index]!);
+    // The copies serve lookups from then on, and the header text the keys were sliced from can go.
+    if (!Object.isFrozen(this.keys)) this.keys = Object.freeze(this.keys.map(ownString)) as string[];
+    return this.keys;
   }
 
   /** The slot of `name` (whose hash is `hash`) in the name table: where it is, or the empty one where it would go. */
@@ -296,7 +286,7 @@ export class FileLayout {
     for (let i = 0; i < shape.length; i++) shape[i] = this.dims[from + i]!;
     return {
       index,
-      name: name ?? this.nameAt(index),
+      name: name ?? ownString(this.keys[index]!),
       dtype,
       shape,
       order: kind & F_ORDER ? "F" : "C",
@@ -313,8 +303,7 @@ export class FileLayout {
   get entries(): readonly EntryLayout[] {
     if (this.all === undefined) {
       const all: EntryLayout[] = [];
-      const { names } = this;
-      for (let i = 0; i < names.length; i++) all.push(this.entry(i, names[i]));
+      for (let i = 0; i < this.size; i++) all.push(this.entry(i));
       this.all = all;
     }
     return this.all;
@@ -322,6 +311,6 @@ export class FileLayout {
 
   /** Where the record of array `index` ends: where the next one starts, or the end of the file. */
   recordEnd(index: number): number {
-    return index + 1 < this.keys.length ? this.starts[index + 1]! : this.fileLength;
+    return index + 1 < this.size ? this.starts[index + 1]! : this.fileLength;
   }
 }

@@ -19,12 +19,11 @@
  * @module
  */
 import { crc32 } from "./crc32.js";
-import { utf8Length } from "./bytes.js";
+import { decodeUtf8, utf8Length } from "./bytes.js";
 import { NdpackError } from "./errors.js";
 import { DEFAULT_LIMITS, PREAMBLE, PREAMBLE_SIZE } from "./format.js";
-import { decodeUtf8 } from "./interop/common.js";
 import { SAFETENSORS_LENGTH_SIZE, SAFETENSORS_MAX_HEADER_BYTES } from "./interop/safetensors.js";
-import { parseHeaderJson, stringifyJson } from "./json.js";
+import { parseHeaderJson, setOwn, stringifyJson } from "./json.js";
 
 /** §12: the version of the index's `ndpack` object that this library reads and writes. */
 export const SET_INDEX_VERSION = 1;
@@ -203,7 +202,7 @@ export function parseSetIndex(bytes: Uint8Array, limits: SetIndexLimits = {}): S
   let totalSize: number | undefined;
   for (const [key, value] of Object.entries(rawMetadata ?? {})) {
     if (key === "total_size") totalSize = Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : undefined;
-    else Object.defineProperty(metadata, key, { value, enumerable: true, writable: true, configurable: true });
+    else setOwn(metadata, key, value);
   }
 
   const weightMap = root.weight_map;
@@ -406,7 +405,7 @@ export function writeSetIndex(shards: readonly WrittenShard[], userMetadata: Rea
   }
   const totalSize = shards.reduce((sum, shard) => shard.nbytes.reduce((a, b) => a + b, sum), 0);
   const metadata: Record<string, unknown> = { total_size: totalSize };
-  for (const [key, value] of Object.entries(userMetadata)) Object.defineProperty(metadata, key, { value, enumerable: true, writable: true, configurable: true });
+  for (const [key, value] of Object.entries(userMetadata)) setOwn(metadata, key, value);
   const json = (value: unknown, path: string) => stringifyJson(value, { maxDepth: DEFAULT_LIMITS.maxDepth - 1, path });
   const block = (lines: readonly string[], indent: string) => (lines.length === 0 ? "{}" : `{\n${lines.map((line) => `${indent}  ${line}`).join(",\n")}\n${indent}}`);
   const weightMap = shards.flatMap((shard) => shard.arrays.map((name) => `${json(name, "weight_map")}: ${json(shard.name, "weight_map")}`));

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { checkRecord, checkRecordTail, materialize, arrayInfo, recordEnd, type ArrayInfo } from "../decode.js";
+import { checkRecord, checkRecordTail, materialize, arrayInfo, type ArrayInfo } from "../decode.js";
 import { encode, type ArraysInput } from "../encode.js";
 import { MAGIC } from "../format.js";
 import { readLayoutSteps, resolveLimits, type FileLayout } from "../header.js";
@@ -35,7 +35,7 @@ export function ndpackContainer(layout: FileLayout): Container {
     ignored: [],
     arrayRange(index, verify) {
       const entry = layout.entry(index);
-      return { offset: entry.start, length: verify ? recordEnd(layout, entry) - entry.start : entry.byteLength };
+      return { offset: entry.start, length: verify ? layout.recordEnd(entry.index) - entry.start : entry.byteLength };
     },
     toArray(index, bytes, options) {
       const entry = layout.entry(index);
@@ -49,7 +49,7 @@ export function ndpackContainer(layout: FileLayout): Container {
       return {
         before: undefined,
         payload: { offset: entry.start, length: entry.byteLength },
-        after: { offset: end, length: recordEnd(layout, entry) - end },
+        after: { offset: end, length: layout.recordEnd(entry.index) - end },
         checked: true,
         check: (crc, after) => checkRecordTail(layout, entry, crc, after),
       };

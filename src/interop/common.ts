@@ -85,11 +85,6 @@ export function checkName(name: unknown, seen: Set<string>): string {
   return name;
 }
 
-/** Sets an own enumerable property, so that a key such as `__proto__` stays data and never changes a prototype. */
-export function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-}
-
 /** Reads a little-endian u64 at `at`; `undefined` when it exceeds 2^53-1 (no such offset or size fits in memory). */
 export function readU64(view: DataView, at: number): number | undefined {
   const value = view.getBigUint64(at, true);
@@ -192,17 +187,3 @@ export function inByteOrder(source: Uint8Array, byteOrder: ByteOrder, wordSize: 
   return out;
 }
 
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-/** Strict UTF-8 decoding (no BOM stripping); `undefined` for invalid bytes. */
-export function decodeUtf8(bytes: Uint8Array): string | undefined {
-  try {
-    // TextDecoder refuses views of shared memory in browsers.
-    return utf8Decoder.decode(bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice());
-  } catch {
-    return undefined;
-  }
-}
-
-/** UTF-8 encoding. */
-export const utf8Encoder = new TextEncoder();

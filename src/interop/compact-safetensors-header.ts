@@ -17,8 +17,7 @@
  * @module
  */
 import { Cursor } from "../header-cursor.js";
-import { ownString } from "../json.js";
-import { setOwn } from "./common.js";
+import { ownString, setOwn } from "../json.js";
 
 /** One tensor as the header lists it, before its dtype and shape are checked. */
 export interface ListedTensor {
@@ -41,7 +40,7 @@ const cursor = new Cursor();
 /** A string at the cursor that JSON writes without escapes (plainString), or undefined; a copy, not a view of the header. */
 function plain(at: Cursor): string | undefined {
   const text = at.skipChar(QUOTE) ? at.plainString() : undefined;
-  return text === undefined ? undefined : ownString(text);
+  return text && ownString(text);
 }
 
 /** A key not in `seen` and not made of digits only (objects list such keys first, so the strict path would see another order), and its colon. */

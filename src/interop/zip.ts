@@ -11,14 +11,14 @@
  *
  * @module
  */
-import { hexByte } from "../bytes.js";
+import { decodeUtf8, hexByte, utf8Encoder } from "../bytes.js";
 import { decompressPayload } from "../codecs.js";
 import { deflateRaw } from "../compress.js";
 import { crc32 } from "../crc32.js";
 import { crcOf, type PayloadStep, type WriteSteps } from "../formats/write.js";
 import { NdpackError } from "../errors.js";
 import { runOnBytes, type ByteRange, type PrefetchingSteps, type RangeSteps } from "../io/steps.js";
-import { decodeUtf8, readU64, utf8Encoder } from "./common.js";
+import { readU64 } from "./common.js";
 
 const SIG = {
   local: 0x04034b50,
