@@ -58,8 +58,8 @@ export function freshBytes(byteLength: number): Uint8Array {
   return new Uint8Array(new ArrayBuffer(byteLength));
 }
 
-// `ignoreBOM: true` keeps a byte order mark in the text (ndpack's §9 step 7 rejects one; other
-// formats' names keep it) instead of the decoder silently dropping it.
+// `ignoreBOM: true` keeps a byte order mark in the text instead of the decoder silently dropping
+// it: ndpack's header parser then rejects it, and other formats' names keep it as it was written.
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Strict UTF-8 decoding (no BOM stripping); `undefined` for invalid bytes. */
