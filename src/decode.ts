@@ -11,7 +11,7 @@ import { copySwapped, freshBytes, swapInPlace } from "./bytes.js";
 import { decompressPayload } from "./codecs.js";
 import { crc32 } from "./crc32.js";
 import { isDtype, unknownDtypeMessage, type Dtype, type DtypeData } from "./dtypes.js";
-import { checkOptionNames, NdpackError, notFoundError, withPath } from "./errors.js";
+import { checkOptionNames, oneOf, NdpackError, notFoundError, withPath } from "./errors.js";
 import { LIMIT_OPTIONS, type ByteOrder, type Checksum, type Codec, type Order, type ReadLimits } from "./format.js";
 import { checkZeroPadding, readLayout, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
@@ -148,7 +148,7 @@ export type DecodeInput = ArrayBuffer | SharedArrayBuffer | ArrayBufferView;
 export function inputBytes(input: DecodeInput): Uint8Array {
   if (ArrayBuffer.isView(input)) return new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   if (input instanceof ArrayBuffer || (typeof SharedArrayBuffer !== "undefined" && input instanceof SharedArrayBuffer)) return new Uint8Array(input);
-  throw new NdpackError("INVALID_ARGUMENT", "input must be a Uint8Array, an ArrayBuffer, a SharedArrayBuffer or another ArrayBufferView", { field: "input" });
+  throw new NdpackError("INVALID_ARGUMENT", "input must be an ArrayBufferView, ArrayBuffer or SharedArrayBuffer", { field: "input" });
 }
 
 /** The header's description of an entry, in the public shape. */
@@ -375,16 +375,19 @@ export function decode(input: DecodeInput, options: DecodeOptions = {}): NdpackF
   return decodeFile(input, options, undefined);
 }
 
+/** Checks a `copy` option (default `"auto"`): `decode`'s, and the foreign formats' readers'. */
+export function checkCopy(copy: unknown): NonNullable<DecodeOptions["copy"]> {
+  return oneOf(copy, ["auto", "never", "always"], "auto", "copy");
+}
+
 /** {@link decode} of the file at `path` (`load`): the file's errors, then and later, carry its path. */
 export function decodeFile(input: DecodeInput, options: DecodeOptions, path: string | undefined): NdpackFile {
-  const copy = options.copy ?? "auto";
-  if (copy !== "auto" && copy !== "never" && copy !== "always") {
-    throw new NdpackError("INVALID_ARGUMENT", `copy must be "auto", "never" or "always", got ${JSON.stringify(copy)}`, { field: "copy" });
-  }
+  const copy = checkCopy(options.copy);
+  const verify = oneOf(options.verify, [true, false], false, "verify");
   const limits = resolveLimits(options);
   const bytes = inputBytes(input);
   const layout = readLayout(bytes, limits);
-  if (options.verify) for (const entry of layout.entries) verifyRecord(bytes, layout, entry);
+  if (verify) for (const entry of layout.entries) verifyRecord(bytes, layout, entry);
   return new DecodedFile(bytes, layout, copy, limits, path);
 }
 

@@ -11,7 +11,7 @@ import { bytesOf, copySwapped, utf8Length } from "./bytes.js";
 import { compressPayload, DEFAULT_COMPRESSION_LEVEL } from "./compress.js";
 import { crc32, crc32Within } from "./crc32.js";
 import { DTYPES, dtypeOfTag, isDtype, typedArrayTag, unknownDtypeMessage, type Dtype, type DtypeInfo, type TypedArray, type TypedArrayConstructor, type TypedArrayTag } from "./dtypes.js";
-import { checkOptionNames, NdpackError } from "./errors.js";
+import { checkOptionNames, NdpackError, oneOf } from "./errors.js";
 import {
   BYTE_ORDERS,
   CHECKSUM_SIZE,
@@ -160,12 +160,6 @@ function forEachInput(arrays: ArraysInput, visit: (name: string, input: ArrayInp
   for (const [name, input] of entriesOf(arrays)) visit(checkName(name, seen), input);
 }
 
-function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback: T, what: string): T {
-  if (value === undefined) return fallback;
-  if ((allowed as readonly unknown[]).includes(value)) return value as T;
-  throw new NdpackError("INVALID_ARGUMENT", `${what} must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(value)}`, { field: what });
-}
-
 /** Checks an array name; `seen` holds the names so far when the input can repeat one (a list of pairs; object keys and Map keys cannot). */
 function checkName(name: unknown, seen: Set<string> | undefined): string {
   if (name === "") {
@@ -289,7 +283,8 @@ function checkArray(name: string, input: ArrayInput): CheckedArray {
   const dtype = dtypeName === lastDtype?.name && tag === lastTag ? lastDtype : dtypeTaking(name, dtypeName, tag);
   const lanes = dtype.itemSize / dtype.wordSize;
   const length = (data as unknown as { length: number }).length;
-  const shape = checkShape(name, spec?.shape ?? [length / lanes], dtype);
+  // Without a shape, data of an odd count for a complex dtype is SIZE_MISMATCH below, not a fractional shape.
+  const shape = checkShape(name, spec?.shape ?? [Math.floor(length / lanes)], dtype);
   const count = elementCount(shape, dtype.itemSize)!;
   if (count * lanes !== length) {
     throw new NdpackError("SIZE_MISMATCH", `array "${name}": shape [${shape.join(", ")}] of ${dtypeName} needs ${count * lanes} values, data has ${length}`, { array: name, field: "shape", expected: count * lanes, actual: length });
@@ -633,7 +628,13 @@ export function encodeInto(target: Uint8Array, arrays: ArraysInput, options: Enc
   if (target.length < plan.totalLength) {
     throw new NdpackError("INVALID_ARGUMENT", `target holds ${target.length} bytes; the file needs ${plan.totalLength}`, { field: "target", expected: plan.totalLength, actual: target.length });
   }
-  writePlan(plan, target);
+  if (plan.records.some((record) => record.array.data.buffer === target.buffer)) {
+    // Arrays viewing `target` (decoded from it, encoded back into it) would be overwritten by the
+    // header and earlier payloads before they are read: the file is made apart, then copied in.
+    const staged = new Uint8Array(plan.totalLength);
+    writePlan(plan, staged, true);
+    target.set(staged);
+  } else writePlan(plan, target);
   return plan.totalLength;
 }
 

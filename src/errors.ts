@@ -106,36 +106,37 @@ export class NdpackError extends Error {
   /** Stable machine-readable reason. */
   readonly code: ErrorCode;
   /** Name of the array the failure concerns, when there is one. */
-  readonly array?: string;
+  declare readonly array?: string;
   /** Header path of the offending field, when there is one. */
-  readonly field?: string;
+  declare readonly field?: string;
   /** Byte offset in the input where the problem was found, when known. */
-  readonly offset?: number;
+  declare readonly offset?: number;
   /** Expected value, when the failure is a comparison. */
-  readonly expected?: number | string;
+  declare readonly expected?: number | string;
   /** Actual value, when the failure is a comparison. */
-  readonly actual?: number | string;
+  declare readonly actual?: number | string;
   /** The option that raises the limit, for LIMIT_EXCEEDED and HEADER_TOO_LARGE. */
-  readonly limit?: string;
+  declare readonly limit?: string;
   /** File path involved, for file errors. */
-  readonly path?: string;
+  declare readonly path?: string;
   /** Index of the message (0 for the first), for errors of a message stream (`decodeMessages`). */
-  readonly messageIndex?: number;
+  declare readonly messageIndex?: number;
   /**
    * For errors of a message stream: `true` when the reader can go on to the next message (the
    * message's header was valid, so where it ends is known, and the source has not failed);
    * `false` when the stream is over.
    */
-  readonly recoverable?: boolean;
+  declare readonly recoverable?: boolean;
   /** URL involved, for HTTP errors (after redirects). */
-  readonly url?: string;
+  declare readonly url?: string;
   /** HTTP status of the response, for HTTP_ERROR when the server answered. */
-  readonly status?: number;
+  declare readonly status?: number;
 
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.code = code;
-    // Only the details given become fields, so an error prints (and compares) without undefined ones.
+    // Only the details given become fields, so an error prints (and compares) without undefined ones
+    // (the fields above are declared only: class fields would be own properties, undefined).
     for (const key of DETAIL_FIELDS) if (details[key] !== undefined) (this as Record<string, unknown>)[key] = details[key];
   }
 }
@@ -199,7 +200,8 @@ function editDistance(a: string, b: string): number {
  * compared, so a file with a million arrays still answers at once.
  */
 export function closestName(word: string, candidates: readonly string[]): string | undefined {
-  const lower = word.toLowerCase();
+  // String(): a name asked for may be anything a caller passed (`get(undefined)` is NOT_FOUND).
+  const lower = String(word).toLowerCase();
   if (lower.length === 0 || lower.length > 256) return undefined;
   let best: string | undefined;
   let bestDistance = Infinity;
@@ -213,6 +215,23 @@ export function closestName(word: string, candidates: readonly string[]): string
     }
   }
   return bestDistance <= Math.max(1, Math.floor(lower.length / 3)) ? best : undefined;
+}
+
+/** INVALID_ARGUMENT unless `names` is an array (a string would be read as a list of one-letter names). */
+export function checkNameList(names: unknown, fn: string): void {
+  if (!Array.isArray(names)) throw new NdpackError("INVALID_ARGUMENT", `${fn} takes an array of names, got ${typeof names}`, { field: "names" });
+}
+
+/** An option that takes one of a few values: `fallback` when absent, INVALID_ARGUMENT naming `what` for any other value. */
+export function oneOf<T extends string | boolean>(value: unknown, allowed: readonly T[], fallback: T, what: string): T {
+  if (value === undefined) return fallback;
+  if ((allowed as readonly unknown[]).includes(value)) return value as T;
+  throw new NdpackError("INVALID_ARGUMENT", `${what} must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(value)}`, { field: what });
+}
+
+/** A boolean option: `fallback` when absent, INVALID_ARGUMENT for anything but `true` or `false` (`verify: 0` must not quietly skip the checks). */
+export function booleanOption(value: unknown, fallback: boolean, field: string): boolean {
+  return oneOf(value, [true, false], fallback, field);
 }
 
 /**

@@ -225,6 +225,7 @@ export class FileLayout {
 
   /** The position of the array named `name`, or undefined. */
   indexOf(name: string): number | undefined {
+    if (typeof name !== "string") return undefined;
     // Arrays are mostly asked for in file order: the one after the last found costs one comparison.
     const next = this.lastFound + 1;
     if (this.keys[next] === name) return (this.lastFound = next);

@@ -30,10 +30,10 @@
  * @module
  */
 import type { NdArray } from "./decode.js";
-import { planEncoding, writePlan, type ArraysInput, type EncodeOptions } from "./encode.js";
-import { isNdpackError, NdpackError, type ErrorDetails } from "./errors.js";
+import { ENCODE_OPTIONS, planEncoding, writePlan, type ArraysInput, type EncodeOptions } from "./encode.js";
+import { booleanOption, checkOptionNames, isNdpackError, NdpackError, type ErrorDetails } from "./errors.js";
 import { resolveLimits, type FileLayout } from "./header.js";
-import { checkChunkBytes, ChunkReader, readRecords, readStreamLayout, SMALL_PIECE, streamChunks, streamHeader, type ByteStream, type DecodeStreamOptions, type StreamHeader } from "./stream.js";
+import { checkChunkBytes, ChunkReader, DECODE_STREAM_OPTIONS, readRecords, readStreamLayout, SMALL_PIECE, streamChunks, streamHeader, type ByteStream, type DecodeStreamOptions, type StreamHeader } from "./stream.js";
 
 /** Options of {@link decodeMessages}: those of `decodeStream` (the limits of FORMAT.md §7 and `verify`), applied to each message. */
 export interface DecodeMessagesOptions extends DecodeStreamOptions {
@@ -162,8 +162,7 @@ class MessageReader implements NdpackMessageReader {
   constructor(reader: ChunkReader, options: DecodeMessagesOptions) {
     this.#reader = reader;
     this.#limits = resolveLimits(options);
-    this.#verify = options.verify ?? true;
-    if (typeof this.#verify !== "boolean") throw new NdpackError("INVALID_ARGUMENT", `verify must be a boolean, got ${String(this.#verify)}`, { field: "verify" });
+    this.#verify = booleanOption(options.verify, true, "verify");
     const max = options.maxMessageBytes;
     if (max !== undefined && (!Number.isSafeInteger(max) || max < 1)) {
       throw new NdpackError("INVALID_ARGUMENT", `maxMessageBytes must be a positive integer, got ${String(max)}`, { field: "maxMessageBytes" });
@@ -292,6 +291,7 @@ class MessageReader implements NdpackMessageReader {
  * ```
  */
 export function decodeMessages(source: ByteStream, options: DecodeMessagesOptions = {}): NdpackMessageReader {
+  checkOptionNames(options, { ...DECODE_STREAM_OPTIONS, maxMessageBytes: true } satisfies Record<keyof DecodeMessagesOptions, true>, "decodeMessages");
   return new MessageReader(new ChunkReader(source), options);
 }
 
@@ -514,6 +514,7 @@ function webSink(stream: WritableStream<Uint8Array>): Sink {
  * ```
  */
 export function createMessageWriter(target: MessageTarget, options: MessageWriterOptions = {}): NdpackMessageWriter {
+  checkOptionNames(options, { chunkBytes: true } satisfies Record<keyof MessageWriterOptions, true>, "createMessageWriter");
   const chunkBytes = checkChunkBytes(options.chunkBytes);
   if (target === null || typeof target !== "object") throw new NdpackError("INVALID_ARGUMENT", "target must be a WritableStream or a Node writable stream", { field: "target" });
   let sink: Sink;
@@ -530,6 +531,7 @@ export function createMessageWriter(target: MessageTarget, options: MessageWrite
 
   const writeMessage = async (arrays: ArraysInput, encodeOptions: EncodeOptions | undefined) => {
     if (broken !== undefined) throw broken;
+    checkOptionNames(encodeOptions, ENCODE_OPTIONS, "send");
     const plan = planEncoding(arrays, encodeOptions);
     try {
       if (plan.totalLength < ONE_WRITE_BYTES) {

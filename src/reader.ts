@@ -18,15 +18,15 @@ import { inflateStream } from "./codecs.js";
 import { crc32 } from "./crc32.js";
 import { expectDtype, type ArrayInfo, type ArrayVerification, type NdArray, type NdArrayOf, type NdpackContents, type VerifyReport } from "./decode.js";
 import { DTYPES, type Dtype } from "./dtypes.js";
-import { checkOptionNames, NdpackError, notFoundError, withPath } from "./errors.js";
-import { LIMIT_OPTIONS, type Checksum } from "./format.js";
+import { booleanOption, checkNameList, checkOptionNames, NdpackError, notFoundError, withPath } from "./errors.js";
+import { LIMIT_OPTIONS, PREAMBLE_SIZE, type Checksum } from "./format.js";
 import { FIRST_READ_BYTES, recognizeFile, resolveLimits } from "./header.js";
 import { formatNamedIn, formatOfNameIn, sniffFormatIn, SNIFF_BYTES } from "./formats/find.js";
 import { NDPACK_READER } from "./formats/ndpack.js";
 import type { Container, ContainerOptions, FormatName, FormatReader, NameIndex } from "./formats/types.js";
 import { viewOrCopy } from "./interop/common.js";
 import { isMemorySource } from "./io/bytes.js";
-import { coalesceRanges, DEFAULT_READ_CONCURRENCY, readBatchExactly, readExactly, readRanges, readWithCrc32, type ByteSource, type CheckedBytes, type ReadManyOptions } from "./io/source.js";
+import { abortable, coalesceRanges, DEFAULT_READ_CONCURRENCY, readBatchExactly, readExactly, readRanges, readWithCrc32, type ByteSource, type CheckedBytes, type ReadManyOptions } from "./io/source.js";
 import { isPrefetch, type ByteRange, type PrefetchingSteps } from "./io/steps.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
 
@@ -141,16 +141,10 @@ export interface NdpackReader extends NdpackContents, AsyncDisposable {
    * read, so a consumer that must not act on damaged bytes holds its output until the end.
    */
   readChunks(name: string, options?: ReadChunksOptions): AsyncGenerator<Uint8Array, void, undefined>;
-  /** Checks every array's checksum (in bounded memory), reporting each separately; never throws for damaged data. */
+  /** Checks every array's checksum (in bounded memory), reporting each separately; never throws for damaged data (it throws IO_ERROR, FILE_CHANGED, CLOSED and ABORTED, which end the check). */
   verify(options?: { readonly signal?: AbortSignal }): Promise<VerifyReport>;
   /** Closes the source once the reads in flight have finished; later reads throw CLOSED. Calling it again does nothing. */
   close(): Promise<void>;
-}
-
-function booleanOption(value: unknown, fallback: boolean, field: string): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== "boolean") throw new NdpackError("INVALID_ARGUMENT", `${field} must be a boolean, got ${String(value)}`, { field });
-  return value;
 }
 
 /**
@@ -213,7 +207,10 @@ class CountingSource implements ByteSource {
   kept(offset: number, length: number): Uint8Array | undefined {
     return this.#readAhead ? this.#fromWindows(offset, Math.max(0, Math.min(length, this.size - offset))) : undefined;
   }
-  async read(offset: number, length: number, options?: { signal?: AbortSignal }): Promise<Uint8Array> {
+  read(offset: number, length: number, options?: { signal?: AbortSignal }): Promise<Uint8Array> {
+    return abortable(options?.signal, () => this.#read(offset, length, options));
+  }
+  async #read(offset: number, length: number, options?: { signal?: AbortSignal }): Promise<Uint8Array> {
     const wanted = Math.max(0, Math.min(length, this.size - offset));
     const kept = this.kept(offset, wanted);
     if (kept !== undefined) return kept;
@@ -232,7 +229,10 @@ class CountingSource implements ByteSource {
    * when the source has {@link ByteSource.readBatch}, else {@link DEFAULT_READ_CONCURRENCY} at a
    * time; each read is kept.
    */
-  async prefetch(ranges: readonly ByteRange[], signal: AbortSignal | undefined): Promise<void> {
+  prefetch(ranges: readonly ByteRange[], signal: AbortSignal | undefined): Promise<void> {
+    return abortable(signal, () => this.#prefetch(ranges, signal));
+  }
+  async #prefetch(ranges: readonly ByteRange[], signal: AbortSignal | undefined): Promise<void> {
     if (!this.#readAhead) return;
     const missing = ranges
       .map(({ offset, length }) => ({ offset, length: Math.max(0, Math.min(length, this.size - offset)) }))
@@ -271,7 +271,7 @@ class CountingSource implements ByteSource {
   }
   /** A payload read with its CRC (never during the header: nothing is kept). */
   async readWithCrc32(offset: number, length: number, crcLength: number, options?: { signal?: AbortSignal }): Promise<CheckedBytes> {
-    const checked = await readWithCrc32(this.inner, offset, Math.max(0, Math.min(length, this.size - offset)), crcLength, options?.signal);
+    const checked = await abortable(options?.signal, () => readWithCrc32(this.inner, offset, Math.max(0, Math.min(length, this.size - offset)), crcLength, options?.signal));
     this.bytesRead += checked.bytes.length;
     this.readCount++;
     return checked;
@@ -404,6 +404,7 @@ class SourceReader implements NdpackReader {
     return this.#track(async () => {
       checkOptionNames(options, READ_MANY_OPTIONS, "readMany");
       const verify = booleanOption(options.verify, true, "verify");
+      checkNameList(names, "readMany");
       const indexes = names.map((name) => this.#indexOf(name));
       const ranges = indexes.map((index) => this.#container.arrayRange(index, verify));
       const all = await readRanges(this.#source, ranges, options);
@@ -441,8 +442,9 @@ class SourceReader implements NdpackReader {
     });
   }
 
+  /** One read of `readChunks`, tracked as `read` is: `close` waits for it, and once closed it is CLOSED. */
   #readRange(range: ByteRange, options: ReadOptions): Promise<Uint8Array> {
-    return this.#source.read(range.offset, range.length, options);
+    return this.#track(() => this.#source.read(range.offset, range.length, options));
   }
 
   readChunks(name: string, options: ReadChunksOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
@@ -553,7 +555,7 @@ class SourceReader implements NdpackReader {
         }
         arrays.push({ name, ok: true });
       } catch (error) {
-        if (!(error instanceof NdpackError) || ["IO_ERROR", "FILE_CHANGED", "CLOSED"].includes(error.code)) throw error;
+        if (!(error instanceof NdpackError) || ["IO_ERROR", "FILE_CHANGED", "CLOSED", "ABORTED"].includes(error.code)) throw error;
         arrays.push({ name, ok: false, error });
       }
     }
@@ -656,7 +658,8 @@ export async function openSource(source: ByteSource, options: OpenSourceOptions 
     const head = await counting.read(0, Math.min(size, SNIFF_BYTES), options);
     const format = chooseFormat(head, size, options);
 
-    const container = await runSteps(format.readContainer(size, options), counting, options.signal);
+    // An ndpack reader's first read takes at least the preamble, whose length field says what follows.
+    const container = await runSteps(format.readContainer(size, { ...options, firstReadBytes: Math.max(firstRead, PREAMBLE_SIZE) }), counting, options.signal);
     counting.readAhead = false;
     return new SourceReader(counting, container, options.name, limits.maxDecodedBytes);
   } catch (error) {

@@ -5,7 +5,7 @@
  * @module
  */
 import { checkOptionNames, NdpackError } from "./errors.js";
-import { HTTP_SOURCE_OPTIONS, httpSource, withoutQuery, type HttpSourceOptions } from "./io/http.js";
+import { HTTP_SOURCE_OPTIONS, httpSource, parseUrl, withoutQuery, type HttpSourceOptions } from "./io/http.js";
 import { OPEN_SOURCE_OPTIONS, openSource, type NdpackReader, type OpenSourceOptions } from "./reader.js";
 import { SET_INDEX_SUFFIX } from "./set.js";
 
@@ -51,7 +51,7 @@ export function splitUrlOptions<Options extends HttpSourceOptions>(options: Opti
  */
 export async function openUrl(url: string | URL, options: OpenUrlOptions = {}): Promise<NdpackReader> {
   checkOptionNames(options, { ...HTTP_SOURCE_OPTIONS, ...OPEN_SOURCE_OPTIONS }, "openUrl");
-  if (new URL(url).pathname.endsWith(SET_INDEX_SUFFIX)) {
+  if (parseUrl(url).pathname.endsWith(SET_INDEX_SUFFIX)) {
     throw new NdpackError("INVALID_ARGUMENT", `${withoutQuery(String(url))} is a sharded set's index: open it with openSetUrl of ndpack/sets (or open of ndpack/node)`);
   }
   const { http, reader } = splitUrlOptions(options);

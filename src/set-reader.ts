@@ -16,11 +16,12 @@
  * @module
  */
 import type { ArrayInfo, ArrayVerification, NdArray, VerifyReport } from "./decode.js";
-import { NdpackError } from "./errors.js";
+import { checkNameList, NdpackError } from "./errors.js";
 import type { Checksum } from "./format.js";
 import { NDPACK_READER } from "./formats/ndpack.js";
 import { SAFETENSORS_READER } from "./formats/safetensors.js";
 import type { FormatName, FormatReader } from "./formats/types.js";
+import { parseUrl } from "./io/http.js";
 import { readExactly, type ByteSource, type ReadRequestOptions } from "./io/source.js";
 import { openSource, type NdpackReader, type OpenSourceOptions, type ReadChunksOptions, type ReadManyArraysOptions, type ReadOptions } from "./reader.js";
 import {
@@ -318,6 +319,7 @@ class ShardedReader implements SetReader {
 
   readMany(names: readonly string[], options: ReadManyArraysOptions = {}): Promise<Map<string, NdArray>> {
     return this.#track(async () => {
+      checkNameList(names, "readMany");
       const byShard = new Map<SetShard, string[]>();
       for (const name of names) {
         const shard = this.#shardOf(name);
@@ -357,7 +359,7 @@ class ShardedReader implements SetReader {
         shards.push({ name: shard.name, ok: arrays.every((array) => array.ok), arrays });
       } catch (error) {
         // A shard that cannot be opened, or does not match the index, fails with all its arrays.
-        if (!(error instanceof NdpackError) || error.code === "CLOSED") throw error;
+        if (!(error instanceof NdpackError) || error.code === "CLOSED" || error.code === "ABORTED") throw error;
         shards.push({ name: shard.name, ok: false, error, arrays: shard.arrays.map((name) => ({ name, ok: false, error })) });
       }
     }
@@ -412,7 +414,7 @@ export function shardUrl(indexUrl: string | URL, shard: Pick<SetShard, "name">):
  * {@link openSet}, LIMIT_EXCEEDED for an index over `maxIndexBytes`, and `openUrl`'s own.
  */
 export async function openSetAt(indexUrl: string | URL, openUrl: (url: string, options: ReadRequestOptions) => Promise<ByteSource>, options: OpenSetOptions = {}): Promise<SetReader> {
-  const url = new URL(indexUrl).href;
+  const url = parseUrl(indexUrl).href;
   const signal = options.signal === undefined ? {} : { signal: options.signal };
   const source = await openUrl(url, signal);
   let bytes: Uint8Array;

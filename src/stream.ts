@@ -25,7 +25,7 @@ import { freshBytes, swapInPlace } from "./bytes.js";
 import { crc32 } from "./crc32.js";
 import { arrayInfo, checkRecordTail, materialize, type ArrayInfo, type NdArray, type NdpackContents } from "./decode.js";
 import { ENCODE_OPTIONS, planEncoding, planSegments, type ArraysInput, type EncodeOptions, type EncodePlan } from "./encode.js";
-import { checkOptionNames, NdpackError } from "./errors.js";
+import { booleanOption, checkOptionNames, NdpackError } from "./errors.js";
 import { LIMIT_OPTIONS, type ReadLimits } from "./format.js";
 import { checkFileLength, checkZeroPadding, readLayoutSteps, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
 import { HOST_BYTE_ORDER, unzeroedBytes } from "./runtime.js";
@@ -83,6 +83,9 @@ export function* streamChunks(plan: EncodePlan, chunkBytes: number): Generator<U
   }
   yield* flush();
 }
+
+/** The option names of {@link decodeStream}. Not part of the public API. */
+export const DECODE_STREAM_OPTIONS = { ...LIMIT_OPTIONS, verify: true } as const satisfies Record<keyof DecodeStreamOptions, true>;
 
 /**
  * Encodes named arrays as a `ReadableStream` of the file's bytes: a body for `fetch` or an HTTP
@@ -544,9 +547,7 @@ class StreamDecoder implements NdpackStreamReader {
  * ```
  */
 export function decodeStream(source: ByteStream, options: DecodeStreamOptions = {}): NdpackStreamReader {
-  checkOptionNames(options, { ...LIMIT_OPTIONS, verify: true } satisfies Record<keyof DecodeStreamOptions, true>, "decodeStream");
+  checkOptionNames(options, DECODE_STREAM_OPTIONS, "decodeStream");
   const limits = resolveLimits(options);
-  const verify = options.verify ?? true;
-  if (typeof verify !== "boolean") throw new NdpackError("INVALID_ARGUMENT", `verify must be a boolean, got ${String(verify)}`, { field: "verify" });
-  return new StreamDecoder(new ChunkReader(source), limits, verify);
+  return new StreamDecoder(new ChunkReader(source), limits, booleanOption(options.verify, true, "verify"));
 }

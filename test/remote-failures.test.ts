@@ -9,7 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { NdpackError } from "../src/errors.js";
+import { encode } from "../src/index.js";
 import { httpSource } from "../src/io/http.js";
+import { openUrl } from "../src/remote.js";
 import { noise } from "./helpers/common.js";
 import { startFaultyServer, type FaultyServer } from "./helpers/faulty-server.js";
 import { bytesSent, startNginx, type Nginx } from "./helpers/nginx.js";
@@ -26,6 +28,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "ndpack-remote-failures-"));
   writeFileSync(join(dir, "file.bin"), FILE);
   writeFileSync(join(dir, "empty.bin"), new Uint8Array(0));
+  writeFileSync(join(dir, "small.ndp"), encode({ x: new Float32Array([1, 2, 3]) }));
   [nginx, faulty] = await Promise.all([startNginx(dir), startFaultyServer(FILE)]);
 });
 
@@ -330,4 +333,25 @@ describe("the source", () => {
     const error = await rejection(httpSource(faulty.url, options as object), "INVALID_ARGUMENT");
     expect(error.field).toBe(field);
   });
+
+  test.each(["not a url", "http://[", 42])("INVALID_ARGUMENT for %s as the URL, from httpSource and openUrl (not a TypeError)", async (url) => {
+    expect((await rejection(httpSource(url as string), "INVALID_ARGUMENT")).field).toBe("url");
+    await rejection(openUrl(url as string), "INVALID_ARGUMENT");
+  });
+
+  test.each([2 ** 31, Number.MAX_SAFE_INTEGER])("a timeout of %i ms (past the longest timer) is the longest timer, not a TIMEOUT at once", async (timeout) => {
+    const source = await httpSource(`${nginx.origin}/files/file.bin`, { timeout });
+    expect(await source.read(KEPT, 10)).toEqual(FILE.subarray(KEPT, KEPT + 10));
+  });
+});
+
+test("a reader's read with an aborted signal is ABORTED even for bytes kept from the first request, and asks the server nothing", async () => {
+  const reader = await openUrl(`${nginx.origin}/files/small.ndp`);
+  try {
+    const { entries } = await nginx.requests(() => rejection(reader.read("x", { signal: AbortSignal.abort() }), "ABORTED"));
+    expect(entries).toEqual([]);
+    expect(Array.from((await reader.read("x")).data as Float32Array)).toEqual([1, 2, 3]);
+  } finally {
+    await reader.close();
+  }
 });

@@ -16,13 +16,6 @@ import { HOST_BYTE_ORDER } from "../runtime.js";
 /** How a reader hands out payloads, as in the core's `decode` option of the same name. */
 export type CopyMode = "auto" | "never" | "always";
 
-/** Checks a `copy` option (default `"auto"`). */
-export function checkCopy(copy: unknown): CopyMode {
-  if (copy === undefined) return "auto";
-  if (copy === "auto" || copy === "never" || copy === "always") return copy;
-  throw new NdpackError("INVALID_ARGUMENT", `copy must be "auto", "never" or "always", got ${JSON.stringify(copy)}`, { field: "copy" });
-}
-
 /** Checks a positive integer limit option, returning `fallback` when it is absent. */
 /**
  * Default of `maxTotalDecodedBytes`: what readers that inflate every array at once (`fromNdpack`,

@@ -22,7 +22,7 @@
 import { decode, inputBytes, type DecodeInput, type DecodeOptions, type NdArray } from "../decode.js";
 import type { Dtype } from "../dtypes.js";
 import { encode, ENCODE_OPTIONS, type ArraySpec, type EncodeOptions } from "../encode.js";
-import { checkOptionNames, NdpackError } from "../errors.js";
+import { booleanOption, checkOptionNames, NdpackError } from "../errors.js";
 import { LIMIT_OPTIONS } from "../format.js";
 import { checkLimit, checkTotalDecoded, DEFAULT_MAX_TOTAL_DECODED_BYTES } from "./common.js";
 import { sniffFormat } from "../formats/index.js";
@@ -138,7 +138,7 @@ export function fromNdpack(input: DecodeInput, to: InteropFormat, options: FromN
   checkOptionNames(options, { ...LIMIT_OPTIONS, name: true, compress: true, verify: true, maxTotalDecodedBytes: true } satisfies Record<keyof FromNdpackOptions, true>, "fromNdpack");
   const { name, compress, maxTotalDecodedBytes, ...decodeOptions } = options;
   // Every payload is read to be converted, so its CRC is checked unless the caller opts out.
-  const file = decode(input, { ...decodeOptions, verify: decodeOptions.verify ?? true });
+  const file = decode(input, { ...decodeOptions, verify: booleanOption(decodeOptions.verify, true, "verify") });
   // Every array is decompressed below (one for .npy): each is bounded by maxDecodedBytes, all by this.
   const limit = checkLimit(maxTotalDecodedBytes, DEFAULT_MAX_TOTAL_DECODED_BYTES, "maxTotalDecodedBytes");
   const decoded = to === "npy" && name !== undefined ? [name] : file.names;

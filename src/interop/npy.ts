@@ -28,13 +28,13 @@
  */
 import { decodeUtf8, hexByte } from "../bytes.js";
 import { runOnBytes, type RangeSteps } from "../io/steps.js";
-import { inputBytes, type DecodeInput, type NdArray, type DecodedArray } from "../decode.js";
+import { checkCopy, inputBytes, type DecodeInput, type NdArray, type DecodedArray } from "../decode.js";
 import { DTYPES, DTYPE_NAMES, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { prepareArray, type ArrayInput, type PreparedArray } from "../encode.js";
 import { checkOptionNames, NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS, type ByteOrder, type Order } from "../format.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
-import { checkCopy, checkDtype, checkLimit, sizeOf, viewOrCopy, type CopyMode } from "./common.js";
+import { checkDtype, checkLimit, sizeOf, viewOrCopy, type CopyMode } from "./common.js";
 import { inMemory, writeToBytes, type ArrayPlan, type WriteSteps } from "../formats/write.js";
 
 /** The magic string every .npy file starts with: `\x93NUMPY`. */

@@ -22,14 +22,14 @@
  * @module
  */
 import { runOnBytes } from "../io/steps.js";
-import { inputBytes, type DecodeInput, type NdArray } from "../decode.js";
+import { checkCopy, inputBytes, type DecodeInput, type NdArray } from "../decode.js";
 import { isDtype, type Dtype } from "../dtypes.js";
 import { entriesOf, prepareArray, type ArraysInput } from "../encode.js";
-import { checkOptionNames, NdpackError } from "../errors.js";
+import { booleanOption, checkOptionNames, NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS, type ByteOrder } from "../format.js";
 import { parseHeaderJson, setOwn, stringifyJson } from "../json.js";
 import { decodeUtf8, utf8Encoder } from "../bytes.js";
-import { checkCopy, checkLevel, checkLimit, checkMetadata, checkTotalDecoded, DEFAULT_MAX_TOTAL_DECODED_BYTES, checkName, viewOrCopy, type CopyMode, type ForeignPayload } from "./common.js";
+import { checkLevel, checkLimit, checkMetadata, checkTotalDecoded, DEFAULT_MAX_TOTAL_DECODED_BYTES, checkName, viewOrCopy, type CopyMode, type ForeignPayload } from "./common.js";
 import { npyByteOrder, npyLayoutSteps, resolveNpyOptions, storedHead, writeNpyHeader, type NpyLayout } from "./npy.js";
 import { checkInflatedSize, planZipWrite, readZipDirectory, readZipMember, type ZipEntry, type ZipMemberPlan } from "./zip.js";
 import { inMemory, writeToBytes, type ArrayPlan, type WriteSteps } from "../formats/write.js";
@@ -196,7 +196,7 @@ export function fromNpz(input: DecodeInput, options: NpzReadOptions = {}): NpzCo
   const maxArrays = checkLimit(options.maxArrays, DEFAULT_LIMITS.maxArrays, "maxArrays");
   const maxDecodedBytes = checkLimit(options.maxDecodedBytes, DEFAULT_LIMITS.maxDecodedBytes, "maxDecodedBytes");
   const maxTotalDecodedBytes = checkLimit(options.maxTotalDecodedBytes, DEFAULT_MAX_TOTAL_DECODED_BYTES, "maxTotalDecodedBytes");
-  const verify = options.verify ?? true;
+  const verify = booleanOption(options.verify, true, "verify");
   const voidOption = options.voidDtype;
   checkVoidDtypeOption(voidOption);
 

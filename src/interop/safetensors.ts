@@ -31,14 +31,14 @@
  * @module
  */
 import { runOnBytes, type RangeSteps } from "../io/steps.js";
-import { inputBytes, type DecodeInput, type NdArray } from "../decode.js";
+import { checkCopy, inputBytes, type DecodeInput, type NdArray } from "../decode.js";
 import { DTYPES, DTYPE_NAMES, type DtypeInfo } from "../dtypes.js";
 import { entriesOf, prepareArray, type ArraysInput } from "../encode.js";
 import { checkOptionNames, NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
 import { formatPath, parseHeaderJson, setOwn, stringifyJson } from "../json.js";
 import { decodeUtf8, utf8Encoder } from "../bytes.js";
-import { checkCopy, checkLimit, checkMetadata, checkName, readU64, sizeOf, viewOrCopy, type CopyMode } from "./common.js";
+import { checkLimit, checkMetadata, checkName, readU64, sizeOf, viewOrCopy, type CopyMode } from "./common.js";
 import { scanCompactSafetensorsHeader, type ListedTensor } from "./compact-safetensors-header.js";
 import { inMemory, writeToBytes, type ArrayPlan, type WriteSteps } from "../formats/write.js";
 

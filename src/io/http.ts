@@ -34,6 +34,7 @@ import type { ByteSource, CheckedBytes, ReadRequestOptions } from "./source.js";
 const INITIAL_BYTES = 64 * 1024;
 const DEFAULT_RETRIES = 3;
 const DEFAULT_TIMEOUT_MS = 30_000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Browsers open 6 connections per host over HTTP/1.1; more requests would only queue there. */
 const DEFAULT_CONCURRENCY = 6;
 /** Wait before the first retry; each further retry waits twice as long. */
@@ -47,7 +48,7 @@ export interface HttpSourceOptions {
   readonly fetch?: typeof fetch;
   /** Times a transient failure (5xx, 408, 429, reset, truncated body, timeout) is retried (default 3). */
   readonly retries?: number;
-  /** Milliseconds one request may take, body included, before it fails with TIMEOUT (default 30 000). */
+  /** Milliseconds one request may take, body included, before it fails with TIMEOUT (default 30 000; any value past 2^31 - 1, the longest timer, about 24.8 days, is that). */
   readonly timeout?: number;
   /** Most requests in flight at once (default 6); further reads wait their turn. */
   readonly concurrency?: number;
@@ -104,19 +105,20 @@ interface FileIdentity {
  * ```
  */
 export async function httpSource(url: string | URL, options: HttpSourceOptions = {}): Promise<HttpSource> {
-  if (typeof url !== "string" && !(url instanceof URL)) throw invalid("url", "a string or a URL", url);
+  const address = parseUrl(url).href;
   checkOptionNames(options, HTTP_SOURCE_OPTIONS, "httpSource");
   const settings: Settings = {
     fetch: options.fetch ?? globalThis.fetch,
     headers: options.headers,
     retries: integerOption(options.retries, DEFAULT_RETRIES, "retries", 0),
-    timeout: integerOption(options.timeout, DEFAULT_TIMEOUT_MS, "timeout", 1),
+    // Timers take at most 2^31 - 1 ms (about 24.8 days) and fire at once past it: a longer timeout is that one.
+    timeout: Math.min(integerOption(options.timeout, DEFAULT_TIMEOUT_MS, "timeout", 1), MAX_TIMER_MS),
     signal: options.signal,
     allowFullDownload: options.allowFullDownload === true,
   };
   if (typeof settings.fetch !== "function") throw invalid("fetch", "a function", settings.fetch);
   const slots = new Slots(integerOption(options.concurrency, DEFAULT_CONCURRENCY, "concurrency", 1));
-  const first = await withRetries(settings, undefined, () => slots.run(() => readFirst(settings, String(url)), [settings.signal]));
+  const first = await withRetries(settings, undefined, () => slots.run(() => readFirst(settings, address), [settings.signal]));
   return new RangeSource(settings, slots, first.identity, first.bytes);
 }
 
@@ -443,6 +445,19 @@ class Slots {
       this.#waiting.push(given);
       for (const s of signals) s?.addEventListener("abort", aborted, { once: true });
     });
+  }
+}
+
+/**
+ * `url` parsed as `fetch` takes it: a relative URL against the page's address where there is one
+ * (a browser); INVALID_ARGUMENT for anything that is not a URL.
+ */
+export function parseUrl(url: string | URL): URL {
+  if (typeof url !== "string" && !(url instanceof URL)) throw invalid("url", "a string or a URL", url);
+  try {
+    return new URL(url, (globalThis as { location?: { href?: string } }).location?.href);
+  } catch (cause) {
+    throw new NdpackError("INVALID_ARGUMENT", `${JSON.stringify(String(url))} is not a URL`, { field: "url", cause });
   }
 }
 

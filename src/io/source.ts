@@ -7,7 +7,7 @@
  * @module
  */
 import { crc32 } from "../crc32.js";
-import { NdpackError } from "../errors.js";
+import { isNdpackError, NdpackError } from "../errors.js";
 import type { ByteRange } from "./steps.js";
 
 /** Options of one {@link ByteSource.read}. */
@@ -57,6 +57,25 @@ export interface ByteSource {
   readBatch?(ranges: readonly { readonly offset: number; readonly length: number }[], options?: ReadRequestOptions): Promise<Uint8Array[]>;
   /** Releases what the source holds (a file handle, connections). Optional. */
   close?(): Promise<void>;
+}
+
+/**
+ * Runs one read of a source for a reader: a caller's abort ends it as ABORTED, the signal's reason
+ * as `cause`, whether the signal was aborted before the read (one served from memory included) or
+ * the source rejected with the reason, as sources do (`fetch`, Node's file reads).
+ */
+export async function abortable<T>(signal: AbortSignal | undefined, read: () => Promise<T>): Promise<T> {
+  if (signal === undefined) return read();
+  if (signal.aborted) throw abortedRead(signal);
+  try {
+    return await read();
+  } catch (error) {
+    throw signal.aborted && !isNdpackError(error) ? abortedRead(signal) : error;
+  }
+}
+
+function abortedRead(signal: AbortSignal): NdpackError {
+  return new NdpackError("ABORTED", "the read was aborted", { cause: signal.reason });
 }
 
 /** What {@link ByteSource.readWithCrc32} resolves to: the bytes, and the CRC-32 of their first `crcLength`. */

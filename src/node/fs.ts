@@ -18,8 +18,9 @@
 import type { FileHandle } from "node:fs/promises";
 import { DECODE_OPTIONS, decodeFile, type DecodeOptions, type NdpackFile } from "../decode.js";
 import { ENCODE_OPTIONS, planEncoding, planSegments, type ArraysInput, type EncodeOptions } from "../encode.js";
-import { checkOptionNames, NdpackError, withPath } from "../errors.js";
+import { booleanOption, checkOptionNames, NdpackError, withPath } from "../errors.js";
 import { readLayoutSteps, resolveLimits } from "../header.js";
+import { parseUrl } from "../io/http.js";
 import type { ByteSource } from "../io/source.js";
 import { runOnSource } from "../io/steps.js";
 import { FORMATS } from "../formats/index.js";
@@ -44,11 +45,8 @@ export interface SaveOptions extends EncodeOptions, TargetOptions {
   readonly fsync?: boolean;
 }
 
-function booleanOption(value: unknown, fallback: boolean, field: string): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== "boolean") throw new NdpackError("INVALID_ARGUMENT", `${field} must be a boolean, got ${String(value)}`, { field });
-  return value;
-}
+/** The option names of {@link save} (and of `createWriter`, which takes the same). Not part of the public API. */
+export const SAVE_OPTIONS = { ...ENCODE_OPTIONS, fsync: true, followSymlinks: true } as const satisfies Record<keyof SaveOptions, true>;
 
 /**
  * Saves named arrays as an ndpack file, atomically: the bytes go to a temporary file in the same
@@ -78,7 +76,7 @@ function booleanOption(value: unknown, fallback: boolean, field: string): boolea
  * ```
  */
 export async function save(path: PathLike, arrays: ArraysInput, options: SaveOptions = {}): Promise<void> {
-  checkOptionNames(options, { ...ENCODE_OPTIONS, fsync: true, followSymlinks: true } satisfies Record<keyof SaveOptions, true>, "save");
+  checkOptionNames(options, SAVE_OPTIONS, "save");
   const target = toPath(path);
   const durable = booleanOption(options.fsync, true, "fsync");
   const plan = planEncoding(arrays, options);
@@ -203,7 +201,7 @@ export async function open(target: OpenTarget, givenOptions: OpenOptions = {}): 
   // Every format: Node loads what it uses, so only browsers' bundles leave the foreign ones out.
   const options: OpenOptions = { formats: FORMATS, ...givenOptions };
   if (isHttpUrl(target)) {
-    if (new URL(target).pathname.endsWith(SET_INDEX_SUFFIX)) return openSetUrl(target, options);
+    if (parseUrl(target).pathname.endsWith(SET_INDEX_SUFFIX)) return openSetUrl(target, options);
     const { maxIndexBytes, ...fileOptions } = options; // a set's option, which one file has no use for
     return openUrl(target, fileOptions);
   }

@@ -8,9 +8,9 @@
 import { randomBytes } from "node:crypto";
 import { lstat, open, realpath, rename, unlink, type FileHandle } from "node:fs/promises";
 import type { Stats } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { NdpackError } from "../errors.js";
+import { booleanOption, NdpackError } from "../errors.js";
 
 /** A file path: a string or a `file:` URL. */
 export type PathLike = string | URL;
@@ -271,6 +271,8 @@ export function temporaryName(name: string): string {
  * are never carried over to a file this process owns.
  */
 async function checkTarget(target: string, followSymlinks: boolean): Promise<{ path: string; mode: number | undefined }> {
+  // `resolve` drops a final separator, which would turn "x.ndp/" (a directory, for the OS) into the file x.ndp.
+  if (target.endsWith("/") || target.endsWith(sep)) throw new NdpackError("NOT_REGULAR_FILE", `${target} ends with a path separator, so it names a directory: ndpack writes only regular files`, { path: target });
   let path = resolve(target);
   let info = await lstatOrNothing(path, target);
   if (info?.isSymbolicLink()) {
@@ -316,8 +318,7 @@ export class AtomicFile {
 
   /** Creates the temporary file for `target`; NOT_REGULAR_FILE for a target it may not replace, IO_ERROR when it cannot be created. */
   static async create(target: string, options: TargetOptions = {}): Promise<AtomicFile> {
-    const followSymlinks = options.followSymlinks ?? false;
-    if (typeof followSymlinks !== "boolean") throw new NdpackError("INVALID_ARGUMENT", `followSymlinks must be a boolean, got ${String(followSymlinks)}`, { field: "followSymlinks" });
+    const followSymlinks = booleanOption(options.followSymlinks, false, "followSymlinks");
     const { path, mode } = await checkTarget(target, followSymlinks);
     const tempPath = join(dirname(path), temporaryName(basename(path)));
     let handle: FileHandle;

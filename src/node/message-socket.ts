@@ -10,6 +10,7 @@
  * @module
  */
 import { connect, type NetConnectOpts, type Socket } from "node:net";
+import { NdpackError } from "../errors.js";
 import { decodeMessages, type DecodeMessagesOptions, type NdpackMessageReader } from "../messages.js";
 import type { LandingSource } from "../stream.js";
 
@@ -204,7 +205,13 @@ class SocketLanding implements LandingSource {
  */
 export function connectMessages(connectOptions: NetConnectOpts, options: DecodeMessagesOptions = {}): MessageConnection {
   const landing = new SocketLanding();
-  const socket = connect({ ...connectOptions, onread: { buffer: landing.buffer, callback: landing.callback } });
+  let socket: Socket;
+  try {
+    socket = connect({ ...connectOptions, onread: { buffer: landing.buffer, callback: landing.callback } });
+  } catch (cause) {
+    // Node checks the options (port, host...) before connecting and throws a RangeError or TypeError.
+    throw new NdpackError("INVALID_ARGUMENT", `connectMessages: ${(cause as Error).message}`, { field: "connectOptions", cause });
+  }
   landing.attach(socket);
   let messages: NdpackMessageReader;
   try {

@@ -21,7 +21,7 @@ import { mkdir, open as openHandle, readdir, readFile, unlink } from "node:fs/pr
 import { join } from "node:path";
 import { crc32 } from "../crc32.js";
 import { entriesOf, prepareArray, type ArrayInput, type ArraysInput, type ArraySpec } from "../encode.js";
-import { NdpackError } from "../errors.js";
+import { checkOptionNames, NdpackError } from "../errors.js";
 import {
   checkStem,
   GENERATION_HEX_DIGITS,
@@ -35,7 +35,7 @@ import {
   type ShardFormat,
   type WrittenShard,
 } from "../set.js";
-import { save, type SaveOptions } from "./fs.js";
+import { save, SAVE_OPTIONS, type SaveOptions } from "./fs.js";
 import { AtomicFile, ioError, readAt, syncDirectory, toPath, writeAt, type PathLike } from "./io.js";
 import { declareArrays, type WriterEntry } from "../formats/ndpack-write.js";
 import { createWriter, type NdpackWriter, type WriterOptions } from "./writer.js";
@@ -58,6 +58,8 @@ interface SetLayoutOptions {
   /** Start of the index's and the shards' names (default `"model"`): `<stem>.ndp.index.json`, `<stem>-<gen>-00001-of-00004.ndp`. */
   readonly stem?: string;
 }
+
+const SET_LAYOUT_OPTIONS = { maxShardBytes: true, stem: true } as const satisfies Record<keyof SetLayoutOptions, true>;
 
 /** Options of {@link saveSet}: those of `save` (applied to every shard), plus the set's layout. `metadata` goes to the index. */
 export interface SaveSetOptions extends SaveOptions, SetLayoutOptions {}
@@ -247,6 +249,7 @@ function declaration(name: string, input: ArrayInput): WriterEntry {
  * ```
  */
 export async function saveSet(folder: PathLike, arrays: ArraysInput, options: SaveSetOptions = {}): Promise<SavedSet> {
+  checkOptionNames(options, { ...SAVE_OPTIONS, ...SET_LAYOUT_OPTIONS } satisfies Record<keyof SaveSetOptions, true>, "saveSet");
   const pairs = [...entriesOf(arrays)];
   const maxShardBytes = checkMaxShardBytes(options.maxShardBytes);
   const { metadata, maxShardBytes: _max, stem, ...shardOptions } = options;
@@ -417,6 +420,7 @@ class ShardedWriter implements SetWriter {
  * ```
  */
 export async function createSetWriter(folder: PathLike, entries: readonly WriterEntry[], options: SetWriterOptions = {}): Promise<SetWriter> {
+  checkOptionNames(options, { ...SAVE_OPTIONS, ...SET_LAYOUT_OPTIONS } satisfies Record<keyof SetWriterOptions, true>, "createSetWriter");
   const maxShardBytes = checkMaxShardBytes(options.maxShardBytes);
   const { metadata, maxShardBytes: _max, stem, ...shardOptions } = options;
   // Every declaration and option is checked, across the whole set, before any file is touched.

@@ -22,10 +22,11 @@
  * @module
  */
 import { typedArrayTag } from "../dtypes.js";
-import { checkElementBytes, ENCODE_OPTIONS, type EncodeOptions } from "../encode.js";
-import { checkOptionNames, NdpackError, notFoundError } from "../errors.js";
+import { checkElementBytes, type EncodeOptions } from "../encode.js";
+import { booleanOption, checkOptionNames, NdpackError, notFoundError } from "../errors.js";
 import { declareArrays, headFor, rawFileSteps, reservedHeaderSteps, type DeclaredArray, type DeclaredFile, type WriterEntry } from "../formats/ndpack-write.js";
 import type { WriteSteps } from "../formats/write.js";
+import { SAVE_OPTIONS } from "./fs.js";
 import { AtomicFile, toPath, type PathLike, type TargetOptions } from "./io.js";
 import { PushedChunks, type Settlers } from "./pushed-chunks.js";
 import type { ScratchFile } from "./shuffle-spool.js";
@@ -445,12 +446,12 @@ function isNodeWritable(target: unknown): target is NodeJS.WritableStream {
  * (the rules of `save`); IO_ERROR with the OS error as `cause`.
  */
 export async function createWriter(target: WriterTarget, entries: readonly WriterEntry[], options: WriterOptions = {}): Promise<NdpackWriter> {
-  checkOptionNames(options, { ...ENCODE_OPTIONS, fsync: true, followSymlinks: true } satisfies Record<keyof WriterOptions, true>, "createWriter");
+  checkOptionNames(options, SAVE_OPTIONS satisfies Record<keyof WriterOptions, true>, "createWriter");
   const path = typeof target === "string" || target instanceof URL ? toPath(target, "target") : undefined;
   if (path === undefined && !isWebWritable(target) && !isNodeWritable(target)) {
     throw new NdpackError("INVALID_ARGUMENT", "target must be a path, a Node writable stream or a WritableStream", { field: "target" });
   }
-  if (options.fsync !== undefined && typeof options.fsync !== "boolean") throw new NdpackError("INVALID_ARGUMENT", `fsync must be a boolean, got ${String(options.fsync)}`, { field: "fsync" });
+  booleanOption(options.fsync, true, "fsync");
   const file = declareArrays(entries, options);
   const compressed = file.arrays.filter((array) => array.codec !== "none");
   if (compressed.length > 0 && path === undefined) {
