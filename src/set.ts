@@ -88,6 +88,8 @@ export interface SetIndexLimits {
   readonly maxDepth?: number;
   /** Most arrays in `weight_map`. */
   readonly maxArrays?: number;
+  /** Most JSON values in the index (as in a header: FORMAT.md §7), checked as they are parsed. */
+  readonly maxHeaderNodes?: number;
   /** Longest array name, in UTF-8 bytes. */
   readonly maxNameBytes?: number;
 }
@@ -147,13 +149,13 @@ function trimJsonSpace(text: string): { text: string; start: number } {
 }
 
 /** The index's JSON, strictly parsed (FORMAT.md §2.1 rules, number rules outside `metadata` included). */
-function parseIndexJson(bytes: Uint8Array, maxDepth: number): Record<string, unknown> {
+function parseIndexJson(bytes: Uint8Array, maxDepth: number, maxNodes: number): Record<string, unknown> {
   const decoded = decodeUtf8(bytes);
   if (decoded === undefined) throw setInvalid("it is not valid UTF-8");
   const { text, start } = trimJsonSpace(decoded);
   if (!text.startsWith("{")) throw setInvalid("it is not a JSON object", { offset: start });
   try {
-    return parseHeaderJson(text, { maxDepth }) as Record<string, unknown>;
+    return parseHeaderJson(text, { maxDepth, maxNodes }) as Record<string, unknown>;
   } catch (error) {
     if (!(error instanceof NdpackError) || error.code === "LIMIT_EXCEEDED") throw error;
     const where = { offset: start + (error.offset ?? 0), ...(error.field === undefined ? {} : { field: error.field }), cause: error };
@@ -193,8 +195,9 @@ export function parseSetIndex(bytes: Uint8Array, limits: SetIndexLimits = {}): S
   const maxDepth = limitOf(limits.maxDepth, DEFAULT_LIMITS.maxDepth, "maxDepth");
   const maxArrays = limitOf(limits.maxArrays, DEFAULT_LIMITS.maxArrays, "maxArrays");
   const maxNameBytes = limitOf(limits.maxNameBytes, DEFAULT_LIMITS.maxNameBytes, "maxNameBytes");
+  const maxNodes = limitOf(limits.maxHeaderNodes, DEFAULT_LIMITS.maxHeaderNodes, "maxHeaderNodes");
   checkIndexSize(bytes.length, limits);
-  const root = parseIndexJson(bytes, maxDepth);
+  const root = parseIndexJson(bytes, maxDepth, maxNodes);
 
   const rawMetadata = root.metadata;
   if (rawMetadata !== undefined && !isObject(rawMetadata)) throw setInvalid("metadata must be an object", { field: "metadata" });

@@ -156,6 +156,16 @@ describe("parseSetIndex", () => {
     expectCode(() => parseSetIndex(text(base), { maxArrays: 0 }), "INVALID_ARGUMENT");
   });
 
+  test("maxHeaderNodes bounds the index's JSON values, as a header's (FORMAT.md §12.2): bytes alone do not bound what a parsed index costs", () => {
+    // The index, its metadata, x, three numbers, weight_map and one shard name: 8 values.
+    const small = text({ metadata: { x: [0, 0, 0] }, ...base });
+    expect(failure(() => parseSetIndex(small, { maxHeaderNodes: 7 }), "LIMIT_EXCEEDED").limit).toBe("maxHeaderNodes");
+    expect(parseSetIndex(small, { maxHeaderNodes: 8 }).metadata).toEqual({ x: [0, 0, 0] });
+    // By default, a million values in 2 MB of metadata.
+    const many = text({ metadata: { x: new Array(1_000_000).fill(0) }, ...base });
+    expect(failure(() => parseSetIndex(many), "LIMIT_EXCEEDED").limit).toBe("maxHeaderNodes");
+  });
+
   test("metadata keeps the user's keys (total_size apart), __proto__ as an own key; no prototype is touched", () => {
     const index = parseSetIndex(utf8('{"metadata":{"total_size":4,"__proto__":{"polluted":true},"x":1.5},"weight_map":{"__proto__":"s.ndp","constructor":"s.ndp"}}'));
     expect(index.totalSize).toBe(4);
