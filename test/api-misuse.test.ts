@@ -11,23 +11,10 @@ import { afterAll, describe, expect, test } from "vitest";
 import { decode, encode, encodeInto, NdpackError, verify } from "../src/index.js";
 import { fromNdpack, fromNpz, toNpz } from "../src/interop/index.js";
 import { bytesSource, connectMessages, createMessageWriter, createSetWriter, createWriter, decodeMessages, decodeStream, open, openSource, save, saveSet } from "../src/node/index.js";
-import { tempDir } from "./helpers/node-files.js";
+import { failure, tempDir } from "./helpers/node-files.js";
 
 const dir = tempDir("ndpack-misuse-");
 afterAll(() => dir.remove());
-
-/** The NdpackError `run` throws or rejects with, after checking its code. */
-async function failure(run: () => unknown, code: string): Promise<NdpackError> {
-  let error: unknown;
-  try {
-    await run();
-  } catch (e) {
-    error = e;
-  }
-  expect(error, `expected ${code}`).toBeInstanceOf(NdpackError);
-  expect((error as NdpackError).code, (error as Error).message).toBe(code);
-  return error as NdpackError;
-}
 
 /** A byte stream of the given chunks. */
 async function* streamOf(...chunks: Uint8Array[]): AsyncGenerator<Uint8Array> {

@@ -34,8 +34,8 @@ export function expectBytes(actual: ArrayBufferView, expected: ArrayBufferView, 
   expect(a.equals(b), message).toBe(true);
 }
 
-/** Awaits `run`, requires an NdpackError with `code`, and returns it. */
-export async function failure(run: () => Promise<unknown>, code: ErrorCode): Promise<NdpackError> {
+/** Awaits `run` (a throw or a rejection), requires an NdpackError with `code`, and returns it. */
+export async function failure(run: () => unknown, code: ErrorCode): Promise<NdpackError> {
   let caught: unknown;
   try {
     await run();
