@@ -9,7 +9,9 @@
 ...     rows = r.read_rows("w", 0, 2)            # only those rows' bytes
 
 - ``save(path, arrays, metadata=..., **options)`` writes atomically (temporary file, fsync,
-  rename, folder fsync). Options and the bytes written are the reference's (``ndpack.reference``).
+  rename, folder fsync), keeping a replaced file's permission bits; a symbolic link at the path is
+  NOT_REGULAR_FILE unless ``follow_symlinks=True``. Options and the bytes written are the
+  reference's (``ndpack.reference``).
 - ``load(path, **options)`` memory-maps the file and validates its header (FORMAT.md section 9,
   steps 1 to 21); it returns a dict-like ``NdpackFile`` whose arrays are zero-copy views of the map.
   ``verify=True`` checks every CRC-32 first; ``f.read(name, verify=True)`` checks one.
@@ -53,6 +55,7 @@ from .reference import (
 #: files on disk or a network, streaming writers and sets.
 ERROR_CODES = reference.ERROR_CODES + (
     "IO_ERROR", "HTTP_ERROR", "FILE_CHANGED", "WRITE_SIZE", "CLOSED", "SET_INVALID",
+    "NOT_REGULAR_FILE",
 )
 
 __all__ = [
@@ -63,15 +66,18 @@ __all__ = [
 ]
 
 
-def save(file, arrays, **options) -> None:
+def save(file, arrays, *, follow_symlinks=False, **options) -> None:
     """Write ``arrays`` (a dict, or ``(name, array)`` pairs) to ``file``: a path, replaced
     atomically, or a writable binary file object. Options: ``metadata``, ``alignment``,
     ``byte_order``, ``checksum``, ``codec``, ``compression_level``, ``order`` (see
-    ``ndpack.reference``)."""
+    ``ndpack.reference``). A path must name a regular file (whose permission bits the new file
+    keeps) or nothing: a symbolic link is NOT_REGULAR_FILE unless ``follow_symlinks=True``, which
+    replaces the file it points to; a directory, device, FIFO or socket always is."""
     if hasattr(file, "write"):
         reference.save(file, arrays, **options)
         return
-    save_atomic(file, reference._encode(arrays, **options))
+    chunks = reference._encode(arrays, **options)
+    save_atomic(file, chunks, follow_symlinks=follow_symlinks)
 
 
 def load(source, **options) -> NdpackFile:

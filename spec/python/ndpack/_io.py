@@ -10,6 +10,7 @@ from __future__ import annotations
 import mmap
 import os
 import secrets
+import stat
 
 from .reference import NdpackError
 
@@ -31,7 +32,7 @@ class FileSource:
 
     def read(self, offset: int, length: int) -> memoryview:
         if self._view is None:
-            raise ValueError("I/O operation on a closed ndpack reader")
+            raise NdpackError("CLOSED", f"{self.location}: the reader is closed")
         return self._view[offset : offset + length]
 
     def close(self) -> None:
@@ -112,22 +113,90 @@ def fsync_dir(folder: str) -> None:
         os.close(fd)
 
 
+#: What a temporary name adds to the final name: a dot before, ``.<12 hex digits>.tmp`` after.
+TEMPORARY_NAME_EXTRA = 1 + 1 + 12 + 4
+#: Temporary names may always be this long (bytes): far below any file system's limit.
+TEMPORARY_NAME_ALWAYS_FITS = 64
+
+
+def temporary_name(name: str) -> str:
+    """``.<name>.<12 random hex digits>.tmp``, ``<name>`` cut (between characters) so that the
+    whole is no longer than ``name`` itself when ``name`` is longer than 64 bytes: a final name the
+    file system accepts always has a temporary name it accepts (as TypeScript's
+    ``temporaryName``)."""
+    budget = max(len(os.fsencode(name)), TEMPORARY_NAME_ALWAYS_FITS) - TEMPORARY_NAME_EXTRA
+    prefix = []
+    for character in name:
+        budget -= len(os.fsencode(character))
+        if budget < 0:
+            break
+        prefix.append(character)
+    return f".{''.join(prefix)}.{secrets.token_hex(6)}.tmp"
+
+
+def check_target(target, follow_symlinks: bool = False) -> tuple[str, int | None]:
+    """Where a write to ``target`` lands, and the permission bits of the file it replaces (None for
+    a new file), by the TypeScript writer's rule (``checkTarget`` in src/node/io.ts): the path must
+    name a regular file or nothing. A symbolic link is refused unless ``follow_symlinks``, and then
+    the file it points to must be regular; directories, devices, FIFOs and sockets are always
+    refused (NOT_REGULAR_FILE). Only the permission bits (0o777) of a replaced file are kept."""
+    shown = os.fspath(target)
+    if isinstance(shown, bytes):
+        shown = os.fsdecode(shown)
+    if shown.endswith(("/", os.sep)):
+        raise NdpackError("NOT_REGULAR_FILE", f"{shown} ends with a path separator, so it names a "
+                          "directory: ndpack writes only regular files")
+    path = os.path.abspath(shown)
+    info = _lstat(path)
+    if info is not None and stat.S_ISLNK(info.st_mode):
+        if not follow_symlinks:
+            raise NdpackError("NOT_REGULAR_FILE", f"{shown} is a symbolic link: ndpack does not "
+                              "write through links unless asked (follow_symlinks=True)")
+        path = os.path.realpath(path)
+        if not os.path.exists(path):  # a dangling link, or a loop
+            raise NdpackError("NOT_REGULAR_FILE", f"{shown} is a symbolic link to a file that "
+                              "cannot be reached")
+        info = _lstat(path)
+    if info is None:
+        return path, None
+    if not stat.S_ISREG(info.st_mode):
+        raise NdpackError("NOT_REGULAR_FILE", f"{shown} is not a regular file (a directory, "
+                          "device, FIFO or socket): ndpack writes only regular files")
+    return path, stat.S_IMODE(info.st_mode) & 0o777
+
+
+def _lstat(path: str):
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
 class AtomicFile:
     """A file written under a temporary name in the target's folder and renamed over the target
     by ``commit``: a reader sees the old file or the complete new one, never a part.
 
+    The target must be a regular file or absent (``check_target``: NOT_REGULAR_FILE for a
+    symbolic link unless ``follow_symlinks``, which replaces the file it points to). A replaced
+    file's permission bits are kept; a new file gets 0o666 less the umask, as ``open`` gives it.
     ``commit(rename=True)`` flushes, fsyncs, renames and fsyncs the folder; ``commit(rename=False)``
     stops after the fsync, for set writers that rename many files at once (``rename_into_place``).
     ``abort`` removes the temporary file. As a context manager it aborts on an exception."""
 
-    def __init__(self, path):
-        self.path = os.path.abspath(os.fspath(path))
+    def __init__(self, path, *, follow_symlinks: bool = False):
+        self.path, mode = check_target(path, follow_symlinks)
         self.folder = os.path.dirname(self.path)
-        base = os.path.basename(self.path)
-        self.temp = os.path.join(self.folder, f".{base}.{secrets.token_hex(4)}.tmp")
+        self.temp = os.path.join(self.folder, temporary_name(os.path.basename(self.path)))
         # 0o666 minus the umask, as for any new file (mkstemp would make it 0o600).
         fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
                      0o666)
+        try:
+            if mode is not None and hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)  # the replaced file's bits, which the umask may have cut
+        except BaseException:
+            os.close(fd)
+            os.unlink(self.temp)
+            raise
         self.file = os.fdopen(fd, "wb")
 
     def write(self, data) -> None:

@@ -26,13 +26,13 @@ import json
 import socket
 import struct
 
-import numpy as np
-
 from . import reference
 from .reference import NdpackError
 
 #: Messages smaller than this are joined and sent with one call; larger ones chunk by chunk.
 ONE_SEND_BYTES = 256 * 1024
+#: Bytes of a message read (and allocated) at first; the buffer then doubles as bytes arrive.
+FIRST_MESSAGE_READ = 16 * 1024 * 1024
 
 
 class _Source:
@@ -137,12 +137,10 @@ class MessageReader:
                 raise self._fail(error, index, False) from None
             error = NdpackError("LIMIT_EXCEEDED", f"message of {total} bytes > max_message_bytes")
             raise self._fail(error, index, True) from None
-        buf = np.empty(total, np.uint8)
-        buf[: len(head[0])] = np.frombuffer(head[0], np.uint8)
-        got = self._source.read_into(memoryview(buf)[len(head[0]):])
-        if len(head[0]) + got < total:
-            error = NdpackError("TRUNCATED", f"the stream ends {total - len(head[0]) - got} bytes "
-                                "before the end of the message")
+        buf = self._read_message(head[0], total)
+        if len(buf) < total:
+            error = NdpackError("TRUNCATED", f"the stream ends {total - len(buf)} bytes before "
+                                "the end of the message")
             raise self._fail(error, index, False) from None
         try:
             message = reference.NdpackFile(buf, **self._file_options)
@@ -150,6 +148,22 @@ class MessageReader:
             raise self._fail(error, index, True) from None
         message.index = index
         return message
+
+    def _read_message(self, head: bytes, total: int) -> bytearray:
+        """The message whose first bytes are ``head``, ``total`` bytes long, or fewer when the
+        stream ends first. The buffer grows as bytes arrive (by FIRST_MESSAGE_READ, then doubling),
+        so a header that claims more than the stream holds allocates no more than twice what came,
+        never the size it claims."""
+        buf = bytearray(head)
+        while len(buf) < total:
+            start = len(buf)
+            buf.extend(bytes(min(total - start, max(start, FIRST_MESSAGE_READ))))
+            with memoryview(buf) as view, view[start:] as part:
+                got = self._source.read_into(part)
+            if start + got < len(buf):  # the stream has ended
+                del buf[start + got:]
+                break
+        return buf
 
     def _skip(self, length: int) -> bool:
         """Read and drop ``length`` bytes, a megabyte at a time; False when the stream ends first."""

@@ -46,6 +46,7 @@ class Reader(Mapping):
         self._raw_bits = bool(raw_bits)
         self.location = source.location
         self.size = source.size
+        self.closed = False
         self._read_header(check_head)
 
     def _read_header(self, check_head) -> None:
@@ -93,7 +94,7 @@ class Reader(Mapping):
 
     def __reduce__(self):  # a reader travels (to Dask workers) as the arguments that open it
         location, storage_options, raw_bits, limits = self._open_args
-        return _reopen, (location, storage_options, raw_bits, limits)
+        return _reopen, (location, storage_options, raw_bits, limits, type(self))
 
     def info(self, name: str) -> ArrayInfo:
         """The validated header entry of ``name``; no payload is read."""
@@ -102,6 +103,10 @@ class Reader(Mapping):
         except (KeyError, TypeError):
             raise reference._NotFound("NOT_FOUND", f"no array named {name!r}", array=name) \
                 from None
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise NdpackError("CLOSED", f"{self.location}: the reader is closed")
 
     def _record_end(self, e: ArrayInfo) -> int:
         i = self._index[e.name]
@@ -116,6 +121,7 @@ class Reader(Mapping):
         CRC-32 and the padding after it first (CHECKSUM, BAD_PADDING). From a local file the
         result is a view of the memory map unless it is compressed or ``copy=True``."""
         e = self.info(name)
+        self._check_open()
         if verify:
             record = self._source.read(e.start, self._record_end(e) - e.start)
             reference.check_record(e, self.checksum, record)
@@ -131,6 +137,7 @@ class Reader(Mapping):
         ``verify()`` or ``read``, as ``ndpack.dask.from_ndpack`` does. A compressed or F-order array
         is read whole, verified, then sliced."""
         e = self.info(name)
+        self._check_open()
         if not e.shape:
             raise NdpackError("INVALID_ARGUMENT", f"array {name!r} has no rows (0 dimensions)",
                               array=name)
@@ -148,6 +155,7 @@ class Reader(Mapping):
     def read_record(self, name: str, start: int, stop: int):
         """Bytes ``[start, stop)`` of the stored payload of ``name`` (for checks done in parts)."""
         e = self.info(name)
+        self._check_open()
         return self._source.read(e.start + start, stop - start)
 
     def stored_crc32(self, name: str) -> int | None:
@@ -155,11 +163,13 @@ class Reader(Mapping):
         if self.checksum != "crc32":
             return None
         e = self.info(name)
+        self._check_open()
         return struct.unpack("<I", bytes(self._source.read(e.start + e.byte_length, 4)))[0]
 
     def verify(self) -> list[dict]:
         """Check every record's CRC-32 and padding (section 9 step 22), one report per array:
-        ``{"name", "ok", "error": None | {"code", "message"}}``."""
+        ``{"name", "ok", "error": None | {"code", "message"}}``; CLOSED after ``close``."""
+        self._check_open()
         return reference.verify_reports(self._entries, self._verify_record)
 
     def _verify_record(self, e: ArrayInfo) -> None:
@@ -167,7 +177,9 @@ class Reader(Mapping):
                                self._source.read(e.start, self._record_end(e) - e.start))
 
     def close(self) -> None:
-        """Release the memory map or connection (a map stays alive while arrays view it)."""
+        """Release the memory map or connection (a map stays alive while arrays view it). Reading
+        afterwards is CLOSED (``info``, ``keys`` and ``metadata`` stay available)."""
+        self.closed = True
         self._source.close()
 
     def __enter__(self):
@@ -177,11 +189,14 @@ class Reader(Mapping):
         self.close()
 
 
-def open_file(location, *, storage_options=None, raw_bits=False, check_head=None, **limits):
-    """A ``Reader`` over a path or URL."""
-    return Reader(open_source(location, storage_options), raw_bits=raw_bits,
-                  storage_options=storage_options, check_head=check_head, **limits)
+def open_file(location, *, storage_options=None, raw_bits=False, check_head=None,
+              reader_class=None, **limits):
+    """A ``Reader`` (or a ``reader_class``: a set's ``SafetensorsReader``) over a path or URL."""
+    return (reader_class or Reader)(open_source(location, storage_options), raw_bits=raw_bits,
+                                    storage_options=storage_options, check_head=check_head,
+                                    **limits)
 
 
-def _reopen(location, storage_options, raw_bits, limits):
-    return open_file(location, storage_options=storage_options, raw_bits=raw_bits, **limits)
+def _reopen(location, storage_options, raw_bits, limits, reader_class=None):
+    return open_file(location, storage_options=storage_options, raw_bits=raw_bits,
+                     reader_class=reader_class, **limits)

@@ -11,7 +11,6 @@ generation's shards are removed once the new index is in place."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import posixpath
@@ -24,7 +23,7 @@ from urllib.parse import quote
 import numpy as np
 
 from . import reference
-from ._io import AtomicFile, fsync_dir, is_url, open_source
+from ._io import AtomicFile, check_target, fsync_dir, is_url, open_source
 from ._reader import FIRST_READ, Reader
 from ._writer import Writer, declared_entries, out_of_order
 from .reference import ArrayInfo, NdpackError
@@ -156,6 +155,20 @@ SAFETENSORS_DTYPES = {
 }
 
 
+def safetensors_header(raw: bytes, limits: dict) -> dict:
+    """The JSON object of a safetensors header, parsed by the header parser of ndpack files
+    (FORMAT.md §2.1: strict, iterative, ``max_depth`` and ``max_header_nodes`` applied, sizes
+    non-negative integers of at most 2^53-1), a repeated tensor name being DUPLICATE_NAME
+    (Appendix C)."""
+    try:
+        return reference._parse_header_json(raw, limits["max_depth"], limits["max_header_nodes"])
+    except NdpackError as ex:
+        if ex.code == "DUPLICATE_KEY" and getattr(ex, "depth", None) == 1:
+            raise NdpackError("DUPLICATE_NAME", f"the safetensors header names tensor {ex.key!r} "
+                              "twice", array=ex.key) from None
+        raise
+
+
 class SafetensorsReader(Reader):
     """A .safetensors shard with the reader's interface (no CRC: ``verify`` checks nothing)."""
 
@@ -179,21 +192,23 @@ class SafetensorsReader(Reader):
         self.header_end = 8 + length
         head = prefix[:self.header_end] if len(prefix) >= self.header_end \
             else source.read(0, self.header_end)
-        try:
-            header = json.loads(bytes(head[8:]).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise NdpackError("HEADER_INVALID", "the safetensors header is not JSON") from None
-        if not isinstance(header, dict):
-            raise NdpackError("HEADER_INVALID", "the safetensors header is not an object")
-        metadata = header.pop("__metadata__", None) or {}
+        header = safetensors_header(bytes(head[8:]), self._limits)
+        metadata = header.pop("__metadata__", {})
+        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+            raise NdpackError("HEADER_INVALID", "the safetensors __metadata__ is not an object of "
+                              "strings")
         entries = []
         for name, t in header.items():
-            if not (isinstance(t, dict) and isinstance(t.get("shape"), list)
-                    and all(type(d) is int and d >= 0 for d in t["shape"])
-                    and isinstance(t.get("data_offsets"), list) and len(t["data_offsets"]) == 2
-                    and all(type(d) is int and d >= 0 for d in t["data_offsets"])):
-                raise NdpackError("HEADER_INVALID", f"tensor {name!r}", array=name)
-            if t.get("dtype") not in SAFETENSORS_DTYPES:
+            if not (isinstance(t, dict) and isinstance(t.get("dtype"), str)
+                    and isinstance(t.get("shape"), list) and isinstance(t.get("data_offsets"), list)
+                    and len(t["data_offsets"]) == 2):
+                raise NdpackError("HEADER_INVALID", f"tensor {name!r}: not an object of dtype (a "
+                                  "string), shape and data_offsets (lists)", array=name)
+            for d in t["shape"] + t["data_offsets"]:
+                if type(d) is not int or d < 0:  # a number here is one under a key "metadata"
+                    code = "BAD_NUMBER" if type(d) in (int, float) else "HEADER_INVALID"
+                    raise NdpackError(code, f"tensor {name!r}: {d!r} is not a size", array=name)
+            if t["dtype"] not in SAFETENSORS_DTYPES:
                 raise NdpackError("UNKNOWN_DTYPE", f"dtype {t.get('dtype')!r}", array=name)
             dtype = SAFETENSORS_DTYPES[t["dtype"]]
             begin, end = t["data_offsets"]
@@ -248,6 +263,7 @@ class SetReader(Mapping):
         self.total_size = metadata.get("total_size")
         self.shards = list(dict.fromkeys(self._weight_map.values()))
         self._readers: dict[str, Reader] = {}
+        self.closed = False
 
     def __len__(self) -> int:
         return len(self._weight_map)
@@ -281,7 +297,10 @@ class SetReader(Mapping):
                 from None
 
     def shard(self, shard: str) -> Reader:
-        """The reader of ``shard``, opened and checked against the index on first use."""
+        """The reader of ``shard``, opened and checked against the index on first use; CLOSED
+        once the set reader is closed (no shard is opened again)."""
+        if self.closed:
+            raise NdpackError("CLOSED", f"{self.location}: the set reader is closed")
         if shard in self._readers:
             return self._readers[shard]
         location = self.shard_location(shard)
@@ -362,6 +381,8 @@ class SetReader(Mapping):
     def verify(self) -> list[dict]:
         """Open every shard and check every record; one report per array, plus one per shard that
         cannot be opened: ``{"shard", "name" (None for a shard), "ok", "error"}``."""
+        if self.closed:
+            raise NdpackError("CLOSED", f"{self.location}: the set reader is closed")
         out = []
         for shard in self.shards:
             try:
@@ -374,6 +395,8 @@ class SetReader(Mapping):
         return out
 
     def close(self) -> None:
+        """Close every shard opened; reading afterwards is CLOSED."""
+        self.closed = True
         for reader in self._readers.values():
             reader.close()
         self._readers.clear()
@@ -402,6 +425,21 @@ def set_stem(index_path: str) -> str:
                       f"not {base!r}")
 
 
+def _block(lines: list[str], indent: str) -> str:
+    return "{\n" + ",\n".join(f"{indent}  {line}" for line in lines) + f"\n{indent}}}" \
+        if lines else "{}"
+
+
+def index_head(metadata: Mapping, weight_map: dict) -> str:
+    """The index's text up to its ``ndpack`` section, laid out as the TypeScript writer lays it out
+    (one array a line). ``metadata`` goes through ``save``'s writer of metadata: what ``save``
+    refuses is refused here (INVALID_ARGUMENT), an int beyond 2**53-1 is the double it equals."""
+    lines = [f"{reference._json_string(name)}: {reference._json_string(shard)}"
+             for name, shard in weight_map.items()]
+    return (f"{{\n  \"metadata\": {reference._json_metadata(metadata, 2)},\n"
+            f"  \"weight_map\": {_block(lines, '  ')}")
+
+
 class SetWriter:
     """Writes a sharded set: arrays declared up front as ``(name, dtype, shape)``, split in order
     into shards of at most ``max_shard_size`` payload bytes (one array per shard at least), then
@@ -417,6 +455,7 @@ class SetWriter:
             raise NdpackError("INVALID_ARGUMENT", "sets are written to local folders")
         self.index_path = os.path.abspath(os.fspath(index_path))
         stem = set_stem(self.index_path)
+        check_target(self.index_path)  # NOT_REGULAR_FILE before any shard is written
         if metadata is not None and (not isinstance(metadata, Mapping) or "total_size" in metadata):
             raise NdpackError("INVALID_ARGUMENT", "the set's metadata is a dict without the key "
                               "total_size (the writer sets it)")
@@ -437,10 +476,14 @@ class SetWriter:
         count = len(groups)
         self._plan = [(f"{stem}-{generation}-{k + 1:05d}-of-{count:05d}.ndp",
                        [arrays[i] for i in group]) for k, group in enumerate(groups)]
-        self._metadata = {"total_size": sum(e["byteLength"] for e in entries), **(metadata or {})}
         self._file_options = file_options
         self._shard_index = {arrays[i][0]: k for k, group in enumerate(groups) for i in group}
         self._weight_map = {name: self._plan[k][0] for name, k in self._shard_index.items()}
+        # The index's text but for the shards' sizes and CRCs, by save's JSON writer (the same
+        # refusals, INVALID_ARGUMENT, and numbers): a refusal comes before any shard is written.
+        self._index_head = index_head(
+            {"total_size": sum(e["byteLength"] for e in entries), **(metadata or {})},
+            self._weight_map)
         self._done: list[tuple[str, Writer]] = []
         self._writer: Writer | None = None
         self._shard = -1
@@ -495,20 +538,12 @@ class SetWriter:
             writer.rename_into_place()
         fsync_dir(folder)
         old_shards = self._current_shards()
-        index = {
-            "metadata": self._metadata,
-            "weight_map": self._weight_map,
-            "ndpack": {"version": 1, "shards": {
-                name: {"size": writer.size, "header_crc32": writer.header_crc32}
-                for name, writer in self._done}},
-        }
-        try:
-            text = json.dumps(index, indent=2, allow_nan=False, ensure_ascii=False)
-        except (TypeError, ValueError) as ex:
-            raise NdpackError("INVALID_ARGUMENT", f"the set's metadata is not JSON: {ex}") \
-                from None
+        shards = [f"{reference._json_string(name)}: {{\"size\":{writer.size},"
+                  f"\"header_crc32\":{writer.header_crc32}}}" for name, writer in self._done]
+        text = (f"{self._index_head},\n  \"ndpack\": {{\n    \"version\": {SET_INDEX_VERSION},\n"
+                f"    \"shards\": {_block(shards, '    ')}\n  }}\n}}\n")
         with AtomicFile(self.index_path) as out:
-            out.write(text.encode("utf-8") + b"\n")
+            out.write(text.encode("utf-8"))
             out.commit()
         for shard in old_shards - set(self._weight_map.values()):
             try:
@@ -545,7 +580,8 @@ class SetWriter:
 def save_set(index_path, arrays, *, metadata=None, max_shard_size=DEFAULT_MAX_SHARD_SIZE,
              **file_options) -> None:
     """Write ``arrays`` (a dict, or ``(name, array)`` pairs) as a sharded set (see SetWriter)."""
-    pairs = [(name, np.ascontiguousarray(a)) for name, a in reference._pairs(arrays)]
+    # np.asarray, not np.ascontiguousarray: that one makes a 0-d array 1-d
+    pairs = [(name, np.asarray(a, order="C")) for name, a in reference._pairs(arrays)]
     declared = [(name, a.dtype, a.shape) for name, a in pairs]
     with SetWriter(index_path, declared, metadata=metadata, max_shard_size=max_shard_size,
                    **file_options) as writer:

@@ -38,15 +38,30 @@ def declared_entries(arrays, byte_order: str) -> list[dict]:
                 from None
         reference._check_name(name, seen)
         dtype = declared_dtype(dtype)
-        shape = [int(d) for d in shape]
-        if any(d < 0 for d in shape):
-            raise NdpackError("INVALID_ARGUMENT", f"array {name!r}: negative dimension in {shape}",
-                              array=name)
         size = DTYPES[dtype][0]
+        shape = reference._check_shape(name, shape, size)  # BAD_SHAPE, as save refuses it
         entries.append({"name": name, "dtype": dtype, "shape": shape, "order": "C",
                         "byteOrder": "big" if byte_order == "big" and size > 1 else "little",
                         "codec": "none", "byteLength": math.prod(shape) * size})
     return entries
+
+
+def check_rows_dtype(name: str, given: np.dtype, declared: str) -> None:
+    """Rows written to an array declared ``declared`` must be of that dtype, in either byte order
+    (INVALID_ARGUMENT otherwise: their bits are never reinterpreted as another dtype's, nor cast).
+    The one other form accepted is the raw bits of bfloat16 and the float8 types (``uint16``,
+    ``uint8``), the form in which they are read without ml_dtypes or with ``raw_bits=True``."""
+    try:
+        actual = reference._ndpack_dtype(given)
+    except NdpackError:
+        actual = None
+    size, _, _, ml_name = DTYPES[declared]
+    if actual == declared or (ml_name is not None and given.kind == "u"
+                              and given.itemsize == size):
+        return
+    raise NdpackError("INVALID_ARGUMENT", f"array {name!r} is declared {declared}: rows of numpy "
+                      f"dtype {given} are not written as {declared} (convert them with astype)",
+                      array=name)
 
 
 def out_of_order(name: str, pending: str) -> NdpackError:
@@ -65,16 +80,20 @@ class Writer:
     dtype. Arrays are C-order and uncompressed (their sizes must be known before their bytes).
     ``write(name, rows)`` appends rows (an array whose shape is the declared one with any first
     dimension; a 0-d array is written in one piece) to the array being written: arrays are written
-    in declared order, each completely. Options: ``metadata``, ``alignment``, ``byte_order``,
-    ``checksum``, as for ``save``; the bytes are those ``save`` writes for the same arrays.
+    in declared order, each completely. Rows are of the declared dtype (either byte order; for
+    bfloat16 and the float8 types, their ml_dtypes dtype or their raw bits, ``uint16``/``uint8``):
+    anything else is INVALID_ARGUMENT, never converted. A declared shape ``save`` would refuse is
+    BAD_SHAPE. Options: ``metadata``, ``alignment``, ``byte_order``, ``checksum``, as for
+    ``save``; the bytes are those ``save`` writes for the same arrays.
 
     ``file`` is a path (written under a temporary name, fsynced and renamed into place by
-    ``close``, as ``save`` does) or a writable binary file object. ``close`` fails with WRITE_SIZE,
-    and leaves no file, when an array is incomplete; leaving the ``with`` block on an exception
-    removes the temporary file. After ``close``, ``size`` and ``header_crc32`` describe the file."""
+    ``close``, as ``save`` does: NOT_REGULAR_FILE for a symbolic link unless ``follow_symlinks``)
+    or a writable binary file object. ``close`` fails with WRITE_SIZE, and leaves no file, when an
+    array is incomplete; leaving the ``with`` block on an exception removes the temporary file.
+    After ``close``, ``size`` and ``header_crc32`` describe the file."""
 
     def __init__(self, file, arrays, *, metadata=None, alignment=64, byte_order="little",
-                 checksum="crc32"):
+                 checksum="crc32", follow_symlinks=False):
         reference._check_file_options(alignment, byte_order, checksum, metadata)
         self._entries = declared_entries(arrays, byte_order)
         head = reference.layout(self._entries, alignment=alignment, checksum=checksum,
@@ -84,7 +103,8 @@ class Writer:
         self._crc_bytes = 4 if checksum == "crc32" else 0
         self._options = {"byte_order": byte_order, "codec": "none", "compression_level": 6,
                          "order": None}
-        self._atomic = None if hasattr(file, "write") else AtomicFile(file)
+        self._atomic = None if hasattr(file, "write") \
+            else AtomicFile(file, follow_symlinks=follow_symlinks)
         self._out = file if self._atomic is None else self._atomic
         self._data_start = len(head)
         self.size = self._data_start + (self._entries[-1]["offset"] + self._entries[-1]["byteLength"]
@@ -135,6 +155,8 @@ class Writer:
         e = self._entries[self._current]
         if name != e["name"]:
             raise out_of_order(name, e["name"])
+        rows = np.asarray(rows)
+        check_rows_dtype(name, rows.dtype, e["dtype"])
         spec = {"data": rows, "dtype": e["dtype"], "order": "C", "byte_order": e["byteOrder"]}
         entry, stored = reference._array_bytes(name, spec, self._options)
         shape = entry["shape"]
@@ -192,9 +214,10 @@ class Writer:
             self.abort()
 
 
-def save_atomic(path, chunks) -> None:
-    """Write ``chunks`` to ``path`` atomically: temporary file, fsync, rename, folder fsync."""
-    with AtomicFile(path) as out:
+def save_atomic(path, chunks, *, follow_symlinks: bool = False) -> None:
+    """Write ``chunks`` to ``path`` atomically: temporary file, fsync, rename, folder fsync (see
+    ``AtomicFile`` for the targets refused and the permission bits kept)."""
+    with AtomicFile(path, follow_symlinks=follow_symlinks) as out:
         for chunk in chunks:
             out.write(chunk)
         out.commit()

@@ -106,14 +106,15 @@ READERS_KEPT = 64
 
 
 class _File:
-    """A picklable handle on one file: its location and reader options, and a key that changes when
-    the file does (size; for a local file, its modification time too)."""
+    """A picklable handle on one file: its location, reader class and options, and a key that
+    changes when the file does (size; for a local file, its modification time too)."""
 
-    __slots__ = ("location", "options", "key")
+    __slots__ = ("location", "options", "reader_class", "key")
 
     def __init__(self, reader: Reader, options: dict):
         self.location = reader.location
         self.options = options
+        self.reader_class = type(reader)  # Reader, or a set's SafetensorsReader
         stamp = reader.size
         if not is_url(reader.location):
             stat = os.stat(reader.location)
@@ -124,16 +125,18 @@ class _File:
             _READERS.move_to_end(self.key)
 
     def __getstate__(self):
-        return self.location, self.options, self.key
+        return self.location, self.options, self.reader_class, self.key
 
     def __setstate__(self, state):
-        self.location, self.options, self.key = state
+        self.location, self.options, self.reader_class, self.key = state
 
     def reader(self) -> Reader:
         with _READERS_LOCK:
             reader = _READERS.get(self.key)
-            if reader is None:
-                reader = _READERS[self.key] = open_file(self.location, **self.options)
+            if reader is None or reader.closed:  # a reader given to from_ndpack, closed since
+                reader = _READERS[self.key] = open_file(self.location,
+                                                        reader_class=self.reader_class,
+                                                        **self.options)
                 while len(_READERS) > READERS_KEPT:
                     _READERS.popitem(last=False)
             _READERS.move_to_end(self.key)
@@ -224,14 +227,26 @@ def from_ndpack(source, name=None, *, chunks="auto", verify: bool = True, storag
 
     ``chunks``: rows per chunk along the first axis (an int), a byte size per chunk ("64MiB";
     "auto", the default, is Dask's ``array.chunk-size``), or a tuple of row counts. ``verify``: see
-    the module documentation. ``storage_options``, ``raw_bits`` and limits are ``ndpack.open``'s."""
-    options = dict(storage_options=storage_options, raw_bits=raw_bits, **limits)
-    reader = source if isinstance(source, (Reader, SetReader)) else open_ndpack(source, **options)
+    the module documentation. ``storage_options``, ``raw_bits`` and limits are ``ndpack.open``'s;
+    a reader brings its own (INVALID_ARGUMENT when they are given with it), which every task that
+    opens the file again uses."""
+    if isinstance(source, (Reader, SetReader)):
+        if storage_options is not None or raw_bits or limits:
+            raise NdpackError("INVALID_ARGUMENT", "storage_options, raw_bits and limits are the "
+                              "reader's: give them to ndpack.open, not with a reader")
+        reader = source
+    else:
+        reader = open_ndpack(source, storage_options=storage_options, raw_bits=raw_bits, **limits)
     names = [name] if isinstance(name, str) else list(reader) if name is None else list(name)
     arrays = {}
     for n in names:
         file_reader = reader.reader_of(n) if isinstance(reader, SetReader) else reader
         file_reader.info(n)  # NOT_FOUND before any graph is built
+        # Each task reopens the file (in another process, or once the cache dropped it) with the
+        # options of the reader it was built from, so every scheduler reads the same arrays.
+        _, file_storage_options, file_raw_bits, file_limits = file_reader._open_args
+        options = dict(storage_options=file_storage_options, raw_bits=file_raw_bits,
+                       **file_limits)
         arrays[n] = _array(file_reader, options, n, chunks, verify)
     return arrays[name] if isinstance(name, str) else arrays
 
@@ -273,7 +288,10 @@ def to_ndpack(arrays, target, *, metadata=None, window: int | None = None, max_s
     window = window or os.cpu_count() or 1
     with writer:
         for name, a in prepared.items():
-            blocks = [a] if a.ndim == 0 else [a.blocks[i] for i in range(a.numblocks[0])]
+            # Blocks of 0 bytes are neither computed nor written: the streaming writer completes
+            # an array of 0 bytes by itself, and an array once its last byte is written.
+            blocks = [a] if a.ndim == 0 else [a.blocks[i] for i in range(a.numblocks[0])
+                                              if a.blocks[i].size]
             for first in range(0, len(blocks), window):
                 computed = dask.compute(*blocks[first : first + window], **(compute_options or {}))
                 for block in computed:

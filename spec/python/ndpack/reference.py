@@ -125,7 +125,10 @@ Errors
 Every failure caused by the bytes of a file raises ``NdpackError`` whose ``code`` is one of the codes
 of FORMAT.md section 9, reported for the FIRST failing check in that section's order; ``array``
 names the array when there is one. Programming errors (bad options, unwritable values) raise
-``NdpackError("INVALID_ARGUMENT")``; ``COPY_REQUIRED`` and ``NOT_FOUND`` are described above.
+``NdpackError("INVALID_ARGUMENT")``, except a shape that readers would refuse (section 9 steps 12
+and 13: a dimension that is not a non-negative integer, more than 2^53-1 bytes even when another
+dimension is 0), which is ``BAD_SHAPE`` as in the TypeScript writer. ``COPY_REQUIRED`` and
+``NOT_FOUND`` are described above.
 Operating-system errors (a missing file...) are raised as the usual ``OSError``.
 
 Strict JSON (FORMAT.md section 2.1) is implemented by a small iterative parser in this module, not
@@ -427,7 +430,9 @@ def _parse_strict(text: str, max_depth: int, max_nodes: int) -> dict:
         key_pos = pos
         key, pos = _parse_string(text, pos)
         if key in frame[0]:
-            raise NdpackError("DUPLICATE_KEY", f"key {key!r} repeated at character {key_pos}")
+            error = NdpackError("DUPLICATE_KEY", f"key {key!r} repeated at character {key_pos}")
+            error.key, error.depth = key, len(stack)  # the object's depth: the header's is 1
+            raise error
         pos = _WS_RE.match(text, pos).end()
         if text[pos : pos + 1] != ":":
             raise _json_error(pos, "expected ':'")
@@ -606,6 +611,8 @@ def _json_scalar(v: Any) -> str:
             v = int(v)
         elif isinstance(v, np.floating):
             v = float(v)
+        elif isinstance(v, np.str_):
+            v = str(v)
         else:
             raise NdpackError("INVALID_ARGUMENT", f"cannot write a {type(v).__name__} in metadata")
     if isinstance(v, int):
@@ -1183,6 +1190,7 @@ def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
     if src_dt.itemsize != size or src_word != word:
         raise NdpackError("INVALID_ARGUMENT", f"array {name!r}: numpy dtype {src_dt} cannot be "
                           f"written as {dtype}", array=name)
+    _check_shape(name, a.shape, size)
     order = order or opts["order"]
     if order is None:
         order = "F" if a.flags.f_contiguous and not a.flags.c_contiguous else "C"
@@ -1202,8 +1210,6 @@ def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
     if dtype == "bool" and nbytes and np.frombuffer(raw, np.uint8).max() > 1:
         raise NdpackError("INVALID_ARGUMENT", f"array {name!r}: a bool byte other than 0 or 1 "
                           "(FORMAT.md section 3)", array=name)
-    if nbytes > MAX_SAFE_INTEGER:
-        raise NdpackError("INVALID_ARGUMENT", f"array {name!r} is too large", array=name)
     stored = raw
     if codec != "none":
         src = _shuffle(raw, word) if codec == "shuffle+deflate" else raw
@@ -1274,6 +1280,32 @@ def _check_name(name, seen: set) -> None:
         raise NdpackError("INVALID_ARGUMENT", f"name {name!r} given twice", array=name)
     seen.add(name)
     _json_string(name)
+
+
+def _check_shape(name: str, shape, itemsize: int) -> list[int]:
+    """A shape a writer accepts: section 9 steps 12 and 13 on the writer's side, as the TypeScript
+    encoder checks them. BAD_SHAPE unless it is a list or tuple of non-negative integers (``int``
+    or numpy integers, not bools) whose non-zero ones times ``itemsize`` are at most 2^53-1 bytes;
+    LIMIT_EXCEEDED beyond 64 dimensions (readers' default ``max_dims``)."""
+    if isinstance(shape, np.ndarray) and shape.ndim == 1:
+        shape = shape.tolist()
+    if not isinstance(shape, (list, tuple)) or not all(
+            isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0
+            for d in shape):
+        raise NdpackError("BAD_SHAPE", f"array {name!r}: shape must be a list of non-negative "
+                          f"integers, got {shape!r}", array=name)
+    dims = [int(d) for d in shape]
+    if len(dims) > DEFAULT_LIMITS["max_dims"]:
+        raise NdpackError("LIMIT_EXCEEDED", f"array {name!r} has {len(dims)} dimensions, more "
+                          f"than the {DEFAULT_LIMITS['max_dims']} readers accept", array=name)
+    nonzero = itemsize  # step 13: bounded even when another dimension is 0
+    for d in dims:
+        if d:
+            nonzero *= d
+    if nonzero > MAX_SAFE_INTEGER:
+        raise NdpackError("BAD_SHAPE", f"array {name!r}: shape {dims} holds more than 2^53-1 "
+                          "bytes", array=name)
+    return dims
 
 
 def _encode(arrays, *, metadata=None, alignment=64, byte_order="little", checksum="crc32",

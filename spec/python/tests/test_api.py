@@ -88,6 +88,86 @@ def test_save_writes_a_new_file_with_the_umask_mode(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
+def test_save_over_an_existing_file_keeps_its_permission_bits_not_0644(tmp_path):
+    path = tmp_path / "private.ndp"
+    umask = os.umask(0o022)
+    try:
+        ndpack.save(path, {"x": np.arange(2)})
+        os.chmod(path, 0o600)
+        ndpack.save(path, {"x": np.arange(3)})
+        assert path.stat().st_mode & 0o7777 == 0o600
+        os.chmod(path, 0o640)
+        with ndpack.Writer(path, [("x", "i8", (1,))]) as w:
+            w.write("x", np.arange(1))
+        assert path.stat().st_mode & 0o7777 == 0o640
+    finally:
+        os.umask(umask)
+    assert ndpack.load(path)["x"].tolist() == [0]
+
+
+def test_save_to_a_symbolic_link_is_NOT_REGULAR_FILE_unless_follow_symlinks(tmp_path):
+    target = tmp_path / "target.ndp"
+    ndpack.save(target, {"x": np.arange(2)})
+    os.chmod(target, 0o600)
+    link = tmp_path / "link.ndp"
+    link.symlink_to("target.ndp")
+    for save in (lambda: ndpack.save(link, {"x": np.arange(3)}),
+                 lambda: ndpack.Writer(link, [("x", "i8", (3,))])):
+        with pytest.raises(NdpackError) as info:
+            save()
+        assert info.value.code == "NOT_REGULAR_FILE"
+    assert link.is_symlink() and ndpack.load(target)["x"].tolist() == [0, 1]
+    assert sorted(os.listdir(tmp_path)) == ["link.ndp", "target.ndp"]
+    ndpack.save(link, {"x": np.arange(3)}, follow_symlinks=True)  # replaces the file it points to
+    assert link.is_symlink() and ndpack.load(link)["x"].tolist() == [0, 1, 2]
+    assert target.stat().st_mode & 0o777 == 0o600
+    (tmp_path / "dangling.ndp").symlink_to("nowhere.ndp")
+    for path in (tmp_path / "dangling.ndp", tmp_path):
+        with pytest.raises(NdpackError) as info:
+            ndpack.save(path, {"x": np.arange(3)}, follow_symlinks=True)
+        assert info.value.code == "NOT_REGULAR_FILE"
+    with pytest.raises(NdpackError) as info:
+        ndpack.save(str(tmp_path / "new.ndp") + os.sep, {"x": np.arange(3)})
+    assert info.value.code == "NOT_REGULAR_FILE"
+    assert sorted(os.listdir(tmp_path)) == ["dangling.ndp", "link.ndp", "target.ndp"]
+
+
+@pytest.mark.parametrize("length", [249, 255])
+def test_save_to_a_name_of_249_to_255_bytes_works_not_file_name_too_long(tmp_path, length):
+    name = "n" * (length - 4) + ".ndp"
+    ndpack.save(tmp_path / name, {"x": np.arange(3)})
+    ndpack.save(tmp_path / name, {"x": np.arange(4)})  # over it
+    assert os.listdir(tmp_path) == [name]
+    assert ndpack.load(tmp_path / name)["x"].tolist() == [0, 1, 2, 3]
+    wide = "é" * ((length - 4) // 2) + ".ndp"  # 2-byte characters: cut between characters
+    ndpack.save(tmp_path / wide, {"x": np.arange(1)})
+    assert ndpack.load(tmp_path / wide)["x"].tolist() == [0]
+
+
+def test_temporary_names_are_in_the_same_folder_hidden_and_at_most_the_final_names_length():
+    from ndpack._io import temporary_name
+    for name in ("a.ndp", "n" * 60 + ".ndp", "n" * 251 + ".ndp", "é" * 125 + ".ndp"):
+        temp = temporary_name(name)
+        assert temp.startswith(".") and temp.endswith(".tmp") and "/" not in temp
+        assert len(temp.encode()) <= max(len(name.encode()), 64)
+        assert name.startswith(temp[1:].rsplit(".", 2)[0])
+    assert temporary_name("a.ndp") != temporary_name("a.ndp")
+
+
+def test_metadata_takes_numpy_str_values_and_keys_as_strings_not_INVALID_ARGUMENT(tmp_path):
+    metadata = {"name": np.str_("hi"), np.str_("key"): [np.str_("a"), np.str_("é\n")],
+                "n": np.int32(3)}
+    expected = {"name": "hi", "key": ["a", "é\n"], "n": 3}
+    data = ndpack.dumps({"a": np.ones(1)}, metadata=metadata)
+    assert ndpack.loads(data).metadata == expected
+    assert data == ndpack.dumps({"a": np.ones(1)}, metadata=expected)
+    ndpack.save_set(tmp_path / "m.ndp.index.json", {"a": np.ones(1)}, metadata=metadata)
+    assert ndpack.open(tmp_path / "m.ndp.index.json").metadata == expected
+    with pytest.raises(NdpackError) as info:  # bytes are not text
+        ndpack.dumps({"a": np.ones(1)}, metadata={"b": np.bytes_(b"hi")})
+    assert info.value.code == "INVALID_ARGUMENT"
+
+
 def test_load_of_a_url_is_INVALID_ARGUMENT():
     with pytest.raises(NdpackError) as info:
         ndpack.load("http://127.0.0.1:9/a.ndp")
@@ -122,6 +202,20 @@ def test_open_of_a_missing_name_is_NOT_FOUND_and_a_KeyError(tmp_path):
         r.info("nope")
     assert info.value.code == "NOT_FOUND"
     assert r.get("nope") is None
+
+
+def test_reading_a_closed_reader_is_CLOSED_and_arrays_read_before_stay_valid(tmp_path):
+    path = tmp_path / "a.ndp"
+    ndpack.save(path, {"a": np.arange(10.0)})
+    with ndpack.open(path) as r:
+        a = r.read("a")
+    assert a.sum() == 45.0
+    for read in (lambda: r.read("a"), lambda: r.read("a", verify=False),
+                 lambda: r.read_rows("a", 0, 2), r.verify, lambda: r["a"]):
+        with pytest.raises(NdpackError) as info:
+            read()
+        assert info.value.code == "CLOSED"
+    assert r.info("a").shape == (10,) and list(r) == ["a"]
 
 
 def test_read_rows_of_a_0d_array_is_INVALID_ARGUMENT(tmp_path):
@@ -202,6 +296,25 @@ def test_a_reader_pickles_as_the_arguments_that_open_it(tmp_path):
     np.testing.assert_array_equal(again.read("x"), np.arange(5))
 
 
+@pytest.mark.parametrize("shape, dtype", [((0, 2**52), "u8"), ((0, 2**53), "u1"),
+                                          ((0, 2**60), "u1"), ((2**27, 0, 2**27), "u1")])
+def test_dumps_and_save_of_a_shape_readers_refuse_are_BAD_SHAPE_and_write_nothing(
+        tmp_path, shape, dtype):
+    a = np.empty(shape, dtype)  # numpy holds it: no element
+    with pytest.raises(NdpackError) as info:
+        ndpack.dumps({"a": a})
+    assert (info.value.code, info.value.array) == ("BAD_SHAPE", "a")
+    with pytest.raises(NdpackError) as info:
+        ndpack.save(tmp_path / "a.ndp", {"a": a})
+    assert info.value.code == "BAD_SHAPE"
+    assert os.listdir(tmp_path) == []
+
+
+def test_dumps_of_the_largest_shape_readers_accept_reads_back():
+    a = np.empty((0, 2**53 - 1), "u1")
+    assert ndpack.loads(ndpack.dumps({"a": a})).info("a").shape == (0, 2**53 - 1)
+
+
 # --------------------------------------------------------------------------------------------------
 # Streaming writer
 # --------------------------------------------------------------------------------------------------
@@ -270,6 +383,68 @@ def test_writer_given_another_dtype_is_INVALID_ARGUMENT(tmp_path):
         with ndpack.Writer(tmp_path / "w.ndp", [("a", "float32", (2,))]) as w:
             w.write("a", np.zeros(2, "f8"))
     assert info.value.code == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize("declared, rows", [
+    ("float64", [[1, 2, 3], [4, 5, 6]]),  # Python ints: int64 rows of the same item size
+    ("float64", np.arange(6, dtype="i8").reshape(2, 3)),
+    ("int64", np.array([[1.5, 2.0, -1.0], [0.0, 1.0, 2.0]])),
+    ("uint64", np.arange(6, dtype="i8").reshape(2, 3)),
+    ("bool", np.ones((2, 3), "u1")),
+])
+def test_writer_given_rows_of_another_dtype_of_the_same_item_size_is_INVALID_ARGUMENT(
+        tmp_path, declared, rows):
+    with pytest.raises(NdpackError) as info:
+        with ndpack.Writer(tmp_path / "w.ndp", [("x", declared, (2, 3))]) as w:
+            w.write("x", rows)
+    assert info.value.code == "INVALID_ARGUMENT"
+    assert info.value.array == "x"
+    assert os.listdir(tmp_path) == []
+
+
+def test_set_writer_given_rows_of_another_dtype_of_the_same_item_size_is_INVALID_ARGUMENT(
+        tmp_path):
+    index = tmp_path / "m.ndp.index.json"
+    with pytest.raises(NdpackError) as info:
+        with ndpack.SetWriter(index, [("x", "float64", (3,))]) as w:
+            w.write("x", np.array([1, 2, 3]))
+    assert info.value.code == "INVALID_ARGUMENT"
+    assert os.listdir(tmp_path) == []
+
+
+def test_writer_takes_rows_of_the_declared_dtype_in_either_byte_order_and_raw_bfloat16_bits(
+        tmp_path):
+    path = tmp_path / "w.ndp"
+    bits = np.array([0x3F80, 0x4000], "u2")  # bfloat16 1.0 and 2.0
+    with ndpack.Writer(path, [("f", "float32", (2,)), ("h", "bfloat16", (2,))]) as w:
+        w.write("f", np.array([1.5, -2.0], ">f4"))
+        w.write("h", bits)
+    f = ndpack.load(path)
+    assert f["f"].tolist() == [1.5, -2.0]
+    assert f["h"].astype("f4").tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("shape", [(2.7,), "12", 3, (True,), (2, -1), (0, 2**53), [np.float64(2)]],
+                         ids=["float", "str", "int", "bool", "negative", "too-large", "np-float"])
+def test_writer_declaring_a_shape_save_refuses_is_BAD_SHAPE_and_writes_nothing(tmp_path, shape):
+    with pytest.raises(NdpackError) as info:
+        ndpack.Writer(tmp_path / "w.ndp", [("a", "u1", shape)])
+    assert (info.value.code, info.value.array) == ("BAD_SHAPE", "a")
+    with pytest.raises(NdpackError) as info:
+        ndpack.SetWriter(tmp_path / "m.ndp.index.json", [("a", "u1", shape)])
+    assert info.value.code == "BAD_SHAPE"
+    assert os.listdir(tmp_path) == []
+
+
+def test_writer_takes_shapes_of_numpy_integers_lists_and_tuples(tmp_path):
+    path = tmp_path / "w.ndp"
+    with ndpack.Writer(path, [("a", "u1", [np.int64(2), 3]), ("b", "u1", (np.uint8(2),)),
+                              ("c", "u1", ())]) as w:
+        w.write("a", np.ones((2, 3), "u1"))
+        w.write("b", np.zeros(2, "u1"))
+        w.write("c", np.uint8(7))
+    f = ndpack.load(path)
+    assert (f["a"].shape, f["b"].shape, f["c"].tolist()) == ((2, 3), (2,), 7)
 
 
 def test_writer_after_close_is_CLOSED(tmp_path):

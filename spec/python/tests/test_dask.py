@@ -86,6 +86,49 @@ def test_a_sets_arrays_are_read_from_their_shards(data):
     np.testing.assert_array_equal(x.compute(), arrays["x"])
 
 
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_from_ndpack_of_a_reader_keeps_its_raw_bits_and_limits_in_every_process(
+        tmp_path, scheduler, run):
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    w = np.arange(8, dtype="f4").astype(ml_dtypes.bfloat16).reshape(4, 2)
+    ndpack.save(tmp_path / "bf.ndp", {"w": w})
+    x = nd.from_ndpack(ndpack.open(tmp_path / "bf.ndp", raw_bits=True), "w", chunks=2)
+    got = x.compute(**run)
+    assert x.dtype == got.dtype == np.uint16
+    np.testing.assert_array_equal(got, w.view(np.uint16))
+    name = "n" * 5000  # above the default max_name_bytes (4096)
+    ndpack.save(tmp_path / "long.ndp", {name: np.arange(6.0)})
+    y = nd.from_ndpack(ndpack.open(tmp_path / "long.ndp", max_name_bytes=8192), name, chunks=3)
+    assert y.sum().compute(**run) == 15.0
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_from_ndpack_of_a_safetensors_set_reads_its_shards_in_every_process_not_BAD_MAGIC(
+        tmp_path, scheduler, run):
+    from safetensors.numpy import save_file
+    save_file({"w": np.arange(12, dtype="f4").reshape(4, 3)}, str(tmp_path / "m-1.safetensors"))
+    (tmp_path / "m.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"w": "m-1.safetensors"}}))
+    x = nd.from_ndpack(str(tmp_path / "m.safetensors.index.json"), "w", chunks=2)
+    np.testing.assert_array_equal(x.compute(**run), np.arange(12, dtype="f4").reshape(4, 3))
+
+
+def test_from_ndpack_of_a_reader_with_options_of_its_own_is_INVALID_ARGUMENT(data):
+    folder, _ = data
+    with ndpack.open(folder / "file.ndp") as r:
+        for options in ({"raw_bits": True}, {"max_name_bytes": 10}, {"storage_options": {}}):
+            with pytest.raises(NdpackError) as info:
+                nd.from_ndpack(r, "x", **options)
+            assert info.value.code == "INVALID_ARGUMENT"
+
+
+def test_from_ndpack_of_a_reader_closed_since_reopens_the_file(data):
+    folder, arrays = data
+    with ndpack.open(folder / "file.ndp") as r:
+        x = nd.from_ndpack(r, "ids", chunks=100)
+    np.testing.assert_array_equal(x.compute(scheduler="threads"), arrays["ids"])
+
+
 @pytest.mark.parametrize("chunks, expected", [
     (300, (300, 300, 300, 101)),
     ("17000B", (250, 250, 250, 250, 1)),  # rows of 17 float32: 68 bytes
@@ -179,6 +222,32 @@ def test_to_ndpack_writes_a_set_that_from_ndpack_reads(data, tmp_path):
     assert len(s.shards) >= 2 and s.metadata == {"note": "plus one"}
     for name, a in arrays.items():
         np.testing.assert_array_equal(s[name], a + 1)
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (3, 0), (0,)])
+def test_to_ndpack_of_a_zero_byte_array_before_another_is_written_not_INVALID_ARGUMENT(
+        tmp_path, shape):
+    arrays = {"e": da.zeros(shape, chunks=2), "x": da.ones(4, chunks=2)}
+    nd.to_ndpack(arrays, tmp_path / "o.ndp")
+    f = ndpack.load(tmp_path / "o.ndp")
+    assert f["e"].shape == shape and f["e"].dtype == np.float64
+    assert f["x"].tolist() == [1.0] * 4
+    assert (tmp_path / "o.ndp").read_bytes() == ndpack.dumps(
+        {"e": np.zeros(shape), "x": np.ones(4)})
+
+
+@pytest.mark.parametrize("target", ["o.ndp", "o.ndp.index.json"])
+def test_to_ndpack_of_a_trailing_zero_row_block_is_written_not_WRITE_SIZE(tmp_path, target):
+    x = da.arange(10, chunks=5)
+    y = x[x < 5]
+    y.compute_chunk_sizes()  # chunks ((5, 0),): the last block has no rows
+    assert y.chunks == ((5, 0),)
+    for arrays in ({"y": y}, {"y": y, "z": da.ones(3, chunks=3)}):
+        nd.to_ndpack(arrays, tmp_path / target)
+        with ndpack.open(tmp_path / target) as f:
+            assert f["y"].tolist() == [0, 1, 2, 3, 4]
+            if "z" in arrays:
+                assert f["z"].tolist() == [1.0, 1.0, 1.0]
 
 
 def test_to_ndpack_of_arrays_of_unknown_size_is_INVALID_ARGUMENT(tmp_path):

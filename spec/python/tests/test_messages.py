@@ -8,13 +8,16 @@ from __future__ import annotations
 import io
 import json
 import socket
+import struct
 import threading
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import ndpack
+from ndpack import _messages, reference
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 
@@ -123,6 +126,46 @@ def test_limits_apply_to_each_message_and_max_message_bytes_skips_one():
     messages, errors = read_all(io.BytesIO(ok + big + ok), max_message_bytes=1000)
     assert [m[0] for m in messages] == [0, 2]
     assert errors == [(1, "LIMIT_EXCEEDED", True)]
+
+
+def head_claiming(nbytes: int) -> bytes:
+    """The valid head (preamble, header, padding) of a message of one uint8 array of ``nbytes``."""
+    entry = {"name": "a", "dtype": "uint8", "shape": [nbytes], "order": "C", "byteOrder": "little",
+             "offset": 0, "byteLength": nbytes}
+    header = reference.canonical_header({"alignment": 64, "checksum": "crc32",
+                                         "dataLength": nbytes + 4, "metadata": {},
+                                         "arrays": [entry]})
+    fixed = struct.pack("<HHI", 1, 0, len(header))
+    head = reference.MAGIC + fixed + struct.pack("<I", zlib.crc32(header, zlib.crc32(fixed))) \
+        + header
+    return head + bytes(-len(head) % 64)
+
+
+def test_a_header_claiming_1_TiB_in_a_short_stream_is_TRUNCATED_not_MemoryError():
+    stream = head_claiming(2**40) + stream_of(MIXED[0])  # 256 bytes follow the head, not 1 TiB
+    reader = ndpack.read_messages(io.BytesIO(stream))
+    with pytest.raises(ndpack.NdpackError) as first:
+        next(reader)
+    assert (first.value.code, first.value.recoverable, first.value.message_index) == \
+        ("TRUNCATED", False, 0)
+    with pytest.raises(ndpack.NdpackError) as again:
+        next(reader)
+    assert again.value is first.value
+    messages, errors = read_all(io.BytesIO(stream), max_message_bytes=1 << 20)
+    assert (messages, errors) == ([], [(0, "TRUNCATED", False)])
+
+
+def test_a_message_longer_than_the_first_read_is_read_whole_as_bytes_arrive(monkeypatch):
+    monkeypatch.setattr(_messages, "FIRST_MESSAGE_READ", 100)  # the buffer grows many times
+    big = {"x": np.arange(10_000, dtype="f8"), "y": np.arange(77, dtype="u1")}
+    stream = stream_of(MIXED[0], (big, {"n": "big"}), MIXED[1])
+    messages, errors = read_all(io.BytesIO(stream))
+    assert errors == [] and [m[1] for m in messages] == [{"n": 0}, {"n": "big"}, {"n": 1}]
+    for name, a in big.items():
+        np.testing.assert_array_equal(messages[1][2][name], a)
+    stream = stream_of(MIXED[0], (big, {"n": "big"}))
+    for keep in (1000, 50_000, len(stream) - 1):
+        assert read_all(io.BytesIO(stream[:keep]))[1][-1] == (1, "TRUNCATED", False)
 
 
 def test_bytes_after_the_last_message_are_bad_magic_and_an_empty_stream_has_no_messages():

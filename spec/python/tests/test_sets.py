@@ -67,6 +67,19 @@ def test_open_of_an_index_reads_the_set(tmp_path):
         assert all(report["ok"] for report in s.verify())
 
 
+def test_reading_a_closed_set_reader_is_CLOSED_and_opens_no_shard_again(tmp_path):
+    index = write_set(tmp_path)
+    with ndpack.open(index) as s:
+        bias = s["bias"]
+    np.testing.assert_array_equal(bias, ARRAYS["bias"])
+    for read in (lambda: s.read("bias"), lambda: s["layer.0.weight"], s.verify,
+                 lambda: s.read_rows("bias", 0, 2), lambda: s.info("layer.4.weight")):
+        with pytest.raises(NdpackError) as info:
+            read()
+        assert info.value.code == "CLOSED"
+    assert s._readers == {}  # nothing was opened again
+
+
 def test_rewriting_a_set_keeps_the_old_one_readable_until_the_new_index_then_removes_it(tmp_path):
     index = write_set(tmp_path)
     old = ndpack.open(index)
@@ -96,6 +109,39 @@ def test_set_metadata_with_total_size_is_INVALID_ARGUMENT(tmp_path):
     with pytest.raises(NdpackError) as info:
         write_set(tmp_path, metadata={"total_size": 1})
     assert info.value.code == "INVALID_ARGUMENT"
+
+
+def test_set_metadata_takes_what_save_takes_numpy_scalars_and_ints_beyond_2_53(tmp_path):
+    metadata = {"lr": np.float32(0.5), "steps": np.int64(7), "seed": 2**60, "on": np.bool_(True),
+                "nested": [1, {"k": None}]}
+    index = write_set(tmp_path, metadata=metadata)
+    expected = {"lr": 0.5, "steps": 7, "seed": float(2**60), "on": True, "nested": [1, {"k": None}]}
+    assert ndpack.open(index).metadata == expected
+    ndpack.save(tmp_path / "f.ndp", {"a": np.zeros(1)}, metadata=metadata)
+    assert ndpack.load(tmp_path / "f.ndp").metadata == expected
+
+
+@pytest.mark.parametrize("metadata", [
+    {"seed": 2**63 - 1},  # not exactly a double: save refuses it too
+    {"x": float("nan")}, {"x": object()}, {1: "key not a str"}, {"s": "\ud800"},
+])
+def test_set_metadata_that_save_refuses_is_INVALID_ARGUMENT_before_any_shard_is_written(
+        tmp_path, metadata):
+    index = write_set(tmp_path, metadata={"good": 1})
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(NdpackError) as saving:
+        ndpack.save(tmp_path / "f.ndp", {"a": np.zeros(1)}, metadata=metadata)
+    assert saving.value.code == "INVALID_ARGUMENT"
+    with pytest.raises(NdpackError) as info:
+        ndpack.save_set(index, {"a": np.arange(4)}, metadata=metadata)
+    assert info.value.code == "INVALID_ARGUMENT"
+    with pytest.raises(NdpackError) as info:
+        ndpack.SetWriter(index, [("a", "i8", (4,))], metadata=metadata)
+    assert info.value.code == "INVALID_ARGUMENT"
+    assert sorted(os.listdir(tmp_path)) == before  # no orphan shard; the old set is whole
+    with ndpack.open(index) as s:
+        assert s.metadata == {"good": 1}
+        np.testing.assert_array_equal(s["bias"], ARRAYS["bias"])
 
 
 def test_an_index_not_named_index_json_is_INVALID_ARGUMENT(tmp_path):
@@ -246,6 +292,18 @@ def test_empty_arrays_join_the_current_shard_and_read_back(tmp_path):
             np.testing.assert_array_equal(s[name], a)
 
 
+def test_save_set_keeps_a_0d_array_0d_not_shape_1(tmp_path):
+    arrays = {"scalar": np.array(3.5), "numpy_scalar": np.int16(-7), "v": np.arange(3),
+              "f_order": np.asfortranarray(np.arange(6.0).reshape(2, 3))}
+    index = write_set(tmp_path, arrays)
+    with ndpack.open(index) as s:
+        assert s.info("scalar").shape == () and s["scalar"].shape == ()
+        assert s["scalar"].item() == 3.5
+        assert s.info("numpy_scalar").shape == () and s["numpy_scalar"].dtype == np.int16
+        assert s["numpy_scalar"].item() == -7
+        np.testing.assert_array_equal(s["f_order"], arrays["f_order"])
+
+
 def test_an_array_of_a_shard_missing_from_the_weight_map_is_SET_INVALID(tmp_path):
     index = write_set(tmp_path)
     content = read_index(index)
@@ -343,6 +401,49 @@ def test_a_broken_safetensors_shard_fails_with_its_code(tmp_path, content, code)
     index = tmp_path / "model.safetensors.index.json"
     write_index(index, {"weight_map": {"a": "m-1.safetensors"}})
     expect_set_error(index, code, "a")
+
+
+def safetensors_text(text: str, data: bytes = b"") -> bytes:
+    return len(text.encode()).to_bytes(8, "little") + text.encode() + data
+
+
+@pytest.mark.parametrize("content, code", [
+    (safetensors_text('{"a":' + "[" * 100_000 + "]" * 100_000 + "}"), "LIMIT_EXCEEDED"),
+    (safetensors_bytes({"a": {"dtype": ["F32"], "shape": [2], "data_offsets": [0, 8]}}, bytes(8)),
+     "HEADER_INVALID"),
+    (safetensors_bytes({"a": {"dtype": {"F": 32}, "shape": [2], "data_offsets": [0, 8]}},
+                       bytes(8)), "HEADER_INVALID"),
+    (safetensors_bytes({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                        "__metadata__": "not an object"}, bytes(8)), "HEADER_INVALID"),
+    (safetensors_text('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},'
+                      '"a":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}', bytes(12)),
+     "DUPLICATE_NAME"),
+    (safetensors_text('{"a":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}}', bytes(8)),
+     "BAD_NUMBER"),
+], ids=["deeply-nested", "dtype-list", "dtype-object", "metadata-string", "repeated-name",
+        "fraction"])
+def test_a_hostile_safetensors_shard_header_is_LIMIT_EXCEEDED_HEADER_INVALID_or_DUPLICATE_NAME(
+        tmp_path, content, code):
+    (tmp_path / "m-1.safetensors").write_bytes(content)
+    index = tmp_path / "model.safetensors.index.json"
+    write_index(index, {"weight_map": {"a": "m-1.safetensors"}})
+    expect_set_error(index, code, "a")
+
+
+def test_a_safetensors_shard_keeps_its_string_metadata_and_a_repeated_inner_key_is_DUPLICATE_KEY(
+        tmp_path):
+    index = tmp_path / "model.safetensors.index.json"
+    write_index(index, {"weight_map": {"a": "m-1.safetensors"}})
+    (tmp_path / "m-1.safetensors").write_bytes(safetensors_bytes(
+        {"__metadata__": {"format": "pt"}, "a": {"dtype": "F32", "shape": [2],
+                                                 "data_offsets": [0, 8]}},
+        np.array([1, 2], "<f4").tobytes()))
+    with ndpack.open(index) as s:
+        assert s["a"].tolist() == [1.0, 2.0]
+        assert s.shard("m-1.safetensors").metadata == {"format": "pt"}
+    (tmp_path / "m-1.safetensors").write_bytes(safetensors_text(
+        '{"a":{"dtype":"F32","dtype":"F32","shape":[2],"data_offsets":[0,8]}}', bytes(8)))
+    expect_set_error(index, "DUPLICATE_KEY", "a")
 
 
 def test_a_set_written_to_a_url_is_INVALID_ARGUMENT():
