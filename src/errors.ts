@@ -231,8 +231,10 @@ export function oneOf<T extends string | boolean>(value: unknown, allowed: reado
 
 /** A boolean option: `fallback` when absent, INVALID_ARGUMENT for anything but `true` or `false` (`verify: 0` must not quietly skip the checks). */
 export function booleanOption(value: unknown, fallback: boolean, field: string): boolean {
-  return oneOf(value, [true, false], fallback, field);
+  return oneOf(value, BOOLEANS, fallback, field);
 }
+
+const BOOLEANS = [true, false] as const;
 
 /**
  * Rejects option names a function does not take, so that a typo (`compresion`) fails loudly

@@ -16,7 +16,7 @@
  * @module
  */
 import type { FileHandle } from "node:fs/promises";
-import { DECODE_OPTIONS, decodeFile, type DecodeOptions, type NdpackFile } from "../decode.js";
+import { checkCopy, DECODE_OPTIONS, decodeFile, type DecodeOptions, type NdpackFile } from "../decode.js";
 import { ENCODE_OPTIONS, planEncoding, planSegments, type ArraysInput, type EncodeOptions } from "../encode.js";
 import { booleanOption, checkOptionNames, NdpackError, withPath } from "../errors.js";
 import { readLayoutSteps, resolveLimits } from "../header.js";
@@ -128,9 +128,7 @@ export async function load(path: PathLike, options: DecodeOptions = {}): Promise
 async function loadFile(target: string, options: DecodeOptions): Promise<NdpackFile> {
   const limits = resolveLimits(options);
   const verify = booleanOption(options.verify, true, "verify");
-  if (options.copy !== undefined && !["auto", "never", "always"].includes(options.copy)) {
-    throw new NdpackError("INVALID_ARGUMENT", `copy must be "auto", "never" or "always", got ${JSON.stringify(options.copy)}`, { path: target, field: "copy" });
-  }
+  checkCopy(options.copy);
   const file = await FileSource.open(target);
   try {
     // Steps 1–21 from the first read, before the file's size is allocated; decode runs them again
