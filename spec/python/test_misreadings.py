@@ -159,8 +159,8 @@ def trailing_text_first():
 def any_metadata_key():
     return patched(NO_FAST_PATH, (nd, "_parse_strict", replaced(
         nd._parse_strict,
-        ('in_meta = top[3] or (len(stack) == 1 and top[2] == "metadata")',
-         'in_meta = top[3] or top[2] == "metadata"'))))
+        ("in_meta = top[3] or (len(stack) == 1 and top[2] == free_numbers_key)",
+         "in_meta = top[3] or top[2] == free_numbers_key"))))
 
 
 # name -> (the rule misread, how to patch it in, {vector: the outcome the misreading gives})

@@ -22,7 +22,6 @@ the stream is over: it ended inside a message (TRUNCATED), a header is bad, or t
 
 from __future__ import annotations
 
-import json
 import socket
 import struct
 
@@ -67,16 +66,18 @@ class _Source:
         return bytes(buf[: self.read_into(memoryview(buf))])
 
 
-def _peek_lengths(header: bytes):
+def _peek_lengths(header: bytes, limits: dict):
     """``alignment`` and ``dataLength`` from a header's text when they are usable, else None: they
     say how many more bytes to read before steps 1 to 21 can run on the whole head of the message.
-    The reference's checks decide; this only avoids reading past the head."""
+    The reference's checks decide; this only avoids reading past the head. The header is parsed by
+    the reference's parser of section 2.1 (iterative: metadata as deep as ``max_depth`` allows,
+    1000 levels, is read, where ``json.loads`` would end in a RecursionError)."""
     try:
-        h = json.loads(header)
+        h = reference._parse_header_json(header, limits["max_depth"], limits["max_header_nodes"])
         alignment, data_length = h["alignment"], h["dataLength"]
-    except Exception:  # any failure is reported by the reference's checks
+    except (NdpackError, KeyError):  # reported by the reference's checks
         return None
-    if type(alignment) is not int or type(data_length) is not int or data_length < 0 \
+    if type(alignment) is not int or type(data_length) is not int \
             or not 8 <= alignment <= 65536 or alignment & (alignment - 1):
         return None
     return alignment, data_length
@@ -190,16 +191,22 @@ class MessageReader:
             reference._parse(preamble, limits, size=reference.PREAMBLE_SIZE + header_length)
         header = source.read(header_length)
         head = preamble + header
-        lengths = _peek_lengths(header) if len(header) == header_length else None
+        lengths = _peek_lengths(header, limits) if len(header) == header_length else None
         if lengths is None:
             reference._parse(head, limits)  # raises: the header is short or not valid
             raise NdpackError("HEADER_INVALID", "the header's alignment or dataLength is unusable")
         alignment, data_length = lengths
         data_start = reference._align_up(len(head), alignment)
-        head += source.read(data_start - len(head))
-        reference._parse(head, limits, size=data_start + data_length)
-        if len(head) < data_start:
+        padding = source.read(data_start - len(head))
+        if len(head) + len(padding) < data_start:
+            # The stream ends inside the padding: steps 1 to 19 on the header (the padding that
+            # arrived is not looked at), then step 20, TRUNCATED, which comes before step 21's
+            # BAD_PADDING (FORMAT.md sections 9 and 11).
+            reference._parse(head + bytes(data_start - len(head)), limits,
+                             size=data_start + data_length)
             raise NdpackError("TRUNCATED", "the stream ends inside the padding after the header")
+        head += padding
+        reference._parse(head, limits, size=data_start + data_length)
         return head, data_length
 
 

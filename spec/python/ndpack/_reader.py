@@ -76,6 +76,11 @@ class Reader(Mapping):
         """The parsed header object."""
         return reference.header_object(self._header, self._entries)
 
+    @property
+    def header_cap(self) -> int:
+        """The longest header read: ``max_header_bytes`` (a set checks its shards' against it)."""
+        return self._limits["max_header_bytes"]
+
     # Mapping interface: names in file order; reader[name] is read(name)
     def __len__(self) -> int:
         return len(self._entries)

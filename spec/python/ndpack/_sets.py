@@ -11,14 +11,12 @@ generation's shards are removed once the new index is in place."""
 
 from __future__ import annotations
 
-import math
 import os
-import posixpath
 import secrets
 import struct
 import zlib
 from collections.abc import Mapping
-from urllib.parse import quote
+from urllib.parse import quote, urljoin, uses_netloc, uses_relative
 
 import numpy as np
 
@@ -55,10 +53,11 @@ def check_shard_name(name) -> str:
     return name
 
 
-def _index_json(raw: bytes, max_depth: int) -> dict:
+def _index_json(raw: bytes, max_depth: int, max_header_nodes: int) -> dict:
     """The index's JSON object, parsed by FORMAT.md §2.1's rules (no repeated key, numbers outside
     ``metadata`` non-negative integers); white space may surround it. LIMIT_EXCEEDED for
-    ``max_depth``, SET_INVALID for anything else."""
+    ``max_depth`` and ``max_header_nodes`` (every JSON value, the index object included, counted
+    when it starts: §12.2), SET_INVALID for anything else."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as ex:
@@ -67,15 +66,31 @@ def _index_json(raw: bytes, max_depth: int) -> dict:
     if not text.startswith("{"):
         raise _invalid("the index is not a JSON object")
     try:
-        # Every JSON value takes at least one character: the text's length bounds the node count,
-        # and the index's size is already bounded by max_index_bytes.
-        return reference._parse_header_json(text.encode("utf-8"), max_depth, len(text) + 1)
+        return reference._parse_header_json(text.encode("utf-8"), max_depth, max_header_nodes)
     except NdpackError as ex:
         if ex.code == "LIMIT_EXCEEDED":
             raise
         twice = " (an array mapped twice: an array in two shards)" \
             if ex.code == "DUPLICATE_KEY" else ""
         raise _invalid(f"the index is not valid JSON: {ex.message}{twice}") from None
+
+
+def shard_url(index_url: str, shard: str) -> str:
+    """The URL of ``shard`` in the set whose index is at ``index_url`` (FORMAT.md §12.1): the shard
+    name, every byte of its UTF-8 percent-encoded but A-Z, a-z, 0-9 and ``-_.!~*'()`` (JavaScript's
+    ``encodeURIComponent``), resolved as a relative URL against the index's (RFC 3986 section 5:
+    the index URL's query, fragment and last path segment are replaced).
+
+    >>> shard_url("https://h/d/model.ndp.index.json?p=a/b", "a(1) #2.ndp")
+    'https://h/d/a(1)%20%232.ndp'
+    """
+    relative = quote(shard, safe="-_.!~*'()")
+    scheme, separator, rest = index_url.partition("://")
+    if scheme.lower() in uses_relative and scheme.lower() in uses_netloc:
+        return urljoin(index_url, relative)
+    # urljoin resolves only the schemes it knows (http, https, file...): others (s3://, gs://,
+    # fsspec's chained URLs) are resolved by the same rules as if they were http
+    return scheme + separator + urljoin("http://" + rest, relative)[len("http://"):]
 
 
 def _integer(value, field: str, limit: int = reference.MAX_SAFE_INTEGER) -> int:
@@ -86,15 +101,17 @@ def _integer(value, field: str, limit: int = reference.MAX_SAFE_INTEGER) -> int:
 
 def parse_index(raw: bytes, *, max_index_bytes=DEFAULT_MAX_INDEX_BYTES,
                 max_depth=reference.DEFAULT_LIMITS["max_depth"],
+                max_header_nodes=reference.DEFAULT_LIMITS["max_header_nodes"],
                 max_arrays=reference.DEFAULT_LIMITS["max_arrays"],
                 max_name_bytes=reference.DEFAULT_LIMITS["max_name_bytes"]
                 ) -> tuple[dict, dict, dict | None]:
     """(metadata, weight_map, ndpack shards or None) of an index file's bytes, checked in
-    FORMAT.md §12.3's order: SET_INVALID, LIMIT_EXCEEDED, UNSUPPORTED_VERSION."""
+    FORMAT.md §12.3's order: SET_INVALID, LIMIT_EXCEEDED, UNSUPPORTED_VERSION. The limits are
+    those of ndpack files (section 7), applied to the index as §12.2 says."""
     if len(raw) > max_index_bytes:
         raise NdpackError("LIMIT_EXCEEDED", f"the set index is {len(raw)} bytes, more than "
                           f"max_index_bytes={max_index_bytes}")
-    index = _index_json(raw, max_depth)
+    index = _index_json(raw, max_depth, max_header_nodes)
     metadata = index.get("metadata", {})
     if not isinstance(metadata, dict):
         raise _invalid("the index's metadata is not an object")
@@ -155,13 +172,28 @@ SAFETENSORS_DTYPES = {
 }
 
 
+#: The reference safetensors loader's ``MAX_HEADER_SIZE``: the longest header of a .safetensors
+#: shard read unless ``max_header_bytes`` is given (as the TypeScript reader's default).
+SAFETENSORS_MAX_HEADER_BYTES = 100_000_000
+#: The ``__metadata__`` key listing the keys whose values ndpack stored as JSON text (Appendix C).
+SAFETENSORS_JSON_KEYS = "__ndpack_json__"
+_METADATA_KEY = "__metadata__"
+_TENSOR_KEYS = ("dtype", "shape", "data_offsets")
+
+
+def _header_invalid(message: str, name: str | None = None) -> NdpackError:
+    return NdpackError("HEADER_INVALID", f"safetensors {message}", array=name)
+
+
 def safetensors_header(raw: bytes, limits: dict) -> dict:
     """The JSON object of a safetensors header, parsed by the header parser of ndpack files
-    (FORMAT.md §2.1: strict, iterative, ``max_depth`` and ``max_header_nodes`` applied, sizes
-    non-negative integers of at most 2^53-1), a repeated tensor name being DUPLICATE_NAME
-    (Appendix C)."""
+    (FORMAT.md §2.1: strict, iterative, ``max_depth`` and ``max_header_nodes`` applied, every
+    number a non-negative integer of at most 2^53-1, BAD_NUMBER otherwise, whatever its key: a
+    safetensors header has no ``metadata`` of free numbers), a repeated tensor name being
+    DUPLICATE_NAME (Appendix C)."""
     try:
-        return reference._parse_header_json(raw, limits["max_depth"], limits["max_header_nodes"])
+        return reference._parse_header_json(raw, limits["max_depth"], limits["max_header_nodes"],
+                                            free_numbers_key=None)
     except NdpackError as ex:
         if ex.code == "DUPLICATE_KEY" and getattr(ex, "depth", None) == 1:
             raise NdpackError("DUPLICATE_NAME", f"the safetensors header names tensor {ex.key!r} "
@@ -169,8 +201,125 @@ def safetensors_header(raw: bytes, limits: dict) -> dict:
         raise
 
 
+def safetensors_tensors(header: dict, max_dims: int) -> tuple[list, dict]:
+    """The tensors of a parsed safetensors header, in the header's order, as ``(name, dtype,
+    shape, begin, end)``, and its ``__metadata__`` (strings). The reference loader's
+    deserialization, stricter (Appendix C), in the TypeScript reader's order, one key after the
+    other: ``__metadata__`` an object of strings; a tensor an object of exactly dtype (a string),
+    shape (a list of sizes) and data_offsets (a list of two sizes): HEADER_INVALID; then its dtype
+    known (UNKNOWN_DTYPE) and at most ``max_dims`` dimensions (LIMIT_EXCEEDED)."""
+    tensors, raw_metadata = [], {}
+    for name, t in header.items():
+        if name == _METADATA_KEY:
+            if not isinstance(t, dict) or not all(isinstance(v, str) for v in t.values()):
+                raise _header_invalid(f"{_METADATA_KEY} must be an object of strings")
+            raw_metadata = t
+            continue
+        if not isinstance(t, dict):
+            raise _header_invalid(f"tensor {name!r} must be an object with dtype, shape and "
+                                  "data_offsets", name)
+        for key in t:
+            if key not in _TENSOR_KEYS:
+                raise _header_invalid(f"tensor {name!r} has the unknown key {key!r}", name)
+        for key in _TENSOR_KEYS:
+            if key not in t:
+                raise _header_invalid(f"tensor {name!r} has no key {key!r}", name)
+        dtype, shape, offsets = t["dtype"], t["shape"], t["data_offsets"]
+        if not isinstance(dtype, str):
+            raise _header_invalid(f"tensor {name!r}: dtype must be a string", name)
+        if not isinstance(shape, list):
+            raise _header_invalid(f"tensor {name!r}: shape must be a list of integers", name)
+        if not isinstance(offsets, list) or len(offsets) != 2:
+            raise _header_invalid(f"tensor {name!r}: data_offsets must be a list of two integers",
+                                  name)
+        # Every number is already a size (the parser said BAD_NUMBER otherwise); bools are not.
+        for key, values in (("shape", shape), ("data_offsets", offsets)):
+            if not all(type(v) is int for v in values):
+                raise _header_invalid(f"tensor {name!r}: {key} must be a list of integers", name)
+        if dtype not in SAFETENSORS_DTYPES:
+            raise NdpackError("UNKNOWN_DTYPE", f"safetensors tensor {name!r} has dtype {dtype!r}, "
+                              "which ndpack does not read", array=name)
+        if len(shape) > max_dims:
+            raise NdpackError("LIMIT_EXCEEDED", f"safetensors tensor {name!r} has {len(shape)} "
+                              f"dimensions, more than max_dims={max_dims}", array=name)
+        tensors.append((name, SAFETENSORS_DTYPES[dtype], shape, offsets[0], offsets[1]))
+    return tensors, raw_metadata
+
+
+def safetensors_data_length(tensors: list) -> tuple[list, int]:
+    """The reference loader's ``validate``: the tensors sorted by their offsets follow each other
+    from 0 (OVERLAP, GAP), none ends before it begins (HEADER_INVALID), and each spans the bytes of
+    its shape (BAD_SHAPE beyond 2^53-1, SIZE_MISMATCH). Returns the sorted tensors and where the
+    last one ends."""
+    tensors = sorted(tensors, key=lambda t: (t[3], t[4]))
+    expected = 0
+    for name, dtype, shape, begin, end in tensors:
+        if begin < expected:
+            raise NdpackError("OVERLAP", f"safetensors tensor {name!r} starts at {begin}, inside "
+                              f"the previous tensor, which ends at {expected}", array=name)
+        if begin > expected:
+            raise NdpackError("GAP", f"safetensors tensor {name!r} starts at {begin}, leaving "
+                              f"bytes after the previous tensor, which ends at {expected}",
+                              array=name)
+        if end < begin:
+            raise _header_invalid(f"tensor {name!r} ends ({end}) before it begins ({begin})", name)
+        nonzero = reference.DTYPES[dtype][0]  # as FORMAT.md §9 step 13
+        for d in shape:
+            nonzero *= d or 1
+        if nonzero > reference.MAX_SAFE_INTEGER:
+            raise NdpackError("BAD_SHAPE", f"safetensors tensor {name!r}: shape {shape} holds "
+                              "more than 2^53-1 bytes", array=name)
+        nbytes = 0 if 0 in shape else nonzero
+        if end - begin != nbytes:
+            raise NdpackError("SIZE_MISMATCH", f"safetensors tensor {name!r}: data_offsets span "
+                              f"{end - begin} bytes, its shape needs {nbytes}", array=name)
+        expected = end
+    return tensors, expected
+
+
+def _metadata_json(text: str, key: str, limits: dict):
+    """One JSON value of ``__metadata__`` (a metadata value: any number), or HEADER_INVALID."""
+    try:
+        wrapped = reference._parse_header_json(f'{{"metadata":{text}}}'.encode("utf-8"),
+                                               limits["max_depth"], limits["max_header_nodes"])
+        if len(wrapped) == 1:
+            return wrapped["metadata"]
+    except NdpackError as ex:
+        if ex.code == "LIMIT_EXCEEDED":
+            raise
+    raise _header_invalid(f"{_METADATA_KEY}.{key} is listed as JSON but is not one JSON value")
+
+
+def safetensors_metadata(raw: dict, limits: dict) -> dict:
+    """``__metadata__`` as ndpack metadata (Appendix C): the keys listed (a JSON list of other keys)
+    under ``__ndpack_json__`` decoded from JSON, that key removed; HEADER_INVALID otherwise."""
+    listed = _metadata_json(raw[SAFETENSORS_JSON_KEYS], SAFETENSORS_JSON_KEYS, limits) \
+        if SAFETENSORS_JSON_KEYS in raw else []
+    if not isinstance(listed, list) or not all(
+            isinstance(k, str) and k != SAFETENSORS_JSON_KEYS and k in raw for k in listed):
+        raise _header_invalid(f"{_METADATA_KEY}.{SAFETENSORS_JSON_KEYS} must be a JSON list of "
+                              f"other {_METADATA_KEY} keys")
+    return {key: _metadata_json(text, key, limits) if key in listed else text
+            for key, text in raw.items() if key != SAFETENSORS_JSON_KEYS}
+
+
 class SafetensorsReader(Reader):
-    """A .safetensors shard with the reader's interface (no CRC: ``verify`` checks nothing)."""
+    """A .safetensors shard with the reader's interface (no CRC: ``verify`` checks nothing).
+
+    Its checks are those of the TypeScript reader (src/interop/safetensors.ts), in its order: the
+    header length (TRUNCATED, HEADER_TOO_LARGE over ``max_header_bytes``, by default the reference
+    loader's 100,000,000, TRUNCATED past the end), the header (``safetensors_header``, then
+    ``safetensors_tensors``), the tensors' offsets (``safetensors_data_length``), the file's length
+    (TRUNCATED, TRAILING_BYTES: the last tensor ends where the file does), then ``__metadata__``
+    (``safetensors_metadata``). ``metadata`` is ``__metadata__`` decoded."""
+
+    def __init__(self, source, **options):
+        self._header_cap = options.get("max_header_bytes", SAFETENSORS_MAX_HEADER_BYTES)
+        super().__init__(source, **options)
+
+    @property
+    def header_cap(self) -> int:
+        return self._header_cap
 
     @property
     def header(self) -> dict:
@@ -185,48 +334,32 @@ class SafetensorsReader(Reader):
         if size < 8:
             raise NdpackError("TRUNCATED", f"{size} bytes is shorter than safetensors' 8")
         (length,) = struct.unpack("<Q", bytes(prefix[:8]))
-        if length > self._limits["max_header_bytes"]:
-            raise NdpackError("HEADER_TOO_LARGE", f"header of {length} bytes > max_header_bytes")
+        if length > self.header_cap:
+            raise NdpackError("HEADER_TOO_LARGE", f"header of {length} bytes > max_header_bytes="
+                              f"{self.header_cap}")
         if 8 + length > size:
             raise NdpackError("TRUNCATED", "the header ends after the end of the file")
         self.header_end = 8 + length
         head = prefix[:self.header_end] if len(prefix) >= self.header_end \
             else source.read(0, self.header_end)
         header = safetensors_header(bytes(head[8:]), self._limits)
-        metadata = header.pop("__metadata__", {})
-        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-            raise NdpackError("HEADER_INVALID", "the safetensors __metadata__ is not an object of "
-                              "strings")
-        entries = []
-        for name, t in header.items():
-            if not (isinstance(t, dict) and isinstance(t.get("dtype"), str)
-                    and isinstance(t.get("shape"), list) and isinstance(t.get("data_offsets"), list)
-                    and len(t["data_offsets"]) == 2):
-                raise NdpackError("HEADER_INVALID", f"tensor {name!r}: not an object of dtype (a "
-                                  "string), shape and data_offsets (lists)", array=name)
-            for d in t["shape"] + t["data_offsets"]:
-                if type(d) is not int or d < 0:  # a number here is one under a key "metadata"
-                    code = "BAD_NUMBER" if type(d) in (int, float) else "HEADER_INVALID"
-                    raise NdpackError(code, f"tensor {name!r}: {d!r} is not a size", array=name)
-            if t["dtype"] not in SAFETENSORS_DTYPES:
-                raise NdpackError("UNKNOWN_DTYPE", f"dtype {t.get('dtype')!r}", array=name)
-            dtype = SAFETENSORS_DTYPES[t["dtype"]]
-            begin, end = t["data_offsets"]
-            nbytes = math.prod(t["shape"]) * reference.DTYPES[dtype][0]
-            if end - begin != nbytes:
-                raise NdpackError("SIZE_MISMATCH", f"tensor {name!r}", array=name)
-            if self.header_end + end > size:
-                raise NdpackError("OUT_OF_BOUNDS", f"tensor {name!r}", array=name)
-            entries.append(ArrayInfo(name, dtype, tuple(t["shape"]), "C", "little", "none", begin,
-                                     nbytes, nbytes, self.header_end + begin))
-        entries.sort(key=lambda e: e.start)
-        for before, after in zip(entries, entries[1:]):
-            if after.start < before.start + before.byte_length:
-                raise NdpackError("OVERLAP", f"tensor {after.name!r}", array=after.name)
-        self._header, self.metadata, self.version = header, metadata, None
+        tensors, raw_metadata = safetensors_tensors(header, self._limits["max_dims"])
+        tensors, data_length = safetensors_data_length(tensors)
+        end = self.header_end + data_length
+        if size < end:
+            raise NdpackError("TRUNCATED", f"{size} bytes, but the safetensors header describes "
+                              f"{end}")
+        if size > end:
+            raise NdpackError("TRAILING_BYTES", f"{size} bytes, {size - end} more than the "
+                              "safetensors header describes")
+        self.metadata = safetensors_metadata(raw_metadata, self._limits)
+        header.pop(_METADATA_KEY, None)
+        self._header, self.version = header, None
         self.alignment, self.checksum, self.data_end = None, "none", size
-        self._entries = entries
-        self._index = {e.name: i for i, e in enumerate(entries)}
+        self._entries = [ArrayInfo(name, dtype, tuple(shape), "C", "little", "none", begin,
+                                   end - begin, end - begin, self.header_end + begin)
+                         for name, dtype, shape, begin, end in tensors]
+        self._index = {e.name: i for i, e in enumerate(self._entries)}
 
     def _record_end(self, e: ArrayInfo) -> int:
         return e.start + e.byte_length  # no padding rule between safetensors' tensors
@@ -258,7 +391,8 @@ class SetReader(Mapping):
         checked = reference._check_limits(limits)
         metadata, self._weight_map, self._shard_records = parse_index(
             _read_index(self.location, storage_options), max_index_bytes=max_index_bytes,
-            **{k: checked[k] for k in ("max_depth", "max_arrays", "max_name_bytes")})
+            **{k: checked[k] for k in ("max_depth", "max_header_nodes", "max_arrays",
+                                       "max_name_bytes")})
         self.metadata = {k: v for k, v in metadata.items() if k != "total_size"}
         self.total_size = metadata.get("total_size")
         self.shards = list(dict.fromkeys(self._weight_map.values()))
@@ -286,7 +420,7 @@ class SetReader(Mapping):
 
     def shard_location(self, shard: str) -> str:
         if is_url(self.location):
-            return posixpath.join(self.location.rsplit("/", 1)[0], quote(shard))
+            return shard_url(self.location, shard)
         return os.path.join(os.path.dirname(self.location), shard)
 
     def shard_of(self, name: str) -> str:
@@ -343,7 +477,7 @@ class SetReader(Mapping):
                 (length,) = struct.unpack("<Q", bytes(prefix[:8]))
             else:
                 (length,) = struct.unpack("<I", bytes(prefix[12:16]))
-            cap = reader._limits["max_header_bytes"]
+            cap = reader.header_cap
             if length > cap:
                 raise NdpackError("HEADER_TOO_LARGE", f"shard {shard!r}: header of {length} "
                                   f"bytes > max_header_bytes={cap}")
@@ -433,10 +567,12 @@ def _block(lines: list[str], indent: str) -> str:
 def index_head(metadata: Mapping, weight_map: dict) -> str:
     """The index's text up to its ``ndpack`` section, laid out as the TypeScript writer lays it out
     (one array a line). ``metadata`` goes through ``save``'s writer of metadata: what ``save``
-    refuses is refused here (INVALID_ARGUMENT), an int beyond 2**53-1 is the double it equals."""
+    refuses is refused here (INVALID_ARGUMENT; LIMIT_EXCEEDED nested deeper than readers' default
+    ``max_depth``), an int beyond 2**53-1 is the double it equals."""
     lines = [f"{reference._json_string(name)}: {reference._json_string(shard)}"
              for name, shard in weight_map.items()]
-    return (f"{{\n  \"metadata\": {reference._json_metadata(metadata, 2)},\n"
+    return (f"{{\n  \"metadata\": "
+            f"{reference._json_metadata(metadata, 2, reference.DEFAULT_LIMITS['max_depth'])},\n"
             f"  \"weight_map\": {_block(lines, '  ')}")
 
 

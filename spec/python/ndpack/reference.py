@@ -127,8 +127,11 @@ of FORMAT.md section 9, reported for the FIRST failing check in that section's o
 names the array when there is one. Programming errors (bad options, unwritable values) raise
 ``NdpackError("INVALID_ARGUMENT")``, except a shape that readers would refuse (section 9 steps 12
 and 13: a dimension that is not a non-negative integer, more than 2^53-1 bytes even when another
-dimension is 0), which is ``BAD_SHAPE`` as in the TypeScript writer. ``COPY_REQUIRED`` and
-``NOT_FOUND`` are described above.
+dimension is 0), which is ``BAD_SHAPE`` as in the TypeScript writer, and a file that readers
+would refuse with their default limits (section 8): metadata nested deeper than ``max_depth`` (64,
+metadata being depth 2) is ``LIMIT_EXCEEDED``, a header longer than ``max_header_bytes`` (100 MiB)
+``HEADER_TOO_LARGE``, more than 64 dimensions ``LIMIT_EXCEEDED``; nothing is written then.
+``COPY_REQUIRED`` and ``NOT_FOUND`` are described above.
 Operating-system errors (a missing file...) are raised as the usual ``OSError``.
 
 Strict JSON (FORMAT.md section 2.1) is implemented by a small iterative parser in this module, not
@@ -408,12 +411,15 @@ def _parse_string(text: str, pos: int) -> tuple[str, int]:
         parts.append(chr(cp))
 
 
-def _parse_strict(text: str, max_depth: int, max_nodes: int) -> dict:
+def _parse_strict(text: str, max_depth: int, max_nodes: int,
+                  free_numbers_key: str | None = "metadata") -> dict:
     """Parse ``text`` as the header JSON (section 2.1), iteratively, reporting the first problem in
     text order: HEADER_INVALID, LIMIT_EXCEEDED (an opening bracket deeper than ``max_depth``; the
     header object is depth 1; scalars add no depth), DUPLICATE_KEY (as soon as the repeated key is
     read), BAD_NUMBER (as soon as the number is read; a malformed number such as ``-01``, ``1.`` or
-    ``1e+`` is HEADER_INVALID, not BAD_NUMBER)."""
+    ``1e+`` is HEADER_INVALID, not BAD_NUMBER). Any number is allowed in the value of the top-level
+    key ``free_numbers_key`` only (``metadata``; None for JSON that has no such key, a
+    safetensors header)."""
     n = len(text)
     if n == 0 or text[0] != "{":
         raise _json_error(0, "the header does not begin with '{'")
@@ -448,7 +454,7 @@ def _parse_strict(text: str, max_depth: int, max_nodes: int) -> dict:
             raise NdpackError("LIMIT_EXCEEDED", f"more than maxHeaderNodes={max_nodes} JSON values")
         if stack:
             top = stack[-1]
-            in_meta = top[3] or (len(stack) == 1 and top[2] == "metadata")
+            in_meta = top[3] or (len(stack) == 1 and top[2] == free_numbers_key)
         else:
             in_meta = False
         c = text[pos : pos + 1]
@@ -529,9 +535,11 @@ except ImportError:  # this file copied on its own: the readable checks decide e
         return None
 
 
-def _parse_header_json(raw: bytes, max_depth: int, max_nodes: int) -> dict:
+def _parse_header_json(raw: bytes, max_depth: int, max_nodes: int,
+                       free_numbers_key: str | None = "metadata") -> dict:
     """Section 9 step 7 over the header bytes (trailing spaces included): first the header as a
-    whole (valid UTF-8 everywhere, a first byte ``{``), then its JSON, first problem in text order."""
+    whole (valid UTF-8 everywhere, a first byte ``{``), then its JSON, first problem in text order.
+    ``free_numbers_key`` as for ``_parse_strict``."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -547,8 +555,10 @@ def _parse_header_json(raw: bytes, max_depth: int, max_nodes: int) -> dict:
     fits = ((len(text) + 1) // 2 <= max_nodes
             or 1 + text.count(",") + text.count("{") + text.count("[") <= max_nodes)
     root = _fast_parse(text, raw, max_depth) if fits else None
+    if root is not None and free_numbers_key != "metadata" and "metadata" in root:
+        root = None  # the fast parser allowed any number under "metadata": the strict one decides
     if root is None:
-        root = _parse_strict(text, max_depth, max_nodes)
+        root = _parse_strict(text, max_depth, max_nodes, free_numbers_key)
     return root
 
 
@@ -629,20 +639,37 @@ def _json_scalar(v: Any) -> str:
     raise NdpackError("INVALID_ARGUMENT", f"cannot write a {type(v).__name__} in metadata")
 
 
-def _json_metadata(value: Any, depth: int) -> str:
-    """Canonical JSON of a metadata value at header depth ``depth`` (iterative: no recursion)."""
+def _json_metadata(value: Any, depth: int, max_depth: int | None = None) -> str:
+    """Canonical JSON of a metadata value at header depth ``depth`` (iterative: no recursion).
+    A container inside itself is INVALID_ARGUMENT. A writer passes readers' default ``max_depth``
+    (section 8: it writes only files readers read): a container deeper is LIMIT_EXCEEDED. Without
+    it, the ceiling of section 7 (1000) applies: INVALID_ARGUMENT."""
     out: list[str] = []
-    # stack items: ("v", value, depth) to write a value, ("s", text) to write text
+    open_containers: set[int] = set()  # the containers being written, to tell a cycle from sharing
+    # stack items: ("v", value, depth) to write a value, ("s", text) to write text, ("x", id) when
+    # the container id is written
     stack: list[tuple] = [("v", value, depth)]
     while stack:
         item = stack.pop()
         if item[0] == "s":
             out.append(item[1])
             continue
+        if item[0] == "x":
+            open_containers.discard(item[1])
+            continue
         _, v, d = item
+        if not isinstance(v, (Mapping, list, tuple)):
+            out.append(_json_scalar(v))
+            continue
+        if id(v) in open_containers:
+            raise NdpackError("INVALID_ARGUMENT", "metadata holds a container inside itself")
+        if max_depth is not None and d > max_depth:
+            raise NdpackError("LIMIT_EXCEEDED", f"metadata nested deeper than readers accept by "
+                              f"default (max_depth {max_depth}, the header object being depth 1)")
+        if d > _MAX_DEPTH_CEILING:
+            raise NdpackError("INVALID_ARGUMENT", "metadata nested deeper than 1000")
+        open_containers.add(id(v))
         if isinstance(v, Mapping):
-            if d > _MAX_DEPTH_CEILING:
-                raise NdpackError("INVALID_ARGUMENT", "metadata nested deeper than 1000")
             todo: list[tuple] = [("s", "{")]
             for i, (k, x) in enumerate(v.items()):
                 if not isinstance(k, str):
@@ -650,26 +677,23 @@ def _json_metadata(value: Any, depth: int) -> str:
                 todo.append(("s", ("," if i else "") + _json_string(k) + ":"))
                 todo.append(("v", x, d + 1))
             todo.append(("s", "}"))
-            stack.extend(reversed(todo))
-        elif isinstance(v, (list, tuple)):
-            if d > _MAX_DEPTH_CEILING:
-                raise NdpackError("INVALID_ARGUMENT", "metadata nested deeper than 1000")
+        else:
             todo = [("s", "[")]
             for i, x in enumerate(v):
                 if i:
                     todo.append(("s", ","))
                 todo.append(("v", x, d + 1))
             todo.append(("s", "]"))
-            stack.extend(reversed(todo))
-        else:
-            out.append(_json_scalar(v))
+        todo.append(("x", id(v)))
+        stack.extend(reversed(todo))
     return "".join(out)
 
 
-def canonical_header(header: Mapping) -> bytes:
+def canonical_header(header: Mapping, *, max_depth: int | None = None) -> bytes:
     """The canonical header bytes (FORMAT.md section 8) of a header object: keys in the order of
     section 2.2, ``codec`` omitted when it is ``"none"``, no white space, ECMAScript escaping and
-    numbers. Unknown keys are dropped. ``canonical_header(f.header)`` re-encodes a file's header."""
+    numbers. Unknown keys are dropped. ``canonical_header(f.header)`` re-encodes a file's header.
+    ``max_depth``: metadata nested deeper is LIMIT_EXCEEDED (see ``_json_metadata``)."""
     parts = []
     for e in header["arrays"]:
         s = '{"name":%s,"dtype":%s,"shape":[%s],"order":%s,"byteOrder":%s,' % (
@@ -682,7 +706,7 @@ def canonical_header(header: Mapping) -> bytes:
             _json_scalar(e["offset"]), _json_scalar(e["byteLength"])))
     return ('{"alignment":%s,"checksum":%s,"dataLength":%s,"metadata":%s,"arrays":[%s]}' % (
         _json_scalar(header["alignment"]), _json_string(header["checksum"]),
-        _json_scalar(header["dataLength"]), _json_metadata(header["metadata"], 2),
+        _json_scalar(header["dataLength"]), _json_metadata(header["metadata"], 2, max_depth),
         ",".join(parts))).encode("utf-8")
 
 
@@ -1252,7 +1276,11 @@ def _check_file_options(alignment, byte_order, checksum, metadata) -> None:
 def layout(entries: list, *, alignment: int, checksum: str, metadata) -> bytes:
     """Sections 4 and 8: give each header entry (a dict holding its ``byteLength``) its ``offset``,
     records packed in order at the alignment, and return the bytes before the data section:
-    preamble, canonical header and the zero padding up to the first record."""
+    preamble, canonical header and the zero padding up to the first record. A writer writes only
+    files that readers read with their default limits (section 8): metadata nested deeper than
+    ``max_depth`` allows is LIMIT_EXCEEDED, a header longer than ``max_header_bytes``
+    HEADER_TOO_LARGE, before anything is written. (Files with more arrays or JSON values than
+    ``max_arrays`` or ``max_header_nodes`` are written: readers read them with raised limits.)"""
     c = 4 if checksum == "crc32" else 0
     end = 0
     for e in entries:
@@ -1262,10 +1290,13 @@ def layout(entries: list, *, alignment: int, checksum: str, metadata) -> bytes:
         raise NdpackError("INVALID_ARGUMENT", "the data section is larger than 2^53-1 bytes")
     header = canonical_header({"alignment": alignment, "checksum": checksum, "dataLength": end,
                                "metadata": {} if metadata is None else metadata,
-                               "arrays": entries})
+                               "arrays": entries}, max_depth=DEFAULT_LIMITS["max_depth"])
     hlen = len(header)
-    if hlen > 0xFFFFFFFF:
-        raise NdpackError("INVALID_ARGUMENT", "the header is larger than 4 GiB")
+    if hlen > DEFAULT_LIMITS["max_header_bytes"]:
+        raise NdpackError("HEADER_TOO_LARGE", f"the header would be {hlen} bytes, more than "
+                          f"readers accept by default (max_header_bytes "
+                          f"{DEFAULT_LIMITS['max_header_bytes']}): write fewer arrays or less "
+                          "metadata per file")
     fixed = struct.pack("<HHI", 1, 0, hlen)
     head = MAGIC + fixed + struct.pack("<I", zlib.crc32(header, zlib.crc32(fixed))) + header
     return head + bytes(_align_up(len(head), alignment) - len(head))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import mmap
 import os
 import pickle
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 import ndpack
-from ndpack import NdpackError
+from ndpack import NdpackError, reference
 
 REPO = Path(__file__).resolve().parents[3]
 RNG = np.random.default_rng(15)
@@ -313,6 +314,61 @@ def test_dumps_and_save_of_a_shape_readers_refuse_are_BAD_SHAPE_and_write_nothin
 def test_dumps_of_the_largest_shape_readers_accept_reads_back():
     a = np.empty((0, 2**53 - 1), "u1")
     assert ndpack.loads(ndpack.dumps({"a": a})).info("a").shape == (0, 2**53 - 1)
+
+
+def every_writer_refuses(tmp_path, code, metadata):
+    """dumps, save (to a path and to a file object), Writer and MessageWriter.send all refuse
+    ``metadata`` with ``code``, before writing anything (FORMAT.md §8: a writer writes only files
+    that pass §9 with the default limits, as TypeScript's encode and writers do)."""
+    attempts = {
+        "dumps": lambda: ndpack.dumps({"a": np.zeros(2, "u1")}, metadata=metadata),
+        "save": lambda: ndpack.save(tmp_path / "a.ndp", {"a": np.zeros(2, "u1")},
+                                    metadata=metadata),
+        "save to a file object": lambda: ndpack.save(out, {"a": np.zeros(2, "u1")},
+                                                     metadata=metadata),
+        "Writer": lambda: ndpack.Writer(tmp_path / "w.ndp", [("a", "u1", (2,))],
+                                        metadata=metadata),
+        "Writer to a file object": lambda: ndpack.Writer(out, [("a", "u1", (2,))],
+                                                         metadata=metadata),
+        "MessageWriter": lambda: ndpack.MessageWriter(out).send({}, metadata=metadata),
+    }
+    out = io.BytesIO()
+    for name, attempt in attempts.items():
+        with pytest.raises(NdpackError) as info:
+            attempt()
+        assert info.value.code == code, name
+    assert out.getvalue() == b"" and os.listdir(tmp_path) == []
+
+
+def nested(levels: int) -> list:
+    value: list = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value  # ``levels`` lists, one inside the other
+
+
+def test_writers_refuse_metadata_nested_deeper_than_readers_accept_LIMIT_EXCEEDED(tmp_path):
+    # Metadata is at depth 2 (the header object is 1): 62 more levels reach max_depth 64
+    data = ndpack.dumps({}, metadata={"x": nested(62)})
+    assert reference._json_metadata(ndpack.loads(data).metadata, 2) == \
+        reference._json_metadata({"x": nested(62)}, 2)
+    every_writer_refuses(tmp_path, "LIMIT_EXCEEDED", {"x": nested(63)})
+    every_writer_refuses(tmp_path, "LIMIT_EXCEEDED", {"a": 1, "b": {"c": [nested(62)]}})
+    looped: dict = {"a": 1}
+    looped["self"] = looped  # a loop is no deep nesting: INVALID_ARGUMENT, as in TypeScript
+    every_writer_refuses(tmp_path, "INVALID_ARGUMENT", looped)
+    shared = [1]
+    assert ndpack.loads(ndpack.dumps({}, metadata={"a": shared, "b": shared})).metadata == \
+        {"a": [1], "b": [1]}
+
+
+def test_writers_refuse_a_header_longer_than_readers_accept_HEADER_TOO_LARGE(tmp_path):
+    cap = ndpack.DEFAULT_LIMITS["max_header_bytes"]
+    text = b'{"alignment":64,"checksum":"crc32","dataLength":0,"metadata":{"s":""},"arrays":[]}'
+    fits = ndpack.dumps({}, metadata={"s": "x" * (cap - len(text))})
+    assert int.from_bytes(fits[12:16], "little") == cap
+    del fits
+    every_writer_refuses(tmp_path, "HEADER_TOO_LARGE", {"s": "x" * (cap - len(text) + 1)})
 
 
 # --------------------------------------------------------------------------------------------------

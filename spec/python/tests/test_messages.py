@@ -168,6 +168,49 @@ def test_a_message_longer_than_the_first_read_is_read_whole_as_bytes_arrive(monk
         assert read_all(io.BytesIO(stream[:keep]))[1][-1] == (1, "TRUNCATED", False)
 
 
+def head_of(header: dict) -> bytes:
+    """Preamble and header (no padding) of ``header``, written as ``canonical_header`` writes it."""
+    text = reference.canonical_header(header)
+    fixed = struct.pack("<HHI", 1, 0, len(text))
+    return reference.MAGIC + fixed + struct.pack("<I", zlib.crc32(text, zlib.crc32(fixed))) + text
+
+
+EMPTY = {"alignment": 64, "checksum": "crc32", "dataLength": 0, "metadata": {}, "arrays": []}
+
+
+def test_a_stream_ending_inside_the_padding_after_a_header_is_TRUNCATED_not_BAD_PADDING():
+    # FORMAT.md §11 "Ending", and §9: step 20 (the length) before step 21 (the padding), even
+    # when a padding byte that arrived is not zero; step 19 (GAP) still comes first
+    first = stream_of(MIXED[1])
+    head = head_of(EMPTY)
+    assert len(head) % 64 and len(head) % 64 < 63
+    for padding in (b"\x55", b"\x00", b"\x00\x01"):
+        assert read_all(io.BytesIO(first + head + padding)) == \
+            ([(0, {"n": 1}, {})], [(1, "TRUNCATED", False)])
+    with_gap = head_of({**EMPTY, "dataLength": 8})
+    assert read_all(io.BytesIO(first + with_gap + b"\x55"))[1] == [(1, "GAP", False)]
+    # the whole padding, not zero: BAD_PADDING (the message's length is not known to be right)
+    padding = b"\x55" + bytes(-len(head) % 64 - 1)
+    assert read_all(io.BytesIO(first + head + padding))[1] == [(1, "BAD_PADDING", False)]
+
+
+def test_metadata_as_deep_as_max_depth_1000_allows_is_read_not_a_RecursionError():
+    # FORMAT.md §7 allows max_depth up to 1000: the header is parsed by the iterative parser
+    deep: list = []
+    for _ in range(997):
+        deep = [deep]  # lists at depths 3 to 1000 (the header object is 1, metadata 2)
+    message = head_of({**EMPTY, "alignment": 8, "metadata": {"x": deep}})
+    message += bytes(-len(message) % 8)
+    text = reference._json_metadata  # compared as text: == on such values recurses too deep
+
+    assert text(ndpack.loads(message, max_depth=1000).metadata, 2) == text({"x": deep}, 2)
+    messages, errors = read_all(io.BytesIO(message + stream_of(MIXED[1]) + message),
+                                max_depth=1000)
+    assert errors == [] and [text(m[1], 2) for m in messages] == \
+        [text({"x": deep}, 2), '{"n":1}', text({"x": deep}, 2)]
+    assert read_all(io.BytesIO(message), max_depth=999)[1] == [(0, "LIMIT_EXCEEDED", False)]
+
+
 def test_bytes_after_the_last_message_are_bad_magic_and_an_empty_stream_has_no_messages():
     assert read_all(io.BytesIO(stream_of(MIXED[0]) + b"\n"))[1] == [(1, "BAD_MAGIC", False)]
     assert read_all(io.BytesIO(b"")) == ([], [])

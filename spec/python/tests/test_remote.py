@@ -101,6 +101,18 @@ def test_a_missing_remote_shard_is_HTTP_ERROR(nginx):
     assert info.value.code == "HTTP_ERROR" and s.shard_of("b") in info.value.message
 
 
+def test_a_remote_shard_is_found_by_resolving_its_encoded_name_against_the_index_url(nginx):
+    # FORMAT.md §12.1: the index URL's query (here holding a '/') and last segment are replaced,
+    # every byte of the name but A-Z a-z 0-9 -_.!~*'() is percent-encoded
+    folder = nginx.root / "urls"
+    folder.mkdir()
+    ndpack.save(folder / "a(1) #2.ndp", {"x": np.arange(5)})
+    (folder / "model.ndp.index.json").write_text('{"weight_map": {"x": "a(1) #2.ndp"}}')
+    s = ndpack.SetReader(nginx.url("urls/model.ndp.index.json") + "?p=a/b")
+    assert s.shard_location("a(1) #2.ndp") == nginx.url("urls/a(1)%20%232.ndp")
+    np.testing.assert_array_equal(s["x"], np.arange(5))
+
+
 def test_a_server_that_ignores_Range_is_HTTP_ERROR(nginx):
     (nginx.root / "norange").mkdir()
     ndpack.save(nginx.root / "norange" / "a.ndp", {"x": np.arange(100_000)})  # > the first read

@@ -390,8 +390,10 @@ def safetensors_bytes(header: dict, data: bytes = b"") -> bytes:
      "UNKNOWN_DTYPE"),
     (safetensors_bytes({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}, bytes(8)),
      "SIZE_MISMATCH"),
+    # Past the end of the file: the file is too short for the tensors (TRUNCATED, as TypeScript's
+    # reader says), not OUT_OF_BOUNDS
     (safetensors_bytes({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, bytes(8)),
-     "OUT_OF_BOUNDS"),
+     "TRUNCATED"),
     (safetensors_bytes({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
                         "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, bytes(12)),
      "OVERLAP"),
@@ -486,3 +488,138 @@ def test_a_set_reader_pickles_as_the_arguments_that_open_it(tmp_path):
     index = write_set(tmp_path)
     again = pickle.loads(pickle.dumps(ndpack.open(index)))
     np.testing.assert_array_equal(again["bias"], ARRAYS["bias"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Found by an audit against FORMAT.md and the TypeScript reader (each test failed before its fix)
+# --------------------------------------------------------------------------------------------------
+
+U8 = '"dtype":"U8","shape":[1],"data_offsets":'
+
+
+@pytest.mark.parametrize("content, code", [
+    # Appendix C: the reference loader's checks: the tensors follow each other from the start of
+    # the data (a gap before the first one: GAP) and the last one ends at the end of the file
+    (safetensors_text('{"a":{%s[1,2]}}' % U8, b"\0\2"), "GAP"),
+    (safetensors_text('{"a":{%s[0,1]},"b":{%s[2,3]}}' % (U8, U8), b"\1\0\2"), "GAP"),
+    (safetensors_text('{"a":{%s[0,1]}}' % U8, b"\1\2"), "TRAILING_BYTES"),
+    (safetensors_text('{"__metadata__":{"k":NaN},"a":{%s[0,1]}}' % U8, b"\7"), "HEADER_INVALID"),
+    # a tensor is an object of exactly its three keys
+    (safetensors_text('{"a":{%s[0,1],"x":"y"}}' % U8, b"\1"), "HEADER_INVALID"),
+    # no key's numbers are free, not even those of a tensor named "metadata"
+    (safetensors_text('{"metadata":{%s[0,1],"x":1.5}}' % U8, b"\1"), "BAD_NUMBER"),
+    # the keys in the header's order: the tensor's dtype before __metadata__ after it
+    (safetensors_text('{"a":{"dtype":"Q8","shape":[1],"data_offsets":[0,1]},"__metadata__":5}',
+                      b"\1"), "UNKNOWN_DTYPE"),
+    (safetensors_text('{"a":{"dtype":"U8","shape":[%s],"data_offsets":[0,1]}}'
+                      % ",".join(["1"] * 65), b"\1"), "LIMIT_EXCEEDED"),
+    (safetensors_text('{"a":{"dtype":"F64","shape":[9007199254740991,2],"data_offsets":[0,1]}}',
+                      b"\1"), "BAD_SHAPE"),
+    # the offsets before the file's length
+    (safetensors_text('{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,1]}}'), "SIZE_MISMATCH"),
+    # the file's length before __metadata__'s JSON values (Appendix C: __ndpack_json__)
+    (safetensors_text('{"__metadata__":{"__ndpack_json__":"x"},"a":{%s[0,1]}}' % U8, b"\1\2"),
+     "TRAILING_BYTES"),
+    (safetensors_text('{"__metadata__":{"__ndpack_json__":"x"},"a":{%s[0,1]}}' % U8, b"\1"),
+     "HEADER_INVALID"),
+    (safetensors_text('{"__metadata__":{"k":"[1,","__ndpack_json__":"[\\"k\\"]"},"a":{%s[0,1]}}'
+                      % U8, b"\1"), "HEADER_INVALID"),
+    (safetensors_text('{"__metadata__":{"__ndpack_json__":"[\\"z\\"]"},"a":{%s[0,1]}}' % U8,
+                      b"\1"), "HEADER_INVALID"),
+], ids=["gap-before-the-first", "gap-between", "trailing-byte", "nan-in-metadata",
+        "unknown-tensor-key", "float-in-a-tensor-named-metadata", "dtype-before-later-metadata",
+        "65-dimensions", "bad-shape", "size-mismatch-before-truncated",
+        "trailing-before-metadata-json", "ndpack-json-not-json", "listed-value-not-json",
+        "ndpack-json-lists-a-missing-key"])
+def test_a_safetensors_shard_fails_with_the_code_of_the_typescript_reader_in_its_order(
+        tmp_path, content, code):
+    (tmp_path / "m-1.safetensors").write_bytes(content)
+    index = tmp_path / "model.safetensors.index.json"
+    write_index(index, {"weight_map": {"a": "m-1.safetensors"}})
+    expect_set_error(index, code, "a")
+
+
+def test_a_safetensors_shard_decodes_the_metadata_values_ndpack_stored_as_json(tmp_path):
+    (tmp_path / "m-1.safetensors").write_bytes(safetensors_text(
+        '{"__metadata__":{"format":"pt","step":"12","lr":"[0.5,-0]",'
+        '"__ndpack_json__":"[\\"step\\",\\"lr\\"]"},"a":{%s[0,1]}}' % U8, b"\7"))
+    index = tmp_path / "model.safetensors.index.json"
+    write_index(index, {"weight_map": {"a": "m-1.safetensors"}})
+    with ndpack.open(index) as s:
+        assert s["a"].tolist() == [7]
+        metadata = s.shard("m-1.safetensors").metadata
+    assert metadata == {"format": "pt", "step": 12, "lr": [0.5, -0.0]}
+    assert str(metadata["lr"][1]) == "-0.0"
+
+
+def test_a_safetensors_shard_header_over_100_000_000_bytes_is_HEADER_TOO_LARGE_by_default(
+        tmp_path):
+    # The reference loader's MAX_HEADER_SIZE, the TypeScript reader's default: not 100 MiB
+    shard = tmp_path / "m-1.safetensors"
+    with open(shard, "wb") as f:
+        f.write((100_000_001).to_bytes(8, "little"))
+        f.truncate(8 + 100_000_001)
+    index = tmp_path / "model.safetensors.index.json"
+    write_index(index, {"weight_map": {"a": "m-1.safetensors"}})
+    expect_set_error(index, "HEADER_TOO_LARGE", "a")
+    with pytest.raises(NdpackError) as info:  # raised: the header is read (and is not JSON)
+        ndpack.open(index, max_header_bytes=100_000_001).read("a")
+    assert info.value.code == "HEADER_INVALID"
+
+
+def test_an_index_of_more_json_values_than_max_header_nodes_is_LIMIT_EXCEEDED(tmp_path):
+    # FORMAT.md §12.2: every JSON value of the index, the index object included (5 here besides
+    # the list's elements), each counted when it starts; 1,000,000 by default
+    index = tmp_path / "model.ndp.index.json"
+    for elements, code in ((999_995, None), (999_996, "LIMIT_EXCEEDED")):
+        index.write_text(json.dumps({"metadata": {"x": [0] * elements},
+                                     "weight_map": {"a": "m-1.ndp"}}, separators=(",", ":")))
+        if code is None:
+            metadata, _, _ = ndpack._sets.parse_index(index.read_bytes())
+            assert len(metadata["x"]) == elements
+        else:
+            with pytest.raises(NdpackError) as info:
+                ndpack.open(index)
+            assert info.value.code == code
+    # the readers' option is passed to the index, as the other limits are
+    write_index(index, {"metadata": {"x": [1, 2, 3]}, "weight_map": {"a": "m-1.ndp"}})
+    assert ndpack._sets.parse_index(index.read_bytes(), max_header_nodes=8)[0] == {"x": [1, 2, 3]}
+    for open_index in (ndpack.open, ndpack.SetReader):
+        with pytest.raises(NdpackError) as info:
+            open_index(index, max_header_nodes=7)
+        assert info.value.code == "LIMIT_EXCEEDED"
+
+
+@pytest.mark.parametrize("index_url, shard, url", [
+    # FORMAT.md §12.1's example: the query and the last segment are replaced; '(' and ')' are kept
+    ("https://h/d/model.ndp.index.json?p=a/b", "a(1) #2.ndp", "https://h/d/a(1)%20%232.ndp"),
+    ("https://h/d/m.ndp.index.json#x/y", "m-1.ndp", "https://h/d/m-1.ndp"),
+    ("https://h/a/../d/m.ndp.index.json", "é!~*'.ndp", "https://h/d/%C3%A9!~*'.ndp"),
+    ("https://h", "a+b;c=d&e.ndp", "https://h/a%2Bb%3Bc%3Dd%26e.ndp"),
+    ("s3://bucket/d/m.ndp.index.json?versionId=1/2", "m 1.ndp", "s3://bucket/d/m%201.ndp"),
+])
+def test_a_shard_url_is_its_encoded_name_resolved_against_the_index_url(index_url, shard, url):
+    assert ndpack._sets.shard_url(index_url, shard) == url
+    reader = ndpack.SetReader.__new__(ndpack.SetReader)
+    reader.location = index_url
+    assert reader.shard_location(shard) == url
+
+
+def test_set_metadata_nested_deeper_than_readers_accept_is_LIMIT_EXCEEDED_before_any_shard(
+        tmp_path):
+    # FORMAT.md §8: the index's metadata, at depth 2 as in a header, within the default max_depth
+    deep = [0]
+    for _ in range(62):
+        deep = [deep]  # a list at depth 2 + 62 = 64 (the index object is depth 1)
+    ndpack.save_set(tmp_path / "m.ndp.index.json", {"a": np.zeros(2)}, metadata={"x": deep[0]})
+    assert ndpack.open(tmp_path / "m.ndp.index.json").metadata == {"x": deep[0]}
+    for path in tmp_path.iterdir():
+        path.unlink()
+    with pytest.raises(NdpackError) as info:
+        ndpack.save_set(tmp_path / "m.ndp.index.json", {"a": np.zeros(2)}, metadata={"x": deep})
+    assert info.value.code == "LIMIT_EXCEEDED"
+    with pytest.raises(NdpackError) as info:
+        ndpack.SetWriter(tmp_path / "m.ndp.index.json", [("a", "f8", (2,))],
+                         metadata={"x": deep})
+    assert info.value.code == "LIMIT_EXCEEDED"
+    assert os.listdir(tmp_path) == []
