@@ -537,8 +537,10 @@ export function* planSegments(plan: EncodePlan, chunkBytes = 1 << 20): Generator
       if (payload.length > 0) yield payload;
       if (plan.checksumSize > 0) crc = crc32(payload);
     } else {
-      for (let at = 0; at < source.length; at += chunkBytes) {
-        const piece = source.subarray(at, Math.min(at + chunkBytes, source.length));
+      // Whole elements a piece: a word cut in two would be swapped as two shorter ones.
+      const step = Math.max(dtype.wordSize, chunkBytes - (chunkBytes % dtype.wordSize));
+      for (let at = 0; at < source.length; at += step) {
+        const piece = source.subarray(at, Math.min(at + step, source.length));
         const swapped = new Uint8Array(piece.length);
         copySwapped(piece, swapped, 0, dtype.wordSize);
         yield swapped;

@@ -91,6 +91,7 @@ function annotate(error: unknown, messageIndex: number, recoverable: boolean): N
     };
     return new NdpackError(error.code, `message ${messageIndex}: ${error.message}`, details);
   }
+  // The source's failures are IO_ERROR already (stream.ts): this is anything else that escaped.
   const text = error instanceof Error ? error.message : String(error);
   return new NdpackError("IO_ERROR", `message ${messageIndex}: the stream failed: ${text}`, { messageIndex, recoverable: false, cause: error });
 }
@@ -180,7 +181,7 @@ class MessageReader implements NdpackMessageReader {
    */
   #fail(error: unknown, index: number, headerRead: boolean): NdpackError {
     if (this.#fatal !== undefined) return this.#fatal;
-    const ended = !isNdpackError(error) || error.code === "TRUNCATED";
+    const ended = !isNdpackError(error) || error.code === "TRUNCATED" || error.code === "IO_ERROR";
     const annotated = annotate(error, index, headerRead && !ended);
     if (!annotated.recoverable) {
       this.#fatal = annotated;

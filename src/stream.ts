@@ -25,7 +25,7 @@ import { freshBytes, swapInPlace } from "./bytes.js";
 import { crc32 } from "./crc32.js";
 import { arrayInfo, checkRecordTail, materialize, type ArrayInfo, type NdArray, type NdpackContents } from "./decode.js";
 import { ENCODE_OPTIONS, planEncoding, planSegments, type ArraysInput, type EncodeOptions, type EncodePlan } from "./encode.js";
-import { booleanOption, checkOptionNames, NdpackError } from "./errors.js";
+import { booleanOption, checkOptionNames, isNdpackError, NdpackError } from "./errors.js";
 import { LIMIT_OPTIONS, type ReadLimits } from "./format.js";
 import { checkFileLength, checkZeroPadding, readLayoutSteps, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
 import { HOST_BYTE_ORDER, unzeroedBytes } from "./runtime.js";
@@ -189,6 +189,12 @@ export interface LandingSource extends AsyncIterator<Uint8Array> {
 /** Reads of at least this many bytes land in their target when the source can ({@link LandingSource}); shorter ones are copied out of its chunks, which costs less than a read of their own. */
 const LANDING_BYTES = 64 * 1024;
 
+/** A failure of the source itself (a socket reset, a response cut off) as IO_ERROR, its error as `cause`; an NdpackError as it is. */
+function sourceFailed(error: unknown): never {
+  if (isNdpackError(error)) throw error;
+  throw new NdpackError("IO_ERROR", `the stream failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+}
+
 /** Exact-length reads over a source of chunks of any size; the one place that pulls from the source. Not part of the public API. */
 export class ChunkReader {
   readonly #pull: () => Promise<IteratorResult<unknown>>;
@@ -208,16 +214,22 @@ export class ChunkReader {
   constructor(source: ByteStream) {
     if (source !== null && typeof source === "object" && typeof (source as ReadableStream<Uint8Array>).getReader === "function") {
       const reader = (source as ReadableStream<Uint8Array>).getReader();
-      this.#pull = () => reader.read();
+      this.#pull = () => reader.read().catch(sourceFailed);
       this.#release = async (reason) => {
         if (!this.#ended) await reader.cancel(reason);
         reader.releaseLock();
       };
     } else if (source !== null && typeof source === "object" && typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function") {
       const iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-      this.#pull = () => iterator.next();
+      this.#pull = async () => {
+        try {
+          return await iterator.next();
+        } catch (error) {
+          return sourceFailed(error);
+        }
+      };
       const fill = (iterator as Partial<LandingSource>).fill;
-      if (typeof fill === "function") this.#land = (target, landed) => fill.call(iterator, target, landed);
+      if (typeof fill === "function") this.#land = (target, landed) => fill.call(iterator, target, landed).catch(sourceFailed);
       this.#release = async () => {
         if (!this.#ended) await iterator.return?.();
       };

@@ -368,6 +368,8 @@ class ShardedWriter implements SetWriter {
       const shard = this.#shardOf.get(name);
       if (shard === undefined) throw new NdpackError("NOT_FOUND", `write("${name}"): no array of that name was declared`, { array: name });
       if (shard < this.#shard) {
+        // No bytes for an array of a shard already in place (a zero-size one included): nothing to do.
+        if (chunk.byteLength === 0) return;
         const nbytes = this.#nbytes[this.names.indexOf(name)]!;
         throw new NdpackError("WRITE_SIZE", `write("${name}"): array "${name}" already has all its ${nbytes} bytes`, { array: name, expected: nbytes, actual: nbytes + chunk.byteLength });
       }

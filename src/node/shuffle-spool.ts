@@ -6,36 +6,41 @@
  * @module
  */
 import { open as openHandle, unlink, type FileHandle } from "node:fs/promises";
+import { NdpackError } from "../errors.js";
 import { ioError, readAt, writeAt } from "./io.js";
 
 /** Shuffled bytes read back from the scratch file at a time (the compressor's step). */
 const READ_BACK_BYTES = 1 << 20;
 
-/** A scratch file at `path`, created on first use and removed by {@link ScratchFile.remove}. */
+/**
+ * A scratch file at `path`, created on first use and removed by {@link ScratchFile.remove}, for
+ * good: an aborted writer's runner may still be on its way to ask for it, and must not create it
+ * again once it is gone.
+ */
 export class ScratchFile {
   readonly #path: string;
-  #handle: FileHandle | undefined;
+  #opened: Promise<FileHandle> | undefined;
+  #removed = false;
 
   constructor(path: string) {
     this.#path = path;
   }
 
-  /** The open scratch file, created (empty) on the first call. */
-  async handle(): Promise<FileHandle> {
-    if (this.#handle === undefined) {
-      try {
-        this.#handle = await openHandle(this.#path, "w+");
-      } catch (cause) {
-        throw ioError("create", this.#path, cause);
-      }
-    }
-    return this.#handle;
+  /** The open scratch file, created (empty) on the first call; CLOSED once it was removed. */
+  handle(): Promise<FileHandle> {
+    if (this.#removed) return Promise.reject(new NdpackError("CLOSED", `the scratch file ${this.#path} was removed: the write was abandoned`, { path: this.#path }));
+    this.#opened ??= openHandle(this.#path, "w+").catch((cause: unknown) => {
+      throw ioError("create", this.#path, cause);
+    });
+    return this.#opened;
   }
 
-  /** Closes and deletes the scratch file, if it was created; never fails. */
+  /** Closes and deletes the scratch file, if it was created (or is being created); never fails. */
   async remove(): Promise<void> {
-    const handle = this.#handle;
-    this.#handle = undefined;
+    this.#removed = true;
+    const opened = this.#opened;
+    this.#opened = undefined;
+    const handle = await opened?.catch(() => undefined);
     if (handle === undefined) return;
     await handle.close().catch(() => undefined);
     await unlink(this.#path).catch(() => undefined);

@@ -55,7 +55,8 @@ export class WriterCalls {
 
   /** Runs `operation` as {@link run} does, and closes the writer once it succeeded; called again after that, gives the same result. */
   close<T>(operation: () => Promise<T>): Promise<T> {
-    if (this.#state === "closed") return this.#closed as Promise<T>;
+    // Once asked (done or in flight), the one close's result: a second close made before the first ended must not fail it.
+    if (this.#closed !== undefined) return this.#closed as Promise<T>;
     const result = this.run(async () => {
       const value = await operation();
       this.#state = "closed";

@@ -359,6 +359,8 @@ class Writer implements NdpackWriter {
       if (index === undefined) throw notFoundError(name, this.names);
       const array = this.#file.arrays[index]!;
       const bytes = this.#bytesOf(name, array, chunk);
+      // No bytes for an array already complete (a zero-size one, which is complete from the start): nothing to do.
+      if (bytes.length === 0 && index <= this.#index) return;
       if (index < this.#index) {
         throw new NdpackError("WRITE_SIZE", `write("${name}"): the array already has all its ${array.nbytes} bytes`, { array: name, expected: array.nbytes, actual: array.nbytes + bytes.length });
       }
@@ -369,7 +371,6 @@ class Writer implements NdpackWriter {
       if (this.#received + bytes.length > array.nbytes) {
         throw new NdpackError("WRITE_SIZE", `write("${name}"): the array holds ${array.nbytes} bytes; this chunk would make it ${this.#received + bytes.length}`, { array: name, expected: array.nbytes, actual: this.#received + bytes.length });
       }
-      if (bytes.length === 0) return;
       await this.#pushed[index]!.push(bytes);
       this.#received += bytes.length;
       if (this.#received < array.nbytes) return;

@@ -1,0 +1,120 @@
+/**
+ * Writers at their edges: payloads cut into chunks that are not whole elements, arrays of no bytes,
+ * a writer abandoned while its background runner is still working, two closes at once, and a
+ * byte source that fails under a stream reader. Each case names what must come out (the same
+ * bytes as `encode`, a file, no file left behind, an error code).
+ */
+import { createServer, get, type IncomingMessage } from "node:http";
+import { readdirSync } from "node:fs";
+import { PassThrough } from "node:stream";
+import { afterAll, describe, expect, test } from "vitest";
+import { decode, encode } from "../src/index.js";
+import { createMessageWriter, createSetWriter, createWriter, decodeMessages, decodeStream, encodeStream, load, open } from "../src/node/index.js";
+import { expectBytes, failure, tempDir } from "./helpers/node-files.js";
+
+const dir = tempDir("ndpack-writer-edges-");
+afterAll(() => dir.remove());
+
+async function gather(chunks: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const chunk of chunks as AsyncIterable<Uint8Array>) parts.push(chunk);
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+describe("big-endian payloads cut into chunks that are not whole elements are swapped element by element", () => {
+  const arrays = { f: Float32Array.from({ length: 64 }, (_, i) => i + 0.5), d: Float64Array.from({ length: 9 }, (_, i) => -i / 3), c: { data: new Float32Array([1, 2, 3, 4]), dtype: "complex64" as const } };
+  test.each([1, 3, 6, 7, 13, 1000])("encodeStream with chunkBytes %i gives encode's bytes", async (chunkBytes) => {
+    const streamed = await gather(encodeStream(arrays, { byteOrder: "big", chunkBytes }));
+    expectBytes(streamed, encode(arrays, { byteOrder: "big" }));
+  });
+
+  test("createMessageWriter with chunkBytes 6: the message is encode's bytes and reads back as the values sent", async () => {
+    const sink = new PassThrough();
+    const received = gather(sink);
+    const writer = createMessageWriter(sink, { chunkBytes: 6 });
+    const data = Float32Array.from({ length: 1 << 16 }, (_, i) => i);
+    await writer.send({ data }, { byteOrder: "big" });
+    await writer.close();
+    const bytes = await received;
+    expectBytes(bytes, encode({ data }, { byteOrder: "big" }));
+    expect(Array.from(decode(bytes, { verify: true }).get("data").data as Float32Array)).toEqual(Array.from(data));
+  });
+});
+
+describe("createWriter and createSetWriter take a zero-size array's (empty) data", () => {
+  const entries = [
+    { name: "a", dtype: "float32", shape: [2] },
+    { name: "mask", dtype: "bool", shape: [0] },
+    { name: "b", dtype: "int32", shape: [1] },
+  ] as const;
+  const data = { a: new Float32Array([1, 2]), mask: new Uint8Array(0), b: new Int32Array([7]) };
+
+  test("a loop writing every declared array, the empty one included, writes the file", async () => {
+    const path = dir.file("zero-size.ndp");
+    const writer = await createWriter(path, [...entries]);
+    for (const { name } of entries) await writer.write(name, data[name]);
+    await writer.write("mask", new Uint8Array(0)); // again, after it: still nothing to do
+    await writer.close();
+    const file = await load(path);
+    expect(file.names).toEqual(["a", "mask", "b"]);
+    expect(file.get("mask").shape).toEqual([0]);
+    expect(Array.from(file.get("b").data as Int32Array)).toEqual([7]);
+  });
+
+  test("the same through a set writer whose shards fill one array each", async () => {
+    const folder = dir.file("zero-size-set");
+    const writer = await createSetWriter(folder, [...entries], { maxShardBytes: 4 });
+    for (const { name } of entries) await writer.write(name, data[name]);
+    await writer.close();
+    const set = await open(`${folder}/model.ndp.index.json`);
+    expect((await set.read("mask")).shape).toEqual([0]);
+    await set.close();
+  });
+});
+
+test("abort of a shuffle+deflate writer while its runner works leaves no scratch file and no temporary file", async () => {
+  const folder = dir.file("abort-shuffle");
+  await import("node:fs/promises").then((fs) => fs.mkdir(folder));
+  const writer = await createWriter(`${folder}/t.ndp`, [
+    { name: "a", dtype: "float32", shape: [4] },
+    { name: "e", dtype: "int8", shape: [0] },
+    { name: "b", dtype: "int64", shape: [2] },
+  ], { codec: "shuffle+deflate" });
+  await writer.write("a", new Float32Array([1, 2, 3, 4]));
+  await writer.abort();
+  // The runner may still be on its way to the next array's scratch file: give it time to try.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  expect(readdirSync(folder)).toEqual([]);
+});
+
+test("two closes made at once both resolve, and a later close too", async () => {
+  const writer = await createWriter(dir.file("two-closes.ndp"), [{ name: "a", dtype: "uint8", shape: [1] }]);
+  await writer.write("a", new Uint8Array([1]));
+  const results = await Promise.allSettled([writer.close(), writer.close()]);
+  expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled"]);
+  await writer.close();
+});
+
+test("a source that fails under decodeStream and decodeMessages (a response cut off) is IO_ERROR, its error as cause", async () => {
+  const bytes = encode({ a: new Float32Array(1 << 18) });
+  const server = createServer((_, res) => {
+    res.writeHead(200, { "content-length": bytes.length });
+    res.write(bytes.subarray(0, 100_000));
+    setTimeout(() => res.destroy(), 20);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+  const response = () => new Promise<IncomingMessage>((resolve) => get(url, resolve));
+  try {
+    const streamed = await failure(async () => {
+      for await (const array of decodeStream(await response())) void array;
+    }, "IO_ERROR");
+    expect(streamed.cause).toBeInstanceOf(Error);
+    const message = await failure(async () => {
+      for await (const m of decodeMessages(await response())) await m.readAll();
+    }, "IO_ERROR");
+    expect(message.recoverable).toBe(false);
+  } finally {
+    server.close();
+  }
+});
