@@ -12,6 +12,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import packageJson from "../../package.json";
 import { DTYPE_NAMES, type Dtype } from "../dtypes.js";
 import { CODECS } from "../format.js";
+import { removeTemporaryFilesSync } from "../node/io.js";
 import { convertCommand, type WriteCommandOptions } from "./convert.js";
 import { diffCommand } from "./diff.js";
 import { debugText, errorLine, EXIT, exitCodeOf } from "./errors.js";
@@ -189,7 +190,7 @@ ${EXIT_CODES}`,
       .command("pack")
       .description("assemble arrays from files into one file: NAME=FILE takes the one array of FILE under NAME, FILE alone takes all of its arrays")
       .argument("<out>", "the file to write (.ndp, .npz, .safetensors, or .npy for one array)")
-      .argument("<inputs...>", "NAME=FILE (e.g. weights=w.npy) or FILE")
+      .argument("<inputs...>", "NAME=FILE (e.g. weights=w.npy) or FILE (a path that exists is FILE, even with = in it)")
       .option("--metadata <json>", "the output's metadata, a JSON object"),
   )
     .addHelpText("after", `\n${OUTPUT_PATHS}\n${MEMORY}\n${EXIT_CODES}`)
@@ -273,6 +274,14 @@ export async function main(args: readonly string[]): Promise<number> {
 }
 
 handleClosedStdout();
+// Ctrl-C or a kill while a command writes: its temporary files go (the targets were never
+// touched), then the process ends as the signal ends it (exit status 128 + its number).
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.once(signal, () => {
+    removeTemporaryFilesSync();
+    process.kill(process.pid, signal);
+  });
+}
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -1,10 +1,12 @@
 /**
  * `ndpack pack OUT NAME=FILE...`: arrays from several files into one. Each input is `NAME=FILE`
  * (the one array of FILE, under NAME) or `FILE` (every array of FILE, under its own name; a .npy
- * file's array is named after the file). The output's format comes from its extension.
+ * file's array is named after the file; a path that exists is FILE even when it holds `=`). The
+ * output's format comes from its extension.
  *
  * @module
  */
+import { existsSync } from "node:fs";
 import { usageError } from "./errors.js";
 import type { NdpackReader } from "../reader.js";
 import { entriesOf, openFile } from "./formats.js";
@@ -17,10 +19,10 @@ export interface PackOptions extends WriteCommandOptions {
   readonly metadata?: string;
 }
 
-/** `NAME=FILE` or `FILE`. */
+/** `NAME=FILE` or `FILE`; an input that is the path of an existing file is FILE, `=` or not (`lr=0.1.npy`). */
 function parseInput(input: string): { name: string | undefined; path: string } {
   const at = input.indexOf("=");
-  if (at < 0) return { name: undefined, path: input };
+  if (at < 0 || existsSync(input)) return { name: undefined, path: input };
   const name = input.slice(0, at);
   const path = input.slice(at + 1);
   if (name.length === 0 || path.length === 0) throw usageError(`${JSON.stringify(input)} is not NAME=FILE: both the name and the file are needed`);

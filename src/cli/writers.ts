@@ -80,6 +80,20 @@ function checkWriteOptions(options: WriteOptions, arrayCount: number): void {
   }
 }
 
+/**
+ * An array's chunks to write (storage order, this machine's byte order). A bool array's bytes
+ * other than 0 are written as 1: FORMAT.md §3 has readers take any non-zero byte as true and
+ * writers store only 0 and 1, so a file holding 2 or 255 converts to one that does not.
+ */
+async function* chunksToWrite(array: OutputArray): AsyncGenerator<Uint8Array, void, undefined> {
+  const bool = array.entry.dtype === "bool";
+  for await (const chunk of chunksOf(array.file, array.entry.name)) {
+    // Chunks are the reader's copies, the caller's to change.
+    if (bool) for (let i = 0; i < chunk.length; i++) if (chunk[i]! > 1) chunk[i] = 1;
+    yield chunk;
+  }
+}
+
 /** An array's chunks (storage order, this machine's byte order), counted for progress. */
 async function* progressChunks(array: OutputArray, onProgress?: (bytes: number) => void): AsyncGenerator<Uint8Array, void, undefined> {
   for await (const chunk of chunksOf(array.file, array.entry.name)) {
@@ -103,7 +117,7 @@ export async function writeArrays(path: string, arrays: readonly OutputArray[], 
       order: entry.order,
       nbytes: entry.nbytes,
       codec: options.codec ?? entry.codec,
-      chunks: () => chunksOf(array.file, entry.name),
+      chunks: () => chunksToWrite(array),
     };
     if (!keepsDeflateStream(array, options)) return source;
     // The chunks are in this machine's byte order, which keepsDeflateStream requires; they are read and checked while the stream is copied.
@@ -162,7 +176,8 @@ function keepsDeflateStream(array: OutputArray, options: WriteOptions): boolean 
   const { entry, file } = array;
   const byteOrder = options.byteOrder ?? "little";
   const sameOrder = DTYPES[entry.dtype].wordSize === 1 || (entry.byteOrder === byteOrder && byteOrder === HOST_BYTE_ORDER);
-  return options.format === "ndpack" && file.format === "npz" && file.path !== undefined && entry.codec === "deflate" && options.codec === undefined && options.compressionLevel === undefined && sameOrder;
+  // Not bool: its bytes may have to become 0 and 1 (chunksToWrite), which a copied stream cannot.
+  return options.format === "ndpack" && file.format === "npz" && file.path !== undefined && entry.codec === "deflate" && entry.dtype !== "bool" && options.codec === undefined && options.compressionLevel === undefined && sameOrder;
 }
 
 /** The options of the format's writer, from the command's. */

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { lstat, open, realpath, rename, unlink, type FileHandle } from "node:fs/promises";
-import type { Stats } from "node:fs";
+import { unlinkSync, type Stats } from "node:fs";
 import { basename, dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { booleanOption, NdpackError } from "../errors.js";
@@ -328,6 +328,7 @@ export class AtomicFile {
       throw ioError("create a temporary file next to", target, cause);
     }
     const file = new AtomicFile(handle, path, tempPath);
+    temporaryFiles.add(tempPath);
     if (mode !== undefined) {
       try {
         await handle.chmod(mode);
@@ -356,6 +357,7 @@ export class AtomicFile {
       await this.handle.close();
       action = "rename the temporary file over";
       await rename(this.tempPath, this.path);
+      temporaryFiles.delete(this.tempPath);
       if (durable && syncDirectoryToo) {
         action = "fsync the directory of";
         await syncDirectory(dirname(this.path));
@@ -373,5 +375,24 @@ export class AtomicFile {
       await this.handle.close().catch(() => undefined);
     }
     await unlink(this.tempPath).catch(() => undefined);
+    temporaryFiles.delete(this.tempPath);
   }
+}
+
+/** Temporary files made and not yet renamed or removed: {@link AtomicFile}s' and writers' scratch files. */
+export const temporaryFiles = new Set<string>();
+
+/**
+ * Removes every temporary file still there, at once: for a program that ends on a signal (the CLI
+ * on Ctrl-C or SIGTERM), which runs no further `await` and would leave them behind.
+ */
+export function removeTemporaryFilesSync(): void {
+  for (const path of temporaryFiles) {
+    try {
+      unlinkSync(path);
+    } catch {
+      // Already gone.
+    }
+  }
+  temporaryFiles.clear();
 }

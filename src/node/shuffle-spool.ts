@@ -7,7 +7,7 @@
  */
 import { open as openHandle, unlink, type FileHandle } from "node:fs/promises";
 import { NdpackError } from "../errors.js";
-import { ioError, readAt, writeAt } from "./io.js";
+import { ioError, readAt, temporaryFiles, writeAt } from "./io.js";
 
 /** Shuffled bytes read back from the scratch file at a time (the compressor's step). */
 const READ_BACK_BYTES = 1 << 20;
@@ -29,9 +29,12 @@ export class ScratchFile {
   /** The open scratch file, created (empty) on the first call; CLOSED once it was removed. */
   handle(): Promise<FileHandle> {
     if (this.#removed) return Promise.reject(new NdpackError("CLOSED", `the scratch file ${this.#path} was removed: the write was abandoned`, { path: this.#path }));
-    this.#opened ??= openHandle(this.#path, "w+").catch((cause: unknown) => {
-      throw ioError("create", this.#path, cause);
-    });
+    if (this.#opened === undefined) {
+      temporaryFiles.add(this.#path);
+      this.#opened = openHandle(this.#path, "w+").catch((cause: unknown) => {
+        throw ioError("create", this.#path, cause);
+      });
+    }
     return this.#opened;
   }
 
@@ -44,6 +47,7 @@ export class ScratchFile {
     if (handle === undefined) return;
     await handle.close().catch(() => undefined);
     await unlink(this.#path).catch(() => undefined);
+    temporaryFiles.delete(this.#path);
   }
 }
 

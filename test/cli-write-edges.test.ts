@@ -1,0 +1,61 @@
+/**
+ * The CLI's writers at their edges (the built CLI, in child processes): bool bytes other than 0 and
+ * 1 in the input, a path holding `=` given to `pack`, and a signal while a command writes.
+ */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { decode } from "../src/index.js";
+import { fromNpy, fromNpz } from "../src/interop/index.js";
+import { save } from "../src/node/index.js";
+import { CLI, REPO, requireBuiltCli, runCli, tempDir } from "./helpers/cli-run.js";
+import { noise } from "./helpers/common.js";
+
+const tmp = tempDir("write-edges");
+beforeAll(requireBuiltCli);
+afterAll(() => tmp.remove());
+
+const BOOL_INPUT = join(REPO, "fixtures/valid/bool-other-byte-values.ndp");
+
+describe("a bool array holding bytes other than 0 and 1 converts to one holding 0 and 1 (FORMAT.md §3: writers store only those)", () => {
+  const input = () => decode(readFileSync(BOOL_INPUT));
+  test.each(["ndp", "npy", "npz"] as const)("to .%s", async (extension) => {
+    const name = input().names[0]!;
+    const stored = input().get(name).data as Uint8Array;
+    expect([...stored].some((b) => b > 1)).toBe(true); // the fixture's point
+    const out = tmp.path(`bool.${extension}`);
+    const result = await runCli(["convert", BOOL_INPUT, out]);
+    expect([result.code, result.stderr]).toEqual([0, ""]);
+    const bytes = readFileSync(out);
+    const written = extension === "ndp" ? decode(bytes, { verify: true }).get(name).data : extension === "npy" ? fromNpy(bytes).data : fromNpz(bytes).arrays.get(name)!.data;
+    expect([...(written as Uint8Array)]).toEqual([...stored].map((b) => (b === 0 ? 0 : 1)));
+  });
+});
+
+test("pack takes a path that exists as FILE even when it holds '=' (lr=0.1.npy), and NAME=FILE still splits at '='", async () => {
+  await save(tmp.path("lr=0.1.ndp"), { lr: Float32Array.of(0.1) });
+  const result = await runCli(["pack", tmp.path("packed-eq.ndp"), tmp.path("lr=0.1.ndp"), `rate=${tmp.path("lr=0.1.ndp")}`]);
+  expect([result.code, result.stderr]).toEqual([0, ""]);
+  expect(decode(readFileSync(tmp.path("packed-eq.ndp"))).names).toEqual(["lr", "rate"]);
+});
+
+test("SIGINT while convert writes: the process ends on the signal, and neither the output nor a temporary file is left", async () => {
+  // Incompressible bytes at the slowest level: the output is still being written when the signal comes.
+  await save(tmp.path("big.ndp"), { noise: noise(48 << 20, 5) });
+  const folder = tmp.path("interrupted");
+  mkdirSync(folder);
+  const child = spawn(process.execPath, [CLI, "convert", tmp.path("big.ndp"), join(folder, "out.npz"), "--compress", "--level", "9", "--no-progress"], { stdio: "ignore" });
+  const exited = once(child, "exit");
+  // Wait for the temporary file to exist (no timing assumption: polled until it does).
+  while (readdirSync(folder).length === 0) {
+    if (child.exitCode !== null) throw new Error(`convert ended (${child.exitCode}) before its temporary file was seen`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  expect(readdirSync(folder)[0]).toMatch(/^\.out\.npz\..*\.tmp$/);
+  child.kill("SIGINT");
+  const [code, signal] = await exited;
+  expect([code, signal]).toEqual([null, "SIGINT"]);
+  expect(readdirSync(folder)).toEqual([]);
+});
