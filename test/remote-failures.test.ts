@@ -5,6 +5,8 @@
  * Each case names the error code it must produce; retries are counted in the servers' logs.
  */
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { gzipSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -306,6 +308,55 @@ describe("the source", () => {
     });
     expect(calls).toBe(2);
     expect(entries.map((e) => e.authorization)).toEqual(["Bearer secret", "Bearer secret", "Bearer secret"]);
+  });
+
+  test("credentials stay with their origin: after a redirect to another origin (a CDN), no request there carries the caller's Authorization", async () => {
+    const redirector = createServer((_, response) => response.writeHead(302, { location: `${nginx.origin}/files/file.bin` }).end());
+    await new Promise<void>((resolve) => redirector.listen(0, "127.0.0.1", resolve));
+    try {
+      const { entries } = await nginx.requests(async () => {
+        const source = await httpSource(`http://127.0.0.1:${(redirector.address() as { port: number }).port}/model.bin`, { headers: { authorization: "Bearer secret" } });
+        expect(await source.read(KEPT, 10)).toEqual(FILE.subarray(KEPT, KEPT + 10));
+      });
+      expect(entries.map((e) => [e.range, e.authorization])).toEqual([
+        ["bytes=0-65535", ""], // fetch's own redirect drops it
+        [`bytes=${KEPT}-${KEPT + 9}`, ""], // and so do the reads that follow, straight to the final URL
+      ]);
+    } finally {
+      redirector.close();
+    }
+  });
+
+  test("a server that ignores Range and gzips the whole file: RANGE_NOT_SUPPORTED (not HTTP_ERROR over the coded length); allowFullDownload reads the file", async () => {
+    const coded = gzipSync(FILE);
+    const server = createServer((_, response) => response.writeHead(200, { "content-encoding": "gzip", "content-length": String(coded.length) }).end(coded));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/file.bin`;
+    try {
+      await rejection(httpSource(url), "RANGE_NOT_SUPPORTED");
+      const source = await httpSource(url, { allowFullDownload: true });
+      expect(source.size).toBe(FILE.length);
+      expect(await source.read(1000, 100_000)).toEqual(FILE.subarray(1000, 101_000));
+    } finally {
+      server.close();
+    }
+  });
+
+  test("a full download announcing more bytes than memory can hold is LIMIT_EXCEEDED at once, not TRUNCATED and retried", async () => {
+    let requests = 0;
+    const server = createServer((_, response) => {
+      requests++;
+      response.writeHead(200, { "content-length": String(2 ** 50) });
+      response.write(FILE.subarray(0, 1000));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      await rejection(httpSource(`http://127.0.0.1:${(server.address() as { port: number }).port}/huge.bin`, { allowFullDownload: true, retries: 2 }), "LIMIT_EXCEEDED");
+      expect(requests).toBe(1);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 
   test("CLOSED after close", async () => {

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, writeSync, ftruncateSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer, request as httpRequest, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bfloat16ToFloat32, decode, encode, float32ToBfloat16 } from "../src/index.js";
 import { layoutHead } from "../src/encode.js";
 import { toNpz, toSafetensors } from "../src/interop/index.js";
+import { saveSet } from "../src/node/index.js";
 import { colorOf } from "../src/viewer/colors.js";
 import { SAMPLE_BUDGET } from "../src/viewer/reader.js";
 import { planRowSample, type RowSample } from "../src/viewer/sample.js";
@@ -220,6 +221,31 @@ describe("ndpack view serves the file with Range support", () => {
   });
 });
 
+describe("ndpack view against hostile requests", () => {
+  /** A GET to the view server with a Host header of one's choice (fetch sets its own). */
+  const get = (origin: string, path: string, host?: string) =>
+    new Promise<number>((resolve, reject) => {
+      const { hostname, port } = new URL(origin);
+      const request = httpRequest({ hostname, port, path, headers: host === undefined ? {} : { host } }, (response) => {
+        response.resume();
+        resolve(response.statusCode!);
+      });
+      request.on("error", reject);
+      request.end();
+    });
+
+  test("a malformed escape (%ff) is 404 and the server keeps serving; a Host other than 127.0.0.1 or localhost (DNS rebinding) is 421", async () => {
+    const view = await startView(join(dir, "grid.ndp"));
+    const filePath = new URL(view.url).searchParams.get("url")!;
+    expect(await get(view.origin, "/%ff")).toBe(404);
+    expect(await get(view.origin, "/file/%E0.ndp")).toBe(404);
+    expect(await get(view.origin, filePath)).toBe(200);
+    const port = new URL(view.origin).port;
+    expect(await get(view.origin, filePath, `attacker.example:${port}`)).toBe(421);
+    expect(await get(view.origin, filePath, `localhost:${port}`)).toBe(200);
+  });
+});
+
 describe("the viewer page, in Chromium", () => {
   let view: View;
   beforeAll(async () => {
@@ -329,6 +355,44 @@ describe("the viewer page, in Chromium", () => {
     // (openUrl's first request, 64 KiB, holds this file's header and "image": one request.)
     expect(upstreamFileRequests.length).toBeGreaterThanOrEqual(1);
     for (const line of upstreamFileRequests) expect(line).toMatch(/ bytes=\d+-\d+ 206 /);
+    await page.close();
+  });
+
+  test("a page whose ?url= holds a malformed escape shows the error, not a blank page", async () => {
+    const page = await openPage(`${view.origin}/?url=/file/bad%E0.ndp`, "error");
+    expect(await page.textContent("#file-name")).toMatch(/^bad.+\.ndp$/);
+    expect(await page.textContent("#error")).toMatch(/HTTP_ERROR|404/);
+    await page.close();
+  });
+
+  test("an array with a dimension of 0 ([0, 5], [0, 3, 4]) is shown as empty: no heatmap, 0 elements", async () => {
+    writeFileSync(join(dir, "empty.ndp"), encode({ flat: { data: new Float32Array(0), shape: [0, 5] }, deep: { data: new Float64Array(0), shape: [0, 3, 4] } }));
+    const emptyView = await startView(join(dir, "empty.ndp"));
+    const page = await openPage(emptyView.url);
+    for (const name of ["flat", "deep"]) {
+      await selectArray(page, name);
+      expect(await page.isHidden("#heatmap-row")).toBe(true);
+      expect(await page.textContent("#hover")).toBe("an empty array: no values to draw");
+      expect(await page.textContent("#stats")).toMatch(/elements0/);
+    }
+    await page.close();
+  });
+
+  test("a sharded set (ndpack view of its index): the table has every array of every shard, and an array is shown", async () => {
+    const folder = join(dir, "set");
+    const image = Float32Array.from({ length: IMAGE.rows * IMAGE.cols }, (_, i) => imageValue(Math.floor(i / IMAGE.cols), i % IMAGE.cols));
+    await saveSet(folder, { image: { data: image, shape: [IMAGE.rows, IMAGE.cols] }, signal: new Float32Array(100), labels: new Int32Array(10) }, { maxShardBytes: 1024 });
+    const setView = await startView(join(folder, "model.ndp.index.json"));
+    const page = await openPage(setView.url);
+    const rows = await page.$$eval("#arrays tbody tr", (trs) => trs.map((tr) => Array.from(tr.querySelectorAll("td"), (td) => td.textContent).slice(0, 3)));
+    expect(rows).toEqual([
+      ["image", "float32", `[${IMAGE.rows}, ${IMAGE.cols}]`],
+      ["signal", "float32", "[100]"],
+      ["labels", "int32", "[10]"],
+    ]);
+    await selectArray(page, "image");
+    const cell = await heatmapCell(page, 5, 7);
+    expect(await hoverText(page, cell.x, cell.y)).toBe(`[5, 7] = ${imageValue(5, 7)}`);
     await page.close();
   });
 

@@ -279,7 +279,8 @@ handleClosedStdout();
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   process.once(signal, () => {
     removeTemporaryFilesSync();
-    process.kill(process.pid, signal);
+    // A command with a handler of its own (view closes its server) ends by itself.
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
   });
 }
 main(process.argv.slice(2)).then(

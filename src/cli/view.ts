@@ -11,10 +11,12 @@ import { spawn } from "node:child_process";
 import { createReadStream, existsSync } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { basename, extname, join } from "node:path";
+import { basename, dirname, extname, join } from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { NdpackError } from "../errors.js";
+import { parseSetIndex, SET_INDEX_SUFFIX } from "../set.js";
+import { shardUrl } from "../set-reader.js";
 import { EXIT } from "./errors.js";
 
 /** Options of {@link viewCommand}. */
@@ -107,14 +109,17 @@ async function serveFile(path: string, request: IncomingMessage, response: Serve
 
 /** Passes a request for the file on to `url`, with its Range and validators, and streams the answer back. */
 async function proxyFile(url: string, request: IncomingMessage, response: ServerResponse, served: Served): Promise<number> {
-  const headers: Record<string, string> = {};
+  // Bytes as stored: fetch would undo a content coding, and the length passed on would be the coded one.
+  const headers: Record<string, string> = { "accept-encoding": "identity" };
   for (const name of ["range", "if-range", "if-none-match"]) {
     const value = request.headers[name];
     if (typeof value === "string") headers[name] = value;
   }
   const upstream = await fetch(url, { method: request.method === "HEAD" ? "HEAD" : "GET", headers });
   const passed: Record<string, string> = {};
+  const coded = upstream.headers.has("content-encoding");
   for (const name of ["content-length", "content-range", "accept-ranges", "etag", "last-modified"]) {
+    if (coded && name === "content-length") continue;
     const value = upstream.headers.get(name);
     if (value !== null) passed[name] = value;
   }
@@ -150,12 +155,34 @@ function openInBrowser(url: string): void {
 }
 
 /**
+ * What the server hands out under /file/, by decoded path: the target, and when it is a set's index,
+ * its shards (the page reaches them relative to the index, FORMAT.md §12.1). Shard names are plain
+ * file names (the index is refused otherwise), so nothing outside the index's folder is served.
+ */
+async function servedFiles(target: string, name: string, remote: boolean): Promise<Map<string, string>> {
+  const files = new Map([[`/file/${name}`, target]]);
+  if (!name.endsWith(SET_INDEX_SUFFIX)) return files;
+  const bytes = remote ? new Uint8Array(await (await fetch(target)).arrayBuffer()) : await readFile(target);
+  for (const shard of parseSetIndex(bytes).shards) files.set(`/file/${shard.name}`, remote ? shardUrl(target, shard) : join(dirname(target), shard.name));
+  return files;
+}
+
+/** `text` with its percent escapes decoded, or `fallback` (by default `text` itself) when one is malformed (`%ff`). */
+function decodedOr(text: string, fallback = text): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return fallback;
+  }
+}
+
+/**
  * Serves the viewer and `target` (a file path, or an http(s) URL to proxy) until interrupted.
  * Returns the exit code once the server has closed (SIGINT or SIGTERM).
  */
 export async function viewCommand(target: string, options: ViewOptions = {}): Promise<number> {
   const remote = /^https?:\/\//i.test(target);
-  const name = remote ? decodeURIComponent(basename(new URL(target).pathname)) || "file" : basename(target);
+  const name = remote ? decodedOr(basename(new URL(target).pathname)) || "file" : basename(target);
   if (!remote) {
     const info = await stat(target).catch((cause: unknown) => {
       throw new NdpackError("IO_ERROR", `${target}: cannot read it (${(cause as Error).message})`, { path: target, cause });
@@ -165,21 +192,27 @@ export async function viewCommand(target: string, options: ViewOptions = {}): Pr
   const dir = viewerDirectory();
   const assets = new Set((await readdir(dir)).filter((file) => TYPES[extname(file)] !== undefined));
   const filePath = `/file/${encodeURIComponent(name)}`;
+  const files = await servedFiles(target, name, remote);
   const served: Served = { bytesSent: 0 };
 
+  let port = 0;
   const server = createServer((request, response) => {
-    const path = decodeURIComponent(new URL(request.url ?? "/", "http://localhost").pathname);
+    const path = decodedOr(new URL(request.url ?? "/", "http://localhost").pathname, "");
     const log = (status: number) => {
       if (options.verbose) process.stdout.write(`${request.method} ${path} ${request.headers.range ?? "-"} ${status} total-file-bytes=${served.bytesSent}\n`);
     };
     const fail = (status: number) => {
       if (!response.headersSent) response.writeHead(status, { "Content-Type": "text/plain; charset=utf-8" });
-      response.end(status === 404 ? "not found\n" : status === 405 ? "method not allowed\n" : "error\n");
+      response.end(status === 404 ? "not found\n" : status === 405 ? "method not allowed\n" : status === 421 ? "this server answers to 127.0.0.1 and localhost only\n" : "error\n");
       log(status);
     };
+    // Only this machine's names for the server: a page elsewhere whose name resolves to 127.0.0.1
+    // (DNS rebinding) sends its own host name, and must not read the file.
+    if (request.headers.host !== `127.0.0.1:${port}` && request.headers.host !== `localhost:${port}`) return fail(421);
     if (request.method !== "GET" && request.method !== "HEAD") return fail(405);
-    if (path === decodeURIComponent(filePath)) {
-      (remote ? proxyFile(target, request, response, served) : serveFile(target, request, response, served)).then(log, () => fail(502));
+    const file = files.get(path);
+    if (file !== undefined) {
+      (remote ? proxyFile(file, request, response, served) : serveFile(file, request, response, served)).then(log, () => fail(502));
       return;
     }
     const asset = path === "/" ? "index.html" : path.slice(1);
@@ -198,7 +231,7 @@ export async function viewCommand(target: string, options: ViewOptions = {}): Pr
     server.once("error", (cause) => reject(new NdpackError("IO_ERROR", `cannot listen on 127.0.0.1:${options.port ?? 0} (${cause.message})`, { cause })));
     server.listen(options.port ?? 0, "127.0.0.1", resolve);
   });
-  const { port } = server.address() as { port: number };
+  port = (server.address() as { port: number }).port;
   const pageUrl = `http://127.0.0.1:${port}/?url=${encodeURIComponent(filePath)}`;
   process.stdout.write(`ndpack view: ${remote ? target : name} at ${pageUrl} (Ctrl-C to stop)\n`);
   if (options.open !== false) openInBrowser(pageUrl);

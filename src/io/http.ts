@@ -119,7 +119,10 @@ export async function httpSource(url: string | URL, options: HttpSourceOptions =
   if (typeof settings.fetch !== "function") throw invalid("fetch", "a function", settings.fetch);
   const slots = new Slots(integerOption(options.concurrency, DEFAULT_CONCURRENCY, "concurrency", 1));
   const first = await withRetries(settings, undefined, () => slots.run(() => readFirst(settings, address), [settings.signal]));
-  return new RangeSource(settings, slots, first.identity, first.bytes);
+  // Redirected to another origin (a CDN, an object store): the caller's credentials stay with the
+  // origin they were given for, as fetch itself drops Authorization on such a redirect.
+  const reads = new URL(first.identity.url).origin === new URL(address).origin ? settings : { ...settings, headers: withoutAuthorization(settings.headers) };
+  return new RangeSource(reads, slots, first.identity, first.bytes);
 }
 
 class RangeSource implements HttpSource {
@@ -232,7 +235,8 @@ function readFirst(settings: Settings, url: string): Promise<{ identity: FileIde
     }
     if (response.status === 200) {
       // The whole file instead of its first bytes: fine when it is no longer than what was asked for (an empty file, on nginx).
-      const announced = Number(response.headers.get("content-length") ?? NaN);
+      // A coded body's Content-Length is the coded length; fetch hands out the decoded bytes.
+      const announced = response.headers.has("content-encoding") ? NaN : Number(response.headers.get("content-length") ?? NaN);
       if (!settings.allowFullDownload && !(announced <= INITIAL_BYTES)) throw rangeIgnored(finalUrl);
       const bytes = Number.isSafeInteger(announced) ? await readBody(response, announced, finalUrl) : new Uint8Array(await response.arrayBuffer());
       return { identity: identityOf(response, finalUrl, { start: 0, end: bytes.length - 1, total: bytes.length }), bytes };
@@ -281,7 +285,13 @@ function checkAnsweredRange(range: ContentRange, start: number, end: number, url
  */
 async function readBody(response: Response, length: number, url: string, landed?: (chunk: Uint8Array, at: number) => void): Promise<Uint8Array> {
   // Not zeroed first: every byte is written before the buffer is returned, or the read fails.
-  const bytes = unzeroedBytes(length);
+  let bytes: Uint8Array;
+  try {
+    bytes = unzeroedBytes(length);
+  } catch (cause) {
+    // Not TRUNCATED, which would be retried: asking again announces as much.
+    throw httpFailure("LIMIT_EXCEEDED", url, `the answer announces ${length} bytes, more than this runtime can hold in one buffer`, { actual: length, cause });
+  }
   let filled = 0;
   const reader = response.body?.getReader();
   for (;;) {
@@ -446,6 +456,12 @@ class Slots {
       for (const s of signals) s?.addEventListener("abort", aborted, { once: true });
     });
   }
+}
+
+function withoutAuthorization(headers: HeadersInit | undefined): Headers {
+  const kept = new Headers(headers);
+  kept.delete("authorization");
+  return kept;
 }
 
 /**

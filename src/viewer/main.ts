@@ -16,7 +16,7 @@ import { isNdpackError } from "../errors.js";
 import { blobSource } from "../io/blob.js";
 import { colorOf, SCALE } from "./colors.js";
 import type { NdpackReader } from "../reader.js";
-import { openViewerSource, openViewerUrl, SAMPLE_BUDGET } from "./reader.js";
+import { decodedOr, openViewerSource, openViewerUrl, SAMPLE_BUDGET } from "./reader.js";
 import { joinRows, planRowSample, type RowSample } from "./sample.js";
 import { HISTOGRAM_BINS, type Stats } from "./stats.js";
 import { formatValue, numericValues, sliceGrid, type ComplexMode, type Grid } from "./values.js";
@@ -89,7 +89,7 @@ async function open(what: string, opening: () => Promise<NdpackReader>): Promise
   shown = undefined;
   checksums.clear();
   for (const id of ["array-section", "plot-section", "histogram-section"]) $(id).hidden = true;
-  $("file-name").textContent = decodeURIComponent(what.replace(/[?#].*$/, "").replace(/^.*\//, "")) || what;
+  $("file-name").textContent = decodedOr(what.replace(/[?#].*$/, "").replace(/^.*\//, "")) || what;
   $("file-name").title = what;
   $("file-summary").textContent = " opening…";
   document.body.dataset.state = "opening";
@@ -297,11 +297,15 @@ function draw(): void {
   const s = shown!;
   $("plot-section").hidden = false;
   const twoD = s.array.shape.length >= 2;
-  $("heatmap-row").hidden = !twoD;
-  $("lineplot").hidden = twoD;
-  $("hover").textContent = "";
-  if (twoD) drawHeatmap(s);
-  else drawLine(s);
+  // An array with a dimension of 0 has no values to draw (its statistics say so: 0 elements).
+  const empty = s.array.shape.includes(0);
+  $("heatmap-row").hidden = !twoD || empty;
+  $("lineplot").hidden = twoD || empty;
+  $("hover").textContent = empty ? "an empty array: no values to draw" : "";
+  if (!empty) {
+    if (twoD) drawHeatmap(s);
+    else drawLine(s);
+  }
   requestStats(s);
 }
 

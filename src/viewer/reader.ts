@@ -33,8 +33,27 @@ function npyNameOf(name: string): string {
  * the core's HTTP reader, `Range` requests of the header and then of the arrays looked at; a
  * set's index (`.index.json`) with the set reader of `ndpack/sets`, which reaches its shards so.
  */
-export function openViewerUrl(url: string): Promise<NdpackReader> {
+export async function openViewerUrl(url: string): Promise<NdpackReader> {
   const absolute = new URL(url, globalThis.location?.href);
-  if (absolute.pathname.endsWith(SET_INDEX_SUFFIX)) return openSetUrl(absolute, { formats: FORMATS });
-  return openUrl(absolute, { formats: FORMATS, npyName: npyNameOf(decodeURIComponent(absolute.pathname)) });
+  if (absolute.pathname.endsWith(SET_INDEX_SUFFIX)) {
+    // The table shows every array's dtype and shape, which are in the shards' headers.
+    const set = await openSetUrl(absolute, { formats: FORMATS });
+    try {
+      await set.openShards();
+    } catch (error) {
+      await set.close();
+      throw error;
+    }
+    return set;
+  }
+  return openUrl(absolute, { formats: FORMATS, npyName: npyNameOf(decodedOr(absolute.pathname)) });
+}
+
+/** `text` with its percent escapes decoded, or as it is when one is malformed (`%E0`). */
+export function decodedOr(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
