@@ -163,7 +163,7 @@ function forEachInput(arrays: ArraysInput, visit: (name: string, input: ArrayInp
 /** Checks an array name; `seen` holds the names so far when the input can repeat one (a list of pairs; object keys and Map keys cannot). */
 function checkName(name: unknown, seen: Set<string> | undefined): string {
   if (name === "") {
-    throw new NdpackError("INVALID_ARGUMENT", 'an ndpack file cannot hold an array with an empty name (FORMAT.md §2.2), although .npz and .safetensors files can: give the array a name, or write .npz or .safetensors', { field: "name", array: "" });
+    throw new NdpackError("INVALID_ARGUMENT", 'an ndpack file cannot hold an array with an empty name (FORMAT.md §2.2), as .npz and .safetensors files can: name it, or write one of those', { field: "name", array: "" });
   }
   if (typeof name !== "string" || !name.isWellFormed()) {
     throw new NdpackError("INVALID_ARGUMENT", `array names must be non-empty Unicode strings, got ${JSON.stringify(name)}`, { field: "name" });

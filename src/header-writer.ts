@@ -198,7 +198,7 @@ export function writeHead(
   }
   if (headerLength > DEFAULT_LIMITS.maxHeaderBytes) {
     // The writer's own limit, not the input's: a file that readers refuse by default is not written.
-    throw new NdpackError("HEADER_TOO_LARGE", `the header of the file being written would be ${headerLength} bytes, more than readers accept by default (maxHeaderBytes ${DEFAULT_LIMITS.maxHeaderBytes}); write fewer arrays or less metadata per file`, { expected: DEFAULT_LIMITS.maxHeaderBytes, actual: headerLength, limit: "maxHeaderBytes" });
+    throw new NdpackError("HEADER_TOO_LARGE", `the header would be ${headerLength} bytes, more than readers accept by default (maxHeaderBytes ${DEFAULT_LIMITS.maxHeaderBytes}): write fewer arrays or less metadata per file`, { expected: DEFAULT_LIMITS.maxHeaderBytes, actual: headerLength, limit: "maxHeaderBytes" });
   }
   if (reserveHeaderBytes !== undefined) {
     if (headerLength > reserveHeaderBytes) throw new Error(`internal error: the header outgrew the ${reserveHeaderBytes} bytes reserved for it`);

@@ -102,6 +102,11 @@ export interface NdpackReader extends NdpackContents, AsyncDisposable {
   /** True once {@link NdpackReader.close} has been called. */
   readonly closed: boolean;
   /**
+   * Entries of the file that hold no array and are not read: a .npz's members that are not `.npy`
+   * files (numpy's `np.load` hands those out as bytes); empty for the other formats.
+   */
+  readonly ignored: readonly string[];
+  /**
    * Reads one array with one read of exactly its stored bytes (plus its CRC and padding when
    * verifying). The array is a view of the bytes read where alignment and byte order allow.
    * Compressed arrays are decompressed (within `maxDecodedBytes`). Throws NOT_FOUND, CLOSED,
@@ -333,6 +338,9 @@ class SourceReader implements NdpackReader {
   }
   get bytesRead() {
     return this.#source.bytesRead;
+  }
+  get ignored() {
+    return this.#container.ignored;
   }
   get readCount() {
     return this.#source.readCount;

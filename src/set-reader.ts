@@ -192,6 +192,10 @@ class ShardedReader implements SetReader {
   get bytesRead() {
     return this.#bytesRead;
   }
+  /** A set's shards are .ndp and .safetensors files, which hold nothing else. */
+  get ignored(): readonly string[] {
+    return [];
+  }
   get readCount() {
     return this.#readCount;
   }

@@ -2,7 +2,7 @@
  * The CLI's writers at their edges (the built CLI, in child processes): bool bytes other than 0 and
  * 1 in the input, a path holding `=` given to `pack`, and a signal while a command writes.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -39,6 +39,16 @@ test("pack takes a path that exists as FILE even when it holds '=' (lr=0.1.npy),
   const result = await runCli(["pack", tmp.path("packed-eq.ndp"), tmp.path("lr=0.1.ndp"), `rate=${tmp.path("lr=0.1.ndp")}`]);
   expect([result.code, result.stderr]).toEqual([0, ""]);
   expect(decode(readFileSync(tmp.path("packed-eq.ndp"))).names).toEqual(["lr", "rate"]);
+});
+
+test("convert of a .npz with members that are not .npy files warns which are not copied, and copies the arrays", async () => {
+  const zip = tmp.path("with-readme.npz");
+  const made = spawnSync("python3", ["-c", "import io, sys, zipfile, numpy as np\nb = io.BytesIO(); np.save(b, np.arange(3, dtype='<f4'))\nwith zipfile.ZipFile(sys.argv[1], 'w') as z:\n    z.writestr('a.npy', b.getvalue()); z.writestr('README.txt', 'hi'); z.writestr('raw.bin', b'x')", zip], { encoding: "utf8" });
+  expect(made.status, made.stderr).toBe(0);
+  const result = await runCli(["convert", zip, tmp.path("with-readme.ndp")]);
+  expect(result.code).toBe(0);
+  expect(result.stderr.trim()).toBe(`ndpack convert: warning: ${zip}: 2 members are not .npy and not copied: README.txt, raw.bin`);
+  expect(decode(readFileSync(tmp.path("with-readme.ndp"))).names).toEqual(["a"]);
 });
 
 test("SIGINT while convert writes: the process ends on the signal, and neither the output nor a temporary file is left", async () => {

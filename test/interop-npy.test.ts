@@ -252,6 +252,10 @@ describe(".npy refusals, in wire order", () => {
     expectCode(() => fromNpy(npy(dict("O", "(1,)"), { payload: 8 })), "UNKNOWN_DTYPE", /never unpickles/);
     expectCode(() => fromNpy(npy(`{'descr': [('x', '<f4'), ('y', '<i4')], 'fortran_order': False, 'shape': (1,), }`, { payload: 8 })), "UNKNOWN_DTYPE", /structured/);
     expectCode(() => fromNpy(npy(`{'descr': [('x', '|O')], 'fortran_order': False, 'shape': (1,), }`, { payload: 8 })), "UNKNOWN_DTYPE");
+    // Field names numpy writes: latin-1 in 1.0, UTF-8 in 3.0, escapes in its repr. Still a structured dtype, not a broken header.
+    for (const [field, version] of [["\xe9", 1], ["\u65e5", 3], ["a\\\\b", 1], ['it\'s', 1]] as const) {
+      expectCode(() => fromNpy(npy(`{'descr': [(${JSON.stringify(field)}, '<f4')], 'fortran_order': False, 'shape': (1,), }`, { payload: 4, version })), "UNKNOWN_DTYPE", /structured/);
+    }
     for (const descr of ["<U3", "|S5", "<M8[ns]", "<m8[s]", "<f16", "<c32", "|V16", "bool"]) {
       expectCode(() => fromNpy(npy(dict(descr, "(1,)"), { payload: 16 })), "UNKNOWN_DTYPE");
     }

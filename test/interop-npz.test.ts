@@ -172,6 +172,12 @@ describe(".npz zero-copy and layout", () => {
     const { arrays, ignored } = fromNpz(bytes);
     expect([...arrays.keys()]).toEqual(["dir/x"]);
     expect(ignored).toEqual(["README.txt"]);
+    // The lazy reader says so too (the CLI warns with it).
+    return openSource(bytesSource(bytes), { formats: FORMATS }).then((reader) => expect([reader.names, reader.ignored]).toEqual([["dir/x"], ["README.txt"]]));
+  });
+
+  test("INVALID_ARGUMENT for an array name holding U+0000: Python's zipfile cuts member names there, so numpy would read two such arrays as one", () => {
+    expectCode(() => toNpz({ "w\0a": new Float32Array([1]), "w\0b": new Float32Array([2]) }), "INVALID_ARGUMENT");
   });
 
   test("names without the UTF-8 flag are CP437, as in Python's zipfile", () => {

@@ -11,7 +11,7 @@ import type { Checksum, Codec } from "../format.js";
 import { errorLine, FileError, usageError, withFile } from "./errors.js";
 import { entriesOf, formatOfPath, openFile, type FileFormat, type OpenFileOptions } from "./formats.js";
 import { byteSize, limitsOf, type CliLimits } from "./limits.js";
-import { printError } from "./output.js";
+import { displayName, printError } from "./output.js";
 import { createProgress } from "./progress.js";
 import { writeArrays, writeSet, type OutputArray, type WriteOptions } from "./writers.js";
 import { DEFAULT_MAX_SHARD_BYTES } from "../node/set-writer.js";
@@ -53,6 +53,8 @@ export function inputOptions(command: string, path: string, options: Pick<WriteC
   return {
     ...limitsOf(options),
     ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }),
+    // numpy's np.load hands such members out as bytes; nothing the output formats hold.
+    onIgnored: (names) => printError(`${command}: warning: ${path}: ${names.length === 1 ? "1 member is" : `${names.length} members are`} not .npy and not copied: ${names.slice(0, 5).map((name) => displayName(name)).join(", ")}${names.length > 5 ? `, and ${names.length - 5} more` : ""}`),
     ...(options.salvage ? { onDamage: (error) => printError(`${errorLine(`${command}: warning`, new FileError(path, error))}; copied as it is (--salvage)`) } : {}),
   };
 }

@@ -55,6 +55,8 @@ export interface OpenFileOptions extends CliLimits {
    * the read: damaged bytes never reach an output that would give them fresh checksums.
    */
   readonly onDamage?: (error: NdpackError) => void;
+  /** Called with the entries of the file that hold no array (a .npz's members that are not .npy files), when there are any. */
+  readonly onIgnored?: (names: readonly string[]) => void;
   /** For a set: open its shards only when their arrays are read (`verify` reports each shard), instead of reading every shard's header at once. */
   readonly lazyShards?: boolean;
 }
@@ -87,6 +89,7 @@ export async function openFile(path: string, options: OpenFileOptions = {}): Pro
     }
   }
   if (options.onDamage !== undefined) salvaging.set(file, options.onDamage);
+  if (file.ignored.length > 0) options.onIgnored?.(file.ignored);
   return file;
 }
 

@@ -241,15 +241,19 @@ class DictParser {
     return new NdpackError("HEADER_INVALID", `.npy header is not a dict literal numpy writes: expected ${expected} at character ${this.pos}, found ${found}`, { offset: this.pos });
   }
 
-  private parseString(): string {
+  /**
+   * A quoted string: printable ASCII without escapes, or, `inDescr` (the field names of a
+   * structured descr, skipped), any character and escapes (`'é'`, `'a\\b'`), which numpy writes.
+   */
+  private parseString(inDescr = false): string {
     const quote = this.peek();
     if (quote !== 0x27 && quote !== 0x22) throw this.invalid("a quoted string");
     const start = ++this.pos;
     for (;;) {
       const c = this.peek();
       if (c === quote) break;
-      if (c === -1 || c === 0x5c || c < 0x20 || c > 0x7e) throw this.invalid(c === 0x5c ? "a string without escapes" : "a closing quote");
-      this.pos++;
+      if (c === -1 || (!inDescr && (c === 0x5c || c < 0x20 || c > 0x7e))) throw this.invalid(c === 0x5c ? "a string without escapes" : "a closing quote");
+      this.pos += c === 0x5c ? 2 : 1;
     }
     const value = this.text.slice(start, this.pos);
     this.pos++;
@@ -324,7 +328,7 @@ class DictParser {
     while (this.pos < this.text.length) {
       const c = this.peek();
       if (c === 0x27 || c === 0x22) {
-        this.parseString();
+        this.parseString(true);
         continue;
       }
       this.pos++;

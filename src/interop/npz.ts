@@ -66,7 +66,7 @@ export interface NpzContents {
   readonly arrays: ReadonlyMap<string, NdArray>;
   /** ndpack metadata kept in {@link NPZ_NDPACK_MEMBER}; `{}` when there is none. */
   readonly metadata: Readonly<Record<string, unknown>>;
-  /** Names of members that are neither `.npy` files nor ndpack's member (numpy would return them as bytes). */
+  /** Names of members that are neither `.npy` files nor ndpack's member (numpy returns them as bytes, or as an array when their bytes are a .npy file's). */
   readonly ignored: readonly string[];
 }
 
@@ -275,6 +275,8 @@ export function planNpzWrite(arrays: readonly ArrayPlan[], options: NpzPlanOptio
   const dtypes: Record<string, Dtype> = {};
   arrays.forEach((array, index) => {
     const name = checkName(array.name, seen);
+    // Python's zipfile (numpy's np.load) cuts a member name at U+0000: "w\0a" and "w\0b" would both be "w".
+    if (name.includes("\0")) throw new NdpackError("INVALID_ARGUMENT", `array "${name}": numpy cuts .npz member names at U+0000`, { array: name });
     if (array.dtype.numpy === null) setOwn(dtypes, name, array.dtype.name);
     const prefix = writeNpyHeader(array, { byteOrder });
     const step = { payload: index, prefix, byteOrder: npyByteOrder(array.dtype, byteOrder), cOrder: false };
