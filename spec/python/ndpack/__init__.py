@@ -54,8 +54,8 @@ from .reference import (
 #: Every ``NdpackError.code``: the reference's (FORMAT.md section 9 and API misuse), then those of
 #: files on disk or a network, streaming writers and sets.
 ERROR_CODES = reference.ERROR_CODES + (
-    "IO_ERROR", "HTTP_ERROR", "FILE_CHANGED", "WRITE_SIZE", "CLOSED", "SET_INVALID",
-    "NOT_REGULAR_FILE",
+    "IO_ERROR", "HTTP_ERROR", "RANGE_NOT_SUPPORTED", "FILE_CHANGED", "WRITE_SIZE", "CLOSED",
+    "SET_INVALID", "NOT_REGULAR_FILE",
 )
 
 __all__ = [
@@ -82,11 +82,15 @@ def save(file, arrays, *, follow_symlinks=False, **options) -> None:
 
 def load(source, **options) -> NdpackFile:
     """A memory-mapped ``NdpackFile`` for a path (or the file of a buffer, as ``loads``). Options:
-    ``verify``, ``copy``, ``raw_bits`` and the limits of ``ndpack.reference``."""
+    ``verify``, ``copy``, ``raw_bits`` and the limits of ``ndpack.reference``. A path that cannot
+    be opened is IO_ERROR (the OSError is its ``__cause__``), as for ``open``."""
     if is_url(source):
         raise NdpackError("INVALID_ARGUMENT", "load reads local files; ndpack.open reads URLs")
     if isinstance(source, (str, os.PathLike)):
-        return reference.load(source, mmap=True, **options)
+        try:
+            return reference.load(source, mmap=True, **options)
+        except OSError as ex:  # a missing or unreadable path: IO_ERROR, as TypeScript's
+            raise NdpackError("IO_ERROR", f"{os.fspath(source)}: {ex.strerror or ex}") from ex
     return reference.loads(source, **options)
 
 

@@ -20,12 +20,20 @@ def is_url(location) -> bool:
 
 
 class FileSource:
-    """A local file, memory-mapped read-only: ``read`` returns views of the map (no copy)."""
+    """A local file, memory-mapped read-only: ``read`` returns views of the map (no copy). A path
+    that cannot be opened is IO_ERROR, the OSError as its cause. ``identity`` is (size,
+    modification time in ns, inode) when opened."""
 
     def __init__(self, path):
         self.location = os.fspath(path)
-        with open(self.location, "rb") as fh:
-            self.size = os.fstat(fh.fileno()).st_size
+        try:
+            fh = open(self.location, "rb")
+        except OSError as ex:
+            raise NdpackError("IO_ERROR", f"{self.location}: {ex.strerror or ex}") from ex
+        with fh:
+            info = os.fstat(fh.fileno())
+            self.size = info.st_size
+            self.identity = (info.st_size, info.st_mtime_ns, info.st_ino)
             # An empty file cannot be mapped; the format code reports it as BAD_MAGIC/TRUNCATED.
             self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if self.size else None
         self._view = memoryview(self._map) if self._map is not None else memoryview(b"")
@@ -47,9 +55,31 @@ class FileSource:
             self._map = None
 
 
+#: The fields of fsspec's ``info()`` that tell one version of a file from another (local, s3,
+#: gcs, azure...), those present being compared with ``size``.
+IDENTITY_FIELDS = ("ETag", "etag", "mtime", "LastModified", "last_modified", "ino", "checksum",
+                   "md5Hash", "crc32c", "generation", "VersionId", "version_id", "created")
+
+
+def _status_of(ex: BaseException) -> int | None:
+    """The HTTP status carried by ``ex`` or the exceptions it was raised from (fsspec wraps an
+    aiohttp error, 404 included, in FileNotFoundError)."""
+    seen = set()
+    while ex is not None and id(ex) not in seen:
+        seen.add(id(ex))
+        status = getattr(ex, "status", None)
+        if isinstance(status, int):
+            return status
+        ex = ex.__cause__ or ex.__context__
+    return None
+
+
 class FsspecSource:
     """Any fsspec URL. Each ``read`` is one ranged request (``cat_file`` with start and end), so
-    only the header and the records asked for cross the network."""
+    only the header and the records asked for cross the network. The file's identity (its size,
+    and the ETag, modification time or checksum ``info()`` gives) is recorded when it is opened and
+    checked again after every read: a file replaced since is FILE_CHANGED, never a mix of two
+    versions. (``HttpSource`` does it with conditional requests.)"""
 
     def __init__(self, url: str, storage_options: dict | None = None):
         try:
@@ -59,41 +89,155 @@ class FsspecSource:
                               "pip install 'ndpack[remote]'") from None
         self.location = url
         self._fs, self._path = fsspec.core.url_to_fs(url, **(storage_options or {}))
-        self.size = self._call(self._fs.size, self._path)
+        self.identity = self._identity()
+        self.size = self.identity[0]
         if self.size is None:
             raise NdpackError("IO_ERROR", f"{url}: the server does not give the file's size")
+
+    def _identity(self) -> tuple:
+        self._fs.invalidate_cache(self._path)  # info() afresh, not from a listing kept
+        info = self._call(self._fs.info, self._path)
+        return (info.get("size"),) + tuple((field, str(info[field])) for field in IDENTITY_FIELDS
+                                           if info.get(field) is not None)
 
     def read(self, offset: int, length: int) -> bytes:
         if length <= 0:
             return b""
         data = self._call(self._fs.cat_file, self._path, start=offset, end=offset + length)
         if len(data) > length:  # a whole file where a range was asked for
-            raise NdpackError("HTTP_ERROR", f"{self.location}: the server ignores Range requests")
+            raise NdpackError("RANGE_NOT_SUPPORTED", f"{self.location}: the server ignores Range "
+                              "requests (it sent the whole file)")
         if len(data) != length:  # the file is shorter than when it was opened
             raise NdpackError("FILE_CHANGED", f"{self.location}: asked for {length} bytes at "
                               f"{offset}, got {len(data)}")
+        now = self._identity()
+        if now != self.identity:
+            raise NdpackError("FILE_CHANGED", f"{self.location}: the file changed since it was "
+                              f"opened: {self.identity} then, {now} now")
         return data
 
     def _call(self, method, *args, **kwargs):
-        """A filesystem call; its failures other than a missing file (FileNotFoundError, as for a
-        local path) become HTTP_ERROR (a response status) or IO_ERROR, with the cause chained."""
+        """A filesystem call; its failures become HTTP_ERROR (with the response's ``status``: a
+        missing URL is 404) or IO_ERROR, with the cause chained."""
         try:
             return method(*args, **kwargs)
-        except (FileNotFoundError, NdpackError):
+        except NdpackError:
             raise
         except Exception as ex:  # noqa: BLE001 (aiohttp's, botocore's...: each filesystem its own)
-            status = getattr(ex, "status", None)
-            raise NdpackError("HTTP_ERROR" if status else "IO_ERROR",
-                              f"{self.location}: {ex}") from ex
+            status = _status_of(ex)
+            if status is not None:
+                raise NdpackError("HTTP_ERROR", f"{self.location}: HTTP {status} ({ex})",
+                                  status=status) from ex
+            raise NdpackError("IO_ERROR", f"{self.location}: {ex!r}") from ex
 
     def close(self) -> None:
         pass
 
 
+class HttpSource(FsspecSource):
+    """An http(s) URL, as the TypeScript reader reads it (src/io/http.ts): fsspec's ``info()``
+    (a HEAD request) records the file's identity, its size, its URL after redirects and its
+    validator (a strong ``ETag``, else ``Last-Modified``); every read is then one ``Range``
+    request, through fsspec's session, to that URL, on the condition that the file is still that
+    version (``If-Match``, else ``If-Unmodified-Since``). A 412 answer, or an answer whose
+    ``Content-Range`` total or ``ETag`` differs from the first, is FILE_CHANGED; a 200 answer
+    (the whole file) to a range of part of it RANGE_NOT_SUPPORTED; another status HTTP_ERROR with
+    ``status`` (404, 403, 416, 5xx)."""
+
+    def __init__(self, url: str, storage_options: dict | None = None):
+        super().__init__(url, storage_options)
+        info = self._info
+        asked = str(self._fs.encode_url(self._path))
+        self._url = info.get("url") or asked
+        self._etag, self._last_modified = info.get("ETag"), info.get("Last-Modified")
+        self.identity = (self.size, self._etag or self._last_modified)
+        self._headers = dict(self._fs.kwargs.get("headers") or {})
+        if _origin(self._url) != _origin(asked):
+            # Redirected to another origin (a CDN, an object store): credentials stay behind.
+            self._headers = {k: v for k, v in self._headers.items()
+                             if k.lower() != "authorization"}
+        # A weak ETag never matches If-Match (RFC 9110 §13.1.1): such files are checked by date.
+        if self._etag and not self._etag.startswith("W/"):
+            self._headers["If-Match"] = self._etag
+        elif self._last_modified:
+            self._headers["If-Unmodified-Since"] = self._last_modified
+
+    def _identity(self) -> tuple:
+        self._info = self._call(self._fs.info, self._path)
+        return (self._info.get("size"),)
+
+    def read(self, offset: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        from fsspec.asyn import sync
+
+        return self._call(sync, self._fs.loop, self._get, offset, offset + length)
+
+    async def _get(self, start: int, end: int) -> bytes:
+        import yarl
+
+        fs = self._fs
+        session = await fs.set_session()
+        options = {k: v for k, v in fs.kwargs.items() if k != "headers"}
+        headers = dict(self._headers, Range=f"bytes={start}-{end - 1}")
+        url = yarl.URL(self._url, encoded=True)  # as given by the server: not quoted again
+        async with session.get(url, headers=headers, **options) as response:
+            status = response.status
+            if status == 412:
+                raise self._changed("the server refused the condition (412 Precondition Failed)")
+            if status == 200 and not (start == 0 and end == self.size):
+                raise NdpackError("RANGE_NOT_SUPPORTED", f"{self.location}: the server ignores "
+                                  "Range requests (it answered 200 with the whole file)",
+                                  status=200)
+            if status not in (200, 206):
+                raise NdpackError("HTTP_ERROR", f"{self.location}: HTTP {status} "
+                                  f"{response.reason or ''} for bytes {start}-{end - 1}".rstrip(),
+                                  status=status)
+            first, last, total = 0, end - 1, self.size
+            if status == 206:
+                first, last, total = _content_range(response.headers.get("Content-Range"))
+                if first is None:
+                    raise NdpackError("HTTP_ERROR", f"{self.location}: a 206 answer without a "
+                                      "usable Content-Range", status=206)
+            for what, then, now in (("size", self.size, total),
+                                    ("ETag", self._etag, response.headers.get("ETag"))):
+                if then is not None and now is not None and then != now:
+                    raise self._changed(f"its {what} was {then} and is now {now}")
+            if (first, last) != (start, end - 1):
+                raise NdpackError("HTTP_ERROR", f"{self.location}: asked for bytes "
+                                  f"{start}-{end - 1}, the server sent {first}-{last}", status=206)
+            data = await response.read()
+        if len(data) != end - start:
+            raise NdpackError("TRUNCATED", f"{self.location}: asked for {end - start} bytes at "
+                              f"{start}, got {len(data)}")
+        return data
+
+    def _changed(self, why: str) -> NdpackError:
+        return NdpackError("FILE_CHANGED", f"{self.location}: the file changed on the server "
+                           f"since it was opened: {why}")
+
+
+def _origin(url: str) -> tuple:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def _content_range(header: str | None) -> tuple[int | None, int | None, int | None]:
+    """``bytes first-last/total`` as three integers (None each when it is missing or malformed)."""
+    import re
+
+    match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", (header or "").strip(), re.IGNORECASE)
+    return tuple(int(g) for g in match.groups()) if match else (None, None, None)
+
+
 def open_source(location, storage_options: dict | None = None):
     """The source for a path or URL."""
     if is_url(location):
-        return FsspecSource(location, storage_options)
+        scheme = location.split("://", 1)[0].lower()
+        return (HttpSource if scheme in ("http", "https") else FsspecSource)(location,
+                                                                            storage_options)
     if storage_options:
         raise NdpackError("INVALID_ARGUMENT", "storage_options apply to URLs only")
     return FileSource(location)

@@ -373,8 +373,11 @@ def _read_index(location, storage_options) -> bytes:
     if is_url(location):
         source = open_source(location, storage_options)
         return bytes(source.read(0, source.size))
-    with open(location, "rb") as fh:
-        return fh.read()
+    try:
+        with open(location, "rb") as fh:
+            return fh.read()
+    except OSError as ex:
+        raise NdpackError("IO_ERROR", f"{os.fspath(location)}: {ex.strerror or ex}") from ex
 
 
 class SetReader(Mapping):
@@ -443,9 +446,11 @@ class SetReader(Mapping):
         reader_class = SafetensorsReader if shard.endswith(".safetensors") else Reader
         try:
             source = open_source(location, storage_options)
-        except FileNotFoundError as ex:
-            code = "HTTP_ERROR" if location.startswith(("http://", "https://")) else "IO_ERROR"
-            raise NdpackError(code, f"shard {shard!r} of the set is missing ({ex})") from ex
+        except NdpackError as ex:
+            if ex.code not in ("IO_ERROR", "HTTP_ERROR"):
+                raise
+            raise NdpackError(ex.code, f"shard {shard!r} of the set cannot be opened "
+                              f"({ex.message})", status=ex.status) from (ex.__cause__ or ex)
         try:
             reader = reader_class(source, storage_options=storage_options,
                                   check_head=self._head_check(shard), **options)

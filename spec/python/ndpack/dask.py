@@ -16,7 +16,8 @@ with the stored one in one task per array, on which every chunk of that array de
 chunk therefore fails the computation with ``NdpackError`` code CHECKSUM before any chunk of that
 array is handed on. The price is a second read of each byte and the CRC computation (about 1 GB/s
 per core); ``verify=False`` skips both, for files checked otherwise (``ndpack verify``).
-Compressed and F-order arrays are one chunk, read whole and verified by ``Reader.read``.
+Compressed and F-order arrays are one chunk, read whole and verified by ``Reader.read`` when the
+graph runs (building the graph reads the header only: dtypes and shapes come from it).
 
 The graph holds no open files: each task names its file, and each process (thread pool,
 multiprocessing workers, or ``distributed`` workers) opens it once and caches the reader. So the
@@ -45,7 +46,6 @@ from dask.highlevelgraph import HighLevelGraph
 
 from . import open as open_ndpack
 from ._crc32 import crc32
-from ._io import is_url
 from ._reader import Reader, open_file
 from ._sets import SetReader, SetWriter
 from ._writer import Writer
@@ -107,7 +107,11 @@ READERS_KEPT = 64
 
 class _File:
     """A picklable handle on one file: its location, reader class and options, and a key that
-    changes when the file does (size; for a local file, its modification time too)."""
+    changes when the file does: its identity when the reader opened it (for a URL its size and
+    ETag or Last-Modified, or what fsspec's ``info()`` gives; for a local file its size,
+    modification time and inode). A task that opens the file again and finds another identity
+    fails with FILE_CHANGED; the cached reader's own reads fail so (conditional requests, or its
+    identity checked after each read) if the file changes under it."""
 
     __slots__ = ("location", "options", "reader_class", "key")
 
@@ -115,14 +119,14 @@ class _File:
         self.location = reader.location
         self.options = options
         self.reader_class = type(reader)  # Reader, or a set's SafetensorsReader
-        stamp = reader.size
-        if not is_url(reader.location):
-            stat = os.stat(reader.location)
-            stamp = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
-        self.key = tokenize(self.location, json.dumps(options, sort_keys=True, default=repr), stamp)
+        self.key = self._key_of(reader)
         with _READERS_LOCK:
             _READERS.setdefault(self.key, reader)
             _READERS.move_to_end(self.key)
+
+    def _key_of(self, reader: Reader) -> str:
+        return tokenize(self.location, json.dumps(self.options, sort_keys=True, default=repr),
+                        reader._source.identity)
 
     def __getstate__(self):
         return self.location, self.options, self.reader_class, self.key
@@ -134,9 +138,12 @@ class _File:
         with _READERS_LOCK:
             reader = _READERS.get(self.key)
             if reader is None or reader.closed:  # a reader given to from_ndpack, closed since
-                reader = _READERS[self.key] = open_file(self.location,
-                                                        reader_class=self.reader_class,
-                                                        **self.options)
+                reader = open_file(self.location, reader_class=self.reader_class, **self.options)
+                if self._key_of(reader) != self.key:
+                    reader.close()
+                    raise NdpackError("FILE_CHANGED", f"{self.location}: the file changed since "
+                                      "the graph was built")
+                _READERS[self.key] = reader
                 while len(_READERS) > READERS_KEPT:
                     _READERS.popitem(last=False)
             _READERS.move_to_end(self.key)
@@ -188,10 +195,17 @@ def _row_chunks(rows: int, row_bytes: int, chunks) -> tuple[int, ...]:
     return (per,) * (rows // per) + ((rows % per,) if rows % per else ())
 
 
+def _dtype(reader: Reader, e) -> np.dtype:
+    """The dtype of the arrays the reader gives for ``e``, from its header: that of an empty array
+    of it (nothing is read)."""
+    empty = e._replace(shape=(0,), nbytes=0, byte_length=0, codec="none", order="C")
+    return reader._array(empty, b"", None).dtype
+
+
 def _array(reader: Reader, options: dict, name: str, chunks, verify: bool) -> da.Array:
     e = reader.info(name)
     file = _File(reader, options)
-    dtype = reader.read_rows(name, 0, 0).dtype if e.shape else reader.read(name).dtype
+    dtype = _dtype(reader, e)
     token = tokenize(file.key, name, chunks, verify)
     out = f"ndpack-{name}-{token}"
     rest = tuple((d,) for d in e.shape[1:])

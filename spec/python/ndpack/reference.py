@@ -248,16 +248,19 @@ _ENTRY_KEYS = ("name", "dtype", "shape", "order", "byteOrder", "codec", "offset"
 
 
 class NdpackError(Exception):
-    """An ndpack failure. ``code`` is one of ``ERROR_CODES``; ``array`` names the array, if any."""
+    """An ndpack failure. ``code`` is one of ``ERROR_CODES``; ``array`` names the array, if any;
+    ``status`` is the HTTP status of an HTTP_ERROR (None otherwise)."""
 
-    def __init__(self, code: str, message: str = "", *, array: str | None = None):
+    def __init__(self, code: str, message: str = "", *, array: str | None = None,
+                 status: int | None = None):
         self.code = code
         self.array = array
+        self.status = status
         self.message = message or code
         super().__init__(f"{code}: {self.message}" if message else code)
 
-    def __reduce__(self):  # keeps code, message and array across pickling (multiprocessing)
-        return type(self), (self.code, self.message), {"array": self.array}
+    def __reduce__(self):  # keeps code, message, array and status across pickling (multiprocessing)
+        return type(self), (self.code, self.message), {"array": self.array, "status": self.status}
 
 
 class _NotFound(NdpackError, KeyError):

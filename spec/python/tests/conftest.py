@@ -89,7 +89,8 @@ class Nginx:
         return f"http://127.0.0.1:{self.port}/{name}"
 
     def lines(self) -> list[list[str]]:
-        """The access log (method, path, status, body bytes), complete up to now: a marker request
+        """The access log (method, path, status, body bytes, then the request's Range and If-Match
+        headers, "-" when absent), complete up to now: a marker request
         is made and waited for, nginx logging each request once it has been sent."""
         marker = f"/__marker-{time.monotonic_ns()}"
         try:
@@ -125,7 +126,7 @@ pid {work}/nginx.pid;
 error_log {work}/error.log;
 events {{ worker_connections 256; }}
 http {{
-  log_format bytes '$request_method $uri $status $body_bytes_sent';
+  log_format bytes '$request_method $uri $status $body_bytes_sent $http_range $http_if_match';
   access_log {work}/access.log bytes;
   client_body_temp_path {work}/body;
   proxy_temp_path {work}/proxy;
@@ -137,6 +138,9 @@ http {{
     listen 127.0.0.1:{port};
     root {root};
     location /norange/ {{ max_ranges 0; }}
+    location /status/403/ {{ return 403; }}
+    location /status/500/ {{ return 500; }}
+    location /status/503/ {{ return 503; }}
   }}
 }}
 """

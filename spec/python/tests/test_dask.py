@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import subprocess
 import sys
 import textwrap
@@ -194,6 +195,69 @@ def test_from_ndpack_over_http_reads_each_byte_twice_and_the_header_once(nginx):
     lazy = nd.from_ndpack(nginx.url("d.ndp"), "x", chunks=250, verify=False)
     np.testing.assert_array_equal(lazy[1000:1250].compute(scheduler="threads"), x[1000:1250])
     assert nginx.transferred("d.ndp") == FIRST_READ + 250 * 64 * 4
+
+
+def replace_keeping_the_size(path, arrays):
+    """``arrays`` saved over ``path``, same size, modification time 10 s later (nginx's ETag is the
+    time in seconds and the size: within the same second a replaced file would look the same)."""
+    before = path.stat()
+    ndpack.save(path, arrays)
+    assert path.stat().st_size == before.st_size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 10**10))
+
+
+def test_from_ndpack_of_a_url_replaced_since_a_first_graph_reads_the_new_file(nginx):
+    # Wrong data before: the cached reader's key was URL + options + size, so the second graph
+    # (int32, from the new header) computed with the old float32 reader.
+    path = nginx.root / "stale.ndp"
+    ndpack.save(path, {"x": np.arange(1000, dtype="f4")})
+    first = nd.from_ndpack(nginx.url("stale.ndp"), "x")
+    np.testing.assert_array_equal(first.compute(scheduler="sync"), np.arange(1000, dtype="f4"))
+    replace_keeping_the_size(path, {"x": np.arange(1000, dtype="i4")})
+    second = nd.from_ndpack(nginx.url("stale.ndp"), "x")
+    assert second.dtype == np.dtype("i4")
+    np.testing.assert_array_equal(second.compute(scheduler="sync"), np.arange(1000, dtype="i4"))
+    with pytest.raises(NdpackError) as info:  # the first graph's file is gone: not mixed bytes
+        first.compute(scheduler="sync")
+    assert info.value.code == "FILE_CHANGED"
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_a_graph_over_a_url_replaced_since_it_was_built_fails_with_FILE_CHANGED(
+        nginx, scheduler, run):
+    # threads: the cached reader's conditional reads get 412; processes: a worker opening the
+    # file finds another identity than the graph's.
+    path = nginx.root / f"moved-{scheduler}.ndp"
+    ndpack.save(path, {"x": np.arange(5000, dtype="f4")})
+    for verify in (True, False):
+        lazy = nd.from_ndpack(nginx.url(path.name), "x", chunks=1000, verify=verify)
+        replace_keeping_the_size(path, {"x": np.arange(5000, dtype="i4")})
+        with pytest.raises(NdpackError) as info:
+            lazy.compute(**run)
+        assert info.value.code == "FILE_CHANGED"
+        ndpack.save(path, {"x": np.arange(5000, dtype="f4")})
+
+
+@pytest.mark.parametrize("kind", ["F", "deflate", "scalar"])
+def test_building_a_graph_of_a_one_chunk_array_reads_nothing_but_the_header(nginx, kind):
+    # Eager before: the dtype came from read_rows(name, 0, 0), which reads an F-order or
+    # compressed array whole (and read() a 0-d one), while the graph was built.
+    values = np.random.default_rng(7).integers(0, 1000, (2000, 500))
+    if kind == "F":
+        arrays, options = {"a": np.asfortranarray(values.astype("f8"))}, {}
+    elif kind == "deflate":
+        arrays, options = {"a": values}, {"codec": "deflate"}
+    else:
+        arrays, options = {"a": np.float32(2.5), "pad": values}, {}
+    ndpack.save(nginx.root / f"lazy-{kind}.ndp", arrays, **options)
+    nginx.clear()
+    lazy = nd.from_ndpack(nginx.url(f"lazy-{kind}.ndp"), "a", chunks=100)
+    assert nginx.transferred(f"lazy-{kind}.ndp") == FIRST_READ  # the header's request only
+    assert [row[0] for row in nginx.lines()] == ["HEAD", "GET"]
+    assert lazy.dtype == arrays["a"].dtype and lazy.shape == arrays["a"].shape
+    assert lazy.numblocks == (1,) * lazy.ndim  # read whole: one chunk
+    np.testing.assert_array_equal(lazy.compute(scheduler="threads"), arrays["a"])
+    assert nginx.transferred(f"lazy-{kind}.ndp") > FIRST_READ
 
 
 # --------------------------------------------------------------------------------------------------

@@ -3,6 +3,9 @@ network, counted from nginx's access log."""
 
 from __future__ import annotations
 
+import os
+import urllib.request
+
 import numpy as np
 import pytest
 
@@ -65,9 +68,21 @@ def test_a_corrupt_remote_record_is_CHECKSUM(nginx):
     assert info.value.code == "CHECKSUM"
 
 
-def test_a_missing_url_is_FileNotFoundError(nginx):
-    with pytest.raises(FileNotFoundError):
-        ndpack.open(nginx.url("missing.ndp"))
+@pytest.mark.parametrize("path, status", [("missing.ndp", 404), ("status/403/a.ndp", 403),
+                                          ("status/500/a.ndp", 500), ("status/503/a.ndp", 503)])
+def test_a_missing_or_refused_url_is_HTTP_ERROR_with_its_status(nginx, path, status):
+    # As TypeScript's openUrl: HTTP_ERROR with the status, not a bare FileNotFoundError.
+    with pytest.raises(NdpackError) as info:
+        ndpack.open(nginx.url(path))
+    assert info.value.code == "HTTP_ERROR" and info.value.status == status
+    assert str(status) in info.value.message
+
+
+def test_a_missing_local_path_is_IO_ERROR_caused_by_the_OSError(tmp_path):
+    for call in (ndpack.open, ndpack.load):
+        with pytest.raises(NdpackError) as info:
+            call(tmp_path / "missing.ndp")
+        assert info.value.code == "IO_ERROR" and isinstance(info.value.__cause__, FileNotFoundError)
 
 
 def test_a_remote_set_reads_each_shard_header_once_and_the_arrays_asked_for(nginx):
@@ -113,12 +128,13 @@ def test_a_remote_shard_is_found_by_resolving_its_encoded_name_against_the_index
     np.testing.assert_array_equal(s["x"], np.arange(5))
 
 
-def test_a_server_that_ignores_Range_is_HTTP_ERROR(nginx):
-    (nginx.root / "norange").mkdir()
+def test_a_server_that_ignores_Range_is_RANGE_NOT_SUPPORTED(nginx):
+    (nginx.root / "norange").mkdir(exist_ok=True)
     ndpack.save(nginx.root / "norange" / "a.ndp", {"x": np.arange(100_000)})  # > the first read
     with pytest.raises(NdpackError) as info:
         ndpack.open(nginx.url("norange/a.ndp"))
-    assert info.value.code == "HTTP_ERROR" and "Range" in info.value.message
+    assert info.value.code == "RANGE_NOT_SUPPORTED" and "Range" in info.value.message
+    assert "RANGE_NOT_SUPPORTED" in ndpack.ERROR_CODES
 
 
 def test_a_remote_file_cut_short_after_open_is_FILE_CHANGED(nginx):
@@ -131,14 +147,73 @@ def test_a_remote_file_cut_short_after_open_is_FILE_CHANGED(nginx):
     assert info.value.code == "FILE_CHANGED"
 
 
-def test_a_range_past_the_end_of_a_shrunk_remote_file_is_HTTP_ERROR(nginx):
+def test_a_range_past_the_end_of_a_shrunk_remote_file_is_FILE_CHANGED(nginx):
     path = nginx.root / "gone.ndp"
     ndpack.save(path, {"a": np.arange(100_000, dtype="i4"), "b": np.arange(10)})
     r = ndpack.open(nginx.url("gone.ndp"))
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(NdpackError) as info:
-        r.read("b")  # nginx answers 416 Range Not Satisfiable
-    assert info.value.code == "HTTP_ERROR" and "416" in info.value.message
+        r.read("b")  # its ETag changed with its size: 412 to If-Match (not a 416 HTTP_ERROR)
+    assert info.value.code == "FILE_CHANGED"
+
+
+def etag_of(url: str) -> str:
+    with urllib.request.urlopen(urllib.request.Request(url, method="HEAD")) as response:
+        return response.headers["ETag"]
+
+
+def replace_keeping_the_size(path, arrays):
+    """Write ``arrays`` over ``path`` (atomically, as ``save`` does), a file of the same size whose
+    modification time is 10 s later: nginx's ETag and Last-Modified are the time in seconds and
+    the size, so a file replaced within the same second by one of the same size looks the same to
+    any HTTP client."""
+    before = path.stat()
+    ndpack.save(path, arrays)
+    assert path.stat().st_size == before.st_size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 10**10))
+
+
+def test_a_remote_file_replaced_by_one_of_the_same_size_is_FILE_CHANGED_not_its_bytes(nginx):
+    # Wrong data before: the header said float32, the payload read was the new file's int32.
+    path = nginx.root / "replaced.ndp"
+    ndpack.save(path, {"x": np.arange(100_000, dtype="f4")}, metadata={"v": 1})
+    r = ndpack.open(nginx.url("replaced.ndp"))
+    etag = etag_of(nginx.url("replaced.ndp"))
+    replace_keeping_the_size(path, {"x": np.arange(100_000, dtype="i4")})
+    assert etag_of(nginx.url("replaced.ndp")) != etag
+    nginx.clear()
+    for read in (lambda: r.read("x"), lambda: r.read("x", verify=False),
+                 lambda: r.read_rows("x", 0, 10)):
+        with pytest.raises(NdpackError) as info:
+            read()
+        assert info.value.code == "FILE_CHANGED" and "412" in info.value.message
+    requests = nginx.lines()
+    assert len(requests) == 3
+    for method, _, status, _, range_, if_match in requests:
+        assert method == "GET" and status == "412" and range_.startswith("bytes=")
+        assert if_match.replace("\\x22", '"') == etag  # the ETag seen at open (nginx logs " as \x22)
+
+
+def test_every_ranged_read_of_a_url_sends_If_Match_with_the_etag_seen_at_open(nginx, served):
+    r = ndpack.open(nginx.url("big.ndp"))
+    r.read("layer1")
+    r.read_rows("layer2", 5, 6)
+    rows = [row for row in nginx.lines() if row[1] == "/big.ndp"]
+    ranged = [row for row in rows if row[0] == "GET"]
+    assert [row[0] for row in rows].count("HEAD") >= 1 and len(ranged) >= 3
+    assert all(row[4].startswith("bytes=") and row[5] == ranged[0][5] != "-" for row in ranged)
+
+
+def test_a_file_url_replaced_by_one_of_the_same_size_is_FILE_CHANGED(tmp_path):
+    # fsspec filesystems other than HTTP: the identity info() gives is checked after each read.
+    path = tmp_path / "a.ndp"
+    ndpack.save(path, {"x": np.arange(1000, dtype="f4")})
+    r = ndpack.open(f"file://{path}")
+    np.testing.assert_array_equal(r.read("x"), np.arange(1000, dtype="f4"))
+    replace_keeping_the_size(path, {"x": np.arange(1000, dtype="i4")})
+    with pytest.raises(NdpackError) as info:
+        r.read("x")
+    assert info.value.code == "FILE_CHANGED"
 
 
 def test_storage_options_for_a_local_path_are_INVALID_ARGUMENT(tmp_path):
