@@ -197,16 +197,7 @@ def test_from_ndpack_over_http_reads_each_byte_twice_and_the_header_once(nginx):
     assert nginx.transferred("d.ndp") == FIRST_READ + 250 * 64 * 4
 
 
-def replace_keeping_the_size(path, arrays):
-    """``arrays`` saved over ``path``, same size, modification time 10 s later (nginx's ETag is the
-    time in seconds and the size: within the same second a replaced file would look the same)."""
-    before = path.stat()
-    ndpack.save(path, arrays)
-    assert path.stat().st_size == before.st_size
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 10**10))
-
-
-def test_from_ndpack_of_a_url_replaced_since_a_first_graph_reads_the_new_file(nginx):
+def test_from_ndpack_of_a_url_replaced_since_a_first_graph_reads_the_new_file(nginx, replace_keeping_the_size):
     # Wrong data before: the cached reader's key was URL + options + size, so the second graph
     # (int32, from the new header) computed with the old float32 reader.
     path = nginx.root / "stale.ndp"
@@ -224,7 +215,7 @@ def test_from_ndpack_of_a_url_replaced_since_a_first_graph_reads_the_new_file(ng
 
 @pytest.mark.parametrize("scheduler", SCHEDULERS)
 def test_a_graph_over_a_url_replaced_since_it_was_built_fails_with_FILE_CHANGED(
-        nginx, scheduler, run):
+        nginx, scheduler, run, replace_keeping_the_size):
     # threads: the cached reader's conditional reads get 412; processes: a worker opening the
     # file finds another identity than the graph's.
     path = nginx.root / f"moved-{scheduler}.ndp"

@@ -162,18 +162,7 @@ def etag_of(url: str) -> str:
         return response.headers["ETag"]
 
 
-def replace_keeping_the_size(path, arrays):
-    """Write ``arrays`` over ``path`` (atomically, as ``save`` does), a file of the same size whose
-    modification time is 10 s later: nginx's ETag and Last-Modified are the time in seconds and
-    the size, so a file replaced within the same second by one of the same size looks the same to
-    any HTTP client."""
-    before = path.stat()
-    ndpack.save(path, arrays)
-    assert path.stat().st_size == before.st_size
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 10**10))
-
-
-def test_a_remote_file_replaced_by_one_of_the_same_size_is_FILE_CHANGED_not_its_bytes(nginx):
+def test_a_remote_file_replaced_by_one_of_the_same_size_is_FILE_CHANGED_not_its_bytes(nginx, replace_keeping_the_size):
     # Wrong data before: the header said float32, the payload read was the new file's int32.
     path = nginx.root / "replaced.ndp"
     ndpack.save(path, {"x": np.arange(100_000, dtype="f4")}, metadata={"v": 1})
@@ -204,7 +193,7 @@ def test_every_ranged_read_of_a_url_sends_If_Match_with_the_etag_seen_at_open(ng
     assert all(row[4].startswith("bytes=") and row[5] == ranged[0][5] != "-" for row in ranged)
 
 
-def test_a_file_url_replaced_by_one_of_the_same_size_is_FILE_CHANGED(tmp_path):
+def test_a_file_url_replaced_by_one_of_the_same_size_is_FILE_CHANGED(tmp_path, replace_keeping_the_size):
     # fsspec filesystems other than HTTP: the identity info() gives is checked after each read.
     path = tmp_path / "a.ndp"
     ndpack.save(path, {"x": np.arange(1000, dtype="f4")})

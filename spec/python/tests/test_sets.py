@@ -379,6 +379,14 @@ def safetensors_bytes(header: dict, data: bytes = b"") -> bytes:
     return len(text).to_bytes(8, "little") + text + data
 
 
+def expect_shard_error(tmp_path, content, code):
+    """A set of one .safetensors shard holding ``content`` fails with ``code`` naming array a."""
+    (tmp_path / "m-1.safetensors").write_bytes(content)
+    index = tmp_path / "model.safetensors.index.json"
+    write_index(index, {"weight_map": {"a": "m-1.safetensors"}})
+    expect_set_error(index, code, "a")
+
+
 @pytest.mark.parametrize("content, code", [
     (b"\x01\x00", "TRUNCATED"),
     ((2**40).to_bytes(8, "little"), "HEADER_TOO_LARGE"),
@@ -399,10 +407,7 @@ def safetensors_bytes(header: dict, data: bytes = b"") -> bytes:
      "OVERLAP"),
 ])
 def test_a_broken_safetensors_shard_fails_with_its_code(tmp_path, content, code):
-    (tmp_path / "m-1.safetensors").write_bytes(content)
-    index = tmp_path / "model.safetensors.index.json"
-    write_index(index, {"weight_map": {"a": "m-1.safetensors"}})
-    expect_set_error(index, code, "a")
+    expect_shard_error(tmp_path, content, code)
 
 
 def safetensors_text(text: str, data: bytes = b"") -> bytes:
@@ -426,10 +431,7 @@ def safetensors_text(text: str, data: bytes = b"") -> bytes:
         "fraction"])
 def test_a_hostile_safetensors_shard_header_is_LIMIT_EXCEEDED_HEADER_INVALID_or_DUPLICATE_NAME(
         tmp_path, content, code):
-    (tmp_path / "m-1.safetensors").write_bytes(content)
-    index = tmp_path / "model.safetensors.index.json"
-    write_index(index, {"weight_map": {"a": "m-1.safetensors"}})
-    expect_set_error(index, code, "a")
+    expect_shard_error(tmp_path, content, code)
 
 
 def test_a_safetensors_shard_keeps_its_string_metadata_and_a_repeated_inner_key_is_DUPLICATE_KEY(
@@ -533,10 +535,7 @@ U8 = '"dtype":"U8","shape":[1],"data_offsets":'
         "ndpack-json-lists-a-missing-key"])
 def test_a_safetensors_shard_fails_with_the_code_of_the_typescript_reader_in_its_order(
         tmp_path, content, code):
-    (tmp_path / "m-1.safetensors").write_bytes(content)
-    index = tmp_path / "model.safetensors.index.json"
-    write_index(index, {"weight_map": {"a": "m-1.safetensors"}})
-    expect_set_error(index, code, "a")
+    expect_shard_error(tmp_path, content, code)
 
 
 def test_a_safetensors_shard_decodes_the_metadata_values_ndpack_stored_as_json(tmp_path):
