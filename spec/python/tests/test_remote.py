@@ -3,7 +3,6 @@ network, counted from nginx's access log."""
 
 from __future__ import annotations
 
-import os
 import urllib.request
 
 import numpy as np
