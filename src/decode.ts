@@ -383,6 +383,7 @@ export function checkCopy(copy: unknown): NonNullable<DecodeOptions["copy"]> {
 /** {@link decode} of the file at `path` (`load`): the file's errors, then and later, carry its path. */
 export function decodeFile(input: DecodeInput, options: DecodeOptions, path: string | undefined): NdpackFile {
   const copy = checkCopy(options.copy);
+  // booleanOption's check, called as oneOf: the decode bundle is at its budget to the byte.
   const verify = oneOf(options.verify, [true, false], false, "verify");
   const limits = resolveLimits(options);
   const bytes = inputBytes(input);

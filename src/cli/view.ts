@@ -15,6 +15,7 @@ import { basename, dirname, extname, join } from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { NdpackError } from "../errors.js";
+import { decodedOr } from "../io/http.js";
 import { parseSetIndex, SET_INDEX_SUFFIX } from "../set.js";
 import { shardUrl } from "../set-reader.js";
 import { EXIT } from "./errors.js";
@@ -165,15 +166,6 @@ async function servedFiles(target: string, name: string, remote: boolean): Promi
   const bytes = remote ? new Uint8Array(await (await fetch(target)).arrayBuffer()) : await readFile(target);
   for (const shard of parseSetIndex(bytes).shards) files.set(`/file/${shard.name}`, remote ? shardUrl(target, shard) : join(dirname(target), shard.name));
   return files;
-}
-
-/** `text` with its percent escapes decoded, or `fallback` (by default `text` itself) when one is malformed (`%ff`). */
-function decodedOr(text: string, fallback = text): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return fallback;
-  }
 }
 
 /**

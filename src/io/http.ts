@@ -458,6 +458,15 @@ class Slots {
   }
 }
 
+/** `text` with its percent escapes decoded, or `fallback` (by default `text` itself) when one is malformed (`%ff`, `%E0`). */
+export function decodedOr(text: string, fallback = text): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return fallback;
+  }
+}
+
 function withoutAuthorization(headers: HeadersInit | undefined): Headers {
   const kept = new Headers(headers);
   kept.delete("authorization");

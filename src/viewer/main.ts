@@ -14,9 +14,10 @@
 import type { ArrayInfo, NdArray } from "../decode.js";
 import { isNdpackError } from "../errors.js";
 import { blobSource } from "../io/blob.js";
+import { decodedOr } from "../io/http.js";
 import { colorOf, SCALE } from "./colors.js";
 import type { NdpackReader } from "../reader.js";
-import { decodedOr, openViewerSource, openViewerUrl, SAMPLE_BUDGET } from "./reader.js";
+import { openViewerSource, openViewerUrl, SAMPLE_BUDGET } from "./reader.js";
 import { joinRows, planRowSample, type RowSample } from "./sample.js";
 import { HISTOGRAM_BINS, type Stats } from "./stats.js";
 import { formatValue, numericValues, sliceGrid, type ComplexMode, type Grid } from "./values.js";

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { decodedOr } from "../io/http.js";
 import type { ByteSource } from "../io/source.js";
 import { FORMATS } from "../formats/index.js";
 import { openSource, type NdpackReader } from "../reader.js";
@@ -47,13 +48,4 @@ export async function openViewerUrl(url: string): Promise<NdpackReader> {
     return set;
   }
   return openUrl(absolute, { formats: FORMATS, npyName: npyNameOf(decodedOr(absolute.pathname)) });
-}
-
-/** `text` with its percent escapes decoded, or as it is when one is malformed (`%E0`). */
-export function decodedOr(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
 }
