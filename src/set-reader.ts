@@ -327,7 +327,9 @@ class ShardedReader implements SetReader {
       const byShard = new Map<SetShard, string[]>();
       for (const name of names) {
         const shard = this.#shardOf(name);
-        byShard.set(shard, [...(byShard.get(shard) ?? []), name]);
+        const group = byShard.get(shard);
+        if (group === undefined) byShard.set(shard, [name]);
+        else group.push(name);
       }
       const parts = await Promise.all([...byShard].map(([shard, group]) => this.#withShard(shard, options, (reader) => reader.readMany(group, options))));
       const found = new Map<string, NdArray>();
@@ -339,7 +341,8 @@ class ShardedReader implements SetReader {
   readChunks(name: string, options: ReadChunksOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
     const shard = this.#shardOf(name);
     if (this.#closed) throw new NdpackError("CLOSED", `the reader of the set ${this.path ?? ""} is closed`.trimEnd());
-    const reader = () => this.#reader(shard, options);
+    // Tracked: a shard is not opened once the set is closed (CLOSED), and close waits for an opening.
+    const reader = () => this.#track(() => this.#reader(shard, options));
     return (async function* () {
       const opened = await reader();
       try {

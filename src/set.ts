@@ -373,7 +373,8 @@ export function setIndexFileName(stem: string, format: ShardFormat): string {
 
 /** INVALID_ARGUMENT unless `stem` makes safe shard and index names (§12's rule for shard names). */
 export function checkStem(stem: unknown): string {
-  if (typeof stem !== "string" || stem.length === 0) throw new NdpackError("INVALID_ARGUMENT", `stem must be a non-empty string, got ${JSON.stringify(stem)}`, { field: "stem" });
+  // A lone surrogate cannot be written in the index's JSON, nor in most file systems' names.
+  if (typeof stem !== "string" || stem.length === 0 || !stem.isWellFormed()) throw new NdpackError("INVALID_ARGUMENT", `stem must be a non-empty string of whole characters, got ${JSON.stringify(stem)}`, { field: "stem" });
   try {
     checkShardName(`${stem}.ndp`, "stem");
   } catch (error) {

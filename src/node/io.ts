@@ -309,6 +309,7 @@ export class AtomicFile {
   /** The temporary file being written. */
   readonly tempPath: string;
   #closed = false;
+  #renamed = false;
 
   private constructor(handle: FileHandle, path: string, tempPath: string) {
     this.handle = handle;
@@ -358,6 +359,7 @@ export class AtomicFile {
       action = "rename the temporary file over";
       await rename(this.tempPath, this.path);
       temporaryFiles.delete(this.tempPath);
+      this.#renamed = true;
       if (durable && syncDirectoryToo) {
         action = "fsync the directory of";
         await syncDirectory(dirname(this.path));
@@ -366,6 +368,11 @@ export class AtomicFile {
       await this.discard();
       throw ioError(action, this.path, cause);
     }
+  }
+
+  /** True once the file is the target (renamed over it): a later failure (the directory's fsync) leaves it in place. */
+  get renamed(): boolean {
+    return this.#renamed;
   }
 
   /** Closes and removes the temporary file, ignoring errors (it may already be gone). */

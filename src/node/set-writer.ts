@@ -209,7 +209,14 @@ export class SetFiles {
       await file.discard();
       throw ioError("write", file.tempPath, cause);
     }
-    await file.commit(this.#durable);
+    try {
+      await file.commit(this.#durable);
+    } catch (error) {
+      // Past the rename the new index is in place (what failed is the folder's fsync): its shards
+      // must stay, so nothing is left for abort to remove; the old set's shards stay too.
+      if (file.renamed) this.#created.length = 0;
+      throw error;
+    }
     const kept = new Set(this.#written.map((shard) => shard.name));
     for (const name of replaced) if (!kept.has(name)) await unlink(join(this.folder, name)).catch(() => undefined);
     return { indexPath: this.indexPath, shards: this.#written.map((shard) => shard.name) };
