@@ -18,7 +18,9 @@
 - ``open(path_or_url)`` returns a lazy ``Reader`` (or a ``SetReader`` for ``*.index.json``): the
   header is read once, each array when asked for. URLs go through fsspec (``pip install
   'ndpack[remote]'``): HTTP Range requests, or any fsspec filesystem (``s3://`` with s3fs);
-  ``storage_options`` are passed to it.
+  ``storage_options`` are passed to it. ``http(s)://`` reads retry transient failures (5xx, 408,
+  429, a connection refused or reset, a body cut short, TIMEOUT) ``retries`` times (default 3), each
+  request within ``timeout`` seconds (default 30, body included).
 - ``dumps(arrays, **options) -> bytes`` and ``loads(buffer, **options)`` for bytes.
 - ``Writer``/``SetWriter`` stream arrays declared up front; ``save_set`` writes a sharded set.
 - ``MessageWriter(sock).send(arrays, ...)`` and ``read_messages(sock)``: many messages over one
@@ -54,7 +56,8 @@ from .reference import (
 #: Every ``NdpackError.code``: the reference's (FORMAT.md section 9 and API misuse), then those of
 #: files on disk or a network, streaming writers and sets.
 ERROR_CODES = reference.ERROR_CODES + (
-    "IO_ERROR", "HTTP_ERROR", "RANGE_NOT_SUPPORTED", "FILE_CHANGED", "WRITE_SIZE", "CLOSED",
+    "IO_ERROR", "HTTP_ERROR", "RANGE_NOT_SUPPORTED", "TIMEOUT", "FILE_CHANGED", "WRITE_SIZE",
+    "CLOSED",
     "SET_INVALID", "NOT_REGULAR_FILE",
 )
 
@@ -94,13 +97,21 @@ def load(source, **options) -> NdpackFile:
     return reference.loads(source, **options)
 
 
-def open(location, *, storage_options=None, raw_bits=False, **limits):  # noqa: A001 (numpy's idiom)
+def open(location, *, storage_options=None, retries=None, timeout=None,  # noqa: A001
+         raw_bits=False, **limits):
     """A lazy reader of a path or URL: a ``SetReader`` when it names a set's index
     (``*.index.json``), a ``Reader`` otherwise. Both are read-only mappings (``keys()``,
     ``reader[name]``) with ``metadata``, ``info(name)``, ``read(name, verify=True, copy=None)``,
     ``read_rows(name, start, stop)``, ``verify()`` and ``close()``, and are context managers.
-    ``storage_options`` go to fsspec for URLs; ``raw_bits`` and the limits are ``load``'s."""
+    ``storage_options`` go to fsspec for URLs; ``raw_bits`` and the limits are ``load``'s.
+    ``retries`` (default 3) and ``timeout`` (seconds, default 30.0) are those of ``http(s)://``
+    reads (INVALID_ARGUMENT for other locations): a request that fails for a transient reason (HTTP
+    5xx, 408, 429, IO_ERROR, TRUNCATED, TIMEOUT) is sent again up to ``retries`` times, after
+    0.1 s, 0.2 s, 0.4 s... (with jitter); one that has no complete answer (body included) within
+    ``timeout`` is TIMEOUT. The error after the last retry is the last failure's."""
     name = location if isinstance(location, str) else os.fspath(location)
+    options = dict(storage_options=storage_options, retries=retries, timeout=timeout,
+                   raw_bits=raw_bits, **limits)
     if name.endswith(INDEX_SUFFIX):
-        return SetReader(location, storage_options=storage_options, raw_bits=raw_bits, **limits)
-    return open_file(location, storage_options=storage_options, raw_bits=raw_bits, **limits)
+        return SetReader(location, **options)
+    return open_file(location, **options)

@@ -134,17 +134,59 @@ class FsspecSource:
         pass
 
 
-class HttpSource(FsspecSource):
-    """An http(s) URL, as the TypeScript reader reads it (src/io/http.ts): fsspec's ``info()``
-    (a HEAD request) records the file's identity, its size, its URL after redirects and its
-    validator (a strong ``ETag``, else ``Last-Modified``); every read is then one ``Range``
-    request, through fsspec's session, to that URL, on the condition that the file is still that
-    version (``If-Match``, else ``If-Unmodified-Since``). A 412 answer, or an answer whose
-    ``Content-Range`` total or ``ETag`` differs from the first, is FILE_CHANGED; a 200 answer
-    (the whole file) to a range of part of it RANGE_NOT_SUPPORTED; another status HTTP_ERROR with
-    ``status`` (404, 403, 416, 5xx)."""
+#: HttpSource's defaults, as TypeScript's (src/io/http.ts): transient failures retried 3 times,
+#: 30 s per request (body included), 0.1 s before the first retry, twice as long before each next.
+DEFAULT_RETRIES = 3
+DEFAULT_TIMEOUT = 30.0
+FIRST_BACKOFF = 0.1
 
-    def __init__(self, url: str, storage_options: dict | None = None):
+
+def _transient(ex: NdpackError) -> bool:
+    """A failure that asking again may mend (TypeScript's ``isTransient``): HTTP 5xx, 408 and 429,
+    no answer (IO_ERROR), a body cut short (TRUNCATED) and TIMEOUT."""
+    if ex.code == "HTTP_ERROR":
+        return ex.status is not None and (ex.status >= 500 or ex.status in (408, 429))
+    return ex.code in ("IO_ERROR", "TRUNCATED", "TIMEOUT")
+
+
+def check_http_options(retries, timeout) -> tuple[int, float]:
+    """``retries`` (an int of at least 0) and ``timeout`` (seconds, a finite number above 0), None
+    being the default; anything else is INVALID_ARGUMENT."""
+    import math
+
+    if retries is None:
+        retries = DEFAULT_RETRIES
+    elif type(retries) is not int or retries < 0:
+        raise NdpackError("INVALID_ARGUMENT", f"retries must be an integer of at least 0, got "
+                          f"{retries!r}")
+    if timeout is None:
+        timeout = DEFAULT_TIMEOUT
+    elif (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+          or not math.isfinite(timeout) or timeout <= 0):
+        raise NdpackError("INVALID_ARGUMENT", f"timeout must be a number of seconds above 0, got "
+                          f"{timeout!r}")
+    return retries, float(timeout)
+
+
+class HttpSource(FsspecSource):
+    """An http(s) URL, as the TypeScript reader reads it (src/io/http.ts): a HEAD request
+    (fsspec's ``_file_info``; a GET when the HEAD is refused with a 4xx other than 404, 408, 410
+    and 429, or gives no size, as fsspec's ``info()``) records the file's identity, its size, its
+    URL after redirects and its validator (a strong ``ETag``, else ``Last-Modified``); every read is
+    then one ``Range`` request, through fsspec's session, to that URL, on the condition that the
+    file is still that version (``If-Match``, else ``If-Unmodified-Since``). A 412 answer, or an
+    answer whose ``Content-Range`` total or ``ETag`` differs from the first, is FILE_CHANGED; a 200
+    answer (the whole file) to a range of part of it RANGE_NOT_SUPPORTED; another status
+    HTTP_ERROR with ``status`` (404, 403, 416, 5xx); no answer (connection refused or reset)
+    IO_ERROR; a body shorter than its range, or cut off, TRUNCATED; no complete answer within
+    ``timeout`` seconds (body included) TIMEOUT. HTTP 5xx, 408, 429, IO_ERROR, TRUNCATED and TIMEOUT
+    are transient: each request (the first one included) is retried ``retries`` times, waiting
+    0.1 s, 0.2 s, 0.4 s... (between half and all of it, at random) in between; the error after the
+    last retry is the last failure's."""
+
+    def __init__(self, url: str, storage_options: dict | None = None, *, retries=None,
+                 timeout=None):
+        self._retries, self._timeout = check_http_options(retries, timeout)
         super().__init__(url, storage_options)
         info = self._info
         asked = str(self._fs.encode_url(self._path))
@@ -163,17 +205,80 @@ class HttpSource(FsspecSource):
             self._headers["If-Unmodified-Since"] = self._last_modified
 
     def _identity(self) -> tuple:
-        self._info = self._call(self._fs.info, self._path)
+        self._info = self._run(self._info_once)
         return (self._info.get("size"),)
 
     def read(self, offset: int, length: int) -> bytes:
         if length <= 0:
             return b""
+        return self._run(self._get, offset, offset + length)
+
+    def _run(self, attempt, *args):
+        """``attempt(answered, *args)`` on fsspec's loop, within ``timeout`` each time, again after
+        a transient failure (up to ``retries`` times, with exponential backoff)."""
         from fsspec.asyn import sync
 
-        return self._call(sync, self._fs.loop, self._get, offset, offset + length)
+        return sync(self._fs.loop, self._with_retries, attempt, *args)
 
-    async def _get(self, start: int, end: int) -> bytes:
+    async def _with_retries(self, attempt, *args):
+        import asyncio
+        import random
+
+        retry = 0
+        while True:
+            try:
+                return await self._exchange(attempt, *args)
+            except NdpackError as ex:
+                if retry >= self._retries or not _transient(ex):
+                    raise
+            # Between half and all of the wait, so that many clients do not retry in step.
+            await asyncio.sleep(FIRST_BACKOFF * 2**retry * (0.5 + random.random() / 2))
+            retry += 1
+
+    async def _exchange(self, attempt, *args):
+        """One attempt; every failure comes out as an NdpackError (TypeScript's ``exchange``)."""
+        import asyncio
+
+        import aiohttp
+
+        answered = []  # appended to once the status line and headers have arrived
+        try:
+            return await asyncio.wait_for(attempt(answered, *args), self._timeout)
+        except NdpackError:
+            raise
+        except asyncio.TimeoutError as ex:  # the timeout, or one of the session's own (aiohttp's)
+            raise NdpackError("TIMEOUT", f"{self.location}: no complete answer within "
+                              f"{self._timeout:g} s") from ex
+        except Exception as ex:  # noqa: BLE001 (aiohttp's, OSError...)
+            status = _status_of(ex)
+            if status is not None:
+                raise NdpackError("HTTP_ERROR", f"{self.location}: HTTP {status} ({ex})",
+                                  status=status) from ex
+            if answered or isinstance(ex, aiohttp.ClientPayloadError):
+                raise NdpackError("TRUNCATED", f"{self.location}: the connection broke while the "
+                                  f"body was read ({ex!r})") from ex
+            raise NdpackError("IO_ERROR", f"{self.location}: the request failed ({ex!r})") from ex
+
+    async def _info_once(self, answered) -> dict:
+        """What a HEAD request says of the file (the size, the URL after redirects, the ETag and
+        Last-Modified); a GET when the HEAD is refused (but for 404, 410 and transient statuses)
+        or gives no size, as fsspec's ``info()``."""
+        from fsspec.implementations.http import _file_info
+
+        fs = self._fs
+        session = await fs.set_session()
+        url = fs.encode_url(self._path)
+        try:
+            info = await _file_info(url, session=session, size_policy="head", **fs.kwargs)
+            if info.get("size") is not None:
+                return info
+        except Exception as ex:  # noqa: BLE001
+            status = _status_of(ex)
+            if status is None or status in (404, 410, 408, 429) or status >= 500:
+                raise
+        return await _file_info(url, session=session, size_policy="get", **fs.kwargs)
+
+    async def _get(self, answered, start: int, end: int) -> bytes:
         import yarl
 
         fs = self._fs
@@ -182,6 +287,7 @@ class HttpSource(FsspecSource):
         headers = dict(self._headers, Range=f"bytes={start}-{end - 1}")
         url = yarl.URL(self._url, encoded=True)  # as given by the server: not quoted again
         async with session.get(url, headers=headers, **options) as response:
+            answered.append(True)
             status = response.status
             if status == 412:
                 raise self._changed("the server refused the condition (412 Precondition Failed)")
@@ -232,12 +338,16 @@ def _content_range(header: str | None) -> tuple[int | None, int | None, int | No
     return tuple(int(g) for g in match.groups()) if match else (None, None, None)
 
 
-def open_source(location, storage_options: dict | None = None):
-    """The source for a path or URL."""
+def open_source(location, storage_options: dict | None = None, *, retries=None, timeout=None):
+    """The source for a path or URL. ``retries`` and ``timeout`` (None: the defaults) are
+    ``HttpSource``'s: given for another location, they are INVALID_ARGUMENT."""
+    if is_url(location) and location.split("://", 1)[0].lower() in ("http", "https"):
+        return HttpSource(location, storage_options, retries=retries, timeout=timeout)
+    if retries is not None or timeout is not None:
+        raise NdpackError("INVALID_ARGUMENT", "retries and timeout apply to http(s) URLs only "
+                          "(other fsspec filesystems retry in their own way)")
     if is_url(location):
-        scheme = location.split("://", 1)[0].lower()
-        return (HttpSource if scheme in ("http", "https") else FsspecSource)(location,
-                                                                            storage_options)
+        return FsspecSource(location, storage_options)
     if storage_options:
         raise NdpackError("INVALID_ARGUMENT", "storage_options apply to URLs only")
     return FileSource(location)

@@ -38,10 +38,13 @@ class Reader(Mapping):
     ``size`` and ``header_end`` (20 + the header's length: a set's index keeps the CRC-32 of the
     bytes before it)."""
 
-    def __init__(self, source, *, raw_bits: bool = False, storage_options=None, check_head=None,
-                 **limits):
+    def __init__(self, source, *, raw_bits: bool = False, storage_options=None, retries=None,
+                 timeout=None, check_head=None, **limits):
         self._source = source
-        self._open_args = (source.location, storage_options, raw_bits, limits)
+        #: The location and the options that open it again (in a Dask worker): ``open_file``'s.
+        self._open_args = (source.location,
+                           dict(storage_options=storage_options, retries=retries,
+                                timeout=timeout, raw_bits=raw_bits, **limits))
         self._limits = reference._check_limits(limits)
         self._raw_bits = bool(raw_bits)
         self.location = source.location
@@ -98,8 +101,8 @@ class Reader(Mapping):
         return f"<ndpack.Reader {self.location!r}: {len(self)} arrays, {self.size} bytes>"
 
     def __reduce__(self):  # a reader travels (to Dask workers) as the arguments that open it
-        location, storage_options, raw_bits, limits = self._open_args
-        return _reopen, (location, storage_options, raw_bits, limits, type(self))
+        location, options = self._open_args
+        return _reopen, (location, options, type(self))
 
     def info(self, name: str) -> ArrayInfo:
         """The validated header entry of ``name``; no payload is read."""
@@ -194,14 +197,14 @@ class Reader(Mapping):
         self.close()
 
 
-def open_file(location, *, storage_options=None, raw_bits=False, check_head=None,
-              reader_class=None, **limits):
+def open_file(location, *, storage_options=None, retries=None, timeout=None, raw_bits=False,
+              check_head=None, reader_class=None, **limits):
     """A ``Reader`` (or a ``reader_class``: a set's ``SafetensorsReader``) over a path or URL."""
-    return (reader_class or Reader)(open_source(location, storage_options), raw_bits=raw_bits,
-                                    storage_options=storage_options, check_head=check_head,
+    source = open_source(location, storage_options, retries=retries, timeout=timeout)
+    return (reader_class or Reader)(source, raw_bits=raw_bits, storage_options=storage_options,
+                                    retries=retries, timeout=timeout, check_head=check_head,
                                     **limits)
 
 
-def _reopen(location, storage_options, raw_bits, limits, reader_class=None):
-    return open_file(location, storage_options=storage_options, raw_bits=raw_bits,
-                     reader_class=reader_class, **limits)
+def _reopen(location, options, reader_class=None):
+    return open_file(location, reader_class=reader_class, **options)

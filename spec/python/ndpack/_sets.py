@@ -369,9 +369,9 @@ class SafetensorsReader(Reader):
 # Reading
 # --------------------------------------------------------------------------------------------------
 
-def _read_index(location, storage_options) -> bytes:
+def _read_index(location, storage_options, retries=None, timeout=None) -> bytes:
     if is_url(location):
-        source = open_source(location, storage_options)
+        source = open_source(location, storage_options, retries=retries, timeout=timeout)
         return bytes(source.read(0, source.size))
     try:
         with open(location, "rb") as fh:
@@ -386,14 +386,16 @@ class SetReader(Mapping):
     ``metadata`` is the index's user metadata (without ``total_size``, which is ``total_size``);
     ``shards`` lists the shard file names; ``shard_of(name)`` names the shard holding an array."""
 
-    def __init__(self, location, *, storage_options=None, raw_bits=False,
-                 max_index_bytes=DEFAULT_MAX_INDEX_BYTES, **limits):
+    def __init__(self, location, *, storage_options=None, retries=None, timeout=None,
+                 raw_bits=False, max_index_bytes=DEFAULT_MAX_INDEX_BYTES, **limits):
         self.location = location if is_url(location) else os.fspath(location)
-        self._options = dict(storage_options=storage_options, raw_bits=raw_bits, **limits)
+        self._options = dict(storage_options=storage_options, retries=retries, timeout=timeout,
+                             raw_bits=raw_bits, **limits)
         self._max_index_bytes = max_index_bytes
         checked = reference._check_limits(limits)
         metadata, self._weight_map, self._shard_records = parse_index(
-            _read_index(self.location, storage_options), max_index_bytes=max_index_bytes,
+            _read_index(self.location, storage_options, retries, timeout),
+            max_index_bytes=max_index_bytes,
             **{k: checked[k] for k in ("max_depth", "max_header_nodes", "max_arrays",
                                        "max_name_bytes")})
         self.metadata = {k: v for k, v in metadata.items() if k != "total_size"}
@@ -442,18 +444,18 @@ class SetReader(Mapping):
             return self._readers[shard]
         location = self.shard_location(shard)
         options = dict(self._options)
-        storage_options = options.pop("storage_options")
+        transport = {k: options.pop(k) for k in ("storage_options", "retries", "timeout")}
         reader_class = SafetensorsReader if shard.endswith(".safetensors") else Reader
         try:
-            source = open_source(location, storage_options)
+            source = open_source(location, **transport)
         except NdpackError as ex:
-            if ex.code not in ("IO_ERROR", "HTTP_ERROR"):
+            if ex.code not in ("IO_ERROR", "HTTP_ERROR", "TIMEOUT", "TRUNCATED"):
                 raise
             raise NdpackError(ex.code, f"shard {shard!r} of the set cannot be opened "
                               f"({ex.message})", status=ex.status) from (ex.__cause__ or ex)
         try:
-            reader = reader_class(source, storage_options=storage_options,
-                                  check_head=self._head_check(shard), **options)
+            reader = reader_class(source, **transport, check_head=self._head_check(shard),
+                                  **options)
             self._check_names(shard, reader)
         except BaseException:
             source.close()

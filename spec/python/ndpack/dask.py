@@ -234,23 +234,26 @@ def _array(reader: Reader, options: dict, name: str, chunks, verify: bool) -> da
 
 
 def from_ndpack(source, name=None, *, chunks="auto", verify: bool = True, storage_options=None,
-                raw_bits: bool = False, **limits):
+                retries=None, timeout=None, raw_bits: bool = False, **limits):
     """Dask arrays over the arrays of an ndpack file or set (a path, a URL, or a reader from
     ``ndpack.open``): one ``dask.array.Array`` when ``name`` is a str, else a dict of them (every
     array when ``name`` is None, or those of a list of names).
 
     ``chunks``: rows per chunk along the first axis (an int), a byte size per chunk ("64MiB";
     "auto", the default, is Dask's ``array.chunk-size``), or a tuple of row counts. ``verify``: see
-    the module documentation. ``storage_options``, ``raw_bits`` and limits are ``ndpack.open``'s;
-    a reader brings its own (INVALID_ARGUMENT when they are given with it), which every task that
-    opens the file again uses."""
+    the module documentation. ``storage_options``, ``retries``, ``timeout``, ``raw_bits`` and
+    limits are ``ndpack.open``'s; a reader brings its own (INVALID_ARGUMENT when they are given
+    with it), which every task that opens the file again uses."""
     if isinstance(source, (Reader, SetReader)):
-        if storage_options is not None or raw_bits or limits:
-            raise NdpackError("INVALID_ARGUMENT", "storage_options, raw_bits and limits are the "
-                              "reader's: give them to ndpack.open, not with a reader")
+        if (storage_options is not None or retries is not None or timeout is not None
+                or raw_bits or limits):
+            raise NdpackError("INVALID_ARGUMENT", "storage_options, retries, timeout, raw_bits "
+                              "and limits are the reader's: give them to ndpack.open, not with a "
+                              "reader")
         reader = source
     else:
-        reader = open_ndpack(source, storage_options=storage_options, raw_bits=raw_bits, **limits)
+        reader = open_ndpack(source, storage_options=storage_options, retries=retries,
+                             timeout=timeout, raw_bits=raw_bits, **limits)
     names = [name] if isinstance(name, str) else list(reader) if name is None else list(name)
     arrays = {}
     for n in names:
@@ -258,9 +261,7 @@ def from_ndpack(source, name=None, *, chunks="auto", verify: bool = True, storag
         file_reader.info(n)  # NOT_FOUND before any graph is built
         # Each task reopens the file (in another process, or once the cache dropped it) with the
         # options of the reader it was built from, so every scheduler reads the same arrays.
-        _, file_storage_options, file_raw_bits, file_limits = file_reader._open_args
-        options = dict(storage_options=file_storage_options, raw_bits=file_raw_bits,
-                       **file_limits)
+        options = dict(file_reader._open_args[1])
         arrays[n] = _array(file_reader, options, n, chunks, verify)
     return arrays[name] if isinstance(name, str) else arrays
 

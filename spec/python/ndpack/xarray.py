@@ -4,8 +4,8 @@ Each array becomes a lazily loaded variable with dimensions ``<name>_0``, ``<nam
 files do not name dimensions); the file's metadata becomes the dataset's ``attrs``. Indexing reads
 only the rows it needs (``Reader.read_rows``), after the array's CRC-32 has been checked once (on its
 first access: one pass over its bytes), so damaged bytes raise ``NdpackError`` (CHECKSUM) rather
-than becoming values. ``backend_kwargs`` (``storage_options``, ``raw_bits``, limits) go to
-``ndpack.open``."""
+than becoming values. ``backend_kwargs`` (``storage_options``, ``retries``, ``timeout``,
+``raw_bits``, limits) go to ``ndpack.open``."""
 
 from __future__ import annotations
 

@@ -209,3 +209,244 @@ def test_storage_options_for_a_local_path_are_INVALID_ARGUMENT(tmp_path):
     with pytest.raises(NdpackError) as info:
         ndpack.open(tmp_path / "a.ndp", storage_options={"anon": True})
     assert info.value.code == "INVALID_ARGUMENT"
+
+
+# --------------------------------------------------------------------------------------------------
+# Retries and timeout of http(s) reads (as TypeScript's src/io/http.ts: withRetries, exchange)
+# --------------------------------------------------------------------------------------------------
+
+class ScriptedServer:
+    """A threaded HTTP/1.1 server of ``files`` (path -> bytes: HEAD, and GET with one Range) whose
+    next answers a test scripts: ``plan`` holds one outcome per request, taken in order (then
+    "ok"): an HTTP status (int), "reset" (the connection closed without an answer), "hang" (no
+    answer), "cut" (the headers and half the body, then the connection closed) or "stall" (the
+    headers and half the body, then nothing). ``requests`` logs (method, path, Range, outcome)."""
+
+    def __init__(self, files: dict[str, bytes]):
+        import http.server
+        import threading
+
+        self.files, self.plan, self.requests = files, [], []
+        self.stop = threading.Event()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_HEAD(self):
+                self.answer(body=False)
+
+            def do_GET(self):
+                self.answer(body=True)
+
+            def answer(self, body: bool):
+                outcome = server.plan.pop(0) if server.plan else "ok"
+                server.requests.append((self.command, self.path, self.headers.get("Range"),
+                                        outcome))
+                if outcome == "reset":
+                    self.close_connection = True
+                    return
+                if outcome == "hang":
+                    server.stop.wait(10)
+                    self.close_connection = True
+                    return
+                data = server.files.get(self.path)
+                if isinstance(outcome, int) or data is None:
+                    self.send_response(outcome if isinstance(outcome, int) else 404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                status, start, end = 200, 0, len(data)
+                if body and self.headers.get("Range"):
+                    first, last = self.headers["Range"].removeprefix("bytes=").split("-")
+                    status, start, end = 206, int(first), min(int(last) + 1, len(data))
+                self.send_response(status)
+                self.send_header("Content-Length", str(end - start))
+                self.send_header("ETag", '"v1"')
+                self.send_header("Accept-Ranges", "bytes")
+                if status == 206:
+                    self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
+                self.end_headers()
+                if not body:
+                    return
+                if outcome in ("cut", "stall"):
+                    self.wfile.write(data[start:start + (end - start) // 2])
+                    self.wfile.flush()
+                    if outcome == "stall":
+                        server.stop.wait(10)
+                    self.close_connection = True
+                    return
+                self.wfile.write(data[start:end])
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,),
+                                       daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def outcomes(self, method: str = "GET") -> list:
+        return [outcome for m, _, _, outcome in self.requests if m == method]
+
+    def close(self) -> None:
+        self.stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+X = np.arange(50_000, dtype="i4")  # a record of 200 000 bytes: past the first read
+
+
+@pytest.fixture
+def scripted():
+    server = ScriptedServer({"/a.ndp": ndpack.dumps({"x": X})})
+    yield server
+    server.close()
+
+
+def opened(server, **options):
+    """``/a.ndp`` opened (its HEAD and first read answered), the requests log cleared."""
+    r = ndpack.open(server.url("/a.ndp"), **options)
+    server.requests.clear()
+    return r
+
+
+def test_a_503_then_success_is_read_after_a_retry(scripted):
+    # Before: HTTP_ERROR 503 at the first failure, no retry.
+    scripted.plan = [503]
+    r = ndpack.open(scripted.url("/a.ndp"))
+    assert scripted.outcomes("HEAD") == [503, "ok"]
+    scripted.requests.clear()
+    scripted.plan = [503, 500]
+    np.testing.assert_array_equal(r.read("x"), X)
+    assert scripted.outcomes() == [503, 500, "ok"]
+
+
+def test_a_503_every_time_is_HTTP_ERROR_503_after_1_plus_retries_requests(scripted):
+    r = opened(scripted, retries=2)
+    scripted.plan = [503] * 10
+    with pytest.raises(NdpackError) as info:
+        r.read("x")
+    assert info.value.code == "HTTP_ERROR" and info.value.status == 503
+    assert scripted.outcomes() == [503] * 3
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_a_503_at_open_from_nginx_is_HTTP_ERROR_503_after_1_plus_retries_requests(nginx, retries):
+    nginx.clear()
+    with pytest.raises(NdpackError) as info:
+        ndpack.open(nginx.url("status/503/a.ndp"), retries=retries)
+    assert info.value.code == "HTTP_ERROR" and info.value.status == 503
+    assert [(row[0], row[2]) for row in nginx.lines()] == [("HEAD", "503")] * (1 + retries)
+
+
+def test_a_404_is_not_retried(nginx, scripted):
+    # Before: fsspec's info() sent a GET after the HEAD's 404.
+    nginx.clear()
+    with pytest.raises(NdpackError) as info:
+        ndpack.open(nginx.url("missing.ndp"))
+    assert info.value.code == "HTTP_ERROR" and info.value.status == 404
+    assert [(row[0], row[2]) for row in nginx.lines()] == [("HEAD", "404")]
+    r = opened(scripted)
+    scripted.plan = [404, 404]
+    with pytest.raises(NdpackError) as info:
+        r.read("x")
+    assert info.value.code == "HTTP_ERROR" and info.value.status == 404
+    assert scripted.outcomes() == [404]
+
+
+def test_a_server_that_never_answers_is_TIMEOUT_after_1_plus_retries_attempts(scripted):
+    # Before: no timeout of ndpack's (aiohttp's default: 5 minutes), then no retry.
+    import time
+
+    scripted.plan = ["hang"] * 2
+    began = time.monotonic()
+    with pytest.raises(NdpackError) as info:
+        ndpack.open(scripted.url("/a.ndp"), timeout=0.3, retries=1)
+    assert info.value.code == "TIMEOUT" and "0.3 s" in info.value.message
+    assert scripted.outcomes("HEAD") == ["hang", "hang"]
+    assert time.monotonic() - began < 2
+    r = opened(scripted, timeout=0.3, retries=1)
+    scripted.plan = ["hang", "stall", "stall"]  # the body counts: half of it, then nothing
+    began = time.monotonic()
+    with pytest.raises(NdpackError) as info:
+        r.read("x")
+    assert info.value.code == "TIMEOUT"
+    assert scripted.outcomes() == ["hang", "stall"]
+    assert time.monotonic() - began < 2
+
+
+def test_a_body_cut_short_is_retried_and_every_time_TRUNCATED(scripted):
+    # Before: TRUNCATED (or aiohttp's ClientPayloadError as IO_ERROR) at once, no retry.
+    r = opened(scripted, retries=2)
+    scripted.plan = ["cut"]
+    np.testing.assert_array_equal(r.read("x"), X)
+    assert scripted.outcomes() == ["cut", "ok"]
+    scripted.requests.clear()
+    scripted.plan = ["cut"] * 10
+    with pytest.raises(NdpackError) as info:
+        r.read("x")
+    assert info.value.code == "TRUNCATED"
+    assert scripted.outcomes() == ["cut"] * 3
+
+
+def test_a_connection_closed_without_an_answer_is_IO_ERROR_after_1_plus_retries_attempts(scripted):
+    r = opened(scripted, retries=1)
+    scripted.plan = ["reset"] * 10
+    with pytest.raises(NdpackError) as info:
+        r.read("x")
+    assert info.value.code == "IO_ERROR"
+    # Each attempt is two requests: aiohttp itself sends an idempotent request again, once, when
+    # the connection closes before any answer (RFC 9112 §9.3.1).
+    assert scripted.outcomes() == ["reset"] * 2 * 2
+
+
+def test_a_refused_connection_is_IO_ERROR_after_its_retries():
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(NdpackError) as info:
+        ndpack.open(f"http://127.0.0.1:{port}/a.ndp", retries=1)
+    assert info.value.code == "IO_ERROR" and "request failed" in info.value.message
+
+
+@pytest.mark.parametrize("options", [{"retries": -1}, {"retries": 1.5}, {"retries": True},
+                                     {"timeout": 0}, {"timeout": -1}, {"timeout": float("inf")},
+                                     {"timeout": "30"}])
+def test_bad_retries_or_timeout_are_INVALID_ARGUMENT_before_any_request(scripted, options):
+    with pytest.raises(NdpackError) as info:
+        ndpack.open(scripted.url("/a.ndp"), **options)
+    assert info.value.code == "INVALID_ARGUMENT" and scripted.requests == []
+
+
+def test_retries_and_timeout_for_a_local_path_are_INVALID_ARGUMENT(tmp_path):
+    ndpack.save(tmp_path / "a.ndp", {"x": np.arange(3)})
+    for options in ({"retries": 1}, {"timeout": 1.0}):
+        with pytest.raises(NdpackError) as info:
+            ndpack.open(tmp_path / "a.ndp", **options)
+        assert info.value.code == "INVALID_ARGUMENT"
+
+
+def test_retries_and_timeout_reach_every_shard_and_a_reopened_reader(nginx):
+    import pickle
+
+    assert "TIMEOUT" in ndpack.ERROR_CODES and "TRUNCATED" in ndpack.ERROR_CODES
+    folder = nginx.root / "retries"
+    folder.mkdir()
+    ndpack.save_set(folder / "m.ndp.index.json", {"a": np.zeros(10), "b": np.ones(10)},
+                    max_shard_size=80)
+    s = ndpack.open(nginx.url("retries/m.ndp.index.json"), retries=0, timeout=5)
+    for shard in s.shards:
+        assert (s.shard(shard)._source._retries, s.shard(shard)._source._timeout) == (0, 5.0)
+    again = pickle.loads(pickle.dumps(s.shard(s.shards[0])))
+    assert (again._source._retries, again._source._timeout) == (0, 5.0)
+    again = pickle.loads(pickle.dumps(s))
+    np.testing.assert_array_equal(again.read("b"), np.ones(10))
+    assert again.shard(again.shard_of("b"))._source._retries == 0
