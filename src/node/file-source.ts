@@ -123,10 +123,38 @@ export class FileSource implements ByteSource {
     } catch (cause) {
       throw ioError("stat", this.path, cause);
     }
+    this.#checkSame(now);
+  }
+
+  /** FILE_CHANGED unless `now` is the identity this source's file had at open. */
+  #checkSame(now: FileIdentity): void {
     if (!sameIdentity(now, this.#identity)) {
       const what = now.size !== this.#identity.size ? `its size went from ${this.#identity.size} to ${now.size} bytes` : "it was modified";
       throw new NdpackError("FILE_CHANGED", `${this.path} changed after it was opened (${what}); open it again`, { path: this.path, expected: Number(this.#identity.size), actual: Number(now.size) });
     }
+  }
+
+  /**
+   * Opens this source's path again, for a reader that closed the handle to stay within a limit of
+   * open files (a set's shards): FILE_CHANGED unless the path still names the same file, unchanged
+   * since this source was opened (a removed file included: a set rewritten meanwhile removes its
+   * old shards).
+   */
+  async reopen(): Promise<FileSource> {
+    let again: FileSource;
+    try {
+      again = await FileSource.open(this.path);
+    } catch (error) {
+      if (((error as NdpackError).cause as NodeJS.ErrnoException | undefined)?.code !== "ENOENT") throw error;
+      throw new NdpackError("FILE_CHANGED", `${this.path} changed after it was opened (it was removed); open it again`, { path: this.path, cause: error });
+    }
+    try {
+      this.#checkSame(again.#identity);
+    } catch (error) {
+      await again.close();
+      throw error;
+    }
+    return again;
   }
 
   /**

@@ -3,18 +3,165 @@
  * shard as a file next to it, opened only when one of its arrays is read. `open` calls it for any
  * path ending in `.index.json`.
  *
+ * A set may have more shards than a process may open files (1,024 by default on Linux), so its
+ * reader keeps at most {@link MAX_OPEN_SHARD_FILES} shard files open: a shard's handle is closed
+ * when another shard needs one and no read of it is in flight (the least recently used first), and
+ * opened again when one of its arrays is read next, checked to be the same file as before.
+ *
  * @module
  */
 import { dirname, join } from "node:path";
+import { NdpackError } from "../errors.js";
+import type { ByteSource, CheckedBytes, ReadRequestOptions } from "../io/source.js";
+import type { ByteRange } from "../io/steps.js";
 import { checkIndexSize } from "../set.js";
 import { openSet, type OpenSetOptions, type SetReader } from "../set-reader.js";
 import { FileSource } from "./file-source.js";
+
+/** Most shard files one set reader holds open at once: well within the usual limit of 1,024 a process. */
+export const MAX_OPEN_SHARD_FILES = 64;
+
+/** The open files of one set reader's shards, at most `limit` at once; a read waits for a handle when all are in use. */
+class ShardFiles {
+  readonly #limit: number;
+  /** Handles open or being opened. */
+  #open = 0;
+  /** Open shards with no read in flight, least recently used first (a Set keeps insertion order). */
+  readonly #idle = new Set<ShardFile>();
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  /** Opens the shard at `path` for the first time: its handle stays open until another shard needs one. */
+  async open(path: string): Promise<ShardFile> {
+    await this.#slot();
+    let first: FileSource;
+    try {
+      first = await FileSource.open(path);
+    } catch (error) {
+      this.#free();
+      throw error;
+    }
+    const file = new ShardFile(this, first);
+    this.#idle.add(file);
+    this.#wakeOne();
+    return file;
+  }
+
+  /** Runs `operation` on `file`'s handle, opened again (and checked to be the same file) if it was closed meanwhile. */
+  async use<T>(file: ShardFile, operation: (source: FileSource) => Promise<T>): Promise<T> {
+    if (file.closed) throw new NdpackError("CLOSED", `${file.first.path} is closed`, { path: file.first.path });
+    file.users++;
+    this.#idle.delete(file);
+    try {
+      if (file.current === undefined) {
+        file.opening ??= this.#reopen(file).finally(() => (file.opening = undefined));
+        file.current = await file.opening;
+      }
+      return await operation(file.current);
+    } finally {
+      file.users--;
+      if (file.users === 0 && file.current !== undefined) {
+        if (file.closed) await this.#close(file);
+        else this.#idle.add(file);
+        this.#wakeOne();
+      }
+    }
+  }
+
+  async #reopen(file: ShardFile): Promise<FileSource> {
+    await this.#slot();
+    try {
+      return await file.first.reopen();
+    } catch (error) {
+      this.#free();
+      throw error;
+    }
+  }
+
+  /** Takes a slot for a handle: a free one, else the least recently used idle shard's (its handle closed), else waits. */
+  async #slot(): Promise<void> {
+    for (;;) {
+      if (this.#open < this.#limit) {
+        this.#open++;
+        return;
+      }
+      const [lru] = this.#idle;
+      if (lru !== undefined) {
+        this.#idle.delete(lru);
+        const source = lru.current!;
+        lru.current = undefined;
+        await source.close();
+        return;
+      }
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    }
+  }
+
+  #free(): void {
+    this.#open--;
+    this.#wakeOne();
+  }
+
+  #wakeOne(): void {
+    this.#waiting.shift()?.();
+  }
+
+  /** Closes `file`'s handle now, or after its reads in flight. */
+  async close(file: ShardFile): Promise<void> {
+    file.closed = true;
+    if (file.users === 0 && file.current !== undefined) await this.#close(file);
+  }
+
+  async #close(file: ShardFile): Promise<void> {
+    this.#idle.delete(file);
+    const source = file.current!;
+    file.current = undefined;
+    await source.close();
+    this.#free();
+  }
+}
+
+/** One shard file of a set, a {@link ByteSource} whose handle {@link ShardFiles} may close and open again between reads. */
+class ShardFile implements ByteSource {
+  users = 0;
+  closed = false;
+  current: FileSource | undefined;
+  opening: Promise<FileSource> | undefined;
+
+  constructor(
+    readonly files: ShardFiles,
+    /** The source of the first open, whose identity every reopening is checked against. */
+    readonly first: FileSource,
+  ) {
+    this.current = first;
+  }
+
+  get size(): number {
+    return this.first.size;
+  }
+  read(offset: number, length: number, options?: ReadRequestOptions): Promise<Uint8Array> {
+    return this.files.use(this, (source) => source.read(offset, length, options));
+  }
+  readWithCrc32(offset: number, length: number, crcLength: number, options?: ReadRequestOptions): Promise<CheckedBytes> {
+    return this.files.use(this, (source) => source.readWithCrc32(offset, length, crcLength, options));
+  }
+  readBatch(ranges: readonly ByteRange[], options?: ReadRequestOptions): Promise<Uint8Array[]> {
+    return this.files.use(this, (source) => source.readBatch(ranges, options));
+  }
+  close(): Promise<void> {
+    return this.files.close(this);
+  }
+}
 
 /**
  * Opens the set whose index is the file `path`: the index is read whole (once its size is known to
  * be within `maxIndexBytes`) and checked; each shard is the file of its name in the index's folder.
  * Errors: IO_ERROR for an index or shard that cannot be read (a missing shard: when one of its
- * arrays is read), and those of `openSet`.
+ * arrays is read), FILE_CHANGED for a shard changed since the set reader first opened it, and those
+ * of `openSet`.
  */
 export async function openSetFile(path: string, options: OpenSetOptions = {}): Promise<SetReader> {
   const index = await FileSource.open(path);
@@ -26,8 +173,9 @@ export async function openSetFile(path: string, options: OpenSetOptions = {}): P
     await index.close();
   }
   const folder = dirname(path);
+  const files = new ShardFiles(MAX_OPEN_SHARD_FILES);
   return openSet(bytes, async (shard) => {
     const shardPath = join(folder, shard.name);
-    return { source: await FileSource.open(shardPath), name: shardPath };
+    return { source: await files.open(shardPath), name: shardPath };
   }, { name: path, ...options });
 }

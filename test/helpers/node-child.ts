@@ -7,12 +7,14 @@
  *
  * - `save <path> <bytes>`, `writer <path> <bytes>`, `load <path>`, `open <path>`: runs the
  *   operation once and prints `{"ok":true}` or `{"ok":false,"code":...,"causeCode":...,"path":...}`.
+ * - `read-set <index>`: opens a set, reads all its arrays at once (`readMany`), then verifies it;
+ *   prints `{"ok":true,"arrays":<count>,"sum":<sum of every element>,"verified":<verify's ok>}`.
  * - `save-loop <path> <first version>`: prints `ready`, waits for a line on stdin, then saves
  *   {@link versionArrays} of versions first, first+1, ... over `path` forever, printing
  *   `saving <v>` before and `saved <v>` after each save, until killed.
  * - `save-set-loop <folder> <first version>`: the same with `saveSet` of {@link setVersionArrays}.
  */
-import { createWriter, isNdpackError, load, open, save, saveSet } from "../../src/node/index.js";
+import { createWriter, isNdpackError, load, open, save, saveSet, type SetReader } from "../../src/node/index.js";
 import { SET_SHARD_BYTES, setVersionArrays, versionArrays } from "./node-versions.js";
 
 function pattern(length: number): Uint8Array {
@@ -21,8 +23,15 @@ function pattern(length: number): Uint8Array {
   return bytes;
 }
 
-async function once(operation: string, path: string, arg: number): Promise<void> {
+async function once(operation: string, path: string, arg: number): Promise<object | void> {
   switch (operation) {
+    case "read-set": {
+      await using set = (await open(path)) as SetReader;
+      const arrays = await set.readMany(set.names);
+      let sum = 0;
+      for (const array of arrays.values()) for (const value of array.data as Float32Array) sum += value;
+      return { arrays: arrays.size, sum, verified: (await set.verify()).ok };
+    }
     case "save":
       return save(path, { data: pattern(arg) });
     case "load":
@@ -53,8 +62,8 @@ if (operation === "save-loop" || operation === "save-set-loop") {
   }
 } else {
   try {
-    await once(operation, path, Number(arg));
-    process.stdout.write(JSON.stringify({ ok: true }) + "\n");
+    const result = await once(operation, path, Number(arg));
+    process.stdout.write(JSON.stringify({ ok: true, ...result }) + "\n");
   } catch (error) {
     if (!isNdpackError(error)) throw error;
     const cause = error.cause as { code?: string } | undefined;

@@ -122,7 +122,7 @@ export function runChild(script: string, args: readonly string[], options: { uid
 }
 
 /** Runs a one-shot operation of the child and returns the JSON outcome it printed. */
-export async function childOutcome(script: string, args: readonly string[], options: Parameters<typeof runChild>[2] = {}): Promise<{ ok: boolean; code?: string; causeCode?: string; path?: string; message?: string }> {
+export async function childOutcome(script: string, args: readonly string[], options: Parameters<typeof runChild>[2] = {}): Promise<{ ok: boolean; code?: string; causeCode?: string; path?: string; message?: string; [result: string]: unknown }> {
   const child = runChild(script, args, options);
   const { code, stderr } = await child.exited;
   const line = child.stdout().trim().split("\n").pop() ?? "";
