@@ -6,8 +6,9 @@
  * @module
  */
 import { randomBytes } from "node:crypto";
-import { lstat, open, realpath, rename, unlink, type FileHandle } from "node:fs/promises";
+import { lstat, open, readFile, realpath, rename, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import { unlinkSync, type Stats } from "node:fs";
+import { hostname } from "node:os";
 import { basename, dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { booleanOption, NdpackError } from "../errors.js";
@@ -402,4 +403,68 @@ export function removeTemporaryFilesSync(): void {
     }
   }
   temporaryFiles.clear();
+}
+
+/** How long {@link withLock} waits for another writer's lock by default: far longer than any commit holds it. */
+const LOCK_WAIT_MS = 60_000;
+/** How often a waiting writer looks at the lock again. */
+const LOCK_POLL_MS = 10;
+/** A lock file without a readable owner (its writer died between creating and filling it) is stale after this long. */
+const UNOWNED_LOCK_STALE_MS = 10_000;
+
+/** What a lock file holds: `<pid>@<host name>`, so that another writer on the same host can tell when its holder is gone. */
+const lockOwner = () => `${process.pid}@${hostname()}`;
+
+/** True when the lock's holder is gone: a process of this host that no longer runs, or no readable owner for a while. */
+async function staleLock(lockPath: string, owner: string): Promise<boolean> {
+  const match = /^(\d+)@(.*)$/.exec(owner);
+  if (match === null) {
+    const stats = await lstat(lockPath).catch(() => undefined);
+    return stats !== undefined && Date.now() - stats.mtimeMs > UNOWNED_LOCK_STALE_MS;
+  }
+  if (match[2] !== hostname()) return false;
+  try {
+    process.kill(Number(match[1]), 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
+
+/**
+ * Runs `critical` holding the lock file `<path>.lock`, created exclusively (O_EXCL) and holding
+ * `<pid>@<host>`, so that writers of the same target (two processes saving one set) run their
+ * `critical` one after the other. A lock whose holder is gone (a process of this host that no longer
+ * runs) is removed; otherwise the writer waits up to `waitMs`, then fails with IO_ERROR naming the
+ * lock and its holder. The lock is removed when `critical` ends, and on a signal in the CLI (it is
+ * registered in {@link temporaryFiles}).
+ */
+export async function withLock<T>(path: string, critical: () => Promise<T>, waitMs = LOCK_WAIT_MS): Promise<T> {
+  const lockPath = `${path}.lock`;
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      await writeFile(lockPath, lockOwner(), { flag: "wx" });
+      break;
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code !== "EEXIST") throw ioError("create the lock", lockPath, cause);
+    }
+    const owner = await readFile(lockPath, "utf8").catch(() => "");
+    // Removed only if it still holds what was found stale, not a lock another waiter took since.
+    if (await staleLock(lockPath, owner)) {
+      if ((await readFile(lockPath, "utf8").catch(() => undefined)) === owner) await unlink(lockPath).catch(() => undefined);
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      throw new NdpackError("IO_ERROR", `${lockPath} is held by another writer (${owner || "owner unknown"}) for more than ${waitMs} ms; remove it if no writer is running`, { path: lockPath });
+    }
+    await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+  }
+  temporaryFiles.add(lockPath);
+  try {
+    return await critical();
+  } finally {
+    await unlink(lockPath).catch(() => undefined);
+    temporaryFiles.delete(lockPath);
+  }
 }

@@ -36,7 +36,7 @@ import {
   type WrittenShard,
 } from "../set.js";
 import { save, SAVE_OPTIONS, type SaveOptions } from "./fs.js";
-import { AtomicFile, ioError, readAt, syncDirectory, toPath, writeAt, type PathLike } from "./io.js";
+import { AtomicFile, ioError, readAt, syncDirectory, toPath, withLock, writeAt, type PathLike } from "./io.js";
 import { declareArrays, type WriterEntry } from "../formats/ndpack-write.js";
 import { createWriter, type NdpackWriter, type WriterOptions } from "./writer.js";
 import { WriterCalls } from "./writer-calls.js";
@@ -181,10 +181,10 @@ export class SetFiles {
    * Makes the set durable, then current. The shards were written without fsync (each renamed into
    * place under its new name, which no index names yet): each is now read back for the index (size,
    * header CRC) and fsynced, all at once, and the folder once, so that the disk flushes them
-   * together instead of one barrier per shard. Then
-   * the index is written over the old one (atomically, fsynced), and the shards the old index named
-   * that the new one does not are removed. An old index that cannot be read or parsed is replaced,
-   * and none of its files is removed.
+   * together instead of one barrier per shard. Then, holding the index's lock (`<index>.lock`,
+   * {@link withLock}), the index is written over the old one (atomically, fsynced), and the shards
+   * the old index named that the new one does not are removed. An old index that cannot be read or
+   * parsed is replaced, and none of its files is removed.
    */
   async commit(metadata: Readonly<Record<string, unknown>> | undefined): Promise<SavedSet> {
     const shards = await Promise.all(this.#written.map(async (shard): Promise<WrittenShard> => ({ ...shard, ...(await sealShard(join(this.folder, shard.name), shard.name, this.format, this.#durable)) })));
@@ -196,6 +196,14 @@ export class SetFiles {
         throw ioError("fsync the folder", this.folder, cause);
       }
     }
+    // Two writers of one set commit one after the other: each then removes the shards of the index
+    // it replaces, the other's included (at once, both would remove the old set's and keep theirs).
+    await withLock(this.indexPath, () => this.#replaceIndex(text));
+    return { indexPath: this.indexPath, shards: this.#written.map((shard) => shard.name) };
+  }
+
+  /** Writes the index over the old one, then removes the old index's shards that the new one does not name. */
+  async #replaceIndex(text: Uint8Array): Promise<void> {
     let replaced: readonly string[] = [];
     try {
       replaced = parseSetIndex(new Uint8Array(await readFile(this.indexPath))).shards.map((shard) => shard.name);
@@ -219,7 +227,6 @@ export class SetFiles {
     }
     const kept = new Set(this.#written.map((shard) => shard.name));
     for (const name of replaced) if (!kept.has(name)) await unlink(join(this.folder, name)).catch(() => undefined);
-    return { indexPath: this.indexPath, shards: this.#written.map((shard) => shard.name) };
   }
 
   /** Removes every shard of this generation written so far; the old set stays as it was. */
