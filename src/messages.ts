@@ -39,8 +39,9 @@ import { checkChunkBytes, ChunkReader, DECODE_STREAM_OPTIONS, readRecords, readS
 export interface DecodeMessagesOptions extends DecodeStreamOptions {
   /**
    * Largest message accepted, in bytes (preamble to last CRC), checked as soon as its header has
-   * been read, before any payload byte is (default: no limit beyond §7's). A message above it
-   * fails with LIMIT_EXCEEDED, `recoverable`: its length is known, so the reader can skip it. A
+   * been read, before any payload byte is (default: no limit beyond §7's). A message above it is
+   * handed out with its header, and reading any of its arrays fails with LIMIT_EXCEEDED,
+   * `recoverable`: its length is known, so the reader skips it when asked for the next message. A
    * server reading from untrusted peers sets it to bound what one message makes it allocate.
    */
   readonly maxMessageBytes?: number;
@@ -147,6 +148,11 @@ class Message implements NdpackMessage {
   }
 }
 
+/** The arrays of a message above `maxMessageBytes`: none, LIMIT_EXCEEDED at the first read. */
+async function* refusedRecords(messageBytes: number, maxMessageBytes: number): AsyncGenerator<NdArray, void, undefined> {
+  throw new NdpackError("LIMIT_EXCEEDED", `message is ${messageBytes} bytes, more than the limit of ${maxMessageBytes}; raise the maxMessageBytes option to read it`, { expected: maxMessageBytes, actual: messageBytes, limit: "maxMessageBytes" });
+}
+
 class MessageReader implements NdpackMessageReader {
   readonly #reader: ChunkReader;
   readonly #limits: ReturnType<typeof resolveLimits>;
@@ -181,9 +187,10 @@ class MessageReader implements NdpackMessageReader {
    */
   #fail(error: unknown, index: number, headerRead: boolean): NdpackError {
     if (this.#fatal !== undefined) return this.#fatal;
-    const ended = !isNdpackError(error) || error.code === "TRUNCATED" || error.code === "IO_ERROR";
+    const ended = !isNdpackError(error) || error.code === "TRUNCATED" || error.code === "IO_ERROR" || error.code === "CLOSED";
     const annotated = annotate(error, index, headerRead && !ended);
-    if (!annotated.recoverable) {
+    // Once cancelled, the stream is over without an error: later calls end it (done).
+    if (!annotated.recoverable && !this.#done) {
       this.#fatal = annotated;
       void this.#reader.release(annotated);
     }
@@ -229,19 +236,17 @@ class MessageReader implements NdpackMessageReader {
       }
       layout = await readStreamLayout(reader, this.#limits);
     } catch (error) {
+      // Cancelled while waiting for the next message's first byte: the stream ends there.
+      if (this.#done && reader.consumed === offset) return { done: true, value: undefined };
       throw this.#fail(error, index, false);
     }
     this.#count++;
-    const records = readRecords(reader, layout, this.#limits, this.#verify, offset);
+    // A message above maxMessageBytes is handed out all the same, its arrays refused: the error is
+    // then thrown where the caller reads arrays and can skip the message (an error thrown by this
+    // next() would end a `for await` without cancelling the source).
+    const records = layout.fileLength > this.#maxMessageBytes ? refusedRecords(layout.fileLength, this.#maxMessageBytes) : readRecords(reader, layout, this.#limits, this.#verify, offset);
     const message = new Message(index, offset, layout, records, (error) => this.#fail(error, index, true));
     this.#current = message;
-    if (layout.fileLength > this.#maxMessageBytes) {
-      throw this.#fail(
-        new NdpackError("LIMIT_EXCEEDED", `message is ${layout.fileLength} bytes, more than the limit of ${this.#maxMessageBytes}; raise the maxMessageBytes option to read it`, { expected: this.#maxMessageBytes, actual: layout.fileLength, limit: "maxMessageBytes" }),
-        index,
-        true,
-      );
-    }
     return { done: false, value: message };
   }
 
@@ -252,8 +257,9 @@ class MessageReader implements NdpackMessageReader {
 
   async cancel(reason?: unknown): Promise<void> {
     this.#done = true;
-    await this.#current?.return();
+    // The source first: a read waiting for it (inside the current message) ends, so the message can stop.
     await this.#reader.release(reason);
+    await this.#current?.return();
   }
 
   [Symbol.asyncIterator](): this {

@@ -200,6 +200,8 @@ export class ChunkReader {
   readonly #pull: () => Promise<IteratorResult<unknown>>;
   readonly #release: (reason: unknown) => Promise<void>;
   readonly #land: LandingSource["fill"] | undefined;
+  /** Ends the reads waiting for the source (CLOSED): called on release. */
+  #stop!: () => void;
   #chunk: Uint8Array = EMPTY;
   #at = 0;
   #ended = false;
@@ -212,26 +214,43 @@ export class ChunkReader {
   consumed = 0;
 
   constructor(source: ByteStream) {
+    // A read waiting for the source when the reader is released ends at once (CLOSED), whether or not the source ever answers it.
+    const released = new Promise<never>((_, reject) => (this.#stop = () => reject(new NdpackError("CLOSED", "the stream reader was cancelled while a read was waiting for the source"))));
+    released.catch(() => undefined);
+    const untilReleased = <T>(read: Promise<T>): Promise<T> => Promise.race([read, released]);
     if (source !== null && typeof source === "object" && typeof (source as ReadableStream<Uint8Array>).getReader === "function") {
       const reader = (source as ReadableStream<Uint8Array>).getReader();
-      this.#pull = () => reader.read().catch(sourceFailed);
+      this.#pull = () => untilReleased(reader.read().catch(sourceFailed));
       this.#release = async (reason) => {
         if (!this.#ended) await reader.cancel(reason);
         reader.releaseLock();
       };
     } else if (source !== null && typeof source === "object" && typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function") {
       const iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-      this.#pull = async () => {
-        try {
-          return await iterator.next();
-        } catch (error) {
-          return sourceFailed(error);
-        }
+      let pulling = false;
+      this.#pull = () => {
+        pulling = true;
+        const read = (async () => {
+          try {
+            return await iterator.next();
+          } catch (error) {
+            return sourceFailed(error);
+          } finally {
+            pulling = false;
+          }
+        })();
+        return untilReleased(read);
       };
       const fill = (iterator as Partial<LandingSource>).fill;
-      if (typeof fill === "function") this.#land = (target, landed) => fill.call(iterator, target, landed).catch(sourceFailed);
+      if (typeof fill === "function") this.#land = (target, landed) => untilReleased(fill.call(iterator, target, landed).catch(sourceFailed));
+      const destroy = (source as { destroy?: unknown }).destroy;
       this.#release = async () => {
-        if (!this.#ended) await iterator.return?.();
+        if (this.#ended) return;
+        // A Node stream is destroyed: its iterator's return() would wait for the read in flight.
+        if (typeof destroy === "function") destroy.call(source);
+        // An async generator's return() waits for the read in flight, which may never end: not awaited then.
+        else if (pulling) void Promise.resolve(iterator.return?.()).catch(() => undefined);
+        else await iterator.return?.();
       };
     } else {
       throw new NdpackError("INVALID_ARGUMENT", "source must be a ReadableStream or an async iterable of byte chunks", { field: "source" });
@@ -352,6 +371,7 @@ export class ChunkReader {
     this.#released = true;
     this.#chunk = EMPTY;
     this.#at = 0;
+    this.#stop();
     try {
       await this.#release(reason);
     } catch {

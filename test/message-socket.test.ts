@@ -77,6 +77,22 @@ async function writeInPieces(socket: Socket, bytes: Uint8Array, maxPiece: number
   }
 }
 
+describe("cancel() while a read waits for a peer that stalls", () => {
+  test.each(["between messages", "inside a payload"])("%s: cancel settles and destroys the socket; a waiting read ends", async (where) => {
+    const message = encode({ a: new Uint8Array(100_000) });
+    const { messages, socket } = await producer(async (peer) => {
+      // All of the first message, then half of the second; then the peer stalls (it never ends).
+      peer.write(Buffer.concat([message, where === "inside a payload" ? message.subarray(0, 50_000) : new Uint8Array(0)]));
+    });
+    expect((await (await messages.next()).value!.readAll())[0]!.data.length).toBe(100_000);
+    const waiting = where === "inside a payload" ? (await messages.next()).value!.next().then(() => "settled", (error: NdpackError) => error.code) : messages.next().then((step) => (step.done === true ? "done" : "a message"));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await messages.cancel();
+    expect(socket.destroyed).toBe(true);
+    expect(await waiting).toBe(where === "inside a payload" ? "CLOSED" : "done");
+  }, 60_000);
+});
+
 describe("connectMessages: payloads read straight into the arrays", () => {
   test("60 mixed messages from createMessageWriter (large payloads landed in place, small ones copied): values equal, CRCs checked", async () => {
     const { messages, produced } = await producer(async (socket) => {

@@ -307,26 +307,51 @@ describe("decodeMessages: errors say which message and whether the stream can go
     expect(indexes).toEqual([0, 2]);
   });
 
-  test("maxMessageBytes: a larger message is LIMIT_EXCEEDED before its payload is read, recoverable", async () => {
+  test("maxMessageBytes: a larger message is handed out with its header, its arrays LIMIT_EXCEEDED before its payload is read, recoverable", async () => {
     const small = encode({ a: new Uint8Array(10) });
     const big = encode({ b: new Uint8Array(100_000) });
-    const indexes: number[] = [];
+    const read: string[][] = [];
     let failure: NdpackError | undefined;
-    const reader = decodeMessages(cutAt(concat([small, big, small]), []), { maxMessageBytes: 1000 });
-    for (;;) {
+    let readWhenRefused = 0;
+    const reader = decodeMessages(cutAt(concat([small, big, small]), [64]), { maxMessageBytes: 1000 });
+    for await (const message of reader) {
       try {
-        const step = await reader.next();
-        if (step.done === true) break;
-        indexes.push(step.value.index);
-        await step.value.readAll();
+        read.push((await message.readAll()).map((array) => array.name));
       } catch (error) {
         failure = error as NdpackError;
-        if (!failure.recoverable) throw error;
+        readWhenRefused = reader.bytesRead;
+        expect(message.header.names).toEqual(["b"]);
+        if (failure.recoverable) continue;
+        throw error;
       }
     }
     expectCode(failure, "LIMIT_EXCEEDED", true, 1);
     expect(failure!.limit).toBe("maxMessageBytes");
-    expect(indexes).toEqual([0, 2]);
+    expect(read).toEqual([["a"], ["a"]]);
+    // Message 1's header was read, none of its payload.
+    expect(readWhenRefused).toBeLessThan(small.length + big.length - 100_000);
+  });
+
+  test("an error escaping the loop over messages (maxMessageBytes) cancels the source", async () => {
+    const big = encode({ b: new Uint8Array(100_000) });
+    let cancelled = false;
+    const source = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(big);
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    const error = await (async () => {
+      try {
+        for await (const message of decodeMessages(source, { maxMessageBytes: 1000 })) await message.readAll();
+      } catch (caught) {
+        return caught as NdpackError;
+      }
+    })();
+    expectCode(error, "LIMIT_EXCEEDED", true, 0);
+    expect(cancelled).toBe(true);
   });
 
   test("INVALID_ARGUMENT for options and sources that are wrong", () => {
@@ -385,6 +410,48 @@ function collector(highWaterMark: number): { stream: WritableStream<Uint8Array>;
   );
   return { stream, chunks, release: () => open(), held: () => waiting };
 }
+
+describe("cancel() while a read waits for the source (a peer that stalls)", () => {
+  const stalled = encode({ a: new Uint8Array(1000), b: new Uint8Array(1000) });
+  /** The first 600 bytes (the header and part of a's payload), then nothing, ever. */
+  const sources = {
+    "a ReadableStream": (onCancel: () => void): ByteStream => new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(stalled.subarray(0, 600)), cancel: onCancel }),
+    "an async generator": (onCancel: () => void): ByteStream =>
+      (async function* () {
+        try {
+          yield stalled.subarray(0, 600);
+          await new Promise(() => undefined);
+        } finally {
+          onCancel();
+        }
+      })(),
+  };
+
+  test.each(Object.keys(sources))("inside a payload, from %s: cancel settles, the waiting array read is CLOSED", async (kind) => {
+    let cancelled = false;
+    const reader = decodeMessages(sources[kind as keyof typeof sources](() => (cancelled = true)));
+    const message = (await reader.next()).value!;
+    const reading = message.next().then(() => "settled", (error: NdpackError) => error.code);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await reader.cancel();
+    expect(await reading).toBe("CLOSED");
+    // A generator stuck in an await cannot run its finally until that await ends: only the stream is cancelled at once.
+    expect(cancelled).toBe(kind === "a ReadableStream");
+    expect(await reader.next()).toEqual({ done: true, value: undefined });
+  });
+
+  test("between messages: cancel settles, the waiting next() ends the stream", async () => {
+    let cancelled = false;
+    const one = encode({ a: new Uint8Array(10) });
+    const reader = decodeMessages(new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(one), cancel: () => void (cancelled = true) }));
+    await (await reader.next()).value!.readAll();
+    const waiting = reader.next();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await reader.cancel();
+    expect(await waiting).toEqual({ done: true, value: undefined });
+    expect(cancelled).toBe(true);
+  });
+});
 
 describe("createMessageWriter to a Node writable stream", () => {
   test("a message of one payload leaves in one write of its head, payload and CRC (corked), even to a full target; messages stay whole and in order", async () => {
