@@ -15,10 +15,12 @@ after message (section 9 steps 1 to 21 on each header before any of its payload 
 ...     message.index, message.metadata, message["frame"]
 
 Errors are ``NdpackError`` with ``message_index`` and ``recoverable``: ``True`` when the message's
-header was valid, so its length was known and the whole message has been read (CHECKSUM,
-BAD_PADDING, LIMIT_EXCEEDED for ``max_message_bytes``): catch it and keep iterating. ``False`` when
-the stream is over: it ended inside a message (TRUNCATED), a header is bad, or the source failed
-(IO_ERROR); the reader then raises the same error again."""
+header was valid, so its length is known (CHECKSUM, BAD_PADDING; LIMIT_EXCEEDED for
+``max_message_bytes``, raised as soon as the header has been read: the message is skipped when the
+next one is asked for); errors of a message's arrays when they are read (CODEC_ERROR,
+LIMIT_EXCEEDED for ``max_decoded_bytes``) are recoverable too: catch it and keep iterating.
+``False`` when the stream is over: it ended inside a message (TRUNCATED), a header is bad, or the
+source failed or was closed (IO_ERROR); the reader then raises the same error again."""
 
 from __future__ import annotations
 
@@ -53,8 +55,10 @@ class _Source:
         while filled < len(view):
             try:
                 n = self._read_into(view[filled:])
-            except OSError as ex:
+            except (OSError, ValueError) as ex:  # ValueError: a closed file object
                 raise NdpackError("IO_ERROR", f"the stream failed: {ex}") from ex
+            if n is None:  # a non-blocking raw file with nothing to read: not the end
+                raise NdpackError("IO_ERROR", "the source is non-blocking and has no data ready")
             if not n:
                 break
             filled += n
@@ -83,6 +87,28 @@ def _peek_lengths(header: bytes, limits: dict):
     return alignment, data_length
 
 
+def _annotate(error: NdpackError, index: int, recoverable: bool) -> NdpackError:
+    """``error`` as the stream reports it: of the same class (a NOT_FOUND stays a KeyError), with
+    the message's index and whether the reader can go on."""
+    annotated = type(error)(error.code, f"message {index}: {error.message}", array=error.array)
+    annotated.message_index = index
+    annotated.recoverable = recoverable
+    annotated.__cause__ = error
+    return annotated
+
+
+class _Message(reference.NdpackFile):
+    """A message: an ``NdpackFile`` whose arrays' errors (CODEC_ERROR, LIMIT_EXCEEDED for
+    ``max_decoded_bytes``, CHECKSUM of ``read(verify=True)``) carry its ``index``, recoverable:
+    the whole message has been read, so the stream goes on (as TypeScript's messages do)."""
+
+    def read(self, name: str, **options):
+        try:
+            return super().read(name, **options)
+        except NdpackError as error:
+            raise _annotate(error, self.index, True) from None
+
+
 class MessageReader:
     """Iterates the messages of a stream; see ``read_messages``. Attributes: ``bytes_read``,
     ``messages_read``."""
@@ -97,6 +123,8 @@ class MessageReader:
         self._file_options = {"verify": bool(verify), "copy": copy, "raw_bits": raw_bits,
                               **limits}
         self._max_message_bytes = max_message_bytes
+        #: (index, bytes) of a message above max_message_bytes, skipped by the next call.
+        self._skip_pending: tuple[int, int] | None = None
         self._fatal: NdpackError | None = None
         self._done = False
         self.messages_read = 0
@@ -109,10 +137,7 @@ class MessageReader:
         return self
 
     def _fail(self, error: NdpackError, index: int, recoverable: bool) -> NdpackError:
-        annotated = NdpackError(error.code, f"message {index}: {error.message}", array=error.array)
-        annotated.message_index = index
-        annotated.recoverable = recoverable
-        annotated.__cause__ = error
+        annotated = _annotate(error, index, recoverable)
         if not recoverable:
             self._fatal = annotated
         return annotated
@@ -122,6 +147,16 @@ class MessageReader:
             raise self._fatal
         if self._done:
             raise StopIteration
+        if self._skip_pending is not None:
+            skipped, length = self._skip_pending
+            self._skip_pending = None
+            try:
+                whole = self._skip(length)
+            except NdpackError as error:
+                raise self._fail(error, skipped, False) from None
+            if not whole:
+                error = NdpackError("TRUNCATED", "the stream ends inside the message")
+                raise self._fail(error, skipped, False) from None
         index = self.messages_read
         try:
             head = self._read_head()
@@ -133,18 +168,21 @@ class MessageReader:
         self.messages_read += 1
         total = len(head[0]) + head[1]
         if self._max_message_bytes is not None and total > self._max_message_bytes:
-            if not self._skip(head[1]):
-                error = NdpackError("TRUNCATED", "the stream ends inside the message")
-                raise self._fail(error, index, False) from None
+            # Raised at once, before any payload byte is read (FORMAT.md section 11): a peer that
+            # is slow or stalls inside the message does not hold it back. The next call skips it.
+            self._skip_pending = index, head[1]
             error = NdpackError("LIMIT_EXCEEDED", f"message of {total} bytes > max_message_bytes")
             raise self._fail(error, index, True) from None
-        buf = self._read_message(head[0], total)
+        try:
+            buf = self._read_message(head[0], total)
+        except NdpackError as error:  # the source failed inside the message: the stream is over
+            raise self._fail(error, index, False) from None
         if len(buf) < total:
             error = NdpackError("TRUNCATED", f"the stream ends {total - len(buf)} bytes before "
                                 "the end of the message")
             raise self._fail(error, index, False) from None
         try:
-            message = reference.NdpackFile(buf, **self._file_options)
+            message = _Message(buf, **self._file_options)
         except NdpackError as error:  # steps 22 and 23: the whole message has been read
             raise self._fail(error, index, True) from None
         message.index = index
@@ -220,15 +258,17 @@ def read_messages(source, **options) -> MessageReader:
 
 
 class MessageWriter:
-    """Sends ndpack messages, one after another, to a socket (``sendall``) or a binary file object
+    """Sends ndpack messages, one after another, to a socket (``send``) or a binary file object
     (``write``). ``send(arrays, **options)`` takes the arguments of ``dumps``; ``close()`` ends the
     stream (a socket's sending side is shut down, a file flushed). Blocking writes are the
-    back-pressure: a slow reader makes ``send`` wait. Attributes: ``messages_sent``,
-    ``bytes_sent``."""
+    back-pressure: a slow reader makes ``send`` wait. Errors: IO_ERROR when the target fails (or is
+    non-blocking and full), CLOSED when it was closed; every later ``send`` raises the same error
+    (the stream may have stopped inside a message). Attributes: ``messages_sent``,
+    ``bytes_sent`` (the bytes the target took, also when a message failed part-way)."""
 
     def __init__(self, target):
         if isinstance(target, socket.socket):
-            self._write = target.sendall
+            self._write = target.send
         elif hasattr(target, "write"):
             self._write = target.write
         else:
@@ -249,15 +289,32 @@ class MessageWriter:
         size = sum(len(memoryview(c).cast("B")) for c in chunks)
         try:
             if size < ONE_SEND_BYTES:
-                self._write(b"".join(chunks))
+                self._write_all(b"".join(chunks))
             else:
                 for chunk in chunks:
-                    self._write(chunk)
+                    self._write_all(chunk)
+        except NdpackError as ex:
+            self._broken = ex
+            raise
+        except ValueError as ex:  # a closed file object
+            self._broken = NdpackError("CLOSED", "the message target was closed")
+            raise self._broken from ex
         except OSError as ex:
             self._broken = NdpackError("IO_ERROR", f"cannot write to the message target: {ex}")
             raise self._broken from ex
         self.messages_sent += 1
-        self.bytes_sent += size
+
+    def _write_all(self, chunk) -> None:
+        """Writes all of ``chunk``: ``send`` and a raw file's ``write`` (a socket's ``makefile``
+        without buffering, when the socket has a timeout) may take only part of it."""
+        with memoryview(chunk) as view, view.cast("B") as rest:
+            while rest:
+                n = self._write(rest)
+                if n is None:  # a non-blocking raw file that is full: the rest cannot wait here
+                    raise NdpackError("IO_ERROR", "cannot write to the message target: it is "
+                                      "non-blocking and full")
+                self.bytes_sent += n
+                rest = rest[n:]
 
     def close(self) -> None:
         if self._closed:
@@ -268,6 +325,8 @@ class MessageWriter:
                 self._target.shutdown(socket.SHUT_WR)
             elif hasattr(self._target, "flush"):
                 self._target.flush()
+        except ValueError as ex:  # a closed file object
+            raise NdpackError("CLOSED", "the message target was closed") from ex
         except OSError as ex:
             raise NdpackError("IO_ERROR", f"cannot end the message stream: {ex}") from ex
 

@@ -151,8 +151,9 @@ def test_a_header_claiming_1_TiB_in_a_short_stream_is_TRUNCATED_not_MemoryError(
     with pytest.raises(ndpack.NdpackError) as again:
         next(reader)
     assert again.value is first.value
+    # above max_message_bytes: LIMIT_EXCEEDED at once, then TRUNCATED when the next call skips it
     messages, errors = read_all(io.BytesIO(stream), max_message_bytes=1 << 20)
-    assert (messages, errors) == ([], [(0, "TRUNCATED", False)])
+    assert (messages, errors) == ([], [(0, "LIMIT_EXCEEDED", True), (0, "TRUNCATED", False)])
 
 
 def test_a_message_longer_than_the_first_read_is_read_whole_as_bytes_arrive(monkeypatch):
