@@ -306,8 +306,8 @@ export function decodeMessages(source: ByteStream, options: DecodeMessagesOption
 export interface NodeWritableLike {
   /** Queues `chunk`; false when the stream's buffer is full and it will emit 'drain'. */
   write(chunk: Uint8Array, callback?: (error?: Error | null) => void): boolean;
-  /** Ends the stream once everything queued has been written. */
-  end(callback?: () => void): unknown;
+  /** Ends the stream once everything queued has been written; the callback is given the stream's error if it failed. */
+  end(callback?: (error?: Error | null) => void): unknown;
   /** Adds a listener ('error'). */
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   /** Adds a one-time listener ('drain', 'error', 'close'). */
@@ -320,6 +320,8 @@ export interface NodeWritableLike {
   cork?(): void;
   /** Writes what was held back since `cork`. */
   uncork?(): void;
+  /** A socket's (net.Socket, tls.TLSSocket): its presence says the stream hands each chunk to the operating system. */
+  setNoDelay?: unknown;
 }
 
 /** Where {@link createMessageWriter} sends messages: a Web `WritableStream` or a Node writable stream. */
@@ -328,9 +330,11 @@ export type MessageTarget = WritableStream<Uint8Array> | NodeWritableLike;
 /** Options of {@link createMessageWriter}. */
 export interface MessageWriterOptions {
   /**
-   * Largest chunk written at a time, in bytes (default 1 MiB): payloads go out as views of the
-   * caller's arrays cut to this size. With back-pressure, the writer holds about this much more
-   * than the target's own buffer.
+   * Largest piece of a payload written at a time, in bytes (default 1 MiB), for messages of 256 KiB
+   * or more (smaller ones are written in one piece): to a socket, payloads go out as views of the
+   * caller's arrays cut to this size; to other targets (a PassThrough, a Web stream), which may
+   * keep what they are given, as copies of those pieces. With back-pressure, the writer holds
+   * about this much more than the target's own buffer.
    */
   readonly chunkBytes?: number;
 }
@@ -371,6 +375,12 @@ interface Sink {
   /** Resolves once every chunk queued so far has left for good (the caller's memory is no longer read). */
   flushed(): Promise<void>;
   end(): Promise<void>;
+  /**
+   * False when the target is done with a chunk once it reports it written (a socket: the kernel
+   * has copied it). True for others (a PassThrough, a TransformStream), which may keep the chunk
+   * itself for their reader: the caller's memory is then copied before it is written.
+   */
+  readonly keepsChunks: boolean;
 }
 
 function targetError(action: string, cause: unknown): NdpackError {
@@ -461,12 +471,14 @@ function nodeSink(stream: NodeWritableLike): Sink {
       await new Promise<void>((resolve, reject) => {
         const failed = (error: unknown) => reject(targetError("end", error));
         stream.once("error", failed);
-        stream.end(() => {
+        stream.end((error) => {
           stream.off("error", failed);
-          resolve();
+          if (error ?? failure) failed(error ?? failure);
+          else resolve();
         });
       });
     },
+    keepsChunks: typeof stream.setNoDelay !== "function",
   };
 }
 
@@ -491,6 +503,7 @@ function webSink(stream: WritableStream<Uint8Array>): Sink {
       }
     },
     flushed: () => last,
+    keepsChunks: true,
     async end() {
       try {
         await writer.close();
@@ -560,7 +573,7 @@ export function createMessageWriter(target: MessageTarget, options: MessageWrite
           // Asking for the next chunk computes the CRC of a payload before its bytes are queued.
           step = chunks.next();
           if (full && (step.done !== true || chunk.length >= SMALL_PIECE)) await sink.ready();
-          full = !sink.write(chunk);
+          full = !sink.write(sink.keepsChunks ? chunk.slice() : chunk);
           bytesSent += chunk.length;
         }
         // Chunks view the caller's arrays: they must have left before send() returns.

@@ -110,6 +110,24 @@ describe("connectMessages: payloads read straight into the arrays", () => {
     expect(count).toBe(60);
   }, 60_000);
 
+  test("to a socket, large payloads are written as views of the caller's arrays (the kernel copies them), not copied first", async () => {
+    const payload = new Uint8Array(1 << 20).fill(7);
+    let viewsOfPayload = 0;
+    const { messages, produced } = await producer(async (socket) => {
+      const write = socket.write.bind(socket) as (chunk: Uint8Array, callback?: (error?: Error | null) => void) => boolean;
+      socket.write = ((chunk: Uint8Array, callback?: (error?: Error | null) => void) => {
+        if (chunk.buffer === payload.buffer) viewsOfPayload++;
+        return write(chunk, callback);
+      }) as typeof socket.write;
+      const writer = createMessageWriter(socket);
+      await writer.send({ payload });
+      await writer.close();
+    });
+    for await (const message of messages) expect((await message.readAll())[0]!.data).toEqual(payload);
+    await produced;
+    expect(viewsOfPayload).toBe(1);
+  }, 60_000);
+
   test("the stream written in pieces of 1 byte to 200 KiB, each sent before the next: every message arrives whole", async () => {
     const stream = Buffer.concat(Array.from({ length: 24 }, (_, i) => encode(mixedMessage(i), { metadata: { i } })));
     for (const seed of [1, 2]) {

@@ -3,9 +3,9 @@
  * of chunks and Web streams, createMessageWriter to Web streams; each bad input with its code and
  * whether the reader can go on. The real-socket tests are in messages-tcp.test.ts.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { createWriteStream, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Writable } from "node:stream";
+import { PassThrough, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
@@ -472,6 +472,52 @@ describe("createMessageWriter to a Node writable stream", () => {
     expect(writes).toEqual([3, 3, 3]);
     const sent = [0, 1, 2].map((i) => encode({ m: payload }, { metadata: { i } }));
     expect(Buffer.from(concat(received)).equals(Buffer.from(concat(sent)))).toBe(true);
+  });
+});
+
+describe("createMessageWriter: the caller's arrays may change once send() resolves", () => {
+  /** Sends one 1 MiB frame three times, filled with 0, 1, 2 (the same array, changed after each send), without checksums (nothing else would notice). */
+  async function sendReused(target: Parameters<typeof createMessageWriter>[0], source: ByteStream): Promise<number[]> {
+    const writer = createMessageWriter(target);
+    const frame = new Float32Array(1 << 18);
+    const sending = (async () => {
+      for (let t = 0; t < 3; t++) {
+        frame.fill(t);
+        await writer.send({ frame }, { checksum: "none" });
+      }
+      await writer.close();
+    })();
+    // The consumer starts once every message was sent: the target holds all three.
+    await sending;
+    const seen: number[] = [];
+    for await (const message of decodeMessages(source)) {
+      const [array] = await message.readAll();
+      expect(new Set(array!.data as Float32Array).size).toBe(1);
+      seen.push((array!.data as Float32Array)[0]!);
+    }
+    return seen;
+  }
+
+  test("to a Node PassThrough, which keeps the chunks it is given for its reader", async () => {
+    const through = new PassThrough({ highWaterMark: 8 << 20 });
+    expect(await sendReused(through, through)).toEqual([0, 1, 2]);
+  });
+
+  test("to a Web TransformStream, which keeps them too", async () => {
+    const pipe = new TransformStream<Uint8Array, Uint8Array>(undefined, undefined, new CountQueuingStrategy({ highWaterMark: 64 }));
+    expect(await sendReused(pipe.writable, pipe.readable)).toEqual([0, 1, 2]);
+  });
+});
+
+describe("createMessageWriter: a target that fails", () => {
+  test("close() of a writer whose file target cannot be written (/dev/full) is IO_ERROR, not a success", async () => {
+    const target = createWriteStream("/dev/full");
+    const writer = createMessageWriter(target);
+    await writer.send({ a: new Uint8Array(100) });
+    const error = await writer.close().then(() => undefined, (caught: NdpackError) => caught);
+    expect(error).toBeInstanceOf(NdpackError);
+    expect(error!.code).toBe("IO_ERROR");
+    expect((error!.cause as NodeJS.ErrnoException).code).toBe("ENOSPC");
   });
 });
 
