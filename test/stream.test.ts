@@ -1,7 +1,8 @@
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { describe, expect, test } from "vitest";
 import { decode, encode, NdpackError, type ArraysInput, type EncodeOptions, type ErrorCode, type NdArray } from "../src/index.js";
 import { decodeStream, encodeStream } from "../src/streams.js";
+import { crc32 } from "../src/crc32.js";
 import { failure as syncFailure, noise } from "./helpers/common.js";
 
 
@@ -190,7 +191,8 @@ describe("decodeStream", () => {
     await Promise.resolve();
     release(bytes.subarray(0, 100));
     await new Promise((r) => setTimeout(r, 5));
-    release(bytes.subarray(100, secondStart - 10));
+    // Up to the second array's record: the first one's and the padding after it, which verifying it checks.
+    release(bytes.subarray(100, secondStart));
     const info = await header;
     expect(info.names).toEqual(["first", "second"]);
     expect(info.arrays[1]).toMatchObject({ dtype: "int8", shape: [1000], offset: secondStart });
@@ -202,7 +204,7 @@ describe("decodeStream", () => {
     // The second array's bytes have not been sent yet.
     const second = stream.next();
     await new Promise((r) => setTimeout(r, 5));
-    release(bytes.subarray(secondStart - 10));
+    release(bytes.subarray(secondStart));
     expect(((await second).value as NdArray).data).toEqual(new Int8Array(1000).fill(3));
     const end = stream.next();
     await new Promise((r) => setTimeout(r, 5));
@@ -229,7 +231,8 @@ describe("decodeStream", () => {
     const damaged = bytes.slice();
     damaged[at] = 1;
     const { arrays, error } = await drain(pieces(damaged, 5));
-    expect(arrays.map((a) => a.name)).toEqual(["a"]);
+    // The padding after a record is part of verifying its array (FORMAT.md §9 step 22): "a" is not handed out.
+    expect(arrays.map((a) => a.name)).toEqual([]);
     expect(error!.code).toBe("BAD_PADDING");
     expect(error!.offset).toBe(at);
     expect(error!.array).toBe("a");
@@ -240,15 +243,52 @@ describe("decodeStream", () => {
     expect((await drain(pieces(header, 5), { verify: false })).error!.code).toBe("BAD_PADDING");
   });
 
+  test("a compressed array with non-zero padding after it: BAD_PADDING before step 23, as decode reports it, whether its stream inflates or not", async () => {
+    const bytes = encode({ a: { data: new Float32Array(64).fill(1.5), codec: "deflate" }, b: new Int8Array(3) });
+    const a = decode(bytes).info("a");
+    const cut = bytes.slice();
+    // A stored payload cut short (one byte moved into the CRC's place keeps the lengths): recomputing the CRC keeps step 22's CRC check passing.
+    const payload = cut.subarray(a.offset, a.offset + a.byteLength);
+    payload[payload.length - 1] = 0;
+    new DataView(cut.buffer).setUint32(a.offset + a.byteLength, crc32(payload), true);
+    for (const [label, file] of [["inflates", bytes.slice()], ["does not inflate", cut]] as const) {
+      file[a.offset + a.byteLength + 4 + 1] = 1;
+      const memory = syncFailure(() => decode(file, { verify: true }).get("a"), "BAD_PADDING");
+      const { arrays, error } = await drain(pieces(file, 9));
+      expect([memory.code, memory.array], label).toEqual(["BAD_PADDING", "a"]);
+      expect([error!.code, error!.array, arrays.length], label).toEqual(["BAD_PADDING", "a", 0]);
+    }
+  });
+
+  test("cancel() while a read waits for a stalled source settles: a Node stream is destroyed, a ReadableStream cancelled, the waiting header() is CLOSED", async () => {
+    const bytes = encode({ a: new Float32Array(1000) });
+    const through = new PassThrough();
+    through.write(bytes.subarray(0, 10));
+    let cancelled = false;
+    const web = new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(bytes.subarray(0, 10)), cancel: () => void (cancelled = true) });
+    for (const source of [through, web]) {
+      const stream = decodeStream(source);
+      const header = stream.header().then(() => "read", (error: NdpackError) => error.code);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      await stream.cancel();
+      expect(await header).toBe("CLOSED");
+      expect(await stream.next()).toEqual({ done: true, value: undefined });
+    }
+    expect(through.destroyed).toBe(true);
+    expect(cancelled).toBe(true);
+  });
+
   test("every truncation yields the whole arrays before the cut, then TRUNCATED, as decode reports it", async () => {
     const bytes = encode({ a: new Int32Array([1, 2]), b: new Float32Array([3]), c: new Int8Array(0) });
     const file = decode(bytes);
     for (let cut = 0; cut < bytes.length; cut++) {
       const { arrays, error } = await drain(pieces(bytes.subarray(0, cut), 16));
       expect(error?.code, `cut at ${cut}`).toBe(syncFailure(() => decode(bytes.subarray(0, cut)), "TRUNCATED").code);
-      const complete = file.names.filter((name) => {
+      // An array comes out once its record and the padding after it (up to the next record) have arrived.
+      const complete = file.names.filter((name, i) => {
         const info = file.info(name);
-        return info.offset + info.byteLength + 4 <= cut;
+        const next = file.names[i + 1];
+        return (next === undefined ? info.offset + info.byteLength + 4 : file.info(next).offset) <= cut;
       });
       expect(arrays.map((a) => a.name), `cut at ${cut}`).toEqual(cut < file.info("a").offset ? [] : complete);
     }
