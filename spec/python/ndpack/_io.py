@@ -11,8 +11,14 @@ import mmap
 import os
 import secrets
 import stat
+import sys
 
 from .reference import NdpackError
+
+
+#: Python 3.13's mmap can leave the descriptor it maps from (``trackfd=False``): a map, and the
+#: arrays that view it, then hold no open file.
+_UNTRACKED = {"trackfd": False} if sys.version_info >= (3, 13) else {}
 
 
 def is_url(location) -> bool:
@@ -21,22 +27,43 @@ def is_url(location) -> bool:
 
 class FileSource:
     """A local file, memory-mapped read-only: ``read`` returns views of the map (no copy). A path
-    that cannot be opened is IO_ERROR, the OSError as its cause. ``identity`` is (size,
-    modification time in ns, inode) when opened."""
+    that cannot be opened or mapped (EMFILE included) is IO_ERROR, the OSError as its cause.
+    ``identity`` is (size, modification time in ns, inode) when opened.
+
+    The map holds a descriptor of its own until it is closed, or, while arrays still view it, until
+    the last of them is dropped; from Python 3.13 it holds none (``trackfd=False``)."""
 
     def __init__(self, path):
         self.location = os.fspath(path)
         try:
-            fh = open(self.location, "rb")
+            with open(self.location, "rb") as fh:
+                info = os.fstat(fh.fileno())
+                self.size = info.st_size
+                self.identity = (info.st_size, info.st_mtime_ns, info.st_ino)
+                # An empty file cannot be mapped; the format code reports it as BAD_MAGIC/TRUNCATED.
+                self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ, **_UNTRACKED) \
+                    if self.size else None
         except OSError as ex:
             raise NdpackError("IO_ERROR", f"{self.location}: {ex.strerror or ex}") from ex
-        with fh:
-            info = os.fstat(fh.fileno())
-            self.size = info.st_size
-            self.identity = (info.st_size, info.st_mtime_ns, info.st_ino)
-            # An empty file cannot be mapped; the format code reports it as BAD_MAGIC/TRUNCATED.
-            self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if self.size else None
         self._view = memoryview(self._map) if self._map is not None else memoryview(b"")
+
+    def reopen(self) -> FileSource:
+        """This source's path opened again (a set reader closes its shards' maps to stay within a
+        number of open files): FILE_CHANGED unless it is still the same file, unchanged since this
+        source was opened, a removed file included (a set written again removes its old shards)."""
+        try:
+            again = FileSource(self.location)
+        except NdpackError as ex:
+            if not isinstance(ex.__cause__, FileNotFoundError):
+                raise
+            raise NdpackError("FILE_CHANGED", f"{self.location}: the file was removed since it "
+                              "was first opened") from ex
+        if again.identity != self.identity:
+            again.close()
+            raise NdpackError("FILE_CHANGED", f"{self.location}: the file changed since it was "
+                              f"first opened: (size, mtime_ns, inode) {self.identity} then, "
+                              f"{again.identity} now")
+        return again
 
     def read(self, offset: int, length: int) -> memoryview:
         if self._view is None:
@@ -338,9 +365,11 @@ def _content_range(header: str | None) -> tuple[int | None, int | None, int | No
     return tuple(int(g) for g in match.groups()) if match else (None, None, None)
 
 
-def open_source(location, storage_options: dict | None = None, *, retries=None, timeout=None):
+def open_source(location, storage_options: dict | None = None, *, retries=None, timeout=None,
+                open_path=FileSource):
     """The source for a path or URL. ``retries`` and ``timeout`` (None: the defaults) are
-    ``HttpSource``'s: given for another location, they are INVALID_ARGUMENT."""
+    ``HttpSource``'s: given for another location, they are INVALID_ARGUMENT. A path is opened by
+    ``open_path`` (a set reader's, which bounds its open shard files)."""
     if is_url(location) and location.split("://", 1)[0].lower() in ("http", "https"):
         return HttpSource(location, storage_options, retries=retries, timeout=timeout)
     if retries is not None or timeout is not None:
@@ -350,7 +379,7 @@ def open_source(location, storage_options: dict | None = None, *, retries=None, 
         return FsspecSource(location, storage_options)
     if storage_options:
         raise NdpackError("INVALID_ARGUMENT", "storage_options apply to URLs only")
-    return FileSource(location)
+    return open_path(location)
 
 
 def fsync_dir(folder: str) -> None:

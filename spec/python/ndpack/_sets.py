@@ -5,23 +5,28 @@ Reading checks the whole index before any shard is opened, then opens a shard th
 of its arrays is needed and checks it in §12.3's order: its size (FILE_CHANGED), its header length
 (HEADER_TOO_LARGE over the cap, FILE_CHANGED past its end), the CRC-32 of its header
 (FILE_CHANGED), its format's own checks, then its names against ``weight_map`` (SET_INVALID).
+A set may have more shards than a process may open files: a reader keeps at most
+``MAX_OPEN_SHARD_FILES`` shard files open, and opens a closed one again when it is read next.
 Writing writes every shard under a temporary name, renames them all, then replaces the index last,
 so a crash leaves the old set or the new one; new shards carry a generation tag, and the old
 generation's shards are removed once the new index is in place."""
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import struct
+import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Mapping
 from urllib.parse import quote, urljoin, uses_netloc, uses_relative
 
 import numpy as np
 
 from . import reference
-from ._io import AtomicFile, check_target, fsync_dir, is_url, open_source
+from ._io import AtomicFile, FileSource, check_target, fsync_dir, is_url, open_source
 from ._reader import FIRST_READ, Reader
 from ._writer import Writer, declared_entries, out_of_order
 from .reference import ArrayInfo, NdpackError
@@ -380,11 +385,154 @@ def _read_index(location, storage_options, retries=None, timeout=None) -> bytes:
         raise NdpackError("IO_ERROR", f"{os.fspath(location)}: {ex.strerror or ex}") from ex
 
 
+#: Most shard files one set reader keeps open at once (TypeScript's ``MAX_OPEN_SHARD_FILES``): a
+#: set may have more shards than a process may open files (1,024 by default on Linux, 256 on macOS).
+MAX_OPEN_SHARD_FILES = 64
+
+
+class _ShardFiles:
+    """The open local shard files of one set reader, at most ``limit`` at once (TypeScript's
+    ``ShardFiles``, src/node/set-open.ts). When another shard needs a handle, the least recently
+    used shard with no read in flight has its map closed (and with it its descriptor); the next read
+    of one of its arrays opens the path again, checked to be the same file (``FileSource.reopen``:
+    an open, an fstat and an mmap; the shard's ``Reader`` keeps its parsed header). A read waits
+    for a handle when every one has a read in flight. Shards at URLs hold no descriptor of their
+    own (each read is a request through fsspec's filesystem, whose session pools the connections
+    of every file), so only local shards go through it.
+
+    A read in flight is only the slicing of a view (``_ShardFile.read``): an array returned earlier
+    keeps the map it views alive, so closing a handle never invalidates one (``FileSource.close``).
+
+    Dask's threads read one set at once: one lock guards the count and every shard's state.
+    Opening and closing (an open, an fstat, an mmap) happen under it; reading the maps does not."""
+
+    def __init__(self, limit: int):
+        self._limit = limit
+        self._open = 0  # handles open
+        # Shards open with no read in flight, the least recently used first.
+        self._idle: OrderedDict[_ShardFile, None] = OrderedDict()
+        self._lock = threading.Condition()
+
+    def open(self, path: str) -> _ShardFile:
+        """The shard file at ``path``, opened for the first time (IO_ERROR when it cannot be)."""
+        with self._lock:
+            file = _ShardFile(self, self._open_handle(lambda: FileSource(path)))
+            self._idle[file] = None
+            return file
+
+    def acquire(self, file: _ShardFile) -> FileSource:
+        """``file``'s open source for one read, to ``release`` after it; opened again if it was
+        closed meanwhile (FILE_CHANGED if the path no longer names the same, unchanged file)."""
+        with self._lock:
+            file.users += 1
+            self._idle.pop(file, None)  # a read in flight: no other shard may close it
+            try:
+                while file.current is None:
+                    if file.closed:
+                        raise NdpackError("CLOSED", f"{file.location}: the set reader is closed")
+                    if file.opening:  # another read of this shard opens it: wait for that
+                        self._lock.wait()
+                        continue
+                    file.opening = True
+                    try:
+                        file.current = self._open_handle(file.first.reopen)
+                    finally:
+                        file.opening = False
+                        self._lock.notify_all()
+                return file.current
+            except BaseException:
+                self._release(file)
+                raise
+
+    def release(self, file: _ShardFile) -> None:
+        with self._lock:
+            self._release(file)
+
+    def close(self, file: _ShardFile) -> None:
+        """Close ``file``'s handle now, or when its reads in flight end; it is not opened again."""
+        with self._lock:
+            file.closed = True
+            if file.users == 0 and file.current is not None:
+                self._close_handle(file)
+            self._lock.notify_all()  # reads waiting to open it again: CLOSED
+
+    def _release(self, file: _ShardFile) -> None:
+        file.users -= 1
+        if file.users == 0 and file.current is not None:
+            if file.closed:
+                self._close_handle(file)
+            else:
+                self._idle[file] = None  # the most recently used, last
+                self._lock.notify_all()  # a read waiting for a handle may take this one
+
+    def _open_handle(self, opener) -> FileSource:
+        """``opener()`` in a free slot, else in the least recently used idle shard's (its handle
+        closed), else in the first freed (waiting for it)."""
+        while self._open >= self._limit:
+            if self._idle:
+                self._close_handle(next(iter(self._idle)))
+            else:
+                self._lock.wait()
+        self._open += 1
+        try:
+            while True:
+                try:
+                    return opener()
+                except NdpackError as ex:
+                    # The process is out of descriptors (other files, sockets, a lower limit
+                    # than ours): this reader's idle shards give theirs back, LRU first.
+                    if not self._idle or getattr(ex.__cause__, "errno", None) not in (
+                            errno.EMFILE, errno.ENFILE):
+                        raise
+                    self._close_handle(next(iter(self._idle)))
+        except BaseException:
+            self._open -= 1
+            self._lock.notify_all()
+            raise
+
+    def _close_handle(self, file: _ShardFile) -> None:
+        self._idle.pop(file, None)
+        source, file.current = file.current, None
+        source.close()  # arrays that view its map keep the map (FileSource.close)
+        self._open -= 1
+        self._lock.notify_all()
+
+
+class _ShardFile:
+    """One local shard file of a set: the source of its ``Reader``, whose map ``_ShardFiles`` may
+    close between reads and open again. ``size`` and ``identity`` are those of the first open."""
+
+    def __init__(self, files: _ShardFiles, first: FileSource):
+        self._files = files
+        self.first = first  # every later open must find the same file (FileSource.reopen)
+        self.current: FileSource | None = first
+        self.location, self.size, self.identity = first.location, first.size, first.identity
+        self.users = 0  # reads in flight
+        self.opening = False  # a read is opening it again
+        self.closed = False
+
+    def read(self, offset: int, length: int) -> memoryview:
+        source = self._files.acquire(self)
+        try:
+            return source.read(offset, length)  # a view: it keeps the map alive once returned
+        finally:
+            self._files.release(self)
+
+    def close(self) -> None:
+        self._files.close(self)
+
+
 class SetReader(Mapping):
     """A sharded set opened by ``ndpack.open(index)``: the reader interface over every shard.
 
     ``metadata`` is the index's user metadata (without ``total_size``, which is ``total_size``);
-    ``shards`` lists the shard file names; ``shard_of(name)`` names the shard holding an array."""
+    ``shards`` lists the shard file names; ``shard_of(name)`` names the shard holding an array.
+
+    Of a set in a folder, at most ``MAX_OPEN_SHARD_FILES`` shard files are open at once: the least
+    recently read shard's map is closed when another shard needs one, and opened again (FILE_CHANGED
+    unless it is the same file, unchanged) when it is read next. An array returned as a view of a
+    shard's map keeps that map, and before Python 3.13 its descriptor, until it is dropped
+    (``copy=True`` gives arrays that keep neither). Threads may read one set reader at once."""
 
     def __init__(self, location, *, storage_options=None, retries=None, timeout=None,
                  raw_bits=False, max_index_bytes=DEFAULT_MAX_INDEX_BYTES, **limits):
@@ -402,6 +550,9 @@ class SetReader(Mapping):
         self.total_size = metadata.get("total_size")
         self.shards = list(dict.fromkeys(self._weight_map.values()))
         self._readers: dict[str, Reader] = {}
+        self._opening: dict[str, threading.Lock] = {}  # a shard is opened by one thread at once
+        self._lock = threading.Lock()  # guards _readers, _opening and closed
+        self._files = _ShardFiles(MAX_OPEN_SHARD_FILES)  # local shards' open files
         self.closed = False
 
     def __len__(self) -> int:
@@ -436,18 +587,39 @@ class SetReader(Mapping):
                 from None
 
     def shard(self, shard: str) -> Reader:
-        """The reader of ``shard``, opened and checked against the index on first use; CLOSED
-        once the set reader is closed (no shard is opened again)."""
+        """The reader of ``shard``, opened and checked against the index on first use (once, however
+        many threads ask for it at once); CLOSED once the set reader is closed (no shard is opened
+        again)."""
+        with self._lock:
+            self._check_open()
+            reader = self._readers.get(shard)
+            if reader is not None:
+                return reader
+            opening = self._opening.setdefault(shard, threading.Lock())
+        with opening:  # one thread opens it; the others take the reader it opened
+            with self._lock:
+                self._check_open()
+                reader = self._readers.get(shard)
+            if reader is None:
+                reader = self._open_shard(shard)
+                with self._lock:
+                    if self.closed:  # closed while it was being opened: not kept
+                        reader.close()
+                        self._check_open()  # CLOSED
+                    self._readers[shard] = reader
+        return reader
+
+    def _check_open(self) -> None:
         if self.closed:
             raise NdpackError("CLOSED", f"{self.location}: the set reader is closed")
-        if shard in self._readers:
-            return self._readers[shard]
+
+    def _open_shard(self, shard: str) -> Reader:
         location = self.shard_location(shard)
         options = dict(self._options)
         transport = {k: options.pop(k) for k in ("storage_options", "retries", "timeout")}
         reader_class = SafetensorsReader if shard.endswith(".safetensors") else Reader
         try:
-            source = open_source(location, **transport)
+            source = open_source(location, **transport, open_path=self._files.open)
         except NdpackError as ex:
             if ex.code not in ("IO_ERROR", "HTTP_ERROR", "TIMEOUT", "TRUNCATED"):
                 raise
@@ -460,7 +632,6 @@ class SetReader(Mapping):
         except BaseException:
             source.close()
             raise
-        self._readers[shard] = reader
         return reader
 
     def _head_check(self, shard: str):
@@ -522,8 +693,7 @@ class SetReader(Mapping):
     def verify(self) -> list[dict]:
         """Open every shard and check every record; one report per array, plus one per shard that
         cannot be opened: ``{"shard", "name" (None for a shard), "ok", "error"}``."""
-        if self.closed:
-            raise NdpackError("CLOSED", f"{self.location}: the set reader is closed")
+        self._check_open()
         out = []
         for shard in self.shards:
             try:
@@ -536,11 +706,14 @@ class SetReader(Mapping):
         return out
 
     def close(self) -> None:
-        """Close every shard opened; reading afterwards is CLOSED."""
-        self.closed = True
-        for reader in self._readers.values():
+        """Close every shard opened (a shard's file once its reads in flight end); reading
+        afterwards is CLOSED."""
+        with self._lock:
+            self.closed = True
+            readers = list(self._readers.values())
+            self._readers.clear()
+        for reader in readers:
             reader.close()
-        self._readers.clear()
 
     def __enter__(self):
         return self
