@@ -329,7 +329,8 @@ function inflateWithZlib(native: NativeZlib, stored: Uint8Array, nbytes: number,
     consumed = result.engine.bytesWritten;
   } catch (cause) {
     const code = (cause as { code?: string }).code;
-    throw code === "ERR_BUFFER_TOO_LARGE" ? tooLong(name, nbytes) : damaged(name, cause);
+    // A RangeError: an output chunk of the array's size is more than a Buffer may hold (see decompressPayload).
+    throw code === "ERR_BUFFER_TOO_LARGE" ? tooLong(name, nbytes) : cause instanceof RangeError ? cause : damaged(name, cause);
   }
   checkInflated(name, { consumed, storedLength: stored.length, produced: out.length, nbytes });
   // The chunk is the array's own memory unless it is small enough to come from Buffer's shared
@@ -444,9 +445,14 @@ function inflatePiecesWithZlib(native: NativeZlib, stored: Uint8Array, nbytes: n
  */
 export function decompressPayload(stored: Uint8Array, codec: Exclude<Codec, "none">, nbytes: number, wordSize: number, name: string): Uint8Array {
   const native = zlib();
-  if (codec !== "shuffle+deflate" || wordSize === 1) return native ? inflateWithZlib(native, stored, nbytes, name) : inflateWithPako(stored, nbytes, name);
-  const out = new Uint8Array(nbytes);
-  const sink = unshuffleInto(out, wordSize);
-  if (!native || !inflatePiecesWithZlib(native, stored, nbytes, name, sink)) inflatePiecesWithPako(stored, nbytes, name, sink);
-  return out;
+  try {
+    if (codec !== "shuffle+deflate" || wordSize === 1) return native ? inflateWithZlib(native, stored, nbytes, name) : inflateWithPako(stored, nbytes, name);
+    const out = new Uint8Array(nbytes);
+    const sink = unshuffleInto(out, wordSize);
+    if (!native || !inflatePiecesWithZlib(native, stored, nbytes, name, sink)) inflatePiecesWithPako(stored, nbytes, name, sink);
+    return out;
+  } catch (cause) {
+    // More bytes than one typed array (or Buffer) may hold (a raised maxDecodedBytes): LIMIT_EXCEEDED, as for any payload.
+    throw cause instanceof RangeError ? new NdpackError("LIMIT_EXCEEDED", `array "${name}" is ${nbytes} bytes, more than this runtime can allocate in one typed array`, { array: name, actual: nbytes, cause }) : cause;
+  }
 }

@@ -11,7 +11,7 @@ import { copySwapped, freshBytes, swapInPlace } from "./bytes.js";
 import { decompressPayload } from "./codecs.js";
 import { crc32 } from "./crc32.js";
 import { isDtype, unknownDtypeMessage, type Dtype, type DtypeData } from "./dtypes.js";
-import { checkOptionNames, oneOf, NdpackError, notFoundError, withPath } from "./errors.js";
+import { checkOptionNames, oneOf, NdpackError, notFoundError, overLimit, withPath } from "./errors.js";
 import { LIMIT_OPTIONS, type ByteOrder, type Checksum, type Codec, type Order, type ReadLimits } from "./format.js";
 import { checkZeroPadding, readLayout, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
@@ -231,7 +231,7 @@ function decompressOut(entry: EntryLayout, stored: Uint8Array, swap: boolean, co
   const { name, nbytes } = entry;
   if (copy === "never") throw copyRequired(name, "is compressed");
   if (nbytes > limits.maxDecodedBytes) {
-    throw new NdpackError("LIMIT_EXCEEDED", `array "${name}" decompresses to ${nbytes} bytes, more than the limit of ${limits.maxDecodedBytes}; raise the maxDecodedBytes option to read it`, { array: name, expected: limits.maxDecodedBytes, actual: nbytes, limit: "maxDecodedBytes" });
+    throw overLimit(`array "${name}" decompresses to ${nbytes} bytes`, nbytes, limits.maxDecodedBytes, "maxDecodedBytes", { array: name });
   }
   const fresh = decompressPayload(stored, entry.codec as Exclude<Codec, "none">, nbytes, entry.dtype.wordSize, name);
   if (swap) swapInPlace(fresh, entry.dtype.wordSize);

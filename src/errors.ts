@@ -141,7 +141,15 @@ export class NdpackError extends Error {
   }
 }
 
-
+/**
+ * The error for input above one of a reader's limits: `what` says which input and how large it is
+ * (`header is 120 bytes`); the message adds the limit and the option that raises it, which are
+ * also `expected` and `limit` (`actual` is `actual`). LIMIT_EXCEEDED unless `code` says otherwise
+ * (HEADER_TOO_LARGE for a header).
+ */
+export function overLimit(what: string, actual: number | string, limit: number, option: string, details: ErrorDetails = {}, code: ErrorCode = "LIMIT_EXCEEDED"): NdpackError {
+  return new NdpackError(code, `${what}, more than the limit of ${limit}; raise the ${option} option to read it`, { ...details, expected: limit, actual, limit: option });
+}
 
 /** True when `value` is an {@link NdpackError} (also across bundle copies, by duck type on `code`). */
 export function isNdpackError(value: unknown): value is NdpackError {
@@ -155,10 +163,11 @@ export function isNdpackError(value: unknown): value is NdpackError {
 
 /**
  * `error` with `path` as its `path` field, when it is an {@link NdpackError} that names no path
- * yet: how readers of a file make every error they pass on say which file it was.
+ * yet: how readers of a file make every error they pass on say which file it was. (Errors of
+ * this copy of the library only: `decode` then carries no list of every code.)
  */
 export function withPath(error: unknown, path: string | undefined): unknown {
-  if (path !== undefined && isNdpackError(error) && error.path === undefined) (error as { path?: string }).path = path;
+  if (path !== undefined && error instanceof NdpackError && error.path === undefined) (error as { path?: string }).path = path;
   return error;
 }
 

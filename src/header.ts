@@ -10,7 +10,7 @@
 import { decodeUtf8, hexByte, utf8Length } from "./bytes.js";
 import { crc32 } from "./crc32.js";
 import { DTYPES } from "./dtypes.js";
-import { NdpackError } from "./errors.js";
+import { NdpackError, overLimit } from "./errors.js";
 import {
   alignUp,
   DEFAULT_LIMITS,
@@ -80,7 +80,7 @@ export function readPreamble(bytes: Uint8Array, totalLength: number, limits: Rea
     throw new NdpackError("UNSUPPORTED_VERSION", `file format version ${major}.${minor} is not supported; this reader reads ${FORMAT_VERSION.major}.x`, { offset: PREAMBLE.major, expected: FORMAT_VERSION.major, actual: major });
   }
   if (headerLength > limits.maxHeaderBytes) {
-    throw new NdpackError("HEADER_TOO_LARGE", `header is ${headerLength} bytes, more than the limit of ${limits.maxHeaderBytes}; raise the maxHeaderBytes option to read it`, { offset: PREAMBLE.headerLength, expected: limits.maxHeaderBytes, actual: headerLength, limit: "maxHeaderBytes" });
+    throw overLimit(`header is ${headerLength} bytes`, headerLength, limits.maxHeaderBytes, "maxHeaderBytes", { offset: PREAMBLE.headerLength }, "HEADER_TOO_LARGE");
   }
   if (PREAMBLE_SIZE + headerLength > totalLength) {
     throw new NdpackError("TRUNCATED", `input ends at byte ${totalLength}, inside the header, which ends at byte ${PREAMBLE_SIZE + headerLength}`, { expected: PREAMBLE_SIZE + headerLength, actual: totalLength });
@@ -157,7 +157,7 @@ function checkStructure(value: unknown, minor: number): Header {
 function checkEntries(header: Header, preamble: Preamble, limits: ReadLimits): FileLayout {
   const { arrays, alignment, checksum, dataLength, metadata } = header;
   if (arrays.length > limits.maxArrays) {
-    throw new NdpackError("LIMIT_EXCEEDED", `header lists ${arrays.length} arrays, more than the limit of ${limits.maxArrays}; raise the maxArrays option to read it`, { field: "arrays", expected: limits.maxArrays, actual: arrays.length, limit: "maxArrays" });
+    throw overLimit(`header lists ${arrays.length} arrays`, arrays.length, limits.maxArrays, "maxArrays", { field: "arrays" });
   }
   const layout = new FileLayout({ major: preamble.major, minor: preamble.minor }, { alignment, checksum, dataLength, metadata }, preamble.headerLength, arrays.length);
   const { checksumSize } = layout;
@@ -167,13 +167,13 @@ function checkEntries(header: Header, preamble: Preamble, limits: ReadLimits): F
     const { name, shape } = entry;
     const at = `arrays[${index}]`;
     if (name.length * 3 > limits.maxNameBytes && utf8Length(name) > limits.maxNameBytes) {
-      throw new NdpackError("LIMIT_EXCEEDED", `array name at ${at} is ${utf8Length(name)} UTF-8 bytes, more than the limit of ${limits.maxNameBytes}; raise the maxNameBytes option to read it`, { field: `${at}.name`, expected: limits.maxNameBytes, actual: utf8Length(name), limit: "maxNameBytes" });
+      throw overLimit(`array name at ${at} is ${utf8Length(name)} UTF-8 bytes`, utf8Length(name), limits.maxNameBytes, "maxNameBytes", { field: `${at}.name` });
     }
     if (layout.indexOf(name) !== undefined) {
       throw new NdpackError("DUPLICATE_NAME", `array name ${JSON.stringify(name)} appears twice (${at})`, { array: name, field: `${at}.name` });
     }
     if (shape.length > limits.maxDims) {
-      throw new NdpackError("LIMIT_EXCEEDED", `array "${name}" has ${shape.length} dimensions, more than the limit of ${limits.maxDims}; raise the maxDims option to read it`, { array: name, field: `${at}.shape`, expected: limits.maxDims, actual: shape.length, limit: "maxDims" });
+      throw overLimit(`array "${name}" has ${shape.length} dimensions`, shape.length, limits.maxDims, "maxDims", { array: name, field: `${at}.shape` });
     }
     const dtype = DTYPES[entry.dtype];
     const count = elementCount(shape, dtype.itemSize);

@@ -31,7 +31,7 @@
  */
 import type { NdArray } from "./decode.js";
 import { ENCODE_OPTIONS, planEncoding, writePlan, type ArraysInput, type EncodeOptions } from "./encode.js";
-import { booleanOption, checkOptionNames, isNdpackError, NdpackError, type ErrorDetails } from "./errors.js";
+import { booleanOption, checkOptionNames, isNdpackError, NdpackError, overLimit, type ErrorDetails } from "./errors.js";
 import { resolveLimits, type FileLayout } from "./header.js";
 import { checkChunkBytes, ChunkReader, DECODE_STREAM_OPTIONS, readRecords, readStreamLayout, SMALL_PIECE, streamChunks, streamHeader, type ByteStream, type DecodeStreamOptions, type StreamHeader } from "./stream.js";
 
@@ -150,7 +150,7 @@ class Message implements NdpackMessage {
 
 /** The arrays of a message above `maxMessageBytes`: none, LIMIT_EXCEEDED at the first read. */
 async function* refusedRecords(messageBytes: number, maxMessageBytes: number): AsyncGenerator<NdArray, void, undefined> {
-  throw new NdpackError("LIMIT_EXCEEDED", `message is ${messageBytes} bytes, more than the limit of ${maxMessageBytes}; raise the maxMessageBytes option to read it`, { expected: maxMessageBytes, actual: messageBytes, limit: "maxMessageBytes" });
+  throw overLimit(`message is ${messageBytes} bytes`, messageBytes, maxMessageBytes, "maxMessageBytes");
 }
 
 class MessageReader implements NdpackMessageReader {

@@ -20,7 +20,7 @@
  */
 import { crc32 } from "./crc32.js";
 import { decodeUtf8, utf8Length } from "./bytes.js";
-import { NdpackError } from "./errors.js";
+import { NdpackError, overLimit } from "./errors.js";
 import { DEFAULT_LIMITS, PREAMBLE, PREAMBLE_SIZE } from "./format.js";
 import { SAFETENSORS_LENGTH_SIZE, SAFETENSORS_MAX_HEADER_BYTES } from "./interop/safetensors.js";
 import { parseHeaderJson, setOwn, stringifyJson } from "./json.js";
@@ -177,7 +177,7 @@ function integerAt(value: unknown, field: string, max = Number.MAX_SAFE_INTEGER)
 export function checkIndexSize(size: number, limits: Pick<SetIndexLimits, "maxIndexBytes"> = {}, name?: string): void {
   const maxIndexBytes = limitOf(limits.maxIndexBytes, DEFAULT_MAX_INDEX_BYTES, "maxIndexBytes");
   if (size > maxIndexBytes) {
-    throw new NdpackError("LIMIT_EXCEEDED", `set index ${name === undefined ? "" : `${name} `}is ${size} bytes, more than the limit of ${maxIndexBytes}; raise the maxIndexBytes option to read it`, { expected: maxIndexBytes, actual: size, limit: "maxIndexBytes", ...(name === undefined ? {} : { path: name }) });
+    throw overLimit(`set index ${name === undefined ? "" : `${name} `}is ${size} bytes`, size, maxIndexBytes, "maxIndexBytes", name === undefined ? {} : { path: name });
   }
 }
 
@@ -212,7 +212,7 @@ export function parseSetIndex(bytes: Uint8Array, limits: SetIndexLimits = {}): S
   if (!isObject(weightMap)) throw setInvalid(weightMap === undefined ? "weight_map is missing" : "weight_map must be an object of array name to shard name", { field: "weight_map" });
   const names = Object.keys(weightMap);
   if (names.length > maxArrays) {
-    throw new NdpackError("LIMIT_EXCEEDED", `set index maps ${names.length} arrays, more than the limit of ${maxArrays}; raise the maxArrays option to read it`, { field: "weight_map", expected: maxArrays, actual: names.length, limit: "maxArrays" });
+    throw overLimit(`set index maps ${names.length} arrays`, names.length, maxArrays, "maxArrays", { field: "weight_map" });
   }
   const building = new Map<string, { name: string; format: ShardFormat; arrays: string[] }>();
   const shardNameOf = new Map<string, string>();
@@ -220,7 +220,7 @@ export function parseSetIndex(bytes: Uint8Array, limits: SetIndexLimits = {}): S
     const field = fieldOf("weight_map", name);
     if (name.length === 0) throw setInvalid("an array name is empty", { field });
     if (utf8Length(name) > maxNameBytes) {
-      throw new NdpackError("LIMIT_EXCEEDED", `array name at ${field} is ${utf8Length(name)} UTF-8 bytes, more than the limit of ${maxNameBytes}; raise the maxNameBytes option to read it`, { field, array: name, expected: maxNameBytes, actual: utf8Length(name), limit: "maxNameBytes" });
+      throw overLimit(`array name at ${field} is ${utf8Length(name)} UTF-8 bytes`, utf8Length(name), maxNameBytes, "maxNameBytes", { field, array: name });
     }
     const shardName = weightMap[name];
     if (typeof shardName !== "string") throw setInvalid(`${field} must be a shard file name (a string), got ${JSON.stringify(shardName)}`, { field, array: name });
@@ -297,7 +297,7 @@ export function shardHeaderEnd(shard: Pick<SetShard, "name" | "format">, prefix:
   const length = shard.format === "ndpack" ? view.getUint32(PREAMBLE.headerLength, true) : Number(view.getBigUint64(0, true));
   const cap = maxHeaderBytes ?? (shard.format === "ndpack" ? DEFAULT_LIMITS.maxHeaderBytes : SAFETENSORS_MAX_HEADER_BYTES);
   if (length > cap) {
-    throw new NdpackError("HEADER_TOO_LARGE", `shard ${shard.name}: header is ${length} bytes, more than the limit of ${cap}; raise the maxHeaderBytes option to read it`, { path: shard.name, expected: cap, actual: length, limit: "maxHeaderBytes" });
+    throw overLimit(`shard ${shard.name}: header is ${length} bytes`, length, cap, "maxHeaderBytes", { path: shard.name }, "HEADER_TOO_LARGE");
   }
   const end = need + length;
   if (end > size) throw fileChanged(shard, `its header would end at byte ${end}, past its end at ${size}`, end, size);

@@ -246,11 +246,14 @@ export class ChunkReader {
       const destroy = (source as { destroy?: unknown }).destroy;
       this.#release = async () => {
         if (this.#ended) return;
-        // A Node stream is destroyed: its iterator's return() would wait for the read in flight.
+        if (!pulling) {
+          await iterator.return?.();
+          return;
+        }
+        // A read is in flight, which may never end, and an async generator's return() (a Node
+        // stream's iterator is one) waits for it: a Node stream is destroyed, and return() not awaited.
         if (typeof destroy === "function") destroy.call(source);
-        // An async generator's return() waits for the read in flight, which may never end: not awaited then.
-        else if (pulling) void Promise.resolve(iterator.return?.()).catch(() => undefined);
-        else await iterator.return?.();
+        else void Promise.resolve(iterator.return?.()).catch(() => undefined);
       };
     } else {
       throw new NdpackError("INVALID_ARGUMENT", "source must be a ReadableStream or an async iterable of byte chunks", { field: "source" });

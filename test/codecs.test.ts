@@ -4,7 +4,7 @@ import { describe, expect, test } from "vitest";
 import { createInflater, decompressPayload, inflatePrefix, inflateWithPako, shuffle, throughCodec, unshuffle } from "../src/codecs.js";
 import { compressPayload, deflateRaw } from "../src/compress.js";
 import { createDeflater } from "../src/node/deflate.js";
-import { codeOf } from "./helpers/common.js";
+import { codeOf, failure } from "./helpers/common.js";
 import { withoutNativeZlib } from "./helpers/engines.js";
 import { nativeZlib } from "../src/runtime.js";
 
@@ -186,5 +186,20 @@ describe.each(shuffledEngines)("shuffle+deflate payloads inflated straight into 
     expect(codeOf(() => decodeShuffled(trailing, raw.length, 4))).toBe("CODEC_ERROR");
     expect(codeOf(() => decodeShuffled(new Uint8Array(0), 0, 4))).toBe("CODEC_ERROR");
     expect(codeOf(() => decodeShuffled(Uint8Array.of(0xff, 0xff, 0xff, 0xff), 4, 4))).toBe("CODEC_ERROR");
+  });
+});
+
+describe("an array above what one typed array can hold (a raised maxDecodedBytes): LIMIT_EXCEEDED, not a RangeError or CODEC_ERROR", () => {
+  // 5 GiB declared: more than a Node 20 Buffer or typed array may hold (4 GiB); the payload is a tiny valid stream.
+  const nbytes = 5 * 1024 ** 3;
+  const stored = deflateRawSync(new Uint8Array(16));
+  test.each([
+    ["deflate, Node's zlib", () => decompressPayload(stored, "deflate", nbytes, 4, "w")],
+    ["deflate, pako (browsers)", () => withoutNativeZlib(() => decompressPayload(stored, "deflate", nbytes, 4, "w"))],
+    ["shuffle+deflate, Node's zlib", () => decompressPayload(stored, "shuffle+deflate", nbytes, 4, "w")],
+    ["shuffle+deflate, pako (browsers)", () => withoutNativeZlib(() => decompressPayload(stored, "shuffle+deflate", nbytes, 4, "w"))],
+  ])("%s", (_, inflate) => {
+    const error = failure(inflate, "LIMIT_EXCEEDED");
+    expect([error.array, error.actual]).toEqual(["w", nbytes]);
   });
 });

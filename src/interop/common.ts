@@ -8,7 +8,7 @@
 import { copySwapped } from "../bytes.js";
 import { copyOut, copyRequired, type NdArray } from "../decode.js";
 import { DTYPES, isDtype, unknownDtypeMessage, type Dtype, type DtypeInfo } from "../dtypes.js";
-import { NdpackError } from "../errors.js";
+import { NdpackError, overLimit } from "../errors.js";
 import type { ByteOrder, Codec, Order } from "../format.js";
 import { elementCount } from "../header.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
@@ -32,7 +32,7 @@ export function checkTotalDecoded(sizes: Iterable<number>, limit: number): void 
   let total = 0;
   for (const size of sizes) total += size;
   if (total > limit) {
-    throw new NdpackError("LIMIT_EXCEEDED", `the compressed arrays decode to ${total} bytes in all, more than the limit of ${limit}; raise the maxTotalDecodedBytes option to read them`, { expected: limit, actual: total, limit: "maxTotalDecodedBytes" });
+    throw overLimit(`the compressed arrays decode to ${total} bytes in all`, total, limit, "maxTotalDecodedBytes");
   }
 }
 

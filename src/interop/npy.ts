@@ -31,7 +31,7 @@ import { runOnBytes, type RangeSteps } from "../io/steps.js";
 import { checkCopy, inputBytes, type DecodeInput, type NdArray, type DecodedArray } from "../decode.js";
 import { DTYPES, DTYPE_NAMES, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { prepareArray, type ArrayInput, type PreparedArray } from "../encode.js";
-import { checkOptionNames, NdpackError } from "../errors.js";
+import { checkOptionNames, NdpackError, overLimit } from "../errors.js";
 import { DEFAULT_LIMITS, type ByteOrder, type Order } from "../format.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
 import { checkDtype, checkLimit, sizeOf, viewOrCopy, type CopyMode } from "./common.js";
@@ -158,7 +158,7 @@ function readNpyPrefix(head: Uint8Array, totalLength: number, options: ResolvedN
   const view = new DataView(head.buffer, head.byteOffset, prefixSize);
   const headerLength = version === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   if (headerLength > options.maxHeaderBytes) {
-    throw new NdpackError("HEADER_TOO_LARGE", `${prefix}.npy header is ${headerLength} bytes, more than the limit of ${options.maxHeaderBytes}; raise the maxHeaderBytes option to read it`, { ...details, offset: 8, expected: options.maxHeaderBytes, actual: headerLength, limit: "maxHeaderBytes" });
+    throw overLimit(`${prefix}.npy header is ${headerLength} bytes`, headerLength, options.maxHeaderBytes, "maxHeaderBytes", { ...details, offset: 8 }, "HEADER_TOO_LARGE");
   }
   if (prefixSize + headerLength > totalLength) {
     throw new NdpackError("TRUNCATED", `${prefix}input ends at byte ${totalLength}, inside the .npy header, which ends at byte ${prefixSize + headerLength}`, { ...details, expected: prefixSize + headerLength, actual: totalLength });
@@ -422,7 +422,7 @@ function readNpyLayout(head: Uint8Array, totalLength: number, options: ResolvedN
   const shape = shapeValue.value;
   if (shapeValue.negative) throw new NdpackError("BAD_SHAPE", `${prefix}.npy shape (${shape.join(", ")}) has a negative dimension`, { ...details, field: "shape" });
   if (shape.length > options.maxDims) {
-    throw new NdpackError("LIMIT_EXCEEDED", `${prefix}.npy array has ${shape.length} dimensions, more than the limit of ${options.maxDims}; raise the maxDims option to read it`, { ...details, field: "shape", expected: options.maxDims, actual: shape.length, limit: "maxDims" });
+    throw overLimit(`${prefix}.npy array has ${shape.length} dimensions`, shape.length, options.maxDims, "maxDims", { ...details, field: "shape" });
   }
   const size = sizeOf(shape, dtype);
   if (size === undefined) throw new NdpackError("BAD_SHAPE", `${prefix}.npy shape (${shape.join(", ")}) of ${dtype.name} holds more than 2^53-1 bytes`, { ...details, field: "shape" });

@@ -34,7 +34,7 @@ import { runOnBytes, type RangeSteps } from "../io/steps.js";
 import { checkCopy, inputBytes, type DecodeInput, type NdArray } from "../decode.js";
 import { DTYPES, DTYPE_NAMES, type DtypeInfo } from "../dtypes.js";
 import { entriesOf, prepareArray, type ArraysInput } from "../encode.js";
-import { checkOptionNames, NdpackError } from "../errors.js";
+import { checkOptionNames, NdpackError, overLimit } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
 import { formatPath, parseHeaderJson, setOwn, stringifyJson } from "../json.js";
 import { decodeUtf8, utf8Encoder } from "../bytes.js";
@@ -131,7 +131,7 @@ function readSafetensorsHeaderLength(prefix: Uint8Array, totalLength: number, ma
   const length = readU64(view, 0);
   if (length === undefined || length > maxHeaderBytes) {
     const actual = view.getBigUint64(0, true).toString();
-    throw new NdpackError("HEADER_TOO_LARGE", `safetensors header is ${actual} bytes, more than the limit of ${maxHeaderBytes}; raise the maxHeaderBytes option to read it`, { offset: 0, expected: maxHeaderBytes, actual: length ?? actual, limit: "maxHeaderBytes" });
+    throw overLimit(`safetensors header is ${actual} bytes`, length ?? actual, maxHeaderBytes, "maxHeaderBytes", { offset: 0 }, "HEADER_TOO_LARGE");
   }
   if (SAFETENSORS_LENGTH_SIZE + length > totalLength) {
     throw new NdpackError("TRUNCATED", `input ends at byte ${totalLength}, inside the safetensors header, which ends at byte ${SAFETENSORS_LENGTH_SIZE + length}`, { expected: SAFETENSORS_LENGTH_SIZE + length, actual: totalLength });
@@ -224,7 +224,7 @@ function tensorEntry({ name, dtypeName, shape, begin, end }: ListedTensor, maxDi
   const dtype = DTYPE_OF_SAFETENSORS.get(dtypeName);
   if (dtype === undefined) throw new NdpackError("UNKNOWN_DTYPE", `safetensors tensor ${JSON.stringify(name)} has dtype ${JSON.stringify(dtypeName)}, which ndpack does not read`, { array: name, field: fieldOf(name, "dtype"), actual: dtypeName });
   if (shape.length > maxDims) {
-    throw new NdpackError("LIMIT_EXCEEDED", `safetensors tensor ${JSON.stringify(name)} has ${shape.length} dimensions, more than the limit of ${maxDims}; raise the maxDims option to read it`, { array: name, field: fieldOf(name, "shape"), expected: maxDims, actual: shape.length, limit: "maxDims" });
+    throw overLimit(`safetensors tensor ${JSON.stringify(name)} has ${shape.length} dimensions`, shape.length, maxDims, "maxDims", { array: name, field: fieldOf(name, "shape") });
   }
   return { name, dtype, shape, begin, end };
 }

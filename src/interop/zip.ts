@@ -16,7 +16,7 @@ import { decompressPayload } from "../codecs.js";
 import { deflateRaw } from "../compress.js";
 import { crc32 } from "../crc32.js";
 import { crcOf, type PayloadStep, type WriteSteps } from "../formats/write.js";
-import { NdpackError } from "../errors.js";
+import { NdpackError, overLimit } from "../errors.js";
 import { runOnBytes, type ByteRange, type PrefetchingSteps, type RangeSteps } from "../io/steps.js";
 import { readU64 } from "./common.js";
 
@@ -197,7 +197,7 @@ export function* zipDirectorySteps(inputLength: number, limits: { maxEntries: nu
   const { tail, tailStart, endAt } = yield* findEndRecord(inputLength);
   const { count, cdOffset, cdSize } = yield* readEndRecords(tail, tailStart, endAt, inputLength);
   if (count > limits.maxEntries) {
-    throw new NdpackError("LIMIT_EXCEEDED", `zip: ${count} members, more than the limit of ${limits.maxEntries}; raise the maxArrays option to read it`, { expected: limits.maxEntries, actual: count, limit: "maxArrays" });
+    throw overLimit(`zip: ${count} members`, count, limits.maxEntries, "maxArrays");
   }
   if (count * CENTRAL_HEADER_SIZE > cdSize) throw new NdpackError("SIZE_MISMATCH", `zip: ${count} members cannot fit in a ${cdSize}-byte central directory`, { offset: cdOffset, expected: count * CENTRAL_HEADER_SIZE, actual: cdSize });
   const cd = yield { offset: cdOffset, length: cdSize };
@@ -325,7 +325,7 @@ function checkNoDuplicates(entries: readonly ZipEntry[]): void {
 /** LIMIT_EXCEEDED when a deflated member inflates to more than `maxDecodedBytes` (checked before inflating any of it). */
 export function checkInflatedSize(entry: ZipEntry, maxDecodedBytes: number): void {
   if (entry.method === "deflate" && entry.size > maxDecodedBytes) {
-    throw new NdpackError("LIMIT_EXCEEDED", `zip: member "${entry.name}" inflates to ${entry.size} bytes, more than the limit of ${maxDecodedBytes}; raise the maxDecodedBytes option to read it`, { array: entry.name, expected: maxDecodedBytes, actual: entry.size, limit: "maxDecodedBytes" });
+    throw overLimit(`zip: member "${entry.name}" inflates to ${entry.size} bytes`, entry.size, maxDecodedBytes, "maxDecodedBytes", { array: entry.name });
   }
 }
 
