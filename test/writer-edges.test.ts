@@ -118,3 +118,16 @@ test("a source that fails under decodeStream and decodeMessages (a response cut 
     server.close();
   }
 });
+
+describe("abort() of a writer to a consumer that stopped reading", () => {
+  test("a Web stream: abort settles, the write in flight rejects, the stream is aborted (it waited for the write forever)", async () => {
+    const pipe = new TransformStream<Uint8Array, Uint8Array>();
+    const writer = await createWriter(pipe.writable, [{ name: "a", dtype: "uint8", shape: [8 << 20] }]);
+    // Nobody reads the readable side: the write stays in flight.
+    const writing = writer.write("a", new Uint8Array(3 << 20)).then(() => "resolved", (error: unknown) => (error as Error).message);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await writer.abort(new Error("the client is too slow"));
+    expect(await writing).toBe("the client is too slow");
+    await expect(pipe.readable.getReader().read()).rejects.toThrow("the client is too slow");
+  });
+});

@@ -221,6 +221,8 @@ class NodeStreamOutput extends StreamOutput {
 
 class WebStreamOutput extends StreamOutput {
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  /** Rejected by {@link abort}: a write in flight to a consumer that stopped reading may never settle. */
+  readonly #aborted = settable<never>();
 
   constructor(stream: WritableStream<Uint8Array>) {
     super();
@@ -229,8 +231,8 @@ class WebStreamOutput extends StreamOutput {
 
   protected async emit(chunk: Uint8Array): Promise<void> {
     try {
-      await this.#writer.ready;
-      await this.#writer.write(chunk);
+      await Promise.race([this.#writer.ready, this.#aborted.promise]);
+      await Promise.race([this.#writer.write(chunk), this.#aborted.promise]);
     } catch (cause) {
       throw streamError("write to", cause);
     }
@@ -245,7 +247,9 @@ class WebStreamOutput extends StreamOutput {
   }
 
   async abort(reason: unknown): Promise<void> {
-    await this.#writer.abort(reason).catch(() => undefined);
+    this.#aborted.reject(reason);
+    // Not awaited: the Streams spec settles an abort only after the write in flight, which a stalled consumer never takes.
+    this.#writer.abort(reason).catch(() => undefined);
   }
 }
 
