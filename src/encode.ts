@@ -528,8 +528,12 @@ export function* planSegments(plan: EncodePlan, chunkBytes = 1 << 20): Generator
   for (const record of plan.records) {
     if (record.start > end) yield zeroBytes(record.start - end);
     let crc = 0;
-    const { dtype } = record.array;
-    const source = bytesOf(record.array.data);
+    const { dtype, data } = record.array;
+    // Read as the stream is: an array whose buffer was detached (transferred to a worker) since the plan is empty now.
+    if (record.stored === undefined && data.byteLength !== record.byteLength) {
+      throw new NdpackError("INVALID_ARGUMENT", `array "${record.array.name}" is ${data.byteLength} bytes now, ${record.byteLength} when the stream began: its buffer was detached (transferred?) before the stream reached it`, { array: record.array.name, expected: record.byteLength, actual: data.byteLength });
+    }
+    const source = bytesOf(data);
     // Each piece is handed out before its CRC is computed, so that a consumer that starts writing
     // a piece and then asks for the next one overlaps its I/O with the checksum.
     if (record.stored || !record.swap) {

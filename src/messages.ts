@@ -166,8 +166,7 @@ class MessageReader implements NdpackMessageReader {
   /** The last call of `next`: calls made before it has settled wait for it, so that one reads after the other. */
   #pending: Promise<unknown> = Promise.resolve();
 
-  constructor(reader: ChunkReader, options: DecodeMessagesOptions) {
-    this.#reader = reader;
+  constructor(source: ByteStream, options: DecodeMessagesOptions) {
     this.#limits = resolveLimits(options);
     this.#verify = booleanOption(options.verify, true, "verify");
     const max = options.maxMessageBytes;
@@ -175,6 +174,8 @@ class MessageReader implements NdpackMessageReader {
       throw new NdpackError("INVALID_ARGUMENT", `maxMessageBytes must be a positive integer, got ${String(max)}`, { field: "maxMessageBytes" });
     }
     this.#maxMessageBytes = max ?? Number.MAX_SAFE_INTEGER;
+    // Last: a bad option must leave the caller's stream unlocked.
+    this.#reader = new ChunkReader(source);
   }
 
   get bytesRead(): number {
@@ -299,7 +300,7 @@ class MessageReader implements NdpackMessageReader {
  */
 export function decodeMessages(source: ByteStream, options: DecodeMessagesOptions = {}): NdpackMessageReader {
   checkOptionNames(options, { ...DECODE_STREAM_OPTIONS, maxMessageBytes: true } satisfies Record<keyof DecodeMessagesOptions, true>, "decodeMessages");
-  return new MessageReader(new ChunkReader(source), options);
+  return new MessageReader(source, options);
 }
 
 /** The parts of a Node writable stream (a `net.Socket`, `fs.WriteStream`...) that {@link createMessageWriter} uses. */

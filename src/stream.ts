@@ -33,8 +33,10 @@ import { HOST_BYTE_ORDER, unzeroedBytes } from "./runtime.js";
 /** Options of {@link encodeStream}. */
 export interface EncodeStreamOptions extends EncodeOptions {
   /**
-   * Largest chunk the stream emits, in bytes (default 1 MiB). Payloads go out as views of the
-   * caller's arrays cut to this size; byte-swapped payloads are copied this many bytes at a time.
+   * Largest piece of a payload the stream emits, in bytes (default 1 MiB). Payloads of 64 KiB or
+   * more go out as views of the caller's arrays cut to this size (byte-swapped ones copied this
+   * many bytes at a time); smaller pieces (the head, padding, CRCs, small payloads) are merged into
+   * chunks of up to 64 KiB whatever this size, since a chunk each would cost more than their bytes.
    */
   readonly chunkBytes?: number;
 }
@@ -91,7 +93,8 @@ export const DECODE_STREAM_OPTIONS = { ...LIMIT_OPTIONS, verify: true } as const
  * Encodes named arrays as a `ReadableStream` of the file's bytes: a body for `fetch` or an HTTP
  * response. Produces the same bytes as `encode` without gathering them: chunks are produced as the
  * consumer pulls, and payloads go out as views of the caller's arrays, so keep those arrays
- * unchanged until the stream has been read, and do not modify the chunks.
+ * unchanged (and their buffers not transferred) until the stream has been read, and do not modify
+ * the chunks. An array found detached when the stream reaches it fails the stream (INVALID_ARGUMENT).
  *
  * Arguments are checked, and arrays with a codec compressed, before this function returns (errors
  * are thrown here, not by the stream): the header holds every stored size, so a compressed stream
@@ -219,6 +222,7 @@ export class ChunkReader {
     released.catch(() => undefined);
     const untilReleased = <T>(read: Promise<T>): Promise<T> => Promise.race([read, released]);
     if (source !== null && typeof source === "object" && typeof (source as ReadableStream<Uint8Array>).getReader === "function") {
+      if ((source as ReadableStream<Uint8Array>).locked) throw new NdpackError("INVALID_ARGUMENT", "the source stream is locked: another reader is reading it", { field: "source" });
       const reader = (source as ReadableStream<Uint8Array>).getReader();
       this.#pull = () => untilReleased(reader.read().catch(sourceFailed));
       this.#release = async (reason) => {
@@ -588,5 +592,7 @@ class StreamDecoder implements NdpackStreamReader {
 export function decodeStream(source: ByteStream, options: DecodeStreamOptions = {}): NdpackStreamReader {
   checkOptionNames(options, DECODE_STREAM_OPTIONS, "decodeStream");
   const limits = resolveLimits(options);
-  return new StreamDecoder(new ChunkReader(source), limits, booleanOption(options.verify, true, "verify"));
+  // Options first: a bad one must leave the caller's stream unlocked.
+  const verify = booleanOption(options.verify, true, "verify");
+  return new StreamDecoder(new ChunkReader(source), limits, verify);
 }

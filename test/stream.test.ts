@@ -1,7 +1,7 @@
 import { PassThrough, Readable } from "node:stream";
 import { describe, expect, test } from "vitest";
 import { decode, encode, NdpackError, type ArraysInput, type EncodeOptions, type ErrorCode, type NdArray } from "../src/index.js";
-import { decodeStream, encodeStream } from "../src/streams.js";
+import { decodeMessages, decodeStream, encodeStream } from "../src/streams.js";
 import { crc32 } from "../src/crc32.js";
 import { failure as syncFailure, noise } from "./helpers/common.js";
 
@@ -276,6 +276,30 @@ describe("decodeStream", () => {
     }
     expect(through.destroyed).toBe(true);
     expect(cancelled).toBe(true);
+  });
+
+  test("a locked ReadableStream is INVALID_ARGUMENT; a bad option is refused before the caller's stream is locked", () => {
+    const make = () => new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(encode({ a: new Float32Array(3) })) });
+    const locked = make();
+    locked.getReader();
+    for (const read of [decodeStream, decodeMessages]) {
+      expect(syncFailure(() => read(locked), "INVALID_ARGUMENT").field).toBe("source");
+      const fresh = make();
+      expect(syncFailure(() => read(fresh, { verify: "yes" as unknown as boolean }), "INVALID_ARGUMENT").field).toBe("verify");
+      expect(fresh.locked).toBe(false);
+    }
+  });
+
+  test("encodeStream: an array whose buffer is transferred before the stream reaches it fails the stream (INVALID_ARGUMENT), not a short file", async () => {
+    const a = new Float32Array(1 << 18).fill(1);
+    const b = new Float32Array(1 << 18).fill(2);
+    const reader = encodeStream({ a, b }, { chunkBytes: 1 << 16 }).getReader();
+    await reader.read();
+    structuredClone(b.buffer, { transfer: [b.buffer] });
+    const error = await (async () => {
+      for (;;) if ((await reader.read()).done) return undefined;
+    })().catch((caught: NdpackError) => caught);
+    expect([error?.code, error?.array]).toEqual(["INVALID_ARGUMENT", "b"]);
   });
 
   test("every truncation yields the whole arrays before the cut, then TRUNCATED, as decode reports it", async () => {
