@@ -443,7 +443,8 @@ export interface VerifyReport {
 /**
  * Checks a whole file: its structure (FORMAT.md §9 steps 1–21), then every array's CRC and padding,
  * reporting each array separately instead of stopping at the first damaged one. Never throws for bad
- * input.
+ * input (a bad limit value is reported too); throws INVALID_ARGUMENT only for an unknown option name,
+ * a mistake in the calling code.
  */
 export function verify(input: DecodeInput, options: Partial<ReadLimits> = {}): VerifyReport {
   checkOptionNames(options, LIMIT_OPTIONS, "verify");

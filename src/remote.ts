@@ -44,7 +44,8 @@ export function splitUrlOptions<Options extends HttpSourceOptions>(options: Opti
  *
  * @example
  * ```ts
- * const model = await openUrl("https://example.com/model.safetensors");
+ * import { FORMATS } from "ndpack/interop";
+ * const model = await openUrl("https://example.com/model.safetensors", { formats: FORMATS });
  * const bias = await model.read("layer.0.bias"); // one Range request of exactly its bytes
  * await model.close();
  * ```

@@ -225,7 +225,7 @@ ${EXIT_CODES}`,
     .option("--port <port>", "port on 127.0.0.1 to serve on (default: a free one)", integer(0, 65535))
     .option("--no-open", "print the page's address without opening a browser")
     .option("--verbose", "print every request served, with the bytes of the file sent so far")
-    .addHelpText("after", `\nThe page reads the header, then only the array selected: whole when it is at most 16 MiB, else its\nfirst rows up to 16 MiB. The server listens on 127.0.0.1 only and serves the one file; Ctrl-C stops it.\nThe same page (dist/viewer/) works as a static site: drop a file on it, or paste a URL.\n${EXIT_CODES}`)
+    .addHelpText("after", `\nThe page reads the header, then only the array selected: whole when it is at most 16 MiB, else rows\nspread over all of it, 16 MiB in all (at most 64 reads). The server listens on 127.0.0.1 only and serves the one file; Ctrl-C stops it.\nThe same page (dist/viewer/) works as a static site: drop a file on it, or paste a URL.\n${EXIT_CODES}`)
     .action(async (file: string, options: { port?: number; open?: boolean; verbose?: boolean }) => {
       state.exitCode = await viewCommand(file, options);
     });

@@ -46,7 +46,7 @@ export interface NpzReadOptions {
    * or one per array name. Overrides what {@link NPZ_NDPACK_MEMBER} says.
    */
   readonly voidDtype?: Dtype | Readonly<Record<string, Dtype>>;
-  /** Most members. Default 1,000,000 (the core's `maxArrays`). */
+  /** Most members. Default 100,000 (the core's `maxArrays`). */
   readonly maxArrays?: number;
   /** Largest uncompressed size of a deflated member, checked before inflating it. Default 1 GiB (the core's `maxDecodedBytes`). */
   readonly maxDecodedBytes?: number;
