@@ -217,10 +217,16 @@ export class ChunkReader {
   consumed = 0;
 
   constructor(source: ByteStream) {
-    // A read waiting for the source when the reader is released ends at once (CLOSED), whether or not the source ever answers it.
-    const released = new Promise<never>((_, reject) => (this.#stop = () => reject(new NdpackError("CLOSED", "the stream reader was cancelled while a read was waiting for the source"))));
-    released.catch(() => undefined);
-    const untilReleased = <T>(read: Promise<T>): Promise<T> => Promise.race([read, released]);
+    // A read waiting for the source when the reader is released ends at once (CLOSED), whether or
+    // not the source ever answers it. (Not Promise.race with one promise of the release: each race
+    // would leave a reaction on it until the stream ends, thousands on a long stream.)
+    let stopWaiting: ((error: unknown) => void) | undefined;
+    this.#stop = () => stopWaiting?.(new NdpackError("CLOSED", "the stream reader was cancelled while a read was waiting for the source"));
+    const untilReleased = <T>(read: Promise<T>): Promise<T> =>
+      new Promise<T>((resolve, reject) => {
+        stopWaiting = reject;
+        read.then(resolve, reject);
+      });
     if (source !== null && typeof source === "object" && typeof (source as ReadableStream<Uint8Array>).getReader === "function") {
       if ((source as ReadableStream<Uint8Array>).locked) throw new NdpackError("INVALID_ARGUMENT", "the source stream is locked: another reader is reading it", { field: "source" });
       const reader = (source as ReadableStream<Uint8Array>).getReader();
