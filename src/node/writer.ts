@@ -221,8 +221,8 @@ class NodeStreamOutput extends StreamOutput {
 
 class WebStreamOutput extends StreamOutput {
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  /** Rejected by {@link abort}: a write in flight to a consumer that stopped reading may never settle. */
-  readonly #aborted = settable<never>();
+  /** Rejects the wait in flight, for {@link abort}: a write to a consumer that stopped reading may never settle. */
+  #stopWaiting: ((reason: unknown) => void) | undefined;
 
   constructor(stream: WritableStream<Uint8Array>) {
     super();
@@ -231,8 +231,8 @@ class WebStreamOutput extends StreamOutput {
 
   protected async emit(chunk: Uint8Array): Promise<void> {
     try {
-      await Promise.race([this.#writer.ready, this.#aborted.promise]);
-      await Promise.race([this.#writer.write(chunk), this.#aborted.promise]);
+      await this.#untilAborted(this.#writer.ready);
+      await this.#untilAborted(this.#writer.write(chunk));
     } catch (cause) {
       throw streamError("write to", cause);
     }
@@ -246,8 +246,16 @@ class WebStreamOutput extends StreamOutput {
     }
   }
 
+  /** `wait`, or the reason of an abort() meanwhile (a new promise each time: one shared by every wait would keep a reaction per chunk). */
+  #untilAborted<T>(wait: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#stopWaiting = reject;
+      wait.then(resolve, reject);
+    });
+  }
+
   async abort(reason: unknown): Promise<void> {
-    this.#aborted.reject(reason);
+    this.#stopWaiting?.(reason);
     // Not awaited: the Streams spec settles an abort only after the write in flight, which a stalled consumer never takes.
     this.#writer.abort(reason).catch(() => undefined);
   }
