@@ -135,8 +135,9 @@ class Reading(unittest.TestCase):
             self.assertFalse(x.flags.writeable)
             f.close()  # a live view keeps the map alive
             np.testing.assert_array_equal(x, self.a)
-            with self.assertRaises(ValueError):
+            with self.assertRaises(NdpackError) as closed:
                 f["a"]
+            self.assertEqual(closed.exception.code, "CLOSED")
             del x
             with ndpack.load(p, mmap=True) as g:
                 self.assertEqual(g.names, ["a"])

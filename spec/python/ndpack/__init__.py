@@ -9,16 +9,18 @@
 ...     rows = r.read_rows("w", 0, 2)            # only those rows' bytes
 
 - ``save(path, arrays, metadata=..., **options)`` writes atomically (temporary file, fsync,
-  rename, folder fsync), keeping a replaced file's permission bits; a symbolic link at the path is
+  rename, folder fsync: a failure, a full disk say, is IO_ERROR and leaves no temporary file),
+  keeping a replaced file's permission bits; a symbolic link at the path is
   NOT_REGULAR_FILE unless ``follow_symlinks=True``. Options and the bytes written are the
   reference's (``ndpack.reference``).
 - ``load(path, **options)`` memory-maps the file and validates its header (FORMAT.md section 9,
   steps 1 to 21); it returns a dict-like ``NdpackFile`` whose arrays are zero-copy views of the map.
   ``verify=True`` checks every CRC-32 first; ``f.read(name, verify=True)`` checks one.
 - ``open(path_or_url)`` returns a lazy ``Reader`` (or a ``SetReader`` for ``*.index.json``): the
-  header is read once, each array when asked for. URLs go through fsspec (``pip install
-  'ndpack[remote]'``): HTTP Range requests, or any fsspec filesystem (``s3://`` with s3fs);
-  ``storage_options`` are passed to it. ``http(s)://`` reads retry transient failures (5xx, 408,
+  header is read once, each array when asked for, into memory of its own (a local file with
+  positioned reads, each checked against the file as it was opened: FILE_CHANGED). URLs go
+  through fsspec (``pip install 'ndpack[remote]'``): HTTP Range requests, or any fsspec
+  filesystem (``s3://`` with s3fs); ``storage_options`` are passed to it. ``http(s)://`` reads retry transient failures (5xx, 408,
   429, a connection refused or reset, a body cut short, TIMEOUT) ``retries`` times (default 3), each
   request within ``timeout`` seconds (default 30, body included).
 - ``dumps(arrays, **options) -> bytes`` and ``loads(buffer, **options)`` for bytes.
@@ -36,7 +38,7 @@ from __future__ import annotations
 import os
 
 from . import reference
-from ._io import is_url
+from ._io import io_error, is_url
 from ._messages import MessageReader, MessageWriter, read_messages
 from ._reader import Reader, open_file
 from ._sets import INDEX_SUFFIX, SetReader, SetWriter, save_set
@@ -50,14 +52,12 @@ from .reference import (
     NdpackFile,
     dumps,
     loads,
-    verify,
 )
 
 #: Every ``NdpackError.code``: the reference's (FORMAT.md section 9 and API misuse), then those of
 #: files on disk or a network, streaming writers and sets.
 ERROR_CODES = reference.ERROR_CODES + (
     "IO_ERROR", "HTTP_ERROR", "RANGE_NOT_SUPPORTED", "TIMEOUT", "FILE_CHANGED", "WRITE_SIZE",
-    "CLOSED",
     "SET_INVALID", "NOT_REGULAR_FILE",
 )
 
@@ -93,8 +93,17 @@ def load(source, **options) -> NdpackFile:
         try:
             return reference.load(source, mmap=True, **options)
         except OSError as ex:  # a missing or unreadable path: IO_ERROR, as TypeScript's
-            raise NdpackError("IO_ERROR", f"{os.fspath(source)}: {ex.strerror or ex}") from ex
+            raise io_error("read", source, ex) from ex
     return reference.loads(source, **options)
+
+
+def verify(source, **limits) -> dict:
+    """``reference.verify``: a report of a file's structure and of every array's CRC-32, never
+    raising for bad bytes. A path that cannot be read is IO_ERROR, the OSError as its cause."""
+    try:
+        return reference.verify(source, **limits)
+    except OSError as ex:
+        raise io_error("read", source, ex) from ex
 
 
 def open(location, *, storage_options=None, retries=None, timeout=None,  # noqa: A001

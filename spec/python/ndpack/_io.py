@@ -1,54 +1,99 @@
 """Transports: byte sources that ``open`` reads ranges from, and atomic file replacement.
 
 A source has ``size``, ``location`` and ``read(offset, length)``; the format code (reference.py)
-never does I/O itself, it is given bytes. A local path is memory-mapped, so ranges are zero-copy
-views; anything with ``://`` goes through fsspec (HTTP ``Range`` requests, ``s3://`` with s3fs...).
+never does I/O itself, it is given bytes. A local path is read with positioned reads into fresh
+memory, each checked against the file's identity; anything with ``://`` goes through fsspec (HTTP
+``Range`` requests, ``s3://`` with s3fs...). (``ndpack.load`` memory-maps instead: reference.py.)
 """
 
 from __future__ import annotations
 
-import mmap
+import contextlib
 import os
+import re
 import secrets
+import socket
 import stat
-import sys
+import threading
+import time
+import weakref
+
+import numpy as np
 
 from .reference import NdpackError
-
-
-#: Python 3.13's mmap can leave the descriptor it maps from (``trackfd=False``): a map, and the
-#: arrays that view it, then hold no open file.
-_UNTRACKED = {"trackfd": False} if sys.version_info >= (3, 13) else {}
 
 
 def is_url(location) -> bool:
     return isinstance(location, str) and "://" in location
 
 
-class FileSource:
-    """A local file, memory-mapped read-only: ``read`` returns views of the map (no copy). A path
-    that cannot be opened or mapped (EMFILE included) is IO_ERROR, the OSError as its cause.
-    ``identity`` is (size, modification time in ns, inode) when opened.
+def io_error(action: str, path, ex: OSError) -> NdpackError:
+    """``ex`` as IO_ERROR naming what was being done to which path (TypeScript's ``ioError``); the
+    caller raises it ``from ex``, so that the OSError (its ``errno``: ENOENT...) is the cause."""
+    return NdpackError("IO_ERROR", f"cannot {action} {os.fspath(path)}: {ex.strerror or ex}")
 
-    The map holds a descriptor of its own until it is closed, or, while arrays still view it, until
-    the last of them is dropped; from Python 3.13 it holds none (``trackfd=False``)."""
+
+def _identity(info: os.stat_result) -> tuple:
+    """What tells one version of a file's contents from another (TypeScript's ``FileIdentity``):
+    size, modification time (ns), inode, status-change time (ns), link count."""
+    return info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns, info.st_nlink
+
+
+def _same_contents(now: tuple, then: tuple) -> bool:
+    """The same size, modification time and inode, and the same status-change time unless the link
+    count changed: a file renamed over (as ``save`` replaces files) or unlinked keeps its bytes, but
+    its ctime moves when its last link goes (TypeScript's ``sameIdentity``)."""
+    return now[:3] == then[:3] and (now[3] == then[3] or now[4] != then[4])
+
+
+#: Bytes per read call: Linux moves at most 2 GiB - 4 KiB in one.
+MAX_READ_BYTES = 1 << 30
+
+
+class FileSource:
+    """A local file, read with positioned reads (``os.preadv``) into fresh memory: what ``read``
+    returns is the caller's, never a view of the file. A memory map would be cheaper, but a map
+    shows whatever the file holds when a page is touched: a file truncated meanwhile kills the
+    process (SIGBUS), one rewritten in place gives its new bytes under a CRC checked earlier.
+
+    Each read is checked once it is done, as TypeScript's (src/node/file-source.ts): a short read,
+    or an identity (``_identity``) other than at open, is FILE_CHANGED. Any write before or during
+    the read has moved the ctime (or the size) by then, and nothing sets a ctime back, so one fstat
+    after the read sees what one before it would. (A rewrite within the clock's granularity that
+    keeps the size, the CRC catches.) A path that cannot be opened (EMFILE included) is IO_ERROR,
+    the OSError as its cause; anything but a regular file is INVALID_ARGUMENT (it is opened
+    non-blocking, so that a FIFO does not hang). ``identity`` is (size, mtime in ns, inode).
+
+    Threads may read one source at once; its descriptor is closed by ``close``, or when the source
+    is dropped."""
 
     def __init__(self, path):
         self.location = os.fspath(path)
         try:
-            with open(self.location, "rb") as fh:
-                info = os.fstat(fh.fileno())
-                self.size = info.st_size
-                self.identity = (info.st_size, info.st_mtime_ns, info.st_ino)
-                # An empty file cannot be mapped; the format code reports it as BAD_MAGIC/TRUNCATED.
-                self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ, **_UNTRACKED) \
-                    if self.size else None
+            fd = os.open(self.location, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                         | getattr(os, "O_BINARY", 0))
         except OSError as ex:
-            raise NdpackError("IO_ERROR", f"{self.location}: {ex.strerror or ex}") from ex
-        self._view = memoryview(self._map) if self._map is not None else memoryview(b"")
+            raise io_error("open", self.location, ex) from ex
+        self._fd = fd
+        self._close_fd = weakref.finalize(self, os.close, fd)
+        try:
+            info = os.fstat(fd)
+        except OSError as ex:
+            self.close()
+            raise io_error("stat", self.location, ex) from ex
+        if not stat.S_ISREG(info.st_mode):
+            self.close()
+            raise NdpackError("INVALID_ARGUMENT", f"{self.location} is not a regular file (a "
+                              "directory, FIFO, socket or device); read streams with "
+                              "read_messages")
+        self._identity = _identity(info)
+        self.size = info.st_size
+        self.identity = self._identity[:3]
+        #: Where ``os.preadv`` is missing (Windows), a seek and a read, one thread at a time.
+        self._seek_lock = None if hasattr(os, "preadv") else threading.Lock()
 
     def reopen(self) -> FileSource:
-        """This source's path opened again (a set reader closes its shards' maps to stay within a
+        """This source's path opened again (a set reader closes its shards' files to stay within a
         number of open files): FILE_CHANGED unless it is still the same file, unchanged since this
         source was opened, a removed file included (a set written again removes its old shards)."""
         try:
@@ -58,28 +103,62 @@ class FileSource:
                 raise
             raise NdpackError("FILE_CHANGED", f"{self.location}: the file was removed since it "
                               "was first opened") from ex
-        if again.identity != self.identity:
+        if not _same_contents(again._identity, self._identity):
             again.close()
-            raise NdpackError("FILE_CHANGED", f"{self.location}: the file changed since it was "
-                              f"first opened: (size, mtime_ns, inode) {self.identity} then, "
-                              f"{again.identity} now")
+            raise self._changed(again._identity)
         return again
 
-    def read(self, offset: int, length: int) -> memoryview:
-        if self._view is None:
-            raise NdpackError("CLOSED", f"{self.location}: the reader is closed")
-        return self._view[offset : offset + length]
+    def _changed(self, now: tuple) -> NdpackError:
+        what = (f"its size went from {self.size} to {now[0]} bytes" if now[0] != self.size
+                else f"(size, mtime_ns, inode, ctime_ns, links) {self._identity} then, {now} now")
+        return NdpackError("FILE_CHANGED", f"{self.location}: the file changed since it was "
+                           f"opened ({what}); open it again")
+
+    def read(self, offset: int, length: int) -> np.ndarray:
+        """Bytes ``[offset, offset + length)`` (fewer past the end of the file as opened) in new
+        memory, a uint8 array."""
+        fd = self._fd
+        if fd is None:
+            raise self._closed()
+        # Not zeroed first: it is filled in full, or FILE_CHANGED, so nothing stale is handed out.
+        out = np.empty(max(0, min(length, self.size - offset)), np.uint8)
+        done = 0
+        try:
+            with memoryview(out) as view:
+                while done < len(out):
+                    n = self._read_into(fd, view[done : done + MAX_READ_BYTES], offset + done)
+                    if n == 0:
+                        break
+                    done += n
+            now = _identity(os.fstat(fd))
+        except OSError as ex:
+            if self._fd is None:  # closed by another thread during the read
+                raise self._closed() from ex
+            raise io_error("read", self.location, ex) from ex
+        if self._fd is None:  # closed during the read: its descriptor may be another file's now
+            raise self._closed()
+        if done < len(out):
+            raise NdpackError("FILE_CHANGED", f"{self.location}: the file changed since it was "
+                              f"opened (it ended at byte {offset + done}); open it again")
+        if not _same_contents(now, self._identity):
+            raise self._changed(now)
+        return out
+
+    def _closed(self) -> NdpackError:
+        return NdpackError("CLOSED", f"{self.location}: the reader is closed")
+
+    def _read_into(self, fd: int, view: memoryview, position: int) -> int:
+        if self._seek_lock is None:
+            return os.preadv(fd, [view], position)
+        with self._seek_lock:
+            os.lseek(fd, position, os.SEEK_SET)
+            data = os.read(fd, len(view))
+        view[: len(data)] = data
+        return len(data)
 
     def close(self) -> None:
-        if self._view is not None:
-            self._view.release()
-            self._view = None
-        if self._map is not None:
-            try:
-                self._map.close()
-            except BufferError:
-                pass  # arrays still view it: it is freed with the last of them
-            self._map = None
+        self._fd = None
+        self._close_fd()
 
 
 #: The fields of fsspec's ``info()`` that tell one version of a file from another (local, s3,
@@ -453,6 +532,8 @@ def _lstat(path: str):
         return os.lstat(path)
     except FileNotFoundError:
         return None
+    except OSError as ex:  # EACCES, ENOTDIR, ELOOP...
+        raise io_error("look at", path, ex) from ex
 
 
 class AtomicFile:
@@ -464,41 +545,66 @@ class AtomicFile:
     file's permission bits are kept; a new file gets 0o666 less the umask, as ``open`` gives it.
     ``commit(rename=True)`` flushes, fsyncs, renames and fsyncs the folder; ``commit(rename=False)``
     stops after the fsync, for set writers that rename many files at once (``rename_into_place``).
-    ``abort`` removes the temporary file. As a context manager it aborts on an exception."""
+    ``abort`` removes the temporary file. As a context manager it aborts on an exception.
+
+    Every OSError (a missing folder, a full disk...) is IO_ERROR naming the path, the OSError as
+    its cause (TypeScript's ``AtomicFile``), and a failed commit removes the temporary file."""
 
     def __init__(self, path, *, follow_symlinks: bool = False):
         self.path, mode = check_target(path, follow_symlinks)
         self.folder = os.path.dirname(self.path)
         self.temp = os.path.join(self.folder, temporary_name(os.path.basename(self.path)))
-        # 0o666 minus the umask, as for any new file (mkstemp would make it 0o600).
-        fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                     0o666)
+        try:
+            # 0o666 minus the umask, as for any new file (mkstemp would make it 0o600).
+            fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                         | getattr(os, "O_BINARY", 0), 0o666)
+        except OSError as ex:
+            raise io_error("create a temporary file next to", self.path, ex) from ex
         try:
             if mode is not None and hasattr(os, "fchmod"):
                 os.fchmod(fd, mode)  # the replaced file's bits, which the umask may have cut
-        except BaseException:
+        except OSError as ex:
             os.close(fd)
-            os.unlink(self.temp)
-            raise
+            with contextlib.suppress(OSError):
+                os.unlink(self.temp)
+            raise io_error("set the mode of", self.temp, ex) from ex
         self.file = os.fdopen(fd, "wb")
 
     def write(self, data) -> None:
-        self.file.write(data)
+        try:
+            self.file.write(data)
+        except OSError as ex:
+            raise io_error("write", self.temp, ex) from ex
 
     def commit(self, rename: bool = True) -> None:
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
+        action = "write"
+        try:
+            self.file.flush()
+            action = "fsync"
+            os.fsync(self.file.fileno())
+            action = "close"
+            self.file.close()
+            if rename:
+                action = "rename the temporary file over"
+                os.replace(self.temp, self.path)
+        except OSError as ex:
+            self.abort()
+            raise io_error(action, self.path, ex) from ex
         if rename:
-            self.rename_into_place()
             fsync_dir(self.folder)
 
     def rename_into_place(self) -> None:
-        os.replace(self.temp, self.path)
+        try:
+            os.replace(self.temp, self.path)
+        except OSError as ex:
+            raise io_error("rename the temporary file over", self.path, ex) from ex
 
     def abort(self) -> None:
         if not self.file.closed:
-            self.file.close()
+            try:
+                self.file.close()
+            except OSError:
+                pass  # the flush of what a failed write left: the file is removed anyway
         try:
             os.unlink(self.temp)
         except FileNotFoundError:
@@ -510,3 +616,97 @@ class AtomicFile:
     def __exit__(self, kind, *exc):
         if kind is not None:
             self.abort()
+
+
+#: How long ``with_lock`` waits for another writer's lock by default: far longer than any commit
+#: holds it (TypeScript's ``LOCK_WAIT_MS``).
+LOCK_WAIT = 60.0
+#: How often a waiting writer looks at the lock again.
+LOCK_POLL = 0.01
+#: A lock file without a readable owner (its writer died between creating and filling it) is stale
+#: after this long.
+UNOWNED_LOCK_STALE = 10.0
+
+
+def _lock_owner() -> str:
+    """What a lock file holds: ``<pid>@<host name>``, so that another writer on the same host can
+    tell when its holder is gone (the text TypeScript's writers write and read)."""
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+def _read_lock(lock_path: str) -> str | None:
+    try:
+        with open(lock_path, "rb") as fh:
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def _stale_lock(lock_path: str, owner: str) -> bool:
+    """True when the lock's holder is gone: a process of this host that no longer runs, or no
+    readable owner for ``UNOWNED_LOCK_STALE`` seconds. A lock of another host is never stale."""
+    match = re.fullmatch(r"(\d+)@(.*)", owner)
+    if match is None:
+        try:
+            return time.time() - os.lstat(lock_path).st_mtime > UNOWNED_LOCK_STALE
+        except OSError:
+            return False
+    if match[2] != socket.gethostname():
+        return False
+    try:
+        os.kill(int(match[1]), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):  # it runs as another user (EPERM); not a pid
+        return False
+    return False
+
+
+@contextlib.contextmanager
+def with_lock(path: str, wait: float | None = None):
+    """Holds the lock file ``<path>.lock`` for the ``with`` block (TypeScript's ``withLock``, the
+    same file and text, so that TypeScript and Python writers exclude each other): it is created
+    exclusively (O_EXCL) holding ``<pid>@<host>``, so that two writers of the same target (two
+    processes saving one set) run the block one after the other. A lock whose holder is gone
+    (``_stale_lock``) is removed, if it still holds what was read; otherwise the writer waits,
+    looking again every ``LOCK_POLL`` seconds, up to ``wait`` seconds (default ``LOCK_WAIT``),
+    then fails with IO_ERROR naming the lock and its holder. The lock is removed when the block
+    ends, on an exception too."""
+    lock_path = f"{path}.lock"
+    wait = LOCK_WAIT if wait is None else wait
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            pass
+        except OSError as ex:
+            raise io_error("create the lock", lock_path, ex) from ex
+        else:
+            try:
+                os.write(fd, _lock_owner().encode("utf-8"))  # a few bytes: one write
+            except OSError as ex:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(lock_path)
+                raise io_error("write the lock", lock_path, ex) from ex
+            os.close(fd)
+            break
+        owner = _read_lock(lock_path) or ""
+        if _stale_lock(lock_path, owner):
+            # Removed only if it still holds what was found stale, not a lock another waiter
+            # took since.
+            if _read_lock(lock_path) == owner:
+                with contextlib.suppress(OSError):
+                    os.unlink(lock_path)
+            continue
+        if time.monotonic() >= deadline:
+            raise NdpackError("IO_ERROR", f"{lock_path} is held by another writer "
+                              f"({owner or 'owner unknown'}) for more than {wait:g} s; remove it "
+                              "if no writer is running")
+        time.sleep(LOCK_POLL)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)

@@ -15,10 +15,14 @@ after message (section 9 steps 1 to 21 on each header before any of its payload 
 ...     message.index, message.metadata, message["frame"]
 
 Errors are ``NdpackError`` with ``message_index`` and ``recoverable``: ``True`` when the message's
-header was valid, so its length is known (CHECKSUM, BAD_PADDING; LIMIT_EXCEEDED for
-``max_message_bytes``, raised as soon as the header has been read: the message is skipped when the
-next one is asked for); errors of a message's arrays when they are read (CODEC_ERROR,
-LIMIT_EXCEEDED for ``max_decoded_bytes``) are recoverable too: catch it and keep iterating.
+header was valid, so its length is known (CHECKSUM, BAD_PADDING); errors of a message's arrays when
+they are read (CODEC_ERROR, LIMIT_EXCEEDED for ``max_decoded_bytes``) are recoverable too: catch it
+and keep iterating. A message longer than ``max_message_bytes`` is handed out as soon as its header
+has been read, with its header (``metadata``, names, ``info``) and no payload byte read: reading
+any of its arrays (or ``verify()``) is LIMIT_EXCEEDED, recoverable, and the next message asked for
+skips it (TRUNCATED when the stream ends inside it), as TypeScript's ``decodeMessages`` does: the
+error comes where the caller reads arrays, and a peer that stalls inside such a message does not
+hold ``next()`` back.
 ``False`` when the stream is over: it ended inside a message (TRUNCATED), a header is bad, or the
 source failed or was closed (IO_ERROR); the reader then raises the same error again."""
 
@@ -109,6 +113,32 @@ class _Message(reference.NdpackFile):
             raise _annotate(error, self.index, True) from None
 
 
+class _RefusedMessage(_Message):
+    """A message longer than ``max_message_bytes``: its header (``metadata``, names, ``info``,
+    ``size``...) parsed from the bytes before its data section, which stays unread (the reader
+    skips it when the next message is asked for); reading any of its arrays is LIMIT_EXCEEDED,
+    recoverable."""
+
+    def __init__(self, head: bytes, size: int, index: int, limits: dict, max_message_bytes: int):
+        # The same parse as NdpackFile's, of the head alone: steps 1 to 21 passed already.
+        h, minor, entries, data_start, _ = reference._parse(head, limits, size=size)
+        self._buf = self._mmap = None  # no data section: nothing to read
+        self._copy, self._raw_bits, self._limits = None, False, limits
+        self._header, self._entries, self._index = h, entries, entries.positions
+        self.version, self.metadata = (1, minor), h["metadata"]
+        self.alignment, self.checksum = h["alignment"], h["checksum"]
+        self.size, self.data_start, self.index = size, data_start, index
+        self._refusal = NdpackError("LIMIT_EXCEEDED", f"message is {size} bytes, more than "
+                                    f"max_message_bytes={max_message_bytes}; raise it to read it")
+
+    def read(self, name: str, **options):
+        self.info(name)  # NOT_FOUND first
+        raise _annotate(self._refusal, self.index, True)
+
+    def verify(self) -> list[dict]:
+        raise _annotate(self._refusal, self.index, True)
+
+
 class MessageReader:
     """Iterates the messages of a stream; see ``read_messages``. Attributes: ``bytes_read``,
     ``messages_read``."""
@@ -119,7 +149,8 @@ class MessageReader:
                                               or max_message_bytes < 1):
             raise NdpackError("INVALID_ARGUMENT", "max_message_bytes must be a positive integer")
         self._source = _Source(source)
-        self._limits = reference._check_limits(limits)
+        self._limits = reference._check_limits(limits, "read_messages", (
+            "verify", "copy", "raw_bits", "max_message_bytes"))
         self._file_options = {"verify": bool(verify), "copy": copy, "raw_bits": raw_bits,
                               **limits}
         self._max_message_bytes = max_message_bytes
@@ -168,11 +199,10 @@ class MessageReader:
         self.messages_read += 1
         total = len(head[0]) + head[1]
         if self._max_message_bytes is not None and total > self._max_message_bytes:
-            # Raised at once, before any payload byte is read (FORMAT.md section 11): a peer that
-            # is slow or stalls inside the message does not hold it back. The next call skips it.
+            # Handed out before any payload byte is read (FORMAT.md section 11), its arrays
+            # refused; the next call skips its data section.
             self._skip_pending = index, head[1]
-            error = NdpackError("LIMIT_EXCEEDED", f"message of {total} bytes > max_message_bytes")
-            raise self._fail(error, index, True) from None
+            return _RefusedMessage(head[0], total, index, self._limits, self._max_message_bytes)
         try:
             buf = self._read_message(head[0], total)
         except NdpackError as error:  # the source failed inside the message: the stream is over

@@ -11,9 +11,14 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import reference
+from ._crc32 import crc32
 from ._io import open_source
 from .reference import ArrayInfo, NdpackError
 
+#: Verifying reads a record in pieces of at most this many bytes.
+VERIFY_PIECE = 16 << 20
+#: The options of ``ndpack.open`` besides the limits.
+OPEN_OPTIONS = ("storage_options", "retries", "timeout", "raw_bits")
 #: Bytes fetched by the first request: the preamble and, for most files, the whole header and
 #: its padding, so that opening a remote file is one round trip.
 FIRST_READ = 65536
@@ -45,7 +50,7 @@ class Reader(Mapping):
         self._open_args = (source.location,
                            dict(storage_options=storage_options, retries=retries,
                                 timeout=timeout, raw_bits=raw_bits, **limits))
-        self._limits = reference._check_limits(limits)
+        self._limits = reference._check_limits(limits, "open", OPEN_OPTIONS)
         self._raw_bits = bool(raw_bits)
         self.location = source.location
         self.size = source.size
@@ -121,13 +126,15 @@ class Reader(Mapping):
         return self._entries[i + 1].start if i + 1 < len(self._entries) else self.data_end
 
     def _array(self, e: ArrayInfo, stored, copy) -> np.ndarray:
+        # A local file's read is a uint8 array of its own (FileSource.read): copy=True keeps it.
         return reference.array_of(e, stored, copy=copy, raw_bits=self._raw_bits,
-                                  max_decoded_bytes=self._limits["max_decoded_bytes"])
+                                  max_decoded_bytes=self._limits["max_decoded_bytes"],
+                                  owned=isinstance(stored, np.ndarray))
 
     def read(self, name: str, *, verify: bool = True, copy=None) -> np.ndarray:
         """The array ``name``, in one ranged read of its record. ``verify`` (default) checks its
-        CRC-32 and the padding after it first (CHECKSUM, BAD_PADDING). From a local file the
-        result is a view of the memory map unless it is compressed or ``copy=True``."""
+        CRC-32 and the padding after it first (CHECKSUM, BAD_PADDING). The result is in memory of
+        its own, never a view of the file: a file changed since it was opened is FILE_CHANGED."""
         e = self.info(name)
         self._check_open()
         if verify:
@@ -149,6 +156,11 @@ class Reader(Mapping):
         if not e.shape:
             raise NdpackError("INVALID_ARGUMENT", f"array {name!r} has no rows (0 dimensions)",
                               array=name)
+        for bound in (start, stop):
+            if bound is not None and (isinstance(bound, bool)
+                                      or not isinstance(bound, (int, np.integer))):
+                raise NdpackError("INVALID_ARGUMENT", f"read_rows of {name!r}: start and stop "
+                                  f"are row numbers (int or None), got {bound!r}", array=name)
         rows = e.shape[0]
         start, stop, _ = slice(start, stop).indices(rows)
         stop = max(start, stop)
@@ -181,12 +193,21 @@ class Reader(Mapping):
         return reference.verify_reports(self._entries, self._verify_record)
 
     def _verify_record(self, e: ArrayInfo) -> None:
-        reference.check_record(e, self.checksum,
-                               self._source.read(e.start, self._record_end(e) - e.start))
+        """Section 9 step 22 for ``e``, its record read in pieces of at most ``VERIFY_PIECE``
+        bytes (the payload's CRC-32 computed as they come), so that verifying holds one piece in
+        memory, never a whole array."""
+        # Without checksums only the padding after the payload is checked: the payload is not read.
+        done = 0 if self.checksum == "crc32" else e.byte_length
+        crc = 0
+        while e.byte_length - done > VERIFY_PIECE:
+            crc = crc32(self._source.read(e.start + done, VERIFY_PIECE), crc)
+            done += VERIFY_PIECE
+        rest = self._source.read(e.start + done, self._record_end(e) - e.start - done)
+        reference.check_record(e, self.checksum, rest, crc, done)
 
     def close(self) -> None:
-        """Release the memory map or connection (a map stays alive while arrays view it). Reading
-        afterwards is CLOSED (``info``, ``keys`` and ``metadata`` stay available)."""
+        """Close the file or connection; arrays read before stay valid (they hold memory of their
+        own). Reading afterwards is CLOSED (``info``, ``keys`` and ``metadata`` stay available)."""
         self.closed = True
         self._source.close()
 
@@ -195,6 +216,13 @@ class Reader(Mapping):
 
     def __exit__(self, *exc):
         self.close()
+
+
+def array_dtype(reader: Reader, e: ArrayInfo) -> np.dtype:
+    """The dtype of the arrays ``reader`` gives for entry ``e``, from its header: that of an empty
+    array of it (nothing is read)."""
+    empty = e._replace(shape=(0,), nbytes=0, byte_length=0, codec="none", order="C")
+    return reader._array(empty, b"", None).dtype
 
 
 def open_file(location, *, storage_options=None, retries=None, timeout=None, raw_bits=False,

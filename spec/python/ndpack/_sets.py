@@ -13,6 +13,7 @@ generation's shards are removed once the new index is in place."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
@@ -26,8 +27,9 @@ from urllib.parse import quote, urljoin, uses_netloc, uses_relative
 import numpy as np
 
 from . import reference
-from ._io import AtomicFile, FileSource, check_target, fsync_dir, is_url, open_source
-from ._reader import FIRST_READ, Reader
+from ._io import (AtomicFile, FileSource, check_target, fsync_dir, io_error, is_url,
+                  open_source, with_lock)
+from ._reader import FIRST_READ, OPEN_OPTIONS, Reader
 from ._writer import Writer, declared_entries, out_of_order
 from .reference import ArrayInfo, NdpackError
 
@@ -382,7 +384,7 @@ def _read_index(location, storage_options, retries=None, timeout=None) -> bytes:
         with open(location, "rb") as fh:
             return fh.read()
     except OSError as ex:
-        raise NdpackError("IO_ERROR", f"{os.fspath(location)}: {ex.strerror or ex}") from ex
+        raise io_error("read", location, ex) from ex
 
 
 #: Most shard files one set reader keeps open at once (TypeScript's ``MAX_OPEN_SHARD_FILES``): a
@@ -393,18 +395,16 @@ MAX_OPEN_SHARD_FILES = 64
 class _ShardFiles:
     """The open local shard files of one set reader, at most ``limit`` at once (TypeScript's
     ``ShardFiles``, src/node/set-open.ts). When another shard needs a handle, the least recently
-    used shard with no read in flight has its map closed (and with it its descriptor); the next read
-    of one of its arrays opens the path again, checked to be the same file (``FileSource.reopen``:
-    an open, an fstat and an mmap; the shard's ``Reader`` keeps its parsed header). A read waits
-    for a handle when every one has a read in flight. Shards at URLs hold no descriptor of their
-    own (each read is a request through fsspec's filesystem, whose session pools the connections
-    of every file), so only local shards go through it.
-
-    A read in flight is only the slicing of a view (``_ShardFile.read``): an array returned earlier
-    keeps the map it views alive, so closing a handle never invalidates one (``FileSource.close``).
+    used shard with no read in flight has its descriptor closed; the next read of one of its arrays
+    opens the path again, checked to be the same file (``FileSource.reopen``: an open and an fstat;
+    the shard's ``Reader`` keeps its parsed header). A read waits for a handle when every one has a
+    read in flight. Shards at URLs hold no descriptor of their own (each read is a request through
+    fsspec's filesystem, whose session pools the connections of every file), so only local shards
+    go through it. Arrays hold no file (they are read into memory of their own), so closing a
+    handle between reads invalidates none.
 
     Dask's threads read one set at once: one lock guards the count and every shard's state.
-    Opening and closing (an open, an fstat, an mmap) happen under it; reading the maps does not."""
+    Opening and closing (an open, an fstat) happen under it; the reads themselves do not."""
 
     def __init__(self, limit: int):
         self._limit = limit
@@ -493,14 +493,15 @@ class _ShardFiles:
     def _close_handle(self, file: _ShardFile) -> None:
         self._idle.pop(file, None)
         source, file.current = file.current, None
-        source.close()  # arrays that view its map keep the map (FileSource.close)
+        source.close()
         self._open -= 1
         self._lock.notify_all()
 
 
 class _ShardFile:
-    """One local shard file of a set: the source of its ``Reader``, whose map ``_ShardFiles`` may
-    close between reads and open again. ``size`` and ``identity`` are those of the first open."""
+    """One local shard file of a set: the source of its ``Reader``, whose descriptor
+    ``_ShardFiles`` may close between reads and open again. ``size`` and ``identity`` are those of
+    the first open."""
 
     def __init__(self, files: _ShardFiles, first: FileSource):
         self._files = files
@@ -511,10 +512,10 @@ class _ShardFile:
         self.opening = False  # a read is opening it again
         self.closed = False
 
-    def read(self, offset: int, length: int) -> memoryview:
+    def read(self, offset: int, length: int):
         source = self._files.acquire(self)
         try:
-            return source.read(offset, length)  # a view: it keeps the map alive once returned
+            return source.read(offset, length)
         finally:
             self._files.release(self)
 
@@ -529,10 +530,10 @@ class SetReader(Mapping):
     ``shards`` lists the shard file names; ``shard_of(name)`` names the shard holding an array.
 
     Of a set in a folder, at most ``MAX_OPEN_SHARD_FILES`` shard files are open at once: the least
-    recently read shard's map is closed when another shard needs one, and opened again (FILE_CHANGED
-    unless it is the same file, unchanged) when it is read next. An array returned as a view of a
-    shard's map keeps that map, and before Python 3.13 its descriptor, until it is dropped
-    (``copy=True`` gives arrays that keep neither). Threads may read one set reader at once."""
+    recently read shard's file is closed when another shard needs one, and opened again
+    (FILE_CHANGED unless it is the same file, unchanged) when it is read next. Arrays are read into
+    memory of their own, each read checked against the shard's file as it was at first open
+    (FILE_CHANGED). Threads may read one set reader at once."""
 
     def __init__(self, location, *, storage_options=None, retries=None, timeout=None,
                  raw_bits=False, max_index_bytes=DEFAULT_MAX_INDEX_BYTES, **limits):
@@ -540,7 +541,7 @@ class SetReader(Mapping):
         self._options = dict(storage_options=storage_options, retries=retries, timeout=timeout,
                              raw_bits=raw_bits, **limits)
         self._max_index_bytes = max_index_bytes
-        checked = reference._check_limits(limits)
+        checked = reference._check_limits(limits, "open", (*OPEN_OPTIONS, "max_index_bytes"))
         metadata, self._weight_map, self._shard_records = parse_index(
             _read_index(self.location, storage_options, retries, timeout),
             max_index_bytes=max_index_bytes,
@@ -777,6 +778,8 @@ class SetWriter:
                               "total_size (the writer sets it)")
         if type(max_shard_size) is not int or max_shard_size < 1:
             raise NdpackError("INVALID_ARGUMENT", "max_shard_size must be a positive int")
+        reference._check_option_names(file_options, ("metadata", "max_shard_size", "alignment",
+                                                     "byte_order", "checksum"), "SetWriter")
         arrays = list(arrays)
         entries = declared_entries(arrays, file_options.get("byte_order", "little"))
         groups: list[list[int]] = []
@@ -839,7 +842,11 @@ class SetWriter:
 
     def close(self) -> None:
         """Finish every shard (WRITE_SIZE if one is incomplete), rename them into place, write
-        the index, then remove the previous generation's shards."""
+        the index, then remove the previous generation's shards. That last step runs holding the
+        index's lock (``<index>.lock``, ``with_lock``): two writers of one set take turns, so that
+        each removes the shards of the index it replaces, the other's included (at once, both
+        would remove the old set's and keep their own, named by no index). Until the new index is
+        in place a failure (IO_ERROR) removes every shard written; the old set stays as it was."""
         if self._closed:
             return
         try:
@@ -850,22 +857,32 @@ class SetWriter:
             raise
         self._closed = True
         folder = os.path.dirname(self.index_path)
-        for _, writer in self._done:
-            writer.rename_into_place()
-        fsync_dir(folder)
-        old_shards = self._current_shards()
-        shards = [f"{reference._json_string(name)}: {{\"size\":{writer.size},"
-                  f"\"header_crc32\":{writer.header_crc32}}}" for name, writer in self._done]
-        text = (f"{self._index_head},\n  \"ndpack\": {{\n    \"version\": {SET_INDEX_VERSION},\n"
-                f"    \"shards\": {_block(shards, '    ')}\n  }}\n}}\n")
-        with AtomicFile(self.index_path) as out:
-            out.write(text.encode("utf-8"))
-            out.commit()
-        for shard in old_shards - set(self._weight_map.values()):
-            try:
-                os.unlink(os.path.join(folder, shard))
-            except FileNotFoundError:
-                pass
+        renamed = []  # shards in place, which no index names until the new one is
+        try:
+            for name, writer in self._done:
+                writer.rename_into_place()
+                renamed.append(name)
+            fsync_dir(folder)
+            shards = [f"{reference._json_string(name)}: {{\"size\":{writer.size},"
+                      f"\"header_crc32\":{writer.header_crc32}}}" for name, writer in self._done]
+            text = (f"{self._index_head},\n  \"ndpack\": {{\n    \"version\": "
+                    f"{SET_INDEX_VERSION},\n    \"shards\": {_block(shards, '    ')}\n  }}\n}}\n")
+            with with_lock(self.index_path):
+                old_shards = self._current_shards()
+                with AtomicFile(self.index_path) as out:
+                    out.write(text.encode("utf-8"))
+                    out.commit()
+                renamed = []  # named by the index now: kept, whatever happens next
+                for shard in old_shards - set(self._weight_map.values()):
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(folder, shard))
+        except BaseException:
+            for _, writer in self._done:
+                writer.abort()  # those not renamed yet
+            for name in renamed:
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, name))
+            raise
 
     def _current_shards(self) -> set[str]:
         """The shards of the index being replaced (none when there is none, or it is unreadable)."""
@@ -897,7 +914,8 @@ def save_set(index_path, arrays, *, metadata=None, max_shard_size=DEFAULT_MAX_SH
              **file_options) -> None:
     """Write ``arrays`` (a dict, or ``(name, array)`` pairs) as a sharded set (see SetWriter)."""
     # np.asarray, not np.ascontiguousarray: that one makes a 0-d array 1-d
-    pairs = [(name, np.asarray(a, order="C")) for name, a in reference._pairs(arrays)]
+    pairs = [(name, reference._as_array(name, a, order="C"))
+             for name, a in reference._pairs(arrays)]
     declared = [(name, a.dtype, a.shape) for name, a in pairs]
     with SetWriter(index_path, declared, metadata=metadata, max_shard_size=max_shard_size,
                    **file_options) as writer:

@@ -64,6 +64,10 @@ def check_rows_dtype(name: str, given: np.dtype, declared: str) -> None:
                       array=name)
 
 
+#: The options of ``Writer``.
+WRITER_OPTIONS = ("metadata", "alignment", "byte_order", "checksum", "follow_symlinks")
+
+
 def out_of_order(name: str, pending: str) -> NdpackError:
     return NdpackError("INVALID_ARGUMENT", f"array {name!r} written while {pending!r} is "
                        "incomplete (arrays are written in declared order)", array=name)
@@ -89,11 +93,14 @@ class Writer:
     ``file`` is a path (written under a temporary name, fsynced and renamed into place by
     ``close``, as ``save`` does: NOT_REGULAR_FILE for a symbolic link unless ``follow_symlinks``)
     or a writable binary file object. ``close`` fails with WRITE_SIZE, and leaves no file, when an
-    array is incomplete; leaving the ``with`` block on an exception removes the temporary file.
+    array is incomplete; leaving the ``with`` block on an exception removes the temporary file. A
+    path that cannot be written (a missing folder, a full disk) is IO_ERROR, the OSError as its
+    cause, and leaves no file either.
     After ``close``, ``size`` and ``header_crc32`` describe the file."""
 
     def __init__(self, file, arrays, *, metadata=None, alignment=64, byte_order="little",
-                 checksum="crc32", follow_symlinks=False):
+                 checksum="crc32", follow_symlinks=False, **unknown):
+        reference._check_option_names(unknown, WRITER_OPTIONS, "Writer")
         reference._check_file_options(alignment, byte_order, checksum, metadata)
         self._entries = declared_entries(arrays, byte_order)
         head = reference.layout(self._entries, alignment=alignment, checksum=checksum,
@@ -155,7 +162,7 @@ class Writer:
         e = self._entries[self._current]
         if name != e["name"]:
             raise out_of_order(name, e["name"])
-        rows = np.asarray(rows)
+        rows = reference._as_array(name, rows)
         check_rows_dtype(name, rows.dtype, e["dtype"])
         spec = {"data": rows, "dtype": e["dtype"], "order": "C", "byte_order": e["byteOrder"]}
         entry, stored = reference._array_bytes(name, spec, self._options)

@@ -15,7 +15,9 @@ parallel, one task per chunk), combines them into the record's (``crc32_combine`
 with the stored one in one task per array, on which every chunk of that array depends. A corrupt
 chunk therefore fails the computation with ``NdpackError`` code CHECKSUM before any chunk of that
 array is handed on. The price is a second read of each byte and the CRC computation (about 1 GB/s
-per core); ``verify=False`` skips both, for files checked otherwise (``ndpack verify``).
+per core); ``verify=False`` skips both, for files checked otherwise (``ndpack verify``). Bytes
+changed after the CRC tasks ran are not handed on either: every read checks the file against its
+identity when opened (FILE_CHANGED), a local file's too.
 Compressed and F-order arrays are one chunk, read whole and verified by ``Reader.read`` when the
 graph runs (building the graph reads the header only: dtypes and shapes come from it).
 
@@ -45,8 +47,9 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
 from . import open as open_ndpack
+from . import reference
 from ._crc32 import crc32
-from ._reader import Reader, open_file
+from ._reader import Reader, array_dtype, open_file
 from ._sets import SetReader, SetWriter
 from ._writer import Writer
 from .reference import NdpackError
@@ -98,8 +101,9 @@ def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
 # Tasks: each names its file; each process opens a file once (thread-safe cache).
 # --------------------------------------------------------------------------------------------------
 
-#: Readers open in this process, by file key, most recently used last; the oldest is dropped (not
-#: closed: arrays may still view its map) beyond READERS_KEPT.
+#: Readers open in this process, by file key, most recently used last; the oldest is dropped beyond
+#: READERS_KEPT (not closed: another thread may be reading with it; its file is closed once it is
+#: no longer used).
 _READERS: OrderedDict[str, Reader] = OrderedDict()
 _READERS_LOCK = threading.Lock()
 READERS_KEPT = 64
@@ -177,35 +181,38 @@ def _read_whole(file: _File, name: str, verify: bool) -> np.ndarray:
 
 def _row_chunks(rows: int, row_bytes: int, chunks) -> tuple[int, ...]:
     """Rows per chunk: an int (rows), a byte size ("64MiB", or "auto": Dask's array.chunk-size),
-    or an explicit tuple of row counts."""
+    or an explicit tuple of row counts; anything else is INVALID_ARGUMENT (chunks split the first
+    axis only: Dask's tuple of a tuple per axis is refused, not misread)."""
+    def invalid(why: str) -> NdpackError:
+        return NdpackError("INVALID_ARGUMENT", f"chunks {chunks!r}: {why} (rows per chunk along "
+                           "the first axis: an int, a byte size such as '64MiB', or a tuple of "
+                           "row counts)")
+
     if isinstance(chunks, tuple):
-        if sum(chunks) != rows or any(type(c) is not int or c < 0 for c in chunks):
-            raise NdpackError("INVALID_ARGUMENT", f"chunks {chunks} do not add up to {rows} rows")
+        if not all(type(c) is int and c >= 0 for c in chunks):
+            raise invalid("not a tuple of row counts")
+        if sum(chunks) != rows:
+            raise invalid(f"they do not add up to the array's {rows} rows")
         return chunks
     if isinstance(chunks, str):
         limit = dask.config.get("array.chunk-size") if chunks == "auto" else chunks
-        per = max(1, dask.utils.parse_bytes(limit) // max(row_bytes, 1))
+        try:
+            per = max(1, dask.utils.parse_bytes(limit) // max(row_bytes, 1))
+        except ValueError:
+            raise invalid("not a byte size") from None
     elif type(chunks) is int and chunks > 0:
         per = chunks
     else:
-        raise NdpackError("INVALID_ARGUMENT", f"chunks {chunks!r}: rows (int), bytes (str) or a "
-                          "tuple of row counts")
+        raise invalid("not a positive int, a str or a tuple")
     if rows == 0:
         return (0,)
     return (per,) * (rows // per) + ((rows % per,) if rows % per else ())
 
 
-def _dtype(reader: Reader, e) -> np.dtype:
-    """The dtype of the arrays the reader gives for ``e``, from its header: that of an empty array
-    of it (nothing is read)."""
-    empty = e._replace(shape=(0,), nbytes=0, byte_length=0, codec="none", order="C")
-    return reader._array(empty, b"", None).dtype
-
-
 def _array(reader: Reader, options: dict, name: str, chunks, verify: bool) -> da.Array:
     e = reader.info(name)
     file = _File(reader, options)
-    dtype = _dtype(reader, e)
+    dtype = array_dtype(reader, e)
     token = tokenize(file.key, name, chunks, verify)
     out = f"ndpack-{name}-{token}"
     rest = tuple((d,) for d in e.shape[1:])
@@ -233,6 +240,10 @@ def _array(reader: Reader, options: dict, name: str, chunks, verify: bool) -> da
                     chunks=(rows,) + rest, dtype=dtype)
 
 
+#: The options of ``from_ndpack`` besides the limits.
+FROM_NDPACK_OPTIONS = ("chunks", "verify", "storage_options", "retries", "timeout", "raw_bits")
+
+
 def from_ndpack(source, name=None, *, chunks="auto", verify: bool = True, storage_options=None,
                 retries=None, timeout=None, raw_bits: bool = False, **limits):
     """Dask arrays over the arrays of an ndpack file or set (a path, a URL, or a reader from
@@ -244,6 +255,7 @@ def from_ndpack(source, name=None, *, chunks="auto", verify: bool = True, storag
     the module documentation. ``storage_options``, ``retries``, ``timeout``, ``raw_bits`` and
     limits are ``ndpack.open``'s; a reader brings its own (INVALID_ARGUMENT when they are given
     with it), which every task that opens the file again uses."""
+    reference._check_limits(limits, "from_ndpack", FROM_NDPACK_OPTIONS)
     if isinstance(source, (Reader, SetReader)):
         if (storage_options is not None or retries is not None or timeout is not None
                 or raw_bits or limits):

@@ -70,7 +70,7 @@ most 1000), ``max_arrays`` (100,000),
 ``max_dims`` (64), ``max_name_bytes`` (4096), ``max_decoded_bytes`` (1 GiB). A file that claims
 more fails before anything is allocated. numpy itself cannot represent more than 64 dimensions,
 nor a zero-size array whose other dimensions multiply beyond 2**63: such a (valid) file loads, but
-reading that array raises ``ValueError``. Reading from a closed file raises ``ValueError`` too.
+reading that array raises ``ValueError``. Reading from a closed file is ``CLOSED``.
 
 Writing
 -------
@@ -131,7 +131,8 @@ dimension is 0), which is ``BAD_SHAPE`` as in the TypeScript writer, and a file 
 would refuse with their default limits (section 8): metadata nested deeper than ``max_depth`` (64,
 metadata being depth 2) is ``LIMIT_EXCEEDED``, a header longer than ``max_header_bytes`` (100 MiB)
 ``HEADER_TOO_LARGE``, more than 64 dimensions ``LIMIT_EXCEEDED``; nothing is written then.
-``COPY_REQUIRED`` and ``NOT_FOUND`` are described above.
+``COPY_REQUIRED`` and ``NOT_FOUND`` are described above; ``CLOSED`` is a read after ``close()``.
+An option a function does not take (``verfy=True``) is ``INVALID_ARGUMENT`` naming those it takes.
 Operating-system errors (a missing file...) are raised as the usual ``OSError``.
 
 Strict JSON (FORMAT.md section 2.1) is implemented by a small iterative parser in this module, not
@@ -156,6 +157,7 @@ valid and canonical, but a JavaScript writer, given the same keys, writes ``"10"
 
 from __future__ import annotations
 
+import difflib
 import math
 import mmap as _mmap
 import os
@@ -229,7 +231,7 @@ ERROR_CODES = (
     "DUPLICATE_NAME", "BAD_SHAPE", "SIZE_MISMATCH", "MISALIGNED", "OVERLAP", "GAP",
     "OUT_OF_BOUNDS", "TRAILING_BYTES", "BAD_PADDING", "CHECKSUM", "CODEC_ERROR",
     # API
-    "COPY_REQUIRED", "NOT_FOUND", "INVALID_ARGUMENT",
+    "COPY_REQUIRED", "NOT_FOUND", "INVALID_ARGUMENT", "CLOSED",
 )
 
 DEFAULT_LIMITS = {
@@ -733,11 +735,24 @@ def _ml_dtype(name: str):
     return np.dtype(getattr(_ml_dtypes, name)) if _ml_dtypes else None
 
 
-def _check_limits(limits: dict) -> dict:
+def _check_option_names(options, known, fn: str) -> None:
+    """INVALID_ARGUMENT for an option ``fn`` does not take, naming the nearest one it takes and all
+    of them (TypeScript's ``checkOptionNames``): a misspelled option is an error of this API, with
+    its code, not a TypeError, and never ignored."""
+    for name in options:
+        if name not in known:
+            near = difflib.get_close_matches(str(name), known, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise NdpackError("INVALID_ARGUMENT", f"{fn}: unknown option {name!r}{hint} "
+                              f"(known options: {', '.join(known)})")
+
+
+def _check_limits(limits: dict, fn: str = "load", options=("verify", "copy", "raw_bits")) -> dict:
+    """The limits of section 7 (``DEFAULT_LIMITS`` for those not given); ``limits`` holds the
+    keyword arguments of ``fn`` but its ``options`` (which its error message names too)."""
+    _check_option_names(limits, (*options, *DEFAULT_LIMITS), fn)
     out = dict(DEFAULT_LIMITS)
     for k, v in limits.items():
-        if k not in DEFAULT_LIMITS:
-            raise TypeError(f"unexpected keyword argument {k!r}")
         if type(v) is not int or v < 0:
             raise NdpackError("INVALID_ARGUMENT", f"{k} must be a non-negative int")
         out[k] = v
@@ -867,7 +882,13 @@ def _parse(buf, limits: dict, size: int | None = None):
 
     ``buf`` is the whole file, or, for a reader that fetches ranges, its first bytes (at least up to
     the data section's start, or all of them when the file is shorter) with ``size`` the file's."""
-    mv = memoryview(buf)
+    try:
+        mv = memoryview(buf)
+    except TypeError:
+        raise NdpackError("INVALID_ARGUMENT", f"expected bytes or another buffer, got "
+                          f"{type(buf).__name__}") from None
+    if not mv.c_contiguous:  # a strided view (every other byte of an array): its bytes, copied
+        mv = memoryview(mv.tobytes())
     if mv.ndim != 1 or mv.itemsize != 1:
         mv = mv.cast("B")
     if size is None:
@@ -945,13 +966,15 @@ def _shuffle(data: bytes, w: int) -> bytes:
     return np.frombuffer(data, np.uint8).reshape(len(data) // w, w).T.tobytes()
 
 
-def check_record(e: ArrayInfo, checksum: str, record) -> None:
+def check_record(e: ArrayInfo, checksum: str, record, crc: int = 0, done: int = 0) -> None:
     """Section 9 step 22 for one array: ``record`` is the bytes from the array's ``start`` to the
-    next record's start (its stored payload, its CRC-32 if any, then the zero padding)."""
-    end = e.byte_length
+    next record's start (its stored payload, its CRC-32 if any, then the zero padding). A reader
+    that checks a long record in pieces gives the bytes after the first ``done`` bytes of the
+    payload, whose CRC-32 is ``crc``."""
+    end = e.byte_length - done
     if checksum == "crc32":
         stored = struct.unpack("<I", record[end : end + 4])[0]
-        if _crc32(record[:end]) != stored:
+        if _crc32(record[:end], crc) != stored:
             raise NdpackError("CHECKSUM", f"CRC-32 mismatch in array {e.name!r}", array=e.name)
         end += 4
     if bytes(record[end:]).strip(b"\0"):
@@ -983,9 +1006,11 @@ def _decoded(e: ArrayInfo, stored, max_decoded_bytes: int) -> bytes:
 
 
 def array_of(e: ArrayInfo, stored, *, copy=None, raw_bits=False,
-             max_decoded_bytes=DEFAULT_LIMITS["max_decoded_bytes"]) -> np.ndarray:
+             max_decoded_bytes=DEFAULT_LIMITS["max_decoded_bytes"], owned=False) -> np.ndarray:
     """The array of entry ``e`` from ``stored``, its stored payload (``e.byte_length`` bytes): a view
-    of ``stored`` when possible (see the module documentation for ``copy`` and byte order)."""
+    of ``stored`` when possible (see the module documentation for ``copy`` and byte order).
+    ``owned``: ``stored`` is writable memory nothing else refers to (a lazy reader's own read),
+    which ``copy=True`` need not copy again."""
     if copy not in (None, True, False):
         raise NdpackError("INVALID_ARGUMENT", "copy must be None, True or False")
     size, _, base, ml_name = DTYPES[e.dtype]
@@ -1005,7 +1030,7 @@ def array_of(e: ArrayInfo, stored, *, copy=None, raw_bits=False,
             raise NdpackError("COPY_REQUIRED", f"array {e.name!r} is compressed", array=e.name)
         source, fresh = bytearray(_decoded(e, stored, max_decoded_bytes)), True
     else:
-        source, fresh = stored, False
+        source, fresh = stored, owned
     if ml is not None:
         dt = np.dtype((">" if big else "<") + base) if swap_ml else ml
     else:
@@ -1087,7 +1112,7 @@ class NdpackFile(Mapping):
 
     def _check_open(self) -> None:
         if self._buf is None:
-            raise ValueError("I/O operation on a closed NdpackFile")
+            raise NdpackError("CLOSED", "the file is closed")
 
     def _record_end(self, e: ArrayInfo) -> int:
         """Where the record of ``e`` and the padding after it end: the next record's start."""
@@ -1115,7 +1140,8 @@ class NdpackFile(Mapping):
 
     def verify(self) -> list[dict]:
         """Check every array's CRC-32 and padding on its own (section 9 step 22), without
-        decompressing anything (section 5); one report per array."""
+        decompressing anything (section 5); one report per array. CLOSED after ``close``."""
+        self._check_open()
         return verify_reports(self._entries, self._verify_record)
 
     def close(self) -> None:
@@ -1165,6 +1191,7 @@ def load(source, *, mmap: bool = False, **options) -> NdpackFile:
 def verify(source, **limits) -> dict:
     """Check a file without raising for bad bytes: structure (section 9 steps 1-21), then every
     array's CRC-32 and padding on its own (step 22). See the module documentation."""
+    _check_limits(limits, "verify", ())  # a bad option raises: it says nothing of the file
     try:
         f = load(source, **limits)
     except NdpackError as ex:
@@ -1205,7 +1232,7 @@ def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
     else:
         data, dtype, order, codec = spec, None, None, None
         byte_order = opts["byte_order"]
-    a = np.asarray(data)
+    a = _as_array(name, data)
     src_dt = a.dtype
     src_word = src_dt.itemsize // 2 if src_dt.kind == "c" else src_dt.itemsize
     natural = _ndpack_dtype(src_dt)
@@ -1249,6 +1276,16 @@ def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
     entry = {"name": name, "dtype": dtype, "shape": list(a.shape), "order": order,
              "byteOrder": "big" if big else "little", "codec": codec}
     return entry, stored
+
+
+def _as_array(name: str, data, **options) -> np.ndarray:
+    """``np.asarray(data, **options)``; what numpy makes no array of (a ragged list: rows of
+    different lengths) is INVALID_ARGUMENT, as the TypeScript writer's refusal of such input."""
+    try:
+        return np.asarray(data, **options)
+    except (ValueError, TypeError) as ex:
+        raise NdpackError("INVALID_ARGUMENT", f"array {name!r} is not an n-dimensional array: "
+                          f"{ex}", array=name) from None
 
 
 def _pairs(arrays):
@@ -1342,9 +1379,15 @@ def _check_shape(name: str, shape, itemsize: int) -> list[int]:
     return dims
 
 
+#: The options of ``dumps`` and ``save``.
+ENCODE_OPTIONS = ("metadata", "alignment", "byte_order", "checksum", "codec", "compression_level",
+                  "order")
+
+
 def _encode(arrays, *, metadata=None, alignment=64, byte_order="little", checksum="crc32",
-            codec="none", compression_level=6, order=None) -> list:
+            codec="none", compression_level=6, order=None, **unknown) -> list:
     """The ndpack file as a list of byte chunks."""
+    _check_option_names(unknown, ENCODE_OPTIONS, "dumps/save")
     _check_file_options(alignment, byte_order, checksum, metadata)
     if codec not in CODECS:
         raise NdpackError("INVALID_ARGUMENT", f"codec must be one of {CODECS}")

@@ -1,11 +1,12 @@
 """An xarray backend: ``xr.open_dataset("file.ndp", engine="ndpack")`` (also a set's index or a URL).
 
 Each array becomes a lazily loaded variable with dimensions ``<name>_0``, ``<name>_1``... (ndpack
-files do not name dimensions); the file's metadata becomes the dataset's ``attrs``. Indexing reads
-only the rows it needs (``Reader.read_rows``), after the array's CRC-32 has been checked once (on its
-first access: one pass over its bytes), so damaged bytes raise ``NdpackError`` (CHECKSUM) rather
-than becoming values. ``backend_kwargs`` (``storage_options``, ``retries``, ``timeout``,
-``raw_bits``, limits) go to ``ndpack.open``."""
+files do not name dimensions); the file's metadata becomes the dataset's ``attrs``. Opening reads
+the header only (dtypes and shapes come from it). Indexing reads only the rows it needs
+(``Reader.read_rows``), after the array's record has been checked once (on its first access: its
+CRC-32 and padding, one pass over its stored bytes, nothing decompressed), so damaged bytes raise
+``NdpackError`` (CHECKSUM) rather than becoming values. ``backend_kwargs`` (``storage_options``,
+``retries``, ``timeout``, ``raw_bits``, limits) go to ``ndpack.open``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from xarray.backends import BackendArray, BackendEntrypoint
 from xarray.core import indexing
 
 from . import open as open_ndpack
+from ._reader import array_dtype
+from ._sets import SetReader
 
 
 class NdpackBackendArray(BackendArray):
@@ -24,9 +27,11 @@ class NdpackBackendArray(BackendArray):
 
     def __init__(self, reader, name: str):
         self.reader, self.name = reader, name
-        info = reader.info(name)
-        self.shape = info.shape
-        self.dtype = (reader.read_rows(name, 0, 0) if info.shape else reader.read(name)).dtype
+        # The reader of the file holding it (a set's shard: opened, its header only, to know it).
+        self._file = reader.reader_of(name) if isinstance(reader, SetReader) else reader
+        self._info = self._file.info(name)
+        self.shape = self._info.shape
+        self.dtype = array_dtype(self._file, self._info)
         self._verified = False
         self._lock = threading.Lock()
 
@@ -37,7 +42,9 @@ class NdpackBackendArray(BackendArray):
     def _verify_once(self) -> None:
         with self._lock:
             if not self._verified:
-                self.reader.read(self.name)  # verify=True: CHECKSUM on damaged bytes
+                self._file._check_open()
+                # As Reader.verify: CHECKSUM or BAD_PADDING on damaged bytes, nothing decoded.
+                self._file._verify_record(self._info)
                 self._verified = True
 
     def _read(self, key: tuple) -> np.ndarray:

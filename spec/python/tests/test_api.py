@@ -219,6 +219,78 @@ def test_reading_a_closed_reader_is_CLOSED_and_arrays_read_before_stay_valid(tmp
     assert r.info("a").shape == (10,) and list(r) == ["a"]
 
 
+def test_reading_a_loaded_file_after_close_is_CLOSED_not_ValueError(tmp_path):
+    path = tmp_path / "a.ndp"
+    ndpack.save(path, {"w": np.arange(3.0)})
+    for f in (ndpack.load(path), reference.load(path), ndpack.loads(ndpack.dumps({"w": [1]}))):
+        f.close()
+        for read in (lambda: f["w"], lambda: f.read("w", verify=True), f.verify):
+            with pytest.raises(NdpackError) as info:
+                read()
+            assert info.value.code == "CLOSED"
+        assert list(f) == ["w"]
+
+
+def invalid_argument(call) -> NdpackError:
+    with pytest.raises(NdpackError) as info:
+        call()
+    assert info.value.code == "INVALID_ARGUMENT", info.value
+    return info.value
+
+
+@pytest.mark.parametrize("start, stop", [(1.5, 3), (0, "2"), (None, 2.0), (np.float32(1), None)])
+def test_read_rows_of_bounds_other_than_ints_is_INVALID_ARGUMENT(tmp_path, start, stop):
+    path = tmp_path / "a.ndp"
+    ndpack.save(path, {"w": np.zeros((10, 2))})
+    with ndpack.open(path) as r:
+        invalid_argument(lambda: r.read_rows("w", start, stop))
+        assert r.read_rows("w", np.int64(2), np.int32(4)).shape == (2, 2)
+
+
+def test_loads_of_something_else_than_bytes_is_INVALID_ARGUMENT():
+    for value in ("text", 42, None, [1, 2]):
+        invalid_argument(lambda: ndpack.loads(value))
+
+
+def test_loads_of_a_strided_view_reads_its_bytes():
+    data = np.frombuffer(ndpack.dumps({"w": np.arange(3.0)}), np.uint8)
+    strided = np.zeros(2 * len(data), np.uint8)
+    strided[::2] = data
+    for view in (strided[::2], memoryview(strided)[::2]):
+        np.testing.assert_array_equal(ndpack.loads(view)["w"], np.arange(3.0))
+
+
+@pytest.mark.parametrize("data", [[[1, 2], [3]], [np.zeros(2), np.zeros(3)]])
+def test_writing_a_ragged_list_is_INVALID_ARGUMENT(tmp_path, data):
+    assert invalid_argument(lambda: ndpack.dumps({"x": data})).array == "x"
+    invalid_argument(lambda: ndpack.save_set(tmp_path / "s.ndp.index.json", {"x": data}))
+    with ndpack.Writer(io.BytesIO(), [("x", "i8", (2, 2))]) as w:
+        invalid_argument(lambda: w.write("x", data))
+        w.write("x", np.zeros((2, 2), "i8"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_unknown_option_is_INVALID_ARGUMENT_naming_the_known_ones(tmp_path):
+    path = tmp_path / "a.ndp"
+    ndpack.save(path, {"w": np.zeros(3)})
+    error = invalid_argument(lambda: ndpack.open(path, verfy=True))
+    assert "'verfy'" in error.message and "max_header_bytes" in error.message
+    assert "did you mean 'verify'" not in error.message  # open takes no verify: read does
+    error = invalid_argument(lambda: ndpack.load(path, verfy=True))
+    assert "did you mean 'verify'?" in error.message
+    invalid_argument(lambda: ndpack.loads(ndpack.dumps({}), max_header_byte=10))
+    invalid_argument(lambda: ndpack.verify(path, colour=1))
+    invalid_argument(lambda: ndpack.open(tmp_path / "s.ndp.index.json", verify=True))
+    error = invalid_argument(lambda: ndpack.dumps({"w": np.zeros(3)}, codecs="deflate"))
+    assert "did you mean 'codec'?" in error.message
+    invalid_argument(lambda: ndpack.save(tmp_path / "b.ndp", {}, allignment=8))
+    invalid_argument(lambda: ndpack.Writer(tmp_path / "c.ndp", [], checksums="none"))
+    invalid_argument(lambda: ndpack.save_set(tmp_path / "s.ndp.index.json", {}, shard_size=9))
+    invalid_argument(lambda: ndpack.read_messages(io.BytesIO(), max_bytes=9))
+    invalid_argument(lambda: ndpack.MessageWriter(io.BytesIO()).send({}, meta={}))
+    assert sorted(os.listdir(tmp_path)) == ["a.ndp"]
+
+
 def test_read_rows_of_a_0d_array_is_INVALID_ARGUMENT(tmp_path):
     path = tmp_path / "a.ndp"
     ndpack.save(path, {"s": np.float32(1)})

@@ -139,6 +139,13 @@ def test_chunks_are_rows_bytes_or_a_tuple(data, chunks, expected):
     assert nd.from_ndpack(str(folder / "file.ndp"), "x", chunks=chunks).chunks[0] == expected
 
 
+def test_an_unknown_option_of_from_ndpack_is_INVALID_ARGUMENT(data):
+    folder, _ = data
+    with pytest.raises(NdpackError) as info:
+        nd.from_ndpack(str(folder / "file.ndp"), "x", chunk=100)
+    assert info.value.code == "INVALID_ARGUMENT" and "did you mean 'chunks'?" in info.value.message
+
+
 def test_a_name_not_in_the_file_is_NOT_FOUND_when_the_graph_is_built(data):
     folder, _ = data
     with pytest.raises(NdpackError) as info:
@@ -388,7 +395,8 @@ def test_to_ndpack_of_something_else_than_a_dict_is_INVALID_ARGUMENT(tmp_path):
     assert info.value.code == "INVALID_ARGUMENT"
 
 
-@pytest.mark.parametrize("chunks", [0, -1, 2.5, None])
+@pytest.mark.parametrize("chunks", [0, -1, 2.5, None, True, "lots", "12 parsecs", (1001.0,),
+                                    ((501, 500), (17,)), ((1001,), (17,)), [1001]])
 def test_chunks_of_another_kind_are_INVALID_ARGUMENT(data, chunks):
     folder, _ = data
     with pytest.raises(NdpackError) as info:

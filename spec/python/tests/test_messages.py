@@ -27,13 +27,15 @@ def stream_of(*messages) -> bytes:
 
 
 def read_all(source, **options):
-    """Every message of ``source`` as (metadata, {name: array}), and the errors, going on after
-    recoverable ones."""
+    """Every message of ``source`` as (index, metadata, {name: array}), and the errors (of the
+    next message or of its arrays: a message above ``max_message_bytes`` refuses them), going on
+    after recoverable ones."""
     messages, errors = [], []
     reader = ndpack.read_messages(source, **options)
     while True:
         try:
             message = next(reader)
+            arrays = {k: message[k] for k in message}
         except StopIteration:
             return messages, errors
         except ndpack.NdpackError as error:
@@ -41,7 +43,7 @@ def read_all(source, **options):
             if not error.recoverable:
                 return messages, errors
             continue
-        messages.append((message.index, message.metadata, {k: message[k] for k in message}))
+        messages.append((message.index, message.metadata, arrays))
 
 
 MIXED = [
@@ -128,6 +130,32 @@ def test_limits_apply_to_each_message_and_max_message_bytes_skips_one():
     assert errors == [(1, "LIMIT_EXCEEDED", True)]
 
 
+def test_a_message_above_max_message_bytes_is_handed_out_with_its_header_its_arrays_refused():
+    # As TypeScript's decodeMessages: the error comes where the arrays are read, recoverable, and
+    # asking for the next message skips the refused one's data section, unread.
+    ok = ndpack.dumps({"a": np.arange(3, dtype="u1")}, metadata={"n": 0})
+    big = ndpack.dumps({"b": np.zeros(100_000, "u1"), "c": np.ones(2)}, metadata={"n": 1})
+    reader = ndpack.read_messages(io.BytesIO(ok + big + ok), max_message_bytes=1000)
+    assert next(reader)["a"].tolist() == [0, 1, 2]
+    message = next(reader)
+    assert (message.index, message.metadata, list(message), message.size) == \
+        (1, {"n": 1}, ["b", "c"], len(big))
+    assert message.info("b").shape == (100_000,) and "c" in message
+    assert reader.bytes_read == len(ok) + message.data_start  # no payload byte read
+    for read in (lambda: message["b"], lambda: message.read("c"), message.verify):
+        with pytest.raises(ndpack.NdpackError) as refused:
+            read()
+        assert (refused.value.code, refused.value.message_index, refused.value.recoverable) == \
+            ("LIMIT_EXCEEDED", 1, True)
+    with pytest.raises(KeyError):
+        message["nope"]
+    last = next(reader)
+    assert (last.index, last["a"].tolist()) == (2, [0, 1, 2])
+    with pytest.raises(StopIteration):
+        next(reader)
+    assert reader.bytes_read == len(ok + big + ok)
+
+
 def head_claiming(nbytes: int) -> bytes:
     """The valid head (preamble, header, padding) of a message of one uint8 array of ``nbytes``."""
     entry = {"name": "a", "dtype": "uint8", "shape": [nbytes], "order": "C", "byteOrder": "little",
@@ -151,7 +179,8 @@ def test_a_header_claiming_1_TiB_in_a_short_stream_is_TRUNCATED_not_MemoryError(
     with pytest.raises(ndpack.NdpackError) as again:
         next(reader)
     assert again.value is first.value
-    # above max_message_bytes: LIMIT_EXCEEDED at once, then TRUNCATED when the next call skips it
+    # above max_message_bytes: handed out, its array LIMIT_EXCEEDED, then TRUNCATED when the next
+    # call skips it
     messages, errors = read_all(io.BytesIO(stream), max_message_bytes=1 << 20)
     assert (messages, errors) == ([], [(0, "LIMIT_EXCEEDED", True), (0, "TRUNCATED", False)])
 

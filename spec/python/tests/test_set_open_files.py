@@ -61,7 +61,7 @@ def shard_path(s, name):
 
 
 # A child process whose open files are limited (RLIMIT_NOFILE) reads and verifies the whole set:
-# views, dropped once checked, then copies, all kept (a copy holds no map, so no descriptor).
+# arrays dropped once checked, then copies, all kept (an array holds no file).
 READ_ALL = """
 import json, resource, sys
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -101,7 +101,8 @@ def test_a_set_of_more_shards_than_the_process_may_open_files_reads_and_verifies
 
 
 # All of the child's descriptors taken but `free`, then a shard opened: IO_ERROR naming it when
-# that is too few, never a raw OSError (the map's own descriptor, before Python 3.13, was one).
+# that is too few, never a raw OSError; one is enough (a shard is read through its descriptor alone:
+# no memory map, which held a second one before Python 3.13).
 OPEN_WITHOUT_FILES = """
 import json, os, resource, sys
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -135,8 +136,8 @@ def test_a_shard_that_cannot_be_opened_for_lack_of_files_is_IO_ERROR_naming_it(
     outcome = child(OPEN_WITHOUT_FILES, index, free, tmp_path=tmp_path)
     with ndpack.open(index) as s:
         shard = s.shard_of("a7")
-    if outcome.get("first") == 7.0:  # one descriptor is enough where a map keeps none (3.13)
-        assert free == 1 and sys.version_info >= (3, 13)
+    if free == 1:
+        assert outcome == {"first": 7.0}
         return
     assert outcome.get("code") == "IO_ERROR", outcome
     assert shard in outcome["message"] and "Too many open files" in outcome["message"]
@@ -155,10 +156,8 @@ def test_at_most_MAX_OPEN_SHARD_FILES_shard_files_are_open_at_once_and_none_afte
         most = max(most, open_files())
     assert all(report["ok"] for report in s.verify())
     most = max(most, open_files())
-    # The files are kept open between reads (not opened again for each); from Python 3.13 a map
-    # holds no descriptor (trackfd=False).
-    if sys.version_info < (3, 13):
-        assert most - before > MAX_OPEN_SHARD_FILES // 2
+    # The files are kept open between reads (not opened again for each).
+    assert most - before > MAX_OPEN_SHARD_FILES // 2
     assert most - before <= MAX_OPEN_SHARD_FILES
     assert s._files._open <= MAX_OPEN_SHARD_FILES
     s.close()
@@ -188,7 +187,7 @@ def first_shard_closed(index):
 
 def test_a_shard_closed_then_read_again_gives_its_values_and_arrays_read_before_keep_theirs(index):
     with first_shard_closed(index) as (s, path, a0):
-        check("a0", a0)  # a view of the map closed since: the map stays while it is viewed
+        check("a0", a0)  # read before its file was closed: its memory is its own
         check("a0", s.read("a0"))
         check("a0", s.read_rows("a0", 0, 5))
         assert s.reader_of("a0")._source.current is not None
@@ -256,8 +255,7 @@ def test_threads_reading_every_array_at_once_get_the_right_values(index, monkeyp
             list(pool.map(work, names))
         assert len(s._readers) == SHARDS  # each shard opened once, by one thread
         assert s._files._open <= limit
-        # The array a thread holds may keep the map (and before 3.13 the descriptor) of a shard
-        # closed meanwhile: one more file a thread at most.
+        # Arrays hold no file; each thread's listing of /proc/self/fd is one while it counts.
         assert most[0] - before <= limit + 16
         with ThreadPoolExecutor(8) as pool:  # verify while other threads read
             reports = pool.submit(s.verify)

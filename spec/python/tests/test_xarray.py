@@ -41,3 +41,55 @@ def test_a_damaged_array_read_through_xarray_is_CHECKSUM(tmp_path):
         with pytest.raises(NdpackError) as info:
             ds["t"][:10].values  # rows without the damage: the array is checked first
     assert info.value.code == "CHECKSUM"
+
+
+def count_reads(monkeypatch):
+    """The bytes read through ndpack's local file sources, and the payloads inflated."""
+    from ndpack import _io, reference
+
+    counts = {"bytes": 0, "inflated": 0}
+    read, inflate = _io.FileSource.read, reference._inflate
+
+    def counted_read(self, offset, length):
+        out = read(self, offset, length)
+        counts["bytes"] += len(out)
+        return out
+
+    def counted_inflate(*args):
+        counts["inflated"] += 1
+        return inflate(*args)
+
+    monkeypatch.setattr(_io.FileSource, "read", counted_read)
+    monkeypatch.setattr(reference, "_inflate", counted_inflate)
+    return counts
+
+
+@pytest.mark.parametrize("codec", ["deflate", "none"])
+def test_open_dataset_reads_the_header_only_and_the_first_access_inflates_once(
+        tmp_path, monkeypatch, codec):
+    path = tmp_path / "z.ndp"
+    z = np.arange(400_000, dtype="f8").reshape(4000, 100) % 7  # 3.2 MB decoded
+    f = np.asfortranarray(np.arange(60.0).reshape(10, 6))
+    ndpack.save(path, {"z": z, "f": f, "s": np.float32(2)}, codec=codec)
+    counts = count_reads(monkeypatch)
+    with xr.open_dataset(path, engine="ndpack") as ds:
+        # Dtypes from the header: no payload read (the first read, 64 KiB at most, is the head).
+        assert counts == {"bytes": min(path.stat().st_size, 65536), "inflated": 0}
+        assert (ds["z"].dtype, ds["f"].dtype, ds["s"].dtype) == ("f8", "f8", "f4")
+        np.testing.assert_array_equal(ds["z"][10:12].values, z[10:12])
+        # Verified by its record (CRC-32 and padding), not by decoding it: one inflate, the read's.
+        assert counts["inflated"] == (1 if codec == "deflate" else 0)
+        np.testing.assert_array_equal(ds["f"].values, f)
+        assert float(ds["s"]) == 2.0
+
+
+def test_a_damaged_compressed_array_read_through_xarray_is_CHECKSUM(tmp_path):
+    path = tmp_path / "d.ndp"
+    ndpack.save(path, {"t": np.arange(1000.0) % 3}, codec="deflate")
+    data = bytearray(path.read_bytes())
+    data[ndpack.open(path).info("t").start + 10] ^= 1
+    path.write_bytes(bytes(data))
+    with xr.open_dataset(path, engine="ndpack") as ds:
+        with pytest.raises(NdpackError) as info:
+            ds["t"][:10].values
+    assert info.value.code == "CHECKSUM"
