@@ -123,3 +123,28 @@ describe("the lock file <index>.lock", () => {
     expect(existsSync(`${path}.lock`)).toBe(false);
   });
 });
+
+describe("a TypeScript and a Python writer of one set at once (the same lock file)", () => {
+  test("20 saves by Python while TypeScript saves: one index, only its shards left, every array of one save", async () => {
+    const { spawn } = await import("node:child_process");
+    const { PYTHON, REPO, requirePython } = await import("./helpers/python-env.js");
+    requirePython();
+    const folder = dir.file(`python-${counter++}`);
+    await saveSet(folder, version(-1), { maxShardBytes: SHARD, fsync: false });
+    const python = spawn(PYTHON, ["test/helpers/ndpack-sets.py", "save-loop", `${folder}/model.ndp.index.json`, "20"], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    python.stdout.on("data", (chunk: Buffer) => (out += chunk));
+    python.stderr.on("data", (chunk: Buffer) => (err += chunk));
+    let running = true;
+    const exited = new Promise<number | null>((resolve) => python.on("exit", resolve)).finally(() => (running = false));
+    // Saves until Python has finished its 20 (at least 20), so that the two overlap whatever Python's start-up takes.
+    let round = 100;
+    while (running || round < 120) await saveSet(folder, version(round++), { maxShardBytes: SHARD, fsync: false });
+    expect(await exited, err).toBe(0);
+    expect(out.trim()).toBe("done");
+    const value = await expectOnlyIndexedShards(folder);
+    // The last save of either writer: TypeScript's, or Python's last (19.5).
+    expect([round - 1, 19.5]).toContain(value);
+  }, 120_000);
+});

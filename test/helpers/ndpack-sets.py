@@ -3,6 +3,8 @@
     ndpack-sets.py write INDEX MAX_SHARD_BYTES   ndpack.save_set of a few arrays (bfloat16, float32,
                                                  int64 and a 0-d one); print what it holds
     ndpack-sets.py read INDEX                    ndpack.open(INDEX): every array and verify(); print it
+    ndpack-sets.py save-loop INDEX ROUNDS        ndpack.save_set of 8 float32 arrays [1024] (one shard
+                                                 each), every value ROUND + 0.5, ROUNDS times; print "done"
 
 Both print {"metadata": {...}, "tensors": {name: {"dtype", "shape", "shard", "sha256"}}, "ok": bool},
 the SHA-256 taken over each array's bytes, little-endian, C order.
@@ -45,6 +47,16 @@ def read(index):
         return {"metadata": s.metadata, "tensors": tensors, "ok": ok}
 
 
+def save_loop(index, rounds):
+    for round in range(rounds):
+        arrays = {f"a{i}": np.full(1024, round + 0.5, dtype=np.float32) for i in range(8)}
+        ndpack.save_set(index, arrays, max_shard_size=4096)
+    return "done"
+
+
 if __name__ == "__main__":
-    result = write(sys.argv[2], int(sys.argv[3])) if sys.argv[1] == "write" else read(sys.argv[2])
-    print(json.dumps(result))
+    if sys.argv[1] == "save-loop":
+        print(save_loop(sys.argv[2], int(sys.argv[3])))
+    else:
+        result = write(sys.argv[2], int(sys.argv[3])) if sys.argv[1] == "write" else read(sys.argv[2])
+        print(json.dumps(result))
