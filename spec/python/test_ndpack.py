@@ -275,7 +275,6 @@ class Writing(unittest.TestCase):
             ({"a": np.zeros(2)}, {"codec": "zstd"}),
             ({"a": np.zeros(2)}, {"compression_level": 10}),
             ({"": np.zeros(2)}, {}),
-            ([("a", np.zeros(2)), ("a", np.zeros(2))], {}),
             ({"\ud800": np.zeros(2)}, {}),
             ({"a": np.array(["x"])}, {}),
             ({"a": np.array([object()])}, {}),
@@ -298,6 +297,12 @@ class Writing(unittest.TestCase):
             with self.assertRaises(NdpackError, msg=repr((arrays, opts))) as cm:
                 ndpack.dumps(arrays, **opts)
             self.assertEqual(cm.exception.code, "INVALID_ARGUMENT", repr((arrays, opts)))
+        # As the TypeScript writer: a name given twice, and one longer than readers accept by default.
+        for arrays, code in [([("a", np.zeros(2)), ("a", np.zeros(2))], "DUPLICATE_NAME"),
+                             ({"n" * 4097: np.zeros(2)}, "LIMIT_EXCEEDED")]:
+            with self.assertRaises(NdpackError) as cm:
+                ndpack.dumps(arrays)
+            self.assertEqual(cm.exception.code, code)
 
     def test_raw_storage_when_compression_does_not_help(self):
         noise = np.random.default_rng(0).integers(0, 256, 1000, dtype=np.uint8)

@@ -1343,14 +1343,19 @@ def layout(entries: list, *, alignment: int, checksum: str, metadata) -> bytes:
 
 
 def _check_name(name, seen: set) -> None:
-    """A name a writer accepts: a non-empty str, not given before (``seen``, updated), no lone
-    surrogate."""
+    """A name a writer accepts, with the TypeScript writer's codes: a non-empty str, not given
+    before (``seen``, updated; DUPLICATE_NAME), no lone surrogate, at most the ``max_name_bytes``
+    readers accept by default (LIMIT_EXCEEDED: a file they would refuse is not written)."""
     if not isinstance(name, str) or not name:
         raise NdpackError("INVALID_ARGUMENT", f"name {name!r} is not a non-empty str")
     if name in seen:
-        raise NdpackError("INVALID_ARGUMENT", f"name {name!r} given twice", array=name)
+        raise NdpackError("DUPLICATE_NAME", f"array name {name!r} is given twice", array=name)
     seen.add(name)
     _json_string(name)
+    if len(name.encode("utf-8")) > DEFAULT_LIMITS["max_name_bytes"]:
+        raise NdpackError("LIMIT_EXCEEDED", "array name is longer than the "
+                          f"{DEFAULT_LIMITS['max_name_bytes']} UTF-8 bytes readers accept by default",
+                          array=name)
 
 
 def _check_shape(name: str, shape, itemsize: int) -> list[int]:

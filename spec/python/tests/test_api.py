@@ -584,10 +584,10 @@ def test_writer_after_close_is_CLOSED(tmp_path):
     assert info.value.code == "CLOSED"
 
 
-def test_writer_declaring_a_name_twice_is_INVALID_ARGUMENT(tmp_path):
+def test_writer_declaring_a_name_twice_is_DUPLICATE_NAME_as_in_typescript(tmp_path):
     with pytest.raises(NdpackError) as info:
         ndpack.Writer(tmp_path / "w.ndp", [("a", "u1", (1,)), ("a", "u1", (1,))])
-    assert info.value.code == "INVALID_ARGUMENT"
+    assert info.value.code == "DUPLICATE_NAME"
     assert os.listdir(tmp_path) == []
 
 
@@ -618,3 +618,18 @@ def test_torch_reads_open_results_without_copy(tmp_path):
     t = torch.from_numpy(a)
     assert t.data_ptr() == a.ctypes.data and t.dtype == torch.int64
     assert torch.equal(t, torch.arange(100))
+
+
+def test_writers_refuse_names_as_the_typescript_writer_does():
+    # A name given twice: DUPLICATE_NAME (it was INVALID_ARGUMENT), naming it.
+    with pytest.raises(NdpackError) as twice:
+        ndpack.Writer(io.BytesIO(), [("x", "i8", (1,)), ("x", "i8", (1,))])
+    assert (twice.value.code, twice.value.array) == ("DUPLICATE_NAME", "x")
+    # A name longer than readers accept by default (max_name_bytes, 4096 UTF-8 bytes) is not written.
+    longest = "é" * 2048  # 4096 bytes: the limit itself is fine
+    assert list(ndpack.loads(ndpack.dumps({longest: np.zeros(1, np.uint8)}))) == [longest]
+    for write in (lambda name: ndpack.dumps({name: np.zeros(1, np.uint8)}),
+                  lambda name: ndpack.Writer(io.BytesIO(), [(name, "u1", (1,))])):
+        with pytest.raises(NdpackError) as long:
+            write(longest + "x")
+        assert long.value.code == "LIMIT_EXCEEDED"

@@ -96,10 +96,16 @@ def test_from_ndpack_of_a_reader_keeps_its_raw_bits_and_limits_in_every_process(
     got = x.compute(**run)
     assert x.dtype == got.dtype == np.uint16
     np.testing.assert_array_equal(got, w.view(np.uint16))
-    name = "n" * 5000  # above the default max_name_bytes (4096)
-    ndpack.save(tmp_path / "long.ndp", {name: np.arange(6.0)})
-    y = nd.from_ndpack(ndpack.open(tmp_path / "long.ndp", max_name_bytes=8192), name, chunks=3)
-    assert y.sum().compute(**run) == 15.0
+    # A limit given to the reader holds in every process: 6 float64 (48 bytes) deflated, read
+    # with max_decoded_bytes 32 (writers refuse to write a file above a default limit).
+    ndpack.save(tmp_path / "z.ndp", {"z": np.zeros(6)}, codec="deflate")
+    assert ndpack.open(tmp_path / "z.ndp").info("z").codec == "deflate"
+    y = nd.from_ndpack(ndpack.open(tmp_path / "z.ndp", max_decoded_bytes=32), "z", chunks=3)
+    with pytest.raises(NdpackError) as refused:
+        y.sum().compute(**run)
+    assert refused.value.code == "LIMIT_EXCEEDED"
+    z = nd.from_ndpack(ndpack.open(tmp_path / "z.ndp", max_decoded_bytes=48), "z", chunks=3)
+    assert z.sum().compute(**run) == 0.0
 
 
 @pytest.mark.parametrize("scheduler", SCHEDULERS)
