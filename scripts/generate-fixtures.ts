@@ -20,7 +20,8 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { deflate as zlibWrapped, gzip } from "pako";
+import { inflateRawSync } from "node:zlib";
+import { deflate as zlibWrapped, gzip, inflateRaw } from "pako";
 import { encode } from "../src/index.js";
 import { bfloat16ToFloat32, float16ToFloat32, float8E4M3FNToFloat32, float8E5M2ToFloat32 } from "../src/floats.js";
 import { withoutNativeZlib } from "../test/helpers/engines.js";
@@ -649,6 +650,212 @@ validCase("large-array", "A uint16 100x100 array (20000 bytes): its expected byt
   ]);
 }
 
+// -- DEFLATE streams built bit by bit (FORMAT.md §5, which streams are valid) -----------------
+// No compressor writes these: incomplete Huffman codes, a code of one symbol, bits after the end
+// code. Each is checked against two inflaters (Node's zlib and pako) before it becomes a vector.
+
+/**
+ * One item of a block: a literal byte, or a match (length 3 to 258, distance 1 to 32768), whose
+ * distance is sent with `distanceCode` ([code, bit count]) instead of its own code when given.
+ */
+type DeflateToken = { readonly literal: number } | { readonly length: number; readonly distance: number; readonly distanceCode?: readonly [number, number] };
+
+/** A block: its items, and its code lengths (a dynamic block) or none (the fixed codes). */
+interface DeflateBlock {
+  readonly tokens: readonly DeflateToken[];
+  readonly lengths?: { readonly literal: readonly number[]; readonly distance: readonly number[] };
+}
+
+class BitWriter {
+  readonly bits: number[] = [];
+  /** `count` bits of `value`, least significant first (block headers and extra bits, RFC 1951 §3.1.1). */
+  put(value: number, count: number): void {
+    for (let i = 0; i < count; i++) this.bits.push((value >>> i) & 1);
+  }
+  /** A Huffman code of `count` bits, most significant first. */
+  code(code: number, count: number): void {
+    for (let i = count - 1; i >= 0; i--) this.bits.push((code >>> i) & 1);
+  }
+  /** The bytes; the bits of the last byte after the last bit written are `fill`. */
+  bytes(fill: 0 | 1): Uint8Array {
+    const out = new Uint8Array(Math.ceil(this.bits.length / 8));
+    for (let i = 0; i < out.length * 8; i++) out[i >> 3]! |= (this.bits[i] ?? fill) << (i & 7);
+    return out;
+  }
+}
+
+/** The codes of the canonical Huffman code of these code lengths (RFC 1951 §3.2.2); length 0: no code. */
+function canonicalCodes(lengths: readonly number[]): number[] {
+  const count = new Array<number>(16).fill(0);
+  for (const n of lengths) if (n > 0) count[n]!++;
+  const next = new Array<number>(16).fill(0);
+  for (let bits = 1, code = 0; bits < 16; bits++) {
+    code = (code + count[bits - 1]!) << 1;
+    next[bits] = code;
+  }
+  return lengths.map((n) => (n > 0 ? next[n]!++ : 0));
+}
+
+/** Code lengths for `size` symbols giving each of `symbols` (two or more) a code: a complete code (the sum of 2^-length is 1). */
+function completeLengths(symbols: readonly number[], size: number): number[] {
+  const bits = Math.ceil(Math.log2(symbols.length));
+  const shorter = 2 ** bits - symbols.length;
+  const lengths = new Array<number>(size).fill(0);
+  symbols.forEach((s, i) => (lengths[s] = i < shorter ? bits - 1 : bits));
+  return lengths;
+}
+
+/** Code lengths for `size` symbols from a list of [symbol, length] pairs. */
+function lengthsOf(size: number, pairs: readonly (readonly [number, number])[]): number[] {
+  const lengths = new Array<number>(size).fill(0);
+  for (const [symbol, length] of pairs) lengths[symbol] = length;
+  return lengths;
+}
+
+const LENGTH_BASE = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258];
+const LENGTH_EXTRA = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
+const DISTANCE_BASE = [1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577];
+const DISTANCE_EXTRA = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
+const FIXED_LITERAL_LENGTHS = Array.from({ length: 288 }, (_, s) => (s < 144 ? 8 : s < 256 ? 9 : s < 280 ? 7 : 8));
+const FIXED_DISTANCE_LENGTHS = new Array<number>(30).fill(5);
+/** The order of the code length code's lengths in a dynamic block's header (RFC 1951 §3.2.7). */
+const CODE_LENGTH_ORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
+
+/** The index in `base` of the range holding `value`. */
+function rangeOf(value: number, base: readonly number[]): number {
+  let i = base.length - 1;
+  while (base[i]! > value) i--;
+  return i;
+}
+
+/**
+ * A raw DEFLATE stream of `blocks`, the last one final, each ended by its end-of-block code; the
+ * bits of the last byte after the final end code are `fill`. A dynamic block's code lengths are
+ * sent with a complete code length code, zero runs of 3 or more as symbols 17 and 18.
+ */
+function deflateBits(blocks: readonly DeflateBlock[], fill: 0 | 1 = 0): Uint8Array {
+  const w = new BitWriter();
+  blocks.forEach(({ tokens, lengths }, b) => {
+    w.put(b === blocks.length - 1 ? 1 : 0, 1);
+    const literalLengths = lengths?.literal ?? FIXED_LITERAL_LENGTHS;
+    const distanceLengths = lengths?.distance ?? FIXED_DISTANCE_LENGTHS;
+    if (lengths === undefined) w.put(1, 2);
+    else {
+      w.put(2, 2);
+      const all = [...literalLengths, ...distanceLengths];
+      const items: { symbol: number; extra?: [number, number] }[] = [];
+      for (let i = 0; i < all.length; ) {
+        let run = 0;
+        while (all[i + run] === 0 && run < 138) run++;
+        if (run >= 11) items.push({ symbol: 18, extra: [run - 11, 7] });
+        else if (run >= 3) items.push({ symbol: 17, extra: [run - 3, 3] });
+        else {
+          items.push({ symbol: all[i]! });
+          run = 1;
+        }
+        i += run;
+      }
+      const codeLengths = completeLengths([...new Set(items.map((t) => t.symbol))].sort((x, y) => x - y), 19);
+      const codes = canonicalCodes(codeLengths);
+      let hclen = 19;
+      while (hclen > 4 && codeLengths[CODE_LENGTH_ORDER[hclen - 1]!] === 0) hclen--;
+      w.put(literalLengths.length - 257, 5);
+      w.put(distanceLengths.length - 1, 5);
+      w.put(hclen - 4, 4);
+      for (let i = 0; i < hclen; i++) w.put(codeLengths[CODE_LENGTH_ORDER[i]!]!, 3);
+      for (const item of items) {
+        w.code(codes[item.symbol]!, codeLengths[item.symbol]!);
+        if (item.extra) w.put(...item.extra);
+      }
+    }
+    const literalCodes = canonicalCodes(literalLengths);
+    const distanceCodes = canonicalCodes(distanceLengths);
+    const symbol = (s: number) => {
+      if (!literalLengths[s]) throw new Error(`deflateBits: literal/length symbol ${s} has no code`);
+      w.code(literalCodes[s]!, literalLengths[s]!);
+    };
+    for (const token of tokens) {
+      if ("literal" in token) symbol(token.literal);
+      else {
+        const l = rangeOf(token.length, LENGTH_BASE);
+        symbol(257 + l);
+        w.put(token.length - LENGTH_BASE[l]!, LENGTH_EXTRA[l]!);
+        const d = rangeOf(token.distance, DISTANCE_BASE);
+        if (token.distanceCode) w.code(...token.distanceCode);
+        else if (!distanceLengths[d]) throw new Error(`deflateBits: distance symbol ${d} has no code`);
+        else w.code(distanceCodes[d]!, distanceLengths[d]!);
+        w.put(token.distance - DISTANCE_BASE[d]!, DISTANCE_EXTRA[d]!);
+      }
+    }
+    symbol(256);
+  });
+  return w.bytes(fill);
+}
+
+/** What Node's zlib and pako make of `stream`: its bytes, or the error both give. */
+function inflateBoth(stream: Uint8Array): Uint8Array | Error {
+  const outcome = (run: () => Uint8Array): Uint8Array | Error => {
+    try {
+      return run();
+    } catch (error) {
+      return error instanceof Error ? error : new Error(String(error));
+    }
+  };
+  const node = outcome(() => new Uint8Array(inflateRawSync(stream)));
+  const browser = outcome(() => inflateRaw(stream));
+  if (node instanceof Error !== browser instanceof Error || (!(node instanceof Error) && B.toHex(node) !== B.toHex(browser as Uint8Array))) {
+    throw new Error(`zlib and pako disagree on the stream ${B.toHex(stream)}`);
+  }
+  return node;
+}
+
+/** A stream both inflaters decode to `expected`, or refuse when `expected` is "refused". */
+function checkedStream(stream: Uint8Array, expected: Uint8Array | "refused"): Uint8Array {
+  const got = inflateBoth(stream);
+  if (expected === "refused" ? !(got instanceof Error) : got instanceof Error || B.toHex(got) !== B.toHex(expected)) {
+    throw new Error(`the stream ${B.toHex(stream)} gives ${got instanceof Error ? got.message : B.toHex(got)}`);
+  }
+  return stream;
+}
+
+/** 64 uint8 elements 1, 2, 3, 4, 1, 2...: four literals and a match (length 60, distance 4). */
+const REPEATS = Uint8Array.from({ length: 64 }, (_, i) => (i % 4) + 1);
+const REPEATS_TOKENS: readonly DeflateToken[] = [{ literal: 1 }, { literal: 2 }, { literal: 3 }, { literal: 4 }, { length: 60, distance: 4 }];
+/** A complete literal/length code for REPEATS_TOKENS: the four literals, the end code and length symbol 276 (lengths 59 to 66). */
+const REPEATS_LITERAL_LENGTHS = completeLengths([1, 2, 3, 4, 256, 276], 277);
+
+/** A valid file holding REPEATS as a "deflate" array whose stored payload is `stream`, built bit by bit. */
+function deflatedByHandCase(name: string, description: string, stream: Uint8Array): void {
+  checkedStream(stream, REPEATS);
+  const def: ArrayDef = { name: "a", dtype: "uint8", shape: [REPEATS.length], codec: "deflate", le: REPEATS };
+  const parts = B.canonicalParts({ alignment: 8, checksum: "crc32", arrays: [{ name: "a", dtype: "uint8", shape: def.shape, codec: "deflate", stored: stream }] });
+  const bytes = B.buildFile({ header: parts.header, data: parts.data, alignment: 8 });
+  // Not pako's output: re-encoding gives other bytes (spec/conformance.md, "deflatedByHand").
+  const { description: about, canonical, ...rest } = expectation(description, false, { major: 1, minor: 0 }, [def], { alignment: 8 }, ["deflate"]);
+  valid.push({ name, bytes, expected: { description: about, canonical, deflatedByHand: true, ...rest } });
+}
+
+deflatedByHandCase(
+  "codec-deflate-final-byte-bits",
+  'A "deflate" array of 64 uint8 (1, 2, 3, 4 repeated) whose stream is one fixed-Huffman block; the 7 bits of its last byte after the end-of-block code are ones, not zeros. Readers ignore them (FORMAT.md §5), as zlib does.',
+  deflateBits([{ tokens: REPEATS_TOKENS }], 1),
+);
+deflatedByHandCase(
+  "codec-deflate-one-distance-code",
+  'A "deflate" array of 64 uint8 (1, 2, 3, 4 repeated): one dynamic block whose distance code has a single code, of length 1 (distance 4, the code 0), which the block uses. An incomplete code, which RFC 1951 §3.2.7 and zlib allow: a reader that refuses every incomplete code refuses this file.',
+  deflateBits([{ tokens: REPEATS_TOKENS, lengths: { literal: REPEATS_LITERAL_LENGTHS, distance: lengthsOf(4, [[3, 1]]) } }]),
+);
+deflatedByHandCase(
+  "codec-deflate-no-distance-codes",
+  'A "deflate" array of 64 uint8 (1, 2, 3, 4 repeated) stored as 64 literals in one dynamic block whose distance code has no code at all (one distance code length, 0), as RFC 1951 §3.2.7 allows for a block without matches.',
+  deflateBits([{ tokens: Array.from(REPEATS, (literal) => ({ literal })), lengths: { literal: completeLengths([1, 2, 3, 4, 256], 257), distance: [0] } }]),
+);
+deflatedByHandCase(
+  "codec-deflate-end-of-block-only-code",
+  'A "deflate" array of 64 uint8 (1, 2, 3, 4 repeated): a fixed-Huffman block holding the data, then a final dynamic block whose literal/length code is the end-of-block code alone, of length 1 (and whose distance code is complete). zlib allows a single code of length 1 in a literal/length code too.',
+  deflateBits([{ tokens: REPEATS_TOKENS }, { tokens: [], lengths: { literal: lengthsOf(257, [[256, 1]]), distance: [1, 1] } }]),
+);
+
 // -- the worked examples of FORMAT.md §10 ----------------------------------------------------
 
 interface WorkedExample {
@@ -762,6 +969,18 @@ handBuiltCase(
     return B.buildFile({ header: future, minor: 7, data, alignment: 8 });
   },
   { version: { major: 1, minor: 7 } },
+);
+
+handBuiltCase(
+  "newer-minor-version-1",
+  "Version 1.1 with a key a 1.0 reader does not know, at the top level and in an entry: the m of FORMAT.md §2.3 is the minor version of the file format a reader implements (0 for every reader of this specification), not the second number of the specification's version, so a reader of specification 1.1.1 must ignore them and read the file. One that took itself for a reader of 1.1 would refuse the keys (HEADER_INVALID).",
+  SMALL,
+  { alignment: 8 },
+  ({ header, data }) => {
+    const [a, b] = header.arrays;
+    return B.buildFile({ header: { ...header, arrays: [{ ...a, units: "m/s" }, b], writer: "a writer of 1.1" }, minor: 1, data, alignment: 8 });
+  },
+  { version: { major: 1, minor: 1 } },
 );
 
 handBuiltCase(
@@ -1212,6 +1431,31 @@ bad("entry-order-name-before-dims", "DUPLICATE_NAME", 11, "A second entry that r
   badRead("codec-error-empty-payload-zero-size", "CODEC_ERROR", 23, 'codec "deflate", shape [0] and byteLength 0: even an empty array needs a DEFLATE stream (the shortest is 03 00).', codecFile(new Uint8Array(0), "uint8", [0], "deflate"), "a");
   badRead("codec-error-shuffle-short", "CODEC_ERROR", 23, 'codec "shuffle+deflate" for float32 of shape [4] (16 bytes), with a stream of 15 bytes.', codecFile(B.rawDeflate(new Uint8Array(15), 6), "float32", [4], "shuffle+deflate"), "a");
   badRead("codec-error-trailing-bytes", "CODEC_ERROR", 23, "A complete deflate stream of the right 64 bytes followed by 3 more bytes inside the payload: data no reader would see, so it is refused.", codecFile(B.concat(B.rawDeflate(pattern, 6), Uint8Array.of(1, 2, 3)), "uint8", [64], "deflate"), "a");
+  // Which DEFLATE streams are valid (FORMAT.md §5): those zlib's inflate accepts. Built bit by bit.
+  badRead(
+    "codec-error-incomplete-literal-length-code",
+    "CODEC_ERROR",
+    23,
+    'A "deflate" array of one uint8 whose stream is one dynamic block with an incomplete literal/length code: the literal 1 has a code of length 1 and the end-of-block code one of length 2, so a quarter of the code space is no code. zlib, and every reader using it, refuses the code set ("invalid literal/lengths set"); an inflater that accepts incomplete codes decodes the byte 1, exactly nbytes.',
+    codecFile(checkedStream(deflateBits([{ tokens: [{ literal: 1 }], lengths: { literal: lengthsOf(257, [[1, 1], [256, 2]]), distance: [1, 1] } }]), "refused"), "uint8", [1], "deflate"),
+    "a",
+  );
+  badRead(
+    "codec-error-unused-code",
+    "CODEC_ERROR",
+    23,
+    'The stream of valid/codec-deflate-one-distance-code (a distance code of one code of length 1: the bit 0), except that its match sends the bit 1, which is no code. zlib refuses it ("invalid distance code"); an inflater that reads either bit as the one distance decodes the same 64 bytes.',
+    codecFile(checkedStream(deflateBits([{ tokens: [...REPEATS_TOKENS.slice(0, 4), { length: 60, distance: 4, distanceCode: [1, 1] }], lengths: { literal: REPEATS_LITERAL_LENGTHS, distance: lengthsOf(4, [[3, 1]]) } }]), "refused"), "uint8", [64], "deflate"),
+    "a",
+  );
+  badRead(
+    "codec-error-32-distance-code-lengths",
+    "CODEC_ERROR",
+    23,
+    'A "deflate" array of 64 uint8 (1, 2, 3, 4 repeated) whose dynamic block header lists 32 distance code lengths, the last two zero. The 5-bit field of RFC 1951 §3.2.7 can say 32, but distance codes 30 and 31 do not exist, and zlib refuses more than 30 lengths ("too many length or distance symbols"); an inflater that reads what the field says decodes the 64 bytes.',
+    codecFile(checkedStream(deflateBits([{ tokens: REPEATS_TOKENS, lengths: { literal: REPEATS_LITERAL_LENGTHS, distance: lengthsOf(32, [[3, 1], [4, 1]]) } }]), "refused"), "uint8", [64], "deflate"),
+    "a",
+  );
   badRead("limit-decoded-bytes", "LIMIT_EXCEEDED", 23, 'A "deflate" array of shape [2147483648] uint8 (2 GiB decoded, more than the default maxDecodedBytes of 1 GiB): refused before anything is allocated or inflated. The file itself is valid.', codecFile(Uint8Array.of(0x03, 0x00), "uint8", [2147483648], "deflate"), "a");
 }
 
@@ -1419,6 +1663,19 @@ streamCase(
   ["dtype-float32"],
   [{ messageIndex: 1, code: "TRUNCATED", recoverable: false }],
 );
+{
+  // A non-zero byte in the padding after the header, then the end of the stream before D.
+  const bytes = caseBytes("order-fortran");
+  const padding = 20 + new DataView(bytes.buffer, bytes.byteOffset).getUint32(12, true);
+  if (dataStartOf("order-fortran") - padding < 3) throw new Error("truncated-in-header-padding-after-bad-byte needs 3 bytes of padding");
+  streamCase(
+    "truncated-in-header-padding-after-bad-byte",
+    "The second message's first padding byte after its header is 0x01, and the stream ends one byte later, before the data section: TRUNCATED for message 1 (check 20 comes before check 21's BAD_PADDING, as in a file), not BAD_PADDING.",
+    [caseBytes("dtype-float32"), poke(bytes, padding, 0x01).subarray(0, padding + 2)],
+    ["dtype-float32"],
+    [{ messageIndex: 1, code: "TRUNCATED", recoverable: false }],
+  );
+}
 streamCase(
   "not-a-message-after-the-last",
   "One byte (a line feed) after a whole message: it is not the start of another one, BAD_MAGIC for message 1 (never TRAILING_BYTES in a stream).",

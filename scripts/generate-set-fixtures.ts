@@ -216,6 +216,17 @@ indexCase("shard-dot-dot", "SET_INVALID", "A shard named ..", renamed(FIRST, "..
 indexCase("shard-control-character", "SET_INVALID", "A shard name holding U+0000.", renamed(FIRST, "model\u0000.ndp"));
 indexCase("shard-empty-name", "SET_INVALID", "A shard named by the empty string.", renamed(FIRST, ""));
 indexCase("shard-unknown-extension", "SET_INVALID", "A shard that is neither .ndp nor .safetensors.", renamed(FIRST, "pytorch_model-00001-of-00002.bin"));
+indexCase("shard-upper-case-extension", "SET_INVALID", "A shard named with the extension .NDP: extensions are compared as written (FORMAT.md §12.1), so it names no format.", renamed(FIRST, FIRST.replace(/\.ndp$/, ".NDP")));
+indexCase("index-byte-order-mark", "SET_INVALID", "The index of ndpack-two-shards preceded by a UTF-8 byte order mark (EF BB BF): only white space may surround the object (FORMAT.md §12.2).", Uint8Array.of(0xef, 0xbb, 0xbf, ...new TextEncoder().encode(edited(() => {}))));
+invalid.push({
+  name: "index-unknown-key-fraction",
+  code: "SET_INVALID",
+  when: "index",
+  description: "The index of hf-safetensors with one more top-level key, holding 0.5: unknown keys are ignored once the index has passed the rules of FORMAT.md §12.2, whose number rule (outside metadata, a non-negative integer) applies to them too. Hugging Face's tools write metadata and weight_map only.",
+  indexName: "model.safetensors.index.json",
+  indexText: pythonIndexText({ metadata: { total_size: hfTotal(HF) }, weight_map: hfWeightMap(HF), dropout: 0.5 }),
+  shards: HF,
+});
 indexCase("shard-unsafe-in-ndpack-only", "SET_INVALID", "ndpack.shards lists ../x, which weight_map does not use.", edited((i) => (i.ndpack.shards["../x.ndp"] = { size: 1, header_crc32: 0 })));
 indexCase("shard-not-in-index", "SET_INVALID", "ndpack.shards lists a shard (present in the folder) that no array of weight_map maps to.", edited((i) => {
   i.ndpack.shards[FIRST.replace("00001", "00003")] = i.ndpack.shards[FIRST];
@@ -309,6 +320,73 @@ readCase({
   const file = TWO_FILES[0]!.slice();
   file[file.length - 10]! ^= 0x01;
   readCase({ name: "shard-payload-damaged", code: "CHECKSUM", array: EMBED.name, description: "A bit flipped in the first shard's payload (the header is intact, so the shard matches the index): its CRC fails when read.", shards: TWO, replace: { [FIRST]: file } });
+}
+{
+  // Shorter than the field that says where the header ends, with the size the index gives (FORMAT.md §12.3 step 3).
+  const file = TWO_FILES[0]!.slice(0, 10);
+  readCase({
+    name: "shard-shorter-than-preamble",
+    code: "FILE_CHANGED",
+    array: EMBED.name,
+    description: "The first shard is the first 10 bytes of a .ndp file (its magic and version), and the index gives that size and their CRC-32: too short to say where its header ends, so it is not the shard the index describes (FILE_CHANGED, step 3), not a TRUNCATED file (step 4).",
+    shards: TWO,
+    replace: { [FIRST]: file },
+    indexText: edited((i) => (i.ndpack.shards[FIRST] = { size: file.length, header_crc32: B.crc32(file) })),
+  });
+}
+{
+  const shards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [array("w", "float32", [2])] }];
+  const file = shardBytes(shards[0]!).slice(0, 4);
+  const index = ndpackIndexObject(shards, shards.map(shardBytes));
+  index.ndpack.shards[shards[0]!.name] = { size: file.length, header_crc32: B.crc32(file) };
+  readCase({
+    name: "shard-shorter-than-length-field",
+    code: "FILE_CHANGED",
+    array: "w",
+    indexName: "model.safetensors.index.json",
+    indexText: `${JSON.stringify(index, null, 2)}\n`,
+    description: "A .safetensors shard of 4 bytes, half its 8-byte header length field, whose size and CRC-32 the index gives: FILE_CHANGED (step 3), not TRUNCATED (step 4).",
+    shards,
+    replace: { [shards[0]!.name]: file },
+  });
+}
+
+/** A .safetensors file of this header text (padded with spaces as the reference writer pads it) and data. */
+function rawSafetensors(header: string, data: Uint8Array): Uint8Array {
+  const text = header.padEnd(B.alignUp(8 + header.length, 8) - 8, " ");
+  const out = new Uint8Array(8 + text.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(text.length), true);
+  out.set(new TextEncoder().encode(text), 8);
+  out.set(data, 8 + text.length);
+  return out;
+}
+
+/** A set of one .safetensors shard whose bytes are `file` (holding `arrays`), with an ndpack index that matches it. */
+function safetensorsCase(name: string, code: string, description: string, arrays: readonly ArrayDef[], file: Uint8Array): void {
+  const shards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays }];
+  readCase({ name, code, array: arrays[0]!.name, indexName: "model.safetensors.index.json", indexText: writeSetIndex([written(shards[0]!, file)]), description, shards, replace: { [shards[0]!.name]: file } });
+}
+{
+  const a = array("a", "float32", [4]);
+  const b = array("b", "float32", [4]);
+  safetensorsCase(
+    "safetensors-overlap",
+    "OVERLAP",
+    'A .safetensors shard (matching the index) whose tensors overlap: "a" at data_offsets [0, 16], "b" at [8, 24], 24 bytes of data. FORMAT.md §12.3 step 4 (the reference loader\'s validate): OVERLAP.',
+    [a, b],
+    rawSafetensors('{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}}', seededBytes(24, 77)),
+  );
+}
+{
+  const w = array("w", "float32", [4]);
+  const entry = '"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}';
+  safetensorsCase(
+    "safetensors-duplicate-name",
+    "DUPLICATE_NAME",
+    'A .safetensors shard (matching the index) whose header names the tensor "w" twice, with the same entry: a JSON parser that keeps one of them reads a valid file; FORMAT.md §12.3 step 4 refuses it (DUPLICATE_NAME).',
+    [w],
+    rawSafetensors(`{${entry},${entry}}`, w.le),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ describe("invalid sets (fixtures/sets/invalid)", () => {
   });
 
   test("the vectors name every check: each SET_INVALID rule of §12.3 has a case", () => {
-    expect(new Set(vectors.invalid.map((c) => c.code))).toEqual(new Set(["SET_INVALID", "UNSUPPORTED_VERSION", "IO_ERROR", "FILE_CHANGED", "HEADER_TOO_LARGE", "CHECKSUM"]));
+    expect(new Set(vectors.invalid.map((c) => c.code))).toEqual(new Set(["SET_INVALID", "UNSUPPORTED_VERSION", "IO_ERROR", "FILE_CHANGED", "HEADER_TOO_LARGE", "CHECKSUM", "OVERLAP", "DUPLICATE_NAME"]));
   });
 });
 
