@@ -302,7 +302,8 @@ function checkAlignment(alignment: unknown): number {
   return alignment as number;
 }
 
-function checkLevel(level: unknown): number {
+/** Checks a DEFLATE level option (0 to 9, default 6 as in zlib): `encode`'s, and `toNpz`'s. Not part of the public API. */
+export function checkLevel(level: unknown): number {
   if (level === undefined) return DEFAULT_COMPRESSION_LEVEL;
   if (!Number.isInteger(level) || (level as number) < 0 || (level as number) > 9) {
     throw new NdpackError("INVALID_ARGUMENT", `compressionLevel must be an integer from 0 to 9, got ${String(level)}`, { field: "compressionLevel" });

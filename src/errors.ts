@@ -232,7 +232,7 @@ export function checkNameList(names: unknown, fn: string): void {
 }
 
 /** An option that takes one of a few values: `fallback` when absent, INVALID_ARGUMENT naming `what` for any other value. */
-export function oneOf<T extends string | boolean>(value: unknown, allowed: readonly T[], fallback: T, what: string): T {
+export function oneOf<T extends string | boolean | number>(value: unknown, allowed: readonly T[], fallback: T, what: string): T {
   if (value === undefined) return fallback;
   if ((allowed as readonly unknown[]).includes(value)) return value as T;
   throw new NdpackError("INVALID_ARGUMENT", `${what} must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(value)}`, { field: what });

@@ -174,6 +174,8 @@ const PREFETCH_READ_BYTES = 1 << 20;
 class CountingSource implements ByteSource {
   bytesRead = 0;
   readCount = 0;
+  /** The source's size when it was opened: a source that shrinks later gives short reads (FILE_CHANGED), never shorter arrays. */
+  readonly size: number;
   /** Header reads kept for reuse, in the order they were made; empty once the header is read. */
   #windows: { offset: number; bytes: Uint8Array }[] = [];
   #windowBytes = 0;
@@ -182,10 +184,10 @@ class CountingSource implements ByteSource {
   #readAhead = false;
   constructor(
     readonly inner: ByteSource,
+    size: number,
     readonly firstReadBytes = FIRST_READ_BYTES,
-  ) {}
-  get size(): number {
-    return this.inner.size;
+  ) {
+    this.size = size;
   }
   /** Starts or stops keeping reads for the header reader. */
   set readAhead(on: boolean) {
@@ -221,8 +223,7 @@ class CountingSource implements ByteSource {
     if (kept !== undefined) return kept;
     const ahead = this.#readAhead ? Math.max(wanted, Math.min(this.#windows.length === 0 ? this.firstReadBytes : HEADER_READ_AHEAD, this.size - offset)) : wanted;
     const bytes = await readExactly(this.inner, offset, ahead, options?.signal);
-    this.bytesRead += bytes.length;
-    this.readCount++;
+    this.#counted(bytes.length);
     if (!this.#readAhead) return bytes;
     this.#keep(offset, bytes);
     return bytes.subarray(0, wanted);
@@ -244,8 +245,7 @@ class CountingSource implements ByteSource {
       .filter(({ offset, length }) => length > 0 && this.#fromWindows(offset, length) === undefined);
     const reads = coalesceRanges(missing).flatMap((read) => (read.length <= PREFETCH_READ_BYTES ? [read] : coalesceRanges(read.members.map((i) => missing[i]!), 0)));
     const kept = (offset: number, bytes: Uint8Array) => {
-      this.bytesRead += bytes.length;
-      this.readCount++;
+      this.#counted(bytes.length);
       this.#keep(offset, bytes);
     };
     const inner = this.inner;
@@ -277,9 +277,14 @@ class CountingSource implements ByteSource {
   /** A payload read with its CRC (never during the header: nothing is kept). */
   async readWithCrc32(offset: number, length: number, crcLength: number, options?: { signal?: AbortSignal }): Promise<CheckedBytes> {
     const checked = await abortable(options?.signal, () => readWithCrc32(this.inner, offset, Math.max(0, Math.min(length, this.size - offset)), crcLength, options?.signal));
-    this.bytesRead += checked.bytes.length;
-    this.readCount++;
+    this.#counted(checked.bytes.length);
     return checked;
+  }
+  /** Counts a read of `length` bytes; one of none never reached the source (readExactly answers it). */
+  #counted(length: number): void {
+    if (length === 0) return;
+    this.bytesRead += length;
+    this.readCount++;
   }
 }
 
@@ -301,6 +306,7 @@ class SourceReader implements NdpackReader {
   readonly #borrowed: boolean;
   readonly path: string | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
   readonly #pending = new Set<Promise<unknown>>();
 
   constructor(source: CountingSource, container: Container, path: string | undefined, maxDecodedBytes: number) {
@@ -571,11 +577,14 @@ class SourceReader implements NdpackReader {
     return { ok: arrays.every((a) => a.ok), checksum, arrays };
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await Promise.allSettled(this.#pending);
-    await this.#source.inner.close?.();
+  close(): Promise<void> {
+    // Every call resolves once the source is closed, not only the first.
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      await Promise.allSettled(this.#pending);
+      await this.#source.inner.close?.();
+    })();
+    return this.#closing;
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -590,11 +599,14 @@ function nameIndex(arrays: readonly ArrayInfo[]): NameIndex {
   return { names, indexOf: (name) => positions.get(name) };
 }
 
-function checkSource(source: unknown): asserts source is ByteSource {
+/** The size of `source`, read once (a getter may answer differently later), or INVALID_ARGUMENT when it is not a ByteSource. */
+function checkSource(source: unknown): number {
   const candidate = source as Partial<ByteSource> | null;
-  if (candidate === null || typeof candidate !== "object" || typeof candidate.read !== "function" || !Number.isSafeInteger(candidate.size) || (candidate.size as number) < 0) {
+  const size = candidate !== null && typeof candidate === "object" ? candidate.size : undefined;
+  if (candidate === null || typeof candidate !== "object" || typeof candidate.read !== "function" || !Number.isSafeInteger(size) || (size as number) < 0) {
     throw new NdpackError("INVALID_ARGUMENT", "source must be a ByteSource: an object with a non-negative integer size and a read(offset, length) method", { field: "source" });
   }
+  return size as number;
 }
 
 /** Runs a header reader on the source, the first bytes served from memory, the ranges it announces read ahead. */
@@ -654,14 +666,13 @@ function chooseFormat(head: Uint8Array, size: number, options: OpenSourceOptions
  * ```
  */
 export async function openSource(source: ByteSource, options: OpenSourceOptions = {}): Promise<NdpackReader> {
-  checkSource(source);
+  const size = checkSource(source);
   try {
     checkOptionNames(options, OPEN_SOURCE_OPTIONS, "openSource");
     const limits = resolveLimits(options);
-    const size = source.size;
     const firstRead = options.firstReadBytes ?? FIRST_READ_BYTES;
     if (!Number.isSafeInteger(firstRead) || firstRead < 1) throw new NdpackError("INVALID_ARGUMENT", `firstReadBytes must be a positive integer, got ${String(firstRead)}`, { field: "firstReadBytes" });
-    const counting = new CountingSource(source, firstRead);
+    const counting = new CountingSource(source, size, firstRead);
     counting.readAhead = true;
     const head = await counting.read(0, Math.min(size, SNIFF_BYTES), options);
     const format = chooseFormat(head, size, options);
@@ -671,7 +682,11 @@ export async function openSource(source: ByteSource, options: OpenSourceOptions 
     counting.readAhead = false;
     return new SourceReader(counting, container, options.name, limits.maxDecodedBytes);
   } catch (error) {
-    await source.close?.().catch(() => undefined);
+    try {
+      await source.close?.();
+    } catch {
+      // The source failing to close (or a close that is not async) must not hide why opening failed.
+    }
     throw withPath(error, options?.name);
   }
 }

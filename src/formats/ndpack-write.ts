@@ -17,7 +17,7 @@
  */
 import { DTYPES, isDtype, unknownDtypeMessage, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { checkShape, ENCODE_OPTIONS, layoutHead, planEncoding, resolveEncodeOptions, type ArraySpec, type EncodeOptions } from "../encode.js";
-import { checkOptionNames, NdpackError } from "../errors.js";
+import { checkOptionNames, NdpackError, oneOf } from "../errors.js";
 import { CODECS, MAX_ALIGNMENT, type ByteOrder, type Checksum, type Codec, type Order } from "../format.js";
 import { elementCount } from "../header.js";
 import { nextRecordOffset } from "../layout.js";
@@ -162,9 +162,7 @@ interface RecordWrite {
  */
 export function planNdpackWrite(arrays: readonly ArrayPlan[], options: NdpackPlanOptions = {}): WriteSteps {
   checkOptionNames(options, { ...ENCODE_OPTIONS, header: true } satisfies Record<keyof NdpackPlanOptions, true>, "planWrite");
-  if (options.header !== undefined && options.header !== "exact" && options.header !== "reserved") {
-    throw new NdpackError("INVALID_ARGUMENT", `header must be "exact" or "reserved", got ${JSON.stringify(options.header)}`, { field: "header" });
-  }
+  oneOf(options.header, ["exact", "reserved"], "exact", "header");
   const file = declareArrays(
     arrays.map((array) => ({ name: array.name, dtype: array.dtype.name, shape: array.shape, order: array.order, ...(array.codec === undefined ? {} : { codec: array.codec }) })),
     options,

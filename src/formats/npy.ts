@@ -5,6 +5,7 @@
  * @module
  */
 import type { ArrayInfo, NdArray } from "../decode.js";
+import type { Dtype } from "../dtypes.js";
 import type { Codec } from "../format.js";
 import { NdpackError } from "../errors.js";
 import { FIRST_READ_BYTES } from "../header.js";
@@ -31,11 +32,19 @@ export function plainArray(info: ArrayInfo, bytes: Uint8Array, options: ToArrayO
   return viewOrCopy({ name: info.name, dtype: info.dtype, shape: info.shape, order: info.order, byteOrder: info.byteOrder, payload: bytes, fresh: false, stored: { codec: info.codec, offset: info.offset, byteLength: info.byteLength } }, options.copy);
 }
 
+/** The `voidDtype` option for a .npy file: one dtype name (a .npz's may name one per array). Not part of the public API. */
+export function npyVoidDtype(option: unknown): Dtype | undefined {
+  if (option !== undefined && typeof option !== "string") throw new NdpackError("INVALID_ARGUMENT", "voidDtype for a .npy file must be one dtype name", { field: "voidDtype" });
+  return option as Dtype | undefined;
+}
+
+/** A .npy file holds one array: INVALID_ARGUMENT for `count` other than 1. */
+function oneArray(count: number): void {
+  if (count !== 1) throw new NdpackError("INVALID_ARGUMENT", `a .npy file holds exactly one array, got ${count}`, { field: "arrays" });
+}
+
 function* readNpyContainer(size: number, options: ContainerOptions): RangeSteps<Container> {
-  if (options.voidDtype !== undefined && typeof options.voidDtype !== "string") {
-    throw new NdpackError("INVALID_ARGUMENT", "voidDtype for a .npy file must be one dtype name", { field: "voidDtype" });
-  }
-  const resolved = resolveNpyOptions({ voidDtype: options.voidDtype, maxHeaderBytes: options.maxHeaderBytes, maxDims: options.maxDims });
+  const resolved = resolveNpyOptions({ voidDtype: npyVoidDtype(options.voidDtype), maxHeaderBytes: options.maxHeaderBytes, maxDims: options.maxDims });
   const layout = yield* npyLayoutSteps(storedHead(0), size, FIRST_READ_BYTES, resolved);
   const info = npyArrayInfo(options.npyName ?? "array", layout, { codec: "none", offset: layout.dataStart, byteLength: layout.nbytes });
   const range = { offset: layout.dataStart, length: layout.nbytes };
@@ -64,11 +73,11 @@ export const NPY_FORMAT: FileFormat = {
   readContainer: readNpyContainer,
   write: (arrays, options) => {
     const list = arrays instanceof Map ? [...arrays.values()] : Array.isArray(arrays) ? arrays.map((pair) => (pair as readonly [string, unknown])[1]) : Object.values(arrays as object);
-    if (list.length !== 1) throw new NdpackError("INVALID_ARGUMENT", `a .npy file holds exactly one array, got ${list.length}`, { field: "arrays" });
+    oneArray(list.length);
     return toNpy(list[0] as Parameters<typeof toNpy>[0], options);
   },
   planWrite: (arrays, options) => {
-    if (arrays.length !== 1) throw new NdpackError("INVALID_ARGUMENT", `a .npy file holds exactly one array, got ${arrays.length}`, { field: "arrays" });
+    oneArray(arrays.length);
     return planNpyWrite(arrays[0]!, options);
   },
 };

@@ -28,6 +28,8 @@ import type { Container, ContainerOptions, FileFormat } from "./types.js";
 const NPY_HEAD_BYTES = 512;
 /** Compressed bytes first read while looking for a deflated member's .npy header; doubled while too few. */
 const INFLATE_STEP = 4096;
+/** Compressed bytes searched for a deflated member's head beyond its length and a quarter: far more than a deflate stream's overhead. */
+const HEAD_SEARCH_SLACK_BYTES = 64 * 1024;
 /** Room for a local header's extra field longer than its central record's (alignment padding). */
 const LOCAL_EXTRA_SLACK_BYTES = 1024;
 /**
@@ -47,9 +49,13 @@ const MEMBER_HEAD_PREFETCH_BYTES = { stored: NPY_HEAD_BYTES + LOCAL_EXTRA_SLACK_
 function* memberHead(member: ZipEntry, length: number): RangeSteps<Uint8Array> {
   const wanted = Math.min(length, member.size);
   if (member.method === "stored") return yield { offset: member.dataStart, length: wanted };
+  // A deflate stream gives its first `wanted` bytes from about as many compressed ones (stored
+  // blocks add 5 bytes in 64 KiB): one that gives fewer from this many (empty blocks, a claimed
+  // compressed size of gigabytes) is refused here rather than read to its end.
+  const most = Math.min(member.compressedSize, wanted + (wanted >>> 2) + HEAD_SEARCH_SLACK_BYTES);
   let head: Uint8Array = new Uint8Array(0);
   let failure: unknown;
-  for (let step = Math.min(INFLATE_STEP, member.compressedSize); head.length < wanted; step = Math.min(2 * step, member.compressedSize)) {
+  for (let step = Math.min(INFLATE_STEP, most); head.length < wanted; step = Math.min(2 * step, most)) {
     const compressed: Uint8Array = yield { offset: member.dataStart, length: step };
     try {
       head = inflatePrefix(compressed, wanted, member.name);
@@ -57,7 +63,7 @@ function* memberHead(member: ZipEntry, length: number): RangeSteps<Uint8Array> {
       failure = cause instanceof NdpackError ? cause.cause : cause;
       break;
     }
-    if (step === member.compressedSize) break;
+    if (step === most) break;
   }
   if (failure !== undefined || head.length < wanted) {
     throw new NdpackError("CODEC_ERROR", `zip: member "${member.name}" is not a valid deflate stream${failure instanceof Error ? ` (${failure.message})` : ""}`, { array: member.name, offset: member.dataStart, cause: failure });
@@ -72,7 +78,7 @@ function* readNpzContainer(size: number, options: ContainerOptions): Prefetching
   const voidOption = options.voidDtype;
   checkVoidDtypeOption(voidOption);
   // After each local header: a deflated member's first inflate step, or a stored one's .npy header, with room for a local extra field (alignment padding).
-  const members = sortMembers(yield* zipDirectorySteps(size, { maxEntries: maxArrays, memberHeadBytes: MEMBER_HEAD_PREFETCH_BYTES }));
+  const members = sortMembers(yield* zipDirectorySteps(size, { maxEntries: maxArrays, maxDirectoryBytes: npyOptions.maxHeaderBytes, memberHeadBytes: MEMBER_HEAD_PREFETCH_BYTES }));
 
   let extra = noNdpackMember();
   const ndpackMember = members.ndpack;

@@ -50,15 +50,6 @@ export function checkDtype(value: unknown, option: string): Dtype {
   return value;
 }
 
-/** Checks a DEFLATE level option (0 to 9, default 6 as in zlib). */
-export function checkLevel(level: unknown): number {
-  if (level === undefined) return 6;
-  if (!Number.isInteger(level) || (level as number) < 0 || (level as number) > 9) {
-    throw new NdpackError("INVALID_ARGUMENT", `compressionLevel must be an integer from 0 to 9, got ${String(level)}`, { field: "compressionLevel" });
-  }
-  return level as number;
-}
-
 /** Checks a metadata option: a plain object (or none). */
 export function checkMetadata(metadata: unknown): Readonly<Record<string, unknown>> {
   if (metadata === undefined) return {};

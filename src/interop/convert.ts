@@ -26,6 +26,7 @@ import { booleanOption, checkOptionNames, NdpackError } from "../errors.js";
 import { LIMIT_OPTIONS } from "../format.js";
 import { checkLimit, checkTotalDecoded, DEFAULT_MAX_TOTAL_DECODED_BYTES } from "./common.js";
 import { sniffFormat } from "../formats/index.js";
+import { npyVoidDtype } from "../formats/npy.js";
 import { fromNpy, toNpy } from "./npy.js";
 import { fromNpz, toNpz } from "./npz.js";
 import { fromSafetensors, toSafetensors } from "./safetensors.js";
@@ -57,8 +58,7 @@ export interface ToNdpackOptions extends EncodeOptions {
 function readForeign(bytes: Uint8Array, format: InteropFormat, options: ToNdpackOptions): { arrays: Map<string, NdArray>; metadata: Readonly<Record<string, unknown>> } {
   switch (format) {
     case "npy": {
-      const voidDtype = options.voidDtype;
-      if (voidDtype !== undefined && typeof voidDtype !== "string") throw new NdpackError("INVALID_ARGUMENT", "voidDtype for a .npy file must be one dtype name", { field: "voidDtype" });
+      const voidDtype = npyVoidDtype(options.voidDtype);
       const name = options.name ?? "array";
       const array = fromNpy(bytes, voidDtype === undefined ? {} : { voidDtype });
       return { arrays: new Map([[name, { ...array, name }]]), metadata: {} };

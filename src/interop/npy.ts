@@ -31,8 +31,8 @@ import { runOnBytes, type RangeSteps } from "../io/steps.js";
 import { checkCopy, inputBytes, type DecodeInput, type NdArray, type DecodedArray } from "../decode.js";
 import { DTYPES, DTYPE_NAMES, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { prepareArray, type ArrayInput, type PreparedArray } from "../encode.js";
-import { checkOptionNames, NdpackError, overLimit } from "../errors.js";
-import { DEFAULT_LIMITS, type ByteOrder, type Order } from "../format.js";
+import { checkOptionNames, NdpackError, oneOf, overLimit } from "../errors.js";
+import { BYTE_ORDERS, DEFAULT_LIMITS, type ByteOrder, type Order } from "../format.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
 import { checkDtype, checkLimit, sizeOf, viewOrCopy, type CopyMode } from "./common.js";
 import { inMemory, writeToBytes, type ArrayPlan, type WriteSteps } from "../formats/write.js";
@@ -61,6 +61,7 @@ const NPY_MAX_PREFIX_SIZE = 12;
 
 /** The .npy format versions. */
 export type NpyVersion = 1 | 2 | 3;
+const NPY_VERSIONS: readonly NpyVersion[] = [1, 2, 3];
 
 /** An array read from a .npy file: the core's {@link NdArray} without a name (a .npy file has none), still discriminated by `dtype`. */
 export type NpyArray = { [D in Dtype]: Omit<DecodedArray<D>, "name"> }[Dtype];
@@ -543,12 +544,9 @@ export function npyByteOrder(dtype: DtypeInfo, requested: ByteOrder): ByteOrder 
  * padding to a multiple of 64 ending in `\n`.
  */
 export function writeNpyHeader(array: Pick<PreparedArray, "dtype" | "shape" | "order">, options: NpyWriteOptions = {}): Uint8Array {
-  const byteOrder = options.byteOrder ?? "little";
-  if (byteOrder !== "little" && byteOrder !== "big") throw new NdpackError("INVALID_ARGUMENT", `byteOrder must be "little" or "big", got ${JSON.stringify(byteOrder)}`, { field: "byteOrder" });
+  const byteOrder = oneOf(options.byteOrder, BYTE_ORDERS, "little", "byteOrder");
   const requested = options.version;
-  if (requested !== undefined && requested !== 1 && requested !== 2 && requested !== 3) {
-    throw new NdpackError("INVALID_ARGUMENT", `version must be 1, 2 or 3, got ${JSON.stringify(requested)}`, { field: "version" });
-  }
+  if (requested !== undefined) oneOf(requested, NPY_VERSIONS, 1, "version");
   const { shape, order } = array;
   let dict = `{'descr': '${descrOf(array.dtype, npyByteOrder(array.dtype, byteOrder))}', 'fortran_order': ${order === "F" ? "True" : "False"}, 'shape': ${shapeRepr(shape)}, }`;
   if (shape.length > 0) dict += " ".repeat(Math.max(0, GROWTH_AXIS_MAX_DIGITS - String(shape[order === "F" ? shape.length - 1 : 0]).length));

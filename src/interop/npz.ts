@@ -24,12 +24,12 @@
 import { runOnBytes } from "../io/steps.js";
 import { checkCopy, inputBytes, type DecodeInput, type NdArray } from "../decode.js";
 import { isDtype, type Dtype } from "../dtypes.js";
-import { entriesOf, prepareArray, type ArraysInput } from "../encode.js";
+import { checkLevel, entriesOf, prepareArray, type ArraysInput } from "../encode.js";
 import { booleanOption, checkOptionNames, NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS, type ByteOrder } from "../format.js";
 import { parseHeaderJson, setOwn, stringifyJson } from "../json.js";
 import { decodeUtf8, utf8Encoder } from "../bytes.js";
-import { checkLevel, checkLimit, checkMetadata, checkTotalDecoded, DEFAULT_MAX_TOTAL_DECODED_BYTES, checkName, viewOrCopy, type CopyMode, type ForeignPayload } from "./common.js";
+import { checkLimit, checkMetadata, checkTotalDecoded, DEFAULT_MAX_TOTAL_DECODED_BYTES, checkName, viewOrCopy, type CopyMode, type ForeignPayload } from "./common.js";
 import { npyByteOrder, npyLayoutSteps, resolveNpyOptions, storedHead, writeNpyHeader, type NpyLayout } from "./npy.js";
 import { checkInflatedSize, planZipWrite, readZipDirectory, readZipMember, type ZipEntry, type ZipMemberPlan } from "./zip.js";
 import { inMemory, writeToBytes, type ArrayPlan, type WriteSteps } from "../formats/write.js";

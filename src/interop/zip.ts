@@ -30,6 +30,8 @@ const SIG = {
 
 const LOCAL_HEADER_SIZE = 30;
 const CENTRAL_HEADER_SIZE = 46;
+/** The largest central directory record: its fixed part, then a name, an extra field and a comment of up to 65535 bytes each. */
+const MAX_CENTRAL_RECORD_SIZE = CENTRAL_HEADER_SIZE + 3 * 65535;
 const END_SIZE = 22;
 const ZIP64_END_SIZE = 56;
 const ZIP64_LOCATOR_SIZE = 20;
@@ -185,7 +187,7 @@ function readZip64Extra(view: DataView, extraAt: number, extraLength: number, wa
  * bytes it needs (the first 4, the end records, the directory, each local header), and
  * {@link readZipDirectory} (memory) and the lazy reader (any `ByteSource`) hand them over.
  */
-export function* zipDirectorySteps(inputLength: number, limits: { maxEntries: number; memberHeadBytes?: Readonly<Record<ZipMethod, number>> }): PrefetchingSteps<ZipEntry[]> {
+export function* zipDirectorySteps(inputLength: number, limits: { maxEntries: number; maxDirectoryBytes?: number; memberHeadBytes?: Readonly<Record<ZipMethod, number>> }): PrefetchingSteps<ZipEntry[]> {
   // A zip starts with a local header, or, when it is empty, with its (ZIP64) end record.
   const first = yield { offset: 0, length: Math.min(inputLength, 4) };
   const empty = first.length >= 4 && ((first[2] === 0x05 && first[3] === 0x06) || (first[2] === 0x06 && first[3] === 0x06));
@@ -199,7 +201,15 @@ export function* zipDirectorySteps(inputLength: number, limits: { maxEntries: nu
   if (count > limits.maxEntries) {
     throw overLimit(`zip: ${count} members`, count, limits.maxEntries, "maxArrays");
   }
-  if (count * CENTRAL_HEADER_SIZE > cdSize) throw new NdpackError("SIZE_MISMATCH", `zip: ${count} members cannot fit in a ${cdSize}-byte central directory`, { offset: cdOffset, expected: count * CENTRAL_HEADER_SIZE, actual: cdSize });
+  // Nor can they fill more than their records can hold (names, extra fields and comments of at
+  // most 65535 bytes each): a claim of more would have the reader fetch it before finding out.
+  if (count * CENTRAL_HEADER_SIZE > cdSize || cdSize > count * MAX_CENTRAL_RECORD_SIZE) {
+    throw new NdpackError("SIZE_MISMATCH", `zip: ${count} members cannot fill a ${cdSize}-byte central directory`, { offset: cdOffset, actual: cdSize });
+  }
+  // The directory is the archive's header: a lazy reader bounds it as it bounds any header.
+  if (limits.maxDirectoryBytes !== undefined && cdSize > limits.maxDirectoryBytes) {
+    throw overLimit(`zip: the central directory is ${cdSize} bytes`, cdSize, limits.maxDirectoryBytes, "maxHeaderBytes", { offset: cdOffset }, "HEADER_TOO_LARGE");
+  }
   const cd = yield { offset: cdOffset, length: cdSize };
   const view = dataView(cd);
   const cdEnd = cdOffset + cdSize;

@@ -67,10 +67,18 @@ export interface ByteSource {
 export async function abortable<T>(signal: AbortSignal | undefined, read: () => Promise<T>): Promise<T> {
   if (signal === undefined) return read();
   if (signal.aborted) throw abortedRead(signal);
+  // A source that does not listen to the signal would keep the read waiting: it ends at the abort
+  // all the same, and what the source gives later is dropped.
+  let stop!: () => void;
+  const aborted = new Promise<never>((_, reject) => (stop = () => reject(abortedRead(signal))));
+  aborted.catch(() => undefined);
+  signal.addEventListener("abort", stop, { once: true });
   try {
-    return await read();
+    return await Promise.race([read(), aborted]);
   } catch (error) {
     throw signal.aborted && !isNdpackError(error) ? abortedRead(signal) : error;
+  } finally {
+    signal.removeEventListener("abort", stop);
   }
 }
 
@@ -181,7 +189,10 @@ export async function readWithCrc32(source: ByteSource, offset: number, length: 
   }
   const checked = await source.readWithCrc32(offset, length, crcLength, signal === undefined ? undefined : { signal });
   checkLength(source, checked?.bytes, offset, length);
-  return checked;
+  // A CRC-32 as JavaScript's bitwise operators leave it (signed) is taken too.
+  const { crc } = checked;
+  if (!Number.isInteger(crc) || crc < -0x80000000 || crc > 0xffffffff) throw new NdpackError("INVALID_ARGUMENT", "the source's readWithCrc32 gave no CRC-32", { field: "source" });
+  return { bytes: checked.bytes, crc: crc >>> 0 };
 }
 
 /**
