@@ -82,20 +82,29 @@ describe(".npz claims that would make the reader fetch gigabytes", () => {
     expect(asked.reduce((a, b) => a + b, 0)).toBeLessThan(1 << 20);
   });
 
-  test("a central directory above maxHeaderBytes (the archive's header) is HEADER_TOO_LARGE before it is read", async () => {
-    const real = toNpz(Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`a${i}`, new Float32Array(4)])));
+  test("a central directory above 100 MiB (the archive's header, bounded as an ndpack header) is HEADER_TOO_LARGE before it is read", async () => {
+    const real = toNpz(Object.fromEntries(Array.from({ length: 600 }, (_, i) => [`a${i}`, new Float32Array(4)])));
     const view = new DataView(real.buffer, real.byteOffset);
     let end = real.length - 22;
     while (view.getUint32(end, true) !== 0x06054b50) end--;
-    const cdSize = 1_500_000; // within what 10 records can hold (10 x 196,651 bytes)
+    const cdSize = 110 << 20; // above 100 MiB, within what 600 records can hold (600 x 196,651 bytes)
     const size = real.length + cdSize;
     const record = real.slice(end, end + 22);
     new DataView(record.buffer).setUint32(12, cdSize, true);
     new DataView(record.buffer).setUint32(16, size - 22 - cdSize, true);
     const { source, asked } = sparse(size, (p) => (p >= size - 22 ? record[p - (size - 22)]! : p < end ? real[p]! : 0));
-    const error = await failureAsync(() => openSource(source, { formats: FORMATS, maxHeaderBytes: 1 << 20 }), "HEADER_TOO_LARGE");
+    const error = await failureAsync(() => openSource(source, { formats: FORMATS }), "HEADER_TOO_LARGE");
     expect([error.limit, error.actual]).toEqual(["maxHeaderBytes", cdSize]);
     expect(asked.reduce((a, b) => a + b, 0)).toBeLessThan(1 << 20);
+  });
+
+  test("the directory bound is the core's header limit, not the members' .npy one: a .npz of 1,000 members opens, also with maxHeaderBytes 10,000", async () => {
+    const many = toNpz(Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`member-${i}`, Float32Array.of(i)])));
+    for (const options of [{}, { maxHeaderBytes: 10_000 }]) {
+      const reader = await openSource(memory(many), { formats: FORMATS, ...options });
+      expect(reader.names.length).toBe(1000);
+      expect((await reader.read("member-999")).data[0]).toBe(999);
+    }
   });
 
   test("a deflated member of empty blocks claiming 2 GB: CODEC_ERROR after searching a bounded prefix for its .npy header", async () => {

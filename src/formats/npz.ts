@@ -78,7 +78,10 @@ function* readNpzContainer(size: number, options: ContainerOptions): Prefetching
   const voidOption = options.voidDtype;
   checkVoidDtypeOption(voidOption);
   // After each local header: a deflated member's first inflate step, or a stored one's .npy header, with room for a local extra field (alignment padding).
-  const members = sortMembers(yield* zipDirectorySteps(size, { maxEntries: maxArrays, maxDirectoryBytes: npyOptions.maxHeaderBytes, memberHeadBytes: MEMBER_HEAD_PREFETCH_BYTES }));
+  // The directory is bounded as an ndpack header is (100 MiB by default), not as the members' .npy
+  // headers are (numpy's 10,000 bytes): a user's maxHeaderBytes only ever raises that bound.
+  const maxDirectoryBytes = Math.max(DEFAULT_LIMITS.maxHeaderBytes, npyOptions.maxHeaderBytes);
+  const members = sortMembers(yield* zipDirectorySteps(size, { maxEntries: maxArrays, maxDirectoryBytes, memberHeadBytes: MEMBER_HEAD_PREFETCH_BYTES }));
 
   let extra = noNdpackMember();
   const ndpackMember = members.ndpack;
