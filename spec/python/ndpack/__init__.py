@@ -117,8 +117,16 @@ def open(location, *, storage_options=None, retries=None, timeout=None,  # noqa:
     reads (INVALID_ARGUMENT for other locations): a request that fails for a transient reason (HTTP
     5xx, 408, 429, IO_ERROR, TRUNCATED, TIMEOUT) is sent again up to ``retries`` times, after
     0.1 s, 0.2 s, 0.4 s... (with jitter); one that has no complete answer (body included) within
-    ``timeout`` is TIMEOUT. The error after the last retry is the last failure's."""
-    name = location if isinstance(location, str) else os.fspath(location)
+    ``timeout`` is TIMEOUT. The error after the last retry is the last failure's. Anything but a
+    path (``str``, ``bytes``, ``os.PathLike``) or URL is INVALID_ARGUMENT (bytes of a file:
+    ``loads``)."""
+    try:
+        name = location if isinstance(location, str) else os.fsdecode(os.fspath(location))
+    except TypeError:
+        raise NdpackError("INVALID_ARGUMENT", "ndpack.open takes a path or URL, got "
+                          f"{type(location).__name__} (ndpack.loads reads bytes)") from None
+    if isinstance(location, bytes):
+        location = name
     options = dict(storage_options=storage_options, retries=retries, timeout=timeout,
                    raw_bits=raw_bits, **limits)
     if name.endswith(INDEX_SUFFIX):

@@ -6,6 +6,7 @@ opened, step 22 (CRC-32 and padding) on each record read with ``verify=True`` (t
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Mapping
 
 import numpy as np
@@ -22,6 +23,31 @@ OPEN_OPTIONS = ("storage_options", "retries", "timeout", "raw_bits")
 #: Bytes fetched by the first request: the preamble and, for most files, the whole header and
 #: its padding, so that opening a remote file is one round trip.
 FIRST_READ = 65536
+
+
+def source_size(source) -> int:
+    """The ``size`` of ``source``, read once (a property may answer differently later: the size at
+    open holds), or INVALID_ARGUMENT when ``source`` is not a source: an object with a non-negative
+    integer ``size`` and a ``read(offset, length)`` method (TypeScript's ``checkSource``)."""
+    size = getattr(source, "size", None)
+    if (not callable(getattr(source, "read", None)) or isinstance(size, bool)
+            or not isinstance(size, (int, np.integer)) or size < 0):
+        raise NdpackError("INVALID_ARGUMENT", "source must have a non-negative integer size and a "
+                          "read(offset, length) method giving bytes (ndpack.open takes a path or "
+                          f"URL), got {type(source).__name__}")
+    return int(size)
+
+
+def close_quietly(closeable) -> None:
+    """``closeable.close()``, if it has one, its failure ignored: a source that fails to close must
+    not hide why opening failed (TypeScript's ``openSource``)."""
+    close = getattr(closeable, "close", None)
+    if close is None:
+        return
+    try:
+        close()
+    except Exception:  # noqa: BLE001 (the reason the caller is failing is the one to report)
+        pass
 
 
 def header_end(prefix, size: int, max_header_bytes: int) -> int:
@@ -41,34 +67,65 @@ class Reader(Mapping):
 
     Attributes: ``location``, ``metadata``, ``header``, ``version``, ``alignment``, ``checksum``,
     ``size`` and ``header_end`` (20 + the header's length: a set's index keeps the CRC-32 of the
-    bytes before it)."""
+    bytes before it).
+
+    ``source`` is what ``ndpack.open`` opened (a local file, an fsspec or HTTP file), or any object
+    with ``size`` and ``read(offset, length)`` giving bytes, and optionally ``location`` and
+    ``close()`` (INVALID_ARGUMENT otherwise). Its size at open holds: every read must give exactly
+    the bytes asked for, or the source changed since it was opened (FILE_CHANGED), never a shorter
+    array. Opening that fails closes the source (a close that raises hides nothing); ``close``
+    closes it once, however many times it is called."""
 
     def __init__(self, source, *, raw_bits: bool = False, storage_options=None, retries=None,
                  timeout=None, check_head=None, **limits):
+        size = source_size(source)  # before anything else: not a source, nothing to close
         self._source = source
-        #: The location and the options that open it again (in a Dask worker): ``open_file``'s.
-        self._open_args = (source.location,
-                           dict(storage_options=storage_options, retries=retries,
-                                timeout=timeout, raw_bits=raw_bits, **limits))
-        self._limits = reference._check_limits(limits, "open", OPEN_OPTIONS)
-        self._raw_bits = bool(raw_bits)
-        self.location = source.location
-        self.size = source.size
+        self.location = getattr(source, "location", None)
+        self.size = size
         self.closed = False
-        self._read_header(check_head)
+        self._close_lock = threading.Lock()
+        try:
+            #: The location and the options that open it again (in a Dask worker): ``open_file``'s.
+            self._open_args = (self.location,
+                               dict(storage_options=storage_options, retries=retries,
+                                    timeout=timeout, raw_bits=raw_bits, **limits))
+            self._limits = reference._check_limits(limits, "open", OPEN_OPTIONS)
+            self._raw_bits = bool(raw_bits)
+            self._read_header(check_head)
+        except BaseException:
+            close_quietly(source)
+            raise
+
+    def _read(self, offset: int, length: int):
+        """Bytes ``[offset, offset + length)`` of the source, exactly ``length`` of them
+        (TypeScript's ``readExactly``): a source that gives fewer (one that shrank since it was
+        opened) or more is FILE_CHANGED, never a shorter array; one that gives no bytes-like object
+        INVALID_ARGUMENT."""
+        data = self._source.read(offset, length)
+        try:
+            with memoryview(data) as view:
+                got = view.nbytes
+        except TypeError:
+            raise NdpackError("INVALID_ARGUMENT", f"{self.location}: the source's read({offset}, "
+                              f"{length}) gave {type(data).__name__}, not bytes") from None
+        if got != max(length, 0):
+            raise NdpackError("FILE_CHANGED", f"{self.location}: the source gave {got} bytes at "
+                              f"offset {offset} where {length} were asked for within its "
+                              f"{self.size} bytes: it changed since it was opened")
+        return data
 
     def _read_header(self, check_head) -> None:
         """Section 9 steps 1 to 21, from the first bytes of the file."""
-        source, size = self._source, self.size
-        prefix = source.read(0, min(size, FIRST_READ))
+        size = self.size
+        prefix = self._read(0, min(size, FIRST_READ))
         if check_head is not None:  # a set's checks of its shard (FORMAT.md §12.3), first
             check_head(self, prefix)
         self.header_end = header_end(prefix, size, self._limits["max_header_bytes"])
         if self.header_end > len(prefix):
-            prefix = source.read(0, self.header_end)
+            prefix = self._read(0, self.header_end)
         h, minor, entries, data_start, _ = reference._parse(prefix, self._limits, size=size)
         if data_start > len(prefix):  # a header longer than FIRST_READ: its padding too
-            prefix = source.read(0, data_start)
+            prefix = self._read(0, data_start)
             h, minor, entries, data_start, _ = reference._parse(prefix, self._limits, size=size)
         self._header = h
         self.version = (1, minor)
@@ -138,11 +195,11 @@ class Reader(Mapping):
         e = self.info(name)
         self._check_open()
         if verify:
-            record = self._source.read(e.start, self._record_end(e) - e.start)
+            record = self._read(e.start, self._record_end(e) - e.start)
             reference.check_record(e, self.checksum, record)
             stored = record[: e.byte_length]
         else:
-            stored = self._source.read(e.start, e.byte_length)
+            stored = self._read(e.start, e.byte_length)
         return self._array(e, stored, copy)
 
     def read_rows(self, name: str, start=None, stop=None, *, copy=None) -> np.ndarray:
@@ -170,13 +227,13 @@ class Reader(Mapping):
         part = e._replace(shape=(stop - start,) + tuple(e.shape[1:]),
                           nbytes=(stop - start) * row_bytes, byte_length=(stop - start) * row_bytes,
                           start=e.start + start * row_bytes)
-        return self._array(part, self._source.read(part.start, part.byte_length), copy)
+        return self._array(part, self._read(part.start, part.byte_length), copy)
 
     def read_record(self, name: str, start: int, stop: int):
         """Bytes ``[start, stop)`` of the stored payload of ``name`` (for checks done in parts)."""
         e = self.info(name)
         self._check_open()
-        return self._source.read(e.start + start, stop - start)
+        return self._read(e.start + start, stop - start)
 
     def stored_crc32(self, name: str) -> int | None:
         """The CRC-32 stored after the payload of ``name``, or None without checksums."""
@@ -184,7 +241,7 @@ class Reader(Mapping):
             return None
         e = self.info(name)
         self._check_open()
-        return struct.unpack("<I", bytes(self._source.read(e.start + e.byte_length, 4)))[0]
+        return struct.unpack("<I", bytes(self._read(e.start + e.byte_length, 4)))[0]
 
     def verify(self) -> list[dict]:
         """Check every record's CRC-32 and padding (section 9 step 22), one report per array:
@@ -200,16 +257,22 @@ class Reader(Mapping):
         done = 0 if self.checksum == "crc32" else e.byte_length
         crc = 0
         while e.byte_length - done > VERIFY_PIECE:
-            crc = crc32(self._source.read(e.start + done, VERIFY_PIECE), crc)
+            crc = crc32(self._read(e.start + done, VERIFY_PIECE), crc)
             done += VERIFY_PIECE
-        rest = self._source.read(e.start + done, self._record_end(e) - e.start - done)
+        rest = self._read(e.start + done, self._record_end(e) - e.start - done)
         reference.check_record(e, self.checksum, rest, crc, done)
 
     def close(self) -> None:
         """Close the file or connection; arrays read before stay valid (they hold memory of their
-        own). Reading afterwards is CLOSED (``info``, ``keys`` and ``metadata`` stay available)."""
-        self.closed = True
-        self._source.close()
+        own). Reading afterwards is CLOSED (``info``, ``keys`` and ``metadata`` stay available).
+        The source is closed once: a second call (from another thread too) returns once it is."""
+        with self._close_lock:
+            if self.closed:
+                return
+            self.closed = True
+            close = getattr(self._source, "close", None)
+            if close is not None:
+                close()
 
     def __enter__(self):
         return self

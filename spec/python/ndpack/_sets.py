@@ -29,7 +29,7 @@ import numpy as np
 from . import reference
 from ._io import (AtomicFile, FileSource, check_target, fsync_dir, io_error, is_url,
                   open_source, with_lock)
-from ._reader import FIRST_READ, OPEN_OPTIONS, Reader
+from ._reader import FIRST_READ, OPEN_OPTIONS, Reader, close_quietly
 from ._writer import Writer, declared_entries, out_of_order
 from .reference import ArrayInfo, NdpackError
 
@@ -334,8 +334,8 @@ class SafetensorsReader(Reader):
         return self._header
 
     def _read_header(self, check_head) -> None:
-        source, size = self._source, self.size
-        prefix = source.read(0, min(size, FIRST_READ))
+        size = self.size
+        prefix = self._read(0, min(size, FIRST_READ))
         if check_head is not None:
             check_head(self, prefix)
         if size < 8:
@@ -348,7 +348,7 @@ class SafetensorsReader(Reader):
             raise NdpackError("TRUNCATED", "the header ends after the end of the file")
         self.header_end = 8 + length
         head = prefix[:self.header_end] if len(prefix) >= self.header_end \
-            else source.read(0, self.header_end)
+            else self._read(0, self.header_end)
         header = safetensors_header(bytes(head[8:]), self._limits)
         tensors, raw_metadata = safetensors_tensors(header, self._limits["max_dims"])
         tensors, data_length = safetensors_data_length(tensors)
@@ -626,12 +626,13 @@ class SetReader(Mapping):
                 raise
             raise NdpackError(ex.code, f"shard {shard!r} of the set cannot be opened "
                               f"({ex.message})", status=ex.status) from (ex.__cause__ or ex)
+        # A shard that fails its checks has its source closed (by its reader, when opening it
+        # fails), a close that raises hiding nothing.
+        reader = reader_class(source, **transport, check_head=self._head_check(shard), **options)
         try:
-            reader = reader_class(source, **transport, check_head=self._head_check(shard),
-                                  **options)
             self._check_names(shard, reader)
         except BaseException:
-            source.close()
+            close_quietly(reader)
             raise
         return reader
 
@@ -663,7 +664,7 @@ class SetReader(Mapping):
             end = need + length
             if end > size:
                 raise changed(f"its header would end at byte {end}, past its end at {size}")
-            head = prefix[:end] if len(prefix) >= end else reader._source.read(0, end)
+            head = prefix[:end] if len(prefix) >= end else reader._read(0, end)
             if zlib.crc32(head) != expected["header_crc32"]:
                 raise changed("its header's CRC-32 differs")
         return check
