@@ -471,6 +471,7 @@ describe("permissions and full disks", () => {
         expect(outcome).toMatchObject({ ok: false, code: "IO_ERROR" });
         expect(["ENOSPC", "EFBIG"]).toContain(outcome.causeCode);
         expect(await childOutcome(child.path, ["writer", path, size], { shellPrefix: "ulimit -f 1024" })).toMatchObject({ ok: false, code: "IO_ERROR" });
+        expect(await childOutcome(child.path, ["writer-shuffle", path, size], { shellPrefix: "ulimit -f 1024" })).toMatchObject({ ok: false, code: "IO_ERROR" });
       } else {
         const { save: saveHere, createWriter } = await import("../src/node/index.js");
         const error = await failure(() => saveHere(path, { data: noise(3 << 20) }), "IO_ERROR");
@@ -488,6 +489,17 @@ describe("permissions and full disks", () => {
         expect((writeError as NdpackError).code).toBe("IO_ERROR");
         expect(((writeError as NdpackError).cause as NodeJS.ErrnoException).code).toBe("ENOSPC");
         await failure(() => writer.close(), "IO_ERROR");
+        // shuffle+deflate fills its scratch file first: the same IO_ERROR (it was the bare ENOSPC).
+        const shuffled = await createWriter(path, [{ name: "data", dtype: "float32", shape: [3 << 18], codec: "shuffle+deflate" }]);
+        let shuffleError: unknown;
+        try {
+          for (let i = 0; i < 48; i++) await shuffled.write("data", chunk);
+          await shuffled.close();
+        } catch (caught) {
+          shuffleError = caught;
+        }
+        expect(shuffleError).toBeInstanceOf(NdpackError);
+        expect([(shuffleError as NdpackError).code, ((shuffleError as NdpackError).cause as NodeJS.ErrnoException).code]).toEqual(["IO_ERROR", "ENOSPC"]);
       }
       expectBytes(readFileSync(path), old);
       expect(readdirSync(directory)).toEqual(["data.ndp"]);

@@ -5,7 +5,7 @@
  * an owner (stale after a while), and the lock removed once the writer is done.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { afterAll, describe, expect, test } from "vitest";
 import { open, saveSet, type SetReader } from "../src/node/index.js";
@@ -115,6 +115,36 @@ describe("the lock file <index>.lock", () => {
     writeFileSync(`${path}.lock`, `${deadPid()}@another-host.invalid`);
     await failure(() => withLock(path, async () => "ran", 50), "IO_ERROR");
     expect(existsSync(`${path}.lock`)).toBe(true);
+  });
+
+  test("stale, found by six waiters at once: one breaks it, and they still take turns (no two inside at once)", async () => {
+    const path = dir.file(`stale-race-${counter++}`);
+    writeFileSync(`${path}.lock`, `${deadPid()}@${hostname()}`);
+    let inside = 0;
+    let most = 0;
+    let done = 0;
+    await Promise.all(
+      Array.from({ length: 6 }, () =>
+        withLock(path, async () => {
+          most = Math.max(most, ++inside);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          inside--;
+          done++;
+        }),
+      ),
+    );
+    expect([done, most]).toEqual([6, 1]);
+    expect(existsSync(`${path}.lock`)).toBe(false);
+    expect(existsSync(`${path}.lock.break`)).toBe(false);
+  });
+
+  test("that cannot be read (a directory), old: waited for, then IO_ERROR, not a loop that never ends", async () => {
+    const path = dir.file(`unreadable-${counter++}`);
+    mkdirSync(`${path}.lock`);
+    const old = (statSync(`${path}.lock`).mtimeMs - 60_000) / 1000;
+    utimesSync(`${path}.lock`, old, old);
+    const error = await failure(() => withLock(path, async () => "ran", 50), "IO_ERROR");
+    expect(error.message).toContain("unreadable");
   });
 
   test("removed when the critical step throws", async () => {

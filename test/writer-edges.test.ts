@@ -131,3 +131,44 @@ describe("abort() of a writer to a consumer that stopped reading", () => {
     await expect(pipe.readable.getReader().read()).rejects.toThrow("the client is too slow");
   });
 });
+
+describe("output paths are resolved as the operating system resolves them", () => {
+  test('"x.ndp/." names a directory: NOT_REGULAR_FILE, the file x.ndp untouched (it was replaced)', async () => {
+    const { save } = await import("../src/node/index.js");
+    const { writeFileSync, readFileSync } = await import("node:fs");
+    const file = dir.file("dot.ndp");
+    writeFileSync(file, "OLD");
+    for (const path of [`${file}/.`, `${file}/..`]) await failure(() => save(path, { a: new Uint8Array(3) }), "NOT_REGULAR_FILE");
+    expect(readFileSync(file, "latin1")).toBe("OLD");
+  });
+
+  test('"link/../y.ndp" is written where ".." leads from the link\'s target, as fs.writeFile would, and load finds it there', async () => {
+    const { save } = await import("../src/node/index.js");
+    const { mkdirSync, symlinkSync, existsSync } = await import("node:fs");
+    const root = dir.file("dotdot");
+    mkdirSync(`${root}/elsewhere/sub`, { recursive: true });
+    mkdirSync(`${root}/here`);
+    symlinkSync(`${root}/elsewhere/sub`, `${root}/here/link`);
+    const path = `${root}/here/link/../y.ndp`;
+    await save(path, { a: Uint8Array.of(7) });
+    expect([existsSync(`${root}/elsewhere/y.ndp`), existsSync(`${root}/here/y.ndp`)]).toEqual([true, false]);
+    expect([...(await load(path)).get("a").data]).toEqual([7]);
+  });
+
+  test("a file: URL with a host or an encoded separator is INVALID_ARGUMENT (it was a bare TypeError)", async () => {
+    const { save } = await import("../src/node/index.js");
+    for (const url of ["file://example.com/x.ndp", `file://${dir.path}/a%2Fb.ndp`]) {
+      await failure(() => save(new URL(url), { a: new Uint8Array(1) }), "INVALID_ARGUMENT");
+      await failure(() => load(new URL(url)), "INVALID_ARGUMENT");
+    }
+  });
+
+  test("createWriter with shuffle+deflate to a 250-byte file name: its scratch file's name fits too (it was ENAMETOOLONG)", async () => {
+    const path = dir.file(`${"n".repeat(246)}.ndp`);
+    const writer = await createWriter(path, [{ name: "a", dtype: "float32", shape: [1024], codec: "shuffle+deflate" }]);
+    await writer.write("a", new Float32Array(1024).fill(1.5));
+    await writer.close();
+    expect((await load(path)).get("a").data[1023]).toBe(1.5);
+    expect(readdirSync(dir.path).filter((name) => name.includes("n".repeat(100)))).toEqual([`${"n".repeat(246)}.ndp`]);
+  });
+});

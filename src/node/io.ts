@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { lstat, open, readFile, realpath, rename, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import { unlinkSync, type Stats } from "node:fs";
 import { hostname } from "node:os";
-import { basename, dirname, join, resolve, sep } from "node:path";
+import { basename, dirname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { booleanOption, NdpackError } from "../errors.js";
 
@@ -19,7 +19,14 @@ export type PathLike = string | URL;
 /** The path of a {@link PathLike}, or INVALID_ARGUMENT. */
 export function toPath(path: unknown, field = "path"): string {
   if (typeof path === "string" && path.length > 0) return path;
-  if (path instanceof URL && path.protocol === "file:") return fileURLToPath(path);
+  if (path instanceof URL && path.protocol === "file:") {
+    try {
+      return fileURLToPath(path);
+    } catch (cause) {
+      // A host (file://server/x) or an encoded separator (%2F): no local path.
+      throw new NdpackError("INVALID_ARGUMENT", `${field} ${path.href} names no local file: ${(cause as Error).message}`, { field, cause });
+    }
+  }
   throw new NdpackError("INVALID_ARGUMENT", `${field} must be a non-empty string or a file: URL, got ${String(path)}`, { field });
 }
 
@@ -240,27 +247,28 @@ async function lstatOrNothing(path: string, shown: string): Promise<Stats | unde
   }
 }
 
-/** What a temporary name adds to the final name's start: a dot before, `.<12 random hex digits>.tmp` after. */
-const TEMPORARY_NAME_EXTRA = 1 + 1 + 12 + 4;
+/** What a temporary name adds to the final name's start, but its suffix: a dot before, `.<12 random hex digits>` after. */
+const TEMPORARY_NAME_EXTRA = 1 + 1 + 12;
 /** Temporary names may always be this long (bytes): far below any file system's limit (255 on Linux, 143 on eCryptfs). */
 const TEMPORARY_NAME_ALWAYS_FITS = 64;
 
 /**
- * The temporary name for a file named `name`: `.<name>.<12 random hex digits>.tmp`, with `<name>`
- * cut (between characters) so that the whole is no longer than `name` itself when `name` is longer
- * than 64 bytes. So a final name the file system accepts always has a temporary name it accepts:
- * a 250-byte array name gives a 254-byte `.npy` file name and a 254-byte temporary name.
+ * The temporary name for a file named `name`: `.<name>.<12 random hex digits><suffix>` (`.tmp`;
+ * a writer's scratch file `.shuffle.tmp`), with `<name>` cut (between characters) so that the
+ * whole is no longer than `name` itself when `name` is longer than 64 bytes. So a final name the
+ * file system accepts always has temporary names it accepts: a 250-byte array name gives a
+ * 254-byte `.npy` file name and a 254-byte temporary name.
  */
-export function temporaryName(name: string): string {
+export function temporaryName(name: string, suffix = ".tmp"): string {
   const random = randomBytes(6).toString("hex");
-  let budget = Math.max(Buffer.byteLength(name), TEMPORARY_NAME_ALWAYS_FITS) - TEMPORARY_NAME_EXTRA;
+  let budget = Math.max(Buffer.byteLength(name), TEMPORARY_NAME_ALWAYS_FITS) - TEMPORARY_NAME_EXTRA - suffix.length;
   let prefix = "";
   for (const character of name) {
     budget -= Buffer.byteLength(character);
     if (budget < 0) break;
     prefix += character;
   }
-  return `.${prefix}.${random}.tmp`;
+  return `.${prefix}.${random}${suffix}`;
 }
 
 /**
@@ -272,9 +280,19 @@ export function temporaryName(name: string): string {
  * are never carried over to a file this process owns.
  */
 async function checkTarget(target: string, followSymlinks: boolean): Promise<{ path: string; mode: number | undefined }> {
-  // `resolve` drops a final separator, which would turn "x.ndp/" (a directory, for the OS) into the file x.ndp.
-  if (target.endsWith("/") || target.endsWith(sep)) throw new NdpackError("NOT_REGULAR_FILE", `${target} ends with a path separator, so it names a directory: ndpack writes only regular files`, { path: target });
-  let path = resolve(target);
+  // A path is resolved as the OS resolves it, not textually: "x.ndp/" and "x.ndp/." name a
+  // directory (resolve would make them the file x.ndp), and in "link/../y.ndp" the ".." goes up
+  // from where the link points.
+  const name = basename(target);
+  if (target.endsWith("/") || target.endsWith(sep) || name === "." || name === "..") {
+    throw new NdpackError("NOT_REGULAR_FILE", `${target} names a directory: ndpack writes only regular files`, { path: target });
+  }
+  let path: string;
+  try {
+    path = join(await realpath(dirname(target)), name);
+  } catch (cause) {
+    throw ioError("find the folder of", target, cause);
+  }
   let info = await lstatOrNothing(path, target);
   if (info?.isSymbolicLink()) {
     if (!followSymlinks) {
@@ -432,10 +450,38 @@ async function staleLock(lockPath: string, owner: string): Promise<boolean> {
 }
 
 /**
+ * Removes the stale lock `lockPath` found holding `owner`, one breaker at a time (each holds
+ * `<lock>.break`, created exclusively, while it looks again and removes): two waiters that found the
+ * same stale lock would otherwise both remove it, the second removing the lock the first took since.
+ * True when this writer removed it.
+ */
+async function breakLock(lockPath: string, owner: string): Promise<boolean> {
+  const breakPath = `${lockPath}.break`;
+  try {
+    await writeFile(breakPath, lockOwner(), { flag: "wx" });
+  } catch {
+    // Another writer is breaking it. One that died doing so left a break file older than any break takes.
+    const stats = await lstat(breakPath).catch(() => undefined);
+    if (stats !== undefined && Date.now() - stats.mtimeMs > UNOWNED_LOCK_STALE_MS) await unlink(breakPath).catch(() => undefined);
+    return false;
+  }
+  try {
+    if ((await readFile(lockPath, "utf8").catch(() => undefined)) !== owner) return false;
+    await unlink(lockPath);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await unlink(breakPath).catch(() => undefined);
+  }
+}
+
+/**
  * Runs `critical` holding the lock file `<path>.lock`, created exclusively (O_EXCL) and holding
  * `<pid>@<host>`, so that writers of the same target (two processes saving one set) run their
  * `critical` one after the other. A lock whose holder is gone (a process of this host that no longer
- * runs) is removed; otherwise the writer waits up to `waitMs`, then fails with IO_ERROR naming the
+ * runs) is removed ({@link breakLock}); otherwise, and for a lock this writer cannot read (a
+ * directory, no permission), the writer waits up to `waitMs`, then fails with IO_ERROR naming the
  * lock and its holder. The lock is removed when `critical` ends, and on a signal in the CLI (it is
  * registered in {@link temporaryFiles}).
  */
@@ -449,14 +495,11 @@ export async function withLock<T>(path: string, critical: () => Promise<T>, wait
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException).code !== "EEXIST") throw ioError("create the lock", lockPath, cause);
     }
-    const owner = await readFile(lockPath, "utf8").catch(() => "");
-    // Removed only if it still holds what was found stale, not a lock another waiter took since.
-    if (await staleLock(lockPath, owner)) {
-      if ((await readFile(lockPath, "utf8").catch(() => undefined)) === owner) await unlink(lockPath).catch(() => undefined);
-      continue;
-    }
+    const owner = await readFile(lockPath, "utf8").catch(() => undefined);
+    if (owner !== undefined && (await staleLock(lockPath, owner)) && (await breakLock(lockPath, owner))) continue;
     if (Date.now() >= deadline) {
-      throw new NdpackError("IO_ERROR", `${lockPath} is held by another writer (${owner || "owner unknown"}) for more than ${waitMs} ms; remove it if no writer is running`, { path: lockPath });
+      const holder = owner === undefined ? "unreadable" : owner || "owner unknown";
+      throw new NdpackError("IO_ERROR", `${lockPath} is held by another writer (${holder}) for more than ${waitMs} ms; remove it if no writer is running`, { path: lockPath });
     }
     await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
   }

@@ -39,7 +39,7 @@ class ShardFiles {
     await this.#slot();
     let first: FileSource;
     try {
-      first = await FileSource.open(path);
+      first = await this.#opened(() => FileSource.open(path));
     } catch (error) {
       this.#free();
       throw error;
@@ -74,10 +74,38 @@ class ShardFiles {
   async #reopen(file: ShardFile): Promise<FileSource> {
     await this.#slot();
     try {
-      return await file.first.reopen();
+      return await this.#opened(() => file.first.reopen());
     } catch (error) {
       this.#free();
       throw error;
+    }
+  }
+
+  /**
+   * `open()`, making room when the process runs out of descriptors (EMFILE, ENFILE) before this
+   * pool's limit does: the least recently used idle shard's handle is closed, else a read in flight
+   * is waited for; IO_ERROR when this pool holds no other handle.
+   */
+  async #opened(open: () => Promise<FileSource>): Promise<FileSource> {
+    for (;;) {
+      try {
+        return await open();
+      } catch (error) {
+        const code = ((error as NdpackError).cause as NodeJS.ErrnoException | undefined)?.code;
+        if (code !== "EMFILE" && code !== "ENFILE") throw error;
+        const [lru] = this.#idle;
+        if (lru !== undefined) {
+          this.#idle.delete(lru);
+          const source = lru.current!;
+          lru.current = undefined;
+          await source.close();
+          this.#open--;
+        } else if (this.#open > 1) {
+          await new Promise<void>((resolve) => this.#waiting.push(resolve));
+        } else {
+          throw error;
+        }
+      }
     }
   }
 

@@ -18,21 +18,22 @@ const READ_BACK_BYTES = 1 << 20;
  * again once it is gone.
  */
 export class ScratchFile {
-  readonly #path: string;
+  /** The scratch file's path. */
+  readonly path: string;
   #opened: Promise<FileHandle> | undefined;
   #removed = false;
 
   constructor(path: string) {
-    this.#path = path;
+    this.path = path;
   }
 
   /** The open scratch file, created (empty) on the first call; CLOSED once it was removed. */
   handle(): Promise<FileHandle> {
-    if (this.#removed) return Promise.reject(new NdpackError("CLOSED", `the scratch file ${this.#path} was removed: the write was abandoned`, { path: this.#path }));
+    if (this.#removed) return Promise.reject(new NdpackError("CLOSED", `the scratch file ${this.path} was removed: the write was abandoned`, { path: this.path }));
     if (this.#opened === undefined) {
-      temporaryFiles.add(this.#path);
-      this.#opened = openHandle(this.#path, "w+").catch((cause: unknown) => {
-        throw ioError("create", this.#path, cause);
+      temporaryFiles.add(this.path);
+      this.#opened = openHandle(this.path, "w+").catch((cause: unknown) => {
+        throw ioError("create", this.path, cause);
       });
     }
     return this.#opened;
@@ -46,8 +47,8 @@ export class ScratchFile {
     const handle = await opened?.catch(() => undefined);
     if (handle === undefined) return;
     await handle.close().catch(() => undefined);
-    await unlink(this.#path).catch(() => undefined);
-    temporaryFiles.delete(this.#path);
+    await unlink(this.path).catch(() => undefined);
+    temporaryFiles.delete(this.path);
   }
 }
 
@@ -58,6 +59,7 @@ export class ScratchFile {
  */
 export class ShuffleSpool {
   readonly #handle: FileHandle;
+  readonly #path: string;
   readonly #wordSize: number;
   readonly #words: number;
   readonly #stage: Uint8Array;
@@ -65,8 +67,9 @@ export class ShuffleSpool {
   /** Words scattered so far. */
   #done = 0;
 
-  constructor(handle: FileHandle, nbytes: number, wordSize: number) {
+  constructor(handle: FileHandle, path: string, nbytes: number, wordSize: number) {
     this.#handle = handle;
+    this.#path = path;
     this.#wordSize = wordSize;
     this.#words = nbytes / wordSize;
     this.#stage = new Uint8Array(wordSize * (256 << 10));
@@ -88,7 +91,11 @@ export class ShuffleSpool {
     const lane = new Uint8Array(count);
     for (let j = 0; j < w; j++) {
       for (let i = 0; i < count; i++) lane[i] = this.#stage[i * w + j]!;
-      await writeAt(this.#handle, [lane], j * this.#words + this.#done);
+      try {
+        await writeAt(this.#handle, [lane], j * this.#words + this.#done);
+      } catch (cause) {
+        throw ioError("write", this.#path, cause);
+      }
     }
     this.#done += count;
     this.#staged = 0;
@@ -100,7 +107,13 @@ export class ShuffleSpool {
     const total = this.#words * this.#wordSize;
     for (let at = 0; at < total; at += READ_BACK_BYTES) {
       const block = new Uint8Array(Math.min(READ_BACK_BYTES, total - at));
-      if ((await readAt(this.#handle, block, at)) < block.length) throw new Error("the shuffle scratch file is shorter than what was written to it");
+      let read: number;
+      try {
+        read = await readAt(this.#handle, block, at);
+      } catch (cause) {
+        throw ioError("read", this.#path, cause);
+      }
+      if (read < block.length) throw new Error("the shuffle scratch file is shorter than what was written to it");
       yield block;
     }
   }

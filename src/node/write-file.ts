@@ -12,8 +12,9 @@
  *
  * @module
  */
+import { basename, dirname, join } from "node:path";
 import { checkFill, type WriteSteps } from "../formats/write.js";
-import { AtomicFile, FileSink, ioError, writeAt, type TargetOptions } from "./io.js";
+import { AtomicFile, FileSink, ioError, temporaryName, writeAt, type TargetOptions } from "./io.js";
 import { ScratchFile } from "./shuffle-spool.js";
 import { runWriteSteps, type ArrayInChunks, type StepOutput } from "./write-steps.js";
 
@@ -46,7 +47,7 @@ export class FileOutput implements StepOutput {
 
   constructor(file: AtomicFile) {
     this.file = file;
-    this.scratch = new ScratchFile(`${file.tempPath}.shuffle`);
+    this.scratch = new ScratchFile(join(dirname(file.path), temporaryName(basename(file.path), ".shuffle.tmp")));
     this.#sink = new FileSink(file.handle);
   }
 

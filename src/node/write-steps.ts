@@ -144,7 +144,7 @@ async function writePayload(out: StepOutput, array: ArrayInChunks, step: Payload
     if (step.shuffle === undefined) await content(compress);
     else {
       if (context.scratch === undefined) throw new Error("internal error: a shuffled payload without a scratch file");
-      const spool = new ShuffleSpool(await context.scratch.handle(), array.nbytes, step.shuffle);
+      const spool = new ShuffleSpool(await context.scratch.handle(), context.scratch.path, array.nbytes, step.shuffle);
       await content((piece) => spool.append(piece));
       for await (const lanes of spool.shuffled()) await compress(lanes);
     }

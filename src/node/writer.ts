@@ -436,8 +436,10 @@ function isNodeWritable(target: unknown): target is NodeJS.WritableStream {
  *
  * Targets:
  * - a path: written atomically as by `save` (a temporary file, renamed over the path by `close()`;
- *   on any failure or `abort()` the path is untouched and the temporary file removed). Runs of
- *   64 MiB of zeros written as one chunk are left as holes.
+ *   on any failure or `abort()` the path is untouched and the temporary file removed; a process
+ *   killed mid-write leaves the path untouched and its temporary files, `.<name>.<random>.tmp` and,
+ *   for shuffle+deflate, `.<name>.<random>.shuffle.tmp`, behind). Runs of 64 MiB of zeros written as
+ *   one chunk are left as holes.
  * - a Node writable stream (socket, HTTP response, file stream) or a Web `WritableStream`: the
  *   bytes are sent as they are written, in chunks of up to 1 MiB that the stream owns; `close()`
  *   ends the stream, a failure destroys or aborts it.

@@ -5,7 +5,8 @@
  *
  *   <operation> <path> [arg]
  *
- * - `save <path> <bytes>`, `writer <path> <bytes>`, `load <path>`, `open <path>`: runs the
+ * - `save <path> <bytes>`, `writer <path> <bytes>`, `writer-shuffle <path> <bytes>` (a float32 array
+ *   written with shuffle+deflate), `load <path>`, `open <path>`: runs the
  *   operation once and prints `{"ok":true}` or `{"ok":false,"code":...,"causeCode":...,"path":...}`.
  * - `read-set <index>`: opens a set, reads all its arrays at once (`readMany`), then verifies it;
  *   prints `{"ok":true,"arrays":<count>,"sum":<sum of every element>,"verified":<verify's ok>}`.
@@ -41,6 +42,13 @@ async function once(operation: string, path: string, arg: number): Promise<objec
       return (await open(path)).close();
     case "writer": {
       const writer = await createWriter(path, [{ name: "data", dtype: "uint8", shape: [arg] }]);
+      const chunk = pattern(65536);
+      for (let at = 0; at < arg; at += chunk.length) await writer.write("data", chunk.subarray(0, Math.min(chunk.length, arg - at)));
+      return writer.close();
+    }
+    case "writer-shuffle": {
+      // shuffle+deflate: the array goes through a scratch file first (node/shuffle-spool.ts).
+      const writer = await createWriter(path, [{ name: "data", dtype: "float32", shape: [arg / 4], codec: "shuffle+deflate" }]);
       const chunk = pattern(65536);
       for (let at = 0; at < arg; at += chunk.length) await writer.write("data", chunk.subarray(0, Math.min(chunk.length, arg - at)));
       return writer.close();
