@@ -662,13 +662,40 @@ def _stale_lock(lock_path: str, owner: str) -> bool:
     return False
 
 
+def _break_lock(lock_path: str, owner: str) -> bool:
+    """Removes the stale lock found holding ``owner``, one breaker at a time (TypeScript's
+    ``breakLock``: each holds ``<lock>.break``, created exclusively, while it looks again and
+    removes): two waiters that found the same stale lock would otherwise both remove it, the second
+    removing the lock the first took since. True when this writer removed it."""
+    break_path = f"{lock_path}.break"
+    try:
+        os.close(os.open(break_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError:
+        # Another writer is breaking it; one that died doing so left a break file older than any
+        # break takes.
+        with contextlib.suppress(OSError):
+            if time.time() - os.lstat(break_path).st_mtime > UNOWNED_LOCK_STALE:
+                os.unlink(break_path)
+        return False
+    try:
+        if _read_lock(lock_path) != owner:
+            return False
+        os.unlink(lock_path)
+        return True
+    except OSError:
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(break_path)
+
+
 @contextlib.contextmanager
 def with_lock(path: str, wait: float | None = None):
     """Holds the lock file ``<path>.lock`` for the ``with`` block (TypeScript's ``withLock``, the
     same file and text, so that TypeScript and Python writers exclude each other): it is created
     exclusively (O_EXCL) holding ``<pid>@<host>``, so that two writers of the same target (two
     processes saving one set) run the block one after the other. A lock whose holder is gone
-    (``_stale_lock``) is removed, if it still holds what was read; otherwise the writer waits,
+    (``_stale_lock``) is removed (``_break_lock``); otherwise the writer waits,
     looking again every ``LOCK_POLL`` seconds, up to ``wait`` seconds (default ``LOCK_WAIT``),
     then fails with IO_ERROR naming the lock and its holder. The lock is removed when the block
     ends, on an exception too."""
@@ -692,18 +719,15 @@ def with_lock(path: str, wait: float | None = None):
                 raise io_error("write the lock", lock_path, ex) from ex
             os.close(fd)
             break
-        owner = _read_lock(lock_path) or ""
-        if _stale_lock(lock_path, owner):
-            # Removed only if it still holds what was found stale, not a lock another waiter
-            # took since.
-            if _read_lock(lock_path) == owner:
-                with contextlib.suppress(OSError):
-                    os.unlink(lock_path)
+        # A lock that cannot be read (a directory, no permission) is held, as far as this writer
+        # can tell: waited for, never removed.
+        owner = _read_lock(lock_path)
+        if owner is not None and _stale_lock(lock_path, owner) and _break_lock(lock_path, owner):
             continue
         if time.monotonic() >= deadline:
-            raise NdpackError("IO_ERROR", f"{lock_path} is held by another writer "
-                              f"({owner or 'owner unknown'}) for more than {wait:g} s; remove it "
-                              "if no writer is running")
+            holder = "unreadable" if owner is None else owner or "owner unknown"
+            raise NdpackError("IO_ERROR", f"{lock_path} is held by another writer ({holder}) for "
+                              f"more than {wait:g} s; remove it if no writer is running")
         time.sleep(LOCK_POLL)
     try:
         yield

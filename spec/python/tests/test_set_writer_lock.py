@@ -179,3 +179,52 @@ def test_the_lock_is_removed_when_the_step_fails(tmp_path):
             assert (tmp_path / (INDEX + ".lock")).exists()
             1 / 0  # noqa: B018
     assert os.listdir(tmp_path) == []
+
+
+def test_a_lock_that_cannot_be_read_is_waited_for_then_IO_ERROR_not_spun_on(tmp_path, monkeypatch):
+    # A directory, old enough to look unowned and stale: it cannot be read, so it is held.
+    lock = tmp_path / "x.lock"
+    lock.mkdir()
+    old = time.time() - 60
+    os.utime(lock, (old, old))
+    monkeypatch.setattr(_io, "LOCK_WAIT", 0.3)
+    outcome = []
+
+    def take():
+        try:
+            with _io.with_lock(str(tmp_path / "x")):
+                outcome.append("ran")
+        except NdpackError as ex:
+            outcome.append((ex.code, "unreadable" in ex.message))
+
+    thread = threading.Thread(target=take, daemon=True)
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive()  # it looped forever, skipping the deadline
+    assert outcome == [("IO_ERROR", True)]
+
+
+def test_a_stale_lock_found_by_six_waiters_at_once_still_lets_one_in_at_a_time(tmp_path):
+    path = str(tmp_path / "x")
+    with open(path + ".lock", "w") as fh:
+        fh.write(f"{dead_pid()}@{socket.gethostname()}")
+    inside, most, done = [0], [0], [0]
+    guard = threading.Lock()
+
+    def take():
+        with _io.with_lock(path):
+            with guard:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.005)
+            with guard:
+                inside[0] -= 1
+                done[0] += 1
+
+    threads = [threading.Thread(target=take) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert (done[0], most[0]) == (6, 1)
+    assert not os.path.exists(path + ".lock") and not os.path.exists(path + ".lock.break")
