@@ -38,17 +38,19 @@ export interface Preamble {
 
 export { elementCount, FileLayout, type EntryLayout } from "./layout.js";
 
+/** The value of limit option `option`: `fallback` when absent, else a positive integer (INVALID_ARGUMENT otherwise). */
+export function checkLimit(value: unknown, fallback: number, option: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || (value as number) < 1) {
+    throw new NdpackError("INVALID_ARGUMENT", `option ${option} must be a positive integer, got ${String(value)}`, { field: option });
+  }
+  return value as number;
+}
+
 /** The limits of FORMAT.md §7, with the caller's overrides applied and checked. */
 export function resolveLimits(overrides: Partial<ReadLimits> = {}): ReadLimits {
   const limits = { ...DEFAULT_LIMITS };
-  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof ReadLimits)[]) {
-    const value = overrides[key];
-    if (value === undefined) continue;
-    if (!Number.isSafeInteger(value) || value < 1) {
-      throw new NdpackError("INVALID_ARGUMENT", `option ${key} must be a positive integer, got ${String(value)}`, { field: key });
-    }
-    limits[key] = value;
-  }
+  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof ReadLimits)[]) limits[key] = checkLimit(overrides[key], limits[key], key);
   if (limits.maxDepth > MAX_DEPTH_CEILING) {
     throw new NdpackError("INVALID_ARGUMENT", `option maxDepth may be at most ${MAX_DEPTH_CEILING}`, { field: "maxDepth", actual: limits.maxDepth });
   }
@@ -92,9 +94,9 @@ const startsWith = (bytes: Uint8Array, prefix: readonly number[]) => prefix.ever
 
 /** Files people hand to an ndpack reader by mistake, by their first bytes, and what to call instead. */
 const OTHER_FILES: readonly { readonly magic: readonly number[]; readonly what: string }[] = [
-  { magic: [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59], what: "a .npy file (numpy): read it with fromNpy from ndpack/interop, or convert it with `ndpack convert`" },
-  { magic: [0x50, 0x4b, 0x03, 0x04], what: "a zip archive (a .npz file, if numpy wrote it): read it with fromNpz from ndpack/interop, or convert it with `ndpack convert`" },
-  { magic: [0x50, 0x4b, 0x05, 0x06], what: "an empty zip archive (an empty .npz file): read it with fromNpz from ndpack/interop" },
+  { magic: [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59], what: "a .npy file (numpy): read it with fromNpy from ndpack/interop, or `ndpack convert`" },
+  { magic: [0x50, 0x4b, 0x03, 0x04], what: "a zip archive (a .npz file?): read it with fromNpz from ndpack/interop, or `ndpack convert`" },
+  { magic: [0x50, 0x4b, 0x05, 0x06], what: "an empty zip archive (an empty .npz file?)" },
   { magic: [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], what: "a PNG image, not an array file" },
   { magic: [0x89, 0x48, 0x44, 0x46], what: "an HDF5 file (h5py, .h5): ndpack does not read HDF5" },
   { magic: [0x1f, 0x8b], what: "a gzip file: decompress it first" },
@@ -110,7 +112,7 @@ export function recognizeFile(bytes: Uint8Array, totalLength: number): string | 
   if (other !== undefined) return other.what;
   if (bytes.length > 8 && bytes[8] === 0x7b) {
     const length = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-    if (length > 0n && length <= BigInt(totalLength - 8)) return "a .safetensors file: read it with fromSafetensors from ndpack/interop, or convert it with `ndpack convert`";
+    if (length > 0n && length <= BigInt(totalLength - 8)) return "a .safetensors file: read it with fromSafetensors from ndpack/interop, or `ndpack convert`";
   }
   return undefined;
 }

@@ -185,6 +185,14 @@ class HeaderParser {
     throw this.unexpected(pos, "a JSON value");
   }
 
+  /** Sets `object[key]`, as a parsed member: a hook for {@link parseHeaderJsonInOrder}. */
+  protected assign(object: Record<string, unknown>, key: string, value: unknown): void {
+    // Plain assignment would run the `__proto__` setter (changing the prototype) or throw on a
+    // frozen Object.prototype, so keys Object.prototype knows become own data properties.
+    if (key in OBJECT_PROTOTYPE) setOwn(object, key, value);
+    else object[key] = value;
+  }
+
   private parseObject(depth: number): Record<string, unknown> {
     this.checkDepth(depth);
     const text = this.text;
@@ -221,10 +229,7 @@ class HeaderParser {
       } else {
         value = this.parseValue(depth + 1);
       }
-      // Plain assignment would run the `__proto__` setter (changing the prototype) or throw on a
-      // frozen Object.prototype, so keys Object.prototype knows become own data properties.
-      if (key in OBJECT_PROTOTYPE) setOwn(object, key, value);
-      else object[key] = value;
+      this.assign(object, key, value);
       path.pop();
       this.skipWhitespace();
       const c = text.charCodeAt(this.pos);
@@ -497,6 +502,24 @@ class HeaderParser {
  */
 export function parseHeaderJson(text: string, options: { maxDepth: number; maxNodes?: number; freeNumbersKey?: string | null }): unknown {
   return new HeaderParser(text, options.maxDepth, options.freeNumbersKey === undefined ? "metadata" : options.freeNumbersKey, options.maxNodes ?? DEFAULT_LIMITS.maxHeaderNodes).parse();
+}
+
+/**
+ * {@link parseHeaderJson} that also gives each non-empty object's keys in the order of the text,
+ * which `Object.keys` does not (JavaScript lists integer-like keys, `"12"`, first): a set index's
+ * array order (FORMAT.md §12.2).
+ */
+export function parseHeaderJsonInOrder(text: string, options: { maxDepth: number; maxNodes: number }): { value: unknown; keyOrders: WeakMap<object, string[]> } {
+  const keyOrders = new WeakMap<object, string[]>();
+  const parser = new (class extends HeaderParser {
+    protected override assign(object: Record<string, unknown>, key: string, value: unknown): void {
+      super.assign(object, key, value);
+      const keys = keyOrders.get(object);
+      if (keys === undefined) keyOrders.set(object, [key]);
+      else keys.push(key);
+    }
+  })(text, options.maxDepth, "metadata", options.maxNodes);
+  return { value: parser.parse(), keyOrders };
 }
 
 /**

@@ -23,7 +23,7 @@ import { LIMIT_OPTIONS, PREAMBLE_SIZE, type Checksum } from "./format.js";
 import { FIRST_READ_BYTES, recognizeFile, resolveLimits } from "./header.js";
 import { formatNamedIn, formatOfNameIn, sniffFormatIn, SNIFF_BYTES } from "./formats/find.js";
 import { NDPACK_READER } from "./formats/ndpack.js";
-import type { Container, ContainerOptions, FormatName, FormatReader, NameIndex } from "./formats/types.js";
+import type { Container, ContainerOptions, FormatName, FormatReader, NameIndex, RawPayload } from "./formats/types.js";
 import { viewOrCopy } from "./interop/common.js";
 import { isMemorySource } from "./io/bytes.js";
 import { abortable, coalesceRanges, DEFAULT_READ_CONCURRENCY, readBatchExactly, readExactly, readRanges, readWithCrc32, type ByteSource, type CheckedBytes, type ReadManyOptions } from "./io/source.js";
@@ -488,7 +488,6 @@ class SourceReader implements NdpackReader {
 
   async *#chunks(index: number, chunk: number, swap: number, verify: boolean, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array, void, undefined> {
     const options = signal === undefined ? {} : { signal };
-    const read = (range: ByteRange) => this.#readRange(range, options);
     const out = (bytes: Uint8Array) => {
       // Chunks are the caller's to keep: never a view of memory the source may hold.
       const own = this.#borrowed || swap > 1 ? bytes.slice() : bytes;
@@ -497,27 +496,39 @@ class SourceReader implements NdpackReader {
     };
     const raw = this.#container.rawPayload(index);
     if (raw !== undefined) {
-      const { before, payload, after } = raw;
-      const checking = verify && raw.checked;
-      if (checking && payload.length <= chunk) {
-        // One chunk: read with what checks it, and checked before it is handed out.
-        const from = before?.offset ?? payload.offset;
-        const to = after === undefined ? payload.offset + payload.length : after.offset + after.length;
-        const bytes = await read({ offset: from, length: to - from });
-        const at = payload.offset - from;
-        raw.check(crc32(bytes.subarray(0, at + payload.length)), bytes.subarray(at + payload.length));
-        if (payload.length > 0) yield out(bytes.subarray(at, at + payload.length));
-        return;
-      }
-      let crc = checking && before !== undefined ? crc32(await read(before)) : 0;
-      for (let at = 0; at < payload.length; at += chunk) {
-        const bytes = await read({ offset: payload.offset + at, length: Math.min(chunk, payload.length - at) });
-        if (checking) crc = crc32(bytes, crc);
-        yield out(bytes);
-      }
-      if (checking) raw.check(crc, after === undefined ? new Uint8Array(0) : await read(after));
+      yield* this.#rawChunks(raw, chunk, verify, options, out);
       return;
     }
+    yield* this.#inflatedChunks(index, chunk, swap, verify, options);
+  }
+
+  /** The stored bytes of `raw` in chunks, checked (CRC, padding) when `verify`; each chunk passed through `out`. */
+  async *#rawChunks(raw: RawPayload, chunk: number, verify: boolean, options: { signal?: AbortSignal }, out: (bytes: Uint8Array) => Uint8Array): AsyncGenerator<Uint8Array, void, undefined> {
+    const read = (range: ByteRange) => this.#readRange(range, options);
+    const { before, payload, after } = raw;
+    const checking = verify && raw.checked;
+    if (checking && payload.length <= chunk) {
+      // One chunk: read with what checks it, and checked before it is handed out.
+      const from = before?.offset ?? payload.offset;
+      const to = after === undefined ? payload.offset + payload.length : after.offset + after.length;
+      const bytes = await read({ offset: from, length: to - from });
+      const at = payload.offset - from;
+      raw.check(crc32(bytes.subarray(0, at + payload.length)), bytes.subarray(at + payload.length));
+      if (payload.length > 0) yield out(bytes.subarray(at, at + payload.length));
+      return;
+    }
+    let crc = checking && before !== undefined ? crc32(await read(before)) : 0;
+    for (let at = 0; at < payload.length; at += chunk) {
+      const bytes = await read({ offset: payload.offset + at, length: Math.min(chunk, payload.length - at) });
+      if (checking) crc = crc32(bytes, crc);
+      yield out(bytes);
+    }
+    if (checking) raw.check(crc, after === undefined ? new Uint8Array(0) : await read(after));
+  }
+
+  /** A compressed array in chunks of its decoded bytes: a deflated .npz member inflated as a stream, an ndpack payload whole. */
+  async *#inflatedChunks(index: number, chunk: number, swap: number, verify: boolean, options: { signal?: AbortSignal }): AsyncGenerator<Uint8Array, void, undefined> {
+    const read = (range: ByteRange) => this.#readRange(range, options);
     const member = this.#container.deflatedMember(index);
     if (member !== undefined) {
       const compressed = async function* (this: SourceReader) {
@@ -564,7 +575,11 @@ class SourceReader implements NdpackReader {
     const arrays: ArrayVerification[] = [];
     for (const name of this.names) {
       try {
-        for await (const _ of this.readChunks(name, { verify: true, ...options })) {
+        // Step 22 reads the stored bytes (CRC, padding) and does not decompress: an array that
+        // verifies can still fail step 23. A deflated .npz member's CRC covers its decoded bytes.
+        const stored = this.#container.storedRecord?.(this.#indexOf(name));
+        const chunks = stored === undefined ? this.readChunks(name, { verify: true, ...options }) : this.#pathed(this.#rawChunks(stored, DEFAULT_CHUNK_BYTES, true, options, (bytes) => bytes));
+        for await (const _ of chunks) {
           // Each chunk is checked as it passes.
         }
         arrays.push({ name, ok: true });

@@ -286,7 +286,9 @@ class ShardedReader implements SetReader {
       throw error;
     }
     // openSource closes the source when it fails. A shard is .ndp or .safetensors (§12), whatever formats the caller named.
-    const reader = await openSource(new ShardSource(source, head, count), { ...this.#options, formats: SHARD_FORMATS, name, format: shard.format, firstReadBytes: head.length || undefined });
+    // The set's options but the index's own (maxIndexBytes), which openSource would refuse.
+    const { maxIndexBytes: _index, ...shardOptions } = this.#options;
+    const reader = await openSource(new ShardSource(source, head, count), { ...shardOptions, formats: SHARD_FORMATS, name, format: shard.format, firstReadBytes: head.length || undefined });
     try {
       checkShardNames(this.index, shard, reader.names);
     } catch (error) {

@@ -23,7 +23,7 @@ import { decodeUtf8, utf8Length } from "./bytes.js";
 import { NdpackError, overLimit } from "./errors.js";
 import { DEFAULT_LIMITS, PREAMBLE, PREAMBLE_SIZE } from "./format.js";
 import { SAFETENSORS_LENGTH_SIZE, SAFETENSORS_MAX_HEADER_BYTES } from "./interop/safetensors.js";
-import { parseHeaderJson, setOwn, stringifyJson } from "./json.js";
+import { parseHeaderJsonInOrder, setOwn, stringifyJson } from "./json.js";
 
 /** §12: the version of the index's `ndpack` object that this library reads and writes. */
 export const SET_INDEX_VERSION = 1;
@@ -149,13 +149,14 @@ function trimJsonSpace(text: string): { text: string; start: number } {
 }
 
 /** The index's JSON, strictly parsed (FORMAT.md §2.1 rules, number rules outside `metadata` included). */
-function parseIndexJson(bytes: Uint8Array, maxDepth: number, maxNodes: number): Record<string, unknown> {
+function parseIndexJson(bytes: Uint8Array, maxDepth: number, maxNodes: number): { root: Record<string, unknown>; keyOrders: WeakMap<object, string[]> } {
   const decoded = decodeUtf8(bytes);
   if (decoded === undefined) throw setInvalid("it is not valid UTF-8");
   const { text, start } = trimJsonSpace(decoded);
   if (!text.startsWith("{")) throw setInvalid("it is not a JSON object", { offset: start });
   try {
-    return parseHeaderJson(text, { maxDepth, maxNodes }) as Record<string, unknown>;
+    const { value, keyOrders } = parseHeaderJsonInOrder(text, { maxDepth, maxNodes });
+    return { root: value as Record<string, unknown>, keyOrders };
   } catch (error) {
     if (!(error instanceof NdpackError) || error.code === "LIMIT_EXCEEDED") throw error;
     const where = { offset: start + (error.offset ?? 0), ...(error.field === undefined ? {} : { field: error.field }), cause: error };
@@ -197,20 +198,23 @@ export function parseSetIndex(bytes: Uint8Array, limits: SetIndexLimits = {}): S
   const maxNameBytes = limitOf(limits.maxNameBytes, DEFAULT_LIMITS.maxNameBytes, "maxNameBytes");
   const maxNodes = limitOf(limits.maxHeaderNodes, DEFAULT_LIMITS.maxHeaderNodes, "maxHeaderNodes");
   checkIndexSize(bytes.length, limits);
-  const root = parseIndexJson(bytes, maxDepth, maxNodes);
+  // The set's array order is weight_map's text order (FORMAT.md §12.2), which Object.keys would
+  // not give: JavaScript lists integer-like keys ("12") first.
+  const { root, keyOrders } = parseIndexJson(bytes, maxDepth, maxNodes);
 
   const rawMetadata = root.metadata;
   if (rawMetadata !== undefined && !isObject(rawMetadata)) throw setInvalid("metadata must be an object", { field: "metadata" });
   const metadata: Record<string, unknown> = {};
   let totalSize: number | undefined;
-  for (const [key, value] of Object.entries(rawMetadata ?? {})) {
+  for (const key of (rawMetadata !== undefined && keyOrders.get(rawMetadata)) || []) {
+    const value = rawMetadata![key];
     if (key === "total_size") totalSize = Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : undefined;
     else setOwn(metadata, key, value);
   }
 
   const weightMap = root.weight_map;
   if (!isObject(weightMap)) throw setInvalid(weightMap === undefined ? "weight_map is missing" : "weight_map must be an object of array name to shard name", { field: "weight_map" });
-  const names = Object.keys(weightMap);
+  const names = keyOrders.get(weightMap) ?? [];
   if (names.length > maxArrays) {
     throw overLimit(`set index maps ${names.length} arrays`, names.length, maxArrays, "maxArrays", { field: "weight_map" });
   }

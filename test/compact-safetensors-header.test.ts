@@ -12,6 +12,8 @@ import { rng } from "./helpers/interop-cases.js";
 
 const MAX_NODES = 1_000_000;
 const MAX_DIMS = 64;
+/** The default limits, as the readers resolve them. */
+const LIMITS = { maxDims: MAX_DIMS, maxDepth: 64, maxHeaderNodes: MAX_NODES };
 const utf8 = new TextEncoder();
 
 /** The outcome of a reading: the tensors (dtype by name) and metadata, or the error code. */
@@ -26,8 +28,8 @@ function outcome(read: () => ReturnType<typeof readHeaderEntries>): unknown {
 
 /** Both paths on `text`; returns whether the fast path took it. */
 function expectSameOutcome(text: string): boolean {
-  const fast = outcome(() => readHeaderEntries(utf8.encode(text), MAX_DIMS));
-  expect(fast).toStrictEqual(outcome(() => readHeaderEntriesStrictly(text, MAX_DIMS)));
+  const fast = outcome(() => readHeaderEntries(utf8.encode(text), LIMITS));
+  expect(fast).toStrictEqual(outcome(() => readHeaderEntriesStrictly(text, LIMITS)));
   return scanCompactSafetensorsHeader(text, MAX_NODES) !== undefined;
 }
 
@@ -62,10 +64,10 @@ describe("scanCompactSafetensorsHeader: the fast path of written headers", () =>
   test("dtype and dimension checks of a header the fast path reads: UNKNOWN_DTYPE, LIMIT_EXCEEDED, as the strict path says", () => {
     const unknown = '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"Q4","shape":[1],"data_offsets":[4,5]}}';
     expect(expectSameOutcome(unknown)).toBe(true);
-    expect(outcome(() => readHeaderEntries(utf8.encode(unknown), MAX_DIMS))).toStrictEqual({ code: "UNKNOWN_DTYPE" });
+    expect(outcome(() => readHeaderEntries(utf8.encode(unknown), LIMITS))).toStrictEqual({ code: "UNKNOWN_DTYPE" });
     const deep = `{"a":{"dtype":"F32","shape":[${Array(65).fill(1).join(",")}],"data_offsets":[0,4]}}`;
     expect(expectSameOutcome(deep)).toBe(true);
-    expect(outcome(() => readHeaderEntries(utf8.encode(deep), MAX_DIMS))).toStrictEqual({ code: "LIMIT_EXCEEDED" });
+    expect(outcome(() => readHeaderEntries(utf8.encode(deep), LIMITS))).toStrictEqual({ code: "LIMIT_EXCEEDED" });
   });
 
   const tensor = '{"dtype":"F32","shape":[1],"data_offsets":[0,4]}';
@@ -93,7 +95,7 @@ describe("scanCompactSafetensorsHeader: the fast path of written headers", () =>
   ])("%s: left to the strict path (%s)", (_what, text, code) => {
     expect(scanCompactSafetensorsHeader(text, MAX_NODES)).toBeUndefined();
     expectSameOutcome(text);
-    const result = outcome(() => readHeaderEntries(utf8.encode(text), MAX_DIMS));
+    const result = outcome(() => readHeaderEntries(utf8.encode(text), LIMITS));
     if (code === undefined) expect(result).toHaveProperty("entries");
     else expect(result).toStrictEqual({ code });
   });
@@ -102,7 +104,7 @@ describe("scanCompactSafetensorsHeader: the fast path of written headers", () =>
     // Non-string metadata is stored as JSON text, with escaped quotes.
     const texts = [`{"a\\"b\\u00e9\\n":${tensor}}`, writtenHeader(layers(2), { step: 3, nested: { a: [1, "x\ny"] } }), writtenHeader({ "\u{1f600}": { data: new Float32Array(1), shape: [] } }, { note: "\u{1f600}" })];
     for (const text of texts) expect(expectSameOutcome(text)).toBe(false);
-    expect(outcome(() => readHeaderEntries(utf8.encode(texts[0]!), MAX_DIMS))).toMatchObject({ entries: [{ name: 'a"b\u00e9\n' }] });
+    expect(outcome(() => readHeaderEntries(utf8.encode(texts[0]!), LIMITS))).toMatchObject({ entries: [{ name: 'a"b\u00e9\n' }] });
   });
 
   test("a text longer than maxNodes is left to the strict path, which applies the limit", () => {

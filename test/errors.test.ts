@@ -88,8 +88,8 @@ describeCode("BAD_MAGIC", () => {
     const safetensors = B.concat(Uint8Array.of(2, 0, 0, 0, 0, 0, 0, 0), new TextEncoder().encode("{}"));
     const inputs: [Uint8Array, string][] = [
       [toNpy(new Float32Array(2)), "it looks like a .npy file (numpy): read it with fromNpy from ndpack/interop"],
-      [toNpz({ x: new Uint8Array(1) }), "it looks like a zip archive (a .npz file, if numpy wrote it): read it with fromNpz"],
-      [toNpz({}), "an empty zip archive (an empty .npz file)"],
+      [toNpz({ x: new Uint8Array(1) }), "it looks like a zip archive (a .npz file?): read it with fromNpz"],
+      [toNpz({}), "an empty zip archive (an empty .npz file?)"],
       [safetensors, "it looks like a .safetensors file: read it with fromSafetensors"],
       [toSafetensors({ x: new Uint8Array(1) }), "it looks like a .safetensors file"],
       [Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13), "it looks like a PNG image"],

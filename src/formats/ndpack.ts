@@ -43,8 +43,10 @@ export function ndpackContainer(layout: FileLayout): Container {
       return materialize(entry, bytes, entry.start, options.copy, options);
     },
     rawPayload(index) {
+      return layout.entry(index).codec === "none" ? this.storedRecord!(index) : undefined;
+    },
+    storedRecord(index) {
       const entry = layout.entry(index);
-      if (entry.codec !== "none") return undefined;
       const end = entry.start + entry.byteLength;
       return {
         before: undefined,

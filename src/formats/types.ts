@@ -107,6 +107,12 @@ export interface Container {
   toArray(index: number, bytes: Uint8Array, options: ToArrayOptions): NdArray;
   /** How to read array `index` in pieces; `undefined` when it is compressed. */
   rawPayload(index: number): RawPayload | undefined;
+  /**
+   * Optional: array `index`'s stored bytes, compressed or not, and their check: what verifying
+   * reads, without decompressing (FORMAT.md §9 step 22). Formats whose checksum covers the decoded
+   * bytes (a deflated .npz member) have none for such arrays; verifying then reads them as `readChunks` does.
+   */
+  storedRecord?(index: number): RawPayload | undefined;
   /** For a deflated .npz member: how to inflate it as a stream; otherwise `undefined`. */
   deflatedMember(index: number): DeflatedMember | undefined;
 }

@@ -36,13 +36,6 @@ export function checkTotalDecoded(sizes: Iterable<number>, limit: number): void 
   }
 }
 
-export function checkLimit(value: unknown, fallback: number, option: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || (value as number) < 1) {
-    throw new NdpackError("INVALID_ARGUMENT", `option ${option} must be a positive integer, got ${String(value)}`, { field: option });
-  }
-  return value as number;
-}
 
 /** Checks a dtype option. */
 export function checkDtype(value: unknown, option: string): Dtype {

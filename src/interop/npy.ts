@@ -34,7 +34,8 @@ import { prepareArray, type ArrayInput, type PreparedArray } from "../encode.js"
 import { checkOptionNames, NdpackError, oneOf, overLimit } from "../errors.js";
 import { BYTE_ORDERS, DEFAULT_LIMITS, type ByteOrder, type Order } from "../format.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
-import { checkDtype, checkLimit, sizeOf, viewOrCopy, type CopyMode } from "./common.js";
+import { checkDtype, sizeOf, viewOrCopy, type CopyMode } from "./common.js";
+import { checkLimit } from "../header.js";
 import { inMemory, writeToBytes, type ArrayPlan, type WriteSteps } from "../formats/write.js";
 
 /** The magic string every .npy file starts with: `\x93NUMPY`. */

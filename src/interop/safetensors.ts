@@ -35,10 +35,11 @@ import { checkCopy, inputBytes, type DecodeInput, type NdArray } from "../decode
 import { DTYPES, DTYPE_NAMES, type DtypeInfo } from "../dtypes.js";
 import { entriesOf, prepareArray, type ArraysInput } from "../encode.js";
 import { checkOptionNames, NdpackError, overLimit } from "../errors.js";
-import { DEFAULT_LIMITS } from "../format.js";
+import { DEFAULT_LIMITS, type ReadLimits } from "../format.js";
+import { checkLimit, resolveLimits } from "../header.js";
 import { formatPath, parseHeaderJson, setOwn, stringifyJson } from "../json.js";
 import { decodeUtf8, utf8Encoder } from "../bytes.js";
-import { checkLimit, checkMetadata, checkName, readU64, sizeOf, viewOrCopy, type CopyMode } from "./common.js";
+import { checkMetadata, checkName, readU64, sizeOf, viewOrCopy, type CopyMode } from "./common.js";
 import { scanCompactSafetensorsHeader, type ListedTensor } from "./compact-safetensors-header.js";
 import { inMemory, writeToBytes, type ArrayPlan, type WriteSteps } from "../formats/write.js";
 
@@ -65,6 +66,18 @@ export interface SafetensorsReadOptions {
   readonly maxHeaderBytes?: number;
   /** Most dimensions of a tensor. Default 64. */
   readonly maxDims?: number;
+  /** Deepest JSON nesting of the header, as for `decode` (FORMAT.md §7). Default 64. */
+  readonly maxDepth?: number;
+  /** Most JSON values in the header, as for `decode` (FORMAT.md §7). Default 1,000,000. */
+  readonly maxHeaderNodes?: number;
+}
+
+/** The limits a .safetensors header is read under (FORMAT.md §7, and the reference loader's header cap). */
+export interface SafetensorsLimits {
+  readonly maxHeaderBytes: number;
+  readonly maxDims: number;
+  readonly maxDepth: number;
+  readonly maxHeaderNodes: number;
 }
 
 /** What {@link fromSafetensors} found. */
@@ -111,11 +124,10 @@ function fieldOf(name: string, key?: string): string {
 }
 
 /** Checks the read options shared by the whole-buffer and the header-only readers. */
-export function resolveSafetensorsOptions(options: { maxHeaderBytes?: unknown; maxDims?: unknown }): { maxHeaderBytes: number; maxDims: number } {
-  return {
-    maxHeaderBytes: checkLimit(options.maxHeaderBytes, SAFETENSORS_MAX_HEADER_BYTES, "maxHeaderBytes"),
-    maxDims: checkLimit(options.maxDims, DEFAULT_LIMITS.maxDims, "maxDims"),
-  };
+export function resolveSafetensorsOptions(options: Partial<ReadLimits>): SafetensorsLimits {
+  // The core's limits, but the header cap: the reference loader's (100,000,000 bytes).
+  const { maxDims, maxDepth, maxHeaderNodes } = resolveLimits(options);
+  return { maxHeaderBytes: checkLimit(options.maxHeaderBytes, SAFETENSORS_MAX_HEADER_BYTES, "maxHeaderBytes"), maxDims, maxDepth, maxHeaderNodes };
 }
 
 /**
@@ -150,25 +162,25 @@ export interface HeaderEntries {
  * field): through the one-pass reader of compact headers when the text has their shape, else
  * through {@link readHeaderEntriesStrictly}, which gives the same answers (test/compact-safetensors-header.test.ts).
  */
-export function readHeaderEntries(headerBytes: Uint8Array, maxDims: number): HeaderEntries {
+export function readHeaderEntries(headerBytes: Uint8Array, limits: Omit<SafetensorsLimits, "maxHeaderBytes">): HeaderEntries {
   const text = decodeUtf8(headerBytes);
   if (text === undefined) throw new NdpackError("HEADER_INVALID", "safetensors header is not valid UTF-8", { offset: SAFETENSORS_LENGTH_SIZE });
-  const compact = scanCompactSafetensorsHeader(text, DEFAULT_LIMITS.maxHeaderNodes);
-  return compact === undefined ? readEntries(readHeaderJson(text), maxDims) : { entries: compact.tensors.map((listed) => tensorEntry(listed, maxDims)), rawMetadata: compact.metadata };
+  // A compact header nests 3 deep (the header, a tensor, its shape): under a lower maxDepth the strict parser says LIMIT_EXCEEDED.
+  const compact = limits.maxDepth < 3 ? undefined : scanCompactSafetensorsHeader(text, limits.maxHeaderNodes);
+  return compact === undefined ? readEntries(readHeaderJson(text, limits), limits.maxDims) : { entries: compact.tensors.map((listed) => tensorEntry(listed, limits.maxDims)), rawMetadata: compact.metadata };
 }
 
 /** {@link readHeaderEntries} of any header text without the one-pass reader: the strict parser and {@link readEntries} (for the tests that compare the two). */
-export function readHeaderEntriesStrictly(text: string, maxDims: number): HeaderEntries {
-  return readEntries(readHeaderJson(text), maxDims);
+export function readHeaderEntriesStrictly(text: string, limits: Omit<SafetensorsLimits, "maxHeaderBytes">): HeaderEntries {
+  return readEntries(readHeaderJson(text, limits), limits.maxDims);
 }
 
 /** The header's JSON (reference deserialization, with repeated tensor names refused). */
-function readHeaderJson(text: string): Record<string, unknown> {
+function readHeaderJson(text: string, limits: Pick<SafetensorsLimits, "maxDepth" | "maxHeaderNodes">): Record<string, unknown> {
   try {
     // No key's numbers are free: sizes are integer literals everywhere, as the reference's serde
     // reading of u64/usize requires (`2.0` is refused, even in a tensor named "metadata").
-    const limits = { maxDepth: DEFAULT_LIMITS.maxDepth, maxNodes: DEFAULT_LIMITS.maxHeaderNodes };
-    return parseHeaderJson(text, { ...limits, freeNumbersKey: null }) as Record<string, unknown>;
+    return parseHeaderJson(text, { maxDepth: limits.maxDepth, maxNodes: limits.maxHeaderNodes, freeNumbersKey: null }) as Record<string, unknown>;
   } catch (error) {
     // Tensor names are the header's top-level keys: a repeated one is a repeated tensor name.
     // The parser names the repeated key (`actual`) and where it is (`field`): at the top level, the field is the key's own path.
@@ -251,24 +263,24 @@ function checkOffsets(entries: TensorEntry[], dataStart: number): number {
 }
 
 /** `__metadata__` back to ndpack metadata: the keys listed in {@link SAFETENSORS_JSON_KEYS} are decoded from JSON. */
-function decodeMetadata(raw: Record<string, string>): Record<string, unknown> {
+function decodeMetadata(raw: Record<string, string>, limits: Pick<SafetensorsLimits, "maxDepth" | "maxHeaderNodes">): Record<string, unknown> {
   const metadata: Record<string, unknown> = {};
-  const listed = Object.hasOwn(raw, SAFETENSORS_JSON_KEYS) ? parseJsonValue(raw[SAFETENSORS_JSON_KEYS]!, SAFETENSORS_JSON_KEYS) : [];
+  const listed = Object.hasOwn(raw, SAFETENSORS_JSON_KEYS) ? parseJsonValue(raw[SAFETENSORS_JSON_KEYS]!, SAFETENSORS_JSON_KEYS, limits) : [];
   if (!Array.isArray(listed) || !listed.every((k) => typeof k === "string" && k !== SAFETENSORS_JSON_KEYS && Object.hasOwn(raw, k))) {
     throw new NdpackError("HEADER_INVALID", `safetensors ${METADATA_KEY}.${SAFETENSORS_JSON_KEYS} must be a JSON list of other ${METADATA_KEY} keys`, { field: `${METADATA_KEY}.${SAFETENSORS_JSON_KEYS}` });
   }
   const json = new Set(listed as string[]);
   for (const [key, text] of Object.entries(raw)) {
     if (key === SAFETENSORS_JSON_KEYS) continue;
-    setOwn(metadata, key, json.has(key) ? parseJsonValue(text, key) : text);
+    setOwn(metadata, key, json.has(key) ? parseJsonValue(text, key, limits) : text);
   }
   return metadata;
 }
 
 /** One JSON value, read with the core's strict parser (as a metadata value, so any JSON number is allowed). */
-function parseJsonValue(text: string, key: string): unknown {
+function parseJsonValue(text: string, key: string, limits: Pick<SafetensorsLimits, "maxDepth" | "maxHeaderNodes">): unknown {
   try {
-    const wrapped = parseHeaderJson(`{"metadata":${text}}`, { maxDepth: DEFAULT_LIMITS.maxDepth, maxNodes: DEFAULT_LIMITS.maxHeaderNodes }) as Record<string, unknown>;
+    const wrapped = parseHeaderJson(`{"metadata":${text}}`, { maxDepth: limits.maxDepth, maxNodes: limits.maxHeaderNodes }) as Record<string, unknown>;
     if (Object.keys(wrapped).length === 1) return wrapped.metadata;
   } catch (cause) {
     if (cause instanceof NdpackError && cause.code === "LIMIT_EXCEEDED") throw cause;
@@ -281,14 +293,14 @@ function parseJsonValue(text: string, key: string): unknown {
  * {@link readSafetensorsHeaderLength} said) against the input's length: the tensors in data order,
  * where the data section starts, and the metadata decoded. The first failure in wire order.
  */
-function parseSafetensorsHeader(headerBytes: Uint8Array, totalLength: number, maxDims: number): SafetensorsLayout {
-  const { entries, rawMetadata } = readHeaderEntries(headerBytes, maxDims);
+function parseSafetensorsHeader(headerBytes: Uint8Array, totalLength: number, limits: SafetensorsLimits): SafetensorsLayout {
+  const { entries, rawMetadata } = readHeaderEntries(headerBytes, limits);
   const dataStart = SAFETENSORS_LENGTH_SIZE + headerBytes.length;
   const dataLength = checkOffsets(entries, dataStart);
   const fileLength = dataStart + dataLength;
   if (totalLength < fileLength) throw new NdpackError("TRUNCATED", `input is ${totalLength} bytes, but the safetensors header describes ${fileLength}`, { expected: fileLength, actual: totalLength });
   if (totalLength > fileLength) throw new NdpackError("TRAILING_BYTES", `input is ${totalLength} bytes, ${totalLength - fileLength} more than the safetensors header describes`, { offset: fileLength, expected: fileLength, actual: totalLength });
-  return { dataStart, tensors: entries, metadata: decodeMetadata(rawMetadata) };
+  return { dataStart, tensors: entries, metadata: decodeMetadata(rawMetadata, limits) };
 }
 
 /** Bytes the header steps ask for first: the length field and, for nearly every file, the whole header. */
@@ -299,12 +311,12 @@ const SAFETENSORS_FIRST_READ = 64 * 1024;
  * (see `io/steps.ts`): one read of the first 64 KiB and, for a longer header, one more. Run over
  * memory by {@link fromSafetensors}, over any source by the lazy reader.
  */
-export function* safetensorsLayoutSteps(totalLength: number, options: { maxHeaderBytes: number; maxDims: number; firstReadBytes?: number | undefined }): RangeSteps<SafetensorsLayout> {
+export function* safetensorsLayoutSteps(totalLength: number, options: SafetensorsLimits & { firstReadBytes?: number | undefined }): RangeSteps<SafetensorsLayout> {
   const head = yield { offset: 0, length: Math.min(totalLength, options.firstReadBytes ?? SAFETENSORS_FIRST_READ) };
   const length = readSafetensorsHeaderLength(head, totalLength, options.maxHeaderBytes);
   const headerEnd = SAFETENSORS_LENGTH_SIZE + length;
   const headerBytes = head.length >= headerEnd ? head.subarray(SAFETENSORS_LENGTH_SIZE, headerEnd) : yield { offset: SAFETENSORS_LENGTH_SIZE, length };
-  return parseSafetensorsHeader(headerBytes, totalLength, options.maxDims);
+  return parseSafetensorsHeader(headerBytes, totalLength, options);
 }
 
 /**
@@ -323,11 +335,11 @@ export function* safetensorsLayoutSteps(totalLength: number, options: { maxHeade
  * ```
  */
 export function fromSafetensors(input: DecodeInput, options: SafetensorsReadOptions = {}): SafetensorsContents {
-  checkOptionNames(options, { copy: true, maxHeaderBytes: true, maxDims: true } satisfies Record<keyof SafetensorsReadOptions, true>, "fromSafetensors");
+  checkOptionNames(options, { copy: true, maxHeaderBytes: true, maxDims: true, maxDepth: true, maxHeaderNodes: true } satisfies Record<keyof SafetensorsReadOptions, true>, "fromSafetensors");
   const copy = checkCopy(options.copy);
-  const { maxHeaderBytes, maxDims } = resolveSafetensorsOptions(options);
+  const limits = resolveSafetensorsOptions(options);
   const bytes = inputBytes(input);
-  const { dataStart, tensors, metadata } = runOnBytes(safetensorsLayoutSteps(bytes.length, { maxHeaderBytes, maxDims }), bytes);
+  const { dataStart, tensors, metadata } = runOnBytes(safetensorsLayoutSteps(bytes.length, limits), bytes);
   const arrays = new Map<string, NdArray>();
   for (const entry of tensors) {
     const offset = dataStart + entry.begin;
