@@ -332,6 +332,21 @@ describe("decodeMessages: errors say which message and whether the stream can go
     expect(readWhenRefused).toBeLessThan(small.length + big.length - 100_000);
   });
 
+  test("maxMessageBytes: a message of no arrays over it (long metadata) is reported too, when its arrays are asked for", async () => {
+    const big = encode({}, { metadata: { notes: "x".repeat(5000) } });
+    const small = encode({ y: Uint8Array.of(1, 2, 3) });
+    const outcomes: string[] = [];
+    for await (const message of decodeMessages(cutAt(concat([big, small]), []), { maxMessageBytes: 1000 })) {
+      try {
+        outcomes.push((await message.readAll()).map((array) => array.name).join());
+      } catch (error) {
+        expectCode(error as NdpackError, "LIMIT_EXCEEDED", true, 0);
+        outcomes.push("refused");
+      }
+    }
+    expect(outcomes).toEqual(["refused", "y"]);
+  });
+
   test("an error escaping the loop over messages (maxMessageBytes) cancels the source", async () => {
     const big = encode({ b: new Uint8Array(100_000) });
     let cancelled = false;

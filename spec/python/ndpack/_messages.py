@@ -202,7 +202,12 @@ class MessageReader:
             # Handed out before any payload byte is read (FORMAT.md section 11), its arrays
             # refused; the next call skips its data section.
             self._skip_pending = index, head[1]
-            return _RefusedMessage(head[0], total, index, self._limits, self._max_message_bytes)
+            message = _RefusedMessage(head[0], total, index, self._limits, self._max_message_bytes)
+            if len(message) == 0:
+                # No array to refuse: the error is reported here, or never (TypeScript's message
+                # refuses the first iteration over its arrays, none or not).
+                raise _annotate(message._refusal, index, True)
+            return message
         try:
             buf = self._read_message(head[0], total)
         except NdpackError as error:  # the source failed inside the message: the stream is over

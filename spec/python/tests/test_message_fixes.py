@@ -277,3 +277,19 @@ def test_a_closed_file_object_is_io_error_as_source_and_closed_as_target():
     with pytest.raises(ndpack.NdpackError) as ending:
         writer.close()
     assert ending.value.code == "CLOSED"
+
+
+def test_a_message_of_no_arrays_above_max_message_bytes_is_reported_not_passed_over():
+    # Its header alone is over the bound (long metadata): with no array to refuse, the reader
+    # reports LIMIT_EXCEEDED for it, recoverable, and goes on with the next message.
+    big = ndpack.dumps({}, metadata={"notes": "x" * 5000})
+    small = ndpack.dumps({"y": np.arange(3, dtype="u1")})
+    reader = ndpack.read_messages(io.BytesIO(big + small), max_message_bytes=1000)
+    with pytest.raises(ndpack.NdpackError) as refused:
+        next(reader)
+    assert (refused.value.code, refused.value.message_index, refused.value.recoverable) == \
+        ("LIMIT_EXCEEDED", 0, True)
+    message = next(reader)
+    assert message.index == 1 and list(message["y"]) == [0, 1, 2]
+    with pytest.raises(StopIteration):
+        next(reader)
