@@ -62,7 +62,8 @@ describe("a set of more shards than the process may open files", () => {
     expect(most - before).toBeGreaterThan(MAX_OPEN_SHARD_FILES / 2);
     expect(most - before).toBeLessThanOrEqual(MAX_OPEN_SHARD_FILES);
     await set.close();
-    expect(openFiles()).toBe(before);
+    // None left open (a descriptor of something else may have closed meanwhile).
+    expect(openFiles()).toBeLessThanOrEqual(before);
   }, 120_000);
 });
 
