@@ -93,14 +93,9 @@ class ShardFiles {
       } catch (error) {
         const code = ((error as NdpackError).cause as NodeJS.ErrnoException | undefined)?.code;
         if (code !== "EMFILE" && code !== "ENFILE") throw error;
-        const [lru] = this.#idle;
-        if (lru !== undefined) {
-          this.#idle.delete(lru);
-          const source = lru.current!;
-          lru.current = undefined;
-          await source.close();
-          this.#open--;
-        } else if (this.#open > 1) {
+        // A closed idle handle frees its slot: this opening holds one already.
+        if (await this.#closeIdle()) this.#open--;
+        else if (this.#open > 1) {
           await new Promise<void>((resolve) => this.#waiting.push(resolve));
         } else {
           throw error;
@@ -116,16 +111,21 @@ class ShardFiles {
         this.#open++;
         return;
       }
-      const [lru] = this.#idle;
-      if (lru !== undefined) {
-        this.#idle.delete(lru);
-        const source = lru.current!;
-        lru.current = undefined;
-        await source.close();
-        return;
-      }
+      // Its slot is taken over.
+      if (await this.#closeIdle()) return;
       await new Promise<void>((resolve) => this.#waiting.push(resolve));
     }
+  }
+
+  /** Closes the handle of the least recently used shard with no read in flight; false when there is none. */
+  async #closeIdle(): Promise<boolean> {
+    const [lru] = this.#idle;
+    if (lru === undefined) return false;
+    this.#idle.delete(lru);
+    const source = lru.current!;
+    lru.current = undefined;
+    await source.close();
+    return true;
   }
 
   #free(): void {
