@@ -245,15 +245,12 @@ export function dtypeOfTag(tag: TypedArrayTag): Dtype {
 /**
  * Names other libraries give the dtypes, which ndpack does not accept (one name per dtype keeps
  * headers comparable) but recognises in order to say which name was meant: numpy's type strings
- * with or without a byte order (`"<f4"`, `"f4"`), its Python type names (`"float"` is float64 in
- * numpy), the safetensors names (`"F32"`, `"BF16"`) and torch's (`"torch.float32"`, `"half"`).
+ * with or without a byte order (`"<f4"`, `"f4"`), the Python names `"float"` (float64 in numpy)
+ * and `"half"`, the safetensors names (`"F32"`, `"BF16"`) and torch's (`"torch.float32"`).
  */
 function dtypeAliases(): ReadonlyMap<string, Dtype> {
-  const aliases = new Map<string, Dtype>([
-    ["float", "float64"], ["double", "float64"], ["single", "float32"], ["half", "float16"], ["int", "int64"], ["long", "int64"],
-    ["short", "int16"], ["byte", "int8"], ["ubyte", "uint8"], ["complex", "complex128"], ["cfloat", "complex64"], ["cdouble", "complex128"],
-    ["bool_", "bool"], ["boolean", "bool"], ["?", "bool"], ["bf16", "bfloat16"], ["fp16", "float16"], ["fp32", "float32"], ["fp64", "float64"],
-  ]);
+  // Python's names whose nearest ndpack name would mislead (numpy's "float" is float64, not float16).
+  const aliases = new Map<string, Dtype>([["float", "float64"], ["half", "float16"]]);
   for (const info of Object.values(DTYPES)) {
     if (info.numpy !== null) for (const prefix of ["", "<", ">", "=", "|"]) aliases.set(prefix + info.numpy, info.name);
     if (info.safetensors !== null) aliases.set(info.safetensors.toLowerCase(), info.name);

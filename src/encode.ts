@@ -227,6 +227,15 @@ export function checkElementBytes(name: string, dtype: DtypeInfo, bytes: Uint8Ar
 }
 
 /**
+ * Bool bytes as writers store them (§3): `bytes` itself when each is 0 or 1, else a copy with every
+ * non-zero byte 1: what a conversion writes of an array read from a file that holds 2 or 255.
+ * Not part of the public API.
+ */
+export function storedBools(bytes: Uint8Array): Uint8Array {
+  return firstNonBoolByte(bytes) < 0 ? bytes : bytes.map((byte) => byte && 1);
+}
+
+/**
  * The index of the first byte other than 0 and 1, or -1. Four bytes at a time (such a byte has a
  * bit of 0xfe set): `findIndex` with a callback took 16 ms for S3's 4 MiB mask, this 0.7 ms.
  */

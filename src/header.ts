@@ -90,16 +90,15 @@ export function readPreamble(bytes: Uint8Array, totalLength: number, limits: Rea
   return { major, minor, headerLength, headerCrc };
 }
 
-const startsWith = (bytes: Uint8Array, prefix: readonly number[]) => prefix.every((b, i) => bytes[i] === b);
 
 /** Files people hand to an ndpack reader by mistake, by their first bytes, and what to call instead. */
-const OTHER_FILES: readonly { readonly magic: readonly number[]; readonly what: string }[] = [
-  { magic: [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59], what: "a .npy file (numpy): read it with fromNpy from ndpack/interop, or `ndpack convert`" },
-  { magic: [0x50, 0x4b, 0x03, 0x04], what: "a zip archive (a .npz file?): read it with fromNpz from ndpack/interop, or `ndpack convert`" },
-  { magic: [0x50, 0x4b, 0x05, 0x06], what: "an empty zip archive (an empty .npz file?)" },
-  { magic: [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], what: "a PNG image, not an array file" },
-  { magic: [0x89, 0x48, 0x44, 0x46], what: "an HDF5 file (h5py, .h5): ndpack does not read HDF5" },
-  { magic: [0x1f, 0x8b], what: "a gzip file: decompress it first" },
+const OTHER_FILES: readonly { readonly magic: string; readonly what: string }[] = [
+  { magic: "\x93NUMPY", what: "a .npy file (numpy): read it with fromNpy from ndpack/interop, or `ndpack convert`" },
+  { magic: "PK\x03\x04", what: "a zip archive (a .npz file?): read it with fromNpz from ndpack/interop, or `ndpack convert`" },
+  { magic: "PK\x05\x06", what: "an empty zip archive (an empty .npz file?)" },
+  { magic: "\x89PNG\r\n\x1a\n", what: "a PNG image, not an array file" },
+  { magic: "\x89HDF", what: "an HDF5 file (h5py): ndpack does not read HDF5" },
+  { magic: "\x1f\x8b", what: "a gzip file: decompress it first" },
 ];
 
 /**
@@ -108,7 +107,7 @@ const OTHER_FILES: readonly { readonly magic: readonly number[]; readonly what: 
  * its JSON header (8 bytes, little-endian), which fits in the input, followed by `{`.
  */
 export function recognizeFile(bytes: Uint8Array, totalLength: number): string | undefined {
-  const other = OTHER_FILES.find((file) => bytes.length >= file.magic.length && startsWith(bytes, file.magic));
+  const other = OTHER_FILES.find(({ magic }) => bytes.length >= magic.length && [...magic].every((c, i) => bytes[i] === c.charCodeAt(0)));
   if (other !== undefined) return other.what;
   if (bytes.length > 8 && bytes[8] === 0x7b) {
     const length = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);

@@ -16,6 +16,7 @@
  */
 import { basename, dirname } from "node:path";
 import { DTYPES } from "../dtypes.js";
+import { storedBools } from "../encode.js";
 import { NdpackError } from "../errors.js";
 import type { ByteOrder, Checksum, Codec } from "../format.js";
 import { formatNamed } from "../formats/index.js";
@@ -88,9 +89,7 @@ function checkWriteOptions(options: WriteOptions, arrayCount: number): void {
 async function* chunksToWrite(array: OutputArray): AsyncGenerator<Uint8Array, void, undefined> {
   const bool = array.entry.dtype === "bool";
   for await (const chunk of chunksOf(array.file, array.entry.name)) {
-    // Chunks are the reader's copies, the caller's to change.
-    if (bool) for (let i = 0; i < chunk.length; i++) if (chunk[i]! > 1) chunk[i] = 1;
-    yield chunk;
+    yield bool ? storedBools(chunk) : chunk;
   }
 }
 

@@ -47,13 +47,16 @@ const MEMBER_HEAD_PREFETCH_BYTES = { stored: NPY_HEAD_BYTES + LOCAL_EXTRA_SLACK_
  * twice the bytes of the last, so a member that yields little costs at most twice its size; the
  * output is bounded by the bytes read, never by what the member declares).
  */
-function* memberHead(member: ZipEntry, length: number): RangeSteps<Uint8Array> {
+function* memberHead(member: ZipEntry, length: number, whole = false): RangeSteps<Uint8Array> {
   const wanted = Math.min(length, member.size);
   if (member.method === "stored") return yield { offset: member.dataStart, length: wanted };
   // A deflate stream gives its first `wanted` bytes from about as many compressed ones (stored
   // blocks add 5 bytes in 64 KiB): one that gives fewer from this many (empty blocks, a claimed
   // compressed size of gigabytes) is refused here rather than read to its end.
   const most = Math.min(member.compressedSize, wanted + (wanted >>> 2) + HEAD_SEARCH_SLACK_BYTES);
+  // `whole` (the metadata member, read at open): inflated as the eager reader does, its stream
+  // checked to end where the member says. (An array's damage is found when it is read.)
+  if (whole) return decompressPayload(yield { offset: member.dataStart, length: most }, "deflate", wanted, 1, member.name);
   let head: Uint8Array = new Uint8Array(0);
   let failure: unknown;
   for (let step = Math.min(INFLATE_STEP, most); head.length < wanted; step = Math.min(2 * step, most)) {
@@ -91,7 +94,7 @@ function* readNpzContainer(size: number, options: ContainerOptions): Prefetching
     if (ndpackMember.size > DEFAULT_LIMITS.maxHeaderBytes) {
       throw new NdpackError("LIMIT_EXCEEDED", `zip: member "${NPZ_NDPACK_MEMBER}" is ${ndpackMember.size} bytes, more than the ${DEFAULT_LIMITS.maxHeaderBytes} a header may be`, { array: NPZ_NDPACK_MEMBER, expected: DEFAULT_LIMITS.maxHeaderBytes, actual: ndpackMember.size });
     }
-    const content = yield* memberHead(ndpackMember, ndpackMember.size);
+    const content = yield* memberHead(ndpackMember, ndpackMember.size, true);
     checkMemberCrc(ndpackMember, crc32(content));
     extra = readNdpackMember(content);
   }

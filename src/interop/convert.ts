@@ -21,7 +21,7 @@
  */
 import { decode, inputBytes, type DecodeInput, type DecodeOptions, type NdArray } from "../decode.js";
 import type { Dtype } from "../dtypes.js";
-import { encode, ENCODE_OPTIONS, type ArraySpec, type EncodeOptions } from "../encode.js";
+import { encode, ENCODE_OPTIONS, storedBools, type ArraySpec, type EncodeOptions } from "../encode.js";
 import { booleanOption, checkOptionNames, NdpackError } from "../errors.js";
 import { LIMIT_OPTIONS } from "../format.js";
 import { checkTotalDecoded, DEFAULT_MAX_TOTAL_DECODED_BYTES } from "./common.js";
@@ -101,7 +101,9 @@ export function toNdpack(input: DecodeInput, options: ToNdpackOptions = {}): Uin
   const { arrays, metadata } = readForeign(bytes, format, options);
   const specs = new Map<string, ArraySpec>();
   for (const [name, array] of arrays) {
-    specs.set(name, { data: array.data, shape: array.shape, dtype: array.dtype, order: array.order, ...(options.codec === undefined && array.codec !== "none" ? { codec: array.codec } : {}) });
+    // Bool bytes other than 0 and 1, which numpy and safetensors files may hold (FORMAT.md §3 reads any non-zero as true), written as 1, as `ndpack convert` does.
+    const data = array.dtype === "bool" ? storedBools(array.data) : array.data;
+    specs.set(name, { data, shape: array.shape, dtype: array.dtype, order: array.order, ...(options.codec === undefined && array.codec !== "none" ? { codec: array.codec } : {}) });
   }
   const { from: _from, name: _name, voidDtype: _voidDtype, ...encodeOptions } = options;
   return encode(specs, { ...encodeOptions, metadata: options.metadata ?? metadata });

@@ -287,5 +287,8 @@ export function planNpzWrite(arrays: readonly ArrayPlan[], options: NpzPlanOptio
     const text = stringifyJson({ metadata, dtypes }, { maxDepth: DEFAULT_LIMITS.maxDepth, path: "" });
     members.push({ name: NPZ_NDPACK_MEMBER, method, content: utf8Encoder.encode(text) });
   }
+  // numpy looks a key up as a member name first: an array named as another member ("a.npy" beside
+  // "a", or the metadata member) would read as that member's bytes.
+  for (const { name } of members) if (seen.has(name)) throw new NdpackError("INVALID_ARGUMENT", `array "${name}": numpy would read the .npz member of that name instead`, { array: name });
   return planZipWrite(members, { level, forceZip64: options.forceZip64 ?? false });
 }
