@@ -67,6 +67,26 @@ describe("a set of more shards than the process may open files", () => {
   }, 120_000);
 });
 
+test("two shards opened at once while the process has no descriptor left (EMFILE) and nothing to close: both end IO_ERROR, neither waits for the other", async () => {
+  const { FileSource } = await import("../src/node/file-source.js");
+  const { NdpackError } = await import("../src/errors.js");
+  const set = (await open(index)) as SetReader;
+  const real = FileSource.open;
+  FileSource.open = async (path: string) => {
+    throw new NdpackError("IO_ERROR", `cannot open ${path}: EMFILE`, { path, cause: Object.assign(new Error("EMFILE: too many open files"), { code: "EMFILE" }) });
+  };
+  try {
+    const outcomes = await Promise.allSettled([set.read("a0"), set.read("a3")]);
+    expect(outcomes.map((outcome) => (outcome.status === "rejected" ? (outcome.reason as { code: string }).code : "read"))).toEqual(["IO_ERROR", "IO_ERROR"]);
+  } finally {
+    FileSource.open = real;
+    await set.close();
+  }
+  // And once descriptors are back, the same reader-less open reads them.
+  await using again = (await open(index)) as SetReader;
+  expect((await again.read("a3")).data[0]).toBe(3);
+});
+
 describe("a shard opened again is checked to be the same file", () => {
   async function withClosedFirstShard(change: (path: string) => void): Promise<SetReader> {
     const set = (await open(index)) as SetReader;

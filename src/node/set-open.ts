@@ -26,6 +26,8 @@ class ShardFiles {
   readonly #limit: number;
   /** Handles open or being opened. */
   #open = 0;
+  /** Openings waiting after EMFILE: their slots hold no handle, so none of them will free one. */
+  #stuck = 0;
   /** Open shards with no read in flight, least recently used first (a Set keeps insertion order). */
   readonly #idle = new Set<ShardFile>();
   readonly #waiting: (() => void)[] = [];
@@ -93,10 +95,13 @@ class ShardFiles {
       } catch (error) {
         const code = ((error as NdpackError).cause as NodeJS.ErrnoException | undefined)?.code;
         if (code !== "EMFILE" && code !== "ENFILE") throw error;
-        // A closed idle handle frees its slot: this opening holds one already.
-        if (await this.#closeIdle()) this.#open--;
-        else if (this.#open > 1) {
+        // A closed idle handle frees its slot (this opening holds one already); else another slot's
+        // handle (open, or being opened) will come free. Openings stuck here as well never will.
+        if (await this.#closeIdle()) this.#free();
+        else if (this.#open - this.#stuck > 1) {
+          this.#stuck++;
           await new Promise<void>((resolve) => this.#waiting.push(resolve));
+          this.#stuck--;
         } else {
           throw error;
         }
