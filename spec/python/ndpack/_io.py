@@ -67,6 +67,9 @@ class FileSource:
     Threads may read one source at once; its descriptor is closed by ``close``, or when the source
     is dropped."""
 
+    #: ``read`` gives a uint8 array of its own, never a view of memory another object holds.
+    reads_into_own_memory = True
+
     def __init__(self, path):
         self.location = os.fspath(path)
         try:

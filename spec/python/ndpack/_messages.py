@@ -28,6 +28,7 @@ source failed or was closed (IO_ERROR); the reader then raises the same error ag
 
 from __future__ import annotations
 
+import io
 import socket
 import struct
 
@@ -304,8 +305,11 @@ class MessageWriter:
     def __init__(self, target):
         if isinstance(target, socket.socket):
             self._write = target.send
+        elif isinstance(target, io.RawIOBase):
+            self._write = target.write  # may take part of a buffer, or none (None) when non-blocking
         elif hasattr(target, "write"):
-            self._write = target.write
+            # Buffered and other file objects write everything; many return None (paramiko's SFTP file).
+            self._write = lambda chunk: (target.write(chunk), len(chunk))[1]
         else:
             raise NdpackError("INVALID_ARGUMENT", "target must be a socket or a writable binary "
                               "file object")

@@ -183,10 +183,11 @@ class Reader(Mapping):
         return self._entries[i + 1].start if i + 1 < len(self._entries) else self.data_end
 
     def _array(self, e: ArrayInfo, stored, copy) -> np.ndarray:
-        # A local file's read is a uint8 array of its own (FileSource.read): copy=True keeps it.
+        # A local file's read is a uint8 array of its own (FileSource.read), which copy=True keeps;
+        # any other source's bytes may be a view of its memory, copied.
+        owned = getattr(self._source, "reads_into_own_memory", False)
         return reference.array_of(e, stored, copy=copy, raw_bits=self._raw_bits,
-                                  max_decoded_bytes=self._limits["max_decoded_bytes"],
-                                  owned=isinstance(stored, np.ndarray))
+                                  max_decoded_bytes=self._limits["max_decoded_bytes"], owned=owned)
 
     def read(self, name: str, *, verify: bool = True, copy=None) -> np.ndarray:
         """The array ``name``, in one ranged read of its record. ``verify`` (default) checks its

@@ -19,6 +19,7 @@ import os
 import secrets
 import struct
 import threading
+import weakref
 import zlib
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -456,6 +457,12 @@ class _ShardFiles:
                 self._close_handle(file)
             self._lock.notify_all()  # reads waiting to open it again: CLOSED
 
+    def close_idle(self) -> None:
+        """Close every handle with no read in flight (the set reader is gone)."""
+        with self._lock:
+            while self._idle:
+                self._close_handle(next(iter(self._idle)))
+
     def _release(self, file: _ShardFile) -> None:
         file.users -= 1
         if file.users == 0 and file.current is not None:
@@ -502,6 +509,9 @@ class _ShardFile:
     """One local shard file of a set: the source of its ``Reader``, whose descriptor
     ``_ShardFiles`` may close between reads and open again. ``size`` and ``identity`` are those of
     the first open."""
+
+    #: Reads through a FileSource: arrays of their own.
+    reads_into_own_memory = True
 
     def __init__(self, files: _ShardFiles, first: FileSource):
         self._files = files
@@ -554,6 +564,9 @@ class SetReader(Mapping):
         self._opening: dict[str, threading.Lock] = {}  # a shard is opened by one thread at once
         self._lock = threading.Lock()  # guards _readers, _opening and closed
         self._files = _ShardFiles(MAX_OPEN_SHARD_FILES)  # local shards' open files
+        # The pool and its files refer to each other (a cycle, freed only by the cycle collector):
+        # a reader dropped without close() gives its descriptors back when it is freed.
+        weakref.finalize(self, self._files.close_idle)
         self.closed = False
 
     def __len__(self) -> int:

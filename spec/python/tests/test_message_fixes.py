@@ -293,3 +293,20 @@ def test_a_message_of_no_arrays_above_max_message_bytes_is_reported_not_passed_o
     assert message.index == 1 and list(message["y"]) == [0, 1, 2]
     with pytest.raises(StopIteration):
         next(reader)
+
+
+def test_a_file_object_whose_write_returns_none_after_writing_everything_is_not_an_error():
+    # Buffered and other file objects write all they are given; many return None (paramiko's
+    # SFTPFile): only raw files and sockets take part of a buffer.
+    class Sink:
+        def __init__(self):
+            self.parts = []
+
+        def write(self, chunk):
+            self.parts.append(bytes(chunk))
+
+    sink = Sink()
+    writer = ndpack.MessageWriter(sink)
+    writer.send({"x": np.arange(4)})
+    sent = b"".join(sink.parts)
+    assert writer.bytes_sent == len(sent) == len(ndpack.dumps({"x": np.arange(4)}))

@@ -332,3 +332,39 @@ def test_verify_of_a_large_path_that_is_not_ndpack_fails_at_its_first_bytes_with
     out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "BAD_MAGIC"
+
+
+def test_copy_true_from_a_source_giving_views_of_its_memory_is_a_copy():
+    # Only the package's file sources read into memory of their own; another source's bytes may
+    # be a view of its memory, which copy=True must not hand out.
+    from ndpack._reader import Reader
+
+    blob = np.frombuffer(bytearray(ndpack.dumps({"x": np.arange(8, dtype=np.uint8)})), np.uint8)
+
+    class Memory:
+        size, location = len(blob), "memory"
+
+        def read(self, offset, length):
+            return blob[offset:offset + length]
+
+    a = Reader(Memory()).read("x", copy=True)
+    assert not np.shares_memory(a, blob)
+    a[:] = 99
+    assert list(Reader(Memory()).read("x")) == list(range(8))
+
+
+def test_a_set_reader_dropped_without_close_gives_its_shard_files_back(tmp_path):
+    index = str(tmp_path / "model.ndp.index.json")
+    ndpack.save_set(index, {f"a{i}": np.full(2048, i, np.float32) for i in range(8)},
+                    max_shard_size=8192)
+    gc.collect()
+    before = len(os.listdir("/proc/self/fd"))
+    gc.disable()  # the pool and its files refer to each other: nothing but the finalizer frees them
+    try:
+        for _ in range(3):
+            s = ndpack.open(index)
+            assert [float(s[name][0]) for name in s] == [float(i) for i in range(8)]
+            del s
+        assert len(os.listdir("/proc/self/fd")) <= before
+    finally:
+        gc.enable()
