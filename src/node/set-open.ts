@@ -85,8 +85,8 @@ class ShardFiles {
 
   /**
    * `open()`, making room when the process runs out of descriptors (EMFILE, ENFILE) before this
-   * pool's limit does: the least recently used idle shard's handle is closed, else a read in flight
-   * is waited for; IO_ERROR when this pool holds no other handle.
+   * pool's limit does: the least recently used idle shard's handle is closed, else another slot's
+   * handle is waited for; IO_ERROR when every other slot is an opening stuck here too.
    */
   async #opened(open: () => Promise<FileSource>): Promise<FileSource> {
     for (;;) {
@@ -122,15 +122,20 @@ class ShardFiles {
     }
   }
 
-  /** Closes the handle of the least recently used shard with no read in flight; false when there is none. */
+  /** Closes the handle of the least recently used shard with no read in flight (its slot kept); false when there is none. */
   async #closeIdle(): Promise<boolean> {
     const [lru] = this.#idle;
     if (lru === undefined) return false;
-    this.#idle.delete(lru);
-    const source = lru.current!;
-    lru.current = undefined;
-    await source.close();
+    await this.#closeHandle(lru);
     return true;
+  }
+
+  /** Closes `file`'s handle; the slot it held is the caller's to free or take over. */
+  async #closeHandle(file: ShardFile): Promise<void> {
+    this.#idle.delete(file);
+    const source = file.current!;
+    file.current = undefined;
+    await source.close();
   }
 
   #free(): void {
@@ -149,10 +154,7 @@ class ShardFiles {
   }
 
   async #close(file: ShardFile): Promise<void> {
-    this.#idle.delete(file);
-    const source = file.current!;
-    file.current = undefined;
-    await source.close();
+    await this.#closeHandle(file);
     this.#free();
   }
 }
