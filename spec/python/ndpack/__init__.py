@@ -38,9 +38,11 @@ from __future__ import annotations
 import os
 
 from . import reference
+from ._formats import open_file
 from ._io import io_error, is_url
 from ._messages import MessageReader, MessageWriter, read_messages
-from ._reader import Reader, open_file
+from ._reader import Reader
+from ._safetensors import SafetensorsReader
 from ._sets import INDEX_SUFFIX, SetReader, SetWriter, save_set
 from ._writer import Writer, save_atomic
 from .reference import (
@@ -63,7 +65,7 @@ ERROR_CODES = reference.ERROR_CODES + (
 
 __all__ = [
     "save", "load", "open", "dumps", "loads", "verify", "save_set",
-    "read_messages", "Reader", "SetReader", "Writer", "SetWriter", "MessageReader",
+    "read_messages", "Reader", "SafetensorsReader", "SetReader", "Writer", "SetWriter", "MessageReader",
     "MessageWriter", "NdpackFile", "ArrayInfo", "NdpackError",
     "ERROR_CODES", "DTYPES", "DEFAULT_LIMITS", "VERSION", "reference",
 ]
@@ -109,7 +111,10 @@ def verify(source, **limits) -> dict:
 def open(location, *, storage_options=None, retries=None, timeout=None,  # noqa: A001
          raw_bits=False, **limits):
     """A lazy reader of a path or URL: a ``SetReader`` when it names a set's index
-    (``*.index.json``), a ``Reader`` otherwise. Both are read-only mappings (``keys()``,
+    (``*.index.json``), else a reader of the file's format, told from its first bytes, then from
+    its extension: a ``Reader`` of an ndpack file, or a ``SafetensorsReader`` of a .safetensors file
+    (its ``metadata`` is ``__metadata__``; it has no CRC-32s, so ``verify`` finds nothing to check;
+    other files are BAD_MAGIC: ``numpy.load`` reads .npy and .npz). All are read-only mappings (``keys()``,
     ``reader[name]``) with ``metadata``, ``info(name)``, ``read(name, verify=True, copy=None)``,
     ``read_rows(name, start, stop)``, ``verify()`` and ``close()``, and are context managers.
     ``storage_options`` go to fsspec for URLs; ``raw_bits`` and the limits are ``load``'s.

@@ -13,7 +13,6 @@ import numpy as np
 
 from . import reference
 from ._crc32 import crc32
-from ._io import open_source
 from .reference import ArrayInfo, NdpackError
 
 #: Verifying reads a record in pieces of at most this many bytes.
@@ -50,6 +49,25 @@ def close_quietly(closeable) -> None:
         pass
 
 
+def read_exactly(source, offset: int, length: int, size: int, location=None):
+    """Bytes ``[offset, offset + length)`` of ``source``, exactly ``length`` of them
+    (TypeScript's ``readExactly``): a source that gives fewer (one that shrank since it was
+    opened) or more is FILE_CHANGED, never a shorter array; one that gives no bytes-like object
+    INVALID_ARGUMENT."""
+    data = source.read(offset, length)
+    try:
+        with memoryview(data) as view:
+            got = view.nbytes
+    except TypeError:
+        raise NdpackError("INVALID_ARGUMENT", f"{location}: the source's read({offset}, "
+                          f"{length}) gave {type(data).__name__}, not bytes") from None
+    if got != max(length, 0):
+        raise NdpackError("FILE_CHANGED", f"{location}: the source gave {got} bytes at offset "
+                          f"{offset} where {length} were asked for within its {size} bytes: it "
+                          "changed since it was opened")
+    return data
+
+
 def header_end(prefix, size: int, max_header_bytes: int) -> int:
     """Where the header ends according to the preamble in ``prefix`` (20 + header length), or
     ``len(prefix)`` when the preamble is not usable (the format code then reports why)."""
@@ -74,10 +92,11 @@ class Reader(Mapping):
     ``close()`` (INVALID_ARGUMENT otherwise). Its size at open holds: every read must give exactly
     the bytes asked for, or the source changed since it was opened (FILE_CHANGED), never a shorter
     array. Opening that fails closes the source (a close that raises hides nothing); ``close``
-    closes it once, however many times it is called."""
+    closes it once, however many times it is called. ``first_bytes``, when given, are the source's
+    first ``min(size, FIRST_READ)`` bytes, already read (``ndpack.open`` chose the format by them)."""
 
     def __init__(self, source, *, raw_bits: bool = False, storage_options=None, retries=None,
-                 timeout=None, check_head=None, **limits):
+                 timeout=None, check_head=None, first_bytes=None, **limits):
         size = source_size(source)  # before anything else: not a source, nothing to close
         self._source = source
         self.location = getattr(source, "location", None)
@@ -91,33 +110,29 @@ class Reader(Mapping):
                                     timeout=timeout, raw_bits=raw_bits, **limits))
             self._limits = reference._check_limits(limits, "open", OPEN_OPTIONS)
             self._raw_bits = bool(raw_bits)
-            self._read_header(check_head)
+            if first_bytes is None:
+                first_bytes = self._read(0, min(size, FIRST_READ))
+            self._read_header(first_bytes, check_head)
         except BaseException:
             close_quietly(source)
             raise
 
     def _read(self, offset: int, length: int):
-        """Bytes ``[offset, offset + length)`` of the source, exactly ``length`` of them
-        (TypeScript's ``readExactly``): a source that gives fewer (one that shrank since it was
-        opened) or more is FILE_CHANGED, never a shorter array; one that gives no bytes-like object
-        INVALID_ARGUMENT."""
-        data = self._source.read(offset, length)
-        try:
-            with memoryview(data) as view:
-                got = view.nbytes
-        except TypeError:
-            raise NdpackError("INVALID_ARGUMENT", f"{self.location}: the source's read({offset}, "
-                              f"{length}) gave {type(data).__name__}, not bytes") from None
-        if got != max(length, 0):
-            raise NdpackError("FILE_CHANGED", f"{self.location}: the source gave {got} bytes at "
-                              f"offset {offset} where {length} were asked for within its "
-                              f"{self.size} bytes: it changed since it was opened")
-        return data
+        """Bytes ``[offset, offset + length)`` of the source (``read_exactly``)."""
+        return read_exactly(self._source, offset, length, self.size, self.location)
 
-    def _read_header(self, check_head) -> None:
-        """Section 9 steps 1 to 21, from the first bytes of the file."""
+    #: File name extensions of the format, lower case (TypeScript's format table).
+    extensions = (".ndp", ".ndpack")
+
+    @staticmethod
+    def sniff(first_bytes, size: int) -> bool:
+        """Whether a file of ``size`` bytes beginning with ``first_bytes`` is an ndpack file."""
+        return bytes(first_bytes[:8]) == reference.MAGIC
+
+    def _read_header(self, prefix, check_head) -> None:
+        """Section 9 steps 1 to 21, from the first bytes of the file (``prefix``: its first
+        ``FIRST_READ`` bytes, or all of a shorter file)."""
         size = self.size
-        prefix = self._read(0, min(size, FIRST_READ))
         if check_head is not None:  # a set's checks of its shard (FORMAT.md §12.3), first
             check_head(self, prefix)
         self.header_end = header_end(prefix, size, self._limits["max_header_bytes"])
@@ -163,8 +178,9 @@ class Reader(Mapping):
         return f"<ndpack.Reader {self.location!r}: {len(self)} arrays, {self.size} bytes>"
 
     def __reduce__(self):  # a reader travels (to Dask workers) as the arguments that open it
+        from ._formats import reopen_file  # (that module builds on this one)
         location, options = self._open_args
-        return _reopen, (location, options, type(self))
+        return reopen_file, (location, options, type(self))
 
     def info(self, name: str) -> ArrayInfo:
         """The validated header entry of ``name``; no payload is read."""
@@ -287,16 +303,3 @@ def array_dtype(reader: Reader, e: ArrayInfo) -> np.dtype:
     array of it (nothing is read)."""
     empty = e._replace(shape=(0,), nbytes=0, byte_length=0, codec="none", order="C")
     return reader._array(empty, b"", None).dtype
-
-
-def open_file(location, *, storage_options=None, retries=None, timeout=None, raw_bits=False,
-              check_head=None, reader_class=None, **limits):
-    """A ``Reader`` (or a ``reader_class``: a set's ``SafetensorsReader``) over a path or URL."""
-    source = open_source(location, storage_options, retries=retries, timeout=timeout)
-    return (reader_class or Reader)(source, raw_bits=raw_bits, storage_options=storage_options,
-                                    retries=retries, timeout=timeout, check_head=check_head,
-                                    **limits)
-
-
-def _reopen(location, options, reader_class=None):
-    return open_file(location, reader_class=reader_class, **options)

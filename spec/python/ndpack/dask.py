@@ -49,7 +49,8 @@ from dask.highlevelgraph import HighLevelGraph
 from . import open as open_ndpack
 from . import reference
 from ._crc32 import crc32
-from ._reader import Reader, array_dtype, open_file
+from ._formats import open_file
+from ._reader import Reader, array_dtype
 from ._sets import SetReader, SetWriter
 from ._writer import Writer
 from .reference import NdpackError

@@ -64,7 +64,8 @@ class NdpackBackendArray(BackendArray):
 class NdpackBackendEntrypoint(BackendEntrypoint):
     """``engine="ndpack"`` for ``xarray.open_dataset``."""
 
-    description = "Named n-dimensional arrays in ndpack files and sets (.ndp, *.index.json)"
+    description = ("Named n-dimensional arrays in ndpack and .safetensors files and their sets "
+                   "(.ndp, .safetensors, *.index.json)")
     open_dataset_parameters = ("filename_or_obj", "drop_variables")
     url = "https://github.com/ndpack/ndpack"
 
@@ -87,7 +88,8 @@ class NdpackBackendEntrypoint(BackendEntrypoint):
             name = str(filename_or_obj)
         except Exception:  # noqa: BLE001 (xarray asks every backend about any object)
             return False
-        return name.endswith((".ndp", ".ndp.index.json"))
+        return name.endswith((".ndp", ".ndpack", ".safetensors", ".ndp.index.json",
+                              ".safetensors.index.json"))
 
 
 __all__ = ["NdpackBackendEntrypoint", "NdpackBackendArray"]

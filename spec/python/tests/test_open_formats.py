@@ -1,0 +1,136 @@
+"""``ndpack.open`` of a .safetensors file (a lazy ``SafetensorsReader``, as a set's shards are read),
+the format told from the file's first bytes, then its extension, as TypeScript's ``open`` does."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import struct
+import zipfile
+
+import dask
+import numpy as np
+import pytest
+import xarray as xr
+from safetensors.numpy import load_file, save_file
+
+import ndpack
+import ndpack.dask as nd
+from ndpack import NdpackError, SafetensorsReader
+from ndpack._reader import FIRST_READ
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    """A .safetensors file written by safetensors itself, and its tensors."""
+    rng = np.random.default_rng(5)
+    tensors = {"embed.weight": rng.standard_normal((64, 32)).astype("f4"),
+               "lm_head.bias": np.arange(7, dtype="i8"), "step": np.array(3, "u2")}
+    path = tmp_path / "model.safetensors"
+    save_file(tensors, str(path), metadata={"format": "np"})
+    return path, tensors
+
+
+def test_open_of_a_safetensors_file_reads_each_tensor_lazily(checkpoint):
+    path, tensors = checkpoint
+    with ndpack.open(path) as r:
+        assert isinstance(r, SafetensorsReader)
+        assert sorted(r) == sorted(tensors) and r.metadata == {"format": "np"}
+        assert r.info("embed.weight").shape == (64, 32) and r.info("step").dtype == "uint16"
+        for name, expected in load_file(str(path)).items():
+            got = r.read(name)
+            assert got.dtype == expected.dtype
+            np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(r.read_rows("embed.weight", 10, 13),
+                                      tensors["embed.weight"][10:13])
+        assert [report["ok"] for report in r.verify()] == [True] * 3
+    with pytest.raises(NdpackError) as ex:
+        r.read("step")
+    assert ex.value.code == "CLOSED"
+
+
+def test_the_format_is_told_by_the_first_bytes_whatever_the_name(checkpoint, tmp_path):
+    path, tensors = checkpoint
+    unnamed = tmp_path / "weights"
+    unnamed.write_bytes(path.read_bytes())
+    with ndpack.open(unnamed) as r:
+        assert isinstance(r, SafetensorsReader)
+        np.testing.assert_array_equal(r.read("lm_head.bias"), tensors["lm_head.bias"])
+    misnamed = tmp_path / "really-ndpack.safetensors"
+    ndpack.save(misnamed, {"x": np.arange(5)})
+    with ndpack.open(misnamed) as r:
+        assert type(r) is ndpack.Reader
+        np.testing.assert_array_equal(r.read("x"), np.arange(5))
+
+
+def test_a_damaged_file_gets_the_error_of_the_format_its_extension_names(tmp_path):
+    """Bytes no format recognizes: the extension chooses whose checks report them (TypeScript's
+    ``open``); without one, BAD_MAGIC."""
+    cases = {"empty.safetensors": (b"", "TRUNCATED"), "empty.ndp": (b"", "TRUNCATED"),
+             "empty.NDPACK": (b"", "TRUNCATED"), "empty": (b"", "BAD_MAGIC"),
+             "short.safetensors": (struct.pack("<Q", 2), "TRUNCATED"),
+             "text.safetensors": (b"hello, world", "HEADER_TOO_LARGE"),
+             "text.ndp": (b"hello, world", "BAD_MAGIC"), "text.bin": (b"hello, world", "BAD_MAGIC")}
+    for name, (data, code) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(NdpackError) as ex:
+            ndpack.open(tmp_path / name)
+        assert ex.value.code == code, name
+
+
+def test_npy_and_npz_files_are_BAD_MAGIC_naming_what_reads_them(tmp_path):
+    np.save(tmp_path / "a.npy", np.arange(3))
+    np.savez(tmp_path / "b.npz", x=np.arange(3))
+    for name, kind in [("a.npy", ".npy"), ("b.npz", ".npz")]:
+        with pytest.raises(NdpackError) as ex:
+            ndpack.open(tmp_path / name)
+        assert ex.value.code == "BAD_MAGIC" and kind in str(ex.value) and "numpy.load" in str(ex.value)
+    with zipfile.ZipFile(tmp_path / "c.zip", "w") as z:  # any zip: the same hint
+        z.writestr("x", b"1")
+    with pytest.raises(NdpackError) as ex:
+        ndpack.open(tmp_path / "c.zip")
+    assert ex.value.code == "BAD_MAGIC"
+
+
+def test_a_hostile_safetensors_header_through_open_is_its_typed_error(tmp_path):
+    header = {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+              "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}
+    text = json.dumps(header).encode()
+    (tmp_path / "overlap.safetensors").write_bytes(struct.pack("<Q", len(text)) + text + bytes(12))
+    with pytest.raises(NdpackError) as ex:
+        ndpack.open(tmp_path / "overlap.safetensors")
+    assert ex.value.code == "OVERLAP"
+
+
+def test_a_safetensors_reader_travels_to_dask_workers_and_xarray(checkpoint):
+    path, tensors = checkpoint
+    reader = ndpack.open(path)
+    again = pickle.loads(pickle.dumps(reader))
+    assert isinstance(again, SafetensorsReader)
+    np.testing.assert_array_equal(again.read("embed.weight"), tensors["embed.weight"])
+    again.close()
+    reader.close()
+    x = nd.from_ndpack(str(path), "embed.weight", chunks=16)
+    assert x.chunks == ((16, 16, 16, 16), (32,))
+    with dask.config.set(scheduler="threads"):
+        assert float(x.sum().compute()) == pytest.approx(float(tensors["embed.weight"].sum(dtype="f8")),
+                                                       rel=1e-5)
+    assert xr.backends.plugins.guess_engine(str(path)) == "ndpack"
+    with xr.open_dataset(path, engine="ndpack") as ds:
+        assert ds.attrs == {"format": "np"}
+        np.testing.assert_array_equal(ds["embed.weight"][5].values, tensors["embed.weight"][5])
+
+
+def test_a_remote_safetensors_file_transfers_its_header_then_one_tensor(nginx):
+    rng = np.random.default_rng(6)
+    tensors = {f"layer{i}.weight": rng.standard_normal((256, 256)).astype("f4") for i in range(4)}
+    save_file(tensors, str(nginx.root / "remote.safetensors"))
+    nginx.clear()
+    r = ndpack.open(nginx.url("remote.safetensors"))
+    assert isinstance(r, SafetensorsReader) and sorted(r) == sorted(tensors)
+    assert [row[0] for row in nginx.lines()] == ["HEAD", "GET"]  # the format and header: one read
+    assert nginx.transferred("remote.safetensors") == FIRST_READ
+    nginx.clear()
+    np.testing.assert_array_equal(r.read("layer2.weight"), tensors["layer2.weight"])
+    assert nginx.transferred("remote.safetensors") == 256 * 256 * 4
+    r.close()
