@@ -16,8 +16,8 @@
 - ``load(path, **options)`` memory-maps the file and validates its header (FORMAT.md section 9,
   steps 1 to 21); it returns a dict-like ``NdpackFile`` whose arrays are zero-copy views of the map.
   ``verify=True`` checks every CRC-32 first; ``f.read(name, verify=True)`` checks one.
-- ``open(path_or_url)`` returns a lazy ``Reader`` (or a ``SetReader`` for ``*.index.json``): the
-  header is read once, each array when asked for, into memory of its own (a local file with
+- ``open(path_or_url)`` returns a lazy ``Reader`` (a ``SafetensorsReader`` for a .safetensors
+  file, a ``SetReader`` for ``*.index.json``): the header is read once, each array when asked for, into memory of its own (a local file with
   positioned reads, each checked against the file as it was opened: FILE_CHANGED). URLs go
   through fsspec (``pip install 'ndpack[remote]'``): HTTP Range requests, or any fsspec
   filesystem (``s3://`` with s3fs); ``storage_options`` are passed to it. ``http(s)://`` reads retry transient failures (5xx, 408,
