@@ -28,7 +28,7 @@ def open_file(location, *, storage_options=None, retries=None, timeout=None, rea
     if reader_class is None:
         try:
             size = source.size
-            first_bytes = read_exactly(source, 0, min(size, FIRST_READ), size)
+            first_bytes = read_exactly(source, 0, min(size, FIRST_READ), size, location)
             reader_class = next((c for c in FILE_READERS if c.sniff(first_bytes, size)), None) \
                 or next((c for c in FILE_READERS if str(location).lower().endswith(c.extensions)),
                         None)
