@@ -40,6 +40,25 @@ function dropEmptyChunks(dir: string): void {
   for (const f of empty) for (const file of [f, `${f}.map`]) rmSync(join(dir, file), { force: true });
 }
 
+/**
+ * Marks the CommonJS modules bundled into dist (pako's zlib port) as free of side effects until
+ * used. esbuild wraps each in `require_x = __commonJS({...})` and imports it with a top-level
+ * `import_x = __toESM(require_x())`, a call that a user's bundler must keep, and with it all of
+ * pako, even in a page that only decodes (the compressor and the decoder share a chunk). Annotated
+ * `@__PURE__`, both are dropped with the last code that uses them, as they are when bundling the
+ * sources (`npm run size` measures dist, what users bundle).
+ */
+function markBundledCommonJsPure(dir: string): void {
+  for (const f of readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => /\.js$/.test(f))) {
+    const path = join(dir, f);
+    const text = readFileSync(path, "utf8");
+    const marked = text
+      .replace(/(?<!@__PURE__ \*\/ )\b__commonJS\(\{/g, "/* @__PURE__ */ __commonJS({")
+      .replace(/(?<!@__PURE__ \*\/ )\b__toESM\((require_\w+\(\))\)/g, "/* @__PURE__ */ __toESM(/* @__PURE__ */ $1)");
+    if (marked !== text) writeFileSync(path, marked);
+  }
+}
+
 /** Where the library is built: `dist`, or the directory given with `--out-dir` (the benchmark builds into bench/.build). */
 function outDirOf(argv: readonly string[]): string {
   const at = argv.indexOf("--out-dir");
@@ -67,11 +86,13 @@ export default defineConfig([
     platform: "neutral",
     splitting: true,
     treeshake: true,
+    minifySyntax: true,
     external,
     noExternal,
     onSuccess: async () => {
       const outDir = outDirOf(process.argv);
       dropEmptyChunks(outDir);
+      markBundledCommonJsPure(outDir);
       writeThirdPartyLicenses(outDir);
     },
   },

@@ -519,7 +519,7 @@ export function writePlan(plan: EncodePlan, target: Uint8Array, zeroed = false, 
 }
 
 /** A zeroed block for padding; views of it are handed out, so it is never written. */
-let zeros = new Uint8Array(MAX_ALIGNMENT);
+let zeros = /* @__PURE__ */ new Uint8Array(MAX_ALIGNMENT);
 
 function zeroBytes(length: number): Uint8Array {
   if (length > zeros.length) zeros = new Uint8Array(length);

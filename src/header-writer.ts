@@ -133,7 +133,7 @@ class HeadWriter {
  * the compiled code of every method (it depends on the object's shape, which a full GC collects
  * once no object has it), so each call after a GC ran in the interpreter.
  */
-let idleWriter: HeadWriter | undefined = new HeadWriter();
+let idleWriter: HeadWriter | undefined = /* @__PURE__ */ new HeadWriter();
 
 /** The number of decimal digits of a non-negative safe integer. */
 function decimalDigits(value: number): number {

@@ -141,7 +141,7 @@ export interface NdpackPlanOptions extends EncodeOptions {
 }
 
 /** Zero bytes for padding (at most alignment - 1 of them); views of it are handed out, so it is never written. */
-const ZEROS = new Uint8Array(MAX_ALIGNMENT);
+const ZEROS = /* @__PURE__ */ new Uint8Array(MAX_ALIGNMENT);
 
 /** How one record's payload is written: a step, or a kept payload whose stored length and CRC are known. */
 interface RecordWrite {
