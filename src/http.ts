@@ -20,6 +20,6 @@
  * @packageDocumentation
  */
 export { httpSource } from "./io/http.js";
-export type { HttpSource, HttpSourceOptions } from "./io/http.js";
+export type { HttpHeaders, HttpSource, HttpSourceOptions } from "./io/http.js";
 export { openUrl } from "./remote.js";
 export type { OpenUrlOptions } from "./remote.js";

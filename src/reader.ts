@@ -26,7 +26,7 @@ import { NDPACK_READER } from "./formats/ndpack.js";
 import type { Container, ContainerOptions, FormatName, FormatReader, NameIndex, RawPayload } from "./formats/types.js";
 import { viewOrCopy } from "./interop/common.js";
 import { isMemorySource } from "./io/bytes.js";
-import { abortable, coalesceRanges, DEFAULT_READ_CONCURRENCY, readBatchExactly, readExactly, readRanges, readWithCrc32, type ByteSource, type CheckedBytes, type ReadManyOptions } from "./io/source.js";
+import { abortable, coalesceRanges, DEFAULT_READ_CONCURRENCY, readBatchExactly, readExactly, readRanges, readWithCrc32, signalOption, type ByteSource, type CheckedBytes, type ReadManyOptions } from "./io/source.js";
 import { isPrefetch, type ByteRange, type PrefetchingSteps } from "./io/steps.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
 
@@ -572,6 +572,7 @@ class SourceReader implements NdpackReader {
 
   async verify(options: { readonly signal?: AbortSignal } = {}): Promise<VerifyReport> {
     checkOptionNames(options, { signal: true }, "verify");
+    signalOption(options.signal); // before the loop, which reports the reads' errors per array
     const arrays: ArrayVerification[] = [];
     for (const name of this.names) {
       try {

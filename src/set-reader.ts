@@ -16,13 +16,13 @@
  * @module
  */
 import type { ArrayInfo, ArrayVerification, NdArray, VerifyReport } from "./decode.js";
-import { checkNameList, NdpackError } from "./errors.js";
+import { checkNameList, checkOptionNames, NdpackError } from "./errors.js";
 import type { Checksum } from "./format.js";
 import { NDPACK_READER } from "./formats/ndpack.js";
 import { SAFETENSORS_READER } from "./formats/safetensors.js";
 import type { FormatName, FormatReader } from "./formats/types.js";
 import { parseUrl } from "./io/http.js";
-import { readExactly, type ByteSource, type ReadRequestOptions } from "./io/source.js";
+import { readExactly, signalOption, type ByteSource, type ReadRequestOptions } from "./io/source.js";
 import { openSource, type NdpackReader, type OpenSourceOptions, type ReadChunksOptions, type ReadManyArraysOptions, type ReadOptions } from "./reader.js";
 import {
   checkIndexSize,
@@ -356,6 +356,9 @@ class ShardedReader implements SetReader {
   }
 
   async verify(options: { readonly signal?: AbortSignal } = {}): Promise<SetVerifyReport> {
+    // Checked before the loop, which reports a shard's errors as its arrays'.
+    checkOptionNames(options, { signal: true }, "verify");
+    signalOption(options.signal);
     const shards: ShardVerification[] = [];
     for (const shard of this.index.shards) {
       try {

@@ -12,6 +12,8 @@ import { decode, encode, encodeInto, NdpackError, verify } from "../src/index.js
 import { fromNdpack, fromNpz, toNpz } from "../src/interop/index.js";
 import { bytesSource, connectMessages, createMessageWriter, createSetWriter, createWriter, decodeMessages, decodeStream, open, openSource, save, saveSet } from "../src/node/index.js";
 import { failure, tempDir } from "./helpers/node-files.js";
+import { failureAsync } from "./helpers/common.js";
+import { openUrl } from "../src/http.js";
 
 const dir = tempDir("ndpack-misuse-");
 afterAll(() => dir.remove());
@@ -196,4 +198,34 @@ test("save to a path ending in a separator (a directory, for the OS) is NOT_REGU
 test("an NdpackError has only the details it was given as fields (it prints and compares without undefined ones)", () => {
   expect(Object.keys(new NdpackError("IO_ERROR", "m"))).toEqual(["name", "code"]);
   expect(Object.keys(new NdpackError("NOT_FOUND", "m", { array: "x", path: "/p" })).sort()).toEqual(["array", "code", "name", "path"]);
+});
+
+describe("a signal that is not an AbortSignal and headers fetch refuses are INVALID_ARGUMENT (were TypeErrors from inside the reader and fetch; a consumer audit)", () => {
+  const bytes = encode({ a: new Float32Array(4) });
+  const url = "http://127.0.0.1:9/x.ndp"; // refused before any request is made
+  test.each([5, {}, "x"])("signal %j: open, openSource, read, readMany, verify, openUrl, open(url)", async (signal) => {
+    const dir = tempDir("ndpack-signal-");
+    try {
+      const path = `${dir.path}/a.ndp`;
+      writeFileSync(path, bytes);
+      const bad = { signal } as unknown as { signal: AbortSignal };
+      await failureAsync(() => open(path, bad), "INVALID_ARGUMENT");
+      await failureAsync(() => openSource(bytesSource(bytes), bad), "INVALID_ARGUMENT");
+      await using reader = await open(path);
+      const { indexPath } = await saveSet(`${dir.path}/set`, { a: new Float32Array(2) }, { fsync: false });
+      await using set = await open(indexPath);
+      for (const call of [() => reader.read("a", bad), () => reader.readMany(["a"], bad), () => reader.verify(bad), () => set.verify(bad), () => openUrl(url, { ...bad, retries: 0 }), () => open(url, { ...bad, retries: 0 })]) {
+        expect((await failureAsync(call, "INVALID_ARGUMENT")).field).toBe("signal");
+      }
+      // A misspelled option of a set's verify is the caller's error, not a shard's failure.
+      expect((await failureAsync(() => set.verify({ sigal: 1 } as never), "INVALID_ARGUMENT")).message).toMatch(/sigal/);
+    } finally {
+      dir.remove();
+    }
+  });
+  test.each([[5], [{ "a b": "x" }], [[["x-key"]]], [{ "x-key": "a\nb" }]])("headers %j: openUrl and open(url)", async (headers) => {
+    for (const opened of [() => openUrl(url, { headers: headers as never, retries: 0 }), () => open(url, { headers: headers as never, retries: 0 })]) {
+      expect((await failureAsync(opened, "INVALID_ARGUMENT")).field).toBe("headers");
+    }
+  });
 });

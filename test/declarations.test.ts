@@ -51,6 +51,16 @@ const bits: Uint16Array = h.data;
 console.log(bits);
 `;
 
+/** A Node program: no DOM library in its lib (the declarations named DOM's HeadersInit, which it lacks). */
+const NODE_ONLY = `
+import { open } from "ndpack/node";
+import { openUrl, type HttpHeaders } from "ndpack/http";
+import { openSetUrl } from "ndpack/sets";
+const headers: HttpHeaders = { authorization: "Bearer x" };
+const fromPairs: HttpHeaders = [["x-api-key", "k"]];
+console.log(typeof open, openUrl("https://example.com/a.ndp", { headers }), openSetUrl("https://example.com/s.index.json", { headers: fromPairs }), openUrl("https://example.com/b.ndp", { headers: new Headers() }));
+`;
+
 beforeAll(async () => {
   await requireBuiltCli();
   mkdirSync(tmp.path("node_modules/@types"), { recursive: true });
@@ -60,6 +70,7 @@ beforeAll(async () => {
   writeFileSync(tmp.path("consumer.ts"), CONSUMER);
   writeFileSync(tmp.path("float16-esnext.ts"), FLOAT16_ESNEXT);
   writeFileSync(tmp.path("float16-es2022.ts"), FLOAT16_ES2022);
+  writeFileSync(tmp.path("node-only.ts"), NODE_ONLY);
 });
 
 afterAll(() => tmp.remove());
@@ -87,5 +98,9 @@ describe(`dist declarations (TypeScript ${ts.version})`, () => {
   test.each(RESOLUTIONS)("moduleResolution %s, lib es2022 and esnext: narrowing, typed get, expected errors", (_name, options) => {
     expect(diagnostics(["consumer.ts", "float16-es2022.ts"], { ...options, lib: ["lib.es2022.d.ts", "lib.dom.d.ts"] })).toEqual([]);
     expect(diagnostics(["consumer.ts", "float16-esnext.ts"], { ...options, lib: ["lib.esnext.d.ts", "lib.dom.d.ts"] })).toEqual([]);
+  });
+
+  test.each(RESOLUTIONS.filter(([name]) => name !== "node10"))("moduleResolution %s, lib es2022 without the DOM library (a Node program): HTTP options type-check", (_name, options) => {
+    expect(diagnostics(["node-only.ts"], { ...options, lib: ["lib.es2022.d.ts"] })).toEqual([]);
   });
 });

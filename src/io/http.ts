@@ -28,7 +28,7 @@
 import { checkOptionNames, NdpackError, type ErrorCode, type ErrorDetails } from "../errors.js";
 import { crc32 } from "../crc32.js";
 import { unzeroedBytes } from "../runtime.js";
-import type { ByteSource, CheckedBytes, ReadRequestOptions } from "./source.js";
+import { signalOption, type ByteSource, type CheckedBytes, type ReadRequestOptions } from "./source.js";
 
 /** Bytes the first request asks for: the whole header of most files, and small files whole. */
 const INITIAL_BYTES = 64 * 1024;
@@ -40,10 +40,16 @@ const DEFAULT_CONCURRENCY = 6;
 /** Wait before the first retry; each further retry waits twice as long. */
 const FIRST_BACKOFF_MS = 100;
 
+/**
+ * Request headers: a record, a list of `[name, value]` pairs, or a `Headers` object (typed without
+ * the DOM library's `HeadersInit`, so that Node-only projects type-check).
+ */
+export type HttpHeaders = Readonly<Record<string, string>> | Iterable<readonly [string, string]> | { forEach(callback: (value: string, name: string) => void): void };
+
 /** Options of {@link httpSource} (and of `openUrl`). */
 export interface HttpSourceOptions {
   /** Headers sent with every request: `Authorization`, a cookie, an API key. (A presigned URL needs none.) */
-  readonly headers?: HeadersInit;
+  readonly headers?: HttpHeaders;
   /** The `fetch` to use (default: the global one): a proxy agent, a test double, an instrumented client. */
   readonly fetch?: typeof fetch;
   /** Times a transient failure (5xx, 408, 429, reset, truncated body, timeout) is retried (default 3). */
@@ -78,7 +84,7 @@ export interface HttpSource extends ByteSource {
 
 interface Settings {
   readonly fetch: typeof fetch;
-  readonly headers: HeadersInit | undefined;
+  readonly headers: Headers;
   readonly retries: number;
   readonly timeout: number;
   readonly signal: AbortSignal | undefined;
@@ -109,11 +115,11 @@ export async function httpSource(url: string | URL, options: HttpSourceOptions =
   checkOptionNames(options, HTTP_SOURCE_OPTIONS, "httpSource");
   const settings: Settings = {
     fetch: options.fetch ?? globalThis.fetch,
-    headers: options.headers,
+    headers: headersOption(options.headers),
     retries: integerOption(options.retries, DEFAULT_RETRIES, "retries", 0),
     // Timers take at most 2^31 - 1 ms (about 24.8 days) and fire at once past it: a longer timeout is that one.
     timeout: Math.min(integerOption(options.timeout, DEFAULT_TIMEOUT_MS, "timeout", 1), MAX_TIMER_MS),
-    signal: options.signal,
+    signal: signalOption(options.signal),
     allowFullDownload: options.allowFullDownload === true,
   };
   if (typeof settings.fetch !== "function") throw invalid("fetch", "a function", settings.fetch);
@@ -467,7 +473,7 @@ export function decodedOr(text: string, fallback = text): string {
   }
 }
 
-function withoutAuthorization(headers: HeadersInit | undefined): Headers {
+function withoutAuthorization(headers: Headers): Headers {
   const kept = new Headers(headers);
   kept.delete("authorization");
   return kept;
@@ -490,6 +496,15 @@ function integerOption(value: unknown, fallback: number, field: string, min: num
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || (value as number) < min) throw invalid(field, `an integer of at least ${min}`, value);
   return value as number;
+}
+
+/** The caller's headers as `Headers` (a record, a list of pairs or a `Headers`); INVALID_ARGUMENT when fetch would refuse them. */
+function headersOption(headers: HttpSourceOptions["headers"]): Headers {
+  try {
+    return new Headers(headers as ConstructorParameters<typeof Headers>[0]);
+  } catch (error) {
+    throw new NdpackError("INVALID_ARGUMENT", `headers must be a Headers object, a record or a list of [name, value] pairs of valid names and values: ${(error as Error).message}`, { field: "headers", cause: error });
+  }
 }
 
 function invalid(field: string, expected: string, value: unknown): NdpackError {

@@ -64,7 +64,8 @@ export interface ByteSource {
  * as `cause`, whether the signal was aborted before the read (one served from memory included) or
  * the source rejected with the reason, as sources do (`fetch`, Node's file reads).
  */
-export async function abortable<T>(signal: AbortSignal | undefined, read: () => Promise<T>): Promise<T> {
+export async function abortable<T>(given: AbortSignal | undefined, read: () => Promise<T>): Promise<T> {
+  const signal = signalOption(given);
   if (signal === undefined) return read();
   if (signal.aborted) throw abortedRead(signal);
   // A source that does not listen to the signal would keep the read waiting: it ends at the abort
@@ -80,6 +81,12 @@ export async function abortable<T>(signal: AbortSignal | undefined, read: () => 
   } finally {
     signal.removeEventListener("abort", stop);
   }
+}
+
+/** `signal` when it is undefined or an AbortSignal (anything that listens like one); INVALID_ARGUMENT otherwise. */
+export function signalOption(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined || typeof (signal as AbortSignal | null)?.addEventListener === "function") return signal as AbortSignal | undefined;
+  throw new NdpackError("INVALID_ARGUMENT", `signal must be an AbortSignal, got ${typeof signal === "object" ? "an object that is not one" : String(signal)}`, { field: "signal" });
 }
 
 function abortedRead(signal: AbortSignal): NdpackError {
