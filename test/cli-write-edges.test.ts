@@ -4,7 +4,8 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { decode } from "../src/index.js";
@@ -68,4 +69,43 @@ test("SIGINT while convert writes: the process ends on the signal, and neither t
   const [code, signal] = await exited;
   expect([code, signal]).toEqual([null, "SIGINT"]);
   expect(readdirSync(folder)).toEqual([]);
+});
+
+describe("output paths a command may not write are refused as such, whatever their extension says (a consumer audit)", () => {
+  test("convert to x.ndp/, a directory or /dev/null: NOT_REGULAR_FILE, exit 2, as with --to (was INVALID_ARGUMENT: no format in the name)", async () => {
+    const input = tmp.path("paths-in.ndp");
+    await save(input, { a: new Float32Array([1, 2]) }, { fsync: false });
+    mkdirSync(tmp.path("paths-dir"), { recursive: true });
+    for (const output of [tmp.path("paths-out.ndp/"), tmp.path("paths-dir"), "/dev/null"]) {
+      const result = await runCli(["convert", input, output]);
+      expect([output, result.code, result.stderr]).toEqual([output, 2, expect.stringMatching(/names a (directory|device).*\(NOT_REGULAR_FILE\)/)]);
+    }
+    const unknown = await runCli(["convert", input, tmp.path("paths-no-extension")]);
+    expect([unknown.code, unknown.stderr]).toEqual([2, expect.stringContaining("cannot tell the format")]);
+  });
+
+  test("extract -o a file, or a path through a file: INVALID_ARGUMENT, exit 2 (was IO_ERROR EEXIST, exit 1)", async () => {
+    const input = tmp.path("paths-in2.ndp");
+    await save(input, { a: new Float32Array([1, 2]) }, { fsync: false });
+    writeFileSync(tmp.path("paths-file"), "x");
+    for (const output of ["/dev/null", tmp.path("paths-file"), tmp.path("paths-file/sub")]) {
+      const result = await runCli(["extract", input, "-o", output]);
+      expect([output, result.code, result.stderr]).toEqual([output, 2, expect.stringMatching(/-o .* (is not a directory|cannot be a directory).*\(INVALID_ARGUMENT\)/)]);
+    }
+    expect(readFileSync(tmp.path("paths-file"), "utf8")).toBe("x");
+  });
+});
+
+test("inspect of a URL whose server ignores Range: RANGE_NOT_SUPPORTED, exit 1, with advice the command line can follow (not the library's option)", async () => {
+  const body = Buffer.alloc(200_000, 7);
+  const server = createServer((_, response) => response.writeHead(200, { "content-length": String(body.length) }).end(body));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const result = await runCli(["inspect", `http://127.0.0.1:${(server.address() as { port: number }).port}/file.ndp`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/ignores Range requests.*download the file and give its path \(RANGE_NOT_SUPPORTED\)/);
+    expect(result.stderr).not.toMatch(/allowFullDownload/);
+  } finally {
+    server.close();
+  }
 });

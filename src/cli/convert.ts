@@ -5,7 +5,9 @@
  *
  * @module
  */
+import { statSync } from "node:fs";
 import { basename } from "node:path";
+import { NdpackError } from "../errors.js";
 import type { Dtype } from "../dtypes.js";
 import type { Checksum, Codec } from "../format.js";
 import { errorLine, FileError, usageError, withFile } from "./errors.js";
@@ -65,8 +67,20 @@ export function inputOptions(command: string, path: string, options: Pick<WriteC
  */
 export function outputFormat(path: string, to: FileFormat | undefined): FileFormat {
   const format = to ?? formatOfPath(isSetPath(path) ? path.slice(0, -SET_INDEX_SUFFIX.length) : path);
+  if (format === undefined) {
+    // What would be refused anyway (x.ndp/, a directory, /dev/null) says so, as it does with --to.
+    const info = /[\\/]$/.test(path) ? "a directory" : kindOfExisting(path);
+    if (info !== undefined) throw new NdpackError("NOT_REGULAR_FILE", `${path} names ${info}: ndpack writes only regular files`, { path });
+  }
   if (format === undefined) throw usageError(`cannot tell the format of ${path} from its extension: use .ndp, .npy, .npz or .safetensors (or <stem>.ndp.index.json, <stem>.safetensors.index.json for a set), or --to`, "--to");
   return format;
+}
+
+/** What `path` names when it exists and is not a regular file (following links). */
+function kindOfExisting(path: string): string | undefined {
+  const info = statSync(path, { throwIfNoEntry: false });
+  if (info === undefined || info.isFile()) return undefined;
+  return info.isDirectory() ? "a directory" : info.isCharacterDevice() || info.isBlockDevice() ? "a device" : info.isFIFO() ? "a FIFO" : "a socket";
 }
 
 /** True when `path` names a set's index, which commands write as a set. */

@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { type AtomicFile, ioError, syncDirectory } from "../node/io.js";
-import { withFile } from "./errors.js";
+import { usageError, withFile } from "./errors.js";
 import { CHUNK_BYTES, entriesOf, entryOf, openFile } from "./formats.js";
 import { copyArrays, inputOptions, writeOptions, type WriteCommandOptions } from "./convert.js";
 import type { CliLimits } from "./limits.js";
@@ -101,6 +101,8 @@ export async function extractCommand(path: string, names: readonly string[], opt
       try {
         await mkdir(directory, { recursive: true });
       } catch (cause) {
+        const code = (cause as NodeJS.ErrnoException).code;
+        if (code === "EEXIST" || code === "ENOTDIR") throw usageError(`-o ${directory} ${code === "EEXIST" ? "is not a directory" : "cannot be a directory: a part of its path is a file"}: extract writes one .npy file per array into a directory`, "-o");
         throw ioError("create the directory", directory, cause);
       }
     });

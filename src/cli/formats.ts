@@ -14,7 +14,7 @@
 import { basename } from "node:path";
 import type { ArrayInfo } from "../decode.js";
 import type { Dtype } from "../dtypes.js";
-import { NdpackError } from "../errors.js";
+import { isNdpackError, NdpackError } from "../errors.js";
 import type { Checksum } from "../format.js";
 import { formatNamed, formatOfName, type FormatName } from "../formats/index.js";
 import { open } from "../node/fs.js";
@@ -79,7 +79,11 @@ const salvaging = new WeakMap<NdpackReader, (error: NdpackError) => void>();
  */
 export async function openFile(path: string, options: OpenFileOptions = {}): Promise<NdpackReader> {
   const npyName = basename(path).replace(/\.npy$/i, "");
-  const file = await withFile(path, () => open(path, { npyName, ...limitsOf(options), ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }) }));
+  const file = await withFile(path, () => open(path, { npyName, ...limitsOf(options), ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }) }).catch((error: unknown) => {
+    // The library's message names its option to download the file whole, which the command line does not offer.
+    if (!isNdpackError(error) || error.code !== "RANGE_NOT_SUPPORTED") throw error;
+    throw new NdpackError("RANGE_NOT_SUPPORTED", "the server ignores Range requests (it answered 200 with the whole file), and the command line reads files in ranges: download the file and give its path", { cause: error, ...(error.url === undefined ? {} : { url: error.url }), ...(error.status === undefined ? {} : { status: error.status }) });
+  }));
   if (isSet(file) && options.lazyShards !== true) {
     try {
       await withFile(path, () => file.openShards());

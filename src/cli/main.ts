@@ -30,7 +30,8 @@ import { viewCommand } from "./view.js";
 const EXIT_CODES = `
 Exit codes:
   0  success (verify: every check holds; diff: no difference)
-  1  diff found a difference; or a failure that is not the input's fault (IO_ERROR, FILE_CHANGED, internal)
+  1  diff found a difference; or a failure that is not the input's fault (IO_ERROR, FILE_CHANGED, an
+     HTTP failure: HTTP_ERROR, RANGE_NOT_SUPPORTED, TIMEOUT; internal)
   2  bad input: an invalid or damaged file (its NdpackError code is printed), NOT_FOUND (no such
      array), INVALID_ARGUMENT (bad usage), NOT_REGULAR_FILE (an output path that is a link, a
      directory, a device, a FIFO or a socket); a set with a missing shard or one not matching its index
