@@ -36,6 +36,7 @@ copy-on-write; ``copy=True`` gives writable arrays)."""
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 from . import reference
 from ._formats import open_file
@@ -117,7 +118,10 @@ def open(location, *, storage_options=None, retries=None, timeout=None,  # noqa:
     other files are BAD_MAGIC: ``numpy.load`` reads .npy and .npz). All are read-only mappings (``keys()``,
     ``reader[name]``) with ``metadata``, ``info(name)``, ``read(name, verify=True, copy=None)``,
     ``read_rows(name, start, stop)``, ``verify()`` and ``close()``, and are context managers.
-    ``storage_options`` go to fsspec for URLs; ``raw_bits`` and the limits are ``load``'s.
+    ``storage_options`` go to fsspec for URLs; ``raw_bits`` and the limits are ``load``'s (for a
+    .safetensors file, those its header can exceed, as in TypeScript: ``max_header_bytes``, by
+    default the safetensors loader's 100,000,000, ``max_depth``, ``max_header_nodes`` and
+    ``max_dims``; ``max_arrays`` and ``max_name_bytes`` do not apply to it).
     ``retries`` (default 3) and ``timeout`` (seconds, default 30.0) are those of ``http(s)://``
     reads (INVALID_ARGUMENT for other locations): a request that fails for a transient reason (HTTP
     5xx, 408, 429, IO_ERROR, TRUNCATED, TIMEOUT) is sent again up to ``retries`` times, after
@@ -134,6 +138,7 @@ def open(location, *, storage_options=None, retries=None, timeout=None,  # noqa:
         location = name
     options = dict(storage_options=storage_options, retries=retries, timeout=timeout,
                    raw_bits=raw_bits, **limits)
-    if name.endswith(INDEX_SUFFIX):
+    # A URL's query and fragment (a presigned URL's signature) are not part of its file name.
+    if (urlsplit(name).path if is_url(name) else name).endswith(INDEX_SUFFIX):
         return SetReader(location, **options)
     return open_file(location, **options)

@@ -175,7 +175,7 @@ class Reader(Mapping):
         return self.read(name)
 
     def __repr__(self) -> str:
-        return f"<ndpack.Reader {self.location!r}: {len(self)} arrays, {self.size} bytes>"
+        return f"<ndpack.{type(self).__name__} {self.location!r}: {len(self)} arrays, {self.size} bytes>"
 
     def __reduce__(self):  # a reader travels (to Dask workers) as the arguments that open it
         from ._formats import reopen_file  # (that module builds on this one)

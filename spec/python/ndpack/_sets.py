@@ -28,11 +28,11 @@ from urllib.parse import quote, urljoin, uses_netloc, uses_relative
 import numpy as np
 
 from . import reference
-from ._io import (AtomicFile, FileSource, check_target, fsync_dir, io_error, is_url,
+from ._io import (AtomicFile, FileSource, check_target, fsync_dir, is_url,
                   open_source, with_lock)
 from ._reader import OPEN_OPTIONS, Reader, close_quietly
 from ._safetensors import SafetensorsReader
-from ._writer import Writer, declared_entries, out_of_order
+from ._writer import FOREIGN_EXTENSIONS, Writer, declared_entries, out_of_order
 from .reference import ArrayInfo, NdpackError
 
 INDEX_SUFFIX = ".index.json"
@@ -173,15 +173,19 @@ def parse_index(raw: bytes, *, max_index_bytes=DEFAULT_MAX_INDEX_BYTES,
 # Reading
 # --------------------------------------------------------------------------------------------------
 
-def _read_index(location, storage_options, retries=None, timeout=None) -> bytes:
-    if is_url(location):
-        source = open_source(location, storage_options, retries=retries, timeout=timeout)
-        return bytes(source.read(0, source.size))
+def _read_index(location, storage_options, retries, timeout, max_index_bytes) -> bytes:
+    """The index's bytes, its size checked first (FORMAT.md §12.3: an index of /dev/zero, or a
+    huge one, is LIMIT_EXCEEDED before it is read). A path is opened as a shard is (a FIFO is
+    INVALID_ARGUMENT, not a wait for a writer); options that do not apply to the location are
+    INVALID_ARGUMENT here, not at the first read of a shard."""
+    source = open_source(location, storage_options, retries=retries, timeout=timeout)
     try:
-        with open(location, "rb") as fh:
-            return fh.read()
-    except OSError as ex:
-        raise io_error("read", location, ex) from ex
+        if source.size > max_index_bytes:
+            raise NdpackError("LIMIT_EXCEEDED", f"the set index is {source.size} bytes, more than "
+                              f"max_index_bytes={max_index_bytes}")
+        return bytes(source.read(0, source.size))
+    finally:
+        close_quietly(source)  # the index is read: a read-only file that fails to close lost nothing
 
 
 #: Most shard files one set reader keeps open at once (TypeScript's ``MAX_OPEN_SHARD_FILES``): a
@@ -349,7 +353,7 @@ class SetReader(Mapping):
         self._max_index_bytes = max_index_bytes
         checked = reference._check_limits(limits, "open", (*OPEN_OPTIONS, "max_index_bytes"))
         metadata, self._weight_map, self._shard_records = parse_index(
-            _read_index(self.location, storage_options, retries, timeout),
+            _read_index(self.location, storage_options, retries, timeout, max_index_bytes),
             max_index_bytes=max_index_bytes,
             **{k: checked[k] for k in ("max_depth", "max_header_nodes", "max_arrays",
                                        "max_name_bytes")})
@@ -542,7 +546,15 @@ def _reopen_set(location, options):
 # --------------------------------------------------------------------------------------------------
 
 def set_stem(index_path: str) -> str:
+    """The stem of a set's index name that the writers name shards after. An index named for
+    another format's shards (``model.safetensors.index.json``: Hugging Face's, whose readers expect
+    .safetensors shards) is INVALID_ARGUMENT: ndpack for Python writes .ndp shards."""
     base = os.path.basename(index_path)
+    other = next((e for e in FOREIGN_EXTENSIONS if base.lower().endswith(e + INDEX_SUFFIX)), None)
+    if other is not None:
+        raise NdpackError("INVALID_ARGUMENT", f"{base}: ndpack writes sets of .ndp shards, whose "
+                          f"index is named <stem>{NDPACK_INDEX_SUFFIX}, not <stem>{other}"
+                          f"{INDEX_SUFFIX}")
     for suffix in (NDPACK_INDEX_SUFFIX, INDEX_SUFFIX):
         if base.endswith(suffix) and len(base) > len(suffix):
             return base[: -len(suffix)]

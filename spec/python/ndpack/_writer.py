@@ -7,6 +7,7 @@ it with its CRC-32 computed on the way: memory holds one chunk, never the file."
 from __future__ import annotations
 
 import math
+import os
 import zlib
 
 import numpy as np
@@ -110,6 +111,8 @@ class Writer:
         self._crc_bytes = 4 if checksum == "crc32" else 0
         self._options = {"byte_order": byte_order, "codec": "none", "compression_level": 6,
                          "order": None}
+        if not hasattr(file, "write"):
+            check_ndpack_name(file)
         self._atomic = None if hasattr(file, "write") \
             else AtomicFile(file, follow_symlinks=follow_symlinks)
         self._out = file if self._atomic is None else self._atomic
@@ -221,9 +224,26 @@ class Writer:
             self.abort()
 
 
+#: Extensions of formats that ndpack for Python reads or leaves to numpy and safetensors, but does
+#: not write: a file of ndpack bytes under such a name misleads every program that opens it.
+FOREIGN_EXTENSIONS = (".safetensors", ".npy", ".npz")
+
+
+def check_ndpack_name(path) -> None:
+    """INVALID_ARGUMENT when ``path``'s name ends in another format's extension (any case)."""
+    name = os.fsdecode(os.fspath(path)).lower()
+    for extension in FOREIGN_EXTENSIONS:
+        if name.endswith(extension):
+            raise NdpackError("INVALID_ARGUMENT", f"{os.fsdecode(os.fspath(path))}: ndpack writes "
+                              f"ndpack files (.ndp), not {extension} files; write {extension} "
+                              f"with {'safetensors' if extension == '.safetensors' else 'numpy'}")
+
+
 def save_atomic(path, chunks, *, follow_symlinks: bool = False) -> None:
     """Write ``chunks`` to ``path`` atomically: temporary file, fsync, rename, folder fsync (see
-    ``AtomicFile`` for the targets refused and the permission bits kept)."""
+    ``AtomicFile`` for the targets refused and the permission bits kept). A name of another format
+    (``check_ndpack_name``) is INVALID_ARGUMENT."""
+    check_ndpack_name(path)
     with AtomicFile(path, follow_symlinks=follow_symlinks) as out:
         for chunk in chunks:
             out.write(chunk)

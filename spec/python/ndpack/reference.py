@@ -162,6 +162,7 @@ import math
 import mmap as _mmap
 import os
 import re
+import stat
 import struct
 import sys
 import zlib
@@ -1161,6 +1162,22 @@ class NdpackFile(Mapping):
         self.close()
 
 
+def _open_regular_file(path):
+    """``path`` opened for reading, INVALID_ARGUMENT unless it is a regular file. It is opened
+    without blocking, then checked: a FIFO opened as a file waits for a writer forever."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NdpackError("INVALID_ARGUMENT", f"{os.fsdecode(path)} is not a regular file (a "
+                              "directory, FIFO, socket or device)")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def loads(buffer, **options) -> NdpackFile:
     """Read ndpack bytes (any buffer-protocol object). Options as for ``load``."""
     return NdpackFile(buffer, **options)
@@ -1171,7 +1188,7 @@ def load(source, *, mmap: bool = False, **options) -> NdpackFile:
     from a buffer. Options: ``verify``, ``copy``, ``raw_bits`` and the limits (module docs)."""
     if not isinstance(source, (str, os.PathLike)):
         return NdpackFile(source, **options)
-    with open(source, "rb") as fh:
+    with _open_regular_file(source) as fh:
         if mmap:
             try:
                 m = _mmap.mmap(fh.fileno(), 0, access=_mmap.ACCESS_READ)
@@ -1196,6 +1213,8 @@ def verify(source, **limits) -> dict:
         # A path is mapped, not read: a large file that is not ndpack fails at its first bytes.
         f = load(source, mmap=True, **limits)
     except NdpackError as ex:
+        if ex.code == "INVALID_ARGUMENT":  # not a file to check (a FIFO, a directory): the caller's
+            raise
         return {"ok": False, "error": {"code": ex.code, "message": ex.message}, "arrays": []}
     try:
         arrays = f.verify()

@@ -34,7 +34,7 @@ def checkpoint(tmp_path):
 def test_open_of_a_safetensors_file_reads_each_tensor_lazily(checkpoint):
     path, tensors = checkpoint
     with ndpack.open(path) as r:
-        assert isinstance(r, SafetensorsReader)
+        assert isinstance(r, SafetensorsReader) and repr(r).startswith("<ndpack.SafetensorsReader ")
         assert sorted(r) == sorted(tensors) and r.metadata == {"format": "np"}
         assert r.info("embed.weight").shape == (64, 32) and r.info("step").dtype == "uint16"
         for name, expected in load_file(str(path)).items():
@@ -56,8 +56,8 @@ def test_the_format_is_told_by_the_first_bytes_whatever_the_name(checkpoint, tmp
     with ndpack.open(unnamed) as r:
         assert isinstance(r, SafetensorsReader)
         np.testing.assert_array_equal(r.read("lm_head.bias"), tensors["lm_head.bias"])
-    misnamed = tmp_path / "really-ndpack.safetensors"
-    ndpack.save(misnamed, {"x": np.arange(5)})
+    misnamed = tmp_path / "really-ndpack.safetensors"  # (ndpack.save refuses such a name)
+    misnamed.write_bytes(ndpack.dumps({"x": np.arange(5)}))
     with ndpack.open(misnamed) as r:
         assert type(r) is ndpack.Reader
         np.testing.assert_array_equal(r.read("x"), np.arange(5))
