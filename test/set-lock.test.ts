@@ -70,6 +70,14 @@ describe("the lock file <index>.lock", () => {
     expect(await expectOnlyIndexedShards(folder)).toBe(1);
   });
 
+  test("left by a dead process of this host, its owner ending with a newline (a writer in another language): removed at once", async () => {
+    const path = dir.file(`newline-${counter++}`);
+    writeFileSync(`${path}.lock`, `${deadPid()}@${hostname()}\n`);
+    // Within 1 s: an owner not recognized is waited for 10 s (as unowned), past this wait.
+    expect(await withLock(path, async () => "ran", 1000)).toBe("ran");
+    expect(existsSync(`${path}.lock`)).toBe(false);
+  });
+
   test("without an owner (its writer died before filling it): stale once old, waited for while new", async () => {
     const path = dir.file(`unowned-${counter++}`);
     writeFileSync(`${path}.lock`, "");

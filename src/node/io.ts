@@ -435,7 +435,7 @@ const lockOwner = () => `${process.pid}@${hostname()}`;
 
 /** True when the lock's holder is gone: a process of this host that no longer runs, or no readable owner for a while. */
 async function staleLock(lockPath: string, owner: string): Promise<boolean> {
-  const match = /^(\d+)@(.*)$/.exec(owner);
+  const match = /^(\d+)@(.*)$/.exec(owner.trim()); // a writer in another language may end it with a newline
   if (match === null) {
     const stats = await lstat(lockPath).catch(() => undefined);
     return stats !== undefined && Date.now() - stats.mtimeMs > UNOWNED_LOCK_STALE_MS;
