@@ -120,7 +120,7 @@ describe("public API of src/http.ts (ndpack/http: files on HTTP(S) servers, read
   const httpExports = exportsOf(fileURLToPath(new URL("../src/http.ts", import.meta.url)));
 
   test("exports exactly these names, each with TSDoc, and nothing else at run time", () => {
-    expect(httpExports.map((e) => `${e.kind} ${e.name}`)).toEqual(["type HttpSource", "type HttpSourceOptions", "type OpenUrlOptions", "value httpSource", "value openUrl"]);
+    expect(httpExports.map((e) => `${e.kind} ${e.name}`)).toEqual(["type HttpHeaders", "type HttpSource", "type HttpSourceOptions", "type OpenUrlOptions", "value httpSource", "value openUrl"]);
     expect(httpExports.filter((e) => !e.documented).map((e) => e.name)).toEqual([]);
     expect(Object.keys(http).sort()).toEqual(["httpSource", "openUrl"]);
   });
