@@ -183,25 +183,67 @@ def _status_of(ex: BaseException) -> int | None:
     return None
 
 
+#: The filesystems a forked process inherited from its parent, kept for as long as it runs: one
+#: dropped would be closed by its finalizer, which closes the parent's connections too (their
+#: sockets, and the event loop's epoll set, are shared), stalling the parent's next reads.
+_INHERITED_FILESYSTEMS: list = []
+
+
 class FsspecSource:
     """Any fsspec URL. Each ``read`` is one ranged request (``cat_file`` with start and end), so
     only the header and the records asked for cross the network. The file's identity (its size,
     and the ETag, modification time or checksum ``info()`` gives) is recorded when it is opened and
     checked again after every read: a file replaced since is FILE_CHANGED, never a mix of two
-    versions. (``HttpSource`` does it with conditional requests.)"""
+    versions. (``HttpSource`` does it with conditional requests.)
+
+    A URL fsspec does not take (an unknown protocol) or whose filesystem's package is missing is
+    INVALID_ARGUMENT. A source used in a process forked since it was opened (a PyTorch DataLoader
+    worker, a fork pool) makes its filesystem again there: fsspec's (its event loop thread, its
+    aiohttp session) serves the process that made it only; the identity checked stays the one
+    recorded at open."""
 
     def __init__(self, url: str, storage_options: dict | None = None):
         try:
-            import fsspec
+            import fsspec  # noqa: F401 (missing: the message names the extra to install)
         except ImportError:
             raise NdpackError("INVALID_ARGUMENT", f"reading {url} needs fsspec: "
                               "pip install 'ndpack[remote]'") from None
         self.location = url
-        self._fs, self._path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        self._storage_options = storage_options or {}
+        self._pid = os.getpid()
+        self._own_fs, self._path = self._call(self._filesystem)
         self.identity = self._identity()
         self.size = self.identity[0]
         if self.size is None:
             raise NdpackError("IO_ERROR", f"{url}: the server does not give the file's size")
+
+    @staticmethod
+    def _url_to_fs(url: str, storage_options: dict) -> tuple:
+        import fsspec
+
+        return fsspec.core.url_to_fs(url, **storage_options)
+
+    def _filesystem(self) -> tuple:
+        """The fsspec filesystem of the URL and the path in it."""
+        protocol = self.location.split("://", 1)[0]
+        try:
+            return self._url_to_fs(self.location, self._storage_options)
+        except ImportError as ex:  # fsspec's message names the package: "Install s3fs to..."
+            raise NdpackError("INVALID_ARGUMENT", f"{self.location}: {protocol}:// URLs need a "
+                              f"package that is not installed ({ex})") from ex
+        except ValueError as ex:  # "Protocol not known: foo"
+            raise NdpackError("INVALID_ARGUMENT", f"{self.location}: fsspec does not read this "
+                              f"URL ({ex})") from ex
+
+    @property
+    def _fs(self):
+        """This process's filesystem: made again after a fork (fsspec raises "This class is not
+        fork-safe" for the parent's)."""
+        if self._pid != os.getpid():
+            _INHERITED_FILESYSTEMS.append(self._own_fs)
+            self._own_fs = self._call(self._filesystem)[0]
+            self._pid = os.getpid()
+        return self._own_fs
 
     def _identity(self) -> tuple:
         self._fs.invalidate_cache(self._path)  # info() afresh, not from a listing kept
@@ -287,11 +329,13 @@ class HttpSource(FsspecSource):
     answer whose ``Content-Range`` total or ``ETag`` differs from the first, is FILE_CHANGED; a 200
     answer (the whole file) to a range of part of it RANGE_NOT_SUPPORTED; another status
     HTTP_ERROR with ``status`` (404, 403, 416, 5xx); no answer (connection refused or reset)
-    IO_ERROR; a body shorter than its range, or cut off, TRUNCATED; no complete answer within
-    ``timeout`` seconds (body included) TIMEOUT. HTTP 5xx, 408, 429, IO_ERROR, TRUNCATED and TIMEOUT
-    are transient: each request (the first one included) is retried ``retries`` times, waiting
-    0.1 s, 0.2 s, 0.4 s... (between half and all of it, at random) in between; the error after the
-    last retry is the last failure's."""
+    IO_ERROR; a body shorter than its range, or cut off, TRUNCATED, a longer one HTTP_ERROR; no
+    complete answer within ``timeout`` seconds (body included) TIMEOUT. HTTP 5xx, 408, 429,
+    IO_ERROR, TRUNCATED and TIMEOUT are transient: each request (the first one included) is retried
+    ``retries`` times, waiting 0.1 s, 0.2 s, 0.4 s... (between half and all of it, at random) in
+    between; the error after the last retry is the last failure's. Every request asks for the
+    file's own bytes (``Accept-Encoding: identity``); a compressed answer all the same is
+    RANGE_NOT_SUPPORTED (a 200) or HTTP_ERROR (a 206: a range of other bytes)."""
 
     def __init__(self, url: str, storage_options: dict | None = None, *, retries=None,
                  timeout=None):
@@ -302,16 +346,29 @@ class HttpSource(FsspecSource):
         self._url = info.get("url") or asked
         self._etag, self._last_modified = info.get("ETag"), info.get("Last-Modified")
         self.identity = (self.size, self._etag or self._last_modified)
-        self._headers = dict(self._fs.kwargs.get("headers") or {})
+        # The bytes of the file, never a compressed form of it: a server that compresses (nginx
+        # with gzip on) answers a Range request for gzip with the whole file gzipped (a 200 with a
+        # weak ETag). (The HEAD asks for identity too: fsspec's _file_info.)
+        dropped = {"accept-encoding"}
         if _origin(self._url) != _origin(asked):
             # Redirected to another origin (a CDN, an object store): credentials stay behind.
-            self._headers = {k: v for k, v in self._headers.items()
-                             if k.lower() != "authorization"}
+            dropped.add("authorization")
+        self._headers = {k: v for k, v in (self._fs.kwargs.get("headers") or {}).items()
+                         if k.lower() not in dropped}
+        self._headers["Accept-Encoding"] = "identity"
         # A weak ETag never matches If-Match (RFC 9110 §13.1.1): such files are checked by date.
         if self._etag and not self._etag.startswith("W/"):
             self._headers["If-Match"] = self._etag
         elif self._last_modified:
             self._headers["If-Unmodified-Since"] = self._last_modified
+
+    @staticmethod
+    def _url_to_fs(url: str, storage_options: dict) -> tuple:
+        # Not url_to_fs, which splits a URL at "::" (fsspec's chaining of filesystems): an IPv6
+        # host (http://[::1]:8080/) has one. An http(s) URL is never a chain's first link.
+        import fsspec
+
+        return fsspec.filesystem(url.split("://", 1)[0], **storage_options), url
 
     def _identity(self) -> tuple:
         self._info = self._run(self._info_once)
@@ -388,6 +445,8 @@ class HttpSource(FsspecSource):
         return await _file_info(url, session=session, size_policy="get", **fs.kwargs)
 
     async def _get(self, answered, start: int, end: int) -> bytes:
+        import asyncio
+
         import yarl
 
         fs = self._fs
@@ -398,16 +457,24 @@ class HttpSource(FsspecSource):
         async with session.get(url, headers=headers, **options) as response:
             answered.append(True)
             status = response.status
+            coding = response.headers.get("Content-Encoding", "identity").strip().lower()
             if status == 412:
                 raise self._changed("the server refused the condition (412 Precondition Failed)")
-            if status == 200 and not (start == 0 and end == self.size):
+            # A server that compresses though identity was asked for: a compressed whole file is
+            # not the file its HEAD described (TypeScript's reader takes no coded 200 either).
+            compressed = "" if coding == "identity" else f", {coding}-compressed"
+            if status == 200 and (compressed or not (start == 0 and end == self.size)):
                 raise NdpackError("RANGE_NOT_SUPPORTED", f"{self.location}: the server ignores "
-                                  "Range requests (it answered 200 with the whole file)",
-                                  status=200)
+                                  f"Range requests (it answered 200 with the whole file"
+                                  f"{compressed})", status=200)
             if status not in (200, 206):
                 raise NdpackError("HTTP_ERROR", f"{self.location}: HTTP {status} "
                                   f"{response.reason or ''} for bytes {start}-{end - 1}".rstrip(),
                                   status=status)
+            if compressed:  # a range of the compressed form: other bytes than asked for
+                raise NdpackError("HTTP_ERROR", f"{self.location}: asked for bytes "
+                                  f"{start}-{end - 1} of the file, the server sent a range of its "
+                                  f"{coding}-compressed form", status=206)
             first, last, total = 0, end - 1, self.size
             if status == 206:
                 first, last, total = _content_range(response.headers.get("Content-Range"))
@@ -421,10 +488,17 @@ class HttpSource(FsspecSource):
             if (first, last) != (start, end - 1):
                 raise NdpackError("HTTP_ERROR", f"{self.location}: asked for bytes "
                                   f"{start}-{end - 1}, the server sent {first}-{last}", status=206)
-            data = await response.read()
-        if len(data) != end - start:
-            raise NdpackError("TRUNCATED", f"{self.location}: asked for {end - start} bytes at "
-                              f"{start}, got {len(data)}")
+            # Exactly the bytes asked for, never more held in memory (TypeScript's readBody): a
+            # longer body is HTTP_ERROR, not retried (asking again gets as much); a shorter one
+            # TRUNCATED.
+            try:
+                data = await response.content.readexactly(end - start)
+            except asyncio.IncompleteReadError as ex:
+                raise NdpackError("TRUNCATED", f"{self.location}: asked for {end - start} bytes "
+                                  f"at {start}, got {len(ex.partial)}") from ex
+            if await response.content.read(1):
+                raise NdpackError("HTTP_ERROR", f"{self.location}: asked for {end - start} bytes "
+                                  f"at {start}, the server sent more", status=status)
         return data
 
     def _changed(self, why: str) -> NdpackError:
@@ -451,9 +525,14 @@ def open_source(location, storage_options: dict | None = None, *, retries=None, 
                 open_path=FileSource):
     """The source for a path or URL. ``retries`` and ``timeout`` (None: the defaults) are
     ``HttpSource``'s: given for another location, they are INVALID_ARGUMENT. A path is opened by
-    ``open_path`` (a set reader's, which bounds its open shard files)."""
-    if is_url(location) and location.split("://", 1)[0].lower() in ("http", "https"):
-        return HttpSource(location, storage_options, retries=retries, timeout=timeout)
+    ``open_path`` (a set reader's, which bounds its open shard files). URL schemes are
+    case-insensitive (RFC 3986 §3.1): fsspec is given them in lower case."""
+    if is_url(location):
+        # Each of a chain's too (zip://a.ndp::FILE:///b.zip); fsspec knows lower-case ones only.
+        location = re.sub(r"(^|::)([A-Za-z][A-Za-z0-9+.-]*)(?=://)",
+                          lambda match: match[1] + match[2].lower(), location)
+        if location.startswith(("http://", "https://")):
+            return HttpSource(location, storage_options, retries=retries, timeout=timeout)
     if retries is not None or timeout is not None:
         raise NdpackError("INVALID_ARGUMENT", "retries and timeout apply to http(s) URLs only "
                           "(other fsspec filesystems retry in their own way)")
@@ -648,7 +727,7 @@ def _read_lock(lock_path: str) -> str | None:
 def _stale_lock(lock_path: str, owner: str) -> bool:
     """True when the lock's holder is gone: a process of this host that no longer runs, or no
     readable owner for ``UNOWNED_LOCK_STALE`` seconds. A lock of another host is never stale."""
-    match = re.fullmatch(r"(\d+)@(.*)", owner)
+    match = re.fullmatch(r"(\d+)@(.*)", owner.strip())  # another writer may end it with a newline
     if match is None:
         try:
             return time.time() - os.lstat(lock_path).st_mtime > UNOWNED_LOCK_STALE

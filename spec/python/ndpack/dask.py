@@ -22,7 +22,8 @@ Compressed and F-order arrays are one chunk, read whole and verified by ``Reader
 graph runs (building the graph reads the header only: dtypes and shapes come from it).
 
 The graph holds no open files: each task names its file, and each process (thread pool,
-multiprocessing workers, or ``distributed`` workers) opens it once and caches the reader. So the
+multiprocessing workers, or ``distributed`` workers) opens it once and caches the reader (those of
+the ``READERS_KEPT`` files read last: a file dropped is opened again when read again). So the
 same graph runs on a cluster:
 
 >>> from dask.distributed import Client
@@ -38,6 +39,8 @@ import json
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dask
 import dask.array as da
@@ -102,12 +105,59 @@ def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
 # Tasks: each names its file; each process opens a file once (thread-safe cache).
 # --------------------------------------------------------------------------------------------------
 
-#: Readers open in this process, by file key, most recently used last; the oldest is dropped beyond
-#: READERS_KEPT (not closed: another thread may be reading with it; its file is closed once it is
-#: no longer used).
-_READERS: OrderedDict[str, Reader] = OrderedDict()
-_READERS_LOCK = threading.Lock()
+#: Readers open in this process, by file key, most recently used last: at most READERS_KEPT. The
+#: least recently used beyond it is dropped and closed, once no task reads with it (a reader given
+#: to from_ndpack is dropped only: it is its owner's to close).
+_READERS: OrderedDict[str, _Cached] = OrderedDict()
+_READERS_LOCK = threading.Lock()  # guards _READERS and every _Cached; held for no I/O
 READERS_KEPT = 64
+
+
+class _Cached:
+    """A reader of the cache and the tasks reading with it."""
+
+    __slots__ = ("reader", "owned", "users", "dropped")
+
+    def __init__(self, reader: Reader, owned: bool):
+        self.reader = reader
+        self.owned = owned  # opened by this module, so closed by it
+        self.users = 0  # tasks reading with it (_File.reader)
+        self.dropped = False  # out of the cache: closed when its last task is done
+
+
+def _cache(key: str, reader: Reader, owned: bool, use: bool) -> _Cached:
+    """The cache's reader of ``key``, made the most recently used: ``reader``, unless the cache
+    holds an open one already (then ``reader`` is closed, if owned: two tasks opened the file at
+    once, or from_ndpack opened a file the cache has). ``use``: a task reads with it until
+    ``_release``. Readers are closed outside the lock: closing is I/O too."""
+    with _READERS_LOCK:
+        entry = _READERS.get(key)
+        spare = None
+        if entry is None or entry.reader.closed:  # closed: a reader given to from_ndpack, since
+            entry = _READERS[key] = _Cached(reader, owned)
+        elif owned and reader is not entry.reader:
+            spare = reader
+        _READERS.move_to_end(key)
+        entry.users += use
+        idle = []
+        while len(_READERS) > READERS_KEPT:
+            _, old = _READERS.popitem(last=False)
+            old.dropped = True
+            if old.owned and old.users == 0:
+                idle.append(old.reader)
+    for r in ([spare] if spare is not None else []) + idle:
+        r.close()
+    return entry
+
+
+def _release(entry: _Cached) -> None:
+    """A task is done reading with ``entry``'s reader: closed if it was its last and the cache
+    dropped it meanwhile."""
+    with _READERS_LOCK:
+        entry.users -= 1
+        last = entry.dropped and entry.owned and entry.users == 0
+    if last:
+        entry.reader.close()
 
 
 class _File:
@@ -120,14 +170,12 @@ class _File:
 
     __slots__ = ("location", "options", "reader_class", "key")
 
-    def __init__(self, reader: Reader, options: dict):
+    def __init__(self, reader: Reader, options: dict, owned: bool):
         self.location = reader.location
         self.options = options
         self.reader_class = type(reader)  # Reader, or a set's SafetensorsReader
         self.key = self._key_of(reader)
-        with _READERS_LOCK:
-            _READERS.setdefault(self.key, reader)
-            _READERS.move_to_end(self.key)
+        _cache(self.key, reader, owned, use=False)
 
     def _key_of(self, reader: Reader) -> str:
         return tokenize(self.location, json.dumps(self.options, sort_keys=True, default=repr),
@@ -139,41 +187,54 @@ class _File:
     def __setstate__(self, state):
         self.location, self.options, self.reader_class, self.key = state
 
-    def reader(self) -> Reader:
+    @contextmanager
+    def reader(self) -> Iterator[Reader]:
+        """The file's reader, for one task: the cache closes none while a task reads with it."""
         with _READERS_LOCK:
-            reader = _READERS.get(self.key)
-            if reader is None or reader.closed:  # a reader given to from_ndpack, closed since
-                reader = open_file(self.location, reader_class=self.reader_class, **self.options)
-                if self._key_of(reader) != self.key:
-                    reader.close()
-                    raise NdpackError("FILE_CHANGED", f"{self.location}: the file changed since "
-                                      "the graph was built")
-                _READERS[self.key] = reader
-                while len(_READERS) > READERS_KEPT:
-                    _READERS.popitem(last=False)
-            _READERS.move_to_end(self.key)
-            return reader
+            entry = _READERS.get(self.key)
+            if entry is not None and not entry.reader.closed:
+                _READERS.move_to_end(self.key)
+                entry.users += 1
+            else:
+                entry = None
+        if entry is None:
+            # Opened outside the lock (a URL's open is requests, retried), so that one slow open
+            # holds up no task of another file; _cache keeps one of two opened at once.
+            reader = open_file(self.location, reader_class=self.reader_class, **self.options)
+            if self._key_of(reader) != self.key:
+                reader.close()
+                raise NdpackError("FILE_CHANGED", f"{self.location}: the file changed since "
+                                  "the graph was built")
+            entry = _cache(self.key, reader, owned=True, use=True)
+        try:
+            yield entry.reader
+        finally:
+            _release(entry)
 
 
 def _chunk_crc(file: _File, name: str, start: int, stop: int) -> tuple[int, int]:
-    return crc32(file.reader().read_record(name, start, stop)), stop - start
+    with file.reader() as reader:
+        return crc32(reader.read_record(name, start, stop)), stop - start
 
 
 def _check_crc(file: _File, name: str, parts: list) -> None:
     crc = 0
     for part_crc, length in parts:
         crc = crc32_combine(crc, part_crc, length)
-    stored = file.reader().stored_crc32(name)
+    with file.reader() as reader:
+        stored = reader.stored_crc32(name)
     if crc != stored:
         raise NdpackError("CHECKSUM", f"CRC-32 mismatch in array {name!r}", array=name)
 
 
 def _read_rows(file: _File, name: str, start: int, stop: int, _checked=None) -> np.ndarray:
-    return file.reader().read_rows(name, start, stop)
+    with file.reader() as reader:
+        return reader.read_rows(name, start, stop)
 
 
 def _read_whole(file: _File, name: str, verify: bool) -> np.ndarray:
-    return file.reader().read(name, verify=verify)
+    with file.reader() as reader:
+        return reader.read(name, verify=verify)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -210,9 +271,10 @@ def _row_chunks(rows: int, row_bytes: int, chunks) -> tuple[int, ...]:
     return (per,) * (rows // per) + ((rows % per,) if rows % per else ())
 
 
-def _array(reader: Reader, options: dict, name: str, chunks, verify: bool) -> da.Array:
+def _array(reader: Reader, options: dict, owned: bool, name: str, chunks,
+           verify: bool) -> da.Array:
     e = reader.info(name)
-    file = _File(reader, options)
+    file = _File(reader, options, owned)
     dtype = array_dtype(reader, e)
     token = tokenize(file.key, name, chunks, verify)
     out = f"ndpack-{name}-{token}"
@@ -263,10 +325,11 @@ def from_ndpack(source, name=None, *, chunks="auto", verify: bool = True, storag
             raise NdpackError("INVALID_ARGUMENT", "storage_options, retries, timeout, raw_bits "
                               "and limits are the reader's: give them to ndpack.open, not with a "
                               "reader")
-        reader = source
+        reader, owned = source, False
     else:
         reader = open_ndpack(source, storage_options=storage_options, retries=retries,
                              timeout=timeout, raw_bits=raw_bits, **limits)
+        owned = True  # the cache closes its files (a set's shards) once it drops them
     names = [name] if isinstance(name, str) else list(reader) if name is None else list(name)
     arrays = {}
     for n in names:
@@ -275,7 +338,7 @@ def from_ndpack(source, name=None, *, chunks="auto", verify: bool = True, storag
         # Each task reopens the file (in another process, or once the cache dropped it) with the
         # options of the reader it was built from, so every scheduler reads the same arrays.
         options = dict(file_reader._open_args[1])
-        arrays[n] = _array(file_reader, options, n, chunks, verify)
+        arrays[n] = _array(file_reader, options, owned, n, chunks, verify)
     return arrays[name] if isinstance(name, str) else arrays
 
 

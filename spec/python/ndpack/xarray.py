@@ -1,7 +1,8 @@
 """An xarray backend: ``xr.open_dataset("file.ndp", engine="ndpack")`` (also a set's index or a URL).
 
 Each array becomes a lazily loaded variable with dimensions ``<name>_0``, ``<name>_1``... (ndpack
-files do not name dimensions); the file's metadata becomes the dataset's ``attrs``. Opening reads
+files do not name dimensions; ``_dim`` is appended to one that is another array's name, which
+xarray would make a coordinate); the file's metadata becomes the dataset's ``attrs``. Opening reads
 the header only (dtypes and shapes come from it). Indexing reads only the rows it needs
 (``Reader.read_rows``), after the array's record has been checked once (on its first access: its
 CRC-32 and padding, one pass over its stored bytes, nothing decompressed), so damaged bytes raise
@@ -11,6 +12,7 @@ CRC-32 and padding, one pass over its stored bytes, nothing decompressed), so da
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 
 import numpy as np
 import xarray as xr
@@ -20,6 +22,17 @@ from xarray.core import indexing
 from . import open as open_ndpack
 from ._reader import array_dtype
 from ._sets import SetReader
+from .reference import NdpackError
+
+
+#: Arrays this process has verified, by file (location and identity) and name, the most recently
+#: used last: on Dask's processes scheduler every chunk task unpickles its own copy of an array,
+#: which would check the whole array again for each chunk (quadratic in the chunks). A process
+#: trusts an array it has checked in a file of the same identity, as one array object shared by
+#: threads does.
+_VERIFIED: OrderedDict[tuple, None] = OrderedDict()
+_VERIFIED_KEPT = 4096
+_VERIFIED_LOCK = threading.Lock()
 
 
 class NdpackBackendArray(BackendArray):
@@ -35,17 +48,44 @@ class NdpackBackendArray(BackendArray):
         self._verified = False
         self._lock = threading.Lock()
 
+    def __getstate__(self):
+        # The reader travels as the arguments that open it again (Reader.__reduce__, SetReader's),
+        # the lock not at all (Dask's processes scheduler, distributed); the file's identity with
+        # it, so that the copy reads the file this array describes, or fails.
+        return self.reader, self.name, self._file._source.identity, self._verified
+
+    def __setstate__(self, state):
+        reader, name, identity, verified = state
+        file = reader.reader_of(name) if isinstance(reader, SetReader) else reader
+        if file._source.identity != identity:
+            raise NdpackError("FILE_CHANGED", f"{file.location}: the file changed since the "
+                              f"dataset was opened ({identity} then, {file._source.identity} now)",
+                              array=name)
+        self.__init__(reader, name)
+        self._verified = verified  # checked in this file, the same (its identity) as here
+
     def __getitem__(self, key):
         return indexing.explicit_indexing_adapter(key, self.shape,
                                                   indexing.IndexingSupport.BASIC, self._read)
 
     def _verify_once(self) -> None:
         with self._lock:
-            if not self._verified:
-                self._file._check_open()
-                # As Reader.verify: CHECKSUM or BAD_PADDING on damaged bytes, nothing decoded.
-                self._file._verify_record(self._info)
-                self._verified = True
+            if self._verified:
+                return
+            self._file._check_open()
+            key = (self._file.location, self._file._source.identity, self.name)
+            with _VERIFIED_LOCK:
+                if key in _VERIFIED:
+                    _VERIFIED.move_to_end(key)
+                    self._verified = True
+                    return
+            # As Reader.verify: CHECKSUM or BAD_PADDING on damaged bytes, nothing decoded.
+            self._file._verify_record(self._info)
+            self._verified = True
+            with _VERIFIED_LOCK:
+                _VERIFIED[key] = None
+                while len(_VERIFIED) > _VERIFIED_KEPT:
+                    _VERIFIED.popitem(last=False)
 
     def _read(self, key: tuple) -> np.ndarray:
         self._verify_once()
@@ -61,6 +101,16 @@ class NdpackBackendArray(BackendArray):
         return np.asarray(self.reader.read_rows(self.name, first, first + 1)[(0,) + rest])
 
 
+def _dimension(name: str, axis: int, names: set) -> str:
+    """The dimension ``<name>_<axis>``, with ``_dim`` appended until it is no array's name (xarray
+    would make that array its coordinate). Distinct arrays' dimensions stay distinct: stripped of
+    the ``_dim`` suffixes, each is its own ``<name>_<axis>``, which ends in a digit."""
+    dim = f"{name}_{axis}"
+    while dim in names:
+        dim += "_dim"
+    return dim
+
+
 class NdpackBackendEntrypoint(BackendEntrypoint):
     """``engine="ndpack"`` for ``xarray.open_dataset``."""
 
@@ -72,12 +122,13 @@ class NdpackBackendEntrypoint(BackendEntrypoint):
     def open_dataset(self, filename_or_obj, *, drop_variables=None, **backend_kwargs):
         reader = open_ndpack(filename_or_obj, **backend_kwargs)
         drop = set(drop_variables or ())
+        names = set(reader)
         variables = {}
         for name in reader:
             if name in drop:
                 continue
             array = NdpackBackendArray(reader, name)
-            dims = [f"{name}_{axis}" for axis in range(len(array.shape))]
+            dims = [_dimension(name, axis, names) for axis in range(len(array.shape))]
             variables[name] = xr.Variable(dims, indexing.LazilyIndexedArray(array))
         dataset = xr.Dataset(variables, attrs=dict(reader.metadata))
         dataset.set_close(reader.close)

@@ -64,9 +64,13 @@ class Nginx:
         self.root, self.work = root, work
         self.log = work / "access.log"
         self.process = None
+        #: nginx listens on [::1] too, at the same port, where the machine has an IPv6 loopback.
+        self.ipv6 = _ipv6_loopback()
         for _ in range(5):  # a port found free can be taken before nginx binds it: try another
             self.port = _free_port()
-            (work / "nginx.conf").write_text(_CONFIG.format(work=work, root=root, port=self.port))
+            listen6 = f"listen [::1]:{self.port};" if self.ipv6 else ""
+            (work / "nginx.conf").write_text(_CONFIG.format(work=work, root=root, port=self.port,
+                                                            listen6=listen6))
             self.process = subprocess.Popen([NGINX, "-p", str(work), "-c", str(work / "nginx.conf"),
                                              "-e", str(work / "error.log")],
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -87,8 +91,9 @@ class Nginx:
         self.stop()
         return False
 
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}"
+    def url(self, name: str, host: str = "127.0.0.1") -> str:
+        """The URL of ``name``; ``host="[::1]"`` reaches it over IPv6 (when ``ipv6``)."""
+        return f"http://{host}:{self.port}/{name}"
 
     def lines(self) -> list[list[str]]:
         """The access log (method, path, status, body bytes, then the request's Range and If-Match
@@ -138,14 +143,26 @@ http {{
   default_type application/octet-stream;
   server {{
     listen 127.0.0.1:{port};
+    {listen6}
     root {root};
     location /norange/ {{ max_ranges 0; }}
+    location /gzip/ {{ gzip on; gzip_min_length 1; gzip_types *; }}
     location /status/403/ {{ return 403; }}
     location /status/500/ {{ return 500; }}
     location /status/503/ {{ return 503; }}
   }}
 }}
 """
+
+
+def _ipv6_loopback() -> bool:
+    """Whether this machine has an IPv6 loopback (::1) to listen on."""
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
 
 
 def _free_port() -> int:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import subprocess
 import sys
 import textwrap
-from concurrent.futures import ProcessPoolExecutor
+import threading
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import dask
 import dask.array as da
@@ -19,7 +21,8 @@ import pytest
 import ndpack
 import ndpack.dask as nd
 from ndpack import NdpackError
-from ndpack._reader import FIRST_READ
+from ndpack._formats import open_file
+from ndpack._reader import FIRST_READ, Reader
 
 SCHEDULERS = ["threads", "processes"]
 MiB = 1 << 20
@@ -408,3 +411,119 @@ def test_chunks_of_another_kind_are_INVALID_ARGUMENT(data, chunks):
     with pytest.raises(NdpackError) as info:
         nd.from_ndpack(str(folder / "file.ndp"), "x", chunks=chunks)
     assert info.value.code == "INVALID_ARGUMENT"
+
+
+# --------------------------------------------------------------------------------------------------
+# The readers each process keeps
+# --------------------------------------------------------------------------------------------------
+
+def open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+@pytest.mark.parametrize("kind", ["file", "set"])
+def test_from_ndpack_over_more_files_than_READERS_KEPT_keeps_that_many_open(
+        tmp_path, monkeypatch, kind):
+    # Every file was kept open before: from_ndpack added its reader to the cache, which only
+    # dropped readers when a task opened one (a process allowed 256 files failed at the 251st).
+    monkeypatch.setattr(nd, "READERS_KEPT", 4)
+    ndpack.save(tmp_path / "mine.ndp", {"x": np.arange(3)})
+    mine = ndpack.open(tmp_path / "mine.ndp")
+    assert nd.from_ndpack(mine, "x").sum().compute() == 3
+    before = open_files()
+    for i in range(20):
+        path = tmp_path / (f"f{i}.ndp" if kind == "file" else f"s{i}.ndp.index.json")
+        (ndpack.save if kind == "file" else ndpack.save_set)(path, {"x": np.arange(10.0) + i})
+        assert nd.from_ndpack(str(path), "x", chunks=4).sum().compute(scheduler="threads") \
+            == 45 + 10 * i
+        assert len(nd._READERS) <= 4 and open_files() <= before + 4
+    assert not mine.closed  # dropped from the cache, not closed: a reader given is its owner's
+    mine.close()
+
+
+def test_a_reader_dropped_from_the_cache_during_a_read_is_closed_once_the_read_is_done(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(nd, "READERS_KEPT", 1)
+    paths = [tmp_path / f"f{i}.ndp" for i in range(4)]
+    for i, path in enumerate(paths):
+        ndpack.save(path, {"x": np.arange(100) * i})
+    reading, go = threading.Event(), threading.Event()
+    readers = []
+    read_rows = Reader.read_rows
+
+    def held_read_rows(self, name, start=None, stop=None, **options):
+        if self.location == str(paths[0]):  # the read of the first file waits for the others
+            readers.append(self)
+            reading.set()
+            assert go.wait(10)
+        return read_rows(self, name, start, stop, **options)
+
+    monkeypatch.setattr(Reader, "read_rows", held_read_rows)
+    first = nd.from_ndpack(str(paths[0]), "x", verify=False)
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(first.compute, scheduler="sync")
+        assert reading.wait(10)
+        for i, path in enumerate(paths[1:], 1):  # each drops the one before from the cache
+            assert nd.from_ndpack(str(path), "x").sum().compute(scheduler="sync") == 4950 * i
+        assert len(nd._READERS) == 1
+        assert list(nd._READERS.values())[0].reader.location == str(paths[-1])
+        assert not readers[0].closed  # dropped, but a task reads with it: not closed under it
+        go.set()
+        np.testing.assert_array_equal(pending.result(), np.arange(100) * 0)
+    assert readers[0].closed  # closed by the task that read last with it
+
+
+def open_file_waiting_for(monkeypatch, location: str, wait):
+    """Replace the opener of ndpack.dask's tasks: opening ``location`` calls ``wait()`` first;
+    the list of readers it opened is returned."""
+    opened = []
+
+    def waiting_open_file(where, **options):
+        if where == location:
+            wait()
+        reader = open_file(where, **options)
+        opened.append(reader)
+        return reader
+
+    monkeypatch.setattr(nd, "open_file", waiting_open_file)
+    return opened
+
+
+def test_a_slow_open_holds_up_no_task_of_another_file(tmp_path, monkeypatch):
+    # Before, a task opened its file holding the cache's lock: every task of the process waited
+    # behind one slow open (a URL's: requests, retried).
+    for name in ("slow", "fast"):
+        ndpack.save(tmp_path / f"{name}.ndp", {"x": np.arange(10)})
+    opening, go = threading.Event(), threading.Event()
+    open_file_waiting_for(monkeypatch, str(tmp_path / "slow.ndp"),
+                          lambda: (opening.set(), go.wait(10)))
+    with ndpack.open(tmp_path / "slow.ndp") as r:
+        slow = nd.from_ndpack(r, "x")  # closed since: its task opens the file again
+    fast = nd.from_ndpack(str(tmp_path / "fast.ndp"), "x")
+    timer = threading.Timer(5, go.set)  # the slow open's end, if nothing else ends it
+    timer.start()
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(slow.sum().compute, scheduler="sync")
+            assert opening.wait(10)
+            assert fast.sum().compute(scheduler="sync") == 45
+            assert not go.is_set()  # done while the other file was still being opened
+            go.set()
+            assert pending.result() == 45
+    finally:
+        timer.cancel()
+
+
+def test_two_tasks_opening_one_file_at_once_keep_one_reader_and_close_the_other(
+        tmp_path, monkeypatch):
+    path = tmp_path / "f.ndp"
+    ndpack.save(path, {"x": np.arange(100)})
+    both = threading.Barrier(2, timeout=5)  # both opens in progress at once
+    opened = open_file_waiting_for(monkeypatch, str(path), both.wait)
+    with ndpack.open(path) as r:
+        x = nd.from_ndpack(r, "x", chunks=50, verify=False)
+    np.testing.assert_array_equal(x.compute(scheduler="threads", num_workers=2), np.arange(100))
+    assert len(opened) == 2
+    kept = [r for r in opened if not r.closed]
+    assert len(kept) == 1 and any(e.reader is kept[0] for e in nd._READERS.values())

@@ -211,6 +211,153 @@ def test_storage_options_for_a_local_path_are_INVALID_ARGUMENT(tmp_path):
     assert info.value.code == "INVALID_ARGUMENT"
 
 
+def test_a_server_that_compresses_is_read_by_ranges_of_the_files_own_bytes(nginx):
+    # Before: aiohttp's "Accept-Encoding: gzip, deflate" on the ranged GETs; nginx (gzip on)
+    # answered 200 with the whole file gzipped and a weak ETag: FILE_CHANGED for a file that fits
+    # in the first read or a set's index, RANGE_NOT_SUPPORTED for a larger file.
+    folder = nginx.root / "gzip"
+    folder.mkdir()
+    small, big = {"x": np.arange(1000, dtype="f4")}, {"x": np.arange(100_000, dtype="f4")}
+    ndpack.save(folder / "small.ndp", small)
+    ndpack.save(folder / "big.ndp", big)
+    ndpack.save_set(folder / "m.ndp.index.json", {"a": np.zeros(10), "b": np.ones(10)},
+                    max_shard_size=80)
+    nginx.clear()
+    for name, arrays in (("small.ndp", small), ("big.ndp", big)):
+        np.testing.assert_array_equal(ndpack.open(nginx.url(f"gzip/{name}")).read("x"),
+                                      arrays["x"])
+    np.testing.assert_array_equal(ndpack.open(nginx.url("gzip/m.ndp.index.json")).read("b"),
+                                  np.ones(10))
+    gets = [row for row in nginx.lines() if row[0] == "GET"]
+    assert len(gets) >= 5 and all(row[2] == "206" for row in gets)  # ranges, never gzipped
+
+
+def test_a_server_that_compresses_despite_identity_is_RANGE_NOT_SUPPORTED_not_retried():
+    # Every request asks for identity; a server that compresses anyway is refused as TypeScript's
+    # reader refuses it (a coded 200 is not the file), not taken for a changed file (its ETag weak).
+    server = ScriptedServer({"/small.ndp": ndpack.dumps({"x": np.arange(10)})})
+    try:
+        server.plan = ["ok", "gzip"]  # the HEAD, then the read of the whole (small) file
+        with pytest.raises(NdpackError) as info:
+            ndpack.open(server.url("/small.ndp"))
+        assert info.value.code == "RANGE_NOT_SUPPORTED" and "gzip" in info.value.message
+        assert server.outcomes() == ["gzip"]
+        server.plan = ["ok", "gzip-range"]  # a range of the compressed file: other bytes
+        with pytest.raises(NdpackError) as info:
+            ndpack.open(server.url("/small.ndp"))
+        assert info.value.code == "HTTP_ERROR" and info.value.status == 206
+        assert server.outcomes() == ["gzip", "gzip-range"]
+        assert set(server.accept_encodings) == {"identity"}
+    finally:
+        server.close()
+
+
+def read_in_a_forked_child(read):
+    """``read()`` run in a child forked from this process (as a DataLoader worker is): its result,
+    or ``(code, message)`` of the NdpackError it raised (any other exception as its repr)."""
+    import gc
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+
+    def child():
+        try:
+            result = read()
+            gc.collect()  # what the child dropped is finalized, as it would be in a long worker
+            send.send(result)
+        except NdpackError as ex:
+            send.send((ex.code, ex.message))
+        except Exception as ex:  # noqa: BLE001 (sent to the parent to fail the test)
+            send.send(repr(ex))
+
+    process = context.Process(target=child)
+    process.start()
+    try:
+        return receive.recv() if receive.poll(60) else "no answer from the child"
+    finally:
+        process.join(60)
+
+
+def test_a_url_reader_reads_in_a_forked_child_and_its_parent_reads_on(nginx, served):
+    # Before: fsspec's raw RuntimeError "This class is not fork-safe" in the child.
+    r = ndpack.open(nginx.url("big.ndp"), timeout=5, retries=0)
+    np.testing.assert_array_equal(r.read("layer0"), served["layer0"])  # a connection kept
+    rows = read_in_a_forked_child(lambda: r.read_rows("layer1", 10, 20))
+    assert isinstance(rows, np.ndarray), rows
+    np.testing.assert_array_equal(rows, served["layer1"][10:20])
+    # The child left the parent's connections alone: no TIMEOUT here (retries=0).
+    np.testing.assert_array_equal(r.read("layer2"), served["layer2"])
+
+
+def test_a_forked_child_checks_the_file_seen_at_open(nginx, replace_keeping_the_size):
+    path = nginx.root / "forked.ndp"
+    ndpack.save(path, {"x": np.arange(100_000, dtype="f4")})
+    r = ndpack.open(nginx.url("forked.ndp"))
+    replace_keeping_the_size(path, {"x": np.arange(100_000, dtype="i4")})
+    code, message = read_in_a_forked_child(lambda: r.read("x"))
+    assert code == "FILE_CHANGED" and "412" in message
+
+
+def test_url_schemes_are_case_insensitive(nginx, served, tmp_path):
+    # Before: fsspec's raw ValueError "Protocol not known: HTTP".
+    for scheme in ("HTTP", "Http"):
+        r = ndpack.open(nginx.url("big.ndp").replace("http", scheme, 1))
+        np.testing.assert_array_equal(r.read_rows("layer0", 0, 2), served["layer0"][:2])
+    ndpack.save(tmp_path / "a.ndp", {"x": np.arange(3)})
+    np.testing.assert_array_equal(ndpack.open(f"FILE://{tmp_path}/a.ndp").read("x"), np.arange(3))
+
+
+@pytest.mark.parametrize("url, package", [("foo://bucket/a.ndp", None),
+                                          ("s3://bucket/a.ndp", "s3fs"),
+                                          ("gs://bucket/a.ndp", "gcsfs")])
+def test_an_unknown_protocol_or_a_missing_filesystem_package_is_INVALID_ARGUMENT(url, package):
+    # Before: fsspec's raw ValueError ("Protocol not known") and ImportError.
+    import importlib.util
+
+    if package is not None and importlib.util.find_spec(package) is not None:
+        pytest.skip(f"{package} is installed")
+    with pytest.raises(NdpackError) as info:
+        ndpack.open(url)
+    assert info.value.code == "INVALID_ARGUMENT" and url in info.value.message
+    assert (package or "Protocol not known: foo") in info.value.message
+
+
+def test_a_missing_file_in_a_chained_url_is_IO_ERROR(tmp_path):
+    # Before: a raw FileNotFoundError, from fsspec making the zip filesystem.
+    import zipfile
+
+    with pytest.raises(NdpackError) as info:
+        ndpack.open(f"zip://a.ndp::file://{tmp_path}/missing.zip")
+    assert info.value.code == "IO_ERROR" and isinstance(info.value.__cause__, FileNotFoundError)
+    ndpack.save(tmp_path / "a.ndp", {"x": np.arange(3)})
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as archive:
+        archive.write(tmp_path / "a.ndp", "a.ndp")
+    np.testing.assert_array_equal(ndpack.open(f"ZIP://a.ndp::FILE://{tmp_path}/a.zip").read("x"),
+                                  np.arange(3))
+
+
+def test_an_IPv6_literal_url_is_read(nginx, served):
+    # Before: IO_ERROR "Invalid IPv6 URL" (fsspec's url_to_fs splits a URL at "::").
+    if not nginx.ipv6:
+        pytest.skip("this machine has no IPv6 loopback")
+    r = ndpack.open(nginx.url("big.ndp", host="[::1]"))
+    np.testing.assert_array_equal(r.read("layer3"), served["layer3"])
+
+
+def test_an_IPv6_literal_url_is_requested_from_that_host():
+    # Without a server (nor IPv6): the connection to [::1] is what fails, not the URL's parsing.
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(NdpackError) as info:
+        ndpack.open(f"http://[::1]:{port}/a.ndp", retries=0)
+    assert info.value.code == "IO_ERROR" and isinstance(info.value.__cause__, OSError)
+    assert "[::1]" in info.value.message and "Invalid IPv6" not in info.value.message
+
+
 # --------------------------------------------------------------------------------------------------
 # Retries and timeout of http(s) reads (as TypeScript's src/io/http.ts: withRetries, exchange)
 # --------------------------------------------------------------------------------------------------
@@ -219,14 +366,19 @@ class ScriptedServer:
     """A threaded HTTP/1.1 server of ``files`` (path -> bytes: HEAD, and GET with one Range) whose
     next answers a test scripts: ``plan`` holds one outcome per request, taken in order (then
     "ok"): an HTTP status (int), "reset" (the connection closed without an answer), "hang" (no
-    answer), "cut" (the headers and half the body, then the connection closed) or "stall" (the
-    headers and half the body, then nothing). ``requests`` logs (method, path, Range, outcome)."""
+    answer), "cut" (the headers and half the body, then the connection closed), "stall" (the
+    headers and half the body, then nothing), "long" (the range and 5 bytes more, announced),
+    "gzip" (the whole file gzipped, a 200 with a weak ETag, as nginx with gzip on answers a Range
+    request that accepts gzip) or "gzip-range" (the range asked for of the gzipped file).
+    ``requests`` logs (method, path, Range, outcome), ``accept_encodings`` each request's
+    Accept-Encoding."""
 
     def __init__(self, files: dict[str, bytes]):
+        import gzip
         import http.server
         import threading
 
-        self.files, self.plan, self.requests = files, [], []
+        self.files, self.plan, self.requests, self.accept_encodings = files, [], [], []
         self.stop = threading.Event()
         server = self
 
@@ -246,6 +398,7 @@ class ScriptedServer:
                 outcome = server.plan.pop(0) if server.plan else "ok"
                 server.requests.append((self.command, self.path, self.headers.get("Range"),
                                         outcome))
+                server.accept_encodings.append(self.headers.get("Accept-Encoding"))
                 if outcome == "reset":
                     self.close_connection = True
                     return
@@ -259,14 +412,20 @@ class ScriptedServer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                etag = '"v1"'
+                if outcome in ("gzip", "gzip-range"):
+                    data, etag = gzip.compress(data), 'W/"v1"'
                 status, start, end = 200, 0, len(data)
-                if body and self.headers.get("Range"):
+                if body and self.headers.get("Range") and outcome != "gzip":
                     first, last = self.headers["Range"].removeprefix("bytes=").split("-")
                     status, start, end = 206, int(first), min(int(last) + 1, len(data))
+                extra = b"more!" if outcome == "long" else b""
                 self.send_response(status)
-                self.send_header("Content-Length", str(end - start))
-                self.send_header("ETag", '"v1"')
+                self.send_header("Content-Length", str(end - start + len(extra)))
+                self.send_header("ETag", etag)
                 self.send_header("Accept-Ranges", "bytes")
+                if outcome in ("gzip", "gzip-range"):
+                    self.send_header("Content-Encoding", "gzip")
                 if status == 206:
                     self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
                 self.end_headers()
@@ -279,7 +438,7 @@ class ScriptedServer:
                         server.stop.wait(10)
                     self.close_connection = True
                     return
-                self.wfile.write(data[start:end])
+                self.wfile.write(data[start:end] + extra)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -393,6 +552,17 @@ def test_a_body_cut_short_is_retried_and_every_time_TRUNCATED(scripted):
         r.read("x")
     assert info.value.code == "TRUNCATED"
     assert scripted.outcomes() == ["cut"] * 3
+
+
+def test_a_body_longer_than_its_range_is_HTTP_ERROR_and_not_retried(scripted):
+    # As TypeScript's readBody. Before: TRUNCATED (meant for a body cut short), retried.
+    r = opened(scripted, retries=2)
+    scripted.plan = ["long"]
+    with pytest.raises(NdpackError) as info:
+        r.read("x")
+    assert info.value.code == "HTTP_ERROR" and info.value.status == 206
+    assert "more" in info.value.message
+    assert scripted.outcomes() == ["long"]
 
 
 def test_a_connection_closed_without_an_answer_is_IO_ERROR_after_1_plus_retries_attempts(scripted):

@@ -107,6 +107,16 @@ def test_a_stale_lock_of_a_process_of_this_host_that_no_longer_runs_is_removed(t
     assert only_the_index_and_its_shards(tmp_path) == 2  # the lock is gone too
 
 
+def test_a_dead_owner_ending_with_a_newline_is_recognized_and_its_lock_removed(tmp_path):
+    # A writer in another language may write "pid@host\n": read as no owner, it was waited for
+    # 10 s (UNOWNED_LOCK_STALE), past this 1 s wait.
+    target = tmp_path / "x"
+    (tmp_path / "x.lock").write_text(f"{dead_pid()}@{socket.gethostname()}\n")
+    with _io.with_lock(str(target), wait=1):
+        pass
+    assert not (tmp_path / "x.lock").exists()
+
+
 def test_a_lock_without_an_owner_older_than_10_s_is_stale(tmp_path):
     # Its writer died between creating and filling it.
     index = tmp_path / INDEX

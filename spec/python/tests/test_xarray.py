@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import pickle
+from concurrent.futures import ProcessPoolExecutor
+
+import dask
 import numpy as np
 import pytest
 import xarray as xr
@@ -93,3 +98,99 @@ def test_a_damaged_compressed_array_read_through_xarray_is_CHECKSUM(tmp_path):
         with pytest.raises(NdpackError) as info:
             ds["t"][:10].values
     assert info.value.code == "CHECKSUM"
+
+
+@pytest.fixture(scope="module")
+def process_pool():
+    """One pool of worker processes (spawned, as Dask's processes scheduler does) for the module."""
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield pool
+
+
+def write(kind: str, folder, arrays: dict):
+    """``arrays`` written as an ndpack file, a .safetensors file or a set; the path to open."""
+    if kind == "ndp":
+        ndpack.save(folder / "d.ndp", arrays)
+        return folder / "d.ndp"
+    if kind == "safetensors":
+        from safetensors.numpy import save_file
+        save_file(arrays, str(folder / "d.safetensors"))
+        return folder / "d.safetensors"
+    ndpack.save_set(folder / "d.ndp.index.json", arrays, max_shard_size=400)
+    return folder / "d.ndp.index.json"
+
+
+@pytest.mark.parametrize("kind", ["ndp", "safetensors", "set"])
+def test_a_dataset_pickles_and_computes_on_dasks_processes_scheduler(tmp_path, kind, process_pool):
+    # TypeError before: each array held a threading.Lock, which does not pickle.
+    arrays = {"x": np.arange(120, dtype="f4").reshape(40, 3), "y": np.arange(50, dtype="i8")}
+    path = write(kind, tmp_path, arrays)
+    with xr.open_dataset(path, engine="ndpack", chunks={"x_0": 7}) as ds:
+        copy = pickle.loads(pickle.dumps(ds))
+        np.testing.assert_array_equal(copy["x"][5:9].values, arrays["x"][5:9])
+        np.testing.assert_array_equal(copy["y"].values, arrays["y"])
+        got = dask.compute(ds["x"].sum(dim="x_0"), ds["x"][10:30:3], ds["y"].max(),
+                           scheduler="processes", pool=process_pool)
+        np.testing.assert_array_equal(got[0].values, arrays["x"].sum(axis=0))
+        np.testing.assert_array_equal(got[1].values, arrays["x"][10:30:3])
+        assert int(got[2]) == 49
+        copy.close()
+
+
+def test_a_damaged_array_computed_on_dasks_processes_scheduler_is_CHECKSUM(tmp_path, process_pool):
+    path = tmp_path / "d.ndp"
+    ndpack.save(path, {"t": np.arange(1000.0)})
+    data = bytearray(path.read_bytes())
+    data[ndpack.open(path).info("t").start + 4000] ^= 1
+    path.write_bytes(bytes(data))
+    with xr.open_dataset(path, engine="ndpack", chunks={"t_0": 100}) as ds:
+        with pytest.raises(NdpackError) as info:
+            ds["t"][:10].compute(scheduler="processes", pool=process_pool)
+    assert info.value.code == "CHECKSUM"
+
+
+def test_a_dataset_unpickled_after_its_file_changed_is_FILE_CHANGED(tmp_path):
+    path = tmp_path / "d.ndp"
+    ndpack.save(path, {"t": np.arange(10.0)})
+    with xr.open_dataset(path, engine="ndpack") as ds:
+        pickled = pickle.dumps(ds)
+        ndpack.save(path, {"t": np.arange(12.0)})  # another file under the name
+        with pytest.raises(NdpackError) as info:
+            pickle.loads(pickled)
+    assert info.value.code == "FILE_CHANGED"
+
+
+def test_dimension_names_are_no_arrays_name(tmp_path):
+    # An array named like another's dimension became that dimension's coordinate (gone from
+    # data_vars), or failed to open when its shape did not fit.
+    arrays = {"x": np.zeros((3, 2)), "x_0": np.arange(5.0), "x_0_dim": np.ones((2, 2)),
+              "t": np.arange(4.0)}
+    ndpack.save(tmp_path / "d.ndp", arrays)
+    with xr.open_dataset(tmp_path / "d.ndp", engine="ndpack") as ds:
+        assert list(ds.data_vars) == list(arrays) and not ds.coords
+        assert ds["x"].dims == ("x_0_dim_dim", "x_1")
+        assert ds["x_0"].dims == ("x_0_0",) and ds["x_0_dim"].dims == ("x_0_dim_0", "x_0_dim_1")
+        assert ds["t"].dims == ("t_0",)  # no collision: <name>_<axis>, as always
+        for name, a in arrays.items():
+            np.testing.assert_array_equal(ds[name].values, a)
+    # The names do not depend on the arrays dropped.
+    with xr.open_dataset(tmp_path / "d.ndp", engine="ndpack", drop_variables=["x_0"]) as ds:
+        assert ds["x"].dims == ("x_0_dim_dim", "x_1")
+
+
+def test_copies_of_an_array_in_one_process_check_its_record_once(tmp_path, monkeypatch):
+    """Dask's processes scheduler unpickles a copy of the array for every chunk task: each copy
+    checking the whole record again made a computation quadratic in its chunks."""
+    from ndpack._reader import Reader
+    checks = []
+    check = Reader._verify_record
+    monkeypatch.setattr(Reader, "_verify_record", lambda self, e: (checks.append(e.name), check(self, e))[1])
+    path = tmp_path / "c.ndp"
+    ndpack.save(path, {"big": np.arange(4000.0).reshape(1000, 4)})
+    with xr.open_dataset(path, engine="ndpack") as ds:
+        pickled = pickle.dumps(ds)
+        for _ in range(5):
+            copy = pickle.loads(pickled)
+            np.testing.assert_array_equal(copy["big"][7].values, np.arange(28.0, 32.0))
+            copy.close()
+    assert checks == ["big"]
