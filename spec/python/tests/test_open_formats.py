@@ -134,3 +134,28 @@ def test_a_remote_safetensors_file_transfers_its_header_then_one_tensor(nginx):
     np.testing.assert_array_equal(r.read("layer2.weight"), tensors["layer2.weight"])
     assert nginx.transferred("remote.safetensors") == 256 * 256 * 4
     r.close()
+
+
+def test_verify_of_a_safetensors_file_or_a_set_uses_their_readers(checkpoint, tmp_path):
+    """ndpack.verify read every path as an ndpack file: BAD_MAGIC for what ndpack.open reads."""
+    path, tensors = checkpoint
+    report = ndpack.verify(path)
+    assert report["ok"] and report["error"] is None
+    assert sorted(a["name"] for a in report["arrays"]) == sorted(tensors)
+    index = tmp_path / "s.ndp.index.json"
+    ndpack.save_set(index, {"a": np.arange(100), "b": np.ones(50)}, max_shard_size=900)
+    assert ndpack.verify(index)["ok"]
+    with ndpack.open(index) as s:
+        shard, start = tmp_path / s.shard_of("b"), s.reader_of("b").info("b").start
+    data = bytearray(shard.read_bytes())
+    data[start + 3] ^= 1
+    shard.write_bytes(bytes(data))
+    report = ndpack.verify(index)
+    assert not report["ok"] and report["error"] is None
+    assert [(a["name"], a["ok"], a["error"] and a["error"]["code"]) for a in report["arrays"]] == \
+        [("a", True, None), ("b", False, "CHECKSUM")]
+    (tmp_path / "bad.ndp.index.json").write_text("{}")
+    assert ndpack.verify(tmp_path / "bad.ndp.index.json")["error"]["code"] == "SET_INVALID"
+    with pytest.raises(NdpackError) as ex:
+        ndpack.verify(tmp_path / "missing.ndp.index.json")
+    assert ex.value.code == "IO_ERROR"
