@@ -39,7 +39,7 @@ import os
 from urllib.parse import urlsplit
 
 from . import reference
-from ._formats import open_file
+from ._formats import format_reader, open_file
 from ._io import io_error, is_url
 from ._messages import MessageReader, MessageWriter, read_messages
 from ._reader import Reader
@@ -103,9 +103,10 @@ def load(source, **options) -> NdpackFile:
 def verify(source, **limits) -> dict:
     """A report of a file's structure and of every array's CRC-32, never raising for bad bytes:
     ``{"ok", "error" (None, or the {"code", "message"} that stopped the check), "arrays"}``. An
-    ndpack file (a path or bytes) is checked by ``reference.verify``; the path of a set's index or
-    of a .safetensors file (told as ``open`` tells them) by its reader's ``verify``: a set's every
-    shard against the index and every record, a .safetensors file's structure (it has no CRC-32s).
+    ndpack file (a path or a buffer) is checked by ``reference.verify``; a URL, a set's index and a
+    file of another format (told as ``open`` tells them) by ``open``'s reader's ``verify``: a set's
+    every shard against the index and every record, a .safetensors file's structure (it has no
+    CRC-32s).
     A path that cannot be read is IO_ERROR, the OSError as its cause."""
     if isinstance(source, (str, os.PathLike)) and _read_by_its_reader(source):
         try:
@@ -123,18 +124,22 @@ def verify(source, **limits) -> dict:
         raise io_error("read", source, ex) from ex
 
 
-def _read_by_its_reader(path) -> bool:
-    """Whether ``verify`` checks ``path`` with ``open``'s reader: a set's index, or a file whose
-    first bytes are a .safetensors file's."""
-    if os.fsdecode(os.fspath(path)).endswith(INDEX_SUFFIX):
+def _read_by_its_reader(location) -> bool:
+    """Whether ``verify`` checks ``location`` with ``open``'s reader: a URL, a set's index, or a
+    file whose format, told as ``open`` tells it, is not ndpack (``open`` then reports what it is)."""
+    name = os.fsdecode(os.fspath(location))
+    if is_url(name) or name.endswith(INDEX_SUFFIX):
         return True
     try:
-        with reference._open_regular_file(path) as fh:
+        with reference._open_regular_file(name) as fh:
             head = fh.read(9)
             size = os.fstat(fh.fileno()).st_size
     except OSError:
         return False  # reference.verify reports it
-    return not Reader.sniff(head, size) and SafetensorsReader.sniff(head, size)
+    try:
+        return format_reader(name, head, size) is not Reader
+    except NdpackError:
+        return True
 
 
 def open(location, *, storage_options=None, retries=None, timeout=None,  # noqa: A001

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
-from ._io import open_source
-from ._reader import FIRST_READ, Reader, close_quietly, read_exactly
+from urllib.parse import urlsplit
+
+from . import reference
+from ._io import is_url, open_source
+from ._reader import FIRST_READ, OPEN_OPTIONS, Reader, close_quietly, read_exactly
 from ._safetensors import SafetensorsReader
 from .reference import NdpackError
 
@@ -19,21 +22,19 @@ _NOT_READ = ((b"\x93NUMPY", ".npy", "numpy.load"), (b"PK\x03\x04", ".npz (or ano
 
 def open_file(location, *, storage_options=None, retries=None, timeout=None, reader_class=None,
               **options):
-    """A lazy reader of the file at a path or URL: ``reader_class``, or by default the one of
-    ``FILE_READERS`` whose ``sniff`` accepts the file's first bytes (read once: the reader parses
-    its header from them), else the one its name's extension names (a damaged file then gets that
-    format's error, as in TypeScript). Any other file is BAD_MAGIC."""
+    """A lazy reader of the file at a path or URL: ``reader_class``, or by default the class
+    ``format_reader`` tells from the file's first bytes (read once: the reader parses its header
+    from them) and its name."""
+    # The options first, as the reader checks them: a misspelt one costs no read (no request).
+    reference._check_limits({k: v for k, v in options.items() if k != "raw_bits"}, "open",
+                            OPEN_OPTIONS)
     source = open_source(location, storage_options, retries=retries, timeout=timeout)
     first_bytes = None
     if reader_class is None:
         try:
             size = source.size
             first_bytes = read_exactly(source, 0, min(size, FIRST_READ), size, location)
-            reader_class = next((c for c in FILE_READERS if c.sniff(first_bytes, size)), None) \
-                or next((c for c in FILE_READERS if str(location).lower().endswith(c.extensions)),
-                        None)
-            if reader_class is None:
-                raise _unknown_format(location, bytes(first_bytes[:8]))
+            reader_class = format_reader(location, first_bytes, size)
         except BaseException:
             close_quietly(source)
             raise
@@ -41,15 +42,26 @@ def open_file(location, *, storage_options=None, retries=None, timeout=None, rea
                         timeout=timeout, first_bytes=first_bytes, **options)
 
 
+def format_reader(location, first_bytes, size: int) -> type[Reader]:
+    """The reader class of a file: the one of ``FILE_READERS`` whose ``sniff`` accepts its first
+    bytes; BAD_MAGIC naming what reads a .npy or zip file; else the one its name's extension (a
+    URL's path's, not its query's) names, whose checks then say what is wrong; else BAD_MAGIC."""
+    found = next((c for c in FILE_READERS if c.sniff(first_bytes, size)), None)
+    if found is not None:
+        return found
+    head = bytes(first_bytes[:8])
+    for magic, kind, reads_it in _NOT_READ:
+        if head.startswith(magic):
+            raise NdpackError("BAD_MAGIC", f"{location} is a {kind} file: ndpack for Python reads "
+                              f".ndp and .safetensors files ({reads_it} reads it)")
+    name = urlsplit(location).path if is_url(location) else str(location)
+    found = next((c for c in FILE_READERS if name.lower().endswith(c.extensions)), None)
+    if found is None:
+        raise NdpackError("BAD_MAGIC", f"{location} is neither an ndpack nor a .safetensors file "
+                          f"(it begins with {head!r})")
+    return found
+
+
 def reopen_file(location, options, reader_class):
     """``open_file`` with the format known (a reader unpickled in a Dask worker)."""
     return open_file(location, reader_class=reader_class, **options)
-
-
-def _unknown_format(location, head: bytes) -> NdpackError:
-    for magic, kind, reads_it in _NOT_READ:
-        if head.startswith(magic):
-            return NdpackError("BAD_MAGIC", f"{location} is a {kind} file: ndpack for Python reads "
-                               f".ndp and .safetensors files ({reads_it} reads it)")
-    return NdpackError("BAD_MAGIC", f"{location} is neither an ndpack nor a .safetensors file "
-                       f"(it begins with {head!r})")

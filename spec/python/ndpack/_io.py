@@ -185,7 +185,10 @@ def _status_of(ex: BaseException) -> int | None:
 
 #: The filesystems a forked process inherited from its parent, kept for as long as it runs: one
 #: dropped would be closed by its finalizer, which closes the parent's connections too (their
-#: sockets, and the event loop's epoll set, are shared), stalling the parent's next reads.
+#: sockets, and the event loop's epoll set, are shared), stalling the parent's next reads. (A child
+#: that ends through ``os._exit``, as multiprocessing's workers and DataLoader's do, runs no
+#: finalizer; one that ends through ``sys.exit`` runs fsspec's at exit, and the parent's next read
+#: waits for its timeout, then is retried.)
 _INHERITED_FILESYSTEMS: list = []
 
 

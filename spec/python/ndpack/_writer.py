@@ -230,8 +230,12 @@ FOREIGN_EXTENSIONS = (".safetensors", ".npy", ".npz")
 
 
 def check_ndpack_name(path) -> None:
-    """INVALID_ARGUMENT when ``path``'s name ends in another format's extension (any case)."""
+    """INVALID_ARGUMENT when ``path``'s name ends in another format's extension (any case), or in
+    a set index's ``.index.json`` (which ``ndpack.open`` reads as a set)."""
     name = os.fsdecode(os.fspath(path)).lower()
+    if name.endswith(".index.json"):
+        raise NdpackError("INVALID_ARGUMENT", f"{os.fsdecode(os.fspath(path))} is a set index's "
+                          "name (ndpack.open reads it as one): save_set writes sets")
     for extension in FOREIGN_EXTENSIONS:
         if name.endswith(extension):
             raise NdpackError("INVALID_ARGUMENT", f"{os.fsdecode(os.fspath(path))}: ndpack writes "

@@ -11,6 +11,7 @@ CRC-32 and padding, one pass over its stored bytes, nothing decompressed), so da
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections import OrderedDict
 
@@ -25,11 +26,12 @@ from ._sets import SetReader
 from .reference import NdpackError
 
 
-#: Arrays this process has verified, by file (location and identity) and name, the most recently
-#: used last: on Dask's processes scheduler every chunk task unpickles its own copy of an array,
-#: which would check the whole array again for each chunk (quadratic in the chunks). A process
-#: trusts an array it has checked in a file of the same identity, as one array object shared by
-#: threads does.
+#: Arrays this process has verified, by dataset (a token of each ``open_dataset``) and name, the
+#: most recently used last: on Dask's processes scheduler every chunk task unpickles its own copy
+#: of an array, which would check the whole array again for each chunk (quadratic in the chunks).
+#: A process trusts an array it has checked for the same dataset, as one array object shared by
+#: threads does; a dataset opened again checks again (a file's identity cannot tell a rewrite
+#: within the clock's resolution, which the CRC-32 catches).
 _VERIFIED: OrderedDict[tuple, None] = OrderedDict()
 _VERIFIED_KEPT = 4096
 _VERIFIED_LOCK = threading.Lock()
@@ -38,8 +40,8 @@ _VERIFIED_LOCK = threading.Lock()
 class NdpackBackendArray(BackendArray):
     """One array of an open reader, read by rows once verified."""
 
-    def __init__(self, reader, name: str):
-        self.reader, self.name = reader, name
+    def __init__(self, reader, name: str, dataset: str):
+        self.reader, self.name, self._dataset = reader, name, dataset
         # The reader of the file holding it (a set's shard: opened, its header only, to know it).
         self._file = reader.reader_of(name) if isinstance(reader, SetReader) else reader
         self._info = self._file.info(name)
@@ -52,16 +54,16 @@ class NdpackBackendArray(BackendArray):
         # The reader travels as the arguments that open it again (Reader.__reduce__, SetReader's),
         # the lock not at all (Dask's processes scheduler, distributed); the file's identity with
         # it, so that the copy reads the file this array describes, or fails.
-        return self.reader, self.name, self._file._source.identity, self._verified
+        return self.reader, self.name, self._dataset, self._file._source.identity, self._verified
 
     def __setstate__(self, state):
-        reader, name, identity, verified = state
+        reader, name, dataset, identity, verified = state
         file = reader.reader_of(name) if isinstance(reader, SetReader) else reader
         if file._source.identity != identity:
             raise NdpackError("FILE_CHANGED", f"{file.location}: the file changed since the "
                               f"dataset was opened ({identity} then, {file._source.identity} now)",
                               array=name)
-        self.__init__(reader, name)
+        self.__init__(reader, name, dataset)
         self._verified = verified  # checked in this file, the same (its identity) as here
 
     def __getitem__(self, key):
@@ -73,7 +75,7 @@ class NdpackBackendArray(BackendArray):
             if self._verified:
                 return
             self._file._check_open()
-            key = (self._file.location, self._file._source.identity, self.name)
+            key = (self._dataset, self.name)
             with _VERIFIED_LOCK:
                 if key in _VERIFIED:
                     _VERIFIED.move_to_end(key)
@@ -123,11 +125,12 @@ class NdpackBackendEntrypoint(BackendEntrypoint):
         reader = open_ndpack(filename_or_obj, **backend_kwargs)
         drop = set(drop_variables or ())
         names = set(reader)
+        dataset = secrets.token_hex(16)  # this opening's arrays, in any process (_VERIFIED)
         variables = {}
         for name in reader:
             if name in drop:
                 continue
-            array = NdpackBackendArray(reader, name)
+            array = NdpackBackendArray(reader, name, dataset)
             dims = [_dimension(name, axis, names) for axis in range(len(array.shape))]
             variables[name] = xr.Variable(dims, indexing.LazilyIndexedArray(array))
         dataset = xr.Dataset(variables, attrs=dict(reader.metadata))

@@ -159,3 +159,47 @@ def test_verify_of_a_safetensors_file_or_a_set_uses_their_readers(checkpoint, tm
     with pytest.raises(NdpackError) as ex:
         ndpack.verify(tmp_path / "missing.ndp.index.json")
     assert ex.value.code == "IO_ERROR"
+
+
+def test_a_damaged_safetensors_file_gets_the_same_code_from_verify_as_from_open(checkpoint, tmp_path):
+    path, _ = checkpoint
+    data = path.read_bytes()
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(data[:-3])
+    with pytest.raises(NdpackError) as ex:
+        ndpack.open(cut)
+    assert ex.value.code == "TRUNCATED"
+    assert ndpack.verify(cut)["error"]["code"] == "TRUNCATED"  # was BAD_MAGIC: not an ndpack file
+    long = tmp_path / "long.safetensors"
+    long.write_bytes(struct.pack("<Q", 1 << 40) + data[8:])
+    assert ndpack.verify(long)["error"]["code"] == "HEADER_TOO_LARGE"
+    npy = tmp_path / "a.npy"
+    np.save(npy, np.arange(3))
+    assert ndpack.verify(npy)["error"]["code"] == "BAD_MAGIC"
+    assert "numpy.load" in ndpack.verify(npy)["error"]["message"]
+
+
+def test_a_npy_file_named_safetensors_is_BAD_MAGIC_naming_numpy_load(tmp_path):
+    np.save(tmp_path / "x.npy", np.arange(3))
+    (tmp_path / "x.safetensors").write_bytes((tmp_path / "x.npy").read_bytes())
+    with pytest.raises(NdpackError) as ex:
+        ndpack.open(tmp_path / "x.safetensors")
+    assert ex.value.code == "BAD_MAGIC" and "numpy.load" in str(ex.value)
+
+
+def test_options_are_checked_before_the_file_is_read(tmp_path):
+    (tmp_path / "data.bin").write_bytes(b"not a known format")
+    for options in ({"max_dpeth": 3}, {"max_depth": -1}):
+        with pytest.raises(NdpackError) as ex:
+            ndpack.open(tmp_path / "data.bin", **options)
+        assert ex.value.code == "INVALID_ARGUMENT"
+
+
+def test_the_extension_of_a_url_is_its_paths_not_its_querys(nginx, checkpoint):
+    path, _ = checkpoint
+    # Cut inside its header: no longer recognized by its first bytes, so named by its extension.
+    (nginx.root / "cut.safetensors").write_bytes(path.read_bytes()[:40])
+    for suffix in ("", "?X-Amz-Signature=abc"):
+        with pytest.raises(NdpackError) as ex:
+            ndpack.open(nginx.url("cut.safetensors") + suffix)
+        assert ex.value.code == "TRUNCATED", suffix

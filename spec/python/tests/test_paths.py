@@ -118,3 +118,9 @@ def test_arrays_read_from_a_url_are_read_only_views_and_copy_true_makes_them_wri
     with ndpack.open(nginx.root / "w.ndp") as r:
         assert r.read("a").flags.writeable
     assert repr(ndpack.open(nginx.root / "w.ndp")).startswith("<ndpack.Reader ")
+
+
+def test_save_refuses_a_set_index_name(tmp_path):
+    for name in ("model.safetensors.index.json", "m.ndp.index.json"):
+        expect("INVALID_ARGUMENT", lambda name=name: ndpack.save(tmp_path / name, {"a": np.arange(3)}))
+    assert os.listdir(tmp_path) == []

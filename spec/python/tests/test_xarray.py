@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 from concurrent.futures import ProcessPoolExecutor
 
@@ -194,3 +195,23 @@ def test_copies_of_an_array_in_one_process_check_its_record_once(tmp_path, monke
             np.testing.assert_array_equal(copy["big"][7].values, np.arange(28.0, 32.0))
             copy.close()
     assert checks == ["big"]
+
+
+def test_a_dataset_opened_again_checks_again_a_file_rewritten_under_the_same_identity(tmp_path):
+    """The per-process record of checked arrays is per dataset: a byte changed in place with the
+    file's mtime restored (a rewrite within the clock's resolution) is CHECKSUM for the next
+    open_dataset, as for ndpack.open."""
+    path = tmp_path / "r.ndp"
+    ndpack.save(path, {"a": np.arange(64.0)})
+    with xr.open_dataset(path, engine="ndpack") as ds:
+        np.testing.assert_array_equal(ds["a"].values, np.arange(64.0))
+    before = os.stat(path)
+    data = bytearray(path.read_bytes())
+    data[ndpack.open(path).info("a").start + 7] ^= 0x40
+    with open(path, "r+b") as fh:
+        fh.write(data)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with xr.open_dataset(path, engine="ndpack") as ds:
+        with pytest.raises(NdpackError) as info:
+            ds["a"].values
+    assert info.value.code == "CHECKSUM"
