@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, sep } from "node:path";
 import { defineConfig } from "tsup";
 
 const external = ["node:*", "commander"];
@@ -49,7 +49,8 @@ function dropEmptyChunks(dir: string): void {
  * sources (`npm run size` measures dist, what users bundle).
  */
 function markBundledCommonJsPure(dir: string): void {
-  for (const f of readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => /\.js$/.test(f))) {
+  // Not dist/cli: the other build writes it at the same time.
+  for (const f of readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => /\.js$/.test(f) && !f.startsWith(`cli${sep}`))) {
     const path = join(dir, f);
     const text = readFileSync(path, "utf8");
     const marked = text

@@ -13,6 +13,7 @@ import { fromNdpack, fromNpz, toNpz } from "../src/interop/index.js";
 import { bytesSource, connectMessages, createMessageWriter, createSetWriter, createWriter, decodeMessages, decodeStream, open, openSource, save, saveSet } from "../src/node/index.js";
 import { failure, tempDir } from "./helpers/node-files.js";
 import { failureAsync } from "./helpers/common.js";
+import type { SetReader } from "../src/node/index.js";
 import { openUrl } from "../src/http.js";
 
 const dir = tempDir("ndpack-misuse-");
@@ -217,6 +218,14 @@ describe("a signal that is not an AbortSignal and headers fetch refuses are INVA
       for (const call of [() => reader.read("a", bad), () => reader.readMany(["a"], bad), () => reader.verify(bad), () => set.verify(bad), () => openUrl(url, { ...bad, retries: 0 }), () => open(url, { ...bad, retries: 0 })]) {
         expect((await failureAsync(call, "INVALID_ARGUMENT")).field).toBe("signal");
       }
+      // A set: refused at open, and by every read, a shard not opened yet included (its first
+      // read was a TypeError from the file source).
+      await failureAsync(() => open(indexPath, bad), "INVALID_ARGUMENT");
+      for (const call of [() => set.read("a", bad), () => set.readMany(["a"], bad)]) {
+        expect((await failureAsync(call, "INVALID_ARGUMENT")).field).toBe("signal");
+      }
+      await using fresh = await open(indexPath);
+      expect((await failureAsync(() => (fresh as SetReader).openShards(undefined, bad), "INVALID_ARGUMENT")).field).toBe("signal");
       // A misspelled option of a set's verify is the caller's error, not a shard's failure.
       expect((await failureAsync(() => set.verify({ sigal: 1 } as never), "INVALID_ARGUMENT")).message).toMatch(/sigal/);
     } finally {
@@ -228,4 +237,19 @@ describe("a signal that is not an AbortSignal and headers fetch refuses are INVA
       expect((await failureAsync(opened, "INVALID_ARGUMENT")).field).toBe("headers");
     }
   });
+});
+
+test("a signal like AbortSignal without throwIfAborted (a polyfill) is taken: reads run, and an aborted one ends them", async () => {
+  const dir = tempDir("ndpack-signal-polyfill-");
+  try {
+    const path = `${dir.path}/a.ndp`;
+    writeFileSync(path, encode({ a: new Float32Array([1, 2]) }));
+    const listening = { aborted: false, reason: undefined, addEventListener() {}, removeEventListener() {} };
+    await using reader = await open(path, { signal: listening as unknown as AbortSignal });
+    expect([...(await reader.read("a", { signal: listening as unknown as AbortSignal })).data]).toEqual([1, 2]);
+    const stopped = { ...listening, aborted: true, reason: new Error("stop") };
+    expect((await failureAsync(() => reader.read("a", { signal: stopped as unknown as AbortSignal }), "ABORTED")).cause).toBe(stopped.reason);
+  } finally {
+    dir.remove();
+  }
 });

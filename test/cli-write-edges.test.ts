@@ -4,13 +4,13 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { decode } from "../src/index.js";
 import { fromNpy, fromNpz } from "../src/interop/index.js";
-import { save } from "../src/node/index.js";
+import { save, saveSet } from "../src/node/index.js";
 import { CLI, REPO, requireBuiltCli, runCli, tempDir } from "./helpers/cli-run.js";
 import { noise } from "./helpers/common.js";
 
@@ -78,10 +78,15 @@ describe("output paths a command may not write are refused as such, whatever the
     mkdirSync(tmp.path("paths-dir"), { recursive: true });
     for (const output of [tmp.path("paths-out.ndp/"), tmp.path("paths-dir"), "/dev/null"]) {
       const result = await runCli(["convert", input, output]);
-      expect([output, result.code, result.stderr]).toEqual([output, 2, expect.stringMatching(/names a (directory|device).*\(NOT_REGULAR_FILE\)/)]);
+      expect([output, result.code, result.stderr]).toEqual([output, 2, expect.stringMatching(/(ends with a separator|names a (directory|device)).*\(NOT_REGULAR_FILE\)/)]);
     }
-    const unknown = await runCli(["convert", input, tmp.path("paths-no-extension")]);
-    expect([unknown.code, unknown.stderr]).toEqual([2, expect.stringContaining("cannot tell the format")]);
+    writeFileSync(tmp.path("paths-a-file"), "x");
+    symlinkSync("paths-loop", tmp.path("paths-loop"));
+    // No extension and nothing to tell of it (a path through a file, a link loop): the usage error, exit 2, not an internal error.
+    for (const output of [tmp.path("paths-no-extension"), tmp.path("paths-a-file/out"), tmp.path("paths-loop")]) {
+      const unknown = await runCli(["convert", input, output]);
+      expect([output, unknown.code, unknown.stderr]).toEqual([output, 2, expect.stringContaining("cannot tell the format")]);
+    }
   });
 
   test("extract -o a file, or a path through a file: INVALID_ARGUMENT, exit 2 (was IO_ERROR EEXIST, exit 1)", async () => {
@@ -90,21 +95,29 @@ describe("output paths a command may not write are refused as such, whatever the
     writeFileSync(tmp.path("paths-file"), "x");
     for (const output of ["/dev/null", tmp.path("paths-file"), tmp.path("paths-file/sub")]) {
       const result = await runCli(["extract", input, "-o", output]);
-      expect([output, result.code, result.stderr]).toEqual([output, 2, expect.stringMatching(/-o .* (is not a directory|cannot be a directory).*\(INVALID_ARGUMENT\)/)]);
+      expect([output, result.code, result.stderr]).toEqual([output, 2, expect.stringMatching(/-o .* (is not a directory|cannot be made a directory).*\(INVALID_ARGUMENT\)/)]);
     }
     expect(readFileSync(tmp.path("paths-file"), "utf8")).toBe("x");
   });
 });
 
-test("inspect of a URL whose server ignores Range: RANGE_NOT_SUPPORTED, exit 1, with advice the command line can follow (not the library's option)", async () => {
-  const body = Buffer.alloc(200_000, 7);
-  const server = createServer((_, response) => response.writeHead(200, { "content-length": String(body.length) }).end(body));
+test("inspect of a URL, or of a set's shards, whose server ignores Range: RANGE_NOT_SUPPORTED, exit 1, with advice the command line can follow (not the library's option)", async () => {
+  const folder = tmp.path("no-range-set");
+  await saveSet(folder, { a: new Float32Array(50_000).fill(1), b: new Float32Array(50_000).fill(2) }, { maxShardBytes: 250_000, fsync: false });
+  const server = createServer((request, response) => {
+    const body = readFileSync(join(folder, decodeURIComponent(new URL(request.url!, "http://x").pathname)));
+    response.writeHead(200, { "content-length": String(body.length) }).end(body);
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   try {
-    const result = await runCli(["inspect", `http://127.0.0.1:${(server.address() as { port: number }).port}/file.ndp`]);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/ignores Range requests.*download the file and give its path \(RANGE_NOT_SUPPORTED\)/);
-    expect(result.stderr).not.toMatch(/allowFullDownload/);
+    const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const shard = readdirSync(folder).find((name) => name.endsWith(".ndp"))!;
+    for (const url of [`${origin}/${shard}`, `${origin}/model.ndp.index.json`]) {
+      const result = await runCli(["inspect", url]);
+      expect([url, result.code]).toEqual([url, 1]);
+      expect(result.stderr).toMatch(/ignores Range requests.*download the file and give its path \(RANGE_NOT_SUPPORTED\)/);
+      expect(result.stderr).not.toMatch(/allowFullDownload/);
+    }
   } finally {
     server.close();
   }

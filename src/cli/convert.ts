@@ -6,7 +6,7 @@
  * @module
  */
 import { statSync } from "node:fs";
-import { basename } from "node:path";
+import { basename, sep } from "node:path";
 import { NdpackError } from "../errors.js";
 import type { Dtype } from "../dtypes.js";
 import type { Checksum, Codec } from "../format.js";
@@ -69,18 +69,23 @@ export function outputFormat(path: string, to: FileFormat | undefined): FileForm
   const format = to ?? formatOfPath(isSetPath(path) ? path.slice(0, -SET_INDEX_SUFFIX.length) : path);
   if (format === undefined) {
     // What would be refused anyway (x.ndp/, a directory, /dev/null) says so, as it does with --to.
-    const info = /[\\/]$/.test(path) ? "a directory" : kindOfExisting(path);
-    if (info !== undefined) throw new NdpackError("NOT_REGULAR_FILE", `${path} names ${info}: ndpack writes only regular files`, { path });
+    const what = path.endsWith("/") || path.endsWith(sep) ? "ends with a separator" : kindOfExisting(path);
+    if (what !== undefined) throw new NdpackError("NOT_REGULAR_FILE", `${path} ${what}: ndpack writes only regular files`, { path });
   }
   if (format === undefined) throw usageError(`cannot tell the format of ${path} from its extension: use .ndp, .npy, .npz or .safetensors (or <stem>.ndp.index.json, <stem>.safetensors.index.json for a set), or --to`, "--to");
   return format;
 }
 
-/** What `path` names when it exists and is not a regular file (following links). */
+/** What `path` names when it exists and is not a regular file (following links); undefined when it is one, or cannot be known (the write reports why). */
 function kindOfExisting(path: string): string | undefined {
-  const info = statSync(path, { throwIfNoEntry: false });
+  let info;
+  try {
+    info = statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined; // ENOTDIR, ELOOP, ENAMETOOLONG...
+  }
   if (info === undefined || info.isFile()) return undefined;
-  return info.isDirectory() ? "a directory" : info.isCharacterDevice() || info.isBlockDevice() ? "a device" : info.isFIFO() ? "a FIFO" : "a socket";
+  return `names ${info.isDirectory() ? "a directory" : info.isCharacterDevice() || info.isBlockDevice() ? "a device" : info.isFIFO() ? "a FIFO" : "a socket"}`;
 }
 
 /** True when `path` names a set's index, which commands write as a set. */

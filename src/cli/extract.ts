@@ -102,7 +102,7 @@ export async function extractCommand(path: string, names: readonly string[], opt
         await mkdir(directory, { recursive: true });
       } catch (cause) {
         const code = (cause as NodeJS.ErrnoException).code;
-        if (code === "EEXIST" || code === "ENOTDIR") throw usageError(`-o ${directory} ${code === "EEXIST" ? "is not a directory" : "cannot be a directory: a part of its path is a file"}: extract writes one .npy file per array into a directory`, "-o");
+        if (code === "EEXIST" || code === "ENOTDIR") throw usageError(`-o ${directory} ${code === "EEXIST" ? "is not a directory" : "cannot be made a directory (a part of its path is not one)"}: extract writes one .npy file per array into a directory`, "-o");
         throw ioError("create the directory", directory, cause);
       }
     });

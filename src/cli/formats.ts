@@ -72,6 +72,12 @@ const SALVAGEABLE: ReadonlySet<string> = new Set(["CHECKSUM", "BAD_PADDING"]);
 /** The `onDamage` of each file opened to salvage. */
 const salvaging = new WeakMap<NdpackReader, (error: NdpackError) => void>();
 
+/** RANGE_NOT_SUPPORTED with what a command-line user can do: the library's message names its option to download a file whole, which the command line does not offer. */
+function rangeAdvice(error: unknown): never {
+  if (!isNdpackError(error) || error.code !== "RANGE_NOT_SUPPORTED") throw error;
+  throw new NdpackError("RANGE_NOT_SUPPORTED", "the server ignores Range requests (it answered 200 with the whole file), and the command line reads files in ranges: download the file and give its path", { cause: error, ...(error.url === undefined ? {} : { url: error.url }), ...(error.status === undefined ? {} : { status: error.status }) });
+}
+
 /**
  * Opens a file of any supported format with the one reader (headers only); a .npy file's array is
  * named after the file. A set's index opens the set, and every shard's header is read (so that
@@ -79,14 +85,10 @@ const salvaging = new WeakMap<NdpackReader, (error: NdpackError) => void>();
  */
 export async function openFile(path: string, options: OpenFileOptions = {}): Promise<NdpackReader> {
   const npyName = basename(path).replace(/\.npy$/i, "");
-  const file = await withFile(path, () => open(path, { npyName, ...limitsOf(options), ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }) }).catch((error: unknown) => {
-    // The library's message names its option to download the file whole, which the command line does not offer.
-    if (!isNdpackError(error) || error.code !== "RANGE_NOT_SUPPORTED") throw error;
-    throw new NdpackError("RANGE_NOT_SUPPORTED", "the server ignores Range requests (it answered 200 with the whole file), and the command line reads files in ranges: download the file and give its path", { cause: error, ...(error.url === undefined ? {} : { url: error.url }), ...(error.status === undefined ? {} : { status: error.status }) });
-  }));
+  const file = await withFile(path, () => open(path, { npyName, ...limitsOf(options), ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }) }).catch(rangeAdvice));
   if (isSet(file) && options.lazyShards !== true) {
     try {
-      await withFile(path, () => file.openShards());
+      await withFile(path, () => file.openShards().catch(rangeAdvice));
     } catch (error) {
       await file.close();
       throw error;

@@ -5,7 +5,7 @@
  * @module
  */
 import { NdpackError } from "../errors.js";
-import type { ByteSource } from "./source.js";
+import { refuseIfAborted, type ByteSource } from "./source.js";
 
 /**
  * A {@link ByteSource} over `blob`: `read(offset, length)` slices the Blob and reads only the
@@ -23,7 +23,7 @@ export function blobSource(blob: Blob): ByteSource {
       if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
         throw new NdpackError("INVALID_ARGUMENT", `blob read: offset and length must be non-negative integers, got ${offset} and ${length}`);
       }
-      options?.signal?.throwIfAborted();
+      refuseIfAborted(options?.signal);
       const end = Math.min(blob.size, offset + length);
       if (end <= offset) return new Uint8Array(0);
       try {

@@ -42,9 +42,10 @@ const FIRST_BACKOFF_MS = 100;
 
 /**
  * Request headers: a record, a list of `[name, value]` pairs, or a `Headers` object (typed without
- * the DOM library's `HeadersInit`, so that Node-only projects type-check).
+ * the DOM library's `HeadersInit`, so that Node-only projects type-check). Each request reads them
+ * afresh: a token changed in the object reaches the requests after it.
  */
-export type HttpHeaders = Readonly<Record<string, string>> | Iterable<readonly [string, string]> | { forEach(callback: (value: string, name: string) => void): void };
+export type HttpHeaders = Readonly<Record<string, string>> | Iterable<readonly [string, string]> | Headers;
 
 /** Options of {@link httpSource} (and of `openUrl`). */
 export interface HttpSourceOptions {
@@ -84,7 +85,7 @@ export interface HttpSource extends ByteSource {
 
 interface Settings {
   readonly fetch: typeof fetch;
-  readonly headers: Headers;
+  readonly headers: HttpHeaders | undefined;
   readonly retries: number;
   readonly timeout: number;
   readonly signal: AbortSignal | undefined;
@@ -168,6 +169,7 @@ class RangeSource implements HttpSource {
 
   async #read(offset: number, length: number, crcLength: number, options: ReadRequestOptions): Promise<CheckedBytes> {
     if (this.#closed) throw httpFailure("CLOSED", this.url, "the source is closed");
+    signalOption(options.signal);
     for (const [field, value] of [["offset", offset], ["length", length]] as const) {
       if (!Number.isSafeInteger(value) || value < 0) throw invalid(field, "an integer of at least 0", value);
     }
@@ -198,7 +200,7 @@ class RangeSource implements HttpSource {
    */
   #readRange(start: number, end: number, signal: AbortSignal | undefined, crcLength: number, crcStart: number): Promise<CheckedBytes> {
     const { url, etag, lastModified } = this.#identity;
-    const headers = new Headers(this.#settings.headers);
+    const headers = requestHeaders(this.#settings.headers);
     headers.set("range", `bytes=${start}-${end - 1}`);
     // A weak ETag never matches If-Match (RFC 9110 §13.1.1): such servers are checked by date and by the answer's ETag.
     if (etag !== undefined && !etag.startsWith("W/")) headers.set("if-match", etag);
@@ -229,7 +231,7 @@ class RangeSource implements HttpSource {
 
 /** The first request: the first {@link INITIAL_BYTES} of the file, and what the answer says about it. */
 function readFirst(settings: Settings, url: string): Promise<{ identity: FileIdentity; bytes: Uint8Array }> {
-  const headers = new Headers(settings.headers);
+  const headers = requestHeaders(settings.headers);
   headers.set("range", `bytes=0-${INITIAL_BYTES - 1}`);
   return exchange(settings, undefined, url, headers, async (response) => {
     const finalUrl = response.url || url;
@@ -473,8 +475,13 @@ export function decodedOr(text: string, fallback = text): string {
   }
 }
 
-function withoutAuthorization(headers: Headers): Headers {
-  const kept = new Headers(headers);
+/** `headers` as the `Headers` of one request. */
+function requestHeaders(headers: HttpHeaders | undefined): Headers {
+  return new Headers(headers as ConstructorParameters<typeof Headers>[0]);
+}
+
+function withoutAuthorization(headers: HttpHeaders | undefined): Headers {
+  const kept = requestHeaders(headers);
   kept.delete("authorization");
   return kept;
 }
@@ -498,10 +505,11 @@ function integerOption(value: unknown, fallback: number, field: string, min: num
   return value as number;
 }
 
-/** The caller's headers as `Headers` (a record, a list of pairs or a `Headers`); INVALID_ARGUMENT when fetch would refuse them. */
-function headersOption(headers: HttpSourceOptions["headers"]): Headers {
+/** The caller's headers, checked (INVALID_ARGUMENT when fetch would refuse them) and kept as given: each request reads them again. */
+function headersOption(headers: HttpSourceOptions["headers"]): HttpHeaders | undefined {
   try {
-    return new Headers(headers as ConstructorParameters<typeof Headers>[0]);
+    requestHeaders(headers);
+    return headers;
   } catch (error) {
     throw new NdpackError("INVALID_ARGUMENT", `headers must be a Headers object, a record or a list of [name, value] pairs of valid names and values: ${(error as Error).message}`, { field: "headers", cause: error });
   }

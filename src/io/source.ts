@@ -85,8 +85,14 @@ export async function abortable<T>(given: AbortSignal | undefined, read: () => P
 
 /** `signal` when it is undefined or an AbortSignal (anything that listens like one); INVALID_ARGUMENT otherwise. */
 export function signalOption(signal: unknown): AbortSignal | undefined {
-  if (signal === undefined || typeof (signal as AbortSignal | null)?.addEventListener === "function") return signal as AbortSignal | undefined;
-  throw new NdpackError("INVALID_ARGUMENT", `signal must be an AbortSignal, got ${typeof signal === "object" ? "an object that is not one" : String(signal)}`, { field: "signal" });
+  if (signal === undefined || (typeof (signal as AbortSignal | null)?.addEventListener === "function" && typeof (signal as AbortSignal).aborted === "boolean")) return signal as AbortSignal | undefined;
+  throw new NdpackError("INVALID_ARGUMENT", `signal must be an AbortSignal, got ${signal !== null && typeof signal === "object" ? "an object that is not one" : String(signal)}`, { field: "signal" });
+}
+
+/** A source's check before a read it cannot interrupt: INVALID_ARGUMENT for a `signal` that is not one, its reason if it is aborted (as `throwIfAborted`, which a polyfill may lack). */
+export function refuseIfAborted(signal: unknown): void {
+  const checked = signalOption(signal);
+  if (checked?.aborted) throw checked.reason;
 }
 
 function abortedRead(signal: AbortSignal): NdpackError {
@@ -160,6 +166,7 @@ export function coalesceRanges(ranges: readonly ByteRange[], maxGap = COALESCE_G
  * changed since it was opened (FILE_CHANGED).
  */
 export async function readExactly(source: ByteSource, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+  signalOption(signal); // before any source sees it
   if (length === 0) return new Uint8Array(0);
   const bytes = await source.read(offset, length, signal === undefined ? undefined : { signal });
   checkLength(source, bytes, offset, length);

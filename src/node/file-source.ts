@@ -18,7 +18,7 @@ import { constants, fstatSync, read as readFd } from "node:fs";
 import { open as openHandle, type FileHandle } from "node:fs/promises";
 import { NdpackError } from "../errors.js";
 import { crc32 } from "../crc32.js";
-import type { ByteSource, CheckedBytes, ReadRequestOptions } from "../io/source.js";
+import { refuseIfAborted, type ByteSource, type CheckedBytes, type ReadRequestOptions } from "../io/source.js";
 import type { ByteRange } from "../io/steps.js";
 import { allocatePayload } from "../stream.js";
 import { ioError, MAX_IO_BYTES } from "./io.js";
@@ -211,7 +211,7 @@ export class FileSource implements ByteSource {
 
   async read(offset: number, length: number, options?: ReadRequestOptions): Promise<Uint8Array> {
     // A local read is not interruptible once started; a cancelled caller is refused before it.
-    options?.signal?.throwIfAborted();
+    refuseIfAborted(options?.signal);
     const bytes = this.#allocate(offset, length);
     await this.readInto(bytes, offset);
     return bytes;
@@ -225,7 +225,7 @@ export class FileSource implements ByteSource {
    * per range (a .npz of many members is opened with one small read per member).
    */
   async readBatch(ranges: readonly ByteRange[], options?: ReadRequestOptions): Promise<Uint8Array[]> {
-    options?.signal?.throwIfAborted();
+    refuseIfAborted(options?.signal);
     const lengths = ranges.map(({ offset, length }) => Math.max(0, Math.min(length, this.size - offset)));
     const memory = allocatePayload(`(${ranges.length} ranges of ${this.path})`, lengths.reduce((sum, length) => sum + length, 0), unzeroedBytes);
     let at = 0;
@@ -244,7 +244,7 @@ export class FileSource implements ByteSource {
 
   /** {@link read}, with the CRC-32 of the first `crcLength` bytes computed piece by piece as they land. */
   async readWithCrc32(offset: number, length: number, crcLength: number, options?: ReadRequestOptions): Promise<CheckedBytes> {
-    options?.signal?.throwIfAborted();
+    refuseIfAborted(options?.signal);
     const bytes = this.#allocate(offset, length);
     let crc = 0;
     await this.readInto(bytes, offset, (piece, at) => {

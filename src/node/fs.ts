@@ -21,7 +21,7 @@ import { ENCODE_OPTIONS, planEncoding, planSegments, type ArraysInput, type Enco
 import { booleanOption, checkOptionNames, NdpackError, withPath } from "../errors.js";
 import { readLayoutSteps, resolveLimits } from "../header.js";
 import { parseUrl } from "../io/http.js";
-import type { ByteSource } from "../io/source.js";
+import { signalOption, type ByteSource } from "../io/source.js";
 import { runOnSource } from "../io/steps.js";
 import { FORMATS } from "../formats/index.js";
 import { OPEN_SOURCE_OPTIONS, openSource, type NdpackReader } from "../reader.js";
@@ -204,6 +204,7 @@ export async function open(target: OpenTarget, givenOptions: OpenOptions = {}): 
     return openUrl(target, fileOptions);
   }
   checkOptionNames(options, OPEN_OPTIONS, "open");
+  signalOption(options.signal); // refused at open, not at the first read that uses it
   if (isFileHandle(target)) return openSource(await FileSource.fromHandle(target, options.name), options);
   if (target !== null && typeof target === "object" && !(target instanceof URL)) return openSource(target, options);
   const path = toPath(target);
