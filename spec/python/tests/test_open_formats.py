@@ -78,18 +78,54 @@ def test_a_damaged_file_gets_the_error_of_the_format_its_extension_names(tmp_pat
         assert ex.value.code == code, name
 
 
-def test_npy_and_npz_files_are_BAD_MAGIC_naming_what_reads_them(tmp_path):
-    np.save(tmp_path / "a.npy", np.arange(3))
+def test_npz_files_are_BAD_MAGIC_naming_what_reads_them(tmp_path):
     np.savez(tmp_path / "b.npz", x=np.arange(3))
-    for name, kind in [("a.npy", ".npy"), ("b.npz", ".npz")]:
-        with pytest.raises(NdpackError) as ex:
-            ndpack.open(tmp_path / name)
-        assert ex.value.code == "BAD_MAGIC" and kind in str(ex.value) and "numpy.load" in str(ex.value)
+    with pytest.raises(NdpackError) as ex:
+        ndpack.open(tmp_path / "b.npz")
+    assert ex.value.code == "BAD_MAGIC" and ".npz" in str(ex.value) and "numpy.load" in str(ex.value)
     with zipfile.ZipFile(tmp_path / "c.zip", "w") as z:  # any zip: the same hint
         z.writestr("x", b"1")
     with pytest.raises(NdpackError) as ex:
         ndpack.open(tmp_path / "c.zip")
     assert ex.value.code == "BAD_MAGIC"
+
+
+@pytest.mark.parametrize("array", [np.arange(24, dtype="<f4").reshape(6, 4), np.arange(5, dtype=">i8"),
+                                   np.asfortranarray(np.arange(6.0).reshape(2, 3)), np.array(3, "u2"),
+                                   np.array([1 + 2j], "c8"), np.zeros((0, 2), "?")])
+def test_a_npy_file_reads_lazily_as_numpy_wrote_it(tmp_path, array):
+    np.save(tmp_path / "a.npy", array)
+    with ndpack.open(tmp_path / "a.npy") as r:
+        assert isinstance(r, ndpack.NpyReader) and list(r) == ["array"] and r.metadata == {}
+        info = r.info("array")
+        # np.save's rule: Fortran order when the array is F- and not C-contiguous.
+        fortran = array.flags.f_contiguous and not array.flags.c_contiguous
+        assert info.shape == array.shape and info.order == ("F" if fortran else "C")
+        got = r.read("array")
+        assert got.dtype == array.dtype
+        np.testing.assert_array_equal(got, array)
+        if array.ndim and info.order == "C":
+            np.testing.assert_array_equal(r.read_rows("array", 1, 3), array[1:3])
+        assert [v["ok"] for v in r.verify()] == [True]
+    assert ndpack.verify(tmp_path / "a.npy")["ok"]
+
+
+def test_a_npy_file_through_dask_xarray_and_a_url(tmp_path, nginx):
+    array = np.arange(4000, dtype="f8").reshape(1000, 4)
+    np.save(tmp_path / "big.npy", array)
+    x = nd.from_ndpack(str(tmp_path / "big.npy"), "array", chunks=100)
+    assert x.chunks[0] == (100,) * 10
+    np.testing.assert_array_equal(x.sum(axis=0).compute(scheduler="threads"), array.sum(axis=0))
+    assert xr.backends.plugins.guess_engine(str(tmp_path / "big.npy")) == "ndpack"
+    with xr.open_dataset(tmp_path / "big.npy", engine="ndpack") as ds:
+        np.testing.assert_array_equal(ds["array"][7].values, array[7])
+    np.save(nginx.root / "remote.npy", array)
+    nginx.clear()
+    with ndpack.open(nginx.url("remote.npy")) as r:
+        assert [row[0] for row in nginx.lines()] == ["HEAD", "GET"]
+        nginx.clear()
+        np.testing.assert_array_equal(r.read_rows("array", 10, 20), array[10:20])
+        assert nginx.transferred("remote.npy") == 10 * 4 * 8  # those rows' bytes only
 
 
 def test_a_hostile_safetensors_header_through_open_is_its_typed_error(tmp_path):
@@ -173,17 +209,22 @@ def test_a_damaged_safetensors_file_gets_the_same_code_from_verify_as_from_open(
     long = tmp_path / "long.safetensors"
     long.write_bytes(struct.pack("<Q", 1 << 40) + data[8:])
     assert ndpack.verify(long)["error"]["code"] == "HEADER_TOO_LARGE"
-    npy = tmp_path / "a.npy"
-    np.save(npy, np.arange(3))
-    assert ndpack.verify(npy)["error"]["code"] == "BAD_MAGIC"
-    assert "numpy.load" in ndpack.verify(npy)["error"]["message"]
+    npz = tmp_path / "a.npz"
+    np.savez(npz, a=np.arange(3))
+    assert ndpack.verify(npz)["error"]["code"] == "BAD_MAGIC"
+    assert "numpy.load" in ndpack.verify(npz)["error"]["message"]
 
 
-def test_a_npy_file_named_safetensors_is_BAD_MAGIC_naming_numpy_load(tmp_path):
+def test_a_file_is_read_as_its_first_bytes_say_whatever_its_extension(tmp_path):
     np.save(tmp_path / "x.npy", np.arange(3))
     (tmp_path / "x.safetensors").write_bytes((tmp_path / "x.npy").read_bytes())
+    with ndpack.open(tmp_path / "x.safetensors") as r:
+        assert isinstance(r, ndpack.NpyReader)
+        np.testing.assert_array_equal(r.read("array"), np.arange(3))
+    np.savez(tmp_path / "y.npz", a=np.arange(3))
+    (tmp_path / "y.safetensors").write_bytes((tmp_path / "y.npz").read_bytes())
     with pytest.raises(NdpackError) as ex:
-        ndpack.open(tmp_path / "x.safetensors")
+        ndpack.open(tmp_path / "y.safetensors")
     assert ex.value.code == "BAD_MAGIC" and "numpy.load" in str(ex.value)
 
 
