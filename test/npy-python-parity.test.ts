@@ -98,6 +98,7 @@ test("numpy's files read the same in both languages, and every damaged header fa
   const handmade: Record<string, [number, string, number]> = {
     duplicate: [1, "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 8],
     huge: [1, "{'descr': '<f4', 'fortran_order': False, 'shape': (9007199254740992,), }", 0],
+    "5000-digits": [1, `{'descr': '<f4', 'fortran_order': False, 'shape': (${"1".repeat(5000)},), }`, 0],
     "huge-product": [1, "{'descr': '<f8', 'fortran_order': False, 'shape': (9007199254740991, 2), }", 0],
     "zero-and-huge": [1, "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 9007199254740991, 2), }", 0],
     "minus-zero": [1, "{'descr': '<f4', 'fortran_order': False, 'shape': (-0, 3), }", 0],

@@ -299,7 +299,8 @@ class _DictParser:
             self.pos += 1
         if self._peek() and self._peek() in _IDENTIFIER:
             raise self._invalid("a decimal integer")
-        value = int(digits)
+        # Compared by length first: int() of over 4,300 digits raises ValueError (Python 3.11+).
+        value = int(digits) if len(digits) <= 16 else reference.MAX_SAFE_INTEGER + 1
         if value > reference.MAX_SAFE_INTEGER:
             raise NdpackError("BAD_NUMBER", f".npy header: {key} holds "
                               f"{self.text[start:self.pos]}, above 2^53-1")
