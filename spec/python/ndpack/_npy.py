@@ -10,7 +10,7 @@ import struct
 import sys
 
 from . import reference
-from ._reader import Reader
+from ._reader import Reader, check_file_length
 from .reference import ArrayInfo, NdpackError
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -36,19 +36,12 @@ class NpyReader(Reader):
     file's length (TRUNCATED, TRAILING_BYTES)."""
 
     extensions = (".npy",)
+    default_max_header_bytes = NPY_MAX_HEADER_BYTES
 
     @staticmethod
     def sniff(first_bytes, size: int) -> bool:
         """Whether a file beginning with ``first_bytes`` is a .npy file (its magic)."""
         return bytes(first_bytes[:6]) == NPY_MAGIC
-
-    def __init__(self, source, **options):
-        self._header_cap = options.get("max_header_bytes", NPY_MAX_HEADER_BYTES)
-        super().__init__(source, **options)
-
-    @property
-    def header_cap(self) -> int:
-        return self._header_cap
 
     @property
     def header(self) -> dict:
@@ -111,13 +104,7 @@ class NpyReader(Reader):
                               f"max_dims={self._limits['max_dims']}")
         itemsize = reference.DTYPES[dtype][0]
         nbytes = _nbytes(dims, itemsize, dtype)
-        end = data_start + nbytes
-        if size < end:
-            raise NdpackError("TRUNCATED", f".npy input is {size} bytes, but its header describes "
-                              f"{end}")
-        if size > end:
-            raise NdpackError("TRAILING_BYTES", f".npy input is {size} bytes, {size - end} more than "
-                              "its header describes")
+        check_file_length(size, data_start + nbytes, "the .npy file")
         if reference.DTYPES[dtype][1] == 1:  # one-byte words have no byte order
             byte_order = "little"
         self._header = {"descr": descr[1], "fortran_order": fortran[1], "shape": tuple(dims)}

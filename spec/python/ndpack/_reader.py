@@ -68,6 +68,17 @@ def read_exactly(source, offset: int, length: int, size: int, location=None):
     return data
 
 
+def check_file_length(size: int, end: int, what: str) -> None:
+    """TRUNCATED or TRAILING_BYTES unless a file of ``size`` bytes ends where its header says,
+    at ``end`` (.npy and .safetensors files: their arrays fill them to the end). ``what`` names the
+    file in the message."""
+    if size < end:
+        raise NdpackError("TRUNCATED", f"{what} is {size} bytes, but its header describes {end}")
+    if size > end:
+        raise NdpackError("TRAILING_BYTES", f"{what} is {size} bytes, {size - end} more than its "
+                          "header describes")
+
+
 def header_end(prefix, size: int, max_header_bytes: int) -> int:
     """Where the header ends according to the preamble in ``prefix`` (20 + header length), or
     ``len(prefix)`` when the preamble is not usable (the format code then reports why)."""
@@ -109,6 +120,8 @@ class Reader(Mapping):
                                dict(storage_options=storage_options, retries=retries,
                                     timeout=timeout, raw_bits=raw_bits, **limits))
             self._limits = reference._check_limits(limits, "open", OPEN_OPTIONS)
+            if self.default_max_header_bytes is not None and "max_header_bytes" not in limits:
+                self._limits["max_header_bytes"] = self.default_max_header_bytes
             self._raw_bits = bool(raw_bits)
             if first_bytes is None:
                 first_bytes = self._read(0, min(size, FIRST_READ))
@@ -123,6 +136,9 @@ class Reader(Mapping):
 
     #: File name extensions of the format, lower case (TypeScript's format table).
     extensions = (".ndp", ".ndpack")
+    #: ``max_header_bytes`` when not given: None for the reference's (another format's reader
+    #: gives its own library's).
+    default_max_header_bytes: int | None = None
 
     @staticmethod
     def sniff(first_bytes, size: int) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import struct
 
 from . import reference
-from ._reader import Reader
+from ._reader import Reader, check_file_length
 from .reference import ArrayInfo, NdpackError
 
 SAFETENSORS_DTYPES = {
@@ -159,20 +159,13 @@ class SafetensorsReader(Reader):
     (TRUNCATED, TRAILING_BYTES: the last tensor ends where the file does), then ``__metadata__``
     (``safetensors_metadata``). ``metadata`` is ``__metadata__`` decoded."""
 
-    def __init__(self, source, **options):
-        self._header_cap = options.get("max_header_bytes", SAFETENSORS_MAX_HEADER_BYTES)
-        super().__init__(source, **options)
-
-    @property
-    def header_cap(self) -> int:
-        return self._header_cap
-
     @property
     def header(self) -> dict:
         """The safetensors header object, without its ``__metadata__``."""
         return self._header
 
     extensions = (".safetensors",)
+    default_max_header_bytes = SAFETENSORS_MAX_HEADER_BYTES
 
     @staticmethod
     def sniff(first_bytes, size: int) -> bool:
@@ -199,13 +192,7 @@ class SafetensorsReader(Reader):
         header = safetensors_header(bytes(head[8:]), self._limits)
         tensors, raw_metadata = safetensors_tensors(header, self._limits["max_dims"])
         tensors, data_length = safetensors_data_length(tensors)
-        end = self.header_end + data_length
-        if size < end:
-            raise NdpackError("TRUNCATED", f"{size} bytes, but the safetensors header describes "
-                              f"{end}")
-        if size > end:
-            raise NdpackError("TRAILING_BYTES", f"{size} bytes, {size - end} more than the "
-                              "safetensors header describes")
+        check_file_length(size, self.header_end + data_length, "the safetensors file")
         self.metadata = safetensors_metadata(raw_metadata, self._limits)
         header.pop(_METADATA_KEY, None)
         self._header, self.version = header, None
