@@ -10,6 +10,7 @@ import { basename, sep } from "node:path";
 import { NdpackError } from "../errors.js";
 import type { Dtype } from "../dtypes.js";
 import type { Checksum, Codec } from "../format.js";
+import { kindOf } from "../node/io.js";
 import { errorLine, FileError, usageError, withFile } from "./errors.js";
 import { entriesOf, formatOfPath, openFile, type FileFormat, type OpenFileOptions } from "./formats.js";
 import { byteSize, limitsOf, type CliLimits } from "./limits.js";
@@ -67,13 +68,11 @@ export function inputOptions(command: string, path: string, options: Pick<WriteC
  */
 export function outputFormat(path: string, to: FileFormat | undefined): FileFormat {
   const format = to ?? formatOfPath(isSetPath(path) ? path.slice(0, -SET_INDEX_SUFFIX.length) : path);
-  if (format === undefined) {
-    // What would be refused anyway (x.ndp/, a directory, /dev/null) says so, as it does with --to.
-    const what = path.endsWith("/") || path.endsWith(sep) ? "ends with a separator" : kindOfExisting(path);
-    if (what !== undefined) throw new NdpackError("NOT_REGULAR_FILE", `${path} ${what}: ndpack writes only regular files`, { path });
-  }
-  if (format === undefined) throw usageError(`cannot tell the format of ${path} from its extension: use .ndp, .npy, .npz or .safetensors (or <stem>.ndp.index.json, <stem>.safetensors.index.json for a set), or --to`, "--to");
-  return format;
+  if (format !== undefined) return format;
+  // What would be refused anyway (x.ndp/, a directory, /dev/null) says so, as it does with --to.
+  const what = path.endsWith("/") || path.endsWith(sep) ? "ends with a separator" : kindOfExisting(path);
+  if (what !== undefined) throw new NdpackError("NOT_REGULAR_FILE", `${path} ${what}: ndpack writes only regular files`, { path });
+  throw usageError(`cannot tell the format of ${path} from its extension: use .ndp, .npy, .npz or .safetensors (or <stem>.ndp.index.json, <stem>.safetensors.index.json for a set), or --to`, "--to");
 }
 
 /** What `path` names when it exists and is not a regular file (following links); undefined when it is one, or cannot be known (the write reports why). */
@@ -84,8 +83,7 @@ function kindOfExisting(path: string): string | undefined {
   } catch {
     return undefined; // ENOTDIR, ELOOP, ENAMETOOLONG...
   }
-  if (info === undefined || info.isFile()) return undefined;
-  return `names ${info.isDirectory() ? "a directory" : info.isCharacterDevice() || info.isBlockDevice() ? "a device" : info.isFIFO() ? "a FIFO" : "a socket"}`;
+  return info === undefined || info.isFile() ? undefined : `is ${kindOf(info)}`;
 }
 
 /** True when `path` names a set's index, which commands write as a set. */

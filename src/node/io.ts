@@ -227,7 +227,7 @@ export interface TargetOptions {
 }
 
 /** What a file that is not a regular file is, for messages. */
-function kindOf(info: Stats): string {
+export function kindOf(info: Stats): string {
   if (info.isSymbolicLink()) return "a symbolic link";
   if (info.isDirectory()) return "a directory";
   if (info.isCharacterDevice()) return "a character device";
