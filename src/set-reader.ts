@@ -22,7 +22,7 @@ import { NDPACK_READER } from "./formats/ndpack.js";
 import { SAFETENSORS_READER } from "./formats/safetensors.js";
 import type { FormatName, FormatReader } from "./formats/types.js";
 import { parseUrl } from "./io/http.js";
-import { readExactly, signalOption, type ByteSource, type ReadRequestOptions } from "./io/source.js";
+import { abortedOr, readExactly, signalOption, type ByteSource, type ReadRequestOptions } from "./io/source.js";
 import { openSource, type NdpackReader, type OpenSourceOptions, type ReadChunksOptions, type ReadManyArraysOptions, type ReadOptions } from "./reader.js";
 import {
   checkIndexSize,
@@ -252,11 +252,17 @@ class ShardedReader implements SetReader {
 
   /** FORMAT.md §12.3 steps 1 to 5 for one shard. */
   async #open(shard: SetShard, options: ReadRequestOptions): Promise<NdpackReader> {
-    const { source, name } = await this.#openShard(shard, options);
+    // The opener's and the shard's sources reject with an aborted signal's reason: ABORTED, as the reader's reads give it.
+    let opened: { source: ByteSource; name: string };
     try {
-      return await this.#checked(shard, source, name, options);
+      opened = await this.#openShard(shard, options);
     } catch (error) {
-      throw inShard(error, name);
+      throw abortedOr(options.signal, error);
+    }
+    try {
+      return await this.#checked(shard, opened.source, opened.name, options);
+    } catch (error) {
+      throw inShard(abortedOr(options.signal, error), opened.name);
     }
   }
 

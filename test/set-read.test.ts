@@ -153,6 +153,32 @@ describe("laziness", () => {
   });
 });
 
+  test("an aborted signal is ABORTED (its reason the cause) from open and every read, whether the shard is yet to be opened or open; the set still reads after", async () => {
+    const saved = await saveSet(dir.file(`aborted-${counter++}`), { a: noise(10), b: noise(20) }, { maxShardBytes: 16 });
+    const reason = new Error("stop");
+    const signal = AbortSignal.abort(reason);
+    const reads: [string, (set: SetReader) => Promise<unknown>][] = [
+      ["read", (set) => set.read("a", { signal })],
+      ["readRows", (set) => set.readRows("a", 0, 1, { signal })],
+      ["readMany", (set) => set.readMany(["a", "b"], { signal })],
+      ["readChunks", async (set) => { for await (const _ of set.readChunks("a", { signal })); }],
+      ["verify", (set) => set.verify({ signal })],
+    ];
+    for (const [what, run] of reads) {
+      await using set = await openSet(saved.indexPath);
+      expect(set.index.shards.length, "one array a shard").toBe(2);
+      const first = await failure(() => run(set), "ABORTED");
+      expect(first.cause, `${what}, shard not opened`).toBe(reason);
+      await set.read("a");
+      await set.read("b");
+      const again = await failure(() => run(set), "ABORTED");
+      expect(again.cause, `${what}, shards open`).toBe(reason);
+      expect(Array.from((await set.read("a")).data as Float32Array)).toEqual(Array.from(noise(10)));
+    }
+    // Opening the set reads its index: aborted, as opening one file is.
+    expect((await failure(() => open(saved.indexPath, { signal }), "ABORTED")).cause).toBe(reason);
+  });
+
 describe("a shard changed after the index was written", () => {
   test("another shard of the same size: FILE_CHANGED before any of its bytes is trusted; the set's other shards read", async () => {
     const folder = dir.file(`swap-${counter++}`);

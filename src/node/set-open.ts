@@ -12,7 +12,7 @@
  */
 import { dirname, join } from "node:path";
 import { NdpackError } from "../errors.js";
-import type { ByteSource, CheckedBytes, ReadRequestOptions } from "../io/source.js";
+import { abortable, type ByteSource, type CheckedBytes, type ReadRequestOptions } from "../io/source.js";
 import type { ByteRange } from "../io/steps.js";
 import { checkIndexSize } from "../set.js";
 import { openSet, type OpenSetOptions, type SetReader } from "../set-reader.js";
@@ -203,7 +203,7 @@ export async function openSetFile(path: string, options: OpenSetOptions = {}): P
   let bytes: Uint8Array;
   try {
     checkIndexSize(index.size, options, path);
-    bytes = await index.read(0, index.size);
+    bytes = await abortable(options.signal, () => index.read(0, index.size, { signal: options.signal }));
   } finally {
     await index.close();
   }
