@@ -11,7 +11,7 @@ import { copySwapped, freshBytes, swapInPlace } from "./bytes.js";
 import { decompressPayload } from "./codecs.js";
 import { crc32 } from "./crc32.js";
 import { isDtype, unknownDtypeMessage, type Dtype, type DtypeData } from "./dtypes.js";
-import { checkOptionNames, oneOf, NdpackError, notFoundError, overLimit, withPath } from "./errors.js";
+import { checkOptionNames, NdpackError, notFoundError, oneOf, overLimit, shown, withPath } from "./errors.js";
 import { LIMIT_OPTIONS, type ByteOrder, type Checksum, type Codec, type Order, type ReadLimits } from "./format.js";
 import { checkZeroPadding, readLayout, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
@@ -96,9 +96,9 @@ export type NdArray = NdArrayOf<Dtype>;
  * another one. Called with the header's dtype, before any payload byte is read.
  */
 export function expectDtype(name: string, actual: Dtype, wanted: unknown): void {
-  if (!isDtype(wanted)) throw new NdpackError("INVALID_ARGUMENT", unknownDtypeMessage(wanted, `the dtype asked for array ${JSON.stringify(name)}`), { array: name, field: "dtype" });
+  if (!isDtype(wanted)) throw new NdpackError("INVALID_ARGUMENT", unknownDtypeMessage(wanted, `the dtype asked for array ${shown(name)}`), { array: name, field: "dtype" });
   if (wanted !== actual) {
-    throw new NdpackError("DTYPE_MISMATCH", `array ${JSON.stringify(name)} is ${actual}, not ${wanted}; ask for "${actual}" or leave the dtype out and check \`dtype\``, { array: name, field: "dtype", expected: wanted, actual });
+    throw new NdpackError("DTYPE_MISMATCH", `array ${shown(name)} is ${actual}, not ${wanted}; ask for "${actual}" or leave the dtype out and check \`dtype\``, { array: name, field: "dtype", expected: wanted, actual });
   }
 }
 

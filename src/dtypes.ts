@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { closestName } from "./errors.js";
+import { closestName, shown } from "./errors.js";
 
 /**
  * `Float16Array` when the TypeScript lib in use declares it (`"lib": ["ESNext"]` or later; the
@@ -280,5 +280,5 @@ export function suggestDtype(value: unknown): Dtype | undefined {
 export function unknownDtypeMessage(value: unknown, what: string): string {
   const meant = suggestDtype(value);
   const hint = meant === undefined ? "" : `; did you mean "${meant}"?`;
-  return `${what}: unknown dtype ${typeof value === "string" ? JSON.stringify(value) : String(value)}${hint} (dtypes: ${DTYPE_NAMES.join(", ")})`;
+  return `${what}: unknown dtype ${shown(value)}${hint} (dtypes: ${DTYPE_NAMES.join(", ")})`;
 }

@@ -11,7 +11,7 @@ import { bytesOf, copySwapped, utf8Length } from "./bytes.js";
 import { compressPayload, DEFAULT_COMPRESSION_LEVEL } from "./compress.js";
 import { crc32, crc32Within } from "./crc32.js";
 import { DTYPES, dtypeOfTag, isDtype, typedArrayTag, unknownDtypeMessage, type Dtype, type DtypeInfo, type TypedArray, type TypedArrayConstructor, type TypedArrayTag } from "./dtypes.js";
-import { checkOptionNames, NdpackError, oneOf } from "./errors.js";
+import { checkOptionNames, NdpackError, oneOf, shown } from "./errors.js";
 import {
   BYTE_ORDERS,
   CHECKSUM_SIZE,
@@ -166,13 +166,13 @@ function checkName(name: unknown, seen: Set<string> | undefined): string {
     throw new NdpackError("INVALID_ARGUMENT", 'an ndpack file cannot hold an array with an empty name (FORMAT.md §2.2), as .npz and .safetensors files can: name it, or write one of those', { field: "name", array: "" });
   }
   if (typeof name !== "string" || !name.isWellFormed()) {
-    throw new NdpackError("INVALID_ARGUMENT", `array names must be non-empty Unicode strings, got ${JSON.stringify(name)}`, { field: "name" });
+    throw new NdpackError("INVALID_ARGUMENT", `array names must be non-empty Unicode strings, got ${shown(name)}`, { field: "name" });
   }
   if (name.length * 3 > DEFAULT_LIMITS.maxNameBytes && utf8Length(name) > DEFAULT_LIMITS.maxNameBytes) {
     throw new NdpackError("LIMIT_EXCEEDED", `array name is longer than the ${DEFAULT_LIMITS.maxNameBytes} UTF-8 bytes readers accept by default`, { array: name, limit: "maxNameBytes" });
   }
   if (seen !== undefined) {
-    if (seen.has(name)) throw new NdpackError("DUPLICATE_NAME", `array name ${JSON.stringify(name)} is given twice`, { array: name });
+    if (seen.has(name)) throw new NdpackError("DUPLICATE_NAME", `array name ${shown(name)} is given twice`, { array: name });
     seen.add(name);
   }
   return name;
@@ -185,7 +185,7 @@ function checkName(name: unknown, seen: Set<string> | undefined): string {
  */
 export function checkShape(name: string, shape: unknown, dtype: DtypeInfo): readonly number[] {
   if (!Array.isArray(shape) || !isSizeList(shape)) {
-    throw new NdpackError("BAD_SHAPE", `array "${name}": shape must be a list of non-negative integers, got ${JSON.stringify(shape)}`, { array: name, field: "shape" });
+    throw new NdpackError("BAD_SHAPE", `array "${name}": shape must be a list of non-negative integers, got ${shown(shape)}`, { array: name, field: "shape" });
   }
   if (shape.length > DEFAULT_LIMITS.maxDims) {
     throw new NdpackError("LIMIT_EXCEEDED", `array "${name}" has ${shape.length} dimensions, more than the ${DEFAULT_LIMITS.maxDims} readers accept by default`, { array: name, limit: "maxDims" });
@@ -306,7 +306,7 @@ function checkArray(name: string, input: ArrayInput): CheckedArray {
 function checkAlignment(alignment: unknown): number {
   if (alignment === undefined) return DEFAULT_ALIGNMENT;
   if (!Number.isSafeInteger(alignment) || (alignment as number) < MIN_ALIGNMENT || (alignment as number) > MAX_ALIGNMENT || ((alignment as number) & ((alignment as number) - 1)) !== 0) {
-    throw new NdpackError("INVALID_ARGUMENT", `alignment must be a power of two from ${MIN_ALIGNMENT} to ${MAX_ALIGNMENT}, got ${String(alignment)}`, { field: "alignment" });
+    throw new NdpackError("INVALID_ARGUMENT", `alignment must be a power of two from ${MIN_ALIGNMENT} to ${MAX_ALIGNMENT}, got ${shown(alignment)}`, { field: "alignment" });
   }
   return alignment as number;
 }
@@ -315,7 +315,7 @@ function checkAlignment(alignment: unknown): number {
 export function checkLevel(level: unknown): number {
   if (level === undefined) return DEFAULT_COMPRESSION_LEVEL;
   if (!Number.isInteger(level) || (level as number) < 0 || (level as number) > 9) {
-    throw new NdpackError("INVALID_ARGUMENT", `compressionLevel must be an integer from 0 to 9, got ${String(level)}`, { field: "compressionLevel" });
+    throw new NdpackError("INVALID_ARGUMENT", `compressionLevel must be an integer from 0 to 9, got ${shown(level)}`, { field: "compressionLevel" });
   }
   return level as number;
 }
@@ -381,7 +381,7 @@ export function planEncoding(arrays: ArraysInput, options: EncodeOptions = {}): 
     const array = checkArray(name, input);
     const requested = ArrayBuffer.isView(input) ? undefined : (input as ArraySpec).codec;
     if (requested !== undefined && !(CODECS as readonly unknown[]).includes(requested)) {
-      throw new NdpackError("UNSUPPORTED_CODEC", `array "${name}": unsupported codec ${JSON.stringify(requested)}`, { array: name, field: "codec" });
+      throw new NdpackError("UNSUPPORTED_CODEC", `array "${name}": unsupported codec ${shown(requested)}`, { array: name, field: "codec" });
     }
     const { dtype, data } = array;
     const entryByteOrder: ByteOrder = dtype.itemSize === 1 ? "little" : byteOrder;

@@ -181,12 +181,12 @@ const NAMES_SHOWN = 5;
  */
 export function notFoundError(name: string, names: readonly string[], path?: string): NdpackError {
   const where = path ?? "this file";
-  const shown = names.slice(0, NAMES_SHOWN).map((n) => JSON.stringify(n)).join(", ");
+  const first = names.slice(0, NAMES_SHOWN).map(shown).join(", ");
   const more = names.length > NAMES_SHOWN ? ` and ${names.length - NAMES_SHOWN} more` : "";
   const nearest = closestName(name, names);
-  const hint = nearest === undefined ? "" : `; did you mean ${JSON.stringify(nearest)}?`;
-  const listing = names.length === 0 ? "it holds no arrays" : `it holds ${names.length} array${names.length === 1 ? "" : "s"}: ${shown}${more}`;
-  return new NdpackError("NOT_FOUND", `no array named ${JSON.stringify(name)} in ${where}${hint} (${listing})`, { array: name, ...(path === undefined ? {} : { path }) });
+  const hint = nearest === undefined ? "" : `; did you mean ${shown(nearest)}?`;
+  const listing = names.length === 0 ? "it holds no arrays" : `it holds ${names.length} array${names.length === 1 ? "" : "s"}: ${first}${more}`;
+  return new NdpackError("NOT_FOUND", `no array named ${shown(name)} in ${where}${hint} (${listing})`, { array: name, ...(path === undefined ? {} : { path }) });
 }
 
 /** Edit distance between two short strings (names, options, dtypes), for "did you mean" hints. */
@@ -226,6 +226,20 @@ export function closestName(word: string, candidates: readonly string[]): string
   return bestDistance <= Math.max(1, Math.floor(lower.length / 3)) ? best : undefined;
 }
 
+/**
+ * `value` as an error message shows what a caller passed: strings quoted, arrays and objects as
+ * JSON, BigInts with their `n`. Never throws, whatever was passed (a BigInt, which JSON refuses; an
+ * object with a throwing `toString` or `toJSON`; one without a prototype), so that a wrong
+ * argument always ends in the NdpackError that names it.
+ */
+export function shown(value: unknown): string {
+  try {
+    return typeof value === "bigint" ? `${value}n` : typeof value === "string" || typeof value === "object" ? JSON.stringify(value, (_, v: unknown) => (typeof v === "bigint" ? `${v}n` : v)) : String(value);
+  } catch {
+    return typeof value;
+  }
+}
+
 /** INVALID_ARGUMENT unless `names` is an array (a string would be read as a list of one-letter names). */
 export function checkNameList(names: unknown, fn: string): void {
   if (!Array.isArray(names)) throw new NdpackError("INVALID_ARGUMENT", `${fn} takes an array of names, got ${typeof names}`, { field: "names" });
@@ -235,7 +249,7 @@ export function checkNameList(names: unknown, fn: string): void {
 export function oneOf<T extends string | boolean | number>(value: unknown, allowed: readonly T[], fallback: T, what: string): T {
   if (value === undefined) return fallback;
   if ((allowed as readonly unknown[]).includes(value)) return value as T;
-  throw new NdpackError("INVALID_ARGUMENT", `${what} must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(value)}`, { field: what });
+  throw new NdpackError("INVALID_ARGUMENT", `${what} must be one of ${allowed.map((a) => shown(a)).join(", ")}, got ${shown(value)}`, { field: what });
 }
 
 /** A boolean option: `fallback` when absent, INVALID_ARGUMENT for anything but `true` or `false` (`verify: 0` must not quietly skip the checks). */
@@ -261,7 +275,7 @@ export function checkOptionNames(options: unknown, known: Readonly<Record<string
     if (Object.prototype.hasOwnProperty.call(known, key)) continue;
     const names = Object.keys(known);
     const nearest = closestName(key, names);
-    const hint = nearest === undefined ? "" : `; did you mean ${JSON.stringify(nearest)}?`;
-    throw new NdpackError("INVALID_ARGUMENT", `${fn}: unknown option ${JSON.stringify(key)}${hint} (${fn} takes ${names.join(", ")})`, { field: key });
+    const hint = nearest === undefined ? "" : `; did you mean ${shown(nearest)}?`;
+    throw new NdpackError("INVALID_ARGUMENT", `${fn}: unknown option ${shown(key)}${hint} (${fn} takes ${names.join(", ")})`, { field: key });
   }
 }

@@ -10,7 +10,7 @@
 import { decodeUtf8, hexByte, utf8Length } from "./bytes.js";
 import { crc32 } from "./crc32.js";
 import { DTYPES } from "./dtypes.js";
-import { NdpackError, overLimit } from "./errors.js";
+import { NdpackError, overLimit, shown } from "./errors.js";
 import {
   alignUp,
   DEFAULT_LIMITS,
@@ -42,7 +42,7 @@ export { elementCount, FileLayout, type EntryLayout } from "./layout.js";
 export function checkLimit(value: unknown, fallback: number, option: string): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || (value as number) < 1) {
-    throw new NdpackError("INVALID_ARGUMENT", `option ${option} must be a positive integer, got ${String(value)}`, { field: option });
+    throw new NdpackError("INVALID_ARGUMENT", `option ${option} must be a positive integer, got ${shown(value)}`, { field: option });
   }
   return value as number;
 }
@@ -142,13 +142,13 @@ function checkStructure(value: unknown, minor: number): Header {
   // A string that names no known dtype, codec or checksum has its own code (§9 step 8); a value of
   // the wrong JSON type there is HEADER_INVALID like any other.
   if (issue.kind === "enum" && last === "dtype" && actual !== undefined) {
-    throw new NdpackError("UNKNOWN_DTYPE", `unknown dtype ${JSON.stringify(found)} at ${field}`, details);
+    throw new NdpackError("UNKNOWN_DTYPE", `unknown dtype ${shown(found)} at ${field}`, details);
   }
   if (issue.kind === "enum" && last === "codec" && actual !== undefined) {
-    throw new NdpackError("UNSUPPORTED_CODEC", `unsupported codec ${JSON.stringify(found)} at ${field}`, details);
+    throw new NdpackError("UNSUPPORTED_CODEC", `unsupported codec ${shown(found)} at ${field}`, details);
   }
   if (issue.kind === "enum" && last === "checksum" && issue.path.length === 1 && actual !== undefined) {
-    throw new NdpackError("UNSUPPORTED_CHECKSUM", `unsupported checksum ${JSON.stringify(found)}`, details);
+    throw new NdpackError("UNSUPPORTED_CHECKSUM", `unsupported checksum ${shown(found)}`, details);
   }
   const where = issue.kind === "unknown-keys" ? `${field === "" ? "header" : field}: unknown key ${issue.message}` : `${field || "header"}: ${issue.message}`;
   throw new NdpackError("HEADER_INVALID", `invalid header at ${where}`, details);
@@ -171,7 +171,7 @@ function checkEntries(header: Header, preamble: Preamble, limits: ReadLimits): F
       throw overLimit(`array name at ${at} is ${utf8Length(name)} UTF-8 bytes`, utf8Length(name), limits.maxNameBytes, "maxNameBytes", { field: `${at}.name` });
     }
     if (layout.indexOf(name) !== undefined) {
-      throw new NdpackError("DUPLICATE_NAME", `array name ${JSON.stringify(name)} appears twice (${at})`, { array: name, field: `${at}.name` });
+      throw new NdpackError("DUPLICATE_NAME", `array name ${shown(name)} appears twice (${at})`, { array: name, field: `${at}.name` });
     }
     if (shape.length > limits.maxDims) {
       throw overLimit(`array "${name}" has ${shape.length} dimensions`, shape.length, limits.maxDims, "maxDims", { array: name, field: `${at}.shape` });

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { NdpackError } from "./errors.js";
+import { NdpackError, shown } from "./errors.js";
 import { DEFAULT_LIMITS } from "./format.js";
 
 /** One step of a path into the header: an object key or an array index. */
@@ -22,7 +22,7 @@ export function formatPath(prefix: string, segments: readonly PathSegment[]): st
   let out = prefix;
   for (const segment of segments) {
     if (typeof segment === "number") out += `[${segment}]`;
-    else if (!IDENTIFIER.test(segment)) out += `[${JSON.stringify(segment)}]`;
+    else if (!IDENTIFIER.test(segment)) out += `[${shown(segment)}]`;
     else out += out === "" ? segment : `.${segment}`;
   }
   return out;
@@ -123,7 +123,7 @@ class HeaderParser {
   /** The error for the character at `pos` not being what the grammar allows there. */
   private unexpected(pos: number, expected: string): NdpackError {
     if (pos >= this.text.length) return this.invalid(`Unexpected end of text, expected ${expected}`, pos);
-    const found = JSON.stringify(this.text.charAt(pos));
+    const found = shown(this.text.charAt(pos));
     return this.invalid(`Unexpected character ${found}, expected ${expected}`, pos);
   }
 
@@ -211,7 +211,7 @@ class HeaderParser {
       path.push(key);
       if (Object.hasOwn(object, key)) {
         const field = formatPath("", path);
-        throw new NdpackError("DUPLICATE_KEY", `Duplicate key ${JSON.stringify(key)} at ${field}`, {
+        throw new NdpackError("DUPLICATE_KEY", `Duplicate key ${shown(key)} at ${field}`, {
           offset: keyStart,
           field,
           actual: key,
@@ -411,7 +411,7 @@ class HeaderParser {
       }
       default:
         if (pos + 1 >= text.length) throw this.invalid("Unterminated string", pos + 1);
-        throw this.invalid(`Invalid escape ${JSON.stringify(text.slice(pos, pos + 2))}`, pos);
+        throw this.invalid(`Invalid escape ${shown(text.slice(pos, pos + 2))}`, pos);
     }
   }
 

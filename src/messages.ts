@@ -31,7 +31,7 @@
  */
 import type { NdArray } from "./decode.js";
 import { ENCODE_OPTIONS, planEncoding, writePlan, type ArraysInput, type EncodeOptions } from "./encode.js";
-import { booleanOption, checkOptionNames, isNdpackError, NdpackError, overLimit, type ErrorDetails } from "./errors.js";
+import { booleanOption, checkOptionNames, isNdpackError, NdpackError, overLimit, shown, type ErrorDetails } from "./errors.js";
 import { resolveLimits, type FileLayout } from "./header.js";
 import { checkChunkBytes, ChunkReader, DECODE_STREAM_OPTIONS, readRecords, readStreamLayout, SMALL_PIECE, streamChunks, streamHeader, type ByteStream, type DecodeStreamOptions, type StreamHeader } from "./stream.js";
 
@@ -171,7 +171,7 @@ class MessageReader implements NdpackMessageReader {
     this.#verify = booleanOption(options.verify, true, "verify");
     const max = options.maxMessageBytes;
     if (max !== undefined && (!Number.isSafeInteger(max) || max < 1)) {
-      throw new NdpackError("INVALID_ARGUMENT", `maxMessageBytes must be a positive integer, got ${String(max)}`, { field: "maxMessageBytes" });
+      throw new NdpackError("INVALID_ARGUMENT", `maxMessageBytes must be a positive integer, got ${shown(max)}`, { field: "maxMessageBytes" });
     }
     this.#maxMessageBytes = max ?? Number.MAX_SAFE_INTEGER;
     // Last: a bad option must leave the caller's stream unlocked.

@@ -18,7 +18,7 @@ import { inflateStream } from "./codecs.js";
 import { crc32 } from "./crc32.js";
 import { expectDtype, type ArrayInfo, type ArrayVerification, type NdArray, type NdArrayOf, type NdpackContents, type VerifyReport } from "./decode.js";
 import { DTYPES, type Dtype } from "./dtypes.js";
-import { booleanOption, checkNameList, checkOptionNames, NdpackError, notFoundError, withPath } from "./errors.js";
+import { booleanOption, checkNameList, checkOptionNames, NdpackError, notFoundError, shown, withPath } from "./errors.js";
 import { LIMIT_OPTIONS, PREAMBLE_SIZE, type Checksum } from "./format.js";
 import { FIRST_READ_BYTES, recognizeFile, resolveLimits } from "./header.js";
 import { formatNamedIn, formatOfNameIn, sniffFormatIn, SNIFF_BYTES } from "./formats/find.js";
@@ -292,7 +292,7 @@ class CountingSource implements ByteSource {
 function chunkLength(chunkBytes: unknown, itemSize: number): number {
   if (chunkBytes === undefined) chunkBytes = DEFAULT_CHUNK_BYTES;
   if (!Number.isSafeInteger(chunkBytes) || (chunkBytes as number) < 1) {
-    throw new NdpackError("INVALID_ARGUMENT", `chunkBytes must be a positive integer, got ${String(chunkBytes)}`, { field: "chunkBytes" });
+    throw new NdpackError("INVALID_ARGUMENT", `chunkBytes must be a positive integer, got ${shown(chunkBytes)}`, { field: "chunkBytes" });
   }
   return Math.max(itemSize, (chunkBytes as number) - ((chunkBytes as number) % itemSize));
 }
@@ -440,7 +440,7 @@ class SourceReader implements NdpackReader {
       const rows = shape[0]!;
       for (const [field, value] of [["start", start], ["end", end]] as const) {
         if (!Number.isSafeInteger(value) || value < 0 || value > rows) {
-          throw new NdpackError("INVALID_ARGUMENT", `readRows("${name}"): ${field} must be an integer from 0 to ${rows} (the array has ${rows} rows), got ${String(value)}`, { array: name, field, expected: rows, actual: String(value) });
+          throw new NdpackError("INVALID_ARGUMENT", `readRows("${name}"): ${field} must be an integer from 0 to ${rows} (the array has ${rows} rows), got ${shown(value)}`, { array: name, field, expected: rows, actual: shown(value) });
         }
       }
       if (end < start) throw new NdpackError("INVALID_ARGUMENT", `readRows("${name}"): end (${end}) is before start (${start})`, { array: name, field: "end", expected: start, actual: end });
@@ -687,7 +687,7 @@ export async function openSource(source: ByteSource, options: OpenSourceOptions 
     checkOptionNames(options, OPEN_SOURCE_OPTIONS, "openSource");
     const limits = resolveLimits(options);
     const firstRead = options.firstReadBytes ?? FIRST_READ_BYTES;
-    if (!Number.isSafeInteger(firstRead) || firstRead < 1) throw new NdpackError("INVALID_ARGUMENT", `firstReadBytes must be a positive integer, got ${String(firstRead)}`, { field: "firstReadBytes" });
+    if (!Number.isSafeInteger(firstRead) || firstRead < 1) throw new NdpackError("INVALID_ARGUMENT", `firstReadBytes must be a positive integer, got ${shown(firstRead)}`, { field: "firstReadBytes" });
     const counting = new CountingSource(source, size, firstRead);
     counting.readAhead = true;
     const head = await counting.read(0, Math.min(size, SNIFF_BYTES), options);

@@ -16,7 +16,7 @@
  * @module
  */
 import type { ArrayInfo, ArrayVerification, NdArray, VerifyReport } from "./decode.js";
-import { checkNameList, checkOptionNames, NdpackError } from "./errors.js";
+import { checkNameList, checkOptionNames, NdpackError, shown } from "./errors.js";
 import type { Checksum } from "./format.js";
 import { NDPACK_READER } from "./formats/ndpack.js";
 import { SAFETENSORS_READER } from "./formats/safetensors.js";
@@ -215,14 +215,14 @@ class ShardedReader implements SetReader {
   #shardOf(name: string): SetShard {
     const shard = this.index.shardOf.get(name);
     if (shard !== undefined) return shard;
-    throw new NdpackError("NOT_FOUND", `no array named ${JSON.stringify(name)} in the set ${this.path ?? ""}`.trimEnd(), { array: name, ...(this.path === undefined ? {} : { path: this.path }) });
+    throw new NdpackError("NOT_FOUND", `no array named ${shown(name)} in the set ${this.path ?? ""}`.trimEnd(), { array: name, ...(this.path === undefined ? {} : { path: this.path }) });
   }
 
   info(name: string): ArrayInfo {
     const shard = this.#shardOf(name);
     const reader = this.#opened.get(shard);
     if (reader === undefined) {
-      throw new NdpackError("INVALID_ARGUMENT", `array ${JSON.stringify(name)} is in shard ${shard.name}, whose header has not been read yet: read the array, or call openShards() first`, { array: name, field: "name" });
+      throw new NdpackError("INVALID_ARGUMENT", `array ${shown(name)} is in shard ${shard.name}, whose header has not been read yet: read the array, or call openShards() first`, { array: name, field: "name" });
     }
     return reader.info(name);
   }

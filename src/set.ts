@@ -20,7 +20,7 @@
  */
 import { crc32 } from "./crc32.js";
 import { decodeUtf8, utf8Length } from "./bytes.js";
-import { NdpackError, overLimit } from "./errors.js";
+import { NdpackError, overLimit, shown } from "./errors.js";
 import { DEFAULT_LIMITS, PREAMBLE, PREAMBLE_SIZE } from "./format.js";
 import { SAFETENSORS_LENGTH_SIZE, SAFETENSORS_MAX_HEADER_BYTES } from "./interop/safetensors.js";
 import { parseHeaderJsonInOrder, setOwn, stringifyJson } from "./json.js";
@@ -100,13 +100,13 @@ function setInvalid(message: string, details: { field?: string; array?: string; 
 
 function limitOf(value: unknown, fallback: number, option: string): number {
   if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || (value as number) < 1) throw new NdpackError("INVALID_ARGUMENT", `option ${option} must be a positive integer, got ${String(value)}`, { field: option });
+  if (!Number.isSafeInteger(value) || (value as number) < 1) throw new NdpackError("INVALID_ARGUMENT", `option ${option} must be a positive integer, got ${shown(value)}`, { field: option });
   return value as number;
 }
 
 /** The field path of `key` inside `parent`, as error details write it. */
 function fieldOf(parent: string, key: string): string {
-  return `${parent}[${JSON.stringify(key)}]`;
+  return `${parent}[${shown(key)}]`;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -132,9 +132,9 @@ export function checkShardName(name: string, field: string): ShardFormat {
     // eslint-disable-next-line no-control-regex
     : /[\u0000-\u001f]/.test(name) ? "holds a control character"
     : undefined;
-  if (why !== undefined) throw setInvalid(`shard name ${JSON.stringify(name)} at ${field} ${why}`, { field });
+  if (why !== undefined) throw setInvalid(`shard name ${shown(name)} at ${field} ${why}`, { field });
   const format = shardFormatOf(name);
-  if (format === undefined) throw setInvalid(`shard ${JSON.stringify(name)} at ${field} is neither .ndp nor .safetensors`, { field });
+  if (format === undefined) throw setInvalid(`shard ${shown(name)} at ${field} is neither .ndp nor .safetensors`, { field });
   return format;
 }
 
@@ -167,7 +167,7 @@ function parseIndexJson(bytes: Uint8Array, maxDepth: number, maxNodes: number): 
 
 /** `value` as a non-negative safe integer, or SET_INVALID naming `field`. */
 function integerAt(value: unknown, field: string, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isSafeInteger(value) || (value as number) < 0 || (value as number) > max) throw setInvalid(`${field} must be an integer from 0 to ${max}, got ${JSON.stringify(value)}`, { field });
+  if (!Number.isSafeInteger(value) || (value as number) < 0 || (value as number) > max) throw setInvalid(`${field} must be an integer from 0 to ${max}, got ${shown(value)}`, { field });
   return value as number;
 }
 
@@ -227,7 +227,7 @@ export function parseSetIndex(bytes: Uint8Array, limits: SetIndexLimits = {}): S
       throw overLimit(`array name at ${field} is ${utf8Length(name)} UTF-8 bytes`, utf8Length(name), maxNameBytes, "maxNameBytes", { field, array: name });
     }
     const shardName = weightMap[name];
-    if (typeof shardName !== "string") throw setInvalid(`${field} must be a shard file name (a string), got ${JSON.stringify(shardName)}`, { field, array: name });
+    if (typeof shardName !== "string") throw setInvalid(`${field} must be a shard file name (a string), got ${shown(shardName)}`, { field, array: name });
     let shard = building.get(shardName);
     if (shard === undefined) {
       shard = { name: shardName, format: checkShardName(shardName, field), arrays: [] };
@@ -240,10 +240,10 @@ export function parseSetIndex(bytes: Uint8Array, limits: SetIndexLimits = {}): S
   const listed = readNdpackObject(root.ndpack);
   if (listed !== undefined) {
     for (const shardName of building.keys()) {
-      if (!listed.has(shardName)) throw setInvalid(`shard ${JSON.stringify(shardName)} holds arrays of weight_map but is not listed in ndpack.shards`, { field: "ndpack.shards", array: building.get(shardName)!.arrays[0]! });
+      if (!listed.has(shardName)) throw setInvalid(`shard ${shown(shardName)} holds arrays of weight_map but is not listed in ndpack.shards`, { field: "ndpack.shards", array: building.get(shardName)!.arrays[0]! });
     }
     for (const shardName of listed.keys()) {
-      if (!building.has(shardName)) throw setInvalid(`shard ${JSON.stringify(shardName)} is listed in ndpack.shards but weight_map maps no array to it`, { field: fieldOf("ndpack.shards", shardName) });
+      if (!building.has(shardName)) throw setInvalid(`shard ${shown(shardName)} is listed in ndpack.shards but weight_map maps no array to it`, { field: fieldOf("ndpack.shards", shardName) });
     }
   }
   const shards = [...building.values()].map((shard): SetShard => {
@@ -329,11 +329,11 @@ export function checkShardNames(index: SetIndex, shard: SetShard, names: Iterabl
   for (const name of names) {
     held.add(name);
     const mapped = index.shardOf.get(name);
-    if (mapped === undefined) throw setInvalid(`shard ${shard.name} holds array ${JSON.stringify(name)}, which the index does not list`, { array: name, field: "weight_map" });
-    if (mapped !== shard) throw setInvalid(`array ${JSON.stringify(name)} is in shard ${shard.name}, but the index maps it to ${mapped.name}: an array in two shards`, { array: name, field: fieldOf("weight_map", name) });
+    if (mapped === undefined) throw setInvalid(`shard ${shard.name} holds array ${shown(name)}, which the index does not list`, { array: name, field: "weight_map" });
+    if (mapped !== shard) throw setInvalid(`array ${shown(name)} is in shard ${shard.name}, but the index maps it to ${mapped.name}: an array in two shards`, { array: name, field: fieldOf("weight_map", name) });
   }
   for (const name of shard.arrays) {
-    if (!held.has(name)) throw setInvalid(`the index maps array ${JSON.stringify(name)} to shard ${shard.name}, which does not hold it`, { array: name, field: fieldOf("weight_map", name) });
+    if (!held.has(name)) throw setInvalid(`the index maps array ${shown(name)} to shard ${shard.name}, which does not hold it`, { array: name, field: fieldOf("weight_map", name) });
   }
 }
 
@@ -378,11 +378,11 @@ export function setIndexFileName(stem: string, format: ShardFormat): string {
 /** INVALID_ARGUMENT unless `stem` makes safe shard and index names (§12's rule for shard names). */
 export function checkStem(stem: unknown): string {
   // A lone surrogate cannot be written in the index's JSON, nor in most file systems' names.
-  if (typeof stem !== "string" || stem.length === 0 || !stem.isWellFormed()) throw new NdpackError("INVALID_ARGUMENT", `stem must be a non-empty string of whole characters, got ${JSON.stringify(stem)}`, { field: "stem" });
+  if (typeof stem !== "string" || stem.length === 0 || !stem.isWellFormed()) throw new NdpackError("INVALID_ARGUMENT", `stem must be a non-empty string of whole characters, got ${shown(stem)}`, { field: "stem" });
   try {
     checkShardName(`${stem}.ndp`, "stem");
   } catch (error) {
-    throw new NdpackError("INVALID_ARGUMENT", `stem ${JSON.stringify(stem)} cannot start a file name: it must hold no /, \\, : or control character`, { field: "stem", cause: error });
+    throw new NdpackError("INVALID_ARGUMENT", `stem ${shown(stem)} cannot start a file name: it must hold no /, \\, : or control character`, { field: "stem", cause: error });
   }
   return stem;
 }

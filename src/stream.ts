@@ -25,7 +25,7 @@ import { freshBytes, swapInPlace } from "./bytes.js";
 import { crc32 } from "./crc32.js";
 import { arrayInfo, checkRecordTail, materialize, type ArrayInfo, type NdArray, type NdpackContents } from "./decode.js";
 import { ENCODE_OPTIONS, planEncoding, planSegments, type ArraysInput, type EncodeOptions, type EncodePlan } from "./encode.js";
-import { booleanOption, checkOptionNames, isNdpackError, NdpackError } from "./errors.js";
+import { booleanOption, checkOptionNames, isNdpackError, NdpackError, shown } from "./errors.js";
 import { LIMIT_OPTIONS, type ReadLimits } from "./format.js";
 import { checkFileLength, checkZeroPadding, readLayoutSteps, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
 import { HOST_BYTE_ORDER, unzeroedBytes } from "./runtime.js";
@@ -50,7 +50,7 @@ const DEFAULT_CHUNK_BYTES = 1 << 20;
 export function checkChunkBytes(value: unknown): number {
   if (value === undefined) return DEFAULT_CHUNK_BYTES;
   if (!Number.isSafeInteger(value) || (value as number) < 1) {
-    throw new NdpackError("INVALID_ARGUMENT", `chunkBytes must be a positive integer, got ${String(value)}`, { field: "chunkBytes" });
+    throw new NdpackError("INVALID_ARGUMENT", `chunkBytes must be a positive integer, got ${shown(value)}`, { field: "chunkBytes" });
   }
   return value as number;
 }

@@ -161,6 +161,36 @@ describe("boolean and enumerated options take their values only (verify: 0 must 
   });
 });
 
+describe("values an error message cannot print as they are (a BigInt, which JSON refuses; objects whose toString or toJSON throws, or that have no prototype) still end in the error that names them", () => {
+  const HOSTILE: [string, unknown, string][] = [
+    ["a BigInt", 10n, "10n"],
+    ["a list of BigInts", [2n, 3n], '["2n","3n"]'],
+    ["an object without a prototype", Object.create(null), "{}"],
+    ["an object whose toString and toJSON throw", { toString: () => { throw new Error("toString"); }, toJSON: () => { throw new Error("toJSON"); } }, "object"],
+  ];
+
+  test.each(HOSTILE)("%s: options of encode, decode and open, the shape, codec and name of an array", async (_, value, text) => {
+    const bytes = encode({ a: RAMP });
+    const shown = async (run: () => unknown, code: "INVALID_ARGUMENT" | "BAD_SHAPE" | "UNSUPPORTED_CODEC", field?: string) => {
+      const error = await failure(run, code);
+      expect(error.message, error.message).toContain(text);
+      if (field !== undefined) expect(error.field).toBe(field);
+    };
+    await shown(() => encode({ a: RAMP }, { checksum: value as never }), "INVALID_ARGUMENT", "checksum");
+    await shown(() => encode({ a: RAMP }, { alignment: value as never }), "INVALID_ARGUMENT", "alignment");
+    await shown(() => encode({ a: RAMP }, { compressionLevel: value as never }), "INVALID_ARGUMENT", "compressionLevel");
+    await shown(() => decode(bytes, { maxArrays: value as never }), "INVALID_ARGUMENT", "maxArrays");
+    await shown(() => decode(bytes, { verify: value as never }), "INVALID_ARGUMENT", "verify");
+    await shown(() => encode({ a: { data: RAMP, shape: value } } as never), "BAD_SHAPE", "shape");
+    await shown(() => encode({ a: { data: RAMP, codec: value } } as never), "UNSUPPORTED_CODEC", "codec");
+    await shown(() => encode(new Map([[value, RAMP]]) as never), "INVALID_ARGUMENT", "name");
+    await shown(() => open(twoArrayFile(`hostile-${typeof value}-${text.length}.ndp`), { maxHeaderBytes: value as never }), "INVALID_ARGUMENT", "maxHeaderBytes");
+    await using reader = await openSource(bytesSource(bytes));
+    await shown(() => reader.readRows("a", value as never, 2), "INVALID_ARGUMENT", "start");
+    await shown(() => reader.readChunks("a", { chunkBytes: value as never }).next(), "INVALID_ARGUMENT", "chunkBytes");
+  });
+});
+
 test("encodeInto the memory its arrays view (decoded arrays encoded back in place) writes their values, not what the header overwrote", () => {
   const buffer = new Uint8Array(8192);
   const first = encodeInto(buffer, { a: Float32Array.from({ length: 16 }, (_, i) => i + 1), b: RAMP });

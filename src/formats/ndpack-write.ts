@@ -17,7 +17,7 @@
  */
 import { DTYPES, isDtype, unknownDtypeMessage, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { checkShape, ENCODE_OPTIONS, layoutHead, planEncoding, resolveEncodeOptions, type ArraySpec, type EncodeOptions } from "../encode.js";
-import { checkOptionNames, NdpackError, oneOf } from "../errors.js";
+import { checkOptionNames, NdpackError, oneOf, shown } from "../errors.js";
 import { CODECS, MAX_ALIGNMENT, type ByteOrder, type Checksum, type Codec, type Order } from "../format.js";
 import { elementCount } from "../header.js";
 import { nextRecordOffset } from "../layout.js";
@@ -77,7 +77,7 @@ export function declareArrays(entries: readonly WriterEntry[], options: EncodeOp
     const dtype = DTYPES[entry.dtype];
     const shape = checkShape(name, entry.shape, dtype);
     if (entry.codec !== undefined && !(CODECS as readonly unknown[]).includes(entry.codec)) {
-      throw new NdpackError("UNSUPPORTED_CODEC", `array "${name}": unsupported codec ${JSON.stringify(entry.codec)}`, { array: name, field: "codec" });
+      throw new NdpackError("UNSUPPORTED_CODEC", `array "${name}": unsupported codec ${shown(entry.codec)}`, { array: name, field: "codec" });
     }
     // As in ArraySpec: "none" (or nothing) on an array leaves the choice to the file-wide option.
     const codec = entry.codec === undefined || entry.codec === "none" ? fileCodec : entry.codec;

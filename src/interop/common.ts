@@ -8,7 +8,7 @@
 import { copySwapped } from "../bytes.js";
 import { copyOut, copyRequired, type NdArray } from "../decode.js";
 import { DTYPES, isDtype, unknownDtypeMessage, type Dtype, type DtypeInfo } from "../dtypes.js";
-import { NdpackError, overLimit } from "../errors.js";
+import { NdpackError, overLimit, shown } from "../errors.js";
 import type { ByteOrder, Codec, Order } from "../format.js";
 import { elementCount } from "../header.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
@@ -55,9 +55,9 @@ export function checkMetadata(metadata: unknown): Readonly<Record<string, unknow
 export function checkName(name: unknown, seen: Set<string>): string {
   // An empty name is legal in .npz (member ".npy") and .safetensors files, as numpy and safetensors write it.
   if (typeof name !== "string" || !name.isWellFormed()) {
-    throw new NdpackError("INVALID_ARGUMENT", `array names must be Unicode strings, got ${JSON.stringify(name)}`, { field: "name" });
+    throw new NdpackError("INVALID_ARGUMENT", `array names must be Unicode strings, got ${shown(name)}`, { field: "name" });
   }
-  if (seen.has(name)) throw new NdpackError("DUPLICATE_NAME", `array name ${JSON.stringify(name)} is given twice`, { array: name });
+  if (seen.has(name)) throw new NdpackError("DUPLICATE_NAME", `array name ${shown(name)} is given twice`, { array: name });
   seen.add(name);
   return name;
 }

@@ -22,7 +22,7 @@
 import { decode, inputBytes, type DecodeInput, type DecodeOptions, type NdArray } from "../decode.js";
 import type { Dtype } from "../dtypes.js";
 import { encode, ENCODE_OPTIONS, storedBools, type ArraySpec, type EncodeOptions } from "../encode.js";
-import { booleanOption, checkOptionNames, NdpackError } from "../errors.js";
+import { booleanOption, checkOptionNames, NdpackError, shown } from "../errors.js";
 import { LIMIT_OPTIONS } from "../format.js";
 import { checkTotalDecoded, DEFAULT_MAX_TOTAL_DECODED_BYTES } from "./common.js";
 import { checkLimit } from "../header.js";
@@ -73,7 +73,7 @@ function readForeign(bytes: Uint8Array, format: InteropFormat, options: ToNdpack
       return { arrays: new Map(arrays), metadata };
     }
     default:
-      throw new NdpackError("INVALID_ARGUMENT", `unknown format ${JSON.stringify(format)}; ndpack converts npy, npz and safetensors`, { field: "from" });
+      throw new NdpackError("INVALID_ARGUMENT", `unknown format ${shown(format)}; ndpack converts npy, npz and safetensors`, { field: "from" });
   }
 }
 
@@ -161,6 +161,6 @@ export function fromNdpack(input: DecodeInput, to: InteropFormat, options: FromN
     case "safetensors":
       return toSafetensors([...file].map((array) => [array.name, array] as const), { metadata: file.metadata });
     default:
-      throw new NdpackError("INVALID_ARGUMENT", `unknown format ${JSON.stringify(to)}; ndpack converts to npy, npz and safetensors`, { field: "to" });
+      throw new NdpackError("INVALID_ARGUMENT", `unknown format ${shown(to)}; ndpack converts to npy, npz and safetensors`, { field: "to" });
   }
 }

@@ -31,7 +31,7 @@ import { runOnBytes, type RangeSteps } from "../io/steps.js";
 import { checkCopy, inputBytes, type DecodeInput, type NdArray, type DecodedArray } from "../decode.js";
 import { DTYPES, DTYPE_NAMES, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { prepareArray, type ArrayInput, type PreparedArray } from "../encode.js";
-import { checkOptionNames, NdpackError, oneOf, overLimit } from "../errors.js";
+import { checkOptionNames, NdpackError, oneOf, overLimit, shown } from "../errors.js";
 import { BYTE_ORDERS, DEFAULT_LIMITS, type ByteOrder, type Order } from "../format.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
 import { checkDtype, sizeOf, viewOrCopy, type CopyMode } from "./common.js";
@@ -239,7 +239,7 @@ class DictParser {
   }
 
   private invalid(expected: string): NdpackError {
-    const found = this.pos < this.text.length ? JSON.stringify(this.text.slice(this.pos, this.pos + 12)) : "the end of the header";
+    const found = this.pos < this.text.length ? shown(this.text.slice(this.pos, this.pos + 12)) : "the end of the header";
     return new NdpackError("HEADER_INVALID", `.npy header is not a dict literal numpy writes: expected ${expected} at character ${this.pos}, found ${found}`, { offset: this.pos });
   }
 

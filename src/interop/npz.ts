@@ -25,7 +25,7 @@ import { runOnBytes } from "../io/steps.js";
 import { checkCopy, inputBytes, type DecodeInput, type NdArray } from "../decode.js";
 import { isDtype, type Dtype } from "../dtypes.js";
 import { checkLevel, entriesOf, prepareArray, type ArraysInput } from "../encode.js";
-import { booleanOption, checkOptionNames, NdpackError } from "../errors.js";
+import { booleanOption, checkOptionNames, NdpackError, shown } from "../errors.js";
 import { DEFAULT_LIMITS, type ByteOrder } from "../format.js";
 import { parseHeaderJson, setOwn, stringifyJson } from "../json.js";
 import { decodeUtf8, utf8Encoder } from "../bytes.js";
@@ -107,7 +107,7 @@ export function readNdpackMember(content: Uint8Array): NdpackMember {
   if (dtypes === null || typeof dtypes !== "object" || Array.isArray(dtypes)) throw fail('"dtypes" must be an object');
   const map = new Map<string, Dtype>();
   for (const [name, dtype] of Object.entries(dtypes)) {
-    if (!isDtype(dtype)) throw new NdpackError("UNKNOWN_DTYPE", `${NPZ_NDPACK_MEMBER}: array "${name}" has unknown dtype ${JSON.stringify(dtype)}`, { array: name, field: `dtypes.${name}` });
+    if (!isDtype(dtype)) throw new NdpackError("UNKNOWN_DTYPE", `${NPZ_NDPACK_MEMBER}: array "${name}" has unknown dtype ${shown(dtype)}`, { array: name, field: `dtypes.${name}` });
     map.set(name, dtype);
   }
   const out: Record<string, unknown> = {};
@@ -124,9 +124,9 @@ export function noNdpackMember(): NdpackMember {
 export function checkVoidDtypeOption(option: unknown): void {
   if (option !== undefined && typeof option !== "string") {
     if (option === null || typeof option !== "object") throw new NdpackError("INVALID_ARGUMENT", "voidDtype must be a dtype name or an object of dtype names by array name", { field: "voidDtype" });
-    for (const [name, dtype] of Object.entries(option)) if (!isDtype(dtype)) throw new NdpackError("INVALID_ARGUMENT", `voidDtype of "${name}" must be an ndpack dtype name, got ${JSON.stringify(dtype)}`, { field: "voidDtype" });
+    for (const [name, dtype] of Object.entries(option)) if (!isDtype(dtype)) throw new NdpackError("INVALID_ARGUMENT", `voidDtype of "${name}" must be an ndpack dtype name, got ${shown(dtype)}`, { field: "voidDtype" });
   } else if (option !== undefined && !isDtype(option)) {
-    throw new NdpackError("INVALID_ARGUMENT", `voidDtype must be an ndpack dtype name, got ${JSON.stringify(option)}`, { field: "voidDtype" });
+    throw new NdpackError("INVALID_ARGUMENT", `voidDtype must be an ndpack dtype name, got ${shown(option)}`, { field: "voidDtype" });
   }
 }
 

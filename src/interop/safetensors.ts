@@ -34,7 +34,7 @@ import { runOnBytes, type RangeSteps } from "../io/steps.js";
 import { checkCopy, inputBytes, type DecodeInput, type NdArray } from "../decode.js";
 import { DTYPES, DTYPE_NAMES, type DtypeInfo } from "../dtypes.js";
 import { entriesOf, prepareArray, type ArraysInput } from "../encode.js";
-import { checkOptionNames, NdpackError, overLimit } from "../errors.js";
+import { checkOptionNames, NdpackError, overLimit, shown } from "../errors.js";
 import { DEFAULT_LIMITS, type ReadLimits } from "../format.js";
 import { checkLimit, resolveLimits } from "../header.js";
 import { formatPath, parseHeaderJson, setOwn, stringifyJson } from "../json.js";
@@ -120,7 +120,7 @@ export interface SafetensorsLayout {
 
 /** A field path in the header, for error details. */
 function fieldOf(name: string, key?: string): string {
-  return `${JSON.stringify(name)}${key === undefined ? "" : `.${key}`}`;
+  return `${shown(name)}${key === undefined ? "" : `.${key}`}`;
 }
 
 /** Checks the read options shared by the whole-buffer and the header-only readers. */
@@ -186,7 +186,7 @@ function readHeaderJson(text: string, limits: Pick<SafetensorsLimits, "maxDepth"
     // The parser names the repeated key (`actual`) and where it is (`field`): at the top level, the field is the key's own path.
     if (error instanceof NdpackError && error.code === "DUPLICATE_KEY" && error.field === formatPath("", [error.actual as string])) {
       const name = error.actual as string;
-      throw new NdpackError("DUPLICATE_NAME", `safetensors header names tensor ${JSON.stringify(name)} twice`, { array: name, offset: SAFETENSORS_LENGTH_SIZE + (error.offset ?? 0), cause: error });
+      throw new NdpackError("DUPLICATE_NAME", `safetensors header names tensor ${shown(name)} twice`, { array: name, offset: SAFETENSORS_LENGTH_SIZE + (error.offset ?? 0), cause: error });
     }
     throw error;
   }
@@ -210,12 +210,12 @@ function readEntries(value: Record<string, unknown>, maxDims: number): HeaderEnt
       }
       continue;
     }
-    const invalid = (why: string, key?: string) => new NdpackError("HEADER_INVALID", `safetensors tensor ${JSON.stringify(name)}: ${why}`, { array: name, field: fieldOf(name, key) });
+    const invalid = (why: string, key?: string) => new NdpackError("HEADER_INVALID", `safetensors tensor ${shown(name)}: ${why}`, { array: name, field: fieldOf(name, key) });
     if (info === null || typeof info !== "object" || Array.isArray(info)) throw invalid("must be an object with dtype, shape and data_offsets");
     const fields = info as Record<string, unknown>;
     const keys = Object.keys(fields);
     const unknown = keys.find((k) => k !== "dtype" && k !== "shape" && k !== "data_offsets");
-    if (unknown !== undefined) throw invalid(`unknown key ${JSON.stringify(unknown)}`, unknown);
+    if (unknown !== undefined) throw invalid(`unknown key ${shown(unknown)}`, unknown);
     for (const key of ["dtype", "shape", "data_offsets"]) if (!keys.includes(key)) throw invalid(`missing key "${key}"`, key);
     const { dtype: dtypeName, shape, data_offsets: offsets } = fields;
     if (typeof dtypeName !== "string") throw invalid("dtype must be a string", "dtype");
@@ -223,7 +223,7 @@ function readEntries(value: Record<string, unknown>, maxDims: number): HeaderEnt
     if (!Array.isArray(offsets) || offsets.length !== 2) throw invalid("data_offsets must be a list of two integers", "data_offsets");
     for (const [key, list] of [["shape", shape], ["data_offsets", offsets]] as const) {
       const bad = list.find((v) => !isSize(v));
-      if (typeof bad === "number") throw new NdpackError("BAD_NUMBER", `safetensors tensor ${JSON.stringify(name)}: ${key} holds ${bad}, not an integer from 0 to 2^53-1`, { array: name, field: fieldOf(name, key), actual: bad });
+      if (typeof bad === "number") throw new NdpackError("BAD_NUMBER", `safetensors tensor ${shown(name)}: ${key} holds ${bad}, not an integer from 0 to 2^53-1`, { array: name, field: fieldOf(name, key), actual: bad });
       if (bad !== undefined) throw invalid(`${key} must be a list of integers`, key);
     }
     entries.push(tensorEntry({ name, dtypeName, shape: shape as number[], begin: offsets[0] as number, end: offsets[1] as number }, maxDims));
@@ -234,9 +234,9 @@ function readEntries(value: Record<string, unknown>, maxDims: number): HeaderEnt
 /** A listed tensor's dtype (UNKNOWN_DTYPE) and number of dimensions (LIMIT_EXCEEDED) checked. */
 function tensorEntry({ name, dtypeName, shape, begin, end }: ListedTensor, maxDims: number): TensorEntry {
   const dtype = DTYPE_OF_SAFETENSORS.get(dtypeName);
-  if (dtype === undefined) throw new NdpackError("UNKNOWN_DTYPE", `safetensors tensor ${JSON.stringify(name)} has dtype ${JSON.stringify(dtypeName)}, which ndpack does not read`, { array: name, field: fieldOf(name, "dtype"), actual: dtypeName });
+  if (dtype === undefined) throw new NdpackError("UNKNOWN_DTYPE", `safetensors tensor ${shown(name)} has dtype ${shown(dtypeName)}, which ndpack does not read`, { array: name, field: fieldOf(name, "dtype"), actual: dtypeName });
   if (shape.length > maxDims) {
-    throw overLimit(`safetensors tensor ${JSON.stringify(name)} has ${shape.length} dimensions`, shape.length, maxDims, "maxDims", { array: name, field: fieldOf(name, "shape") });
+    throw overLimit(`safetensors tensor ${shown(name)} has ${shape.length} dimensions`, shape.length, maxDims, "maxDims", { array: name, field: fieldOf(name, "shape") });
   }
   return { name, dtype, shape, begin, end };
 }
@@ -249,13 +249,13 @@ function checkOffsets(entries: TensorEntry[], dataStart: number): number {
     const { name, begin, end } = entry;
     // Made only for an error: a header of many tensors is read without a field path per tensor.
     const details = () => ({ array: name, field: fieldOf(name, "data_offsets"), expected, actual: begin });
-    if (begin < expected) throw new NdpackError("OVERLAP", `safetensors tensor ${JSON.stringify(name)} starts at ${begin}, inside the previous tensor, which ends at ${expected}`, { ...details(), offset: dataStart + begin });
-    if (begin > expected) throw new NdpackError("GAP", `safetensors tensor ${JSON.stringify(name)} starts at ${begin}, leaving bytes after the previous tensor, which ends at ${expected}`, { ...details(), offset: dataStart + begin });
-    if (end < begin) throw new NdpackError("HEADER_INVALID", `safetensors tensor ${JSON.stringify(name)} ends (${end}) before it begins (${begin})`, { ...details(), actual: end });
+    if (begin < expected) throw new NdpackError("OVERLAP", `safetensors tensor ${shown(name)} starts at ${begin}, inside the previous tensor, which ends at ${expected}`, { ...details(), offset: dataStart + begin });
+    if (begin > expected) throw new NdpackError("GAP", `safetensors tensor ${shown(name)} starts at ${begin}, leaving bytes after the previous tensor, which ends at ${expected}`, { ...details(), offset: dataStart + begin });
+    if (end < begin) throw new NdpackError("HEADER_INVALID", `safetensors tensor ${shown(name)} ends (${end}) before it begins (${begin})`, { ...details(), actual: end });
     const size = sizeOf(entry.shape, entry.dtype);
-    if (size === undefined) throw new NdpackError("BAD_SHAPE", `safetensors tensor ${JSON.stringify(name)}: shape [${entry.shape.join(", ")}] of ${entry.dtype.safetensors} holds more than 2^53-1 bytes`, { array: name, field: fieldOf(name, "shape") });
+    if (size === undefined) throw new NdpackError("BAD_SHAPE", `safetensors tensor ${shown(name)}: shape [${entry.shape.join(", ")}] of ${entry.dtype.safetensors} holds more than 2^53-1 bytes`, { array: name, field: fieldOf(name, "shape") });
     if (end - begin !== size.nbytes) {
-      throw new NdpackError("SIZE_MISMATCH", `safetensors tensor ${JSON.stringify(name)}: data_offsets span ${end - begin} bytes, but shape [${entry.shape.join(", ")}] of ${entry.dtype.safetensors} needs ${size.nbytes}`, { array: name, field: fieldOf(name, "data_offsets"), expected: size.nbytes, actual: end - begin });
+      throw new NdpackError("SIZE_MISMATCH", `safetensors tensor ${shown(name)}: data_offsets span ${end - begin} bytes, but shape [${entry.shape.join(", ")}] of ${entry.dtype.safetensors} needs ${size.nbytes}`, { array: name, field: fieldOf(name, "data_offsets"), expected: size.nbytes, actual: end - begin });
     }
     expected = end;
   }

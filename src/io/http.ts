@@ -25,7 +25,7 @@
  *
  * @module
  */
-import { checkOptionNames, NdpackError, type ErrorCode, type ErrorDetails } from "../errors.js";
+import { checkOptionNames, NdpackError, shown, type ErrorCode, type ErrorDetails } from "../errors.js";
 import { crc32 } from "../crc32.js";
 import { unzeroedBytes } from "../runtime.js";
 import { signalOption, type ByteSource, type CheckedBytes, type ReadRequestOptions } from "./source.js";
@@ -495,7 +495,7 @@ export function parseUrl(url: string | URL): URL {
   try {
     return new URL(url, (globalThis as { location?: { href?: string } }).location?.href);
   } catch (cause) {
-    throw new NdpackError("INVALID_ARGUMENT", `${JSON.stringify(String(url))} is not a URL`, { field: "url", cause });
+    throw new NdpackError("INVALID_ARGUMENT", `${shown(String(url))} is not a URL`, { field: "url", cause });
   }
 }
 
@@ -516,5 +516,5 @@ function headersOption(headers: HttpSourceOptions["headers"]): HttpHeaders | und
 }
 
 function invalid(field: string, expected: string, value: unknown): NdpackError {
-  return new NdpackError("INVALID_ARGUMENT", `${field} must be ${expected}, got ${String(value)}`, { field });
+  return new NdpackError("INVALID_ARGUMENT", `${field} must be ${expected}, got ${shown(value)}`, { field });
 }

@@ -7,7 +7,7 @@
  * @module
  */
 import { crc32 } from "../crc32.js";
-import { isNdpackError, NdpackError } from "../errors.js";
+import { isNdpackError, NdpackError, shown } from "../errors.js";
 import type { ByteRange } from "./steps.js";
 
 /** Options of one {@link ByteSource.read}. */
@@ -141,7 +141,7 @@ export interface MergedRead extends ByteRange {
 function nonNegativeInteger(value: unknown, fallback: number, field: string, min = 0): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || (value as number) < min) {
-    throw new NdpackError("INVALID_ARGUMENT", `${field} must be an integer of at least ${min}, got ${String(value)}`, { field });
+    throw new NdpackError("INVALID_ARGUMENT", `${field} must be an integer of at least ${min}, got ${shown(value)}`, { field });
   }
   return value as number;
 }

@@ -11,7 +11,7 @@ import { unlinkSync, type Stats } from "node:fs";
 import { hostname } from "node:os";
 import { basename, dirname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { booleanOption, NdpackError } from "../errors.js";
+import { booleanOption, NdpackError, shown } from "../errors.js";
 
 /** A file path: a string or a `file:` URL. */
 export type PathLike = string | URL;
@@ -27,7 +27,7 @@ export function toPath(path: unknown, field = "path"): string {
       throw new NdpackError("INVALID_ARGUMENT", `${field} ${path.href} names no local file: ${(cause as Error).message}`, { field, cause });
     }
   }
-  throw new NdpackError("INVALID_ARGUMENT", `${field} must be a non-empty string or a file: URL, got ${String(path)}`, { field });
+  throw new NdpackError("INVALID_ARGUMENT", `${field} must be a non-empty string or a file: URL, got ${shown(path)}`, { field });
 }
 
 /** An OS error as IO_ERROR, naming what was being done to which path; the OS error (with its `code`, e.g. ENOENT) is the `cause`. */

@@ -21,7 +21,7 @@ import { mkdir, open as openHandle, readdir, readFile, unlink } from "node:fs/pr
 import { join } from "node:path";
 import { crc32 } from "../crc32.js";
 import { entriesOf, prepareArray, type ArrayInput, type ArraysInput, type ArraySpec } from "../encode.js";
-import { checkOptionNames, NdpackError } from "../errors.js";
+import { checkOptionNames, NdpackError, shown } from "../errors.js";
 import {
   checkStem,
   GENERATION_HEX_DIGITS,
@@ -78,7 +78,7 @@ export interface SavedSet {
 function checkMaxShardBytes(value: unknown): number {
   if (value === undefined) return DEFAULT_MAX_SHARD_BYTES;
   if (!(Number.isSafeInteger(value) && (value as number) > 0) && value !== Infinity) {
-    throw new NdpackError("INVALID_ARGUMENT", `maxShardBytes must be a positive integer (or Infinity), got ${String(value)}`, { field: "maxShardBytes" });
+    throw new NdpackError("INVALID_ARGUMENT", `maxShardBytes must be a positive integer (or Infinity), got ${shown(value)}`, { field: "maxShardBytes" });
   }
   return value as number;
 }
