@@ -95,4 +95,17 @@ describe("every error is one line with its code; exit 2 for bad input, 1 for oth
     expect(before.stderr.split("\n")[0]).toBe(lines[0]);
     expect(before.stderr).toMatch(/\n\s+at /);
   });
+
+  test("a URL's query (a presigned URL's signature) and credentials are not repeated in the error line; a file:// URL is a path", async () => {
+    // Port 9 is one fetch refuses outright: no request is sent.
+    const signed = await runCli(["inspect", "http://127.0.0.1:9/nope.ndp?X-Amz-Signature=secret#part"]);
+    expect([signed.code, errorLineOf(signed)]).toEqual([1, "ndpack inspect: http://127.0.0.1:9/nope.ndp: the request failed (bad port) (IO_ERROR)"]);
+    const withUser = await runCli(["inspect", "http://alice:s3cret@127.0.0.1:9/nope.ndp?X-Amz-Signature=secret"]);
+    expect(withUser.code).toBe(2);
+    expect(errorLineOf(withUser)).toMatch(/^ndpack inspect: http:\/\/127\.0\.0\.1:9\/nope\.ndp: a URL with a user name or password .*\(INVALID_ARGUMENT\)$/);
+    expect(signed.stderr + withUser.stderr).not.toMatch(/secret|alice|#part/);
+    const fileUrl = await runCli(["inspect", new URL(`file://${tmp.path("good.ndp")}`).href]);
+    expect([fileUrl.code, fileUrl.stderr]).toEqual([0, ""]);
+    expect(fileUrl.stdout).toContain("1 array");
+  });
 });

@@ -48,3 +48,28 @@ test("pairs reach every request, and a source's own reads too", async () => {
   await expect(source.read(0, 10, { signal: 5 as never })).rejects.toMatchObject({ code: "INVALID_ARGUMENT", field: "signal" });
   await source.close?.();
 });
+
+test("a URL with a user name or password: INVALID_ARGUMENT at once, no request (fetch refuses such URLs, so retries were sent in vain), and no error repeats the password", async () => {
+  const { open } = await import("../src/node/index.js");
+  let requests = 0;
+  const counted: typeof fetch = (...args) => {
+    requests++;
+    return fetch(...args);
+  };
+  const withUser = (path: string, user: string) => url.replace("/f.ndp", path).replace("http://", `http://${user}@`);
+  for (const target of [withUser("/f.ndp?token=abc", "alice:s3cret"), withUser("/f.ndp", "alice"), withUser("/model.ndp.index.json", "alice:s3cret")]) {
+    for (const run of [() => openUrl(target, { fetch: counted }), () => open(target, { fetch: counted } as never), () => httpSource(target, { fetch: counted })]) {
+      let caught: unknown;
+      try {
+        await run();
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught, target).toMatchObject({ code: "INVALID_ARGUMENT", field: "url" });
+      const text = JSON.stringify({ ...(caught as object), message: (caught as Error).message });
+      expect(text).not.toMatch(/alice|s3cret|token/);
+      expect((caught as Error).message).toContain(url.replace("/f.ndp", target.includes("index") ? "/model.ndp.index.json" : "/f.ndp"));
+    }
+  }
+  expect(requests).toBe(0);
+});

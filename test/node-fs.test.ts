@@ -45,13 +45,18 @@ describe("save", () => {
     }
   });
 
-  test("replaces an existing file, keeping its permission bits; accepts file: URLs", async () => {
+  test("replaces an existing file, keeping its permission bits; accepts file: URLs, as URL objects and as strings", async () => {
     const path = fresh();
     writeFileSync(path, "old contents");
     chmodSync(path, 0o640);
     await save(new URL(`file://${path}`), { a: new Int8Array([1, 2]) }, { fsync: false });
     expect(statSync(path).mode & 0o777).toBe(0o640);
     expect(values(decode(readFileSync(path)).get("a").data)).toEqual([1, 2]);
+    // As a string too, as http(s):// strings are URLs (it was a relative path starting "file:").
+    await save(`file://${path}`, { a: new Int8Array([3]) }, { fsync: false });
+    expect(values((await load(`file://${path}`)).get("a").data)).toEqual([3]);
+    await using reader = await open(`FILE://${path}`);
+    expect(values((await reader.read("a")).data)).toEqual([3]);
   });
 
   test("saving through a symlink with followSymlinks replaces the file it points to and keeps the link (without it: NOT_REGULAR_FILE, test/write-targets.test.ts)", async () => {

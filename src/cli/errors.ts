@@ -11,6 +11,7 @@
  * @module
  */
 import { isNdpackError, NdpackError, type ErrorCode } from "../errors.js";
+import { withoutQuery } from "../io/http.js";
 import { SET_INDEX_SUFFIX } from "../set.js";
 import { flagOf, LIMIT_OPTION_NAMES } from "./limits.js";
 import { escapeControls } from "./output.js";
@@ -99,12 +100,17 @@ export function withoutArrayName(message: string, name: string): string {
  * (which may quote a file's contents) are escaped.
  */
 export function errorLine(command: string, error: unknown): string {
-  const file = error instanceof FileError ? error.file : undefined;
+  const file = error instanceof FileError ? fileShown(error.file) : undefined;
   const inner = error instanceof FileError ? error.error : error;
   const message = inFlags(oneLine(inner instanceof Error ? inner.message : String(inner)));
   const where = file !== undefined && !message.includes(file) ? `${file}: ` : "";
   const code = isNdpackError(inner) ? inner.code : `internal error${inner instanceof Error && inner.name !== "Error" ? ` ${inner.name}` : ""}; run with --debug for a stack trace`;
   return escapeControls(`${command}: ${where}${message} (${code})`);
+}
+
+/** A file as error lines name it: a URL without its query, fragment and credentials (a presigned URL's signature, a password), as the library's messages name it. */
+function fileShown(file: string): string {
+  return /^https?:\/\//i.test(file) ? withoutQuery(file.replace(/\/\/[^/@?#]*@/, "//")) : file;
 }
 
 /** What `--debug` adds: the stack trace and the chain of causes. */

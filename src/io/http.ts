@@ -488,15 +488,23 @@ function withoutAuthorization(headers: HttpHeaders | undefined): Headers {
 
 /**
  * `url` parsed as `fetch` takes it: a relative URL against the page's address where there is one
- * (a browser); INVALID_ARGUMENT for anything that is not a URL.
+ * (a browser); INVALID_ARGUMENT for anything that is not a URL, and for a URL with a user name or
+ * password, which `fetch` refuses (credentials go in the `headers` option).
  */
 export function parseUrl(url: string | URL): URL {
   if (typeof url !== "string" && !(url instanceof URL)) throw invalid("url", "a string or a URL", url);
+  let parsed: URL;
   try {
-    return new URL(url, (globalThis as { location?: { href?: string } }).location?.href);
+    parsed = new URL(url, (globalThis as { location?: { href?: string } }).location?.href);
   } catch (cause) {
     throw new NdpackError("INVALID_ARGUMENT", `${shown(String(url))} is not a URL`, { field: "url", cause });
   }
+  if (parsed.username || parsed.password) {
+    // fetch refuses such a URL (each retry would fail again), and errors would repeat the password.
+    parsed.username = parsed.password = "";
+    throw new NdpackError("INVALID_ARGUMENT", `${withoutQuery(parsed.href)}: a URL with a user name or password (user:password@), which fetch refuses; send credentials in an Authorization header (the headers option of openUrl)`, { field: "url" });
+  }
+  return parsed;
 }
 
 function integerOption(value: unknown, fallback: number, field: string, min: number): number {

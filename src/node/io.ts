@@ -16,8 +16,9 @@ import { booleanOption, NdpackError, shown } from "../errors.js";
 /** A file path: a string or a `file:` URL. */
 export type PathLike = string | URL;
 
-/** The path of a {@link PathLike}, or INVALID_ARGUMENT. */
+/** The path of a {@link PathLike} (a `file://` URL as a string too, as `http(s)://` strings are URLs), or INVALID_ARGUMENT. */
 export function toPath(path: unknown, field = "path"): string {
+  if (typeof path === "string" && /^file:\/\//i.test(path)) path = new URL(path);
   if (typeof path === "string" && path.length > 0) return path;
   if (path instanceof URL && path.protocol === "file:") {
     try {
