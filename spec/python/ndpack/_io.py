@@ -27,6 +27,20 @@ def is_url(location) -> bool:
     return isinstance(location, str) and "://" in location
 
 
+#: A URL in a text: its scheme, credentials (user:password@), the rest up to a query or fragment,
+#: and them.
+_URL_IN_TEXT = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?:[^\s/?#@'\"]*@)?([^\s?#'\"]*)"
+                          r"(?:[?#][^\s'\"]*)?")
+
+
+def shown_url(text) -> str:
+    """``text`` (a URL, or a message that quotes some) with each URL as messages name URLs, as
+    TypeScript's do: without its query and fragment (a presigned URL's signature, a token) and
+    credentials (user:password@). ``location`` keeps the whole URL (a reader opens it again in
+    a Dask worker)."""
+    return _URL_IN_TEXT.sub(r"\1\2", str(text))
+
+
 def io_error(action: str, path, ex: OSError) -> NdpackError:
     """``ex`` as IO_ERROR naming what was being done to which path (TypeScript's ``ioError``); the
     caller raises it ``from ex``, so that the OSError (its ``errno``: ENOENT...) is the cause."""
@@ -209,16 +223,18 @@ class FsspecSource:
         try:
             import fsspec  # noqa: F401 (missing: the message names the extra to install)
         except ImportError:
-            raise NdpackError("INVALID_ARGUMENT", f"reading {url} needs fsspec: "
+            raise NdpackError("INVALID_ARGUMENT", f"reading {shown_url(url)} needs fsspec: "
                               "pip install 'ndpack[remote]'") from None
         self.location = url
+        #: The URL as messages name it: without its query, fragment and credentials.
+        self.shown = shown_url(url)
         self._storage_options = storage_options or {}
         self._pid = os.getpid()
         self._own_fs, self._path = self._call(self._filesystem)
         self.identity = self._identity()
         self.size = self.identity[0]
         if self.size is None:
-            raise NdpackError("IO_ERROR", f"{url}: the server does not give the file's size")
+            raise NdpackError("IO_ERROR", f"{self.shown}: the server does not give the file's size")
 
     @staticmethod
     def _url_to_fs(url: str, storage_options: dict) -> tuple:
@@ -232,11 +248,11 @@ class FsspecSource:
         try:
             return self._url_to_fs(self.location, self._storage_options)
         except ImportError as ex:  # fsspec's message names the package: "Install s3fs to..."
-            raise NdpackError("INVALID_ARGUMENT", f"{self.location}: {protocol}:// URLs need a "
-                              f"package that is not installed ({ex})") from ex
+            raise NdpackError("INVALID_ARGUMENT", f"{self.shown}: {protocol}:// URLs need a "
+                              f"package that is not installed ({shown_url(ex)})") from ex
         except ValueError as ex:  # "Protocol not known: foo"
-            raise NdpackError("INVALID_ARGUMENT", f"{self.location}: fsspec does not read this "
-                              f"URL ({ex})") from ex
+            raise NdpackError("INVALID_ARGUMENT", f"{self.shown}: fsspec does not read this "
+                              f"URL ({shown_url(ex)})") from ex
 
     @property
     def _fs(self):
@@ -259,14 +275,14 @@ class FsspecSource:
             return b""
         data = self._call(self._fs.cat_file, self._path, start=offset, end=offset + length)
         if len(data) > length:  # a whole file where a range was asked for
-            raise NdpackError("RANGE_NOT_SUPPORTED", f"{self.location}: the server ignores Range "
+            raise NdpackError("RANGE_NOT_SUPPORTED", f"{self.shown}: the server ignores Range "
                               "requests (it sent the whole file)")
         if len(data) != length:  # the file is shorter than when it was opened
-            raise NdpackError("FILE_CHANGED", f"{self.location}: asked for {length} bytes at "
+            raise NdpackError("FILE_CHANGED", f"{self.shown}: asked for {length} bytes at "
                               f"{offset}, got {len(data)}")
         now = self._identity()
         if now != self.identity:
-            raise NdpackError("FILE_CHANGED", f"{self.location}: the file changed since it was "
+            raise NdpackError("FILE_CHANGED", f"{self.shown}: the file changed since it was "
                               f"opened: {self.identity} then, {now} now")
         return data
 
@@ -280,9 +296,9 @@ class FsspecSource:
         except Exception as ex:  # noqa: BLE001 (aiohttp's, botocore's...: each filesystem its own)
             status = _status_of(ex)
             if status is not None:
-                raise NdpackError("HTTP_ERROR", f"{self.location}: HTTP {status} ({ex})",
+                raise NdpackError("HTTP_ERROR", f"{self.shown}: HTTP {status} ({shown_url(ex)})",
                                   status=status) from ex
-            raise NdpackError("IO_ERROR", f"{self.location}: {ex!r}") from ex
+            raise NdpackError("IO_ERROR", f"{self.shown}: {shown_url(repr(ex))}") from ex
 
     def close(self) -> None:
         pass
@@ -416,17 +432,17 @@ class HttpSource(FsspecSource):
         except NdpackError:
             raise
         except asyncio.TimeoutError as ex:  # the timeout, or one of the session's own (aiohttp's)
-            raise NdpackError("TIMEOUT", f"{self.location}: no complete answer within "
+            raise NdpackError("TIMEOUT", f"{self.shown}: no complete answer within "
                               f"{self._timeout:g} s") from ex
         except Exception as ex:  # noqa: BLE001 (aiohttp's, OSError...)
             status = _status_of(ex)
             if status is not None:
-                raise NdpackError("HTTP_ERROR", f"{self.location}: HTTP {status} ({ex})",
+                raise NdpackError("HTTP_ERROR", f"{self.shown}: HTTP {status} ({shown_url(ex)})",
                                   status=status) from ex
             if answered or isinstance(ex, aiohttp.ClientPayloadError):
-                raise NdpackError("TRUNCATED", f"{self.location}: the connection broke while the "
-                                  f"body was read ({ex!r})") from ex
-            raise NdpackError("IO_ERROR", f"{self.location}: the request failed ({ex!r})") from ex
+                raise NdpackError("TRUNCATED", f"{self.shown}: the connection broke while the "
+                                  f"body was read ({shown_url(repr(ex))})") from ex
+            raise NdpackError("IO_ERROR", f"{self.shown}: the request failed ({shown_url(repr(ex))})") from ex
 
     async def _info_once(self, answered) -> dict:
         """What a HEAD request says of the file (the size, the URL after redirects, the ETag and
@@ -467,29 +483,29 @@ class HttpSource(FsspecSource):
             # not the file its HEAD described (TypeScript's reader takes no coded 200 either).
             compressed = "" if coding == "identity" else f", {coding}-compressed"
             if status == 200 and (compressed or not (start == 0 and end == self.size)):
-                raise NdpackError("RANGE_NOT_SUPPORTED", f"{self.location}: the server ignores "
+                raise NdpackError("RANGE_NOT_SUPPORTED", f"{self.shown}: the server ignores "
                                   f"Range requests (it answered 200 with the whole file"
                                   f"{compressed})", status=200)
             if status not in (200, 206):
-                raise NdpackError("HTTP_ERROR", f"{self.location}: HTTP {status} "
+                raise NdpackError("HTTP_ERROR", f"{self.shown}: HTTP {status} "
                                   f"{response.reason or ''} for bytes {start}-{end - 1}".rstrip(),
                                   status=status)
             if compressed:  # a range of the compressed form: other bytes than asked for
-                raise NdpackError("HTTP_ERROR", f"{self.location}: asked for bytes "
+                raise NdpackError("HTTP_ERROR", f"{self.shown}: asked for bytes "
                                   f"{start}-{end - 1} of the file, the server sent a range of its "
                                   f"{coding}-compressed form", status=206)
             first, last, total = 0, end - 1, self.size
             if status == 206:
                 first, last, total = _content_range(response.headers.get("Content-Range"))
                 if first is None:
-                    raise NdpackError("HTTP_ERROR", f"{self.location}: a 206 answer without a "
+                    raise NdpackError("HTTP_ERROR", f"{self.shown}: a 206 answer without a "
                                       "usable Content-Range", status=206)
             for what, then, now in (("size", self.size, total),
                                     ("ETag", self._etag, response.headers.get("ETag"))):
                 if then is not None and now is not None and then != now:
                     raise self._changed(f"its {what} was {then} and is now {now}")
             if (first, last) != (start, end - 1):
-                raise NdpackError("HTTP_ERROR", f"{self.location}: asked for bytes "
+                raise NdpackError("HTTP_ERROR", f"{self.shown}: asked for bytes "
                                   f"{start}-{end - 1}, the server sent {first}-{last}", status=206)
             # Exactly the bytes asked for, never more held in memory (TypeScript's readBody): a
             # longer body is HTTP_ERROR, not retried (asking again gets as much); a shorter one
@@ -497,15 +513,15 @@ class HttpSource(FsspecSource):
             try:
                 data = await response.content.readexactly(end - start)
             except asyncio.IncompleteReadError as ex:
-                raise NdpackError("TRUNCATED", f"{self.location}: asked for {end - start} bytes "
+                raise NdpackError("TRUNCATED", f"{self.shown}: asked for {end - start} bytes "
                                   f"at {start}, got {len(ex.partial)}") from ex
             if await response.content.read(1):
-                raise NdpackError("HTTP_ERROR", f"{self.location}: asked for {end - start} bytes "
+                raise NdpackError("HTTP_ERROR", f"{self.shown}: asked for {end - start} bytes "
                                   f"at {start}, the server sent more", status=status)
         return data
 
     def _changed(self, why: str) -> NdpackError:
-        return NdpackError("FILE_CHANGED", f"{self.location}: the file changed on the server "
+        return NdpackError("FILE_CHANGED", f"{self.shown}: the file changed on the server "
                            f"since it was opened: {why}")
 
 

@@ -77,6 +77,33 @@ def test_a_missing_or_refused_url_is_HTTP_ERROR_with_its_status(nginx, path, sta
     assert str(status) in info.value.message
 
 
+def test_errors_name_a_url_without_its_query_fragment_and_credentials(nginx, served):
+    # A presigned URL's signature or a password in a message ends up in logs (as TypeScript's).
+    port = nginx.url("").split(":")[2].rstrip("/")
+    cases = [(nginx.url("missing.ndp?X-Amz-Signature=secret#frag"), "HTTP_ERROR"),
+             (f"http://alice:secret@127.0.0.1:{port}/missing.ndp", "HTTP_ERROR"),
+             (f"http://alice:secret@127.0.0.1:{_closed_port()}/a.ndp?sig=secret", "IO_ERROR")]
+    for url, code in cases:
+        with pytest.raises(NdpackError) as info:
+            ndpack.open(url, retries=0)
+        assert info.value.code == code
+        assert "secret" not in str(info.value) and "alice" not in str(info.value), str(info.value)
+        assert "127.0.0.1:" in str(info.value)
+    # The reader keeps the whole URL: it opens it again in a Dask worker.
+    signed = nginx.url("big.ndp?X-Amz-Signature=secret")
+    with ndpack.open(signed) as reader:
+        assert reader.location == signed
+        np.testing.assert_array_equal(reader["layer1"], served["layer1"])
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_a_missing_local_path_is_IO_ERROR_caused_by_the_OSError(tmp_path):
     for call in (ndpack.open, ndpack.load):
         with pytest.raises(NdpackError) as info:
