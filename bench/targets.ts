@@ -70,6 +70,10 @@ export function evaluateTargets(results: readonly CaseResult[]): TargetResult[] 
   }
   vsFastestOf("issue 14: S2 encode (10,000 float32 [8,8]) vs msgpackr (time <= 0.5x, i.e. speed >= 2x)", "S2/encode/ndpack", (p) => p.lib.startsWith("msgpackr"), 2);
   under("S1 decode (256 MiB)", [get("S1/decode/ndpack")], 0.1);
+  // Issue 14 asks for the first call in a fresh process too.
+  const s1First = get("S1/decode/ndpack")?.firstMs;
+  if (s1First !== undefined) out.push({ name: "S1 decode (256 MiB), the first call in a fresh process", measured: formatMs(s1First), required: `< ${formatMs(0.1)}`, met: s1First < 0.1, id: "S1/decode/ndpack" });
+  else notMeasured("S1 decode (256 MiB), the first call in a fresh process", `< ${formatMs(0.1)}`);
   const sizeRows = results.filter((r) => r.scenario === "scaling" && r.step === SIZE_STEP && r.medianMs !== undefined);
   under("decode at every payload size (scaling)", sizeRows, 0.1);
   if (sizeRows.length >= 2) {
@@ -80,12 +84,15 @@ export function evaluateTargets(results: readonly CaseResult[]): TargetResult[] 
   } else notMeasured("decode flat in payload size", "<= 1.5x");
   const countRows = results.filter((r) => r.scenario === "scaling" && r.step === COUNT_STEP && r.lib.endsWith("get() all") && r.medianMs !== undefined);
   const perArray = (r: CaseResult) => r.medianMs! / (r.extra!.arrays as number);
+  // From 1,000 arrays: below that a call's fixed cost is most of its time, and the time per array
+  // falls as the count grows (a ratio from 1 array would be met by any decoder); from 1,000 up,
+  // growth is the collector's and the decoder's own.
   const big = countRows.filter((r) => (r.extra!.arrays as number) >= 1000);
   if (big.length >= 2) {
     const lo = big[0]!;
     const hi = big[big.length - 1]!;
     const ratio = perArray(hi) / perArray(lo);
-    out.push({ name: `decode linear in array count (per-array time, ${hi.lib} / ${lo.lib})`, measured: `${ratio.toFixed(2)}x (${formatMs(perArray(hi))} per array)`, required: "<= 1.5x", met: ratio <= 1.5 });
+    out.push({ name: `decode linear in array count (per-array time, ${hi.lib} / ${lo.lib}; from 1,000 arrays)`, measured: `${ratio.toFixed(2)}x (${formatMs(perArray(hi))} per array)`, required: "<= 1.5x", met: ratio <= 1.5 });
   } else notMeasured("decode linear in array count", "<= 1.5x");
 
   vsBestPeer("S2 decode vs fastest JS peer", "S2/decode/ndpack", 2);
