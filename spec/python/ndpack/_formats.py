@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from . import reference
 from ._io import is_url, open_source
 from ._npy import NpyReader
-from ._reader import FIRST_READ, OPEN_OPTIONS, Reader, close_quietly, read_exactly
+from ._reader import FILE_OPEN_OPTIONS, FIRST_READ, Reader, close_quietly, read_exactly
 from ._safetensors import SafetensorsReader
 from .reference import NdpackError
 
@@ -26,8 +26,8 @@ def open_file(location, *, storage_options=None, retries=None, timeout=None, rea
     ``format_reader`` tells from the file's first bytes (read once: the reader parses its header
     from them) and its name."""
     # The options first, as the reader checks them: a misspelt one costs no read (no request).
-    reference._check_limits({k: v for k, v in options.items() if k != "raw_bits"}, "open",
-                            OPEN_OPTIONS)
+    reference._check_limits({k: v for k, v in options.items()
+                             if k not in ("raw_bits", "void_dtype")}, "open", FILE_OPEN_OPTIONS)
     source = open_source(location, storage_options, retries=retries, timeout=timeout)
     first_bytes = None
     if reader_class is None:
