@@ -92,7 +92,8 @@ def _npy_prefix(head, length: int, max_header_bytes: int, member: str | None) ->
 
 
 def npy_layout(read_head, length: int, first: int, *, max_header_bytes: int, max_dims: int,
-               void_dtype: str | None = None, member: str | None = None) -> NpyLayout:
+               void_dtype: str | None = None, member: str | None = None,
+               known: dict | None = None) -> NpyLayout:
     """The layout of .npy content ``length`` bytes long (a .npy file, or a .npz member), checked as
     TypeScript's ``npyLayoutSteps`` and ``readNpyLayout`` check it, the first failure in wire
     order: the magic (BAD_MAGIC), the version (1.0, 2.0 and 3.0; UNSUPPORTED_VERSION), the header's
@@ -102,7 +103,9 @@ def npy_layout(read_head, length: int, first: int, *, max_header_bytes: int, max
     then the content's length (TRUNCATED, TRAILING_BYTES). ``read_head(n)`` gives the content's
     first ``n`` bytes: asked for ``first`` first, which hold the header of nearly every file, then
     for the whole header when it is longer. ``member`` names a .npz member in messages and as the
-    errors' ``array``."""
+    errors' ``array``. ``known`` keeps the layouts read, by what they depend on (the header's
+    text, the content's length, ``void_dtype``): the members of a checkpoint share a few shapes,
+    whose headers are then parsed once (as TypeScript's reader does)."""
     where = _where(member)
     head = read_head(min(length, max(first, _MAX_PREFIX_SIZE)))
     major, header_length, prefix_size = _npy_prefix(head, length, max_header_bytes, member)
@@ -114,6 +117,9 @@ def npy_layout(read_head, length: int, first: int, *, max_header_bytes: int, max
     except UnicodeDecodeError:
         raise NdpackError("HEADER_INVALID", f"{where}.npy 3.0 header is not valid UTF-8",
                           array=member) from None
+    key = (major, length, void_dtype, text)
+    if known is not None and key in known:
+        return known[key]
     try:
         fields = _DictParser(text, allow_long_suffix=major != 3).parse()
     except NdpackError as ex:
@@ -149,8 +155,11 @@ def npy_layout(read_head, length: int, first: int, *, max_header_bytes: int, max
     if reference.DTYPES[dtype][1] == 1:  # one-byte words have no byte order
         byte_order = "little"
     header = {"descr": descr[1], "fortran_order": fortran[1], "shape": tuple(dims)}
-    return NpyLayout(major, dtype, byte_order, tuple(dims), "F" if fortran[1] else "C",
-                     data_start, nbytes, header)
+    layout = NpyLayout(major, dtype, byte_order, tuple(dims), "F" if fortran[1] else "C",
+                       data_start, nbytes, header)
+    if known is not None:
+        known[key] = layout
+    return layout
 
 
 class NpyReader(Reader):

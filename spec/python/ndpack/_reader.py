@@ -222,10 +222,12 @@ class Reader(Mapping):
         i = self._index[e.name]
         return self._entries[i + 1].start if i + 1 < len(self._entries) else self.data_end
 
-    def _array(self, e: ArrayInfo, stored, copy) -> np.ndarray:
+    def _array(self, e: ArrayInfo, stored, copy, owned: bool | None = None) -> np.ndarray:
         # A local file's read is a uint8 array of its own (FileSource.read), which copy=True keeps;
-        # any other source's bytes may be a view of its memory, copied.
-        owned = getattr(self._source, "reads_into_own_memory", False)
+        # any other source's bytes may be a view of its memory, copied. ``owned``: the caller
+        # knows (bytes it inflated are its own).
+        if owned is None:
+            owned = getattr(self._source, "reads_into_own_memory", False)
         return reference.array_of(e, stored, copy=copy, raw_bits=self._raw_bits,
                                   max_decoded_bytes=self._limits["max_decoded_bytes"], owned=owned)
 
