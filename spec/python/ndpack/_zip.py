@@ -47,8 +47,9 @@ _FLAG_ENCRYPTED = 0x0001
 _FLAG_UTF8 = 0x0800
 #: Bytes read from the end of a zip first, to find its end record when it has no long comment.
 _TAIL_FIRST_READ = 4096
-#: Output bytes inflated at a time: what inflating holds beyond a member's declared size, at most.
-INFLATE_PIECE = 1 << 20
+#: Output bytes asked of zlib at a time: inflating makes at most this many beyond what a member
+#: declares before it stops.
+INFLATE_PIECE = 256 << 10
 #: Compressed bytes given to zlib at a time: zlib copies what it has not used yet on every call.
 _INFLATE_INPUT_STEP = 64 << 10
 
