@@ -108,8 +108,8 @@ def verify(source, **limits) -> dict:
     ``{"ok", "error" (None, or the {"code", "message"} that stopped the check), "arrays"}``. An
     ndpack file (a path or a buffer) is checked by ``reference.verify``; a URL, a set's index and a
     file of another format (told as ``open`` tells them) by ``open``'s reader's ``verify``: a set's
-    every shard against the index and every record, a .safetensors file's structure (it has no
-    CRC-32s).
+    every shard against the index and every record, a .npz file's structure and every member's
+    CRC-32, a .npy or .safetensors file's structure (they have no CRC-32s).
     A path that cannot be read is IO_ERROR, the OSError as its cause."""
     if isinstance(source, (str, os.PathLike)) and _read_by_its_reader(source):
         try:
