@@ -16,9 +16,10 @@
 - ``load(path, **options)`` memory-maps the file and validates its header (FORMAT.md section 9,
   steps 1 to 21); it returns a dict-like ``NdpackFile`` whose arrays are zero-copy views of the map.
   ``verify=True`` checks every CRC-32 first; ``f.read(name, verify=True)`` checks one.
-- ``open(path_or_url)`` returns a lazy ``Reader`` (an ``NpyReader`` or ``SafetensorsReader`` for a
-  .npy or .safetensors file, a ``SetReader`` for ``*.index.json``): the header is read once, each array when asked for, into memory of its own (a local file with
-  positioned reads, each checked against the file as it was opened: FILE_CHANGED). URLs go
+- ``open(path_or_url)`` returns a lazy ``Reader`` (an ``NpyReader``, ``NpzReader`` or
+  ``SafetensorsReader`` for a .npy, .npz or .safetensors file, a ``SetReader`` for
+  ``*.index.json``): the header is read once, each array when asked for, into memory of its own
+  (a local file with positioned reads, each checked against the file as it was opened: FILE_CHANGED). URLs go
   through fsspec (``pip install 'ndpack[remote]'``): HTTP Range requests, or any fsspec
   filesystem (``s3://`` with s3fs); ``storage_options`` are passed to it. ``http(s)://`` reads retry transient failures (5xx, 408,
   429, a connection refused or reset, a body cut short, TIMEOUT) ``retries`` times (default 3), each
@@ -43,6 +44,7 @@ from ._formats import format_reader, open_file
 from ._io import io_error, is_url
 from ._messages import MessageReader, MessageWriter, read_messages
 from ._npy import NpyReader
+from ._npz import NpzReader
 from ._reader import Reader
 from ._safetensors import SafetensorsReader
 from ._sets import INDEX_SUFFIX, SetReader, SetWriter, save_set
@@ -67,7 +69,7 @@ ERROR_CODES = reference.ERROR_CODES + (
 
 __all__ = [
     "save", "load", "open", "dumps", "loads", "verify", "save_set",
-    "read_messages", "Reader", "NpyReader", "SafetensorsReader", "SetReader", "Writer",
+    "read_messages", "Reader", "NpyReader", "NpzReader", "SafetensorsReader", "SetReader", "Writer",
     "SetWriter", "MessageReader", "MessageWriter", "NdpackFile", "ArrayInfo", "NdpackError",
     "ERROR_CODES", "DTYPES", "DEFAULT_LIMITS", "VERSION", "reference",
 ]
@@ -106,8 +108,8 @@ def verify(source, **limits) -> dict:
     ``{"ok", "error" (None, or the {"code", "message"} that stopped the check), "arrays"}``. An
     ndpack file (a path or a buffer) is checked by ``reference.verify``; a URL, a set's index and a
     file of another format (told as ``open`` tells them) by ``open``'s reader's ``verify``: a set's
-    every shard against the index and every record, a .safetensors file's structure (it has no
-    CRC-32s).
+    every shard against the index and every record, a .npz file's structure and every member's
+    CRC-32, a .npy or .safetensors file's structure (they have no CRC-32s).
     A path that cannot be read is IO_ERROR, the OSError as its cause."""
     if isinstance(source, (str, os.PathLike)) and _read_by_its_reader(source):
         try:
@@ -148,16 +150,22 @@ def open(location, *, storage_options=None, retries=None, timeout=None,  # noqa:
     """A lazy reader of a path or URL: a ``SetReader`` when it names a set's index
     (``*.index.json``), else a reader of the file's format, told from its first bytes, then from
     its extension: a ``Reader`` of an ndpack file, an ``NpyReader`` of a .npy file (one array,
-    ``array``), or a ``SafetensorsReader`` of a .safetensors file (its ``metadata`` is
-    ``__metadata__``); the last two have no CRC-32s, so ``verify`` finds nothing to check. A .npz
-    file is BAD_MAGIC (``numpy.load`` reads it). All are read-only mappings (``keys()``,
-    ``reader[name]``) with ``metadata``, ``info(name)``, ``read(name, verify=True, copy=None)``,
+    ``array``), an ``NpzReader`` of a .npz file (an array per ``.npy`` member, its CRC-32 checked;
+    ``metadata`` and the dtypes of bfloat16 and float8 members from ``__ndpack__.json``, as
+    TypeScript's ``toNpz`` writes it), or a ``SafetensorsReader`` of a .safetensors file (its
+    ``metadata`` is ``__metadata__``); .npy and .safetensors files have no CRC-32s, so ``verify``
+    finds nothing to check. All are read-only mappings (``keys()``, ``reader[name]``) with
+    ``metadata``, ``info(name)``, ``read(name, verify=True, copy=None)``,
     ``read_rows(name, start, stop)``, ``verify()`` and ``close()``, and are context managers.
     ``storage_options`` go to fsspec for URLs; ``raw_bits`` and the limits are ``load``'s (for a
     .safetensors file, those its header can exceed, as in TypeScript: ``max_header_bytes``, by
     default the safetensors loader's 100,000,000, ``max_depth``, ``max_header_nodes`` and
     ``max_dims``; for a .npy file, ``max_header_bytes`` (by default numpy's 10,000) and
-    ``max_dims``; ``max_arrays`` and ``max_name_bytes`` apply to neither).
+    ``max_dims``; for a .npz file, those and ``max_arrays`` (its members) and
+    ``max_decoded_bytes`` (a deflated member inflated); ``max_name_bytes`` applies to none of
+    them). ``void_dtype`` (an ndpack dtype name; for a .npz file, or a dict of them by array name)
+    is the dtype of a .npy file's or a .npz member's void descr (``'<V2'``: numpy's way of
+    storing ml_dtypes arrays), as TypeScript's ``voidDtype``; other formats ignore it.
     ``retries`` (default 3) and ``timeout`` (seconds, default 30.0) are those of ``http(s)://``
     reads (INVALID_ARGUMENT for other locations): a request that fails for a transient reason (HTTP
     5xx, 408, 429, IO_ERROR, TRUNCATED, TIMEOUT) is sent again up to ``retries`` times, after

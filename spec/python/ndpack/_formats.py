@@ -8,16 +8,13 @@ from urllib.parse import urlsplit
 from . import reference
 from ._io import is_url, open_source
 from ._npy import NpyReader
-from ._reader import FIRST_READ, OPEN_OPTIONS, Reader, close_quietly, read_exactly
+from ._npz import NpzReader
+from ._reader import FILE_OPEN_OPTIONS, FIRST_READ, Reader, close_quietly, read_exactly
 from ._safetensors import SafetensorsReader
 from .reference import NdpackError
 
 #: The reader classes of the formats read lazily, in the order their ``sniff`` is tried.
-FILE_READERS = (Reader, NpyReader, SafetensorsReader)
-
-#: Formats ``ndpack.open`` recognizes but does not read (TypeScript's does): their first bytes, and
-#: what reads them.
-_NOT_READ = ((b"PK\x03\x04", ".npz (or another zip)", "numpy.load, or TypeScript's ndpack.open"),)
+FILE_READERS = (Reader, NpyReader, NpzReader, SafetensorsReader)
 
 
 def open_file(location, *, storage_options=None, retries=None, timeout=None, reader_class=None,
@@ -26,8 +23,8 @@ def open_file(location, *, storage_options=None, retries=None, timeout=None, rea
     ``format_reader`` tells from the file's first bytes (read once: the reader parses its header
     from them) and its name."""
     # The options first, as the reader checks them: a misspelt one costs no read (no request).
-    reference._check_limits({k: v for k, v in options.items() if k != "raw_bits"}, "open",
-                            OPEN_OPTIONS)
+    reference._check_limits({k: v for k, v in options.items()
+                             if k not in ("raw_bits", "void_dtype")}, "open", FILE_OPEN_OPTIONS)
     source = open_source(location, storage_options, retries=retries, timeout=timeout)
     first_bytes = None
     if reader_class is None:
@@ -44,21 +41,16 @@ def open_file(location, *, storage_options=None, retries=None, timeout=None, rea
 
 def format_reader(location, first_bytes, size: int) -> type[Reader]:
     """The reader class of a file: the one of ``FILE_READERS`` whose ``sniff`` accepts its first
-    bytes; BAD_MAGIC naming what reads a zip (.npz) file; else the one its name's extension (a
-    URL's path's, not its query's) names, whose checks then say what is wrong; else BAD_MAGIC."""
+    bytes; else the one its name's extension (a URL's path's, not its query's) names, whose checks
+    then say what is wrong; else BAD_MAGIC."""
     found = next((c for c in FILE_READERS if c.sniff(first_bytes, size)), None)
     if found is not None:
         return found
-    head = bytes(first_bytes[:8])
-    for magic, kind, reads_it in _NOT_READ:
-        if head.startswith(magic):
-            raise NdpackError("BAD_MAGIC", f"{location} is a {kind} file: ndpack for Python reads "
-                              f".ndp, .npy and .safetensors files ({reads_it} reads it)")
     name = urlsplit(location).path if is_url(location) else str(location)
     found = next((c for c in FILE_READERS if name.lower().endswith(c.extensions)), None)
     if found is None:
-        raise NdpackError("BAD_MAGIC", f"{location} is not an ndpack, .npy or .safetensors file "
-                          f"(it begins with {head!r})")
+        raise NdpackError("BAD_MAGIC", f"{location} is not an ndpack, .npy, .npz or .safetensors "
+                          f"file (it begins with {bytes(first_bytes[:8])!r})")
     return found
 
 

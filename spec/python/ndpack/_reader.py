@@ -19,6 +19,9 @@ from .reference import ArrayInfo, NdpackError
 VERIFY_PIECE = 16 << 20
 #: The options of ``ndpack.open`` besides the limits.
 OPEN_OPTIONS = ("storage_options", "retries", "timeout", "raw_bits")
+#: Those of ``ndpack.open`` of one file: ``void_dtype`` too (.npy and .npz files; a set's shards
+#: have no void dtypes).
+FILE_OPEN_OPTIONS = (*OPEN_OPTIONS, "void_dtype")
 #: Bytes fetched by the first request: the preamble and, for most files, the whole header and
 #: its padding, so that opening a remote file is one round trip.
 FIRST_READ = 65536
@@ -68,15 +71,16 @@ def read_exactly(source, offset: int, length: int, size: int, location=None):
     return data
 
 
-def check_file_length(size: int, end: int, what: str) -> None:
+def check_file_length(size: int, end: int, what: str, array: str | None = None) -> None:
     """TRUNCATED or TRAILING_BYTES unless a file of ``size`` bytes ends where its header says,
-    at ``end`` (.npy and .safetensors files: their arrays fill them to the end). ``what`` names the
-    file in the message."""
+    at ``end`` (.npy and .safetensors files, and .npz members: their arrays fill them to the end).
+    ``what`` names the file in the message, ``array`` the array in the error, if any."""
     if size < end:
-        raise NdpackError("TRUNCATED", f"{what} is {size} bytes, but its header describes {end}")
+        raise NdpackError("TRUNCATED", f"{what} is {size} bytes, but its header describes {end}",
+                          array=array)
     if size > end:
         raise NdpackError("TRAILING_BYTES", f"{what} is {size} bytes, {size - end} more than its "
-                          "header describes")
+                          "header describes", array=array)
 
 
 def header_end(prefix, size: int, max_header_bytes: int) -> int:
@@ -104,10 +108,12 @@ class Reader(Mapping):
     the bytes asked for, or the source changed since it was opened (FILE_CHANGED), never a shorter
     array. Opening that fails closes the source (a close that raises hides nothing); ``close``
     closes it once, however many times it is called. ``first_bytes``, when given, are the source's
-    first ``min(size, FIRST_READ)`` bytes, already read (``ndpack.open`` chose the format by them)."""
+    first ``min(size, FIRST_READ)`` bytes, already read (``ndpack.open`` chose the format by them).
+    ``void_dtype`` is for the readers of .npy and .npz files, whose void members it names (as
+    TypeScript's ``voidDtype``, ignored by the readers of other formats)."""
 
     def __init__(self, source, *, raw_bits: bool = False, storage_options=None, retries=None,
-                 timeout=None, check_head=None, first_bytes=None, **limits):
+                 timeout=None, check_head=None, first_bytes=None, void_dtype=None, **limits):
         size = source_size(source)  # before anything else: not a source, nothing to close
         self._source = source
         self.location = getattr(source, "location", None)
@@ -118,11 +124,13 @@ class Reader(Mapping):
             #: The location and the options that open it again (in a Dask worker): ``open_file``'s.
             self._open_args = (self.location,
                                dict(storage_options=storage_options, retries=retries,
-                                    timeout=timeout, raw_bits=raw_bits, **limits))
-            self._limits = reference._check_limits(limits, "open", OPEN_OPTIONS)
+                                    timeout=timeout, raw_bits=raw_bits, void_dtype=void_dtype,
+                                    **limits))
+            self._limits = reference._check_limits(limits, "open", FILE_OPEN_OPTIONS)
             if self.default_max_header_bytes is not None and "max_header_bytes" not in limits:
                 self._limits["max_header_bytes"] = self.default_max_header_bytes
             self._raw_bits = bool(raw_bits)
+            self._void_dtype = void_dtype
             if first_bytes is None:
                 first_bytes = self._read(0, min(size, FIRST_READ))
             self._read_header(first_bytes, check_head)
@@ -214,10 +222,12 @@ class Reader(Mapping):
         i = self._index[e.name]
         return self._entries[i + 1].start if i + 1 < len(self._entries) else self.data_end
 
-    def _array(self, e: ArrayInfo, stored, copy) -> np.ndarray:
+    def _array(self, e: ArrayInfo, stored, copy, owned: bool | None = None) -> np.ndarray:
         # A local file's read is a uint8 array of its own (FileSource.read), which copy=True keeps;
-        # any other source's bytes may be a view of its memory, copied.
-        owned = getattr(self._source, "reads_into_own_memory", False)
+        # any other source's bytes may be a view of its memory, copied. ``owned``: the caller
+        # knows (bytes it inflated are its own).
+        if owned is None:
+            owned = getattr(self._source, "reads_into_own_memory", False)
         return reference.array_of(e, stored, copy=copy, raw_bits=self._raw_bits,
                                   max_decoded_bytes=self._limits["max_decoded_bytes"], owned=owned)
 

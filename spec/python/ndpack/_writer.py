@@ -224,8 +224,7 @@ class Writer:
             self.abort()
 
 
-#: Extensions of formats that ndpack for Python reads or leaves to numpy and safetensors, but does
-#: not write: a file of ndpack bytes under such a name misleads every program that opens it.
+#: Extensions of formats that ndpack for Python reads (``ndpack.open``) but does not write: a file of ndpack bytes under such a name misleads every program that opens it.
 FOREIGN_EXTENSIONS = (".safetensors", ".npy", ".npz")
 
 

@@ -51,7 +51,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from . import open as open_ndpack
 from . import reference
-from ._crc32 import crc32
+from ._crc32 import crc32, crc32_combine
 from ._formats import open_file
 from ._reader import Reader, array_dtype
 from ._sets import SetReader, SetWriter
@@ -59,47 +59,6 @@ from ._writer import Writer
 from .reference import NdpackError
 
 __all__ = ["from_ndpack", "to_ndpack", "crc32_combine"]
-
-# --------------------------------------------------------------------------------------------------
-# CRC-32 of a concatenation from the CRCs of its parts (zlib's crc32_combine, which Python's zlib
-# module does not expose): crc(A + B) = crc(A) * x^(8 * len(B)) mod P, xor crc(B).
-# --------------------------------------------------------------------------------------------------
-
-_POLY = 0xEDB88320  # CRC-32's polynomial, bit-reflected
-
-
-def _multmodp(a: int, b: int) -> int:
-    """a * b modulo the CRC-32 polynomial (bit-reflected)."""
-    m, p = 1 << 31, 0
-    while True:
-        if a & m:
-            p ^= b
-            if a & (m - 1) == 0:
-                return p
-        m >>= 1
-        b = (b >> 1) ^ _POLY if b & 1 else b >> 1
-
-
-_X2N = [1 << 30]  # x^(2^n) mod P for n = 0..31
-for _ in range(31):
-    _X2N.append(_multmodp(_X2N[-1], _X2N[-1]))
-
-
-def _x2nmodp(n: int, k: int) -> int:
-    """x^(n * 2^k) mod P."""
-    p = 1 << 31
-    while n:
-        if n & 1:
-            p = _multmodp(_X2N[k & 31], p)
-        n >>= 1
-        k += 1
-    return p
-
-
-def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
-    """The CRC-32 of ``A + B`` from ``crc32(A)``, ``crc32(B)`` and ``len(B)``."""
-    return _multmodp(_x2nmodp(length2, 3), crc1) ^ crc2
-
 
 # --------------------------------------------------------------------------------------------------
 # Tasks: each names its file; each process opens a file once (thread-safe cache).
@@ -173,7 +132,7 @@ class _File:
     def __init__(self, reader: Reader, options: dict, owned: bool):
         self.location = reader.location
         self.options = options
-        self.reader_class = type(reader)  # Reader, or a set's SafetensorsReader
+        self.reader_class = type(reader)  # Reader, NpyReader, NpzReader, a set's SafetensorsReader...
         self.key = self._key_of(reader)
         _cache(self.key, reader, owned, use=False)
 

@@ -116,8 +116,8 @@ def _dimension(name: str, axis: int, names: set) -> str:
 class NdpackBackendEntrypoint(BackendEntrypoint):
     """``engine="ndpack"`` for ``xarray.open_dataset``."""
 
-    description = ("Named n-dimensional arrays in ndpack, .npy and .safetensors files and sets "
-                   "(.ndp, .npy, .safetensors, *.index.json)")
+    description = ("Named n-dimensional arrays in ndpack, .npy, .npz and .safetensors files and "
+                   "sets (.ndp, .npy, .npz, .safetensors, *.index.json)")
     open_dataset_parameters = ("filename_or_obj", "drop_variables")
     url = "https://github.com/ndpack/ndpack"
 
@@ -142,8 +142,8 @@ class NdpackBackendEntrypoint(BackendEntrypoint):
             name = str(filename_or_obj)
         except Exception:  # noqa: BLE001 (xarray asks every backend about any object)
             return False
-        return name.endswith((".ndp", ".ndpack", ".npy", ".safetensors", ".ndp.index.json",
-                              ".safetensors.index.json"))
+        return name.endswith((".ndp", ".ndpack", ".npy", ".npz", ".safetensors",
+                              ".ndp.index.json", ".safetensors.index.json"))
 
 
 __all__ = ["NdpackBackendEntrypoint", "NdpackBackendArray"]
