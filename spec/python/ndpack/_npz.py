@@ -337,18 +337,16 @@ class NpzReader(Reader):
         payload = memoryview(content).cast("B")[array_start:]
         return self._array(e._replace(codec="none", byte_length=e.nbytes), payload, copy, owned)
 
-    def stored_crc32(self, name: str) -> int | None:
-        """The CRC-32 the bytes of array ``name`` must have (None for a deflated member, whose
-        CRC-32 covers its inflated bytes: ``read`` checks it). A member's CRC-32 covers its .npy
-        header too: its share is taken out (``crc32_combine``), so that a check of the array's
-        bytes alone, in parts (``ndpack.dask``'s), compares with it."""
+    def check_payload_crc32(self, name: str, crc: int) -> None:
+        """CHECKSUM unless ``crc``, the CRC-32 of array ``name``'s bytes computed elsewhere (in
+        parts, by ``ndpack.dask``), makes its member's CRC-32 once the member's .npy header is
+        put before it (``crc32_combine``). A deflated member's CRC-32 covers its inflated bytes:
+        ``read`` checks it, and this is not called."""
         e = self.info(name)
         self._check_open()
         entry, array_start = self._members[self._index[name]]
-        if entry.method == "deflate":
-            return None
         header_crc = crc32(self._read(entry.data_start, array_start))
-        return entry.crc32 ^ crc32_combine(header_crc, 0, e.nbytes)
+        check_member_crc(entry, crc32_combine(header_crc, crc, e.nbytes), name)
 
     def _verify_record(self, e: ArrayInfo) -> None:
         """The member's CRC-32 (CHECKSUM), its stored bytes read in pieces of at most

@@ -245,12 +245,14 @@ class Reader(Mapping):
             stored = self._read(e.start, e.byte_length)
         return self._array(e, stored, copy)
 
-    def read_rows(self, name: str, start=None, stop=None, *, copy=None) -> np.ndarray:
+    def read_rows(self, name: str, start=None, stop=None, *, verify: bool = True,
+                  copy=None) -> np.ndarray:
         """``read(name)[start:stop]``, reading only those rows (one ranged read) when the array is
         stored uncompressed in C order (or has one dimension). A part of a record cannot be checked
-        against the record's CRC-32, so these rows are NOT verified: check the array once with
-        ``verify()`` or ``read``, as ``ndpack.dask.from_ndpack`` does. A compressed or F-order array
-        is read whole, verified, then sliced."""
+        against the record's CRC-32, so rows that are only part of the array are NOT verified:
+        check the array once with ``verify()`` or ``read``, as ``ndpack.dask.from_ndpack`` does.
+        All of its rows, and a compressed or F-order array (read whole, then sliced), are read as
+        ``read`` reads them, verified unless ``verify=False`` (as TypeScript's ``readRows``)."""
         e = self.info(name)
         self._check_open()
         if not e.shape:
@@ -264,8 +266,8 @@ class Reader(Mapping):
         rows = e.shape[0]
         start, stop, _ = slice(start, stop).indices(rows)
         stop = max(start, stop)
-        if e.codec != "none" or (e.order == "F" and len(e.shape) > 1):
-            return self.read(name, copy=copy)[start:stop]
+        if (start, stop) == (0, rows) or e.codec != "none" or (e.order == "F" and len(e.shape) > 1):
+            return self.read(name, verify=verify, copy=copy)[start:stop]
         row_bytes = e.nbytes // rows if rows else 0
         part = e._replace(shape=(stop - start,) + tuple(e.shape[1:]),
                           nbytes=(stop - start) * row_bytes, byte_length=(stop - start) * row_bytes,
@@ -278,13 +280,15 @@ class Reader(Mapping):
         self._check_open()
         return self._read(e.start + start, stop - start)
 
-    def stored_crc32(self, name: str) -> int | None:
-        """The CRC-32 stored after the payload of ``name``, or None without checksums."""
-        if self.checksum != "crc32":
-            return None
+    def check_payload_crc32(self, name: str, crc: int) -> None:
+        """Section 9 step 22 for ``name`` given ``crc``, the CRC-32 of its stored payload computed
+        elsewhere (``ndpack.dask`` computes it in parts, in parallel): CHECKSUM unless it is the
+        one stored after the payload, BAD_PADDING unless the bytes from there to the next record
+        are zero. Without checksums only the padding is checked. The payload is not read."""
         e = self.info(name)
         self._check_open()
-        return struct.unpack("<I", bytes(self._read(e.start + e.byte_length, 4)))[0]
+        tail = self._read(e.start + e.byte_length, self._record_end(e) - e.start - e.byte_length)
+        reference.check_record(e, self.checksum, tail, crc, e.byte_length)
 
     def verify(self) -> list[dict]:
         """Check every record's CRC-32 and padding (section 9 step 22), one report per array:

@@ -12,10 +12,13 @@ runs, and then only what the computation needs.
 Damaged data never comes back as numbers: a part of a record cannot be checked against the record's
 CRC-32, so with ``verify=True`` (the default) the graph also computes each chunk's CRC-32 (in
 parallel, one task per chunk), combines them into the record's (``crc32_combine``) and compares it
-with the stored one in one task per array, on which every chunk of that array depends. A corrupt
-chunk therefore fails the computation with ``NdpackError`` code CHECKSUM before any chunk of that
-array is handed on. The price is a second read of each byte and the CRC computation (about 1 GB/s
-per core); ``verify=False`` skips both, for files checked otherwise (``ndpack verify``). Bytes
+with the stored one, and checks the padding after the record, in one task per array, on which
+every chunk of that array depends. A corrupt chunk therefore fails the computation with
+``NdpackError`` code CHECKSUM (damaged padding: BAD_PADDING) before any chunk of that array is
+handed on. The price is a second read of each byte and the CRC computation (about 1 GB/s per
+core), once per process: a process where the check passed skips it when the same arrays are
+computed again (``to_ndpack``'s windows; a ``compute`` after another). ``verify=False`` skips
+both, for files checked otherwise (``ndpack verify``). Bytes
 changed after the CRC tasks ran are not handed on either: every read checks the file against its
 identity when opened (FILE_CHANGED), a local file's too.
 Compressed and F-order arrays are one chunk, read whole and verified by ``Reader.read`` when the
@@ -28,7 +31,7 @@ same graph runs on a cluster:
 
 >>> from dask.distributed import Client
 >>> client = Client("scheduler-address:8786")   # then compute() as usual
->>> ndpack.dask.from_ndpack("s3://bucket/set.ndp.index.json").sum().compute()
+>>> ndpack.dask.from_ndpack("s3://bucket/set.ndp.index.json", "embeddings").sum().compute()
 
 where every worker can reach the location: a URL (fsspec, with ``storage_options``), or a path
 on a file system that every worker mounts at the same place."""
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -171,24 +175,70 @@ class _File:
             _release(entry)
 
 
-def _chunk_crc(file: _File, name: str, start: int, stop: int) -> tuple[int, int]:
+#: Checks that passed in this process, by the key of their task, most recent last (at most
+#: CHECKS_KEPT): a graph computed again (``to_ndpack``'s windows, each one ``dask.compute``; a
+#: ``compute`` after a ``persist``) reads an array once for its CRC-32, not once per computation.
+#: The key is one ``from_ndpack`` call's: an array read anew checks anew (as xarray's datasets
+#: do), since a file's identity cannot tell a rewrite within its clock's resolution.
+_CHECKED: OrderedDict[str, None] = OrderedDict()
+_CHECKED_LOCK = threading.Lock()
+CHECKS_KEPT = 4096
+
+
+class _Passed:
+    """Whether one array's check (the task ``key``) passed in this process (``_CHECKED``)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def __getstate__(self):
+        return self.key
+
+    def __setstate__(self, key):
+        self.key = key
+
+    def __bool__(self) -> bool:
+        with _CHECKED_LOCK:
+            if self.key in _CHECKED:
+                _CHECKED.move_to_end(self.key)
+                return True
+        return False
+
+    def record(self) -> None:
+        with _CHECKED_LOCK:
+            _CHECKED[self.key] = None
+            while len(_CHECKED) > CHECKS_KEPT:
+                _CHECKED.popitem(last=False)
+
+
+def _chunk_crc(file: _File, name: str, start: int, stop: int, passed: _Passed) -> tuple | None:
+    """The CRC-32 of bytes ``[start, stop)`` of ``name``'s payload and their length; None,
+    nothing read, when the array's check passed in this process already."""
+    if passed:
+        return None
     with file.reader() as reader:
         return crc32(reader.read_record(name, start, stop)), stop - start
 
 
-def _check_crc(file: _File, name: str, parts: list) -> None:
+def _check_record(file: _File, name: str, passed: _Passed, parts: list) -> None:
+    """Section 9 step 22 for ``name``: its payload's CRC-32, combined from its chunks' ``parts``,
+    against the stored one (CHECKSUM), and the padding after it (BAD_PADDING)."""
+    if passed or None in parts:  # a part was skipped: the check passed here before
+        return
     crc = 0
     for part_crc, length in parts:
         crc = crc32_combine(crc, part_crc, length)
     with file.reader() as reader:
-        stored = reader.stored_crc32(name)
-    if crc != stored:
-        raise NdpackError("CHECKSUM", f"CRC-32 mismatch in array {name!r}", array=name)
+        reader.check_payload_crc32(name, crc)
+    passed.record()
 
 
-def _read_rows(file: _File, name: str, start: int, stop: int, _checked=None) -> np.ndarray:
+def _read_rows(file: _File, name: str, start: int, stop: int, _checked_first=None) -> np.ndarray:
     with file.reader() as reader:
-        return reader.read_rows(name, start, stop)
+        # Checked by the array's check task (all rows of a one-chunk array too).
+        return reader.read_rows(name, start, stop, verify=False)
 
 
 def _read_whole(file: _File, name: str, verify: bool) -> np.ndarray:
@@ -249,13 +299,16 @@ def _array(reader: Reader, options: dict, owned: bool, name: str, chunks,
     bounds = np.concatenate([[0], np.cumsum(rows)]).astype(int).tolist()
     graph: dict = {}
     check = None
-    if verify and reader.checksum == "crc32":
-        crc = f"ndpack-crc-{name}-{token}"
-        check = f"ndpack-check-{name}-{token}"
-        for i in range(len(rows)):
+    if verify:
+        # Keys of this call's own (see _CHECKED): the chunks' keys stay the same for the same file.
+        unique = f"{token}-{secrets.token_hex(8)}"
+        crc, check = f"ndpack-crc-{name}-{unique}", f"ndpack-check-{name}-{unique}"
+        passed = _Passed(check)  # not the key itself, which Dask would take for a dependency
+        chunks_crc = range(len(rows)) if reader.checksum == "crc32" else ()
+        for i in chunks_crc:
             graph[(crc, i)] = (_chunk_crc, file, name, bounds[i] * row_bytes,
-                               bounds[i + 1] * row_bytes)
-        graph[check] = (_check_crc, file, name, [(crc, i) for i in range(len(rows))])
+                               bounds[i + 1] * row_bytes, passed)
+        graph[check] = (_check_record, file, name, passed, [(crc, i) for i in chunks_crc])
     for i in range(len(rows)):
         graph[(out, i) + zeros] = (_read_rows, file, name, bounds[i], bounds[i + 1], check)
     return da.Array(HighLevelGraph.from_collections(out, graph, dependencies=()), out,
@@ -314,7 +367,9 @@ def to_ndpack(arrays, target, *, metadata=None, window: int | None = None, max_s
     computed), then filled by the streaming writer (``ndpack.Writer``/``SetWriter``) in order:
     ``window`` blocks of rows (default: the number of CPUs) are computed at a time, in parallel,
     then written, so memory holds at most ``window`` blocks. The file appears (atomically) only
-    when complete. ``compute_options`` go to ``dask.compute`` (``scheduler=...``; with
+    when complete. Each window is one ``dask.compute``: what windows share is computed for each
+    (a reduction such as ``x / x.std()``'s ``x.std()``: persist or compute it first), but for the
+    CRC-32 checks of ``from_ndpack`` arrays, done once per process. ``compute_options`` go to ``dask.compute`` (``scheduler=...``; with
     ``"processes"``, pass a ``pool`` too, or each window starts a new pool of processes); other
     options (``alignment``, ``byte_order``, ``checksum``) are ``save``'s."""
     if not isinstance(arrays, dict):

@@ -324,6 +324,21 @@ def test_open_read_of_a_corrupt_payload_is_CHECKSUM_unless_verify_is_False(tmp_p
     assert [x["error"]["code"] for x in r.verify() if not x["ok"]] == ["CHECKSUM"]
 
 
+def test_read_rows_of_every_row_is_verified_as_read_is_unless_verify_is_False(tmp_path):
+    # As TypeScript's readRows: rows that are the whole array are checked against its CRC-32.
+    path = tmp_path / "a.ndp"
+    x = np.arange(100.0).reshape(10, 10)
+    ndpack.save(path, {"x": x})
+    corrupt(path, ndpack.open(path).info("x").start + 8 * 55)
+    r = ndpack.open(path)
+    for start, stop in ((None, None), (0, 10), (0, 99)):
+        with pytest.raises(NdpackError) as info:
+            r.read_rows("x", start, stop)
+        assert (info.value.code, info.value.array) == ("CHECKSUM", "x")
+    assert r.read_rows("x", 0, 10, verify=False)[5, 5] != 55
+    assert r.read_rows("x", 5, 6)[0, 5] != 55  # a part of the array cannot be checked
+
+
 def test_open_read_of_non_zero_padding_is_BAD_PADDING(tmp_path):
     path = tmp_path / "a.ndp"
     ndpack.save(path, {"a": np.arange(3, dtype="u1"), "b": np.arange(3, dtype="u1")})

@@ -188,6 +188,55 @@ def test_a_corrupt_chunk_fails_the_computation_with_CHECKSUM(tmp_path, scheduler
     assert nd.from_ndpack(str(path), "y").sum().compute(**run) == 10
 
 
+def test_damaged_padding_after_an_array_fails_the_computation_with_BAD_PADDING(tmp_path):
+    # Section 9 step 22, as read and verify check it (the values themselves are intact).
+    path = tmp_path / "p.ndp"
+    ndpack.save(path, {"x": np.arange(1000, dtype="f4").reshape(100, 10), "y": np.ones(3)})
+    reader = ndpack.open(path)
+    e, following = reader.info("x"), reader.info("y")
+    assert following.start > e.start + e.byte_length + 4  # padding after x's CRC-32
+    data = bytearray(path.read_bytes())
+    data[e.start + e.byte_length + 4] = 1
+    path.write_bytes(bytes(data))
+    for checksum_path, checksum in ((path, "crc32"), (tmp_path / "n.ndp", "none")):
+        if checksum == "none":
+            ndpack.save(checksum_path, {"x": np.arange(1000, dtype="f4").reshape(100, 10),
+                                        "y": np.ones(3)}, checksum="none")
+            data = bytearray(checksum_path.read_bytes())
+            data[ndpack.open(checksum_path).info("x").start + e.byte_length] = 1
+            checksum_path.write_bytes(bytes(data))
+        with pytest.raises(NdpackError) as info:
+            nd.from_ndpack(str(checksum_path), "x", chunks=10).sum().compute()
+        assert (info.value.code, info.value.array) == ("BAD_PADDING", "x"), checksum
+        assert nd.from_ndpack(str(checksum_path), "x", chunks=10, verify=False).sum().compute() \
+            == np.arange(1000, dtype="f4").sum()
+
+
+def _bytes_read() -> int:
+    """Bytes this process has read through system calls (page cache hits included)."""
+    with open("/proc/self/io") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("rchar:"))
+
+
+def test_to_ndpack_reads_a_checked_array_once_for_its_crc_not_once_per_window(tmp_path):
+    # Each window is one dask.compute: the CRC-32 check, on which every chunk depends, ran (and
+    # read the whole array) once per window: 16 windows of 2 blocks read it 17 times.
+    x = np.arange(4 << 20, dtype="f4").reshape(1 << 12, 1 << 10)  # 16 MiB in rows of 4 KiB
+    ndpack.save(tmp_path / "in.ndp", {"x": x})
+    lazy = nd.from_ndpack(str(tmp_path / "in.ndp"), "x", chunks="512KiB")
+    assert len(lazy.chunks[0]) == 32
+    before = _bytes_read()
+    nd.to_ndpack({"y": lazy + 1}, str(tmp_path / "out.ndp"), window=2,
+                 compute_options={"scheduler": "threads"})
+    read = _bytes_read() - before
+    assert read <= 2 * x.nbytes + (1 << 20), f"{read / x.nbytes:.1f} x the array's bytes read"
+    np.testing.assert_array_equal(ndpack.open(tmp_path / "out.ndp").read("y"), x + 1)
+    # A graph built again checks again (a file's identity cannot tell every rewrite).
+    before = _bytes_read()
+    nd.from_ndpack(str(tmp_path / "in.ndp"), "x", chunks="512KiB").sum().compute(scheduler="threads")
+    assert _bytes_read() - before >= 2 * x.nbytes
+
+
 def test_crc32_combine_gives_the_crc_of_the_concatenation():
     import zlib
 
