@@ -6,7 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from . import reference
-from ._io import is_url, open_source
+from ._io import is_url, open_source, shown_url
 from ._npy import NpyReader
 from ._npz import NpzReader
 from ._reader import FILE_OPEN_OPTIONS, FIRST_READ, Reader, close_quietly, read_exactly
@@ -49,7 +49,7 @@ def format_reader(location, first_bytes, size: int) -> type[Reader]:
     name = urlsplit(location).path if is_url(location) else str(location)
     found = next((c for c in FILE_READERS if name.lower().endswith(c.extensions)), None)
     if found is None:
-        raise NdpackError("BAD_MAGIC", f"{location} is not an ndpack, .npy, .npz or .safetensors "
+        raise NdpackError("BAD_MAGIC", f"{shown_url(location)} is not an ndpack, .npy, .npz or .safetensors "
                           f"file (it begins with {bytes(first_bytes[:8])!r})")
     return found
 

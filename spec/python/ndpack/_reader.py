@@ -13,6 +13,7 @@ import numpy as np
 
 from . import reference
 from ._crc32 import crc32
+from ._io import shown_url
 from .reference import ArrayInfo, NdpackError
 
 #: Verifying reads a record in pieces of at most this many bytes.
@@ -62,10 +63,10 @@ def read_exactly(source, offset: int, length: int, size: int, location=None):
         with memoryview(data) as view:
             got = view.nbytes
     except TypeError:
-        raise NdpackError("INVALID_ARGUMENT", f"{location}: the source's read({offset}, "
+        raise NdpackError("INVALID_ARGUMENT", f"{shown_url(location)}: the source's read({offset}, "
                           f"{length}) gave {type(data).__name__}, not bytes") from None
     if got != max(length, 0):
-        raise NdpackError("FILE_CHANGED", f"{location}: the source gave {got} bytes at offset "
+        raise NdpackError("FILE_CHANGED", f"{shown_url(location)}: the source gave {got} bytes at offset "
                           f"{offset} where {length} were asked for within its {size} bytes: it "
                           "changed since it was opened")
     return data
@@ -216,7 +217,7 @@ class Reader(Mapping):
 
     def _check_open(self) -> None:
         if self.closed:
-            raise NdpackError("CLOSED", f"{self.location}: the reader is closed")
+            raise NdpackError("CLOSED", f"{shown_url(self.location)}: the reader is closed")
 
     def _record_end(self, e: ArrayInfo) -> int:
         i = self._index[e.name]

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import reference
 from ._io import (AtomicFile, FileSource, check_target, fsync_dir, is_url,
-                  open_source, with_lock)
+                  open_source, shown_url, with_lock)
 from ._reader import OPEN_OPTIONS, Reader, close_quietly
 from ._safetensors import SafetensorsReader
 from ._writer import FOREIGN_EXTENSIONS, Writer, declared_entries, out_of_order
@@ -230,7 +230,7 @@ class _ShardFiles:
             try:
                 while file.current is None:
                     if file.closed:
-                        raise NdpackError("CLOSED", f"{file.location}: the set reader is closed")
+                        raise NdpackError("CLOSED", f"{shown_url(file.location)}: the set reader is closed")
                     if file.opening:  # another read of this shard opens it: wait for that
                         self._lock.wait()
                         continue
@@ -425,7 +425,7 @@ class SetReader(Mapping):
 
     def _check_open(self) -> None:
         if self.closed:
-            raise NdpackError("CLOSED", f"{self.location}: the set reader is closed")
+            raise NdpackError("CLOSED", f"{shown_url(self.location)}: the set reader is closed")
 
     def _open_shard(self, shard: str) -> Reader:
         location = self.shard_location(shard)

@@ -57,6 +57,7 @@ from . import open as open_ndpack
 from . import reference
 from ._crc32 import crc32, crc32_combine
 from ._formats import open_file
+from ._io import shown_url
 from ._reader import Reader, array_dtype
 from ._sets import SetReader, SetWriter
 from ._writer import Writer
@@ -166,7 +167,7 @@ class _File:
             reader = open_file(self.location, reader_class=self.reader_class, **self.options)
             if self._key_of(reader) != self.key:
                 reader.close()
-                raise NdpackError("FILE_CHANGED", f"{self.location}: the file changed since "
+                raise NdpackError("FILE_CHANGED", f"{shown_url(self.location)}: the file changed since "
                                   "the graph was built")
             entry = _cache(self.key, reader, owned=True, use=True)
         try:

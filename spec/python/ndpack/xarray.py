@@ -21,6 +21,7 @@ from xarray.backends import BackendArray, BackendEntrypoint
 from xarray.core import indexing
 
 from . import open as open_ndpack
+from ._io import shown_url
 from ._reader import array_dtype
 from ._sets import SetReader
 from .reference import NdpackError
@@ -60,7 +61,7 @@ class NdpackBackendArray(BackendArray):
         reader, name, dataset, identity, verified = state
         file = reader.reader_of(name) if isinstance(reader, SetReader) else reader
         if file._source.identity != identity:
-            raise NdpackError("FILE_CHANGED", f"{file.location}: the file changed since the "
+            raise NdpackError("FILE_CHANGED", f"{shown_url(file.location)}: the file changed since the "
                               f"dataset was opened ({identity} then, {file._source.identity} now)",
                               array=name)
         self.__init__(reader, name, dataset)

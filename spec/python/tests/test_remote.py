@@ -94,6 +94,9 @@ def test_errors_name_a_url_without_its_query_fragment_and_credentials(nginx, ser
     with ndpack.open(signed) as reader:
         assert reader.location == signed
         np.testing.assert_array_equal(reader["layer1"], served["layer1"])
+    with pytest.raises(NdpackError) as info:
+        reader.read("layer1")
+    assert info.value.code == "CLOSED" and "secret" not in str(info.value)
 
 
 def _closed_port() -> int:
