@@ -46,12 +46,15 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import dask
-import dask.array as da
-import dask.utils
+try:
+    import dask
+    import dask.array as da
+    import dask.utils
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+except ImportError as ex:  # as for URLs without fsspec: say which extra brings it
+    raise ImportError(f"ndpack.dask needs dask's arrays ({ex}): pip install 'ndpack[dask]'") from ex
 import numpy as np
-from dask.base import tokenize
-from dask.highlevelgraph import HighLevelGraph
 
 from . import open as open_ndpack
 from . import reference

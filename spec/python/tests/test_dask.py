@@ -576,3 +576,12 @@ def test_two_tasks_opening_one_file_at_once_keep_one_reader_and_close_the_other(
     assert len(opened) == 2
     kept = [r for r in opened if not r.closed]
     assert len(kept) == 1 and any(e.reader is kept[0] for e in nd._READERS.values())
+
+
+def test_without_dask_importing_ndpack_dask_names_the_extra_to_install():
+    # As a URL without fsspec does: not a bare ModuleNotFoundError.
+    result = subprocess.run([sys.executable, "-c", "import sys; sys.modules['dask'] = None; "
+                             "import ndpack; import ndpack.dask"], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "ImportError: ndpack.dask needs dask's arrays" in result.stderr
+    assert "pip install 'ndpack[dask]'" in result.stderr
