@@ -12,6 +12,7 @@ import { afterAll, expect, test } from "vitest";
 import { NdpackError } from "../src/errors.js";
 import { open } from "../src/node/index.js";
 import { tempDir } from "./helpers/node-files.js";
+import { NUMPY_ARRAYS_PY } from "./helpers/numpy-arrays.js";
 import { runPython } from "./helpers/python-env.js";
 
 const dir = tempDir("ndpack-npy-parity-");
@@ -22,12 +23,7 @@ const WRITE = `
 import sys, numpy as np
 from numpy.lib import format as npf
 out = sys.argv[1]
-arrays = {
-  "f4": np.arange(12, dtype="<f4").reshape(3, 4), "i8be": np.arange(5, dtype=">i8"),
-  "f8F": np.asfortranarray(np.arange(6, dtype="f8").reshape(2, 3)), "b1": np.array([True, False, True]),
-  "c8": np.array([1 + 2j, -3j], "c8"), "u2empty": np.zeros((0, 4), "u2"), "i2scalar": np.array(-7, "i2"),
-  "f2": np.arange(5, dtype="f2"), "u1": np.arange(9, dtype="u1").reshape(3, 3), "c16be": np.array([2 - 1j], ">c16"),
-}
+${NUMPY_ARRAYS_PY}
 for name, a in arrays.items():
     for version in ((1, 0), (2, 0), (3, 0)) if name in ("f4", "f8F") else ((1, 0),):
         with open(f"{out}/{name}-v{version[0]}.npy", "wb") as fh:

@@ -18,6 +18,7 @@ import { toNpz } from "../src/interop/index.js";
 import { readZipDirectory } from "../src/interop/zip.js";
 import { open } from "../src/node/index.js";
 import { tempDir } from "./helpers/node-files.js";
+import { NUMPY_ARRAYS_PY } from "./helpers/numpy-arrays.js";
 import { runPython } from "./helpers/python-env.js";
 import { dataBytes } from "./helpers/set-files.js";
 
@@ -34,13 +35,8 @@ const WRITE = `
 import io, struct, sys, warnings, zipfile, zlib
 import ml_dtypes, numpy as np
 out = sys.argv[1]
-arrays = {
-    "f4": np.arange(12, dtype="<f4").reshape(3, 4), "i8be": np.arange(5, dtype=">i8"),
-    "f8F": np.asfortranarray(np.arange(6, dtype="f8").reshape(2, 3)), "b1": np.array([True, False, True]),
-    "c8": np.array([1 + 2j, -3j], "c8"), "u2empty": np.zeros((0, 4), "u2"), "i2scalar": np.array(-7, "i2"),
-    "f2": np.arange(5, dtype="f2"), "u1": np.arange(9, dtype="u1").reshape(3, 3), "c16be": np.array([2 - 1j], ">c16"),
-    "u4F": np.asfortranarray(np.arange(24, dtype=">u4").reshape(2, 3, 4)), "i1": np.array([-128, 127], "i1"),
-}
+${NUMPY_ARRAYS_PY}
+arrays.update({"u4F": np.asfortranarray(np.arange(24, dtype=">u4").reshape(2, 3, 4)), "i1": np.array([-128, 127], "i1")})
 np.savez(f"{out}/np-stored.npz", **arrays)
 np.savez_compressed(f"{out}/np-compressed.npz", **arrays)
 small = {"a": np.arange(6, dtype="<f4").reshape(2, 3), "b": np.array([1, -2], ">i2"), "c": np.array(7, "u1")}
