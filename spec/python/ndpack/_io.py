@@ -219,6 +219,10 @@ class FsspecSource:
     aiohttp session) serves the process that made it only; the identity checked stays the one
     recorded at open."""
 
+    #: Reads may run in threads at once (each is a request): readers that know several ranges
+    #: ahead read them so (a .npz's member heads).
+    concurrent_reads = True
+
     def __init__(self, url: str, storage_options: dict | None = None):
         try:
             import fsspec  # noqa: F401 (missing: the message names the extra to install)

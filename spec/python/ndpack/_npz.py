@@ -13,6 +13,7 @@ same files (test/npz-python-parity.test.ts compares them on thousands of damaged
 from __future__ import annotations
 
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 from . import reference
 from ._crc32 import crc32, crc32_combine
@@ -50,6 +51,10 @@ HEADER_WINDOWS_BYTES = 16 << 20
 COALESCE_GAP_BYTES = 64 << 10
 #: Longest read of ranges read ahead together: longer ones are read range by range.
 PREFETCH_READ_BYTES = 1 << 20
+#: Reads in flight at once while ranges read ahead are read, from a source that says it takes
+#: them (``concurrent_reads``: a URL's, where each read is a round trip), as TypeScript's reader
+#: reads a remote .npz's member heads; a local file's are read one after another.
+PREFETCH_CONCURRENCY = 4
 
 
 def member_head(read, member: ZipEntry, length: int, whole: bool = False):
@@ -178,8 +183,8 @@ class _HeaderReads:
     together, coalesced, and a later read inside an earlier one is served from memory, the first
     bytes (``ndpack.open``'s first read) included."""
 
-    def __init__(self, read, size: int, first_bytes):
-        self._source_read, self._size = read, size
+    def __init__(self, read, size: int, first_bytes, concurrency: int = 1):
+        self._source_read, self._size, self._concurrency = read, size, concurrency
         self._windows = [(0, first_bytes)]
         self._kept_bytes = len(first_bytes)
         self._hint = 0  # where the last reuse was found: readers revisit reads in their order
@@ -219,6 +224,12 @@ class _HeaderReads:
         for start, end, merged in _coalesce(missing, COALESCE_GAP_BYTES):
             reads.extend([(start, end)] if end - start <= PREFETCH_READ_BYTES
                          else [(s, e) for s, e, _ in _coalesce(merged, 0)])
+        if self._concurrency > 1 and len(reads) > 1:
+            with ThreadPoolExecutor(min(self._concurrency, len(reads))) as pool:
+                done = pool.map(lambda r: self._source_read(r[0], r[1] - r[0]), reads)
+                for (start, _), data in zip(reads, done):
+                    self._keep(start, data)
+            return
         for start, end in reads:
             self._keep(start, self._source_read(start, end - start))
 
@@ -266,7 +277,8 @@ class NpzReader(Reader):
         void_option = self._void_dtype
         _check_void_option(void_option)
         limits, header_cap = self._limits, self.header_cap
-        reads = _HeaderReads(self._read, self.size, prefix)
+        concurrency = PREFETCH_CONCURRENCY if getattr(self._source, "concurrent_reads", False) else 1
+        reads = _HeaderReads(self._read, self.size, prefix, concurrency)
         # The directory is bounded as an ndpack header is, not as the members' .npy headers are
         # (numpy's 10,000 bytes): max_header_bytes only ever raises that bound.
         max_directory_bytes = max(reference.DEFAULT_LIMITS["max_header_bytes"], header_cap)

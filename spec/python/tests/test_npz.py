@@ -304,6 +304,32 @@ def test_open_reads_the_directory_and_the_members_heads_only():
         for at in where["local"][1:]]
 
 
+def test_a_source_that_takes_concurrent_reads_gets_the_members_heads_several_at_once():
+    # A URL's source (each read a round trip): the heads are read 4 at a time, as TypeScript's
+    # reader reads them; a local file's one after another (the test above).
+    import threading
+
+    layers = {f"layer{i}": np.full((256, 256), i, "f4") for i in range(8)}
+    data, where = build_zip([(f"{name}.npy", npy(a), 0) for name, a in layers.items()])
+    met = threading.Barrier(2, timeout=30)  # the first two heads' reads must be in flight at once
+
+    class Concurrent(Counting):
+        concurrent_reads = True
+
+        def read(self, offset, length):
+            if offset in where["local"][1:3]:
+                met.wait()  # BrokenBarrierError unless the other one is being read meanwhile
+            return super().read(offset, length)
+
+    source = Concurrent(data)
+    r = NpzReader(source)
+    assert list(r) == list(layers)
+    assert sorted(source.reads[2:]) == [
+        (at, 30 + len("layer0.npy") + NPY_HEAD_BYTES + LOCAL_EXTRA_SLACK_BYTES)
+        for at in where["local"][1:]]
+    np.testing.assert_array_equal(r["layer5"], layers["layer5"])
+
+
 def test_a_member_read_after_close_is_CLOSED(tmp_path):
     np.savez(tmp_path / "a.npz", x=np.arange(3))
     r = ndpack.open(tmp_path / "a.npz")
