@@ -174,11 +174,11 @@ def _zip64_extra(cd: bytes, extra_at: int, extra_length: int, wanted: list, reco
                    "field, but has none")
 
 
-def _over_limit(what: str, actual: int, limit: int, option: str,
-                code: str = "LIMIT_EXCEEDED") -> NdpackError:
+def _over_limit(what: str, limit: int, option: str, code: str = "LIMIT_EXCEEDED",
+                array: str | None = None) -> NdpackError:
     """TypeScript's ``overLimit``: the message names the option that raises the limit."""
     return NdpackError(code, f"zip: {what}, more than the limit of {limit}; raise the {option} "
-                       "option to read it")
+                       "option to read it", array=array)
 
 
 def zip_directory(read, size: int, *, max_entries: int, max_directory_bytes: int,
@@ -209,7 +209,7 @@ def zip_directory(read, size: int, *, max_entries: int, max_directory_bytes: int
     tail, tail_start, end_at = _find_end_record(read, size)
     count, cd_offset, cd_size = _read_end_records(read, tail, tail_start, end_at, size)
     if count > max_entries:
-        raise _over_limit(f"{count} members", count, max_entries, "max_arrays")
+        raise _over_limit(f"{count} members", max_entries, "max_arrays")
     # Nor can they fill more than their records can hold (names, extra fields and comments of at
     # most 65535 bytes each): a claim of more would have the reader fetch it before finding out.
     if count * _CENTRAL_HEADER_SIZE > cd_size or cd_size > count * _MAX_CENTRAL_RECORD_SIZE:
@@ -217,8 +217,8 @@ def zip_directory(read, size: int, *, max_entries: int, max_directory_bytes: int
                           "central directory")
     # The directory is the archive's header: bounded as any header is.
     if cd_size > max_directory_bytes:
-        raise _over_limit(f"the central directory is {cd_size} bytes", cd_size,
-                          max_directory_bytes, "max_header_bytes", "HEADER_TOO_LARGE")
+        raise _over_limit(f"the central directory is {cd_size} bytes", max_directory_bytes,
+                          "max_header_bytes", "HEADER_TOO_LARGE")
     cd = bytes(read(cd_offset, cd_size))
     cd_end = cd_offset + cd_size
     if prefetch is not None:
@@ -358,9 +358,8 @@ def check_inflated_size(entry: ZipEntry, max_decoded_bytes: int) -> None:
     """LIMIT_EXCEEDED when a deflated member inflates to more than ``max_decoded_bytes`` (checked
     before inflating any of it)."""
     if entry.method == "deflate" and entry.size > max_decoded_bytes:
-        raise NdpackError("LIMIT_EXCEEDED", f'zip: member "{entry.name}" inflates to {entry.size} '
-                          f"bytes, more than the limit of {max_decoded_bytes}; raise the "
-                          "max_decoded_bytes option to read it", array=entry.name)
+        raise _over_limit(f'member "{entry.name}" inflates to {entry.size} bytes',
+                          max_decoded_bytes, "max_decoded_bytes", array=entry.name)
 
 
 def check_member_crc(entry: ZipEntry, actual: int, array: str | None = None) -> None:
