@@ -10,7 +10,9 @@ import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { encode, NdpackError, type NdArray } from "../src/index.js";
-import { createMessageWriter, decodeMessages } from "../src/messages.js";
+import { createMessageWriter, decodeMessages, type NdpackMessageReader } from "../src/messages.js";
+import { connectMessages } from "../src/node/message-socket.js";
+import { settlesWithin, twoArrayMessage, until } from "./helpers/held-stream.js";
 import { caseInput, caseMismatch } from "./helpers/message-cases.js";
 import { PYTHON, REPO, requirePython } from "./helpers/python-env.js";
 
@@ -222,4 +224,73 @@ describe("message streams between Node processes over TCP", () => {
     expect(maxBuffered).toBeGreaterThan(0);
     expect(maxBuffered).toBeLessThanOrEqual(client.writableHighWaterMark + chunkBytes);
   }, 120_000);
+});
+
+/** Writes `bytes` to `socket` and waits until the kernel has taken them. */
+function send(socket: Socket, bytes: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => socket.write(bytes, (error) => (error ? reject(error) : resolve())));
+}
+
+const sameBytes = (array: NdArray, expected: ArrayBufferView) =>
+  Buffer.from(array.data.buffer, array.data.byteOffset, array.data.byteLength).equals(Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength));
+
+describe("each message's arrays as their bytes arrive over TCP (the producer holds the rest back)", () => {
+  /**
+   * Sends a small message, then a message of `a` and `b` up to `b`'s first byte; once the
+   * consumer's socket has read them all, `a` must be handed out before anything more is sent.
+   */
+  async function holdBack(aLength: number, producer: Socket, consumer: Socket, reader: NdpackMessageReader): Promise<void> {
+    const before = encode({ z: Int16Array.of(7) }, { metadata: { i: 0 } });
+    const { bytes, bStart, a, b } = twoArrayMessage(aLength, { i: 1 });
+    const cut = before.length + bStart;
+    await send(producer, Buffer.concat([before, bytes.subarray(0, bStart)]));
+    expect(await (await reader.next()).value!.readAll()).toHaveLength(1);
+    const message = (await reader.next()).value!;
+    const first = message.next();
+    await until(() => consumer.bytesRead >= cut);
+    expect(consumer.bytesRead).toBe(cut);
+    expect(await settlesWithin(first), "`a` was not handed out with all its bytes at hand").toBe(true);
+    const array = (await first).value as NdArray;
+    expect(array.name).toBe("a");
+    expect(sameBytes(array, a)).toBe(true);
+    const second = message.next();
+    expect(await settlesWithin(second)).toBe(false);
+    await send(producer, bytes.subarray(bStart));
+    producer.end();
+    expect(sameBytes((await second).value as NdArray, b)).toBe(true);
+    expect((await reader.next()).done).toBe(true);
+  }
+
+  test.each([
+    ["small", 3],
+    ["large (80,000 bytes)", 20_000],
+  ])("decodeMessages on an accepted socket: a %s `a` is handed out, values whole, before any byte of `b` is sent", async (_, aLength) => {
+    const { port, accepted } = await listen();
+    const { connect } = await import("node:net");
+    const client = connect(port, "127.0.0.1");
+    await once(client, "connect");
+    const consumer = await accepted;
+    const reader = decodeMessages(consumer);
+    try {
+      await holdBack(aLength, client, consumer, reader);
+    } finally {
+      await reader.cancel();
+      client.destroy();
+    }
+  });
+
+  test.each([
+    ["small", 3],
+    ["large (80,000 bytes, landed in place)", 20_000],
+  ])("connectMessages: a %s `a` is handed out, values whole, before any byte of `b` is sent", async (_, aLength) => {
+    const { port, accepted } = await listen();
+    const { socket, messages } = connectMessages({ host: "127.0.0.1", port });
+    const producer = await accepted;
+    try {
+      await holdBack(aLength, producer, socket, messages);
+    } finally {
+      await messages.cancel();
+      producer.destroy();
+    }
+  });
 });
