@@ -294,16 +294,20 @@ describe("cancelling", () => {
 });
 
 /**
- * A fetch that answers each request with the next of `statuses` (then 206 with a small file), and
- * records when (on the clock the test controls) each request was made.
+ * A fetch that answers each request with the next of `answers` (a status, or a status and its
+ * headers; then 206 with a small file), and records when (on the clock the test controls) each
+ * request was made.
  */
-function scriptedFetch(...statuses: number[]): { fetch: typeof fetch; times: number[] } {
+function scriptedFetch(...answers: (number | [number, Record<string, string>])[]): { fetch: typeof fetch; times: number[] } {
   const times: number[] = [];
   const file = FILE.slice(0, 1000);
   const scripted = async (input: string | URL | Request) => {
     times.push(Date.now());
-    const status = statuses.shift();
-    if (status !== undefined) return new Response(null, { status });
+    const answer = answers.shift();
+    if (answer !== undefined) {
+      const [status, headers] = typeof answer === "number" ? [answer, {}] : answer;
+      return new Response(null, { status, headers });
+    }
     return Object.defineProperty(new Response(file, { status: 206, headers: { "content-range": `bytes 0-${file.length - 1}/${file.length}`, etag: '"v1"' } }), "url", { value: String(input) });
   };
   return { fetch: scripted as typeof fetch, times };
@@ -319,9 +323,9 @@ describe("waits between retries", () => {
   });
 
   /** Opens a source through `fetch` on a fake clock, running its timers until the opening settles. */
-  async function openOnFakeClock(fetch: typeof globalThis.fetch, retries: number): Promise<unknown> {
+  async function openOnFakeClock(fetch: typeof globalThis.fetch, retries: number, timeout?: number): Promise<unknown> {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"], now: 0 });
-    const settled = httpSource("http://ndpack.invalid/file.bin", { fetch, retries }).then(
+    const settled = httpSource("http://ndpack.invalid/file.bin", { fetch, retries, ...(timeout === undefined ? {} : { timeout }) }).then(
       (source) => source,
       (error: unknown) => error,
     );
@@ -353,6 +357,31 @@ describe("waits between retries", () => {
     const error = await openOnFakeClock(fetch, 3);
     expect((error as NdpackError).status).toBe(status);
     expect(times).toHaveLength(1);
+  });
+
+  test("Retry-After, in seconds or as a date, is waited for when it asks for longer than the backoff; a shorter or unreadable one leaves the backoff", async () => {
+    vi.spyOn(Math, "random").mockReturnValue(0);
+    const { fetch, times } = scriptedFetch(
+      [429, { "retry-after": "2" }],
+      [503, { "retry-after": new Date(2000 + 50 + 3000).toUTCString() }], // 3 s after the second request
+      [429, { "retry-after": "0" }],
+      [503, { "retry-after": "soon" }],
+    );
+    const source = await openOnFakeClock(fetch, 4);
+    expect((source as { size: number }).size).toBe(1000);
+    expect(gaps(times)).toEqual([2000, 3000, 200, 400]);
+  });
+
+  test("a Retry-After longer than the timeout is not waited for: the failure is thrown at once, saying why; up to the timeout, it is waited for", async () => {
+    const { fetch, times } = scriptedFetch([429, { "retry-after": "31" }]);
+    const error = (await openOnFakeClock(fetch, 3)) as NdpackError;
+    expect([error.code, error.status, error.limit]).toEqual(["HTTP_ERROR", 429, "timeout"]);
+    expect(error.message).toMatch(/Retry-After asks for 31 s, longer than the timeout of 30000 ms/);
+    expect(times).toEqual([0]);
+    vi.useRealTimers();
+    const atTimeout = scriptedFetch([503, { "retry-after": "5" }]);
+    expect(((await openOnFakeClock(atTimeout.fetch, 3, 5000)) as { size: number }).size).toBe(1000);
+    expect(gaps(atTimeout.times)).toEqual([5000]);
   });
 });
 
