@@ -11,6 +11,7 @@ import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { decode, encode, NdpackError, type ArraysInput, type EncodeOptions, type ErrorCode, type NdArray } from "../src/index.js";
 import { createMessageWriter, decodeMessages, type ByteStream } from "../src/streams.js";
+import { heldStream, settlesWithin, twoArrayMessage } from "./helpers/held-stream.js";
 import { arrayBytes, caseInput, caseMismatch } from "./helpers/message-cases.js";
 
 function concat(chunks: readonly Uint8Array[]): Uint8Array {
@@ -173,6 +174,41 @@ describe("decodeMessages: a stream of messages is the concatenation of ndpack fi
     }
     expect(lengths.reduce((a, b) => a + b, 0)).toBe(bytes.length);
     expect(offsets).toEqual([0, lengths[0], lengths[0]! + lengths[1]!, lengths[0]! + lengths[1]! + lengths[2]!]);
+  });
+});
+
+describe("decodeMessages: each message's arrays as their bytes arrive (a source that holds the rest back)", () => {
+  test.each([
+    ["small", 3],
+    ["large (80,000 bytes)", 20_000],
+  ])("a %s `a` of the second message is handed out, values whole, before any byte of `b` is sent; `b` once its bytes are", async (_, aLength) => {
+    const before = encode({ z: Int16Array.of(7) }, { metadata: { i: 0 } });
+    const { bytes, bStart, a, b } = twoArrayMessage(aLength, { i: 1 });
+    const stream = concat([before, bytes]);
+    const held = heldStream(stream);
+    held.release(before.length + bStart);
+    const reader = decodeMessages(held.source);
+    try {
+      expect(await (await reader.next()).value!.readAll()).toHaveLength(1);
+      const message = (await reader.next()).value!;
+      expect(message.header.names).toEqual(["a", "b"]);
+      const first = message.next();
+      expect(await settlesWithin(first), "`a` was not handed out with all its bytes at hand").toBe(true);
+      const array = (await first).value as NdArray;
+      expect(array.name).toBe("a");
+      expect(Buffer.from(arrayBytes(array)).equals(Buffer.from(a.buffer))).toBe(true);
+      expect(held.given).toBe(before.length + bStart);
+      const second = message.next();
+      expect(await settlesWithin(second)).toBe(false);
+      held.release(stream.length - 1);
+      expect(await settlesWithin(second)).toBe(false); // its last byte is missing
+      held.end();
+      expect(Buffer.from(arrayBytes((await second).value as NdArray)).equals(Buffer.from(b.buffer))).toBe(true);
+      expect((await reader.next()).done).toBe(true);
+    } finally {
+      held.end();
+      await reader.cancel();
+    }
   });
 });
 

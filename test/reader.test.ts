@@ -219,7 +219,7 @@ describe("what the reader reads", () => {
     }
   });
 
-  test("readMany reads nearby arrays in one read and far-apart ones in separate reads, at most `concurrency` at a time", async () => {
+  test("readMany reads nearby arrays in one read and far-apart ones in separate reads", async () => {
     const gap = new Uint8Array(COALESCE_GAP_BYTES + 4096);
     const bytes = encode({ a: Float32Array.of(1, 2), b: Float32Array.of(3), c: Int8Array.of(4), far: gap, z: Float64Array.of(5) });
     const source = countingSource(bytes);
@@ -241,6 +241,60 @@ describe("what the reader reads", () => {
     expect(source.reads).toHaveLength(3);
     await failure(() => reader.readMany(["a"], { concurrency: 0 }), "INVALID_ARGUMENT");
     await failure(() => reader.readMany(["a", "nope"]), "NOT_FOUND");
+  });
+
+  test("readMany has at most `concurrency` reads in flight (default 4), and starts the next as soon as one ends", async () => {
+    // Ten arrays, each further than COALESCE_GAP_BYTES from the next: ten reads.
+    const far = new Uint8Array(COALESCE_GAP_BYTES + 4096);
+    const input: Record<string, Uint8Array | Float64Array> = {};
+    for (let i = 0; i < 10; i++) Object.assign(input, { [`x${i}`]: Float64Array.of(i, -i), [`gap${i}`]: far });
+    const bytes = encode(input);
+    const names = Array.from({ length: 10 }, (_, i) => `x${i}`);
+    // A user's source whose reads, once gated, wait until the test releases them.
+    let gated = false;
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const waiting: (() => void)[] = [];
+    const source: ByteSource = {
+      size: bytes.length,
+      read: async (offset, length) => {
+        if (gated) {
+          mostInFlight = Math.max(mostInFlight, ++inFlight);
+          await new Promise<void>((resolve) => waiting.push(resolve));
+          inFlight--;
+        }
+        return bytes.slice(offset, offset + length);
+      },
+    };
+    await using reader = await openAll(source);
+    /** Lets every promise job and I/O callback pending run: reads that can start have started. */
+    const settle = async () => {
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    };
+    for (const [concurrency, bound] of [[undefined, 4], [2, 2], [1, 1], [16, 10]] as const) {
+      gated = true;
+      mostInFlight = 0;
+      const reading = reader.readMany(names, concurrency === undefined ? {} : { concurrency });
+      let released = 0;
+      try {
+        for (;;) {
+          await settle();
+          // Always the bound while enough reads are left, never more.
+          expect(inFlight, `concurrency ${String(concurrency)} after ${released} reads`).toBe(Math.min(bound, names.length - released));
+          if (waiting.length === 0) break;
+          waiting.shift()!();
+          released++;
+        }
+      } finally {
+        // On a failure too: the reader's disposal waits for its reads.
+        gated = false;
+        for (const release of waiting.splice(0)) release();
+      }
+      const arrays = await reading;
+      expect(released).toBe(10);
+      expect(mostInFlight).toBe(bound);
+      expect(names.map((name) => Array.from(arrays.get(name)!.data as Float64Array))).toEqual(names.map((_, i) => [i, -i]));
+    }
   });
 
   test("readRows checks the CRC only when the rows are the whole array", async () => {

@@ -9,7 +9,7 @@ import { createServer } from "node:http";
 import { gzipSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from "vitest";
 import { NdpackError } from "../src/errors.js";
 import { encode } from "../src/index.js";
 import { httpSource } from "../src/io/http.js";
@@ -204,6 +204,19 @@ describe("broken connections (a Node server on real sockets)", () => {
     expect(faulty.requests - before).toBe(4);
   });
 
+  test("408 and 429 are retried, after the backoff: the requests reach the server at least 50 ms, then 100 ms, apart", async () => {
+    const source = await httpSource(faulty.url, { retries: 3 });
+    const before = faulty.requests;
+    faulty.failNext("408", "429");
+    expect(await source.read(KEPT, 10)).toEqual(FILE.subarray(KEPT, KEPT + 10));
+    expect(faulty.requests - before).toBe(3);
+    // The waits are 100 ms, then 200 ms, times 0.5 to 1 (jitter). Measured where the requests
+    // arrive: a busy machine only lengthens the gaps (2 ms of slack for the timers' millisecond clock).
+    const [first, second, third] = faulty.arrivals.slice(before);
+    expect(second! - first!).toBeGreaterThanOrEqual(48);
+    expect(third! - second!).toBeGreaterThanOrEqual(98);
+  });
+
   test("TIMEOUT when the server never answers, after `retries` retries", async () => {
     const source = await httpSource(faulty.url, { timeout: 500, retries: 1 });
     const before = faulty.requests;
@@ -277,6 +290,98 @@ describe("cancelling", () => {
     await rejection(read, "ABORTED");
     expect(faulty.requests - before).toBeLessThan(6);
     faulty.failNext();
+  });
+});
+
+/**
+ * A fetch that answers each request with the next of `answers` (a status, or a status and its
+ * headers; then 206 with a small file), and records when (on the clock the test controls) each
+ * request was made.
+ */
+function scriptedFetch(...answers: (number | [number, Record<string, string>])[]): { fetch: typeof fetch; times: number[] } {
+  const times: number[] = [];
+  const file = FILE.slice(0, 1000);
+  const scripted = async (input: string | URL | Request) => {
+    times.push(Date.now());
+    const answer = answers.shift();
+    if (answer !== undefined) {
+      const [status, headers] = typeof answer === "number" ? [answer, {}] : answer;
+      return new Response(null, { status, headers });
+    }
+    return Object.defineProperty(new Response(file, { status: 206, headers: { "content-range": `bytes 0-${file.length - 1}/${file.length}`, etag: '"v1"' } }), "url", { value: String(input) });
+  };
+  return { fetch: scripted as typeof fetch, times };
+}
+
+/** The gaps between successive entries of `times`. */
+const gaps = (times: readonly number[]) => times.slice(1).map((t, i) => t - times[i]!);
+
+describe("waits between retries", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
+
+  /** Opens a source through `fetch` on a fake clock, running its timers until the opening settles. */
+  async function openOnFakeClock(fetch: typeof globalThis.fetch, retries: number, timeout?: number): Promise<unknown> {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"], now: 0 });
+    const settled = httpSource("http://ndpack.invalid/file.bin", { fetch, retries, ...(timeout === undefined ? {} : { timeout }) }).then(
+      (source) => source,
+      (error: unknown) => error,
+    );
+    await vi.runAllTimersAsync();
+    return settled;
+  }
+
+  test.each([
+    [0, [50, 100, 200]],
+    [0.5, [75, 150, 300]],
+  ])("the fetch is asked again after 100 ms, 200 ms, 400 ms, each cut by the jitter (Math.random() = %d): %j", async (random, expected) => {
+    vi.spyOn(Math, "random").mockReturnValue(random);
+    const { fetch, times } = scriptedFetch(503, 503, 503, 503);
+    const error = await openOnFakeClock(fetch, 3);
+    expect((error as NdpackError).status).toBe(503);
+    expect(gaps(times)).toEqual(expected);
+  });
+
+  test.each([408, 429, 500, 502, 503, 504])("HTTP %i is transient: retried after the backoff, then the file is read", async (status) => {
+    vi.spyOn(Math, "random").mockReturnValue(0);
+    const { fetch, times } = scriptedFetch(status, status);
+    const source = await openOnFakeClock(fetch, 3);
+    expect((source as { size: number }).size).toBe(1000);
+    expect(gaps(times)).toEqual([50, 100]);
+  });
+
+  test.each([400, 401, 403, 404, 410, 416])("HTTP %i is not retried", async (status) => {
+    const { fetch, times } = scriptedFetch(status);
+    const error = await openOnFakeClock(fetch, 3);
+    expect((error as NdpackError).status).toBe(status);
+    expect(times).toHaveLength(1);
+  });
+
+  test("Retry-After, in seconds or as a date, is waited for when it asks for longer than the backoff; a shorter or unreadable one leaves the backoff", async () => {
+    vi.spyOn(Math, "random").mockReturnValue(0);
+    const { fetch, times } = scriptedFetch(
+      [429, { "retry-after": "2" }],
+      [503, { "retry-after": new Date(2000 + 50 + 3000).toUTCString() }], // 3 s after the second request
+      [429, { "retry-after": "0" }],
+      [503, { "retry-after": "soon" }],
+    );
+    const source = await openOnFakeClock(fetch, 4);
+    expect((source as { size: number }).size).toBe(1000);
+    expect(gaps(times)).toEqual([2000, 3000, 200, 400]);
+  });
+
+  test("a Retry-After longer than the timeout is not waited for: the failure is thrown at once, saying why; up to the timeout, it is waited for", async () => {
+    const { fetch, times } = scriptedFetch([429, { "retry-after": "31" }]);
+    const error = (await openOnFakeClock(fetch, 3)) as NdpackError;
+    expect([error.code, error.status, error.limit]).toEqual(["HTTP_ERROR", 429, "timeout"]);
+    expect(error.message).toMatch(/Retry-After asks for 31 s, longer than the timeout of 30000 ms/);
+    expect(times).toEqual([0]);
+    vi.useRealTimers();
+    const atTimeout = scriptedFetch([503, { "retry-after": "5" }]);
+    expect(((await openOnFakeClock(atTimeout.fetch, 3, 5000)) as { size: number }).size).toBe(1000);
+    expect(gaps(atTimeout.times)).toEqual([5000]);
   });
 });
 

@@ -4,6 +4,7 @@ import { decode, encode, NdpackError, type ArraysInput, type EncodeOptions, type
 import { decodeMessages, decodeStream, encodeStream } from "../src/streams.js";
 import { crc32 } from "../src/crc32.js";
 import { failure as syncFailure, noise } from "./helpers/common.js";
+import { heldStream, settlesWithin, twoArrayMessage } from "./helpers/held-stream.js";
 
 
 const concat = (chunks: readonly Uint8Array[]): Uint8Array => {
@@ -210,6 +211,35 @@ describe("decodeStream", () => {
     await new Promise((r) => setTimeout(r, 5));
     release(null);
     expect((await end).done).toBe(true);
+  });
+
+  test.each([
+    ["small", 3],
+    ["large (80,000 bytes)", 20_000],
+  ])("a %s first array is handed out, values whole, before any byte of the second is sent (a source that holds the rest back)", async (_, aLength) => {
+    const { bytes, bStart, a, b } = twoArrayMessage(aLength);
+    const held = heldStream(bytes);
+    held.release(bStart);
+    const stream = decodeStream(held.source);
+    try {
+      expect((await stream.header()).names).toEqual(["a", "b"]);
+      const first = stream.next();
+      expect(await settlesWithin(first), "`a` was not handed out with all its bytes at hand").toBe(true);
+      const array = (await first).value as NdArray;
+      expect(array.name).toBe("a");
+      expectBytes(array.data, a);
+      expect(held.given).toBe(bStart);
+      const second = stream.next();
+      expect(await settlesWithin(second)).toBe(false);
+      held.release(bytes.length - 1);
+      expect(await settlesWithin(second)).toBe(false); // its last byte is missing
+      held.end();
+      expectBytes(((await second).value as NdArray).data, b);
+      expect((await stream.next()).done).toBe(true);
+    } finally {
+      held.end();
+      await stream.cancel();
+    }
   });
 
   test("CHECKSUM names the damaged array after the intact ones came out; verify: false skips the check", async () => {

@@ -17,7 +17,9 @@
  * or size that differs), TRUNCATED (a body shorter than its range, or cut off), IO_ERROR (no
  * answer: connection refused or reset), TIMEOUT (no complete answer within `timeout` ms), ABORTED
  * (the caller's signal; its reason is the `cause`). 5xx, 408, 429, IO_ERROR, TRUNCATED and TIMEOUT
- * are transient: retried `retries` times, waiting 100 ms, 200 ms, 400 ms... (with jitter) between.
+ * are transient: retried `retries` times, waiting 100 ms, 200 ms, 400 ms... (with jitter) between, or
+ * longer when the answer's `Retry-After` (seconds or a date) asks for longer; an answer that asks
+ * for longer than `timeout` is not retried.
  * Errors name the URL without its query: a presigned URL's signature stays out of logs.
  *
  * Cross-origin servers must allow the `Range` request header and expose `Content-Range` and
@@ -53,7 +55,12 @@ export interface HttpSourceOptions {
   readonly headers?: HttpHeaders;
   /** The `fetch` to use (default: the global one): a proxy agent, a test double, an instrumented client. */
   readonly fetch?: typeof fetch;
-  /** Times a transient failure (5xx, 408, 429, reset, truncated body, timeout) is retried (default 3). */
+  /**
+   * Times a transient failure (5xx, 408, 429, reset, truncated body, timeout) is retried (default 3),
+   * after 100 ms, 200 ms, 400 ms... (half to all of it, at random), or after what the answer's
+   * `Retry-After` asks for when that is longer; an answer whose `Retry-After` asks for longer than
+   * `timeout` is not retried.
+   */
   readonly retries?: number;
   /** Milliseconds one request may take, body included, before it fails with TIMEOUT (default 30 000; any value past 2^31 - 1, the longest timer, about 24.8 days, is that). */
   readonly timeout?: number;
@@ -336,7 +343,21 @@ export function withoutQuery(url: string): string {
 }
 
 function httpError(response: Response, url: string): NdpackError {
-  return httpFailure("HTTP_ERROR", url, `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`, { status: response.status });
+  const error = httpFailure("HTTP_ERROR", url, `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`, { status: response.status });
+  const wait = retryAfterMs(response.headers.get("retry-after"));
+  if (wait !== undefined) retryAfter.set(error, wait);
+  return error;
+}
+
+/** The wait (ms) the `Retry-After` of the answer behind an HTTP_ERROR asked for. */
+const retryAfter = new WeakMap<NdpackError, number>();
+
+/** A `Retry-After` (RFC 9110 §10.2.3: seconds, or an HTTP date) in milliseconds from now; `undefined` when absent or unreadable. */
+function retryAfterMs(value: string | null): number | undefined {
+  const text = value?.trim() ?? "";
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const date = text === "" ? NaN : Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
 function fileChanged(url: string, why: string): NdpackError {
@@ -396,27 +417,39 @@ function isTransient(error: unknown): boolean {
   return error.code === "IO_ERROR" || error.code === "TRUNCATED" || error.code === "TIMEOUT";
 }
 
-/** Runs `attempt`, again after a transient failure (up to `retries` times), with exponential backoff. */
+/**
+ * Runs `attempt`, again after a transient failure (up to `retries` times), with exponential
+ * backoff, or after the answer's `Retry-After` when it asks for longer: at most `timeout`, else the
+ * failure is thrown at once (waiting less than the server asked would only be refused again).
+ */
 async function withRetries<T>(settings: Settings, signal: AbortSignal | undefined, attempt: () => Promise<T>): Promise<T> {
   for (let retry = 0; ; retry++) {
     try {
       return await attempt();
     } catch (error) {
       if (retry >= settings.retries || !isTransient(error)) throw error;
-      await backoff(FIRST_BACKOFF_MS * 2 ** retry, [settings.signal, signal]);
+      const asked = retryAfter.get(error as NdpackError) ?? 0;
+      if (asked > settings.timeout) {
+        const { code, message, status, url } = error as NdpackError;
+        throw new NdpackError(code, `${message} (not retried: its Retry-After asks for ${Math.ceil(asked / 1000)} s, longer than the timeout of ${settings.timeout} ms)`, { status, url, limit: "timeout", cause: error });
+      }
+      await backoff(FIRST_BACKOFF_MS * 2 ** retry, asked, [settings.signal, signal]);
     }
   }
 }
 
-/** Waits about `ms` (between half and all of it, so that many clients do not retry in step); an abort ends the wait early. */
-function backoff(ms: number, signals: readonly (AbortSignal | undefined)[]): Promise<void> {
+/**
+ * Waits about `ms` (between half and all of it, so that many clients do not retry in step), and at
+ * least `atLeast`; an abort ends the wait early.
+ */
+function backoff(ms: number, atLeast: number, signals: readonly (AbortSignal | undefined)[]): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
       for (const s of signals) s?.removeEventListener("abort", done);
       resolve();
     };
-    const timer = setTimeout(done, ms * (0.5 + Math.random() / 2));
+    const timer = setTimeout(done, Math.max(ms * (0.5 + Math.random() / 2), atLeast));
     for (const s of signals) s?.addEventListener("abort", done);
     if (signals.some((s) => s?.aborted)) done();
   });

@@ -13,17 +13,19 @@ import type { AddressInfo } from "node:net";
  * - `short`: a 206 whose Content-Length (and body) is half of what its Content-Range says;
  * - `cut`: a 206 announcing every byte, then the connection closes half-way through the body;
  * - `hang`: no answer, the connection left open;
- * - `503`: 503 Service Unavailable;
+ * - `503`, `408`, `429`: that status (Service Unavailable, Request Timeout, Too Many Requests);
  * - `whole`: a 206 of the whole file, whatever the range asked for;
  * - `long`: a 206 with the right Content-Range and a longer body;
  * - `no-range`: a 206 without Content-Range.
  */
-export type Fault = "reset" | "short" | "cut" | "hang" | "503" | "whole" | "long" | "no-range";
+export type Fault = "reset" | "short" | "cut" | "hang" | "503" | "408" | "429" | "whole" | "long" | "no-range";
 
 export interface FaultyServer {
   readonly url: string;
   /** Requests received so far. */
   readonly requests: number;
+  /** When each request was received (`performance.now()`), in order. */
+  readonly arrivals: readonly number[];
   /** Most requests that were open at once (received, not yet answered in full). */
   readonly mostOpen: number;
   /** Holds every answer this many milliseconds before sending it (default 0), so that requests overlap. */
@@ -39,11 +41,13 @@ export interface FaultyServer {
 export async function startFaultyServer(file: Uint8Array, etag = '"v1"'): Promise<FaultyServer> {
   const faults: Fault[] = [];
   let requests = 0;
+  const arrivals: number[] = [];
   let open = 0;
   let mostOpen = 0;
   let holdMs = 0;
   const serve = (request: IncomingMessage, response: ServerResponse) => {
     requests++;
+    arrivals.push(performance.now());
     mostOpen = Math.max(mostOpen, ++open);
     response.once("close", () => open--);
     if (holdMs > 0) setTimeout(() => answer(request, response), holdMs);
@@ -53,7 +57,7 @@ export async function startFaultyServer(file: Uint8Array, etag = '"v1"'): Promis
     const fault = faults.shift();
     if (fault === "reset") return request.socket.resetAndDestroy();
     if (fault === "hang") return;
-    if (fault === "503") return response.writeHead(503).end();
+    if (fault === "503" || fault === "408" || fault === "429") return response.writeHead(Number(fault)).end();
     const match = /^bytes=(\d+)-(\d+)$/.exec(request.headers.range ?? "");
     if (match === null) return response.writeHead(200, { "content-length": file.length, etag }).end(file);
     if (fault === "whole") return response.writeHead(206, { "content-range": `bytes 0-${file.length - 1}/${file.length}`, "content-length": file.length, etag }).end(file);
@@ -81,6 +85,7 @@ export async function startFaultyServer(file: Uint8Array, etag = '"v1"'): Promis
     get requests() {
       return requests;
     },
+    arrivals,
     get mostOpen() {
       return mostOpen;
     },

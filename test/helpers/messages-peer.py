@@ -9,13 +9,20 @@ Usage: python3 messages-peer.py PORT MODE [ARGS]
   hang N             sends messages 0..N-1 and the first half of message N, prints "ready" and
                      waits to be killed
   consume            reads messages until the stream ends; prints a JSON report
+  cuts SPLIT ENDS    reads the messages of SPLIT (0 or 1) connections whose every read is
+                     acknowledged (the bytes received so far, 8 bytes little-endian, go back to the
+                     server, which sends its next piece only then, so each piece is read apart),
+                     then of ENDS more connections, one after another, each to its end; prints one
+                     JSON line per connection: its messages' digests and the error that ended it
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
+import struct
 import sys
 import time
 
@@ -26,8 +33,55 @@ import ndpack  # noqa: E402
 from message_cases import case_message, case_mismatch  # noqa: E402
 
 
+class AckingSocket(socket.socket):
+    """A socket (read_messages takes its socket path) that tells its peer, after each read, how
+    many bytes it has received in all."""
+
+    received = 0
+
+    def recv_into(self, buffer, nbytes=0, flags=0):
+        n = super().recv_into(buffer, nbytes, flags)
+        self.received += n
+        if n:
+            self.sendall(struct.pack("<Q", self.received))
+        return n
+
+
+def digest(message) -> str:
+    """``k|name:dtype:shape:sha1|...`` of a message of the cuts test (message-cuts in
+    messages-tcp.test.ts computes the same)."""
+    parts = [str(message.metadata["k"])]
+    for name in message.keys():
+        a = message[name]
+        shape = ",".join(str(d) for d in a.shape)
+        parts.append(f"{name}:{a.dtype}:{shape}:{hashlib.sha1(a.tobytes()).hexdigest()}")
+    return "|".join(parts)
+
+
+def read_cuts(sock) -> dict:
+    """The digests of a connection's messages (each distinct one once, and the sequence of their
+    indices) and the error that ended the stream."""
+    kinds: dict[str, int] = {}
+    sequence = []
+    error = None
+    try:
+        for message in ndpack.read_messages(sock):
+            sequence.append(kinds.setdefault(digest(message), len(kinds)))
+    except ndpack.NdpackError as ex:
+        error = {"code": ex.code, "recoverable": ex.recoverable, "messageIndex": ex.message_index}
+    return {"kinds": list(kinds), "sequence": sequence, "error": error}
+
+
 def main() -> None:
     port, mode, args = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+    if mode == "cuts":
+        for k in range(int(args[0]) + int(args[1])):
+            with socket.create_connection(("127.0.0.1", port)) as plain:
+                sock = AckingSocket(fileno=plain.detach()) if k < int(args[0]) else plain
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each ack at once
+                with sock:
+                    print(json.dumps(read_cuts(sock)), flush=True)
+        return
     sock = socket.create_connection(("127.0.0.1", port))
     if mode == "produce":
         count = int(args[0])
