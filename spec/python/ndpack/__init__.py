@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 from . import reference
 from ._formats import format_reader, open_file
-from ._io import io_error, is_url
+from ._io import io_error, is_url, local_path
 from ._messages import MessageReader, MessageWriter, read_messages
 from ._npy import NpyReader
 from ._npz import NpzReader
@@ -93,6 +93,7 @@ def load(source, **options) -> NdpackFile:
     """A memory-mapped ``NdpackFile`` for a path (or the file of a buffer, as ``loads``). Options:
     ``verify``, ``copy``, ``raw_bits`` and the limits of ``ndpack.reference``. A path that cannot
     be opened is IO_ERROR (the OSError is its ``__cause__``), as for ``open``."""
+    source = local_path(source)
     if is_url(source):
         raise NdpackError("INVALID_ARGUMENT", "load reads local files; ndpack.open reads URLs")
     if isinstance(source, (str, os.PathLike)):
@@ -111,6 +112,7 @@ def verify(source, **limits) -> dict:
     every shard against the index and every record, a .npz file's structure and every member's
     CRC-32, a .npy or .safetensors file's structure (they have no CRC-32s).
     A path that cannot be read is IO_ERROR, the OSError as its cause."""
+    source = local_path(source)
     if isinstance(source, (str, os.PathLike)) and _read_by_its_reader(source):
         try:
             reader = open(source, **limits)
@@ -180,6 +182,7 @@ def open(location, *, storage_options=None, retries=None, timeout=None,  # noqa:
                           f"{type(location).__name__} (ndpack.loads reads bytes)") from None
     if isinstance(location, bytes):
         location = name
+    location = name = local_path(name) if is_url(name) else name
     options = dict(storage_options=storage_options, retries=retries, timeout=timeout,
                    raw_bits=raw_bits, **limits)
     # A URL's query and fragment (a presigned URL's signature) are not part of its file name.

@@ -27,10 +27,31 @@ def is_url(location) -> bool:
     return isinstance(location, str) and "://" in location
 
 
+def local_path(location):
+    """The path of a ``file://`` URL given as a string (percent-decoded, as TypeScript's ``toPath``
+    reads it; INVALID_ARGUMENT for one naming another host), so that ``save``, ``load`` and
+    ``open`` take it as a path (``save`` wrote to a relative path ``file:/...``); any other
+    location as it is."""
+    if not (isinstance(location, str) and location[:7].lower() == "file://"):
+        return location
+    from urllib.parse import unquote
+    from urllib.parse import urlsplit as split
+
+    try:
+        parts = split(location)
+    except ValueError as ex:
+        raise NdpackError("INVALID_ARGUMENT", f"{shown_url(location)} is not a URL ({ex})") \
+            from None
+    if parts.netloc not in ("", "localhost") or "%2f" in parts.path.lower():
+        raise NdpackError("INVALID_ARGUMENT", f"{shown_url(location)} names no local file (a "
+                          "host, or an encoded separator)")
+    return unquote(parts.path)
+
+
 #: A URL in a text: its scheme, credentials (user:password@), the rest up to a query or fragment,
 #: and them.
-_URL_IN_TEXT = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?:[^\s/?#@'\"]*@)?([^\s?#'\"]*)"
-                          r"(?:[?#][^\s'\"]*)?")
+_URL_IN_TEXT = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?:[^\s/?#'\"]*@)?([^\s?#'\"]*)"
+                          r"(?:[?#][^\s'\")]*)?")  # credentials: up to the authority's last @
 
 
 def shown_url(text) -> str:
@@ -219,10 +240,6 @@ class FsspecSource:
     aiohttp session) serves the process that made it only; the identity checked stays the one
     recorded at open."""
 
-    #: Reads may run in threads at once (each is a request): readers that know several ranges
-    #: ahead read them so (a .npz's member heads).
-    concurrent_reads = True
-
     def __init__(self, url: str, storage_options: dict | None = None):
         try:
             import fsspec  # noqa: F401 (missing: the message names the extra to install)
@@ -360,8 +377,19 @@ class HttpSource(FsspecSource):
     file's own bytes (``Accept-Encoding: identity``); a compressed answer all the same is
     RANGE_NOT_SUPPORTED (a 200) or HTTP_ERROR (a 206: a range of other bytes)."""
 
+    #: Reads may run in threads at once (each is a request on fsspec's event loop): readers that
+    #: know several ranges ahead read them so (a .npz's member heads). Not every fsspec
+    #: filesystem takes that (tar://, ftp://: one file position), so FsspecSource does not say it.
+    concurrent_reads = True
+
     def __init__(self, url: str, storage_options: dict | None = None, *, retries=None,
                  timeout=None):
+        from urllib.parse import urlsplit
+
+        if "@" in urlsplit(url).netloc:  # as TypeScript's parseUrl (fetch refuses such URLs)
+            raise NdpackError("INVALID_ARGUMENT", f"{shown_url(url)}: a URL with a user name or "
+                              "password (user:password@); send credentials in an Authorization "
+                              "header (storage_options={'headers': {...}})")
         self._retries, self._timeout = check_http_options(retries, timeout)
         super().__init__(url, storage_options)
         info = self._info
@@ -607,7 +635,7 @@ def check_target(target, follow_symlinks: bool = False) -> tuple[str, int | None
     name a regular file or nothing. A symbolic link is refused unless ``follow_symlinks``, and then
     the file it points to must be regular; directories, devices, FIFOs and sockets are always
     refused (NOT_REGULAR_FILE). Only the permission bits (0o777) of a replaced file are kept."""
-    shown = os.fspath(target)
+    shown = os.fspath(local_path(target))
     if isinstance(shown, bytes):
         shown = os.fsdecode(shown)
     if shown.endswith(("/", os.sep)):

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from . import reference
 from ._crc32 import crc32, crc32_combine
 from ._npy import NPY_MAX_HEADER_BYTES, check_void_dtype, npy_layout
-from ._reader import VERIFY_PIECE, Reader
+from ._reader import VERIFY_PIECE, Reader, check_verify
 from ._zip import (ZipEntry, check_inflated_size, check_member_crc, inflate_exactly,
                    inflate_prefix, zip_directory)
 from .reference import ArrayInfo, NdpackError
@@ -332,7 +332,7 @@ class NpzReader(Reader):
         e = self.info(name)
         self._check_open()
         entry, array_start = self._members[self._index[name]]
-        if entry.method == "stored" and not verify:
+        if not check_verify(verify) and entry.method == "stored":
             return self._array(e, self._read(e.start, e.byte_length), copy)
         owned = None
         if entry.method == "deflate":

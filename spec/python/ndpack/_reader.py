@@ -72,6 +72,14 @@ def read_exactly(source, offset: int, length: int, size: int, location=None):
     return data
 
 
+def check_verify(verify) -> bool:
+    """``verify``, which must be True or False: INVALID_ARGUMENT for anything else (``verify=0``
+    or None must not quietly skip the checks; TypeScript's ``booleanOption``)."""
+    if verify is not True and verify is not False:
+        raise NdpackError("INVALID_ARGUMENT", f"verify must be True or False, got {verify!r}")
+    return verify
+
+
 def check_file_length(size: int, end: int, what: str, array: str | None = None) -> None:
     """TRUNCATED or TRAILING_BYTES unless a file of ``size`` bytes ends where its header says,
     at ``end`` (.npy and .safetensors files, and .npz members: their arrays fill them to the end).
@@ -200,7 +208,8 @@ class Reader(Mapping):
         return self.read(name)
 
     def __repr__(self) -> str:
-        return f"<ndpack.{type(self).__name__} {self.location!r}: {len(self)} arrays, {self.size} bytes>"
+        return (f"<ndpack.{type(self).__name__} {shown_url(self.location)!r}: {len(self)} arrays, "
+                f"{self.size} bytes>")
 
     def __reduce__(self):  # a reader travels (to Dask workers) as the arguments that open it
         from ._formats import reopen_file  # (that module builds on this one)
@@ -238,7 +247,7 @@ class Reader(Mapping):
         its own, never a view of the file: a file changed since it was opened is FILE_CHANGED."""
         e = self.info(name)
         self._check_open()
-        if verify:
+        if check_verify(verify):
             record = self._read(e.start, self._record_end(e) - e.start)
             reference.check_record(e, self.checksum, record)
             stored = record[: e.byte_length]
@@ -264,10 +273,11 @@ class Reader(Mapping):
                                       or not isinstance(bound, (int, np.integer))):
                 raise NdpackError("INVALID_ARGUMENT", f"read_rows of {name!r}: start and stop "
                                   f"are row numbers (int or None), got {bound!r}", array=name)
+        check_verify(verify)
         rows = e.shape[0]
         start, stop, _ = slice(start, stop).indices(rows)
         stop = max(start, stop)
-        if (start, stop) == (0, rows) or e.codec != "none" or (e.order == "F" and len(e.shape) > 1):
+        if (start, stop) == (0, rows) != (0, 0) or e.codec != "none" or (e.order == "F" and len(e.shape) > 1):
             return self.read(name, verify=verify, copy=copy)[start:stop]
         row_bytes = e.nbytes // rows if rows else 0
         part = e._replace(shape=(stop - start,) + tuple(e.shape[1:]),

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import reference
 from ._io import (AtomicFile, FileSource, check_target, fsync_dir, is_url,
-                  open_source, shown_url, with_lock)
+                  local_path, open_source, shown_url, with_lock)
 from ._reader import OPEN_OPTIONS, Reader, close_quietly
 from ._safetensors import SafetensorsReader
 from ._writer import FOREIGN_EXTENSIONS, Writer, declared_entries, out_of_order
@@ -382,7 +382,8 @@ class SetReader(Mapping):
         return self.read(name)
 
     def __repr__(self) -> str:
-        return f"<ndpack.SetReader {self.location!r}: {len(self)} arrays in {len(self.shards)} shards>"
+        return (f"<ndpack.SetReader {shown_url(self.location)!r}: {len(self)} arrays in "
+                f"{len(self.shards)} shards>")
 
     def __reduce__(self):
         return _reopen_set, (self.location, {**self._options,
@@ -590,6 +591,7 @@ class SetWriter:
 
     def __init__(self, index_path, arrays, *, metadata=None, max_shard_size=DEFAULT_MAX_SHARD_SIZE,
                  **file_options):
+        index_path = local_path(index_path)
         if is_url(index_path):
             raise NdpackError("INVALID_ARGUMENT", "sets are written to local folders")
         self.index_path = os.path.abspath(os.fspath(index_path))

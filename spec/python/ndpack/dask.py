@@ -16,9 +16,8 @@ with the stored one, and checks the padding after the record, in one task per ar
 every chunk of that array depends. A corrupt chunk therefore fails the computation with
 ``NdpackError`` code CHECKSUM (damaged padding: BAD_PADDING) before any chunk of that array is
 handed on. The price is a second read of each byte and the CRC computation (about 1 GB/s per
-core), once per process: a process where the check passed skips it when the same arrays are
-computed again (``to_ndpack``'s windows; a ``compute`` after another). ``verify=False`` skips
-both, for files checked otherwise (``ndpack verify``). Bytes
+core), at every computation (``to_ndpack``'s windows excepted: a process checks each array once
+per call). ``verify=False`` skips both, for files checked otherwise (``ndpack verify``). Bytes
 changed after the CRC tasks ran are not handed on either: every read checks the file against its
 identity when opened (FILE_CHANGED), a local file's too.
 Compressed and F-order arrays are one chunk, read whole and verified by ``Reader.read`` when the
@@ -61,7 +60,7 @@ from . import reference
 from ._crc32 import crc32, crc32_combine
 from ._formats import open_file
 from ._io import shown_url
-from ._reader import Reader, array_dtype
+from ._reader import Reader, array_dtype, check_verify
 from ._sets import SetReader, SetWriter
 from ._writer import Writer
 from .reference import NdpackError
@@ -179,47 +178,53 @@ class _File:
             _release(entry)
 
 
-#: Checks that passed in this process, by the key of their task, most recent last (at most
-#: CHECKS_KEPT): a graph computed again (``to_ndpack``'s windows, each one ``dask.compute``; a
-#: ``compute`` after a ``persist``) reads an array once for its CRC-32, not once per computation.
-#: The key is one ``from_ndpack`` call's: an array read anew checks anew (as xarray's datasets
-#: do), since a file's identity cannot tell a rewrite within its clock's resolution.
-_CHECKED: OrderedDict[str, None] = OrderedDict()
+#: Checks that passed during the ``to_ndpack`` calls running in this process, by the key of their
+#: task: ``to_ndpack`` computes window after window (each one ``dask.compute``), and reads each
+#: array once for its CRC-32, not once per window. Only there: any other computation checks again
+#: (a file rewritten since, with the same size within its clock's resolution, or on a server that
+#: gives no validator, keeps its identity; its CRC-32 does not). Emptied when the last such call
+#: ends.
+_CHECKED: set[str] = set()
 _CHECKED_LOCK = threading.Lock()
-CHECKS_KEPT = 4096
+_WRITES_RUNNING = 0  # to_ndpack calls running in this process
+
+
+@contextmanager
+def _checks_kept_while_writing() -> Iterator[None]:
+    global _WRITES_RUNNING
+    with _CHECKED_LOCK:
+        _WRITES_RUNNING += 1
+    try:
+        yield
+    finally:
+        with _CHECKED_LOCK:
+            _WRITES_RUNNING -= 1
+            if not _WRITES_RUNNING:
+                _CHECKED.clear()
 
 
 class _Passed:
-    """Whether one array's check (the task ``key``) passed in this process (``_CHECKED``)."""
+    """Whether one array's check (the task ``key``) passed during the ``to_ndpack`` calls running
+    in this process (``_CHECKED``); always false in any other computation."""
 
     __slots__ = ("key",)
 
     def __init__(self, key: str):
         self.key = key
 
-    def __getstate__(self):
-        return self.key
-
-    def __setstate__(self, key):
-        self.key = key
-
     def __bool__(self) -> bool:
         with _CHECKED_LOCK:
-            if self.key in _CHECKED:
-                _CHECKED.move_to_end(self.key)
-                return True
-        return False
+            return bool(_WRITES_RUNNING) and self.key in _CHECKED
 
     def record(self) -> None:
         with _CHECKED_LOCK:
-            _CHECKED[self.key] = None
-            while len(_CHECKED) > CHECKS_KEPT:
-                _CHECKED.popitem(last=False)
+            if _WRITES_RUNNING:
+                _CHECKED.add(self.key)
 
 
 def _chunk_crc(file: _File, name: str, start: int, stop: int, passed: _Passed) -> tuple | None:
     """The CRC-32 of bytes ``[start, stop)`` of ``name``'s payload and their length; None,
-    nothing read, when the array's check passed in this process already."""
+    nothing read, when the array's check passed in this ``to_ndpack`` call already."""
     if passed:
         return None
     with file.reader() as reader:
@@ -229,7 +234,7 @@ def _chunk_crc(file: _File, name: str, start: int, stop: int, passed: _Passed) -
 def _check_record(file: _File, name: str, passed: _Passed, parts: list) -> None:
     """Section 9 step 22 for ``name``: its payload's CRC-32, combined from its chunks' ``parts``,
     against the stored one (CHECKSUM), and the padding after it (BAD_PADDING)."""
-    if passed or None in parts:  # a part was skipped: the check passed here before
+    if passed or None in parts:  # a part was skipped: the check passed in this to_ndpack call
         return
     crc = 0
     for part_crc, length in parts:
@@ -335,6 +340,7 @@ def from_ndpack(source, name=None, *, chunks="auto", verify: bool = True, storag
     limits are ``ndpack.open``'s; a reader brings its own (INVALID_ARGUMENT when they are given
     with it), which every task that opens the file again uses."""
     reference._check_limits(limits, "from_ndpack", FROM_NDPACK_OPTIONS)
+    check_verify(verify)
     if isinstance(source, (Reader, SetReader)):
         if (storage_options is not None or retries is not None or timeout is not None
                 or raw_bits or limits):
@@ -373,7 +379,8 @@ def to_ndpack(arrays, target, *, metadata=None, window: int | None = None, max_s
     then written, so memory holds at most ``window`` blocks. The file appears (atomically) only
     when complete. Each window is one ``dask.compute``: what windows share is computed for each
     (a reduction such as ``x / x.std()``'s ``x.std()``: persist or compute it first), but for the
-    CRC-32 checks of ``from_ndpack`` arrays, done once per process. ``compute_options`` go to ``dask.compute`` (``scheduler=...``; with
+    CRC-32 checks of ``from_ndpack`` arrays, done once per process and call (with the threaded
+    scheduler, once). ``compute_options`` go to ``dask.compute`` (``scheduler=...``; with
     ``"processes"``, pass a ``pool`` too, or each window starts a new pool of processes); other
     options (``alignment``, ``byte_order``, ``checksum``) are ``save``'s."""
     if not isinstance(arrays, dict):
@@ -395,7 +402,7 @@ def to_ndpack(arrays, target, *, metadata=None, window: int | None = None, max_s
     else:
         writer = Writer(target, declared, metadata=metadata, **file_options)
     window = window or os.cpu_count() or 1
-    with writer:
+    with writer, _checks_kept_while_writing():
         for name, a in prepared.items():
             # Blocks of 0 bytes are neither computed nor written: the streaming writer completes
             # an array of 0 bytes by itself, and an array once its last byte is written.

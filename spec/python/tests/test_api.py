@@ -337,6 +337,20 @@ def test_read_rows_of_every_row_is_verified_as_read_is_unless_verify_is_False(tm
         assert (info.value.code, info.value.array) == ("CHECKSUM", "x")
     assert r.read_rows("x", 0, 10, verify=False)[5, 5] != 55
     assert r.read_rows("x", 5, 6)[0, 5] != 55  # a part of the array cannot be checked
+    assert r.read_rows("x", 3, 3).shape == (0, 10)  # no rows: nothing read, nothing to check
+    # verify takes True or False only: 0 or None must not quietly skip the check.
+    for flag in (0, 1, None, "yes"):
+        for call in (lambda: r.read("x", verify=flag), lambda: r.read_rows("x", verify=flag)):
+            with pytest.raises(NdpackError) as info:
+                call()
+            assert info.value.code == "INVALID_ARGUMENT"
+
+
+def test_read_rows_of_an_array_of_no_rows_reads_and_checks_nothing(tmp_path):
+    # As TypeScript's readRows: rows 0 to 0 are no part of any payload.
+    path = tmp_path / "e.ndp"
+    ndpack.save(path, {"e": np.zeros((0, 3)), "x": np.arange(5.0)})
+    assert ndpack.open(path).read_rows("e", 0, 0).shape == (0, 3)
 
 
 def test_open_read_of_non_zero_padding_is_BAD_PADDING(tmp_path):

@@ -596,3 +596,18 @@ def test_a_members_npy_header_is_checked_and_named():
 def test_a_file_named_npz_that_is_no_zip_is_BAD_MAGIC(tmp_path):
     (tmp_path / "x.npz").write_bytes(b"not a zip at all, whatever its name")
     expect("BAD_MAGIC", lambda: ndpack.open(tmp_path / "x.npz"))
+
+
+def test_an_npz_in_a_tar_is_read_one_read_at_a_time(tmp_path):
+    # fsspec's tar:// (one file position) is not a source that takes concurrent reads: its
+    # member heads were read by 4 threads at once, and opens failed with HEADER_INVALID.
+    import tarfile
+
+    layers = {f"layer{i}": np.full((256, 256), i, "f4") for i in range(60)}  # heads far apart
+    np.savez(tmp_path / "big.npz", **layers)
+    with tarfile.open(tmp_path / "a.tar", "w") as tar:
+        tar.add(tmp_path / "big.npz", arcname="big.npz")
+    for _ in range(10):
+        with ndpack.open(f"tar://big.npz::file://{tmp_path}/a.tar") as r:
+            assert list(r) == list(layers)
+            np.testing.assert_array_equal(r["layer59"], layers["layer59"])

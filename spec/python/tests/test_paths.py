@@ -124,3 +124,21 @@ def test_save_refuses_a_set_index_name(tmp_path):
     for name in ("model.safetensors.index.json", "m.ndp.index.json"):
         expect("INVALID_ARGUMENT", lambda name=name: ndpack.save(tmp_path / name, {"a": np.arange(3)}))
     assert os.listdir(tmp_path) == []
+
+
+def test_file_urls_given_as_strings_are_paths_for_save_load_open_and_verify(tmp_path):
+    # As TypeScript's toPath: percent-decoded; save wrote to a relative path "file:/..." before.
+    folder = tmp_path / "a b"
+    folder.mkdir()
+    url = f"file://{folder.as_posix().replace(' ', '%20')}/x.ndp"
+    ndpack.save(url, {"x": np.arange(4.0)})
+    assert (folder / "x.ndp").is_file()
+    np.testing.assert_array_equal(ndpack.load(url)["x"], np.arange(4.0))
+    with ndpack.open(url) as r:
+        np.testing.assert_array_equal(r.read("x"), np.arange(4.0))
+    assert ndpack.verify(url)["ok"]
+    index = f"file://{folder.as_posix().replace(' ', '%20')}/m.ndp.index.json"
+    ndpack.save_set(index, {"y": np.ones(3)})
+    assert list(ndpack.open(index)) == ["y"]
+    expect("INVALID_ARGUMENT", lambda: ndpack.open("file://server/share/x.ndp"))
+    expect("INVALID_ARGUMENT", lambda: ndpack.save("file://server/x.ndp", {"x": np.ones(1)}))
