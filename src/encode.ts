@@ -269,7 +269,7 @@ let lastTag: TypedArrayTag | undefined;
 
 /** The dtype named `dtypeName`, checked to take data of type `tag`. */
 function dtypeTaking(name: string, dtypeName: unknown, tag: TypedArrayTag): DtypeInfo {
-  if (!isDtype(dtypeName)) throw new NdpackError("UNKNOWN_DTYPE", unknownDtypeMessage(dtypeName, `array "${name}"`), { array: name, field: "dtype", actual: String(dtypeName) });
+  if (!isDtype(dtypeName)) throw new NdpackError("UNKNOWN_DTYPE", unknownDtypeMessage(dtypeName, `array "${name}"`), { array: name, field: "dtype", actual: shown(dtypeName) });
   const dtype = DTYPES[dtypeName];
   if (!dtype.accepts.includes(tag)) {
     throw new NdpackError("INVALID_ARGUMENT", `array "${name}": dtype ${dtypeName} takes ${dtype.accepts.join(" or ")} data, got ${tag}`, { array: name, field: "data" });

@@ -652,7 +652,7 @@ function chooseFormat(head: Uint8Array, size: number, options: OpenSourceOptions
   const known = names.length === 1 ? names[0]! : `${names.slice(0, -1).join(", ")} or ${names[names.length - 1]!}`;
   if (options.format !== undefined) {
     const named = formatNamedIn(formats, options.format);
-    if (named === undefined) throw new NdpackError("INVALID_ARGUMENT", `format "${String(options.format)}" is not one of the formats given (${known}); FORMATS of ndpack/interop has them all`, { field: "format" });
+    if (named === undefined) throw new NdpackError("INVALID_ARGUMENT", `format ${shown(options.format)} is not one of the formats given (${known}); FORMATS of ndpack/interop has them all`, { field: "format" });
     return named;
   }
   const format = sniffFormatIn(formats, head, size) ?? (options.name === undefined ? undefined : formatOfNameIn(formats, options.name));

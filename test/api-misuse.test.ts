@@ -171,7 +171,7 @@ describe("values an error message cannot print as they are (a BigInt, which JSON
 
   test.each(HOSTILE)("%s: options of encode, decode and open, the shape, codec and name of an array", async (_, value, text) => {
     const bytes = encode({ a: RAMP });
-    const shown = async (run: () => unknown, code: "INVALID_ARGUMENT" | "BAD_SHAPE" | "UNSUPPORTED_CODEC", field?: string) => {
+    const shown = async (run: () => unknown, code: "INVALID_ARGUMENT" | "BAD_SHAPE" | "UNSUPPORTED_CODEC" | "UNKNOWN_DTYPE", field?: string) => {
       const error = await failure(run, code);
       expect(error.message, error.message).toContain(text);
       if (field !== undefined) expect(error.field).toBe(field);
@@ -184,6 +184,8 @@ describe("values an error message cannot print as they are (a BigInt, which JSON
     await shown(() => encode({ a: { data: RAMP, shape: value } } as never), "BAD_SHAPE", "shape");
     await shown(() => encode({ a: { data: RAMP, codec: value } } as never), "UNSUPPORTED_CODEC", "codec");
     await shown(() => encode(new Map([[value, RAMP]]) as never), "INVALID_ARGUMENT", "name");
+    await shown(() => encode({ a: { data: RAMP, dtype: value } } as never), "UNKNOWN_DTYPE", "dtype");
+    await shown(() => openSource(bytesSource(bytes), { format: value as never }), "INVALID_ARGUMENT", "format");
     await shown(() => open(twoArrayFile(`hostile-${typeof value}-${text.length}.ndp`), { maxHeaderBytes: value as never }), "INVALID_ARGUMENT", "maxHeaderBytes");
     await using reader = await openSource(bytesSource(bytes));
     await shown(() => reader.readRows("a", value as never, 2), "INVALID_ARGUMENT", "start");

@@ -57,6 +57,9 @@ describe("save", () => {
     expect(values((await load(`file://${path}`)).get("a").data)).toEqual([3]);
     await using reader = await open(`FILE://${path}`);
     expect(values((await reader.read("a")).data)).toEqual([3]);
+    // One that is no URL, or names a host: INVALID_ARGUMENT (a raw TypeError, before).
+    await failure(() => open("file://[bad/x.ndp"), "INVALID_ARGUMENT");
+    await failure(() => save("file://server/share/x.ndp", { a: new Int8Array([3]) }), "INVALID_ARGUMENT");
   });
 
   test("saving through a symlink with followSymlinks replaces the file it points to and keeps the link (without it: NOT_REGULAR_FILE, test/write-targets.test.ts)", async () => {

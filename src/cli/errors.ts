@@ -110,7 +110,8 @@ export function errorLine(command: string, error: unknown): string {
 
 /** A file as error lines name it: a URL without its query, fragment and credentials (a presigned URL's signature, a password), as the library's messages name it. */
 function fileShown(file: string): string {
-  return /^https?:\/\//i.test(file) ? withoutQuery(file.replace(/\/\/[^/@?#]*@/, "//")) : file;
+  // Credentials end at the authority's last @, as URL parsers read them.
+  return /^https?:\/\//i.test(file) ? withoutQuery(file.replace(/\/\/[^/?#]*@/, "//")) : file;
 }
 
 /** What `--debug` adds: the stack trace and the chain of causes. */

@@ -73,7 +73,7 @@ export function declareArrays(entries: readonly WriterEntry[], options: EncodeOp
   const details = entries.map((entry: WriterEntry, index) => {
     if (entry === null || typeof entry !== "object") throw new NdpackError("INVALID_ARGUMENT", `entries[${index}] must be an object { name, dtype, shape }`, { field: `entries[${index}]` });
     const name = String(entry.name);
-    if (!isDtype(entry.dtype)) throw new NdpackError("UNKNOWN_DTYPE", unknownDtypeMessage(entry.dtype, `array "${name}"`), { array: name, field: "dtype", actual: String(entry.dtype) });
+    if (!isDtype(entry.dtype)) throw new NdpackError("UNKNOWN_DTYPE", unknownDtypeMessage(entry.dtype, `array "${name}"`), { array: name, field: "dtype", actual: shown(entry.dtype) });
     const dtype = DTYPES[entry.dtype];
     const shape = checkShape(name, entry.shape, dtype);
     if (entry.codec !== undefined && !(CODECS as readonly unknown[]).includes(entry.codec)) {

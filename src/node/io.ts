@@ -18,14 +18,14 @@ export type PathLike = string | URL;
 
 /** The path of a {@link PathLike} (a `file://` URL as a string too, as `http(s)://` strings are URLs), or INVALID_ARGUMENT. */
 export function toPath(path: unknown, field = "path"): string {
-  if (typeof path === "string" && /^file:\/\//i.test(path)) path = new URL(path);
-  if (typeof path === "string" && path.length > 0) return path;
-  if (path instanceof URL && path.protocol === "file:") {
+  const fileUrl = typeof path === "string" && /^file:\/\//i.test(path);
+  if (typeof path === "string" && path.length > 0 && !fileUrl) return path;
+  if ((path instanceof URL && path.protocol === "file:") || fileUrl) {
     try {
-      return fileURLToPath(path);
+      return fileURLToPath(path as string | URL);
     } catch (cause) {
-      // A host (file://server/x) or an encoded separator (%2F): no local path.
-      throw new NdpackError("INVALID_ARGUMENT", `${field} ${path.href} names no local file: ${(cause as Error).message}`, { field, cause });
+      // Not a URL (file://[x), a host (file://server/x) or an encoded separator (%2F): no local path.
+      throw new NdpackError("INVALID_ARGUMENT", `${field} ${path instanceof URL ? path.href : String(path)} names no local file: ${(cause as Error).message}`, { field, cause });
     }
   }
   throw new NdpackError("INVALID_ARGUMENT", `${field} must be a non-empty string or a file: URL, got ${shown(path)}`, { field });
