@@ -15,12 +15,13 @@ import ndpack
 
 @pytest.fixture
 def calls(monkeypatch):
-    """Every os.fsync (the path of the file or folder synced) and os.replace, in order."""
+    """Every os.fsync (the path of the file or folder synced, and its size then) and os.replace,
+    in order."""
     seen = []
     fsync, replace = os.fsync, os.replace
 
     def observed_fsync(fd):
-        seen.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        seen.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"), os.fstat(fd).st_size))
         return fsync(fd)
 
     def observed_replace(src, dst, *args, **kwargs):
@@ -33,14 +34,15 @@ def calls(monkeypatch):
 
 
 def assert_durable(calls, target) -> None:
-    """The temporary file synced, then renamed over ``target``, then ``target``'s folder synced."""
+    """The temporary file synced once all of it was written (its size then is the file's), then
+    renamed over ``target``, then ``target``'s folder synced."""
     target = os.path.realpath(target)
     renames = [c for c in calls if c[0] == "replace" and os.path.realpath(c[2]) == target]
     assert len(renames) == 1, calls
     at = calls.index(renames[0])
     temp = os.path.realpath(renames[0][1])
-    assert ("fsync", temp) in calls[:at], calls
-    assert ("fsync", os.path.dirname(target)) in calls[at + 1:], calls
+    assert ("fsync", temp, os.path.getsize(target)) in calls[:at], calls
+    assert any(c[:2] == ("fsync", os.path.dirname(target)) for c in calls[at + 1:]), calls
 
 
 def test_save_syncs_the_data_before_the_rename_and_the_folder_after(tmp_path, calls):
