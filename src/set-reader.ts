@@ -22,7 +22,7 @@ import { NDPACK_READER } from "./formats/ndpack.js";
 import { SAFETENSORS_READER } from "./formats/safetensors.js";
 import type { FormatName, FormatReader } from "./formats/types.js";
 import { parseUrl } from "./io/http.js";
-import { abortedOr, readExactly, signalOption, type ByteSource, type ReadRequestOptions } from "./io/source.js";
+import { abortable, readExactly, signalOption, type ByteSource, type ReadRequestOptions } from "./io/source.js";
 import { openSource, type NdpackReader, type OpenSourceOptions, type ReadChunksOptions, type ReadManyArraysOptions, type ReadOptions } from "./reader.js";
 import {
   checkIndexSize,
@@ -236,37 +236,37 @@ class ShardedReader implements SetReader {
     return promise;
   }
 
-  /** The reader of `shard`, opened (and checked) once; a failed open is tried again next time. */
-  #reader(shard: SetShard, options: ReadRequestOptions = {}): Promise<NdpackReader> {
-    let opening = this.#shards.get(shard);
-    if (opening === undefined) {
-      opening = this.#open(shard, options);
-      this.#shards.set(shard, opening);
-      opening.then(
-        (reader) => this.#opened.set(shard, reader),
-        () => this.#shards.delete(shard),
-      );
-    }
-    return opening;
+  /**
+   * The reader of `shard`, opened (and checked) once for every caller; a failed open is tried
+   * again next time. The opening is shared, so no caller's signal cancels it (a read without one
+   * joining it failed ABORTED): each caller's wait ends at its own abort (ABORTED).
+   */
+  #reader(shard: SetShard, signal: AbortSignal | undefined): Promise<NdpackReader> {
+    return abortable(signal, () => {
+      let opening = this.#shards.get(shard);
+      if (opening === undefined) {
+        opening = this.#open(shard);
+        this.#shards.set(shard, opening);
+        opening.then(
+          (reader) => this.#opened.set(shard, reader),
+          () => this.#shards.delete(shard),
+        );
+      }
+      return opening;
+    });
   }
 
   /** FORMAT.md §12.3 steps 1 to 5 for one shard. */
-  async #open(shard: SetShard, options: ReadRequestOptions): Promise<NdpackReader> {
-    // The opener's and the shard's sources reject with an aborted signal's reason: ABORTED, as the reader's reads give it.
-    let opened: { source: ByteSource; name: string };
+  async #open(shard: SetShard): Promise<NdpackReader> {
+    const { source, name } = await this.#openShard(shard, {});
     try {
-      opened = await this.#openShard(shard, options);
+      return await this.#checked(shard, source, name);
     } catch (error) {
-      throw abortedOr(options.signal, error);
-    }
-    try {
-      return await this.#checked(shard, opened.source, opened.name, options);
-    } catch (error) {
-      throw inShard(abortedOr(options.signal, error), opened.name);
+      throw inShard(error, name);
     }
   }
 
-  async #checked(shard: SetShard, source: ByteSource, name: string, options: ReadRequestOptions): Promise<NdpackReader> {
+  async #checked(shard: SetShard, source: ByteSource, name: string): Promise<NdpackReader> {
     const count = (bytes: number) => {
       this.#bytesRead += bytes;
       this.#readCount++;
@@ -275,13 +275,13 @@ class ShardedReader implements SetReader {
     try {
       checkShardSize(shard, source.size);
       if (this.index.checked) {
-        head = await readExactly(source, 0, Math.min(source.size, SHARD_FIRST_READ_BYTES), options.signal);
+        head = await readExactly(source, 0, Math.min(source.size, SHARD_FIRST_READ_BYTES));
         count(head.length);
         const end = shardHeaderEnd(shard, head.subarray(0, shardPrefixLength(shard)), source.size, this.#options.maxHeaderBytes);
         if (end > head.length) {
           // An ndpack header is followed by padding up to its data section: take it up to the next page too.
           const upTo = shard.format === "ndpack" ? Math.min(source.size, Math.ceil(end / SHARD_FIRST_READ_BYTES) * SHARD_FIRST_READ_BYTES) : end;
-          const rest = await readExactly(source, head.length, upTo - head.length, options.signal);
+          const rest = await readExactly(source, head.length, upTo - head.length);
           count(rest.length);
           head = concat(head, rest);
         }
@@ -307,13 +307,13 @@ class ShardedReader implements SetReader {
   openShards(names?: readonly string[], options: ReadRequestOptions = {}): Promise<void> {
     return this.#track(async () => {
       const shards = names === undefined ? this.index.shards : [...new Set(names.map((name) => this.#shardOf(name)))];
-      await Promise.all(shards.map((shard) => this.#reader(shard, options)));
+      await Promise.all(shards.map((shard) => this.#reader(shard, options.signal)));
     });
   }
 
   /** Runs `operation` on the reader of `shard`, its errors naming the shard. */
   async #withShard<T>(shard: SetShard, options: ReadRequestOptions, operation: (reader: NdpackReader) => Promise<T>): Promise<T> {
-    const reader = await this.#reader(shard, options);
+    const reader = await this.#reader(shard, options.signal);
     try {
       return await operation(reader);
     } catch (error) {
@@ -350,7 +350,7 @@ class ShardedReader implements SetReader {
     const shard = this.#shardOf(name);
     if (this.#closed) throw new NdpackError("CLOSED", `the reader of the set ${this.path ?? ""} is closed`.trimEnd());
     // Tracked: a shard is not opened once the set is closed (CLOSED), and close waits for an opening.
-    const reader = () => this.#track(() => this.#reader(shard, options));
+    const reader = () => this.#track(() => this.#reader(shard, options.signal));
     return (async function* () {
       const opened = await reader();
       try {

@@ -538,3 +538,18 @@ describe(".npz round trips (fast-check)", () => {
     );
   });
 });
+
+test("opening a .npz whose member heads add up to more than the reader keeps reads them a batch at a time, each once (4,000 deflated members: 24 MB of heads were read at once, the first dropped before use, then read again one by one)", async () => {
+  const random = rng(7);
+  const arrays = Object.fromEntries(Array.from({ length: 4000 }, (_, i) => [`m${i}`, Uint8Array.from({ length: 6000 }, () => Math.floor(random() * 256))]));
+  const bytes = toNpz(arrays, { compress: true });
+  expect(bytes.length).toBeGreaterThan(16 << 20);
+  let reads = 0;
+  const source = { size: bytes.length, read: async (offset: number, length: number) => (reads++, bytes.slice(offset, offset + length)) };
+  await using reader = await openSource(source, { formats: FORMATS });
+  expect(reader.names.length).toBe(4000);
+  expect(reader.bytesRead).toBeLessThan(2 * bytes.length);
+  // The first read, the end, the directory, then batches of coalesced reads of at most 1 MiB: about 2 x 24 (each head is read for its local header, then for its .npy header).
+  expect(reads).toBeLessThan(100);
+  expect(Array.from((await reader.read("m3999")).data as Uint8Array)).toEqual(Array.from(arrays.m3999!));
+});

@@ -179,6 +179,19 @@ describe("laziness", () => {
     expect((await failure(() => open(saved.indexPath, { signal }), "ABORTED")).cause).toBe(reason);
   });
 
+  test("a read joining a shard's opening that another read's signal aborts still reads: the opening is shared, each wait ends at its own abort", async () => {
+    const saved = await saveSet(dir.file(`joined-${counter++}`), { a: noise(10), b: noise(20) }, { maxShardBytes: 16 });
+    for (let round = 0; round < 20; round++) {
+      await using set = await openSet(saved.indexPath);
+      const controller = new AbortController();
+      const cancelled = set.read("a", { signal: controller.signal });
+      const joined = set.read("a");
+      controller.abort(new Error("stop"));
+      await failure(() => cancelled, "ABORTED");
+      expect(Array.from((await joined).data as Float32Array)).toEqual(Array.from(noise(10)));
+    }
+  });
+
 describe("a shard changed after the index was written", () => {
   test("another shard of the same size: FILE_CHANGED before any of its bytes is trusted; the set's other shards read", async () => {
     const folder = dir.file(`swap-${counter++}`);

@@ -100,7 +100,7 @@ function abortedRead(signal: AbortSignal): NdpackError {
 }
 
 /** What a reader throws for `error`, a failure of work the caller's `signal` could cancel: ABORTED (the reason as `cause`) when the signal is aborted and the error is not already an NdpackError (sources reject with the signal's reason). */
-export function abortedOr(signal: AbortSignal | undefined, error: unknown): unknown {
+function abortedOr(signal: AbortSignal | undefined, error: unknown): unknown {
   return signal?.aborted && !isNdpackError(error) ? abortedRead(signal) : error;
 }
 
@@ -148,15 +148,16 @@ function nonNegativeInteger(value: unknown, fallback: number, field: string, min
 
 /**
  * Groups ranges into reads: sorted by offset, a range joins the read before it when it starts at
- * most `maxGap` bytes after that read's end (overlapping ranges always join).
+ * most `maxGap` bytes after that read's end (an overlapping one always does) and the read then
+ * spans at most `maxLength` bytes.
  */
-export function coalesceRanges(ranges: readonly ByteRange[], maxGap = COALESCE_GAP_BYTES): MergedRead[] {
+export function coalesceRanges(ranges: readonly ByteRange[], maxGap = COALESCE_GAP_BYTES, maxLength = Infinity): MergedRead[] {
   const order = ranges.map((_, index) => index).sort((a, b) => ranges[a]!.offset - ranges[b]!.offset);
   const reads: { offset: number; end: number; members: number[] }[] = [];
   for (const index of order) {
     const { offset, length } = ranges[index]!;
     const last = reads[reads.length - 1];
-    if (last !== undefined && offset - last.end <= maxGap) {
+    if (last !== undefined && offset - last.end <= maxGap && (offset < last.end || Math.max(last.end, offset + length) - last.offset <= maxLength)) {
       last.end = Math.max(last.end, offset + length);
       last.members.push(index);
     } else {

@@ -12,6 +12,7 @@ same files (test/npz-python-parity.test.ts compares them on thousands of damaged
 
 from __future__ import annotations
 
+import bisect
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
@@ -49,8 +50,12 @@ HEADER_READ_AHEAD = 4096
 HEADER_WINDOWS_BYTES = 16 << 20
 #: Ranges read ahead less than this apart are read as one.
 COALESCE_GAP_BYTES = 64 << 10
-#: Longest read of ranges read ahead together: longer ones are read range by range.
+#: Longest read of ranges read ahead together: a longer run of them is read in reads of at most this.
 PREFETCH_READ_BYTES = 1 << 20
+#: Bytes of announced ranges read ahead at a time: half of what is kept, so that a batch is never
+#: dropped before it is used; the next is read when a read reaches it (TypeScript's
+#: PREFETCH_BATCH_BYTES: 20 MB of heads read at once dropped the first before use).
+PREFETCH_BATCH_BYTES = HEADER_WINDOWS_BYTES // 2
 #: Reads in flight at once while ranges read ahead are read, from a source that says it takes
 #: them (``concurrent_reads``: a URL's, where each read is a round trip), as TypeScript's reader
 #: reads a remote .npz's member heads; a local file's are read one after another.
@@ -163,12 +168,15 @@ def check_ndpack_dtypes(dtypes: dict, actual: dict, option) -> None:
                               f"but its .npy descr says {actual[name]}", array=name)
 
 
-def _coalesce(ranges: list, max_gap: int) -> list:
-    """``(offset, length)`` ranges merged where less than ``max_gap`` bytes apart, as
+def _coalesce(ranges: list, max_gap: int, max_length: float = float("inf")) -> list:
+    """``(offset, length)`` ranges merged where at most ``max_gap`` bytes apart and the merged read
+    spans at most ``max_length`` bytes (an overlapping range always joins), as
     ``[start, end, ranges]``, in offset order (TypeScript's ``coalesceRanges``)."""
     reads = []
     for offset, length in sorted(ranges):
-        if reads and offset - reads[-1][1] <= max_gap:
+        if reads and offset - reads[-1][1] <= max_gap and (
+                offset < reads[-1][1] or max(reads[-1][1], offset + length) - reads[-1][0]
+                <= max_length):
             reads[-1][1] = max(reads[-1][1], offset + length)
             reads[-1][2].append((offset, length))
         else:
@@ -188,6 +196,7 @@ class _HeaderReads:
         self._windows = [(0, first_bytes)]
         self._kept_bytes = len(first_bytes)
         self._hint = 0  # where the last reuse was found: readers revisit reads in their order
+        self._announced = []  # the ranges prefetch was told of, by offset: read a batch at a time
 
     def _kept(self, offset: int, length: int):
         count = len(self._windows)
@@ -209,6 +218,8 @@ class _HeaderReads:
     def read(self, offset: int, length: int):
         """Bytes ``[offset, offset + length)`` of the file, from memory when read before."""
         kept = self._kept(offset, length)
+        if kept is None:
+            kept = self._read_announced_batch(offset, length)
         if kept is not None:
             return kept
         data = self._source_read(offset, max(length, min(HEADER_READ_AHEAD, self._size - offset)))
@@ -216,14 +227,33 @@ class _HeaderReads:
         return data[:length]
 
     def prefetch(self, ranges: list) -> None:
-        """Reads the ranges not in memory yet with few reads, coalesced (a merged read longer than
-        ``PREFETCH_READ_BYTES`` is split back into its ranges), and keeps them."""
-        missing = [(offset, min(length, self._size - offset)) for offset, length in ranges
-                   if self._kept(offset, min(length, self._size - offset)) is None]
-        reads = []
-        for start, end, merged in _coalesce(missing, COALESCE_GAP_BYTES):
-            reads.extend([(start, end)] if end - start <= PREFETCH_READ_BYTES
-                         else [(s, e) for s, e, _ in _coalesce(merged, 0)])
+        """Reads the ranges not in memory yet with few reads, a batch of ``PREFETCH_BATCH_BYTES``
+        now and each next one when a read reaches it: coalesced into reads of at most
+        ``PREFETCH_READ_BYTES`` (a longer range alone), ``concurrency`` at a time; each is kept."""
+        self._announced = sorted((offset, min(length, self._size - offset))
+                                 for offset, length in ranges)
+        self._prefetch_from(0)
+
+    def _read_announced_batch(self, offset: int, length: int):
+        """After a read of ``[offset, offset + length)`` missed what is kept: the batch of
+        announced ranges from the one holding it, read; the bytes then, if they came with it."""
+        at = bisect.bisect_right(self._announced, (offset, float("inf"))) - 1
+        if at < 0 or offset + length > sum(self._announced[at]):
+            return None
+        self._prefetch_from(at)
+        return self._kept(offset, length)
+
+    def _prefetch_from(self, first: int) -> None:
+        batch, total = [], 0
+        for offset, length in self._announced[first:]:
+            if batch and total + length > PREFETCH_BATCH_BYTES:
+                break
+            batch.append((offset, length))
+            total += length
+        missing = [(offset, length) for offset, length in batch
+                   if length > 0 and self._kept(offset, length) is None]
+        reads = [(start, end) for start, end, _ in
+                 _coalesce(missing, COALESCE_GAP_BYTES, PREFETCH_READ_BYTES)]
         if self._concurrency > 1 and len(reads) > 1:
             with ThreadPoolExecutor(min(self._concurrency, len(reads))) as pool:
                 done = pool.map(lambda r: self._source_read(r[0], r[1] - r[0]), reads)

@@ -611,3 +611,20 @@ def test_an_npz_in_a_tar_is_read_one_read_at_a_time(tmp_path):
         with ndpack.open(f"tar://big.npz::file://{tmp_path}/a.tar") as r:
             assert list(r) == list(layers)
             np.testing.assert_array_equal(r["layer59"], layers["layer59"])
+
+
+def test_member_heads_adding_up_to_more_than_is_kept_are_read_a_batch_at_a_time(tmp_path):
+    # 4,000 deflated members: 24 MB of heads were read at once, the first dropped before use,
+    # then each read again on its own (about 12,000 reads; TypeScript's reader did the same).
+    rng = np.random.default_rng(7)
+    arrays = {f"m{i}": rng.integers(0, 256, 6000, dtype="u1") for i in range(4000)}
+    np.savez_compressed(tmp_path / "many.npz", **arrays)
+    source = Counting((tmp_path / "many.npz").read_bytes())
+    assert source.size > 16 << 20
+    r = NpzReader(source)
+    assert len(r) == 4000
+    # The first read, the end, the directory, then batches of coalesced reads of at most 1 MiB:
+    # about 2 x 24 (each head is read for its local header, then for its .npy header).
+    assert len(source.reads) < 100, len(source.reads)
+    assert sum(length for _, length in source.reads) < 2 * source.size
+    np.testing.assert_array_equal(r["m3999"], arrays["m3999"])
