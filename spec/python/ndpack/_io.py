@@ -205,6 +205,32 @@ IDENTITY_FIELDS = ("ETag", "etag", "mtime", "LastModified", "last_modified", "in
                    "md5Hash", "crc32c", "generation", "VersionId", "version_id", "created")
 
 
+def retry_after(value) -> float | None:
+    """A ``Retry-After`` header (RFC 9110 section 10.2.3: seconds, or an HTTP date) in seconds
+    from now; None when absent or unreadable (TypeScript's ``retryAfterMs``)."""
+    text = (value or "").strip()
+    if text.isascii() and text.isdigit():
+        return float(text)
+    try:
+        from email.utils import parsedate_to_datetime
+
+        return max(0.0, parsedate_to_datetime(text).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _retry_after_of(ex: BaseException) -> float | None:
+    """The ``Retry-After`` of the answer behind ``ex`` or the exceptions it was raised from."""
+    seen = set()
+    while ex is not None and id(ex) not in seen:
+        seen.add(id(ex))
+        headers = getattr(ex, "headers", None)
+        if headers is not None and hasattr(headers, "get"):
+            return retry_after(headers.get("Retry-After"))
+        ex = ex.__cause__ or ex.__context__
+    return None
+
+
 def _status_of(ex: BaseException) -> int | None:
     """The HTTP status carried by ``ex`` or the exceptions it was raised from (fsspec wraps an
     aiohttp error, 404 included, in FileNotFoundError)."""
@@ -373,7 +399,8 @@ class HttpSource(FsspecSource):
     complete answer within ``timeout`` seconds (body included) TIMEOUT. HTTP 5xx, 408, 429,
     IO_ERROR, TRUNCATED and TIMEOUT are transient: each request (the first one included) is retried
     ``retries`` times, waiting 0.1 s, 0.2 s, 0.4 s... (between half and all of it, at random) in
-    between; the error after the last retry is the last failure's. Every request asks for the
+    between, or what the answer's ``Retry-After`` asks for when that is longer (longer than
+    ``timeout``: not retried); the error after the last retry is the last failure's. Every request asks for the
     file's own bytes (``Accept-Encoding: identity``); a compressed answer all the same is
     RANGE_NOT_SUPPORTED (a 200) or HTTP_ERROR (a 206: a range of other bytes)."""
 
@@ -448,8 +475,16 @@ class HttpSource(FsspecSource):
             except NdpackError as ex:
                 if retry >= self._retries or not _transient(ex):
                     raise
+                # The answer's Retry-After when it asks for longer: at most the timeout, else the
+                # failure at once (waiting less than the server asked would be refused again).
+                asked = getattr(ex, "retry_after", None) or 0.0
+                if asked > self._timeout:
+                    raise NdpackError(ex.code, f"{ex.message} (not retried: its Retry-After asks "
+                                      f"for {asked:.0f} s, longer than the timeout of "
+                                      f"{self._timeout:g} s)", status=ex.status) from ex
             # Between half and all of the wait, so that many clients do not retry in step.
-            await asyncio.sleep(FIRST_BACKOFF * 2**retry * (0.5 + random.random() / 2))
+            await asyncio.sleep(max(FIRST_BACKOFF * 2**retry * (0.5 + random.random() / 2),
+                                    asked))
             retry += 1
 
     async def _exchange(self, attempt, *args):
@@ -469,8 +504,10 @@ class HttpSource(FsspecSource):
         except Exception as ex:  # noqa: BLE001 (aiohttp's, OSError...)
             status = _status_of(ex)
             if status is not None:
-                raise NdpackError("HTTP_ERROR", f"{self.shown}: HTTP {status} ({shown_url(ex)})",
-                                  status=status) from ex
+                error = NdpackError("HTTP_ERROR", f"{self.shown}: HTTP {status} ({shown_url(ex)})",
+                                    status=status)
+                error.retry_after = _retry_after_of(ex)
+                raise error from ex
             if answered or isinstance(ex, aiohttp.ClientPayloadError):
                 raise NdpackError("TRUNCATED", f"{self.shown}: the connection broke while the "
                                   f"body was read ({shown_url(repr(ex))})") from ex
@@ -519,9 +556,11 @@ class HttpSource(FsspecSource):
                                   f"Range requests (it answered 200 with the whole file"
                                   f"{compressed})", status=200)
             if status not in (200, 206):
-                raise NdpackError("HTTP_ERROR", f"{self.shown}: HTTP {status} "
-                                  f"{response.reason or ''} for bytes {start}-{end - 1}".rstrip(),
-                                  status=status)
+                error = NdpackError("HTTP_ERROR", f"{self.shown}: HTTP {status} "
+                                    f"{response.reason or ''} for bytes {start}-{end - 1}".rstrip(),
+                                    status=status)
+                error.retry_after = retry_after(response.headers.get("Retry-After"))
+                raise error
             if compressed:  # a range of the compressed form: other bytes than asked for
                 raise NdpackError("HTTP_ERROR", f"{self.shown}: asked for bytes "
                                   f"{start}-{end - 1} of the file, the server sent a range of its "

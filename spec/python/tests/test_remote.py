@@ -441,8 +441,12 @@ class ScriptedServer:
                     self.close_connection = True
                     return
                 data = server.files.get(self.path)
-                if isinstance(outcome, int) or data is None:
-                    self.send_response(outcome if isinstance(outcome, int) else 404)
+                if isinstance(outcome, (int, tuple)) or data is None:
+                    # A status, or (status, Retry-After)
+                    status, wait = outcome if isinstance(outcome, tuple) else (outcome, None)
+                    self.send_response(status if isinstance(status, int) else 404)
+                    if wait is not None:
+                        self.send_header("Retry-After", wait)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
@@ -518,6 +522,43 @@ def test_a_503_then_success_is_read_after_a_retry(scripted):
     scripted.plan = [503, 500]
     np.testing.assert_array_equal(r.read("x"), X)
     assert scripted.outcomes() == [503, 500, "ok"]
+
+
+@pytest.fixture
+def waits(monkeypatch):
+    """The waits asked of asyncio.sleep (the retries' backoff), each then made at once."""
+    import asyncio
+
+    asked, sleep = [], asyncio.sleep
+
+    async def recorded(seconds, *args, **kwargs):
+        asked.append(seconds)
+        return await sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", recorded)
+    return asked
+
+
+def test_a_retry_waits_as_long_as_retry_after_asks_when_that_is_longer(scripted, waits):
+    # As TypeScript's reader: seconds, or an HTTP date; the backoff when it asks for less.
+    from email.utils import formatdate
+    import time
+
+    scripted.plan = [(503, "3")]
+    r = ndpack.open(scripted.url("/a.ndp"))  # the HEAD's answer
+    assert scripted.outcomes("HEAD") == [(503, "3"), "ok"] and [w for w in waits if w] == [3.0]
+    waits.clear()
+    scripted.requests.clear()
+    scripted.plan = [(429, "1"), (503, formatdate(time.time() + 60, usegmt=True)[:-4] + " GMT")]
+    with pytest.raises(NdpackError) as info:  # the date asks for ~60 s: more than the timeout
+        ndpack.open(scripted.url("/a.ndp"), timeout=30).read("x")
+    assert info.value.code == "HTTP_ERROR" and info.value.status == 503
+    assert "not retried: its Retry-After asks for" in info.value.message
+    assert [w for w in waits if w] == [1.0]
+    scripted.plan = [(503, "0"), (503, "soon")]  # no longer than the backoff, or unreadable
+    waits.clear()
+    np.testing.assert_array_equal(r.read("x"), X)
+    assert [w for w in waits if w] and all(w < 0.5 for w in waits if w)
 
 
 def test_a_503_every_time_is_HTTP_ERROR_503_after_1_plus_retries_requests(scripted):
