@@ -535,7 +535,7 @@ export function parseUrl(url: string | URL): URL {
   if (parsed.username || parsed.password) {
     // fetch refuses such a URL (each retry would fail again), and errors would repeat the password.
     parsed.username = parsed.password = "";
-    throw new NdpackError("INVALID_ARGUMENT", `${withoutQuery(parsed.href)}: a URL with a user name or password (user:password@), which fetch refuses; send credentials in an Authorization header (the headers option of openUrl)`, { field: "url" });
+    throw new NdpackError("INVALID_ARGUMENT", `${withoutQuery(parsed.href)}: a URL with a user name or password (user:password@), which fetch refuses; send credentials in an Authorization header (the headers option)`, { field: "url" });
   }
   return parsed;
 }
