@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { closestName, shown } from "./errors.js";
+import { closestName, NdpackError, shown } from "./errors.js";
 
 /**
  * `Float16Array` when the TypeScript lib in use declares it (`"lib": ["ESNext"]` or later; the
@@ -281,4 +281,9 @@ export function unknownDtypeMessage(value: unknown, what: string): string {
   const meant = suggestDtype(value);
   const hint = meant === undefined ? "" : `; did you mean "${meant}"?`;
   return `${what}: unknown dtype ${shown(value)}${hint} (dtypes: ${DTYPE_NAMES.join(", ")})`;
+}
+
+/** UNKNOWN_DTYPE for array `name` of a writer's input whose dtype is `value`, which is no dtype: `actual` holds a string as it is, anything else as messages show it. */
+export function unknownDtypeError(value: unknown, name: string): NdpackError {
+  return new NdpackError("UNKNOWN_DTYPE", unknownDtypeMessage(value, `array "${name}"`), { array: name, field: "dtype", actual: typeof value === "string" ? value : shown(value) });
 }

@@ -10,7 +10,7 @@
 import { bytesOf, copySwapped, utf8Length } from "./bytes.js";
 import { compressPayload, DEFAULT_COMPRESSION_LEVEL } from "./compress.js";
 import { crc32, crc32Within } from "./crc32.js";
-import { DTYPES, dtypeOfTag, isDtype, typedArrayTag, unknownDtypeMessage, type Dtype, type DtypeInfo, type TypedArray, type TypedArrayConstructor, type TypedArrayTag } from "./dtypes.js";
+import { DTYPES, dtypeOfTag, isDtype, typedArrayTag, unknownDtypeError, type Dtype, type DtypeInfo, type TypedArray, type TypedArrayConstructor, type TypedArrayTag } from "./dtypes.js";
 import { checkOptionNames, NdpackError, oneOf, shown } from "./errors.js";
 import {
   BYTE_ORDERS,
@@ -269,7 +269,7 @@ let lastTag: TypedArrayTag | undefined;
 
 /** The dtype named `dtypeName`, checked to take data of type `tag`. */
 function dtypeTaking(name: string, dtypeName: unknown, tag: TypedArrayTag): DtypeInfo {
-  if (!isDtype(dtypeName)) throw new NdpackError("UNKNOWN_DTYPE", unknownDtypeMessage(dtypeName, `array "${name}"`), { array: name, field: "dtype", actual: shown(dtypeName) });
+  if (!isDtype(dtypeName)) throw unknownDtypeError(dtypeName, name);
   const dtype = DTYPES[dtypeName];
   if (!dtype.accepts.includes(tag)) {
     throw new NdpackError("INVALID_ARGUMENT", `array "${name}": dtype ${dtypeName} takes ${dtype.accepts.join(" or ")} data, got ${tag}`, { array: name, field: "data" });

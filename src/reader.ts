@@ -470,7 +470,7 @@ class SourceReader implements NdpackReader {
       const rows = shape[0]!;
       for (const [field, value] of [["start", start], ["end", end]] as const) {
         if (!Number.isSafeInteger(value) || value < 0 || value > rows) {
-          throw new NdpackError("INVALID_ARGUMENT", `readRows("${name}"): ${field} must be an integer from 0 to ${rows} (the array has ${rows} rows), got ${shown(value)}`, { array: name, field, expected: rows, actual: shown(value) });
+          throw new NdpackError("INVALID_ARGUMENT", `readRows("${name}"): ${field} must be an integer from 0 to ${rows} (the array has ${rows} rows), got ${shown(value)}`, { array: name, field, expected: rows, actual: typeof value === "string" ? value : shown(value) });
         }
       }
       if (end < start) throw new NdpackError("INVALID_ARGUMENT", `readRows("${name}"): end (${end}) is before start (${start})`, { array: name, field: "end", expected: start, actual: end });

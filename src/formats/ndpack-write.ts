@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { DTYPES, isDtype, unknownDtypeMessage, type Dtype, type DtypeInfo } from "../dtypes.js";
+import { DTYPES, isDtype, unknownDtypeError, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { checkShape, ENCODE_OPTIONS, layoutHead, planEncoding, resolveEncodeOptions, type ArraySpec, type EncodeOptions } from "../encode.js";
 import { checkOptionNames, NdpackError, oneOf, shown } from "../errors.js";
 import { CODECS, MAX_ALIGNMENT, type ByteOrder, type Checksum, type Codec, type Order } from "../format.js";
@@ -73,7 +73,7 @@ export function declareArrays(entries: readonly WriterEntry[], options: EncodeOp
   const details = entries.map((entry: WriterEntry, index) => {
     if (entry === null || typeof entry !== "object") throw new NdpackError("INVALID_ARGUMENT", `entries[${index}] must be an object { name, dtype, shape }`, { field: `entries[${index}]` });
     const name = String(entry.name);
-    if (!isDtype(entry.dtype)) throw new NdpackError("UNKNOWN_DTYPE", unknownDtypeMessage(entry.dtype, `array "${name}"`), { array: name, field: "dtype", actual: shown(entry.dtype) });
+    if (!isDtype(entry.dtype)) throw unknownDtypeError(entry.dtype, name);
     const dtype = DTYPES[entry.dtype];
     const shape = checkShape(name, entry.shape, dtype);
     if (entry.codec !== undefined && !(CODECS as readonly unknown[]).includes(entry.codec)) {
