@@ -77,7 +77,7 @@ export async function abortable<T>(given: AbortSignal | undefined, read: () => P
   try {
     return await Promise.race([read(), aborted]);
   } catch (error) {
-    throw abortedOr(signal, error);
+    throw signal.aborted && !isNdpackError(error) ? abortedRead(signal) : error;
   } finally {
     signal.removeEventListener("abort", stop);
   }
@@ -97,11 +97,6 @@ export function refuseIfAborted(signal: unknown): void {
 
 function abortedRead(signal: AbortSignal): NdpackError {
   return new NdpackError("ABORTED", "the read was aborted", { cause: signal.reason });
-}
-
-/** What a reader throws for `error`, a failure of work the caller's `signal` could cancel: ABORTED (the reason as `cause`) when the signal is aborted and the error is not already an NdpackError (sources reject with the signal's reason). */
-function abortedOr(signal: AbortSignal | undefined, error: unknown): unknown {
-  return signal?.aborted && !isNdpackError(error) ? abortedRead(signal) : error;
 }
 
 /** What {@link ByteSource.readWithCrc32} resolves to: the bytes, and the CRC-32 of their first `crcLength`. */
