@@ -1162,14 +1162,25 @@ class NdpackFile(Mapping):
         self.close()
 
 
-def _open_regular_file(path):
-    """``path`` opened for reading, INVALID_ARGUMENT unless it is a regular file. It is opened
-    without blocking, then checked: a FIFO opened as a file waits for a writer forever."""
+def _open_regular_fd(path) -> int:
+    """A file descriptor of ``path`` opened for reading, INVALID_ARGUMENT unless it is a regular
+    file. It is opened without blocking, then checked: a FIFO opened as a file waits for a writer
+    forever."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise NdpackError("INVALID_ARGUMENT", f"{os.fsdecode(path)} is not a regular file (a "
                               "directory, FIFO, socket or device)")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_regular_file(path):
+    """``path`` opened for reading (``_open_regular_fd``), as a file object that blocks."""
+    fd = _open_regular_fd(path)
+    try:
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
@@ -1188,21 +1199,25 @@ def load(source, *, mmap: bool = False, **options) -> NdpackFile:
     from a buffer. Options: ``verify``, ``copy``, ``raw_bits`` and the limits (module docs)."""
     if not isinstance(source, (str, os.PathLike)):
         return NdpackFile(source, **options)
-    with _open_regular_file(source) as fh:
-        if mmap:
-            try:
-                m = _mmap.mmap(fh.fileno(), 0, access=_mmap.ACCESS_READ)
-            except ValueError:  # an empty file cannot be mapped
-                return NdpackFile(b"", **options)
-            try:
-                return NdpackFile(m, _mmap_obj=m, **options)
-            except BaseException:
-                try:
-                    m.close()
-                except BufferError:  # still referenced by the traceback; freed with it
-                    pass
-                raise
-        return NdpackFile(fh.read(), **options)
+    if not mmap:
+        with _open_regular_file(source) as fh:
+            return NdpackFile(fh.read(), **options)
+    # The map alone is kept: no file object (a map is made of the descriptor, which can close).
+    fd = _open_regular_fd(source)
+    try:
+        m = _mmap.mmap(fd, 0, access=_mmap.ACCESS_READ)
+    except ValueError:  # an empty file cannot be mapped
+        return NdpackFile(b"", **options)
+    finally:
+        os.close(fd)
+    try:
+        return NdpackFile(m, _mmap_obj=m, **options)
+    except BaseException:
+        try:
+            m.close()
+        except BufferError:  # still referenced by the traceback; freed with it
+            pass
+        raise
 
 
 def verify(source, **limits) -> dict:
