@@ -112,8 +112,10 @@ class Reader(Mapping):
     bytes before it).
 
     ``source`` is what ``ndpack.open`` opened (a local file, an fsspec or HTTP file), or any object
-    with ``size`` and ``read(offset, length)`` giving bytes, and optionally ``location`` and
-    ``close()`` (INVALID_ARGUMENT otherwise). Its size at open holds: every read must give exactly
+    with ``size`` and ``read(offset, length)`` giving bytes, and optionally ``location``,
+    ``close()`` and ``crc32(offset, length, value)`` (the CRC-32 of a range continued from
+    ``value``, for a source that computes it more cheaply than by reading the bytes out, as a
+    local file's does) (INVALID_ARGUMENT otherwise). Its size at open holds: every read must give exactly
     the bytes asked for, or the source changed since it was opened (FILE_CHANGED), never a shorter
     array. Opening that fails closes the source (a close that raises hides nothing); ``close``
     closes it once, however many times it is called. ``first_bytes``, when given, are the source's
@@ -285,11 +287,23 @@ class Reader(Mapping):
                           start=e.start + start * row_bytes)
         return self._array(part, self._read(part.start, part.byte_length), copy)
 
-    def read_record(self, name: str, start: int, stop: int):
-        """Bytes ``[start, stop)`` of the stored payload of ``name`` (for checks done in parts)."""
+    def payload_crc32(self, name: str, start: int, stop: int) -> int:
+        """The CRC-32 of bytes ``[start, stop)`` of the stored payload of ``name``, for checks done
+        in parts (``ndpack.dask``; ``check_payload_crc32`` compares the whole)."""
         e = self.info(name)
         self._check_open()
-        return self._read(e.start + start, stop - start)
+        return self._crc32(e.start + start, stop - start)
+
+    def _crc32(self, offset: int, length: int, value: int = 0) -> int:
+        """The CRC-32 of the source's bytes ``[offset, offset + length)``, continued from
+        ``value``: by the source when it can (a local file, from memory it reuses), otherwise read
+        ``VERIFY_PIECE`` bytes at a time, so that no more than that is held at once."""
+        source_crc32 = getattr(self._source, "crc32", None)
+        if source_crc32 is not None:
+            return source_crc32(offset, length, value)
+        for at in range(offset, offset + length, VERIFY_PIECE):
+            value = crc32(self._read(at, min(VERIFY_PIECE, offset + length - at)), value)
+        return value
 
     def check_payload_crc32(self, name: str, crc: int) -> None:
         """Section 9 step 22 for ``name`` given ``crc``, the CRC-32 of its stored payload computed
@@ -308,15 +322,17 @@ class Reader(Mapping):
         return reference.verify_reports(self._entries, self._verify_record)
 
     def _verify_record(self, e: ArrayInfo) -> None:
-        """Section 9 step 22 for ``e``, its record read in pieces of at most ``VERIFY_PIECE``
-        bytes (the payload's CRC-32 computed as they come), so that verifying holds one piece in
-        memory, never a whole array."""
-        # Without checksums only the padding after the payload is checked: the payload is not read.
-        done = 0 if self.checksum == "crc32" else e.byte_length
-        crc = 0
-        while e.byte_length - done > VERIFY_PIECE:
-            crc = crc32(self._read(e.start + done, VERIFY_PIECE), crc)
-            done += VERIFY_PIECE
+        """Section 9 step 22 for ``e``, its payload's CRC-32 computed a piece at a time
+        (``_crc32``), so that verifying holds one piece in memory, never a whole array."""
+        if self.checksum == "crc32":
+            # All the payload but its last piece here; that piece is read with the CRC after it
+            # (one read: one request of a URL). A source that computes CRCs itself (a local file,
+            # from memory it reuses) keeps no piece back: it reads the bytes after it alone.
+            last = 0 if hasattr(self._source, "crc32") else min(e.byte_length, VERIFY_PIECE)
+            done = e.byte_length - last
+            crc = self._crc32(e.start, done)
+        else:  # without checksums only the padding after the payload is checked: it is not read
+            done, crc = e.byte_length, 0
         rest = self._read(e.start + done, self._record_end(e) - e.start - done)
         reference.check_record(e, self.checksum, rest, crc, done)
 

@@ -323,9 +323,16 @@ class _ShardFile:
         self.closed = False
 
     def read(self, offset: int, length: int):
+        return self._call(FileSource.read, offset, length)
+
+    def crc32(self, offset: int, length: int, value: int = 0) -> int:
+        return self._call(FileSource.crc32, offset, length, value)
+
+    def _call(self, method, *args):
+        """``method`` of the shard's file source, opened again if ``_ShardFiles`` closed it."""
         source = self._files.acquire(self)
         try:
-            return source.read(offset, length)
+            return method(source, *args)
         finally:
             self._files.release(self)
 

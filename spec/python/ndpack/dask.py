@@ -15,8 +15,8 @@ parallel, one task per chunk), combines them into the record's (``crc32_combine`
 with the stored one, and checks the padding after the record, in one task per array, on which
 every chunk of that array depends. A corrupt chunk therefore fails the computation with
 ``NdpackError`` code CHECKSUM (damaged padding: BAD_PADDING) before any chunk of that array is
-handed on. The price is a second read of each byte and the CRC computation (about 1 GB/s per
-core), at every computation (``to_ndpack``'s windows excepted: a process checks each array once
+handed on. The price is a second read of each byte and its CRC-32 (a local file's read into
+memory each thread reuses, ``Reader.payload_crc32``), at every computation (``to_ndpack``'s windows excepted: a process checks each array once
 per call). ``verify=False`` skips both, for files checked otherwise (``ndpack verify``). Bytes
 changed after the CRC tasks ran are not handed on either: every read checks the file against its
 identity when opened (FILE_CHANGED), a local file's too.
@@ -57,7 +57,7 @@ import numpy as np
 
 from . import open as open_ndpack
 from . import reference
-from ._crc32 import crc32, crc32_combine
+from ._crc32 import crc32_combine
 from ._formats import open_file
 from ._io import shown_url
 from ._reader import Reader, array_dtype, check_verify
@@ -228,7 +228,7 @@ def _chunk_crc(file: _File, name: str, start: int, stop: int, passed: _Passed) -
     if passed:
         return None
     with file.reader() as reader:
-        return crc32(reader.read_record(name, start, stop)), stop - start
+        return reader.payload_crc32(name, start, stop), stop - start
 
 
 def _check_record(file: _File, name: str, passed: _Passed, parts: list) -> None:

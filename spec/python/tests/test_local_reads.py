@@ -11,12 +11,14 @@ import os
 import subprocess
 import sys
 import textwrap
+import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
 
 import ndpack
-from ndpack import NdpackError, _reader
+from ndpack import NdpackError, _io, _reader
 
 
 def rewrite_in_place(path, arrays) -> None:
@@ -47,7 +49,7 @@ def test_a_file_truncated_after_open_is_FILE_CHANGED_not_a_SIGBUS(tmp_path):
         r = ndpack.open(sys.argv[1])
         os.truncate(sys.argv[1], 4096)
         for read in (lambda: r.read("w"), lambda: r.read("w", verify=False),
-                     lambda: r.read_rows("w", 1000, 2000)):
+                     lambda: r.read_rows("w", 1000, 2000), lambda: r.payload_crc32("w", 0, 8 << 20)):
             try:
                 read()
                 print("read")
@@ -56,7 +58,7 @@ def test_a_file_truncated_after_open_is_FILE_CHANGED_not_a_SIGBUS(tmp_path):
     """)
     done = subprocess.run([sys.executable, "-c", script, str(path)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
-    assert (done.returncode, done.stdout.split()) == (0, ["FILE_CHANGED"] * 3), done.stderr
+    assert (done.returncode, done.stdout.split()) == (0, ["FILE_CHANGED"] * 4), done.stderr
 
 
 def test_a_file_rewritten_in_place_after_open_is_FILE_CHANGED_not_its_new_bytes(tmp_path):
@@ -194,3 +196,28 @@ def test_verify_reads_a_long_record_in_pieces_and_finds_damage_in_any_of_them(
     data[start + 664 + (4 if checksum == "crc32" else 0)] = 1  # the padding after a's record
     damaged.write_bytes(bytes(data))
     assert ndpack.open(damaged).verify()[0]["error"]["code"] == "BAD_PADDING"
+
+
+@pytest.mark.parametrize("piece", [64, 1 << 20])
+def test_a_local_files_crc32_is_computed_in_pieces_of_memory_reused_not_fresh_per_range(
+        tmp_path, monkeypatch, piece):
+    # ndpack.dask checks a record from its chunks' CRC-32s and verify() reads a record in parts:
+    # the bytes are not handed out, so a local file's are read into one buffer per thread, never
+    # into fresh memory the size of the range (which cost more than the CRC-32 itself).
+    monkeypatch.setattr(_io, "CRC_PIECE", piece)
+    path = tmp_path / "c.ndp"
+    data = np.random.default_rng(5).integers(0, 256, 5 << 20, dtype=np.uint8)  # 5 MiB
+    ndpack.save(path, {"x": data})
+    with ndpack.open(path) as r:
+        for start, stop in ((0, 0), (0, 1), (3, 64), (63, 65), (0, 128 + 5), (1000, 5 << 20),
+                            (0, 5 << 20)):
+            assert r.payload_crc32("x", start, stop) == zlib.crc32(data[start:stop]), (start, stop)
+        r.payload_crc32("x", 0, 1)  # this thread's buffer made
+        tracemalloc.start()
+        try:
+            assert r.payload_crc32("x", 0, 5 << 20) == zlib.crc32(data)
+            assert r.verify()[0]["ok"]
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < (1 << 20), peak  # the range was 5 MiB
