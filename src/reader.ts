@@ -135,7 +135,7 @@ export interface NdpackReader extends NdpackContents, AsyncDisposable {
    * into fresh memory, in F order (numpy's `a[start:end]` copied in F order). Their `codec`,
    * `offset` and `byteLength` describe the stored payload read, `nbytes` the rows.
    *
-   * When the rows asked for are all of them, this is {@link read}. `copied` means what it means
+   * When the rows asked for are all of them (and there are some), this is {@link read}. `copied` means what it means
    * for `read`: false only when `data` views memory the caller gave (`bytesSource`).
    *
    * Python's `read_rows` gives the same rows; its `start` and `stop` are a slice's (None, negative
