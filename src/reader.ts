@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { swapInPlace } from "./bytes.js";
+import { bytesOf, freshBytes, swapInPlace } from "./bytes.js";
 import { inflateStream } from "./codecs.js";
 import { crc32 } from "./crc32.js";
 import { expectDtype, type ArrayInfo, type ArrayVerification, type NdArray, type NdArrayOf, type NdpackContents, type VerifyReport } from "./decode.js";
@@ -121,15 +121,28 @@ export interface NdpackReader extends NdpackContents, AsyncDisposable {
    */
   read<D extends Dtype>(name: string, dtype: D, options?: ReadOptions): Promise<NdArrayOf<D>>;
   /**
-   * Reads rows `start` (included) to `end` (excluded) along the first axis of an uncompressed,
-   * C-order array, with one read of exactly those bytes (safetensors' `get_slice`): the way to
-   * read arrays larger than one typed array can be. The result has shape `[end - start, ...rest]`.
-   * 1-D arrays may be F-order (their bytes are the same).
+   * Reads rows `start` (included) to `end` (excluded) along the first axis of any array with at
+   * least one dimension; the result has shape `[end - start, ...rest]` and the array's order.
    *
-   * A checksum covers a whole payload, so rows that are only part of an array are NOT checked
-   * against it; when the rows asked for are the whole array, it is checked as {@link read} checks
-   * it (unless `verify: false`). Throws INVALID_ARGUMENT (F-order, compressed, 0-d, rows out of
-   * range), NOT_FOUND, CLOSED, FILE_CHANGED, IO_ERROR.
+   * An uncompressed C-order array (or one of one dimension, whose bytes are the same in either
+   * order) is read with one read of exactly those rows' bytes (safetensors' `get_slice`): the way
+   * to read arrays larger than one typed array can be. A checksum covers a whole payload, so rows
+   * that are only part of such an array are NOT checked against it.
+   *
+   * Other arrays are read whole, as {@link read} reads them (verified unless `verify: false`,
+   * decompressed within `maxDecodedBytes`), then cut: a compressed C-order array's rows are a view
+   * of the memory it was decompressed into; an F-order array's rows (not contiguous) are gathered
+   * into fresh memory, in F order (numpy's `a[start:end]` copied in F order). Their `codec`,
+   * `offset` and `byteLength` describe the stored payload read, `nbytes` the rows.
+   *
+   * When the rows asked for are all of them (and there are some), this is {@link read}. `copied` means what it means
+   * for `read`: false only when `data` views memory the caller gave (`bytesSource`).
+   *
+   * Python's `read_rows` gives the same rows; its `start` and `stop` are a slice's (None, negative
+   * from the end, clipped to the array), where these must be integers with
+   * `0 <= start <= end <= rows`. Throws INVALID_ARGUMENT (0-d, rows out of range), NOT_FOUND,
+   * CLOSED, FILE_CHANGED, IO_ERROR, and for arrays read whole what {@link read} throws (CHECKSUM,
+   * BAD_PADDING, CODEC_ERROR, LIMIT_EXCEEDED).
    */
   readRows(name: string, start: number, end: number, options?: ReadOptions): Promise<NdArray>;
   /**
@@ -327,6 +340,37 @@ function chunkLength(chunkBytes: unknown, itemSize: number): number {
   return Math.max(itemSize, (chunkBytes as number) - ((chunkBytes as number) % itemSize));
 }
 
+/**
+ * Rows `[start, end)` of `array`, an array read whole: for C order (or one dimension), where rows
+ * are contiguous, a view of its memory; for F order, where the first index varies fastest, the
+ * rows gathered into fresh memory in F order (numpy's `a[start:end]` copied in F order). The rest
+ * of the description (codec, offset, byteLength: the stored payload read) is the array's.
+ */
+function rowsOf(array: NdArray, start: number, end: number): NdArray {
+  const { shape, nbytes } = array;
+  const rows = shape[0]!;
+  const dtype = DTYPES[array.dtype];
+  const bytes = bytesOf(array.data);
+  let part: Uint8Array;
+  if (array.order === "C" || shape.length === 1) {
+    const rowBytes = rows === 0 ? 0 : nbytes / rows;
+    part = bytes.subarray(start * rowBytes, end * rowBytes);
+  } else {
+    // Each position of the other axes holds a run of `rows` elements; its elements start to end go, in order, to the part.
+    const run = rows * dtype.itemSize;
+    const kept = (end - start) * dtype.itemSize;
+    part = freshBytes(run === 0 ? 0 : (nbytes / run) * kept);
+    for (let from = start * dtype.itemSize, to = 0; to < part.length; from += run, to += kept) part.set(bytes.subarray(from, from + kept), to);
+  }
+  return {
+    ...array,
+    shape: Object.freeze([end - start, ...shape.slice(1)]),
+    nbytes: part.length,
+    data: new dtype.view(part.buffer, part.byteOffset, part.length / dtype.wordSize),
+    copied: array.copied || part.buffer !== bytes.buffer,
+  } as NdArray; // the table's row for `dtype` makes `data` the type DtypeData names for it
+}
+
 class SourceReader implements NdpackReader {
   readonly #source: CountingSource;
   readonly #container: Container;
@@ -429,19 +473,24 @@ class SourceReader implements NdpackReader {
       const verify = booleanOption(options?.verify, true, "verify");
       const index = this.#indexOf(name);
       if (typed) expectDtype(name, this.#container.arrays[index]!.dtype, dtypeOrOptions);
-      const range = this.#container.arrayRange(index, verify);
-      const raw = verify && this.#container.checksum === "crc32" ? this.#container.rawPayload(index) : undefined;
-      const checkedFrom = raw?.before?.offset ?? raw?.payload.offset;
-      const crcLength = raw === undefined ? 0 : raw.payload.offset + raw.payload.length - range.offset;
-      if (raw === undefined || !raw.checked || checkedFrom !== range.offset || crcLength + (raw.after?.length ?? 0) !== range.length) {
-        return this.#toArray(index, await this.#source.read(range.offset, range.length, options ?? {}), verify);
-      }
-      // The range is what the checksum covers, then what its check needs: the CRC is computed as the bytes arrive.
-      const { bytes, crc } = await this.#source.readWithCrc32(range.offset, range.length, crcLength, options);
-      raw.check(crc, bytes.subarray(crcLength));
-      const payloadAt = raw.payload.offset - range.offset;
-      return this.#toArray(index, bytes.subarray(payloadAt, payloadAt + raw.payload.length), false);
+      return this.#readArray(index, verify, options ?? {});
     });
+  }
+
+  /** Array `index` as {@link NdpackReader.read} gives it: one read of its stored bytes (and its check, when `verify`), decoded. */
+  async #readArray(index: number, verify: boolean, options: ReadOptions): Promise<NdArray> {
+    const range = this.#container.arrayRange(index, verify);
+    const raw = verify && this.#container.checksum === "crc32" ? this.#container.rawPayload(index) : undefined;
+    const checkedFrom = raw?.before?.offset ?? raw?.payload.offset;
+    const crcLength = raw === undefined ? 0 : raw.payload.offset + raw.payload.length - range.offset;
+    if (raw === undefined || !raw.checked || checkedFrom !== range.offset || crcLength + (raw.after?.length ?? 0) !== range.length) {
+      return this.#toArray(index, await this.#source.read(range.offset, range.length, options), verify);
+    }
+    // The range is what the checksum covers, then what its check needs: the CRC is computed as the bytes arrive.
+    const { bytes, crc } = await this.#source.readWithCrc32(range.offset, range.length, crcLength, options);
+    raw.check(crc, bytes.subarray(crcLength));
+    const payloadAt = raw.payload.offset - range.offset;
+    return this.#toArray(index, bytes.subarray(payloadAt, payloadAt + raw.payload.length), false);
   }
 
   readMany(names: readonly string[], options: ReadManyArraysOptions = {}): Promise<Map<string, NdArray>> {
@@ -462,11 +511,7 @@ class SourceReader implements NdpackReader {
       const index = this.#indexOf(name);
       const info = this.#container.arrays[index]!;
       const { shape } = info;
-      const refuse = (why: string) => new NdpackError("INVALID_ARGUMENT", `readRows("${name}"): ${why}`, { array: name, field: "name" });
-      const raw = this.#container.rawPayload(index);
-      if (raw === undefined) throw refuse(`the array is stored with codec ${info.codec}, so its rows cannot be read without decompressing it whole; use read()`);
-      if (shape.length === 0) throw refuse("the array is 0-d: it has no rows; use read()");
-      if (info.order === "F" && shape.length > 1) throw refuse("the array is in F order, so its rows are not contiguous; use read()");
+      if (shape.length === 0) throw new NdpackError("INVALID_ARGUMENT", `readRows("${name}"): the array is 0-d: it has no rows; use read()`, { array: name, field: "name" });
       const rows = shape[0]!;
       for (const [field, value] of [["start", start], ["end", end]] as const) {
         if (!Number.isSafeInteger(value) || value < 0 || value > rows) {
@@ -476,7 +521,10 @@ class SourceReader implements NdpackReader {
       if (end < start) throw new NdpackError("INVALID_ARGUMENT", `readRows("${name}"): end (${end}) is before start (${start})`, { array: name, field: "end", expected: start, actual: end });
       const verify = booleanOption(options.verify, true, "verify");
       // All the rows: the whole array, checked as read() checks it.
-      if (start === 0 && end === rows && rows > 0) return this.#toArray(index, await this.#readRange(this.#container.arrayRange(index, verify), options), verify);
+      if (start === 0 && end === rows && rows > 0) return this.#readArray(index, verify, options);
+      const raw = this.#container.rawPayload(index);
+      // A compressed array is decompressed whole, and an F-order one's rows are not contiguous: read whole (and checked), then cut.
+      if (raw === undefined || (info.order === "F" && shape.length > 1)) return rowsOf(await this.#readArray(index, verify, options), start, end);
       const rowBytes = rows === 0 ? 0 : info.nbytes / rows;
       const byteLength = (end - start) * rowBytes;
       const offset = raw.payload.offset + start * rowBytes;

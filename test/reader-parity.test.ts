@@ -10,9 +10,9 @@ import { FORMATS, fromSafetensors, toSafetensors } from "../src/interop/index.js
 import { openSource, bytesSource } from "../src/source.js";
 import { parseSetIndex } from "../src/sets.js";
 import { open, saveSet, type SetReader } from "../src/node/index.js";
-import { crc32 } from "../src/crc32.js";
 import { failure, failureAsync } from "./helpers/common.js";
 import { tempDir } from "./helpers/node-files.js";
+import { damagedDeflate } from "./helpers/row-arrays.js";
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
 
@@ -50,22 +50,8 @@ test("open(index, { maxIndexBytes }): the index's own option is not passed to it
 });
 
 describe("the lazy reader's verify does not decompress (FORMAT.md §9 step 22): an array can verify and fail step 23", () => {
-  /** A deflate array whose stored stream is damaged (one byte changed) under a CRC computed over the damaged bytes. */
-  function damagedStream(): Uint8Array {
-    const bytes = encode({ a: { data: new Float32Array(256).fill(1.5), codec: "deflate" } });
-    const view = new DataView(bytes.buffer);
-    const headerLength = view.getUint32(12, true);
-    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(20, 20 + headerLength))) as { alignment: number; arrays: { offset: number; byteLength: number }[] };
-    const dataStart = Math.ceil((20 + headerLength) / header.alignment) * header.alignment;
-    const { offset, byteLength } = header.arrays[0]!;
-    const stored = bytes.subarray(dataStart + offset, dataStart + offset + byteLength);
-    stored[1]! ^= 0xff;
-    view.setUint32(dataStart + offset + byteLength, crc32(stored), true);
-    return bytes;
-  }
-
   test("a damaged deflate stream under a right CRC: verify ok, read CODEC_ERROR", async () => {
-    const reader = await openSource(bytesSource(damagedStream()));
+    const reader = await openSource(bytesSource(damagedDeflate(true)));
     expect((await reader.verify()).ok).toBe(true);
     await failureAsync(() => reader.read("a"), "CODEC_ERROR");
   });

@@ -274,7 +274,8 @@ class NpzReader(Reader):
     header.
 
     Each member's CRC-32 is checked by ``read`` (its whole content read, .npy header included) and
-    ``verify``; ``read_rows`` reads only the rows asked for of a stored C-order member, unchecked.
+    ``verify``; ``read_rows`` reads only the rows asked for of a stored C-order member, unchecked
+    (any other member is read as ``read`` reads it, then sliced).
     A deflated member is read whole and inflated, never beyond the size it declares, which must be
     within ``max_decoded_bytes`` (LIMIT_EXCEEDED).
 

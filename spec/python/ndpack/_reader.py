@@ -264,7 +264,14 @@ class Reader(Mapping):
         against the record's CRC-32, so rows that are only part of the array are NOT verified:
         check the array once with ``verify()`` or ``read``, as ``ndpack.dask.from_ndpack`` does.
         All of its rows, and a compressed or F-order array (read whole, then sliced), are read as
-        ``read`` reads them, verified unless ``verify=False`` (as TypeScript's ``readRows``)."""
+        ``read`` reads them, verified unless ``verify=False``: errors are ``read``'s.
+
+        TypeScript's ``readRows`` gives the same rows, with two differences of its language:
+        ``start`` and ``stop`` here are a slice's (None, negative from the end, clipped to the
+        rows), where ``readRows`` takes integers ``0 <= start <= end <= rows`` and refuses others
+        (INVALID_ARGUMENT); and the rows of an F-order array are numpy's view of the array read
+        whole (strided, holding it), where ``readRows``, whose arrays have no strides, gathers them
+        into memory of their own in F order. A 0-d array is INVALID_ARGUMENT in both."""
         e = self.info(name)
         self._check_open()
         if not e.shape:
