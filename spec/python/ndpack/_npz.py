@@ -65,9 +65,11 @@ PREFETCH_CONCURRENCY = 4
 def member_head(read, member: ZipEntry, length: int, whole: bool = False):
     """The first ``length`` bytes of a member's uncompressed content (TypeScript's
     ``memberHead``): read as they are from a stored member, inflated from as few compressed bytes
-    as needed from a deflated one, each try inflating twice the bytes of the last, so that a member
-    that yields little costs at most twice its size. ``whole`` (``__ndpack__.json``, read at open):
-    inflated as a member is read, its stream checked to end where the bytes read end."""
+    as needed from a deflated one, each try reading twice the bytes of the last. Inflating stops
+    once it has those bytes, whatever the rest of the bytes read hold (a member of zeros inflates
+    1000 to 1): a try costs its compressed bytes and ``length``, and damage after those bytes is
+    found when the member is read. ``whole`` (``__ndpack__.json``, read at open): inflated as a
+    member is read, its stream checked to end where the bytes read end."""
     wanted = min(length, member.size)
     if member.method == "stored":
         return read(member.data_start, wanted)
