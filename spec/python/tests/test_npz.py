@@ -27,7 +27,7 @@ import ndpack.dask as nd
 from ndpack import NdpackError, NpzReader
 from ndpack._npz import INFLATE_STEP, LOCAL_EXTRA_SLACK_BYTES, NPY_HEAD_BYTES
 from ndpack._reader import FIRST_READ
-from ndpack._zip import INFLATE_PIECE
+from ndpack.reference import INFLATE_PIECE
 
 #: Arrays of every kind numpy writes: the dtypes ndpack reads, big-endian, Fortran order, 0-d,
 #: empty.
