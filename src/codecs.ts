@@ -70,9 +70,11 @@ function unshuffleInto(out: Uint8Array, wordSize: number): InflateSink {
 
 /** zlib's flush modes and return codes (zlib.h), which pako keeps. */
 const Z_NO_FLUSH = 0;
+const Z_SYNC_FLUSH = 2;
 const Z_FINISH = 4;
 const Z_STREAM_END = 1;
 const Z_OK = 0;
+const Z_BUF_ERROR = -5;
 
 /**
  * pako's raw inflater (its zlib port), driven the way pako's own `Inflate` class drives it, less
@@ -107,7 +109,7 @@ class Inflate {
       }
       const status = pakoInflate(strm, last ? Z_FINISH : Z_NO_FLUSH);
       // Z_BUF_ERROR (no progress possible) is no error: more input may come, or `ended` stays false.
-      if (status !== Z_OK && status !== Z_STREAM_END && status !== -5) {
+      if (status !== Z_OK && status !== Z_STREAM_END && status !== Z_BUF_ERROR) {
         this.err = status;
         this.msg = strm.msg ?? "";
         this.ended = true;
@@ -244,42 +246,42 @@ function pakoStreamCodec(engine: Inflate): StreamCodec {
 
 /**
  * Up to `wanted` bytes of what the start of a raw DEFLATE stream decodes to, when only its first
- * `stored` bytes are at hand (a member's header, read without inflating the member). Output grows
- * with the input given, at most about 1032 times it, so callers bound the memory by the bytes they pass.
+ * `stored` bytes are at hand (a member's header, read without inflating the member). Inflating
+ * stops as soon as `wanted` bytes are made: the input after them is not looked at (its damage is
+ * found when the whole stream is inflated), so a member that inflates 1000 to 1 costs `wanted`
+ * bytes here, not 1000 times `stored`. Fewer bytes come back when `stored` ends, or the stream
+ * ends, first. The one zlib call of each engine stops where Python's `decompress(stored, wanted)`
+ * stops, so both languages find the same damage.
  *
- * @throws NdpackError CODEC_ERROR when those bytes are not the start of a valid stream.
+ * @throws NdpackError CODEC_ERROR when the bytes inflated are not the start of a valid stream.
  */
 export function inflatePrefix(stored: Uint8Array, wanted: number, name: string): Uint8Array {
+  const head = new Uint8Array(Math.max(wanted, 0));
+  if (head.length === 0) return head;
   const native = zlib();
-  let out: Uint8Array;
-  if (native) {
+  const engine = native && openZlibEngine(native);
+  if (engine) {
     try {
-      // Z_SYNC_FLUSH as the finishing flush: a stream cut short yields what it holds, not an error.
-      const inflated = native.inflateRawSync(stored, { finishFlush: native.constants.Z_SYNC_FLUSH });
-      out = new Uint8Array(inflated.buffer, inflated.byteOffset, inflated.length);
-    } catch (cause) {
-      throw damaged(name, cause);
+      engine.handle.writeSync(Z_SYNC_FLUSH, stored, 0, stored.length, head, 0, head.length);
+      if (engine.stream.destroyed) throw damaged(name, engine.stream.errored ?? new Error("zlib stopped"));
+      return head.subarray(0, head.length - engine.state[0]!);
+    } finally {
+      engine.stream.close();
     }
-  } else {
-    const chunks: Uint8Array[] = [];
-    const inflater = new Inflate();
-    inflater.onData = (chunk) => chunks.push(chunk);
-    inflater.push(stored, false);
-    if (inflater.err !== 0) throw damaged(name, new Error(inflater.msg));
-    out = concat(chunks);
   }
-  return out.subarray(0, Math.min(wanted, out.length));
-}
-
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(chunks.reduce((total, chunk) => total + chunk.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
+  // pako: browsers, and a Node whose zlib objects lack the engine calls (as for shuffled payloads).
+  const strm = new ZStream();
+  inflateInit2(strm, -15);
+  strm.input = stored;
+  strm.next_in = 0;
+  strm.avail_in = stored.length;
+  strm.output = head;
+  strm.next_out = 0;
+  strm.avail_out = head.length;
+  const status = pakoInflate(strm, Z_NO_FLUSH);
+  // Z_BUF_ERROR (no progress possible) is no error: the bytes at hand end first.
+  if (status < 0 && status !== Z_BUF_ERROR) throw damaged(name, new Error(strm.msg));
+  return head.subarray(0, strm.next_out);
 }
 
 /** zlib's smallest output chunk (Z_MIN_CHUNK). */
@@ -395,6 +397,23 @@ interface ZlibEngine {
   close(): void;
 }
 
+/**
+ * A raw inflater of Node's zlib, to drive with `handle.writeSync` (its errors listened to: the
+ * engine reports them by destroying `stream`, which must not be an unhandled event), or undefined,
+ * nothing left open, when this runtime's zlib objects lack the engine calls.
+ */
+function openZlibEngine(native: NativeZlib): { stream: ZlibEngine; handle: NonNullable<ZlibEngine["_handle"]>; state: Uint32Array } | undefined {
+  const stream = native.createInflateRaw() as unknown as ZlibEngine;
+  const handle = stream._handle;
+  const state = stream._writeState;
+  if (typeof handle?.writeSync !== "function" || !(state instanceof Uint32Array)) {
+    stream.close();
+    return undefined;
+  }
+  stream.on("error", () => undefined);
+  return { stream, handle, state };
+}
+
 /** zlib's Z_FINISH flush: all input is there, inflate to the end of the stream. */
 const Z_FINISH_FLUSH = 4;
 
@@ -404,15 +423,9 @@ const Z_FINISH_FLUSH = 4;
  * calls this needs (nothing was read then).
  */
 function inflatePiecesWithZlib(native: NativeZlib, stored: Uint8Array, nbytes: number, name: string, sink: InflateSink): boolean {
-  const engine = native.createInflateRaw() as unknown as ZlibEngine;
-  const handle = engine._handle;
-  const state = engine._writeState;
-  if (typeof handle?.writeSync !== "function" || !(state instanceof Uint32Array)) {
-    engine.close();
-    return false;
-  }
-  // The engine reports its errors by destroying the stream: listened to, so it is no unhandled event.
-  engine.on("error", () => undefined);
+  const opened = openZlibEngine(native);
+  if (!opened) return false;
+  const { stream: engine, handle, state } = opened;
   const piece = new Uint8Array(ZLIB_PIECE);
   let consumed = 0;
   let produced = 0;

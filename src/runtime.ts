@@ -23,10 +23,8 @@ export interface NativeZlibStream {
 export interface NativeZlib {
   crc32(data: Uint8Array, value?: number): number;
   inflateRawSync(data: Uint8Array, options: { maxOutputLength: number; chunkSize: number; info: true }): { buffer: Uint8Array; engine: { bytesWritten: number } };
-  inflateRawSync(data: Uint8Array, options: { finishFlush: number }): Uint8Array;
   deflateRawSync(data: Uint8Array, options: { level: number }): Uint8Array;
   createInflateRaw(): NativeZlibStream;
-  constants: { Z_SYNC_FLUSH: number };
 }
 
 /** Node's built-in module `id`: undefined in browsers, before Node 20.16, and in sandboxes that refuse it. */
@@ -42,10 +40,10 @@ function loadNativeZlib(): Partial<NativeZlib> {
   const zlib = builtinModule<Partial<NativeZlib>>("zlib");
   if (zlib === undefined) return {};
   // Older runtimes lack crc32 (Node < 20.15), which has a pure-JS fallback of its own.
-  const { crc32, inflateRawSync, deflateRawSync, createInflateRaw, constants } = zlib;
+  const { crc32, inflateRawSync, deflateRawSync, createInflateRaw } = zlib;
   return {
     ...(typeof crc32 === "function" ? { crc32 } : {}),
-    ...(typeof inflateRawSync === "function" ? { inflateRawSync, deflateRawSync, createInflateRaw, constants } : {}),
+    ...(typeof inflateRawSync === "function" ? { inflateRawSync, deflateRawSync, createInflateRaw } : {}),
   };
 }
 

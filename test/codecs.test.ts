@@ -1,4 +1,4 @@
-import { deflateRawSync, inflateRawSync } from "node:zlib";
+import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { createInflater, decompressPayload, inflatePrefix, inflateWithPako, shuffle, throughCodec, unshuffle } from "../src/codecs.js";
@@ -130,6 +130,39 @@ describe.each(engines)("the one DEFLATE entry point, with %s", (_, run) => {
     expect(all).toEqual(text);
     expect(await run(() => codeOf(() => inflatePrefix(Uint8Array.of(0xff, 0xff, 0xff, 0xff), 10, "a")))).toBe("CODEC_ERROR");
   });
+
+  test("inflatePrefix stops once it has the bytes wanted: damage after them is not looked at", async () => {
+    // 1000 bytes, then an invalid block type.
+    const stored = Uint8Array.from([...deflateRawSync(text.subarray(0, 1000), { finishFlush: constants.Z_FULL_FLUSH }), 0x07]);
+    expect(await run(() => inflatePrefix(stored, 100, "a"))).toEqual(text.subarray(0, 100));
+    expect(await run(() => codeOf(() => inflatePrefix(stored, 1001, "a")))).toBe("CODEC_ERROR");
+  });
+});
+
+test("inflatePrefix stops at the same byte in Node's zlib and in pako, a few bytes after those that give the head: each byte of a stream flipped, both give the same head or both fail", () => {
+  // A .npy-like head, then zeros (the stream of a member of zeros), then an invalid block type.
+  const content = Uint8Array.from({ length: 100_000 }, (_, i) => (i < 128 ? text[i]! : 0));
+  const stored = Uint8Array.from([...deflateRawSync(content, { finishFlush: constants.Z_FULL_FLUSH }), 0x07]);
+  const head = Array.from(content.subarray(0, 200)).join();
+  const outcome = (bytes: Uint8Array) => {
+    try {
+      return Array.from(inflatePrefix(bytes, 200, "a")).join();
+    } catch (error) {
+      return (error as { code?: string }).code;
+    }
+  };
+  let giving = 1;
+  while (inflateRawSync(stored.subarray(0, giving), { finishFlush: constants.Z_SYNC_FLUSH }).length < 200) giving++;
+  for (let at = 0; at < stored.length; at++) {
+    for (const bit of [0x01, 0x10, 0x80]) {
+      const flipped = Uint8Array.from(stored);
+      flipped[at]! ^= bit;
+      const zlib = outcome(flipped);
+      expect(withoutNativeZlib(() => outcome(flipped)), `byte ${at} ^ ${bit}`).toBe(zlib);
+      // Past the symbol that ends the head, the stream is inflated no further.
+      if (at >= giving + 4) expect(zlib, `byte ${at} ^ ${bit}`).toBe(head);
+    }
+  }
 });
 
 /** Node's zlib without the engine calls the piecewise inflater drives: the shuffled path then takes pako. */

@@ -16,7 +16,10 @@ import { planZipWrite, readZipDirectory, readZipMember, type ZipMethod } from ".
 import { writeToBytes, type ArrayInMemory } from "../src/formats/write.js";
 import { ML_DTYPES, caseBytes, dataBytes, expectValues, rng, specOf, standardCases, wireOf, type Case } from "./helpers/interop-cases.js";
 import { runInteropPython, tempDir, type PythonReport, type WireFile } from "./helpers/interop-python.js";
-import { expectCode } from "./helpers/common.js";
+import { codeOfAsync, expectCode } from "./helpers/common.js";
+import { withoutNativeZlib } from "./helpers/engines.js";
+import { runPython } from "./helpers/python-env.js";
+import { nativeZlib } from "../src/runtime.js";
 
 
 /**
@@ -552,4 +555,100 @@ test("opening a .npz whose member heads add up to more than the reader keeps rea
   // The first read, the end, the directory, then batches of coalesced reads of at most 1 MiB: about 2 x 24 (each head is read for its local header, then for its .npy header).
   expect(reads).toBeLessThan(100);
   expect(Array.from((await reader.read("m3999")).data as Uint8Array)).toEqual(Array.from(arrays.m3999!));
+});
+
+/**
+ * The bytes Node's zlib inflates while `fn` runs, through either call src/codecs.ts makes of it: a
+ * whole stream at once (`inflateRawSync`), or its engine driven step by step (`createInflateRaw`).
+ */
+async function inflatedDuring(fn: () => Promise<unknown>): Promise<number> {
+  const { inflateRawSync, createInflateRaw } = nativeZlib;
+  let inflated = 0;
+  nativeZlib.inflateRawSync = ((data: Uint8Array, options: never) => {
+    const out = inflateRawSync!(data, options) as Uint8Array | { buffer: Uint8Array };
+    inflated += (out instanceof Uint8Array ? out : out.buffer).length;
+    return out;
+  }) as typeof inflateRawSync;
+  nativeZlib.createInflateRaw = () => {
+    type Engine = { _handle: { writeSync(...args: unknown[]): void }; _writeState: Uint32Array };
+    const stream = createInflateRaw!();
+    const { _handle: handle, _writeState: state } = stream as unknown as Engine;
+    const writeSync = handle.writeSync.bind(handle);
+    // Arguments: flush, input, its offset and length, output, its offset and length; the output left is state[0].
+    handle.writeSync = (...args: unknown[]) => {
+      writeSync(...args);
+      inflated += (args[6] as number) - state[0]!;
+    };
+    return stream;
+  };
+  try {
+    await fn();
+  } finally {
+    Object.assign(nativeZlib, { inflateRawSync, createInflateRaw });
+  }
+  return inflated;
+}
+
+describe("np.savez_compressed members inflated at open: their .npy headers only", () => {
+  const tmp = tempDir("npz-heads");
+  const memberBytes = 4 << 20;
+  beforeAll(() => {
+    runPython("-c", [
+      `import io, struct, sys, zlib
+import numpy as np
+out = sys.argv[1]
+np.savez_compressed(f"{out}/zeros.npz", **{f"z{i}": np.zeros(${memberBytes / 4}, "f4") for i in range(50)})
+
+def npy(a):
+    b = io.BytesIO()
+    np.save(b, a)
+    return b.getvalue()
+
+# Member a: an invalid block type after all of its content, in the first bytes read for its head.
+a, b = npy(np.zeros(1_000_000, "u1")), npy(np.ones(3))
+compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+members = [("a.npy", a, compressor.compress(a) + compressor.flush(zlib.Z_FULL_FLUSH) + b"\\x07"), ("b.npy", b, b)]
+local = central = b""
+for name, content, stored in members:
+    method, n = 8 if stored is not content else 0, name.encode()
+    fields = (method, 0, 0, zlib.crc32(content), len(stored), len(content), len(n))
+    central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, *fields, 0, 0, 0, 0, 0, len(local)) + n
+    local += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, *fields, 0) + n + stored
+end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 2, 2, len(central), len(local), 0)
+open(f"{out}/damaged-after-head.npz", "wb").write(local + central + end)`,
+      tmp.dir,
+    ]);
+  }, 60_000);
+  afterAll(() => tmp.remove());
+
+  test("opening 50 members of zeros inflates at most 512 bytes of each (the 4 KiB read for each head inflated to 4 MiB: 200 MiB)", async () => {
+    const bytes = readFileSync(tmp.path("zeros.npz"));
+    let reader: Awaited<ReturnType<typeof openSource>> | undefined;
+    const inflated = await inflatedDuring(async () => {
+      reader = await openSource(bytesSource(bytes), { formats: FORMATS });
+    });
+    await using opened = reader!;
+    expect(opened.names.length).toBe(50);
+    expect(inflated).toBeLessThanOrEqual(50 * 512);
+    const z7 = await opened.read("z7");
+    expect(z7.data.byteLength).toBe(memberBytes);
+    expect((z7.data as Float32Array).every((x) => x === 0)).toBe(true);
+  });
+
+  test.each([
+    ["Node's zlib", <T>(fn: () => T) => fn()],
+    ["pako (browsers)", <T>(fn: () => T) => withoutNativeZlib(fn)],
+  ])("damage after a member's .npy header, within the bytes read for it, is found when the member is read (CODEC_ERROR), not at open, with %s", async (_, run) => {
+    const bytes = readFileSync(tmp.path("damaged-after-head.npz"));
+    expect(readZipDirectory(bytes, { maxEntries: 2 })[0]!.compressedSize).toBeLessThan(4096);
+    await run(async () => {
+      await using reader = await openSource(bytesSource(bytes), { formats: FORMATS });
+      expect(reader.info("a").shape).toEqual([1_000_000]);
+      expect(await codeOfAsync(() => reader.read("a"))).toBe("CODEC_ERROR");
+      expect((await reader.verify()).arrays.map((v) => [v.name, v.error?.code ?? null])).toEqual([
+        ["a", "CODEC_ERROR"],
+        ["b", null],
+      ]);
+    });
+  });
 });

@@ -5,7 +5,8 @@
  * values), metadata and ignored members for the files numpy and ndpack write, and the same code, at
  * open, at each array's read or in verify's report, for every damaged one: each byte of the end
  * records, the central records and the local headers set to a few values, the first bytes of each
- * member's content too, cuts, appended bytes, flipped content bytes, and handmade archives for the
+ * member's content too (all of them for two deflated members longer than their .npy headers: where
+ * both stop inflating a member's head), cuts, appended bytes, flipped content bytes, and handmade archives for the
  * other refusals (duplicate names, another method, a deflate bomb, every way `__ndpack__.json` can
  * be wrong).
  */
@@ -42,6 +43,7 @@ np.savez_compressed(f"{out}/np-compressed.npz", **arrays)
 small = {"a": np.arange(6, dtype="<f4").reshape(2, 3), "b": np.array([1, -2], ">i2"), "c": np.array(7, "u1")}
 np.savez(f"{out}/np-small-stored.npz", **small)
 np.savez_compressed(f"{out}/np-small-compressed.npz", **small)
+np.savez_compressed(f"{out}/np-zeros-compressed.npz", z=np.zeros(100_000, "u1"), r=(np.arange(5_000) * 7919 % 251).astype("u1"))
 np.savez(f"{out}/np-many.npz", **{f"m{i}": np.arange(i % 7, dtype="i4") for i in range(300)})
 np.savez(f"{out}/np-names.npz", **{"é": np.arange(3), "名前": np.ones(2), "a.b/c": np.zeros(1)})
 bf16 = np.array([1, -2, 0.5, 3], ml_dtypes.bfloat16)
@@ -106,8 +108,8 @@ good = npy(np.arange(10, dtype="u1"))
 raw_zip("raw-short-stream.npz", deflate(good), 8, len(good) + 5, zlib.crc32(good))
 raw_zip("raw-bad-crc.npz", good, 0, len(good), zlib.crc32(good) ^ 1)
 raw_zip("raw-bad-crc-deflated.npz", deflate(good), 8, len(good), zlib.crc32(good) ^ 1)
-# A stream damaged after the .npy header (an invalid block type): TypeScript inflates the whole
-# first step looking for the header, so the damage is found at open, not at read.
+# A stream damaged after the .npy header (an invalid block type): inflating a member's head stops
+# once it has the header's bytes, so the damage is found when the member is read, not at open.
 longer = npy(np.arange(1000, dtype="u1"))
 compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
 raw_zip("raw-damaged-after-head.npz", compressor.compress(longer) + compressor.flush(zlib.Z_FULL_FLUSH) + b"\\x07", 8, len(longer), zlib.crc32(longer))
@@ -200,8 +202,8 @@ function writeTsFiles(): void {
   for (const [name, bytes] of Object.entries(files)) writeFileSync(join(dir.path, `${name}.npz`), bytes);
 }
 
-/** Damaged copies of `base`: its structure's bytes set to a few values, cuts, appended bytes, flipped content bytes. */
-function damage(base: string, write: (name: string, bytes: Uint8Array) => void): void {
+/** Damaged copies of `base`: its structure's bytes and each member's first `contentBytes` set to a few values, cuts, appended bytes, flipped content bytes. */
+function damage(base: string, write: (name: string, bytes: Uint8Array) => void, contentBytes = 12): void {
   const bytes = readFileSync(join(dir.path, `${base}.npz`));
   const entries = readZipDirectory(bytes, { maxEntries: 1 << 20 });
   const directoryStart = Math.max(...entries.map((e) => e.dataStart + e.compressedSize));
@@ -210,7 +212,7 @@ function damage(base: string, write: (name: string, bytes: Uint8Array) => void):
   const positions = new Set<number>();
   for (const e of entries) {
     for (let at = e.localOffset; at < e.dataStart; at++) positions.add(at);
-    for (let at = e.dataStart; at < Math.min(e.dataStart + 12, e.dataStart + e.compressedSize); at++) positions.add(at);
+    for (let at = e.dataStart; at < Math.min(e.dataStart + contentBytes, e.dataStart + e.compressedSize); at++) positions.add(at);
   }
   for (let at = directoryStart; at < bytes.length; at++) positions.add(at);
   for (const at of positions) {
@@ -251,6 +253,7 @@ test("numpy's and ndpack's .npz files read the same in both languages, and every
     written.add(path);
   };
   for (const base of ["np-small-stored", "np-small-compressed", "ts-small-stored", "ts-small-zip64-compressed", "zip-ignored"]) damage(base, write);
+  damage("np-zeros-compressed", write, 4096);
 
   const python = JSON.parse(runPython("-c", [READ], JSON.stringify(paths))) as Record<string, Outcome>;
   const codes = new Set<string>();
@@ -269,6 +272,8 @@ test("numpy's and ndpack's .npz files read the same in both languages, and every
     if (JSON.stringify(node) !== JSON.stringify(py)) differ.push(`${path.slice(dir.path.length + 1)}: node ${JSON.stringify(node)}, python ${JSON.stringify(py)}`);
   }
   expect(differ.slice(0, 20)).toEqual([]);
+  // Opened, with the damage found when the member is read.
+  expect(python[join(dir.path, "raw-damaged-after-head.npz")]).toMatchObject({ arrays: [["a", "uint8", [1000], "C", "little", { code: "CODEC_ERROR" }]], verify: [["a", false, "CODEC_ERROR"]] });
   expect(paths.length).toBeGreaterThan(10_000);
   expect(opened).toBeGreaterThan(4000); // the bases, and the changes that leave a file a zip reader reads
   // Every refusal of the zip, .npy and __ndpack__.json readers, at open, read and verify.

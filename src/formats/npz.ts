@@ -43,9 +43,10 @@ const MEMBER_HEAD_PREFETCH_BYTES = { stored: NPY_HEAD_BYTES + LOCAL_EXTRA_SLACK_
 
 /**
  * The first `length` bytes of a member's uncompressed content: read as they are from a stored
- * member, inflated from as few compressed bytes as needed from a deflated one (each try inflates
- * twice the bytes of the last, so a member that yields little costs at most twice its size; the
- * output is bounded by the bytes read, never by what the member declares).
+ * member, inflated from as few compressed bytes as needed from a deflated one (each try reads twice
+ * the bytes of the last). Inflating stops once it has those bytes, whatever the rest of the bytes
+ * read hold (a member of zeros inflates 1000 to 1): a try costs its compressed bytes and `length`,
+ * and damage after those bytes is found when the member is read.
  */
 function* memberHead(member: ZipEntry, length: number, whole = false): RangeSteps<Uint8Array> {
   const wanted = Math.min(length, member.size);

@@ -13,16 +13,14 @@ same files (test/npz-python-parity.test.ts compares them on thousands of damaged
 from __future__ import annotations
 
 import bisect
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 from . import reference
 from ._crc32 import crc32, crc32_combine
 from ._npy import NPY_MAX_HEADER_BYTES, check_void_dtype, npy_layout
 from ._reader import VERIFY_PIECE, Reader, check_verify
-from ._zip import (ZipEntry, check_inflated_size, check_member_crc, inflate_exactly,
-                   inflate_prefix, zip_directory)
-from .reference import ArrayInfo, NdpackError
+from ._zip import ZipEntry, check_inflated_size, check_member_crc, zip_directory
+from .reference import ArrayInfo, NdpackError, inflate
 
 #: The member that carries ndpack metadata and the dtypes numpy has no name for (bfloat16, float8):
 #: ``{"metadata": {...}, "dtypes": {"name": "bfloat16"}}``, written by TypeScript's ``toNpz``.
@@ -65,9 +63,11 @@ PREFETCH_CONCURRENCY = 4
 def member_head(read, member: ZipEntry, length: int, whole: bool = False):
     """The first ``length`` bytes of a member's uncompressed content (TypeScript's
     ``memberHead``): read as they are from a stored member, inflated from as few compressed bytes
-    as needed from a deflated one, each try inflating twice the bytes of the last, so that a member
-    that yields little costs at most twice its size. ``whole`` (``__ndpack__.json``, read at open):
-    inflated as a member is read, its stream checked to end where the bytes read end."""
+    as needed from a deflated one, read ``INFLATE_STEP`` bytes first, then as many again as were
+    read before while too few. Inflating stops once it has those bytes, whatever the rest of the
+    bytes read hold (a member of zeros inflates 1000 to 1): damage after them is found when the
+    member is read. ``whole`` (``__ndpack__.json``, read at open): inflated as a member is read,
+    its stream checked to end where the bytes read end."""
     wanted = min(length, member.size)
     if member.method == "stored":
         return read(member.data_start, wanted)
@@ -75,26 +75,23 @@ def member_head(read, member: ZipEntry, length: int, whole: bool = False):
     # blocks add 5 bytes in 64 KiB): one that gives fewer from this many (empty blocks, a claimed
     # compressed size of gigabytes) is refused here rather than read to its end.
     most = min(member.compressed_size, wanted + (wanted >> 2) + HEAD_SEARCH_SLACK_BYTES)
+    content = bytearray(wanted)
     if whole:
-        content = bytearray(wanted)
-        inflate_exactly([read(member.data_start, most)], wanted, member.name, content)
-        return content
-    head, failure = b"", None
-    step = min(INFLATE_STEP, most)
-    while len(head) < wanted:
-        try:
-            head = inflate_prefix(read(member.data_start, step), wanted)
-        except zlib.error as ex:
-            failure = ex
-            break
-        if step == most:
-            break
-        step = min(2 * step, most)
-    if failure is not None or len(head) < wanted:
-        why = "" if failure is None else f" ({failure})"
-        raise NdpackError("CODEC_ERROR", f'zip: member "{member.name}" is not a valid deflate '
-                          f"stream{why}", array=member.name)
-    return head
+        inflate([read(member.data_start, most)], wanted, member.name, content)
+    elif wanted > 0:
+        inflate(_doubling_reads(read, member.data_start, most), wanted, member.name, content,
+                head=True)
+    return content
+
+
+def _doubling_reads(read, start: int, most: int):
+    """The ``most`` bytes from ``start``, read as they are asked for: ``INFLATE_STEP`` bytes, then
+    each read as long as all those before it (TypeScript's reader reads the same ranges again from
+    ``start``, each twice as long as the last)."""
+    at, end = 0, min(INFLATE_STEP, most)
+    while at < most:
+        yield read(start + at, end - at)
+        at, end = end, min(2 * end, most)
 
 
 def read_ndpack_member(content) -> tuple[dict, dict]:
@@ -369,8 +366,8 @@ class NpzReader(Reader):
         if entry.method == "deflate":
             check_inflated_size(entry, self._limits["max_decoded_bytes"])
             content = bytearray(entry.size)
-            crc = inflate_exactly([self._read(entry.data_start, entry.compressed_size)],
-                                  entry.size, name, content)
+            crc = inflate([self._read(entry.data_start, entry.compressed_size)], entry.size,
+                          name, content)
             owned = True  # inflated here: memory nothing else refers to
         else:
             content = self._read(entry.data_start, entry.compressed_size)
@@ -399,7 +396,7 @@ class NpzReader(Reader):
         pieces = (self._read(entry.data_start + at, min(VERIFY_PIECE, entry.compressed_size - at))
                   for at in range(0, entry.compressed_size, VERIFY_PIECE))
         if entry.method == "deflate":
-            crc = inflate_exactly(pieces, entry.size, e.name)
+            crc = inflate(pieces, entry.size, e.name)
         else:
             crc = 0
             for piece in pieces:

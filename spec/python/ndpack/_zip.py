@@ -6,9 +6,10 @@ UTF-8 and CP437 names, ZIP64 (members or offsets past 4 GiB, more than 65535 mem
 Reading trusts nothing: the central directory is found at the exact end of the file (a comment is
 allowed, trailing bytes are not), every offset and size is checked against the file before it is
 used, members may not overlap (the trick of "overlapping" zip bombs), and each local header must be
-at its place and name the member its central record names. Inflating a member is bounded by its
-declared size (``inflate_exactly``), which the caller checks against its limit first
-(``check_inflated_size``), and every member's CRC-32 can be checked (``check_member_crc``).
+at its place and name the member its central record names. A member is inflated (by the
+reader, with ``reference.inflate``) no further than its declared size, which the caller checks
+against its limit first (``check_inflated_size``), and every member's CRC-32 can be checked
+(``check_member_crc``).
 
 The functions read through ``read(offset, length)``, which gives exactly those bytes of the file:
 they do no I/O of their own."""
@@ -16,11 +17,9 @@ they do no I/O of their own."""
 from __future__ import annotations
 
 import struct
-import zlib
 from typing import NamedTuple
 
 from . import reference
-from ._crc32 import crc32
 from .reference import NdpackError
 
 _SIG_LOCAL = 0x04034B50
@@ -47,11 +46,6 @@ _FLAG_ENCRYPTED = 0x0001
 _FLAG_UTF8 = 0x0800
 #: Bytes read from the end of a zip first, to find its end record when it has no long comment.
 _TAIL_FIRST_READ = 4096
-#: Output bytes asked of zlib at a time: inflating makes at most this many beyond what a member
-#: declares before it stops.
-INFLATE_PIECE = 256 << 10
-#: Compressed bytes given to zlib at a time: zlib copies what it has not used yet on every call.
-_INFLATE_INPUT_STEP = 64 << 10
 
 
 class ZipEntry(NamedTuple):
@@ -369,59 +363,3 @@ def check_member_crc(entry: ZipEntry, actual: int, array: str | None = None) -> 
         raise NdpackError("CHECKSUM", f'zip: member "{entry.name}": CRC-32 mismatch, the member '
                           f"is damaged (stored 0x{entry.crc32:x}, computed 0x{actual:x})",
                           array=array or entry.name)
-
-
-def inflate_exactly(pieces, size: int, name: str, out=None) -> int:
-    """Inflates the raw DEFLATE stream given in ``pieces`` (an iterable of bytes-like objects),
-    which must be exactly one complete stream, nothing after its end, decoding to exactly ``size``
-    bytes (TypeScript's ``checkInflated``): CODEC_ERROR otherwise, found as soon as the output
-    passes ``size``, so that at most ``INFLATE_PIECE`` bytes beyond it are ever made. The output is
-    written into ``out`` (a writable buffer of ``size`` bytes) when given, else dropped. Returns
-    its CRC-32."""
-    inflater = zlib.decompressobj(-15)
-    produced = crc = 0
-
-    def damaged(why: str) -> NdpackError:
-        return NdpackError("CODEC_ERROR", f'array "{name}": {why}', array=name)
-    for piece in pieces:
-        view = memoryview(piece).cast("B")
-        for at in range(0, len(view), _INFLATE_INPUT_STEP):
-            if inflater.eof:
-                raise damaged("bytes follow the end of the deflate stream")
-            data, full = view[at:at + _INFLATE_INPUT_STEP], True
-            while not inflater.eof and (data or full):
-                try:
-                    chunk = inflater.decompress(data, INFLATE_PIECE)
-                except zlib.error as ex:
-                    raise damaged(f"the deflate stream is damaged ({ex})") from None
-                if produced + len(chunk) > size:
-                    raise damaged(f"the deflate stream decodes to more than the {size} bytes "
-                                  "declared")
-                if out is not None:
-                    out[produced:produced + len(chunk)] = chunk
-                crc = crc32(chunk, crc)
-                produced += len(chunk)
-                # A full chunk may leave output in zlib's window: asked for again, input or not.
-                data, full = inflater.unconsumed_tail, len(chunk) == INFLATE_PIECE
-            if inflater.unused_data:  # the input after the stream's end
-                raise damaged("bytes follow the end of the deflate stream")
-    if not inflater.eof:
-        raise damaged("the deflate stream ends early")
-    if produced < size:
-        raise damaged(f"the deflate stream decodes to {produced} bytes, not the {size} declared")
-    return crc
-
-
-def inflate_prefix(compressed, wanted: int) -> bytes:
-    """The first ``wanted`` bytes (fewer when the stream gives fewer) that the start of a raw
-    DEFLATE stream, ``compressed``, inflates to, as TypeScript's ``inflatePrefix`` gives them:
-    damage anywhere in ``compressed`` raises ``zlib.error``, even past those bytes (TypeScript's
-    zlib inflates them all), bytes after the stream's end are ignored, and a stream cut short
-    gives what it holds. What is inflated past ``wanted`` is dropped ``INFLATE_PIECE`` bytes at a
-    time."""
-    inflater = zlib.decompressobj(-15)
-    head = inflater.decompress(compressed, wanted) if wanted > 0 else b""
-    full = wanted > 0 and len(head) == wanted
-    while not inflater.eof and (inflater.unconsumed_tail or full):
-        full = len(inflater.decompress(inflater.unconsumed_tail, INFLATE_PIECE)) == INFLATE_PIECE
-    return head

@@ -938,21 +938,60 @@ def _parse(buf, limits: dict, size: int | None = None):
     return h, minor, entries, data_start, mv
 
 
-def _inflate(stored, nbytes: int, name: str) -> bytes:
-    d = zlib.decompressobj(-15)
-    try:
-        out = d.decompress(stored, nbytes + 1)
-    except zlib.error as ex:
-        raise NdpackError("CODEC_ERROR", f"invalid deflate stream: {ex}", array=name) from None
-    if len(out) > nbytes:
-        raise NdpackError("CODEC_ERROR", f"decodes to more than {nbytes} bytes", array=name)
-    if not d.eof:
-        raise NdpackError("CODEC_ERROR", "deflate stream ends early", array=name)
-    if d.unused_data:
-        raise NdpackError("CODEC_ERROR", "bytes after the end of the deflate stream", array=name)
-    if len(out) != nbytes:
-        raise NdpackError("CODEC_ERROR", f"decodes to {len(out)} bytes, not {nbytes}", array=name)
-    return out
+#: Output bytes asked of zlib at a time while a stream is inflated whole: inflating makes at most
+#: this many beyond the size a stream declares before it stops.
+INFLATE_PIECE = 256 << 10
+#: Compressed bytes given to zlib at a time: zlib copies what it has not used yet on every call.
+_INFLATE_INPUT_STEP = 64 << 10
+
+
+def inflate(pieces, size: int, name: str, out=None, *, head: bool = False) -> int:
+    """Section 9 step 23 for the raw DEFLATE stream given in ``pieces`` (an iterable of bytes-like
+    objects, a payload or a .npz member): it must be exactly one complete stream, nothing after its
+    end, decoding to exactly ``size`` bytes, CODEC_ERROR otherwise (TypeScript's
+    ``checkInflated``), found as soon as the output passes ``size``, so that at most
+    ``INFLATE_PIECE`` bytes beyond it are ever made. The output is written into ``out`` (a writable
+    buffer of ``size`` bytes) when given, else dropped. Returns its CRC-32.
+
+    ``head=True`` wants the stream's first ``size`` bytes only (a .npz member's .npy header):
+    inflating stops as soon as they are made, and what follows them is not looked at (its damage is
+    found when the stream is inflated whole), as TypeScript's ``inflatePrefix`` stops; CODEC_ERROR
+    when the bytes before them are damaged, or the stream or ``pieces`` end first."""
+    inflater = zlib.decompressobj(-15)
+    produced = crc = 0
+
+    def damaged(why: str) -> NdpackError:
+        return NdpackError("CODEC_ERROR", f'array "{name}": {why}', array=name)
+    for piece in pieces:
+        view = memoryview(piece).cast("B")
+        for at in range(0, len(view), _INFLATE_INPUT_STEP):
+            if inflater.eof:
+                raise damaged("bytes follow the end of the deflate stream")
+            data, full = view[at:at + _INFLATE_INPUT_STEP], True
+            while not inflater.eof and (data or full) and not (head and produced == size):
+                asked = size - produced if head else INFLATE_PIECE
+                try:
+                    chunk = inflater.decompress(data, asked)
+                except zlib.error as ex:
+                    raise damaged(f"the deflate stream is damaged ({ex})") from None
+                if produced + len(chunk) > size:
+                    raise damaged(f"the deflate stream decodes to more than the {size} bytes "
+                                  "declared")
+                if out is not None:
+                    out[produced:produced + len(chunk)] = chunk
+                crc = _crc32(chunk, crc)
+                produced += len(chunk)
+                # A full chunk may leave output in zlib's window: asked for again, input or not.
+                data, full = inflater.unconsumed_tail, len(chunk) == asked
+            if head and produced == size:
+                return crc
+            if inflater.unused_data:  # the input after the stream's end
+                raise damaged("bytes follow the end of the deflate stream")
+    if not inflater.eof:
+        raise damaged("the deflate stream ends early")
+    if produced < size:
+        raise damaged(f"the deflate stream decodes to {produced} bytes, not the {size} declared")
+    return crc
 
 
 def _unshuffle(data: bytes, w: int) -> bytes:
@@ -1000,7 +1039,8 @@ def _decoded(e: ArrayInfo, stored, max_decoded_bytes: int) -> bytes:
     """Section 9 step 23: the decoded bytes of a compressed array."""
     if e.nbytes > max_decoded_bytes:
         raise NdpackError("LIMIT_EXCEEDED", f"nbytes {e.nbytes} > maxDecodedBytes", array=e.name)
-    out = _inflate(stored, e.nbytes, e.name)
+    out = bytearray(e.nbytes)
+    inflate([stored], e.nbytes, e.name, out)
     if e.codec == "shuffle+deflate":
         out = _unshuffle(out, DTYPES[e.dtype][1])
     return out

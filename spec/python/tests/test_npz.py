@@ -25,9 +25,9 @@ from numpy.lib import format as npf
 import ndpack
 import ndpack.dask as nd
 from ndpack import NdpackError, NpzReader
-from ndpack._npz import LOCAL_EXTRA_SLACK_BYTES, NPY_HEAD_BYTES
+from ndpack._npz import INFLATE_STEP, LOCAL_EXTRA_SLACK_BYTES, NPY_HEAD_BYTES
 from ndpack._reader import FIRST_READ
-from ndpack._zip import INFLATE_PIECE
+from ndpack.reference import INFLATE_PIECE
 
 #: Arrays of every kind numpy writes: the dtypes ndpack reads, big-endian, Fortran order, 0-d,
 #: empty.
@@ -61,14 +61,16 @@ def deflate(content: bytes) -> bytes:
 
 
 def build_zip(members, *, zip64: bool = False) -> tuple[bytearray, dict]:
-    """A zip of ``members`` (``(name, content, method)``: 0 stored, 8 deflated) laid out as
+    """A zip of ``members`` (``(name, content, method)``: 0 stored, 8 deflated; or ``(name,
+    content, method, stored)``, the member's bytes as written, a damaged stream) laid out as
     APPNOTE 6.3 says, and where its parts are: ``local``, ``data`` and ``central`` (offsets, one
     per member), ``cd`` and ``end`` (and ``zip64``, the ZIP64 end record's). With ``zip64`` every
     size and offset is in ZIP64 extra fields, and the directory's in a ZIP64 end record."""
     out, central = bytearray(), bytearray()
     where = {"local": [], "data": [], "central": []}
-    for name, content, method in members:
-        encoded, stored = name.encode(), content if method == 0 else deflate(content)
+    for name, content, method, *written in members:
+        stored = written[0] if written else content if method == 0 else deflate(content)
+        encoded = name.encode()
         local_offset = len(out)
         sizes = (0xFFFFFFFF, 0xFFFFFFFF) if zip64 else (len(stored), len(content))
         local_extra = struct.pack("<HHQQ", 1, 16, len(content), len(stored)) if zip64 else b""
@@ -553,6 +555,59 @@ def test_a_deflate_bomb_claiming_a_small_size_is_CODEC_ERROR_never_inflated_past
         tracemalloc.stop()
     # One piece of output past the 228 bytes (zlib's buffer grows to it by doubling), not 50 MB.
     assert peak < 8 * INFLATE_PIECE
+
+
+def savez_compressed(**arrays) -> bytes:
+    out = io.BytesIO()
+    np.savez_compressed(out, **arrays)
+    return out.getvalue()
+
+
+def count_inflated(monkeypatch) -> dict:
+    """``{"bytes": n}``: the bytes zlib's inflaters make from here on, whichever module makes
+    them (through ``zlib.decompressobj``)."""
+    counts = {"bytes": 0}
+    inflater = zlib.decompressobj
+
+    class Counted:
+        def __init__(self, *args):
+            self._inflater = inflater(*args)
+
+        def decompress(self, data, max_length=0):
+            out = self._inflater.decompress(data, max_length)
+            counts["bytes"] += len(out)
+            return out
+
+        def __getattr__(self, name):
+            return getattr(self._inflater, name)
+
+    monkeypatch.setattr(zlib, "decompressobj", Counted)
+    return counts
+
+
+def test_opening_inflates_each_deflated_members_npy_header_only(monkeypatch):
+    # Zeros deflate about 1000 to 1: the 4 KiB read for each member's head inflated to 4 MiB, 200
+    # MiB for these 50 members, before inflating stopped at the head.
+    data = savez_compressed(**{f"z{i}": np.zeros(1 << 20, "f4") for i in range(50)})
+    inflated = count_inflated(monkeypatch)
+    r = open_bytes(data)
+    assert len(r) == 50
+    assert inflated["bytes"] <= 50 * NPY_HEAD_BYTES
+    np.testing.assert_array_equal(r.read("z7"), np.zeros(1 << 20, "f4"))
+
+
+def test_damage_after_a_deflated_members_npy_header_is_CODEC_ERROR_when_read_not_at_open():
+    content = npy(np.zeros(1_000_000, "u1"))
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    # An invalid block type after all of the content, in the first bytes read for the head.
+    stream = compressor.compress(content) + compressor.flush(zlib.Z_FULL_FLUSH) + b"\x07"
+    assert len(stream) < INFLATE_STEP
+    data, _ = build_zip([("a.npy", content, 8, stream), ("b.npy", npy(np.ones(3)), 8)])
+    r = open_bytes(data)
+    assert r.info("a").shape == (1_000_000,)
+    expect("CODEC_ERROR", lambda: r.read("a"))
+    assert [(v["name"], v["error"] and v["error"]["code"]) for v in r.verify()] == \
+        [("a", "CODEC_ERROR"), ("b", None)]
 
 
 def test_a_member_declaring_more_than_max_decoded_bytes_is_LIMIT_EXCEEDED_before_inflating():

@@ -54,7 +54,7 @@ def count_reads(monkeypatch):
     from ndpack import _io, reference
 
     counts = {"bytes": 0, "inflated": 0}
-    read, inflate = _io.FileSource.read, reference._inflate
+    read, inflate = _io.FileSource.read, reference.inflate
 
     def counted_read(self, offset, length):
         out = read(self, offset, length)
@@ -66,7 +66,7 @@ def count_reads(monkeypatch):
         return inflate(*args)
 
     monkeypatch.setattr(_io.FileSource, "read", counted_read)
-    monkeypatch.setattr(reference, "_inflate", counted_inflate)
+    monkeypatch.setattr(reference, "inflate", counted_inflate)
     return counts
 
 
