@@ -389,16 +389,15 @@ class NpzReader(Reader):
         check_member_crc(entry, crc32_combine(header_crc, crc, e.nbytes), name)
 
     def _verify_record(self, e: ArrayInfo) -> None:
-        """The member's CRC-32 (CHECKSUM), its stored bytes read in pieces of at most
-        ``VERIFY_PIECE``; a deflated member inflated as they come (CODEC_ERROR), its output
-        dropped: verifying holds one piece in memory, never a whole array."""
+        """The member's CRC-32 (CHECKSUM): a stored member's computed as ``Reader._crc32`` does,
+        a deflated one's stored bytes read in pieces of at most ``VERIFY_PIECE`` and inflated as
+        they come (CODEC_ERROR), its output dropped: verifying holds one piece in memory, never a
+        whole array."""
         entry, _ = self._members[self._index[e.name]]
-        pieces = (self._read(entry.data_start + at, min(VERIFY_PIECE, entry.compressed_size - at))
-                  for at in range(0, entry.compressed_size, VERIFY_PIECE))
         if entry.method == "deflate":
+            pieces = (self._read(entry.data_start + at, min(VERIFY_PIECE, entry.compressed_size - at))
+                      for at in range(0, entry.compressed_size, VERIFY_PIECE))
             crc = inflate(pieces, entry.size, e.name)
         else:
-            crc = 0
-            for piece in pieces:
-                crc = crc32(piece, crc)
+            crc = self._crc32(entry.data_start, entry.compressed_size)
         check_member_crc(entry, crc, e.name)
