@@ -20,6 +20,7 @@
  */
 import { inflate as pakoInflate, inflateEnd, inflateInit2 } from "pako/lib/zlib/inflate.js";
 import ZStream from "pako/lib/zlib/zstream.js";
+import { concatBytes } from "./bytes.js";
 import { NdpackError } from "./errors.js";
 import type { Codec } from "./format.js";
 import { nativeZlib, type NativeZlib, type NativeZlibStream } from "./runtime.js";
@@ -266,20 +267,9 @@ export function inflatePrefix(stored: Uint8Array, wanted: number, name: string):
     inflater.onData = (chunk) => chunks.push(chunk);
     inflater.push(stored, false);
     if (inflater.err !== 0) throw damaged(name, new Error(inflater.msg));
-    out = concat(chunks);
+    out = concatBytes(chunks);
   }
   return out.subarray(0, Math.min(wanted, out.length));
-}
-
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(chunks.reduce((total, chunk) => total + chunk.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
 }
 
 /** zlib's smallest output chunk (Z_MIN_CHUNK). */

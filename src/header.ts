@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { decodeUtf8, hexByte, utf8Length } from "./bytes.js";
+import { concatBytes, decodeUtf8, hexByte, utf8Length } from "./bytes.js";
 import { crc32 } from "./crc32.js";
 import { DTYPES } from "./dtypes.js";
 import { NdpackError, overLimit, shown } from "./errors.js";
@@ -279,7 +279,7 @@ export function* readLayoutSteps(size: number | undefined, limits: ReadLimits, f
   if (head.length < headerEnd) {
     // A stream gives the rest of the header; other inputs give it from the start again, which is a
     // view of memory (no copy) and, from a source, one read (of at most 64 KiB more than needed).
-    if (size === undefined) head = concat(head, yield { offset: head.length, length: headerEnd - head.length });
+    if (size === undefined) head = concatBytes([head, yield { offset: head.length, length: headerEnd - head.length }]);
     else head = yield { offset: 0, length: Math.min(size, alignUp(headerEnd, HEADER_READ_GRANULE)) };
     if (head.length < headerEnd) readPreamble(head, head.length, limits);
   }
@@ -292,13 +292,6 @@ export function* readLayoutSteps(size: number | undefined, limits: ReadLimits, f
     checkZeroPadding(padding, 0, padding.length, head.length);
   }
   return layout;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 /** Steps 1–21 over a whole file held in memory. */
