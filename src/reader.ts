@@ -481,7 +481,7 @@ class SourceReader implements NdpackReader {
       const byteLength = (end - start) * rowBytes;
       const offset = raw.payload.offset + start * rowBytes;
       const bytes = await this.#readRange({ offset, length: byteLength }, options);
-      const part = viewOrCopy({ name, dtype: info.dtype, shape: [end - start, ...shape.slice(1)], order: info.order, byteOrder: info.byteOrder, payload: bytes, fresh: false, stored: { codec: "none", offset, byteLength } }, "auto");
+      const part = viewOrCopy({ name, dtype: info.dtype, shape: [end - start, ...shape.slice(1)], order: info.order, byteOrder: info.byteOrder, codec: "none", offset, byteLength }, bytes, false, "auto");
       return this.#borrowed || part.copied ? part : { ...part, copied: true };
     });
   }

@@ -4,32 +4,35 @@
  *
  * @module
  */
-import type { ArrayInfo, NdArray } from "../decode.js";
+import type { ArrayInfo } from "../decode.js";
 import type { Dtype } from "../dtypes.js";
-import type { Codec } from "../format.js";
 import { NdpackError } from "../errors.js";
 import { FIRST_READ_BYTES } from "../header.js";
 import { viewOrCopy } from "../interop/common.js";
-import { NPY_MAGIC, npyLayoutSteps, planNpyWrite, resolveNpyOptions, storedHead, toNpy, type NpyLayout } from "../interop/npy.js";
+import { NPY_MAGIC, npyArrayInfo, npyLayoutSteps, planNpyWrite, resolveNpyOptions, storedHead, toNpy } from "../interop/npy.js";
 import type { RangeSteps } from "../io/steps.js";
-import type { Container, ContainerOptions, FileFormat, ToArrayOptions } from "./types.js";
+import type { Container, ContainerOptions, FileFormat, FormatName } from "./types.js";
 
-/** The one array of a .npy (or .npz) layout as the reader reports it. */
-export function npyArrayInfo(name: string, layout: NpyLayout, stored: { codec: Codec; offset: number; byteLength: number }): ArrayInfo {
+/**
+ * The {@link Container} of a format whose arrays are stored as they are, without checksums (.npy,
+ * .safetensors): each array is one range of exactly its bytes, at its `offset`.
+ */
+export function plainContainer(format: FormatName, version: Container["version"], metadata: Container["metadata"], arrays: readonly ArrayInfo[], fileLength: number): Container {
+  const rangeOf = (index: number) => ({ offset: arrays[index]!.offset, length: arrays[index]!.byteLength });
   return {
-    name,
-    dtype: layout.dtype.name,
-    shape: Object.freeze([...layout.shape]),
-    order: layout.order,
-    byteOrder: layout.byteOrder,
-    ...stored,
-    nbytes: layout.nbytes,
+    format,
+    version,
+    alignment: 1,
+    checksum: "none",
+    metadata,
+    arrays,
+    fileLength,
+    ignored: [],
+    arrayRange: rangeOf,
+    toArray: (index, bytes, options) => viewOrCopy(arrays[index]!, bytes, false, options.copy),
+    rawPayload: (index) => ({ before: undefined, payload: rangeOf(index), after: undefined, checked: false, check: () => undefined }),
+    deflatedMember: () => undefined,
   };
-}
-
-/** An array whose stored bytes are exactly its bytes (.npy, .safetensors, a stored .npz member's array without its check). */
-export function plainArray(info: ArrayInfo, bytes: Uint8Array, options: ToArrayOptions): NdArray {
-  return viewOrCopy({ name: info.name, dtype: info.dtype, shape: info.shape, order: info.order, byteOrder: info.byteOrder, payload: bytes, fresh: false, stored: { codec: info.codec, offset: info.offset, byteLength: info.byteLength } }, options.copy);
 }
 
 /** The `voidDtype` option for a .npy file: one dtype name (a .npz's may name one per array). Not part of the public API. */
@@ -47,21 +50,7 @@ function* readNpyContainer(size: number, options: ContainerOptions): RangeSteps<
   const resolved = resolveNpyOptions({ voidDtype: npyVoidDtype(options.voidDtype), maxHeaderBytes: options.maxHeaderBytes, maxDims: options.maxDims });
   const layout = yield* npyLayoutSteps(storedHead(0), size, FIRST_READ_BYTES, resolved);
   const info = npyArrayInfo(options.npyName ?? "array", layout, { codec: "none", offset: layout.dataStart, byteLength: layout.nbytes });
-  const range = { offset: layout.dataStart, length: layout.nbytes };
-  return {
-    format: "npy",
-    version: { major: layout.version, minor: 0 },
-    alignment: 1,
-    checksum: "none",
-    metadata: {},
-    arrays: [info],
-    fileLength: size,
-    ignored: [],
-    arrayRange: () => range,
-    toArray: (_index, bytes, toArrayOptions) => plainArray(info, bytes, toArrayOptions),
-    rawPayload: () => ({ before: undefined, payload: range, after: undefined, checked: false, check: () => undefined }),
-    deflatedMember: () => undefined,
-  };
+  return plainContainer("npy", { major: layout.version, minor: 0 }, {}, [info], size);
 }
 
 /** .npy's row of the format table. */

@@ -4,41 +4,17 @@
  *
  * @module
  */
-import { planSafetensorsWrite, resolveSafetensorsOptions, safetensorsLayoutSteps, toSafetensors } from "../interop/safetensors.js";
+import { planSafetensorsWrite, resolveSafetensorsOptions, safetensorsLayoutSteps, tensorInfo, toSafetensors } from "../interop/safetensors.js";
 import type { ArraysInput } from "../encode.js";
 import type { RangeSteps } from "../io/steps.js";
-import { plainArray } from "./npy.js";
+import { plainContainer } from "./npy.js";
 import type { Container, ContainerOptions, FileFormat, FormatReader } from "./types.js";
 import type { ArrayPlan } from "./write.js";
 
 function* readSafetensorsContainer(size: number, options: ContainerOptions): RangeSteps<Container> {
   const { dataStart, tensors, metadata } = yield* safetensorsLayoutSteps(size, { ...resolveSafetensorsOptions(options), firstReadBytes: options.firstReadBytes });
-  const arrays = tensors.map((entry) => ({
-    name: entry.name,
-    dtype: entry.dtype.name,
-    shape: Object.freeze([...entry.shape]),
-    order: "C" as const,
-    byteOrder: "little" as const,
-    codec: "none" as const,
-    offset: dataStart + entry.begin,
-    byteLength: entry.end - entry.begin,
-    nbytes: entry.end - entry.begin,
-  }));
-  const rangeOf = (index: number) => ({ offset: arrays[index]!.offset, length: arrays[index]!.byteLength });
-  return {
-    format: "safetensors",
-    version: { major: 0, minor: 0 },
-    alignment: 1,
-    checksum: "none",
-    metadata,
-    arrays,
-    fileLength: size,
-    ignored: [],
-    arrayRange: rangeOf,
-    toArray: (index, bytes, toArrayOptions) => plainArray(arrays[index]!, bytes, toArrayOptions),
-    rawPayload: (index) => ({ before: undefined, payload: rangeOf(index), after: undefined, checked: false, check: () => undefined }),
-    deflatedMember: () => undefined,
-  };
+  const arrays = tensors.map((entry) => tensorInfo(entry, dataStart));
+  return plainContainer("safetensors", { major: 0, minor: 0 }, metadata, arrays, size);
 }
 
 /** The reading part of .safetensors' row: the set reader's shards, read without bundling the writer. */

@@ -28,7 +28,7 @@
  */
 import { decodeUtf8, hexByte } from "../bytes.js";
 import { runOnBytes, type RangeSteps } from "../io/steps.js";
-import { checkCopy, inputBytes, type DecodeInput, type NdArray, type DecodedArray } from "../decode.js";
+import { checkCopy, inputBytes, type ArrayInfo, type DecodeInput, type NdArray, type DecodedArray } from "../decode.js";
 import { DTYPES, DTYPE_NAMES, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { prepareArray, type ArrayInput, type PreparedArray } from "../encode.js";
 import { checkOptionNames, NdpackError, oneOf, overLimit, shown } from "../errors.js";
@@ -457,6 +457,19 @@ export function* npyLayoutSteps(readHead: (length: number) => RangeSteps<Uint8Ar
   return readNpyLayout(head, length, options, member, known);
 }
 
+/** The array of a .npy layout (a .npy file's, or a .npz member's) as readers report it, named `name`, stored as `stored` says. */
+export function npyArrayInfo(name: string, layout: NpyLayout, stored: Pick<ArrayInfo, "codec" | "offset" | "byteLength">): ArrayInfo {
+  return {
+    name,
+    dtype: layout.dtype.name,
+    shape: Object.freeze([...layout.shape]),
+    order: layout.order,
+    byteOrder: layout.byteOrder,
+    ...stored,
+    nbytes: layout.nbytes,
+  };
+}
+
 /** A `readHead` for {@link npyLayoutSteps}: content stored as it is, from `base`. */
 export function storedHead(base: number): (length: number) => RangeSteps<Uint8Array> {
   return function* (length) {
@@ -498,19 +511,7 @@ export function fromNpy(input: DecodeInput, options: NpyReadOptions = {}): NpyAr
   const resolved = resolveNpyOptions(options);
   const bytes = inputBytes(input);
   const layout = runOnBytes(npyLayoutSteps(storedHead(0), bytes.length, NPY_FIRST_READ, resolved), bytes);
-  const { name: _name, ...array } = viewOrCopy(
-    {
-      name: "npy",
-      dtype: layout.dtype.name,
-      shape: layout.shape,
-      order: layout.order,
-      byteOrder: layout.byteOrder,
-      payload: bytes.subarray(layout.dataStart),
-      fresh: false,
-      stored: { codec: "none", offset: layout.dataStart, byteLength: layout.nbytes },
-    },
-    copy,
-  );
+  const { name: _name, ...array } = viewOrCopy(npyArrayInfo("npy", layout, { codec: "none", offset: layout.dataStart, byteLength: layout.nbytes }), bytes.subarray(layout.dataStart), false, copy);
   return array;
 }
 

@@ -31,7 +31,7 @@
  * @module
  */
 import { runOnBytes, type RangeSteps } from "../io/steps.js";
-import { checkCopy, inputBytes, type DecodeInput, type NdArray } from "../decode.js";
+import { checkCopy, inputBytes, type ArrayInfo, type DecodeInput, type NdArray } from "../decode.js";
 import { DTYPES, DTYPE_NAMES, type DtypeInfo } from "../dtypes.js";
 import { entriesOf, prepareArray, type ArraysInput } from "../encode.js";
 import { checkOptionNames, NdpackError, overLimit, shown } from "../errors.js";
@@ -303,6 +303,21 @@ function parseSafetensorsHeader(headerBytes: Uint8Array, totalLength: number, li
   return { dataStart, tensors: entries, metadata: decodeMetadata(rawMetadata, limits) };
 }
 
+/** A tensor as readers report it; its data section starts at `dataStart`. */
+export function tensorInfo(entry: TensorEntry, dataStart: number): ArrayInfo {
+  return {
+    name: entry.name,
+    dtype: entry.dtype.name,
+    shape: Object.freeze([...entry.shape]),
+    order: "C",
+    byteOrder: "little",
+    codec: "none",
+    offset: dataStart + entry.begin,
+    byteLength: entry.end - entry.begin,
+    nbytes: entry.end - entry.begin,
+  };
+}
+
 /** Bytes the header steps ask for first: the length field and, for nearly every file, the whole header. */
 const SAFETENSORS_FIRST_READ = 64 * 1024;
 
@@ -341,25 +356,7 @@ export function fromSafetensors(input: DecodeInput, options: SafetensorsReadOpti
   const bytes = inputBytes(input);
   const { dataStart, tensors, metadata } = runOnBytes(safetensorsLayoutSteps(bytes.length, limits), bytes);
   const arrays = new Map<string, NdArray>();
-  for (const entry of tensors) {
-    const offset = dataStart + entry.begin;
-    arrays.set(
-      entry.name,
-      viewOrCopy(
-        {
-          name: entry.name,
-          dtype: entry.dtype.name,
-          shape: entry.shape,
-          order: "C",
-          byteOrder: "little",
-          payload: bytes.subarray(offset, dataStart + entry.end),
-          fresh: false,
-          stored: { codec: "none", offset, byteLength: entry.end - entry.begin },
-        },
-        copy,
-      ),
-    );
-  }
+  for (const entry of tensors) arrays.set(entry.name, viewOrCopy(tensorInfo(entry, dataStart), bytes.subarray(dataStart + entry.begin, dataStart + entry.end), false, copy));
   return { arrays, metadata };
 }
 
