@@ -22,7 +22,7 @@ import {
   type ReadLimits,
 } from "./format.js";
 import { parseHeaderJson } from "./json.js";
-import { runOnBytes, type RangeSteps } from "./io/steps.js";
+import { lengthSoFar, runOnBytes, type RangeSteps } from "./io/steps.js";
 import { readCanonicalHeader } from "./canonical-header.js";
 import { checkRecordPlacement, elementCount, entryKind, FileLayout, hashName } from "./layout.js";
 import type { Header } from "./schema.js";
@@ -271,10 +271,8 @@ const HEADER_READ_GRANULE = 4096;
 export function* readLayoutSteps(size: number | undefined, limits: ReadLimits, firstReadBytes = FIRST_READ_BYTES): RangeSteps<FileLayout> {
   const asked = size === undefined ? PREAMBLE_SIZE : Math.min(size, firstReadBytes);
   let head = yield { offset: 0, length: asked };
-  // Steps 1–5. While a stream's length is unknown, the largest possible one stands in for step 5;
-  // a stream that ends inside the header is caught below with the length actually seen.
-  const known = size ?? (head.length < asked ? head.length : Number.MAX_SAFE_INTEGER);
-  const preamble = readPreamble(head, known, limits);
+  // Steps 1–5. A stream that ends inside the header is caught below with the length actually seen.
+  const preamble = readPreamble(head, lengthSoFar(size, head, asked), limits);
   const headerEnd = PREAMBLE_SIZE + preamble.headerLength;
   if (head.length < headerEnd) {
     // A stream gives the rest of the header; other inputs give it from the start again, which is a

@@ -9,7 +9,7 @@ import type { Dtype } from "../dtypes.js";
 import { NdpackError } from "../errors.js";
 import { FIRST_READ_BYTES } from "../header.js";
 import { viewOrCopy } from "../interop/common.js";
-import { NPY_MAGIC, npyArrayInfo, npyLayoutSteps, planNpyWrite, resolveNpyOptions, storedHead, toNpy } from "../interop/npy.js";
+import { NPY_MAGIC, npyArrayInfo, npyLayoutSteps, planNpyWrite, resolveNpyOptions, storedHead, streamedHead, toNpy } from "../interop/npy.js";
 import type { RangeSteps } from "../io/steps.js";
 import type { Container, ContainerOptions, FileFormat, FormatName } from "./types.js";
 
@@ -46,11 +46,12 @@ function oneArray(count: number): void {
   if (count !== 1) throw new NdpackError("INVALID_ARGUMENT", `a .npy file holds exactly one array, got ${count}`, { field: "arrays" });
 }
 
-function* readNpyContainer(size: number, options: ContainerOptions): RangeSteps<Container> {
+/** The header reader of a .npy file `size` bytes long, or of a stream (`size` undefined). */
+function* readNpyContainer(size: number | undefined, options: ContainerOptions): RangeSteps<Container> {
   const resolved = resolveNpyOptions({ voidDtype: npyVoidDtype(options.voidDtype), maxHeaderBytes: options.maxHeaderBytes, maxDims: options.maxDims });
-  const layout = yield* npyLayoutSteps(storedHead(0), size, FIRST_READ_BYTES, resolved);
+  const layout = yield* npyLayoutSteps(size === undefined ? streamedHead() : storedHead(0), size, FIRST_READ_BYTES, resolved);
   const info = npyArrayInfo(options.npyName ?? "array", layout, { codec: "none", offset: layout.dataStart, byteLength: layout.nbytes });
-  return plainContainer("npy", { major: layout.version, minor: 0 }, {}, [info], size);
+  return plainContainer("npy", { major: layout.version, minor: 0 }, {}, [info], layout.dataStart + layout.nbytes);
 }
 
 /** .npy's row of the format table. */
@@ -60,6 +61,7 @@ export const NPY_FORMAT: FileFormat = {
   extensions: [".npy"],
   sniff: (head) => NPY_MAGIC.every((byte, i) => head[i] === byte),
   readContainer: readNpyContainer,
+  readStream: (options) => readNpyContainer(undefined, options),
   write: (arrays, options) => {
     const list = arrays instanceof Map ? [...arrays.values()] : Array.isArray(arrays) ? arrays.map((pair) => (pair as readonly [string, unknown])[1]) : Object.values(arrays as object);
     oneArray(list.length);
