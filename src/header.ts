@@ -219,8 +219,8 @@ export function readAnyHeader(text: string, preamble: Preamble, limits: ReadLimi
   return checkEntries(header, preamble, limits);
 }
 
-/** §9 step 20: the input's length must be exactly what the header implies. */
-export function checkFileLength(layout: FileLayout, totalLength: number): void {
+/** §9 step 20: the input's length must be exactly what the header implies (a layout's, or any format's container's, `fileLength`). */
+export function checkFileLength(layout: Pick<FileLayout, "fileLength">, totalLength: number): void {
   if (totalLength < layout.fileLength) {
     throw new NdpackError("TRUNCATED", `input is ${totalLength} bytes, but its header describes ${layout.fileLength}`, { expected: layout.fileLength, actual: totalLength });
   }
