@@ -53,6 +53,18 @@ export function swapInPlace(bytes: Uint8Array, wordSize: number): void {
   }
 }
 
+/** The bytes of `pieces` one after another: `pieces[0]` itself when it is the only one, else fresh memory. */
+export function concatBytes(pieces: readonly Uint8Array[]): Uint8Array {
+  if (pieces.length === 1) return pieces[0]!;
+  const out = new Uint8Array(pieces.reduce((total, piece) => total + piece.length, 0));
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return out;
+}
+
 /** Fresh memory of `byteLength` bytes; an ArrayBuffer starts at an address aligned for every typed array. */
 export function freshBytes(byteLength: number): Uint8Array {
   return new Uint8Array(new ArrayBuffer(byteLength));

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { decodeUtf8, hexByte, utf8Length } from "./bytes.js";
+import { concatBytes, decodeUtf8, hexByte, utf8Length } from "./bytes.js";
 import { crc32 } from "./crc32.js";
 import { DTYPES } from "./dtypes.js";
 import { NdpackError, overLimit, shown } from "./errors.js";
@@ -22,7 +22,7 @@ import {
   type ReadLimits,
 } from "./format.js";
 import { parseHeaderJson } from "./json.js";
-import { runOnBytes, type RangeSteps } from "./io/steps.js";
+import { lengthSoFar, runOnBytes, type RangeSteps } from "./io/steps.js";
 import { readCanonicalHeader } from "./canonical-header.js";
 import { checkRecordPlacement, elementCount, entryKind, FileLayout, hashName } from "./layout.js";
 import type { Header } from "./schema.js";
@@ -219,8 +219,8 @@ export function readAnyHeader(text: string, preamble: Preamble, limits: ReadLimi
   return checkEntries(header, preamble, limits);
 }
 
-/** §9 step 20: the input's length must be exactly what the header implies. */
-export function checkFileLength(layout: FileLayout, totalLength: number): void {
+/** §9 step 20: the input's length must be exactly what the header implies (a layout's, or any format's container's, `fileLength`). */
+export function checkFileLength(layout: Pick<FileLayout, "fileLength">, totalLength: number): void {
   if (totalLength < layout.fileLength) {
     throw new NdpackError("TRUNCATED", `input is ${totalLength} bytes, but its header describes ${layout.fileLength}`, { expected: layout.fileLength, actual: totalLength });
   }
@@ -271,15 +271,13 @@ const HEADER_READ_GRANULE = 4096;
 export function* readLayoutSteps(size: number | undefined, limits: ReadLimits, firstReadBytes = FIRST_READ_BYTES): RangeSteps<FileLayout> {
   const asked = size === undefined ? PREAMBLE_SIZE : Math.min(size, firstReadBytes);
   let head = yield { offset: 0, length: asked };
-  // Steps 1–5. While a stream's length is unknown, the largest possible one stands in for step 5;
-  // a stream that ends inside the header is caught below with the length actually seen.
-  const known = size ?? (head.length < asked ? head.length : Number.MAX_SAFE_INTEGER);
-  const preamble = readPreamble(head, known, limits);
+  // Steps 1–5. A stream that ends inside the header is caught below with the length actually seen.
+  const preamble = readPreamble(head, lengthSoFar(size, head, asked), limits);
   const headerEnd = PREAMBLE_SIZE + preamble.headerLength;
   if (head.length < headerEnd) {
     // A stream gives the rest of the header; other inputs give it from the start again, which is a
     // view of memory (no copy) and, from a source, one read (of at most 64 KiB more than needed).
-    if (size === undefined) head = concat(head, yield { offset: head.length, length: headerEnd - head.length });
+    if (size === undefined) head = concatBytes([head, yield { offset: head.length, length: headerEnd - head.length }]);
     else head = yield { offset: 0, length: Math.min(size, alignUp(headerEnd, HEADER_READ_GRANULE)) };
     if (head.length < headerEnd) readPreamble(head, head.length, limits);
   }
@@ -292,13 +290,6 @@ export function* readLayoutSteps(size: number | undefined, limits: ReadLimits, f
     checkZeroPadding(padding, 0, padding.length, head.length);
   }
   return layout;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 /** Steps 1–21 over a whole file held in memory. */

@@ -33,10 +33,13 @@ import type { NdArray } from "./decode.js";
 import { ENCODE_OPTIONS, planEncoding, writePlan, type ArraysInput, type EncodeOptions } from "./encode.js";
 import { booleanOption, checkOptionNames, isNdpackError, NdpackError, overLimit, shown, type ErrorDetails } from "./errors.js";
 import { resolveLimits, type FileLayout } from "./header.js";
-import { checkChunkBytes, ChunkReader, DECODE_STREAM_OPTIONS, readRecords, readStreamLayout, SMALL_PIECE, streamChunks, streamHeader, type ByteStream, type DecodeStreamOptions, type StreamHeader } from "./stream.js";
+import { checkChunkBytes, ChunkReader, readRecords, readStreamLayout, SMALL_PIECE, streamChunks, streamHeader, STREAM_READ_OPTIONS, type ByteStream, type DecodeStreamOptions, type StreamHeader } from "./stream.js";
 
-/** Options of {@link decodeMessages}: those of `decodeStream` (the limits of FORMAT.md §7 and `verify`), applied to each message. */
-export interface DecodeMessagesOptions extends DecodeStreamOptions {
+/**
+ * Options of {@link decodeMessages}: those of `decodeStream` (the limits of FORMAT.md §7 and
+ * `verify`), applied to each message, but the foreign formats' (a message is an ndpack file, FORMAT.md §11).
+ */
+export interface DecodeMessagesOptions extends Omit<DecodeStreamOptions, "formats" | "voidDtype" | "npyName"> {
   /**
    * Largest message accepted, in bytes (preamble to last CRC), checked as soon as its header has
    * been read, before any payload byte is (default: no limit beyond §7's). A message above it is
@@ -299,7 +302,7 @@ class MessageReader implements NdpackMessageReader {
  * ```
  */
 export function decodeMessages(source: ByteStream, options: DecodeMessagesOptions = {}): NdpackMessageReader {
-  checkOptionNames(options, { ...DECODE_STREAM_OPTIONS, maxMessageBytes: true } satisfies Record<keyof DecodeMessagesOptions, true>, "decodeMessages");
+  checkOptionNames(options, { ...STREAM_READ_OPTIONS, maxMessageBytes: true } satisfies Record<keyof DecodeMessagesOptions, true>, "decodeMessages");
   return new MessageReader(source, options);
 }
 

@@ -20,8 +20,8 @@ import { expectDtype, type ArrayInfo, type ArrayVerification, type NdArray, type
 import { DTYPES, type Dtype } from "./dtypes.js";
 import { booleanOption, checkNameList, checkOptionNames, NdpackError, notFoundError, shown, withPath } from "./errors.js";
 import { LIMIT_OPTIONS, PREAMBLE_SIZE, type Checksum } from "./format.js";
-import { FIRST_READ_BYTES, recognizeFile, resolveLimits } from "./header.js";
-import { formatNamedIn, formatOfNameIn, sniffFormatIn, SNIFF_BYTES } from "./formats/find.js";
+import { FIRST_READ_BYTES, resolveLimits } from "./header.js";
+import { chooseFormat, SNIFF_BYTES } from "./formats/find.js";
 import { NDPACK_READER } from "./formats/ndpack.js";
 import type { Container, ContainerOptions, FormatName, FormatReader, NameIndex, RawPayload } from "./formats/types.js";
 import { viewOrCopy } from "./interop/common.js";
@@ -529,7 +529,7 @@ class SourceReader implements NdpackReader {
       const byteLength = (end - start) * rowBytes;
       const offset = raw.payload.offset + start * rowBytes;
       const bytes = await this.#readRange({ offset, length: byteLength }, options);
-      const part = viewOrCopy({ name, dtype: info.dtype, shape: [end - start, ...shape.slice(1)], order: info.order, byteOrder: info.byteOrder, payload: bytes, fresh: false, stored: { codec: "none", offset, byteLength } }, "auto");
+      const part = viewOrCopy({ name, dtype: info.dtype, shape: [end - start, ...shape.slice(1)], order: info.order, byteOrder: info.byteOrder, codec: "none", offset, byteLength }, bytes, false, "auto");
       return this.#borrowed || part.copied ? part : { ...part, copied: true };
     });
   }
@@ -722,27 +722,6 @@ async function runSteps<T>(steps: PrefetchingSteps<T>, source: CountingSource, s
 /** The core's formats when the caller names none: ndpack's alone (see {@link OpenSourceOptions.formats}). */
 const CORE_FORMATS: readonly FormatReader[] = [NDPACK_READER];
 
-/** The format of the file whose first bytes are `head`: the one named, else told from `head`, else from the name's extension. */
-function chooseFormat(head: Uint8Array, size: number, options: OpenSourceOptions): FormatReader {
-  const formats = options.formats ?? CORE_FORMATS;
-  if (!Array.isArray(formats) || formats.length === 0) throw new NdpackError("INVALID_ARGUMENT", "formats must be a non-empty array of formats (FORMATS of ndpack/interop)", { field: "formats" });
-  const names = formats.map((f: FormatReader) => (f.name === "ndpack" ? "ndpack" : `.${f.name}`));
-  const known = names.length === 1 ? names[0]! : `${names.slice(0, -1).join(", ")} or ${names[names.length - 1]!}`;
-  if (options.format !== undefined) {
-    const named = formatNamedIn(formats, options.format);
-    if (named === undefined) throw new NdpackError("INVALID_ARGUMENT", `format ${shown(options.format)} is not one of the formats given (${known}); FORMATS of ndpack/interop has them all`, { field: "format" });
-    return named;
-  }
-  const format = sniffFormatIn(formats, head, size) ?? (options.name === undefined ? undefined : formatOfNameIn(formats, options.name));
-  if (format === undefined) {
-    const recognized = recognizeFile(head, size);
-    const what = recognized === undefined ? "" : `; it looks like ${recognized}`;
-    const hint = options.formats === undefined ? `; to read .npy, .npz and .safetensors files too, pass formats: FORMATS from ndpack/interop` : "";
-    throw new NdpackError("BAD_MAGIC", `${options.name ?? "the source"} is not ${known.startsWith("ndpack") ? "an" : "a"} ${known} file (its first bytes match none of them)${what}${hint}`, { offset: 0, ...(options.name === undefined ? {} : { path: options.name }) });
-  }
-  return format;
-}
-
 /**
  * Opens a file of any supported format (ndpack; .npy, .npz, .safetensors with
  * {@link OpenSourceOptions.formats}) from any {@link ByteSource} for lazy reading: reads and checks its header (for ndpack, FORMAT.md §9 steps
@@ -769,7 +748,7 @@ export async function openSource(source: ByteSource, options: OpenSourceOptions 
     const counting = new CountingSource(source, size, firstRead);
     counting.readAhead = true;
     const head = await counting.read(0, Math.min(size, SNIFF_BYTES), options);
-    const format = chooseFormat(head, size, options);
+    const format = chooseFormat(head, size, options.formats ?? CORE_FORMATS, options);
 
     // An ndpack reader's first read takes at least the preamble, whose length field says what follows.
     const container = await runSteps(format.readContainer(size, { ...options, firstReadBytes: Math.max(firstRead, PREAMBLE_SIZE) }), counting, options.signal);

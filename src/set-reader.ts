@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { concatBytes } from "./bytes.js";
 import type { ArrayInfo, ArrayVerification, NdArray, VerifyReport } from "./decode.js";
 import { checkNameList, checkOptionNames, NdpackError, shown } from "./errors.js";
 import type { Checksum } from "./format.js";
@@ -132,13 +133,6 @@ function inShard(error: unknown, shardName: string): unknown {
   if (!(error instanceof NdpackError) || error.path !== undefined || (error as { url?: unknown }).url !== undefined || error.code === "CLOSED") return error;
   // Every structured field is kept (the spread copies them all), the shard's name is added.
   return new NdpackError(error.code, `${shardName}: ${error.message}`, { ...error, path: shardName, cause: error.cause ?? error });
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 class ShardedReader implements SetReader {
@@ -283,7 +277,7 @@ class ShardedReader implements SetReader {
           const upTo = shard.format === "ndpack" ? Math.min(source.size, Math.ceil(end / SHARD_FIRST_READ_BYTES) * SHARD_FIRST_READ_BYTES) : end;
           const rest = await readExactly(source, head.length, upTo - head.length);
           count(rest.length);
-          head = concat(head, rest);
+          head = concatBytes([head, rest]);
         }
         checkShardHeader(shard, head.subarray(0, end));
       }

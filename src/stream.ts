@@ -8,6 +8,13 @@
  * and header first (steps 1–19, 21), then each array's record, whose CRC it checks (step 22) before
  * handing the array out, and finally the length (step 20) when the stream ends.
  *
+ * Given the format table (`formats: FORMATS`), it is also the stream driver of the foreign
+ * formats' readers (`formats/*.ts`), which do no I/O: a .npy or .safetensors header reader runs on
+ * the stream without its size (`readStream` of its row) and each array is read after it, checked
+ * by the format's own `toArray` as the lazy reader checks it; a .npz stream, whose directory is at
+ * its end, is gathered and run through the memory driver (`runOnBytes`). ndpack streams keep their
+ * own path, {@link readRecords}, which message streams share.
+ *
  * @example
  * ```ts
  * import { decodeStream, encodeStream } from "ndpack/streams";
@@ -21,13 +28,16 @@
  *
  * @module
  */
-import { freshBytes, swapInPlace } from "./bytes.js";
+import { concatBytes, freshBytes, swapInPlace } from "./bytes.js";
 import { crc32 } from "./crc32.js";
 import { arrayInfo, checkRecordTail, materialize, type ArrayInfo, type NdArray, type NdpackContents } from "./decode.js";
 import { ENCODE_OPTIONS, planEncoding, planSegments, type ArraysInput, type EncodeOptions, type EncodePlan } from "./encode.js";
 import { booleanOption, checkOptionNames, isNdpackError, NdpackError, shown } from "./errors.js";
 import { LIMIT_OPTIONS, type ReadLimits } from "./format.js";
+import { checkFormats, sniffFormatIn, SNIFF_BYTES, unknownFormatError } from "./formats/find.js";
+import type { Container, ContainerOptions, FormatName, FormatReader, ToArrayOptions } from "./formats/types.js";
 import { checkFileLength, checkZeroPadding, readLayoutSteps, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
+import { lengthSoFar, runOnBytes, type RangeSteps } from "./io/steps.js";
 import { HOST_BYTE_ORDER, unzeroedBytes } from "./runtime.js";
 
 /** Options of {@link encodeStream}. */
@@ -86,8 +96,10 @@ export function* streamChunks(plan: EncodePlan, chunkBytes: number): Generator<U
   yield* flush();
 }
 
-/** The option names of {@link decodeStream}. Not part of the public API. */
-export const DECODE_STREAM_OPTIONS = { ...LIMIT_OPTIONS, verify: true } as const satisfies Record<keyof DecodeStreamOptions, true>;
+/** The option names {@link decodeStream} shares with `decodeMessages`: the limits and `verify`. Not part of the public API. */
+export const STREAM_READ_OPTIONS = { ...LIMIT_OPTIONS, verify: true } as const;
+
+const DECODE_STREAM_OPTIONS = { ...STREAM_READ_OPTIONS, formats: true, voidDtype: true, npyName: true } as const satisfies Record<keyof DecodeStreamOptions, true>;
 
 /**
  * Encodes named arrays as a `ReadableStream` of the file's bytes: a body for `fetch` or an HTTP
@@ -124,26 +136,40 @@ export function encodeStream(arrays: ArraysInput, options: EncodeStreamOptions =
 /** Where {@link decodeStream} reads from: a Web `ReadableStream` or any async iterable of byte chunks (Node streams, `http.IncomingMessage`). */
 export type ByteStream = ReadableStream<Uint8Array> | AsyncIterable<Uint8Array | ArrayBufferView | ArrayBuffer>;
 
-/** Options of {@link decodeStream}; the limits of FORMAT.md §7 can be set here too. */
-export interface DecodeStreamOptions extends Partial<ReadLimits> {
+/**
+ * Options of {@link decodeStream}: the limits of FORMAT.md §7 (applied to the foreign formats as
+ * `openSource` applies them), and for those formats `voidDtype` and `npyName` as for `openSource`.
+ */
+export interface DecodeStreamOptions extends Partial<ReadLimits>, Pick<ContainerOptions, "voidDtype" | "npyName"> {
   /**
-   * Check each array's CRC, and the padding after its record, before handing it out (default `true`).
-   * The stream passes every byte through the reader anyway, so this costs only the CRC computation.
+   * Check each array's checksum before handing it out (default `true`): an ndpack array's CRC and
+   * the padding after its record, a .npz member's CRC-32. .npy and .safetensors files have no
+   * checksum: nothing to check. The stream passes every byte through the reader anyway, so this
+   * costs only the CRC computation.
    */
   readonly verify?: boolean;
+  /**
+   * The formats to read (default: ndpack alone). `FORMATS` of `ndpack/interop` adds .npy, .npz and
+   * .safetensors, told from the stream's first bytes; they are not the default so that a page
+   * reading ndpack streams does not bundle them (as for `openSource`).
+   */
+  readonly formats?: readonly FormatReader[];
 }
 
-/** What a stream's header says, available before any payload has arrived. */
+/** What a stream's header says, available before any payload has arrived (for .npz, once the whole stream has). */
 export interface StreamHeader extends Pick<NdpackContents, "version" | "alignment" | "checksum" | "metadata" | "names"> {
-  /** Each array's description, in stream order. */
+  /** The stream's format: `"ndpack"` unless {@link DecodeStreamOptions.formats} has others. */
+  readonly format: FormatName;
+  /** Each array's description, in stream order (the order of the data in the file; see {@link decodeStream}). */
   readonly arrays: readonly ArrayInfo[];
   /** Exact length of the whole stream in bytes. */
   readonly byteLength: number;
 }
 
 /**
- * The arrays of an ndpack stream, each handed out as soon as its bytes (and its CRC) have arrived.
- * Iterate it with `for await`; breaking out of the loop cancels the source.
+ * The arrays of a stream, each handed out as soon as its bytes (and its CRC) have arrived (a .npz
+ * stream's, once all of it has: see {@link decodeStream}). Iterate it with `for await`; breaking
+ * out of the loop cancels the source.
  */
 export interface NdpackStreamReader extends AsyncIterableIterator<NdArray> {
   /** Reads (once) and returns the preamble and header: the first thing in the stream. */
@@ -172,6 +198,9 @@ const SMALL_ALLOCATION = 16 * 1024;
 
 /** The blocks that small header reads are carved from. */
 const BLOCK_BYTES = 64 * 1024;
+
+/** The largest piece {@link ChunkReader.readToEnd} reads at a time (they double from {@link BLOCK_BYTES}). */
+const MAX_GATHER_PIECE = 16 << 20;
 
 /**
  * A source that can put its next bytes straight into memory the reader names, as a Node socket
@@ -368,6 +397,43 @@ export class ChunkReader {
     return skipped;
   }
 
+  /**
+   * The next `length` bytes (fewer only at the end of the source) without consuming them: a
+   * stream's first bytes, which tell its format, before the format's reader reads them. Chunks
+   * shorter than that are joined.
+   */
+  async peek(length: number): Promise<Uint8Array> {
+    while (this.#chunk.length - this.#at < length && !this.#ended && !this.#released) {
+      const { done, value } = await this.#pull();
+      if (done) this.#ended = true;
+      else {
+        this.#chunk = concatBytes([this.#chunk.subarray(this.#at), chunkBytesOf(value)]);
+        this.#at = 0;
+      }
+    }
+    return this.#chunk.subarray(this.#at, this.#at + length);
+  }
+
+  /**
+   * Every byte up to the end of the source, in fresh memory: only as many bytes as arrive (never
+   * a length a header claims), read in pieces that are then joined, so the file is held twice
+   * while they are. LIMIT_EXCEEDED when the runtime cannot hold that many in one typed array.
+   */
+  async readToEnd(): Promise<Uint8Array> {
+    const pieces: Uint8Array[] = [];
+    for (let size = BLOCK_BYTES; ; size = Math.min(2 * size, MAX_GATHER_PIECE)) {
+      const piece = freshBytes(size);
+      const length = await this.readInto(piece);
+      pieces.push(piece.subarray(0, length));
+      if (length < size) break;
+    }
+    try {
+      return concatBytes(pieces);
+    } catch (cause) {
+      throw new NdpackError("LIMIT_EXCEEDED", `the stream is ${this.consumed} bytes, more than this runtime can hold in one typed array`, { actual: this.consumed, cause });
+    }
+  }
+
   /** True when bytes have arrived that have not been read (false says nothing about the source's end). */
   get hasArrived(): boolean {
     return this.#at < this.#chunk.length;
@@ -394,11 +460,10 @@ export class ChunkReader {
 }
 
 /**
- * §9 steps 1–21 ({@link readLayoutSteps}) on a stream: the steps ask for the next bytes each time,
- * which the stream hands over in order; a stream that ends early gives fewer. Not part of the public API.
+ * A header reader (range steps, `io/steps.ts`) run on a stream: the steps ask for the next bytes
+ * each time, which the stream hands over in order; a stream that ends early gives fewer. Not part of the public API.
  */
-export async function readStreamLayout(reader: ChunkReader, limits: ReadLimits): Promise<FileLayout> {
-  const steps = readLayoutSteps(undefined, limits);
+export async function readStreamSteps<T>(reader: ChunkReader, steps: RangeSteps<T>): Promise<T> {
   let step = steps.next();
   while (step.done !== true) {
     const bytes = reader.allocate(step.value.length);
@@ -407,6 +472,11 @@ export async function readStreamLayout(reader: ChunkReader, limits: ReadLimits):
     step = steps.next(length === bytes.length ? bytes : bytes.subarray(0, length));
   }
   return step.value;
+}
+
+/** §9 steps 1–21 ({@link readLayoutSteps}) on a stream. Not part of the public API. */
+export function readStreamLayout(reader: ChunkReader, limits: ReadLimits): Promise<FileLayout> {
+  return readStreamSteps(reader, readLayoutSteps(undefined, limits));
 }
 
 /**
@@ -448,6 +518,7 @@ export function allocatePayload(name: string, byteLength: number, allocate: (byt
 /** What a stream's header says, from its layout. Not part of the public API. */
 export function streamHeader(layout: FileLayout): StreamHeader {
   return {
+    format: "ndpack",
     version: layout.version,
     alignment: layout.header.alignment,
     checksum: layout.header.checksum,
@@ -513,17 +584,68 @@ export async function* readRecords(reader: ChunkReader, layout: FileLayout, limi
   }
 }
 
+/** What a stream's header says (a foreign format's, from its container). */
+function containerHeader(container: Container): StreamHeader {
+  const arrays = Object.freeze(container.arrays.map((info) => ({ ...info })));
+  return {
+    format: container.format,
+    version: container.version,
+    alignment: container.alignment,
+    checksum: container.checksum,
+    metadata: container.metadata,
+    names: Object.freeze(arrays.map((info) => info.name)),
+    arrays,
+    byteLength: container.fileLength,
+  };
+}
+
+/**
+ * The arrays of a foreign format's container, in its order, each checked by the format's own
+ * `toArray`, as the lazy reader checks it: read from the stream one after another (`file`
+ * undefined: a format read in order, whose arrays follow each other from the end of the header;
+ * TRUNCATED when the stream ends inside one), or viewed in the whole file, gathered.
+ */
+async function* containerArrays(reader: ChunkReader, container: Container, file: Uint8Array | undefined, options: ToArrayOptions): AsyncGenerator<NdArray, void, undefined> {
+  const { arrays } = container;
+  for (let index = 0; index < arrays.length; index++) {
+    const { offset, length } = container.arrayRange(index, options.verify);
+    let bytes: Uint8Array;
+    if (file === undefined) {
+      // Every byte is written before the array is handed out (a short read is TRUNCATED), as in readRecords.
+      bytes = allocatePayload(arrays[index]!.name, length, length >= LANDING_BYTES ? unzeroedBytes : freshBytes);
+      if ((await reader.readInto(bytes)) < length) checkFileLength(container, reader.consumed);
+    } else {
+      bytes = file.subarray(offset, offset + length);
+    }
+    const array = container.toArray(index, bytes, options);
+    // The stream's memory is the caller's alone, as a lazy reader's reads from a source are.
+    yield array.copied ? array : { ...array, copied: true };
+  }
+}
+
+/** §9 step 20 at the end of a stream whose arrays have all been read: TRAILING_BYTES when it goes on past `fileLength`. */
+async function checkStreamEnd(reader: ChunkReader, fileLength: number): Promise<void> {
+  if (!(await reader.atEnd())) {
+    throw new NdpackError("TRAILING_BYTES", `stream continues past byte ${fileLength}, where its header says it ends`, { offset: fileLength, expected: fileLength });
+  }
+}
+
+/** A stream whose header has been read: an ndpack layout, whose records `readRecords` reads, or a foreign format's container, with the whole file when it had to be gathered. */
+type OpenedStream = { readonly layout: FileLayout } | { readonly container: Container; readonly file: Uint8Array | undefined };
+
 class StreamDecoder implements NdpackStreamReader {
   readonly #reader: ChunkReader;
   readonly #limits: ReadLimits;
   readonly #verify: boolean;
+  readonly #options: DecodeStreamOptions;
   readonly #arrays: AsyncGenerator<NdArray, undefined, undefined>;
-  #layout: Promise<FileLayout> | undefined;
+  #opened: Promise<OpenedStream> | undefined;
 
-  constructor(reader: ChunkReader, limits: ReadLimits, verify: boolean) {
+  constructor(reader: ChunkReader, limits: ReadLimits, verify: boolean, options: DecodeStreamOptions) {
     this.#reader = reader;
     this.#limits = limits;
     this.#verify = verify;
+    this.#options = options;
     this.#arrays = this.#run();
   }
 
@@ -531,16 +653,35 @@ class StreamDecoder implements NdpackStreamReader {
     return this.#reader.consumed;
   }
 
-  #readLayout(): Promise<FileLayout> {
-    this.#layout ??= readStreamLayout(this.#reader, this.#limits).catch(async (error: unknown) => {
+  #open(): Promise<OpenedStream> {
+    this.#opened ??= this.#readHeader().catch(async (error: unknown) => {
       await this.#reader.release(error);
       throw error;
     });
-    return this.#layout;
+    return this.#opened;
+  }
+
+  async #readHeader(): Promise<OpenedStream> {
+    const reader = this.#reader;
+    const { formats } = this.#options;
+    // Without `formats`, the stream is ndpack, whose first step tells it (BAD_MAGIC): nothing is sniffed.
+    let format: FormatReader | undefined;
+    if (formats !== undefined) {
+      const head = await reader.peek(SNIFF_BYTES);
+      const size = lengthSoFar(undefined, head, SNIFF_BYTES);
+      format = sniffFormatIn(formats, head, size);
+      if (format === undefined) throw unknownFormatError(head, size, formats, { formats });
+    }
+    if (format === undefined || format.name === "ndpack") return { layout: await readStreamLayout(reader, this.#limits) };
+    if (format.readStream !== undefined) return { container: await readStreamSteps(reader, format.readStream(this.#options)), file: undefined };
+    // A format read from its end (.npz: the zip's directory) is gathered, then read from memory.
+    const file = await reader.readToEnd();
+    return { container: runOnBytes(format.readContainer(file.length, this.#options), file), file };
   }
 
   async header(): Promise<StreamHeader> {
-    return streamHeader(await this.#readLayout());
+    const opened = await this.#open();
+    return "layout" in opened ? streamHeader(opened.layout) : containerHeader(opened.container);
   }
 
   next(): Promise<IteratorResult<NdArray, undefined>> {
@@ -564,10 +705,13 @@ class StreamDecoder implements NdpackStreamReader {
   async *#run(): AsyncGenerator<NdArray, undefined, undefined> {
     const reader = this.#reader;
     try {
-      const layout = await this.#readLayout();
-      yield* readRecords(reader, layout, this.#limits, this.#verify, 0);
-      if (!(await reader.atEnd())) {
-        throw new NdpackError("TRAILING_BYTES", `stream continues past byte ${layout.fileLength}, where its header says it ends`, { offset: layout.fileLength, expected: layout.fileLength });
+      const opened = await this.#open();
+      if ("layout" in opened) {
+        yield* readRecords(reader, opened.layout, this.#limits, this.#verify, 0);
+        await checkStreamEnd(reader, opened.layout.fileLength);
+      } else {
+        yield* containerArrays(reader, opened.container, opened.file, { verify: this.#verify, copy: "auto", maxDecodedBytes: this.#limits.maxDecodedBytes });
+        await checkStreamEnd(reader, opened.container.fileLength);
       }
     } finally {
       // Cancels the source unless it ended; releases a ReadableStream's lock either way.
@@ -587,12 +731,40 @@ class StreamDecoder implements NdpackStreamReader {
  * goes on past its end throws `TRAILING_BYTES` after the last array. Any error, and breaking out
  * of the loop, cancels the source.
  *
+ * With `formats: FORMATS` (from `ndpack/interop`), .npy, .npz and .safetensors streams are read
+ * too, the format told from the stream's first 16 bytes, each by the format's own reader, the one
+ * `openSource` runs, so that the same bytes give the same arrays and the same error codes:
+ * - .npy and .safetensors are read forwards: the header, then each array handed out as soon as its
+ *   bytes have arrived, in the order of the data in the file (for .safetensors, the order of the
+ *   data offsets, which the header's may differ from; `header().names` and `openSource`'s names
+ *   are in that order), then the end checked against the length the header implies (`TRUNCATED`
+ *   after the arrays that arrived whole, `TRAILING_BYTES` after all of them). These files have no
+ *   checksum: `verify` has nothing to check. Each array is allocated at the size its header says
+ *   before its bytes arrive, as for ndpack streams.
+ * - .npz cannot be read in order (a zip's directory is at its end, and `np.load` too needs a
+ *   seekable file): the stream is gathered whole, only as many bytes as arrive (never a size a
+ *   header claims; the file is held twice while its pieces are joined), and read from memory, so
+ *   `header()` resolves once the stream has ended. Members' CRC-32s are checked (`verify`), a
+ *   deflated member is inflated within `maxDecodedBytes`, and arrays that are views (stored members
+ *   aligned for their dtype) share the one buffer that holds the file.
+ *
+ * The differences from `openSource` on the same bytes: a .npy or .safetensors stream that is cut
+ * short, or goes on, hands out the arrays before the cut (or all of them) and then fails, where
+ * `openSource`, which knows the size, refuses the file at once with the same code; and since a
+ * stream's length is unknown when its format is told, a .safetensors stream whose header length
+ * goes past its end fails as .safetensors (`TRUNCATED`, or `HEADER_TOO_LARGE` beyond
+ * `maxHeaderBytes`), where `openSource` without a file name finds no format (`BAD_MAGIC`).
+ *
  * @example
  * ```ts
  * // Node: an http.IncomingMessage is an async iterable of Buffers.
  * const arrays = decodeStream(request);
  * const { names, metadata } = await arrays.header();
  * for await (const { name, data, shape } of arrays) handle(name, data, shape);
+ *
+ * // A Hugging Face checkpoint, each tensor as it arrives.
+ * import { FORMATS } from "ndpack/interop";
+ * for await (const tensor of decodeStream((await fetch(url)).body!, { formats: FORMATS })) load(tensor);
  * ```
  */
 export function decodeStream(source: ByteStream, options: DecodeStreamOptions = {}): NdpackStreamReader {
@@ -600,5 +772,6 @@ export function decodeStream(source: ByteStream, options: DecodeStreamOptions = 
   const limits = resolveLimits(options);
   // Options first: a bad one must leave the caller's stream unlocked.
   const verify = booleanOption(options.verify, true, "verify");
-  return new StreamDecoder(new ChunkReader(source), limits, verify);
+  if (options.formats !== undefined) checkFormats(options.formats);
+  return new StreamDecoder(new ChunkReader(source), limits, verify, options);
 }

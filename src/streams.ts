@@ -3,7 +3,8 @@
  * bodies, HTTP requests and responses and sockets, the file never gathered in memory:
  * - {@link encodeStream} hands out a file's bytes piece by piece, as views of the caller's arrays;
  *   {@link decodeStream} reads one file as its bytes arrive, each array handed out once its CRC is
- *   checked (FORMAT.md §9 in wire order);
+ *   checked (FORMAT.md §9 in wire order), and with `formats: FORMATS` of `ndpack/interop` a .npy,
+ *   .npz or .safetensors file too, through the formats' own readers;
  * - {@link decodeMessages} and {@link createMessageWriter}: many files one after another over one
  *   connection (message streams, FORMAT.md §11), with back-pressure.
  *

@@ -1,10 +1,13 @@
 /**
  * Finding a format in a list of them (by its first bytes, its extension, its name), apart from
- * the table of every format (`formats/index.ts`): the core's reader searches only the formats it
- * is given, so a page that reads ndpack files alone does not bundle the foreign formats.
+ * the table of every format (`formats/index.ts`): the core's readers (`openSource`, `decodeStream`)
+ * search only the formats they are given, so a page that reads ndpack files alone does not bundle
+ * the foreign formats.
  *
  * @module
  */
+import { NdpackError, shown } from "../errors.js";
+import { recognizeFile } from "../header.js";
 import type { FormatName, FormatReader } from "./types.js";
 
 /** Bytes {@link sniffFormatIn} needs from the start of a file. */
@@ -24,4 +27,46 @@ export function formatOfNameIn<F extends FormatReader>(formats: readonly F[], na
 /** The one of `formats` called `name`, if any. */
 export function formatNamedIn<F extends FormatReader>(formats: readonly F[], name: FormatName): F | undefined {
   return formats.find((format) => format.name === name);
+}
+
+/** The `formats` option of a reader, checked: a non-empty array (INVALID_ARGUMENT otherwise). */
+export function checkFormats(formats: unknown): readonly FormatReader[] {
+  if (!Array.isArray(formats) || formats.length === 0) throw new NdpackError("INVALID_ARGUMENT", "formats must be a non-empty array of formats (FORMATS of ndpack/interop)", { field: "formats" });
+  return formats;
+}
+
+/** How messages list `formats`: "ndpack, .npy or .safetensors". */
+function listed(formats: readonly FormatReader[]): string {
+  const names = formats.map((f: FormatReader) => (f.name === "ndpack" ? "ndpack" : `.${f.name}`));
+  return names.length === 1 ? names[0]! : `${names.slice(0, -1).join(", ")} or ${names[names.length - 1]!}`;
+}
+
+/**
+ * The format of the file whose first bytes are `head` (it is `size` bytes long), among `formats`:
+ * the one `options.format` names, else told from `head`, else from the extension of `options.name`.
+ * BAD_MAGIC when none matches ({@link unknownFormatError}).
+ */
+export function chooseFormat(head: Uint8Array, size: number, formats: readonly FormatReader[], options: { readonly format?: FormatName; readonly formats?: readonly FormatReader[]; readonly name?: string }): FormatReader {
+  checkFormats(formats);
+  if (options.format !== undefined) {
+    const named = formatNamedIn(formats, options.format);
+    if (named === undefined) throw new NdpackError("INVALID_ARGUMENT", `format ${shown(options.format)} is not one of the formats given (${listed(formats)}); FORMATS of ndpack/interop has them all`, { field: "format" });
+    return named;
+  }
+  const format = sniffFormatIn(formats, head, size) ?? (options.name === undefined ? undefined : formatOfNameIn(formats, options.name));
+  if (format === undefined) throw unknownFormatError(head, size, formats, options);
+  return format;
+}
+
+/**
+ * BAD_MAGIC for a file (`options.name`) whose first bytes, `head`, match none of `formats`: it
+ * says what the file looks like, and, when the caller gave no `options.formats`, how to read the
+ * foreign formats too.
+ */
+export function unknownFormatError(head: Uint8Array, size: number, formats: readonly FormatReader[], options: { readonly formats?: readonly FormatReader[]; readonly name?: string }): NdpackError {
+  const known = listed(formats);
+  const recognized = recognizeFile(head, size);
+  const what = recognized === undefined ? "" : `; it looks like ${recognized}`;
+  const hint = options.formats === undefined ? `; to read .npy, .npz and .safetensors files too, pass formats: FORMATS from ndpack/interop` : "";
+  return new NdpackError("BAD_MAGIC", `${options.name ?? "the source"} is not ${known.startsWith("ndpack") ? "an" : "a"} ${known} file (its first bytes match none of them)${what}${hint}`, { offset: 0, ...(options.name === undefined ? {} : { path: options.name }) });
 }

@@ -14,11 +14,10 @@ import { NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
 import { viewOrCopy } from "../interop/common.js";
 import { checkLimit } from "../header.js";
-import { npyLayoutSteps, resolveNpyOptions, storedHead, type NpyLayout } from "../interop/npy.js";
+import { npyArrayInfo, npyLayoutSteps, resolveNpyOptions, storedHead, type NpyLayout } from "../interop/npy.js";
 import { checkNdpackDtypes, checkVoidDtypeOption, noNdpackMember, NPZ_NDPACK_MEMBER, readNdpackMember, planNpzWrite, sortMembers, storedForm, toNpz, voidDtypeOf } from "../interop/npz.js";
 import { checkInflatedSize, checkMemberCrc, zipDirectorySteps, type ZipEntry } from "../interop/zip.js";
 import type { PrefetchingSteps, RangeSteps } from "../io/steps.js";
-import { npyArrayInfo } from "./npy.js";
 import type { Container, ContainerOptions, FileFormat } from "./types.js";
 
 /**
@@ -143,7 +142,7 @@ function* readNpzContainer(size: number, options: ContainerOptions): Prefetching
       }
       if (toArrayOptions.verify) checkMemberCrc(entry, crc32(content), info.name);
       const payload = deflated || toArrayOptions.verify ? content.subarray(arrayStart) : content;
-      return viewOrCopy({ name: info.name, dtype: info.dtype, shape: info.shape, order: info.order, byteOrder: info.byteOrder, payload, fresh: deflated, stored: { codec: info.codec, offset: info.offset, byteLength: info.byteLength } }, toArrayOptions.copy);
+      return viewOrCopy(info, payload, deflated, toArrayOptions.copy);
     },
     rawPayload(index) {
       const { entry, arrayStart } = entries[index]!;

@@ -4,41 +4,18 @@
  *
  * @module
  */
-import { planSafetensorsWrite, resolveSafetensorsOptions, safetensorsLayoutSteps, toSafetensors } from "../interop/safetensors.js";
+import { planSafetensorsWrite, resolveSafetensorsOptions, safetensorsLayoutSteps, tensorInfo, toSafetensors } from "../interop/safetensors.js";
 import type { ArraysInput } from "../encode.js";
 import type { RangeSteps } from "../io/steps.js";
-import { plainArray } from "./npy.js";
+import { plainContainer } from "./npy.js";
 import type { Container, ContainerOptions, FileFormat, FormatReader } from "./types.js";
 import type { ArrayPlan } from "./write.js";
 
-function* readSafetensorsContainer(size: number, options: ContainerOptions): RangeSteps<Container> {
-  const { dataStart, tensors, metadata } = yield* safetensorsLayoutSteps(size, { ...resolveSafetensorsOptions(options), firstReadBytes: options.firstReadBytes });
-  const arrays = tensors.map((entry) => ({
-    name: entry.name,
-    dtype: entry.dtype.name,
-    shape: Object.freeze([...entry.shape]),
-    order: "C" as const,
-    byteOrder: "little" as const,
-    codec: "none" as const,
-    offset: dataStart + entry.begin,
-    byteLength: entry.end - entry.begin,
-    nbytes: entry.end - entry.begin,
-  }));
-  const rangeOf = (index: number) => ({ offset: arrays[index]!.offset, length: arrays[index]!.byteLength });
-  return {
-    format: "safetensors",
-    version: { major: 0, minor: 0 },
-    alignment: 1,
-    checksum: "none",
-    metadata,
-    arrays,
-    fileLength: size,
-    ignored: [],
-    arrayRange: rangeOf,
-    toArray: (index, bytes, toArrayOptions) => plainArray(arrays[index]!, bytes, toArrayOptions),
-    rawPayload: (index) => ({ before: undefined, payload: rangeOf(index), after: undefined, checked: false, check: () => undefined }),
-    deflatedMember: () => undefined,
-  };
+/** The header reader of a .safetensors file `size` bytes long, or of a stream (`size` undefined). */
+function* readSafetensorsContainer(size: number | undefined, options: ContainerOptions): RangeSteps<Container> {
+  const { dataStart, tensors, metadata, fileLength } = yield* safetensorsLayoutSteps(size, { ...resolveSafetensorsOptions(options), firstReadBytes: options.firstReadBytes });
+  const arrays = tensors.map((entry) => tensorInfo(entry, dataStart));
+  return plainContainer("safetensors", { major: 0, minor: 0 }, metadata, arrays, fileLength);
 }
 
 /** The reading part of .safetensors' row: the set reader's shards, read without bundling the writer. */
@@ -49,6 +26,7 @@ export const SAFETENSORS_READER: FormatReader = {
   // A little-endian u64 header length that fits in the file, followed by `{`.
   sniff: (head, size) => head.length > 8 && head[8] === 0x7b && new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true) <= BigInt(size - 8),
   readContainer: readSafetensorsContainer,
+  readStream: (options) => readSafetensorsContainer(undefined, options),
 };
 
 /** .safetensors' row of the format table. */

@@ -9,7 +9,7 @@ import type { ArrayInfo, NdArray } from "../decode.js";
 import type { Dtype } from "../dtypes.js";
 import type { ArraysInput } from "../encode.js";
 import type { Checksum, ReadLimits } from "../format.js";
-import type { ByteRange, PrefetchingSteps } from "../io/steps.js";
+import type { ByteRange, PrefetchingSteps, RangeSteps } from "../io/steps.js";
 import type { ArrayPlan, WriteSteps } from "./write.js";
 
 /** The formats ndpack reads and writes. */
@@ -139,6 +139,19 @@ export interface FormatReader {
    * @internal
    */
   readContainer(size: number, options: ContainerOptions): PrefetchingSteps<Container>;
+  /**
+   * Optional: the header reader of a stream, whose length is known only when it ends, for a format
+   * whose arrays follow its header in file order (.npy, .safetensors), so that a stream hands each
+   * out as its bytes arrive. The same reader as {@link FormatReader.readContainer}, run without the
+   * size: it asks only for the bytes right after those it has, up to the end of the header; the
+   * container's arrays, in {@link Container.arrays}' order, each start where the one before ends
+   * (the first, at the end of the header); its `fileLength` is the length the header implies,
+   * which the driver checks the stream's end against. .npz has none (its directory is at its end):
+   * `decodeStream` gathers such a stream and reads it from memory. ndpack has none either:
+   * `decodeStream` reads its records with the reader that message streams share (`stream.ts`).
+   * @internal
+   */
+  readStream?(options: ContainerOptions): RangeSteps<Container>;
 }
 
 /**

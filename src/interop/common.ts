@@ -6,10 +6,10 @@
  * @module
  */
 import { copySwapped } from "../bytes.js";
-import { copyOut, copyRequired, type NdArray } from "../decode.js";
+import { copyOut, copyRequired, type ArrayInfo, type NdArray } from "../decode.js";
 import { DTYPES, isDtype, unknownDtypeMessage, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { NdpackError, overLimit, shown } from "../errors.js";
-import type { ByteOrder, Codec, Order } from "../format.js";
+import type { ByteOrder, Order } from "../format.js";
 import { elementCount } from "../header.js";
 import { HOST_BYTE_ORDER } from "../runtime.js";
 
@@ -74,49 +74,36 @@ export function sizeOf(shape: readonly number[], dtype: DtypeInfo): { count: num
   return count === undefined ? undefined : { count, nbytes: count * dtype.itemSize };
 }
 
-/** What a reader knows about a payload it found in a foreign file. */
-export interface ForeignPayload {
-  readonly name: string;
-  readonly dtype: Dtype;
-  readonly shape: readonly number[];
-  readonly order: Order;
-  /** Byte order of the stored numbers. */
-  readonly byteOrder: ByteOrder;
-  /** The payload's bytes, exactly `nbytes` long, inside `bytes` memory the caller gave (or fresh memory when `fresh`). */
-  readonly payload: Uint8Array;
-  /** True when `payload` is memory the reader allocated (an inflated zip member), not the caller's. */
-  readonly fresh: boolean;
-  /** What the result reports as its stored form (see {@link NdArray}): codec, absolute offset and stored length. */
-  readonly stored: { readonly codec: Codec; readonly offset: number; readonly byteLength: number };
-}
-
 /**
- * The core decoder's view-or-copy rule for a foreign payload: a typed-array view of the payload
- * when its byte order is this machine's and its address is a multiple of the word size, a copy
- * (byte-swapped when needed) otherwise, or always with `copy: "always"`. `copy: "never"` turns a
- * needed copy into COPY_REQUIRED.
+ * The core decoder's view-or-copy rule for a payload a reader found in a foreign file, described by
+ * `info` (as the result reports it: its stored form is `codec`, `offset` and `byteLength`), whose
+ * bytes are `payload`, exactly the array's: memory the caller gave, or, when `fresh`, memory the
+ * reader allocated (an inflated zip member). A typed-array view of the payload when its byte order
+ * is this machine's and its address is a multiple of the word size, a copy (byte-swapped when
+ * needed) otherwise, or always with `copy: "always"`. `copy: "never"` turns a needed copy into
+ * COPY_REQUIRED.
  */
-export function viewOrCopy(found: ForeignPayload, copy: CopyMode): NdArray {
-  const dtype = DTYPES[found.dtype];
-  const { payload, name } = found;
+export function viewOrCopy(info: Omit<ArrayInfo, "nbytes">, payload: Uint8Array, fresh: boolean, copy: CopyMode): NdArray {
+  const dtype = DTYPES[info.dtype];
+  const { name } = info;
   const wordSize = dtype.wordSize;
-  const swap = wordSize > 1 && found.byteOrder !== HOST_BYTE_ORDER;
+  const swap = wordSize > 1 && info.byteOrder !== HOST_BYTE_ORDER;
   let bytes = payload;
-  let copied = found.fresh;
-  if (found.fresh && copy === "never") throw copyRequired(name, "is compressed");
-  if (swap || (copy === "always" && !found.fresh) || payload.byteOffset % wordSize !== 0) {
-    bytes = copyOut(name, payload, wordSize, found.byteOrder, swap, copy);
+  let copied = fresh;
+  if (fresh && copy === "never") throw copyRequired(name, "is compressed");
+  if (swap || (copy === "always" && !fresh) || payload.byteOffset % wordSize !== 0) {
+    bytes = copyOut(name, payload, wordSize, info.byteOrder, swap, copy);
     copied = true;
   }
   return {
     name,
     dtype: dtype.name,
-    shape: Object.freeze([...found.shape]),
-    order: found.order,
-    byteOrder: found.byteOrder,
-    codec: found.stored.codec,
-    offset: found.stored.offset,
-    byteLength: found.stored.byteLength,
+    shape: Object.freeze([...info.shape]),
+    order: info.order,
+    byteOrder: info.byteOrder,
+    codec: info.codec,
+    offset: info.offset,
+    byteLength: info.byteLength,
     nbytes: payload.length,
     data: new dtype.view(bytes.buffer, bytes.byteOffset, payload.length / wordSize),
     copied,

@@ -26,9 +26,9 @@
  *
  * @module
  */
-import { decodeUtf8, hexByte } from "../bytes.js";
-import { runOnBytes, type RangeSteps } from "../io/steps.js";
-import { checkCopy, inputBytes, type DecodeInput, type NdArray, type DecodedArray } from "../decode.js";
+import { concatBytes, decodeUtf8, hexByte } from "../bytes.js";
+import { lengthSoFar, runOnBytes, type RangeSteps } from "../io/steps.js";
+import { checkCopy, inputBytes, type ArrayInfo, type DecodeInput, type NdArray, type DecodedArray } from "../decode.js";
 import { DTYPES, DTYPE_NAMES, type Dtype, type DtypeInfo } from "../dtypes.js";
 import { prepareArray, type ArrayInput, type PreparedArray } from "../encode.js";
 import { checkOptionNames, NdpackError, oneOf, overLimit, shown } from "../errors.js";
@@ -387,12 +387,13 @@ function dtypeOfDescr(descr: string, voidDtype: Dtype | undefined, member?: stri
  * Reads and checks a .npy file's magic, version and header, and the length of what follows
  * (numpy/lib/_format_impl.py `_read_array_header`, stricter): the first failure in wire order.
  * `head` holds the first bytes of content `totalLength` bytes long, at least the prefix and the
- * header (the whole file, or only its first bytes for a reader that reads headers alone).
+ * header (the whole file, or only its first bytes for a reader that reads headers alone); a
+ * stream's length is `undefined`, and its driver checks it against the layout's end.
  * `member` names the .npz member being read, for error messages.
  */
-function readNpyLayout(head: Uint8Array, totalLength: number, options: ResolvedNpyOptions, member?: string, known?: Map<string, NpyLayout>): NpyLayout {
+function readNpyLayout(head: Uint8Array, totalLength: number | undefined, options: ResolvedNpyOptions, member?: string, known?: Map<string, NpyLayout>): NpyLayout {
   const { prefix, details } = where(member);
-  const { version, headerLength, prefixSize } = readNpyPrefix(head, totalLength, options, member);
+  const { version, headerLength, prefixSize } = readNpyPrefix(head, totalLength ?? head.length, options, member);
   const headerBytes = head.subarray(prefixSize, prefixSize + headerLength);
   // Versions 1.0 and 2.0 are latin-1, 3.0 is UTF-8; the grammar is ASCII either way.
   const text = version === 3 ? decodeUtf8(headerBytes) : latin1(headerBytes);
@@ -430,11 +431,9 @@ function readNpyLayout(head: Uint8Array, totalLength: number, options: ResolvedN
   if (size === undefined) throw new NdpackError("BAD_SHAPE", `${prefix}.npy shape (${shape.join(", ")}) of ${dtype.name} holds more than 2^53-1 bytes`, { ...details, field: "shape" });
   const dataStart = prefixSize + headerLength;
   const end = dataStart + size.nbytes;
-  if (totalLength < end) {
-    throw new NdpackError("TRUNCATED", `${prefix}.npy input is ${totalLength} bytes, but its header describes ${end}`, { ...details, expected: end, actual: totalLength });
-  }
-  if (totalLength > end) {
-    throw new NdpackError("TRAILING_BYTES", `${prefix}.npy input is ${totalLength} bytes, ${totalLength - end} more than its header describes`, { ...details, offset: end, expected: end, actual: totalLength });
+  if (totalLength !== undefined) {
+    if (totalLength < end) throw new NdpackError("TRUNCATED", `${prefix}.npy input is ${totalLength} bytes, but its header describes ${end}`, { ...details, expected: end, actual: totalLength });
+    if (totalLength > end) throw new NdpackError("TRAILING_BYTES", `${prefix}.npy input is ${totalLength} bytes, ${totalLength - end} more than its header describes`, { ...details, offset: end, expected: end, actual: totalLength });
   }
   const layout: NpyLayout = { version, dtype, byteOrder: dtype.wordSize === 1 ? "little" : byteOrder, shape, order: fortran.value ? "F" : "C", dataStart, nbytes: size.nbytes };
   known?.set(key, layout);
@@ -446,21 +445,48 @@ const NPY_FIRST_READ = 64 * 1024;
 
 /**
  * The .npy layout of content `length` bytes long, from its first bytes, as range steps (see
- * `io/steps.ts`), run over memory by {@link fromNpy} and over any source by the lazy reader: `readHead(n)` gives the
- * content's first `n` bytes (all of it when shorter). One read of `first` bytes holds the header
- * of nearly every file; a longer header is read again whole.
+ * `io/steps.ts`), run over memory by {@link fromNpy}, over any source by the lazy reader and over
+ * a stream by `decodeStream`: `readHead(n)` gives the content's first `n` bytes (all of it when
+ * shorter). One read of `first` bytes holds the header of nearly every file; a longer header is
+ * read again whole. A stream's `length` is `undefined`: its first read is then the longest prefix
+ * alone, and {@link streamedHead} gives the rest of the header after it, so that it takes no
+ * payload byte (unless the header is under 2 bytes long, which no valid header is).
  */
-export function* npyLayoutSteps(readHead: (length: number) => RangeSteps<Uint8Array>, length: number, first: number, options: ReturnType<typeof resolveNpyOptions>, member?: string, known?: Map<string, NpyLayout>): RangeSteps<NpyLayout> {
-  let head = yield* readHead(Math.min(length, Math.max(first, NPY_MAX_PREFIX_SIZE)));
-  const { prefixSize, headerLength } = readNpyPrefix(head, length, options, member);
+export function* npyLayoutSteps(readHead: (length: number) => RangeSteps<Uint8Array>, length: number | undefined, first: number, options: ReturnType<typeof resolveNpyOptions>, member?: string, known?: Map<string, NpyLayout>): RangeSteps<NpyLayout> {
+  const asked = length === undefined ? NPY_MAX_PREFIX_SIZE : Math.min(length, Math.max(first, NPY_MAX_PREFIX_SIZE));
+  let head = yield* readHead(asked);
+  const { prefixSize, headerLength } = readNpyPrefix(head, lengthSoFar(length, head, asked), options, member);
+  // A stream that ends inside the header gives fewer bytes: readNpyLayout's own prefix check then says TRUNCATED.
   if (head.length < prefixSize + headerLength) head = yield* readHead(prefixSize + headerLength);
   return readNpyLayout(head, length, options, member, known);
+}
+
+/** The array of a .npy layout (a .npy file's, or a .npz member's) as readers report it, named `name`, stored as `stored` says. */
+export function npyArrayInfo(name: string, layout: NpyLayout, stored: Pick<ArrayInfo, "codec" | "offset" | "byteLength">): ArrayInfo {
+  return {
+    name,
+    dtype: layout.dtype.name,
+    shape: Object.freeze([...layout.shape]),
+    order: layout.order,
+    byteOrder: layout.byteOrder,
+    ...stored,
+    nbytes: layout.nbytes,
+  };
 }
 
 /** A `readHead` for {@link npyLayoutSteps}: content stored as it is, from `base`. */
 export function storedHead(base: number): (length: number) => RangeSteps<Uint8Array> {
   return function* (length) {
     return yield { offset: base, length };
+  };
+}
+
+/** A `readHead` for {@link npyLayoutSteps} on a stream, which gives each byte once: it asks only for the bytes after those it has. */
+export function streamedHead(): (length: number) => RangeSteps<Uint8Array> {
+  let head: Uint8Array = new Uint8Array(0);
+  return function* (length) {
+    if (length > head.length) head = concatBytes([head, yield { offset: head.length, length: length - head.length }]);
+    return head;
   };
 }
 
@@ -498,19 +524,7 @@ export function fromNpy(input: DecodeInput, options: NpyReadOptions = {}): NpyAr
   const resolved = resolveNpyOptions(options);
   const bytes = inputBytes(input);
   const layout = runOnBytes(npyLayoutSteps(storedHead(0), bytes.length, NPY_FIRST_READ, resolved), bytes);
-  const { name: _name, ...array } = viewOrCopy(
-    {
-      name: "npy",
-      dtype: layout.dtype.name,
-      shape: layout.shape,
-      order: layout.order,
-      byteOrder: layout.byteOrder,
-      payload: bytes.subarray(layout.dataStart),
-      fresh: false,
-      stored: { codec: "none", offset: layout.dataStart, byteLength: layout.nbytes },
-    },
-    copy,
-  );
+  const { name: _name, ...array } = viewOrCopy(npyArrayInfo("npy", layout, { codec: "none", offset: layout.dataStart, byteLength: layout.nbytes }), bytes.subarray(layout.dataStart), false, copy);
   return array;
 }
 

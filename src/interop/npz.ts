@@ -22,16 +22,16 @@
  * @module
  */
 import { runOnBytes } from "../io/steps.js";
-import { checkCopy, inputBytes, type DecodeInput, type NdArray } from "../decode.js";
+import { checkCopy, inputBytes, type ArrayInfo, type DecodeInput, type NdArray } from "../decode.js";
 import { isDtype, type Dtype } from "../dtypes.js";
 import { checkLevel, entriesOf, prepareArray, type ArraysInput } from "../encode.js";
 import { booleanOption, checkOptionNames, NdpackError, shown } from "../errors.js";
 import { DEFAULT_LIMITS, type ByteOrder } from "../format.js";
 import { parseHeaderJson, setOwn, stringifyJson } from "../json.js";
 import { decodeUtf8, utf8Encoder } from "../bytes.js";
-import { checkMetadata, checkTotalDecoded, DEFAULT_MAX_TOTAL_DECODED_BYTES, checkName, viewOrCopy, type CopyMode, type ForeignPayload } from "./common.js";
+import { checkMetadata, checkTotalDecoded, DEFAULT_MAX_TOTAL_DECODED_BYTES, checkName, viewOrCopy, type CopyMode } from "./common.js";
 import { checkLimit } from "../header.js";
-import { npyByteOrder, npyLayoutSteps, resolveNpyOptions, storedHead, writeNpyHeader, type NpyLayout } from "./npy.js";
+import { npyArrayInfo, npyByteOrder, npyLayoutSteps, resolveNpyOptions, storedHead, writeNpyHeader, type NpyLayout } from "./npy.js";
 import { checkInflatedSize, planZipWrite, readZipDirectory, readZipMember, type ZipEntry, type ZipMemberPlan } from "./zip.js";
 import { inMemory, writeToBytes, type ArrayPlan, type WriteSteps } from "../formats/write.js";
 
@@ -156,7 +156,7 @@ export function sortMembers(entries: readonly ZipEntry[]): { ndpack: ZipEntry | 
 }
 
 /** What an array reports as its stored form: a stored member's array bytes, or a deflated member's compressed bytes. */
-export function storedForm(entry: ZipEntry, layout: NpyLayout): ForeignPayload["stored"] {
+export function storedForm(entry: ZipEntry, layout: NpyLayout): Pick<ArrayInfo, "codec" | "offset" | "byteLength"> {
   return entry.method === "deflate"
     ? { codec: "deflate", offset: entry.dataStart, byteLength: entry.compressedSize }
     : { codec: "none", offset: entry.dataStart + layout.dataStart, byteLength: layout.nbytes };
@@ -216,19 +216,7 @@ export function fromNpz(input: DecodeInput, options: NpzReadOptions = {}): NpzCo
     const layout = runOnBytes(npyLayoutSteps(storedHead(0), content.length, content.length, { ...npyOptions, voidDtype: voidDtypeOf(voidOption, extra, name) }, name), content);
     arrays.set(
       name,
-      viewOrCopy(
-        {
-          name,
-          dtype: layout.dtype.name,
-          shape: layout.shape,
-          order: layout.order,
-          byteOrder: layout.byteOrder,
-          payload: content.subarray(layout.dataStart),
-          fresh: entry.method === "deflate",
-          stored: storedForm(entry, layout),
-        },
-        copy,
-      ),
+      viewOrCopy(npyArrayInfo(name, layout, storedForm(entry, layout)), content.subarray(layout.dataStart), entry.method === "deflate", copy),
     );
   }
   checkNdpackDtypes(extra, (name) => arrays.get(name)?.dtype, voidOption);

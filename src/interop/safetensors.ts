@@ -30,8 +30,8 @@
  *
  * @module
  */
-import { runOnBytes, type RangeSteps } from "../io/steps.js";
-import { checkCopy, inputBytes, type DecodeInput, type NdArray } from "../decode.js";
+import { lengthSoFar, runOnBytes, type RangeSteps } from "../io/steps.js";
+import { checkCopy, inputBytes, type ArrayInfo, type DecodeInput, type NdArray } from "../decode.js";
 import { DTYPES, DTYPE_NAMES, type DtypeInfo } from "../dtypes.js";
 import { entriesOf, prepareArray, type ArraysInput } from "../encode.js";
 import { checkOptionNames, NdpackError, overLimit, shown } from "../errors.js";
@@ -116,6 +116,8 @@ export interface SafetensorsLayout {
   readonly tensors: readonly TensorEntry[];
   /** `__metadata__` as ndpack metadata (see {@link SafetensorsContents.metadata}). */
   readonly metadata: Record<string, unknown>;
+  /** The file's length as the header implies it: the data section ends with the last tensor. */
+  readonly fileLength: number;
 }
 
 /** A field path in the header, for error details. */
@@ -290,17 +292,35 @@ function parseJsonValue(text: string, key: string, limits: Pick<SafetensorsLimit
 
 /**
  * Reads and checks a .safetensors header (`headerBytes`: the JSON after the length field, as long as
- * {@link readSafetensorsHeaderLength} said) against the input's length: the tensors in data order,
- * where the data section starts, and the metadata decoded. The first failure in wire order.
+ * {@link readSafetensorsHeaderLength} said) against the input's length (`undefined` for a stream,
+ * whose driver checks it against the layout's `fileLength`): the tensors in data order, where the
+ * data section starts, and the metadata decoded. The first failure in wire order.
  */
-function parseSafetensorsHeader(headerBytes: Uint8Array, totalLength: number, limits: SafetensorsLimits): SafetensorsLayout {
+function parseSafetensorsHeader(headerBytes: Uint8Array, totalLength: number | undefined, limits: SafetensorsLimits): SafetensorsLayout {
   const { entries, rawMetadata } = readHeaderEntries(headerBytes, limits);
   const dataStart = SAFETENSORS_LENGTH_SIZE + headerBytes.length;
   const dataLength = checkOffsets(entries, dataStart);
   const fileLength = dataStart + dataLength;
-  if (totalLength < fileLength) throw new NdpackError("TRUNCATED", `input is ${totalLength} bytes, but the safetensors header describes ${fileLength}`, { expected: fileLength, actual: totalLength });
-  if (totalLength > fileLength) throw new NdpackError("TRAILING_BYTES", `input is ${totalLength} bytes, ${totalLength - fileLength} more than the safetensors header describes`, { offset: fileLength, expected: fileLength, actual: totalLength });
-  return { dataStart, tensors: entries, metadata: decodeMetadata(rawMetadata, limits) };
+  if (totalLength !== undefined) {
+    if (totalLength < fileLength) throw new NdpackError("TRUNCATED", `input is ${totalLength} bytes, but the safetensors header describes ${fileLength}`, { expected: fileLength, actual: totalLength });
+    if (totalLength > fileLength) throw new NdpackError("TRAILING_BYTES", `input is ${totalLength} bytes, ${totalLength - fileLength} more than the safetensors header describes`, { offset: fileLength, expected: fileLength, actual: totalLength });
+  }
+  return { dataStart, tensors: entries, metadata: decodeMetadata(rawMetadata, limits), fileLength };
+}
+
+/** A tensor as readers report it; its data section starts at `dataStart`. */
+export function tensorInfo(entry: TensorEntry, dataStart: number): ArrayInfo {
+  return {
+    name: entry.name,
+    dtype: entry.dtype.name,
+    shape: Object.freeze([...entry.shape]),
+    order: "C",
+    byteOrder: "little",
+    codec: "none",
+    offset: dataStart + entry.begin,
+    byteLength: entry.end - entry.begin,
+    nbytes: entry.end - entry.begin,
+  };
 }
 
 /** Bytes the header steps ask for first: the length field and, for nearly every file, the whole header. */
@@ -309,13 +329,18 @@ const SAFETENSORS_FIRST_READ = 64 * 1024;
 /**
  * The length field and the header of a .safetensors file `totalLength` bytes long, as range steps
  * (see `io/steps.ts`): one read of the first 64 KiB and, for a longer header, one more. Run over
- * memory by {@link fromSafetensors}, over any source by the lazy reader.
+ * memory by {@link fromSafetensors}, over any source by the lazy reader, and over a stream by
+ * `decodeStream`: a stream's length is `undefined`, and the first read is then the length field
+ * alone, so that no tensor byte is taken.
  */
-export function* safetensorsLayoutSteps(totalLength: number, options: SafetensorsLimits & { firstReadBytes?: number | undefined }): RangeSteps<SafetensorsLayout> {
-  const head = yield { offset: 0, length: Math.min(totalLength, options.firstReadBytes ?? SAFETENSORS_FIRST_READ) };
-  const length = readSafetensorsHeaderLength(head, totalLength, options.maxHeaderBytes);
+export function* safetensorsLayoutSteps(totalLength: number | undefined, options: SafetensorsLimits & { firstReadBytes?: number | undefined }): RangeSteps<SafetensorsLayout> {
+  const asked = totalLength === undefined ? SAFETENSORS_LENGTH_SIZE : Math.min(totalLength, options.firstReadBytes ?? SAFETENSORS_FIRST_READ);
+  const head = yield { offset: 0, length: asked };
+  const length = readSafetensorsHeaderLength(head, lengthSoFar(totalLength, head, asked), options.maxHeaderBytes);
   const headerEnd = SAFETENSORS_LENGTH_SIZE + length;
   const headerBytes = head.length >= headerEnd ? head.subarray(SAFETENSORS_LENGTH_SIZE, headerEnd) : yield { offset: SAFETENSORS_LENGTH_SIZE, length };
+  // Only a stream gives fewer: it ended inside the header.
+  if (headerBytes.length < length) readSafetensorsHeaderLength(head, SAFETENSORS_LENGTH_SIZE + headerBytes.length, options.maxHeaderBytes);
   return parseSafetensorsHeader(headerBytes, totalLength, options);
 }
 
@@ -341,25 +366,7 @@ export function fromSafetensors(input: DecodeInput, options: SafetensorsReadOpti
   const bytes = inputBytes(input);
   const { dataStart, tensors, metadata } = runOnBytes(safetensorsLayoutSteps(bytes.length, limits), bytes);
   const arrays = new Map<string, NdArray>();
-  for (const entry of tensors) {
-    const offset = dataStart + entry.begin;
-    arrays.set(
-      entry.name,
-      viewOrCopy(
-        {
-          name: entry.name,
-          dtype: entry.dtype.name,
-          shape: entry.shape,
-          order: "C",
-          byteOrder: "little",
-          payload: bytes.subarray(offset, dataStart + entry.end),
-          fresh: false,
-          stored: { codec: "none", offset, byteLength: entry.end - entry.begin },
-        },
-        copy,
-      ),
-    );
-  }
+  for (const entry of tensors) arrays.set(entry.name, viewOrCopy(tensorInfo(entry, dataStart), bytes.subarray(dataStart + entry.begin, dataStart + entry.end), false, copy));
   return { arrays, metadata };
 }
 

@@ -33,6 +33,17 @@ export type PrefetchingSteps<T> = Generator<ByteRange | Prefetch, T, Uint8Array>
 
 const NO_BYTES = new Uint8Array(0);
 
+/**
+ * The input's length as a reader knows it after its first read (`asked` bytes, answered with
+ * `first`): `size`; or, for a stream (`size` undefined), whose length is known only at its end,
+ * the bytes it gave when they are fewer than asked (it has ended), else the largest possible
+ * length, which stands in for it until the reader has the header, whose length the driver then
+ * checks the stream against.
+ */
+export function lengthSoFar(size: number | undefined, first: Uint8Array, asked: number): number {
+  return size ?? (first.length < asked ? first.length : Number.MAX_SAFE_INTEGER);
+}
+
 /** True when a step is a {@link Prefetch} hint rather than a range. */
 export function isPrefetch(step: ByteRange | Prefetch): step is Prefetch {
   return "prefetch" in step;
