@@ -109,6 +109,7 @@ describe("the remote recipes run against a real nginx", () => {
   const argsOf: Record<string, (origin: string) => string[]> = {
     "remote-safetensors.mjs": (origin) => [`${origin}/files/model.safetensors`, "h.0.ln_1.weight"],
     "remote-ndpack.mjs": (origin) => [`${origin}/files/frames.ndp`],
+    "remote-stream-safetensors.mjs": (origin) => [`${origin}/files/model.safetensors`],
   };
 
   beforeAll(async () => {
