@@ -299,17 +299,19 @@ class Reader(Mapping):
         in parts (``ndpack.dask``; ``check_payload_crc32`` compares the whole)."""
         e = self.info(name)
         self._check_open()
-        return self._crc32(e.start + start, stop - start)
+        # A URL's chunk is one request, as the chunk's own read is (Dask's chunks are bounded).
+        return self._crc32(e.start + start, stop - start, piece=max(stop - start, 1))
 
-    def _crc32(self, offset: int, length: int, value: int = 0) -> int:
+    def _crc32(self, offset: int, length: int, value: int = 0, piece: int | None = None) -> int:
         """The CRC-32 of the source's bytes ``[offset, offset + length)``, continued from
         ``value``: by the source when it can (a local file, from memory it reuses), otherwise read
-        ``VERIFY_PIECE`` bytes at a time, so that no more than that is held at once."""
+        ``piece`` bytes (default ``VERIFY_PIECE``) at a time, so that no more is held at once."""
         source_crc32 = getattr(self._source, "crc32", None)
         if source_crc32 is not None:
             return source_crc32(offset, length, value)
-        for at in range(offset, offset + length, VERIFY_PIECE):
-            value = crc32(self._read(at, min(VERIFY_PIECE, offset + length - at)), value)
+        piece = piece or VERIFY_PIECE
+        for at in range(offset, offset + length, piece):
+            value = crc32(self._read(at, min(piece, offset + length - at)), value)
         return value
 
     def check_payload_crc32(self, name: str, crc: int) -> None:

@@ -20,7 +20,7 @@ import pytest
 
 import ndpack
 import ndpack.dask as nd
-from ndpack import NdpackError
+from ndpack import NdpackError, _reader
 from ndpack._formats import open_file
 from ndpack._reader import FIRST_READ, Reader
 
@@ -251,7 +251,9 @@ def test_crc32_combine_gives_the_crc_of_the_concatenation():
         assert nd.crc32_combine(zlib.crc32(a), zlib.crc32(b), n2) == zlib.crc32(a + b)
 
 
-def test_from_ndpack_over_http_reads_each_byte_twice_and_the_header_once(nginx):
+def test_from_ndpack_over_http_reads_each_byte_twice_and_the_header_once(nginx, monkeypatch):
+    # verify() reads a URL's records in pieces; a chunk's CRC-32 is one request, as its values are.
+    monkeypatch.setattr(_reader, "VERIFY_PIECE", 4096)
     x = np.random.default_rng(5).standard_normal((2000, 64)).astype("f4")
     ndpack.save(nginx.root / "d.ndp", {"x": x})
     nginx.clear()
@@ -260,6 +262,8 @@ def test_from_ndpack_over_http_reads_each_byte_twice_and_the_header_once(nginx):
     assert total == pytest.approx(x.sum(dtype="f8"))
     # The header, every chunk for its CRC-32 and again for its values, and the stored CRC-32.
     assert nginx.transferred("d.ndp") == FIRST_READ + 2 * x.nbytes + 4
+    gets = [row for row in nginx.lines() if row[0] == "GET" and row[1] == "/d.ndp"]
+    assert len(gets) == 1 + 8 + 8 + 1, gets
     nginx.clear()
     lazy = nd.from_ndpack(nginx.url("d.ndp"), "x", chunks=250, verify=False)
     np.testing.assert_array_equal(lazy[1000:1250].compute(scheduler="threads"), x[1000:1250])
