@@ -34,7 +34,7 @@ import { arrayInfo, checkRecordTail, materialize, type ArrayInfo, type NdArray, 
 import { ENCODE_OPTIONS, planEncoding, planSegments, type ArraysInput, type EncodeOptions, type EncodePlan } from "./encode.js";
 import { booleanOption, checkOptionNames, isNdpackError, NdpackError, shown } from "./errors.js";
 import { LIMIT_OPTIONS, type ReadLimits } from "./format.js";
-import { checkFormats, sniffFormatIn, SNIFF_BYTES, unknownFormatError } from "./formats/find.js";
+import { checkContainerOptions, checkFormats, sniffFormatIn, SNIFF_BYTES, unknownFormatError } from "./formats/find.js";
 import type { Container, ContainerOptions, FormatName, FormatReader, ToArrayOptions } from "./formats/types.js";
 import { checkFileLength, checkZeroPadding, readLayoutSteps, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
 import { lengthSoFar, runOnBytes, type RangeSteps } from "./io/steps.js";
@@ -772,6 +772,9 @@ export function decodeStream(source: ByteStream, options: DecodeStreamOptions = 
   const limits = resolveLimits(options);
   // Options first: a bad one must leave the caller's stream unlocked.
   const verify = booleanOption(options.verify, true, "verify");
-  if (options.formats !== undefined) checkFormats(options.formats);
+  if (options.formats !== undefined) {
+    checkFormats(options.formats);
+    checkContainerOptions(options);
+  }
   return new StreamDecoder(new ChunkReader(source), limits, verify, options);
 }

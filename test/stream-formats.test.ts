@@ -289,6 +289,25 @@ describe("decodeStream with formats: FORMATS", () => {
     expect(body.locked).toBe(false);
   });
 
+  test("INVALID_ARGUMENT for a bad voidDtype, npyName or entry of formats, before the stream is locked or cancelled", () => {
+    const cases: [DecodeStreamOptions, string][] = [
+      [{ formats: FORMATS, voidDtype: "bogus" as never }, "voidDtype"],
+      [{ formats: FORMATS, voidDtype: { x: "bogus" } as never }, "voidDtype"],
+      [{ formats: FORMATS, npyName: 5 as never }, "npyName"],
+      [{ formats: [...FORMATS, null] as never }, "formats"],
+      [{ formats: [{ name: "npy" }] as never }, "formats"],
+    ];
+    for (const [options, field] of cases) {
+      let cancelled = false;
+      const body = new ReadableStream<Uint8Array>({
+        start: (controller) => controller.enqueue(FILES["ndpack toNpy"]!.slice()),
+        cancel: () => void (cancelled = true),
+      });
+      expect(() => decodeStream(body, options), field).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT", field }));
+      expect(body.locked || cancelled, field).toBe(false);
+    }
+  });
+
   test("limits and read options apply as for the lazy reader: maxHeaderBytes, maxDims, maxDecodedBytes, voidDtype, npyName", async () => {
     const cases: [string, Uint8Array, OpenSourceOptions, string | undefined][] = [
       ["safetensors header over maxHeaderBytes", FILES["ndpack toSafetensors"]!, { maxHeaderBytes: 16 }, "HEADER_TOO_LARGE"],
