@@ -400,14 +400,16 @@ export class ChunkReader {
   /**
    * The next `length` bytes (fewer only at the end of the source) without consuming them: a
    * stream's first bytes, which tell its format, before the format's reader reads them. Chunks
-   * shorter than that are joined.
+   * shorter than that are joined; a chunk that holds them is kept as it is (a whole file in one
+   * chunk is not copied).
    */
   async peek(length: number): Promise<Uint8Array> {
     while (this.#chunk.length - this.#at < length && !this.#ended && !this.#released) {
       const { done, value } = await this.#pull();
       if (done) this.#ended = true;
       else {
-        this.#chunk = concatBytes([this.#chunk.subarray(this.#at), chunkBytesOf(value)]);
+        const arrived = chunkBytesOf(value);
+        this.#chunk = this.#at < this.#chunk.length ? concatBytes([this.#chunk.subarray(this.#at), arrived]) : arrived;
         this.#at = 0;
       }
     }
