@@ -746,7 +746,8 @@ class StreamDecoder implements NdpackStreamReader {
  * - .npz cannot be read in order (a zip's directory is at its end, and `np.load` too needs a
  *   seekable file): the stream is gathered whole, only as many bytes as arrive (never a size a
  *   header claims; the file is held twice while its pieces are joined), and read from memory, so
- *   `header()` resolves once the stream has ended. Members' CRC-32s are checked (`verify`), a
+ *   `header()` resolves once the stream has ended. Nothing bounds the gathering but memory: a
+ *   source that never ends is read until cancelled (`cancel()`, or an `AbortSignal` on `fetch`). Members' CRC-32s are checked (`verify`), a
  *   deflated member is inflated within `maxDecodedBytes`, and arrays that are views (stored members
  *   aligned for their dtype) share the one buffer that holds the file.
  *
@@ -756,6 +757,9 @@ class StreamDecoder implements NdpackStreamReader {
  * stream's length is unknown when its format is told, a .safetensors stream whose header length
  * goes past its end fails as .safetensors (`TRUNCATED`, or `HEADER_TOO_LARGE` beyond
  * `maxHeaderBytes`), where `openSource` without a file name finds no format (`BAD_MAGIC`).
+ *
+ * A bad option (a limit, `verify`, `formats`, `voidDtype`, `npyName`) throws INVALID_ARGUMENT at
+ * once, leaving `source` as it was: neither locked nor cancelled.
  *
  * @example
  * ```ts
