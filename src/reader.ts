@@ -21,7 +21,7 @@ import { DTYPES, type Dtype } from "./dtypes.js";
 import { booleanOption, checkNameList, checkOptionNames, NdpackError, notFoundError, shown, withPath } from "./errors.js";
 import { LIMIT_OPTIONS, PREAMBLE_SIZE, type Checksum } from "./format.js";
 import { FIRST_READ_BYTES, resolveLimits } from "./header.js";
-import { chooseFormat, SNIFF_BYTES } from "./formats/find.js";
+import { checkNpyName, chooseFormat, SNIFF_BYTES } from "./formats/find.js";
 import { NDPACK_READER } from "./formats/ndpack.js";
 import type { Container, ContainerOptions, FormatName, FormatReader, NameIndex, RawPayload } from "./formats/types.js";
 import { viewOrCopy } from "./interop/common.js";
@@ -743,6 +743,7 @@ export async function openSource(source: ByteSource, options: OpenSourceOptions 
   try {
     checkOptionNames(options, OPEN_SOURCE_OPTIONS, "openSource");
     const limits = resolveLimits(options);
+    checkNpyName(options.npyName);
     const firstRead = options.firstReadBytes ?? FIRST_READ_BYTES;
     if (!Number.isSafeInteger(firstRead) || firstRead < 1) throw new NdpackError("INVALID_ARGUMENT", `firstReadBytes must be a positive integer, got ${shown(firstRead)}`, { field: "firstReadBytes" });
     const counting = new CountingSource(source, size, firstRead);

@@ -34,7 +34,7 @@ import { arrayInfo, checkRecordTail, materialize, type ArrayInfo, type NdArray, 
 import { ENCODE_OPTIONS, planEncoding, planSegments, type ArraysInput, type EncodeOptions, type EncodePlan } from "./encode.js";
 import { booleanOption, checkOptionNames, isNdpackError, NdpackError, shown } from "./errors.js";
 import { LIMIT_OPTIONS, type ReadLimits } from "./format.js";
-import { checkFormats, sniffFormatIn, SNIFF_BYTES, unknownFormatError } from "./formats/find.js";
+import { checkContainerOptions, checkFormats, sniffFormatIn, SNIFF_BYTES, unknownFormatError } from "./formats/find.js";
 import type { Container, ContainerOptions, FormatName, FormatReader, ToArrayOptions } from "./formats/types.js";
 import { checkFileLength, checkZeroPadding, readLayoutSteps, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
 import { lengthSoFar, runOnBytes, type RangeSteps } from "./io/steps.js";
@@ -400,14 +400,16 @@ export class ChunkReader {
   /**
    * The next `length` bytes (fewer only at the end of the source) without consuming them: a
    * stream's first bytes, which tell its format, before the format's reader reads them. Chunks
-   * shorter than that are joined.
+   * shorter than that are joined; a chunk that holds them is kept as it is (a whole file in one
+   * chunk is not copied).
    */
   async peek(length: number): Promise<Uint8Array> {
     while (this.#chunk.length - this.#at < length && !this.#ended && !this.#released) {
       const { done, value } = await this.#pull();
       if (done) this.#ended = true;
       else {
-        this.#chunk = concatBytes([this.#chunk.subarray(this.#at), chunkBytesOf(value)]);
+        const arrived = chunkBytesOf(value);
+        this.#chunk = this.#at < this.#chunk.length ? concatBytes([this.#chunk.subarray(this.#at), arrived]) : arrived;
         this.#at = 0;
       }
     }
@@ -744,7 +746,8 @@ class StreamDecoder implements NdpackStreamReader {
  * - .npz cannot be read in order (a zip's directory is at its end, and `np.load` too needs a
  *   seekable file): the stream is gathered whole, only as many bytes as arrive (never a size a
  *   header claims; the file is held twice while its pieces are joined), and read from memory, so
- *   `header()` resolves once the stream has ended. Members' CRC-32s are checked (`verify`), a
+ *   `header()` resolves once the stream has ended. Nothing bounds the gathering but memory: a
+ *   source that never ends is read until cancelled (`cancel()`, or an `AbortSignal` on `fetch`). Members' CRC-32s are checked (`verify`), a
  *   deflated member is inflated within `maxDecodedBytes`, and arrays that are views (stored members
  *   aligned for their dtype) share the one buffer that holds the file.
  *
@@ -754,6 +757,9 @@ class StreamDecoder implements NdpackStreamReader {
  * stream's length is unknown when its format is told, a .safetensors stream whose header length
  * goes past its end fails as .safetensors (`TRUNCATED`, or `HEADER_TOO_LARGE` beyond
  * `maxHeaderBytes`), where `openSource` without a file name finds no format (`BAD_MAGIC`).
+ *
+ * A bad option (a limit, `verify`, `formats`, `voidDtype`, `npyName`) throws INVALID_ARGUMENT at
+ * once, leaving `source` as it was: neither locked nor cancelled.
  *
  * @example
  * ```ts
@@ -772,6 +778,9 @@ export function decodeStream(source: ByteStream, options: DecodeStreamOptions = 
   const limits = resolveLimits(options);
   // Options first: a bad one must leave the caller's stream unlocked.
   const verify = booleanOption(options.verify, true, "verify");
-  if (options.formats !== undefined) checkFormats(options.formats);
+  if (options.formats !== undefined) {
+    checkFormats(options.formats);
+    checkContainerOptions(options);
+  }
   return new StreamDecoder(new ChunkReader(source), limits, verify, options);
 }

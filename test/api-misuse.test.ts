@@ -9,7 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { PassThrough } from "node:stream";
 import { afterAll, describe, expect, test } from "vitest";
 import { decode, encode, encodeInto, NdpackError, verify } from "../src/index.js";
-import { fromNdpack, fromNpz, toNpz } from "../src/interop/index.js";
+import { FORMATS, fromNdpack, fromNpz, toNpy, toNpz } from "../src/interop/index.js";
 import { bytesSource, connectMessages, createMessageWriter, createSetWriter, createWriter, decodeMessages, decodeStream, open, openSource, save, saveSet } from "../src/node/index.js";
 import { failure, tempDir } from "./helpers/node-files.js";
 import { failureAsync } from "./helpers/common.js";
@@ -236,6 +236,13 @@ test("an NdpackError has only the details it was given as fields (it prints and 
 describe("a signal that is not an AbortSignal and headers fetch refuses are INVALID_ARGUMENT (were TypeErrors from inside the reader and fetch; a consumer audit)", () => {
   const bytes = encode({ a: new Float32Array(4) });
   const url = "http://127.0.0.1:9/x.ndp"; // refused before any request is made
+  test("openSource: a formats entry that is not a format, and an npyName that is not a string, are INVALID_ARGUMENT (not a TypeError, nor an array named 5)", async () => {
+    const npy = toNpy(Float32Array.of(1, 2));
+    await failureAsync(() => openSource(bytesSource(npy), { formats: [null] as never }), "INVALID_ARGUMENT");
+    await failureAsync(() => openSource(bytesSource(npy), { formats: [{}] as never }), "INVALID_ARGUMENT");
+    await failureAsync(() => openSource(bytesSource(npy), { formats: FORMATS, npyName: 5 as never }), "INVALID_ARGUMENT");
+  });
+
   test.each([5, {}, "x"])("signal %j: open, openSource, read, readMany, verify, openUrl, open(url)", async (signal) => {
     const dir = tempDir("ndpack-signal-");
     try {

@@ -21,6 +21,7 @@ import { sniffFormat } from "../src/formats/index.js";
 import { SNIFF_BYTES } from "../src/formats/find.js";
 import { bytesSource, openSource, type OpenSourceOptions } from "../src/source.js";
 import { decodeStream, type DecodeStreamOptions, type ByteStream } from "../src/streams.js";
+import { ChunkReader } from "../src/stream.js";
 import { heldStream, settlesWithin, until } from "./helpers/held-stream.js";
 import { tempDir } from "./helpers/node-files.js";
 import { runPython } from "./helpers/python-env.js";
@@ -287,6 +288,38 @@ describe("decodeStream with formats: FORMATS", () => {
     const body = new Blob([FILES["ndpack toNpy"]!.slice()]).stream();
     expect(() => decodeStream(body, { formats: [] })).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT", field: "formats" }));
     expect(body.locked).toBe(false);
+  });
+
+  test("telling a stream's format copies none of a first chunk that holds the bytes sniffed (a whole file in one chunk is not held twice); shorter chunks are joined", async () => {
+    const file = FILES["numpy/safetensors model.safetensors"]!;
+    const reader = new ChunkReader(whole(file));
+    const head = await reader.peek(SNIFF_BYTES);
+    expect(head.buffer).toBe(file.buffer);
+    expect(Array.from(head)).toEqual(Array.from(file.subarray(0, SNIFF_BYTES)));
+    const joined = new ChunkReader(cutAt(file, [3, 9]));
+    expect(Array.from(await joined.peek(SNIFF_BYTES))).toEqual(Array.from(file.subarray(0, SNIFF_BYTES)));
+    const all = new Uint8Array(file.length);
+    expect(await joined.readInto(all)).toBe(file.length);
+    expect(all).toEqual(file);
+  });
+
+  test("INVALID_ARGUMENT for a bad voidDtype, npyName or entry of formats, before the stream is locked or cancelled", () => {
+    const cases: [DecodeStreamOptions, string][] = [
+      [{ formats: FORMATS, voidDtype: "bogus" as never }, "voidDtype"],
+      [{ formats: FORMATS, voidDtype: { x: "bogus" } as never }, "voidDtype"],
+      [{ formats: FORMATS, npyName: 5 as never }, "npyName"],
+      [{ formats: [...FORMATS, null] as never }, "formats"],
+      [{ formats: [{ name: "npy" }] as never }, "formats"],
+    ];
+    for (const [options, field] of cases) {
+      let cancelled = false;
+      const body = new ReadableStream<Uint8Array>({
+        start: (controller) => controller.enqueue(FILES["ndpack toNpy"]!.slice()),
+        cancel: () => void (cancelled = true),
+      });
+      expect(() => decodeStream(body, options), field).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT", field }));
+      expect(body.locked || cancelled, field).toBe(false);
+    }
   });
 
   test("limits and read options apply as for the lazy reader: maxHeaderBytes, maxDims, maxDecodedBytes, voidDtype, npyName", async () => {

@@ -7,6 +7,7 @@
  * @module
  */
 import { NdpackError, shown } from "../errors.js";
+import { isDtype } from "../dtypes.js";
 import { recognizeFile } from "../header.js";
 import type { FormatName, FormatReader } from "./types.js";
 
@@ -29,10 +30,35 @@ export function formatNamedIn<F extends FormatReader>(formats: readonly F[], nam
   return formats.find((format) => format.name === name);
 }
 
-/** The `formats` option of a reader, checked: a non-empty array (INVALID_ARGUMENT otherwise). */
+/** The `formats` option of a reader, checked: a non-empty array of format readers (INVALID_ARGUMENT otherwise). */
 export function checkFormats(formats: unknown): readonly FormatReader[] {
-  if (!Array.isArray(formats) || formats.length === 0) throw new NdpackError("INVALID_ARGUMENT", "formats must be a non-empty array of formats (FORMATS of ndpack/interop)", { field: "formats" });
+  // Each is asked first to sniff the file's first bytes.
+  if (!Array.isArray(formats) || formats.length === 0 || !formats.every((format: Partial<FormatReader> | null) => typeof format?.sniff === "function")) throw new NdpackError("INVALID_ARGUMENT", "formats must be a non-empty array of formats (FORMATS of ndpack/interop)", { field: "formats" });
   return formats;
+}
+
+/**
+ * The options a reader passes to the foreign formats' readers, `voidDtype` and `npyName`, checked
+ * before a byte is read (INVALID_ARGUMENT): a stream's reader leaves a caller's stream as it was.
+ */
+export function checkContainerOptions(options: { readonly voidDtype?: unknown; readonly npyName?: unknown }): void {
+  checkVoidDtypeOption(options.voidDtype);
+  checkNpyName(options.npyName);
+}
+
+/** The `npyName` option (a .npy file's array's name): INVALID_ARGUMENT unless a string. (`voidDtype` is checked by the formats that read it.) */
+export function checkNpyName(option: unknown): void {
+  if (option !== undefined && typeof option !== "string") throw new NdpackError("INVALID_ARGUMENT", `npyName must be a string, got ${shown(option)}`, { field: "npyName" });
+}
+
+/** Checks a `voidDtype` read option: one dtype, or one per array name. */
+export function checkVoidDtypeOption(option: unknown): void {
+  if (option !== undefined && typeof option !== "string") {
+    if (option === null || typeof option !== "object") throw new NdpackError("INVALID_ARGUMENT", "voidDtype must be a dtype name or an object of dtype names by array name", { field: "voidDtype" });
+    for (const [name, dtype] of Object.entries(option)) if (!isDtype(dtype)) throw new NdpackError("INVALID_ARGUMENT", `voidDtype of "${name}" must be an ndpack dtype name, got ${shown(dtype)}`, { field: "voidDtype" });
+  } else if (option !== undefined && !isDtype(option)) {
+    throw new NdpackError("INVALID_ARGUMENT", `voidDtype must be an ndpack dtype name, got ${shown(option)}`, { field: "voidDtype" });
+  }
 }
 
 /** How messages list `formats`: "ndpack, .npy or .safetensors". */

@@ -31,6 +31,7 @@ import { parseHeaderJson, setOwn, stringifyJson } from "../json.js";
 import { decodeUtf8, utf8Encoder } from "../bytes.js";
 import { checkMetadata, checkTotalDecoded, DEFAULT_MAX_TOTAL_DECODED_BYTES, checkName, viewOrCopy, type CopyMode } from "./common.js";
 import { checkLimit } from "../header.js";
+import { checkVoidDtypeOption } from "../formats/find.js";
 import { npyArrayInfo, npyByteOrder, npyLayoutSteps, resolveNpyOptions, storedHead, writeNpyHeader, type NpyLayout } from "./npy.js";
 import { checkInflatedSize, planZipWrite, readZipDirectory, readZipMember, type ZipEntry, type ZipMemberPlan } from "./zip.js";
 import { inMemory, writeToBytes, type ArrayPlan, type WriteSteps } from "../formats/write.js";
@@ -118,16 +119,6 @@ export function readNdpackMember(content: Uint8Array): NdpackMember {
 /** What a .npz file without {@link NPZ_NDPACK_MEMBER} says (fresh: the metadata object goes to the caller). */
 export function noNdpackMember(): NdpackMember {
   return { metadata: {}, dtypes: new Map() };
-}
-
-/** Checks a `voidDtype` read option: one dtype, or one per array name. */
-export function checkVoidDtypeOption(option: unknown): void {
-  if (option !== undefined && typeof option !== "string") {
-    if (option === null || typeof option !== "object") throw new NdpackError("INVALID_ARGUMENT", "voidDtype must be a dtype name or an object of dtype names by array name", { field: "voidDtype" });
-    for (const [name, dtype] of Object.entries(option)) if (!isDtype(dtype)) throw new NdpackError("INVALID_ARGUMENT", `voidDtype of "${name}" must be an ndpack dtype name, got ${shown(dtype)}`, { field: "voidDtype" });
-  } else if (option !== undefined && !isDtype(option)) {
-    throw new NdpackError("INVALID_ARGUMENT", `voidDtype must be an ndpack dtype name, got ${shown(option)}`, { field: "voidDtype" });
-  }
 }
 
 /** The caller's `voidDtype` for one array, if any. */
