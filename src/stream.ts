@@ -712,7 +712,10 @@ class StreamDecoder implements NdpackStreamReader {
         yield* readRecords(reader, opened.layout, this.#limits, this.#verify, 0);
         await checkStreamEnd(reader, opened.layout.fileLength);
       } else {
-        yield* containerArrays(reader, opened.container, opened.file, { verify: this.#verify, copy: "auto", maxDecodedBytes: this.#limits.maxDecodedBytes });
+        // A gathered file's arrays are copied out of it, each into memory of its own as every stream's
+        // array is (a view would share the file's buffer: transferring one array would detach the rest).
+        const copy = opened.file === undefined ? "auto" : "always";
+        yield* containerArrays(reader, opened.container, opened.file, { verify: this.#verify, copy, maxDecodedBytes: this.#limits.maxDecodedBytes });
         await checkStreamEnd(reader, opened.container.fileLength);
       }
     } finally {
@@ -748,8 +751,8 @@ class StreamDecoder implements NdpackStreamReader {
  *   header claims; the file is held twice while its pieces are joined), and read from memory, so
  *   `header()` resolves once the stream has ended. Nothing bounds the gathering but memory: a
  *   source that never ends is read until cancelled (`cancel()`, or an `AbortSignal` on `fetch`). Members' CRC-32s are checked (`verify`), a
- *   deflated member is inflated within `maxDecodedBytes`, and arrays that are views (stored members
- *   aligned for their dtype) share the one buffer that holds the file.
+ *   deflated member is inflated within `maxDecodedBytes`, and a stored member is copied out of the
+ *   file, so that each array has memory of its own, as every stream's array has.
  *
  * The differences from `openSource` on the same bytes: a .npy or .safetensors stream that is cut
  * short, or goes on, hands out the arrays before the cut (or all of them) and then fails, where

@@ -397,6 +397,19 @@ describe("decodeStream with formats: FORMATS", () => {
     expect((await header).byteLength).toBe(npz.length);
   });
 
+  test("each array of a .npz stream has memory of its own, not a view of the gathered file: transferring one leaves the others", async () => {
+    for (const name of ["ndpack toNpz", "numpy/safetensors plain.npz"]) {
+      const arrays: NdArray[] = [];
+      for await (const array of decodeStream(whole(FILES[name]!), { formats: FORMATS })) arrays.push(array);
+      expect(arrays.length, name).toBe(2);
+      expect(arrays.every((array) => array.copied), name).toBe(true);
+      expect(new Set(arrays.map((array) => array.data.buffer)).size, name).toBe(arrays.length);
+      const second = bytesHex(arrays[1]!);
+      structuredClone(arrays[0]!.data.buffer, { transfer: [arrays[0]!.data.buffer] });
+      expect(bytesHex(arrays[1]!), name).toBe(second);
+    }
+  });
+
   test("header() says the format, and the stream's length and bytesRead are the file's", async () => {
     for (const [name, bytes] of Object.entries(FILES)) {
       const stream = decodeStream(cutAt(bytes, [2]), { formats: FORMATS });
