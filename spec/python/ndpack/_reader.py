@@ -296,9 +296,15 @@ class Reader(Mapping):
 
     def payload_crc32(self, name: str, start: int, stop: int) -> int:
         """The CRC-32 of bytes ``[start, stop)`` of the stored payload of ``name``, for checks done
-        in parts (``ndpack.dask``; ``check_payload_crc32`` compares the whole)."""
+        in parts (``ndpack.dask``; ``check_payload_crc32`` compares the whole). INVALID_ARGUMENT
+        unless ``0 <= start <= stop <= byte_length`` (integers): never another array's bytes."""
         e = self.info(name)
         self._check_open()
+        if not all(isinstance(b, (int, np.integer)) and not isinstance(b, bool) for b in (start, stop)) \
+                or not 0 <= start <= stop <= e.byte_length:
+            raise NdpackError("INVALID_ARGUMENT", f"payload_crc32 of {name!r}: bytes [{start!r}, "
+                              f"{stop!r}) are not within its {e.byte_length} stored bytes",
+                              array=name)
         # A URL's chunk is one request, as the chunk's own read is (Dask's chunks are bounded).
         return self._crc32(e.start + start, stop - start, piece=max(stop - start, 1))
 

@@ -221,3 +221,14 @@ def test_a_local_files_crc32_is_computed_in_pieces_of_memory_reused_not_fresh_pe
         finally:
             tracemalloc.stop()
     assert peak < (1 << 20), peak  # the range was 5 MiB
+
+
+def test_payload_crc32_of_bytes_outside_the_payload_is_INVALID_ARGUMENT(tmp_path):
+    path = tmp_path / "b.ndp"
+    ndpack.save(path, {"a": np.arange(4, dtype="u1"), "b": np.arange(4, dtype="u1")})
+    with ndpack.open(path) as r:
+        assert r.payload_crc32("a", 0, 4) == zlib.crc32(bytes(range(4)))
+        for start, stop in ((0, 5), (-1, 2), (3, 2), (0, 4.0), (True, 2)):
+            with pytest.raises(NdpackError) as info:
+                r.payload_crc32("a", start, stop)
+            assert (info.value.code, info.value.array) == ("INVALID_ARGUMENT", "a"), (start, stop)
