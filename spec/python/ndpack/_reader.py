@@ -300,8 +300,9 @@ class Reader(Mapping):
         unless ``0 <= start <= stop <= byte_length`` (integers): never another array's bytes."""
         e = self.info(name)
         self._check_open()
-        if not all(isinstance(b, (int, np.integer)) and not isinstance(b, bool) for b in (start, stop)) \
-                or not 0 <= start <= stop <= e.byte_length:
+        integers = all(isinstance(b, (int, np.integer)) and not isinstance(b, bool)
+                       for b in (start, stop))
+        if not integers or not 0 <= start <= stop <= e.byte_length:
             raise NdpackError("INVALID_ARGUMENT", f"payload_crc32 of {name!r}: bytes [{start!r}, "
                               f"{stop!r}) are not within its {e.byte_length} stored bytes",
                               array=name)
