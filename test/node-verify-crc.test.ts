@@ -88,6 +88,19 @@ describe("FileSource.crc32: the CRC-32 of a range's first bytes, and the bytes a
     }
   });
 
+  test("an abort while it is checked: rejects with the signal's reason at the next piece", async () => {
+    const source = await FileSource.open(path);
+    try {
+      const controller = new AbortController();
+      const checking = source.crc32(0, bytes.length, bytes.length, { signal: controller.signal });
+      const reason = new Error("stop");
+      controller.abort(reason);
+      await expect(checking).rejects.toBe(reason);
+    } finally {
+      await source.close();
+    }
+  });
+
   test("a file truncated while it is checked: FILE_CHANGED", async () => {
     const truncated = fileOf("truncated.bin", bytes);
     const source = await FileSource.open(truncated);
@@ -171,6 +184,21 @@ describe("verify() of a local ndpack file reads no payload with `read`", () => {
     closeSync(fd);
     expect(await codeOfAsync(() => verifying)).toBe("FILE_CHANGED");
     await reader.close();
+    expect(readBytes()).toBe(0);
+  });
+
+  test("verify aborted while it runs: ABORTED; the reader closed while it runs: CLOSED once the check in flight ends", async () => {
+    const reader = await open(path);
+    const readBytes = spyOnReads();
+    const controller = new AbortController();
+    const aborted = reader.verify({ signal: controller.signal });
+    controller.abort();
+    expect(await codeOfAsync(() => aborted)).toBe("ABORTED");
+    const checks = vi.spyOn(FileSource.prototype, "crc32");
+    const verifying = codeOfAsync(() => reader.verify());
+    await reader.close();
+    expect(await verifying).toBe("CLOSED");
+    expect(checks).toHaveBeenCalledTimes(1); // the first record's, which close waited for
     expect(readBytes()).toBe(0);
   });
 
