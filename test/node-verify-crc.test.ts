@@ -113,6 +113,27 @@ describe("FileSource.crc32: the CRC-32 of a range's first bytes, and the bytes a
     }
   });
 
+  test("a file truncated after open: read and crc32 of a range of many pieces are FILE_CHANGED, no piece's failure left unhandled (which ends a Node process)", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      // The later pieces end at once, before the first is in.
+      for (let trial = 0; trial < 5; trial++) {
+        const truncated = fileOf("truncated-after-open.bin", new Uint8Array(64 * MiB));
+        const source = await FileSource.open(truncated);
+        truncateSync(truncated, MiB);
+        expect(await codeOfAsync(() => source.read(0, 64 * MiB))).toBe("FILE_CHANGED");
+        expect(await codeOfAsync(() => source.crc32(0, 64 * MiB, 64 * MiB))).toBe("FILE_CHANGED");
+        await source.close();
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+  });
+
   test("a file rewritten in place (same size) while it is checked: FILE_CHANGED", async () => {
     const rewritten = fileOf("rewritten.bin", bytes);
     const source = await FileSource.open(rewritten);

@@ -59,6 +59,16 @@ function sameIdentity(now: FileIdentity, then: FileIdentity): boolean {
   return now.size === then.size && now.mtimeNs === then.mtimeNs && now.ino === then.ino && (now.ctimeNs === then.ctimeNs || now.nlink !== then.nlink);
 }
 
+/**
+ * `read`, the read of one piece of a range, which is awaited only after the pieces before it: if
+ * it fails first (a file truncated since its open ends the later pieces' reads at once), that is
+ * no unhandled rejection meanwhile, which would end the Node process.
+ */
+function awaitedLater(read: Promise<void>): Promise<void> {
+  read.catch(() => undefined);
+  return read;
+}
+
 /** A {@link ByteSource} over a regular file, every read checked against the file as it was at open. */
 export class FileSource implements ByteSource {
   readonly handle: FileHandle;
@@ -200,7 +210,7 @@ export class FileSource implements ByteSource {
     const pieces: Promise<void>[] = [];
     for (let i = 0; i < count; i++) {
       const at = i * pieceBytes;
-      pieces.push(this.#fill(target.subarray(at, i === count - 1 ? target.length : at + pieceBytes), position + at));
+      pieces.push(awaitedLater(this.#fill(target.subarray(at, i === count - 1 ? target.length : at + pieceBytes), position + at)));
     }
     try {
       for (let i = 0; i < count; i++) {
@@ -284,9 +294,7 @@ export class FileSource implements ByteSource {
     const reads: Promise<void>[] = [];
     const start = (i: number) => {
       if (i >= count) return;
-      reads[i] = this.#fill(piece(i), offset + i * CRC_PIECE_BYTES);
-      // Awaited in order: one that fails before those ahead of it is not an unhandled rejection meanwhile.
-      reads[i]!.catch(() => undefined);
+      reads[i] = awaitedLater(this.#fill(piece(i), offset + i * CRC_PIECE_BYTES));
     };
     let crc = 0;
     try {
