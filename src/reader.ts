@@ -9,7 +9,9 @@
  * member's headers at once, coalesced and concurrently); one array with one read of exactly its
  * stored bytes, plus its CRC and the padding up to the next record when verifying (the default; the
  * CRC is computed as the bytes arrive when the source has {@link ByteSource.readWithCrc32}); many
- * arrays with few reads ({@link ReadManyOptions}).
+ * arrays with few reads ({@link ReadManyOptions}); to verify, each record's stored bytes, in chunks
+ * of {@link DEFAULT_CHUNK_BYTES}, or checked by the source itself in memory it reuses when it has
+ * {@link ByteSource.crc32} (a local file).
  *
  * @module
  */
@@ -26,7 +28,7 @@ import { NDPACK_READER } from "./formats/ndpack.js";
 import type { Container, ContainerOptions, FormatName, FormatReader, NameIndex, RawPayload } from "./formats/types.js";
 import { viewOrCopy } from "./interop/common.js";
 import { isMemorySource } from "./io/bytes.js";
-import { abortable, COALESCE_GAP_BYTES, coalesceRanges, DEFAULT_READ_CONCURRENCY, readBatchExactly, readExactly, readRanges, readWithCrc32, signalOption, type ByteSource, type CheckedBytes, type ReadManyOptions } from "./io/source.js";
+import { abortable, COALESCE_GAP_BYTES, coalesceRanges, DEFAULT_READ_CONCURRENCY, readBatchExactly, readExactly, readRanges, readWithCrc32, signalOption, sourceCrc32, type ByteSource, type CheckedBytes, type CheckedTail, type ReadManyOptions } from "./io/source.js";
 import { isPrefetch, type ByteRange, type PrefetchingSteps } from "./io/steps.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
 
@@ -159,7 +161,12 @@ export interface NdpackReader extends NdpackContents, AsyncDisposable {
    * read, so a consumer that must not act on damaged bytes holds its output until the end.
    */
   readChunks(name: string, options?: ReadChunksOptions): AsyncGenerator<Uint8Array, void, undefined>;
-  /** Checks every array's checksum (in bounded memory), reporting each separately; never throws for damaged data (it throws IO_ERROR, FILE_CHANGED, CLOSED and ABORTED, which end the check). */
+  /**
+   * Checks every array's checksum (in bounded memory), reporting each separately; never throws for
+   * damaged data (it throws IO_ERROR, FILE_CHANGED, CLOSED and ABORTED, which end the check). A
+   * source with {@link ByteSource.crc32} (a local file) computes the CRCs of stored bytes itself,
+   * in memory it reuses; others are read in chunks of {@link DEFAULT_CHUNK_BYTES}.
+   */
   verify(options?: { readonly signal?: AbortSignal }): Promise<VerifyReport>;
   /** Closes the source once the reads in flight have finished; later reads throw CLOSED. Calling it again does nothing. */
   close(): Promise<void>;
@@ -321,6 +328,12 @@ class CountingSource implements ByteSource {
   async readWithCrc32(offset: number, length: number, crcLength: number, options?: { signal?: AbortSignal }): Promise<CheckedBytes> {
     const checked = await abortable(options?.signal, () => readWithCrc32(this.inner, offset, Math.max(0, Math.min(length, this.size - offset)), crcLength, options?.signal));
     this.#counted(checked.bytes.length);
+    return checked;
+  }
+  /** A range's CRC-32 and the bytes after it, from the source's {@link ByteSource.crc32}: only for a source that has one. */
+  async crc32(offset: number, length: number, crcLength: number, options?: { signal?: AbortSignal }): Promise<CheckedTail> {
+    const checked = await abortable(options?.signal, () => sourceCrc32(this.inner as Required<ByteSource>, offset, length, crcLength, options?.signal));
+    this.#counted(length);
     return checked;
   }
   /** Counts a read of `length` bytes; one of none never reached the source (readExactly answers it). */
@@ -580,15 +593,27 @@ class SourceReader implements NdpackReader {
     yield* this.#inflatedChunks(index, chunk, swap, verify, options);
   }
 
-  /** The stored bytes of `raw` in chunks, checked (CRC, padding) when `verify`; each chunk passed through `out`. */
-  async *#rawChunks(raw: RawPayload, chunk: number, verify: boolean, options: { signal?: AbortSignal }, out: (bytes: Uint8Array) => Uint8Array): AsyncGenerator<Uint8Array, void, undefined> {
+  /**
+   * The stored bytes of `raw` in chunks, checked (CRC, padding) when `verify`; each chunk passed
+   * through `given`. Without `given` the bytes are only checked (`verify`): a source that computes
+   * CRCs itself ({@link ByteSource.crc32}: a local file, in memory it reuses) is asked for the CRC
+   * instead, and nothing is yielded.
+   */
+  async *#rawChunks(raw: RawPayload, chunk: number, verify: boolean, options: { signal?: AbortSignal }, given?: (bytes: Uint8Array) => Uint8Array): AsyncGenerator<Uint8Array, void, undefined> {
     const read = (range: ByteRange) => this.#readRange(range, options);
     const { before, payload, after } = raw;
     const checking = verify && raw.checked;
+    // What the check reads: the bytes its CRC covers, then those after them that it compares.
+    const from = before?.offset ?? payload.offset;
+    const to = after === undefined ? payload.offset + payload.length : after.offset + after.length;
+    if (checking && given === undefined && this.#source.inner.crc32 !== undefined) {
+      const { crc, tail } = await this.#track(() => this.#source.crc32(from, to - from, payload.offset + payload.length - from, options));
+      raw.check(crc, tail);
+      return;
+    }
+    const out = given ?? ((bytes: Uint8Array) => bytes);
     if (checking && payload.length <= chunk) {
       // One chunk: read with what checks it, and checked before it is handed out.
-      const from = before?.offset ?? payload.offset;
-      const to = after === undefined ? payload.offset + payload.length : after.offset + after.length;
       const bytes = await read({ offset: from, length: to - from });
       const at = payload.offset - from;
       raw.check(crc32(bytes.subarray(0, at + payload.length)), bytes.subarray(at + payload.length));
@@ -655,9 +680,11 @@ class SourceReader implements NdpackReader {
     for (const name of this.names) {
       try {
         // Step 22 reads the stored bytes (CRC, padding) and does not decompress: an array that
-        // verifies can still fail step 23. A deflated .npz member's CRC covers its decoded bytes.
-        const stored = this.#container.storedRecord?.(this.#indexOf(name));
-        const chunks = stored === undefined ? this.readChunks(name, { verify: true, ...options }) : this.#pathed(this.#rawChunks(stored, DEFAULT_CHUNK_BYTES, true, options, (bytes) => bytes));
+        // verifies can still fail step 23. A stored .npz member is checked as a record is; a
+        // deflated one's CRC covers its decoded bytes, which readChunks inflates.
+        const index = this.#indexOf(name);
+        const stored = this.#container.storedRecord?.(index) ?? this.#container.rawPayload(index);
+        const chunks = stored === undefined ? this.readChunks(name, { verify: true, ...options }) : this.#pathed(this.#rawChunks(stored, DEFAULT_CHUNK_BYTES, true, options));
         for await (const _ of chunks) {
           // Each chunk is checked as it passes.
         }

@@ -16,6 +16,7 @@
  * @module
  */
 import { concatBytes } from "./bytes.js";
+import { crc32 } from "./crc32.js";
 import type { ArrayInfo, ArrayVerification, NdArray, VerifyReport } from "./decode.js";
 import { checkNameList, checkOptionNames, NdpackError, shown } from "./errors.js";
 import type { Checksum } from "./format.js";
@@ -104,11 +105,21 @@ const SHARD_FIRST_READ_BYTES = 4096;
 
 /** A shard's source with its first bytes (read for the header check) served from memory, and every read counted. */
 class ShardSource implements ByteSource {
+  /** The inner source's {@link ByteSource.crc32}, when it has one (a shard file), its first bytes served from memory as `read`'s are. */
+  readonly crc32: ByteSource["crc32"];
   constructor(
     readonly inner: ByteSource,
     readonly head: Uint8Array,
     readonly count: (bytes: number) => void,
-  ) {}
+  ) {
+    if (inner.crc32 === undefined) return;
+    this.crc32 = async (offset, length, crcLength, options) => {
+      if (offset + length <= head.length) return { crc: crc32(head.subarray(offset, offset + crcLength)), tail: head.subarray(offset + crcLength, offset + length) };
+      const checked = await this.inner.crc32!(offset, length, crcLength, options);
+      count(length);
+      return checked;
+    };
+  }
   get size(): number {
     return this.inner.size;
   }

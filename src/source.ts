@@ -21,6 +21,6 @@ export { openSource } from "./reader.js";
 export type { NdpackReader, OpenSourceOptions, ReadChunksOptions, ReadManyArraysOptions, ReadOptions } from "./reader.js";
 export { bytesSource } from "./io/bytes.js";
 export { COALESCE_GAP_BYTES } from "./io/source.js";
-export type { ByteSource, CheckedBytes, ReadManyOptions, ReadRequestOptions } from "./io/source.js";
+export type { ByteSource, CheckedBytes, CheckedTail, ReadManyOptions, ReadRequestOptions } from "./io/source.js";
 export type { FileFormat, FormatName, FormatReader } from "./formats/types.js";
 export { blobSource } from "./io/blob.js";

@@ -95,6 +95,7 @@ describe("public API of src/source.ts (ndpack/source: the lazy reader over byte 
       "type ByteSource",
       "value COALESCE_GAP_BYTES",
       "type CheckedBytes",
+      "type CheckedTail",
       "type FileFormat",
       "type FormatName",
       "type FormatReader",

@@ -18,7 +18,7 @@ import { constants, fstatSync, read as readFd } from "node:fs";
 import { open as openHandle, type FileHandle } from "node:fs/promises";
 import { NdpackError } from "../errors.js";
 import { crc32 } from "../crc32.js";
-import { refuseIfAborted, type ByteSource, type CheckedBytes, type ReadRequestOptions } from "../io/source.js";
+import { refuseIfAborted, type ByteSource, type CheckedBytes, type CheckedTail, type ReadRequestOptions } from "../io/source.js";
 import type { ByteRange } from "../io/steps.js";
 import { allocatePayload } from "../stream.js";
 import { ioError, MAX_IO_BYTES } from "./io.js";
@@ -31,6 +31,11 @@ import { unzeroedBytes } from "../runtime.js";
 const READ_PIECES = 4;
 /** Smallest piece: below about 1 MiB a read's per-call overhead costs more than overlapping hides. */
 const MIN_PIECE_BYTES = 1 << 20;
+/**
+ * Bytes read at a time for a CRC-32 ({@link FileSource.crc32}), as Python's `CRC_PIECE`: about a
+ * core's L2 cache, so that a piece is still there when its CRC is computed.
+ */
+const CRC_PIECE_BYTES = 1 << 20;
 
 /** What identifies one version of a file's contents. */
 interface FileIdentity {
@@ -54,12 +59,24 @@ function sameIdentity(now: FileIdentity, then: FileIdentity): boolean {
   return now.size === then.size && now.mtimeNs === then.mtimeNs && now.ino === then.ino && (now.ctimeNs === then.ctimeNs || now.nlink !== then.nlink);
 }
 
+/**
+ * `read`, the read of one piece of a range, which is awaited only after the pieces before it: if
+ * it fails first (a file truncated since its open ends the later pieces' reads at once), that is
+ * no unhandled rejection meanwhile, which would end the Node process.
+ */
+function awaitedLater(read: Promise<void>): Promise<void> {
+  read.catch(() => undefined);
+  return read;
+}
+
 /** A {@link ByteSource} over a regular file, every read checked against the file as it was at open. */
 export class FileSource implements ByteSource {
   readonly handle: FileHandle;
   readonly path: string;
   readonly #identity: FileIdentity;
   readonly #owned: boolean;
+  /** Memory of the last {@link FileSource.crc32} to end, for the next one: {@link READ_PIECES} pieces. */
+  #crcPieces: Uint8Array | undefined;
 
   private constructor(handle: FileHandle, path: string, identity: FileIdentity, owned: boolean) {
     this.handle = handle;
@@ -193,7 +210,7 @@ export class FileSource implements ByteSource {
     const pieces: Promise<void>[] = [];
     for (let i = 0; i < count; i++) {
       const at = i * pieceBytes;
-      pieces.push(this.#fill(target.subarray(at, i === count - 1 ? target.length : at + pieceBytes), position + at));
+      pieces.push(awaitedLater(this.#fill(target.subarray(at, i === count - 1 ? target.length : at + pieceBytes), position + at)));
     }
     try {
       for (let i = 0; i < count; i++) {
@@ -251,6 +268,53 @@ export class FileSource implements ByteSource {
       if (at < crcLength) crc = crc32(piece.subarray(0, crcLength - at), crc);
     });
     return { bytes, crc };
+  }
+
+  /**
+   * The CRC-32 of the range's first `crcLength` bytes and the bytes after them
+   * ({@link ByteSource.crc32}), read {@link CRC_PIECE_BYTES} at a time into memory this source
+   * reuses, since the checked bytes are not handed out: fresh memory for them, mapped and zeroed by
+   * the kernel page by page, then read back from RAM, costs about as much again as the read and the
+   * CRC together. Up to {@link READ_PIECES} pieces are read at once on the thread pool while the
+   * CRC runs over the oldest. Each call holds memory of its own while it runs (two checks at once,
+   * whose reads interleave, must not share it); the memory of the last to end is kept for the
+   * next. The file is checked as by {@link read}: FILE_CHANGED when it ends first or changed once
+   * the last piece is in. An abort stops it between pieces.
+   */
+  async crc32(offset: number, length: number, crcLength: number, options?: ReadRequestOptions): Promise<CheckedTail> {
+    refuseIfAborted(options?.signal);
+    // As `read`: fewer bytes past the end of the file as opened.
+    length = Math.max(0, Math.min(length, this.size - offset));
+    const tail = this.#allocate(offset + crcLength, length - crcLength);
+    const memory = this.#crcPieces ?? unzeroedBytes(READ_PIECES * CRC_PIECE_BYTES);
+    this.#crcPieces = undefined;
+    const count = Math.ceil(length / CRC_PIECE_BYTES);
+    // Piece i of the range, in slot i % READ_PIECES of the memory.
+    const piece = (i: number) => memory.subarray((i % READ_PIECES) * CRC_PIECE_BYTES).subarray(0, Math.min(CRC_PIECE_BYTES, length - i * CRC_PIECE_BYTES));
+    const reads: Promise<void>[] = [];
+    const start = (i: number) => {
+      if (i >= count) return;
+      reads[i] = awaitedLater(this.#fill(piece(i), offset + i * CRC_PIECE_BYTES));
+    };
+    let crc = 0;
+    try {
+      for (let i = 0; i < READ_PIECES; i++) start(i);
+      for (let i = 0; i < count; i++) {
+        await reads[i];
+        const bytes = piece(i);
+        const checked = Math.max(0, Math.min(bytes.length, crcLength - i * CRC_PIECE_BYTES));
+        crc = crc32(bytes.subarray(0, checked), crc);
+        tail.set(bytes.subarray(checked), Math.max(0, i * CRC_PIECE_BYTES - crcLength));
+        refuseIfAborted(options?.signal);
+        start(i + READ_PIECES);
+      }
+    } finally {
+      // No read may still be writing into memory that the next call takes.
+      await Promise.allSettled(reads);
+      this.#crcPieces = memory;
+    }
+    this.#checkIdentity();
+    return { crc, tail };
   }
 
   /**

@@ -12,7 +12,7 @@
  */
 import { dirname, join } from "node:path";
 import { NdpackError } from "../errors.js";
-import { abortable, type ByteSource, type CheckedBytes, type ReadRequestOptions } from "../io/source.js";
+import { abortable, type ByteSource, type CheckedBytes, type CheckedTail, type ReadRequestOptions } from "../io/source.js";
 import type { ByteRange } from "../io/steps.js";
 import { checkIndexSize } from "../set.js";
 import { openSet, type OpenSetOptions, type SetReader } from "../set-reader.js";
@@ -185,6 +185,9 @@ class ShardFile implements ByteSource {
   }
   readBatch(ranges: readonly ByteRange[], options?: ReadRequestOptions): Promise<Uint8Array[]> {
     return this.files.use(this, (source) => source.readBatch(ranges, options));
+  }
+  crc32(offset: number, length: number, crcLength: number, options?: ReadRequestOptions): Promise<CheckedTail> {
+    return this.files.use(this, (source) => source.crc32(offset, length, crcLength, options));
   }
   close(): Promise<void> {
     return this.files.close(this);
