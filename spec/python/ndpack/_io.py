@@ -171,19 +171,23 @@ class FileSource:
         ``CRC_PIECE`` bytes at a time into memory this thread reuses, since the bytes are not handed
         out. (Fresh memory for them, mapped and zeroed by the kernel page by page, then read back
         from RAM, cost about as much again as the read and the CRC-32 together.) FILE_CHANGED as
-        for ``read``, when the file ends early or changes."""
+        for ``read``, when the file ends early or changes: its identity is checked once, after the
+        last piece, which sees any write made before or during any of the reads (as one check
+        after one read does)."""
         piece = getattr(_CRC_BUFFERS, "piece", None)
         if piece is None or len(piece) != CRC_PIECE:
             piece = _CRC_BUFFERS.piece = np.empty(CRC_PIECE, np.uint8)
-        for at in range(offset, offset + length, CRC_PIECE):
-            part = piece[: min(CRC_PIECE, offset + length - at)]
-            self._fill(part, at)
+        end = offset + length
+        for at in range(offset, end, CRC_PIECE):
+            part = piece[: min(CRC_PIECE, end - at)]
+            self._fill(part, at, check_identity=at + len(part) == end)
             value = crc32(part, value)
         return value
 
-    def _fill(self, out: np.ndarray, offset: int) -> None:
+    def _fill(self, out: np.ndarray, offset: int, check_identity: bool = True) -> None:
         """Fill ``out`` with the file's bytes from ``offset``: FILE_CHANGED unless the file holds
-        them all and is unchanged once they are read, CLOSED if closed meanwhile."""
+        them all and (``check_identity``) is unchanged once they are read, CLOSED if closed
+        meanwhile."""
         fd = self._fd
         if fd is None:
             raise self._closed()
@@ -195,7 +199,7 @@ class FileSource:
                     if n == 0:
                         break
                     done += n
-            now = _identity(os.fstat(fd))
+            now = _identity(os.fstat(fd)) if check_identity else self._identity
         except OSError as ex:
             if self._fd is None:  # closed by another thread during the read
                 raise self._closed() from ex

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import reference
 from ._crc32 import crc32
-from ._io import shown_url
+from ._io import CRC_PIECE, shown_url
 from .reference import ArrayInfo, NdpackError
 
 #: Verifying reads a record in pieces of at most this many bytes.
@@ -341,12 +341,12 @@ class Reader(Mapping):
         """Section 9 step 22 for ``e``, its payload's CRC-32 computed a piece at a time
         (``_crc32``), so that verifying holds one piece in memory, never a whole array."""
         if self.checksum == "crc32":
-            # All the payload but its last piece here; that piece is read with the CRC after it
-            # (one read: one request of a URL). A source that computes CRCs itself (a local file,
-            # from memory it reuses) keeps no piece back: it reads the bytes after it alone.
-            last = 0 if hasattr(self._source, "crc32") else min(e.byte_length, VERIFY_PIECE)
-            done = e.byte_length - last
-            crc = self._crc32(e.start, done)
+            # All the payload but its last piece here; that piece is read with the CRC after it,
+            # so that a small record is one read (one request of a URL). A source that computes
+            # CRCs itself (a local file, from memory it reuses) keeps a smaller piece back.
+            piece = CRC_PIECE if hasattr(self._source, "crc32") else VERIFY_PIECE
+            done = max(e.byte_length - piece, 0)
+            crc = self._crc32(e.start, done) if done else 0
         else:  # without checksums only the padding after the payload is checked: it is not read
             done, crc = e.byte_length, 0
         rest = self._read(e.start + done, self._record_end(e) - e.start - done)
