@@ -68,9 +68,31 @@ def test_a_file_rewritten_in_place_after_open_is_FILE_CHANGED_not_its_new_bytes(
     np.testing.assert_array_equal(r.read("v"), np.zeros(7))
     rewrite_in_place(path, {"w": np.ones((100, 4)), "v": np.ones(7)})
     for read in (lambda: r.read("w"), lambda: r.read("w", verify=False),
-                 lambda: r.read_rows("w", 0, 3), lambda: r["v"]):
+                 lambda: r.read_rows("w", 0, 3), lambda: r["v"],
+                 lambda: r.payload_crc32("w", 0, 3200)):
         assert str(path) in expect_changed(read).message
     assert [report["error"]["code"] for report in r.verify()] == ["FILE_CHANGED"] * 2
+
+
+def test_a_file_rewritten_in_place_between_the_pieces_of_a_crc32_is_FILE_CHANGED(
+        tmp_path, monkeypatch):
+    # A local file's CRC-32 reads piece after piece and checks the file's identity once, after
+    # the last: a rewrite after the first piece is seen there.
+    monkeypatch.setattr(_io, "CRC_PIECE", 1024)
+    path = tmp_path / "p.ndp"
+    ndpack.save(path, {"w": np.zeros(1000)})  # 8,000 bytes: 8 pieces
+    r = ndpack.open(path)
+    source, first = r._source, []
+    fill = type(source)._fill
+
+    def fill_then_rewrite(self, out, offset, check_identity=True):
+        fill(self, out, offset, check_identity)
+        if not first:
+            first.append(offset)
+            rewrite_in_place(path, {"w": np.ones(1000)})
+    monkeypatch.setattr(type(source), "_fill", fill_then_rewrite)
+    expect_changed(lambda: r.payload_crc32("w", 0, 8000))
+    assert first  # the rewrite came after the first piece
 
 
 def test_a_file_replaced_by_rename_after_open_reads_as_it_was(tmp_path):
