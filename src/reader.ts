@@ -165,7 +165,9 @@ export interface NdpackReader extends NdpackContents, AsyncDisposable {
    * Checks every array's checksum (in bounded memory), reporting each separately; never throws for
    * damaged data (it throws IO_ERROR, FILE_CHANGED, CLOSED and ABORTED, which end the check). A
    * source with {@link ByteSource.crc32} (a local file) computes the CRCs of stored bytes itself,
-   * in memory it reuses; others are read in chunks of {@link DEFAULT_CHUNK_BYTES}.
+   * in memory it reuses; others are read in chunks of {@link DEFAULT_CHUNK_BYTES}. A file without
+   * checksums (ndpack's `checksum: "none"`, .npy, .safetensors) has its payloads left unread: only
+   * an ndpack record's padding is read and checked.
    */
   verify(options?: { readonly signal?: AbortSignal }): Promise<VerifyReport>;
   /** Closes the source once the reads in flight have finished; later reads throw CLOSED. Calling it again does nothing. */
@@ -684,9 +686,16 @@ class SourceReader implements NdpackReader {
         // deflated one's CRC covers its decoded bytes, which readChunks inflates.
         const index = this.#indexOf(name);
         const stored = this.#container.storedRecord?.(index) ?? this.#container.rawPayload(index);
-        const chunks = stored === undefined ? this.readChunks(name, { verify: true, ...options }) : this.#pathed(this.#rawChunks(stored, DEFAULT_CHUNK_BYTES, true, options));
-        for await (const _ of chunks) {
-          // Each chunk is checked as it passes.
+        if (stored !== undefined && this.#container.checksum === "none") {
+          // No checksum covers the payload (ndpack's "none", .npy, .safetensors): it is not read, as
+          // Python's verify does not read it; what follows it (an ndpack record's padding) is checked.
+          const { after } = stored;
+          if (stored.checked && after?.length) stored.check(0, await this.#readRange(after, options));
+        } else {
+          const chunks = stored === undefined ? this.readChunks(name, { verify: true, ...options }) : this.#pathed(this.#rawChunks(stored, DEFAULT_CHUNK_BYTES, true, options));
+          for await (const _ of chunks) {
+            // Each chunk is checked as it passes.
+          }
         }
         arrays.push({ name, ok: true });
       } catch (error) {

@@ -13,7 +13,7 @@ import { afterAll, afterEach, describe, expect, test, vi } from "vitest";
 import { crc32 } from "../src/crc32.js";
 import type { VerifyReport } from "../src/decode.js";
 import { encode } from "../src/index.js";
-import { FORMATS, toNpz } from "../src/interop/index.js";
+import { FORMATS, toNpy, toNpz, toSafetensors } from "../src/interop/index.js";
 import { FileSource } from "../src/node/file-source.js";
 import { open, saveSet, type SetReader } from "../src/node/index.js";
 import { bytesSource, openSource } from "../src/source.js";
@@ -321,5 +321,34 @@ describe("verify() of other local files reads no stored bytes with `read`", () =
       writeFileSync(shard, clean);
       expect(report.arrays.map(({ name, error }) => [name, error?.code]), name).toEqual([["a", undefined], ["b", name === "b" ? "CHECKSUM" : undefined], ["c", name === "c" ? "CHECKSUM" : undefined]]);
     }
+  });
+});
+
+describe("verify() of a file without checksums leaves its payloads unread", () => {
+  test(".safetensors, .npy and ndpack with checksum: \"none\": no payload byte is read; an ndpack record's padding still is, and checked (BAD_PADDING)", async () => {
+    const arrays = { big: noise(2 * MiB, 3), odd: Uint8Array.of(1, 2, 3), last: Float64Array.of(0.5, 0.25) };
+    const ndpackNone = encode(arrays, { checksum: "none" });
+    const files = { "none.ndp": ndpackNone, "w.safetensors": toSafetensors(arrays), "w.npy": toNpy(arrays.big) };
+    for (const [name, bytes] of Object.entries(files)) {
+      const reader = await open(fileOf(name, bytes));
+      const atOpen = reader.bytesRead;
+      const report = await reader.verify();
+      const read = reader.bytesRead - atOpen;
+      await reader.close();
+      expect(report.ok, name).toBe(true);
+      expect(report.checksum, name).toBe("none");
+      // At most the padding after each record (under 64 B each here), never a payload.
+      expect(read, name).toBeLessThan(64 * reader.names.length);
+    }
+    // The padding after "odd" (3 bytes, then zeros up to the next aligned record) is still checked.
+    const reader = await open(fileOf("none-clean.ndp", ndpackNone));
+    const { offset, byteLength } = reader.info("odd");
+    await reader.close();
+    const damaged = ndpackNone.slice();
+    damaged[offset + byteLength + 1] = 7;
+    const again = await open(fileOf("none-padding.ndp", damaged));
+    const report = await again.verify();
+    await again.close();
+    expect(report.arrays.map(({ name, error }) => [name, error?.code])).toEqual([["big", undefined], ["odd", "BAD_PADDING"], ["last", undefined]]);
   });
 });
