@@ -9,20 +9,11 @@ import { PassThrough, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
+import { concatBytes } from "../src/bytes.js";
 import { decode, encode, NdpackError, type ArraysInput, type EncodeOptions, type ErrorCode, type NdArray } from "../src/index.js";
 import { createMessageWriter, decodeMessages, type ByteStream } from "../src/streams.js";
 import { heldStream, settlesWithin, twoArrayMessage } from "./helpers/held-stream.js";
 import { arrayBytes, caseInput, caseMismatch } from "./helpers/message-cases.js";
-
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
-}
 
 /** `bytes` cut at `cuts` (sorted positions), as an async iterable of chunks. */
 async function* cutAt(bytes: Uint8Array, cuts: readonly number[]): AsyncGenerator<Uint8Array> {
@@ -62,7 +53,7 @@ function expectCode(error: NdpackError | undefined, code: ErrorCode, recoverable
 
 /** Messages 0..n-1 of the shared cases, as one stream of bytes. */
 function caseStream(n: number, first = 0): Uint8Array {
-  return concat(Array.from({ length: n }, (_, k) => encode(caseInput(first + k), { metadata: { i: first + k } })));
+  return concatBytes(Array.from({ length: n }, (_, k) => encode(caseInput(first + k), { metadata: { i: first + k } })));
 }
 
 function expectCases(messages: readonly Received[], first = 0): void {
@@ -84,14 +75,14 @@ describe("decodeMessages: a stream of messages is the concatenation of ndpack fi
   test("an empty stream has no messages; a stream of only empty messages has them all", async () => {
     expect((await readMessages(cutAt(new Uint8Array(0), []))).messages).toEqual([]);
     const empty = encode({});
-    const { messages, error } = await readMessages(cutAt(concat([empty, empty, empty]), [1, 25, 64, 100]));
+    const { messages, error } = await readMessages(cutAt(concatBytes([empty, empty, empty]), [1, 25, 64, 100]));
     expect(error).toBeUndefined();
     expect(messages.map((m) => m.arrays.length)).toEqual([0, 0, 0]);
   });
 
   test("each array is memory of its own: transferring one array's buffer leaves the others and the stream whole", async () => {
     const arrays = { a: Float32Array.of(1, 2, 3), b: Float64Array.of(4, 5), c: Int16Array.of(6) };
-    const bytes = concat([encode(arrays, { metadata: { i: 0 } }), encode(arrays, { metadata: { i: 1 } })]);
+    const bytes = concatBytes([encode(arrays, { metadata: { i: 0 } }), encode(arrays, { metadata: { i: 1 } })]);
     const kept: NdArray[] = [];
     for await (const message of decodeMessages(cutAt(bytes, []))) {
       for await (const array of message) {
@@ -184,7 +175,7 @@ describe("decodeMessages: each message's arrays as their bytes arrive (a source 
   ])("a %s `a` of the second message is handed out, values whole, before any byte of `b` is sent; `b` once its bytes are", async (_, aLength) => {
     const before = encode({ z: Int16Array.of(7) }, { metadata: { i: 0 } });
     const { bytes, bStart, a, b } = twoArrayMessage(aLength, { i: 1 });
-    const stream = concat([before, bytes]);
+    const stream = concatBytes([before, bytes]);
     const held = heldStream(stream);
     held.release(before.length + bStart);
     const reader = decodeMessages(held.source);
@@ -217,7 +208,7 @@ describe("decodeMessages: errors say which message and whether the stream can go
     const first = encode(caseInput(3), { metadata: { i: 3 } });
     const second = encode(caseInput(4), { metadata: { i: 4 } });
     for (let keep = 1; keep < second.length; keep++) {
-      const { messages, error } = await readMessages(cutAt(concat([first, second.subarray(0, keep)]), [first.length]));
+      const { messages, error } = await readMessages(cutAt(concatBytes([first, second.subarray(0, keep)]), [first.length]));
       expectCode(error, "TRUNCATED", false, 1);
       expect(messages).toHaveLength(1);
       expect(caseMismatch(3, messages[0]!.metadata, messages[0]!.arrays)).toBeUndefined();
@@ -229,12 +220,12 @@ describe("decodeMessages: errors say which message and whether the stream can go
     const first = encode(large, { metadata: { i: 0 } });
     const second = encode(large, { metadata: { i: 1 } });
     const payloadStart = decode(second).info("a").offset;
-    const whole = await readMessages(cutAt(concat([first, second]), [1000, first.length + 70_000, first.length + 200_000]));
+    const whole = await readMessages(cutAt(concatBytes([first, second]), [1000, first.length + 70_000, first.length + 200_000]));
     expect(whole.error).toBeUndefined();
     expect(whole.messages).toHaveLength(2);
     for (const message of whole.messages) expect(Buffer.from(arrayBytes(message.arrays[0]!)).equals(Buffer.from(large.a.buffer))).toBe(true);
     for (const keep of [payloadStart + 1, payloadStart + 65_536, second.length - 5, second.length - 1]) {
-      const { messages, error } = await readMessages(cutAt(concat([first, second.subarray(0, keep)]), [first.length, first.length + 100]));
+      const { messages, error } = await readMessages(cutAt(concatBytes([first, second.subarray(0, keep)]), [first.length, first.length + 100]));
       expectCode(error, "TRUNCATED", false, 1);
       expect(messages).toHaveLength(1);
     }
@@ -260,7 +251,7 @@ describe("decodeMessages: errors say which message and whether the stream can go
     damaged[messages[1]!.length - 4 - 3]! ^= 0x01; // a byte of "z"'s payload (its last 5 bytes before the CRC)
     const got: unknown[] = [];
     let failure: NdpackError | undefined;
-    for await (const message of decodeMessages(cutAt(concat([messages[0]!, damaged, messages[2]!]), [50, 150]))) {
+    for await (const message of decodeMessages(cutAt(concatBytes([messages[0]!, damaged, messages[2]!]), [50, 150]))) {
       try {
         got.push({ n: (message.header.metadata as { n: number }).n, names: (await message.readAll()).map((a) => a.name) });
       } catch (error) {
@@ -311,14 +302,14 @@ describe("decodeMessages: errors say which message and whether the stream can go
 
   test("bytes after the last message that are not a message: BAD_MAGIC, or TRUNCATED when they start like one", async () => {
     const bytes = caseStream(2);
-    expectCode((await readMessages(cutAt(concat([bytes, Uint8Array.of(0x7b, 0x7d)]), []))).error, "BAD_MAGIC", false, 2);
-    expectCode((await readMessages(cutAt(concat([bytes, bytes.subarray(0, 5)]), []))).error, "TRUNCATED", false, 2);
+    expectCode((await readMessages(cutAt(concatBytes([bytes, Uint8Array.of(0x7b, 0x7d)]), []))).error, "BAD_MAGIC", false, 2);
+    expectCode((await readMessages(cutAt(concatBytes([bytes, bytes.subarray(0, 5)]), []))).error, "TRUNCATED", false, 2);
   });
 
   test("limits apply to each message: maxArrays fails the message that has too many", async () => {
     const ok = encode({ a: new Uint8Array(1) });
     const tooMany = encode({ a: new Uint8Array(1), b: new Uint8Array(1), c: new Uint8Array(1) });
-    const { messages, error } = await readMessages(cutAt(concat([ok, ok, tooMany, ok]), []), { maxArrays: 2 });
+    const { messages, error } = await readMessages(cutAt(concatBytes([ok, ok, tooMany, ok]), []), { maxArrays: 2 });
     expectCode(error, "LIMIT_EXCEEDED", false, 2);
     expect(error!.limit).toBe("maxArrays");
     expect(messages).toHaveLength(2);
@@ -329,7 +320,7 @@ describe("decodeMessages: errors say which message and whether the stream can go
     const big = encode({ b: new Float32Array(100_000) }, { codec: "deflate" });
     const indexes: number[] = [];
     let failure: NdpackError | undefined;
-    for await (const message of decodeMessages(cutAt(concat([small, big, small]), []), { maxDecodedBytes: 1000 })) {
+    for await (const message of decodeMessages(cutAt(concatBytes([small, big, small]), []), { maxDecodedBytes: 1000 })) {
       try {
         await message.readAll();
         indexes.push(message.index);
@@ -349,7 +340,7 @@ describe("decodeMessages: errors say which message and whether the stream can go
     const read: string[][] = [];
     let failure: NdpackError | undefined;
     let readWhenRefused = 0;
-    const reader = decodeMessages(cutAt(concat([small, big, small]), [64]), { maxMessageBytes: 1000 });
+    const reader = decodeMessages(cutAt(concatBytes([small, big, small]), [64]), { maxMessageBytes: 1000 });
     for await (const message of reader) {
       try {
         read.push((await message.readAll()).map((array) => array.name));
@@ -372,7 +363,7 @@ describe("decodeMessages: errors say which message and whether the stream can go
     const big = encode({}, { metadata: { notes: "x".repeat(5000) } });
     const small = encode({ y: Uint8Array.of(1, 2, 3) });
     const outcomes: string[] = [];
-    for await (const message of decodeMessages(cutAt(concat([big, small]), []), { maxMessageBytes: 1000 })) {
+    for await (const message of decodeMessages(cutAt(concatBytes([big, small]), []), { maxMessageBytes: 1000 })) {
       try {
         outcomes.push((await message.readAll()).map((array) => array.name).join());
       } catch (error) {
@@ -522,7 +513,7 @@ describe("createMessageWriter to a Node writable stream", () => {
     await writer.close();
     expect(writes).toEqual([3, 3, 3]);
     const sent = [0, 1, 2].map((i) => encode({ m: payload }, { metadata: { i } }));
-    expect(Buffer.from(concat(received)).equals(Buffer.from(concat(sent)))).toBe(true);
+    expect(Buffer.from(concatBytes(received)).equals(Buffer.from(concatBytes(sent)))).toBe(true);
   });
 });
 
@@ -588,9 +579,9 @@ describe("createMessageWriter to a Web WritableStream", () => {
     sent.push(encode(big[0]![1], big[0]![2]));
     await Promise.all(pending);
     await writer.close();
-    expect(Buffer.from(concat(chunks)).equals(Buffer.from(concat(sent)))).toBe(true);
+    expect(Buffer.from(concatBytes(chunks)).equals(Buffer.from(concatBytes(sent)))).toBe(true);
     expect(writer.messagesSent).toBe(13);
-    expect(writer.bytesSent).toBe(concat(sent).length);
+    expect(writer.bytesSent).toBe(concatBytes(sent).length);
     await expect(writer.send({})).rejects.toMatchObject({ code: "CLOSED" });
   });
 
@@ -608,7 +599,7 @@ describe("createMessageWriter to a Web WritableStream", () => {
     release();
     await sending;
     await writer.close();
-    const file = concat(chunks);
+    const file = concatBytes(chunks);
     expect(Buffer.from(file).equals(Buffer.from(encode({ payload })))).toBe(true);
   });
 
@@ -619,7 +610,7 @@ describe("createMessageWriter to a Web WritableStream", () => {
     await expect(writer.send({ x: [1, 2] as unknown as Float32Array })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
     await writer.send({ y: new Int8Array([1]) });
     await writer.close();
-    const { messages } = await readMessages(cutAt(concat(chunks), []));
+    const { messages } = await readMessages(cutAt(concatBytes(chunks), []));
     expect(messages.map((m) => m.arrays.map((a) => a.name))).toEqual([["y"]]);
   });
 

@@ -1,21 +1,11 @@
 import { PassThrough, Readable } from "node:stream";
 import { describe, expect, test } from "vitest";
+import { concatBytes } from "../src/bytes.js";
 import { decode, encode, NdpackError, type ArraysInput, type EncodeOptions, type ErrorCode, type NdArray } from "../src/index.js";
 import { decodeMessages, decodeStream, encodeStream } from "../src/streams.js";
 import { crc32 } from "../src/crc32.js";
 import { failure as syncFailure, noise } from "./helpers/common.js";
 import { heldStream, settlesWithin, twoArrayMessage } from "./helpers/held-stream.js";
-
-
-const concat = (chunks: readonly Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
-};
 
 /** Byte equality of two views (vitest's toEqual walks typed arrays element by element: far too slow for megabytes). */
 function expectBytes(actual: ArrayBufferView, expected: ArrayBufferView): void {
@@ -103,13 +93,13 @@ describe("encodeStream", () => {
   test.each(OPTION_SETS.map((options, i) => [i, options] as const))("produces exactly the bytes of encode (option set %i)", async (_, options) => {
     const expected = encode(sample(), options);
     const chunks = await readAll(encodeStream(sample(), options));
-    expectBytes(concat(chunks), expected);
+    expectBytes(concatBytes(chunks), expected);
   });
 
   test("cuts payloads into chunks of at most chunkBytes that view the caller's arrays", async () => {
     const big = new Float32Array(300_000).map((_, i) => i);
     const chunks = await readAll(encodeStream({ small: new Int8Array(5), big }, { chunkBytes: 100_000 }));
-    expectBytes(concat(chunks), encode({ small: new Int8Array(5), big }));
+    expectBytes(concatBytes(chunks), encode({ small: new Int8Array(5), big }));
     expect(Math.max(...chunks.map((c) => c.length))).toBeLessThanOrEqual(100_000);
     const views = chunks.filter((chunk) => chunk.buffer === big.buffer);
     expect(views.reduce((n, c) => n + c.length, 0)).toBe(big.byteLength);
@@ -118,14 +108,14 @@ describe("encodeStream", () => {
   test("merges small pieces (head, padding, checksums, small arrays) into few chunks", async () => {
     const arrays = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`a${i}`, new Int32Array([i])]));
     const chunks = await readAll(encodeStream(arrays));
-    expectBytes(concat(chunks), encode(arrays));
+    expectBytes(concatBytes(chunks), encode(arrays));
     expect(chunks.length).toBeLessThan(10);
   });
 
   test("byte-swapped payloads come out as copies of at most chunkBytes", async () => {
     const data = new Float64Array(50_000).map((_, i) => i * 1.5);
     const chunks = await readAll(encodeStream({ data }, { byteOrder: "big", chunkBytes: 65_536 }));
-    expectBytes(concat(chunks), encode({ data }, { byteOrder: "big" }));
+    expectBytes(concatBytes(chunks), encode({ data }, { byteOrder: "big" }));
     expect(chunks.some((chunk) => chunk.buffer === data.buffer)).toBe(false);
     expect(Math.max(...chunks.map((c) => c.length))).toBeLessThanOrEqual(65_536);
   });
@@ -350,13 +340,13 @@ describe("decodeStream", () => {
 
   test("TRAILING_BYTES after the last array when the stream goes on", async () => {
     const bytes = encode({ a: new Int8Array([1]) });
-    const { arrays, error } = await drain(pieces(concat([bytes, Uint8Array.of(0)]), 4));
+    const { arrays, error } = await drain(pieces(concatBytes([bytes, Uint8Array.of(0)]), 4));
     expect(arrays.map((a) => a.name)).toEqual(["a"]);
     expect(error!.code).toBe("TRAILING_BYTES");
     expect(error!.offset).toBe(bytes.length);
     const empty = encode({});
     expect((await drain(pieces(empty, 3))).error).toBeUndefined();
-    expect((await drain(pieces(concat([empty, empty]), 3))).error!.code).toBe("TRAILING_BYTES");
+    expect((await drain(pieces(concatBytes([empty, empty]), 3))).error!.code).toBe("TRAILING_BYTES");
   });
 
   test("preamble and header errors come with the codes decode gives them", async () => {

@@ -11,6 +11,7 @@
  *   entries, the layout, the codecs.
  */
 import { deflateRawSync } from "node:zlib";
+import { concatBytes } from "../../src/bytes.js";
 import { crc32 } from "../../src/crc32.js";
 import { decode, type DecodeOptions } from "../../src/decode.js";
 import { DTYPE_NAMES, DTYPES, isDtype } from "../../src/dtypes.js";
@@ -716,7 +717,7 @@ function editText(text: string, rng: Rng): { bytes: Uint8Array; label: string } 
   let out = text;
   switch (kind) {
     case "bom":
-      return { bytes: concat(Uint8Array.of(0xef, 0xbb, 0xbf), utf8.encode(text)), label: "text-bom" };
+      return { bytes: concatBytes([Uint8Array.of(0xef, 0xbb, 0xbf), utf8.encode(text)]), label: "text-bom" };
     case "leading-ws":
       out = rng.pick([" ", "\n", "\t", "\r\n", "\u00a0", "\ufeff"]) + text;
       break;
@@ -754,7 +755,7 @@ function editText(text: string, rng: Rng): { bytes: Uint8Array; label: string } 
       const pos = insideString();
       const prefix = utf8.encode(text.slice(0, pos));
       const bad = rng.pick([[0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0x80], [0xe2, 0x82], [0xf8, 0x88, 0x80, 0x80, 0x80], [0xc3]]);
-      return { bytes: concat(prefix, Uint8Array.from(bad), utf8.encode(text.slice(pos))), label: "text-invalid-utf8" };
+      return { bytes: concatBytes([prefix, Uint8Array.from(bad), utf8.encode(text.slice(pos))]), label: "text-invalid-utf8" };
     }
     case "json5":
       out = rng.pick([
@@ -800,19 +801,9 @@ function headerHavoc(bytes: Uint8Array, rng: Rng): Uint8Array | undefined {
   const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(PREAMBLE.headerLength, true);
   if (PREAMBLE_SIZE + length > bytes.length || length > 1024 * 1024) return undefined;
   const header = havoc(bytes.subarray(PREAMBLE_SIZE, PREAMBLE_SIZE + length), rng);
-  const out = concat(bytes.subarray(0, PREAMBLE_SIZE), header, bytes.subarray(PREAMBLE_SIZE + length));
+  const out = concatBytes([bytes.subarray(0, PREAMBLE_SIZE), header, bytes.subarray(PREAMBLE_SIZE + length)]);
   new DataView(out.buffer).setUint32(PREAMBLE.headerLength, header.length, true);
   fixHeaderCrc(out);
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
   return out;
 }
 
@@ -833,15 +824,15 @@ function rawEdit(bytes: Uint8Array, rng: Rng): { bytes: Uint8Array; label: strin
       return { bytes: out, label: `raw-${kind}` };
     }
     case "insert":
-      return { bytes: concat(bytes.subarray(0, at), rng.chance(0.5) ? new Uint8Array(rng.between(1, 8)) : rng.bytes(rng.between(1, 8)), bytes.subarray(at)), label: "raw-insert" };
+      return { bytes: concatBytes([bytes.subarray(0, at), rng.chance(0.5) ? new Uint8Array(rng.between(1, 8)) : rng.bytes(rng.between(1, 8)), bytes.subarray(at)]), label: "raw-insert" };
     case "delete":
-      return { bytes: concat(bytes.subarray(0, at), bytes.subarray(Math.min(n, at + rng.between(1, 8)))), label: "raw-delete" };
+      return { bytes: concatBytes([bytes.subarray(0, at), bytes.subarray(Math.min(n, at + rng.between(1, 8)))]), label: "raw-delete" };
     case "truncate": {
       const cuts = [0, 1, 7, 8, 19, 20, 21, n - 1, n - 4, rng.below(n), rng.below(n)];
       return { bytes: bytes.slice(0, Math.max(0, Math.min(n, rng.pick(cuts)))), label: "raw-truncate" };
     }
     case "append":
-      return { bytes: concat(bytes, rng.pick([() => new Uint8Array(rng.between(1, 64)), () => rng.bytes(rng.between(1, 64)), () => bytes.slice(0, 64)])()), label: "raw-append" };
+      return { bytes: concatBytes([bytes, rng.pick([() => new Uint8Array(rng.between(1, 64)), () => rng.bytes(rng.between(1, 64)), () => bytes.slice(0, 64)])()]), label: "raw-append" };
     case "u32": {
       if (n < 4) return { bytes, label: "raw-u32" };
       const out = bytes.slice();
