@@ -169,11 +169,11 @@ def case(name: str, folder: str):
 
         index = path("set.ndp.index.json")
         s = ndpack.open(index)
-        if name in ("sum/from_ndpack", "sum/from_ndpack-noverify"):
-            verify = name == "sum/from_ndpack"
+        if name in ("sum/from_ndpack", "sum/from_ndpack-noverify", "sum/from_ndpack-mmap"):
+            verify, mapped = name != "sum/from_ndpack-noverify", name == "sum/from_ndpack-mmap"
 
             def total():
-                xs = nd.from_ndpack(index, chunks="64MiB", verify=verify)
+                xs = nd.from_ndpack(index, chunks="64MiB", verify=verify, mmap=mapped)
                 return sum(dask.compute(*[x.sum(dtype="f8") for x in xs.values()],
                                         scheduler="threads"))
             return total
@@ -259,7 +259,8 @@ GROUPS = [
       "read-few/ndpack-open-read-noverify-copy", "read-few/json.loads-header", "read-few/crc32"],
      "time", 1.2),
     ("sum of a 4 GiB set (4 shards), threaded scheduler, 64 MiB chunks", "sum/np.memmap-numpy",
-     ["sum/from_ndpack", "sum/from_ndpack-noverify", "sum/np.memmap-dask"], "throughput", 0.8),
+     ["sum/from_ndpack", "sum/from_ndpack-mmap", "sum/from_ndpack-noverify", "sum/np.memmap-dask"],
+     "throughput", 0.8),
 ]
 
 

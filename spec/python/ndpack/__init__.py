@@ -158,7 +158,9 @@ def open(location, *, storage_options=None, retries=None, timeout=None,  # noqa:
     ``metadata`` is ``__metadata__``); .npy and .safetensors files have no CRC-32s, so ``verify``
     finds nothing to check. All are read-only mappings (``keys()``, ``reader[name]``) with
     ``metadata``, ``info(name)``, ``read(name, verify=True, copy=None)``,
-    ``read_rows(name, start, stop)``, ``verify()`` and ``close()``, and are context managers.
+    ``read_rows(name, start, stop)`` (``map_rows``: the same rows of a local file as read-only
+    views of a memory map, see ``ndpack.dask``'s ``mmap``), ``verify()`` and ``close()``, and are
+    context managers.
     ``storage_options`` go to fsspec for URLs; ``raw_bits`` and the limits are ``load``'s (for a
     .safetensors file, those its header can exceed, as in TypeScript: ``max_header_bytes``, by
     default the safetensors loader's 100,000,000, ``max_depth``, ``max_header_nodes`` and

@@ -9,6 +9,7 @@ memory, each checked against the file's identity; anything with ``://`` goes thr
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import re
 import secrets
@@ -135,6 +136,8 @@ class FileSource:
         self.identity = self._identity[:3]
         #: Where ``os.preadv`` is missing (Windows), a seek and a read, one thread at a time.
         self._seek_lock = None if hasattr(os, "preadv") else threading.Lock()
+        self._mapped: np.ndarray | None = None  # ``map``'s view of the whole file, made once
+        self._map_lock = threading.Lock()
 
     def reopen(self) -> FileSource:
         """This source's path opened again (a set reader closes its shards' files to stay within a
@@ -184,6 +187,42 @@ class FileSource:
             value = crc32(part, value)
         return value
 
+    def map(self, offset: int, length: int) -> np.ndarray:
+        """Bytes ``[offset, offset + length)`` (fewer past the end of the file as opened) as a
+        read-only uint8 view of a memory map of the file, no copy: what ``ndpack.dask``'s
+        ``mmap=True`` asks for, knowing the price the class documentation gives. The map is made at
+        the first call and shared by every later one; it is unmapped once this source is closed and
+        no view of it is left (each map holds a duplicate of the descriptor until then, as Python's
+        ``mmap`` does). FILE_CHANGED unless the file is unchanged since it was opened, checked at
+        each call, after the map is made: pages past a truncated end are never handed out."""
+        fd = self._fd
+        if fd is None:
+            raise self._closed()
+        try:
+            with self._map_lock:
+                if self._mapped is None:
+                    self._mapped = self._map_whole(fd)
+                mapped = self._mapped
+            now = _identity(os.fstat(fd))
+        except OSError as ex:
+            if self._fd is None:  # closed by another thread meanwhile
+                raise self._closed() from ex
+            raise io_error("map", self.location, ex) from ex
+        if not _same_contents(now, self._identity):
+            raise self._changed(now)
+        return mapped[offset : offset + max(0, length)]
+
+    def _map_whole(self, fd: int) -> np.ndarray:
+        if not self.size:
+            empty = np.empty(0, np.uint8)  # mmap cannot map nothing
+            empty.flags.writeable = False
+            return empty
+        try:
+            whole = mmap.mmap(fd, self.size, access=mmap.ACCESS_READ)
+        except ValueError:  # Python's refusal to map past the end of a file shorter now
+            raise self._changed(_identity(os.fstat(fd))) from None
+        return np.frombuffer(whole, np.uint8)
+
     def _fill(self, out: np.ndarray, offset: int, check_identity: bool = True) -> None:
         """Fill ``out`` with the file's bytes from ``offset``: FILE_CHANGED unless the file holds
         them all and (``check_identity``) is unchanged once they are read, CLOSED if closed
@@ -226,6 +265,7 @@ class FileSource:
 
     def close(self) -> None:
         self._fd = None
+        self._mapped = None  # unmapped when the last view of it goes
         self._close_fd()
 
 

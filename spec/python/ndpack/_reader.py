@@ -103,6 +103,20 @@ def header_end(prefix, size: int, max_header_bytes: int) -> int:
     return min(size, reference.PREAMBLE_SIZE + length)
 
 
+def _rows_in_place(e: ArrayInfo) -> bool:
+    """Whether rows of ``e`` are a range of its stored bytes: uncompressed, in C order or of one
+    dimension."""
+    return e.codec == "none" and (e.order == "C" or len(e.shape) < 2)
+
+
+def _rows_part(e: ArrayInfo, start: int, stop: int) -> ArrayInfo:
+    """The entry of rows ``[start, stop)`` of ``e`` (``_rows_in_place``), as if an array itself."""
+    row_bytes = e.nbytes // e.shape[0] if e.shape[0] else 0
+    return e._replace(shape=(stop - start,) + tuple(e.shape[1:]),
+                      nbytes=(stop - start) * row_bytes, byte_length=(stop - start) * row_bytes,
+                      start=e.start + start * row_bytes)
+
+
 class Reader(Mapping):
     """A lazily read ndpack file (see ``ndpack.open``): a read-only mapping from array names, in file
     order, to arrays, reading each array when it is asked for.
@@ -272,6 +286,34 @@ class Reader(Mapping):
         (INVALID_ARGUMENT); and the rows of an F-order array are numpy's view of the array read
         whole (strided, holding it), where ``readRows``, whose arrays have no strides, gathers them
         into memory of their own in F order. A 0-d array is INVALID_ARGUMENT in both."""
+        e, start, stop = self._rows(name, start, stop, "read_rows")
+        check_verify(verify)
+        rows = e.shape[0]
+        if (start, stop) == (0, rows) != (0, 0) or not _rows_in_place(e):
+            return self.read(name, verify=verify, copy=copy)[start:stop]
+        part = _rows_part(e, start, stop)
+        return self._array(part, self._read(part.start, part.byte_length), copy)
+
+    def map_rows(self, name: str, start=None, stop=None) -> np.ndarray:
+        """``read_rows(name, start, stop, verify=False)`` as a read-only view of a memory map of the
+        file, no copy (as ``np.load(mmap_mode="r")``), for ``ndpack.dask``'s ``mmap=True``. Only a
+        local file's (INVALID_ARGUMENT for a URL or a source of the caller's) uncompressed arrays
+        stored in C order or of one dimension (INVALID_ARGUMENT otherwise). Not verified, as no
+        part of an array is: ``payload_crc32(..., mapped=True)`` checks the same memory. The price
+        of a map (``FileSource``): a file truncated while a view is in use kills the process
+        (SIGBUS), one rewritten in place shows its new bytes; FILE_CHANGED is checked at the call
+        only."""
+        e, start, stop = self._rows(name, start, stop, "map_rows")
+        if not _rows_in_place(e):
+            raise NdpackError("INVALID_ARGUMENT", f"map_rows of {name!r}: only an uncompressed "
+                              "array stored in C order (or of one dimension) can be mapped; read "
+                              "it with read_rows", array=name)
+        part = _rows_part(e, start, stop)
+        return self._array(part, self._map(part.start, part.byte_length), None, owned=False)
+
+    def _rows(self, name: str, start, stop, caller: str) -> tuple:
+        """``name``'s entry and the rows ``[start, stop)`` of a slice's bounds (INVALID_ARGUMENT
+        for a 0-d array or bounds other than ints and None)."""
         e = self.info(name)
         self._check_open()
         if not e.shape:
@@ -280,24 +322,23 @@ class Reader(Mapping):
         for bound in (start, stop):
             if bound is not None and (isinstance(bound, bool)
                                       or not isinstance(bound, (int, np.integer))):
-                raise NdpackError("INVALID_ARGUMENT", f"read_rows of {name!r}: start and stop "
+                raise NdpackError("INVALID_ARGUMENT", f"{caller} of {name!r}: start and stop "
                                   f"are row numbers (int or None), got {bound!r}", array=name)
-        check_verify(verify)
-        rows = e.shape[0]
-        start, stop, _ = slice(start, stop).indices(rows)
-        stop = max(start, stop)
-        if (start, stop) == (0, rows) != (0, 0) or e.codec != "none" or (e.order == "F" and len(e.shape) > 1):
-            return self.read(name, verify=verify, copy=copy)[start:stop]
-        row_bytes = e.nbytes // rows if rows else 0
-        part = e._replace(shape=(stop - start,) + tuple(e.shape[1:]),
-                          nbytes=(stop - start) * row_bytes, byte_length=(stop - start) * row_bytes,
-                          start=e.start + start * row_bytes)
-        return self._array(part, self._read(part.start, part.byte_length), copy)
+        start, stop, _ = slice(start, stop).indices(e.shape[0])
+        return e, start, max(start, stop)
 
-    def payload_crc32(self, name: str, start: int, stop: int) -> int:
+    def _map(self, offset: int, length: int) -> np.ndarray:
+        source_map = getattr(self._source, "map", None)
+        if source_map is None:
+            raise NdpackError("INVALID_ARGUMENT", f"{shown_url(self.location)} is not a local "
+                              "file: only a local file can be memory-mapped")
+        return source_map(offset, length)
+
+    def payload_crc32(self, name: str, start: int, stop: int, *, mapped: bool = False) -> int:
         """The CRC-32 of bytes ``[start, stop)`` of the stored payload of ``name``, for checks done
         in parts (``ndpack.dask``; ``check_payload_crc32`` compares the whole). INVALID_ARGUMENT
-        unless ``0 <= start <= stop <= byte_length`` (integers): never another array's bytes."""
+        unless ``0 <= start <= stop <= byte_length`` (integers): never another array's bytes.
+        ``mapped``: of the memory ``map_rows`` hands out, not of reads (a local file only)."""
         e = self.info(name)
         self._check_open()
         integers = all(isinstance(b, (int, np.integer)) and not isinstance(b, bool)
@@ -306,6 +347,8 @@ class Reader(Mapping):
             raise NdpackError("INVALID_ARGUMENT", f"payload_crc32 of {name!r}: bytes [{start!r}, "
                               f"{stop!r}) are not within its {e.byte_length} stored bytes",
                               array=name)
+        if mapped:
+            return crc32(self._map(e.start + start, stop - start))
         # A URL's chunk is one request, as the chunk's own read is (Dask's chunks are bounded).
         return self._crc32(e.start + start, stop - start, piece=max(stop - start, 1))
 

@@ -202,7 +202,8 @@ class _ShardFiles:
     read in flight. Shards at URLs hold no descriptor of their own (each read is a request through
     fsspec's filesystem, whose session pools the connections of every file), so only local shards
     go through it. Arrays hold no file (they are read into memory of their own), so closing a
-    handle between reads invalidates none.
+    handle between reads invalidates none; views of a memory map (``FileSource.map``) hold their
+    map, and it a duplicate of the descriptor, until the last of them goes.
 
     Dask's threads read one set at once: one lock guards the count and every shard's state.
     Opening and closing (an open, an fstat) happen under it; the reads themselves do not."""
@@ -327,6 +328,9 @@ class _ShardFile:
 
     def crc32(self, offset: int, length: int, value: int = 0) -> int:
         return self._call(FileSource.crc32, offset, length, value)
+
+    def map(self, offset: int, length: int):
+        return self._call(FileSource.map, offset, length)
 
     def _call(self, method, *args):
         """``method`` of the shard's file source, opened again if ``_ShardFiles`` closed it."""
@@ -512,6 +516,9 @@ class SetReader(Mapping):
 
     def read_rows(self, name: str, start=None, stop=None, **options) -> np.ndarray:
         return self.reader_of(name).read_rows(name, start, stop, **options)
+
+    def map_rows(self, name: str, start=None, stop=None) -> np.ndarray:
+        return self.reader_of(name).map_rows(name, start, stop)
 
     def verify(self) -> list[dict]:
         """Open every shard and check every record; one report per array, plus one per shard that

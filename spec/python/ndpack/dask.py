@@ -23,6 +23,16 @@ identity when opened (FILE_CHANGED), a local file's too.
 Compressed and F-order arrays are one chunk, read whole and verified by ``Reader.read`` when the
 graph runs (building the graph reads the header only: dtypes and shapes come from it).
 
+``mmap=True`` (local files only) hands out each chunk as a read-only view of a memory map of its
+file (``Reader.map_rows``), as ``da.from_array(np.load(path, mmap_mode="r"))`` would, and computes
+the CRC-32 tasks over the same map: nothing is copied, so a reduction over files in the page cache
+runs at the speed of the memory, where reads copy every byte twice with ``verify=True`` (about
+half the throughput on this project's machines). Its price is np.memmap's: a file truncated
+while the graph runs kills the process (SIGBUS), and one rewritten in place shows its new bytes
+after the check (FILE_CHANGED is checked when each task starts, not while its chunk is used).
+Damage at rest is still found, the same CHECKSUM before any chunk is handed on. Each process maps
+each file once, for as long as it keeps the file's reader.
+
 The graph holds no open files: each task names its file, and each process (thread pool,
 multiprocessing workers, or ``distributed`` workers) opens it once and caches the reader (those of
 the ``READERS_KEPT`` files read last: a file dropped is opened again when read again). So the
@@ -222,13 +232,15 @@ class _Passed:
                 _CHECKED.add(self.key)
 
 
-def _chunk_crc(file: _File, name: str, start: int, stop: int, passed: _Passed) -> tuple | None:
-    """The CRC-32 of bytes ``[start, stop)`` of ``name``'s payload and their length; None,
-    nothing read, when the array's check passed in this ``to_ndpack`` call already."""
+def _chunk_crc(file: _File, name: str, start: int, stop: int, passed: _Passed,
+               mapped: bool = False) -> tuple | None:
+    """The CRC-32 of bytes ``[start, stop)`` of ``name``'s payload (``mapped``: of the file's
+    memory map) and their length; None, nothing read, when the array's check passed in this
+    ``to_ndpack`` call already."""
     if passed:
         return None
     with file.reader() as reader:
-        return reader.payload_crc32(name, start, stop), stop - start
+        return reader.payload_crc32(name, start, stop, mapped=mapped), stop - start
 
 
 def _check_record(file: _File, name: str, passed: _Passed, parts: list) -> None:
@@ -248,6 +260,11 @@ def _read_rows(file: _File, name: str, start: int, stop: int, _checked_first=Non
     with file.reader() as reader:
         # Checked by the array's check task (all rows of a one-chunk array too).
         return reader.read_rows(name, start, stop, verify=False)
+
+
+def _map_rows(file: _File, name: str, start: int, stop: int, _checked_first=None) -> np.ndarray:
+    with file.reader() as reader:
+        return reader.map_rows(name, start, stop)  # checked by the array's check task
 
 
 def _read_whole(file: _File, name: str, verify: bool) -> np.ndarray:
@@ -289,12 +306,12 @@ def _row_chunks(rows: int, row_bytes: int, chunks) -> tuple[int, ...]:
     return (per,) * (rows // per) + ((rows % per,) if rows % per else ())
 
 
-def _array(reader: Reader, options: dict, owned: bool, name: str, chunks,
-           verify: bool) -> da.Array:
+def _array(reader: Reader, options: dict, owned: bool, name: str, chunks, verify: bool,
+           mapped: bool) -> da.Array:
     e = reader.info(name)
     file = _File(reader, options, owned)
     dtype = array_dtype(reader, e)
-    token = tokenize(file.key, name, chunks, verify)
+    token = tokenize(file.key, name, chunks, verify, mapped)
     out = f"ndpack-{name}-{token}"
     rest = tuple((d,) for d in e.shape[1:])
     zeros = (0,) * max(len(e.shape) - 1, 0)
@@ -316,31 +333,37 @@ def _array(reader: Reader, options: dict, owned: bool, name: str, chunks,
         chunks_crc = range(len(rows)) if reader.checksum == "crc32" else ()
         for i in chunks_crc:
             graph[(crc, i)] = (_chunk_crc, file, name, bounds[i] * row_bytes,
-                               bounds[i + 1] * row_bytes, passed)
+                               bounds[i + 1] * row_bytes, passed, mapped)
         graph[check] = (_check_record, file, name, passed, [(crc, i) for i in chunks_crc])
+    read_rows = _map_rows if mapped else _read_rows
     for i in range(len(rows)):
-        graph[(out, i) + zeros] = (_read_rows, file, name, bounds[i], bounds[i + 1], check)
+        graph[(out, i) + zeros] = (read_rows, file, name, bounds[i], bounds[i + 1], check)
     return da.Array(HighLevelGraph.from_collections(out, graph, dependencies=()), out,
                     chunks=(rows,) + rest, dtype=dtype)
 
 
 #: The options of ``from_ndpack`` besides the limits.
-FROM_NDPACK_OPTIONS = ("chunks", "verify", "storage_options", "retries", "timeout", "raw_bits")
+FROM_NDPACK_OPTIONS = ("chunks", "verify", "mmap", "storage_options", "retries", "timeout",
+                       "raw_bits")
 
 
-def from_ndpack(source, name=None, *, chunks="auto", verify: bool = True, storage_options=None,
-                retries=None, timeout=None, raw_bits: bool = False, **limits):
+def from_ndpack(source, name=None, *, chunks="auto", verify: bool = True, mmap: bool = False,
+                storage_options=None, retries=None, timeout=None, raw_bits: bool = False,
+                **limits):
     """Dask arrays over the arrays of an ndpack file or set (a path, a URL, or a reader from
     ``ndpack.open``): one ``dask.array.Array`` when ``name`` is a str, else a dict of them (every
     array when ``name`` is None, or those of a list of names).
 
     ``chunks``: rows per chunk along the first axis (an int), a byte size per chunk ("64MiB";
-    "auto", the default, is Dask's ``array.chunk-size``), or a tuple of row counts. ``verify``: see
-    the module documentation. ``storage_options``, ``retries``, ``timeout``, ``raw_bits`` and
+    "auto", the default, is Dask's ``array.chunk-size``), or a tuple of row counts. ``verify`` and
+    ``mmap`` (local files only: INVALID_ARGUMENT for a URL): see the module documentation.
+    ``storage_options``, ``retries``, ``timeout``, ``raw_bits`` and
     limits are ``ndpack.open``'s; a reader brings its own (INVALID_ARGUMENT when they are given
     with it), which every task that opens the file again uses."""
     reference._check_limits(limits, "from_ndpack", FROM_NDPACK_OPTIONS)
     check_verify(verify)
+    if not isinstance(mmap, bool):
+        raise NdpackError("INVALID_ARGUMENT", f"mmap must be True or False, got {mmap!r}")
     if isinstance(source, (Reader, SetReader)):
         if (storage_options is not None or retries is not None or timeout is not None
                 or raw_bits or limits):
@@ -357,10 +380,13 @@ def from_ndpack(source, name=None, *, chunks="auto", verify: bool = True, storag
     for n in names:
         file_reader = reader.reader_of(n) if isinstance(reader, SetReader) else reader
         file_reader.info(n)  # NOT_FOUND before any graph is built
+        if mmap and not hasattr(file_reader._source, "map"):
+            raise NdpackError("INVALID_ARGUMENT", f"mmap=True: {shown_url(file_reader.location)} "
+                              "is not a local file (only a local file can be memory-mapped)")
         # Each task reopens the file (in another process, or once the cache dropped it) with the
         # options of the reader it was built from, so every scheduler reads the same arrays.
         options = dict(file_reader._open_args[1])
-        arrays[n] = _array(file_reader, options, owned, n, chunks, verify)
+        arrays[n] = _array(file_reader, options, owned, n, chunks, verify, mmap)
     return arrays[name] if isinstance(name, str) else arrays
 
 

@@ -188,6 +188,87 @@ def test_a_corrupt_chunk_fails_the_computation_with_CHECKSUM(tmp_path, scheduler
     assert nd.from_ndpack(str(path), "y").sum().compute(**run) == 10
 
 
+def _chunks_own_their_memory(x: da.Array) -> bool:
+    """Whether any chunk handed to the computation is writable or owns its memory (a read's own
+    copy), rather than a read-only view of a memory map."""
+    return bool(x.map_blocks(lambda b: np.full((1,) * b.ndim, b.flags.writeable or b.flags.owndata),
+                             dtype=bool, chunks=(1,) * x.ndim).any().compute())
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+@pytest.mark.parametrize("which", ["file.ndp", "set.ndp.index.json"])
+def test_mmap_hands_out_views_of_the_map_with_numpys_results(data, scheduler, which, run):
+    folder, arrays = data
+    xs = nd.from_ndpack(str(folder / which), chunks=100, mmap=True)
+    x = xs["x"]
+    got = dask.compute(x.sum(axis=0), xs["ids"][::7], xs["cube"].max(axis=0), x[250:260], **run)
+    np.testing.assert_allclose(got[0], arrays["x"].sum(axis=0), rtol=1e-5)
+    np.testing.assert_array_equal(got[1], arrays["ids"][::7])
+    np.testing.assert_array_equal(got[2], arrays["cube"].max(axis=0))
+    np.testing.assert_array_equal(got[3], arrays["x"][250:260])
+    assert not _chunks_own_their_memory(x) and not _chunks_own_their_memory(xs["cube"])
+    assert _chunks_own_their_memory(nd.from_ndpack(str(folder / which), "x", chunks=100))
+
+
+@pytest.mark.parametrize("kind", ["npy", "npz", "npz-deflated", "safetensors"])
+def test_mmap_reads_every_format(tmp_path, kind):
+    from safetensors.numpy import save_file
+
+    x = np.random.default_rng(11).standard_normal((503, 7)).astype("f4")
+    path = tmp_path / {"npy": "x.npy", "safetensors": "x.safetensors"}.get(kind, "x.npz")
+    if kind == "npy":
+        np.save(path, x)
+    elif kind == "safetensors":
+        save_file({"x": x}, str(path))
+    else:
+        (np.savez_compressed if kind == "npz-deflated" else np.savez)(path, x=x)
+    (lazy,) = nd.from_ndpack(str(path), chunks=50, mmap=True).values()  # a .npy's is "array"
+    np.testing.assert_array_equal(lazy.compute(scheduler="threads"), x)
+    # A deflated member is one chunk, read whole into memory of its own, as without mmap.
+    assert _chunks_own_their_memory(lazy) == (kind == "npz-deflated")
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_with_mmap_a_corrupt_chunk_fails_the_computation_with_CHECKSUM(tmp_path, scheduler, run):
+    x = np.arange(100_000, dtype="f8").reshape(1000, 100)
+    for kind in ("c.ndp", "c.npz"):
+        path = tmp_path / kind
+        ndpack.save(path, {"x": x}) if kind == "c.ndp" else np.savez(path, x=x)
+        data = bytearray(path.read_bytes())
+        data[ndpack.open(path).info("x").start + 8 * 100 * 612 + 3] ^= 0x10  # inside chunk 6
+        path.write_bytes(bytes(data))
+        lazy = nd.from_ndpack(str(path), "x", chunks=100, mmap=True)
+        for computation in (lazy.sum(), lazy[:100]):  # a clean chunk is not handed on either
+            with pytest.raises(NdpackError) as info:
+                computation.compute(**run)
+            assert (info.value.code, info.value.array) == ("CHECKSUM", "x"), kind
+
+
+def test_with_mmap_a_file_truncated_after_the_graph_was_built_is_FILE_CHANGED(tmp_path):
+    # The process's reader mapped the file when the graph was built and computed once: the map
+    # is not used past the file's new end (which would be SIGBUS, the process killed).
+    path = tmp_path / "t.ndp"
+    x = np.arange(200_000, dtype="f4").reshape(2000, 100)
+    ndpack.save(path, {"x": x})
+    lazy = nd.from_ndpack(str(path), "x", chunks=100, mmap=True)
+    assert lazy.sum(dtype="f8").compute() == x.sum(dtype="f8")
+    os.truncate(path, os.path.getsize(path) // 3)
+    with pytest.raises(NdpackError) as info:
+        lazy.sum().compute()
+    assert info.value.code == "FILE_CHANGED"
+
+
+def test_mmap_of_a_url_or_of_another_kind_is_INVALID_ARGUMENT(data, nginx):
+    ndpack.save(nginx.root / "m.ndp", {"x": np.ones((10, 2))})
+    with pytest.raises(NdpackError) as info:
+        nd.from_ndpack(nginx.url("m.ndp"), "x", mmap=True)
+    assert info.value.code == "INVALID_ARGUMENT" and "local file" in str(info.value)
+    for value in (1, "yes", None):
+        with pytest.raises(NdpackError) as info:
+            nd.from_ndpack(str(data[0] / "file.ndp"), "x", mmap=value)
+        assert info.value.code == "INVALID_ARGUMENT"
+
+
 def test_damaged_padding_after_an_array_fails_the_computation_with_BAD_PADDING(tmp_path):
     # Section 9 step 22, as read and verify check it (the values themselves are intact).
     path = tmp_path / "p.ndp"

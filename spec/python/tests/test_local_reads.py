@@ -2,7 +2,8 @@
 ``ndpack.dask.from_ndpack``, the xarray backend) reads with positioned reads into memory of its own
 and checks the file's identity after every read, as TypeScript's (src/node/file-source.ts): a file
 truncated, or rewritten in place, since it was opened is FILE_CHANGED, never a SIGBUS (the process
-killed) nor the new bytes under a CRC-32 checked before. ``ndpack.load`` stays a memory map."""
+killed) nor the new bytes under a CRC-32 checked before. ``ndpack.load`` stays a memory map, and
+``Reader.map_rows`` (``from_ndpack(..., mmap=True)``) asks for one: tests/test_mapped_reads.py."""
 
 from __future__ import annotations
 
