@@ -121,6 +121,8 @@ class FileSource:
             raise io_error("open", self.location, ex) from ex
         self._fd = fd
         self._close_fd = weakref.finalize(self, os.close, fd)
+        self._mapped: np.ndarray | None = None  # ``map``'s view of the whole file, made once
+        self._map_lock = threading.Lock()  # before ``close``, which takes it
         try:
             info = os.fstat(fd)
         except OSError as ex:
@@ -136,8 +138,6 @@ class FileSource:
         self.identity = self._identity[:3]
         #: Where ``os.preadv`` is missing (Windows), a seek and a read, one thread at a time.
         self._seek_lock = None if hasattr(os, "preadv") else threading.Lock()
-        self._mapped: np.ndarray | None = None  # ``map``'s view of the whole file, made once
-        self._map_lock = threading.Lock()
 
     def reopen(self) -> FileSource:
         """This source's path opened again (a set reader closes its shards' files to stay within a
@@ -195,19 +195,19 @@ class FileSource:
         no view of it is left (each map holds a duplicate of the descriptor until then, as Python's
         ``mmap`` does). FILE_CHANGED unless the file is unchanged since it was opened, checked at
         each call, after the map is made: pages past a truncated end are never handed out."""
-        fd = self._fd
-        if fd is None:
-            raise self._closed()
-        try:
-            with self._map_lock:
+        # Under the lock, which ``close`` takes before closing the descriptor: never another
+        # file's, which a descriptor closed meanwhile may be, and no map made after ``close``.
+        with self._map_lock:
+            fd = self._fd
+            if fd is None:
+                raise self._closed()
+            try:
                 if self._mapped is None:
                     self._mapped = self._map_whole(fd)
                 mapped = self._mapped
-            now = _identity(os.fstat(fd))
-        except OSError as ex:
-            if self._fd is None:  # closed by another thread meanwhile
-                raise self._closed() from ex
-            raise io_error("map", self.location, ex) from ex
+                now = _identity(os.fstat(fd))
+            except OSError as ex:
+                raise io_error("map", self.location, ex) from ex
         if not _same_contents(now, self._identity):
             raise self._changed(now)
         return mapped[offset : offset + max(0, length)]
@@ -264,8 +264,9 @@ class FileSource:
         return len(data)
 
     def close(self) -> None:
-        self._fd = None
-        self._mapped = None  # unmapped when the last view of it goes
+        with self._map_lock:
+            self._fd = None
+            self._mapped = None  # unmapped when the last view of it goes
         self._close_fd()
 
 

@@ -162,3 +162,37 @@ def test_an_empty_array_of_an_empty_file_region_maps_to_nothing(tmp_path):
     with ndpack.open(path) as reader:
         view = reader.map_rows("e")
         assert view.shape == (0, 4) and view.dtype == np.float32 and not view.flags.writeable
+
+
+@pytest.mark.parametrize("mapped_first", [False, True])
+def test_a_reader_closed_during_map_rows_is_CLOSED_never_another_files_map(tmp_path, mapped_first):
+    # The descriptor closed meanwhile is reused at once by the next file opened (the lowest free
+    # number): a map or an fstat of it would be that other file's, FILE_CHANGED at best.
+    path, other = write(tmp_path, "ndp"), tmp_path / "other"
+    other.write_bytes(bytes(2 * os.path.getsize(path)))
+    reader = ndpack.open(path)
+    if mapped_first:
+        reader.map_rows("x", 0, 1)
+    source, opened = reader._source, []
+    lock = source._map_lock
+
+    class ClosingFirst:
+        """The map's lock, the reader closed (as by another thread) just before it is taken."""
+
+        def __enter__(self):
+            if not opened:
+                opened.append(None)  # first: ``close`` takes this lock too
+                reader.close()
+                opened.append(os.open(other, os.O_RDONLY))
+            return lock.__enter__()
+
+        def __exit__(self, *exc):
+            return lock.__exit__(*exc)
+
+    source._map_lock = ClosingFirst()
+    try:
+        expect("CLOSED", lambda: reader.map_rows("x", 0, 10))
+        expect("CLOSED", lambda: reader.payload_crc32("x", 0, 8, mapped=True))
+        assert source._mapped is None
+    finally:
+        os.close(opened[1])
