@@ -203,7 +203,9 @@ class _ShardFiles:
     fsspec's filesystem, whose session pools the connections of every file), so only local shards
     go through it. Arrays hold no file (they are read into memory of their own), so closing a
     handle between reads invalidates none; views of a memory map (``FileSource.map``) hold their
-    map, and it a duplicate of the descriptor, until the last of them goes.
+    map, and it a duplicate of the descriptor (Python's ``mmap``, before 3.13's ``trackfd``), until
+    the last of them goes: a set read through maps keeps up to twice ``limit`` descriptors open
+    (a shard's own and its map's), more while views of shards closed since are alive.
 
     Dask's threads read one set at once: one lock guards the count and every shard's state.
     Opening and closing (an open, an fstat) happen under it; the reads themselves do not."""
