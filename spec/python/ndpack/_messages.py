@@ -298,7 +298,8 @@ class MessageWriter:
     (``write``). ``send(arrays, **options)`` takes the arguments of ``dumps``; ``close()`` ends the
     stream (a socket's sending side is shut down, a file flushed). Blocking writes are the
     back-pressure: a slow reader makes ``send`` wait. Errors: IO_ERROR when the target fails (or is
-    non-blocking and full), CLOSED when it was closed; every later ``send`` raises the same error
+    non-blocking and full, or is a socket closed already), CLOSED when the writer or a target file
+    object was closed; every later ``send`` raises the same error
     (the stream may have stopped inside a message). Attributes: ``messages_sent``,
     ``bytes_sent`` (the bytes the target took, also when a message failed part-way)."""
 
