@@ -754,8 +754,8 @@ def _check_limits(limits: dict, fn: str = "load", options=("verify", "copy", "ra
     _check_option_names(limits, (*options, *DEFAULT_LIMITS), fn)
     out = dict(DEFAULT_LIMITS)
     for k, v in limits.items():
-        if type(v) is not int or v < 0:
-            raise NdpackError("INVALID_ARGUMENT", f"{k} must be a non-negative int")
+        if type(v) is not int or v < 1:  # as TypeScript's: a limit of 0 would refuse every file
+            raise NdpackError("INVALID_ARGUMENT", f"{k} must be a positive int")
         out[k] = v
     if not 1 <= out["max_depth"] <= _MAX_DEPTH_CEILING:
         raise NdpackError("INVALID_ARGUMENT", "max_depth must be from 1 to 1000")

@@ -663,3 +663,17 @@ def test_writers_refuse_names_as_the_typescript_writer_does():
         with pytest.raises(NdpackError) as long:
             write(longest + "x")
         assert long.value.code == "LIMIT_EXCEEDED"
+
+
+@pytest.mark.parametrize("limit", sorted(reference.DEFAULT_LIMITS))
+@pytest.mark.parametrize("value", [0, -1, 1.0, True, "1"])
+def test_a_limit_that_is_not_a_positive_int_is_INVALID_ARGUMENT(tmp_path, limit, value):
+    # As TypeScript's readers (src/header.ts): a limit of 0 is refused, not a file refused by it.
+    path = tmp_path / "a.ndp"
+    ndpack.save(path, {"a": np.ones(3)})
+    for call in (lambda: ndpack.loads(path.read_bytes(), **{limit: value}),
+                 lambda: ndpack.open(path, **{limit: value}),
+                 lambda: ndpack.load(path, **{limit: value})):
+        with pytest.raises(NdpackError) as info:
+            call()
+        assert (info.value.code, limit in info.value.message) == ("INVALID_ARGUMENT", True)
