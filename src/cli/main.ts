@@ -177,11 +177,11 @@ ${EXIT_CODES}`,
     .argument("[names...]", "the arrays to extract")
     .option("-o, --output <dir>", "the directory to write to (created when missing)", ".")
     .option("--big-endian", "store big-endian numbers")
-    .option("--progress", "show a progress bar on standard error")
+    .option("--progress", `show a progress bar on standard error for each array (default: when it is a terminal and the array is ${LARGE_INPUT_BYTES >> 20} MiB or more)`)
     .option("--no-progress", "never show a progress bar")
     .addOption(salvageOption())
     .addOption(voidDtypeOption())
-    .addHelpText("after", `\nNames become file names with / \\ : * ? " < > | %, control characters and bidirectional overrides percent-encoded (layer/0 -> layer%2F0.npy).\nPrints the path of each file written.\nA symbolic link at DIR/<name>.npy is never followed: extract refuses it (NOT_REGULAR_FILE), as it refuses a directory, device, FIFO or socket there.\n${MEMORY}\n${EXIT_CODES}`)
+    .addHelpText("after", `\nNames become file names with / \\ : * ? " < > | %, control characters, bidirectional marks and a leading dot percent-encoded (layer/0 -> layer%2F0.npy).\nPrints the path of each file written.\nA symbolic link at DIR/<name>.npy is never followed: extract refuses it (NOT_REGULAR_FILE), as it refuses a directory, device, FIFO or socket there.\n${MEMORY}\n${EXIT_CODES}`)
     .action(async (file: string, names: string[], options: { output?: string; bigEndian?: boolean; progress?: boolean; salvage?: boolean; voidDtype?: Dtype }) => {
       state.exitCode = await extractCommand(file, names, options);
     });
