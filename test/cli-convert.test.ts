@@ -281,6 +281,10 @@ describe("progress bar: on standard error, only on a terminal for large inputs, 
     const silenced = tty(`${tmp.path("large.ndp")} ${tmp.path("large3.npz")} --no-progress`);
     expect(silenced.stdout).not.toContain("%");
     expect(statSync(tmp.path("large3.npz")).size).toBe(statSync(tmp.path("large2.npz")).size);
+    // pack's bar too: its inputs' bytes (84 MiB), not their count of arrays, pass the 64 MiB mark.
+    const packed = spawnSync("script", ["-qec", `node ${CLI} pack ${tmp.path("packed.ndp")} ${tmp.path("large.ndp")}`, "/dev/null"], { encoding: "utf8" });
+    expect(packed.status).toBe(0);
+    expect(packed.stdout).toMatch(/writing packed\.ndp \[#{10,}\] 100%/);
   });
 });
 

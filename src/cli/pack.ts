@@ -61,7 +61,7 @@ export async function packCommand(output: string, inputs: readonly string[], opt
         arrays.push({ name, file, entry: entriesOf(file)[0]! });
       }
     }
-    const inputBytes = files.reduce((sum, f) => sum + f.size, 0);
+    const inputBytes = files.reduce((sum, f) => sum + f.byteLength, 0);
     await copyArrays(output, arrays, writeOptions(format, options, metadata), inputBytes, options.progress, options.maxShardSize === undefined ? undefined : parseByteSize(options.maxShardSize));
   } finally {
     await Promise.all(files.map((f) => f.close()));
