@@ -264,7 +264,8 @@ export async function main(args: readonly string[]): Promise<number> {
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return EXIT.ok;
       // `ndpack` alone prints its help on standard error: a usage error.
       if (error.code === "commander.help" || error.code === "commander.executeSubCommandAsync") return EXIT.badInput;
-      const message = error.message.replace(/^error: /, "");
+      // One line: commander puts its "(Did you mean ...?)" on a line of its own.
+      const message = error.message.replace(/^error: /, "").replace(/\s*\n\s*/g, " ");
       printError(`${command}: ${escapeControls(message)} (INVALID_ARGUMENT); see '${command} --help'`);
       return EXIT.badInput;
     }

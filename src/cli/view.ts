@@ -179,7 +179,8 @@ export async function viewCommand(target: string, options: ViewOptions = {}): Pr
     const info = await stat(target).catch((cause: unknown) => {
       throw new NdpackError("IO_ERROR", `${target}: cannot read it (${(cause as Error).message})`, { path: target, cause });
     });
-    if (!info.isFile()) throw new NdpackError("IO_ERROR", `${target}: not a file`, { path: target });
+    // As every other command says of it (src/node/file-source.ts): bad input, exit code 2.
+    if (!info.isFile()) throw new NdpackError("INVALID_ARGUMENT", `${target} is not a regular file`, { path: target, field: "path" });
   }
   const dir = viewerDirectory();
   const assets = new Set((await readdir(dir)).filter((file) => TYPES[extname(file)] !== undefined));
