@@ -148,8 +148,8 @@ export interface NdpackReader extends NdpackContents, AsyncDisposable {
    */
   readRows(name: string, start: number, end: number, options?: ReadOptions): Promise<NdArray>;
   /**
-   * Reads several arrays with few reads: ranges less than `maxGap` apart (default 64 KiB) are read
-   * as one, at most `concurrency` reads at a time. Each array is checked as {@link read} checks it.
+   * Reads several arrays with few reads: ranges at most `maxGap` bytes apart (default 64 KiB) are
+   * read as one, at most `concurrency` reads at a time. Each array is checked as {@link read} checks it.
    */
   readMany(names: readonly string[], options?: ReadManyArraysOptions): Promise<Map<string, NdArray>>;
   /**
