@@ -47,7 +47,8 @@ export const ERROR_CODES = [
   "FILE_CHANGED",
   "WRITE_SIZE",
   "CLOSED",
-  // HTTP(S) reads (io/http.ts)
+  // HTTP(S) reads (io/http.ts); ABORTED is any cancelled read (a signal), NOT_REGULAR_FILE a path
+  // that file writers (save, createWriter) may not replace
   "HTTP_ERROR",
   "RANGE_NOT_SUPPORTED",
   "TIMEOUT",

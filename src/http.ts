@@ -1,7 +1,8 @@
 /**
  * `ndpack/http`: files on HTTP(S) servers, read lazily with `Range` requests, in browsers and Node.
  * {@link openUrl} opens a file of any supported format (the reader of `openSource`) so that its
- * header costs one request of 64 KiB and each array one request of exactly its bytes;
+ * header costs one request of 64 KiB and each array at most one request of exactly its bytes (those
+ * not among the first 64 KiB, which are kept);
  * {@link httpSource} is the `ByteSource` behind it (conditional on the file's validator, retried,
  * cancellable, at most `concurrency` requests in flight). An entry point of its own, as transports
  * are (STYLE.md rule 6), which also keeps the core a web page bundles within its size budget

@@ -337,8 +337,10 @@ export interface MessageWriterOptions {
    * Largest piece of a payload written at a time, in bytes (default 1 MiB), for messages of 256 KiB
    * or more (smaller ones are written in one piece): to a socket, payloads go out as views of the
    * caller's arrays cut to this size; to other targets (a PassThrough, a Web stream), which may
-   * keep what they are given, as copies of those pieces. With back-pressure, the writer holds
-   * about this much more than the target's own buffer.
+   * keep what they are given, as copies of those pieces. Pieces under 64 KiB (the head, CRCs,
+   * padding, small payloads, and a byte-swapped payload's pieces when this size is under 64 KiB)
+   * are merged into writes of up to 64 KiB, as `encodeStream` merges them. With back-pressure, the
+   * writer holds about this much more than the target's own buffer.
    */
   readonly chunkBytes?: number;
 }

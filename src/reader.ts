@@ -113,7 +113,7 @@ export interface NdpackReader extends NdpackContents, AsyncDisposable {
    * verifying). The array is a view of the bytes read where alignment and byte order allow.
    * Compressed arrays are decompressed (within `maxDecodedBytes`). Throws NOT_FOUND, CLOSED,
    * FILE_CHANGED, IO_ERROR, CHECKSUM and BAD_PADDING (when verifying), CODEC_ERROR,
-   * LIMIT_EXCEEDED (larger than one typed array).
+   * LIMIT_EXCEEDED (larger than one typed array), ABORTED (its `signal`).
    */
   read(name: string, options?: ReadOptions): Promise<NdArray>;
   /**
@@ -143,13 +143,13 @@ export interface NdpackReader extends NdpackContents, AsyncDisposable {
    * Python's `read_rows` gives the same rows; its `start` and `stop` are a slice's (None, negative
    * from the end, clipped to the array), where these must be integers with
    * `0 <= start <= end <= rows`. Throws INVALID_ARGUMENT (0-d, rows out of range), NOT_FOUND,
-   * CLOSED, FILE_CHANGED, IO_ERROR, and for arrays read whole what {@link read} throws (CHECKSUM,
+   * CLOSED, FILE_CHANGED, IO_ERROR, ABORTED, and for arrays read whole what {@link read} throws (CHECKSUM,
    * BAD_PADDING, CODEC_ERROR, LIMIT_EXCEEDED).
    */
   readRows(name: string, start: number, end: number, options?: ReadOptions): Promise<NdArray>;
   /**
-   * Reads several arrays with few reads: ranges less than `maxGap` apart (default 64 KiB) are read
-   * as one, at most `concurrency` reads at a time. Each array is checked as {@link read} checks it.
+   * Reads several arrays with few reads: ranges at most `maxGap` bytes apart (default 64 KiB) are
+   * read as one, at most `concurrency` reads at a time. Each array is checked as {@link read} checks it.
    */
   readMany(names: readonly string[], options?: ReadManyArraysOptions): Promise<Map<string, NdArray>>;
   /**

@@ -30,8 +30,9 @@ export function splitUrlOptions<Options extends HttpSourceOptions>(options: Opti
  * then, all at once, 4 at a time, one per group of members whose local and .npy headers are
  * elsewhere, those less than 64 KiB apart together: N - 1 requests for N members of 64 KiB or
  * more, a few for small ones; the README counts every case), then each `read` is one request of
- * exactly the array's bytes
- * (plus its CRC), conditional on the file being the one first seen (FILE_CHANGED otherwise).
+ * exactly the array's bytes (plus its CRC and the padding after it when verifying), less those
+ * among the first 64 KiB, which are kept (an array within them costs no request), conditional on
+ * the file being the one first seen (FILE_CHANGED otherwise).
  * `readMany` coalesces neighbouring arrays into few requests. The format is told from the first
  * bytes, else from the URL's extension (its query left out).
  *

@@ -54,7 +54,7 @@ export type ShardOpener = (shard: SetShard, options: ReadRequestOptions) => Prom
 /** The formats a shard may have (FORMAT.md §12): a set reads both whatever `formats` its caller gives. */
 const SHARD_FORMATS: readonly FormatReader[] = [NDPACK_READER, SAFETENSORS_READER];
 
-/** Options of {@link openSet}: the shards' read options and limits, which also apply to the index (`maxDepth`, `maxArrays`, `maxNameBytes`), and the index's size limit. */
+/** Options of {@link openSet}: the shards' read options and limits, which also apply to the index (`maxDepth`, `maxArrays`, `maxHeaderNodes`, `maxNameBytes`), and the index's size limit. */
 export interface OpenSetOptions extends Omit<OpenSourceOptions, "format" | "firstReadBytes"> {
   /** Largest index accepted, in bytes (default `DEFAULT_MAX_INDEX_BYTES`, 100 MiB). */
   readonly maxIndexBytes?: SetIndexLimits["maxIndexBytes"];

@@ -189,8 +189,9 @@ export function checkIndexSize(size: number, limits: Pick<SetIndexLimits, "maxIn
  * Unknown keys are ignored at the top level and inside `ndpack` and its shard entries.
  *
  * @throws NdpackError SET_INVALID (anything malformed or unsafe; `field` says where),
- *   LIMIT_EXCEEDED (`maxIndexBytes`, `maxDepth`, `maxArrays`, `maxNameBytes`; `limit` names the
- *   option), UNSUPPORTED_VERSION (an `ndpack.version` other than 1), INVALID_ARGUMENT (bad limits).
+ *   LIMIT_EXCEEDED (`maxIndexBytes`, `maxDepth`, `maxArrays`, `maxHeaderNodes`, `maxNameBytes`;
+ *   `limit` names the option), UNSUPPORTED_VERSION (an `ndpack.version` other than 1),
+ *   INVALID_ARGUMENT (bad limits).
  */
 export function parseSetIndex(bytes: Uint8Array, limits: SetIndexLimits = {}): SetIndex {
   const maxDepth = limitOf(limits.maxDepth, DEFAULT_LIMITS.maxDepth, "maxDepth");

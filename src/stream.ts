@@ -45,8 +45,9 @@ export interface EncodeStreamOptions extends EncodeOptions {
   /**
    * Largest piece of a payload the stream emits, in bytes (default 1 MiB). Payloads of 64 KiB or
    * more go out as views of the caller's arrays cut to this size (byte-swapped ones copied this
-   * many bytes at a time); smaller pieces (the head, padding, CRCs, small payloads) are merged into
-   * chunks of up to 64 KiB whatever this size, since a chunk each would cost more than their bytes.
+   * many bytes at a time); smaller pieces (the head, padding, CRCs, small payloads, and a
+   * byte-swapped payload's pieces when this size is under 64 KiB) are merged into chunks of up to
+   * 64 KiB whatever this size, since a chunk each would cost more than their bytes.
    */
   readonly chunkBytes?: number;
 }

@@ -41,7 +41,7 @@ export const NPZ_NDPACK_MEMBER = "__ndpack__.json";
 
 /** Options of {@link fromNpz}. */
 export interface NpzReadOptions {
-  /** As for {@link fromNpy}: views of the input where possible (`"auto"`), never copies (`"never"`), or always copies (`"always"`). Deflated members are always fresh memory. */
+  /** As for {@link fromNpy}: views of the input where possible (`"auto"`), never copies (`"never"`), or always copies (`"always"`). Deflated members are always fresh memory (with `"never"`, COPY_REQUIRED). */
   readonly copy?: CopyMode;
   /**
    * The dtype of members with a void descr (ml_dtypes arrays saved by numpy): one dtype for all,

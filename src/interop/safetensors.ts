@@ -18,9 +18,9 @@
  * {@link SAFETENSORS_JSON_KEYS} (a JSON array of names); {@link fromSafetensors} decodes exactly
  * those keys, so metadata survives the round trip and files from other writers keep their strings.
  *
- * Writing lays tensors out by decreasing item size (then in the given order), as the reference
- * writer does, so that every tensor's data is aligned for its type; tensors are read back in data
- * order. Fortran-order arrays are written in C order (safetensors has no other).
+ * Writing lays tensors out by decreasing item size, as the reference writer does, so that every
+ * tensor's data is aligned for its type; tensors of one item size keep the given order (the
+ * reference writer sorts them by name). Tensors are read back in data order. Fortran-order arrays are written in C order (safetensors has no other).
  *
  * @example
  * ```ts

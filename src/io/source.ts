@@ -126,7 +126,7 @@ export interface CheckedTail {
 }
 
 /**
- * Ranges closer than this are read together, gap included, by the reader's `readMany`: 64 KiB, about what one extra HTTP request costs on a fast link (a round
+ * Ranges at most this many bytes apart are read together, gap included, by the reader's `readMany`: 64 KiB, about what one extra HTTP request costs on a fast link (a round
  * trip of ~1 ms at 500 Mbit/s) and a few page-cache pages for a local file. Bytes read in vain
  * are at most this per merged pair.
  */

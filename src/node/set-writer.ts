@@ -2,7 +2,8 @@
  * Writing sharded sets (FORMAT.md §12.4): {@link saveSet} for arrays in memory and
  * {@link createSetWriter} for data larger than memory, both atomic for the set as a whole. Each
  * shard is an ordinary ndpack file written by `save` or `createWriter` (so atomically: temporary
- * file, fsync, rename) under a name carrying a fresh generation tag; the index is written last,
+ * file, rename; without fsync, every shard being fsynced at once before the index is written) under
+ * a name carrying a fresh generation tag; the index is written last,
  * with {@link AtomicFile}; only then are the replaced set's shards removed. A crash at any moment
  * leaves the old set readable (old index, old shards) or the new one.
  *
@@ -244,8 +245,9 @@ function declaration(name: string, input: ArrayInput): WriterEntry {
 
 /**
  * Saves named arrays as a sharded set in `folder` (created if missing), atomically for the set:
- * shards `<stem>-<gen>-00001-of-0000n.ndp`, each written by `save` (temporary file, fsync,
- * rename), then the index `<stem>.ndp.index.json` (FORMAT.md §12), written last and atomically;
+ * shards `<stem>-<gen>-00001-of-0000n.ndp`, each written by `save` (temporary file, rename; all
+ * fsynced together once every shard is in place, unless `fsync: false`), then the index
+ * `<stem>.ndp.index.json` (FORMAT.md §12), written last and atomically;
  * then the shards of the set it replaced are removed. At every moment the index names a complete
  * set: the old one until the index is renamed, the new one after. Arrays fill shards in order up
  * to `maxShardBytes` of array bytes each, never split. `metadata` goes to the index (with
