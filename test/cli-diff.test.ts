@@ -116,7 +116,9 @@ describe("diff", () => {
     const truth = await runCli(["diff", tmp.path("bool1.ndp"), tmp.path("bool2.ndp")]);
     expect([truth.code, truth.stdout]).toEqual([0, "no differences: 1 array equal\n"]);
     const exact = await runCli(["diff", tmp.path("bool1.ndp"), tmp.path("bool2.ndp"), "--exact-bool"]);
-    expect([exact.code, exact.stdout.split("\n")[0]]).toEqual([1, "values differ: flags: 2 of 3 elements; first at [0]: True != True"]);
+    expect([exact.code, exact.stdout.split("\n")[0]]).toEqual([1, "values differ: flags: 2 of 3 elements; first at [0]: True (byte 1) != True (byte 2)"]);
+    const json = JSON.parse((await runCli(["diff", tmp.path("bool1.ndp"), tmp.path("bool2.ndp"), "--exact-bool", "--json"])).stdout);
+    expect(json.differences[0]).toMatchObject({ name: "flags", kind: "values", count: 2, first: { index: [0], a: 1, b: 2 } });
   });
 
   test("bad usage and bad input exit 2; a missing file 1", async () => {

@@ -92,6 +92,8 @@ async function compareValues(fileA: NdpackReader, a: ArrayEntry, fileB: NdpackRe
   let first: ValueDifference["first"] | undefined;
   let base = 0;
   const kind = kindOf(dtype);
+  // With --exact-bool the first difference may be two True bytes (1 and 2): it is shown by its bytes.
+  const valueOf = kind === "bool" && tolerance.exactBool ? (bytes: Uint8Array, i: number): Value => bytes[i]! : (bytes: Uint8Array, i: number) => valueAt(kind, numbersOf(DTYPES[dtype], bytes), i);
   for await (const [x, y] of pairs) {
     const difference = compareChunks(dtype, x, y, tolerance);
     if (difference.count > 0) {
@@ -99,7 +101,7 @@ async function compareValues(fileA: NdpackReader, a: ArrayEntry, fileB: NdpackRe
       maxAbs = Math.max(maxAbs, difference.maxAbs);
       if (first === undefined) {
         const i = difference.first!;
-        first = { index: indexOf(base + i, a.shape, order), a: valueAt(kind, numbersOf(DTYPES[dtype], x), i), b: valueAt(kind, numbersOf(DTYPES[dtype], y), i) };
+        first = { index: indexOf(base + i, a.shape, order), a: valueOf(x, i), b: valueOf(y, i) };
       }
     }
     base += x.length / itemSize;
@@ -197,7 +199,7 @@ export async function diffCommand(pathA: string, pathB: string, options: DiffOpt
     }
     const v = d.values!;
     const dtype = d.a as Dtype;
-    const show = (x: Value) => formatValue(dtype, x);
+    const show = (x: Value) => (typeof x === "number" && kindOf(dtype) === "bool" ? `${formatValue(dtype, x)} (byte ${x})` : formatValue(dtype, x));
     print(
       `values differ: ${displayName(d.name)}: ${v.count} of ${v.total} elements` +
         (kindOf(dtype) === "bool" ? "" : `, max |a - b| ${formatStatistic(v.maxAbs)}`) +
