@@ -39,7 +39,7 @@ import { checkChunkBytes, ChunkReader, readRecords, readStreamLayout, SMALL_PIEC
  * Options of {@link decodeMessages}: those of `decodeStream` (the limits of FORMAT.md §7 and
  * `verify`), applied to each message, but the foreign formats' (a message is an ndpack file, FORMAT.md §11).
  */
-export interface DecodeMessagesOptions extends Omit<DecodeStreamOptions, "formats" | "voidDtype" | "npyName"> {
+export interface DecodeMessagesOptions extends Omit<DecodeStreamOptions, "formats" | "voidDtype" | "npyName" | "maxGatherBytes"> {
   /**
    * Largest message accepted, in bytes (preamble to last CRC), checked as soon as its header has
    * been read, before any payload byte is (default: no limit beyond §7's). A message above it is

@@ -32,11 +32,11 @@ import { concatBytes, freshBytes, swapInPlace } from "./bytes.js";
 import { crc32 } from "./crc32.js";
 import { arrayInfo, checkRecordTail, materialize, type ArrayInfo, type NdArray, type NdpackContents } from "./decode.js";
 import { ENCODE_OPTIONS, planEncoding, planSegments, type ArraysInput, type EncodeOptions, type EncodePlan } from "./encode.js";
-import { booleanOption, checkOptionNames, isNdpackError, NdpackError, shown } from "./errors.js";
+import { booleanOption, checkOptionNames, isNdpackError, NdpackError, overLimit, shown } from "./errors.js";
 import { LIMIT_OPTIONS, type ReadLimits } from "./format.js";
 import { checkContainerOptions, checkFormats, sniffFormatIn, SNIFF_BYTES, unknownFormatError } from "./formats/find.js";
 import type { Container, ContainerOptions, FormatName, FormatReader, ToArrayOptions } from "./formats/types.js";
-import { checkFileLength, checkZeroPadding, readLayoutSteps, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
+import { checkFileLength, checkLimit, checkZeroPadding, readLayoutSteps, resolveLimits, type EntryLayout, type FileLayout } from "./header.js";
 import { lengthSoFar, runOnBytes, type RangeSteps } from "./io/steps.js";
 import { HOST_BYTE_ORDER, unzeroedBytes } from "./runtime.js";
 
@@ -100,7 +100,7 @@ export function* streamChunks(plan: EncodePlan, chunkBytes: number): Generator<U
 /** The option names {@link decodeStream} shares with `decodeMessages`: the limits and `verify`. Not part of the public API. */
 export const STREAM_READ_OPTIONS = { ...LIMIT_OPTIONS, verify: true } as const;
 
-const DECODE_STREAM_OPTIONS = { ...STREAM_READ_OPTIONS, formats: true, voidDtype: true, npyName: true } as const satisfies Record<keyof DecodeStreamOptions, true>;
+const DECODE_STREAM_OPTIONS = { ...STREAM_READ_OPTIONS, formats: true, voidDtype: true, npyName: true, maxGatherBytes: true } as const satisfies Record<keyof DecodeStreamOptions, true>;
 
 /**
  * Encodes named arrays as a `ReadableStream` of the file's bytes: a body for `fetch` or an HTTP
@@ -155,7 +155,17 @@ export interface DecodeStreamOptions extends Partial<ReadLimits>, Pick<Container
    * reading ndpack streams does not bundle them (as for `openSource`).
    */
   readonly formats?: readonly FormatReader[];
+  /**
+   * Most bytes of a stream that must be gathered whole before it can be read: a .npz, whose
+   * directory is at its end (default 1 GiB, the bound `maxDecodedBytes` puts on one array). A longer stream is
+   * LIMIT_EXCEEDED once this many bytes have arrived, so that a stream that never ends cannot fill
+   * memory. ndpack, .npy and .safetensors streams are read in order and never gathered.
+   */
+  readonly maxGatherBytes?: number;
 }
+
+/** The default of {@link DecodeStreamOptions.maxGatherBytes}. */
+const DEFAULT_MAX_GATHER_BYTES = 1024 * 1024 * 1024;
 
 /** What a stream's header says, available before any payload has arrived (for .npz, once the whole stream has). */
 export interface StreamHeader extends Pick<NdpackContents, "version" | "alignment" | "checksum" | "metadata" | "names"> {
@@ -422,13 +432,17 @@ export class ChunkReader {
    * a length a header claims), read in pieces that are then joined, so the file is held twice
    * while they are. LIMIT_EXCEEDED when the runtime cannot hold that many in one typed array.
    */
-  async readToEnd(): Promise<Uint8Array> {
+  async readToEnd(maxBytes: number): Promise<Uint8Array> {
     const pieces: Uint8Array[] = [];
+    let gathered = 0;
     for (let size = BLOCK_BYTES; ; size = Math.min(2 * size, MAX_GATHER_PIECE)) {
-      const piece = freshBytes(size);
+      // One byte past the limit is read, to tell a stream of exactly `maxBytes` from a longer one.
+      const piece = freshBytes(Math.min(size, maxBytes + 1 - gathered));
       const length = await this.readInto(piece);
       pieces.push(piece.subarray(0, length));
-      if (length < size) break;
+      gathered += length;
+      if (gathered > maxBytes) throw overLimit(`the stream is longer than ${maxBytes} bytes, and must be gathered whole to be read`, `more than ${maxBytes}`, maxBytes, "maxGatherBytes");
+      if (length < piece.length) break;
     }
     try {
       return concatBytes(pieces);
@@ -641,13 +655,15 @@ class StreamDecoder implements NdpackStreamReader {
   readonly #limits: ReadLimits;
   readonly #verify: boolean;
   readonly #options: DecodeStreamOptions;
+  readonly #maxGatherBytes: number;
   readonly #arrays: AsyncGenerator<NdArray, undefined, undefined>;
   #opened: Promise<OpenedStream> | undefined;
 
-  constructor(reader: ChunkReader, limits: ReadLimits, verify: boolean, options: DecodeStreamOptions) {
+  constructor(reader: ChunkReader, limits: ReadLimits, verify: boolean, maxGatherBytes: number, options: DecodeStreamOptions) {
     this.#reader = reader;
     this.#limits = limits;
     this.#verify = verify;
+    this.#maxGatherBytes = maxGatherBytes;
     this.#options = options;
     this.#arrays = this.#run();
   }
@@ -678,7 +694,7 @@ class StreamDecoder implements NdpackStreamReader {
     if (format === undefined || format.name === "ndpack") return { layout: await readStreamLayout(reader, this.#limits) };
     if (format.readStream !== undefined) return { container: await readStreamSteps(reader, format.readStream(this.#options)), file: undefined };
     // A format read from its end (.npz: the zip's directory) is gathered, then read from memory.
-    const file = await reader.readToEnd();
+    const file = await reader.readToEnd(this.#maxGatherBytes);
     return { container: runOnBytes(format.readContainer(file.length, this.#options), file), file };
   }
 
@@ -749,9 +765,9 @@ class StreamDecoder implements NdpackStreamReader {
  *   before its bytes arrive, as for ndpack streams.
  * - .npz cannot be read in order (a zip's directory is at its end, and `np.load` too needs a
  *   seekable file): the stream is gathered whole, only as many bytes as arrive (never a size a
- *   header claims; the file is held twice while its pieces are joined), and read from memory, so
- *   `header()` resolves once the stream has ended. Nothing bounds the gathering but memory: a
- *   source that never ends is read until cancelled (`cancel()`, or an `AbortSignal` on `fetch`). Members' CRC-32s are checked (`verify`), a
+ *   header claims; the file is held twice while its pieces are joined), up to `maxGatherBytes`
+ *   (1 GiB by default; LIMIT_EXCEEDED past it, so a source that never ends cannot fill memory),
+ *   and read from memory, so `header()` resolves once the stream has ended. Members' CRC-32s are checked (`verify`), a
  *   deflated member is inflated within `maxDecodedBytes`, and a stored member is copied out of the
  *   file, so that each array has memory of its own, as every stream's array has.
  *
@@ -782,9 +798,10 @@ export function decodeStream(source: ByteStream, options: DecodeStreamOptions = 
   const limits = resolveLimits(options);
   // Options first: a bad one must leave the caller's stream unlocked.
   const verify = booleanOption(options.verify, true, "verify");
+  const maxGatherBytes = checkLimit(options.maxGatherBytes, DEFAULT_MAX_GATHER_BYTES, "maxGatherBytes");
   if (options.formats !== undefined) {
     checkFormats(options.formats);
     checkContainerOptions(options);
   }
-  return new StreamDecoder(new ChunkReader(source), limits, verify, options);
+  return new StreamDecoder(new ChunkReader(source), limits, verify, maxGatherBytes, options);
 }

@@ -368,6 +368,38 @@ describe("decodeStream with formats: FORMATS", () => {
     expect(await header).toMatchObject({ code: "CLOSED" });
   });
 
+  test("a .npz stream is gathered up to maxGatherBytes: LIMIT_EXCEEDED one byte past it, the source cancelled; an endless one too", async () => {
+    const npz = FILES["ndpack toNpz"]!;
+    const exact = await decodeStream(cutAt(npz, [7, 300]), { formats: FORMATS, maxGatherBytes: npz.length }).header();
+    expect(exact.byteLength).toBe(npz.length);
+    let cancelled = false;
+    const over = new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(npz.slice()), cancel: () => void (cancelled = true) });
+    const refused = decodeStream(over, { formats: FORMATS, maxGatherBytes: npz.length - 1 });
+    expect(await refused.header().catch((caught: unknown) => caught)).toMatchObject({ code: "LIMIT_EXCEEDED", limit: "maxGatherBytes", expected: npz.length - 1 });
+    expect([refused.bytesRead, cancelled]).toEqual([npz.length, true]);
+    // A zip's first bytes, then bytes for ever: refused after the default's worth would be 1 GiB, so a
+    // small limit shows it ends; the generator's finally says the source was let go.
+    let pulled = 0;
+    let released = false;
+    async function* endless(): AsyncGenerator<Uint8Array> {
+      try {
+        yield npz.slice(0, 30);
+        for (;;) yield new Uint8Array(64 * 1024).fill(++pulled);
+      } finally {
+        released = true;
+      }
+    }
+    const outcome = await streamOutcome(endless(), { formats: FORMATS, maxGatherBytes: 1 << 20 });
+    expect(outcome.code).toBe("LIMIT_EXCEEDED");
+    expect([pulled, released]).toEqual([16, true]);
+    for (const bad of [0, -1, 1.5, "1", Number.MAX_SAFE_INTEGER + 1]) {
+      expect(() => decodeStream(whole(npz), { formats: FORMATS, maxGatherBytes: bad as never }), String(bad)).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT", field: "maxGatherBytes" }));
+    }
+    // Streams read in order are never gathered: the limit does not apply to them.
+    const safetensors = FILES["numpy/safetensors model.safetensors"]!;
+    expect((await streamOutcome(whole(safetensors), { formats: FORMATS, maxGatherBytes: 1 })).code).toBeUndefined();
+  });
+
   test("a .npy or .safetensors array is handed out once its bytes have arrived, before the rest; a .npz stream's header once all of it has", async () => {
     for (const name of ["numpy/safetensors model.safetensors", "ndpack toSafetensors", "numpy/safetensors c.npy"]) {
       const bytes = FILES[name]!;
