@@ -103,28 +103,43 @@ export interface SetReader extends NdpackReader {
 /** Bytes read from a shard before its header is checked: the preamble and most headers, in one page. */
 const SHARD_FIRST_READ_BYTES = 4096;
 
-/** A shard's source with its first bytes (read for the header check) served from memory, and every read counted. */
+/**
+ * A shard's source with its first bytes (read for the header check) served from memory, and every
+ * read counted. Bytes served from memory are copies, as an HTTP source's kept bytes are: an array
+ * handed out is the caller's alone, and transferring it must not detach the next one's.
+ */
 class ShardSource implements ByteSource {
   /** The inner source's {@link ByteSource.crc32}, when it has one (a shard file), its first bytes served from memory as `read`'s are. */
   readonly crc32: ByteSource["crc32"];
+  /** The inner source's {@link ByteSource.readWithCrc32}, when it has one (a file reads in pieces, each checked as it lands; an HTTP body chunk by chunk). */
+  readonly readWithCrc32: ByteSource["readWithCrc32"];
   constructor(
     readonly inner: ByteSource,
     readonly head: Uint8Array,
     readonly count: (bytes: number) => void,
   ) {
-    if (inner.crc32 === undefined) return;
-    this.crc32 = async (offset, length, crcLength, options) => {
-      if (offset + length <= head.length) return { crc: crc32(head.subarray(offset, offset + crcLength)), tail: head.subarray(offset + crcLength, offset + length) };
-      const checked = await this.inner.crc32!(offset, length, crcLength, options);
-      count(length);
-      return checked;
-    };
+    if (inner.crc32 !== undefined) {
+      this.crc32 = async (offset, length, crcLength, options) => {
+        if (offset + length <= head.length) return { crc: crc32(head.subarray(offset, offset + crcLength)), tail: head.subarray(offset + crcLength, offset + length) };
+        const checked = await inner.crc32!(offset, length, crcLength, options);
+        count(length);
+        return checked;
+      };
+    }
+    if (inner.readWithCrc32 !== undefined) {
+      this.readWithCrc32 = async (offset, length, crcLength, options) => {
+        if (offset + length <= head.length) return { bytes: head.slice(offset, offset + length), crc: crc32(head.subarray(offset, offset + crcLength)) };
+        const checked = await inner.readWithCrc32!(offset, length, crcLength, options);
+        count(checked.bytes.length);
+        return checked;
+      };
+    }
   }
   get size(): number {
     return this.inner.size;
   }
   async read(offset: number, length: number, options?: ReadRequestOptions): Promise<Uint8Array> {
-    if (offset + length <= this.head.length) return this.head.subarray(offset, offset + length);
+    if (offset + length <= this.head.length) return this.head.slice(offset, offset + length);
     const bytes = await this.inner.read(offset, length, options);
     this.count(bytes.length);
     return bytes;
