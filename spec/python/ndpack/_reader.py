@@ -80,6 +80,18 @@ def check_verify(verify) -> bool:
     return verify
 
 
+def check_mmap(mmap, reader=None) -> bool:
+    """``mmap`` (``from_ndpack``'s, the xarray backend's), which must be True or False, and when
+    True, that ``reader`` (when given) reads a local file, the only kind that can be memory-mapped:
+    INVALID_ARGUMENT otherwise, when the graph or dataset is built rather than in its first task."""
+    if mmap is not True and mmap is not False:
+        raise NdpackError("INVALID_ARGUMENT", f"mmap must be True or False, got {mmap!r}")
+    if mmap and reader is not None and not hasattr(reader._source, "map"):
+        raise NdpackError("INVALID_ARGUMENT", f"mmap=True: {shown_url(reader.location)} is not a "
+                          "local file (only a local file can be memory-mapped)")
+    return mmap
+
+
 def check_file_length(size: int, end: int, what: str, array: str | None = None) -> None:
     """TRUNCATED or TRAILING_BYTES unless a file of ``size`` bytes ends where its header says,
     at ``end`` (.npy and .safetensors files, and .npz members: their arrays fill them to the end).

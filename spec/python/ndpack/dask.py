@@ -70,7 +70,7 @@ from . import reference
 from ._crc32 import crc32_combine
 from ._formats import open_file
 from ._io import shown_url
-from ._reader import Reader, array_dtype, check_verify
+from ._reader import Reader, array_dtype, check_mmap, check_verify
 from ._sets import SetReader, SetWriter
 from ._writer import Writer
 from .reference import NdpackError
@@ -362,8 +362,7 @@ def from_ndpack(source, name=None, *, chunks="auto", verify: bool = True, mmap: 
     with it), which every task that opens the file again uses."""
     reference._check_limits(limits, "from_ndpack", FROM_NDPACK_OPTIONS)
     check_verify(verify)
-    if not isinstance(mmap, bool):
-        raise NdpackError("INVALID_ARGUMENT", f"mmap must be True or False, got {mmap!r}")
+    check_mmap(mmap)
     if isinstance(source, (Reader, SetReader)):
         if (storage_options is not None or retries is not None or timeout is not None
                 or raw_bits or limits):
@@ -380,9 +379,7 @@ def from_ndpack(source, name=None, *, chunks="auto", verify: bool = True, mmap: 
     for n in names:
         file_reader = reader.reader_of(n) if isinstance(reader, SetReader) else reader
         file_reader.info(n)  # NOT_FOUND before any graph is built
-        if mmap and not hasattr(file_reader._source, "map"):
-            raise NdpackError("INVALID_ARGUMENT", f"mmap=True: {shown_url(file_reader.location)} "
-                              "is not a local file (only a local file can be memory-mapped)")
+        check_mmap(mmap, file_reader)
         # Each task reopens the file (in another process, or once the cache dropped it) with the
         # options of the reader it was built from, so every scheduler reads the same arrays.
         options = dict(file_reader._open_args[1])

@@ -7,7 +7,11 @@ the header only (dtypes and shapes come from it). Indexing reads only the rows i
 (``Reader.read_rows``), after the array's record has been checked once (on its first access: its
 CRC-32 and padding, one pass over its stored bytes, nothing decompressed), so damaged bytes raise
 ``NdpackError`` (CHECKSUM) rather than becoming values. ``backend_kwargs`` (``storage_options``,
-``retries``, ``timeout``, ``raw_bits``, limits) go to ``ndpack.open``."""
+``retries``, ``timeout``, ``raw_bits``, limits) go to ``ndpack.open``, but ``mmap``: with
+``mmap=True`` (local files only, as ``ndpack.dask.from_ndpack``'s), the rows an index asks for are
+a read-only view of a memory map of the file (``Reader.map_rows``), as xarray's scipy backend
+gives with its own ``mmap``, after the same check of the whole record on first access; a
+compressed or F-order array is still read. Its price is ``np.memmap``'s: see ``ndpack.dask``."""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from xarray.core import indexing
 
 from . import open as open_ndpack
 from ._io import shown_url
-from ._reader import array_dtype
+from ._reader import _rows_in_place, array_dtype, check_mmap
 from ._sets import SetReader
 from .reference import NdpackError
 
@@ -41,11 +45,14 @@ _VERIFIED_LOCK = threading.Lock()
 class NdpackBackendArray(BackendArray):
     """One array of an open reader, read by rows once verified."""
 
-    def __init__(self, reader, name: str, dataset: str):
-        self.reader, self.name, self._dataset = reader, name, dataset
+    def __init__(self, reader, name: str, dataset: str, mmap: bool = False):
+        self.reader, self.name, self._dataset, self._mmap = reader, name, dataset, mmap
         # The reader of the file holding it (a set's shard: opened, its header only, to know it).
         self._file = reader.reader_of(name) if isinstance(reader, SetReader) else reader
+        check_mmap(mmap, self._file)
         self._info = self._file.info(name)
+        # Rows of an array stored whole in place are views of the map; the others are read.
+        self._rows = reader.map_rows if mmap and _rows_in_place(self._info) else reader.read_rows
         self.shape = self._info.shape
         self.dtype = array_dtype(self._file, self._info)
         self._verified = False
@@ -55,16 +62,17 @@ class NdpackBackendArray(BackendArray):
         # The reader travels as the arguments that open it again (Reader.__reduce__, SetReader's),
         # the lock not at all (Dask's processes scheduler, distributed); the file's identity with
         # it, so that the copy reads the file this array describes, or fails.
-        return self.reader, self.name, self._dataset, self._file._source.identity, self._verified
+        return (self.reader, self.name, self._dataset, self._mmap, self._file._source.identity,
+                self._verified)
 
     def __setstate__(self, state):
-        reader, name, dataset, identity, verified = state
+        reader, name, dataset, mmap, identity, verified = state
         file = reader.reader_of(name) if isinstance(reader, SetReader) else reader
         if file._source.identity != identity:
             raise NdpackError("FILE_CHANGED", f"{shown_url(file.location)}: the file changed since the "
                               f"dataset was opened ({identity} then, {file._source.identity} now)",
                               array=name)
-        self.__init__(reader, name, dataset)
+        self.__init__(reader, name, dataset, mmap)
         self._verified = verified  # checked in this file, the same (its identity) as here
 
     def __getitem__(self, key):
@@ -98,10 +106,10 @@ class NdpackBackendArray(BackendArray):
         if isinstance(first, slice):
             start, stop, step = first.indices(self.shape[0])
             if step != 1:
-                return np.asarray(self.reader.read(self.name)[(first,) + rest])
-            rows = self.reader.read_rows(self.name, start, stop)
+                return np.asarray(self._rows(self.name)[(first,) + rest])
+            rows = self._rows(self.name, start, stop)
             return np.asarray(rows[(slice(None),) + rest])
-        return np.asarray(self.reader.read_rows(self.name, first, first + 1)[(0,) + rest])
+        return np.asarray(self._rows(self.name, first, first + 1)[(0,) + rest])
 
 
 def _dimension(name: str, axis: int, names: set) -> str:
@@ -122,7 +130,8 @@ class NdpackBackendEntrypoint(BackendEntrypoint):
     open_dataset_parameters = ("filename_or_obj", "drop_variables")
     url = "https://github.com/ndpack/ndpack"
 
-    def open_dataset(self, filename_or_obj, *, drop_variables=None, **backend_kwargs):
+    def open_dataset(self, filename_or_obj, *, drop_variables=None, mmap=False, **backend_kwargs):
+        check_mmap(mmap)
         reader = open_ndpack(filename_or_obj, **backend_kwargs)
         drop = set(drop_variables or ())
         names = set(reader)
@@ -131,7 +140,11 @@ class NdpackBackendEntrypoint(BackendEntrypoint):
         for name in reader:
             if name in drop:
                 continue
-            array = NdpackBackendArray(reader, name, dataset)
+            try:
+                array = NdpackBackendArray(reader, name, dataset, mmap)
+            except NdpackError:
+                reader.close()
+                raise
             dims = [_dimension(name, axis, names) for axis in range(len(array.shape))]
             variables[name] = xr.Variable(dims, indexing.LazilyIndexedArray(array))
         dataset = xr.Dataset(variables, attrs=dict(reader.metadata))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import multiprocessing
 import os
 import pickle
@@ -215,3 +216,66 @@ def test_a_dataset_opened_again_checks_again_a_file_rewritten_under_the_same_ide
         with pytest.raises(NdpackError) as info:
             ds["a"].values
     assert info.value.code == "CHECKSUM"
+
+
+# --------------------------------------------------------------------------------------------------
+# mmap=True: rows as views of the file's memory map
+# --------------------------------------------------------------------------------------------------
+
+def memory_of(array: np.ndarray):
+    """What an array's memory belongs to, through the views (arrays, memoryviews) over it."""
+    while True:
+        if isinstance(array, np.ndarray) and array.base is not None:
+            array = array.base
+        elif isinstance(array, memoryview):
+            array = array.obj
+        else:
+            return array
+
+
+@pytest.mark.parametrize("kind", ["ndp", "safetensors", "set"])
+def test_mmap_gives_read_only_views_of_the_file_with_the_same_values(tmp_path, kind, process_pool):
+    arrays = {"x": np.arange(120, dtype="f4").reshape(40, 3), "y": np.arange(50, dtype="i8")}
+    path = write(kind, tmp_path, arrays)
+    with xr.open_dataset(path, engine="ndpack", mmap=True) as ds:
+        rows = ds["x"][5:9].values
+        np.testing.assert_array_equal(rows, arrays["x"][5:9])
+        assert not rows.flags.writeable and isinstance(memory_of(rows), mmap.mmap)
+        np.testing.assert_array_equal(ds["x"][10:30:3].values, arrays["x"][10:30:3])
+        np.testing.assert_array_equal(ds["x"].isel(x_0=7).values, arrays["x"][7])
+        np.testing.assert_array_equal(ds["y"].values, arrays["y"])
+    with xr.open_dataset(path, engine="ndpack", mmap=True, chunks={"x_0": 7}) as ds:
+        got = dask.compute(ds["x"].sum(dim="x_0"), ds["y"].max(), scheduler="processes",
+                           pool=process_pool)
+        np.testing.assert_array_equal(got[0].values, arrays["x"].sum(axis=0))
+        assert int(got[1]) == 49
+
+
+def test_mmap_checks_the_record_first_and_reads_compressed_or_F_order_arrays(tmp_path):
+    path = tmp_path / "d.ndp"
+    f = np.asfortranarray(np.arange(12.0).reshape(3, 4))
+    ndpack.save(path, {"t": np.arange(1000.0), "f": f})
+    ndpack.save(tmp_path / "z.ndp", {"z": np.arange(200.0).reshape(50, 4)}, codec="deflate")
+    with xr.open_dataset(tmp_path / "z.ndp", engine="ndpack", mmap=True) as ds:
+        rows = ds["z"][3:5].values
+        np.testing.assert_array_equal(rows, np.arange(200.0).reshape(50, 4)[3:5])
+    with xr.open_dataset(path, engine="ndpack", mmap=True) as ds:
+        np.testing.assert_array_equal(ds["f"][1:3].values, f[1:3])
+    data = bytearray(path.read_bytes())
+    data[ndpack.open(path).info("t").start + 4000] ^= 1
+    path.write_bytes(bytes(data))
+    with xr.open_dataset(path, engine="ndpack", mmap=True) as ds:
+        with pytest.raises(NdpackError) as info:
+            ds["t"][:10].values  # rows without the damage: the array is checked first
+    assert info.value.code == "CHECKSUM"
+
+
+def test_mmap_of_a_url_or_not_a_bool_is_INVALID_ARGUMENT(tmp_path, nginx):
+    for bad in (1, "yes", None):
+        with pytest.raises(NdpackError) as info:
+            xr.open_dataset(tmp_path / "missing.ndp", engine="ndpack", mmap=bad)
+        assert info.value.code == "INVALID_ARGUMENT" and "mmap must be True or False" in str(info.value)
+    ndpack.save(nginx.root / "m.ndp", {"a": np.arange(4)})
+    with pytest.raises(NdpackError) as info:
+        xr.open_dataset(nginx.url("m.ndp"), engine="ndpack", mmap=True)
+    assert info.value.code == "INVALID_ARGUMENT" and "not a local file" in str(info.value)
