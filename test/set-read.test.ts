@@ -144,15 +144,15 @@ describe("laziness", () => {
   test("arrays served from a shard's first page have memory of their own: transferring one leaves the others and later reads", async () => {
     const small = await saveSet(dir.file(`own-${counter++}`), { a: Float32Array.of(1, 2, 3), b: Float32Array.of(4, 5, 6), c: Float64Array.of(7) });
     await using set = await openSet(small.indexPath);
-    const a = await set.read("a");
-    const b = await set.read("b");
-    const unchecked = await set.read("c", { verify: false });
+    const a = await set.read("a", "float32");
+    const b = await set.read("b", "float32");
+    const unchecked = await set.read("c", "float64", { verify: false });
     expect(set.readCount).toBe(2); // the index, then the shard's first page: every array came from memory
     expect([a.copied, b.copied, unchecked.copied]).toEqual([true, true, true]);
     expect(new Set([a.data.buffer, b.data.buffer, unchecked.data.buffer]).size).toBe(3);
     structuredClone(a.data.buffer, { transfer: [a.data.buffer] });
     expect([Array.from(b.data), Array.from(unchecked.data)]).toEqual([[4, 5, 6], [7]]);
-    expect(Array.from((await set.read("a")).data)).toEqual([1, 2, 3]);
+    expect(Array.from((await set.read("a", "float32")).data)).toEqual([1, 2, 3]);
   });
 
   test("NOT_FOUND for a name the index lacks; CLOSED after close", async () => {
