@@ -255,6 +255,24 @@ describe("a set at a URL (openSetAt, the transport-independent part of remote se
     expect(asked.length).toBe(1 + new Set(c.arrays.map((a) => a.shard)).size);
   });
 
+  test("shards in memory (bytesSource): arrays past a shard's first page are copies, not views of the shard's bytes: transferring one leaves them and later reads", async () => {
+    const saved = await saveSet(dir.file(`memory-${counter++}`), { a: Float32Array.of(1, 2, 3), big: Float64Array.from({ length: 2000 }, (_, i) => i) });
+    const shards: Uint8Array[] = [];
+    await using set = await openSetAt("https://cdn.test/set/model.ndp.index.json", async (url) => {
+      const bytes = new Uint8Array(readFileSync(join(saved.indexPath, "..", decodeURIComponent(new URL(url).pathname.split("/").pop()!))));
+      shards.push(bytes);
+      return bytesSource(bytes);
+    });
+    const big = await set.read("big", "float64");
+    const many = await set.readMany(["a", "big"]);
+    const arrays = [big, ...many.values()];
+    expect(arrays.map((a) => a.copied)).toEqual([true, true, true]);
+    for (const array of arrays) expect(shards.some((bytes) => bytes.buffer === array.data.buffer)).toBe(false);
+    structuredClone(big.data.buffer, { transfer: [big.data.buffer] });
+    expect(shards.map((bytes) => bytes.byteLength > 0)).toEqual(shards.map(() => true));
+    expect(Array.from((await set.read("big", "float64")).data.subarray(0, 3))).toEqual([0, 1, 2]);
+  });
+
   test("an index over maxIndexBytes is LIMIT_EXCEEDED before it is read; an unsafe shard name is SET_INVALID before any shard is asked for", async () => {
     const asked: string[] = [];
     const error = await failure(() => openSetAt("https://cdn.test/sets/valid/ndpack-two-shards/model.ndp.index.json", server(asked), { maxIndexBytes: 100 }), "LIMIT_EXCEEDED");
