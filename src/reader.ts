@@ -472,8 +472,9 @@ class SourceReader implements NdpackReader {
     return new NdpackError("CLOSED", `the reader of ${this.path ?? "this source"} is closed`, this.path === undefined ? {} : { path: this.path });
   }
 
-  #toArray(index: number, bytes: Uint8Array, verify: boolean): NdArray {
-    const array = this.#container.toArray(index, bytes, { verify, copy: "auto", maxDecodedBytes: this.#maxDecodedBytes });
+  /** Array `index` from its stored `bytes`; `copy: "always"` when those bytes are memory that something else views too. */
+  #toArray(index: number, bytes: Uint8Array, verify: boolean, copy: "auto" | "always" = "auto"): NdArray {
+    const array = this.#container.toArray(index, bytes, { verify, copy, maxDecodedBytes: this.#maxDecodedBytes });
     return this.#borrowed || array.copied ? array : { ...array, copied: true };
   }
 
@@ -516,7 +517,13 @@ class SourceReader implements NdpackReader {
       const indexes = names.map((name) => this.#indexOf(name));
       const ranges = indexes.map((index) => this.#container.arrayRange(index, verify));
       const all = await readRanges(this.#source, ranges, options);
-      return new Map(indexes.map((index, i) => [names[i]!, this.#toArray(index, all[i]!, verify)]));
+      // Ranges read together are views of one read: an array that shares its read with another is
+      // copied out of it, so that each is memory of its own (transferring one must not detach the
+      // others). From a memory source all are views of the caller's bytes, as read() gives them.
+      const sharing = new Map<ArrayBufferLike, number>();
+      for (const bytes of all) sharing.set(bytes.buffer, (sharing.get(bytes.buffer) ?? 0) + 1);
+      const copy = (bytes: Uint8Array) => (!this.#borrowed && sharing.get(bytes.buffer)! > 1 ? "always" : "auto");
+      return new Map(indexes.map((index, i) => [names[i]!, this.#toArray(index, all[i]!, verify, copy(all[i]!))]));
     });
   }
 

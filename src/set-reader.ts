@@ -24,6 +24,7 @@ import { NDPACK_READER } from "./formats/ndpack.js";
 import { SAFETENSORS_READER } from "./formats/safetensors.js";
 import type { FormatName, FormatReader } from "./formats/types.js";
 import { parseUrl } from "./io/http.js";
+import { isMemorySource } from "./io/bytes.js";
 import { abortable, readExactly, signalOption, type ByteSource, type ReadRequestOptions } from "./io/source.js";
 import { openSource, type NdpackReader, type OpenSourceOptions, type ReadChunksOptions, type ReadManyArraysOptions, type ReadOptions } from "./reader.js";
 import {
@@ -142,7 +143,9 @@ class ShardSource implements ByteSource {
     if (offset + length <= this.head.length) return this.head.slice(offset, offset + length);
     const bytes = await this.inner.read(offset, length, options);
     this.count(bytes.length);
-    return bytes;
+    // A shard in memory (bytesSource) reads as views of the caller's bytes: copied too, since its
+    // reader takes this source for one whose reads are its own (arrays say copied: true).
+    return isMemorySource(this.inner) ? bytes.slice() : bytes;
   }
   close(): Promise<void> {
     return this.inner.close?.() ?? Promise.resolve();

@@ -243,6 +243,23 @@ describe("what the reader reads", () => {
     await failure(() => reader.readMany(["a", "nope"]), "NOT_FOUND");
   });
 
+  test("readMany: arrays read together have memory of their own, in every format: transferring one leaves the others and later reads", async () => {
+    for (const [format, { bytes }] of Object.entries(FORMATS)) {
+      for (const source of [countingSource(bytes), await FileSource.open(fileWith(bytes, FORMATS[format as keyof typeof FORMATS].extension))]) {
+        await using reader = await openAll(source);
+        const many = await reader.readMany(reader.names);
+        const buffers = [...many.values()].map((a) => a.data.buffer);
+        expect(new Set(buffers).size, format).toBe(buffers.length);
+        const [first, ...rest] = [...many.values()];
+        const kept = rest.map((a) => Array.from(bytesOf(a)));
+        const firstBytes = Array.from(bytesOf(first!));
+        structuredClone(first!.data.buffer, { transfer: [first!.data.buffer as ArrayBuffer] });
+        expect(rest.map((a) => Array.from(bytesOf(a))), format).toEqual(kept);
+        expect(Array.from(bytesOf(await reader.read(first!.name))), format).toEqual(firstBytes);
+      }
+    }
+  });
+
   test("readMany has at most `concurrency` reads in flight (default 4), and starts the next as soon as one ends", async () => {
     // Ten arrays, each further than COALESCE_GAP_BYTES from the next: ten reads.
     const far = new Uint8Array(COALESCE_GAP_BYTES + 4096);

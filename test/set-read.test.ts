@@ -144,15 +144,15 @@ describe("laziness", () => {
   test("arrays served from a shard's first page have memory of their own: transferring one leaves the others and later reads", async () => {
     const small = await saveSet(dir.file(`own-${counter++}`), { a: Float32Array.of(1, 2, 3), b: Float32Array.of(4, 5, 6), c: Float64Array.of(7) });
     await using set = await openSet(small.indexPath);
-    const a = await set.read("a");
-    const b = await set.read("b");
-    const unchecked = await set.read("c", { verify: false });
+    const a = await set.read("a", "float32");
+    const b = await set.read("b", "float32");
+    const unchecked = await set.read("c", "float64", { verify: false });
     expect(set.readCount).toBe(2); // the index, then the shard's first page: every array came from memory
     expect([a.copied, b.copied, unchecked.copied]).toEqual([true, true, true]);
     expect(new Set([a.data.buffer, b.data.buffer, unchecked.data.buffer]).size).toBe(3);
     structuredClone(a.data.buffer, { transfer: [a.data.buffer] });
     expect([Array.from(b.data), Array.from(unchecked.data)]).toEqual([[4, 5, 6], [7]]);
-    expect(Array.from((await set.read("a")).data)).toEqual([1, 2, 3]);
+    expect(Array.from((await set.read("a", "float32")).data)).toEqual([1, 2, 3]);
   });
 
   test("NOT_FOUND for a name the index lacks; CLOSED after close", async () => {
@@ -253,6 +253,24 @@ describe("a set at a URL (openSetAt, the transport-independent part of remote se
     expect(asked).toEqual([`${base}${c.index}`, shardUrl(`${base}${c.index}`, { name: last.shard })]);
     for (const a of c.arrays) expect(sha256(await set.read(a.name))).toBe(a.sha256);
     expect(asked.length).toBe(1 + new Set(c.arrays.map((a) => a.shard)).size);
+  });
+
+  test("shards in memory (bytesSource): arrays past a shard's first page are copies, not views of the shard's bytes: transferring one leaves them and later reads", async () => {
+    const saved = await saveSet(dir.file(`memory-${counter++}`), { a: Float32Array.of(1, 2, 3), big: Float64Array.from({ length: 2000 }, (_, i) => i) });
+    const shards: Uint8Array[] = [];
+    await using set = await openSetAt("https://cdn.test/set/model.ndp.index.json", async (url) => {
+      const bytes = new Uint8Array(readFileSync(join(saved.indexPath, "..", decodeURIComponent(new URL(url).pathname.split("/").pop()!))));
+      shards.push(bytes);
+      return bytesSource(bytes);
+    });
+    const big = await set.read("big", "float64");
+    const many = await set.readMany(["a", "big"]);
+    const arrays = [big, ...many.values()];
+    expect(arrays.map((a) => a.copied)).toEqual([true, true, true]);
+    for (const array of arrays) expect(shards.some((bytes) => bytes.buffer === array.data.buffer)).toBe(false);
+    structuredClone(big.data.buffer, { transfer: [big.data.buffer] });
+    expect(shards.map((bytes) => bytes.byteLength > 0)).toEqual(shards.map(() => true));
+    expect(Array.from((await set.read("big", "float64")).data.subarray(0, 3))).toEqual([0, 1, 2]);
   });
 
   test("an index over maxIndexBytes is LIMIT_EXCEEDED before it is read; an unsafe shard name is SET_INVALID before any shard is asked for", async () => {
