@@ -209,6 +209,9 @@ class FileSource:
             except OSError as ex:
                 raise io_error("map", self.location, ex) from ex
         if not _same_contents(now, self._identity):
+            # The error's traceback keeps this frame: without this view of the map in it, the
+            # map (and the descriptor it holds) closes with the source, not with the error.
+            del mapped
             raise self._changed(now)
         return mapped[offset : offset + max(0, length)]
 

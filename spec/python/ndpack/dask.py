@@ -376,14 +376,21 @@ def from_ndpack(source, name=None, *, chunks="auto", verify: bool = True, mmap: 
         owned = True  # the cache closes its files (a set's shards) once it drops them
     names = [name] if isinstance(name, str) else list(reader) if name is None else list(name)
     arrays = {}
-    for n in names:
-        file_reader = reader.reader_of(n) if isinstance(reader, SetReader) else reader
-        file_reader.info(n)  # NOT_FOUND before any graph is built
-        check_mmap(mmap, file_reader)
-        # Each task reopens the file (in another process, or once the cache dropped it) with the
-        # options of the reader it was built from, so every scheduler reads the same arrays.
-        options = dict(file_reader._open_args[1])
-        arrays[n] = _array(file_reader, options, owned, n, chunks, verify, mmap)
+    try:
+        for n in names:
+            file_reader = reader.reader_of(n) if isinstance(reader, SetReader) else reader
+            file_reader.info(n)  # NOT_FOUND before any graph is built
+            check_mmap(mmap, file_reader)
+            # Each task reopens the file (in another process, or once the cache dropped it) with
+            # the options of the reader it was built from, so every scheduler reads the same arrays.
+            options = dict(file_reader._open_args[1])
+            arrays[n] = _array(file_reader, options, owned, n, chunks, verify, mmap)
+    except BaseException:
+        # A reader opened here that no array was built over is closed here: the cache never
+        # took it, so it stayed open for as long as the error (whose traceback holds it) lived.
+        if owned and not arrays:
+            reader.close()
+        raise
     return arrays[name] if isinstance(name, str) else arrays
 
 

@@ -165,6 +165,7 @@ import re
 import stat
 import struct
 import sys
+import traceback
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
@@ -1252,10 +1253,14 @@ def load(source, *, mmap: bool = False, **options) -> NdpackFile:
         os.close(fd)
     try:
         return NdpackFile(m, _mmap_obj=m, **options)
-    except BaseException:
+    except BaseException as ex:
+        # The frames of the failed parse, which the traceback keeps for as long as the caller
+        # keeps the exception, hold views of the map: cleared, so that the map (and the
+        # descriptor it holds) closes now rather than with the exception.
+        traceback.clear_frames(ex.__traceback__.tb_next)
         try:
             m.close()
-        except BufferError:  # still referenced by the traceback; freed with it
+        except BufferError:  # still viewed from elsewhere; freed with the last view
             pass
         raise
 

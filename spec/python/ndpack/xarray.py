@@ -133,21 +133,23 @@ class NdpackBackendEntrypoint(BackendEntrypoint):
     def open_dataset(self, filename_or_obj, *, drop_variables=None, mmap=False, **backend_kwargs):
         check_mmap(mmap)
         reader = open_ndpack(filename_or_obj, **backend_kwargs)
-        drop = set(drop_variables or ())
-        names = set(reader)
-        dataset = secrets.token_hex(16)  # this opening's arrays, in any process (_VERIFIED)
-        variables = {}
-        for name in reader:
-            if name in drop:
-                continue
-            try:
-                array = NdpackBackendArray(reader, name, dataset, mmap)
-            except NdpackError:
-                reader.close()
-                raise
-            dims = [_dimension(name, axis, names) for axis in range(len(array.shape))]
-            variables[name] = xr.Variable(dims, indexing.LazilyIndexedArray(array))
-        dataset = xr.Dataset(variables, attrs=dict(reader.metadata))
+        try:
+            drop = set(drop_variables or ())
+            names = set(reader)
+            dataset = secrets.token_hex(16)  # this opening's arrays, in any process (_VERIFIED)
+            variables = {}
+            for name in reader:
+                if name in drop:
+                    continue
+                array = NdpackBackendArray(reader, name, dataset, mmap)  # a set's shard opened here
+                dims = [_dimension(name, axis, names) for axis in range(len(array.shape))]
+                variables[name] = xr.Variable(dims, indexing.LazilyIndexedArray(array))
+            dataset = xr.Dataset(variables, attrs=dict(reader.metadata))
+        except BaseException:
+            # No dataset will close the reader (a set's shards opened so far): closed here, not
+            # left open for as long as the error (whose traceback holds it) lives.
+            reader.close()
+            raise
         dataset.set_close(reader.close)
         return dataset
 

@@ -4,6 +4,7 @@ to_ndpack writes through the streaming writer."""
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -579,6 +580,20 @@ def test_from_ndpack_over_more_files_than_READERS_KEPT_keeps_that_many_open(
         assert len(nd._READERS) <= 4 and open_files() <= before + 4
     assert not mine.closed  # dropped from the cache, not closed: a reader given is its owner's
     mine.close()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_from_ndpack_of_a_missing_name_closes_the_file_it_opened(tmp_path):
+    ndpack.save(tmp_path / "a.ndp", {"x": np.arange(3)})
+    gc.collect()
+    before = open_files()
+    errors = []
+    for _ in range(10):
+        with pytest.raises(NdpackError) as info:
+            nd.from_ndpack(str(tmp_path / "a.ndp"), "y")
+        assert info.value.code == "NOT_FOUND"
+        errors.append(info.value)
+    assert open_files() <= before  # was 10: each error's traceback held its reader, open
 
 
 def test_a_reader_dropped_from_the_cache_during_a_read_is_closed_once_the_read_is_done(

@@ -6,6 +6,7 @@ pages past a truncated end; anything that cannot be mapped is INVALID_ARGUMENT."
 
 from __future__ import annotations
 
+import gc
 import os
 import zlib
 
@@ -101,6 +102,21 @@ def test_a_file_truncated_since_it_was_opened_is_FILE_CHANGED_not_a_view_past_it
         expect("FILE_CHANGED", lambda: reader.payload_crc32("x", 0, 100, mapped=True))
         reader.close()
         path = write(tmp_path, "ndp")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+def test_a_FILE_CHANGED_error_of_a_map_holds_no_map_once_the_reader_is_closed(tmp_path):
+    path = write(tmp_path, "ndp")
+    gc.collect()  # descriptors of earlier tests' sources closed now, not during the count
+    before = len(os.listdir("/proc/self/fd"))
+    reader = ndpack.open(path)
+    reader.map_rows("x", 0, 1)  # the map is made, its view dropped
+    os.truncate(path, os.path.getsize(path) // 2)
+    error = expect("FILE_CHANGED", lambda: reader.map_rows("x", 250, 300))
+    reader.close()
+    # was 1 while the error lived: its traceback held a view of the map, the map a descriptor
+    assert len(os.listdir("/proc/self/fd")) - before <= 0
+    assert error.code == "FILE_CHANGED"
 
 
 def test_a_file_rewritten_in_place_is_FILE_CHANGED(tmp_path):

@@ -283,6 +283,23 @@ def test_errors_of_failed_opens_hold_no_file_descriptor(tmp_path):
     assert len(errors) == 50
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+def test_errors_of_failed_loads_hold_no_memory_map(tmp_path):
+    (tmp_path / "junk.ndp").write_bytes(b"\7" * 100)
+    ndpack.save(tmp_path / "damaged.ndp", {"x": np.arange(1000.0)})
+    data = bytearray((tmp_path / "damaged.ndp").read_bytes())
+    data[-100] ^= 1  # a payload byte: CHECKSUM with verify=True
+    (tmp_path / "damaged.ndp").write_bytes(bytes(data))
+    gc.collect()
+    before = len(os.listdir("/proc/self/fd"))
+    errors = [expect("BAD_MAGIC", lambda: ndpack.load(tmp_path / "junk.ndp")) for _ in range(20)]
+    errors += [expect("CHECKSUM", lambda: ndpack.load(tmp_path / "damaged.ndp", verify=True))
+               for _ in range(20)]
+    # was 40: each error's traceback held views of its file's map, and the map its descriptor
+    assert len(os.listdir("/proc/self/fd")) - before <= 0
+    assert len(errors) == 40
+
+
 @pytest.fixture
 def closes_raise(monkeypatch):
     """Local sources whose close() closes the file, then raises."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import mmap
 import multiprocessing
 import os
@@ -36,6 +37,21 @@ def test_open_dataset_of_a_set_and_drop_variables(tmp_path):
     with xr.open_dataset(index, engine="ndpack", drop_variables=["b"]) as ds:
         assert list(ds.data_vars) == ["a"]
         np.testing.assert_array_equal(ds["a"].values, np.arange(10))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_open_dataset_of_a_set_with_a_missing_shard_leaves_no_shard_open(tmp_path):
+    index = tmp_path / "m.ndp.index.json"
+    ndpack.save_set(index, {"x": np.arange(10.0), "y": np.ones(3), "z": np.ones(4)},
+                    max_shard_size=1)
+    (tmp_path / sorted(p.name for p in tmp_path.glob("*.ndp"))[-1]).unlink()
+    gc.collect()
+    before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(NdpackError) as info:
+        xr.open_dataset(index, engine="ndpack")
+    assert info.value.code == "IO_ERROR"
+    # was 2 while the error lived: the shards opened before the missing one, held by its traceback
+    assert len(os.listdir("/proc/self/fd")) <= before
 
 
 def test_a_damaged_array_read_through_xarray_is_CHECKSUM(tmp_path):
