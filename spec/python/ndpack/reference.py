@@ -125,12 +125,14 @@ Errors
 Every failure caused by the bytes of a file raises ``NdpackError`` whose ``code`` is one of the codes
 of FORMAT.md section 9, reported for the FIRST failing check in that section's order; ``array``
 names the array when there is one. Programming errors (bad options, unwritable values) raise
-``NdpackError("INVALID_ARGUMENT")``, except a shape that readers would refuse (section 9 steps 12
-and 13: a dimension that is not a non-negative integer, more than 2^53-1 bytes even when another
-dimension is 0), which is ``BAD_SHAPE`` as in the TypeScript writer, and a file that readers
-would refuse with their default limits (section 8): metadata nested deeper than ``max_depth`` (64,
-metadata being depth 2) is ``LIMIT_EXCEEDED``, a header longer than ``max_header_bytes`` (100 MiB)
-``HEADER_TOO_LARGE``, more than 64 dimensions ``LIMIT_EXCEEDED``; nothing is written then.
+``NdpackError("INVALID_ARGUMENT")``, except, with the TypeScript writer's codes: an array's
+``dtype`` that is not one of ``DTYPES`` (``UNKNOWN_DTYPE``) or ``codec`` that is not one of
+``CODECS`` (``UNSUPPORTED_CODEC``; a bad file-wide ``codec`` option is INVALID_ARGUMENT), a shape
+that readers would refuse (section 9 steps 12 and 13: a dimension that is not a non-negative
+integer, more than 2^53-1 bytes even when another dimension is 0), which is ``BAD_SHAPE``, and a
+file that readers would refuse with their default limits (section 8): metadata nested deeper than
+``max_depth`` (64, metadata being depth 2) is ``LIMIT_EXCEEDED``, a header longer than
+``max_header_bytes`` (100 MiB) ``HEADER_TOO_LARGE``, more than 64 dimensions ``LIMIT_EXCEEDED``; nothing is written then.
 ``COPY_REQUIRED`` and ``NOT_FOUND`` are described above; ``CLOSED`` is a read after ``close()``.
 An option a function does not take (``verfy=True``) is ``INVALID_ARGUMENT`` naming those it takes.
 Operating-system errors (a missing file...) are raised as the usual ``OSError``.
@@ -1316,8 +1318,8 @@ def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
     natural = _ndpack_dtype(src_dt)
     if dtype is None:
         dtype = natural
-    elif dtype not in DTYPES:
-        raise NdpackError("INVALID_ARGUMENT", f"unknown dtype {dtype!r}", array=name)
+    elif not isinstance(dtype, str) or dtype not in DTYPES:  # the TypeScript writer's code
+        raise NdpackError("UNKNOWN_DTYPE", f"array {name!r}: unknown dtype {dtype!r}", array=name)
     size, word = DTYPES[dtype][:2]
     if src_dt.itemsize != size or src_word != word:
         raise NdpackError("INVALID_ARGUMENT", f"array {name!r}: numpy dtype {src_dt} cannot be "
@@ -1328,10 +1330,11 @@ def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
         order = "F" if a.flags.f_contiguous and not a.flags.c_contiguous else "C"
     if order not in ("C", "F"):
         raise NdpackError("INVALID_ARGUMENT", f"order {order!r}", array=name)
+    if codec not in (None, *CODECS):  # the TypeScript writer's code
+        raise NdpackError("UNSUPPORTED_CODEC", f"array {name!r}: unsupported codec {codec!r}",
+                          array=name)
     if codec in (None, "none"):  # as in the TypeScript API: "none" leaves it to the file's option
         codec = opts["codec"]
-    if codec not in CODECS:
-        raise NdpackError("INVALID_ARGUMENT", f"codec {codec!r}", array=name)
     if not src_dt.isnative:
         a = a.astype(src_dt.newbyteorder("="))
     raw = a.tobytes(order=order)  # native byte order

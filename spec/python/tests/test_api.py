@@ -413,6 +413,23 @@ def test_dumps_and_save_of_a_shape_readers_refuse_are_BAD_SHAPE_and_write_nothin
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("spec, code", [
+    ({"dtype": "float33"}, "UNKNOWN_DTYPE"),
+    ({"dtype": ["float32"]}, "UNKNOWN_DTYPE"),  # not a TypeError (unhashable)
+    ({"codec": "zstd"}, "UNSUPPORTED_CODEC"),
+])
+def test_dumps_of_an_unknown_dtype_or_codec_for_an_array_has_the_typescript_writers_code(
+        spec, code):
+    # TypeScript's encode({a: {data, dtype: "float33"}}) is UNKNOWN_DTYPE, {codec: "zstd"}
+    # UNSUPPORTED_CODEC (test/errors.test.ts); a bad file-wide codec option stays INVALID_ARGUMENT.
+    with pytest.raises(NdpackError) as info:
+        ndpack.dumps({"a": {"data": np.zeros(3, "f4"), **spec}})
+    assert (info.value.code, info.value.array) == (code, "a")
+    with pytest.raises(NdpackError) as info:
+        ndpack.dumps({"a": np.zeros(3, "f4")}, codec="zstd")
+    assert info.value.code == "INVALID_ARGUMENT"
+
+
 def test_dumps_of_the_largest_shape_readers_accept_reads_back():
     a = np.empty((0, 2**53 - 1), "u1")
     assert ndpack.loads(ndpack.dumps({"a": a})).info("a").shape == (0, 2**53 - 1)
