@@ -19,13 +19,15 @@ from .reference import DTYPES, NdpackError
 
 
 def declared_dtype(dtype) -> str:
-    """An ndpack dtype name from a name or anything ``np.dtype`` accepts."""
+    """An ndpack dtype name from a name or anything ``np.dtype`` accepts; anything else (a name
+    of no dtype, a numpy dtype ndpack has not: ``float128``) is UNKNOWN_DTYPE, as TypeScript's
+    ``createWriter`` and ``createSetWriter`` refuse a dtype they do not know."""
     if isinstance(dtype, str) and dtype in DTYPES:
         return dtype
     try:
         return reference._ndpack_dtype(np.dtype(dtype))
-    except TypeError:
-        raise NdpackError("INVALID_ARGUMENT", f"unknown dtype {dtype!r}") from None
+    except (TypeError, NdpackError):
+        raise NdpackError("UNKNOWN_DTYPE", f"unknown dtype {dtype!r}") from None
 
 
 def declared_entries(arrays, byte_order: str) -> list[dict]:

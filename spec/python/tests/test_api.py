@@ -631,6 +631,17 @@ def test_writer_after_close_is_CLOSED(tmp_path):
     assert info.value.code == "CLOSED"
 
 
+@pytest.mark.parametrize("dtype", ["float33", "float128", "U4", object])
+def test_writers_declaring_an_unknown_dtype_are_UNKNOWN_DTYPE_as_in_typescript(tmp_path, dtype):
+    # TypeScript's createWriter and createSetWriter: UNKNOWN_DTYPE (test/set-write.test.ts).
+    for declare in (lambda: ndpack.Writer(tmp_path / "a.ndp", [("x", dtype, (1,))]),
+                    lambda: ndpack.SetWriter(tmp_path / "s.ndp.index.json", [("x", dtype, (1,))])):
+        with pytest.raises(NdpackError) as info:
+            declare()
+        assert info.value.code == "UNKNOWN_DTYPE"
+    assert os.listdir(tmp_path) == []
+
+
 def test_writer_declaring_a_name_twice_is_DUPLICATE_NAME_as_in_typescript(tmp_path):
     with pytest.raises(NdpackError) as info:
         ndpack.Writer(tmp_path / "w.ndp", [("a", "u1", (1,)), ("a", "u1", (1,))])
