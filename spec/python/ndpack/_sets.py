@@ -514,12 +514,15 @@ class SetReader(Mapping):
         return self.reader_of(name).info(name)
 
     def read(self, name: str, **options) -> np.ndarray:
+        self._check_open()  # CLOSED before NOT_FOUND, as TypeScript's readers
         return self.reader_of(name).read(name, **options)
 
     def read_rows(self, name: str, start=None, stop=None, **options) -> np.ndarray:
+        self._check_open()
         return self.reader_of(name).read_rows(name, start, stop, **options)
 
     def map_rows(self, name: str, start=None, stop=None) -> np.ndarray:
+        self._check_open()
         return self.reader_of(name).map_rows(name, start, stop)
 
     def verify(self) -> list[dict]:

@@ -1172,8 +1172,8 @@ class NdpackFile(Mapping):
     def read(self, name: str, *, copy=..., verify: bool = False) -> np.ndarray:
         """The array ``name``. ``copy`` defaults to the file's (see the module documentation);
         ``verify=True`` checks this array's CRC and padding first."""
+        self._check_open()  # CLOSED before NOT_FOUND, as TypeScript's readers
         e = self.info(name)
-        self._check_open()
         copy = self._copy if copy is ... else copy
         if verify:
             self._verify_record(e)

@@ -220,6 +220,25 @@ def test_reading_a_closed_reader_is_CLOSED_and_arrays_read_before_stay_valid(tmp
     assert r.info("a").shape == (10,) and list(r) == ["a"]
 
 
+def test_reading_a_missing_name_after_close_is_CLOSED_as_in_typescript(tmp_path):
+    # TypeScript's readers check that they are open first: read("nope") after close is CLOSED.
+    ndpack.save(tmp_path / "a.ndp", {"a": np.arange(10.0)})
+    np.savez(tmp_path / "a.npz", a=np.arange(10.0))
+    ndpack.save_set(tmp_path / "s.ndp.index.json", {"a": np.arange(10.0)})
+    for path in ("a.ndp", "a.npz", "s.ndp.index.json"):
+        r = ndpack.open(tmp_path / path)
+        r.close()
+        for read in (lambda: r.read("nope"), lambda: r.read_rows("nope", 0, 1)):
+            with pytest.raises(NdpackError) as info:
+                read()
+            assert info.value.code == "CLOSED", path
+    f = ndpack.loads(ndpack.dumps({"w": [1]}))
+    f.close()
+    with pytest.raises(NdpackError) as info:
+        f.read("nope")
+    assert info.value.code == "CLOSED"
+
+
 def test_reading_a_loaded_file_after_close_is_CLOSED_not_ValueError(tmp_path):
     path = tmp_path / "a.ndp"
     ndpack.save(path, {"w": np.arange(3.0)})
