@@ -135,6 +135,9 @@ file that readers would refuse with their default limits (section 8): metadata n
 ``max_header_bytes`` (100 MiB) ``HEADER_TOO_LARGE``, more than 64 dimensions ``LIMIT_EXCEEDED``; nothing is written then.
 ``COPY_REQUIRED`` and ``NOT_FOUND`` are described above; ``CLOSED`` is a read after ``close()``.
 An option a function does not take (``verfy=True``) is ``INVALID_ARGUMENT`` naming those it takes.
+A method's keywords are its signature's: ``f.read("w", verfy=True)`` (and a reader's ``read``,
+``read_rows``, ``verify``) is Python's ``TypeError``, where TypeScript, whose options are objects,
+refuses an unknown name in them with INVALID_ARGUMENT.
 Operating-system errors (a missing file...) are raised as the usual ``OSError``.
 
 Strict JSON (FORMAT.md section 2.1) is implemented by a small iterative parser in this module, not
