@@ -119,6 +119,10 @@ Verifying
 array is checked on its own (check 22: its CRC-32 and the padding after it). Like the TypeScript
 ``verify``, it does not decompress (the CRC covers the stored bytes, FORMAT.md section 5): reading
 a compressed array can still fail with ``CODEC_ERROR`` or ``LIMIT_EXCEEDED`` (check 23).
+A bad option (an unknown name, a limit that is not a positive int) or a source that is not a
+file's bytes or path raises INVALID_ARGUMENT, as in TypeScript. The report has no ``checksum``
+key, where TypeScript's has one: a file without CRC-32s (``checksum`` ``"none"``) passes check 22
+on its padding alone; ``load(source).checksum`` tells it.
 
 Errors
 ------
