@@ -755,7 +755,10 @@ class SetWriter:
 
 def save_set(index_path, arrays, *, metadata=None, max_shard_size=DEFAULT_MAX_SHARD_SIZE,
              **file_options) -> None:
-    """Write ``arrays`` (a dict, or ``(name, array)`` pairs) as a sharded set (see SetWriter)."""
+    """Write ``arrays`` (a dict, or ``(name, array)`` pairs) as a sharded set (see SetWriter).
+    The index's folder must exist (IO_ERROR otherwise), where TypeScript's ``saveSet``, which takes
+    the folder and a ``stem``, creates it; the files written are the same bytes (the generation in
+    the shards' names aside). There is no ``codec`` option: shards are stored uncompressed."""
     # np.asarray, not np.ascontiguousarray: that one makes a 0-d array 1-d
     pairs = [(name, reference._as_array(name, a, order="C"))
              for name, a in reference._pairs(arrays)]

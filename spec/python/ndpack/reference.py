@@ -282,7 +282,8 @@ class _NotFound(NdpackError, KeyError):
 
 class ArrayInfo(NamedTuple):
     """One array entry of a header, validated. ``offset`` is relative to the data section,
-    ``start`` is the absolute position of the stored payload in the file."""
+    ``start`` is the absolute position of the stored payload in the file (TypeScript's
+    ``ArrayInfo.offset`` is this ``start``: the same name, not the same number)."""
 
     name: str
     dtype: str
