@@ -32,7 +32,7 @@ from ._io import (AtomicFile, FileSource, check_target, fsync_dir, is_url,
                   local_path, open_source, shown_url, with_lock)
 from ._reader import OPEN_OPTIONS, Reader, close_quietly
 from ._safetensors import SafetensorsReader
-from ._writer import FOREIGN_EXTENSIONS, Writer, declared_entries, out_of_order
+from ._writer import FOREIGN_EXTENSIONS, Writer, declared_entries, not_declared, out_of_order
 from .reference import ArrayInfo, NdpackError
 
 INDEX_SUFFIX = ".index.json"
@@ -668,9 +668,9 @@ class SetWriter:
             raise NdpackError("CLOSED", "the writer is closed")
         target = self._shard_index.get(name)
         if target is None:
-            raise NdpackError("INVALID_ARGUMENT", f"array {name!r} was not declared", array=name)
+            raise not_declared(name)
         if target < self._shard:
-            raise NdpackError("INVALID_ARGUMENT", f"array {name!r} written after the arrays "
+            raise NdpackError("WRITE_SIZE", f"array {name!r} written after the arrays "
                               "declared after it (arrays are written in declared order)",
                               array=name)
         try:

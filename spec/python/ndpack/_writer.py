@@ -72,8 +72,14 @@ WRITER_OPTIONS = ("metadata", "alignment", "byte_order", "checksum", "follow_sym
 
 
 def out_of_order(name: str, pending: str) -> NdpackError:
-    return NdpackError("INVALID_ARGUMENT", f"array {name!r} written while {pending!r} is "
-                       "incomplete (arrays are written in declared order)", array=name)
+    """WRITE_SIZE, as TypeScript's writers say when an earlier array is still incomplete."""
+    return NdpackError("WRITE_SIZE", f"array {name!r} written while {pending!r} is "
+                       "incomplete (arrays are written whole, in declared order)", array=name)
+
+
+def not_declared(name: str) -> NdpackError:
+    """NOT_FOUND, as TypeScript's writers say of a name that was not declared."""
+    return NdpackError("NOT_FOUND", f"array {name!r} was not declared", array=name)
 
 
 class Writer:
@@ -89,7 +95,9 @@ class Writer:
     dimension; a 0-d array is written in one piece) to the array being written: arrays are written
     in declared order, each completely. Rows are of the declared dtype (either byte order; for
     bfloat16 and the float8 types, their ml_dtypes dtype or their raw bits, ``uint16``/``uint8``):
-    anything else is INVALID_ARGUMENT, never converted. A declared shape ``save`` would refuse is
+    anything else is INVALID_ARGUMENT, never converted. A name that was not declared is NOT_FOUND;
+    one other than the array being written (an earlier array still incomplete, or a later one
+    complete), WRITE_SIZE, as in TypeScript's ``createWriter``. A declared shape ``save`` would refuse is
     BAD_SHAPE. Options: ``metadata``, ``alignment``, ``byte_order``, ``checksum``, as for
     ``save``; the bytes are those ``save`` writes for the same arrays.
 
@@ -166,6 +174,8 @@ class Writer:
                               array=name)
         e = self._entries[self._current]
         if name != e["name"]:
+            if all(declared["name"] != name for declared in self._entries):
+                raise not_declared(name)
             raise out_of_order(name, e["name"])
         rows = reference._as_array(name, rows)
         check_rows_dtype(name, rows.dtype, e["dtype"])

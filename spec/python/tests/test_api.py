@@ -565,11 +565,26 @@ def test_writer_given_rows_of_another_shape_is_WRITE_SIZE(tmp_path):
     assert info.value.code == "WRITE_SIZE"
 
 
-def test_writer_given_arrays_out_of_order_is_INVALID_ARGUMENT(tmp_path):
-    with pytest.raises(NdpackError) as info:
-        with ndpack.Writer(tmp_path / "w.ndp", [("a", "u1", (1,)), ("b", "u1", (1,))]) as w:
-            w.write("b", np.zeros(1, "u1"))
-    assert info.value.code == "INVALID_ARGUMENT"
+@pytest.mark.parametrize("done, name, code", [
+    ([], "b", "WRITE_SIZE"),  # "a" is incomplete
+    (["a", "b"], "a", "WRITE_SIZE"),  # "a" is complete, "b" being written
+    ([], "zz", "NOT_FOUND"),  # not declared
+])
+def test_writers_given_arrays_out_of_order_or_undeclared_have_typescripts_codes(
+        tmp_path, done, name, code):
+    # TypeScript's createWriter and createSetWriter: WRITE_SIZE when an earlier array is
+    # incomplete or the array has all its bytes, NOT_FOUND for an undeclared name.
+    declared = [("a", "u1", (2,)), ("b", "u1", (2,))]
+    for make in (lambda: ndpack.Writer(tmp_path / "w.ndp", declared),
+                 lambda: ndpack.SetWriter(tmp_path / "s.ndp.index.json", declared,
+                                          max_shard_size=2)):
+        with pytest.raises(NdpackError) as info:
+            with make() as w:
+                for d in done:
+                    w.write(d, np.zeros(2 if d == "a" else 1, "u1"))
+                w.write(name, np.zeros(1, "u1"))
+        assert (info.value.code, info.value.array) == (code, name)
+    assert os.listdir(tmp_path) == []
 
 
 def test_writer_given_another_dtype_is_INVALID_ARGUMENT(tmp_path):
