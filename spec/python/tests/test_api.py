@@ -146,6 +146,19 @@ def test_save_to_a_name_of_249_to_255_bytes_works_not_file_name_too_long(tmp_pat
     assert ndpack.load(tmp_path / wide)["x"].tolist() == [0]
 
 
+@pytest.mark.parametrize("value", [1, "yes", None])
+def test_follow_symlinks_other_than_a_bool_is_INVALID_ARGUMENT_as_in_typescript(tmp_path, value):
+    (tmp_path / "real.ndp").write_bytes(b"x")
+    os.symlink("real.ndp", tmp_path / "link.ndp")
+    for write in (lambda: ndpack.save(tmp_path / "link.ndp", {"a": np.zeros(1)},
+                                      follow_symlinks=value),
+                  lambda: ndpack.Writer(tmp_path / "link.ndp", [], follow_symlinks=value)):
+        with pytest.raises(NdpackError) as info:
+            write()
+        assert info.value.code == "INVALID_ARGUMENT"
+    assert (tmp_path / "real.ndp").read_bytes() == b"x"
+
+
 def test_temporary_names_are_in_the_same_folder_hidden_and_at_most_the_final_names_length():
     from ndpack._io import temporary_name
     for name in ("a.ndp", "n" * 60 + ".ndp", "n" * 251 + ".ndp", "é" * 125 + ".ndp"):
