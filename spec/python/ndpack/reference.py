@@ -1110,6 +1110,8 @@ class NdpackFile(Mapping):
                  **limits):
         if copy not in (None, True, False):
             raise NdpackError("INVALID_ARGUMENT", "copy must be None, True or False")
+        if verify is not True and verify is not False:  # as TypeScript's: 1 or None is no answer
+            raise NdpackError("INVALID_ARGUMENT", f"verify must be True or False, got {verify!r}")
         self._limits = _check_limits(limits)
         self._copy = copy
         self._raw_bits = bool(raw_bits)

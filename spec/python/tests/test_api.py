@@ -280,6 +280,21 @@ def test_read_rows_of_bounds_other_than_ints_is_INVALID_ARGUMENT(tmp_path, start
         assert r.read_rows("w", np.int64(2), np.int32(4)).shape == (2, 2)
 
 
+@pytest.mark.parametrize("value", [1, 0, None, "yes"])
+def test_verify_other_than_a_bool_is_INVALID_ARGUMENT_as_in_typescript(tmp_path, value):
+    # TypeScript's decode, load and decodeMessages refuse {verify: 1} (booleanOption), as the
+    # Python readers' read(verify=...) does.
+    path = tmp_path / "a.ndp"
+    ndpack.save(path, {"a": np.zeros(3)})
+    for call in (lambda: ndpack.loads(path.read_bytes(), verify=value),
+                 lambda: ndpack.load(path, verify=value),
+                 lambda: reference.load(path, verify=value),
+                 lambda: ndpack.read_messages(io.BytesIO(path.read_bytes()), verify=value)):
+        with pytest.raises(NdpackError) as info:
+            call()
+        assert info.value.code == "INVALID_ARGUMENT"
+
+
 def test_loads_of_something_else_than_bytes_is_INVALID_ARGUMENT():
     for value in ("text", 42, None, [1, 2]):
         invalid_argument(lambda: ndpack.loads(value))
