@@ -96,9 +96,11 @@ class Writer:
     in declared order, each completely. Rows are of the declared dtype (either byte order; for
     bfloat16 and the float8 types, their ml_dtypes dtype or their raw bits, ``uint16``/``uint8``):
     anything else is INVALID_ARGUMENT, never converted. A name that was not declared is NOT_FOUND;
-    one other than the array being written (an earlier array still incomplete, or a later one
-    complete), WRITE_SIZE, as in TypeScript's ``createWriter``. A declared shape ``save`` would refuse is
-    BAD_SHAPE. Options: ``metadata``, ``alignment``, ``byte_order``, ``checksum``, as for
+    another than the array being written (a later one while it is incomplete, an earlier one, which
+    is complete), WRITE_SIZE, as in TypeScript's ``createWriter``. Such a refused ``write`` writes
+    nothing, and the writer takes the next call (leaving a ``with`` block on the error removes the
+    file), where TypeScript's writer is aborted by any error and repeats it to every later call
+    (``SetWriter`` is aborted too). A declared shape ``save`` would refuse is BAD_SHAPE. Options: ``metadata``, ``alignment``, ``byte_order``, ``checksum``, as for
     ``save``; the bytes are those ``save`` writes for the same arrays.
 
     ``file`` is a path (written under a temporary name, fsynced and renamed into place by
