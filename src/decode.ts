@@ -443,16 +443,18 @@ export interface VerifyReport {
 /**
  * Checks a whole file: its structure (FORMAT.md §9 steps 1–21), then every array's CRC and padding,
  * reporting each array separately instead of stopping at the first damaged one. Never throws for bad
- * input (a bad limit value is reported too); throws INVALID_ARGUMENT only for an unknown option name,
- * a mistake in the calling code.
+ * bytes; throws INVALID_ARGUMENT for a mistake in the calling code: an unknown option name, a bad
+ * limit value, `input` that is not bytes (as `decode` and Python's `ndpack.verify` do).
  */
 export function verify(input: DecodeInput, options: Partial<ReadLimits> = {}): VerifyReport {
   checkOptionNames(options, LIMIT_OPTIONS, "verify");
+  // A bad limit or input that is not bytes is the caller's mistake, which says nothing of a file:
+  // thrown, as `decode` and Python's `verify` throw it, not reported as the file's error.
+  const limits = resolveLimits(options);
+  const bytes = inputBytes(input);
   let layout: FileLayout;
-  let bytes: Uint8Array;
   try {
-    bytes = inputBytes(input);
-    layout = readLayout(bytes, resolveLimits(options));
+    layout = readLayout(bytes, limits);
   } catch (error) {
     if (!(error instanceof NdpackError)) throw error;
     return { ok: false, error, checksum: undefined, arrays: [] };

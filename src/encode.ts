@@ -32,7 +32,13 @@ import { writeHead, type EntryFields } from "./header-writer.js";
 import { nextRecordOffset, placeRecords } from "./layout.js";
 import { HOST_BYTE_ORDER, requestTouchedMemory } from "./runtime.js";
 
-/** One array to write, with its description. Every field but `data` is optional. */
+/**
+ * One array to write, with its description. Every field but `data` is optional. Other keys are
+ * ignored, so that an array `decode` or a reader gave (which also has `name`, `byteOrder`,
+ * `offset`...) can be written as it is; a misspelled key (`shpae`) is therefore ignored too, where
+ * Python's writer, whose arrays are numpy arrays, refuses an unknown key of its dict form
+ * (INVALID_ARGUMENT).
+ */
 export interface ArraySpec {
   /** The elements, in `order`. Complex dtypes take interleaved (re, im) Float32Array/Float64Array data. */
   readonly data: ArrayBufferView;

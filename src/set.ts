@@ -406,9 +406,15 @@ export interface WrittenShard {
  * The text of a set's index (§12, "Writing the index"): `metadata` (`total_size` first, then the
  * user's keys), `weight_map` in shard order then file order, and `ndpack` listing every shard.
  * One entry per line, each value written as `stringifyJson` writes it; ends with a newline.
- * INVALID_ARGUMENT for user metadata with a `total_size` key, or that JSON cannot hold exactly.
+ * INVALID_ARGUMENT for user metadata that is not a plain object (as `encode`'s), with a `total_size`
+ * key, or that JSON cannot hold exactly.
  */
 export function writeSetIndex(shards: readonly WrittenShard[], userMetadata: Readonly<Record<string, unknown>> = {}): string {
+  // As encode's metadata: an array or a string would otherwise be written as an object of its indexes.
+  const prototype: unknown = userMetadata !== null && typeof userMetadata === "object" ? Object.getPrototypeOf(userMetadata) : undefined;
+  if (prototype !== Object.prototype && prototype !== null) {
+    throw new NdpackError("INVALID_ARGUMENT", "metadata must be a plain JSON object", { field: "metadata" });
+  }
   if (Object.hasOwn(userMetadata, "total_size")) {
     throw new NdpackError("INVALID_ARGUMENT", "metadata key total_size is the set index's own (the arrays' decoded bytes, written by ndpack): use another key", { field: "metadata.total_size" });
   }

@@ -620,6 +620,13 @@ describeCode("INVALID_ARGUMENT", () => {
     failure(() => decode(bytes, [] as never), "INVALID_ARGUMENT");
     failure(() => decode(bytes, "verify" as never), "INVALID_ARGUMENT");
   });
+  test("verify: a bad limit value or input that is not bytes is thrown, as decode and Python's verify throw them, not reported as the file's error", () => {
+    const bytes = encode({ x: new Uint8Array(1) });
+    for (const limits of [{ maxDepth: 0 }, { maxHeaderBytes: -1 }, { maxArrays: 1.5 }]) failure(() => verify(bytes, limits), "INVALID_ARGUMENT");
+    failure(() => verify(123 as never), "INVALID_ARGUMENT");
+    expect(verify(bytes, { maxArrays: 1 }).ok).toBe(true);
+    expect(verify(bytes.subarray(0, 10)).error?.code).toBe("TRUNCATED");
+  });
   test("encode: arrays given as null", () => {
     // src/encode.ts entriesOf reads null[Symbol.iterator] before checking for null: a TypeError escapes.
     failure(() => encode(null as never), "INVALID_ARGUMENT");

@@ -108,6 +108,10 @@ describe("saveSet", () => {
     ["stem empty", { stem: "" }, "INVALID_ARGUMENT"],
     ["metadata key total_size", { metadata: { total_size: 1 } }, "INVALID_ARGUMENT"],
     ["metadata JSON cannot hold", { metadata: { x: Number.NaN } }, "INVALID_ARGUMENT"],
+    // Not an object: written as {"0": 1, "total_size": ...} before; encode refuses it, and so does Python's save_set.
+    ["metadata an array", { metadata: [1] }, "INVALID_ARGUMENT"],
+    ["metadata a string", { metadata: "ab" }, "INVALID_ARGUMENT"],
+    ["metadata null", { metadata: null }, "INVALID_ARGUMENT"],
     ["maxShardBytes 0", { maxShardBytes: 0 }, "INVALID_ARGUMENT"],
     ["maxShardBytes fractional", { maxShardBytes: 1.5 }, "INVALID_ARGUMENT"],
     ["bad alignment", { alignment: 3 }, "INVALID_ARGUMENT"],
@@ -221,6 +225,7 @@ describe("createSetWriter", () => {
     ["an unknown dtype", [{ name: "a", dtype: "float128", shape: [1] }], {}, "UNKNOWN_DTYPE"],
     ["a bad shape", [{ name: "a", dtype: "uint8", shape: [-1] }], {}, "BAD_SHAPE"],
     ["a total_size metadata key", [], { metadata: { total_size: 3 } }, "INVALID_ARGUMENT"],
+    ["metadata an array", [], { metadata: [1] }, "INVALID_ARGUMENT"],
     ["a bad maxShardBytes", [], { maxShardBytes: -1 }, "INVALID_ARGUMENT"],
   ] as const)("%s: %s before any file is touched", async (_, list, options, code) => {
     const folder = freshFolder();

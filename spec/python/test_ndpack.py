@@ -280,7 +280,6 @@ class Writing(unittest.TestCase):
             ({"a": np.array([object()])}, {}),
             ({"a": np.zeros(2, "M8[s]")}, {}),
             ({"a": {"data": np.zeros(2, "f8"), "dtype": "complex64"}}, {}),
-            ({"a": {"data": np.zeros(2, "f4"), "dtype": "float128"}}, {}),
             ({"a": {"data": np.zeros(2), "shape": [2]}}, {}),
             ({"a": {"data": np.array([0, 2], "u1"), "dtype": "bool"}}, {}),
             ({}, {"metadata": {"x": float("nan")}}),
@@ -297,8 +296,11 @@ class Writing(unittest.TestCase):
             with self.assertRaises(NdpackError, msg=repr((arrays, opts))) as cm:
                 ndpack.dumps(arrays, **opts)
             self.assertEqual(cm.exception.code, "INVALID_ARGUMENT", repr((arrays, opts)))
-        # As the TypeScript writer: a name given twice, and one longer than readers accept by default.
+        # As the TypeScript writer: a name given twice, and one longer than readers accept by default;
+        # an array's unknown dtype or codec.
         for arrays, code in [([("a", np.zeros(2)), ("a", np.zeros(2))], "DUPLICATE_NAME"),
+                             ({"a": {"data": np.zeros(2, "f4"), "dtype": "float128"}}, "UNKNOWN_DTYPE"),
+                             ({"a": {"data": np.zeros(2, "f4"), "codec": "zstd"}}, "UNSUPPORTED_CODEC"),
                              ({"n" * 4097: np.zeros(2)}, "LIMIT_EXCEEDED")]:
             with self.assertRaises(NdpackError) as cm:
                 ndpack.dumps(arrays)

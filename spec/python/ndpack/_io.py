@@ -747,7 +747,12 @@ def check_target(target, follow_symlinks: bool = False) -> tuple[str, int | None
     a new file), by the TypeScript writer's rule (``checkTarget`` in src/node/io.ts): the path must
     name a regular file or nothing. A symbolic link is refused unless ``follow_symlinks``, and then
     the file it points to must be regular; directories, devices, FIFOs and sockets are always
-    refused (NOT_REGULAR_FILE). Only the permission bits (0o777) of a replaced file are kept."""
+    refused (NOT_REGULAR_FILE). Only the permission bits (0o777) of a replaced file are kept.
+    ``follow_symlinks`` other than True or False is INVALID_ARGUMENT, as TypeScript's
+    ``followSymlinks`` (a truthy 1 must not quietly write through a link)."""
+    if follow_symlinks is not True and follow_symlinks is not False:
+        raise NdpackError("INVALID_ARGUMENT", "follow_symlinks must be True or False, got "
+                          f"{follow_symlinks!r}")
     shown = os.fspath(local_path(target))
     if isinstance(shown, bytes):
         shown = os.fsdecode(shown)

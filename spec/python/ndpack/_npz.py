@@ -357,8 +357,8 @@ class NpzReader(Reader):
         deflated member, one read of it whole, inflated (LIMIT_EXCEEDED when it declares more than
         ``max_decoded_bytes``, CODEC_ERROR when its stream does not give exactly that), its CRC-32
         checked with ``verify``. In memory of its own, as ``Reader.read``."""
+        self._check_open()  # CLOSED before NOT_FOUND, as TypeScript's readers
         e = self.info(name)
-        self._check_open()
         entry, array_start = self._members[self._index[name]]
         if not check_verify(verify) and entry.method == "stored":
             return self._array(e, self._read(e.start, e.byte_length), copy)
@@ -382,8 +382,8 @@ class NpzReader(Reader):
         parts, by ``ndpack.dask``), makes its member's CRC-32 once the member's .npy header is
         put before it (``crc32_combine``). A deflated member's CRC-32 covers its inflated bytes:
         ``read`` checks it, and this is not called."""
+        self._check_open()  # CLOSED before NOT_FOUND, as TypeScript's readers
         e = self.info(name)
-        self._check_open()
         entry, array_start = self._members[self._index[name]]
         header_crc = crc32(self._read(entry.data_start, array_start))
         check_member_crc(entry, crc32_combine(header_crc, crc, e.nbytes), name)

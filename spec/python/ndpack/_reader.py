@@ -273,8 +273,8 @@ class Reader(Mapping):
         """The array ``name``, in one ranged read of its record. ``verify`` (default) checks its
         CRC-32 and the padding after it first (CHECKSUM, BAD_PADDING). The result is in memory of
         its own, never a view of the file: a file changed since it was opened is FILE_CHANGED."""
+        self._check_open()  # CLOSED before NOT_FOUND, as TypeScript's readers
         e = self.info(name)
-        self._check_open()
         if check_verify(verify):
             record = self._read(e.start, self._record_end(e) - e.start)
             reference.check_record(e, self.checksum, record)
@@ -326,8 +326,8 @@ class Reader(Mapping):
     def _rows(self, name: str, start, stop, caller: str) -> tuple:
         """``name``'s entry and the rows ``[start, stop)`` of a slice's bounds (INVALID_ARGUMENT
         for a 0-d array or bounds other than ints and None)."""
+        self._check_open()  # CLOSED before NOT_FOUND, as TypeScript's readers
         e = self.info(name)
-        self._check_open()
         if not e.shape:
             raise NdpackError("INVALID_ARGUMENT", f"array {name!r} has no rows (0 dimensions)",
                               array=name)
@@ -351,8 +351,8 @@ class Reader(Mapping):
         in parts (``ndpack.dask``; ``check_payload_crc32`` compares the whole). INVALID_ARGUMENT
         unless ``0 <= start <= stop <= byte_length`` (integers): never another array's bytes.
         ``mapped``: of the memory ``map_rows`` hands out, not of reads (a local file only)."""
+        self._check_open()  # CLOSED before NOT_FOUND, as TypeScript's readers
         e = self.info(name)
-        self._check_open()
         integers = all(isinstance(b, (int, np.integer)) and not isinstance(b, bool)
                        for b in (start, stop))
         if not integers or not 0 <= start <= stop <= e.byte_length:
@@ -381,8 +381,8 @@ class Reader(Mapping):
         elsewhere (``ndpack.dask`` computes it in parts, in parallel): CHECKSUM unless it is the
         one stored after the payload, BAD_PADDING unless the bytes from there to the next record
         are zero. Without checksums only the padding is checked. The payload is not read."""
+        self._check_open()  # CLOSED before NOT_FOUND, as TypeScript's readers
         e = self.info(name)
-        self._check_open()
         tail = self._read(e.start + e.byte_length, self._record_end(e) - e.start - e.byte_length)
         reference.check_record(e, self.checksum, tail, crc, e.byte_length)
 

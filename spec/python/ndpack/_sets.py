@@ -32,7 +32,7 @@ from ._io import (AtomicFile, FileSource, check_target, fsync_dir, is_url,
                   local_path, open_source, shown_url, with_lock)
 from ._reader import OPEN_OPTIONS, Reader, close_quietly
 from ._safetensors import SafetensorsReader
-from ._writer import FOREIGN_EXTENSIONS, Writer, declared_entries, out_of_order
+from ._writer import FOREIGN_EXTENSIONS, Writer, declared_entries, not_declared, out_of_order
 from .reference import ArrayInfo, NdpackError
 
 INDEX_SUFFIX = ".index.json"
@@ -514,12 +514,15 @@ class SetReader(Mapping):
         return self.reader_of(name).info(name)
 
     def read(self, name: str, **options) -> np.ndarray:
+        self._check_open()  # CLOSED before NOT_FOUND, as TypeScript's readers
         return self.reader_of(name).read(name, **options)
 
     def read_rows(self, name: str, start=None, stop=None, **options) -> np.ndarray:
+        self._check_open()
         return self.reader_of(name).read_rows(name, start, stop, **options)
 
     def map_rows(self, name: str, start=None, stop=None) -> np.ndarray:
+        self._check_open()
         return self.reader_of(name).map_rows(name, start, stop)
 
     def verify(self) -> list[dict]:
@@ -665,9 +668,9 @@ class SetWriter:
             raise NdpackError("CLOSED", "the writer is closed")
         target = self._shard_index.get(name)
         if target is None:
-            raise NdpackError("INVALID_ARGUMENT", f"array {name!r} was not declared", array=name)
+            raise not_declared(name)
         if target < self._shard:
-            raise NdpackError("INVALID_ARGUMENT", f"array {name!r} written after the arrays "
+            raise NdpackError("WRITE_SIZE", f"array {name!r} written after the arrays "
                               "declared after it (arrays are written in declared order)",
                               array=name)
         try:
@@ -752,7 +755,10 @@ class SetWriter:
 
 def save_set(index_path, arrays, *, metadata=None, max_shard_size=DEFAULT_MAX_SHARD_SIZE,
              **file_options) -> None:
-    """Write ``arrays`` (a dict, or ``(name, array)`` pairs) as a sharded set (see SetWriter)."""
+    """Write ``arrays`` (a dict, or ``(name, array)`` pairs) as a sharded set (see SetWriter).
+    The index's folder must exist (IO_ERROR otherwise), where TypeScript's ``saveSet``, which takes
+    the folder and a ``stem``, creates it; the files written are the same bytes (the generation in
+    the shards' names aside). There is no ``codec`` option: shards are stored uncompressed."""
     # np.asarray, not np.ascontiguousarray: that one makes a 0-d array 1-d
     pairs = [(name, reference._as_array(name, a, order="C"))
              for name, a in reference._pairs(arrays)]

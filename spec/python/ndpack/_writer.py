@@ -19,13 +19,15 @@ from .reference import DTYPES, NdpackError
 
 
 def declared_dtype(dtype) -> str:
-    """An ndpack dtype name from a name or anything ``np.dtype`` accepts."""
+    """An ndpack dtype name from a name or anything ``np.dtype`` accepts; anything else (a name
+    of no dtype, a numpy dtype ndpack has not: ``float128``) is UNKNOWN_DTYPE, as TypeScript's
+    ``createWriter`` and ``createSetWriter`` refuse a dtype they do not know."""
     if isinstance(dtype, str) and dtype in DTYPES:
         return dtype
     try:
         return reference._ndpack_dtype(np.dtype(dtype))
-    except TypeError:
-        raise NdpackError("INVALID_ARGUMENT", f"unknown dtype {dtype!r}") from None
+    except (TypeError, NdpackError):
+        raise NdpackError("UNKNOWN_DTYPE", f"unknown dtype {dtype!r}") from None
 
 
 def declared_entries(arrays, byte_order: str) -> list[dict]:
@@ -70,8 +72,14 @@ WRITER_OPTIONS = ("metadata", "alignment", "byte_order", "checksum", "follow_sym
 
 
 def out_of_order(name: str, pending: str) -> NdpackError:
-    return NdpackError("INVALID_ARGUMENT", f"array {name!r} written while {pending!r} is "
-                       "incomplete (arrays are written in declared order)", array=name)
+    """WRITE_SIZE, as TypeScript's writers say when an earlier array is still incomplete."""
+    return NdpackError("WRITE_SIZE", f"array {name!r} written while {pending!r} is "
+                       "incomplete (arrays are written whole, in declared order)", array=name)
+
+
+def not_declared(name: str) -> NdpackError:
+    """NOT_FOUND, as TypeScript's writers say of a name that was not declared."""
+    return NdpackError("NOT_FOUND", f"array {name!r} was not declared", array=name)
 
 
 class Writer:
@@ -87,8 +95,12 @@ class Writer:
     dimension; a 0-d array is written in one piece) to the array being written: arrays are written
     in declared order, each completely. Rows are of the declared dtype (either byte order; for
     bfloat16 and the float8 types, their ml_dtypes dtype or their raw bits, ``uint16``/``uint8``):
-    anything else is INVALID_ARGUMENT, never converted. A declared shape ``save`` would refuse is
-    BAD_SHAPE. Options: ``metadata``, ``alignment``, ``byte_order``, ``checksum``, as for
+    anything else is INVALID_ARGUMENT, never converted. A name that was not declared is NOT_FOUND;
+    another than the array being written (a later one while it is incomplete, an earlier one, which
+    is complete), WRITE_SIZE, as in TypeScript's ``createWriter``. Such a refused ``write`` writes
+    nothing, and the writer takes the next call (leaving a ``with`` block on the error removes the
+    file), where TypeScript's writer is aborted by any error and repeats it to every later call
+    (``SetWriter`` is aborted too). A declared shape ``save`` would refuse is BAD_SHAPE. Options: ``metadata``, ``alignment``, ``byte_order``, ``checksum``, as for
     ``save``; the bytes are those ``save`` writes for the same arrays.
 
     ``file`` is a path (written under a temporary name, fsynced and renamed into place by
@@ -164,6 +176,8 @@ class Writer:
                               array=name)
         e = self._entries[self._current]
         if name != e["name"]:
+            if all(declared["name"] != name for declared in self._entries):
+                raise not_declared(name)
             raise out_of_order(name, e["name"])
         rows = reference._as_array(name, rows)
         check_rows_dtype(name, rows.dtype, e["dtype"])

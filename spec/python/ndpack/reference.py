@@ -119,20 +119,29 @@ Verifying
 array is checked on its own (check 22: its CRC-32 and the padding after it). Like the TypeScript
 ``verify``, it does not decompress (the CRC covers the stored bytes, FORMAT.md section 5): reading
 a compressed array can still fail with ``CODEC_ERROR`` or ``LIMIT_EXCEEDED`` (check 23).
+A bad option (an unknown name, a limit that is not a positive int) or a source that is not a
+file's bytes or path raises INVALID_ARGUMENT, as in TypeScript. The report has no ``checksum``
+key, where TypeScript's has one: a file without CRC-32s (``checksum`` ``"none"``) passes check 22
+on its padding alone; ``load(source).checksum`` tells it.
 
 Errors
 ------
 Every failure caused by the bytes of a file raises ``NdpackError`` whose ``code`` is one of the codes
 of FORMAT.md section 9, reported for the FIRST failing check in that section's order; ``array``
 names the array when there is one. Programming errors (bad options, unwritable values) raise
-``NdpackError("INVALID_ARGUMENT")``, except a shape that readers would refuse (section 9 steps 12
-and 13: a dimension that is not a non-negative integer, more than 2^53-1 bytes even when another
-dimension is 0), which is ``BAD_SHAPE`` as in the TypeScript writer, and a file that readers
-would refuse with their default limits (section 8): metadata nested deeper than ``max_depth`` (64,
-metadata being depth 2) is ``LIMIT_EXCEEDED``, a header longer than ``max_header_bytes`` (100 MiB)
-``HEADER_TOO_LARGE``, more than 64 dimensions ``LIMIT_EXCEEDED``; nothing is written then.
+``NdpackError("INVALID_ARGUMENT")``, except, with the TypeScript writer's codes: an array's
+``dtype`` that is not one of ``DTYPES`` (``UNKNOWN_DTYPE``) or ``codec`` that is not one of
+``CODECS`` (``UNSUPPORTED_CODEC``; a bad file-wide ``codec`` option is INVALID_ARGUMENT), a shape
+that readers would refuse (section 9 steps 12 and 13: a dimension that is not a non-negative
+integer, more than 2^53-1 bytes even when another dimension is 0), which is ``BAD_SHAPE``, and a
+file that readers would refuse with their default limits (section 8): metadata nested deeper than
+``max_depth`` (64, metadata being depth 2) is ``LIMIT_EXCEEDED``, a header longer than
+``max_header_bytes`` (100 MiB) ``HEADER_TOO_LARGE``, more than 64 dimensions ``LIMIT_EXCEEDED``; nothing is written then.
 ``COPY_REQUIRED`` and ``NOT_FOUND`` are described above; ``CLOSED`` is a read after ``close()``.
 An option a function does not take (``verfy=True``) is ``INVALID_ARGUMENT`` naming those it takes.
+A method's keywords are its signature's: ``f.read("w", verfy=True)`` (and a reader's ``read``,
+``read_rows``, ``verify``) is Python's ``TypeError``, where TypeScript, whose options are objects,
+refuses an unknown name in them with INVALID_ARGUMENT.
 Operating-system errors (a missing file...) are raised as the usual ``OSError``.
 
 Strict JSON (FORMAT.md section 2.1) is implemented by a small iterative parser in this module, not
@@ -274,7 +283,8 @@ class _NotFound(NdpackError, KeyError):
 
 class ArrayInfo(NamedTuple):
     """One array entry of a header, validated. ``offset`` is relative to the data section,
-    ``start`` is the absolute position of the stored payload in the file."""
+    ``start`` is the absolute position of the stored payload in the file (TypeScript's
+    ``ArrayInfo.offset`` is this ``start``: the same name, not the same number)."""
 
     name: str
     dtype: str
@@ -1101,6 +1111,8 @@ class NdpackFile(Mapping):
                  **limits):
         if copy not in (None, True, False):
             raise NdpackError("INVALID_ARGUMENT", "copy must be None, True or False")
+        if verify is not True and verify is not False:  # as TypeScript's: 1 or None is no answer
+            raise NdpackError("INVALID_ARGUMENT", f"verify must be True or False, got {verify!r}")
         self._limits = _check_limits(limits)
         self._copy = copy
         self._raw_bits = bool(raw_bits)
@@ -1171,8 +1183,8 @@ class NdpackFile(Mapping):
     def read(self, name: str, *, copy=..., verify: bool = False) -> np.ndarray:
         """The array ``name``. ``copy`` defaults to the file's (see the module documentation);
         ``verify=True`` checks this array's CRC and padding first."""
+        self._check_open()  # CLOSED before NOT_FOUND, as TypeScript's readers
         e = self.info(name)
-        self._check_open()
         copy = self._copy if copy is ... else copy
         if verify:
             self._verify_record(e)
@@ -1321,8 +1333,8 @@ def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
     natural = _ndpack_dtype(src_dt)
     if dtype is None:
         dtype = natural
-    elif dtype not in DTYPES:
-        raise NdpackError("INVALID_ARGUMENT", f"unknown dtype {dtype!r}", array=name)
+    elif not isinstance(dtype, str) or dtype not in DTYPES:  # the TypeScript writer's code
+        raise NdpackError("UNKNOWN_DTYPE", f"array {name!r}: unknown dtype {dtype!r}", array=name)
     size, word = DTYPES[dtype][:2]
     if src_dt.itemsize != size or src_word != word:
         raise NdpackError("INVALID_ARGUMENT", f"array {name!r}: numpy dtype {src_dt} cannot be "
@@ -1333,10 +1345,11 @@ def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
         order = "F" if a.flags.f_contiguous and not a.flags.c_contiguous else "C"
     if order not in ("C", "F"):
         raise NdpackError("INVALID_ARGUMENT", f"order {order!r}", array=name)
+    if codec not in (None, *CODECS):  # the TypeScript writer's code
+        raise NdpackError("UNSUPPORTED_CODEC", f"array {name!r}: unsupported codec {codec!r}",
+                          array=name)
     if codec in (None, "none"):  # as in the TypeScript API: "none" leaves it to the file's option
         codec = opts["codec"]
-    if codec not in CODECS:
-        raise NdpackError("INVALID_ARGUMENT", f"codec {codec!r}", array=name)
     if not src_dt.isnative:
         a = a.astype(src_dt.newbyteorder("="))
     raw = a.tobytes(order=order)  # native byte order

@@ -146,6 +146,19 @@ def test_save_to_a_name_of_249_to_255_bytes_works_not_file_name_too_long(tmp_pat
     assert ndpack.load(tmp_path / wide)["x"].tolist() == [0]
 
 
+@pytest.mark.parametrize("value", [1, "yes", None])
+def test_follow_symlinks_other_than_a_bool_is_INVALID_ARGUMENT_as_in_typescript(tmp_path, value):
+    (tmp_path / "real.ndp").write_bytes(b"x")
+    os.symlink("real.ndp", tmp_path / "link.ndp")
+    for write in (lambda: ndpack.save(tmp_path / "link.ndp", {"a": np.zeros(1)},
+                                      follow_symlinks=value),
+                  lambda: ndpack.Writer(tmp_path / "link.ndp", [], follow_symlinks=value)):
+        with pytest.raises(NdpackError) as info:
+            write()
+        assert info.value.code == "INVALID_ARGUMENT"
+    assert (tmp_path / "real.ndp").read_bytes() == b"x"
+
+
 def test_temporary_names_are_in_the_same_folder_hidden_and_at_most_the_final_names_length():
     from ndpack._io import temporary_name
     for name in ("a.ndp", "n" * 60 + ".ndp", "n" * 251 + ".ndp", "é" * 125 + ".ndp"):
@@ -220,6 +233,25 @@ def test_reading_a_closed_reader_is_CLOSED_and_arrays_read_before_stay_valid(tmp
     assert r.info("a").shape == (10,) and list(r) == ["a"]
 
 
+def test_reading_a_missing_name_after_close_is_CLOSED_as_in_typescript(tmp_path):
+    # TypeScript's readers check that they are open first: read("nope") after close is CLOSED.
+    ndpack.save(tmp_path / "a.ndp", {"a": np.arange(10.0)})
+    np.savez(tmp_path / "a.npz", a=np.arange(10.0))
+    ndpack.save_set(tmp_path / "s.ndp.index.json", {"a": np.arange(10.0)})
+    for path in ("a.ndp", "a.npz", "s.ndp.index.json"):
+        r = ndpack.open(tmp_path / path)
+        r.close()
+        for read in (lambda: r.read("nope"), lambda: r.read_rows("nope", 0, 1)):
+            with pytest.raises(NdpackError) as info:
+                read()
+            assert info.value.code == "CLOSED", path
+    f = ndpack.loads(ndpack.dumps({"w": [1]}))
+    f.close()
+    with pytest.raises(NdpackError) as info:
+        f.read("nope")
+    assert info.value.code == "CLOSED"
+
+
 def test_reading_a_loaded_file_after_close_is_CLOSED_not_ValueError(tmp_path):
     path = tmp_path / "a.ndp"
     ndpack.save(path, {"w": np.arange(3.0)})
@@ -246,6 +278,21 @@ def test_read_rows_of_bounds_other_than_ints_is_INVALID_ARGUMENT(tmp_path, start
     with ndpack.open(path) as r:
         invalid_argument(lambda: r.read_rows("w", start, stop))
         assert r.read_rows("w", np.int64(2), np.int32(4)).shape == (2, 2)
+
+
+@pytest.mark.parametrize("value", [1, 0, None, "yes"])
+def test_verify_other_than_a_bool_is_INVALID_ARGUMENT_as_in_typescript(tmp_path, value):
+    # TypeScript's decode, load and decodeMessages refuse {verify: 1} (booleanOption), as the
+    # Python readers' read(verify=...) does.
+    path = tmp_path / "a.ndp"
+    ndpack.save(path, {"a": np.zeros(3)})
+    for call in (lambda: ndpack.loads(path.read_bytes(), verify=value),
+                 lambda: ndpack.load(path, verify=value),
+                 lambda: reference.load(path, verify=value),
+                 lambda: ndpack.read_messages(io.BytesIO(path.read_bytes()), verify=value)):
+        with pytest.raises(NdpackError) as info:
+            call()
+        assert info.value.code == "INVALID_ARGUMENT"
 
 
 def test_loads_of_something_else_than_bytes_is_INVALID_ARGUMENT():
@@ -413,6 +460,23 @@ def test_dumps_and_save_of_a_shape_readers_refuse_are_BAD_SHAPE_and_write_nothin
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("spec, code", [
+    ({"dtype": "float33"}, "UNKNOWN_DTYPE"),
+    ({"dtype": ["float32"]}, "UNKNOWN_DTYPE"),  # not a TypeError (unhashable)
+    ({"codec": "zstd"}, "UNSUPPORTED_CODEC"),
+])
+def test_dumps_of_an_unknown_dtype_or_codec_for_an_array_has_the_typescript_writers_code(
+        spec, code):
+    # TypeScript's encode({a: {data, dtype: "float33"}}) is UNKNOWN_DTYPE, {codec: "zstd"}
+    # UNSUPPORTED_CODEC (test/errors.test.ts); a bad file-wide codec option stays INVALID_ARGUMENT.
+    with pytest.raises(NdpackError) as info:
+        ndpack.dumps({"a": {"data": np.zeros(3, "f4"), **spec}})
+    assert (info.value.code, info.value.array) == (code, "a")
+    with pytest.raises(NdpackError) as info:
+        ndpack.dumps({"a": np.zeros(3, "f4")}, codec="zstd")
+    assert info.value.code == "INVALID_ARGUMENT"
+
+
 def test_dumps_of_the_largest_shape_readers_accept_reads_back():
     a = np.empty((0, 2**53 - 1), "u1")
     assert ndpack.loads(ndpack.dumps({"a": a})).info("a").shape == (0, 2**53 - 1)
@@ -529,11 +593,26 @@ def test_writer_given_rows_of_another_shape_is_WRITE_SIZE(tmp_path):
     assert info.value.code == "WRITE_SIZE"
 
 
-def test_writer_given_arrays_out_of_order_is_INVALID_ARGUMENT(tmp_path):
-    with pytest.raises(NdpackError) as info:
-        with ndpack.Writer(tmp_path / "w.ndp", [("a", "u1", (1,)), ("b", "u1", (1,))]) as w:
-            w.write("b", np.zeros(1, "u1"))
-    assert info.value.code == "INVALID_ARGUMENT"
+@pytest.mark.parametrize("done, name, code", [
+    ([], "b", "WRITE_SIZE"),  # "a" is incomplete
+    (["a", "b"], "a", "WRITE_SIZE"),  # "a" is complete, "b" being written
+    ([], "zz", "NOT_FOUND"),  # not declared
+])
+def test_writers_given_arrays_out_of_order_or_undeclared_have_typescripts_codes(
+        tmp_path, done, name, code):
+    # TypeScript's createWriter and createSetWriter: WRITE_SIZE when an earlier array is
+    # incomplete or the array has all its bytes, NOT_FOUND for an undeclared name.
+    declared = [("a", "u1", (2,)), ("b", "u1", (2,))]
+    for make in (lambda: ndpack.Writer(tmp_path / "w.ndp", declared),
+                 lambda: ndpack.SetWriter(tmp_path / "s.ndp.index.json", declared,
+                                          max_shard_size=2)):
+        with pytest.raises(NdpackError) as info:
+            with make() as w:
+                for d in done:
+                    w.write(d, np.zeros(2 if d == "a" else 1, "u1"))
+                w.write(name, np.zeros(1, "u1"))
+        assert (info.value.code, info.value.array) == (code, name)
+    assert os.listdir(tmp_path) == []
 
 
 def test_writer_given_another_dtype_is_INVALID_ARGUMENT(tmp_path):
@@ -612,6 +691,17 @@ def test_writer_after_close_is_CLOSED(tmp_path):
     with pytest.raises(NdpackError) as info:
         w.write("a", np.zeros(1, "u1"))
     assert info.value.code == "CLOSED"
+
+
+@pytest.mark.parametrize("dtype", ["float33", "float128", "U4", object])
+def test_writers_declaring_an_unknown_dtype_are_UNKNOWN_DTYPE_as_in_typescript(tmp_path, dtype):
+    # TypeScript's createWriter and createSetWriter: UNKNOWN_DTYPE (test/set-write.test.ts).
+    for declare in (lambda: ndpack.Writer(tmp_path / "a.ndp", [("x", dtype, (1,))]),
+                    lambda: ndpack.SetWriter(tmp_path / "s.ndp.index.json", [("x", dtype, (1,))])):
+        with pytest.raises(NdpackError) as info:
+            declare()
+        assert info.value.code == "UNKNOWN_DTYPE"
+    assert os.listdir(tmp_path) == []
 
 
 def test_writer_declaring_a_name_twice_is_DUPLICATE_NAME_as_in_typescript(tmp_path):

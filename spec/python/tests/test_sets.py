@@ -468,12 +468,12 @@ def test_set_writer_refusals_leave_no_file(tmp_path):
     with pytest.raises(NdpackError) as info:
         with ndpack.SetWriter(tmp_path / "m.ndp.index.json", declared, max_shard_size=4) as w:
             w.write("nope", np.zeros(4, "u1"))
-    assert info.value.code == "INVALID_ARGUMENT"
+    assert info.value.code == "NOT_FOUND"  # as TypeScript's createSetWriter
     with pytest.raises(NdpackError) as info:
         with ndpack.SetWriter(tmp_path / "m.ndp.index.json", declared, max_shard_size=4) as w:
             w.write("b", np.zeros(4, "u1"))
             w.write("a", np.zeros(4, "u1"))  # after b: out of order
-    assert info.value.code == "INVALID_ARGUMENT"
+    assert info.value.code == "WRITE_SIZE"  # as TypeScript's createSetWriter
     assert os.listdir(tmp_path) == []
     w = ndpack.SetWriter(tmp_path / "m.ndp.index.json", declared)
     w.write("a", np.zeros(4, "u1"))
