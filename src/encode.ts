@@ -279,15 +279,40 @@ function dtypeTaking(name: string, dtypeName: unknown, tag: TypedArrayTag): Dtyp
   return dtype;
 }
 
+/** The built-in typed-array types, taken when this module loads (a caller's global of the same name is never called). */
+const TYPED_ARRAY_TYPES: Partial<Record<TypedArrayTag, TypedArrayConstructor>> = { Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array };
+
+const typedArrayPrototype = Object.getPrototypeOf(Int8Array.prototype) as object;
+const builtInGetter = (key: string) => Object.getOwnPropertyDescriptor(typedArrayPrototype, key)!.get as (this: unknown) => never;
+const bufferOf = builtInGetter("buffer") as (this: unknown) => ArrayBuffer;
+const byteOffsetOf = builtInGetter("byteOffset") as (this: unknown) => number;
+const lengthOf = builtInGetter("length") as (this: unknown) => number;
+
+/**
+ * `data` itself when it is a plain typed array of its built-in type, else a plain view of the same
+ * memory made with the built-in getters. The writers read `length`, `byteLength`, `buffer` and
+ * `subarray` of the caller's array more than once and copy it with `TypedArray.prototype.set`
+ * (which takes its true length): a subclass or an own property that says otherwise (a `length`
+ * getter that says 1 of 4 elements) had the header and the payload disagree, a RangeError or a
+ * file with the extra bytes in its padding.
+ */
+function plainView(data: TypedArray, tag: TypedArrayTag): TypedArray {
+  const type = TYPED_ARRAY_TYPES[tag];
+  if (type === undefined) return data;
+  const plain = Object.getPrototypeOf(data) === type.prototype && !Object.hasOwn(data, "length") && !Object.hasOwn(data, "byteLength") && !Object.hasOwn(data, "buffer") && !Object.hasOwn(data, "byteOffset") && !Object.hasOwn(data, "subarray");
+  return plain ? data : new type(bufferOf.call(data), byteOffsetOf.call(data), lengthOf.call(data));
+}
+
 /** {@link prepareArray} without the view of the bytes. */
 function checkArray(name: string, input: ArrayInput): CheckedArray {
   const bare = ArrayBuffer.isView(input);
   const spec = bare ? undefined : (input as ArraySpec | undefined);
-  const data = bare ? input : spec?.data;
-  const tag = typedArrayTag(data);
+  const given = bare ? input : spec?.data;
+  const tag = typedArrayTag(given);
   if (tag === undefined) {
     throw new NdpackError("INVALID_ARGUMENT", `array "${name}": data must be a typed array (Float32Array, Int32Array, ...)`, { array: name, field: "data" });
   }
+  const data = plainView(given as TypedArray, tag);
   const dtypeName = spec?.dtype ?? dtypeOfTag(tag);
   const dtype = dtypeName === lastDtype?.name && tag === lastTag ? lastDtype : dtypeTaking(name, dtypeName, tag);
   const lanes = dtype.itemSize / dtype.wordSize;
@@ -441,8 +466,6 @@ function writePayload(target: Uint8Array, record: PlannedRecord, view: TypedArra
   else target.set(bytesOf(array.data), start);
 }
 
-/** The built-in typed-array types, taken when this module loads (a caller's global of the same name is never called). */
-const TYPED_ARRAY_TYPES: Partial<Record<TypedArrayTag, TypedArrayConstructor>> = { Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array };
 
 /** A view of all of `target` of the typed-array type `tag`, where its start allows one. */
 function viewOfType(target: Uint8Array, tag: TypedArrayTag): TypedArray | undefined {

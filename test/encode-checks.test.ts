@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { decode, encode } from "../src/index.js";
+import { decode, encode, verify } from "../src/index.js";
 import { NdpackError } from "../src/errors.js";
 
 describe("encode: bool bytes other than 0 and 1 (FORMAT.md §3), checked four bytes at a time", () => {
@@ -36,5 +36,40 @@ describe("encode: bool bytes other than 0 and 1 (FORMAT.md §3), checked four by
         expect([...(file.get("b").data as Uint8Array)]).toEqual([...view]);
       }
     }
+  });
+});
+
+describe("encode: typed arrays whose type, length or buffer an own property or a subclass misstates are written as the memory they view", () => {
+  test("a length getter that says 1 of 4 elements, an own length, a byteLength getter: the header and the payload agree and the file verifies", () => {
+    class ShortLength extends Float32Array {
+      override get length(): number {
+        return 1;
+      }
+    }
+    class ShortBytes extends Float32Array {
+      override get byteLength(): number {
+        return 4;
+      }
+    }
+    const ownLength = new Float32Array([1, 2, 3, 4]);
+    Object.defineProperty(ownLength, "length", { value: 1 });
+    for (const a of [new ShortLength([1, 2, 3, 4]), new ShortBytes([1, 2, 3, 4]), ownLength]) {
+      for (const options of [{}, { byteOrder: "big" as const }, { codec: "shuffle+deflate" as const }]) {
+        const bytes = encode({ a, b: new Float32Array(100) }, options);
+        expect(verify(bytes).ok).toBe(true);
+        expect(Array.from(decode(bytes).get("a").data as Float32Array)).toEqual([1, 2, 3, 4]);
+      }
+    }
+  });
+
+  test("a Uint8Array whose Symbol.toStringTag says Float64Array is uint8 (was float64 of 8 times its bytes), a DataView that says Float32Array is INVALID_ARGUMENT", () => {
+    const bytes = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
+    Object.defineProperty(bytes, Symbol.toStringTag, { value: "Float64Array" });
+    const file = decode(encode({ a: bytes }, { byteOrder: "big" }));
+    expect(file.get("a").dtype).toBe("uint8");
+    expect(Array.from(file.get("a").data as Uint8Array)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    const view = new DataView(new ArrayBuffer(8));
+    Object.defineProperty(view, Symbol.toStringTag, { value: "Float32Array" });
+    expect(() => encode({ a: view as unknown as Float32Array })).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
   });
 });
