@@ -303,6 +303,23 @@ function plainView(data: TypedArray, tag: TypedArrayTag): TypedArray {
   return plain ? data : new type(bufferOf.call(data), byteOffsetOf.call(data), lengthOf.call(data));
 }
 
+/**
+ * True when `buffer` was detached (transferred to a worker, structuredClone's `transfer`): its
+ * arrays read as empty, but copying from one or viewing it throws a TypeError. Asked only of empty
+ * arrays; `detached` is missing before Node 22.
+ */
+function isDetached(buffer: ArrayBufferLike): boolean {
+  if (buffer.byteLength !== 0) return false;
+  const detached = (buffer as { detached?: unknown }).detached;
+  if (typeof detached === "boolean") return detached;
+  try {
+    new Uint8Array(buffer, 0, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /** {@link prepareArray} without the view of the bytes. */
 function checkArray(name: string, input: ArrayInput): CheckedArray {
   const bare = ArrayBuffer.isView(input);
@@ -311,6 +328,9 @@ function checkArray(name: string, input: ArrayInput): CheckedArray {
   const tag = typedArrayTag(given);
   if (tag === undefined) {
     throw new NdpackError("INVALID_ARGUMENT", `array "${name}": data must be a typed array (Float32Array, Int32Array, ...)`, { array: name, field: "data" });
+  }
+  if (lengthOf.call(given) === 0 && isDetached(bufferOf.call(given))) {
+    throw new NdpackError("INVALID_ARGUMENT", `array "${name}": its buffer was detached (transferred?)`, { array: name, field: "data" });
   }
   const data = plainView(given as TypedArray, tag);
   const dtypeName = spec?.dtype ?? dtypeOfTag(tag);

@@ -73,3 +73,15 @@ describe("encode: typed arrays whose type, length or buffer an own property or a
     expect(() => encode({ a: view as unknown as Float32Array })).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
   });
 });
+
+describe("encode: an array whose buffer was detached", () => {
+  test("is INVALID_ARGUMENT naming it, with or without a shape (was a TypeError from the copy)", () => {
+    for (const input of [() => new Float32Array(4), () => new Uint8Array(4), () => new Float32Array(0)]) {
+      const data = input();
+      structuredClone(data.buffer, { transfer: [data.buffer] });
+      for (const array of [data, { data, shape: [4] }]) {
+        expect(() => encode({ ok: new Uint8Array(1), a: array })).toThrow(expect.objectContaining({ name: "NdpackError", code: "INVALID_ARGUMENT", array: "a" }));
+      }
+    }
+  });
+});
