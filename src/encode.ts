@@ -139,8 +139,18 @@ function inputKind(arrays: ArraysInput): "map" | "pairs" | "record" {
 export function entriesOf(arrays: ArraysInput): Iterable<readonly [string, ArrayInput]> {
   const kind = inputKind(arrays);
   if (kind === "map") return (arrays as ReadonlyMap<string, ArrayInput>).entries();
-  if (kind === "pairs") return arrays as Iterable<readonly [string, ArrayInput]>;
+  if (kind === "pairs") return checkedPairs(arrays as Iterable<readonly [string, ArrayInput]>);
   return Object.entries(arrays as Record<string, ArrayInput>);
+}
+
+/** The items of a list of pairs, each checked to be one: `[1, 2]` or `[null]` was a TypeError from destructuring it. */
+function* checkedPairs(pairs: Iterable<readonly [string, ArrayInput]>): Generator<readonly [string, ArrayInput], void, undefined> {
+  let index = 0;
+  for (const pair of pairs) {
+    if (!Array.isArray(pair)) throw new NdpackError("INVALID_ARGUMENT", `arrays[${index}] must be a [name, array] pair, got ${shown(pair)}`, { field: "arrays" });
+    yield pair;
+    index++;
+  }
 }
 
 /**

@@ -292,3 +292,13 @@ test("a signal like AbortSignal without throwIfAborted (a polyfill) is taken: re
     dir.remove();
   }
 });
+
+describe("a list of pairs whose items are not [name, array] pairs", () => {
+  test("is INVALID_ARGUMENT in every writer of a list (was a TypeError from destructuring the item)", async () => {
+    for (const items of [[1, 2], [null], [undefined]]) {
+      await failure(() => encode(items as never), "INVALID_ARGUMENT");
+      await failure(() => toNpz(items as never), "INVALID_ARGUMENT");
+      await failure(() => saveSet(dir.file("pairs-set"), items as never), "INVALID_ARGUMENT");
+    }
+  });
+});
