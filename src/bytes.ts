@@ -12,6 +12,23 @@ export function bytesOf(view: ArrayBufferView): Uint8Array {
 }
 
 /**
+ * True when `buffer` was detached (transferred to a worker, structuredClone's `transfer`): its
+ * arrays read as empty, but copying from one or viewing it throws a TypeError. `detached` is
+ * missing before Node 22.
+ */
+export function isDetached(buffer: ArrayBufferLike): boolean {
+  if (buffer.byteLength !== 0) return false;
+  const detached = (buffer as { detached?: unknown }).detached;
+  if (typeof detached === "boolean") return detached;
+  try {
+    new Uint8Array(buffer, 0, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/**
  * Copies `source` into `target` at `at`, reversing the bytes of every `wordSize`-byte word: the
  * conversion between little- and big-endian storage. `source.length` is a multiple of `wordSize`.
  */

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { bytesOf, copySwapped, utf8Length } from "./bytes.js";
+import { bytesOf, copySwapped, isDetached, utf8Length } from "./bytes.js";
 import { compressPayload, DEFAULT_COMPRESSION_LEVEL } from "./compress.js";
 import { crc32, crc32Within } from "./crc32.js";
 import { DTYPES, dtypeOfTag, isDtype, typedArrayTag, unknownDtypeError, type Dtype, type DtypeInfo, type TypedArray, type TypedArrayConstructor, type TypedArrayTag } from "./dtypes.js";
@@ -311,23 +311,6 @@ function plainView(data: TypedArray, tag: TypedArrayTag): TypedArray {
   if (type === undefined) return data;
   const plain = Object.getPrototypeOf(data) === type.prototype && !Object.hasOwn(data, "length") && !Object.hasOwn(data, "byteLength") && !Object.hasOwn(data, "buffer") && !Object.hasOwn(data, "byteOffset") && !Object.hasOwn(data, "subarray");
   return plain ? data : new type(bufferOf.call(data), byteOffsetOf.call(data), lengthOf.call(data));
-}
-
-/**
- * True when `buffer` was detached (transferred to a worker, structuredClone's `transfer`): its
- * arrays read as empty, but copying from one or viewing it throws a TypeError. Asked only of empty
- * arrays; `detached` is missing before Node 22.
- */
-function isDetached(buffer: ArrayBufferLike): boolean {
-  if (buffer.byteLength !== 0) return false;
-  const detached = (buffer as { detached?: unknown }).detached;
-  if (typeof detached === "boolean") return detached;
-  try {
-    new Uint8Array(buffer, 0, 0);
-    return false;
-  } catch {
-    return true;
-  }
 }
 
 /** {@link prepareArray} without the view of the bytes. */

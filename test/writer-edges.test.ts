@@ -172,3 +172,13 @@ describe("output paths are resolved as the operating system resolves them", () =
     expect(readdirSync(dir.path).filter((name) => name.includes("n".repeat(100)))).toEqual([`${"n".repeat(246)}.ndp`]);
   });
 });
+
+describe("createWriter: a chunk whose buffer was detached (transferred)", () => {
+  test.each(["a typed array", "a DataView"])("is INVALID_ARGUMENT: %s (was a TypeError)", async (kind) => {
+    const writer = await createWriter(dir.file("detached-chunk.ndp"), [{ name: "a", dtype: "float32", shape: [2] }]);
+    const chunk = kind === "a DataView" ? new DataView(new ArrayBuffer(8)) : new Float32Array(2);
+    structuredClone(chunk.buffer, { transfer: [chunk.buffer as ArrayBuffer] });
+    await failure(() => writer.write("a", chunk), "INVALID_ARGUMENT");
+    await writer.abort();
+  });
+});

@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { isDetached } from "../bytes.js";
 import { typedArrayTag } from "../dtypes.js";
 import { checkElementBytes, type EncodeOptions } from "../encode.js";
 import { booleanOption, checkOptionNames, NdpackError, notFoundError } from "../errors.js";
@@ -355,6 +356,9 @@ class Writer implements NdpackWriter {
   #bytesOf(name: string, array: DeclaredArray, chunk: unknown): Uint8Array {
     if (!ArrayBuffer.isView(chunk)) {
       throw new NdpackError("INVALID_ARGUMENT", `write("${name}"): chunk must be a typed array, a Uint8Array of raw bytes or a DataView`, { array: name, field: "chunk" });
+    }
+    if (isDetached(chunk.buffer)) {
+      throw new NdpackError("INVALID_ARGUMENT", `write("${name}"): the chunk's buffer was detached (transferred?)`, { array: name, field: "chunk" });
     }
     const tag = typedArrayTag(chunk);
     if (tag !== undefined && tag !== "Uint8Array" && !array.dtype.accepts.includes(tag)) {
