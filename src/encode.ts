@@ -98,6 +98,8 @@ export interface PreparedArray {
   readonly order: Order;
   /** The caller's bytes, in this machine's byte order. */
   readonly source: Uint8Array;
+  /** The caller's typed array (a plain view of it), of which `source` is the bytes. */
+  readonly data: ArrayBufferView;
 }
 
 /** One record of the data section, as the plan will write it: its header entry (§2.2) and how to write its payload. */
@@ -270,7 +272,7 @@ function firstNonBoolByte(bytes: Uint8Array): number {
 /** Checks one array and resolves its defaults. */
 export function prepareArray(name: string, input: ArrayInput): PreparedArray {
   const { dtype, shape, order, data } = checkArray(name, input);
-  return { name, dtype, shape, order, source: bytesOf(data) };
+  return { name, dtype, shape, order, source: bytesOf(data), data };
 }
 
 /** The dtype and data type of the last array checked: the next one is most often the same pair. */

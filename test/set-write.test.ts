@@ -64,6 +64,20 @@ describe("saveSet", () => {
     expectSet(small, arrays(), [["a"], ["b"], ["c", "empty"], ["d"], ["e"]]);
   });
 
+  test("each array is read once: a spec whose data getter gives another array each time is written as the one checked and counted (the shard held the second, total_size counted the first)", async () => {
+    const folder = freshFolder();
+    let reads = 0;
+    const spec = {
+      get data() {
+        return reads++ === 0 ? new Float32Array([1]) : new Float32Array(1000);
+      },
+    };
+    await saveSet(folder, { a: spec, b: new Float32Array([2, 3]) }, { maxShardBytes: 8 });
+    const set = loadSet(join(folder, "model.ndp.index.json"));
+    expect(Array.from(set.arrays.get("a")!.data as Float32Array)).toEqual([1]);
+    expect(reads).toBe(1);
+  });
+
   test("a set of no arrays is an index alone", async () => {
     const folder = freshFolder();
     await saveSet(folder, {}, { metadata: { note: "none" } });

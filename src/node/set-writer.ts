@@ -236,11 +236,17 @@ export class SetFiles {
   }
 }
 
-/** The declaration of an array given in memory, as `createWriter` takes it (the array's data and shape are checked here). */
-function declaration(name: string, input: ArrayInput): WriterEntry {
+/**
+ * The declaration of an array given in memory, as `createWriter` takes it (the array's data and
+ * shape are checked here), and the array as its shard is to be written: from this one reading of
+ * the caller's input (a spec whose getters answer differently each time had its shard hold other
+ * arrays than the index counted, and than were checked).
+ */
+function declaration(name: unknown, input: ArrayInput): { entry: WriterEntry; spec: ArraySpec } {
   const array = prepareArray(String(name), input);
   const codec = ArrayBuffer.isView(input) ? undefined : (input as ArraySpec).codec;
-  return { name, dtype: array.dtype.name, shape: array.shape, order: array.order, ...(codec === undefined ? {} : { codec }) };
+  const fields = { dtype: array.dtype.name, shape: array.shape, order: array.order, ...(codec === undefined ? {} : { codec }) };
+  return { entry: { name: name as string, ...fields }, spec: { data: array.data, ...fields } };
 }
 
 /**
@@ -270,7 +276,8 @@ export async function saveSet(folder: PathLike, arrays: ArraysInput, options: Sa
   const maxShardBytes = checkMaxShardBytes(options.maxShardBytes);
   const { metadata, maxShardBytes: _max, stem, ...shardOptions } = options;
   // Every argument is checked, across the whole set (names unique across shards), before any file is touched.
-  const declared = declareArrays(pairs.map(([name, input]) => declaration(name, input)), shardOptions).arrays;
+  const declarations = pairs.map(([name, input]) => declaration(name, input));
+  const declared = declareArrays(declarations.map((d) => d.entry), shardOptions).arrays;
   writeSetIndex([], metadata);
   const sizes = declared.map((array) => array.nbytes);
   const groups = planShards(sizes, maxShardBytes);
@@ -278,7 +285,7 @@ export async function saveSet(folder: PathLike, arrays: ArraysInput, options: Sa
   try {
     for (const [i, group] of groups.entries()) {
       // Durability comes with the commit, for every shard at once.
-      await save(files.shardPath(i + 1, groups.length), group.map((index) => pairs[index]!), { ...shardOptions, fsync: false });
+      await save(files.shardPath(i + 1, groups.length), group.map((index) => [declared[index]!.name, declarations[index]!.spec] as const), { ...shardOptions, fsync: false });
       await files.added(i + 1, groups.length, group.map((index) => declared[index]!.name), group.map((index) => sizes[index]!));
     }
     return await files.commit(metadata);
