@@ -172,6 +172,14 @@ function forEachInput(arrays: ArraysInput, visit: (name: string, input: ArrayInp
   for (const [name, input] of entriesOf(arrays)) visit(checkName(name, seen), input);
 }
 
+/**
+ * A given name as error messages name the array before it is checked: itself when a string, else
+ * as `shown` prints it (`String` throws for an object without a prototype or whose toString throws).
+ */
+export function nameLabel(name: unknown): string {
+  return typeof name === "string" ? name : shown(name);
+}
+
 /** Checks an array name; `seen` holds the names so far when the input can repeat one (a list of pairs; object keys and Map keys cannot). */
 function checkName(name: unknown, seen: Set<string> | undefined): string {
   if (name === "") {

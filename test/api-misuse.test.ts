@@ -293,6 +293,23 @@ test("a signal like AbortSignal without throwIfAborted (a polyfill) is taken: re
   }
 });
 
+describe("array names that String() cannot convert (no prototype, a toString that throws)", () => {
+  test("saveSet and createWriter: INVALID_ARGUMENT (was a TypeError, or the toString's own error)", async () => {
+    const names = [
+      Object.create(null),
+      {
+        toString() {
+          throw new Error("toString");
+        },
+      },
+    ];
+    for (const name of names) {
+      await failure(() => saveSet(dir.file("unprintable-name-set"), [[name, new Float32Array(1)]] as never), "INVALID_ARGUMENT");
+      await failure(() => createWriter(dir.file("unprintable-name.ndp"), [{ name, dtype: "float32", shape: [1] }]), "INVALID_ARGUMENT");
+    }
+  });
+});
+
 describe("a list of pairs whose items are not [name, array] pairs", () => {
   test("is INVALID_ARGUMENT in every writer of a list (was a TypeError from destructuring the item)", async () => {
     for (const items of [[1, 2], [null], [undefined]]) {

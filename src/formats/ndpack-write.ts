@@ -16,7 +16,7 @@
  * @module
  */
 import { DTYPES, isDtype, unknownDtypeError, type Dtype, type DtypeInfo } from "../dtypes.js";
-import { checkShape, ENCODE_OPTIONS, layoutHead, planEncoding, resolveEncodeOptions, type ArraySpec, type EncodeOptions } from "../encode.js";
+import { checkShape, ENCODE_OPTIONS, layoutHead, nameLabel, planEncoding, resolveEncodeOptions, type ArraySpec, type EncodeOptions } from "../encode.js";
 import { checkOptionNames, NdpackError, oneOf, shown } from "../errors.js";
 import { CODECS, MAX_ALIGNMENT, type ByteOrder, type Checksum, type Codec, type Order } from "../format.js";
 import { elementCount } from "../header.js";
@@ -72,7 +72,7 @@ export function declareArrays(entries: readonly WriterEntry[], options: EncodeOp
   const fileCodec = resolved.fileCodec;
   const details = entries.map((entry: WriterEntry, index) => {
     if (entry === null || typeof entry !== "object") throw new NdpackError("INVALID_ARGUMENT", `entries[${index}] must be an object { name, dtype, shape }`, { field: `entries[${index}]` });
-    const name = String(entry.name);
+    const name = nameLabel(entry.name);
     if (!isDtype(entry.dtype)) throw unknownDtypeError(entry.dtype, name);
     const dtype = DTYPES[entry.dtype];
     const shape = checkShape(name, entry.shape, dtype);

@@ -21,7 +21,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open as openHandle, readdir, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "../crc32.js";
-import { entriesOf, prepareArray, type ArrayInput, type ArraysInput, type ArraySpec } from "../encode.js";
+import { entriesOf, nameLabel, prepareArray, type ArrayInput, type ArraysInput, type ArraySpec } from "../encode.js";
 import { checkOptionNames, NdpackError, shown } from "../errors.js";
 import {
   checkStem,
@@ -243,7 +243,8 @@ export class SetFiles {
  * arrays than the index counted, and than were checked).
  */
 function declaration(name: unknown, input: ArrayInput): { entry: WriterEntry; spec: ArraySpec } {
-  const array = prepareArray(String(name), input);
+  // The name only labels errors here; declareArrays checks it.
+  const array = prepareArray(nameLabel(name), input);
   const codec = ArrayBuffer.isView(input) ? undefined : (input as ArraySpec).codec;
   const fields = { dtype: array.dtype.name, shape: array.shape, order: array.order, ...(codec === undefined ? {} : { codec }) };
   return { entry: { name: name as string, ...fields }, spec: { data: array.data, ...fields } };
