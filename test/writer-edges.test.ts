@@ -163,6 +163,16 @@ describe("output paths are resolved as the operating system resolves them", () =
     }
   });
 
+  test("a path or file: URL holding U+0000 is INVALID_ARGUMENT in readers and writers (was IO_ERROR from Node's TypeError)", async () => {
+    const { save, saveSet } = await import("../src/node/index.js");
+    for (const path of [`${dir.path}/a\0b.ndp`, new URL(`file://${dir.path}/a%00b.ndp`)]) {
+      await failure(() => save(path, { a: new Uint8Array(1) }), "INVALID_ARGUMENT");
+      await failure(() => load(path), "INVALID_ARGUMENT");
+      await failure(() => createWriter(path, [{ name: "a", dtype: "uint8", shape: [1] }]), "INVALID_ARGUMENT");
+      await failure(() => saveSet(path, { a: new Uint8Array(1) }), "INVALID_ARGUMENT");
+    }
+  });
+
   test("createWriter with shuffle+deflate to a 250-byte file name: its scratch file's name fits too (it was ENAMETOOLONG)", async () => {
     const path = dir.file(`${"n".repeat(246)}.ndp`);
     const writer = await createWriter(path, [{ name: "a", dtype: "float32", shape: [1024], codec: "shuffle+deflate" }]);
