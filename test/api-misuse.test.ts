@@ -156,6 +156,11 @@ describe("boolean and enumerated options take their values only (verify: 0 must 
     await failure(() => fromNdpack(bytes, "npy"), "CHECKSUM");
   });
 
+  test.each([0, 1, "false", "yes", null])("toNpz compress and forceZip64: %s is INVALID_ARGUMENT (the string \"false\" deflated every member)", async (value) => {
+    await failure(() => toNpz({ a: new Float32Array(2) }, { compress: value as never }), "INVALID_ARGUMENT");
+    await failure(() => toNpz({ a: new Float32Array(2) }, { forceZip64: value as never }), "INVALID_ARGUMENT");
+  });
+
   test("copy: null is INVALID_ARGUMENT, not the default", async () => {
     await failure(() => decode(encode({ a: new Float32Array(2) }), { copy: null as never }), "INVALID_ARGUMENT");
   });
