@@ -178,6 +178,22 @@ describe("createSetWriter", () => {
     set.index.shards.forEach((shard, i) => expectBytes(readFileSync(join(folder, shard.name)), readFileSync(join(reference, expected.shards[i]!))));
   });
 
+  test("each declaration is read once: a shape getter that says [2], then [1000], declares the shard's writer [2] too (it was WRITE_SIZE at close)", async () => {
+    const folder = freshFolder();
+    let reads = 0;
+    const entry = {
+      name: "a",
+      dtype: "float32",
+      get shape() {
+        return reads++ === 0 ? [2] : [1000];
+      },
+    } as WriterEntry;
+    const writer = await createSetWriter(folder, [entry]);
+    await writer.write("a", new Float32Array([1, 2]));
+    await writer.close();
+    expect(Array.from(loadSet(join(folder, "model.ndp.index.json")).arrays.get("a")!.data as Float32Array)).toEqual([1, 2]);
+  });
+
   test("calls issued without waiting are queued in order", async () => {
     const folder = freshFolder();
     const writer = await createSetWriter(folder, entries(), { maxShardBytes: 100 });

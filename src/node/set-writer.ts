@@ -450,8 +450,12 @@ export async function createSetWriter(folder: PathLike, entries: readonly Writer
   const maxShardBytes = checkMaxShardBytes(options.maxShardBytes);
   const { metadata, maxShardBytes: _max, stem, ...shardOptions } = options;
   // Every declaration and option is checked, across the whole set, before any file is touched.
-  const nbytes = declareArrays(entries, shardOptions).arrays.map((array) => array.nbytes);
+  const arrays = declareArrays(entries, shardOptions).arrays;
+  // The shards' writers are declared from this one reading of the entries: a getter that answered
+  // differently later had a shard's writer disagree with the set's names and sizes.
+  const checked = arrays.map((array): WriterEntry => ({ name: array.name, dtype: array.dtype.name, shape: array.shape, order: array.order, codec: array.codec }));
+  const nbytes = arrays.map((array) => array.nbytes);
   writeSetIndex([], metadata);
   const files = await SetFiles.begin(folder, stem, "ndpack", options.fsync ?? true);
-  return new ShardedWriter(entries, nbytes, planShards(nbytes, maxShardBytes), files, shardOptions, metadata);
+  return new ShardedWriter(checked, nbytes, planShards(nbytes, maxShardBytes), files, shardOptions, metadata);
 }
