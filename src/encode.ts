@@ -589,15 +589,17 @@ export function* planSegments(plan: EncodePlan, chunkBytes = 1 << 20): Generator
     if (record.stored === undefined && data.byteLength !== record.byteLength) {
       throw new NdpackError("INVALID_ARGUMENT", `array "${record.array.name}" is ${data.byteLength} bytes now, ${record.byteLength} when the stream began: its buffer was detached (transferred?) before the stream reached it`, { array: record.array.name, expected: record.byteLength, actual: data.byteLength });
     }
-    const source = bytesOf(data);
     // Each piece is handed out before its CRC is computed, so that a consumer that starts writing
     // a piece and then asks for the next one overlaps its I/O with the checksum.
     if (record.stored || !record.swap) {
-      const payload = record.stored ?? source;
+      // A compressed payload's bytes were taken when planning: the caller's array is not read again
+      // (viewing it threw a TypeError when its buffer had been detached since).
+      const payload = record.stored ?? bytesOf(data);
       if (payload.length > 0) yield payload;
       if (plan.checksumSize > 0) crc = crc32(payload);
     } else {
       // Whole elements a piece: a word cut in two would be swapped as two shorter ones.
+      const source = bytesOf(data);
       const step = Math.max(dtype.wordSize, chunkBytes - (chunkBytes % dtype.wordSize));
       for (let at = 0; at < source.length; at += step) {
         const piece = source.subarray(at, Math.min(at + step, source.length));

@@ -5,7 +5,7 @@
  * bytes as `encode`, a file, no file left behind, an error code).
  */
 import { createServer, get, type IncomingMessage } from "node:http";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { PassThrough } from "node:stream";
 import { afterAll, describe, expect, test } from "vitest";
 import { decode, encode } from "../src/index.js";
@@ -190,5 +190,19 @@ describe("createWriter: a chunk whose buffer was detached (transferred)", () => 
     structuredClone(chunk.buffer, { transfer: [chunk.buffer as ArrayBuffer] });
     await failure(() => writer.write("a", chunk), "INVALID_ARGUMENT");
     await writer.abort();
+  });
+});
+
+describe("save: a compressed array's bytes are taken when planning", () => {
+  test("a transfer of its buffer while the file is written changes nothing: the file is encode's (was IO_ERROR wrapping a TypeError)", async () => {
+    const { save } = await import("../src/node/index.js");
+    const a = new Float32Array(1 << 20).fill(1);
+    const b = new Float32Array(1 << 20).fill(2);
+    const expected = encode({ a, b }, { codec: "deflate" });
+    const path = dir.file("transferred-compressed.ndp");
+    const saved = save(path, { a, b }, { codec: "deflate" });
+    structuredClone(b.buffer, { transfer: [b.buffer] });
+    await saved;
+    expectBytes(new Uint8Array(readFileSync(path)), expected);
   });
 });
