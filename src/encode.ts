@@ -687,6 +687,8 @@ export function encodedSize(arrays: ArraysInput, options: EncodeOptions = {}): n
  */
 export function encodeInto(target: Uint8Array, arrays: ArraysInput, options: EncodeOptions = {}): number {
   if (!(target instanceof Uint8Array)) throw new NdpackError("INVALID_ARGUMENT", "target must be a Uint8Array", { field: "target" });
+  // Its memory as it is: a length getter or own property that says more was a RangeError mid-write.
+  target = plainView(target, "Uint8Array") as Uint8Array;
   checkOptionNames(options, ENCODE_OPTIONS, "encodeInto");
   const plan = planEncoding(arrays, options);
   if (target.length < plan.totalLength) {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { decode, encode, verify } from "../src/index.js";
+import { decode, encode, encodeInto, verify } from "../src/index.js";
 import { NdpackError } from "../src/errors.js";
 
 describe("encode: bool bytes other than 0 and 1 (FORMAT.md §3), checked four bytes at a time", () => {
@@ -71,6 +71,21 @@ describe("encode: typed arrays whose type, length or buffer an own property or a
     const view = new DataView(new ArrayBuffer(8));
     Object.defineProperty(view, Symbol.toStringTag, { value: "Float32Array" });
     expect(() => encode({ a: view as unknown as Float32Array })).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+  });
+});
+
+describe("encodeInto: a target whose length an own property or a subclass overstates", () => {
+  test("is measured by its memory: INVALID_ARGUMENT when that is too short (was a RangeError mid-write)", () => {
+    class Long extends Uint8Array {
+      override get length(): number {
+        return 1 << 20;
+      }
+    }
+    const own = new Uint8Array(10);
+    Object.defineProperty(own, "length", { value: 1 << 20 });
+    for (const target of [own, new Long(10)]) {
+      expect(() => encodeInto(target, { a: new Float32Array(3) })).toThrow(expect.objectContaining({ name: "NdpackError", code: "INVALID_ARGUMENT", field: "target" }));
+    }
   });
 });
 
