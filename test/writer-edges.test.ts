@@ -193,6 +193,25 @@ describe("createWriter: a chunk whose buffer was detached (transferred)", () => 
   });
 });
 
+describe("createWriter: a chunk whose byteLength a subclass or an own property overstates", () => {
+  test("is written as the memory it views, a typed array or a DataView (was a RangeError)", async () => {
+    class Long extends Float32Array {
+      override get byteLength(): number {
+        return 1 << 20;
+      }
+    }
+    const view = new DataView(Float32Array.of(1, 2).buffer);
+    Object.defineProperty(view, "byteLength", { value: 1 << 20 });
+    for (const chunk of [Long.of(1, 2), view]) {
+      const path = dir.file("long-chunk.ndp");
+      const writer = await createWriter(path, [{ name: "a", dtype: "float32", shape: [2] }]);
+      await writer.write("a", chunk);
+      await writer.close();
+      expect(Array.from((await load(path)).get("a").data as Float32Array)).toEqual([1, 2]);
+    }
+  });
+});
+
 describe("save: a compressed array's bytes are taken when planning", () => {
   test("a transfer of its buffer while the file is written changes nothing: the file is encode's (was IO_ERROR wrapping a TypeError)", async () => {
     const { save } = await import("../src/node/index.js");
