@@ -230,10 +230,15 @@ export function isDtype(name: unknown): name is Dtype {
   return typeof name === "string" && Object.prototype.hasOwnProperty.call(DTYPES, name);
 }
 
+/** The `[Symbol.toStringTag]` getter of %TypedArray%.prototype, taken when this module loads. */
+const typedArrayTypeName = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Int8Array.prototype), Symbol.toStringTag)!.get as (this: unknown) => string | undefined;
+
 /** The typed-array tag of `value`, or `undefined` when it is not a typed array (DataView included). */
 export function typedArrayTag(value: unknown): TypedArrayTag | undefined {
-  if (!ArrayBuffer.isView(value)) return undefined;
-  const tag = (value as { [Symbol.toStringTag]?: string })[Symbol.toStringTag];
+  // The built-in getter reads the array's own type (undefined for anything else, a DataView
+  // included): `value[Symbol.toStringTag]` can be an own property or a subclass's getter, and a
+  // Uint8Array that says "Float64Array" was written as float64 of 8x its bytes.
+  const tag = typedArrayTypeName.call(value);
   return tag !== undefined && Object.prototype.hasOwnProperty.call(DTYPE_OF_TAG, tag) ? (tag as TypedArrayTag) : undefined;
 }
 

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { bytesOf, copySwapped, utf8Length } from "./bytes.js";
+import { bytesOf, copySwapped, isDetached, utf8Length } from "./bytes.js";
 import { compressPayload, DEFAULT_COMPRESSION_LEVEL } from "./compress.js";
 import { crc32, crc32Within } from "./crc32.js";
 import { DTYPES, dtypeOfTag, isDtype, typedArrayTag, unknownDtypeError, type Dtype, type DtypeInfo, type TypedArray, type TypedArrayConstructor, type TypedArrayTag } from "./dtypes.js";
@@ -104,6 +104,8 @@ export interface PreparedArray {
   readonly order: Order;
   /** The caller's bytes, in this machine's byte order. */
   readonly source: Uint8Array;
+  /** The caller's typed array (a plain view of it), of which `source` is the bytes. */
+  readonly data: ArrayBufferView;
 }
 
 /** One record of the data section, as the plan will write it: its header entry (§2.2) and how to write its payload. */
@@ -145,8 +147,18 @@ function inputKind(arrays: ArraysInput): "map" | "pairs" | "record" {
 export function entriesOf(arrays: ArraysInput): Iterable<readonly [string, ArrayInput]> {
   const kind = inputKind(arrays);
   if (kind === "map") return (arrays as ReadonlyMap<string, ArrayInput>).entries();
-  if (kind === "pairs") return arrays as Iterable<readonly [string, ArrayInput]>;
+  if (kind === "pairs") return checkedPairs(arrays as Iterable<readonly [string, ArrayInput]>);
   return Object.entries(arrays as Record<string, ArrayInput>);
+}
+
+/** The items of a list of pairs, each checked to be one: `[1, 2]` or `[null]` was a TypeError from destructuring it. */
+function* checkedPairs(pairs: Iterable<readonly [string, ArrayInput]>): Generator<readonly [string, ArrayInput], void, undefined> {
+  let index = 0;
+  for (const pair of pairs) {
+    if (!Array.isArray(pair)) throw new NdpackError("INVALID_ARGUMENT", `arrays[${index}] must be a [name, array] pair, got ${shown(pair)}`, { field: "arrays" });
+    yield pair;
+    index++;
+  }
 }
 
 /**
@@ -164,6 +176,14 @@ function forEachInput(arrays: ArraysInput, visit: (name: string, input: ArrayInp
   // Only a list of pairs can repeat a name: object and Map keys are unique.
   const seen = kind === "pairs" ? new Set<string>() : undefined;
   for (const [name, input] of entriesOf(arrays)) visit(checkName(name, seen), input);
+}
+
+/**
+ * A given name as error messages name the array before it is checked: itself when a string, else
+ * as `shown` prints it (`String` throws for an object without a prototype or whose toString throws).
+ */
+export function nameLabel(name: unknown): string {
+  return typeof name === "string" ? name : shown(name);
 }
 
 /** Checks an array name; `seen` holds the names so far when the input can repeat one (a list of pairs; object keys and Map keys cannot). */
@@ -266,7 +286,7 @@ function firstNonBoolByte(bytes: Uint8Array): number {
 /** Checks one array and resolves its defaults. */
 export function prepareArray(name: string, input: ArrayInput): PreparedArray {
   const { dtype, shape, order, data } = checkArray(name, input);
-  return { name, dtype, shape, order, source: bytesOf(data) };
+  return { name, dtype, shape, order, source: bytesOf(data), data };
 }
 
 /** The dtype and data type of the last array checked: the next one is most often the same pair. */
@@ -285,15 +305,43 @@ function dtypeTaking(name: string, dtypeName: unknown, tag: TypedArrayTag): Dtyp
   return dtype;
 }
 
+/** The built-in typed-array types, taken when this module loads (a caller's global of the same name is never called). */
+const TYPED_ARRAY_TYPES: Partial<Record<TypedArrayTag, TypedArrayConstructor>> = { Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array };
+
+const typedArrayPrototype = Object.getPrototypeOf(Int8Array.prototype) as object;
+const builtInGetter = (key: string) => Object.getOwnPropertyDescriptor(typedArrayPrototype, key)!.get as (this: unknown) => never;
+const bufferOf = builtInGetter("buffer") as (this: unknown) => ArrayBuffer;
+const byteOffsetOf = builtInGetter("byteOffset") as (this: unknown) => number;
+const lengthOf = builtInGetter("length") as (this: unknown) => number;
+
+/**
+ * `data` itself when it is a plain typed array of its built-in type, else a plain view of the same
+ * memory made with the built-in getters. The writers read `length`, `byteLength`, `buffer` and
+ * `subarray` of the caller's array more than once and copy it with `TypedArray.prototype.set`
+ * (which takes its true length): a subclass or an own property that says otherwise (a `length`
+ * getter that says 1 of 4 elements) had the header and the payload disagree, a RangeError or a
+ * file with the extra bytes in its padding.
+ */
+function plainView(data: TypedArray, tag: TypedArrayTag): TypedArray {
+  const type = TYPED_ARRAY_TYPES[tag];
+  if (type === undefined) return data;
+  const plain = Object.getPrototypeOf(data) === type.prototype && !Object.hasOwn(data, "length") && !Object.hasOwn(data, "byteLength") && !Object.hasOwn(data, "buffer") && !Object.hasOwn(data, "byteOffset") && !Object.hasOwn(data, "subarray");
+  return plain ? data : new type(bufferOf.call(data), byteOffsetOf.call(data), lengthOf.call(data));
+}
+
 /** {@link prepareArray} without the view of the bytes. */
 function checkArray(name: string, input: ArrayInput): CheckedArray {
   const bare = ArrayBuffer.isView(input);
   const spec = bare ? undefined : (input as ArraySpec | undefined);
-  const data = bare ? input : spec?.data;
-  const tag = typedArrayTag(data);
+  const given = bare ? input : spec?.data;
+  const tag = typedArrayTag(given);
   if (tag === undefined) {
     throw new NdpackError("INVALID_ARGUMENT", `array "${name}": data must be a typed array (Float32Array, Int32Array, ...)`, { array: name, field: "data" });
   }
+  if (lengthOf.call(given) === 0 && isDetached(bufferOf.call(given))) {
+    throw new NdpackError("INVALID_ARGUMENT", `array "${name}": its buffer was detached (transferred?)`, { array: name, field: "data" });
+  }
+  const data = plainView(given as TypedArray, tag);
   const dtypeName = spec?.dtype ?? dtypeOfTag(tag);
   const dtype = dtypeName === lastDtype?.name && tag === lastTag ? lastDtype : dtypeTaking(name, dtypeName, tag);
   const lanes = dtype.itemSize / dtype.wordSize;
@@ -447,8 +495,6 @@ function writePayload(target: Uint8Array, record: PlannedRecord, view: TypedArra
   else target.set(bytesOf(array.data), start);
 }
 
-/** The built-in typed-array types, taken when this module loads (a caller's global of the same name is never called). */
-const TYPED_ARRAY_TYPES: Partial<Record<TypedArrayTag, TypedArrayConstructor>> = { Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array };
 
 /** A view of all of `target` of the typed-array type `tag`, where its start allows one. */
 function viewOfType(target: Uint8Array, tag: TypedArrayTag): TypedArray | undefined {
@@ -549,15 +595,17 @@ export function* planSegments(plan: EncodePlan, chunkBytes = 1 << 20): Generator
     if (record.stored === undefined && data.byteLength !== record.byteLength) {
       throw new NdpackError("INVALID_ARGUMENT", `array "${record.array.name}" is ${data.byteLength} bytes now, ${record.byteLength} when the stream began: its buffer was detached (transferred?) before the stream reached it`, { array: record.array.name, expected: record.byteLength, actual: data.byteLength });
     }
-    const source = bytesOf(data);
     // Each piece is handed out before its CRC is computed, so that a consumer that starts writing
     // a piece and then asks for the next one overlaps its I/O with the checksum.
     if (record.stored || !record.swap) {
-      const payload = record.stored ?? source;
+      // A compressed payload's bytes were taken when planning: the caller's array is not read again
+      // (viewing it threw a TypeError when its buffer had been detached since).
+      const payload = record.stored ?? bytesOf(data);
       if (payload.length > 0) yield payload;
       if (plan.checksumSize > 0) crc = crc32(payload);
     } else {
       // Whole elements a piece: a word cut in two would be swapped as two shorter ones.
+      const source = bytesOf(data);
       const step = Math.max(dtype.wordSize, chunkBytes - (chunkBytes % dtype.wordSize));
       for (let at = 0; at < source.length; at += step) {
         const piece = source.subarray(at, Math.min(at + step, source.length));
@@ -645,6 +693,8 @@ export function encodedSize(arrays: ArraysInput, options: EncodeOptions = {}): n
  */
 export function encodeInto(target: Uint8Array, arrays: ArraysInput, options: EncodeOptions = {}): number {
   if (!(target instanceof Uint8Array)) throw new NdpackError("INVALID_ARGUMENT", "target must be a Uint8Array", { field: "target" });
+  // Its memory as it is: a length getter or own property that says more was a RangeError mid-write.
+  target = plainView(target, "Uint8Array") as Uint8Array;
   checkOptionNames(options, ENCODE_OPTIONS, "encodeInto");
   const plan = planEncoding(arrays, options);
   if (target.length < plan.totalLength) {

@@ -156,6 +156,11 @@ describe("boolean and enumerated options take their values only (verify: 0 must 
     await failure(() => fromNdpack(bytes, "npy"), "CHECKSUM");
   });
 
+  test.each([0, 1, "false", "yes", null])("toNpz compress and forceZip64: %s is INVALID_ARGUMENT (the string \"false\" deflated every member)", async (value) => {
+    await failure(() => toNpz({ a: new Float32Array(2) }, { compress: value as never }), "INVALID_ARGUMENT");
+    await failure(() => toNpz({ a: new Float32Array(2) }, { forceZip64: value as never }), "INVALID_ARGUMENT");
+  });
+
   test("copy: null is INVALID_ARGUMENT, not the default", async () => {
     await failure(() => decode(encode({ a: new Float32Array(2) }), { copy: null as never }), "INVALID_ARGUMENT");
   });
@@ -291,4 +296,31 @@ test("a signal like AbortSignal without throwIfAborted (a polyfill) is taken: re
   } finally {
     dir.remove();
   }
+});
+
+describe("array names that String() cannot convert (no prototype, a toString that throws)", () => {
+  test("saveSet and createWriter: INVALID_ARGUMENT (was a TypeError, or the toString's own error)", async () => {
+    const names = [
+      Object.create(null),
+      {
+        toString() {
+          throw new Error("toString");
+        },
+      },
+    ];
+    for (const name of names) {
+      await failure(() => saveSet(dir.file("unprintable-name-set"), [[name, new Float32Array(1)]] as never), "INVALID_ARGUMENT");
+      await failure(() => createWriter(dir.file("unprintable-name.ndp"), [{ name, dtype: "float32", shape: [1] }]), "INVALID_ARGUMENT");
+    }
+  });
+});
+
+describe("a list of pairs whose items are not [name, array] pairs", () => {
+  test("is INVALID_ARGUMENT in every writer of a list (was a TypeError from destructuring the item)", async () => {
+    for (const items of [[1, 2], [null], [undefined]]) {
+      await failure(() => encode(items as never), "INVALID_ARGUMENT");
+      await failure(() => toNpz(items as never), "INVALID_ARGUMENT");
+      await failure(() => saveSet(dir.file("pairs-set"), items as never), "INVALID_ARGUMENT");
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { decode, encode } from "../src/index.js";
+import { decode, encode, encodeInto, verify } from "../src/index.js";
 import { NdpackError } from "../src/errors.js";
 
 describe("encode: bool bytes other than 0 and 1 (FORMAT.md §3), checked four bytes at a time", () => {
@@ -34,6 +34,68 @@ describe("encode: bool bytes other than 0 and 1 (FORMAT.md §3), checked four by
         for (let i = 0; i < length; i++) view[i] = (i * 7) % 3 === 0 ? 1 : 0;
         const file = decode(encode({ b: { data: view, dtype: "bool" } }));
         expect([...(file.get("b").data as Uint8Array)]).toEqual([...view]);
+      }
+    }
+  });
+});
+
+describe("encode: typed arrays whose type, length or buffer an own property or a subclass misstates are written as the memory they view", () => {
+  test("a length getter that says 1 of 4 elements, an own length, a byteLength getter: the header and the payload agree and the file verifies", () => {
+    class ShortLength extends Float32Array {
+      override get length(): number {
+        return 1;
+      }
+    }
+    class ShortBytes extends Float32Array {
+      override get byteLength(): number {
+        return 4;
+      }
+    }
+    const ownLength = new Float32Array([1, 2, 3, 4]);
+    Object.defineProperty(ownLength, "length", { value: 1 });
+    for (const a of [new ShortLength([1, 2, 3, 4]), new ShortBytes([1, 2, 3, 4]), ownLength]) {
+      for (const options of [{}, { byteOrder: "big" as const }, { codec: "shuffle+deflate" as const }]) {
+        const bytes = encode({ a, b: new Float32Array(100) }, options);
+        expect(verify(bytes).ok).toBe(true);
+        expect(Array.from(decode(bytes).get("a").data as Float32Array)).toEqual([1, 2, 3, 4]);
+      }
+    }
+  });
+
+  test("a Uint8Array whose Symbol.toStringTag says Float64Array is uint8 (was float64 of 8 times its bytes), a DataView that says Float32Array is INVALID_ARGUMENT", () => {
+    const bytes = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
+    Object.defineProperty(bytes, Symbol.toStringTag, { value: "Float64Array" });
+    const file = decode(encode({ a: bytes }, { byteOrder: "big" }));
+    expect(file.get("a").dtype).toBe("uint8");
+    expect(Array.from(file.get("a").data as Uint8Array)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    const view = new DataView(new ArrayBuffer(8));
+    Object.defineProperty(view, Symbol.toStringTag, { value: "Float32Array" });
+    expect(() => encode({ a: view as unknown as Float32Array })).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+  });
+});
+
+describe("encodeInto: a target whose length an own property or a subclass overstates", () => {
+  test("is measured by its memory: INVALID_ARGUMENT when that is too short (was a RangeError mid-write)", () => {
+    class Long extends Uint8Array {
+      override get length(): number {
+        return 1 << 20;
+      }
+    }
+    const own = new Uint8Array(10);
+    Object.defineProperty(own, "length", { value: 1 << 20 });
+    for (const target of [own, new Long(10)]) {
+      expect(() => encodeInto(target, { a: new Float32Array(3) })).toThrow(expect.objectContaining({ name: "NdpackError", code: "INVALID_ARGUMENT", field: "target" }));
+    }
+  });
+});
+
+describe("encode: an array whose buffer was detached", () => {
+  test("is INVALID_ARGUMENT naming it, with or without a shape (was a TypeError from the copy)", () => {
+    for (const input of [() => new Float32Array(4), () => new Uint8Array(4), () => new Float32Array(0)]) {
+      const data = input();
+      structuredClone(data.buffer, { transfer: [data.buffer] });
+      for (const array of [data, { data, shape: [4] }]) {
+        expect(() => encode({ ok: new Uint8Array(1), a: array })).toThrow(expect.objectContaining({ name: "NdpackError", code: "INVALID_ARGUMENT", array: "a" }));
       }
     }
   });

@@ -470,3 +470,29 @@ describe("compressed streaming writes produce valid DEFLATE streams", () => {
     }
   });
 });
+
+describe("createWriter reads each field of a declaration once", () => {
+  /** A declaration of "a", float32 [2], whose `field` getter gives `first`, then `later` on every later read. */
+  function flipping(field: keyof WriterEntry, first: unknown, later: unknown): WriterEntry {
+    const entry: Record<string, unknown> = { name: "a", dtype: "float32", shape: [2] };
+    let reads = 0;
+    Object.defineProperty(entry, field, { enumerable: true, get: () => (reads++ === 0 ? first : later) });
+    return entry as unknown as WriterEntry;
+  }
+
+  test("a codec getter that says nothing, then zstd: the file is raw and reads back (its header named the codec zstd)", async () => {
+    const path = dir.file("codec-getter.ndp");
+    const writer = await createWriter(path, [flipping("codec", undefined, "zstd")]);
+    await writer.write("a", new Float32Array([1, 2]));
+    await writer.close();
+    expect(Array.from((await load(path)).get("a").data as Float32Array)).toEqual([1, 2]);
+  });
+
+  test("a dtype getter that says float32, then a name no dtype has: the writer is float32 (was a TypeError)", async () => {
+    const path = dir.file("dtype-getter.ndp");
+    const writer = await createWriter(path, [flipping("dtype", "float32", "bogus")]);
+    await writer.write("a", new Float32Array([1, 2]));
+    await writer.close();
+    expect((await load(path)).get("a").dtype).toBe("float32");
+  });
+});

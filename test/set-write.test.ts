@@ -64,6 +64,20 @@ describe("saveSet", () => {
     expectSet(small, arrays(), [["a"], ["b"], ["c", "empty"], ["d"], ["e"]]);
   });
 
+  test("each array is read once: a spec whose data getter gives another array each time is written as the one checked and counted (the shard held the second, total_size counted the first)", async () => {
+    const folder = freshFolder();
+    let reads = 0;
+    const spec = {
+      get data() {
+        return reads++ === 0 ? new Float32Array([1]) : new Float32Array(1000);
+      },
+    };
+    await saveSet(folder, { a: spec, b: new Float32Array([2, 3]) }, { maxShardBytes: 8 });
+    const set = loadSet(join(folder, "model.ndp.index.json"));
+    expect(Array.from(set.arrays.get("a")!.data as Float32Array)).toEqual([1]);
+    expect(reads).toBe(1);
+  });
+
   test("a set of no arrays is an index alone", async () => {
     const folder = freshFolder();
     await saveSet(folder, {}, { metadata: { note: "none" } });
@@ -166,6 +180,22 @@ describe("createSetWriter", () => {
     const reference = freshFolder();
     const expected = await saveSet(reference, arrays(), { maxShardBytes: 250 });
     set.index.shards.forEach((shard, i) => expectBytes(readFileSync(join(folder, shard.name)), readFileSync(join(reference, expected.shards[i]!))));
+  });
+
+  test("each declaration is read once: a shape getter that says [2], then [1000], declares the shard's writer [2] too (it was WRITE_SIZE at close)", async () => {
+    const folder = freshFolder();
+    let reads = 0;
+    const entry = {
+      name: "a",
+      dtype: "float32",
+      get shape() {
+        return reads++ === 0 ? [2] : [1000];
+      },
+    } as WriterEntry;
+    const writer = await createSetWriter(folder, [entry]);
+    await writer.write("a", new Float32Array([1, 2]));
+    await writer.close();
+    expect(Array.from(loadSet(join(folder, "model.ndp.index.json")).arrays.get("a")!.data as Float32Array)).toEqual([1, 2]);
   });
 
   test("calls issued without waiting are queued in order", async () => {

@@ -5,7 +5,7 @@
  * bytes as `encode`, a file, no file left behind, an error code).
  */
 import { createServer, get, type IncomingMessage } from "node:http";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { PassThrough } from "node:stream";
 import { afterAll, describe, expect, test } from "vitest";
 import { decode, encode } from "../src/index.js";
@@ -163,6 +163,16 @@ describe("output paths are resolved as the operating system resolves them", () =
     }
   });
 
+  test("a path or file: URL holding U+0000 is INVALID_ARGUMENT in readers and writers (was IO_ERROR from Node's TypeError)", async () => {
+    const { save, saveSet } = await import("../src/node/index.js");
+    for (const path of [`${dir.path}/a\0b.ndp`, new URL(`file://${dir.path}/a%00b.ndp`)]) {
+      await failure(() => save(path, { a: new Uint8Array(1) }), "INVALID_ARGUMENT");
+      await failure(() => load(path), "INVALID_ARGUMENT");
+      await failure(() => createWriter(path, [{ name: "a", dtype: "uint8", shape: [1] }]), "INVALID_ARGUMENT");
+      await failure(() => saveSet(path, { a: new Uint8Array(1) }), "INVALID_ARGUMENT");
+    }
+  });
+
   test("createWriter with shuffle+deflate to a 250-byte file name: its scratch file's name fits too (it was ENAMETOOLONG)", async () => {
     const path = dir.file(`${"n".repeat(246)}.ndp`);
     const writer = await createWriter(path, [{ name: "a", dtype: "float32", shape: [1024], codec: "shuffle+deflate" }]);
@@ -170,5 +180,48 @@ describe("output paths are resolved as the operating system resolves them", () =
     await writer.close();
     expect((await load(path)).get("a").data[1023]).toBe(1.5);
     expect(readdirSync(dir.path).filter((name) => name.includes("n".repeat(100)))).toEqual([`${"n".repeat(246)}.ndp`]);
+  });
+});
+
+describe("createWriter: a chunk whose buffer was detached (transferred)", () => {
+  test.each(["a typed array", "a DataView"])("is INVALID_ARGUMENT: %s (was a TypeError)", async (kind) => {
+    const writer = await createWriter(dir.file("detached-chunk.ndp"), [{ name: "a", dtype: "float32", shape: [2] }]);
+    const chunk = kind === "a DataView" ? new DataView(new ArrayBuffer(8)) : new Float32Array(2);
+    structuredClone(chunk.buffer, { transfer: [chunk.buffer as ArrayBuffer] });
+    await failure(() => writer.write("a", chunk), "INVALID_ARGUMENT");
+    await writer.abort();
+  });
+});
+
+describe("createWriter: a chunk whose byteLength a subclass or an own property overstates", () => {
+  test("is written as the memory it views, a typed array or a DataView (was a RangeError)", async () => {
+    class Long extends Float32Array {
+      override get byteLength(): number {
+        return 1 << 20;
+      }
+    }
+    const view = new DataView(Float32Array.of(1, 2).buffer);
+    Object.defineProperty(view, "byteLength", { value: 1 << 20 });
+    for (const chunk of [Long.of(1, 2), view]) {
+      const path = dir.file("long-chunk.ndp");
+      const writer = await createWriter(path, [{ name: "a", dtype: "float32", shape: [2] }]);
+      await writer.write("a", chunk);
+      await writer.close();
+      expect(Array.from((await load(path)).get("a").data as Float32Array)).toEqual([1, 2]);
+    }
+  });
+});
+
+describe("save: a compressed array's bytes are taken when planning", () => {
+  test("a transfer of its buffer while the file is written changes nothing: the file is encode's (was IO_ERROR wrapping a TypeError)", async () => {
+    const { save } = await import("../src/node/index.js");
+    const a = new Float32Array(1 << 20).fill(1);
+    const b = new Float32Array(1 << 20).fill(2);
+    const expected = encode({ a, b }, { codec: "deflate" });
+    const path = dir.file("transferred-compressed.ndp");
+    const saved = save(path, { a, b }, { codec: "deflate" });
+    structuredClone(b.buffer, { transfer: [b.buffer] });
+    await saved;
+    expectBytes(new Uint8Array(readFileSync(path)), expected);
   });
 });

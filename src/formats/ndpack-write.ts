@@ -16,7 +16,7 @@
  * @module
  */
 import { DTYPES, isDtype, unknownDtypeError, type Dtype, type DtypeInfo } from "../dtypes.js";
-import { checkShape, ENCODE_OPTIONS, layoutHead, planEncoding, resolveEncodeOptions, type ArraySpec, type EncodeOptions } from "../encode.js";
+import { checkShape, ENCODE_OPTIONS, layoutHead, nameLabel, planEncoding, resolveEncodeOptions, type ArraySpec, type EncodeOptions } from "../encode.js";
 import { checkOptionNames, NdpackError, oneOf, shown } from "../errors.js";
 import { CODECS, MAX_ALIGNMENT, type ByteOrder, type Checksum, type Codec, type Order } from "../format.js";
 import { elementCount } from "../header.js";
@@ -72,20 +72,22 @@ export function declareArrays(entries: readonly WriterEntry[], options: EncodeOp
   const fileCodec = resolved.fileCodec;
   const details = entries.map((entry: WriterEntry, index) => {
     if (entry === null || typeof entry !== "object") throw new NdpackError("INVALID_ARGUMENT", `entries[${index}] must be an object { name, dtype, shape }`, { field: `entries[${index}]` });
-    const name = String(entry.name);
-    if (!isDtype(entry.dtype)) throw unknownDtypeError(entry.dtype, name);
-    const dtype = DTYPES[entry.dtype];
-    const shape = checkShape(name, entry.shape, dtype);
-    if (entry.codec !== undefined && !(CODECS as readonly unknown[]).includes(entry.codec)) {
-      throw new NdpackError("UNSUPPORTED_CODEC", `array "${name}": unsupported codec ${shown(entry.codec)}`, { array: name, field: "codec" });
+    // Each field is read once: a getter that answered differently each time had one reading checked
+    // and another used (a TypeError, or a header naming the codec "zstd").
+    const { name: given, dtype: dtypeName, shape: givenShape, order, codec: givenCodec } = entry;
+    const name = nameLabel(given);
+    if (!isDtype(dtypeName)) throw unknownDtypeError(dtypeName, name);
+    const dtype = DTYPES[dtypeName];
+    const shape = checkShape(name, givenShape, dtype);
+    if (givenCodec !== undefined && !(CODECS as readonly unknown[]).includes(givenCodec)) {
+      throw new NdpackError("UNSUPPORTED_CODEC", `array "${name}": unsupported codec ${shown(givenCodec)}`, { array: name, field: "codec" });
     }
     // As in ArraySpec: "none" (or nothing) on an array leaves the choice to the file-wide option.
-    const codec = entry.codec === undefined || entry.codec === "none" ? fileCodec : entry.codec;
-    return { dtype, shape, codec, nbytes: elementCount(shape, dtype.itemSize)! * dtype.itemSize };
+    const codec = givenCodec === undefined || givenCodec === "none" ? fileCodec : givenCodec;
+    return { given, order, dtype, shape, codec, nbytes: elementCount(shape, dtype.itemSize)! * dtype.itemSize };
   });
-  const standIns = entries.map((entry, index): [string, ArraySpec] => {
-    const dtype = details[index]!.dtype;
-    return [entry.name, { data: new dtype.view(0), dtype: dtype.name, shape: [0], ...(entry.order === undefined ? {} : { order: entry.order }) }];
+  const standIns = details.map(({ given, order, dtype }): [string, ArraySpec] => {
+    return [given, { data: new dtype.view(0), dtype: dtype.name, shape: [0], ...(order === undefined ? {} : { order }) }];
   });
   const plan = planEncoding(standIns, options);
   const arrays = plan.records.map((record, index): DeclaredArray => {

@@ -248,7 +248,9 @@ export interface NpzPlanOptions extends NpzWriteOptions {
 export function planNpzWrite(arrays: readonly ArrayPlan[], options: NpzPlanOptions = {}): WriteSteps {
   const level = checkLevel(options.compressionLevel);
   const metadata = checkMetadata(options.metadata);
-  const method = options.compress ? "deflate" : "stored";
+  // Booleans only, as every option of the library (the string "false" deflated every member).
+  const method = booleanOption(options.compress, false, "compress") ? "deflate" : "stored";
+  const forceZip64 = booleanOption(options.forceZip64, false, "forceZip64");
   const byteOrder = options.byteOrder ?? "little";
   const seen = new Set<string>();
   const members: ZipMemberPlan[] = [];
@@ -269,5 +271,5 @@ export function planNpzWrite(arrays: readonly ArrayPlan[], options: NpzPlanOptio
   // numpy looks a key up as a member name first: an array named as another member ("a.npy" beside
   // "a", or the metadata member) would read as that member's bytes.
   for (const { name } of members) if (seen.has(name)) throw new NdpackError("INVALID_ARGUMENT", `array "${name}": numpy would read the .npz member of that name instead`, { array: name });
-  return planZipWrite(members, { level, forceZip64: options.forceZip64 ?? false });
+  return planZipWrite(members, { level, forceZip64 });
 }

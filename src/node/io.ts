@@ -19,16 +19,23 @@ export type PathLike = string | URL;
 /** The path of a {@link PathLike} (a `file://` URL as a string too, as `http(s)://` strings are URLs), or INVALID_ARGUMENT. */
 export function toPath(path: unknown, field = "path"): string {
   const fileUrl = typeof path === "string" && /^file:\/\//i.test(path);
-  if (typeof path === "string" && path.length > 0 && !fileUrl) return path;
+  if (typeof path === "string" && path.length > 0 && !fileUrl) return withoutNul(path, field);
   if ((path instanceof URL && path.protocol === "file:") || fileUrl) {
     try {
-      return fileURLToPath(path as string | URL);
+      return withoutNul(fileURLToPath(path as string | URL), field);
     } catch (cause) {
+      if (cause instanceof NdpackError) throw cause;
       // Not a URL (file://[x), a host (file://server/x) or an encoded separator (%2F): no local path.
       throw new NdpackError("INVALID_ARGUMENT", `${field} ${path instanceof URL ? path.href : String(path)} names no local file: ${(cause as Error).message}`, { field, cause });
     }
   }
   throw new NdpackError("INVALID_ARGUMENT", `${field} must be a non-empty string or a file: URL, got ${shown(path)}`, { field });
+}
+
+/** `path`, or INVALID_ARGUMENT when it holds U+0000, which no file name can (Node's TypeError came out of the first file operation as IO_ERROR). */
+function withoutNul(path: string, field: string): string {
+  if (path.includes("\0")) throw new NdpackError("INVALID_ARGUMENT", `${field} ${shown(path)} holds U+0000, which no file name can`, { field });
+  return path;
 }
 
 /** An OS error as IO_ERROR, naming what was being done to which path; the OS error (with its `code`, e.g. ENOENT) is the `cause`. */

@@ -21,7 +21,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open as openHandle, readdir, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "../crc32.js";
-import { entriesOf, prepareArray, type ArrayInput, type ArraysInput, type ArraySpec } from "../encode.js";
+import { entriesOf, nameLabel, prepareArray, type ArrayInput, type ArraysInput, type ArraySpec } from "../encode.js";
 import { checkOptionNames, NdpackError, shown } from "../errors.js";
 import {
   checkStem,
@@ -236,11 +236,18 @@ export class SetFiles {
   }
 }
 
-/** The declaration of an array given in memory, as `createWriter` takes it (the array's data and shape are checked here). */
-function declaration(name: string, input: ArrayInput): WriterEntry {
-  const array = prepareArray(String(name), input);
+/**
+ * The declaration of an array given in memory, as `createWriter` takes it (the array's data and
+ * shape are checked here), and the array as its shard is to be written: from this one reading of
+ * the caller's input (a spec whose getters answer differently each time had its shard hold other
+ * arrays than the index counted, and than were checked).
+ */
+function declaration(name: unknown, input: ArrayInput): { entry: WriterEntry; spec: ArraySpec } {
+  // The name only labels errors here; declareArrays checks it.
+  const array = prepareArray(nameLabel(name), input);
   const codec = ArrayBuffer.isView(input) ? undefined : (input as ArraySpec).codec;
-  return { name, dtype: array.dtype.name, shape: array.shape, order: array.order, ...(codec === undefined ? {} : { codec }) };
+  const fields = { dtype: array.dtype.name, shape: array.shape, order: array.order, ...(codec === undefined ? {} : { codec }) };
+  return { entry: { name: name as string, ...fields }, spec: { data: array.data, ...fields } };
 }
 
 /**
@@ -270,7 +277,8 @@ export async function saveSet(folder: PathLike, arrays: ArraysInput, options: Sa
   const maxShardBytes = checkMaxShardBytes(options.maxShardBytes);
   const { metadata, maxShardBytes: _max, stem, ...shardOptions } = options;
   // Every argument is checked, across the whole set (names unique across shards), before any file is touched.
-  const declared = declareArrays(pairs.map(([name, input]) => declaration(name, input)), shardOptions).arrays;
+  const declarations = pairs.map(([name, input]) => declaration(name, input));
+  const declared = declareArrays(declarations.map((d) => d.entry), shardOptions).arrays;
   writeSetIndex([], metadata);
   const sizes = declared.map((array) => array.nbytes);
   const groups = planShards(sizes, maxShardBytes);
@@ -278,7 +286,7 @@ export async function saveSet(folder: PathLike, arrays: ArraysInput, options: Sa
   try {
     for (const [i, group] of groups.entries()) {
       // Durability comes with the commit, for every shard at once.
-      await save(files.shardPath(i + 1, groups.length), group.map((index) => pairs[index]!), { ...shardOptions, fsync: false });
+      await save(files.shardPath(i + 1, groups.length), group.map((index) => [declared[index]!.name, declarations[index]!.spec] as const), { ...shardOptions, fsync: false });
       await files.added(i + 1, groups.length, group.map((index) => declared[index]!.name), group.map((index) => sizes[index]!));
     }
     return await files.commit(metadata);
@@ -442,8 +450,12 @@ export async function createSetWriter(folder: PathLike, entries: readonly Writer
   const maxShardBytes = checkMaxShardBytes(options.maxShardBytes);
   const { metadata, maxShardBytes: _max, stem, ...shardOptions } = options;
   // Every declaration and option is checked, across the whole set, before any file is touched.
-  const nbytes = declareArrays(entries, shardOptions).arrays.map((array) => array.nbytes);
+  const arrays = declareArrays(entries, shardOptions).arrays;
+  // The shards' writers are declared from this one reading of the entries: a getter that answered
+  // differently later had a shard's writer disagree with the set's names and sizes.
+  const checked = arrays.map((array): WriterEntry => ({ name: array.name, dtype: array.dtype.name, shape: array.shape, order: array.order, codec: array.codec }));
+  const nbytes = arrays.map((array) => array.nbytes);
   writeSetIndex([], metadata);
   const files = await SetFiles.begin(folder, stem, "ndpack", options.fsync ?? true);
-  return new ShardedWriter(entries, nbytes, planShards(nbytes, maxShardBytes), files, shardOptions, metadata);
+  return new ShardedWriter(checked, nbytes, planShards(nbytes, maxShardBytes), files, shardOptions, metadata);
 }

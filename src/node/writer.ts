@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { isDetached, viewedBuffer, viewedBytes } from "../bytes.js";
 import { typedArrayTag } from "../dtypes.js";
 import { checkElementBytes, type EncodeOptions } from "../encode.js";
 import { booleanOption, checkOptionNames, NdpackError, notFoundError } from "../errors.js";
@@ -356,11 +357,14 @@ class Writer implements NdpackWriter {
     if (!ArrayBuffer.isView(chunk)) {
       throw new NdpackError("INVALID_ARGUMENT", `write("${name}"): chunk must be a typed array, a Uint8Array of raw bytes or a DataView`, { array: name, field: "chunk" });
     }
+    if (isDetached(viewedBuffer(chunk))) {
+      throw new NdpackError("INVALID_ARGUMENT", `write("${name}"): the chunk's buffer was detached (transferred?)`, { array: name, field: "chunk" });
+    }
     const tag = typedArrayTag(chunk);
     if (tag !== undefined && tag !== "Uint8Array" && !array.dtype.accepts.includes(tag)) {
       throw new NdpackError("INVALID_ARGUMENT", `write("${name}"): the array is ${array.dtype.name}, which takes ${array.dtype.accepts.join(" or ")} chunks (or raw bytes), got ${tag}`, { array: name, field: "chunk" });
     }
-    const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const bytes = viewedBytes(chunk);
     checkElementBytes(name, array.dtype, bytes);
     return bytes;
   }
