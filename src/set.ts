@@ -194,6 +194,8 @@ export function checkIndexSize(size: number, limits: Pick<SetIndexLimits, "maxIn
  *   INVALID_ARGUMENT (bad limits).
  */
 export function parseSetIndex(bytes: Uint8Array, limits: SetIndexLimits = {}): SetIndex {
+  // A path given where the bytes belong would otherwise be decoded as an index of bad UTF-8 (SET_INVALID).
+  if (!(bytes instanceof Uint8Array)) throw new NdpackError("INVALID_ARGUMENT", `a set's index is given as its bytes (a Uint8Array), not ${shown(bytes)}; open a path with open() of ndpack/node`, { field: "indexBytes" });
   const maxDepth = limitOf(limits.maxDepth, DEFAULT_LIMITS.maxDepth, "maxDepth");
   const maxArrays = limitOf(limits.maxArrays, DEFAULT_LIMITS.maxArrays, "maxArrays");
   const maxNameBytes = limitOf(limits.maxNameBytes, DEFAULT_LIMITS.maxNameBytes, "maxNameBytes");

@@ -26,6 +26,7 @@ import {
   type SetShard,
 } from "../src/set.js";
 import { codeOf, expectCode, failure } from "./helpers/common.js";
+import { openSet } from "../src/set-reader.js";
 import { ROOT } from "./helpers/node-files.js";
 import { SET_VECTORS as vectors, SETS } from "./helpers/set-files.js";
 
@@ -57,6 +58,13 @@ describe("valid sets (fixtures/sets/valid)", () => {
       expect(openShardBytes(index, shard, bytes).sort()).toEqual([...shard.arrays].sort());
     }
   });
+});
+
+test("an index given as anything but its bytes (a path, an ArrayBuffer) is INVALID_ARGUMENT, not an index of bad UTF-8", async () => {
+  for (const wrong of ["model.ndp.index.json", new ArrayBuffer(2), undefined]) {
+    expectCode(() => parseSetIndex(wrong as never), "INVALID_ARGUMENT");
+    await expect(openSet(wrong as never, () => Promise.reject(new Error("no shard")))).rejects.toMatchObject({ code: "INVALID_ARGUMENT", field: "indexBytes" });
+  }
 });
 
 describe("invalid sets (fixtures/sets/invalid)", () => {
