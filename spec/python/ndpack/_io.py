@@ -22,7 +22,7 @@ import weakref
 import numpy as np
 
 from ._crc32 import crc32
-from .reference import NdpackError
+from .reference import NdpackError, check_flag
 
 #: Bytes of a local file read at a time for a CRC-32 (``FileSource.crc32``): about a core's L2
 #: cache, so that each piece is still there when its CRC-32 is computed.
@@ -750,9 +750,7 @@ def check_target(target, follow_symlinks: bool = False) -> tuple[str, int | None
     refused (NOT_REGULAR_FILE). Only the permission bits (0o777) of a replaced file are kept.
     ``follow_symlinks`` other than True or False is INVALID_ARGUMENT, as TypeScript's
     ``followSymlinks`` (a truthy 1 must not quietly write through a link)."""
-    if follow_symlinks is not True and follow_symlinks is not False:
-        raise NdpackError("INVALID_ARGUMENT", "follow_symlinks must be True or False, got "
-                          f"{follow_symlinks!r}")
+    check_flag(follow_symlinks, "follow_symlinks")
     shown = os.fspath(local_path(target))
     if isinstance(shown, bytes):
         shown = os.fsdecode(shown)

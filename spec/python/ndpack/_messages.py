@@ -152,8 +152,9 @@ class MessageReader:
         self._source = _Source(source)
         self._limits = reference._check_limits(limits, "read_messages", (
             "verify", "copy", "raw_bits", "max_message_bytes"))
-        if verify is not True and verify is not False:  # as TypeScript's decodeMessages
-            raise NdpackError("INVALID_ARGUMENT", f"verify must be True or False, got {verify!r}")
+        reference.check_flag(verify, "verify")
+        reference.check_flag(copy, "copy", none=True)
+        reference.check_flag(raw_bits, "raw_bits")
         self._file_options = {"verify": verify, "copy": copy, "raw_bits": raw_bits,
                               **limits}
         self._max_message_bytes = max_message_bytes

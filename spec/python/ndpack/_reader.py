@@ -75,17 +75,14 @@ def read_exactly(source, offset: int, length: int, size: int, location=None):
 def check_verify(verify) -> bool:
     """``verify``, which must be True or False: INVALID_ARGUMENT for anything else (``verify=0``
     or None must not quietly skip the checks; TypeScript's ``booleanOption``)."""
-    if verify is not True and verify is not False:
-        raise NdpackError("INVALID_ARGUMENT", f"verify must be True or False, got {verify!r}")
-    return verify
+    return reference.check_flag(verify, "verify")
 
 
 def check_mmap(mmap, reader=None) -> bool:
     """``mmap`` (``from_ndpack``'s, the xarray backend's), which must be True or False, and when
     True, that ``reader`` (when given) reads a local file, the only kind that can be memory-mapped:
     INVALID_ARGUMENT otherwise, when the graph or dataset is built rather than in its first task."""
-    if mmap is not True and mmap is not False:
-        raise NdpackError("INVALID_ARGUMENT", f"mmap must be True or False, got {mmap!r}")
+    reference.check_flag(mmap, "mmap")
     if mmap and reader is not None and not hasattr(reader._source, "map"):
         raise NdpackError("INVALID_ARGUMENT", f"mmap=True: {shown_url(reader.location)} is not a "
                           "local file (only a local file can be memory-mapped)")
@@ -166,7 +163,7 @@ class Reader(Mapping):
             self._limits = reference._check_limits(limits, "open", FILE_OPEN_OPTIONS)
             if self.default_max_header_bytes is not None and "max_header_bytes" not in limits:
                 self._limits["max_header_bytes"] = self.default_max_header_bytes
-            self._raw_bits = bool(raw_bits)
+            self._raw_bits = reference.check_flag(raw_bits, "raw_bits")
             self._void_dtype = void_dtype
             if first_bytes is None:
                 first_bytes = self._read(0, min(size, FIRST_READ))

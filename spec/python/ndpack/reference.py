@@ -759,14 +759,25 @@ def _check_option_names(options, known, fn: str) -> None:
                               f"(known options: {', '.join(known)})")
 
 
+def check_flag(value, name: str, *, none: bool = False):
+    """``value`` of an option that is True or False (or None, when ``none``): INVALID_ARGUMENT for
+    anything else, as TypeScript's options. 1, 0 and "yes" are no answer: ``verify=1`` or
+    ``copy=0`` must not quietly pass for one by being equal to it."""
+    if value is True or value is False or (none and value is None):
+        return value
+    raise NdpackError("INVALID_ARGUMENT",
+                      f"{name} must be {'None, ' if none else ''}True or False, got {value!r}")
+
+
 def _check_limits(limits: dict, fn: str = "load", options=("verify", "copy", "raw_bits")) -> dict:
     """The limits of section 7 (``DEFAULT_LIMITS`` for those not given); ``limits`` holds the
     keyword arguments of ``fn`` but its ``options`` (which its error message names too)."""
     _check_option_names(limits, (*options, *DEFAULT_LIMITS), fn)
     out = dict(DEFAULT_LIMITS)
     for k, v in limits.items():
-        if type(v) is not int or v < 1:  # as TypeScript's: a limit of 0 would refuse every file
-            raise NdpackError("INVALID_ARGUMENT", f"{k} must be a positive int")
+        # As TypeScript's (a positive safe integer): a limit of 0 would refuse every file.
+        if type(v) is not int or not 1 <= v <= MAX_SAFE_INTEGER:
+            raise NdpackError("INVALID_ARGUMENT", f"{k} must be a positive int below 2**53")
         out[k] = v
     if not 1 <= out["max_depth"] <= _MAX_DEPTH_CEILING:
         raise NdpackError("INVALID_ARGUMENT", "max_depth must be from 1 to 1000")
@@ -1063,8 +1074,7 @@ def array_of(e: ArrayInfo, stored, *, copy=None, raw_bits=False,
     of ``stored`` when possible (see the module documentation for ``copy`` and byte order).
     ``owned``: ``stored`` is writable memory nothing else refers to (a lazy reader's own read),
     which ``copy=True`` need not copy again."""
-    if copy not in (None, True, False):
-        raise NdpackError("INVALID_ARGUMENT", "copy must be None, True or False")
+    check_flag(copy, "copy", none=True)
     size, _, base, ml_name = DTYPES[e.dtype]
     if len(e.shape) > 64 or math.prod(d for d in e.shape if d) * size > sys.maxsize:
         raise ValueError(f"array {e.name!r}: numpy cannot represent shape {list(e.shape)} "
@@ -1109,13 +1119,10 @@ class NdpackFile(Mapping):
 
     def __init__(self, buf, *, verify=False, copy=None, raw_bits=False, _mmap_obj=None,
                  **limits):
-        if copy not in (None, True, False):
-            raise NdpackError("INVALID_ARGUMENT", "copy must be None, True or False")
-        if verify is not True and verify is not False:  # as TypeScript's: 1 or None is no answer
-            raise NdpackError("INVALID_ARGUMENT", f"verify must be True or False, got {verify!r}")
+        self._copy = check_flag(copy, "copy", none=True)
+        check_flag(verify, "verify")
+        self._raw_bits = check_flag(raw_bits, "raw_bits")
         self._limits = _check_limits(limits)
-        self._copy = copy
-        self._raw_bits = bool(raw_bits)
         self._mmap = _mmap_obj
         h, minor, entries, data_start, mv = _parse(buf, self._limits)
         self._buf = mv

@@ -295,6 +295,24 @@ def test_verify_other_than_a_bool_is_INVALID_ARGUMENT_as_in_typescript(tmp_path,
         assert info.value.code == "INVALID_ARGUMENT"
 
 
+@pytest.mark.parametrize("option,value", [("copy", 1), ("copy", 0), ("copy", "yes"),
+                                          ("raw_bits", 1), ("raw_bits", None), ("raw_bits", 0)])
+def test_copy_and_raw_bits_other_than_their_values_are_INVALID_ARGUMENT(tmp_path, option, value):
+    # copy=1 equals True and raw_bits=None is falsy: neither may pass for an answer.
+    path = tmp_path / "a.ndp"
+    ndpack.save(path, {"a": np.zeros(3)})
+    calls = [lambda: ndpack.loads(path.read_bytes(), **{option: value}),
+             lambda: ndpack.load(path, **{option: value}),
+             lambda: next(iter(ndpack.read_messages(io.BytesIO(path.read_bytes()),
+                                                    **{option: value})))]
+    if option == "raw_bits":
+        calls.append(lambda: ndpack.open(path, raw_bits=value))
+    for call in calls:
+        with pytest.raises(NdpackError) as info:
+            call()
+        assert info.value.code == "INVALID_ARGUMENT" and option in info.value.message
+
+
 def test_loads_of_something_else_than_bytes_is_INVALID_ARGUMENT():
     for value in ("text", 42, None, [1, 2]):
         invalid_argument(lambda: ndpack.loads(value))
@@ -756,9 +774,10 @@ def test_writers_refuse_names_as_the_typescript_writer_does():
 
 
 @pytest.mark.parametrize("limit", sorted(reference.DEFAULT_LIMITS))
-@pytest.mark.parametrize("value", [0, -1, 1.0, True, "1"])
+@pytest.mark.parametrize("value", [0, -1, 1.0, True, "1", 2**53, 2**64])
 def test_a_limit_that_is_not_a_positive_int_is_INVALID_ARGUMENT(tmp_path, limit, value):
-    # As TypeScript's readers (src/header.ts): a limit of 0 is refused, not a file refused by it.
+    # As TypeScript's readers (src/header.ts): a limit of 0 is refused, not a file refused by it;
+    # so is one past 2**53 - 1, which TypeScript's numbers cannot hold exactly.
     path = tmp_path / "a.ndp"
     ndpack.save(path, {"a": np.ones(3)})
     for call in (lambda: ndpack.loads(path.read_bytes(), **{limit: value}),
