@@ -39,8 +39,8 @@ describe("encode: bool bytes other than 0 and 1 (FORMAT.md §3), checked four by
   });
 });
 
-describe("encode: typed arrays whose type, length or buffer an own property or a subclass misstates are written as the memory they view", () => {
-  test("a length getter that says 1 of 4 elements, an own length, a byteLength getter: the header and the payload agree and the file verifies", () => {
+describe("encode: typed arrays whose type, length or buffer a subclass misstates are written as the memory they view", () => {
+  test("a length getter that says 1 of 4 elements, a byteLength getter: the header and the payload agree and the file verifies", () => {
     class ShortLength extends Float32Array {
       override get length(): number {
         return 1;
@@ -51,9 +51,7 @@ describe("encode: typed arrays whose type, length or buffer an own property or a
         return 4;
       }
     }
-    const ownLength = new Float32Array([1, 2, 3, 4]);
-    Object.defineProperty(ownLength, "length", { value: 1 });
-    for (const a of [new ShortLength([1, 2, 3, 4]), new ShortBytes([1, 2, 3, 4]), ownLength]) {
+    for (const a of [new ShortLength([1, 2, 3, 4]), new ShortBytes([1, 2, 3, 4])]) {
       for (const options of [{}, { byteOrder: "big" as const }, { codec: "shuffle+deflate" as const }]) {
         const bytes = encode({ a, b: new Float32Array(100) }, options);
         expect(verify(bytes).ok).toBe(true);
@@ -83,7 +81,9 @@ describe("encodeInto: a target whose length an own property or a subclass overst
     }
     const own = new Uint8Array(10);
     Object.defineProperty(own, "length", { value: 1 << 20 });
-    for (const target of [own, new Long(10)]) {
+    const detached = new Uint8Array(4096);
+    structuredClone(detached.buffer, { transfer: [detached.buffer] });
+    for (const target of [own, new Long(10), detached]) {
       expect(() => encodeInto(target, { a: new Float32Array(3) })).toThrow(expect.objectContaining({ name: "NdpackError", code: "INVALID_ARGUMENT", field: "target" }));
     }
   });
