@@ -323,12 +323,15 @@ const lengthOf = builtInGetter("length") as (this: unknown) => number;
  * RangeError or a file with the extra bytes in its padding. Properties redefined on one array
  * object are not looked for: that is the caller's code rewriting the array, as redefining
  * `TypedArray.prototype.set` would be, and five `Object.hasOwn` per array cost 5-8% of encoding
- * 10,000 small arrays.
+ * 10,000 small arrays. `undefined` when its buffer was detached (transferred): it reads as empty,
+ * but copying from it throws a TypeError.
  */
-function plainView(data: TypedArray, tag: TypedArrayTag): TypedArray {
+function plainView(data: TypedArray, tag: TypedArrayTag): TypedArray | undefined {
   const type = TYPED_ARRAY_TYPES[tag];
-  if (type === undefined || Object.getPrototypeOf(data) === type.prototype) return data;
-  return new type(bufferOf.call(data), byteOffsetOf.call(data), lengthOf.call(data));
+  // `constructor`, read from the prototype, tells a subclass as getPrototypeOf would, in a tenth of the time.
+  if (type === undefined || data.constructor === type) return data.length === 0 && isDetached(data.buffer) ? undefined : data;
+  const buffer = bufferOf.call(data);
+  return isDetached(buffer) ? undefined : new type(buffer, byteOffsetOf.call(data), lengthOf.call(data));
 }
 
 /** {@link prepareArray} without the view of the bytes. */
@@ -340,10 +343,10 @@ function checkArray(name: string, input: ArrayInput): CheckedArray {
   if (tag === undefined) {
     throw new NdpackError("INVALID_ARGUMENT", `array "${name}": data must be a typed array (Float32Array, Int32Array, ...)`, { array: name, field: "data" });
   }
-  if (lengthOf.call(given) === 0 && isDetached(bufferOf.call(given))) {
+  const data = plainView(given as TypedArray, tag);
+  if (data === undefined) {
     throw new NdpackError("INVALID_ARGUMENT", `array "${name}": its buffer was detached (transferred?)`, { array: name, field: "data" });
   }
-  const data = plainView(given as TypedArray, tag);
   const dtypeName = spec?.dtype ?? dtypeOfTag(tag);
   const dtype = dtypeName === lastDtype?.name && tag === lastTag ? lastDtype : dtypeTaking(name, dtypeName, tag);
   const lanes = dtype.itemSize / dtype.wordSize;

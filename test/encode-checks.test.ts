@@ -91,7 +91,12 @@ describe("encodeInto: a target whose length an own property or a subclass overst
 
 describe("encode: an array whose buffer was detached", () => {
   test("is INVALID_ARGUMENT naming it, with or without a shape (was a TypeError from the copy)", () => {
-    for (const input of [() => new Float32Array(4), () => new Uint8Array(4), () => new Float32Array(0)]) {
+    class Sub extends Float32Array {
+      override get length(): number {
+        return 4; // says 4 even once detached
+      }
+    }
+    for (const input of [() => new Float32Array(4), () => new Uint8Array(4), () => new Float32Array(0), () => new Sub(4)]) {
       const data = input();
       structuredClone(data.buffer, { transfer: [data.buffer] });
       for (const array of [data, { data, shape: [4] }]) {
