@@ -96,6 +96,15 @@ describe("ndpack -> other formats -> ndpack", () => {
     expect(file.alignment).toBe(4096);
   });
 
+  test("bool bytes other than 0 and 1 in an ndpack file (read as true, FORMAT.md §3) are written as 1 in every target, as toNdpack and `ndpack convert` write them", () => {
+    const file = encode({ b: { data: new Uint8Array([0, 1, 1, 0]), dtype: "bool" }, f: new Float32Array([1.5]) }, { checksum: "none" });
+    file.set([2, 255], decode(file).info("b").offset + 1); // bytes no writer stores, but a reader takes as true
+    expect([...fromNpy(fromNdpack(file, "npy", { name: "b" })).data]).toEqual([0, 1, 1, 0]);
+    expect([...fromNpz(fromNdpack(file, "npz")).arrays.get("b")!.data]).toEqual([0, 1, 1, 0]);
+    expect([...fromSafetensors(fromNdpack(file, "safetensors")).arrays.get("b")!.data]).toEqual([0, 1, 1, 0]);
+    expect([...fromNpz(fromNdpack(file, "npz")).arrays.get("f")!.data]).toEqual([1.5]);
+  });
+
   test("refusals: undetectable input, ndpack input to toNdpack, unknown formats, dtypes the target lacks", () => {
     expectCode(() => toNdpack(new Uint8Array(10)), "BAD_MAGIC");
     expectCode(() => toNdpack(sample()), "BAD_MAGIC");

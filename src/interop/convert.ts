@@ -55,6 +55,15 @@ export interface ToNdpackOptions extends EncodeOptions {
   readonly voidDtype?: Dtype | Readonly<Record<string, Dtype>>;
 }
 
+/**
+ * An array as a conversion writes it: bool bytes other than 0 and 1, which any file may hold
+ * (FORMAT.md §3 reads any non-zero byte as true) and every writer refuses, written as 1, as
+ * `ndpack convert` does. Both directions: an ndpack file holding them converts too.
+ */
+function boolsStored(array: NdArray): NdArray {
+  return array.dtype === "bool" ? { ...array, data: storedBools(array.data) } : array;
+}
+
 /** The arrays and metadata of any supported input. */
 function readForeign(bytes: Uint8Array, format: InteropFormat, options: ToNdpackOptions): { arrays: Map<string, NdArray>; metadata: Readonly<Record<string, unknown>> } {
   switch (format) {
@@ -101,9 +110,7 @@ export function toNdpack(input: DecodeInput, options: ToNdpackOptions = {}): Uin
   const { arrays, metadata } = readForeign(bytes, format, options);
   const specs = new Map<string, ArraySpec>();
   for (const [name, array] of arrays) {
-    // Bool bytes other than 0 and 1, which numpy and safetensors files may hold (FORMAT.md §3 reads any non-zero as true), written as 1, as `ndpack convert` does.
-    const data = array.dtype === "bool" ? storedBools(array.data) : array.data;
-    specs.set(name, { data, shape: array.shape, dtype: array.dtype, order: array.order, ...(options.codec === undefined && array.codec !== "none" ? { codec: array.codec } : {}) });
+    specs.set(name, { data: boolsStored(array).data, shape: array.shape, dtype: array.dtype, order: array.order, ...(options.codec === undefined && array.codec !== "none" ? { codec: array.codec } : {}) });
   }
   const { from: _from, name: _name, voidDtype: _voidDtype, ...encodeOptions } = options;
   return encode(specs, { ...encodeOptions, metadata: options.metadata ?? metadata });
@@ -151,15 +158,15 @@ export function fromNdpack(input: DecodeInput, to: InteropFormat, options: FromN
       if (name === undefined && file.size !== 1) {
         throw new NdpackError("INVALID_ARGUMENT", `a .npy file holds one array; this file has ${file.size}: give the name option to pick one`, { field: "name" });
       }
-      return toNpy(file.get(name ?? file.names[0]!));
+      return toNpy(boolsStored(file.get(name ?? file.names[0]!)));
     }
     case "npz":
-      return toNpz([...file].map((array) => [array.name, array] as const), {
+      return toNpz([...file].map((array) => [array.name, boolsStored(array)] as const), {
         compress: compress ?? [...file.names].some((n) => file.info(n).codec !== "none"),
         metadata: file.metadata,
       });
     case "safetensors":
-      return toSafetensors([...file].map((array) => [array.name, array] as const), { metadata: file.metadata });
+      return toSafetensors([...file].map((array) => [array.name, boolsStored(array)] as const), { metadata: file.metadata });
     default:
       throw new NdpackError("INVALID_ARGUMENT", `unknown format ${shown(to)}; ndpack converts to npy, npz and safetensors`, { field: "to" });
   }
