@@ -11,32 +11,6 @@ export function bytesOf(view: ArrayBufferView): Uint8Array {
   return view instanceof Uint8Array && view.constructor === Uint8Array ? view : new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }
 
-/** The built-in `buffer`, `byteOffset` and `byteLength` getters of typed arrays and of DataView, taken when this module loads. */
-const VIEW_GETTERS = [Object.getPrototypeOf(Int8Array.prototype) as object, DataView.prototype].map((prototype) => {
-  const getter = (key: string) => Object.getOwnPropertyDescriptor(prototype, key)!.get as (this: unknown) => never;
-  return { buffer: getter("buffer") as (this: unknown) => ArrayBufferLike, byteOffset: getter("byteOffset") as (this: unknown) => number, byteLength: getter("byteLength") as (this: unknown) => number };
-});
-const isTypedArray = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Int8Array.prototype), Symbol.toStringTag)!.get as (this: unknown) => string | undefined;
-
-/**
- * The bytes `view` (a typed array or a DataView) covers, found with the built-in getters: a
- * subclass or an own property can say another `byteLength` (a RangeError when it is past the
- * buffer). Throws a TypeError when the buffer was detached: see {@link isDetached}.
- */
-export function viewedBytes(view: ArrayBufferView): Uint8Array {
-  const get = gettersOf(view);
-  return new Uint8Array(get.buffer.call(view), get.byteOffset.call(view), get.byteLength.call(view));
-}
-
-/** The buffer `view` (a typed array or a DataView) views, found with the built-in getter (see {@link viewedBytes}). */
-export function viewedBuffer(view: ArrayBufferView): ArrayBufferLike {
-  return gettersOf(view).buffer.call(view);
-}
-
-function gettersOf(view: ArrayBufferView): (typeof VIEW_GETTERS)[number] {
-  return VIEW_GETTERS[isTypedArray.call(view) === undefined ? 1 : 0]!;
-}
-
 /**
  * True when `buffer` was detached (transferred to a worker, structuredClone's `transfer`): its
  * arrays read as empty, but copying from one or viewing it throws a TypeError. `detached` is

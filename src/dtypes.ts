@@ -230,15 +230,32 @@ export function isDtype(name: unknown): name is Dtype {
   return typeof name === "string" && Object.prototype.hasOwnProperty.call(DTYPES, name);
 }
 
-/** The `[Symbol.toStringTag]` getter of %TypedArray%.prototype, taken when this module loads. */
-const typedArrayTypeName = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Int8Array.prototype), Symbol.toStringTag)!.get as (this: unknown) => string | undefined;
+/** The built-in getters of a property of `prototype`, taken when this module loads: a subclass's or an own property's cannot stand in for them. */
+export function builtInGetter<T>(prototype: object, key: PropertyKey): (this: unknown) => T {
+  return Object.getOwnPropertyDescriptor(prototype, key)!.get as (this: unknown) => T;
+}
+
+const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Int8Array.prototype) as object;
+
+/**
+ * The built-in getters of %TypedArray%.prototype, called on a typed array (`TYPED_ARRAY.buffer.call(a)`):
+ * its own type name (`undefined` for anything but a typed array), buffer, byte offset, length and
+ * byte length as they are, whatever a subclass or an own property says.
+ */
+export const TYPED_ARRAY = {
+  typeName: builtInGetter<string | undefined>(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag),
+  buffer: builtInGetter<ArrayBufferLike>(TYPED_ARRAY_PROTOTYPE, "buffer"),
+  byteOffset: builtInGetter<number>(TYPED_ARRAY_PROTOTYPE, "byteOffset"),
+  length: builtInGetter<number>(TYPED_ARRAY_PROTOTYPE, "length"),
+  byteLength: builtInGetter<number>(TYPED_ARRAY_PROTOTYPE, "byteLength"),
+};
 
 /** The typed-array tag of `value`, or `undefined` when it is not a typed array (DataView included). */
 export function typedArrayTag(value: unknown): TypedArrayTag | undefined {
   // The built-in getter reads the array's own type (undefined for anything else, a DataView
   // included): `value[Symbol.toStringTag]` can be an own property or a subclass's getter, and a
   // Uint8Array that says "Float64Array" was written as float64 of 8x its bytes.
-  const tag = typedArrayTypeName.call(value);
+  const tag = TYPED_ARRAY.typeName.call(value);
   return tag !== undefined && Object.prototype.hasOwnProperty.call(DTYPE_OF_TAG, tag) ? (tag as TypedArrayTag) : undefined;
 }
 

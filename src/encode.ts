@@ -10,7 +10,7 @@
 import { bytesOf, copySwapped, isDetached, utf8Length } from "./bytes.js";
 import { compressPayload, DEFAULT_COMPRESSION_LEVEL } from "./compress.js";
 import { crc32, crc32Within } from "./crc32.js";
-import { DTYPES, dtypeOfTag, isDtype, typedArrayTag, unknownDtypeError, type Dtype, type DtypeInfo, type TypedArray, type TypedArrayConstructor, type TypedArrayTag } from "./dtypes.js";
+import { DTYPES, dtypeOfTag, isDtype, TYPED_ARRAY, typedArrayTag, unknownDtypeError, type Dtype, type DtypeInfo, type TypedArray, type TypedArrayConstructor, type TypedArrayTag } from "./dtypes.js";
 import { checkOptionNames, NdpackError, oneOf, shown } from "./errors.js";
 import {
   BYTE_ORDERS,
@@ -308,12 +308,6 @@ function dtypeTaking(name: string, dtypeName: unknown, tag: TypedArrayTag): Dtyp
 /** The built-in typed-array types, taken when this module loads (a caller's global of the same name is never called). */
 const TYPED_ARRAY_TYPES: Partial<Record<TypedArrayTag, TypedArrayConstructor>> = { Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array };
 
-const typedArrayPrototype = Object.getPrototypeOf(Int8Array.prototype) as object;
-const builtInGetter = (key: string) => Object.getOwnPropertyDescriptor(typedArrayPrototype, key)!.get as (this: unknown) => never;
-const bufferOf = builtInGetter("buffer") as (this: unknown) => ArrayBuffer;
-const byteOffsetOf = builtInGetter("byteOffset") as (this: unknown) => number;
-const lengthOf = builtInGetter("length") as (this: unknown) => number;
-
 /**
  * `data` itself when it is a typed array of its built-in type, else (a subclass) a plain view of
  * the same memory made with the built-in getters. The writers read `length`, `byteLength`,
@@ -330,8 +324,8 @@ function plainView(data: TypedArray, tag: TypedArrayTag): TypedArray | undefined
   const type = TYPED_ARRAY_TYPES[tag];
   // `constructor`, read from the prototype, tells a subclass as getPrototypeOf would, in a tenth of the time.
   if (type === undefined || data.constructor === type) return data.length === 0 && isDetached(data.buffer) ? undefined : data;
-  const buffer = bufferOf.call(data);
-  return isDetached(buffer) ? undefined : new type(buffer, byteOffsetOf.call(data), lengthOf.call(data));
+  const buffer = TYPED_ARRAY.buffer.call(data) as ArrayBuffer;
+  return isDetached(buffer) ? undefined : new type(buffer, TYPED_ARRAY.byteOffset.call(data), TYPED_ARRAY.length.call(data));
 }
 
 /** {@link prepareArray} without the view of the bytes. */
@@ -700,9 +694,9 @@ export function encodeInto(target: Uint8Array, arrays: ArraysInput, options: Enc
   if (!(target instanceof Uint8Array)) throw new NdpackError("INVALID_ARGUMENT", "target must be a Uint8Array", { field: "target" });
   // Its memory as it is, through the built-in getters (one view per call): a length that a
   // subclass or an own property overstates was a RangeError mid-write.
-  const buffer = bufferOf.call(target);
+  const buffer = TYPED_ARRAY.buffer.call(target) as ArrayBuffer;
   if (isDetached(buffer)) throw new NdpackError("INVALID_ARGUMENT", "target's buffer was detached (transferred?)", { field: "target" });
-  target = new Uint8Array(buffer, byteOffsetOf.call(target), lengthOf.call(target));
+  target = new Uint8Array(buffer, TYPED_ARRAY.byteOffset.call(target), TYPED_ARRAY.length.call(target));
   checkOptionNames(options, ENCODE_OPTIONS, "encodeInto");
   const plan = planEncoding(arrays, options);
   if (target.length < plan.totalLength) {

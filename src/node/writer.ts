@@ -21,8 +21,8 @@
  *
  * @module
  */
-import { isDetached, viewedBuffer, viewedBytes } from "../bytes.js";
-import { typedArrayTag } from "../dtypes.js";
+import { isDetached } from "../bytes.js";
+import { builtInGetter, TYPED_ARRAY, typedArrayTag } from "../dtypes.js";
 import { checkElementBytes, type EncodeOptions } from "../encode.js";
 import { booleanOption, checkOptionNames, NdpackError, notFoundError } from "../errors.js";
 import { declareArrays, headFor, rawFileSteps, reservedHeaderSteps, type DeclaredArray, type DeclaredFile, type WriterEntry } from "../formats/ndpack-write.js";
@@ -34,6 +34,18 @@ import type { ScratchFile } from "./shuffle-spool.js";
 import { FileOutput } from "./write-file.js";
 import { runWriteSteps, type ArrayInChunks, type StepOutput } from "./write-steps.js";
 import { WriterCalls } from "./writer-calls.js";
+
+/** DataView's built-in `buffer`, `byteOffset` and `byteLength` getters, as `TYPED_ARRAY`'s are for typed arrays. */
+const DATA_VIEW = {
+  buffer: builtInGetter<ArrayBufferLike>(DataView.prototype, "buffer"),
+  byteOffset: builtInGetter<number>(DataView.prototype, "byteOffset"),
+  byteLength: builtInGetter<number>(DataView.prototype, "byteLength"),
+};
+
+/** The built-in getters for a chunk: a typed array's, or a DataView's. */
+function viewGetters(chunk: ArrayBufferView): typeof DATA_VIEW {
+  return TYPED_ARRAY.typeName.call(chunk) === undefined ? DATA_VIEW : TYPED_ARRAY;
+}
 
 export type { WriterEntry } from "../formats/ndpack-write.js";
 
@@ -357,14 +369,17 @@ class Writer implements NdpackWriter {
     if (!ArrayBuffer.isView(chunk)) {
       throw new NdpackError("INVALID_ARGUMENT", `write("${name}"): chunk must be a typed array, a Uint8Array of raw bytes or a DataView`, { array: name, field: "chunk" });
     }
-    if (isDetached(viewedBuffer(chunk))) {
+    const view = viewGetters(chunk);
+    if (isDetached(view.buffer.call(chunk))) {
       throw new NdpackError("INVALID_ARGUMENT", `write("${name}"): the chunk's buffer was detached (transferred?)`, { array: name, field: "chunk" });
     }
     const tag = typedArrayTag(chunk);
     if (tag !== undefined && tag !== "Uint8Array" && !array.dtype.accepts.includes(tag)) {
       throw new NdpackError("INVALID_ARGUMENT", `write("${name}"): the array is ${array.dtype.name}, which takes ${array.dtype.accepts.join(" or ")} chunks (or raw bytes), got ${tag}`, { array: name, field: "chunk" });
     }
-    const bytes = viewedBytes(chunk);
+    // Found with the built-in getters: a subclass or an own property can say another byteLength (a
+    // RangeError when it is past the buffer).
+    const bytes = new Uint8Array(view.buffer.call(chunk), view.byteOffset.call(chunk), view.byteLength.call(chunk));
     checkElementBytes(name, array.dtype, bytes);
     return bytes;
   }
