@@ -231,6 +231,9 @@ describe("writing options", () => {
       [["lib.ndp", "x.ndp", "--alignment", "100"], /'--alignment <bytes>' argument '100' is invalid\. must be a power of two from 8 to 65536/],
       [["lib.ndp", "x.ndp", "--codec", "zstd"], /argument 'zstd' is invalid/],
       [["lib.ndp", "x.ndp", "--no-compress", "--codec", "deflate"], /contradict/],
+      [["lib.ndp", "x.npz", "--compress", "--codec", "none"], /--compress and --codec none contradict/],
+      [["lib.ndp", "x.safetensors", "--level", "9"], /--level applies to \.ndp and \.npz output, not safetensors/],
+      [["lib.ndp", "x.npz", "--no-compress", "--level", "9"], /--level is for compressed arrays/],
     ];
     for (const [args, pattern] of cases) {
       const result = await runCli(["convert", ...args.map((a, i) => (i < 2 ? tmp.path(a) : a))]);

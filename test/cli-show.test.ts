@@ -164,4 +164,12 @@ describe("show prints a description, the preview and the summary", () => {
     expect(r.stdout).toHaveLength(10);
     expect(r.stderr).toBe("");
   });
+
+  // Output to a file that cannot take it (a full disk) was an uncaught exception: a stack trace.
+  test.runIf(process.platform === "linux")("standard output on a full disk: one line, IO_ERROR, exit 1", async () => {
+    const { spawnSync } = await import("node:child_process");
+    const r = spawnSync("sh", ["-c", `node "${process.cwd()}/dist/cli/main.js" show "${tmp.path("arrays.ndp")}" chunks > /dev/full`], { encoding: "utf8" });
+    expect(r.status).toBe(1);
+    expect(errorLineOf({ code: r.status, stdout: "", stderr: r.stderr })).toBe("ndpack show: cannot write to standard output: ENOSPC: no space left on device, write (IO_ERROR)");
+  });
 });

@@ -103,7 +103,8 @@ export function parseByteSize(text: string): number {
 
 /** The writer's options for a command's flags. */
 export function writeOptions(format: FileFormat, options: WriteCommandOptions, metadata: Readonly<Record<string, unknown>>): WriteOptions {
-  if (options.codec !== undefined && options.compress === false && options.codec !== "none") throw usageError("--no-compress and --codec contradict each other", "--codec");
+  // Either way round: --compress --codec none would otherwise store every array uncompressed, unasked.
+  if (options.codec !== undefined && options.compress !== undefined && options.compress !== (options.codec !== "none")) throw usageError(`--${options.compress ? "" : "no-"}compress and --codec ${options.codec} contradict each other`, "--codec");
   const codec: Codec | undefined = options.codec ?? (options.compress === true ? (format === "npz" ? "deflate" : "shuffle+deflate") : options.compress === false ? "none" : undefined);
   return {
     format,

@@ -44,6 +44,13 @@ function positiveInteger(value: string): number {
   return n;
 }
 
+/** --max-depth: a positive integer up to the library's ceiling, a usage error past it (the library's own refusal came only once a file was opened, and named that file). */
+function depth(value: string): number {
+  const n = positiveInteger(value);
+  if (n > MAX_DEPTH_CEILING) throw new InvalidArgumentError(`must be a positive integer, at most ${MAX_DEPTH_CEILING}`);
+  return n;
+}
+
 function size(value: string): number {
   const bytes = byteSize(value);
   if (bytes === undefined) throw new InvalidArgumentError("must be a size such as 500MB, 2GiB or a number of bytes");
@@ -53,7 +60,7 @@ function size(value: string): number {
 /** Adds the limit flags to a command that reads files. */
 export function limitFlags(command: Command): Command {
   for (const { option, bounds, bytes, fallback } of LIMITS) {
-    command.addOption(new Option(`${flagOf(option)} <${bytes ? "size" : "n"}>`, `${bounds} (default ${fallback})`).argParser(bytes ? size : positiveInteger).helpGroup("Read limits (raise them to read files the defaults refuse):"));
+    command.addOption(new Option(`${flagOf(option)} <${bytes ? "size" : "n"}>`, `${bounds} (default ${fallback})`).argParser(bytes ? size : option === "maxDepth" ? depth : positiveInteger).helpGroup("Read limits (raise them to read files the defaults refuse):"));
   }
   return command;
 }

@@ -12,7 +12,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import packageJson from "../../package.json";
 import { DTYPE_NAMES, type Dtype } from "../dtypes.js";
 import { CODECS } from "../format.js";
-import { removeTemporaryFilesSync } from "../node/io.js";
+import { ioError, removeTemporaryFilesSync } from "../node/io.js";
 import { convertCommand, type WriteCommandOptions } from "./convert.js";
 import { diffCommand } from "./diff.js";
 import { debugText, errorLine, EXIT, exitCodeOf } from "./errors.js";
@@ -20,7 +20,7 @@ import { extractCommand } from "./extract.js";
 import { CHUNK_BYTES } from "./formats.js";
 import { inspectCommand } from "./inspect.js";
 import { limitFlags } from "./limits.js";
-import { escapeControls, handleClosedStdout, printError } from "./output.js";
+import { escapeControls, handleClosedStdout, printError, stdoutError } from "./output.js";
 import { packCommand } from "./pack.js";
 import { LARGE_INPUT_BYTES } from "./progress.js";
 import { showCommand } from "./show.js";
@@ -258,6 +258,9 @@ export async function main(args: readonly string[]): Promise<number> {
   const command = commandName(program, args);
   try {
     await program.parseAsync(args, { from: "user" });
+    // Output that was lost (a full disk) fails the command, whatever it found.
+    const lost = stdoutError();
+    if (lost !== undefined) throw ioError("write to", "standard output", lost);
     return state.exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {

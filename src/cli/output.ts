@@ -89,16 +89,25 @@ export function toJson(value: unknown, indent = 2): string {
 }
 
 let stdoutClosed = false;
+/** Why standard output could not be written, other than a closed pipe (a full disk: `> /dev/full`; EIO). */
+let stdoutFailure: Error | undefined;
 
-/** Makes a closed pipe on standard output end the program quietly instead of with an error. */
+/**
+ * Makes a closed pipe on standard output end the program quietly instead of with an error, and any
+ * other write failure the command's failure, which `main` reports as one line (rethrown here, it
+ * was an uncaught exception: a stack trace).
+ */
 export function handleClosedStdout(): void {
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code === "EPIPE") {
-      stdoutClosed = true;
-      return;
-    }
-    throw error;
+    stdoutClosed = true;
+    if (error.code !== "EPIPE") stdoutFailure ??= error;
   });
+}
+
+/** The failure to write standard output, if any; a file's write fails at once, and its error is emitted only on the next tick (so `errored` too). */
+export function stdoutError(): Error | undefined {
+  const errored = process.stdout.errored as NodeJS.ErrnoException | null;
+  return stdoutFailure ?? (errored !== null && errored.code !== "EPIPE" ? errored : undefined);
 }
 
 /** Each line of `text` with its controls escaped: the lines a command meant, and nothing a file slipped in. */

@@ -74,6 +74,9 @@ function checkWriteOptions(options: WriteOptions, arrayCount: number): void {
   if (format !== "ndpack" && options.alignment !== undefined) throw only("--alignment", ".ndp");
   if (format !== "ndpack" && options.checksum !== undefined) throw only("--checksum", ".ndp");
   if ((format === "npy" || format === "safetensors") && options.codec !== undefined && options.codec !== "none") throw only("--compress/--codec", ".ndp and .npz");
+  // A level is for compressing, which these formats never do: silently ignored, it would seem to have applied.
+  if ((format === "npy" || format === "safetensors") && options.compressionLevel !== undefined) throw only("--level", ".ndp and .npz");
+  if (options.codec === "none" && options.compressionLevel !== undefined) throw usageError("--level is for compressed arrays, and --no-compress or --codec none stores every array uncompressed", "--level");
   if (format === "npz" && options.codec === "shuffle+deflate") throw usageError(".npz members can only be deflated: use --codec deflate or --compress", "--codec");
   if (format === "safetensors" && options.byteOrder === "big") throw usageError("safetensors files are always little-endian: --big-endian applies to .ndp, .npy and .npz output", "--big-endian");
   if (format === "npy" && arrayCount !== 1) {
