@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, sep } from "node:path";
 import { defineConfig } from "tsup";
 
@@ -17,6 +17,15 @@ function writeThirdPartyLicenses(dir: string): void {
   const pako = readFileSync("node_modules/pako/LICENSE", "utf8");
   const zlibNotice = readFileSync("node_modules/pako/lib/zlib/inflate.js", "utf8").match(/^\/\/ \(C\) 1995[\s\S]*?source distribution\.$/m)![0].replace(/^\/\/ ?/gm, "");
   writeFileSync(join(dir, "THIRD_PARTY_LICENSES.txt"), `dist/ bundles pako (https://github.com/nodeca/pako), licensed MIT AND Zlib:\n\n${pako}\n${zlibNotice}\n`);
+}
+
+/**
+ * The page toucher (src/page-toucher.cjs), a Node-only file the core loads from beside its own
+ * code at run time (src/runtime.ts), so that browser bundles do not carry it: copied next to the
+ * chunks of `dir`.
+ */
+function copyPageToucher(dir: string): void {
+  copyFileSync("src/page-toucher.cjs", join(dir, "page-toucher.cjs"));
 }
 
 /**
@@ -95,6 +104,7 @@ export default defineConfig([
       dropEmptyChunks(outDir);
       markBundledCommonJsPure(outDir);
       writeThirdPartyLicenses(outDir);
+      copyPageToucher(outDir);
     },
   },
   // The `ndpack` command: one ESM file for the bin, no declarations (it exports nothing).
@@ -111,5 +121,6 @@ export default defineConfig([
     treeshake: true,
     external,
     noExternal,
+    onSuccess: async () => copyPageToucher("dist/cli"),
   },
 ]);

@@ -58,12 +58,17 @@ export const nativeZlib: Partial<NativeZlib> = loadNativeZlib();
  * crc32.ts does it once, and only after zlib has checksummed 32 MiB.
  */
 export function loadFastCrc32(): ((data: Uint8Array, value: number) => number) | undefined {
+  return requireBeside<{ crc32?: (data: Uint8Array, value: number) => number }>("@node-rs/crc32")?.crc32;
+}
+
+/** Node's `require` of `id` from this module's place (a package, or a file beside it); undefined where it fails or there is no Node. */
+function requireBeside<T>(id: string): T | undefined {
   try {
-    const node = builtinModule<{ createRequire(from: string): (id: string) => { crc32?: (data: Uint8Array, value: number) => number } }>("module")!;
+    const node = builtinModule<{ createRequire(from: string): (id: string) => unknown }>("module")!;
     // tsup's CommonJS build gives import.meta.url from __filename.
-    return node.createRequire(import.meta.url)("@node-rs/crc32").crc32;
+    return node.createRequire(import.meta.url)(id) as T;
   } catch {
-    // Not installed, no build for this platform, or no Node.
+    // Not installed, no build for this platform, not shipped beside this module, or no Node.
     return undefined;
   }
 }
@@ -99,92 +104,25 @@ export function unzeroedBytes(byteLength: number): Uint8Array {
 /** The byte order of this machine's typed arrays. */
 export const HOST_BYTE_ORDER: ByteOrder = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? "little" : "big";
 
-/** The part of Node's worker_threads the page toucher uses. */
-interface WorkerThreads {
-  Worker: new (source: string, options: { eval: true; workerData: unknown; transferList: unknown[] }) => {
-    unref(): void;
-    terminate(): unknown;
-    on(event: "error" | "exit", listener: () => void): unknown;
-  };
-  MessageChannel: new () => { port1: WorkerPort; port2: WorkerPort };
-  receiveMessageOnPort(port: WorkerPort): { message: unknown } | undefined;
+/** The page toucher (src/page-toucher.cjs), Node only. */
+interface PageToucher {
+  /**
+   * Asks a helper thread for `byteLength` bytes of fresh, zeroed memory whose pages it has already
+   * touched, so that the caller can do other work (checksums) while the operating system maps them.
+   * Returns a function that waits for the memory (undefined if it did not come), or undefined when
+   * there is no helper thread ready (a single core, or the first call, which starts it).
+   */
+  requestTouchedMemory(byteLength: number): (() => ArrayBuffer | undefined) | undefined;
 }
 
-interface WorkerPort {
-  postMessage(value: unknown): void;
-  unref?(): void;
-  close(): void;
-}
+/** The page toucher: undefined before the first use, null where there is none (browsers, a bundle without the file). */
+let pageToucher: PageToucher | null | undefined;
 
 /**
- * The page toucher's code: it allocates the memory asked for, writes a zero into each page so that
- * the operating system maps it (a page fault per 4 KiB, most of the cost of new memory), and hands
- * the buffer over (transferred, not copied). `flag[0]` says an answer is waiting; `flag[1]` that
- * the thread is up.
- */
-// Kept compact: this text is shipped as it is, with every browser bundle of the core.
-const TOUCHER_SOURCE = `const{port,flag}=require("node:worker_threads").workerData;
-port.on("message",size=>{try{const b=new ArrayBuffer(size),v=new Uint8Array(b);for(let i=0;i<size;i+=4096)v[i]=0;port.postMessage(b,[b])}catch{port.postMessage(null)}Atomics.store(flag,0,1);Atomics.notify(flag,0)});
-Atomics.store(flag,1,1);`;
-
-/** How long a caller waits for touched memory before it gives up on the helper thread for good. */
-const TOUCH_TIMEOUT_MS = 10_000;
-
-interface Toucher {
-  readonly threads: WorkerThreads;
-  readonly worker: InstanceType<WorkerThreads["Worker"]>;
-  readonly port: WorkerPort;
-  readonly flag: Int32Array;
-}
-
-/** The helper thread: undefined before the first use, null where there is none (browsers, one core, failure). */
-let toucher: Toucher | null | undefined;
-
-function startToucher(): void {
-  toucher = null;
-  try {
-    const threads = builtinModule<WorkerThreads>("worker_threads");
-    const os = builtinModule<{ availableParallelism?: () => number }>("os");
-    // On one core the helper would only take turns with the caller.
-    if (threads === undefined || typeof SharedArrayBuffer !== "function" || (os?.availableParallelism?.() ?? 1) < 2) return;
-    const { port1, port2 } = new threads.MessageChannel();
-    const flag = new Int32Array(new SharedArrayBuffer(8));
-    const worker = new threads.Worker(TOUCHER_SOURCE, { eval: true, workerData: { port: port2, flag }, transferList: [port2] });
-    // Neither the thread nor its port keeps the process alive.
-    worker.unref();
-    port1.unref?.();
-    const stop = () => {
-      if (toucher?.worker === worker) toucher = null;
-    };
-    worker.on("error", stop);
-    worker.on("exit", stop);
-    toucher = { threads, worker, port: port1, flag };
-  } catch {
-    toucher = null;
-  }
-}
-
-/**
- * Asks a helper thread for `byteLength` bytes of fresh, zeroed memory whose pages it has already
- * touched, so that the caller can do other work (checksums) while the operating system maps them.
- * Returns a function that waits for the memory (undefined if it did not come), or undefined when
- * there is no helper thread ready (browsers, a single core, or the first call, which starts it).
+ * {@link PageToucher.requestTouchedMemory}, from the file beside this module, loaded on first use:
+ * browser bundles carry its name, not its code; undefined where it cannot be loaded.
  */
 export function requestTouchedMemory(byteLength: number): (() => ArrayBuffer | undefined) | undefined {
-  if (toucher === undefined) startToucher();
-  const helper = toucher;
-  if (helper == null || Atomics.load(helper.flag, 1) !== 1) return undefined;
-  Atomics.store(helper.flag, 0, 0);
-  helper.port.postMessage(byteLength);
-  return () => {
-    const answered = Atomics.wait(helper.flag, 0, 0, TOUCH_TIMEOUT_MS) !== "timed-out";
-    const reply = answered ? helper.threads.receiveMessageOnPort(helper.port) : undefined;
-    if (reply === undefined) {
-      // A late answer would be read as the next one's: never use this thread again.
-      toucher = null;
-      void helper.worker.terminate();
-      return undefined;
-    }
-    return reply.message instanceof ArrayBuffer ? reply.message : undefined;
-  };
+  if (pageToucher === undefined) pageToucher = requireBeside<PageToucher>("./page-toucher.cjs") ?? null;
+  return pageToucher?.requestTouchedMemory(byteLength);
 }

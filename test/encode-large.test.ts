@@ -4,8 +4,10 @@
  * requestTouchedMemory): the bytes must be exactly those of encodeInto, which never uses it, and
  * the result must be an ordinary ArrayBuffer-backed Uint8Array.
  */
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { crc32 as zlibCrc32 } from "node:zlib";
-import { afterEach, describe, expect, test, vi } from "vitest";
+import { afterEach, describe, expect, it, test, vi } from "vitest";
 import { decode, encode, encodedSize, encodeInto } from "../src/index.js";
 import { noise } from "./helpers/common.js";
 
@@ -70,4 +72,25 @@ describe("encode of outputs over 8 MiB with checksums (memory from a helper thre
       await sleep(50);
     }
   }, 120_000);
+});
+
+describe("the page toucher of the built package (dist/page-toucher.cjs, loaded from beside the chunks)", () => {
+  it.each(["dist/index.js", "dist/index.cjs", "dist/cli/page-toucher.cjs"])("is found and used by %s", (entry) => {
+    // The CLI's build inlines the core in dist/cli/main.js: its toucher must sit beside it too.
+    if (entry.startsWith("dist/cli")) {
+      expect(existsSync(entry)).toBe(true);
+      return;
+    }
+    const script = `const { createRequire } = await import("node:module");
+      const { encode } = ${entry.endsWith(".cjs") ? `createRequire(import.meta.url)("./${entry}")` : `await import("./${entry}")`};
+      let waits = 0;
+      const wait = Atomics.wait;
+      Atomics.wait = (...args) => (waits++, wait.apply(Atomics, args));
+      for (let i = 0; i < 100 && waits === 0; i++) {
+        encode({ big: new Float32Array(4 << 20) });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      console.log(waits > 0);`;
+    expect(execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" }).trim()).toBe("true");
+  });
 });
