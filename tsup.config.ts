@@ -121,6 +121,7 @@ export default defineConfig([
     treeshake: true,
     external,
     noExternal,
-    onSuccess: async () => copyPageToucher("dist/cli"),
+    // With --out-dir (the benchmark's build) the command line's bundle lands at the top of that directory.
+    onSuccess: async () => copyPageToucher(process.argv.includes("--out-dir") ? outDirOf(process.argv) : "dist/cli"),
   },
 ]);

@@ -14,7 +14,7 @@
  */
 import { fork, spawnSync } from "node:child_process";
 import { cpus, freemem, totalmem } from "node:os";
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { allCases, BENCH_DIR, BUILD_DIR, defaultConfig, REPO_DIR, SCENARIOS } from "./cases.js";
@@ -113,6 +113,8 @@ function build(): void {
   // the build too; the cases run it from cli/, where dist/ has it (one file: no shared chunks).
   mkdirSync(join(BUILD_DIR, "cli"), { recursive: true });
   for (const file of ["main.js", "main.js.map"]) renameSync(join(BUILD_DIR, file), join(BUILD_DIR, "cli", file));
+  // The page toucher the core loads from beside its code (src/runtime.ts): beside the command's bundle too.
+  copyFileSync(join(BUILD_DIR, "page-toucher.cjs"), join(BUILD_DIR, "cli", "page-toucher.cjs"));
   process.stderr.write("done\n");
 }
 
