@@ -83,7 +83,7 @@ describe("each limit, lowered and raised", () => {
     expect(result.code).toBe(0);
   });
 
-  test.concurrent.each([["--max-arrays", "x"], ["--max-arrays", "-1"], ["--max-arrays", "1.5"], ["--max-header-bytes", "5XB"], ["--max-decoded-bytes", "0"], ["--max-depth", "1001"]])("%s %s: INVALID_ARGUMENT", async (flag, value) => {
+  test.concurrent.each([["--max-arrays", "x"], ["--max-arrays", "-1"], ["--max-arrays", "1.5"], ["--max-header-bytes", "5XB"], ["--max-header-bytes", "1.5"], ["--max-decoded-bytes", "1.5B"], ["--max-decoded-bytes", "0"], ["--max-depth", "1001"]])("%s %s: INVALID_ARGUMENT", async (flag, value) => {
     const result = await runCli(["inspect", tmp.path("three.ndp"), flag, value]);
     expect(result.code).toBe(2);
     expect(errorLineOf(result)).toMatch(/is invalid\. must be .* \(INVALID_ARGUMENT\); see 'ndpack inspect --help'$/);

@@ -34,7 +34,8 @@ const UNITS: Readonly<Record<string, number>> = { "": 1, b: 1, kb: 1e3, mb: 1e6,
 export function byteSize(text: string): number | undefined {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
   const unit = match === null ? undefined : UNITS[match[2]!.toLowerCase()];
-  const bytes = match === null || unit === undefined ? Number.NaN : Math.floor(Number(match[1]) * unit);
+  // A fraction of a unit is floored (1.1GiB, as Hugging Face reads sizes), a fraction of a byte refused (1.5).
+  const bytes = match === null || unit === undefined || (unit === 1 && match[1]!.includes(".")) ? Number.NaN : Math.floor(Number(match[1]) * unit);
   return Number.isSafeInteger(bytes) && bytes >= 1 ? bytes : undefined;
 }
 
