@@ -466,8 +466,8 @@ class HttpSource(FsspecSource):
     URL after redirects and its validator (a strong ``ETag``, else ``Last-Modified``); every read is
     then one ``Range`` request, through fsspec's session, to that URL, on the condition that the
     file is still that version (``If-Match``, else ``If-Unmodified-Since``). A 412 answer, or an
-    answer whose ``Content-Range`` total or ``ETag`` differs from the first, is FILE_CHANGED; a 200
-    answer (the whole file) to a range of part of it RANGE_NOT_SUPPORTED; another status
+    answer whose ``Content-Range`` total, ``ETag`` or ``Last-Modified`` differs from the first, is
+    FILE_CHANGED; a 200 answer (the whole file) to a range of part of it RANGE_NOT_SUPPORTED; another status
     HTTP_ERROR with ``status`` (404, 403, 416, 5xx); no answer (connection refused or reset)
     IO_ERROR; a body shorter than its range, or cut off, TRUNCATED, a longer one HTTP_ERROR; no
     complete answer within ``timeout`` seconds (body included) TIMEOUT. HTTP 5xx, 408, 429,
@@ -645,8 +645,12 @@ class HttpSource(FsspecSource):
                 if first is None:
                     raise NdpackError("HTTP_ERROR", f"{self.shown}: a 206 answer without a "
                                       "usable Content-Range", status=206)
+            # Last-Modified too (TypeScript's readRange): a server that ignores If-Match and
+            # If-Unmodified-Since, and gives no ETag, tells a new version by its date only.
             for what, then, now in (("size", self.size, total),
-                                    ("ETag", self._etag, response.headers.get("ETag"))):
+                                    ("ETag", self._etag, response.headers.get("ETag")),
+                                    ("Last-Modified", self._last_modified,
+                                     response.headers.get("Last-Modified"))):
                 if then is not None and now is not None and then != now:
                     raise self._changed(f"its {what} was {then} and is now {now}")
             if (first, last) != (start, end - 1):

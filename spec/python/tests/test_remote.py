@@ -405,7 +405,8 @@ class ScriptedServer:
     "gzip" (the whole file gzipped, a 200 with a weak ETag, as nginx with gzip on answers a Range
     request that accepts gzip) or "gzip-range" (the range asked for of the gzipped file).
     ``requests`` logs (method, path, Range, outcome), ``accept_encodings`` each request's
-    Accept-Encoding."""
+    Accept-Encoding. Every answer carries ``etag`` and ``last_modified`` (None: no such header);
+    conditions (If-Match, If-Unmodified-Since) are ignored."""
 
     def __init__(self, files: dict[str, bytes]):
         import gzip
@@ -413,6 +414,7 @@ class ScriptedServer:
         import threading
 
         self.files, self.plan, self.requests, self.accept_encodings = files, [], [], []
+        self.etag, self.last_modified = '"v1"', None
         self.stop = threading.Event()
         server = self
 
@@ -450,7 +452,7 @@ class ScriptedServer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                etag = '"v1"'
+                etag = server.etag
                 if outcome in ("gzip", "gzip-range"):
                     data, etag = gzip.compress(data), 'W/"v1"'
                 status, start, end = 200, 0, len(data)
@@ -460,7 +462,10 @@ class ScriptedServer:
                 extra = b"more!" if outcome == "long" else b""
                 self.send_response(status)
                 self.send_header("Content-Length", str(end - start + len(extra)))
-                self.send_header("ETag", etag)
+                if etag is not None:
+                    self.send_header("ETag", etag)
+                if server.last_modified is not None:
+                    self.send_header("Last-Modified", server.last_modified)
                 self.send_header("Accept-Ranges", "bytes")
                 if outcome in ("gzip", "gzip-range"):
                     self.send_header("Content-Encoding", "gzip")
@@ -638,6 +643,18 @@ def test_a_body_longer_than_its_range_is_HTTP_ERROR_and_not_retried(scripted):
     assert info.value.code == "HTTP_ERROR" and info.value.status == 206
     assert "more" in info.value.message
     assert scripted.outcomes() == ["long"]
+
+
+def test_a_file_replaced_on_a_server_that_ignores_conditions_is_FILE_CHANGED_by_its_date(scripted):
+    # As TypeScript's readRange. Before: the new file's bytes under the old header (its own CRC-32
+    # matched them), from a server giving no ETag and ignoring If-Unmodified-Since.
+    scripted.etag, scripted.last_modified = None, "Sun, 06 Dec 2026 10:00:00 GMT"
+    r = opened(scripted)
+    scripted.files["/a.ndp"] = ndpack.dumps({"x": X.astype("f4")})
+    scripted.last_modified = "Sun, 06 Dec 2026 11:00:00 GMT"
+    with pytest.raises(NdpackError) as info:
+        r.read("x")
+    assert info.value.code == "FILE_CHANGED" and "Last-Modified" in info.value.message
 
 
 def test_a_connection_closed_without_an_answer_is_IO_ERROR_after_1_plus_retries_attempts(scripted):
