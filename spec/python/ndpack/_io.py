@@ -312,7 +312,7 @@ def _status_of(ex: BaseException) -> int | None:
     while ex is not None and id(ex) not in seen:
         seen.add(id(ex))
         status = getattr(ex, "status", None)
-        if isinstance(status, int):
+        if isinstance(status, int) and status > 0:  # aiohttp's errors without one give 0
             return status
         ex = ex.__cause__ or ex.__context__
     return None
@@ -468,8 +468,8 @@ class HttpSource(FsspecSource):
     file is still that version (``If-Match``, else ``If-Unmodified-Since``). A 412 answer, or an
     answer whose ``Content-Range`` total, ``ETag`` or ``Last-Modified`` differs from the first, is
     FILE_CHANGED; a 200 answer (the whole file) to a range of part of it RANGE_NOT_SUPPORTED; another status
-    HTTP_ERROR with ``status`` (404, 403, 416, 5xx); no answer (connection refused or reset)
-    IO_ERROR; a body shorter than its range, or cut off, TRUNCATED, a longer one HTTP_ERROR; no
+    HTTP_ERROR with ``status`` (404, 403, 416, 5xx); no answer (connection refused or reset, a
+    redirect loop) IO_ERROR; a body shorter than its range, or cut off, TRUNCATED, a longer one HTTP_ERROR; no
     complete answer within ``timeout`` seconds (body included) TIMEOUT. HTTP 5xx, 408, 429,
     IO_ERROR, TRUNCATED and TIMEOUT are transient: each request (the first one included) is retried
     ``retries`` times, waiting 0.1 s, 0.2 s, 0.4 s... (between half and all of it, at random) in
@@ -575,6 +575,12 @@ class HttpSource(FsspecSource):
         except asyncio.TimeoutError as ex:  # the timeout, or one of the session's own (aiohttp's)
             raise NdpackError("TIMEOUT", f"{self.shown}: no complete answer within "
                               f"{self._timeout:g} s") from ex
+        except aiohttp.TooManyRedirects as ex:
+            # A redirect loop: a request that failed, as TypeScript's fetch fails it (IO_ERROR), not
+            # HTTP_ERROR with its status of 0 (nor a GET after a HEAD refused so); named without
+            # its repr, which holds the request's headers (Authorization).
+            raise NdpackError("IO_ERROR", f"{self.shown}: the request failed (too many "
+                              f"redirects: {len(ex.history)})") from ex
         except Exception as ex:  # noqa: BLE001 (aiohttp's, OSError...)
             status = _status_of(ex)
             if status is not None:
