@@ -659,6 +659,11 @@ class HttpSource(FsspecSource):
                                      response.headers.get("Last-Modified"))):
                 if then is not None and now is not None and then != now:
                     raise self._changed(f"its {what} was {then} and is now {now}")
+            # A validator the HEAD did not give (some servers send them on GET only) is the first
+            # answer's from then on, as TypeScript's reader takes the file's identity from its
+            # first GET: a file replaced later is told by it, not read under the old header.
+            self._etag = self._etag or response.headers.get("ETag")
+            self._last_modified = self._last_modified or response.headers.get("Last-Modified")
             if (first, last) != (start, end - 1):
                 raise NdpackError("HTTP_ERROR", f"{self.shown}: asked for bytes "
                                   f"{start}-{end - 1}, the server sent {first}-{last}", status=206)

@@ -405,8 +405,9 @@ class ScriptedServer:
     "gzip" (the whole file gzipped, a 200 with a weak ETag, as nginx with gzip on answers a Range
     request that accepts gzip) or "gzip-range" (the range asked for of the gzipped file).
     ``requests`` logs (method, path, Range, outcome), ``accept_encodings`` each request's
-    Accept-Encoding. Every answer carries ``etag`` and ``last_modified`` (None: no such header);
-    conditions (If-Match, If-Unmodified-Since) are ignored."""
+    Accept-Encoding. Every answer carries ``etag`` and ``last_modified`` (None: no such header), a
+    HEAD's only if ``validators_on_head``; conditions (If-Match, If-Unmodified-Since) are
+    ignored."""
 
     def __init__(self, files: dict[str, bytes]):
         import gzip
@@ -414,7 +415,7 @@ class ScriptedServer:
         import threading
 
         self.files, self.plan, self.requests, self.accept_encodings = files, [], [], []
-        self.etag, self.last_modified = '"v1"', None
+        self.etag, self.last_modified, self.validators_on_head = '"v1"', None, True
         self.stop = threading.Event()
         server = self
 
@@ -458,7 +459,7 @@ class ScriptedServer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                etag = server.etag
+                etag = server.etag if body or server.validators_on_head else None
                 if outcome in ("gzip", "gzip-range"):
                     data, etag = gzip.compress(data), 'W/"v1"'
                 status, start, end = 200, 0, len(data)
@@ -470,7 +471,7 @@ class ScriptedServer:
                 self.send_header("Content-Length", str(end - start + len(extra)))
                 if etag is not None:
                     self.send_header("ETag", etag)
-                if server.last_modified is not None:
+                if server.last_modified is not None and (body or server.validators_on_head):
                     self.send_header("Last-Modified", server.last_modified)
                 self.send_header("Accept-Ranges", "bytes")
                 if outcome in ("gzip", "gzip-range"):
@@ -661,6 +662,18 @@ def test_a_file_replaced_on_a_server_that_ignores_conditions_is_FILE_CHANGED_by_
     with pytest.raises(NdpackError) as info:
         r.read("x")
     assert info.value.code == "FILE_CHANGED" and "Last-Modified" in info.value.message
+
+
+def test_a_file_replaced_on_a_server_giving_validators_on_GET_only_is_FILE_CHANGED(scripted):
+    # As TypeScript's reader, whose identity is its first GET's. Before: the HEAD gave no ETag, so
+    # none was compared: the new file's bytes under the old header.
+    scripted.validators_on_head = False
+    r = opened(scripted)
+    scripted.files["/a.ndp"] = ndpack.dumps({"x": X.astype("f4")})
+    scripted.etag = '"v2"'
+    with pytest.raises(NdpackError) as info:
+        r.read("x")
+    assert info.value.code == "FILE_CHANGED" and '"v1"' in info.value.message
 
 
 def test_a_connection_closed_without_an_answer_is_IO_ERROR_after_1_plus_retries_attempts(scripted):
