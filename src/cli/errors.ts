@@ -80,9 +80,19 @@ const FLAG_OF_OPTION: readonly (readonly [RegExp, string])[] = [
   ...LIMIT_OPTION_NAMES.map((option) => [new RegExp(`\\b(?:the )?${option}(?: option)?\\b`, "g"), flagOf(option)] as const),
 ];
 
-/** A library message in the command line's words: flags instead of option names. */
+/**
+ * Advice in library messages for library users that means nothing on the command line (which has
+ * no way to take it), left out of the command line's lines.
+ */
+const LIBRARY_ADVICE: readonly RegExp[] = [
+  // FileSource: a FIFO, directory or device given where a file is read.
+  /; read pipes and sockets with decodeStream\b/g,
+];
+
+/** A library message in the command line's words: flags instead of option names, without advice only library users can take. */
 function inFlags(message: string): string {
-  return FLAG_OF_OPTION.reduce((text, [option, flag]) => text.replace(option, flag), message);
+  const withoutAdvice = LIBRARY_ADVICE.reduce((text, advice) => text.replace(advice, ""), message);
+  return FLAG_OF_OPTION.reduce((text, [option, flag]) => text.replace(option, flag), withoutAdvice);
 }
 
 /**
