@@ -584,9 +584,10 @@ class Serializer {
     if (this.active.has(container)) throw this.reject("circular reference");
     if (depth > this.maxDepth) {
       const field = formatPath(this.prefix, this.path);
+      // Writers have no maxDepth option (it is a read limit, which raising cannot help a write): the message names none.
       throw new NdpackError(
         "LIMIT_EXCEEDED",
-        `Nesting exceeds maxDepth (${this.maxDepth}) at ${field === "" ? "value" : field}`,
+        `Nesting exceeds ${this.maxDepth} levels at ${field === "" ? "value" : field}, the deepest ndpack writes (readers refuse deeper by default)`,
         { field, limit: "maxDepth", expected: this.maxDepth },
       );
     }

@@ -124,12 +124,22 @@ describe("diff", () => {
   test("bad usage and bad input exit 2; a missing file 1", async () => {
     const negative = await runCli(["diff", tmp.path("a.ndp"), tmp.path("other.ndp"), "--rtol", "-1"]);
     expect(negative.code).toBe(2);
-    expect(errorLineOf(negative)).toBe("ndpack diff: option '--rtol <x>' argument '-1' is invalid. must be a non-negative number (INVALID_ARGUMENT); see 'ndpack diff --help'");
+    expect(errorLineOf(negative)).toBe("ndpack diff: option '--rtol <x>' argument '-1' is invalid. must be a non-negative decimal number, such as 0.001 or 1e-6 (INVALID_ARGUMENT); see 'ndpack diff --help'");
     const missing = await runCli(["diff", tmp.path("a.ndp"), tmp.path("missing.ndp")]);
     expect(missing.code).toBe(1);
     expect(errorLineOf(missing)).toMatch(/^ndpack diff: cannot open .*missing\.ndp: ENOENT.*\(IO_ERROR\)$/);
     const one = await runCli(["diff", tmp.path("a.ndp")]);
     expect(one.code).toBe(2);
     expect(errorLineOf(one)).toContain("missing required argument 'b'");
+  });
+
+  test.concurrent.each([["--atol", "0x10"], ["--atol", "0b1"], ["--rtol", "0o7"], ["--rtol", "1e400"], ["--atol", "Infinity"], ["--atol", " 1"], ["--rtol", "1_000"], ["--atol", "1e"], ["--atol", "."], ["--rtol", "+1"]])("%s %s: only decimal numbers are tolerances (INVALID_ARGUMENT)", async (flag, value) => {
+    const result = await runCli(["diff", tmp.path("a.ndp"), tmp.path("same.ndp"), flag, value]);
+    expect([result.code, errorLineOf(result)]).toEqual([2, `ndpack diff: option '${flag} <x>' argument '${value}' is invalid. must be a non-negative decimal number, such as 0.001 or 1e-6 (INVALID_ARGUMENT); see 'ndpack diff --help'`]);
+  });
+
+  test.concurrent.each(["0", "1", "1.5", ".5", "5.", "1e-6", "2.5E+3", "0.000"])("--atol %s is a tolerance", async (value) => {
+    const result = await runCli(["diff", tmp.path("a.ndp"), tmp.path("same.ndp"), "--atol", value, "--rtol", value]);
+    expect([result.code, result.stderr]).toEqual([0, ""]);
   });
 });

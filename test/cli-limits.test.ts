@@ -89,3 +89,15 @@ describe("each limit, lowered and raised", () => {
     expect(errorLineOf(result)).toMatch(/is invalid\. must be .* \(INVALID_ARGUMENT\); see 'ndpack inspect --help'$/);
   });
 });
+
+describe("the limits bound reading only: a write refused for its nesting names no flag (--max-depth cannot help a write)", () => {
+  const deep = `{"a":${"[".repeat(100)}${"]".repeat(100)}}`;
+  test.concurrent.each([["out.ndp", 63], ["out.npz", 64], ["out.safetensors", 63]] as const)("pack %s --metadata nested 101 deep, even with --max-depth 1000: LIMIT_EXCEEDED, exit 2", async (output, levels) => {
+    for (const raised of [[], ["--max-depth", "1000"]]) {
+      const result = await runCli(["pack", tmp.path(`deep-${output}`), tmp.path("three.ndp"), "--metadata", deep, ...raised]);
+      expect(result.code).toBe(2);
+      expect(errorLineOf(result)).toMatch(new RegExp(`^ndpack pack: .*deep-${output.replace(".", "\\.")}: Nesting exceeds ${levels} levels at metadata\\.a(\\[0\\])+, the deepest ndpack writes \\(readers refuse deeper by default\\) \\(LIMIT_EXCEEDED\\)$`));
+      expect(result.stderr).not.toContain("--max-depth");
+    }
+  });
+});

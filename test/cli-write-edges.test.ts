@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { decode } from "../src/index.js";
 import { fromNpy, fromNpz } from "../src/interop/index.js";
 import { save, saveSet } from "../src/node/index.js";
-import { CLI, REPO, requireBuiltCli, runCli, tempDir } from "./helpers/cli-run.js";
+import { CLI, errorLineOf, REPO, requireBuiltCli, runCli, tempDir } from "./helpers/cli-run.js";
 import { noise } from "./helpers/common.js";
 
 const tmp = tempDir("write-edges");
@@ -98,6 +98,26 @@ describe("output paths a command may not write are refused as such, whatever the
       expect([output, result.code, result.stderr]).toEqual([output, 2, expect.stringMatching(/-o .* (is not a directory|cannot be made a directory).*\(INVALID_ARGUMENT\)/)]);
     }
     expect(readFileSync(tmp.path("paths-file"), "utf8")).toBe("x");
+  });
+
+  test.skipIf(process.platform === "win32")("a symbolic link as the output: convert and pack name --follow-symlinks, extract (which has no such flag) says it never writes through links", async () => {
+    const input = tmp.path("links-in.ndp");
+    await save(input, { a: new Float32Array([1, 2]) }, { fsync: false });
+    writeFileSync(tmp.path("links-target"), "x");
+    symlinkSync("links-target", tmp.path("links-out.ndp"));
+    mkdirSync(tmp.path("links-dir"));
+    symlinkSync("../links-target", tmp.path("links-dir/a.npy"));
+    const refused = (command: string, link: string) => `ndpack ${command}: ${link} is a symbolic link: ndpack does not write through links unless asked (--follow-symlinks) (NOT_REGULAR_FILE)`;
+    const convert = await runCli(["convert", input, tmp.path("links-out.ndp")]);
+    expect([convert.code, errorLineOf(convert)]).toEqual([2, refused("convert", tmp.path("links-out.ndp"))]);
+    const pack = await runCli(["pack", tmp.path("links-out.ndp"), `a=${input}`]);
+    expect([pack.code, errorLineOf(pack)]).toEqual([2, refused("pack", tmp.path("links-out.ndp"))]);
+    const extract = await runCli(["extract", input, "-o", tmp.path("links-dir")]);
+    expect(extract.code).toBe(2);
+    expect(errorLineOf(extract)).toMatch(/^ndpack extract: .*links-dir\/a\.npy is a symbolic link: ndpack extract never writes through links \(NOT_REGULAR_FILE\)$/);
+    expect(readFileSync(tmp.path("links-target"), "utf8")).toBe("x");
+    // The commands errorLine names the flag for are those that have it.
+    for (const [command, has] of [["convert", true], ["pack", true], ["extract", false]] as const) expect([command, (await runCli([command, "--help"])).stdout.includes("--follow-symlinks")]).toEqual([command, has]);
   });
 });
 

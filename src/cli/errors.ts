@@ -77,12 +77,39 @@ function oneLine(message: string): string {
 const FLAG_OF_OPTION: readonly (readonly [RegExp, string])[] = [
   [/\b(?:the )?voidDtype(?: option)?\b/g, "--void-dtype"],
   [/\b(?:the )?compressionLevel(?: option)?\b/g, "--level"],
+  // Only the commands in FLAG_OF_SOME_COMMANDS have it; the others' lines are rewritten first.
+  [/\b(?:the )?followSymlinks(?: option)?\b/g, "--follow-symlinks"],
   ...LIMIT_OPTION_NAMES.map((option) => [new RegExp(`\\b(?:the )?${option}(?: option)?\\b`, "g"), flagOf(option)] as const),
 ];
 
-/** A library message in the command line's words: flags instead of option names. */
-function inFlags(message: string): string {
-  return FLAG_OF_OPTION.reduce((text, [option, flag]) => text.replace(option, flag), message);
+/**
+ * Advice in library messages for library users that means nothing on the command line (which has
+ * no way to take it), left out of the command line's lines.
+ */
+const LIBRARY_ADVICE: readonly RegExp[] = [
+  // FileSource: a FIFO, directory or device given where a file is read.
+  /; read pipes and sockets with decodeStream\b/g,
+];
+
+/**
+ * Library options whose flag only some commands have (`writeFlags` in main.ts), the phrase of a
+ * library message that offers the option, and what the line of a command without the flag says
+ * instead (`command` is `ndpack <name>`).
+ */
+const FLAG_OF_SOME_COMMANDS: readonly { readonly commands: readonly string[]; readonly phrase: RegExp; readonly otherwise: (command: string) => string }[] = [
+  // checkTarget (node/io.ts): `extract` never follows a link at DIR/<name>.npy.
+  { commands: ["convert", "pack"], phrase: /\bndpack does not write through links unless asked \(the followSymlinks option\)/g, otherwise: (command) => `${command} never writes through links` },
+];
+
+/**
+ * A library message in the command line's words (those of `command`, `ndpack <name>`): flags
+ * instead of option names, without advice only library users can take.
+ */
+function inFlags(message: string, command: string): string {
+  const name = /^ndpack (\S+?)(?::|$)/.exec(command)?.[1];
+  const forCommand = FLAG_OF_SOME_COMMANDS.reduce((text, { commands, phrase, otherwise }) => (name !== undefined && commands.includes(name) ? text : text.replace(phrase, otherwise(`ndpack${name === undefined ? "" : ` ${name}`}`))), message);
+  const withoutAdvice = LIBRARY_ADVICE.reduce((text, advice) => text.replace(advice, ""), forCommand);
+  return FLAG_OF_OPTION.reduce((text, [option, flag]) => text.replace(option, flag), withoutAdvice);
 }
 
 /**
@@ -102,7 +129,7 @@ export function withoutArrayName(message: string, name: string): string {
 export function errorLine(command: string, error: unknown): string {
   const file = error instanceof FileError ? fileShown(error.file) : undefined;
   const inner = error instanceof FileError ? error.error : error;
-  const message = inFlags(oneLine(inner instanceof Error ? inner.message : String(inner)));
+  const message = inFlags(oneLine(inner instanceof Error ? inner.message : String(inner)), command);
   const where = file !== undefined && !message.includes(file) ? `${file}: ` : "";
   const code = isNdpackError(inner) ? inner.code : `internal error${inner instanceof Error && inner.name !== "Error" ? ` ${inner.name}` : ""}; run with --debug for a stack trace`;
   return escapeControls(`${command}: ${where}${message} (${code})`);

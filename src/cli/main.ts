@@ -67,9 +67,14 @@ function powerOfTwo(value: string): number {
   return n;
 }
 
+/**
+ * A tolerance: a non-negative decimal number (digits with at most one point, and an optional
+ * exponent: 0.001, 1e-6), finite. Number() alone would also take hex, binary and octal literals
+ * (0x10 is 16), Infinity, and text padded with spaces.
+ */
 function nonNegative(value: string): number {
   const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError("must be a non-negative number");
+  if (!/^(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/.test(value) || !Number.isFinite(n)) throw new InvalidArgumentError("must be a non-negative decimal number, such as 0.001 or 1e-6");
   return n;
 }
 

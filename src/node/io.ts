@@ -304,7 +304,7 @@ async function checkTarget(target: string, followSymlinks: boolean): Promise<{ p
   let info = await lstatOrNothing(path, target);
   if (info?.isSymbolicLink()) {
     if (!followSymlinks) {
-      throw new NdpackError("NOT_REGULAR_FILE", `${target} is a symbolic link: ndpack does not write through links unless asked (followSymlinks: true, --follow-symlinks)`, { path: target });
+      throw new NdpackError("NOT_REGULAR_FILE", `${target} is a symbolic link: ndpack does not write through links unless asked (the followSymlinks option)`, { path: target });
     }
     try {
       path = await realpath(path);
