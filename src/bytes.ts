@@ -13,13 +13,12 @@ export function bytesOf(view: ArrayBufferView): Uint8Array {
 
 /**
  * True when `buffer` was detached (transferred to a worker, structuredClone's `transfer`): its
- * arrays read as empty, but copying from one or viewing it throws a TypeError. `detached` is
- * missing before Node 22.
+ * arrays read as empty, but copying from one or viewing it throws a TypeError.
  */
 export function isDetached(buffer: ArrayBufferLike): boolean {
   if (buffer.byteLength !== 0) return false;
-  const detached = (buffer as { detached?: unknown }).detached;
-  if (typeof detached === "boolean") return detached;
+  // A view of a detached buffer is a TypeError in every runtime (ECMAScript's
+  // InitializeTypedArrayFromArrayBuffer); ArrayBuffer.prototype.detached is missing before Node 22.
   try {
     new Uint8Array(buffer, 0, 0);
     return false;

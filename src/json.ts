@@ -584,10 +584,11 @@ class Serializer {
     if (this.active.has(container)) throw this.reject("circular reference");
     if (depth > this.maxDepth) {
       const field = formatPath(this.prefix, this.path);
-      // Writers have no maxDepth option (it is a read limit, which raising cannot help a write): the message names none.
+      // Writers have no maxDepth option (it is a read limit, which raising cannot help a write): the
+      // message names none, so that the command line suggests no flag.
       throw new NdpackError(
         "LIMIT_EXCEEDED",
-        `Nesting exceeds ${this.maxDepth} levels at ${field === "" ? "value" : field}, the deepest ndpack writes (readers refuse deeper by default)`,
+        `Nesting exceeds ${this.maxDepth} levels at ${field === "" ? "value" : field}`,
         { field, limit: "maxDepth", expected: this.maxDepth },
       );
     }
