@@ -12,6 +12,7 @@ import { join } from "node:path";
 import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { REPO, requireBuiltCli } from "./helpers/cli-run.js";
+import { undocumentedDeclarations } from "./helpers/exports.js";
 import { installPacked, type PackedInstall } from "./helpers/packed.js";
 
 let pkg: PackedInstall;
@@ -150,5 +151,11 @@ describe(`dist declarations (TypeScript ${ts.version})`, () => {
 
   test.each(RESOLUTIONS.filter(([name]) => name !== "node10"))("moduleResolution %s, lib es2022 without the DOM library (a Node program): HTTP options type-check", (_name, options) => {
     expect(diagnostics(["node-only.ts"], { ...options, lib: ["lib.es2022.d.ts"] })).toEqual([]);
+  });
+
+  test("every export of every entry point, and every public member of the classes, interfaces and object types they export, has TSDoc in the built declarations (ES module and CommonJS)", () => {
+    const declarations = Object.values(pkg.manifest.exports).flatMap((entry) => (typeof entry === "string" ? [] : Object.values(entry as Record<string, { types: string }>).map((condition) => join(pkg.root, condition.types))));
+    expect(declarations.length).toBe(2 * (Object.keys(pkg.manifest.exports).length - 1));
+    expect(undocumentedDeclarations(declarations)).toEqual([]);
   });
 });

@@ -180,7 +180,8 @@ describe("the package packed with npm pack and installed from its tarball", () =
     expect(beside).toContain("dist/cli/page-toucher.cjs");
     expect(beside).toContain("dist/viewer/stats-worker.js");
     expect(beside.filter((file) => !pkg.files.includes(file))).toEqual([]);
-    expect(pkg.files).toContain("dist/viewer/index.html");
+    // `ndpack view` serves dist/viewer/ (src/cli/view.ts), which `npm run build` makes after tsup.
+    expect(pkg.files, "dist/viewer/ is missing: npm run build makes it (tsup alone empties dist/)").toContain("dist/viewer/index.html");
   });
 
   test("in Node, import and require of each entry point give the same names and the core's own values; an error from any entry point is an instance of the core's NdpackError; the page toucher loads from beside the core", () => {

@@ -52,3 +52,32 @@ function hasDocComment(declaration: ts.Declaration): boolean {
   return comment.startsWith("/**") && comment.slice(3, -2).replace(/[\s*]/g, "").length > 0;
 }
 
+
+/**
+ * The public names in the declarations `files` (built .d.ts) without TSDoc: each export (as
+ * {@link exportsOf} reads it), and each member of an exported class, interface or object type
+ * (`Name.member`; `Name.constructor` for a constructor), private ones aside.
+ */
+export function undocumentedDeclarations(files: readonly string[]): string[] {
+  const program = ts.createProgram([...files], { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, noEmit: true, skipLibCheck: true, types: [] });
+  const checker = program.getTypeChecker();
+  const missing = new Set<string>();
+  for (const file of files) {
+    const moduleSymbol = checker.getSymbolAtLocation(program.getSourceFile(file)!);
+    if (moduleSymbol === undefined) throw new Error(`${file} is not a module`);
+    for (const symbol of checker.getExportsOfModule(moduleSymbol)) {
+      const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
+      const declarations = target.declarations ?? [];
+      if (!declarations.some(hasDocComment)) missing.add(symbol.getName());
+      for (const declaration of declarations) {
+        const members = ts.isClassDeclaration(declaration) || ts.isInterfaceDeclaration(declaration) ? declaration.members : ts.isTypeAliasDeclaration(declaration) && ts.isTypeLiteralNode(declaration.type) ? declaration.type.members : [];
+        for (const member of members) {
+          const name = member.name;
+          if ((name !== undefined && ts.isPrivateIdentifier(name)) || ts.getCombinedModifierFlags(member as ts.Declaration) & ts.ModifierFlags.Private) continue;
+          if (!hasDocComment(member)) missing.add(`${symbol.getName()}.${name === undefined ? (ts.isConstructorDeclaration(member) ? "constructor" : ts.SyntaxKind[member.kind]) : name.getText()}`);
+        }
+      }
+    }
+  }
+  return [...missing].sort();
+}
