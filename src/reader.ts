@@ -87,7 +87,12 @@ export const DEFAULT_CHUNK_BYTES = 8 << 20;
  * `Float16ArrayIfDeclared` is for Float16Array: a web page's program (lib es2022 and dom)
  * type-checks the declarations without either. The reader has the method at run time in any case.
  */
-type AsyncDisposableIfDeclared = SymbolConstructor extends { readonly asyncDispose: infer S extends symbol } ? { [K in S]: () => PromiseLike<void> } : object;
+type AsyncDisposableIfDeclared = SymbolConstructor extends { readonly asyncDispose: infer S extends symbol }
+  ? {
+      /** Closes the reader, as {@link NdpackReader.close} does: what `await using` calls at the end of its block. */
+      [K in S]: () => PromiseLike<void>;
+    }
+  : object;
 
 /**
  * A lazily read file of any supported format (ndpack, .npy, .npz, .safetensors): the header is in
