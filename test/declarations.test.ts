@@ -12,7 +12,7 @@ import { join } from "node:path";
 import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { REPO, requireBuiltCli } from "./helpers/cli-run.js";
-import { undocumentedDeclarations } from "./helpers/exports.js";
+import { exportsOf, undocumentedDeclarations } from "./helpers/exports.js";
 import { installPacked, type PackedInstall } from "./helpers/packed.js";
 
 let pkg: PackedInstall;
@@ -158,4 +158,12 @@ describe(`dist declarations (TypeScript ${ts.version})`, () => {
     expect(declarations.length).toBe(2 * (Object.keys(pkg.manifest.exports).length - 1));
     expect(undocumentedDeclarations(declarations)).toEqual([]);
   });
+
+  test("the ES module and CommonJS declarations of each entry point export the same names", () => {
+    for (const entry of Object.values(pkg.manifest.exports).filter((e): e is Record<"import" | "require", { types: string }> => typeof e !== "string")) {
+      const [esm, cjs] = [entry.import.types, entry.require.types].map((types) => exportsOf(join(pkg.root, types)).map((e) => `${e.kind} ${e.name}`));
+      expect(esm!.length, entry.import.types).toBeGreaterThan(0);
+      expect(cjs, entry.require.types).toEqual(esm);
+    }
+  }, 120_000);
 });
