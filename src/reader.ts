@@ -178,7 +178,7 @@ export interface NdpackReader extends NdpackContents, AsyncDisposableIfDeclared 
    * Checks every array's checksum (in bounded memory), reporting each separately; never throws for
    * damaged data (it throws IO_ERROR, FILE_CHANGED, CLOSED and ABORTED, which end the check). A
    * source with {@link ByteSource.crc32} (a local file) computes the CRCs of stored bytes itself,
-   * in memory it reuses; others are read in chunks of {@link DEFAULT_CHUNK_BYTES}. A file without
+   * in memory it reuses; others are read in chunks of 8 MiB (`DEFAULT_CHUNK_BYTES`). A file without
    * checksums (ndpack's `checksum: "none"`, .npy, .safetensors) has its payloads left unread: only
    * an ndpack record's padding is read and checked.
    */
