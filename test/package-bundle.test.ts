@@ -182,6 +182,8 @@ describe("the package packed with npm pack and installed from its tarball", () =
     expect(beside.filter((file) => !pkg.files.includes(file))).toEqual([]);
     // `ndpack view` serves dist/viewer/ (src/cli/view.ts), which `npm run build` makes after tsup.
     expect(pkg.files, "dist/viewer/ is missing: npm run build makes it (tsup alone empties dist/)").toContain("dist/viewer/index.html");
+    // So `npm pack` builds all of it first, whatever state dist/ was left in (README, "Quickstart").
+    expect(pkg.manifest.scripts?.prepack).toBe("npm run build");
   });
 
   test("in Node, import and require of each entry point give the same names and the core's own values; an error from any entry point is an instance of the core's NdpackError; the page toucher loads from beside the core", () => {

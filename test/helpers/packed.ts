@@ -1,5 +1,5 @@
 /**
- * The package as a user gets it from a clone (README, "Quickstart": `npm run build && npm pack`,
+ * The package as a user gets it from a clone (README, "Quickstart": `npm pack`, which builds first,
  * then `npm install ndpack-0.1.0.tgz`): the tarball `npm pack` writes from the built dist/,
  * unpacked into a fresh project's node_modules/ndpack as npm lays it down, with the `ndpack` bin
  * linked and its one dependency (commander) linked from the clone's node_modules, so that nothing
@@ -33,6 +33,7 @@ export interface PackageManifest {
   readonly exports: Record<string, unknown>;
   readonly bin: Record<string, string>;
   readonly typesVersions: Record<string, Record<string, string[]>>;
+  readonly scripts?: Record<string, string>;
 }
 
 /**
