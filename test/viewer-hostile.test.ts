@@ -5,7 +5,7 @@
  * or an array selected while another is still being read never shows the other's values or errors.
  * No test may open a dialog or leave an uncaught error in the page (checked after each).
  */
-import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { deflateRawSync } from "node:zlib";
@@ -13,11 +13,10 @@ import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { decode, encode, float32ToBfloat16, float32ToFloat16 } from "../src/index.js";
 import { layoutHead } from "../src/encode.js";
-import type { EntryFields } from "../src/header-writer.js";
 import { toNpz, toSafetensors } from "../src/interop/index.js";
 import { displayName } from "../src/text.js";
 import { SAMPLE_BUDGET } from "../src/viewer/reader.js";
-import { errorShown, fileBytesSent, heatmapCell, hoverText, launchViewerBrowser, lineHover, openPage as openAt, selectArray, startView, statsShown, stopViews, type View } from "./helpers/viewer-page.js";
+import { errorShown, fileBytesSent, heatmapCell, hoverText, launchViewerBrowser, lineHover, openPage as openAt, selectArray, startView, statsShown, stopViews, writeSparse, type View } from "./helpers/viewer-page.js";
 
 let dir: string;
 let context: BrowserContext;
@@ -41,17 +40,6 @@ const emptyPage = () => openPage(`${home.origin}/`, "empty");
 
 /** Names in the table, as shown. */
 const tableNames = (page: Page) => page.$$eval("#arrays tbody td.name", (tds) => tds.map((td) => td.textContent!));
-
-/** An ndpack file of a header and holes: arrays of any size without their bytes (zeros, checksum none). */
-function writeSparse(file: string, entries: Omit<EntryFields, "byteOrder" | "codec" | "offset">[]): { headerBytes: number } {
-  const fields = entries.map((entry) => ({ byteOrder: "little" as const, codec: "none" as const, offset: 0, ...entry }));
-  const { head, dataStart, dataLength } = layoutHead(fields, { alignment: 64, checksum: "none", metadata: {} });
-  const fd = openSync(file, "w");
-  writeSync(fd, head);
-  ftruncateSync(fd, dataStart + dataLength);
-  closeSync(fd);
-  return { headerBytes: dataStart };
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "ndpack-viewer-hostile-"));

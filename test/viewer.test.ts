@@ -5,20 +5,19 @@
  *
  * Screenshots go to $NDPACK_SCREENSHOTS, or ndpack-viewer-screenshots/ in the OS temp dir.
  */
-import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, writeSync, ftruncateSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bfloat16ToFloat32, decode, encode, float32ToBfloat16 } from "../src/index.js";
-import { layoutHead } from "../src/encode.js";
 import { toNpz, toSafetensors } from "../src/interop/index.js";
 import { saveSet } from "../src/node/index.js";
 import { colorOf } from "../src/viewer/colors.js";
 import { SAMPLE_BUDGET } from "../src/viewer/reader.js";
 import { planRowSample, type RowSample } from "../src/viewer/sample.js";
-import { fileBytesSent, heatmapCell, hoverText, launchViewerBrowser, openPage as openAt, selectArray, startView, stopViews, type View } from "./helpers/viewer-page.js";
+import { fileBytesSent, heatmapCell, hoverText, launchViewerBrowser, openPage as openAt, selectArray, startView, stopViews, writeSparse, type View } from "./helpers/viewer-page.js";
 
 const SHOTS = process.env.NDPACK_SCREENSHOTS ?? join(tmpdir(), "ndpack-viewer-screenshots");
 
@@ -77,14 +76,7 @@ function checkpointFile(): Uint8Array {
 
 /** A 1 GiB ndpack file written sparse: a header, then a hole for a [16384, 16384] float32 array. */
 function writeSparseGiB(path: string): { headerBytes: number } {
-  const shape = [16384, 16384];
-  const byteLength = shape[0]! * shape[1]! * 4;
-  const { head, dataStart: start } = layoutHead([{ name: "big", dtype: "float32", shape, order: "C", byteOrder: "little", codec: "none", offset: 0, byteLength }], { alignment: 4096, checksum: "none", metadata: { note: "sparse" } });
-  const fd = openSync(path, "w");
-  writeSync(fd, head);
-  ftruncateSync(fd, start + byteLength);
-  closeSync(fd);
-  return { headerBytes: start };
+  return writeSparse(path, [{ name: "big", dtype: "float32", shape: [16384, 16384], order: "C", byteLength: 16384 * 16384 * 4 }], { alignment: 4096, metadata: { note: "sparse" } });
 }
 
 beforeAll(async () => {

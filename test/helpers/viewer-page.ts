@@ -4,10 +4,12 @@
  * never skips, when Chromium or the built page is missing (`.ci/run` installs Chromium).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { closeSync, existsSync, ftruncateSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { layoutHead } from "../../src/encode.js";
+import type { EntryFields } from "../../src/header-writer.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = join(ROOT, "dist", "cli", "main.js");
@@ -69,6 +71,20 @@ export function stopViews(): void {
 export function fileBytesSent(view: View): number {
   const counts = view.lines.map((line) => /total-file-bytes=(\d+)/.exec(line)?.[1]).filter((n) => n !== undefined);
   return Number(counts[counts.length - 1] ?? 0);
+}
+
+/**
+ * An ndpack file of a header and holes: arrays of any size without their bytes (zeros, written
+ * sparse; checksum none). Returns where the data starts.
+ */
+export function writeSparse(file: string, entries: Omit<EntryFields, "byteOrder" | "codec" | "offset">[], options: { alignment?: number; metadata?: Record<string, unknown> } = {}): { headerBytes: number } {
+  const fields = entries.map((entry) => ({ byteOrder: "little" as const, codec: "none" as const, offset: 0, ...entry }));
+  const { head, dataStart, dataLength } = layoutHead(fields, { alignment: options.alignment ?? 64, checksum: "none", metadata: options.metadata ?? {} });
+  const fd = openSync(file, "w");
+  writeSync(fd, head);
+  ftruncateSync(fd, dataStart + dataLength);
+  closeSync(fd);
+  return { headerBytes: dataStart };
 }
 
 /** A new page of `context` at `url`, once its body's data-state is `state`. */
