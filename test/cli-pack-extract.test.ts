@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { decode } from "../src/index.js";
-import { fromNpy, fromNpz, fromSafetensors, toNpz } from "../src/interop/index.js";
+import { fromNpy, fromNpz, fromSafetensors, toNpz, toSafetensors } from "../src/interop/index.js";
 import { save } from "../src/node/index.js";
 import { CLI, errorLineOf, requireBuiltCli, runCli, tempDir } from "./helpers/cli-run.js";
 import { runInteropPython, type WireArray } from "./helpers/interop-python.js";
@@ -92,6 +92,23 @@ describe("names that are legal in .npz and .safetensors", () => {
   });
 });
 
+describe(".npz member names", () => {
+  test("pack and convert to .npz refuse, with INVALID_ARGUMENT and no file, an array whose member an unzip tool could write outside its folder", async () => {
+    const slip = await runCli(["pack", tmp.path("slip.npz"), `a/../../b=${tmp.path("out/fortran.npy")}`]);
+    expect(slip.code).toBe(2);
+    expect(errorLineOf(slip)).toBe(`ndpack pack: ${tmp.path("slip.npz")}: array "a/../../b": its .npz member name is unsafe for numpy or unzip tools (INVALID_ARGUMENT)`);
+    writeFileSync(tmp.path("absolute.safetensors"), toSafetensors({ ok: Float32Array.of(1), "/etc/x": Float32Array.of(2) }));
+    const absolute = await runCli(["convert", tmp.path("absolute.safetensors"), tmp.path("absolute.npz")]);
+    expect(absolute.code).toBe(2);
+    expect(errorLineOf(absolute)).toBe(`ndpack convert: ${tmp.path("absolute.npz")}: array "/etc/x": its .npz member name is unsafe for numpy or unzip tools (INVALID_ARGUMENT)`);
+    expect([existsSync(tmp.path("slip.npz")), existsSync(tmp.path("absolute.npz"))]).toEqual([false, false]);
+    // The other formats hold such names, and extract writes them inside its folder.
+    expect((await runCli(["convert", tmp.path("absolute.safetensors"), tmp.path("absolute.ndp")])).code).toBe(0);
+    const out = await runCli(["extract", tmp.path("absolute.ndp"), "-o", tmp.path("absolute")]);
+    expect([out.code, readdirSync(tmp.path("absolute")).sort()]).toEqual([0, ["%2Fetc%2Fx.npy", "ok.npy"]]);
+  });
+});
+
 describe("extract of many arrays", () => {
   test("fsyncs each file before its rename and the directory once, at the end (strace)", async () => {
     const many = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`a${i}`, Int32Array.of(i)]));
@@ -155,11 +172,11 @@ describe("pack assembles arrays from files", () => {
     expect(Array.from(packed.get("weights").data as Float32Array)).toEqual([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5]);
     expect([packed.info("f").order, [...packed.info("f").shape]]).toEqual(["F", [3, 2]]);
 
-    // The round trip: every extracted .npy file back under its array name, compressed.
+    // The round trip: every extracted .npy file back under its array name, compressed ("a:b*c?" is no .npz member: its "a:" is a drive).
     const inputs = [...arrays.keys()].map((name, i) => `${name}=${tmp.path(`out/${["layer%2F0.weight", "%2Ehidden", "a%3Ab%2Ac%3F", "fortran"][i]}.npy`)}`);
-    const again = await runCli(["pack", tmp.path("again.npz"), ...inputs, "--compress", "--metadata", '{"source": "test"}']);
+    const again = await runCli(["pack", tmp.path("again.ndp"), ...inputs, "--compress", "--metadata", '{"source": "test"}']);
     expect(again.code).toBe(0);
-    const diff = await runCli(["diff", tmp.path("model.ndp"), tmp.path("again.npz")]);
+    const diff = await runCli(["diff", tmp.path("model.ndp"), tmp.path("again.ndp")]);
     expect([diff.code, diff.stdout]).toEqual([0, "no differences: 4 arrays equal\n"]);
   });
 
