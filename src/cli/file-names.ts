@@ -15,6 +15,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { utf8Length } from "../bytes.js";
 
 /** Characters that no file name shows as they are: `%` itself, separators, what Windows forbids, controls, bidirectional marks. */
 const ENCODED_CHARACTERS = /[%/\\:*?"<>|\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
@@ -28,7 +29,6 @@ const MAX_FILE_NAME_BYTES = 255;
 const MARKED_PREFIX_BYTES = 200;
 /** Between the prefix and the hash of a marked file name: never in an encoded name, where every `%` starts an escape. */
 const MARK = "%~";
-const utf8 = new TextEncoder();
 
 function percentEncoded(c: string): string {
   return c.charCodeAt(0) < 0x80 ? `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}` : encodeURIComponent(c);
@@ -50,7 +50,7 @@ function markedFileName(name: string, encoded: string): string {
   let prefix = "";
   let bytes = 0;
   for (const piece of encoded.match(/%[0-9A-F]{2}|[^]/gu) ?? []) {
-    bytes += utf8.encode(piece).length;
+    bytes += utf8Length(piece);
     if (bytes > MARKED_PREFIX_BYTES) break;
     prefix += piece;
   }
@@ -87,7 +87,7 @@ export function fileNamesOf(names: readonly string[]): ArrayFile[] {
   const taken = new Map<string, string>();
   return names.map((name) => {
     const encoded = encodedNameOf(name);
-    const cut = utf8.encode(encoded).length + ".npy".length > MAX_FILE_NAME_BYTES;
+    const cut = utf8Length(encoded) + ".npy".length > MAX_FILE_NAME_BYTES;
     let fileName = cut ? markedFileName(name, encoded) : `${encoded}.npy`;
     const clash = taken.get(foldedFileName(fileName));
     if (clash !== undefined) fileName = markedFileName(name, encoded);
