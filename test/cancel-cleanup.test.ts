@@ -1,0 +1,172 @@
+/**
+ * Cancellation and cleanup, from an audit of every async API from that one angle: after an abort,
+ * an error, close() or `await using`, nothing keeps running (no read of the source once the call
+ * that reads it has failed, no request), nothing is left open (file descriptors, sockets, timers)
+ * or on disk (temporary files, shards), and no promise rejects unhandled. Each case names the
+ * error its caller gets. Real components: files in a temporary folder, loopback TCP and HTTP.
+ */
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { once } from "node:events";
+import { createServer as createHttpServer, type ServerResponse } from "node:http";
+import { connect, createServer, type AddressInfo, type Socket } from "node:net";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { encode } from "../src/index.js";
+import { FORMATS, toNpz } from "../src/interop/index.js";
+import { createSetWriter, decodeStream, open, openSource, saveSet, type ByteSource, type SetReader } from "../src/node/index.js";
+import { openUrl } from "../src/http.js";
+import { buildChildScript, failure, tempDir } from "./helpers/node-files.js";
+
+const dir = tempDir("ndpack-cancel-");
+afterAll(() => dir.remove());
+
+/** Every promise that rejected with nobody to handle it while a test ran: none may. */
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+beforeAll(() => void process.on("unhandledRejection", onUnhandled));
+afterAll(() => void process.off("unhandledRejection", onUnhandled));
+afterEach(async () => {
+  // A rejection is reported unhandled once the microtasks after it have run: let them.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  expect(unhandled).toEqual([]);
+});
+
+/** This process's open descriptors of files under `folder`. */
+function descriptorsUnder(folder: string): string[] {
+  return readdirSync("/proc/self/fd").flatMap((fd) => {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      return target.startsWith(folder) ? [target] : [];
+    } catch {
+      return []; // closed meanwhile (the descriptor of readdir itself)
+    }
+  });
+}
+
+const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A user's source over `bytes` whose reads take a few milliseconds (so that several are in flight
+ * at once) and ignore the signal, counting the reads begun, those begun after `mark()` and after
+ * `close()`. `spoil(n)` makes the n-th read from now come back short (FILE_CHANGED).
+ */
+function countingSource(bytes: Uint8Array) {
+  let reads = 0;
+  let marked = Infinity;
+  let closedAt = Infinity;
+  let short = -1;
+  const source: ByteSource = {
+    size: bytes.length,
+    async read(offset, length) {
+      const n = ++reads;
+      await settle(5);
+      return bytes.slice(offset, offset + (n === short ? length - 1 : length));
+    },
+    async close() {
+      closedAt = Math.min(closedAt, reads);
+    },
+  };
+  return {
+    source,
+    mark: () => void (marked = reads),
+    spoil: (n: number) => void (short = reads + n),
+    get reads() {
+      return reads;
+    },
+    get readsAfterMark() {
+      return Math.max(0, reads - marked);
+    },
+    get readsAfterClose() {
+      return Math.max(0, reads - closedAt);
+    },
+    get closed() {
+      return closedAt !== Infinity;
+    },
+  };
+}
+
+describe("readers: nothing left open after an abort, close() (twice) or `await using`", () => {
+  test("a read of 64 MiB aborted while the file is read is ABORTED; close() then leaves no descriptor, and no error of a closed handle surfaces", async () => {
+    const path = dir.file("big.ndp");
+    writeFileSync(path, encode({ big: new Float32Array(16 << 20).fill(1), small: new Float32Array(4) }));
+    const reader = await open(path);
+    expect(descriptorsUnder(dir.path)).toEqual([path]);
+    const controller = new AbortController();
+    const reading = reader.read("big", { signal: controller.signal });
+    await settle(0);
+    controller.abort("stop");
+    expect((await failure(() => reading, "ABORTED")).cause).toBe("stop");
+    const first = reader.close();
+    await reader.close();
+    expect(descriptorsUnder(dir.path)).toEqual([]);
+    await first;
+    await failure(() => reader.read("small"), "CLOSED");
+    {
+      await using scoped = await open(path);
+      expect((await scoped.read("small")).shape).toEqual([4]);
+    }
+    expect(descriptorsUnder(dir.path)).toEqual([]);
+  });
+});
+
+describe("streams: cancelled or left early, the source is released", () => {
+  test("breaking out of decodeStream over a TCP socket destroys the socket; the peer sees the connection close", async () => {
+    const file = encode(Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`a${i}`, new Float32Array(1 << 18).fill(i)])));
+    let peerClosed: Promise<unknown> = Promise.resolve();
+    const server = createServer((peer) => {
+      peer.on("error", () => undefined); // the reader's end goes away mid-write (ECONNRESET)
+      peerClosed = new Promise((resolve) => peer.on("close", resolve));
+      peer.end(file);
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    try {
+      const socket: Socket = connect((server.address() as AddressInfo).port, "127.0.0.1");
+      for await (const array of decodeStream(socket)) {
+        expect(array.name).toBe("a0");
+        break;
+      }
+      expect(socket.destroyed).toBe(true);
+      await peerClosed;
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe("HTTP: an aborted read leaves no connection or timer behind", () => {
+  test("a read aborted mid-body is ABORTED, the signal's reason as cause; the server sees its connection close, and the request's timer is cleared", async () => {
+    const file = encode({ head: new Float32Array(4), big: new Float32Array(1 << 20).fill(1) });
+    let stalled: ServerResponse | undefined;
+    const server = createHttpServer((request, response) => {
+      const [, from, to] = /^bytes=(\d+)-(\d+)$/.exec(request.headers.range ?? "")!.map(Number) as [number, number, number];
+      const end = Math.min(to, file.length - 1);
+      response.writeHead(206, { "content-range": `bytes ${from}-${end}/${file.length}`, "content-length": end - from + 1, etag: '"v1"' });
+      if (from === 0) return response.end(file.subarray(0, end + 1));
+      // The array's request: its first bytes, then nothing.
+      stalled = response;
+      response.write(file.subarray(from, from + 1000));
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === "Timeout").length;
+    try {
+      const reader = await openUrl(`http://127.0.0.1:${(server.address() as AddressInfo).port}/f.ndp`);
+      const before = timers();
+      const controller = new AbortController();
+      const reading = reader.read("big", { signal: controller.signal });
+      while (stalled === undefined) await settle(5);
+      const connectionClosed = new Promise((resolve) => stalled!.socket!.on("close", resolve));
+      controller.abort("user left");
+      expect((await failure(() => reading, "ABORTED")).cause).toBe("user left");
+      await connectionClosed;
+      expect(timers()).toBeLessThanOrEqual(before);
+      await reader.close();
+      await failure(() => reader.read("head"), "CLOSED");
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
