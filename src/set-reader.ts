@@ -362,9 +362,13 @@ class ShardedReader implements SetReader {
         if (group === undefined) byShard.set(shard, [name]);
         else group.push(name);
       }
-      const parts = await Promise.all([...byShard].map(([shard, group]) => this.#withShard(shard, options, (reader) => reader.readMany(group, options))));
+      // Every shard's reads end before a failure is reported: none goes on reading after it.
+      const parts = await Promise.allSettled([...byShard].map(([shard, group]) => this.#withShard(shard, options, (reader) => reader.readMany(group, options))));
       const found = new Map<string, NdArray>();
-      for (const part of parts) for (const [name, array] of part) found.set(name, array);
+      for (const part of parts) {
+        if (part.status === "rejected") throw part.reason;
+        for (const [name, array] of part.value) found.set(name, array);
+      }
       return new Map(names.map((name) => [name, found.get(name)!]));
     });
   }

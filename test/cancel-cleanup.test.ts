@@ -86,6 +86,67 @@ function countingSource(bytes: Uint8Array) {
   };
 }
 
+describe("a read that fails or is aborted stops the reads it started with", () => {
+  // 12 arrays of 64 KiB; every other one is read, so that each is a read of its own (maxGap 0).
+  const file = encode(Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`a${i}`, new Float32Array(1 << 14).fill(i)])));
+
+  test("readMany: one range read short is FILE_CHANGED; no read begins after readMany rejects, nor after close", async () => {
+    const counted = countingSource(file);
+    const reader = await openSource(counted.source);
+    counted.spoil(2);
+    const names = reader.names.filter((_, i) => i % 2 === 0);
+    await failure(() => reader.readMany(names, { maxGap: 0, concurrency: 2 }), "FILE_CHANGED");
+    counted.mark();
+    await reader.close();
+    await settle(100);
+    expect(counted.readsAfterMark).toBe(0);
+    expect(counted.readsAfterClose).toBe(0);
+  });
+
+  test("readMany: ABORTED, the signal's reason as cause, from a source that ignores the signal; no read begins after the abort", async () => {
+    const counted = countingSource(file);
+    const reader = await openSource(counted.source);
+    const controller = new AbortController();
+    const reading = reader.readMany(reader.names.filter((_, i) => i % 2 === 0), { maxGap: 0, concurrency: 2, signal: controller.signal });
+    await settle(1);
+    controller.abort("enough");
+    counted.mark();
+    expect((await failure(() => reading, "ABORTED")).cause).toBe("enough");
+    await reader.close();
+    await settle(100);
+    expect(counted.readsAfterMark).toBe(0);
+    // Aborting a signal whose reads are done changes nothing.
+    const done = new AbortController();
+    const again = await openSource(countingSource(file).source);
+    await again.readMany(["a0", "a2"], { signal: done.signal });
+    done.abort();
+    await again.close();
+  });
+
+  // A .npz whose member headers are read four at a time while it is opened: 40 members of 160 KiB.
+  const npz = toNpz(Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`m${i}`, new Float32Array(40 * 1024).fill(i)])));
+
+  test.each([
+    ["FILE_CHANGED", "a member header read short"],
+    ["ABORTED", "the signal aborted"],
+  ] as const)("opening a .npz: %s (%s) stops the member-header reads; the source is closed and not read after", async (code, _how) => {
+    const counted = countingSource(npz);
+    const controller = new AbortController();
+    if (code === "FILE_CHANGED") counted.spoil(5);
+    const opening = openSource(counted.source, { formats: FORMATS, signal: controller.signal });
+    if (code === "ABORTED") {
+      // Once the directory is read and the member headers' reads have begun.
+      while (counted.reads <= 4) await settle(1);
+      controller.abort();
+    }
+    await failure(() => opening, code);
+    counted.mark();
+    await settle(100);
+    expect(counted.closed).toBe(true);
+    expect(counted.readsAfterMark).toBe(0);
+  });
+});
+
 describe("readers: nothing left open after an abort, close() (twice) or `await using`", () => {
   test("a read of 64 MiB aborted while the file is read is ABORTED; close() then leaves no descriptor, and no error of a closed handle surfaces", async () => {
     const path = dir.file("big.ndp");
