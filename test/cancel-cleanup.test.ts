@@ -169,6 +169,38 @@ describe("readers: nothing left open after an abort, close() (twice) or `await u
     }
     expect(descriptorsUnder(dir.path)).toEqual([]);
   });
+
+  test("close() after an aborted read closes the file once the read's pieces are in, never under one (strace)", async () => {
+    const path = dir.file("pieces.ndp");
+    writeFileSync(path, encode({ big: new Float32Array(32 << 20).fill(1) })); // 128 MiB: four pieces read at once
+    const child = await buildChildScript();
+    try {
+      const log = dir.file("strace.log");
+      const run = spawnSync("strace", ["-f", "-y", "-e", "trace=pread64,close", "-o", log, process.execPath, child.path, "abort-read", path, "20"], { encoding: "utf8" });
+      expect(run.error, "strace must be installed (.ci/run installs it)").toBeUndefined();
+      expect(run.status, run.stderr).toBe(0);
+      const { codes } = JSON.parse(run.stdout.trim().split("\n").pop()!) as { codes: (string | null)[] };
+      expect(codes).toContain("ABORTED");
+      for (const code of codes) expect([null, "ABORTED"]).toContain(code);
+      // Threads whose pread of the file has begun and not returned ("<unfinished ...>", then "resumed>"), at each close of it.
+      const reading = new Set<string>();
+      const closedUnderARead: string[] = [];
+      let closes = 0;
+      for (const line of readFileSync(log, "utf8").split("\n")) {
+        const thread = line.split(" ", 1)[0]!;
+        if (line.includes("pread64(") && line.includes(`<${path}>`) && line.includes("<unfinished ...>")) reading.add(thread);
+        else if (line.includes("<... pread64 resumed>")) reading.delete(thread);
+        else if (line.includes("close(") && line.includes(`<${path}>`)) {
+          closes++;
+          if (reading.size > 0) closedUnderARead.push(line);
+        }
+      }
+      expect(closes).toBe(20);
+      expect(closedUnderARead).toEqual([]);
+    } finally {
+      child.remove();
+    }
+  }, 120_000);
 });
 
 describe("streams: cancelled or left early, the source is released", () => {
