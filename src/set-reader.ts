@@ -175,6 +175,7 @@ class ShardedReader implements SetReader {
   #bytesRead: number;
   #readCount: number;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   constructor(index: SetIndex, indexBytes: number, openShard: ShardOpener, options: OpenSetOptions) {
     this.index = index;
@@ -413,12 +414,15 @@ class ShardedReader implements SetReader {
     return { ok: shards.every((shard) => shard.ok), checksum: this.checksum, arrays, shards };
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await Promise.allSettled(this.#pending);
-    const readers = await Promise.allSettled(this.#shards.values());
-    await Promise.all(readers.map((result) => (result.status === "fulfilled" ? result.value.close() : undefined)));
+  close(): Promise<void> {
+    // Every call resolves once the shards are closed, not only the first (as a file's reader).
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      await Promise.allSettled(this.#pending);
+      const readers = await Promise.allSettled(this.#shards.values());
+      await Promise.all(readers.map((result) => (result.status === "fulfilled" ? result.value.close() : undefined)));
+    })();
+    return this.#closing;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

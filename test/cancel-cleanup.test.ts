@@ -201,6 +201,25 @@ describe("readers: nothing left open after an abort, close() (twice) or `await u
       child.remove();
     }
   }, 120_000);
+
+  test("a set's reader: close() called twice resolves, both times, once every shard file is closed; `await using` closes them too", async () => {
+    const arrays = Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`a${i}`, new Float32Array(1024).fill(i)]));
+    const { indexPath } = await saveSet(dir.file("set"), arrays, { maxShardBytes: 1, fsync: false });
+    const set = (await open(indexPath)) as SetReader;
+    await set.readMany(set.names);
+    expect(descriptorsUnder(dir.path)).toHaveLength(4);
+    const first = set.close();
+    await set.close();
+    expect(descriptorsUnder(dir.path)).toEqual([]);
+    await first;
+    await failure(() => set.read("a0"), "CLOSED");
+    {
+      await using scoped = await open(indexPath);
+      await scoped.read("a3");
+      expect(descriptorsUnder(dir.path)).toHaveLength(1);
+    }
+    expect(descriptorsUnder(dir.path)).toEqual([]);
+  });
 });
 
 describe("streams: cancelled or left early, the source is released", () => {
