@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { once } from "node:events";
 import { createServer as createHttpServer, type ServerResponse } from "node:http";
+import { hostname } from "node:os";
 import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
@@ -219,6 +220,51 @@ describe("readers: nothing left open after an abort, close() (twice) or `await u
       expect(descriptorsUnder(dir.path)).toHaveLength(1);
     }
     expect(descriptorsUnder(dir.path)).toEqual([]);
+  });
+});
+
+describe("a set writer aborted while a call is in flight", () => {
+  test("the calls in flight end CLOSED and the folder is left empty (no shard, temporary file or lock), or close() was first and the set is whole; no descriptor stays open", async () => {
+    const outcomes = new Set<string>();
+    // The abort comes after 0 to 79 turns of the event loop: while the first write opens or
+    // closes its shard, the second writes, close() seals the shards or writes the index.
+    for (let turns = 0; turns < 80; turns++) {
+      const folder = dir.file(`abort-${turns}`);
+      const writer = await createSetWriter(folder, [{ name: "a", dtype: "uint8", shape: [100] }, { name: "b", dtype: "uint8", shape: [100] }], { maxShardBytes: 100, fsync: turns % 2 === 0 });
+      const calls = [writer.write("a", new Uint8Array(100).fill(1)), writer.write("b", new Uint8Array(100).fill(2)), writer.close()];
+      const results = calls.map((call) => call.then(() => "done", (error: { code?: string }) => error.code));
+      for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
+      await writer.abort();
+      const [first, second, closed] = await Promise.all(results);
+      const left = readdirSync(folder);
+      if (closed === "done") {
+        expect(left).toHaveLength(3);
+        await using set = await open(join(folder, "model.ndp.index.json"));
+        expect((await set.verify()).ok).toBe(true);
+      } else {
+        expect(closed).toBe("CLOSED");
+        expect(left, `after ${turns} turns: ${first}, ${second}, ${closed}`).toEqual([]);
+      }
+      for (const outcome of [first, second]) expect(["done", "CLOSED"]).toContain(outcome);
+      expect(descriptorsUnder(folder)).toEqual([]);
+      outcomes.add(closed!);
+    }
+    expect(outcomes.has("CLOSED")).toBe(true);
+  });
+
+  test("abort() while close() waits for another writer's lock on the index: close() ends CLOSED without waiting for the lock, the new shards are removed, the other writer's lock stays", async () => {
+    const folder = dir.file("locked");
+    const writer = await createSetWriter(folder, [{ name: "a", dtype: "uint8", shape: [100] }], { fsync: false });
+    await writer.write("a", new Uint8Array(100));
+    // Held by a live process of this host (this one): not stale, so close() waits for it (up to a minute).
+    const lock = join(folder, "model.ndp.index.json.lock");
+    writeFileSync(lock, `${process.pid}@${hostname()}`);
+    const closing = writer.close().then(() => "closed", (error: { code?: string }) => error.code);
+    await settle(100); // close() seals the shard, then waits for the lock
+    await writer.abort();
+    expect(await closing).toBe("CLOSED");
+    expect(readdirSync(folder)).toEqual(["model.ndp.index.json.lock"]);
+    expect(descriptorsUnder(folder)).toEqual([]);
   });
 });
 
