@@ -269,6 +269,19 @@ describe("a set writer aborted while a call is in flight", () => {
 });
 
 describe("streams: cancelled or left early, the source is released", () => {
+  test("header() asked after cancel() is CLOSED (the stream did not end: it was cancelled), ndpack or sniffed", async () => {
+    const bytes = encode({ a: new Float32Array(100) });
+    for (const options of [{}, { formats: FORMATS }]) {
+      let cancelled = false;
+      const stream = new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(bytes.subarray(0, 10)), cancel: () => void (cancelled = true) });
+      const reader = decodeStream(stream, options);
+      await reader.cancel();
+      expect(cancelled).toBe(true);
+      await failure(() => reader.header(), "CLOSED");
+      expect(await reader.next()).toEqual({ done: true, value: undefined });
+    }
+  });
+
   test("breaking out of decodeStream over a TCP socket destroys the socket; the peer sees the connection close", async () => {
     const file = encode(Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`a${i}`, new Float32Array(1 << 18).fill(i)])));
     let peerClosed: Promise<unknown> = Promise.resolve();
