@@ -354,7 +354,7 @@ export interface NdpackMessageWriter {
    * whole and in the order `send` was called.
    */
   send(arrays: ArraysInput, options?: EncodeOptions): Promise<void>;
-  /** Waits for queued messages, then ends the target (the stream ends at a message boundary). */
+  /** Waits for queued messages, then ends the target (the stream ends at a message boundary). Called again, gives the first call's result; `send` after it is CLOSED. */
   close(): Promise<void>;
   /** Messages written so far. */
   readonly messagesSent: number;
@@ -549,7 +549,8 @@ export function createMessageWriter(target: MessageTarget, options: MessageWrite
   else throw new NdpackError("INVALID_ARGUMENT", "target must be a WritableStream or a Node writable stream", { field: "target" });
 
   let queue: Promise<unknown> = Promise.resolve();
-  let closed = false;
+  /** The one close's result, once asked: called again, close gives it again (as createWriter's does). */
+  let closing: Promise<void> | undefined;
   /** Set when a write failed part-way through a message: the stream is no longer at a message boundary. */
   let broken: NdpackError | undefined;
   let messagesSent = 0;
@@ -600,13 +601,11 @@ export function createMessageWriter(target: MessageTarget, options: MessageWrite
 
   return {
     send(arrays, encodeOptions) {
-      if (closed) return Promise.reject(new NdpackError("CLOSED", "the message writer is closed"));
+      if (closing !== undefined) return Promise.reject(new NdpackError("CLOSED", "the message writer is closed"));
       return enqueue(() => writeMessage(arrays, encodeOptions));
     },
     close() {
-      if (closed) return Promise.reject(new NdpackError("CLOSED", "the message writer is closed"));
-      closed = true;
-      return enqueue(() => sink.end());
+      return (closing ??= enqueue(() => sink.end()));
     },
     get messagesSent() {
       return messagesSent;

@@ -583,6 +583,9 @@ describe("createMessageWriter to a Web WritableStream", () => {
     expect(writer.messagesSent).toBe(13);
     expect(writer.bytesSent).toBe(concatBytes(sent).length);
     await expect(writer.send({})).rejects.toMatchObject({ code: "CLOSED" });
+    // Closing again is the first close's result, as for createWriter: the stream is ended once.
+    await expect(writer.close()).resolves.toBeUndefined();
+    expect(Buffer.from(concatBytes(chunks)).equals(Buffer.from(concatBytes(sent)))).toBe(true);
   });
 
   test("back-pressure: send waits while the stream's queue is full, holding at most one chunk more", async () => {
