@@ -1,0 +1,92 @@
+/**
+ * Inputs whose cost once grew faster than their size (the complexity audit): each test builds the
+ * input as bytes and names the outcome it must have. No clock is read (STYLE.md rule 11): a
+ * quadratic path is caught either by a count that must not grow with the input (reads of a byte
+ * source, or of its bytes' length), or by the test's timeout at a size where the quadratic path
+ * takes minutes and the linear one a second or two.
+ */
+import { crc32 } from "node:zlib";
+import { describe, expect, test } from "vitest";
+import { decode, encode, isNdpackError } from "../src/index.js";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The FNV-1a prime, offset basis and step the layout's name table (src/layout.ts) hashes names with. */
+const FNV_PRIME = 0x01000193;
+const FNV_BASIS = 0x811c9dc5 | 0;
+const fnvStep = (hash: number, unit: number) => Math.imul(hash ^ unit, FNV_PRIME);
+
+/**
+ * `count` distinct names whose FNV-1a hashes agree in their low 20 bits: every one of them lands
+ * in the same slot of any table of up to 2^20 slots. The low bits of `(h ^ u) * prime` depend only
+ * on the low bits of `h ^ u`, so the last code unit `u` of each name picks them (names whose bits
+ * 16-19 then miss are skipped, one in 16 fits).
+ */
+function collidingNames(count: number): string[] {
+  const mask = (1 << 20) - 1;
+  let inverse = 1; // of the prime, modulo 2^32 (Newton's iteration)
+  for (let i = 0; i < 5; i++) inverse = Math.imul(inverse, 2 - Math.imul(FNV_PRIME, inverse));
+  const wanted = Math.imul(0x12345, inverse) & mask; // what the low bits of h ^ u must be
+  const names: string[] = [];
+  for (let i = 0; names.length < count; i++) {
+    const prefix = `n${i}_`;
+    let hash = FNV_BASIS;
+    for (let k = 0; k < prefix.length; k++) hash = fnvStep(hash, prefix.charCodeAt(k));
+    const unit = (hash ^ wanted) & 0xffff;
+    // Bits 16-19 must agree too; the unit must be a character a header writes as it is.
+    if (((hash ^ wanted) & mask) >>> 16 !== 0 || unit < 0xa0 || (unit >= 0xd800 && unit <= 0xdfff)) continue;
+    names.push(prefix + String.fromCharCode(unit));
+  }
+  return names;
+}
+
+/** An ndpack file of alignment 8 without checksums whose header is `text` (padded with spaces) and whose arrays are all empty. */
+function emptyArraysFile(text: string): Uint8Array {
+  const raw = encoder.encode(text);
+  const headerLength = raw.length + ((8 - ((20 + raw.length) % 8)) % 8);
+  const out = new Uint8Array(20 + headerLength).fill(0x20, 20);
+  out.set([0x89, 0x4e, 0x44, 0x50, 0x0d, 0x0a, 0x1a, 0x0a]);
+  const view = new DataView(out.buffer);
+  view.setUint16(8, 1, true);
+  view.setUint32(12, headerLength, true);
+  out.set(raw, 20);
+  view.setUint32(16, crc32(out.subarray(20), crc32(out.subarray(8, 16))), true);
+  return out;
+}
+
+/** The header text of an ndpack file. */
+function headerText(file: Uint8Array): string {
+  return decoder.decode(file.subarray(20, 20 + new DataView(file.buffer, file.byteOffset).getUint32(12, true))).trimEnd();
+}
+
+describe("names that share a slot of the layout's name table", () => {
+  test("100,000 names of one FNV-1a slot: the canonical and the strict reader read them, and a repeated one is DUPLICATE_NAME", () => {
+    const names = collidingNames(100_000);
+    // Each lookup of the table walked every name before it: about 5 * 10^9 comparisons per reader.
+    const file = encode(Object.fromEntries(names.map((name) => [name, new Uint8Array(0)])), { alignment: 8, checksum: "none" });
+    const canonical = decode(file);
+    expect(canonical.names).toHaveLength(names.length);
+    expect(canonical.has(names[names.length - 1]!)).toBe(true);
+    expect(canonical.has(`${names[0]}?`)).toBe(false);
+    expect(canonical.get(names[54_321]!).name).toBe(names[54_321]);
+
+    // A name with an escape first: the canonical reader gives up at once and the strict one reads every entry.
+    const text = headerText(file);
+    const escaped = text.replace(`"name":${JSON.stringify(names[0])}`, '"name":"q\\"q"');
+    const strict = decode(emptyArraysFile(escaped));
+    expect(strict.names[0]).toBe('q"q');
+    expect(strict.names.slice(1)).toEqual(names.slice(1));
+
+    // The last name repeated: the table, past its probe bound, still finds it.
+    const last = JSON.stringify(names[names.length - 1]);
+    const repeated = escaped.replace(`"name":${last}`, `"name":${JSON.stringify(names[77_777])}`);
+    let code: string | undefined;
+    try {
+      decode(emptyArraysFile(repeated));
+    } catch (error) {
+      code = isNdpackError(error) ? error.code : String(error);
+    }
+    expect(code).toBe("DUPLICATE_NAME");
+  }, 60_000);
+});
