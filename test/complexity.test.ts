@@ -8,6 +8,8 @@
 import { crc32 } from "node:zlib";
 import { describe, expect, test } from "vitest";
 import { decode, encode, isNdpackError } from "../src/index.js";
+import { FORMATS, toNpz } from "../src/interop/index.js";
+import { bytesSource, openSource } from "../src/source.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -89,4 +91,17 @@ describe("names that share a slot of the layout's name table", () => {
     }
     expect(code).toBe("DUPLICATE_NAME");
   }, 60_000);
+});
+
+describe(".npz files of many members", () => {
+  test("160,000 bfloat16 members: the dtypes of __ndpack__.json are checked by name", async () => {
+    // Each dtype listed was looked for among all the arrays: about 10^10 comparisons.
+    const count = 160_000;
+    const arrays = new Map<string, { data: Uint16Array; dtype: "bfloat16"; shape: number[] }>();
+    for (let i = 0; i < count; i++) arrays.set(`w${i}`, { data: new Uint16Array([i]), dtype: "bfloat16", shape: [1] });
+    const bytes = toNpz(arrays); // and __ndpack__.json, which lists every dtype: one member more
+    const reader = await openSource(bytesSource(bytes), { formats: FORMATS, maxArrays: count + 1 });
+    expect(reader.names).toHaveLength(count);
+    expect(reader.info(`w${count - 1}`).dtype).toBe("bfloat16");
+  }, 120_000);
 });
