@@ -104,4 +104,37 @@ describe(".npz files of many members", () => {
     expect(reader.names).toHaveLength(count);
     expect(reader.info(`w${count - 1}`).dtype).toBe("bfloat16");
   }, 120_000);
+
+  test("ZIP64 members, whose local headers are not read ahead: each header read looks at a bounded number of kept reads", async () => {
+    // A source whose bytes count the reads of their length: the lazy reader reads a kept read's
+    // length each time it looks at it. Looking at every kept read on each miss (up to 4096 of them)
+    // made the count per member grow with the file; it must not.
+    let lengthReads = 0;
+    class CountedBytes extends Uint8Array {
+      override get length(): number {
+        lengthReads++;
+        return super.length;
+      }
+    }
+    const perMember = async (count: number): Promise<number> => {
+      const arrays = new Map<string, Float32Array>();
+      for (let i = 0; i < count; i++) arrays.set(`a${i}`, new Float32Array(1));
+      const bytes = toNpz(arrays, { forceZip64: true });
+      const source = {
+        size: bytes.length,
+        read: async (offset: number, length: number) => {
+          const out = new CountedBytes(Math.max(0, Math.min(length, bytes.length - offset)));
+          out.set(bytes.subarray(offset, offset + out.byteLength));
+          return out;
+        },
+      };
+      lengthReads = 0;
+      const reader = await openSource(source, { formats: FORMATS });
+      expect(reader.names).toHaveLength(count);
+      return lengthReads / count;
+    };
+    const small = await perMember(20_000);
+    const large = await perMember(80_000); // a 27 MB file: more reads than the 16 MiB kept can hold
+    expect(large).toBeLessThan(1.5 * small);
+  }, 60_000);
 });

@@ -1,0 +1,48 @@
+"""Inputs whose cost once grew faster than their size (the complexity audit; TypeScript's are in
+test/complexity.test.ts). No clock is read: each test counts an operation that the quadratic path
+repeated for every part of the input, and that must now stay proportional to the input."""
+
+from __future__ import annotations
+
+from ndpack._npz import HEADER_READ_AHEAD, HEADER_WINDOWS_BYTES, WINDOW_CANDIDATES, _HeaderReads
+
+
+class _Counted(bytes):
+    """Bytes whose length is counted: the header reads look at a kept read's length each time
+    they look at it."""
+
+    lengths = 0
+
+    def __len__(self) -> int:
+        _Counted.lengths += 1
+        return super().__len__()
+
+
+def test_a_header_read_that_misses_looks_at_a_bounded_number_of_the_reads_kept():
+    # A .npz whose local headers are not announced (ZIP64 offsets) makes one read per member, each
+    # kept: 4,096 reads of 4 KiB fill the 16 MiB kept. Looking at every one of them on each miss
+    # cost 4,096 comparisons per member (minutes for 100,000 members).
+    step = 2 * HEADER_READ_AHEAD  # each read past the one before: a miss
+    kept = HEADER_WINDOWS_BYTES // HEADER_READ_AHEAD
+    misses = 1000
+    size = (kept + misses + 2) * step
+    source_reads = []
+
+    def read(offset, length):
+        source_reads.append(offset)
+        return _Counted(bytes(length))
+
+    reads = _HeaderReads(read, size, _Counted(bytes(HEADER_READ_AHEAD)))
+    for i in range(1, kept + 1):
+        reads.read(i * step, 1)
+    _Counted.lengths = 0
+    for i in range(kept + 1, kept + 1 + misses):
+        assert reads.read(i * step, 1) == b"\0"
+    assert _Counted.lengths <= misses * (WINDOW_CANDIDATES + 2)
+    # A range inside a read kept is still served from memory, and one dropped is read again.
+    count = len(source_reads)
+    assert reads.read((kept + misses) * step + 100, 50) == bytes(50)
+    assert len(source_reads) == count
+    reads.read(step, 1)
+    assert len(source_reads) == count + 1
+
