@@ -4,6 +4,9 @@ repeated for every part of the input, and that must now stay proportional to the
 
 from __future__ import annotations
 
+import numpy as np
+
+import ndpack
 from ndpack._npz import HEADER_READ_AHEAD, HEADER_WINDOWS_BYTES, WINDOW_CANDIDATES, _HeaderReads
 
 
@@ -45,4 +48,36 @@ def test_a_header_read_that_misses_looks_at_a_bounded_number_of_the_reads_kept()
     assert len(source_reads) == count
     reads.read(step, 1)
     assert len(source_reads) == count + 1
+
+
+class _CountingMap(dict):
+    """A weight map that counts the entries walked through."""
+
+    walked = 0
+
+    def items(self):
+        for pair in super().items():
+            _CountingMap.walked += 1
+            yield pair
+
+    def __iter__(self):
+        for name in super().__iter__():
+            _CountingMap.walked += 1
+            yield name
+
+
+def test_verifying_a_set_of_many_shards_walks_the_weight_map_a_bounded_number_of_times(tmp_path):
+    # Each shard opened was checked against the whole weight map: a set of one array per shard
+    # cost shards x arrays (10^10 for 100,000 shards).
+    count = 1500
+    index = tmp_path / "model.ndp.index.json"
+    ndpack.save_set(index, {f"a{i}": np.full(4, i, "f4") for i in range(count)}, max_shard_size=16)
+    with ndpack.open(index) as s:
+        assert len(s.shards) == count
+        s._weight_map = _CountingMap(s._weight_map)
+        _CountingMap.walked = 0
+        reports = s.verify()
+        assert len(reports) == count and all(r["ok"] for r in reports)
+        assert _CountingMap.walked <= 2 * count
+        assert s.read(f"a{count - 1}")[0] == count - 1
 
