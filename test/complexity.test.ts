@@ -10,6 +10,7 @@ import { describe, expect, test } from "vitest";
 import { decode, encode, isNdpackError } from "../src/index.js";
 import { FORMATS, toNpz } from "../src/interop/index.js";
 import { bytesSource, openSource } from "../src/source.js";
+import { decodeMessages, decodeStream } from "../src/streams.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -137,4 +138,34 @@ describe(".npz files of many members", () => {
     const large = await perMember(80_000); // a 27 MB file: more reads than the 16 MiB kept can hold
     expect(large).toBeLessThan(1.5 * small);
   }, 60_000);
+});
+
+describe("streams that claim more than they send", () => {
+  test("a preamble that claims a 100 MiB header and sends nothing more: memory for what arrives, then TRUNCATED", async () => {
+    // The header's memory was allocated at the length the preamble claims, before a byte of it came.
+    const preamble = emptyArraysFile("{}").subarray(0, 20);
+    new DataView(preamble.buffer, preamble.byteOffset).setUint32(12, 100 * 1024 * 1024, true);
+    for (const read of [(source: AsyncIterable<Uint8Array>) => decodeStream(source).header(), (source: AsyncIterable<Uint8Array>) => decodeMessages(source).next()]) {
+      let release!: () => void;
+      const stalled = new Promise<void>((resolve) => (release = resolve));
+      let waiting!: () => void;
+      const reached = new Promise<void>((resolve) => (waiting = resolve));
+      const source = (async function* () {
+        yield preamble.slice();
+        yield new Uint8Array(1000).fill(0x20);
+        waiting();
+        await stalled; // the peer stalls: what the reader holds meanwhile is what it allocated
+      })();
+      const before = process.memoryUsage().arrayBuffers;
+      const result = read(source).then(
+        () => "read",
+        (error: unknown) => (isNdpackError(error) ? error.code : String(error)),
+      );
+      await reached;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 1024 * 1024);
+      release();
+      expect(await result).toBe("TRUNCATED");
+    }
+  });
 });

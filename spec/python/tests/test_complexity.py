@@ -4,9 +4,15 @@ repeated for every part of the input, and that must now stay proportional to the
 
 from __future__ import annotations
 
+import io
+import struct
+import tracemalloc
+
 import numpy as np
+import pytest
 
 import ndpack
+from ndpack import NdpackError
 from ndpack._npz import HEADER_READ_AHEAD, HEADER_WINDOWS_BYTES, WINDOW_CANDIDATES, _HeaderReads
 
 
@@ -81,3 +87,19 @@ def test_verifying_a_set_of_many_shards_walks_the_weight_map_a_bounded_number_of
         assert _CountingMap.walked <= 2 * count
         assert s.read(f"a{count - 1}")[0] == count - 1
 
+
+
+def test_a_message_preamble_that_claims_a_100_MiB_header_allocates_what_arrives():
+    # The header's buffer was allocated (and zeroed) at the length the preamble claims, before a
+    # byte of it came: 100 MiB for a stream of 1 KiB.
+    preamble = bytearray(b"\x89NDP\r\n\x1a\n" + struct.pack("<HHII", 1, 0, 100 << 20, 0))
+    stream = io.BytesIO(bytes(preamble) + b" " * 1000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(NdpackError) as info:
+            next(ndpack.read_messages(stream))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info.value.code == "TRUNCATED"
+    assert peak < 4 << 20
