@@ -145,6 +145,7 @@ def safetensors_metadata(raw: dict, limits: dict) -> dict:
             isinstance(k, str) and k != SAFETENSORS_JSON_KEYS and k in raw for k in listed):
         raise _header_invalid(f"{_METADATA_KEY}.{SAFETENSORS_JSON_KEYS} must be a JSON list of "
                               f"other {_METADATA_KEY} keys")
+    listed = set(listed)  # a test per key: a list made 100,000 keys listed quadratic
     return {key: _metadata_json(text, key, limits) if key in listed else text
             for key, text in raw.items() if key != SAFETENSORS_JSON_KEYS}
 
