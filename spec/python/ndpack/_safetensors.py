@@ -112,6 +112,8 @@ def safetensors_data_length(tensors: list) -> tuple[list, int]:
         nonzero = reference.DTYPES[dtype][0]  # as FORMAT.md §9 step 13
         for d in shape:
             nonzero *= d or 1
+            if nonzero > reference.MAX_SAFE_INTEGER:  # more only make it larger, and slower
+                break
         if nonzero > reference.MAX_SAFE_INTEGER:
             raise NdpackError("BAD_SHAPE", f"safetensors tensor {name!r}: shape {shape} holds "
                               "more than 2^53-1 bytes", array=name)

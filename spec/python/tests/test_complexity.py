@@ -8,6 +8,7 @@ import io
 import json
 import struct
 import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
@@ -129,3 +130,35 @@ def test_safetensors_metadata_of_many_keys_listed_as_JSON_compares_each_key_a_bo
     metadata = safetensors_metadata(raw, reference._check_limits({}))
     assert metadata["k2999"] == 2999 and len(metadata) == count
     assert _Key.compared <= 4 * count
+
+
+class _Dim(int):
+    """A dimension whose multiplications are counted."""
+
+    multiplied = 0
+
+    def __rmul__(self, other):
+        _Dim.multiplied += 1
+        return int(other) * int(self)
+
+
+def test_a_shape_of_many_large_dimensions_is_BAD_SHAPE_after_a_few_products():
+    # With max_dims raised, the product of 80,000 dimensions of 2^52 was computed whole (integers
+    # of millions of bits, 35 s) before it was compared with 2^53-1.
+    count = 50_000
+    entry = {"name": "a", "dtype": "uint8", "shape": [_Dim(2**52)] * count, "order": "C",
+             "byteOrder": "little", "offset": 0, "byteLength": 0}
+    header = {"alignment": 8, "checksum": "none", "dataLength": 0, "metadata": {},
+              "arrays": [entry]}
+    limits = reference._check_limits({"max_dims": 10**6})
+    _Dim.multiplied = 0
+    with pytest.raises(NdpackError) as info:
+        reference._check_entries(header, limits, 20)
+    assert info.value.code == "BAD_SHAPE" and _Dim.multiplied <= 3
+    text = json.dumps({**header, "arrays": [{**entry, "shape": [2**52] * count}]})
+    text += " " * (-(20 + len(text)) % 8)
+    preamble = b"\x89NDP\r\n\x1a\n" + struct.pack("<HHI", 1, 0, len(text))
+    crc = zlib.crc32(text.encode(), zlib.crc32(preamble[8:16]))
+    with pytest.raises(NdpackError) as info:
+        ndpack.loads(preamble + struct.pack("<I", crc) + text.encode(), max_dims=10**6)
+    assert info.value.code == "BAD_SHAPE"
