@@ -133,6 +133,10 @@ export class NdpackError extends Error {
   /** HTTP status of the response, for HTTP_ERROR when the server answered. */
   declare readonly status?: number;
 
+  /**
+   * An error with the stable `code`, the people's `message`, and those `details` that are given as
+   * its fields (`cause` as the standard `cause`).
+   */
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.code = code;

@@ -82,6 +82,19 @@ const READ_CHUNKS_OPTIONS = { ...READ_OPTIONS, chunkBytes: true } as const satis
 export const DEFAULT_CHUNK_BYTES = 8 << 20;
 
 /**
+ * `AsyncDisposable` (the method `await using` calls) when the TypeScript lib in use declares
+ * `Symbol.asyncDispose` (`"lib": ["ESNext"]`, or @types/node), and nothing otherwise, as
+ * `Float16ArrayIfDeclared` is for Float16Array: a web page's program (lib es2022 and dom)
+ * type-checks the declarations without either. The reader has the method at run time in any case.
+ */
+type AsyncDisposableIfDeclared = SymbolConstructor extends { readonly asyncDispose: infer S extends symbol }
+  ? {
+      /** Closes the reader, as {@link NdpackReader.close} does: what `await using` calls at the end of its block. */
+      [K in S]: () => PromiseLike<void>;
+    }
+  : object;
+
+/**
  * A lazily read file of any supported format (ndpack, .npy, .npz, .safetensors): the header is in
  * memory, arrays are read on request. Close it when done, or use `await using`.
  *
@@ -90,7 +103,7 @@ export const DEFAULT_CHUNK_BYTES = 8 << 20;
  * resource with a validator) throw FILE_CHANGED when the file changed after it was opened.
  * Errors of a reader with a {@link NdpackReader.path} carry it as their `path`.
  */
-export interface NdpackReader extends NdpackContents, AsyncDisposable {
+export interface NdpackReader extends NdpackContents, AsyncDisposableIfDeclared {
   /** The file's format. */
   readonly format: FormatName;
   /** What the source is called: the path given to `open`, a URL, or `undefined`. */
@@ -165,7 +178,7 @@ export interface NdpackReader extends NdpackContents, AsyncDisposable {
    * Checks every array's checksum (in bounded memory), reporting each separately; never throws for
    * damaged data (it throws IO_ERROR, FILE_CHANGED, CLOSED and ABORTED, which end the check). A
    * source with {@link ByteSource.crc32} (a local file) computes the CRCs of stored bytes itself,
-   * in memory it reuses; others are read in chunks of {@link DEFAULT_CHUNK_BYTES}. A file without
+   * in memory it reuses; others are read in chunks of 8 MiB (`DEFAULT_CHUNK_BYTES`). A file without
    * checksums (ndpack's `checksum: "none"`, .npy, .safetensors) has its payloads left unread: only
    * an ndpack record's padding is read and checked.
    */

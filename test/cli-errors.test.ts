@@ -65,6 +65,8 @@ describe("every error is one line with its code; exit 2 for bad input, 1 for oth
     ["raw void items: the message names the flag, not the library option", () => ["show", tmp.path("bf16.npy")], 2, /bf16\.npy: \.npy descr '<V2' is raw 2-byte items .*; pass --void-dtype to say which dtype they hold \(UNKNOWN_DTYPE\)$/],
     ["bad option value", () => ["inspect", tmp.path("good.npy"), "--void-dtype", "int3"], 2, /argument 'int3' is invalid\. Allowed choices are bfloat16, float8_e4m3fn, float8_e5m2\. \(INVALID_ARGUMENT\)/],
     ["missing file", () => ["inspect", tmp.path("missing.ndp")], 1, /^ndpack inspect: cannot open .*missing\.ndp: ENOENT: no such file or directory.* \(IO_ERROR\)$/],
+    // The line break in the name is shown escaped, as it is written, not as a space that names another file.
+    ["missing file with a line break in its name", () => ["inspect", tmp.path("miss\ning.ndp")], 1, /^ndpack inspect: cannot open [^ ]*miss\\ning\.ndp: ENOENT: no such file or directory, open '[^ ]*miss\\ning\.ndp' \(IO_ERROR\)$/],
     // The library's advice to read pipes with decodeStream means nothing on the command line.
     ["a directory", () => ["inspect", tmp.path("a-directory.ndp")], 2, /^ndpack inspect: .*a-directory\.ndp is not a regular file \(it is a directory\) \(INVALID_ARGUMENT\)$/],
     ["a device", () => ["show", "/dev/null"], 2, /^ndpack show: \/dev\/null is not a regular file \(it is a device\) \(INVALID_ARGUMENT\)$/],

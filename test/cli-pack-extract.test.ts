@@ -4,11 +4,12 @@
  * format, metadata, file names for awkward array names, and the errors.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { decode } from "../src/index.js";
-import { fromNpy, fromNpz, fromSafetensors, toNpz } from "../src/interop/index.js";
+import { fromNpy, fromNpz, fromSafetensors, toNpy, toNpz, toSafetensors } from "../src/interop/index.js";
 import { save } from "../src/node/index.js";
 import { CLI, errorLineOf, requireBuiltCli, runCli, tempDir } from "./helpers/cli-run.js";
 import { runInteropPython, type WireArray } from "./helpers/interop-python.js";
@@ -92,6 +93,78 @@ describe("names that are legal in .npz and .safetensors", () => {
   });
 });
 
+describe("names as file names, and back", () => {
+  const hash = (name: string) => createHash("sha256").update(name, "utf8").digest("hex").slice(0, 16);
+
+  test("names that differ only in case or Unicode normalization get files that differ on any file system (the later array's marked with its hash, and said); Windows device names are escaped; a name given twice is written once", async () => {
+    const names = ["A", "a", "\u00e9", "e\u0301", "\u212A", "k", "stra\u00dfe", "STRASSE", "CON", "aux.0.weight", "nul .x", "COM1", "console"];
+    await save(tmp.path("cases.ndp"), new Map(names.map((name, i) => [name, Int32Array.of(i)])));
+    const result = await runCli(["extract", tmp.path("cases.ndp"), "-o", tmp.path("cases")]);
+    expect(result.code, result.stderr).toBe(0);
+    const files = ["A.npy", `a%~${hash("a")}.npy`, "\u00e9.npy", `e\u0301%~${hash("e\u0301")}.npy`, "\u212A.npy", `k%~${hash("k")}.npy`, "stra\u00dfe.npy", `STRASSE%~${hash("STRASSE")}.npy`, "%43ON.npy", "%61ux.0.weight.npy", "%6Eul .x.npy", "%43OM1.npy", "console.npy"];
+    expect(result.stdout).toBe(files.map((file) => `${join(tmp.path("cases"), file)}\n`).join(""));
+    expect(readdirSync(tmp.path("cases")).sort()).toEqual([...files].sort());
+    for (const [i, file] of files.entries()) expect([...(fromNpy(readFileSync(join(tmp.path("cases"), file))).data as Int32Array)], file).toEqual([i]);
+    const said = (first: string, second: number) => `ndpack extract: arrays ${first} and ${names[second]} differ only in case or Unicode normalization, which file systems of macOS and Windows ignore: the second is written as ${join(tmp.path("cases"), files[second]!)}\n`;
+    expect(result.stderr).toBe(said("A", 1) + said("\u00e9", 3) + said("\u212A", 5) + said("stra\u00dfe", 7));
+
+    // Pack gives each file the name extract wrote it for (marked ones by their hash): the same arrays back.
+    const back = await runCli(["pack", tmp.path("cases-back.ndp"), ...files.map((file) => join(tmp.path("cases"), file))]);
+    expect([back.code, back.stderr]).toEqual([0, ""]);
+    const packed = decode(readFileSync(tmp.path("cases-back.ndp")));
+    expect(packed.names).toEqual(names);
+    for (const [i, name] of names.entries()) expect([...(packed.get(name).data as Int32Array)], name).toEqual([i]);
+
+    const twice = await runCli(["extract", tmp.path("cases.ndp"), "a", "A", "a", "-o", tmp.path("twice")]);
+    expect([twice.code, twice.stdout]).toEqual([0, `${join(tmp.path("twice"), "a.npy")}\n${join(tmp.path("twice"), `A%~${hash("A")}.npy`)}\n`]);
+    expect(readdirSync(tmp.path("twice")).sort()).toEqual([`A%~${hash("A")}.npy`, "a.npy"]);
+  });
+
+  test("a .npy file is named after the file unless its name is one extract writes: escapes only as extract writes them, a marked name only with its name's hash", async () => {
+    const one = toNpy(Float32Array.of(1));
+    const cases: [string, string][] = [
+      ["layer%2F0.weight", "layer/0.weight"],
+      ["%2E%2E%2Fx", "%2E%2E%2Fx"], // extract writes ../x as %2E.%2Fx
+      ["%2E.%2Fx", "../x"],
+      ["a%2fb", "a%2fb"], // a lower-case escape
+      ["a%20b", "a%20b"], // a space is not escaped
+      ["100%", "100%"],
+      ["%C3%A9", "%C3%A9"], // é is not escaped
+      ["%C2%85", "\u0085"],
+      [`x%~${hash("x")}`, "x"],
+      [`x%~${hash("y")}`, `x%~${hash("y")}`],
+      [`${"n".repeat(200)}%~${hash("n".repeat(300))}`, `${"n".repeat(200)}%~${hash("n".repeat(300))}`], // cut: the rest of the name is gone
+      ["%43ON", "CON"],
+      ["aux", "aux"], // a device name extract would have escaped: the file's name as it is
+    ];
+    mkdirSync(tmp.path("named"));
+    const inputs = cases.map(([file]) => {
+      writeFileSync(tmp.path(`named/${file}.npy`), one);
+      return tmp.path(`named/${file}.npy`);
+    });
+    const result = await runCli(["pack", tmp.path("named.safetensors"), ...inputs]);
+    expect([result.code, result.stderr]).toEqual([0, ""]);
+    expect([...fromSafetensors(readFileSync(tmp.path("named.safetensors"))).arrays.keys()].sort()).toEqual(cases.map(([, name]) => name).sort());
+    const inspect = await runCli(["inspect", inputs[0]!, "--json"]);
+    expect((JSON.parse(inspect.stdout) as { arrays: { name: string }[] }).arrays.map((a) => a.name)).toEqual(["layer/0.weight"]);
+  });
+
+  test("pack and convert to .npz refuse, with INVALID_ARGUMENT and no file, an array whose member an unzip tool could write outside its folder", async () => {
+    const slip = await runCli(["pack", tmp.path("slip.npz"), `a/../../b=${tmp.path("out/fortran.npy")}`]);
+    expect(slip.code).toBe(2);
+    expect(errorLineOf(slip)).toBe(`ndpack pack: ${tmp.path("slip.npz")}: array "a/../../b": its .npz member name is unsafe for numpy or unzip tools (INVALID_ARGUMENT)`);
+    writeFileSync(tmp.path("absolute.safetensors"), toSafetensors({ ok: Float32Array.of(1), "/etc/x": Float32Array.of(2) }));
+    const absolute = await runCli(["convert", tmp.path("absolute.safetensors"), tmp.path("absolute.npz")]);
+    expect(absolute.code).toBe(2);
+    expect(errorLineOf(absolute)).toBe(`ndpack convert: ${tmp.path("absolute.npz")}: array "/etc/x": its .npz member name is unsafe for numpy or unzip tools (INVALID_ARGUMENT)`);
+    expect([existsSync(tmp.path("slip.npz")), existsSync(tmp.path("absolute.npz"))]).toEqual([false, false]);
+    // The other formats hold such names, and extract writes them inside its folder.
+    expect((await runCli(["convert", tmp.path("absolute.safetensors"), tmp.path("absolute.ndp")])).code).toBe(0);
+    const out = await runCli(["extract", tmp.path("absolute.ndp"), "-o", tmp.path("absolute")]);
+    expect([out.code, readdirSync(tmp.path("absolute")).sort()]).toEqual([0, ["%2Fetc%2Fx.npy", "ok.npy"]]);
+  });
+});
+
 describe("extract of many arrays", () => {
   test("fsyncs each file before its rename and the directory once, at the end (strace)", async () => {
     const many = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`a${i}`, Int32Array.of(i)]));
@@ -155,11 +228,12 @@ describe("pack assembles arrays from files", () => {
     expect(Array.from(packed.get("weights").data as Float32Array)).toEqual([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5]);
     expect([packed.info("f").order, [...packed.info("f").shape]]).toEqual(["F", [3, 2]]);
 
-    // The round trip: every extracted .npy file back under its array name, compressed.
-    const inputs = [...arrays.keys()].map((name, i) => `${name}=${tmp.path(`out/${["layer%2F0.weight", "%2Ehidden", "a%3Ab%2Ac%3F", "fortran"][i]}.npy`)}`);
-    const again = await runCli(["pack", tmp.path("again.npz"), ...inputs, "--compress", "--metadata", '{"source": "test"}']);
-    expect(again.code).toBe(0);
-    const diff = await runCli(["diff", tmp.path("model.ndp"), tmp.path("again.npz")]);
+    // The round trip: every extracted .npy file back under its array name (the one extract wrote it for), compressed.
+    const inputs = ["layer%2F0.weight", "%2Ehidden", "a%3Ab%2Ac%3F", "fortran"].map((file) => tmp.path(`out/${file}.npy`));
+    const again = await runCli(["pack", tmp.path("again.ndp"), ...inputs, "--compress", "--metadata", '{"source": "test"}']);
+    expect([again.code, again.stderr]).toEqual([0, ""]);
+    expect(decode(readFileSync(tmp.path("again.ndp"))).names).toEqual([...arrays.keys()]);
+    const diff = await runCli(["diff", tmp.path("model.ndp"), tmp.path("again.ndp")]);
     expect([diff.code, diff.stdout]).toEqual([0, "no differences: 4 arrays equal\n"]);
   });
 

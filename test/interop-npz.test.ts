@@ -14,9 +14,9 @@ import { FORMATS, fromNpz, NPZ_NDPACK_MEMBER, toNpy, toNpz } from "../src/intero
 import { bytesSource, openSource } from "../src/source.js";
 import { planZipWrite, readZipDirectory, readZipMember, type ZipMethod } from "../src/interop/zip.js";
 import { writeToBytes, type ArrayInMemory } from "../src/formats/write.js";
-import { ML_DTYPES, caseBytes, dataBytes, expectValues, rng, specOf, standardCases, wireOf, type Case } from "./helpers/interop-cases.js";
+import { ML_DTYPES, caseBytes, dataBytes, expectValues, isNpzName, rng, specOf, standardCases, wireOf, type Case } from "./helpers/interop-cases.js";
 import { runInteropPython, tempDir, type PythonReport, type WireFile } from "./helpers/interop-python.js";
-import { codeOfAsync, expectCode } from "./helpers/common.js";
+import { codeOfAsync, expectCode, failure } from "./helpers/common.js";
 import { withoutNativeZlib } from "./helpers/engines.js";
 import { runPython } from "./helpers/python-env.js";
 import { nativeZlib } from "../src/runtime.js";
@@ -394,6 +394,61 @@ describe(".npz refusals: the zip container", () => {
   });
 });
 
+describe(".npz names that numpy or unzip tools read differently", () => {
+  const one = new Float32Array([1]);
+  /** A zip of .npy members (and others) named as given, written as is by the zip writer. */
+  const zipOf = (...names: string[]) => writeZip(names.map((name, i) => ({ name, parts: [name.endsWith(".npy") ? toNpy(Float32Array.of(i)) : new Uint8Array([1])], method: "stored" as const })), { level: 6, forceZip64: false });
+  /** What numpy.load makes of `bytes`: the Python expression `expr` of the loaded file `f`, printed. */
+  const numpyLoad = (bytes: Uint8Array, expr: string) =>
+    runPython("-c", [`import base64, io, json, sys, numpy as np; f = np.load(io.BytesIO(base64.b64decode(sys.stdin.read()))); print(${expr})`], Buffer.from(bytes).toString("base64")).trim();
+
+  test("INVALID_ARGUMENT naming the array when numpy.load would read its member as another name (U+0000, another member's name) or an unzip tool could write it outside its folder (absolute, a drive, a backslash, a '..' segment: zip slip)", () => {
+    const refused: [Record<string, Float32Array>, string][] = [
+      [{ "/abs": one }, "/abs"],
+      [{ "a/../../b": one }, "a/../../b"],
+      [{ "../x": one }, "../x"],
+      [{ "C:x": one }, "C:x"],
+      [{ "c:/x": one }, "c:/x"],
+      [{ "a\\b": one }, "a\\b"],
+      [{ "..\\..\\x": one }, "..\\..\\x"],
+      [{ "w\0a": one }, "w\0a"],
+      [{ a: one, "a.npy": one }, "a.npy"],
+      [{ "a.npy": one, a: one }, "a.npy"],
+      [{ [NPZ_NDPACK_MEMBER]: { data: new Uint16Array(1), dtype: "bfloat16" } as never }, NPZ_NDPACK_MEMBER],
+    ];
+    for (const [arrays, name] of refused) {
+      const error = failure(() => toNpz({ ok: one, ...arrays }), "INVALID_ARGUMENT");
+      expect([error.array, error.message], name).toEqual([name, `array "${name}": its .npz member name is unsafe for numpy or unzip tools`]);
+    }
+    // Dots and slashes that stay inside the archive's folder: ".." alone is the member "...npy", "x/.." is "x/...npy".
+    const kept = ["..", ".", "...", "..a", "a..", "x/..", "a/b", "a/./b", "a//b", "d/", "ab:c", "a.npy", NPZ_NDPACK_MEMBER];
+    const bytes = toNpz(new Map(kept.map((name, i) => [name, Float32Array.of(i)])));
+    expect(readZipDirectory(bytes, { maxEntries: 100 }).map((e) => e.name)).toEqual(kept.map((name) => `${name}.npy`));
+    expect(JSON.parse(numpyLoad(bytes, "json.dumps({k: float(f[k][0]) for k in f.files})"))).toEqual(Object.fromEntries(kept.map((name, i) => [name, i])));
+  });
+
+  test("fromNpz and the lazy reader read member names as the zip holds them, where numpy.load reads other ones (files ndpack never writes)", async () => {
+    const read = async (bytes: Uint8Array) => {
+      const { arrays, ignored } = fromNpz(bytes);
+      const lazy = await openSource(bytesSource(bytes), { formats: FORMATS });
+      expect([lazy.names, lazy.ignored]).toEqual([[...arrays.keys()], ignored]);
+      return [[...arrays].map(([name, array]) => [name, array.data[0]]), ignored];
+    };
+    // A member "a" beside "a.npy": ndpack's array "a" is a.npy; numpy's "a" is the other member (twice).
+    const shadowed = zipOf("a", "a.npy");
+    expect(await read(shadowed)).toEqual([[["a", 1]], ["a"]]);
+    expect(numpyLoad(shadowed, "f.files, f['a']")).toBe("['a', 'a'] b'\\x01'");
+    // "a.npy" beside "a.npy.npy": numpy's key "a.npy" is the member a.npy, array "a"; it cannot reach a.npy.npy.
+    const doubled = zipOf("a.npy", "a.npy.npy");
+    expect(await read(doubled)).toEqual([[["a", 0], ["a.npy", 1]], []]);
+    expect(numpyLoad(doubled, "f.files, float(f['a'][0]), float(f['a.npy'][0])")).toBe("['a', 'a.npy'] 0.0 0.0");
+    // Python's zipfile cuts a name at U+0000.
+    const cut = zipOf("x.npy", "w\0a.npy");
+    expect(await read(cut)).toEqual([[["x", 0], ["w\0a", 1]], []]);
+    expect(numpyLoad(cut, "f.files")).toBe("['x', 'w']");
+  });
+});
+
 describe(".npz members with the same .npy header", () => {
   // toNpy's header for 4 float32 values, then 16 bytes (right), 20 (4 too many) or 12 (4 too few).
   const npy = toNpy(new Float32Array(4));
@@ -497,7 +552,7 @@ describe(".npz round trips (fast-check)", () => {
         fc.dictionary(fc.string({ maxLength: 5 }), fc.jsonValue({ maxDepth: 2 })),
         (entries, compress, forceZip64, metadata) => {
           const cases = entries
-            .filter(([name]) => name.isWellFormed())
+            .filter(([name]) => name.isWellFormed() && isNpzName(name))
             .map(([name, a]): Case => ({ name, dtype: a.dtype, shape: a.shape, order: a.order, byteOrder: "little", bytes: caseBytes(a.dtype, a.shape.reduce((x, y) => x * y, 1), rng(a.seed)) }));
           const json = JSON.parse(JSON.stringify(metadata)) as Record<string, unknown>;
           const bytes = toNpz(new Map(cases.map((c) => [c.name, specOf(c)])), { compress, forceZip64, metadata: json });

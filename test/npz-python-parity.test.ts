@@ -67,6 +67,9 @@ zipped("zip-duplicate.npz", [("a.npy", npy(np.arange(3))), ("a.npy", npy(np.aran
 zipped("zip-bzip2.npz", [("a.npy", npy(np.arange(3)))], zipfile.ZIP_BZIP2)
 zipped("zip-empty.npz", [])
 zipped("zip-not-npy.npz", [("a.npy", b"PK not a .npy file")])
+# Arrays named as another member: numpy.load reads that member for them (ndpack reads the names the zip holds).
+zipped("zip-key-is-member.npz", [("a", npy(np.arange(2))), ("a.npy", npy(np.arange(3)))])
+zipped("zip-key-is-array-member.npz", [("a.npy", npy(np.arange(2))), ("a.npy.npy", npy(np.arange(3)))])
 ndpack_json = {
     "ok": '{"metadata": {"k": 1, "s": "x"}, "dtypes": {"w": "bfloat16"}}',
     "bad-json": '{"metadata": {}',
@@ -94,10 +97,10 @@ def deflate(content):
     compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
     return compressor.compress(content) + compressor.flush()
 
-def raw_zip(name, stored, method, size, crc):
-    """One member, a.npy, of the stored bytes, sizes and CRC given, whatever they hold."""
-    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0, crc, len(stored), size, 5, 0) + b"a.npy"
-    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0, crc, len(stored), size, 5, 0, 0, 0, 0, 0, 0) + b"a.npy"
+def raw_zip(name, stored, method, size, crc, member=b"a.npy"):
+    """One member, a.npy unless named, of the stored bytes, sizes and CRC given, whatever they hold."""
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0, crc, len(stored), size, len(member), 0) + member
+    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0, crc, len(stored), size, len(member), 0, 0, 0, 0, 0, 0) + member
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), len(local) + len(stored), 0)
     with open(f"{out}/{name}", "wb") as fh:
         fh.write(local + stored + central + end)
@@ -108,6 +111,8 @@ good = npy(np.arange(10, dtype="u1"))
 raw_zip("raw-short-stream.npz", deflate(good), 8, len(good) + 5, zlib.crc32(good))
 raw_zip("raw-bad-crc.npz", good, 0, len(good), zlib.crc32(good) ^ 1)
 raw_zip("raw-bad-crc-deflated.npz", deflate(good), 8, len(good), zlib.crc32(good) ^ 1)
+# A name holding U+0000, which Python's zipfile cuts (to "w"; ndpack keeps it whole): zipfile cannot write it.
+raw_zip("raw-nul-name.npz", good, 0, len(good), zlib.crc32(good), b"w\\x00a.npy")
 # A stream damaged after the .npy header (an invalid block type): inflating a member's head stops
 # once it has the header's bytes, so the damage is found when the member is read, not at open.
 longer = npy(np.arange(1000, dtype="u1"))
@@ -272,6 +277,12 @@ test("numpy's and ndpack's .npz files read the same in both languages, and every
     if (JSON.stringify(node) !== JSON.stringify(py)) differ.push(`${path.slice(dir.path.length + 1)}: node ${JSON.stringify(node)}, python ${JSON.stringify(py)}`);
   }
   expect(differ.slice(0, 20)).toEqual([]);
+  // Names numpy.load reads as other names: both read the names the zip holds.
+  const namesOf = (file: string) => {
+    const outcome = python[join(dir.path, file)]!;
+    return "arrays" in outcome ? [outcome.arrays.map((a) => (a as unknown[])[0]), outcome.ignored] : outcome;
+  };
+  expect([namesOf("raw-nul-name.npz"), namesOf("zip-key-is-member.npz"), namesOf("zip-key-is-array-member.npz")]).toEqual([[["w\0a"], []], [["a"], ["a"]], [["a", "a.npy"], []]]);
   // Opened, with the damage found when the member is read.
   expect(python[join(dir.path, "raw-damaged-after-head.npz")]).toMatchObject({ arrays: [["a", "uint8", [1000], "C", "little", { code: "CODEC_ERROR" }]], verify: [["a", false, "CODEC_ERROR"]] });
   expect(paths.length).toBeGreaterThan(10_000);

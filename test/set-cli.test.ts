@@ -5,9 +5,10 @@
  * with byte-identical tensors, pack --max-shard-size writes sets; every broken set of
  * fixtures/sets/ exits 2 with one line naming its code.
  */
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { toSafetensors } from "../src/interop/index.js";
 import { errorLineOf, requireBuiltCli, runCli, tempDir } from "./helpers/cli-run.js";
 import { ROOT } from "./helpers/node-files.js";
 import { runPython } from "./helpers/python-env.js";
@@ -136,5 +137,22 @@ describe("pack --max-shard-size", () => {
     const size = await runCli(["convert", hf, tmp.path("y/m.ndp.index.json"), "--max-shard-size", "5 parsecs"]);
     expect(size.code).toBe(2);
     expect(errorLineOf(size)).toMatch(/\(INVALID_ARGUMENT\)$/);
+  });
+});
+
+describe("names a set's index cannot hold", () => {
+  test("an empty name (INVALID_ARGUMENT) and one past 4096 bytes (LIMIT_EXCEEDED) are refused before any file is written, though a .safetensors file holds them", async () => {
+    for (const [name, code, message] of [
+      ["", "INVALID_ARGUMENT", "a set's index cannot hold an array with an empty name (FORMAT.md §12.2), as a .safetensors file can: name it, or write one file"],
+      ["n".repeat(4097), "LIMIT_EXCEEDED", "array name is longer than the 4096 UTF-8 bytes readers accept by default"],
+    ] as const) {
+      const input = tmp.path(`named-${name.length}.safetensors`);
+      writeFileSync(input, toSafetensors({ a: Float32Array.of(1), [name]: Float32Array.of(2) }));
+      const out = tmp.path(`named-${name.length}/m.safetensors.index.json`);
+      const result = await runCli(["convert", input, out, "--max-shard-size", "4"]);
+      expect(result.code).toBe(2);
+      expect(errorLineOf(result)).toBe(`ndpack convert: ${out}: ${message} (${code})`);
+      expect(existsSync(tmp.path(`named-${name.length}`))).toBe(false);
+    }
   });
 });

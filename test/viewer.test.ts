@@ -5,102 +5,26 @@
  *
  * Screenshots go to $NDPACK_SCREENSHOTS, or ndpack-viewer-screenshots/ in the OS temp dir.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, writeSync, ftruncateSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bfloat16ToFloat32, decode, encode, float32ToBfloat16 } from "../src/index.js";
-import { layoutHead } from "../src/encode.js";
 import { toNpz, toSafetensors } from "../src/interop/index.js";
 import { saveSet } from "../src/node/index.js";
 import { colorOf } from "../src/viewer/colors.js";
 import { SAMPLE_BUDGET } from "../src/viewer/reader.js";
 import { planRowSample, type RowSample } from "../src/viewer/sample.js";
+import { fileBytesSent, heatmapCell, hoverText, launchViewerBrowser, openPage as openAt, selectArray, startView, stopViews, writeSparse, type View } from "./helpers/viewer-page.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const CLI = join(ROOT, "dist", "cli", "main.js");
-const CHROMIUM = "/usr/bin/chromium";
 const SHOTS = process.env.NDPACK_SCREENSHOTS ?? join(tmpdir(), "ndpack-viewer-screenshots");
 
 let dir: string;
 let context: BrowserContext;
 
-/** A running `ndpack view --no-open --verbose`: its page address and the request lines it printed. */
-interface View {
-  readonly url: string;
-  readonly origin: string;
-  readonly lines: string[];
-  readonly child: ChildProcess;
-}
-const views: View[] = [];
-
-async function startView(target: string): Promise<View> {
-  const child = spawn(process.execPath, [CLI, "view", target, "--no-open", "--verbose"], { stdio: ["ignore", "pipe", "pipe"] });
-  const lines: string[] = [];
-  let stderr = "";
-  child.stderr!.on("data", (chunk) => (stderr += chunk));
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffered = "";
-    child.stdout!.on("data", (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const parts = buffered.split("\n");
-      buffered = parts.pop()!;
-      for (const line of parts) {
-        lines.push(line);
-        const found = /at (http:\/\/127\.0\.0\.1:\d+\/\S*)/.exec(line);
-        if (found) resolve(found[1]!);
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`ndpack view exited with ${code}: ${stderr}`)));
-  });
-  const view = { url, origin: new URL(url).origin, lines, child };
-  views.push(view);
-  return view;
-}
-
-/** Bytes of the file the server has sent, from its last request line. */
-function fileBytesSent(view: View): number {
-  const counts = view.lines.map((line) => /total-file-bytes=(\d+)/.exec(line)?.[1]).filter((n) => n !== undefined);
-  return Number(counts[counts.length - 1] ?? 0);
-}
-
-async function openPage(url: string, state = "open"): Promise<Page> {
-  const page = await context.newPage();
-  page.setDefaultTimeout(60_000);
-  await page.goto(url);
-  await page.waitForSelector(`body[data-state="${state}"]`);
-  return page;
-}
-
-async function selectArray(page: Page, name: string, state = "shown"): Promise<void> {
-  await page.click(`#arrays tbody tr[data-name="${name}"]`);
-  await page.waitForSelector(`body[data-state="${state}"]`);
-}
-
-/** The heatmap's pixel color at the center of grid cell (r, c), and where that is on the page. */
-async function heatmapCell(page: Page, r: number, c: number): Promise<{ rgb: number[]; x: number; y: number }> {
-  return page.evaluate(
-    ([r, c]) => {
-      const canvas = document.getElementById("heatmap") as HTMLCanvasElement;
-      const cell = Number(canvas.dataset.cell);
-      const x = c! * cell + Math.floor(cell / 2);
-      const y = r! * cell + Math.floor(cell / 2);
-      const rgb = [...canvas.getContext("2d")!.getImageData(x, y, 1, 1).data.slice(0, 3)];
-      const box = canvas.getBoundingClientRect();
-      return { rgb, x: box.left + (x + 0.5) * (box.width / canvas.width), y: box.top + (y + 0.5) * (box.height / canvas.height) };
-    },
-    [r, c],
-  );
-}
-
-async function hoverText(page: Page, x: number, y: number): Promise<string> {
-  await page.mouse.move(x, y);
-  return (await page.textContent("#hover")) ?? "";
-}
+const openPage = (url: string, state?: string) => openAt(context, url, state);
 
 async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SHOTS, { recursive: true });
@@ -152,19 +76,10 @@ function checkpointFile(): Uint8Array {
 
 /** A 1 GiB ndpack file written sparse: a header, then a hole for a [16384, 16384] float32 array. */
 function writeSparseGiB(path: string): { headerBytes: number } {
-  const shape = [16384, 16384];
-  const byteLength = shape[0]! * shape[1]! * 4;
-  const { head, dataStart: start } = layoutHead([{ name: "big", dtype: "float32", shape, order: "C", byteOrder: "little", codec: "none", offset: 0, byteLength }], { alignment: 4096, checksum: "none", metadata: { note: "sparse" } });
-  const fd = openSync(path, "w");
-  writeSync(fd, head);
-  ftruncateSync(fd, start + byteLength);
-  closeSync(fd);
-  return { headerBytes: start };
+  return writeSparse(path, [{ name: "big", dtype: "float32", shape: [16384, 16384], order: "C", byteLength: 16384 * 16384 * 4 }], { alignment: 4096, metadata: { note: "sparse" } });
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (.ci/run does)`);
-  if (!existsSync(join(ROOT, "dist", "viewer", "index.html"))) throw new Error("dist/viewer is missing: run `npm run build` (npm test does)");
   dir = mkdtempSync(join(tmpdir(), "ndpack-viewer-"));
   const grid = gridFile();
   writeFileSync(join(dir, "grid.ndp"), grid);
@@ -174,17 +89,12 @@ beforeAll(async () => {
   writeFileSync(join(dir, "damaged.ndp"), damaged);
   writeFileSync(join(dir, "truncated.ndp"), grid.subarray(0, grid.length - 10));
   writeFileSync(join(dir, "checkpoint.safetensors"), checkpointFile());
-  context = await chromium.launchPersistentContext(join(dir, "profile"), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    viewport: { width: 1400, height: 1000 },
-  });
+  context = await launchViewerBrowser(dir);
 }, 120_000);
 
 afterAll(async () => {
   await context?.close();
-  for (const view of views) view.child.kill("SIGTERM");
+  stopViews();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -68,11 +68,6 @@ export function usageError(message: string, field?: string): NdpackError {
   return new NdpackError("INVALID_ARGUMENT", message, field === undefined ? {} : { field });
 }
 
-/** `message` on one line. */
-function oneLine(message: string): string {
-  return message.replace(/\s*\n\s*/g, " ").trim();
-}
-
 /** Library option names that library messages mention, and the flags that set them on the command line. */
 const FLAG_OF_OPTION: readonly (readonly [RegExp, string])[] = [
   [/\b(?:the )?voidDtype(?: option)?\b/g, "--void-dtype"],
@@ -129,7 +124,9 @@ export function withoutArrayName(message: string, name: string): string {
 export function errorLine(command: string, error: unknown): string {
   const file = error instanceof FileError ? fileShown(error.file) : undefined;
   const inner = error instanceof FileError ? error.error : error;
-  const message = inFlags(oneLine(inner instanceof Error ? inner.message : String(inner)), command);
+  // A line break in a message is in what it quotes (a file name, the OS's text), never its layout:
+  // it is escaped with the rest below, not joined into a space that would misname a file.
+  const message = inFlags(inner instanceof Error ? inner.message : String(inner), command);
   const where = file !== undefined && !message.includes(file) ? `${file}: ` : "";
   const code = isNdpackError(inner) ? inner.code : `internal error${inner instanceof Error && inner.name !== "Error" ? ` ${inner.name}` : ""}; run with --debug for a stack trace`;
   return escapeControls(`${command}: ${where}${message} (${code})`);

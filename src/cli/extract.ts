@@ -1,14 +1,14 @@
 /**
  * `ndpack extract FILE [NAME...] -o DIR`: arrays out of a file, each as `DIR/<name>.npy` (every
  * array when no name is given), one chunk at a time. Array names become file names with the
- * characters that cannot or should not be in one percent-encoded (`layer/0` becomes `layer%2F0.npy`).
- * A name too long for a file name is cut and marked with a hash of the whole name
+ * characters that cannot or should not be in one percent-encoded (`layer/0` becomes `layer%2F0.npy`;
+ * `file-names.ts`). A name too long for a file name, or whose file would be an earlier array's on a
+ * file system that ignores case or Unicode normalization, is marked with a hash of the whole name
  * (`<prefix>%~<16 hex digits>.npy`). Prints the path of each file written, and on standard error
- * each name that had to be cut.
+ * each name that had to be marked.
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { type AtomicFile, ioError, syncDirectory } from "../node/io.js";
@@ -16,52 +16,13 @@ import { usageError, withFile } from "./errors.js";
 import { CHUNK_BYTES, entriesOf, entryOf, openFile } from "./formats.js";
 import { copyArrays, inputOptions, writeOptions, type WriteCommandOptions } from "./convert.js";
 import type { CliLimits } from "./limits.js";
+import { fileNamesOf } from "./file-names.js";
 import { displayName, escapeControls, print, printError } from "./output.js";
 
 /** Options of `ndpack extract`. */
 export interface ExtractOptions extends Pick<WriteCommandOptions, "bigEndian" | "progress" | "voidDtype" | "salvage" | keyof CliLimits> {
   /** The directory to write to (created when missing). Default: the current directory. */
   readonly output?: string;
-}
-
-/**
- * A file name for an array name: `%`, path separators, characters Windows forbids, control
- * characters (C0, DEL, C1), bidirectional marks and overrides, and a leading dot are
- * percent-encoded (as UTF-8), so that every name gives a distinct, plainly shown file inside the
- * directory.
- */
-function encodedNameOf(name: string): string {
-  const encoded = name.replace(/[%/\\:*?"<>|\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) =>
-    c.charCodeAt(0) < 0x80 ? `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}` : encodeURIComponent(c),
-  );
-  return encoded.startsWith(".") ? `%2E${encoded.slice(1)}` : encoded;
-}
-
-/** The longest file name (in UTF-8 bytes) on the common file systems (ext4, XFS, btrfs, APFS, tmpfs: NAME_MAX). */
-const MAX_FILE_NAME_BYTES = 255;
-/** Bytes of the encoded name kept in front of the hash when it must be cut. */
-const CUT_NAME_BYTES = 200;
-const utf8 = new TextEncoder();
-
-/**
- * The file name `extract` gives to array `name`: its percent-encoded form plus `.npy`, or, when that
- * is longer than a file name may be (array names may have 4096 bytes), the first 200 bytes of it
- * (whole characters and escapes) followed by `%~` and 16 hex digits of the SHA-256 of the whole
- * name. `%~` never appears in an encoded name (every `%` there starts an escape), so a cut name
- * differs from every uncut one, and from every other cut one unless their hashes collide.
- */
-export function fileNameOf(name: string): { fileName: string; cut: boolean } {
-  const encoded = encodedNameOf(name);
-  if (utf8.encode(encoded).length + ".npy".length <= MAX_FILE_NAME_BYTES) return { fileName: `${encoded}.npy`, cut: false };
-  let prefix = "";
-  let bytes = 0;
-  for (const piece of encoded.match(/%[0-9A-F]{2}|[^]/gu) ?? []) {
-    bytes += utf8.encode(piece).length;
-    if (bytes > CUT_NAME_BYTES) break;
-    prefix += piece;
-  }
-  const hash = createHash("sha256").update(name, "utf8").digest("hex").slice(0, 16);
-  return { fileName: `${prefix}%~${hash}.npy`, cut: true };
 }
 
 /**
@@ -96,7 +57,9 @@ export async function extractCommand(path: string, names: readonly string[], opt
   const directory = options.output ?? ".";
   const file = await openFile(path, inputOptions("ndpack extract", path, options));
   try {
-    const entries = names.length === 0 ? entriesOf(file) : names.map((name) => entryOf(file, name));
+    // A name given twice is one file, written once.
+    const entries = names.length === 0 ? entriesOf(file) : [...new Set(names)].map((name) => entryOf(file, name));
+    const files = fileNamesOf(entries.map((entry) => entry.name));
     await withFile(directory, async () => {
       try {
         await mkdir(directory, { recursive: true });
@@ -116,11 +79,12 @@ export async function extractCommand(path: string, names: readonly string[], opt
       const alone = options.progress === true || entry.byteLength >= CHUNK_BYTES;
       while (running.size >= (alone ? 1 : FILES_IN_FLIGHT)) await Promise.race(running);
       if (failure !== undefined) break;
-      const { fileName, cut } = fileNameOf(entry.name);
+      const { fileName, cut, clash } = files[index]!;
       const out = join(directory, fileName);
       const write = { ...writeOptions("npy", options, {}), commit: placeAfter(before) };
       const placed = copyArrays(out, [{ name: entry.name, file, entry }], write, entry.byteLength, options.progress).then(() => {
-        if (cut) printError(`ndpack extract: the name of array ${displayName(entry.name)} is too long for a file name: written as ${out}`);
+        if (cut) printError(`ndpack extract: the name of array ${displayName(entry.name)} is too long for a file name: written as ${escapeControls(out)}`);
+        else if (clash !== undefined) printError(`ndpack extract: arrays ${displayName(clash)} and ${displayName(entry.name)} differ only in case or Unicode normalization, which file systems of macOS and Windows ignore: the second is written as ${escapeControls(out)}`);
         print(escapeControls(out));
       });
       before = placed;

@@ -21,6 +21,7 @@ import { open } from "../node/fs.js";
 import { DEFAULT_CHUNK_BYTES, type NdpackReader } from "../reader.js";
 import type { SetReader } from "../set-reader.js";
 import { FileError, withFile } from "./errors.js";
+import { arrayNameOfFile } from "./file-names.js";
 import { limitsOf, type CliLimits } from "./limits.js";
 
 /** The formats the command line reads and writes. */
@@ -80,11 +81,12 @@ function rangeAdvice(error: unknown): never {
 
 /**
  * Opens a file of any supported format with the one reader (headers only); a .npy file's array is
- * named after the file. A set's index opens the set, and every shard's header is read (so that
- * every array's description is known) unless `lazyShards`. Errors name the file.
+ * named after the file (the array's name when `extract` wrote the file: `arrayNameOfFile`). A
+ * set's index opens the set, and every shard's header is read (so that every array's description
+ * is known) unless `lazyShards`. Errors name the file.
  */
 export async function openFile(path: string, options: OpenFileOptions = {}): Promise<NdpackReader> {
-  const npyName = basename(path).replace(/\.npy$/i, "");
+  const npyName = arrayNameOfFile(basename(path).replace(/\.npy$/i, ""));
   const file = await withFile(path, () => open(path, { npyName, ...limitsOf(options), ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }) }).catch(rangeAdvice));
   if (isSet(file) && options.lazyShards !== true) {
     try {

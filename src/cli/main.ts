@@ -186,7 +186,7 @@ ${EXIT_CODES}`,
     .option("--no-progress", "never show a progress bar")
     .addOption(salvageOption())
     .addOption(voidDtypeOption())
-    .addHelpText("after", `\nNames become file names with / \\ : * ? " < > | %, control characters, bidirectional marks and a leading dot percent-encoded (layer/0 -> layer%2F0.npy).\nPrints the path of each file written.\nA symbolic link at DIR/<name>.npy is never followed: extract refuses it (NOT_REGULAR_FILE), as it refuses a directory, device, FIFO or socket there.\n${MEMORY}\n${EXIT_CODES}`)
+    .addHelpText("after", `\nNames become file names with / \\ : * ? " < > | %, control characters, bidirectional marks, a leading dot and the first letter of a Windows device name percent-encoded (layer/0 -> layer%2F0.npy, CON -> %43ON.npy).\nA name too long for a file name, or differing from an earlier one only in case or Unicode normalization (a after A), is written as <prefix>%~<hash>.npy, and said on standard error.\nPrints the path of each file written.\nA symbolic link at DIR/<name>.npy is never followed: extract refuses it (NOT_REGULAR_FILE), as it refuses a directory, device, FIFO or socket there.\n${MEMORY}\n${EXIT_CODES}`)
     .action(async (file: string, names: string[], options: { output?: string; bigEndian?: boolean; progress?: boolean; salvage?: boolean; voidDtype?: Dtype }) => {
       state.exitCode = await extractCommand(file, names, options);
     });
@@ -196,7 +196,7 @@ ${EXIT_CODES}`,
       .command("pack")
       .description("assemble arrays from files into one file: NAME=FILE takes the one array of FILE under NAME, FILE alone takes all of its arrays")
       .argument("<out>", "the file to write (.ndp, .npz, .safetensors, or .npy for one array)")
-      .argument("<inputs...>", "NAME=FILE (e.g. weights=w.npy) or FILE (a path that exists is FILE, even with = in it)")
+      .argument("<inputs...>", "NAME=FILE (e.g. weights=w.npy) or FILE (a path that exists is FILE, even with = in it; a .npy file's array is named after the file, or after the array extract wrote it for: layer%2F0.npy holds layer/0)")
       .option("--metadata <json>", "the output's metadata, a JSON object"),
   )
     .addHelpText("after", `\n${OUTPUT_PATHS}\n${MEMORY}\n${EXIT_CODES}`)

@@ -5,13 +5,17 @@
  * Nothing a file holds reaches the terminal raw. Names, metadata and messages come from files that
  * may be hostile, and a terminal obeys the control characters in them: ESC and OSC sequences
  * change the window title or erase lines, CR and VT rewrite a line (forging an "all checks passed"),
- * bidirectional overrides reorder what is shown. So, as `ls` and `git` do, {@link escapeControls}
- * shows each of them as an escape (`\u001b`, `\r`, `\u202e`), names that hold one are quoted
- * ({@link displayName}), `--json` output escapes them in JSON's own way (so it stays exact JSON), and
- * {@link print} and {@link printError} pass every line through {@link escapeControls} as a last guard.
+ * bidirectional overrides reorder what is shown. So, as `ls` and `git` do, `escapeControls`
+ * (src/text.ts, which the viewer page shares) shows each of them as an escape (`\u001b`, `\r`,
+ * `\u202e`), names that hold one are quoted (`displayName`), `--json` output escapes them in JSON's
+ * own way (so it stays exact JSON), and {@link print} and {@link printError} pass every line through
+ * `escapeControls` as a last guard.
  *
  * @module
  */
+import { bigintsAsStrings, escapeControls, escapeJsonControls } from "../text.js";
+
+export { displayName, escapeControls, previewJson, toJson } from "../text.js";
 
 /** A column of {@link formatTable}. */
 export interface Column {
@@ -55,39 +59,6 @@ export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(", ")}]`;
 }
 
-/** Terminal controls besides C0 (which JSON escapes itself): DEL, the C1 controls, and the bidirectional marks, embeddings, overrides and isolates. */
-const NON_C0_CONTROLS = "\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069";
-/** Every character a terminal acts on instead of showing: C0 (U+0000 to U+001F) and {@link NON_C0_CONTROLS}. */
-const TERMINAL_CONTROLS = new RegExp(`[\\u0000-\\u001f${NON_C0_CONTROLS}]`, "g");
-const CONTROLS_JSON_LEAVES = new RegExp(`[${NON_C0_CONTROLS}]`, "g");
-const HOLDS_CONTROL = new RegExp(TERMINAL_CONTROLS.source);
-const SHORT_ESCAPES: Readonly<Record<string, string>> = { "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r" };
-
-/** A control character as JSON writes it: `\n`, `\r`, `\t`, `\b`, `\f`, else `\u` and four hex digits. */
-function escapeControl(c: string): string {
-  return SHORT_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
-}
-
-/**
- * `text` with every character a terminal would act on (C0 controls including CR and LF, DEL, C1
- * controls, bidirectional marks and overrides) shown as its JSON escape; the rest as it is.
- */
-export function escapeControls(text: string): string {
-  return text.replace(TERMINAL_CONTROLS, escapeControl);
-}
-
-/** JSON.stringify's replacer for `--json`: bigints as strings (JSON has no 64-bit integers). */
-const bigintsAsStrings = (_key: string, v: unknown): unknown => (typeof v === "bigint" ? v.toString() : v);
-
-/**
- * JSON for `--json`: two-space indented (or on one line with `indent` 0), bigints as strings (JSON
- * has no 64-bit integers), and the controls JSON.stringify leaves raw (DEL, C1, bidirectional) as
- * `\u` escapes: the same JSON value, safe on a terminal.
- */
-export function toJson(value: unknown, indent = 2): string {
-  return JSON.stringify(value, bigintsAsStrings, indent).replace(CONTROLS_JSON_LEAVES, escapeControl);
-}
-
 let stdoutClosed = false;
 /** Why standard output could not be written, other than a closed pipe (a full disk: `> /dev/full`; EIO). */
 let stdoutFailure: Error | undefined;
@@ -123,42 +94,6 @@ export function print(text = ""): void {
 /** Writes a line (or several) to standard error. */
 export function printError(text: string): void {
   process.stderr.write(terminalLines(text));
-}
-
-/** An array name as printed: as it is, or JSON-quoted (controls escaped) when it holds a terminal control or edge spaces. */
-export function displayName(name: string): string {
-  return HOLDS_CONTROL.test(name) || /^\s|\s$/.test(name) ? toJson(name) : name;
-}
-
-/** Characters of a string or key that text output shows (`inspect`, `diff`); the rest is summarised. */
-const PREVIEW_CHARS = 200;
-
-/**
- * {@link toJson} of `value` for people: strings and keys longer than {@link PREVIEW_CHARS} shown as
- * their start and how long they are (`"xxxx…" (+103809024 characters)`), so that a 99 MiB string
- * in the metadata costs a line, not hundreds of megabytes of text. Not JSON when something is cut;
- * `--json` prints everything ({@link printJson}).
- */
-export function previewJson(value: unknown, indent = 2): string {
-  const cuts: string[] = [];
-  // Cut parts become placeholders, written back as the marker once JSON.stringify has run; a
-  // random tag keeps any string of the file from posing as one.
-  const tag = Math.random().toString(36).slice(2);
-  const cut = (text: string) => {
-    cuts.push(`${JSON.stringify(text.slice(0, PREVIEW_CHARS) + "…")} (+${text.length - PREVIEW_CHARS} characters)`);
-    return `\ue000${tag}:${cuts.length - 1}\ue000`;
-  };
-  const shorten = (v: unknown): unknown => {
-    if (typeof v === "string") return v.length > PREVIEW_CHARS ? cut(v) : v;
-    if (typeof v !== "object" || v === null) return v;
-    if (Array.isArray(v)) return v.map(shorten);
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(v)) Object.defineProperty(out, key.length > PREVIEW_CHARS ? cut(key) : key, { value: shorten((v as Record<string, unknown>)[key]), enumerable: true });
-    return out;
-  };
-  const text = toJson(shorten(value), indent);
-  if (cuts.length === 0) return text;
-  return text.replace(new RegExp(`"\ue000${tag}:(\\d+)\ue000"`, "g"), (_, index: string) => cuts[Number(index)]!);
 }
 
 /** Characters of a long string written at a time by {@link printJson}. */
@@ -236,7 +171,7 @@ export async function printJson(value: unknown): Promise<void> {
   let batch = "";
   const flush = async () => {
     if (stdoutClosed || batch === "") return;
-    const ready = process.stdout.write(batch.replace(CONTROLS_JSON_LEAVES, escapeControl));
+    const ready = process.stdout.write(escapeJsonControls(batch));
     batch = "";
     if (ready || stdoutClosed) return;
     // A pipe closed meanwhile never drains: its error or close ends the wait too.

@@ -15,10 +15,11 @@
  * @module
  */
 import { basename, dirname } from "node:path";
+import { utf8Length } from "../bytes.js";
 import { DTYPES } from "../dtypes.js";
 import { storedBools } from "../encode.js";
 import { NdpackError } from "../errors.js";
-import type { ByteOrder, Checksum, Codec } from "../format.js";
+import { DEFAULT_LIMITS, type ByteOrder, type Checksum, type Codec } from "../format.js";
 import { formatNamed } from "../formats/index.js";
 import { SetFiles } from "../node/set-writer.js";
 import { writeToFile } from "../node/write-file.js";
@@ -151,6 +152,11 @@ export async function writeSet(indexPath: string, arrays: readonly OutputArray[]
   for (const { name: arrayName } of arrays) {
     if (seen.has(arrayName)) throw new NdpackError("DUPLICATE_NAME", `array name ${JSON.stringify(arrayName)} is given twice`, { array: arrayName });
     seen.add(arrayName);
+    // Names the index's readers refuse (FORMAT.md §12.2), which .safetensors shards could hold: refused before any shard is written.
+    if (arrayName === "") throw usageError("a set's index cannot hold an array with an empty name (FORMAT.md §12.2), as a .safetensors file can: name it, or write one file", "name");
+    if (utf8Length(arrayName) > DEFAULT_LIMITS.maxNameBytes) {
+      throw new NdpackError("LIMIT_EXCEEDED", `array name is longer than the ${DEFAULT_LIMITS.maxNameBytes} UTF-8 bytes readers accept by default`, { array: arrayName, limit: "maxNameBytes" });
+    }
   }
   writeSetIndex([], options.metadata);
   const groups = planShards(arrays.map((array) => array.entry.nbytes), maxShardBytes);

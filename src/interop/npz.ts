@@ -221,7 +221,9 @@ export function fromNpz(input: DecodeInput, options: NpzReadOptions = {}): NpzCo
  * `arrays` takes what the core's `encode` takes, including `NdArray`s from any reader.
  *
  * @throws NdpackError INVALID_ARGUMENT, DUPLICATE_NAME, UNKNOWN_DTYPE, SIZE_MISMATCH, BAD_SHAPE,
- *   LIMIT_EXCEEDED (as `encode`); INVALID_ARGUMENT for metadata JSON cannot hold.
+ *   LIMIT_EXCEEDED (as `encode`); INVALID_ARGUMENT for metadata JSON cannot hold, and for a name
+ *   whose member numpy.load would read as another (one holding U+0000; `a.npy` beside `a`) or an
+ *   unzip tool could write outside its folder (`/x`, `C:x`, `a\b`, a `..` segment).
  *
  * @example
  * ```ts
@@ -257,8 +259,6 @@ export function planNpzWrite(arrays: readonly ArrayPlan[], options: NpzPlanOptio
   const dtypes: Record<string, Dtype> = {};
   arrays.forEach((array, index) => {
     const name = checkName(array.name, seen);
-    // Python's zipfile (numpy's np.load) cuts a member name at U+0000: "w\0a" and "w\0b" would both be "w".
-    if (name.includes("\0")) throw new NdpackError("INVALID_ARGUMENT", `array "${name}": numpy cuts .npz member names at U+0000`, { array: name });
     if (array.dtype.numpy === null) setOwn(dtypes, name, array.dtype.name);
     const prefix = writeNpyHeader(array, { byteOrder });
     const step = { payload: index, prefix, byteOrder: npyByteOrder(array.dtype, byteOrder), cOrder: false };
@@ -268,8 +268,16 @@ export function planNpzWrite(arrays: readonly ArrayPlan[], options: NpzPlanOptio
     const text = stringifyJson({ metadata, dtypes }, { maxDepth: DEFAULT_LIMITS.maxDepth, path: "" });
     members.push({ name: NPZ_NDPACK_MEMBER, method, content: utf8Encoder.encode(text) });
   }
-  // numpy looks a key up as a member name first: an array named as another member ("a.npy" beside
-  // "a", or the metadata member) would read as that member's bytes.
-  for (const { name } of members) if (seen.has(name)) throw new NdpackError("INVALID_ARGUMENT", `array "${name}": numpy would read the .npz member of that name instead`, { array: name });
+  // Names another tool would read as other names or paths. numpy.load looks a key up as a whole
+  // member name first: an array named as another member ("a.npy" beside "a", or the metadata
+  // member) would read as that member's bytes. Python's zipfile (so numpy.load) cuts a member name
+  // at U+0000 ("w\0a" and "w\0b" would both be "w"). An unzip tool could write a member that is
+  // absolute, starts with a drive, holds "\" (the three forbidden by APPNOTE 4.4.17; "\" separates
+  // on Windows, where zipfile reads "a\b" as "a/b") or has a ".." segment outside the folder it
+  // extracts to (zip slip). numpy.load reads all of these, and np.savez writes them.
+  for (const { name } of members) {
+    const array = seen.has(name) ? name : name.slice(0, -4);
+    if (array === name || /\0|^\/|^[A-Za-z]:|\\|(^|\/)\.\.\//.test(name)) throw new NdpackError("INVALID_ARGUMENT", `array "${array}": its .npz member name is unsafe for numpy or unzip tools`, { array });
+  }
   return planZipWrite(members, { level, forceZip64 });
 }

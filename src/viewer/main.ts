@@ -9,18 +9,25 @@
  * verified) when it is at most {@link SAMPLE_BUDGET} bytes, else rows spread over the array within
  * that budget, in at most 64 reads (sample.ts; a part of an array has no checksum to check).
  *
+ * What a file holds may be hostile: it reaches the page only as text (textContent, never HTML),
+ * names and messages with their control characters escaped (src/text.ts: a bidirectional override
+ * in a name would reverse the text after it), the metadata cut to {@link METADATA_CHARS}. A file
+ * opened or an array selected overtakes the one before: its reads are cancelled and whatever they
+ * would still show is dropped, so the page never shows one file's array under another's name.
+ *
  * @module
  */
 import type { ArrayInfo, NdArray } from "../decode.js";
-import { isNdpackError } from "../errors.js";
+import { isNdpackError, NdpackError } from "../errors.js";
 import { blobSource } from "../io/blob.js";
 import { decodedOr } from "../io/http.js";
 import { colorOf, SCALE } from "./colors.js";
 import type { NdpackReader } from "../reader.js";
 import { openViewerSource, openViewerUrl, SAMPLE_BUDGET } from "./reader.js";
 import { joinRows, planRowSample, type RowSample } from "./sample.js";
+import { displayName, escapeControls, previewJson } from "../text.js";
 import { HISTOGRAM_BINS, type Stats } from "./stats.js";
-import { formatValue, numericValues, sliceGrid, type ComplexMode, type Grid } from "./values.js";
+import { formatElement, formatValue, numericValues, sliceGrid, type ComplexMode, type Grid } from "./values.js";
 
 /** Most rows shown in the table at once; the filter narrows the rest. */
 const TABLE_ROWS = 1000;
@@ -30,6 +37,11 @@ const HEATMAP_SIDE = 512;
 const HEATMAP_MIN_PIXELS = 480;
 /** Shortest side of the heatmap on screen, in pixels. */
 const HEATMAP_MIN_SIDE = 120;
+/**
+ * Most characters of metadata shown: a header may hold 100 MiB of it, which as the text of one
+ * element froze the tab for a minute. Long strings are cut first (previewJson), then the text.
+ */
+const METADATA_CHARS = 100_000;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -49,15 +61,19 @@ interface Shown {
 
 let reader: NdpackReader | undefined;
 let shown: Shown | undefined;
-/** Per array: "ok" or an error code once its checksum has been checked by a whole read. */
+/** Per array of the open file: "ok" or an error code once its checksum has been checked by a whole read. */
 const checksums = new Map<string, string>();
-let selection = 0;
-const worker = new Worker(new URL("./stats-worker.js", import.meta.url), { type: "module" });
-let statsRequest = 0;
+/**
+ * The last file opened: opening another cancels it (an opening overtaken so shows nothing, and its
+ * reader, should it open all the same, is closed unseen).
+ */
+let opening: AbortController | undefined;
+/** The last array selected: selecting another or opening a file cancels its reads, and it shows nothing more. */
+let reading: AbortController | undefined;
 
 function showError(error: unknown): void {
   const box = $("error");
-  box.textContent = isNdpackError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
+  box.textContent = escapeControls(isNdpackError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error));
   box.dataset.code = isNdpackError(error) ? error.code : "ERROR";
   box.classList.add("shown");
 }
@@ -83,29 +99,52 @@ const shapeText = (shape: readonly number[]) => `[${shape.join(", ")}]`;
 // ---------------------------------------------------------------------------------------------
 // Opening
 
-async function open(what: string, opening: () => Promise<NdpackReader>): Promise<void> {
-  clearError();
-  await reader?.close().catch(() => undefined);
+/**
+ * Opens a file with `opener` in place of the one open, whose reads are cancelled and whose arrays,
+ * metadata and plots leave the page at once (they are not this file's, even if it fails to open).
+ */
+async function open(what: string, opener: (signal: AbortSignal) => Promise<NdpackReader>): Promise<void> {
+  opening?.abort();
+  const controller = (opening = new AbortController());
+  reading?.abort();
+  void reader?.close().catch(() => undefined);
   reader = undefined;
   shown = undefined;
   checksums.clear();
+  clearError();
   for (const id of ["array-section", "plot-section", "histogram-section"]) $(id).hidden = true;
-  $("file-name").textContent = decodedOr(what.replace(/[?#].*$/, "").replace(/^.*\//, "")) || what;
-  $("file-name").title = what;
+  ($("arrays") as HTMLTableElement).tBodies[0]!.replaceChildren();
+  $("table-note").textContent = "";
+  $("metadata").textContent = "";
+  $("file-name").textContent = escapeControls(decodedOr(what.replace(/[?#].*$/, "").replace(/^.*\//, "")) || what);
+  $("file-name").title = escapeControls(what);
   $("file-summary").textContent = " opening…";
   document.body.dataset.state = "opening";
+  let opened: NdpackReader;
   try {
-    reader = await opening();
+    opened = await opener(controller.signal);
   } catch (error) {
+    if (controller.signal.aborted) return;
     $("file-summary").textContent = "";
     document.body.dataset.state = "error";
     showError(error);
     return;
   }
+  if (controller.signal.aborted) {
+    void opened.close().catch(() => undefined);
+    return;
+  }
+  reader = opened;
   $("file-summary").textContent = ` ${reader.format}, ${reader.names.length} arrays`;
-  $("metadata").textContent = Object.keys(reader.metadata).length ? JSON.stringify(reader.metadata, null, 2) : "{}";
+  $("metadata").textContent = metadataText(reader.metadata);
   renderTable();
   document.body.dataset.state = "open";
+}
+
+/** The metadata as indented JSON, controls escaped, long strings and the whole cut ({@link METADATA_CHARS}). */
+function metadataText(metadata: Record<string, unknown>): string {
+  const text = previewJson(metadata);
+  return text.length <= METADATA_CHARS ? text : `${text.slice(0, METADATA_CHARS)}\n… (${text.length - METADATA_CHARS} more characters: \`ndpack inspect --json\` prints them all)`;
 }
 
 function checksumCell(name: string): { text: string; className: string } {
@@ -118,7 +157,8 @@ function checksumCell(name: string): { text: string; className: string } {
 function renderTable(): void {
   if (!reader) return;
   const filter = ($("filter") as HTMLInputElement).value.trim().toLowerCase();
-  const names = filter ? reader.names.filter((n) => n.toLowerCase().includes(filter)) : reader.names;
+  // Names are matched as they are shown (controls escaped).
+  const names = filter ? reader.names.filter((n) => displayName(n).toLowerCase().includes(filter)) : reader.names;
   const body = ($("arrays") as HTMLTableElement).tBodies[0]!;
   const rows = names.slice(0, TABLE_ROWS).map((name): HTMLTableRowElement => {
     const info = reader!.info(name);
@@ -127,7 +167,7 @@ function renderTable(): void {
     if (shown?.info.name === name) tr.classList.add("selected");
     const checksum = checksumCell(name);
     for (const [text, className] of [
-      [name, "name"],
+      [displayName(name), "name"],
       [info.dtype, ""],
       [shapeText(info.shape), ""],
       [bytesText(info.nbytes), "num"],
@@ -152,17 +192,22 @@ function renderTable(): void {
 // Selecting an array
 
 async function select(name: string): Promise<void> {
-  if (!reader) return;
-  const current = ++selection;
+  const file = reader;
+  if (!file) return;
+  reading?.abort();
+  const signal = (reading = new AbortController()).signal;
   clearError();
-  const info = reader.info(name);
+  const info = file.info(name);
   shown = undefined;
   renderTable();
   $("array-section").hidden = false;
+  // The name isolated (<bdi>): right-to-left letters in it leave the details after it in place.
+  const title = document.createElement("bdi");
+  title.textContent = displayName(name);
   const details = document.createElement("span");
   details.className = "muted";
   details.textContent = `  ${info.dtype} ${shapeText(info.shape)}, ${info.order} order, ${info.byteOrder}-endian`;
-  $("array-title").replaceChildren(name, details);
+  $("array-title").replaceChildren(title, details);
   $("stats").replaceChildren();
   $("sample-note").textContent = "reading…";
   for (const id of ["plot-section", "histogram-section"]) $(id).hidden = true;
@@ -171,23 +216,24 @@ async function select(name: string): Promise<void> {
   const sample = planRowSample(info, SAMPLE_BUDGET);
   try {
     if (typeof sample === "string") {
-      throw new Error(`array "${name}" is ${bytesText(info.nbytes)}, more than the ${bytesText(SAMPLE_BUDGET)} the viewer reads, and ${sample}`);
+      throw new NdpackError("LIMIT_EXCEEDED", `array "${name}" is ${bytesText(info.nbytes)}, more than the ${bytesText(SAMPLE_BUDGET)} the viewer reads, and ${sample}`, { array: name, expected: SAMPLE_BUDGET, actual: info.nbytes });
     } else if (sample === undefined) {
-      array = await reader.read(name);
-      if (reader.checksum !== "none") checksums.set(name, "ok");
+      array = await file.read(name, { signal });
+      // What a read found is true of the file it read, selected or not since.
+      if (file === reader && file.checksum !== "none") checksums.set(name, "ok");
     } else {
-      array = joinRows(info, await readRuns(reader, name, sample));
+      array = joinRows(info, await readRuns(file, name, sample, signal));
     }
   } catch (error) {
-    if (current !== selection) return;
-    if (isNdpackError(error) && (error.code === "CHECKSUM" || error.code === "CODEC_ERROR")) checksums.set(name, error.code);
+    if (file === reader && isNdpackError(error) && (error.code === "CHECKSUM" || error.code === "CODEC_ERROR")) checksums.set(name, error.code);
+    if (signal.aborted) return;
     renderTable();
     $("sample-note").textContent = "";
     document.body.dataset.state = "error";
     showError(error);
     return;
   }
-  if (current !== selection) return;
+  if (signal.aborted) return;
   renderTable();
   const n = info.shape.length;
   shown = {
@@ -202,20 +248,20 @@ async function select(name: string): Promise<void> {
   };
   $("sample-note").textContent = shown.sample
     ? `showing ${array.shape[0]} of ${info.shape[0]} rows, in ${shown.sample.runs.length} runs spread over the array (${bytesText(array.nbytes)}: the viewer reads at most ${bytesText(SAMPLE_BUDGET)} of an array); statistics are of those rows, and a part of an array has no checksum to check`
-    : `${bytesText(info.nbytes)}${info.codec === "none" ? "" : `, stored ${info.codec} in ${bytesText(info.byteLength)}`}; read ${bytesText(reader.bytesRead)} of the file so far`;
+    : `${bytesText(info.nbytes)}${info.codec === "none" ? "" : `, stored ${info.codec} in ${bytesText(info.byteLength)}`}; read ${bytesText(file.bytesRead)} of the file so far`;
   renderControls();
   draw();
 }
 
-/** The runs of a sample, four reads at a time. */
-async function readRuns(reader: NdpackReader, name: string, sample: RowSample): Promise<NdArray[]> {
+/** The runs of a sample, four reads at a time; `signal` cancels them. */
+async function readRuns(reader: NdpackReader, name: string, sample: RowSample, signal: AbortSignal): Promise<NdArray[]> {
   const parts: NdArray[] = new Array(sample.runs.length);
   let next = 0;
   const lane = async () => {
     while (next < sample.runs.length) {
       const k = next++;
       const run = sample.runs[k]!;
-      parts[k] = await reader.readRows(name, run.start, run.end);
+      parts[k] = await reader.readRows(name, run.start, run.end, { signal });
     }
   };
   await Promise.all([lane(), lane(), lane(), lane()]);
@@ -401,22 +447,69 @@ function drawLine(s: Shown): void {
   $("plot-section").dataset.name = s.info.name;
 }
 
+/** The statistics Worker, started when first needed and again after it was stopped or failed. */
+let worker: Worker | undefined;
+/** The last statistics asked for. */
+let statsRequest = 0;
+/** True while the worker computes statistics not yet received. */
+let statsPending = false;
+
 function requestStats(s: Shown): void {
   const id = ++statsRequest;
   $("histogram-section").hidden = false;
   delete $("histogram").dataset.counts;
+  // Statistics still being computed are of values no longer shown: stop them, rather than wait
+  // behind them (a 16 MiB sample each, when arrays are clicked through quickly).
+  if (statsPending) stopWorker();
+  try {
+    worker ??= startWorker();
+  } catch (error) {
+    statsFailed(error);
+    return;
+  }
+  statsPending = true;
   // The worker gets a copy: the page keeps its values for the plots.
   const values = s.values.slice();
-  worker.postMessage({ id, values }, [values.buffer]);
+  const data = s.array.data;
+  const integers = data instanceof BigInt64Array || data instanceof BigUint64Array ? data.slice() : undefined;
+  worker.postMessage({ id, values, integers }, integers ? [values.buffer, integers.buffer] : [values.buffer]);
 }
 
-worker.onmessage = (event: MessageEvent<{ id: number; stats: Stats }>) => {
-  if (event.data.id !== statsRequest || !shown) return;
-  const stats = event.data.stats;
+function startWorker(): Worker {
+  const started = new Worker(new URL("./stats-worker.js", import.meta.url), { type: "module" });
+  started.onmessage = (event: MessageEvent<{ id: number; stats: Stats }>) => {
+    if (started !== worker) return;
+    statsPending = false;
+    if (event.data.id === statsRequest && shown) showStats(shown, event.data.stats);
+  };
+  // A worker that cannot be loaded (stats-worker.js missing from a static site) or that failed:
+  // the page says so instead of waiting for statistics forever.
+  started.onerror = (event: ErrorEvent) => {
+    event.preventDefault();
+    if (started !== worker) return;
+    stopWorker();
+    statsFailed(new Error(`the statistics could not be computed: the page's worker (stats-worker.js) ${event.message ? `failed: ${event.message}` : "could not be loaded"}`));
+  };
+  return started;
+}
+
+function stopWorker(): void {
+  worker?.terminate();
+  worker = undefined;
+  statsPending = false;
+}
+
+function statsFailed(error: unknown): void {
+  $("histogram-section").hidden = true;
+  document.body.dataset.state = "error";
+  showError(error);
+}
+
+function showStats(s: Shown, stats: Stats): void {
   const rows: [string, string][] = [
-    ["elements", `${stats.count}${shown.sample ? " (the rows read)" : ""}`],
-    ["min", formatValue(stats.min)],
-    ["max", formatValue(stats.max)],
+    ["elements", `${stats.count}${s.sample ? " (the rows read)" : ""}`],
+    ["min", stats.exact ? String(stats.exact.min) : formatValue(stats.min)],
+    ["max", stats.exact ? String(stats.exact.max) : formatValue(stats.max)],
     ["mean", formatValue(stats.mean)],
     ["std", formatValue(stats.std)],
     ["NaN", String(stats.nan)],
@@ -434,7 +527,7 @@ worker.onmessage = (event: MessageEvent<{ id: number; stats: Stats }>) => {
   );
   drawHistogram(stats);
   document.body.dataset.state = "shown";
-};
+}
 
 function drawHistogram(stats: Stats): void {
   const canvas = $<HTMLCanvasElement>("histogram");
@@ -464,7 +557,7 @@ $("heatmap").addEventListener("mousemove", (event) => {
   const c = Math.floor(((event.clientX - box.left) * (canvas.width / box.width)) / cell);
   const r = Math.floor(((event.clientY - box.top) * (canvas.height / box.height)) / cell);
   if (r < 0 || c < 0 || r >= s.grid.rows || c >= s.grid.cols) return;
-  $("hover").textContent = `[${s.grid.indexOf(r, c).join(", ")}] = ${formatValue(s.grid.values[r * s.grid.cols + c]!)}`;
+  $("hover").textContent = `[${s.grid.indexOf(r, c).join(", ")}] = ${formatElement(s.array, s.values, s.grid.offsetOf(r, c))}`;
 });
 
 $("lineplot").addEventListener("mousemove", (event) => {
@@ -476,7 +569,9 @@ $("lineplot").addEventListener("mousemove", (event) => {
   const x = (event.clientX - box.left) * (canvas.width / box.width) - pad;
   const i = Math.floor((x / (canvas.width - 2 * pad)) * s.values.length);
   if (i < 0 || i >= s.values.length) return;
-  $("hover").textContent = `[${s.sample ? s.sample.rows[i] : i}] = ${formatValue(s.values[i]!)}`;
+  // A 0-d array's one element has the index [].
+  const index = s.array.shape.length === 0 ? "" : String(s.sample ? s.sample.rows[i] : i);
+  $("hover").textContent = `[${index}] = ${formatElement(s.array, s.values, i)}`;
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -489,11 +584,11 @@ $("arrays").addEventListener("click", (event) => {
 });
 
 function openFile(file: File): void {
-  void open(file.name, () => openViewerSource(blobSource(file), file.name));
+  void open(file.name, (signal) => openViewerSource(blobSource(file), file.name, signal));
 }
 
 function openUrl(url: string): void {
-  void open(url, () => openViewerUrl(url));
+  void open(url, (signal) => openViewerUrl(url, signal));
 }
 
 $<HTMLInputElement>("file-input").addEventListener("change", (event) => {

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { decodedOr } from "../io/http.js";
+import { NdpackError, shown } from "../errors.js";
+import { decodedOr, parseUrl } from "../io/http.js";
 import type { ByteSource } from "../io/source.js";
 import { FORMATS } from "../formats/index.js";
 import { openSource, type NdpackReader } from "../reader.js";
@@ -19,9 +20,10 @@ export const SAMPLE_BUDGET = 16 * 1024 * 1024;
 /**
  * Opens a file lazily from `source`. `name` (a file name or URL path) names it in messages, tells
  * its format when its first bytes do not, and names a .npy file's one array (after the file).
+ * `signal` cancels the opening (ABORTED).
  */
-export function openViewerSource(source: ByteSource, name: string): Promise<NdpackReader> {
-  return openSource(source, { name, npyName: npyNameOf(name), formats: FORMATS });
+export function openViewerSource(source: ByteSource, name: string, signal?: AbortSignal): Promise<NdpackReader> {
+  return openSource(source, { name, npyName: npyNameOf(name), formats: FORMATS, signal });
 }
 
 /** A .npy file's array is named after the file. */
@@ -33,19 +35,25 @@ function npyNameOf(name: string): string {
  * Opens the file at `url` (absolute, or relative to the page: the file `ndpack view` serves) with
  * the core's HTTP reader, `Range` requests of the header and then of the arrays looked at; a
  * set's index (`.index.json`) with the set reader of `ndpack/sets`, which reaches its shards so.
+ * `signal` cancels the opening (ABORTED). Anything but an http(s) URL (`javascript:`, `file:`,
+ * `data:`, a malformed URL) is INVALID_ARGUMENT, before any request.
  */
-export async function openViewerUrl(url: string): Promise<NdpackReader> {
-  const absolute = new URL(url, globalThis.location?.href);
+export async function openViewerUrl(url: string, signal?: AbortSignal): Promise<NdpackReader> {
+  const absolute = parseUrl(url);
+  if (absolute.protocol !== "http:" && absolute.protocol !== "https:") {
+    // The URL itself stays out of the message: a data: URL may be megabytes long.
+    throw new NdpackError("INVALID_ARGUMENT", `the viewer opens http: and https: URLs (or a file dropped or chosen), not a ${shown(absolute.protocol)} URL`, { field: "url" });
+  }
   if (absolute.pathname.endsWith(SET_INDEX_SUFFIX)) {
     // The table shows every array's dtype and shape, which are in the shards' headers.
-    const set = await openSetUrl(absolute, { formats: FORMATS });
+    const set = await openSetUrl(absolute, { formats: FORMATS, signal });
     try {
-      await set.openShards();
+      await set.openShards(undefined, { signal });
     } catch (error) {
       await set.close();
       throw error;
     }
     return set;
   }
-  return openUrl(absolute, { formats: FORMATS, npyName: npyNameOf(decodedOr(absolute.pathname)) });
+  return openUrl(absolute, { formats: FORMATS, npyName: npyNameOf(decodedOr(absolute.pathname)), signal });
 }

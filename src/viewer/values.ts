@@ -1,7 +1,9 @@
 /**
  * Array elements as numbers for display: every dtype to float64 (bfloat16, float16 and float8 as
- * their float values, 64-bit integers rounded to the nearest double, complex numbers as magnitude
- * or phase), and the 2-D slices the heatmap shows. Pure functions, shared by the page and its tests.
+ * their float values, 64-bit integers rounded to the nearest double, bool as 0 and 1, complex
+ * numbers as magnitude or phase), the 2-D slices the heatmap shows, and numbers as the page prints
+ * them (64-bit integers exactly, from their stored value). Pure functions, shared by the page and
+ * its tests.
  *
  * @module
  */
@@ -32,6 +34,8 @@ export function numericValues(array: Pick<NdArray, "dtype" | "data">, complex: C
     }
     return out;
   }
+  // Every non-zero byte is true (FORMAT.md §3): a stored 2 or 255 is shown as 1, as numpy shows True.
+  if (dtype === "bool") return Float64Array.from(data as Uint8Array, (byte) => (byte === 0 ? 0 : 1));
   const fromBits = FROM_BITS[dtype];
   // float16 arrives as Float16Array where the runtime has one (already numbers), raw bits otherwise.
   if (fromBits && (data instanceof Uint16Array || data instanceof Uint8Array)) return Float64Array.from(fromBits(data as never));
@@ -70,6 +74,8 @@ export interface Grid {
   readonly values: Float64Array;
   /** The array index of grid cell (r, c). */
   indexOf(r: number, c: number): number[];
+  /** Where grid cell (r, c) is in the values sliced (the element's position in storage order). */
+  offsetOf(r: number, c: number): number;
 }
 
 /**
@@ -87,13 +93,15 @@ export function sliceGrid(values: Float64Array, shape: readonly number[], order:
   for (let axis = 0; axis < shape.length; axis++) if (axis !== spec.rowAxis && axis !== spec.colAxis) base += (spec.index[axis] ?? 0) * strides[axis]!;
   const rowStride = (strides[spec.rowAxis] ?? 0) * step;
   const colStride = spec.colAxis === spec.rowAxis ? 0 : (strides[spec.colAxis] ?? 0) * step;
+  const offsetOf = (r: number, c: number) => base + r * rowStride + c * colStride;
   const out = new Float64Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = values[base + r * rowStride + c * colStride]!;
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = values[offsetOf(r, c)]!;
   return {
     rows,
     cols,
     step,
     values: out,
+    offsetOf,
     indexOf(r, c) {
       const index = shape.map((_, axis) => spec.index[axis] ?? 0);
       index[spec.rowAxis] = r * step;
@@ -104,9 +112,25 @@ export function sliceGrid(values: Float64Array, shape: readonly number[], order:
   };
 }
 
-/** A number as the page prints it: integers whole, others with 6 significant digits. */
+/**
+ * A number as the page prints it: integers up to 2^53 whole, -0 as `-0`, others with 6 significant
+ * digits, in exponent form from 10^6 up (`1.23457e+6`), so that a rounded value never reads as an
+ * exact one (1234567.5 is not `1234570`, nor int64's 2^63 - 1 `9223370000000000000`).
+ */
 export function formatValue(value: number): string {
-  if (Number.isNaN(value)) return "NaN";
-  if (Number.isInteger(value) && Math.abs(value) < 1e15) return String(value);
-  return String(Number(value.toPrecision(6)));
+  if (Object.is(value, -0)) return "-0";
+  if (Number.isSafeInteger(value)) return String(value);
+  const rounded = Number(value.toPrecision(6));
+  return Math.abs(rounded) >= 1e6 ? rounded.toExponential() : String(rounded);
+}
+
+/**
+ * The element at `offset` (storage order) of `array`, whose values as numbers are `values`: a
+ * 64-bit integer exactly, from its stored value (a double holds integers exactly only up to 2^53),
+ * any other element as {@link formatValue} prints its number.
+ */
+export function formatElement(array: Pick<NdArray, "data">, values: Float64Array, offset: number): string {
+  const data = array.data;
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) return String(data[offset]!);
+  return formatValue(values[offset]!);
 }

@@ -24,21 +24,26 @@ export function exportsOf(path: string): ExportedName[] {
     skipLibCheck: true,
     types: [],
   });
-  const checker = program.getTypeChecker();
-  const source = program.getSourceFile(path);
-  if (source === undefined) throw new Error(`cannot read ${path}`);
-  const moduleSymbol = checker.getSymbolAtLocation(source);
-  if (moduleSymbol === undefined) throw new Error(`${path} is not a module`);
-  return checker
-    .getExportsOfModule(moduleSymbol)
-    .map((symbol) => {
-      const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
-      const declarations = target.declarations ?? [];
+  return exportedDeclarations(program, path)
+    .map(({ symbol, target, declarations }) => {
       const isValue = (target.flags & ts.SymbolFlags.Value) !== 0 && !declarations.every((d) => ts.isTypeAliasDeclaration(d) || ts.isInterfaceDeclaration(d));
       const documented = declarations.some((declaration) => hasDocComment(declaration));
       return { name: symbol.getName(), kind: isValue ? ("value" as const) : ("type" as const), documented };
     })
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Each export of the module at `path` in `program`, and the symbol and declarations it resolves to through re-exports. */
+function exportedDeclarations(program: ts.Program, path: string): { symbol: ts.Symbol; target: ts.Symbol; declarations: ts.Declaration[] }[] {
+  const checker = program.getTypeChecker();
+  const source = program.getSourceFile(path);
+  if (source === undefined) throw new Error(`cannot read ${path}`);
+  const moduleSymbol = checker.getSymbolAtLocation(source);
+  if (moduleSymbol === undefined) throw new Error(`${path} is not a module`);
+  return checker.getExportsOfModule(moduleSymbol).map((symbol) => {
+    const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
+    return { symbol, target, declarations: target.declarations ?? [] };
+  });
 }
 
 /** A non-empty `/** ... *\/` block directly before the declaration (for a variable: its statement). */
@@ -52,3 +57,26 @@ function hasDocComment(declaration: ts.Declaration): boolean {
   return comment.startsWith("/**") && comment.slice(3, -2).replace(/[\s*]/g, "").length > 0;
 }
 
+/**
+ * The public names in the declarations `files` (built .d.ts) without TSDoc: each export (as
+ * {@link exportsOf} reads it), and each member of an exported class, interface or object type
+ * (`Name.member`; `Name.constructor` for a constructor), private ones aside.
+ */
+export function undocumentedDeclarations(files: readonly string[]): string[] {
+  const program = ts.createProgram([...files], { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, noEmit: true, skipLibCheck: true, types: [] });
+  const missing = new Set<string>();
+  for (const file of files) {
+    for (const { symbol, declarations } of exportedDeclarations(program, file)) {
+      if (!declarations.some(hasDocComment)) missing.add(symbol.getName());
+      for (const declaration of declarations) {
+        const members = ts.isClassDeclaration(declaration) || ts.isInterfaceDeclaration(declaration) ? declaration.members : ts.isTypeAliasDeclaration(declaration) && ts.isTypeLiteralNode(declaration.type) ? declaration.type.members : [];
+        for (const member of members) {
+          const name = member.name;
+          if ((name !== undefined && ts.isPrivateIdentifier(name)) || ts.getCombinedModifierFlags(member as ts.Declaration) & ts.ModifierFlags.Private) continue;
+          if (!hasDocComment(member)) missing.add(`${symbol.getName()}.${name === undefined ? (ts.isConstructorDeclaration(member) ? "constructor" : ts.SyntaxKind[member.kind]) : name.getText()}`);
+        }
+      }
+    }
+  }
+  return [...missing].sort();
+}

@@ -24,6 +24,15 @@ export interface Case {
   readonly bytes: Uint8Array;
 }
 
+/**
+ * A name `toNpz` writes: no U+0000 (Python's zipfile cuts member names there), and a member
+ * `<name>.npy` that is a plain relative path (not absolute, no drive, no `\`, no `..` segment).
+ */
+export function isNpzName(name: string): boolean {
+  const member = `${name}.npy`;
+  return !name.includes("\0") && !/^\/|^[A-Za-z]:|\\/.test(member) && !member.split("/").includes("..");
+}
+
 /** mulberry32: a small seeded generator, so that every run tests the same bytes. */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;

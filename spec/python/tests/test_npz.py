@@ -186,6 +186,24 @@ def test_other_members_and_directories_are_not_arrays(tmp_path):
         assert len(r) == 0 and r.version == (1, 0)
 
 
+
+def test_member_names_are_read_as_the_zip_holds_them_where_numpy_load_reads_other_ones():
+    """As TypeScript's readers: a member ``a`` beside ``a.npy`` is ignored (numpy reads it for key
+    ``a``), ``a.npy.npy`` is array ``a.npy`` (numpy's key ``a.npy`` is member ``a.npy``), and a name
+    holding U+0000 is kept whole (Python's zipfile cuts it). ndpack's writers write none of these."""
+    def read(members):
+        data, _ = build_zip([(n, npy(np.array([i], "f4")) if n.endswith(".npy") else b"\x01", 0)
+                             for i, n in enumerate(members)])
+        with open_bytes(data) as r:
+            return [(n, float(r.read(n)[0])) for n in r], r.ignored, np.load(io.BytesIO(bytes(data)))
+    arrays, ignored, loaded = read(["a", "a.npy"])
+    assert (arrays, ignored, loaded.files, loaded["a"]) == ([("a", 1.0)], ["a"], ["a", "a"], b"\x01")
+    arrays, ignored, loaded = read(["a.npy", "a.npy.npy"])
+    assert (arrays, ignored, loaded.files) == ([("a", 0.0), ("a.npy", 1.0)], [], ["a", "a.npy"])
+    assert loaded["a.npy"][0] == 0.0
+    arrays, ignored, loaded = read(["x.npy", "w\0a.npy"])
+    assert (arrays, ignored, loaded.files) == ([("x", 0.0), ("w\0a", 1.0)], [], ["x", "w"])
+
 # --------------------------------------------------------------------------------------------------
 # Void members: what ndpack's TypeScript writer (toNpz) and np.save of ml_dtypes arrays write
 # --------------------------------------------------------------------------------------------------
