@@ -28,7 +28,7 @@ import { NDPACK_READER } from "./formats/ndpack.js";
 import type { Container, ContainerOptions, FormatName, FormatReader, NameIndex, RawPayload } from "./formats/types.js";
 import { viewOrCopy } from "./interop/common.js";
 import { isMemorySource } from "./io/bytes.js";
-import { abortable, COALESCE_GAP_BYTES, coalesceRanges, DEFAULT_READ_CONCURRENCY, readBatchExactly, readExactly, readRanges, readWithCrc32, signalOption, sourceCrc32, type ByteSource, type CheckedBytes, type CheckedTail, type ReadManyOptions } from "./io/source.js";
+import { abortable, COALESCE_GAP_BYTES, coalesceRanges, DEFAULT_READ_CONCURRENCY, eachAtMost, readBatchExactly, readExactly, readRanges, readWithCrc32, signalOption, sourceCrc32, type ByteSource, type CheckedBytes, type CheckedTail, type ReadManyOptions } from "./io/source.js";
 import { isPrefetch, type ByteRange, type PrefetchingSteps } from "./io/steps.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
 
@@ -163,6 +163,8 @@ export interface NdpackReader extends NdpackContents, AsyncDisposableIfDeclared 
   /**
    * Reads several arrays with few reads: ranges at most `maxGap` bytes apart (default 64 KiB) are
    * read as one, at most `concurrency` reads at a time. Each array is checked as {@link read} checks it.
+   * The first failure (or an abort: ABORTED) stops the reads not yet begun, and is thrown once those
+   * begun have ended: nothing reads the source after the promise settles.
    */
   readMany(names: readonly string[], options?: ReadManyArraysOptions): Promise<Map<string, NdArray>>;
   /**
@@ -335,24 +337,24 @@ class CountingSource implements ByteSource {
     };
     const inner = this.inner;
     if (inner.readBatch !== undefined) {
+      const batches: ByteRange[][] = [];
       for (let from = 0; from < reads.length; ) {
         let to = from + 1;
         for (let bytes = reads[from]!.length; to < reads.length && bytes + reads[to]!.length <= PREFETCH_READ_BYTES; to++) bytes += reads[to]!.length;
-        const batch = reads.slice(from, to).map(({ offset, length }) => ({ offset, length }));
-        const all = await readBatchExactly(inner as Required<ByteSource>, batch, signal);
-        batch.forEach((read, i) => kept(read.offset, all[i]!));
+        batches.push(reads.slice(from, to).map(({ offset, length }) => ({ offset, length })));
         from = to;
       }
+      // One batch at a time (each starts all its reads at once), none after a failure or an abort.
+      await eachAtMost(batches.length, 1, signal, async (i) => {
+        const all = await readBatchExactly(inner as Required<ByteSource>, batches[i]!, signal);
+        batches[i]!.forEach((read, j) => kept(read.offset, all[j]!));
+      });
       return;
     }
-    let next = 0;
-    const worker = async () => {
-      while (next < reads.length) {
-        const { offset, length } = reads[next++]!;
-        kept(offset, await readExactly(inner, offset, length, signal));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(DEFAULT_READ_CONCURRENCY, reads.length) }, worker));
+    await eachAtMost(reads.length, DEFAULT_READ_CONCURRENCY, signal, async (i) => {
+      const { offset, length } = reads[i]!;
+      kept(offset, await readExactly(inner, offset, length, signal));
+    });
   }
   #keep(offset: number, bytes: Uint8Array): void {
     const window = { offset, bytes };

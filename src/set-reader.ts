@@ -177,6 +177,7 @@ class ShardedReader implements SetReader {
   #bytesRead: number;
   #readCount: number;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   constructor(index: SetIndex, indexBytes: number, openShard: ShardOpener, options: OpenSetOptions) {
     this.index = index;
@@ -365,9 +366,13 @@ class ShardedReader implements SetReader {
         if (group === undefined) byShard.set(shard, [name]);
         else group.push(name);
       }
-      const parts = await Promise.all([...byShard].map(([shard, group]) => this.#withShard(shard, options, (reader) => reader.readMany(group, options))));
+      // Every shard's reads end before a failure is reported: none goes on reading after it.
+      const parts = await Promise.allSettled([...byShard].map(([shard, group]) => this.#withShard(shard, options, (reader) => reader.readMany(group, options))));
       const found = new Map<string, NdArray>();
-      for (const part of parts) for (const [name, array] of part) found.set(name, array);
+      for (const part of parts) {
+        if (part.status === "rejected") throw part.reason;
+        for (const [name, array] of part.value) found.set(name, array);
+      }
       return new Map(names.map((name) => [name, found.get(name)!]));
     });
   }
@@ -412,12 +417,15 @@ class ShardedReader implements SetReader {
     return { ok: shards.every((shard) => shard.ok), checksum: this.checksum, arrays, shards };
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await Promise.allSettled(this.#pending);
-    const readers = await Promise.allSettled(this.#shards.values());
-    await Promise.all(readers.map((result) => (result.status === "fulfilled" ? result.value.close() : undefined)));
+  close(): Promise<void> {
+    // Every call resolves once the shards are closed, not only the first (as a file's reader).
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      await Promise.allSettled(this.#pending);
+      const readers = await Promise.allSettled(this.#shards.values());
+      await Promise.all(readers.map((result) => (result.status === "fulfilled" ? result.value.close() : undefined)));
+    })();
+    return this.#closing;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -187,7 +187,10 @@ export interface NdpackStreamReader extends AsyncIterableIterator<NdArray> {
   header(): Promise<StreamHeader>;
   /** Bytes of the stream consumed so far. */
   readonly bytesRead: number;
-  /** Stops reading and cancels the source (a `ReadableStream` is cancelled, an iterator returned). */
+  /**
+   * Stops reading and cancels the source (a `ReadableStream` is cancelled, an iterator returned): a
+   * read waiting for the source, and `header()` asked after, are CLOSED; iterating ends.
+   */
   cancel(reason?: unknown): Promise<void>;
 }
 
@@ -236,6 +239,11 @@ const LANDING_BYTES = 64 * 1024;
 function sourceFailed(error: unknown): never {
   if (isNdpackError(error)) throw error;
   throw new NdpackError("IO_ERROR", `the stream failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+}
+
+/** A read asked of a stream reader after it was cancelled (its source released): CLOSED, not the short read of a stream that ended. */
+function released(): NdpackError {
+  return new NdpackError("CLOSED", "the stream reader was cancelled: nothing more is read from its source");
 }
 
 /** Exact-length reads over a source of chunks of any size; the one place that pulls from the source. Not part of the public API. */
@@ -310,10 +318,11 @@ export class ChunkReader {
     }
   }
 
-  /** Makes sure unread bytes are at hand; false when the source has ended. */
+  /** Makes sure unread bytes are at hand; false when the source has ended, CLOSED once the reader was released before that. */
   async #fill(): Promise<boolean> {
     while (this.#at >= this.#chunk.length) {
-      if (this.#ended || this.#released) return false;
+      if (this.#ended) return false;
+      if (this.#released) throw released();
       const { done, value } = await this.#pull();
       if (done) {
         this.#ended = true;
@@ -415,7 +424,8 @@ export class ChunkReader {
    * chunk is not copied).
    */
   async peek(length: number): Promise<Uint8Array> {
-    while (this.#chunk.length - this.#at < length && !this.#ended && !this.#released) {
+    while (this.#chunk.length - this.#at < length && !this.#ended) {
+      if (this.#released) throw released();
       const { done, value } = await this.#pull();
       if (done) this.#ended = true;
       else {

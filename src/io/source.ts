@@ -248,17 +248,36 @@ export async function readRanges(source: ByteSource, ranges: readonly ByteRange[
   const concurrency = nonNegativeInteger(options.concurrency, DEFAULT_READ_CONCURRENCY, "concurrency", 1);
   const reads = coalesceRanges(ranges, maxGap);
   const results = new Array<Uint8Array>(ranges.length);
+  await eachAtMost(reads.length, concurrency, options.signal, async (i) => {
+    const read = reads[i]!;
+    const bytes = await readExactly(source, read.offset, read.length, options.signal);
+    for (const index of read.members) {
+      const range = ranges[index]!;
+      results[index] = bytes.subarray(range.offset - read.offset, range.offset - read.offset + range.length);
+    }
+  });
+  return results;
+}
+
+/**
+ * Runs `task(0)` to `task(count - 1)`, in that order, at most `concurrency` at a time. The first
+ * failure, or an abort of `signal` (ABORTED, its reason as `cause`), stops the tasks not yet
+ * started, and the promise rejects with it once the tasks already started have ended: a source is
+ * never read after the call that reads it has failed (nor after its reader closed it since).
+ */
+export async function eachAtMost(count: number, concurrency: number, signal: AbortSignal | undefined, task: (index: number) => Promise<void>): Promise<void> {
   let next = 0;
+  let failure: { readonly error: unknown } | undefined;
   const worker = async () => {
-    while (next < reads.length) {
-      const read = reads[next++]!;
-      const bytes = await readExactly(source, read.offset, read.length, options.signal);
-      for (const index of read.members) {
-        const range = ranges[index]!;
-        results[index] = bytes.subarray(range.offset - read.offset, range.offset - read.offset + range.length);
+    try {
+      while (next < count && failure === undefined) {
+        if (signal?.aborted) throw abortedRead(signal);
+        await task(next++);
       }
+    } catch (error) {
+      failure ??= { error };
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, reads.length) }, worker));
-  return results;
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  if (failure !== undefined) throw failure.error;
 }

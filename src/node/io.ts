@@ -491,12 +491,14 @@ async function breakLock(lockPath: string, owner: string): Promise<boolean> {
  * runs) is removed ({@link breakLock}); otherwise, and for a lock this writer cannot read (a
  * directory, no permission), the writer waits up to `waitMs`, then fails with IO_ERROR naming the
  * lock and its holder. The lock is removed when `critical` ends, and on a signal in the CLI (it is
- * registered in {@link temporaryFiles}).
+ * registered in {@link temporaryFiles}). An abort of `signal` ends the wait with its reason.
  */
-export async function withLock<T>(path: string, critical: () => Promise<T>, waitMs = LOCK_WAIT_MS): Promise<T> {
+export async function withLock<T>(path: string, critical: () => Promise<T>, waitMs = LOCK_WAIT_MS, signal?: AbortSignal): Promise<T> {
   const lockPath = `${path}.lock`;
   const deadline = Date.now() + waitMs;
   for (;;) {
+    // A writer abandoned while it waits stops waiting.
+    if (signal?.aborted) throw signal.reason;
     try {
       await writeFile(lockPath, lockOwner(), { flag: "wx" });
       break;

@@ -131,8 +131,10 @@ export class SetFiles {
   readonly #durable: boolean;
   /** The complete shards, in order: what the index will list of each, but its size and header CRC (read back at commit). */
   readonly #written: Omit<WrittenShard, "size" | "headerCrc32">[] = [];
-  /** Shard files of this generation that exist (complete or not yet listed): removed on abort. */
+  /** Shard files of this generation that exist (complete or not yet listed): removed on abort; none once the index names them. */
   readonly #created: string[] = [];
+  /** Aborted by {@link stop}: no shard is named after it, and the index is not replaced. */
+  readonly #stop = new AbortController();
 
   private constructor(folder: string, stem: string, format: ShardFormat, generation: string, durable: boolean) {
     this.folder = folder;
@@ -168,6 +170,7 @@ export class SetFiles {
 
   /** Path of shard `number` of `count`, noted so that {@link abort} removes it. */
   shardPath(number: number, count: number): string {
+    this.#checkStopped();
     const name = this.shardName(number, count);
     this.#created.push(name);
     return join(this.folder, name);
@@ -188,6 +191,7 @@ export class SetFiles {
    * parsed is replaced, and none of its files is removed.
    */
   async commit(metadata: Readonly<Record<string, unknown>> | undefined): Promise<SavedSet> {
+    this.#checkStopped();
     const shards = await Promise.all(this.#written.map(async (shard): Promise<WrittenShard> => ({ ...shard, ...(await sealShard(join(this.folder, shard.name), shard.name, this.format, this.#durable)) })));
     const text = new TextEncoder().encode(writeSetIndex(shards, metadata));
     if (this.#durable) {
@@ -199,7 +203,7 @@ export class SetFiles {
     }
     // Two writers of one set commit one after the other: each then removes the shards of the index
     // it replaces, the other's included (at once, both would remove the old set's and keep theirs).
-    await withLock(this.indexPath, () => this.#replaceIndex(text));
+    await withLock(this.indexPath, () => this.#replaceIndex(text), undefined, this.#stop.signal);
     return { indexPath: this.indexPath, shards: this.#written.map((shard) => shard.name) };
   }
 
@@ -214,6 +218,8 @@ export class SetFiles {
     const file = await AtomicFile.create(this.indexPath);
     try {
       await writeAt(file.handle, [text], 0);
+      // The last moment a stop can still leave the old set in place.
+      this.#checkStopped();
     } catch (cause) {
       await file.discard();
       throw ioError("write", file.tempPath, cause);
@@ -226,12 +232,27 @@ export class SetFiles {
       if (file.renamed) this.#created.length = 0;
       throw error;
     }
+    // The index names the new shards: an abort from now on leaves them.
+    this.#created.length = 0;
     const kept = new Set(this.#written.map((shard) => shard.name));
     for (const name of replaced) if (!kept.has(name)) await unlink(join(this.folder, name)).catch(() => undefined);
   }
 
-  /** Removes every shard of this generation written so far; the old set stays as it was. */
+  /**
+   * Stops writing the set, for a writer abandoned while one of its calls is in flight: no further
+   * shard is named, and {@link commit} fails (CLOSED) unless it has replaced the index already.
+   */
+  stop(): void {
+    if (!this.#stop.signal.aborted) this.#stop.abort(new NdpackError("CLOSED", `the set ${this.indexPath} was abandoned while it was written`, { path: this.indexPath }));
+  }
+
+  #checkStopped(): void {
+    if (this.#stop.signal.aborted) throw this.#stop.signal.reason;
+  }
+
+  /** Stops writing the set and removes every shard of this generation written so far (unless the index names them already); the old set stays as it was. */
   async abort(): Promise<void> {
+    this.stop();
     for (const name of this.#created.splice(0)) await unlink(join(this.folder, name)).catch(() => undefined);
   }
 }
@@ -314,7 +335,12 @@ export interface SetWriter extends AsyncDisposable {
   writeAll(name: string, chunks: Iterable<ArrayBufferView> | AsyncIterable<ArrayBufferView>): Promise<void>;
   /** Finishes the set: WRITE_SIZE unless every array is complete; then writes the index and removes the replaced set's shards. */
   close(): Promise<SavedSet>;
-  /** Abandons the set: the shards written so far are removed, the old set is left as it was. */
+  /**
+   * Abandons the set: the shards written so far are removed (those a call in flight puts in place
+   * too, once it has ended), the old set is left as it was. A call in flight rejects with `reason`
+   * (default: CLOSED), unless it is a `close()` that had already written the index: the set is then
+   * complete and stays.
+   */
   abort(reason?: unknown): Promise<void>;
   /** `abort()` unless {@link close} succeeded. */
   [Symbol.asyncDispose](): Promise<void>;
@@ -334,6 +360,12 @@ class ShardedWriter implements SetWriter {
   /** The writer of shard `#shard`, once its first bytes came. */
   #writer: NdpackWriter | undefined;
   readonly #calls = new WriterCalls("the set writer", undefined, async (error) => {
+    // A call in flight (a write opening or closing a shard, close writing the index) names no
+    // shard and replaces no index from now on, and the shard being written stops at once; the
+    // files are removed once that call has ended, the shards it put in place meanwhile included.
+    this.#files.stop();
+    await this.#writer?.abort(error);
+    await this.#calls.settled();
     await this.#writer?.abort(error);
     await this.#files.abort();
   });

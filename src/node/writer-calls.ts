@@ -18,6 +18,8 @@ export class WriterCalls {
   #failure: unknown;
   #aborted: Promise<void> = Promise.resolve();
   #closed: Promise<unknown> | undefined;
+  /** The operation running (or the last one run): what an abort waits for before it removes files. */
+  #running: Promise<unknown> = Promise.resolve();
 
   /**
    * `what` names the writer in CLOSED errors ("the writer"); `path`, when given, is set on every
@@ -30,18 +32,31 @@ export class WriterCalls {
     this.#abort = abort;
   }
 
+  /** True once the writer has failed or was aborted (a method: the state changes while an operation awaits). */
+  #failed(): boolean {
+    return this.#state === "failed";
+  }
+
   /** True until the writer is closed or has failed. */
   get open(): boolean {
     return this.#state === "open";
   }
 
-  /** Runs `operation` after every earlier call; an error aborts the writer, and is what this and every later call reject with. */
+  /**
+   * Runs `operation` after every earlier call; an error aborts the writer, and is what this and
+   * every later call reject with. An operation that ends after the writer was aborted meanwhile
+   * rejects too (with the abort's reason): what it wrote is being removed.
+   */
   run<T>(operation: () => Promise<T>): Promise<T> {
     const run = async () => {
       if (this.#state === "failed") throw this.#failure;
       if (this.#state === "closed") throw new NdpackError("CLOSED", `${this.#what} is closed`, this.#path === undefined ? {} : { path: this.#path });
       try {
-        return await operation();
+        const running = operation();
+        this.#running = running;
+        const value = await running;
+        if (this.#failed()) throw this.#failure;
+        return value;
       } catch (error) {
         // After an abort, what fails in flight is its consequence: report the abort's reason.
         await this.fail(error);
@@ -59,11 +74,20 @@ export class WriterCalls {
     if (this.#closed !== undefined) return this.#closed as Promise<T>;
     const result = this.run(async () => {
       const value = await operation();
+      // Closed, even when an abort came while it ran: the file is in place, which the abort then leaves.
       this.#state = "closed";
       return value;
     });
     this.#closed = result;
     return result;
+  }
+
+  /** Resolves once the operation running now, if any, has ended (however it ends). */
+  settled(): Promise<void> {
+    return this.#running.then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   /** Aborts the writer with `error` unless it is closed or already failed; resolves once the abort (begun by whichever call failed first) is done. */

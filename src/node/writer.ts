@@ -90,7 +90,11 @@ export interface NdpackWriter extends AsyncDisposable {
    * and rename into place; for a stream, end it. Calling it again after success does nothing.
    */
   close(): Promise<void>;
-  /** Abandons the file: a path target is left untouched, a stream is destroyed or aborted. */
+  /**
+   * Abandons the file: a path target is left untouched, a stream is destroyed or aborted. A call in
+   * flight rejects with `reason` (default: CLOSED), unless it is a `close()` that had already put
+   * the file in place; later calls reject with it too.
+   */
   abort(reason?: unknown): Promise<void>;
   /** `abort()` unless {@link close} succeeded: leaving an `await using` block without `close()` writes nothing. */
   [Symbol.asyncDispose](): Promise<void>;

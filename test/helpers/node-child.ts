@@ -8,6 +8,9 @@
  * - `save <path> <bytes>`, `writer <path> <bytes>`, `writer-shuffle <path> <bytes>` (a float32 array
  *   written with shuffle+deflate), `load <path>`, `open <path>`: runs the
  *   operation once and prints `{"ok":true}` or `{"ok":false,"code":...,"causeCode":...,"path":...}`.
+ * - `abort-read <path> <times>`: `times` times, opens the file, starts reading its array `big` with
+ *   a signal, aborts it while its pieces are read and closes the reader; prints `{"ok":true,"codes":[...]}`, the
+ *   code each read ended with.
  * - `read-set <index>`: opens a set, reads all its arrays at once (`readMany`), then verifies it;
  *   prints `{"ok":true,"arrays":<count>,"sum":<sum of every element>,"verified":<verify's ok>}`.
  * - `save-loop <path> <first version>`: prints `ready`, waits for a line on stdin, then saves
@@ -32,6 +35,18 @@ async function once(operation: string, path: string, arg: number): Promise<objec
       let sum = 0;
       for (const array of arrays.values()) for (const value of array.data as Float32Array) sum += value;
       return { arrays: arrays.size, sum, verified: (await set.verify()).ok };
+    }
+    case "abort-read": {
+      const codes: (string | undefined)[] = [];
+      for (let i = 0; i < arg; i++) {
+        const reader = await open(path);
+        const controller = new AbortController();
+        const reading = reader.read("big", { signal: controller.signal }); // its pieces' reads begin within the call
+        controller.abort();
+        codes.push(await reading.then(() => undefined, (error: { code?: string }) => error.code));
+        await reader.close();
+      }
+      return { codes };
     }
     case "save":
       return save(path, { data: pattern(arg) });
