@@ -24,7 +24,7 @@ import {
 import { parseHeaderJson } from "./json.js";
 import { lengthSoFar, runOnBytes, type RangeSteps } from "./io/steps.js";
 import { readCanonicalHeader } from "./canonical-header.js";
-import { checkRecordPlacement, elementCount, entryKind, FileLayout, hashName } from "./layout.js";
+import { checkRecordPlacement, elementCount, entryKind, FileLayout } from "./layout.js";
 import type { Header } from "./schema.js";
 import { headerStructureIssue } from "./structure.js";
 
@@ -188,7 +188,7 @@ function checkEntries(header: Header, preamble: Preamble, limits: ReadLimits): F
     }
     previousEnd = checkRecordPlacement(entry, index, previousEnd, { alignment, checksumSize, dataLength });
     for (const dim of shape) layout.pushDim(dim);
-    layout.add(name, hashName(name), entryKind(dtype, entry.order, entry.byteOrder, codec), entry.offset, entry.byteLength, nbytes);
+    layout.add(name, entryKind(dtype, entry.order, entry.byteOrder, codec), entry.offset, entry.byteLength, nbytes);
   }
   if (dataLength !== previousEnd) {
     throw new NdpackError("GAP", `dataLength is ${dataLength}, but the records end at ${previousEnd}`, { field: "dataLength", expected: previousEnd, actual: dataLength });

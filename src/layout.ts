@@ -124,18 +124,10 @@ export function entryKind(dtype: DtypeInfo, order: Order, byteOrder: ByteOrder, 
   return DTYPE_LIST.indexOf(dtype) | (order === "F" ? F_ORDER : 0) | (byteOrder === "big" ? BIG_ENDIAN : 0) | (CODECS.indexOf(codec) << CODEC_SHIFT);
 }
 
-/** FNV-1a step: the hash of a name, one UTF-16 unit at a time, starting from {@link NAME_HASH_SEED}. */
-export function hashStep(hash: number, unit: number): number {
-  return Math.imul(hash ^ unit, 0x01000193);
-}
-
-/** The FNV-1a offset basis. */
-export const NAME_HASH_SEED = 0x811c9dc5 | 0;
-
-/** The hash {@link FileLayout.add} takes: hashStep over every unit of `name`. */
-export function hashName(name: string): number {
-  let hash = NAME_HASH_SEED;
-  for (let i = 0; i < name.length; i++) hash = hashStep(hash, name.charCodeAt(i));
+/** The FNV-1a hash of `name`, over its UTF-16 units: the name table's (see {@link FileLayout}). */
+function hashName(name: string): number {
+  let hash = 0x811c9dc5 | 0;
+  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193);
   return hash;
 }
 
@@ -145,6 +137,12 @@ export function hashName(name: string): number {
  * open-addressing table of positions: a file of 100,000 arrays is a few flat buffers, not 100,000
  * objects for the garbage collector to trace. An {@link EntryLayout} object is made only when one
  * is asked for.
+ *
+ * The table's hash (FNV-1a) is one anyone can compute, so a hostile header can name 100,000 arrays
+ * that share a slot, and each lookup would then walk every name before it: minutes for a 4 MB
+ * header. So a name finds its place within 64 slots of its own, or goes to an overflow `Map` (the
+ * engine's hash, seeded per process): any header costs at most 64 comparisons per name. Real files
+ * need far fewer in a table at most half full (26 at most for 100,000 names of common patterns).
  */
 export class FileLayout {
   // The fields set by the constructor are `declare`d: a class field is otherwise defined as
@@ -179,6 +177,8 @@ export class FileLayout {
   declare private readonly shapeEnds: Uint32Array;
   /** Position + 1 of the name hashed to each slot, 0 where none (linear probing, at most half full). */
   declare private readonly slots: Uint32Array;
+  /** Positions of the names that found no slot within 64 of their own. */
+  #overflow: Map<string, number> | undefined;
   private all: EntryLayout[] | undefined;
   private lastFound = -1;
 
@@ -211,16 +211,21 @@ export class FileLayout {
     return this.keys;
   }
 
-  /** The slot of `name` (whose hash is `hash`) in the name table: where it is, or the empty one where it would go. */
+  /**
+   * The slot of `name` (whose hash is `hash`) in the name table: where it is, or the empty one
+   * where it would go; -1 when the 64 slots from its own are all another's (the
+   * name is then in the overflow `Map`, or nowhere).
+   */
   private slotOf(name: string, hash: number): number {
     const { slots, keys } = this;
     const mask = slots.length - 1;
     let slot = hash & mask;
-    for (;;) {
+    for (let probes = 64; probes > 0; probes--) {
       const held = slots[slot]!;
       if (held === 0 || keys[held - 1] === name) return slot;
       slot = (slot + 1) & mask;
     }
+    return -1;
   }
 
   /** The position of the array named `name`, or undefined. */
@@ -229,9 +234,9 @@ export class FileLayout {
     // Arrays are mostly asked for in file order: the one after the last found costs one comparison.
     const next = this.lastFound + 1;
     if (this.keys[next] === name) return (this.lastFound = next);
-    const held = this.slots[this.slotOf(name, hashName(name))]!;
-    if (held === 0) return undefined;
-    return (this.lastFound = held - 1);
+    const slot = this.slotOf(name, hashName(name));
+    const index = slot < 0 ? (this.#overflow?.get(name) ?? -1) : this.slots[slot]! - 1;
+    return index < 0 ? undefined : (this.lastFound = index);
   }
 
   /** Appends a dimension of the array about to be added. */
@@ -246,22 +251,22 @@ export class FileLayout {
 
   /**
    * Adds the next array, whose dimensions were just pushed with {@link pushDim}, once the reader
-   * has checked it (§9 steps 9–19); `hash` is its name's (hashStep over its units). Returns false,
-   * adding nothing, when an array of that name exists or `capacity` arrays do. `offset` is relative
-   * to the data section.
+   * has checked it (§9 steps 9–19). Returns false, adding nothing, when an array of that name
+   * exists or `capacity` arrays do. `offset` is relative to the data section.
    */
-  add(name: string, hash: number, kind: number, offset: number, byteLength: number, nbytes: number): boolean {
-    const slot = this.slotOf(name, hash);
+  add(name: string, kind: number, offset: number, byteLength: number, nbytes: number): boolean {
+    const slot = this.slotOf(name, hashName(name));
     const index = this.keys.length;
-    if (this.slots[slot] !== 0 || index === this.starts.length) return false;
+    if (index === this.starts.length || (slot < 0 ? (this.#overflow ??= new Map()).has(name) : this.slots[slot] !== 0)) return false;
+    if (slot < 0) this.#overflow!.set(name, index);
+    // The table has twice as many slots as the capacity: it never fills.
+    else this.slots[slot] = index + 1;
     this.keys.push(name);
     this.starts[index] = this.dataStart + offset;
     this.byteLengths[index] = byteLength;
     this.nbytes[index] = nbytes;
     this.kinds[index] = kind;
     this.shapeEnds[index] = this.dimCount;
-    // The table has twice as many slots as the capacity: it never fills.
-    this.slots[slot] = index + 1;
     return true;
   }
 

@@ -211,6 +211,26 @@ const PREFETCH_READ_BYTES = 1 << 20;
  */
 const PREFETCH_BATCH_BYTES = HEADER_WINDOWS_BYTES / 2;
 
+/** How many kept header reads a range is looked for in: those that start last at or before it ({@link CountingSource}). */
+const WINDOW_CANDIDATES = 32;
+
+/** A header read kept for reuse: its bytes, from `offset`. */
+interface Window {
+  readonly offset: number;
+  readonly bytes: Uint8Array;
+}
+
+/** The number of `ranges` (sorted by offset) that start at or before `offset`. */
+function upperBound(ranges: readonly { readonly offset: number }[], offset: number): number {
+  let low = 0;
+  for (let high = ranges.length; low < high; ) {
+    const middle = (low + high) >>> 1;
+    if (ranges[middle]!.offset <= offset) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
 /**
  * A source whose reads are counted. While the header is read, each read takes at least
  * {@link HEADER_READ_AHEAD} bytes and is kept, so that later ranges inside an earlier read are
@@ -221,11 +241,11 @@ class CountingSource implements ByteSource {
   readCount = 0;
   /** The source's size when it was opened: a source that shrinks later gives short reads (FILE_CHANGED), never shorter arrays. */
   readonly size: number;
-  /** Header reads kept for reuse, in the order they were made; empty once the header is read. */
-  #windows: { offset: number; bytes: Uint8Array }[] = [];
+  /** Header reads kept for reuse, in the order they were made (the oldest is dropped first); empty once the header is read. */
+  #windows: Window[] = [];
+  /** The same reads by offset (those of one offset in the order they were made), where a range is looked for. */
+  #byOffset: Window[] = [];
   #windowBytes = 0;
-  /** Where the last reuse was found: header readers revisit reads in the order they made them. */
-  #hint = 0;
   /** The header ranges a reader announced, by offset: read a batch at a time ({@link PREFETCH_BATCH_BYTES}). */
   #announced: ByteRange[] = [];
   #readAhead = false;
@@ -241,20 +261,25 @@ class CountingSource implements ByteSource {
     this.#readAhead = on;
     if (!on) {
       this.#windows = [];
+      this.#byOffset = [];
       this.#windowBytes = 0;
       this.#announced = [];
     }
   }
+  /**
+   * The bytes of `[offset, offset + length)` from a kept read that holds them: one of the
+   * {@link WINDOW_CANDIDATES} last reads to start at or before `offset`. A read that holds them
+   * and starts earlier still is passed over (the range is read again): walking every kept read
+   * on each miss made a .npz of many members whose local headers are not announced (ZIP64 offsets)
+   * cost thousands of comparisons per member.
+   */
   #fromWindows(offset: number, length: number): Uint8Array | undefined {
-    const count = this.#windows.length;
-    for (let i = 0; i < count; i++) {
-      const index = (this.#hint + i) % count;
-      const window = this.#windows[index]!;
+    const windows = this.#byOffset;
+    const end = upperBound(windows, offset);
+    for (let i = end - 1; i >= 0 && i >= end - WINDOW_CANDIDATES; i--) {
+      const window = windows[i]!;
       const at = offset - window.offset;
-      if (at >= 0 && at + length <= window.bytes.length) {
-        this.#hint = index;
-        return window.bytes.subarray(at, at + length);
-      }
+      if (at + length <= window.bytes.length) return window.bytes.subarray(at, at + length);
     }
     return undefined;
   }
@@ -292,12 +317,7 @@ class CountingSource implements ByteSource {
   /** After a read of `[offset, offset + length)` missed what is kept: the batch of announced ranges from the one holding it, read; the bytes then, if they came with it. */
   async #readAnnouncedBatch(offset: number, length: number, signal: AbortSignal | undefined): Promise<Uint8Array | undefined> {
     const announced = this.#announced;
-    let low = 0;
-    for (let high = announced.length; low < high; ) {
-      const middle = (low + high) >>> 1;
-      if (announced[middle]!.offset <= offset) low = middle + 1;
-      else high = middle;
-    }
+    const low = upperBound(announced, offset);
     const holder = announced[low - 1];
     if (holder === undefined || offset + length > holder.offset + holder.length) return undefined;
     await this.#prefetch(low - 1, signal);
@@ -337,9 +357,16 @@ class CountingSource implements ByteSource {
     });
   }
   #keep(offset: number, bytes: Uint8Array): void {
-    this.#windows.push({ offset, bytes });
+    const window = { offset, bytes };
+    this.#windows.push(window);
+    this.#byOffset.splice(upperBound(this.#byOffset, offset), 0, window);
     this.#windowBytes += bytes.length;
-    while (this.#windowBytes > HEADER_WINDOWS_BYTES && this.#windows.length > 1) this.#windowBytes -= this.#windows.shift()!.bytes.length;
+    while (this.#windowBytes > HEADER_WINDOWS_BYTES && this.#windows.length > 1) {
+      const oldest = this.#windows.shift()!;
+      this.#windowBytes -= oldest.bytes.length;
+      // A search and a move of at most a few thousand references, as the shift above.
+      this.#byOffset.splice(this.#byOffset.indexOf(oldest), 1);
+    }
   }
   /** A payload read with its CRC (never during the header: nothing is kept). */
   async readWithCrc32(offset: number, length: number, crcLength: number, options?: { signal?: AbortSignal }): Promise<CheckedBytes> {
@@ -529,7 +556,10 @@ class SourceReader implements NdpackReader {
       checkOptionNames(options, READ_MANY_OPTIONS, "readMany");
       const verify = booleanOption(options.verify, true, "verify");
       checkNameList(names, "readMany");
-      const indexes = names.map((name) => this.#indexOf(name));
+      // Each name once: a name listed again is the same array, which was copied again out of the
+      // read they share (a list of one large array 10,000 times copied it 10,000 times).
+      const unique = [...new Set(names)];
+      const indexes = unique.map((name) => this.#indexOf(name));
       const ranges = indexes.map((index) => this.#container.arrayRange(index, verify));
       const all = await readRanges(this.#source, ranges, options);
       // Ranges read together are views of one read: an array that shares its read with another is
@@ -538,7 +568,7 @@ class SourceReader implements NdpackReader {
       const sharing = new Map<ArrayBufferLike, number>();
       for (const bytes of all) sharing.set(bytes.buffer, (sharing.get(bytes.buffer) ?? 0) + 1);
       const copy = (bytes: Uint8Array) => (!this.#borrowed && sharing.get(bytes.buffer)! > 1 ? "always" : "auto");
-      return new Map(indexes.map((index, i) => [names[i]!, this.#toArray(index, all[i]!, verify, copy(all[i]!))]));
+      return new Map(indexes.map((index, i) => [unique[i]!, this.#toArray(index, all[i]!, verify, copy(all[i]!))]));
     });
   }
 

@@ -171,6 +171,8 @@ class ShardedReader implements SetReader {
   readonly #options: OpenSetOptions;
   readonly #shards = new Map<SetShard, Promise<NdpackReader>>();
   readonly #opened = new Map<SetShard, NdpackReader>();
+  /** The shards by file name. */
+  readonly #shardNamed: ReadonlyMap<string, SetShard>;
   readonly #pending = new Set<Promise<unknown>>();
   #bytesRead: number;
   #readCount: number;
@@ -184,6 +186,7 @@ class ShardedReader implements SetReader {
     this.#options = options;
     this.#bytesRead = indexBytes;
     this.#readCount = indexBytes > 0 ? 1 : 0;
+    this.#shardNamed = new Map(index.shards.map((shard) => [shard.name, shard]));
   }
 
   get format(): FormatName {
@@ -232,7 +235,7 @@ class ShardedReader implements SetReader {
   }
 
   shardLength(name: string): number | undefined {
-    const shard = this.index.shards.find((candidate) => candidate.name === name);
+    const shard = this.#shardNamed.get(name);
     return shard === undefined ? undefined : (shard.size ?? this.#opened.get(shard)?.byteLength);
   }
 

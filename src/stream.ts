@@ -493,9 +493,19 @@ export class ChunkReader {
 export async function readStreamSteps<T>(reader: ChunkReader, steps: RangeSteps<T>): Promise<T> {
   let step = steps.next();
   while (step.done !== true) {
-    const bytes = reader.allocate(step.value.length);
+    const wanted = step.value.length;
+    // Memory grows as the bytes arrive (from BLOCK_BYTES, doubling), never to a length a header
+    // claims before they have: a preamble that claims a header of 100 MiB and sends nothing more
+    // costs 64 KiB.
+    let bytes = reader.allocate(Math.min(wanted, BLOCK_BYTES));
     let length = reader.readArrived(bytes);
-    if (length < bytes.length) length += await reader.readInto(bytes.subarray(length));
+    for (;;) {
+      if (length < bytes.length) length += await reader.readInto(bytes.subarray(length));
+      if (length < bytes.length || length === wanted) break;
+      const grown = freshBytes(Math.min(wanted, 2 * length));
+      grown.set(bytes);
+      bytes = grown;
+    }
     step = steps.next(length === bytes.length ? bytes : bytes.subarray(0, length));
   }
   return step.value;

@@ -132,7 +132,9 @@ export function versionOf(file: NdpackReader): string | undefined {
 
 /** Every array of the file, in order. */
 export function entriesOf(file: NdpackReader): ArrayEntry[] {
-  return file.names.map((name) => ({ ...file.info(name), checksum: file.checksum }));
+  // Asked once: a set's checksum looks at every shard it has opened.
+  const checksum = file.checksum;
+  return file.names.map((name) => ({ ...file.info(name), checksum }));
 }
 
 /** The array `name` of the file, or NOT_FOUND naming the file. */

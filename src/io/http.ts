@@ -462,7 +462,14 @@ function backoff(ms: number, atLeast: number, signals: readonly (AbortSignal | u
  */
 class Slots {
   #free: number;
-  readonly #waiting: (() => void)[] = [];
+  /**
+   * The tasks waiting, first in first out from {@link #head}: Array.shift moves every element, and
+   * a search for an aborted one each too, so 100,000 reads waiting at once (then aborted) cost
+   * seconds to minutes. Each is called with its turn, and answers false when it was aborted (an
+   * aborted task stays in the array until its turn).
+   */
+  #waiting: (() => boolean)[] = [];
+  #head = 0;
 
   constructor(limit: number) {
     this.#free = limit;
@@ -474,26 +481,31 @@ class Slots {
     try {
       return await task();
     } finally {
-      const next = this.#waiting.shift();
-      if (next === undefined) this.#free++;
-      else next();
+      // The slot goes to the first task waiting that was not aborted (each answers whether it
+      // took it), else is freed; the tasks called are dropped once they are half of the array.
+      const waiting = this.#waiting;
+      let taken = false;
+      while (!taken && this.#head < waiting.length) taken = waiting[this.#head++]!();
+      if (!taken) this.#free++;
+      if (2 * this.#head >= waiting.length) {
+        this.#waiting = waiting.slice(this.#head);
+        this.#head = 0;
+      }
     }
   }
 
   /** Resolves to true when a running task hands its slot over, to false when a signal aborts first. */
   #turn(signals: readonly (AbortSignal | undefined)[]): Promise<boolean> {
     return new Promise((resolve) => {
+      let waiting = true;
       const settle = (turn: boolean) => {
+        waiting = false;
         for (const s of signals) s?.removeEventListener("abort", aborted);
         resolve(turn);
       };
-      const given = () => settle(true);
-      const aborted = () => {
-        this.#waiting.splice(this.#waiting.indexOf(given), 1);
-        settle(false);
-      };
+      const aborted = () => settle(false);
       if (signals.some((s) => s?.aborted)) return resolve(false);
-      this.#waiting.push(given);
+      this.#waiting.push(() => waiting && (settle(true), true));
       for (const s of signals) s?.addEventListener("abort", aborted, { once: true });
     });
   }

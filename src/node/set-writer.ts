@@ -387,9 +387,12 @@ class ShardedWriter implements SetWriter {
 
   get current(): string | undefined {
     if (this.#writer !== undefined) return this.#writer.current;
-    // No shard open: the first array, from the shard to write next, that has bytes to receive.
-    const next = this.#groups.slice(this.#shard).flat().find((index) => this.#nbytes[index]! > 0);
-    return next === undefined ? undefined : this.names[next];
+    // No shard open: the first array, from the shard to write next, that has bytes to receive
+    // (found without copying the groups after it: a loop over `current` would be quadratic).
+    for (let shard = this.#shard; shard < this.#groups.length; shard++) {
+      for (const index of this.#groups[shard]!) if (this.#nbytes[index]! > 0) return this.names[index];
+    }
+    return undefined;
   }
 
   async #openShard(): Promise<NdpackWriter> {

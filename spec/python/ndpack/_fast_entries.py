@@ -41,6 +41,7 @@ _COLUMNS = tuple(map(itemgetter, ("name", "dtype", "shape", "order", "byteOrder"
                                   "byteLength")))
 _CODECS = frozenset(CODECS)
 _FEW = 4
+_MOST_DIMS = 64
 _ITEM_SIZE = {name: spec[0] for name, spec in DTYPES.items()}
 _ORDERS, _BYTE_ORDERS = frozenset(("C", "F")), frozenset(("little", "big"))
 
@@ -107,8 +108,10 @@ def _checked(alignment: int, checksum: str, data_length: int, columns: tuple, di
         return None
     positions = dict(zip(names, range(count)))
     most_dims = max(map(len, shapes))
+    # More than the default max_dims (64): the products below, of integers of any size, could
+    # cost the square of the dimensions; the readable checks stop at 2^53-1.
     if count > limits["max_arrays"] or len(positions) != count or most_dims > limits["max_dims"] \
-            or 0 in dims:
+            or most_dims > _MOST_DIMS or 0 in dims:
         return None
     sizes = (repeat(_ITEM_SIZE[dtypes[0]]) if len(kinds) == 1
              else map(_ITEM_SIZE.__getitem__, dtypes))

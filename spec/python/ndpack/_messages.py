@@ -39,6 +39,8 @@ from .reference import NdpackError
 ONE_SEND_BYTES = 256 * 1024
 #: Bytes of a message read (and allocated) at first; the buffer then doubles as bytes arrive.
 FIRST_MESSAGE_READ = 16 * 1024 * 1024
+#: Bytes of a header read (and allocated) at first; the buffer then doubles as bytes arrive.
+FIRST_HEAD_READ = 64 * 1024
 
 
 class _Source:
@@ -71,8 +73,19 @@ class _Source:
         return filled
 
     def read(self, length: int) -> bytes:
-        buf = bytearray(length)
-        return bytes(buf[: self.read_into(memoryview(buf))])
+        """The next ``length`` bytes, fewer only when the source ends first. The buffer grows as
+        bytes arrive (from FIRST_HEAD_READ, doubling): a preamble that claims a header of 100 MiB
+        and sends nothing more allocates 64 KiB, not what it claims."""
+        buf = bytearray()
+        while len(buf) < length:
+            start = len(buf)
+            buf += bytes(min(length - start, max(start, FIRST_HEAD_READ)))
+            with memoryview(buf) as view, view[start:] as part:
+                got = self.read_into(part)
+            if start + got < len(buf):  # the source has ended
+                del buf[start + got:]
+                break
+        return bytes(buf)
 
 
 def _peek_lengths(header: bytes, limits: dict):

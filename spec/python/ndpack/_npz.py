@@ -13,6 +13,7 @@ same files (test/npz-python-parity.test.ts compares them on thousands of damaged
 from __future__ import annotations
 
 import bisect
+from itertools import islice
 from concurrent.futures import ThreadPoolExecutor
 
 from . import reference
@@ -46,6 +47,8 @@ MEMBER_HEAD_PREFETCH_BYTES = {"stored": NPY_HEAD_BYTES + LOCAL_EXTRA_SLACK_BYTES
 HEADER_READ_AHEAD = 4096
 #: The most bytes of header reads kept for reuse while the header is read.
 HEADER_WINDOWS_BYTES = 16 << 20
+#: How many kept header reads a range is looked for in: those that start last at or before it.
+WINDOW_CANDIDATES = 32
 #: Ranges read ahead less than this apart are read as one.
 COALESCE_GAP_BYTES = 64 << 10
 #: Longest read of ranges read ahead together: a longer run of them is read in reads of at most this.
@@ -190,27 +193,38 @@ class _HeaderReads:
 
     def __init__(self, read, size: int, first_bytes, concurrency: int = 1):
         self._source_read, self._size, self._concurrency = read, size, concurrency
-        self._windows = [(0, first_bytes)]
+        self._windows = [(0, first_bytes)]  # the reads kept, in the order they were made
+        # The same by offset (those of one offset in the order they were made), and their offsets.
+        self._by_offset, self._offsets = [self._windows[0]], [0]
         self._kept_bytes = len(first_bytes)
-        self._hint = 0  # where the last reuse was found: readers revisit reads in their order
         self._announced = []  # the ranges prefetch was told of, by offset: read a batch at a time
 
     def _kept(self, offset: int, length: int):
-        count = len(self._windows)
-        for i in range(count):
-            index = (self._hint + i) % count
-            start, data = self._windows[index]
-            if start <= offset and offset + length <= start + len(data):
-                self._hint = index
+        """The bytes ``[offset, offset + length)`` from a kept read that holds them: one of the
+        ``WINDOW_CANDIDATES`` last to start at or before ``offset``. One that starts earlier still
+        is passed over (the range is read again): walking every kept read on each miss made a .npz
+        of many members whose local headers are not announced (ZIP64 offsets) quadratic."""
+        end = bisect.bisect_right(self._offsets, offset)
+        for i in range(end - 1, max(end - WINDOW_CANDIDATES, 0) - 1, -1):
+            start, data = self._by_offset[i]
+            if offset + length <= start + len(data):
                 return data[offset - start:offset - start + length]
         return None
 
     def _keep(self, offset: int, data) -> None:
-        self._windows.append((offset, data))
+        window = (offset, data)
+        self._windows.append(window)
+        at = bisect.bisect_right(self._offsets, offset)
+        self._offsets.insert(at, offset)
+        self._by_offset.insert(at, window)
         self._kept_bytes += len(data)
         while self._kept_bytes > HEADER_WINDOWS_BYTES and len(self._windows) > 1:
-            self._kept_bytes -= len(self._windows.pop(0)[1])
-            self._hint = 0
+            oldest = self._windows.pop(0)
+            self._kept_bytes -= len(oldest[1])
+            at = bisect.bisect_left(self._offsets, oldest[0])
+            while self._by_offset[at] is not oldest:
+                at += 1
+            del self._offsets[at], self._by_offset[at]
 
     def read(self, offset: int, length: int):
         """Bytes ``[offset, offset + length)`` of the file, from memory when read before."""
@@ -242,7 +256,7 @@ class _HeaderReads:
 
     def _prefetch_from(self, first: int) -> None:
         batch, total = [], 0
-        for offset, length in self._announced[first:]:
+        for offset, length in islice(self._announced, first, None):
             if batch and total + length > PREFETCH_BATCH_BYTES:
                 break
             batch.append((offset, length))

@@ -112,6 +112,8 @@ def safetensors_data_length(tensors: list) -> tuple[list, int]:
         nonzero = reference.DTYPES[dtype][0]  # as FORMAT.md §9 step 13
         for d in shape:
             nonzero *= d or 1
+            if nonzero > reference.MAX_SAFE_INTEGER:  # more only make it larger, and slower
+                break
         if nonzero > reference.MAX_SAFE_INTEGER:
             raise NdpackError("BAD_SHAPE", f"safetensors tensor {name!r}: shape {shape} holds "
                               "more than 2^53-1 bytes", array=name)
@@ -145,6 +147,7 @@ def safetensors_metadata(raw: dict, limits: dict) -> dict:
             isinstance(k, str) and k != SAFETENSORS_JSON_KEYS and k in raw for k in listed):
         raise _header_invalid(f"{_METADATA_KEY}.{SAFETENSORS_JSON_KEYS} must be a JSON list of "
                               f"other {_METADATA_KEY} keys")
+    listed = set(listed)  # a test per key: a list made 100,000 keys listed quadratic
     return {key: _metadata_json(text, key, limits) if key in listed else text
             for key, text in raw.items() if key != SAFETENSORS_JSON_KEYS}
 

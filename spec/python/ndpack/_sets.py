@@ -372,7 +372,12 @@ class SetReader(Mapping):
                                        "max_name_bytes")})
         self.metadata = {k: v for k, v in metadata.items() if k != "total_size"}
         self.total_size = metadata.get("total_size")
-        self.shards = list(dict.fromkeys(self._weight_map.values()))
+        # Each shard's arrays, in weight_map's order: a shard's names are checked against its own
+        # (a walk of the whole weight_map per shard made opening every shard quadratic).
+        self._arrays_of: dict[str, list[str]] = {}
+        for name, shard in self._weight_map.items():
+            self._arrays_of.setdefault(shard, []).append(name)
+        self.shards = list(self._arrays_of)
         self._readers: dict[str, Reader] = {}
         self._opening: dict[str, threading.Lock] = {}  # a shard is opened by one thread at once
         self._lock = threading.Lock()  # guards _readers, _opening and closed
@@ -502,8 +507,8 @@ class SetReader(Mapping):
             if owner != shard:
                 where = "is not in the index" if owner is None else f"is mapped to {owner!r}"
                 raise _invalid(f"array {name!r} of shard {shard!r} {where}")
-        for name, owner in self._weight_map.items():
-            if owner == shard and name not in reader:
+        for name in self._arrays_of[shard]:
+            if name not in reader:
                 raise _invalid(f"the index maps {name!r} to shard {shard!r}, which does not "
                                "hold it")
 

@@ -875,6 +875,8 @@ def _check_entries(h: dict, limits: dict, header_end: int) -> list[ArrayInfo]:
         for d in shape:
             if d:
                 nonzero *= d
+                if nonzero > MAX_SAFE_INTEGER:  # more dimensions only make it larger (and slower:
+                    break  # a product of thousands of them, with max_dims raised, was quadratic)
         if nonzero > MAX_SAFE_INTEGER:
             raise NdpackError("BAD_SHAPE", f"nbytes of shape {shape} > 2^53-1", array=name)
         nbytes = 0 if 0 in shape else nonzero
