@@ -4,6 +4,7 @@
  * ZIP64 records), every refusal of the zip reader with its error code, and random round trips.
  */
 import fc from "fast-check";
+import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { crc32 as zlibCrc32 } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -196,6 +197,21 @@ describe(".npz zero-copy and layout", () => {
       bytes[nameAt + 1] = 0x78; // "x": keeps the length, giving "üx.npy"
     }
     expect([...fromNpz(bytes).arrays.keys()]).toEqual(["\u00fcx"]);
+  });
+
+  test("every byte from 0x80 to 0xFF of a name without the UTF-8 flag reads as Python's cp437 codec reads it", () => {
+    const bytes = toNpz({ ["x".repeat(128)]: new Float32Array([1]) });
+    const cd = centralDirectory(bytes);
+    const view = new DataView(bytes.buffer);
+    for (const at of [0, cd]) {
+      const nameAt = at + (at === 0 ? 30 : 46);
+      view.setUint16(at + (at === 0 ? 6 : 8), 0, true);
+      for (let i = 0; i < 128; i++) bytes[nameAt + i] = 0x80 + i;
+    }
+    const python = execFileSync("python3", ["-c", "import sys; sys.stdout.write(bytes(range(0x80, 0x100)).decode('cp437').encode('unicode_escape').decode())"], { encoding: "utf8" });
+    const expected = python.replace(/\\x([0-9a-f]{2})|\\u([0-9a-f]{4})/g, (_, x?: string, u?: string) => String.fromCharCode(parseInt(x ?? u!, 16)));
+    expect(expected).toHaveLength(128);
+    expect([...fromNpz(bytes).arrays.keys()]).toEqual([expected]);
   });
 });
 
