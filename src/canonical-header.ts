@@ -111,6 +111,7 @@ function readWith(at: Cursor, preamble: PreambleFields, limits: ReadLimits): Fil
     while (more) {
       if (layout.size === limits.maxArrays) return undefined;
       const name = at.plainString();
+      const hash = at.hash;
       // A name of more than maxNameBytes / 3 characters may be within the limit; the strict reader measures it.
       if (name === undefined || name.length === 0 || name.length > maxNameLength) return undefined;
       const middleStart = at.pos;
@@ -170,7 +171,7 @@ function readWith(at: Cursor, preamble: PreambleFields, limits: ReadLimits): Fil
       if ((kind >= 0 && byteLength !== nbytes) || offset !== alignUp(previousEnd, alignment) || end > dataLength) return undefined;
       previousEnd = end;
       // false: a name seen before (or more arrays than the capacity).
-      if (!layout.add(name, kind >= 0 ? kind : -1 - kind, offset, byteLength, nbytes)) return undefined;
+      if (!layout.add(name, kind >= 0 ? kind : -1 - kind, offset, byteLength, nbytes, hash)) return undefined;
     }
     if (!at.skipChar(0x5d)) return undefined;
   }

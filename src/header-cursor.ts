@@ -7,10 +7,14 @@
  *
  * @module
  */
+import { hashStep, NAME_HASH_SEED } from "./layout.js";
+
 /** A cursor over a header's text. Each read returns a failure value (`false`, -1, `undefined`) where the text has another shape. */
 export class Cursor {
   text = "";
   pos = 0;
+  /** The hash of the last string read by {@link plainString} (layout.ts's hashStep over its units). */
+  hash = 0;
 
   /** Steps over `literal` if the text has it here. */
   skip(literal: string): boolean {
@@ -54,14 +58,17 @@ export class Cursor {
     const text = this.text;
     const start = this.pos;
     let pos = start;
+    let hash = NAME_HASH_SEED;
     for (;;) {
       const c = text.charCodeAt(pos);
       if (c === 0x22) break;
       // Past the end c is NaN, which fails the first test. A surrogate pair is left to the strict parser.
       if (!(c >= 0x20) || c === 0x5c || (c & 0xf800) === 0xd800) return undefined;
+      hash = hashStep(hash, c);
       pos++;
     }
     this.pos = pos + 1;
+    this.hash = hash;
     return text.slice(start, pos);
   }
 
