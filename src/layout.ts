@@ -262,7 +262,7 @@ export class FileLayout {
    * has checked it (§9 steps 9–19). Returns false, adding nothing, when an array of that name
    * exists or `capacity` arrays do. `offset` is relative to the data section. `hash`: the name's,
    * where the reader computed it while scanning the name (the canonical reader: a second pass over
-   * every name cost S2's decode about 6%).
+   * every name cost S2's decode + get about 4%: bench/README.md).
    */
   add(name: string, kind: number, offset: number, byteLength: number, nbytes: number, hash = hashName(name)): boolean {
     const slot = this.slotOf(name, hash);
