@@ -203,6 +203,13 @@ describe(".safetensors reader: the reference's checks", () => {
     expectCode(() => fromSafetensors(bytes), "HEADER_INVALID", /UTF-8/);
   });
 
+  test("`__metadata__: null` is no metadata, as the reference loader reads it (its Option)", () => {
+    const { arrays, metadata } = fromSafetensors(st('{"__metadata__":null,"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}', 2));
+    expect(metadata).toEqual({});
+    expect([...arrays.keys()]).toEqual(["a"]);
+    expect(fromSafetensors(st('{"__metadata__":null}')).arrays.size).toBe(0);
+  });
+
   test("UNKNOWN_DTYPE: safetensors dtypes ndpack does not have", () => {
     for (const dtype of ["F4", "F6_E2M3", "F8_E8M0", "I4", "float32"]) {
       expectCode(() => fromSafetensors(st({ a: { dtype, shape: [1], data_offsets: [0, 1] } }, 1)), "UNKNOWN_DTYPE");

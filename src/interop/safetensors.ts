@@ -205,7 +205,9 @@ function readEntries(value: Record<string, unknown>, maxDims: number): HeaderEnt
   const rawMetadata: Record<string, string> = {};
   for (const [name, info] of Object.entries(value)) {
     if (name === METADATA_KEY) {
-      if (info === null || typeof info !== "object" || Array.isArray(info)) throw new NdpackError("HEADER_INVALID", `safetensors ${METADATA_KEY} must be an object of strings`, { field: METADATA_KEY });
+      // The reference reads it as an Option: null is no metadata.
+      if (info === null) continue;
+      if (typeof info !== "object" || Array.isArray(info)) throw new NdpackError("HEADER_INVALID", `safetensors ${METADATA_KEY} must be an object of strings`, { field: METADATA_KEY });
       for (const [key, text] of Object.entries(info)) {
         if (typeof text !== "string") throw new NdpackError("HEADER_INVALID", `safetensors ${METADATA_KEY}.${key} must be a string`, { field: `${METADATA_KEY}.${key}` });
         setOwn(rawMetadata, key, text);

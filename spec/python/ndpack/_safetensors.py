@@ -57,6 +57,8 @@ def safetensors_tensors(header: dict, max_dims: int) -> tuple[list, dict]:
     tensors, raw_metadata = [], {}
     for name, t in header.items():
         if name == _METADATA_KEY:
+            if t is None:  # the reference loader reads an Option: null is no metadata
+                continue
             if not isinstance(t, dict) or not all(isinstance(v, str) for v in t.values()):
                 raise _header_invalid(f"{_METADATA_KEY} must be an object of strings")
             raw_metadata = t

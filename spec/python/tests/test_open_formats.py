@@ -128,6 +128,15 @@ def test_a_npy_file_through_dask_xarray_and_a_url(tmp_path, nginx):
         assert nginx.transferred("remote.npy") == 10 * 4 * 8  # those rows' bytes only
 
 
+def test_a_null_safetensors_metadata_is_no_metadata_as_safetensors_reads_it(tmp_path):
+    text = b'{"__metadata__":null,"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'
+    path = tmp_path / "null-metadata.safetensors"
+    path.write_bytes(struct.pack("<Q", len(text)) + text + np.float32([1, 2]).tobytes())
+    with ndpack.open(path) as r:
+        assert r.metadata == {}
+        np.testing.assert_array_equal(r.read("a"), load_file(str(path))["a"])
+
+
 def test_a_hostile_safetensors_header_through_open_is_its_typed_error(tmp_path):
     header = {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
               "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}
