@@ -20,6 +20,8 @@ beforeAll(async () => {
   writeFileSync(tmp.path("bf16.npy"), toNpy({ data: Uint16Array.of(0x3f80), dtype: "bfloat16" }));
   writeFileSync(tmp.path("good.npz"), toNpz({ x: Float32Array.of(1, 2) }));
   writeFileSync(tmp.path("good.safetensors"), toSafetensors({ x: Float32Array.of(1, 2) }));
+  // One name among others past the 4096 bytes an .ndp name may have: .npz holds it, .ndp cannot.
+  writeFileSync(tmp.path("long-name.npz"), toNpz({ a: Float32Array.of(1), [`w${"x".repeat(4999)}`]: Float32Array.of(2) }));
   mkdirSync(tmp.path("a-directory.ndp"));
   execFileSync("mkfifo", [tmp.path("a-fifo.ndp")]);
   writeFileSync(tmp.path("notes.txt"), "not an array file\n");
@@ -81,6 +83,8 @@ describe("every error is one line with its code; exit 2 for bad input, 1 for oth
     ["truncated .npy", () => ["inspect", damaged("good.npy", (b) => b.subarray(0, b.length - 1), "short.npy")], 2, /short\.npy: .* \(TRUNCATED\)$/],
     ["truncated .npz", () => ["inspect", damaged("good.npz", (b) => b.subarray(0, b.length - 5), "cut.npz")], 2, /cut\.npz: zip: .* \(TRUNCATED\)$/],
     ["unknown safetensors dtype", () => ["inspect", damaged("good.safetensors", (b) => void b.write("Q32", b.indexOf("F32")), "dtype.safetensors")], 2, /dtype\.safetensors: safetensors tensor "x" has dtype "Q32".* \(UNKNOWN_DTYPE\)$/],
+    // The message cannot quote a 5,000-character name: the line names the array by its start.
+    ["an array name too long for .ndp", () => ["convert", tmp.path("long-name.npz"), tmp.path("long-name.ndp")], 2, /long-name\.ndp: array name is longer than the 4096 UTF-8 bytes readers accept by default \(array "wx{199}…" \(\+4800 characters\)\) \(LIMIT_EXCEEDED\)$/],
     ["unwritable output", () => ["convert", tmp.path("good.ndp"), tmp.path("notes.txt/out.ndp")], 1, /^ndpack convert: .*notes\.txt\/out\.ndp.*ENOTDIR.* \(IO_ERROR\)$/],
   ];
 

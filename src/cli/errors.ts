@@ -14,7 +14,7 @@ import { isNdpackError, NdpackError, type ErrorCode } from "../errors.js";
 import { withoutQuery } from "../io/http.js";
 import { SET_INDEX_SUFFIX } from "../set.js";
 import { flagOf, LIMIT_OPTION_NAMES } from "./limits.js";
-import { escapeControls } from "./output.js";
+import { escapeControls, previewJson } from "./output.js";
 
 /** Exit codes of the `ndpack` command. */
 export const EXIT = { ok: 0, failure: 1, badInput: 2 } as const;
@@ -129,7 +129,16 @@ export function errorLine(command: string, error: unknown): string {
   const message = inFlags(inner instanceof Error ? inner.message : String(inner), command);
   const where = file !== undefined && !message.includes(file) ? `${file}: ` : "";
   const code = isNdpackError(inner) ? inner.code : `internal error${inner instanceof Error && inner.name !== "Error" ? ` ${inner.name}` : ""}; run with --debug for a stack trace`;
-  return escapeControls(`${command}: ${where}${message} (${code})`);
+  return escapeControls(`${command}: ${where}${message}${unnamedArray(inner, message)} (${code})`);
+}
+
+/**
+ * The array an error is about, for a message that does not name it (one refusing a name too long
+ * to quote, met among thousands of arrays): ` (array "start…" (+N characters))`, else nothing.
+ */
+function unnamedArray(error: unknown, message: string): string {
+  const name = isNdpackError(error) ? error.array : undefined;
+  return name === undefined || message.includes(name) || message.includes(JSON.stringify(name)) ? "" : ` (array ${previewJson(name)})`;
 }
 
 /** A file as error lines name it: a URL without its query, fragment and credentials (a presigned URL's signature, a password), as the library's messages name it. */
