@@ -67,8 +67,8 @@ def flipped(data: bytes, bit: int) -> bytes:
 
 
 def outcome(read) -> str:
-    """"same" when every array ``read()`` gives is the original, the error's code when it raises
-    an NdpackError, "OTHER NUMBERS" when an array differs. Any other exception propagates."""
+    """What ``read()`` gave: "same" when every array is the original, the code of the
+    NdpackError it raised, "OTHER NUMBERS" when an array differs. Any other exception propagates."""
     try:
         arrays = read()
     except NdpackError as ex:
