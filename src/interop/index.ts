@@ -6,6 +6,8 @@
  * input wherever the byte order and alignment allow; writers take what `encode` takes (typed
  * arrays, `ArraySpec`s, `NdArray`s), so arrays move between formats without glue. Every failure is
  * an `NdpackError` with a stable code; FORMAT.md Appendix C maps dtypes between the formats.
+ * Checksums: a .npz member's CRC-32 is checked by default (`verify: false` skips it, CHECKSUM
+ * otherwise); .npy and .safetensors files have none, so their values cannot be checked.
  *
  * @example
  * ```ts

@@ -506,7 +506,8 @@ function latin1(bytes: Uint8Array): string {
 /**
  * Reads a .npy file (version 1.0, 2.0 or 3.0). The array is a view of `input` when its byte order
  * is this machine's and its data is aligned (numpy aligns it to 64 bytes), a copy otherwise.
- * `offset` in the result is the data's offset in `input`.
+ * `offset` in the result is the data's offset in `input`. A .npy file has no checksum: its header
+ * and size are checked, its values cannot be (a damaged byte of data reads as another value).
  *
  * @throws NdpackError BAD_MAGIC, TRUNCATED, UNSUPPORTED_VERSION, HEADER_TOO_LARGE, HEADER_INVALID,
  *   DUPLICATE_KEY, BAD_NUMBER, UNKNOWN_DTYPE (object, structured, string and void descrs), BAD_SHAPE,

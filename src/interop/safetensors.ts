@@ -349,7 +349,9 @@ export function* safetensorsLayoutSteps(totalLength: number | undefined, options
 /**
  * Reads a .safetensors file. Tensors are views of `input` where their data is aligned for their
  * type (the reference writer and {@link toSafetensors} align it), copies otherwise (and on
- * big-endian machines); `offset` in each result is the data's offset in `input`.
+ * big-endian machines); `offset` in each result is the data's offset in `input`. A .safetensors
+ * file has no checksums: its header and layout are checked, its values cannot be (a damaged byte
+ * of data reads as another value).
  *
  * @throws NdpackError TRUNCATED, HEADER_TOO_LARGE, HEADER_INVALID, DUPLICATE_NAME, DUPLICATE_KEY,
  *   BAD_NUMBER, UNKNOWN_DTYPE, LIMIT_EXCEEDED, OVERLAP, GAP, BAD_SHAPE, SIZE_MISMATCH,

@@ -9,7 +9,11 @@
  * the final URL (with `readWithCrc32`, the CRC-32 is computed chunk by chunk as the body arrives,
  * hidden behind the transfer), on the condition that the file is still the one first seen (`If-Match`, else
  * `If-Unmodified-Since`): a file replaced on the server in between is FILE_CHANGED, never a mix of
- * two versions. At most `concurrency` requests are in flight at once.
+ * two versions. A server that gives neither an `ETag` nor a `Last-Modified` date leaves only the
+ * size to compare: a file replaced by one of the same size is then read as it now is, under the
+ * header read at open, and only the CRCs of the records read whole tell a mix of versions
+ * (CHECKSUM); a file without checksums (.npy, .safetensors) cannot tell it at all. At most
+ * `concurrency` requests are in flight at once.
  *
  * Failures are NdpackErrors: HTTP_ERROR with the `status` (404, 403, 5xx, an answer of other
  * bytes than asked for), RANGE_NOT_SUPPORTED (the whole file, larger than 64 KiB, for a range:

@@ -15,7 +15,10 @@
   reference's (``ndpack.reference``).
 - ``load(path, **options)`` memory-maps the file and validates its header (FORMAT.md section 9,
   steps 1 to 21); it returns a dict-like ``NdpackFile`` whose arrays are zero-copy views of the map.
-  ``verify=True`` checks every CRC-32 first; ``f.read(name, verify=True)`` checks one.
+  ``verify=True`` checks every CRC-32 first; ``f.read(name, verify=True)`` checks one. No CRC-32
+  is checked otherwise, and the views are np.memmap's: a file rewritten in place after ``load``
+  shows its new bytes, unchecked, and one truncated kills the process (SIGBUS) when a view of the
+  lost bytes is read; ``open``'s reads are checked (CRC-32, FILE_CHANGED).
 - ``open(path_or_url)`` returns a lazy ``Reader`` (an ``NpyReader``, ``NpzReader`` or
   ``SafetensorsReader`` for a .npy, .npz or .safetensors file, a ``SetReader`` for
   ``*.index.json``): the header is read once, each array when asked for, into memory of its own
@@ -91,7 +94,9 @@ def save(file, arrays, *, follow_symlinks=False, **options) -> None:
 
 def load(source, **options) -> NdpackFile:
     """A memory-mapped ``NdpackFile`` for a path (or the file of a buffer, as ``loads``). Options:
-    ``verify``, ``copy``, ``raw_bits`` and the limits of ``ndpack.reference``. A path that cannot
+    ``verify`` (default False: CRC-32s are checked only when asked, as ``decode`` in TypeScript;
+    the arrays are views of the map, which show a file changed later, as np.memmap's do), ``copy``,
+    ``raw_bits`` and the limits of ``ndpack.reference``. A path that cannot
     be opened is IO_ERROR (the OSError is its ``__cause__``), as for ``open``."""
     source = local_path(source)
     if is_url(source):
@@ -106,7 +111,10 @@ def load(source, **options) -> NdpackFile:
 
 def verify(source, **limits) -> dict:
     """A report of a file's structure and of every array's CRC-32, never raising for bad bytes:
-    ``{"ok", "error" (None, or the {"code", "message"} that stopped the check), "arrays"}``. An
+    ``{"ok", "error" (None, or the {"code", "message"} that stopped the check), "checksum",
+    "arrays"}``. ``checksum`` is ``"none"`` when no CRC-32 covers the values (a .npy or
+    .safetensors file, an ndpack file written without checksums, a set with such a shard): its
+    arrays are then "ok" on their structure alone; None when the structure failed. An
     ndpack file (a path or a buffer) is checked by ``reference.verify``; a URL, a set's index and a
     file of another format (told as ``open`` tells them) by ``open``'s reader's ``verify``: a set's
     every shard against the index and every record, a .npz file's structure and every member's
@@ -119,10 +127,13 @@ def verify(source, **limits) -> dict:
         except NdpackError as ex:
             if ex.code in ("INVALID_ARGUMENT", "IO_ERROR"):  # not the file's bytes: the caller's
                 raise
-            return {"ok": False, "error": {"code": ex.code, "message": ex.message}, "arrays": []}
+            return {"ok": False, "error": {"code": ex.code, "message": ex.message},
+                    "checksum": None, "arrays": []}
         with reader:
             arrays = reader.verify()
-        return {"ok": all(a["ok"] for a in arrays), "error": None, "arrays": arrays}
+            checksum = reader.checksum  # a set's: known once verify has opened its shards
+        return {"ok": all(a["ok"] for a in arrays), "error": None, "checksum": checksum,
+                "arrays": arrays}
     try:
         return reference.verify(source, **limits)
     except OSError as ex:

@@ -332,7 +332,10 @@ class FsspecSource:
     only the header and the records asked for cross the network. The file's identity (its size,
     and the ETag, modification time or checksum ``info()`` gives) is recorded when it is opened and
     checked again after every read: a file replaced since is FILE_CHANGED, never a mix of two
-    versions. (``HttpSource`` does it with conditional requests.)
+    versions. (``HttpSource`` does it with conditional requests.) A filesystem whose ``info()``
+    gives the size alone cannot tell a file replaced by one of the same size: it is read as it now
+    is, under the header read at open, and only the CRC-32s of records read whole tell a mix
+    (CHECKSUM); a file without them (.npy, .safetensors) cannot tell it at all.
 
     A URL fsspec does not take (an unknown protocol) or whose filesystem's package is missing is
     INVALID_ARGUMENT. A source used in a process forked since it was opened (a PyTorch DataLoader
@@ -467,7 +470,8 @@ class HttpSource(FsspecSource):
     then one ``Range`` request, through fsspec's session, to that URL, on the condition that the
     file is still that version (``If-Match``, else ``If-Unmodified-Since``). A 412 answer, or an
     answer whose ``Content-Range`` total, ``ETag`` or ``Last-Modified`` differs from the first, is
-    FILE_CHANGED; a 200 answer (the whole file) to a range of part of it RANGE_NOT_SUPPORTED; another status
+    FILE_CHANGED (a server that sends neither validator leaves the size alone to compare, as
+    ``FsspecSource`` says); a 200 answer (the whole file) to a range of part of it RANGE_NOT_SUPPORTED; another status
     HTTP_ERROR with ``status`` (404, 403, 416, 5xx); no answer (connection refused or reset, a
     redirect loop) IO_ERROR; a body shorter than its range, or cut off, TRUNCATED, a longer one HTTP_ERROR; no
     complete answer within ``timeout`` seconds (body included) TIMEOUT. HTTP 5xx, 408, 429,

@@ -407,6 +407,15 @@ class SetReader(Mapping):
         return _reopen_set, (self.location, {**self._options,
                                               "max_index_bytes": self._max_index_bytes})
 
+    @property
+    def checksum(self) -> str:
+        """``"crc32"`` when every shard opened so far has CRC-32s, else ``"none"`` (before any is
+        opened, or when one has none: a .safetensors shard, an ndpack one written without), as
+        TypeScript's ``SetReader.checksum``."""
+        with self._lock:
+            readers = list(self._readers.values())
+        return "crc32" if readers and all(r.checksum == "crc32" for r in readers) else "none"
+
     def shard_location(self, shard: str) -> str:
         if is_url(self.location):
             return shard_url(self.location, shard)

@@ -114,15 +114,15 @@ numbers ``float``, and ``-0`` becomes ``-0.0`` so that it is written back as ``-
 Verifying
 ---------
 ``verify(source, **limits)`` never raises for a bad file; it returns
-``{"ok": bool, "error": None | {"code", "message"}, "arrays": [{"name", "ok", "error"}, ...]}``:
-``error`` is the structural failure (checks 1 to 21, in which case ``arrays`` is empty), and each
-array is checked on its own (check 22: its CRC-32 and the padding after it). Like the TypeScript
-``verify``, it does not decompress (the CRC covers the stored bytes, FORMAT.md section 5): reading
-a compressed array can still fail with ``CODEC_ERROR`` or ``LIMIT_EXCEEDED`` (check 23).
-A bad option (an unknown name, a limit that is not a positive int) or a source that is not a
-file's bytes or path raises INVALID_ARGUMENT, as in TypeScript. The report has no ``checksum``
-key, where TypeScript's has one: a file without CRC-32s (``checksum`` ``"none"``) passes check 22
-on its padding alone; ``load(source).checksum`` tells it.
+``{"ok": bool, "error": None | {"code", "message"}, "checksum": "crc32" | "none" | None,
+"arrays": [{"name", "ok", "error"}, ...]}``: ``error`` is the structural failure (checks 1 to 21,
+in which case ``arrays`` is empty and ``checksum`` None), and each array is checked on its own
+(check 22: its CRC-32 and the padding after it). ``checksum`` is the file's, as in TypeScript's
+report: with ``"none"`` an array passes check 22 on its padding alone, its values unchecked. Like
+the TypeScript ``verify``, it does not decompress (the CRC covers the stored bytes, FORMAT.md
+section 5): reading a compressed array can still fail with ``CODEC_ERROR`` or ``LIMIT_EXCEEDED``
+(check 23). A bad option (an unknown name, a limit that is not a positive int) or a source that is
+not a file's bytes or path raises INVALID_ARGUMENT, as in TypeScript.
 
 Errors
 ------
@@ -1296,12 +1296,14 @@ def verify(source, **limits) -> dict:
     except NdpackError as ex:
         if ex.code == "INVALID_ARGUMENT":  # not a file to check (a FIFO, a directory): the caller's
             raise
-        return {"ok": False, "error": {"code": ex.code, "message": ex.message}, "arrays": []}
+        return {"ok": False, "error": {"code": ex.code, "message": ex.message}, "checksum": None,
+                "arrays": []}
     try:
         arrays = f.verify()
     finally:
         f.close()
-    return {"ok": all(a["ok"] for a in arrays), "error": None, "arrays": arrays}
+    return {"ok": all(a["ok"] for a in arrays), "error": None, "checksum": f.checksum,
+            "arrays": arrays}
 
 
 # --------------------------------------------------------------------------------------------------
