@@ -142,7 +142,8 @@ export interface NdpackReader extends NdpackContents, AsyncDisposableIfDeclared 
    * An uncompressed C-order array (or one of one dimension, whose bytes are the same in either
    * order) is read with one read of exactly those rows' bytes (safetensors' `get_slice`): the way
    * to read arrays larger than one typed array can be. A checksum covers a whole payload, so rows
-   * that are only part of such an array are NOT checked against it.
+   * that are only part of such an array are NOT checked against it, unless asked with
+   * `verify: true`, which reads the array whole to check it (as zarr reads a whole chunk).
    *
    * Other arrays are read whole, as {@link read} reads them (verified unless `verify: false`,
    * decompressed within `maxDecodedBytes`), then cut: a compressed C-order array's rows are a view
@@ -590,8 +591,9 @@ class SourceReader implements NdpackReader {
       // All the rows: the whole array, checked as read() checks it.
       if (start === 0 && end === rows && rows > 0) return this.#readArray(index, verify, options);
       const raw = this.#container.rawPayload(index);
-      // A compressed array is decompressed whole, and an F-order one's rows are not contiguous: read whole (and checked), then cut.
-      if (raw === undefined || (info.order === "F" && shape.length > 1)) return rowsOf(await this.#readArray(index, verify, options), start, end);
+      // A compressed array is decompressed whole, an F-order one's rows are not contiguous, and a
+      // CRC asked for covers the whole payload: read whole (and checked), then cut.
+      if (raw === undefined || (info.order === "F" && shape.length > 1) || options.verify === true) return rowsOf(await this.#readArray(index, verify, options), start, end);
       const rowBytes = rows === 0 ? 0 : info.nbytes / rows;
       const byteLength = (end - start) * rowBytes;
       const offset = raw.payload.offset + start * rowBytes;

@@ -142,6 +142,23 @@ describe("readRows of an array read whole fails as read does", () => {
     expect([...(await reader.readRows("f", 2, 4, { verify: false })).data]).toEqual([2, 3, 6, 7, 10, 99]);
   });
 
+  test("some rows of an uncompressed C-order array with a damaged byte elsewhere: read unchecked by default, CHECKSUM with verify: true (the array read whole)", async () => {
+    const bytes = encode({ c: { data: Int32Array.from({ length: 12 }, (_, i) => i), shape: [4, 3] } });
+    const reader = await openSource(bytesSource(bytes));
+    const { offset } = reader.info("c");
+    const bytesReadBy = async (read: () => Promise<NdArray>) => {
+      const before = reader.bytesRead;
+      return [[...(await read()).data], reader.bytesRead - before];
+    };
+    const [, wholeRead] = await bytesReadBy(() => reader.read("c"));
+    expect(await bytesReadBy(() => reader.readRows("c", 1, 3, { verify: true }))).toEqual([[3, 4, 5, 6, 7, 8], wholeRead]);
+    expect(await bytesReadBy(() => reader.readRows("c", 1, 3))).toEqual([[3, 4, 5, 6, 7, 8], 24]); // those rows' bytes alone
+    bytes[offset + 44] = 99; // element (3, 2), outside rows 1 to 3
+    expect([...(await reader.readRows("c", 1, 3)).data]).toEqual([3, 4, 5, 6, 7, 8]);
+    await failureAsync(() => reader.readRows("c", 1, 3, { verify: true }), "CHECKSUM");
+    expect([...(await reader.readRows("c", 1, 3, { verify: false })).data]).toEqual([3, 4, 5, 6, 7, 8]);
+  });
+
   test("larger decoded than maxDecodedBytes: LIMIT_EXCEEDED, as read", async () => {
     const reader = await openSource(bytesSource(encode({ a: { data: new Float32Array(256).fill(1.5), shape: [64, 4], codec: "deflate" } })), { maxDecodedBytes: 100 });
     await failureAsync(() => reader.read("a"), "LIMIT_EXCEEDED");

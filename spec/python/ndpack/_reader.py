@@ -280,12 +280,13 @@ class Reader(Mapping):
             stored = self._read(e.start, e.byte_length)
         return self._array(e, stored, copy)
 
-    def read_rows(self, name: str, start=None, stop=None, *, verify: bool = True,
+    def read_rows(self, name: str, start=None, stop=None, *, verify: bool | None = None,
                   copy=None) -> np.ndarray:
         """``read(name)[start:stop]``, reading only those rows (one ranged read) when the array is
         stored uncompressed in C order (or has one dimension). A part of a record cannot be checked
-        against the record's CRC-32, so rows that are only part of the array are NOT verified:
-        check the array once with ``verify()`` or ``read``, as ``ndpack.dask.from_ndpack`` does.
+        against the record's CRC-32, so by default rows that are only part of the array are NOT
+        verified: ``verify=True`` reads the array whole to check it (as zarr reads a whole chunk),
+        or check the array once with ``verify()`` or ``read``, as ``ndpack.dask.from_ndpack`` does.
         All of its rows, and a compressed or F-order array (read whole, then sliced), are read as
         ``read`` reads them, verified unless ``verify=False``: errors are ``read``'s.
 
@@ -296,10 +297,10 @@ class Reader(Mapping):
         whole (strided, holding it), where ``readRows``, whose arrays have no strides, gathers them
         into memory of their own in F order. A 0-d array is INVALID_ARGUMENT in both."""
         e, start, stop = self._rows(name, start, stop, "read_rows")
-        check_verify(verify)
+        asked = verify is not None and check_verify(verify)
         rows = e.shape[0]
-        if (start, stop) == (0, rows) != (0, 0) or not _rows_in_place(e):
-            return self.read(name, verify=verify, copy=copy)[start:stop]
+        if (start, stop) == (0, rows) != (0, 0) or asked or not _rows_in_place(e):
+            return self.read(name, verify=verify is not False, copy=copy)[start:stop]
         part = _rows_part(e, start, stop)
         return self._array(part, self._read(part.start, part.byte_length), copy)
 

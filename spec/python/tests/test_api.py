@@ -401,11 +401,18 @@ def test_read_rows_of_every_row_is_verified_as_read_is_unless_verify_is_False(tm
             r.read_rows("x", start, stop)
         assert (info.value.code, info.value.array) == ("CHECKSUM", "x")
     assert r.read_rows("x", 0, 10, verify=False)[5, 5] != 55
-    assert r.read_rows("x", 5, 6)[0, 5] != 55  # a part of the array cannot be checked
+    assert r.read_rows("x", 5, 6)[0, 5] != 55  # a part of the array is not checked by default,
+    with pytest.raises(NdpackError) as info:  # only when asked: the array is then read whole
+        r.read_rows("x", 5, 6, verify=True)
+    assert (info.value.code, info.value.array) == ("CHECKSUM", "x")
     assert r.read_rows("x", 3, 3).shape == (0, 10)  # no rows: nothing read, nothing to check
-    # verify takes True or False only: 0 or None must not quietly skip the check.
+    # verify takes True or False only (read_rows: or None, its default): 0 or None must not
+    # quietly skip the check.
     for flag in (0, 1, None, "yes"):
-        for call in (lambda: r.read("x", verify=flag), lambda: r.read_rows("x", verify=flag)):
+        calls = [lambda: r.read("x", verify=flag)]
+        if flag is not None:
+            calls.append(lambda: r.read_rows("x", verify=flag))
+        for call in calls:
             with pytest.raises(NdpackError) as info:
                 call()
             assert info.value.code == "INVALID_ARGUMENT"
