@@ -285,20 +285,23 @@ def _row_chunks(rows: int, row_bytes: int, chunks) -> tuple[int, ...]:
                            "the first axis: an int, a byte size such as '64MiB', or a tuple of "
                            "row counts)")
 
+    def count(c) -> bool:  # numpy's integers too (np.diff of row bounds), as Dask takes them
+        return isinstance(c, (int, np.integer)) and not isinstance(c, bool)
+
     if isinstance(chunks, tuple):
-        if not all(type(c) is int and c >= 0 for c in chunks):
+        if not all(count(c) and c >= 0 for c in chunks):
             raise invalid("not a tuple of row counts")
         if sum(chunks) != rows:
             raise invalid(f"they do not add up to the array's {rows} rows")
-        return chunks
+        return tuple(int(c) for c in chunks)
     if isinstance(chunks, str):
         limit = dask.config.get("array.chunk-size") if chunks == "auto" else chunks
         try:
             per = max(1, dask.utils.parse_bytes(limit) // max(row_bytes, 1))
         except ValueError:
             raise invalid("not a byte size") from None
-    elif type(chunks) is int and chunks > 0:
-        per = chunks
+    elif count(chunks) and chunks > 0:
+        per = int(chunks)
     else:
         raise invalid("not a positive int, a str or a tuple")
     if rows == 0:

@@ -144,10 +144,14 @@ def test_from_ndpack_of_a_reader_closed_since_reopens_the_file(data):
     (300, (300, 300, 300, 101)),
     ("17000B", (250, 250, 250, 250, 1)),  # rows of 17 float32: 68 bytes
     ((1000, 1), (1000, 1)),
+    # numpy's integers, as Dask takes them: INVALID_ARGUMENT before
+    (np.int64(300), (300, 300, 300, 101)),
+    (tuple(np.diff([0, 400, 1001])), (400, 601)),
 ])
 def test_chunks_are_rows_bytes_or_a_tuple(data, chunks, expected):
     folder, _ = data
-    assert nd.from_ndpack(str(folder / "file.ndp"), "x", chunks=chunks).chunks[0] == expected
+    got = nd.from_ndpack(str(folder / "file.ndp"), "x", chunks=chunks).chunks[0]
+    assert got == expected and all(type(rows) is int for rows in got)
 
 
 def test_an_unknown_option_of_from_ndpack_is_INVALID_ARGUMENT(data):
@@ -546,7 +550,8 @@ def test_to_ndpack_of_something_else_than_a_dict_is_INVALID_ARGUMENT(tmp_path):
 
 
 @pytest.mark.parametrize("chunks", [0, -1, 2.5, None, True, "lots", "12 parsecs", (1001.0,),
-                                    ((501, 500), (17,)), ((1001,), (17,)), [1001]])
+                                    ((501, 500), (17,)), ((1001,), (17,)), [1001], np.int64(0),
+                                    np.True_, (np.int64(1002), np.int64(-1))])
 def test_chunks_of_another_kind_are_INVALID_ARGUMENT(data, chunks):
     folder, _ = data
     with pytest.raises(NdpackError) as info:
