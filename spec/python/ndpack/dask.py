@@ -418,6 +418,10 @@ def to_ndpack(arrays, target, *, metadata=None, window: int | None = None, max_s
     options (``alignment``, ``byte_order``, ``checksum``) are ``save``'s."""
     if not isinstance(arrays, dict):
         raise NdpackError("INVALID_ARGUMENT", "arrays must be a dict of names to arrays")
+    if window is not None and (type(window) is not int or window < 1):
+        # Refused before the file is declared: a window below 1 would compute no block.
+        raise NdpackError("INVALID_ARGUMENT",
+                          f"window must be None or a positive int, got {window!r}")
     prepared = {}
     for name, a in arrays.items():
         a = da.asarray(a)
@@ -428,8 +432,8 @@ def to_ndpack(arrays, target, *, metadata=None, window: int | None = None, max_s
             a = a.rechunk({axis: -1 for axis in range(1, a.ndim)})  # whole rows per block
         prepared[name] = a
     declared = [(name, a.dtype, a.shape) for name, a in prepared.items()]
-    target_name = target if isinstance(target, str) else os.fspath(target)
-    if target_name.endswith(".index.json"):
+    target = os.fsdecode(target)  # a bytes path too, as save takes it
+    if target.endswith(".index.json"):
         set_options = {} if max_shard_size is None else {"max_shard_size": max_shard_size}
         writer = SetWriter(target, declared, metadata=metadata, **set_options, **file_options)
     else:

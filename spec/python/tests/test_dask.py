@@ -720,3 +720,21 @@ def test_a_compressed_array_computes_numpys_values_holding_its_decoded_bytes_onc
     assert got.flags.writeable
     c = nd.from_ndpack(str(tmp_path / "z.ndp"), "c", chunks=3).compute()
     np.testing.assert_array_equal(c, np.arange(10) * (1 + 2j))
+
+
+@pytest.mark.parametrize("window", [0, -1, 2.5, "3", True])
+def test_to_ndpack_of_a_window_other_than_a_positive_int_is_INVALID_ARGUMENT(tmp_path, window):
+    # -1 computed no block (WRITE_SIZE once every array was due), 2.5 and "3" were TypeError, and
+    # 0 and True passed for the default and for 1.
+    with pytest.raises(NdpackError) as info:
+        nd.to_ndpack({"a": da.arange(100, chunks=10)}, tmp_path / "o.ndp", window=window)
+    assert info.value.code == "INVALID_ARGUMENT" and "window must be" in info.value.message
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("target", ["o.ndp", "o.ndp.index.json"])
+def test_to_ndpack_to_a_bytes_path_writes_there_as_save_does(tmp_path, target):
+    # TypeError before: bytes.endswith(".index.json").
+    nd.to_ndpack({"a": da.arange(100, chunks=30)}, os.fsencode(tmp_path / target), window=2)
+    with ndpack.open(tmp_path / target) as r:
+        np.testing.assert_array_equal(r["a"], np.arange(100))
