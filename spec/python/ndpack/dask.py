@@ -318,13 +318,14 @@ def _array(reader: Reader, options: dict, owned: bool, name: str, chunks, verify
     out = f"ndpack-{name}-{token}"
     rest = tuple((d,) for d in e.shape[1:])
     zeros = (0,) * max(len(e.shape) - 1, 0)
+    row_bytes = e.nbytes // e.shape[0] if e.shape and e.shape[0] else 0
+    # Checked for an array read whole too: chunks that are refused for one layout are for all.
+    rows = _row_chunks(e.shape[0], row_bytes, chunks) if e.shape else ()
     whole = not e.shape or e.codec != "none" or (e.order == "F" and len(e.shape) > 1)
     if whole:  # one chunk, read and verified whole
         graph = {(out,) + (0,) * len(e.shape): (_read_whole, file, name, verify)}
         return da.Array(HighLevelGraph.from_collections(out, graph, dependencies=()), out,
                         chunks=tuple((d,) for d in e.shape), dtype=dtype)
-    row_bytes = e.nbytes // e.shape[0] if e.shape[0] else 0
-    rows = _row_chunks(e.shape[0], row_bytes, chunks)
     bounds = np.concatenate([[0], np.cumsum(rows)]).astype(int).tolist()
     graph: dict = {}
     check = None
@@ -358,7 +359,8 @@ def from_ndpack(source, name=None, *, chunks="auto", verify: bool = True, mmap: 
     array when ``name`` is None, or those of a list of names).
 
     ``chunks``: rows per chunk along the first axis (an int), a byte size per chunk ("64MiB";
-    "auto", the default, is Dask's ``array.chunk-size``), or a tuple of row counts. ``verify`` and
+    "auto", the default, is Dask's ``array.chunk-size``), or a tuple of row counts; checked for a
+    compressed or F-order array too, which is one chunk all the same. ``verify`` and
     ``mmap`` (local files only: INVALID_ARGUMENT for a URL): see the module documentation.
     ``storage_options``, ``retries``, ``timeout``, ``raw_bits`` and
     limits are ``ndpack.open``'s; a reader brings its own (INVALID_ARGUMENT when they are given

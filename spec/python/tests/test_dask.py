@@ -738,3 +738,20 @@ def test_to_ndpack_to_a_bytes_path_writes_there_as_save_does(tmp_path, target):
     nd.to_ndpack({"a": da.arange(100, chunks=30)}, os.fsencode(tmp_path / target), window=2)
     with ndpack.open(tmp_path / target) as r:
         np.testing.assert_array_equal(r["a"], np.arange(100))
+
+
+def test_chunks_refused_for_an_array_read_by_rows_are_refused_for_one_read_whole(tmp_path):
+    # A compressed or F-order array, one chunk whatever chunks says, took any chunks: -1 or a
+    # tuple that does not add up passed there and were INVALID_ARGUMENT for the next file.
+    f = np.asfortranarray(np.arange(60.0).reshape(10, 6))
+    ndpack.save(tmp_path / "z.ndp", {"z": np.arange(10.0)}, codec="deflate")
+    ndpack.save(tmp_path / "f.ndp", {"f": f, "s": np.float32(1)})
+    for path, name in [("z.ndp", "z"), ("f.ndp", "f")]:
+        for chunks in (-1, 0, "lots", (5, 4), ((10,),)):
+            with pytest.raises(NdpackError) as info:
+                nd.from_ndpack(str(tmp_path / path), name, chunks=chunks)
+            assert info.value.code == "INVALID_ARGUMENT", (name, chunks)
+        for chunks in (3, (5, 5), "1KiB", "auto"):
+            x = nd.from_ndpack(str(tmp_path / path), name, chunks=chunks)
+            assert x.numblocks[0] == 1 and x.shape[0] == 10
+    assert nd.from_ndpack(str(tmp_path / "f.ndp"), "s", chunks=3).compute() == 1  # 0-d: no rows
