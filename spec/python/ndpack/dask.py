@@ -43,7 +43,8 @@ same graph runs on a cluster:
 >>> ndpack.dask.from_ndpack("s3://bucket/set.ndp.index.json", "embeddings").sum().compute()
 
 where every worker can reach the location: a URL (fsspec, with ``storage_options``), or a path
-on a file system that every worker mounts at the same place."""
+on a file system that every worker mounts at the same place (a relative path is made absolute
+when the file is opened: a worker's own working directory does not matter)."""
 
 from __future__ import annotations
 
@@ -147,7 +148,7 @@ class _File:
     __slots__ = ("location", "options", "reader_class", "key")
 
     def __init__(self, reader: Reader, options: dict, owned: bool):
-        self.location = reader.location
+        self.location = reader._open_args[0]  # a path made absolute, for a process elsewhere
         self.options = options
         self.reader_class = type(reader)  # Reader, NpyReader, NpzReader, a set's SafetensorsReader...
         self.key = self._key_of(reader)

@@ -5,9 +5,11 @@ to_ndpack writes through the streaming writer."""
 from __future__ import annotations
 
 import gc
+import io
 import json
 import multiprocessing
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -755,3 +757,19 @@ def test_chunks_refused_for_an_array_read_by_rows_are_refused_for_one_read_whole
             x = nd.from_ndpack(str(tmp_path / path), name, chunks=chunks)
             assert x.numblocks[0] == 1 and x.shape[0] == 10
     assert nd.from_ndpack(str(tmp_path / "f.ndp"), "s", chunks=3).compute() == 1  # 0-d: no rows
+
+
+@pytest.mark.parametrize("which", ["file.ndp", "set.ndp.index.json"])
+def test_a_graph_over_a_relative_path_computes_in_a_process_with_another_working_directory(
+        data, which, tmp_path, monkeypatch):
+    # The graph named the path as given: a worker elsewhere (a distributed worker, a process
+    # started in another folder) failed IO_ERROR, or read another file of that name.
+    folder, arrays = data
+    monkeypatch.chdir(folder)
+    x = nd.from_ndpack(which, "x", chunks=300)
+    code = ("import pickle, sys; import numpy as np; "
+            "np.save(sys.stdout.buffer, pickle.loads(sys.stdin.buffer.read()).compute())")
+    done = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(x[250:700] * 2),
+                          capture_output=True, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    np.testing.assert_array_equal(np.load(io.BytesIO(done.stdout)), arrays["x"][250:700] * 2)

@@ -334,3 +334,23 @@ def test_a_stepped_slice_reads_the_rows_it_spans_not_the_whole_array(tmp_path, m
             counts["bytes"] = 0
             np.testing.assert_array_equal(ds["t"][rows, 1:3].values, t[rows, 1:3])
             assert counts["bytes"] == spanned * row_bytes, rows  # was 1000 rows for each
+
+
+@pytest.mark.parametrize("kind", ["ndp", "safetensors", "set"])
+def test_a_dataset_of_a_relative_path_unpickles_in_another_working_directory(
+        tmp_path, kind, monkeypatch):
+    # Its reader travelled as the path given: IO_ERROR (or another file of that name) in a
+    # worker whose working directory is another.
+    arrays = {"x": np.arange(120, dtype="f4").reshape(40, 3), "y": np.arange(50, dtype="i8")}
+    (tmp_path / "data").mkdir()
+    path = write(kind, tmp_path / "data", arrays)
+    monkeypatch.chdir(tmp_path / "data")
+    with xr.open_dataset(path.name, engine="ndpack") as ds:
+        pickled = pickle.dumps(ds)
+    monkeypatch.chdir(tmp_path)
+    copy = pickle.loads(pickled)
+    try:
+        np.testing.assert_array_equal(copy["x"][5:9].values, arrays["x"][5:9])
+        np.testing.assert_array_equal(copy["y"].values, arrays["y"])
+    finally:
+        copy.close()
