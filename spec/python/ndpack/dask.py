@@ -16,8 +16,8 @@ with the stored one, and checks the padding after the record, in one task per ar
 every chunk of that array depends. A corrupt chunk therefore fails the computation with
 ``NdpackError`` code CHECKSUM (damaged padding: BAD_PADDING) before any chunk of that array is
 handed on. The price is a second read of each byte and its CRC-32 (a local file's read into
-memory each thread reuses, ``Reader.payload_crc32``), at every computation (``to_ndpack``'s windows excepted: a process checks each array once
-per call). ``verify=False`` skips both, for files checked otherwise (``ndpack verify``). Bytes
+memory each thread reuses, ``Reader.payload_crc32``), at every computation (``to_ndpack``
+excepted: it checks each array once per call, before its windows, on any scheduler). ``verify=False`` skips both, for files checked otherwise (``ndpack verify``). Bytes
 changed after the CRC tasks ran are not handed on either: every read checks the file against its
 identity when opened (FILE_CHANGED), a local file's too.
 Compressed and F-order arrays are one chunk, read whole and verified by ``Reader.read`` when the
@@ -61,6 +61,7 @@ try:
     import dask.array as da
     import dask.utils
     from dask.base import tokenize
+    from dask.delayed import Delayed
     from dask.highlevelgraph import HighLevelGraph
 except ImportError as ex:  # as for URLs without fsspec: say which extra brings it
     raise ImportError(f"ndpack.dask needs dask's arrays ({ex}): pip install 'ndpack[dask]'") from ex
@@ -191,10 +192,10 @@ class _File:
 
 #: Checks that passed during the ``to_ndpack`` calls running in this process, by the key of their
 #: task: ``to_ndpack`` computes window after window (each one ``dask.compute``), and reads each
-#: array once for its CRC-32, not once per window. Only there: any other computation checks again
-#: (a file rewritten since, with the same size within its clock's resolution, or on a server that
-#: gives no validator, keeps its identity; its CRC-32 does not). Emptied when the last such call
-#: ends.
+#: array once for its CRC-32, up front (``_check_once``), not once per window. Only there: any
+#: other computation checks again (a file rewritten since, with the same size within its clock's
+#: resolution, or on a server that gives no validator, keeps its identity; its CRC-32 does not).
+#: Emptied when the last such call ends.
 _CHECKED: set[str] = set()
 _CHECKED_LOCK = threading.Lock()
 _WRITES_RUNNING = 0  # to_ndpack calls running in this process
@@ -216,21 +217,38 @@ def _checks_kept_while_writing() -> Iterator[None]:
 
 class _Passed:
     """Whether one array's check (the task ``key``) passed during the ``to_ndpack`` calls running
-    in this process (``_CHECKED``); always false in any other computation."""
+    in this process (``_CHECKED``), or in the process that sent it (``sent``: a worker process,
+    where no ``to_ndpack`` call runs, is told); always false in any other computation."""
 
-    __slots__ = ("key",)
+    __slots__ = ("key", "sent")
 
-    def __init__(self, key: str):
+    def __init__(self, key: str, sent: bool = False):
         self.key = key
+        self.sent = sent
 
     def __bool__(self) -> bool:
         with _CHECKED_LOCK:
-            return bool(_WRITES_RUNNING) and self.key in _CHECKED
+            return self.sent or (bool(_WRITES_RUNNING) and self.key in _CHECKED)
 
-    def record(self) -> None:
+    def __reduce__(self):
+        return _Passed, (self.key, bool(self))
+
+
+def _check_once(arrays, compute_options: dict) -> None:
+    """Run the checks of the ``from_ndpack`` arrays that ``arrays`` are computed from, once, and
+    keep them as passed (``_CHECKED``) for the ``to_ndpack`` call running: its windows skip them,
+    in this process and in the worker processes its tasks are sent to (``_Passed.__reduce__``)."""
+    checks = {}  # each check's key, and the layer holding it and the CRC-32 tasks it needs
+    for a in arrays:
+        for layer_name, layer in a.__dask_graph__().layers.items():
+            if layer_name.startswith("ndpack-"):  # _array's layers, the only ones with checks
+                checks.update((key, layer) for key in layer
+                              if isinstance(key, str) and key.startswith("ndpack-check-"))
+    if checks:
+        dask.compute(*(Delayed(key, dict(layer)) for key, layer in checks.items()),
+                     **compute_options)
         with _CHECKED_LOCK:
-            if _WRITES_RUNNING:
-                _CHECKED.add(self.key)
+            _CHECKED.update(checks)
 
 
 def _chunk_crc(file: _File, name: str, start: int, stop: int, passed: _Passed,
@@ -254,7 +272,6 @@ def _check_record(file: _File, name: str, passed: _Passed, parts: list) -> None:
         crc = crc32_combine(crc, part_crc, length)
     with file.reader() as reader:
         reader.check_payload_crc32(name, crc)
-    passed.record()
 
 
 def _read_rows(file: _File, name: str, start: int, stop: int, _checked_first=None) -> np.ndarray:
@@ -415,8 +432,8 @@ def to_ndpack(arrays, target, *, metadata=None, window: int | None = None, max_s
     then written, so memory holds at most ``window`` blocks. The file appears (atomically) only
     when complete. Each window is one ``dask.compute``: what windows share is computed for each
     (a reduction such as ``x / x.std()``'s ``x.std()``: persist or compute it first), but for the
-    CRC-32 checks of ``from_ndpack`` arrays, done once per process and call (with the threaded
-    scheduler, once). ``compute_options`` go to ``dask.compute`` (``scheduler=...``; with
+    CRC-32 checks of ``from_ndpack`` arrays, done once per call, in one ``dask.compute`` before
+    the first window (worker processes are told which passed). ``compute_options`` go to ``dask.compute`` (``scheduler=...``; with
     ``"processes"``, pass a ``pool`` too, or each window starts a new pool of processes); other
     options (``alignment``, ``byte_order``, ``checksum``) are ``save``'s."""
     if not isinstance(arrays, dict):
@@ -443,6 +460,7 @@ def to_ndpack(arrays, target, *, metadata=None, window: int | None = None, max_s
         writer = Writer(target, declared, metadata=metadata, **file_options)
     window = window or os.cpu_count() or 1
     with writer, _checks_kept_while_writing():
+        _check_once(prepared.values(), compute_options or {})
         for name, a in prepared.items():
             # Blocks of 0 bytes are neither computed nor written: the streaming writer completes
             # an array of 0 bytes by itself, and an array once its last byte is written.

@@ -773,3 +773,43 @@ def test_a_graph_over_a_relative_path_computes_in_a_process_with_another_working
                           capture_output=True, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     np.testing.assert_array_equal(np.load(io.BytesIO(done.stdout)), arrays["x"][250:700] * 2)
+
+
+#: ``_bytes_read`` for ``eval`` in a worker process (a spawned worker cannot import this module),
+#: once ndpack.dask is imported there: imports read files too, before a count starts.
+BYTES_READ_BY_THE_WORKER = ('__import__("ndpack.dask") and next(int(line.split()[1]) for line in '
+                            '__import__("pathlib").Path("/proc/self/io").read_text().splitlines() '
+                            'if line.startswith("rchar:"))')
+
+
+def test_to_ndpack_on_dasks_processes_scheduler_reads_a_checked_array_once_for_its_crc(tmp_path):
+    # Worker processes, where no to_ndpack call runs, checked the whole array again in every
+    # window: 8 windows of 1 block read 10 times its bytes, now 3 times: each chunk, its CRC-32,
+    # and the chunk again from the pipe that the scheduler sends it through to the task handing
+    # on the block (a worker's reads of pipes count).
+    x = np.arange(1 << 20, dtype="f8").reshape(1 << 14, 1 << 6)  # 8 MiB
+    ndpack.save(tmp_path / "in.ndp", {"x": x})
+    lazy = nd.from_ndpack(str(tmp_path / "in.ndp"), "x", chunks=1 << 11)
+    assert len(lazy.chunks[0]) == 8
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        before = pool.submit(eval, BYTES_READ_BY_THE_WORKER).result()
+        nd.to_ndpack({"y": lazy}, str(tmp_path / "out.ndp"), window=1,
+                     compute_options={"scheduler": "processes", "pool": pool})
+        read = pool.submit(eval, BYTES_READ_BY_THE_WORKER).result() - before
+    assert read <= 4 * x.nbytes, f"{read / x.nbytes:.1f} x the array's bytes read"
+    np.testing.assert_array_equal(ndpack.open(tmp_path / "out.ndp").read("y"), x)
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_to_ndpack_of_a_corrupt_array_is_CHECKSUM_with_no_file_written(tmp_path, scheduler, run):
+    x = np.arange(1 << 16, dtype="f8").reshape(1 << 10, 1 << 6)
+    ndpack.save(tmp_path / "in.ndp", {"x": x})
+    data = bytearray((tmp_path / "in.ndp").read_bytes())
+    data[ndpack.open(tmp_path / "in.ndp").info("x").start + x.nbytes - 100] ^= 1  # the last block
+    (tmp_path / "in.ndp").write_bytes(bytes(data))
+    lazy = nd.from_ndpack(str(tmp_path / "in.ndp"), "x", chunks=100)
+    with pytest.raises(NdpackError) as info:
+        nd.to_ndpack({"y": lazy[:200] + 1}, str(tmp_path / "out.ndp"), window=1,
+                     compute_options=run)  # the first rows, undamaged: the check is the array's
+    assert info.value.code == "CHECKSUM"
+    assert sorted(os.listdir(tmp_path)) == ["in.ndp"]
