@@ -240,10 +240,10 @@ def _check_once(arrays, compute_options: dict) -> None:
     in this process and in the worker processes its tasks are sent to (``_Passed.__reduce__``)."""
     checks = {}  # each check's key, and the layer holding it and the CRC-32 tasks it needs
     for a in arrays:
-        for layer_name, layer in a.__dask_graph__().layers.items():
-            if layer_name.startswith("ndpack-"):  # _array's layers, the only ones with checks
-                checks.update((key, layer) for key in layer
-                              if isinstance(key, str) and key.startswith("ndpack-check-"))
+        # Every layer: an _array's, or one that a graph optimized beforehand merged it into.
+        for layer in a.__dask_graph__().layers.values():
+            checks.update((key, layer) for key in layer
+                          if isinstance(key, str) and key.startswith("ndpack-check-"))
     if checks:
         dask.compute(*(Delayed(key, dict(layer)) for key, layer in checks.items()),
                      **compute_options)
