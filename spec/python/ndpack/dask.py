@@ -17,9 +17,10 @@ every chunk of that array depends. A corrupt chunk therefore fails the computati
 ``NdpackError`` code CHECKSUM (damaged padding: BAD_PADDING) before any chunk of that array is
 handed on. The price is a second read of each byte and its CRC-32 (a local file's read into
 memory each thread reuses, ``Reader.payload_crc32``), at every computation (``to_ndpack``
-excepted: it checks each array once per call, before its windows, on any scheduler). ``verify=False`` skips both, for files checked otherwise (``ndpack verify``). Bytes
-changed after the CRC tasks ran are not handed on either: every read checks the file against its
-identity when opened (FILE_CHANGED), a local file's too.
+excepted: it checks each array once per call, before its windows, on any scheduler).
+``verify=False`` skips both, for files checked otherwise (``ndpack verify``). Bytes changed after
+the CRC tasks ran are not handed on either: every read checks the file against its identity when
+opened (FILE_CHANGED), a local file's too.
 Compressed and F-order arrays are one chunk, read whole and verified by ``Reader.read`` when the
 graph runs (building the graph reads the header only: dtypes and shapes come from it).
 
@@ -332,13 +333,15 @@ def _array(reader: Reader, options: dict, owned: bool, name: str, chunks, verify
     e = reader.info(name)
     file = _File(reader, options, owned)
     dtype = array_dtype(reader, e)
-    token = tokenize(file.key, name, chunks, verify, mapped)
-    out = f"ndpack-{name}-{token}"
     rest = tuple((d,) for d in e.shape[1:])
     zeros = (0,) * max(len(e.shape) - 1, 0)
     row_bytes = e.nbytes // e.shape[0] if e.shape and e.shape[0] else 0
     # Checked for an array read whole too: chunks that are refused for one layout are for all.
     rows = _row_chunks(e.shape[0], row_bytes, chunks) if e.shape else ()
+    # The rows, not the chunks asked for: "auto" gives other rows under another array.chunk-size,
+    # and two arrays of one name and other chunks computed together would share their chunks' keys.
+    token = tokenize(file.key, name, rows, verify, mapped)
+    out = f"ndpack-{name}-{token}"
     whole = not e.shape or e.codec != "none" or (e.order == "F" and len(e.shape) > 1)
     if whole:  # one chunk, read and verified whole
         graph = {(out,) + (0,) * len(e.shape): (_read_whole, file, name, verify)}
@@ -433,9 +436,10 @@ def to_ndpack(arrays, target, *, metadata=None, window: int | None = None, max_s
     when complete. Each window is one ``dask.compute``: what windows share is computed for each
     (a reduction such as ``x / x.std()``'s ``x.std()``: persist or compute it first), but for the
     CRC-32 checks of ``from_ndpack`` arrays, done once per call, in one ``dask.compute`` before
-    the first window (worker processes are told which passed). ``compute_options`` go to ``dask.compute`` (``scheduler=...``; with
-    ``"processes"``, pass a ``pool`` too, or each window starts a new pool of processes); other
-    options (``alignment``, ``byte_order``, ``checksum``) are ``save``'s."""
+    the first window (worker processes are told which passed). ``compute_options`` go to
+    ``dask.compute`` (``scheduler=...``; with ``"processes"``, pass a ``pool`` too, or each
+    window starts a new pool of processes); other options (``alignment``, ``byte_order``,
+    ``checksum``) are ``save``'s."""
     if not isinstance(arrays, dict):
         raise NdpackError("INVALID_ARGUMENT", "arrays must be a dict of names to arrays")
     if window is not None and (type(window) is not int or window < 1):

@@ -816,3 +816,21 @@ def test_to_ndpack_of_a_corrupt_array_is_CHECKSUM_with_no_file_written(tmp_path,
                      compute_options=run)  # the first rows, undamaged: the check is the array's
     assert info.value.code == "CHECKSUM"
     assert sorted(os.listdir(tmp_path)) == ["in.ndp"]
+
+
+def test_arrays_of_one_file_chunked_otherwise_by_auto_have_other_names_and_numpys_values(data):
+    # The name tokenized chunks="auto", not the rows it gave: an array made under a smaller
+    # array.chunk-size had the same name, and computed together, the two shared their chunks'
+    # keys (wrong values, or operands that do not broadcast).
+    folder, arrays = data
+    whole = nd.from_ndpack(str(folder / "file.ndp"), "x")
+    with dask.config.set({"array.chunk-size": "17000B"}):
+        split = nd.from_ndpack(str(folder / "file.ndp"), "x")
+    assert whole.chunks[0] == (1001,) and split.chunks[0] == (250, 250, 250, 250, 1)
+    assert whole.name != split.name
+    again = nd.from_ndpack(str(folder / "file.ndp"), "x", chunks=1001)  # the same rows: the same
+    assert again.name == whole.name
+    got = dask.compute(whole, split, whole - split, scheduler="threads")
+    np.testing.assert_array_equal(got[0], arrays["x"])
+    np.testing.assert_array_equal(got[1], arrays["x"])
+    np.testing.assert_array_equal(got[2], np.zeros_like(arrays["x"]))
