@@ -34,6 +34,15 @@ def is_url(location) -> bool:
     return isinstance(location, str) and "://" in location
 
 
+def reopenable(location):
+    """``location`` as another process opens it again (a Dask worker, whose working directory may
+    be another one): a relative path made absolute, against the working directory it is opened
+    in; a URL, or the None of a source without a location, as it is."""
+    if location is None or is_url(location):
+        return location
+    return os.path.abspath(location)
+
+
 def local_path(location):
     """The path of a ``file://`` URL given as a string (percent-decoded, as TypeScript's ``toPath``
     reads it; INVALID_ARGUMENT for one naming another host), so that ``save``, ``load`` and

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import reference
 from ._crc32 import crc32
-from ._io import CRC_PIECE, shown_url
+from ._io import CRC_PIECE, reopenable, shown_url
 from .reference import ArrayInfo, NdpackError
 
 #: Verifying reads a record in pieces of at most this many bytes.
@@ -156,7 +156,7 @@ class Reader(Mapping):
         self._close_lock = threading.Lock()
         try:
             #: The location and the options that open it again (in a Dask worker): ``open_file``'s.
-            self._open_args = (self.location,
+            self._open_args = (reopenable(self.location),
                                dict(storage_options=storage_options, retries=retries,
                                     timeout=timeout, raw_bits=raw_bits, void_dtype=void_dtype,
                                     **limits))

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import reference
 from ._io import (AtomicFile, FileSource, check_target, fsync_dir, is_url,
-                  local_path, open_source, shown_url, with_lock)
+                  local_path, open_source, reopenable, shown_url, with_lock)
 from ._reader import OPEN_OPTIONS, Reader, close_quietly
 from ._safetensors import SafetensorsReader
 from ._writer import FOREIGN_EXTENSIONS, Writer, declared_entries, not_declared, out_of_order
@@ -361,6 +361,7 @@ class SetReader(Mapping):
     def __init__(self, location, *, storage_options=None, retries=None, timeout=None,
                  raw_bits=False, max_index_bytes=DEFAULT_MAX_INDEX_BYTES, **limits):
         self.location = location if is_url(location) else os.fspath(location)
+        self._reopen_location = reopenable(self.location)  # where a copy (unpickled) opens it
         self._options = dict(storage_options=storage_options, retries=retries, timeout=timeout,
                              raw_bits=raw_bits, **limits)
         self._max_index_bytes = max_index_bytes
@@ -404,7 +405,7 @@ class SetReader(Mapping):
                 f"{len(self.shards)} shards>")
 
     def __reduce__(self):
-        return _reopen_set, (self.location, {**self._options,
+        return _reopen_set, (self._reopen_location, {**self._options,
                                               "max_index_bytes": self._max_index_bytes})
 
     @property

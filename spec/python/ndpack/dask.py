@@ -16,10 +16,11 @@ with the stored one, and checks the padding after the record, in one task per ar
 every chunk of that array depends. A corrupt chunk therefore fails the computation with
 ``NdpackError`` code CHECKSUM (damaged padding: BAD_PADDING) before any chunk of that array is
 handed on. The price is a second read of each byte and its CRC-32 (a local file's read into
-memory each thread reuses, ``Reader.payload_crc32``), at every computation (``to_ndpack``'s windows excepted: a process checks each array once
-per call). ``verify=False`` skips both, for files checked otherwise (``ndpack verify``). Bytes
-changed after the CRC tasks ran are not handed on either: every read checks the file against its
-identity when opened (FILE_CHANGED), a local file's too.
+memory each thread reuses, ``Reader.payload_crc32``), at every computation (``to_ndpack``
+excepted: it checks each array once per call, before its windows, on any scheduler).
+``verify=False`` skips both, for files checked otherwise (``ndpack verify``). Bytes changed after
+the CRC tasks ran are not handed on either: every read checks the file against its identity when
+opened (FILE_CHANGED), a local file's too.
 Compressed and F-order arrays are one chunk, read whole and verified by ``Reader.read`` when the
 graph runs (building the graph reads the header only: dtypes and shapes come from it).
 
@@ -43,7 +44,8 @@ same graph runs on a cluster:
 >>> ndpack.dask.from_ndpack("s3://bucket/set.ndp.index.json", "embeddings").sum().compute()
 
 where every worker can reach the location: a URL (fsspec, with ``storage_options``), or a path
-on a file system that every worker mounts at the same place."""
+on a file system that every worker mounts at the same place (a relative path is made absolute
+when the file is opened: a worker's own working directory does not matter)."""
 
 from __future__ import annotations
 
@@ -60,6 +62,7 @@ try:
     import dask.array as da
     import dask.utils
     from dask.base import tokenize
+    from dask.delayed import Delayed
     from dask.highlevelgraph import HighLevelGraph
 except ImportError as ex:  # as for URLs without fsspec: say which extra brings it
     raise ImportError(f"ndpack.dask needs dask's arrays ({ex}): pip install 'ndpack[dask]'") from ex
@@ -147,7 +150,7 @@ class _File:
     __slots__ = ("location", "options", "reader_class", "key")
 
     def __init__(self, reader: Reader, options: dict, owned: bool):
-        self.location = reader.location
+        self.location = reader._open_args[0]  # a path made absolute, for a process elsewhere
         self.options = options
         self.reader_class = type(reader)  # Reader, NpyReader, NpzReader, a set's SafetensorsReader...
         self.key = self._key_of(reader)
@@ -190,10 +193,10 @@ class _File:
 
 #: Checks that passed during the ``to_ndpack`` calls running in this process, by the key of their
 #: task: ``to_ndpack`` computes window after window (each one ``dask.compute``), and reads each
-#: array once for its CRC-32, not once per window. Only there: any other computation checks again
-#: (a file rewritten since, with the same size within its clock's resolution, or on a server that
-#: gives no validator, keeps its identity; its CRC-32 does not). Emptied when the last such call
-#: ends.
+#: array once for its CRC-32, up front (``_check_once``), not once per window. Only there: any
+#: other computation checks again (a file rewritten since, with the same size within its clock's
+#: resolution, or on a server that gives no validator, keeps its identity; its CRC-32 does not).
+#: Emptied when the last such call ends.
 _CHECKED: set[str] = set()
 _CHECKED_LOCK = threading.Lock()
 _WRITES_RUNNING = 0  # to_ndpack calls running in this process
@@ -215,21 +218,38 @@ def _checks_kept_while_writing() -> Iterator[None]:
 
 class _Passed:
     """Whether one array's check (the task ``key``) passed during the ``to_ndpack`` calls running
-    in this process (``_CHECKED``); always false in any other computation."""
+    in this process (``_CHECKED``), or in the process that sent it (``sent``: a worker process,
+    where no ``to_ndpack`` call runs, is told); always false in any other computation."""
 
-    __slots__ = ("key",)
+    __slots__ = ("key", "sent")
 
-    def __init__(self, key: str):
+    def __init__(self, key: str, sent: bool = False):
         self.key = key
+        self.sent = sent
 
     def __bool__(self) -> bool:
         with _CHECKED_LOCK:
-            return bool(_WRITES_RUNNING) and self.key in _CHECKED
+            return self.sent or (bool(_WRITES_RUNNING) and self.key in _CHECKED)
 
-    def record(self) -> None:
+    def __reduce__(self):
+        return _Passed, (self.key, bool(self))
+
+
+def _check_once(arrays, compute_options: dict) -> None:
+    """Run the checks of the ``from_ndpack`` arrays that ``arrays`` are computed from, once, and
+    keep them as passed (``_CHECKED``) for the ``to_ndpack`` call running: its windows skip them,
+    in this process and in the worker processes its tasks are sent to (``_Passed.__reduce__``)."""
+    checks = {}  # each check's key, and the layer holding it and the CRC-32 tasks it needs
+    for a in arrays:
+        # Every layer: an _array's, or one that a graph optimized beforehand merged it into.
+        for layer in a.__dask_graph__().layers.values():
+            checks.update((key, layer) for key in layer
+                          if isinstance(key, str) and key.startswith("ndpack-check-"))
+    if checks:
+        dask.compute(*(Delayed(key, dict(layer)) for key, layer in checks.items()),
+                     **compute_options)
         with _CHECKED_LOCK:
-            if _WRITES_RUNNING:
-                _CHECKED.add(self.key)
+            _CHECKED.update(checks)
 
 
 def _chunk_crc(file: _File, name: str, start: int, stop: int, passed: _Passed,
@@ -253,7 +273,6 @@ def _check_record(file: _File, name: str, passed: _Passed, parts: list) -> None:
         crc = crc32_combine(crc, part_crc, length)
     with file.reader() as reader:
         reader.check_payload_crc32(name, crc)
-    passed.record()
 
 
 def _read_rows(file: _File, name: str, start: int, stop: int, _checked_first=None) -> np.ndarray:
@@ -285,20 +304,23 @@ def _row_chunks(rows: int, row_bytes: int, chunks) -> tuple[int, ...]:
                            "the first axis: an int, a byte size such as '64MiB', or a tuple of "
                            "row counts)")
 
+    def count(c) -> bool:  # numpy's integers too (np.diff of row bounds), as Dask takes them
+        return isinstance(c, (int, np.integer)) and not isinstance(c, bool)
+
     if isinstance(chunks, tuple):
-        if not all(type(c) is int and c >= 0 for c in chunks):
+        if not all(count(c) and c >= 0 for c in chunks):
             raise invalid("not a tuple of row counts")
         if sum(chunks) != rows:
             raise invalid(f"they do not add up to the array's {rows} rows")
-        return chunks
+        return tuple(int(c) for c in chunks)
     if isinstance(chunks, str):
         limit = dask.config.get("array.chunk-size") if chunks == "auto" else chunks
         try:
             per = max(1, dask.utils.parse_bytes(limit) // max(row_bytes, 1))
         except ValueError:
             raise invalid("not a byte size") from None
-    elif type(chunks) is int and chunks > 0:
-        per = chunks
+    elif count(chunks) and chunks > 0:
+        per = int(chunks)
     else:
         raise invalid("not a positive int, a str or a tuple")
     if rows == 0:
@@ -311,17 +333,20 @@ def _array(reader: Reader, options: dict, owned: bool, name: str, chunks, verify
     e = reader.info(name)
     file = _File(reader, options, owned)
     dtype = array_dtype(reader, e)
-    token = tokenize(file.key, name, chunks, verify, mapped)
-    out = f"ndpack-{name}-{token}"
     rest = tuple((d,) for d in e.shape[1:])
     zeros = (0,) * max(len(e.shape) - 1, 0)
+    row_bytes = e.nbytes // e.shape[0] if e.shape and e.shape[0] else 0
+    # Checked for an array read whole too: chunks that are refused for one layout are for all.
+    rows = _row_chunks(e.shape[0], row_bytes, chunks) if e.shape else ()
+    # The rows, not the chunks asked for: "auto" gives other rows under another array.chunk-size,
+    # and two arrays of one name and other chunks computed together would share their chunks' keys.
+    token = tokenize(file.key, name, rows, verify, mapped)
+    out = f"ndpack-{name}-{token}"
     whole = not e.shape or e.codec != "none" or (e.order == "F" and len(e.shape) > 1)
     if whole:  # one chunk, read and verified whole
         graph = {(out,) + (0,) * len(e.shape): (_read_whole, file, name, verify)}
         return da.Array(HighLevelGraph.from_collections(out, graph, dependencies=()), out,
                         chunks=tuple((d,) for d in e.shape), dtype=dtype)
-    row_bytes = e.nbytes // e.shape[0] if e.shape[0] else 0
-    rows = _row_chunks(e.shape[0], row_bytes, chunks)
     bounds = np.concatenate([[0], np.cumsum(rows)]).astype(int).tolist()
     graph: dict = {}
     check = None
@@ -355,7 +380,8 @@ def from_ndpack(source, name=None, *, chunks="auto", verify: bool = True, mmap: 
     array when ``name`` is None, or those of a list of names).
 
     ``chunks``: rows per chunk along the first axis (an int), a byte size per chunk ("64MiB";
-    "auto", the default, is Dask's ``array.chunk-size``), or a tuple of row counts. ``verify`` and
+    "auto", the default, is Dask's ``array.chunk-size``), or a tuple of row counts; checked for a
+    compressed or F-order array too, which is one chunk all the same. ``verify`` and
     ``mmap`` (local files only: INVALID_ARGUMENT for a URL): see the module documentation.
     ``storage_options``, ``retries``, ``timeout``, ``raw_bits`` and
     limits are ``ndpack.open``'s; a reader brings its own (INVALID_ARGUMENT when they are given
@@ -409,12 +435,17 @@ def to_ndpack(arrays, target, *, metadata=None, window: int | None = None, max_s
     then written, so memory holds at most ``window`` blocks. The file appears (atomically) only
     when complete. Each window is one ``dask.compute``: what windows share is computed for each
     (a reduction such as ``x / x.std()``'s ``x.std()``: persist or compute it first), but for the
-    CRC-32 checks of ``from_ndpack`` arrays, done once per process and call (with the threaded
-    scheduler, once). ``compute_options`` go to ``dask.compute`` (``scheduler=...``; with
-    ``"processes"``, pass a ``pool`` too, or each window starts a new pool of processes); other
-    options (``alignment``, ``byte_order``, ``checksum``) are ``save``'s."""
+    CRC-32 checks of ``from_ndpack`` arrays, done once per call, in one ``dask.compute`` before
+    the first window (worker processes are told which passed). ``compute_options`` go to
+    ``dask.compute`` (``scheduler=...``; with ``"processes"``, pass a ``pool`` too, or each
+    window starts a new pool of processes); other options (``alignment``, ``byte_order``,
+    ``checksum``) are ``save``'s."""
     if not isinstance(arrays, dict):
         raise NdpackError("INVALID_ARGUMENT", "arrays must be a dict of names to arrays")
+    if window is not None and (type(window) is not int or window < 1):
+        # Refused before the file is declared: a window below 1 would compute no block.
+        raise NdpackError("INVALID_ARGUMENT",
+                          f"window must be None or a positive int, got {window!r}")
     prepared = {}
     for name, a in arrays.items():
         a = da.asarray(a)
@@ -425,14 +456,15 @@ def to_ndpack(arrays, target, *, metadata=None, window: int | None = None, max_s
             a = a.rechunk({axis: -1 for axis in range(1, a.ndim)})  # whole rows per block
         prepared[name] = a
     declared = [(name, a.dtype, a.shape) for name, a in prepared.items()]
-    target_name = target if isinstance(target, str) else os.fspath(target)
-    if target_name.endswith(".index.json"):
+    target = os.fsdecode(target)  # a bytes path too, as save takes it
+    if target.endswith(".index.json"):
         set_options = {} if max_shard_size is None else {"max_shard_size": max_shard_size}
         writer = SetWriter(target, declared, metadata=metadata, **set_options, **file_options)
     else:
         writer = Writer(target, declared, metadata=metadata, **file_options)
     window = window or os.cpu_count() or 1
     with writer, _checks_kept_while_writing():
+        _check_once(prepared.values(), compute_options or {})
         for name, a in prepared.items():
             # Blocks of 0 bytes are neither computed nor written: the streaming writer completes
             # an array of 0 bytes by itself, and an array once its last byte is written.

@@ -1018,10 +1018,10 @@ def inflate(pieces, size: int, name: str, out=None, *, head: bool = False) -> in
     return crc
 
 
-def _unshuffle(data: bytes, w: int) -> bytes:
+def _unshuffle(data: bytearray, w: int) -> bytearray | np.ndarray:
     if w == 1 or not data:
         return data
-    return np.frombuffer(data, np.uint8).reshape(w, len(data) // w).T.tobytes()
+    return np.frombuffer(data, np.uint8).reshape(w, len(data) // w).T.copy()
 
 
 def _shuffle(data: bytes, w: int) -> bytes:
@@ -1059,8 +1059,9 @@ def verify_reports(entries, check) -> list[dict]:
     return out
 
 
-def _decoded(e: ArrayInfo, stored, max_decoded_bytes: int) -> bytes:
-    """Section 9 step 23: the decoded bytes of a compressed array."""
+def _decoded(e: ArrayInfo, stored, max_decoded_bytes: int) -> bytearray | np.ndarray:
+    """Section 9 step 23: the decoded bytes of a compressed array, in writable memory of their own
+    (the array's: not copied again)."""
     if e.nbytes > max_decoded_bytes:
         raise NdpackError("LIMIT_EXCEEDED", f"nbytes {e.nbytes} > maxDecodedBytes", array=e.name)
     out = bytearray(e.nbytes)
@@ -1092,7 +1093,7 @@ def array_of(e: ArrayInfo, stored, *, copy=None, raw_bits=False,
     if e.codec != "none":
         if copy is False:
             raise NdpackError("COPY_REQUIRED", f"array {e.name!r} is compressed", array=e.name)
-        source, fresh = bytearray(_decoded(e, stored, max_decoded_bytes)), True
+        source, fresh = _decoded(e, stored, max_decoded_bytes), True
     else:
         source, fresh = stored, owned
     if ml is not None:

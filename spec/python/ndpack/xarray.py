@@ -11,7 +11,10 @@ CRC-32 and padding, one pass over its stored bytes, nothing decompressed), so da
 ``mmap=True`` (local files only, as ``ndpack.dask.from_ndpack``'s), the rows an index asks for are
 a read-only view of a memory map of the file (``Reader.map_rows``), as xarray's scipy backend
 gives with its own ``mmap``, after the same check of the whole record on first access; a
-compressed or F-order array is still read. Its price is ``np.memmap``'s: see ``ndpack.dask``."""
+compressed or F-order array is still read. Its price is ``np.memmap``'s: see ``ndpack.dask``.
+``drop_variables`` is a name or a list of names. xarray's CF decoding options (``decode_times``,
+``mask_and_scale``, ...: ``CF_DECODERS``) are taken and change nothing: an ndpack array carries no
+CF attributes (``units``, ``_FillValue``, ``scale_factor``) to decode it by."""
 
 from __future__ import annotations
 
@@ -104,11 +107,12 @@ class NdpackBackendArray(BackendArray):
             return np.asarray(self.reader.read(self.name))
         first, rest = key[0], key[1:]
         if isinstance(first, slice):
-            start, stop, step = first.indices(self.shape[0])
-            if step != 1:
-                return np.asarray(self._rows(self.name)[(first,) + rest])
-            rows = self._rows(self.name, start, stop)
-            return np.asarray(rows[(slice(None),) + rest])
+            # The rows from the first to the last asked for, then every step-th (backwards for a
+            # negative step, which starts at the last of them), not the whole array.
+            rows = range(*first.indices(self.shape[0]))
+            low, high = (min(rows[0], rows[-1]), max(rows[0], rows[-1]) + 1) if rows else (0, 0)
+            span = self._rows(self.name, low, high)
+            return np.asarray(span[(slice(None, None, rows.step),) + rest])
         return np.asarray(self._rows(self.name, first, first + 1)[(0,) + rest])
 
 
@@ -122,19 +126,32 @@ def _dimension(name: str, axis: int, names: set) -> str:
     return dim
 
 
+#: The CF decoding options that ``xr.open_dataset`` hands every backend when its caller gives them
+#: (``decode_times=False``...): the backend's own, so that they do not reach ``ndpack.open``,
+#: which knows no such option (INVALID_ARGUMENT).
+CF_DECODERS = ("mask_and_scale", "decode_times", "decode_timedelta", "concat_characters",
+               "use_cftime", "decode_coords")
+
+
 class NdpackBackendEntrypoint(BackendEntrypoint):
     """``engine="ndpack"`` for ``xarray.open_dataset``."""
 
     description = ("Named n-dimensional arrays in ndpack, .npy, .npz and .safetensors files and "
                    "sets (.ndp, .npy, .npz, .safetensors, *.index.json)")
-    open_dataset_parameters = ("filename_or_obj", "drop_variables")
+    open_dataset_parameters = ("filename_or_obj", "drop_variables") + CF_DECODERS
     url = "https://github.com/ndpack/ndpack"
 
-    def open_dataset(self, filename_or_obj, *, drop_variables=None, mmap=False, **backend_kwargs):
+    def open_dataset(self, filename_or_obj, *, drop_variables=None, mmap=False,
+                     mask_and_scale=None, decode_times=None, decode_timedelta=None,
+                     concat_characters=None, use_cftime=None, decode_coords=None,
+                     **backend_kwargs):
+        """The dataset of ``filename_or_obj``'s arrays: see the module documentation."""
         check_mmap(mmap)
         reader = open_ndpack(filename_or_obj, **backend_kwargs)
         try:
-            drop = set(drop_variables or ())
+            # One name as a str, as xarray's own backends take it (not its characters).
+            drop = ({drop_variables} if isinstance(drop_variables, str)
+                    else set(drop_variables or ()))
             names = set(reader)
             dataset = secrets.token_hex(16)  # this opening's arrays, in any process (_VERIFIED)
             variables = {}

@@ -5,13 +5,16 @@ to_ndpack writes through the streaming writer."""
 from __future__ import annotations
 
 import gc
+import io
 import json
 import multiprocessing
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
 import threading
+import tracemalloc
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import dask
@@ -143,10 +146,14 @@ def test_from_ndpack_of_a_reader_closed_since_reopens_the_file(data):
     (300, (300, 300, 300, 101)),
     ("17000B", (250, 250, 250, 250, 1)),  # rows of 17 float32: 68 bytes
     ((1000, 1), (1000, 1)),
+    # numpy's integers, as Dask takes them: INVALID_ARGUMENT before
+    (np.int64(300), (300, 300, 300, 101)),
+    (tuple(np.diff([0, 400, 1001])), (400, 601)),
 ])
 def test_chunks_are_rows_bytes_or_a_tuple(data, chunks, expected):
     folder, _ = data
-    assert nd.from_ndpack(str(folder / "file.ndp"), "x", chunks=chunks).chunks[0] == expected
+    got = nd.from_ndpack(str(folder / "file.ndp"), "x", chunks=chunks).chunks[0]
+    assert got == expected and all(type(rows) is int for rows in got)
 
 
 def test_an_unknown_option_of_from_ndpack_is_INVALID_ARGUMENT(data):
@@ -303,15 +310,18 @@ def _bytes_read() -> int:
         return next(int(line.split()[1]) for line in fh if line.startswith("rchar:"))
 
 
-def test_to_ndpack_reads_a_checked_array_once_for_its_crc_not_once_per_window(tmp_path):
+@pytest.mark.parametrize("optimized", [False, True])
+def test_to_ndpack_reads_a_checked_array_once_for_its_crc_not_once_per_window(tmp_path, optimized):
     # Each window is one dask.compute: the CRC-32 check, on which every chunk depends, ran (and
-    # read the whole array) once per window: 16 windows of 2 blocks read it 17 times.
+    # read the whole array) once per window: 16 windows of 2 blocks read it 17 times. A graph
+    # optimized beforehand has its layers merged: its checks are found all the same.
     x = np.arange(4 << 20, dtype="f4").reshape(1 << 12, 1 << 10)  # 16 MiB in rows of 4 KiB
     ndpack.save(tmp_path / "in.ndp", {"x": x})
     lazy = nd.from_ndpack(str(tmp_path / "in.ndp"), "x", chunks="512KiB")
     assert len(lazy.chunks[0]) == 32
     before = _bytes_read()
-    nd.to_ndpack({"y": lazy + 1}, str(tmp_path / "out.ndp"), window=2,
+    y = dask.optimize(lazy + 1)[0] if optimized else lazy + 1
+    nd.to_ndpack({"y": y}, str(tmp_path / "out.ndp"), window=2,
                  compute_options={"scheduler": "threads"})
     read = _bytes_read() - before
     assert read <= 2 * x.nbytes + (1 << 20), f"{read / x.nbytes:.1f} x the array's bytes read"
@@ -545,7 +555,8 @@ def test_to_ndpack_of_something_else_than_a_dict_is_INVALID_ARGUMENT(tmp_path):
 
 
 @pytest.mark.parametrize("chunks", [0, -1, 2.5, None, True, "lots", "12 parsecs", (1001.0,),
-                                    ((501, 500), (17,)), ((1001,), (17,)), [1001]])
+                                    ((501, 500), (17,)), ((1001,), (17,)), [1001], np.int64(0),
+                                    np.True_, (np.int64(1002), np.int64(-1))])
 def test_chunks_of_another_kind_are_INVALID_ARGUMENT(data, chunks):
     folder, _ = data
     with pytest.raises(NdpackError) as info:
@@ -690,3 +701,136 @@ def test_without_dask_importing_ndpack_dask_names_the_extra_to_install():
     assert result.returncode == 1
     assert "ImportError: ndpack.dask needs dask's arrays" in result.stderr
     assert "pip install 'ndpack[dask]'" in result.stderr
+
+
+@pytest.mark.parametrize("codec", ["deflate", "shuffle+deflate"])
+def test_a_compressed_array_computes_numpys_values_holding_its_decoded_bytes_once(tmp_path, codec):
+    # The inflated bytes were copied into a second buffer of the array's size (2.0x its bytes at
+    # the peak of a deflated array's sum); shuffle's reordering needs the second one while it runs.
+    a = (np.arange(1_000_000) % 1000).astype("f8").reshape(100_000, 10)  # 8 MB, deflated 80 kB
+    ndpack.save(tmp_path / "z.ndp", {"a": a, "c": np.arange(10) * (1 + 2j)}, codec=codec)
+    x = nd.from_ndpack(str(tmp_path / "z.ndp"), "a", chunks=1000)
+    assert x.chunks == ((100_000,), (10,))  # one chunk: a compressed payload is read whole
+    tracemalloc.start()
+    try:
+        total = x.sum().compute(scheduler="synchronous")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert total == a.sum()
+    if codec == "deflate":
+        assert peak < 1.5 * a.nbytes, peak
+    got = x.compute(scheduler="threads")
+    np.testing.assert_array_equal(got, a)
+    assert got.flags.writeable
+    c = nd.from_ndpack(str(tmp_path / "z.ndp"), "c", chunks=3).compute()
+    np.testing.assert_array_equal(c, np.arange(10) * (1 + 2j))
+
+
+@pytest.mark.parametrize("window", [0, -1, 2.5, "3", True])
+def test_to_ndpack_of_a_window_other_than_a_positive_int_is_INVALID_ARGUMENT(tmp_path, window):
+    # -1 computed no block (WRITE_SIZE once every array was due), 2.5 and "3" were TypeError, and
+    # 0 and True passed for the default and for 1.
+    with pytest.raises(NdpackError) as info:
+        nd.to_ndpack({"a": da.arange(100, chunks=10)}, tmp_path / "o.ndp", window=window)
+    assert info.value.code == "INVALID_ARGUMENT" and "window must be" in info.value.message
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("target", ["o.ndp", "o.ndp.index.json"])
+def test_to_ndpack_to_a_bytes_path_writes_there_as_save_does(tmp_path, target):
+    # TypeError before: bytes.endswith(".index.json").
+    nd.to_ndpack({"a": da.arange(100, chunks=30)}, os.fsencode(tmp_path / target), window=2)
+    with ndpack.open(tmp_path / target) as r:
+        np.testing.assert_array_equal(r["a"], np.arange(100))
+
+
+def test_chunks_refused_for_an_array_read_by_rows_are_refused_for_one_read_whole(tmp_path):
+    # A compressed or F-order array, one chunk whatever chunks says, took any chunks: -1 or a
+    # tuple that does not add up passed there and were INVALID_ARGUMENT for the next file.
+    f = np.asfortranarray(np.arange(60.0).reshape(10, 6))
+    ndpack.save(tmp_path / "z.ndp", {"z": np.arange(10.0)}, codec="deflate")
+    ndpack.save(tmp_path / "f.ndp", {"f": f, "s": np.float32(1)})
+    for path, name in [("z.ndp", "z"), ("f.ndp", "f")]:
+        for chunks in (-1, 0, "lots", (5, 4), ((10,),)):
+            with pytest.raises(NdpackError) as info:
+                nd.from_ndpack(str(tmp_path / path), name, chunks=chunks)
+            assert info.value.code == "INVALID_ARGUMENT", (name, chunks)
+        for chunks in (3, (5, 5), "1KiB", "auto"):
+            x = nd.from_ndpack(str(tmp_path / path), name, chunks=chunks)
+            assert x.numblocks[0] == 1 and x.shape[0] == 10
+    assert nd.from_ndpack(str(tmp_path / "f.ndp"), "s", chunks=3).compute() == 1  # 0-d: no rows
+
+
+@pytest.mark.parametrize("which", ["file.ndp", "set.ndp.index.json"])
+def test_a_graph_over_a_relative_path_computes_in_a_process_with_another_working_directory(
+        data, which, tmp_path, monkeypatch):
+    # The graph named the path as given: a worker elsewhere (a distributed worker, a process
+    # started in another folder) failed IO_ERROR, or read another file of that name.
+    folder, arrays = data
+    monkeypatch.chdir(folder)
+    x = nd.from_ndpack(which, "x", chunks=300)
+    code = ("import pickle, sys; import numpy as np; "
+            "np.save(sys.stdout.buffer, pickle.loads(sys.stdin.buffer.read()).compute())")
+    done = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(x[250:700] * 2),
+                          capture_output=True, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    np.testing.assert_array_equal(np.load(io.BytesIO(done.stdout)), arrays["x"][250:700] * 2)
+
+
+#: ``_bytes_read`` for ``eval`` in a worker process (a spawned worker cannot import this module),
+#: once ndpack.dask is imported there: imports read files too, before a count starts.
+BYTES_READ_BY_THE_WORKER = ('__import__("ndpack.dask") and next(int(line.split()[1]) for line in '
+                            '__import__("pathlib").Path("/proc/self/io").read_text().splitlines() '
+                            'if line.startswith("rchar:"))')
+
+
+def test_to_ndpack_on_dasks_processes_scheduler_reads_a_checked_array_once_for_its_crc(tmp_path):
+    # Worker processes, where no to_ndpack call runs, checked the whole array again in every
+    # window: 8 windows of 1 block read 10 times its bytes, now 3 times: each chunk, its CRC-32,
+    # and the chunk again from the pipe that the scheduler sends it through to the task handing
+    # on the block (a worker's reads of pipes count).
+    x = np.arange(1 << 20, dtype="f8").reshape(1 << 14, 1 << 6)  # 8 MiB
+    ndpack.save(tmp_path / "in.ndp", {"x": x})
+    lazy = nd.from_ndpack(str(tmp_path / "in.ndp"), "x", chunks=1 << 11)
+    assert len(lazy.chunks[0]) == 8
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        before = pool.submit(eval, BYTES_READ_BY_THE_WORKER).result()
+        nd.to_ndpack({"y": lazy}, str(tmp_path / "out.ndp"), window=1,
+                     compute_options={"scheduler": "processes", "pool": pool})
+        read = pool.submit(eval, BYTES_READ_BY_THE_WORKER).result() - before
+    assert read <= 4 * x.nbytes, f"{read / x.nbytes:.1f} x the array's bytes read"
+    np.testing.assert_array_equal(ndpack.open(tmp_path / "out.ndp").read("y"), x)
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_to_ndpack_of_a_corrupt_array_is_CHECKSUM_with_no_file_written(tmp_path, scheduler, run):
+    x = np.arange(1 << 16, dtype="f8").reshape(1 << 10, 1 << 6)
+    ndpack.save(tmp_path / "in.ndp", {"x": x})
+    data = bytearray((tmp_path / "in.ndp").read_bytes())
+    data[ndpack.open(tmp_path / "in.ndp").info("x").start + x.nbytes - 100] ^= 1  # the last block
+    (tmp_path / "in.ndp").write_bytes(bytes(data))
+    lazy = nd.from_ndpack(str(tmp_path / "in.ndp"), "x", chunks=100)
+    with pytest.raises(NdpackError) as info:
+        nd.to_ndpack({"y": lazy[:200] + 1}, str(tmp_path / "out.ndp"), window=1,
+                     compute_options=run)  # the first rows, undamaged: the check is the array's
+    assert info.value.code == "CHECKSUM"
+    assert sorted(os.listdir(tmp_path)) == ["in.ndp"]
+
+
+def test_arrays_of_one_file_chunked_otherwise_by_auto_have_other_names_and_numpys_values(data):
+    # The name tokenized chunks="auto", not the rows it gave: an array made under a smaller
+    # array.chunk-size had the same name, and computed together, the two shared their chunks'
+    # keys (wrong values, or operands that do not broadcast).
+    folder, arrays = data
+    whole = nd.from_ndpack(str(folder / "file.ndp"), "x")
+    with dask.config.set({"array.chunk-size": "17000B"}):
+        split = nd.from_ndpack(str(folder / "file.ndp"), "x")
+    assert whole.chunks[0] == (1001,) and split.chunks[0] == (250, 250, 250, 250, 1)
+    assert whole.name != split.name
+    again = nd.from_ndpack(str(folder / "file.ndp"), "x", chunks=1001)  # the same rows: the same
+    assert again.name == whole.name
+    got = dask.compute(whole, split, whole - split, scheduler="threads")
+    np.testing.assert_array_equal(got[0], arrays["x"])
+    np.testing.assert_array_equal(got[1], arrays["x"])
+    np.testing.assert_array_equal(got[2], np.zeros_like(arrays["x"]))

@@ -295,3 +295,62 @@ def test_mmap_of_a_url_or_not_a_bool_is_INVALID_ARGUMENT(tmp_path, nginx):
     with pytest.raises(NdpackError) as info:
         xr.open_dataset(nginx.url("m.ndp"), engine="ndpack", mmap=True)
     assert info.value.code == "INVALID_ARGUMENT" and "not a local file" in str(info.value)
+
+
+def test_xarrays_cf_decoding_options_are_taken_not_INVALID_ARGUMENT(tmp_path):
+    # xarray hands a backend the decoding options its caller gives: they reached ndpack.open,
+    # which refused them (INVALID_ARGUMENT: unknown option 'decode_times').
+    arrays = {"t": np.arange(6, dtype="i8"), "v": np.linspace(0, 1, 5, dtype="f4")}
+    ndpack.save(tmp_path / "d.ndp", arrays, metadata={"units": "days since 2000-01-01"})
+    for options in ({"decode_times": False}, {"mask_and_scale": False}, {"decode_cf": False},
+                    {"use_cftime": False, "decode_timedelta": False, "concat_characters": False,
+                     "decode_coords": False}, {"decode_times": True, "mask_and_scale": True}):
+        with xr.open_dataset(tmp_path / "d.ndp", engine="ndpack", **options) as ds:
+            assert ds.attrs == {"units": "days since 2000-01-01"}
+            for name, a in arrays.items():
+                assert ds[name].dtype == a.dtype
+                np.testing.assert_array_equal(ds[name].values, a)
+    with pytest.raises(NdpackError) as info:  # an option of neither xarray nor ndpack still is
+        xr.open_dataset(tmp_path / "d.ndp", engine="ndpack", decode_everything=False)
+    assert info.value.code == "INVALID_ARGUMENT"
+
+
+def test_drop_variables_given_one_name_as_a_str_drops_that_array_not_its_letters(tmp_path):
+    # set("ab") dropped the arrays "a" and "b" and kept "ab".
+    ndpack.save(tmp_path / "d.ndp", {"ab": np.arange(3), "a": np.arange(2), "b": np.arange(1)})
+    with xr.open_dataset(tmp_path / "d.ndp", engine="ndpack", drop_variables="ab") as ds:
+        assert list(ds.data_vars) == ["a", "b"]
+
+
+def test_a_stepped_slice_reads_the_rows_it_spans_not_the_whole_array(tmp_path, monkeypatch):
+    t = np.arange(4000.0).reshape(1000, 4)
+    ndpack.save(tmp_path / "d.ndp", {"t": t})
+    row_bytes = t.itemsize * 4
+    counts = count_reads(monkeypatch)
+    with xr.open_dataset(tmp_path / "d.ndp", engine="ndpack") as ds:
+        ds["t"][0].values  # the first access checks the whole record
+        for rows, spanned in [(slice(10, 20, 2), 9), (slice(20, 10, -2), 9), (slice(990, None, 3), 10),
+                              (slice(5, 5, 2), 0), (slice(998, 0, -3), 997)]:
+            counts["bytes"] = 0
+            np.testing.assert_array_equal(ds["t"][rows, 1:3].values, t[rows, 1:3])
+            assert counts["bytes"] == spanned * row_bytes, rows  # was 1000 rows for each
+
+
+@pytest.mark.parametrize("kind", ["ndp", "safetensors", "set"])
+def test_a_dataset_of_a_relative_path_unpickles_in_another_working_directory(
+        tmp_path, kind, monkeypatch):
+    # Its reader travelled as the path given: IO_ERROR (or another file of that name) in a
+    # worker whose working directory is another.
+    arrays = {"x": np.arange(120, dtype="f4").reshape(40, 3), "y": np.arange(50, dtype="i8")}
+    (tmp_path / "data").mkdir()
+    path = write(kind, tmp_path / "data", arrays)
+    monkeypatch.chdir(tmp_path / "data")
+    with xr.open_dataset(path.name, engine="ndpack") as ds:
+        pickled = pickle.dumps(ds)
+    monkeypatch.chdir(tmp_path)
+    copy = pickle.loads(pickled)
+    try:
+        np.testing.assert_array_equal(copy["x"][5:9].values, arrays["x"][5:9])
+        np.testing.assert_array_equal(copy["y"].values, arrays["y"])
+    finally:
+        copy.close()
