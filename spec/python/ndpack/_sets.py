@@ -767,7 +767,8 @@ def save_set(index_path, arrays, *, metadata=None, max_shard_size=DEFAULT_MAX_SH
     # np.asarray, not np.ascontiguousarray: that one makes a 0-d array 1-d
     pairs = [(name, reference._as_array(name, a, order="C"))
              for name, a in reference._pairs(arrays)]
-    declared = [(name, a.dtype, a.shape) for name, a in pairs]
+    # The dtype of data, not of a declaration: INVALID_ARGUMENT, as save says it.
+    declared = [(name, reference._ndpack_dtype(a.dtype, name), a.shape) for name, a in pairs]
     with SetWriter(index_path, declared, metadata=metadata, max_shard_size=max_shard_size,
                    **file_options) as writer:
         for name, a in pairs:

@@ -424,7 +424,9 @@ def to_ndpack(arrays, target, *, metadata=None, window: int | None = None, max_s
         if a.ndim > 1:
             a = a.rechunk({axis: -1 for axis in range(1, a.ndim)})  # whole rows per block
         prepared[name] = a
-    declared = [(name, a.dtype, a.shape) for name, a in prepared.items()]
+    # The dtype of data, not of a declaration: INVALID_ARGUMENT, as save says it.
+    declared = [(name, reference._ndpack_dtype(a.dtype, name), a.shape)
+                for name, a in prepared.items()]
     target_name = target if isinstance(target, str) else os.fspath(target)
     if target_name.endswith(".index.json"):
         set_options = {} if max_shard_size is None else {"max_shard_size": max_shard_size}

@@ -79,9 +79,11 @@ Writing
 
 ``save(file, arrays, **options)`` writes to a path or a writable binary file object;
 ``dumps(arrays, **options) -> bytes``. ``arrays`` is a dict (insertion order is file order), any
-mapping, or a list of ``(name, array)`` pairs. An array is anything ``np.asarray`` accepts, or a dict
-``{"data": array, "dtype": ..., "order": ..., "codec": ..., "byte_order": ...}`` to override, for
-that array:
+mapping, or a list of ``(name, array)`` pairs. An array is anything ``np.asarray`` accepts (views of
+any strides, memmaps, numpy scalars, lists, ``np.matrix``: the values ``np.save`` writes), or a
+dict ``{"data": array, "dtype": ..., "order": ..., "codec": ..., "byte_order": ...}`` to override,
+for that array. Data of a dtype ndpack has not (strings, datetime64, objects, records, longdouble)
+and masked arrays (a file holds no mask; ``np.save`` drops it) are INVALID_ARGUMENT naming the array:
 
 - ``dtype``: an ndpack dtype name; the data's bits are reinterpreted, which must have the same
   item size and word size (e.g. ``{"data": bits_uint16, "dtype": "bfloat16"}`` writes bfloat16
@@ -1308,17 +1310,20 @@ def verify(source, **limits) -> dict:
 # Writing (FORMAT.md sections 4, 5, 8)
 # --------------------------------------------------------------------------------------------------
 
-def _ndpack_dtype(dt: np.dtype) -> str:
-    """The ndpack dtype of a numpy dtype (numpy's numeric types and ml_dtypes' three)."""
+def _ndpack_dtype(dt: np.dtype, name: str | None = None) -> str:
+    """The ndpack dtype of a numpy dtype (numpy's numeric types and ml_dtypes' three); any other
+    (strings, dates, objects, records) is INVALID_ARGUMENT naming array ``name``, if given."""
     module = dt.type.__module__.split(".")[0]
     if module == "ml_dtypes" and dt.name in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
         return dt.name
     if module == "numpy" and dt.kind in "biufc":
         kind = {"b": "bool", "i": "int", "u": "uint", "f": "float", "c": "complex"}[dt.kind]
-        name = kind if kind == "bool" else f"{kind}{dt.itemsize * 8}"
-        if name in DTYPES and DTYPES[name][3] is None:
-            return name
-    raise NdpackError("INVALID_ARGUMENT", f"numpy dtype {dt} has no ndpack dtype")
+        ndpack_name = kind if kind == "bool" else f"{kind}{dt.itemsize * 8}"
+        if ndpack_name in DTYPES and DTYPES[ndpack_name][3] is None:
+            return ndpack_name
+    where = "" if name is None else f"array {name!r}: "
+    raise NdpackError("INVALID_ARGUMENT", f"{where}numpy dtype {dt} has no ndpack dtype (ndpack "
+                      "holds bool, integers, floats and complex numbers)", array=name)
 
 
 def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
@@ -1339,7 +1344,7 @@ def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
     a = _as_array(name, data)
     src_dt = a.dtype
     src_word = src_dt.itemsize // 2 if src_dt.kind == "c" else src_dt.itemsize
-    natural = _ndpack_dtype(src_dt)
+    natural = _ndpack_dtype(src_dt, name)
     if dtype is None:
         dtype = natural
     elif not isinstance(dtype, str) or dtype not in DTYPES:  # the TypeScript writer's code
@@ -1385,7 +1390,13 @@ def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
 
 def _as_array(name: str, data, **options) -> np.ndarray:
     """``np.asarray(data, **options)``; what numpy makes no array of (a ragged list: rows of
-    different lengths) is INVALID_ARGUMENT, as the TypeScript writer's refusal of such input."""
+    different lengths) is INVALID_ARGUMENT, as the TypeScript writer's refusal of such input. So is
+    a masked array: a file holds no mask, and its values under the mask are not data (``np.save``
+    drops the mask silently)."""
+    if isinstance(data, np.ma.MaskedArray):
+        raise NdpackError("INVALID_ARGUMENT", f"array {name!r} is a masked array, whose mask a "
+                          "file cannot hold: write np.ma.getdata(a) and np.ma.getmaskarray(a) as "
+                          "two arrays, or a.filled(value)", array=name)
     try:
         return np.asarray(data, **options)
     except (ValueError, TypeError) as ex:
