@@ -88,6 +88,6 @@ def test_the_package_without_extras_imports_and_names_the_extra_each_feature_nee
     assert out["ndpack.dask"][0] == out["ndpack.xarray"][0] == "ImportError"
     assert "pip install 'ndpack[dask]'" in out["ndpack.dask"][1]
     assert "pip install 'ndpack[xarray]'" in out["ndpack.xarray"][1]
-    # Without ml_dtypes a bfloat16 array is its raw bits (as with raw_bits=True); the others as ever.
+    # Without ml_dtypes a bfloat16 array is its raw bits (as with raw_bits=True), beside the others.
     assert out["load"] == [[0, 1, 2], "uint16", [0x3F80, 0xC000], "bfloat16", [1, 1]]
     assert out["open"] == [[0, 1, 2], "uint16", [1, 1]]

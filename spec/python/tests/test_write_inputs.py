@@ -1,5 +1,8 @@
-"""What the writers (``save``, ``dumps``, ``Writer``, ``SetWriter``, ``save_set``, ``MessageWriter``)
-do with every kind of numpy input, compared with ``np.save``."""
+"""What the writers (``save``, ``dumps``, ``Writer``, ``SetWriter``, ``save_set``,
+``MessageWriter``) do with every kind of numpy input, compared with ``np.save``; and how the
+streaming writers end after a refused call: as TypeScript's ``createWriter`` and
+``createSetWriter`` (src/node/writer-calls.ts), the first error aborts the writer and every later
+call raises it."""
 
 from __future__ import annotations
 
@@ -133,3 +136,93 @@ def test_a_masked_array_is_INVALID_ARGUMENT_not_its_mask_dropped(tmp_path):
     assert os.listdir(tmp_path) == []
     ndpack.save(tmp_path / "a.ndp", {"x": masked.filled(0), "mask": np.ma.getmaskarray(masked)})
     assert ndpack.load(tmp_path / "a.ndp")["mask"].tolist() == [False, True, False]
+
+
+# --------------------------------------------------------------------------------------------------
+# After a refused call
+# --------------------------------------------------------------------------------------------------
+
+DECLARED = [("a", "float32", (2,)), ("b", "float32", (2,))]
+
+
+def make_writer(kind: str, folder):
+    if kind == "Writer":
+        return ndpack.Writer(folder / "w.ndp", DECLARED)
+    return ndpack.SetWriter(folder / "s.ndp.index.json", DECLARED, max_shard_size=8)
+
+
+@pytest.mark.parametrize("kind", ["Writer", "SetWriter"])
+@pytest.mark.parametrize("bad_call, code", [
+    (lambda w: w.write("a", np.zeros(2, "f8")), "INVALID_ARGUMENT"),  # another dtype
+    (lambda w: w.write("a", np.zeros(3, "f4")), "WRITE_SIZE"),  # too many rows
+    (lambda w: w.write("b", np.zeros(2, "f4")), "WRITE_SIZE"),  # "a" incomplete
+    (lambda w: w.write("zz", np.zeros(2, "f4")), "NOT_FOUND"),
+    (lambda w: w.write("a", [[1], [1, 2]]), "INVALID_ARGUMENT"),  # ragged
+], ids=["dtype", "too-many-rows", "out-of-order", "undeclared", "ragged"])
+def test_a_refused_write_aborts_the_writer_and_every_later_call_raises_it(
+        tmp_path, kind, bad_call, code):
+    # TypeScript's createWriter and createSetWriter: "the first failure aborts the writer for
+    # good, and every call after it rejects with that failure". Before, Python's Writer took the
+    # next call, and close() completed the file around the refused rows.
+    w = make_writer(kind, tmp_path)
+    w.write("a", np.zeros(1, "f4"))
+    first = refused(lambda: bad_call(w), code)
+    assert os.listdir(tmp_path) == []  # the temporary file or shards removed at once
+    with pytest.raises(NdpackError) as again:
+        w.write("a", np.zeros(1, "f4"))
+    assert again.value is first
+    with pytest.raises(NdpackError) as again:
+        w.close()
+    assert again.value is first
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", ["Writer", "SetWriter"])
+def test_close_after_a_failed_close_or_an_abort_raises_rather_than_returning(tmp_path, kind):
+    # Before: a second close() after a WRITE_SIZE, or a close() after abort(), returned None
+    # with no file written.
+    w = make_writer(kind, tmp_path)
+    w.write("a", np.zeros(2, "f4"))
+    first = refused(w.close, "WRITE_SIZE")
+    with pytest.raises(NdpackError) as again:
+        w.close()
+    assert again.value is first
+    w = make_writer(kind, tmp_path)
+    w.abort()
+    refused(w.close, "CLOSED")
+    refused(lambda: w.write("a", np.zeros(2, "f4")), "CLOSED")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_writer_whose_error_is_caught_inside_its_with_block_writes_no_file(tmp_path):
+    with pytest.raises(NdpackError) as info:
+        with ndpack.Writer(tmp_path / "w.ndp", DECLARED) as w:
+            with pytest.raises(NdpackError):
+                w.write("a", np.zeros(2, "f8"))
+            w.write("a", np.zeros(2, "f4"))
+    assert info.value.code == "INVALID_ARGUMENT"
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", ["Writer", "SetWriter"])
+def test_rows_of_no_bytes_for_a_complete_array_are_nothing_to_write(tmp_path, kind):
+    # As TypeScript's writers: "No bytes for an array already complete (a zero-size one, which is
+    # complete from the start): nothing to do". Before, Python's was WRITE_SIZE.
+    declared = [("e", "float32", (0, 3)), ("a", "float32", (2,)), ("b", "float32", (2,))]
+    arrays = {"e": np.zeros((0, 3), "f4"), "a": np.ones(2, "f4"), "b": np.full(2, 2, "f4")}
+    w = (ndpack.Writer(tmp_path / "w.ndp", declared) if kind == "Writer" else
+         ndpack.SetWriter(tmp_path / "s.ndp.index.json", declared, max_shard_size=8))
+    w.write("e", arrays["e"])
+    w.write("a", arrays["a"])
+    w.write("b", arrays["b"][:1])
+    w.write("e", arrays["e"])
+    w.write("a", np.zeros(0, "f4"))
+    w.write("b", arrays["b"][1:])
+    w.write("b", np.zeros(0, "f4"))
+    w.close()
+    if kind == "Writer":
+        assert (tmp_path / "w.ndp").read_bytes() == ndpack.dumps(arrays)
+    else:
+        with ndpack.open(tmp_path / "s.ndp.index.json") as r:
+            assert {name: r[name].tolist() for name in r} == \
+                {name: a.tolist() for name, a in arrays.items()}
