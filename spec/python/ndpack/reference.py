@@ -1405,8 +1405,14 @@ def _as_array(name: str, data, **options) -> np.ndarray:
 
 
 def _pairs(arrays):
+    """``arrays``, a mapping or ``(name, array)`` pairs, as a list of pairs. A bare array (as
+    ``np.save(path, a)`` takes) is INVALID_ARGUMENT saying so, as in TypeScript: the rows of a
+    two-column one would otherwise pass for pairs."""
     if isinstance(arrays, Mapping):
         return list(arrays.items())
+    if isinstance(arrays, (np.ndarray, np.generic)):
+        raise NdpackError("INVALID_ARGUMENT", "arrays must be named: pass {'x': array}, not a "
+                          f"bare {type(arrays).__name__}; a file holds named arrays")
     try:
         pairs = [tuple(p) for p in arrays]
     except TypeError:

@@ -138,6 +138,17 @@ def test_a_masked_array_is_INVALID_ARGUMENT_not_its_mask_dropped(tmp_path):
     assert ndpack.load(tmp_path / "a.ndp")["mask"].tolist() == [False, True, False]
 
 
+@pytest.mark.parametrize("bare", [np.zeros((3, 2)), np.zeros(3), np.float32(1)],
+                         ids=["two-columns", "1-d", "scalar"])
+def test_a_bare_array_for_the_arrays_is_INVALID_ARGUMENT_saying_they_are_named(tmp_path, bare):
+    # np.save(path, a)'s order. Before: the rows of a two-column array passed for (name, array)
+    # pairs, and the error was about a name 0.0.
+    for call in (lambda: ndpack.save(tmp_path / "a.ndp", bare), lambda: ndpack.dumps(bare),
+                 lambda: ndpack.save_set(tmp_path / "a.ndp.index.json", bare)):
+        assert "arrays must be named" in refused(call, "INVALID_ARGUMENT").message
+    assert os.listdir(tmp_path) == []
+
+
 # --------------------------------------------------------------------------------------------------
 # After a refused call
 # --------------------------------------------------------------------------------------------------
