@@ -643,7 +643,7 @@ def _json_scalar(v: Any) -> str:
         elif isinstance(v, np.str_):
             v = str(v)
         else:
-            raise NdpackError("INVALID_ARGUMENT", f"cannot write a {type(v).__name__} in metadata")
+            raise NdpackError("INVALID_ARGUMENT", f"a {type(v).__name__} has no JSON form")
     if isinstance(v, int):
         if abs(v) <= MAX_SAFE_INTEGER:
             return str(v)
@@ -655,19 +655,29 @@ def _json_scalar(v: Any) -> str:
         return js_number(v)
     if isinstance(v, str):
         return _json_string(v)
-    raise NdpackError("INVALID_ARGUMENT", f"cannot write a {type(v).__name__} in metadata")
+    raise NdpackError("INVALID_ARGUMENT", f"a {type(v).__name__} has no JSON form")
+
+
+def _metadata_field(path) -> str:
+    """``metadata['a'][0]`` for the path ``((None, 'a'), 0)`` of ``_json_metadata``'s stack."""
+    keys = []
+    while path is not None:
+        path, key = path
+        keys.append(key)
+    return "metadata" + "".join(f"[{key!r}]" for key in reversed(keys))
 
 
 def _json_metadata(value: Any, depth: int, max_depth: int | None = None) -> str:
     """Canonical JSON of a metadata value at header depth ``depth`` (iterative: no recursion).
     A container inside itself is INVALID_ARGUMENT. A writer passes readers' default ``max_depth``
     (section 8: it writes only files readers read): a container deeper is LIMIT_EXCEEDED. Without
-    it, the ceiling of section 7 (1000) applies: INVALID_ARGUMENT."""
+    it, the ceiling of section 7 (1000) applies: INVALID_ARGUMENT. Errors name the value's place
+    (``metadata['a'][0]``), as TypeScript's name its field."""
     out: list[str] = []
     open_containers: set[int] = set()  # the containers being written, to tell a cycle from sharing
-    # stack items: ("v", value, depth) to write a value, ("s", text) to write text, ("x", id) when
-    # the container id is written
-    stack: list[tuple] = [("v", value, depth)]
+    # stack items: ("v", value, depth, path) to write a value, its path a (parent path, key) pair
+    # (None for the metadata), ("s", text) to write text, ("x", id) when the container id is written
+    stack: list[tuple] = [("v", value, depth, None)]
     while stack:
         item = stack.pop()
         if item[0] == "s":
@@ -676,32 +686,39 @@ def _json_metadata(value: Any, depth: int, max_depth: int | None = None) -> str:
         if item[0] == "x":
             open_containers.discard(item[1])
             continue
-        _, v, d = item
+        _, v, d, path = item
         if not isinstance(v, (Mapping, list, tuple)):
-            out.append(_json_scalar(v))
+            try:
+                out.append(_json_scalar(v))
+            except NdpackError as ex:
+                raise NdpackError(ex.code, f"{_metadata_field(path)}: {ex.message}") from None
             continue
         if id(v) in open_containers:
-            raise NdpackError("INVALID_ARGUMENT", "metadata holds a container inside itself")
+            raise NdpackError("INVALID_ARGUMENT", f"{_metadata_field(path)} is a container "
+                              "inside itself")
         if max_depth is not None and d > max_depth:
-            raise NdpackError("LIMIT_EXCEEDED", f"metadata nested deeper than readers accept by "
-                              f"default (max_depth {max_depth}, the header object being depth 1)")
+            raise NdpackError("LIMIT_EXCEEDED", f"{_metadata_field(path)} is nested deeper than "
+                              f"readers accept by default (max_depth {max_depth}, the header "
+                              "object being depth 1)")
         if d > _MAX_DEPTH_CEILING:
-            raise NdpackError("INVALID_ARGUMENT", "metadata nested deeper than 1000")
+            raise NdpackError("INVALID_ARGUMENT", f"{_metadata_field(path)} is nested deeper "
+                              "than 1000")
         open_containers.add(id(v))
         if isinstance(v, Mapping):
             todo: list[tuple] = [("s", "{")]
             for i, (k, x) in enumerate(v.items()):
                 if not isinstance(k, str):
-                    raise NdpackError("INVALID_ARGUMENT", f"metadata key {k!r} is not a str")
+                    raise NdpackError("INVALID_ARGUMENT", f"{_metadata_field(path)}: key {k!r} "
+                                      "is not a str")
                 todo.append(("s", ("," if i else "") + _json_string(k) + ":"))
-                todo.append(("v", x, d + 1))
+                todo.append(("v", x, d + 1, (path, k)))
             todo.append(("s", "}"))
         else:
             todo = [("s", "[")]
             for i, x in enumerate(v):
                 if i:
                     todo.append(("s", ","))
-                todo.append(("v", x, d + 1))
+                todo.append(("v", x, d + 1, (path, i)))
             todo.append(("s", "]"))
         todo.append(("x", id(v)))
         stack.extend(reversed(todo))

@@ -149,6 +149,34 @@ def test_a_bare_array_for_the_arrays_is_INVALID_ARGUMENT_saying_they_are_named(t
     assert os.listdir(tmp_path) == []
 
 
+DEEP: list = []
+for _ in range(70):
+    DEEP = [DEEP]
+
+
+@pytest.mark.parametrize("metadata, field, code", [
+    ({"a": float("nan")}, "metadata['a']", "INVALID_ARGUMENT"),
+    ({"a": [1, np.float64("inf")]}, "metadata['a'][1]", "INVALID_ARGUMENT"),
+    ({"a": {"b": b"raw"}}, "metadata['a']['b']", "INVALID_ARGUMENT"),
+    ({"a": [np.zeros(2)]}, "metadata['a'][0]", "INVALID_ARGUMENT"),
+    ({"a": {1: "one"}}, "metadata['a']: key 1", "INVALID_ARGUMENT"),
+    ({"a": DEEP}, "metadata['a']" + "[0]" * 62 + " is nested deeper", "LIMIT_EXCEEDED"),
+], ids=["nan", "inf-in-list", "bytes", "ndarray", "int-key", "too-deep"])
+def test_metadata_that_is_not_json_is_refused_naming_its_place(tmp_path, metadata, field, code):
+    # As TypeScript's "Cannot write metadata.a as JSON: ..." (src/json.ts). Before, the message
+    # said what was wrong but not where. Nothing is written.
+    calls = [
+        lambda: ndpack.save(tmp_path / "a.ndp", {"x": np.ones(2)}, metadata=metadata),
+        lambda: ndpack.Writer(tmp_path / "w.ndp", [("x", "f8", (2,))], metadata=metadata),
+        lambda: ndpack.save_set(tmp_path / "a.ndp.index.json", {"x": np.ones(2)},
+                                metadata=metadata),
+        lambda: ndpack.MessageWriter(io.BytesIO()).send({"x": np.ones(2)}, metadata=metadata),
+    ]
+    for call in calls:
+        assert field in refused(call, code).message
+    assert os.listdir(tmp_path) == []
+
+
 # --------------------------------------------------------------------------------------------------
 # After a refused call
 # --------------------------------------------------------------------------------------------------
