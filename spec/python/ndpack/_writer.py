@@ -53,7 +53,7 @@ def check_rows_dtype(name: str, given: np.dtype, declared: str) -> None:
     """Rows written to an array declared ``declared`` must be of that dtype, in either byte order
     (INVALID_ARGUMENT otherwise: their bits are never reinterpreted as another dtype's, nor cast).
     The one other form accepted is the raw bits of bfloat16 and the float8 types (``uint16``,
-    ``uint8``), the form in which they are read without ml_dtypes or with ``raw_bits=True``."""
+    ``uint8``), the form in which they are read with ``raw_bits=True``."""
     try:
         actual = reference._ndpack_dtype(given)
     except NdpackError:

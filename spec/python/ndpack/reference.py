@@ -57,9 +57,12 @@ The ``copy`` option follows numpy's convention:
 
 Dtypes (FORMAT.md section 3) map to numpy dtypes: ``bool``, ``int8`` ... ``uint64``, ``float16``,
 ``float32``, ``float64``, ``complex64``, ``complex128``. ``bfloat16``, ``float8_e4m3fn`` and
-``float8_e5m2`` use ml_dtypes' dtypes when the ``ml_dtypes`` package can be imported (it is imported
-lazily, the first time one of these dtypes is met); without it, or with ``raw_bits=True``, those
-arrays are returned as their raw bits: ``uint16`` for bfloat16, ``uint8`` for the float8 types.
+``float8_e5m2`` use ml_dtypes' dtypes (the ``ml_dtypes`` package, imported lazily, the first time one
+of these arrays is read); with ``raw_bits=True`` those arrays are returned as their raw bits:
+``uint16`` for bfloat16, ``uint8`` for the float8 types. Without ml_dtypes, reading one of them
+without ``raw_bits=True`` is INVALID_ARGUMENT naming the package to install (as ``safetensors``
+refuses bfloat16 for numpy), never its bits under a dtype that depends on what is installed; the
+file's other arrays read as ever.
 ``info(name).dtype`` always gives the ndpack dtype name. A ``bool`` payload is viewed as numpy
 ``bool``; a writer stores only 0 and 1, and readers must not reject other bytes (section 3): this one
 leaves them as they are (numpy reads a non-zero byte as true), and its writer refuses them.
@@ -1103,6 +1106,10 @@ def array_of(e: ArrayInfo, stored, *, copy=None, raw_bits=False,
                          "times the item size exceeds the largest intp)")
     big = e.byte_order == "big" and size > 1
     ml = None if (ml_name is None or raw_bits) else _ml_dtype(ml_name)
+    if ml_name is not None and not raw_bits and ml is None:
+        raise NdpackError("INVALID_ARGUMENT", f"array {e.name!r} is {e.dtype}, a dtype numpy has "
+                          "with ml_dtypes only: pip install 'ndpack[ml_dtypes]' (or ml_dtypes), "
+                          f"or read its bits as uint{size * 8} with raw_bits=True", array=e.name)
     # ml_dtypes has no usable non-native dtypes: stored bits in the other order are swapped.
     swap_ml = ml is not None and size > 1 and big != (sys.byteorder == "big")
     if swap_ml and copy is False:
