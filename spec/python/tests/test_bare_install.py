@@ -1,7 +1,7 @@
 """The package as ``pip install ./spec/python`` installs it, without extras: numpy its one
 requirement. A venv of its own (no system site packages) gets the wheel ``pip wheel`` builds from a
-copy of the source (so no build folder is left in the tree), and numpy from the machine's package
-index. The test fails, never skips, when it cannot build that venv."""
+copy of the source (so no build folder is left in the tree; a stale one planted there must not
+ship), and numpy from the machine's package index. The test fails, never skips, when it cannot build that venv."""
 
 from __future__ import annotations
 
@@ -67,6 +67,11 @@ def test_the_package_without_extras_imports_and_names_the_extra_each_feature_nee
     source = tmp_path / "source"
     shutil.copytree(PACKAGE, source,
                     ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    # What an earlier build of a tree whose modules changed since leaves behind (setuptools packs
+    # all of build/lib): none of it may ship.
+    for stale in ("build/lib/ndpack/removed_module.py", "build/lib/ndpack_renamed/__init__.py"):
+        (source / stale).parent.mkdir(parents=True, exist_ok=True)
+        (source / stale).write_text("")
     venv.create(tmp_path / "venv", with_pip=True)  # without the system's site packages
     python = str(tmp_path / "venv" / "bin" / "python")
     run(python, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path / "wheel"),
@@ -77,7 +82,7 @@ def test_the_package_without_extras_imports_and_names_the_extra_each_feature_nee
         names = archive.namelist()
     modules = sorted(p.name for p in (PACKAGE / "ndpack").glob("*.py"))
     assert sorted(n.split("/", 1)[1] for n in names if n.startswith("ndpack/")) == \
-        sorted([*modules, "py.typed"])  # the type hints' marker; no tests, no compiled files
+        sorted([*modules, "py.typed"])  # the type hints' marker; no tests, nothing stale
     assert all(n.startswith(("ndpack/", "ndpack-0.1.0.dist-info/")) for n in names), names
 
     run(python, "-m", "pip", "install", "--quiet", str(wheel))  # numpy, from the index
