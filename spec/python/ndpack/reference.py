@@ -1414,7 +1414,8 @@ def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
 
 def _as_array(name: str, data, **options) -> np.ndarray:
     """``np.asarray(data, **options)``; what numpy makes no array of (a ragged list: rows of
-    different lengths) is INVALID_ARGUMENT, as the TypeScript writer's refusal of such input. So is
+    different lengths, a torch tensor that requires grad) is INVALID_ARGUMENT, as the TypeScript
+    writer's refusal of such input. So is
     a masked array: a file holds no mask, and its values under the mask are not data (``np.save``
     drops the mask silently)."""
     if isinstance(data, np.ma.MaskedArray):
@@ -1423,7 +1424,7 @@ def _as_array(name: str, data, **options) -> np.ndarray:
                           "two arrays, or a.filled(value)", array=name)
     try:
         return np.asarray(data, **options)
-    except (ValueError, TypeError) as ex:
+    except (ValueError, TypeError, RuntimeError) as ex:  # RuntimeError: an __array__'s refusal
         raise NdpackError("INVALID_ARGUMENT", f"array {name!r} is not an n-dimensional array: "
                           f"{ex}", array=name) from None
 

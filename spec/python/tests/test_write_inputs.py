@@ -138,6 +138,19 @@ def test_a_masked_array_is_INVALID_ARGUMENT_not_its_mask_dropped(tmp_path):
     assert ndpack.load(tmp_path / "a.ndp")["mask"].tolist() == [False, True, False]
 
 
+def test_an_object_whose_array_conversion_refuses_is_INVALID_ARGUMENT_with_its_reason(tmp_path):
+    # A torch tensor that requires grad: np.asarray (and np.save) raise torch's RuntimeError.
+    # Before: that RuntimeError, raw.
+    import torch
+
+    tensor = torch.ones(2, requires_grad=True)
+    for call in (lambda: ndpack.save(tmp_path / "a.ndp", {"x": tensor}),
+                 lambda: ndpack.Writer(io.BytesIO(), [("x", "float32", (2,))]).write("x", tensor)):
+        error = refused(call, "INVALID_ARGUMENT")
+        assert error.array == "x" and "detach()" in error.message
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize("bare", [np.zeros((3, 2)), np.zeros(3), np.float32(1)],
                          ids=["two-columns", "1-d", "scalar"])
 def test_a_bare_array_for_the_arrays_is_INVALID_ARGUMENT_saying_they_are_named(tmp_path, bare):
