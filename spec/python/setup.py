@@ -11,7 +11,8 @@ from setuptools.command.build_py import build_py
 
 class BuildPyFromEmpty(build_py):
     def run(self):
-        shutil.rmtree(self.build_lib, ignore_errors=True)
+        if not self.editable_mode:  # an editable install builds in a fresh temporary folder
+            shutil.rmtree(self.build_lib, ignore_errors=True)
         super().run()
 
 
