@@ -19,7 +19,7 @@ The run fails when ndpack.SPEC_VERSION is not the specification version of fixtu
 An invalid fixture passes when reading it fails with its "code": at load time, or, when its "when"
 is "read", only when its "array" is read (with "verify": true, when the CRC is checked), the rest
 of the file loading and (for other arrays) reading fine. "got" is the code Python gave.
---raw-bits reads bfloat16 and float8 as raw bits, as happens without ml_dtypes.
+--raw-bits reads bfloat16 and float8 as raw bits (without ml_dtypes, the only way to read them).
 """
 
 from __future__ import annotations

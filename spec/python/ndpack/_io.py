@@ -381,8 +381,10 @@ class FsspecSource:
         try:
             return self._url_to_fs(self.location, self._storage_options)
         except ImportError as ex:  # fsspec's message names the package: "Install s3fs to..."
+            # aiohttp, which fsspec's HTTP needs, is ndpack's to bring: name the extra.
+            extra = "; pip install 'ndpack[remote]'" if protocol in ("http", "https") else ""
             raise NdpackError("INVALID_ARGUMENT", f"{self.shown}: {protocol}:// URLs need a "
-                              f"package that is not installed ({shown_url(ex)})") from ex
+                              f"package that is not installed ({shown_url(ex)}){extra}") from ex
         except ValueError as ex:  # "Protocol not known: foo"
             raise NdpackError("INVALID_ARGUMENT", f"{self.shown}: fsspec does not read this "
                               f"URL ({shown_url(ex)})") from ex

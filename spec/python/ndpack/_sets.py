@@ -32,7 +32,8 @@ from ._io import (AtomicFile, FileSource, check_target, fsync_dir, is_url,
                   local_path, open_source, reopenable, shown_url, with_lock)
 from ._reader import OPEN_OPTIONS, Reader, close_quietly
 from ._safetensors import SafetensorsReader
-from ._writer import FOREIGN_EXTENSIONS, Writer, declared_entries, not_declared, out_of_order
+from ._writer import (FOREIGN_EXTENSIONS, Writer, WriterState, declared_entries, not_declared,
+                      out_of_order)
 from .reference import ArrayInfo, NdpackError
 
 INDEX_SUFFIX = ".index.json"
@@ -618,8 +619,10 @@ class SetWriter:
     """Writes a sharded set: arrays declared up front as ``(name, dtype, shape)``, split in order
     into shards of at most ``max_shard_size`` payload bytes (one array per shard at least), then
     written row by row in order, as with ``Writer`` (an array of 0 bytes takes no write; it joins
-    the current shard, FORMAT.md §12.4). ``close`` renames the shards into place and
-    writes the index last; the previous generation's shards are then removed. Options:
+    the current shard, FORMAT.md §12.4); as ``Writer`` and TypeScript's ``createSetWriter``, the
+    first error aborts the writer (its shards are removed) and every later call raises it.
+    ``close`` renames the shards into place and writes the index last; the previous generation's
+    shards are then removed. Options:
     ``metadata`` (the set's, in the index; the key ``total_size`` is the writer's), ``alignment``,
     ``byte_order``, ``checksum`` (for every shard)."""
 
@@ -664,7 +667,7 @@ class SetWriter:
         self._done: list[tuple[str, Writer]] = []
         self._writer: Writer | None = None
         self._shard = -1
-        self._closed = False
+        self._state = WriterState("the set writer")
 
     def _next_shard(self) -> None:
         if self._writer is not None:
@@ -678,25 +681,38 @@ class SetWriter:
                                   **self._file_options)
 
     def write(self, name: str, rows) -> None:
-        """Append ``rows`` to array ``name``, as ``Writer.write``."""
-        if self._closed:
-            raise NdpackError("CLOSED", "the writer is closed")
+        """Append ``rows`` to array ``name``, as ``Writer.write``: an error aborts the writer (every
+        shard written is removed) and is raised again by every later ``write`` and ``close``."""
+        self._state.check_open()
+        try:
+            self._write(name, rows)
+        except BaseException as ex:
+            self._fail(ex)
+            raise
+
+    def _fail(self, error: BaseException) -> None:
+        """Abort the writer with ``error`` (see ``WriterState``): remove every temporary shard."""
+        self._state.fail(error)
+        if self._writer is not None:
+            self._writer.abort()
+        for _, writer in self._done:
+            writer.abort()
+
+    def _write(self, name: str, rows) -> None:
         target = self._shard_index.get(name)
         if target is None:
             raise not_declared(name)
         if target < self._shard:
+            if reference._as_array(name, rows).size == 0:
+                return  # no bytes for an array of a shard already written: nothing to write
             raise NdpackError("WRITE_SIZE", f"array {name!r} written after the arrays "
                               "declared after it (arrays are written in declared order)",
                               array=name)
-        try:
-            while self._shard < target:
-                if self._writer is not None and self._writer.pending is not None:
-                    raise out_of_order(name, self._writer.pending)
-                self._next_shard()
-            self._writer.write(name, rows)
-        except BaseException:
-            self.abort()
-            raise
+        while self._shard < target:
+            if self._writer is not None and self._writer.pending is not None:
+                raise out_of_order(name, self._writer.pending)
+            self._next_shard()
+        self._writer.write(name, rows)
 
     def close(self) -> None:
         """Finish every shard (WRITE_SIZE if one is incomplete), rename them into place, write
@@ -705,15 +721,16 @@ class SetWriter:
         each removes the shards of the index it replaces, the other's included (at once, both
         would remove the old set's and keep their own, named by no index). Until the new index is
         in place a failure (IO_ERROR) removes every shard written; the old set stays as it was."""
-        if self._closed:
+        if self._state.failure is not None:
+            raise self._state.failure
+        if self._state.closed:
             return
         try:
             while self._shard < len(self._plan):
                 self._next_shard()
-        except BaseException:
-            self.abort()
+        except BaseException as ex:
+            self._fail(ex)
             raise
-        self._closed = True
         folder = os.path.dirname(self.index_path)
         renamed = []  # shards in place, which no index names until the new one is
         try:
@@ -734,13 +751,13 @@ class SetWriter:
                 for shard in old_shards - set(self._weight_map.values()):
                     with contextlib.suppress(OSError):
                         os.unlink(os.path.join(folder, shard))
-        except BaseException:
-            for _, writer in self._done:
-                writer.abort()  # those not renamed yet
+        except BaseException as ex:
+            self._fail(ex)  # removes the shards not renamed yet
             for name in renamed:
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(folder, name))
             raise
+        self._state.closed = True
 
     def _current_shards(self) -> set[str]:
         """The shards of the index being replaced (none when there is none, or it is unreadable)."""
@@ -751,12 +768,9 @@ class SetWriter:
             return set()
 
     def abort(self) -> None:
-        """Give up: remove every temporary shard; the existing set is untouched."""
-        self._closed = True
-        if self._writer is not None:
-            self._writer.abort()
-        for _, writer in self._done:
-            writer.abort()
+        """Give up: remove every temporary shard; the existing set is untouched. Later calls are
+        CLOSED."""
+        self._fail(NdpackError("CLOSED", "the set writer was aborted"))
 
     def __enter__(self):
         return self
@@ -777,7 +791,8 @@ def save_set(index_path, arrays, *, metadata=None, max_shard_size=DEFAULT_MAX_SH
     # np.asarray, not np.ascontiguousarray: that one makes a 0-d array 1-d
     pairs = [(name, reference._as_array(name, a, order="C"))
              for name, a in reference._pairs(arrays)]
-    declared = [(name, a.dtype, a.shape) for name, a in pairs]
+    # The dtype of data, not of a declaration: INVALID_ARGUMENT, as save says it.
+    declared = [(name, reference._ndpack_dtype(a.dtype, name), a.shape) for name, a in pairs]
     with SetWriter(index_path, declared, metadata=metadata, max_shard_size=max_shard_size,
                    **file_options) as writer:
         for name, a in pairs:

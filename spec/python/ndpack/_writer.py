@@ -53,7 +53,7 @@ def check_rows_dtype(name: str, given: np.dtype, declared: str) -> None:
     """Rows written to an array declared ``declared`` must be of that dtype, in either byte order
     (INVALID_ARGUMENT otherwise: their bits are never reinterpreted as another dtype's, nor cast).
     The one other form accepted is the raw bits of bfloat16 and the float8 types (``uint16``,
-    ``uint8``), the form in which they are read without ml_dtypes or with ``raw_bits=True``."""
+    ``uint8``), the form in which they are read with ``raw_bits=True``."""
     try:
         actual = reference._ndpack_dtype(given)
     except NdpackError:
@@ -82,6 +82,30 @@ def not_declared(name: str) -> NdpackError:
     return NdpackError("NOT_FOUND", f"array {name!r} was not declared", array=name)
 
 
+class WriterState:
+    """Whether a streaming writer is open, closed or failed, as TypeScript's ``WriterCalls``
+    (src/node/writer-calls.ts): its first failure (a refused call, an I/O error, ``abort``) ends
+    it, and every later call raises that failure; once closed, calls are CLOSED."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.closed = False  # by close(), or by the failure
+        self.failure: BaseException | None = None
+
+    def check_open(self) -> None:
+        """Raise the failure, or CLOSED once the writer is closed."""
+        if self.failure is not None:
+            raise self.failure
+        if self.closed:
+            raise NdpackError("CLOSED", f"{self.what} is closed")
+
+    def fail(self, error: BaseException) -> None:
+        """End the writer with ``error``, unless it is closed or has failed already."""
+        if not self.closed:
+            self.failure = error
+        self.closed = True
+
+
 class Writer:
     """Writes an ndpack file whose arrays are declared up front and written row by row.
 
@@ -97,11 +121,14 @@ class Writer:
     bfloat16 and the float8 types, their ml_dtypes dtype or their raw bits, ``uint16``/``uint8``):
     anything else is INVALID_ARGUMENT, never converted. A name that was not declared is NOT_FOUND;
     another than the array being written (a later one while it is incomplete, an earlier one, which
-    is complete), WRITE_SIZE, as in TypeScript's ``createWriter``. Such a refused ``write`` writes
-    nothing, and the writer takes the next call (leaving a ``with`` block on the error removes the
-    file), where TypeScript's writer is aborted by any error and repeats it to every later call
-    (``SetWriter`` is aborted too). A declared shape ``save`` would refuse is BAD_SHAPE. Options: ``metadata``, ``alignment``, ``byte_order``, ``checksum``, as for
-    ``save``; the bytes are those ``save`` writes for the same arrays.
+    is complete), WRITE_SIZE, as in TypeScript's ``createWriter``. Rows of no bytes for the array
+    being written or an earlier one are nothing to write (a zero-size array is complete as
+    declared). As TypeScript's writer, the first error of a ``write`` or ``close`` (a refusal, an
+    I/O error) aborts the writer: the temporary file is removed, and every later ``write`` and
+    ``close`` raises that same error (after ``abort()``, CLOSED), so a file is never completed
+    around a refused call. A declared shape ``save`` would refuse is BAD_SHAPE. Options:
+    ``metadata``, ``alignment``, ``byte_order``, ``checksum``, as for ``save``; the bytes are those
+    ``save`` writes for the same arrays.
 
     ``file`` is a path (written under a temporary name, fsynced and renamed into place by
     ``close``, as ``save`` does: NOT_REGULAR_FILE for a symbolic link unless ``follow_symlinks``)
@@ -116,6 +143,7 @@ class Writer:
         reference._check_option_names(unknown, WRITER_OPTIONS, "Writer")
         reference._check_file_options(alignment, byte_order, checksum, metadata)
         self._entries = declared_entries(arrays, byte_order)
+        self._index_of = {e["name"]: i for i, e in enumerate(self._entries)}
         head = reference.layout(self._entries, alignment=alignment, checksum=checksum,
                                 metadata=metadata)
         header_length = int.from_bytes(head[12:16], "little")
@@ -135,7 +163,7 @@ class Writer:
         self._rows = 0  # rows of it written
         self._written = 0  # bytes of it written
         self._crc = 0
-        self._closed = False
+        self._state = WriterState("the writer")
         try:
             self._out.write(head)
             self._finish_empty()
@@ -168,19 +196,34 @@ class Writer:
         self._rows = self._written = self._crc = 0
 
     def write(self, name: str, rows) -> None:
-        """Append ``rows`` to array ``name`` (the one being written)."""
-        if self._closed:
-            raise NdpackError("CLOSED", "the writer is closed")
-        if self._current >= len(self._entries):
-            raise NdpackError("WRITE_SIZE", f"array {name!r}: every declared array is complete",
-                              array=name)
-        e = self._entries[self._current]
-        if name != e["name"]:
-            if all(declared["name"] != name for declared in self._entries):
-                raise not_declared(name)
-            raise out_of_order(name, e["name"])
+        """Append ``rows`` to array ``name`` (the one being written). An error aborts the writer."""
+        self._state.check_open()
+        try:
+            self._write(name, rows)
+        except BaseException as ex:
+            self._fail(ex)
+            raise
+
+    def _fail(self, error: BaseException) -> None:
+        """Abort the writer with ``error`` (see ``WriterState``): remove the temporary file."""
+        self._state.fail(error)
+        if self._atomic is not None:
+            self._atomic.abort()
+
+    def _write(self, name: str, rows) -> None:
+        index = self._index_of.get(name)
+        if index is None:
+            raise not_declared(name)
+        e = self._entries[index]
         rows = reference._as_array(name, rows)
         check_rows_dtype(name, rows.dtype, e["dtype"])
+        if rows.size == 0 and index <= self._current:
+            return  # no bytes for an array being written or complete: nothing to write
+        if index < self._current:
+            raise NdpackError("WRITE_SIZE", f"array {name!r} has all its rows already",
+                              array=name)
+        if index > self._current:
+            raise out_of_order(name, self._entries[self._current]["name"])
         spec = {"data": rows, "dtype": e["dtype"], "order": "C", "byte_order": e["byteOrder"]}
         entry, stored = reference._array_bytes(name, spec, self._options)
         shape = entry["shape"]
@@ -190,11 +233,7 @@ class Writer:
         if not fits:
             raise NdpackError("WRITE_SIZE", f"array {name!r}: rows of shape {shape} do not fit "
                               f"shape {e['shape']} after {self._rows} rows", array=name)
-        try:
-            self._out.write(stored)
-        except BaseException:
-            self.abort()
-            raise
+        self._out.write(stored)
         self._crc = crc32(stored, self._crc)
         self._rows += shape[0] if shape else 1
         self._written += len(stored)
@@ -204,29 +243,34 @@ class Writer:
 
     def close(self, *, rename: bool = True) -> None:
         """Check that every array is complete (WRITE_SIZE otherwise), then make the file durable
-        and, for a path, rename it into place (``rename=False``: the caller renames; see sets)."""
-        if self._closed:
+        and, for a path, rename it into place (``rename=False``: the caller renames; see sets).
+        Again after it succeeded, nothing; after the writer was aborted, its error."""
+        if self._state.failure is not None:
+            raise self._state.failure
+        if self._state.closed:
             return
-        if self._current < len(self._entries):
-            e = self._entries[self._current]
-            self.abort()
-            raise NdpackError("WRITE_SIZE", f"array {e['name']!r}: {self._written} of "
-                              f"{e['byteLength']} bytes written", array=e["name"])
-        self._closed = True
-        if self._atomic is not None:
-            self._atomic.commit(rename=rename)
-        elif hasattr(self._out, "flush"):
-            self._out.flush()
+        try:
+            if self._current < len(self._entries):
+                e = self._entries[self._current]
+                raise NdpackError("WRITE_SIZE", f"array {e['name']!r}: {self._written} of "
+                                  f"{e['byteLength']} bytes written", array=e["name"])
+            if self._atomic is not None:
+                self._atomic.commit(rename=rename)
+            elif hasattr(self._out, "flush"):
+                self._out.flush()
+        except BaseException as ex:
+            self._fail(ex)
+            raise
+        self._state.closed = True
 
     def rename_into_place(self) -> None:
         """After ``close(rename=False)``: rename the temporary file to the path."""
         self._atomic.rename_into_place()
 
     def abort(self) -> None:
-        """Give up: remove the temporary file (a file object is left as it is)."""
-        self._closed = True
-        if self._atomic is not None:
-            self._atomic.abort()
+        """Give up: remove the temporary file (a file object is left as it is); later calls are
+        CLOSED. After ``close`` it only removes the temporary file ``close(rename=False)`` left."""
+        self._fail(NdpackError("CLOSED", "the writer was aborted"))
 
     def __enter__(self):
         return self

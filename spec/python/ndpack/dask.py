@@ -455,7 +455,9 @@ def to_ndpack(arrays, target, *, metadata=None, window: int | None = None, max_s
         if a.ndim > 1:
             a = a.rechunk({axis: -1 for axis in range(1, a.ndim)})  # whole rows per block
         prepared[name] = a
-    declared = [(name, a.dtype, a.shape) for name, a in prepared.items()]
+    # The dtype of data, not of a declaration: INVALID_ARGUMENT, as save says it.
+    declared = [(name, reference._ndpack_dtype(a.dtype, name), a.shape)
+                for name, a in prepared.items()]
     target = os.fsdecode(target)  # a bytes path too, as save takes it
     if target.endswith(".index.json"):
         set_options = {} if max_shard_size is None else {"max_shard_size": max_shard_size}

@@ -57,9 +57,12 @@ The ``copy`` option follows numpy's convention:
 
 Dtypes (FORMAT.md section 3) map to numpy dtypes: ``bool``, ``int8`` ... ``uint64``, ``float16``,
 ``float32``, ``float64``, ``complex64``, ``complex128``. ``bfloat16``, ``float8_e4m3fn`` and
-``float8_e5m2`` use ml_dtypes' dtypes when the ``ml_dtypes`` package can be imported (it is imported
-lazily, the first time one of these dtypes is met); without it, or with ``raw_bits=True``, those
-arrays are returned as their raw bits: ``uint16`` for bfloat16, ``uint8`` for the float8 types.
+``float8_e5m2`` use ml_dtypes' dtypes (the ``ml_dtypes`` package, imported lazily, the first time one
+of these arrays is read); with ``raw_bits=True`` those arrays are returned as their raw bits:
+``uint16`` for bfloat16, ``uint8`` for the float8 types. Without ml_dtypes, reading one of them
+without ``raw_bits=True`` is INVALID_ARGUMENT naming the package to install (as ``safetensors``
+refuses bfloat16 for numpy), never its bits under a dtype that depends on what is installed; the
+file's other arrays read as ever.
 ``info(name).dtype`` always gives the ndpack dtype name. A ``bool`` payload is viewed as numpy
 ``bool``; a writer stores only 0 and 1, and readers must not reject other bytes (section 3): this one
 leaves them as they are (numpy reads a non-zero byte as true), and its writer refuses them.
@@ -79,9 +82,11 @@ Writing
 
 ``save(file, arrays, **options)`` writes to a path or a writable binary file object;
 ``dumps(arrays, **options) -> bytes``. ``arrays`` is a dict (insertion order is file order), any
-mapping, or a list of ``(name, array)`` pairs. An array is anything ``np.asarray`` accepts, or a dict
-``{"data": array, "dtype": ..., "order": ..., "codec": ..., "byte_order": ...}`` to override, for
-that array:
+mapping, or a list of ``(name, array)`` pairs. An array is anything ``np.asarray`` accepts (views of
+any strides, memmaps, numpy scalars, lists, ``np.matrix``: the values ``np.save`` writes), or a
+dict ``{"data": array, "dtype": ..., "order": ..., "codec": ..., "byte_order": ...}`` to override,
+for that array. Data of a dtype ndpack has not (strings, datetime64, objects, records, longdouble)
+and masked arrays (a file holds no mask; ``np.save`` drops it) are INVALID_ARGUMENT naming the array:
 
 - ``dtype``: an ndpack dtype name; the data's bits are reinterpreted, which must have the same
   item size and word size (e.g. ``{"data": bits_uint16, "dtype": "bfloat16"}`` writes bfloat16
@@ -641,7 +646,7 @@ def _json_scalar(v: Any) -> str:
         elif isinstance(v, np.str_):
             v = str(v)
         else:
-            raise NdpackError("INVALID_ARGUMENT", f"cannot write a {type(v).__name__} in metadata")
+            raise NdpackError("INVALID_ARGUMENT", f"a {type(v).__name__} has no JSON form")
     if isinstance(v, int):
         if abs(v) <= MAX_SAFE_INTEGER:
             return str(v)
@@ -653,19 +658,29 @@ def _json_scalar(v: Any) -> str:
         return js_number(v)
     if isinstance(v, str):
         return _json_string(v)
-    raise NdpackError("INVALID_ARGUMENT", f"cannot write a {type(v).__name__} in metadata")
+    raise NdpackError("INVALID_ARGUMENT", f"a {type(v).__name__} has no JSON form")
+
+
+def _metadata_field(path) -> str:
+    """``metadata['a'][0]`` for the path ``((None, 'a'), 0)`` of ``_json_metadata``'s stack."""
+    keys = []
+    while path is not None:
+        path, key = path
+        keys.append(key)
+    return "metadata" + "".join(f"[{key!r}]" for key in reversed(keys))
 
 
 def _json_metadata(value: Any, depth: int, max_depth: int | None = None) -> str:
     """Canonical JSON of a metadata value at header depth ``depth`` (iterative: no recursion).
     A container inside itself is INVALID_ARGUMENT. A writer passes readers' default ``max_depth``
     (section 8: it writes only files readers read): a container deeper is LIMIT_EXCEEDED. Without
-    it, the ceiling of section 7 (1000) applies: INVALID_ARGUMENT."""
+    it, the ceiling of section 7 (1000) applies: INVALID_ARGUMENT. Errors name the value's place
+    (``metadata['a'][0]``), as TypeScript's name its field."""
     out: list[str] = []
     open_containers: set[int] = set()  # the containers being written, to tell a cycle from sharing
-    # stack items: ("v", value, depth) to write a value, ("s", text) to write text, ("x", id) when
-    # the container id is written
-    stack: list[tuple] = [("v", value, depth)]
+    # stack items: ("v", value, depth, path) to write a value, its path a (parent path, key) pair
+    # (None for the metadata), ("s", text) to write text, ("x", id) when the container id is written
+    stack: list[tuple] = [("v", value, depth, None)]
     while stack:
         item = stack.pop()
         if item[0] == "s":
@@ -674,32 +689,39 @@ def _json_metadata(value: Any, depth: int, max_depth: int | None = None) -> str:
         if item[0] == "x":
             open_containers.discard(item[1])
             continue
-        _, v, d = item
+        _, v, d, path = item
         if not isinstance(v, (Mapping, list, tuple)):
-            out.append(_json_scalar(v))
+            try:
+                out.append(_json_scalar(v))
+            except NdpackError as ex:
+                raise NdpackError(ex.code, f"{_metadata_field(path)}: {ex.message}") from None
             continue
         if id(v) in open_containers:
-            raise NdpackError("INVALID_ARGUMENT", "metadata holds a container inside itself")
+            raise NdpackError("INVALID_ARGUMENT", f"{_metadata_field(path)} is a container "
+                              "inside itself")
         if max_depth is not None and d > max_depth:
-            raise NdpackError("LIMIT_EXCEEDED", f"metadata nested deeper than readers accept by "
-                              f"default (max_depth {max_depth}, the header object being depth 1)")
+            raise NdpackError("LIMIT_EXCEEDED", f"{_metadata_field(path)} is nested deeper than "
+                              f"readers accept by default (max_depth {max_depth}, the header "
+                              "object being depth 1)")
         if d > _MAX_DEPTH_CEILING:
-            raise NdpackError("INVALID_ARGUMENT", "metadata nested deeper than 1000")
+            raise NdpackError("INVALID_ARGUMENT", f"{_metadata_field(path)} is nested deeper "
+                              "than 1000")
         open_containers.add(id(v))
         if isinstance(v, Mapping):
             todo: list[tuple] = [("s", "{")]
             for i, (k, x) in enumerate(v.items()):
                 if not isinstance(k, str):
-                    raise NdpackError("INVALID_ARGUMENT", f"metadata key {k!r} is not a str")
+                    raise NdpackError("INVALID_ARGUMENT", f"{_metadata_field(path)}: key {k!r} "
+                                      "is not a str")
                 todo.append(("s", ("," if i else "") + _json_string(k) + ":"))
-                todo.append(("v", x, d + 1))
+                todo.append(("v", x, d + 1, (path, k)))
             todo.append(("s", "}"))
         else:
             todo = [("s", "[")]
             for i, x in enumerate(v):
                 if i:
                     todo.append(("s", ","))
-                todo.append(("v", x, d + 1))
+                todo.append(("v", x, d + 1, (path, i)))
             todo.append(("s", "]"))
         todo.append(("x", id(v)))
         stack.extend(reversed(todo))
@@ -1085,6 +1107,10 @@ def array_of(e: ArrayInfo, stored, *, copy=None, raw_bits=False,
                          "times the item size exceeds the largest intp)")
     big = e.byte_order == "big" and size > 1
     ml = None if (ml_name is None or raw_bits) else _ml_dtype(ml_name)
+    if ml_name is not None and not raw_bits and ml is None:
+        raise NdpackError("INVALID_ARGUMENT", f"array {e.name!r} is {e.dtype}, a dtype numpy has "
+                          "with ml_dtypes only: pip install 'ndpack[ml_dtypes]' (or ml_dtypes), "
+                          f"or read its bits as uint{size * 8} with raw_bits=True", array=e.name)
     # ml_dtypes has no usable non-native dtypes: stored bits in the other order are swapped.
     swap_ml = ml is not None and size > 1 and big != (sys.byteorder == "big")
     if swap_ml and copy is False:
@@ -1311,17 +1337,20 @@ def verify(source, **limits) -> dict:
 # Writing (FORMAT.md sections 4, 5, 8)
 # --------------------------------------------------------------------------------------------------
 
-def _ndpack_dtype(dt: np.dtype) -> str:
-    """The ndpack dtype of a numpy dtype (numpy's numeric types and ml_dtypes' three)."""
+def _ndpack_dtype(dt: np.dtype, name: str | None = None) -> str:
+    """The ndpack dtype of a numpy dtype (numpy's numeric types and ml_dtypes' three); any other
+    (strings, dates, objects, records) is INVALID_ARGUMENT naming array ``name``, if given."""
     module = dt.type.__module__.split(".")[0]
     if module == "ml_dtypes" and dt.name in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
         return dt.name
     if module == "numpy" and dt.kind in "biufc":
         kind = {"b": "bool", "i": "int", "u": "uint", "f": "float", "c": "complex"}[dt.kind]
-        name = kind if kind == "bool" else f"{kind}{dt.itemsize * 8}"
-        if name in DTYPES and DTYPES[name][3] is None:
-            return name
-    raise NdpackError("INVALID_ARGUMENT", f"numpy dtype {dt} has no ndpack dtype")
+        ndpack_name = kind if kind == "bool" else f"{kind}{dt.itemsize * 8}"
+        if ndpack_name in DTYPES and DTYPES[ndpack_name][3] is None:
+            return ndpack_name
+    where = "" if name is None else f"array {name!r}: "
+    raise NdpackError("INVALID_ARGUMENT", f"{where}numpy dtype {dt} has no ndpack dtype (ndpack "
+                      "holds bool, integers, floats and complex numbers)", array=name)
 
 
 def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
@@ -1342,7 +1371,7 @@ def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
     a = _as_array(name, data)
     src_dt = a.dtype
     src_word = src_dt.itemsize // 2 if src_dt.kind == "c" else src_dt.itemsize
-    natural = _ndpack_dtype(src_dt)
+    natural = _ndpack_dtype(src_dt, name)
     if dtype is None:
         dtype = natural
     elif not isinstance(dtype, str) or dtype not in DTYPES:  # the TypeScript writer's code
@@ -1388,17 +1417,30 @@ def _array_bytes(name: str, spec, opts: dict) -> tuple[dict, bytes]:
 
 def _as_array(name: str, data, **options) -> np.ndarray:
     """``np.asarray(data, **options)``; what numpy makes no array of (a ragged list: rows of
-    different lengths) is INVALID_ARGUMENT, as the TypeScript writer's refusal of such input."""
+    different lengths, a torch tensor that requires grad) is INVALID_ARGUMENT, as the TypeScript
+    writer's refusal of such input. So is
+    a masked array: a file holds no mask, and its values under the mask are not data (``np.save``
+    drops the mask silently)."""
+    if isinstance(data, np.ma.MaskedArray):
+        raise NdpackError("INVALID_ARGUMENT", f"array {name!r} is a masked array, whose mask a "
+                          "file cannot hold: write np.ma.getdata(a) and np.ma.getmaskarray(a) as "
+                          "two arrays, or a.filled(value)", array=name)
     try:
         return np.asarray(data, **options)
-    except (ValueError, TypeError) as ex:
+    except (ValueError, TypeError, RuntimeError) as ex:  # RuntimeError: an __array__'s refusal
         raise NdpackError("INVALID_ARGUMENT", f"array {name!r} is not an n-dimensional array: "
                           f"{ex}", array=name) from None
 
 
 def _pairs(arrays):
+    """``arrays``, a mapping or ``(name, array)`` pairs, as a list of pairs. A bare array (as
+    ``np.save(path, a)`` takes) is INVALID_ARGUMENT saying so, as in TypeScript: the rows of a
+    two-column one would otherwise pass for pairs."""
     if isinstance(arrays, Mapping):
         return list(arrays.items())
+    if isinstance(arrays, (np.ndarray, np.generic)):
+        raise NdpackError("INVALID_ARGUMENT", "arrays must be named: pass {'x': array}, not a "
+                          f"bare {type(arrays).__name__}; a file holds named arrays")
     try:
         pairs = [tuple(p) for p in arrays]
     except TypeError:

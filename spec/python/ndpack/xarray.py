@@ -23,9 +23,13 @@ import threading
 from collections import OrderedDict
 
 import numpy as np
-import xarray as xr
-from xarray.backends import BackendArray, BackendEntrypoint
-from xarray.core import indexing
+
+try:
+    import xarray as xr
+    from xarray.backends import BackendArray, BackendEntrypoint
+    from xarray.core import indexing
+except ImportError as ex:  # as ndpack.dask: say which extra brings it
+    raise ImportError(f"ndpack.xarray needs xarray ({ex}): pip install 'ndpack[xarray]'") from ex
 
 from . import open as open_ndpack
 from ._io import shown_url

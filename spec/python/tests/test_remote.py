@@ -3,6 +3,9 @@ network, counted from nginx's access log."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import urllib.request
 
 import numpy as np
@@ -355,6 +358,21 @@ def test_an_unknown_protocol_or_a_missing_filesystem_package_is_INVALID_ARGUMENT
         ndpack.open(url)
     assert info.value.code == "INVALID_ARGUMENT" and url in info.value.message
     assert (package or "Protocol not known: foo") in info.value.message
+
+
+def test_an_http_url_without_aiohttp_names_the_extra_that_brings_it():
+    # fsspec installed alone (not by ndpack[remote]): its HTTP filesystem needs aiohttp. Before:
+    # fsspec's message only, which names no way to install it with ndpack.
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import sys; sys.modules["aiohttp"] = None
+        import ndpack
+        try:
+            ndpack.open("http://127.0.0.1:9/a.ndp")
+        except ndpack.NdpackError as ex:
+            print(ex.code, ex.message)
+    """)], capture_output=True, text=True, timeout=60)
+    assert result.stdout.startswith("INVALID_ARGUMENT "), result.stderr
+    assert "aiohttp" in result.stdout and "pip install 'ndpack[remote]'" in result.stdout
 
 
 def test_a_missing_file_in_a_chained_url_is_IO_ERROR(tmp_path):
