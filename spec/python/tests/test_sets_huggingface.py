@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import warnings
 
 import numpy as np
@@ -234,7 +235,9 @@ def test_ndpack_sets_are_never_named_as_hf_checkpoints_and_hf_loaders_refuse_the
     # No index of Hugging Face's names and no .safetensors file: nothing it would load.
     with pytest.raises(ValueError, match="does not contain a valid checkpoint"):
         load_torch_model(module, tmp_path, safe=False)
-    # Named explicitly, the .ndp shards are not safetensors: refused, never loaded as pickles.
+    # Named explicitly, the .ndp shards are not safetensors, nor pickles torch can load: refused.
     with pytest.raises(ValueError, match="does not describe safetensors files"):
         load_torch_model(module, tmp_path, filename_pattern="model{suffix}.ndp")
+    with pytest.raises(pickle.UnpicklingError):
+        load_torch_model(module, tmp_path, filename_pattern="model{suffix}.ndp", safe=False)
     assert not module.a.any() and not module.b.any()
