@@ -143,6 +143,27 @@ def test_hf_custom_filename_pattern(tmp_path):
         assert all(r["ok"] for r in s.verify())
 
 
+def test_hf_metadata_total_size_the_caller_gave_as_a_string_is_no_total_size(tmp_path):
+    # save_torch_state_dict writes the caller's metadata (strings, as safetensors' metadata) over
+    # its own total_size; the index is a set's (§12.2: readers do not rely on total_size), and
+    # total_size is None, as TypeScript's SetIndex.totalSize is undefined (it was the string).
+    save_torch_state_dict(two_shards(), tmp_path, max_shard_size=1500,
+                          metadata={"total_size": "2400", "format": "pt"})
+    index = tmp_path / "model.safetensors.index.json"
+    assert json.loads(index.read_text())["metadata"] == {"total_size": "2400", "format": "pt"}
+    with ndpack.open(index) as s:
+        assert s.total_size is None
+        assert s.metadata == {"format": "pt"}
+        assert {name: s.read(name).tobytes() for name in s} == {
+            name: torch_bytes(t) for name, t in two_shards().items()}
+    for text, total_size in (("1e3", 1000), ("1000.0", 1000), ("-4", None), ("true", None),
+                             ("1e20", None), ("1.5", None)):
+        index.write_text(index.read_text().replace('"2400"', text, 1))
+        with ndpack.open(index) as s:
+            assert s.total_size == total_size and type(s.total_size) is type(total_size), text
+        index.write_text(index.read_text().replace(text, '"2400"', 1))
+
+
 def _module_of(tensors: dict[str, torch.Tensor]) -> torch.nn.Module:
     """A module whose state dict has exactly these names (dots as submodules), zero-filled."""
     root = torch.nn.Module()
