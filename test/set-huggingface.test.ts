@@ -8,7 +8,7 @@
  * takes for a checkpoint, never named as one.
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { ArrayInput, NdArray } from "../src/index.js";
@@ -128,11 +128,12 @@ describe("a set of .safetensors shards written by ndpack convert, loaded by hugg
     expect(convert.code, convert.stderr).toBe(0);
   });
 
-  test("load_torch_model, strict, into a module of these tensors: every one bit for bit; each shard by load_state_dict_from_file too", async () => {
+  /** Loads the set in `folder` with huggingface_hub: what load_torch_model and load_state_dict_from_file give must be `expected`. */
+  const expectLoadedByHuggingFace = (folder: string) => {
     const wanted = Object.fromEntries(Object.entries(expected).map(([name, { dtype, shape }]) => [name, { dtype, shape }]));
-    const loaded = JSON.parse(runPython(SCRIPT, ["load", out], JSON.stringify(wanted))) as { loaded: Record<string, Tensor>; shards: Record<string, Record<string, Tensor>>; total_size: number };
+    const loaded = JSON.parse(runPython(SCRIPT, ["load", folder], JSON.stringify(wanted))) as { loaded: Record<string, Tensor>; shards: Record<string, Record<string, Tensor>>; total_size: number };
     expect(loaded.loaded).toEqual(expected);
-    const index = JSON.parse(readFileSync(indexPath, "utf8"));
+    const index = JSON.parse(readFileSync(join(folder, "model.safetensors.index.json"), "utf8"));
     expect(Object.keys(loaded.shards).length).toBeGreaterThanOrEqual(3);
     for (const [shard, held] of Object.entries(loaded.shards)) {
       expect(Object.keys(held).sort(), shard).toEqual(Object.keys(index.weight_map).filter((name) => index.weight_map[name] === shard).sort());
@@ -141,6 +142,27 @@ describe("a set of .safetensors shards written by ndpack convert, loaded by hugg
     // total_size as Hugging Face counts it; the user's metadata beside it, which its loaders ignore.
     expect(index.metadata).toEqual({ total_size: loaded.total_size, step: 1200, note: "from ndpack" });
     expect(loaded.total_size).toBe(totalSize);
+    return index as { weight_map: Record<string, string> };
+  };
+
+  test("load_torch_model, strict, into a module of these tensors: every one bit for bit; each shard by load_state_dict_from_file too", () => {
+    expectLoadedByHuggingFace(out);
+  });
+
+  test("written over a checkpoint of Hugging Face's: its shards are removed (the index named them), and the set loads", async () => {
+    const folder = join(dir.path, "replaced");
+    runPython(SCRIPT, ["write", folder]);
+    const convert = await runCli(["convert", source, join(folder, "model.safetensors.index.json"), "--max-shard-size", "1KB"]);
+    expect(convert.code, convert.stderr).toBe(0);
+    const index = expectLoadedByHuggingFace(folder);
+    const ours = [...new Set(Object.values(index.weight_map))];
+    expect(readdirSync(folder).sort()).toEqual([...ours, "model.safetensors.index.json"].sort());
+    // In turn, save_torch_state_dict removes only the files named as it names shards: ndpack's
+    // tagged ones stay, named by no index (FORMAT.md §12.4), and the set is Hugging Face's.
+    const tensors = JSON.parse(runPython(SCRIPT, ["write", folder])).tensors as Record<string, Tensor>;
+    expect(readdirSync(folder).filter((name) => ours.includes(name)).sort()).toEqual(ours.sort());
+    await using set = (await open(join(folder, "model.safetensors.index.json"))) as SetReader;
+    for (const name of set.names) expect(sha256(dataBytes(await set.read(name))), name).toBe(tensors[name]!.sha256);
   });
 
   test("ndpack reads the set it wrote as the source holds it", async () => {
