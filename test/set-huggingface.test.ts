@@ -87,6 +87,18 @@ describe("a checkpoint written by huggingface_hub's save_torch_state_dict, read 
   });
 });
 
+describe("the checkpoints save_torch_state_dict writes that ndpack refuses, for the reasons FORMAT.md §12 gives", () => {
+  test("a filename_pattern with a folder or in capitals, an empty tensor name, pickles: SET_INVALID from open and the CLI, before any shard", async () => {
+    const written = JSON.parse(runPython(SCRIPT, ["refused", join(dir.path, "refused-by-ndpack")])) as Record<string, string>;
+    expect(Object.keys(written)).toHaveLength(4);
+    for (const [name, indexPath] of Object.entries(written)) {
+      await expect(open(indexPath), name).rejects.toMatchObject({ code: "SET_INVALID" });
+      const inspect = await runCli(["inspect", indexPath]);
+      expect([inspect.code, errorLineOf(inspect)], name).toEqual([2, expect.stringMatching(/\(SET_INVALID\)$/)]);
+    }
+  });
+});
+
 describe("a set of .safetensors shards written by ndpack convert, loaded by huggingface_hub", () => {
   // Stored big-endian, one array in Fortran order: the shards are little-endian, C order.
   const F_ROWS = 5;

@@ -12,6 +12,8 @@ order, little-endian (this machine's order).
                                  prints {"loaded": {name: {...}}, "shards": {shard: {name: {...}}},
                                  "total_size": split_torch_state_dict_into_shards' count}
     hf-hub-sets.py refuses DIR   load_torch_model of DIR, which must fail; prints the error
+    hf-hub-sets.py refused DIR   the checkpoints save_torch_state_dict writes that FORMAT.md §12
+                                 refuses, one folder of DIR each; prints {case: index path}
 """
 import hashlib
 import json
@@ -97,11 +99,36 @@ def refuses(folder):
     raise SystemExit(f"load_torch_model loaded {folder}")
 
 
+def refused(folder):
+    """A filename_pattern with a folder, one in capitals, an empty tensor name, pickles."""
+    def two():
+        return {"a": torch.arange(300, dtype=torch.float32), "b": torch.ones(300)}
+
+    cases = {
+        "a pattern with a folder": ({"filename_pattern": "sub/model{suffix}.safetensors"}, two(),
+                                    "sub/model.safetensors.index.json"),
+        "an upper-case extension": ({"filename_pattern": "model{suffix}.SAFETENSORS"}, two(),
+                                    "model.SAFETENSORS.index.json"),
+        "an empty tensor name": ({}, {"": torch.ones(300), "b": torch.ones(300)},
+                                 "model.safetensors.index.json"),
+        "pytorch pickles": ({"safe_serialization": False}, two(), "pytorch_model.bin.index.json"),
+    }
+    written = {}
+    for case, (options, tensors, index) in cases.items():
+        target = os.path.join(folder, case.replace(" ", "-"))
+        os.makedirs(os.path.join(target, "sub"))
+        save_torch_state_dict(tensors, target, max_shard_size=1500, **options)
+        written[case] = os.path.join(target, index)
+    return written
+
+
 if __name__ == "__main__":
     command, folder = sys.argv[1], sys.argv[2]
     if command == "write":
         print(json.dumps(write(folder)))
     elif command == "load":
         print(json.dumps(load(folder, json.load(sys.stdin))))
+    elif command == "refused":
+        print(json.dumps(refused(folder)))
     else:
         print(json.dumps(refuses(folder)))
