@@ -224,6 +224,22 @@ def test_indexes_hf_writes_that_ndpack_refuses_are_SET_INVALID_as_FORMAT_md_12_s
     expect("SET_INVALID", lambda: ndpack.open(tmp_path / index))
 
 
+@pytest.mark.parametrize("dtype", ["float8_e8m0fnu", "float8_e4m3fnuz", "float8_e5m2fnuz",
+                                   "float4_e2m1fn_x2"])
+def test_hf_shard_with_a_dtype_ndpack_lacks_is_UNKNOWN_DTYPE_for_every_array_of_it(tmp_path, dtype):
+    # FORMAT.md §12.3 step 4: a shard is checked whole, its dtypes those of Appendix C; the other
+    # shards are read.
+    odd = torch.zeros(4, dtype=torch.uint8).view(getattr(torch, dtype))
+    save_torch_state_dict({"first": torch.ones(400), "odd": odd, "beside": torch.ones(4)}, tmp_path,
+                          max_shard_size=1000)
+    with ndpack.open(tmp_path / "model.safetensors.index.json") as s:
+        assert s.shard_of("odd") == s.shard_of("beside") != s.shard_of("first")
+        assert s.read("first").tobytes() == torch_bytes(torch.ones(400))
+        expect("UNKNOWN_DTYPE", lambda: s.read("odd"))
+        expect("UNKNOWN_DTYPE", lambda: s.read("beside"))
+        assert [r["ok"] for r in s.verify()] == [True, False]
+
+
 def test_ndpack_packs_shards_as_hf_splits_them_when_no_tensor_exceeds_the_maximum(tmp_path):
     # FORMAT.md §12.4 counts max_shard_size in decoded bytes, as split_torch_state_dict_into_shards:
     # the same tensors make the same shards and the same total_size (one larger than the maximum
