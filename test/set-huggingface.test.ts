@@ -2,10 +2,11 @@
  * Sharded sets against the library that defines their layout, huggingface_hub (its serialization
  * API, run by test/helpers/hf-hub-sets.py): a checkpoint written by `save_torch_state_dict` (every
  * dtype torch and ndpack share, 0-d, empty, non-contiguous and tied tensors, several shards) read by
- * `open`, `openSet` and the CLI bit for bit as torch held it; a set of .safetensors shards written
- * by `ndpack convert` loaded by `load_torch_model` (strict) and `load_state_dict_from_file` bit for
- * bit, with the `total_size` Hugging Face counts; sets of .ndp shards, which no Hugging Face loader
- * takes for a checkpoint, never named as one.
+ * `open`, `openSet` and the CLI bit for bit as torch held it; the checkpoints it writes that
+ * FORMAT.md §12 refuses, SET_INVALID; a set of .safetensors shards written by `ndpack convert`
+ * loaded by `load_torch_model` (strict) and `load_state_dict_from_file` bit for bit, with the
+ * `total_size` Hugging Face counts; sets of .ndp shards, which no Hugging Face loader takes for a
+ * checkpoint, never named as one.
  */
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
@@ -207,8 +208,8 @@ describe("sets of .ndp shards are not Hugging Face checkpoints", () => {
     await save(source, arrays);
     const target = join(dir.path, "refused", "model.safetensors.index.json");
     const result = await runCli(["convert", source, target, "--to", "ndpack", "--max-shard-size", "1500"]);
-    expect(result.code).not.toBe(0);
-    expect(errorLineOf(result)).toMatch(/<stem>\.ndp\.index\.json/);
+    expect(result.code).toBe(2);
+    expect(errorLineOf(result)).toMatch(/written as <stem>\.ndp\.index\.json, not model\.safetensors\.index\.json \(INVALID_ARGUMENT\)$/);
     expect(() => readFileSync(target)).toThrow();
   });
 });
