@@ -49,6 +49,8 @@ def state_dict():
         "model.step": torch.tensor(1200),
         "model.temperature": torch.tensor(0.75, dtype=torch.float16),
         "model.empty": torch.zeros(0, 48),
+        # json.dump escapes it as \u00e9 and a surrogate pair, \ud83d\ude00.
+        "model.d\u00e9cor_\U0001F600.bias": torch.randn(8, generator=g),
     }
 
 
