@@ -67,6 +67,11 @@ def state_dict() -> dict[str, torch.Tensor]:
     }
 
 
+def two_shards() -> dict[str, torch.Tensor]:
+    """Two tensors of 1200 bytes: two shards at max_shard_size=1500."""
+    return {"a": torch.arange(300, dtype=torch.float32), "b": torch.ones(300)}
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A checkpoint written by save_torch_state_dict, as transformers' save_pretrained has it
@@ -178,10 +183,6 @@ def _module_of(tensors: dict[str, torch.Tensor]) -> torch.nn.Module:
             module = getattr(module, part)
         module.register_buffer(leaf, torch.zeros_like(tensor))
     return root
-
-
-def two_shards() -> dict[str, torch.Tensor]:
-    return {"a": torch.arange(300, dtype=torch.float32), "b": torch.ones(300)}
 
 
 def _in_a_folder(folder):
