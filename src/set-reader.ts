@@ -349,11 +349,12 @@ class ShardedReader implements SetReader {
   }
 
   read(name: string, options: ReadOptions = {}): Promise<NdArray> {
-    return this.#track(() => this.#withShard(this.#shardOf(name), options, (reader) => reader.read(name, options)));
+    // async: a name not in the set rejects (NOT_FOUND), as a file reader's read does, rather than throwing.
+    return this.#track(async () => this.#withShard(this.#shardOf(name), options, (reader) => reader.read(name, options)));
   }
 
   readRows(name: string, start: number, end: number, options: ReadOptions = {}): Promise<NdArray> {
-    return this.#track(() => this.#withShard(this.#shardOf(name), options, (reader) => reader.readRows(name, start, end, options)));
+    return this.#track(async () => this.#withShard(this.#shardOf(name), options, (reader) => reader.readRows(name, start, end, options)));
   }
 
   readMany(names: readonly string[], options: ReadManyArraysOptions = {}): Promise<Map<string, NdArray>> {

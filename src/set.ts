@@ -398,7 +398,7 @@ export interface WrittenShard {
   readonly size: number;
   /** CRC-32 of its bytes [0, header end). */
   readonly headerCrc32: number;
-  /** Its arrays, in file order. */
+  /** Its arrays, in the order they were given (an .ndp shard's file order; a .safetensors writer lays them out by item size). */
   readonly arrays: readonly string[];
   /** Their decoded sizes (nbytes), in the same order. */
   readonly nbytes: readonly number[];
@@ -406,7 +406,7 @@ export interface WrittenShard {
 
 /**
  * The text of a set's index (§12, "Writing the index"): `metadata` (`total_size` first, then the
- * user's keys), `weight_map` in shard order then file order, and `ndpack` listing every shard.
+ * user's keys), `weight_map` in shard order then each shard's arrays' order, and `ndpack` listing every shard.
  * One entry per line, each value written as `stringifyJson` writes it; ends with a newline.
  * INVALID_ARGUMENT for user metadata that is not a plain object (as `encode`'s), with a `total_size`
  * key, or that JSON cannot hold exactly.

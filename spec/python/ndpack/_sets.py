@@ -347,10 +347,20 @@ class _ShardFile:
         self._files.close(self)
 
 
+def _total_size(value) -> int | None:
+    """``metadata.total_size`` when it is a non-negative integer of at most 2^53-1 (``1e3`` and
+    ``1000.0`` are), else None, as TypeScript's ``SetIndex.totalSize``: Hugging Face's
+    ``save_torch_state_dict`` writes the caller's metadata over its own, a string ``"2400"`` too."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if type(value) is int and 0 <= value <= reference.MAX_SAFE_INTEGER else None
+
+
 class SetReader(Mapping):
     """A sharded set opened by ``ndpack.open(index)``: the reader interface over every shard.
 
-    ``metadata`` is the index's user metadata (without ``total_size``, which is ``total_size``);
+    ``metadata`` is the index's user metadata (without ``total_size``); ``total_size`` is its
+    ``total_size`` when that is a non-negative integer (the arrays' decoded bytes), else None;
     ``shards`` lists the shard file names; ``shard_of(name)`` names the shard holding an array.
 
     Of a set in a folder, at most ``MAX_OPEN_SHARD_FILES`` shard files are open at once: the least
@@ -373,7 +383,7 @@ class SetReader(Mapping):
             **{k: checked[k] for k in ("max_depth", "max_header_nodes", "max_arrays",
                                        "max_name_bytes")})
         self.metadata = {k: v for k, v in metadata.items() if k != "total_size"}
-        self.total_size = metadata.get("total_size")
+        self.total_size = _total_size(metadata.get("total_size"))
         # Each shard's arrays, in weight_map's order: a shard's names are checked against its own
         # (a walk of the whole weight_map per shard made opening every shard quadratic).
         self._arrays_of: dict[str, list[str]] = {}
