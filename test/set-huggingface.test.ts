@@ -6,14 +6,16 @@
  * FORMAT.md §12 refuses, SET_INVALID; a set of .safetensors shards written by `ndpack convert`
  * loaded by `load_torch_model` (strict) and `load_state_dict_from_file` bit for bit, with the
  * `total_size` Hugging Face counts; sets of .ndp shards, which no Hugging Face loader takes for a
- * checkpoint, never named as one.
+ * checkpoint, never named as one; and one file of `toSafetensors`, which its loader reads only
+ * without metadata or with `"format": "pt"`.
  */
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { ArrayInput, NdArray } from "../src/index.js";
 import { bytesSource, createSetWriter, open, openSet, save, saveSet, type SetReader } from "../src/node/index.js";
+import { toSafetensors } from "../src/interop/index.js";
 import { errorLineOf, requireBuiltCli, runCli } from "./helpers/cli-run.js";
 import { tempDir } from "./helpers/node-files.js";
 import { runPython } from "./helpers/python-env.js";
@@ -211,5 +213,24 @@ describe("sets of .ndp shards are not Hugging Face checkpoints", () => {
     expect(result.code).toBe(2);
     expect(errorLineOf(result)).toMatch(/written as <stem>\.ndp\.index\.json, not model\.safetensors\.index\.json \(INVALID_ARGUMENT\)$/);
     expect(() => readFileSync(target)).toThrow();
+  });
+});
+
+describe("one .safetensors file of toSafetensors, loaded by huggingface_hub's load_state_dict_from_file", () => {
+  test('read without metadata or with "format": "pt"; refused with other metadata alone, as the README says', () => {
+    const weight = { data: Float32Array.from({ length: 12 }, (_, i) => i / 3), shape: [3, 4] };
+    const cases = [
+      ["no metadata", undefined],
+      ["format pt", { format: "pt", step: 3 }],
+      ["other metadata", { step: 3 }],
+    ] as const;
+    const outcomes = cases.map(([label, metadata]) => {
+      const file = join(dir.path, `${label.replace(" ", "-")}.safetensors`);
+      writeFileSync(file, toSafetensors({ weight }, metadata === undefined ? {} : { metadata }));
+      return JSON.parse(runPython(SCRIPT, ["file", file])) as { loaded?: Record<string, Tensor>; error?: string };
+    });
+    const expected = { weight: { dtype: "float32", shape: [3, 4], sha256: sha256(new Uint8Array(weight.data.buffer)) } };
+    expect(outcomes.map((o) => o.loaded)).toEqual([expected, expected, undefined]);
+    expect(outcomes[2]!.error).toMatch(/does not contain the valid metadata/);
   });
 });

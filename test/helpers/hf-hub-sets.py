@@ -14,6 +14,8 @@ order, little-endian (this machine's order).
     hf-hub-sets.py refuses DIR   load_torch_model of DIR, which must fail; prints the error
     hf-hub-sets.py refused DIR   the checkpoints save_torch_state_dict writes that FORMAT.md §12
                                  refuses, one folder of DIR each; prints {case: index path}
+    hf-hub-sets.py file PATH     load_state_dict_from_file of one .safetensors file; prints
+                                 {"loaded": {name: {...}}}, or {"error": ...} when it refuses it
 """
 import hashlib
 import json
@@ -101,6 +103,13 @@ def refuses(folder):
     raise SystemExit(f"load_torch_model loaded {folder}")
 
 
+def load_file(path):
+    try:
+        return {"loaded": {name: describe(t) for name, t in load_state_dict_from_file(path).items()}}
+    except OSError as error:
+        return {"error": str(error)}
+
+
 def refused(folder):
     """A filename_pattern with a folder, one in capitals, an empty tensor name, pickles."""
     def two():
@@ -132,5 +141,7 @@ if __name__ == "__main__":
         print(json.dumps(load(folder, json.load(sys.stdin))))
     elif command == "refused":
         print(json.dumps(refused(folder)))
+    elif command == "file":
+        print(json.dumps(load_file(folder)))
     else:
         print(json.dumps(refuses(folder)))
