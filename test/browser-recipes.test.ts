@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bytesSent, startNginx, type LogEntry, type Nginx } from "./helpers/nginx.js";
 import { REPO } from "./helpers/python-env.js";
 import { decode, encode } from "../src/index.js";
-import { toNpz, toSafetensors } from "../src/interop/index.js";
+import { fromSafetensors, toNpz, toSafetensors } from "../src/interop/index.js";
 import { decodeStream } from "../src/streams.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -172,7 +172,8 @@ const TYPES: Record<string, string> = { html: "text/html", js: "text/javascript"
 
 /**
  * The page's origin: the page and its worker (under /isolated/ with the COOP and COEP headers the
- * README names, which make the page cross-origin isolated), and POST /arrays decoding the body with the Node library as the
+ * README names, which make the page cross-origin isolated; under /isolated-page/ with them on the
+ * page and its module, not on the worker's script), and POST /arrays decoding the body with the Node library as the
  * README's server does.
  */
 async function servePage(dir: string): Promise<{ server: Server; origin: string }> {
@@ -187,8 +188,9 @@ async function servePage(dir: string): Promise<{ server: Server; origin: string 
         return void response.writeHead(400).end(String((error as { code?: string }).code));
       }
     }
-    const isolated = path.startsWith("/isolated/");
-    const file = join(dir, path.replace(/^\/isolated\//, "/").replace(/\/$/, "/index.html"));
+    const served = /^\/(isolated|isolated-page)\//.exec(path)?.[1];
+    const file = join(dir, path.replace(/^\/(isolated|isolated-page)\//, "/").replace(/\/$/, "/index.html"));
+    const isolated = served === "isolated" || (served === "isolated-page" && !file.endsWith("worker.js"));
     if (!existsSync(file)) return void response.writeHead(404).end();
     const headers: Record<string, string> = { "content-type": TYPES[file.split(".").pop()!] ?? "application/octet-stream" };
     if (isolated) for (const name of ["Cross-Origin-Opener-Policy", "Cross-Origin-Embedder-Policy"]) if (readmeHeader(name) !== "") headers[name] = readmeHeader(name);
@@ -243,6 +245,7 @@ async function start(): Promise<void> {
   writeFileSync(join(files, "model.npz"), toNpz(layers));
   writeFileSync(join(files, "big.ndp"), encode({ big: new Float32Array(4 << 20) }));
   cpSync(join(REPO, "fixtures/sets/valid/ndpack-two-shards"), join(files, "set"), { recursive: true });
+  cpSync(join(REPO, "fixtures/sets/valid/hf-safetensors"), join(files, "hf"), { recursive: true });
   // The /cors/ location sends the headers the README asks a cross-origin server for, no more (with
   // Authorization, which it asks for "when you send one", as the .ndp recipe does).
   nginx = await startNginx(files, { cors: { allowHeaders: `${readmeHeader("Access-Control-Allow-Headers")}, Authorization`, exposeHeaders: readmeHeader("Access-Control-Expose-Headers") } });
@@ -290,9 +293,12 @@ describe("the README's browser recipes, in Chromium, from the built package", ()
     // The tensor is the file's last bytes, partly among the first 64 KiB kept: the wire carries each byte once.
     expect(gets(model.entries).map((entry) => entry.range)).toEqual(["bytes=0-65535", `bytes=65536-${readFileSync(join(nginx.root, "model.safetensors")).length - 1}`]);
     expect(bytesSent(gets(model.entries))).toBe(readFileSync(join(nginx.root, "model.safetensors")).length);
+    // The same recipe reads a .npz (its directory at its end: more requests for the header).
+    const npz = await recipe("remoteSafetensors", remote("cors", "model.npz"), "h.0.attn.weight");
+    expect(npz).toMatchObject({ ok: { tensor: { dtype: "float32", shape: [768, 96], values: [0.25, 0.25, 0.25, 0.25] }, names: 2 } });
   }, 60_000);
 
-  test("a cross-origin server without those headers fails with a typed error naming what it lacks: HTTP_ERROR on Content-Range unexposed, IO_ERROR naming the headers to allow on If-Match refused", async () => {
+  test("a cross-origin server without those headers fails with a typed error naming what it lacks: HTTP_ERROR on Content-Range unexposed, IO_ERROR naming the headers to allow on If-Match refused or on no CORS at all", async () => {
     await started;
     for (const location of ["cors-bare", "cors-unexposed"]) {
       const { result } = await nginx.requests(() => recipe("remoteNdpack", remote(location, "frames.ndp")));
@@ -301,10 +307,12 @@ describe("the README's browser recipes, in Chromium, from the built package", ()
     const { result, entries } = await nginx.requests(() => recipe("remoteNdpack", remote("cors-range-only", "frames.ndp")));
     expect(result).toEqual({ error: { code: "IO_ERROR", message: expect.stringContaining("Failed to fetch") } });
     const { message } = (result as { error: { message: string } }).error;
-    expect(message).toContain("Failed to fetch; or a cross-origin server not allowing if-match,range with Access-Control-Allow-Headers");
+    expect(message).toContain("Failed to fetch; or a cross-origin server not allowing this origin (Access-Control-Allow-Origin) or if-match,range (Access-Control-Allow-Headers)");
     // The first request went through; each later one stopped at its preflight (retried as a network failure is).
     expect(gets(entries).length).toBe(1);
     expect(entries.filter((entry) => entry.method === "OPTIONS").length).toBe(4);
+    // A server with no CORS headers at all refuses the page at the first request.
+    expect(await recipe("remoteNdpack", remote("files", "frames.ndp"))).toEqual({ error: { code: "IO_ERROR", message: expect.stringContaining("Failed to fetch; or a cross-origin server not allowing this origin (Access-Control-Allow-Origin) or range (Access-Control-Allow-Headers)") } });
   }, 60_000);
 
   test("decodeStream of a fetch body: a .ndp without formats, a .safetensors and a .npz with FORMATS; a .safetensors without them is BAD_MAGIC", async () => {
@@ -320,13 +328,19 @@ describe("the README's browser recipes, in Chromium, from the built package", ()
     expect(await recipe("stream", remote("cors", "model.safetensors"), false)).toEqual({ error: { code: "BAD_MAGIC", message: expect.stringContaining("looks like a .safetensors file") } });
   }, 60_000);
 
-  test("openSetUrl of a set on nginx reads the index, then the shards it needs, and verifies them", async () => {
+  test("openSetUrl of a set of .ndp shards and of a Hugging Face set of .safetensors shards on nginx reads the index, then the shards it needs, and verifies them", async () => {
     await started;
     const { result, entries } = await nginx.requests(() => recipe("set", remote("cors", "set/model.ndp.index.json"), "layers.0.bias"));
     const shard = readdirSync(join(nginx.root, "set")).map((name) => join(nginx.root, "set", name)).find((path) => path.endsWith(".ndp") && decode(readFileSync(path)).has("layers.0.bias"))!;
     const bias = decode(readFileSync(shard)).get("layers.0.bias");
     expect(result).toEqual({ ok: { names: ["embed.weight", "layers.0.weight", "layers.0.bias"], array: { dtype: bias.dtype, shape: bias.shape, values: Array.from(bias.data.subarray(0, 4) as Float32Array) }, ok: true } });
     expect(gets(entries).map((entry) => entry.uri).sort()).toEqual(["/cors/set/model.ndp.index.json", ...readdirSync(join(nginx.root, "set")).filter((name) => name.endsWith(".ndp")).map((name) => `/cors/set/${name}`)].sort());
+
+    // A Hugging Face set of .safetensors shards: `verify` reads every shard, `read` only its own.
+    const index = JSON.parse(readFileSync(join(nginx.root, "hf/model.safetensors.index.json"), "utf8")) as { weight_map: Record<string, string> };
+    const norm = fromSafetensors(readFileSync(join(nginx.root, "hf", index.weight_map["model.norm.weight"]!))).arrays.get("model.norm.weight")!;
+    const hf = await recipe("set", remote("cors", "hf/model.safetensors.index.json"), "model.norm.weight");
+    expect(hf).toEqual({ ok: { names: expect.arrayContaining(Object.keys(index.weight_map)), array: { dtype: norm.dtype, shape: norm.shape, values: Array.from(norm.data.subarray(0, 4) as Float32Array, Number) }, ok: true } });
   }, 60_000);
 
   test("POST of encode(arrays) to a node:http server that decodes with the Node library; a streamed body fails over HTTP/1.1, as the README says", async () => {
@@ -352,6 +366,14 @@ describe("the README's browser recipes, in Chromium, from the built package", ()
       expect(remoteRead).toMatchObject({ ok: { timestamp: 1, label: 9 } });
     } finally {
       await isolated.close();
+    }
+    // The worker's script needs the headers too: without them an isolated page cannot load it.
+    const scriptNotIsolated = await openRecipes(`${site.origin}/isolated-page/`);
+    try {
+      const shared = await scriptNotIsolated.evaluate(() => (window as unknown as { recipes: Record<string, () => Promise<unknown>> }).recipes.sharedWorker!());
+      expect(shared).toEqual({ error: { name: "Error", message: expect.any(String) } });
+    } finally {
+      await scriptNotIsolated.close();
     }
   }, 60_000);
 

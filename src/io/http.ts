@@ -403,7 +403,7 @@ async function exchange<T>(settings: Settings, signal: AbortSignal | undefined, 
       if (answered) throw httpFailure("TRUNCATED", url, `the connection broke while the body was read (${describeCause(error)})`, { cause: error });
       // A page's fetch fails alike ("Failed to fetch") for no connection and for a CORS refusal, which only the console tells apart.
       // (Headers' keys() is typed by the DOM.Iterable library, which the project's does not include.)
-      const cors = "location" in globalThis ? `; or a cross-origin server not allowing ${[...(headers as unknown as Map<string, string>).keys()]} with Access-Control-Allow-Headers` : "";
+      const cors = "location" in globalThis ? `; or a cross-origin server not allowing this origin (Access-Control-Allow-Origin) or ${[...(headers as unknown as Map<string, string>).keys()]} (Access-Control-Allow-Headers)` : "";
       throw httpFailure("IO_ERROR", url, `the request failed (${describeCause(error)}${cors})`, { cause: error });
     }
   } finally {
