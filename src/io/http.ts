@@ -26,8 +26,10 @@
  * for longer than `timeout` is not retried.
  * Errors name the URL without its query: a presigned URL's signature stays out of logs.
  *
- * Cross-origin servers must allow the `Range` request header and expose `Content-Range` and
- * `ETag` (CORS `Access-Control-Expose-Headers`), or the browser hides the size and the validator.
+ * Cross-origin servers must allow the request headers sent (`Range`, and `If-Match` or
+ * `If-Unmodified-Since` on every read after the first, which makes browsers preflight it) and expose
+ * `Content-Range` and `ETag` (CORS `Access-Control-Expose-Headers`), or the browser refuses the
+ * request or hides the size and the validator.
  *
  * @module
  */
@@ -174,14 +176,13 @@ class RangeSource implements HttpSource {
 
   /** {@link read}, with the CRC-32 of the first `crcLength` bytes computed chunk by chunk as the body arrives. */
   async readWithCrc32(offset: number, length: number, crcLength: number, options: ReadRequestOptions = {}): Promise<CheckedBytes> {
-    if (!Number.isSafeInteger(crcLength) || crcLength < 0) throw invalid("crcLength", "an integer of at least 0", crcLength);
     return this.#read(offset, length, crcLength, options);
   }
 
   async #read(offset: number, length: number, crcLength: number, options: ReadRequestOptions): Promise<CheckedBytes> {
     if (this.#closed) throw httpFailure("CLOSED", this.url, "the source is closed");
     signalOption(options.signal);
-    for (const [field, value] of [["offset", offset], ["length", length]] as const) {
+    for (const [field, value] of [["offset", offset], ["length", length], ["crcLength", crcLength]] as const) {
       if (!Number.isSafeInteger(value) || value < 0) throw invalid(field, "an integer of at least 0", value);
     }
     const end = Math.min(offset + length, this.size);
@@ -329,7 +330,7 @@ async function readBody(response: Response, length: number, url: string, landed?
 
 /** A 200 answer to a range request: the server ignores `Range`. */
 function rangeIgnored(url: string): NdpackError {
-  return httpFailure("RANGE_NOT_SUPPORTED", url, "the server ignores Range requests (it answered 200 with the whole file); pass allowFullDownload: true to download the file into memory instead", { status: 200, limit: "allowFullDownload" });
+  return httpFailure("RANGE_NOT_SUPPORTED", url, "the server ignores Range requests (it answered 200 with the whole file); allowFullDownload: true downloads it into memory instead", { status: 200, limit: "allowFullDownload" });
 }
 
 /**
@@ -400,7 +401,10 @@ async function exchange<T>(settings: Settings, signal: AbortSignal | undefined, 
     if (aborted() === undefined) {
       if (timedOut) throw httpFailure("TIMEOUT", url, `no complete answer within ${settings.timeout} ms`, { limit: "timeout", cause: error });
       if (answered) throw httpFailure("TRUNCATED", url, `the connection broke while the body was read (${describeCause(error)})`, { cause: error });
-      throw httpFailure("IO_ERROR", url, `the request failed (${describeCause(error)})`, { cause: error });
+      // A page's fetch fails alike ("Failed to fetch") for no connection and for a CORS refusal, which only the console tells apart.
+      // (Headers' keys() is typed by the DOM.Iterable library, which the project's does not include.)
+      const cors = "location" in globalThis ? `; or a cross-origin server not allowing this origin (Access-Control-Allow-Origin) or ${[...(headers as unknown as Map<string, string>).keys()]} (Access-Control-Allow-Headers)` : "";
+      throw httpFailure("IO_ERROR", url, `the request failed (${describeCause(error)}${cors})`, { cause: error });
     }
   } finally {
     clearTimeout(timer);
@@ -551,7 +555,7 @@ export function parseUrl(url: string | URL): URL {
   if (parsed.username || parsed.password) {
     // fetch refuses such a URL (each retry would fail again), and errors would repeat the password.
     parsed.username = parsed.password = "";
-    throw new NdpackError("INVALID_ARGUMENT", `${withoutQuery(parsed.href)}: a URL with a user name or password (user:password@), which fetch refuses; send credentials in an Authorization header (the headers option)`, { field: "url" });
+    throw new NdpackError("INVALID_ARGUMENT", `${withoutQuery(parsed.href)}: a URL with a user name or password (user:password@), which fetch refuses; send credentials in an Authorization header`, { field: "url" });
   }
   return parsed;
 }
@@ -568,7 +572,7 @@ function headersOption(headers: HttpSourceOptions["headers"]): HttpHeaders | und
     requestHeaders(headers);
     return headers;
   } catch (error) {
-    throw new NdpackError("INVALID_ARGUMENT", `headers must be a Headers object, a record or a list of [name, value] pairs of valid names and values: ${(error as Error).message}`, { field: "headers", cause: error });
+    throw new NdpackError("INVALID_ARGUMENT", `headers must be a Headers object, a record or [name, value] pairs that fetch takes: ${(error as Error).message}`, { field: "headers", cause: error });
   }
 }
 

@@ -10,7 +10,15 @@
  * - `/norange/NAME`: the file, ignoring Range (`max_ranges 0`: 200 with the whole body);
  * - `/noetag/NAME`: the file without an ETag (Last-Modified only);
  * - `/redirect/NAME`: a 302 to `/files/NAME`, as a CDN redirects to an object store;
- * - `/status/404`, `/status/403`, `/status/503`: that status, always.
+ * - `/status/404`, `/status/403`, `/status/503`: that status, always;
+ * - `/cors/NAME`: the file for pages of any origin, as a CDN configured for them serves it: the
+ *   request headers a reader sends allowed (`Range`, `If-Match`, `If-Unmodified-Since`,
+ *   `Authorization`; preflights answered) and `Content-Range`, `ETag` exposed, or the headers
+ *   {@link startNginx}'s `cors` option names;
+ * - `/cors-bare/NAME`: `Access-Control-Allow-Origin: *` alone (no request header allowed, none exposed);
+ * - `/cors-range-only/NAME`: `Range` allowed (not the conditional headers), `Content-Range` and `ETag` exposed;
+ * - `/cors-unexposed/NAME`: every request header allowed, no response header exposed;
+ * - `/cors-slow/NAME`: as `/cors/`, sent at 1 MiB/s (a read still in flight when a test cancels it).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -22,6 +30,8 @@ export const NGINX = process.env.NGINX ?? "/usr/sbin/nginx";
 
 /** One request, as nginx logged it. */
 export interface LogEntry {
+  /** GET, or OPTIONS for a browser's CORS preflight. */
+  readonly method: string;
   readonly status: number;
   /** Bytes of the body sent (`$body_bytes_sent`). */
   readonly bytes: number;
@@ -69,7 +79,29 @@ function freePort(): Promise<number> {
   });
 }
 
-function config(dir: string, root: string, port: number): string {
+/** The request headers a reader sends besides the CORS-safelisted ones (`Authorization` for a token). */
+const READER_REQUEST_HEADERS = "Range, If-Match, If-Unmodified-Since, Authorization";
+
+/** A location serving `root` to pages of any origin, allowing `allowHeaders` and exposing `exposeHeaders` ("" for none). */
+function corsLocation(prefix: string, root: string, allowHeaders: string, exposeHeaders: string, more = ""): string {
+  const headers = [
+    "add_header Access-Control-Allow-Origin * always;",
+    allowHeaders === "" ? "" : `add_header Access-Control-Allow-Headers "${allowHeaders}" always;`,
+    exposeHeaders === "" ? "" : `add_header Access-Control-Expose-Headers "${exposeHeaders}" always;`,
+  ].join(" ");
+  // A preflight (OPTIONS) of a static file is 405 on nginx unless answered here.
+  return `location ${prefix} { alias ${root}/; ${more} ${headers} if ($request_method = OPTIONS) { ${more} ${headers} return 204; } }`;
+}
+
+/** The CORS headers of the `/cors/` location. */
+export interface CorsHeaders {
+  /** `Access-Control-Allow-Headers`. */
+  readonly allowHeaders: string;
+  /** `Access-Control-Expose-Headers`. */
+  readonly exposeHeaders: string;
+}
+
+function config(dir: string, root: string, port: number, cors: CorsHeaders): string {
   const status = (code: number) => `location = /status/${code} { return ${code}; }`;
   return `
 daemon off;
@@ -85,7 +117,7 @@ http {
   fastcgi_temp_path ${dir}/tmp/fastcgi;
   uwsgi_temp_path ${dir}/tmp/uwsgi;
   scgi_temp_path ${dir}/tmp/scgi;
-  log_format counted escape=json '{"status":$status,"bytes":$body_bytes_sent,"range":"$http_range","uri":"$request_uri","ifMatch":"$http_if_match","ifUnmodifiedSince":"$http_if_unmodified_since","authorization":"$http_authorization"}';
+  log_format counted escape=json '{"method":"$request_method","status":$status,"bytes":$body_bytes_sent,"range":"$http_range","uri":"$request_uri","ifMatch":"$http_if_match","ifUnmodifiedSince":"$http_if_unmodified_since","authorization":"$http_authorization"}';
   access_log ${dir}/access.log counted;
   sendfile on;
   absolute_redirect off;
@@ -96,6 +128,11 @@ http {
     location /noetag/ { alias ${root}/; etag off; }
     location ~ ^/redirect/(.*)$ { return 302 /files/$1; }
     location /fence/ { return 204; }
+    ${corsLocation("/cors/", root, cors.allowHeaders, cors.exposeHeaders)}
+    ${corsLocation("/cors-bare/", root, "", "")}
+    ${corsLocation("/cors-range-only/", root, "Range", "Content-Range, ETag")}
+    ${corsLocation("/cors-unexposed/", root, READER_REQUEST_HEADERS, "")}
+    ${corsLocation("/cors-slow/", root, READER_REQUEST_HEADERS, "Content-Range, ETag", "limit_rate 1m;")}
     ${status(404)}
     ${status(403)}
     ${status(503)}
@@ -105,7 +142,8 @@ http {
 }
 
 /** Starts nginx serving `root` (a folder) on a free port of 127.0.0.1. */
-export async function startNginx(root: string): Promise<Nginx> {
+export async function startNginx(root: string, options: { cors?: CorsHeaders } = {}): Promise<Nginx> {
+  const cors = options.cors ?? { allowHeaders: READER_REQUEST_HEADERS, exposeHeaders: "Content-Range, ETag" };
   requireNginx();
   const dir = mkdtempSync(join(tmpdir(), "ndpack-nginx-"));
   mkdirSync(join(dir, "tmp"));
@@ -115,7 +153,7 @@ export async function startNginx(root: string): Promise<Nginx> {
   // Another process may take the probed port before nginx binds it: then try another.
   for (let attempt = 0; child === undefined; attempt++) {
     const port = await freePort();
-    writeFileSync(join(dir, "nginx.conf"), config(dir, root, port));
+    writeFileSync(join(dir, "nginx.conf"), config(dir, root, port, cors));
     const started = spawn(NGINX, ["-p", dir, "-e", join(dir, "error.log"), "-c", join(dir, "nginx.conf")], { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     started.stderr!.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
