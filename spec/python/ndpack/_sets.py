@@ -693,12 +693,7 @@ class SetWriter:
     def write(self, name: str, rows) -> None:
         """Append ``rows`` to array ``name``, as ``Writer.write``: an error aborts the writer (every
         shard written is removed) and is raised again by every later ``write`` and ``close``."""
-        self._state.check_open()
-        try:
-            self._write(name, rows)
-        except BaseException as ex:
-            self._fail(ex)
-            raise
+        self._state.run(lambda: self._write(name, rows), self._fail)
 
     def _fail(self, error: BaseException) -> None:
         """Abort the writer with ``error`` (see ``WriterState``): remove every temporary shard."""

@@ -99,6 +99,16 @@ class WriterState:
         if self.closed:
             raise NdpackError("CLOSED", f"{self.what} is closed")
 
+    def run(self, work, fail):
+        """``work()`` once the writer is checked open (``check_open``); an error of it is handed to
+        ``fail``, which ends the writer, then raised."""
+        self.check_open()
+        try:
+            return work()
+        except BaseException as ex:
+            fail(ex)
+            raise
+
     def fail(self, error: BaseException) -> None:
         """End the writer with ``error``, unless it is closed or has failed already."""
         if not self.closed:
@@ -197,12 +207,7 @@ class Writer:
 
     def write(self, name: str, rows) -> None:
         """Append ``rows`` to array ``name`` (the one being written). An error aborts the writer."""
-        self._state.check_open()
-        try:
-            self._write(name, rows)
-        except BaseException as ex:
-            self._fail(ex)
-            raise
+        self._state.run(lambda: self._write(name, rows), self._fail)
 
     def _fail(self, error: BaseException) -> None:
         """Abort the writer with ``error`` (see ``WriterState``): remove the temporary file."""
