@@ -1040,7 +1040,15 @@ def inflate(pieces, size: int, name: str, out=None, *, head: bool = False) -> in
     return crc
 
 
-def _unshuffle(data: bytearray, w: int) -> bytearray | np.ndarray:
+def zeroed_buffer(size: int) -> memoryview:
+    """``size`` writable zero bytes whose memory is taken only as it is written: numpy's zeros
+    come from ``calloc``, whose fresh pages stay unmapped until touched, where ``bytearray(size)``
+    writes every byte at once. An inflated payload fills its buffer only as its stream decodes,
+    so a few compressed bytes that declare a gigabyte cost what they decode to, not the gigabyte."""
+    return memoryview(np.zeros(size, np.uint8))
+
+
+def _unshuffle(data: memoryview, w: int) -> memoryview | np.ndarray:
     if w == 1 or not data:
         return data
     return np.frombuffer(data, np.uint8).reshape(w, len(data) // w).T.copy()
@@ -1081,12 +1089,12 @@ def verify_reports(entries, check) -> list[dict]:
     return out
 
 
-def _decoded(e: ArrayInfo, stored, max_decoded_bytes: int) -> bytearray | np.ndarray:
+def _decoded(e: ArrayInfo, stored, max_decoded_bytes: int) -> memoryview | np.ndarray:
     """Section 9 step 23: the decoded bytes of a compressed array, in writable memory of their own
     (the array's: not copied again)."""
     if e.nbytes > max_decoded_bytes:
         raise NdpackError("LIMIT_EXCEEDED", f"nbytes {e.nbytes} > maxDecodedBytes", array=e.name)
-    out = bytearray(e.nbytes)
+    out = zeroed_buffer(e.nbytes)
     inflate([stored], e.nbytes, e.name, out)
     if e.codec == "shuffle+deflate":
         out = _unshuffle(out, DTYPES[e.dtype][1])
