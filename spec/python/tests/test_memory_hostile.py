@@ -39,6 +39,9 @@ CHILD = textwrap.dedent("""
         elif op == "open":
             with ndpack.open(path) as reader:
                 [reader.read(name) for name in reader]
+        elif op == "dask":
+            import ndpack.dask
+            ndpack.dask.from_ndpack(path, "a").compute(scheduler="synchronous")
         elif op == "read_messages":
             with open(path, "rb") as fh:
                 for message in ndpack.read_messages(fh):
@@ -109,12 +112,20 @@ def short_deflate(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("op", ["loads", "load", "open", "read_messages"])
+@pytest.mark.parametrize("op", ["loads", "load", "open", "read_messages", "dask"])
 def test_a_deflated_array_declaring_a_gibibyte_costs_what_it_decodes_to(short_deflate, op):
     """The decoded payload's memory is taken as the stream decodes (it used to be a bytearray of
     the declared size, every byte of it written before inflating: 1 GiB of RSS for 1 KiB)."""
     assert short_deflate.stat().st_size < 4096
     result = read_in_child(op, short_deflate)
+    assert result["code"] == "CODEC_ERROR"
+    assert result["peak_mib"] < MAX_PEAK_MIB, result
+
+
+def test_the_same_array_over_http(nginx, short_deflate):
+    """ndpack.open of its URL (nginx) reads it the same way."""
+    (nginx.root / "short-deflate.ndp").write_bytes(short_deflate.read_bytes())
+    result = read_in_child("open", nginx.url("short-deflate.ndp"))
     assert result["code"] == "CODEC_ERROR"
     assert result["peak_mib"] < MAX_PEAK_MIB, result
 
