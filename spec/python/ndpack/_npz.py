@@ -379,7 +379,7 @@ class NpzReader(Reader):
         owned = None
         if entry.method == "deflate":
             check_inflated_size(entry, self._limits["max_decoded_bytes"])
-            content = zeroed_buffer(entry.size)
+            content = zeroed_buffer(entry.size, name)
             crc = inflate([self._read(entry.data_start, entry.compressed_size)], entry.size,
                           name, content)
             owned = True  # inflated here: memory nothing else refers to

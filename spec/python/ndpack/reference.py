@@ -1040,12 +1040,18 @@ def inflate(pieces, size: int, name: str, out=None, *, head: bool = False) -> in
     return crc
 
 
-def zeroed_buffer(size: int) -> memoryview:
-    """``size`` writable zero bytes whose memory is taken only as it is written: numpy's zeros
-    come from ``calloc``, whose fresh pages stay unmapped until touched, where ``bytearray(size)``
-    writes every byte at once. An inflated payload fills its buffer only as its stream decodes,
-    so a few compressed bytes that declare a gigabyte cost what they decode to, not the gigabyte."""
-    return memoryview(np.zeros(size, np.uint8))
+def zeroed_buffer(size: int, name: str) -> memoryview:
+    """``size`` writable zero bytes for array ``name``, whose memory is taken only as it is
+    written: numpy's zeros come from ``calloc``, whose fresh pages stay unmapped until touched,
+    where ``bytearray(size)`` writes every byte at once. An inflated payload fills its buffer only
+    as its stream decodes, so a few compressed bytes that declare a gigabyte cost what they decode
+    to, not the gigabyte. LIMIT_EXCEEDED when the process cannot have that much address space (a
+    ulimit), as TypeScript's readers report an allocation its runtime refuses."""
+    try:
+        return memoryview(np.zeros(size, np.uint8))
+    except MemoryError:
+        raise NdpackError("LIMIT_EXCEEDED", f"array {name!r} is {size} bytes, more than this "
+                          "process can allocate", array=name) from None
 
 
 def _unshuffle(data: memoryview, w: int) -> memoryview | np.ndarray:
@@ -1094,7 +1100,7 @@ def _decoded(e: ArrayInfo, stored, max_decoded_bytes: int) -> memoryview | np.nd
     (the array's: not copied again)."""
     if e.nbytes > max_decoded_bytes:
         raise NdpackError("LIMIT_EXCEEDED", f"nbytes {e.nbytes} > maxDecodedBytes", array=e.name)
-    out = zeroed_buffer(e.nbytes)
+    out = zeroed_buffer(e.nbytes, e.name)
     inflate([stored], e.nbytes, e.name, out)
     if e.codec == "shuffle+deflate":
         out = _unshuffle(out, DTYPES[e.dtype][1])

@@ -24,9 +24,16 @@ MAX_PEAK_MIB = 256
 
 #: Reads ``path`` with ``op``, then prints the error code (None when it succeeds) and the peak RSS.
 CHILD = textwrap.dedent("""
-    import json, sys
+    import json, resource, sys
     import ndpack
-    op, path = sys.argv[1:3]
+    import ndpack.dask
+    op, path, address_space_mib = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    if address_space_mib:
+        # What this process has mapped already, plus the room given: a bigger allocation fails.
+        with open("/proc/self/status") as status:
+            size_kib = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
+        room = (size_kib << 10) + (address_space_mib << 20)
+        resource.setrlimit(resource.RLIMIT_AS, (room, room))
     code = None
     try:
         if op == "loads":
@@ -40,7 +47,6 @@ CHILD = textwrap.dedent("""
             with ndpack.open(path) as reader:
                 [reader.read(name) for name in reader]
         elif op == "dask":
-            import ndpack.dask
             ndpack.dask.from_ndpack(path, "a").compute(scheduler="synchronous")
         elif op == "read_messages":
             with open(path, "rb") as fh:
@@ -55,10 +61,11 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def read_in_child(op: str, path) -> dict:
-    """The error code and peak RSS (MiB) of a child reading ``path`` with ``op``."""
-    done = subprocess.run([sys.executable, "-c", CHILD, op, str(path)], capture_output=True,
-                          text=True, timeout=120, check=True)
+def read_in_child(op: str, path, address_space_mib: int = 0) -> dict:
+    """The error code and peak RSS (MiB) of a child reading ``path`` with ``op``; with
+    ``address_space_mib``, the child may map only that much more than it has once imported."""
+    done = subprocess.run([sys.executable, "-c", CHILD, op, str(path), str(address_space_mib)],
+                          capture_output=True, text=True, timeout=120, check=True)
     return json.loads(done.stdout)
 
 
@@ -120,6 +127,13 @@ def test_a_deflated_array_declaring_a_gibibyte_costs_what_it_decodes_to(short_de
     result = read_in_child(op, short_deflate)
     assert result["code"] == "CODEC_ERROR"
     assert result["peak_mib"] < MAX_PEAK_MIB, result
+
+
+@pytest.mark.parametrize("op", ["loads", "open", "read_messages"])
+def test_a_declared_size_the_process_cannot_map_is_limit_exceeded(short_deflate, op):
+    """Under an address-space limit (a ulimit) below the declared 1 GiB, the buffer cannot be had:
+    LIMIT_EXCEEDED, as TypeScript's readers report it, not numpy's (or bytearray's) MemoryError."""
+    assert read_in_child(op, short_deflate, address_space_mib=512)["code"] == "LIMIT_EXCEEDED"
 
 
 def test_the_same_array_over_http(nginx, short_deflate):
