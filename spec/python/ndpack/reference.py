@@ -1054,10 +1054,22 @@ def zeroed_buffer(size: int, name: str) -> memoryview:
                           "process can allocate", array=name) from None
 
 
-def _unshuffle(data: memoryview, w: int) -> memoryview | np.ndarray:
-    if w == 1 or not data:
-        return data
-    return np.frombuffer(data, np.uint8).reshape(w, len(data) // w).T.copy()
+class _UnshufflingTarget:
+    """An ``out`` for ``inflate`` that writes each piece of a shuffled stream (section 5) straight
+    to its unshuffled place in ``out``, a buffer of whole words of ``w`` bytes: unshuffling costs
+    no second array of the payload's size (as TypeScript's ``unshuffleInto``)."""
+
+    def __init__(self, out, w: int):
+        self._words = np.frombuffer(out, np.uint8).reshape(-1, w)  # row i: word i
+
+    def __setitem__(self, where: slice, piece) -> None:
+        # Shuffled position p holds byte p // m of word p % m, m words in all.
+        data, position, m = np.frombuffer(piece, np.uint8), where.start, len(self._words)
+        while len(data):
+            byte, word = divmod(position, m)
+            n = min(len(data), m - word)
+            self._words[word:word + n, byte] = data[:n]
+            data, position = data[n:], position + n
 
 
 def _shuffle(data: bytes, w: int) -> bytes:
@@ -1095,15 +1107,15 @@ def verify_reports(entries, check) -> list[dict]:
     return out
 
 
-def _decoded(e: ArrayInfo, stored, max_decoded_bytes: int) -> memoryview | np.ndarray:
+def _decoded(e: ArrayInfo, stored, max_decoded_bytes: int) -> memoryview:
     """Section 9 step 23: the decoded bytes of a compressed array, in writable memory of their own
     (the array's: not copied again)."""
     if e.nbytes > max_decoded_bytes:
         raise NdpackError("LIMIT_EXCEEDED", f"nbytes {e.nbytes} > maxDecodedBytes", array=e.name)
     out = zeroed_buffer(e.nbytes, e.name)
-    inflate([stored], e.nbytes, e.name, out)
-    if e.codec == "shuffle+deflate":
-        out = _unshuffle(out, DTYPES[e.dtype][1])
+    w = DTYPES[e.dtype][1]
+    shuffled = e.codec == "shuffle+deflate" and w > 1 and e.nbytes > 0
+    inflate([stored], e.nbytes, e.name, _UnshufflingTarget(out, w) if shuffled else out)
     return out
 
 
