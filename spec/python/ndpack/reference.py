@@ -997,7 +997,8 @@ def inflate(pieces, size: int, name: str, out=None, *, head: bool = False) -> in
     end, decoding to exactly ``size`` bytes, CODEC_ERROR otherwise (TypeScript's
     ``checkInflated``), found as soon as the output passes ``size``, so that at most
     ``INFLATE_PIECE`` bytes beyond it are ever made. The output is written into ``out`` (a writable
-    buffer of ``size`` bytes) when given, else dropped. Returns its CRC-32.
+    buffer of ``size`` bytes, or anything that takes ``out[start:stop] = piece``, as
+    ``_UnshufflingTarget``) when given, else dropped. Returns its CRC-32.
 
     ``head=True`` wants the stream's first ``size`` bytes only (a .npz member's .npy header):
     inflating stops as soon as they are made, and what follows them is not looked at (its damage is
