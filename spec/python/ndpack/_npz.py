@@ -21,7 +21,7 @@ from ._crc32 import crc32, crc32_combine
 from ._npy import NPY_MAX_HEADER_BYTES, check_void_dtype, npy_layout
 from ._reader import VERIFY_PIECE, Reader, check_verify
 from ._zip import ZipEntry, check_inflated_size, check_member_crc, zip_directory
-from .reference import ArrayInfo, NdpackError, inflate
+from .reference import ArrayInfo, NdpackError, inflate, zeroed_buffer
 
 #: The member that carries ndpack metadata and the dtypes numpy has no name for (bfloat16, float8):
 #: ``{"metadata": {...}, "dtypes": {"name": "bfloat16"}}``, written by TypeScript's ``toNpz``.
@@ -379,7 +379,7 @@ class NpzReader(Reader):
         owned = None
         if entry.method == "deflate":
             check_inflated_size(entry, self._limits["max_decoded_bytes"])
-            content = bytearray(entry.size)
+            content = zeroed_buffer(entry.size, name)
             crc = inflate([self._read(entry.data_start, entry.compressed_size)], entry.size,
                           name, content)
             owned = True  # inflated here: memory nothing else refers to

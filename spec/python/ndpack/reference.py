@@ -997,7 +997,8 @@ def inflate(pieces, size: int, name: str, out=None, *, head: bool = False) -> in
     end, decoding to exactly ``size`` bytes, CODEC_ERROR otherwise (TypeScript's
     ``checkInflated``), found as soon as the output passes ``size``, so that at most
     ``INFLATE_PIECE`` bytes beyond it are ever made. The output is written into ``out`` (a writable
-    buffer of ``size`` bytes) when given, else dropped. Returns its CRC-32.
+    buffer of ``size`` bytes, or anything that takes ``out[start:stop] = piece``, as
+    ``_UnshufflingTarget``) when given, else dropped. Returns its CRC-32.
 
     ``head=True`` wants the stream's first ``size`` bytes only (a .npz member's .npy header):
     inflating stops as soon as they are made, and what follows them is not looked at (its damage is
@@ -1040,10 +1041,36 @@ def inflate(pieces, size: int, name: str, out=None, *, head: bool = False) -> in
     return crc
 
 
-def _unshuffle(data: bytearray, w: int) -> bytearray | np.ndarray:
-    if w == 1 or not data:
-        return data
-    return np.frombuffer(data, np.uint8).reshape(w, len(data) // w).T.copy()
+def zeroed_buffer(size: int, name: str) -> memoryview:
+    """``size`` writable zero bytes for array ``name``, whose memory is taken only as it is
+    written: numpy's zeros come from ``calloc``, whose fresh pages stay unmapped until touched,
+    where ``bytearray(size)`` writes every byte at once. An inflated payload fills its buffer only
+    as its stream decodes, so a few compressed bytes that declare a gigabyte cost what they decode
+    to, not the gigabyte. LIMIT_EXCEEDED when the process cannot have that much address space (a
+    ulimit), as TypeScript's readers report an allocation its runtime refuses."""
+    try:
+        return memoryview(np.zeros(size, np.uint8))
+    except MemoryError:
+        raise NdpackError("LIMIT_EXCEEDED", f"array {name!r} is {size} bytes, more than this "
+                          "process can allocate", array=name) from None
+
+
+class _UnshufflingTarget:
+    """An ``out`` for ``inflate`` that writes each piece of a shuffled stream (section 5) straight
+    to its unshuffled place in ``out``, a buffer of whole words of ``w`` bytes: unshuffling costs
+    no second array of the payload's size (as TypeScript's ``unshuffleInto``)."""
+
+    def __init__(self, out, w: int):
+        self._words = np.frombuffer(out, np.uint8).reshape(-1, w)  # row i: word i
+
+    def __setitem__(self, where: slice, piece) -> None:
+        # Shuffled position p holds byte p // m of word p % m, m words in all.
+        data, position, m = np.frombuffer(piece, np.uint8), where.start, len(self._words)
+        while len(data):
+            byte, word = divmod(position, m)
+            n = min(len(data), m - word)
+            self._words[word:word + n, byte] = data[:n]
+            data, position = data[n:], position + n
 
 
 def _shuffle(data: bytes, w: int) -> bytes:
@@ -1081,15 +1108,15 @@ def verify_reports(entries, check) -> list[dict]:
     return out
 
 
-def _decoded(e: ArrayInfo, stored, max_decoded_bytes: int) -> bytearray | np.ndarray:
+def _decoded(e: ArrayInfo, stored, max_decoded_bytes: int) -> memoryview:
     """Section 9 step 23: the decoded bytes of a compressed array, in writable memory of their own
     (the array's: not copied again)."""
     if e.nbytes > max_decoded_bytes:
         raise NdpackError("LIMIT_EXCEEDED", f"nbytes {e.nbytes} > maxDecodedBytes", array=e.name)
-    out = bytearray(e.nbytes)
-    inflate([stored], e.nbytes, e.name, out)
-    if e.codec == "shuffle+deflate":
-        out = _unshuffle(out, DTYPES[e.dtype][1])
+    out = zeroed_buffer(e.nbytes, e.name)
+    w = DTYPES[e.dtype][1]
+    shuffled = e.codec == "shuffle+deflate" and w > 1 and e.nbytes > 0
+    inflate([stored], e.nbytes, e.name, _UnshufflingTarget(out, w) if shuffled else out)
     return out
 
 
