@@ -256,7 +256,9 @@ class ShardedReader implements SetReader {
 
   #track<T>(run: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new NdpackError("CLOSED", `the reader of the set ${this.path ?? ""} is closed`.trimEnd(), this.path === undefined ? {} : { path: this.path }));
-    const promise = run();
+    // Called in an async function: a throw of `run` (NOT_FOUND for a name not in the set) rejects,
+    // as a file reader's methods do, instead of throwing at the call.
+    const promise = (async () => run())();
     this.#pending.add(promise);
     const done = () => this.#pending.delete(promise);
     promise.then(done, done);
@@ -349,12 +351,11 @@ class ShardedReader implements SetReader {
   }
 
   read(name: string, options: ReadOptions = {}): Promise<NdArray> {
-    // async: a name not in the set rejects (NOT_FOUND), as a file reader's read does, rather than throwing.
-    return this.#track(async () => this.#withShard(this.#shardOf(name), options, (reader) => reader.read(name, options)));
+    return this.#track(() => this.#withShard(this.#shardOf(name), options, (reader) => reader.read(name, options)));
   }
 
   readRows(name: string, start: number, end: number, options: ReadOptions = {}): Promise<NdArray> {
-    return this.#track(async () => this.#withShard(this.#shardOf(name), options, (reader) => reader.readRows(name, start, end, options)));
+    return this.#track(() => this.#withShard(this.#shardOf(name), options, (reader) => reader.readRows(name, start, end, options)));
   }
 
   readMany(names: readonly string[], options: ReadManyArraysOptions = {}): Promise<Map<string, NdArray>> {
