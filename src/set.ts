@@ -109,6 +109,9 @@ function fieldOf(parent: string, key: string): string {
   return `${parent}[${shown(key)}]`;
 }
 
+/** `T` with its fields writable: a shard while the index is being read. */
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
@@ -221,23 +224,28 @@ export function parseSetIndex(bytes: Uint8Array, limits: SetIndexLimits = {}): S
   if (names.length > maxArrays) {
     throw overLimit(`set index maps ${names.length} arrays`, names.length, maxArrays, "maxArrays", { field: "weight_map" });
   }
-  const building = new Map<string, { name: string; format: ShardFormat; arrays: string[] }>();
-  const shardNameOf = new Map<string, string>();
+  // Each name is mapped once, to its shard's object, which is completed and frozen after the checks.
+  const building = new Map<string, Mutable<SetShard> & { arrays: string[] }>();
+  const shardOf = new Map<string, SetShard>();
   for (const name of names) {
-    const field = fieldOf("weight_map", name);
-    if (name.length === 0) throw setInvalid("an array name is empty", { field });
+    // The field is built only for an error: quoting a name costs as much as the rest of its checks.
+    if (name.length === 0) throw setInvalid("an array name is empty", { field: fieldOf("weight_map", name) });
     if (utf8Length(name) > maxNameBytes) {
+      const field = fieldOf("weight_map", name);
       throw overLimit(`array name at ${field} is ${utf8Length(name)} UTF-8 bytes`, utf8Length(name), maxNameBytes, "maxNameBytes", { field, array: name });
     }
     const shardName = weightMap[name];
-    if (typeof shardName !== "string") throw setInvalid(`${field} must be a shard file name (a string), got ${shown(shardName)}`, { field, array: name });
+    if (typeof shardName !== "string") {
+      const field = fieldOf("weight_map", name);
+      throw setInvalid(`${field} must be a shard file name (a string), got ${shown(shardName)}`, { field, array: name });
+    }
     let shard = building.get(shardName);
     if (shard === undefined) {
-      shard = { name: shardName, format: checkShardName(shardName, field), arrays: [] };
+      shard = { name: shardName, format: checkShardName(shardName, fieldOf("weight_map", name)), size: undefined, headerCrc32: undefined, arrays: [] };
       building.set(shardName, shard);
     }
     shard.arrays.push(name);
-    shardNameOf.set(name, shardName);
+    shardOf.set(name, shard);
   }
 
   const listed = readNdpackObject(root.ndpack);
@@ -249,12 +257,14 @@ export function parseSetIndex(bytes: Uint8Array, limits: SetIndexLimits = {}): S
       if (!building.has(shardName)) throw setInvalid(`shard ${shown(shardName)} is listed in ndpack.shards but weight_map maps no array to it`, { field: fieldOf("ndpack.shards", shardName) });
     }
   }
-  const shards = [...building.values()].map((shard): SetShard => {
+  const shards = [...building.values()];
+  for (const shard of shards) {
     const check = listed?.get(shard.name);
-    return Object.freeze({ name: shard.name, format: shard.format, size: check?.size, headerCrc32: check?.headerCrc32, arrays: Object.freeze(shard.arrays) });
-  });
-  const byName = new Map(shards.map((shard) => [shard.name, shard]));
-  const shardOf = new Map(names.map((name) => [name, byName.get(shardNameOf.get(name)!)!]));
+    shard.size = check?.size;
+    shard.headerCrc32 = check?.headerCrc32;
+    Object.freeze(shard.arrays);
+    Object.freeze(shard);
+  }
   return Object.freeze({ metadata: Object.freeze(metadata), totalSize, names: Object.freeze(names), shardOf, shards: Object.freeze(shards), checked: listed !== undefined });
 }
 
