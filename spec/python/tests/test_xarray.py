@@ -450,6 +450,10 @@ def test_guess_can_open_reads_a_file_objects_first_bytes_and_leaves_it_where_it_
         file.seek(7)
         assert backend.guess_can_open(file) is True
         assert file.tell() == 7 and file.read(5) == data[7:12]
+        # Picked for it, the backend says what it reads instead (xarray said no engine matched).
+        with pytest.raises(NdpackError) as info:
+            xr.open_dataset(file)
+        assert info.value.code == "INVALID_ARGUMENT" and "path or URL" in info.value.message
     memory = io.BytesIO(data)
     memory.seek(3)
     assert backend.guess_can_open(memory) is True and memory.tell() == 3
