@@ -311,7 +311,7 @@ def _per_axis(shape: tuple, chunks, invalid) -> tuple:
     if chunks is None or isinstance(chunks, str) or _is_count(chunks):
         return (chunks,) + (None,) * (ndim - 1)
     if isinstance(chunks, dict):
-        return tuple(chunks.get(axis) for axis in range(ndim))  # as Dask: other keys are no axis
+        return tuple(chunks.get(axis) for axis in range(ndim))  # as Dask: other keys are ignored
     if not isinstance(chunks, (tuple, list)):
         raise invalid("not an int, a str, None, a dict or a tuple")
     if ndim == 1 and len(chunks) > 1 and all(isinstance(c, (numbers.Number, str)) for c in chunks):
