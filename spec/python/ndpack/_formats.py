@@ -43,7 +43,7 @@ def format_reader(location, first_bytes, size: int) -> type[Reader]:
     """The reader class of a file: the one of ``FILE_READERS`` whose ``sniff`` accepts its first
     bytes; else the one its name's extension (a URL's path's, not its query's) names, whose checks
     then say what is wrong; else BAD_MAGIC."""
-    found = next((c for c in FILE_READERS if c.sniff(first_bytes, size)), None)
+    found = sniffed_reader(first_bytes, size)
     if found is not None:
         return found
     name = urlsplit(location).path if is_url(location) else str(location)
@@ -52,6 +52,12 @@ def format_reader(location, first_bytes, size: int) -> type[Reader]:
         raise NdpackError("BAD_MAGIC", f"{shown_url(location)} is not an ndpack, .npy, .npz or .safetensors "
                           f"file (it begins with {bytes(first_bytes[:8])!r})")
     return found
+
+
+def sniffed_reader(first_bytes, size: int) -> type[Reader] | None:
+    """The reader class of ``FILE_READERS`` whose ``sniff`` accepts a file of ``size`` bytes
+    beginning with ``first_bytes`` (its first ``FIRST_READ``, or all of a shorter file), or None."""
+    return next((c for c in FILE_READERS if c.sniff(first_bytes, size)), None)
 
 
 def reopen_file(location, options, reader_class):

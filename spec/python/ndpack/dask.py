@@ -50,6 +50,7 @@ when the file is opened: a worker's own working directory does not matter)."""
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import secrets
 import threading
@@ -61,6 +62,7 @@ try:
     import dask
     import dask.array as da
     import dask.utils
+    from dask.array.core import normalize_chunks
     from dask.base import tokenize
     from dask.delayed import Delayed
     from dask.highlevelgraph import HighLevelGraph
@@ -295,37 +297,83 @@ def _read_whole(file: _File, name: str, verify: bool) -> np.ndarray:
 # Reading
 # --------------------------------------------------------------------------------------------------
 
-def _row_chunks(rows: int, row_bytes: int, chunks) -> tuple[int, ...]:
-    """Rows per chunk: an int (rows), a byte size ("64MiB", or "auto": Dask's array.chunk-size),
-    or an explicit tuple of row counts; anything else is INVALID_ARGUMENT (chunks split the first
-    axis only: Dask's tuple of a tuple per axis is refused, not misread)."""
+def _is_count(value) -> bool:
+    """An int, numpy's integers too (np.diff of row bounds), as Dask takes them; not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _per_axis(shape: tuple, chunks, invalid) -> tuple:
+    """``chunks`` as one entry per axis of ``shape`` (None: the whole axis), read as
+    ``dask.array.core.normalize_chunks`` reads them, but for one value (an int, a str, -1 or None),
+    which is the first axis's (Dask would give an int or a str to every axis; ndpack keeps the
+    others whole), and a tuple shorter than the axes, whose axes after it are whole."""
+    ndim = len(shape)
+    if chunks is None or isinstance(chunks, str) or _is_count(chunks):
+        return (chunks,) + (None,) * (ndim - 1)
+    if isinstance(chunks, dict):
+        return tuple(chunks.get(axis) for axis in range(ndim))  # as Dask: other keys are ignored
+    if not isinstance(chunks, (tuple, list)):
+        raise invalid("not an int, a str, None, a dict or a tuple")
+    if ndim == 1 and len(chunks) > 1 and all(isinstance(c, (numbers.Number, str)) for c in chunks):
+        return (tuple(chunks),)  # as Dask: on one axis, a tuple of ints is each chunk's rows
+    if len(chunks) > ndim:
+        raise invalid(f"{len(chunks)} entries for an array of shape {shape}")
+    return tuple(chunks) + (None,) * (ndim - len(chunks))
+
+
+def _chunk_bytes(size: str, invalid) -> int:
+    """The bytes per chunk that ``size`` asks for: a byte size ("64MiB"), or "auto" for Dask's
+    array.chunk-size."""
+    try:
+        return dask.utils.parse_bytes(dask.config.get("array.chunk-size") if size == "auto"
+                                      else size)
+    except ValueError:
+        raise invalid(f"{size!r} is not a byte size") from None
+
+
+def _row_chunks(shape: tuple, row_bytes: int, chunks) -> tuple[int, ...]:
+    """The rows of each chunk of an array of ``shape`` (one axis or more), whose rows are
+    ``row_bytes`` long, from ``chunks`` in any of Dask's forms, resolved by Dask's
+    ``normalize_chunks`` with Dask's meaning, but for ndpack's: one int is rows per chunk, and a
+    byte size or "auto" sizes chunks by whole rows (``_per_axis``). A form that would split another
+    axis than the first, or that Dask refuses (row counts that do not add up), is
+    INVALID_ARGUMENT."""
     def invalid(why: str) -> NdpackError:
-        return NdpackError("INVALID_ARGUMENT", f"chunks {chunks!r}: {why} (rows per chunk along "
-                           "the first axis: an int, a byte size such as '64MiB', or a tuple of "
-                           "row counts)")
+        return NdpackError("INVALID_ARGUMENT", f"chunks {chunks!r}: {why} (chunks split the first "
+                           "axis only: rows per chunk as an int, a byte size such as '64MiB' or "
+                           "'auto', -1 or None for one chunk, or Dask's forms such as {0: 1000}, "
+                           "(1000, -1) or explicit row counts ((400, 601), -1))")
 
-    def count(c) -> bool:  # numpy's integers too (np.diff of row bounds), as Dask takes them
-        return isinstance(c, (int, np.integer)) and not isinstance(c, bool)
+    def entry(axis: int, value):
+        """An axis's entry as normalize_chunks takes it: a str resolved, and the kinds that Dask
+        would misread (a bool, a float, 0) refused."""
+        if isinstance(value, str):
+            size = _chunk_bytes(value, invalid)
+            # The first axis: as many whole rows as fit, at least one. Another: whole, as a size
+            # leaves the chunks' shape to them.
+            return max(1, size // max(row_bytes, 1)) if axis == 0 else -1
+        if value is None or (_is_count(value) and (value > 0 or value == -1)):
+            return value
+        if isinstance(value, (tuple, list)) and all(_is_count(c) and c >= 0 for c in value):
+            return tuple(value)
+        raise invalid(f"axis {axis}'s {value!r} is not a positive int, -1, None, a str or a "
+                      "tuple of counts")
 
-    if isinstance(chunks, tuple):
-        if not all(count(c) and c >= 0 for c in chunks):
-            raise invalid("not a tuple of row counts")
-        if sum(chunks) != rows:
-            raise invalid(f"they do not add up to the array's {rows} rows")
-        return tuple(int(c) for c in chunks)
-    if isinstance(chunks, str):
-        limit = dask.config.get("array.chunk-size") if chunks == "auto" else chunks
-        try:
-            per = max(1, dask.utils.parse_bytes(limit) // max(row_bytes, 1))
-        except ValueError:
-            raise invalid("not a byte size") from None
-    elif count(chunks) and chunks > 0:
-        per = int(chunks)
-    else:
-        raise invalid("not a positive int, a str or a tuple")
-    if rows == 0:
-        return (0,)
-    return (per,) * (rows // per) + ((rows % per,) if rows % per else ())
+    per_axis = _per_axis(shape, chunks, invalid)
+    try:
+        normalized = normalize_chunks(tuple(entry(axis, value) for axis, value in
+                                            enumerate(per_axis)), shape)
+    except (ValueError, TypeError) as ex:  # row counts that do not add up to the rows
+        raise invalid(str(ex)) from None
+    for axis, blocks in enumerate(normalized[1:], 1):
+        if len(blocks) > 1:
+            raise NdpackError(
+                "INVALID_ARGUMENT", f"chunks {chunks!r} split axis {axis} into {len(blocks)} "
+                "blocks, but from_ndpack's chunks split only the first axis (each chunk is one "
+                f"ranged read of whole rows): ask for the rows only (chunks={{0: "
+                f"{per_axis[0]!r}}}, or explicit row counts such as ((400, 601), -1)), then "
+                f".rechunk({chunks!r}) the array for the same blocks")
+    return tuple(int(rows) for rows in normalized[0])
 
 
 def _array(reader: Reader, options: dict, owned: bool, name: str, chunks, verify: bool,
@@ -337,7 +385,7 @@ def _array(reader: Reader, options: dict, owned: bool, name: str, chunks, verify
     zeros = (0,) * max(len(e.shape) - 1, 0)
     row_bytes = e.nbytes // e.shape[0] if e.shape and e.shape[0] else 0
     # Checked for an array read whole too: chunks that are refused for one layout are for all.
-    rows = _row_chunks(e.shape[0], row_bytes, chunks) if e.shape else ()
+    rows = _row_chunks(e.shape, row_bytes, chunks) if e.shape else ()
     # The rows, not the chunks asked for: "auto" gives other rows under another array.chunk-size,
     # and two arrays of one name and other chunks computed together would share their chunks' keys.
     token = tokenize(file.key, name, rows, verify, mapped)
@@ -379,13 +427,23 @@ def from_ndpack(source, name=None, *, chunks="auto", verify: bool = True, mmap: 
     ``ndpack.open``): one ``dask.array.Array`` when ``name`` is a str, else a dict of them (every
     array when ``name`` is None, or those of a list of names).
 
-    ``chunks``: rows per chunk along the first axis (an int), a byte size per chunk ("64MiB";
-    "auto", the default, is Dask's ``array.chunk-size``), or a tuple of row counts; checked for a
-    compressed or F-order array too, which is one chunk all the same. ``verify`` and
-    ``mmap`` (local files only: INVALID_ARGUMENT for a URL): see the module documentation.
-    ``storage_options``, ``retries``, ``timeout``, ``raw_bits`` and
-    limits are ``ndpack.open``'s; a reader brings its own (INVALID_ARGUMENT when they are given
-    with it), which every task that opens the file again uses."""
+    ``chunks`` cut the first axis only, each chunk being one ranged read of whole rows, and take
+    the forms of ``da.from_array``'s (``dask.array.core.normalize_chunks`` resolves them), with
+    Dask's meaning: ``-1`` or None (one chunk), a dict (``{0: 1000}``; an axis not in it whole),
+    one entry per axis (``(1000, -1)``, ``(500, None)``, ``("64MiB", -1)``; fewer entries than
+    axes: the others whole), or each chunk's rows (``((400, 601), -1)``, or ``((400, 601),)``; on
+    a 1-D array ``(400, 601)`` too, as Dask reads a tuple of ints there). Two differences: one
+    int is rows per chunk (Dask would cut every axis so; ndpack keeps the others whole), and a
+    byte size per chunk ("64MiB"; "auto", the default, is Dask's ``array.chunk-size``) gives as
+    many whole rows as fit, at least one, where Dask would shape chunks across the axes. A form
+    that would cut another axis (``(1000, 5)`` on an array of 17 columns), row counts that do not
+    add up to the rows, and any other kind are INVALID_ARGUMENT: read whole rows, then
+    ``.rechunk(...)`` for blocks across the other axes. Checked for a compressed or F-order array
+    too, which is one chunk all the same (a 0-d array is one chunk whatever they are).
+    ``verify`` and ``mmap`` (local files only: INVALID_ARGUMENT for a URL): see the module
+    documentation. ``storage_options``, ``retries``, ``timeout``, ``raw_bits`` and limits are
+    ``ndpack.open``'s; a reader brings its own (INVALID_ARGUMENT when they are given with it),
+    which every task that opens the file again uses."""
     reference._check_limits(limits, "from_ndpack", FROM_NDPACK_OPTIONS)
     check_verify(verify)
     check_mmap(mmap)

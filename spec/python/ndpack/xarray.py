@@ -1,4 +1,6 @@
 """An xarray backend: ``xr.open_dataset("file.ndp", engine="ndpack")`` (also a set's index or a URL).
+Without ``engine=``, xarray picks it for a path with one of the formats' extensions, or a local
+file whose first bytes are one of the formats' (``guess_can_open``), whatever its name.
 
 Each array becomes a lazily loaded variable with dimensions ``<name>_0``, ``<name>_1``... (ndpack
 files do not name dimensions; ``_dim`` is appended to one that is another array's name, which
@@ -18,7 +20,10 @@ CF attributes (``units``, ``_FillValue``, ``scale_factor``) to decode it by."""
 
 from __future__ import annotations
 
+import io
+import os
 import secrets
+import stat
 import threading
 from collections import OrderedDict
 
@@ -32,8 +37,9 @@ except ImportError as ex:  # as ndpack.dask: say which extra brings it
     raise ImportError(f"ndpack.xarray needs xarray ({ex}): pip install 'ndpack[xarray]'") from ex
 
 from . import open as open_ndpack
-from ._io import shown_url
-from ._reader import _rows_in_place, array_dtype, check_mmap
+from ._formats import sniffed_reader
+from ._io import is_url, shown_url
+from ._reader import FIRST_READ, _rows_in_place, array_dtype, check_mmap
 from ._sets import SetReader
 from .reference import NdpackError
 
@@ -137,6 +143,11 @@ CF_DECODERS = ("mask_and_scale", "decode_times", "decode_timedelta", "concat_cha
                "use_cftime", "decode_coords")
 
 
+#: The file name endings that ``guess_can_open`` takes without reading the file.
+EXTENSIONS = (".ndp", ".ndpack", ".npy", ".npz", ".safetensors", ".ndp.index.json",
+              ".safetensors.index.json")
+
+
 class NdpackBackendEntrypoint(BackendEntrypoint):
     """``engine="ndpack"`` for ``xarray.open_dataset``."""
 
@@ -175,12 +186,49 @@ class NdpackBackendEntrypoint(BackendEntrypoint):
         return dataset
 
     def guess_can_open(self, filename_or_obj) -> bool:
+        """Whether ``xr.open_dataset`` without ``engine=`` should open ``filename_or_obj`` with
+        this backend: a path or URL with one of the formats' extensions, or, whatever its name, a
+        local file or a seekable binary file object whose first bytes are one of the formats'
+        (told as ``ndpack.open`` tells them, ``sniffed_reader``), as xarray's netCDF backends
+        read a file's magic number; a file object is left at its position (``open_dataset`` itself
+        takes a path or URL: INVALID_ARGUMENT for a file object, which says so). A URL's bytes are
+        not asked for. Never raises: xarray asks every backend about any object (a directory, a
+        missing path, bytes...), and an object this cannot read is not this backend's."""
         try:
-            name = str(filename_or_obj)
-        except Exception:  # noqa: BLE001 (xarray asks every backend about any object)
+            if isinstance(filename_or_obj, (str, os.PathLike)):
+                name = os.fsdecode(filename_or_obj)
+                if name.endswith(EXTENSIONS):
+                    return True
+                return not is_url(name) and _sniffed_path(name)
+            return _sniffed_file_object(filename_or_obj)
+        except Exception:  # noqa: BLE001 (any object: see above)
             return False
-        return name.endswith((".ndp", ".ndpack", ".npy", ".npz", ".safetensors",
-                              ".ndp.index.json", ".safetensors.index.json"))
+
+
+def _sniffed_path(path: str) -> bool:
+    """Whether the regular file at ``path`` begins with one of the formats' bytes (anything else,
+    a FIFO too, is not opened: opening one would wait for a writer)."""
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        return False
+    with open(path, "rb") as file:
+        return sniffed_reader(file.read(min(info.st_size, FIRST_READ)), info.st_size) is not None
+
+
+def _sniffed_file_object(file) -> bool:
+    """Whether a seekable file object begins with one of the formats' bytes, read from its start
+    and then put back where it was (an object that cannot seek is not read: its bytes would be
+    gone for the backend that opens it)."""
+    if not (callable(getattr(file, "read", None)) and file.seekable()):
+        return False
+    position = file.tell()
+    try:
+        size = file.seek(0, io.SEEK_END)
+        file.seek(0)
+        first_bytes = file.read(min(size, FIRST_READ))
+    finally:
+        file.seek(position)
+    return isinstance(first_bytes, bytes) and sniffed_reader(first_bytes, size) is not None
 
 
 __all__ = ["NdpackBackendEntrypoint", "NdpackBackendArray"]

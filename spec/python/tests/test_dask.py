@@ -86,7 +86,7 @@ def test_a_sets_arrays_are_read_from_their_shards(data):
     folder, arrays = data
     s = ndpack.open(folder / "set.ndp.index.json")
     assert len({s.shard_of(n) for n in arrays}) >= 2
-    x = nd.from_ndpack(s, "x", chunks=(500, 501))
+    x = nd.from_ndpack(s, "x", chunks=((500, 501), -1))
     assert x.chunks[0] == (500, 501)
     files = {task[1].location for task in dict(x.__dask_graph__()).values() if isinstance(task, tuple)}
     assert files == {str(folder / s.shard_of("x"))}
@@ -145,15 +145,87 @@ def test_from_ndpack_of_a_reader_closed_since_reopens_the_file(data):
 @pytest.mark.parametrize("chunks, expected", [
     (300, (300, 300, 300, 101)),
     ("17000B", (250, 250, 250, 250, 1)),  # rows of 17 float32: 68 bytes
-    ((1000, 1), (1000, 1)),
+    # Explicit row counts: ((1000, 1), (1000, 1)) took them before, where Dask reads a tuple per
+    # axis (so it is INVALID_ARGUMENT now: the second does not add up to the 17 columns).
+    (((1000, 1), -1), (1000, 1)),
+    (((1000, 1),), (1000, 1)),
     # numpy's integers, as Dask takes them: INVALID_ARGUMENT before
     (np.int64(300), (300, 300, 300, 101)),
-    (tuple(np.diff([0, 400, 1001])), (400, 601)),
+    ((tuple(np.diff([0, 400, 1001])),), (400, 601)),
 ])
-def test_chunks_are_rows_bytes_or_a_tuple(data, chunks, expected):
+def test_chunks_are_rows_bytes_or_explicit_rows(data, chunks, expected):
     folder, _ = data
     got = nd.from_ndpack(str(folder / "file.ndp"), "x", chunks=chunks).chunks[0]
     assert got == expected and all(type(rows) is int for rows in got)
+
+
+#: Dask's forms of chunks (``da.from_array``'s), by array of the ``data`` fixture ("ids": 777 rows;
+#: "x": 1001 rows of 17; "cube": 30 of 4 x 5), with the first axis's rows each gives, and whether
+#: that is Dask's meaning (so ``da.from_array`` gives the same blocks): each was INVALID_ARGUMENT
+#: before, or (a tuple of ints on more than one axis) misread as row counts.
+DASK_FORMS = [
+    ("ids", -1, (777,), True),
+    ("ids", None, (777,), False),  # Dask refuses None for the whole array; a per-axis None is whole
+    ("ids", {0: 100}, (100,) * 7 + (77,), True),
+    ("ids", (100,), (100,) * 7 + (77,), True),  # one axis, one entry: its block size
+    ("ids", [700, 77], (700, 77), True),  # a list of ints on one axis: each chunk's rows
+    ("ids", ((700, 77),), (700, 77), True),
+    ("ids", ("1KiB",), (128,) * 6 + (9,), False),  # ndpack's: whole rows of 8 bytes in 1 KiB
+    ("x", -1, (1001,), True),
+    ("x", None, (1001,), False),
+    ("x", {0: 300}, (300, 300, 300, 101), True),
+    ("x", {0: 300, 1: -1}, (300, 300, 300, 101), True),
+    ("x", {1: -1}, (1001,), True),  # an axis not in the dict is whole
+    ("x", (300, -1), (300, 300, 300, 101), True),
+    ("x", (300, None), (300, 300, 300, 101), True),
+    ("x", (1000, 17), (1000, 1), True),  # blocks of 1000 rows x 17 columns: row counts before
+    ("x", (1000, 100), (1000, 1), True),  # a block wider than the axis: the whole axis
+    ("x", (np.int64(300), np.int64(-1)), (300, 300, 300, 101), True),
+    ("x", (1000,), (1000, 1), False),  # fewer entries than axes: the others whole
+    ("x", ("17000B", -1), (250, 250, 250, 250, 1), False),  # ndpack's: whole rows in 17000 bytes
+    ("x", ("auto", "auto"), (1001,), True),  # 68 kB: one chunk, as Dask gives it
+    ("x", ((400, 601), -1), (400, 601), True),
+    ("x", ((400, 601), (17,)), (400, 601), True),
+    ("x", ((400, 601), None), (400, 601), True),
+    ("x", [[400, 601], [17]], (400, 601), True),
+    ("x", {0: (400, 601)}, (400, 601), True),
+    ("x", ((501, 500), (17,)), (501, 500), True),
+    ("x", ((1001,), (17,)), (1001,), True),
+    ("cube", (10, -1, -1), (10, 10, 10), True),
+    ("cube", {0: 7}, (7, 7, 7, 7, 2), True),
+    ("cube", ((10, 20), None, 5), (10, 20), True),
+]
+
+
+@pytest.mark.parametrize("name, chunks, expected, dasks_meaning", DASK_FORMS)
+def test_dasks_forms_of_chunks_cut_the_first_axis_as_dask_does(data, name, chunks, expected,
+                                                                dasks_meaning):
+    folder, arrays = data
+    lazy = nd.from_ndpack(str(folder / "file.ndp"), name, chunks=chunks)
+    whole_axes = tuple((d,) for d in arrays[name].shape[1:])
+    assert lazy.chunks == (expected,) + whole_axes
+    assert all(type(rows) is int for rows in lazy.chunks[0])
+    np.testing.assert_array_equal(lazy.compute(scheduler="threads"), arrays[name])
+    if dasks_meaning:  # Dask itself is the oracle
+        assert da.from_array(arrays[name], chunks=chunks).chunks == lazy.chunks
+
+
+@pytest.mark.parametrize("chunks", [-1, None, {0: 5}, {1: -1}, ((0,),)])
+def test_dasks_forms_of_chunks_of_an_array_of_no_rows_give_one_chunk_of_none(tmp_path, chunks):
+    arrays = {"none": np.zeros((0, 3), "f4"), "none_1d": np.zeros(0, "i2")}
+    ndpack.save(tmp_path / "e.ndp", arrays)
+    for name, a in arrays.items():
+        lazy = nd.from_ndpack(str(tmp_path / "e.ndp"), name, chunks=chunks)
+        assert lazy.chunks == ((0,),) + tuple((d,) for d in a.shape[1:]), name
+        assert lazy.compute(scheduler="threads").shape == a.shape
+
+
+@pytest.mark.parametrize("chunks", [(5, -1), ((0,), -1), ((0,), None)])
+def test_dasks_per_axis_forms_of_an_array_of_no_rows_give_one_chunk_of_none(tmp_path, chunks):
+    ndpack.save(tmp_path / "e.ndp", {"none": np.zeros((0, 3), "f4")})
+    lazy = nd.from_ndpack(str(tmp_path / "e.ndp"), "none", chunks=chunks)
+    assert lazy.chunks == ((0,), (3,)) == da.from_array(np.zeros((0, 3), "f4"), chunks=chunks).chunks
+    assert lazy.compute(scheduler="threads").shape == (0, 3)
 
 
 def test_an_unknown_option_of_from_ndpack_is_INVALID_ARGUMENT(data):
@@ -170,11 +242,13 @@ def test_a_name_not_in_the_file_is_NOT_FOUND_when_the_graph_is_built(data):
     assert info.value.code == "NOT_FOUND"
 
 
-def test_chunks_that_do_not_add_up_are_INVALID_ARGUMENT(data):
+@pytest.mark.parametrize("name, chunks", [("x", ((5, 5),)), ("x", ((400, 600), -1)),
+                                          ("ids", (5, 5)), ("ids", [700, 78])])
+def test_chunks_that_do_not_add_up_are_INVALID_ARGUMENT(data, name, chunks):
     folder, _ = data
     with pytest.raises(NdpackError) as info:
-        nd.from_ndpack(str(folder / "file.ndp"), "x", chunks=(5, 5))
-    assert info.value.code == "INVALID_ARGUMENT"
+        nd.from_ndpack(str(folder / "file.ndp"), name, chunks=chunks)
+    assert info.value.code == "INVALID_ARGUMENT" and "add up" in info.value.message
 
 
 @pytest.mark.parametrize("scheduler", SCHEDULERS)
@@ -554,14 +628,46 @@ def test_to_ndpack_of_something_else_than_a_dict_is_INVALID_ARGUMENT(tmp_path):
     assert info.value.code == "INVALID_ARGUMENT"
 
 
-@pytest.mark.parametrize("chunks", [0, -1, 2.5, None, True, "lots", "12 parsecs", (1001.0,),
-                                    ((501, 500), (17,)), ((1001,), (17,)), [1001], np.int64(0),
-                                    np.True_, (np.int64(1002), np.int64(-1))])
-def test_chunks_of_another_kind_are_INVALID_ARGUMENT(data, chunks):
+@pytest.mark.parametrize("name, chunks", [
+    ("x", 0), ("x", -2), ("x", 2.5), ("x", True), ("x", "lots"), ("x", "12 parsecs"),
+    ("x", (1001.0,)), ("x", np.int64(0)), ("x", np.True_), ("x", object()), ("x", {0: 0}),
+    ("x", (300, 2.5)), ("x", (300, "lots")), ("x", (True, -1)), ("x", ((400, -1, 602), -1)),
+    ("x", (-1, -1, -1)),  # more entries than axes
+    ("ids", (700, -1)),  # on one axis, a tuple of ints is each chunk's rows: -1 is none
+    ("ids", (np.int64(1002), np.int64(-1))), ("ids", ((777,), (1,))),
+])
+def test_chunks_of_another_kind_are_INVALID_ARGUMENT(data, name, chunks):
     folder, _ = data
     with pytest.raises(NdpackError) as info:
-        nd.from_ndpack(str(folder / "file.ndp"), "x", chunks=chunks)
+        nd.from_ndpack(str(folder / "file.ndp"), name, chunks=chunks)
     assert info.value.code == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize("name, chunks", [
+    ("x", (1000, 1)),  # Dask's blocks of 1000 rows x 1 column: read as row counts before
+    ("x", (300, 5)), ("x", {0: 300, 1: 5}), ("x", {1: 5}), ("x", ((400, 601), (10, 7))),
+    ("x", (-1, (17, 0))),  # two blocks, one of them empty
+    ("cube", (10, 2, -1)), ("cube", (10, -1, (2, 3))),
+])
+def test_chunks_that_split_another_axis_than_the_first_are_INVALID_ARGUMENT(data, name, chunks):
+    folder, _ = data
+    with pytest.raises(NdpackError) as info:
+        nd.from_ndpack(str(folder / "file.ndp"), name, chunks=chunks)
+    assert info.value.code == "INVALID_ARGUMENT"
+    assert "split only the first axis" in info.value.message
+    assert f".rechunk({chunks!r})" in info.value.message
+
+
+def test_chunks_that_split_another_axis_say_how_to_get_the_same_blocks(data):
+    # The message's way, followed: the rows asked for, then .rechunk(chunks), gives Dask's blocks.
+    folder, arrays = data
+    chunks = (300, 5)
+    with pytest.raises(NdpackError) as info:
+        nd.from_ndpack(str(folder / "file.ndp"), "x", chunks=chunks)
+    assert "chunks={0: 300}" in info.value.message
+    lazy = nd.from_ndpack(str(folder / "file.ndp"), "x", chunks={0: 300}).rechunk(chunks)
+    assert lazy.chunks == da.from_array(arrays["x"], chunks=chunks).chunks
+    np.testing.assert_array_equal(lazy.compute(scheduler="threads"), arrays["x"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -746,17 +852,18 @@ def test_to_ndpack_to_a_bytes_path_writes_there_as_save_does(tmp_path, target):
 
 
 def test_chunks_refused_for_an_array_read_by_rows_are_refused_for_one_read_whole(tmp_path):
-    # A compressed or F-order array, one chunk whatever chunks says, took any chunks: -1 or a
-    # tuple that does not add up passed there and were INVALID_ARGUMENT for the next file.
+    # A compressed or F-order array, one chunk whatever chunks says, took any chunks: 0 or a
+    # tuple that does not add up passed there and were INVALID_ARGUMENT for the next file. A form
+    # that splits the second axis of the F-order array is refused there too.
     f = np.asfortranarray(np.arange(60.0).reshape(10, 6))
     ndpack.save(tmp_path / "z.ndp", {"z": np.arange(10.0)}, codec="deflate")
     ndpack.save(tmp_path / "f.ndp", {"f": f, "s": np.float32(1)})
     for path, name in [("z.ndp", "z"), ("f.ndp", "f")]:
-        for chunks in (-1, 0, "lots", (5, 4), ((10,),)):
+        for chunks in (0, "lots", (5, 4), ((10,), (3, 3))):
             with pytest.raises(NdpackError) as info:
                 nd.from_ndpack(str(tmp_path / path), name, chunks=chunks)
             assert info.value.code == "INVALID_ARGUMENT", (name, chunks)
-        for chunks in (3, (5, 5), "1KiB", "auto"):
+        for chunks in (3, ((5, 5),), "1KiB", "auto", -1, None, {0: 5}):
             x = nd.from_ndpack(str(tmp_path / path), name, chunks=chunks)
             assert x.numblocks[0] == 1 and x.shape[0] == 10
     assert nd.from_ndpack(str(tmp_path / "f.ndp"), "s", chunks=3).compute() == 1  # 0-d: no rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import io
 import mmap
 import multiprocessing
 import os
@@ -354,3 +355,113 @@ def test_a_dataset_of_a_relative_path_unpickles_in_another_working_directory(
         np.testing.assert_array_equal(copy["y"].values, arrays["y"])
     finally:
         copy.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# xr.open_dataset without engine=: a file told by its extension or its first bytes
+# --------------------------------------------------------------------------------------------------
+
+def renamed(kind: str, folder, arrays: dict):
+    """``arrays`` written as a file of ``kind`` ("ndp", "npy": its one array, "npz",
+    "safetensors"), renamed to ``data.bin``: a name of no format's."""
+    if kind in ("ndp", "safetensors"):
+        written = write(kind, folder, arrays)
+    elif kind == "npy":
+        written = folder / "d.npy"
+        np.save(written, arrays["array"])
+    else:
+        written = folder / "d.npz"
+        np.savez(written, **arrays)
+    return written.rename(folder / "data.bin")
+
+
+@pytest.mark.parametrize("kind", ["ndp", "npy", "npz", "safetensors"])
+def test_open_dataset_without_engine_opens_a_file_of_no_known_extension_by_its_first_bytes(
+        tmp_path, kind):
+    # Told by its extension only: xarray found no engine for data.bin (ValueError).
+    a = np.arange(24, dtype="f4").reshape(6, 4)
+    arrays = {"array": a} if kind == "npy" else {"a": a, "b": np.arange(5, dtype="i8")}
+    path = renamed(kind, tmp_path, arrays)
+    for location in (path, str(path)):
+        with xr.open_dataset(location) as ds:
+            assert set(ds.data_vars) == set(arrays)
+            for name, expected in arrays.items():
+                np.testing.assert_array_equal(ds[name].values, expected)
+
+
+def test_guess_can_open_reads_a_local_files_first_bytes_and_says_no_without_raising(tmp_path):
+    from ndpack.xarray import NdpackBackendEntrypoint
+    path = renamed("ndp", tmp_path, {"a": np.arange(4.0)})
+    (tmp_path / "notes").write_text("no arrays here\n" * 4)
+    (tmp_path / "short").write_bytes(b"\x93NUM")  # a .npy file's magic, cut short
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "fifo")  # opened, it would wait for a writer
+    (tmp_path / "empty").write_bytes(b"")
+    guessed = {
+        "ndpack file named data.bin": (path, True),
+        "its path as a str": (str(path), True),
+        "its path as bytes (an os.PathLike's)": (_BytesPath(os.fsencode(path)), True),
+        "an extension without the file": (tmp_path / "missing.ndp", True),
+        "a text file": (tmp_path / "notes", False),
+        "a file shorter than any magic": (tmp_path / "short", False),
+        "an empty file": (tmp_path / "empty", False),
+        "a missing path": (tmp_path / "missing", False),
+        "a directory": (tmp_path / "folder", False),
+        "a FIFO": (tmp_path / "fifo", False),
+        "a URL without an extension (no request)": ("http://127.0.0.1:9/data", False),
+        "a file's bytes": (path.read_bytes(), False),
+        "an object of no kind": (object(), False),
+        "None": (None, False),
+    }
+    backend = NdpackBackendEntrypoint()
+    assert {what: backend.guess_can_open(obj) for what, (obj, _) in guessed.items()} == \
+        {what: expected for what, (_, expected) in guessed.items()}
+
+
+class _BytesPath:
+    """An os.PathLike whose path is bytes."""
+
+    def __init__(self, path: bytes):
+        self.path = path
+
+    def __fspath__(self) -> bytes:
+        return self.path
+
+
+class _Unseekable(io.RawIOBase):
+    """A binary stream that cannot seek (a pipe's, a socket's), over ``data``."""
+
+    def __init__(self, data: bytes):
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        return self._data.readinto(buffer)
+
+
+def test_guess_can_open_reads_a_file_objects_first_bytes_and_leaves_it_where_it_was(tmp_path):
+    from ndpack.xarray import NdpackBackendEntrypoint
+    path = renamed("ndp", tmp_path, {"a": np.arange(4.0)})
+    data = path.read_bytes()
+    backend = NdpackBackendEntrypoint()
+    with open(path, "rb") as file:
+        file.seek(7)
+        assert backend.guess_can_open(file) is True
+        assert file.tell() == 7 and file.read(5) == data[7:12]
+        # Picked for it, the backend says what it reads instead (xarray said no engine matched).
+        with pytest.raises(NdpackError) as info:
+            xr.open_dataset(file)
+        assert info.value.code == "INVALID_ARGUMENT" and "path or URL" in info.value.message
+    memory = io.BytesIO(data)
+    memory.seek(3)
+    assert backend.guess_can_open(memory) is True and memory.tell() == 3
+    text = io.BytesIO(b"no arrays here\n" * 4)
+    text.seek(2)
+    assert backend.guess_can_open(text) is False and text.tell() == 2
+    with open(path) as text_mode:  # str, not bytes: no format's
+        assert backend.guess_can_open(text_mode) is False and text_mode.tell() == 0
+    unseekable = _Unseekable(data)
+    assert backend.guess_can_open(unseekable) is False
+    assert unseekable.read() == data  # nothing taken from it
