@@ -52,6 +52,13 @@ export function ownString(slice: string): string {
 /** Code units per `String.fromCharCode` call, well below engines' argument-count limits. */
 const SCRATCH_CHUNK = 8192;
 
+/**
+ * Decoded code units of the string being read, when it has escapes, a chunk at a time (and room
+ * for a surrogate pair more): shared by every parse (parsing is synchronous) and made at the first
+ * escape, so that a header's string costs this much memory besides its text however long it is.
+ */
+let scratch: Uint16Array | undefined;
+
 // `String.prototype.isWellFormed` exists on every supported runtime (Node >= 20) but is only typed
 // from lib ES2024.
 const isWellFormed = (String.prototype as unknown as { isWellFormed: (this: string) => boolean })
@@ -63,8 +70,6 @@ class HeaderParser {
   private readonly path: PathSegment[] = [];
   /** True inside the top-level `metadata` value, where any JSON number is allowed. */
   private freeNumbers = false;
-  /** Decoded code units of the string being read, when it has escapes. */
-  private scratch: Uint16Array = new Uint16Array(256);
   /** JSON values parsed so far, the top-level object included. */
   private nodes = 1;
 
@@ -310,24 +315,27 @@ class HeaderParser {
   }
 
   /**
-   * Finishes a string from its first backslash on. The decoded code units go to a reusable buffer:
-   * building the result from one small string per escape is an order of magnitude slower when
-   * escapes are dense.
+   * Finishes a string from its first backslash on. The decoded code units go to the reusable
+   * {@link scratch}, made into a string each time it fills: building the result from one small
+   * string per escape is an order of magnitude slower when escapes are dense.
    */
   private parseEscapedString(start: number, firstEscape: number): string {
     const text = this.text;
-    let buffer = this.scratch;
+    const buffer = (scratch ??= new Uint16Array(SCRATCH_CHUNK + 2));
+    let out = "";
     let length = 0;
     let pos = start;
-    for (; pos < firstEscape; pos++) {
-      if (length + 2 > buffer.length) buffer = this.growScratch(length);
-      buffer[length++] = text.charCodeAt(pos);
-    }
     for (;;) {
-      if (length + 2 > buffer.length) buffer = this.growScratch(length);
+      if (length >= SCRATCH_CHUNK) {
+        out += String.fromCharCode.apply(null, buffer.subarray(0, length) as unknown as number[]);
+        length = 0;
+      }
       const c = text.charCodeAt(pos);
-      if (c === 0x22) break;
-      if (c >= 0x20 && c !== 0x5c && (c & 0xf800) !== 0xd800) {
+      if (pos < firstEscape) {
+        buffer[length++] = c;
+        pos++;
+      } else if (c === 0x22) break;
+      else if (c >= 0x20 && c !== 0x5c && (c & 0xf800) !== 0xd800) {
         buffer[length++] = c;
         pos++;
       } else if (c === 0x5c) {
@@ -346,19 +354,7 @@ class HeaderParser {
       }
     }
     this.pos = pos + 1;
-    let out = "";
-    for (let i = 0; i < length; i += SCRATCH_CHUNK) {
-      const chunk = buffer.subarray(i, Math.min(length, i + SCRATCH_CHUNK));
-      out += String.fromCharCode.apply(null, chunk as unknown as number[]);
-    }
-    return out;
-  }
-
-  private growScratch(needed: number): Uint16Array {
-    const grown = new Uint16Array(Math.max(this.scratch.length * 2, needed + 2));
-    grown.set(this.scratch);
-    this.scratch = grown;
-    return grown;
+    return out + String.fromCharCode.apply(null, buffer.subarray(0, length) as unknown as number[]);
   }
 
   /**

@@ -9,8 +9,10 @@ import { inflateRawSync } from "node:zlib";
 import { describe, expect, test } from "vitest";
 import { decompressPayload, inflateWithPako } from "../src/codecs.js";
 import { decode } from "../src/decode.js";
+import { encode } from "../src/encode.js";
 import { codeOf } from "./helpers/common.js";
 import { nativeZlib } from "../src/runtime.js";
+import { buildFile } from "./helpers/fixture-builder.js";
 import { runCase } from "./helpers/fuzz-run.js";
 import { FUZZ_FOUND } from "./helpers/fuzz-seeds.js";
 
@@ -24,6 +26,29 @@ describe("inputs saved by `npm run fuzz` (fixtures/fuzz-found/)", () => {
     const story = join(FUZZ_FOUND, name.replace(/\.ndp$/, ".json"));
     const options = existsSync(story) ? ((JSON.parse(readFileSync(story, "utf8")) as { options?: object }).options ?? {}) : {};
     expect(runCase(input, options).problems).toEqual([]);
+  });
+});
+
+/**
+ * The campaign found that a header string with an escape cost about four times its length in
+ * ArrayBuffers (a 1 MiB metadata string with one inserted character: 4 MiB): the parser decoded it
+ * into a buffer that doubled as it filled, two bytes a code unit. It now decodes a chunk at a time
+ * into one fixed buffer, so such a string costs its text and 16 KiB however long it is.
+ */
+describe("a header string with an escape costs a fixed buffer besides its text", () => {
+  const pad = "\n" + "x".repeat(4 << 20);
+  const file = encode({ x: Float32Array.of(1) }, { metadata: { pad } });
+  const bounded = { maxDecodedBytes: 64 };
+
+  test("a valid file whose metadata holds 4 MiB after an escape: decoded within the case runner's memory bound", () => {
+    expect(decode(file).metadata.pad).toBe(pad);
+    expect(runCase(file, bounded).problems).toEqual([]);
+  });
+
+  test("HEADER_INVALID for a bad escape after 4 MiB of a string, within the same bound", () => {
+    const broken = buildFile({ header: `{"alignment":8,"checksum":"none","dataLength":0,"metadata":{"pad":${JSON.stringify(pad).slice(0, -1)}\\q"},"arrays":[]}` });
+    expect(codeOf(() => decode(broken))).toBe("HEADER_INVALID");
+    expect(runCase(broken, bounded).problems).toEqual([]);
   });
 });
 
