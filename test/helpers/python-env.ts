@@ -1,6 +1,8 @@
 // Running python3 for the Python reference tests. These tests FAIL (never skip) when python3 or
 // numpy is missing, with a message that says what to install.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
 export const PYTHON = process.env.PYTHON ?? "python3";
@@ -54,4 +56,45 @@ export function runPython(script: string, args: string[], input?: string): strin
     throw new Error(`${PYTHON} ${script} exited with ${r.status}:\n${r.stderr}`);
   }
   return r.stdout;
+}
+
+/** A Python script kept running to answer a file's requests, one JSON line each way. */
+export interface PythonWorker {
+  /** Sends `request` as one line; resolves to the answer's `result`, rejects with its `error` (or the script's stderr if it ended). */
+  call(...request: unknown[]): Promise<unknown>;
+  /** Ends the script's input and waits for it to exit. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts `script`, which answers each JSON line of its standard input with one JSON line,
+ * `{"result": ...}` or `{"error": ...}`: for the tests whose every request would otherwise pay again
+ * for the script's imports (torch: about two seconds). Requests are answered in the order sent.
+ */
+export function startPythonWorker(script: string): PythonWorker {
+  requirePython();
+  const child = spawn(PYTHON, [script], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
+  const answers = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  let previous: Promise<unknown> = Promise.resolve();
+  return {
+    call(...request) {
+      const answer = previous.then(async () => {
+        child.stdin.write(`${JSON.stringify(request)}\n`);
+        const line = await answers.next();
+        if (line.done) throw new Error(`${PYTHON} ${script} exited before answering ${JSON.stringify(request)}:\n${stderr}`);
+        const reply = JSON.parse(line.value) as { result: unknown } | { error: string };
+        if ("error" in reply) throw new Error(`${PYTHON} ${script} failed on ${JSON.stringify(request)}:\n${reply.error}`);
+        return reply.result;
+      });
+      previous = answer.catch(() => undefined);
+      return answer;
+    },
+    async close() {
+      const exited = child.exitCode === null ? once(child, "exit") : Promise.resolve();
+      child.stdin.end();
+      await exited;
+    },
+  };
 }
