@@ -42,20 +42,34 @@ export function requirePython(): PythonEnv {
   return cached!;
 }
 
+const RUN_OPTIONS = { encoding: "utf8", maxBuffer: 1 << 30, cwd: REPO } as const;
+
+function exitedWith(script: string, status: number | null, stderr: string): Error {
+  return new Error(`${PYTHON} ${script} exited with ${status}:\n${stderr}`);
+}
+
 /** Run a Python script in one process; throw with its stderr when it fails. */
 export function runPython(script: string, args: string[], input?: string): string {
   requirePython();
-  const r = spawnSync(PYTHON, [script, ...args], {
-    encoding: "utf8",
-    input,
-    maxBuffer: 1 << 30,
-    cwd: REPO,
-  });
+  const r = spawnSync(PYTHON, [script, ...args], { ...RUN_OPTIONS, input });
   if (r.error) throw r.error;
-  if (r.status !== 0) {
-    throw new Error(`${PYTHON} ${script} exited with ${r.status}:\n${r.stderr}`);
-  }
+  if (r.status !== 0) throw exitedWith(script, r.status, r.stderr);
   return r.stdout;
+}
+
+/** {@link runPython} without blocking: the script runs while the test does its own share of the work. */
+export function runPythonInBackground(script: string, args: string[], input?: string): Promise<string> {
+  requirePython();
+  return new Promise((resolve, reject) => {
+    const child = spawn(PYTHON, [script, ...args], { cwd: RUN_OPTIONS.cwd });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding(RUN_OPTIONS.encoding).on("data", (text: string) => (stdout += text));
+    child.stderr.setEncoding(RUN_OPTIONS.encoding).on("data", (text: string) => (stderr += text));
+    child.once("error", reject);
+    child.once("close", (status) => (status === 0 ? resolve(stdout) : reject(exitedWith(script, status, stderr))));
+    child.stdin.end(input);
+  });
 }
 
 /** A Python script kept running to answer a file's requests, one JSON line each way. */
