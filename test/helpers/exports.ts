@@ -13,17 +13,43 @@ export interface ExportedName {
   readonly documented: boolean;
 }
 
+const EXPORTS_OPTIONS: ts.CompilerOptions = {
+  target: ts.ScriptTarget.ES2022,
+  module: ts.ModuleKind.ESNext,
+  moduleResolution: ts.ModuleResolutionKind.Bundler,
+  strict: true,
+  noEmit: true,
+  skipLibCheck: true,
+  types: [],
+};
+
+/**
+ * A compiler host that parses each file once for every program made with `options` (as
+ * TypeScript's language service shares files between programs of the same settings): a test file
+ * asks {@link exportsOf} for up to fourteen modules over the same sources and the same default
+ * library. A file whose text changed since is parsed again.
+ */
+function sharedSourceFilesHost(options: ts.CompilerOptions): ts.CompilerHost {
+  const host = ts.createCompilerHost(options);
+  const parse = host.getSourceFile.bind(host);
+  const parsed = new Map<string, { text: string; file: ts.SourceFile | undefined }>();
+  host.getSourceFile = (fileName, languageVersion, onError) => {
+    const text = host.readFile(fileName);
+    if (text === undefined) return parse(fileName, languageVersion, onError);
+    const known = parsed.get(fileName);
+    if (known?.text === text) return known.file;
+    const file = parse(fileName, languageVersion, onError);
+    parsed.set(fileName, { text, file });
+    return file;
+  };
+  return host;
+}
+
+const exportsHost = sharedSourceFilesHost(EXPORTS_OPTIONS);
+
 /** The exports of the module at `path`, resolved through re-exports to their declarations. */
 export function exportsOf(path: string): ExportedName[] {
-  const program = ts.createProgram([path], {
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.ESNext,
-    moduleResolution: ts.ModuleResolutionKind.Bundler,
-    strict: true,
-    noEmit: true,
-    skipLibCheck: true,
-    types: [],
-  });
+  const program = ts.createProgram([path], EXPORTS_OPTIONS, exportsHost);
   return exportedDeclarations(program, path)
     .map(({ symbol, target, declarations }) => {
       const isValue = (target.flags & ts.SymbolFlags.Value) !== 0 && !declarations.every((d) => ts.isTypeAliasDeclaration(d) || ts.isInterfaceDeclaration(d));
