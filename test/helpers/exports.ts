@@ -24,22 +24,25 @@ const EXPORTS_OPTIONS: ts.CompilerOptions = {
 };
 
 /**
- * A compiler host that parses each file once for every program made with `options` (as
- * TypeScript's language service shares files between programs of the same settings): a test file
- * asks {@link exportsOf} for up to fourteen modules over the same sources and the same default
- * library. A file whose text changed since is parsed again.
+ * A compiler host that parses (and so binds) each file once for every program made with it, as
+ * TypeScript's language service shares files between programs: give one host only to programs
+ * whose options differ in nothing that changes how a file is parsed or bound (the language service's
+ * list is `target`, `module`, `moduleResolution`, `moduleDetection`, `jsx`, `jsxImportSource`,
+ * `importHelpers`, `alwaysStrict` and the unreachable and unused-label checks; `lib` and `types` do
+ * not). A file is kept per module format it is read as, and parsed again when its text changed.
  */
-function sharedSourceFilesHost(options: ts.CompilerOptions): ts.CompilerHost {
+export function sharedSourceFilesHost(options: ts.CompilerOptions): ts.CompilerHost {
   const host = ts.createCompilerHost(options);
   const parse = host.getSourceFile.bind(host);
   const parsed = new Map<string, { text: string; file: ts.SourceFile | undefined }>();
-  host.getSourceFile = (fileName, languageVersion, onError) => {
+  host.getSourceFile = (fileName, languageVersionOrOptions, onError) => {
     const text = host.readFile(fileName);
-    if (text === undefined) return parse(fileName, languageVersion, onError);
-    const known = parsed.get(fileName);
+    if (text === undefined) return parse(fileName, languageVersionOrOptions, onError);
+    const key = `${typeof languageVersionOrOptions === "object" ? languageVersionOrOptions.impliedNodeFormat : ""}:${fileName}`;
+    const known = parsed.get(key);
     if (known?.text === text) return known.file;
-    const file = parse(fileName, languageVersion, onError);
-    parsed.set(fileName, { text, file });
+    const file = parse(fileName, languageVersionOrOptions, onError);
+    parsed.set(key, { text, file });
     return file;
   };
   return host;
