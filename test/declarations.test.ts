@@ -12,7 +12,7 @@ import { join } from "node:path";
 import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { REPO, requireBuiltCli } from "./helpers/cli-run.js";
-import { exportsOf, undocumentedDeclarations } from "./helpers/exports.js";
+import { exportsOf, sharedSourceFilesHost, undocumentedDeclarations } from "./helpers/exports.js";
 import { installPacked, type PackedInstall } from "./helpers/packed.js";
 
 let pkg: PackedInstall;
@@ -114,13 +114,18 @@ beforeAll(async () => {
 
 afterAll(() => pkg?.remove());
 
+/** One compiler host per module resolution: its programs (other libs, other types) share the files they parse. */
+const hosts = new Map<ts.ModuleResolutionKind | undefined, ts.CompilerHost>();
+
 /**
  * The compiler's diagnostics for `files` and for ndpack's declarations (checked as a user's
  * compiler checks them with skipLibCheck off); other libraries' declarations are not checked, to
  * keep this fast.
  */
 function diagnostics(files: string[], options: ts.CompilerOptions): string[] {
-  const program = ts.createProgram(files.map((f) => pkg.path(f)), { strict: true, noEmit: true, skipLibCheck: false, types: ["node"], target: ts.ScriptTarget.ES2022, ...options });
+  const programOptions = { strict: true, noEmit: true, skipLibCheck: false, types: ["node"], target: ts.ScriptTarget.ES2022, ...options };
+  if (!hosts.has(options.moduleResolution)) hosts.set(options.moduleResolution, sharedSourceFilesHost(programOptions));
+  const program = ts.createProgram(files.map((f) => pkg.path(f)), programOptions, hosts.get(options.moduleResolution));
   const isDeclaration = (file: ts.SourceFile) => file.fileName.startsWith(pkg.root);
   const ours = program.getSourceFiles().filter((file) => isDeclaration(file) || !file.fileName.includes("/node_modules/"));
   expect(ours.filter(isDeclaration).length).toBeGreaterThan(0);

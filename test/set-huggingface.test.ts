@@ -18,10 +18,11 @@ import { bytesSource, createSetWriter, open, openSet, save, saveSet, type SetRea
 import { toSafetensors } from "../src/interop/index.js";
 import { errorLineOf, requireBuiltCli, runCli } from "./helpers/cli-run.js";
 import { tempDir } from "./helpers/node-files.js";
-import { runPython } from "./helpers/python-env.js";
+import { startPythonWorker } from "./helpers/python-env.js";
 import { dataBytes } from "./helpers/set-files.js";
 
-const SCRIPT = "test/helpers/hf-hub-sets.py";
+/** huggingface_hub's side, one process for the whole file. */
+const hub = startPythonWorker("test/helpers/hf-hub-sets.py");
 interface Tensor {
   dtype: string;
   shape: number[];
@@ -30,7 +31,10 @@ interface Tensor {
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
 const dir = tempDir("ndpack-set-huggingface-");
-afterAll(() => dir.remove());
+afterAll(async () => {
+  await hub.close();
+  dir.remove();
+});
 
 describe("a checkpoint written by huggingface_hub's save_torch_state_dict, read by ndpack", () => {
   const checkpoint = join(dir.path, "hf");
@@ -39,7 +43,7 @@ describe("a checkpoint written by huggingface_hub's save_torch_state_dict, read 
   let index: { metadata: Record<string, unknown>; weight_map: Record<string, string> };
   beforeAll(async () => {
     await requireBuiltCli();
-    tensors = JSON.parse(runPython(SCRIPT, ["write", checkpoint])).tensors;
+    tensors = ((await hub.call("write", checkpoint)) as { tensors: Record<string, Tensor> }).tensors;
     index = JSON.parse(readFileSync(indexPath, "utf8"));
   });
 
@@ -92,7 +96,7 @@ describe("a checkpoint written by huggingface_hub's save_torch_state_dict, read 
 
 describe("the checkpoints save_torch_state_dict writes that ndpack refuses, for the reasons FORMAT.md §12 gives", () => {
   test("a filename_pattern with a folder or in capitals, an empty tensor name, pickles: SET_INVALID from open and the CLI, before any shard", async () => {
-    const written = JSON.parse(runPython(SCRIPT, ["refused", join(dir.path, "refused-by-ndpack")])) as Record<string, string>;
+    const written = (await hub.call("refused", join(dir.path, "refused-by-ndpack"))) as Record<string, string>;
     expect(Object.keys(written)).toHaveLength(4);
     for (const [name, indexPath] of Object.entries(written)) {
       await expect(open(indexPath), name).rejects.toMatchObject({ code: "SET_INVALID" });
@@ -144,9 +148,9 @@ describe("a set of .safetensors shards written by ndpack convert, loaded by hugg
   });
 
   /** Loads the set in `folder` with huggingface_hub: what load_torch_model and load_state_dict_from_file give must be `expected`. */
-  const expectLoadedByHuggingFace = (folder: string) => {
+  const expectLoadedByHuggingFace = async (folder: string) => {
     const wanted = Object.fromEntries(Object.entries(expected).map(([name, { dtype, shape }]) => [name, { dtype, shape }]));
-    const loaded = JSON.parse(runPython(SCRIPT, ["load", folder], JSON.stringify(wanted))) as { loaded: Record<string, Tensor>; shards: Record<string, Record<string, Tensor>>; total_size: number };
+    const loaded = (await hub.call("load", folder, wanted)) as { loaded: Record<string, Tensor>; shards: Record<string, Record<string, Tensor>>; total_size: number };
     expect(loaded.loaded).toEqual(expected);
     const index = JSON.parse(readFileSync(join(folder, "model.safetensors.index.json"), "utf8"));
     expect(Object.keys(loaded.shards).length).toBeGreaterThanOrEqual(3);
@@ -160,21 +164,21 @@ describe("a set of .safetensors shards written by ndpack convert, loaded by hugg
     return index as { weight_map: Record<string, string> };
   };
 
-  test("load_torch_model, strict, into a module of these tensors: every one bit for bit; each shard by load_state_dict_from_file too", () => {
-    expectLoadedByHuggingFace(out);
+  test("load_torch_model, strict, into a module of these tensors: every one bit for bit; each shard by load_state_dict_from_file too", async () => {
+    await expectLoadedByHuggingFace(out);
   });
 
   test("written over a checkpoint of Hugging Face's: its shards are removed (the index named them), and the set loads", async () => {
     const folder = join(dir.path, "replaced");
-    runPython(SCRIPT, ["write", folder]);
+    await hub.call("write", folder);
     const convert = await runCli(["convert", source, join(folder, "model.safetensors.index.json"), "--max-shard-size", "1KB"]);
     expect(convert.code, convert.stderr).toBe(0);
-    const index = expectLoadedByHuggingFace(folder);
+    const index = await expectLoadedByHuggingFace(folder);
     const ours = [...new Set(Object.values(index.weight_map))];
     expect(readdirSync(folder).sort()).toEqual([...ours, "model.safetensors.index.json"].sort());
     // In turn, save_torch_state_dict removes only the files named as it names shards: ndpack's
     // tagged ones stay, named by no index (FORMAT.md §12.4), and the set is Hugging Face's.
-    const tensors = JSON.parse(runPython(SCRIPT, ["write", folder])).tensors as Record<string, Tensor>;
+    const { tensors } = (await hub.call("write", folder)) as { tensors: Record<string, Tensor> };
     expect(readdirSync(folder).filter((name) => ours.includes(name)).sort()).toEqual(ours.sort());
     await using set = (await open(join(folder, "model.safetensors.index.json"))) as SetReader;
     for (const name of set.names) expect(sha256(dataBytes(await set.read(name))), name).toBe(tensors[name]!.sha256);
@@ -200,7 +204,7 @@ describe("sets of .ndp shards are not Hugging Face checkpoints", () => {
     await writer.write("a.weight", arrays["a.weight"]);
     expect((await writer.close()).indexPath).toBe(join(dir.path, "streamed", "model.safetensors.ndp.index.json"));
     for (const folder of ["saved", "streamed"]) {
-      const { error } = JSON.parse(runPython(SCRIPT, ["refuses", join(dir.path, folder)]));
+      const { error } = (await hub.call("refuses", join(dir.path, folder))) as { error: string };
       expect(error, folder).toMatch(/does not contain a valid checkpoint/);
     }
   });
@@ -217,18 +221,19 @@ describe("sets of .ndp shards are not Hugging Face checkpoints", () => {
 });
 
 describe("one .safetensors file of toSafetensors, loaded by huggingface_hub's load_state_dict_from_file", () => {
-  test('read without metadata or with "format": "pt"; refused with other metadata alone, as the README says', () => {
+  test('read without metadata or with "format": "pt"; refused with other metadata alone, as the README says', async () => {
     const weight = { data: Float32Array.from({ length: 12 }, (_, i) => i / 3), shape: [3, 4] };
     const cases = [
       ["no metadata", undefined],
       ["format pt", { format: "pt", step: 3 }],
       ["other metadata", { step: 3 }],
     ] as const;
-    const outcomes = cases.map(([label, metadata]) => {
+    const outcomes = [];
+    for (const [label, metadata] of cases) {
       const file = join(dir.path, `${label.replace(" ", "-")}.safetensors`);
       writeFileSync(file, toSafetensors({ weight }, metadata === undefined ? {} : { metadata }));
-      return JSON.parse(runPython(SCRIPT, ["file", file])) as { loaded?: Record<string, Tensor>; error?: string };
-    });
+      outcomes.push((await hub.call("file", file)) as { loaded?: Record<string, Tensor>; error?: string });
+    }
     const expected = { weight: { dtype: "float32", shape: [3, 4], sha256: sha256(new Uint8Array(weight.data.buffer)) } };
     expect(outcomes.map((o) => o.loaded)).toEqual([expected, expected, undefined]);
     expect(outcomes[2]!.error).toMatch(/does not contain the valid metadata/);

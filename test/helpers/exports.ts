@@ -13,17 +13,46 @@ export interface ExportedName {
   readonly documented: boolean;
 }
 
+const EXPORTS_OPTIONS: ts.CompilerOptions = {
+  target: ts.ScriptTarget.ES2022,
+  module: ts.ModuleKind.ESNext,
+  moduleResolution: ts.ModuleResolutionKind.Bundler,
+  strict: true,
+  noEmit: true,
+  skipLibCheck: true,
+  types: [],
+};
+
+/**
+ * A compiler host that parses (and so binds) each file once for every program made with it, as
+ * TypeScript's language service shares files between programs: give one host only to programs
+ * whose options differ in nothing that changes how a file is parsed or bound (the language service's
+ * list is `target`, `module`, `moduleResolution`, `moduleDetection`, `jsx`, `jsxImportSource`,
+ * `importHelpers`, `alwaysStrict` and the unreachable and unused-label checks; `lib` and `types` do
+ * not). A file is kept per module format it is read as, and parsed again when its text changed.
+ */
+export function sharedSourceFilesHost(options: ts.CompilerOptions): ts.CompilerHost {
+  const host = ts.createCompilerHost(options);
+  const parse = host.getSourceFile.bind(host);
+  const parsed = new Map<string, { text: string; file: ts.SourceFile | undefined }>();
+  host.getSourceFile = (fileName, languageVersionOrOptions, onError) => {
+    const text = host.readFile(fileName);
+    if (text === undefined) return parse(fileName, languageVersionOrOptions, onError);
+    const key = `${typeof languageVersionOrOptions === "object" ? languageVersionOrOptions.impliedNodeFormat : ""}:${fileName}`;
+    const known = parsed.get(key);
+    if (known?.text === text) return known.file;
+    const file = parse(fileName, languageVersionOrOptions, onError);
+    parsed.set(key, { text, file });
+    return file;
+  };
+  return host;
+}
+
+const exportsHost = sharedSourceFilesHost(EXPORTS_OPTIONS);
+
 /** The exports of the module at `path`, resolved through re-exports to their declarations. */
 export function exportsOf(path: string): ExportedName[] {
-  const program = ts.createProgram([path], {
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.ESNext,
-    moduleResolution: ts.ModuleResolutionKind.Bundler,
-    strict: true,
-    noEmit: true,
-    skipLibCheck: true,
-    types: [],
-  });
+  const program = ts.createProgram([path], EXPORTS_OPTIONS, exportsHost);
   return exportedDeclarations(program, path)
     .map(({ symbol, target, declarations }) => {
       const isValue = (target.flags & ts.SymbolFlags.Value) !== 0 && !declarations.every((d) => ts.isTypeAliasDeclaration(d) || ts.isInterfaceDeclaration(d));

@@ -4,7 +4,10 @@
  * must give the same code at load time, and, for a file that loads, the same result for reading
  * and for verifying each array. One Python process reads every case from stdin.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { decode, verify, type DecodeOptions } from "../../src/decode.js";
 import { NdpackError } from "../../src/errors.js";
@@ -73,29 +76,75 @@ function pythonLimits(options: DecodeOptions): Record<string, number> {
   return out;
 }
 
+type PythonCase = { input: Uint8Array; options: DecodeOptions };
+
+/** One case as the driver reads it: u32 LE options length, options JSON, u32 LE input length, input. */
+function frameOf({ input, options }: PythonCase): Buffer[] {
+  const json = Buffer.from(JSON.stringify(pythonLimits(options)));
+  const header = Buffer.alloc(4);
+  header.writeUInt32LE(json.length);
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(input.length);
+  return [header, json, length, Buffer.from(input.buffer, input.byteOffset, input.byteLength)];
+}
+
+/** The driver's output: one JSON outcome a line. */
+function outcomesOf(stdout: string): Outcome[] {
+  return stdout.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line) as Outcome);
+}
+
+function checkCount(outcomes: readonly Outcome[], cases: readonly PythonCase[]): void {
+  if (outcomes.length !== cases.length) throw new Error(`ndpack.py gave ${outcomes.length} outcomes for ${cases.length} cases`);
+}
+
 /** Runs every input through ndpack.py in one process (inputs are batched to bound the pipe's size). */
-export function pythonOutcomes(cases: readonly { input: Uint8Array; options: DecodeOptions }[], python = process.env.PYTHON ?? "python3"): Outcome[] {
+export function pythonOutcomes(cases: readonly PythonCase[], python = process.env.PYTHON ?? "python3"): Outcome[] {
   const outcomes: Outcome[] = [];
   const BATCH_BYTES = 64 * 1024 * 1024;
   for (let i = 0; i < cases.length; ) {
     const frames: Buffer[] = [];
     let bytes = 0;
     for (; i < cases.length && (bytes < BATCH_BYTES || frames.length === 0); i++) {
-      const { input, options } = cases[i]!;
-      const json = Buffer.from(JSON.stringify(pythonLimits(options)));
-      const header = Buffer.alloc(4);
-      header.writeUInt32LE(json.length);
-      const length = Buffer.alloc(4);
-      length.writeUInt32LE(input.length);
-      frames.push(header, json, length, Buffer.from(input.buffer, input.byteOffset, input.byteLength));
-      bytes += input.length + json.length + 8;
+      const frame = frameOf(cases[i]!);
+      frames.push(...frame);
+      bytes += frame.reduce((sum, part) => sum + part.length, 0);
     }
     const run = spawnSync(python, ["-c", DRIVER, PYTHON_DIR], { input: Buffer.concat(frames), maxBuffer: 1024 * 1024 * 1024 });
     if (run.error || run.status !== 0) throw new Error(`${python} failed: ${run.error?.message ?? run.stderr.toString()}`);
-    for (const line of run.stdout.toString().split("\n")) if (line !== "") outcomes.push(JSON.parse(line) as Outcome);
+    outcomes.push(...outcomesOf(run.stdout.toString()));
   }
-  if (outcomes.length !== cases.length) throw new Error(`ndpack.py gave ${outcomes.length} outcomes for ${cases.length} cases`);
+  checkCount(outcomes, cases);
   return outcomes;
+}
+
+/**
+ * {@link pythonOutcomes} in a process that reads its cases from a file and writes its outcomes to
+ * another, so that it runs to the end while this thread is busy (the fuzz campaign never yields
+ * to the event loop that would feed a pipe).
+ */
+export function pythonOutcomesInBackground(cases: readonly PythonCase[], python = process.env.PYTHON ?? "python3"): Promise<Outcome[]> {
+  const dir = mkdtempSync(join(tmpdir(), "ndpack-fuzz-python-"));
+  const [input, output] = [join(dir, "cases"), join(dir, "outcomes")];
+  writeFileSync(input, Buffer.concat(cases.flatMap(frameOf)));
+  const [stdin, stdout] = [openSync(input, "r"), openSync(output, "w")];
+  const child = spawn(python, ["-c", DRIVER, PYTHON_DIR], { stdio: [stdin, stdout, "pipe"] });
+  closeSync(stdin);
+  closeSync(stdout);
+  let stderr = "";
+  child.stderr!.setEncoding("utf8").on("data", (text: string) => (stderr += text)); // stdio[2] is a pipe
+  return new Promise<Outcome[]>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", (status) => {
+      try {
+        if (status !== 0) throw new Error(`${python} failed with ${status}: ${stderr}`);
+        const outcomes = outcomesOf(readFileSync(output, "utf8"));
+        checkCount(outcomes, cases);
+        resolve(outcomes);
+      } catch (error) {
+        reject(error);
+      }
+    });
+  }).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 
 function codeOf(fn: () => unknown): string | null {
@@ -146,8 +195,11 @@ export interface Disagreement {
 
 /** Compares `cases` (a batch, read by one Python process) and returns those the readers disagree on. */
 export function compareWithPython(cases: readonly FuzzCase[]): Disagreement[] {
-  if (cases.length === 0) return [];
-  const python = pythonOutcomes(cases);
+  return cases.length === 0 ? [] : disagreements(cases, pythonOutcomes(cases));
+}
+
+/** The cases whose TypeScript outcome differs from Python's (`python`, in the order of `cases`). */
+export function disagreements(cases: readonly FuzzCase[], python: readonly Outcome[]): Disagreement[] {
   return cases
     .map((fuzzCase, i) => ({ fuzzCase, differences: outcomeDifferences(typescriptOutcome(fuzzCase.input, fuzzCase.options), python[i]!) }))
     .filter((d) => d.differences.length > 0);

@@ -1,26 +1,29 @@
 """Sharded checkpoints written and loaded by huggingface_hub's serialization API, for
-test/set-huggingface.test.ts. Prints JSON; SHA-256s are taken over each tensor's elements in C
-order, little-endian (this machine's order).
+test/set-huggingface.test.ts. One process answers every request of that file (importing torch
+costs about two seconds, more than any request): each line on standard input is a JSON request,
+[COMMAND, ARGUMENT, ...], and each answer one JSON line, {"result": ...} or {"error": traceback}.
+SHA-256s are taken over each tensor's elements in C order, little-endian (this machine's order).
 
-    hf-hub-sets.py write DIR     save_torch_state_dict of a state dict of every dtype torch and
+    ["write", DIR]               save_torch_state_dict of a state dict of every dtype torch and
                                  ndpack share (max_shard_size 10000, the tied head dropped as
-                                 transformers asks); prints {"tensors": {name: {"dtype", "shape",
+                                 transformers asks); {"tensors": {name: {"dtype", "shape",
                                  "sha256"}}} of the state dict as torch held it
-    hf-hub-sets.py load DIR      load_torch_model(strict=True) of the set DIR/model.safetensors.index.json
-                                 into a module of the tensors given on standard input ({name:
-                                 {"dtype", "shape"}}), and load_state_dict_from_file of each shard;
-                                 prints {"loaded": {name: {...}}, "shards": {shard: {name: {...}}},
-                                 "total_size": split_torch_state_dict_into_shards' count}
-    hf-hub-sets.py refuses DIR   load_torch_model of DIR, which must fail; prints the error
-    hf-hub-sets.py refused DIR   the checkpoints save_torch_state_dict writes that FORMAT.md §12
-                                 refuses, one folder of DIR each; prints {case: index path}
-    hf-hub-sets.py file PATH     load_state_dict_from_file of one .safetensors file; prints
-                                 {"loaded": {name: {...}}}, or {"error": ...} when it refuses it
+    ["load", DIR, EXPECTED]      load_torch_model(strict=True) of the set DIR/model.safetensors.index.json
+                                 into a module of the tensors EXPECTED ({name: {"dtype", "shape"}}),
+                                 and load_state_dict_from_file of each shard; {"loaded": {name:
+                                 {...}}, "shards": {shard: {name: {...}}}, "total_size":
+                                 split_torch_state_dict_into_shards' count}
+    ["refuses", DIR]             load_torch_model of DIR, which must fail; the error
+    ["refused", DIR]             the checkpoints save_torch_state_dict writes that FORMAT.md §12
+                                 refuses, one folder of DIR each; {case: index path}
+    ["file", PATH]               load_state_dict_from_file of one .safetensors file; {"loaded":
+                                 {name: {...}}}, or {"error": ...} when it refuses it
 """
 import hashlib
 import json
 import os
 import sys
+import traceback
 
 import torch
 from huggingface_hub import (load_state_dict_from_file, load_torch_model, save_torch_state_dict,
@@ -100,7 +103,7 @@ def refuses(folder):
         load_torch_model(torch.nn.Module(), folder, safe=False)
     except ValueError as error:
         return {"error": str(error)}
-    raise SystemExit(f"load_torch_model loaded {folder}")
+    raise AssertionError(f"load_torch_model loaded {folder}")
 
 
 def load_file(path):
@@ -133,15 +136,13 @@ def refused(folder):
     return written
 
 
+COMMANDS = {"write": write, "load": load, "refuses": refuses, "refused": refused, "file": load_file}
+
 if __name__ == "__main__":
-    command, folder = sys.argv[1], sys.argv[2]
-    if command == "write":
-        print(json.dumps(write(folder)))
-    elif command == "load":
-        print(json.dumps(load(folder, json.load(sys.stdin))))
-    elif command == "refused":
-        print(json.dumps(refused(folder)))
-    elif command == "file":
-        print(json.dumps(load_file(folder)))
-    else:
-        print(json.dumps(refuses(folder)))
+    for request in sys.stdin:
+        command, *arguments = json.loads(request)
+        try:
+            answer = {"result": COMMANDS[command](*arguments)}
+        except Exception:  # the test fails with the traceback; the next request still runs
+            answer = {"error": traceback.format_exc()}
+        print(json.dumps(answer), flush=True)
