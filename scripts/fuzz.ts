@@ -30,7 +30,7 @@ import { makeCase, type FuzzCase } from "../test/helpers/fuzz-mutate.js";
 import { compareWithPython } from "../test/helpers/fuzz-python.js";
 import { CASE_TIME_LIMIT_MS, emptyStats, mergeStats, runCampaign, runCase, type CampaignStats, type CaseFailure } from "../test/helpers/fuzz-run.js";
 import { allSeeds } from "../test/helpers/fuzz-seeds.js";
-import { compareFormatsWithPython, formatSeeds, KIND_EXTENSIONS, kindOfPath, makeFormatCase, MAX_CHUNKS, runFormatCampaign, runFormatCase, type FormatCase } from "../test/helpers/fuzz-formats.js";
+import { compareFormatsWithPython, formatSeeds, KIND_EXTENSIONS, kindOfPath, makeFormatCase, MAX_CHUNKS, DEFAULT_FORMAT_OPTIONS, storyPathOf, runFormatCampaign, runFormatCase, type FormatCase } from "../test/helpers/fuzz-formats.js";
 import { formatFamilyReports, runResourceFamilies } from "./fuzz-resources.js";
 
 interface Args {
@@ -245,31 +245,33 @@ async function supervise(args: Args): Promise<CampaignStats> {
 }
 
 function caseAsFailure(args: Args, index: number): Omit<CaseFailure, "problems"> {
-  const fuzzCase = args.formats ? { ...makeFormatCase(formatSeeds(), args.seed, index), options: {} } : makeCase(allSeeds(), args.seed, index);
+  const fuzzCase = args.formats ? makeFormatCase(formatSeeds(), args.seed, index) : makeCase(allSeeds(), args.seed, index);
   return { seed: args.seed, index, seedName: fuzzCase.seedName, mutations: fuzzCase.mutations, options: fuzzCase.options, input: fuzzCase.input };
+}
+
+/** The options a saved input was read with, from its story; `fallback` when it has none. */
+function storyOptions<T extends object>(path: string, fallback: T): T {
+  const story = storyPathOf(path);
+  return existsSync(story) ? ((JSON.parse(readFileSync(story, "utf8")) as { options?: T }).options ?? fallback) : fallback;
 }
 
 async function replay(path: string): Promise<number> {
   const input = new Uint8Array(readFileSync(path));
   const kind = kindOfPath(path);
   if (kind !== undefined) {
+    const options = storyOptions(path, DEFAULT_FORMAT_OPTIONS);
     // Whole, then in the smallest chunks a case has: the two chunkings stream readers differ most between.
     let failed = 0;
     for (const chunkBytes of [Math.max(1, input.length), Math.max(1, Math.ceil(input.length / MAX_CHUNKS))]) {
       const t0 = performance.now();
-      const report = await runFormatCase(kind, input, chunkBytes);
-      console.log(`${path} (${kind}, ${input.length} bytes, chunks of ${chunkBytes}): ${report.outcome} in ${(performance.now() - t0).toFixed(1)} ms`);
+      const report = await runFormatCase(kind, input, chunkBytes, options);
+      console.log(`${path} (${kind}, ${input.length} bytes, chunks of ${chunkBytes}, options ${JSON.stringify(options)}): ${report.outcome} in ${(performance.now() - t0).toFixed(1)} ms`);
       for (const problem of report.problems) console.log(`  - ${problem}`);
       failed += report.problems.length;
     }
     return failed > 0 ? 1 : 0;
   }
-  let options = {};
-  try {
-    options = (JSON.parse(readFileSync(path.replace(/\.ndp$/, ".json"), "utf8")) as { options?: object }).options ?? {};
-  } catch {
-    // No story next to the input: default options.
-  }
+  const options = storyOptions(path, {});
   const t0 = performance.now();
   const report = runCase(input, options);
   console.log(`${path} (${input.length} bytes, options ${JSON.stringify(options)}): ${report.decodeCode ?? "decoded"} in ${(performance.now() - t0).toFixed(1)} ms; reached ${report.reached.join(" ") || "-"}`);

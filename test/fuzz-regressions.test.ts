@@ -15,7 +15,7 @@ import { nativeZlib } from "../src/runtime.js";
 import { buildFile } from "./helpers/fixture-builder.js";
 import { runCase } from "./helpers/fuzz-run.js";
 import { FUZZ_FOUND } from "./helpers/fuzz-seeds.js";
-import { kindOfPath, MAX_CHUNKS, runFormatCase } from "./helpers/fuzz-formats.js";
+import { DEFAULT_FORMAT_OPTIONS, kindOfPath, MAX_CHUNKS, runFormatCase, storyPathOf, type FormatCaseOptions } from "./helpers/fuzz-formats.js";
 import { FORMATS } from "../src/formats/index.js";
 import { toNpz } from "../src/interop/npz.js";
 import { bytesSource } from "../src/io/bytes.js";
@@ -40,7 +40,9 @@ describe("inputs saved by `npm run fuzz:formats` (fixtures/fuzz-found/, by exten
   if (foundFormats.length === 0) test("none saved yet", () => expect(foundFormats).toEqual([]));
   else test.each(foundFormats)("%s passes every invariant of the formats' case runner, whole and in the smallest chunks", async (name) => {
     const input = new Uint8Array(readFileSync(join(FUZZ_FOUND, name)));
-    for (const chunkBytes of [Math.max(1, input.length), Math.max(1, Math.ceil(input.length / MAX_CHUNKS))]) expect((await runFormatCase(kindOfPath(name)!, input, chunkBytes)).problems).toEqual([]);
+    const story = storyPathOf(join(FUZZ_FOUND, name));
+    const options = existsSync(story) ? (JSON.parse(readFileSync(story, "utf8")) as { options: FormatCaseOptions }).options : DEFAULT_FORMAT_OPTIONS;
+    for (const chunkBytes of [Math.max(1, input.length), Math.max(1, Math.ceil(input.length / MAX_CHUNKS))]) expect((await runFormatCase(kindOfPath(name)!, input, chunkBytes, options)).problems).toEqual([]);
   });
 });
 

@@ -30,7 +30,9 @@ import { concatBytes } from "../../src/bytes.js";
 import { crc32 } from "../../src/crc32.js";
 import type { NdArray } from "../../src/decode.js";
 import { encode } from "../../src/encode.js";
+import type { Dtype } from "../../src/dtypes.js";
 import { NdpackError } from "../../src/errors.js";
+import { LIMIT_OPTIONS } from "../../src/format.js";
 import { FORMATS, sniffFormat } from "../../src/formats/index.js";
 import { writeToBytes } from "../../src/formats/write.js";
 import { fromNpy, toNpy } from "../../src/interop/npy.js";
@@ -47,7 +49,7 @@ import {
   caseRng, cloneTree, editText, havoc, INTERESTING_NUMBERS, JObject, makeCase, METADATA_VALUES, nest, NUMBER_LITERALS, ODD_NAMES, ODD_STRINGS, ODD_VALUES,
   rawEdit, Raw, RAW_STRINGS, slotsOf, toTree, treeText, UNKNOWN_KEYS, utf8, type JValue, type Rng,
 } from "./fuzz-mutate.js";
-import { outcomeDifferences, type Outcome } from "./fuzz-python.js";
+import { outcomeDifferences, pythonLimits, type Outcome } from "./fuzz-python.js";
 import { caseInput } from "./message-cases.js";
 
 /** The inputs of this campaign. */
@@ -61,6 +63,12 @@ export function kindOfPath(path: string): FormatKind | undefined {
   return (Object.keys(KIND_EXTENSIONS) as FormatKind[]).find((kind) => path.endsWith(KIND_EXTENSIONS[kind]));
 }
 
+/** The story beside a saved input (`<hash>.json`: what went wrong, the options, how to reproduce it). */
+export function storyPathOf(path: string): string {
+  const kind = kindOfPath(path);
+  return `${path.slice(0, path.length - (kind === undefined ? ".ndp" : KIND_EXTENSIONS[kind]).length)}.json`;
+}
+
 /** One starting input of the campaign. */
 export interface FormatSeed {
   readonly kind: FormatKind;
@@ -70,6 +78,60 @@ export interface FormatSeed {
 
 /** The limits every case is read with: small, so that an allocation beyond them stands out. */
 export const FORMAT_LIMITS = { maxDecodedBytes: 1024 * 1024 } as const;
+
+/** What a case reads its input with, besides the bytes. */
+export interface FormatCaseOptions {
+  /**
+   * FORMAT.md §7's limits and the formats' own (`maxIndexBytes` of an index, `maxMessageBytes` of a
+   * stream), by their TypeScript names; each reader takes those it has ({@link READER_LIMITS}).
+   */
+  readonly limits: Readonly<Record<string, number>>;
+  /** `copy` of the in-memory readers ("never" is left out: it refuses what the lazy reader returns). */
+  readonly copy: "auto" | "always";
+  /** `voidDtype` of the .npy and .npz readers. */
+  readonly voidDtype?: Dtype;
+}
+
+/** The options of a case made without a generator: the campaign's limits alone. */
+export const DEFAULT_FORMAT_OPTIONS: FormatCaseOptions = { limits: FORMAT_LIMITS, copy: "auto" };
+
+/** The limits each reader takes (the others it refuses as unknown options, or they are another reader's). */
+const READER_LIMITS = {
+  fromNpy: ["maxHeaderBytes", "maxDims"],
+  fromNpz: ["maxArrays", "maxDecodedBytes", "maxHeaderBytes", "maxDims"],
+  fromSafetensors: ["maxHeaderBytes", "maxDims", "maxDepth", "maxHeaderNodes"],
+  openSource: Object.keys(LIMIT_OPTIONS),
+  parseSetIndex: ["maxIndexBytes", "maxDepth", "maxArrays", "maxHeaderNodes", "maxNameBytes"],
+  decodeMessages: [...Object.keys(LIMIT_OPTIONS), "maxMessageBytes"],
+} as const;
+
+/** The limits of `options` that `reader` takes. */
+function limitsFor(reader: keyof typeof READER_LIMITS, options: FormatCaseOptions): Record<string, number> {
+  const names: readonly string[] = READER_LIMITS[reader];
+  return Object.fromEntries(Object.entries(options.limits).filter(([name]) => names.includes(name)));
+}
+
+/** A case's options: the campaign's limits, and now and then tight ones, so that every limit is reached from small seeds. */
+function formatCaseOptions(rng: Rng, kind: FormatKind): FormatCaseOptions {
+  const limits: Record<string, number> = { ...FORMAT_LIMITS };
+  if (rng.chance(0.2)) {
+    const tight: [string, () => number][] = [
+      ["maxHeaderBytes", () => rng.pick([16, 64, 118, 128, 200, 1024])],
+      ["maxDims", () => rng.between(1, 3)],
+      ["maxArrays", () => rng.between(1, 4)],
+      ["maxDepth", () => rng.between(1, 4)],
+      ["maxHeaderNodes", () => rng.pick([1, 5, 10, 30, 100])],
+      ["maxNameBytes", () => rng.between(1, 12)],
+      ["maxDecodedBytes", () => rng.pick([1, 64, 1024])],
+      ["maxIndexBytes", () => rng.pick([10, 100, 1000])],
+      ["maxMessageBytes", () => rng.pick([64, 256, 1024, 4096])],
+    ];
+    for (const [name, value] of tight) if (rng.chance(0.4)) limits[name] = value();
+  }
+  const copy = rng.chance(0.2) ? "always" : "auto";
+  const voidDtype = (kind === "npy" || kind === "npz") && rng.chance(0.25) ? rng.pick<Dtype>(["bfloat16", "float8_e4m3fn", "float8_e5m2", "float16", "uint8"]) : undefined;
+  return { limits, copy, ...(voidDtype === undefined ? {} : { voidDtype }) };
+}
 
 const ramp = (n: number, scale = 1) => Float32Array.from({ length: n }, (_, i) => (i % 13) * scale);
 
@@ -512,6 +574,7 @@ export interface FormatCase {
   readonly input: Uint8Array;
   /** Bytes per chunk of the streaming readers. */
   readonly chunkBytes: number;
+  readonly options: FormatCaseOptions;
   readonly mutations: readonly string[];
 }
 
@@ -541,7 +604,7 @@ export function makeFormatCase(seeds: readonly FormatSeed[], seed: number, index
   else input = mutateMessages(source.bytes, rng, mutations, seed, index);
   // Now and then raw damage on top of a format-aware edit.
   if (!mutations[0]!.startsWith("raw-") && rng.chance(0.1)) input = mutateRaw(input, rng, mutations);
-  return { index, kind: source.kind, seedName: source.name, input, chunkBytes: chunkBytesFor(rng, input.length), mutations };
+  return { index, kind: source.kind, seedName: source.name, input, chunkBytes: chunkBytesFor(rng, input.length), options: formatCaseOptions(rng, source.kind), mutations };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -596,13 +659,19 @@ function sameVerdict(a: Verdict, b: Verdict): boolean {
 }
 
 /** Runs one case through every reader of its kind and checks the invariants (see the module comment). */
-export async function runFormatCase(kind: FormatKind, input: Uint8Array, chunkBytes: number): Promise<FormatCaseReport> {
+export async function runFormatCase(kind: FormatKind, input: Uint8Array, chunkBytes: number, options: FormatCaseOptions = DEFAULT_FORMAT_OPTIONS): Promise<FormatCaseReport> {
   const problems: string[] = [];
-  const bound = allocationBound(input, FORMAT_LIMITS);
+  const bound = allocationBound(input, { maxDecodedBytes: options.limits.maxDecodedBytes ?? FORMAT_LIMITS.maxDecodedBytes });
+  // A stream's reader cannot view the bytes of a header: it copies them as they arrive into a
+  // buffer that doubles from 64 KiB (never to the length the header claims before it has come),
+  // and an ndpack header's rest is then joined to its preamble, so a header costs up to three times
+  // its length in ArrayBuffers, most of it garbage at once: a 100 MB header read in 64 KiB chunks
+  // peaks at the RSS `decode` peaks at (633 MB against 634 MB).
+  const streamBound = bound + 2 * input.length;
   let maxAllocation = 0;
 
   /** Runs `fn`, recording its allocation; returns its result, or the NdpackError it threw. */
-  const call = async <T>(what: string, fn: () => T | Promise<T>): Promise<{ value?: T; error?: NdpackError; failed?: true }> => {
+  const call = async <T>(what: string, fn: () => T | Promise<T>, allowed = bound): Promise<{ value?: T; error?: NdpackError; failed?: true }> => {
     const before = externalMemory();
     try {
       return { value: await fn() };
@@ -613,7 +682,7 @@ export async function runFormatCase(kind: FormatKind, input: Uint8Array, chunkBy
     } finally {
       const grown = externalMemory() - before;
       maxAllocation = Math.max(maxAllocation, grown);
-      if (grown > bound) problems.push(`${what} grew external memory by ${grown} bytes, more than the bound of ${bound}`);
+      if (grown > allowed) problems.push(`${what} grew external memory by ${grown} bytes, more than the bound of ${allowed}`);
     }
   };
 
@@ -621,21 +690,21 @@ export async function runFormatCase(kind: FormatKind, input: Uint8Array, chunkBy
   let outcomeForPython: unknown;
   const codePairs: string[] = [];
   if (kind === "index") {
-    const parsed = await call("parseSetIndex", () => parseSetIndex(input));
+    const parsed = await call("parseSetIndex", () => parseSetIndex(input, limitsFor("parseSetIndex", options)));
     outcome = parsed.error?.code ?? "valid";
     outcomeForPython = parsed.error ? { load: parsed.error.code } : { load: null, names: parsed.value?.names, shards: parsed.value?.shards.map((s) => s.name) };
   } else if (kind === "messages") {
-    const whole = await call("decodeMessages", () => readMessages(input, input.length || 1));
-    const chunked = await call(`decodeMessages in chunks of ${chunkBytes}`, () => readMessages(input, chunkBytes));
+    const whole = await call("decodeMessages", () => readMessages(input, input.length || 1, options), streamBound);
+    const chunked = await call(`decodeMessages in chunks of ${chunkBytes}`, () => readMessages(input, chunkBytes, options), streamBound);
     if (whole.value && chunked.value && JSON.stringify(whole.value) !== JSON.stringify(chunked.value)) problems.push(`decodeMessages gives ${JSON.stringify(whole.value)} from one chunk, ${JSON.stringify(chunked.value)} in chunks of ${chunkBytes}`);
     if (whole.error || chunked.error) problems.push(`decodeMessages threw ${whole.error?.code ?? chunked.error?.code} outside a message`);
     const last = whole.value?.at(-1);
     outcome = whole.value === undefined ? "failed" : last === undefined || last.startsWith("ok:") ? "valid" : last;
     outcomeForPython = whole.value;
   } else {
-    const eager = await call(`from${kind}`, () => readEagerly(kind, input));
-    const lazy = await call("openSource", () => readLazily(kind, input));
-    const streamed = await call(`decodeStream in chunks of ${chunkBytes}`, () => readStream(input, chunkBytes));
+    const eager = await call(`from${kind}`, () => readEagerly(kind, input, options));
+    const lazy = await call("openSource", () => readLazily(kind, input, options));
+    const streamed = await call(`decodeStream in chunks of ${chunkBytes}`, () => readStream(input, chunkBytes, options), streamBound);
     const verdicts: [string, Verdict | undefined][] = [
       [`from${kind}`, eager.error ? { code: eager.error.code } : eager.value],
       ["openSource", lazy.error ? { code: lazy.error.code } : lazy.value?.verdict],
@@ -656,9 +725,16 @@ export async function runFormatCase(kind: FormatKind, input: Uint8Array, chunkBy
   return { outcome, problems, maxAllocation, outcomeForPython, codePairs };
 }
 
-function readEagerly(kind: "npy" | "npz" | "safetensors", input: Uint8Array): Verdict {
-  if (kind === "npy") return { arrays: new Map([["array", arrayKey(fromNpy(input))]]) };
-  const contents = kind === "npz" ? fromNpz(input, FORMAT_LIMITS) : fromSafetensors(input);
+/** The lazy reader's and the stream's options of a case. */
+function openOptions(options: FormatCaseOptions) {
+  return { ...limitsFor("openSource", options), ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }) };
+}
+
+function readEagerly(kind: "npy" | "npz" | "safetensors", input: Uint8Array, options: FormatCaseOptions): Verdict {
+  const { copy, voidDtype } = options;
+  const void_ = voidDtype === undefined ? {} : { voidDtype };
+  if (kind === "npy") return { arrays: new Map([["array", arrayKey(fromNpy(input, { copy, ...void_, ...limitsFor("fromNpy", options) }))]]) };
+  const contents = kind === "npz" ? fromNpz(input, { copy, ...void_, ...limitsFor("fromNpz", options) }) : fromSafetensors(input, { copy, ...limitsFor("fromSafetensors", options) });
   return { arrays: new Map([...contents.arrays].map(([name, array]) => [name, arrayKey(array)])) };
 }
 
@@ -667,11 +743,11 @@ function readEagerly(kind: "npy" | "npz" | "safetensors", input: Uint8Array): Ve
  * first error in name order (open, then each read), else the arrays; its outcome is the Python
  * comparison's (`Outcome` of fuzz-python.ts).
  */
-async function readLazily(kind: "npy" | "npz" | "safetensors", input: Uint8Array): Promise<{ verdict: Verdict; outcome: Outcome; problems: string[] }> {
+async function readLazily(kind: "npy" | "npz" | "safetensors", input: Uint8Array, options: FormatCaseOptions): Promise<{ verdict: Verdict; outcome: Outcome; problems: string[] }> {
   const problems: string[] = [];
   let reader;
   try {
-    reader = await openSource(bytesSource(input), { formats: FORMATS, name: `case${KIND_EXTENSIONS[kind]}`, ...FORMAT_LIMITS });
+    reader = await openSource(bytesSource(input), { formats: FORMATS, name: `case${KIND_EXTENSIONS[kind]}`, ...openOptions(options) });
   } catch (error) {
     if (error instanceof NdpackError) return { verdict: { code: error.code }, outcome: { load: error.code, arrays: [] }, problems };
     throw error;
@@ -708,9 +784,9 @@ async function readLazily(kind: "npy" | "npz" | "safetensors", input: Uint8Array
   }
 }
 
-async function readStream(input: Uint8Array, chunkBytes: number): Promise<Verdict> {
+async function readStream(input: Uint8Array, chunkBytes: number, options: FormatCaseOptions): Promise<Verdict> {
   const arrays = new Map<string, string>();
-  for await (const array of decodeStream(chunks(input, chunkBytes), { formats: FORMATS, ...FORMAT_LIMITS })) arrays.set(array.name, arrayKey(array));
+  for await (const array of decodeStream(chunks(input, chunkBytes), { formats: FORMATS, ...openOptions(options) })) arrays.set(array.name, arrayKey(array));
   return { arrays };
 }
 
@@ -719,9 +795,9 @@ async function readStream(input: Uint8Array, chunkBytes: number): Promise<Verdic
  * whole, its code when reading it failed and the reader could go on, and last the code that ended
  * the stream (none when it ended cleanly).
  */
-async function readMessages(input: Uint8Array, chunkBytes: number): Promise<string[]> {
+async function readMessages(input: Uint8Array, chunkBytes: number, options: FormatCaseOptions): Promise<string[]> {
   const out: string[] = [];
-  const messages = decodeMessages(chunks(input, chunkBytes), FORMAT_LIMITS);
+  const messages = decodeMessages(chunks(input, chunkBytes), limitsFor("decodeMessages", options));
   try {
     for (;;) {
       const next = await messages.next();
@@ -760,7 +836,7 @@ export interface FormatCampaignConfig {
 
 async function timeFormatCase(fuzzCase: FormatCase): Promise<{ report: FormatCaseReport; ms: number }> {
   const t0 = performance.now();
-  const report = await runFormatCase(fuzzCase.kind, fuzzCase.input, fuzzCase.chunkBytes);
+  const report = await runFormatCase(fuzzCase.kind, fuzzCase.input, fuzzCase.chunkBytes, fuzzCase.options);
   return { report, ms: performance.now() - t0 };
 }
 
@@ -786,7 +862,7 @@ export async function runFormatCampaign(config: FormatCampaignConfig): Promise<C
     }
     const problems = [...report.problems];
     if (config.timeLimitMs !== undefined && settledMs > timeLimit) problems.push(`took ${settledMs.toFixed(1)} ms at best of 3 runs (limit ${timeLimit} ms)`);
-    const failure = problems.length > 0 ? { seed: config.seed, index, seedName: fuzzCase.seedName, mutations: fuzzCase.mutations, options: {}, problems, input: fuzzCase.input } : undefined;
+    const failure = problems.length > 0 ? { seed: config.seed, index, seedName: fuzzCase.seedName, mutations: fuzzCase.mutations, options: fuzzCase.options, problems, input: fuzzCase.input } : undefined;
     for (const pair of report.codePairs) stats.reached.set(pair, (stats.reached.get(pair) ?? 0) + 1);
     tallyCase(stats, { index, ms, settledMs, outcome: `${fuzzCase.kind}:${report.outcome}`, mutations: fuzzCase.mutations, maxAllocation: report.maxAllocation, failure });
     if (failure) config.onFailure?.(failure);
@@ -810,7 +886,7 @@ const DRIVER = String.raw`
 import io, json, sys
 import ndpack
 from ndpack import _sets
-LIMITS = json.loads(sys.argv[1])
+
 def code_of(fn):
     try:
         fn()
@@ -819,9 +895,9 @@ def code_of(fn):
         return e.code
     except Exception as e:
         return "python:" + type(e).__name__ + ":" + str(e)[:200]
-def read_file(path):
+def read_file(path, options):
     box = {}
-    load = code_of(lambda: box.setdefault("r", ndpack.open(path, raw_bits=True, **LIMITS)))
+    load = code_of(lambda: box.setdefault("r", ndpack.open(path, raw_bits=True, **options)))
     if load is not None:
         return {"load": load, "arrays": []}
     r = box["r"]
@@ -832,16 +908,16 @@ def read_file(path):
         return {"load": None, "arrays": arrays}
     finally:
         r.close()
-def read_index(raw):
+def read_index(raw, options):
     try:
-        _metadata, weight_map, _shards = _sets.parse_index(raw)
+        _metadata, weight_map, _shards = _sets.parse_index(raw, **options)
     except ndpack.NdpackError as e:
         return {"load": e.code}
     shards = list(dict.fromkeys(weight_map.values()))
     return {"load": None, "names": list(weight_map), "shards": shards}
-def read_stream(raw):
+def read_stream(raw, options):
     out = []
-    reader = ndpack.read_messages(io.BytesIO(raw), raw_bits=True, **LIMITS)
+    reader = ndpack.read_messages(io.BytesIO(raw), raw_bits=True, **options)
     while True:
         try:
             message = next(reader)
@@ -859,17 +935,24 @@ def read_stream(raw):
         bad = [c for c in codes if c is not None]
         out.append(bad[0] if bad else "ok:" + str(len(codes)))
 results = []
-for kind, path in json.load(sys.stdin):
+for kind, path, options in json.load(sys.stdin):
     with open(path, "rb") as fh:
         raw = fh.read()
     if kind == "index":
-        results.append(read_index(raw))
+        results.append(read_index(raw, options))
     elif kind == "messages":
-        results.append(read_stream(raw))
+        results.append(read_stream(raw, options))
     else:
-        results.append(read_file(path))
+        results.append(read_file(path, options))
 print(json.dumps(results))
 `;
+
+/** A case's options in the Python package's spelling, those its reader of the kind takes. */
+function pythonOptions(fuzzCase: FormatCase): Record<string, unknown> {
+  const reader = fuzzCase.kind === "index" ? "parseSetIndex" : fuzzCase.kind === "messages" ? "decodeMessages" : "openSource";
+  const voidDtype = fuzzCase.options.voidDtype === undefined ? {} : { void_dtype: fuzzCase.options.voidDtype };
+  return { ...pythonLimits(limitsFor(reader, fuzzCase.options)), ...voidDtype };
+}
 
 /** The outcome of each case as the Python reference reads it (one process for the batch). */
 function pythonFormatOutcomes(cases: readonly FormatCase[], python = process.env.PYTHON ?? "python3"): unknown[] {
@@ -878,10 +961,9 @@ function pythonFormatOutcomes(cases: readonly FormatCase[], python = process.env
     const list = cases.map((c, i) => {
       const path = join(dir, `${i}${KIND_EXTENSIONS[c.kind]}`);
       writeFileSync(path, c.input);
-      return [c.kind, path];
+      return [c.kind, path, pythonOptions(c)];
     });
-    const limits = JSON.stringify({ max_decoded_bytes: FORMAT_LIMITS.maxDecodedBytes });
-    const run = spawnSync(python, ["-c", DRIVER, limits], { input: JSON.stringify(list), maxBuffer: 1024 * 1024 * 1024 });
+    const run = spawnSync(python, ["-c", DRIVER], { input: JSON.stringify(list), maxBuffer: 1024 * 1024 * 1024 });
     if (run.error || run.status !== 0) throw new Error(`${python} failed: ${run.error?.message ?? run.stderr.toString()}`);
     return JSON.parse(run.stdout.toString()) as unknown[];
   } finally {

@@ -257,7 +257,8 @@ export interface CaseFailure {
   readonly index: number;
   readonly seedName: string;
   readonly mutations: readonly string[];
-  readonly options: DecodeOptions;
+  /** The options the case read its input with (`DecodeOptions`, or the formats' campaign's `FormatCaseOptions`). */
+  readonly options: object;
   readonly problems: readonly string[];
   readonly input: Uint8Array;
 }
