@@ -22,9 +22,10 @@
  * The Python reference reads a sample of the cases (`compareFormatsWithPython`).
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { getHeapStatistics } from "node:v8";
 import { concatBytes } from "../../src/bytes.js";
 import { crc32 } from "../../src/crc32.js";
@@ -42,7 +43,8 @@ import { planZipWrite, type ZipMemberPlan } from "../../src/interop/zip.js";
 import { bytesSource } from "../../src/io/bytes.js";
 import { decodeMessages } from "../../src/messages.js";
 import { openSource } from "../../src/reader.js";
-import { parseSetIndex, writeSetIndex, type WrittenShard } from "../../src/set.js";
+import { parseSetIndex, shardFormatOf, shardHeaderEnd, shardPrefixLength, writeSetIndex, type WrittenShard } from "../../src/set.js";
+import { openSetFile } from "../../src/node/set-open.js";
 import { decodeStream } from "../../src/stream.js";
 import { allocationBound, CASE_TIME_LIMIT_MS, emptyStats, tallyCase, type CampaignStats, type CaseFailure } from "./fuzz-run.js";
 import {
@@ -52,11 +54,36 @@ import {
 import { outcomeDifferences, pythonLimits, type Outcome } from "./fuzz-python.js";
 import { caseInput } from "./message-cases.js";
 
-/** The inputs of this campaign. */
-export type FormatKind = "npy" | "npz" | "safetensors" | "index" | "messages";
+/** The inputs of this campaign: a set is its index and shard files ({@link packSet}). */
+export type FormatKind = "npy" | "npz" | "safetensors" | "index" | "messages" | "set";
 
 /** The file name ending of each kind: what a saved input is called, and what tells `--replay` its kind. */
-export const KIND_EXTENSIONS: Readonly<Record<FormatKind, string>> = { npy: ".npy", npz: ".npz", safetensors: ".safetensors", index: ".index.json", messages: ".ndpmsg" };
+export const KIND_EXTENSIONS: Readonly<Record<FormatKind, string>> = { npy: ".npy", npz: ".npz", safetensors: ".safetensors", index: ".index.json", messages: ".ndpmsg", set: ".ndpset" };
+
+/** A set's files, index first, as one input: per file a u16 name length, the UTF-8 name, a u32 length, the bytes. */
+export function packSet(files: readonly (readonly [string, Uint8Array])[]): Uint8Array {
+  return concatBytes(files.flatMap(([name, bytes]) => {
+    const nameBytes = utf8.encode(name);
+    const lengths = new DataView(new ArrayBuffer(6));
+    lengths.setUint16(0, nameBytes.length, true);
+    lengths.setUint32(2, bytes.length, true);
+    const head = new Uint8Array(lengths.buffer);
+    return [head.subarray(0, 2), nameBytes, head.subarray(2), bytes];
+  }));
+}
+
+/** The files of {@link packSet}'s output. */
+export function unpackSet(input: Uint8Array): [string, Uint8Array][] {
+  const files: [string, Uint8Array][] = [];
+  const view = new DataView(input.buffer, input.byteOffset, input.byteLength);
+  for (let at = 0; at + 2 <= input.length; ) {
+    const nameEnd = at + 2 + view.getUint16(at, true);
+    const length = view.getUint32(nameEnd, true);
+    files.push([new TextDecoder().decode(input.subarray(at + 2, nameEnd)), input.subarray(nameEnd + 4, nameEnd + 4 + length)]);
+    at = nameEnd + 4 + length;
+  }
+  return files;
+}
 
 /** The kind of a saved input, from its name; `undefined` for an .ndp file (the .ndp campaign's). */
 export function kindOfPath(path: string): FormatKind | undefined {
@@ -101,6 +128,7 @@ const READER_LIMITS = {
   fromNpz: ["maxArrays", "maxDecodedBytes", "maxHeaderBytes", "maxDims"],
   fromSafetensors: ["maxHeaderBytes", "maxDims", "maxDepth", "maxHeaderNodes"],
   openSource: Object.keys(LIMIT_OPTIONS),
+  openSetFile: [...Object.keys(LIMIT_OPTIONS), "maxIndexBytes"],
   parseSetIndex: ["maxIndexBytes", "maxDepth", "maxArrays", "maxHeaderNodes", "maxNameBytes"],
   decodeMessages: [...Object.keys(LIMIT_OPTIONS), "maxMessageBytes"],
 } as const;
@@ -172,6 +200,13 @@ export function formatSeeds(): FormatSeed[] {
   add("index", "safetensors", writeSetIndex([shard("model-00001-of-00001.safetensors", ["x", "y", "z"])]));
   add("index", "huggingface-hub", `${JSON.stringify({ metadata: { total_size: 1234 }, weight_map: { "lm_head.weight": "model-00002-of-00002.safetensors", "embed.weight": "model-00001-of-00002.safetensors" } }, null, 2)}\n`);
   add("index", "no-metadata", JSON.stringify({ weight_map: { a: "x.safetensors" } }));
+
+  // The sharded-set vectors, each folder's index first.
+  const sets = fileURLToPath(new URL("../../fixtures/sets/valid", import.meta.url));
+  for (const folder of readdirSync(sets).sort()) {
+    const names = readdirSync(join(sets, folder)).sort((a, b) => Number(b.endsWith(".index.json")) - Number(a.endsWith(".index.json")) || (a < b ? -1 : 1));
+    add("set", folder, packSet(names.map((name) => [name, new Uint8Array(readFileSync(join(sets, folder, name)))])));
+  }
 
   const message = (i: number) => encode(caseInput(i), { metadata: { i } });
   add("messages", "one", message(1));
@@ -556,6 +591,53 @@ function mutateMessages(bytes: Uint8Array, rng: Rng, mutations: string[], seed: 
   return concatBytes(messages);
 }
 
+/**
+ * Edits of a set: its index, one shard (as its format's campaign edits it), the files present; a
+ * shard edit is followed half the time by the index's `ndpack.shards` record made to match it
+ * again, so that it reaches the shard's own checks rather than stopping at FILE_CHANGED.
+ */
+function mutateSet(input: Uint8Array, rng: Rng, mutations: string[], seed: number, index: number): Uint8Array {
+  const files = unpackSet(input);
+  if (files.length === 0) return mutateRaw(input, rng, mutations);
+  const kind = files.length === 1 ? "index" : rng.pick(["index", "shard", "shard", "shard", "drop", "rename", "resize"]);
+  mutations.push(`set-${kind}`);
+  const shardAt = rng.between(1, Math.max(1, files.length - 1));
+  const shard = files[shardAt];
+  if (kind === "index" || shard === undefined) files[0]![1] = mutateIndex(files[0]![1], rng, mutations);
+  else if (kind === "drop") files.splice(shardAt, 1);
+  else if (kind === "rename") shard[0] = rng.pick([`${shard[0]}.bak`, shard[0].toUpperCase(), files[rng.between(1, files.length - 1)]![0]]);
+  else if (kind === "resize") shard[1] = rng.chance(0.5) ? shard[1].subarray(0, rng.below(shard[1].length)) : concatBytes([shard[1], rng.bytes(rng.between(1, 8))]);
+  else {
+    if (shard[0].endsWith(".safetensors")) shard[1] = mutateSafetensors(shard[1], rng, mutations);
+    else {
+      const mutated = makeCase([{ name: shard[0], bytes: shard[1] }], seed, index);
+      mutations.push(...mutated.mutations);
+      shard[1] = mutated.input;
+    }
+    if (rng.chance(0.5)) files[0]![1] = matchShardRecord(files[0]![1], shard[0], shard[1]);
+  }
+  return packSet(files);
+}
+
+/** The index with `ndpack.shards[name]` giving the size and header CRC-32 of `bytes` (unchanged when it has no such record, or the header's end cannot be told). */
+function matchShardRecord(indexBytes: Uint8Array, name: string, bytes: Uint8Array): Uint8Array {
+  const tree = treeOf(new TextDecoder().decode(indexBytes));
+  const shards = tree instanceof JObject ? (tree.get("ndpack") instanceof JObject ? (tree.get("ndpack") as JObject).get("shards") : undefined) : undefined;
+  const record = shards instanceof JObject ? shards.get(name) : undefined;
+  const format = shardFormatOf(name);
+  if (!(record instanceof JObject) || format === undefined) return indexBytes;
+  let end: number;
+  try {
+    end = shardHeaderEnd({ name, format }, bytes.subarray(0, shardPrefixLength({ format })), bytes.length);
+  } catch {
+    return indexBytes;
+  }
+  if (end > bytes.length) return indexBytes;
+  record.set("size", bytes.length);
+  record.set("header_crc32", crc32(bytes.subarray(0, end)));
+  return utf8.encode(treeText(tree!));
+}
+
 function mutateRaw(bytes: Uint8Array, rng: Rng, mutations: string[]): Uint8Array {
   let out = bytes;
   for (let n = rng.pick([1, 1, 2, 3]); n > 0; n--) {
@@ -564,6 +646,15 @@ function mutateRaw(bytes: Uint8Array, rng: Rng, mutations: string[]): Uint8Array
     mutations.push(edit.label);
   }
   return out === bytes ? bytes.slice() : out;
+}
+
+/** Raw edits of one file of a set (raw edits of the packed set would only break its framing). */
+function rawEditOneFile(input: Uint8Array, rng: Rng, mutations: string[]): Uint8Array {
+  const files = unpackSet(input);
+  if (files.length === 0) return input.slice();
+  const file = rng.pick(files);
+  file[1] = mutateRaw(file[1], rng, mutations);
+  return packSet(files);
 }
 
 /** One case of the campaign: its input, its kind, and how it was made. */
@@ -596,14 +687,15 @@ export function makeFormatCase(seeds: readonly FormatSeed[], seed: number, index
   const source = seeds[index % seeds.length]!;
   const mutations: string[] = [];
   let input: Uint8Array;
-  if (rng.chance(0.3)) input = mutateRaw(source.bytes, rng, mutations);
+  if (rng.chance(0.3)) input = source.kind === "set" ? rawEditOneFile(source.bytes, rng, mutations) : mutateRaw(source.bytes, rng, mutations);
   else if (source.kind === "npy") input = mutateNpy(source.bytes, rng, mutations);
   else if (source.kind === "npz") input = mutateNpz(source.bytes, rng, mutations);
   else if (source.kind === "safetensors") input = mutateSafetensors(source.bytes, rng, mutations);
   else if (source.kind === "index") input = mutateIndex(source.bytes, rng, mutations);
+  else if (source.kind === "set") input = mutateSet(source.bytes, rng, mutations, seed, index);
   else input = mutateMessages(source.bytes, rng, mutations, seed, index);
   // Now and then raw damage on top of a format-aware edit.
-  if (!mutations[0]!.startsWith("raw-") && rng.chance(0.1)) input = mutateRaw(input, rng, mutations);
+  if (!mutations[0]!.startsWith("raw-") && rng.chance(0.1)) input = source.kind === "set" ? rawEditOneFile(input, rng, mutations) : mutateRaw(input, rng, mutations);
   return { index, kind: source.kind, seedName: source.name, input, chunkBytes: chunkBytesFor(rng, input.length), options: formatCaseOptions(rng, source.kind), mutations };
 }
 
@@ -693,6 +785,10 @@ export async function runFormatCase(kind: FormatKind, input: Uint8Array, chunkBy
     const parsed = await call("parseSetIndex", () => parseSetIndex(input, limitsFor("parseSetIndex", options)));
     outcome = parsed.error?.code ?? "valid";
     outcomeForPython = parsed.error ? { load: parsed.error.code } : { load: null, names: parsed.value?.names, shards: parsed.value?.shards.map((s) => s.name) };
+  } else if (kind === "set") {
+    const read = await call("openSetFile", () => readSet(input, options));
+    outcome = read.value === undefined ? "failed" : (read.value.load ?? read.value.arrays.find((a) => a.read !== null)?.read ?? "valid");
+    outcomeForPython = read.value;
   } else if (kind === "messages") {
     const whole = await call("decodeMessages", () => readMessages(input, input.length || 1, options), streamBound);
     const chunked = await call(`decodeMessages in chunks of ${chunkBytes}`, () => readMessages(input, chunkBytes, options), streamBound);
@@ -728,6 +824,50 @@ export async function runFormatCase(kind: FormatKind, input: Uint8Array, chunkBy
 /** The lazy reader's and the stream's options of a case. */
 function openOptions(options: FormatCaseOptions) {
   return { ...limitsFor("openSource", options), ...(options.voidDtype === undefined ? {} : { voidDtype: options.voidDtype }) };
+}
+
+/**
+ * A set's files written to a folder of their own and read by `openSetFile`: every array, then
+ * `verify` (whose report must not throw); the outcome has no verify results, which the Python
+ * package reports per shard rather than per array.
+ */
+async function readSet(input: Uint8Array, options: FormatCaseOptions): Promise<Outcome> {
+  const folder = writeSetFiles(input);
+  try {
+    let reader;
+    try {
+      reader = await openSetFile(join(folder, unpackSet(input)[0]?.[0] ?? "none.index.json"), limitsFor("openSetFile", options));
+    } catch (error) {
+      if (error instanceof NdpackError) return { load: error.code, arrays: [] };
+      throw error;
+    }
+    try {
+      const arrays: { name: string; read: string | null; verify: null }[] = [];
+      for (const name of reader.names) {
+        let read: string | null = null;
+        try {
+          await reader.read(name);
+        } catch (error) {
+          if (!(error instanceof NdpackError)) throw error;
+          read = error.code;
+        }
+        arrays.push({ name, read, verify: null });
+      }
+      await reader.verify();
+      return { load: null, arrays };
+    } finally {
+      await reader.close();
+    }
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
+
+/** Writes a packed set's files into a new temporary folder; returns the folder. Names that are no plain file name are left out. */
+function writeSetFiles(input: Uint8Array, parent = tmpdir()): string {
+  const folder = mkdtempSync(join(parent, "ndpack-fuzz-set-"));
+  for (const [name, bytes] of unpackSet(input)) if (/^[^/\\\u0000]+$/.test(name) && name !== "." && name !== "..") writeFileSync(join(folder, name), bytes);
+  return folder;
 }
 
 function readEagerly(kind: "npy" | "npz" | "safetensors", input: Uint8Array, options: FormatCaseOptions): Verdict {
@@ -908,6 +1048,16 @@ def read_file(path, options):
         return {"load": None, "arrays": arrays}
     finally:
         r.close()
+def read_set(path, options):
+    box = {}
+    load = code_of(lambda: box.setdefault("r", ndpack.open(path, raw_bits=True, **options)))
+    if load is not None:
+        return {"load": load, "arrays": []}
+    r = box["r"]
+    try:
+        return {"load": None, "arrays": [{"name": n, "read": code_of(lambda: r.read(n)), "verify": None} for n in r.keys()]}
+    finally:
+        r.close()
 def read_index(raw, options):
     try:
         _metadata, weight_map, _shards = _sets.parse_index(raw, **options)
@@ -940,6 +1090,8 @@ for kind, path, options in json.load(sys.stdin):
         raw = fh.read()
     if kind == "index":
         results.append(read_index(raw, options))
+    elif kind == "set":
+        results.append(read_set(path, options))
     elif kind == "messages":
         results.append(read_stream(raw, options))
     else:
@@ -949,7 +1101,7 @@ print(json.dumps(results))
 
 /** A case's options in the Python package's spelling, those its reader of the kind takes. */
 function pythonOptions(fuzzCase: FormatCase): Record<string, unknown> {
-  const reader = fuzzCase.kind === "index" ? "parseSetIndex" : fuzzCase.kind === "messages" ? "decodeMessages" : "openSource";
+  const reader = fuzzCase.kind === "index" ? "parseSetIndex" : fuzzCase.kind === "messages" ? "decodeMessages" : fuzzCase.kind === "set" ? "openSetFile" : "openSource";
   const voidDtype = fuzzCase.options.voidDtype === undefined ? {} : { void_dtype: fuzzCase.options.voidDtype };
   return { ...pythonLimits(limitsFor(reader, fuzzCase.options)), ...voidDtype };
 }
@@ -959,8 +1111,9 @@ function pythonFormatOutcomes(cases: readonly FormatCase[], python = process.env
   const dir = mkdtempSync(join(tmpdir(), "ndpack-fuzz-formats-"));
   try {
     const list = cases.map((c, i) => {
-      const path = join(dir, `${i}${KIND_EXTENSIONS[c.kind]}`);
-      writeFileSync(path, c.input);
+      let path = join(dir, `${i}${KIND_EXTENSIONS[c.kind]}`);
+      if (c.kind === "set") path = join(writeSetFiles(c.input, dir), unpackSet(c.input)[0]?.[0] ?? "none.index.json");
+      else writeFileSync(path, c.input);
       return [c.kind, path, pythonOptions(c)];
     });
     const run = spawnSync(python, ["-c", DRIVER], { input: JSON.stringify(list), maxBuffer: 1024 * 1024 * 1024 });
