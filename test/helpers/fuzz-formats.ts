@@ -909,7 +909,24 @@ async function readLazily(kind: "npy" | "npz" | "safetensors", input: Uint8Array
         firstCode ??= error.code;
       }
       outcome.push({ name, read, verify: null });
+      // readChunks, joined, is read's array (its bytes in the array's order), or refuses as read does.
+      const chunked = await codeOrValue(async () => {
+        const pieces: Uint8Array[] = [];
+        for await (const piece of reader.readChunks(name, { chunkBytes: 8 })) pieces.push(piece.slice());
+        return concatBytes(pieces);
+      });
+      const readBytes = arrays.get(name)?.split(":").slice(1).join(":");
+      const chunkedBytes = chunked instanceof Uint8Array ? `${crc32(chunked).toString(16)}:${chunked.length}` : undefined;
+      // A deflated member is inflated as a stream there, in bounded memory: maxDecodedBytes, which bounds what read inflates at once, does not apply.
+      const streamedPastLimit = read === "LIMIT_EXCEEDED" && chunked instanceof Uint8Array;
+      if (!streamedPastLimit && ((read === null) !== (chunked instanceof Uint8Array) || (read === null && readBytes !== chunkedBytes))) problems.push(`readChunks("${name}") gives ${chunkedBytes ?? chunked}, read ${read ?? readBytes}`);
     }
+    // readMany of every name gives read's arrays, or refuses when a read did.
+    const many = await codeOrValue(() => reader.readMany(reader.names));
+    if (many instanceof Map) {
+      if (firstCode !== undefined) problems.push(`readMany returned although read refused with ${firstCode}`);
+      else if ([...many].some(([name, array]) => arrays.get(name) !== arrayKey(array)) || many.size !== arrays.size) problems.push("readMany's arrays differ from read's");
+    } else if (firstCode === undefined) problems.push(`readMany refused with ${many} although every read returned`);
     const report = await reader.verify();
     report.arrays.forEach((a, i) => {
       const entry = outcome[i];
@@ -921,6 +938,16 @@ async function readLazily(kind: "npy" | "npz" | "safetensors", input: Uint8Array
     return { verdict: firstCode === undefined ? { arrays } : { code: firstCode }, outcome: { load: null, arrays: outcome }, problems };
   } finally {
     await reader.close();
+  }
+}
+
+/** `fn`'s value, or the code of the NdpackError it threw. */
+async function codeOrValue<T>(fn: () => Promise<T>): Promise<T | string> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof NdpackError) return error.code;
+    throw error;
   }
 }
 
