@@ -702,6 +702,9 @@ export function makeFormatCase(seeds: readonly FormatSeed[], seed: number, index
 // ---------------------------------------------------------------------------------------------
 // Running a case
 
+/** Runs one step of a reader and records what it allocated, against `allowed` (by default the case's bound). */
+type Measure = <T>(what: string, fn: () => T | Promise<T>, allowed?: number) => Promise<T>;
+
 /** What one case did. */
 export interface FormatCaseReport {
   /** The outcome every reader agreed on: `"valid"` or the code of the first refusal. */
@@ -762,19 +765,25 @@ export async function runFormatCase(kind: FormatKind, input: Uint8Array, chunkBy
   const streamBound = bound + 2 * input.length;
   let maxAllocation = 0;
 
-  /** Runs `fn`, recording its allocation; returns its result, or the NdpackError it threw. */
-  const call = async <T>(what: string, fn: () => T | Promise<T>, allowed = bound): Promise<{ value?: T; error?: NdpackError; failed?: true }> => {
+  /** Runs one step of a reader, recording its allocation against `allowed`; what it throws passes through. */
+  const measure: Measure = async (what, fn, allowed = bound) => {
     const before = externalMemory();
     try {
-      return { value: await fn() };
-    } catch (error) {
-      if (error instanceof NdpackError) return { error };
-      problems.push(`${what} threw a non-NdpackError: ${describe(error)}`);
-      return { failed: true };
+      return await fn();
     } finally {
       const grown = externalMemory() - before;
       maxAllocation = Math.max(maxAllocation, grown);
       if (grown > allowed) problems.push(`${what} grew external memory by ${grown} bytes, more than the bound of ${allowed}`);
+    }
+  };
+  /** Runs a reader (measured as one step unless it measures its own, `allowed` Infinity); returns its result, or the NdpackError it threw. */
+  const call = async <T>(what: string, fn: () => T | Promise<T>, allowed = bound): Promise<{ value?: T; error?: NdpackError; failed?: true }> => {
+    try {
+      return { value: await measure(what, fn, allowed) };
+    } catch (error) {
+      if (error instanceof NdpackError) return { error };
+      problems.push(`${what} threw a non-NdpackError: ${describe(error)}`);
+      return { failed: true };
     }
   };
 
@@ -786,7 +795,7 @@ export async function runFormatCase(kind: FormatKind, input: Uint8Array, chunkBy
     outcome = parsed.error?.code ?? "valid";
     outcomeForPython = parsed.error ? { load: parsed.error.code } : { load: null, names: parsed.value?.names, shards: parsed.value?.shards.map((s) => s.name) };
   } else if (kind === "set") {
-    const read = await call("openSetFile", () => readSet(input, options));
+    const read = await call("openSetFile", () => readSet(input, options, measure), Infinity);
     outcome = read.value === undefined ? "failed" : (read.value.load ?? read.value.arrays.find((a) => a.read !== null)?.read ?? "valid");
     outcomeForPython = read.value;
   } else if (kind === "messages") {
@@ -799,7 +808,7 @@ export async function runFormatCase(kind: FormatKind, input: Uint8Array, chunkBy
     outcomeForPython = whole.value;
   } else {
     const eager = await call(`from${kind}`, () => readEagerly(kind, input, options));
-    const lazy = await call("openSource", () => readLazily(kind, input, options));
+    const lazy = await call("openSource", () => readLazily(kind, input, options, measure), Infinity);
     const streamed = await call(`decodeStream in chunks of ${chunkBytes}`, () => readStream(input, chunkBytes, options), streamBound);
     const verdicts: [string, Verdict | undefined][] = [
       [`from${kind}`, eager.error ? { code: eager.error.code } : eager.value],
@@ -831,12 +840,12 @@ function openOptions(options: FormatCaseOptions) {
  * `verify` (whose report must not throw); the outcome has no verify results, which the Python
  * package reports per shard rather than per array.
  */
-async function readSet(input: Uint8Array, options: FormatCaseOptions): Promise<Outcome> {
+async function readSet(input: Uint8Array, options: FormatCaseOptions, measure: Measure): Promise<Outcome> {
   const folder = writeSetFiles(input);
   try {
     let reader;
     try {
-      reader = await openSetFile(join(folder, unpackSet(input)[0]?.[0] ?? "none.index.json"), limitsFor("openSetFile", options));
+      reader = await measure("openSetFile", () => openSetFile(join(folder, unpackSet(input)[0]?.[0] ?? "none.index.json"), limitsFor("openSetFile", options)));
     } catch (error) {
       if (error instanceof NdpackError) return { load: error.code, arrays: [] };
       throw error;
@@ -846,14 +855,14 @@ async function readSet(input: Uint8Array, options: FormatCaseOptions): Promise<O
       for (const name of reader.names) {
         let read: string | null = null;
         try {
-          await reader.read(name);
+          await measure(`read("${name}") of the set`, () => reader.read(name));
         } catch (error) {
           if (!(error instanceof NdpackError)) throw error;
           read = error.code;
         }
         arrays.push({ name, read, verify: null });
       }
-      await reader.verify();
+      await measure("verify of the set", () => reader.verify());
       return { load: null, arrays };
     } finally {
       await reader.close();
@@ -883,11 +892,11 @@ function readEagerly(kind: "npy" | "npz" | "safetensors", input: Uint8Array, opt
  * first error in name order (open, then each read), else the arrays; its outcome is the Python
  * comparison's (`Outcome` of fuzz-python.ts).
  */
-async function readLazily(kind: "npy" | "npz" | "safetensors", input: Uint8Array, options: FormatCaseOptions): Promise<{ verdict: Verdict; outcome: Outcome; problems: string[] }> {
+async function readLazily(kind: "npy" | "npz" | "safetensors", input: Uint8Array, options: FormatCaseOptions, measure: Measure): Promise<{ verdict: Verdict; outcome: Outcome; problems: string[] }> {
   const problems: string[] = [];
   let reader;
   try {
-    reader = await openSource(bytesSource(input), { formats: FORMATS, name: `case${KIND_EXTENSIONS[kind]}`, ...openOptions(options) });
+    reader = await measure("openSource", () => openSource(bytesSource(input), { formats: FORMATS, name: `case${KIND_EXTENSIONS[kind]}`, ...openOptions(options) }));
   } catch (error) {
     if (error instanceof NdpackError) return { verdict: { code: error.code }, outcome: { load: error.code, arrays: [] }, problems };
     throw error;
@@ -900,7 +909,7 @@ async function readLazily(kind: "npy" | "npz" | "safetensors", input: Uint8Array
       const info = reader.info(name);
       let read: string | null = null;
       try {
-        const array = await reader.read(name);
+        const array = await measure(`read("${name}")`, () => reader.read(name));
         arrays.set(name, arrayKey(array));
         if (array.dtype !== info.dtype || array.shape.join() !== info.shape.join()) problems.push(`read("${name}") is ${array.dtype}[${array.shape.join()}], info says ${info.dtype}[${info.shape.join()}]`);
       } catch (error) {
@@ -910,11 +919,13 @@ async function readLazily(kind: "npy" | "npz" | "safetensors", input: Uint8Array
       }
       outcome.push({ name, read, verify: null });
       // readChunks, joined, is read's array (its bytes in the array's order), or refuses as read does.
-      const chunked = await codeOrValue(async () => {
-        const pieces: Uint8Array[] = [];
-        for await (const piece of reader.readChunks(name, { chunkBytes: 8 })) pieces.push(piece.slice());
-        return concatBytes(pieces);
-      });
+      const chunked = await codeOrValue(() =>
+        measure(`readChunks("${name}")`, async () => {
+          const pieces: Uint8Array[] = [];
+          for await (const piece of reader.readChunks(name, { chunkBytes: 8 })) pieces.push(piece.slice());
+          return concatBytes(pieces);
+        }),
+      );
       const readBytes = arrays.get(name)?.split(":").slice(1).join(":");
       const chunkedBytes = chunked instanceof Uint8Array ? `${crc32(chunked).toString(16)}:${chunked.length}` : undefined;
       // A deflated member is inflated as a stream there, in bounded memory: maxDecodedBytes, which bounds what read inflates at once, does not apply.
@@ -922,12 +933,12 @@ async function readLazily(kind: "npy" | "npz" | "safetensors", input: Uint8Array
       if (!streamedPastLimit && ((read === null) !== (chunked instanceof Uint8Array) || (read === null && readBytes !== chunkedBytes))) problems.push(`readChunks("${name}") gives ${chunkedBytes ?? chunked}, read ${read ?? readBytes}`);
     }
     // readMany of every name gives read's arrays, or refuses when a read did.
-    const many = await codeOrValue(() => reader.readMany(reader.names));
+    const many = await codeOrValue(() => measure("readMany", () => reader.readMany(reader.names)));
     if (many instanceof Map) {
       if (firstCode !== undefined) problems.push(`readMany returned although read refused with ${firstCode}`);
       else if ([...many].some(([name, array]) => arrays.get(name) !== arrayKey(array)) || many.size !== arrays.size) problems.push("readMany's arrays differ from read's");
     } else if (firstCode === undefined) problems.push(`readMany refused with ${many} although every read returned`);
-    const report = await reader.verify();
+    const report = await measure("verify", () => reader.verify());
     report.arrays.forEach((a, i) => {
       const entry = outcome[i];
       if (!entry || entry.name !== a.name) problems.push("verify's arrays differ from the reader's names");
