@@ -17,10 +17,11 @@
  * every family printed. The exit code is 1 when anything failed.
  *
  * `--formats` (`npm run fuzz:formats`) runs the campaign of every other input instead: .npy, .npz,
- * .safetensors, set indexes and message streams (test/helpers/fuzz-formats.ts), under the same
- * watchdog, with one case in `--python-every` read by the installed Python package (`ndpack.open`,
- * `read_messages`, the set index parser). Its inputs are saved with their kind's extension
- * (`<hash>.npz`, `<hash>.ndpmsg` for a message stream...), which `--replay` reads them by.
+ * .safetensors, set indexes, whole sets and message streams (test/helpers/fuzz-formats.ts), under
+ * the same watchdog, with one case in `--python-every` read by the installed Python package
+ * (`ndpack.open`, `read_messages`, the set index parser). Its inputs are saved with their kind's
+ * extension (`<hash>.npz`, `<hash>.ndpmsg` for a message stream, `<hash>.ndpset` for a set...),
+ * which `--replay` reads them by.
  */
 import { createHash, randomInt } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";

@@ -1,10 +1,10 @@
 /**
  * The fuzz campaign of every input ndpack reads besides an .ndp file (`npm run fuzz:formats`, that
- * is `scripts/fuzz.ts --formats`): .npy, .npz and .safetensors files, set indexes (FORMAT.md §12.2)
- * and message streams (§11).
+ * is `scripts/fuzz.ts --formats`): .npy, .npz and .safetensors files, set indexes (FORMAT.md §12.2),
+ * whole sets (§12: an index and its shard files) and message streams (§11).
  *
  * Seeds are written by ndpack's own writers (`toNpy`, `toNpz`, `toSafetensors`, `writeSetIndex`,
- * `encode`), plus an index as huggingface_hub writes one. Mutations are the .ndp campaign's raw
+ * `encode`), plus an index as huggingface_hub writes one and the sets of `fixtures/sets/valid`. Mutations are the .ndp campaign's raw
  * byte edits (`rawEdit` of `fuzz-mutate.ts`) and edits that know each format: the .npy header's
  * dict text, its version and length; a zip's local and central headers, ZIP64 records and members
  * (rebuilt with `planZipWrite`, so that the CRCs and sizes are right and the edits reach the
@@ -12,14 +12,15 @@
  * boundaries, and one message mutated by the .ndp campaign's own `makeCase`.
  *
  * Every case is read through every path its format has, and each must end in a value or an
- * `NdpackError`, within the allocation bound of the .ndp campaign (`allocationBound`); the paths
- * that read the same bytes must agree (accept with the same arrays, or refuse with the same code):
+ * `NdpackError`, each call within the allocation bound of the .ndp campaign (`allocationBound`); the
+ * paths that read the same bytes must agree (accept with the same arrays, or both refuse: the pairs
+ * of codes two of them refuse with are counted, README says why they differ):
  * - .npy, .npz, .safetensors: the in-memory reader (`fromNpy`...), the lazy reader (`openSource`
- *   over memory, with `FORMATS`: names, info, read of every array, verify) and `decodeStream` over
- *   chunks of a size chosen per case;
- * - a set index: `parseSetIndex`;
+ *   over memory, with `FORMATS`: names, info, read, readChunks and readMany of every array, verify)
+ *   and `decodeStream` over chunks of a size chosen per case;
+ * - a set index: `parseSetIndex`; a whole set: `openSetFile` over its files in a temporary folder;
  * - a message stream: `decodeMessages` over chunks of two sizes.
- * The Python reference reads a sample of the cases (`compareFormatsWithPython`).
+ * The installed Python package reads a sample of the cases (`compareFormatsWithPython`).
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
