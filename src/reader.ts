@@ -695,7 +695,10 @@ class SourceReader implements NdpackReader {
       }.call(this);
       let crc = 0;
       let position = 0;
-      let pending = new Uint8Array(chunk);
+      // A chunk is never longer than what is left of the array (inflateStream stops at the member's
+      // size): a small member costs its own size, not `chunk` (8 MiB by default).
+      let left = Math.max(0, member.size - member.arrayStart);
+      let pending = new Uint8Array(Math.min(chunk, left));
       let used = 0;
       for await (const piece of inflateStream(compressed, member.size, this.names[index]!)) {
         if (verify) crc = crc32(piece, crc);
@@ -703,14 +706,15 @@ class SourceReader implements NdpackReader {
         let from = Math.max(0, member.arrayStart - position);
         position += piece.length;
         while (from < piece.length) {
-          const n = Math.min(chunk - used, piece.length - from);
+          const n = Math.min(pending.length - used, piece.length - from);
           pending.set(piece.subarray(from, from + n), used);
           used += n;
           from += n;
-          if (used === chunk) {
+          if (used === pending.length) {
             if (swap > 1) swapInPlace(pending, swap);
             yield pending;
-            pending = new Uint8Array(chunk);
+            left -= used;
+            pending = new Uint8Array(Math.min(chunk, left));
             used = 0;
           }
         }

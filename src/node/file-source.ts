@@ -308,7 +308,9 @@ export class FileSource implements ByteSource {
     // As `read`: fewer bytes past the end of the file as opened.
     length = Math.max(0, Math.min(length, this.size - offset));
     const tail = this.#allocate(offset + crcLength, length - crcLength);
-    const memory = this.#crcPieces ?? unzeroedBytes(READ_PIECES * CRC_PIECE_BYTES);
+    // No more than the range needs: a small file's check costs its size, not READ_PIECES pieces.
+    const needed = Math.min(READ_PIECES * CRC_PIECE_BYTES, length);
+    const memory = this.#crcPieces !== undefined && this.#crcPieces.length >= needed ? this.#crcPieces : unzeroedBytes(needed);
     this.#crcPieces = undefined;
     const count = Math.ceil(length / CRC_PIECE_BYTES);
     // Piece i of the range, in slot i % READ_PIECES of the memory.

@@ -120,7 +120,7 @@ export function toTree(value: unknown): JValue {
   return value as JValue;
 }
 
-function cloneTree(value: JValue): JValue {
+export function cloneTree(value: JValue): JValue {
   if (Array.isArray(value)) return value.map(cloneTree);
   if (value instanceof JObject) return new JObject(value.members.map(([k, v]) => [k, cloneTree(v)]));
   return value;
@@ -135,13 +135,13 @@ export function treeText(value: JValue): string {
 }
 
 /** A place in the tree holding a value, with a way to replace it. */
-interface Slot {
+export interface Slot {
   readonly path: string;
   readonly value: JValue;
   set(value: JValue): void;
 }
 
-function slotsOf(root: JValue, path: string, out: Slot[] = []): Slot[] {
+export function slotsOf(root: JValue, path: string, out: Slot[] = []): Slot[] {
   if (Array.isArray(root)) {
     root.forEach((value, i) => {
       const at = `${path}[${i}]`;
@@ -279,28 +279,28 @@ export function fixHeaderCrc(out: Uint8Array): void {
 // ---------------------------------------------------------------------------------------------
 // Values that hostile headers are made of
 
-const NUMBER_LITERALS = [
+export const NUMBER_LITERALS = [
   "-1", "-0", "0.0", "0.5", "1.0", "64.0", "1e3", "1E3", "1e+2", "6.4e1", "1e-7", "1e400", "-1e400",
   "9007199254740991", "9007199254740992", "9007199254740993", "18446744073709551616", "18446744073709551615",
   "4294967296", "4294967295", "2147483648", "1" + "0".repeat(400), "00", "01", "-", "+1", ".5", "1.", "1e",
   "0x40", "Infinity", "NaN", "-Infinity", "1_000", "٣",
 ];
-const INTERESTING_NUMBERS = [0, 1, 2, 3, 7, 8, 63, 64, 65, 255, 256, 4096, 65535, 65536, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, 2 ** 52];
-const ODD_VALUES: JValue[] = [null, true, false, "", "0", "64", [], [0], new JObject([]), new Raw("{}"), 1.5];
-const ODD_STRINGS = [
+export const INTERESTING_NUMBERS = [0, 1, 2, 3, 7, 8, 63, 64, 65, 255, 256, 4096, 65535, 65536, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, 2 ** 52];
+export const ODD_VALUES: readonly JValue[] = [null, true, false, "", "0", "64", [], [0], new JObject([]), new Raw("{}"), 1.5];
+export const ODD_STRINGS = [
   "", " ", "\u0000", "none", "None", "NONE", "crc32", "CRC32", "crc32c", "deflate", "Deflate", "zstd", "shuffle", "shuffle+deflate ",
   "C", "c", "F", "f", "little", "Little", "big", "BIG", "native", "float32", "Float32", "FLOAT32", "float", "f4", "<f4", "float128",
   "complex256", "int4", "bool ", "__proto__", "constructor", "toString",
 ];
-const RAW_STRINGS = ['"\\ud800"', '"\\udc00x"', '"a\\ud83d"', '"\\u0066loat32"', '"\\u0000"', '"\\/"', '"\\uD83D\\uDE00"', '"\\ud800\\u0041"'];
-const ODD_NAMES = ["", "__proto__", "constructor", "hasOwnProperty", "prototype", "\u0000", "é", "e\u0301", "🎉", "a".repeat(4097), "é".repeat(2049), "x".repeat(300)];
-const UNKNOWN_KEYS = ["extra", "Alignment", "ALIGNMENT", "__proto__", "constructor", "toString", "", "arrays ", "codec", "version"];
+export const RAW_STRINGS = ['"\\ud800"', '"\\udc00x"', '"a\\ud83d"', '"\\u0066loat32"', '"\\u0000"', '"\\/"', '"\\uD83D\\uDE00"', '"\\ud800\\u0041"'];
+export const ODD_NAMES = ["", "__proto__", "constructor", "hasOwnProperty", "prototype", "\u0000", "é", "e\u0301", "🎉", "a".repeat(4097), "é".repeat(2049), "x".repeat(300)];
+export const UNKNOWN_KEYS = ["extra", "Alignment", "ALIGNMENT", "__proto__", "constructor", "toString", "", "arrays ", "codec", "version"];
 const SHAPES: JValue[] = [
   [2 ** 32, 2 ** 32, 16], [2 ** 53 - 1, 2], [2 ** 26, 2 ** 26, 4], [4294967296, 4294967296], [2 ** 53 - 1], [3037000500, 3037000500],
   [0, 2 ** 53 - 1, 2 ** 53 - 1], new Array(65).fill(1), new Array(1000).fill(1), [], [0], [1, 1, 1], [2 ** 20, 2 ** 20],
   [new Raw("-1")], [new Raw("1.5")], [new Raw("1e2")], [new Raw("18446744073709551616")], "3", [[2]], new JObject([["0", 2]]),
 ];
-const METADATA_VALUES: JValue[] = [
+export const METADATA_VALUES: readonly JValue[] = [
   new Raw("9007199254740993"), new Raw("-9007199254740993"), new Raw("9007199254740991"), new Raw("1e400"), new Raw("-0"), new Raw("1E+2"),
   new Raw("0.1e-7"), new Raw("123456789012345678901234567890.5"), new Raw("1e21"), new Raw('"\\ud800"'), new Raw('"\\udfff\\ud800"'),
   "\u0000\u001f", new JObject([["__proto__", new JObject([["polluted", "yes"]])]]), new JObject([["constructor", new JObject([["prototype", new JObject([["polluted", 1]])]])]]),
@@ -528,7 +528,7 @@ function randomObject(draft: Draft, rng: Rng): JObject {
   return rng.pick(objects);
 }
 
-function nest(depth: number, rng: Rng): Raw {
+export function nest(depth: number, rng: Rng): Raw {
   if (rng.chance(0.5)) return new Raw("[".repeat(depth) + "]".repeat(depth));
   return new Raw('{"a":'.repeat(depth - 1) + "{}" + "}".repeat(depth - 1));
 }
@@ -701,10 +701,10 @@ const FIELD_EDITS: readonly (readonly [string, Edit])[] = [
   ],
 ];
 
-const utf8 = new TextEncoder();
+export const utf8 = new TextEncoder();
 
 /** Edits of the header's text (as UTF-8 bytes): what the JSON parser sees. */
-function editText(text: string, rng: Rng): { bytes: Uint8Array; label: string } {
+export function editText(text: string, rng: Rng): { bytes: Uint8Array; label: string } {
   const quotes: number[] = [];
   for (let i = 0; i < text.length && quotes.length < 4096; i++) if (text.charCodeAt(i) === 0x22) quotes.push(i);
   const insideString = () => (quotes.length === 0 ? rng.below(text.length + 1) : rng.pick(quotes) + 1);
@@ -778,7 +778,7 @@ function editText(text: string, rng: Rng): { bytes: Uint8Array; label: string } 
 }
 
 /** One to four byte flips, sets, inserts or deletes. */
-function havoc(input: Uint8Array, rng: Rng): Uint8Array {
+export function havoc(input: Uint8Array, rng: Rng): Uint8Array {
   const bytes = Array.from(input);
   for (let n = rng.between(1, 4); n > 0; n--) {
     const pos = rng.below(bytes.length + 1);
@@ -810,7 +810,7 @@ function headerHavoc(bytes: Uint8Array, rng: Rng): Uint8Array | undefined {
 // ---------------------------------------------------------------------------------------------
 // Raw edits: the header CRC is left as it is.
 
-function rawEdit(bytes: Uint8Array, rng: Rng): { bytes: Uint8Array; label: string } {
+export function rawEdit(bytes: Uint8Array, rng: Rng): { bytes: Uint8Array; label: string } {
   const n = bytes.length;
   const at = rng.below(n + 1);
   const kind = rng.pick(["flip", "flip", "flip", "set", "insert", "delete", "truncate", "append", "u32", "copy", "preamble"]);

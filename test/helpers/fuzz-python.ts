@@ -60,19 +60,13 @@ while pos < len(data):
 sys.stdout.write("\n".join(out) + ("\n" if out else ""))
 `;
 
-const SNAKE: Readonly<Record<string, string>> = {
-  maxHeaderBytes: "max_header_bytes",
-  maxDepth: "max_depth",
-  maxArrays: "max_arrays",
-  maxDims: "max_dims",
-  maxNameBytes: "max_name_bytes",
-  maxDecodedBytes: "max_decoded_bytes",
-};
+/** An option's name in ndpack.py's spelling: `maxHeaderBytes` is `max_header_bytes`. */
+export const snakeCase = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** The limits of `options` in ndpack.py's spelling (`copy` and `verify` are not limits). */
-function pythonLimits(options: DecodeOptions): Record<string, number> {
+export function pythonLimits(options: object): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [key, value] of Object.entries(options)) if (SNAKE[key] !== undefined && typeof value === "number") out[SNAKE[key]] = value;
+  for (const [key, value] of Object.entries(options)) if (key.startsWith("max") && typeof value === "number") out[snakeCase(key)] = value;
   return out;
 }
 

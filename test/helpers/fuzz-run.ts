@@ -257,7 +257,8 @@ export interface CaseFailure {
   readonly index: number;
   readonly seedName: string;
   readonly mutations: readonly string[];
-  readonly options: DecodeOptions;
+  /** The options the case read its input with (`DecodeOptions`, or the formats' campaign's `FormatCaseOptions`). */
+  readonly options: object;
   readonly problems: readonly string[];
   readonly input: Uint8Array;
 }
@@ -270,7 +271,7 @@ export interface CampaignStats {
   valid: number;
   /** Cases per code `decode` threw (`"valid"` for none). */
   readonly outcomes: Map<string, number>;
-  /** Cases per `"step:CODE"` reached. */
+  /** Cases per `"step:CODE"` reached (the formats' campaign: per pair of codes two readers refused one input with). */
   readonly reached: Map<string, number>;
   /** Cases per mutation label. */
   readonly mutations: Map<string, number>;
@@ -333,6 +334,34 @@ export interface CampaignConfig {
   readonly progressEvery?: number;
 }
 
+/** One finished case, as {@link tallyCase} counts it. */
+export interface CaseTally {
+  readonly index: number;
+  /** Its first run's time, and its best of three when the first was over the limit. */
+  readonly ms: number;
+  readonly settledMs: number;
+  /** `"valid"`, or the code the input was refused with. */
+  readonly outcome: string;
+  readonly mutations: readonly string[];
+  readonly maxAllocation: number;
+  readonly failure: CaseFailure | undefined;
+}
+
+/** Counts one case into `stats` (shared by this campaign and the formats' campaign of fuzz-formats.ts). */
+export function tallyCase(stats: CampaignStats, tally: CaseTally): void {
+  if (tally.ms > stats.maxCaseMs) {
+    stats.maxCaseMs = tally.ms;
+    stats.slowestIndex = tally.index;
+  }
+  stats.maxRerunMs = Math.max(stats.maxRerunMs, tally.settledMs);
+  stats.cases++;
+  if (tally.outcome === "valid" || tally.outcome.endsWith(":valid")) stats.valid++;
+  bump(stats.outcomes, tally.outcome);
+  for (const label of new Set(tally.mutations)) bump(stats.mutations, label);
+  stats.maxAllocation = Math.max(stats.maxAllocation, tally.maxAllocation);
+  if (tally.failure) stats.failures.push(tally.failure);
+}
+
 /** Times one run of a case, in milliseconds. */
 function timeCase(fuzzCase: FuzzCase): { report: CaseReport; ms: number } {
   const t0 = performance.now();
@@ -356,29 +385,17 @@ export function runCampaign(config: CampaignConfig): CampaignStats {
     const { report, ms } = timeCase(fuzzCase);
     const problems = [...report.problems];
     let settledMs = ms;
-    if (ms > stats.maxCaseMs) {
-      stats.maxCaseMs = ms;
-      stats.slowestIndex = index;
-    }
     const timeLimit = config.timeLimitMs ?? CASE_TIME_LIMIT_MS;
     if (ms > timeLimit) {
       // A loaded machine can stall any case; only a case slow three times running is slow.
       settledMs = Math.min(...[0, 1, 2].map(() => timeCase(fuzzCase).ms));
       if (config.timeLimitMs !== undefined && settledMs > timeLimit) problems.push(`took ${settledMs.toFixed(1)} ms at best of 3 runs (limit ${timeLimit} ms)`);
     }
-    stats.maxRerunMs = Math.max(stats.maxRerunMs, settledMs);
-    stats.cases++;
-    if (report.decodeCode === undefined) stats.valid++;
-    bump(stats.outcomes, report.decodeCode ?? "valid");
     for (const key of report.reached) bump(stats.reached, key);
-    for (const label of new Set(fuzzCase.mutations)) bump(stats.mutations, label);
-    stats.maxAllocation = Math.max(stats.maxAllocation, report.maxAllocation);
     stats.maxPureJsAllocation = Math.max(stats.maxPureJsAllocation, report.maxPureJsAllocation);
-    if (problems.length > 0) {
-      const failure: CaseFailure = { seed: config.seed, index, seedName: fuzzCase.seedName, mutations: fuzzCase.mutations, options: fuzzCase.options, problems, input: fuzzCase.input };
-      stats.failures.push(failure);
-      config.onFailure?.(failure);
-    }
+    const failure = problems.length > 0 ? { seed: config.seed, index, seedName: fuzzCase.seedName, mutations: fuzzCase.mutations, options: fuzzCase.options, problems, input: fuzzCase.input } : undefined;
+    tallyCase(stats, { index, ms, settledMs, outcome: report.decodeCode ?? "valid", mutations: fuzzCase.mutations, maxAllocation: report.maxAllocation, failure });
+    if (failure) config.onFailure?.(failure);
     config.onCaseDone?.(fuzzCase, report);
     if (config.onProgress && (i + 1) % every === 0) {
       stats.elapsedMs = performance.now() - t0;
