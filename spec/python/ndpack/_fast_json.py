@@ -73,6 +73,8 @@ def parse(text: str, raw: bytes, max_depth: int):
     when the strict parser must decide."""
     if "\\u" in text:
         return None if _SURROGATE_ESCAPE_RE.search(text) else _parse_walking(text, max_depth)
+    if '"arrays"' not in text:  # not a header (a set's index): counting needs its arrays
+        return _parse_walking(text, max_depth)
     skeleton = raw.translate(_SKELETON, _WHITE_SPACE)
     minus = b"-" in skeleton  # the searches for negative numbers are paid only when there may be one
     # "-0" is read as -0.0 (section 2.1); the hook per integer is only paid when the text has one.
