@@ -109,9 +109,6 @@ function fieldOf(parent: string, key: string): string {
   return `${parent}[${shown(key)}]`;
 }
 
-/** `T` with its fields writable: a shard while the index is being read. */
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
 function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
@@ -224,9 +221,9 @@ export function parseSetIndex(bytes: Uint8Array, limits: SetIndexLimits = {}): S
   if (names.length > maxArrays) {
     throw overLimit(`set index maps ${names.length} arrays`, names.length, maxArrays, "maxArrays", { field: "weight_map" });
   }
-  // Each name is mapped once, to its shard's object, which is completed and frozen after the checks.
-  const building = new Map<string, Mutable<SetShard> & { arrays: string[] }>();
-  const shardOf = new Map<string, SetShard>();
+  const building = new Map<string, { name: string; format: ShardFormat; arrays: string[] }>();
+  // Each name's shard, in `names`' order, until the shards' objects are made.
+  const shardsInOrder: { arrays: string[] }[] = [];
   for (const name of names) {
     // The field is built only for an error: quoting a name costs as much as the rest of its checks.
     if (name.length === 0) throw setInvalid("an array name is empty", { field: fieldOf("weight_map", name) });
@@ -241,11 +238,11 @@ export function parseSetIndex(bytes: Uint8Array, limits: SetIndexLimits = {}): S
     }
     let shard = building.get(shardName);
     if (shard === undefined) {
-      shard = { name: shardName, format: checkShardName(shardName, fieldOf("weight_map", name)), size: undefined, headerCrc32: undefined, arrays: [] };
+      shard = { name: shardName, format: checkShardName(shardName, fieldOf("weight_map", name)), arrays: [] };
       building.set(shardName, shard);
     }
     shard.arrays.push(name);
-    shardOf.set(name, shard);
+    shardsInOrder.push(shard);
   }
 
   const listed = readNdpackObject(root.ndpack);
@@ -257,14 +254,15 @@ export function parseSetIndex(bytes: Uint8Array, limits: SetIndexLimits = {}): S
       if (!building.has(shardName)) throw setInvalid(`shard ${shown(shardName)} is listed in ndpack.shards but weight_map maps no array to it`, { field: fieldOf("ndpack.shards", shardName) });
     }
   }
-  const shards = [...building.values()];
-  for (const shard of shards) {
+  // Each shard's object made whole at once (one hidden class for all, whatever the index holds).
+  const made = new Map<object, SetShard>();
+  for (const shard of building.values()) {
     const check = listed?.get(shard.name);
-    shard.size = check?.size;
-    shard.headerCrc32 = check?.headerCrc32;
-    Object.freeze(shard.arrays);
-    Object.freeze(shard);
+    made.set(shard, Object.freeze({ name: shard.name, format: shard.format, size: check?.size, headerCrc32: check?.headerCrc32, arrays: Object.freeze(shard.arrays) }));
   }
+  const shards = [...made.values()];
+  const shardOf = new Map<string, SetShard>();
+  for (let i = 0; i < names.length; i++) shardOf.set(names[i]!, made.get(shardsInOrder[i]!)!);
   return Object.freeze({ metadata: Object.freeze(metadata), totalSize, names: Object.freeze(names), shardOf, shards: Object.freeze(shards), checked: listed !== undefined });
 }
 
