@@ -47,7 +47,7 @@ import { openSource } from "../../src/reader.js";
 import { parseSetIndex, shardFormatOf, shardHeaderEnd, shardPrefixLength, writeSetIndex, type WrittenShard } from "../../src/set.js";
 import { openSetFile } from "../../src/node/set-open.js";
 import { decodeStream } from "../../src/stream.js";
-import { allocationBound, CASE_TIME_LIMIT_MS, emptyStats, tallyCase, type CampaignStats, type CaseFailure } from "./fuzz-run.js";
+import { allocationBound, CASE_TIME_LIMIT_MS, emptyStats, tallyCase, type CampaignConfig, type CampaignStats } from "./fuzz-run.js";
 import {
   caseRng, cloneTree, editText, havoc, INTERESTING_NUMBERS, JObject, makeCase, METADATA_VALUES, nest, NUMBER_LITERALS, ODD_NAMES, ODD_STRINGS, ODD_VALUES,
   rawEdit, Raw, RAW_STRINGS, slotsOf, toTree, treeText, UNKNOWN_KEYS, utf8, type JValue, type Rng,
@@ -1001,18 +1001,9 @@ async function readMessages(input: Uint8Array, chunkBytes: number, options: Form
 // The campaign
 
 /** Options of {@link runFormatCampaign}: those of the .ndp campaign's `runCampaign` that apply here. */
-export interface FormatCampaignConfig {
-  readonly seed: number;
+export interface FormatCampaignConfig extends Omit<CampaignConfig, "seeds" | "onCaseDone"> {
   readonly seeds: readonly FormatSeed[];
-  readonly start?: number;
-  readonly cases?: number;
-  readonly seconds?: number;
-  readonly timeLimitMs?: number;
-  readonly onCaseStart?: (index: number) => void;
   readonly onCaseDone?: (fuzzCase: FormatCase, report: FormatCaseReport) => void;
-  readonly onFailure?: (failure: CaseFailure) => void;
-  readonly onProgress?: (stats: CampaignStats) => void;
-  readonly progressEvery?: number;
 }
 
 async function timeFormatCase(fuzzCase: FormatCase): Promise<{ report: FormatCaseReport; ms: number }> {
@@ -1076,7 +1067,8 @@ def code_of(fn):
         return e.code
     except Exception as e:
         return "python:" + type(e).__name__ + ":" + str(e)[:200]
-def read_file(path, options):
+def read_lazily(path, options, verify):
+    """A file's or a set's outcome: its opening, each array's read, and (files) each array's verify."""
     box = {}
     load = code_of(lambda: box.setdefault("r", ndpack.open(path, raw_bits=True, **options)))
     if load is not None:
@@ -1084,19 +1076,10 @@ def read_file(path, options):
     r = box["r"]
     try:
         arrays = [{"name": n, "read": code_of(lambda: r.read(n)), "verify": None} for n in r.keys()]
-        for a, v in zip(arrays, r.verify()):
-            a["verify"] = (v["error"] or {}).get("code")
+        if verify:
+            for a, v in zip(arrays, r.verify()):
+                a["verify"] = (v["error"] or {}).get("code")
         return {"load": None, "arrays": arrays}
-    finally:
-        r.close()
-def read_set(path, options):
-    box = {}
-    load = code_of(lambda: box.setdefault("r", ndpack.open(path, raw_bits=True, **options)))
-    if load is not None:
-        return {"load": load, "arrays": []}
-    r = box["r"]
-    try:
-        return {"load": None, "arrays": [{"name": n, "read": code_of(lambda: r.read(n)), "verify": None} for n in r.keys()]}
     finally:
         r.close()
 def read_index(raw, options):
@@ -1132,11 +1115,11 @@ for kind, path, options in json.load(sys.stdin):
     if kind == "index":
         results.append(read_index(raw, options))
     elif kind == "set":
-        results.append(read_set(path, options))
+        results.append(read_lazily(path, options, verify=False))
     elif kind == "messages":
         results.append(read_stream(raw, options))
     else:
-        results.append(read_file(path, options))
+        results.append(read_lazily(path, options, verify=True))
 print(json.dumps(results))
 `;
 
