@@ -28,8 +28,12 @@ function random(seed: number): () => number {
   };
 }
 
-/** The names a kill may leave behind: temporary files of shards and of the index, shards (of any generation), and the index's lock. */
-const LEFTOVER = /^(\.model-[0-9a-f]{8}-\d{5}-of-\d{5}\.ndp\.[0-9a-f]{12}\.tmp|\.model\.ndp\.index\.json\.[0-9a-f]{12}\.tmp|model-[0-9a-f]{8}-\d{5}-of-\d{5}\.ndp|model\.ndp\.index\.json\.lock)$/;
+/**
+ * The names a kill may leave behind: temporary files of shards and of the index, shards (of any
+ * generation), the index's lock, and the file of a writer killed while it broke the lock of the one
+ * killed before it (the next writer waits 10 s before it takes that for stale: removed here).
+ */
+const LEFTOVER = /^(\.model-[0-9a-f]{8}-\d{5}-of-\d{5}\.ndp\.[0-9a-f]{12}\.tmp|\.model\.ndp\.index\.json\.[0-9a-f]{12}\.tmp|model-[0-9a-f]{8}-\d{5}-of-\d{5}\.ndp|model\.ndp\.index\.json\.lock(\.break)?)$/;
 /** Left in place: the next round's saves must find its holder gone and remove it. */
 const LOCK = "model.ndp.index.json.lock";
 

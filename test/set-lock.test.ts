@@ -88,6 +88,19 @@ describe("the lock file <index>.lock", () => {
     expect(existsSync(`${path}.lock`)).toBe(false);
   });
 
+  test("stale, with the break file of a breaker that died: waited for while the break file is new, broken once it is over 10 s old", async () => {
+    const path = dir.file(`died-breaking-${counter++}`);
+    writeFileSync(`${path}.lock`, `${deadPid()}@${hostname()}`);
+    writeFileSync(`${path}.lock.break`, `${deadPid()}@${hostname()}`);
+    await failure(() => withLock(path, async () => "ran", 50), "IO_ERROR");
+    expect(existsSync(`${path}.lock`)).toBe(true);
+    const old = (statSync(`${path}.lock.break`).mtimeMs - 60_000) / 1000;
+    utimesSync(`${path}.lock.break`, old, old);
+    expect(await withLock(path, async () => "ran", 1000)).toBe("ran");
+    expect(existsSync(`${path}.lock`)).toBe(false);
+    expect(existsSync(`${path}.lock.break`)).toBe(false);
+  });
+
   test("held by a running process: waited for until released", async () => {
     const path = dir.file(`held-${counter++}`);
     const order: string[] = [];

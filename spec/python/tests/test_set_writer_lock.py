@@ -128,6 +128,24 @@ def test_a_lock_without_an_owner_older_than_10_s_is_stale(tmp_path):
     assert only_the_index_and_its_shards(tmp_path) == 3
 
 
+def test_a_break_file_left_by_a_breaker_that_died_is_waited_for_while_new_then_removed(tmp_path):
+    # A writer killed while it broke a stale lock leaves <lock>.break: the stale lock is left alone
+    # while the break file is new, and broken once the break file is over 10 s old.
+    target = tmp_path / "x"
+    (tmp_path / "x.lock").write_text(f"{dead_pid()}@{socket.gethostname()}")
+    (tmp_path / "x.lock.break").write_text("")
+    with pytest.raises(NdpackError) as caught:
+        with _io.with_lock(str(target), wait=0.05):
+            pass
+    assert caught.value.code == "IO_ERROR"
+    assert (tmp_path / "x.lock").exists()
+    old = time.time() - 20
+    os.utime(tmp_path / "x.lock.break", (old, old))
+    with _io.with_lock(str(target), wait=1):
+        pass
+    assert not (tmp_path / "x.lock").exists() and not (tmp_path / "x.lock.break").exists()
+
+
 def test_a_live_holder_makes_the_writer_wait_until_it_is_released(tmp_path):
     index = tmp_path / INDEX
     save(index, 1)
