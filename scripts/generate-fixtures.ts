@@ -1228,6 +1228,21 @@ bad("header-raw-control-character", "HEADER_INVALID", 7, "A raw tab (0x09) insid
 bad("header-invalid-escape", "HEADER_INVALID", 7, "The escape \\x41, which JSON does not have.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"s":"\\x41"}') }));
 bad("limit-depth-65", "LIMIT_EXCEEDED", 7, "Metadata objects nested to depth 65 (the header object is depth 1), one more than the default maxDepth 64.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', `"metadata":${'{"d":'.repeat(63)}{}${"}".repeat(63)}`) }));
 bad("limit-depth-65-lists", "LIMIT_EXCEEDED", 7, "Lists nested inside metadata to depth 65: lists count as well as objects.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', `"metadata":{"l":${"[".repeat(63)}${"]".repeat(63)}}`) }));
+{
+  // The default maxHeaderNodes (1,000,000) needs a header of about 2 MB: the one vector that big.
+  const countValues = (value: unknown): number => (typeof value !== "object" || value === null ? 1 : 1 + Object.values(value).reduce((n: number, v) => n + countValues(v), 0));
+  // The values before the list's first element, in text order (the header object's keys after metadata come later).
+  const prefix = replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"l":[');
+  const before = countValues(JSON.parse(`${prefix.slice(0, prefix.indexOf('"l":[') + 5)}]}}`));
+  const zeros = 1_000_000 - before;
+  bad(
+    "limit-header-nodes",
+    "LIMIT_EXCEEDED",
+    7,
+    `A metadata list of ${zeros} zeros and then -01: with the ${before} values before the list in text order, -01 is the 1,000,001st value, one over the default maxHeaderNodes. A value counts before its first character is looked at, so it is LIMIT_EXCEEDED, not the HEADER_INVALID of a malformed number (which a reader without the limit, or one that checks a value before counting it, reports).`,
+    B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', `"metadata":{"l":[${"0,".repeat(zeros)}-01]}`) }),
+  );
+}
 bad("duplicate-key-top-level", "DUPLICATE_KEY", 7, 'The key "checksum" twice in the header object, with the same value.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"checksum":"none"', '"checksum":"none","checksum":"none"') }));
 bad("duplicate-key-entry", "DUPLICATE_KEY", 7, 'The key "dtype" twice in an entry, with the same value.', editText(one(), (t) => replaceOnce(t, '"dtype":"uint8"', '"dtype":"uint8","dtype":"uint8"')));
 bad("duplicate-key-metadata", "DUPLICATE_KEY", 7, "The same key twice in metadata.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"unit":"m","unit":"s"}') }));
@@ -1350,6 +1365,8 @@ bad("entry-order-name-before-dims", "DUPLICATE_NAME", 11, "A second entry that r
   bad("size-mismatch-crc-counted", "SIZE_MISMATCH", 14, "byteLength 8 for 4 bytes of data: the CRC counted in byteLength.", B.buildFile({ header: q.header, data: q.data, alignment: 8 }));
   const r = B.canonicalParts({ alignment: 8, checksum: "none", arrays: [{ name: "a", dtype: "float64", shape: [], stored: new Uint8Array(0) }] });
   bad("size-mismatch-scalar", "SIZE_MISMATCH", 14, "A 0-d float64 (one element, 8 bytes) with byteLength 0: shape [] is not empty.", B.buildFile({ header: r.header, data: r.data, alignment: 8 }));
+  const n = B.canonicalParts({ alignment: 8, checksum: "crc32", arrays: [{ name: "a", dtype: "uint8", shape: [4], stored: Uint8Array.of(1, 2, 3) }] });
+  bad("size-mismatch-explicit-codec-none", "SIZE_MISMATCH", 14, 'uint8 of shape [4] with byteLength 3 and "codec":"none" written: an explicit "none" is no codec (FORMAT.md §2.2), so step 14 applies as when the key is absent. A reader that takes any codec key for a codec lets it through.', B.buildFile({ header: { ...n.header, arrays: n.header.arrays.map(({ offset, byteLength, ...rest }) => ({ ...rest, codec: "none", offset, byteLength })) }, data: n.data, alignment: 8 }));
 }
 {
   // two(): "a" = 5 bytes at 0 (record ends at 9), "b" = 3 bytes at 16 (record ends at 23).
@@ -1674,6 +1691,18 @@ streamCase(
     [caseBytes("dtype-float32"), poke(bytes, padding, 0x01).subarray(0, padding + 2)],
     ["dtype-float32"],
     [{ messageIndex: 1, code: "TRUNCATED", recoverable: false }],
+  );
+}
+{
+  // A non-zero byte in the padding after the header, all of which arrived, then the end of the stream inside the data section.
+  const bytes = caseBytes("order-fortran");
+  const padding = 20 + new DataView(bytes.buffer, bytes.byteOffset).getUint32(12, true);
+  streamCase(
+    "bad-padding-then-cut-in-data-section",
+    "The second message's first padding byte after its header is 0x01, and the stream ends 8 bytes into its data section: BAD_PADDING for message 1, not recoverable. The padding has arrived whole, and a stream reader runs check 21 before it reads the data section (FORMAT.md §11), where a reader of the same bytes as one file knows their length and reports TRUNCATED (check 20: invalid/length-before-padding; FORMAT.md §9's second latitude).",
+    [caseBytes("dtype-float32"), poke(bytes, padding, 0x01).subarray(0, dataStartOf("order-fortran") + 8)],
+    ["dtype-float32"],
+    [{ messageIndex: 1, code: "BAD_PADDING", recoverable: false }],
   );
 }
 streamCase(

@@ -42,7 +42,11 @@ function headerFieldsOf<Entry extends z.ZodType>(entry: Entry) {
 /** §2.3, a file whose minor version the reader knows: unknown keys are errors. */
 export const strictHeaderSchema = z
   .strictObject(headerFieldsOf(z.strictObject(entryFields)))
-  .meta({ title: "ndpack header", description: "FORMAT.md §2: the JSON object stored in an ndpack file's header." });
+  .meta({
+    title: "ndpack header",
+    description:
+      "FORMAT.md §2: the JSON object stored in an ndpack file's header, as a reader of file format 1.0 checks it (§9 step 8); a file of a newer minor version may hold keys it lacks, which readers ignore (§2.3). It checks values, not how they are written: the number rules of §2.1 (8.0 and 8e0 are BAD_NUMBER where an integer is required) apply to the header's text, before this schema (§9 step 7).",
+  });
 
 /** §2.3, a file of a newer minor version: unknown keys are ignored. */
 export const lenientHeaderSchema = z.object(headerFieldsOf(z.object(entryFields)));

@@ -163,6 +163,26 @@ def any_metadata_key():
          "in_meta = top[3] or top[2] == free_numbers_key"))))
 
 
+# -- 7. no limit on the number of JSON values in a header ----------------------------------------
+
+def no_node_limit():
+    original = nd._parse_header_json
+
+    def parse_header_json(raw, max_depth, max_nodes, *rest):
+        return original(raw, max_depth, 1 << 62, *rest)
+
+    return patched((nd, "_parse_header_json", parse_header_json))
+
+
+# -- 8. an explicit "codec": "none" taken for a codec (no SIZE_MISMATCH check) ------------------
+
+def explicit_none_is_a_codec():
+    return patched((nd, "_check_entries", replaced(
+        nd._check_entries,
+        ('codec = e.get("codec", "none")', 'codec = e.get("codec", "absent")'),
+        ('if codec == "none" and blen != nbytes:', 'if codec == "absent" and blen != nbytes:'))))
+
+
 # name -> (the rule misread, how to patch it in, {vector: the outcome the misreading gives})
 MISREADINGS = {
     "greedy-numbers": (
@@ -195,6 +215,12 @@ MISREADINGS = {
         "the relaxed number rules apply under any key named metadata, not only the top-level one",
         any_metadata_key, {"bad-number-metadata-key-in-entry": "OK",
                            "bad-number-metadata-key-nested": "OK"}),
+    "no-node-limit": (
+        "a header may hold any number of JSON values (no maxHeaderNodes)",
+        no_node_limit, {"limit-header-nodes": "HEADER_INVALID"}),
+    "explicit-none-is-a-codec": (
+        'an explicit "codec": "none" is a codec, so step 14 does not apply to it',
+        explicit_none_is_a_codec, {"size-mismatch-explicit-codec-none": "OK"}),
 }
 
 
