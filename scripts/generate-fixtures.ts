@@ -1720,6 +1720,20 @@ streamCase(
   [{ messageIndex: 1, code: "CHECKSUM", recoverable: true }],
 );
 streamCase(
+  "codec-error-then-valid",
+  "The second message's header is valid and its one array's deflate stream is cut short (invalid/codec-error-truncated-stream): CODEC_ERROR (check 23, when the array is handed out) for message 1, recoverable, and the third message is read.",
+  [caseBytes("dtype-float32"), caseBytes("codec-error-truncated-stream"), caseBytes("no-arrays")],
+  ["dtype-float32", "no-arrays"],
+  [{ messageIndex: 1, code: "CODEC_ERROR", recoverable: true }],
+);
+streamCase(
+  "two-bad-arrays-one-error",
+  'The second message has two bad arrays (invalid/verify-order-arrays-in-file-order: non-zero padding after "a", then a damaged "b"): one error for message 1, its first array\'s BAD_PADDING, recoverable; a reader that goes on skips the rest of the message, so "b" is not reported, and reads the third message.',
+  [caseBytes("dtype-float32"), caseBytes("verify-order-arrays-in-file-order"), caseBytes("no-arrays")],
+  ["dtype-float32", "no-arrays"],
+  [{ messageIndex: 1, code: "BAD_PADDING", recoverable: true }],
+);
+streamCase(
   "bad-header-ends-the-stream",
   "The second message's header fails its CRC (invalid/header-checksum-bit-flip): HEADER_CHECKSUM for message 1, not recoverable, so the third message, valid, is never read.",
   [caseBytes("dtype-float32"), caseBytes("header-checksum-bit-flip"), caseBytes("dtype-float32")],
