@@ -4,7 +4,8 @@
  *   tsx scripts/generate-set-fixtures.ts [--out DIR]
  *
  * - `valid/<case>/`: an index and its shards; `index.json` lists what each set holds (names in
- *   index order, dtype, shape, shard, SHA-256 of the little-endian C-order bytes) and its metadata.
+ *   index order, dtype, shape, memory order, shard, SHA-256 of the little-endian bytes in the
+ *   array's stored order) and its metadata.
  * - `invalid/<case>/`: a set that is broken in exactly one way; `index.json` gives the error code
  *   and when it must be reported: `"index"` (when the index is read, before any shard is opened)
  *   or `"read"` (when `array` is read; the set's other shards may still be read).
@@ -23,11 +24,12 @@ import { toSafetensors } from "../src/interop/safetensors.js";
 import { writeSetIndex, type WrittenShard } from "../src/set.js";
 import * as B from "../test/helpers/fixture-builder.js";
 
-/** One array: its elements as little-endian bytes in C order. */
+/** One array: its elements as little-endian bytes in its stored order (`order`, "C" when absent). */
 interface ArrayDef {
   readonly name: string;
   readonly dtype: "float32" | "bfloat16" | "int64" | "uint8";
   readonly shape: readonly number[];
+  readonly order?: "C" | "F";
   readonly le: Uint8Array;
 }
 
@@ -46,13 +48,13 @@ function seededBytes(length: number, seed: number): Uint8Array {
 }
 
 let seed = 1;
-function array(name: string, dtype: ArrayDef["dtype"], shape: readonly number[]): ArrayDef {
+function array(name: string, dtype: ArrayDef["dtype"], shape: readonly number[], order: "C" | "F" = "C"): ArrayDef {
   const count = shape.reduce((a, b) => a * b, 1);
   const le = seededBytes(count * B.DTYPE_SIZES[dtype]!.itemSize, seed++);
   // float32 and bfloat16 elements with a finite exponent, so that every reader compares them as bytes and as numbers alike.
   if (dtype === "float32") for (let i = 3; i < le.length; i += 4) le[i] = le[i]! & 0x3f;
   if (dtype === "bfloat16") for (let i = 1; i < le.length; i += 2) le[i] = le[i]! & 0x3f;
-  return { name, dtype, shape, le };
+  return { name, dtype, shape, ...(order === "F" ? { order } : {}), le };
 }
 
 const SAFETENSORS_DTYPE = { float32: "F32", bfloat16: "BF16", int64: "I64", uint8: "U8" } as const;
@@ -69,10 +71,11 @@ function shardBytes(shard: ShardDef): Uint8Array {
     // Typed arrays in this machine's byte order, which the generator requires to be little-endian.
     if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) throw new Error("generate the fixtures on a little-endian machine");
     const views = { float32: Float32Array, bfloat16: Uint16Array, int64: BigInt64Array, uint8: Uint8Array } as const;
+    if (shard.arrays.some((a) => a.order === "F")) throw new Error(".safetensors holds C-order tensors only");
     const arrays = shard.arrays.map((a) => [a.name, { data: new views[a.dtype](a.le.slice().buffer), dtype: a.dtype, shape: [...a.shape] }] as const);
     return toSafetensors(arrays, { metadata: shard.metadata ?? { format: "pt" } });
   }
-  return B.canonicalFile({ alignment: 64, metadata: shard.metadata ?? {}, arrays: shard.arrays.map((a) => ({ name: a.name, dtype: a.dtype, shape: a.shape, stored: a.le })) });
+  return B.canonicalFile({ alignment: 64, metadata: shard.metadata ?? {}, arrays: shard.arrays.map((a) => ({ name: a.name, dtype: a.dtype, shape: a.shape, order: a.order ?? "C", stored: a.le })) });
 }
 
 /** CRC-32 of a shard's bytes up to its header's end (FORMAT.md §12.2), computed here from the format's own fields. */
@@ -227,6 +230,12 @@ invalid.push({
   indexText: pythonIndexText({ metadata: { total_size: hfTotal(HF) }, weight_map: hfWeightMap(HF), dropout: 0.5 }),
   shards: HF,
 });
+indexCase(
+  "index-metadata-key-nested-fraction",
+  "SET_INVALID",
+  "The index of ndpack-two-shards with a key metadata inside ndpack, holding 0.5: numbers are free only in the value of the index's top-level metadata (FORMAT.md §12.2, as section 2.1 says of a header). A reader that frees them under any key named metadata accepts the index.",
+  edited((i) => (i.ndpack.metadata = { scale: 0.5 })),
+);
 indexCase("shard-unsafe-in-ndpack-only", "SET_INVALID", "ndpack.shards lists ../x, which weight_map does not use.", edited((i) => (i.ndpack.shards["../x.ndp"] = { size: 1, header_crc32: 0 })));
 indexCase("shard-not-in-index", "SET_INVALID", "ndpack.shards lists a shard (present in the folder) that no array of weight_map maps to.", edited((i) => {
   i.ndpack.shards[FIRST.replace("00001", "00003")] = i.ndpack.shards[FIRST];
@@ -389,6 +398,35 @@ function safetensorsCase(name: string, code: string, description: string, arrays
   );
 }
 
+// -- more valid sets, made after the cases above so that the seeded bytes of those stay as they were
+
+{
+  // Two F-order arrays in an .ndp shard with metadata of its own.
+  const shards: ShardDef[] = [{ name: `model-0f0f0f0f-00001-of-00001.ndp`, arrays: [array("f", "float32", [3, 5], "F"), array("cube", "uint8", [2, 3, 4], "F"), array("c", "int64", [2, 2])], metadata: { step: 1, shard: "its own" } }];
+  const files = shards.map(shardBytes);
+  valid.push({
+    name: "ndpack-fortran-order",
+    description: 'An .ndp shard holding two Fortran-order arrays (float32 [3, 5], uint8 [2, 3, 4]) and a C-order one, with metadata of its own, {"step": 1, "shard": "its own"}. A set reader hands out each array as the shard stores it, in its stored order with its order, never transposed (FORMAT.md §12.3): the SHA-256 is of the stored bytes. The set\'s metadata is the index\'s, {"step": 2}: a shard\'s own is not part of it.',
+    indexName: "model.ndp.index.json",
+    indexText: writeSetIndex(shards.map((s, i) => written(s, files[i]!)), { step: 2 }),
+    shards,
+    metadata: { step: 2 },
+    order: shards.flatMap((s) => s.arrays.map((a) => a.name)),
+  });
+}
+{
+  const shards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [array("w", "float32", [2])] }];
+  valid.push({
+    name: "hf-metadata-numbers",
+    description: 'A Hugging Face index whose metadata holds fractions, negative numbers and exponents ({"lr": 2.5e-4, "shift": -3, "betas": [0.9, -0.999], "eps": -1E-8}), which the number rule of FORMAT.md §12.2 allows inside metadata, and a total_size that is a string and not the arrays\' size ("1200"): readers do not rely on it, and hand out the metadata without it. A reader that applies the integer rule inside metadata, or reads total_size as a size, fails the set.',
+    indexName: "model.safetensors.index.json",
+    indexText: `{\n  "metadata": {"total_size": "1200", "lr": 2.5e-4, "shift": -3, "betas": [0.9, -0.999], "eps": -1E-8},\n  "weight_map": {"w": "${shards[0]!.name}"}\n}\n`,
+    shards,
+    metadata: { lr: 2.5e-4, shift: -3, betas: [0.9, -0.999], eps: -1e-8 },
+    order: ["w"],
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 
 function writeCase(root: string, c: Case): void {
@@ -426,7 +464,7 @@ function main(): void {
       metadata: c.metadata,
       arrays: c.order.map((name) => {
         const { array: a, shard } = byName(c).get(name)!;
-        return { name, dtype: a.dtype, shape: a.shape, shard, nbytes: a.le.length, sha256: sha256(a.le) };
+        return { name, dtype: a.dtype, shape: a.shape, order: a.order ?? "C", shard, nbytes: a.le.length, sha256: sha256(a.le) };
       }),
     })),
     invalid: invalid.map((c) => ({ name: c.name, description: c.description, index: c.indexName, code: c.code, when: c.when, ...(c.array === undefined ? {} : { array: c.array }) })),
