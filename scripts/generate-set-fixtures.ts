@@ -427,6 +427,45 @@ function safetensorsCase(name: string, code: string, description: string, arrays
   });
 }
 
+// -- more invalid sets: a .safetensors shard's own checks
+
+/** A tensor entry of a .safetensors header, as JSON text. */
+const tensorText = (name: string, dtype: string, shape: readonly number[], begin: number, end: number) => `"${name}":{"dtype":"${dtype}","shape":[${shape.join(",")}],"data_offsets":[${begin},${end}]}`;
+{
+  // FORMAT.md §12.3 step 4, one rule per case, each shard matching its ndpack index (size and header CRC): steps 2 and 3 pass, step 4 fails.
+  const w = array("w", "float32", [4]);
+  const st = (name: string, code: string, description: string, header: string, data: Uint8Array, arrays: readonly ArrayDef[] = [w]) => safetensorsCase(name, code, description, arrays, rawSafetensors(header, data));
+  const a = array("a", "float32", [1]);
+  const b = array("b", "int64", [1]);
+  st("safetensors-gap", "GAP", 'Tensor "a" (F32 [1]) at data_offsets [0, 4], "b" (I64 [1]) at [8, 16]: 4 bytes between them, as ndpack\'s records may leave up to their alignment (FORMAT.md §9 step 17). .safetensors tensors follow each other with none (§12.3 step 4.4): a reader that allows padding accepts the shard.', `{${tensorText("a", "F32", [1], 0, 4)},${tensorText("b", "I64", [1], 8, 16)}}`, seededBytes(16, 101), [a, b]);
+  st("safetensors-size-zero-dimension", "SIZE_MISMATCH", 'Tensor "w" of shape [3, 0] (F32) spanning 12 bytes: a zero dimension makes its size 0 (§12.3 step 4.4); 12 is the product that BAD_SHAPE bounds (its non-zero dimensions times the item size). A reader that takes that product for the size accepts the shard.', `{${tensorText("w", "F32", [3, 0], 0, 12)}}`, seededBytes(12, 102));
+  st("safetensors-bad-shape", "BAD_SHAPE", 'Tensor "w" of shape [4294967296, 1073741824] (F32), 2^64 bytes, at data_offsets [0, 0]: above 2^53-1, BAD_SHAPE (§12.3 step 4.4), checked before the size. A reader that multiplies in 64-bit unsigned integers gets 0, the span of its offsets, and accepts the shard; one that skips the bound says SIZE_MISMATCH.', `{${tensorText("w", "F32", [4294967296, 1073741824], 0, 0)}}`, new Uint8Array(0));
+  st("safetensors-unknown-dtype", "UNKNOWN_DTYPE", 'Tensor "w" of dtype F8_E8M0 (torch\'s float8_e8m0fnu), a safetensors dtype that ndpack lacks (Appendix C, §12.3 step 4.3).', `{${tensorText("w", "F8_E8M0", [4], 0, 4)}}`, seededBytes(4, 103));
+  st("safetensors-truncated", "TRUNCATED", 'Tensor "w" (F32 [4]) at data_offsets [0, 16], and 12 bytes of data. The index\'s size and header CRC are the shard\'s, so steps 2 and 3 pass: the index describing the shard does not excuse it (§12.3 step 4.5). A reader that trusts ndpack.size for the shard\'s length reads past its end.', `{${tensorText("w", "F32", [4], 0, 16)}}`, seededBytes(12, 104));
+  st("safetensors-trailing-bytes", "TRAILING_BYTES", 'Tensor "w" (F32 [4]) at data_offsets [0, 16], and 17 bytes of data: the last tensor must end where the shard does (§12.3 step 4.5), even though the index gives the shard\'s size.', `{${tensorText("w", "F32", [4], 0, 16)}}`, seededBytes(17, 105));
+  st("safetensors-metadata-not-strings", "HEADER_INVALID", '__metadata__ {"format": "pt", "step": 1200}: its values must be strings (§12.3 step 4.3). A reader that takes __metadata__ for ndpack metadata, any JSON, accepts the shard.', `{"__metadata__":{"format":"pt","step":1200},${tensorText("w", "F32", [4], 0, 16)}}`, seededBytes(16, 106));
+  st("safetensors-ndpack-json-not-list", "HEADER_INVALID", '__metadata__ {"step": "1200", "__ndpack_json__": "\\"step\\""}: __ndpack_json__ holds a JSON string naming a key, not a JSON list of keys (§12.3 step 4.6, Appendix C). A reader that ignores __ndpack_json__ in a shard, whose metadata is not the set\'s, accepts the shard.', `{"__metadata__":{"step":"1200","__ndpack_json__":"\\"step\\""},${tensorText("w", "F32", [4], 0, 16)}}`, seededBytes(16, 107));
+  st("safetensors-ndpack-json-bad-value", "HEADER_INVALID", '__metadata__ {"step": "12 00", "__ndpack_json__": "[\\"step\\"]"}: the value listed is two JSON values, not one (§12.3 step 4.6). A reader that decodes the longest JSON prefix (Python\'s raw_decode) reads 12.', `{"__metadata__":{"step":"12 00","__ndpack_json__":"[\\"step\\"]"},${tensorText("w", "F32", [4], 0, 16)}}`, seededBytes(16, 108));
+  const c = array("c", "uint8", [4]);
+  const d = array("d", "uint8", [2]);
+  st("safetensors-ends-before-begins", "HEADER_INVALID", 'Tensor "c" (U8 [4]) at data_offsets [0, 4], "d" (U8 [2]) at [4, 2]: "d" begins where "c" ends and ends before it begins (§12.3 step 4.4: HEADER_INVALID, checked before the size). A reader that subtracts the offsets says SIZE_MISMATCH; one that sorts the tensors by their end says GAP.', `{${tensorText("c", "U8", [4], 0, 4)},${tensorText("d", "U8", [2], 4, 2)}}`, seededBytes(4, 109), [c, d]);
+  st("safetensors-limit-dims", "LIMIT_EXCEEDED", 'Tensor "w" (U8) of 65 dimensions of 1, one more than the default maxDims (64): the limits of FORMAT.md §7 apply to a .safetensors shard (§12.3 step 4.3), whose own format has none.', `{${tensorText("w", "U8", Array(65).fill(1), 0, 1)}}`, seededBytes(1, 110));
+  st("safetensors-duplicate-metadata", "DUPLICATE_NAME", 'The header holds the top-level key __metadata__ twice, with the same value: every repeated top-level key is DUPLICATE_NAME (§12.3 step 4.2), __metadata__ included, not the DUPLICATE_KEY of a repeated key elsewhere.', `{"__metadata__":{"format":"pt"},${tensorText("w", "F32", [4], 0, 16)},"__metadata__":{"format":"pt"}}`, seededBytes(16, 111));
+  const e = array("e", "float32", [1]);
+  const f = array("f", "uint8", [4]);
+  st("safetensors-order-dtype-before-next-tensor", "UNKNOWN_DTYPE", 'Tensor "e" (first in the header) has dtype F8_E8M0, which ndpack lacks; tensor "f" has no shape. Each top-level key passes all its checks, structure then dtype and dimensions, before the next key is looked at (§12.3 step 4.3): UNKNOWN_DTYPE. A reader that checks every key\'s structure first says HEADER_INVALID.', `{${tensorText("e", "F8_E8M0", [4], 0, 4)},"f":{"dtype":"U8","data_offsets":[4,8]}}`, seededBytes(8, 112), [e, f]);
+  st("safetensors-order-length-before-metadata", "TRAILING_BYTES", '__metadata__\'s __ndpack_json__ holds "\\"step\\"" (not a list, HEADER_INVALID at step 4.6) and the shard has one byte after its last tensor (TRAILING_BYTES at step 4.5): the length comes first. A reader that decodes __metadata__ when it reads it (step 4.3) says HEADER_INVALID.', `{"__metadata__":{"step":"1200","__ndpack_json__":"\\"step\\""},${tensorText("w", "F32", [4], 0, 16)}}`, seededBytes(17, 113));
+}
+{
+  // Without ndpack validators (a Hugging Face index), step 3 does not run: a short shard is step 4's TRUNCATED, not FILE_CHANGED.
+  const shards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [array("w", "float32", [2])] }];
+  const hfCase = (name: string, description: string, file: Uint8Array) =>
+    readCase({ name, code: "TRUNCATED", array: "w", indexName: "model.safetensors.index.json", indexText: pythonIndexText({ metadata: { total_size: 8 }, weight_map: { w: shards[0]!.name } }), description, shards, replace: { [shards[0]!.name]: file } });
+  const whole = shardBytes(shards[0]!);
+  hfCase("hf-shard-shorter-than-length-field", "A Hugging Face index (no ndpack object) and a .safetensors shard of 4 bytes, half its header length field: TRUNCATED (§12.3 step 4.1), where shard-shorter-than-length-field, whose index gives that size, is FILE_CHANGED (step 3).", whole.slice(0, 4));
+  hfCase("hf-shard-header-past-end", "A Hugging Face index (no ndpack object) and a .safetensors shard cut 4 bytes before its header ends: TRUNCATED (§12.3 step 4.1), where an index with ndpack makes it FILE_CHANGED (step 3, shard-header-past-end).", whole.slice(0, 8 + Number(new DataView(whole.buffer).getBigUint64(0, true)) - 4));
+}
+
 // ---------------------------------------------------------------------------------------------
 
 function writeCase(root: string, c: Case): void {
