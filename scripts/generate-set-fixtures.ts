@@ -247,6 +247,19 @@ indexCase("ndpack-shards-missing", "SET_INVALID", "ndpack has no shards object."
 indexCase("ndpack-crc-too-large", "SET_INVALID", "A header_crc32 of 2^32.", edited((i) => (i.ndpack.shards[FIRST].header_crc32 = 2 ** 32)));
 indexCase("ndpack-size-negative", "SET_INVALID", "A negative shard size.", edited((i) => (i.ndpack.shards[FIRST].size = -1)));
 indexCase("ndpack-size-fraction", "SET_INVALID", "A shard size with a fraction.", edited((i) => (i.ndpack.shards[FIRST].size = 0.5)));
+// The limits of FORMAT.md §7 that an index of a few kilobytes can exceed (maxIndexBytes, maxArrays and maxHeaderNodes need megabytes).
+indexCase(
+  "index-name-4097-bytes",
+  "LIMIT_EXCEEDED",
+  "weight_map maps an array whose name is 2048 letters é and one a: 4097 UTF-8 bytes, one more than the default maxNameBytes (4096), in 2049 UTF-16 code units. A reader that does not apply maxNameBytes to the index, or counts code units, accepts the index.",
+  edited((i) => (i.weight_map[`${"é".repeat(2048)}a`] = FIRST)),
+);
+indexCase(
+  "index-depth-65",
+  "LIMIT_EXCEEDED",
+  "The index's metadata holds objects nested to depth 65 (the index object is depth 1), one more than the default maxDepth (64): the limits of FORMAT.md §7 apply to the index, its metadata included. A reader that parses the index with no depth limit accepts it.",
+  edited((i) => (i.metadata = { total_size: i.metadata.total_size, d: JSON.parse(`${'{"d":'.repeat(62)}{}${"}".repeat(62)}`) })),
+);
 
 // -- invalid sets: a shard, found when it is opened -------------------------------------------
 
