@@ -247,7 +247,7 @@ indexCase("ndpack-shards-missing", "SET_INVALID", "ndpack has no shards object."
 indexCase("ndpack-crc-too-large", "SET_INVALID", "A header_crc32 of 2^32.", edited((i) => (i.ndpack.shards[FIRST].header_crc32 = 2 ** 32)));
 indexCase("ndpack-size-negative", "SET_INVALID", "A negative shard size.", edited((i) => (i.ndpack.shards[FIRST].size = -1)));
 indexCase("ndpack-size-fraction", "SET_INVALID", "A shard size with a fraction.", edited((i) => (i.ndpack.shards[FIRST].size = 0.5)));
-// The limits of FORMAT.md §7 that an index of a few kilobytes can exceed (maxIndexBytes, maxArrays and maxHeaderNodes need megabytes).
+// The limits of FORMAT.md §7 that an index of a few kilobytes, or 2 MB of zeros, can exceed (maxIndexBytes and maxArrays need more).
 indexCase(
   "index-name-4097-bytes",
   "LIMIT_EXCEEDED",
@@ -260,6 +260,16 @@ indexCase(
   "The index's metadata holds objects nested to depth 65 (the index object is depth 1), one more than the default maxDepth (64): the limits of FORMAT.md §7 apply to the index, its metadata included. A reader that parses the index with no depth limit accepts it.",
   edited((i) => (i.metadata = { total_size: i.metadata.total_size, d: JSON.parse(`${'{"d":'.repeat(62)}{}${"}".repeat(62)}`) })),
 );
+{
+  // The index object, metadata and the list are 3 values: the zeros take the count to 1,000,000, and -01 is the 1,000,001st.
+  const zeros = 1_000_000 - 3;
+  indexCase(
+    "index-header-nodes",
+    "LIMIT_EXCEEDED",
+    `An index whose metadata holds a list of ${zeros} zeros and then -01: with the index object, metadata and the list, -01 is the 1,000,001st JSON value, one over the default maxHeaderNodes. A value counts before its first character is looked at (as in a header), so it is LIMIT_EXCEEDED, not the SET_INVALID of a malformed number, which a reader that parses the index without the limit, or checks a value before counting it, reports.`,
+    `{"metadata":{"l":[${"0,".repeat(zeros)}-01]},"weight_map":{}}`,
+  );
+}
 
 // -- invalid sets: a shard, found when it is opened -------------------------------------------
 
