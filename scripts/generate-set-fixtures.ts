@@ -4,7 +4,8 @@
  *   tsx scripts/generate-set-fixtures.ts [--out DIR]
  *
  * - `valid/<case>/`: an index and its shards; `index.json` lists what each set holds (names in
- *   index order, dtype, shape, shard, SHA-256 of the little-endian C-order bytes) and its metadata.
+ *   index order, dtype, shape, memory order, shard, SHA-256 of the little-endian bytes in the
+ *   array's stored order) and its metadata.
  * - `invalid/<case>/`: a set that is broken in exactly one way; `index.json` gives the error code
  *   and when it must be reported: `"index"` (when the index is read, before any shard is opened)
  *   or `"read"` (when `array` is read; the set's other shards may still be read).
@@ -23,11 +24,12 @@ import { toSafetensors } from "../src/interop/safetensors.js";
 import { writeSetIndex, type WrittenShard } from "../src/set.js";
 import * as B from "../test/helpers/fixture-builder.js";
 
-/** One array: its elements as little-endian bytes in C order. */
+/** One array: its elements as little-endian bytes in its stored order (`order`, "C" when absent). */
 interface ArrayDef {
   readonly name: string;
   readonly dtype: "float32" | "bfloat16" | "int64" | "uint8";
   readonly shape: readonly number[];
+  readonly order?: "C" | "F";
   readonly le: Uint8Array;
 }
 
@@ -46,13 +48,13 @@ function seededBytes(length: number, seed: number): Uint8Array {
 }
 
 let seed = 1;
-function array(name: string, dtype: ArrayDef["dtype"], shape: readonly number[]): ArrayDef {
+function array(name: string, dtype: ArrayDef["dtype"], shape: readonly number[], order: "C" | "F" = "C"): ArrayDef {
   const count = shape.reduce((a, b) => a * b, 1);
   const le = seededBytes(count * B.DTYPE_SIZES[dtype]!.itemSize, seed++);
   // float32 and bfloat16 elements with a finite exponent, so that every reader compares them as bytes and as numbers alike.
   if (dtype === "float32") for (let i = 3; i < le.length; i += 4) le[i] = le[i]! & 0x3f;
   if (dtype === "bfloat16") for (let i = 1; i < le.length; i += 2) le[i] = le[i]! & 0x3f;
-  return { name, dtype, shape, le };
+  return { name, dtype, shape, ...(order === "F" ? { order } : {}), le };
 }
 
 const SAFETENSORS_DTYPE = { float32: "F32", bfloat16: "BF16", int64: "I64", uint8: "U8" } as const;
@@ -69,10 +71,11 @@ function shardBytes(shard: ShardDef): Uint8Array {
     // Typed arrays in this machine's byte order, which the generator requires to be little-endian.
     if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) throw new Error("generate the fixtures on a little-endian machine");
     const views = { float32: Float32Array, bfloat16: Uint16Array, int64: BigInt64Array, uint8: Uint8Array } as const;
+    if (shard.arrays.some((a) => a.order === "F")) throw new Error(".safetensors holds C-order tensors only");
     const arrays = shard.arrays.map((a) => [a.name, { data: new views[a.dtype](a.le.slice().buffer), dtype: a.dtype, shape: [...a.shape] }] as const);
     return toSafetensors(arrays, { metadata: shard.metadata ?? { format: "pt" } });
   }
-  return B.canonicalFile({ alignment: 64, metadata: shard.metadata ?? {}, arrays: shard.arrays.map((a) => ({ name: a.name, dtype: a.dtype, shape: a.shape, stored: a.le })) });
+  return B.canonicalFile({ alignment: 64, metadata: shard.metadata ?? {}, arrays: shard.arrays.map((a) => ({ name: a.name, dtype: a.dtype, shape: a.shape, order: a.order ?? "C", stored: a.le })) });
 }
 
 /** CRC-32 of a shard's bytes up to its header's end (FORMAT.md §12.2), computed here from the format's own fields. */
@@ -227,6 +230,12 @@ invalid.push({
   indexText: pythonIndexText({ metadata: { total_size: hfTotal(HF) }, weight_map: hfWeightMap(HF), dropout: 0.5 }),
   shards: HF,
 });
+indexCase(
+  "index-metadata-key-nested-fraction",
+  "SET_INVALID",
+  "The index of ndpack-two-shards with a key metadata inside ndpack, holding 0.5: numbers are free only in the value of the index's top-level metadata (FORMAT.md §12.2, as section 2.1 says of a header). A reader that frees them under any key named metadata accepts the index.",
+  edited((i) => (i.ndpack.metadata = { scale: 0.5 })),
+);
 indexCase("shard-unsafe-in-ndpack-only", "SET_INVALID", "ndpack.shards lists ../x, which weight_map does not use.", edited((i) => (i.ndpack.shards["../x.ndp"] = { size: 1, header_crc32: 0 })));
 indexCase("shard-not-in-index", "SET_INVALID", "ndpack.shards lists a shard (present in the folder) that no array of weight_map maps to.", edited((i) => {
   i.ndpack.shards[FIRST.replace("00001", "00003")] = i.ndpack.shards[FIRST];
@@ -238,6 +247,29 @@ indexCase("ndpack-shards-missing", "SET_INVALID", "ndpack has no shards object."
 indexCase("ndpack-crc-too-large", "SET_INVALID", "A header_crc32 of 2^32.", edited((i) => (i.ndpack.shards[FIRST].header_crc32 = 2 ** 32)));
 indexCase("ndpack-size-negative", "SET_INVALID", "A negative shard size.", edited((i) => (i.ndpack.shards[FIRST].size = -1)));
 indexCase("ndpack-size-fraction", "SET_INVALID", "A shard size with a fraction.", edited((i) => (i.ndpack.shards[FIRST].size = 0.5)));
+// The limits of FORMAT.md §7 that an index of a few kilobytes, or 2 MB of zeros, can exceed (maxIndexBytes and maxArrays need more).
+indexCase(
+  "index-name-4097-bytes",
+  "LIMIT_EXCEEDED",
+  "weight_map maps an array whose name is 2048 letters é and one a: 4097 UTF-8 bytes, one more than the default maxNameBytes (4096), in 2049 UTF-16 code units. A reader that does not apply maxNameBytes to the index, or counts code units, accepts the index.",
+  edited((i) => (i.weight_map[`${"é".repeat(2048)}a`] = FIRST)),
+);
+indexCase(
+  "index-depth-65",
+  "LIMIT_EXCEEDED",
+  "The index's metadata holds objects nested to depth 65 (the index object is depth 1), one more than the default maxDepth (64): the limits of FORMAT.md §7 apply to the index, its metadata included. A reader that parses the index with no depth limit accepts it.",
+  edited((i) => (i.metadata = { total_size: i.metadata.total_size, d: JSON.parse(`${'{"d":'.repeat(62)}{}${"}".repeat(62)}`) })),
+);
+{
+  // The index object, metadata and the list are 3 values: the zeros take the count to 1,000,000, and -01 is the 1,000,001st.
+  const zeros = 1_000_000 - 3;
+  indexCase(
+    "index-header-nodes",
+    "LIMIT_EXCEEDED",
+    `An index whose metadata holds a list of ${zeros} zeros and then -01: with the index object, metadata and the list, -01 is the 1,000,001st JSON value, one over the default maxHeaderNodes. A value counts before its first character is looked at (as in a header), so it is LIMIT_EXCEEDED, not the SET_INVALID of a malformed number, which a reader that parses the index without the limit, or checks a value before counting it, reports.`,
+    `{"metadata":{"l":[${"0,".repeat(zeros)}-01]},"weight_map":{}}`,
+  );
+}
 
 // -- invalid sets: a shard, found when it is opened -------------------------------------------
 
@@ -389,6 +421,74 @@ function safetensorsCase(name: string, code: string, description: string, arrays
   );
 }
 
+// -- more valid sets, made after the cases above so that the seeded bytes of those stay as they were
+
+{
+  // Two F-order arrays in an .ndp shard with metadata of its own.
+  const shards: ShardDef[] = [{ name: `model-0f0f0f0f-00001-of-00001.ndp`, arrays: [array("f", "float32", [3, 5], "F"), array("cube", "uint8", [2, 3, 4], "F"), array("c", "int64", [2, 2])], metadata: { step: 1, shard: "its own" } }];
+  const files = shards.map(shardBytes);
+  valid.push({
+    name: "ndpack-fortran-order",
+    description: 'An .ndp shard holding two Fortran-order arrays (float32 [3, 5], uint8 [2, 3, 4]) and a C-order one, with metadata of its own, {"step": 1, "shard": "its own"}. A set reader hands out each array as the shard stores it, in its stored order with its order, never transposed (FORMAT.md §12.3): the SHA-256 is of the stored bytes. The set\'s metadata is the index\'s, {"step": 2}: a shard\'s own is not part of it.',
+    indexName: "model.ndp.index.json",
+    indexText: writeSetIndex(shards.map((s, i) => written(s, files[i]!)), { step: 2 }),
+    shards,
+    metadata: { step: 2 },
+    order: shards.flatMap((s) => s.arrays.map((a) => a.name)),
+  });
+}
+{
+  const shards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [array("w", "float32", [2])] }];
+  valid.push({
+    name: "hf-metadata-numbers",
+    description: 'A Hugging Face index whose metadata holds fractions, negative numbers and exponents ({"lr": 2.5e-4, "shift": -3, "betas": [0.9, -0.999], "eps": -1E-8}), which the number rule of FORMAT.md §12.2 allows inside metadata, and a total_size that is a string and not the arrays\' size ("1200"): readers do not rely on it, and hand out the metadata without it. A reader that applies the integer rule inside metadata, or reads total_size as a size, fails the set.',
+    indexName: "model.safetensors.index.json",
+    indexText: `{\n  "metadata": {"total_size": "1200", "lr": 2.5e-4, "shift": -3, "betas": [0.9, -0.999], "eps": -1E-8},\n  "weight_map": {"w": "${shards[0]!.name}"}\n}\n`,
+    shards,
+    metadata: { lr: 2.5e-4, shift: -3, betas: [0.9, -0.999], eps: -1e-8 },
+    order: ["w"],
+  });
+}
+
+// -- more invalid sets: a .safetensors shard's own checks
+
+/** A tensor entry of a .safetensors header, as JSON text. */
+const tensorText = (name: string, dtype: string, shape: readonly number[], begin: number, end: number) => `"${name}":{"dtype":"${dtype}","shape":[${shape.join(",")}],"data_offsets":[${begin},${end}]}`;
+{
+  // FORMAT.md §12.3 step 4, one rule per case, each shard matching its ndpack index (size and header CRC): steps 2 and 3 pass, step 4 fails.
+  const w = array("w", "float32", [4]);
+  const st = (name: string, code: string, description: string, header: string, data: Uint8Array, arrays: readonly ArrayDef[] = [w]) => safetensorsCase(name, code, description, arrays, rawSafetensors(header, data));
+  const a = array("a", "float32", [1]);
+  const b = array("b", "int64", [1]);
+  st("safetensors-gap", "GAP", 'Tensor "a" (F32 [1]) at data_offsets [0, 4], "b" (I64 [1]) at [8, 16]: 4 bytes between them, as ndpack\'s records may leave up to their alignment (FORMAT.md §9 step 17). .safetensors tensors follow each other with none (§12.3 step 4.4): a reader that allows padding accepts the shard.', `{${tensorText("a", "F32", [1], 0, 4)},${tensorText("b", "I64", [1], 8, 16)}}`, seededBytes(16, 101), [a, b]);
+  st("safetensors-size-zero-dimension", "SIZE_MISMATCH", 'Tensor "w" of shape [3, 0] (F32) spanning 12 bytes: a zero dimension makes its size 0 (§12.3 step 4.4); 12 is the product that BAD_SHAPE bounds (its non-zero dimensions times the item size). A reader that takes that product for the size accepts the shard.', `{${tensorText("w", "F32", [3, 0], 0, 12)}}`, seededBytes(12, 102));
+  st("safetensors-bad-shape", "BAD_SHAPE", 'Tensor "w" of shape [4294967296, 1073741824] (F32), 2^64 bytes, at data_offsets [0, 0]: above 2^53-1, BAD_SHAPE (§12.3 step 4.4), checked before the size. A reader that multiplies in 64-bit unsigned integers gets 0, the span of its offsets, and accepts the shard; one that skips the bound says SIZE_MISMATCH.', `{${tensorText("w", "F32", [4294967296, 1073741824], 0, 0)}}`, new Uint8Array(0));
+  st("safetensors-unknown-dtype", "UNKNOWN_DTYPE", 'Tensor "w" of dtype F8_E8M0 (torch\'s float8_e8m0fnu), a safetensors dtype that ndpack lacks (Appendix C, §12.3 step 4.3).', `{${tensorText("w", "F8_E8M0", [4], 0, 4)}}`, seededBytes(4, 103));
+  st("safetensors-truncated", "TRUNCATED", 'Tensor "w" (F32 [4]) at data_offsets [0, 16], and 12 bytes of data. The index\'s size and header CRC are the shard\'s, so steps 2 and 3 pass: the index describing the shard does not excuse it (§12.3 step 4.5). A reader that trusts ndpack.size for the shard\'s length reads past its end.', `{${tensorText("w", "F32", [4], 0, 16)}}`, seededBytes(12, 104));
+  st("safetensors-trailing-bytes", "TRAILING_BYTES", 'Tensor "w" (F32 [4]) at data_offsets [0, 16], and 17 bytes of data: the last tensor must end where the shard does (§12.3 step 4.5), even though the index gives the shard\'s size.', `{${tensorText("w", "F32", [4], 0, 16)}}`, seededBytes(17, 105));
+  st("safetensors-metadata-not-strings", "HEADER_INVALID", '__metadata__ {"format": "pt", "step": 1200}: its values must be strings (§12.3 step 4.3). A reader that takes __metadata__ for ndpack metadata, any JSON, accepts the shard.', `{"__metadata__":{"format":"pt","step":1200},${tensorText("w", "F32", [4], 0, 16)}}`, seededBytes(16, 106));
+  st("safetensors-ndpack-json-not-list", "HEADER_INVALID", '__metadata__ {"step": "1200", "__ndpack_json__": "\\"step\\""}: __ndpack_json__ holds a JSON string naming a key, not a JSON list of keys (§12.3 step 4.6, Appendix C). A reader that ignores __ndpack_json__ in a shard, whose metadata is not the set\'s, accepts the shard.', `{"__metadata__":{"step":"1200","__ndpack_json__":"\\"step\\""},${tensorText("w", "F32", [4], 0, 16)}}`, seededBytes(16, 107));
+  st("safetensors-ndpack-json-bad-value", "HEADER_INVALID", '__metadata__ {"step": "12 00", "__ndpack_json__": "[\\"step\\"]"}: the value listed is two JSON values, not one (§12.3 step 4.6). A reader that decodes the longest JSON prefix (Python\'s raw_decode) reads 12.', `{"__metadata__":{"step":"12 00","__ndpack_json__":"[\\"step\\"]"},${tensorText("w", "F32", [4], 0, 16)}}`, seededBytes(16, 108));
+  const c = array("c", "uint8", [4]);
+  const d = array("d", "uint8", [2]);
+  st("safetensors-ends-before-begins", "HEADER_INVALID", 'Tensor "c" (U8 [4]) at data_offsets [0, 4], "d" (U8 [2]) at [4, 2]: "d" begins where "c" ends and ends before it begins (§12.3 step 4.4: HEADER_INVALID, checked before the size). A reader that subtracts the offsets says SIZE_MISMATCH; one that sorts the tensors by their end says GAP.', `{${tensorText("c", "U8", [4], 0, 4)},${tensorText("d", "U8", [2], 4, 2)}}`, seededBytes(4, 109), [c, d]);
+  st("safetensors-limit-dims", "LIMIT_EXCEEDED", 'Tensor "w" (U8) of 65 dimensions of 1, one more than the default maxDims (64): the limits of FORMAT.md §7 apply to a .safetensors shard (§12.3 step 4.3), whose own format has none.', `{${tensorText("w", "U8", Array(65).fill(1), 0, 1)}}`, seededBytes(1, 110));
+  st("safetensors-duplicate-metadata", "DUPLICATE_NAME", 'The header holds the top-level key __metadata__ twice, with the same value: every repeated top-level key is DUPLICATE_NAME (§12.3 step 4.2), __metadata__ included, not the DUPLICATE_KEY of a repeated key elsewhere.', `{"__metadata__":{"format":"pt"},${tensorText("w", "F32", [4], 0, 16)},"__metadata__":{"format":"pt"}}`, seededBytes(16, 111));
+  const e = array("e", "float32", [1]);
+  const f = array("f", "uint8", [4]);
+  st("safetensors-order-dtype-before-next-tensor", "UNKNOWN_DTYPE", 'Tensor "e" (first in the header) has dtype F8_E8M0, which ndpack lacks; tensor "f" has no shape. Each top-level key passes all its checks, structure then dtype and dimensions, before the next key is looked at (§12.3 step 4.3): UNKNOWN_DTYPE. A reader that checks every key\'s structure first says HEADER_INVALID.', `{${tensorText("e", "F8_E8M0", [4], 0, 4)},"f":{"dtype":"U8","data_offsets":[4,8]}}`, seededBytes(8, 112), [e, f]);
+  st("safetensors-order-length-before-metadata", "TRAILING_BYTES", '__metadata__\'s __ndpack_json__ holds "\\"step\\"" (not a list, HEADER_INVALID at step 4.6) and the shard has one byte after its last tensor (TRAILING_BYTES at step 4.5): the length comes first. A reader that decodes __metadata__ when it reads it (step 4.3) says HEADER_INVALID.', `{"__metadata__":{"step":"1200","__ndpack_json__":"\\"step\\""},${tensorText("w", "F32", [4], 0, 16)}}`, seededBytes(17, 113));
+}
+{
+  // Without ndpack validators (a Hugging Face index), step 3 does not run: a short shard is step 4's TRUNCATED, not FILE_CHANGED.
+  const shards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [array("w", "float32", [2])] }];
+  const hfCase = (name: string, description: string, file: Uint8Array) =>
+    readCase({ name, code: "TRUNCATED", array: "w", indexName: "model.safetensors.index.json", indexText: pythonIndexText({ metadata: { total_size: 8 }, weight_map: { w: shards[0]!.name } }), description, shards, replace: { [shards[0]!.name]: file } });
+  const whole = shardBytes(shards[0]!);
+  hfCase("hf-shard-shorter-than-length-field", "A Hugging Face index (no ndpack object) and a .safetensors shard of 4 bytes, half its header length field: TRUNCATED (§12.3 step 4.1), where shard-shorter-than-length-field, whose index gives that size, is FILE_CHANGED (step 3).", whole.slice(0, 4));
+  hfCase("hf-shard-header-past-end", "A Hugging Face index (no ndpack object) and a .safetensors shard cut 4 bytes before its header ends: TRUNCATED (§12.3 step 4.1), where an index with ndpack makes it FILE_CHANGED (step 3, shard-header-past-end).", whole.slice(0, 8 + Number(new DataView(whole.buffer).getBigUint64(0, true)) - 4));
+}
+
 // ---------------------------------------------------------------------------------------------
 
 function writeCase(root: string, c: Case): void {
@@ -426,7 +526,7 @@ function main(): void {
       metadata: c.metadata,
       arrays: c.order.map((name) => {
         const { array: a, shard } = byName(c).get(name)!;
-        return { name, dtype: a.dtype, shape: a.shape, shard, nbytes: a.le.length, sha256: sha256(a.le) };
+        return { name, dtype: a.dtype, shape: a.shape, order: a.order ?? "C", shard, nbytes: a.le.length, sha256: sha256(a.le) };
       }),
     })),
     invalid: invalid.map((c) => ({ name: c.name, description: c.description, index: c.indexName, code: c.code, when: c.when, ...(c.array === undefined ? {} : { array: c.array }) })),

@@ -16,6 +16,18 @@ import { dataBytes, SET_VECTORS as vectors, SETS } from "./helpers/set-files.js"
 import { expectBytes, failure, noise, tempDir } from "./helpers/node-files.js";
 
 const sha256 = (array: NdArray) => createHash("sha256").update(dataBytes(array)).digest("hex");
+
+/** The bytes of rows 1 to the end of an array whose bytes are `bytes`, laid out in `order` as readRows gives them. */
+function rowsAfterFirst(bytes: Uint8Array, shape: readonly number[], order: "C" | "F"): Uint8Array {
+  const rows = shape[0]!;
+  const rowBytes = bytes.length / rows;
+  if (order === "C" || shape.length === 1) return bytes.subarray(rowBytes);
+  // F order: the first index varies fastest, so each run of `rows` elements loses its first.
+  const item = rowBytes / shape.slice(1).reduce((a, b) => a * b, 1);
+  const runs: Uint8Array[] = [];
+  for (let start = 0; start < bytes.length; start += rows * item) runs.push(bytes.subarray(start + item, start + rows * item));
+  return Buffer.concat(runs);
+}
 const openSet = async (path: string) => (await open(path)) as SetReader;
 
 const dir = tempDir("ndpack-set-read-");
@@ -30,13 +42,13 @@ describe("valid sets (fixtures/sets/valid)", () => {
     expect(set.size).toBe(c.arrays.length);
     for (const a of c.arrays) {
       const array = await set.read(a.name);
-      expect([array.name, array.dtype, array.shape], a.name).toEqual([a.name, a.dtype, a.shape]);
+      // As the shard stores it, never transposed: the order it has, and its bytes in that order.
+      expect([array.name, array.dtype, array.shape, array.order], a.name).toEqual([a.name, a.dtype, a.shape, a.order]);
       expect(sha256(array), a.name).toBe(a.sha256);
-      expect(set.info(a.name)).toMatchObject({ dtype: a.dtype, shape: a.shape, nbytes: a.nbytes });
+      expect(set.info(a.name)).toMatchObject({ dtype: a.dtype, shape: a.shape, order: a.order, nbytes: a.nbytes });
       if (a.shape.length > 0 && a.shape[0]! > 1) {
         const rows = await set.readRows(a.name, 1, a.shape[0]!);
-        const rowBytes = a.nbytes / a.shape[0]!;
-        expectBytes(dataBytes(rows), dataBytes(array).subarray(rowBytes));
+        expectBytes(dataBytes(rows), rowsAfterFirst(dataBytes(array), a.shape, a.order));
       }
       const chunks: Uint8Array[] = [];
       for await (const chunk of set.readChunks(a.name, { chunkBytes: 8 })) chunks.push(chunk);

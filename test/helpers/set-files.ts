@@ -17,7 +17,7 @@ export interface ValidSetCase {
   name: string;
   index: string;
   metadata: Record<string, unknown>;
-  arrays: { name: string; dtype: string; shape: number[]; shard: string; nbytes: number; sha256: string }[];
+  arrays: { name: string; dtype: string; shape: number[]; order: "C" | "F"; shard: string; nbytes: number; sha256: string }[];
 }
 
 /** An invalid set vector: the code it must give, and whether opening the index or reading `array` gives it. */

@@ -1,7 +1,8 @@
 """Every shared sharded-set vector of fixtures/sets (FORMAT.md §12, listed in its index.json,
 written by scripts/generate-set-fixtures.ts): each valid set reads as described, array by array (dtype,
-shape, shard, and the SHA-256 of its little-endian C-order bytes), and each invalid one fails with
-its exact code, when the index is opened or when the named array is read."""
+shape, memory order, shard, and the SHA-256 of its little-endian bytes in its stored order), and
+each invalid one fails with its exact code, when the index is opened or when the named array is
+read."""
 
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ SETS = Path(__file__).resolve().parents[3] / "fixtures" / "sets"
 VECTORS = json.loads((SETS / "index.json").read_text(encoding="utf-8"))
 
 
-def little_endian_bytes(a: np.ndarray) -> bytes:
-    a = np.ascontiguousarray(a)
+def little_endian_bytes(a: np.ndarray, order: str) -> bytes:
+    """The elements of ``a`` in memory order ``order`` (the array's stored order), little-endian."""
     if a.dtype.byteorder == ">":
-        a = a.astype(a.dtype.newbyteorder("<"))
-    return a.tobytes()
+        a = a.astype(a.dtype.newbyteorder("<"), order="K")
+    return a.tobytes(order=order)
 
 
 @pytest.mark.parametrize("vector", VECTORS["valid"], ids=lambda v: v["name"])
@@ -34,10 +35,14 @@ def test_a_valid_set_vector_reads_as_described(vector):
         for expected in vector["arrays"]:
             name = expected["name"]
             assert s.shard_of(name) == expected["shard"]
+            assert s.info(name).order == expected["order"]
             a = s[name]
             assert str(a.dtype) == expected["dtype"]
             assert list(a.shape) == expected["shape"]
-            data = little_endian_bytes(a)
+            # Handed out as stored, never transposed: an F-order array is laid out in F order.
+            if a.ndim > 1:
+                assert a.flags["F_CONTIGUOUS" if expected["order"] == "F" else "C_CONTIGUOUS"], name
+            data = little_endian_bytes(a, expected["order"])
             assert len(data) == expected["nbytes"]
             assert hashlib.sha256(data).hexdigest() == expected["sha256"], name
         assert all(report["ok"] for report in s.verify())
