@@ -47,7 +47,7 @@ import { openSource } from "../../src/reader.js";
 import { parseSetIndex, shardFormatOf, shardHeaderEnd, shardPrefixLength, writeSetIndex, type WrittenShard } from "../../src/set.js";
 import { openSetFile } from "../../src/node/set-open.js";
 import { decodeStream } from "../../src/stream.js";
-import { allocationBound, CASE_TIME_LIMIT_MS, emptyStats, tallyCase, type CampaignConfig, type CampaignStats } from "./fuzz-run.js";
+import { allocationBound, CASE_TIME_LIMIT_MS, caseTimeLimit, emptyStats, tallyCase, type CampaignConfig, type CampaignStats } from "./fuzz-run.js";
 import {
   caseRng, cloneTree, editText, havoc, INTERESTING_NUMBERS, JObject, makeCase, METADATA_VALUES, nest, NUMBER_LITERALS, ODD_NAMES, ODD_STRINGS, ODD_VALUES,
   rawEdit, Raw, RAW_STRINGS, slotsOf, toTree, treeText, UNKNOWN_KEYS, utf8, type JValue, type Rng,
@@ -1025,7 +1025,7 @@ export async function runFormatCampaign(config: FormatCampaignConfig): Promise<C
     config.onCaseStart?.(index);
     const fuzzCase = makeFormatCase(config.seeds, config.seed, index);
     const { report, ms } = await timeFormatCase(fuzzCase);
-    const timeLimit = config.timeLimitMs ?? CASE_TIME_LIMIT_MS;
+    const timeLimit = caseTimeLimit(config.timeLimitMs ?? CASE_TIME_LIMIT_MS, fuzzCase.input.length);
     // A loaded machine can stall any case; only a case slow three times running is slow.
     let settledMs = ms;
     if (ms > timeLimit) {
