@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -59,8 +59,11 @@ test("SIGINT while convert writes: the process ends on the signal, and neither t
   mkdirSync(folder);
   const child = spawn(process.execPath, [CLI, "convert", tmp.path("big.ndp"), join(folder, "out.npz"), "--compress", "--level", "9", "--no-progress"], { stdio: "ignore" });
   const exited = once(child, "exit");
-  // Wait for the temporary file to exist (no timing assumption: polled until it does).
-  while (readdirSync(folder).length === 0) {
+  // Wait for the temporary file to hold bytes (no timing assumption: polled until it does). Not
+  // merely to exist: convert registers the file for removal on a signal once its open() returns,
+  // so a signal handled between the two (a busy machine) leaves it; its bytes come after.
+  const writing = () => readdirSync(folder).some((name) => statSync(join(folder, name)).size > 0);
+  while (!writing()) {
     if (child.exitCode !== null) throw new Error(`convert ended (${child.exitCode}) before its temporary file was seen`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

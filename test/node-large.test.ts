@@ -20,6 +20,8 @@ const GiB = 1 << 30;
 const ROWS = 4400;
 const GROUP = 64; // rows per chunk: 64 MiB, the size of a hole
 const MARKED = [0, 2047, 2048, 4095, 4096, ROWS - 1];
+/** Each test puts 4 GiB through the CRC and the writers' hole checks: the first took 8–10 s in `npm test`, 15–17 s beside two CPU-bound processes (within 60 s, but not by much). */
+const LARGE_TIMEOUT_MS = 180_000;
 
 /** The content of row `r` of the big array: zeros, except the marked rows. */
 function row(r: number): Uint8Array {
@@ -99,7 +101,7 @@ describe("files over 4 GiB, arrays over 2 GiB", () => {
       await failure(() => reader.read("big"), "LIMIT_EXCEEDED");
       await failure(() => load(path), "LIMIT_EXCEEDED");
     }
-  });
+  }, LARGE_TIMEOUT_MS);
 
   test("save writes a file over 4 GiB from a 4 GiB typed array; the array after it reads back", async () => {
     const path = dir.file("saved.ndp");
@@ -115,5 +117,5 @@ describe("files over 4 GiB, arrays over 2 GiB", () => {
     expect(values((await reader.readRows("huge", 2 ** 32 - 3, 2 ** 32 - 1)).data)).toEqual([0, 9]);
     // A file of this size is checked at open (FORMAT.md §9 step 20) from its size alone.
     expect(reader.byteLength).toBe(statSync(path).size);
-  });
+  }, LARGE_TIMEOUT_MS);
 });

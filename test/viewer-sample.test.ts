@@ -29,7 +29,10 @@ describe("planRowSample", () => {
         const sample = plan as RowSample;
         expect(sample.rows.length * cols * 4).toBeLessThanOrEqual(budget);
         expect(sample.runs.length).toBeLessThanOrEqual(MAX_SAMPLE_READS);
-        for (let i = 1; i < sample.rows.length; i++) expect(sample.rows[i]!).toBeGreaterThan(sample.rows[i - 1]!);
+        // One expect for all the rows, not one a row: up to 100,000 rows in each of 100 runs made this
+        // test take 6 to 21 s of its 60 s with both cores busy.
+        const notIncreasing = sample.rows.findIndex((row, i) => i > 0 && !(row > sample.rows[i - 1]!));
+        expect(notIncreasing, `row ${notIncreasing} of the sample is not after the one before`).toBe(-1);
         expect(sample.rows[0]).toBe(0);
         if (sample.runs.length > 1) expect(sample.rows[sample.rows.length - 1]).toBe(rows - 1);
       }),

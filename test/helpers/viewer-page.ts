@@ -67,6 +67,17 @@ export function stopViews(): void {
   for (const view of views.splice(0)) view.child.kill("SIGTERM");
 }
 
+/**
+ * The request lines `view` printed for its file, once there are `count` of them (or after 20 s, for
+ * the test to say what came): the server prints a request's line when its answer has ended, which
+ * can be after the page has used the bytes, so lines read at once can be missing on a busy machine.
+ */
+export async function fileRequests(view: View, count: number): Promise<string[]> {
+  const lines = () => view.lines.filter((line) => line.startsWith("GET /file/"));
+  for (let waits = 0; lines().length < count && waits < 2000; waits++) await new Promise((resolve) => setTimeout(resolve, 10));
+  return lines();
+}
+
 /** Bytes of the file the server has sent, from its last request line. */
 export function fileBytesSent(view: View): number {
   const counts = view.lines.map((line) => /total-file-bytes=(\d+)/.exec(line)?.[1]).filter((n) => n !== undefined);

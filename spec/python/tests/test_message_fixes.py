@@ -25,9 +25,11 @@ def test_a_source_failing_inside_a_payload_ends_the_stream_with_the_same_error()
     one = ndpack.dumps({"a": np.arange(1000, dtype="<f4")})
     left, right = socket.socketpair()
     resume = threading.Event()
+    # Sent before the reader starts: from the peer's thread, message 0 could come later than the
+    # reader's 0.2 s timeout on a busy machine.
+    left.sendall(one + one[:600])  # message 1 stops inside its payload
 
     def peer():
-        left.sendall(one + one[:600])  # message 1 stops inside its payload
         resume.wait(HANG)
         left.sendall(one[600:] + one)
         left.close()
