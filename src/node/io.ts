@@ -349,14 +349,17 @@ export class AtomicFile {
     const followSymlinks = booleanOption(options.followSymlinks, false, "followSymlinks");
     const { path, mode } = await checkTarget(target, followSymlinks);
     const tempPath = join(dirname(path), temporaryName(basename(path)));
+    // Listed before it exists: a signal handled between the file's creation and the open's
+    // continuation would otherwise leave it behind. Its random name is no other file's.
+    temporaryFiles.add(tempPath);
     let handle: FileHandle;
     try {
       handle = await open(tempPath, "wx", mode ?? 0o666);
     } catch (cause) {
+      temporaryFiles.delete(tempPath);
       throw ioError("create a temporary file next to", target, cause);
     }
     const file = new AtomicFile(handle, path, tempPath);
-    temporaryFiles.add(tempPath);
     if (mode !== undefined) {
       try {
         await handle.chmod(mode);
