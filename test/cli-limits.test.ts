@@ -6,6 +6,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { toNpz } from "../src/interop/index.js";
 import { save } from "../src/node/index.js";
 import { errorLineOf, requireBuiltCli, runCli, tempDir } from "./helpers/cli-run.js";
 
@@ -26,6 +27,8 @@ beforeAll(async () => {
   await requireBuiltCli();
   // Three arrays, one of them compressed (4000 bytes decoded), and metadata 4 levels deep with 6 more values.
   await save(tmp.path("three.ndp"), { a: Float32Array.of(1), b: Float32Array.of(2), c: { data: new Float32Array(1000), codec: "deflate" } }, { metadata: { deep: [[[[1]]]], many: [1, 2, 3, 4, 5, 6] } });
+  // The same 4000 bytes as a deflated .npz member, which the command line inflates as a stream.
+  writeFileSync(tmp.path("deflated.npz"), toNpz({ c: new Float32Array(1000) }, { compress: true }));
   // Past two defaults: a .npy header of 20,000 bytes (default 10,000), and 65 dimensions (default 64).
   writeFileSync(tmp.path("long-header.npy"), npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", new Uint8Array(Float32Array.of(7).buffer), 20_000));
   writeFileSync(tmp.path("dims65.npy"), npy(`{'descr': '<f4', 'fortran_order': False, 'shape': (${"1, ".repeat(65)}), }`, new Uint8Array(Float32Array.of(7).buffer)));
@@ -73,12 +76,14 @@ describe("each limit, lowered and raised", () => {
 
   const raised: [string, string[]][] = [
     ["--max-decoded-bytes 4KB reads the 4000-byte array", ["show", "three.ndp", "c", "--max-decoded-bytes", "4KB"]],
+    // The flag bounds what is decompressed whole; a .npz member is inflated in chunks, never whole (its help says so).
+    ["--max-decoded-bytes 1KiB reads a deflated .npz member of 4000 bytes, inflated as a stream", ["show", "deflated.npz", "c", "--max-decoded-bytes", "1KiB"]],
     ["--max-header-bytes 64KiB reads the .npy header of 20,000 bytes", ["inspect", "long-header.npy", "--max-header-bytes", "64KiB"]],
     ["--max-dims 65 reads the array of 65 dimensions", ["show", "dims65.npy", "--max-dims", "65"]],
     ["--max-depth 8 and --max-header-nodes 100 read the metadata", ["inspect", "three.ndp", "--max-depth", "8", "--max-header-nodes", "100"]],
   ];
   test.concurrent.each(raised)("%s", async (_label, args) => {
-    const result = await runCli(args.map((arg) => (/\.(ndp|npy)$/.test(arg) ? tmp.path(arg) : arg)));
+    const result = await runCli(args.map((arg) => (/\.(ndp|npy|npz)$/.test(arg) ? tmp.path(arg) : arg)));
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
   });

@@ -19,7 +19,7 @@ const LIMITS: readonly { readonly option: keyof CliLimits; readonly bounds: stri
   { option: "maxArrays", bounds: "the most arrays (or .npz members) in a file", bytes: false, fallback: String(DEFAULT_LIMITS.maxArrays) },
   { option: "maxDims", bounds: "the most dimensions of an array", bytes: false, fallback: String(DEFAULT_LIMITS.maxDims) },
   { option: "maxNameBytes", bounds: "the longest array name, in UTF-8 bytes", bytes: false, fallback: String(DEFAULT_LIMITS.maxNameBytes) },
-  { option: "maxDecodedBytes", bounds: "the largest decompressed array or .npz member", bytes: true, fallback: "1GiB" },
+  { option: "maxDecodedBytes", bounds: "the largest .ndp array with a codec, decompressed whole (.npz members are inflated as a stream, in chunks, which it does not bound)", bytes: true, fallback: "1GiB" },
   { option: "maxIndexBytes", bounds: "the largest index of a sharded set (*.index.json)", bytes: true, fallback: "100MiB" },
 ];
 
