@@ -1239,10 +1239,11 @@ bad("limit-depth-65-lists", "LIMIT_EXCEEDED", 7, "Lists nested inside metadata t
     "limit-header-nodes",
     "LIMIT_EXCEEDED",
     7,
-    `A metadata list of ${zeros} zeros and then -01: with the ${before} values before the list in text order, -01 is the 1,000,001st value, one over the default maxHeaderNodes. A value counts before its first character is looked at, so it is LIMIT_EXCEEDED, not the HEADER_INVALID of a malformed number (which a reader without the limit, or one that checks a value before counting it, reports).`,
-    B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', `"metadata":{"l":[${"0,".repeat(zeros)}-01]}`) }),
+    `A metadata list of ${zeros} zeros and then x: with the ${before} values up to and including the list in text order (the header object, its three keys' values before metadata, the metadata object, the list), x is where the 1,000,001st value starts, one over the default maxHeaderNodes. A value counts before its first character is looked at, so it is LIMIT_EXCEEDED, not the HEADER_INVALID of text that starts no value (which a reader without the limit, one that checks a value before counting it, or one that counts only what starts a value reports).`,
+    B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', `"metadata":{"l":[${"0,".repeat(zeros)}x]}`) }),
   );
 }
+bad("text-order-duplicate-key-before-colon", "DUPLICATE_KEY", 7, 'The header {"alignment":8,"alignment"}: a repeated key is reported as soon as the key string ends, before the colon that should follow it, so DUPLICATE_KEY, not the HEADER_INVALID of the missing colon (which a reader that reports the key once its value starts gives).', B.buildFile({ header: '{"alignment":8,"alignment"}' }));
 bad("duplicate-key-top-level", "DUPLICATE_KEY", 7, 'The key "checksum" twice in the header object, with the same value.', B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"checksum":"none"', '"checksum":"none","checksum":"none"') }));
 bad("duplicate-key-entry", "DUPLICATE_KEY", 7, 'The key "dtype" twice in an entry, with the same value.', editText(one(), (t) => replaceOnce(t, '"dtype":"uint8"', '"dtype":"uint8","dtype":"uint8"')));
 bad("duplicate-key-metadata", "DUPLICATE_KEY", 7, "The same key twice in metadata.", B.buildFile({ header: replaceOnce(EMPTY_TEXT, '"metadata":{}', '"metadata":{"unit":"m","unit":"s"}') }));
@@ -1342,6 +1343,7 @@ structural("structure-before-entries", "UNKNOWN_DTYPE", 'Two entries named "a", 
 }
 bad("duplicate-name", "DUPLICATE_NAME", 11, 'Two entries named "a".', editHeader(two(), (h) => ({ ...h, arrays: [h.arrays[0], { ...h.arrays[1], name: "a" }] })));
 bad("duplicate-name-escaped", "DUPLICATE_NAME", 11, 'Entries named "a" and "\\u0061": the same name once unescaped.', editText(two(), (t) => replaceOnce(t, '"name":"b"', '"name":"\\u0061"')));
+bad("entry-order-dims-before-shape-size", "LIMIT_EXCEEDED", 12, "One entry of 65 dimensions, [2^20, 2^20, 2^20] then 62 ones, whose 2^60 bytes also exceed 2^53-1: step 12 (maxDims) comes before step 13 (BAD_SHAPE).", editHeader(one(), (h) => ({ ...h, arrays: [{ ...entry0(h), shape: [1048576, 1048576, 1048576, ...Array<number>(62).fill(1)] }] })));
 bad("entry-order-name-before-dims", "DUPLICATE_NAME", 11, "A second entry that repeats a name and has 65 dimensions: within an entry, the name is checked before the shape.", editHeader(two(), (h) => ({ ...h, arrays: [h.arrays[0], { ...h.arrays[1], name: "a", shape: [...Array<number>(62).fill(1), 3, 1, 1] }] })));
 {
   const p = B.canonicalParts({ alignment: 8, checksum: "none", arrays: [{ name: "a", dtype: "uint8", shape: Array<number>(65).fill(1), stored: Uint8Array.of(9) }] });
@@ -1366,6 +1368,9 @@ bad("entry-order-name-before-dims", "DUPLICATE_NAME", 11, "A second entry that r
   const r = B.canonicalParts({ alignment: 8, checksum: "none", arrays: [{ name: "a", dtype: "float64", shape: [], stored: new Uint8Array(0) }] });
   bad("size-mismatch-scalar", "SIZE_MISMATCH", 14, "A 0-d float64 (one element, 8 bytes) with byteLength 0: shape [] is not empty.", B.buildFile({ header: r.header, data: r.data, alignment: 8 }));
   const n = B.canonicalParts({ alignment: 8, checksum: "crc32", arrays: [{ name: "a", dtype: "uint8", shape: [4], stored: Uint8Array.of(1, 2, 3) }] });
+  const fiveForFour = B.canonicalParts({ alignment: 8, checksum: "crc32", arrays: [{ name: "a", dtype: "uint8", shape: [4], stored: Uint8Array.of(1, 2, 3, 4, 5) }] });
+  bad("entry-order-size-before-bounds", "SIZE_MISMATCH", 14, "uint8 of shape [4] with byteLength 5, whose record (5 bytes and a CRC) runs past a dataLength of 8: step 14 (SIZE_MISMATCH) comes before step 18 (OUT_OF_BOUNDS).", editHeader(fiveForFour, (h) => ({ ...h, dataLength: 8 }), { data: fiveForFour.data.subarray(0, 8) }));
+  bad("entry-order-size-before-alignment", "SIZE_MISMATCH", 14, "uint8 of shape [4] with byteLength 5 at offset 3, not a multiple of the alignment 8: step 14 (SIZE_MISMATCH) comes before step 15 (MISALIGNED).", editHeader(fiveForFour, (h) => ({ ...h, dataLength: 12, arrays: [{ ...entry0(h), offset: 3 }] }), { data: B.concat(new Uint8Array(3), fiveForFour.data.subarray(0, 9)) }));
   bad("size-mismatch-explicit-codec-none", "SIZE_MISMATCH", 14, 'uint8 of shape [4] with byteLength 3 and "codec":"none" written: an explicit "none" is no codec (FORMAT.md §2.2), so step 14 applies as when the key is absent. A reader that takes any codec key for a codec lets it through.', B.buildFile({ header: { ...n.header, arrays: n.header.arrays.map(({ offset, byteLength, ...rest }) => ({ ...rest, codec: "none", offset, byteLength })) }, data: n.data, alignment: 8 }));
 }
 {
@@ -1425,6 +1430,9 @@ bad("entry-order-name-before-dims", "DUPLICATE_NAME", 11, "A second entry that r
   badRead("checksum-second-array", "CHECKSUM", 22, 'Two arrays; the payload of "b" is damaged, "a" is intact and must still be readable: each array is checked on its own.', poke(TWO, twoD + 16, 0x00), "b", true);
   badRead("verify-order-checksum-before-padding", "CHECKSUM", 22, 'The payload of "a" is damaged and the padding after its record holds a non-zero byte: within step 22, the CRC comes first.', poke(poke(TWO, twoD + 1, 0x09), twoD + 12, 0x01), "a", true);
   badRead("verify-order-arrays-in-file-order", "BAD_PADDING", 22, 'The padding after the record of "a" holds a non-zero byte and the payload of "b" is damaged: a reader that stops at the first failure reports "a" (arrays in file order, each completely before the next), not the CRC of "b"; one that reports each array on its own reports both.', poke(poke(TWO, twoD + 12, 0x01), twoD + 16, 0x00), "a", true, { b: "CHECKSUM" });
+  const unchecked = B.canonicalParts({ alignment: 8, checksum: "none", arrays: [{ name: "a", dtype: "uint8", shape: [5], stored: Uint8Array.of(1, 2, 3, 4, 5) }, { name: "b", dtype: "uint8", shape: [3], stored: Uint8Array.of(6, 7, 8) }] });
+  const UNCHECKED = B.buildFile({ header: unchecked.header, data: unchecked.data, alignment: 8 });
+  badRead("bad-padding-after-record-checksum-none", "BAD_PADDING", 22, 'checksum "none", and a non-zero byte in the padding between the record of "a" (5 bytes, no CRC) and that of "b": step 22 checks the padding without a CRC too.', poke(UNCHECKED, B.dataStart(UNCHECKED, 8) + 6, 0x01), "a", true);
   badRead("bad-padding-after-record", "BAD_PADDING", 22, 'A non-zero byte in the padding between the record of "a" and the record of "b", found when verifying.', poke(TWO, twoD + 12, 0x01), "a", true);
 }
 {
@@ -1473,6 +1481,7 @@ bad("entry-order-name-before-dims", "DUPLICATE_NAME", 11, "A second entry that r
     codecFile(checkedStream(deflateBits([{ tokens: REPEATS_TOKENS, lengths: { literal: REPEATS_LITERAL_LENGTHS, distance: lengthsOf(32, [[3, 1], [4, 1]]) } }]), "refused"), "uint8", [64], "deflate"),
     "a",
   );
+  badRead("limit-decoded-bytes-before-inflating", "LIMIT_EXCEEDED", 23, 'A "deflate" array of shape [1073741825] uint8 (one byte over the default maxDecodedBytes) whose payload, 0xFF, is no DEFLATE stream: the limit is checked before anything is inflated, so LIMIT_EXCEEDED, not the CODEC_ERROR an inflater would give.', codecFile(Uint8Array.of(0xff), "uint8", [1073741825], "deflate"), "a");
   badRead("limit-decoded-bytes", "LIMIT_EXCEEDED", 23, 'A "deflate" array of shape [2147483648] uint8 (2 GiB decoded, more than the default maxDecodedBytes of 1 GiB): refused before anything is allocated or inflated. The file itself is valid.', codecFile(Uint8Array.of(0x03, 0x00), "uint8", [2147483648], "deflate"), "a");
 }
 

@@ -16,7 +16,8 @@ const size = z.int().min(0).max(MAX_SAFE_SIZE);
 const ALIGNMENTS: number[] = [];
 for (let value = MIN_ALIGNMENT; value <= MAX_ALIGNMENT; value *= 2) ALIGNMENTS.push(value);
 
-const alignment = z.literal(ALIGNMENTS).describe("Every payload starts at a file offset that is a multiple of this power of two.");
+// An integer, as every other number of the header: zod types a literal of numbers "number".
+const alignment = z.literal(ALIGNMENTS).meta({ type: "integer", description: "Every payload starts at a file offset that is a multiple of this power of two." });
 
 const entryFields = {
   name: z.string().min(1).describe("Non-empty, unique in the file."),
