@@ -1033,7 +1033,7 @@ export async function runFormatCampaign(config: FormatCampaignConfig): Promise<C
       for (let run = 0; run < 3; run++) settledMs = Math.min(settledMs, (await timeFormatCase(fuzzCase)).ms);
     }
     const problems = [...report.problems];
-    if (config.timeLimitMs !== undefined && settledMs > timeLimit) problems.push(`took ${settledMs.toFixed(1)} ms at best of 3 runs (limit ${timeLimit} ms)`);
+    if (config.timeLimitMs !== undefined && settledMs > timeLimit) problems.push(`took ${settledMs.toFixed(1)} ms at best of 3 runs (limit ${timeLimit.toFixed(0)} ms)`);
     const failure = problems.length > 0 ? { seed: config.seed, index, seedName: fuzzCase.seedName, mutations: fuzzCase.mutations, options: fuzzCase.options, problems, input: fuzzCase.input } : undefined;
     for (const pair of report.codePairs) stats.reached.set(pair, (stats.reached.get(pair) ?? 0) + 1);
     tallyCase(stats, { index, ms, settledMs, outcome: `${fuzzCase.kind}:${report.outcome}`, mutations: fuzzCase.mutations, maxAllocation: report.maxAllocation, failure });

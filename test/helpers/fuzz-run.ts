@@ -396,7 +396,7 @@ export function runCampaign(config: CampaignConfig): CampaignStats {
     if (ms > timeLimit) {
       // A loaded machine can stall any case; only a case slow three times running is slow.
       settledMs = Math.min(...[0, 1, 2].map(() => timeCase(fuzzCase).ms));
-      if (config.timeLimitMs !== undefined && settledMs > timeLimit) problems.push(`took ${settledMs.toFixed(1)} ms at best of 3 runs (limit ${timeLimit} ms)`);
+      if (config.timeLimitMs !== undefined && settledMs > timeLimit) problems.push(`took ${settledMs.toFixed(1)} ms at best of 3 runs (limit ${timeLimit.toFixed(0)} ms)`);
     }
     for (const key of report.reached) bump(stats.reached, key);
     stats.maxPureJsAllocation = Math.max(stats.maxPureJsAllocation, report.maxPureJsAllocation);
