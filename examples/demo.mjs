@@ -19,6 +19,8 @@ const check = (what, ok) => {
   if (!ok) failures.push(what);
 };
 const title = (text) => console.log(`\n== ${text}\n`);
+/** A requirement of the demo that is not there: reported as a failed check, without a stack. */
+class Missing extends Error {}
 const ndpack = (...args) => {
   console.log(`$ ndpack ${args.map((a) => (a === path ? "demo.ndp" : a)).join(" ")}`);
   const run = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8" });
@@ -71,6 +73,12 @@ try {
 
   // 5. The same file from Python, with the ndpack Python package (numpy only), from the clone.
   title("5. read the file from Python (spec/python: import ndpack)");
+  // The demo's one requirement outside the clone: without it this step fails with one line
+  // saying what to install, not with Python's traceback under Node's.
+  const probe = spawnSync("python3", ["-c", "import numpy"], { encoding: "utf8" });
+  if (probe.error !== undefined || probe.status !== 0) {
+    throw new Missing(`this step needs python3 with numpy (${probe.error !== undefined ? "no python3 found" : "numpy cannot be imported"}): python3 -m pip install numpy`);
+  }
   const python = `
 import sys
 sys.path.insert(0, sys.argv[1])
@@ -92,8 +100,11 @@ print("CHECK", float(w.sum()), int(f["token_ids"].sum()), bool((f["field.fortran
   check("Python sees the same token_ids", BigInt(idSum) === arrays.token_ids.reduce((a, b) => a + b, 0n));
   check("Python sees field.fortran in Fortran order", fortranOk === "True");
 } catch (error) {
-  failures.push(String(error?.stack ?? error));
-  console.error(error);
+  if (error instanceof Missing) check(error.message, false);
+  else {
+    failures.push(String(error?.stack ?? error));
+    console.error(error);
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

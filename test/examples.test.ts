@@ -100,6 +100,25 @@ describe("every example runs", () => {
     expect(result.stdout.trimEnd().endsWith("every check passed")).toBe(true);
     expect(JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).scripts.demo).toBe("npm run build && node examples/demo.mjs");
   });
+
+  test("npm run demo's script without numpy: fails with one line naming what to install, no stack", async () => {
+    // A numpy that cannot be imported, first on Python's path: what a python3 without numpy does.
+    const dir = tempDir("no-numpy");
+    try {
+      mkdirSync(dir.path("numpy"));
+      writeFileSync(dir.path("numpy/__init__.py"), 'raise ModuleNotFoundError("No module named \'numpy\'", name="numpy")\n');
+      const result = await runNode(join(EXAMPLES, "demo.mjs"), REPO, [], { PYTHONPATH: dir.dir });
+      expect(result.code, result.stdout + result.stderr).toBe(1);
+      expect(result.stdout).toContain("ok   ndpack verify exits 0");
+      expect(result.stdout.split("\n").filter((l) => l.startsWith("FAIL"))).toEqual([
+        "FAIL this step needs python3 with numpy (numpy cannot be imported): python3 -m pip install numpy",
+      ]);
+      expect(result.stderr).toBe("");
+      expect(result.stdout.trimEnd().endsWith("1 check(s) failed")).toBe(true);
+    } finally {
+      dir.remove();
+    }
+  });
 });
 
 describe("the remote recipes run against a real nginx", () => {

@@ -87,6 +87,15 @@ describe("get(name, dtype)", () => {
     expect(error.message).toContain('did you mean "float32"?');
   });
 
+  test("INVALID_ARGUMENT for decode's options given to get, saying whose they are", () => {
+    for (const options of [{ copy: "never" }, { verify: true }]) {
+      // @ts-expect-error get takes no options
+      const error = failure(() => decode(bytes).get("w", options), "INVALID_ARGUMENT");
+      expect(error).toMatchObject({ array: "w", field: "dtype" });
+      expect(error.message).toBe("get(name, dtype) has no options: copy and verify are decode's");
+    }
+  });
+
   test("NOT_FOUND comes first, before the dtype is looked at", () => {
     failure(() => decode(bytes).get("nope", "float32"), "NOT_FOUND");
   });

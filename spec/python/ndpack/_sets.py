@@ -28,7 +28,7 @@ from urllib.parse import quote, urljoin, uses_netloc, uses_relative
 import numpy as np
 
 from . import reference
-from ._io import (AtomicFile, FileSource, check_target, fsync_dir, is_url,
+from ._io import (AtomicFile, FileSource, check_target, fsync_dir, io_error, is_url,
                   local_path, open_source, reopenable, shown_url, with_lock)
 from ._reader import OPEN_OPTIONS, Reader, close_quietly
 from ._safetensors import SafetensorsReader
@@ -38,8 +38,11 @@ from .reference import ArrayInfo, NdpackError
 
 INDEX_SUFFIX = ".index.json"
 NDPACK_INDEX_SUFFIX = ".ndp.index.json"
-#: Default payload bytes per shard written (a shard holds at least one array, whatever its size).
-DEFAULT_MAX_SHARD_SIZE = 2**31
+#: Default payload bytes per shard written (a shard holds at least one array, whatever its size):
+#: 5 GB, as TypeScript's ``DEFAULT_MAX_SHARD_BYTES`` and the command line's, Hugging Face's
+#: long-standing default ``max_shard_size``, below the 5 GiB that many object stores accept in one
+#: upload.
+DEFAULT_MAX_SHARD_SIZE = 5_000_000_000
 
 
 def _invalid(message: str) -> NdpackError:
@@ -632,7 +635,7 @@ class SetWriter:
     the current shard, FORMAT.md §12.4); as ``Writer`` and TypeScript's ``createSetWriter``, the
     first error aborts the writer (its shards are removed) and every later call raises it.
     ``close`` renames the shards into place and writes the index last; the previous generation's
-    shards are then removed. Options:
+    shards are then removed. The index's folder is created when missing. Options:
     ``metadata`` (the set's, in the index; the key ``total_size`` is the writer's), ``alignment``,
     ``byte_order``, ``checksum`` (for every shard)."""
 
@@ -678,6 +681,13 @@ class SetWriter:
         self._writer: Writer | None = None
         self._shard = -1
         self._state = WriterState("the set writer")
+        # A missing folder is created, as TypeScript's set writers (SetFiles.begin) and the
+        # command line create theirs: after every refusal above, before any shard is written.
+        folder = os.path.dirname(self.index_path)
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as ex:
+            raise io_error("create the folder", folder, ex) from ex
 
     def _next_shard(self) -> None:
         if self._writer is not None:
@@ -790,9 +800,9 @@ class SetWriter:
 def save_set(index_path, arrays, *, metadata=None, max_shard_size=DEFAULT_MAX_SHARD_SIZE,
              **file_options) -> None:
     """Write ``arrays`` (a dict, or ``(name, array)`` pairs) as a sharded set (see SetWriter).
-    The index's folder must exist (IO_ERROR otherwise), where TypeScript's ``saveSet``, which takes
-    the folder and a ``stem``, creates it; the files written are the same bytes (the generation in
-    the shards' names aside). There is no ``codec`` option: shards are stored uncompressed."""
+    The index's folder is created when missing, as TypeScript's ``saveSet`` (which takes the
+    folder and a ``stem``) creates it; the files written are the same bytes (the generation in the
+    shards' names aside). There is no ``codec`` option: shards are stored uncompressed."""
     # np.asarray, not np.ascontiguousarray: that one makes a 0-d array 1-d
     pairs = [(name, reference._as_array(name, a, order="C"))
              for name, a in reference._pairs(arrays)]

@@ -1136,8 +1136,10 @@ def array_of(e: ArrayInfo, stored, *, copy=None, raw_bits=False,
     ml = None if (ml_name is None or raw_bits) else _ml_dtype(ml_name)
     if ml_name is not None and not raw_bits and ml is None:
         raise NdpackError("INVALID_ARGUMENT", f"array {e.name!r} is {e.dtype}, a dtype numpy has "
-                          "with ml_dtypes only: pip install 'ndpack[ml_dtypes]' (or ml_dtypes), "
-                          f"or read its bits as uint{size * 8} with raw_bits=True", array=e.name)
+                          "with ml_dtypes only: pip install 'ndpack[ml-dtypes]' (or ml_dtypes), "
+                          f"or read its bits as uint{size * 8} by opening the file with "
+                          "ndpack.load(..., raw_bits=True) or ndpack.open(..., raw_bits=True)",
+                          array=e.name)
     # ml_dtypes has no usable non-native dtypes: stored bits in the other order are swapped.
     swap_ml = ml is not None and size > 1 and big != (sys.byteorder == "big")
     if swap_ml and copy is False:

@@ -3,9 +3,11 @@ sets, and every broken set with its error code."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -622,3 +624,12 @@ def test_set_metadata_nested_deeper_than_readers_accept_is_LIMIT_EXCEEDED_before
                          metadata={"x": deep})
     assert info.value.code == "LIMIT_EXCEEDED"
     assert os.listdir(tmp_path) == []
+
+
+def test_the_default_max_shard_size_is_TypeScripts_and_the_command_lines():
+    # 5 GB, Hugging Face's default, in every writer of sets (was 2**31 in Python alone).
+    repo = Path(__file__).resolve().parents[3]
+    ts = (repo / "src" / "node" / "set-writer.ts").read_text()
+    assert "export const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;" in ts  # the CLI's default too
+    for writer in (ndpack.save_set, ndpack.SetWriter):
+        assert inspect.signature(writer).parameters["max_shard_size"].default == 5_000_000_000

@@ -32,12 +32,33 @@ def test_writes_into_a_missing_folder_are_IO_ERROR(tmp_path):
     expect_io_error(lambda: ndpack.save(missing / "x.ndp", {"a": a}), missing / "x.ndp")
     expect_io_error(lambda: ndpack.Writer(missing / "x.ndp", [("a", "f8", (3,))]),
                     missing / "x.ndp")
-    index = missing / "x.ndp.index.json"
-    expect_io_error(lambda: ndpack.save_set(index, {"a": a}), missing)
-    expect_io_error(lambda: ndpack.save_set(index, {"e": np.zeros(0)}), missing)  # no write
     expect_io_error(lambda: to_ndpack({"a": a}, missing / "x.ndp"), missing / "x.ndp")
-    expect_io_error(lambda: to_ndpack({"a": a}, index), missing)
     assert os.listdir(tmp_path) == []
+
+
+def test_set_writers_create_a_missing_folder_as_TypeScripts_do(tmp_path):
+    from ndpack.dask import to_ndpack
+
+    a = np.arange(10.0)
+    writes = {"save_set": (lambda index: ndpack.save_set(index, {"a": a}), ["a"]),
+              "no write": (lambda index: ndpack.save_set(index, {"e": np.zeros(0)}), ["e"]),
+              "to_ndpack": (lambda index: to_ndpack({"a": a}, index), ["a"]),
+              "SetWriter": (lambda index: ndpack.SetWriter(index, [("a", "f8", (10,))]).abort(),
+                            None)}
+    for name, (write, names) in writes.items():
+        index = tmp_path / name / "deeper" / "x.ndp.index.json"
+        write(index)
+        assert index.parent.is_dir(), name
+        if names is not None:
+            with ndpack.open(index) as r:
+                assert list(r.keys()) == names, name
+    # A folder that cannot be created is IO_ERROR naming it, before any shard is written.
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(ndpack.NdpackError) as info:
+        ndpack.save_set(tmp_path / "file" / "sub" / "x.ndp.index.json", {"a": a})
+    assert info.value.code == "IO_ERROR"
+    assert str(tmp_path / "file" / "sub") in info.value.message
+    assert isinstance(info.value.__cause__, NotADirectoryError)
 
 
 def test_verify_of_a_missing_file_is_IO_ERROR(tmp_path):
