@@ -259,6 +259,14 @@ describe(".safetensors reader: the checks the reference lacks", () => {
     }
   });
 
+  test("the header's keys are checked in the order of its text (FORMAT.md §12.3 step 4.3), integer-like tensor names included, which JavaScript objects list first", () => {
+    const unknown = '"b":{"dtype":"F8_E8M0","shape":[1],"data_offsets":[0,1]}';
+    const noShape = '"0":{"dtype":"U8","data_offsets":[1,2]}';
+    expectCode(() => fromSafetensors(st(`{${unknown},${noShape}}`, 2)), "UNKNOWN_DTYPE", /"b"/);
+    expectCode(() => fromSafetensors(st(`{${noShape},${unknown}}`, 2)), "HEADER_INVALID", /"0"/);
+    expectCode(() => fromSafetensors(st(`{"__metadata__":{"a":"x","b":1},"0":{"dtype":"F8_E8M0","shape":[1],"data_offsets":[0,1]}}`, 1)), "HEADER_INVALID", /__metadata__/);
+  });
+
   test("names are any strings: __proto__, constructor, dots and slashes are ordinary tensors", () => {
     const names = ["__proto__", "constructor", "layer.0.weight", "a/b", "10", "2"];
     const bytes = toSafetensors(new Map(names.map((n, i) => [n, new Uint8Array([i])])));
