@@ -311,6 +311,14 @@ describe(".safetensors metadata mapping", () => {
     expectCode(() => fromSafetensors(withList('["b"]', { b: "1, 2" })), "HEADER_INVALID");
     expectCode(() => fromSafetensors(withList('["b"]', { b: '1},"x":{' })), "HEADER_INVALID");
   });
+
+  test("the listed values are decoded in the list's order (FORMAT.md §12.3 step 4.6), not __metadata__'s nor a JavaScript object's (integer-like keys first), each once", () => {
+    const deep = `${"[".repeat(64)}${"]".repeat(64)}`; // 65 deep as the value of {"metadata": ...}: LIMIT_EXCEEDED
+    expectCode(() => fromSafetensors(st({ __metadata__: { a: "[", b: deep, [SAFETENSORS_JSON_KEYS]: '["b","a"]' } })), "LIMIT_EXCEEDED");
+    expectCode(() => fromSafetensors(st({ __metadata__: { a: "[", b: deep, [SAFETENSORS_JSON_KEYS]: '["a","b"]' } })), "HEADER_INVALID");
+    expectCode(() => fromSafetensors(st({ __metadata__: { a: "[", 0: deep, [SAFETENSORS_JSON_KEYS]: '["a","0"]' } })), "HEADER_INVALID");
+    expect(fromSafetensors(st({ __metadata__: { a: " [1, -0.5e1]\t", [SAFETENSORS_JSON_KEYS]: '["a","a"]' } })).metadata).toEqual({ a: [1, -5] });
+  });
 });
 
 describe(".safetensors round trips (fast-check)", () => {

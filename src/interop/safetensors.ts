@@ -278,11 +278,10 @@ function decodeMetadata(raw: Record<string, string>, limits: Pick<SafetensorsLim
   if (!Array.isArray(listed) || !listed.every((k) => typeof k === "string" && k !== SAFETENSORS_JSON_KEYS && Object.hasOwn(raw, k))) {
     throw new NdpackError("HEADER_INVALID", `safetensors ${METADATA_KEY}.${SAFETENSORS_JSON_KEYS} must be a JSON list of other ${METADATA_KEY} keys`, { field: `${METADATA_KEY}.${SAFETENSORS_JSON_KEYS}` });
   }
-  const json = new Set(listed as string[]);
-  for (const [key, text] of Object.entries(raw)) {
-    if (key === SAFETENSORS_JSON_KEYS) continue;
-    setOwn(metadata, key, json.has(key) ? parseJsonValue(text, key, limits) : text);
-  }
+  for (const [key, text] of Object.entries(raw)) if (key !== SAFETENSORS_JSON_KEYS) setOwn(metadata, key, text);
+  // Decoded in the list's order (FORMAT.md §12.3 step 4.6), each key once however often it is
+  // listed: a decoded value is never its own text (a JSON string's value is shorter than its text).
+  for (const key of listed as string[]) if (metadata[key] === raw[key]) setOwn(metadata, key, parseJsonValue(raw[key]!, key, limits));
   return metadata;
 }
 
