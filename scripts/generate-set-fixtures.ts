@@ -515,6 +515,25 @@ const tensorText = (name: string, dtype: string, shape: readonly number[], begin
   const u = array("u", "uint8", [1]);
   const zero = array("0", "uint8", [1]);
   st("safetensors-order-text-order-integer-name", "UNKNOWN_DTYPE", 'Tensor "u" (first in the header) has dtype F8_E8M0, which ndpack lacks; tensor "0", after it, has no shape. The top-level keys are checked in the order of the header\'s text (§12.3 step 4.3): UNKNOWN_DTYPE. A reader that walks the parsed object\'s keys in the order a JavaScript object lists them (integer-like keys, "0", first) says HEADER_INVALID.', `{${tensorText("u", "F8_E8M0", [1], 0, 1)},"0":{"dtype":"U8","data_offsets":[1,2]}}`, seededBytes(2, 210), [u, zero]);
+  // More rules of steps 4.2 to 4.6 that had no vector of their own.
+  const utf8 = (text: string) => new TextEncoder().encode(text);
+  const rawBytes = (header: Uint8Array, data: Uint8Array) => {
+    const out = new Uint8Array(8 + header.length + data.length);
+    new DataView(out.buffer).setBigUint64(0, BigInt(header.length), true);
+    out.set(header, 8);
+    out.set(data, 8 + header.length);
+    return out;
+  };
+  safetensorsCase("safetensors-header-not-utf8", "HEADER_INVALID", '__metadata__ {"note": <the byte 0xFF>}: the header is not UTF-8 (§12.3 step 4.2, section 9 step 7). A reader that decodes it with replacement characters accepts the shard.', [w], rawBytes(new Uint8Array([...utf8('{"__metadata__":{"note":"'), 0xff, ...utf8(`"},${wEntry}}`)]), seededBytes(16, 212)));
+  safetensorsCase("safetensors-header-newline-after-object", "HEADER_INVALID", "The header object followed by a line feed (then spaces to a multiple of 8 bytes): only spaces may follow it (§12.3 step 4.2, as an .ndp header). A reader that allows any JSON white space there accepts the shard.", [w], rawBytes(utf8(`{${wEntry}}\n`.padEnd(B.alignUp(8 + `{${wEntry}}\n`.length, 8) - 8, " ")), seededBytes(16, 213)));
+  st("safetensors-header-depth-65", "LIMIT_EXCEEDED", 'Tensor "w" whose shape is 63 nested lists around 4: the header nests 65 deep (the header object 1, the tensor 2, the shape\'s lists 3 to 65), one over maxDepth, which the header\'s parse (§12.3 step 4.2) finds before step 4.3 finds a shape that is not a list of integers. A reader that parses the header with no depth limit says HEADER_INVALID.', `{"w":{"dtype":"F32","shape":${"[".repeat(63)}4${"]".repeat(63)},"data_offsets":[0,16]}}`, seededBytes(16, 214), [w]);
+  st("safetensors-tensor-duplicate-key", "DUPLICATE_KEY", 'Tensor "w" whose entry holds dtype twice, with the same value: a key repeated inside a value is DUPLICATE_KEY (§12.3 step 4.2); only a repeated top-level key is DUPLICATE_NAME. A JSON parser that keeps one of them accepts the shard.', '{"w":{"dtype":"F32","dtype":"F32","shape":[4],"data_offsets":[0,16]}}', seededBytes(16, 215), [w]);
+  st("safetensors-metadata-not-object", "HEADER_INVALID", '__metadata__ is the list ["pt"]: it is an object of strings, or null (§12.3 step 4.3). A reader that skips __metadata__, a shard\'s metadata not being the set\'s, accepts the shard.', `{"__metadata__":["pt"],${wEntry}}`, seededBytes(16, 216), [w]);
+  st("safetensors-tensor-not-object", "HEADER_INVALID", 'Tensor "w" is the list ["F32", [4], [0, 16]] rather than an object (§12.3 step 4.3).', '{"w":["F32",[4],[0,16]]}', seededBytes(16, 217), [w]);
+  st("safetensors-data-offsets-three", "HEADER_INVALID", 'Tensor "w" (F32 [4]) whose data_offsets is [0, 16, 16]: a list of two integers (§12.3 step 4.3). A reader that takes the first two accepts the shard.', '{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16,16]}}', seededBytes(16, 218), [w]);
+  st("safetensors-shape-true", "HEADER_INVALID", 'Tensor "w" (F32) whose shape is [true, 4]: true is not an integer (section 2.1, §12.3 step 4.3). A reader that reads true as 1 accepts the shard.', '{"w":{"dtype":"F32","shape":[true,4],"data_offsets":[0,16]}}', seededBytes(16, 219), [w]);
+  st("safetensors-ndpack-json-not-strings", "HEADER_INVALID", '__metadata__ {"1": "2", "__ndpack_json__": "[1]"}: __ndpack_json__ lists the number 1, not the key "1" (§12.3 step 4.6). A reader that turns the listed values into strings accepts the shard.', `{"__metadata__":{"1":"2","__ndpack_json__":"[1]"},${wEntry}}`, seededBytes(16, 220), [w]);
+  safetensorsCase("safetensors-no-tensors-trailing-bytes", "TRAILING_BYTES", 'A .safetensors shard whose header is {} (no tensor) followed by 4 bytes, the index mapping "w" to it: with no tensor, the data section ends where the header does (8 + N, §12.3 step 4.5), so TRAILING_BYTES, before step 5 finds "w" missing (SET_INVALID). A reader that skips step 4.5 for a shard of no tensors says SET_INVALID.', [w], rawSafetensors("{}", seededBytes(4, 221)));
 }
 {
   // Valid: the readings above that a reader may wrongly refuse.
@@ -544,6 +563,20 @@ const tensorText = (name: string, dtype: string, shape: readonly number[], begin
     replace: { [vShards[0]!.name]: vFile },
     metadata: {},
     order: ["v"],
+  });
+  const y = array("y", "float32", [1]);
+  const z = array("z", "float32", [0]);
+  const tShards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [y, z] }];
+  const tFile = rawSafetensors(`{${tensorText("y", "F32", [1], 0, 4)},${tensorText("z", "F32", [0], 0, 0)}}`, y.le);
+  valid.push({
+    name: "safetensors-same-begin-sorted-by-end",
+    description: 'A .safetensors shard whose header lists "y" (F32 [1]) at data_offsets [0, 4] before "z" (F32 [0], no bytes) at [0, 0]: the tensors are sorted by begin, then end (FORMAT.md §12.3 step 4.4), so "z" comes first and "y" begins where it ends. A reader that sorts by begin alone, keeping the header\'s order for a tie, finds "z" beginning before "y" ends and says OVERLAP.',
+    indexName: "model.safetensors.index.json",
+    indexText: writeSetIndex([written(tShards[0]!, tFile)]),
+    shards: tShards,
+    replace: { [tShards[0]!.name]: tFile },
+    metadata: {},
+    order: ["y", "z"],
   });
 }
 {
