@@ -534,6 +534,14 @@ const tensorText = (name: string, dtype: string, shape: readonly number[], begin
   st("safetensors-shape-true", "HEADER_INVALID", 'Tensor "w" (F32) whose shape is [true, 4]: true is not an integer (section 2.1, §12.3 step 4.3). A reader that reads true as 1 accepts the shard.', '{"w":{"dtype":"F32","shape":[true,4],"data_offsets":[0,16]}}', seededBytes(16, 219), [w]);
   st("safetensors-ndpack-json-not-strings", "HEADER_INVALID", '__metadata__ {"1": "2", "__ndpack_json__": "[1]"}: __ndpack_json__ lists the number 1, not the key "1" (§12.3 step 4.6). A reader that turns the listed values into strings accepts the shard.', `{"__metadata__":{"1":"2","__ndpack_json__":"[1]"},${wEntry}}`, seededBytes(16, 220), [w]);
   safetensorsCase("safetensors-no-tensors-trailing-bytes", "TRAILING_BYTES", 'A .safetensors shard whose header is {} (no tensor) followed by 4 bytes, the index mapping "w" to it: with no tensor, the data section ends where the header does (8 + N, §12.3 step 4.5), so TRAILING_BYTES, before step 5 finds "w" missing (SET_INVALID). A reader that skips step 4.5 for a shard of no tensors says SET_INVALID.', [w], rawSafetensors("{}", seededBytes(4, 221)));
+  safetensorsCase("safetensors-header-leading-space", "HEADER_INVALID", "A header that starts with a space before its object: its first byte must be { (§12.3 step 4.2, as an .ndp header; section 2). A reader that allows JSON white space before the object accepts the shard.", [w], rawBytes(utf8(` {${wEntry}}`.padEnd(B.alignUp(8 + ` {${wEntry}}`.length, 8) - 8, " ")), seededBytes(16, 222)));
+  st("safetensors-metadata-raw-tab", "HEADER_INVALID", '__metadata__ {"note": "a<TAB>b"} with the tab written raw inside the string: a control character must be escaped (section 2.1, §12.3 step 4.2). A lenient JSON parser (Python\'s json with strict=False) accepts the shard.', `{"__metadata__":{"note":"a\tb"},${wEntry}}`, seededBytes(16, 223), [w]);
+  st("safetensors-tensor-dtype-not-string", "HEADER_INVALID", 'Tensor "w" whose dtype is the number 7 (§12.3 step 4.3: a string), not an unknown dtype name: HEADER_INVALID, not UNKNOWN_DTYPE.', '{"w":{"dtype":7,"shape":[4],"data_offsets":[0,16]}}', seededBytes(16, 224), [w]);
+  {
+    // The header object, w, "U8", the shape list: 4 values; the ones take the count to 1,000,000, and -01 is the 1,000,001st.
+    const ones = 1_000_000 - 4;
+    st("safetensors-header-nodes", "LIMIT_EXCEEDED", `Tensor "w" (U8) whose shape lists ${ones} ones and then -01: with the header object, the tensor, its dtype and the shape list, -01 is the 1,000,001st JSON value, one over the default maxHeaderNodes, counted before its first character is looked at (§12.3 step 4.2, section 2.1): LIMIT_EXCEEDED, not the HEADER_INVALID of a malformed number, which a reader that parses the header without the limit, or checks a value before counting it, reports (a 2 MB header).`, `{"w":{"dtype":"U8","shape":[${"1,".repeat(ones)}-01],"data_offsets":[0,1]}}`, seededBytes(1, 225), [array("w", "uint8", [1])]);
+  }
 }
 {
   // Valid: the readings above that a reader may wrongly refuse.
@@ -577,6 +585,19 @@ const tensorText = (name: string, dtype: string, shape: readonly number[], begin
     replace: { [tShards[0]!.name]: tFile },
     metadata: {},
     order: ["y", "z"],
+  });
+  const n = array("n", "float32", [2]);
+  const nShards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [n] }];
+  const nFile = rawSafetensors(`{"__metadata__":null,${tensorText("n", "F32", [2], 0, 8)}}`, n.le);
+  valid.push({
+    name: "safetensors-metadata-null",
+    description: 'A .safetensors shard whose header holds "__metadata__": null: no metadata, as the reference loader reads it (FORMAT.md §12.3 step 4.3). A reader that requires an object accepts only what the reference loader writes, and fails the set.',
+    indexName: "model.safetensors.index.json",
+    indexText: writeSetIndex([written(nShards[0]!, nFile)]),
+    shards: nShards,
+    replace: { [nShards[0]!.name]: nFile },
+    metadata: {},
+    order: ["n"],
   });
 }
 {
