@@ -156,7 +156,8 @@ def safetensors_metadata(raw: dict, limits: dict) -> dict:
     for key in listed:
         if key not in decoded:
             decoded[key] = _metadata_json(raw[key], key, limits)
-    return {key: decoded.get(key, text) for key, text in raw.items() if key != SAFETENSORS_JSON_KEYS}
+    return {key: decoded.get(key, text) for key, text in raw.items()
+            if key != SAFETENSORS_JSON_KEYS}
 
 
 class SafetensorsReader(Reader):

@@ -81,8 +81,8 @@ def _index_json(raw: bytes, max_depth: int, max_header_nodes: int) -> dict:
         if ex.code == "LIMIT_EXCEEDED":
             raise
         # Any repeated key is SET_INVALID (FORMAT.md §12.3), not only weight_map's.
-        twice = " (a repeated key; one of weight_map maps an array twice: an array in two shards)" \
-            if ex.code == "DUPLICATE_KEY" else ""
+        twice = (" (a repeated key; one of weight_map maps an array twice: an array in two "
+                 "shards)") if ex.code == "DUPLICATE_KEY" else ""
         raise _invalid(f"the index is not valid JSON: {ex.message}{twice}") from None
 
 
