@@ -489,6 +489,159 @@ const tensorText = (name: string, dtype: string, shape: readonly number[], begin
   hfCase("hf-shard-header-past-end", "A Hugging Face index (no ndpack object) and a .safetensors shard cut 4 bytes before its header ends: TRUNCATED (§12.3 step 4.1), where an index with ndpack makes it FILE_CHANGED (step 3, shard-header-past-end).", whole.slice(0, 8 + Number(new DataView(whole.buffer).getBigUint64(0, true)) - 4));
 }
 
+{
+  // Readings of FORMAT.md §12.3 step 4 that the vectors above left open, one per case; each shard matches its ndpack index (steps 2 and 3 pass).
+  const st = (name: string, code: string, description: string, header: string, data: Uint8Array, arrays: readonly ArrayDef[]) => safetensorsCase(name, code, description, arrays, rawSafetensors(header, data));
+  const w = array("w", "float32", [4]);
+  const wEntry = tensorText("w", "F32", [4], 0, 16);
+  st("safetensors-metadata-fraction", "BAD_NUMBER", '__metadata__ {"format": "pt", "lr": 0.5}: no key of a .safetensors header has relaxed numbers, __metadata__ included (§12.3 step 4.2), so 0.5 is BAD_NUMBER when the header is parsed, before step 4.3 finds a value that is not a string. A reader that frees numbers in __metadata__ as in an .ndp header\'s metadata says HEADER_INVALID.', `{"__metadata__":{"format":"pt","lr":0.5},${wEntry}}`, seededBytes(16, 201), [w]);
+  const m = array("metadata", "uint8", [4]);
+  st("safetensors-tensor-named-metadata-fraction", "BAD_NUMBER", 'A tensor named "metadata" (U8) whose shape is [4.0]: the relaxed numbers of section 2.1 belong to the top-level key metadata of an .ndp header, and no key of a .safetensors header has them (§12.3 step 4.2). A reader that applies section 2.1\'s number rule as it is reads the shape as [4] and accepts the shard.', '{"metadata":{"dtype":"U8","shape":[4.0],"data_offsets":[0,4]}}', m.le, [m]);
+  st("safetensors-metadata-lone-surrogate", "HEADER_INVALID", '__metadata__ {"note": "\\ud800"}: a \\u escape of a lone surrogate, refused by the strict JSON of section 2.1 that a .safetensors header is parsed by (§12.3 step 4.2). A reader that parses the header with a lenient JSON parser (Python\'s json, serde_json\'s) accepts the shard.', `{"__metadata__":{"note":"\\ud800"},${wEntry}}`, seededBytes(16, 202), [w]);
+  st("safetensors-tensor-extra-key", "HEADER_INVALID", 'Tensor "w" with a fourth key, "x": 1: a tensor is an object of exactly dtype, shape and data_offsets (§12.3 step 4.3). A reader that ignores unknown keys, as in an .ndp entry, accepts the shard.', '{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16],"x":1}}', seededBytes(16, 203), [w]);
+  const s = array("s", "float32", []);
+  st("safetensors-tensor-missing-shape", "HEADER_INVALID", 'Tensor "s" (F32) with no shape, at data_offsets [0, 4]: the three keys are required (§12.3 step 4.3). A reader that takes a missing shape for [] (a scalar of 4 bytes, which the offsets span) accepts the shard.', '{"s":{"dtype":"F32","data_offsets":[0,4]}}', s.le, [s]);
+  st("safetensors-bad-shape-zero-dimension", "BAD_SHAPE", 'Tensor "w" of shape [0, 4294967296, 4294967296] (F32) at data_offsets [0, 0]: its size is 0, but the product of its non-zero dimensions times its item size, 2^66, is above 2^53-1: BAD_SHAPE (§12.3 step 4.4), as an .ndp entry\'s (section 9 step 13). A reader for which a zero dimension excuses the bound accepts the shard.', `{${tensorText("w", "F32", [0, 4294967296, 4294967296], 0, 0)}}`, new Uint8Array(0), [w]);
+  const e = array("e", "uint8", [1]);
+  st("safetensors-order-dtype-before-dims", "UNKNOWN_DTYPE", 'Tensor "e" of dtype F8_E8M0 (which ndpack lacks) and 65 dimensions of 1 (one over maxDims): the dtype is checked before the number of dimensions (§12.3 step 4.3). A reader that checks maxDims first says LIMIT_EXCEEDED.', `{${tensorText("e", "F8_E8M0", Array(65).fill(1), 0, 1)}}`, seededBytes(1, 204), [e]);
+  const a = array("a", "float32", [1]);
+  const b = array("b", "uint8", [1]);
+  st("safetensors-order-gap-before-ends-before-begins", "GAP", 'Tensor "a" (F32 [1]) at data_offsets [0, 4], "b" (U8 [1]) at [6, 5]: sorted by begin, "b" comes second and begins after "a" ends, GAP, which §12.3 step 4.4 checks before "b" ending before it begins (HEADER_INVALID). A reader that checks every tensor\'s offsets for end < begin before it sorts them says HEADER_INVALID.', `{${tensorText("a", "F32", [1], 0, 4)},${tensorText("b", "U8", [1], 6, 5)}}`, seededBytes(6, 205), [a, b]);
+  st("safetensors-ndpack-json-missing-key", "HEADER_INVALID", '__metadata__ {"format": "pt", "__ndpack_json__": "[\\"nokey\\"]"}: __ndpack_json__ lists a key that __metadata__ lacks; it must list keys of __metadata__ (§12.3 step 4.6). A reader that decodes the keys it finds and skips the others accepts the shard.', `{"__metadata__":{"format":"pt","__ndpack_json__":"[\\"nokey\\"]"},${wEntry}}`, seededBytes(16, 206), [w]);
+  st("safetensors-ndpack-json-lists-itself", "HEADER_INVALID", '__metadata__ {"__ndpack_json__": "[\\"__ndpack_json__\\"]"}: __ndpack_json__ lists itself; it must list other keys (§12.3 step 4.6). A reader that checks only that each listed key exists, and that its value is one JSON value, accepts the shard.', `{"__metadata__":{"__ndpack_json__":"[\\"__ndpack_json__\\"]"},${wEntry}}`, seededBytes(16, 207), [w]);
+  st("safetensors-ndpack-json-lone-surrogate", "HEADER_INVALID", '__metadata__ {"note": "\\"\\\\ud800\\"", "__ndpack_json__": "[\\"note\\"]"}: the value listed is the JSON text "\\ud800", a string of a lone surrogate, which section 2.1\'s strict JSON refuses; each listed value is parsed by it (§12.3 step 4.6). A reader that decodes listed values with a lenient JSON parser (Python\'s json.loads) accepts the shard.', `{"__metadata__":{"note":"\\"\\\\ud800\\"","__ndpack_json__":"[\\"note\\"]"},${wEntry}}`, seededBytes(16, 208), [w]);
+  st("safetensors-ndpack-json-depth-64", "LIMIT_EXCEEDED", `__metadata__ {"deep": "${"[".repeat(64)}${"]".repeat(64)}", "__ndpack_json__": "[\\"deep\\"]"}: the value listed is 64 nested lists. Each listed value is parsed as the value of metadata in the text {"metadata": <value>} (§12.3 step 4.6), so its outermost list is depth 2 and its innermost 65, one over maxDepth. A reader that parses each value as a text of its own (depth 64) accepts the shard.`, `{"__metadata__":{"deep":"${"[".repeat(64)}${"]".repeat(64)}","__ndpack_json__":"[\\"deep\\"]"},${wEntry}}`, seededBytes(16, 209), [w]);
+  st("safetensors-ndpack-json-list-order", "LIMIT_EXCEEDED", `__metadata__ {"a": "[", "b": "${"[".repeat(64)}${"]".repeat(64)}", "__ndpack_json__": "[\\"b\\", \\"a\\"]"}: "a" is not JSON (HEADER_INVALID) and "b" is 65 deep once parsed (LIMIT_EXCEEDED, as safetensors-ndpack-json-depth-64). The values are parsed in the list's order (§12.3 step 4.6), "b" first. A reader that parses them in __metadata__'s order says HEADER_INVALID.`, `{"__metadata__":{"a":"[","b":"${"[".repeat(64)}${"]".repeat(64)}","__ndpack_json__":"[\\"b\\",\\"a\\"]"},${wEntry}}`, seededBytes(16, 211), [w]);
+  const u = array("u", "uint8", [1]);
+  const zero = array("0", "uint8", [1]);
+  st("safetensors-order-text-order-integer-name", "UNKNOWN_DTYPE", 'Tensor "u" (first in the header) has dtype F8_E8M0, which ndpack lacks; tensor "0", after it, has no shape. The top-level keys are checked in the order of the header\'s text (§12.3 step 4.3): UNKNOWN_DTYPE. A reader that walks the parsed object\'s keys in the order a JavaScript object lists them (integer-like keys, "0", first) says HEADER_INVALID.', `{${tensorText("u", "F8_E8M0", [1], 0, 1)},"0":{"dtype":"U8","data_offsets":[1,2]}}`, seededBytes(2, 210), [u, zero]);
+  // More rules of steps 4.2 to 4.6 that had no vector of their own.
+  const utf8 = (text: string) => new TextEncoder().encode(text);
+  const rawBytes = (header: Uint8Array, data: Uint8Array) => {
+    const out = new Uint8Array(8 + header.length + data.length);
+    new DataView(out.buffer).setBigUint64(0, BigInt(header.length), true);
+    out.set(header, 8);
+    out.set(data, 8 + header.length);
+    return out;
+  };
+  safetensorsCase("safetensors-header-not-utf8", "HEADER_INVALID", '__metadata__ {"note": <the byte 0xFF>}: the header is not UTF-8 (§12.3 step 4.2, section 9 step 7). A reader that decodes it with replacement characters accepts the shard.', [w], rawBytes(new Uint8Array([...utf8('{"__metadata__":{"note":"'), 0xff, ...utf8(`"},${wEntry}}`)]), seededBytes(16, 212)));
+  safetensorsCase("safetensors-header-newline-after-object", "HEADER_INVALID", "The header object followed by a line feed (then spaces to a multiple of 8 bytes): only spaces may follow it (§12.3 step 4.2, as an .ndp header). A reader that allows any JSON white space there accepts the shard.", [w], rawBytes(utf8(`{${wEntry}}\n`.padEnd(B.alignUp(8 + `{${wEntry}}\n`.length, 8) - 8, " ")), seededBytes(16, 213)));
+  st("safetensors-header-depth-65", "LIMIT_EXCEEDED", 'Tensor "w" whose shape is 63 nested lists around 4: the header nests 65 deep (the header object 1, the tensor 2, the shape\'s lists 3 to 65), one over maxDepth, which the header\'s parse (§12.3 step 4.2) finds before step 4.3 finds a shape that is not a list of integers. A reader that parses the header with no depth limit says HEADER_INVALID.', `{"w":{"dtype":"F32","shape":${"[".repeat(63)}4${"]".repeat(63)},"data_offsets":[0,16]}}`, seededBytes(16, 214), [w]);
+  st("safetensors-tensor-duplicate-key", "DUPLICATE_KEY", 'Tensor "w" whose entry holds dtype twice, with the same value: a key repeated inside a value is DUPLICATE_KEY (§12.3 step 4.2); only a repeated top-level key is DUPLICATE_NAME. A JSON parser that keeps one of them accepts the shard.', '{"w":{"dtype":"F32","dtype":"F32","shape":[4],"data_offsets":[0,16]}}', seededBytes(16, 215), [w]);
+  st("safetensors-metadata-not-object", "HEADER_INVALID", '__metadata__ is the list ["pt"]: it is an object of strings, or null (§12.3 step 4.3). A reader that skips __metadata__, a shard\'s metadata not being the set\'s, accepts the shard.', `{"__metadata__":["pt"],${wEntry}}`, seededBytes(16, 216), [w]);
+  st("safetensors-tensor-not-object", "HEADER_INVALID", 'Tensor "w" is the list ["F32", [4], [0, 16]] rather than an object (§12.3 step 4.3).', '{"w":["F32",[4],[0,16]]}', seededBytes(16, 217), [w]);
+  st("safetensors-data-offsets-three", "HEADER_INVALID", 'Tensor "w" (F32 [4]) whose data_offsets is [0, 16, 16]: a list of two integers (§12.3 step 4.3). A reader that takes the first two accepts the shard.', '{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16,16]}}', seededBytes(16, 218), [w]);
+  st("safetensors-shape-true", "HEADER_INVALID", 'Tensor "w" (F32) whose shape is [true, 4]: true is not an integer (section 2.1, §12.3 step 4.3). A reader that reads true as 1 accepts the shard.', '{"w":{"dtype":"F32","shape":[true,4],"data_offsets":[0,16]}}', seededBytes(16, 219), [w]);
+  st("safetensors-ndpack-json-not-strings", "HEADER_INVALID", '__metadata__ {"1": "2", "__ndpack_json__": "[1]"}: __ndpack_json__ lists the number 1, not the key "1" (§12.3 step 4.6). A reader that turns the listed values into strings accepts the shard.', `{"__metadata__":{"1":"2","__ndpack_json__":"[1]"},${wEntry}}`, seededBytes(16, 220), [w]);
+  safetensorsCase("safetensors-no-tensors-trailing-bytes", "TRAILING_BYTES", 'A .safetensors shard whose header is {} (no tensor) followed by 4 bytes, the index mapping "w" to it: with no tensor, the data section ends where the header does (8 + N, §12.3 step 4.5), so TRAILING_BYTES, before step 5 finds "w" missing (SET_INVALID). A reader that skips step 4.5 for a shard of no tensors says SET_INVALID.', [w], rawSafetensors("{}", seededBytes(4, 221)));
+  safetensorsCase("safetensors-header-leading-space", "HEADER_INVALID", "A header that starts with a space before its object: its first byte must be { (§12.3 step 4.2, as an .ndp header; section 2). A reader that allows JSON white space before the object accepts the shard.", [w], rawBytes(utf8(` {${wEntry}}`.padEnd(B.alignUp(8 + ` {${wEntry}}`.length, 8) - 8, " ")), seededBytes(16, 222)));
+  st("safetensors-metadata-raw-tab", "HEADER_INVALID", '__metadata__ {"note": "a<TAB>b"} with the tab written raw inside the string: a control character must be escaped (section 2.1, §12.3 step 4.2). A lenient JSON parser (Python\'s json with strict=False) accepts the shard.', `{"__metadata__":{"note":"a\tb"},${wEntry}}`, seededBytes(16, 223), [w]);
+  st("safetensors-header-trailing-comma", "HEADER_INVALID", 'A header whose object ends with a comma after its last tensor, {"w": {...},}: not RFC 8259 JSON (§12.3 step 4.2). A lenient parser (JSON5, some serde settings) accepts the shard.', `{${wEntry},}`, seededBytes(16, 226), [w]);
+  st("safetensors-tensor-dtype-not-string", "HEADER_INVALID", 'Tensor "w" whose dtype is the number 7 (§12.3 step 4.3: a string), not an unknown dtype name: HEADER_INVALID, not UNKNOWN_DTYPE.', '{"w":{"dtype":7,"shape":[4],"data_offsets":[0,16]}}', seededBytes(16, 224), [w]);
+  {
+    // The header object, w, "U8", the shape list: 4 values; the ones take the count to 1,000,000, and -01 is the 1,000,001st.
+    const ones = 1_000_000 - 4;
+    st("safetensors-header-nodes", "LIMIT_EXCEEDED", `Tensor "w" (U8) whose shape lists ${ones} ones and then -01: with the header object, the tensor, its dtype and the shape list, -01 is the 1,000,001st JSON value, one over the default maxHeaderNodes, counted before its first character is looked at (§12.3 step 4.2, section 2.1): LIMIT_EXCEEDED, not the HEADER_INVALID of a malformed number, which a reader that parses the header without the limit, or checks a value before counting it, reports (a 2 MB header).`, `{"w":{"dtype":"U8","shape":[${"1,".repeat(ones)}-01],"data_offsets":[0,1]}}`, seededBytes(1, 225), [array("w", "uint8", [1])]);
+  }
+}
+{
+  // Valid: the readings above that a reader may wrongly refuse.
+  const b = array("b", "float32", [1]);
+  const w = array("w", "float32", [1]);
+  const shards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [b, w] }];
+  const file = rawSafetensors(`{${tensorText("b", "F32", [1], 4, 8)},${tensorText("w", "F32", [1], 0, 4)}}`, B.concat(w.le, b.le));
+  valid.push({
+    name: "safetensors-header-order-not-data-order",
+    description: 'A .safetensors shard whose header lists "b" at data_offsets [4, 8] before "w" at [0, 4]: the tensors are checked in the order of their offsets, not the header\'s (FORMAT.md §12.3 step 4.4), so they follow each other from 0. A reader that checks them in header order says GAP.',
+    indexName: "model.safetensors.index.json",
+    indexText: writeSetIndex([written(shards[0]!, file)]),
+    shards,
+    replace: { [shards[0]!.name]: file },
+    metadata: {},
+    order: ["b", "w"],
+  });
+  const v = array("v", "float32", [2]);
+  const vShards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [v] }];
+  const vFile = rawSafetensors(`{"__metadata__":{"format":"pt","lr":"\\t-2.5E-4 ","__ndpack_json__":" [\\"lr\\", \\"lr\\"]\\n"},${tensorText("v", "F32", [2], 0, 8)}}`, v.le);
+  valid.push({
+    name: "safetensors-ndpack-json-forms",
+    description: 'A .safetensors shard whose __metadata__ is {"format": "pt", "lr": "\\t-2.5E-4 ", "__ndpack_json__": " [\\"lr\\", \\"lr\\"]\\n"}: JSON white space may surround __ndpack_json__\'s list and each value it lists, a key may be listed twice, and a listed value is parsed as a header\'s metadata is, so its numbers are free (FORMAT.md §12.3 step 4.6). A reader that refuses any of these fails the set. (A shard\'s metadata is not the set\'s: the set\'s is {}.)',
+    indexName: "model.safetensors.index.json",
+    indexText: writeSetIndex([written(vShards[0]!, vFile)]),
+    shards: vShards,
+    replace: { [vShards[0]!.name]: vFile },
+    metadata: {},
+    order: ["v"],
+  });
+  const y = array("y", "float32", [1]);
+  const z = array("z", "float32", [0]);
+  const tShards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [y, z] }];
+  const tFile = rawSafetensors(`{${tensorText("y", "F32", [1], 0, 4)},${tensorText("z", "F32", [0], 0, 0)}}`, y.le);
+  valid.push({
+    name: "safetensors-same-begin-sorted-by-end",
+    description: 'A .safetensors shard whose header lists "y" (F32 [1]) at data_offsets [0, 4] before "z" (F32 [0], no bytes) at [0, 0]: the tensors are sorted by begin, then end (FORMAT.md §12.3 step 4.4), so "z" comes first and "y" begins where it ends. A reader that sorts by begin alone, keeping the header\'s order for a tie, finds "z" beginning before "y" ends and says OVERLAP.',
+    indexName: "model.safetensors.index.json",
+    indexText: writeSetIndex([written(tShards[0]!, tFile)]),
+    shards: tShards,
+    replace: { [tShards[0]!.name]: tFile },
+    metadata: {},
+    order: ["y", "z"],
+  });
+  const n = array("n", "float32", [2]);
+  const nShards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [n] }];
+  const nFile = rawSafetensors(`{"__metadata__":null,${tensorText("n", "F32", [2], 0, 8)}}`, n.le);
+  valid.push({
+    name: "safetensors-metadata-null",
+    description: 'A .safetensors shard whose header holds "__metadata__": null: no metadata, as the reference loader reads it (FORMAT.md §12.3 step 4.3). A reader that requires an object accepts only what the reference loader writes, and fails the set.',
+    indexName: "model.safetensors.index.json",
+    indexText: writeSetIndex([written(nShards[0]!, nFile)]),
+    shards: nShards,
+    replace: { [nShards[0]!.name]: nFile },
+    metadata: {},
+    order: ["n"],
+  });
+}
+{
+  // Without ndpack, step 4.1's cap on N comes before its TRUNCATED.
+  const shards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [array("w", "float32", [2])] }];
+  const file = new Uint8Array(16).fill(0x20);
+  new DataView(file.buffer).setBigUint64(0, 100_000_001n, true);
+  file[8] = 0x7b;
+  readCase({
+    name: "hf-shard-header-too-large",
+    code: "HEADER_TOO_LARGE",
+    array: "w",
+    indexName: "model.safetensors.index.json",
+    indexText: pythonIndexText({ metadata: { total_size: 8 }, weight_map: { w: shards[0]!.name } }),
+    description: "A Hugging Face index (no ndpack object) and a .safetensors shard of 16 bytes whose length field says N = 100,000,001, one over the reader's default cap (the reference loader's): HEADER_TOO_LARGE (§12.3 step 4.1), checked before 8 + N > len (TRUNCATED). A reader with no cap on N, or that checks the length first, says TRUNCATED.",
+    shards,
+    replace: { [shards[0]!.name]: file },
+  });
+}
+// The index's checks, in §12.3's order (not the text's).
+indexCase("index-metadata-duplicate-key", "SET_INVALID", 'The index of ndpack-two-shards whose metadata holds the key "a" twice ({"total_size": 1088, "a": 1, "a": 2}): a repeated key anywhere in the index is SET_INVALID (§12.3), not only in weight_map. A reader that reports section 2.1\'s DUPLICATE_KEY outside weight_map says DUPLICATE_KEY.', writeSetIndex(TWO.map((sh, i) => written(sh, TWO_FILES[i]!)), { a: 1 }).replace('"a":1', '"a":1,"a":2'));
+indexCase("ndpack-version-2-no-shards", "UNSUPPORTED_VERSION", 'ndpack is {"version": 2}, with no shards: version is checked before shards (§12.3). A reader that checks shards first says SET_INVALID.', edited((i) => (i.ndpack = { version: 2 })));
+indexCase(
+  "index-order-shard-name-before-next-array-name",
+  "SET_INVALID",
+  'weight_map {"a": "../x.ndp", <a name of 4097 UTF-8 bytes>: "b.ndp"}: each entry is checked whole, its name then its shard\'s name, before the next entry (§12.3), so the unsafe shard name of the first entry is SET_INVALID. A reader that checks every array name before any shard name says LIMIT_EXCEEDED (maxNameBytes).',
+  `{"weight_map":{"a":"../x.ndp","${"é".repeat(2048)}a":"b.ndp"}}\n`,
+);
+indexCase("index-order-weight-map-before-ndpack", "SET_INVALID", 'The index {"ndpack": {"version": 2, "shards": {}}, "weight_map": {"a": "x.bin"}}: weight_map\'s entries are checked before ndpack (§12.3), whatever the order of the text, so the shard x.bin (no known extension) is SET_INVALID. A reader that checks ndpack first, or the keys in text order, says UNSUPPORTED_VERSION.', '{"ndpack":{"version":2,"shards":{}},"weight_map":{"a":"x.bin"}}\n');
+{
+  // Step 2 before step 3: a shard of the wrong size is FILE_CHANGED whatever its header length says.
+  const file = B.concat(TWO_FILES[0]!, new Uint8Array(1));
+  new DataView(file.buffer).setUint32(12, 0xffffffff, true);
+  readCase({ name: "shard-size-changed-header-too-large", code: "FILE_CHANGED", array: EMBED.name, description: "The first shard is one byte longer than the index says, and its preamble claims a header of 2^32-1 bytes: its size is checked first (§12.3 step 2), FILE_CHANGED. A reader that checks the header length first (step 3) says HEADER_TOO_LARGE.", shards: TWO, replace: { [FIRST]: file } });
+}
+{
+  // Step 3 before step 4: the header length of an .ndp shard is read before its magic is checked.
+  const file = TWO_FILES[0]!.slice();
+  file[0] = 0x00;
+  new DataView(file.buffer).setUint32(12, 0xffffffff, true);
+  readCase({ name: "shard-bad-magic-header-too-large", code: "HEADER_TOO_LARGE", array: EMBED.name, description: "The first shard (of the size the index gives) has a bad magic and a preamble that claims a header of 2^32-1 bytes: step 3 of §12.3 reads the header length before step 4 (section 9 step 1) checks the magic, so HEADER_TOO_LARGE. A reader that checks the shard's magic first says BAD_MAGIC.", shards: TWO, replace: { [FIRST]: file } });
+}
+
 // ---------------------------------------------------------------------------------------------
 
 function writeCase(root: string, c: Case): void {

@@ -72,6 +72,8 @@ class HeaderParser {
   private freeNumbers = false;
   /** JSON values parsed so far, the top-level object included. */
   private nodes = 1;
+  /** The top-level object's keys, in the order of the text (`Object.keys` lists integer-like keys, `"12"`, first). */
+  readonly keys: string[] = [];
 
   constructor(
     private readonly text: string,
@@ -235,6 +237,7 @@ class HeaderParser {
         value = this.parseValue(depth + 1);
       }
       this.assign(object, key, value);
+      if (depth === 1) this.keys.push(key);
       path.pop();
       this.skipWhitespace();
       const c = text.charCodeAt(this.pos);
@@ -497,7 +500,13 @@ class HeaderParser {
  *   carrying `offset` (a character index into `text`) and, inside the object, `field`.
  */
 export function parseHeaderJson(text: string, options: { maxDepth: number; maxNodes?: number; freeNumbersKey?: string | null }): unknown {
-  return new HeaderParser(text, options.maxDepth, options.freeNumbersKey === undefined ? "metadata" : options.freeNumbersKey, options.maxNodes ?? DEFAULT_LIMITS.maxHeaderNodes).parse();
+  return parseHeaderJsonKeys(text, options).value;
+}
+
+/** {@link parseHeaderJson} that also gives the top-level object's keys in the order of the text: a .safetensors header's (FORMAT.md §12.3 step 4.3). */
+export function parseHeaderJsonKeys(text: string, options: { maxDepth: number; maxNodes?: number; freeNumbersKey?: string | null }): { value: unknown; keys: string[] } {
+  const parser = new HeaderParser(text, options.maxDepth, options.freeNumbersKey === undefined ? "metadata" : options.freeNumbersKey, options.maxNodes ?? DEFAULT_LIMITS.maxHeaderNodes);
+  return { value: parser.parse(), keys: parser.keys };
 }
 
 /**

@@ -259,6 +259,14 @@ describe(".safetensors reader: the checks the reference lacks", () => {
     }
   });
 
+  test("the header's keys are checked in the order of its text (FORMAT.md §12.3 step 4.3), integer-like tensor names included, which JavaScript objects list first", () => {
+    const unknown = '"b":{"dtype":"F8_E8M0","shape":[1],"data_offsets":[0,1]}';
+    const noShape = '"0":{"dtype":"U8","data_offsets":[1,2]}';
+    expectCode(() => fromSafetensors(st(`{${unknown},${noShape}}`, 2)), "UNKNOWN_DTYPE", /"b"/);
+    expectCode(() => fromSafetensors(st(`{${noShape},${unknown}}`, 2)), "HEADER_INVALID", /"0"/);
+    expectCode(() => fromSafetensors(st(`{"__metadata__":{"a":"x","b":1},"0":{"dtype":"F8_E8M0","shape":[1],"data_offsets":[0,1]}}`, 1)), "HEADER_INVALID", /__metadata__/);
+  });
+
   test("names are any strings: __proto__, constructor, dots and slashes are ordinary tensors", () => {
     const names = ["__proto__", "constructor", "layer.0.weight", "a/b", "10", "2"];
     const bytes = toSafetensors(new Map(names.map((n, i) => [n, new Uint8Array([i])])));
@@ -302,6 +310,14 @@ describe(".safetensors metadata mapping", () => {
     expectCode(() => fromSafetensors(withList('["b"]', { b: "{not json" })), "HEADER_INVALID");
     expectCode(() => fromSafetensors(withList('["b"]', { b: "1, 2" })), "HEADER_INVALID");
     expectCode(() => fromSafetensors(withList('["b"]', { b: '1},"x":{' })), "HEADER_INVALID");
+  });
+
+  test("the listed values are decoded in the list's order (FORMAT.md §12.3 step 4.6), not __metadata__'s nor a JavaScript object's (integer-like keys first), each once", () => {
+    const deep = `${"[".repeat(64)}${"]".repeat(64)}`; // 65 deep as the value of {"metadata": ...}: LIMIT_EXCEEDED
+    expectCode(() => fromSafetensors(st({ __metadata__: { a: "[", b: deep, [SAFETENSORS_JSON_KEYS]: '["b","a"]' } })), "LIMIT_EXCEEDED");
+    expectCode(() => fromSafetensors(st({ __metadata__: { a: "[", b: deep, [SAFETENSORS_JSON_KEYS]: '["a","b"]' } })), "HEADER_INVALID");
+    expectCode(() => fromSafetensors(st({ __metadata__: { a: "[", 0: deep, [SAFETENSORS_JSON_KEYS]: '["a","0"]' } })), "HEADER_INVALID");
+    expect(fromSafetensors(st({ __metadata__: { a: " [1, -0.5e1]\t", [SAFETENSORS_JSON_KEYS]: '["a","a"]' } })).metadata).toEqual({ a: [1, -5] });
   });
 });
 

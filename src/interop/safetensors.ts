@@ -37,7 +37,7 @@ import { entriesOf, prepareArray, type ArraysInput } from "../encode.js";
 import { checkOptionNames, NdpackError, overLimit, shown } from "../errors.js";
 import { DEFAULT_LIMITS, type ReadLimits } from "../format.js";
 import { checkLimit, resolveLimits } from "../header.js";
-import { formatPath, parseHeaderJson, setOwn, stringifyJson } from "../json.js";
+import { formatPath, parseHeaderJson, parseHeaderJsonKeys, setOwn, stringifyJson } from "../json.js";
 import { decodeUtf8, utf8Encoder } from "../bytes.js";
 import { checkMetadata, checkName, readU64, sizeOf, viewOrCopy, type CopyMode } from "./common.js";
 import { scanCompactSafetensorsHeader, type ListedTensor } from "./compact-safetensors-header.js";
@@ -177,12 +177,16 @@ export function readHeaderEntriesStrictly(text: string, limits: Omit<Safetensors
   return readEntries(readHeaderJson(text, limits), limits.maxDims);
 }
 
-/** The header's JSON (reference deserialization, with repeated tensor names refused). */
-function readHeaderJson(text: string, limits: Pick<SafetensorsLimits, "maxDepth" | "maxHeaderNodes">): Record<string, unknown> {
+/**
+ * The header's JSON (reference deserialization, with repeated tensor names refused), and its
+ * top-level keys in the order of the text, in which FORMAT.md §12.3 step 4.3 checks them
+ * (`Object.keys` would list integer-like tensor names, `"0"`, first).
+ */
+function readHeaderJson(text: string, limits: Pick<SafetensorsLimits, "maxDepth" | "maxHeaderNodes">): { value: Record<string, unknown>; keys: readonly string[] } {
   try {
     // No key's numbers are free: sizes are integer literals everywhere, as the reference's serde
     // reading of u64/usize requires (`2.0` is refused, even in a tensor named "metadata").
-    return parseHeaderJson(text, { maxDepth: limits.maxDepth, maxNodes: limits.maxHeaderNodes, freeNumbersKey: null }) as Record<string, unknown>;
+    return parseHeaderJsonKeys(text, { maxDepth: limits.maxDepth, maxNodes: limits.maxHeaderNodes, freeNumbersKey: null }) as { value: Record<string, unknown>; keys: string[] };
   } catch (error) {
     // Tensor names are the header's top-level keys: a repeated one is a repeated tensor name.
     // The parser names the repeated key (`actual`) and where it is (`field`): at the top level, the field is the key's own path.
@@ -200,10 +204,11 @@ function isSize(value: unknown): value is number {
 }
 
 /** The header's structure: `__metadata__` and one well-formed entry per tensor (reference deserialization, stricter). */
-function readEntries(value: Record<string, unknown>, maxDims: number): HeaderEntries {
+function readEntries({ value, keys: names }: { value: Record<string, unknown>; keys: readonly string[] }, maxDims: number): HeaderEntries {
   const entries: TensorEntry[] = [];
   const rawMetadata: Record<string, string> = {};
-  for (const [name, info] of Object.entries(value)) {
+  for (const name of names) {
+    const info = value[name];
     if (name === METADATA_KEY) {
       // The reference reads it as an Option: null is no metadata.
       if (info === null) continue;
@@ -273,11 +278,10 @@ function decodeMetadata(raw: Record<string, string>, limits: Pick<SafetensorsLim
   if (!Array.isArray(listed) || !listed.every((k) => typeof k === "string" && k !== SAFETENSORS_JSON_KEYS && Object.hasOwn(raw, k))) {
     throw new NdpackError("HEADER_INVALID", `safetensors ${METADATA_KEY}.${SAFETENSORS_JSON_KEYS} must be a JSON list of other ${METADATA_KEY} keys`, { field: `${METADATA_KEY}.${SAFETENSORS_JSON_KEYS}` });
   }
-  const json = new Set(listed as string[]);
-  for (const [key, text] of Object.entries(raw)) {
-    if (key === SAFETENSORS_JSON_KEYS) continue;
-    setOwn(metadata, key, json.has(key) ? parseJsonValue(text, key, limits) : text);
-  }
+  for (const [key, text] of Object.entries(raw)) if (key !== SAFETENSORS_JSON_KEYS) setOwn(metadata, key, text);
+  // Decoded in the list's order (FORMAT.md §12.3 step 4.6), each key once however often it is
+  // listed: a decoded value is never its own text (a JSON string's value is shorter than its text).
+  for (const key of listed as string[]) if (metadata[key] === raw[key]) setOwn(metadata, key, parseJsonValue(raw[key]!, key, limits));
   return metadata;
 }
 

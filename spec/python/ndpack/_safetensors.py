@@ -142,16 +142,22 @@ def _metadata_json(text: str, key: str, limits: dict):
 
 def safetensors_metadata(raw: dict, limits: dict) -> dict:
     """``__metadata__`` as ndpack metadata (Appendix C): the keys listed (a JSON list of other keys)
-    under ``__ndpack_json__`` decoded from JSON, that key removed; HEADER_INVALID otherwise."""
+    under ``__ndpack_json__`` decoded from JSON, in the list's order, that key removed;
+    HEADER_INVALID otherwise (LIMIT_EXCEEDED for ``max_depth`` and ``max_header_nodes``)."""
     listed = _metadata_json(raw[SAFETENSORS_JSON_KEYS], SAFETENSORS_JSON_KEYS, limits) \
         if SAFETENSORS_JSON_KEYS in raw else []
     if not isinstance(listed, list) or not all(
             isinstance(k, str) and k != SAFETENSORS_JSON_KEYS and k in raw for k in listed):
         raise _header_invalid(f"{_METADATA_KEY}.{SAFETENSORS_JSON_KEYS} must be a JSON list of "
                               f"other {_METADATA_KEY} keys")
-    listed = set(listed)  # a test per key: a list made 100,000 keys listed quadratic
-    return {key: _metadata_json(text, key, limits) if key in listed else text
-            for key, text in raw.items() if key != SAFETENSORS_JSON_KEYS}
+    # Decoded in the list's order (FORMAT.md §12.3 step 4.6), each key once however often it is
+    # listed; a dict, not a walk of the list per key (100,000 keys listed made that quadratic).
+    decoded: dict = {}
+    for key in listed:
+        if key not in decoded:
+            decoded[key] = _metadata_json(raw[key], key, limits)
+    return {key: decoded.get(key, text) for key, text in raw.items()
+            if key != SAFETENSORS_JSON_KEYS}
 
 
 class SafetensorsReader(Reader):

@@ -83,8 +83,9 @@ def _index_json(raw: bytes, max_depth: int, max_header_nodes: int) -> dict:
     except NdpackError as ex:
         if ex.code == "LIMIT_EXCEEDED":
             raise
-        twice = " (an array mapped twice: an array in two shards)" \
-            if ex.code == "DUPLICATE_KEY" else ""
+        # Any repeated key is SET_INVALID (FORMAT.md §12.3), not only weight_map's.
+        twice = (" (a repeated key; one of weight_map maps an array twice: an array in two "
+                 "shards)") if ex.code == "DUPLICATE_KEY" else ""
         raise _invalid(f"the index is not valid JSON: {ex.message}{twice}") from None
 
 

@@ -530,11 +530,15 @@ U8 = '"dtype":"U8","shape":[1],"data_offsets":'
                       % U8, b"\1"), "HEADER_INVALID"),
     (safetensors_text('{"__metadata__":{"__ndpack_json__":"[\\"z\\"]"},"a":{%s[0,1]}}' % U8,
                       b"\1"), "HEADER_INVALID"),
+    # the listed values in the list's order (FORMAT.md §12.3 step 4.6), not __metadata__'s: "b"
+    # (65 deep once parsed as {"metadata": <value>}) before "a" (not JSON)
+    (safetensors_text('{"__metadata__":{"a":"[","b":"%s%s","__ndpack_json__":"[\\"b\\",\\"a\\"]"},'
+                      '"x":{%s[0,1]}}' % ("[" * 64, "]" * 64, U8), b"\1"), "LIMIT_EXCEEDED"),
 ], ids=["gap-before-the-first", "gap-between", "trailing-byte", "nan-in-metadata",
         "unknown-tensor-key", "float-in-a-tensor-named-metadata", "dtype-before-later-metadata",
         "65-dimensions", "bad-shape", "size-mismatch-before-truncated",
         "trailing-before-metadata-json", "ndpack-json-not-json", "listed-value-not-json",
-        "ndpack-json-lists-a-missing-key"])
+        "ndpack-json-lists-a-missing-key", "listed-values-in-the-list-order"])
 def test_a_safetensors_shard_fails_with_the_code_of_the_typescript_reader_in_its_order(
         tmp_path, content, code):
     expect_shard_error(tmp_path, content, code)
