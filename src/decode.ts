@@ -341,10 +341,6 @@ class DecodedFile extends FileContents implements NdpackFile {
   get(name: string): NdArray;
   get<D extends Dtype>(name: string, dtype: D): NdArrayOf<D>;
   get(name: string, dtype?: Dtype): NdArray {
-    // decode's options given to get, as if it took them (a reader's read does): said plainly,
-    // where expectDtype would call the object an unknown dtype. Short: the sets bundle is within
-    // a few bytes of its budget.
-    if (typeof dtype == "object") throw new NdpackError("INVALID_ARGUMENT", "get(name, dtype) has no options: copy and verify are decode's", { array: name, field: "dtype" });
     const index = this.indexOf(name, dtype);
     let array = this.#made[index];
     if (array === undefined) {
