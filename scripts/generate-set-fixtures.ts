@@ -546,60 +546,21 @@ const tensorText = (name: string, dtype: string, shape: readonly number[], begin
 }
 {
   // Valid: the readings above that a reader may wrongly refuse.
+  /** A valid set of one .safetensors shard, `file`, holding `arrays` (in that order), with a Hugging Face index of no metadata. */
+  const oneShard = (name: string, description: string, arrays: ShardDef["arrays"], file: Uint8Array) => {
+    const shards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays }];
+    valid.push({ name, description, indexName: "model.safetensors.index.json", indexText: writeSetIndex([written(shards[0]!, file)]), shards, replace: { [shards[0]!.name]: file }, metadata: {}, order: arrays.map((a) => a.name) });
+  };
   const b = array("b", "float32", [1]);
   const w = array("w", "float32", [1]);
-  const shards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [b, w] }];
-  const file = rawSafetensors(`{${tensorText("b", "F32", [1], 4, 8)},${tensorText("w", "F32", [1], 0, 4)}}`, B.concat(w.le, b.le));
-  valid.push({
-    name: "safetensors-header-order-not-data-order",
-    description: 'A .safetensors shard whose header lists "b" at data_offsets [4, 8] before "w" at [0, 4]: the tensors are checked in the order of their offsets, not the header\'s (FORMAT.md §12.3 step 4.4), so they follow each other from 0. A reader that checks them in header order says GAP.',
-    indexName: "model.safetensors.index.json",
-    indexText: writeSetIndex([written(shards[0]!, file)]),
-    shards,
-    replace: { [shards[0]!.name]: file },
-    metadata: {},
-    order: ["b", "w"],
-  });
+  oneShard("safetensors-header-order-not-data-order", 'A .safetensors shard whose header lists "b" at data_offsets [4, 8] before "w" at [0, 4]: the tensors are checked in the order of their offsets, not the header\'s (FORMAT.md §12.3 step 4.4), so they follow each other from 0. A reader that checks them in header order says GAP.', [b, w], rawSafetensors(`{${tensorText("b", "F32", [1], 4, 8)},${tensorText("w", "F32", [1], 0, 4)}}`, B.concat(w.le, b.le)));
   const v = array("v", "float32", [2]);
-  const vShards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [v] }];
-  const vFile = rawSafetensors(`{"__metadata__":{"format":"pt","lr":"\\t-2.5E-4 ","__ndpack_json__":" [\\"lr\\", \\"lr\\"]\\n"},${tensorText("v", "F32", [2], 0, 8)}}`, v.le);
-  valid.push({
-    name: "safetensors-ndpack-json-forms",
-    description: 'A .safetensors shard whose __metadata__ is {"format": "pt", "lr": "\\t-2.5E-4 ", "__ndpack_json__": " [\\"lr\\", \\"lr\\"]\\n"}: JSON white space may surround __ndpack_json__\'s list and each value it lists, a key may be listed twice, and a listed value is parsed as a header\'s metadata is, so its numbers are free (FORMAT.md §12.3 step 4.6). A reader that refuses any of these fails the set. (A shard\'s metadata is not the set\'s: the set\'s is {}.)',
-    indexName: "model.safetensors.index.json",
-    indexText: writeSetIndex([written(vShards[0]!, vFile)]),
-    shards: vShards,
-    replace: { [vShards[0]!.name]: vFile },
-    metadata: {},
-    order: ["v"],
-  });
+  oneShard("safetensors-ndpack-json-forms", 'A .safetensors shard whose __metadata__ is {"format": "pt", "lr": "\\t-2.5E-4 ", "__ndpack_json__": " [\\"lr\\", \\"lr\\"]\\n"}: JSON white space may surround __ndpack_json__\'s list and each value it lists, a key may be listed twice, and a listed value is parsed as a header\'s metadata is, so its numbers are free (FORMAT.md §12.3 step 4.6). A reader that refuses any of these fails the set. (A shard\'s metadata is not the set\'s: the set\'s is {}.)', [v], rawSafetensors(`{"__metadata__":{"format":"pt","lr":"\\t-2.5E-4 ","__ndpack_json__":" [\\"lr\\", \\"lr\\"]\\n"},${tensorText("v", "F32", [2], 0, 8)}}`, v.le));
   const y = array("y", "float32", [1]);
   const z = array("z", "float32", [0]);
-  const tShards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [y, z] }];
-  const tFile = rawSafetensors(`{${tensorText("y", "F32", [1], 0, 4)},${tensorText("z", "F32", [0], 0, 0)}}`, y.le);
-  valid.push({
-    name: "safetensors-same-begin-sorted-by-end",
-    description: 'A .safetensors shard whose header lists "y" (F32 [1]) at data_offsets [0, 4] before "z" (F32 [0], no bytes) at [0, 0]: the tensors are sorted by begin, then end (FORMAT.md §12.3 step 4.4), so "z" comes first and "y" begins where it ends. A reader that sorts by begin alone, keeping the header\'s order for a tie, finds "z" beginning before "y" ends and says OVERLAP.',
-    indexName: "model.safetensors.index.json",
-    indexText: writeSetIndex([written(tShards[0]!, tFile)]),
-    shards: tShards,
-    replace: { [tShards[0]!.name]: tFile },
-    metadata: {},
-    order: ["y", "z"],
-  });
+  oneShard("safetensors-same-begin-sorted-by-end", 'A .safetensors shard whose header lists "y" (F32 [1]) at data_offsets [0, 4] before "z" (F32 [0], no bytes) at [0, 0]: the tensors are sorted by begin, then end (FORMAT.md §12.3 step 4.4), so "z" comes first and "y" begins where it ends. A reader that sorts by begin alone, keeping the header\'s order for a tie, finds "z" beginning before "y" ends and says OVERLAP.', [y, z], rawSafetensors(`{${tensorText("y", "F32", [1], 0, 4)},${tensorText("z", "F32", [0], 0, 0)}}`, y.le));
   const n = array("n", "float32", [2]);
-  const nShards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [n] }];
-  const nFile = rawSafetensors(`{"__metadata__":null,${tensorText("n", "F32", [2], 0, 8)}}`, n.le);
-  valid.push({
-    name: "safetensors-metadata-null",
-    description: 'A .safetensors shard whose header holds "__metadata__": null: no metadata, as the reference loader reads it (FORMAT.md §12.3 step 4.3). A reader that requires an object accepts only what the reference loader writes, and fails the set.',
-    indexName: "model.safetensors.index.json",
-    indexText: writeSetIndex([written(nShards[0]!, nFile)]),
-    shards: nShards,
-    replace: { [nShards[0]!.name]: nFile },
-    metadata: {},
-    order: ["n"],
-  });
+  oneShard("safetensors-metadata-null", 'A .safetensors shard whose header holds "__metadata__": null: no metadata, as the reference loader reads it (FORMAT.md §12.3 step 4.3). A reader that requires an object accepts only what the reference loader writes, and fails the set.', [n], rawSafetensors(`{"__metadata__":null,${tensorText("n", "F32", [2], 0, 8)}}`, n.le));
 }
 {
   // Without ndpack, step 4.1's cap on N comes before its TRUNCATED.
