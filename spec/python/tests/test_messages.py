@@ -286,3 +286,46 @@ def test_stream_vectors(case):
         assert list(arrays) == list(want.keys())
         for key in want:
             assert arrays[key].tobytes() == want[key].tobytes()
+
+
+# The single-file vectors, each read as a stream of one message, as TypeScript's
+# test/stream-vectors.test.ts reads them with decodeStream. A message reader cannot know a file's
+# length: a file cut in its data section after non-zero padding behind its header is BAD_PADDING
+# (FORMAT.md §9's second latitude), and an array that fails when read fails its message,
+# recoverably, the first such array in file order. TRAILING_BYTES vectors are left out: in a stream
+# the bytes after a message are the next message, whose outcomes fixtures/streams pin; and an empty
+# file, TRUNCATED, is a stream of no messages.
+FILE_VECTORS = json.loads((FIXTURES / "index.json").read_text())
+
+
+def _stream_code(raw: bytes, expected: dict) -> str:
+    if expected.get("when") == "read":
+        failing = {**expected.get("others", {}), expected["array"]: expected["code"]}
+        return failing[next(n for n in ndpack.loads(raw, verify=False).keys() if n in failing)]
+    if expected["code"] == "TRUNCATED" and expected["step"] == 20:
+        header_end = 20 + struct.unpack_from("<I", raw, 12)[0]
+        alignment = json.loads(raw[20:header_end])["alignment"]
+        data_start = -(-header_end // alignment) * alignment
+        if len(raw) >= data_start and raw[header_end:data_start].strip(b"\0"):
+            return "BAD_PADDING"
+    return expected["code"]
+
+
+@pytest.mark.parametrize("case", [c["name"] for c in FILE_VECTORS["valid"]])
+def test_valid_file_vectors_as_one_message(case):
+    raw = (FIXTURES / "valid" / f"{case}.ndp").read_bytes()
+    messages, errors = read_all(io.BytesIO(raw))
+    want = ndpack.loads(raw)
+    assert errors == [] and len(messages) == 1
+    assert list(messages[0][2]) == list(want.keys())
+    for key in want:
+        assert messages[0][2][key].tobytes() == want[key].tobytes()
+
+
+@pytest.mark.parametrize("case", [c["name"] for c in FILE_VECTORS["invalid"] if c["code"] != "TRAILING_BYTES"])
+def test_invalid_file_vectors_as_one_message(case):
+    raw = (FIXTURES / "invalid" / f"{case}.ndp").read_bytes()
+    expected = json.loads((FIXTURES / "invalid" / f"{case}.json").read_text())
+    messages, errors = read_all(io.BytesIO(raw))
+    assert messages == []
+    assert errors == ([] if raw == b"" else [(0, _stream_code(raw, expected), expected.get("when") == "read")])
