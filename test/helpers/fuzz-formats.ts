@@ -759,12 +759,15 @@ export async function runFormatCase(kind: FormatKind, input: Uint8Array, chunkBy
   const problems: string[] = [];
   const bound = allocationBound(input, { maxDecodedBytes: options.limits.maxDecodedBytes ?? FORMAT_LIMITS.maxDecodedBytes });
   // A stream's reader cannot view the bytes of a header: it copies them as they arrive into a
-  // buffer that doubles from 64 KiB (never to the length the header claims before it has come),
-  // and an ndpack header's rest is then joined to its preamble, so a header costs up to three times
-  // its length in ArrayBuffers, most of it garbage at once: a 100 MB header read in 64 KiB chunks
-  // peaks at the RSS `decode` peaks at (633 MB against 634 MB). A set's shard is alike: its header
-  // is read for the check against the index in two reads that are joined, then handed to the
-  // shard's reader as a copy (a single file's header costs its length once).
+  // buffer that grows from 64 KiB, doubling, to the length the header claims once that is within
+  // three times what has arrived (never to it before), and an ndpack header's rest is then joined
+  // to its preamble, so a header costs up to about three times its length in ArrayBuffers, most of
+  // it garbage at once: a 100 MB header read in 64 KiB chunks peaks at the RSS `decode` peaks at
+  // (633 MB against 634 MB). Before the buffer grew to the claimed length at once, a message of a
+  // header of 1 MiB and 200 bytes cost 4.8 MB, past this bound
+  // (fixtures/fuzz-found/ffc6aa21e77f4884). A set's shard is alike: its header is read for the
+  // check against the index in two reads that are joined, then handed to the shard's reader as a
+  // copy (a single file's header costs its length once).
   const copiedHeaderBound = bound + 2 * input.length;
   let maxAllocation = 0;
 
