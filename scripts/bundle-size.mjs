@@ -56,10 +56,11 @@ const budgets = [
   // and a set reader whose every close() resolves once its shards are closed. Noticed (the complexity
   // audit): sets +0.1 KB more (to 50,298 B, within it), for the header reads kept looked up by offset, a shard's length by name,
   // and HTTP's waiting reads as a queue (each was a walk of all of them: quadratic in members, shards or
-  // reads waiting).
+  // reads waiting). Noticed (specification 1.2.0): sets +0.25 KB (50,426 B to 50,549 B), for shard names
+  // that Windows forbids or keeps for a device (`CON.ndp`, `a?.ndp`), refused by §12.1 as paths are.
   { name: 'core + "ndpack/source"', contents: 'export * from "ndpack";\nexport * from "ndpack/source";', budget: 40 * KB },
   { name: 'core + "ndpack/http"', contents: 'export * from "ndpack";\nexport * from "ndpack/http";', budget: 43 * KB },
-  { name: 'core + "ndpack/sets" (with HTTP)', contents: 'export * from "ndpack";\nexport * from "ndpack/sets";', budget: 49.25 * KB },
+  { name: 'core + "ndpack/sets" (with HTTP)', contents: 'export * from "ndpack";\nexport * from "ndpack/sets";', budget: 49.5 * KB },
   { name: 'core + "ndpack/streams"', contents: 'export * from "ndpack";\nexport * from "ndpack/streams";', budget: 40 * KB },
 ];
 

@@ -973,7 +973,7 @@ handBuiltCase(
 
 handBuiltCase(
   "newer-minor-version-1",
-  "Version 1.1 with a key a 1.0 reader does not know, at the top level and in an entry: the m of FORMAT.md §2.3 is the minor version of the file format a reader implements (0 for every reader of this specification), not the second number of the specification's version, so a reader of specification 1.1.2 must ignore them and read the file. One that took itself for a reader of 1.1 would refuse the keys (HEADER_INVALID).",
+  "Version 1.1 with a key a 1.0 reader does not know, at the top level and in an entry: the m of FORMAT.md §2.3 is the minor version of the file format a reader implements (0 for every reader of this specification), not the second number of the specification's version, so a reader of specification 1.2.0 must ignore them and read the file. One that took itself for a reader of 1.1 or later would refuse the keys (HEADER_INVALID).",
   SMALL,
   { alignment: 8 },
   ({ header, data }) => {

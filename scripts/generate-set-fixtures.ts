@@ -218,6 +218,22 @@ indexCase("shard-drive", "SET_INVALID", "A shard named C:x (a Windows drive-rela
 indexCase("shard-dot-dot", "SET_INVALID", "A shard named ..", renamed(FIRST, ".."));
 indexCase("shard-control-character", "SET_INVALID", "A shard name holding U+0000.", renamed(FIRST, "model\u0000.ndp"));
 indexCase("shard-empty-name", "SET_INVALID", "A shard named by the empty string.", renamed(FIRST, ""));
+// Names Windows keeps for devices or forbids (§12.1, specification 1.2.0); only the index names them, so no such file is in the repository.
+for (const [suffix, shard, why] of [
+  ["device", "CON.ndp", "the console"],
+  ["device-lower-case-two-dots", "nul.0.ndp", "the null device: the part before the first dot counts, in either case"],
+  ["device-space-before-dot", "Com1 .ndp", "the first serial port: spaces before the dot are dropped"],
+  ["device-superscript-digit", "LPT\u00b9.ndp", "a printer port: Windows takes ¹ ² ³ for digits"],
+  ["device-conout", "CONOUT$.ndp", "the console's output"],
+  ["character-question-mark", "model?.ndp", "? is a wildcard"],
+  ["character-asterisk", "model*.ndp", "* is a wildcard"],
+  ["character-less-than", "model<1.ndp", "< is a wildcard"],
+  ["character-greater-than", "model>1.ndp", "> is a wildcard"],
+  ["character-pipe", "model|1.ndp", "| is forbidden"],
+  ["character-quote", 'model"1.ndp', '" is a wildcard'],
+] as const) {
+  indexCase(`shard-windows-${suffix}`, "SET_INVALID", `A shard named ${JSON.stringify(shard)}: on Windows ${why} (FORMAT.md §12.1 refuses it on every system, so that a set reads everywhere or nowhere). A reader that checks only for paths and controls opens it.`, renamed(FIRST, shard));
+}
 indexCase("shard-unknown-extension", "SET_INVALID", "A shard that is neither .ndp nor .safetensors.", renamed(FIRST, "pytorch_model-00001-of-00002.bin"));
 indexCase("shard-upper-case-extension", "SET_INVALID", "A shard named with the extension .NDP: extensions are compared as written (FORMAT.md §12.1), so it names no format.", renamed(FIRST, FIRST.replace(/\.ndp$/, ".NDP")));
 indexCase("index-byte-order-mark", "SET_INVALID", "The index of ndpack-two-shards preceded by a UTF-8 byte order mark (EF BB BF): only white space may surround the object (FORMAT.md §12.2).", Uint8Array.of(0xef, 0xbb, 0xbf, ...new TextEncoder().encode(edited(() => {}))));
@@ -602,6 +618,18 @@ indexCase("index-order-weight-map-before-ndpack", "SET_INVALID", 'The index {"nd
   new DataView(file.buffer).setUint32(12, 0xffffffff, true);
   readCase({ name: "shard-bad-magic-header-too-large", code: "HEADER_TOO_LARGE", array: EMBED.name, description: "The first shard (of the size the index gives) has a bad magic and a preamble that claims a header of 2^32-1 bytes: step 3 of §12.3 reads the header length before step 4 (section 9 step 1) checks the magic, so HEADER_TOO_LARGE. A reader that checks the shard's magic first says BAD_MAGIC.", shards: TWO, replace: { [FIRST]: file } });
 }
+
+// Made last, so that the seeded bytes of every set above stay as they were.
+ndpackSet(
+  "ndpack-names-near-windows-devices",
+  "Shard names that look like the devices FORMAT.md §12.1 refuses but are plain files on Windows too: COM10 (COM takes one digit), console, nul-1 (the part before the first dot is the name).",
+  [
+    { name: "COM10.ndp", arrays: [array("a", "uint8", [2])] },
+    { name: "console.ndp", arrays: [array("b", "int16", [3])] },
+    { name: "nul-1.ndp", arrays: [array("c", "float32", [1])] },
+  ],
+  {},
+);
 
 // ---------------------------------------------------------------------------------------------
 

@@ -120,9 +120,17 @@ export function shardFormatOf(name: string): ShardFormat | undefined {
 }
 
 /**
- * §12: SET_INVALID unless `name` is a plain file name in the index's folder: non-empty, no `/`,
- * `\` or `:` (a Windows drive or stream), not `.` or `..`, no C0 control character, and ending
- * in `.ndp` or `.safetensors`. `field` says where the name was found.
+ * Names Windows reserves for devices, before the first dot (and spaces before it), in either case:
+ * on Windows `CON.ndp` and `aux.0.npy` are the console and the serial port, in any folder, whatever
+ * the extension (Python's `ntpath.isreserved` takes the same names). Not part of the public API.
+ */
+export const WINDOWS_DEVICE = /^(?:CON(?:IN\$|OUT\$)?|PRN|AUX|NUL|(?:COM|LPT)[0-9¹²³]) *(?:\.|$)/i;
+
+/**
+ * §12.1: SET_INVALID unless `name` is a plain file name in the index's folder on every system:
+ * non-empty, no `/`, `\` or `:` (a Windows drive or stream), not `.` or `..`, no C0 control
+ * character, none of the other characters Windows forbids, not a Windows device, and ending in
+ * `.ndp` or `.safetensors`. `field` says where the name was found.
  */
 export function checkShardName(name: string, field: string): ShardFormat {
   const why =
@@ -131,6 +139,7 @@ export function checkShardName(name: string, field: string): ShardFormat {
     : name === "." || name === ".." ? "names a folder"
     // eslint-disable-next-line no-control-regex
     : /[\u0000-\u001f]/.test(name) ? "holds a control character"
+    : /["*<>?|]/.test(name) || WINDOWS_DEVICE.test(name) ? "is a name Windows forbids or keeps for a device"
     : undefined;
   if (why !== undefined) throw setInvalid(`shard name ${shown(name)} at ${field} ${why}`, { field });
   const format = shardFormatOf(name);
@@ -393,7 +402,7 @@ export function checkStem(stem: unknown): string {
   try {
     checkShardName(`${stem}.ndp`, "stem");
   } catch (error) {
-    throw new NdpackError("INVALID_ARGUMENT", `stem ${shown(stem)} cannot start a file name: it must hold no /, \\, : or control character`, { field: "stem", cause: error });
+    throw new NdpackError("INVALID_ARGUMENT", `stem ${shown(stem)} cannot start a file name: it must hold no /, \\, :, "*<>?| or control character, and name no Windows device (CON, NUL, COM1...)`, { field: "stem", cause: error });
   }
   return stem;
 }

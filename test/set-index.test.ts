@@ -143,11 +143,13 @@ describe("hostile indexes", () => {
 describe("shard names (§12.1)", () => {
   test.each([
     ["../x.ndp"], ["/abs/x.ndp"], ["sub/x.ndp"], ["..\\x.ndp"], ["C:x.ndp"], ["x.ndp:stream"], ["."], [".."], [""], ["x\u0000.ndp"], ["x\n.ndp"], ["x\u001f.ndp"], ["x.bin"], [".ndp"], ["x.NDP"],
+    // What Windows forbids or keeps for a device (specification 1.2.0).
+    ["part #1 (50%)?.ndp"], ["x*.ndp"], ["x<.ndp"], ["x>.ndp"], ["x|.ndp"], ['x".ndp'], ["CON.ndp"], ["con.safetensors"], ["nul.0.ndp"], ["Aux .ndp"], ["PRN.ndp"], ["COM0.ndp"], ["com9.ndp"], ["LPT\u00b3.ndp"], ["conin$.ndp"], ["CONOUT$.ndp"],
   ])("%j is SET_INVALID", (name) => {
     expect(failure(() => checkShardName(name, "weight_map"), "SET_INVALID").field).toBe("weight_map");
   });
 
-  test.each([["a.ndp", "ndpack"], ["model-00001-of-00002.safetensors", "safetensors"], ["part #1 (50%)?.ndp", "ndpack"], ["données.ndp", "ndpack"], ["..x.ndp", "ndpack"], ["x\u007f.ndp", "ndpack"]])("%j is a %s shard", (name, format) => {
+  test.each([["a.ndp", "ndpack"], ["model-00001-of-00002.safetensors", "safetensors"], ["part #1 (50%)+.ndp", "ndpack"], ["COM10.ndp", "ndpack"], ["console.ndp", "ndpack"], ["nul-1.ndp", "ndpack"], ["CONIN.ndp", "ndpack"], ["xcon.ndp", "ndpack"], ["données.ndp", "ndpack"], ["..x.ndp", "ndpack"], ["x\u007f.ndp", "ndpack"]])("%j is a %s shard", (name, format) => {
     expect(checkShardName(name, "weight_map")).toBe(format);
   });
 });
@@ -257,7 +259,10 @@ describe("writing (§12.4)", () => {
     expect(shardFileName("model", "0a1b2c3d", 2, 16, "ndpack")).toBe("model-0a1b2c3d-00002-of-00016.ndp");
     expect(shardFileName("m", "ffffffff", 1, 1, "safetensors")).toBe("m-ffffffff-00001-of-00001.safetensors");
     for (const stem of ["", "a/b", "..\\x", "c:", "x\n"]) expectCode(() => checkStem(stem), "INVALID_ARGUMENT");
+    // Names §12.1 refuses in an index, so that a set is never written that a reader refuses: the index `CON.ndp.index.json` is the console on Windows.
+    for (const stem of ["CON", "nul", "Com1 ", "LPT¹", "conout$", "aux.v2", "run?", "a*", "a<b", "a>b", "a|b", 'a"b']) expectCode(() => checkStem(stem), "INVALID_ARGUMENT");
     expect(checkStem("model.v2")).toBe("model.v2");
+    for (const stem of ["COM10", "console", "nul-1", "lpt"]) expect(checkStem(stem)).toBe(stem);
   });
 
   test("the index text reads back as written; total_size is the writer's; user metadata JSON cannot hold is refused", () => {

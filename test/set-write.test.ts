@@ -120,6 +120,8 @@ describe("saveSet", () => {
   test.each([
     ["stem with a slash", { stem: "a/b" }, "INVALID_ARGUMENT"],
     ["stem empty", { stem: "" }, "INVALID_ARGUMENT"],
+    ["stem a Windows device", { stem: "CON" }, "INVALID_ARGUMENT"],
+    ["stem holding a character Windows forbids", { stem: "run?" }, "INVALID_ARGUMENT"],
     ["metadata key total_size", { metadata: { total_size: 1 } }, "INVALID_ARGUMENT"],
     ["metadata JSON cannot hold", { metadata: { x: Number.NaN } }, "INVALID_ARGUMENT"],
     // Not an object: written as {"0": 1, "total_size": ...} before; encode refuses it, and so does Python's save_set.

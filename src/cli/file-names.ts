@@ -16,12 +16,10 @@
  */
 import { createHash } from "node:crypto";
 import { utf8Length } from "../bytes.js";
+import { WINDOWS_DEVICE } from "../set.js";
 
 /** Characters that no file name shows as they are: `%` itself, separators, what Windows forbids, controls, bidirectional marks. */
 const ENCODED_CHARACTERS = /[%/\\:*?"<>|\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
-/** Names Windows reserves for devices, before the first dot (and spaces before it): `CON.npy` and `aux.0.npy` are devices there. */
-const WINDOWS_DEVICE = /^(?:CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³]|CONIN\$|CONOUT\$) *(?:\.|$)/i;
 
 /** The longest file name (in UTF-8 bytes) on the common file systems (ext4, XFS, btrfs, APFS, tmpfs: NAME_MAX). */
 const MAX_FILE_NAME_BYTES = 255;

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import struct
 import threading
@@ -55,12 +56,21 @@ DEFAULT_MAX_INDEX_BYTES = 100 * 1024 * 1024
 SET_INDEX_VERSION = 1
 
 
+#: Names Windows keeps for devices (FORMAT.md §12.1), before the first dot and the spaces before it,
+#: in either ASCII case: on Windows ``CON.ndp`` is the console in any folder. ``ntpath.isreserved``
+#: (Python 3.13) takes the same names.
+_WINDOWS_DEVICE = re.compile(r"(?:CON(?:IN\$|OUT\$)?|PRN|AUX|NUL|(?:COM|LPT)[0-9\u00b9\u00b2\u00b3]) *(?:\.|\Z)",
+                             re.IGNORECASE | re.ASCII)
+
+
 def check_shard_name(name) -> str:
-    """A plain file name in the index's folder ending in .ndp or .safetensors (FORMAT.md §12.1),
-    or SET_INVALID."""
+    """A plain file name in the index's folder on every system, ending in .ndp or .safetensors
+    (FORMAT.md §12.1), or SET_INVALID."""
     if (not isinstance(name, str) or not name or name in (".", "..")
             or any(c in name for c in "/\\:") or any(ord(c) < 0x20 for c in name)):
         raise _invalid(f"unsafe shard file name {name!r}")
+    if any(c in name for c in '"*<>?|') or _WINDOWS_DEVICE.match(name):
+        raise _invalid(f"shard file name {name!r} is one Windows forbids or keeps for a device")
     if not any(name.endswith(ext) and len(name) > len(ext) for ext in SHARD_EXTENSIONS):
         raise _invalid(f"shard {name!r} is neither .ndp nor .safetensors")
     return name
@@ -607,7 +617,15 @@ def set_stem(index_path: str) -> str:
                           f"{INDEX_SUFFIX}")
     for suffix in (NDPACK_INDEX_SUFFIX, INDEX_SUFFIX):
         if base.endswith(suffix) and len(base) > len(suffix):
-            return base[: -len(suffix)]
+            stem = base[: -len(suffix)]
+            # The shards' names start with the stem: one a set reader would refuse is refused here.
+            try:
+                check_shard_name(stem + ".ndp")
+            except NdpackError:
+                raise NdpackError("INVALID_ARGUMENT", f"{base}: the stem {stem!r} cannot start a shard's "
+                                  "file name: it must hold no control character or any of \"*<>?|, and "
+                                  "name no Windows device (CON, NUL, COM1...)") from None
+            return stem
     raise NdpackError("INVALID_ARGUMENT", f"a set's index is named <stem>{NDPACK_INDEX_SUFFIX}, "
                       f"not {base!r}")
 

@@ -152,6 +152,24 @@ def test_an_index_not_named_index_json_is_INVALID_ARGUMENT(tmp_path):
     assert info.value.code == "INVALID_ARGUMENT"
 
 
+@pytest.mark.parametrize("stem", ["CON", "nul", "Com1 ", "LPT\u00b9", "conout$", "aux.v2", "run?", "a*",
+                                  "a<b", "a>b", "a|b", 'a"b', "a:b"])
+def test_an_index_stem_a_reader_would_refuse_in_shard_names_is_INVALID_ARGUMENT(tmp_path, stem):
+    # FORMAT.md §12.1: the shards are named <stem>-...; such a set would be SET_INVALID to every
+    # reader (and on Windows `CON.ndp.index.json` is the console). Nothing is written.
+    with pytest.raises(NdpackError) as info:
+        ndpack.save_set(tmp_path / f"{stem}.ndp.index.json", ARRAYS)
+    assert info.value.code == "INVALID_ARGUMENT"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("stem", ["COM10", "console", "nul-1", "lpt"])
+def test_an_index_stem_near_a_windows_device_name_writes_a_set(tmp_path, stem):
+    ndpack.save_set(tmp_path / f"{stem}.ndp.index.json", ARRAYS)
+    with ndpack.open(tmp_path / f"{stem}.ndp.index.json") as s:
+        assert sorted(s.keys()) == sorted(ARRAYS)
+
+
 def test_a_hugging_face_safetensors_set_without_ndpack_section_reads(tmp_path):
     save_safetensors({"a": np.arange(6, dtype="f4").reshape(2, 3)}, tmp_path / "m-1.safetensors")
     save_safetensors({"b": np.arange(4, dtype="i2"), "c": np.ones((2, 2), "f8")},
