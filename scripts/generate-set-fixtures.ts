@@ -625,7 +625,7 @@ ndpackSet(
   "Shard names that look like the devices FORMAT.md §12.1 refuses but are plain files on Windows too: COM10 (COM takes one digit), console, nul-1 (the part before the first dot is the name).",
   [
     { name: "COM10.ndp", arrays: [array("a", "uint8", [2])] },
-    { name: "console.ndp", arrays: [array("b", "int16", [3])] },
+    { name: "console.ndp", arrays: [array("b", "int64", [3])] },
     { name: "nul-1.ndp", arrays: [array("c", "float32", [1])] },
   ],
   {},
