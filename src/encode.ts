@@ -29,7 +29,7 @@ import {
 } from "./format.js";
 import { elementCount, writePreamble } from "./header.js";
 import { writeHead, type EntryFields } from "./header-writer.js";
-import { nextRecordOffset, placeRecords } from "./layout.js";
+import { nextRecordOffset } from "./layout.js";
 import { HOST_BYTE_ORDER, requestTouchedMemory } from "./runtime.js";
 
 /**
@@ -477,8 +477,12 @@ export function layoutHead(
   file: { alignment: number; checksum: Checksum; metadata: Record<string, unknown> },
   reserveHeaderBytes?: number,
 ): { head: Uint8Array; dataStart: number; dataLength: number; headerLength: number } {
-  const { offsets, dataLength } = placeRecords(entries.map((e) => e.byteLength), file.alignment, CHECKSUM_SIZE[file.checksum]);
-  entries.forEach((entry, i) => (entry.offset = offsets[i]!));
+  let dataLength = 0;
+  for (const entry of entries) {
+    entry.offset = nextRecordOffset(dataLength, file.alignment);
+    dataLength = entry.offset + entry.byteLength + CHECKSUM_SIZE[file.checksum];
+  }
+  if (!Number.isSafeInteger(dataLength)) throw new NdpackError("INVALID_ARGUMENT", "the arrays add up to more than 2^53-1 bytes");
   const { head, headerLength, dataStart } = writeHead({ alignment: file.alignment, checksum: file.checksum, dataLength, metadata: file.metadata }, entries, reserveHeaderBytes);
   writePreamble(head, headerLength);
   return { head, dataStart, dataLength, headerLength };

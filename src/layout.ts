@@ -23,25 +23,6 @@ export function nextRecordOffset(previousEnd: number, alignment: number): number
   return alignUp(previousEnd, alignment);
 }
 
-/** Offsets and data length for records of the given stored lengths: the writer's side of §4. */
-export function placeRecords(
-  byteLengths: readonly number[],
-  alignment: number,
-  checksumSize: number,
-): { offsets: number[]; dataLength: number } {
-  const offsets: number[] = [];
-  let end = 0;
-  for (const byteLength of byteLengths) {
-    const offset = nextRecordOffset(end, alignment);
-    offsets.push(offset);
-    end = offset + byteLength + checksumSize;
-  }
-  if (!Number.isSafeInteger(end)) {
-    throw new NdpackError("INVALID_ARGUMENT", "the arrays add up to more than 2^53-1 bytes");
-  }
-  return { offsets, dataLength: end };
-}
-
 /** The reader's side of §4 for one entry (§9 steps 15 to 18); returns the record's end. */
 export function checkRecordPlacement(
   entry: { name: string; offset: number; byteLength: number },
@@ -51,16 +32,16 @@ export function checkRecordPlacement(
 ): number {
   const field = `arrays[${index}].offset`;
   const { offset } = entry;
-  const details = { array: entry.name, field, actual: offset };
-  if (offset % layout.alignment !== 0) {
-    throw new NdpackError("MISALIGNED", `array "${entry.name}": offset ${offset} is not a multiple of the alignment ${layout.alignment}`, { ...details, expected: nextRecordOffset(previousEnd, layout.alignment) });
-  }
   const expected = nextRecordOffset(previousEnd, layout.alignment);
+  const details = { array: entry.name, field, actual: offset, expected };
+  if (offset % layout.alignment !== 0) {
+    throw new NdpackError("MISALIGNED", `array "${entry.name}": offset ${offset} is not a multiple of the alignment ${layout.alignment}`, details);
+  }
   if (offset < previousEnd) {
-    throw new NdpackError("OVERLAP", `array "${entry.name}": offset ${offset} overlaps the previous record, which ends at ${previousEnd}`, { ...details, expected });
+    throw new NdpackError("OVERLAP", `array "${entry.name}": offset ${offset} overlaps the previous record, which ends at ${previousEnd}`, details);
   }
   if (offset > expected) {
-    throw new NdpackError("GAP", `array "${entry.name}": offset ${offset} leaves unaccounted bytes; the record must start at ${expected}`, { ...details, expected });
+    throw new NdpackError("GAP", `array "${entry.name}": offset ${offset} leaves unaccounted bytes; the record must start at ${expected}`, details);
   }
   const end = offset + entry.byteLength + layout.checksumSize;
   if (end > layout.dataLength) {
@@ -199,13 +180,24 @@ export class FileLayout {
     this.checksumSize = CHECKSUM_SIZE[header.checksum];
     this.fileLength = this.dataStart + header.dataLength;
     capacity = Math.max(capacity, 1);
-    this.starts = new Float64Array(capacity);
-    this.byteLengths = new Float64Array(capacity);
-    this.nbytes = new Float64Array(capacity);
-    this.kinds = new Uint16Array(capacity);
-    this.shapeEnds = new Uint32Array(capacity);
-    this.dims = new Float64Array(capacity * 2);
-    this.slots = new Uint32Array(2 ** Math.ceil(Math.log2(capacity * 2)));
+    const slotCount = 2 ** Math.ceil(Math.log2(capacity * 2));
+    // The tables share one ArrayBuffer: memory of its own for each cost seven allocations (3.7 µs
+    // for 13 arrays, half of decoding a small file), one costs 1 µs. Tables of up to 64 bytes
+    // (8 arrays) live on V8's heap for less than that one.
+    const block = capacity > 8 ? new ArrayBuffer(46 * capacity + 4 * slotCount) : undefined;
+    let at = 0;
+    const table = <T extends ArrayBufferView>(type: { new (length: number): T; new (buffer: ArrayBuffer, offset: number, length: number): T }, length: number): T => {
+      const view = block ? new type(block, at, length) : new type(length);
+      at += view.byteLength;
+      return view;
+    };
+    this.starts = table(Float64Array, capacity);
+    this.byteLengths = table(Float64Array, capacity);
+    this.nbytes = table(Float64Array, capacity);
+    this.dims = table(Float64Array, capacity * 2);
+    this.shapeEnds = table(Uint32Array, capacity);
+    this.slots = table(Uint32Array, slotCount);
+    this.kinds = table(Uint16Array, capacity);
   }
 
   get size(): number {
