@@ -122,9 +122,10 @@ export function shardFormatOf(name: string): ShardFormat | undefined {
 /**
  * Names Windows reserves for devices, before the first dot (and spaces before it), in either case:
  * on Windows `CON.ndp` and `aux.0.npy` are the console and the serial port, in any folder, whatever
- * the extension (Python's `ntpath.isreserved` takes the same names). Not part of the public API.
+ * the extension (the names of Microsoft's "Naming Files, Paths, and Namespaces"; Python's
+ * `ntpath.isreserved` takes the same). Not part of the public API.
  */
-export const WINDOWS_DEVICE = /^(?:CON(?:IN\$|OUT\$)?|PRN|AUX|NUL|(?:COM|LPT)[0-9¹²³]) *(?:\.|$)/i;
+export const WINDOWS_DEVICE = /^(?:CON(?:IN\$|OUT\$)?|PRN|AUX|NUL|(?:COM|LPT)[1-9¹²³]) *(?:\.|$)/i;
 
 /**
  * §12.1: SET_INVALID unless `name` is a plain file name in the index's folder on every system:

@@ -59,7 +59,7 @@ SET_INDEX_VERSION = 1
 #: Names Windows keeps for devices (FORMAT.md §12.1), before the first dot and the spaces before it,
 #: in either ASCII case: on Windows ``CON.ndp`` is the console in any folder. ``ntpath.isreserved``
 #: (Python 3.13) takes the same names.
-_WINDOWS_DEVICE = re.compile(r"(?:CON(?:IN\$|OUT\$)?|PRN|AUX|NUL|(?:COM|LPT)[0-9\u00b9\u00b2\u00b3]) *(?:\.|\Z)",
+_WINDOWS_DEVICE = re.compile(r"(?:CON(?:IN\$|OUT\$)?|PRN|AUX|NUL|(?:COM|LPT)[1-9\u00b9\u00b2\u00b3]) *(?:\.|\Z)",
                              re.IGNORECASE | re.ASCII)
 
 
