@@ -28,6 +28,7 @@ import {
 import { codeOf, expectCode, failure } from "./helpers/common.js";
 import { openSet } from "../src/set-reader.js";
 import { ROOT } from "./helpers/node-files.js";
+import { runPython } from "./helpers/python-env.js";
 import { SET_VECTORS as vectors, SETS } from "./helpers/set-files.js";
 
 const indexBytes = (kind: "valid" | "invalid", c: { name: string; index: string }) => new Uint8Array(readFileSync(join(SETS, kind, c.name, c.index)));
@@ -152,6 +153,22 @@ describe("shard names (§12.1)", () => {
   test.each([["a.ndp", "ndpack"], ["model-00001-of-00002.safetensors", "safetensors"], ["part #1 (50%)+.ndp", "ndpack"], ["COM10.ndp", "ndpack"], ["console.ndp", "ndpack"], ["nul-1.ndp", "ndpack"], ["CONIN.ndp", "ndpack"], ["COM0.ndp", "ndpack"], ["lpt0.safetensors", "safetensors"], ["xcon.ndp", "ndpack"], ["données.ndp", "ndpack"], ["..x.ndp", "ndpack"], ["x\u007f.ndp", "ndpack"]])("%j is a %s shard", (name, format) => {
     expect(checkShardName(name, "weight_map")).toBe(format);
   });
+});
+
+test("the Python reference refuses exactly the shard names TypeScript refuses (§12.1)", () => {
+  // Every device name in three cases, with the forms Windows reads as the device and near misses;
+  // every printable ASCII character and a few others inside a name.
+  const devices = ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "CLOCK$", ...["COM", "LPT"].flatMap((p) => [..."0123456789\u00b9\u00b2\u00b3\u2074"].map((d) => p + d))];
+  const stems = devices.flatMap((d) => [d, d.toLowerCase(), d[0] + d.slice(1).toLowerCase()]).flatMap((d) => [d, `${d} `, `${d}  `, `${d}.x`, `${d} .x`, `${d}x`, `x${d}`, ` ${d}`, `${d}\u00a0`, `${d}-1`]);
+  const characters = Array.from({ length: 0x80 }, (_, c) => String.fromCharCode(c)).concat(["\u00a0", "\u0131", "\u017f", "\u212a", "\ufeff", "\u{1f600}"]);
+  const names = [...stems.flatMap((stem) => [`${stem}.ndp`, `${stem}.safetensors`]), ...characters.map((c) => `a${c}b.ndp`), "CONı.ndp", "conıN$.ndp", "ſ.ndp"];
+  const typescript = names.map((name) => codeOf(() => checkShardName(name, "weight_map")) ?? "ok");
+  const script = "import json, sys\nfrom ndpack._sets import check_shard_name\nout = []\nfor n in json.load(sys.stdin):\n    try:\n        check_shard_name(n); out.append('ok')\n    except Exception as e:\n        out.append(getattr(e, 'code', repr(e)))\nprint(json.dumps(out))";
+  const python = JSON.parse(runPython("-c", [script], JSON.stringify(names))) as string[];
+  expect(python.map((verdict, i) => [names[i], verdict])).toEqual(typescript.map((verdict, i) => [names[i], verdict]));
+  // Both outcomes are reached.
+  expect(typescript.filter((v) => v === "SET_INVALID").length).toBeGreaterThan(300);
+  expect(typescript.filter((v) => v === "ok").length).toBeGreaterThan(300);
 });
 
 describe("parseSetIndex", () => {

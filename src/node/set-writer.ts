@@ -56,7 +56,7 @@ interface SetLayoutOptions {
    * than this gets a shard of its own. Each shard file is larger by its header, padding and CRCs.
    */
   readonly maxShardBytes?: number;
-  /** Start of the index's and the shards' names (default `"model"`): `<stem>.ndp.index.json`, `<stem>-<gen>-00001-of-00004.ndp`. */
+  /** Start of the index's and the shards' names (default `"model"`): `<stem>.ndp.index.json`, `<stem>-<gen>-00001-of-00004.ndp`; one that could not start a shard name (§12.1: a path, a control character, a character Windows forbids, a Windows device such as `CON`) is INVALID_ARGUMENT. */
   readonly stem?: string;
 }
 
