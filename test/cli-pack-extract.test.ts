@@ -97,11 +97,11 @@ describe("names as file names, and back", () => {
   const hash = (name: string) => createHash("sha256").update(name, "utf8").digest("hex").slice(0, 16);
 
   test("names that differ only in case or Unicode normalization get files that differ on any file system (the later array's marked with its hash, and said); Windows device names are escaped; a name given twice is written once", async () => {
-    const names = ["A", "a", "\u00e9", "e\u0301", "\u212A", "k", "stra\u00dfe", "STRASSE", "CON", "aux.0.weight", "nul .x", "COM1", "console"];
+    const names = ["A", "a", "\u00e9", "e\u0301", "\u212A", "k", "stra\u00dfe", "STRASSE", "CON", "aux.0.weight", "nul .x", "COM1", "console", "COM0", "lpt\u00b9.x"];
     await save(tmp.path("cases.ndp"), new Map(names.map((name, i) => [name, Int32Array.of(i)])));
     const result = await runCli(["extract", tmp.path("cases.ndp"), "-o", tmp.path("cases")]);
     expect(result.code, result.stderr).toBe(0);
-    const files = ["A.npy", `a%~${hash("a")}.npy`, "\u00e9.npy", `e\u0301%~${hash("e\u0301")}.npy`, "\u212A.npy", `k%~${hash("k")}.npy`, "stra\u00dfe.npy", `STRASSE%~${hash("STRASSE")}.npy`, "%43ON.npy", "%61ux.0.weight.npy", "%6Eul .x.npy", "%43OM1.npy", "console.npy"];
+    const files = ["A.npy", `a%~${hash("a")}.npy`, "\u00e9.npy", `e\u0301%~${hash("e\u0301")}.npy`, "\u212A.npy", `k%~${hash("k")}.npy`, "stra\u00dfe.npy", `STRASSE%~${hash("STRASSE")}.npy`, "%43ON.npy", "%61ux.0.weight.npy", "%6Eul .x.npy", "%43OM1.npy", "console.npy", "COM0.npy", "%6Cpt\u00b9.x.npy"];
     expect(result.stdout).toBe(files.map((file) => `${join(tmp.path("cases"), file)}\n`).join(""));
     expect(readdirSync(tmp.path("cases")).sort()).toEqual([...files].sort());
     for (const [i, file] of files.entries()) expect([...(fromNpy(readFileSync(join(tmp.path("cases"), file))).data as Int32Array)], file).toEqual([i]);
