@@ -28,7 +28,9 @@
   429, a connection refused or reset, a body cut short, TIMEOUT) ``retries`` times (default 3), each
   request within ``timeout`` seconds (default 30, body included).
 - ``dumps(arrays, **options) -> bytes`` and ``loads(buffer, **options)`` for bytes.
-- ``Writer``/``SetWriter`` stream arrays declared up front; ``save_set`` writes a sharded set.
+- ``Writer``/``SetWriter`` stream arrays declared up front, or write their rows at their place
+  from many threads or processes (``reserve``, ``write_rows_at``, ``complete``); ``save_set``
+  writes a sharded set.
 - ``MessageWriter(sock).send(arrays, ...)`` and ``read_messages(sock)``: many messages over one
   socket or binary file (FORMAT.md section 11, message streams), each message an ``NdpackFile``.
 - ``ndpack.dask`` (``pip install 'ndpack[dask]'``): ``from_ndpack`` and ``to_ndpack``.
@@ -51,7 +53,7 @@ from ._npz import NpzReader
 from ._reader import Reader
 from ._safetensors import SafetensorsReader
 from ._sets import INDEX_SUFFIX, SetReader, SetWriter, save_set
-from ._writer import Writer, save_atomic
+from ._writer import Writer, save_atomic, write_rows_at
 from .reference import (
     DEFAULT_LIMITS,
     DTYPES,
@@ -73,7 +75,7 @@ ERROR_CODES = reference.ERROR_CODES + (
 __all__ = [
     "save", "load", "open", "dumps", "loads", "verify", "save_set",
     "read_messages", "Reader", "NpyReader", "NpzReader", "SafetensorsReader", "SetReader", "Writer",
-    "SetWriter", "MessageReader", "MessageWriter", "NdpackFile", "ArrayInfo", "NdpackError",
+    "SetWriter", "write_rows_at", "MessageReader", "MessageWriter", "NdpackFile", "ArrayInfo", "NdpackError",
     "ERROR_CODES", "DTYPES", "DEFAULT_LIMITS", "VERSION", "reference",
 ]
 

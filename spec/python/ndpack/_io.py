@@ -825,6 +825,8 @@ class AtomicFile:
     ``commit(rename=True)`` flushes, fsyncs, renames and fsyncs the folder; ``commit(rename=False)``
     stops after the fsync, for set writers that rename many files at once (``rename_into_place``).
     ``abort`` removes the temporary file. As a context manager it aborts on an exception.
+    ``detach`` closes the temporary file but keeps it, for writes by path (``write_at``) from other
+    threads or processes, to which the object can then be pickled; ``commit`` opens it again.
 
     Every OSError (a missing folder, a full disk...) is IO_ERROR naming the path, the OSError as
     its cause (TypeScript's ``AtomicFile``), and a failed commit removes the temporary file."""
@@ -849,6 +851,15 @@ class AtomicFile:
             raise io_error("set the mode of", self.temp, ex) from ex
         self.file = os.fdopen(fd, "wb")
 
+    def detach(self) -> None:
+        """Close the temporary file, its bytes flushed, and keep it (see the class)."""
+        try:
+            self.file.close()
+        except OSError as ex:
+            self.abort()
+            raise io_error("write", self.temp, ex) from ex
+        self.file = None
+
     def write(self, data) -> None:
         try:
             self.file.write(data)
@@ -858,6 +869,9 @@ class AtomicFile:
     def commit(self, rename: bool = True) -> None:
         action = "write"
         try:
+            if self.file is None:  # detached: written by path since
+                action = "open the temporary file of"
+                self.file = open(self.temp, "r+b")
             self.file.flush()
             action = "fsync"
             os.fsync(self.file.fileno())
@@ -879,7 +893,7 @@ class AtomicFile:
             raise io_error("rename the temporary file over", self.path, ex) from ex
 
     def abort(self) -> None:
-        if not self.file.closed:
+        if self.file is not None and not self.file.closed:
             try:
                 self.file.close()
             except OSError:
@@ -905,6 +919,17 @@ LOCK_POLL = 0.01
 #: A lock file without a readable owner (its writer died between creating and filling it) is stale
 #: after this long.
 UNOWNED_LOCK_STALE = 10.0
+
+
+def write_at(path: str, offset: int, data) -> None:
+    """Write ``data`` at ``offset`` of the existing file ``path`` (IO_ERROR naming it): one part of
+    a file whose size is set (``Writer.reserve``), from any thread or process."""
+    try:
+        with open(path, "r+b") as fh:
+            fh.seek(offset)
+            fh.write(data)
+    except OSError as ex:
+        raise io_error("write", path, ex) from ex
 
 
 def _lock_owner() -> str:

@@ -656,7 +656,8 @@ class SetWriter:
     ``close`` renames the shards into place and writes the index last; the previous generation's
     shards are then removed. The index's folder is created when missing. Options:
     ``metadata`` (the set's, in the index; the key ``total_size`` is the writer's), ``alignment``,
-    ``byte_order``, ``checksum`` (for every shard)."""
+    ``byte_order``, ``checksum`` (for every shard). Rows can also be written at their place, as
+    with ``Writer``: ``reserve``, ``write_rows_at``, ``complete``, then ``close``."""
 
     def __init__(self, index_path, arrays, *, metadata=None, max_shard_size=DEFAULT_MAX_SHARD_SIZE,
                  **file_options):
@@ -708,6 +709,11 @@ class SetWriter:
         except OSError as ex:
             raise io_error("create the folder", folder, ex) from ex
 
+    def _shard_writer(self, k: int) -> Writer:
+        name, declared = self._plan[k]
+        return Writer(os.path.join(os.path.dirname(self.index_path), name), declared,
+                      **self._file_options)
+
     def _next_shard(self) -> None:
         if self._writer is not None:
             self._writer.close(rename=False)
@@ -715,9 +721,31 @@ class SetWriter:
             self._writer = None
         self._shard += 1
         if self._shard < len(self._plan):
-            name, declared = self._plan[self._shard]
-            self._writer = Writer(os.path.join(os.path.dirname(self.index_path), name), declared,
-                                  **self._file_options)
+            self._writer = self._shard_writer(self._shard)
+
+    def reserve(self) -> list:
+        """``Writer.reserve`` for every shard at once, before any ``write``: the places of every
+        array, in set order; ``complete`` then completes every shard, and ``close`` puts them in
+        place and writes the index, as after ``write``."""
+        return self._state.run(self._reserve, self._fail)
+
+    def _reserve(self) -> list:
+        if self._shard != -1:
+            raise NdpackError("INVALID_ARGUMENT", "reserve comes before any write")
+        places = []
+        for k, (name, _) in enumerate(self._plan):
+            writer = self._shard_writer(k)
+            self._done.append((name, writer))  # removed by _fail from now on
+            places += writer.reserve()
+        self._shard = len(self._plan)
+        return places
+
+    def complete(self, parts) -> None:
+        """``Writer.complete`` for every shard (``parts`` by array name, as there)."""
+        def complete() -> None:
+            for _, writer in self._done:
+                writer.complete(parts)
+        self._state.run(complete, self._fail)
 
     def write(self, name: str, rows) -> None:
         """Append ``rows`` to array ``name``, as ``Writer.write``: an error aborts the writer (every
@@ -762,6 +790,8 @@ class SetWriter:
         try:
             while self._shard < len(self._plan):
                 self._next_shard()
+            for _, writer in self._done:  # after reserve: WRITE_SIZE until complete
+                writer.close(rename=False)
         except BaseException as ex:
             self._fail(ex)
             raise

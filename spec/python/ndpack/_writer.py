@@ -1,8 +1,11 @@
-"""The streaming writer: declare the arrays, then write their rows in order.
+"""The streaming writer: declare the arrays, then write their rows in order, or at their place.
 
 Uncompressed records have sizes known from dtype and shape, so the header (FORMAT.md sections 4
 and 8, laid out by the reference's ``layout``) is written first and every payload is streamed after
-it with its CRC-32 computed on the way: memory holds one chunk, never the file."""
+it with its CRC-32 computed on the way: memory holds one chunk, never the file. The same sizes
+put every row at a known place, so rows can also be written there by many threads or processes
+at once, in any order (``Writer.reserve``, ``write_rows_at``: how ``ndpack.dask.to_ndpack``
+writes), their CRC-32s combined into each record's at the end (``Writer.complete``)."""
 
 from __future__ import annotations
 
@@ -12,9 +15,11 @@ import zlib
 
 import numpy as np
 
+from typing import NamedTuple
+
 from . import reference
-from ._crc32 import crc32
-from ._io import AtomicFile
+from ._crc32 import crc32, crc32_combine
+from ._io import AtomicFile, io_error, write_at
 from .reference import DTYPES, NdpackError
 
 
@@ -65,6 +70,50 @@ def check_rows_dtype(name: str, given: np.dtype, declared: str) -> None:
     raise NdpackError("INVALID_ARGUMENT", f"array {name!r} is declared {declared}: rows of numpy "
                       f"dtype {given} are not written as {declared} (convert them with astype)",
                       array=name)
+
+
+#: How rows are stored: C order, uncompressed, in the byte order of their entry.
+_ROW_OPTIONS = {"byte_order": "little", "codec": "none", "compression_level": 6, "order": None}
+
+
+def stored_rows(e: dict, rows, first_row: int) -> tuple[bytes, int]:
+    """The stored bytes of ``rows`` of the array of entry ``e``, put after its first ``first_row``
+    rows, and how many rows they are: rows of another dtype are INVALID_ARGUMENT
+    (``check_rows_dtype``), and rows that do not fit the declared shape there are WRITE_SIZE."""
+    name = e["name"]
+    rows = reference._as_array(name, rows)
+    check_rows_dtype(name, rows.dtype, e["dtype"])
+    spec = {"data": rows, "dtype": e["dtype"], "order": "C", "byte_order": e["byteOrder"]}
+    entry, stored = reference._array_bytes(name, spec, _ROW_OPTIONS)
+    shape = entry["shape"]
+    fits = shape == e["shape"] and first_row == 0 if not e["shape"] else (
+        len(shape) == len(e["shape"]) and shape[1:] == e["shape"][1:]
+        and first_row + shape[0] <= e["shape"][0])
+    if not fits:
+        raise NdpackError("WRITE_SIZE", f"array {name!r}: rows of shape {shape} do not fit "
+                          f"shape {e['shape']} after {first_row} rows", array=name)
+    return stored, shape[0] if shape else 1
+
+
+class Place(NamedTuple):
+    """Where an array's payload is in a reserved file (``Writer.reserve``): the file's path, where
+    the payload starts in it, and the array's header entry."""
+
+    path: str
+    start: int
+    entry: dict
+
+
+def write_rows_at(place: Place, first_row: int, rows) -> tuple[int, int, int]:
+    """Write ``rows`` of ``place``'s array after its first ``first_row`` rows, at their place in
+    the file (``stored_rows``'s refusals first), from any thread or process. Returns where they
+    start in the payload, their CRC-32 and their length, for ``Writer.complete``."""
+    stored, _ = stored_rows(place.entry, rows, first_row)
+    shape = place.entry["shape"]
+    offset = first_row * (place.entry["byteLength"] // shape[0]) if shape and shape[0] else 0
+    if stored:
+        write_at(place.path, place.start + offset, stored)
+    return offset, crc32(stored), len(stored)
 
 
 #: The options of ``Writer``.
@@ -146,7 +195,9 @@ class Writer:
     array is incomplete; leaving the ``with`` block on an exception removes the temporary file. A
     path that cannot be written (a missing folder, a full disk) is IO_ERROR, the OSError as its
     cause, and leaves no file either.
-    After ``close``, ``size`` and ``header_crc32`` describe the file."""
+    After ``close``, ``size`` and ``header_crc32`` describe the file. Instead of ``write``, rows
+    can be written at their place, in any order, by other threads or processes: ``reserve``,
+    ``write_rows_at``, ``complete``, then ``close``."""
 
     def __init__(self, file, arrays, *, metadata=None, alignment=64, byte_order="little",
                  checksum="crc32", follow_symlinks=False, **unknown):
@@ -159,8 +210,6 @@ class Writer:
         header_length = int.from_bytes(head[12:16], "little")
         self.header_crc32 = zlib.crc32(head[: reference.PREAMBLE_SIZE + header_length])
         self._crc_bytes = 4 if checksum == "crc32" else 0
-        self._options = {"byte_order": byte_order, "codec": "none", "compression_level": 6,
-                         "order": None}
         if not hasattr(file, "write"):
             check_ndpack_name(file)
         self._atomic = None if hasattr(file, "write") \
@@ -219,6 +268,9 @@ class Writer:
         index = self._index_of.get(name)
         if index is None:
             raise not_declared(name)
+        if self._out is None:
+            raise NdpackError("INVALID_ARGUMENT", "a reserved writer's rows are written at their "
+                              "place (write_rows_at)")
         e = self._entries[index]
         rows = reference._as_array(name, rows)
         check_rows_dtype(name, rows.dtype, e["dtype"])
@@ -229,22 +281,64 @@ class Writer:
                               array=name)
         if index > self._current:
             raise out_of_order(name, self._entries[self._current]["name"])
-        spec = {"data": rows, "dtype": e["dtype"], "order": "C", "byte_order": e["byteOrder"]}
-        entry, stored = reference._array_bytes(name, spec, self._options)
-        shape = entry["shape"]
-        fits = shape == e["shape"] if not e["shape"] else (
-            len(shape) == len(e["shape"]) and shape[1:] == e["shape"][1:]
-            and self._rows + shape[0] <= e["shape"][0])
-        if not fits:
-            raise NdpackError("WRITE_SIZE", f"array {name!r}: rows of shape {shape} do not fit "
-                              f"shape {e['shape']} after {self._rows} rows", array=name)
+        stored, count = stored_rows(e, rows, self._rows)
         self._out.write(stored)
         self._crc = crc32(stored, self._crc)
-        self._rows += shape[0] if shape else 1
+        self._rows += count
         self._written += len(stored)
         if self._written == e["byteLength"]:
             self._finish_record()
             self._finish_empty()
+
+    def reserve(self) -> list[Place]:
+        """Switch to writing by place, before any ``write``: the file (a path's) gets its full
+        size, every byte not written yet a zero (as padding is), and is closed. Each array's rows
+        are then written at their place (``write_rows_at`` with the array's ``Place``, returned
+        here in file order), by any thread or process, in any order, and the writer can be
+        pickled to one of them; ``complete`` then checks the parts and stores each CRC-32, and
+        ``close`` makes the file durable and renames it, as after ``write``. An error aborts the
+        writer (its temporary file is removed)."""
+        return self._state.run(self._reserve, self._fail)
+
+    def _reserve(self) -> list[Place]:
+        if self._atomic is None:
+            raise NdpackError("INVALID_ARGUMENT", "a writer of a file object writes in order: "
+                              "reserve is for a path")
+        if self._current != next((i for i, e in enumerate(self._entries) if e["byteLength"]),
+                                 len(self._entries)) or self._written:
+            raise NdpackError("INVALID_ARGUMENT", "reserve comes before any write")
+        try:
+            self._atomic.file.truncate(self.size)
+        except OSError as ex:
+            raise io_error("set the size of", self._atomic.temp, ex) from ex
+        self._atomic.detach()
+        self._out = None  # every later byte is written by place
+        return [Place(self._atomic.temp, self._data_start + e["offset"], e) for e in self._entries]
+
+    def complete(self, parts) -> None:
+        """After ``reserve`` and the writes by place: ``parts`` maps each array's name to what
+        ``write_rows_at`` returned for each of its parts, in any order. Unless they tile its
+        payload exactly (WRITE_SIZE), the writer is aborted; else their CRC-32s make the
+        payload's, which is stored after it. Every array is then complete."""
+        self._state.run(lambda: self._complete(parts), self._fail)
+
+    def _complete(self, parts) -> None:
+        if self._out is not None:
+            raise NdpackError("INVALID_ARGUMENT", "complete comes after reserve")
+        for e in self._entries:
+            crc = end = 0
+            for offset, part_crc, length in sorted(parts.get(e["name"], ())):
+                if offset != end:  # a gap before the part, or an overlap
+                    end = -1
+                    break
+                crc, end = crc32_combine(crc, part_crc, length), end + length
+            if end != e["byteLength"]:
+                raise NdpackError("WRITE_SIZE", f"array {e['name']!r}: its parts do not tile "
+                                  f"its {e['byteLength']} bytes once each", array=e["name"])
+            if self._crc_bytes:
+                write_at(self._atomic.temp, self._data_start + e["offset"] + end,
+                         crc.to_bytes(4, "little"))
+        self._current = len(self._entries)
 
     def close(self, *, rename: bool = True) -> None:
         """Check that every array is complete (WRITE_SIZE otherwise), then make the file durable

@@ -16,8 +16,7 @@ with the stored one, and checks the padding after the record, in one task per ar
 every chunk of that array depends. A corrupt chunk therefore fails the computation with
 ``NdpackError`` code CHECKSUM (damaged padding: BAD_PADDING) before any chunk of that array is
 handed on. The price is a second read of each byte and its CRC-32 (a local file's read into
-memory each thread reuses, ``Reader.payload_crc32``), at every computation (``to_ndpack``
-excepted: it checks each array once per call, before its windows, on any scheduler).
+memory each thread reuses, ``Reader.payload_crc32``), once per computation.
 ``verify=False`` skips both, for files checked otherwise (``ndpack verify``). Bytes changed after
 the CRC tasks ran are not handed on either: every read checks the file against its identity when
 opened (FILE_CHANGED), a local file's too.
@@ -57,6 +56,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 
 try:
     import dask
@@ -64,7 +64,6 @@ try:
     import dask.utils
     from dask.array.core import normalize_chunks
     from dask.base import tokenize
-    from dask.delayed import Delayed
     from dask.highlevelgraph import HighLevelGraph
 except ImportError as ex:  # as for URLs without fsspec: say which extra brings it
     raise ImportError(f"ndpack.dask needs dask's arrays ({ex}): pip install 'ndpack[dask]'") from ex
@@ -77,7 +76,7 @@ from ._formats import open_file
 from ._io import shown_url
 from ._reader import Reader, array_dtype, check_mmap, check_verify
 from ._sets import SetReader, SetWriter
-from ._writer import Writer
+from ._writer import Place, Writer, write_rows_at
 from .reference import NdpackError
 
 __all__ = ["from_ndpack", "to_ndpack", "crc32_combine"]
@@ -193,83 +192,16 @@ class _File:
             _release(entry)
 
 
-#: Checks that passed during the ``to_ndpack`` calls running in this process, by the key of their
-#: task: ``to_ndpack`` computes window after window (each one ``dask.compute``), and reads each
-#: array once for its CRC-32, up front (``_check_once``), not once per window. Only there: any
-#: other computation checks again (a file rewritten since, with the same size within its clock's
-#: resolution, or on a server that gives no validator, keeps its identity; its CRC-32 does not).
-#: Emptied when the last such call ends.
-_CHECKED: set[str] = set()
-_CHECKED_LOCK = threading.Lock()
-_WRITES_RUNNING = 0  # to_ndpack calls running in this process
-
-
-@contextmanager
-def _checks_kept_while_writing() -> Iterator[None]:
-    global _WRITES_RUNNING
-    with _CHECKED_LOCK:
-        _WRITES_RUNNING += 1
-    try:
-        yield
-    finally:
-        with _CHECKED_LOCK:
-            _WRITES_RUNNING -= 1
-            if not _WRITES_RUNNING:
-                _CHECKED.clear()
-
-
-class _Passed:
-    """Whether one array's check (the task ``key``) passed during the ``to_ndpack`` calls running
-    in this process (``_CHECKED``), or in the process that sent it (``sent``: a worker process,
-    where no ``to_ndpack`` call runs, is told); always false in any other computation."""
-
-    __slots__ = ("key", "sent")
-
-    def __init__(self, key: str, sent: bool = False):
-        self.key = key
-        self.sent = sent
-
-    def __bool__(self) -> bool:
-        with _CHECKED_LOCK:
-            return self.sent or (bool(_WRITES_RUNNING) and self.key in _CHECKED)
-
-    def __reduce__(self):
-        return _Passed, (self.key, bool(self))
-
-
-def _check_once(arrays, compute_options: dict) -> None:
-    """Run the checks of the ``from_ndpack`` arrays that ``arrays`` are computed from, once, and
-    keep them as passed (``_CHECKED``) for the ``to_ndpack`` call running: its windows skip them,
-    in this process and in the worker processes its tasks are sent to (``_Passed.__reduce__``)."""
-    checks = {}  # each check's key, and the layer holding it and the CRC-32 tasks it needs
-    for a in arrays:
-        # Every layer: an _array's, or one that a graph optimized beforehand merged it into.
-        for layer in a.__dask_graph__().layers.values():
-            checks.update((key, layer) for key in layer
-                          if isinstance(key, str) and key.startswith("ndpack-check-"))
-    if checks:
-        dask.compute(*(Delayed(key, dict(layer)) for key, layer in checks.items()),
-                     **compute_options)
-        with _CHECKED_LOCK:
-            _CHECKED.update(checks)
-
-
-def _chunk_crc(file: _File, name: str, start: int, stop: int, passed: _Passed,
-               mapped: bool = False) -> tuple | None:
+def _chunk_crc(file: _File, name: str, start: int, stop: int, mapped: bool = False) -> tuple:
     """The CRC-32 of bytes ``[start, stop)`` of ``name``'s payload (``mapped``: of the file's
-    memory map) and their length; None, nothing read, when the array's check passed in this
-    ``to_ndpack`` call already."""
-    if passed:
-        return None
+    memory map) and their length."""
     with file.reader() as reader:
         return reader.payload_crc32(name, start, stop, mapped=mapped), stop - start
 
 
-def _check_record(file: _File, name: str, passed: _Passed, parts: list) -> None:
+def _check_record(file: _File, name: str, parts: list) -> None:
     """Section 9 step 22 for ``name``: its payload's CRC-32, combined from its chunks' ``parts``,
     against the stored one (CHECKSUM), and the padding after it (BAD_PADDING)."""
-    if passed or None in parts:  # a part was skipped: the check passed in this to_ndpack call
-        return
     crc = 0
     for part_crc, length in parts:
         crc = crc32_combine(crc, part_crc, length)
@@ -399,15 +331,17 @@ def _array(reader: Reader, options: dict, owned: bool, name: str, chunks, verify
     graph: dict = {}
     check = None
     if verify:
-        # Keys of this call's own (see _CHECKED): the chunks' keys stay the same for the same file.
+        # Keys of this call's own: a check is never taken from another computation's results (a
+        # file rewritten since, with the same size within its clock's resolution, or on a server
+        # that gives no validator, keeps its identity; its CRC-32 does not). The chunks' keys
+        # stay the same for the same file.
         unique = f"{token}-{secrets.token_hex(8)}"
         crc, check = f"ndpack-crc-{name}-{unique}", f"ndpack-check-{name}-{unique}"
-        passed = _Passed(check)  # not the key itself, which Dask would take for a dependency
         chunks_crc = range(len(rows)) if reader.checksum == "crc32" else ()
         for i in chunks_crc:
             graph[(crc, i)] = (_chunk_crc, file, name, bounds[i] * row_bytes,
-                               bounds[i + 1] * row_bytes, passed, mapped)
-        graph[check] = (_check_record, file, name, passed, [(crc, i) for i in chunks_crc])
+                               bounds[i + 1] * row_bytes, mapped)
+        graph[check] = (_check_record, file, name, [(crc, i) for i in chunks_crc])
     read_rows = _map_rows if mapped else _read_rows
     for i in range(len(rows)):
         graph[(out, i) + zeros] = (read_rows, file, name, bounds[i], bounds[i + 1], check)
@@ -482,28 +416,68 @@ def from_ndpack(source, name=None, *, chunks="auto", verify: bool = True, mmap: 
 # Writing
 # --------------------------------------------------------------------------------------------------
 
-def to_ndpack(arrays, target, *, metadata=None, window: int | None = None, max_shard_size=None,
-              compute_options=None, **file_options) -> None:
-    """Compute ``arrays`` (a dict of names to Dask or NumPy arrays) and write them to ``target``, a
-    file path, or a set's index path (``*.index.json``: shards of at most ``max_shard_size`` bytes).
+def _write_block(block: np.ndarray, place: Place, block_info: dict) -> np.ndarray:
+    """Write one block of whole rows at its place (``write_rows_at``): where it starts in the
+    payload, its CRC-32 and its length, as a block of ``to_ndpack``'s array of parts."""
+    first_row = block_info[0]["array-location"][0][0] if block.ndim else 0
+    return np.array(write_rows_at(place, first_row, block), dtype=np.int64)
 
-    The file is declared first (names, dtypes, shapes: sizes are known before any chunk is
-    computed), then filled by the streaming writer (``ndpack.Writer``/``SetWriter``) in order:
-    ``window`` blocks of rows (default: the number of CPUs) are computed at a time, in parallel,
-    then written, so memory holds at most ``window`` blocks. The file appears (atomically) only
-    when complete. Each window is one ``dask.compute``: what windows share is computed for each
-    (a reduction such as ``x / x.std()``'s ``x.std()``: persist or compute it first), but for the
-    CRC-32 checks of ``from_ndpack`` arrays, done once per call, in one ``dask.compute`` before
-    the first window (worker processes are told which passed). ``compute_options`` go to
-    ``dask.compute`` (``scheduler=...``; with ``"processes"``, pass a ``pool`` too, or each
-    window starts a new pool of processes); other options (``alignment``, ``byte_order``,
+
+def _parts(a: da.Array, place: Place, token: str) -> da.Array:
+    """The array of ``a``'s parts written at ``place``: ``(offset, CRC-32, length)`` per block,
+    each block written by the task that computes it (a block is not sent elsewhere to be written,
+    and a blockwise computation before it is fused with it)."""
+    # The place in a partial: an argument of its own would be read as Dask's task syntax.
+    write = partial(_write_block, place=place)
+    return a.map_blocks(write, chunks=((3,) * a.numblocks[0],) if a.ndim else ((3,),),
+                        drop_axis=list(range(1, a.ndim)), new_axis=None if a.ndim else [0],
+                        name=f"ndpack-write-{place.entry['name']}-{token}",
+                        meta=np.empty((0,), np.int64))
+
+
+def _complete(writer: Writer | SetWriter, parts: dict) -> None:
+    """Store the CRC-32s made of the parts', then make the file or set durable and put it in place
+    (``close``); a failure aborts the writer, its temporary files removed."""
+    with writer:
+        writer.complete({name: [tuple(part) for part in blocks.reshape(-1, 3).tolist()]
+                         for name, blocks in parts.items()})
+
+
+#: The options of ``to_ndpack``.
+TO_NDPACK_OPTIONS = ("metadata", "max_shard_size", "compute", "compute_options", "alignment",
+                     "byte_order", "checksum")
+
+
+def to_ndpack(arrays, target, *, metadata=None, max_shard_size=None, compute: bool = True,
+              compute_options=None, **file_options):
+    """Write ``arrays`` (a dict of names to Dask or NumPy arrays) to ``target``, a file path, or a
+    set's index path (``*.index.json``: shards of at most ``max_shard_size`` bytes), as
+    ``dask.array.store`` writes to its targets: each block by the task that computes it, in
+    parallel, in any order.
+
+    The file is declared first (names, dtypes, shapes: sizes are known before any block is
+    computed): a temporary file of its final size is created next to the target (each shard's,
+    for a set), and ``Writer.reserve`` gives each array's place in it. Each block of whole rows is
+    then written at its place, with its CRC-32, by the task computing it. Then an array's CRC-32s
+    are combined into its record's (``crc32_combine``, ``Writer.complete``, which refuses blocks
+    that do not tile the array: WRITE_SIZE) and the file is renamed into place (``Writer.close``;
+    a set's index is written last, ``SetWriter.close``): the file appears atomically, only
+    complete. Memory holds the blocks being computed and written, as Dask
+    schedules them. Checks of ``from_ndpack`` arrays run once, in the same computation.
+
+    ``compute=False`` returns a ``dask.delayed.Delayed`` instead, which does all of that when
+    computed (its last task completes the file), with other computations in one ``dask.compute``
+    if asked; as any ``Delayed`` made of arrays, it computes their blocks for itself (persist an
+    input that other computations share). The temporary files exist from this call on: a
+    computation that fails or is never run leaves them, named ``.<name>.<12 hex digits>.tmp``. Otherwise the writes are computed at once, with
+    ``compute_options`` (``scheduler=...``, ``pool=...``) for ``dask.compute``, and a failure
+    removes the temporary files. Tasks write by path: on a cluster, the target's folder must be
+    shared by every worker, at the same path. Other options (``alignment``, ``byte_order``,
     ``checksum``) are ``save``'s."""
     if not isinstance(arrays, dict):
         raise NdpackError("INVALID_ARGUMENT", "arrays must be a dict of names to arrays")
-    if window is not None and (type(window) is not int or window < 1):
-        # Refused before the file is declared: a window below 1 would compute no block.
-        raise NdpackError("INVALID_ARGUMENT",
-                          f"window must be None or a positive int, got {window!r}")
+    reference.check_flag(compute, "compute")
+    reference._check_option_names(file_options, TO_NDPACK_OPTIONS, "to_ndpack")
     prepared = {}
     for name, a in arrays.items():
         a = da.asarray(a)
@@ -522,16 +496,16 @@ def to_ndpack(arrays, target, *, metadata=None, window: int | None = None, max_s
         writer = SetWriter(target, declared, metadata=metadata, **set_options, **file_options)
     else:
         writer = Writer(target, declared, metadata=metadata, **file_options)
-    window = window or os.cpu_count() or 1
-    with writer, _checks_kept_while_writing():
-        _check_once(prepared.values(), compute_options or {})
-        for name, a in prepared.items():
-            # Blocks of 0 bytes are neither computed nor written: the streaming writer completes
-            # an array of 0 bytes by itself, and an array once its last byte is written.
-            blocks = [a] if a.ndim == 0 else [a.blocks[i] for i in range(a.numblocks[0])
-                                              if a.blocks[i].size]
-            for first in range(0, len(blocks), window):
-                computed = dask.compute(*blocks[first : first + window], **(compute_options or {}))
-                for block in computed:
-                    writer.write(name, np.asarray(block))
-
+    token = tokenize(target, secrets.token_hex(8))
+    try:
+        parts = {place.entry["name"]: _parts(prepared[place.entry["name"]], place, token)
+                 for place in writer.reserve()}
+        if not compute:  # the writer travels to the task completing it
+            return dask.delayed(_complete, pure=False)(writer, parts,
+                                                       dask_key_name=f"ndpack-complete-{token}")
+        (parts,) = dask.compute(parts, **(compute_options or {}))
+    except BaseException:
+        writer.abort()  # its temporary files removed
+        raise
+    _complete(writer, parts)
+    return None

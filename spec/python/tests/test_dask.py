@@ -1,6 +1,6 @@
 """ndpack.dask with Dask's threaded and multiprocessing schedulers: results equal numpy's, a corrupt
 chunk fails with CHECKSUM, memory stays bounded over a set larger than the memory allowed, and
-to_ndpack writes through the streaming writer."""
+to_ndpack writes each block where it is computed, at its place in the file."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 import dask
 import dask.array as da
 import numpy as np
+from dask.delayed import Delayed
 import pytest
 
 import ndpack
@@ -385,17 +386,17 @@ def _bytes_read() -> int:
 
 
 @pytest.mark.parametrize("optimized", [False, True])
-def test_to_ndpack_reads_a_checked_array_once_for_its_crc_not_once_per_window(tmp_path, optimized):
-    # Each window is one dask.compute: the CRC-32 check, on which every chunk depends, ran (and
-    # read the whole array) once per window: 16 windows of 2 blocks read it 17 times. A graph
-    # optimized beforehand has its layers merged: its checks are found all the same.
+def test_to_ndpack_reads_a_checked_array_once_for_its_crc(tmp_path, optimized):
+    # The CRC-32 check, on which every chunk depends, reads the whole array once per
+    # computation: to_ndpack is one (it computed window after window, each one dask.compute, and
+    # kept the checks' results between them), a graph optimized beforehand too.
     x = np.arange(4 << 20, dtype="f4").reshape(1 << 12, 1 << 10)  # 16 MiB in rows of 4 KiB
     ndpack.save(tmp_path / "in.ndp", {"x": x})
     lazy = nd.from_ndpack(str(tmp_path / "in.ndp"), "x", chunks="512KiB")
     assert len(lazy.chunks[0]) == 32
     before = _bytes_read()
     y = dask.optimize(lazy + 1)[0] if optimized else lazy + 1
-    nd.to_ndpack({"y": y}, str(tmp_path / "out.ndp"), window=2,
+    nd.to_ndpack({"y": y}, str(tmp_path / "out.ndp"),
                  compute_options={"scheduler": "threads"})
     read = _bytes_read() - before
     assert read <= 2 * x.nbytes + (1 << 20), f"{read / x.nbytes:.1f} x the array's bytes read"
@@ -501,7 +502,7 @@ def test_to_ndpack_writes_the_bytes_save_writes(tmp_path, scheduler, run):
     b = np.arange(500, dtype="i4")
     arrays = {"a": da.from_array(a, chunks=(100, 3)) * 3, "b": da.from_array(b, chunks=77),
               "s": da.from_array(np.float64(4.0))}
-    nd.to_ndpack(arrays, tmp_path / "o.ndp", metadata={"by": "dask"}, window=3,
+    nd.to_ndpack(arrays, tmp_path / "o.ndp", metadata={"by": "dask"},
                  compute_options=run)
     expected = ndpack.dumps({"a": a * 3, "b": b, "s": np.float64(4.0)}, metadata={"by": "dask"})
     assert (tmp_path / "o.ndp").read_bytes() == expected
@@ -544,6 +545,78 @@ def test_to_ndpack_of_a_trailing_zero_row_block_is_written_not_WRITE_SIZE(tmp_pa
                 assert f["z"].tolist() == [1.0, 1.0, 1.0]
 
 
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+@pytest.mark.parametrize("target", ["o.ndp", "o.ndp.index.json"])
+def test_to_ndpack_with_compute_False_writes_when_its_delayed_is_computed(
+        tmp_path, scheduler, run, target):
+    a = np.arange(3000, dtype="f4").reshape(1000, 3)
+    arrays = {"a": da.from_array(a, chunks=(90, 2)) * 2, "n": da.arange(50, chunks=7)}
+    done = nd.to_ndpack(arrays, tmp_path / target, metadata={"k": 1}, compute=False,
+                        max_shard_size=9000 if target.endswith(".json") else None)
+    assert isinstance(done, Delayed)
+    assert not (tmp_path / target).exists()  # only the temporary file(s), sized
+    assert os.listdir(tmp_path) and all(name.startswith(".o") and name.endswith(".tmp")
+                                        for name in os.listdir(tmp_path))
+    assert done.compute(**run) is None
+    with ndpack.open(tmp_path / target) as r:
+        np.testing.assert_array_equal(r.read("a"), a * 2)  # CRC-32s checked
+        np.testing.assert_array_equal(r.read("n"), np.arange(50))
+        assert r.metadata == {"k": 1}
+    if target == "o.ndp":
+        assert (tmp_path / target).read_bytes() == ndpack.dumps(
+            {"a": a * 2, "n": np.arange(50)}, metadata={"k": 1})
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("compute", [True, False])
+def test_to_ndpack_computes_a_block_its_arrays_share_once(tmp_path, compute):
+    sizes = []
+
+    def source(block):
+        sizes.append(block.size)  # Dask calls it on blocks of 0 and 1 element too, for its meta
+        return block * 3
+
+    x = da.arange(1000, chunks=100).map_blocks(source)
+    done = nd.to_ndpack({"x": x, "y": x + 1}, tmp_path / "o.ndp", compute=compute)
+    if not compute:  # computed with another computation
+        _, total = dask.compute(done, x.sum(), scheduler="threads")
+        assert total == 3 * 999 * 1000 // 2
+    assert sizes.count(100) == 10 + (0 if compute else 10)  # x.sum() computes its own
+    f = ndpack.load(tmp_path / "o.ndp")
+    assert f["x"].tolist() == (np.arange(1000) * 3).tolist()
+    assert f["y"].tolist() == (np.arange(1000) * 3 + 1).tolist()
+
+
+@pytest.mark.parametrize("compute", [True, False])
+def test_to_ndpack_of_a_failing_block_raises_its_error_and_writes_no_file(tmp_path, compute):
+    def failing(block, block_info=None):
+        if block_info and block_info[0]["chunk-location"][0] == 3:  # None: Dask's meta call
+            raise ValueError("block 3 cannot be computed")
+        return block
+
+    x = da.arange(1000, chunks=100).map_blocks(failing)
+    with pytest.raises(ValueError, match="block 3"):
+        done = nd.to_ndpack({"x": x}, tmp_path / "o.ndp", compute=compute)
+        done.compute(scheduler="threads")
+    # compute=True removes the temporary file; a Delayed that failed leaves it, as documented.
+    left = os.listdir(tmp_path)
+    assert left == [] if compute else (len(left) == 1 and left[0].startswith(".o.ndp."))
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_to_ndpack_of_blocks_of_other_shapes_than_their_chunks_is_WRITE_SIZE(tmp_path, scheduler,
+                                                                             run):
+    # Dask takes chunks on trust (map_blocks' chunks=); the blocks then overlap, or go beyond the
+    # array: never written into another block's rows, nor completed around a hole.
+    x = da.arange(100, chunks=10)
+    for shape in (lambda b: b[:-1], lambda b: np.append(b, b[:1])):
+        lying = x.map_blocks(shape, chunks=x.chunks, dtype=x.dtype)
+        with pytest.raises(NdpackError) as info:
+            nd.to_ndpack({"x": lying}, tmp_path / "o.ndp", compute_options=run)
+        assert info.value.code == "WRITE_SIZE" and info.value.array == "x"
+        assert os.listdir(tmp_path) == []
+
+
 def test_to_ndpack_of_arrays_of_unknown_size_is_INVALID_ARGUMENT(tmp_path):
     x = da.arange(10)
     with pytest.raises(NdpackError) as info:
@@ -558,7 +631,7 @@ def test_to_ndpack_of_arrays_of_unknown_size_is_INVALID_ARGUMENT(tmp_path):
 BOUNDED = textwrap.dedent("""
     import json, resource, sys
     import dask, numpy as np
-    import ndpack.dask as nd
+    import ndpack, ndpack.dask as nd
 
     def status(key):
         with open("/proc/self/status") as fh:
@@ -574,6 +647,15 @@ BOUNDED = textwrap.dedent("""
     try:
         if mode == "sum":
             total = sum(dask.compute(*[x.sum(dtype="f8") for x in xs.values()], scheduler="threads"))
+        elif mode == "write":  # the set plus one, to a file: each block written where computed
+            nd.to_ndpack({n: x + 1 for n, x in xs.items()}, sys.argv[3],
+                         compute_options={"scheduler": "threads"})
+            total = 0.0
+            with ndpack.open(sys.argv[3]) as f:
+                for n in f:  # read back in rows of 8 MiB, CRC-32s checked by verify()
+                    total += sum(float(f.read_rows(n, i, i + 2048).sum(dtype="f8"))
+                                 for i in range(0, f.info(n).shape[0], 2048))
+                f.verify()
         else:  # the control: materializing the set does not fit
             arrays = dask.compute(*xs.values(), scheduler="threads")
             total = sum(float(a.sum(dtype="f8")) for a in arrays)
@@ -600,9 +682,9 @@ def big_set(tmp_path_factory):
     return index
 
 
-def run_bounded(index, mode):
-    out = subprocess.run([sys.executable, "-c", BOUNDED, str(index), mode], capture_output=True,
-                         text=True, timeout=600)
+def run_bounded(index, mode, *more):
+    out = subprocess.run([sys.executable, "-c", BOUNDED, str(index), mode, *map(str, more)],
+                         capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -616,6 +698,15 @@ def test_a_256_MiB_set_is_summed_within_96_MiB_of_memory(big_set, report):
     report(f"from_ndpack(...).sum() over a 256 MiB set (threads, verify=True): peak RSS "
            f"{result['peak_rss'] / MiB:.0f} MiB (file pages mapped included), private memory "
            f"capped at +96 MiB (RLIMIT_DATA, {result['data_before'] / MiB:.0f} MiB before)")
+
+
+def test_to_ndpack_of_a_256_MiB_set_writes_within_96_MiB_of_memory(big_set, tmp_path, report):
+    s = ndpack.open(big_set)
+    expected = sum(float(ndpack.load(big_set.parent / s.shard_of(n))[n].sum(dtype="f8")) for n in s)
+    result = run_bounded(big_set, "write", tmp_path / "plus-one.ndp")
+    assert result["total"] == pytest.approx(expected + 64 * MiB, rel=1e-12)
+    report(f"to_ndpack of a 256 MiB set plus one, to one file (threads): peak RSS "
+           f"{result['peak_rss'] / MiB:.0f} MiB, private memory capped at +96 MiB")
 
 
 def test_the_memory_cap_is_real_materializing_the_set_fails(big_set):
@@ -834,20 +925,23 @@ def test_a_compressed_array_computes_numpys_values_holding_its_decoded_bytes_onc
     np.testing.assert_array_equal(c, np.arange(10) * (1 + 2j))
 
 
-@pytest.mark.parametrize("window", [0, -1, 2.5, "3", True])
-def test_to_ndpack_of_a_window_other_than_a_positive_int_is_INVALID_ARGUMENT(tmp_path, window):
-    # -1 computed no block (WRITE_SIZE once every array was due), 2.5 and "3" were TypeError, and
-    # 0 and True passed for the default and for 1.
+@pytest.mark.parametrize("options, said", [
+    ({"window": 2}, "to_ndpack: unknown option 'window'"),  # blocks per compute, before
+    ({"compresion": "deflate"}, "to_ndpack: unknown option 'compresion'"),
+    ({"compute": 0}, "compute must be True or False"), ({"compute": "no"}, "compute must be"),
+])
+def test_to_ndpack_of_an_unknown_option_or_a_compute_other_than_a_bool_is_INVALID_ARGUMENT(
+        tmp_path, options, said):
     with pytest.raises(NdpackError) as info:
-        nd.to_ndpack({"a": da.arange(100, chunks=10)}, tmp_path / "o.ndp", window=window)
-    assert info.value.code == "INVALID_ARGUMENT" and "window must be" in info.value.message
+        nd.to_ndpack({"a": da.arange(100, chunks=10)}, tmp_path / "o.ndp", **options)
+    assert info.value.code == "INVALID_ARGUMENT" and said in info.value.message
     assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("target", ["o.ndp", "o.ndp.index.json"])
 def test_to_ndpack_to_a_bytes_path_writes_there_as_save_does(tmp_path, target):
     # TypeError before: bytes.endswith(".index.json").
-    nd.to_ndpack({"a": da.arange(100, chunks=30)}, os.fsencode(tmp_path / target), window=2)
+    nd.to_ndpack({"a": da.arange(100, chunks=30)}, os.fsencode(tmp_path / target))
     with ndpack.open(tmp_path / target) as r:
         np.testing.assert_array_equal(r["a"], np.arange(100))
 
@@ -894,17 +988,17 @@ BYTES_READ_BY_THE_WORKER = ('__import__("ndpack.dask") and next(int(line.split()
 
 
 def test_to_ndpack_on_dasks_processes_scheduler_reads_a_checked_array_once_for_its_crc(tmp_path):
-    # Worker processes, where no to_ndpack call runs, checked the whole array again in every
-    # window: 8 windows of 1 block read 10 times its bytes, now 3 times: each chunk, its CRC-32,
-    # and the chunk again from the pipe that the scheduler sends it through to the task handing
-    # on the block (a worker's reads of pipes count).
+    # When to_ndpack computed window after window, worker processes checked the whole array
+    # again in every window: 8 windows of 1 block read 10 times its bytes. Now at most 3 times:
+    # each chunk, its CRC-32, and the chunk again from the pipe that the scheduler sends it
+    # through to the task writing the block (a worker's reads of pipes count).
     x = np.arange(1 << 20, dtype="f8").reshape(1 << 14, 1 << 6)  # 8 MiB
     ndpack.save(tmp_path / "in.ndp", {"x": x})
     lazy = nd.from_ndpack(str(tmp_path / "in.ndp"), "x", chunks=1 << 11)
     assert len(lazy.chunks[0]) == 8
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         before = pool.submit(eval, BYTES_READ_BY_THE_WORKER).result()
-        nd.to_ndpack({"y": lazy}, str(tmp_path / "out.ndp"), window=1,
+        nd.to_ndpack({"y": lazy}, str(tmp_path / "out.ndp"),
                      compute_options={"scheduler": "processes", "pool": pool})
         read = pool.submit(eval, BYTES_READ_BY_THE_WORKER).result() - before
     assert read <= 4 * x.nbytes, f"{read / x.nbytes:.1f} x the array's bytes read"
@@ -920,7 +1014,7 @@ def test_to_ndpack_of_a_corrupt_array_is_CHECKSUM_with_no_file_written(tmp_path,
     (tmp_path / "in.ndp").write_bytes(bytes(data))
     lazy = nd.from_ndpack(str(tmp_path / "in.ndp"), "x", chunks=100)
     with pytest.raises(NdpackError) as info:
-        nd.to_ndpack({"y": lazy[:200] + 1}, str(tmp_path / "out.ndp"), window=1,
+        nd.to_ndpack({"y": lazy[:200] + 1}, str(tmp_path / "out.ndp"),
                      compute_options=run)  # the first rows, undamaged: the check is the array's
     assert info.value.code == "CHECKSUM"
     assert sorted(os.listdir(tmp_path)) == ["in.ndp"]
