@@ -631,6 +631,60 @@ ndpackSet(
   {},
 );
 
+// Specification 1.2.1: rules of §12.3 that had no vector. Made after the sets above, for their seeded bytes.
+{
+  // maxHeaderNodes in a value that __ndpack_json__ lists: counted in {"metadata":<value>}, with a count of its own (§12.3 step 4.6).
+  const zeros = 1_000_000 - 2; // with the object around the value and the list: 1,000,000 values
+  const listed = (tail: string) => `{"__metadata__":{"big":"[${"0,".repeat(zeros - 1)}0${tail}]","__ndpack_json__":"[\\"big\\"]"},${tensorText("w", "F32", [1], 0, 4)}}`;
+  const w = array("w", "float32", [1]);
+  safetensorsCase(
+    "safetensors-ndpack-json-header-nodes",
+    "LIMIT_EXCEEDED",
+    `__metadata__ {"big": "[<${zeros} zeros>, -01]", "__ndpack_json__": "[\\"big\\"]"}: parsed as the value of metadata in {"metadata": <value>} (§12.3 step 4.6), the object around it and the list count 2, so -01 is the 1,000,001st JSON value, one over the default maxHeaderNodes, counted before its first character is looked at: LIMIT_EXCEEDED, not the HEADER_INVALID of a malformed number. A reader that parses listed values without the limit, or checks a value before counting it, says HEADER_INVALID (a 2 MB header).`,
+    [w],
+    rawSafetensors(listed(",-01"), w.le),
+  );
+  const v = array("v", "float32", [1]);
+  const shards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [v] }];
+  const file = rawSafetensors(listed("").replace(/"w":/, '"v":'), v.le);
+  valid.push({
+    name: "safetensors-ndpack-json-header-nodes-at-limit",
+    description: `A .safetensors shard whose __metadata__ is {"big": "[<${zeros} zeros>]", "__ndpack_json__": "[\\"big\\"]"}: parsed as the value of metadata in {"metadata": <value>}, with the object around it and the list, "big" is 1,000,000 JSON values, exactly the default maxHeaderNodes, in a count of its own (§12.3 step 4.6): the shard's header, the list of __ndpack_json__ and another listed value each count apart. A reader that counts the value alone is one under; one that adds the header's values to its count, or counts the value without the object around it one over, says LIMIT_EXCEEDED (a 2 MB header).`,
+    indexName: "model.safetensors.index.json",
+    indexText: writeSetIndex([written(shards[0]!, file)]),
+    shards,
+    replace: { [shards[0]!.name]: file },
+    metadata: {},
+    order: ["v"],
+  });
+  const u = array("u", "float32", [4]);
+  safetensorsCase(
+    "safetensors-number-above-2-53",
+    "BAD_NUMBER",
+    'Tensor "u" (F32 [4]) at data_offsets [0, 9007199254740992]: every number of a .safetensors header is a non-negative integer of at most 2^53-1 (§12.3 step 4.2), so 2^53 is BAD_NUMBER as it is parsed. A reader that parses it as a float (2^53 exactly) goes on to say GAP or TRUNCATED; one that takes it as a 64-bit integer, as the reference loader does, says TRUNCATED.',
+    [u],
+    rawSafetensors(`{${tensorText("u", "F32", [4], 0, 9007199254740992)}}`, u.le),
+  );
+}
+{
+  // §12.3 step 3 with ndpack: a .safetensors shard's header length is held to the reader's cap before it is compared with the shard's end.
+  const w = array("w", "float32", [2]);
+  const shards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [w] }];
+  const file = new Uint8Array(16).fill(0x20);
+  new DataView(file.buffer).setBigUint64(0, 100_000_001n, true);
+  file[8] = 0x7b;
+  readCase({
+    name: "shard-safetensors-header-too-large",
+    code: "HEADER_TOO_LARGE",
+    array: "w",
+    indexName: "model.safetensors.index.json",
+    indexText: writeSetIndex([{ name: shards[0]!.name, size: file.length, headerCrc32: 0, arrays: ["w"], nbytes: [w.le.length] }]),
+    description: "An ndpack index giving the size (16) of a .safetensors shard whose length field says N = 100,000,001, one over the .safetensors reader's default cap: step 3 of §12.3 holds N to the cap (HEADER_TOO_LARGE) before it finds the header ending past the shard's end (FILE_CHANGED), and before any CRC-32 is computed. A reader that compares the header's end with the shard's first, or applies the cap only without ndpack (as in hf-shard-header-too-large), says FILE_CHANGED.",
+    shards,
+    replace: { [shards[0]!.name]: file },
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 
 function writeCase(root: string, c: Case): void {

@@ -1,7 +1,7 @@
 """ndpack: named n-dimensional arrays in one self-describing binary file.
 
 This module is the Python reference implementation of the ndpack format: FORMAT.md specification
-1.2.0 (``SPEC_VERSION``), which describes file format version 1.0 (``VERSION``). It was written
+1.2.1 (``SPEC_VERSION``), which describes file format version 1.0 (``VERSION``). It was written
 from ``FORMAT.md`` alone (the normative specification, which it cites by section), depends on numpy
 only, and is one file: copy it into a project. It is also the core of the installable ``ndpack``
 package (``pip install ./spec/python``: ``ndpack/__init__.py`` adds memory-mapped and remote reads,
@@ -210,7 +210,7 @@ __all__ = [
 
 VERSION = (1, 0)
 #: The version of FORMAT.md this module follows; kept in step with FORMAT.md and fixtures/index.json.
-SPEC_VERSION = "1.2.0"
+SPEC_VERSION = "1.2.1"
 MAGIC = b"\x89NDP\r\n\x1a\n"
 PREAMBLE_SIZE = 20
 MAX_SAFE_INTEGER = 2**53 - 1
