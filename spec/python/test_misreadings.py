@@ -2,7 +2,9 @@
 
 An independent reader written from FORMAT.md passed every vector; then deliberate misreadings of the
 spec were tried, and some passed every vector too. Each misreading below is the Python reference
-(ndpack.py) with one rule read the wrong way, patched in for the duration of one check. The test
+(ndpack.py) with one rule read the wrong way, patched in for the duration of one check; those of
+sharded sets (section 12, ``SET_MISREADINGS``) patch the package's set and .safetensors readers,
+and run the set vectors of fixtures/sets that they list (some of the others are 2 MB). The test
 requires that:
 
 - the reference itself gives every listed vector its expected outcome;
@@ -33,6 +35,8 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import conformance  # noqa: E402  (imports ndpack the way the conformance runner does)
+import ndpack as package  # noqa: E402  (its set reader, for the set vectors)
+from ndpack import _safetensors, _sets  # noqa: E402
 
 nd = conformance.ndpack
 
@@ -224,6 +228,145 @@ MISREADINGS = {
 }
 
 
+# -- Sets (FORMAT.md section 12) ------------------------------------------------------------------
+
+def set_ndpack_json_without_limit():
+    original = _safetensors._metadata_json
+    return patched((_safetensors, "_metadata_json", lambda text, key, limits: original(
+        text, key, {**limits, "max_header_nodes": 1 << 62})))
+
+
+def set_ndpack_json_counted_with_the_header():
+    # At least the header object, __metadata__ and its value for the listed key count too.
+    original = _safetensors._metadata_json
+    return patched((_safetensors, "_metadata_json", lambda text, key, limits: original(
+        text, key, {**limits, "max_header_nodes": limits["max_header_nodes"] - 3})))
+
+
+def set_ndpack_json_in_metadata_order():
+    return patched((_safetensors, "safetensors_metadata", replaced(
+        _safetensors.safetensors_metadata,
+        ("    for key in listed:\n", "    for key in [k for k in raw if k in listed]:\n"))))
+
+
+_SIZE_CHECK = """\
+        if size != expected["size"]:
+            raise changed(f"{size} bytes, the index says {expected['size']}")
+"""
+_CAP_CHECK = """\
+        if length > cap:
+            raise NdpackError("HEADER_TOO_LARGE", f"shard {shard!r}: header of {length} "
+                              f"bytes > max_header_bytes={cap}")
+"""
+_END_CHECK = """\
+        end = need + length
+        if end > size:
+            raise changed(f"its header would end at byte {end}, past its end at {size}")
+"""
+
+
+def set_header_length_before_size():
+    return patched((_sets.SetReader, "_head_check", replaced(
+        _sets.SetReader._head_check, (_SIZE_CHECK, ""), (_CAP_CHECK, _CAP_CHECK + _SIZE_CHECK))))
+
+
+def set_header_end_before_cap():
+    return patched((_sets.SetReader, "_head_check", replaced(
+        _sets.SetReader._head_check, (_CAP_CHECK + _END_CHECK, _END_CHECK + _CAP_CHECK))))
+
+
+def set_names_before_1_2():
+    # Section 12.1 as it stood before specification 1.2.0: paths, controls and the extension only.
+    def check_shard_name(name):
+        if (not isinstance(name, str) or not name or name in (".", "..")
+                or any(c in name for c in "/\\:") or any(ord(c) < 0x20 for c in name)):
+            raise _sets._invalid(f"unsafe shard file name {name!r}")
+        if not any(name.endswith(e) and len(name) > len(e) for e in _sets.SHARD_EXTENSIONS):
+            raise _sets._invalid(f"shard {name!r} is neither .ndp nor .safetensors")
+        return name
+
+    return patched((_sets, "check_shard_name", check_shard_name))
+
+
+# name -> (the rule misread, how to patch it in, {sets/<valid|invalid>/<vector>: its outcome})
+SET_MISREADINGS = {
+    "set-ndpack-json-without-limit": (
+        "maxHeaderNodes does not apply to the values that __ndpack_json__ lists",
+        set_ndpack_json_without_limit,
+        {"sets/invalid/safetensors-ndpack-json-header-nodes": "HEADER_INVALID"}),
+    "set-ndpack-json-counted-with-the-header": (
+        "a value that __ndpack_json__ lists shares its maxHeaderNodes count with the shard's header",
+        set_ndpack_json_counted_with_the_header,
+        {"sets/valid/safetensors-ndpack-json-header-nodes-at-limit": "LIMIT_EXCEEDED"}),
+    "set-ndpack-json-in-metadata-order": (
+        "the values __ndpack_json__ lists are decoded in __metadata__'s order, not the list's",
+        set_ndpack_json_in_metadata_order,
+        {"sets/invalid/safetensors-ndpack-json-list-order": "HEADER_INVALID"}),
+    "set-header-length-before-size": (
+        "step 3 (the shard's header length) before step 2 (its size against the index's)",
+        set_header_length_before_size,
+        {"sets/invalid/shard-size-changed-header-too-large": "HEADER_TOO_LARGE"}),
+    "set-header-end-before-cap": (
+        "with ndpack, a .safetensors header ending past the shard is found before the cap on N",
+        set_header_end_before_cap,
+        {"sets/invalid/shard-safetensors-header-too-large": "FILE_CHANGED"}),
+    "set-names-before-1.2": (
+        "shard names that Windows forbids or keeps for a device are names like any other",
+        set_names_before_1_2,
+        {f"sets/invalid/shard-windows-{case}": "OK" for case in (
+            "character-asterisk", "character-greater-than", "character-less-than",
+            "character-pipe", "character-question-mark", "character-quote", "device",
+            "device-conout", "device-lower-case-two-dots", "device-space-before-dot",
+            "device-superscript-digit")}),
+}
+
+
+def set_expected_outcome(kind: str, spec: dict) -> str:
+    return "OK" if kind == "valid" else spec["code"]
+
+
+def set_outcome(folder: str, kind: str, spec: dict) -> str:
+    """What the package's set reader (as currently patched) reports for a set vector: opening its
+    index, then reading every array of a valid set, or the named one of an invalid set."""
+    names = [a["name"] for a in spec["arrays"]] if kind == "valid" else \
+        [spec["array"]] if "array" in spec else []
+    try:
+        with package.open(os.path.join(folder, spec["index"])) as s:
+            for name in names:
+                s.read(name)
+        return "OK"
+    except package.NdpackError as ex:
+        return ex.code
+
+
+def check_set_misreadings(root: str, failures: list[str], report: dict) -> None:
+    """Each of SET_MISREADINGS: the reference gives its vectors their outcomes, the misreading
+    the outcomes it lists (only its vectors are run)."""
+    index = conformance.load_json(os.path.join(root, "sets", "index.json"))
+    vectors = {f"sets/{kind}/{v['name']}": (kind, v) for kind in ("valid", "invalid")
+               for v in index[kind]}
+    for name, (rule, patch, expected_misreads) in SET_MISREADINGS.items():
+        got = {}
+        for vector in expected_misreads:
+            if vector not in vectors:
+                failures.append(f"{name}: no vector {vector}")
+                continue
+            kind, spec = vectors[vector]
+            folder = os.path.join(root, vector)
+            if set_outcome(folder, kind, spec) != set_expected_outcome(kind, spec):
+                failures.append(f"{name}: the reference fails {vector}")
+            with patch():
+                got[vector] = set_outcome(folder, kind, spec)
+        for vector, misread in expected_misreads.items():
+            want = set_expected_outcome(*vectors[vector]) if vector in vectors else None
+            if vector in got and (misread == want or got[vector] != misread):
+                failures.append(f"{name}: {vector} expects {want}; the misreading gives "
+                                f"{got[vector]}, not {misread}")
+        report[name] = {"rule misread": rule,
+                        "vectors": {v: {"expected": set_expected_outcome(*vectors[v]),
+                                        "misread": got[v]} for v in got}}
+
+
 def expected_outcome(spec: dict) -> str:
     return f"{spec['code']} {spec['array']}" if spec.get("verify") else spec["code"]
 
@@ -273,6 +416,7 @@ def main() -> int:
                         "vectors": {v: {"expected": expected_outcome(vectors[v]), "misread": got[v]}
                                     for v in expected_misreads if v in vectors},
                         "caught by": caught_by}
+    check_set_misreadings(root, failures, report)
     json.dump({"ok": not failures, "failures": failures, "misreadings": report}, sys.stdout,
               indent=1)
     sys.stdout.write("\n")

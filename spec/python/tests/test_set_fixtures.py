@@ -65,23 +65,3 @@ def test_every_vector_folder_is_listed():
     on_disk = {(kind, p.name) for kind in ("valid", "invalid") for p in (SETS / kind).iterdir()}
     assert on_disk == listed
 
-
-def test_the_windows_name_vectors_catch_a_reader_without_the_rule(monkeypatch):
-    # FORMAT.md §12.1 as it stood before specification 1.2.0 (paths, controls, the extension):
-    # such a reader accepts every shard-windows-* index, so the vectors tell it apart.
-    from ndpack import _sets
-
-    def before_1_2(name):
-        if (not isinstance(name, str) or not name or name in (".", "..")
-                or any(c in name for c in "/\\:") or any(ord(c) < 0x20 for c in name)):
-            raise _sets._invalid(f"unsafe shard file name {name!r}")
-        if not any(name.endswith(e) and len(name) > len(e) for e in _sets.SHARD_EXTENSIONS):
-            raise _sets._invalid(f"shard {name!r} is neither .ndp nor .safetensors")
-        return name
-
-    windows = [v for v in VECTORS["invalid"] if v["name"].startswith("shard-windows-")]
-    assert len(windows) == 11
-    monkeypatch.setattr(_sets, "check_shard_name", before_1_2)
-    for vector in windows:
-        # Opened: the misreading passes the index (its shards then fail or read).
-        ndpack.open(SETS / "invalid" / vector["name"] / vector["index"]).close()
