@@ -369,7 +369,7 @@ describe("a file opened or an array selected overtakes the one before", () => {
     await page.goto(a.url);
     await page.waitForSelector('body[data-state="opening"]');
     await choose(page, path("b.ndp"));
-    await page.waitForTimeout(2500); // the URL's opening would have ended by now
+    await page.waitForSelector('body[data-overtaken="1"]'); // the URL's opening ended, overtaken
     expect(await shownNow(page)).toEqual({ state: "open", file: "b.ndp", names: ["y", "x"], error: "", arrayShown: false });
     await page.close();
   });
@@ -382,7 +382,7 @@ describe("a file opened or an array selected overtakes the one before", () => {
       await selectArray(page, name, "reading");
       await requested;
       await choose(page, path("b.ndp"));
-      await page.waitForTimeout(1500); // the reads of a.ndp would have ended by now
+      await page.waitForSelector('body[data-overtaken="1"]'); // the read of a.ndp ended, overtaken
       // Before, the sample's later reads failed on the closed reader: "CLOSED: the reader of .../a.ndp is closed".
       expect(await shownNow(page), name).toEqual({ state: "open", file: "b.ndp", names: ["y", "x"], error: "", arrayShown: false });
       expect(await page.textContent('#arrays tr[data-name="x"] td.checksum')).toBe("not checked");

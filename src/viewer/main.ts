@@ -70,6 +70,16 @@ const checksums = new Map<string, string>();
 let opening: AbortController | undefined;
 /** The last array selected: selecting another or opening a file cancels its reads, and it shows nothing more. */
 let reading: AbortController | undefined;
+/**
+ * Openings and array reads that a later one overtook, counted once each has ended showing nothing,
+ * as `data-overtaken` on the body: what the page's tests wait for, instead of a time after which
+ * the overtaken work would have shown something.
+ */
+let overtaken = 0;
+
+function overtakenEnded(): void {
+  document.body.dataset.overtaken = String(++overtaken);
+}
 
 function showError(error: unknown): void {
   const box = $("error");
@@ -124,7 +134,7 @@ async function open(what: string, opener: (signal: AbortSignal) => Promise<Ndpac
   try {
     opened = await opener(controller.signal);
   } catch (error) {
-    if (controller.signal.aborted) return;
+    if (controller.signal.aborted) return overtakenEnded();
     $("file-summary").textContent = "";
     document.body.dataset.state = "error";
     showError(error);
@@ -132,7 +142,7 @@ async function open(what: string, opener: (signal: AbortSignal) => Promise<Ndpac
   }
   if (controller.signal.aborted) {
     void opened.close().catch(() => undefined);
-    return;
+    return overtakenEnded();
   }
   reader = opened;
   $("file-summary").textContent = ` ${reader.format}, ${reader.names.length} arrays`;
@@ -226,14 +236,14 @@ async function select(name: string): Promise<void> {
     }
   } catch (error) {
     if (file === reader && isNdpackError(error) && (error.code === "CHECKSUM" || error.code === "CODEC_ERROR")) checksums.set(name, error.code);
-    if (signal.aborted) return;
+    if (signal.aborted) return overtakenEnded();
     renderTable();
     $("sample-note").textContent = "";
     document.body.dataset.state = "error";
     showError(error);
     return;
   }
-  if (signal.aborted) return;
+  if (signal.aborted) return overtakenEnded();
   renderTable();
   const n = info.shape.length;
   shown = {
