@@ -22,8 +22,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from itertools import chain, repeat
-from operator import add, itemgetter, mod, mul, sub
+from itertools import accumulate, chain, repeat
+from operator import add, and_, itemgetter, mul
 
 from .reference import (
     CHECKSUMS,
@@ -100,14 +100,17 @@ def _checked(alignment: int, checksum: str, data_length: int, columns: tuple, di
     kinds = set(dtypes)
     if (not 8 <= alignment <= 65536 or alignment & (alignment - 1) or checksum not in CHECKSUMS
             or not kinds <= _ITEM_SIZE.keys() or not set(orders) <= _ORDERS
-            or not set(byte_orders) <= _BYTE_ORDERS or not set(codecs) <= _CODECS):
+            or not set(byte_orders) <= _BYTE_ORDERS
+            or (with_codec and not set(codecs) <= _CODECS)):  # else every codec is "none"
         return None
     # Steps 9 to 13: limits, names, shapes (a zero dimension is left to the readable checks)
     if max(map(len, names)) * 4 > limits["max_name_bytes"] and \
             max(map(len, map(str.encode, names))) > limits["max_name_bytes"]:
         return None
     positions = dict(zip(names, range(count)))
-    most_dims = max(map(len, shapes))
+    # One dimension each: as many dimensions as arrays, and no shape without
+    one_each = len(dims) == count and all(shapes)
+    most_dims = 1 if one_each else max(map(len, shapes))
     # More than the default max_dims (64): the products below, of integers of any size, could
     # cost the square of the dimensions; the readable checks stop at 2^53-1.
     if count > limits["max_arrays"] or len(positions) != count or most_dims > limits["max_dims"] \
@@ -115,8 +118,7 @@ def _checked(alignment: int, checksum: str, data_length: int, columns: tuple, di
         return None
     sizes = (repeat(_ITEM_SIZE[dtypes[0]]) if len(kinds) == 1
              else map(_ITEM_SIZE.__getitem__, dtypes))
-    nbytes = list(map(mul, dims if most_dims == 1 and len(dims) == count  # one dimension each
-                      else map(math.prod, shapes), sizes))
+    nbytes = list(map(mul, dims if one_each else map(math.prod, shapes), sizes))
     if max(nbytes) > MAX_SAFE_INTEGER:
         return None
     # Step 14: an uncompressed payload is exactly nbytes long
@@ -125,13 +127,15 @@ def _checked(alignment: int, checksum: str, data_length: int, columns: tuple, di
             return None
     elif any(c == "none" and n != b for c, n, b in zip(codecs, nbytes, lengths)):
         return None
-    # Steps 15 to 19: each record at the first aligned offset after the previous one (a multiple
-    # of the alignment less than one alignment after it), the first at 0, the last ending at
-    # dataLength: then nothing is misaligned, overlaps, leaves a gap or goes out of bounds.
-    ends = list(map(add, map(add, offsets, lengths), repeat(4 if checksum == "crc32" else 0)))
-    gaps = list(map(sub, offsets[1:], ends))
-    if (offsets[0] != 0 or ends[-1] != data_length or any(map(mod, offsets, repeat(alignment)))
-            or (gaps and (min(gaps) < 0 or max(gaps) >= alignment))):
+    # Steps 15 to 19: the first record at 0, each next one at the first multiple of the alignment
+    # at or after the end of the one before, the last ending at dataLength: then nothing is
+    # misaligned, overlaps, leaves a gap or goes out of bounds. From a record at a multiple of the
+    # alignment (a power of two), that is (byteLength + checksum + alignment - 1) & -alignment
+    # bytes further on, for any integers: the offsets are the running sums of those steps.
+    c = 4 if checksum == "crc32" else 0
+    steps = map(and_, map(add, lengths, repeat(c + alignment - 1)), repeat(-alignment))
+    if offsets[-1] + lengths[-1] + c != data_length \
+            or list(accumulate(steps, initial=0))[:-1] != offsets:
         return None
     return Entries(columns + (nbytes,), _align_up(header_end, alignment), positions)
 

@@ -154,6 +154,17 @@ def test_zero_dimensions_and_minor_versions_agree():
     assert agree(h, end, minor=0)[0] == ("error", "HEADER_INVALID")
 
 
+def test_as_many_dimensions_as_arrays_but_not_one_each_agree():
+    # 4 arrays, 4 dimensions: nbytes are the shapes' products, not one dimension each
+    h, end = header_of(ndpack.dumps({"a": np.float32(1), "b": np.zeros((2, 3), "i2"),
+                                     "c": np.zeros(5, "u1"), "d": np.zeros(7, "f8")}))
+    assert sum(len(e["shape"]) for e in h["arrays"]) == len(h["arrays"]) == 4
+    expected, fast = agree(h, end)
+    assert expected[0] == "ok" and fast == expected[1]
+    h["arrays"][1]["byteLength"] = 4  # what one dimension each (the 2) would make of it
+    assert agree(h, end) == (("error", "SIZE_MISMATCH"), None)
+
+
 def test_limits_agree():
     h, end = header_of(sample_file(6))
     for limits in ({"max_arrays": 5}, {"max_dims": 1}, {"max_name_bytes": 8},
