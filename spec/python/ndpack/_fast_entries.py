@@ -147,12 +147,24 @@ _INT = r"(0|[1-9][0-9]{0,14})"
 _STRING = r'"([^"\\\x00-\x1f]*)"'
 _CANONICAL_START = re.compile(
     rf'{{"alignment":{_INT},"checksum":{_STRING},"dataLength":{_INT},"metadata":')
+# An entry's pattern is the costly part: the engine steps through every character, and the
+# alternatives and repeated groups it tries (an integer's "0|[1-9]...", a shape's integers) cost
+# more than runs of a character class. So the pattern matches runs, and what they let through
+# that _STRING and _INT refuse is refused after, at less cost:
+# - a name is a non-empty string without escapes (as _STRING); the other strings are any run
+#   without '"': dtypes, orders, byte orders and codecs must be among a few names (_checked),
+#   none of which holds a backslash or a control character;
+# - an integer is a run of 1 to 15 digits and a shape a run of digits and commas: json.loads
+#   reads them, and refuses a leading zero or a missing dimension; a dimension of more than 15
+#   digits is refused after;
+# - an entry without codec takes the empty one of two alternatives (cheaper than an optional group).
 _CANONICAL_ENTRY = re.compile(
-    rf'{{"name":{_STRING},"dtype":{_STRING},"shape":\[((?:(?:0|[1-9][0-9]{{0,14}})'
-    rf'(?:,(?:0|[1-9][0-9]{{0,14}}))*)?)\],"order":{_STRING},"byteOrder":{_STRING},'
-    rf'(?:"codec":"([^"\\\x00-\x1f]+)",)?"offset":{_INT},"byteLength":{_INT}}}(,?)')
+    r'{"name":"([^"\\\x00-\x1f]+)","dtype":"([^"]*)","shape":\[([0-9,]*)\],"order":"([^"]*)",'
+    r'"byteOrder":"([^"]*)",(?:"codec":"([^"]+)",|)"offset":([0-9]{1,15}),'
+    r'"byteLength":([0-9]{1,15})}')
 _ARRAYS_KEY = ',"arrays":['
 _GROUPS = _CANONICAL_ENTRY.groups + 1  # what split gives per entry: the text before it, its groups
+_MAX_INT = 10**15 - 1  # the largest integer of 15 digits
 
 
 def canonical(raw: bytes, limits: dict, header_end: int):
@@ -180,15 +192,20 @@ def canonical(raw: bytes, limits: dict, header_end: int):
     if not body.startswith(_ARRAYS_KEY, pos) or not body.endswith("}]}"):
         return None
     parts = _CANONICAL_ENTRY.split(body[pos + len(_ARRAYS_KEY) : -2])
+    # The entries tile the text: a comma between two, nothing before the first or after the last
     count = len(parts) // _GROUPS
-    if not count or any(parts[::_GROUPS]) or parts[_GROUPS - 1 :: _GROUPS].count(",") != count - 1 \
-            or parts[-2]:
+    if not count or parts[0] or parts[-1] or parts[_GROUPS:-1:_GROUPS].count(",") != count - 1:
         return None
     names, dtypes, shapes, orders, byte_orders, codecs, offsets, lengths = (
         parts[i::_GROUPS] for i in range(1, 9))
-    if "" in names or "none" in codecs:
+    with_codec = codecs.count(None) != count
+    if with_codec and "none" in codecs:
         return None
-    shapes = json.loads("[[" + "],[".join(shapes) + "]]")  # digits and commas: JSON's integers
+    try:  # digits and commas: JSON's integers, when none has a leading zero and none is missing
+        shapes, offsets, lengths = json.loads("".join((
+            "[[[", "],[".join(shapes), "]],[", ",".join(offsets), "],[", ",".join(lengths), "]]")))
+    except ValueError:
+        return None
     dims = list(chain.from_iterable(shapes))
     # JSON values: the root and its 5, those inside metadata (at most one per character of it), 9
     # per entry at most (itself, 7 values, a codec) and the dimensions; when that bound is above
@@ -196,12 +213,16 @@ def canonical(raw: bytes, limits: dict, header_end: int):
     if len(text) > limits["max_header_nodes"] and 6 + pos - start.end() + 9 * count + len(dims) \
             > limits["max_header_nodes"]:
         return None
-    with_codec = codecs.count(None) != count
+    # A dimension of 16 digits or more: without a codec, _checked finds that its byteLength, of
+    # 15 digits at most, is not the product of the shape (or leaves a zero dimension beside it to
+    # the readable checks).
+    if with_codec and dims and max(dims) > _MAX_INT:
+        return None
     codecs = [c or "none" for c in codecs] if with_codec else ("none",) * count
     alignment, checksum, data_length = int(start[1]), start[2], int(start[3])
     entries = _checked(alignment, checksum, data_length, (
-        names, dtypes, shapes, orders, byte_orders, codecs, list(map(int, offsets)),
-        list(map(int, lengths))), dims, with_codec, limits, header_end)
+        names, dtypes, shapes, orders, byte_orders, codecs, offsets, lengths), dims, with_codec,
+        limits, header_end)
     if entries is None:
         return None
     return {"alignment": alignment, "checksum": checksum, "dataLength": data_length,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import random
 import struct
 
@@ -391,3 +392,145 @@ def test_generated_text_damage_gives_the_strict_outcome():
         accepted += fast is not None
         rejected += expected[0] == "error"
     assert accepted >= 50 and rejected >= 2000, (accepted, rejected)
+
+
+def header_text(arrays: list, alignment: int = 64, checksum: str = "crc32") -> tuple[bytes, int]:
+    """The canonical header of ``arrays`` (entries without offsets: each at the first aligned
+    offset after the one before), and where it ends in the file."""
+    c, offset = (4 if checksum == "crc32" else 0), 0
+    for e in arrays:
+        e["offset"] = offset
+        end = offset + e["byteLength"] + c
+        offset = reference._align_up(end, alignment)
+    raw = reference.canonical_header({"alignment": alignment, "checksum": checksum,
+                                      "dataLength": end, "metadata": {}, "arrays": arrays})
+    return raw, 20 + len(raw)
+
+
+def entry(name: str, dtype: str, shape: list, byte_length: int | None = None, codec=None) -> dict:
+    e = {"name": name, "dtype": dtype, "shape": shape, "order": "C", "byteOrder": "little",
+         "byteLength": byte_length if byte_length is not None
+         else math.prod(shape) * reference.DTYPES[dtype][0]}
+    if codec:
+        e["codec"] = codec
+    return e
+
+
+def test_canonical_reads_any_name_shape_and_codec_mix():
+    cases = {
+        "names with punctuation, spaces and non-ASCII": [
+            entry(n, "float32", [2]) for n in ("a,b", "c:d", "{e}", "[f]", "g h", " ", "é名🙂",
+                                               "\x7f\u00a0\u2028", "0", "x" * 1000)],
+        "0 to 12 dimensions": [entry(f"s{k}", "int16", [2] * k) for k in range(13)],
+        "codecs mixed": [entry("a", "uint8", [2, 3], 5, "deflate"), entry("b", "float64", [4]),
+                         entry("c", "bool", [], 1, "deflate"), entry("d", "int8", [3])],
+        "a 15-digit dimension under a codec": [
+            entry("a", "uint8", [10**15 - 1], 3, "deflate")],
+        "as many dimensions as arrays, not one each": [
+            entry("a", "float32", []), entry("b", "int16", [2, 3]), entry("c", "uint8", [5]),
+            entry("d", "float64", [7])],
+    }
+    for name, arrays in cases.items():
+        raw, end = header_text(arrays)
+        expected, fast = canonical_agrees(raw, end)
+        assert expected[0] == "ok" and fast is not None, name
+
+
+def test_canonical_integers_have_at_most_15_digits():
+    # Integers of 16 digits below 2^53 are valid, but the canonical path reads 15 digits at most
+    # and leaves the header to the strict parser: a dimension's digits are counted too where a
+    # codec makes its byteLength no product of the shape
+    for name, arrays in {
+        "a 16-digit dimension under a codec": [entry("a", "uint8", [10**15], 3, "deflate")],
+        "a 16-digit dimension beside a codec": [entry("a", "uint8", [10**15, 0]),
+                                                entry("b", "uint8", [2], 3, "deflate")],
+        "a 16-digit dimension and byteLength": [entry("a", "uint8", [10**15])],
+    }.items():
+        raw, end = header_text(arrays)
+        expected, fast = canonical_agrees(raw, end)
+        assert str(10**15) in raw.decode() and expected[0] == "ok" and fast is None, name
+
+
+def entry_text_damages(raw: bytes):
+    """(name, damaged header text, outcome): values of an entry that the canonical path's pattern
+    lets through or refuses, and the strict parser's outcome: an error code, "ok" when it reads
+    the header (which the canonical path leaves to it), "canonical" when both read it."""
+    t = raw.decode()
+    before, key, after = t.rpartition('"byteOrder":"little",')  # the last entry's
+    return [
+        ("a dimension 01", t.replace('"shape":[1,3]', '"shape":[01,3]', 1), "HEADER_INVALID"),
+        ("a dimension 03 after another", t.replace('"shape":[1,3]', '"shape":[1,03]', 1),
+         "HEADER_INVALID"),
+        ("a dimension 00", t.replace('"shape":[1,3]', '"shape":[00,3]', 1), "HEADER_INVALID"),
+        ("a byteLength 012", t.replace('"byteLength":12', '"byteLength":012', 1),
+         "HEADER_INVALID"),
+        ("a byteLength of 16 digits", t.replace('"byteLength":12', '"byteLength":1000000000000012',
+                                                1), "SIZE_MISMATCH"),
+        ("a dimension -1", t.replace('"shape":[1,3]', '"shape":[-1,3]', 1), "BAD_NUMBER"),
+        ("a dimension 1.0", t.replace('"shape":[1,3]', '"shape":[1.0,3]', 1), "BAD_NUMBER"),
+        ("a dimension 1e0", t.replace('"shape":[1,3]', '"shape":[1e0,3]', 1), "BAD_NUMBER"),
+        ("a dimension +1", t.replace('"shape":[1,3]', '"shape":[+1,3]', 1), "HEADER_INVALID"),
+        ("a byteLength 1.2e1", t.replace('"byteLength":12', '"byteLength":1.2e1', 1),
+         "BAD_NUMBER"),
+        ("a byteLength -12", t.replace('"byteLength":12', '"byteLength":-12', 1), "BAD_NUMBER"),
+        ("a missing dimension", t.replace('"shape":[1,3]', '"shape":[1,,3]', 1), "HEADER_INVALID"),
+        ("a comma first in a shape", t.replace('"shape":[1,3]', '"shape":[,3]', 1),
+         "HEADER_INVALID"),
+        ("a comma last in a shape", t.replace('"shape":[1,3]', '"shape":[1,3,]', 1),
+         "HEADER_INVALID"),
+        ("a space in a shape", t.replace('"shape":[1,3]', '"shape":[1, 3]', 1), "ok"),
+        ("a space before an offset", t.replace('"offset":0,', '"offset": 0,', 1), "ok"),
+        ("an escaped dtype", t.replace('"dtype":"float32"', '"dtype":"float3\\u0032"', 1), "ok"),
+        ("an escaped order", t.replace('"order":"C"', '"order":"\\u0043"', 1), "ok"),
+        ("an escaped byteOrder", t.replace('"byteOrder":"little"', '"byteOrder":"littl\\u0065"',
+                                           1), "ok"),
+        ("an escaped codec", t.replace('"byteOrder":"little",', '"byteOrder":"little",'
+                                       '"codec":"deflat\\u0065",', 1), "ok"),
+        ("a backslash in a name", t.replace('"name":"layer', '"name":"la\\\\yer', 1), "ok"),
+        ("a control character in a dtype", t.replace('"dtype":"float32"', '"dtype":"float32\x01"',
+                                                     1), "HEADER_INVALID"),
+        ("a control character in a byteOrder",
+         t.replace('"byteOrder":"little"', '"byteOrder":"\x1flittle"', 1), "HEADER_INVALID"),
+        ("a control character in a codec", t.replace('"byteOrder":"little",', '"byteOrder":'
+                                                     '"little","codec":"\x7f\x00",', 1),
+         "HEADER_INVALID"),
+        ("an empty name", t.replace('"name":"layer.0.w"', '"name":""', 1), "HEADER_INVALID"),
+        ("a comma before the first entry", t.replace('"arrays":[{', '"arrays":[,{', 1),
+         "HEADER_INVALID"),
+        ("an entry's closing and opening braces missing", t.replace("},{", ",", 1),
+         "DUPLICATE_KEY"),
+        ("a codec on the first entry", t.replace('"byteOrder":"little",', '"byteOrder":"little",'
+                                                 '"codec":"deflate",', 1), "canonical"),
+        ("a codec on the last entry", before + key + '"codec":"deflate",' + after, "canonical"),
+    ]
+
+
+ENTRY_TEXT_DAMAGES = entry_text_damages(SAMPLE_HEADER)
+
+
+@pytest.mark.parametrize("name,text,code", ENTRY_TEXT_DAMAGES,
+                         ids=[d[0] for d in ENTRY_TEXT_DAMAGES])
+def test_damaged_entry_values_give_the_strict_outcome(name, text, code):
+    assert text != SAMPLE_HEADER.decode()  # the damage is there
+    expected, fast = canonical_agrees(text.encode(), SAMPLE_END)
+    if code == "canonical":
+        assert expected[0] == "ok" and fast is not None, name
+    elif code == "ok":
+        assert expected[0] == "ok" and fast is None, name
+    else:
+        assert expected == ("error", code) and fast is None, name
+
+
+def test_each_character_damaged_gives_the_strict_outcome():
+    # A header with a codec, no dimension, three dimensions and a punctuated name; each of its
+    # characters replaced, or preceded, by each of these, or removed
+    raw, end = header_text([entry("a,:{[b]}", "float32", [2, 1, 3]),
+                            entry("c", "uint8", [], 1, "deflate"), entry("d", "int64", [5])])
+    t = raw.decode()
+    accepted = 0
+    for at in range(len(t)):
+        for piece in ("", "0", "1", ",", '"', "\\", " ", "-", "}"):
+            for text in (t[:at] + piece + t[at + 1 :], t[:at] + piece + t[at:]):
+                if text != t:
+                    accepted += canonical_agrees(text.encode(), end)[1] is not None
+    assert accepted >= 50, accepted
