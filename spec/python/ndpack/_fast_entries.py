@@ -93,8 +93,8 @@ def _entries(h: dict, minor: int, limits: dict, header_end: int):
 def _checked(alignment: int, checksum: str, data_length: int, columns: tuple, dims: list,
              with_codec: bool, limits: dict, header_end: int):
     """Steps 8 (the values) to 18 over the columns of a header whose values have the right JSON
-    types (names non-empty strings, ``dims`` every dimension, the rest integers or strings): the
-    ``Entries``, or None."""
+    types (names non-empty strings, shapes lists or tuples of integers, ``dims`` every dimension,
+    the rest integers or strings): the ``Entries``, or None."""
     names, dtypes, shapes, orders, byte_orders, codecs, offsets, lengths = columns
     count = len(names)
     kinds = set(dtypes)
@@ -201,12 +201,21 @@ def canonical(raw: bytes, limits: dict, header_end: int):
     with_codec = codecs.count(None) != count
     if with_codec and "none" in codecs:
         return None
-    try:  # digits and commas: JSON's integers, when none has a leading zero and none is missing
-        shapes, offsets, lengths = json.loads("".join((
-            "[[[", "],[".join(shapes), "]],[", ",".join(offsets), "],[", ",".join(lengths), "]]")))
+    # Digits and commas: JSON's integers, when none has a leading zero and none is missing. When
+    # every shape has one dimension (no comma in any, none empty), the dimensions are read as one
+    # list, without a list per shape: each shape is a 1-tuple (as Entries.of keeps shapes).
+    integers = "".join(("],[", ",".join(offsets), "],[", ",".join(lengths), "]]"))
+    all_dims = ",".join(shapes)
+    one_each = all_dims.count(",") == count - 1 and "" not in shapes
+    try:
+        if one_each:
+            dims, offsets, lengths = json.loads("[[" + all_dims + integers)
+            shapes = list(zip(dims))
+        else:
+            shapes, offsets, lengths = json.loads("[[[" + "],[".join(shapes) + "]" + integers)
+            dims = list(chain.from_iterable(shapes))
     except ValueError:
         return None
-    dims = list(chain.from_iterable(shapes))
     # JSON values: the root and its 5, those inside metadata (at most one per character of it), 9
     # per entry at most (itself, 7 values, a codec) and the dimensions; when that bound is above
     # max_header_nodes, the strict parser counts them.

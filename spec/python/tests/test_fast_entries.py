@@ -505,14 +505,42 @@ def entry_text_damages(raw: bytes):
     ]
 
 
-ENTRY_TEXT_DAMAGES = entry_text_damages(SAMPLE_HEADER)
+def one_dimension_damages(raw: bytes):
+    """The same for shapes of one dimension each, which the canonical path reads as one list."""
+    t = raw.decode()
+    before, _, after = t.rpartition('"shape":[3]')  # the last entry's
+    return [
+        ("a dimension 03", t.replace('"shape":[3]', '"shape":[03]', 1), "HEADER_INVALID"),
+        ("a dimension 00", t.replace('"shape":[3]', '"shape":[00]', 1), "HEADER_INVALID"),
+        ("a dimension -3", t.replace('"shape":[3]', '"shape":[-3]', 1), "BAD_NUMBER"),
+        ("a dimension 3.0", t.replace('"shape":[3]', '"shape":[3.0]', 1), "BAD_NUMBER"),
+        ("a dimension 3e0", t.replace('"shape":[3]', '"shape":[3e0]', 1), "BAD_NUMBER"),
+        ("a dimension 0", t.replace('"shape":[3]', '"shape":[0]', 1), "SIZE_MISMATCH"),
+        ("a comma last in a shape", t.replace('"shape":[3]', '"shape":[3,]', 1), "HEADER_INVALID"),
+        ("a comma first in a shape", t.replace('"shape":[3]', '"shape":[,3]', 1),
+         "HEADER_INVALID"),
+        ("a space in a shape", t.replace('"shape":[3]', '"shape":[ 3]', 1), "ok"),
+        ("a shape without dimension", t.replace('"shape":[3]', '"shape":[]', 1), "SIZE_MISMATCH"),
+        ("the last shape without dimension", before + '"shape":[]' + after, "SIZE_MISMATCH"),
+        ("a shape of two dimensions", t.replace('"shape":[3]', '"shape":[1,3]', 1), "canonical"),
+        ("a 16-digit dimension", t.replace('"shape":[3]', '"shape":[1000000000000003]', 1),
+         "SIZE_MISMATCH"),
+    ]
 
 
-@pytest.mark.parametrize("name,text,code", ENTRY_TEXT_DAMAGES,
-                         ids=[d[0] for d in ENTRY_TEXT_DAMAGES])
-def test_damaged_entry_values_give_the_strict_outcome(name, text, code):
-    assert text != SAMPLE_HEADER.decode()  # the damage is there
-    expected, fast = canonical_agrees(text.encode(), SAMPLE_END)
+ONE_DIMENSION_HEADER, ONE_DIMENSION_END = header_bytes(ndpack.dumps(
+    {f"v{i}": np.zeros(3, "f4") for i in range(5)}))
+ENTRY_TEXT_DAMAGES = (
+    [(SAMPLE_HEADER, SAMPLE_END, *d) for d in entry_text_damages(SAMPLE_HEADER)]
+    + [(ONE_DIMENSION_HEADER, ONE_DIMENSION_END, name + ", one dimension each", text, code)
+       for name, text, code in one_dimension_damages(ONE_DIMENSION_HEADER)])
+
+
+@pytest.mark.parametrize("raw,end,name,text,code", ENTRY_TEXT_DAMAGES,
+                         ids=[d[2] for d in ENTRY_TEXT_DAMAGES])
+def test_damaged_entry_values_give_the_strict_outcome(raw, end, name, text, code):
+    assert text != raw.decode()  # the damage is there
+    expected, fast = canonical_agrees(text.encode(), end)
     if code == "canonical":
         assert expected[0] == "ok" and fast is not None, name
     elif code == "ok":
