@@ -578,12 +578,17 @@ const tensorText = (name: string, dtype: string, shape: readonly number[], begin
   const n = array("n", "float32", [2]);
   oneShard("safetensors-metadata-null", 'A .safetensors shard whose header holds "__metadata__": null: no metadata, as the reference loader reads it (FORMAT.md §12.3 step 4.3). A reader that requires an object accepts only what the reference loader writes, and fails the set.', [n], rawSafetensors(`{"__metadata__":null,${tensorText("n", "F32", [2], 0, 8)}}`, n.le));
 }
-{
-  // Without ndpack, step 4.1's cap on N comes before its TRUNCATED.
-  const shards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [array("w", "float32", [2])] }];
+/** A .safetensors shard of 16 bytes whose length field says N = 100,000,001, one over the default cap, then `{` and spaces. */
+function safetensorsOverCap(): Uint8Array {
   const file = new Uint8Array(16).fill(0x20);
   new DataView(file.buffer).setBigUint64(0, 100_000_001n, true);
   file[8] = 0x7b;
+  return file;
+}
+{
+  // Without ndpack, step 4.1's cap on N comes before its TRUNCATED.
+  const shards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [array("w", "float32", [2])] }];
+  const file = safetensorsOverCap();
   readCase({
     name: "hf-shard-header-too-large",
     code: "HEADER_TOO_LARGE",
@@ -670,9 +675,7 @@ ndpackSet(
   // §12.3 step 3 with ndpack: a .safetensors shard's header length is held to the reader's cap before it is compared with the shard's end.
   const w = array("w", "float32", [2]);
   const shards: ShardDef[] = [{ name: "model-00001-of-00001.safetensors", arrays: [w] }];
-  const file = new Uint8Array(16).fill(0x20);
-  new DataView(file.buffer).setBigUint64(0, 100_000_001n, true);
-  file[8] = 0x7b;
+  const file = safetensorsOverCap();
   readCase({
     name: "shard-safetensors-header-too-large",
     code: "HEADER_TOO_LARGE",
