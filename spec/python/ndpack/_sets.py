@@ -33,8 +33,8 @@ from ._io import (AtomicFile, FileSource, check_target, fsync_dir, io_error, is_
                   local_path, open_source, reopenable, shown_url, with_lock)
 from ._reader import OPEN_OPTIONS, Reader, close_quietly
 from ._safetensors import SafetensorsReader
-from ._writer import (FOREIGN_EXTENSIONS, Writer, WriterState, declared_entries, not_declared,
-                      out_of_order)
+from ._writer import (FOREIGN_EXTENSIONS, Place, Writer, WriterState, declared_entries,
+                      not_declared, out_of_order)
 from .reference import ArrayInfo, NdpackError
 
 INDEX_SUFFIX = ".index.json"
@@ -723,13 +723,13 @@ class SetWriter:
         if self._shard < len(self._plan):
             self._writer = self._shard_writer(self._shard)
 
-    def reserve(self) -> list:
+    def reserve(self) -> list[Place]:
         """``Writer.reserve`` for every shard at once, before any ``write``: the places of every
         array, in set order; ``complete`` then completes every shard, and ``close`` puts them in
         place and writes the index, as after ``write``."""
         return self._state.run(self._reserve, self._fail)
 
-    def _reserve(self) -> list:
+    def _reserve(self) -> list[Place]:
         if self._shard != -1:
             raise NdpackError("INVALID_ARGUMENT", "reserve comes before any write")
         places = []

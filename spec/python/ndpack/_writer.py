@@ -12,10 +12,9 @@ from __future__ import annotations
 import math
 import os
 import zlib
+from typing import NamedTuple
 
 import numpy as np
-
-from typing import NamedTuple
 
 from . import reference
 from ._crc32 import crc32, crc32_combine
