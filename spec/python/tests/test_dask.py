@@ -545,6 +545,25 @@ def test_to_ndpack_of_a_trailing_zero_row_block_is_written_not_WRITE_SIZE(tmp_pa
                 assert f["z"].tolist() == [1.0, 1.0, 1.0]
 
 
+@pytest.mark.parametrize("options", [{}, {"byte_order": "big"}, {"alignment": 4096},
+                                     {"checksum": "none"}])
+def test_to_ndpack_writes_the_bytes_save_writes_with_each_file_option_and_kind_of_dtype(
+        tmp_path, options):
+    # Blocks are written at their place, each converted on its own: byte order, bfloat16's bits,
+    # bool, complex, and blocks that are not C-contiguous (an F-order array, a transposed one).
+    import ml_dtypes
+
+    rng = np.random.default_rng(1)
+    arrays = {"b": rng.standard_normal((50, 3)).astype(ml_dtypes.bfloat16),
+              "c": (rng.standard_normal(40) + 1j).astype("c8"), "t": rng.random((7, 5)) > 0.5,
+              "f": np.asfortranarray(rng.standard_normal((9, 4))),
+              "i": np.arange(30, dtype=">i4").reshape(10, 3).T}
+    nd.to_ndpack({k: da.from_array(v, chunks=4) for k, v in arrays.items()}, tmp_path / "o.ndp",
+                 **options)
+    assert (tmp_path / "o.ndp").read_bytes() == ndpack.dumps(
+        {k: np.ascontiguousarray(v) for k, v in arrays.items()}, **options)
+
+
 @pytest.mark.parametrize("scheduler", SCHEDULERS)
 @pytest.mark.parametrize("target", ["o.ndp", "o.ndp.index.json"])
 def test_to_ndpack_with_compute_False_writes_when_its_delayed_is_computed(
