@@ -403,12 +403,23 @@ describe("a file opened or an array selected overtakes the one before", () => {
   test("arrays clicked through quickly: the statistics, histogram and plot shown are the last array's", async () => {
     writeFileSync(path("switch.ndp"), encode({ large: Float32Array.from({ length: SAMPLE_BUDGET / 4 }, (_, i) => i), small: Float32Array.of(-1, 0, 1) }));
     const page = await emptyPage();
+    // The worker's script is held until "small" is selected: the statistics of "large" are then
+    // still being computed, whatever the machine's speed.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route("**/stats-worker.js", async (route) => {
+      await held;
+      await route.continue();
+    });
     await choose(page, path("switch.ndp"));
     await selectArray(page, "large", "reading");
     // "large" drawn, its statistics (4M values) asked of the worker: "small" overtakes them.
     await page.waitForSelector("#plot-section:not([hidden])");
-    await selectArray(page, "small");
-    await page.waitForTimeout(1500);
+    await selectArray(page, "small", "reading");
+    // Stopped, not waited for: no statistics of "large" can arrive after those of "small".
+    await page.waitForSelector('body[data-overtaken="1"]');
+    release();
+    await page.waitForSelector('body[data-state="shown"]');
     expect(await statsShown(page)).toMatchObject({ elements: "3", min: "-1", max: "1" });
     expect(await page.getAttribute("#plot-section", "data-name")).toBe("small");
     expect(await page.$eval("#histogram", (canvas) => (canvas as HTMLCanvasElement).dataset.counts!.split(",").map(Number).reduce((n, k) => n + k, 0))).toBe(3);

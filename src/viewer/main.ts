@@ -71,9 +71,10 @@ let opening: AbortController | undefined;
 /** The last array selected: selecting another or opening a file cancels its reads, and it shows nothing more. */
 let reading: AbortController | undefined;
 /**
- * Openings and array reads that a later one overtook, counted once each has ended showing nothing,
- * as `data-overtaken` on the body: what the page's tests wait for, instead of a time after which
- * the overtaken work would have shown something.
+ * Openings, array reads and statistics that a later one overtook, counted once each has ended
+ * showing nothing (statistics: once their worker is stopped), as `data-overtaken` on the body: what
+ * the page's tests wait for, instead of a time after which the overtaken work would have shown
+ * something.
  */
 let overtaken = 0;
 
@@ -470,7 +471,10 @@ function requestStats(s: Shown): void {
   delete $("histogram").dataset.counts;
   // Statistics still being computed are of values no longer shown: stop them, rather than wait
   // behind them (a 16 MiB sample each, when arrays are clicked through quickly).
-  if (statsPending) stopWorker();
+  if (statsPending) {
+    stopWorker();
+    overtakenEnded();
+  }
   try {
     worker ??= startWorker();
   } catch (error) {
