@@ -14,7 +14,7 @@ import { requireBuiltCli, REPO, runCli, tempDir } from "./helpers/cli-run.js";
 import { encode } from "../src/index.js";
 import { toSafetensors } from "../src/interop/index.js";
 import { startNginx, type Nginx } from "./helpers/nginx.js";
-import { requirePython } from "./helpers/python-env.js";
+import { PYTHON, requirePython } from "./helpers/python-env.js";
 
 const README = readFileSync(join(REPO, "README.md"), "utf8");
 const EXAMPLES = join(REPO, "examples");
@@ -27,10 +27,11 @@ function recipeBlocks(): { file: string; code: string }[] {
   return blocks;
 }
 
-/** Runs a script with node from `cwd`, with `args` and `env` added; resolves with its exit code and output. */
+/** Runs a script with node (or, for a .py file, Python) from `cwd`, with `args` and `env` added; resolves with its exit code and output. */
 function runNode(script: string, cwd: string, args: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const runner = script.endsWith(".py") ? PYTHON : process.execPath;
+    const child = spawn(runner, [script, ...args], { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (b: Buffer) => (stdout += b.toString("utf8")));
@@ -71,7 +72,8 @@ describe("README recipes are copied from examples/", () => {
 });
 
 describe("every example runs", () => {
-  const runnable = readdirSync(EXAMPLES).filter((f) => f.endsWith(".mjs") && f !== "demo.mjs" && !f.endsWith("-worker.mjs") && !f.startsWith("remote-"));
+  // stream-frames.py is the producer that stream-frames.mjs starts.
+  const runnable = readdirSync(EXAMPLES).filter((f) => (f.endsWith(".mjs") && f !== "demo.mjs" && !f.endsWith("-worker.mjs") && !f.startsWith("remote-")) || (f.endsWith(".py") && f !== "stream-frames.py"));
   test.concurrent.each(runnable)("%s", async (file) => {
     const dir = tempDir("example");
     try {
@@ -81,7 +83,7 @@ describe("every example runs", () => {
       const result = await runNode(join(EXAMPLES, file), dir.path("cwd"), [], { TMPDIR: dir.path("tmp") });
       expect(result.stderr, file).toBe("");
       expect(result.code, `${file}:\n${result.stdout}`).toBe(0);
-      expect(result.stdout).toContain(`${file.replace(/\.mjs$/, "")}: ok`);
+      expect(result.stdout).toContain(`${file.replace(/\.(mjs|py)$/, "")}: ok`);
       // Outputs go to a temporary directory, never to where the example is run from.
       expect(readdirSync(dir.path("cwd")), file).toEqual([]);
     } finally {
@@ -154,7 +156,7 @@ describe("the remote recipes run against a real nginx", () => {
       const result = await runNode(join(EXAMPLES, file), dir.dir, argsOf[file]!(nginx!.origin));
       expect(result.stderr, file).toBe("");
       expect(result.code, `${file}:\n${result.stdout}`).toBe(0);
-      expect(result.stdout).toContain(`${file.replace(/\.mjs$/, "")}: ok`);
+      expect(result.stdout).toContain(`${file.replace(/\.(mjs|py)$/, "")}: ok`);
     } finally {
       dir.remove();
     }
