@@ -69,6 +69,13 @@ export function swapInPlace(bytes: Uint8Array, wordSize: number): void {
   }
 }
 
+/** True when `a` and `b` hold the same bytes. */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** The bytes of `pieces` one after another: `pieces[0]` itself when it is the only one, else fresh memory. */
 export function concatBytes(pieces: readonly Uint8Array[]): Uint8Array {
   if (pieces.length === 1) return pieces[0]!;

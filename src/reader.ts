@@ -29,7 +29,7 @@ import type { Container, ContainerOptions, FormatName, FormatReader, NameIndex, 
 import { viewOrCopy } from "./interop/common.js";
 import { isMemorySource } from "./io/bytes.js";
 import { abortable, COALESCE_GAP_BYTES, coalesceRanges, DEFAULT_READ_CONCURRENCY, eachAtMost, readBatchExactly, readExactly, readRanges, readWithCrc32, signalOption, sourceCrc32, type ByteSource, type CheckedBytes, type CheckedTail, type ReadManyOptions } from "./io/source.js";
-import { isPrefetch, type ByteRange, type PrefetchingSteps } from "./io/steps.js";
+import { byOffset, isPrefetch, type ByteRange, type PrefetchingSteps } from "./io/steps.js";
 import { HOST_BYTE_ORDER } from "./runtime.js";
 
 /** Options of {@link openSource}: the limits of FORMAT.md §7 and the foreign formats' read options. */
@@ -312,7 +312,9 @@ class CountingSource implements ByteSource {
    */
   prefetch(ranges: readonly ByteRange[], signal: AbortSignal | undefined): Promise<void> {
     if (!this.#readAhead) return Promise.resolve();
-    this.#announced = ranges.map(({ offset, length }) => ({ offset, length: Math.max(0, Math.min(length, this.size - offset)) })).sort((a, b) => a.offset - b.offset);
+    const announced: ByteRange[] = [];
+    for (const { offset, length } of ranges) announced.push({ offset, length: Math.max(0, Math.min(length, this.size - offset)) });
+    this.#announced = announced.sort(byOffset);
     return abortable(signal, () => this.#prefetch(0, signal));
   }
   /** After a read of `[offset, offset + length)` missed what is kept: the batch of announced ranges from the one holding it, read; the bytes then, if they came with it. */
@@ -330,32 +332,35 @@ class CountingSource implements ByteSource {
       batch.push(this.#announced[i]!);
       bytes += this.#announced[i]!.length;
     }
-    const missing = batch.filter(({ offset, length }) => length > 0 && this.#fromWindows(offset, length) === undefined);
+    const missing: ByteRange[] = [];
+    for (const range of batch) if (range.length > 0 && this.#fromWindows(range.offset, range.length) === undefined) missing.push(range);
     const reads = coalesceRanges(missing, COALESCE_GAP_BYTES, PREFETCH_READ_BYTES);
-    const kept = (offset: number, bytes: Uint8Array) => {
-      this.#counted(bytes.length);
-      this.#keep(offset, bytes);
-    };
     const inner = this.inner;
     if (inner.readBatch !== undefined) {
       const batches: ByteRange[][] = [];
       for (let from = 0; from < reads.length; ) {
         let to = from + 1;
         for (let bytes = reads[from]!.length; to < reads.length && bytes + reads[to]!.length <= PREFETCH_READ_BYTES; to++) bytes += reads[to]!.length;
-        batches.push(reads.slice(from, to).map(({ offset, length }) => ({ offset, length })));
-        from = to;
+        const ranges: ByteRange[] = [];
+        for (; from < to; from++) ranges.push({ offset: reads[from]!.offset, length: reads[from]!.length });
+        batches.push(ranges);
       }
       // One batch at a time (each starts all its reads at once), none after a failure or an abort.
       await eachAtMost(batches.length, 1, signal, async (i) => {
         const all = await readBatchExactly(inner as Required<ByteSource>, batches[i]!, signal);
-        batches[i]!.forEach((read, j) => kept(read.offset, all[j]!));
+        for (let j = 0; j < all.length; j++) this.#kept(batches[i]![j]!.offset, all[j]!);
       });
       return;
     }
     await eachAtMost(reads.length, DEFAULT_READ_CONCURRENCY, signal, async (i) => {
       const { offset, length } = reads[i]!;
-      kept(offset, await readExactly(inner, offset, length, signal));
+      this.#kept(offset, await readExactly(inner, offset, length, signal));
     });
+  }
+  /** A prefetched read, counted and kept. */
+  #kept(offset: number, bytes: Uint8Array): void {
+    this.#counted(bytes.length);
+    this.#keep(offset, bytes);
   }
   #keep(offset: number, bytes: Uint8Array): void {
     const window = { offset, bytes };
@@ -782,9 +787,14 @@ class SourceReader implements NdpackReader {
 
 /** The names of `arrays` and a lookup by name: for the formats whose container has none of its own. */
 function nameIndex(arrays: readonly ArrayInfo[]): NameIndex {
-  const names = Object.freeze(arrays.map((array) => array.name));
-  const positions = new Map(names.map((name, index) => [name, index]));
-  return { names, indexOf: (name) => positions.get(name) };
+  // Loops, not arrows made per call (io/steps.ts byOffset says why).
+  const names: string[] = [];
+  const positions = new Map<string, number>();
+  for (let index = 0; index < arrays.length; index++) {
+    names.push(arrays[index]!.name);
+    positions.set(arrays[index]!.name, index);
+  }
+  return { names: Object.freeze(names), indexOf: (name) => positions.get(name) };
 }
 
 /** The size of `source`, read once (a getter may answer differently later), or INVALID_ARGUMENT when it is not a ByteSource. */

@@ -10,6 +10,7 @@
 import { decompressPayload, inflatePrefix } from "../codecs.js";
 import { crc32 } from "../crc32.js";
 import type { ArrayInfo } from "../decode.js";
+import type { Dtype } from "../dtypes.js";
 import { NdpackError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../format.js";
 import { viewOrCopy } from "../interop/common.js";
@@ -117,7 +118,8 @@ function* readNpzContainer(size: number, options: ContainerOptions): Prefetching
     entries.push({ entry, arrayStart: layout.dataStart });
   }
   // By name: a search of the arrays per dtype made a file of many bfloat16 members quadratic.
-  const dtypes = new Map(arrays.map((array) => [array.name, array.dtype]));
+  const dtypes = new Map<string, Dtype>();
+  for (const array of arrays) dtypes.set(array.name, array.dtype);
   checkNdpackDtypes(extra, (name) => dtypes.get(name), voidOption);
 
   return {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { planSafetensorsWrite, resolveSafetensorsOptions, safetensorsLayoutSteps, tensorInfo, toSafetensors } from "../interop/safetensors.js";
+import { planSafetensorsWrite, resolveSafetensorsOptions, safetensorsLayoutSteps, tensorInfos, toSafetensors } from "../interop/safetensors.js";
 import type { ArraysInput } from "../encode.js";
 import type { RangeSteps } from "../io/steps.js";
 import { plainContainer } from "./npy.js";
@@ -14,8 +14,7 @@ import type { ArrayPlan } from "./write.js";
 /** The header reader of a .safetensors file `size` bytes long, or of a stream (`size` undefined). */
 function* readSafetensorsContainer(size: number | undefined, options: ContainerOptions): RangeSteps<Container> {
   const { dataStart, tensors, metadata, fileLength } = yield* safetensorsLayoutSteps(size, { ...resolveSafetensorsOptions(options), firstReadBytes: options.firstReadBytes });
-  const arrays = tensors.map((entry) => tensorInfo(entry, dataStart));
-  return plainContainer("safetensors", { major: 0, minor: 0 }, metadata, arrays, fileLength);
+  return plainContainer("safetensors", { major: 0, minor: 0 }, metadata, tensorInfos(tensors, dataStart), fileLength);
 }
 
 /** The reading part of .safetensors' row: the set reader's shards, read without bundling the writer. */

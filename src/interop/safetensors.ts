@@ -169,7 +169,11 @@ export function readHeaderEntries(headerBytes: Uint8Array, limits: Omit<Safetens
   if (text === undefined) throw new NdpackError("HEADER_INVALID", "safetensors header is not valid UTF-8", { offset: SAFETENSORS_LENGTH_SIZE });
   // A compact header nests 3 deep (the header, a tensor, its shape): under a lower maxDepth the strict parser says LIMIT_EXCEEDED.
   const compact = limits.maxDepth < 3 ? undefined : scanCompactSafetensorsHeader(text, limits.maxHeaderNodes);
-  return compact === undefined ? readEntries(readHeaderJson(text, limits), limits.maxDims) : { entries: compact.tensors.map((listed) => tensorEntry(listed, limits.maxDims)), rawMetadata: compact.metadata };
+  if (compact === undefined) return readEntries(readHeaderJson(text, limits), limits.maxDims);
+  // A loop, not `map` with an arrow made per header (io/steps.ts byOffset says why).
+  const entries: TensorEntry[] = [];
+  for (const listed of compact.tensors) entries.push(tensorEntry(listed, limits.maxDims));
+  return { entries, rawMetadata: compact.metadata };
 }
 
 /** {@link readHeaderEntries} of any header text without the one-pass reader: the strict parser and {@link readEntries} (for the tests that compare the two). */
@@ -250,17 +254,25 @@ function tensorEntry({ name, dtypeName, shape, begin, end }: ListedTensor, maxDi
   return { name, dtype, shape, begin, end };
 }
 
+/** The order of {@link checkOffsets}: by where the data begins, then ends (a function of the module: io/steps.ts byOffset says why). */
+function byDataOffsets(a: TensorEntry, b: TensorEntry): number {
+  return a.begin - b.begin || a.end - b.end;
+}
+
+/** An offset error's details, made only for an error: a header of many tensors is read without a field path per tensor. */
+function offsetDetails(name: string, expected: number, begin: number) {
+  return { array: name, field: fieldOf(name, "data_offsets"), expected, actual: begin };
+}
+
 /** Reference `validate`, on the entries sorted by offsets: contiguous from 0, sizes matching shapes. Returns the data's length. */
 function checkOffsets(entries: TensorEntry[], dataStart: number): number {
-  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  entries.sort(byDataOffsets);
   let expected = 0;
   for (const entry of entries) {
     const { name, begin, end } = entry;
-    // Made only for an error: a header of many tensors is read without a field path per tensor.
-    const details = () => ({ array: name, field: fieldOf(name, "data_offsets"), expected, actual: begin });
-    if (begin < expected) throw new NdpackError("OVERLAP", `safetensors tensor ${shown(name)} starts at ${begin}, inside the previous tensor, which ends at ${expected}`, { ...details(), offset: dataStart + begin });
-    if (begin > expected) throw new NdpackError("GAP", `safetensors tensor ${shown(name)} starts at ${begin}, leaving bytes after the previous tensor, which ends at ${expected}`, { ...details(), offset: dataStart + begin });
-    if (end < begin) throw new NdpackError("HEADER_INVALID", `safetensors tensor ${shown(name)} ends (${end}) before it begins (${begin})`, { ...details(), actual: end });
+    if (begin < expected) throw new NdpackError("OVERLAP", `safetensors tensor ${shown(name)} starts at ${begin}, inside the previous tensor, which ends at ${expected}`, { ...offsetDetails(name, expected, begin), offset: dataStart + begin });
+    if (begin > expected) throw new NdpackError("GAP", `safetensors tensor ${shown(name)} starts at ${begin}, leaving bytes after the previous tensor, which ends at ${expected}`, { ...offsetDetails(name, expected, begin), offset: dataStart + begin });
+    if (end < begin) throw new NdpackError("HEADER_INVALID", `safetensors tensor ${shown(name)} ends (${end}) before it begins (${begin})`, { ...offsetDetails(name, expected, begin), actual: end });
     const size = sizeOf(entry.shape, entry.dtype);
     if (size === undefined) throw new NdpackError("BAD_SHAPE", `safetensors tensor ${shown(name)}: shape [${entry.shape.join(", ")}] of ${entry.dtype.safetensors} holds more than 2^53-1 bytes`, { array: name, field: fieldOf(name, "shape") });
     if (end - begin !== size.nbytes) {
@@ -312,6 +324,16 @@ function parseSafetensorsHeader(headerBytes: Uint8Array, totalLength: number | u
     if (totalLength > fileLength) throw new NdpackError("TRAILING_BYTES", `input is ${totalLength} bytes, ${totalLength - fileLength} more than the safetensors header describes`, { offset: fileLength, expected: fileLength, actual: totalLength });
   }
   return { dataStart, tensors: entries, metadata: decodeMetadata(rawMetadata, limits), fileLength };
+}
+
+/**
+ * The tensors as readers report them, their data section starting at `dataStart`: a loop, not
+ * `map` with an arrow made per header (io/steps.ts `byOffset` says why).
+ */
+export function tensorInfos(entries: readonly TensorEntry[], dataStart: number): ArrayInfo[] {
+  const infos: ArrayInfo[] = [];
+  for (const entry of entries) infos.push(tensorInfo(entry, dataStart));
+  return infos;
 }
 
 /** A tensor as readers report it; its data section starts at `dataStart`. */

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { decodeUtf8, hexByte, utf8Encoder } from "../bytes.js";
+import { decodeUtf8, hexByte, sameBytes, utf8Encoder } from "../bytes.js";
 import { decompressPayload } from "../codecs.js";
 import { deflateRaw } from "../compress.js";
 import { crc32 } from "../crc32.js";
@@ -315,15 +315,20 @@ function* checkLocalHeader(member: { name: string; nameBytes: Uint8Array; localO
     throw new NdpackError("OUT_OF_BOUNDS", `zip: member "${name}"'s data (${compressedSize} bytes at ${dataStart}) runs into the central directory at ${cdOffset}`, { ...details, expected: cdOffset, actual: dataStart + compressedSize });
   }
   const localName = head.subarray(LOCAL_HEADER_SIZE);
-  if (nameLength !== member.nameBytes.length || localName.some((byte, i) => byte !== member.nameBytes[i])) {
+  if (nameLength !== member.nameBytes.length || !sameBytes(localName, member.nameBytes)) {
     throw invalid(`zip: member "${name}"'s local header names a different file than its central record`, nameAt);
   }
   return dataStart;
 }
 
+/** The order of members by where their local headers are (a function of the module: io/steps.ts byOffset says why). */
+function byLocalOffset(a: ZipEntry, b: ZipEntry): number {
+  return a.localOffset - b.localOffset;
+}
+
 /** Members may not share bytes: overlapping members let a small file expand to many large ones. */
 function checkNoOverlap(entries: readonly ZipEntry[]): void {
-  const sorted = [...entries].sort((a, b) => a.localOffset - b.localOffset);
+  const sorted = [...entries].sort(byLocalOffset);
   let previous: ZipEntry | undefined;
   for (const entry of sorted) {
     if (previous !== undefined && entry.localOffset < previous.dataStart + previous.compressedSize) {

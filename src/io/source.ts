@@ -8,7 +8,7 @@
  */
 import { crc32 } from "../crc32.js";
 import { isNdpackError, NdpackError, shown } from "../errors.js";
-import type { ByteRange } from "./steps.js";
+import { byOffset, type ByteRange } from "./steps.js";
 
 /** Options of one {@link ByteSource.read}. */
 export interface ReadRequestOptions {
@@ -165,10 +165,11 @@ function nonNegativeInteger(value: unknown, fallback: number, field: string, min
  * spans at most `maxLength` bytes.
  */
 export function coalesceRanges(ranges: readonly ByteRange[], maxGap = COALESCE_GAP_BYTES, maxLength = Infinity): MergedRead[] {
-  const order = ranges.map((_, index) => index).sort((a, b) => ranges[a]!.offset - ranges[b]!.offset);
+  const order: (ByteRange & { index: number })[] = [];
+  for (let index = 0; index < ranges.length; index++) order.push({ offset: ranges[index]!.offset, length: ranges[index]!.length, index });
+  order.sort(byOffset); // stable: ranges at one offset keep their order
   const reads: { offset: number; end: number; members: number[] }[] = [];
-  for (const index of order) {
-    const { offset, length } = ranges[index]!;
+  for (const { offset, length, index } of order) {
     const last = reads[reads.length - 1];
     if (last !== undefined && offset - last.end <= maxGap && (offset < last.end || Math.max(last.end, offset + length) - last.offset <= maxLength)) {
       last.end = Math.max(last.end, offset + length);
@@ -196,7 +197,7 @@ export async function readExactly(source: ByteSource, offset: number, length: nu
 export async function readBatchExactly(source: ByteSource & Required<Pick<ByteSource, "readBatch">>, ranges: readonly ByteRange[], signal?: AbortSignal): Promise<Uint8Array[]> {
   const all = await source.readBatch(ranges, signal === undefined ? undefined : { signal });
   if (!Array.isArray(all) || all.length !== ranges.length) throw new NdpackError("INVALID_ARGUMENT", `the source's readBatch of ${ranges.length} ranges did not resolve to as many Uint8Arrays`, { field: "source" });
-  ranges.forEach(({ offset, length }, i) => checkLength(source, all[i], offset, length));
+  for (let i = 0; i < ranges.length; i++) checkLength(source, all[i], ranges[i]!.offset, ranges[i]!.length);
   return all;
 }
 

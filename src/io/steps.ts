@@ -15,6 +15,17 @@ export interface ByteRange {
   readonly length: number;
 }
 
+/**
+ * The order of ranges by their first byte, for `sort`. The readers' per-entry paths sort and loop
+ * with functions of their modules, not with arrows made per call: V8 keeps a function's optimized
+ * code only while a function object holds it, so an arrow made per call (and the code inlined into
+ * it) is compiled again after every full GC and runs in the interpreter meanwhile. Opening a
+ * .safetensors file of 256 tensors after a full GC took ~1.5 ms that way, ~0.9 ms with loops.
+ */
+export function byOffset(a: ByteRange, b: ByteRange): number {
+  return a.offset - b.offset;
+}
+
 /** A reader that asks for byte ranges and is given their bytes, returning a `T`. */
 export type RangeSteps<T> = Generator<ByteRange, T, Uint8Array>;
 
