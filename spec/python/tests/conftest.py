@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +21,9 @@ from pathlib import Path
 import pytest
 
 import ndpack
+
+# The tests' shared helpers (expectations.py): pytest's importlib mode puts no test folder on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SOURCE = Path(__file__).resolve().parent.parent / "ndpack"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

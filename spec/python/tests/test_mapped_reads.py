@@ -15,8 +15,8 @@ import pytest
 from safetensors.numpy import save_file
 
 import ndpack
-from ndpack import NdpackError
 from ndpack._reader import Reader
+from expectations import expect
 
 ARRAYS = {
     "x": np.random.default_rng(7).standard_normal((301, 5)).astype("f4"),
@@ -43,13 +43,6 @@ def write(folder, kind: str):
         path = folder / "a.safetensors"
         save_file({n: a.astype(a.dtype.newbyteorder("<")) for n, a in ARRAYS.items()}, str(path))
     return path
-
-
-def expect(code, call) -> NdpackError:
-    with pytest.raises(NdpackError) as info:
-        call()
-    assert info.value.code == code, info.value
-    return info.value
 
 
 @pytest.mark.parametrize("kind", ["ndp", "ndp-big-endian", "npy", "npz", "safetensors"])

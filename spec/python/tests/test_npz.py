@@ -24,10 +24,11 @@ from numpy.lib import format as npf
 
 import ndpack
 import ndpack.dask as nd
-from ndpack import NdpackError, NpzReader
+from ndpack import NpzReader
 from ndpack._npz import INFLATE_STEP, LOCAL_EXTRA_SLACK_BYTES, NPY_HEAD_BYTES
 from ndpack._reader import FIRST_READ
 from ndpack.reference import INFLATE_PIECE
+from expectations import expect
 
 #: Arrays of every kind numpy writes: the dtypes ndpack reads, big-endian, Fortran order, 0-d,
 #: empty.
@@ -40,13 +41,6 @@ ARRAYS = {
     "i1": np.array([-128, 127], "i1"),
     "u4F": np.asfortranarray(np.arange(24, dtype=">u4").reshape(2, 3, 4)),
 }
-
-
-def expect(code: str, call) -> NdpackError:
-    with pytest.raises(NdpackError) as info:
-        call()
-    assert info.value.code == code, info.value
-    return info.value
 
 
 def npy(array) -> bytes:

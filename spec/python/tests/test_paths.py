@@ -13,14 +13,7 @@ import pytest
 
 import ndpack
 import ndpack.dask as nd
-from ndpack import NdpackError
-
-
-def expect(code, run):
-    with pytest.raises(NdpackError) as ex:
-        run()
-    assert ex.value.code == code, ex.value
-    return ex.value
+from expectations import expect
 
 
 def in_thread(run, seconds=10):

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import ndpack
-from ndpack import NdpackError
 from ndpack import write_rows_at
+from expectations import expect
 
 ARRAYS = {
     "a": np.arange(40, dtype="f4").reshape(10, 4),
@@ -45,13 +45,6 @@ def write_by_rows(places, arrays, cuts=3):
         parts[name] = [write_rows_at(place, int(lo), a[lo:hi])
                        for lo, hi in reversed(list(zip(bounds[:-1], bounds[1:])))]
     return parts
-
-
-def expect(code, call) -> NdpackError:
-    with pytest.raises(NdpackError) as info:
-        call()
-    assert info.value.code == code, info.value
-    return info.value
 
 
 @pytest.mark.parametrize("checksum", ["crc32", "none"])

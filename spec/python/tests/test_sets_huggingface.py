@@ -21,16 +21,9 @@ from safetensors.torch import save_file as save_safetensors
 
 import ndpack
 import ndpack.dask
-from ndpack import NdpackError
+from expectations import expect
 
 MAX_SHARD_SIZE = 10_000
-
-
-def expect(code, call) -> NdpackError:
-    with pytest.raises(NdpackError) as info:
-        call()
-    assert info.value.code == code, info.value
-    return info.value
 
 
 def torch_bytes(tensor: torch.Tensor) -> bytes:

@@ -18,16 +18,10 @@ import numpy as np
 import pytest
 
 import ndpack
-from ndpack import NdpackError, _io
+from ndpack import _io
 from ndpack._reader import FIRST_READ
 from ndpack._sets import SafetensorsReader
-
-
-def expect(code, call) -> NdpackError:
-    with pytest.raises(NdpackError) as info:
-        call()
-    assert info.value.code == code, info.value
-    return info.value
+from expectations import expect
 
 
 # --------------------------------------------------------------------------------------------------
