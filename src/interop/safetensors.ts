@@ -171,9 +171,7 @@ export function readHeaderEntries(headerBytes: Uint8Array, limits: Omit<Safetens
   const compact = limits.maxDepth < 3 ? undefined : scanCompactSafetensorsHeader(text, limits.maxHeaderNodes);
   if (compact === undefined) return readEntries(readHeaderJson(text, limits), limits.maxDims);
   // A loop, not `map` with an arrow made per header (io/steps.ts byOffset says why).
-  const entries: TensorEntry[] = [];
-  for (const listed of compact.tensors) entries.push(tensorEntry(listed, limits.maxDims));
-  return { entries, rawMetadata: compact.metadata };
+  return { entries: tensorEntries(compact.tensors, limits.maxDims), rawMetadata: compact.metadata };
 }
 
 /** {@link readHeaderEntries} of any header text without the one-pass reader: the strict parser and {@link readEntries} (for the tests that compare the two). */
@@ -244,6 +242,13 @@ function readEntries({ value, keys: names }: { value: Record<string, unknown>; k
   return { entries, rawMetadata };
 }
 
+/** {@link tensorEntry} of each listed tensor. */
+function tensorEntries(listed: readonly ListedTensor[], maxDims: number): TensorEntry[] {
+  const entries: TensorEntry[] = [];
+  for (const tensor of listed) entries.push(tensorEntry(tensor, maxDims));
+  return entries;
+}
+
 /** A listed tensor's dtype (UNKNOWN_DTYPE) and number of dimensions (LIMIT_EXCEEDED) checked. */
 function tensorEntry({ name, dtypeName, shape, begin, end }: ListedTensor, maxDims: number): TensorEntry {
   const dtype = DTYPE_OF_SAFETENSORS.get(dtypeName);
@@ -259,20 +264,17 @@ function byDataOffsets(a: TensorEntry, b: TensorEntry): number {
   return a.begin - b.begin || a.end - b.end;
 }
 
-/** An offset error's details, made only for an error: a header of many tensors is read without a field path per tensor. */
-function offsetDetails(name: string, expected: number, begin: number) {
-  return { array: name, field: fieldOf(name, "data_offsets"), expected, actual: begin };
-}
-
 /** Reference `validate`, on the entries sorted by offsets: contiguous from 0, sizes matching shapes. Returns the data's length. */
 function checkOffsets(entries: TensorEntry[], dataStart: number): number {
   entries.sort(byDataOffsets);
   let expected = 0;
   for (const entry of entries) {
     const { name, begin, end } = entry;
-    if (begin < expected) throw new NdpackError("OVERLAP", `safetensors tensor ${shown(name)} starts at ${begin}, inside the previous tensor, which ends at ${expected}`, { ...offsetDetails(name, expected, begin), offset: dataStart + begin });
-    if (begin > expected) throw new NdpackError("GAP", `safetensors tensor ${shown(name)} starts at ${begin}, leaving bytes after the previous tensor, which ends at ${expected}`, { ...offsetDetails(name, expected, begin), offset: dataStart + begin });
-    if (end < begin) throw new NdpackError("HEADER_INVALID", `safetensors tensor ${shown(name)} ends (${end}) before it begins (${begin})`, { ...offsetDetails(name, expected, begin), actual: end });
+    // Made only for an error: a header of many tensors is read without a field path per tensor.
+    const details = () => ({ array: name, field: fieldOf(name, "data_offsets"), expected, actual: begin });
+    if (begin < expected) throw new NdpackError("OVERLAP", `safetensors tensor ${shown(name)} starts at ${begin}, inside the previous tensor, which ends at ${expected}`, { ...details(), offset: dataStart + begin });
+    if (begin > expected) throw new NdpackError("GAP", `safetensors tensor ${shown(name)} starts at ${begin}, leaving bytes after the previous tensor, which ends at ${expected}`, { ...details(), offset: dataStart + begin });
+    if (end < begin) throw new NdpackError("HEADER_INVALID", `safetensors tensor ${shown(name)} ends (${end}) before it begins (${begin})`, { ...details(), actual: end });
     const size = sizeOf(entry.shape, entry.dtype);
     if (size === undefined) throw new NdpackError("BAD_SHAPE", `safetensors tensor ${shown(name)}: shape [${entry.shape.join(", ")}] of ${entry.dtype.safetensors} holds more than 2^53-1 bytes`, { array: name, field: fieldOf(name, "shape") });
     if (end - begin !== size.nbytes) {
