@@ -306,6 +306,53 @@ describe("the viewer page, in Chromium", () => {
     await page.close();
   });
 
+  test("the selected array's row is highlighted (aria-current); from the keyboard, arrow keys, Home and End select the row they reach, which keeps the focus, and Enter or Space the row focused", async () => {
+    const page = await openPage(view.url);
+    const names = decode(readFileSync(join(dir, "grid.ndp"))).names;
+    const state = () =>
+      page.evaluate(() => ({
+        selected: Array.from(document.querySelectorAll<HTMLElement>("#arrays tbody tr.selected"), (tr) => tr.dataset.name),
+        current: Array.from(document.querySelectorAll<HTMLElement>('#arrays tbody tr[aria-current="true"]'), (tr) => tr.dataset.name),
+        inTabOrder: Array.from(document.querySelectorAll<HTMLElement>('#arrays tbody tr[tabindex="0"]'), (tr) => tr.dataset.name),
+        focused: (document.activeElement as HTMLElement | null)?.dataset.name,
+        title: document.querySelector("#array-title bdi")?.textContent,
+      }));
+    const shows = (name: string) => page.waitForFunction((name) => document.body.dataset.state === "shown" && document.querySelector("#array-title bdi")?.textContent === name, name);
+    // Nothing selected yet: the first row is the one in the tab order.
+    expect(await state()).toMatchObject({ selected: [], current: [], inTabOrder: [names[0]] });
+    await selectArray(page, names[2]!);
+    expect(await state()).toMatchObject({ selected: [names[2]], current: [names[2]], inTabOrder: [names[2]], title: names[2] });
+    await page.focus('#arrays tbody tr[tabindex="0"]');
+    await page.keyboard.press("ArrowDown");
+    await shows(names[3]!);
+    expect(await state()).toEqual({ selected: [names[3]], current: [names[3]], inTabOrder: [names[3]], focused: names[3], title: names[3] });
+    await page.keyboard.press("ArrowUp");
+    await page.keyboard.press("ArrowUp");
+    await shows(names[1]!);
+    expect((await state()).focused).toBe(names[1]);
+    await page.keyboard.press("End");
+    await shows(names[names.length - 1]!);
+    await page.keyboard.press("ArrowDown"); // past the last row: it stays selected
+    await shows(names[names.length - 1]!);
+    await page.keyboard.press("Home");
+    await shows(names[0]!);
+    expect(await state()).toEqual({ selected: [names[0]], current: [names[0]], inTabOrder: [names[0]], focused: names[0], title: names[0] });
+    // Enter (or Space) selects the row that has the focus.
+    await page.focus(`#arrays tbody tr[data-name="${names[5]}"]`);
+    await page.keyboard.press("Enter");
+    await shows(names[5]!);
+    await page.keyboard.press("ArrowUp");
+    await shows(names[4]!);
+    await page.focus(`#arrays tbody tr[data-name="${names[6]}"]`);
+    await page.keyboard.press(" ");
+    await shows(names[6]!);
+    expect(await state()).toMatchObject({ selected: [names[6]], focused: names[6] });
+    // The filter leaves the selected row out: the first row listed takes the tab order.
+    await page.fill("#filter", names[4]!);
+    expect(await state()).toMatchObject({ selected: [], inTabOrder: [names[4]] });
+    await page.close();
+  });
+
   test("a dropped or chosen file is read from the Blob, without the server", async () => {
     const page = await openPage(`${view.origin}/`, "empty");
     await page.setInputFiles("#file-input", join(dir, "checkpoint.safetensors"));

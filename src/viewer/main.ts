@@ -61,6 +61,8 @@ interface Shown {
 
 let reader: NdpackReader | undefined;
 let shown: Shown | undefined;
+/** The name of the array selected last (being read, shown, or failed): its row is highlighted and takes the keyboard's focus. */
+let selected: string | undefined;
 /** Per array of the open file: "ok" or an error code once its checksum has been checked by a whole read. */
 const checksums = new Map<string, string>();
 /**
@@ -121,6 +123,7 @@ async function open(what: string, opener: (signal: AbortSignal) => Promise<Ndpac
   void reader?.close().catch(() => undefined);
   reader = undefined;
   shown = undefined;
+  selected = undefined;
   checksums.clear();
   clearError();
   for (const id of ["array-section", "plot-section", "histogram-section"]) $(id).hidden = true;
@@ -171,11 +174,20 @@ function renderTable(): void {
   // Names are matched as they are shown (controls escaped).
   const names = filter ? reader.names.filter((n) => displayName(n).toLowerCase().includes(filter)) : reader.names;
   const body = ($("arrays") as HTMLTableElement).tBodies[0]!;
-  const rows = names.slice(0, TABLE_ROWS).map((name): HTMLTableRowElement => {
+  // The focus was on a row: it moves to the new one of the selected array.
+  const hadFocus = body.contains(document.activeElement);
+  const listed = names.slice(0, TABLE_ROWS);
+  // One row is in the tab order (a roving tabindex): the selected array's, else the first.
+  const focusable = selected !== undefined && listed.includes(selected) ? selected : listed[0];
+  const rows = listed.map((name): HTMLTableRowElement => {
     const info = reader!.info(name);
     const tr = document.createElement("tr");
     tr.dataset.name = name;
-    if (shown?.info.name === name) tr.classList.add("selected");
+    tr.tabIndex = name === focusable ? 0 : -1;
+    if (name === selected) {
+      tr.classList.add("selected");
+      tr.setAttribute("aria-current", "true");
+    }
     const checksum = checksumCell(name);
     for (const [text, className] of [
       [displayName(name), "name"],
@@ -195,6 +207,7 @@ function renderTable(): void {
     return tr;
   });
   body.replaceChildren(...rows);
+  if (hadFocus) rows.find((tr) => tr.tabIndex === 0)?.focus();
   $("table-note").textContent =
     names.length > TABLE_ROWS ? `showing ${TABLE_ROWS} of ${names.length} matching arrays: narrow the filter` : filter ? `${names.length} of ${reader.names.length} arrays match` : "";
 }
@@ -210,6 +223,7 @@ async function select(name: string): Promise<void> {
   clearError();
   const info = file.info(name);
   shown = undefined;
+  selected = name;
   renderTable();
   $("array-section").hidden = false;
   // The name isolated (<bdi>): right-to-left letters in it leave the details after it in place.
@@ -595,6 +609,21 @@ $("filter").addEventListener("input", renderTable);
 $("arrays").addEventListener("click", (event) => {
   const row = (event.target as HTMLElement).closest("tr");
   if (row?.dataset.name !== undefined) void select(row.dataset.name);
+});
+// The list from the keyboard: arrow keys, Home and End select the row they reach (each selection
+// cancels the reads of the one before: holding a key down ends showing only the last); Enter or
+// Space selects the row focused.
+$("arrays").addEventListener("keydown", (event) => {
+  const row = (event.target as HTMLElement).closest("tr");
+  if (row?.dataset.name === undefined) return;
+  const rows = Array.from(($("arrays") as HTMLTableElement).tBodies[0]!.rows);
+  const at = rows.indexOf(row);
+  const to = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: rows.length - 1, Enter: at, " ": at }[event.key];
+  if (to === undefined) return;
+  event.preventDefault();
+  const target = rows[Math.max(0, Math.min(rows.length - 1, to))]!;
+  target.focus();
+  void select(target.dataset.name!);
 });
 
 function openFile(file: File): void {
