@@ -360,6 +360,18 @@ describe("the viewer page, in Chromium", () => {
     expect(await page.$$eval("#arrays tbody tr", (trs) => trs.length)).toBe(24 * 5);
     await page.close();
   });
+
+  test("the file chooser opens from the keyboard (Enter or Space on the drop zone), and the file chosen is shown", async () => {
+    const page = await openPage(`${view.origin}/`, "empty");
+    for (const key of ["Enter", " "]) {
+      await page.focus("#drop");
+      const [chooser] = await Promise.all([page.waitForEvent("filechooser"), page.keyboard.press(key)]);
+      await chooser.setFiles(join(dir, key === "Enter" ? "checkpoint.safetensors" : "grid.ndp"));
+      await page.waitForFunction((name) => document.body.dataset.state === "open" && document.getElementById("file-name")?.textContent === name, key === "Enter" ? "checkpoint.safetensors" : "grid.ndp");
+    }
+    expect(await page.$$eval("#arrays tbody tr", (trs) => trs.map((tr) => tr.dataset.name))).toEqual(decode(readFileSync(join(dir, "grid.ndp"))).names);
+    await page.close();
+  });
 });
 
 describe("a deflated .npz (np.savez_compressed)", () => {

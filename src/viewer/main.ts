@@ -644,6 +644,12 @@ drop.addEventListener("dragover", (event) => {
   drop.classList.add("over");
 });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+// A label opens its file chooser when clicked, not from the keyboard: Enter or Space do it here.
+drop.addEventListener("keydown", (event) => {
+  if (event.key !== "Enter" && event.key !== " ") return;
+  event.preventDefault();
+  $<HTMLInputElement>("file-input").click();
+});
 drop.addEventListener("drop", (event) => {
   event.preventDefault();
   drop.classList.remove("over");
