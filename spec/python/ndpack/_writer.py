@@ -75,13 +75,19 @@ def check_rows_dtype(name: str, given: np.dtype, declared: str) -> None:
 _ROW_OPTIONS = {"byte_order": "little", "codec": "none", "compression_level": 6, "order": None}
 
 
-def stored_rows(e: dict, rows, first_row: int) -> tuple[bytes, int]:
-    """The stored bytes of ``rows`` of the array of entry ``e``, put after its first ``first_row``
-    rows, and how many rows they are: rows of another dtype are INVALID_ARGUMENT
-    (``check_rows_dtype``), and rows that do not fit the declared shape there are WRITE_SIZE."""
+def checked_rows(e: dict, rows) -> np.ndarray:
+    """``rows`` for the array of entry ``e`` as an array: rows of another dtype are
+    INVALID_ARGUMENT (``check_rows_dtype``)."""
+    rows = reference._as_array(e["name"], rows)
+    check_rows_dtype(e["name"], rows.dtype, e["dtype"])
+    return rows
+
+
+def stored_rows(e: dict, rows: np.ndarray, first_row: int) -> tuple[bytes, int]:
+    """The stored bytes of ``rows`` (from ``checked_rows``) of the array of entry ``e``, put after
+    its first ``first_row`` rows, and how many rows they are: rows that do not fit the declared
+    shape there are WRITE_SIZE."""
     name = e["name"]
-    rows = reference._as_array(name, rows)
-    check_rows_dtype(name, rows.dtype, e["dtype"])
     spec = {"data": rows, "dtype": e["dtype"], "order": "C", "byte_order": e["byteOrder"]}
     entry, stored = reference._array_bytes(name, spec, _ROW_OPTIONS)
     shape = entry["shape"]
@@ -105,9 +111,10 @@ class Place(NamedTuple):
 
 def write_rows_at(place: Place, first_row: int, rows) -> tuple[int, int, int]:
     """Write ``rows`` of ``place``'s array after its first ``first_row`` rows, at their place in
-    the file (``stored_rows``'s refusals first), from any thread or process. Returns where they
-    start in the payload, their CRC-32 and their length, for ``Writer.complete``."""
-    stored, _ = stored_rows(place.entry, rows, first_row)
+    the file (``checked_rows``' and ``stored_rows``' refusals first), from any thread or process.
+    Returns where they start in the payload, their CRC-32 and their length, for
+    ``Writer.complete``."""
+    stored, _ = stored_rows(place.entry, checked_rows(place.entry, rows), first_row)
     shape = place.entry["shape"]
     offset = first_row * (place.entry["byteLength"] // shape[0]) if shape and shape[0] else 0
     if stored:
@@ -271,8 +278,7 @@ class Writer:
             raise NdpackError("INVALID_ARGUMENT", "a reserved writer's rows are written at their "
                               "place (write_rows_at)")
         e = self._entries[index]
-        rows = reference._as_array(name, rows)
-        check_rows_dtype(name, rows.dtype, e["dtype"])
+        rows = checked_rows(e, rows)
         if rows.size == 0 and index <= self._current:
             return  # no bytes for an array being written or complete: nothing to write
         if index < self._current:
