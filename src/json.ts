@@ -64,417 +64,455 @@ let scratch: Uint16Array | undefined;
 const isWellFormed = (String.prototype as unknown as { isWellFormed: (this: string) => boolean })
   .isWellFormed;
 
-class HeaderParser {
-  private pos = 0;
-  /** Path of the value being parsed; read only when an error is raised. */
-  private readonly path: PathSegment[] = [];
-  /** True inside the top-level `metadata` value, where any JSON number is allowed. */
-  private freeNumbers = false;
-  /** JSON values parsed so far, the top-level object included. */
-  private nodes = 1;
-  /** The top-level object's keys, in the order of the text (`Object.keys` lists integer-like keys, `"12"`, first). */
-  readonly keys: string[] = [];
+// The parse in progress. Parsing is synchronous and calls no code but this module's (no reviver,
+// no getter or setter: see `assign`), so one parse runs at a time, and its state lives here rather
+// than in a parser object made per call: V8 discards the hidden class of objects none of which
+// survives a full garbage collection, and with it the optimized code of every method that used it,
+// so the first parse after each such collection ran in the interpreter while the parser's methods
+// compiled again. After `gc()` (the median of 41 calls), opening a set's index of 1,024 arrays took
+// 3.3-4.2 ms that way and takes 1.5-1.7 ms; `decode` and `get` of 256 arrays whose header is not in
+// the canonical layout, 1.0-1.5 ms and 0.60-0.65 ms. `beginParse` sets the state, `endParse` lets
+// go of what the caller gave.
 
-  constructor(
-    private readonly text: string,
-    private readonly maxDepth: number,
-    /** The top-level key whose value may hold any JSON number; `null`: none. */
-    private readonly freeNumbersKey: string | null,
-    /** The most JSON values the header may hold (FORMAT.md §7's maxHeaderNodes). */
-    private readonly maxNodes: number,
-  ) {}
+/** The text being parsed. */
+let source = "";
+/** Index in {@link source} of the next character to read. */
+let position = 0;
+/** Path of the value being parsed; read only when an error is raised. */
+const valuePath: PathSegment[] = [];
+/** True inside the top-level {@link freeNumbersKey} value, where any JSON number is allowed. */
+let freeNumbers = false;
+/** JSON values parsed so far, the top-level object included. */
+let nodeCount = 1;
+/** The deepest nesting allowed, the top-level object being 1. */
+let depthLimit = 0;
+/** The top-level key whose value may hold any JSON number; `null`: none. */
+let freeNumbersKey: string | null = null;
+/** The most JSON values the header may hold (FORMAT.md §7's maxHeaderNodes). */
+let nodeLimit = 0;
+/** No keys: {@link topKeys} between two parses, so that it holds no caller's keys. */
+const NO_KEYS: string[] = [];
+/** The top-level object's keys, in the order of the text (`Object.keys` lists integer-like keys, `"12"`, first). */
+let topKeys = NO_KEYS;
+/** Each object's keys in the order of the text, for {@link parseHeaderJsonInOrder}; `undefined`: not recorded. */
+let keyOrders: WeakMap<object, string[]> | undefined;
 
-  /**
-   * The one value at `start`, parsed as the value of the top-level {@link freeNumbersKey} (depth
-   * 2, any number allowed), with `nodesBefore` values already counted: what the strict parse of a
-   * whole header does there.
-   */
-  parseFreeValueAt(start: number, nodesBefore: number): { value: unknown; end: number; nodes: number } {
-    this.pos = start;
-    this.nodes = nodesBefore;
-    this.freeNumbers = true;
-    const value = this.parseValue(2);
-    return { value, end: this.pos, nodes: this.nodes };
-  }
+/** Starts a parse of `text` (see the state above); `orders`: where {@link parseHeaderJsonInOrder} wants the keys' order. */
+function beginParse(text: string, maxDepth: number, freeKey: string | null, maxNodes: number, orders?: WeakMap<object, string[]>): void {
+  source = text;
+  position = 0;
+  valuePath.length = 0;
+  freeNumbers = false;
+  nodeCount = 1;
+  depthLimit = maxDepth;
+  freeNumbersKey = freeKey;
+  nodeLimit = maxNodes;
+  topKeys = [];
+  keyOrders = orders;
+}
 
-  parse(): unknown {
-    const text = this.text;
-    if (text.charCodeAt(0) !== 0x7b) {
-      throw this.invalid(
-        text.length === 0 ? "Header is empty" : "Header must start with '{' (no whitespace or BOM)",
-        0,
-      );
-    }
-    const value = this.parseObject(1);
-    for (let pos = this.pos; pos < text.length; pos++) {
-      if (text.charCodeAt(pos) !== 0x20) {
-        throw this.invalid("Only spaces may follow the header object", pos);
-      }
-    }
-    return value;
-  }
+/** Lets go of the caller's text and results, which the module would otherwise keep until the next parse. */
+function endParse(): void {
+  source = "";
+  topKeys = NO_KEYS;
+  keyOrders = undefined;
+}
 
-  private field(): string | undefined {
-    return this.path.length === 0 ? undefined : formatPath("", this.path);
-  }
+/**
+ * The one value at `start`, parsed as the value of the top-level {@link freeNumbersKey} (depth
+ * 2, any number allowed), with `nodesBefore` values already counted: what the strict parse of a
+ * whole header does there.
+ */
+function parseFreeValueAt(start: number, nodesBefore: number): { value: unknown; end: number; nodes: number } {
+  position = start;
+  nodeCount = nodesBefore;
+  freeNumbers = true;
+  const value = parseValue(2);
+  return { value, end: position, nodes: nodeCount };
+}
 
-  private invalid(message: string, offset: number): NdpackError {
-    const field = this.field();
-    return new NdpackError(
-      "HEADER_INVALID",
-      `Invalid header JSON at character ${offset}${field === undefined ? "" : ` (${field})`}: ${message}`,
-      { offset, field },
+/** The header object of {@link source}, which must be all of it (but spaces after it). */
+function parse(): unknown {
+  const text = source;
+  if (text.charCodeAt(0) !== 0x7b) {
+    throw invalid(
+      text.length === 0 ? "Header is empty" : "Header must start with '{' (no whitespace or BOM)",
+      0,
     );
   }
-
-  /** The error for the character at `pos` not being what the grammar allows there. */
-  private unexpected(pos: number, expected: string): NdpackError {
-    if (pos >= this.text.length) return this.invalid(`Unexpected end of text, expected ${expected}`, pos);
-    const found = shown(this.text.charAt(pos));
-    return this.invalid(`Unexpected character ${found}, expected ${expected}`, pos);
-  }
-
-  private skipWhitespace(): void {
-    const text = this.text;
-    let pos = this.pos;
-    for (;;) {
-      const c = text.charCodeAt(pos);
-      if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
-      pos++;
-    }
-    this.pos = pos;
-  }
-
-  private checkDepth(depth: number): void {
-    if (depth > this.maxDepth) {
-      const field = this.field();
-      throw new NdpackError(
-        "LIMIT_EXCEEDED",
-        `Header nesting exceeds maxDepth (${this.maxDepth})${field === undefined ? "" : ` at ${field}`}`,
-        { offset: this.pos, field, limit: "maxDepth", expected: this.maxDepth },
-      );
+  const value = parseObject(1);
+  for (let pos = position; pos < text.length; pos++) {
+    if (text.charCodeAt(pos) !== 0x20) {
+      throw invalid("Only spaces may follow the header object", pos);
     }
   }
+  return value;
+}
 
-  private tooManyNodes(): NdpackError {
-    const field = this.field();
-    return new NdpackError(
-      "LIMIT_EXCEEDED",
-      `Header holds more than ${this.maxNodes} JSON values${field === undefined ? "" : ` (at ${field})`}; raise the maxHeaderNodes option to read it`,
-      { offset: this.pos, field, limit: "maxHeaderNodes", expected: this.maxNodes },
-    );
-  }
+function currentField(): string | undefined {
+  return valuePath.length === 0 ? undefined : formatPath("", valuePath);
+}
 
-  /** `depth` is the depth a container starting here has; the top-level object is 1. */
-  private parseValue(depth: number): unknown {
-    // Bytes do not bound what a header costs once parsed: `[0,0,...]` is one value per two bytes,
-    // `[{},{},...]` an object per three (about 90 bytes of memory each).
-    if (++this.nodes > this.maxNodes) throw this.tooManyNodes();
-    const text = this.text;
-    const pos = this.pos;
+function invalid(message: string, offset: number): NdpackError {
+  const field = currentField();
+  return new NdpackError(
+    "HEADER_INVALID",
+    `Invalid header JSON at character ${offset}${field === undefined ? "" : ` (${field})`}: ${message}`,
+    { offset, field },
+  );
+}
+
+/** The error for the character at `pos` not being what the grammar allows there. */
+function unexpected(pos: number, expected: string): NdpackError {
+  if (pos >= source.length) return invalid(`Unexpected end of text, expected ${expected}`, pos);
+  const found = shown(source.charAt(pos));
+  return invalid(`Unexpected character ${found}, expected ${expected}`, pos);
+}
+
+function skipWhitespace(): void {
+  const text = source;
+  let pos = position;
+  for (;;) {
     const c = text.charCodeAt(pos);
-    if (c === 0x22) return this.parseString();
-    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.parseNumber();
-    if (c === 0x7b) return this.parseObject(depth);
-    if (c === 0x5b) return this.parseArray(depth);
-    if (c === 0x74 && text.startsWith("true", pos)) {
-      this.pos = pos + 4;
-      return true;
-    }
-    if (c === 0x66 && text.startsWith("false", pos)) {
-      this.pos = pos + 5;
-      return false;
-    }
-    if (c === 0x6e && text.startsWith("null", pos)) {
-      this.pos = pos + 4;
-      return null;
-    }
-    throw this.unexpected(pos, "a JSON value");
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+    pos++;
   }
+  position = pos;
+}
 
-  /** Sets `object[key]`, as a parsed member: a hook for {@link parseHeaderJsonInOrder}. */
-  protected assign(object: Record<string, unknown>, key: string, value: unknown): void {
-    // Plain assignment would run the `__proto__` setter (changing the prototype) or throw on a
-    // frozen Object.prototype, so keys Object.prototype knows become own data properties.
-    if (key in OBJECT_PROTOTYPE) setOwn(object, key, value);
-    else object[key] = value;
-  }
-
-  private parseObject(depth: number): Record<string, unknown> {
-    this.checkDepth(depth);
-    const text = this.text;
-    const path = this.path;
-    const object: Record<string, unknown> = {};
-    this.pos++;
-    this.skipWhitespace();
-    if (text.charCodeAt(this.pos) === 0x7d) {
-      this.pos++;
-      return object;
-    }
-    for (;;) {
-      const keyStart = this.pos;
-      if (text.charCodeAt(keyStart) !== 0x22) throw this.unexpected(keyStart, "a string key");
-      const key = this.parseString();
-      path.push(key);
-      if (Object.hasOwn(object, key)) {
-        const field = formatPath("", path);
-        throw new NdpackError("DUPLICATE_KEY", `Duplicate key ${shown(key)} at ${field}`, {
-          offset: keyStart,
-          field,
-          actual: key,
-        });
-      }
-      this.skipWhitespace();
-      if (text.charCodeAt(this.pos) !== 0x3a) throw this.unexpected(this.pos, "':'");
-      this.pos++;
-      this.skipWhitespace();
-      let value: unknown;
-      if (depth === 1 && key === this.freeNumbersKey) {
-        this.freeNumbers = true;
-        value = this.parseValue(depth + 1);
-        this.freeNumbers = false;
-      } else {
-        value = this.parseValue(depth + 1);
-      }
-      this.assign(object, key, value);
-      if (depth === 1) this.keys.push(key);
-      path.pop();
-      this.skipWhitespace();
-      const c = text.charCodeAt(this.pos);
-      if (c === 0x2c) {
-        this.pos++;
-        this.skipWhitespace();
-      } else if (c === 0x7d) {
-        this.pos++;
-        return object;
-      } else {
-        throw this.unexpected(this.pos, "',' or '}'");
-      }
-    }
-  }
-
-  private parseArray(depth: number): unknown[] {
-    this.checkDepth(depth);
-    const text = this.text;
-    const path = this.path;
-    const array: unknown[] = [];
-    this.pos++;
-    this.skipWhitespace();
-    if (text.charCodeAt(this.pos) === 0x5d) {
-      this.pos++;
-      return array;
-    }
-    for (let index = 0; ; index++) {
-      path.push(index);
-      array.push(this.parseValue(depth + 1));
-      path.pop();
-      this.skipWhitespace();
-      const c = text.charCodeAt(this.pos);
-      if (c === 0x2c) {
-        this.pos++;
-        this.skipWhitespace();
-      } else if (c === 0x5d) {
-        this.pos++;
-        return array;
-      } else {
-        throw this.unexpected(this.pos, "',' or ']'");
-      }
-    }
-  }
-
-  /** Reads four hex digits at `at`; -1 when they are not all hex digits. */
-  private hex4(at: number): number {
-    const text = this.text;
-    let value = 0;
-    for (let i = at; i < at + 4; i++) {
-      const c = text.charCodeAt(i);
-      let digit: number;
-      if (c >= 0x30 && c <= 0x39) digit = c - 0x30;
-      else {
-        const lower = c | 0x20;
-        if (lower < 0x61 || lower > 0x66) return -1;
-        digit = lower - 0x57;
-      }
-      value = (value << 4) | digit;
-    }
-    return value;
-  }
-
-  private parseString(): string {
-    const text = this.text;
-    const start = this.pos + 1;
-    let pos = start;
-    for (;;) {
-      const c = text.charCodeAt(pos);
-      if (c === 0x22) {
-        this.pos = pos + 1;
-        return ownString(text.slice(start, pos));
-      }
-      // Past the end `c` is NaN, which fails `c >= 0x20` and falls to checkRawCharacter.
-      if (c >= 0x20 && c !== 0x5c && (c & 0xf800) !== 0xd800) pos++;
-      else if (c === 0x5c) return this.parseEscapedString(start, pos);
-      else pos += this.checkRawCharacter(c, pos);
-    }
-  }
-
-  /**
-   * Finishes a string from its first backslash on. The decoded code units go to the reusable
-   * {@link scratch}, made into a string each time it fills: building the result from one small
-   * string per escape is an order of magnitude slower when escapes are dense.
-   */
-  private parseEscapedString(start: number, firstEscape: number): string {
-    const text = this.text;
-    const buffer = (scratch ??= new Uint16Array(SCRATCH_CHUNK + 2));
-    let out = "";
-    let length = 0;
-    let pos = start;
-    for (;;) {
-      if (length >= SCRATCH_CHUNK) {
-        out += String.fromCharCode.apply(null, buffer.subarray(0, length) as unknown as number[]);
-        length = 0;
-      }
-      const c = text.charCodeAt(pos);
-      if (pos < firstEscape) {
-        buffer[length++] = c;
-        pos++;
-      } else if (c === 0x22) break;
-      else if (c >= 0x20 && c !== 0x5c && (c & 0xf800) !== 0xd800) {
-        buffer[length++] = c;
-        pos++;
-      } else if (c === 0x5c) {
-        const codePoint = this.parseEscape(pos);
-        if (codePoint > 0xffff) {
-          buffer[length++] = 0xd800 + ((codePoint - 0x10000) >> 10);
-          buffer[length++] = 0xdc00 + (codePoint & 0x3ff);
-          pos += 12;
-        } else {
-          buffer[length++] = codePoint;
-          pos += text.charCodeAt(pos + 1) === 0x75 ? 6 : 2;
-        }
-      } else {
-        const size = this.checkRawCharacter(c, pos);
-        for (let i = 0; i < size; i++) buffer[length++] = text.charCodeAt(pos++);
-      }
-    }
-    this.pos = pos + 1;
-    return out + String.fromCharCode.apply(null, buffer.subarray(0, length) as unknown as number[]);
-  }
-
-  /**
-   * Checks a raw character that may not appear unescaped by itself (`c` is NaN past the end):
-   * throws unless it starts a surrogate pair, whose length it returns.
-   */
-  private checkRawCharacter(c: number, pos: number): number {
-    if (pos >= this.text.length) throw this.invalid("Unterminated string", pos);
-    if (c < 0x20) {
-      throw this.invalid(`Raw control character U+${c.toString(16).padStart(4, "0")} in string`, pos);
-    }
-    if (c > 0xdbff || (this.text.charCodeAt(pos + 1) & 0xfc00) !== 0xdc00) {
-      throw this.invalid("Lone surrogate in string", pos);
-    }
-    return 2;
-  }
-
-  /**
-   * Decodes the escape whose backslash is at `pos` to a code point; one above 0xFFFF came from a
-   * `\u` surrogate pair.
-   */
-  private parseEscape(pos: number): number {
-    const text = this.text;
-    const c = text.charCodeAt(pos + 1);
-    switch (c) {
-      case 0x22:
-      case 0x5c:
-      case 0x2f:
-        return c;
-      case 0x62:
-        return 0x08;
-      case 0x66:
-        return 0x0c;
-      case 0x6e:
-        return 0x0a;
-      case 0x72:
-        return 0x0d;
-      case 0x74:
-        return 0x09;
-      case 0x75: {
-        const unit = this.hex4(pos + 2);
-        if (unit < 0) throw this.invalid("Invalid \\u escape, expected four hex digits", pos);
-        if ((unit & 0xf800) !== 0xd800) return unit;
-        if (unit <= 0xdbff && text.charCodeAt(pos + 6) === 0x5c && text.charCodeAt(pos + 7) === 0x75) {
-          const low = this.hex4(pos + 8);
-          if (low < 0) throw this.invalid("Invalid \\u escape, expected four hex digits", pos + 6);
-          if ((low & 0xfc00) === 0xdc00) return 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00);
-        }
-        throw this.invalid("\\u escape produces a lone surrogate", pos);
-      }
-      default:
-        if (pos + 1 >= text.length) throw this.invalid("Unterminated string", pos + 1);
-        throw this.invalid(`Invalid escape ${shown(text.slice(pos, pos + 2))}`, pos);
-    }
-  }
-
-  private parseNumber(): number {
-    const text = this.text;
-    const start = this.pos;
-    let pos = start;
-    let c = text.charCodeAt(pos);
-    const negative = c === 0x2d;
-    if (negative) c = text.charCodeAt(++pos);
-    // Exact while the literal is <= 2^53; beyond, it stays > 2^53 - 1, which is all that is checked.
-    let magnitude = 0;
-    if (c === 0x30) {
-      c = text.charCodeAt(++pos);
-      if (c >= 0x30 && c <= 0x39) throw this.invalid("Leading zeros are not allowed", start);
-    } else if (c >= 0x31 && c <= 0x39) {
-      do {
-        magnitude = magnitude * 10 + (c - 0x30);
-        c = text.charCodeAt(++pos);
-      } while (c >= 0x30 && c <= 0x39);
-    } else {
-      throw this.unexpected(pos, "a digit");
-    }
-    let integer = true;
-    if (c === 0x2e) {
-      integer = false;
-      c = text.charCodeAt(++pos);
-      if (!(c >= 0x30 && c <= 0x39)) throw this.unexpected(pos, "a digit after '.'");
-      do c = text.charCodeAt(++pos);
-      while (c >= 0x30 && c <= 0x39);
-    }
-    if (c === 0x65 || c === 0x45) {
-      integer = false;
-      c = text.charCodeAt(++pos);
-      if (c === 0x2b || c === 0x2d) c = text.charCodeAt(++pos);
-      if (!(c >= 0x30 && c <= 0x39)) throw this.unexpected(pos, "a digit in the exponent");
-      do c = text.charCodeAt(++pos);
-      while (c >= 0x30 && c <= 0x39);
-    }
-    this.pos = pos;
-    if (!this.freeNumbers && (negative || !integer)) {
-      throw this.badNumber(start, pos, "must be a non-negative integer");
-    }
-    if (!integer) {
-      const value = Number(text.slice(start, pos));
-      // 1e400 would silently become Infinity, which no writer can write back.
-      if (!Number.isFinite(value)) throw this.badNumber(start, pos, "overflows to infinity");
-      return value;
-    }
-    if (magnitude > Number.MAX_SAFE_INTEGER) {
-      throw this.badNumber(start, pos, "exceeds 2^53 - 1 and would lose precision");
-    }
-    return negative ? -magnitude : magnitude;
-  }
-
-  private badNumber(start: number, end: number, problem: string): NdpackError {
-    const field = this.field();
-    const literal = excerpt(this.text.slice(start, end));
-    return new NdpackError(
-      "BAD_NUMBER",
-      `Number ${literal}${field === undefined ? "" : ` at ${field}`} ${problem}`,
-      { offset: start, field },
+function checkDepth(depth: number): void {
+  if (depth > depthLimit) {
+    const field = currentField();
+    throw new NdpackError(
+      "LIMIT_EXCEEDED",
+      `Header nesting exceeds maxDepth (${depthLimit})${field === undefined ? "" : ` at ${field}`}`,
+      { offset: position, field, limit: "maxDepth", expected: depthLimit },
     );
   }
+}
+
+function tooManyNodes(): NdpackError {
+  const field = currentField();
+  return new NdpackError(
+    "LIMIT_EXCEEDED",
+    `Header holds more than ${nodeLimit} JSON values${field === undefined ? "" : ` (at ${field})`}; raise the maxHeaderNodes option to read it`,
+    { offset: position, field, limit: "maxHeaderNodes", expected: nodeLimit },
+  );
+}
+
+/** `depth` is the depth a container starting here has; the top-level object is 1. */
+function parseValue(depth: number): unknown {
+  // Bytes do not bound what a header costs once parsed: `[0,0,...]` is one value per two bytes,
+  // `[{},{},...]` an object per three (about 90 bytes of memory each).
+  if (++nodeCount > nodeLimit) throw tooManyNodes();
+  const text = source;
+  const pos = position;
+  const c = text.charCodeAt(pos);
+  if (c === 0x22) return parseString();
+  if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return parseNumber();
+  if (c === 0x7b) return parseObject(depth);
+  if (c === 0x5b) return parseArray(depth);
+  if (c === 0x74 && text.startsWith("true", pos)) {
+    position = pos + 4;
+    return true;
+  }
+  if (c === 0x66 && text.startsWith("false", pos)) {
+    position = pos + 5;
+    return false;
+  }
+  if (c === 0x6e && text.startsWith("null", pos)) {
+    position = pos + 4;
+    return null;
+  }
+  throw unexpected(pos, "a JSON value");
+}
+
+/** Sets `object[key]`, as a parsed member, and records the key's place when {@link keyOrders} asks. */
+function assign(object: Record<string, unknown>, key: string, value: unknown): void {
+  // Plain assignment would run the `__proto__` setter (changing the prototype) or throw on a
+  // frozen Object.prototype, so keys Object.prototype knows become own data properties.
+  if (key in OBJECT_PROTOTYPE) setOwn(object, key, value);
+  else object[key] = value;
+  if (keyOrders === undefined) return;
+  const keys = keyOrders.get(object);
+  if (keys === undefined) keyOrders.set(object, [key]);
+  else keys.push(key);
+}
+
+function parseObject(depth: number): Record<string, unknown> {
+  checkDepth(depth);
+  const text = source;
+  const path = valuePath;
+  const object: Record<string, unknown> = {};
+  position++;
+  skipWhitespace();
+  if (text.charCodeAt(position) === 0x7d) {
+    position++;
+    return object;
+  }
+  for (;;) {
+    const keyStart = position;
+    if (text.charCodeAt(keyStart) !== 0x22) throw unexpected(keyStart, "a string key");
+    const key = parseString();
+    path.push(key);
+    if (Object.hasOwn(object, key)) {
+      const field = formatPath("", path);
+      throw new NdpackError("DUPLICATE_KEY", `Duplicate key ${shown(key)} at ${field}`, {
+        offset: keyStart,
+        field,
+        actual: key,
+      });
+    }
+    skipWhitespace();
+    if (text.charCodeAt(position) !== 0x3a) throw unexpected(position, "':'");
+    position++;
+    skipWhitespace();
+    let value: unknown;
+    if (depth === 1 && key === freeNumbersKey) {
+      freeNumbers = true;
+      value = parseValue(depth + 1);
+      freeNumbers = false;
+    } else {
+      value = parseValue(depth + 1);
+    }
+    assign(object, key, value);
+    if (depth === 1) topKeys.push(key);
+    path.pop();
+    skipWhitespace();
+    const c = text.charCodeAt(position);
+    if (c === 0x2c) {
+      position++;
+      skipWhitespace();
+    } else if (c === 0x7d) {
+      position++;
+      return object;
+    } else {
+      throw unexpected(position, "',' or '}'");
+    }
+  }
+}
+
+function parseArray(depth: number): unknown[] {
+  checkDepth(depth);
+  const text = source;
+  const path = valuePath;
+  const array: unknown[] = [];
+  position++;
+  skipWhitespace();
+  if (text.charCodeAt(position) === 0x5d) {
+    position++;
+    return array;
+  }
+  for (let index = 0; ; index++) {
+    path.push(index);
+    array.push(parseValue(depth + 1));
+    path.pop();
+    skipWhitespace();
+    const c = text.charCodeAt(position);
+    if (c === 0x2c) {
+      position++;
+      skipWhitespace();
+    } else if (c === 0x5d) {
+      position++;
+      return array;
+    } else {
+      throw unexpected(position, "',' or ']'");
+    }
+  }
+}
+
+/** Reads four hex digits at `at`; -1 when they are not all hex digits. */
+function hex4(at: number): number {
+  const text = source;
+  let value = 0;
+  for (let i = at; i < at + 4; i++) {
+    const c = text.charCodeAt(i);
+    let digit: number;
+    if (c >= 0x30 && c <= 0x39) digit = c - 0x30;
+    else {
+      const lower = c | 0x20;
+      if (lower < 0x61 || lower > 0x66) return -1;
+      digit = lower - 0x57;
+    }
+    value = (value << 4) | digit;
+  }
+  return value;
+}
+
+function parseString(): string {
+  const text = source;
+  const start = position + 1;
+  let pos = start;
+  for (;;) {
+    const c = text.charCodeAt(pos);
+    if (c === 0x22) {
+      position = pos + 1;
+      return ownString(text.slice(start, pos));
+    }
+    // Past the end `c` is NaN, which fails `c >= 0x20` and falls to checkRawCharacter.
+    if (c >= 0x20 && c !== 0x5c && (c & 0xf800) !== 0xd800) pos++;
+    else if (c === 0x5c) return parseEscapedString(start, pos);
+    else pos += checkRawCharacter(c, pos);
+  }
+}
+
+/**
+ * Finishes a string from its first backslash on. The decoded code units go to the reusable
+ * {@link scratch}, made into a string each time it fills: building the result from one small
+ * string per escape is an order of magnitude slower when escapes are dense.
+ */
+function parseEscapedString(start: number, firstEscape: number): string {
+  const text = source;
+  const buffer = (scratch ??= new Uint16Array(SCRATCH_CHUNK + 2));
+  let out = "";
+  let length = 0;
+  let pos = start;
+  for (;;) {
+    if (length >= SCRATCH_CHUNK) {
+      out += String.fromCharCode.apply(null, buffer.subarray(0, length) as unknown as number[]);
+      length = 0;
+    }
+    const c = text.charCodeAt(pos);
+    if (pos < firstEscape) {
+      buffer[length++] = c;
+      pos++;
+    } else if (c === 0x22) break;
+    else if (c >= 0x20 && c !== 0x5c && (c & 0xf800) !== 0xd800) {
+      buffer[length++] = c;
+      pos++;
+    } else if (c === 0x5c) {
+      const codePoint = parseEscape(pos);
+      if (codePoint > 0xffff) {
+        buffer[length++] = 0xd800 + ((codePoint - 0x10000) >> 10);
+        buffer[length++] = 0xdc00 + (codePoint & 0x3ff);
+        pos += 12;
+      } else {
+        buffer[length++] = codePoint;
+        pos += text.charCodeAt(pos + 1) === 0x75 ? 6 : 2;
+      }
+    } else {
+      const size = checkRawCharacter(c, pos);
+      for (let i = 0; i < size; i++) buffer[length++] = text.charCodeAt(pos++);
+    }
+  }
+  position = pos + 1;
+  return out + String.fromCharCode.apply(null, buffer.subarray(0, length) as unknown as number[]);
+}
+
+/**
+ * Checks a raw character that may not appear unescaped by itself (`c` is NaN past the end):
+ * throws unless it starts a surrogate pair, whose length it returns.
+ */
+function checkRawCharacter(c: number, pos: number): number {
+  if (pos >= source.length) throw invalid("Unterminated string", pos);
+  if (c < 0x20) {
+    throw invalid(`Raw control character U+${c.toString(16).padStart(4, "0")} in string`, pos);
+  }
+  if (c > 0xdbff || (source.charCodeAt(pos + 1) & 0xfc00) !== 0xdc00) {
+    throw invalid("Lone surrogate in string", pos);
+  }
+  return 2;
+}
+
+/**
+ * Decodes the escape whose backslash is at `pos` to a code point; one above 0xFFFF came from a
+ * `\u` surrogate pair.
+ */
+function parseEscape(pos: number): number {
+  const text = source;
+  const c = text.charCodeAt(pos + 1);
+  switch (c) {
+    case 0x22:
+    case 0x5c:
+    case 0x2f:
+      return c;
+    case 0x62:
+      return 0x08;
+    case 0x66:
+      return 0x0c;
+    case 0x6e:
+      return 0x0a;
+    case 0x72:
+      return 0x0d;
+    case 0x74:
+      return 0x09;
+    case 0x75: {
+      const unit = hex4(pos + 2);
+      if (unit < 0) throw invalid("Invalid \\u escape, expected four hex digits", pos);
+      if ((unit & 0xf800) !== 0xd800) return unit;
+      if (unit <= 0xdbff && text.charCodeAt(pos + 6) === 0x5c && text.charCodeAt(pos + 7) === 0x75) {
+        const low = hex4(pos + 8);
+        if (low < 0) throw invalid("Invalid \\u escape, expected four hex digits", pos + 6);
+        if ((low & 0xfc00) === 0xdc00) return 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00);
+      }
+      throw invalid("\\u escape produces a lone surrogate", pos);
+    }
+    default:
+      if (pos + 1 >= text.length) throw invalid("Unterminated string", pos + 1);
+      throw invalid(`Invalid escape ${shown(text.slice(pos, pos + 2))}`, pos);
+  }
+}
+
+function parseNumber(): number {
+  const text = source;
+  const start = position;
+  let pos = start;
+  let c = text.charCodeAt(pos);
+  const negative = c === 0x2d;
+  if (negative) c = text.charCodeAt(++pos);
+  // Exact while the literal is <= 2^53; beyond, it stays > 2^53 - 1, which is all that is checked.
+  let magnitude = 0;
+  if (c === 0x30) {
+    c = text.charCodeAt(++pos);
+    if (c >= 0x30 && c <= 0x39) throw invalid("Leading zeros are not allowed", start);
+  } else if (c >= 0x31 && c <= 0x39) {
+    do {
+      magnitude = magnitude * 10 + (c - 0x30);
+      c = text.charCodeAt(++pos);
+    } while (c >= 0x30 && c <= 0x39);
+  } else {
+    throw unexpected(pos, "a digit");
+  }
+  let integer = true;
+  if (c === 0x2e) {
+    integer = false;
+    c = text.charCodeAt(++pos);
+    if (!(c >= 0x30 && c <= 0x39)) throw unexpected(pos, "a digit after '.'");
+    do c = text.charCodeAt(++pos);
+    while (c >= 0x30 && c <= 0x39);
+  }
+  if (c === 0x65 || c === 0x45) {
+    integer = false;
+    c = text.charCodeAt(++pos);
+    if (c === 0x2b || c === 0x2d) c = text.charCodeAt(++pos);
+    if (!(c >= 0x30 && c <= 0x39)) throw unexpected(pos, "a digit in the exponent");
+    do c = text.charCodeAt(++pos);
+    while (c >= 0x30 && c <= 0x39);
+  }
+  position = pos;
+  if (!freeNumbers && (negative || !integer)) {
+    throw badNumber(start, pos, "must be a non-negative integer");
+  }
+  if (!integer) {
+    const value = Number(text.slice(start, pos));
+    // 1e400 would silently become Infinity, which no writer can write back.
+    if (!Number.isFinite(value)) throw badNumber(start, pos, "overflows to infinity");
+    return value;
+  }
+  if (magnitude > Number.MAX_SAFE_INTEGER) {
+    throw badNumber(start, pos, "exceeds 2^53 - 1 and would lose precision");
+  }
+  return negative ? -magnitude : magnitude;
+}
+
+function badNumber(start: number, end: number, problem: string): NdpackError {
+  const field = currentField();
+  const literal = excerpt(source.slice(start, end));
+  return new NdpackError(
+    "BAD_NUMBER",
+    `Number ${literal}${field === undefined ? "" : ` at ${field}`} ${problem}`,
+    { offset: start, field },
+  );
 }
 
 /**
@@ -505,8 +543,12 @@ export function parseHeaderJson(text: string, options: { maxDepth: number; maxNo
 
 /** {@link parseHeaderJson} that also gives the top-level object's keys in the order of the text: a .safetensors header's (FORMAT.md §12.3 step 4.3). */
 export function parseHeaderJsonKeys(text: string, options: { maxDepth: number; maxNodes?: number; freeNumbersKey?: string | null }): { value: unknown; keys: string[] } {
-  const parser = new HeaderParser(text, options.maxDepth, options.freeNumbersKey === undefined ? "metadata" : options.freeNumbersKey, options.maxNodes ?? DEFAULT_LIMITS.maxHeaderNodes);
-  return { value: parser.parse(), keys: parser.keys };
+  beginParse(text, options.maxDepth, options.freeNumbersKey === undefined ? "metadata" : options.freeNumbersKey, options.maxNodes ?? DEFAULT_LIMITS.maxHeaderNodes);
+  try {
+    return { value: parse(), keys: topKeys };
+  } finally {
+    endParse();
+  }
 }
 
 /**
@@ -515,29 +557,12 @@ export function parseHeaderJsonKeys(text: string, options: { maxDepth: number; m
  * array order (FORMAT.md §12.2).
  */
 export function parseHeaderJsonInOrder(text: string, options: { maxDepth: number; maxNodes: number }): { value: unknown; keyOrders: WeakMap<object, string[]> } {
-  const parser = new KeyOrderParser(text, options.maxDepth, "metadata", options.maxNodes);
-  KeyOrderParser.kept ??= new KeyOrderParser("", 0, "metadata", 0);
-  return { value: parser.parse(), keyOrders: parser.keyOrders };
-}
-
-/** The parser of {@link parseHeaderJsonInOrder}: one class, so that V8 optimizes it once, not per call. */
-class KeyOrderParser extends HeaderParser {
-  /**
-   * A parser of an empty text, kept as long as the class, as header-writer.ts keeps its writer: V8
-   * discards the hidden class of objects none of which survives a full garbage collection, and
-   * with it the optimized code of every parsing method, so a parser made per call sent the first
-   * parse after each such collection back to the interpreter (a set's index of 1,024 arrays opened
-   * after `gc()`: ~4.3 ms; ~1.9 ms with this one kept). Made by the first call, so that bundles
-   * that parse no set index carry no parser of this class.
-   */
-  declare static kept: KeyOrderParser | undefined;
-  readonly keyOrders = new WeakMap<object, string[]>();
-
-  protected override assign(object: Record<string, unknown>, key: string, value: unknown): void {
-    super.assign(object, key, value);
-    const keys = this.keyOrders.get(object);
-    if (keys === undefined) this.keyOrders.set(object, [key]);
-    else keys.push(key);
+  const orders = new WeakMap<object, string[]>();
+  beginParse(text, options.maxDepth, "metadata", options.maxNodes, orders);
+  try {
+    return { value: parse(), keyOrders: orders };
+  } finally {
+    endParse();
   }
 }
 
@@ -548,7 +573,12 @@ class KeyOrderParser extends HeaderParser {
  * it and the number of values counted so far; throws what parseHeaderJson throws there.
  */
 export function parseMetadataJson(text: string, start: number, options: { maxDepth: number; maxNodes: number; nodesBefore: number }): { value: unknown; end: number; nodes: number } {
-  return new HeaderParser(text, options.maxDepth, "metadata", options.maxNodes).parseFreeValueAt(start, options.nodesBefore);
+  beginParse(text, options.maxDepth, "metadata", options.maxNodes);
+  try {
+    return parseFreeValueAt(start, options.nodesBefore);
+  } finally {
+    endParse();
+  }
 }
 
 /** Formats a finite number so that {@link parseHeaderJson} reads back the identical double. */

@@ -10,9 +10,11 @@ import { REPO, runPython } from "./helpers/python-env.js";
 
 const LIMITS = { maxDepth: 64 };
 
-const parse = (text: string, options = LIMITS): unknown => parseHeaderJson(text, options);
+type ParseOptions = Parameters<typeof parseHeaderJson>[1];
 
-function parseFailure(text: string, code: ErrorCode, options = LIMITS): NdpackError {
+const parse = (text: string, options: ParseOptions = LIMITS): unknown => parseHeaderJson(text, options);
+
+function parseFailure(text: string, code: ErrorCode, options: ParseOptions = LIMITS): NdpackError {
   const error = failure(() => parseHeaderJson(text, options), code);
   expect(typeof error.offset).toBe("number");
   return error;
@@ -291,6 +293,30 @@ describe("parseHeaderJson: BAD_NUMBER", () => {
       expect(parseFailure(inMetadata(`{"a":[0,${literal}]}`), "BAD_NUMBER").field).toBe("metadata.a[1]");
     }
     expect(parseFailure(inMetadata("9007199254740993"), "BAD_NUMBER").field).toBe("metadata");
+  });
+});
+
+describe("parses one after another: one that failed leaves nothing to the next", () => {
+  // The parser keeps its state in its module (src/json.ts says why); each parse starts afresh.
+  test("after a failure deep in metadata: the next header's numbers are strict again, and its errors carry its own path", () => {
+    parseFailure(inMetadata('{"a":[1.5,{"b":-2,"c":}]}'), "HEADER_INVALID");
+    const error = parseFailure('{"alignment":1.5}', "BAD_NUMBER");
+    expect(error.field).toBe("alignment");
+    expect(error.offset).toBe(13);
+    expect(parseFailure('{"x":[1,{"y":@}]}', "HEADER_INVALID").field).toBe("x[1].y");
+    expect(parseFailure("{@", "HEADER_INVALID").field).toBeUndefined();
+  });
+
+  test("after LIMIT_EXCEEDED: the next parse counts its own values and depth, under its own limits", () => {
+    expect(parseFailure('{"a":[0,0,0,0]}', "LIMIT_EXCEEDED", { maxDepth: 64, maxNodes: 3 }).limit).toBe("maxHeaderNodes");
+    expect(parse('{"a":[0,0,0,0]}', { maxDepth: 64, maxNodes: 6 })).toStrictEqual({ a: [0, 0, 0, 0] });
+    parseFailure('{"a":{"b":{}}}', "LIMIT_EXCEEDED", { maxDepth: 2 });
+    expect(parse('{"a":{"b":{}}}', { maxDepth: 3 })).toStrictEqual({ a: { b: {} } });
+  });
+
+  test("a string with escapes after one that failed mid-escape", () => {
+    parseFailure('{"a":"\\u12"}', "HEADER_INVALID");
+    expect(parse('{"a":"x\\n\\u00e9y"}')).toStrictEqual({ a: "x\néy" });
   });
 });
 
