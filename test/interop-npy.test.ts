@@ -166,6 +166,12 @@ describe(".npy header parser: the forms numpy writes, and nothing else", () => {
     expectCode(() => fromNpy(npy(dict("<f4", "(2L, 3L)"), { payload: f4, version: 3 })), "HEADER_INVALID");
   });
 
+  test("a header that failed part-way leaves nothing to the next (the parser keeps its state in its module)", () => {
+    expectCode(() => fromNpy(npy(dict("<f4", "(2L, 3"), { payload: f4 })), "HEADER_INVALID");
+    expectCode(() => fromNpy(npy(dict("<f4", "(2L, 3L)"), { payload: f4, version: 3 })), "HEADER_INVALID");
+    expect(fromNpy(npy(dict("<f4", "(2, 3)"), { payload: f4, version: 3 })).shape).toEqual([2, 3]);
+  });
+
   test("0-d, empty and 1-element shapes", () => {
     expect(fromNpy(npy(dict("<f8", "()"), { payload: 8 })).shape).toEqual([]);
     expect(fromNpy(npy(dict("<f8", "(0, 5)"))).shape).toEqual([0, 5]);

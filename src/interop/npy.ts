@@ -177,6 +177,15 @@ export type NpyDictValue =
 
 const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d, 0x0c]);
 
+// The dict being parsed, in the module rather than in an object made per call, as src/json.ts
+// keeps its parser's (it says why): parsing is synchronous, one dict at a time.
+/** The header's text. */
+let dictText = "";
+/** Index in {@link dictText} of the next character. */
+let dictPos = 0;
+/** Whether integers may end in `L` (Python 2's long suffix, in .npy 1.0 and 2.0 headers). */
+let dictLongSuffix = false;
+
 /**
  * Parses the Python dict literal of a .npy header, accepting only what numpy writes: keys and
  * string values in single or double quotes without escapes or prefixes, `True` and `False`,
@@ -188,160 +197,162 @@ const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d, 0x0c]);
  *   for an integer above 2^53-1.
  */
 function parseNpyDict(text: string, allowLongSuffix: boolean): Map<string, NpyDictValue> {
-  return new DictParser(text, allowLongSuffix).parse();
+  dictText = text;
+  dictPos = 0;
+  dictLongSuffix = allowLongSuffix;
+  try {
+    return parseDict();
+  } finally {
+    dictText = "";
+  }
 }
 
-class DictParser {
-  private pos = 0;
-  constructor(
-    private readonly text: string,
-    private readonly allowLongSuffix: boolean,
-  ) {}
-
-  parse(): Map<string, NpyDictValue> {
-    const entries = new Map<string, NpyDictValue>();
-    this.skipSpace();
-    this.expect(0x7b, "'{'");
-    this.skipSpace();
-    while (this.peek() !== 0x7d) {
-      const keyAt = this.pos;
-      const key = this.parseString();
-      if (entries.has(key)) throw new NdpackError("DUPLICATE_KEY", `.npy header: key '${key}' appears twice`, { field: key, offset: keyAt });
-      this.skipSpace();
-      this.expect(0x3a, "':'");
-      this.skipSpace();
-      entries.set(key, this.parseValue(key));
-      this.skipSpace();
-      if (this.peek() === 0x2c) {
-        this.pos++;
-        this.skipSpace();
-      } else if (this.peek() !== 0x7d) {
-        throw this.invalid("',' or '}'");
-      }
+/** The dict of {@link dictText}, which must be all of it but white space. */
+function parseDict(): Map<string, NpyDictValue> {
+  const entries = new Map<string, NpyDictValue>();
+  skipDictSpace();
+  expectDictChar(0x7b, "'{'");
+  skipDictSpace();
+  while (nextDictChar() !== 0x7d) {
+    const keyAt = dictPos;
+    const key = parseDictString();
+    if (entries.has(key)) throw new NdpackError("DUPLICATE_KEY", `.npy header: key '${key}' appears twice`, { field: key, offset: keyAt });
+    skipDictSpace();
+    expectDictChar(0x3a, "':'");
+    skipDictSpace();
+    entries.set(key, parseDictValue(key));
+    skipDictSpace();
+    if (nextDictChar() === 0x2c) {
+      dictPos++;
+      skipDictSpace();
+    } else if (nextDictChar() !== 0x7d) {
+      throw notNumpyDict("',' or '}'");
     }
-    this.pos++;
-    this.skipSpace();
-    if (this.pos !== this.text.length) throw this.invalid("only white space after the dict");
-    return entries;
   }
+  dictPos++;
+  skipDictSpace();
+  if (dictPos !== dictText.length) throw notNumpyDict("only white space after the dict");
+  return entries;
+}
 
-  private peek(): number {
-    return this.pos < this.text.length ? this.text.charCodeAt(this.pos) : -1;
+/** The code of the next character; -1 at the end. */
+function nextDictChar(): number {
+  return dictPos < dictText.length ? dictText.charCodeAt(dictPos) : -1;
+}
+
+function skipDictSpace(): void {
+  while (WHITESPACE.has(nextDictChar())) dictPos++;
+}
+
+function expectDictChar(code: number, what: string): void {
+  if (nextDictChar() !== code) throw notNumpyDict(what);
+  dictPos++;
+}
+
+/** HEADER_INVALID: the `expected` is not at the next character. */
+function notNumpyDict(expected: string): NdpackError {
+  const found = dictPos < dictText.length ? shown(dictText.slice(dictPos, dictPos + 12)) : "the end of the header";
+  return new NdpackError("HEADER_INVALID", `.npy header is not a dict literal numpy writes: expected ${expected} at character ${dictPos}, found ${found}`, { offset: dictPos });
+}
+
+/**
+ * A quoted string: printable ASCII without escapes, or, `inDescr` (the field names of a
+ * structured descr, skipped), any character and escapes (`'é'`, `'a\\b'`), which numpy writes.
+ */
+function parseDictString(inDescr = false): string {
+  const quote = nextDictChar();
+  if (quote !== 0x27 && quote !== 0x22) throw notNumpyDict("a quoted string");
+  const start = ++dictPos;
+  for (;;) {
+    const c = nextDictChar();
+    if (c === quote) break;
+    if (c === -1 || (!inDescr && (c === 0x5c || c < 0x20 || c > 0x7e))) throw notNumpyDict(c === 0x5c ? "a string without escapes" : "a closing quote");
+    dictPos += c === 0x5c ? 2 : 1;
   }
+  const value = dictText.slice(start, dictPos);
+  dictPos++;
+  return value;
+}
 
-  private skipSpace(): void {
-    while (WHITESPACE.has(this.peek())) this.pos++;
+function parseDictValue(key: string): NpyDictValue {
+  const c = nextDictChar();
+  if (c === 0x27 || c === 0x22) return { kind: "str", value: parseDictString() };
+  if (c === 0x28) return parseDictTuple(key);
+  if (c === 0x5b) {
+    skipDictList();
+    return { kind: "list" };
   }
-
-  private expect(code: number, what: string): void {
-    if (this.peek() !== code) throw this.invalid(what);
-    this.pos++;
-  }
-
-  private invalid(expected: string): NdpackError {
-    const found = this.pos < this.text.length ? shown(this.text.slice(this.pos, this.pos + 12)) : "the end of the header";
-    return new NdpackError("HEADER_INVALID", `.npy header is not a dict literal numpy writes: expected ${expected} at character ${this.pos}, found ${found}`, { offset: this.pos });
-  }
-
-  /**
-   * A quoted string: printable ASCII without escapes, or, `inDescr` (the field names of a
-   * structured descr, skipped), any character and escapes (`'é'`, `'a\\b'`), which numpy writes.
-   */
-  private parseString(inDescr = false): string {
-    const quote = this.peek();
-    if (quote !== 0x27 && quote !== 0x22) throw this.invalid("a quoted string");
-    const start = ++this.pos;
-    for (;;) {
-      const c = this.peek();
-      if (c === quote) break;
-      if (c === -1 || (!inDescr && (c === 0x5c || c < 0x20 || c > 0x7e))) throw this.invalid(c === 0x5c ? "a string without escapes" : "a closing quote");
-      this.pos += c === 0x5c ? 2 : 1;
+  for (const [word, value] of [["True", true], ["False", false]] as const) {
+    if (dictText.startsWith(word, dictPos) && !isIdentifierChar(dictText.charCodeAt(dictPos + word.length))) {
+      dictPos += word.length;
+      return { kind: "bool", value };
     }
-    const value = this.text.slice(start, this.pos);
-    this.pos++;
-    return value;
   }
+  throw notNumpyDict("a string, True, False or a tuple");
+}
 
-  private parseValue(key: string): NpyDictValue {
-    const c = this.peek();
-    if (c === 0x27 || c === 0x22) return { kind: "str", value: this.parseString() };
-    if (c === 0x28) return this.parseTuple(key);
-    if (c === 0x5b) {
-      this.skipList();
-      return { kind: "list" };
+function parseDictTuple(key: string): NpyDictValue {
+  dictPos++; // (
+  const value: number[] = [];
+  let negative = false;
+  let trailingComma = false;
+  skipDictSpace();
+  while (nextDictChar() !== 0x29) {
+    const item = parseDictInt(key);
+    value.push(item.value);
+    negative ||= item.negative;
+    skipDictSpace();
+    trailingComma = false;
+    if (nextDictChar() === 0x2c) {
+      dictPos++;
+      trailingComma = true;
+      skipDictSpace();
+    } else if (nextDictChar() !== 0x29) {
+      throw notNumpyDict("',' or ')'");
     }
-    for (const [word, value] of [["True", true], ["False", false]] as const) {
-      if (this.text.startsWith(word, this.pos) && !isIdentifierChar(this.text.charCodeAt(this.pos + word.length))) {
-        this.pos += word.length;
-        return { kind: "bool", value };
-      }
-    }
-    throw this.invalid("a string, True, False or a tuple");
   }
+  // `(3)` is the integer 3 in Python, not a tuple.
+  if (value.length === 1 && !trailingComma) throw notNumpyDict("a tuple: one element needs a trailing comma");
+  dictPos++;
+  return { kind: "tuple", value, negative };
+}
 
-  private parseTuple(key: string): NpyDictValue {
-    this.pos++; // (
-    const value: number[] = [];
-    let negative = false;
-    let trailingComma = false;
-    this.skipSpace();
-    while (this.peek() !== 0x29) {
-      const item = this.parseInt(key);
-      value.push(item.value);
-      negative ||= item.negative;
-      this.skipSpace();
-      trailingComma = false;
-      if (this.peek() === 0x2c) {
-        this.pos++;
-        trailingComma = true;
-        this.skipSpace();
-      } else if (this.peek() !== 0x29) {
-        throw this.invalid("',' or ')'");
-      }
-    }
-    // `(3)` is the integer 3 in Python, not a tuple.
-    if (value.length === 1 && !trailingComma) throw this.invalid("a tuple: one element needs a trailing comma");
-    this.pos++;
-    return { kind: "tuple", value, negative };
+function parseDictInt(key: string): { value: number; negative: boolean } {
+  const start = dictPos;
+  const negative = nextDictChar() === 0x2d;
+  if (negative) dictPos++;
+  const digitsAt = dictPos;
+  while (nextDictChar() >= 0x30 && nextDictChar() <= 0x39) dictPos++;
+  const digits = dictText.slice(digitsAt, dictPos);
+  if (digits.length === 0) throw notNumpyDict("an integer");
+  // Python 3 has no leading zeros in decimal literals; Python 2 era files may end ints with L.
+  if (digits.length > 1 && digits.charCodeAt(0) === 0x30) throw notNumpyDict("an integer without leading zeros");
+  if (dictLongSuffix && nextDictChar() === 0x4c) dictPos++;
+  if (isIdentifierChar(nextDictChar())) throw notNumpyDict("a decimal integer");
+  const value = Number(digits);
+  if (!Number.isSafeInteger(value)) {
+    throw new NdpackError("BAD_NUMBER", `.npy header: ${key} holds ${dictText.slice(start, dictPos)}, above 2^53-1`, { field: key, offset: start, actual: dictText.slice(start, dictPos) });
   }
+  return { value: negative ? -value : value, negative };
+}
 
-  private parseInt(key: string): { value: number; negative: boolean } {
-    const start = this.pos;
-    const negative = this.peek() === 0x2d;
-    if (negative) this.pos++;
-    const digitsAt = this.pos;
-    while (this.peek() >= 0x30 && this.peek() <= 0x39) this.pos++;
-    const digits = this.text.slice(digitsAt, this.pos);
-    if (digits.length === 0) throw this.invalid("an integer");
-    // Python 3 has no leading zeros in decimal literals; Python 2 era files may end ints with L.
-    if (digits.length > 1 && digits.charCodeAt(0) === 0x30) throw this.invalid("an integer without leading zeros");
-    if (this.allowLongSuffix && this.peek() === 0x4c) this.pos++;
-    if (isIdentifierChar(this.peek())) throw this.invalid("a decimal integer");
-    const value = Number(digits);
-    if (!Number.isSafeInteger(value)) {
-      throw new NdpackError("BAD_NUMBER", `.npy header: ${key} holds ${this.text.slice(start, this.pos)}, above 2^53-1`, { field: key, offset: start, actual: this.text.slice(start, this.pos) });
+/** Skips a balanced `[...]` (a structured descr), honouring quotes, so that the dict can be checked as a whole first. */
+function skipDictList(): void {
+  let depth = 0;
+  while (dictPos < dictText.length) {
+    const c = nextDictChar();
+    if (c === 0x27 || c === 0x22) {
+      parseDictString(true);
+      continue;
     }
-    return { value: negative ? -value : value, negative };
-  }
-
-  /** Skips a balanced `[...]` (a structured descr), honouring quotes, so that the dict can be checked as a whole first. */
-  private skipList(): void {
-    let depth = 0;
-    while (this.pos < this.text.length) {
-      const c = this.peek();
-      if (c === 0x27 || c === 0x22) {
-        this.parseString(true);
-        continue;
-      }
-      this.pos++;
-      if (c === 0x5b || c === 0x28) depth++;
-      else if (c === 0x5d || c === 0x29) {
-        depth--;
-        if (depth === 0) return;
-      }
+    dictPos++;
+    if (c === 0x5b || c === 0x28) depth++;
+    else if (c === 0x5d || c === 0x29) {
+      depth--;
+      if (depth === 0) return;
     }
-    throw this.invalid("the end of the list");
   }
+  throw notNumpyDict("the end of the list");
 }
 
 function isIdentifierChar(code: number): boolean {
