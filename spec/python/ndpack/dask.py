@@ -471,9 +471,9 @@ def to_ndpack(arrays, target, *, metadata=None, max_shard_size=None, compute: bo
     input that other computations share). The temporary files exist from this call on: a
     computation that fails or is never run leaves them, named ``.<name>.<12 hex digits>.tmp``.
     Otherwise the writes are computed at once, with ``compute_options`` (``scheduler=...``,
-    ``pool=...``) for ``dask.compute``, and a failure removes the temporary files. Tasks write by path: on a cluster, the target's folder must be
-    shared by every worker, at the same path. Other options (``alignment``, ``byte_order``,
-    ``checksum``) are ``save``'s."""
+    ``pool=...``) for ``dask.compute``, and a failure removes the temporary files. Tasks write by
+    path: on a cluster, the target's folder must be shared by every worker, at the same path. Other
+    options (``alignment``, ``byte_order``, ``checksum``) are ``save``'s."""
     if not isinstance(arrays, dict):
         raise NdpackError("INVALID_ARGUMENT", "arrays must be a dict of names to arrays")
     reference.check_flag(compute, "compute")
