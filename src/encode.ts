@@ -3,7 +3,7 @@
  * the input, compresses what must be compressed and fixes the layout of FORMAT.md §4; then
  * {@link writePlan} fills caller-provided memory (one copy per payload), and
  * {@link planSegments} hands the same bytes out piece by piece, as views of the caller's arrays
- * wherever no byte has to change, for streams and vectored file writes.
+ * wherever they are large and no byte has to change, for streams and vectored file writes.
  *
  * @module
  */
@@ -488,16 +488,15 @@ export function layoutHead(
   return { head, dataStart, dataLength, headerLength };
 }
 
-/** Writes one payload into `target` at its place; `view` is a view of `target` of the type of the record's data, where there is one. */
-function writePayload(target: Uint8Array, record: PlannedRecord, view: TypedArray | undefined): void {
-  const { start, array } = record;
+/** Writes one payload into `target` at `start`; `view` is a view of `target` of the type of the record's data, where there is one. */
+function writePayload(target: Uint8Array, start: number, record: PlannedRecord, view: TypedArray | undefined): void {
+  const { array } = record;
   if (record.stored) target.set(record.stored, start);
   else if (record.swap) copySwapped(bytesOf(array.data), target, start, array.dtype.wordSize);
   // A copy between typed arrays of one type keeps every bit (NaN payloads included).
   else if (view !== undefined && start % view.BYTES_PER_ELEMENT === 0) (view as Uint8Array).set(array.data as Uint8Array, start / view.BYTES_PER_ELEMENT);
   else target.set(bytesOf(array.data), start);
 }
-
 
 /** A view of all of `target` of the typed-array type `tag`, where its start allows one. */
 function viewOfType(target: Uint8Array, tag: TypedArrayTag): TypedArray | undefined {
@@ -535,37 +534,40 @@ function copyWithCrc(source: Uint8Array, target: Uint8Array, at: number): number
 /**
  * Writes the planned file into `target[0, plan.totalLength)`: one copy of each payload, padding
  * zeroed unless `zeroed` says `target` is fresh memory; `checksums` holds the records' CRCs that
- * are already known (see {@link sourceChecksums}). Not part of the public API.
+ * are already known (see {@link sourceChecksums}). Or only records `[from, to)`, with their CRCs,
+ * into a `target` whose first byte is the file's byte `base` (and the head when that is 0). Not
+ * part of the public API.
  */
-export function writePlan(plan: EncodePlan, target: Uint8Array, zeroed = false, checksums?: readonly (number | undefined)[]): void {
-  target.set(plan.head, 0);
+export function writePlan(plan: EncodePlan, target: Uint8Array, zeroed = false, checksums?: readonly (number | undefined)[], from = 0, to = plan.records.length, base = 0): void {
+  if (base === 0) target.set(plan.head, 0);
   const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
   const words = (target.byteOffset & 3) === 0 ? new Uint32Array(target.buffer, target.byteOffset, target.length >>> 2) : undefined;
   const records = plan.records;
   // A view of the target of the type of the last record's data (a view per payload costs as much as a copy of 256 bytes).
   let viewTag: TypedArrayTag | undefined;
   let typed: TypedArray | undefined;
+  // Where the padding before the next record starts: read only to zero it, in a whole file's target (from 0, base 0).
   let end = plan.dataStart;
-  for (let i = 0; i < records.length; i++) {
+  for (let i = from; i < to; i++) {
     const record = records[i]!;
     if (record.array.tag !== viewTag) {
       viewTag = record.array.tag;
       typed = viewOfType(target, viewTag);
     }
-    const start = record.start;
+    const start = record.start - base;
     if (!zeroed) target.fill(0, end, start);
     end = start + record.byteLength;
     if (plan.checksumSize === 0) {
-      writePayload(target, record, typed);
+      writePayload(target, start, record, typed);
       continue;
     }
     // Stepwise copying needs source and target apart: TypedArray.set copies overlapping memory correctly only in one go.
     const stored = record.stored;
     let crc = checksums?.[i];
-    if (crc !== undefined) writePayload(target, record, typed);
+    if (crc !== undefined) writePayload(target, start, record, typed);
     else if (!record.swap && record.byteLength > COPY_CRC_STEP && (stored ?? record.array.data).buffer !== target.buffer) crc = copyWithCrc(stored ?? bytesOf(record.array.data), target, start);
     else {
-      writePayload(target, record, typed);
+      writePayload(target, start, record, typed);
       crc = words !== undefined && record.byteLength < SMALL_CRC_BYTES ? crc32Within(target, words, start, end) : crc32(target.subarray(start, end));
     }
     view.setUint32(end, crc, true);
@@ -573,58 +575,96 @@ export function writePlan(plan: EncodePlan, target: Uint8Array, zeroed = false, 
   }
 }
 
-/** A zeroed block for padding; views of it are handed out, so it is never written. */
-let zeros = /* @__PURE__ */ new Uint8Array(MAX_ALIGNMENT);
-
-function zeroBytes(length: number): Uint8Array {
-  if (length > zeros.length) zeros = new Uint8Array(length);
-  return zeros.subarray(0, length);
-}
+/**
+ * 64 KiB (a literal: esbuild keeps an unused `64 * 1024` in bundles). Payloads shorter than this
+ * are not handed out on their own by {@link planSegments}: they go out copied, with everything
+ * else short (the head, padding, CRCs), in fresh pieces of at most this size (unless one record
+ * needs more). Not part of the public API.
+ */
+export const SMALL_PIECE = 65_536;
 
 /**
- * The planned file as consecutive pieces: the head, then for each record its payload (views of the
- * caller's arrays when no byte changes; swapped copies of at most `chunkBytes` otherwise), its CRC
- * and its padding. For streams and vectored writes: the caller's memory is never gathered.
- * Pieces that view the caller's arrays are valid only while those arrays are unchanged.
+ * The planned file as consecutive pieces, for streams and vectored writes: payloads of
+ * {@link SMALL_PIECE} bytes or more as views of the caller's arrays when no byte changes (swapped
+ * copies of at most `chunkBytes` otherwise), and everything between them (the head, padding, CRCs,
+ * shorter payloads) written into fresh pieces: 10,000 arrays of 256 bytes are some 40 pieces, not
+ * 30,000. The caller's memory is never gathered; pieces that view it are valid only while it is
+ * unchanged.
  */
 export function* planSegments(plan: EncodePlan, chunkBytes = 1 << 20): Generator<Uint8Array, void, undefined> {
-  yield plan.head;
-  let end = plan.dataStart;
-  for (const record of plan.records) {
-    if (record.start > end) yield zeroBytes(record.start - end);
-    let crc = 0;
-    const { dtype, data } = record.array;
-    // Read as the stream is: an array whose buffer was detached (transferred to a worker) since the plan is empty now.
-    if (record.stored === undefined && data.byteLength !== record.byteLength) {
-      throw new NdpackError("INVALID_ARGUMENT", `array "${record.array.name}" is ${data.byteLength} bytes now, ${record.byteLength} when the stream began: its buffer was detached (transferred?) before the stream reached it`, { array: record.array.name, expected: record.byteLength, actual: data.byteLength });
+  const { records, checksumSize, dataStart } = plan;
+  // The file's offset of the next byte to hand out.
+  let at = 0;
+  if (dataStart >= SMALL_PIECE) {
+    yield plan.head;
+    at = dataStart;
+  }
+  // The CRC of the large payload handed out last, due at `at`.
+  let lastCrc: number | undefined;
+  let next = 0;
+  for (;;) {
+    // A piece of the short bytes from `at`: what is due of the head and the last CRC, then the
+    // small records that fit, then the padding before a large one.
+    let to = Math.max(at, dataStart) + (lastCrc === undefined ? 0 : checksumSize);
+    let end = next;
+    for (; end < records.length; end++) {
+      const record = records[end]!;
+      if (record.byteLength >= SMALL_PIECE) {
+        to = record.start;
+        break;
+      }
+      const after = record.start + record.byteLength + checksumSize;
+      if (after - at > SMALL_PIECE && to > at) break;
+      to = after;
     }
+    if (to > at) {
+      const piece = new Uint8Array(to - at);
+      if (lastCrc !== undefined) new DataView(piece.buffer).setUint32(0, lastCrc, true);
+      for (let i = next; i < end; i++) checkUnchanged(records[i]!);
+      writePlan(plan, piece, true, undefined, next, end, at);
+      yield piece;
+      at = to;
+      lastCrc = undefined;
+    }
+    // (Records of no bytes, without a checksum, can make no piece.)
+    next = end;
+    if (next === records.length) return;
+    // The piece was full: the next one starts with this record.
+    if (records[next]!.byteLength < SMALL_PIECE) continue;
+    const record = records[next++]!;
+    checkUnchanged(record);
+    const { dtype, data } = record.array;
+    let crc = 0;
     // Each piece is handed out before its CRC is computed, so that a consumer that starts writing
     // a piece and then asks for the next one overlaps its I/O with the checksum.
     if (record.stored || !record.swap) {
       // A compressed payload's bytes were taken when planning: the caller's array is not read again
       // (viewing it threw a TypeError when its buffer had been detached since).
       const payload = record.stored ?? bytesOf(data);
-      if (payload.length > 0) yield payload;
-      if (plan.checksumSize > 0) crc = crc32(payload);
+      yield payload;
+      if (checksumSize > 0) crc = crc32(payload);
     } else {
       // Whole elements a piece: a word cut in two would be swapped as two shorter ones.
       const source = bytesOf(data);
       const step = Math.max(dtype.wordSize, chunkBytes - (chunkBytes % dtype.wordSize));
-      for (let at = 0; at < source.length; at += step) {
-        const piece = source.subarray(at, Math.min(at + step, source.length));
+      for (let from = 0; from < source.length; from += step) {
+        const piece = source.subarray(from, Math.min(from + step, source.length));
         const swapped = new Uint8Array(piece.length);
         copySwapped(piece, swapped, 0, dtype.wordSize);
         yield swapped;
-        if (plan.checksumSize > 0) crc = crc32(swapped, crc);
+        if (checksumSize > 0) crc = crc32(swapped, crc);
       }
     }
-    end = record.start + record.byteLength;
-    if (plan.checksumSize > 0) {
-      const crcBytes = new Uint8Array(4);
-      new DataView(crcBytes.buffer).setUint32(0, crc, true);
-      yield crcBytes;
-      end += plan.checksumSize;
-    }
+    at = record.start + record.byteLength;
+    if (checksumSize > 0) lastCrc = crc;
+  }
+}
+
+/** Read as the stream is: an array whose buffer was detached (transferred to a worker) since the plan is empty now. */
+function checkUnchanged(record: PlannedRecord): void {
+  const { data } = record.array;
+  if (record.stored === undefined && data.byteLength !== record.byteLength) {
+    throw new NdpackError("INVALID_ARGUMENT", `array "${record.array.name}" is ${data.byteLength} bytes now, ${record.byteLength} when the stream began: its buffer was detached (transferred?) before the stream reached it`, { array: record.array.name, expected: record.byteLength, actual: data.byteLength });
   }
 }
 

@@ -30,10 +30,10 @@
  * @module
  */
 import type { NdArray } from "./decode.js";
-import { ENCODE_OPTIONS, planEncoding, writePlan, type ArraysInput, type EncodeOptions } from "./encode.js";
+import { ENCODE_OPTIONS, planEncoding, SMALL_PIECE, writePlan, type ArraysInput, type EncodeOptions } from "./encode.js";
 import { booleanOption, checkOptionNames, isNdpackError, NdpackError, overLimit, shown, type ErrorDetails } from "./errors.js";
 import { resolveLimits, type FileLayout } from "./header.js";
-import { checkChunkBytes, ChunkReader, readRecords, readStreamLayout, SMALL_PIECE, streamChunks, streamHeader, STREAM_READ_OPTIONS, type ByteStream, type DecodeStreamOptions, type StreamHeader } from "./stream.js";
+import { checkChunkBytes, ChunkReader, readRecords, readStreamLayout, streamChunks, streamHeader, STREAM_READ_OPTIONS, type ByteStream, type DecodeStreamOptions, type StreamHeader } from "./stream.js";
 
 /**
  * Options of {@link decodeMessages}: those of `decodeStream` (the limits of FORMAT.md §7 and

@@ -31,7 +31,7 @@
 import { concatBytes, freshBytes, swapInPlace } from "./bytes.js";
 import { crc32 } from "./crc32.js";
 import { arrayInfo, checkRecordTail, materialize, type ArrayInfo, type NdArray, type NdpackContents } from "./decode.js";
-import { ENCODE_OPTIONS, planEncoding, planSegments, type ArraysInput, type EncodeOptions, type EncodePlan } from "./encode.js";
+import { ENCODE_OPTIONS, planEncoding, planSegments, SMALL_PIECE, type ArraysInput, type EncodeOptions, type EncodePlan } from "./encode.js";
 import { booleanOption, checkOptionNames, isNdpackError, NdpackError, overLimit, shown } from "./errors.js";
 import { LIMIT_OPTIONS, type ReadLimits } from "./format.js";
 import { checkContainerOptions, checkFormats, sniffFormatIn, SNIFF_BYTES, unknownFormatError } from "./formats/find.js";
@@ -46,14 +46,11 @@ export interface EncodeStreamOptions extends EncodeOptions {
    * Largest piece of a payload the stream emits, in bytes (default 1 MiB). Payloads of 64 KiB or
    * more go out as views of the caller's arrays cut to this size (byte-swapped ones copied this
    * many bytes at a time); smaller pieces (the head, padding, CRCs, small payloads, and a
-   * byte-swapped payload's pieces when this size is under 64 KiB) are merged into chunks of up to
+   * byte-swapped payload's pieces when this size is under 64 KiB) are merged into chunks of about
    * 64 KiB whatever this size, since a chunk each would cost more than their bytes.
    */
   readonly chunkBytes?: number;
 }
-
-/** Pieces shorter than this (the head, padding, checksums, small arrays) are copied and merged into one chunk. Not part of the public API. */
-export const SMALL_PIECE = 64 * 1024;
 
 const DEFAULT_CHUNK_BYTES = 1 << 20;
 
@@ -74,11 +71,15 @@ export function* streamChunks(plan: EncodePlan, chunkBytes: number): Generator<U
   let smallBytes = 0;
   function* flush(): Generator<Uint8Array, void, undefined> {
     if (small.length === 0) return;
-    const merged = new Uint8Array(smallBytes);
-    let at = 0;
-    for (const piece of small) {
-      merged.set(piece, at);
-      at += piece.length;
+    // A small piece of planSegments is fresh memory (see there): one alone goes out as it is.
+    let merged = small[0]!;
+    if (small.length > 1) {
+      merged = new Uint8Array(smallBytes);
+      let at = 0;
+      for (const piece of small) {
+        merged.set(piece, at);
+        at += piece.length;
+      }
     }
     small.length = 0;
     smallBytes = 0;

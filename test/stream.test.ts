@@ -1,6 +1,8 @@
 import { PassThrough, Readable } from "node:stream";
 import { describe, expect, test } from "vitest";
+import fc from "fast-check";
 import { concatBytes } from "../src/bytes.js";
+import { planEncoding, planSegments, SMALL_PIECE } from "../src/encode.js";
 import { decode, encode, NdpackError, type ArraysInput, type EncodeOptions, type ErrorCode, type NdArray } from "../src/index.js";
 import { decodeMessages, decodeStream, encodeStream } from "../src/streams.js";
 import { crc32 } from "../src/crc32.js";
@@ -110,6 +112,55 @@ describe("encodeStream", () => {
     const chunks = await readAll(encodeStream(arrays));
     expectBytes(concatBytes(chunks), encode(arrays));
     expect(chunks.length).toBeLessThan(10);
+  });
+
+  test("planSegments: the bytes of encode; payloads of 64 KiB or more as views, everything shorter in fresh pieces, never two short pieces in a row", () => {
+    const sizes = [0, 1, 3, 256, 4000, SMALL_PIECE - 8, SMALL_PIECE - 1, SMALL_PIECE, SMALL_PIECE + 8, 3 * SMALL_PIECE];
+    const arrayArb = fc.record({ size: fc.constantFrom(...sizes), dtype: fc.constantFrom("uint8", "float32", "float64"), codec: fc.constantFrom("none", "none", "deflate") });
+    const optionsArb = fc.record({
+      alignment: fc.constantFrom(8, 64, 4096),
+      byteOrder: fc.constantFrom("little", "big"),
+      checksum: fc.constantFrom("crc32", "none"),
+      // A metadata string of 70 KB puts the head over SMALL_PIECE: handed out on its own, not copied.
+      metadataBytes: fc.constantFrom(0, 70_000),
+    });
+    fc.assert(
+      fc.property(fc.array(arrayArb, { maxLength: 24 }), optionsArb, fc.constantFrom(8, 1000, SMALL_PIECE, 1 << 20), (specs, { metadataBytes, ...options }, chunkBytes) => {
+        const types = { uint8: Uint8Array, float32: Float32Array, float64: Float64Array } as const;
+        const arrays = specs.map(({ size, dtype, codec }, i) => {
+          const type = types[dtype as keyof typeof types];
+          const data = new type(Math.floor(size / type.BYTES_PER_ELEMENT));
+          const bytes = new Uint8Array(data.buffer);
+          for (let at = 0; at < bytes.length; at++) bytes[at] = (at * 7 + i) & 255;
+          return [`a${i}`, { data, dtype, codec }] as const;
+        });
+        const encodeOptions = { ...options, metadata: metadataBytes > 0 ? { note: "x".repeat(metadataBytes) } : {} } as EncodeOptions;
+        const plan = planEncoding(arrays, encodeOptions);
+        const pieces = [...planSegments(plan, chunkBytes)];
+        expectBytes(concatBytes(pieces), encode(arrays, encodeOptions));
+        const swapsLarge = plan.records.some((record) => record.swap && record.byteLength >= SMALL_PIECE);
+        const callers = new Set(arrays.map(([, { data }]) => data.buffer as ArrayBufferLike));
+        for (let i = 0; i < pieces.length; i++) {
+          const piece = pieces[i]!;
+          if (piece.length < SMALL_PIECE) expect(callers.has(piece.buffer)).toBe(false);
+          // (A large byte-swapped payload's pieces are of chunkBytes, however short, its last one shorter.)
+          if (i > 0 && piece.length < SMALL_PIECE / 2 && !swapsLarge) expect(pieces[i - 1]!.length).toBeGreaterThanOrEqual(SMALL_PIECE / 2);
+        }
+        for (const record of plan.records) {
+          const viewed = pieces.some((piece) => piece.buffer === record.array.data.buffer);
+          expect(viewed).toBe(record.byteLength >= SMALL_PIECE && record.stored === undefined && !record.swap);
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  test("10,000 arrays of 256 bytes are a few dozen pieces", () => {
+    const arrays = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`layer.${i}.weight`, new Float32Array(64).fill(i)]));
+    const pieces = [...planSegments(planEncoding(arrays))];
+    expectBytes(concatBytes(pieces), encode(arrays));
+    // 10,000 records of 320 bytes (payload, CRC, padding) in pieces of at most 64 KiB, and the head.
+    expect(pieces.length).toBe(1 + Math.ceil(10_000 / Math.floor(SMALL_PIECE / 320)));
   });
 
   test("byte-swapped payloads come out as copies of at most chunkBytes", async () => {
@@ -320,6 +371,18 @@ describe("decodeStream", () => {
       for (;;) if ((await reader.read()).done) return undefined;
     })().catch((caught: NdpackError) => caught);
     expect([error?.code, error?.array]).toEqual(["INVALID_ARGUMENT", "b"]);
+  });
+
+  test("encodeStream: a small array transferred before the stream reaches it fails the stream (INVALID_ARGUMENT) too", async () => {
+    const arrays = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`a${i}`, new Float32Array(64).fill(i)]));
+    const reader = encodeStream(arrays).getReader();
+    await reader.read();
+    const last = arrays.a1999!;
+    structuredClone(last.buffer, { transfer: [last.buffer] });
+    const error = await (async () => {
+      for (;;) if ((await reader.read()).done) return undefined;
+    })().catch((caught: NdpackError) => caught);
+    expect([error?.code, error?.array]).toEqual(["INVALID_ARGUMENT", "a1999"]);
   });
 
   test("every truncation yields the whole arrays before the cut, then TRUNCATED, as decode reports it", async () => {
