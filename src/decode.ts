@@ -380,14 +380,17 @@ export function checkCopy(copy: unknown): NonNullable<DecodeOptions["copy"]> {
   return oneOf(copy, ["auto", "never", "always"], "auto", "copy");
 }
 
-/** {@link decode} of the file at `path` (`load`): the file's errors, then and later, carry its path. */
-export function decodeFile(input: DecodeInput, options: DecodeOptions, path: string | undefined): NdpackFile {
+/**
+ * {@link decode} of the file at `path` (`load`): the file's errors, then and later, carry its path.
+ * `known`: the layout that steps 1–21 read from these very bytes already (`load`).
+ */
+export function decodeFile(input: DecodeInput, options: DecodeOptions, path: string | undefined, known?: FileLayout): NdpackFile {
   const copy = checkCopy(options.copy);
   // booleanOption's check, called as oneOf: the decode bundle is at its budget to the byte.
   const verify = oneOf(options.verify, [true, false], false, "verify");
   const limits = resolveLimits(options);
   const bytes = inputBytes(input);
-  const layout = readLayout(bytes, limits);
+  const layout = known ?? readLayout(bytes, limits);
   if (verify) for (const entry of layout.entries) verifyRecord(bytes, layout, entry);
   return new DecodedFile(bytes, layout, copy, limits, path);
 }

@@ -154,6 +154,34 @@ describe("load", () => {
     }
   });
 
+  test("reads the header once: a file in one read, a header over 64 KiB (read again), padding past the header's reads (alignment 65536)", async () => {
+    const many = Object.fromEntries(Array.from({ length: 900 }, (_, i) => [`layer.${i}.weight`, Float32Array.from({ length: 16 }, (_, j) => i + j / 16)]));
+    const cases: [string, ArraysInput, EncodeOptions][] = [
+      ["small", sample(), {}],
+      ["header over 64 KiB", many, {}],
+      ["header over 64 KiB, alignment 65536", many, { alignment: 65536 }],
+    ];
+    for (const [label, arrays, options] of cases) {
+      const path = fresh();
+      const bytes = encode(arrays, options);
+      writeFileSync(path, bytes);
+      const file = await load(path);
+      const expected = decode(bytes, { verify: true });
+      expect(file.names, label).toEqual(expected.names);
+      for (const name of file.names) expectBytes(file.get(name).data, expected.get(name).data);
+      expect(file.get(file.names[0]!).data.buffer.byteLength, label).toBe(bytes.length);
+    }
+    // A padding byte that is not zero past the header's reads (which end at the next 4 KiB after the header).
+    const bytes = encode(many, { alignment: 65536 });
+    const headerEnd = 20 + new DataView(bytes.buffer, bytes.byteOffset).getUint32(12, true);
+    const at = Math.ceil(headerEnd / 4096) * 4096 + 100;
+    expect([headerEnd > 64 * 1024, at < decode(bytes).info(decode(bytes).names[0]!).offset]).toEqual([true, true]);
+    bytes[at] = 1;
+    const path = fresh();
+    writeFileSync(path, bytes);
+    expect((await failure(() => load(path), "BAD_PADDING")).offset).toBe(at);
+  });
+
   test("passes decode's options on: copy: 'never' and verify", async () => {
     const path = fresh();
     await save(path, { a: new Int32Array([1, 2]) }, { byteOrder: "big" });
