@@ -2,12 +2,13 @@
  * The Node file driver of the one reader: files that are not regular files are refused before any
  * read (a FIFO must not hang), and a file rewritten in place by another process while it is read
  * gives the old bytes, the new bytes or a typed error (FILE_CHANGED, CHECKSUM), never a mixture.
+ * Small arrays read one after another are read ahead, a few reads in all.
  *
  * The concurrent-writer campaign runs NDPACK_CHANGE_TRIALS trials (default 200; `npm run
  * stress:file-changed` runs 5000).
  */
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { open as openHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -75,6 +76,49 @@ function startRewriter(path: string, a: Uint8Array, b: Uint8Array) {
   });
   return { ready, stop: () => child.kill("SIGKILL") };
 }
+
+/** This process's read system calls and bytes read so far (Linux /proc/self/io). */
+function processReads(): { calls: number; bytes: number } {
+  const io = readFileSync("/proc/self/io", "latin1");
+  return { calls: Number(/^syscr: (\d+)$/m.exec(io)![1]), bytes: Number(/^rchar: (\d+)$/m.exec(io)![1]) };
+}
+
+describe("small arrays read in order", () => {
+  const arrays = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`a${i}`, Float32Array.from({ length: 64 }, (_, j) => i * 64 + j)]));
+  const path = join(dir, "small-arrays.ndp");
+  writeFileSync(path, encode(arrays));
+
+  test("2,000 arrays of 256 B read one after another take a few reads, not one each, and give their values", async () => {
+    await using reader = await open(path);
+    const before = processReads();
+    for (let i = 0; i < 2000; i++) {
+      const { data } = await reader.read(`a${i}`);
+      expect([data[0], data[63]]).toEqual([i * 64, i * 64 + 63]);
+    }
+    // 2,000 records of 320 B are 625 KiB: three reads ahead of 256 KiB, and the first array's own.
+    expect(processReads().calls - before.calls).toBeLessThan(100);
+  });
+
+  test("one array, or arrays far apart, read only their own bytes", async () => {
+    await using reader = await open(path);
+    const before = processReads();
+    for (const i of [10, 1000, 1999]) expect((await reader.read(`a${i}`)).data[0]).toBe(i * 64);
+    // Three reads of 260 B (and this process's own reading of /proc).
+    expect(processReads().bytes - before.bytes).toBeLessThan(3 * 260 + 16 * 1024);
+  });
+
+  test("a file changed after a read ahead is FILE_CHANGED for the arrays served from it", async () => {
+    const copy = join(dir, "small-arrays-changed.ndp");
+    writeFileSync(copy, readFileSync(path));
+    await using reader = await open(copy);
+    await reader.read("a0");
+    await reader.read("a1");
+    const handle = await openHandle(copy, "r+");
+    await handle.write(Uint8Array.of(0), 0, 1, 5000);
+    await handle.close();
+    expect(await codeOfAsync(() => reader.read("a2"))).toBe("FILE_CHANGED");
+  });
+});
 
 describe("a file rewritten in place while it is read", () => {
   test(`${TRIALS} trials: every read gives the old values, the new values, or FILE_CHANGED/CHECKSUM; never a mixture`, async () => {
