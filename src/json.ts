@@ -278,17 +278,7 @@ function parseObject(depth: number): Record<string, unknown> {
     assign(object, key, value);
     if (depth === 1) topKeys.push(key);
     path.pop();
-    skipWhitespace();
-    const c = text.charCodeAt(position);
-    if (c === 0x2c) {
-      position++;
-      skipWhitespace();
-    } else if (c === 0x7d) {
-      position++;
-      return object;
-    } else {
-      throw unexpected(position, "',' or '}'");
-    }
+    if (!nextMember(0x7d, "',' or '}'")) return object;
   }
 }
 
@@ -307,18 +297,22 @@ function parseArray(depth: number): unknown[] {
     path.push(index);
     array.push(parseValue(depth + 1));
     path.pop();
-    skipWhitespace();
-    const c = text.charCodeAt(position);
-    if (c === 0x2c) {
-      position++;
-      skipWhitespace();
-    } else if (c === 0x5d) {
-      position++;
-      return array;
-    } else {
-      throw unexpected(position, "',' or ']'");
-    }
+    if (!nextMember(0x5d, "',' or ']'")) return array;
   }
+}
+
+/** After a member of an object or array: true past a ',' (another member follows), false past `close`; anything else is unexpected. */
+function nextMember(close: number, expected: string): boolean {
+  skipWhitespace();
+  const c = source.charCodeAt(position);
+  if (c === 0x2c) {
+    position++;
+    skipWhitespace();
+    return true;
+  }
+  if (c !== close) throw unexpected(position, expected);
+  position++;
+  return false;
 }
 
 /** Reads four hex digits at `at`; -1 when they are not all hex digits. */
