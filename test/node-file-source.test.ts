@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { codeOfAsync } from "./helpers/common.js";
+import { processReads } from "./helpers/node-files.js";
 import { encode, NdpackError } from "../src/index.js";
 import { load, open } from "../src/node/index.js";
 
@@ -77,11 +78,6 @@ function startRewriter(path: string, a: Uint8Array, b: Uint8Array) {
   return { ready, stop: () => child.kill("SIGKILL") };
 }
 
-/** This process's read system calls and bytes read so far (Linux /proc/self/io). */
-function processReads(): { calls: number; bytes: number } {
-  const io = readFileSync("/proc/self/io", "latin1");
-  return { calls: Number(/^syscr: (\d+)$/m.exec(io)![1]), bytes: Number(/^rchar: (\d+)$/m.exec(io)![1]) };
-}
 
 describe("small arrays read in order", () => {
   const arrays = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`a${i}`, Float32Array.from({ length: 64 }, (_, j) => i * 64 + j)]));

@@ -129,7 +129,8 @@ describe("what the reader reads", () => {
     await using reader = await openAll(source);
     expect(source.reads).toEqual([{ offset: 0, length: bytes.length }]); // small file: the first read took it all
     expect(reader.readCount).toBe(1);
-    for (const name of reader.names) {
+    // Last to first: arrays read in order are read ahead (below).
+    for (const name of [...reader.names].reverse()) {
       const info = reader.info(name);
       source.reads.length = 0;
       await reader.read(name, { verify: false });
@@ -347,6 +348,59 @@ describe("what the reader reads", () => {
   });
 });
 
+describe("arrays under 64 KiB read in order are read 256 KiB ahead", () => {
+  // 1,000 records of 256 B of payload, its CRC and padding to 64: 320 B each, 312.5 KiB in all.
+  const arrays = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`a${i}`, Float32Array.from({ length: 64 }, (_, j) => i * 64 + j)]));
+  const bytes = encode(arrays);
+
+  test.each([true, false])("every array in order (verify: %s): a read of its own for the first, then reads of 256 KiB; each array memory of its own, with its values", async (verify) => {
+    const source = countingSource(bytes);
+    await using reader = await openSource(source);
+    const { offset: dataStart } = reader.info("a0");
+    source.reads.length = 0;
+    const buffers = new Set<ArrayBufferLike>();
+    for (let i = 0; i < 1000; i++) {
+      const { data } = await reader.read(`a${i}`, { verify });
+      expect([data[0], data[63]]).toEqual([i * 64, i * 64 + 63]);
+      // Memory of its own holding its record alone (payload, and its CRC and padding when verified).
+      expect(data.byteOffset).toBe(0);
+      expect(data.buffer.byteLength).toBeLessThanOrEqual(verify ? 320 : 256);
+      buffers.add(data.buffer);
+    }
+    expect(buffers.size).toBe(1000);
+    const first = source.reads[0]!;
+    expect(first.offset).toBe(dataStart);
+    expect(first.length).toBe(verify ? 320 : 256);
+    // The second array onwards: reads of 256 KiB (the last one what is left of the file), each from
+    // the first array the read before did not hold whole.
+    const [, ahead, last, ...more] = source.reads;
+    expect([ahead!.offset, ahead!.length, more.length]).toEqual([dataStart + 320, 256 * 1024, 0]);
+    expect(last!.offset).toBe(dataStart + 320 * Math.floor((ahead!.offset + ahead!.length - dataStart) / 320));
+    expect(last!.length).toBe(bytes.length - last!.offset);
+  });
+
+  test("one array, arrays far apart, and arrays read last to first: each one read of its own range", async () => {
+    const source = countingSource(bytes);
+    await using reader = await openSource(source);
+    source.reads.length = 0;
+    for (const i of [10, 500, 999, 998, 997]) expect((await reader.read(`a${i}`, { verify: false })).data[0]).toBe(i * 64);
+    expect(source.reads).toEqual([10, 500, 999, 998, 997].map((i) => ({ offset: reader.info(`a${i}`).offset, length: 256 })));
+  });
+
+  test("a reader of bytes in memory reads no copies ahead: arrays are views of the caller's bytes", async () => {
+    await using reader = await openSource(bytesSource(bytes));
+    for (let i = 0; i < 10; i++) expect((await reader.read(`a${i}`)).data.buffer).toBe(bytes.buffer);
+  });
+
+  test("close drops the bytes read ahead: a read after it is CLOSED", async () => {
+    const reader = await openSource(countingSource(bytes));
+    await reader.read("a0");
+    await reader.read("a1");
+    await reader.close();
+    await failure(() => reader.read("a2"), "CLOSED");
+  });
+});
+
 describe("a .npz header reads its members' headers in one batch", () => {
   test("12 members 100 KiB apart: the first read (member 0), the end, then one read for each of the 11 others, 4 at a time; a 100 KiB member then 11 of 1 KiB: one read for those the end does not hold", async () => {
     const far = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`m${i}`, Float32Array.from({ length: 25_600 }, (_, j) => i + j)]));
@@ -367,9 +421,9 @@ describe("a .npz header reads its members' headers in one batch", () => {
         },
       };
       await using reader = await openSource(source, { formats: ALL_FORMATS });
+      const headerReads = reads.slice();
       expect(reader.names).toEqual(Object.keys(arrays));
       for (const name of reader.names) expect((await reader.read(name)).data[0]).toBe(arrays[name]![0]);
-      const headerReads = reads.slice(0, reads.length - reader.names.length);
       // The first 64 KiB (the first member's headers), the zip's end with its central directory, then the batch.
       expect(headerReads.slice(0, 2)).toEqual([{ offset: 0, length: 64 * 1024 }, { offset: bytes.length - 4096, length: 4096 }]);
       expect(headerReads.length - 2).toBe(memberReads);

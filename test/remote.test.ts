@@ -244,6 +244,24 @@ describe.each(["ndpack", "npz", "safetensors"] as const)("readMany on a remote %
   });
 });
 
+describe("small arrays read one after another", () => {
+  test.each(["long-header.ndp", "long-header.safetensors"])("%s: 3000 arrays of 4 B in order are 2 requests (the first array's, then 256 KiB ahead), values equal", async (name) => {
+    await using reader = await openUrl(`${nginx.origin}/files/${name}`);
+    const { result: values, entries } = await nginx.requests(async () => {
+      const values: number[] = [];
+      for (let i = 0; i < 3000; i++) values.push((await reader.read(`layers.${i}.attention.query.weight`)).data[0] as number);
+      return values;
+    });
+    expect(values).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+    const first = reader.info("layers.0.attention.query.weight");
+    const dataEnd = statSync(join(dir, name)).size;
+    // An ndpack record: the value, its CRC and the padding to the next record (64 B); a safetensors one: the value.
+    const record = name.endsWith(".ndp") ? 64 : 4;
+    expect(entries.map((e) => e.range)).toEqual([`bytes=${first.offset}-${first.offset + record - 1}`, `bytes=${first.offset + record}-${dataEnd - 1}`]);
+    expect(dataEnd - first.offset).toBeLessThan(256 * 1024);
+  });
+});
+
 describe("long headers, URLs through ndpack/node's open", () => {
   test.each(["long-header.ndp", "long-header.safetensors"])("%s: a header longer than 64 KiB costs exactly 2 requests, the second only for the rest", async (name) => {
     const { result: reader, entries } = await nginx.requests(() => openUrl(`${nginx.origin}/files/${name}`));

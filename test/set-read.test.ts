@@ -13,7 +13,7 @@ import { bytesSource } from "../src/source.js";
 import { open, saveSet, type SetReader } from "../src/node/index.js";
 import { openSetAt, shardUrl } from "../src/set-reader.js";
 import { dataBytes, SET_VECTORS as vectors, SETS } from "./helpers/set-files.js";
-import { expectBytes, failure, noise, tempDir } from "./helpers/node-files.js";
+import { expectBytes, failure, noise, processReads, tempDir } from "./helpers/node-files.js";
 
 const sha256 = (array: NdArray) => createHash("sha256").update(dataBytes(array)).digest("hex");
 
@@ -129,11 +129,16 @@ describe("laziness", () => {
     await using set = await openSet(saved.indexPath);
     const indexBytes = set.bytesRead;
     const name = arrays[160]![0];
+    const before = processReads();
     await set.read(name);
     const dataStart = set.info(set.index.shardOf.get(name)!.arrays[0]!).offset;
     expect(dataStart).toBeGreaterThan(20_000);
     // Index + the header and its padding, rounded up to a page + the array's record (payload, CRC, padding to the next record).
-    expect(set.bytesRead).toBe(indexBytes + Math.ceil(dataStart / 4096) * 4096 + 65_536 + 64);
+    const shardBytes = Math.ceil(dataStart / 4096) * 4096 + 65_536 + 64;
+    expect(set.bytesRead).toBe(indexBytes + shardBytes);
+    // And no more from the file system, beneath the reader's count (this process's reading of /proc aside): a
+    // read ahead of 256 KiB after the header's second read once went unseen by it.
+    expect(processReads().bytes - before.bytes).toBeLessThan(shardBytes + 16 * 1024);
     expect(set.readCount).toBe(1 + 2 + 1);
   });
 

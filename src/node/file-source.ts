@@ -37,18 +37,6 @@ const MIN_PIECE_BYTES = 1 << 20;
  */
 const CRC_PIECE_BYTES = 1 << 20;
 
-/**
- * Reads shorter than this that follow the read before (within this many bytes after its end),
- * itself as short, are served from one read of {@link READ_AHEAD_BYTES}: reading every array of a
- * file of small arrays in order (`convert`, `extract`, a loop of `read`s) made a thread-pool round
- * trip per array (10,000 arrays of 256 B: ~400 ms for `open` + a `read` of each, against ~90 ms for
- * `readMany` of them all). A read of one array, or of arrays far apart, reads only its range.
- * A read served from the read ahead gives the bytes as they were when it was made (and checked);
- * the next read of the file finds any change since.
- */
-const SEQUENTIAL_READ_BYTES = 64 * 1024;
-const READ_AHEAD_BYTES = 256 * 1024;
-
 /** What identifies one version of a file's contents. */
 interface FileIdentity {
   readonly size: bigint;
@@ -91,10 +79,6 @@ export class FileSource implements ByteSource {
   #crcPieces: Uint8Array | undefined;
   /** Reads running: {@link close} waits for them (a caller that gave up on one, aborted, does not). */
   readonly #reads = new Set<Promise<unknown>>();
-  /** Where the last read ended, when it was shorter than {@link SEQUENTIAL_READ_BYTES}; -1 otherwise. */
-  #shortReadEnd = -1;
-  /** The last read ahead: file offset and bytes (fresh memory each time: a read may be copying out of the one before). */
-  #ahead: { readonly offset: number; readonly bytes: Uint8Array } | undefined;
 
   private constructor(handle: FileHandle, path: string, identity: FileIdentity, owned: boolean) {
     this.handle = handle;
@@ -234,10 +218,6 @@ export class FileSource implements ByteSource {
   }
 
   async #readInto(target: Uint8Array, position: number, landed?: (piece: Uint8Array, at: number) => void): Promise<void> {
-    if (await this.#readShort(target, position)) {
-      landed?.(target, 0);
-      return;
-    }
     const count = Math.max(1, Math.min(READ_PIECES, Math.floor(target.length / MIN_PIECE_BYTES)));
     // Equal pieces, whole pages (the last one takes the rest).
     const pieceBytes = Math.ceil(target.length / count / 4096) * 4096;
@@ -258,29 +238,6 @@ export class FileSource implements ByteSource {
       throw error;
     }
     this.#checkIdentity();
-  }
-
-  /**
-   * Fills a short `target` from the bytes read ahead, reading the next {@link READ_AHEAD_BYTES}
-   * when it follows a short read and lies past them; false when it is not read that way. The read
-   * ahead is checked against the file's identity once, when it is made: the bytes served from it
-   * are the file as it was at open, as every read promises (a check per array served, a BigInt
-   * fstat of ~9 µs, was a quarter of `convert`'s time for 10,000 arrays).
-   */
-  async #readShort(target: Uint8Array, position: number): Promise<boolean> {
-    const follows = this.#shortReadEnd >= 0 && position >= this.#shortReadEnd && position - this.#shortReadEnd <= SEQUENTIAL_READ_BYTES;
-    this.#shortReadEnd = target.length < SEQUENTIAL_READ_BYTES ? position + target.length : -1;
-    if (this.#shortReadEnd < 0) return false;
-    let ahead = this.#ahead;
-    if (ahead === undefined || position < ahead.offset || position + target.length > ahead.offset + ahead.bytes.length) {
-      if (!follows || position + target.length > this.size) return false;
-      const bytes = unzeroedBytes(Math.min(READ_AHEAD_BYTES, this.size - position));
-      await this.#fill(bytes, position);
-      this.#checkIdentity();
-      this.#ahead = ahead = { offset: position, bytes };
-    }
-    target.set(ahead.bytes.subarray(position - ahead.offset, position - ahead.offset + target.length));
-    return true;
   }
 
   async read(offset: number, length: number, options?: ReadRequestOptions): Promise<Uint8Array> {
@@ -403,7 +360,6 @@ export class FileSource implements ByteSource {
   /** Closes the handle (one this source opened) once the reads running have ended: a read aborted by its caller still runs to its end, on the handle. */
   async close(): Promise<void> {
     await Promise.allSettled(this.#reads);
-    this.#ahead = undefined;
     if (this.#owned) await this.handle.close().catch(() => undefined);
   }
 }

@@ -3,7 +3,7 @@
  * comparisons fast enough for megabytes, error assertions, and a child-process runner.
  */
 import { spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,6 +20,12 @@ export function tempDir(prefix = "ndpack-node-"): { path: string; file(name: str
 }
 
 export { noise } from "./common.js";
+
+/** This process's read system calls and bytes read so far (Linux /proc/self/io), to count what the operating system was asked for beneath any layer's own count. */
+export function processReads(): { calls: number; bytes: number } {
+  const io = readFileSync("/proc/self/io", "latin1");
+  return { calls: Number(/^syscr: (\d+)$/m.exec(io)![1]), bytes: Number(/^rchar: (\d+)$/m.exec(io)![1]) };
+}
 
 /** The elements of a decoded array as a plain list (numbers or bigints), for toEqual. */
 export function values(data: TypedArray): (number | bigint)[] {
