@@ -213,13 +213,14 @@ const PREFETCH_READ_BYTES = 1 << 20;
 const PREFETCH_BATCH_BYTES = HEADER_WINDOWS_BYTES / 2;
 
 /**
- * After the header, a read shorter than this that follows a read as short (starting at most this
- * many bytes after its end) is served from one read of {@link READ_AHEAD_BYTES}: reading every
+ * A whole array's read shorter than this that follows one as short (starting at most this many
+ * bytes after its end) is served from one read of {@link READ_AHEAD_BYTES}: reading every
  * array of a file of small arrays in order (`convert`, `extract`, a loop of `read`s) made a read
  * per array, a thread-pool round trip on a local file (10,000 arrays of 256 B: ~400 ms for `open` +
  * a `read` of each, against ~90 ms for `readMany` of them all) and a request over HTTP. The first
- * short read of a run, one array, arrays far apart and the header's own reads read only their
- * bytes. Served bytes are copies, as `readMany`'s shared reads are: each array is memory of its own.
+ * short read of a run, one array, arrays far apart, the header's reads and those of rows and
+ * chunks (which callers run several at once) read only their bytes. Served bytes are copies, as
+ * `readMany`'s shared reads are: each array is memory of its own.
  */
 const SEQUENTIAL_READ_BYTES = 64 * 1024;
 const READ_AHEAD_BYTES = 256 * 1024;
@@ -262,7 +263,7 @@ class CountingSource implements ByteSource {
   /** The header ranges a reader announced, by offset: read a batch at a time ({@link PREFETCH_BATCH_BYTES}). */
   #announced: ByteRange[] = [];
   #readAhead = false;
-  /** Where the last read after the header ended, when it was shorter than {@link SEQUENTIAL_READ_BYTES}; -1 otherwise. */
+  /** Where the last whole array's read ended, when it was shorter than {@link SEQUENTIAL_READ_BYTES}; -1 otherwise. */
   #shortReadEnd = -1;
   /** The last read ahead of short reads in order ({@link READ_AHEAD_BYTES}). */
   #ahead: Window | undefined;
@@ -312,7 +313,7 @@ class CountingSource implements ByteSource {
   }
   async #read(offset: number, length: number, options?: { signal?: AbortSignal }): Promise<Uint8Array> {
     const wanted = Math.max(0, Math.min(length, this.size - offset));
-    const kept = this.#readAhead ? (this.kept(offset, wanted) ?? (await this.#readAnnouncedBatch(offset, wanted, options?.signal))) : await this.#servedAhead(offset, wanted, options?.signal);
+    const kept = this.kept(offset, wanted) ?? (await this.#readAnnouncedBatch(offset, wanted, options?.signal));
     if (kept !== undefined) return kept;
     const ahead = this.#readAhead ? Math.max(wanted, Math.min(this.#windows.length === 0 ? this.firstReadBytes : HEADER_READ_AHEAD, this.size - offset)) : wanted;
     const bytes = await readExactly(this.inner, offset, ahead, options?.signal);
@@ -394,11 +395,14 @@ class CountingSource implements ByteSource {
     }
   }
   /**
-   * A copy of the `length` bytes at `offset` from the bytes read ahead, reading the next
-   * {@link READ_AHEAD_BYTES} first when this short read follows one as short and lies past them;
-   * undefined when it is not read that way (see {@link SEQUENTIAL_READ_BYTES}). The bytes read
-   * ahead are the source as it was at open, checked as every read of it is.
+   * A copy of the `length` bytes at `offset` of a whole array's read from the bytes read ahead,
+   * reading the next {@link READ_AHEAD_BYTES} first when this short read follows one as short
+   * and lies past them; undefined when it is not read that way (see {@link SEQUENTIAL_READ_BYTES}).
+   * The bytes read ahead are the source as it was at open, checked as every read of it is.
    */
+  fromReadAhead(offset: number, length: number, signal: AbortSignal | undefined): Promise<Uint8Array | undefined> {
+    return abortable(signal, () => this.#servedAhead(offset, Math.max(0, Math.min(length, this.size - offset)), signal));
+  }
   async #servedAhead(offset: number, length: number, signal: AbortSignal | undefined): Promise<Uint8Array | undefined> {
     const follows = this.#shortReadEnd >= 0 && offset >= this.#shortReadEnd && offset - this.#shortReadEnd <= SEQUENTIAL_READ_BYTES;
     this.#shortReadEnd = length > 0 && length < SEQUENTIAL_READ_BYTES && !this.borrowed ? offset + length : -1;
@@ -413,15 +417,10 @@ class CountingSource implements ByteSource {
     return ahead.bytes.slice(offset - ahead.offset, offset - ahead.offset + length);
   }
   /** A payload read with its CRC (never during the header: nothing is kept). */
-  readWithCrc32(offset: number, length: number, crcLength: number, options?: { signal?: AbortSignal }): Promise<CheckedBytes> {
-    return abortable(options?.signal, async () => {
-      const wanted = Math.max(0, Math.min(length, this.size - offset));
-      const served = await this.#servedAhead(offset, wanted, options?.signal);
-      if (served !== undefined) return { bytes: served, crc: crc32(served.subarray(0, crcLength)) };
-      const checked = await readWithCrc32(this.inner, offset, wanted, crcLength, options?.signal);
-      this.#counted(checked.bytes.length);
-      return checked;
-    });
+  async readWithCrc32(offset: number, length: number, crcLength: number, options?: { signal?: AbortSignal }): Promise<CheckedBytes> {
+    const checked = await abortable(options?.signal, () => readWithCrc32(this.inner, offset, Math.max(0, Math.min(length, this.size - offset)), crcLength, options?.signal));
+    this.#counted(checked.bytes.length);
+    return checked;
   }
   /** A range's CRC-32 and the bytes after it, from the source's {@link ByteSource.crc32}: only for a source that has one. */
   async crc32(offset: number, length: number, crcLength: number, options?: { signal?: AbortSignal }): Promise<CheckedTail> {
@@ -595,11 +594,12 @@ class SourceReader implements NdpackReader {
     const raw = verify && this.#container.checksum === "crc32" ? this.#container.rawPayload(index) : undefined;
     const checkedFrom = raw?.before?.offset ?? raw?.payload.offset;
     const crcLength = raw === undefined ? 0 : raw.payload.offset + raw.payload.length - range.offset;
+    const served = await this.#source.fromReadAhead(range.offset, range.length, options.signal);
     if (raw === undefined || !raw.checked || checkedFrom !== range.offset || crcLength + (raw.after?.length ?? 0) !== range.length) {
-      return this.#toArray(index, await this.#source.read(range.offset, range.length, options), verify);
+      return this.#toArray(index, served ?? (await this.#source.read(range.offset, range.length, options)), verify);
     }
     // The range is what the checksum covers, then what its check needs: the CRC is computed as the bytes arrive.
-    const { bytes, crc } = await this.#source.readWithCrc32(range.offset, range.length, crcLength, options);
+    const { bytes, crc } = served === undefined ? await this.#source.readWithCrc32(range.offset, range.length, crcLength, options) : { bytes: served, crc: crc32(served.subarray(0, crcLength)) };
     raw.check(crc, bytes.subarray(crcLength));
     const payloadAt = raw.payload.offset - range.offset;
     return this.#toArray(index, bytes.subarray(payloadAt, payloadAt + raw.payload.length), false);

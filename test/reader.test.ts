@@ -387,6 +387,20 @@ describe("arrays under 64 KiB read in order are read 256 KiB ahead", () => {
     expect(source.reads).toEqual([10, 500, 999, 998, 997].map((i) => ({ offset: reader.info(`a${i}`).offset, length: 256 })));
   });
 
+  test("rows and chunks read in order are each one read of their own range (callers run several at once)", async () => {
+    const rows = encode({ m: { data: Float32Array.from({ length: 64 * 1000 }, (_, i) => i), shape: [1000, 64] } });
+    const source = countingSource(rows);
+    await using reader = await openSource(source);
+    const { offset } = reader.info("m");
+    source.reads.length = 0;
+    for (let row = 0; row < 10; row++) expect((await reader.readRows("m", row, row + 1)).data[0]).toBe(row * 64);
+    expect(source.reads).toEqual(Array.from({ length: 10 }, (_, row) => ({ offset: offset + row * 256, length: 256 })));
+    source.reads.length = 0;
+    let chunks = 0;
+    for await (const chunk of reader.readChunks("m", { chunkBytes: 1024, verify: false })) expect(chunk.length).toBe(1024), chunks++;
+    expect([chunks, source.reads.length, source.reads.every((r) => r.length <= 1024)]).toEqual([250, 250, true]);
+  });
+
   test("a reader of bytes in memory reads no copies ahead: arrays are views of the caller's bytes", async () => {
     await using reader = await openSource(bytesSource(bytes));
     for (let i = 0; i < 10; i++) expect((await reader.read(`a${i}`)).data.buffer).toBe(bytes.buffer);

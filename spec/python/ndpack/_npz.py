@@ -375,16 +375,16 @@ class NpzReader(Reader):
         e = self.info(name)
         entry, array_start = self._members[self._index[name]]
         if not check_verify(verify) and entry.method == "stored":
-            return self._array(e, self._read(e.start, e.byte_length), copy)
+            return self._array(e, self._read_array(e.start, e.byte_length), copy)
         owned = None
         if entry.method == "deflate":
             check_inflated_size(entry, self._limits["max_decoded_bytes"])
             content = zeroed_buffer(entry.size, name)
-            crc = inflate([self._read(entry.data_start, entry.compressed_size)], entry.size,
+            crc = inflate([self._read_array(entry.data_start, entry.compressed_size)], entry.size,
                           name, content)
             owned = True  # inflated here: memory nothing else refers to
         else:
-            content = self._read(entry.data_start, entry.compressed_size)
+            content = self._read_array(entry.data_start, entry.compressed_size)
             crc = crc32(content)
         if verify:
             check_member_crc(entry, crc, name)

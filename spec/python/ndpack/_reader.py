@@ -26,6 +26,14 @@ FILE_OPEN_OPTIONS = (*OPEN_OPTIONS, "void_dtype")
 #: Bytes fetched by the first request: the preamble and, for most files, the whole header and
 #: its padding, so that opening a remote file is one round trip.
 FIRST_READ = 65536
+#: A whole array's read shorter than ``SEQUENTIAL_READ`` that follows one as short (starting at
+#: most that many bytes after its end) is served from one read of ``READ_AHEAD`` bytes, as
+#: TypeScript's reader does: reading every array of a file of small arrays in order made a request
+#: per array of a URL. The first short read of a run, one array, arrays far apart, the header's
+#: reads and those of rows and CRC-32 pieces (which Dask runs in many threads at once) read only
+#: their bytes; bytes served are copies.
+SEQUENTIAL_READ = 64 * 1024
+READ_AHEAD = 256 * 1024
 
 
 def source_size(source) -> int:
@@ -154,6 +162,10 @@ class Reader(Mapping):
         self.size = size
         self.closed = False
         self._close_lock = threading.Lock()
+        #: Where the last short read of a whole array ended (-1: none).
+        self._short_read_end = -1
+        #: The last read ahead: (offset, uint8 array), or None.
+        self._ahead = None
         try:
             #: The location and the options that open it again (in a Dask worker): ``open_file``'s.
             self._open_args = (reopenable(self.location),
@@ -175,6 +187,22 @@ class Reader(Mapping):
     def _read(self, offset: int, length: int):
         """Bytes ``[offset, offset + length)`` of the source (``read_exactly``)."""
         return read_exactly(self._source, offset, length, self.size, self.location)
+
+    def _read_array(self, offset: int, length: int):
+        """``_read`` of a whole array's stored bytes: from the bytes read ahead when this short
+        read follows one as short (``SEQUENTIAL_READ``). Threads may read at once: each works on
+        the read ahead it took, whole."""
+        follows = 0 <= self._short_read_end <= offset <= self._short_read_end + SEQUENTIAL_READ
+        short = 0 < length < SEQUENTIAL_READ
+        self._short_read_end = offset + length if short else -1
+        ahead = self._ahead
+        held = ahead is not None and ahead[0] <= offset and offset + length <= ahead[0] + len(ahead[1])
+        if not short or not (held or follows):
+            return self._read(offset, length)
+        if not held:
+            data = self._read(offset, min(READ_AHEAD, self.size - offset))
+            ahead = self._ahead = (offset, np.frombuffer(data, np.uint8))
+        return ahead[1][offset - ahead[0]: offset - ahead[0] + length].copy()
 
     #: File name extensions of the format, lower case (TypeScript's format table).
     extensions = (".ndp", ".ndpack")
@@ -273,11 +301,11 @@ class Reader(Mapping):
         self._check_open()  # CLOSED before NOT_FOUND, as TypeScript's readers
         e = self.info(name)
         if check_verify(verify):
-            record = self._read(e.start, self._record_end(e) - e.start)
+            record = self._read_array(e.start, self._record_end(e) - e.start)
             reference.check_record(e, self.checksum, record)
             stored = record[: e.byte_length]
         else:
-            stored = self._read(e.start, e.byte_length)
+            stored = self._read_array(e.start, e.byte_length)
         return self._array(e, stored, copy)
 
     def read_rows(self, name: str, start=None, stop=None, *, verify: bool | None = None,
@@ -413,6 +441,7 @@ class Reader(Mapping):
             if self.closed:
                 return
             self.closed = True
+            self._ahead = None
             close = getattr(self._source, "close", None)
             if close is not None:
                 close()

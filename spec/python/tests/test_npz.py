@@ -302,6 +302,11 @@ def test_reads_of_a_stored_member_are_one_range_of_just_its_bytes():
     assert source.reads == [(where["data"][0], 128 + rows.nbytes)]  # with its .npy header: the CRC
     source.reads.clear()
     np.testing.assert_array_equal(r.read_rows("y", 1, 3), np.ones(2))  # deflated: read whole
+    # Just after x's short read, so read ahead: with the rest of this small file (READ_AHEAD).
+    assert source.reads == [(where["data"][1], len(data) - where["data"][1])]
+    r2 = NpzReader(source := Counting(data))
+    source.reads.clear()
+    np.testing.assert_array_equal(r2.read_rows("y", 1, 3), np.ones(2))  # alone: the member only
     assert source.reads == [(where["data"][1], where["central"][0] - where["data"][1])]
 
 
