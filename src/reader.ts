@@ -228,6 +228,13 @@ const READ_AHEAD_BYTES = 256 * 1024;
 /** How many kept header reads a range is looked for in: those that start last at or before it ({@link CountingSource}). */
 const WINDOW_CANDIDATES = 32;
 
+/** A read ahead of whole arrays read in order: its range, and its bytes as they arrive. */
+interface ReadAhead {
+  readonly offset: number;
+  readonly end: number;
+  readonly bytes: Promise<Uint8Array>;
+}
+
 /** A header read kept for reuse: its bytes, from `offset`. */
 interface Window {
   readonly offset: number;
@@ -266,7 +273,7 @@ class CountingSource implements ByteSource {
   /** Where the last whole array's read ended, when it was shorter than {@link SEQUENTIAL_READ_BYTES}; -1 otherwise. */
   #shortReadEnd = -1;
   /** The last read ahead of short reads in order ({@link READ_AHEAD_BYTES}). */
-  #ahead: Window | undefined;
+  #ahead: ReadAhead | undefined;
   /** Reads are views of the caller's memory (`bytesSource`): nothing to gain by reading ahead. */
   readonly borrowed: boolean;
   constructor(
@@ -401,20 +408,36 @@ class CountingSource implements ByteSource {
    * The bytes read ahead are the source as it was at open, checked as every read of it is.
    */
   fromReadAhead(offset: number, length: number, signal: AbortSignal | undefined): Promise<Uint8Array | undefined> {
-    return abortable(signal, () => this.#servedAhead(offset, Math.max(0, Math.min(length, this.size - offset)), signal));
+    return abortable(signal, () => this.#servedAhead(offset, Math.max(0, Math.min(length, this.size - offset))));
   }
-  async #servedAhead(offset: number, length: number, signal: AbortSignal | undefined): Promise<Uint8Array | undefined> {
+  async #servedAhead(offset: number, length: number): Promise<Uint8Array | undefined> {
+    // Decided before any await: reads started together (Promise.all of many) share one read ahead.
     const follows = this.#shortReadEnd >= 0 && offset >= this.#shortReadEnd && offset - this.#shortReadEnd <= SEQUENTIAL_READ_BYTES;
     this.#shortReadEnd = length > 0 && length < SEQUENTIAL_READ_BYTES && !this.borrowed ? offset + length : -1;
     if (this.#shortReadEnd < 0) return undefined;
     let ahead = this.#ahead;
-    if (ahead === undefined || offset < ahead.offset || offset + length > ahead.offset + ahead.bytes.length) {
+    if (ahead === undefined || offset < ahead.offset || offset + length > ahead.end) {
       if (!follows) return undefined;
-      ahead = { offset, bytes: await readExactly(this.inner, offset, Math.min(READ_AHEAD_BYTES, this.size - offset), signal) };
-      this.#counted(ahead.bytes.length);
-      this.#ahead = ahead;
+      ahead = this.#readAheadFrom(offset);
     }
-    return ahead.bytes.slice(offset - ahead.offset, offset - ahead.offset + length);
+    const bytes = await ahead.bytes;
+    return bytes.slice(offset - ahead.offset, offset - ahead.offset + length);
+  }
+  /**
+   * Starts the read ahead from `offset`, which every read it holds waits for: no caller's signal
+   * ends it (each caller stops waiting on its own abort), and one that fails is not used again.
+   */
+  #readAheadFrom(offset: number): ReadAhead {
+    const end = Math.min(offset + READ_AHEAD_BYTES, this.size);
+    const ahead: ReadAhead = { offset, end, bytes: readExactly(this.inner, offset, end - offset) };
+    this.#ahead = ahead;
+    ahead.bytes.then(
+      (bytes) => this.#counted(bytes.length),
+      () => {
+        if (this.#ahead === ahead) this.#ahead = undefined;
+      },
+    );
+    return ahead;
   }
   /** A payload read with its CRC (never during the header: nothing is kept). */
   async readWithCrc32(offset: number, length: number, crcLength: number, options?: { signal?: AbortSignal }): Promise<CheckedBytes> {

@@ -379,6 +379,35 @@ describe("arrays under 64 KiB read in order are read 256 KiB ahead", () => {
     expect(last!.length).toBe(bytes.length - last!.offset);
   });
 
+  test("every array at once (Promise.all, in order): reads started together share one read ahead, a few reads in all", async () => {
+    const source = countingSource(bytes);
+    await using reader = await openSource(source);
+    source.reads.length = 0;
+    const before = reader.bytesRead;
+    const all = await Promise.all(Array.from({ length: 1000 }, (_, i) => reader.read(`a${i}`)));
+    all.forEach(({ data }, i) => expect([data[0], data[63]]).toEqual([i * 64, i * 64 + 63]));
+    // The first array's own read, 256 KiB from the second, then the rest: not 256 KiB for each array.
+    const first = reader.info("a0").offset;
+    expect(source.reads.map((r) => [r.offset, r.length]).sort((a, b) => a[0]! - b[0]!).slice(0, 2)).toEqual([[first, 320], [first + 320, 256 * 1024]]);
+    expect(source.reads).toHaveLength(3);
+    // Each byte of the arrays once, but the part of a record the first read ahead held (read again).
+    expect(reader.bytesRead - before).toBeGreaterThanOrEqual(bytes.length - first);
+    expect(reader.bytesRead - before).toBeLessThan(bytes.length - first + 320);
+  });
+
+  test("an aborted read does not end the read ahead others wait for", async () => {
+    const source = countingSource(bytes);
+    await using reader = await openSource(source);
+    await reader.read("a0");
+    const controller = new AbortController();
+    const aborted = reader.read("a1", { signal: controller.signal });
+    const other = reader.read("a2");
+    controller.abort(new Error("stop"));
+    await failure(() => aborted, "ABORTED");
+    expect((await other).data[0]).toBe(128);
+    expect((await reader.read("a3")).data[0]).toBe(192);
+  });
+
   test("one array, arrays far apart, and arrays read last to first: each one read of its own range", async () => {
     const source = countingSource(bytes);
     await using reader = await openSource(source);

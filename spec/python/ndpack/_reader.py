@@ -164,8 +164,10 @@ class Reader(Mapping):
         self._close_lock = threading.Lock()
         #: Where the last short read of a whole array ended (-1: none).
         self._short_read_end = -1
-        #: The last read ahead: (offset, uint8 array), or None.
+        #: The last read ahead: (offset, uint8 array), or None; made and looked at under the lock,
+        #: so that threads reading arrays in order at once share it instead of each making one.
         self._ahead = None
+        self._ahead_lock = threading.Lock()
         try:
             #: The location and the options that open it again (in a Dask worker): ``open_file``'s.
             self._open_args = (reopenable(self.location),
@@ -190,19 +192,24 @@ class Reader(Mapping):
 
     def _read_array(self, offset: int, length: int):
         """``_read`` of a whole array's stored bytes: from the bytes read ahead when this short
-        read follows one as short (``SEQUENTIAL_READ``). Threads may read at once: each works on
-        the read ahead it took, whole."""
-        follows = 0 <= self._short_read_end <= offset <= self._short_read_end + SEQUENTIAL_READ
-        short = 0 < length < SEQUENTIAL_READ
-        self._short_read_end = offset + length if short else -1
-        ahead = self._ahead
-        held = ahead is not None and ahead[0] <= offset and offset + length <= ahead[0] + len(ahead[1])
-        if not short or not (held or follows):
+        read follows one as short (``SEQUENTIAL_READ``). Threads reading arrays in order at once
+        wait for the one read ahead that holds theirs; other reads run as they come."""
+        if not 0 < length < SEQUENTIAL_READ:
+            self._short_read_end = -1
             return self._read(offset, length)
-        if not held:
-            data = self._read(offset, min(READ_AHEAD, self.size - offset))
-            ahead = self._ahead = (offset, np.frombuffer(data, np.uint8))
-        return ahead[1][offset - ahead[0]: offset - ahead[0] + length].copy()
+        with self._ahead_lock:
+            follows = 0 <= self._short_read_end <= offset <= self._short_read_end + SEQUENTIAL_READ
+            self._short_read_end = offset + length
+            ahead = self._ahead
+            if ahead is None or not ahead[0] <= offset <= offset + length <= ahead[0] + len(ahead[1]):
+                if not follows:
+                    ahead = None
+                else:
+                    data = self._read(offset, min(READ_AHEAD, self.size - offset))
+                    ahead = self._ahead = (offset, np.frombuffer(data, np.uint8))
+        if ahead is None:
+            return self._read(offset, length)
+        return ahead[1][offset - ahead[0] : offset - ahead[0] + length].copy()
 
     #: File name extensions of the format, lower case (TypeScript's format table).
     extensions = (".ndp", ".ndpack")
@@ -441,7 +448,8 @@ class Reader(Mapping):
             if self.closed:
                 return
             self.closed = True
-            self._ahead = None
+            with self._ahead_lock:
+                self._ahead = None
             close = getattr(self._source, "close", None)
             if close is not None:
                 close()

@@ -118,3 +118,29 @@ def test_rows_read_in_order_are_each_one_read_of_their_range():
     for row in range(10):
         np.testing.assert_array_equal(r.read_rows("m", row, row + 1), m[row : row + 1])
     assert source.reads == [(start + row * 256, 256) for row in range(10)]
+
+
+def test_threads_reading_every_array_at_once_share_the_reads_ahead():
+    from concurrent.futures import ThreadPoolExecutor
+
+    import time
+
+    class SlowSource(CountingSource):
+        """Reads that take a while and let other threads run meanwhile, as I/O does."""
+
+        def read(self, offset: int, length: int) -> bytes:
+            time.sleep(0.001)
+            return super().read(offset, length)
+
+    source = SlowSource(ndpack.dumps(ARRAYS))
+    r = ndpack.Reader(source)
+    start = r.info("a0").start
+    source.reads.clear()
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda i: r.read(f"a{i}"), range(COUNT)))
+    for i, array in enumerate(got):
+        np.testing.assert_array_equal(array, ARRAYS[f"a{i}"])
+    # Short reads that did not follow another (threads interleave) read their own record; every
+    # other read is served from a read ahead: a few reads in all, not one of 256 KiB per array.
+    assert len(source.reads) < 50
+    assert sum(length for _, length in source.reads) < 2 * (source.size - start)
