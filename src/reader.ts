@@ -269,7 +269,7 @@ class CountingSource implements ByteSource {
   #windowBytes = 0;
   /** The header ranges a reader announced, by offset: read a batch at a time ({@link PREFETCH_BATCH_BYTES}). */
   #announced: ByteRange[] = [];
-  #readAhead = false;
+  #readingHeader = false;
   /** Where the last whole array's read ended, when it was shorter than {@link SEQUENTIAL_READ_BYTES}; -1 otherwise. */
   #shortReadEnd = -1;
   /** The last read ahead of short reads in order ({@link READ_AHEAD_BYTES}). */
@@ -285,8 +285,8 @@ class CountingSource implements ByteSource {
     this.borrowed = isMemorySource(inner);
   }
   /** Starts or stops keeping reads for the header reader. */
-  set readAhead(on: boolean) {
-    this.#readAhead = on;
+  set readingHeader(on: boolean) {
+    this.#readingHeader = on;
     if (!on) {
       this.#windows = [];
       this.#byOffset = [];
@@ -313,7 +313,7 @@ class CountingSource implements ByteSource {
   }
   /** The bytes of a range already read while reading the header, or `undefined`. */
   kept(offset: number, length: number): Uint8Array | undefined {
-    return this.#readAhead ? this.#fromWindows(offset, Math.max(0, Math.min(length, this.size - offset))) : undefined;
+    return this.#readingHeader ? this.#fromWindows(offset, Math.max(0, Math.min(length, this.size - offset))) : undefined;
   }
   read(offset: number, length: number, options?: { signal?: AbortSignal }): Promise<Uint8Array> {
     return abortable(options?.signal, () => this.#read(offset, length, options));
@@ -322,10 +322,10 @@ class CountingSource implements ByteSource {
     const wanted = Math.max(0, Math.min(length, this.size - offset));
     const kept = this.kept(offset, wanted) ?? (await this.#readAnnouncedBatch(offset, wanted, options?.signal));
     if (kept !== undefined) return kept;
-    const ahead = this.#readAhead ? Math.max(wanted, Math.min(this.#windows.length === 0 ? this.firstReadBytes : HEADER_READ_AHEAD, this.size - offset)) : wanted;
+    const ahead = this.#readingHeader ? Math.max(wanted, Math.min(this.#windows.length === 0 ? this.firstReadBytes : HEADER_READ_AHEAD, this.size - offset)) : wanted;
     const bytes = await readExactly(this.inner, offset, ahead, options?.signal);
     this.#counted(bytes.length);
-    if (!this.#readAhead) return bytes;
+    if (!this.#readingHeader) return bytes;
     this.#keep(offset, bytes);
     return bytes.subarray(0, wanted);
   }
@@ -338,7 +338,7 @@ class CountingSource implements ByteSource {
    * time; each read is kept.
    */
   prefetch(ranges: readonly ByteRange[], signal: AbortSignal | undefined): Promise<void> {
-    if (!this.#readAhead) return Promise.resolve();
+    if (!this.#readingHeader) return Promise.resolve();
     const announced: ByteRange[] = [];
     for (const { offset, length } of ranges) announced.push({ offset, length: Math.max(0, Math.min(length, this.size - offset)) });
     this.#announced = announced.sort(byOffset);
@@ -922,13 +922,13 @@ export async function openSource(source: ByteSource, options: OpenSourceOptions 
     const firstRead = options.firstReadBytes ?? FIRST_READ_BYTES;
     if (!Number.isSafeInteger(firstRead) || firstRead < 1) throw new NdpackError("INVALID_ARGUMENT", `firstReadBytes must be a positive integer, got ${shown(firstRead)}`, { field: "firstReadBytes" });
     const counting = new CountingSource(source, size, firstRead);
-    counting.readAhead = true;
+    counting.readingHeader = true;
     const head = await counting.read(0, Math.min(size, SNIFF_BYTES), options);
     const format = chooseFormat(head, size, options.formats ?? CORE_FORMATS, options);
 
     // An ndpack reader's first read takes at least the preamble, whose length field says what follows.
     const container = await runSteps(format.readContainer(size, { ...options, firstReadBytes: Math.max(firstRead, PREAMBLE_SIZE) }), counting, options.signal);
-    counting.readAhead = false;
+    counting.readingHeader = false;
     return new SourceReader(counting, container, options.name, limits.maxDecodedBytes);
   } catch (error) {
     try {
