@@ -62,7 +62,7 @@ const budgets = [
   // core's writePlan writing a range of records into a piece of the file, as planSegments now does
   // for the short bytes between large payloads (save of 10,000 arrays of 256 B: 47 -> 20 ms), and the
   // strict JSON parser's one separator step for objects and arrays. Noticed (2026-12-07, the lazy reader's
-  // read ahead): http and sets +0.2 KB (44,065 B to 44,289 B; 50,606 B to 50,841 B), for arrays under
+  // read ahead): http and sets +0.2 KB (44,065 B to 44,292 B; 50,606 B to 50,844 B), for arrays under
   // 64 KiB read in order served from one read of 256 KiB by the reader itself, for every source (3,000
   // arrays of a remote file read one by one: 3,000 requests -> 2); it was the local file source's, whose
   // read ahead also took the second read of a shard's header and read 256 KiB past it unseen.
