@@ -274,7 +274,7 @@ class CountingSource implements ByteSource {
   #shortReadEnd = -1;
   /** The last read ahead of short reads in order ({@link READ_AHEAD_BYTES}). */
   #ahead: ReadAhead | undefined;
-  /** Reads are views of the caller's memory (`bytesSource`): nothing to gain by reading ahead. */
+  /** Reads are views of the caller's memory (`bytesSource`): arrays are views too (from other sources they are memory of their own), and reading ahead gains nothing. */
   readonly borrowed: boolean;
   constructor(
     readonly inner: ByteSource,
@@ -509,8 +509,6 @@ class SourceReader implements NdpackReader {
   readonly #container: Container;
   readonly #index: NameIndex;
   readonly #maxDecodedBytes: number;
-  /** Arrays are views of the caller's memory only for in-memory sources; from other sources they are memory of their own. */
-  readonly #borrowed: boolean;
   readonly path: string | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -522,7 +520,6 @@ class SourceReader implements NdpackReader {
     this.path = path;
     this.#index = container.names ?? nameIndex(container.arrays);
     this.#maxDecodedBytes = maxDecodedBytes;
-    this.#borrowed = source.borrowed;
   }
 
   get names() {
@@ -593,7 +590,7 @@ class SourceReader implements NdpackReader {
   /** Array `index` from its stored `bytes`; `copy: "always"` when those bytes are memory that something else views too. */
   #toArray(index: number, bytes: Uint8Array, verify: boolean, copy: "auto" | "always" = "auto"): NdArray {
     const array = this.#container.toArray(index, bytes, { verify, copy, maxDecodedBytes: this.#maxDecodedBytes });
-    return this.#borrowed || array.copied ? array : { ...array, copied: true };
+    return this.#source.borrowed || array.copied ? array : { ...array, copied: true };
   }
 
   read(name: string, options?: ReadOptions): Promise<NdArray>;
@@ -644,7 +641,7 @@ class SourceReader implements NdpackReader {
       // others). From a memory source all are views of the caller's bytes, as read() gives them.
       const sharing = new Map<ArrayBufferLike, number>();
       for (const bytes of all) sharing.set(bytes.buffer, (sharing.get(bytes.buffer) ?? 0) + 1);
-      const copy = (bytes: Uint8Array) => (!this.#borrowed && sharing.get(bytes.buffer)! > 1 ? "always" : "auto");
+      const copy = (bytes: Uint8Array) => (!this.#source.borrowed && sharing.get(bytes.buffer)! > 1 ? "always" : "auto");
       return new Map(indexes.map((index, i) => [unique[i]!, this.#toArray(index, all[i]!, verify, copy(all[i]!))]));
     });
   }
@@ -675,7 +672,7 @@ class SourceReader implements NdpackReader {
       const offset = raw.payload.offset + start * rowBytes;
       const bytes = await this.#readRange({ offset, length: byteLength }, options);
       const part = viewOrCopy({ name, dtype: info.dtype, shape: [end - start, ...shape.slice(1)], order: info.order, byteOrder: info.byteOrder, codec: "none", offset, byteLength }, bytes, false, "auto");
-      return this.#borrowed || part.copied ? part : { ...part, copied: true };
+      return this.#source.borrowed || part.copied ? part : { ...part, copied: true };
     });
   }
 
@@ -713,7 +710,7 @@ class SourceReader implements NdpackReader {
     const options = signal === undefined ? {} : { signal };
     const out = (bytes: Uint8Array) => {
       // Chunks are the caller's to keep: never a view of memory the source may hold.
-      const own = this.#borrowed || swap > 1 ? bytes.slice() : bytes;
+      const own = this.#source.borrowed || swap > 1 ? bytes.slice() : bytes;
       if (swap > 1) swapInPlace(own, swap);
       return own;
     };
